@@ -30,6 +30,8 @@ class Event:
     time_ms: float = 0.0  # when it happened (simulated or wall time)
     index: int = -1  # position in the history, set by the reader/recorder
     extra: dict[str, Any] = field(default_factory=dict)  # key, node, error, ...
+
+
 # --8<-- [end:event]
 
 
@@ -85,4 +87,6 @@ def pair_operations(events: list[Event]) -> list[Operation]:
     for proc, inv in open_ops.items():
         ops[slot[proc]] = Operation(proc, inv.f, inv, None)
     return [op for op in ops if op is not None]
+
+
 # --8<-- [end:pair]

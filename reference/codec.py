@@ -65,7 +65,7 @@ def message(cls: Any = None, /, *, name: str | None = None) -> Any:
         if not issubclass(klass, Message):
             # Rebuild the class with Message among its bases, so isinstance works.
             ns = {k: v for k, v in klass.__dict__.items() if k not in ("__dict__", "__weakref__")}
-            bases = tuple(b for b in klass.__bases__ if b is not object) + (Message,)
+            bases = (*(b for b in klass.__bases__ if b is not object), Message)
             klass = type(klass.__name__, bases, ns)
         data = dataclasses.dataclass(frozen=True, slots=True)(klass)
         tag = name or data.__name__
@@ -77,6 +77,8 @@ def message(cls: Any = None, /, *, name: str | None = None) -> Any:
         return data
 
     return wrap(cls) if cls is not None else wrap
+
+
 # --8<-- [end:message]
 
 

@@ -86,6 +86,8 @@ class Context(Protocol):
     def trace(self, kind: str, **fields: Any) -> None:
         """Emit a structured trace event (leader elected, rule changed, ...)."""
         ...
+
+
 # --8<-- [end:context]
 
 
@@ -107,6 +109,8 @@ class Node:
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         """Called when the timer `tag` fires."""
         raise TypeError(f"{type(self).__name__} armed no timer {tag!r}")
+
+
 # --8<-- [end:node]
 
 

@@ -49,4 +49,6 @@ class Disk(Protocol):
     def sync(self) -> None:
         """Make every write so far durable. Costs the node sync latency."""
         ...
+
+
 # --8<-- [end:disk]
