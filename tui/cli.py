@@ -26,9 +26,11 @@ app.add_typer(bench, name="bench", no_args_is_help=True)
 COMMAND_MODULES = (
     "reference.sim.cli",  # d11 sim ..., d11 bench sim
     "chapters.cli",  # d11 run, d11 bench cells
-    "checks.cli",  # d11 check ..., d11 bench checker
+    "checks.cli",  # d11 check lin, d11 bench checker
+    "checks.cli_checkers",  # d11 check bank|ledger|txn|delivery
     "checks.harness.cli",  # d11 test, d11 hunt, d11 replay
-    "reference.paxos.cli",  # d11 zoo, d11 bench ledger
+    "checks.zoo",  # d11 zoo
+    "reference.paxos.cli",  # d11 bench ledger
     "reference.runtime.cli",  # d11 node (process backend), d11 bench process
     "tui.commands",  # d11 tui
 )
