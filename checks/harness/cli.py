@@ -1,0 +1,267 @@
+"""`d11 test`, `d11 hunt`, `d11 replay`: the harness from the command line.
+
+Exit status, for CI: 0 valid, 1 invalid, 2 unknown or error (bad options, an
+unreadable store folder, a replay that diverged).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from checks.harness.runner import HarnessError, TestResult, TestSpec
+from checks.nemesis import NEMESES, Schedule, ScheduleError
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+NEMESIS_HELP = "Faults to inject, comma-separated: " + ", ".join(NEMESES)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("test")(test_command)
+    app.command("hunt")(hunt_command)
+    app.command("replay")(replay_command)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+def _spec(
+    chapter: str,
+    workload: str,
+    nemesis: str,
+    time_s: float,
+    seed: int,
+    backend: str,
+    variant: str,
+    shards: int,
+    cells: int,
+) -> TestSpec:
+    nemeses = tuple(n.strip() for n in nemesis.split(",") if n.strip())
+    return TestSpec(
+        chapter=chapter,
+        workload=workload,
+        nemeses=nemeses,
+        time_s=time_s,
+        seed=seed,
+        backend=backend,
+        variant=variant,
+        shards=shards,
+        cells=cells,
+    )
+
+
+def test_command(
+    chapter: Annotated[str, typer.Argument(help="Chapter id or alias: ch1, ch2, sharding, ...")],
+    workload: Annotated[str, typer.Option(help="payments, double11 or saturate")] = "payments",
+    nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "none",
+    time_s: Annotated[float, typer.Option("--time", help="Seconds of traffic and faults")] = 4.0,
+    seed: Annotated[int, typer.Option(help="Seed of the run and of the schedule")] = 1,
+    backend: Annotated[str, typer.Option(help="sim, process or docker")] = "sim",
+    variant: Annotated[str, typer.Option(help="Chapter variant (e.g. naive, tcc)")] = "",
+    shards: Annotated[int, typer.Option(help="Shards (ch2), 0 = default")] = 0,
+    cells: Annotated[int, typer.Option(help="Cells (ch3), 0 = default")] = 0,
+    schedule: Annotated[
+        Path | None, typer.Option(help="Replay this schedule file instead of generating one")
+    ] = None,
+    store: Annotated[Path, typer.Option(help="Root folder for store folders")] = Path("store"),
+    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON")] = False,
+) -> None:
+    """Run a chapter under a workload and a nemesis, check the history, store everything."""
+    spec = _spec(chapter, workload, nemesis, time_s, seed, backend, variant, shards, cells)
+    try:
+        fixed = Schedule.load(schedule) if schedule is not None else None
+        result = _run(spec, fixed, quiet=as_json)
+    except (HarnessError, ScheduleError) as exc:
+        raise _fail(str(exc)) from None
+    folder = _store(result, store, junit)
+    if as_json:
+        print(json.dumps(_outcome_json(result, folder)))
+    else:
+        _print_result(result, folder)
+    raise typer.Exit(result.exit_code)
+
+
+def _run(spec: TestSpec, schedule: Schedule | None, quiet: bool) -> TestResult:
+    from checks.harness.runner import run_test
+
+    if quiet:
+        return run_test(spec, schedule)
+    with console.status(f"running {spec.name} (seed {spec.seed}) ...") as status:
+
+        def progress(now_ms: float, end_ms: float) -> None:
+            status.update(
+                f"running {spec.name}: {now_ms / 1000:.1f} / {end_ms / 1000:.1f} s simulated"
+            )
+
+        return run_test(spec, schedule, on_progress=progress)
+
+
+def _store(result: TestResult, root: Path, junit: Path | None) -> Path:
+    from checks.harness.junit import write_junit
+    from checks.harness.store import write_store
+
+    folder = write_store(result, root)
+    if junit is not None:
+        write_junit(result, junit, folder)
+    return folder
+
+
+def _outcome_json(result: TestResult, folder: Path | None) -> dict[str, Any]:
+    return {
+        "test": result.spec.name,
+        "seed": result.spec.seed,
+        "backend": result.spec.backend,
+        "valid": result.valid,
+        "digest": result.digest,
+        "faults": len(result.schedule.intervals()),
+        "store": str(folder) if folder is not None else None,
+        "checks": {
+            name: {**v.to_json(), "outcome": result.judged[name].outcome}
+            for name, v in result.verdicts.items()
+        },
+    }
+
+
+def _verdict_style(valid: Any) -> str:
+    return {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
+        valid, "[yellow]unknown[/yellow]"
+    )
+
+
+def _print_result(result: TestResult, folder: Path | None) -> None:
+    table = Table(title=f"{result.spec.name} · seed {result.spec.seed}", title_justify="left")
+    for column in ("check", "verdict", "outcome", "summary"):
+        table.add_column(column)
+    for name, verdict in result.verdicts.items():
+        judged = result.judged.get(name)
+        table.add_row(
+            name, _verdict_style(verdict.valid), judged.outcome if judged else "", verdict.summary
+        )
+    console.print(table)
+    faults = result.schedule.intervals()
+    console.print(
+        f"{len(result.history)} events, {len(faults)} faults, "
+        f"{result.end_ms / 1000:.1f} s simulated, digest {result.digest or '-'}"
+    )
+    console.print(f"overall: {_verdict_style(result.valid)}")
+    if folder is not None:
+        console.print(f"store: {folder}  (report: {folder / 'report.html'})")
+        if result.valid is False:
+            console.print(f"replay: [bold]d11 replay {folder}[/bold]")
+
+
+def hunt_command(
+    chapter: Annotated[str, typer.Argument(help="Chapter id or alias")],
+    budget: Annotated[int, typer.Option(help="Examples to try before giving up")] = 50,
+    nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "kill,partition-halves,pause",
+    workload: Annotated[str, typer.Option(help="payments, double11 or saturate")] = "payments",
+    time_s: Annotated[float, typer.Option("--time", help="Seconds of traffic and faults")] = 3.0,
+    seed: Annotated[int, typer.Option(help="Seed of the search")] = 1,
+    variant: Annotated[str, typer.Option(help="Chapter variant (e.g. naive)")] = "",
+    shards: Annotated[int, typer.Option(help="Shards (ch2), 0 = default")] = 0,
+    cells: Annotated[int, typer.Option(help="Cells (ch3), 0 = default")] = 0,
+    store: Annotated[Path, typer.Option(help="Root folder for store folders")] = Path("store"),
+) -> None:
+    """Search seeds and fault schedules for a failure; shrink it to a minimal schedule."""
+    from checks.harness.hunt import hunt
+
+    if budget < 1:
+        raise _fail("--budget must be at least 1")
+    spec = _spec(chapter, workload, nemesis, time_s, seed, "sim", variant, shards, cells)
+    try:
+        with console.status("hunting ...") as status:
+
+            def on_run(n: int, result: TestResult) -> None:
+                mark = {False: "failing", True: "valid"}.get(result.valid, "unknown")  # type: ignore[call-overload]
+                status.update(
+                    f"hunting: run {n} (last: {mark}, {len(result.schedule.intervals())} faults)"
+                )
+
+            found = hunt(spec, budget, on_run=on_run)
+    except (HarnessError, ScheduleError) as exc:
+        raise _fail(str(exc)) from None
+    if not found.found or found.minimal is None:
+        console.print(f"no failure found in {found.runs} runs")
+        raise typer.Exit(0)
+    minimal = found.minimal
+    folder = _store(minimal, store, None)
+    _print_side_by_side(minimal)
+    console.print(
+        f"found a failure; shrunk over {found.runs} runs ({found.failing_runs} failing) "
+        f"to {len(minimal.schedule.intervals())} fault(s), seed {minimal.spec.seed}"
+    )
+    console.print(f"schedule: {folder / 'schedule.json'}")
+    console.print(f"replay: [bold]d11 replay {folder}[/bold]")
+    variant_flag = f" --variant {minimal.spec.variant}" if minimal.spec.variant else ""
+    console.print(
+        f"or: d11 test {minimal.spec.chapter}{variant_flag} --seed {minimal.spec.seed} "
+        f"--time {minimal.spec.time_s:g} --schedule {folder / 'schedule.json'}"
+    )
+    raise typer.Exit(1)
+
+
+def _print_side_by_side(result: TestResult) -> None:
+    """The minimal schedule next to the violation it causes."""
+    from rich.columns import Columns
+
+    faults = Table(title="minimal schedule", title_justify="left")
+    for column in ("ms", "fault", "action", "target"):
+        faults.add_column(column)
+    for a in result.schedule.actions:
+        target = a.params.get("node") or a.params.get("target") or _groups(a.params)
+        faults.add_row(f"{a.at_ms:.0f}", a.fault, a.op, str(target))
+    broken = Table(title="what broke", title_justify="left")
+    broken.add_column("check")
+    broken.add_column("violation")
+    for name, verdict in result.verdicts.items():
+        if verdict.valid is False:
+            witness = json.dumps(verdict.witness, default=str)
+            broken.add_row(name, f"{verdict.summary}\n[dim]{witness[:400]}[/dim]")
+    console.print(Columns([faults, broken]))
+
+
+def _groups(params: dict[str, Any]) -> str:
+    if "groups" in params:
+        return " | ".join(",".join(g) for g in params["groups"])
+    if "links" in params:
+        return f"{len(params['links'])} links cut"
+    return ""
+
+
+def replay_command(
+    folder: Annotated[Path, typer.Argument(help="A store folder written by d11 test or d11 hunt")],
+    store: Annotated[Path, typer.Option(help="Root folder for the replay's store folder")] = Path(
+        "store"
+    ),
+) -> None:
+    """Run a stored test again with its exact schedule; compare digest and verdict."""
+    from checks.harness.store import load_store
+
+    try:
+        stored = load_store(folder)
+        result = _run(stored.spec, stored.schedule, quiet=False)
+    except (HarnessError, ScheduleError) as exc:
+        raise _fail(str(exc)) from None
+    new_folder = _store(result, store, None)
+    _print_result(result, new_folder)
+    same_digest = result.digest == stored.digest
+    same_verdict = result.valid == stored.valid
+    console.print(
+        f"digest {'[green]same[/green]' if same_digest else '[red]DIFFERS[/red]'} "
+        f"({stored.digest} -> {result.digest}); verdict "
+        f"{'[green]same[/green]' if same_verdict else '[red]DIFFERS[/red]'}"
+    )
+    if stored.spec.backend == "sim" and not (same_digest and same_verdict):
+        err.print("[red]error:[/red] the replay diverged from the stored run")
+        raise typer.Exit(2)
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,267 @@
+"""The runner: one stage, one workload, one fault schedule, one history, its verdicts.
+
+`run_test(spec)` is what `d11 test` does:
+
+1. build the chapter's stage on a backend (the simulator by default);
+2. start the workload's traffic and install the nemesis schedule (generated
+   from the seed, or read from a file);
+3. at the end of the test time, end every fault (heal, resume, restart,
+   reset clocks), let the system recover, and take the final reads;
+4. hand the history to the checkers the stage declares.
+
+On the simulator the run is a pure function of the spec and the schedule:
+the same inputs give the same trace digest, history and verdicts, which is
+what makes `d11 replay` exact and lets the hunter shrink a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from checks.nemesis import (
+    Schedule,
+    ScheduleError,
+    Targets,
+    heal_everything,
+    install,
+    parse_nemeses,
+    random_schedule,
+)
+from checks.verdict import Validity, Verdict, combine
+
+if TYPE_CHECKING:
+    from chapters.stage import Deployment, Judgement
+    from checks.history import Event
+
+__all__ = ["BACKENDS", "WORKLOADS", "TestResult", "TestSpec", "run_test"]
+
+BACKENDS: tuple[str, ...] = ("sim", "process", "docker")
+
+# A workload names the traffic the stage's clients offer; the checks that
+# judge it are the stage's own (bank and ledger for payments, ...).
+WORKLOADS: dict[str, str] = {
+    "payments": "steady",  # payments and transfers at a steady share of capacity
+    "double11": "double11",  # the midnight spike, compressed into the test time
+    "saturate": "saturate",  # closed loop: every store kept busy
+}
+
+
+class HarnessError(ValueError):
+    """A test that cannot run as asked (bad chapter, backend, options): one line."""
+
+
+# --8<-- [start:spec]
+@dataclass(frozen=True)
+class TestSpec:
+    """Everything that determines a run (with the schedule, on the simulator)."""
+
+    chapter: str
+    workload: str = "payments"
+    nemeses: tuple[str, ...] = ()
+    time_s: float = 4.0  # how long traffic and faults run, before healing
+    seed: int = 1
+    backend: str = "sim"
+    variant: str = ""
+    shards: int = 0
+    cells: int = 0
+    interval_ms: float = 800.0  # calm between faults (±50%)
+    fault_ms: float = 800.0  # how long each fault lasts (±50%)
+    extra: dict[str, Any] = field(default_factory=dict)  # stage knobs (StageOptions.extra)
+
+    @property
+    def name(self) -> str:
+        """The store folder's test name: chapter, variant, workload, nemeses."""
+        parts = [self.chapter, self.variant or "default", self.workload]
+        parts.append("+".join(self.nemeses) or "none")
+        return "-".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["nemeses"] = list(self.nemeses)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> TestSpec:
+        if not isinstance(data, dict) or "chapter" not in data:
+            raise HarnessError("a test spec is an object with at least a 'chapter'")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise HarnessError(f"unknown test spec field(s): {', '.join(sorted(unknown))}")
+        values = dict(data)
+        values["nemeses"] = tuple(values.get("nemeses", ()))
+        return cls(**values)
+
+
+# --8<-- [end:spec]
+
+
+@dataclass
+class TestResult:
+    """What a run produced: enough to write a store folder and to judge it."""
+
+    spec: TestSpec
+    schedule: Schedule
+    history: list[Event]
+    verdicts: dict[str, Verdict]
+    judged: dict[str, Judgement]
+    valid: Validity
+    digest: str  # the simulator's trace digest ("" on real backends)
+    end_ms: float
+    timeline: list[tuple[float, str, str]]
+    node_logs: dict[str, list[str]]  # node id -> its trace lines
+    summary: dict[str, Any]  # the stage's figures (TPS, latency, errors)
+
+    @property
+    def exit_code(self) -> int:
+        """0 valid, 1 invalid, 2 unknown (the CI contract of `d11 test`)."""
+        if self.valid == "unknown":
+            return 2
+        return 0 if self.valid else 1
+
+
+def validate(spec: TestSpec) -> TestSpec:
+    """Check a spec before anything runs; returns it with nemeses normalized."""
+    if spec.backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {spec.backend!r} (known: {', '.join(BACKENDS)})")
+    if spec.workload not in WORKLOADS:
+        known = ", ".join(WORKLOADS)
+        raise HarnessError(f"unknown workload {spec.workload!r} (known: {known})")
+    if not 0 < spec.time_s <= 600:
+        raise HarnessError(f"--time must be in (0, 600] seconds, not {spec.time_s}")
+    try:
+        nemeses = parse_nemeses(list(spec.nemeses))
+    except ScheduleError as exc:
+        raise HarnessError(str(exc)) from None
+    return replace(spec, nemeses=nemeses)
+
+
+def expectation_scenario(spec: TestSpec) -> str:
+    """The chapter scenario whose expectations fit this test's faults.
+
+    A chapter declares what each of its scenarios shows (the naive transfer
+    breaks the bank under a crash; async replication loses payments when a
+    city is cut off); a test with the same kind of faults expects the same.
+    """
+    kinds = set(spec.nemeses)
+    if kinds & {"kill", "lose-unsynced"}:
+        return "crash"
+    if any(k.startswith(("partition", "isolate")) for k in kinds):
+        return "partition"
+    return WORKLOADS[spec.workload] if spec.workload != "saturate" else "steady"
+
+
+def build_stage(spec: TestSpec) -> tuple[Any, Deployment]:
+    """The spec's stage built on a fresh simulator (not started): (runtime, deployment)."""
+    from chapters import get_stage
+    from chapters.stage import StageError
+    from reference.runtime.sim import SimRuntime
+
+    try:
+        stage = get_stage(spec.chapter)
+        options = stage.options(
+            seed=spec.seed,
+            variant=spec.variant,
+            shards=spec.shards,
+            cells=spec.cells,
+            duration_s=spec.time_s,
+            extra=dict(spec.extra),
+        )
+    except StageError as exc:
+        raise HarnessError(str(exc)) from None
+    rt = SimRuntime(topology=stage.topology(options), seed=spec.seed)
+    return rt, stage.build(rt, options)
+
+
+def fault_targets(dep: Deployment) -> Targets:
+    """Every node but the clients: they are the observers whose history is judged."""
+    clients = set(dep.roles.get("client", []))
+    nodes = [n for n in dep.rt.node_ids() if n not in clients]  # type: ignore[attr-defined]
+    return Targets.from_topology(dep.topology, nodes)
+
+
+# --8<-- [start:run-test]
+def run_test(
+    spec: TestSpec,
+    schedule: Schedule | None = None,
+    *,
+    on_progress: Callable[[float, float], None] | None = None,
+) -> TestResult:
+    """Run `spec` on its backend; `schedule` replaces the generated one (replay)."""
+    spec = validate(spec)
+    if spec.backend != "sim":
+        try:
+            from checks.harness.real import run_real
+        except ModuleNotFoundError as exc:
+            if exc.name != "checks.harness.real":
+                raise
+            raise HarnessError(
+                f"the {spec.backend} backend is not available in this build"
+            ) from None
+        return run_real(spec, schedule)
+    from chapters.stage import judge
+
+    rt, dep = build_stage(spec)
+    rt.start()
+    start_ms = rt.now_ms
+    heal_ms = start_ms + spec.time_s * 1000.0
+    targets = fault_targets(dep)
+    if schedule is None:
+        schedule = random_schedule(
+            spec.nemeses,
+            targets,
+            seed=spec.seed,
+            start_ms=start_ms,
+            end_ms=heal_ms,
+            interval_ms=spec.interval_ms,
+            fault_ms=spec.fault_ms,
+        )
+    install(schedule, rt, dep.record)
+    dep.start_traffic(start_ms, heal_ms, profile=WORKLOADS[spec.workload])
+    # End every fault the schedule may have left open, then the stage's own
+    # final phase: recovery, final reads. Both at heal_ms, in this order.
+    rt.call_at(heal_ms, lambda: heal_everything(rt, targets.nodes))
+    end_ms = dep.finish(heal_ms)
+    _run_with_progress(rt, end_ms, on_progress)
+    verdicts = dep.run_checks()
+    judged = judge(verdicts, dep.expectations(expectation_scenario(spec)))
+    return TestResult(
+        spec=spec,
+        schedule=schedule,
+        history=list(dep.history),
+        verdicts=verdicts,
+        judged=judged,
+        valid=combine(verdicts.values()),
+        digest=rt.trace_digest(),
+        end_ms=rt.now_ms,
+        timeline=list(dep.timeline),
+        node_logs=_node_logs(rt),
+        summary=dep.snapshot(window_ms=1000.0),
+    )
+
+
+# --8<-- [end:run-test]
+
+
+def _run_with_progress(
+    rt: Any, end_ms: float, on_progress: Callable[[float, float], None] | None
+) -> None:
+    """Run to `end_ms` in slices, reporting progress between slices."""
+    slice_ms = max(100.0, (end_ms - rt.now_ms) / 50)
+    while rt.now_ms < end_ms:
+        rt.run_until(min(end_ms, rt.now_ms + slice_ms))
+        if on_progress is not None:
+            on_progress(rt.now_ms, end_ms)
+
+
+def _node_logs(rt: Any) -> dict[str, list[str]]:
+    """Each node's trace events as readable lines (the per-node logs of a store)."""
+    logs: dict[str, list[str]] = {}
+    for event in rt.telemetry.find():
+        fields = " ".join(f"{k}={v}" for k, v in sorted(event.fields.items()))
+        logs.setdefault(event.node or "runtime", []).append(
+            f"{event.time_ms:12.3f} {event.kind} {fields}"
+        )
+    return logs
