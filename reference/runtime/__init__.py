@@ -1,0 +1,5 @@
+"""Drivers that run sans-IO nodes: `SimRuntime` (virtual time, one process)."""
+
+from reference.runtime.sim import DiskConfig, SimContext, SimRuntime
+
+__all__ = ["DiskConfig", "SimContext", "SimRuntime"]

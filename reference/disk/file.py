@@ -1,0 +1,254 @@
+"""The file disk: the Disk protocol on a real file, with fsync.
+
+Same semantics as `SimDisk`, by construction: the live state is the very
+same state machine (`_State` in reference/disk/sim.py), and writes are
+queued until `sync()`. What differs is where durability lives:
+
+    sync()   = append ONE record holding every queued write, then fsync
+    recovery = replay the records in order, stopping at the first torn one
+
+A record is `u32 length | u32 crc32 | payload`, the payload the codec bytes
+of a list of writes. One record per sync makes a sync atomic: after a crash
+mid-write the last record is torn (short or failing its checksum), it is
+dropped and the file truncated back to the last whole record. Nothing a
+`sync()` had returned from is lost, and torn bytes are never read as data.
+
+A bad record *followed by whole ones* is not a torn tail but corruption of
+synced data, and recovery refuses it with a `DiskError` rather than silently
+dropping what was acknowledged.
+
+The file grows with every sync; when it holds far more than the state, it
+is compacted: the whole durable state is written as one record to a new
+file, fsynced, and renamed over the old one (then the directory is fsynced),
+so a crash at any point leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+from reference.codec import CodecError, decode_value, encode_value
+from reference.disk.base import DiskError
+from reference.disk.sim import _State
+
+_HEADER = struct.Struct(">II")  # length, crc32 of the payload
+RECORD_BYTES_MAX = 256 << 20  # a length beyond this is garbage, not a record
+COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
+COMPACT_RATIO = 4  # compact when the file is 4x the size of a snapshot
+
+
+class FileDisk:
+    """A durable disk in one file; see the module docstring."""
+
+    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync  # tests of logic may skip the (slow) fsync; crash tests never do
+        self.syncs = 0
+        self.torn_bytes_dropped = 0  # what recovery cut off the tail (telemetry, tests)
+        self._pending: list[tuple[tuple[Any, ...], bytes]] = []  # (write, its bytes) since sync
+        self._durable = _State()
+        self._snapshot_bytes = 0  # size of the state as of the last compaction
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        self._recover()
+        self._live = copy.deepcopy(self._durable)
+        self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the disk's life
+        if created:
+            self._fsync_dir()  # the new file's name must survive a power cut too
+
+    # -- named values -------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._live.values.get(key, default)
+
+    def put(self, key: str, value: Any) -> None:
+        self._write(("put", key, value))
+
+    def delete(self, key: str) -> None:
+        self._write(("delete", key))
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self._live.values if k.startswith(prefix))
+
+    # -- logs ---------------------------------------------------------------
+    def append(self, log: str, record: Any) -> int:
+        index = self.log_bounds(log)[1]
+        self._write(("append", log, record))
+        return index
+
+    def read_log(self, log: str, start: int | None = None) -> list[tuple[int, Any]]:
+        first, end = self.log_bounds(log)
+        begin = first if start is None else max(start, first)
+        records = self._live.logs.get(log, [])
+        return [(i, records[i - first]) for i in range(begin, end)]
+
+    def log_bounds(self, log: str) -> tuple[int, int]:
+        first = self._live.log_first.get(log, 0)
+        return first, first + len(self._live.logs.get(log, []))
+
+    def truncate_prefix(self, log: str, before: int) -> None:
+        if before < 0:
+            raise DiskError(f"truncate_prefix({log!r}, {before}): index must be >= 0")
+        self._write(("truncate_prefix", log, before))
+
+    def truncate_suffix(self, log: str, from_index: int) -> None:
+        first, _ = self.log_bounds(log)
+        if from_index < first:
+            raise DiskError(
+                f"truncate_suffix({log!r}, {from_index}): records before {first} are compacted"
+            )
+        self._write(("truncate_suffix", log, from_index))
+
+    # -- durability ---------------------------------------------------------
+    # --8<-- [start:sync]
+    def sync(self) -> None:
+        """Append one checksummed record of every queued write, then fsync."""
+        if self._pending:
+            payload = b"[" + b",".join(raw for _, raw in self._pending) + b"]"
+            self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+            self._file.flush()
+            if self.fsync:
+                os.fsync(self._file.fileno())
+            for op, _ in self._pending:
+                self._durable.apply(op)
+            self._pending.clear()
+        self.syncs += 1
+        if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
+            self._compact()
+
+    # --8<-- [end:sync]
+
+    @property
+    def unsynced_writes(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Close the file; unsynced writes are lost, exactly as in a crash."""
+        self._pending.clear()
+        self._file.close()
+
+    def _write(self, op: tuple[Any, ...]) -> None:
+        try:
+            raw = encode_value(list(op))  # encode now: a bad value fails at put, not at sync
+        except CodecError as exc:
+            raise DiskError(f"{op[0]} on {op[1]!r}: value cannot be stored: {exc}") from None
+        self._live.apply(op)
+        self._pending.append((op, raw))
+
+    # -- recovery -----------------------------------------------------------
+    # --8<-- [start:recover]
+    def _recover(self) -> None:
+        """Replay whole records; drop a torn tail; refuse corruption before the tail."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        offset = 0
+        while offset < len(data):
+            record = _parse_record(data, offset)
+            if record is None:  # torn: short, impossible length or bad checksum
+                if _has_whole_record_after(data, offset):
+                    raise DiskError(
+                        f"{self.path}: corrupt record at byte {offset} followed by whole "
+                        "records; synced data is damaged, refusing to guess"
+                    )
+                self.torn_bytes_dropped = len(data) - offset
+                with open(self.path, "r+b") as f:
+                    f.truncate(offset)
+                    f.flush()
+                    os.fsync(f.fileno())
+                break
+            payload, offset = record
+            self._apply_record(payload)
+        self._snapshot_bytes = offset
+
+    # --8<-- [end:recover]
+
+    def _apply_record(self, payload: bytes) -> None:
+        try:
+            value = decode_value(payload)
+        except CodecError as exc:  # the checksum matched, so the writer wrote this
+            raise DiskError(f"{self.path}: record does not decode: {exc}") from None
+        if isinstance(value, dict) and "snapshot" in value:
+            self._durable = _state_from(value["snapshot"])
+            return
+        if not isinstance(value, list):
+            raise DiskError(f"{self.path}: record is neither a batch nor a snapshot")
+        for op in value:
+            self._durable.apply(_op_from(op))
+
+    def _fsync_dir(self) -> None:
+        if not self.fsync:
+            return
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _compact(self) -> None:
+        """Rewrite the file as one snapshot record (atomically, by rename)."""
+        payload = encode_value({"snapshot": _state_to(self._durable)})
+        tmp = self.path.with_suffix(self.path.suffix + ".compact")
+        with open(tmp, "wb") as f:
+            f.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._fsync_dir()
+        self._file.close()
+        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._snapshot_bytes = self._file.tell()
+
+
+def _parse_record(data: bytes, offset: int) -> tuple[bytes, int] | None:
+    """(payload, next offset) of the whole record at `offset`, or None if torn."""
+    if offset + _HEADER.size > len(data):
+        return None
+    length, crc = _HEADER.unpack_from(data, offset)
+    start = offset + _HEADER.size
+    if length > RECORD_BYTES_MAX or start + length > len(data):
+        return None
+    payload = data[start : start + length]
+    if zlib.crc32(payload) != crc:
+        return None
+    return payload, start + length
+
+
+def _has_whole_record_after(data: bytes, offset: int) -> bool:
+    """Is there a valid record anywhere after a bad one? Then it is not a torn tail.
+
+    A crash tears only the last write, so everything after the bad record must
+    be that same write's bytes. If a well-formed record starts at a later
+    offset, something damaged data that had been synced before it.
+    """
+    if offset + _HEADER.size <= len(data):
+        length, _ = _HEADER.unpack_from(data, offset)
+        if length <= RECORD_BYTES_MAX and offset + _HEADER.size + length < len(data):
+            # The bad record's own extent ends before the file does: look past it.
+            return _parse_record(data, offset + _HEADER.size + length) is not None
+    return False
+
+
+def _op_from(value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list) or not value or not isinstance(value[0], str):
+        raise DiskError(f"malformed disk write {value!r:.80}")
+    return tuple(value)
+
+
+def _state_to(state: _State) -> dict[str, Any]:
+    return {
+        "values": dict(state.values),
+        "logs": {name: list(records) for name, records in state.logs.items()},
+        "log_first": dict(state.log_first),
+    }
+
+
+def _state_from(data: Any) -> _State:
+    if not isinstance(data, dict) or set(data) != {"values", "logs", "log_first"}:
+        raise DiskError("malformed snapshot record")
+    return _State(values=data["values"], logs=data["logs"], log_first=data["log_first"])

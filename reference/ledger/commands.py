@@ -1,0 +1,143 @@
+"""Ledger commands: what travels through the replicated log, and `apply`.
+
+A command is a registered message, so the Paxos log can persist it with the
+codec and ship it to every replica. Mutating commands carry the batch's
+`timestamp_ms`: the leader reads its clock once, when it proposes, and the
+value is replicated with the command, so every replica applies the same
+time (the state machine never reads a clock of its own).
+
+`apply(ledger, command)` is the single entry point a replica calls for each
+committed command; it returns a codec value (a tuple of result codes or of
+records, or `Rejected`) that can be sent back to the client as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reference.codec import message
+from reference.ledger.records import TIMESTAMP_MS_MAX, Account, Transfer
+from reference.ledger.state_machine import BATCH_EVENTS_MAX, Ledger
+
+__all__ = [
+    "COMMAND_TYPES",
+    "CreateAccounts",
+    "CreateTransfers",
+    "ExpirePending",
+    "LedgerCommand",
+    "LookupAccounts",
+    "LookupTransfers",
+    "Rejected",
+    "apply",
+    "malformed",
+    "query",
+]
+
+
+@message(name="ledger.CreateAccounts")
+class CreateAccounts:
+    accounts: tuple[Account, ...]
+    timestamp_ms: int
+
+
+@message(name="ledger.CreateTransfers")
+class CreateTransfers:
+    transfers: tuple[Transfer, ...]
+    timestamp_ms: int
+
+
+@message(name="ledger.ExpirePending")
+class ExpirePending:
+    """Advance the logical clock and expire what is due (TigerBeetle's "pulse").
+
+    Without it a pending transfer would only expire when the next batch
+    arrives; the leader proposes one when the earliest timeout is due.
+    """
+
+    timestamp_ms: int
+
+
+@message(name="ledger.LookupAccounts")
+class LookupAccounts:
+    """A read through the log: linearizable, at the cost of a round of Paxos."""
+
+    ids: tuple[int, ...]
+
+
+@message(name="ledger.LookupTransfers")
+class LookupTransfers:
+    ids: tuple[int, ...]
+
+
+@message(name="ledger.Rejected")
+class Rejected:
+    """A command the ledger refused whole, before touching any state.
+
+    It comes from a client, through the log, to every replica: raising
+    would crash every replica alike (a poison pill), so a malformed
+    command is answered, deterministically, instead.
+    """
+
+    reason: str
+
+
+LedgerCommand = CreateAccounts | CreateTransfers | ExpirePending | LookupAccounts | LookupTransfers
+COMMAND_TYPES: tuple[type, ...] = (
+    CreateAccounts,
+    CreateTransfers,
+    ExpirePending,
+    LookupAccounts,
+    LookupTransfers,
+)
+
+
+def apply(ledger: Ledger, command: Any) -> tuple[Any, ...] | Rejected:
+    """Apply one committed command; its result is a codec value."""
+    reason = malformed(command)
+    if reason is not None:
+        return Rejected(reason)
+    if isinstance(command, CreateTransfers):
+        return ledger.create_transfers(command.transfers, command.timestamp_ms)
+    if isinstance(command, CreateAccounts):
+        return ledger.create_accounts(command.accounts, command.timestamp_ms)
+    if isinstance(command, ExpirePending):
+        return ledger.expire_pending(command.timestamp_ms)
+    return query(ledger, command)
+
+
+def query(ledger: Ledger, command: Any) -> tuple[Any, ...] | Rejected:
+    """Answer a read-only command (also what a leader serves under its lease)."""
+    if isinstance(command, LookupAccounts | LookupTransfers):
+        reason = malformed(command)
+        if reason is not None:
+            return Rejected(reason)
+        if isinstance(command, LookupAccounts):
+            return ledger.lookup_accounts(command.ids)
+        return ledger.lookup_transfers(command.ids)
+    return Rejected(f"not a ledger query: {type(command).__name__}")
+
+
+def malformed(command: Any) -> str | None:
+    """Why `command` cannot be applied at all, or None. Field values are the
+    state machine's business (result codes); shapes and types are checked here."""
+    if not isinstance(command, COMMAND_TYPES):
+        return f"not a ledger command: {type(command).__name__}"
+    if isinstance(command, CreateAccounts | CreateTransfers | ExpirePending) and not (
+        type(command.timestamp_ms) is int and 0 <= command.timestamp_ms <= TIMESTAMP_MS_MAX
+    ):
+        return f"timestamp_ms must be an int in [0, {TIMESTAMP_MS_MAX}]"
+    events: Any = ()
+    kind: type = object
+    if isinstance(command, CreateAccounts):
+        events, kind = command.accounts, Account
+    elif isinstance(command, CreateTransfers):
+        events, kind = command.transfers, Transfer
+    elif isinstance(command, LookupAccounts | LookupTransfers):
+        events, kind = command.ids, int
+    if not isinstance(events, tuple | list):
+        return "the batch must be a tuple"
+    if len(events) > BATCH_EVENTS_MAX:
+        return f"a batch holds at most {BATCH_EVENTS_MAX} events"
+    if not all(type(e) is kind for e in events):
+        return f"every event of this batch must be a {kind.__name__}"
+    return None

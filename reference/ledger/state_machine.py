@@ -1,0 +1,815 @@
+"""The ledger state machine: double-entry accounts and idempotent transfers.
+
+This is the deterministic heart that the Paxos log replicates. Every replica
+applies the same batches in the same order and must end in the same state
+with the same results, so nothing here may depend on anything but the
+commands: no wall clock (a batch carries its own `timestamp_ms`, chosen once
+by the leader and replicated with it), no randomness, no floats, no
+iteration over a dict or set where the order could leak into the results.
+
+Money moves in exactly one place, `_move`, which adds the same amount to one
+account's debits and another's credits; running totals are kept there, and
+after every batch the ledger asserts that all debits equal all credits. An
+optional audit (`audit=True`, used by the tests and the simulator) rebuilds
+every balance from the stored transfers after each batch and checks it
+against the accounts, field by field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import heapq
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from reference.ledger.records import (
+    ACCOUNT_FLAGS_KNOWN,
+    AMOUNT_MAX_CENTS,
+    BALANCE_MAX_CENTS,
+    CODE_MAX,
+    FLAGS_MAX,
+    ID_MAX,
+    LEDGER_MAX,
+    TIMEOUT_MS_MAX,
+    TIMESTAMP_MS_MAX,
+    TRANSFER_FLAGS_KNOWN,
+    USER_DATA_MAX,
+    Account,
+    AccountBalance,
+    AccountFlags,
+    LedgerSnapshot,
+    PendingStatus,
+    Transfer,
+    TransferFlags,
+)
+from reference.ledger.results import (
+    TRANSIENT_TRANSFER_RESULTS,
+    CreateAccountResult,
+    CreateTransferResult,
+)
+
+__all__ = ["BATCH_EVENTS_MAX", "Ledger", "LedgerInvariantError"]
+
+BATCH_EVENTS_MAX = 8190  # TigerBeetle's batch size: one bound on work per command
+SNAPSHOT_VERSION = 1
+
+_ATR = CreateAccountResult
+_TR = CreateTransferResult
+_BOTH_LIMITS = (
+    AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+)
+_Event = TypeVar("_Event", Account, Transfer)
+_Result = TypeVar("_Result", CreateAccountResult, CreateTransferResult)
+
+
+class LedgerInvariantError(AssertionError):
+    """The ledger's state broke one of its invariants: a bug, never bad input."""
+
+
+def _check(condition: bool, what: str) -> None:
+    # Not a bare `assert`: the invariants must hold under `python -O` too,
+    # since a ledger that keeps running after breaking one loses money.
+    if not condition:
+        raise LedgerInvariantError(what)
+
+
+class Ledger:
+    """Accounts, transfers, and the rules that move money between them.
+
+    Public API (each batch call returns one result per event, in order):
+    `create_accounts(accounts, timestamp_ms)`, `create_transfers(transfers,
+    timestamp_ms)`, `expire_pending(timestamp_ms)`, `lookup_accounts(ids)`,
+    `lookup_transfers(ids)`, `accounts()`, `balances()`, `history(account_id)`,
+    `snapshot()` / `restore(value)`. `reference.ledger.commands.apply` maps
+    log commands onto these.
+    """
+
+    def __init__(self, *, audit: bool = False) -> None:
+        self.audit = audit  # full invariant check after every batch (tests, simulation)
+        self._accounts: dict[int, Account] = {}
+        self._transfers: dict[int, Transfer] = {}
+        self._pending_status: dict[int, PendingStatus] = {}  # pending transfer id -> status
+        self._failed: dict[int, CreateTransferResult] = {}  # id -> its transient failure
+        self._history: dict[int, list[AccountBalance]] = {}  # accounts flagged HISTORY
+        self._expiry: list[tuple[int, int]] = []  # heap of (expires_at_ms, pending id)
+        self._clock_ms = 0  # the logical clock: the largest batch timestamp seen
+        # Running sums over all accounts of the four balance fields.
+        self._debits_pending_cents = 0
+        self._debits_posted_cents = 0
+        self._credits_pending_cents = 0
+        self._credits_posted_cents = 0
+        self._undo: list[tuple[str, int, Any]] | None = None  # open while a chain runs
+
+    # -- queries --------------------------------------------------------------
+    @property
+    def clock_ms(self) -> int:
+        return self._clock_ms
+
+    def lookup_accounts(self, ids: Sequence[int]) -> tuple[Account, ...]:
+        """The accounts that exist among `ids`, in the order asked."""
+        return tuple(self._accounts[i] for i in ids if i in self._accounts)
+
+    def lookup_transfers(self, ids: Sequence[int]) -> tuple[Transfer, ...]:
+        """The transfers that exist among `ids`, in the order asked."""
+        return tuple(self._transfers[i] for i in ids if i in self._transfers)
+
+    def pending_status(self, pending_id: int) -> PendingStatus | None:
+        return self._pending_status.get(pending_id)
+
+    def next_expiry_ms(self) -> int | None:
+        """When the next pending transfer may expire (None: none has a timeout).
+
+        May be early (an entry left by a rolled-back chain or an already
+        resolved transfer): a pulse at that time then expires nothing.
+        """
+        return self._expiry[0][0] if self._expiry else None
+
+    def accounts(self) -> tuple[Account, ...]:
+        """Every account, by id."""
+        return tuple(self._accounts[i] for i in sorted(self._accounts))
+
+    def balances(self) -> dict[int, int]:
+        """Account id -> posted balance in cents, `credits_posted - debits_posted`.
+
+        Credit-normal, as a payment platform books a user's wallet: money the
+        platform owes the user is a credit. Sorted by id, so two replicas
+        render the same dict the same way.
+        """
+        return {
+            i: self._accounts[i].credits_posted_cents - self._accounts[i].debits_posted_cents
+            for i in sorted(self._accounts)
+        }
+
+    def history(self, account_id: int) -> tuple[AccountBalance, ...]:
+        """Balances after each change, for an account flagged `HISTORY`."""
+        return tuple(self._history.get(account_id, ()))
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """(debits_pending, debits_posted, credits_pending, credits_posted) in cents."""
+        return (
+            self._debits_pending_cents,
+            self._debits_posted_cents,
+            self._credits_pending_cents,
+            self._credits_posted_cents,
+        )
+
+    # -- batches --------------------------------------------------------------
+    def create_accounts(
+        self, accounts: Sequence[Account], timestamp_ms: int
+    ) -> tuple[CreateAccountResult, ...]:
+        self._tick(timestamp_ms, len(accounts))
+        results = self._run_chains(
+            accounts, AccountFlags.LINKED, self._create_account, _ATR.OK, _ATR
+        )
+        self._after_batch()
+        return results
+
+    def create_transfers(
+        self, transfers: Sequence[Transfer], timestamp_ms: int
+    ) -> tuple[CreateTransferResult, ...]:
+        self._tick(timestamp_ms, len(transfers))
+        results = self._run_chains(
+            transfers, TransferFlags.LINKED, self._create_transfer, _TR.OK, _TR
+        )
+        self._after_batch()
+        return results
+
+    def expire_pending(self, timestamp_ms: int) -> tuple[int, ...]:
+        """Advance the clock and expire every pending transfer now due; their ids."""
+        expired = self._tick(timestamp_ms, 0)
+        self._after_batch()
+        return expired
+
+    def _tick(self, timestamp_ms: int, events: int) -> tuple[int, ...]:
+        _check(isinstance(timestamp_ms, int) and timestamp_ms >= 0, f"timestamp {timestamp_ms!r}")
+        _check(events <= BATCH_EVENTS_MAX, f"batch of {events} events > {BATCH_EVENTS_MAX}")
+        # A new leader's clock may be behind the old one's: the logical clock
+        # never goes back, so it takes the larger of the two. Every replica
+        # sees the same timestamps in the same order, hence the same clock.
+        self._clock_ms = max(self._clock_ms, timestamp_ms)
+        # Expire before the batch: a pending transfer whose time has come is
+        # gone before anything in the batch can post it, on every replica alike.
+        return self._expire_due()
+
+    # --8<-- [start:ledger-linked]
+    def _run_chains(
+        self,
+        events: Sequence[_Event],
+        linked: int,
+        create_one: Callable[[Any], _Result],
+        ok: _Result,
+        codes: Any,
+    ) -> tuple[_Result, ...]:
+        """Apply a batch, chain by chain: a linked chain succeeds or fails whole.
+
+        An event flagged `linked` chains to the next one; the chain ends at the
+        first event without the flag. If any event of a chain fails, every
+        change the chain made so far is undone, the failing event reports its
+        own result and every other event of the chain `linked_event_failed`.
+        A chain still open at the end of the batch is refused whole.
+        """
+        results: list[_Result] = [ok] * len(events)
+        start = 0
+        while start < len(events):
+            end = start
+            while end < len(events) and _is_linked(events[end].flags, linked):
+                end += 1
+            if end == len(events):  # the last event says "linked": nothing follows it
+                results[start:] = [codes.LINKED_EVENT_FAILED] * (end - start)
+                results[-1] = codes.LINKED_EVENT_CHAIN_OPEN
+                break
+            self._undo = []
+            for index in range(start, end + 1):
+                result = create_one(events[index])
+                if result != ok:
+                    self._rollback()
+                    results[start : end + 1] = [codes.LINKED_EVENT_FAILED] * (end + 1 - start)
+                    results[index] = result
+                    break
+            self._undo = None  # commit: the chain's changes stand
+            start = end + 1
+        return tuple(results)
+
+    def _rollback(self) -> None:
+        undo = self._undo
+        _check(undo is not None, "rollback outside a chain")
+        assert undo is not None
+        for table, key, old in reversed(undo):
+            if table == "account":
+                self._set_account(key, old)
+            elif table == "transfer":
+                del self._transfers[key]
+            elif table == "status":
+                if old is None:
+                    del self._pending_status[key]
+                else:
+                    self._pending_status[key] = old
+            elif table == "history":
+                self._history[key].pop()
+            elif table == "history_account":
+                del self._history[key]
+            else:  # pragma: no cover - the tables are this module's own
+                raise LedgerInvariantError(f"unknown undo table {table!r}")
+        undo.clear()
+
+    # --8<-- [end:ledger-linked]
+
+    # -- accounts -------------------------------------------------------------
+    def _create_account(self, a: Account) -> CreateAccountResult:
+        if not _account_fields_in_range(a):
+            return _ATR.FIELD_OUT_OF_RANGE
+        if a.timestamp_ms != 0:
+            return _ATR.TIMESTAMP_MUST_BE_ZERO
+        if a.flags & ~ACCOUNT_FLAGS_KNOWN:
+            return _ATR.RESERVED_FLAG
+        if a.id == 0:
+            return _ATR.ID_MUST_NOT_BE_ZERO
+        if a.flags & _BOTH_LIMITS == _BOTH_LIMITS:
+            return _ATR.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+        if a.debits_pending_cents != 0:
+            return _ATR.DEBITS_PENDING_MUST_BE_ZERO
+        if a.debits_posted_cents != 0:
+            return _ATR.DEBITS_POSTED_MUST_BE_ZERO
+        if a.credits_pending_cents != 0:
+            return _ATR.CREDITS_PENDING_MUST_BE_ZERO
+        if a.credits_posted_cents != 0:
+            return _ATR.CREDITS_POSTED_MUST_BE_ZERO
+        if a.ledger == 0:
+            return _ATR.LEDGER_MUST_NOT_BE_ZERO
+        if a.code == 0:
+            return _ATR.CODE_MUST_NOT_BE_ZERO
+        existing = self._accounts.get(a.id)
+        if existing is not None:
+            return _account_exists(a, existing)
+        self._put_account(dataclasses.replace(a, timestamp_ms=self._clock_ms))
+        if a.flags & AccountFlags.HISTORY:
+            self._history[a.id] = []
+            self._log_undo("history_account", a.id, None)
+        return _ATR.OK
+
+    # -- transfers ------------------------------------------------------------
+    # --8<-- [start:ledger-transfer]
+    def _create_transfer(self, t: Transfer) -> CreateTransferResult:
+        """Validate one transfer and apply it, or say precisely why not.
+
+        Checks run in TigerBeetle's order of precedence: first what the event
+        says on its own, then what it says about the accounts, then whether
+        the id was seen before, and only then the limits. "Seen before" comes
+        after the field checks on purpose: a retry of the very same event
+        passes them all and reports `exists` (or the same failure again), so a
+        client may retry blindly; the same id with other fields is reported as
+        the conflict it is.
+        """
+        if not _transfer_fields_in_range(t):
+            return _TR.FIELD_OUT_OF_RANGE
+        if t.timestamp_ms != 0:
+            return _TR.TIMESTAMP_MUST_BE_ZERO
+        if t.flags & ~TRANSFER_FLAGS_KNOWN:
+            return _TR.RESERVED_FLAG
+        if t.id == 0:
+            return _TR.ID_MUST_NOT_BE_ZERO
+        if t.flags & (TransferFlags.POST_PENDING_TRANSFER | TransferFlags.VOID_PENDING_TRANSFER):
+            return self._post_or_void_pending_transfer(t)
+        if t.debit_account_id == 0:
+            return _TR.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+        if t.credit_account_id == 0:
+            return _TR.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+        if t.debit_account_id == t.credit_account_id:
+            return _TR.ACCOUNTS_MUST_BE_DIFFERENT
+        if t.pending_id != 0:
+            return _TR.PENDING_ID_MUST_BE_ZERO
+        if t.timeout_ms != 0 and not t.flags & TransferFlags.PENDING:
+            return _TR.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+        if t.ledger == 0:
+            return _TR.LEDGER_MUST_NOT_BE_ZERO
+        if t.code == 0:
+            return _TR.CODE_MUST_NOT_BE_ZERO
+        if t.amount_cents == 0:
+            return _TR.AMOUNT_MUST_NOT_BE_ZERO
+        dr = self._accounts.get(t.debit_account_id)
+        cr = self._accounts.get(t.credit_account_id)
+        result = _accounts_fit(t, dr, cr)
+        if result is None:
+            result = self._seen_before(t, None)
+        if result is None:
+            assert dr is not None and cr is not None
+            result = _limits(t.amount_cents, dr, cr)
+        if result is not None:
+            return self._fail(t.id, result)
+
+        pending = bool(t.flags & TransferFlags.PENDING)
+        self._insert_transfer(dataclasses.replace(t, timestamp_ms=self._clock_ms))
+        if pending:
+            self._set_status(t.id, PendingStatus.PENDING)
+            if t.timeout_ms > 0:
+                # Stale entries (a chain rolled back) are skipped when popped.
+                heapq.heappush(self._expiry, (self._clock_ms + t.timeout_ms, t.id))
+            self._move(t.id, dr.id, cr.id, pending_cents=t.amount_cents, posted_cents=0)
+        else:
+            self._move(t.id, dr.id, cr.id, pending_cents=0, posted_cents=t.amount_cents)
+        return _TR.OK
+
+    def _seen_before(self, t: Transfer, p: Transfer | None) -> CreateTransferResult | None:
+        """`exists...` or `id_already_failed` if this id had an outcome already."""
+        if t.id in self._failed:
+            return _TR.ID_ALREADY_FAILED
+        e = self._transfers.get(t.id)
+        if e is None:
+            return None
+        return _transfer_exists(t, e) if p is None else _post_or_void_exists(t, e, p)
+
+    def _fail(self, transfer_id: int, result: CreateTransferResult) -> CreateTransferResult:
+        # Kept even if a linked chain rolls back: the outcome was reported. Not
+        # for an id already applied (a retry naming some other, missing account).
+        if result in TRANSIENT_TRANSFER_RESULTS and transfer_id not in self._transfers:
+            self._failed.setdefault(transfer_id, result)
+        return result
+
+    # --8<-- [end:ledger-transfer]
+
+    # --8<-- [start:ledger-pending]
+    def _post_or_void_pending_transfer(self, t: Transfer) -> CreateTransferResult:
+        """Resolve the pending transfer `t.pending_id`: post it, or void it.
+
+        Posting moves the amount (all of it, or less) from pending to posted
+        on both accounts; voiding releases the reservation. Either way the
+        full pending amount leaves the pending balances, and the pending
+        transfer can never be resolved again.
+        """
+        post = TransferFlags.POST_PENDING_TRANSFER
+        void = TransferFlags.VOID_PENDING_TRANSFER
+        if (t.flags & post and t.flags & void) or t.flags & TransferFlags.PENDING:
+            return _TR.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+        if t.pending_id == 0:
+            return _TR.PENDING_ID_MUST_NOT_BE_ZERO
+        if t.pending_id == t.id:
+            return _TR.PENDING_ID_MUST_BE_DIFFERENT
+        if t.timeout_ms != 0:
+            return _TR.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+        p = self._transfers.get(t.pending_id)
+        if p is None:
+            return self._fail(t.id, _TR.PENDING_TRANSFER_NOT_FOUND)
+        if not p.flags & TransferFlags.PENDING:
+            return _TR.PENDING_TRANSFER_NOT_PENDING
+        if t.debit_account_id not in (0, p.debit_account_id):
+            return _TR.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID
+        if t.credit_account_id not in (0, p.credit_account_id):
+            return _TR.PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID
+        if t.ledger not in (0, p.ledger):
+            return _TR.PENDING_TRANSFER_HAS_DIFFERENT_LEDGER
+        if t.code not in (0, p.code):
+            return _TR.PENDING_TRANSFER_HAS_DIFFERENT_CODE
+        amount_cents = t.amount_cents if t.amount_cents > 0 else p.amount_cents
+        if amount_cents > p.amount_cents:
+            return _TR.EXCEEDS_PENDING_TRANSFER_AMOUNT
+        if t.flags & void and amount_cents < p.amount_cents:
+            return _TR.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT
+        seen = self._seen_before(t, p)
+        if seen is not None:
+            return seen
+        status = self._pending_status[p.id]
+        if status == PendingStatus.POSTED:
+            return _TR.PENDING_TRANSFER_ALREADY_POSTED
+        if status == PendingStatus.VOIDED:
+            return _TR.PENDING_TRANSFER_ALREADY_VOIDED
+        if status == PendingStatus.EXPIRED:
+            return _TR.PENDING_TRANSFER_EXPIRED
+        # Expiry ran at the start of this batch, so nothing pending is overdue.
+        _check(not _is_due(p, self._clock_ms), f"pending transfer {p.id} overdue")
+
+        # Stored with the pending transfer's fields filled in, so a lookup
+        # shows what really moved.
+        self._insert_transfer(
+            dataclasses.replace(
+                t,
+                debit_account_id=p.debit_account_id,
+                credit_account_id=p.credit_account_id,
+                ledger=p.ledger,
+                code=p.code,
+                amount_cents=amount_cents,
+                timestamp_ms=self._clock_ms,
+            )
+        )
+        posted_cents = amount_cents if t.flags & post else 0
+        self._set_status(p.id, PendingStatus.POSTED if t.flags & post else PendingStatus.VOIDED)
+        self._move(
+            t.id,
+            p.debit_account_id,
+            p.credit_account_id,
+            pending_cents=-p.amount_cents,
+            posted_cents=posted_cents,
+        )
+        return _TR.OK
+
+    def _expire_due(self) -> tuple[int, ...]:
+        """Release every pending transfer whose timeout has passed, oldest first."""
+        expired: list[int] = []
+        while self._expiry and self._expiry[0][0] <= self._clock_ms:
+            expires_at_ms, pending_id = heapq.heappop(self._expiry)
+            p = self._transfers.get(pending_id)
+            if (
+                p is None  # created in a linked chain that rolled back
+                or self._pending_status.get(pending_id) != PendingStatus.PENDING
+                or p.timestamp_ms + p.timeout_ms != expires_at_ms
+            ):
+                continue
+            self._set_status(pending_id, PendingStatus.EXPIRED)
+            self._move(
+                pending_id,
+                p.debit_account_id,
+                p.credit_account_id,
+                pending_cents=-p.amount_cents,
+                posted_cents=0,
+            )
+            expired.append(pending_id)
+        return tuple(expired)
+
+    # --8<-- [end:ledger-pending]
+
+    # -- the only writers -----------------------------------------------------
+    def _move(
+        self, transfer_id: int, dr_id: int, cr_id: int, *, pending_cents: int, posted_cents: int
+    ) -> None:
+        """Add the same amounts to one account's debits and another's credits.
+
+        The one place money moves: double entry holds by construction here,
+        and the invariant check after the batch proves nothing else moved it.
+        """
+        _check(dr_id != cr_id, f"transfer {transfer_id} debits and credits one account")
+        dr = self._accounts[dr_id]
+        cr = self._accounts[cr_id]
+        self._put_account(
+            dataclasses.replace(
+                dr,
+                debits_pending_cents=dr.debits_pending_cents + pending_cents,
+                debits_posted_cents=dr.debits_posted_cents + posted_cents,
+            )
+        )
+        self._put_account(
+            dataclasses.replace(
+                cr,
+                credits_pending_cents=cr.credits_pending_cents + pending_cents,
+                credits_posted_cents=cr.credits_posted_cents + posted_cents,
+            )
+        )
+        for account_id in (dr_id, cr_id):
+            if account_id in self._history:
+                a = self._accounts[account_id]
+                self._history[account_id].append(
+                    AccountBalance(
+                        transfer_id=transfer_id,
+                        debits_pending_cents=a.debits_pending_cents,
+                        debits_posted_cents=a.debits_posted_cents,
+                        credits_pending_cents=a.credits_pending_cents,
+                        credits_posted_cents=a.credits_posted_cents,
+                        timestamp_ms=self._clock_ms,
+                    )
+                )
+                self._log_undo("history", account_id, None)
+
+    def _put_account(self, account: Account) -> None:
+        self._log_undo("account", account.id, self._accounts.get(account.id))
+        self._set_account(account.id, account)
+
+    def _set_account(self, account_id: int, account: Account | None) -> None:
+        """Replace (or, undoing a creation, remove) an account; keep the totals."""
+        old = self._accounts.get(account_id)
+        for sign, a in ((-1, old), (1, account)):
+            if a is not None:
+                self._debits_pending_cents += sign * a.debits_pending_cents
+                self._debits_posted_cents += sign * a.debits_posted_cents
+                self._credits_pending_cents += sign * a.credits_pending_cents
+                self._credits_posted_cents += sign * a.credits_posted_cents
+        if account is None:
+            del self._accounts[account_id]
+        else:
+            _check(_account_within_limits(account), f"account {account_id} broke its limits")
+            self._accounts[account_id] = account
+
+    def _insert_transfer(self, t: Transfer) -> None:
+        # The heart of idempotence: an id is applied once, ever.
+        _check(t.id not in self._transfers, f"transfer {t.id} applied twice")
+        _check(t.id not in self._failed, f"transfer {t.id} applied after it failed")
+        self._transfers[t.id] = t
+        self._log_undo("transfer", t.id, None)
+
+    def _set_status(self, pending_id: int, status: PendingStatus) -> None:
+        self._log_undo("status", pending_id, self._pending_status.get(pending_id))
+        self._pending_status[pending_id] = status
+
+    def _log_undo(self, table: str, key: int, old: Any) -> None:
+        if self._undo is not None:  # outside a chain there is nothing to undo
+            self._undo.append((table, key, old))
+
+    # --8<-- [start:ledger-invariant]
+    def _after_batch(self) -> None:
+        """The invariants, asserted after every batch; all of them in audit mode.
+
+        Cheap, always: the running totals balance (all debits, pending and
+        posted, equal all credits). In audit mode, the full proof: every
+        balance of every account is recomputed from the stored transfers and
+        their pending statuses, the running totals are recomputed from the
+        accounts, and every account is within its flag limits.
+        """
+        _check(self._undo is None, "a linked chain was left open")
+        _check(
+            self._debits_pending_cents == self._credits_pending_cents,
+            f"pending debits {self._debits_pending_cents} != credits {self._credits_pending_cents}",
+        )
+        _check(
+            self._debits_posted_cents == self._credits_posted_cents,
+            f"posted debits {self._debits_posted_cents} != credits {self._credits_posted_cents}",
+        )
+        if self.audit:
+            self.check_invariants()
+
+    def check_invariants(self) -> None:
+        """Recompute everything from the transfers; raise `LedgerInvariantError`."""
+        derived = {i: [0, 0, 0, 0] for i in self._accounts}  # dp, dpo, cp, cpo
+        for t in self._transfers.values():
+            _check(t.debit_account_id in derived, f"transfer {t.id}: unknown debit account")
+            _check(t.credit_account_id in derived, f"transfer {t.id}: unknown credit account")
+            dr, cr = derived[t.debit_account_id], derived[t.credit_account_id]
+            if t.flags & TransferFlags.PENDING:
+                status = self._pending_status.get(t.id)
+                _check(status is not None, f"pending transfer {t.id} has no status")
+                if status == PendingStatus.PENDING:
+                    dr[0] += t.amount_cents
+                    cr[2] += t.amount_cents
+            elif t.flags & TransferFlags.POST_PENDING_TRANSFER:
+                _check(
+                    self._pending_status.get(t.pending_id) == PendingStatus.POSTED,
+                    f"post {t.id} of a pending transfer not marked posted",
+                )
+                dr[1] += t.amount_cents
+                cr[3] += t.amount_cents
+            elif not t.flags & TransferFlags.VOID_PENDING_TRANSFER:
+                dr[1] += t.amount_cents
+                cr[3] += t.amount_cents
+        sums = [0, 0, 0, 0]
+        for account_id, account in self._accounts.items():
+            actual = [
+                account.debits_pending_cents,
+                account.debits_posted_cents,
+                account.credits_pending_cents,
+                account.credits_posted_cents,
+            ]
+            _check(
+                actual == derived[account_id],
+                f"account {account_id}: balances {actual} but its transfers say "
+                f"{derived[account_id]}",
+            )
+            _check(_account_within_limits(account), f"account {account_id} broke its limits")
+            sums = [s + x for s, x in zip(sums, actual, strict=True)]
+        _check(sums == list(self.totals()), f"running totals {self.totals()} != sums {sums}")
+        _check(sums[0] == sums[2] and sums[1] == sums[3], f"debits != credits: {sums}")
+        _check(not (self._failed.keys() & self._transfers.keys()), "an id both failed and applied")
+        for pending_id, status in self._pending_status.items():
+            p = self._transfers.get(pending_id)
+            _check(p is not None and bool(p.flags & TransferFlags.PENDING), "stray status")
+            assert p is not None
+            if status == PendingStatus.PENDING:
+                _check(not _is_due(p, self._clock_ms), f"pending transfer {pending_id} overdue")
+
+    # --8<-- [end:ledger-invariant]
+
+    # -- snapshots --------------------------------------------------------------
+    def snapshot(self) -> LedgerSnapshot:
+        """The whole state as one frozen, hashable codec value, in canonical
+        order (sorted by id throughout): two replicas in the same state make
+        equal snapshots, byte for byte, which is what lets a test, or a
+        replica, compare them."""
+        _check(self._undo is None, "snapshot inside a linked chain")
+        return LedgerSnapshot(
+            version=SNAPSHOT_VERSION,
+            clock_ms=self._clock_ms,
+            accounts=self.accounts(),
+            transfers=tuple(self._transfers[i] for i in sorted(self._transfers)),
+            pending=tuple((i, str(self._pending_status[i])) for i in sorted(self._pending_status)),
+            failed=tuple((i, str(self._failed[i])) for i in sorted(self._failed)),
+            history=tuple((i, tuple(self._history[i])) for i in sorted(self._history)),
+        )
+
+    def restore(self, value: LedgerSnapshot) -> None:
+        """Replace the whole state with a `snapshot()` value, then audit it."""
+        if not isinstance(value, LedgerSnapshot) or value.version != SNAPSHOT_VERSION:
+            raise ValueError(f"not a ledger snapshot (version {SNAPSHOT_VERSION})")
+        fresh = Ledger(audit=self.audit)
+        fresh._clock_ms = value.clock_ms
+        for account in value.accounts:
+            fresh._set_account(account.id, account)
+        for t in value.transfers:
+            fresh._transfers[t.id] = t
+        for pending_id, status in value.pending:
+            fresh._pending_status[pending_id] = PendingStatus(status)
+            p = fresh._transfers[pending_id]
+            if status == PendingStatus.PENDING and p.timeout_ms > 0:
+                fresh._expiry.append((p.timestamp_ms + p.timeout_ms, pending_id))
+        heapq.heapify(fresh._expiry)
+        fresh._failed = {i: CreateTransferResult(r) for i, r in value.failed}
+        fresh._history = {i: list(h) for i, h in value.history}
+        fresh.check_invariants()  # rare and decisive: always the full check
+        self.__dict__.update(fresh.__dict__)
+
+
+def _is_linked(flags: object, linked: int) -> bool:
+    # Flags out of range (a negative or non-int value) link nothing: the event
+    # then fails on its own with `field_out_of_range`.
+    return isinstance(flags, int) and 0 <= flags <= FLAGS_MAX and bool(flags & linked)
+
+
+def _is_due(p: Transfer, now_ms: int) -> bool:
+    return p.timeout_ms > 0 and p.timestamp_ms + p.timeout_ms <= now_ms
+
+
+def _account_within_limits(a: Account) -> bool:
+    balances = (
+        a.debits_pending_cents,
+        a.debits_posted_cents,
+        a.credits_pending_cents,
+        a.credits_posted_cents,
+    )
+    if min(balances) < 0 or max(balances) > BALANCE_MAX_CENTS:
+        return False
+    debits = a.debits_pending_cents + a.debits_posted_cents
+    credits = a.credits_pending_cents + a.credits_posted_cents
+    if a.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > a.credits_posted_cents:
+        return False
+    return not (
+        a.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > a.debits_posted_cents
+    )
+
+
+def _in_range(value: object, high: int) -> bool:
+    # `type(...) is int`: a bool is an int to Python, and a float amount is
+    # exactly what a ledger must never store.
+    return type(value) is int and 0 <= value <= high
+
+
+def _account_fields_in_range(a: Account) -> bool:
+    return (
+        _in_range(a.id, ID_MAX)
+        and _in_range(a.ledger, LEDGER_MAX)
+        and _in_range(a.code, CODE_MAX)
+        and _in_range(int(a.flags) if isinstance(a.flags, enum.IntFlag) else a.flags, FLAGS_MAX)
+        and _in_range(a.user_data, USER_DATA_MAX)
+        and all(
+            _in_range(cents, BALANCE_MAX_CENTS)
+            for cents in (
+                a.debits_pending_cents,
+                a.debits_posted_cents,
+                a.credits_pending_cents,
+                a.credits_posted_cents,
+            )
+        )
+        and _in_range(a.timestamp_ms, TIMESTAMP_MS_MAX)
+    )
+
+
+def _transfer_fields_in_range(t: Transfer) -> bool:
+    return (
+        _in_range(t.id, ID_MAX)
+        and _in_range(t.debit_account_id, ID_MAX)
+        and _in_range(t.credit_account_id, ID_MAX)
+        and _in_range(t.pending_id, ID_MAX)
+        and _in_range(t.amount_cents, AMOUNT_MAX_CENTS)
+        and _in_range(t.ledger, LEDGER_MAX)
+        and _in_range(t.code, CODE_MAX)
+        and _in_range(int(t.flags) if isinstance(t.flags, enum.IntFlag) else t.flags, FLAGS_MAX)
+        and _in_range(t.timeout_ms, TIMEOUT_MS_MAX)
+        and _in_range(t.user_data, USER_DATA_MAX)
+        and _in_range(t.timestamp_ms, TIMESTAMP_MS_MAX)
+    )
+
+
+def _accounts_fit(
+    t: Transfer, dr: Account | None, cr: Account | None
+) -> CreateTransferResult | None:
+    if dr is None:
+        return _TR.DEBIT_ACCOUNT_NOT_FOUND
+    if cr is None:
+        return _TR.CREDIT_ACCOUNT_NOT_FOUND
+    if dr.ledger != cr.ledger:
+        return _TR.ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER
+    if t.ledger != dr.ledger:
+        return _TR.TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS
+    return None
+
+
+def _limits(amount_cents: int, dr: Account, cr: Account) -> CreateTransferResult | None:
+    """Would moving `amount_cents` from `dr` to `cr` break a bound or a flag?"""
+    dr_debits = dr.debits_pending_cents + dr.debits_posted_cents
+    cr_credits = cr.credits_pending_cents + cr.credits_posted_cents
+    if dr_debits + amount_cents > BALANCE_MAX_CENTS:
+        return _TR.OVERFLOWS_DEBITS
+    if cr_credits + amount_cents > BALANCE_MAX_CENTS:
+        return _TR.OVERFLOWS_CREDITS
+    # Pending debits count against the limit (they may still be posted),
+    # pending credits do not count for it (they may still be voided).
+    if (
+        dr.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+        and dr_debits + amount_cents > dr.credits_posted_cents
+    ):
+        return _TR.EXCEEDS_CREDITS
+    if (
+        cr.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+        and cr_credits + amount_cents > cr.debits_posted_cents
+    ):
+        return _TR.EXCEEDS_DEBITS
+    return None
+
+
+def _account_exists(a: Account, e: Account) -> CreateAccountResult:
+    if a.flags != e.flags:
+        return _ATR.EXISTS_WITH_DIFFERENT_FLAGS
+    if a.user_data != e.user_data:
+        return _ATR.EXISTS_WITH_DIFFERENT_USER_DATA
+    if a.ledger != e.ledger:
+        return _ATR.EXISTS_WITH_DIFFERENT_LEDGER
+    if a.code != e.code:
+        return _ATR.EXISTS_WITH_DIFFERENT_CODE
+    return _ATR.EXISTS
+
+
+def _transfer_exists(t: Transfer, e: Transfer) -> CreateTransferResult:
+    if t.flags != e.flags:
+        return _TR.EXISTS_WITH_DIFFERENT_FLAGS
+    if t.debit_account_id != e.debit_account_id:
+        return _TR.EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT_ID
+    if t.credit_account_id != e.credit_account_id:
+        return _TR.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID
+    if t.amount_cents != e.amount_cents:
+        return _TR.EXISTS_WITH_DIFFERENT_AMOUNT
+    if t.user_data != e.user_data:
+        return _TR.EXISTS_WITH_DIFFERENT_USER_DATA
+    if t.timeout_ms != e.timeout_ms:
+        return _TR.EXISTS_WITH_DIFFERENT_TIMEOUT
+    if t.code != e.code:
+        return _TR.EXISTS_WITH_DIFFERENT_CODE
+    # Same accounts, and both transfers matched the accounts' ledger.
+    _check(t.ledger == e.ledger, f"transfer {t.id} exists in another ledger")
+    return _TR.EXISTS
+
+
+def _post_or_void_exists(t: Transfer, e: Transfer, p: Transfer) -> CreateTransferResult:
+    """Like `_transfer_exists`, for a post or void (0 amount: the full pending one)."""
+    if t.flags != e.flags:
+        return _TR.EXISTS_WITH_DIFFERENT_FLAGS
+    if t.pending_id != e.pending_id:
+        return _TR.EXISTS_WITH_DIFFERENT_PENDING_ID
+    amount_cents = t.amount_cents if t.amount_cents > 0 else p.amount_cents
+    if amount_cents != e.amount_cents:
+        return _TR.EXISTS_WITH_DIFFERENT_AMOUNT
+    if t.user_data != e.user_data:
+        return _TR.EXISTS_WITH_DIFFERENT_USER_DATA
+    # The accounts, ledger and code were already checked against the pending
+    # transfer, and `e` copied them from that same pending transfer.
+    _check(
+        t.debit_account_id in (0, e.debit_account_id)
+        and t.credit_account_id in (0, e.credit_account_id)
+        and t.ledger in (0, e.ledger)
+        and t.code in (0, e.code),
+        f"post {t.id} disagrees with its own pending transfer",
+    )
+    return _TR.EXISTS

@@ -1,0 +1,39 @@
+"""Commands of the real runtime: `d11 node` (one node process) and `d11 bench process`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command("node", hidden=True)
+    def node(
+        config: str = typer.Argument(
+            ..., help="The node's config: a JSON object, or @FILE holding one."
+        ),
+    ) -> None:
+        """Run one node process (what ProcessRuntime and DockerRuntime spawn)."""
+        from reference.runtime.node_main import main
+
+        raise typer.Exit(main([config]))
+
+    @bench.command("process")
+    def bench_process(
+        seconds: float = typer.Option(5.0, "--seconds", min=0.5, max=600.0, help="Measured time."),
+        clients: int = typer.Option(
+            64, "--clients", min=1, max=4096, help="Transfers kept in flight at once."
+        ),
+        batch: int = typer.Option(
+            8, "--batch", min=1, max=8190, help="Transfers per client request."
+        ),
+        fsync: bool = typer.Option(True, "--fsync/--no-fsync", help="fsync the replicas' disks."),
+    ) -> None:
+        """The Paxos ledger on real processes: 3 replicas on loopback, committed transfers/s."""
+        from reference.runtime.bench import BenchError, run_bench
+
+        try:
+            report = run_bench(seconds=seconds, clients=clients, batch=batch, fsync=fsync)
+        except BenchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(report.render())

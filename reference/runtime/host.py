@@ -1,0 +1,257 @@
+"""A node in the real world: the `Context` on a real clock, real timers and a real network.
+
+`NodeHost` owns one node object and everything the simulator would give it:
+
+- time: `now_ms()` is milliseconds of `time.monotonic()` since the cluster's
+  epoch (the runtime passes it to every node, so all nodes on one machine
+  share one timeline), plus this node's skew and drift;
+- timers: `loop.call_later`; re-arming a tag replaces it;
+- work: accounted, not burned: the node is busy until `busy_until`, and its
+  next event and any message sent after the `work` call wait until then;
+- random: a `random.Random` seeded from (run seed, node id, incarnation);
+- disk: a `FileDisk` (fsync on `sync()`);
+- telemetry: counters, samples and trace events go to a `MetricsSink`:
+  the runtime's `Telemetry` for a local node, a batching forwarder over the
+  control channel for a node process.
+
+The same class hosts a node inside its own OS process (node_main.py) and a
+"local" node inside the harness's process (clients whose history must be
+recorded there). Handlers run one at a time on the asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from reference.codec import Message
+from reference.disk.base import Disk
+from reference.node import Node, NodeFactory, NodeId
+from reference.runtime.transport import ControlHandler, Transport, TransportConfig
+from reference.sim.rng import stream
+
+
+def node_random(seed: int, node_id: str, incarnation: int) -> random.Random:
+    """The node's stream: the simulator's own derivation, so a seed means the same here."""
+    return stream(seed, f"node/{node_id}/{incarnation}")
+
+
+@dataclass
+class Clock:
+    """The node's clock: true time since the epoch, skewed and drifting."""
+
+    epoch_s: float  # a time.monotonic() reading shared by the whole cluster
+    skew_ms: float = 0.0
+    drift_ppm: float = 0.0
+
+    def true_ms(self) -> float:
+        return (time.monotonic() - self.epoch_s) * 1000.0
+
+    def now_ms(self) -> float:
+        true_ms = self.true_ms()
+        return true_ms + self.skew_ms + self.drift_ppm * 1e-6 * true_ms
+
+
+class MetricsSink(Protocol):
+    """Where a node's counters, samples and trace events go."""
+
+    def count(self, node: str, name: str, n: int) -> None: ...
+    def observe(self, node: str, name: str, value: float) -> None: ...
+    def trace(self, node: str, kind: str, **fields: Any) -> Any: ...
+
+
+class RealContext:
+    """`reference.node.Context` for a node hosted by a `NodeHost`."""
+
+    def __init__(self, host: NodeHost, rng: random.Random, disk: Disk) -> None:
+        self.node_id: NodeId = host.node_id
+        self.random = rng
+        self.disk = disk
+        self._host = host
+
+    def now_ms(self) -> float:
+        return self._host.clock.now_ms()
+
+    def send(self, dst: NodeId, msg: Message) -> None:
+        self._host.send(dst, msg)
+
+    def set_timer(self, delay_ms: float, tag: Hashable) -> None:
+        assert delay_ms >= 0, f"timer {tag!r} set {delay_ms} ms in the past"
+        self._host.set_timer(delay_ms, tag)
+
+    def cancel_timer(self, tag: Hashable) -> None:
+        self._host.cancel_timer(tag)
+
+    def work(self, duration_ms: float) -> None:
+        assert duration_ms >= 0, "work takes a non-negative duration"
+        self._host.work(duration_ms)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self._host.metrics.count(self.node_id, name, n)
+
+    def observe(self, name: str, value: float) -> None:
+        self._host.metrics.observe(self.node_id, name, value)
+
+    def trace(self, kind: str, **fields: Any) -> None:
+        self._host.log.info("trace %s %s", kind, fields)
+        self._host.metrics.trace(self.node_id, kind, **fields)
+
+
+class NodeHost:
+    """Runs one node on the current asyncio loop. `await start()`, later `stop()`."""
+
+    def __init__(
+        self,
+        factory: NodeFactory,
+        transport_config: TransportConfig,
+        *,
+        disk: Disk,
+        clock: Clock,
+        seed: int,
+        incarnation: int,
+        metrics: MetricsSink,
+        on_fatal: Callable[[BaseException], None],
+        on_control: ControlHandler | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.node_id = transport_config.node_id
+        self.clock = clock
+        self.incarnation = incarnation
+        self.metrics = metrics
+        self.log = log or logging.getLogger(f"d11.node.{self.node_id}")
+        self.node: Node | None = None
+        self.paused = False
+        self._factory = factory
+        self._on_fatal = on_fatal
+        self._ctx = RealContext(self, node_random(seed, self.node_id, incarnation), disk)
+        self._disk = disk
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._busy_until_s = 0.0  # loop time until which the node is working
+        self._deferred: deque[tuple[float, str, Message]] = deque()  # sends after work()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._stopped = False
+        self.transport = Transport(transport_config, self._deliver, on_control, self.log)
+
+    @property
+    def context(self) -> RealContext:
+        return self._ctx
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    async def start(self) -> None:
+        """Listen, build the node from its factory, and call on_start (recovery)."""
+        await self.transport.start()
+        self.node = self._factory(self.node_id)
+        self._run_handler(lambda node: node.on_start(self._ctx))
+
+    def stop(self) -> None:
+        """Throw the node away, as a crash does: timers cancelled, sockets closed."""
+        self._stopped = True
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self._deferred.clear()
+        self.node = None
+        self.transport.close()
+        close = getattr(self._disk, "close", None)
+        if close is not None:
+            close()
+
+    def pause(self) -> None:
+        self.paused = True
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self.paused = False
+        self._resumed.set()
+
+    # -- handlers, one at a time -------------------------------------------
+    def _run_handler(self, call: Callable[[Node], None]) -> None:
+        if self._stopped or self.node is None:
+            return
+        try:
+            call(self.node)
+        except Exception as exc:  # a node bug: crash this node, loudly
+            self.log.exception("node %s crashed in a handler", self.node_id)
+            self._on_fatal(exc)
+
+    async def _wait_ready(self) -> None:
+        """Wait while paused or busy (bounded: each wait ends at a known time)."""
+        while True:
+            await self._resumed.wait()
+            busy_s = self._busy_until_s - self.loop.time()
+            if busy_s <= 0:
+                return
+            await asyncio.sleep(busy_s)
+
+    async def _deliver(self, src: str, msg: Message) -> None:
+        await self._wait_ready()
+        self._run_handler(lambda node: node.on_message(self._ctx, src, msg))
+
+    # -- what the context asks for ------------------------------------------
+    def send(self, dst: str, msg: Message) -> None:
+        if dst not in self.transport.addrs:
+            raise ValueError(f"{self.node_id} sent {type(msg).__name__} to unknown node {dst!r}")
+        due_s = self._busy_until_s
+        if due_s > self.loop.time() or self._deferred:
+            self._deferred.append((due_s, dst, msg))  # FIFO: leaves when the work is done
+            self._schedule_flush()
+            return
+        self.transport.send(dst, msg)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None and self._deferred:
+            self._flush_handle = self.loop.call_at(self._deferred[0][0], self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        now_s = self.loop.time()
+        while self._deferred and self._deferred[0][0] <= now_s:
+            _, dst, msg = self._deferred.popleft()
+            self.transport.send(dst, msg)
+        self._schedule_flush()
+
+    def set_timer(self, delay_ms: float, tag: Hashable) -> None:
+        self.cancel_timer(tag)
+        self._timers[tag] = self.loop.call_later(delay_ms / 1000.0, self._fire, tag)
+
+    def cancel_timer(self, tag: Hashable) -> None:
+        handle = self._timers.pop(tag, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, tag: Hashable) -> None:
+        del self._timers[tag]
+        if self.paused or self._busy_until_s > self.loop.time():
+            # Not now: fire when the node can handle events again (a task, not a
+            # re-armed timer, so a re-arm by the node meanwhile still wins).
+            self.loop.create_task(self._fire_later(tag))
+            return
+        self._run_handler(lambda node: node.on_timer(self._ctx, tag))
+
+    async def _fire_later(self, tag: Hashable) -> None:
+        await self._wait_ready()
+        if tag not in self._timers:  # not re-armed meanwhile
+            self._run_handler(lambda node: node.on_timer(self._ctx, tag))
+
+    def work(self, duration_ms: float) -> None:
+        self._busy_until_s = max(self._busy_until_s, self.loop.time()) + duration_ms / 1000.0
+
+    def telemetry(self) -> dict[str, Any]:
+        """Per-link counts and rejected connections, as the transport saw them."""
+        return {
+            "links": {peer: vars(s).copy() for peer, s in self.transport.stats.items()},
+            "rejected": self.transport.rejected,
+        }

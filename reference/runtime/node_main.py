@@ -1,0 +1,148 @@
+"""The program every node process runs: `python -m reference.runtime.node_main CONFIG`.
+
+CONFIG is one JSON object (see `NodeConfig`), or `@path` of a file holding
+it (a container is restarted with the same command, so it reads its current
+config from the shared data directory); the cluster secret, if any,
+comes in the environment (`D11_CLUSTER_SECRET`, hex) so it never shows in
+`ps`. The process hosts one node (host.py) until its control connection
+ends, then exits; a bug in a handler exits with status 70, like a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reference.disk.file import FileDisk
+from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ForwardingMetrics, NodeControl
+from reference.runtime.host import Clock, NodeHost
+from reference.runtime.spec import NodeSpec
+from reference.runtime.transport import TransportConfig
+
+SECRET_ENV = "D11_CLUSTER_SECRET"
+LOG_ENV = "D11_NODE_LOG"  # append the log to this file instead of stderr
+EXIT_NODE_BUG = 70  # EX_SOFTWARE: a handler raised
+
+
+@dataclass
+class NodeConfig:
+    """Everything a node process needs to know; JSON on its command line."""
+
+    node_id: str
+    spec: dict[str, Any]
+    host: str
+    port: int
+    cluster: str
+    data_dir: str
+    epoch_s: float
+    seed: int
+    incarnation: int
+    max_frame_bytes: int
+    addrs: dict[str, list[Any]] = field(default_factory=dict)
+    blocked_out: list[str] = field(default_factory=list)
+    blocked_in: list[str] = field(default_factory=list)
+    skew_ms: float = 0.0
+    drift_ppm: float = 0.0
+    fsync: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> NodeConfig:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("node config must be a JSON object")
+        return cls(**data)
+
+
+def disk_path(data_dir: str | Path, node_id: str) -> Path:
+    return Path(data_dir) / f"{node_id}.disk"
+
+
+async def serve(config: NodeConfig, secret: bytes | None) -> None:
+    """Host the node until the harness hangs up (or never calls within the timeout)."""
+    log = logging.getLogger(f"d11.node.{config.node_id}")
+    done = asyncio.Event()
+
+    def fatal(exc: BaseException) -> None:
+        logging.shutdown()
+        os._exit(EXIT_NODE_BUG)
+
+    transport_config = TransportConfig(
+        node_id=config.node_id,
+        host=config.host,
+        port=config.port,
+        cluster=config.cluster,
+        secret=secret,
+        max_frame_bytes=config.max_frame_bytes,
+        addrs={n: (a[0], int(a[1])) for n, a in config.addrs.items()},
+    )
+    metrics = ForwardingMetrics()
+    host = NodeHost(
+        NodeSpec.from_json(config.spec).resolve(),
+        transport_config,
+        disk=FileDisk(disk_path(config.data_dir, config.node_id), fsync=config.fsync),
+        clock=Clock(config.epoch_s, config.skew_ms, config.drift_ppm),
+        seed=config.seed,
+        incarnation=config.incarnation,
+        metrics=metrics,
+        on_fatal=fatal,
+        log=log,
+    )
+    control = NodeControl(host, metrics, on_closed=done.set)
+    host.transport.set_control_handler(control.serve)
+    host.transport.set_blocks(frozenset(config.blocked_out), frozenset(config.blocked_in))
+    await host.start()
+    log.info(
+        "node %s up on %s:%d (incarnation %d)",
+        config.node_id,
+        config.host,
+        host.transport.port,
+        config.incarnation,
+    )
+    try:
+        await asyncio.wait_for(control.attached.wait(), CONTROL_DIAL_TIMEOUT_S)
+    except TimeoutError:
+        log.error("no harness connected within %.0f s; exiting", CONTROL_DIAL_TIMEOUT_S)
+        return
+    await done.wait()
+    log.info("control connection closed; node %s exiting", config.node_id)
+    host.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m reference.runtime.node_main CONFIG_JSON", file=sys.stderr)
+        return 2
+    try:
+        text = Path(args[0][1:]).read_text() if args[0].startswith("@") else args[0]
+        config = NodeConfig.from_json(text)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"error: bad node config: {exc}", file=sys.stderr)
+        return 2
+    secret_hex = os.environ.get(SECRET_ENV)
+    log_file = os.environ.get(LOG_ENV)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {config.node_id} %(levelname)s %(message)s",
+        **({"filename": log_file} if log_file else {"stream": sys.stderr}),
+    )
+    try:
+        secret = bytes.fromhex(secret_hex) if secret_hex else None
+        asyncio.run(serve(config, secret))
+    except (ValueError, OSError) as exc:
+        logging.getLogger("d11").error("node %s cannot run: %s", config.node_id, exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

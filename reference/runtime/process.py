@@ -1,0 +1,807 @@
+"""ProcessRuntime: every node an OS process, messages over TCP, disks in files.
+
+The runtime lives in the harness's process and owns an asyncio loop. It
+spawns one `python -m reference.runtime.node_main` per process node, dials
+each node's control channel (control.py), and hosts "local" nodes (clients
+whose history the harness records) on its own loop, where they talk to the
+node processes over the same TCP transport.
+
+Time is real: `now_ms` counts wall milliseconds of `time.monotonic()` since
+the runtime was made, and the nodes' clocks count from the same instant.
+The harness drives it like the simulator: schedule with `call_at` /
+`call_after`, then `run_for` / `run_until`; faults may be injected from
+those callbacks or between runs.
+
+Faults are real:
+- `crash`: SIGKILL; the file disk keeps only what was synced.
+- `restart`: a new process for the same node id, port and disk file.
+- `pause` / `resume`: SIGSTOP / SIGCONT.
+- `net.partition` / `cut` / `isolate` / `heal`: the runtime keeps the set
+  of cut (src, dst) links and sends each node its own share over its control
+  channel; the transports drop frames on both ends of a cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from reference.disk.file import FileDisk
+from reference.net.sim import LinkStats
+from reference.node import Context, Node, NodeFactory
+from reference.runtime import frames
+from reference.runtime.base import NodeStatus
+from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ControlClient
+from reference.runtime.host import Clock, NodeHost
+from reference.runtime.node_main import SECRET_ENV, NodeConfig, disk_path
+from reference.runtime.spec import NodeSpec, spec_of
+from reference.runtime.transport import Address, TransportConfig, is_loopback
+from reference.sim.rng import stream
+from reference.telemetry import Telemetry
+
+log = logging.getLogger("d11.runtime")
+
+Kind = Literal["process", "local"]
+Link = tuple[str, str]  # (src, dst): messages from src to dst
+TRACE_EVENTS_MAX = 100_000  # trace events the runtime keeps (oldest dropped)
+KILL_WAIT_S = 5.0
+SETTLE_TIMEOUT_MS = 10_000.0
+
+
+@dataclass
+class Member:
+    """One node as the runtime sees it."""
+
+    node_id: str
+    kind: Kind
+    addr: Address
+    spec: NodeSpec | None = None  # process nodes
+    factory: NodeFactory | None = None  # local nodes
+    status: NodeStatus = "crashed"  # until started
+    incarnation: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    control: ControlClient | None = None
+    host: NodeHost | None = None
+    skew_ms: float = 0.0
+    drift_ppm: float = 0.0
+    exits: list[int] = field(default_factory=list)  # exit status of every process that ended
+
+
+class RuntimeUsageError(RuntimeError):
+    """A runtime misuse or a node that could not be started."""
+
+
+class ProcessRuntime:
+    """See the module docstring. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        topology: Any = None,
+        host: str = "127.0.0.1",
+        secret: bytes | None = None,
+        data_dir: str | Path | None = None,
+        max_frame_bytes: int = frames.MAX_FRAME_BYTES_DEFAULT,
+        fsync: bool = True,
+        cluster: str | None = None,
+    ) -> None:
+        if secret is None and not is_loopback(host):
+            secret = secrets.token_bytes(32)  # beyond loopback, never without one
+        self.seed = seed
+        self.topology = topology
+        self.bind_host = host
+        self.secret = secret
+        self.max_frame_bytes = max_frame_bytes
+        self.fsync = fsync
+        self.cluster = cluster or f"d11-{os.getpid()}-{secrets.token_hex(4)}"
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="d11-run-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.loop = asyncio.new_event_loop()
+        self.epoch_s = time.monotonic()
+        self.members: dict[str, Member] = {}
+        self.cuts: set[Link] = set()
+        self.telemetry = Telemetry(clock=lambda: self.now_ms, placement=self._place_of)
+        self._errors: list[BaseException] = []
+        self._stop_requested = False
+        self._started = False
+        self._closed = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.boot_failures: list[tuple[str, str]] = []  # (node, last log lines)
+        self._logs: dict[str, IO[bytes]] = {}
+        self.net = ProcessNet(self)
+
+    # -- membership ---------------------------------------------------------
+    def add_node(self, node_id: str, factory: NodeSpec | str | NodeFactory) -> None:
+        """A node in its own OS process. `factory` must be nameable (see spec.py)."""
+        self._add(Member(node_id, "process", self._new_addr(node_id), spec=spec_of(factory)))
+
+    def add_local_node(self, node_id: str, factory: NodeFactory) -> None:
+        """A node hosted on the runtime's own loop (any factory, closures included)."""
+        self._add(
+            Member(node_id, "local", (self._local_host(), self._free_port()), factory=factory)
+        )
+
+    def _add(self, member: Member) -> None:
+        self._check_open()
+        if member.node_id in self.members:
+            raise ValueError(f"node {member.node_id!r} is already added")
+        if self.topology is not None and not self.topology.has_node(member.node_id):
+            raise ValueError(f"node {member.node_id!r} is not placed in the topology")
+        self.members[member.node_id] = member
+        if self._started:
+            self._broadcast_addrs()
+            self._boot(member)
+
+    def node_ids(self) -> list[str]:
+        return list(self.members)
+
+    def status(self, node_id: str) -> NodeStatus:
+        return self._member(node_id).status
+
+    def node(self, node_id: str) -> Node | None:
+        """The live node object of a local node (None for a process node, or while crashed)."""
+        member = self._member(node_id)
+        return member.host.node if member.host is not None else None
+
+    def context(self, node_id: str) -> Context | None:
+        """A local node's live context (None while crashed), to act as it from a callback.
+
+        Process nodes have no context here: their objects live in another process.
+        """
+        member = self._member(node_id)
+        return member.host.context if member.host is not None else None
+
+    def disk_path(self, node_id: str) -> Path:
+        return disk_path(self.data_dir, node_id)
+
+    def log_path(self, node_id: str) -> Path:
+        return self.data_dir / f"{node_id}.log"
+
+    def _log_tail(self, node_id: str, lines: int = 5) -> str:
+        try:
+            text = self.log_path(node_id).read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def _member(self, node_id: str) -> Member:
+        member = self.members.get(node_id)
+        if member is None:
+            known = ", ".join(self.members) or "none"
+            raise ValueError(f"no node {node_id!r} in this run (known: {known})")
+        return member
+
+    def _place_of(self, node_id: str) -> tuple[str, str]:
+        if self.topology is None or not self.topology.has_node(node_id):
+            return ("", "")
+        return (self.topology.cell_of(node_id), self.topology.city_of(node_id))
+
+    # -- addresses (the Docker backend overrides these) ---------------------
+    def _new_addr(self, node_id: str) -> Address:
+        return (self.bind_host, self._free_port())
+
+    def _local_host(self) -> str:
+        return self.bind_host
+
+    def _free_port(self) -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((self._local_host(), 0))
+            return int(sock.getsockname()[1])
+
+    def addr_book(self, for_node: str) -> dict[str, Address]:
+        """Where `for_node` should dial each node (the same for everyone here)."""
+        return {n: m.addr for n, m in self.members.items()}
+
+    def control_addr(self, member: Member) -> Address:
+        """Where the runtime dials a process node's control channel."""
+        return member.addr
+
+    def listen_addr(self, member: Member) -> Address:
+        """Where a process node listens (its own view; a container binds all interfaces)."""
+        return member.addr
+
+    # -- time and running ---------------------------------------------------
+    @property
+    def now_ms(self) -> float:
+        return (time.monotonic() - self.epoch_s) * 1000.0
+
+    def call_at(self, t_ms: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        """Run `fn()` on the runtime's loop at runtime time `t_ms` (or now, if past)."""
+        return self.loop.call_at(self.epoch_s + t_ms / 1000.0, self._guarded, fn)
+
+    def call_after(self, delay_ms: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        return self.loop.call_later(max(0.0, delay_ms) / 1000.0, self._guarded, fn)
+
+    def _guarded(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # surfaces from run_*: a harness bug must not pass silently
+            self._errors.append(exc)
+
+    def run_for(self, duration_ms: float) -> None:
+        self.run_until(self.now_ms + duration_ms)
+
+    def run_until(self, t_ms: float) -> None:
+        """Run the loop (nodes, clients, scheduled callbacks) until `t_ms` or `stop()`."""
+        self._check_open()
+        assert not self.loop.is_running(), "run_* is not re-entrant; schedule with call_after"
+        self._stop_requested = False
+        deadline_s = self.epoch_s + t_ms / 1000.0
+        self.loop.run_until_complete(self._run_until(deadline_s))
+        self._raise_errors()
+
+    async def _run_until(self, deadline_s: float) -> None:
+        # Short sleeps, so stop() and errors end the run within ~10 ms.
+        while not self._stop_requested and not self._errors:
+            remaining_s = deadline_s - self.loop.time()
+            if remaining_s <= 0:
+                return
+            await asyncio.sleep(min(remaining_s, 0.01))
+
+    def stop(self) -> None:
+        """Make a running `run_*` return soon."""
+        self._stop_requested = True
+
+    def _raise_errors(self) -> None:
+        if self._errors:
+            first, self._errors = self._errors[0], []
+            raise first
+
+    def _run(self, coro: Any) -> Any:
+        """Run a coroutine to completion from outside the loop."""
+        if self.loop.is_running():
+            raise RuntimeUsageError("this call waits, so it cannot run inside a scheduled callback")
+        return self.loop.run_until_complete(coro)
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            assert exc is not None
+            log.warning("runtime task failed: %s", exc)
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> None:
+        """Boot every added node and wait until each process answers its control channel."""
+        self._check_open()
+        assert not self._started, "start() is called once"
+        self._started = True
+        # Process nodes first: their addresses may only be known once they run (Docker).
+        for member in sorted(self.members.values(), key=lambda m: m.kind == "local"):
+            self._boot(member)
+        self.settle()
+        if self.boot_failures:
+            node, tail = self.boot_failures[0]
+            raise RuntimeUsageError(f"node {node} failed to start; its log ends:\n{tail}")
+
+    def _boot(self, member: Member) -> None:
+        member.status = "up"
+        if member.kind == "local":
+            self._boot_local(member)
+        else:
+            self._spawn(member)
+            self._attach_control(member)
+
+    def _boot_local(self, member: Member) -> None:
+        assert member.factory is not None
+        host = NodeHost(
+            member.factory,
+            self._transport_config(member),
+            disk=FileDisk(self.disk_path(member.node_id), fsync=self.fsync),
+            clock=Clock(self.epoch_s, member.skew_ms, member.drift_ppm),
+            seed=self.seed,
+            incarnation=member.incarnation,
+            metrics=self.telemetry,
+            on_fatal=lambda exc: self._local_fatal(member, exc),
+            log=logging.getLogger(f"d11.node.{member.node_id}"),
+        )
+        member.host = host
+        host.transport.set_blocks(*self._blocks_of(member.node_id))
+        if self.loop.is_running():
+            self._spawn_task(host.start())
+        else:
+            self.loop.run_until_complete(host.start())
+
+    def _transport_config(self, member: Member) -> TransportConfig:
+        return TransportConfig(
+            node_id=member.node_id,
+            host=member.addr[0],
+            port=member.addr[1],
+            cluster=self.cluster,
+            secret=self.secret,
+            max_frame_bytes=self.max_frame_bytes,
+            addrs=self.addr_book(member.node_id),
+        )
+
+    def _local_fatal(self, member: Member, exc: BaseException) -> None:
+        log.error("local node %s crashed: %r", member.node_id, exc)
+        self._errors.append(exc)
+        self._halt_local(member)
+
+    def node_config(self, member: Member) -> NodeConfig:
+        assert member.spec is not None
+        blocked_out, blocked_in = self._blocks_of(member.node_id)
+        return NodeConfig(
+            node_id=member.node_id,
+            spec=member.spec.to_json(),
+            host=self.listen_addr(member)[0],
+            port=self.listen_addr(member)[1],
+            cluster=self.cluster,
+            data_dir=str(self.data_dir),
+            epoch_s=self.epoch_s,
+            seed=self.seed,
+            incarnation=member.incarnation,
+            max_frame_bytes=self.max_frame_bytes,
+            addrs={n: list(a) for n, a in self.addr_book(member.node_id).items()},
+            blocked_out=sorted(blocked_out),
+            blocked_in=sorted(blocked_in),
+            skew_ms=member.skew_ms,
+            drift_ppm=member.drift_ppm,
+            fsync=self.fsync,
+        )
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # Whatever the harness can import, the node can: test modules included.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        env.pop(SECRET_ENV, None)
+        if self.secret is not None:
+            env[SECRET_ENV] = self.secret.hex()
+        return env
+
+    def _spawn(self, member: Member) -> None:
+        logfile = self._logs.get(member.node_id)
+        if logfile is None:
+            logfile = self._logs[member.node_id] = open(self.log_path(member.node_id), "ab")  # noqa: SIM115
+        command = [
+            sys.executable,
+            "-m",
+            "reference.runtime.node_main",
+            self.node_config(member).to_json(),
+        ]
+        member.proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, env=self._child_env()
+        )
+
+    def _attach_control(self, member: Member) -> None:
+        incarnation = member.incarnation
+        client = ControlClient(
+            member.node_id,
+            self.cluster,
+            self.secret,
+            self.max_frame_bytes,
+            on_metrics=lambda batch: self._on_metrics(member.node_id, batch),
+            on_closed=lambda: self._control_lost(member, incarnation),
+            log=log,
+        )
+        member.control = client
+        self._spawn_task(self._connect(member, client))
+
+    async def _connect(self, member: Member, client: ControlClient) -> None:
+        deadline_s = self.loop.time() + CONTROL_DIAL_TIMEOUT_S
+        alive = lambda: self._poll_exit(member) is None  # noqa: E731
+        try:
+            await client.connect(self.control_addr(member), deadline_s, alive)
+        except (TimeoutError, ConnectionError) as exc:
+            if member.control is client:
+                log.error("%s (see %s)", exc, self.log_path(member.node_id))
+                self._trace_fault("boot_failed", member.node_id, error=str(exc))
+                self._reap(member)
+                self.boot_failures.append((member.node_id, self._log_tail(member.node_id)))
+            return
+        if member.control is not client:  # crashed and restarted meanwhile
+            client.close()
+            return
+        # Re-send what may have changed between the spawn and now.
+        self._quiet(client.command("blocks", **self._blocks_json(member.node_id)))
+        self._quiet(client.command("clock", skew_ms=member.skew_ms, drift_ppm=member.drift_ppm))
+
+    def _control_lost(self, member: Member, incarnation: int, checks_left: int = 20) -> None:
+        """The control connection ended: if the process died by itself, it crashed.
+
+        The socket closes a moment before the exit status is ready, so look
+        again a few times (every 50 ms, bounded) before concluding anything.
+        """
+        if member.incarnation != incarnation or member.status == "crashed":
+            return
+        status = self._poll_exit(member)
+        if status is None:
+            if checks_left > 0:
+                self.loop.call_later(0.05, self._control_lost, member, incarnation, checks_left - 1)
+            else:
+                log.warning("node %s hung up its control channel but runs on", member.node_id)
+            return
+        log.error(
+            "node %s exited by itself with status %s (see %s)",
+            member.node_id,
+            status,
+            self.log_path(member.node_id),
+        )
+        self._trace_fault("exit", member.node_id, status=status)
+        self._reap(member)
+
+    def _reap(self, member: Member) -> None:
+        """Mark the node crashed, and make sure its process is gone (bounded wait)."""
+        member.status = "crashed"
+        if member.control is not None:
+            member.control.close()
+            member.control = None
+        if self._poll_exit(member) is None:
+            self._kill(member)
+        status = self._wait_exit(member)
+        if status is not None:
+            member.exits.append(status)
+
+    def _quiet(self, future: asyncio.Future[Any]) -> None:
+        """Fire and forget a command: a lost connection is reported elsewhere."""
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def settle(self, timeout_ms: float = SETTLE_TIMEOUT_MS) -> None:
+        """Wait until every up node has its control channel and has applied all commands."""
+        self._run(self._settle(timeout_ms))
+        self._raise_errors()
+
+    async def _settle(self, timeout_ms: float) -> None:
+        deadline_s = self.loop.time() + timeout_ms / 1000.0
+        while self.loop.time() < deadline_s:
+            waiting = [
+                m.node_id
+                for m in self.members.values()
+                if m.status == "up"
+                and m.kind == "process"
+                and (m.control is None or not m.control.connected.is_set() or m.control.pending)
+            ]
+            waiting += [
+                m.node_id
+                for m in self.members.values()
+                if m.kind == "local"
+                and m.status == "up"
+                and (m.host is None or m.host.node is None)
+            ]
+            if not waiting:
+                return
+            await asyncio.sleep(0.005)
+        raise TimeoutError(f"nodes not settled after {timeout_ms:.0f} ms: {waiting}")
+
+    # -- node faults ----------------------------------------------------------
+    # --8<-- [start:faults]
+    def crash(self, node_id: str) -> None:
+        """SIGKILL the node's process (or drop a local node): unsynced writes are lost."""
+        member = self._member(node_id)
+        if member.status == "crashed":
+            return
+        self._trace_fault("crash", node_id)
+        if member.kind == "local":
+            self._halt_local(member)
+            return
+        self._kill(member)
+        self._reap(member)
+
+    def restart(self, node_id: str) -> None:
+        """Boot a crashed node again: same id, address and disk; a fresh object."""
+        member = self._member(node_id)
+        if member.status != "crashed":
+            raise ValueError(f"restart({node_id!r}): it is {member.status}, not crashed")
+        member.incarnation += 1
+        self._trace_fault("restart", node_id)
+        self._boot(member)
+
+    def pause(self, node_id: str) -> None:
+        """SIGSTOP: the process keeps its memory and sockets but runs nothing."""
+        member = self._member(node_id)
+        if member.status == "crashed":
+            raise ValueError(f"pause({node_id!r}): it is crashed")
+        if member.status == "paused":
+            return
+        self._trace_fault("pause", node_id)
+        member.status = "paused"
+        if member.kind == "local":
+            assert member.host is not None
+            member.host.pause()
+        else:
+            self._signal_stop(member)
+
+    def resume(self, node_id: str) -> None:
+        """SIGCONT: the process runs again and handles what queued meanwhile."""
+        member = self._member(node_id)
+        if member.status != "paused":
+            return
+        self._trace_fault("resume", node_id)
+        member.status = "up"
+        if member.kind == "local":
+            assert member.host is not None
+            member.host.resume()
+        else:
+            self._signal_cont(member)
+
+    # --8<-- [end:faults]
+
+    def set_clock(self, node_id: str, skew_ms: float = 0.0, drift_ppm: float = 0.0) -> None:
+        member = self._member(node_id)
+        member.skew_ms, member.drift_ppm = skew_ms, drift_ppm
+        self._trace_fault("clock", node_id, skew_ms=skew_ms, drift_ppm=drift_ppm)
+        if member.host is not None:
+            member.host.clock.skew_ms, member.host.clock.drift_ppm = skew_ms, drift_ppm
+        elif member.control is not None and member.control.connected.is_set():
+            self._quiet(member.control.command("clock", skew_ms=skew_ms, drift_ppm=drift_ppm))
+
+    def _halt_local(self, member: Member) -> None:
+        member.status = "crashed"
+        if member.host is not None:
+            member.host.stop()
+            member.host = None
+
+    # The process itself: the Docker backend overrides these with container calls.
+    def _kill(self, member: Member) -> None:
+        if member.proc is not None and member.proc.poll() is None:
+            member.proc.send_signal(signal.SIGKILL)
+
+    def _poll_exit(self, member: Member) -> int | None:
+        """The exit status if the node's process has ended, else None."""
+        return member.proc.poll() if member.proc is not None else None
+
+    def _wait_exit(self, member: Member) -> int | None:
+        """Wait (bounded) for the process to end; its status, once (then forgotten)."""
+        if member.proc is None:
+            return None
+        status = member.proc.wait(timeout=KILL_WAIT_S)
+        member.proc = None
+        return status
+
+    def _signal_stop(self, member: Member) -> None:
+        if member.proc is not None:
+            member.proc.send_signal(signal.SIGSTOP)
+
+    def _signal_cont(self, member: Member) -> None:
+        if member.proc is not None:
+            member.proc.send_signal(signal.SIGCONT)
+
+    # -- link faults (called through self.net) ------------------------------
+    def _blocks_of(self, node_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        """(peers node_id must not send to, peers it must not hear from)."""
+        out = frozenset(dst for src, dst in self.cuts if src == node_id)
+        into = frozenset(src for src, dst in self.cuts if dst == node_id)
+        return out, into
+
+    def _blocks_json(self, node_id: str) -> dict[str, list[str]]:
+        out, into = self._blocks_of(node_id)
+        return {"out": sorted(out), "in": sorted(into)}
+
+    def _apply_cuts(self) -> None:
+        """Tell every node its share of the cut set (the whole share, not a delta)."""
+        for member in self.members.values():
+            if member.host is not None:
+                member.host.transport.set_blocks(*self._blocks_of(member.node_id))
+            elif member.control is not None and member.control.connected.is_set():
+                self._quiet(member.control.command("blocks", **self._blocks_json(member.node_id)))
+            # A node still booting gets its share when its control channel connects.
+
+    def _broadcast_addrs(self) -> None:
+        for member in self.members.values():
+            book = self.addr_book(member.node_id)
+            if member.host is not None:
+                member.host.transport.set_addrs(book)
+            elif member.control is not None and member.control.connected.is_set():
+                addrs = {n: list(a) for n, a in book.items()}
+                self._quiet(member.control.command("peers", addrs=addrs))
+
+    # -- telemetry ----------------------------------------------------------
+    def _on_metrics(self, node_id: str, batch: dict[str, Any]) -> None:
+        """A node process's batch of metrics, stamped with arrival time (<= 100 ms late)."""
+        for name, n in batch.get("counts", {}).items():
+            self.telemetry.count(node_id, name, int(n))
+        for name, values in batch.get("samples", {}).items():
+            for value in values:
+                self.telemetry.observe(node_id, name, float(value))
+        for event in batch.get("traces", []):
+            self.telemetry.trace(node_id, str(event["kind"]), **event["fields"])
+
+    def _trace_fault(self, kind: str, node: str, **fields: Any) -> None:
+        self.telemetry.trace(node, kind, **fields)
+
+    def stats(self, node_id: str) -> dict[str, Any]:
+        """Counters, histogram summaries and per-link counts of one up node."""
+        member = self._member(node_id)
+        if member.host is not None:
+            return member.host.telemetry()
+        if member.control is None or not member.control.connected.is_set():
+            raise RuntimeUsageError(
+                f"stats({node_id!r}): node is {member.status}, no control channel"
+            )
+        return dict(self._run(member.control.command("stats")))
+
+    # -- shutdown -----------------------------------------------------------
+    def close(self) -> None:
+        """Kill every process, close every socket, delete the temporary data dir."""
+        if self._closed:
+            return
+        for member in self.members.values():
+            if member.kind == "local":
+                self._halt_local(member)
+            elif member.status != "crashed":
+                if member.status == "paused":
+                    self._signal_cont(member)
+                self._kill(member)
+                self._reap(member)
+        self._cleanup()
+        # Every task on the loop (links, readers, control) ends with its sockets.
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.run_until_complete(asyncio.sleep(0))  # let closed transports finish
+        self.loop.close()
+        for logfile in self._logs.values():
+            logfile.close()
+        self._closed = True
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _cleanup(self) -> None:
+        """Backend-specific teardown after every node is down (Docker removes containers)."""
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeUsageError("the runtime is closed")
+
+    def __enter__(self) -> ProcessRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ProcessNet:
+    """`rt.net`: the simulator's partition vocabulary over a set of cut links.
+
+    Same semantics as `reference.net.sim.SimNet` (names may be nodes, or
+    cells and cities when the runtime has a topology; one-way partitions cut
+    earlier groups off from later ones), enforced by the nodes' transports.
+    """
+
+    def __init__(self, runtime: ProcessRuntime) -> None:
+        self._rt = runtime
+        self._rng = stream(runtime.seed, "net")  # the simulator's stream: same seed, same shapes
+
+    def _expand(self, names: Iterable[str]) -> set[str]:
+        if isinstance(names, str):
+            raise TypeError(f"expected a collection of names, got the string {names!r}")
+        out: set[str] = set()
+        topology = self._rt.topology
+        for name in names:
+            if name in self._rt.members:
+                out.add(name)
+            elif topology is not None and topology.kind(name) in ("cell", "city"):
+                out.update(topology.nodes_in(name))
+            else:
+                raise ValueError(f"partition: {name!r} is no node, cell or city")
+        return out
+
+    def _add(self, links: set[Link], **fields: Any) -> None:
+        self._rt.cuts |= links
+        self._rt._trace_fault("partition", "", **fields)
+        self._rt._apply_cuts()
+
+    # --8<-- [start:net]
+    def cut(self, src_nodes: Iterable[str], dst_nodes: Iterable[str], one_way: bool = True) -> None:
+        """Cut every link from `src_nodes` to `dst_nodes` (and back unless one_way)."""
+        sources, targets = self._expand(src_nodes), self._expand(dst_nodes)
+        links = {(s, d) for s in sources for d in targets if s != d}
+        if not one_way:
+            links |= {(d, s) for s, d in links}
+        self._add(links, src=sorted(sources), dst=sorted(targets), one_way=one_way)
+
+    def partition(self, groups: Iterable[Iterable[str]], one_way: bool = False) -> None:
+        """Cut every link between different groups (only earlier -> later if one_way)."""
+        expanded = [self._expand(g) for g in groups]
+        seen: set[str] = set()
+        for group in expanded:
+            if group & seen:
+                raise ValueError(f"partition: {sorted(group & seen)} in two groups")
+            seen |= group
+        links: set[Link] = set()
+        for i, a in enumerate(expanded):
+            for j, b in enumerate(expanded):
+                if i < j or (i > j and not one_way):
+                    links |= {(x, y) for x in a for y in b}
+        self._add(links, groups=[sorted(g) for g in expanded], one_way=one_way)
+
+    def isolate(self, name: str, one_way: bool = False) -> None:
+        """Cut a node (or a cell, or a city) off from every other node."""
+        inside = self._expand([name])
+        outside = set(self._rt.members) - inside
+        links = {(a, b) for a in inside for b in outside}
+        if not one_way:
+            links |= {(b, a) for a, b in links}
+        self._add(links, isolate=name, nodes=sorted(inside), one_way=one_way)
+
+    def heal(self) -> None:
+        """Restore every link."""
+        self._rt.cuts.clear()
+        self._rt._trace_fault("heal", "")
+        self._rt._apply_cuts()
+
+    # --8<-- [end:net]
+
+    def is_cut(self, src: str, dst: str) -> bool:
+        return (src, dst) in self._rt.cuts
+
+    # -- partition shapes (as in SimNet, drawn from the same seeded stream) ---
+    def random_halves(self, nodes: Iterable[str] | None = None) -> list[set[str]]:
+        members = sorted(nodes) if nodes is not None else sorted(self._rt.members)
+        self._rng.shuffle(members)
+        half = (len(members) + 1) // 2
+        groups = [set(members[:half]), set(members[half:])]
+        self.partition(groups)
+        return groups
+
+    def bridge(self, nodes: Iterable[str] | None = None) -> str:
+        members = sorted(nodes) if nodes is not None else sorted(self._rt.members)
+        if len(members) < 3:
+            raise ValueError("bridge needs at least 3 nodes")
+        self._rng.shuffle(members)
+        middle = len(members) // 2
+        left, bridge_node, right = members[:middle], members[middle], members[middle + 1 :]
+        self.cut(left, right, one_way=False)
+        return bridge_node
+
+    def majorities_ring(self, nodes: Iterable[str] | None = None) -> dict[str, set[str]]:
+        """Every node sees a majority, but no two nodes see the same one (as SimNet's)."""
+        members = sorted(nodes) if nodes is not None else sorted(self._rt.members)
+        count = len(members)
+        if count < 3:
+            raise ValueError("majorities_ring needs at least 3 nodes")
+        self._rng.shuffle(members)
+        majority = count // 2 + 1
+        visible: dict[str, set[str]] = {}
+        for i, node in enumerate(members):
+            keep = [node]
+            for k in range(1, count // 2 + 1):
+                for other in (members[(i + k) % count], members[(i - k) % count]):
+                    if len(keep) < majority and other not in keep:
+                        keep.append(other)
+            visible[node] = set(keep)
+        links = {(a, b) for a in members for b in members if b not in visible[a]}
+        self._add(links, ring={n: sorted(v) for n, v in visible.items()})
+        return visible
+
+    def link_stats(self) -> dict[Link, LinkStats]:
+        """Per directed link: (sent, delivered, dropped, 0). Asks every up node."""
+        sent: dict[Link, int] = {}
+        delivered: dict[Link, int] = {}
+        dropped: dict[Link, int] = {}
+        for node_id, member in self._rt.members.items():
+            if member.status != "up":
+                continue
+            for peer, counts in self._rt.stats(node_id)["links"].items():
+                out, into = (node_id, peer), (peer, node_id)
+                sent[out] = sent.get(out, 0) + counts["sent"]
+                dropped[out] = dropped.get(out, 0) + counts["dropped_cut"] + counts["dropped_full"]
+                delivered[into] = delivered.get(into, 0) + counts["received"]
+                dropped[into] = dropped.get(into, 0) + counts["dropped_in"]
+        links = sorted(set(sent) | set(delivered) | set(dropped))
+        return {
+            link: LinkStats(sent.get(link, 0), delivered.get(link, 0), dropped.get(link, 0), 0)
+            for link in links
+        }

@@ -1,0 +1,521 @@
+"""SimRuntime: run sans-IO nodes in virtual time, deterministically, from a seed.
+
+The API every other area codes against (see also /work/notes/SIM_API.md):
+
+    topo = Topology.build({"hangzhou": {"hz-1": ["a", "b"]}, "shanghai": {"sh-1": ["c"]}})
+    rt = SimRuntime(topology=topo, seed=7, net=NetConfig(), disk=DiskConfig(), strict=False)
+    rt.add_node("a", factory)          # factory(node_id) -> Node, at boot and every restart
+    rt.start()                         # on_start for every node added so far
+    rt.now_ms                          # true simulated time (float ms)
+    rt.step() -> bool; rt.run_until(t_ms); rt.run_for(duration_ms)
+    rt.run_until_quiet(max_ms) -> bool # True when no event is left (max_ms is a duration)
+    rt.run_paced(speed, until_ms, should_stop=None); rt.stop()
+    rt.call_at(t_ms, fn); rt.call_after(delay_ms, fn)  # fn() in virtual time, outside nodes
+    rt.crash(n); rt.restart(n); rt.pause(n); rt.resume(n)
+    rt.set_clock(n, skew_ms=0.0, drift_ppm=0.0)  # node clock = t + skew + drift_ppm*1e-6*t
+    rt.status(n) -> "up" | "crashed" | "paused"; rt.node(n); rt.disk(n); rt.node_ids()
+    rt.queue_len(n)                    # events waiting at a busy or paused node
+    rt.net                             # SimNet: partition/cut/isolate/heal/link_stats/config
+    rt.telemetry                       # reference.telemetry.Telemetry
+    rt.trace_digest() -> str           # 16 hex digits over every processed event
+
+What a node sees is `SimContext` (the `reference.node.Context` protocol):
+`now_ms()` (its own, possibly skewed clock), `send`, `set_timer` (re-arming
+a tag replaces it), `cancel_timer`, `random` (its own seeded stream, new at
+each restart), `disk`, `work(duration_ms)`, `count`, `observe`, `trace`.
+
+Semantics in one place:
+- Same seed and configuration: same run, event for event, same digest.
+- `send` to an unknown node id raises ValueError; a non-message raises
+  TypeError. With `strict=True` (or env D11_SIM_STRICT=1) every message is
+  round-tripped through the codec as it is sent, as the real runtime would.
+- `work(d)`: the node is busy for d ms; its later sends leave when the work
+  ends, and events that arrive meanwhile wait in its inbox, in arrival order.
+- Crash: the node object, its timers and inbox are gone; messages in flight
+  to it are dropped; its disk loses unsynced writes. Restart builds a fresh
+  node with the factory and calls `on_start`, which recovers from the disk.
+- Pause: the node handles nothing (so it sends nothing); messages and timers
+  that come due wait in its inbox and are handled on resume, in order.
+- Clock: a node's `now_ms()` is `t + skew_ms + drift_ppm * 1e-6 * t`; its
+  timers run on its own clock (a fast clock fires early in true time).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from reference.codec import CodecError, Message, decode, encode
+from reference.disk.sim import SimDisk
+from reference.net.sim import (
+    L_CUT,
+    L_DELIVERED,
+    L_DROPPED,
+    L_KEY,
+    L_SRC_ID,
+    Link,
+    NetConfig,
+    SimNet,
+)
+from reference.net.topology import Topology
+from reference.node import Node, NodeFactory, NodeId
+from reference.sim.kernel import Kernel
+from reference.sim.rng import stream
+from reference.telemetry import Telemetry
+
+__all__ = ["DiskConfig", "NetConfig", "SimContext", "SimRuntime"]
+
+_INF = float("inf")
+_MSG = 0  # inbox entry kinds
+_TIMER = 1
+_INBOX_LIMIT = 100_000  # events a busy/paused node may hold before arrivals drop
+
+
+@dataclass
+class DiskConfig:
+    sync_latency_ms: float = 0.5  # charged to the node like ctx.work
+    tear_on_crash: bool = False  # a crash may leave a TornRecord at a log's end
+
+
+class _Slot:
+    """Everything the runtime keeps about one node id (survives its crashes)."""
+
+    __slots__ = (
+        "busy_until_ms",
+        "ctx",
+        "disk",
+        "drift",
+        "epoch",
+        "factory",
+        "gate_ms",
+        "inbox",
+        "incarnation",
+        "index",
+        "links",
+        "node",
+        "node_id",
+        "on_message",
+        "on_timer",
+        "paused",
+        "rate",
+        "skew_ms",
+        "timers",
+        "wake_pending",
+    )
+
+    def __init__(self, node_id: NodeId, index: int, factory: NodeFactory, disk: SimDisk) -> None:
+        self.node_id = node_id
+        self.index = index
+        self.factory = factory
+        self.disk = disk
+        self.node: Node | None = None  # None while crashed (or not started)
+        self.ctx: SimContext | None = None
+        self.on_message: Callable[..., None] | None = None
+        self.on_timer: Callable[..., None] | None = None
+        self.epoch = 0  # bumped by each crash: messages sent to an older epoch drop
+        self.incarnation = 0  # bumped by each start: names the node's random stream
+        self.busy_until_ms = 0.0  # end of the work the node has taken on
+        # Events arriving at or before gate_ms wait in the inbox: it is
+        # busy_until_ms, or inf while paused or crashed. Invariant: while the
+        # inbox holds anything, gate_ms >= now (so nothing jumps the line).
+        self.gate_ms = 0.0
+        self.paused = False
+        self.inbox: deque[tuple[int, Any, Any]] = deque()
+        self.wake_pending = False
+        self.timers: dict[Hashable, int] = {}  # tag -> token (the event's seq)
+        self.links: dict[str, Link] = {}
+        self.skew_ms = 0.0
+        self.drift = 0.0  # drift_ppm * 1e-6
+        self.rate = 1.0  # 1 + drift: how fast the node's clock runs
+
+
+class SimContext:
+    """The `Context` one incarnation of one node sees. Built by the runtime.
+
+    `send` is an instance attribute: the network builds a closure per node
+    (`SimNet.sender`) because it is the hottest path of every run.
+    """
+
+    __slots__ = ("_fire", "_kernel", "_rt", "_slot", "disk", "node_id", "random", "send")
+
+    def __init__(self, rt: SimRuntime, slot: _Slot, rng: random.Random) -> None:
+        self.node_id: NodeId = slot.node_id
+        self.random = rng
+        self.disk = slot.disk
+        self._rt = rt
+        self._slot = slot
+        self._kernel = rt._kernel
+        self._fire = rt._fire
+        send = rt.net.sender(slot.node_id, slot)
+        self.send: Callable[[NodeId, Message], None] = (
+            _round_tripping(slot.node_id, send) if rt.strict else send
+        )
+
+    # --8<-- [start:clock-skew]
+    def now_ms(self) -> float:
+        """This node's clock: true time (plus work in progress), skewed and drifting."""
+        slot = self._slot
+        t = self._kernel.now_ms
+        if slot.busy_until_ms > t:
+            t = slot.busy_until_ms  # inside work(): the node's "now" is when it ends
+        return t + slot.skew_ms + slot.drift * t
+
+    def set_timer(self, delay_ms: float, tag: Hashable) -> None:
+        assert delay_ms >= 0, f"{self.node_id}: timer {tag!r} set {delay_ms} ms in the past"
+        slot = self._slot
+        kernel = self._kernel
+        start_ms = kernel.now_ms
+        if slot.busy_until_ms > start_ms:
+            start_ms = slot.busy_until_ms
+        # The delay is measured on the node's own clock, which runs at `rate`:
+        # a clock 10% fast fires a 100 ms timer after 91 ms of true time.
+        due_ms = start_ms + delay_ms / slot.rate
+        token = kernel.next_seq()
+        slot.timers[tag] = token  # re-arming replaces: the older event finds a stale token
+        kernel.push((due_ms, token, self._fire, slot, tag, token))
+
+    # --8<-- [end:clock-skew]
+
+    def cancel_timer(self, tag: Hashable) -> None:
+        self._slot.timers.pop(tag, None)
+
+    def work(self, duration_ms: float) -> None:
+        assert duration_ms >= 0, f"{self.node_id}: work({duration_ms})"
+        slot = self._slot
+        now_ms = self._kernel.now_ms
+        start_ms = slot.busy_until_ms if slot.busy_until_ms > now_ms else now_ms
+        slot.busy_until_ms = start_ms + duration_ms
+        if not slot.paused:
+            slot.gate_ms = slot.busy_until_ms
+
+    def count(self, name: str, n: int = 1) -> None:
+        self._rt.telemetry.count(self.node_id, name, n)
+
+    def observe(self, name: str, value: float) -> None:
+        self._rt.telemetry.observe(self.node_id, name, value)
+
+    def trace(self, kind: str, **fields: Any) -> None:
+        self._rt.telemetry.trace(self.node_id, kind, **fields)
+
+
+def _round_tripping(node_id: NodeId, send: Callable[[NodeId, Message], None]) -> Any:
+    """Wrap `send` so every message goes through the codec first (strict mode)."""
+
+    def send_strict(dst: NodeId, msg: Message) -> None:
+        if isinstance(msg, Message):
+            try:
+                back = decode(encode(msg))
+            except CodecError as exc:
+                raise TypeError(
+                    f"{node_id!r} -> {dst!r}: {msg!r:.120} fails the codec: {exc}"
+                ) from None
+            if back != msg:
+                raise TypeError(f"{node_id!r} -> {dst!r}: {msg!r:.120} does not round-trip")
+        send(dst, msg)
+
+    return send_strict
+
+
+class SimRuntime:
+    """Runs nodes on a simulated network in virtual time. See the module docstring."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        seed: int = 0,
+        net: NetConfig | None = None,
+        disk: DiskConfig | None = None,
+        strict: bool | None = None,
+    ) -> None:
+        self.topology = topology
+        self.seed = seed
+        self.disk_config = disk or DiskConfig()
+        self.strict = os.environ.get("D11_SIM_STRICT") == "1" if strict is None else strict
+        self._kernel = Kernel()
+        self._slots: dict[NodeId, _Slot] = {}
+        self._started = False
+        self._placement: dict[str, tuple[str, str]] = {}
+        self.telemetry = Telemetry(clock=self._clock, placement=self._place_of)
+        self.net = SimNet(
+            topology,
+            self._kernel,
+            net or NetConfig(),
+            stream(seed, "net"),
+            self._make_deliver(),
+            self._trace_runtime,
+        )
+
+    # -- building -------------------------------------------------------------
+    def add_node(self, node_id: NodeId, factory: NodeFactory) -> None:
+        """Add a node placed in the topology; started now if the run has started."""
+        if not self.topology.has_node(node_id):
+            raise ValueError(f"add_node({node_id!r}): place it in the topology first")
+        if node_id in self._slots:
+            raise ValueError(f"add_node({node_id!r}): already added")
+        if not callable(factory):
+            raise TypeError(f"add_node({node_id!r}): factory must be callable")
+        disk = SimDisk(self.disk_config.sync_latency_ms, self.disk_config.tear_on_crash)
+        slot = _Slot(node_id, len(self._slots), factory, disk)
+        slot.links = self.net.attach(node_id, slot)
+        self._slots[node_id] = slot
+        self._placement[node_id] = (self.topology.cell_of(node_id), self.topology.city_of(node_id))
+        if self._started:
+            self._boot(slot)
+
+    def start(self) -> None:
+        """Call on_start on every node added so far (in the order added)."""
+        if self._started:
+            raise RuntimeError("SimRuntime.start() called twice")
+        self._started = True
+        for slot in list(self._slots.values()):
+            self._boot(slot)
+
+    def _boot(self, slot: _Slot) -> None:
+        node = slot.factory(slot.node_id)
+        if not isinstance(node, Node):
+            raise TypeError(
+                f"factory for {slot.node_id!r} returned {type(node).__name__}, not a Node"
+            )
+        rng = stream(self.seed, f"node/{slot.node_id}/{slot.incarnation}")
+        slot.incarnation += 1
+        ctx = SimContext(self, slot, rng)
+        slot.disk.bind(ctx.work)
+        slot.busy_until_ms = slot.gate_ms = 0.0
+        slot.node, slot.ctx = node, ctx
+        slot.on_message, slot.on_timer = node.on_message, node.on_timer
+        node.on_start(ctx)
+
+    # -- time -----------------------------------------------------------------
+    @property
+    def now_ms(self) -> float:
+        return self._kernel.now_ms
+
+    def _clock(self) -> float:
+        return self._kernel.now_ms
+
+    def step(self) -> bool:
+        return self._kernel.step()
+
+    def run_until(self, t_ms: float) -> None:
+        self._kernel.run_until(t_ms)
+
+    def run_for(self, duration_ms: float) -> None:
+        assert duration_ms >= 0, duration_ms
+        self._kernel.run_until(self._kernel.now_ms + duration_ms)
+
+    def run_until_quiet(self, max_ms: float) -> bool:
+        return self._kernel.run_until_quiet(max_ms)
+
+    def run_paced(
+        self, speed: float, until_ms: float, should_stop: Callable[[], bool] | None = None
+    ) -> None:
+        self._kernel.run_paced(speed, until_ms, should_stop)
+
+    def stop(self) -> None:
+        self._kernel.stop()
+
+    def call_at(self, t_ms: float, fn: Callable[[], object]) -> None:
+        self._kernel.call_at(t_ms, fn)
+
+    def call_after(self, delay_ms: float, fn: Callable[[], object]) -> None:
+        if delay_ms < 0:
+            raise ValueError(f"call_after({delay_ms}): delay must be >= 0")
+        self._kernel.call_at(self._kernel.now_ms + delay_ms, fn)
+
+    @property
+    def events_processed(self) -> int:
+        return self._kernel.events
+
+    def pending_events(self) -> int:
+        return self._kernel.pending()
+
+    # -- event handlers (called by the kernel) -----------------------------------
+    # --8<-- [start:deliver]
+    def _make_deliver(self) -> Callable[[Link, Message, int], int]:
+        """The handler of every message arrival (a closure, for speed)."""
+        kernel = self._kernel
+        deliver_slow = self._deliver_slow
+
+        def deliver(link: Link, msg: Message, epoch: int) -> int:
+            dst: _Slot = link[0]
+            # Fast path: same incarnation as when sent, link not cut, node idle.
+            if epoch == dst.epoch and not link[L_CUT] and dst.gate_ms < kernel.now_ms:
+                link[L_DELIVERED] += 1
+                dst.on_message(dst.ctx, link[L_SRC_ID], msg)  # type: ignore[misc]
+                return link[L_KEY]
+            return deliver_slow(link, msg, epoch)
+
+        return deliver
+
+    def _deliver_slow(self, link: Link, msg: Message, epoch: int) -> int:
+        dst: _Slot = link[0]
+        if epoch != dst.epoch or link[L_CUT] or dst.node is None:
+            link[L_DROPPED] += 1  # crashed since it was sent, down, or the link was cut
+            return -link[L_KEY]
+        link[L_DELIVERED] += 1
+        self._enqueue(dst, (_MSG, link[L_SRC_ID], msg))  # busy or paused: wait in line
+        return link[L_KEY] << 1
+
+    # --8<-- [end:deliver]
+
+    def _fire(self, slot: _Slot, tag: Hashable, token: int) -> int:
+        if slot.timers.get(tag) != token:
+            return 0  # cancelled, re-armed, or the node crashed
+        if slot.gate_ms >= self._kernel.now_ms:
+            self._enqueue(slot, (_TIMER, tag, token))
+            return -(slot.index + 1) << 1
+        del slot.timers[tag]
+        slot.on_timer(slot.ctx, tag)  # type: ignore[misc]
+        return -(slot.index + 1)
+
+    def _enqueue(self, slot: _Slot, entry: tuple[int, Any, Any]) -> None:
+        if len(slot.inbox) >= _INBOX_LIMIT:
+            self.telemetry.count(slot.node_id, "inbox_overflow")
+            return
+        slot.inbox.append(entry)
+        self._schedule_wake(slot)
+
+    def _schedule_wake(self, slot: _Slot) -> None:
+        if slot.wake_pending or slot.paused or not slot.inbox:
+            return
+        slot.wake_pending = True
+        wake_ms = max(slot.gate_ms, self._kernel.now_ms)
+        self._kernel.schedule(wake_ms, self._wake, slot, slot.epoch)
+
+    def _wake(self, slot: _Slot, epoch: int, _unused: object) -> int:
+        """Handle queued events at a node that is no longer busy, in order."""
+        slot.wake_pending = False
+        if epoch != slot.epoch or slot.paused:
+            return 0
+        handled = 0
+        now_ms = self._kernel.now_ms
+        while slot.inbox and slot.gate_ms <= now_ms:
+            kind, a, b = slot.inbox.popleft()
+            if kind == _MSG:
+                slot.on_message(slot.ctx, a, b)  # type: ignore[misc]
+            elif slot.timers.get(a) == b:
+                del slot.timers[a]
+                slot.on_timer(slot.ctx, a)  # type: ignore[misc]
+            handled += 1
+            if slot.node is None or epoch != slot.epoch:
+                break  # the handler crashed its own node (a nemesis hook)
+        self._schedule_wake(slot)
+        return (slot.index + 1) * 7919 + handled
+
+    # -- faults -----------------------------------------------------------------
+    # --8<-- [start:runtime-crash]
+    def crash(self, node_id: NodeId) -> None:
+        """Kill the node: volatile state, timers and inbox are lost; so is
+        everything in flight to it and every unsynced disk write."""
+        slot = self._slot(node_id)
+        if slot.node is None:
+            return  # already down
+        slot.node = slot.ctx = slot.on_message = slot.on_timer = None
+        slot.epoch += 1  # messages in flight to the old incarnation will drop
+        slot.timers = {}
+        slot.inbox.clear()
+        slot.paused = False
+        slot.busy_until_ms = 0.0
+        slot.gate_ms = _INF  # whatever still arrives takes the slow path, and drops
+        slot.disk.bind(None)
+        slot.disk.crash()
+        self._trace_runtime("crash", node=node_id)
+
+    def restart(self, node_id: NodeId) -> None:
+        """Boot a fresh node object from the factory; on_start recovers from disk."""
+        slot = self._slot(node_id)
+        if slot.node is not None:
+            raise ValueError(f"restart({node_id!r}): it is {self.status(node_id)}, not crashed")
+        self._trace_runtime("restart", node=node_id)
+        self._boot(slot)
+
+    # --8<-- [end:runtime-crash]
+
+    def pause(self, node_id: NodeId) -> None:
+        """Freeze the node (SIGSTOP): nothing is handled until resume."""
+        slot = self._slot(node_id)
+        if slot.node is None:
+            raise ValueError(f"pause({node_id!r}): it is crashed")
+        if slot.paused:
+            return
+        slot.paused = True
+        slot.gate_ms = _INF
+        self._trace_runtime("pause", node=node_id)
+
+    def resume(self, node_id: NodeId) -> None:
+        """Unfreeze the node: what queued while paused is handled, in order."""
+        slot = self._slot(node_id)
+        if not slot.paused:
+            return
+        slot.paused = False
+        # Not below now: queued events must be handled before new arrivals.
+        slot.gate_ms = max(slot.busy_until_ms, self._kernel.now_ms)
+        self._trace_runtime("resume", node=node_id)
+        self._schedule_wake(slot)
+
+    def set_clock(self, node_id: NodeId, skew_ms: float = 0.0, drift_ppm: float = 0.0) -> None:
+        """Set the node's clock to `t + skew_ms + drift_ppm * 1e-6 * t`."""
+        if not -1e6 < drift_ppm < 1e6:
+            raise ValueError(f"set_clock({node_id!r}): drift_ppm must be in (-1e6, 1e6)")
+        slot = self._slot(node_id)
+        slot.skew_ms = skew_ms
+        slot.drift = drift_ppm * 1e-6
+        slot.rate = 1.0 + slot.drift
+        self._trace_runtime("clock", node=node_id, skew_ms=skew_ms, drift_ppm=drift_ppm)
+
+    # -- inspection ---------------------------------------------------------------
+    def status(self, node_id: NodeId) -> str:
+        slot = self._slot(node_id)
+        if slot.node is None:
+            return "crashed"
+        return "paused" if slot.paused else "up"
+
+    def node(self, node_id: NodeId) -> Node | None:
+        return self._slot(node_id).node
+
+    def context(self, node_id: NodeId) -> SimContext | None:
+        """The live node's context (None while crashed); for harnesses and tests."""
+        return self._slot(node_id).ctx
+
+    def disk(self, node_id: NodeId) -> SimDisk:
+        return self._slot(node_id).disk
+
+    def node_ids(self) -> list[NodeId]:
+        return list(self._slots)
+
+    def queue_len(self, node_id: NodeId) -> int:
+        return len(self._slot(node_id).inbox)
+
+    def node_now_ms(self, node_id: NodeId) -> float:
+        """What the node's clock reads now (its skew and drift applied)."""
+        slot = self._slot(node_id)
+        t = self._kernel.now_ms
+        return t + slot.skew_ms + slot.drift * t
+
+    def trace_digest(self) -> str:
+        """Digest of every event processed so far (time, kind, link or node)."""
+        return f"{self._kernel.digest & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+    def _slot(self, node_id: NodeId) -> _Slot:
+        slot = self._slots.get(node_id)
+        if slot is None:
+            known = ", ".join(self._slots) or "none"
+            raise ValueError(f"no node {node_id!r} in this run (known: {known})")
+        return slot
+
+    def _place_of(self, node: str) -> tuple[str, str]:
+        return self._placement.get(node, ("", ""))
+
+    def _trace_runtime(self, kind: str, node: str = "", **fields: Any) -> None:
+        self.telemetry.trace(node, kind, **fields)
+
+    def nodes_where(self, status: str) -> list[NodeId]:
+        return [n for n in self._slots if self.status(n) == status]
+
+    def crash_many(self, node_ids: Iterable[NodeId]) -> None:
+        for node_id in node_ids:
+            self.crash(node_id)

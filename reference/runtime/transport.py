@@ -1,0 +1,287 @@
+"""The real network of one node: a TCP listener, one outgoing link per peer, and cuts.
+
+Each node dials one connection per destination and only ever *writes* on
+it; it accepts connections from its peers and only *reads* from those. So a
+message from a to b always travels on a's link to b, in order, and a reply
+travels on b's link to a.
+
+Partitions are enforced here, on both ends of a cut link: the sender drops
+what it would send to a peer it is cut from (`blocked_out`), the receiver
+drops what arrives from a peer it is cut from (`blocked_in`), which also
+catches frames that were already in flight when the cut began. The harness
+sets both sets through the control channel (see control.py).
+
+Everything is bounded: the queue of a link that is not connected, the bytes
+buffered towards a slow or stopped peer, and the size of a frame. What does
+not fit is dropped and counted, as a real network would drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from reference.codec import CodecError, Message, decode, encode
+from reference.runtime import frames
+from reference.runtime.frames import FrameError, Hello, Session
+
+Address = tuple[str, int]
+MessageHandler = Callable[[str, Message], Awaitable[None]]
+ControlHandler = Callable[
+    [Hello, asyncio.StreamReader, asyncio.StreamWriter, Session], Awaitable[None]
+]
+
+LINK_QUEUE_FRAMES_MAX = 10_000  # frames waiting for a connection, per peer
+LINK_BUFFER_BYTES_MAX = 8 << 20  # bytes buffered towards one peer (a stopped one, say)
+DIAL_BACKOFF_MS = (20.0, 1000.0)  # first and largest pause between failed dials
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class LinkStats:
+    sent: int = 0
+    dropped_cut: int = 0  # cut by a partition
+    dropped_full: int = 0  # queue or buffer bound reached
+    received: int = 0
+    dropped_in: int = 0  # arrived from a peer we are cut from
+
+
+@dataclass
+class TransportConfig:
+    node_id: str
+    host: str
+    port: int
+    cluster: str
+    secret: bytes | None
+    max_frame_bytes: int = frames.MAX_FRAME_BYTES_DEFAULT
+    addrs: dict[str, Address] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.secret is None and not is_loopback(self.host):
+            raise ValueError(
+                f"node {self.node_id} listens on {self.host}, beyond loopback: "
+                "a cluster secret is required"
+            )
+
+
+class Transport:
+    """One node's TCP endpoint. Create, `await start()`, then `send` from anywhere."""
+
+    def __init__(
+        self,
+        config: TransportConfig,
+        on_message: MessageHandler,
+        on_control: ControlHandler | None,
+        log: logging.Logger,
+    ) -> None:
+        self.config = config
+        self.addrs = dict(config.addrs)
+        self.blocked_out: frozenset[str] = frozenset()
+        self.blocked_in: frozenset[str] = frozenset()
+        self.stats: dict[str, LinkStats] = {}
+        self.rejected = 0  # connections refused: bad frame, bad tag, wrong cluster
+        self._on_message = on_message
+        self._on_control = on_control
+        self._log = log
+        self._links: dict[str, _Link] = {}
+        self._server: asyncio.Server | None = None
+        self._readers: set[asyncio.Task[None]] = set()
+
+    def set_control_handler(self, on_control: ControlHandler) -> None:
+        self._on_control = on_control
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "transport not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._accept, self.config.host, self.config.port, reuse_address=True
+        )
+
+    def close(self) -> None:
+        """Stop listening and drop every connection (in-flight frames are lost)."""
+        for link in self._links.values():
+            link.close()
+        self._links.clear()
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._readers):
+            task.cancel()
+        self._readers.clear()
+
+    def _stats(self, peer: str) -> LinkStats:
+        stats = self.stats.get(peer)
+        if stats is None:
+            stats = self.stats[peer] = LinkStats()
+        return stats
+
+    # -- sending ------------------------------------------------------------
+    def send(self, dst: str, msg: Message) -> None:
+        if dst not in self.addrs:
+            raise ValueError(
+                f"{self.config.node_id} sent {type(msg).__name__} to unknown node {dst!r}"
+            )
+        if dst in self.blocked_out:
+            self._stats(dst).dropped_cut += 1
+            return
+        link = self._links.get(dst)
+        if link is None:
+            link = self._links[dst] = _Link(self, dst)
+        link.send(encode(msg))
+
+    def set_blocks(self, blocked_out: frozenset[str], blocked_in: frozenset[str]) -> None:
+        self.blocked_out, self.blocked_in = blocked_out, blocked_in
+        for dst in blocked_out:
+            link = self._links.get(dst)
+            if link is not None:
+                self._stats(dst).dropped_cut += link.drop_queued()
+
+    def set_addrs(self, addrs: dict[str, Address]) -> None:
+        for node, addr in addrs.items():
+            if self.addrs.get(node) != addr and node in self._links:
+                self._links.pop(node).close()  # it moved: dial afresh
+        self.addrs = dict(addrs)
+
+    # -- receiving ----------------------------------------------------------
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._readers.add(task)
+        peer = writer.get_extra_info("peername")
+        try:
+            hello, session = await frames.accept(
+                reader, writer, self.config.secret, self.config.max_frame_bytes
+            )
+            if hello.cluster != self.config.cluster:
+                raise FrameError(
+                    f"hello from cluster {hello.cluster!r}, this is {self.config.cluster!r}"
+                )
+            if hello.kind == "control":
+                if self._on_control is None:
+                    raise FrameError("control connection to a node that takes no control")
+                await self._on_control(hello, reader, writer, session)
+            else:
+                await self._read_peer(hello.src, reader, session)
+        except FrameError as exc:
+            self.rejected += 1
+            self._log.warning("rejected connection from %s: %s", peer, exc)
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            pass  # the peer went away (crash, kill, close): nothing to report
+        except asyncio.CancelledError:
+            # Our own close(). End normally: asyncio 3.11's connection callback
+            # calls task.exception(), which raises on a cancelled task.
+            pass
+        finally:
+            self._readers.discard(task)
+            writer.close()
+
+    async def _read_peer(self, src: str, reader: asyncio.StreamReader, session: Session) -> None:
+        stats = self._stats(src)
+        while True:
+            payload = await session.read(reader, "dialer")
+            try:
+                msg = decode(payload)
+            except CodecError as exc:
+                raise FrameError(f"malformed frame from {src}: {exc}") from None
+            if src in self.blocked_in:
+                stats.dropped_in += 1
+                continue
+            stats.received += 1
+            await self._on_message(src, msg)
+
+
+class _Link:
+    """The outgoing connection to one peer, dialed lazily, redialed with backoff."""
+
+    def __init__(self, transport: Transport, dst: str) -> None:
+        self._transport = transport
+        self._dst = dst
+        self._queue: deque[bytes] = deque()
+        self._writer: asyncio.StreamWriter | None = None
+        self._session: Session | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def send(self, payload: bytes) -> None:
+        stats = self._transport._stats(self._dst)
+        limit = self._transport.config.max_frame_bytes - frames.MAC_BYTES
+        if len(payload) > limit:
+            # Sim has no such bound, so this is not the node's fault: drop it, loudly.
+            stats.dropped_full += 1
+            self._transport._log.error(
+                "dropped a %d-byte message to %s: over the %d-byte frame limit",
+                len(payload),
+                self._dst,
+                self._transport.config.max_frame_bytes,
+            )
+            return
+        if self._writer is not None and self._session is not None and not self._writer.is_closing():
+            if self._writer.transport.get_write_buffer_size() > LINK_BUFFER_BYTES_MAX:
+                stats.dropped_full += 1
+                return
+            self._writer.write(self._seal(payload))
+            stats.sent += 1
+            return
+        if len(self._queue) >= LINK_QUEUE_FRAMES_MAX:
+            stats.dropped_full += 1
+            return
+        self._queue.append(payload)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._connect())
+
+    def _seal(self, payload: bytes) -> bytes:
+        assert self._session is not None
+        return self._session.seal("dialer", payload)  # send() checked the size
+
+    def drop_queued(self) -> int:
+        dropped = len(self._queue)
+        self._queue.clear()
+        return dropped
+
+    def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+        if self._writer is not None:
+            self._writer.close()
+
+    async def _connect(self) -> None:
+        config = self._transport.config
+        backoff_ms = DIAL_BACKOFF_MS[0]
+        while self._queue and not self._closed:
+            host, port = self._transport.addrs[self._dst]
+            hello = Hello(kind="peer", src=config.node_id, cluster=config.cluster)
+            try:
+                reader, writer, session = await frames.dial(
+                    host, port, hello, config.secret, config.max_frame_bytes
+                )
+            except (OSError, FrameError, asyncio.IncompleteReadError, TimeoutError):
+                await asyncio.sleep(backoff_ms / 1000)
+                backoff_ms = min(backoff_ms * 2, DIAL_BACKOFF_MS[1])
+                continue
+            self._writer, self._session = writer, session
+            stats = self._transport._stats(self._dst)
+            while self._queue:
+                writer.write(self._seal(self._queue.popleft()))
+                stats.sent += 1
+            # The acceptor never writes on a peer link: a read returns only at its end.
+            with contextlib.suppress(ConnectionError, OSError):
+                await reader.read(1)
+            self._writer = self._session = None
+            writer.close()
+            backoff_ms = DIAL_BACKOFF_MS[0]

@@ -1,0 +1,62 @@
+"""A recording client node and a polling helper, shared by the runtime tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reference.codec import Message
+from reference.node import Context, Node, NodeId
+from reference.runtime.examples import AskHeard, Heard
+
+
+class Recorder(Node):
+    """A client: whatever it receives, it keeps, in order."""
+
+    def __init__(self) -> None:
+        self.inbox: list[tuple[NodeId, Message]] = []
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        self.inbox.append((src, msg))
+
+    def replies(self, kind: type) -> list[Any]:
+        return [msg for _, msg in self.inbox if isinstance(msg, kind)]
+
+
+def recorder(node_id: str) -> Recorder:
+    return Recorder()
+
+
+def wait_for(rt: Any, predicate: Callable[[], bool], timeout_ms: float = 5_000.0) -> bool:
+    """Run the runtime in short slices until `predicate()` holds or time runs out."""
+    deadline_ms = rt.now_ms + timeout_ms
+    while not predicate():
+        if rt.now_ms >= deadline_ms:
+            return False
+        rt.run_for(10.0)
+    return True
+
+
+def send_from(rt: Any, client: str, dst: str, msg: Message) -> None:
+    """Have the local node `client` send `msg`, from the runtime's loop."""
+
+    def go() -> None:
+        ctx = rt.context(client)
+        assert ctx is not None, f"{client} is not up"
+        ctx.send(dst, msg)
+
+    rt.call_after(0.0, go)
+
+
+def heard(
+    rt: Any, client: str, nodes: list[str], timeout_ms: float = 5_000.0
+) -> dict[str, dict[str, int]]:
+    """Ask every beacon in `nodes` what it has heard; {node: {sender: beats}}."""
+    box = rt.node(client)
+    start = len(box.inbox)
+    req_id = start
+    for node in nodes:
+        send_from(rt, client, node, AskHeard(req_id))
+    got = lambda: [m for _, m in box.inbox[start:] if isinstance(m, Heard)]  # noqa: E731
+    assert wait_for(rt, lambda: len(got()) == len(nodes), timeout_ms), "beacons did not answer"
+    return {m.node: dict(m.counts) for m in got()}

@@ -1,0 +1,106 @@
+"""DockerRuntime: the same nodes in containers; kill, pause and cuts act on real containers."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import pytest
+from runtime_helpers import Recorder, heard, recorder, send_from, wait_for
+
+from reference.runtime.docker import DockerRuntime, engine_unreachable_reason
+from reference.runtime.examples import Counted, Incr, beacon
+
+pytestmark = pytest.mark.docker
+
+BEACONS = ["n1", "n2", "n3"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DockerRuntime]:
+    reason = engine_unreachable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with DockerRuntime(seed=3) as rt:
+        for node in BEACONS:
+            rt.add_node(node, functools.partial(beacon, peers=BEACONS, period_ms=10.0))
+        rt.add_node("k1", "reference.runtime.examples:counter")
+        rt.add_local_node("client", recorder)
+        rt.start()
+        yield rt
+
+
+def _incr(rt: DockerRuntime, req_id: int, amount: int, timeout_ms: float = 5_000.0) -> int | None:
+    box = rt.node("client")
+    assert isinstance(box, Recorder)
+    send_from(rt, "client", "k1", Incr(req_id, amount))
+    got = lambda: [m for m in box.replies(Counted) if m.req_id == req_id]  # noqa: E731
+    return got()[0].value if wait_for(rt, lambda: bool(got()), timeout_ms) else None
+
+
+def test_a_network_cut_is_an_iptables_rule_and_drops_exactly_those_links(
+    cluster: DockerRuntime,
+) -> None:
+    rt = cluster
+    rt.net.partition([{"n1"}, {"n2", "n3"}])
+    rt.settle()
+    n1_ip = rt.members["n1"].addr[0]
+    assert f"-A INPUT -s {n1_ip}/32 -j DROP" in rt.iptables_rules("n2")
+    rt.run_for(200)  # let frames in flight land
+    before = heard(rt, "client", BEACONS)
+    rt.run_for(500)
+    after = heard(rt, "client", BEACONS)
+    delta = {
+        (src, dst): after[dst].get(src, 0) - before[dst].get(src, 0)
+        for dst in BEACONS
+        for src in BEACONS
+        if src != dst
+    }
+    assert all(delta[(a, b)] == 0 for a, b in delta if "n1" in (a, b)), delta
+    assert delta[("n2", "n3")] > 0 and delta[("n3", "n2")] > 0, delta
+
+    rt.net.heal()
+    rt.settle()
+    assert "DROP" not in rt.iptables_rules("n2")
+    # TCP retransmits on its own backoff: give the healed links a few seconds.
+    marks = heard(rt, "client", BEACONS)
+    assert wait_for(
+        rt,
+        lambda: (
+            all(
+                now[src] > marks[dst].get(src, 0)
+                for dst, now in heard(rt, "client", BEACONS).items()
+                for src in BEACONS
+                if src != dst and src in now
+            )
+            and all(len(v) == 2 for v in heard(rt, "client", BEACONS).values())
+        ),
+        15_000,
+    )
+
+
+def test_docker_kill_and_restart_recover_from_the_file_disk(cluster: DockerRuntime) -> None:
+    rt = cluster
+    assert _incr(rt, 1, 5) == 5
+    assert _incr(rt, 2, 7) == 12
+    rt.crash("k1")
+    container = rt.containers["k1"]
+    container.reload()
+    assert container.status == "exited" and rt.members["k1"].exits[-1] == -9
+    rt.restart("k1")
+    rt.settle()
+    assert _incr(rt, 3, 1) == 13
+
+
+def test_docker_pause_freezes_the_container(cluster: DockerRuntime) -> None:
+    rt = cluster
+    value = _incr(rt, 10, 0)
+    assert value is not None
+    rt.pause("k1")
+    container = rt.containers["k1"]
+    container.reload()
+    assert container.status == "paused"
+    assert _incr(rt, 11, 1, timeout_ms=300) is None
+    rt.resume("k1")
+    box = rt.node("client")
+    assert wait_for(rt, lambda: any(m.req_id == 11 for m in box.replies(Counted)))
