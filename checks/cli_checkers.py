@@ -1,0 +1,257 @@
+"""`d11 check bank|ledger|txn|delivery HISTORY`: the history checkers' commands.
+
+Each reads a history (JSON Lines, or Jepsen EDN; see `checks.formats`),
+runs one checker, and prints its verdict: rich tables by default, one JSON
+object with `--json`. Exit status: 0 valid, 1 invalid, 2 unknown or
+unreadable input, so scripts and CI can gate on it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from checks.history import Event, HistoryError
+from checks.verdict import EXIT_UNKNOWN, Verdict
+
+WITNESS_ROWS_MAX = 20  # rows of evidence printed; --json has them all
+
+# What to look at, per checker, when the verdict is not valid.
+LOOK_AT: dict[str, str] = {
+    "bank": "Look at the bad reads' times: which transfers were in flight then, and which "
+    "nemesis faults were active. A total off by one transfer's amount is that transfer "
+    "seen half-applied.",
+    "ledger": "Each error names the read and the fewest faults that explain its balances: "
+    "find those transfer ids in the history and follow their attempts.",
+    "txn": "Read each cycle's steps in order: every step says why one transaction must "
+    "precede the next; a cycle means no serial order exists. The weakest violated model "
+    "says which guarantee the database broke.",
+    "delivery": "Lost and rolled-back-delivered messages point at the broker's commit and "
+    "check-back path; applied-twice points at a consumer that is not idempotent; order "
+    "violations at rebalancing or retries.",
+}
+
+
+def _load(path: Path, fmt: str | None) -> list[Event]:
+    from checks.formats import load_history
+
+    return load_history(path, fmt).events
+
+
+def _run(path: Path, fmt: str | None, as_json: bool, check: Any) -> None:
+    """Load, check, print, exit with the verdict's status; any unreadable
+    history gives one line on stderr and status 2, never a traceback."""
+    try:
+        verdict: Verdict = check(_load(path, fmt))
+    except HistoryError as exc:
+        if as_json:
+            typer.echo(json.dumps({"valid": "unknown", "error": str(exc)}))
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNKNOWN) from None
+    if as_json:
+        typer.echo(json.dumps(verdict.to_json()))
+    else:
+        render(verdict)
+    raise typer.Exit(verdict.exit_code)
+
+
+def render(verdict: Verdict) -> None:
+    """Print a verdict for a person: headline, figures, evidence, what to look at."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    console = Console()
+    style, word = {True: ("green", "VALID"), False: ("red", "INVALID")}.get(
+        verdict.valid,  # type: ignore[arg-type]
+        ("yellow", "UNKNOWN"),
+    )
+    console.print(
+        Panel(verdict.summary, title=f"[bold {style}]{verdict.checker}: {word}", expand=False)
+    )
+    figures = Table(title="figures", show_header=False, box=None)
+    for k, v in verdict.details.items():
+        if k in ("totals", "txn_index", "errors"):  # long lists: in --json only
+            continue
+        figures.add_row(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+    console.print(figures)
+    rows = _witness_rows(verdict)
+    if rows:
+        cols, data = rows
+        table = Table(title="evidence", show_lines=True)
+        for c in cols:
+            table.add_column(c, overflow="fold")
+        for r in data[:WITNESS_ROWS_MAX]:
+            table.add_row(*r)
+        console.print(table)
+        if len(data) > WITNESS_ROWS_MAX:
+            console.print(f"... {len(data) - WITNESS_ROWS_MAX} more rows: use --json")
+    if verdict.valid is not True and verdict.checker in LOOK_AT:
+        console.print(f"[bold]What to look at:[/bold] {LOOK_AT[verdict.checker]}")
+
+
+def _witness_rows(v: Verdict) -> tuple[list[str], list[list[str]]] | None:
+    w = v.witness
+    if not isinstance(w, list) or not w:
+        return None
+    if v.checker == "bank":
+        cols = ["index", "time_ms", "process", "kind", "total", "what"]
+        keys = ["index", "time_ms", "process", "kind", "total", "message"]
+    elif v.checker == "ledger":
+        cols = ["index", "time_ms", "kind", "what", "explained by"]
+        return cols, [
+            [
+                str(e["index"]),
+                str(e["time_ms"]),
+                e["kind"],
+                e["message"],
+                "\n".join(e["explanations"]),
+            ]
+            for e in w
+        ]
+    elif v.checker == "txn":
+        cols = ["anomaly", "weakest model violated", "transactions", "story"]
+        return cols, [
+            [a["kind"], ", ".join(a["violates"]), " ".join(a["txns"]), a["explanation"]] for a in w
+        ]
+    elif v.checker == "delivery":
+        cols = ["kind", "message", "group", "index", "what"]
+        keys = ["kind", "id", "group", "index", "words"]
+    else:
+        return None
+    return cols, [[str(e.get(k)) for k in keys] for e in w]
+
+
+def _accounts(text: str | None) -> list[str] | None:
+    return [a.strip() for a in text.split(",") if a.strip()] if text else None
+
+
+def _balances(text: str) -> dict[str, int]:
+    """'a=100,b=250' -> {'a': 100, 'b': 250}."""
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, cents = part.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected account=cents, got {part!r}")
+        try:
+            out[name.strip()] = int(cents)
+        except ValueError:
+            raise typer.BadParameter(f"{cents!r} is not a whole number of cents") from None
+    return out
+
+
+FORMAT_HELP = "History format (jsonl, edn, ...); detected from the content when omitted."
+JSON_HELP = "Print the verdict as one JSON object."
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """Add bank, ledger, txn and delivery to the `d11 check` group."""
+    try:
+        from checks.cli import check_app
+    except ModuleNotFoundError as exc:
+        if exc.name != "checks.cli":
+            raise
+        # The linearizability area is not in this checkout: own the group.
+        check_app = typer.Typer(help="Check a history: each checker exits 0/1/2.")
+        app.add_typer(check_app, name="check", no_args_is_help=True)
+
+    @check_app.command("bank")
+    def bank_cmd(
+        history: Path = typer.Argument(..., help="The history file."),
+        total: int | None = typer.Option(
+            None, help="Money in the bank (default: most common total)."
+        ),
+        accounts: str | None = typer.Option(
+            None, help="Comma-separated accounts (default: all read)."
+        ),
+        allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
+        plot: Path | None = typer.Option(None, help="Write a PNG of totals over time here."),
+        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ) -> None:
+        """Jepsen's bank check: every read of all accounts adds up to the total."""
+        from checks.bank import check_bank
+
+        def check(events: list[Event]) -> Verdict:
+            v = check_bank(
+                events, total=total, accounts=_accounts(accounts), negative_allowed=allow_negative
+            )
+            if plot is not None:
+                from checks.plots import plot_bank_totals
+
+                out = plot_bank_totals(v, plot)
+                typer.echo(f"plot: {out}", err=True)
+            return v
+
+        _run(history, fmt, as_json, check)
+
+    @check_app.command("ledger")
+    def ledger_cmd(
+        history: Path = typer.Argument(..., help="The history file."),
+        initial: str | None = typer.Option(
+            None, help="Starting balances, 'a=100,b=250' (default: the history's init)."
+        ),
+        realtime: bool = typer.Option(
+            True, help="Hold every read to real-time order, not only the final ones."
+        ),
+        allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
+        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ) -> None:
+        """Hold transfers against reads: exactly once, never half-applied."""
+        from checks.ledger import check_ledger
+
+        start = _balances(initial) if initial else None
+        _run(
+            history,
+            fmt,
+            as_json,
+            lambda ev: check_ledger(
+                ev, initial=start, realtime=realtime, negative_allowed=allow_negative
+            ),
+        )
+
+    @check_app.command("txn")
+    def txn_cmd(
+        history: Path = typer.Argument(..., help="The history file."),
+        workload: str | None = typer.Option(
+            None, help="list-append or rw-register (default: detected)."
+        ),
+        realtime: bool = typer.Option(True, help="Add real-time order (strict serializability)."),
+        plot: Path | None = typer.Option(None, help="Write a PNG of the first cycle here."),
+        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ) -> None:
+        """Transactional anomalies (G0 ... G2-item) by dependency-graph cycles."""
+        from checks.txn import check_txn
+
+        if workload not in (None, "list-append", "rw-register"):
+            raise typer.BadParameter("--workload must be list-append or rw-register")
+
+        def check(events: list[Event]) -> Verdict:
+            v = check_txn(events, workload=workload, realtime=realtime)  # type: ignore[arg-type]
+            if plot is not None:
+                from checks.plots import plot_txn_cycle
+
+                out = plot_txn_cycle(v, plot)
+                typer.echo(f"plot: {out}" if out else "plot: no cycle to draw", err=True)
+            return v
+
+        _run(history, fmt, as_json, check)
+
+    @check_app.command("delivery")
+    def delivery_cmd(
+        history: Path = typer.Argument(..., help="The history file."),
+        group: list[str] = typer.Option(
+            [], help="A consumer group that must receive (repeatable)."
+        ),
+        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ) -> None:
+        """Message delivery: none lost, none rolled back delivered, key order, effects once."""
+        from checks.delivery import check_delivery
+
+        _run(history, fmt, as_json, lambda ev: check_delivery(ev, groups=group or None))

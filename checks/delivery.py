@@ -1,0 +1,298 @@
+"""The message-delivery checker for the transactional MQ chapter.
+
+A payment and its event must stand or fall together: every message whose
+local transaction committed is delivered to every consumer group, no
+rolled-back message is ever delivered, messages with the same key arrive in
+the order they were produced, and each message's effect is applied exactly
+once per group, however often it is delivered (at-least-once delivery plus
+idempotent consumers).
+
+History vocabulary (each operation an invoke and its completion; the fields
+are read from the completion's value, else the invoke's):
+
+    producer
+    f="send"      {"id": msg_id, "key": key}  a half message: stored by the
+                  broker, not deliverable until committed
+    f="commit"    {"id": msg_id}  ok: the message is committed
+    f="rollback"  {"id": msg_id}  ok: the message is rolled back
+    f="publish"   {"id": msg_id, "key": key}  a plain message: ok = committed
+        A half message whose commit or rollback did not end ok (info, fail,
+        or never sent) is indeterminate: the broker's check-back decides,
+        so it may be delivered or not, and neither is flagged.
+
+    consumer (process = the consumer instance)
+    f="receive"   ok {"id": msg_id, "key": key, "group": group}  a delivery
+    f="apply"     ok {"id": msg_id, "group": group}  the consumer applied the
+                  message's effect (credited the merchant, ...)
+        "group" defaults to "default". Name the groups that must receive
+        (`groups=`): a group that received nothing is otherwise unknown to
+        the checker. A group that records any apply is
+        held to exactly-once effects for every message it received.
+
+Per-key order: if message m1 was committed before m2 was sent (real time,
+same key), every group must first receive m1 before it first receives m2.
+Redeliveries of m1 after m2 are duplicates, not order violations.
+
+Loss is judged at the end of the history: run the consumers until the
+queues drain before stopping, or committed messages still in flight will
+read as lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.history import Event, HistoryError, Operation, pair_operations
+from checks.verdict import Verdict
+
+DEFAULT_GROUP = "default"
+ERRORS_MAX = 50  # violations quoted in the witness (counts stay exact)
+ORDER_PAIRS_MAX = 1_000_000  # message pairs compared for order, per key and group
+
+# kind -> does it make the history invalid?
+KINDS: dict[str, bool] = {
+    "lost": True,
+    "rolled-back-delivered": True,
+    "phantom": True,
+    "order": True,
+    "applied-twice": True,
+    "effect-lost": True,
+    "duplicate-delivery": False,  # at-least-once delivery allows it
+}
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    key: Any = None
+    sent_index: int | None = None  # invoke of send/publish
+    committed_index: int | None = None  # ok of commit/publish
+    rolled_back_index: int | None = None  # ok of rollback
+
+    @property
+    def fate(self) -> str:
+        if self.committed_index is not None:
+            return "committed"
+        if self.rolled_back_index is not None:
+            return "rolled-back"
+        return "indeterminate"
+
+
+@dataclass(slots=True)
+class Problem:
+    kind: str
+    message_id: str
+    group: str
+    index: int | None  # the history event that shows it
+    words: str
+    related: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.message_id,
+            "group": self.group,
+            "index": self.index,
+            "words": self.words,
+            "related": self.related,
+        }
+
+
+def _fields(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for ev in (op.invoke, op.completion):
+        if ev is not None and isinstance(ev.value, Mapping):
+            out.update(ev.value)
+    if "id" not in out:
+        raise HistoryError(f"event {op.invoke.index}: {op.f} needs a message id in its value")
+    out["id"] = str(out["id"])
+    return out
+
+
+def _producer(ops: Iterable[Operation]) -> dict[str, Message]:
+    msgs: dict[str, Message] = {}
+    for op in ops:
+        if op.f not in ("send", "publish", "commit", "rollback"):
+            continue
+        v = _fields(op)
+        m = msgs.setdefault(v["id"], Message(v["id"]))
+        if op.f in ("send", "publish"):
+            m.key = v.get("key", m.key)
+            if m.sent_index is None:
+                m.sent_index = op.invoke.index
+        if op.type != "ok":
+            continue
+        assert op.completion is not None
+        if op.f in ("commit", "publish") and m.committed_index is None:
+            m.committed_index = op.completion.index
+        elif op.f == "rollback" and m.rolled_back_index is None:
+            m.rolled_back_index = op.completion.index
+        if m.committed_index is not None and m.rolled_back_index is not None:
+            raise HistoryError(
+                f"event {op.completion.index}: message {m.id} was both committed and "
+                "rolled back, by the producer's own account"
+            )
+    return msgs
+
+
+# --8<-- [start:delivery-check]
+def check_delivery(events: Sequence[Event], *, groups: Iterable[str] | None = None) -> Verdict:
+    """Judge delivery and effects for every consumer group (those named in
+    `groups`, and every group that received anything)."""
+    ops = pair_operations(list(events))
+    msgs = _producer(ops)
+    receipts: dict[tuple[str, str], list[int]] = defaultdict(list)  # (group, id) -> indices
+    applies: dict[tuple[str, str], list[int]] = defaultdict(list)
+    all_groups = set(groups or ())
+    for op in ops:
+        if op.f in ("receive", "apply") and op.type == "ok":
+            assert op.completion is not None
+            v = _fields(op)
+            group = str(v.get("group", DEFAULT_GROUP))
+            all_groups.add(group)
+            into = receipts if op.f == "receive" else applies
+            into[(group, v["id"])].append(op.completion.index)
+    problems: list[Problem] = []
+    for group in sorted(all_groups):
+        got = {mid: idx for (g, mid), idx in receipts.items() if g == group}
+        done = {mid: idx for (g, mid), idx in applies.items() if g == group}
+        records_effects = bool(done)
+        for mid, idx in sorted(got.items(), key=lambda kv: kv[1][0]):
+            m = msgs.get(mid)
+            if m is None:
+                problems.append(Problem("phantom", mid, group, idx[0], "delivered, never sent"))
+            elif m.fate == "rolled-back":
+                problems.append(
+                    Problem(
+                        "rolled-back-delivered",
+                        mid,
+                        group,
+                        idx[0],
+                        f"delivered, though rolled back at index {m.rolled_back_index}",
+                    )
+                )
+            if len(idx) > 1:
+                problems.append(
+                    Problem(
+                        "duplicate-delivery",
+                        mid,
+                        group,
+                        idx[1],
+                        f"delivered {len(idx)} times (indices {idx[:5]})",
+                    )
+                )
+        for m in msgs.values():
+            if m.fate != "committed":
+                continue
+            if m.id not in got:
+                problems.append(
+                    Problem(
+                        "lost",
+                        m.id,
+                        group,
+                        m.committed_index,
+                        f"committed at index {m.committed_index}, never delivered",
+                    )
+                )
+            elif records_effects and m.id not in done:
+                problems.append(
+                    Problem("effect-lost", m.id, group, got[m.id][0], "delivered, never applied")
+                )
+        for mid, idx in done.items():
+            if len(idx) > 1:
+                problems.append(
+                    Problem(
+                        "applied-twice",
+                        mid,
+                        group,
+                        idx[1],
+                        f"effect applied {len(idx)} times (indices {idx[:5]}): the consumer "
+                        "is not idempotent",
+                    )
+                )
+        problems.extend(_order(msgs, group, {mid: idx[0] for mid, idx in got.items()}))
+    # --8<-- [end:delivery-check]
+    return _verdict(msgs, sorted(all_groups), receipts, applies, problems)
+
+
+def _order(msgs: Mapping[str, Message], group: str, first: Mapping[str, int]) -> list[Problem]:
+    """Same key, m1 committed before m2 was sent: m1 must be received first."""
+    by_key: dict[Any, list[Message]] = defaultdict(list)
+    for m in msgs.values():
+        if m.key is not None and m.fate == "committed" and m.id in first:
+            by_key[m.key].append(m)
+    out: list[Problem] = []
+    for key, ms in by_key.items():
+        ms.sort(key=lambda m: first[m.id])  # in the order the group received them
+        pairs = 0
+        for i, m2 in enumerate(ms):
+            for m1 in ms[i + 1 :]:  # received after m2
+                pairs += 1
+                if pairs > ORDER_PAIRS_MAX:
+                    break
+                assert m1.committed_index is not None and m2.sent_index is not None
+                if m1.committed_index < m2.sent_index:
+                    out.append(
+                        Problem(
+                            "order",
+                            m2.id,
+                            group,
+                            first[m2.id],
+                            f"key {key!r}: received before {m1.id} (received at index "
+                            f"{first[m1.id]}), though {m1.id} was committed (index "
+                            f"{m1.committed_index}) before {m2.id} was sent "
+                            f"(index {m2.sent_index})",
+                            [m1.id],
+                        )
+                    )
+                    break  # one witness per message is enough
+    return out
+
+
+def _verdict(
+    msgs: Mapping[str, Message],
+    groups: list[str],
+    receipts: Mapping[tuple[str, str], list[int]],
+    applies: Mapping[tuple[str, str], list[int]],
+    problems: list[Problem],
+) -> Verdict:
+    fates = Counter(m.fate for m in msgs.values())
+    counts = Counter(p.kind for p in problems)
+    details: dict[str, Any] = {
+        "messages": len(msgs),
+        "committed": fates["committed"],
+        "rolled_back": fates["rolled-back"],
+        "indeterminate": fates["indeterminate"],
+        "groups": groups,
+        "deliveries": sum(len(v) for v in receipts.values()),
+        "applies": sum(len(v) for v in applies.values()),
+        "problems": dict(counts),
+    }
+    bad = [p for p in problems if KINDS[p.kind]]
+    dups = counts["duplicate-delivery"]
+    dup_words = f" {dups} messages were delivered more than once (allowed)." if dups else ""
+    if not msgs and not receipts:
+        return Verdict("delivery", "unknown", "No messages in the history.", details)
+    if not bad:
+        return Verdict(
+            "delivery",
+            True,
+            f"All {fates['committed']} committed messages delivered to "
+            f"{len(groups)} group(s) in key order, no rolled-back one delivered, every "
+            f"recorded effect applied once.{dup_words}",
+            details,
+            [p.to_json() for p in problems[:ERRORS_MAX]] or None,
+        )
+    kinds = ", ".join(f"{k} x{counts[k]}" for k in KINDS if KINDS[k] and counts[k])
+    first = bad[0]
+    return Verdict(
+        "delivery",
+        False,
+        f"{len(bad)} delivery violations ({kinds}). First: message {first.message_id} in "
+        f"group {first.group}: {first.words}.{dup_words}",
+        details,
+        [p.to_json() for p in bad[:ERRORS_MAX]],
+    )

@@ -1,0 +1,253 @@
+"""Bank and ledger checkers: planted violations caught, correct runs pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bank_sim import ACCOUNTS, INITIAL_CENTS, simulate
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from other_builder import History
+
+from checks.bank import check_bank
+from checks.ledger import STATES_MAX, check_ledger
+from checks.verdict import Verdict
+
+TOTAL = INITIAL_CENTS * len(ACCOUNTS)
+
+
+def T(tid: str, src: str, dst: str, cents: int) -> dict[str, object]:
+    return {"id": tid, "from": src, "to": dst, "amount_cents": cents}
+
+
+def roundtrip(v: Verdict) -> Verdict:
+    json.dumps(v.to_json())
+    return v
+
+
+# --- bank ----------------------------------------------------------------
+
+
+def test_bank_clean_history() -> None:
+    run = simulate(seed=1)
+    v = roundtrip(check_bank(run.history.events, total=TOTAL))
+    assert v.valid is True, v.summary
+    assert v.details["complete_read_count"] >= 1
+
+
+def test_bank_wrong_total_reported_with_time_and_index() -> None:
+    h = History()
+    h.op(0, "read", None, {"a": 50, "b": 50})
+    h.op(1, "transfer", {"from": "a", "to": "b", "amount": 10})
+    h.op(0, "read", None, {"a": 40, "b": 50})  # the debit without the credit
+    v = roundtrip(check_bank(h.events, total=100))
+    assert v.valid is False
+    (bad,) = v.witness
+    assert bad["kind"] == "wrong-total" and bad["index"] == 5 and bad["time_ms"] == 5.0
+    assert "90, not 100" in bad["message"]
+    assert "index 5" in v.summary
+
+
+def test_bank_negative_and_unknown_accounts() -> None:
+    h = History()
+    h.op(0, "read", None, {"a": -10, "b": 110})
+    h.op(0, "read", None, {"a": 50, "b": 50, "zz": 0})
+    h.op(0, "read", None, {"a": 100})
+    v = check_bank(h.events, total=100, accounts=["a", "b"])
+    assert set(v.details["errors"]) == {"negative-balance", "unexpected-account", "missing-account"}
+    assert check_bank(h.events[:2], total=100, negative_allowed=True).valid is True
+
+
+def test_bank_total_inferred_and_unknown_without_reads() -> None:
+    h = History()
+    for total_b in (50, 50, 49):
+        h.op(0, "read", None, {"a": 50, "b": total_b})
+    v = check_bank(h.events)
+    assert v.valid is False and v.details["expected_total"] == 100
+    assert "most common" in v.details["total_source"]
+    empty = History().op(0, "transfer", {"from": "a", "to": "b", "amount": 1})
+    assert check_bank(empty.events).valid == "unknown"
+
+
+def test_bank_plot_written(tmp_path: Path) -> None:
+    from checks.plots import plot_bank_totals
+
+    h = History()
+    h.op(0, "read", None, {"a": 50, "b": 50}).op(0, "read", None, {"a": 40, "b": 50})
+    out = plot_bank_totals(check_bank(h.events, total=100), tmp_path / "totals.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- ledger --------------------------------------------------------------
+
+
+def ledger(*ops: tuple[str, str, object, object, str]) -> History:
+    h = History()
+    h.op("setup", "init", None, {"a": 100, "b": 100, "c": 0})
+    for p, f, value, result, type_ in ops:
+        h.op(p, f, value, result, type_)
+    return h
+
+
+def test_ledger_resolves_info_transfers() -> None:
+    h = ledger((1, "transfer", T("t1", "a", "b", 10), None, "ok"))
+    h.invoke(2, "transfer", T("t2", "b", "c", 5)).info(2, "transfer", None)
+    h.invoke(3, "transfer", T("t3", "a", "c", 7)).info(3, "transfer", None)
+    h.op(0, "read", None, {"a": 90, "b": 105, "c": 5})
+    v = roundtrip(check_ledger(h.events))
+    assert v.valid is True, v.summary
+    res = v.details["resolution"]
+    assert res["status"] == "resolved"
+    assert res["applied"] == ["t2"] and res["not_applied"] == ["t3"]
+
+
+def test_ledger_ambiguous_resolution_is_still_valid() -> None:
+    h = ledger()
+    h.invoke(2, "transfer", T("t2", "a", "b", 5)).info(2, "transfer", None)
+    h.invoke(3, "transfer", T("t3", "a", "b", 5)).info(3, "transfer", None)
+    h.op(0, "read", None, {"a": 95, "b": 105, "c": 0})
+    v = check_ledger(h.events)
+    assert v.valid is True and v.details["resolution"]["status"] == "ambiguous"
+    assert v.details["resolution"]["subsets"] == 2
+
+
+def test_ledger_lost_acknowledged_transfer() -> None:
+    h = ledger(
+        (1, "transfer", T("t1", "a", "b", 10), None, "ok"),
+        (1, "transfer", T("t2", "b", "c", 30), None, "ok"),
+        (0, "read", None, {"a": 90, "b": 110, "c": 0}, "ok"),
+    )
+    v = roundtrip(check_ledger(h.events))
+    assert v.valid is False
+    (err,) = v.witness
+    assert err["kind"] == "not-exactly-once"
+    assert "acknowledged transfer t2 (b->c 30c) was not applied" in err["explanations"]
+
+
+def test_ledger_duplicate_and_failed_applied() -> None:
+    dup = ledger(
+        (1, "transfer", T("t1", "a", "b", 10), None, "ok"),
+        (1, "transfer", T("t1", "a", "b", 10), None, "ok"),  # an idempotent retry
+        (0, "read", None, {"a": 80, "b": 120, "c": 0}, "ok"),
+    )
+    v = check_ledger(dup.events)
+    assert v.valid is False
+    assert "transfer t1 (a->b 10c) was applied twice" in v.witness[0]["explanations"]
+    failed = ledger(
+        (1, "transfer", T("t1", "a", "c", 10), None, "fail"),
+        (0, "read", None, {"a": 90, "b": 100, "c": 10}, "ok"),
+    )
+    v = check_ledger(failed.events)
+    assert v.valid is False
+    assert "failed, yet was applied" in v.witness[0]["explanations"][0]
+
+
+def test_ledger_half_applied_transfer_seen_by_a_read() -> None:
+    h = ledger()
+    h.invoke(1, "transfer", T("t1", "a", "c", 25))
+    h.op(0, "read", None, {"a": 75, "b": 100, "c": 0})  # debit visible, credit not
+    h.ok(1, "transfer", None)
+    h.op(0, "read", None, {"a": 75, "b": 100, "c": 25})
+    for realtime in (True, False):
+        v = check_ledger(h.events, realtime=realtime)
+        assert v.valid is False
+        (err,) = v.witness
+        assert err["kind"] == "half-applied" and err["index"] == 4
+        assert "t1 (a->c 25c)" in err["explanations"][0]
+        assert "debit without its credit" in err["explanations"][0]
+
+
+def test_ledger_stale_read_only_under_realtime() -> None:
+    h = ledger((1, "transfer", T("t1", "a", "b", 10), None, "ok"))
+    h.op(0, "read", None, {"a": 100, "b": 100, "c": 0})  # misses t1, acked before
+    h.op(0, "read", None, {"a": 90, "b": 110, "c": 0})
+    # The stale read comes after the last transfer, so it is a final read too.
+    v = check_ledger(h.events)
+    assert v.valid is False
+    h2 = ledger()
+    h2.invoke(2, "transfer", T("t9", "b", "c", 1))
+    h2.add("ok", 2, "transfer", None)
+    h2.invoke(1, "transfer", T("t1", "a", "b", 10)).ok(1, "transfer", None)
+    h2.invoke(2, "transfer", T("t2", "b", "c", 1))
+    h2.op(0, "read", None, {"a": 100, "b": 99, "c": 1})  # misses t1
+    h2.ok(2, "transfer", None)
+    h2.op(0, "read", None, {"a": 90, "b": 108, "c": 2})
+    v = check_ledger(h2.events)
+    assert v.valid is False and v.witness[0]["kind"] == "not-realtime"
+    assert "is not visible" in v.witness[0]["explanations"][0]
+    assert check_ledger(h2.events, realtime=False).valid is True
+
+
+def test_ledger_unknown_without_final_read_or_initial() -> None:
+    h = ledger((1, "transfer", T("t1", "a", "b", 10), None, "ok"))
+    assert check_ledger(h.events).valid == "unknown"
+    no_init = History().op(1, "transfer", T("t1", "a", "b", 10))
+    assert check_ledger(no_init.events).valid == "unknown"
+    assert check_ledger(no_init.events, initial={"a": 10, "b": 0}).valid == "unknown"
+
+
+def test_ledger_too_many_indefinite_transfers_is_unknown() -> None:
+    h = History()
+    accounts = [f"acct{i}" for i in range(8)]
+    h.op("setup", "init", None, dict.fromkeys(accounts, 10_000))
+    for i in range(40):
+        t = T(f"t{i}", accounts[i % 8], accounts[(i * 3 + 1) % 8], 1 + i * 7)
+        h.invoke(i, "transfer", t).info(i, "transfer", None)
+    h.op("final", "read", None, dict.fromkeys(accounts, 10_000))
+    v = check_ledger(h.events)
+    assert v.valid == "unknown"
+    assert "too many" in v.summary and str(STATES_MAX) in v.summary
+
+
+def test_ledger_id_conflict() -> None:
+    h = ledger(
+        (1, "transfer", T("t1", "a", "b", 10), None, "ok"),
+        (1, "transfer", T("t1", "a", "b", 11), None, "ok"),
+        (0, "read", None, {"a": 90, "b": 110, "c": 0}, "ok"),
+    )
+    v = check_ledger(h.events)
+    assert v.valid is False and v.details["errors_by_kind"] == {"id-conflict": 1}
+
+
+# --- properties: simulated correct runs pass, mutations are caught --------
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 10_000))
+def test_simulated_linearizable_runs_are_valid(seed: int) -> None:
+    run = simulate(seed)
+    assert check_bank(run.history.events, total=TOTAL).valid is True
+    v = check_ledger(run.history.events)
+    assert v.valid is True, v.summary
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 10_000), st.sampled_from(["drop", "duplicate"]))
+def test_mutated_final_balances_are_caught(seed: int, mutation: str) -> None:
+    # No indefinite transfers: nothing may stand in for the mutated one.
+    run = simulate(seed, info_rate=0.0)
+    events = list(run.history.events)
+    acked = {e.value["id"] for e in events if e.f == "transfer" and e.type == "ok"}
+    applied = [t for t in run.applied if t["id"] in acked]
+    if not applied:
+        return
+    t = applied[len(applied) // 2]
+    final = dict(run.balances)
+    sign = -1 if mutation == "drop" else 1
+    final[t["from"]] -= sign * t["amount_cents"]
+    final[t["to"]] += sign * t["amount_cents"]
+    last = events[-1]
+    events[-1] = type(last)(last.type, last.process, last.f, final, last.time_ms, last.index)
+    v = check_ledger(events)
+    assert v.valid is False, v.summary
+    shape = (t["from"], t["to"], t["amount_cents"])
+    same = {
+        e.value["id"]
+        for e in events
+        if e.f == "transfer"
+        and e.type == "invoke"
+        and (e.value["from"], e.value["to"], e.value["amount_cents"]) == shape
+    }
+    said = " ".join(v.witness[-1]["explanations"])
+    assert any(f"{tid} (" in said for tid in same), v.witness
