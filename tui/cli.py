@@ -25,6 +25,7 @@ app.add_typer(bench, name="bench", no_args_is_help=True)
 # Modules holding `register(app, bench)`, in the order their commands appear.
 COMMAND_MODULES = (
     "reference.sim.cli",  # d11 sim ..., d11 bench sim
+    "reference.traffic.cli",  # d11 traffic
     "chapters.cli",  # d11 run, d11 bench cells
     "checks.cli",  # d11 check lin, d11 bench checker
     "checks.cli_checkers",  # d11 check bank|ledger|txn|delivery
