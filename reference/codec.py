@@ -5,7 +5,7 @@ process runtime sends them as bytes, and disks store values as bytes. One
 codec serves both, so a message that round-trips here runs anywhere.
 
 The wire form is JSON with a few tags for what JSON cannot say:
-`{"$m": name, "f": {...}}` a registered message, `{"$t": [...]}` a tuple,
+`{"$m": name, "f": [...]}` a registered message (its fields in order), `{"$t": [...]}` a tuple,
 `{"$s": [...]}` a frozenset, `{"$b": base64}` bytes, `{"$d": [[k, v], ...]}`
 a dict whose keys are not all plain strings.
 """
@@ -74,6 +74,7 @@ def message(cls: Any = None, /, *, name: str | None = None) -> Any:
         _REGISTRY[tag] = data
         _FIELDS[tag] = tuple(f.name for f in dataclasses.fields(data))
         data._wire_name = tag  # type: ignore[attr-defined]
+        _ENCODERS[data] = _encode_message
         return data
 
     return wrap(cls) if cls is not None else wrap
@@ -87,69 +88,110 @@ def registered_types() -> dict[str, type[Message]]:
     return dict(_REGISTRY)
 
 
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+
+# --8<-- [start:codec-encode]
 def _to_json(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+    """Turn a codec value into plain JSON data, tagging what JSON cannot say.
+
+    Dispatch is on the exact type first (the hot path: one dict lookup per
+    value); subclasses such as StrEnum fall back to the isinstance chain.
+    """
+    kind = type(value)
+    if kind in _PLAIN:
         return value
+    encoder = _ENCODERS.get(kind)
+    if encoder is not None:
+        return encoder(value)
     if isinstance(value, Message):
-        tag = getattr(type(value), "_wire_name", None)
-        if tag is None or _REGISTRY.get(tag) is not type(value):
-            raise CodecError(f"{type(value).__name__} is not a registered message")
-        return {"$m": tag, "f": {k: _to_json(getattr(value, k)) for k in _FIELDS[tag]}}
-    if isinstance(value, list):
-        return [_to_json(v) for v in value]
-    if isinstance(value, tuple):
-        return {"$t": [_to_json(v) for v in value]}
-    if isinstance(value, frozenset | set):
-        items = [_to_json(v) for v in value]
-        items.sort(key=lambda item: json.dumps(item, sort_keys=True))
-        return {"$s": items}
-    if isinstance(value, bytes | bytearray):
-        return {"$b": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, dict):
-        if all(isinstance(k, str) and not k.startswith("$") for k in value):
-            return {k: _to_json(v) for k, v in value.items()}
-        return {"$d": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
-    raise CodecError(f"cannot encode a value of type {type(value).__name__}: {value!r:.80}")
+        raise CodecError(f"{kind.__name__} is not a registered message")
+    if isinstance(value, bool | int | float | str):
+        return value  # an enum of int or str travels as its plain value
+    for base, encoder in _ENCODERS.items():
+        if isinstance(value, base):
+            return encoder(value)
+    raise CodecError(f"cannot encode a value of type {kind.__name__}: {value!r:.80}")
 
 
-def _from_json(data: Any) -> Any:
-    if data is None or isinstance(data, bool | int | float | str):
-        return data
-    if isinstance(data, list):
-        return [_from_json(v) for v in data]
-    if not isinstance(data, dict):
-        raise CodecError(f"unexpected JSON value of type {type(data).__name__}")
+def _encode_message(value: Message) -> dict[str, Any]:
+    tag = value._wire_name  # type: ignore[attr-defined]
+    return {"$m": tag, "f": [_to_json(getattr(value, k)) for k in _FIELDS[tag]]}
+
+
+def _encode_set(value: frozenset[Any] | set[Any]) -> dict[str, Any]:
+    items = [_to_json(v) for v in value]
+    items.sort(key=lambda item: json.dumps(item, sort_keys=True))  # one set, one encoding
+    return {"$s": items}
+
+
+def _encode_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    if all(type(k) is str and not k.startswith("$") for k in value):
+        return {k: _to_json(v) for k, v in value.items()}
+    return {"$d": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+
+
+_ENCODERS: dict[type, Any] = {
+    list: lambda v: [_to_json(x) for x in v],
+    tuple: lambda v: {"$t": [_to_json(x) for x in v]},
+    frozenset: _encode_set,
+    set: _encode_set,
+    bytes: lambda v: {"$b": base64.b64encode(v).decode("ascii")},
+    bytearray: lambda v: {"$b": base64.b64encode(bytes(v)).decode("ascii")},
+    dict: _encode_dict,
+}
+# --8<-- [end:codec-encode]
+
+
+# --8<-- [start:codec-decode]
+def _from_tagged(data: dict[str, Any]) -> Any:
+    """json.loads' object_hook: called for every JSON object, innermost first.
+
+    Decoding inside the C parser's callback means lists and plain values are
+    never walked again in Python: only objects (tags) come through here.
+    """
+    if len(data) == 1:
+        ((tag, inner),) = data.items()
+        if tag == "$t":
+            return tuple(_expect_list(inner, "$t"))
+        if tag == "$s":
+            return frozenset(_expect_list(inner, "$s"))
+        if tag == "$b":
+            try:
+                return base64.b64decode(inner, validate=True)
+            except (TypeError, ValueError) as exc:
+                raise CodecError(f"bad base64 in $b: {exc}") from None
+        if tag == "$d":
+            pairs = _expect_list(inner, "$d")
+            if not all(type(p) is list and len(p) == 2 for p in pairs):
+                raise CodecError("$d must hold [key, value] pairs")
+            return dict(pairs)
     if "$m" in data:
         tag = data["$m"]
-        cls = _REGISTRY.get(tag) if isinstance(tag, str) else None
+        cls = _REGISTRY.get(tag) if type(tag) is str else None
         if cls is None:
             raise CodecError(f"unknown message type {tag!r}")
-        fields = data.get("f")
-        if not isinstance(fields, dict) or set(fields) != set(_FIELDS[tag]):
-            expected = ", ".join(_FIELDS[tag])
-            raise CodecError(f"message {tag!r} needs exactly the fields ({expected})")
-        return cls(**{k: _from_json(v) for k, v in fields.items()})
-    if "$t" in data:
-        return tuple(_from_json(v) for v in _expect_list(data["$t"], "$t"))
-    if "$s" in data:
-        return frozenset(_from_json(v) for v in _expect_list(data["$s"], "$s"))
-    if "$b" in data:
-        try:
-            return base64.b64decode(data["$b"], validate=True)
-        except (TypeError, ValueError) as exc:
-            raise CodecError(f"bad base64 in $b: {exc}") from None
-    if "$d" in data:
-        pairs = _expect_list(data["$d"], "$d")
-        if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-            raise CodecError("$d must hold [key, value] pairs")
-        return {_from_json(k): _from_json(v) for k, v in pairs}
-    return {k: _from_json(v) for k, v in data.items()}
+        values = data.get("f")
+        names = _FIELDS[tag]
+        if len(data) != 2 or type(values) is not list or len(values) != len(names):
+            raise CodecError(f"message {tag!r} needs exactly the fields ({', '.join(names)})")
+        return cls(*values)
+    if any(k.startswith("$") for k in data):
+        raise CodecError(f"unknown tag in {sorted(data)!r:.80}")
+    return data
+
+
+# --8<-- [end:codec-decode]
 
 
 def _expect_list(data: Any, tag: str) -> list[Any]:
-    if not isinstance(data, list):
+    if type(data) is not list:
         raise CodecError(f"{tag} must hold a list")
     return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise CodecError(f"{name} is not a codec value")
 
 
 def encode_value(value: Any) -> bytes:
@@ -160,12 +202,10 @@ def encode_value(value: Any) -> bytes:
 def decode_value(raw: bytes) -> Any:
     """Inverse of `encode_value`; raises `CodecError` on anything malformed."""
     try:
-        data = json.loads(raw)
+        return json.loads(raw, object_hook=_from_tagged, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CodecError(f"not valid JSON: {exc}") from None
-    try:
-        return _from_json(data)
-    except TypeError as exc:  # unhashable key in a set or dict, etc.
+    except TypeError as exc:  # unhashable key in a set or dict, wrong field types, ...
         raise CodecError(str(exc)) from None
     except RecursionError:
         raise CodecError("value nested too deeply") from None
