@@ -1,0 +1,132 @@
+"""Reading histories from files: JSON Lines, Jepsen EDN, Porcupine's logs.
+
+`load_history(path)` tells the formats apart by their content (or takes
+`fmt`), reads the whole file, checks that invokes and completions pair up,
+and returns the events; on any problem it raises `HistoryError` naming the
+file, the line and what is wrong. It never returns part of a history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from checks.formats.jepsen import parse_edn_history
+from checks.formats.porcupine import parse_etcd_log
+from checks.history import (
+    NEMESIS,
+    Event,
+    HistoryError,
+    Operation,
+    decode_text,
+    pair_operations,
+    parse_jsonl,
+)
+
+# Format names accepted by `--format`; porcupine-kv files are EDN maps.
+FORMATS: tuple[str, ...] = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedHistory:
+    """A history read whole, the format it was read as, and each event's line."""
+
+    source: str
+    format: str
+    events: list[Event]
+    lines: list[int]  # lines[i]: the line event i starts on (1-based)
+
+    def operations(self) -> list[Operation]:
+        """The events paired into operations (checked when the history was loaded)."""
+        return pair_operations(self.events)
+
+
+def detect_format(text: str) -> str | None:
+    """The format of a history by its first significant character(s), or None."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith("INFO") and "jepsen.util" in line:
+            return "porcupine-etcd"
+        if line[0] in "[(":
+            return "edn"
+        if line[0] == "{":
+            rest = line[1:].lstrip()
+            if rest[:1] in ('"', "}"):
+                return "jsonl"
+            if rest[:1] == ":":
+                return "edn"
+        return None
+    return None
+
+
+def parse_history(text: str, fmt: str | None = None, source: str = "<history>") -> LoadedHistory:
+    """Parse history text in `fmt` (detected when None) and check its pairing."""
+    if fmt is None:
+        fmt = detect_format(text)
+        if fmt is None:
+            if not text.strip():
+                raise HistoryError(f"{source}: empty history (no events)")
+            raise HistoryError(
+                f"{source}: cannot tell the format (expected JSON Lines, Jepsen EDN or a "
+                f"jepsen.util log); name it with --format ({', '.join(FORMATS)})"
+            )
+    if fmt == "jsonl":
+        events = parse_jsonl(text, source)
+        lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip()]
+    elif fmt in ("edn", "porcupine-kv"):
+        events, lines = parse_edn_history(text, source)
+    elif fmt == "porcupine-etcd":
+        events, lines = parse_etcd_log(text, source)
+    else:
+        raise HistoryError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    assert len(lines) == len(events)
+    if not events:
+        raise HistoryError(f"{source}: empty history (no events)")
+    check_pairing(events, lines, source)
+    return LoadedHistory(source, fmt, events, lines)
+
+
+def load_history(path: str | Path, fmt: str | None = None) -> LoadedHistory:
+    """Read a history file whole (see `parse_history`)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise HistoryError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    return parse_history(decode_text(data, str(p)), fmt, str(p))
+
+
+# --8<-- [start:check-pairing]
+def check_pairing(events: list[Event], lines: list[int], source: str) -> None:
+    """Each process runs one operation at a time; completions match their invoke.
+
+    `pair_operations` enforces the same rule; checking it here lets the error
+    name the line, which is what a person fixing the file needs.
+    """
+    open_at: dict[int | str, int] = {}  # process -> index of its open invoke
+    for i, ev in enumerate(events):
+        if ev.process == NEMESIS:
+            continue
+        where = f"{source}: line {lines[i]}"
+        if ev.type == "invoke":
+            if ev.process in open_at:
+                j = open_at[ev.process]
+                raise HistoryError(
+                    f"{where}: process {ev.process} invokes {ev.f} while its {events[j].f} "
+                    f"(line {lines[j]}) has not completed"
+                )
+            open_at[ev.process] = i
+            continue
+        j = open_at.pop(ev.process, -1)
+        if j < 0:
+            raise HistoryError(f"{where}: {ev.type} {ev.f} of process {ev.process} has no invoke")
+        if events[j].f != ev.f:
+            raise HistoryError(
+                f"{where}: {ev.type} {ev.f} completes process {ev.process}'s "
+                f"{events[j].f} (line {lines[j]})"
+            )
+
+
+# --8<-- [end:check-pairing]

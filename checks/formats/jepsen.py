@@ -1,0 +1,123 @@
+"""Jepsen and Knossos EDN histories, and Porcupine's key-value test files.
+
+Jepsen writes an operation as a map: `{:type :invoke, :f :cas, :value [1 2],
+:process 3, :time 1234}` (time in nanoseconds). A history file is either one
+vector (or list) of such maps, as Knossos' test data is, or one map per line,
+as Jepsen's `history.edn` and Porcupine's `kv/cNN-*.txt` are. Keys other
+than type/f/value/process/time/index (`:key`, `:error`, `:node`, ...) are
+kept in `Event.extra` under their names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from checks.formats.edn import EdnError, Keyword, Reader
+from checks.history import EVENT_TYPES, NEMESIS, Event, HistoryError
+
+NS_PER_MS = 1_000_000
+_FIELDS = frozenset({"type", "f", "value", "process", "time", "index"})
+
+
+def event_from_map(m: Any, index: int, where: str) -> Event:
+    """One Jepsen operation map as an Event; `where` names its line."""
+    if not isinstance(m, dict):
+        raise HistoryError(f"{where}: expected an operation map, got {_kind(m)}")
+    for k in m:
+        if not isinstance(k, Keyword):
+            raise HistoryError(f"{where}: map key {k!r} is not a keyword")
+    etype = m.get("type")
+    if etype not in EVENT_TYPES:
+        raise HistoryError(f"{where}: :type must be :invoke, :ok, :fail or :info, got {etype!r}")
+    process = m.get("process")
+    if isinstance(process, bool) or not isinstance(process, (int, str)) or process == "":
+        raise HistoryError(f"{where}: :process must be an integer or a keyword, got {process!r}")
+    if isinstance(process, str):
+        process = NEMESIS if process == NEMESIS else str(process)
+    f = m.get("f")
+    if not isinstance(f, str) or not f:
+        raise HistoryError(f"{where}: :f must be a keyword naming the operation, got {f!r}")
+    time_ns = m.get("time", 0)
+    if isinstance(time_ns, bool) or not isinstance(time_ns, (int, float)):
+        raise HistoryError(f"{where}: :time must be a number of nanoseconds, got {time_ns!r}")
+    extra = {str(k): v for k, v in m.items() if k not in _FIELDS}
+    return Event(str(etype), process, str(f), m.get("value"), time_ns / NS_PER_MS, index, extra)
+
+
+# A flat map on one line, of simple values: what most history files hold.
+_SCALAR = r'(?:"[^"\\\n]*"|:[^\s,{}\[\]()"]+|nil|true|false|-?\d+)'
+_FLAT_MAP = re.compile(r"\{\s*(?::[^\s,\"{}\[\]()]+\s+" + _SCALAR + r"\s*,?\s*)*\}")
+_PAIR = re.compile(r":([^\s,\"{}\[\]()]+)\s+(" + _SCALAR + ")")
+
+
+def parse_edn_history(text: str, source: str = "<history>") -> tuple[list[Event], list[int]]:
+    """Events of an EDN history (a vector of maps, or maps one after another), with lines."""
+    fast = _parse_flat_lines(text, source)
+    if fast is not None:
+        return fast
+    reader = Reader(text)
+    events: list[Event] = []
+    lines: list[int] = []
+    try:
+        first = reader.peek()
+        if first in ("[", "("):
+            reader.pos += 1
+            forms = reader.items("]" if first == "[" else ")")
+        else:
+            forms = _top_level(reader)
+        for line, form in forms:
+            events.append(event_from_map(form, len(events), f"{source}: line {line}"))
+            lines.append(line)
+        if not reader.at_end():
+            raise HistoryError(f"{source}: line {reader.line}: unexpected text after the history")
+    except EdnError as exc:
+        raise HistoryError(f"{source}: {exc}") from None
+    return events, lines
+
+
+def _parse_flat_lines(text: str, source: str) -> tuple[list[Event], list[int]] | None:
+    """A fast path for one flat map per line; None when the text is anything else."""
+    events: list[Event] = []
+    lines: list[int] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if _FLAT_MAP.fullmatch(line) is None:
+            return None  # let the full reader read it (and name any error)
+        m: dict[Keyword, Any] = {}
+        for key, raw in _PAIR.findall(line):
+            k = Keyword(key)
+            if k in m:
+                return None
+            m[k] = _scalar(raw)
+        events.append(event_from_map(m, len(events), f"{source}: line {lineno}"))
+        lines.append(lineno)
+    return events, lines
+
+
+def _scalar(raw: str) -> Any:
+    if raw[0] == '"':
+        return raw[1:-1]
+    if raw[0] == ":":
+        return Keyword(raw[1:])
+    if raw == "nil":
+        return None
+    if raw in ("true", "false"):
+        return raw == "true"
+    return int(raw)
+
+
+def _top_level(reader: Reader) -> Any:
+    while not reader.at_end():
+        line = reader.line
+        yield line, reader.read()
+
+
+def _kind(x: Any) -> str:
+    if isinstance(x, list):
+        return "a sequence"
+    if x is None:
+        return "nil"
+    return type(x).__name__

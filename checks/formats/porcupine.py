@@ -1,0 +1,59 @@
+"""Porcupine's etcd test logs: `jepsen.util` log lines from Jepsen's etcd test.
+
+    INFO  jepsen.util - 2	:invoke	:cas	[3 0]
+    INFO  jepsen.util - 2	:fail	:cas	[3 0]
+    INFO  jepsen.util - 4	:info	:write	:timed-out
+
+Each line is `<process> <type> <f> <value>` after the logger's prefix; the
+value is EDN (vectors are read as tuples). The files have no timestamps, so
+an event's time is its line number. (Porcupine's other format,
+`kv/cNN-*.txt`, is EDN maps one per line: `checks.formats.jepsen` reads it.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from checks.formats.edn import EdnError, Keyword, hashable, read_one
+from checks.history import EVENT_TYPES, Event, HistoryError
+
+LINE_RE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\S+)\s+:(\S+)\s+(\S.*?)\s*$")
+
+
+def parse_etcd_log(text: str, source: str = "<history>") -> tuple[list[Event], list[int]]:
+    """Events of a Porcupine/Jepsen etcd log, with the line of each."""
+    events: list[Event] = []
+    lines: list[int] = []
+    values: dict[str, Any] = {}  # the same few values recur: read each once
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{source}: line {lineno}"
+        m = LINE_RE.match(line)
+        if m is None:
+            raise HistoryError(
+                f"{where}: not a jepsen.util log line "
+                "('INFO  jepsen.util - <process> :<type> :<f> <value>')"
+            )
+        process, etype, f, raw = m.group(1), m.group(2), m.group(3), m.group(4)
+        if etype not in EVENT_TYPES:
+            raise HistoryError(f"{where}: type must be :invoke, :ok, :fail or :info, got :{etype}")
+        if raw in values:
+            value = values[raw]
+        else:
+            value = values[raw] = _value(raw, where)
+        events.append(Event(etype, int(process), f, value, float(lineno), len(events)))  # type: ignore[arg-type]
+        lines.append(lineno)
+    return events, lines
+
+
+def _value(raw: str, where: str) -> Any:
+    """An immutable value (vectors become tuples, as they are shared between events)."""
+    try:
+        value = read_one(raw)
+    except EdnError as exc:
+        raise HistoryError(f"{where}: bad value {raw!r} ({exc.message})") from None
+    if isinstance(value, Keyword):
+        return str(value)  # :timed-out and friends: plain names
+    return hashable(value)

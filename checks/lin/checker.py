@@ -1,0 +1,177 @@
+"""Linearizability of a whole history: prepare, split, search the parts.
+
+A history is linearizable iff each of its independent parts is
+(P-compositionality). The parts are searched interleaved, cheapest first, a
+slice of steps at a time: the first part found not linearizable settles the
+verdict, so one part whose search would blow up cannot hide another that
+fails within milliseconds. A deadline makes the verdict "unknown" rather
+than a guess; a bound on the cache bounds the memory.
+
+Real time is the order of events in the history (as in Jepsen and Knossos):
+an operation precedes another if its completion comes before the other's
+invoke. The events' `time_ms` are for people and plots only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from checks.history import Event, Operation, pair_operations
+from checks.lin.model import Call, Model
+from checks.lin.search import SearchResult, SearchStats, wgl
+
+Validity = bool | Literal["unknown"]
+
+CACHE_MAX_TOTAL = 2_000_000  # configurations cached over all parts (~300 MB at worst)
+
+
+@dataclass(slots=True)
+class Part:
+    """One independent part of the history and what its search found."""
+
+    key: Hashable
+    calls: list[Call]  # local ids 0..n-1 (Call.id indexes the whole checked list)
+    init: Any
+    result: SearchResult | None = None  # None: not finished (deadline, or not needed)
+
+    @property
+    def verdict(self) -> Validity:
+        if self.result is None:
+            return "unknown"
+        return self.result.linearizable
+
+
+@dataclass(slots=True)
+class LinResult:
+    """The verdict on a history, the parts, and the failing part if any."""
+
+    valid: Validity
+    model: Model
+    parts: list[Part]
+    failing: Part | None  # the part found not linearizable
+    elapsed_s: float
+    reason: str  # why unknown ("" otherwise)
+    calls_dropped: int  # left out: failed, or read-only with an unknown outcome
+    stats: SearchStats = field(default_factory=SearchStats)
+
+    @property
+    def exit_code(self) -> int:
+        return {True: 0, False: 1}.get(self.valid, 2)  # type: ignore[arg-type]
+
+
+def prepare(ops: Sequence[Operation], model: Model) -> tuple[list[Call], int]:
+    """The model's view of each operation, and how many were left out.
+
+    Left out: failed operations (they did not happen; the model decides, see
+    `Model.prepare`) and read-only ones whose outcome is unknown.
+    """
+    calls: list[Call] = []
+    dropped = 0
+    for op in ops:
+        io = model.prepare(op)
+        if io is None:
+            dropped += 1
+            continue
+        inp, out = io
+        ret = op.completion.index if op.completion is not None and op.type != "info" else None
+        if ret is None and model.read_only(inp, out):
+            dropped += 1  # a read whose result is unknown constrains nothing
+            continue
+        calls.append(Call(len(calls), op.process, op.f, inp, out, op.invoke.index, ret, op))
+    return calls, dropped
+
+
+def split(calls: Sequence[Call], model: Model) -> list[Part]:
+    """The parts of a history, each with local call ids, cheapest (smallest) first."""
+    parts: list[Part] = []
+    for key, members in model.partition(calls):
+        local = [
+            Call(k, c.process, c.f, c.input, c.output, c.call, c.ret, c.op)
+            for k, c in enumerate(sorted(members, key=lambda c: c.call))
+        ]
+        parts.append(Part(key, local, model.init_part(key)))
+    parts.sort(key=lambda p: len(p.calls))
+    return parts
+
+
+# --8<-- [start:lin-check]
+def check_calls(
+    calls: Sequence[Call],
+    model: Model,
+    timeout_s: float | None = None,
+    cache_max: int = CACHE_MAX_TOTAL,
+    dropped: int = 0,
+) -> LinResult:
+    """Check prepared calls: the parts interleaved, stopping at the first failure."""
+    t0 = time.monotonic()
+    deadline = None if timeout_s is None else t0 + timeout_s
+    parts = split(calls, model)
+    cache_each = max(1000, cache_max // max(1, len(parts)))
+    # Round robin, a slice of steps each: the first part to fail settles it.
+    running = [(p, wgl(p.calls, model, p.init, cache_each)) for p in parts]
+    failing: Part | None = None
+    out_of_time = False
+    while running and failing is None and not out_of_time:
+        still: list[tuple[Part, Generator[None, None, SearchResult]]] = []
+        for part, search in running:
+            if failing is not None or out_of_time:
+                still.append((part, search))
+                continue
+            try:
+                next(search)
+                still.append((part, search))
+            except StopIteration as done:
+                part.result = done.value
+                if not part.result.linearizable:
+                    failing = part
+            out_of_time = deadline is not None and time.monotonic() > deadline
+        running = still
+    for _, search in running:
+        search.close()  # abandoned: the verdict is settled, or time ran out
+    elapsed = time.monotonic() - t0
+    stats = _total(parts)
+    if failing is not None:
+        return LinResult(False, model, parts, failing, elapsed, "", dropped, stats)
+    if all(p.result is not None for p in parts):
+        return LinResult(True, model, parts, None, elapsed, "", dropped, stats)
+    reason = f"time budget of {timeout_s} s ran out"
+    if stats.cache_full:
+        reason += " (the cache was full: the search ran without it for a while)"
+    return LinResult("unknown", model, parts, None, elapsed, reason, dropped, stats)
+
+
+# --8<-- [end:lin-check]
+
+
+def check_operations(
+    ops: Sequence[Operation],
+    model: Model,
+    timeout_s: float | None = None,
+    cache_max: int = CACHE_MAX_TOTAL,
+) -> LinResult:
+    """Check paired operations against a model."""
+    calls, dropped = prepare(ops, model)
+    return check_calls(calls, model, timeout_s, cache_max, dropped)
+
+
+def check_history(
+    events: list[Event],
+    model: Model,
+    timeout_s: float | None = None,
+    cache_max: int = CACHE_MAX_TOTAL,
+) -> LinResult:
+    """Check a history (a list of events) against a model: the main entry point."""
+    return check_operations(pair_operations(events), model, timeout_s, cache_max)
+
+
+def _total(parts: Sequence[Part]) -> SearchStats:
+    total = SearchStats()
+    for p in parts:
+        if p.result is not None:
+            total.steps += p.result.stats.steps
+            total.cache_entries += p.result.stats.cache_entries
+            total.cache_full = total.cache_full or p.result.stats.cache_full
+    return total

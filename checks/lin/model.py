@@ -1,0 +1,148 @@
+"""What a model is: a sequential specification the checker can step through.
+
+A model is a small object a learner can write in a few lines:
+
+- `init()`: the initial state (hashable: the search caches states);
+- `prepare(op)`: turn one history operation into the model's (input, output),
+  or None to leave it out (a failed operation did not happen);
+- `step(state, input, output) -> (ok, new_state)`: could this operation,
+  applied to `state`, have returned `output`? and the state after it;
+- optionally `partition(calls)`: split the history into independent parts
+  (P-compositionality: a history is linearizable iff each part is), with
+  `init_part(key)` the initial state of each part, and
+  `read_only(input, output)`: the operation never changes any state (a
+  read, a failed compare), which lets the search take it greedily;
+- `describe_state(state)` / `describe_call(call)` for people.
+
+An operation whose outcome is unknown (`info`) gets the output `UNKNOWN`; its
+`step` must accept any output then. The checker treats its return as
++infinity and may leave it out, so the model never needs to.
+
+A whole model, for a counter with `add n` and `read -> n`:
+
+    class CounterModel(Model):
+        name = "counter"
+
+        def init(self) -> int:
+            return 0
+
+        def prepare(self, op: Operation) -> tuple[Any, Any] | None:
+            if op.type == "fail":
+                return None  # it did not happen
+            return (op.f, op.invoke.value), outcome(op)
+
+        def step(self, state: int, inp: tuple[str, Any], out: Any) -> tuple[bool, int]:
+            f, n = inp
+            if f == "add":
+                return True, state + n
+            return (out is UNKNOWN or out == state), state  # a read
+
+        def read_only(self, inp: tuple[str, Any], out: Any) -> bool:
+            return inp[0] == "read"  # optional: lets the search take reads greedily
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checks.history import HistoryError, Operation
+
+
+class _Unknown:
+    """The output of an operation that may or may not have taken effect."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "?"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One operation as the checker sees it: the model's input/output and its interval.
+
+    `call` and `ret` are positions in the history (event indexes); `ret` is
+    None for an operation whose outcome is unknown: it may take effect any time
+    after `call`, or never.
+    """
+
+    id: int  # position in the list handed to the checker
+    process: int | str
+    f: str
+    input: Any
+    output: Any  # UNKNOWN when ret is None
+    call: int
+    ret: int | None
+    op: Operation | None = None  # the operation it came from (None for made-up calls)
+
+    @property
+    def definite(self) -> bool:
+        return self.ret is not None
+
+
+def value_key(x: Any) -> Hashable:
+    """A hashable form of a history value (JSON lists become tuples)."""
+    if isinstance(x, list):
+        return tuple(value_key(v) for v in x)
+    if isinstance(x, dict):
+        return tuple(sorted(((str(k), value_key(v)) for k, v in x.items()), key=repr))
+    if isinstance(x, set):
+        return frozenset(value_key(v) for v in x)
+    return x
+
+
+class Model:
+    """Base class: override `init`, `prepare` and `step`; the rest has defaults."""
+
+    name: str = "model"
+    doc: str = ""  # one line for `d11 check lin --help` and the report
+
+    def init(self) -> Hashable:
+        raise TypeError(f"{type(self).__name__} must define init()")
+
+    def prepare(self, op: Operation) -> tuple[Any, Any] | None:
+        raise TypeError(f"{type(self).__name__} must define prepare()")
+
+    def step(self, state: Any, inp: Any, out: Any) -> tuple[bool, Any]:
+        raise TypeError(f"{type(self).__name__} must define step()")
+
+    def partition(self, calls: Sequence[Call]) -> list[tuple[Hashable, list[Call]]]:
+        """Independent parts of the history, each with a key naming it (default: one)."""
+        return [(None, list(calls))]
+
+    def init_part(self, key: Hashable) -> Hashable:
+        """The initial state of one part (default: the model's initial state)."""
+        return self.init()
+
+    def read_only(self, inp: Any, out: Any) -> bool:
+        """True if an operation with this input and output never changes any state."""
+        return False
+
+    def describe_state(self, state: Any) -> str:
+        return repr(state)
+
+    def describe_call(self, call: Call) -> str:
+        out = "?" if call.output is UNKNOWN else repr(call.output)
+        return f"{call.f}({call.input!r}) -> {out}"
+
+    # Helpers for subclasses ------------------------------------------------
+    def unknown_op(self, op: Operation) -> HistoryError:
+        """The error for an operation this model has no meaning for."""
+        return HistoryError(
+            f"event {op.invoke.index}: the {self.name} model has no operation {op.f!r}"
+        )
+
+
+def outcome(op: Operation) -> Any:
+    """The completion's value, or UNKNOWN for an operation that did not complete ok."""
+    if op.completion is None or op.type == "info":
+        return UNKNOWN
+    return op.completion.value

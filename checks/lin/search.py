@@ -1,0 +1,277 @@
+"""The Wing–Gong–Lowe search for one part of a history, with Porcupine's cache.
+
+The history is a doubly linked list of call and return entries in history
+order. From the front, any call before the first return may be linearized
+next (its operation was pending when the earliest pending operation
+returned); the search tries them, applies the model, and on success lifts
+the operation's entries out of the list and starts again from the front.
+Reaching a return entry means the operation it ends was not linearized in
+time: backtrack. Configurations found to be dead ends, the pair (set of
+linearized operations, model state), are cached: reaching one again, by
+another order, cannot succeed, so the search skips it. That cache is what
+makes WGL practical.
+
+Reductions cut the search further, each sound (the oracle tests check them
+against brute force):
+
+1. An operation that never changes the state (a read, a failed compare),
+   when it can go next, is taken greedily, never undone by trying its
+   siblings: if any linearization exists from here, one starts with it
+   (move it to the front: it changes no state, and it was already allowed).
+   Not so for a write of the current value: later it would change the state.
+2. Identical operations (same input and output) whose intervals are ordered
+   are linearized in that order: swapping two of them changes nothing.
+3. Operations whose outcome is unknown have no return entry (it is at
+   +infinity): they may be linearized any time after their call, and the
+   search succeeds once every operation with a known outcome is linearized;
+   the rest are left out (or, equally, take effect at the end). They are
+   tried after the known ones, and never when they would change nothing.
+4. Since those may be left out, a configuration is dominated by a dead end
+   with the same state, the same known-outcome calls linearized, and a
+   subset of its unknown-outcome ones: it is a dead end too.
+
+The search is a generator that yields every `slice_steps` steps, so a
+scheduler can interleave many parts and stop them on a deadline. Memory is
+bounded: past `cache_max` entries the cache stops growing (the search stays
+correct, only slower), and the stack never exceeds the number of operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.lin.model import Call, Model
+
+SLICE_STEPS = 2048  # steps between yields: about a millisecond
+
+
+@dataclass(slots=True)
+class SearchStats:
+    """What one search did, for reports and benchmarks."""
+
+    steps: int = 0
+    cache_entries: int = 0
+    cache_full: bool = False
+
+
+@dataclass(slots=True)
+class SearchResult:
+    """The outcome of searching one part.
+
+    `order` is a full linearization (local call indexes, in order) when
+    `linearizable`, else the longest one found; `stuck` is then the call that
+    could not be linearized after it (the pending call that returned first).
+    """
+
+    linearizable: bool
+    order: list[int]
+    stuck: int | None
+    stats: SearchStats = field(default_factory=SearchStats)
+
+
+def symmetry_predecessors(calls: Sequence[Call]) -> list[int]:
+    """For each call, an identical call that may be required to go first (-1: none).
+
+    Two calls with equal input and output whose intervals are ordered (the
+    first is called no later and returns no later; an unknown return is
+    +infinity) can always swap places in a linearization without changing
+    any state. So requiring the earlier one first loses no linearization
+    (and an unknown one left out can trade places with an earlier one left
+    in), and the search need not try both orders.
+    """
+    inf = float("inf")
+    pred = [-1] * len(calls)
+    groups: dict[Hashable, list[int]] = {}
+    for i in sorted(range(len(calls)), key=lambda k: calls[k].call):
+        c = calls[i]
+        try:
+            key = (c.input, c.output, c.ret is None)
+            hash(key)
+        except TypeError:
+            continue  # unhashable values: no symmetry reduction for them
+        group = groups.setdefault(key, [])
+        ret_i = inf if c.ret is None else c.ret
+        for j in reversed(group):
+            ret_j = inf if calls[j].ret is None else calls[j].ret
+            if ret_j <= ret_i:
+                pred[i] = j
+                break
+        group.append(i)
+    return pred
+
+
+# --8<-- [start:wgl-search]
+def wgl(
+    calls: Sequence[Call],
+    model: Model,
+    init: Any,
+    cache_max: int,
+    slice_steps: int = SLICE_STEPS,
+) -> Generator[None, None, SearchResult]:
+    """Search for a linearization of `calls` (one part) from state `init`."""
+    n = len(calls)
+    # Entries 1..E in history order; 0 is the head, E+1 the tail.
+    entries = sorted(
+        [(c.call, i, True) for i, c in enumerate(calls)]
+        + [(c.ret, i, False) for i, c in enumerate(calls) if c.ret is not None]
+    )
+    tail = len(entries) + 1
+    nxt = [*range(1, tail + 1), tail]
+    prv = [0, *range(0, tail)]
+    is_call = [False] * (tail + 1)
+    op_of = [-1] * (tail + 1)
+    call_e = [0] * n
+    ret_e = [-1] * n
+    for e, (_, i, is_c) in enumerate(entries, start=1):
+        is_call[e], op_of[e] = is_c, i
+        if is_c:
+            call_e[i] = e
+        else:
+            ret_e[i] = e
+    inputs = [c.input for c in calls]
+    outputs = [c.output for c in calls]
+    definite = [1 if c.ret is not None else 0 for c in calls]
+    pure = [model.read_only(c.input, c.output) for c in calls]
+    bit = [1 << i for i in range(n)]
+    ibit = [0 if c.ret is not None else 1 << i for i, c in enumerate(calls)]
+    pred = symmetry_predecessors(calls)
+    step = model.step
+
+    stats = SearchStats()
+    # The cache of dead ends: (known-outcome calls linearized, state) -> the
+    # sets of unknown-outcome calls linearized with them, in configurations
+    # fully explored without success. Unknown-outcome calls may be left out,
+    # so a configuration with a superset of one of those sets can do nothing
+    # the explored one could not: it is a dead end too (reduction 4).
+    cache: dict[tuple[int, Any], Any] = {}
+    cached = 0
+    # One frame per linearized call: (call, state before it, the moves that
+    # were open at that configuration and the index of the next to try;
+    # None for a greedy step, which has no alternatives).
+    stack: list[tuple[int, Any, tuple[list[int], int] | None]] = []
+    best: list[int] = []  # the longest linearization seen (most known outcomes)
+    best_left = left_start = sum(definite)
+    stuck: int | None = None  # the call that could not follow it
+    state, bits, ibits, left = init, 0, 0, left_start
+    moves: list[int] | None = None  # None: a new configuration
+    next_move = 0
+    budget = slice_steps
+    while left > 0:
+        budget -= 1
+        if budget == 0:
+            stats.steps += slice_steps
+            budget = slice_steps
+            yield
+        i = -1  # the call to linearize next, if any
+        if moves is None:
+            # The calls that may go next: those before the first return entry.
+            # A read-only one that fits is taken at once (reduction 1); the
+            # others are tried known-outcome first, in call order, unknown last.
+            moves, later = [], []
+            e = nxt[0]
+            while is_call[e]:
+                c = op_of[e]
+                e = nxt[e]
+                p = pred[c]
+                if p >= 0 and not bits & bit[p]:
+                    continue  # an identical call must go first (reduction 2)
+                if not pure[c]:
+                    (moves if definite[c] else later).append(c)
+                elif step(state, inputs[c], outputs[c])[0]:
+                    i, new_state, moves = c, state, None
+                    break
+            else:
+                moves.extend(later)
+                next_move = 0
+                if stuck is None and left == best_left:
+                    stuck = op_of[e]  # the first return: it cannot be reached
+        while i < 0 and moves is not None and next_move < len(moves):
+            c = moves[next_move]
+            next_move += 1
+            ok, new_state = step(state, inputs[c], outputs[c])
+            if ok and (definite[c] or not (new_state is state or new_state == state)):
+                i = c  # (an unknown-outcome call that changes nothing can be left out)
+        if i >= 0:
+            # --8<-- [start:wgl-cache]
+            new_bits, new_ibits = bits | bit[i], ibits | ibit[i]
+            key = (new_bits ^ new_ibits, new_state)
+            seen = cache.get(key)  # an int (one set, the usual case) or a list of them
+            if seen is not None and (
+                seen & ~new_ibits == 0
+                if seen.__class__ is int
+                else any(o & ~new_ibits == 0 for o in seen)
+            ):
+                # Explored before (from another order): a dead end. If this was
+                # a greedy step, the configuration it was safe from is dead too.
+                if moves is None:
+                    moves, next_move = [], 0
+                continue
+            # --8<-- [end:wgl-cache]
+            stack.append((i, state, None if moves is None else (moves, next_move)))
+            state, bits, ibits = new_state, new_bits, new_ibits
+            left -= definite[i]
+            # Lift the call and its return out of the list (dancing links).
+            e = call_e[i]
+            nxt[prv[e]], prv[nxt[e]] = nxt[e], prv[e]
+            e = ret_e[i]
+            if e >= 0:
+                nxt[prv[e]], prv[nxt[e]] = nxt[e], prv[e]
+            if left < best_left:
+                best, best_left, stuck = [f[0] for f in stack], left, None
+            moves = None
+            continue
+        # No move left here: this configuration is a dead end. Cache it, undo
+        # greedy steps wholesale (their configurations are dead too), then
+        # resume the configuration below at its next move.
+        while True:
+            if not stack:
+                stats.steps += slice_steps - budget
+                stats.cache_entries = cached
+                return SearchResult(False, best, stuck, stats)
+            # --8<-- [start:wgl-cache-add]
+            # Only finished (dead) configurations enter the cache: a live one,
+            # still on the stack, may dominate its own descendants (they can
+            # differ by unknown-outcome calls alone) without being dead.
+            if cached < cache_max:
+                cached += 1
+                key = (bits ^ ibits, state)
+                seen = cache.get(key)
+                if seen is None:
+                    cache[key] = ibits
+                elif seen.__class__ is int:
+                    cache[key] = [seen, ibits]
+                else:
+                    seen.append(ibits)
+            else:
+                stats.cache_full = True  # search on without caching: slower, still sound
+            # --8<-- [end:wgl-cache-add]
+            i, state, frame = stack.pop()
+            bits ^= bit[i]
+            ibits ^= ibit[i]
+            left += definite[i]
+            # Put its entries back, in the reverse order of lifting.
+            e = ret_e[i]
+            if e >= 0:
+                nxt[prv[e]] = prv[nxt[e]] = e
+            e = call_e[i]
+            nxt[prv[e]] = prv[nxt[e]] = e
+            if frame is not None:
+                moves, next_move = frame
+                break
+    stats.steps += slice_steps - budget
+    stats.cache_entries = cached
+    return SearchResult(True, [f[0] for f in stack], None, stats)
+
+
+# --8<-- [end:wgl-search]
+
+
+def run_to_end(gen: Generator[None, None, SearchResult]) -> SearchResult:
+    """Drive a search generator to its result (no deadline)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
