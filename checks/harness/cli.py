@@ -99,8 +99,9 @@ def _run(spec: TestSpec, schedule: Schedule | None, quiet: bool) -> TestResult:
     with console.status(f"running {spec.name} (seed {spec.seed}) ...") as status:
 
         def progress(now_ms: float, end_ms: float) -> None:
+            clock = "simulated" if spec.backend == "sim" else "real"
             status.update(
-                f"running {spec.name}: {now_ms / 1000:.1f} / {end_ms / 1000:.1f} s simulated"
+                f"running {spec.name}: {now_ms / 1000:.1f} / {end_ms / 1000:.1f} s {clock}"
             )
 
         return run_test(spec, schedule, on_progress=progress)
@@ -151,7 +152,8 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
     faults = result.schedule.intervals()
     console.print(
         f"{len(result.history)} events, {len(faults)} faults, "
-        f"{result.end_ms / 1000:.1f} s simulated, digest {result.digest or '-'}"
+        f"{result.end_ms / 1000:.1f} s {'simulated' if result.spec.backend == 'sim' else 'real'}, "
+        f"digest {result.digest or '-'}"
     )
     console.print(f"overall: {_verdict_style(result.valid)}")
     if folder is not None:

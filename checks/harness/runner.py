@@ -32,7 +32,7 @@ from checks.nemesis import (
 from checks.verdict import Validity, Verdict, combine
 
 if TYPE_CHECKING:
-    from chapters.stage import Deployment, Judgement
+    from chapters.stage import Deployment, Judgement, StageOptions
     from checks.history import Event
 
 __all__ = ["BACKENDS", "WORKLOADS", "TestResult", "TestSpec", "run_test"]
@@ -56,6 +56,8 @@ class HarnessError(ValueError):
 @dataclass(frozen=True)
 class TestSpec:
     """Everything that determines a run (with the schedule, on the simulator)."""
+
+    __test__ = False  # a spec, not a pytest test class
 
     chapter: str
     workload: str = "payments"
@@ -101,6 +103,8 @@ class TestSpec:
 @dataclass
 class TestResult:
     """What a run produced: enough to write a store folder and to judge it."""
+
+    __test__ = False
 
     spec: TestSpec
     schedule: Schedule
@@ -155,9 +159,17 @@ def expectation_scenario(spec: TestSpec) -> str:
 
 def build_stage(spec: TestSpec) -> tuple[Any, Deployment]:
     """The spec's stage built on a fresh simulator (not started): (runtime, deployment)."""
+    from reference.runtime.sim import SimRuntime
+
+    stage, options = stage_options(spec)
+    rt = SimRuntime(topology=stage.topology(options), seed=spec.seed)
+    return rt, stage.build(rt, options)
+
+
+def stage_options(spec: TestSpec) -> tuple[Any, StageOptions]:
+    """The spec's stage and its validated options (HarnessError, one line, if bad)."""
     from chapters import get_stage
     from chapters.stage import StageError
-    from reference.runtime.sim import SimRuntime
 
     try:
         stage = get_stage(spec.chapter)
@@ -171,8 +183,7 @@ def build_stage(spec: TestSpec) -> tuple[Any, Deployment]:
         )
     except StageError as exc:
         raise HarnessError(str(exc)) from None
-    rt = SimRuntime(topology=stage.topology(options), seed=spec.seed)
-    return rt, stage.build(rt, options)
+    return stage, options
 
 
 def fault_targets(dep: Deployment) -> Targets:
@@ -200,7 +211,7 @@ def run_test(
             raise HarnessError(
                 f"the {spec.backend} backend is not available in this build"
             ) from None
-        return run_real(spec, schedule)
+        return run_real(spec, schedule, on_progress=on_progress)
     from chapters.stage import judge
 
     rt, dep = build_stage(spec)
@@ -225,6 +236,7 @@ def run_test(
     rt.call_at(heal_ms, lambda: heal_everything(rt, targets.nodes))
     end_ms = dep.finish(heal_ms)
     _run_with_progress(rt, end_ms, on_progress)
+    _await_final_reads(rt, dep)
     verdicts = dep.run_checks()
     judged = judge(verdicts, dep.expectations(expectation_scenario(spec)))
     return TestResult(
@@ -254,6 +266,23 @@ def _run_with_progress(
         rt.run_until(min(end_ms, rt.now_ms + slice_ms))
         if on_progress is not None:
             on_progress(rt.now_ms, end_ms)
+
+
+def _await_final_reads(rt: Any, dep: Deployment) -> None:
+    """Give a backlog (the monolith after the spike) time to drain into the final reads.
+
+    Bounded: past the grace period the checkers judge what there is, and say
+    "unknown" where the final reads are missing rather than guess.
+    """
+    from chapters.run import FINAL_READ_GRACE_MS
+
+    done = getattr(dep, "final_reads_done", None)
+    if done is None:
+        return
+    waited_ms, step_ms = 0.0, 250.0
+    while not done() and waited_ms < FINAL_READ_GRACE_MS:
+        rt.run_for(step_ms)
+        waited_ms += step_ms
 
 
 def _node_logs(rt: Any) -> dict[str, list[str]]:
