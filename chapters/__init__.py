@@ -1,0 +1,80 @@
+"""The chapters: each package wires reference components into one stage.
+
+`STAGES` maps a chapter id ("ch1") and its aliases ("monolith") to its
+`chapters.stage.Stage`. Chapter packages are imported on first use, so
+`import chapters` stays cheap; a later chapter joins by adding its module
+(which defines `STAGE`) to `STAGE_MODULES`. A listed package that does not
+exist, or does not define `STAGE` yet, is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chapters.stage import Stage
+
+__all__ = ["STAGES", "STAGE_MODULES", "get_stage"]
+
+STAGE_MODULES: tuple[str, ...] = (
+    "chapters.ch1_monolith",
+    "chapters.ch2_sharding",
+    "chapters.ch3_cells",
+    "chapters.ch4_paxos",
+)
+
+
+class _Registry(Mapping[str, "Stage"]):
+    """Chapter id or alias -> Stage, filled by importing STAGE_MODULES once."""
+
+    def __init__(self) -> None:
+        self._stages: dict[str, Stage] | None = None
+
+    def _load(self) -> dict[str, Stage]:
+        if self._stages is None:
+            stages: dict[str, Stage] = {}
+            for name in STAGE_MODULES:
+                try:
+                    module = importlib.import_module(name)
+                except ModuleNotFoundError as exc:
+                    if exc.name is not None and name.startswith(exc.name):
+                        continue  # that chapter is not part of this checkout
+                    raise
+                stage: Stage | None = getattr(module, "STAGE", None)
+                if stage is None:
+                    continue  # the chapter's package exists but has no stage yet
+                for key in (stage.id, *stage.aliases):
+                    assert key not in stages, f"stage name {key!r} is taken twice"
+                    stages[key] = stage
+            self._stages = stages
+        return self._stages
+
+    def __getitem__(self, key: str) -> Stage:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def chapters(self) -> list[Stage]:
+        """Each stage once, in chapter order."""
+        unique = {id(s): s for s in self._load().values()}
+        return sorted(unique.values(), key=lambda s: s.id)
+
+
+STAGES = _Registry()
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called `name` (id or alias); StageError with the known names if none."""
+    from chapters.stage import StageError
+
+    try:
+        return STAGES[name]
+    except KeyError:
+        known = ", ".join(sorted(STAGES))
+        raise StageError(f"no chapter {name!r} (known: {known})") from None

@@ -1,0 +1,116 @@
+"""`d11 run CHAPTER` and `d11 bench cells`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["register"]
+
+BENCH_CELLS = (1, 2, 4, 8, 16)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("run")(run)
+    bench.command("cells")(bench_cells)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def parse_scale(text: str) -> float:
+    """'1/453' or '0.0022' -> a scale in (0, 1]; ValueError otherwise."""
+    try:
+        if "/" in text:
+            num, den = text.split("/", 1)
+            value = float(num) / float(den)
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"--scale must be a number like 1/453 or 0.002, not {text!r}") from None
+    if not 0 < value <= 1:
+        raise ValueError(f"--scale must be in (0, 1] (e.g. 1/453), not {text}")
+    return value
+
+
+def run(
+    chapter: str = typer.Argument(..., help="ch1 | ch2 | ch3 (or monolith, sharding, cells)"),
+    scenario: str = typer.Option(
+        "steady", "--scenario", help="steady | double11 | crash | partition | saturate"
+    ),
+    seed: int = typer.Option(1, "--seed", help="The run's seed: same seed, same run."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    shards: int = typer.Option(0, "--shards", help="Chapter 2: number of shards (default 4)."),
+    cells: int = typer.Option(0, "--cells", help="Chapter 3: number of RZone cells (default 4)."),
+    variant: str = typer.Option("", "--variant", help="ch2: tcc | naive; ch3: async."),
+    duration_s: float = typer.Option(4.0, "--duration-s", help="Simulated seconds of traffic."),
+    scale: str = typer.Option("", "--scale", help="Simulated payments per real one, e.g. 1/453."),
+    store: Path | None = typer.Option(
+        None, "--store", help="Run folder (default store/CH-SCENARIO/TIME)."
+    ),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not write the run folder."),
+) -> None:
+    """Run a chapter's stage on the simulator and report throughput, latency and verdicts."""
+    from chapters.run import save_run, simulate
+    from chapters.stage import StageError
+
+    options: dict[str, Any] = {
+        "seed": seed, "variant": variant, "shards": shards, "cells": cells,
+        "duration_s": duration_s,
+    }  # fmt: skip
+    try:
+        if scale:
+            options["scale"] = parse_scale(scale)
+        result = simulate(chapter, scenario, **options)
+    except (StageError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    folder = None if no_store else save_run(result, store)
+    summary = dict(result.summary)
+    if folder is not None:
+        summary["store"] = str(folder)
+    if json_out:
+        typer.echo(json.dumps(summary, default=repr))
+    else:
+        from rich.console import Console
+
+        from chapters.report import render
+
+        render(summary, Console(), None if folder is None else str(folder))
+    if not result.as_expected:
+        raise typer.Exit(1)
+
+
+def bench_cells(
+    duration_s: float = typer.Option(2.0, "--duration-s", help="Simulated seconds per size."),
+    seed: int = typer.Option(1, "--seed"),
+) -> None:
+    """Goodput at saturation with 1, 2, 4, 8, 16 cells; then scaling_efficiency_16."""
+    from chapters.run import simulate
+    from chapters.stage import StageError
+    from reference.traffic.plan import describe_rate
+
+    goodput: dict[int, float] = {}
+    for n in BENCH_CELLS:
+        try:
+            result = simulate(
+                "ch3", "saturate", checks=(), seed=seed, cells=n, duration_s=duration_s,
+                extra={"cross_cell_ratio": 0.0, "misroute_ratio": 0.0},
+            )  # fmt: skip
+        except (StageError, ValueError) as exc:
+            _fail(str(exc))
+            return
+        s = result.summary
+        goodput[n] = s["goodput_tps"]
+        per_cell = goodput[n] / n
+        typer.echo(
+            f"cells {n:>2}: goodput {goodput[n]:>9,.1f} payments/s ({per_cell:,.1f} per cell; "
+            f"{describe_rate(goodput[n], s['scale'], 'payments/s')})"
+        )
+    efficiency = goodput[16] / (16 * goodput[1]) if goodput[1] else 0.0
+    typer.echo(f"scaling_efficiency_16: {efficiency:.3f}")

@@ -1,0 +1,306 @@
+"""What chapters 1-3 share: the payment workload, the final phase, the checks.
+
+Every stage of the payment system is driven the same way, so their numbers
+compare: the same users and Zipf merchants (`reference.traffic`), the same
+deadline and retry policy, the same final phase (heal, restart, let recovery
+run, read every balance) and the same checkers (`checks.bank`,
+`checks.ledger`). A chapter subclass says only what differs: its nodes, how
+a client reaches them, and what a crash or a partition hits.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from chapters.stage import Deployment, Expectation, Runtime, Stage, StageOptions
+from checks.history import Event
+from reference.clients import ClientConfig, ClientPlan, ClosedLoop, Payment, PaymentClient
+from reference.clients.node import Route
+from reference.gateway.router import CellRouter
+from reference.net.topology import Topology
+from reference.node import NodeId
+from reference.payment import merchant_account, user_account
+from reference.sim.rng import stream
+from reference.sqlstore import ServiceTime
+from reference.traffic.plan import Timeline, Traffic
+from reference.traffic.population import Population
+from reference.traffic.shape import HOUR_S, PEAK_2019_PER_S, DayShape
+
+__all__ = [
+    "DEADLINE_MS",
+    "SERVICE",
+    "PaymentDeployment",
+    "store_capacity_tps",
+]
+
+DEADLINE_MS = 1_000.0  # a payment the user waited longer than this for has failed them
+ATTEMPT_TIMEOUT_MS = 400.0
+ATTEMPTS_MAX = 3
+USERS = 1_000
+MERCHANTS = 20
+OPENING_BALANCE_CENTS = 200_000  # each user starts with 2,000 yuan
+STEADY_SHARE = 0.6  # steady traffic: this share of the stage's capacity
+SPIKE_SPEEDUP = 100.0  # double11: day seconds per simulated second
+SPIKE_AT_MS = 1_000.0  # double11: midnight, this long after traffic starts
+RECOVERY_MS = 1_500.0  # final phase: time for TCC recovery / replication to settle
+FINAL_READ_WINDOW_MS = 3_000.0
+RECONCILE_MARGIN_MS = 100.0  # the reader also waits for its own reconciliation to end
+SATURATE_CONCURRENCY = 8  # closed loop: outstanding payments per store
+
+# One service-time model for every store: pay = 6 statements -> 4 ms busy
+# plus a 0.5 ms log sync, about 220 payments per second per store.
+SERVICE = ServiceTime(txn_ms=1.0, statement_ms=0.5)
+PAY_STATEMENTS = 6
+SYNC_MS = 0.5
+
+
+def store_capacity_tps(statements: int = PAY_STATEMENTS) -> float:
+    """Payments per second one store sustains (one local transaction each)."""
+    return SERVICE.capacity_tps(statements, SYNC_MS)
+
+
+class PaymentDeployment(Deployment):
+    """A payment stage on a runtime; chapters fill in the abstract hooks."""
+
+    def __init__(
+        self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology
+    ) -> None:
+        super().__init__(stage, rt, options, topology)
+        extra = dict(options.extra)
+        self.population = Population(
+            users=int(extra.get("users", USERS)),
+            merchants=int(extra.get("merchants", MERCHANTS)),
+            zipf_exponent=float(extra.get("zipf", 1.0)),
+        )
+        self.deadline_ms = DEADLINE_MS
+        self.plans: dict[NodeId, ClientPlan] = {}
+        self.responses: list[dict[str, Any]] = []  # every reply a client got, late ones too
+        self.initial: dict[str, int] = {}
+        self.crashed: set[NodeId] = set()
+        self.traffic_window: tuple[float, float] = (0.0, 0.0)
+        self.profile = "steady"
+
+    # -- what a chapter says --------------------------------------------------------
+    @abstractmethod
+    def capacity_tps(self) -> float:
+        """The stage's payment capacity (an estimate from the service time), for sizing."""
+
+    @abstractmethod
+    def crash_victims(self) -> list[NodeId]:
+        """What the crash scenario kills."""
+
+    @abstractmethod
+    def partition_groups(self) -> list[set[str]]:
+        """What the partition scenario separates (node, cell or city names)."""
+
+    def crash_plan(self) -> list[tuple[float, list[NodeId]]]:
+        """(offset from the fault time, nodes) pairs: what crashes when."""
+        return [(0.0, self.crash_victims())]
+
+    def restart_after_ms(self) -> float | None:
+        """How long crashed nodes stay down (None: until the final phase)."""
+        return 1_000.0
+
+    def payment_for(
+        self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
+    ) -> Payment:
+        """The accounts one arrival pays between (chapter 3 uses per-cell merchants)."""
+        return Payment(time_ms, user_account(uid), merchant_account(mid), amount_cents)
+
+    def stores(self) -> list[NodeId]:
+        return self.roles["shard"]
+
+    # -- building helpers -------------------------------------------------------------
+    def opening_balances(self) -> dict[str, int]:
+        opening = int(self.options.extra.get("opening_cents", OPENING_BALANCE_CENTS))
+        users = {user_account(u): opening for u in range(self.population.users)}
+        return users | self.merchant_balances()
+
+    def merchant_balances(self) -> dict[str, int]:
+        return {merchant_account(m): 0 for m in range(self.population.merchants)}
+
+    def record_init(self, balances: dict[str, int]) -> None:
+        """The starting balances, as the ledger checker's f="init" operation."""
+        self.initial = dict(balances)
+        for kind in ("invoke", "ok"):
+            value = None if kind == "invoke" else dict(balances)
+            self.record(
+                {"type": kind, "process": "setup", "f": "init", "value": value, "time_ms": 0.0}
+            )
+
+    def add_clients(
+        self,
+        client_ids: list[NodeId],
+        route: Route,
+        read_target: NodeId,
+        rules: Callable[[], CellRouter] | None = None,
+        read_interval_ms: float = 0.0,
+        refund_ratio: float = 0.0,
+    ) -> None:
+        for i, cid in enumerate(client_ids):
+            plan = ClientPlan(read_interval_ms=read_interval_ms, refund_ratio=refund_ratio)
+            plan.final_payments_read = self.wants_payments_read()
+            self.plans[cid] = plan
+            config = ClientConfig(
+                process_base=(i + 1) * 1_000_000,
+                record=self.record,
+                route=route,
+                read_target=read_target,
+                plan=plan,
+                deadline_ms=DEADLINE_MS,
+                attempt_timeout_ms=ATTEMPT_TIMEOUT_MS,
+                attempts_max=ATTEMPTS_MAX,
+                respond=self.responses.append,
+            )
+
+            def factory(_nid: str, config: ClientConfig = config) -> PaymentClient:
+                # A fresh copy of the routing rules per incarnation: what a client
+                # learns (RulesUpdate) lives in the client, as on a real phone.
+                return PaymentClient(config if rules is None else replace(config, rules=rules()))
+
+            self.rt.add_node(cid, factory)
+            self.roles["client"].append(cid)
+
+    def wants_payments_read(self) -> bool:
+        return False
+
+    # -- traffic ---------------------------------------------------------------------------
+    # --8<-- [start:traffic]
+    def traffic(self, profile: str, start_ms: float) -> Traffic:
+        """The arrivals of `profile`, from the traffic model, at this run's scale."""
+        population = self.population
+        if profile == "double11":
+            # The real Double 11 shape (2019 peak, 100x the quiet level), sped up
+            # so the midnight spike lands SPIKE_AT_MS into the traffic window.
+            shape = DayShape.for_peak(PEAK_2019_PER_S)
+            day_start_s = -(start_ms + SPIKE_AT_MS) / 1000.0 * SPIKE_SPEEDUP
+            timeline = Timeline(day_start_s=day_start_s, speedup=SPIKE_SPEEDUP)
+            return Traffic(shape, self.scale, timeline, population)
+        # Steady: a flat evening at a fixed share of what this stage can serve.
+        steady_tps = float(self.options.extra.get("steady_tps", STEADY_SHARE * self.capacity_tps()))
+        shape = DayShape(
+            baseline_per_s=steady_tps / self.scale, daily_amplitude=0.0, secondary_multiplier=0.0
+        )
+        return Traffic(shape, self.scale, Timeline(day_start_s=-2 * HOUR_S), population)
+
+    # --8<-- [end:traffic]
+
+    def start_traffic(self, start_ms: float, end_ms: float, profile: str = "steady") -> None:
+        if profile not in ("steady", "double11", "saturate"):
+            raise ValueError(f"unknown traffic profile {profile!r}")
+        self.profile = profile
+        self.traffic_window = (start_ms, end_ms)
+        clients = self.roles["client"]
+        self.note("traffic", f"{profile} from {start_ms:.0f} to {end_ms:.0f} ms")
+        if profile == "saturate":
+            concurrency = max(1, SATURATE_CONCURRENCY * len(self.stores()) // len(clients))
+            for cid in clients:
+                loop = ClosedLoop(start_ms, end_ms, concurrency, self.make_payment)
+                self.plans[cid].closed.append(loop)
+        else:
+            traffic = self.traffic(profile, start_ms)
+            for cid in clients:
+                plan = self.plans[cid]
+                plan.traffic_until_ms = end_ms
+                arrivals = traffic.arrivals(
+                    self.options.seed, start_ms, end_ms, name=f"traffic/{cid}",
+                    fraction=1.0 / len(clients),
+                )  # fmt: skip
+                mix = stream(self.options.seed, f"mix/{cid}")
+                plan.arrivals.extend(self.payment_for(mix, *a) for a in arrivals)
+
+    def make_payment(self, rng: random.Random, now_ms: float, slot: int) -> Payment:
+        """A closed-loop payment for `slot` (chapter 3 pins slots to cells)."""
+        pop = self.population
+        uid, mid, amount_cents = pop.user(rng), pop.merchant(rng), pop.amount_cents(rng)
+        return self.payment_for(rng, now_ms, uid, mid, amount_cents)
+
+    # -- faults ------------------------------------------------------------------------------
+    def crash(self, nodes: list[NodeId], why: str = "") -> None:
+        for n in nodes:
+            if self.rt.status(n) != "crashed":
+                self.rt.crash(n)
+                self.crashed.add(n)
+        self.note("crash", f"{', '.join(nodes)}{': ' + why if why else ''}")
+
+    def restart(self, nodes: list[NodeId]) -> None:
+        back = [n for n in nodes if self.rt.status(n) == "crashed"]
+        for n in back:
+            self.rt.restart(n)
+            self.crashed.discard(n)
+        if back:
+            self.note("restart", ", ".join(back))
+
+    def partition(self, groups: list[set[str]]) -> None:
+        self.rt.net.partition(groups)  # type: ignore[attr-defined]
+        self.note("partition", " | ".join(",".join(sorted(g)) for g in groups))
+
+    def heal(self) -> None:
+        self.rt.net.heal()  # type: ignore[attr-defined]
+        self.note("heal")
+
+    # -- the final phase -----------------------------------------------------------------------
+    # --8<-- [start:finish]
+    def finish(self, at_ms: float) -> float:
+        """Heal and restart at `at_ms`, let recovery run, then read everything."""
+        reconcile_at_ms = at_ms + RECOVERY_MS
+        read_at_ms = reconcile_at_ms + RECONCILE_MARGIN_MS
+
+        def final_phase() -> None:
+            self.note("final-phase", "heal, restart what is down, then read every balance")
+            self.rt.net.heal()  # type: ignore[attr-defined]
+            # Whatever is down, whoever crashed it (a scenario or a harness's nemesis).
+            servers = [n for role, ids in self.roles.items() if role != "cell" for n in ids]
+            down = {n for n in servers if self.rt.status(n) == "crashed"}
+            self.restart(sorted(down | self.crashed))
+            for plan in self.plans.values():
+                plan.reconcile_at_ms = reconcile_at_ms  # ask again about unknown payments
+            # One client takes the final reads, once every client has its answers:
+            # the ledger checker needs the final read to follow every transfer.
+            reader = self.plans[self.roles["client"][0]]
+            reader.final_read_gate = lambda: all(p.reconciled for p in self.plans.values())
+            reader.final_read_at_ms = read_at_ms
+
+        self.rt.call_at(at_ms, final_phase)
+        self.end_ms = read_at_ms + FINAL_READ_WINDOW_MS
+        return self.end_ms
+
+    # --8<-- [end:finish]
+
+    def final_reads_done(self) -> bool:
+        """True once the final reads the checkers need are in the history."""
+        wanted = {"read", "read-payments"} if self.wants_payments_read() else {"read"}
+        done = {e.f for e in self.history if e.type == "ok" and e.extra.get("final")}
+        return wanted <= done
+
+    # -- checks ------------------------------------------------------------------------------
+    def standard_checks(self) -> None:
+        """Bank (every full read adds up) and ledger (the final read is the opening
+        balances plus every acknowledged payment, exactly once).
+
+        The ledger checker holds only the final read: holding every mid-run
+        read in real time means trying every subset of the payments in flight
+        around it, which a crash makes exponential.
+        """
+        from checks.bank import check_bank
+        from checks.ledger import check_ledger
+
+        total = sum(self.initial.values())
+        accounts = sorted(self.initial)
+
+        def bank(history: list[Event]) -> Any:
+            return check_bank(history, total=total, accounts=accounts)
+
+        def ledger(history: list[Event]) -> Any:
+            return check_ledger(history, initial=self.initial, realtime=False)
+
+        self.checks["bank"] = bank
+        self.checks["ledger"] = ledger
+
+
+def expect(valid: bool | str, why: str, always: bool = True) -> Expectation:
+    return Expectation(valid, why, always)  # type: ignore[arg-type]

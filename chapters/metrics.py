@@ -1,0 +1,203 @@
+"""The figures of a run, computed from its history and its telemetry.
+
+Offered load counts every payment a client started; goodput counts the ones
+that succeeded within their deadline (a client gives up at the deadline, so
+an `ok` is by construction on time). Latency percentiles are taken over
+every reply the clients received, late ones included: a reply that arrives
+after the client gave up still shows how long the system took, and that is
+what explodes when a queue builds up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from checks.history import Event
+
+if TYPE_CHECKING:
+    from chapters.stage import Deployment, Judgement
+    from checks.verdict import Verdict
+
+__all__ = ["percentile", "summarize"]
+
+BUCKET_MS = 250.0  # resolution of the time series
+SERIES_BUCKETS_MAX = 2_000
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 when empty)."""
+    assert 0 <= p <= 100
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _transfers(history: list[Event]) -> list[tuple[Event, Event | None]]:
+    """(invoke, completion) of each transfer, in invoke order."""
+    open_ops: dict[Any, Event] = {}
+    out: list[tuple[Event, Event | None]] = []
+    slot: dict[Any, int] = {}
+    for ev in history:
+        if ev.f != "transfer" or ev.process == "nemesis":
+            continue
+        if ev.type == "invoke":
+            open_ops[ev.process] = ev
+            slot[ev.process] = len(out)
+            out.append((ev, None))
+        elif ev.process in open_ops:
+            inv = open_ops.pop(ev.process)
+            out[slot[ev.process]] = (inv, ev)
+    return out
+
+
+def summarize(
+    dep: Deployment,
+    *,
+    verdicts: dict[str, Verdict] | None = None,
+    judged: dict[str, Judgement] | None = None,
+    window_ms: float = 1000.0,
+) -> dict[str, Any]:
+    """Everything a report shows, JSON-ready. Cheap enough to call live."""
+    history = list(dep.history)
+    ops = _transfers(history)
+    start_ms, end_ms = getattr(dep, "traffic_window", (0.0, 0.0))
+    if end_ms <= start_ms:
+        start_ms, end_ms = 0.0, max(dep.rt.now_ms, 1.0)
+    window_s = (end_ms - start_ms) / 1000.0
+    # Payments of the traffic window only: the final phase's retries of
+    # unknown payments (reconciliation) are bookkeeping, not load.
+    ops = [(inv, c) for inv, c in ops if start_ms <= inv.time_ms < end_ms]
+    offered = [inv for inv, _ in ops]
+    done = [c for _, c in ops if c is not None]
+    ok = [c for c in done if c.type == "ok"]
+    failed = [c for c in done if c.type != "ok"]
+    errors = Counter(
+        "timeout" if c.type == "info" else str(c.extra.get("error", "failed")) for c in failed
+    )
+    responses = sorted(r["latency_ms"] for r in getattr(dep, "responses", []))
+    ok_latency = sorted(float(c.extra.get("latency_ms", 0.0)) for c in ok)
+    scale = dep.scale
+    offered_tps = len(offered) / window_s if window_s else 0.0
+    goodput_tps = len(ok) / window_s if window_s else 0.0
+    summary: dict[str, Any] = {
+        "chapter": dep.stage.id,
+        "title": dep.stage.title,
+        "scenario": dep.scenario,
+        "variant": dep.options.variant or dep.stage.default_variant,
+        "seed": dep.options.seed,
+        "shards": len(dep.roles["shard"]),
+        "cells": len(dep.roles["cell"]),
+        "duration_s": dep.options.duration_s,
+        "scale": scale,
+        "sim_time_ms": round(dep.rt.now_ms, 3),
+        "deadline_ms": dep.deadline_ms,
+        "payments": len(ops),
+        "ok": len(ok),
+        "offered_tps": round(offered_tps, 2),
+        "goodput_tps": round(goodput_tps, 2),
+        "offered_real_tps": round(offered_tps / scale),
+        "goodput_real_tps": round(goodput_tps / scale),
+        "p50_ms": round(percentile(responses, 50), 3),
+        "p99_ms": round(percentile(responses, 99), 3),
+        "p999_ms": round(percentile(responses, 99.9), 3),
+        "ok_p99_ms": round(percentile(ok_latency, 99), 3),
+        "replies": len(responses),
+        "error_rate": round(len(failed) / len(done), 4) if done else 0.0,
+        "errors": dict(errors.most_common()),
+        "load": _load(dep),
+        "series": _series(ops, getattr(dep, "responses", []), start_ms, end_ms),
+        "timeline": [[round(t, 3), kind, detail] for t, kind, detail in dep.timeline],
+    }
+    summary["peak_offered_tps"] = max(summary["series"]["offered_tps"], default=0.0)
+    summary.update(_stage_figures(dep))
+    if verdicts is not None:
+        summary["checks"] = _checks(verdicts, judged or {})
+    return summary
+
+
+def _load(dep: Deployment) -> dict[str, Any]:
+    """Transactions served per store (and per cell in chapter 3)."""
+    telemetry = getattr(dep.rt, "telemetry", None)
+    if telemetry is None:
+        return {}
+    per_node = {n: telemetry.counter("txns", n) for n in dep.roles["shard"] + dep.roles["replica"]}
+    load: dict[str, Any] = {"txns_by_store": per_node}
+    if dep.roles["cell"]:
+        by_cell: Counter[str] = Counter()
+        for n, count in per_node.items():
+            by_cell[dep.topology.cell_of(n)] += count
+        load["txns_by_cell"] = dict(sorted(by_cell.items()))
+    served = [v for v in per_node.values() if v]
+    if served:
+        load["hottest_over_mean"] = round(max(served) / (sum(served) / len(served)), 3)
+    load["forwarded"] = telemetry.counter("forwarded")
+    return load
+
+
+def _series(
+    ops: list[tuple[Event, Event | None]],
+    responses: list[dict[str, Any]],
+    start_ms: float,
+    end_ms: float,
+) -> dict[str, list[float]]:
+    """Per-bucket offered, goodput, errors (per second) and reply p99 (ms)."""
+    horizon_ms = end_ms + 2_000.0
+    n = min(SERIES_BUCKETS_MAX, max(1, math.ceil((horizon_ms - start_ms) / BUCKET_MS)))
+    offered, good, bad = [0] * n, [0] * n, [0] * n
+    lat: list[list[float]] = [[] for _ in range(n)]
+
+    def bucket(t_ms: float) -> int | None:
+        i = int((t_ms - start_ms) // BUCKET_MS)
+        return i if 0 <= i < n else None
+
+    for inv, comp in ops:
+        i = bucket(inv.time_ms)
+        if i is not None:
+            offered[i] += 1
+        if comp is not None:
+            j = bucket(comp.time_ms)
+            if j is not None:
+                if comp.type == "ok":
+                    good[j] += 1
+                else:
+                    bad[j] += 1
+    for r in responses:
+        i = bucket(r["time_ms"])
+        if i is not None:
+            lat[i].append(r["latency_ms"])
+    per_s = 1000.0 / BUCKET_MS
+    return {
+        "t_ms": [round(start_ms + i * BUCKET_MS, 3) for i in range(n)],
+        "offered_tps": [x * per_s for x in offered],
+        "goodput_tps": [x * per_s for x in good],
+        "error_tps": [x * per_s for x in bad],
+        "p99_ms": [round(percentile(sorted(b), 99), 3) for b in lat],
+    }
+
+
+def _stage_figures(dep: Deployment) -> dict[str, Any]:
+    """Figures only some stages have (failover time, capacity estimate)."""
+    out: dict[str, Any] = {}
+    capacity = getattr(dep, "capacity_tps", None)
+    if callable(capacity):
+        out["capacity_tps"] = round(capacity(), 2)
+    extra = getattr(dep, "figures", None)
+    if callable(extra):
+        out.update(extra())
+    return out
+
+
+def _checks(verdicts: dict[str, Verdict], judged: dict[str, Judgement]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, verdict in verdicts.items():
+        entry = verdict.to_json()
+        j = judged.get(name)
+        if j is not None:
+            entry["outcome"] = j.outcome
+            if j.expected is not None:
+                entry["expected"] = {"valid": j.expected.valid, "why": j.expected.why}
+        out[name] = entry
+    return out

@@ -1,0 +1,172 @@
+"""The report `d11 run` prints: what was offered, what was served, what broke.
+
+Every simulated rate is shown with the real rate it stands for at the run's
+scale, so a reader never confuses 1,200 simulated payments a second with the
+544,000 of Double 11 2019 that they replay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from reference.traffic.plan import describe_rate, format_scale
+
+__all__ = ["render"]
+
+ROWS_MAX = 16  # rows of the over-time table
+BAR_WIDTH = 24
+_OUTCOME_STYLE = {
+    "pass": ("PASS", "bold green"),
+    "expected-failure": ("EXPECTED FAILURE", "bold yellow"),
+    "unexpected-failure": ("UNEXPECTED FAILURE", "bold red"),
+    "unexpected-pass": ("UNEXPECTED PASS", "bold red"),
+    "unknown": ("UNKNOWN", "bold blue"),
+}
+
+
+def _bar(value: float, top: float, style: str) -> Text:
+    filled = 0 if top <= 0 else round(BAR_WIDTH * min(1.0, value / top))
+    return Text("█" * filled + "·" * (BAR_WIDTH - filled), style=style)
+
+
+def _rate(tps: float, scale: float) -> str:
+    return describe_rate(tps, scale, "payments/s") if tps > 0 else "0 payments/s"
+
+
+def _headline(s: dict[str, Any]) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    scale = s["scale"]
+    t.add_row("offered", _rate(s["offered_tps"], scale) + "  (mean over the traffic window)")
+    t.add_row("peak", _rate(s["peak_offered_tps"], scale) + "  (the busiest 250 ms)")
+    t.add_row("goodput", _rate(s["goodput_tps"], scale) + "  (ok within the deadline)")
+    if "capacity_tps" in s:
+        t.add_row("capacity", _rate(s["capacity_tps"], scale) + "  (from the service-time model)")
+    t.add_row(
+        "latency",
+        f"p50 {s['p50_ms']:,.1f} ms   p99 {s['p99_ms']:,.1f} ms   p999 {s['p999_ms']:,.1f} ms"
+        f"   (every reply, late ones too; deadline {s['deadline_ms']:,.0f} ms)",
+    )
+    over = s["p99_ms"] > s["deadline_ms"]
+    if over:
+        t.add_row("", Text("p99 exceeds the deadline: most users gave up first", style="red"))
+    t.add_row("errors", f"{s['error_rate']:.1%} of {s['payments']:,} payments")
+    if s.get("failover_ms") is not None:
+        t.add_row(
+            "failover",
+            f"{s['failover_ms']:,.0f} ms from the crash to the new routing rules "
+            f"(detection alone: {s['suspect_after_ms']:,.0f} ms)",
+        )
+    t.add_row("scale", f"{format_scale(scale)}: one simulated payment per {1 / scale:,.0f} real")
+    return t
+
+
+def _over_time(s: dict[str, Any]) -> Table:
+    series = s["series"]
+    n = len(series["t_ms"])
+    group = max(1, -(-n // ROWS_MAX))
+    t = Table(title="over time (simulated)", show_edge=False, pad_edge=False)
+    for col in ("t (s)", "offered/s", "goodput/s", "errors/s", "p99 ms", "goodput"):
+        t.add_column(col, justify="right" if col != "goodput" else "left")
+    t.caption = f"simulated payments/s; x {1 / s['scale']:,.0f} for the real rate they stand for"
+    top = max(series["offered_tps"] + series["goodput_tps"] + [1.0])
+    for i in range(0, n, group):
+        sl = slice(i, i + group)
+        offered = sum(series["offered_tps"][sl]) / group
+        good = sum(series["goodput_tps"][sl]) / group
+        bad = sum(series["error_tps"][sl]) / group
+        p99 = max(series["p99_ms"][sl])
+        if not (offered or good or bad):
+            continue
+        p99_text = Text(f"{p99:,.0f}", style="red" if p99 > s["deadline_ms"] else "")
+        t.add_row(
+            f"{series['t_ms'][i] / 1000:.2f}", f"{offered:,.0f}", f"{good:,.0f}", f"{bad:,.0f}",
+            p99_text, _bar(good, top, "green"),
+        )  # fmt: skip
+    return t
+
+
+def _errors(s: dict[str, Any]) -> Table:
+    t = Table(title="errors by kind", show_edge=False)
+    t.add_column("kind")
+    t.add_column("count", justify="right")
+    for kind, count in s["errors"].items():
+        t.add_row(kind, f"{count:,}")
+    if not s["errors"]:
+        t.add_row("none", "0")
+    return t
+
+
+def _load(s: dict[str, Any]) -> Table:
+    load = s["load"]
+    per = load.get("txns_by_cell") or load.get("txns_by_store") or {}
+    what = "cell" if "txns_by_cell" in load else "store"
+    t = Table(title=f"load per {what} (transactions served)", show_edge=False)
+    t.add_column(what)
+    t.add_column("txns", justify="right")
+    t.add_column("")
+    top = max([*per.values(), 1])
+    for name, count in per.items():
+        t.add_row(name, f"{count:,}", _bar(count, top, "cyan"))
+    notes = []
+    if "hottest_over_mean" in load:
+        notes.append(f"hottest / mean = {load['hottest_over_mean']:.2f}")
+    if load.get("forwarded"):
+        notes.append(f"{load['forwarded']:,} requests forwarded to the right cell")
+    if notes:
+        t.caption = "; ".join(notes)
+    return t
+
+
+def _checks(s: dict[str, Any]) -> Table:
+    t = Table(title="checkers", show_edge=False, expand=True)
+    t.add_column("check")
+    t.add_column("verdict")
+    t.add_column("what it says", ratio=1)
+    for name, v in s.get("checks", {}).items():
+        label, style = _OUTCOME_STYLE.get(v.get("outcome", ""), (str(v["valid"]), ""))
+        said = Text(v["summary"])
+        if v.get("outcome") == "expected-failure" and "expected" in v:
+            said.append(f"\nExpected: {v['expected']['why']}", style="yellow")
+        elif v.get("outcome") in ("unexpected-failure", "unexpected-pass") and "expected" in v:
+            said.append(f"\nThe chapter expects: {v['expected']['why']}", style="red")
+        t.add_row(name, Text(label, style=style), said)
+    return t
+
+
+def _timeline(s: dict[str, Any]) -> Table:
+    t = Table(title="what happened", show_edge=False)
+    t.add_column("t (ms)", justify="right")
+    t.add_column("event")
+    t.add_column("detail")
+    for time_ms, kind, detail in s["timeline"]:
+        t.add_row(f"{time_ms:,.0f}", kind, detail)
+    return t
+
+
+def render(summary: dict[str, Any], console: Console, folder: str | None = None) -> None:
+    s = summary
+    title = (
+        f"{s['chapter']} · {s['title']} · scenario {s['scenario']} · variant {s['variant']}"
+        f" · seed {s['seed']}"
+    )
+    size = []
+    if s["shards"] > 1 or s["chapter"] == "ch2":
+        size.append(f"{s['shards']} shards")
+    if s["cells"]:
+        size.append(f"{s['cells']} cells")
+    if size:
+        title += " · " + ", ".join(size)
+    console.print(Panel(_headline(s), title=title, title_align="left"))
+    console.print(_over_time(s))
+    console.print(Group(_errors(s), _load(s)))
+    console.print(_timeline(s))
+    console.print(_checks(s))
+    if folder:
+        console.print(f"history, verdicts and plots: {folder}")

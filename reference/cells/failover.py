@@ -1,0 +1,132 @@
+"""Cell failover: when a cell stops answering, move its uid ranges to its standby.
+
+The controller probes every primary cell's gateway. A cell silent for
+`suspect_after_ms` is declared dead. Failing it over is two steps, both
+plain data changes:
+
+1. promote the cell's standby store (in another city) to primary: it stops
+   following the dead primary's log and starts serving;
+2. write new routing rules to the GZone: the dead cell's buckets now belong
+   to the standby cell, and its data (merchant sub-accounts) "moved" there.
+
+The GZone pushes the rules out through the CZones; gateways and clients
+route by them from then on. No code changes, no rehash: a table edit.
+
+What failover cannot do is bring back what the dead primary had committed
+and not yet shipped. With asynchronous replication those payments were
+acknowledged to their clients and are gone from the new primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+
+from reference.cells.messages import RulesAck, SetRules
+from reference.codec import Message
+from reference.gateway.messages import Ping, Pong
+from reference.gateway.router import RoutingRules
+from reference.node import Context, Node, NodeId
+from reference.sqlstore.messages import Promote, PromoteAck
+
+__all__ = ["CellPair", "FailoverController"]
+
+_PROBE = "probe"
+
+
+@dataclass(frozen=True)
+class CellPair:
+    """A primary cell and the standby cell that takes over its data."""
+
+    cell: str
+    gateway: NodeId
+    standby_cell: str
+    standby_store: NodeId
+
+
+class FailoverController(Node):
+    def __init__(
+        self,
+        pairs: Mapping[str, CellPair],
+        rules: RoutingRules,
+        gzone: NodeId,
+        *,
+        probe_every_ms: float = 100.0,
+        suspect_after_ms: float = 1_500.0,
+    ) -> None:
+        assert 0 < probe_every_ms < suspect_after_ms
+        self.pairs = dict(pairs)
+        self.rules = rules
+        self.gzone = gzone
+        self.probe_every_ms = probe_every_ms
+        self.suspect_after_ms = suspect_after_ms
+        self.last_seen_ms: dict[str, float] = {}
+        self.failing: dict[str, float] = {}  # cell -> when declared dead
+        self.promoted: set[str] = set()
+        self.seq = 0
+
+    def on_start(self, ctx: Context) -> None:
+        saved = ctx.disk.get("rules")
+        if saved is not None and saved.version > self.rules.version:
+            self.rules = saved
+        now_ms = ctx.now_ms()
+        self.last_seen_ms = {cell: now_ms for cell in self.pairs if cell not in self.rules.moved}
+        ctx.set_timer(self.probe_every_ms, _PROBE)
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if tag != _PROBE:
+            super().on_timer(ctx, tag)
+            return
+        self.seq += 1
+        now_ms = ctx.now_ms()
+        for cell, seen_ms in sorted(self.last_seen_ms.items()):
+            if cell in self.failing:
+                continue
+            if now_ms - seen_ms > self.suspect_after_ms:
+                self._fail_over(ctx, cell)
+            else:
+                ctx.send(self.pairs[cell].gateway, Ping(self.seq))
+        ctx.set_timer(self.probe_every_ms, _PROBE)
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, Pong):
+            cell = next((c for c, p in self.pairs.items() if p.gateway == msg.node), None)
+            if cell is not None and cell in self.last_seen_ms:
+                self.last_seen_ms[cell] = ctx.now_ms()
+        elif isinstance(msg, PromoteAck):
+            self._on_promoted(ctx, msg)
+        elif isinstance(msg, RulesAck):
+            if msg.version >= self.rules.version:
+                done = sorted(c for c in self.failing if c in self.rules.moved)
+                for cell in done:
+                    ctx.trace(
+                        "failover-complete", cell=cell, declared_ms=self.failing.pop(cell),
+                        version=msg.version,
+                    )  # fmt: skip
+                    del self.last_seen_ms[cell]
+        else:
+            super().on_message(ctx, src, msg)
+
+    # --8<-- [start:failover]
+    def _fail_over(self, ctx: Context, cell: str) -> None:
+        """Step 1: promote the standby. It answers with how much log it had."""
+        self.failing[cell] = ctx.now_ms()
+        pair = self.pairs[cell]
+        ctx.trace("cell-dead", cell=cell, standby=pair.standby_cell)
+        ctx.send(pair.standby_store, Promote(f"{cell} failed over"))
+
+    def _on_promoted(self, ctx: Context, ack: PromoteAck) -> None:
+        """Step 2: rewrite the routing rules, so the dead cell's users go there."""
+        cell = next(c for c, p in self.pairs.items() if p.standby_store == ack.node)
+        if cell in self.promoted:
+            return
+        self.promoted.add(cell)
+        standby = self.pairs[cell].standby_cell
+        buckets = tuple(standby if owner == cell else owner for owner in self.rules.buckets)
+        moved = {**self.rules.moved, cell: standby}
+        self.rules = RoutingRules(self.rules.version + 1, buckets, moved)
+        ctx.disk.put("rules", self.rules)
+        ctx.disk.sync()
+        ctx.send(self.gzone, SetRules(self.rules, f"failover of {cell}"))
+
+    # --8<-- [end:failover]

@@ -1,0 +1,46 @@
+"""Messages of the cell layer: configuration zones and failover."""
+
+from __future__ import annotations
+
+from reference.codec import message
+from reference.gateway.router import RoutingRules
+
+__all__ = ["ConfigUpdate", "DirectoryRead", "DirectoryReply", "RulesAck", "SetRules"]
+
+
+@message
+class SetRules:
+    """Controller -> GZone: adopt these routing rules (a failover, a rebalance)."""
+
+    rules: RoutingRules
+    reason: str
+
+
+@message
+class RulesAck:
+    """GZone -> controller: the rules are durable and on their way out."""
+
+    version: int
+
+
+@message
+class ConfigUpdate:
+    """GZone -> CZones: the global configuration changed (asynchronously copied)."""
+
+    rules: RoutingRules
+    merchants: tuple[int, ...]
+
+
+@message
+class DirectoryRead:
+    """A read of the merchant directory from a CZone (the city's local copy)."""
+
+    req_id: str
+
+
+@message
+class DirectoryReply:
+    req_id: str
+    merchants: tuple[int, ...]
+    version: int
+    node: str

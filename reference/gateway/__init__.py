@@ -1,0 +1,19 @@
+"""Gateways and routers: user-id hash shards (ch2), uid-bucket cells (ch3)."""
+
+from reference.gateway.messages import GatewayRejected, Ping, Pong, RulesUpdate
+from reference.gateway.node import GatewayConfig, PaymentGateway
+from reference.gateway.router import BUCKETS, CellRouter, RoutingRules, ShardRouter, even_buckets
+
+__all__ = [
+    "BUCKETS",
+    "CellRouter",
+    "GatewayConfig",
+    "GatewayRejected",
+    "PaymentGateway",
+    "Ping",
+    "Pong",
+    "RoutingRules",
+    "RulesUpdate",
+    "ShardRouter",
+    "even_buckets",
+]

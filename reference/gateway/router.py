@@ -1,0 +1,106 @@
+"""Where an account lives: by user-id hash (chapter 2) or by uid bucket (chapter 3).
+
+The shard router hashes the user id, so users spread evenly and a user's
+accounts always land together. A hash is stable but not movable: changing
+the number of shards moves almost every user, which is one reason the cell
+router of chapter 3 routes through a table instead.
+
+The cell router takes `uid % 100` (the bucket) and looks it up in the
+routing rules, which are *data*: a version number, the owner of each of the
+100 buckets, and the cells whose data has moved (failover). Moving users is
+editing the table; no code changes, no rehash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reference.codec import message
+from reference.node import NodeId
+from reference.payment.accounts import parse_account
+
+__all__ = ["BUCKETS", "CellRouter", "RoutingRules", "ShardRouter", "even_buckets"]
+
+BUCKETS = 100
+
+
+# --8<-- [start:shard-router]
+class ShardRouter:
+    """Account -> shard node, by a stable hash of the user (or merchant) id."""
+
+    def __init__(self, shards: Sequence[NodeId]) -> None:
+        assert len(shards) >= 1 and len(set(shards)) == len(shards), shards
+        self.shards = tuple(shards)
+
+    def shard_index(self, account: str) -> int:
+        kind, ident = parse_account(account)
+        # blake2b, not hash(): the same on every process and every run.
+        digest = hashlib.blake2b(f"{kind}:{ident}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % len(self.shards)
+
+    def shard_of(self, account: str) -> NodeId:
+        return self.shards[self.shard_index(account)]
+
+
+# --8<-- [end:shard-router]
+
+
+@message
+class RoutingRules:
+    """The cell routing table, as data (it travels in RulesUpdate messages)."""
+
+    version: int
+    buckets: tuple[str, ...]  # bucket (uid % 100) -> the cell that serves it
+    moved: dict[str, str]  # cell -> the cell now holding its data (after failover)
+
+
+def even_buckets(cells: Sequence[str], version: int = 1) -> RoutingRules:
+    """Contiguous, nearly equal uid ranges: cell i gets buckets [lo_i, hi_i)."""
+    assert 1 <= len(cells) <= BUCKETS, cells
+    owners = tuple(cells[b * len(cells) // BUCKETS] for b in range(BUCKETS))
+    return RoutingRules(version, owners, {})
+
+
+# --8<-- [start:cell-router]
+@dataclass
+class CellRouter:
+    """uid -> cell by the routing rules; a cell -> its gateway and store nodes."""
+
+    rules: RoutingRules
+    gateways: dict[str, NodeId]  # cell -> its gateway node
+    stores: dict[str, NodeId]  # cell -> its store node
+    forwarded: int = field(default=0)
+
+    def bucket(self, uid: int) -> int:
+        return uid % BUCKETS
+
+    def cell_of_user(self, uid: int) -> str:
+        return self.rules.buckets[self.bucket(uid)]
+
+    def cell_of_account(self, account: str) -> str:
+        """Users by bucket; a merchant sub-account `m7@c2` lives where c2's data is."""
+        kind, ident = parse_account(account)
+        if kind == "user":
+            return self.cell_of_user(ident)
+        _, _, home = account.partition("@")
+        assert home, f"{account}: merchant accounts are per cell in a cell deployment"
+        return self.rules.moved.get(home, home)
+
+    def store_of(self, account: str) -> NodeId:
+        return self.stores[self.cell_of_account(account)]
+
+    def gateway_of_user(self, uid: int) -> NodeId:
+        return self.gateways[self.cell_of_user(uid)]
+
+    def update(self, rules: RoutingRules) -> bool:
+        """Adopt `rules` if newer; True if adopted."""
+        if rules.version <= self.rules.version:
+            return False
+        assert len(rules.buckets) == BUCKETS
+        self.rules = rules
+        return True
+
+
+# --8<-- [end:cell-router]

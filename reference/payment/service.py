@@ -1,0 +1,174 @@
+"""The payment service: accounts, orders, pay, refund, balance reads.
+
+Each function is a *procedure*: it runs inside one SQL transaction of a
+`reference.sqlstore.SqlStore` and returns the reply. Money is integer cents.
+A payment is idempotent by its client-chosen id: the first outcome (paid or
+declined) is stored with the order, and a retry returns it unchanged, so a
+client that timed out can simply ask again.
+
+The balance a read returns is the money an account owns: its available
+balance plus funds held by a pending transfer (chapter 2's TCC freezes the
+buyer's money between try and confirm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reference.payment.messages import (
+    Balances,
+    LegReply,
+    LegRequest,
+    Payments,
+    PayReply,
+    PayRequest,
+    ReadBalances,
+    ReadPayments,
+    RefundReply,
+    RefundRequest,
+)
+from reference.sqlstore import Abort, Call, Procedure, Txn
+
+__all__ = ["PAYMENT_PROCEDURES", "PAYMENT_SCHEMA", "open_accounts"]
+
+OPEN_ROWS_PER_STATEMENT = 250  # rows per INSERT when opening accounts
+
+PAYMENT_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        balance_cents INTEGER NOT NULL CHECK (balance_cents >= 0),
+        frozen_cents INTEGER NOT NULL DEFAULT 0 CHECK (frozen_cents >= 0))""",
+    """CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        buyer TEXT NOT NULL,
+        merchant TEXT NOT NULL,
+        amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+        status TEXT NOT NULL)""",
+    """CREATE TABLE legs (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        delta_cents INTEGER NOT NULL,
+        status TEXT NOT NULL)""",
+)
+
+
+def open_accounts(txn: Txn, balances: Mapping[str, int]) -> None:
+    """Create accounts with opening balances (a store's first transaction)."""
+    rows = sorted(balances.items())
+    assert all(b >= 0 for _, b in rows), "opening balances are never negative"
+    for start in range(0, len(rows), OPEN_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + OPEN_ROWS_PER_STATEMENT]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        params = [x for row in chunk for x in row]
+        txn.execute(f"INSERT INTO accounts (id, balance_cents) VALUES {values}", params)
+
+
+# --8<-- [start:pay]
+def pay(txn: Txn, req: PayRequest, call: Call) -> PayReply:
+    """Debit the buyer, credit the merchant, record the order: all or nothing."""
+    assert req.amount_cents > 0, req
+    first = txn.one("SELECT status FROM orders WHERE id = ?", (req.payment_id,))
+    if first is not None:  # a retry: answer what we answered the first time
+        return PayReply(req.req_id, req.payment_id, first[0], "duplicate", call.node_id)
+    buyer = txn.one("SELECT balance_cents FROM accounts WHERE id = ?", (req.buyer,))
+    merchant = txn.one("SELECT 1 FROM accounts WHERE id = ?", (req.merchant,))
+    if buyer is None or merchant is None:
+        raise Abort(PayReply(req.req_id, req.payment_id, "declined", "no-account", call.node_id))
+    if buyer[0] < req.amount_cents:
+        status, reason = "declined", "insufficient-funds"
+    else:
+        txn.execute(
+            "UPDATE accounts SET balance_cents = balance_cents - ? WHERE id = ?",
+            (req.amount_cents, req.buyer),
+        )
+        txn.execute(
+            "UPDATE accounts SET balance_cents = balance_cents + ? WHERE id = ?",
+            (req.amount_cents, req.merchant),
+        )
+        status, reason = "paid", ""
+    # The decline is recorded too: a retry must not turn it into a payment later.
+    txn.execute(
+        "INSERT INTO orders (id, buyer, merchant, amount_cents, status) VALUES (?, ?, ?, ?, ?)",
+        (req.payment_id, req.buyer, req.merchant, req.amount_cents, status),
+    )
+    return PayReply(req.req_id, req.payment_id, status, reason, call.node_id)
+
+
+# --8<-- [end:pay]
+
+
+# --8<-- [start:refund]
+def refund(txn: Txn, req: RefundRequest, call: Call) -> RefundReply:
+    """Give a paid order's money back; refunding twice is refunding once."""
+    order = txn.one(
+        "SELECT buyer, merchant, amount_cents, status FROM orders WHERE id = ?",
+        (req.payment_id,),
+    )
+    if order is None:
+        return RefundReply(req.req_id, req.payment_id, "not-found", call.node_id)
+    buyer, merchant, amount_cents, status = order
+    if status == "refunded":
+        return RefundReply(req.req_id, req.payment_id, "refunded", call.node_id)
+    if status != "paid":
+        return RefundReply(req.req_id, req.payment_id, "not-paid", call.node_id)
+    changed = txn.execute(
+        "UPDATE accounts SET balance_cents = balance_cents - ? WHERE id = ? AND balance_cents >= ?",
+        (amount_cents, merchant, amount_cents),
+    )
+    if changed == 0:  # the merchant has already paid the money out
+        raise Abort(RefundReply(req.req_id, req.payment_id, "declined", call.node_id))
+    txn.execute(
+        "UPDATE accounts SET balance_cents = balance_cents + ? WHERE id = ?", (amount_cents, buyer)
+    )
+    txn.execute("UPDATE orders SET status = 'refunded' WHERE id = ?", (req.payment_id,))
+    return RefundReply(req.req_id, req.payment_id, "refunded", call.node_id)
+
+
+# --8<-- [end:refund]
+
+
+def read_balances(txn: Txn, req: ReadBalances, call: Call) -> Balances:
+    """Balances of `req.accounts` (or all): one transaction, so one instant."""
+    rows = txn.query("SELECT id, balance_cents + frozen_cents FROM accounts ORDER BY id")
+    wanted = None if req.accounts is None else set(req.accounts)
+    balances = {a: b for a, b in rows if wanted is None or a in wanted}
+    return Balances(req.req_id, balances, call.node_id)
+
+
+def read_payments(txn: Txn, req: ReadPayments, call: Call) -> Payments:
+    """Ids of the payments paid here and of the transfer legs applied here."""
+    paid = txn.query("SELECT id FROM orders WHERE status IN ('paid', 'refunded')")
+    legs = txn.query("SELECT id FROM legs WHERE status = 'applied'")
+    applied = tuple(sorted([r[0] for r in paid] + [r[0] for r in legs]))
+    return Payments(req.req_id, applied, call.node_id)
+
+
+# --8<-- [start:leg]
+def apply_leg(txn: Txn, req: LegRequest, call: Call) -> LegReply:
+    """Add `delta_cents` to one account, once per leg id (the naive transfer's step)."""
+    first = txn.one("SELECT status FROM legs WHERE id = ?", (req.leg_id,))
+    if first is not None:
+        return LegReply(req.req_id, req.leg_id, first[0], call.node_id)
+    changed = txn.execute(
+        "UPDATE accounts SET balance_cents = balance_cents + ? "
+        "WHERE id = ? AND balance_cents + ? >= 0",
+        (req.delta_cents, req.account, req.delta_cents),
+    )
+    status = "applied" if changed == 1 else "declined"
+    txn.execute(
+        "INSERT INTO legs (id, account, delta_cents, status) VALUES (?, ?, ?, ?)",
+        (req.leg_id, req.account, req.delta_cents, status),
+    )
+    return LegReply(req.req_id, req.leg_id, status, call.node_id)
+
+
+# --8<-- [end:leg]
+
+
+PAYMENT_PROCEDURES: dict[type, Procedure] = {
+    PayRequest: pay,
+    RefundRequest: refund,
+    ReadBalances: read_balances,
+    ReadPayments: read_payments,
+    LegRequest: apply_leg,
+}

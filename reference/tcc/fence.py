@@ -1,0 +1,125 @@
+"""The TCC fence, exactly as Seata's `TCCFenceHandler` does it.
+
+A participant in a TCC transaction faces three network pathologies, and one
+table answers all three. Every branch has at most one fence row,
+`(xid, branch_id) -> status`, written in the *same local transaction* as the
+business action it guards:
+
+- idempotence: confirm or cancel delivered twice acts once. The second
+  finds the row already COMMITTED / ROLLBACKED and just says "done".
+- empty rollback: a cancel for a branch whose try never arrived (it was
+  lost, or is still in flight). There is nothing to undo; the cancel
+  inserts the row as SUSPENDED and succeeds.
+- suspension (a late try): the try that was overtaken by its own cancel
+  arrives at last. Its insert of the TRIED row hits the SUSPENDED row's
+  primary key and fails, so the try is refused and no money is frozen
+  forever for a transaction that is already over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reference.sqlstore import Txn
+
+__all__ = [
+    "FENCE_SCHEMA",
+    "STATUS_COMMITTED",
+    "STATUS_ROLLBACKED",
+    "STATUS_SUSPENDED",
+    "STATUS_TRIED",
+    "FenceRefused",
+    "fence_commit",
+    "fence_prepare",
+    "fence_rollback",
+]
+
+# Seata's numbering (TCCFenceConstant).
+STATUS_TRIED = 1
+STATUS_COMMITTED = 2
+STATUS_ROLLBACKED = 3
+STATUS_SUSPENDED = 4
+
+FENCE_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE tcc_fence_log (
+        xid TEXT NOT NULL,
+        branch_id TEXT NOT NULL,
+        action_name TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        PRIMARY KEY (xid, branch_id))""",
+)
+
+Action = Callable[[Txn], None]
+"""The business side of a phase, run in the fence's transaction."""
+
+
+class FenceRefused(Exception):
+    """The fence said no; `reason` says why (for the reply and the book)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _status(txn: Txn, xid: str, branch_id: str) -> int | None:
+    row = txn.one(
+        "SELECT status FROM tcc_fence_log WHERE xid = ? AND branch_id = ?", (xid, branch_id)
+    )
+    return None if row is None else int(row[0])
+
+
+# --8<-- [start:fence]
+def fence_prepare(txn: Txn, xid: str, branch_id: str, action_name: str, try_: Action) -> None:
+    """Phase 1: insert TRIED, then run the business try. A row already there
+    (SUSPENDED by an earlier cancel, or a duplicate try) refuses the try."""
+    if _status(txn, xid, branch_id) is not None:
+        raise FenceRefused("fence-row-exists")  # anti-suspension: cancel came first
+    txn.execute(
+        "INSERT INTO tcc_fence_log (xid, branch_id, action_name, status) VALUES (?, ?, ?, ?)",
+        (xid, branch_id, action_name, STATUS_TRIED),
+    )
+    try_(txn)
+
+
+def fence_commit(txn: Txn, xid: str, branch_id: str, confirm: Action) -> bool:
+    """Phase 2, confirm. True: committed (now or before). False: refused."""
+    status = _status(txn, xid, branch_id)
+    if status is None:
+        raise FenceRefused("confirm-without-try")  # the coordinator never commits this
+    if status == STATUS_COMMITTED:
+        return True  # idempotent: confirmed already
+    if status in (STATUS_ROLLBACKED, STATUS_SUSPENDED):
+        return False  # cancelled already: a confirm now would be a bug upstream
+    confirm(txn)
+    _set(txn, xid, branch_id, STATUS_COMMITTED)
+    return True
+
+
+def fence_rollback(txn: Txn, xid: str, branch_id: str, action_name: str, cancel: Action) -> bool:
+    """Phase 2, cancel. True: rolled back (now, before, or empty). False: refused."""
+    status = _status(txn, xid, branch_id)
+    if status is None:
+        # Empty rollback: the try never ran here. Record it, so a late try is refused.
+        txn.execute(
+            "INSERT INTO tcc_fence_log (xid, branch_id, action_name, status) VALUES (?, ?, ?, ?)",
+            (xid, branch_id, action_name, STATUS_SUSPENDED),
+        )
+        return True
+    if status in (STATUS_ROLLBACKED, STATUS_SUSPENDED):
+        return True  # idempotent: cancelled already
+    if status == STATUS_COMMITTED:
+        return False  # confirmed already: too late to cancel
+    cancel(txn)
+    _set(txn, xid, branch_id, STATUS_ROLLBACKED)
+    return True
+
+
+# --8<-- [end:fence]
+
+
+def _set(txn: Txn, xid: str, branch_id: str, status: int) -> None:
+    changed = txn.execute(
+        "UPDATE tcc_fence_log SET status = ? WHERE xid = ? AND branch_id = ? AND status = ?",
+        (status, xid, branch_id, STATUS_TRIED),
+    )
+    assert changed == 1, f"fence {xid}/{branch_id} left TRIED under our feet"
