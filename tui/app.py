@@ -1,0 +1,491 @@
+"""The Textual app: four panels over one live run (or a replayed store folder).
+
+Layers, so most of it is tested without a terminal: `tui.session` runs the
+stage and makes `Frame`s; `tui.replay` makes frames from a store folder;
+`tui.widgets` draw frames. This module wires keys to the session and runs the
+simulation in a worker thread: each tick advances simulated time by speed x
+the wall time since the last one (bounded work per tick), builds a frame
+under the session's lock, and hands it to the UI thread, waiting until it is
+drawn, so ticks never pile up. Paused, the worker sleeps on an event: no busy
+loop. The checkers run in a second worker, every couple of seconds.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.model import Frame
+from tui.session import Session, SessionConfig, SessionError
+from tui.widgets import ChecksPanel, EventsPanel, StatusBar, TopologyPanel, TrafficPanel
+
+__all__ = ["MIN_HEIGHT", "MIN_WIDTH", "D11App"]
+
+MIN_WIDTH = 100
+MIN_HEIGHT = 28
+TICK_S = 0.05  # a frame per tick: up to 20 refreshes a second, >= 10 on a loaded machine
+CHECK_EVERY_S = 2.0
+THEMES = ("textual-dark", "textual-light")
+COMMANDS_MAX = 64  # key presses waiting for the simulation worker
+
+LIVE_ACTIONS = frozenset(
+    {"spike", "kill", "restart", "pause_node", "skew", "cut", "heal", "judge", "traffic",
+     "step", "switch", "save"}
+)  # fmt: skip
+REPLAY_ACTIONS = frozenset({"scrub", "scrub_to"})
+
+
+class SwitchScreen(ModalScreen[tuple[str, str] | None]):
+    """Pick a chapter and a scenario; the run is rebuilt from it."""
+
+    DEFAULT_CSS = """
+    SwitchScreen { align: center middle; }
+    SwitchScreen > Vertical { width: 104; height: auto; max-height: 80%;
+        border: thick $accent; background: $surface; padding: 0 1; }
+    SwitchScreen OptionList { height: auto; max-height: 30; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]  # noqa: RUF012
+
+    def __init__(self, current: tuple[str, str]) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        from chapters import STAGES
+
+        options: list[Option] = []
+        for stage in STAGES.chapters():
+            for name, scenario in stage.scenarios.items():
+                mark = "▸" if (stage.id, name) == self.current else " "
+                summary = scenario.summary
+                summary = summary if len(summary) <= 52 else summary[:51] + "…"
+                label = f"{mark} {stage.id} {stage.title[:22]:<22} {name:<10} {summary}"
+                options.append(Option(label, id=f"{stage.id}|{name}"))
+        with Vertical():
+            yield Static("[b]Switch chapter / scenario[/b]  (enter: rebuild the run, esc: cancel)")
+            yield OptionList(*options)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        chapter, scenario = str(event.option.id).split("|")
+        self.dismiss((chapter, scenario))
+
+
+class TooSmall(Static):
+    DEFAULT_CSS = """
+    TooSmall { width: 100%; height: 100%; content-align: center middle; text-align: center;
+        background: $error 20%; color: $text; display: none; }
+    """
+
+
+class MainScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #body { height: 1fr; }
+    #top { height: 3fr; min-height: 14; }
+    #bottom { height: 2fr; }
+    .panel { border: round $primary 60%; border-title-color: $text; border-title-style: bold; }
+    .panel:focus-within, .panel:focus { border: round $accent; }
+    #topology { width: 62; }
+    #traffic { width: 1fr; }
+    #events { width: 1fr; }
+    #checks { width: 62; }
+    #message { height: 1; padding: 0 1; color: $text-muted; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Vertical(id="body"):
+            with Horizontal(id="top"):
+                yield TopologyPanel(id="topology", classes="panel")
+                yield TrafficPanel(id="traffic", classes="panel")
+            with Horizontal(id="bottom"):
+                yield EventsPanel(id="events", classes="panel")
+                yield ChecksPanel(id="checks", classes="panel")
+        yield TooSmall(id="too-small")
+        yield Static("", id="message")
+        yield Footer()
+
+    def on_resize(self) -> None:
+        self.app._fit()  # type: ignore[attr-defined]
+
+    def on_mount(self) -> None:
+        self.query_one("#topology").border_title = "Topology · ↑↓ pick a node"
+        self.query_one("#traffic").border_title = "Traffic · simulated tx/s (≙ real at scale)"
+        self.query_one("#events").border_title = "Events · simulated time"
+        self.query_one("#checks").border_title = "Checks · on the history so far"
+        self.query_one(TopologyPanel).focus()
+
+
+class D11App(App[None]):
+    """`d11 tui`: a chapter's stage live on the simulator, or a stored run replayed."""
+
+    TITLE = "d11"
+    BINDINGS = [  # noqa: RUF012
+        Binding("m", "spike", "spike"),
+        Binding("k", "kill", "kill"),
+        Binding("r", "restart", "restart"),
+        Binding("p", "pause_node", "pause"),
+        Binding("s", "skew", "skew"),
+        Binding("c", "cut", "cut city"),
+        Binding("h", "heal", "heal"),
+        Binding("j", "judge", "judge"),
+        Binding("g", "traffic", "steady", show=False),
+        Binding("left", "scrub(-1000)", "-1 s"),
+        Binding("right", "scrub(1000)", "+1 s"),
+        Binding("shift+left", "scrub(-10000)", "-10 s", show=False),
+        Binding("shift+right", "scrub(10000)", "+10 s", show=False),
+        Binding("home", "scrub_to(0)", "start", show=False),
+        Binding("end", "scrub_to(-1)", "end", show=False),
+        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+"),
+        Binding("minus", "speed(-1)", "slower", key_display="-"),
+        Binding("space", "toggle_sim", "pause sim"),
+        Binding("full_stop", "step", "step", key_display="."),
+        Binding("n", "switch", "switch"),
+        Binding("w", "save", "save"),
+        Binding("t", "theme", "theme", show=False),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        config: SessionConfig | None = None,
+        autorun: bool = True,
+        store_root: Path = Path("store"),
+    ) -> None:
+        """`source`: a built Session or Replay; or `config`, and the session is
+        built in the simulation worker (a node's resources, such as its SQLite
+        connection, belong to the thread that runs it)."""
+        super().__init__()
+        assert (source is None) != (config is None), "give a source or a config"
+        self.source: Any = source
+        self.config = config
+        self.live = source is None or isinstance(source, Session)
+        self.autorun = autorun
+        self.store_root = store_root
+        self._stop = threading.Event()
+        self._commands: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=COMMANDS_MAX)
+        self._sim_thread_running = False
+        self.frames_shown = 0
+        self.theme = THEMES[0]
+
+    # -- layout ----------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen()
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._start)
+
+    def _start(self) -> None:
+        if self.source is None and not self.autorun:
+            assert self.config is not None
+            self.source = Session(self.config)
+        if self.source is not None:
+            self.show_frame()
+        if self.autorun:
+            self._sim_loop()
+            if self.live:
+                self._check_loop()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        try:
+            screen = self.screen
+            body = screen.query_one("#body")
+            small = screen.query_one(TooSmall)
+        except Exception:
+            return
+        w, h = self.size
+        too_small = w < MIN_WIDTH or h < MIN_HEIGHT
+        if small.display == too_small:
+            return  # nothing changed: no relayout
+        body.display = not too_small
+        small.display = too_small
+        if too_small:
+            small.update(
+                f"Terminal too small: {w} x {h}\n\n"
+                f"d11 tui needs at least {MIN_WIDTH} x {MIN_HEIGHT}.\n"
+                "Enlarge the window (or make the font smaller)."
+            )
+
+    # -- frames ----------------------------------------------------------------------
+    def show_frame(self, frame: Frame | None = None) -> None:
+        """Draw `frame` (default: a fresh one from the source, taken under its lock)."""
+        if frame is None:
+            if self.source is None:
+                return
+            with self.source.lock:
+                frame = self.source.frame()
+        screen = self.screen
+        if not isinstance(screen, MainScreen):
+            try:
+                screen = next(s for s in self.screen_stack if isinstance(s, MainScreen))
+            except StopIteration:
+                return
+        screen.query_one(StatusBar).show(frame)
+        screen.query_one(TopologyPanel).show(frame)
+        screen.query_one(TrafficPanel).show(frame)
+        screen.query_one(EventsPanel).show(frame)
+        screen.query_one(ChecksPanel).show(frame)
+        screen.query_one("#message", Static).update(frame.message)
+        self._fit()
+        self.frames_shown += 1
+
+    @work(thread=True, exclusive=True, group="sim")
+    def _sim_loop(self) -> None:
+        """The only thread that touches the simulation: builds it, runs it, applies keys."""
+        if self.source is None:
+            assert self.config is not None
+            try:
+                self.source = Session(self.config)
+            except Exception as exc:  # a stage that fails to build: say so, do not hang
+                self.call_from_thread(self.exit, message=f"d11 tui: {exc}")
+                return
+        self._sim_thread_running = True
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            source = self.source
+            try:
+                command = self._commands.get(timeout=0.5 if source.paused else 0.0)
+            except queue.Empty:
+                command = None
+            if command is not None:
+                command()
+            elif source.paused:
+                last = time.perf_counter()
+                continue  # asleep in get() until a key arrives: no busy loop
+            now = time.perf_counter()
+            source = self.source
+            with source.lock:
+                source.advance(now - last)
+                frame = source.frame()
+            last = now
+            try:
+                self.call_from_thread(self.show_frame, frame)  # waits: ticks never pile up
+            except Exception:
+                return  # the app is closing
+            rest_s = TICK_S - (time.perf_counter() - now)
+            if rest_s > 0 and self._commands.empty():
+                self._stop.wait(rest_s)
+
+    @work(thread=True, exclusive=True, group="checks")
+    def _check_loop(self) -> None:
+        judged_ms = -1.0
+        while not self._stop.wait(CHECK_EVERY_S / 4 if judged_ms < 0 else CHECK_EVERY_S):
+            session = self.source
+            if session is None:
+                continue  # still being built by the simulation worker
+            if not isinstance(session, Session):
+                return
+            with session.lock:
+                now_ms = session.rt.now_ms
+            if now_ms != judged_ms:
+                session.run_checks()
+                judged_ms = now_ms
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # -- controls ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LIVE_ACTIONS:
+            return self.live
+        if action in REPLAY_ACTIONS:
+            return not self.live
+        return True
+
+    def _selected(self) -> str:
+        """The node the topology panel points at (before its first frame: the first server)."""
+        try:
+            chosen = self.screen.query_one(TopologyPanel).selected
+        except Exception:
+            chosen = ""
+        if not chosen and isinstance(self.source, Session):
+            with self.source.lock:
+                chosen = self.source.first_target()
+        return chosen
+
+    def _do(self, fn: Any, *args: Any) -> None:
+        """Run one control on the source: in the simulation worker when it runs
+        (it owns the nodes), else here; errors go to the status line."""
+
+        def command() -> None:
+            source = self.source
+            try:
+                with source.lock:
+                    getattr(source, fn)(*args)
+            except SessionError as exc:
+                with source.lock:
+                    source.message = f"✖ {exc}"
+                self.call_from_thread(self.bell) if self._sim_thread_running else self.bell()
+
+        if self.source is None:
+            return
+        if self._sim_thread_running:
+            try:
+                self._commands.put_nowait(command)
+            except queue.Full:
+                self.bell()  # more keys queued than the worker can take: drop this one
+            return
+        command()
+        self.show_frame()
+
+    def action_spike(self) -> None:
+        self._do("spike")
+
+    def action_traffic(self) -> None:
+        self._do("resume_traffic")
+
+    def action_kill(self) -> None:
+        self._do("kill", self._selected())
+
+    def action_restart(self) -> None:
+        self._do("restart", self._selected())
+
+    def action_pause_node(self) -> None:
+        self._do("toggle_node_pause", self._selected())
+
+    def action_skew(self) -> None:
+        self._do("skew", self._selected())
+
+    def action_cut(self) -> None:
+        self._do("cut_off", self._selected())
+
+    def action_heal(self) -> None:
+        self._do("heal")
+
+    def action_judge(self) -> None:
+        self._do("judge")
+
+    def action_speed(self, direction: int) -> None:
+        self._do("set_speed", direction)
+
+    def action_toggle_sim(self) -> None:
+        self._do("toggle_pause")
+
+    def action_step(self) -> None:
+        self._do("pause_and_step")
+
+    def action_scrub(self, delta_ms: float) -> None:
+        self._do("scrub", float(delta_ms))
+
+    def action_scrub_to(self, at_ms: float) -> None:
+        self._do("scrub_to", float(at_ms))
+
+    def action_theme(self) -> None:
+        self.theme = (
+            THEMES[(THEMES.index(self.theme) + 1) % len(THEMES)]
+            if self.theme in THEMES
+            else THEMES[0]
+        )
+        self.show_frame()
+
+    def action_switch(self) -> None:
+        current = (self.source.stage.id, self.source.config.scenario)
+
+        def chosen(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                self._rebuild(*choice)
+
+        self.push_screen(SwitchScreen(current), chosen)
+
+    def _rebuild(self, chapter: str, scenario: str) -> None:
+        """A fresh session for another chapter or scenario, built where the sim runs."""
+
+        def command() -> None:
+            old = self.source
+            config = old.config.with_(
+                chapter=chapter, scenario=scenario, variant="", speed=old.speed
+            )
+            try:
+                fresh = Session(config)
+            except SessionError as exc:
+                with old.lock:
+                    old.message = f"✖ {exc}"
+                return
+            self.source = fresh
+
+            def clear_log() -> None:
+                for screen in self.screen_stack:
+                    for log in screen.query(EventsPanel):
+                        log.clear()
+
+            if self._sim_thread_running:
+                self.call_from_thread(clear_log)
+            else:
+                clear_log()
+
+        if self._sim_thread_running:
+            self._commands.put(command)
+        else:
+            command()
+            self.show_frame()
+
+    def action_save(self) -> None:
+        self._save()
+
+    @work(thread=True, exclusive=True, group="save")
+    def _save(self) -> None:
+        session = self.source
+        try:
+            folder = session.save(self.store_root)
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"save failed: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"saved to {folder}\nreplay: d11 tui --attach {folder}")
+        self.call_from_thread(self.show_frame)
+
+    # -- command palette -----------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Any:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            name = binding.action.split("(")[0]
+            if self.check_action(name, ()) is False or name in ("quit",):
+                continue
+            keys = binding.key_display or binding.key.split(",")[0]
+            yield SystemCommand(
+                f"{binding.description} [{keys}]",
+                _HELP.get(name, binding.description),
+                lambda action=binding.action: self.run_action(action),
+            )
+
+
+_HELP = {
+    "spike": "Start the Double 11 midnight spike now (100x the quiet level within a second)",
+    "kill": "Crash the selected node (unsynced writes lost); r restarts it",
+    "restart": "Restart the selected crashed node, or resume a paused one",
+    "pause_node": "Freeze / thaw the selected node (messages and timers queue)",
+    "skew": "Cycle the selected node's clock: +500 ms, -500 ms, exact",
+    "cut": "Cut the selected node's city off from everything (its cell if one city)",
+    "heal": "Restore every network link",
+    "judge": "Stop traffic, heal, recover and take the final reads; then the checks decide",
+    "traffic": "Steady traffic again from now",
+    "speed": "Change simulation speed (x0.1 .. x100 of real time)",
+    "toggle_sim": "Pause / resume the simulation",
+    "step": "Advance 100 ms of simulated time (pauses first)",
+    "switch": "Switch chapter and scenario (rebuilds the run)",
+    "save": "Save the run so far to a store folder (d11 tui --attach reads it)",
+    "theme": "Switch between dark and light",
+    "scrub": "Move the replay in time",
+    "scrub_to": "Jump to the start / end of the replay",
+}
+
+
+def live_app(config: SessionConfig, **kwargs: Any) -> D11App:
+    """The app over a live session built from `config` in the simulation worker."""
+    return D11App(config=config, **kwargs)

@@ -1,0 +1,54 @@
+"""`d11 tui`: watch a chapter's stage live on the simulator, or replay a stored run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("tui")(tui)
+
+
+def tui(
+    chapter: str = typer.Argument("ch1", help="chapter id or alias (ch1, monolith, ch2, ...)"),
+    scenario: str = typer.Option(
+        "steady", "--scenario", help="steady, double11, crash, partition, saturate"
+    ),
+    seed: int = typer.Option(1, "--seed", help="simulator seed: same seed, same run"),
+    variant: str = typer.Option("", "--variant", help="the stage's variant (default: its own)"),
+    speed: float = typer.Option(
+        1.0, "--speed", help="simulated seconds per real second (0.1..100)"
+    ),
+    attach: Path | None = typer.Option(
+        None, "--attach", help="replay a store folder written by `d11 test` (or saved here)"
+    ),
+    store: Path = typer.Option(Path("store"), "--store", help="where `w` saves runs"),
+) -> None:
+    """The live view: traffic through the cells, faults at a key press, checks turning red."""
+    if not 0.1 <= speed <= 100:
+        _fail(f"--speed must be in [0.1, 100], not {speed}")
+    from tui.app import D11App
+    from tui.replay import Replay, ReplayError
+    from tui.session import SessionConfig, SessionError
+
+    try:
+        if attach is not None:
+            app = D11App(Replay(attach), store_root=store)
+        else:
+            config = SessionConfig(
+                chapter=chapter, scenario=scenario, seed=seed, variant=variant, speed=speed
+            )
+            config.validate()
+            app = D11App(config=config, store_root=store)
+    except (SessionError, ReplayError) as exc:
+        _fail(str(exc))
+    app.run()
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"d11 tui: {message}", err=True)
+    raise typer.Exit(2)

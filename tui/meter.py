@@ -1,0 +1,162 @@
+"""Traffic figures from a history, fed one event at a time, in bounded memory.
+
+The TUI may stay open all day, so it never re-reads the whole history: a
+`Meter` takes each new event once and keeps fixed-width time buckets in a
+ring (offered, served and failed payments, their latencies, errors by kind,
+served per cell). A live session feeds it as clients record; a replay feeds
+it up to the scrubbed time. Both ask it for the same series and windows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from checks.history import NEMESIS, Event
+
+__all__ = ["Meter"]
+
+LATENCIES_PER_BUCKET_MAX = 4_000  # samples kept per bucket for percentiles
+OPEN_OPS_MAX = 200_000  # transfers in flight we track; beyond it the oldest are forgotten
+
+
+@dataclass(slots=True)
+class _Bucket:
+    index: int
+    offered: int = 0
+    served: int = 0
+    failed: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    by_cell: Counter[str] = field(default_factory=Counter)
+
+
+def _percentile(sorted_ms: list[float], p: float) -> float:
+    if not sorted_ms:
+        return 0.0
+    rank = max(1, math.ceil(p / 100.0 * len(sorted_ms)))
+    return sorted_ms[rank - 1]
+
+
+class Meter:
+    """Payments per bucket of simulated time, the last `buckets_max` buckets."""
+
+    def __init__(
+        self,
+        cell_of: Callable[[str], str],
+        bucket_ms: float = 250.0,
+        buckets_max: int = 240,
+    ) -> None:
+        assert bucket_ms > 0 and buckets_max > 0
+        self.bucket_ms = bucket_ms
+        self.buckets_max = buckets_max
+        self._cell_of = cell_of
+        self._ring: deque[_Bucket] = deque()
+        self._open: dict[int | str, float] = {}  # process -> invoke time of its transfer
+        self.cells: set[str] = set()
+        self.payments_total = 0
+        self.ok_total = 0
+        self.errors_total: Counter[str] = Counter()
+        # Latency from every reply (late ones too) when the caller feeds them
+        # (`feed_replies`); else from the ok completions in the history.
+        self.replies_fed = False
+
+    # -- feeding ---------------------------------------------------------------
+    def feed(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            if ev.process == NEMESIS or ev.f != "transfer":
+                continue
+            b = self._bucket(ev.time_ms)
+            if ev.type == "invoke":
+                b.offered += 1
+                self.payments_total += 1
+                self._open[ev.process] = ev.time_ms
+                if len(self._open) > OPEN_OPS_MAX:
+                    self._open.pop(next(iter(self._open)))
+                continue
+            self._open.pop(ev.process, None)
+            if ev.type == "ok":
+                b.served += 1
+                self.ok_total += 1
+                if not self.replies_fed and len(b.latencies_ms) < LATENCIES_PER_BUCKET_MAX:
+                    b.latencies_ms.append(float(ev.extra.get("latency_ms", 0.0)))
+                node = ev.extra.get("node")
+                if isinstance(node, str) and node:
+                    cell = self._cell_of(node)
+                    if cell:
+                        b.by_cell[cell] += 1
+                        self.cells.add(cell)
+            else:
+                b.failed += 1
+                kind = "timeout" if ev.type == "info" else str(ev.extra.get("error") or "failed")
+                b.errors[kind] += 1
+                self.errors_total[kind] += 1
+
+    def feed_replies(self, replies: Iterable[tuple[float, float]]) -> None:
+        """(time_ms, latency_ms) of every reply a client got, including the ones
+        that came after it gave up: what explodes when a queue builds up."""
+        self.replies_fed = True
+        for time_ms, latency_ms in replies:
+            b = self._bucket(time_ms)
+            if len(b.latencies_ms) < LATENCIES_PER_BUCKET_MAX:
+                b.latencies_ms.append(latency_ms)
+
+    def _bucket(self, time_ms: float) -> _Bucket:
+        index = int(time_ms // self.bucket_ms)
+        ring = self._ring
+        if ring and index <= ring[-1].index:
+            # Events arrive in time order; an older one lands in its own bucket
+            # if it is still kept, else in the oldest one.
+            for b in reversed(ring):
+                if b.index <= index:
+                    return b
+            return ring[0]
+        ring.append(_Bucket(index))
+        while len(ring) > self.buckets_max:
+            ring.popleft()
+        return ring[-1]
+
+    # -- reading ---------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._open)
+
+    def series(self, now_ms: float, points: int) -> dict[str, list[float]]:
+        """Per-bucket rates (per simulated second) for the last `points` buckets up to now."""
+        points = min(points, self.buckets_max)
+        last = int(now_ms // self.bucket_ms)
+        by_index = {b.index: b for b in self._ring}
+        per_s = 1000.0 / self.bucket_ms
+        out: dict[str, list[float]] = {"offered": [], "served": [], "failed": [], "p99": []}
+        cells: dict[str, list[float]] = {c: [] for c in sorted(self.cells)}
+        for i in range(last - points + 1, last + 1):
+            b = by_index.get(i)
+            out["offered"].append(b.offered * per_s if b else 0.0)
+            out["served"].append(b.served * per_s if b else 0.0)
+            out["failed"].append(b.failed * per_s if b else 0.0)
+            out["p99"].append(_percentile(sorted(b.latencies_ms), 99) if b else 0.0)
+            for c, values in cells.items():
+                values.append(b.by_cell.get(c, 0) * per_s if b else 0.0)
+        out.update({f"cell:{c}": v for c, v in cells.items()})
+        return out
+
+    def window(self, now_ms: float, window_ms: float = 1000.0) -> dict[str, object]:
+        """Rates, percentiles and errors over the last `window_ms` (whole buckets)."""
+        first = int((now_ms - window_ms) // self.bucket_ms) + 1
+        chosen = [b for b in self._ring if b.index >= first]
+        span_s = max(len(range(first, int(now_ms // self.bucket_ms) + 1)), 1) * (
+            self.bucket_ms / 1000.0
+        )
+        latencies = sorted(x for b in chosen for x in b.latencies_ms)
+        errors: Counter[str] = Counter()
+        for b in chosen:
+            errors.update(b.errors)
+        return {
+            "offered_tps": sum(b.offered for b in chosen) / span_s,
+            "served_tps": sum(b.served for b in chosen) / span_s,
+            "p50_ms": _percentile(latencies, 50),
+            "p99_ms": _percentile(latencies, 99),
+            "errors": dict(errors.most_common()),
+        }

@@ -1,0 +1,146 @@
+"""What the panels show, as plain data: one `Frame` per refresh.
+
+A live session (`tui.session.Session`) and a replayed store folder
+(`tui.replay.Replay`) both produce frames, so every widget draws the same
+way whether the run is happening now or happened in CI last night. Nothing
+here imports Textual: the frames are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["CheckView", "EventLine", "Frame", "NodeView", "Severity", "format_rate"]
+
+Severity = Literal["info", "fault", "heal", "warn", "ok"]
+
+# Trace kinds worth a line in the event log. Nodes may trace more (per
+# request); the log keeps what a person watching a failure wants to see.
+EVENT_WORDS: tuple[str, ...] = (
+    "crash", "restart", "pause", "resume", "clock", "partition", "heal", "cut",
+    "isolate", "leader", "elect", "failover", "breaker", "route", "rule", "remap",
+    "degrade", "flow", "fence", "recover", "lease", "takeover", "promote", "demote",
+    "spike", "traffic", "skew", "judge", "final", "save", "speed", "switch",
+)  # fmt: skip
+FAULT_WORDS: tuple[str, ...] = ("crash", "pause", "partition", "cut", "isolate", "skew", "clock")
+HEAL_WORDS: tuple[str, ...] = ("restart", "resume", "heal", "recover")
+
+
+def severity_of(kind: str) -> Severity:
+    """Colour class of an event kind: faults red, heals green, the rest plain."""
+    low = kind.lower()
+    if any(w in low for w in HEAL_WORDS):
+        return "heal"
+    if any(w in low for w in FAULT_WORDS):
+        return "fault"
+    if any(w in low for w in ("leader", "failover", "breaker", "degrade", "remap", "takeover")):
+        return "warn"
+    return "info"
+
+
+def wanted_event(kind: str) -> bool:
+    low = kind.lower()
+    return any(w in low for w in EVENT_WORDS)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """One node as the topology panel draws it."""
+
+    id: str
+    city: str
+    cell: str
+    role: str  # gateway, shard, replica, config, controller, client, or ""
+    status: str  # up | crashed | paused
+    cut: str = ""  # "" (all links up) | "partial" | "isolated"
+    leader: bool = False
+    skew_ms: float = 0.0
+    load_tps: float = 0.0  # transactions per simulated second it served lately
+    queue: int = 0  # events waiting at it (busy or paused)
+
+    @property
+    def is_client(self) -> bool:
+        return self.role == "client"
+
+
+@dataclass(frozen=True, slots=True)
+class EventLine:
+    """One line of the event log, in simulated time."""
+
+    seq: int
+    time_ms: float
+    kind: str
+    node: str
+    detail: str
+    severity: Severity = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    """One checker's latest verdict, set against what the chapter expects."""
+
+    name: str
+    valid: bool | str  # True | False | "unknown" | "pending"
+    summary: str
+    outcome: str = ""  # pass | expected-failure | unexpected-failure | unexpected-pass | unknown
+    expected: str = ""  # the chapter's explanation, when it expects something
+    at_ms: float = 0.0  # simulated time of the history it judged
+    events: int = 0  # how many history events it judged
+
+
+@dataclass
+class Frame:
+    """Everything on screen at one moment."""
+
+    mode: Literal["live", "replay"]
+    chapter: str
+    title: str
+    scenario: str
+    variant: str
+    seed: int
+    now_ms: float
+    speed: float  # asked for: simulated seconds per wall second (0: paused)
+    speed_actual: float  # achieved over the last second of wall time
+    paused: bool
+    profile: str  # traffic profile now: steady, double11, saturate, judged, off
+    scale: float
+    nodes: list[NodeView]
+    layout: dict[str, dict[str, list[str]]]  # city -> cell -> node ids
+    cuts: list[str]  # human lines: "hangzhou ✂ shanghai", ...
+    bucket_ms: float
+    offered: list[float]  # payments started per simulated second, per bucket
+    served: list[float]  # payments ok per simulated second, per bucket
+    failed: list[float]  # payments failed/unknown per simulated second, per bucket
+    p99: list[float]  # reply p99 per bucket (ms)
+    served_by_cell: dict[str, list[float]]  # goodput per LDC cell (or per store: served_by)
+    offered_tps: float  # over the last window
+    served_tps: float
+    p50_ms: float
+    p99_ms: float
+    in_flight: int
+    errors: dict[str, int]  # error kind -> count, last window
+    errors_total: dict[str, int]  # error kind -> count, whole run
+    payments_total: int
+    ok_total: int
+    events: list[EventLine]  # new since the last frame (all of them when events_reset)
+    events_reset: bool
+    checks: list[CheckView]
+    checks_running: bool = False
+    message: str = ""  # one line for the status bar (last action's result)
+    faults_active: list[str] = field(default_factory=list)
+    cut_off: list[str] = field(default_factory=list)  # cities and cells cut from the rest
+    served_by: str = "cell"  # what served_by_cell groups by: "cell" or "store"
+    first_target: str = ""  # the node the topology selects until someone picks one
+    replay_end_ms: float = 0.0  # replay: the stored run's last event time
+
+
+def format_rate(per_s: float) -> str:
+    """1234.5 -> '1.23k', 583000 -> '583k': rates in a narrow column."""
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.2f}M"
+    if per_s >= 1e4:
+        return f"{per_s / 1e3:.0f}k"
+    if per_s >= 1e3:
+        return f"{per_s / 1e3:.2f}k"
+    return f"{per_s:.0f}"

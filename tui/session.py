@@ -1,0 +1,848 @@
+"""One live run of a chapter's stage on the simulator, driven by a person.
+
+A `Session` owns the stage, its `SimRuntime` and its `Deployment`, and knows
+how to move simulated time forward a slice at a time, so the interface that
+drives it never waits long. It offers the controls a workshop wants (the
+midnight spike, kill and restart, pause, clock skew, cut a city off and heal,
+speed) and turns the run into `tui.model.Frame`s for the panels.
+
+It never ends on its own: traffic is planned in rolling windows, re-armed
+before each window runs out, and everything it keeps for the screen lives in
+rings. Every action a person takes goes into the recorded history as a
+nemesis event (`checks.nemesis` vocabulary), so a saved run shows it.
+
+The Session is not thread-safe by itself; the app holds `session.lock`
+around every call (the simulation runs in a worker thread).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from checks.history import NEMESIS, Event
+from checks.nemesis import Action, apply_action
+from reference.telemetry import TraceEvent
+from tui.meter import Meter
+from tui.model import CheckView, EventLine, Frame, NodeView, severity_of, wanted_event
+
+__all__ = ["SPEEDS", "Session", "SessionConfig", "SessionError", "judge_history"]
+
+SPEEDS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+WINDOW_MS = 4_000.0  # traffic is planned this far ahead, window by window
+REARM_LEAD_MS = 1_000.0  # the next window is planned this long before the current one ends
+WARMUP_MS = 200.0
+SPIKE_WINDOW_MS = 8_000.0  # the midnight spike: one compressed stretch of the day
+SLICE_MS = 20.0  # simulated time per run_until call: the unit of interruption
+TICK_WALL_S_MAX = 0.25  # a late tick never asks for more than this much wall time
+STEP_MS = 100.0  # one press of "." when paused
+SKEWS_MS: tuple[float, ...] = (0.0, 500.0, -500.0)
+EVENTS_KEPT = 1_000
+HISTORY_MAX = 1_000_000  # events kept in the live history before the oldest half goes
+CHECK_EVENTS_MAX = 60_000  # the checkers judge at most this many recent events
+LEDGER_EVENTS_MAX = 250_000  # beyond this the ledger check is too slow to run live
+SCENARIO_FAULT_AT_MS = 1_600.0
+PARTITION_MS = 1_000.0
+RUNTIME_FAULT_KINDS = frozenset(
+    {"crash", "restart", "pause", "resume", "clock", "partition", "heal", "exit"}
+)
+
+# The scenario a person's faults make the run look like, for the expectations.
+_SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "partition"}
+
+
+class SessionError(ValueError):
+    """An action that cannot be done now; the message is shown in the status bar."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What a session is built from (a rebuild takes a changed copy)."""
+
+    chapter: str = "ch1"
+    scenario: str = "steady"
+    seed: int = 1
+    variant: str = ""
+    speed: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> SessionConfig:
+        return replace(self, **changes)
+
+    def validate(self) -> tuple[Any, Any]:
+        """(stage, options) for this config; SessionError with one line if it makes no sense."""
+        from chapters import get_stage
+        from chapters.stage import StageError
+
+        try:
+            stage = get_stage(self.chapter)
+            if self.scenario not in stage.scenarios:
+                known = ", ".join(stage.scenarios)
+                raise StageError(f"{stage.id} has no scenario {self.scenario!r} (known: {known})")
+            options = stage.options(seed=self.seed, variant=self.variant, extra=dict(self.extra))
+        except StageError as exc:
+            raise SessionError(str(exc)) from None
+        if not SPEEDS[0] <= self.speed <= SPEEDS[-1]:
+            raise SessionError(
+                f"speed must be in [{SPEEDS[0]:g}, {SPEEDS[-1]:g}], not {self.speed:g}"
+            )
+        return stage, options
+
+
+def judge_history(
+    dep: Any, history: list[Event], scenario: str, *, ledger: bool = True
+) -> list[CheckView]:
+    """Run the stage's checks on `history` and set them against the chapter's expectations."""
+    from chapters.stage import judge
+
+    at_ms = history[-1].time_ms if history else 0.0
+    verdicts = {}
+    skipped: list[CheckView] = []
+    for name, check in dep.checks.items():
+        if name == "ledger" and not ledger:
+            skipped.append(
+                CheckView(
+                    name,
+                    "unknown",
+                    "history too long to replay live; press j to judge a fresh run",
+                    "unknown",
+                    at_ms=at_ms,
+                    events=len(history),
+                )
+            )
+            continue
+        verdicts[name] = check(history)
+    judged = judge(verdicts, dep.expectations(scenario))
+    views = [
+        CheckView(
+            name=name,
+            valid=v.valid,
+            summary=_live_summary(v),
+            outcome=judged[name].outcome,
+            expected=(judged[name].expected.why if judged[name].expected else ""),
+            at_ms=at_ms,
+            events=len(history),
+        )
+        for name, v in verdicts.items()
+    ]
+    return sorted(views + skipped, key=lambda c: c.name)
+
+
+def _live_summary(verdict: Any) -> str:
+    """A verdict's summary, in the words of a live run (no final reads yet: press j)."""
+    resolution = verdict.details.get("resolution") if isinstance(verdict.details, dict) else None
+    if isinstance(resolution, dict) and resolution.get("status") == "no-final-read":
+        return (
+            "Lost or doubled payments show only in the final reads: press j to stop "
+            "traffic, recover, and read every balance."
+        )
+    summary = str(verdict.summary)
+    if verdict.valid == "unknown" and "final read" in summary.lower():
+        return f"{summary} (j takes the final reads)"
+    return summary
+
+
+def recent_window(history: list[Event], events_max: int) -> list[Event]:
+    """The last `events_max` events as a well-formed history, re-indexed.
+
+    Completions whose invoke fell before the cut are dropped (an operation is
+    whole or absent); the setup events (opening balances) are always kept.
+    """
+    if len(history) <= events_max:
+        return history
+    cut = len(history) - events_max
+    setup = [e for e in history[: min(cut, 16)] if e.process == "setup"]
+    opened: set[int | str] = set()
+    kept: list[Event] = list(setup)
+    for ev in history[cut:]:
+        if ev.process == NEMESIS or ev.process == "setup":
+            kept.append(ev)
+        elif ev.type == "invoke":
+            opened.add(ev.process)
+            kept.append(ev)
+        elif ev.process in opened:
+            opened.discard(ev.process)
+            kept.append(ev)
+    return [replace(e, index=i) for i, e in enumerate(kept)]
+
+
+class Session:
+    """A chapter's stage running on the simulator, with controls and frames."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        from reference.runtime.sim import SimRuntime
+
+        self.lock = threading.RLock()
+        self.config = config
+        self.stage, self.options = config.validate()
+        self.rt = SimRuntime(topology=self.stage.topology(self.options), seed=config.seed)
+        self.dep = self.stage.build(self.rt, self.options)
+        self.dep.scenario = config.scenario
+        self.topology = self.dep.topology
+        self._by_cell = bool(self.dep.roles.get("cell"))
+        self.meter = Meter(self._cell_of)
+        self.speed = config.speed
+        self.paused = False
+        self.speed_actual = 0.0
+        self._achieved: deque[tuple[float, float]] = deque(maxlen=64)  # (wall s, sim ms)
+        self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
+        self._seq = 0
+        self._shown_seq = 0
+        self._cursor = 0  # next history event the meter has not seen
+        self._timeline_cursor = 0
+        self._replies_cursor = 0
+        self._trimmed = False
+        self.leaders: set[str] = set()  # nodes that believe they lead
+        self.leader_of: dict[str, str] = {}  # group -> leader, when traces name the group
+        self.skews_ms: dict[str, float] = {}
+        self.actions: list[Action] = []  # what the person did, as a replayable schedule
+        self.fault_kinds: set[str] = set()
+        self.profile = "off"
+        self.base_profile = "saturate" if config.scenario == "saturate" else "steady"
+        self._window_end_ms = 0.0
+        self._generation = 0  # bumped when the traffic plan changes: stale re-arms do nothing
+        self.judged = False
+        self.checks: list[CheckView] = [
+            CheckView(name, "pending", "waiting for the first check") for name in self.dep.checks
+        ]
+        self.checks_running = False
+        self.message = ""
+        self.rt.telemetry.subscribe(self._on_trace)
+        self.rt.start()
+        self._begin()
+
+    # -- life ------------------------------------------------------------------------
+    def _begin(self) -> None:
+        """Start the chosen scenario's traffic (and its fault, if it has one)."""
+        start_ms = self.rt.now_ms + WARMUP_MS
+        scenario = self.config.scenario
+        self._log(
+            "run",
+            "",
+            f"{self.stage.id} {self.stage.title}: scenario {scenario}, seed {self.config.seed}",
+        )
+        if scenario == "double11":
+            self._plan(start_ms, "double11", SPIKE_WINDOW_MS)
+        else:
+            self._plan(start_ms, self.base_profile, WINDOW_MS)
+        fault_at_ms = start_ms + SCENARIO_FAULT_AT_MS
+        if scenario == "crash" and hasattr(self.dep, "crash_victims"):
+            victims = list(self.dep.crash_victims())
+            self.rt.call_at(fault_at_ms, lambda: self._scenario_crash(victims))
+        elif scenario == "partition" and hasattr(self.dep, "partition_groups"):
+            groups = [sorted(g) for g in self.dep.partition_groups()]
+            self.rt.call_at(
+                fault_at_ms, lambda: self._act("partition", {"groups": groups, "one_way": False})
+            )
+            self.rt.call_at(fault_at_ms + PARTITION_MS, lambda: self._act("heal", {}))
+
+    def _scenario_crash(self, victims: list[str]) -> None:
+        for n in victims:
+            self._act("crash", {"node": n})
+        down_ms = getattr(self.dep, "restart_after_ms", lambda: None)()
+        if down_ms is not None:
+            for n in victims:
+                self.rt.call_after(down_ms, lambda n=n: self._act("restart", {"node": n}))
+
+    # --8<-- [start:rolling-traffic]
+    def _plan(self, start_ms: float, profile: str, length_ms: float) -> None:
+        """Plan traffic over [start_ms, start_ms + length_ms), and the re-arm before it ends.
+
+        Traffic is planned window by window so a session can run for hours:
+        each window's arrivals are generated just before it starts, and the
+        one after it is planned a second ahead of time.
+        """
+        assert length_ms > REARM_LEAD_MS, "a window must outlast its re-arm lead"
+        self._generation += 1
+        generation = self._generation
+        end_ms = start_ms + length_ms
+        self.profile = profile
+        self._window_end_ms = end_ms
+        self.dep.start_traffic(start_ms, end_ms, profile)
+
+        def rearm() -> None:
+            if generation == self._generation and not self.judged:
+                self._plan(end_ms, self.base_profile, WINDOW_MS)
+
+        self.rt.call_at(end_ms - REARM_LEAD_MS, rearm)
+
+    # --8<-- [end:rolling-traffic]
+
+    def _drop_future_arrivals(self, after_ms: float) -> None:
+        """Forget planned payments from `after_ms` on (a new plan replaces them)."""
+        for plan in getattr(self.dep, "plans", {}).values():
+            keep = [p for p in plan.arrivals if p.time_ms < after_ms]
+            plan.arrivals.clear()
+            plan.arrivals.extend(keep)
+
+    # -- time ------------------------------------------------------------------------
+    def advance(self, wall_s: float, budget_s: float = 0.06) -> float:
+        """Move simulated time by `speed x wall_s`, within `budget_s` of real work.
+
+        Returns the simulated ms advanced. A slow stage falls behind the asked
+        speed rather than freezing the screen; `speed_actual` says by how much.
+        """
+        if self.paused or wall_s <= 0:
+            self._note_achieved(wall_s, 0.0)
+            return 0.0
+        target_ms = self.rt.now_ms + min(wall_s, TICK_WALL_S_MAX) * self.speed * 1000.0
+        start_ms = self.rt.now_ms
+        t0 = time.perf_counter()
+        slices = 0
+        while self.rt.now_ms < target_ms and slices < 10_000:
+            self.rt.run_until(min(target_ms, self.rt.now_ms + SLICE_MS))
+            slices += 1
+            if time.perf_counter() - t0 > budget_s:
+                break
+        self._ingest()
+        done_ms = self.rt.now_ms - start_ms
+        self._note_achieved(wall_s, done_ms)
+        return done_ms
+
+    def step(self, sim_ms: float = STEP_MS) -> None:
+        """Advance exactly `sim_ms` of simulated time (single step, tests, screenshots)."""
+        assert sim_ms > 0
+        self.rt.run_until(self.rt.now_ms + sim_ms)
+        self._ingest()
+
+    def _note_achieved(self, wall_s: float, sim_ms: float) -> None:
+        self._achieved.append((wall_s, sim_ms))
+        wall = sum(w for w, _ in self._achieved)
+        self.speed_actual = (sum(s for _, s in self._achieved) / 1000.0) / wall if wall else 0.0
+
+    def set_speed(self, direction: int) -> float:
+        """One notch faster (+1) or slower (-1) on the SPEEDS ladder."""
+        assert direction in (-1, 1)
+        nearest = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
+        self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, nearest + direction))]
+        self._achieved.clear()
+        self._mark("speed", f"x{self.speed:g} (simulated seconds per real second)")
+        return self.speed
+
+    def pause_and_step(self, sim_ms: float = STEP_MS) -> None:
+        """Single step: pause if running, then advance `sim_ms`."""
+        if not self.paused:
+            self.paused = True
+            self._mark("sim-hold", "single-stepping: . steps 100 ms, space runs")
+        self.step(sim_ms)
+        self._say(f"paused; stepped {sim_ms:.0f} ms (. again, space to run)")
+
+    def toggle_pause(self) -> bool:
+        self.paused = not self.paused
+        self._achieved.clear()
+        if self.paused:
+            self._mark("sim-hold", "simulated time stands still: . steps 100 ms")
+        else:
+            self._mark("sim-run", f"running at x{self.speed:g}")
+        return self.paused
+
+    # -- controls ---------------------------------------------------------------------
+    def servers(self) -> list[str]:
+        """Nodes a person may break: every node but the clients (they observe)."""
+        clients = set(self.dep.roles.get("client", []))
+        return [n for n in self.node_order() if n not in clients]
+
+    def first_target(self) -> str:
+        """The node picked before anyone chooses: the first store, else the first server."""
+        stores = [n for n in self.servers() if n in self.dep.roles.get("shard", [])]
+        servers = self.servers()
+        return stores[0] if stores else (servers[0] if servers else "")
+
+    def _server(self, node: str) -> str:
+        if node not in self.rt.node_ids():
+            raise SessionError(f"no node {node!r}")
+        if node in self.dep.roles.get("client", []):
+            raise SessionError(f"{node} is a client: it records the history, pick a server")
+        return node
+
+    def spike(self) -> None:
+        """The midnight spike, from now: Double 11's shape compressed into a few seconds."""
+        if self.judged:
+            self.judged = False
+        now_ms = self.rt.now_ms
+        self._drop_future_arrivals(now_ms)
+        self._plan(now_ms + 1.0, "double11", SPIKE_WINDOW_MS)
+        self._mark("spike", "midnight: Double 11 traffic from now (peak in 1 s)")
+
+    def resume_traffic(self) -> None:
+        """Steady traffic again (after a judge, or to cut a spike short)."""
+        self.judged = False
+        now_ms = self.rt.now_ms
+        self._drop_future_arrivals(now_ms)
+        self._plan(now_ms + 1.0, self.base_profile, WINDOW_MS)
+        self._mark("traffic", f"{self.base_profile} traffic from now")
+
+    def kill(self, node: str) -> None:
+        node = self._server(node)
+        if self.rt.status(node) == "crashed":
+            raise SessionError(f"{node} is already down: r restarts it")
+        self._act("crash", {"node": node})
+
+    def restart(self, node: str) -> None:
+        node = self._server(node)
+        status = self.rt.status(node)
+        if status == "paused":
+            self._act("resume", {"node": node})
+        elif status == "crashed":
+            self._act("restart", {"node": node})
+        else:
+            raise SessionError(f"{node} is up: nothing to restart")
+
+    def toggle_node_pause(self, node: str) -> None:
+        node = self._server(node)
+        status = self.rt.status(node)
+        if status == "crashed":
+            raise SessionError(f"{node} is down: a crashed node cannot be paused")
+        self._act("resume" if status == "paused" else "pause", {"node": node})
+
+    def skew(self, node: str) -> float:
+        """Cycle the node's clock skew: 0 -> +500 ms -> -500 ms -> 0."""
+        node = self._server(node)
+        now = self.skews_ms.get(node, 0.0)
+        nxt = SKEWS_MS[(SKEWS_MS.index(now) + 1) % len(SKEWS_MS)] if now in SKEWS_MS else 0.0
+        self._act("skew", {"node": node, "skew_ms": nxt, "drift_ppm": 0.0})
+        return nxt
+
+    def cut_off(self, node: str) -> str:
+        """Cut the node's city off from everything (its cell if the city is everything)."""
+        node = self._server(node)
+        city, cell = self.topology.city_of(node), self.topology.cell_of(node)
+        everything = set(self.topology.nodes())
+        target = city if set(self.topology.nodes_in(city)) != everything else cell
+        self._act("isolate", {"target": target})
+        return target
+
+    def heal(self) -> None:
+        self._act("heal", {})
+
+    def judge(self) -> float:
+        """Stop traffic, heal, let recovery run and take the final reads the checkers need."""
+        if self.judged:
+            raise SessionError("already judging: g for traffic again, n for a fresh run")
+        if any(a.fault == "judge" for a in self.actions):
+            raise SessionError("the final reads are taken once per run: n starts a fresh one")
+        self.judged = True
+        self._generation += 1
+        now_ms = self.rt.now_ms
+        self._drop_future_arrivals(now_ms)
+        for plan in getattr(self.dep, "plans", {}).values():
+            plan.traffic_until_ms = min(plan.traffic_until_ms, now_ms)
+            plan.closed.clear()
+        self.profile = "judged"
+        self.actions.append(Action(now_ms, "heal", {}, "judge"))
+        done_ms = self.dep.finish(now_ms + 1.0)
+        self._mark(
+            "judge", f"traffic stopped; heal, recover, final reads by t={done_ms / 1000:.1f} s"
+        )
+        return done_ms
+
+    def _act(self, op: str, params: dict[str, Any]) -> None:
+        """Do one fault action now, through the nemesis vocabulary, and record it."""
+        now_ms = self.rt.now_ms
+        action = Action(now_ms, op, params, fault=f"tui{len(self.actions) + 1}")
+        apply_action(action, self.rt)
+        self.actions.append(action)
+        crashed = getattr(self.dep, "crashed", None)
+        if isinstance(crashed, set):  # the stage's final phase restarts what is down
+            if op == "crash":
+                crashed.add(params["node"])
+            elif op == "restart":
+                crashed.discard(params["node"])
+        if op == "skew":
+            self.skews_ms[params["node"]] = float(params["skew_ms"])
+        if op in _SCENARIO_OF_FAULT:
+            self.fault_kinds.add(_SCENARIO_OF_FAULT[op])
+        self.dep.record(
+            {
+                "type": "info", "process": NEMESIS, "f": op,
+                "value": {"fault": action.fault, **params}, "time_ms": now_ms,
+            }
+        )  # fmt: skip
+        self.dep.timeline.append((now_ms, op, _describe(op, params)))
+        self._say(f"{op}: {_describe(op, params)}")
+
+    def _mark(self, kind: str, detail: str) -> None:
+        """A phase of the session (spike, judge, save): timeline, history, log."""
+        self.dep.note(kind, detail)
+        self._say(f"{kind}: {detail}")
+
+    def _say(self, message: str) -> None:
+        self.message = message
+
+    # -- what happened -----------------------------------------------------------------
+    def _on_trace(self, event: TraceEvent) -> None:
+        self._track_leaders(event)
+        if not wanted_event(event.kind):
+            return
+        self._log(event.kind, event.node, _trace_detail(event), event.time_ms)
+
+    def _track_leaders(self, event: TraceEvent) -> None:
+        """Who believes it leads, from trace events: a `*leader*` event makes a
+        node leader (of its `group` when the event names one); stepping down, a
+        crash or a restart ends it. A deposed leader that has not heard yet still
+        shows: that is what it believes, and what a split brain looks like."""
+        kind = event.kind.lower()
+        node = str(event.fields.get("leader", event.node))
+        if "leader" in kind and node:
+            group = event.fields.get("group", event.fields.get("shard"))
+            if group is not None:
+                old = self.leader_of.get(str(group))
+                if old is not None:
+                    self.leaders.discard(old)
+                self.leader_of[str(group)] = node
+            self.leaders.add(node)
+        elif kind in ("crash", "restart") or any(
+            w in kind for w in ("step_down", "stepdown", "demote", "follower")
+        ):
+            self.leaders.discard(event.node)
+
+    def _log(self, kind: str, node: str, detail: str, time_ms: float | None = None) -> None:
+        self._seq += 1
+        t = self.rt.now_ms if time_ms is None else time_ms
+        self.events.append(EventLine(self._seq, t, kind, node, detail, severity_of(kind)))
+
+    def _ingest(self) -> None:
+        """Feed new history events to the meter; new notes to the log; bound memory."""
+        history = self.dep.history
+        self.meter.feed(history[self._cursor :])
+        self._cursor = len(history)
+        timeline = self.dep.timeline
+        for _t, kind, detail in timeline[self._timeline_cursor :]:
+            # Runtime faults are logged from the runtime's own trace; a note
+            # adds only phases (spike, failover, final phase, judge, save).
+            if kind not in RUNTIME_FAULT_KINDS and kind not in ("traffic", "isolate", "skew"):
+                self._log(kind, "", detail, _t)
+        self._timeline_cursor = len(timeline)
+        if len(timeline) > 10_000:
+            del timeline[:5_000]
+            self._timeline_cursor = len(timeline)
+        responses = getattr(self.dep, "responses", None)
+        if isinstance(responses, list):
+            fresh = responses[self._replies_cursor :]
+            self.meter.feed_replies((float(r["time_ms"]), float(r["latency_ms"])) for r in fresh)
+            self._replies_cursor = len(responses)
+            if len(responses) > 100_000:
+                del responses[:50_000]
+                self._replies_cursor = len(responses)
+        if len(history) > HISTORY_MAX:
+            self._trim_history()
+
+    def _trim_history(self) -> None:
+        kept = recent_window(self.dep.history, HISTORY_MAX // 2)
+        self.dep.history[:] = kept
+        self._cursor = len(kept)
+        self._trimmed = True
+        self._log("trim", "", f"history trimmed to its last {len(kept):,} events")
+
+    # -- checks ------------------------------------------------------------------------
+    def expectation_scenario(self) -> str:
+        """Which of the chapter's scenarios this run now resembles (for expectations).
+
+        A failover is what a chapter's crash scenario exercises (chapter 3
+        loses acknowledged payments there), whether a crash or a city cut set
+        it off, so a run with a failover is judged as a crash.
+        """
+        failover = any(kind == "failover" for _, kind, _ in self.dep.timeline)
+        if "crash" in self.fault_kinds or failover:
+            return "crash"
+        if "partition" in self.fault_kinds:
+            return "partition"
+        if self.config.scenario in ("crash", "partition"):
+            return self.config.scenario
+        spiked = self.config.scenario == "double11" or any(
+            kind == "spike" for _, kind, _ in self.dep.timeline
+        )
+        return "double11" if spiked else "steady"
+
+    def check_input(self) -> tuple[list[Event], str, bool]:
+        """(history window, scenario, run ledger?) for a check run outside the lock."""
+        history = list(self.dep.history)
+        ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
+        window = recent_window(history, CHECK_EVENTS_MAX) if not ledger else history
+        return window, self.expectation_scenario(), ledger
+
+    def run_checks(self) -> list[CheckView]:
+        """Judge the history so far (call without the lock held: it copies under it)."""
+        with self.lock:
+            history, scenario, ledger = self.check_input()
+            self.checks_running = True
+        try:
+            views = judge_history(self.dep, history, scenario, ledger=ledger)
+        finally:
+            with self.lock:
+                self.checks_running = False
+        with self.lock:
+            self._set_checks(views)
+        return views
+
+    def _set_checks(self, views: list[CheckView]) -> None:
+        before = {c.name: c.valid for c in self.checks}
+        self.checks = views
+        for c in views:
+            if before.get(c.name) not in (c.valid, "pending") or (
+                before.get(c.name) == "pending" and c.valid is False
+            ):
+                word = {True: "holds", False: "BROKEN", "unknown": "unknown"}.get(c.valid, "?")
+                self._log(f"check {c.name}", "", f"{word}: {c.summary[:120]}")
+
+    # -- save --------------------------------------------------------------------------
+    def save(self, root: Path) -> Path:
+        """Write the run so far as a store folder (`d11 tui --attach` reads it back)."""
+        from checks.harness.runner import TestResult, TestSpec, _node_logs
+        from checks.harness.store import write_store
+        from checks.nemesis import Schedule
+        from checks.verdict import combine
+
+        with self.lock:
+            history = list(self.dep.history)
+            scenario = self.expectation_scenario()
+            workload = {"double11": "double11", "saturate": "saturate"}.get(
+                self.config.scenario, "payments"
+            )
+            kinds = {"crash": "kill", "pause": "pause", "skew": "skew", "isolate": "isolate-city"}
+            nemeses = tuple(sorted({kinds[a.op] for a in self.actions if a.op in kinds}))
+            spec = TestSpec(
+                chapter=self.stage.id,
+                workload=workload,
+                nemeses=nemeses,
+                time_s=min(600.0, max(0.1, round(self.rt.now_ms / 1000.0, 3))),
+                seed=self.config.seed,
+                variant=self.options.variant,
+            )
+            schedule = Schedule(
+                tuple(sorted(self.actions, key=lambda a: a.at_ms)), self.config.seed, nemeses
+            )
+            figures = self.meter.window(self.rt.now_ms, 5_000.0)
+            timeline = list(self.dep.timeline)
+            node_logs = _node_logs(self.rt)
+            digest = self.rt.trace_digest()
+            end_ms = self.rt.now_ms
+            ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
+        from chapters.stage import judge
+
+        verdicts = {
+            name: check(history)
+            for name, check in self.dep.checks.items()
+            if ledger or name != "ledger"
+        }
+        judged = judge(verdicts, self.dep.expectations(scenario))
+        summary = {
+            "offered_tps": round(float(figures["offered_tps"]), 2),  # type: ignore[arg-type]
+            "goodput_tps": round(float(figures["served_tps"]), 2),  # type: ignore[arg-type]
+            "p50_ms": figures["p50_ms"],
+            "p99_ms": figures["p99_ms"],
+        }
+        result = TestResult(
+            spec=spec, schedule=schedule, history=history, verdicts=verdicts, judged=judged,
+            valid=combine(verdicts.values()), digest=digest, end_ms=end_ms, timeline=timeline,
+            node_logs=node_logs, summary=summary,
+        )  # fmt: skip
+        folder = write_store(result, root, html=False)
+        with self.lock:
+            self._mark("save", f"run saved to {folder}")
+        return folder
+
+    # -- the frame ---------------------------------------------------------------------
+    def _cell_of(self, node: str) -> str:
+        """Goodput groups by LDC cell when the stage has cells, else by the store that served."""
+        if not self.topology.has_node(node):
+            return ""
+        return self.topology.cell_of(node) if self._by_cell else node
+
+    def node_order(self) -> list[str]:
+        """Nodes by city, then cell, then id: the order the topology panel draws."""
+        out = []
+        for city in self.topology.cities():
+            for cell in self.topology.cells(city):
+                out.extend(sorted(self.topology.nodes_in(cell)))
+        return out
+
+    def role_of(self, node: str) -> str:
+        for role in ("client", "controller", "config", "replica", "shard", "gateway"):
+            if node in self.dep.roles.get(role, []):
+                return role
+        return ""
+
+    def frame(self, points: int = 120) -> Frame:
+        """Everything the panels show now; events are the ones new since the last frame."""
+        now_ms = self.rt.now_ms
+        nodes = self.node_order()
+        cut_state = _cut_state(self.rt.net, nodes)
+        leaders = self.leaders
+        telemetry = self.rt.telemetry
+        views = [
+            NodeView(
+                id=n,
+                city=self.topology.city_of(n),
+                cell=self.topology.cell_of(n),
+                role=self.role_of(n),
+                status=self.rt.status(n),
+                cut=cut_state.get(n, ""),
+                leader=n in leaders,
+                skew_ms=self.skews_ms.get(n, 0.0),
+                load_tps=telemetry.rate_per_s("txns", n, 1000.0),
+                queue=self.rt.queue_len(n),
+            )
+            for n in nodes
+        ]
+        series = self.meter.series(now_ms, points)
+        win = self.meter.window(now_ms, 1000.0)
+        new_events = sorted(
+            (e for e in self.events if e.seq > self._shown_seq), key=lambda e: (e.time_ms, e.seq)
+        )
+        self._shown_seq = self._seq
+        return Frame(
+            mode="live",
+            first_target=self.first_target(),
+            chapter=self.stage.id,
+            title=self.stage.title,
+            scenario=self.config.scenario,
+            variant=self.options.variant,
+            seed=self.config.seed,
+            now_ms=now_ms,
+            speed=self.speed,
+            speed_actual=self.speed_actual,
+            paused=self.paused,
+            profile=self.profile,
+            scale=self.dep.scale,
+            nodes=views,
+            layout=self.layout(),
+            cuts=_cut_lines(self.rt.net, self.topology),
+            bucket_ms=self.meter.bucket_ms,
+            offered=series["offered"],
+            served=series["served"],
+            failed=series["failed"],
+            p99=series["p99"],
+            served_by_cell={k[5:]: v for k, v in series.items() if k.startswith("cell:")},
+            served_by="cell" if self._by_cell else "store",
+            offered_tps=float(win["offered_tps"]),  # type: ignore[arg-type]
+            served_tps=float(win["served_tps"]),  # type: ignore[arg-type]
+            p50_ms=float(win["p50_ms"]),  # type: ignore[arg-type]
+            p99_ms=float(win["p99_ms"]),  # type: ignore[arg-type]
+            in_flight=self.meter.in_flight,
+            errors=dict(win["errors"]),  # type: ignore[call-overload]
+            errors_total=dict(self.meter.errors_total.most_common()),
+            payments_total=self.meter.payments_total,
+            ok_total=self.meter.ok_total,
+            events=new_events,
+            events_reset=False,
+            checks=list(self.checks),
+            checks_running=self.checks_running,
+            message=self.message,
+            faults_active=self.faults_active(),
+            cut_off=_cut_off(self.rt.net, self.topology),
+        )
+
+    def layout(self) -> dict[str, dict[str, list[str]]]:
+        return {
+            city: {cell: sorted(self.topology.nodes_in(cell)) for cell in self.topology.cells(city)}
+            for city in self.topology.cities()
+        }
+
+    def faults_active(self) -> list[str]:
+        out = []
+        for n in self.node_order():
+            status = self.rt.status(n)
+            if status != "up":
+                out.append(f"{n} {status}")
+            if self.skews_ms.get(n):
+                out.append(f"{n} clock {self.skews_ms[n]:+.0f} ms")
+        out.extend(_cut_lines(self.rt.net, self.topology))
+        return out
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _describe(op: str, params: dict[str, Any]) -> str:
+    if op in ("crash", "restart", "pause", "resume"):
+        return str(params["node"])
+    if op == "skew":
+        return f"{params['node']} clock {float(params['skew_ms']):+.0f} ms"
+    if op == "isolate":
+        return f"{params['target']} cut off from everything"
+    if op == "partition":
+        return " | ".join(",".join(g) for g in params["groups"])
+    if op == "heal":
+        return "every link restored"
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _trace_detail(event: TraceEvent) -> str:
+    f = event.fields
+    if event.kind == "partition":
+        if "isolate" in f:
+            return f"{f['isolate']} cut off ({len(f.get('nodes', []))} nodes)"
+        src, dst = f.get("src", []), f.get("dst", [])
+        return f"{_short(src)} ✂ {_short(dst)}{' (one way)' if f.get('one_way') else ''}"
+    if event.kind == "heal":
+        return "every link restored"
+    if event.kind == "clock":
+        return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items())
+    return " ".join(f"{k}={v}" for k, v in list(f.items())[:4])
+
+
+def _short(names: Any) -> str:
+    names = list(names)
+    return ",".join(names) if len(names) <= 3 else f"{','.join(names[:3])}+{len(names) - 3}"
+
+
+def _cut_state(net: Any, nodes: list[str]) -> dict[str, str]:
+    """node -> "" | "partial" | "isolated", from which of its links are cut."""
+    is_cut: Callable[[str, str], bool] = net.is_cut
+    out: dict[str, str] = {}
+    for n in nodes:
+        others = [o for o in nodes if o != n]
+        cut = sum(1 for o in others if is_cut(n, o) or is_cut(o, n))
+        out[n] = "" if cut == 0 else ("isolated" if cut == len(others) else "partial")
+    return out
+
+
+def _cut_off(net: Any, topology: Any) -> list[str]:
+    """Cities and cells whose every link to the rest of the system is cut."""
+    is_cut: Callable[[str, str], bool] = net.is_cut
+    everyone = set(topology.nodes())
+    out: list[str] = []
+    for name in [*topology.cities(), *topology.cells()]:
+        inside = set(topology.nodes_in(name))
+        outside = everyone - inside
+        if (
+            inside
+            and outside
+            and all(is_cut(a, b) or is_cut(b, a) for a in inside for b in outside)
+        ):
+            out.append(name)
+    return out
+
+
+def _cut_lines(net: Any, topology: Any) -> list[str]:
+    """Cut links summed up by city, then by cell: "hangzhou ✂ shanghai"."""
+    is_cut: Callable[[str, str], bool] = net.is_cut
+
+    def state(a_nodes: list[str], b_nodes: list[str]) -> tuple[int, int]:
+        pairs = [(a, b) for a in a_nodes for b in b_nodes]
+        cut = sum(1 for a, b in pairs if is_cut(a, b) or is_cut(b, a))
+        return cut, len(pairs)
+
+    lines: list[str] = []
+    cities = topology.cities()
+    for i, a in enumerate(cities):
+        for b in cities[i + 1 :]:
+            cut, total = state(topology.nodes_in(a), topology.nodes_in(b))
+            if cut and cut == total:
+                lines.append(f"{a} ✂ {b}")
+            elif cut:
+                lines.append(f"{a} ⋯ {b} ({cut}/{total} links cut)")
+    for city in cities:
+        cells = topology.cells(city)
+        for i, a in enumerate(cells):
+            for b in cells[i + 1 :]:
+                cut, total = state(topology.nodes_in(a), topology.nodes_in(b))
+                if cut and cut == total:
+                    lines.append(f"{a} ✂ {b}")
+                elif cut:
+                    lines.append(f"{a} ⋯ {b} ({cut}/{total} links cut)")
+    return lines

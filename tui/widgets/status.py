@@ -1,0 +1,63 @@
+"""The top line: what runs, simulated time, speed, traffic, scale."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.model import Frame, format_rate
+from tui.widgets.palette import palette
+
+__all__ = ["StatusBar", "format_time"]
+
+
+def format_time(ms: float) -> str:
+    """Simulated time as m:ss.mmm (hours when it gets there)."""
+    total_s = max(ms, 0.0) / 1000.0
+    minutes, seconds = divmod(total_s, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:06.3f}"
+    return f"{minutes}:{seconds:06.3f}"
+
+
+class StatusBar(Static):
+    """One line; never wraps."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def show(self, f: Frame) -> None:
+        p = palette(self.app)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" D11 ", style=f"bold reverse {p.accent}")
+        t.append(f" {f.chapter} ", style="bold")
+        t.append(f"{f.title}", style=f"bold {p.primary}")
+        t.append(f"  {'replay' if f.mode == 'replay' else 'scenario'} ", style=p.dim)
+        t.append(f.scenario)
+        if f.variant:
+            t.append("  variant ", style=p.dim)
+            t.append(f.variant)
+        t.append("  seed ", style=p.dim)
+        t.append(str(f.seed))
+        t.append("  │ ", style=p.dim)
+        t.append("t=", style=p.dim)
+        t.append(format_time(f.now_ms), style="bold")
+        if f.mode == "replay":
+            t.append(f" / {format_time(f.replay_end_ms)}", style=p.dim)
+        t.append("  │ ", style=p.dim)
+        if f.paused:
+            t.append("‖ paused", style=f"bold {p.warn}")
+        else:
+            t.append(f"▶ x{f.speed:g}", style=f"bold {p.ok}")
+            if f.mode == "live" and f.speed_actual and f.speed_actual < 0.8 * f.speed:
+                t.append(f" (x{f.speed_actual:.2g} achieved)", style=p.warn)
+        t.append("  │ traffic ", style=p.dim)
+        style = {"double11": f"bold {p.accent}", "judged": f"bold {p.warn}", "off": p.dim}.get(
+            f.profile, ""
+        )
+        t.append(f.profile, style=style)
+        t.append("  │ scale ", style=p.dim)
+        t.append(f"1:{format_rate(1 / f.scale) if f.scale else '?'}")
+        self.update(t)
