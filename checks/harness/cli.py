@@ -30,7 +30,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, whatever the width
     return typer.Exit(2)
 
 
@@ -44,8 +44,15 @@ def _spec(
     variant: str,
     shards: int,
     cells: int,
+    rate: float = 0.0,
+    fault_ms: float = 0.0,
 ) -> TestSpec:
     nemeses = tuple(n.strip() for n in nemesis.split(",") if n.strip())
+    if rate < 0:
+        raise _fail(f"--rate must be at least 0 payments/s, not {rate:g}")
+    if fault_ms < 0:
+        raise _fail(f"--fault-ms must be at least 0, not {fault_ms:g}")
+    timing = {"fault_ms": fault_ms} if fault_ms else {}
     return TestSpec(
         chapter=chapter,
         workload=workload,
@@ -56,6 +63,8 @@ def _spec(
         variant=variant,
         shards=shards,
         cells=cells,
+        extra={"steady_tps": rate} if rate else {},
+        **timing,  # type: ignore[arg-type]
     )
 
 
@@ -69,6 +78,13 @@ def test_command(
     variant: Annotated[str, typer.Option(help="Chapter variant (e.g. naive, tcc)")] = "",
     shards: Annotated[int, typer.Option(help="Shards (ch2), 0 = default")] = 0,
     cells: Annotated[int, typer.Option(help="Cells (ch3), 0 = default")] = 0,
+    rate: Annotated[
+        float,
+        typer.Option(help="Payments/s of the payments workload (0 = default; 60 on real backends)"),
+    ] = 0.0,
+    fault_ms: Annotated[
+        float, typer.Option(help="How long each fault lasts, ±50% (0 = default, 800 ms)")
+    ] = 0.0,
     schedule: Annotated[
         Path | None, typer.Option(help="Replay this schedule file instead of generating one")
     ] = None,
@@ -77,7 +93,9 @@ def test_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON")] = False,
 ) -> None:
     """Run a chapter under a workload and a nemesis, check the history, store everything."""
-    spec = _spec(chapter, workload, nemesis, time_s, seed, backend, variant, shards, cells)
+    spec = _spec(
+        chapter, workload, nemesis, time_s, seed, backend, variant, shards, cells, rate, fault_ms
+    )
     try:
         fixed = Schedule.load(schedule) if schedule is not None else None
         result = _run(spec, fixed, quiet=as_json)

@@ -7,6 +7,8 @@ sealed frames; the node applies each one and acknowledges it:
     {"op": "peers", "seq": 8, "addrs": {id: [host, port]}}  the address book
     {"op": "clock", "seq": 9, "skew_ms": 5.0, "drift_ppm": 0.0}
     {"op": "stats", "seq": 10}                             counters, histograms, links
+    {"op": "go", "seq": 11}                start a node booted held (the start barrier)
+    {"op": "snapshot", "seq": 12}          a copy of the node object, pickled to a file
     -> {"ack": 7, "result": ...}
 
 and the node pushes its metrics every 100 ms:
@@ -23,15 +25,18 @@ and exits, so no node outlives the run that started it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from reference.codec import CodecError, encode_value
 from reference.runtime import frames
 from reference.runtime.frames import FrameError, Hello, Session
 from reference.runtime.host import NodeHost
+from reference.runtime.spec import pickle_value, seal
 
 TRACE_BACKLOG_MAX = 10_000  # trace events kept between flushes
 SAMPLES_PER_FLUSH_MAX = 10_000  # histogram samples per name per flush
@@ -94,11 +99,19 @@ class NodeControl:
     """The node's end: apply commands to a NodeHost, forward its metrics."""
 
     def __init__(
-        self, host: NodeHost, metrics: ForwardingMetrics, on_closed: Callable[[], None]
+        self,
+        host: NodeHost,
+        metrics: ForwardingMetrics,
+        on_closed: Callable[[], None],
+        snapshot_dir: str | Path | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.host = host
         self.metrics = metrics
         self._on_closed = on_closed
+        self._snapshot_dir = Path(snapshot_dir) if snapshot_dir is not None else None
+        self._secret = secret
+        self._snapshots = 0
         self._writer: asyncio.StreamWriter | None = None
         self._session: Session | None = None
         self.attached = asyncio.Event()  # set once a harness has connected
@@ -124,6 +137,15 @@ class NodeControl:
         """Run one control connection to its end (the transport hands it over)."""
         if self._writer is not None and not self._writer.is_closing():
             raise FrameError(f"second control connection from {hello.src}; one harness at a time")
+        # A dialer left over from an earlier incarnation of this node (it was
+        # still retrying when the node was killed and restarted on the same
+        # port) must not attach: its runtime drops it at once, and a node whose
+        # control connection ends exits.
+        _, _, wanted = hello.src.partition("/")
+        if wanted and wanted != str(self.host.incarnation):
+            raise FrameError(
+                f"control connection for incarnation {wanted}; this is {self.host.incarnation}"
+            )
         self._writer, self._session = writer, session
         self.attached.set()
         self.host.log.info("control connection from %s", hello.src)
@@ -155,9 +177,37 @@ class NodeControl:
             return self.host.telemetry()
         elif op == "ping":
             return {"incarnation": self.host.incarnation}
+        elif op == "go":
+            self.host.release()
+            # What on_start reported reaches the harness before the ack does.
+            batch = self.metrics.take()
+            if batch is not None:
+                self._write(batch)
+        elif op == "snapshot":
+            return self._snapshot()
         else:
             raise FrameError(f"unknown control op {op!r}")
         return None
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Pickle the live node object to a file the harness reads (checks that audit state).
+
+        A file, not a frame: a ledger replica's state outgrows any sane frame
+        bound. The reply carries the bytes' SHA-256 (and an HMAC under the
+        cluster secret, when there is one) over this authenticated channel,
+        so the harness unpickles only what this node wrote.
+        """
+        if self._snapshot_dir is None:
+            raise ValueError("this node has no directory for snapshots")
+        node = self.host.node
+        if node is None:
+            raise ValueError(f"{self.host.node_id} has no live node to snapshot")
+        blob = pickle_value(node)
+        self._snapshots += 1
+        name = f"{self.host.node_id}.snapshot-{self.host.incarnation}-{self._snapshots}.pkl"
+        (self._snapshot_dir / name).write_bytes(blob)
+        mac = seal(self._secret, self.host.node_id, blob) if self._secret is not None else ""
+        return {"file": name, "sha256": hashlib.sha256(blob).hexdigest(), "mac": mac}
 
 
 # --8<-- [end:node_side]
@@ -175,8 +225,10 @@ class ControlClient:
         on_metrics: Callable[[dict[str, Any]], None],
         on_closed: Callable[[], None],
         log: logging.Logger,
+        incarnation: int | None = None,
     ) -> None:
         self.node_id = node_id
+        self.incarnation = incarnation  # the node process this client is for
         self._on_closed = on_closed
         self._cluster = cluster
         self._secret = secret
@@ -196,7 +248,8 @@ class ControlClient:
     ) -> None:
         """Dial until the node answers; give up at `deadline_s` (loop time) or if it died."""
         loop = self._loop = asyncio.get_running_loop()
-        hello = Hello(kind="control", src="harness", cluster=self._cluster)
+        src = "harness" if self.incarnation is None else f"harness/{self.incarnation}"
+        hello = Hello(kind="control", src=src, cluster=self._cluster)
         pause_s = 0.01
         while True:
             try:

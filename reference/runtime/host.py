@@ -99,7 +99,10 @@ class RealContext:
         self._host.metrics.observe(self.node_id, name, value)
 
     def trace(self, kind: str, **fields: Any) -> None:
-        self._host.log.info("trace %s %s", kind, fields)
+        # Debug only: every trace reaches the harness's telemetry anyway, and
+        # formatting each into the process log too doubles what a chatty node
+        # costs (a Paxos replica traces every batch it learns).
+        self._host.log.debug("trace %s %s", kind, fields)
         self._host.metrics.trace(self.node_id, kind, **fields)
 
 
@@ -138,6 +141,7 @@ class NodeHost:
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._stopped = False
+        self._held = False  # built, on_start not called yet (see start)
         self.transport = Transport(transport_config, self._deliver, on_control, self.log)
 
     @property
@@ -148,11 +152,32 @@ class NodeHost:
     def loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
 
-    async def start(self) -> None:
-        """Listen, build the node from its factory, and call on_start (recovery)."""
+    async def start(self, hold: bool = False) -> None:
+        """Listen, build the node from its factory, and call on_start (recovery).
+
+        With `hold`, stop short of on_start until `release()`: the node
+        listens and messages queue, but it does nothing yet. The runtime
+        boots a whole cluster held, then releases every node at once, so no
+        node starts its clock (a failure detector, an election timeout)
+        while its peers are still importing: they all start together, as
+        in the simulator.
+        """
         await self.transport.start()
         self.node = self._factory(self.node_id)
+        if hold:
+            self._held = True
+            self._resumed.clear()  # deliveries wait for release()
+            return
         self._run_handler(lambda node: node.on_start(self._ctx))
+
+    def release(self) -> None:
+        """Start a node booted with `hold`: on_start, then what queued meanwhile."""
+        if not self._held:
+            return
+        self._held = False
+        self._run_handler(lambda node: node.on_start(self._ctx))
+        if not self.paused:
+            self._resumed.set()
 
     def stop(self) -> None:
         """Throw the node away, as a crash does: timers cancelled, sockets closed."""
@@ -175,7 +200,8 @@ class NodeHost:
 
     def resume(self) -> None:
         self.paused = False
-        self._resumed.set()
+        if not self._held:
+            self._resumed.set()
 
     # -- handlers, one at a time -------------------------------------------
     def _run_handler(self, call: Callable[[Node], None]) -> None:

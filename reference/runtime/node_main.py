@@ -22,7 +22,7 @@ from typing import Any
 from reference.disk.file import FileDisk
 from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ForwardingMetrics, NodeControl
 from reference.runtime.host import Clock, NodeHost
-from reference.runtime.spec import NodeSpec
+from reference.runtime.spec import NodeSpec, SpecError, spec_from_json
 from reference.runtime.transport import TransportConfig
 
 SECRET_ENV = "D11_CLUSTER_SECRET"
@@ -50,6 +50,7 @@ class NodeConfig:
     skew_ms: float = 0.0
     drift_ppm: float = 0.0
     fsync: bool = True
+    hold: bool = False  # boot without on_start until the harness says "go"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -85,8 +86,14 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
         addrs={n: (a[0], int(a[1])) for n, a in config.addrs.items()},
     )
     metrics = ForwardingMetrics()
+    spec = spec_from_json(config.spec)
+    factory = (
+        spec.resolve()
+        if isinstance(spec, NodeSpec)
+        else spec.resolve(config.data_dir, secret, config.node_id)
+    )
     host = NodeHost(
-        NodeSpec.from_json(config.spec).resolve(),
+        factory,
         transport_config,
         disk=FileDisk(disk_path(config.data_dir, config.node_id), fsync=config.fsync),
         clock=Clock(config.epoch_s, config.skew_ms, config.drift_ppm),
@@ -96,10 +103,12 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
         on_fatal=fatal,
         log=log,
     )
-    control = NodeControl(host, metrics, on_closed=done.set)
+    control = NodeControl(
+        host, metrics, on_closed=done.set, snapshot_dir=config.data_dir, secret=secret
+    )
     host.transport.set_control_handler(control.serve)
     host.transport.set_blocks(frozenset(config.blocked_out), frozenset(config.blocked_in))
-    await host.start()
+    await host.start(hold=config.hold)
     log.info(
         "node %s up on %s:%d (incarnation %d)",
         config.node_id,
@@ -138,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         secret = bytes.fromhex(secret_hex) if secret_hex else None
         asyncio.run(serve(config, secret))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, SpecError) as exc:
         logging.getLogger("d11").error("node %s cannot run: %s", config.node_id, exc)
         return 1
     return 0

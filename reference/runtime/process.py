@@ -6,6 +6,13 @@ each node's control channel (control.py), and hosts "local" nodes (clients
 whose history the harness records) on its own loop, where they talk to the
 node processes over the same TCP transport.
 
+A node's factory reaches its process by name (`"module:callable"`) or, for
+a closure or a lambda, by value: cloudpickled to a file in the data dir,
+checked and rebuilt by the child at boot and at every restart (spec.py).
+`start()` boots every node *held* (listening, built, on_start not called)
+and starts them all together once each has answered, so no node's timers
+run while its peers are still importing.
+
 Time is real: `now_ms` counts wall milliseconds of `time.monotonic()` since
 the runtime was made, and the nodes' clocks count from the same instant.
 The harness drives it like the simulator: schedule with `call_at` /
@@ -24,6 +31,7 @@ Faults are real:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
@@ -47,7 +55,15 @@ from reference.runtime.base import NodeStatus
 from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ControlClient
 from reference.runtime.host import Clock, NodeHost
 from reference.runtime.node_main import SECRET_ENV, NodeConfig, disk_path
-from reference.runtime.spec import NodeSpec, spec_of
+from reference.runtime.spec import (
+    NodeSpec,
+    PickledSpec,
+    SpecError,
+    nameable,
+    pickle_factory,
+    seal,
+    unpickle,
+)
 from reference.runtime.transport import Address, TransportConfig, is_loopback
 from reference.sim.rng import stream
 from reference.telemetry import Telemetry
@@ -59,6 +75,9 @@ Link = tuple[str, str]  # (src, dst): messages from src to dst
 TRACE_EVENTS_MAX = 100_000  # trace events the runtime keeps (oldest dropped)
 KILL_WAIT_S = 5.0
 SETTLE_TIMEOUT_MS = 10_000.0
+# Booting: every process imports the project on a machine that may be busy;
+# twenty of them on two loaded cores take well over ten seconds.
+BOOT_MS_PER_NODE = 1_500.0
 
 
 @dataclass
@@ -68,7 +87,7 @@ class Member:
     node_id: str
     kind: Kind
     addr: Address
-    spec: NodeSpec | None = None  # process nodes
+    spec: NodeSpec | PickledSpec | None = None  # process nodes: by name or by value
     factory: NodeFactory | None = None  # local nodes
     status: NodeStatus = "crashed"  # until started
     incarnation: int = 0
@@ -119,16 +138,28 @@ class ProcessRuntime:
         self._errors: list[BaseException] = []
         self._stop_requested = False
         self._started = False
+        self._holding = False  # nodes booted now wait for the start barrier
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.boot_failures: list[tuple[str, str]] = []  # (node, last log lines)
         self._logs: dict[str, IO[bytes]] = {}
         self.net = ProcessNet(self)
+        # Objects a pickled factory may capture (through a deployment, say) but
+        # that must not travel: they own this process's sockets and children.
+        # A harness wrapping the runtime adds its wrapper here.
+        self.stays_behind: list[object] = [self, self.net, self.telemetry, self.loop]
 
     # -- membership ---------------------------------------------------------
     def add_node(self, node_id: str, factory: NodeSpec | str | NodeFactory) -> None:
-        """A node in its own OS process. `factory` must be nameable (see spec.py)."""
-        self._add(Member(node_id, "process", self._new_addr(node_id), spec=spec_of(factory)))
+        """A node in its own OS process, its factory sent by name or else by value (spec.py)."""
+        self._check_open()
+        if node_id in self.members:
+            raise ValueError(f"node {node_id!r} is already added")
+        spec: NodeSpec | PickledSpec | None = nameable(factory)
+        if spec is None:
+            assert callable(factory)
+            spec = pickle_factory(factory, node_id, self.data_dir, self.secret, self.stays_behind)
+        self._add(Member(node_id, "process", self._new_addr(node_id), spec=spec))
 
     def add_local_node(self, node_id: str, factory: NodeFactory) -> None:
         """A node hosted on the runtime's own loop (any factory, closures included)."""
@@ -157,6 +188,35 @@ class ProcessRuntime:
         """The live node object of a local node (None for a process node, or while crashed)."""
         member = self._member(node_id)
         return member.host.node if member.host is not None else None
+
+    def node_snapshot(self, node_id: str) -> Node | None:
+        """A copy of a node's object as it is now, wherever it runs (None while crashed).
+
+        For a local node, the live object. For a process node, its process
+        pickles the node to a file in the data dir and answers with the
+        bytes' digest over the control channel; the copy is unpickled here.
+        For checks that audit a node's state after a run (a ledger replica's
+        books); it is a copy: changing it changes nothing in the node.
+        """
+        member = self._member(node_id)
+        if member.kind == "local" or member.status == "crashed":
+            return self.node(node_id)
+        if member.control is None or not member.control.connected.is_set():
+            raise RuntimeUsageError(f"node_snapshot({node_id!r}): no control channel")
+        reply = self._run(member.control.command("snapshot"))
+        path = self.data_dir / Path(str(reply["file"])).name
+        try:
+            blob = path.read_bytes()
+        finally:
+            path.unlink(missing_ok=True)
+        if hashlib.sha256(blob).hexdigest() != reply["sha256"] or (
+            self.secret is not None and seal(self.secret, node_id, blob) != reply["mac"]
+        ):
+            raise SpecError(f"the snapshot of {node_id} does not match its digest: refused")
+        node = unpickle(blob, f"the snapshot of {node_id}")
+        if not isinstance(node, Node):
+            raise SpecError(f"the snapshot of {node_id} is a {type(node).__name__}, not a node")
+        return node
 
     def context(self, node_id: str) -> Context | None:
         """A local node's live context (None while crashed), to act as it from a callback.
@@ -282,17 +342,35 @@ class ProcessRuntime:
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
-        """Boot every added node and wait until each process answers its control channel."""
+        """Boot every node held, wait until each answers, then start them all at once."""
         self._check_open()
         assert not self._started, "start() is called once"
         self._started = True
         # Process nodes first: their addresses may only be known once they run (Docker).
-        for member in sorted(self.members.values(), key=lambda m: m.kind == "local"):
-            self._boot(member)
-        self.settle()
+        processes = sum(1 for m in self.members.values() if m.kind == "process")
+        self._holding = True  # every node boots held: the barrier below starts them together
+        try:
+            for member in sorted(self.members.values(), key=lambda m: m.kind == "local"):
+                self._boot(member)
+            self.settle(timeout_ms=SETTLE_TIMEOUT_MS + BOOT_MS_PER_NODE * processes)
+        finally:
+            self._holding = False
+        if not self.boot_failures:
+            self._release_all()
         if self.boot_failures:
             node, tail = self.boot_failures[0]
             raise RuntimeUsageError(f"node {node} failed to start; its log ends:\n{tail}")
+
+    def _release_all(self) -> None:
+        """The start barrier: every node booted held now runs on_start, at once."""
+        for member in self.members.values():
+            if member.status != "up":
+                continue
+            if member.host is not None:  # on the loop: on_start may set timers
+                self.loop.call_soon(member.host.release)
+            elif member.control is not None and member.control.connected.is_set():
+                self._quiet(member.control.command("go"))
+        self.settle()
 
     def _boot(self, member: Member) -> None:
         member.status = "up"
@@ -318,9 +396,9 @@ class ProcessRuntime:
         member.host = host
         host.transport.set_blocks(*self._blocks_of(member.node_id))
         if self.loop.is_running():
-            self._spawn_task(host.start())
+            self._spawn_task(host.start(hold=self._holding))
         else:
-            self.loop.run_until_complete(host.start())
+            self.loop.run_until_complete(host.start(hold=self._holding))
 
     def _transport_config(self, member: Member) -> TransportConfig:
         return TransportConfig(
@@ -358,6 +436,7 @@ class ProcessRuntime:
             skew_ms=member.skew_ms,
             drift_ppm=member.drift_ppm,
             fsync=self.fsync,
+            hold=self._holding,
         )
 
     def _child_env(self) -> dict[str, str]:
@@ -393,13 +472,17 @@ class ProcessRuntime:
             on_metrics=lambda batch: self._on_metrics(member.node_id, batch),
             on_closed=lambda: self._control_lost(member, incarnation),
             log=log,
+            incarnation=incarnation,
         )
         member.control = client
         self._spawn_task(self._connect(member, client))
 
     async def _connect(self, member: Member, client: ControlClient) -> None:
         deadline_s = self.loop.time() + CONTROL_DIAL_TIMEOUT_S
-        alive = lambda: self._poll_exit(member) is None  # noqa: E731
+
+        def alive() -> bool:  # this client's process: not a later incarnation's
+            return member.control is client and self._poll_exit(member) is None
+
         try:
             await client.connect(self.control_addr(member), deadline_s, alive)
         except (TimeoutError, ConnectionError) as exc:
@@ -797,7 +880,9 @@ class ProcessNet:
             for peer, counts in self._rt.stats(node_id)["links"].items():
                 out, into = (node_id, peer), (peer, node_id)
                 sent[out] = sent.get(out, 0) + counts["sent"]
-                dropped[out] = dropped.get(out, 0) + counts["dropped_cut"] + counts["dropped_full"]
+                dropped[out] = dropped.get(out, 0) + (
+                    counts["dropped_cut"] + counts["dropped_full"] + counts["dropped_down"]
+                )
                 delivered[into] = delivered.get(into, 0) + counts["received"]
                 dropped[into] = dropped.get(into, 0) + counts["dropped_in"]
         links = sorted(set(sent) | set(delivered) | set(dropped))

@@ -52,11 +52,8 @@ from typing import Any
 from reference.codec import CodecError, Message, decode, encode
 from reference.disk.sim import SimDisk
 from reference.net.sim import (
-    L_CUT,
     L_DELIVERED,
     L_DROPPED,
-    L_KEY,
-    L_SRC_ID,
     Link,
     NetConfig,
     SimNet,
@@ -87,6 +84,7 @@ class _Slot:
     __slots__ = (
         "busy_until_ms",
         "ctx",
+        "departing",
         "disk",
         "drift",
         "epoch",
@@ -95,7 +93,6 @@ class _Slot:
         "inbox",
         "incarnation",
         "index",
-        "links",
         "node",
         "node_id",
         "on_message",
@@ -116,7 +113,7 @@ class _Slot:
         self.ctx: SimContext | None = None
         self.on_message: Callable[..., None] | None = None
         self.on_timer: Callable[..., None] | None = None
-        self.epoch = 0  # bumped by each crash: messages sent to an older epoch drop
+        self.epoch = 0  # bumped by each crash
         self.incarnation = 0  # bumped by each start: names the node's random stream
         self.busy_until_ms = 0.0  # end of the work the node has taken on
         # Events arriving at or before gate_ms wait in the inbox: it is
@@ -125,9 +122,9 @@ class _Slot:
         self.gate_ms = 0.0
         self.paused = False
         self.inbox: deque[tuple[int, Any, Any]] = deque()
+        self.departing: list[tuple[float, int]] = []  # (departure, seq) of sends after work
         self.wake_pending = False
         self.timers: dict[Hashable, int] = {}  # tag -> token (the event's seq)
-        self.links: dict[str, Link] = {}
         self.skew_ms = 0.0
         self.drift = 0.0  # drift_ppm * 1e-6
         self.rate = 1.0  # 1 + drift: how fast the node's clock runs
@@ -164,6 +161,9 @@ class SimContext:
             t = slot.busy_until_ms  # inside work(): the node's "now" is when it ends
         return t + slot.skew_ms + slot.drift * t
 
+    # --8<-- [end:clock-skew]
+
+    # --8<-- [start:ctx-timer]
     def set_timer(self, delay_ms: float, tag: Hashable) -> None:
         assert delay_ms >= 0, f"{self.node_id}: timer {tag!r} set {delay_ms} ms in the past"
         slot = self._slot
@@ -178,11 +178,12 @@ class SimContext:
         slot.timers[tag] = token  # re-arming replaces: the older event finds a stale token
         kernel.push((due_ms, token, self._fire, slot, tag, token))
 
-    # --8<-- [end:clock-skew]
-
     def cancel_timer(self, tag: Hashable) -> None:
-        self._slot.timers.pop(tag, None)
+        self._slot.timers.pop(tag, None)  # the queued event will find no token
 
+    # --8<-- [end:ctx-timer]
+
+    # --8<-- [start:ctx-work]
     def work(self, duration_ms: float) -> None:
         assert duration_ms >= 0, f"{self.node_id}: work({duration_ms})"
         slot = self._slot
@@ -190,7 +191,9 @@ class SimContext:
         start_ms = slot.busy_until_ms if slot.busy_until_ms > now_ms else now_ms
         slot.busy_until_ms = start_ms + duration_ms
         if not slot.paused:
-            slot.gate_ms = slot.busy_until_ms
+            slot.gate_ms = slot.busy_until_ms  # arrivals before this wait in the inbox
+
+    # --8<-- [end:ctx-work]
 
     def count(self, name: str, n: int = 1) -> None:
         self._rt.telemetry.count(self.node_id, name, n)
@@ -260,7 +263,7 @@ class SimRuntime:
             raise TypeError(f"add_node({node_id!r}): factory must be callable")
         disk = SimDisk(self.disk_config.sync_latency_ms, self.disk_config.tear_on_crash)
         slot = _Slot(node_id, len(self._slots), factory, disk)
-        slot.links = self.net.attach(node_id, slot)
+        self.net.attach(node_id, slot)
         self._slots[node_id] = slot
         self._placement[node_id] = (self.topology.cell_of(node_id), self.topology.city_of(node_id))
         if self._started:
@@ -334,34 +337,38 @@ class SimRuntime:
         return self._kernel.pending()
 
     # -- event handlers (called by the kernel) -----------------------------------
-    # --8<-- [start:deliver]
-    def _make_deliver(self) -> Callable[[Link, Message, int], int]:
-        """The handler of every message arrival (a closure, for speed)."""
+    # --8<-- [start:runtime-deliver]
+    def _make_deliver(self) -> Callable[[Link, Message, NodeId], int]:
+        """The handler of every message arrival (a closure, for speed).
+
+        Crashes and cuts rewrite the arrivals they doom (`drop_in_flight`),
+        so an arrival that gets here only asks: is the node free right now?
+        """
         kernel = self._kernel
         deliver_slow = self._deliver_slow
 
-        def deliver(link: Link, msg: Message, epoch: int) -> int:
+        def deliver(link: Link, msg: Message, src: NodeId) -> int:
             dst: _Slot = link[0]
-            # Fast path: same incarnation as when sent, link not cut, node idle.
-            if epoch == dst.epoch and not link[L_CUT] and dst.gate_ms < kernel.now_ms:
+            if dst.gate_ms < kernel.now_ms:  # up, not paused, not busy, inbox empty
                 link[L_DELIVERED] += 1
-                dst.on_message(dst.ctx, link[L_SRC_ID], msg)  # type: ignore[misc]
-                return link[L_KEY]
-            return deliver_slow(link, msg, epoch)
+                dst.on_message(dst.ctx, src, msg)  # type: ignore[misc]
+                return dst.index  # for the digest: who received, at what time
+            return deliver_slow(link, msg, src)
 
         return deliver
 
-    def _deliver_slow(self, link: Link, msg: Message, epoch: int) -> int:
+    def _deliver_slow(self, link: Link, msg: Message, src: NodeId) -> int:
         dst: _Slot = link[0]
-        if epoch != dst.epoch or link[L_CUT] or dst.node is None:
-            link[L_DROPPED] += 1  # crashed since it was sent, down, or the link was cut
-            return -link[L_KEY]
+        if dst.node is None:
+            link[L_DROPPED] += 1  # sent while the node was down
+            return -1 - dst.index
         link[L_DELIVERED] += 1
-        self._enqueue(dst, (_MSG, link[L_SRC_ID], msg))  # busy or paused: wait in line
-        return link[L_KEY] << 1
+        self._enqueue(dst, (_MSG, src, msg))  # busy or paused: wait in line
+        return dst.index << 16
 
-    # --8<-- [end:deliver]
+    # --8<-- [end:runtime-deliver]
 
+    # --8<-- [start:runtime-inbox]
     def _fire(self, slot: _Slot, tag: Hashable, token: int) -> int:
         if slot.timers.get(tag) != token:
             return 0  # cancelled, re-armed, or the node crashed
@@ -406,6 +413,8 @@ class SimRuntime:
         self._schedule_wake(slot)
         return (slot.index + 1) * 7919 + handled
 
+    # --8<-- [end:runtime-inbox]
+
     # -- faults -----------------------------------------------------------------
     # --8<-- [start:runtime-crash]
     def crash(self, node_id: NodeId) -> None:
@@ -415,7 +424,9 @@ class SimRuntime:
         if slot.node is None:
             return  # already down
         slot.node = slot.ctx = slot.on_message = slot.on_timer = None
-        slot.epoch += 1  # messages in flight to the old incarnation will drop
+        slot.epoch += 1  # a wake-up scheduled for the old incarnation is void
+        self.net.drop_in_flight(lambda link: link[0] is slot)  # lost with the connection
+        self.net.abort_departures(slot)  # sent "after" work it never finished
         slot.timers = {}
         slot.inbox.clear()
         slot.paused = False
@@ -435,6 +446,7 @@ class SimRuntime:
 
     # --8<-- [end:runtime-crash]
 
+    # --8<-- [start:runtime-pause]
     def pause(self, node_id: NodeId) -> None:
         """Freeze the node (SIGSTOP): nothing is handled until resume."""
         slot = self._slot(node_id)
@@ -456,6 +468,8 @@ class SimRuntime:
         slot.gate_ms = max(slot.busy_until_ms, self._kernel.now_ms)
         self._trace_runtime("resume", node=node_id)
         self._schedule_wake(slot)
+
+    # --8<-- [end:runtime-pause]
 
     def set_clock(self, node_id: NodeId, skew_ms: float = 0.0, drift_ppm: float = 0.0) -> None:
         """Set the node's clock to `t + skew_ms + drift_ppm * 1e-6 * t`."""

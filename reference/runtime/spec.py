@@ -1,25 +1,48 @@
-"""How a node factory crosses a process boundary: by name, with JSON arguments.
+"""How a node factory crosses a process boundary: by name, or by value.
 
 In the simulator a factory is any callable, closures included. A node in
-another OS process (or container) cannot receive a closure, so it gets a
-`NodeSpec`: the import path of a module-level callable, `"module:qualname"`,
-plus keyword arguments that survive JSON. The child imports the module
-(which also registers the node's message types with the codec) and calls
+another OS process (or container) is built by the child, so the factory has
+to travel. Two ways:
 
-    factory(node_id, **kwargs) -> Node
+- by name (`NodeSpec`): the import path of a module-level callable,
+  `"module:qualname"`, plus keyword arguments that survive JSON. The child
+  imports the module (which also registers the node's message types with
+  the codec) and calls `factory(node_id, **kwargs) -> Node`.
+- by value (`PickledSpec`): a factory that cannot be named (a lambda, a
+  closure over a config object that itself holds lambdas: how the chapters
+  build their nodes) is serialized with cloudpickle, which writes the code
+  of lambdas and closures and the values they capture, while classes and
+  functions of importable modules travel by name. The bytes go to a file in
+  the run's data directory; the node's config carries their SHA-256 and,
+  when the cluster has a secret, an HMAC under it. The child checks both
+  before unpickling. Only the child's code is trusted to import: the
+  project and its venv are the same on both sides (bind-mounted read-only
+  into containers).
 
-at boot and at every restart, exactly like the simulator's `factory(node_id)`.
+Either way the child rebuilds the factory at boot and at every restart and
+calls it with the node id, exactly like the simulator's `factory(node_id)`.
+
+`factory_spec` picks: by name when it can, by value otherwise.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import importlib
+import io
 import json
+import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reference.node import Node, NodeFactory
+
+PICKLE_MAX_BYTES = 64 << 20  # a factory's pickle; chapters' are 1-200 KB
+_MAC_CONTEXT = b"d11-pickle-v1"
 
 
 class SpecError(ValueError):
@@ -84,8 +107,9 @@ class NodeSpec:
 def spec_of(factory: NodeSpec | str | NodeFactory) -> NodeSpec:
     """A NodeSpec for anything that can be named: a spec, a string, a function, a partial.
 
-    Closures and lambdas cannot be named, so they are refused with a message
-    saying what to do instead (use a module-level function, or a local node).
+    Closures and lambdas cannot be named, so they are refused here with a
+    message saying what to do instead; `ProcessRuntime.add_node` then sends
+    them by value (`pickle_factory`), which is what `nameable` is for.
     """
     if isinstance(factory, NodeSpec):
         return factory
@@ -106,3 +130,162 @@ def spec_of(factory: NodeSpec | str | NodeFactory) -> NodeSpec:
             "function (or NodeSpec('module:callable', kwargs)), or host it with add_local_node"
         )
     return NodeSpec(f"{module}:{qualname}", kwargs)
+
+
+# --8<-- [start:by-value]
+@dataclass(frozen=True)
+class PickledSpec:
+    """A factory shipped by value: `file` (in the run's data dir) holds its pickle.
+
+    SECURITY: unpickling runs code, so the bytes must come only from the
+    harness that started this node. They do: the harness writes the file into
+    its own data directory and puts its SHA-256 in the node's config, which
+    reaches the child on its command line (a process) or in a file next to it
+    (a container). With a cluster secret (always, beyond loopback and in
+    Docker) the config also carries an HMAC-SHA256 of the bytes under that
+    secret, which the child gets in its environment and checks before
+    unpickling: a file swapped by anyone without the secret is refused.
+    """
+
+    file: str  # a name inside the data dir
+    sha256: str
+    mac: str = ""  # hex HMAC under the cluster secret ("" without one)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pickled": self.file, "sha256": self.sha256, "mac": self.mac}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PickledSpec:
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), str) for k in ("pickled", "sha256", "mac")
+        ):
+            raise SpecError(f"malformed pickled node spec {data!r:.100}")
+        if Path(data["pickled"]).name != data["pickled"]:
+            raise SpecError(f"pickled factory {data['pickled']!r} must be a name in the data dir")
+        return cls(data["pickled"], data["sha256"], data["mac"])
+
+    def resolve(self, data_dir: str | Path, secret: bytes | None, node_id: str) -> NodeFactory:
+        """Read, verify and unpickle the factory (this runs in the child)."""
+        path = Path(data_dir) / self.file
+        try:
+            blob = path.read_bytes()
+        except OSError as exc:
+            raise SpecError(f"cannot read the factory of {node_id} ({path}): {exc}") from None
+        if not hmac.compare_digest(hashlib.sha256(blob).hexdigest(), self.sha256):
+            raise SpecError(f"the factory file of {node_id} does not match its config: refused")
+        if secret is not None and not hmac.compare_digest(seal(secret, node_id, blob), self.mac):
+            raise SpecError(f"the factory file of {node_id} is not sealed by the cluster: refused")
+        factory = unpickle(blob, node_id)
+        if not callable(factory):
+            raise SpecError(f"the pickled factory of {node_id} is not callable")
+
+        def build(nid: str) -> Node:
+            node = factory(nid)
+            if not isinstance(node, Node):
+                raise SpecError(f"the factory of {nid} returned {type(node).__name__}")
+            return node
+
+        return build
+
+
+def seal(secret: bytes, node_id: str, blob: bytes) -> str:
+    """HMAC-SHA256 of a pickle, bound to the node it is for."""
+    message = _MAC_CONTEXT + b"|" + node_id.encode() + b"|" + blob
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+class Detached:
+    """Stands in the child for a harness object a pickled factory captured.
+
+    A stage's closure may capture the deployment, which holds the harness's
+    runtime: the runtime stays behind (it owns sockets and processes), and
+    touching it from a node is a bug this names.
+    """
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise RuntimeError(
+            f"a node process used {self._what}.{name}: that object stays in the harness"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Detached, (self._what,))
+
+
+def pickle_value(value: Any, stays_behind: Iterable[object] = ()) -> bytes:
+    """cloudpickle `value`; objects in `stays_behind` (by identity) become `Detached`."""
+    import cloudpickle
+
+    behind = {id(obj): type(obj).__name__ for obj in stays_behind}
+
+    class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+        def persistent_id(self, obj: Any) -> str | None:
+            return behind.get(id(obj))
+
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    blob = buffer.getvalue()
+    if len(blob) > PICKLE_MAX_BYTES:
+        raise SpecError(f"pickled value is {len(blob)} bytes (max {PICKLE_MAX_BYTES})")
+    return blob
+
+
+def unpickle(blob: bytes, what: str) -> Any:
+    """The inverse of `pickle_value` (cloudpickle's output is plain pickle)."""
+
+    class _Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid: Any) -> Any:
+            return Detached(f"the harness's {pid}")
+
+    try:
+        return _Unpickler(io.BytesIO(blob)).load()
+    except Exception as exc:  # any error of the pickled code: one line, which node
+        raise SpecError(f"cannot unpickle {what}: {type(exc).__name__}: {exc}") from None
+
+
+def pickle_factory(
+    factory: NodeFactory,
+    node_id: str,
+    data_dir: str | Path,
+    secret: bytes | None,
+    stays_behind: Iterable[object] = (),
+) -> PickledSpec:
+    """Write `factory` by value to `<data_dir>/<node_id>.factory`; its spec to send."""
+    try:
+        blob = pickle_value(factory, stays_behind)
+    except SpecError:
+        raise
+    except Exception as exc:  # what cloudpickle cannot serialize (a socket, a lock)
+        raise SpecError(
+            f"the factory of {node_id} cannot be pickled ({type(exc).__name__}: {exc}); "
+            "host it with add_local_node instead"
+        ) from None
+    name = f"{node_id}.factory"
+    path = Path(data_dir) / name
+    path.write_bytes(blob)
+    mac = seal(secret, node_id, blob) if secret is not None else ""
+    return PickledSpec(name, hashlib.sha256(blob).hexdigest(), mac)
+
+
+# --8<-- [end:by-value]
+
+
+def spec_from_json(data: Any) -> NodeSpec | PickledSpec:
+    """Either kind of spec, from a node config."""
+    if isinstance(data, dict) and "pickled" in data:
+        return PickledSpec.from_json(data)
+    return NodeSpec.from_json(data)
+
+
+def nameable(factory: NodeSpec | str | NodeFactory) -> NodeSpec | None:
+    """`spec_of(factory)`, or None when it can only travel by value."""
+    try:
+        return spec_of(factory)
+    except SpecError:
+        if isinstance(factory, NodeSpec | str):
+            raise  # a malformed name is an error, not a reason to pickle
+        return None

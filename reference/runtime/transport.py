@@ -38,7 +38,9 @@ ControlHandler = Callable[
 
 LINK_QUEUE_FRAMES_MAX = 10_000  # frames waiting for a connection, per peer
 LINK_BUFFER_BYTES_MAX = 8 << 20  # bytes buffered towards one peer (a stopped one, say)
-DIAL_BACKOFF_MS = (20.0, 1000.0)  # first and largest pause between failed dials
+# First and largest pause between failed dials. The largest bounds how long
+# after a restarted peer answers its first message can reach it.
+DIAL_BACKOFF_MS = (20.0, 250.0)
 
 
 def is_loopback(host: str) -> bool:
@@ -55,6 +57,7 @@ class LinkStats:
     sent: int = 0
     dropped_cut: int = 0  # cut by a partition
     dropped_full: int = 0  # queue or buffer bound reached
+    dropped_down: int = 0  # queued while the peer did not answer a dial (down, cut off)
     received: int = 0
     dropped_in: int = 0  # arrived from a peer we are cut from
 
@@ -271,6 +274,12 @@ class _Link:
                     host, port, hello, config.secret, config.max_frame_bytes
                 )
             except (OSError, FrameError, asyncio.IncompleteReadError, TimeoutError):
+                # The peer is down (or cut off at the IP level): what was waiting
+                # for it is lost, as the simulator loses messages to a crashed
+                # node. Holding it would hand the peer, once back, a backlog of
+                # requests whose senders gave up long ago, to serve before any
+                # live one. Only what is sent from now on waits for the next dial.
+                self._transport._stats(self._dst).dropped_down += self.drop_queued()
                 await asyncio.sleep(backoff_ms / 1000)
                 backoff_ms = min(backoff_ms * 2, DIAL_BACKOFF_MS[1])
                 continue
