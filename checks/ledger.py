@@ -33,9 +33,9 @@ What is checked:
    resolves the indefinite transfers: the final balances must be the initial
    balances plus every acknowledged transfer once, plus some subset of the
    indefinite ones. Which subset is reported; if none fits, the checker
-   searches for the fewest faults (an acknowledged transfer lost or applied
-   twice, a failed one applied, one half-applied) that would explain the
-   balances, and says so in words.
+   searches for the fewest faults, up to `faults_max` (an acknowledged
+   transfer lost or applied twice, a failed one applied, one half-applied)
+   that would explain the balances, and says so in words.
 3. With `realtime=True` (for stages that claim linearizable reads), every
    read of all accounts is held to the same rule at its own point in time:
    transfers acknowledged before the read began must be visible, transfers
@@ -45,11 +45,21 @@ What is checked:
 The subset search is bounded (`STATES_MAX` distinct balance vectors); past
 it, the checker says "too many to enumerate" and answers "unknown" for that
 read rather than guess.
+
+Knowing that a read is wrong is cheap: an account no transfer in flight
+touches must already hold its expected balance, so only the accounts those
+transfers touch enter the subset search. Explaining why it is wrong may
+cost far more, so it runs on its own budget (`explain_steps`, and
+`explain_time_ms` of wall time for all explanations of one check); when the
+budget runs out the error says the explanation was cut short, and the
+verdict itself is unchanged. (Pass `explain_time_ms=None` where the words
+must not depend on the machine's load: then only steps bound the search.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,10 +69,14 @@ from checks.verdict import Verdict
 STATES_MAX = 20_000  # distinct balance vectors the subset search may hold
 WORK_MAX = 400_000  # vector steps all real-time read checks may take together
 EXAMPLES_MAX = 3  # example subsets kept per balance vector
-FAULT_PAIRS_MAX = 200_000  # two-fault combinations tried before giving up
+FAULTS_MAX = 6  # the most faults one explanation may combine
+EXPLANATIONS_MAX = 5  # fault sets reported per wrong read
+EXPLAIN_STEPS = 50_000  # search steps all explanations of one check may take (~0.25 s)
+EXPLAIN_TIME_MS = 1_000.0  # and the wall time they may take (None: steps only)
 ERRORS_MAX = 50  # errors kept in the verdict (the count is exact)
 
-Vec = tuple[int, ...]
+Vec = tuple[tuple[str, int], ...]  # sparse balance change: sorted (account, cents), no zeros
+Dense = tuple[int, ...]  # balance change over one _Space's accounts
 Status = Literal["acknowledged", "failed", "indefinite"]
 
 
@@ -208,41 +222,50 @@ def _reads(ops: list[Operation]) -> list[Read]:
 
 
 # --- vectors of balances -------------------------------------------------
+#
+# A read's error is almost always local: a few accounts are off, out of
+# thousands. So balance changes are sparse (account -> cents, zeros left
+# out), and only the subset search over the transfers in flight uses dense
+# vectors, over just the accounts those transfers touch.
+
+
+def sparse(changes: Mapping[str, int]) -> Vec:
+    """The canonical sparse vector: (account, cents) pairs, sorted, no zeros."""
+    return tuple(sorted((a, c) for a, c in changes.items() if c))
+
+
+def add(a: Vec, b: Vec, sign: int = 1) -> Vec:
+    total = dict(a)
+    for account, cents in b:
+        total[account] = total.get(account, 0) + sign * cents
+    return sparse(total)
+
+
+def sub(a: Vec, b: Vec) -> Vec:
+    return add(a, b, -1)
+
+
+def effect(t: Transfer) -> Vec:
+    return add(((t.source, -t.amount_cents),), ((t.target, t.amount_cents),))
 
 
 class _Space:
-    """Balances as dense vectors over a fixed account order."""
+    """Dense vectors over a fixed account order: the accounts some
+    transfers in flight touch, and no others."""
 
     def __init__(self, accounts: Iterable[str]) -> None:
         self.accounts = sorted(set(accounts))
         self.slot = {a: i for i, a in enumerate(self.accounts)}
-        self.zero: Vec = (0,) * len(self.accounts)
+        self.zero: Dense = (0,) * len(self.accounts)
 
-    def vec(self, balances: Mapping[str, int]) -> Vec:
-        v = [0] * len(self.accounts)
-        for a, b in balances.items():
-            v[self.slot[a]] += b
-        return tuple(v)
+    def dense(self, v: Vec) -> Dense:
+        out = [0] * len(self.accounts)
+        for a, c in v:
+            out[self.slot[a]] = c
+        return tuple(out)
 
-    def delta(self, account: str, cents: int) -> Vec:
-        v = [0] * len(self.accounts)
-        v[self.slot[account]] = cents
-        return tuple(v)
-
-    def effect(self, t: Transfer) -> Vec:
-        return add(self.delta(t.source, -t.amount_cents), self.delta(t.target, t.amount_cents))
-
-    def words(self, v: Vec) -> str:
-        parts = [f"{a} {d:+d}c" for a, d in zip(self.accounts, v, strict=True) if d]
-        return ", ".join(parts) if parts else "nothing"
-
-
-def add(a: Vec, b: Vec) -> Vec:
-    return tuple(x + y for x, y in zip(a, b, strict=True))
-
-
-def sub(a: Vec, b: Vec) -> Vec:
-    return tuple(x - y for x, y in zip(a, b, strict=True))
+    def sparse(self, d: Dense) -> Vec:
+        return tuple((a, c) for a, c in zip(self.accounts, d, strict=True) if c)
 
 
 # --8<-- [start:ledger-resolve]
@@ -256,17 +279,36 @@ class Ways:
 
 @dataclass(slots=True)
 class Budget:
-    """Work left for subset searches, shared by the reads of one check."""
+    """Work left for a family of searches: steps (deterministic) and,
+    optionally, wall time counted from the first step spent."""
 
     steps_left: int
+    time_ms: float | None = None  # None: steps only
+    steps_spent: int = 0
+    cut: bool = False  # set once the budget ran out; it stays out
+    _deadline_s: float | None = field(default=None, init=False, repr=False)
+
+    def spend(self, steps: int) -> bool:
+        """Take `steps`; False (and `cut`) once steps or time ran out."""
+        if self.cut:
+            return False
+        if self._deadline_s is None and self.time_ms is not None:
+            self._deadline_s = time.perf_counter() + self.time_ms / 1000
+        self.steps_left -= steps
+        self.steps_spent += steps
+        if self.steps_left < 0 or (
+            self._deadline_s is not None and time.perf_counter() > self._deadline_s
+        ):
+            self.cut = True
+        return not self.cut
 
 
 def reachable(
     space: _Space,
     candidates: Sequence[Transfer],
-    target: Vec | None = None,
+    target: Dense | None = None,
     budget: Budget | None = None,
-) -> dict[Vec, Ways] | None:
+) -> dict[Dense, Ways] | None:
     """Every balance change some subset of `candidates` makes, each applied
     at most once: a dynamic program over distinct vectors, so subsets with
     the same effect share one entry. None: more than STATES_MAX vectors,
@@ -280,7 +322,7 @@ def reachable(
     slot = space.slot
     moves = [(slot[t.source], slot[t.target], t.amount_cents, t.id) for t in candidates]
     bounds = _suffix_bounds(len(space.zero), moves) if target is not None else None
-    ways: dict[Vec, Ways] = {space.zero: Ways(1, ((),))}
+    ways: dict[Dense, Ways] = {space.zero: Ways(1, ((),))}
     for i, (src, dst, cents, tid) in enumerate(moves):
         grown = dict(ways)
         for v, w in ways.items():
@@ -302,10 +344,8 @@ def reachable(
             grown = {v: w for v, w in grown.items() if _viable(v, target, lo, hi)}
         if len(grown) > STATES_MAX:
             return None
-        if budget is not None:
-            budget.steps_left -= len(ways)
-            if budget.steps_left < 0:
-                return None
+        if budget is not None and not budget.spend(len(ways)):
+            return None
         ways = grown
     return ways
 
@@ -324,7 +364,7 @@ def _suffix_bounds(
     return out
 
 
-def _viable(v: Vec, target: Vec, lo: list[int], hi: list[int]) -> bool:
+def _viable(v: Dense, target: Dense, lo: list[int], hi: list[int]) -> bool:
     for x, t, low, high in zip(v, target, lo, hi, strict=True):  # noqa: SIM110 (hot loop)
         if not low <= t - x <= high:
             return False
@@ -335,9 +375,9 @@ def _viable(v: Vec, target: Vec, lo: list[int], hi: list[int]) -> bool:
 class Fault:
     """A way a transfer could have gone wrong, as a change to the balances."""
 
-    kind: str  # lost | duplicated | failed-applied | half-debit | half-credit | future
+    kind: str  # lost | stale | duplicated | failed-applied | half-debit | half-credit | future
     transfer: Transfer
-    adjust: Vec
+    adjust: Vec  # sparse: touches at most two accounts
 
     def words(self) -> str:
         t = self.transfer.words()
@@ -353,7 +393,6 @@ class Fault:
 
 
 def faults(
-    space: _Space,
     fixed: Sequence[Transfer],
     candidates: Sequence[Transfer],
     failed: Sequence[Transfer],
@@ -364,41 +403,108 @@ def faults(
     """Each single fault that could make a read differ from a correct ledger."""
     out: list[Fault] = []
     for t in fixed:
-        e = space.effect(t)
-        out.append(Fault("lost" if final else "stale", t, sub(space.zero, e)))
+        e = effect(t)
+        out.append(Fault("lost" if final else "stale", t, sub((), e)))
         out.append(Fault("duplicated", t, e))
-        out.append(Fault("half-debit", t, space.delta(t.target, -t.amount_cents)))
-        out.append(Fault("half-credit", t, space.delta(t.source, t.amount_cents)))
+        out.append(Fault("half-debit", t, ((t.target, -t.amount_cents),)))
+        out.append(Fault("half-credit", t, ((t.source, t.amount_cents),)))
     for t in candidates:
-        out.append(Fault("half-debit", t, space.delta(t.source, -t.amount_cents)))
-        out.append(Fault("half-credit", t, space.delta(t.target, t.amount_cents)))
-    out.extend(Fault("failed-applied", t, space.effect(t)) for t in failed)
-    out.extend(Fault("future", t, space.effect(t)) for t in future)
+        out.append(Fault("half-debit", t, ((t.source, -t.amount_cents),)))
+        out.append(Fault("half-credit", t, ((t.target, t.amount_cents),)))
+    out.extend(Fault("failed-applied", t, effect(t)) for t in failed)
+    out.extend(Fault("future", t, effect(t)) for t in future)
     return out
 
 
+@dataclass(slots=True)
+class Explanation:
+    """The outcome of one explanation search."""
+
+    combos: list[list[Fault]]  # the smallest fault sets found, best first
+    size_searched: int  # every set of up to this many faults was tried
+    cut: bool  # the budget ran out before the search was complete
+
+
 def explain(
-    target: Vec, ways: dict[Vec, Ways], fs: Sequence[Fault], explanations_max: int = 5
-) -> list[list[Fault]]:
-    """The smallest sets of faults (one, else two) that, with some subset of
-    the candidate transfers, produce `target`. Empty: none found in budget."""
-    found: list[list[Fault]] = [[f] for f in fs if sub(target, f.adjust) in ways]
-    if found:
-        return found[:explanations_max]
-    if len(fs) * len(ways) > FAULT_PAIRS_MAX:
-        return []
+    target: Vec,
+    reached: Sequence[Vec],
+    fs: Sequence[Fault],
+    budget: Budget,
+    *,
+    faults_max: int = FAULTS_MAX,
+    explanations_max: int = EXPLANATIONS_MAX,
+    size_from: int = 1,
+) -> Explanation:
+    """The smallest sets of faults (`size_from`, else one more, ... up to
+    `faults_max`) that, with some vector in `reached` (the subsets of the
+    transfers in flight), add up to `target`.
+
+    Searched from the accounts that are off, never over all faults: if the
+    residual moves account a, some fault in the set moves a, so only faults
+    touching a (the one touched by fewest) need trying; the last fault is a
+    lookup by its exact vector; a residual on more than 2k accounts cannot
+    be k faults, since a fault moves at most two. Sets are ranked by their
+    first fault, then their vector in `reached`, then the other faults."""
+    by_account: dict[str, list[int]] = {}
     by_adjust: dict[Vec, list[int]] = {}
     for i, f in enumerate(fs):
         by_adjust.setdefault(f.adjust, []).append(i)
-    for i, f1 in enumerate(fs):
-        rest = sub(target, f1.adjust)
-        for v in ways:
-            for j in by_adjust.get(sub(rest, v), []):
-                if j > i and fs[j].transfer.id != f1.transfer.id:
-                    found.append([f1, fs[j]])
-                    if len(found) >= explanations_max:
-                        return found
-    return found
+        for account, _ in f.adjust:
+            by_account.setdefault(account, []).append(i)
+
+    def sets(
+        r: Vec, k: int, chosen: frozenset[int], seen: set[frozenset[int]]
+    ) -> Iterator[frozenset[int]]:
+        """Sets of k more faults, on transfers not yet used, summing to r.
+        A set reached before in another order is not searched again."""
+        used = {fs[i].transfer.id for i in chosen}
+        if k == 1:
+            if len(r) <= 2:
+                for j in by_adjust.get(r, ()):
+                    if fs[j].transfer.id not in used:
+                        yield chosen | {j}
+            return
+        # No faults cancel out inside a smallest set, so r stays nonzero.
+        if not r or len(r) > 2 * k:
+            return
+        pivot = min((a for a, _ in r), key=lambda a: len(by_account.get(a, ())))
+        for i in by_account.get(pivot, ()):
+            more = chosen | {i}
+            if fs[i].transfer.id in used or more in seen:
+                continue
+            seen.add(more)
+            if not budget.spend(1):
+                return
+            yield from sets(sub(r, fs[i].adjust), k - 1, more, seen)
+
+    assert size_from >= 1, size_from
+    size = size_from - 1  # sets smaller than size_from were searched before
+    for k in range(size_from, faults_max + 1):
+        found: set[tuple[int, ...]] = set()
+        ranked: list[tuple[int, ...]] = []
+        for p, v in enumerate(reached):
+            if not budget.spend(1):
+                break
+            for combo in sets(sub(target, v), k, frozenset(), set()):
+                key = tuple(sorted(combo))
+                if key not in found:
+                    found.add(key)
+                    ranked.append((key[0], p, *key[1:]))
+            if budget.cut:
+                break
+        if ranked:
+            ranked.sort()
+            combos = [[fs[i] for i in (key[0], *key[2:])] for key in ranked[:explanations_max]]
+            for combo, key in zip(combos, ranked, strict=False):
+                rest = target
+                for f in combo:
+                    rest = sub(rest, f.adjust)
+                assert rest == reached[key[1]], (combo, rest)  # the faults do explain it
+            return Explanation(combos, k, budget.cut)
+        if budget.cut:
+            return Explanation([], size, True)
+        size = k
+    return Explanation([], size, False)
 
 
 # --8<-- [end:ledger-resolve]
@@ -406,21 +512,24 @@ def explain(
 
 @dataclass(slots=True)
 class _ReadCheck:
-    """The outcome of holding one read against the transfers."""
+    """The outcome of holding one read against the transfers, and what an
+    explanation of a wrong read starts from."""
 
     ok: bool | None  # None: too many subsets to enumerate
     ways: Ways | None
     candidates: list[Transfer]
-    faults: list[list[Fault]]
+    target: Vec  # what the transfers in flight had to account for
+    fixed: list[Transfer]  # acknowledged before the read began
+    explanation: Explanation | None = None  # None: fine, or not explained yet
+    reached: list[Vec] | None = None  # every subset's vector, once computed
+    fs: list[Fault] | None = None  # the single faults, once listed
 
 
 def _hold_read(
-    space: _Space,
-    initial: Vec,
+    initial: Mapping[str, int],
     read: Read,
     transfers: Sequence[Transfer],
     *,
-    final: bool,
     never: frozenset[str] = frozenset(),
     budget: Budget | None = None,
 ) -> _ReadCheck:
@@ -434,28 +543,72 @@ def _hold_read(
         if t.status != "failed" and t.invoke_index < read.index and t.id not in never
     ]
     candidates = [t for t in live if t.ack_index is None or t.ack_index > read.invoke_index]
-    target = sub(sub(space.vec(read.balances), initial), _sum(space, fixed))
-    ways = reachable(space, candidates, target, budget)
+    # What the transfers in flight must account for: the read, less the
+    # initial balances and everything certainly applied.
+    off = {a: read.balances.get(a, 0) - initial.get(a, 0) for a in {*read.balances, *initial}}
+    for t in fixed:
+        off[t.source] = off.get(t.source, 0) + t.amount_cents
+        off[t.target] = off.get(t.target, 0) - t.amount_cents
+    target = sparse(off)
+    space = _Space(a for t in candidates for a in (t.source, t.target))
+    # An account no transfer in flight touches must already be right.
+    if not all(a in space.slot for a, _ in target):
+        return _ReadCheck(False, None, candidates, target, fixed)
+    ways = reachable(space, candidates, space.dense(target), budget)
     if ways is None:
-        return _ReadCheck(None, None, candidates, [])
-    if target in ways:
-        return _ReadCheck(True, ways[target], candidates, [])
-    # Certainly not explained; now find out why, over every reachable vector.
-    failed = [t for t in transfers if t.status == "failed" and t.invoke_index < read.index]
-    future = [t for t in transfers if t.status != "failed" and t.invoke_index > read.index]
-    every = reachable(space, candidates)
-    if every is None:
-        return _ReadCheck(False, None, candidates, [])
-    fs = faults(space, fixed, candidates, failed, future, final=final)
-    return _ReadCheck(False, None, candidates, explain(target, every, fs))
+        return _ReadCheck(None, None, candidates, target, fixed)
+    hit = ways.get(space.dense(target))
+    return _ReadCheck(hit is not None, hit, candidates, target, fixed)
 
 
-def _sum(space: _Space, ts: Iterable[Transfer]) -> Vec:
-    total = list(space.zero)
-    for t in ts:
-        total[space.slot[t.source]] -= t.amount_cents
-        total[space.slot[t.target]] += t.amount_cents
-    return tuple(total)
+def _explain_read(
+    check: _ReadCheck,
+    read: Read,
+    transfers: Sequence[Transfer],
+    budget: Budget,
+    *,
+    final: bool,
+    size_from: int,
+    faults_max: int,
+) -> None:
+    """Search fault sets of `size_from`..`faults_max` faults for a wrong read,
+    on the explanation budget; the outcome lands in `check.explanation`."""
+    assert check.ok is False
+    before = check.explanation
+    if before is not None and (before.combos or before.cut):
+        return  # found already, or cut short: a larger search cannot do better
+    if budget.cut:
+        check.explanation = Explanation([], size_from - 1, True)
+        return
+    space = _Space(a for t in check.candidates for a in (t.source, t.target))
+    outside = sum(1 for a, _ in check.target if a not in space.slot)
+    if outside > 2 * faults_max:
+        # Every subset of the in-flight transfers leaves these accounts
+        # alone, and each fault moves at most two accounts.
+        check.explanation = Explanation([], faults_max, False)
+        return
+    if check.reached is None:
+        every = reachable(space, check.candidates, None, budget)
+        if every is None:
+            check.explanation = Explanation([], size_from - 1, True)
+            return
+        check.reached = [space.sparse(d) for d in every]
+    if check.fs is None:
+        failed = [t for t in transfers if t.status == "failed" and t.invoke_index < read.index]
+        future = [t for t in transfers if t.status != "failed" and t.invoke_index > read.index]
+        check.fs = faults(check.fixed, check.candidates, failed, future, final=final)
+        # Listing them is work too (about a quarter of a search step each).
+        if not budget.spend(len(check.fs) // 4):
+            check.explanation = Explanation([], size_from - 1, True)
+            return
+    check.explanation = explain(
+        check.target,
+        check.reached,
+        check.fs,
+        budget,
+        size_from=size_from,
+        faults_max=faults_max,
+    )
 
 
 # --- the checker ---------------------------------------------------------
@@ -467,8 +620,17 @@ def check_ledger(
     initial: Mapping[Any, int] | None = None,
     realtime: bool = True,
     negative_allowed: bool = False,
+    faults_max: int = FAULTS_MAX,
+    explain_steps: int = EXPLAIN_STEPS,
+    explain_time_ms: float | None = EXPLAIN_TIME_MS,
 ) -> Verdict:
-    """Hold transfers against reads; see the module docstring for the rules."""
+    """Hold transfers against reads; see the module docstring for the rules.
+
+    `faults_max`, `explain_steps` and `explain_time_ms` bound only the search
+    for explanations (which faults would produce a wrong read), never the
+    verdict: with `explain_steps=0` errors are found just the same, unexplained.
+    """
+    assert faults_max >= 0 and explain_steps >= 0, (faults_max, explain_steps)
     ops = pair_operations(list(events))
     errors: list[LedgerError] = []
     by_id = _transfers(ops, errors)
@@ -484,12 +646,14 @@ def check_ledger(
     reads = _reads(ops)
     accounts = set(init) | {a for t in transfers for a in (t.source, t.target)}
     accounts |= {a for r in reads for a in r.balances}
-    space = _Space(accounts)
-    start = space.vec(init)
+    every_account = frozenset(accounts)
+    start = {a: init.get(a, 0) for a in every_account}
     total_cents = sum(init.values())
     last_transfer = max((i for op in ops if op.f == "transfer" for i in _indices(op)), default=-1)
-    full = [r for r in reads if _full(r, space)]
+    full = [r for r in reads if _full(r, every_account)]
     finals = [r for r in full if r.invoke_index > last_transfer]
+    final_indices = {r.index for r in finals}
+    explain_budget = Budget(explain_steps, explain_time_ms)
     unchecked = 0
     resolution: dict[str, Any] = {"status": "no-final-read"}
     never: frozenset[str] = frozenset()
@@ -498,7 +662,7 @@ def check_ledger(
         # The final read first: transfers it shows never took effect were
         # never visible to any read, which shrinks every other read's search.
         last = finals[-1]
-        checked[last.index] = result = _hold_read(space, start, last, transfers, final=True)
+        checked[last.index] = result = _hold_read(start, last, transfers)
         if result.ok is None:
             resolution = {
                 "status": "too-many",
@@ -512,29 +676,47 @@ def check_ledger(
         else:
             resolution = {"status": "unresolvable", "index": last.index}
     for r in reads:
-        _check_balances(r, space, total_cents, negative_allowed, errors)
+        _check_balances(r, total_cents, negative_allowed, errors)
     budget = Budget(WORK_MAX)
+    wrong: list[tuple[int, Read, _ReadCheck, bool]] = []  # (its place in errors, ...)
     for r in full:
-        is_final = r in finals
+        is_final = r.index in final_indices
         result = checked.get(r.index)
         if result is None and (realtime or is_final):
-            result = _hold_read(
-                space, start, r, transfers, final=is_final, never=never, budget=budget
-            )
+            result = _hold_read(start, r, transfers, never=never, budget=budget)
         if result is not None and result.ok is False:
-            errors.append(_read_error(r, space, total_cents, result, final=is_final))
+            wrong.append((len(errors), r, result, is_final))
+            errors.append(_read_error(r, total_cents, result, final=is_final))  # explained below
             continue
         if result is not None and result.ok is None:
             unchecked += 1
         if (result is None or result.ok is None) and sum(r.balances.values()) != total_cents:
             errors.append(_total_error(r, total_cents, transfers))
+    # --- explanations, on their own budget ---
+    # Every wrong read in history order gets the cheap search (one or two
+    # faults) before any read gets a deeper one, so one hard read cannot
+    # spend the budget that would have explained all the others.
+    for size_from, size_to in ((1, min(2, faults_max)), (3, faults_max)):
+        for _, r, result, is_final in wrong:
+            if size_from <= size_to:
+                _explain_read(
+                    result,
+                    r,
+                    transfers,
+                    explain_budget,
+                    final=is_final,
+                    size_from=size_from,
+                    faults_max=size_to,
+                )
+    for at, r, result, is_final in wrong:
+        errors[at] = _read_error(r, total_cents, result, final=is_final)
     # --- verdict ---
     counts = {
         s: sum(1 for t in transfers if t.status == s)
         for s in ("acknowledged", "failed", "indefinite")
     }
     details: dict[str, Any] = {
-        "accounts": space.accounts,
+        "accounts": sorted(every_account),
         "initial_total_cents": total_cents,
         "transfers": counts,
         "reads": len(reads),
@@ -545,6 +727,13 @@ def check_ledger(
         "resolution": resolution,
         "error_count": len(errors),
         "errors_by_kind": _by_kind(errors),
+        "explain": {
+            "steps": explain_budget.steps_spent,
+            "steps_max": explain_steps,
+            "time_ms_max": explain_time_ms,
+            "faults_max": faults_max,
+            "cut_short": explain_budget.cut,
+        },
     }
     witness = [e.to_json() for e in errors[:ERRORS_MAX]]
     if errors:
@@ -594,12 +783,12 @@ def _indices(op: Operation) -> list[int]:
     return [op.invoke.index] + ([op.completion.index] if op.completion is not None else [])
 
 
-def _full(r: Read, space: _Space) -> bool:
-    return set(r.balances) == set(space.accounts) and all(_amount(b) for b in r.balances.values())
+def _full(r: Read, accounts: frozenset[str]) -> bool:
+    return r.balances.keys() == accounts and all(_amount(b) for b in r.balances.values())
 
 
 def _check_balances(
-    r: Read, space: _Space, total_cents: int, negative_allowed: bool, errors: list[LedgerError]
+    r: Read, total_cents: int, negative_allowed: bool, errors: list[LedgerError]
 ) -> None:
     bad = {a: b for a, b in r.balances.items() if not _amount(b)}
     if bad:
@@ -641,11 +830,11 @@ def _resolution(result: _ReadCheck) -> dict[str, Any]:
     }
 
 
-def _read_error(
-    r: Read, space: _Space, total_cents: int, result: _ReadCheck, *, final: bool
-) -> LedgerError:
+def _read_error(r: Read, total_cents: int, result: _ReadCheck, *, final: bool) -> LedgerError:
     got = sum(r.balances.values())
-    words = [" and ".join(f.words() for f in combo) for combo in result.faults]
+    why = result.explanation
+    combos = why.combos if why is not None else []
+    words = [" and ".join(f.words() for f in combo) for combo in combos]
     if got != total_cents:
         kind = "half-applied"
         message = (
@@ -664,12 +853,35 @@ def _read_error(
             "the read does not show exactly the transfers acknowledged before it began "
             "plus some of those in flight"
         )
-    if not words:
-        message += (
-            "; no combination of one or two faults explains it (more faults, or a "
-            "transfer the history never recorded)"
+    return LedgerError(kind, r.index, r.time_ms, message + _explained(why, words), words)
+
+
+def _explained(why: Explanation | None, words: list[str]) -> str:
+    """What the explanation search found, and whether it was cut short."""
+    if why is None:
+        return ""  # faults_max=0: no explanation was asked for
+    if why.cut and why.size_searched == 0 and not words:
+        return (
+            "; the search for an explanation was cut short by its budget before it "
+            "could try any fault (details.explain)"
         )
-    return LedgerError(kind, r.index, r.time_ms, message, words)
+    if words:
+        return (
+            "; the search for explanations was cut short by its budget: others of the "
+            "same size may exist (details.explain)"
+            if why.cut
+            else ""
+        )
+    plural = "fault" if why.size_searched == 1 else "faults"
+    if why.cut:
+        return (
+            f"; no combination of up to {why.size_searched} {plural} explains it, and "
+            "the search for larger ones was cut short by its budget (details.explain)"
+        )
+    return (
+        f"; no combination of up to {why.size_searched} {plural} explains it (more "
+        "faults, or a transfer the history never recorded)"
+    )
 
 
 def _total_error(r: Read, total_cents: int, transfers: Sequence[Transfer]) -> LedgerError:

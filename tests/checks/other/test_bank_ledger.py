@@ -125,6 +125,30 @@ def test_ledger_lost_acknowledged_transfer() -> None:
     assert "acknowledged transfer t2 (b->c 30c) was not applied" in err["explanations"]
 
 
+def test_ledger_several_lost_transfers_explained_together() -> None:
+    """Three lost payments: no one or two faults fit, three do, and the
+    smallest explanation names exactly them."""
+    h = ledger(
+        (1, "transfer", T("t1", "a", "b", 10), None, "ok"),
+        (1, "transfer", T("t2", "b", "c", 30), None, "ok"),
+        (1, "transfer", T("t3", "a", "c", 7), None, "ok"),
+        (1, "transfer", T("t4", "b", "a", 2), None, "ok"),
+        (0, "read", None, {"a": 102, "b": 98, "c": 0}, "ok"),  # only t4 applied
+    )
+    v = roundtrip(check_ledger(h.events, explain_time_ms=None))
+    assert v.valid is False
+    (err,) = v.witness
+    assert err["explanations"][0] == (
+        "acknowledged transfer t1 (a->b 10c) was not applied and acknowledged transfer "
+        "t2 (b->c 30c) was not applied and acknowledged transfer t3 (a->c 7c) was not applied"
+    )
+    assert v.details["explain"]["cut_short"] is False
+    # With one or two faults allowed, it says that none fit.
+    v2 = check_ledger(h.events, faults_max=2, explain_time_ms=None)
+    assert v2.valid is False and v2.witness[0]["explanations"] == []
+    assert "no combination of up to 2 faults explains it" in v2.witness[0]["message"]
+
+
 def test_ledger_duplicate_and_failed_applied() -> None:
     dup = ledger(
         (1, "transfer", T("t1", "a", "b", 10), None, "ok"),
