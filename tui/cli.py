@@ -31,7 +31,6 @@ COMMAND_MODULES = (
     "checks.cli_checkers",  # d11 check bank|ledger|txn|delivery
     "checks.harness.cli",  # d11 test, d11 hunt, d11 replay
     "checks.zoo",  # d11 zoo
-    "reference.paxos.cli",  # d11 bench ledger
     "reference.ledger.cli",  # d11 bench ledger
     "reference.runtime.cli",  # d11 node (process backend), d11 bench process
     "tui.commands",  # d11 tui

@@ -1,0 +1,36 @@
+"""Multi-Paxos for the ledger: replicas, an arbiter, leases, and a bug zoo.
+
+Build a group with `make_group(...)` or by hand: `Replica(node_id, cfg,
+machine_factory)` for each full replica and `Arbiter(node_id, cfg)` for the
+arbiter, all sharing one `PaxosConfig`. Clients send `Propose` and `Read`.
+"""
+
+from __future__ import annotations
+
+from reference.paxos.arbiter import Arbiter
+from reference.paxos.config import PaxosConfig
+from reference.paxos.messages import (
+    Membership,
+    Propose,
+    ProposeResult,
+    Read,
+    ReadResult,
+)
+from reference.paxos.mutations import MUTATIONS
+from reference.paxos.replica import Replica
+from reference.paxos.state_machine import KVStore, ReplicatedState, StateMachine
+
+__all__ = [
+    "MUTATIONS",
+    "Arbiter",
+    "KVStore",
+    "Membership",
+    "PaxosConfig",
+    "Propose",
+    "ProposeResult",
+    "Read",
+    "ReadResult",
+    "Replica",
+    "ReplicatedState",
+    "StateMachine",
+]
