@@ -1,7 +1,7 @@
 """The file disk: the Disk protocol on a real file, with fsync.
 
 Same semantics as `SimDisk`, by construction: the live state is the very
-same state machine (`_State` in reference/disk/sim.py), and writes are
+same state machine (`DiskState` in reference/disk/state.py), and writes are
 queued until `sync()`. What differs is where durability lives:
 
     sync()   = append ONE record holding every queued write, then fsync
@@ -34,7 +34,7 @@ from typing import Any
 
 from reference.codec import CodecError, decode_value, encode_value
 from reference.disk.base import DiskError
-from reference.disk.sim import _State
+from reference.disk.state import DiskState, LiveDisk
 
 _HEADER = struct.Struct(">II")  # length, crc32 of the payload
 RECORD_BYTES_MAX = 256 << 20  # a length beyond this is garbage, not a record
@@ -42,7 +42,7 @@ COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
 COMPACT_RATIO = 4  # compact when the file is 4x the size of a snapshot
 
 
-class FileDisk:
+class FileDisk(LiveDisk):
     """A durable disk in one file; see the module docstring."""
 
     def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
@@ -51,7 +51,7 @@ class FileDisk:
         self.syncs = 0
         self.torn_bytes_dropped = 0  # what recovery cut off the tail (telemetry, tests)
         self._pending: list[tuple[tuple[Any, ...], bytes]] = []  # (write, its bytes) since sync
-        self._durable = _State()
+        self._durable = DiskState()
         self._snapshot_bytes = 0  # size of the state as of the last compaction
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
@@ -60,48 +60,6 @@ class FileDisk:
         self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the disk's life
         if created:
             self._fsync_dir()  # the new file's name must survive a power cut too
-
-    # -- named values -------------------------------------------------------
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._live.values.get(key, default)
-
-    def put(self, key: str, value: Any) -> None:
-        self._write(("put", key, value))
-
-    def delete(self, key: str) -> None:
-        self._write(("delete", key))
-
-    def keys(self, prefix: str = "") -> list[str]:
-        return sorted(k for k in self._live.values if k.startswith(prefix))
-
-    # -- logs ---------------------------------------------------------------
-    def append(self, log: str, record: Any) -> int:
-        index = self.log_bounds(log)[1]
-        self._write(("append", log, record))
-        return index
-
-    def read_log(self, log: str, start: int | None = None) -> list[tuple[int, Any]]:
-        first, end = self.log_bounds(log)
-        begin = first if start is None else max(start, first)
-        records = self._live.logs.get(log, [])
-        return [(i, records[i - first]) for i in range(begin, end)]
-
-    def log_bounds(self, log: str) -> tuple[int, int]:
-        first = self._live.log_first.get(log, 0)
-        return first, first + len(self._live.logs.get(log, []))
-
-    def truncate_prefix(self, log: str, before: int) -> None:
-        if before < 0:
-            raise DiskError(f"truncate_prefix({log!r}, {before}): index must be >= 0")
-        self._write(("truncate_prefix", log, before))
-
-    def truncate_suffix(self, log: str, from_index: int) -> None:
-        first, _ = self.log_bounds(log)
-        if from_index < first:
-            raise DiskError(
-                f"truncate_suffix({log!r}, {from_index}): records before {first} are compacted"
-            )
-        self._write(("truncate_suffix", log, from_index))
 
     # -- durability ---------------------------------------------------------
     # --8<-- [start:sync]
@@ -240,7 +198,7 @@ def _op_from(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
-def _state_to(state: _State) -> dict[str, Any]:
+def _state_to(state: DiskState) -> dict[str, Any]:
     return {
         "values": dict(state.values),
         "logs": {name: list(records) for name, records in state.logs.items()},
@@ -248,7 +206,7 @@ def _state_to(state: _State) -> dict[str, Any]:
     }
 
 
-def _state_from(data: Any) -> _State:
+def _state_from(data: Any) -> DiskState:
     if not isinstance(data, dict) or set(data) != {"values", "logs", "log_first"}:
         raise DiskError("malformed snapshot record")
-    return _State(values=data["values"], logs=data["logs"], log_first=data["log_first"])
+    return DiskState(values=data["values"], logs=data["logs"], log_first=data["log_first"])
