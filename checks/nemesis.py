@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.history import NEMESIS
+from reference.net import shapes
 
 __all__ = [
     "NEMESES",
@@ -245,37 +246,23 @@ def fault_actions(
     if name == "partition-halves" or name == "partition-one-way":
         if len(nodes) < 2:
             return None
-        shuffled = rng.sample(nodes, len(nodes))
-        half = len(shuffled) // 2
-        groups = [sorted(shuffled[:half]), sorted(shuffled[half:])]
+        groups = [sorted(g) for g in shapes.random_halves(nodes, rng)]
         one_way = name == "partition-one-way"
         return ("partition", {"groups": groups, "one_way": one_way}), ("heal", {})
     if name == "partition-bridge":
         if len(nodes) < 3:
             return None
-        shuffled = rng.sample(nodes, len(nodes))
-        bridge, rest = shuffled[0], shuffled[1:]
-        left, right = sorted(rest[: len(rest) // 2]), sorted(rest[len(rest) // 2 :])
+        left, bridge, right = shapes.bridge(nodes, rng)
         # Only the two halves are cut from each other: the bridge talks to both.
         links = [[a, b] for a in left for b in right] + [[b, a] for a in left for b in right]
         return ("cut", {"links": links, "bridge": bridge}), ("heal", {})
     if name == "partition-ring":
         if len(nodes) < 3:
             return None
-        # Nodes sit on a shuffled ring; each hears only the majority nearest to
-        # it (itself included), so every node sees a majority but no two nodes
-        # see the same one (Jepsen's majorities-ring).
-        ring = rng.sample(nodes, len(nodes))
-        n, majority = len(ring), len(ring) // 2 + 1
-        links = []
-        for i, node in enumerate(ring):
-            hears = [node]
-            for k in range(1, n):
-                for other in (ring[(i + k) % n], ring[(i - k) % n]):
-                    if len(hears) < majority and other not in hears:
-                        hears.append(other)
-            links += [[other, node] for other in ring if other not in hears]
-        return ("cut", {"links": sorted(links)}), ("heal", {})
+        links = sorted(
+            [src, dst] for src, dst in shapes.ring_cuts(shapes.majorities_ring(nodes, rng))
+        )
+        return ("cut", {"links": links}), ("heal", {})
     if name in ("isolate-node", "isolate-cell", "isolate-city"):
         pool = {
             "isolate-node": nodes,

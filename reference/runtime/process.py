@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from reference.disk.file import FileDisk
+from reference.net import shapes
 from reference.net.sim import LinkStats
 from reference.node import Context, Node, NodeFactory
 from reference.runtime import frames
@@ -832,42 +833,23 @@ class ProcessNet:
 
     # -- partition shapes (as in SimNet, drawn from the same seeded stream) ---
     def random_halves(self, nodes: Iterable[str] | None = None) -> list[set[str]]:
-        members = sorted(nodes) if nodes is not None else sorted(self._rt.members)
-        self._rng.shuffle(members)
-        half = (len(members) + 1) // 2
-        groups = [set(members[:half]), set(members[half:])]
+        groups = shapes.random_halves(self._members(nodes), self._rng)
         self.partition(groups)
         return groups
 
     def bridge(self, nodes: Iterable[str] | None = None) -> str:
-        members = sorted(nodes) if nodes is not None else sorted(self._rt.members)
-        if len(members) < 3:
-            raise ValueError("bridge needs at least 3 nodes")
-        self._rng.shuffle(members)
-        middle = len(members) // 2
-        left, bridge_node, right = members[:middle], members[middle], members[middle + 1 :]
+        left, bridge_node, right = shapes.bridge(self._members(nodes), self._rng)
         self.cut(left, right, one_way=False)
         return bridge_node
 
     def majorities_ring(self, nodes: Iterable[str] | None = None) -> dict[str, set[str]]:
-        """Every node sees a majority, but no two nodes see the same one (as SimNet's)."""
-        members = sorted(nodes) if nodes is not None else sorted(self._rt.members)
-        count = len(members)
-        if count < 3:
-            raise ValueError("majorities_ring needs at least 3 nodes")
-        self._rng.shuffle(members)
-        majority = count // 2 + 1
-        visible: dict[str, set[str]] = {}
-        for i, node in enumerate(members):
-            keep = [node]
-            for k in range(1, count // 2 + 1):
-                for other in (members[(i + k) % count], members[(i - k) % count]):
-                    if len(keep) < majority and other not in keep:
-                        keep.append(other)
-            visible[node] = set(keep)
-        links = {(a, b) for a in members for b in members if b not in visible[a]}
-        self._add(links, ring={n: sorted(v) for n, v in visible.items()})
-        return visible
+        """Every node hears a majority, but no two nodes hear the same one."""
+        hears = shapes.majorities_ring(self._members(nodes), self._rng)
+        self._add(shapes.ring_cuts(hears), ring={n: sorted(v) for n, v in hears.items()})
+        return hears
+
+    def _members(self, nodes: Iterable[str] | None) -> list[str]:
+        return sorted(nodes) if nodes is not None else sorted(self._rt.members)
 
     def link_stats(self) -> dict[Link, LinkStats]:
         """Per directed link: (sent, delivered, dropped, 0). Asks every up node."""
