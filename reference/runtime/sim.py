@@ -18,6 +18,9 @@ The API every other area codes against (see also /work/notes/SIM_API.md):
     rt.net                             # SimNet: partition/cut/isolate/heal/link_stats/config
     rt.telemetry                       # reference.telemetry.Telemetry
     rt.trace_digest() -> str           # 16 hex digits over every processed event
+    rt.record_events(); rt.event_log() # keep every (time_ms, fingerprint), to diff two runs
+    rt.context(n)                      # the live SimContext (a harness can send "as" n)
+    rt.node_now_ms(n); rt.events_processed; rt.pending_events()
 
 What a node sees is `SimContext` (the `reference.node.Context` protocol):
 `now_ms()` (its own, possibly skewed clock), `send`, `set_timer` (re-arming
@@ -34,6 +37,8 @@ Semantics in one place:
 - Crash: the node object, its timers and inbox are gone; messages in flight
   to it are dropped; its disk loses unsynced writes. Restart builds a fresh
   node with the factory and calls `on_start`, which recovers from the disk.
+- Crash in the middle of `work()`: what the node sent "after" the work
+  never leaves.
 - Pause: the node handles nothing (so it sends nothing); messages and timers
   that come due wait in its inbox and are handled on resume, in order.
 - Clock: a node's `now_ms()` is `t + skew_ms + drift_ppm * 1e-6 * t`; its
@@ -45,26 +50,20 @@ from __future__ import annotations
 import os
 import random
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from reference.codec import CodecError, Message, decode, encode
 from reference.disk.sim import SimDisk
-from reference.net.sim import (
-    L_DELIVERED,
-    L_DROPPED,
-    Link,
-    NetConfig,
-    SimNet,
-)
+from reference.net.sim import NetConfig, Port, SimNet
 from reference.net.topology import Topology
 from reference.node import Node, NodeFactory, NodeId
 from reference.sim.kernel import Kernel
 from reference.sim.rng import stream
 from reference.telemetry import Telemetry
 
-__all__ = ["DiskConfig", "NetConfig", "SimContext", "SimRuntime"]
+__all__ = ["DiskConfig", "NetConfig", "SimContext", "SimRuntime", "first_divergence"]
 
 _INF = float("inf")
 _MSG = 0  # inbox entry kinds
@@ -122,35 +121,29 @@ class _Slot:
         self.gate_ms = 0.0
         self.paused = False
         self.inbox: deque[tuple[int, Any, Any]] = deque()
-        self.departing: list[tuple[float, int]] = []  # (departure, seq) of sends after work
+        self.departing: list[tuple[float, Any]] = []  # (departure, event) of sends after work
         self.wake_pending = False
-        self.timers: dict[Hashable, int] = {}  # tag -> token (the event's seq)
+        self.timers: dict[Hashable, int] = {}  # tag -> token of the armed timer event
         self.skew_ms = 0.0
         self.drift = 0.0  # drift_ppm * 1e-6
         self.rate = 1.0  # 1 + drift: how fast the node's clock runs
 
 
-class SimContext:
+class SimContext(Port):
     """The `Context` one incarnation of one node sees. Built by the runtime.
 
-    `send` is an instance attribute: the network builds a closure per node
-    (`SimNet.sender`) because it is the hottest path of every run.
+    `send` comes from `Port` (reference.net.sim): it is the network's side.
     """
 
-    __slots__ = ("_fire", "_kernel", "_rt", "_slot", "disk", "node_id", "random", "send")
+    __slots__ = ("_fire", "_rt", "_slot", "disk", "random")
 
     def __init__(self, rt: SimRuntime, slot: _Slot, rng: random.Random) -> None:
-        self.node_id: NodeId = slot.node_id
+        super().__init__(rt.net, slot.node_id, slot)
         self.random = rng
         self.disk = slot.disk
         self._rt = rt
         self._slot = slot
-        self._kernel = rt._kernel
         self._fire = rt._fire
-        send = rt.net.sender(slot.node_id, slot)
-        self.send: Callable[[NodeId, Message], None] = (
-            _round_tripping(slot.node_id, send) if rt.strict else send
-        )
 
     # --8<-- [start:clock-skew]
     def now_ms(self) -> float:
@@ -174,9 +167,9 @@ class SimContext:
         # The delay is measured on the node's own clock, which runs at `rate`:
         # a clock 10% fast fires a 100 ms timer after 91 ms of true time.
         due_ms = start_ms + delay_ms / slot.rate
-        token = kernel.next_seq()
+        token = kernel.new_token()
         slot.timers[tag] = token  # re-arming replaces: the older event finds a stale token
-        kernel.push((due_ms, token, self._fire, slot, tag, token))
+        kernel.push(due_ms, (self._fire, slot, tag, token))
 
     def cancel_timer(self, tag: Hashable) -> None:
         self._slot.timers.pop(tag, None)  # the queued event will find no token
@@ -205,22 +198,24 @@ class SimContext:
         self._rt.telemetry.trace(self.node_id, kind, **fields)
 
 
-def _round_tripping(node_id: NodeId, send: Callable[[NodeId, Message], None]) -> Any:
-    """Wrap `send` so every message goes through the codec first (strict mode)."""
+class StrictSimContext(SimContext):
+    """A context that round-trips every message through the codec as it is
+    sent (strict mode), as the process runtime would: a message the codec
+    cannot carry fails here, at the send, naming both nodes."""
 
-    def send_strict(dst: NodeId, msg: Message) -> None:
+    __slots__ = ()
+
+    def send(self, dst: NodeId, msg: Message) -> None:
         if isinstance(msg, Message):
             try:
                 back = decode(encode(msg))
             except CodecError as exc:
                 raise TypeError(
-                    f"{node_id!r} -> {dst!r}: {msg!r:.120} fails the codec: {exc}"
+                    f"{self.node_id!r} -> {dst!r}: {msg!r:.120} fails the codec: {exc}"
                 ) from None
             if back != msg:
-                raise TypeError(f"{node_id!r} -> {dst!r}: {msg!r:.120} does not round-trip")
-        send(dst, msg)
-
-    return send_strict
+                raise TypeError(f"{self.node_id!r} -> {dst!r}: {msg!r:.120} does not round-trip")
+        super().send(dst, msg)
 
 
 class SimRuntime:
@@ -239,6 +234,7 @@ class SimRuntime:
         self.disk_config = disk or DiskConfig()
         self.strict = os.environ.get("D11_SIM_STRICT") == "1" if strict is None else strict
         self._kernel = Kernel()
+        self._kernel.arrival_blocked = self._arrival_blocked
         self._slots: dict[NodeId, _Slot] = {}
         self._started = False
         self._placement: dict[str, tuple[str, str]] = {}
@@ -248,7 +244,6 @@ class SimRuntime:
             self._kernel,
             net or NetConfig(),
             stream(seed, "net"),
-            self._make_deliver(),
             self._trace_runtime,
         )
 
@@ -263,7 +258,7 @@ class SimRuntime:
             raise TypeError(f"add_node({node_id!r}): factory must be callable")
         disk = SimDisk(self.disk_config.sync_latency_ms, self.disk_config.tear_on_crash)
         slot = _Slot(node_id, len(self._slots), factory, disk)
-        self.net.attach(node_id, slot)
+        slot.index = self.net.attach(node_id, slot)
         self._slots[node_id] = slot
         self._placement[node_id] = (self.topology.cell_of(node_id), self.topology.city_of(node_id))
         if self._started:
@@ -285,7 +280,7 @@ class SimRuntime:
             )
         rng = stream(self.seed, f"node/{slot.node_id}/{slot.incarnation}")
         slot.incarnation += 1
-        ctx = SimContext(self, slot, rng)
+        ctx = (StrictSimContext if self.strict else SimContext)(self, slot, rng)
         slot.disk.bind(ctx.work)
         slot.busy_until_ms = slot.gate_ms = 0.0
         slot.node, slot.ctx = node, ctx
@@ -337,36 +332,17 @@ class SimRuntime:
         return self._kernel.pending()
 
     # -- event handlers (called by the kernel) -----------------------------------
-    # --8<-- [start:runtime-deliver]
-    def _make_deliver(self) -> Callable[[Link, Message, NodeId], int]:
-        """The handler of every message arrival (a closure, for speed).
-
-        Crashes and cuts rewrite the arrivals they doom (`drop_in_flight`),
-        so an arrival that gets here only asks: is the node free right now?
-        """
-        kernel = self._kernel
-        deliver_slow = self._deliver_slow
-
-        def deliver(link: Link, msg: Message, src: NodeId) -> int:
-            dst: _Slot = link[0]
-            if dst.gate_ms < kernel.now_ms:  # up, not paused, not busy, inbox empty
-                link[L_DELIVERED] += 1
-                dst.on_message(dst.ctx, src, msg)  # type: ignore[misc]
-                return dst.index  # for the digest: who received, at what time
-            return deliver_slow(link, msg, src)
-
-        return deliver
-
-    def _deliver_slow(self, link: Link, msg: Message, src: NodeId) -> int:
-        dst: _Slot = link[0]
+    # --8<-- [start:deliver]
+    def _arrival_blocked(self, dst: _Slot, msg: Message, src: NodeId) -> int:
+        """A message reached a node that cannot take it now (the kernel
+        delivers the rest itself: see `reference.sim.kernel`)."""
         if dst.node is None:
-            link[L_DROPPED] += 1  # sent while the node was down
+            self.net.count_drop(src, dst.node_id)  # sent while the node was down
             return -1 - dst.index
-        link[L_DELIVERED] += 1
         self._enqueue(dst, (_MSG, src, msg))  # busy or paused: wait in line
         return dst.index << 16
 
-    # --8<-- [end:runtime-deliver]
+    # --8<-- [end:deliver]
 
     # --8<-- [start:runtime-inbox]
     def _fire(self, slot: _Slot, tag: Hashable, token: int) -> int:
@@ -425,7 +401,7 @@ class SimRuntime:
             return  # already down
         slot.node = slot.ctx = slot.on_message = slot.on_timer = None
         slot.epoch += 1  # a wake-up scheduled for the old incarnation is void
-        self.net.drop_in_flight(lambda link: link[0] is slot)  # lost with the connection
+        self.net.drop_arrivals_to(slot)  # in flight to it: lost with the connection
         self.net.abort_departures(slot)  # sent "after" work it never finished
         slot.timers = {}
         slot.inbox.clear()
@@ -510,9 +486,21 @@ class SimRuntime:
         t = self._kernel.now_ms
         return t + slot.skew_ms + slot.drift * t
 
+    def record_events(self) -> None:
+        """From now on keep every event's (time_ms, fingerprint): see `event_log`."""
+        if self._kernel.log is None:
+            self._kernel.trace_digest()  # fold what came before: it is not recorded
+            self._kernel.log = []
+
+    def event_log(self) -> list[tuple[float, int]]:
+        """The recorded events; two runs that should match can be diffed with
+        `first_divergence`. The fingerprint names the receiving node for a
+        message (its index), and a handler-chosen int for other events."""
+        return self._kernel.event_log()
+
     def trace_digest(self) -> str:
-        """Digest of every event processed so far (time, kind, link or node)."""
-        return f"{self._kernel.digest & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+        """Digest of every event processed so far: its time and what it did."""
+        return f"{self._kernel.trace_digest() & 0xFFFF_FFFF_FFFF_FFFF:016x}"
 
     def _slot(self, node_id: NodeId) -> _Slot:
         slot = self._slots.get(node_id)
@@ -527,9 +515,19 @@ class SimRuntime:
     def _trace_runtime(self, kind: str, node: str = "", **fields: Any) -> None:
         self.telemetry.trace(node, kind, **fields)
 
-    def nodes_where(self, status: str) -> list[NodeId]:
-        return [n for n in self._slots if self.status(n) == status]
 
-    def crash_many(self, node_ids: Iterable[NodeId]) -> None:
-        for node_id in node_ids:
-            self.crash(node_id)
+def first_divergence(
+    log_a: list[tuple[float, int]], log_b: list[tuple[float, int]]
+) -> tuple[int, tuple[float, int] | None, tuple[float, int] | None] | None:
+    """Where two event logs part: (index, event of a, event of b), or None."""
+    for index, (event_a, event_b) in enumerate(zip(log_a, log_b, strict=False)):
+        if event_a != event_b:
+            return index, event_a, event_b
+    if len(log_a) == len(log_b):
+        return None
+    shorter = min(len(log_a), len(log_b))
+    return (
+        shorter,
+        log_a[shorter] if len(log_a) > shorter else None,
+        log_b[shorter] if len(log_b) > shorter else None,
+    )
