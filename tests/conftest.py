@@ -2,6 +2,10 @@
 
 Hypothesis runs derandomized under CI (CI=true) so a red run is reproducible;
 locally the `dev` profile explores more.
+
+The simulator runs strict in tests: every message is round-tripped through
+the codec as it is sent, so a message that could not cross a real wire (to a
+process or a container) fails here, not only on the real backends.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
+
+os.environ.setdefault("D11_SIM_STRICT", "1")
 
 settings.register_profile(
     "ci",
