@@ -43,6 +43,7 @@ class GZone(Node):
             self.rules = saved
         self._publish(ctx)
 
+    # --8<-- [start:gzone-set-rules]
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, SetRules):
             if msg.rules.version > self.rules.version:
@@ -63,6 +64,8 @@ class GZone(Node):
         for czone in self.czones:
             ctx.send(czone, ConfigUpdate(self.rules, self.merchants))
 
+    # --8<-- [end:gzone-set-rules]
+
 
 class CZone(Node):
     """A city's copy of the global data; pushes rule changes to its subscribers."""
@@ -74,6 +77,7 @@ class CZone(Node):
         self.merchants = tuple(merchants)
         self.subscribers = tuple(subscribers)
 
+    # --8<-- [start:czone-push]
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, ConfigUpdate):
             if msg.rules.version > self.rules.version:
@@ -87,3 +91,5 @@ class CZone(Node):
             )
         else:
             super().on_message(ctx, src, msg)
+
+    # --8<-- [end:czone-push]
