@@ -22,7 +22,7 @@ from reference.traffic.plan import (
     scale_for,
 )
 from reference.traffic.population import Population, Zipf
-from reference.traffic.shape import DAY_S, HOUR_S, PEAK_2019_PER_S, PEAK_2023_PER_S, DayShape
+from reference.traffic.shape import DAY_S, HOUR_S, PEAK_2019_PER_S, PEAK_2020_PER_S, DayShape
 
 __all__ = [
     "DAY_S",
@@ -30,7 +30,7 @@ __all__ = [
     "HOUR_S",
     "PEAKS_PER_S",
     "PEAK_2019_PER_S",
-    "PEAK_2023_PER_S",
+    "PEAK_2020_PER_S",
     "Arrival",
     "DayShape",
     "Population",

@@ -138,7 +138,7 @@ def show(traffic: Traffic, year: int, seed: int) -> None:
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("traffic")
     def traffic_command(
-        year: int = typer.Option(2019, help="Whose peak: 2019 (544,000/s) or 2023 (583,000/s)."),
+        year: int = typer.Option(2019, help="Whose peak: 2019 (544,000/s) or 2020 (583,000/s)."),
         sim_peak: float = typer.Option(1_200.0, help="Simulated orders/s at the midnight peak."),
         day_minutes: float = typer.Option(
             0.0, help="Replay the whole day in this many simulated minutes (0: real time)."

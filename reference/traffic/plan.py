@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from reference.sim.rng import stream
 from reference.traffic.population import Population
-from reference.traffic.shape import DAY_S, PEAK_2019_PER_S, PEAK_2023_PER_S, DayShape
+from reference.traffic.shape import DAY_S, PEAK_2019_PER_S, PEAK_2020_PER_S, DayShape
 
 __all__ = [
     "DEFAULT_SCALE",
@@ -45,8 +45,8 @@ def scale_for(sim_per_s: float, real_per_s: float) -> float:
     return sim_per_s / real_per_s
 
 
-# The published peaks, real orders (2019) and payments (2023) per second.
-PEAKS_PER_S: dict[int, int] = {2019: PEAK_2019_PER_S, 2023: PEAK_2023_PER_S}
+# The published peaks, real orders per second (2019 and 2020).
+PEAKS_PER_S: dict[int, int] = {2019: PEAK_2019_PER_S, 2020: PEAK_2020_PER_S}
 
 # The 2019 peak replayed at 1,200 orders per simulated second.
 DEFAULT_SCALE = scale_for(1_200, PEAK_2019_PER_S)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from reference.traffic import (
     PEAK_2019_PER_S,
-    PEAK_2023_PER_S,
+    PEAK_2020_PER_S,
     Arrival,
     DayShape,
     Population,
@@ -104,8 +104,8 @@ def test_rates_in_words_state_both_figures() -> None:
     assert describe_rate(1_200, scale) == (
         "1,200 orders/s simulated = 544,000 orders/s at scale 1/453"
     )
-    scale_2023 = scale_for(1_200, PEAK_2023_PER_S)
-    assert describe_rate(600, scale_2023) == (
+    scale_2020 = scale_for(1_200, PEAK_2020_PER_S)
+    assert describe_rate(600, scale_2020) == (
         "600 orders/s simulated = 291,500 orders/s at scale 1/486"
     )
     assert describe_rate(2.5, 1.0) == "2.5 orders/s simulated = 2.5 orders/s at scale 1"
@@ -118,19 +118,19 @@ def test_rates_in_words_state_both_figures() -> None:
 
 
 def test_double11_presets_replay_the_published_peaks() -> None:
-    t2023 = Traffic.double11(2023, sim_peak_per_s=300, day_minutes=10)
-    assert t2023.rate_per_s(t2023.spike_at_ms) == pytest.approx(300)
-    assert t2023.describe(300) == "300 orders/s simulated = 583,000 orders/s at scale 1/1,943"
-    assert t2023.timeline.sim_ms(86_400) == pytest.approx(600_000)
+    t2020 = Traffic.double11(2020, sim_peak_per_s=300, day_minutes=10)
+    assert t2020.rate_per_s(t2020.spike_at_ms) == pytest.approx(300)
+    assert t2020.describe(300) == "300 orders/s simulated = 583,000 orders/s at scale 1/1,943"
+    assert t2020.timeline.sim_ms(86_400) == pytest.approx(600_000)
     t2019 = Traffic.double11()
     assert t2019.real_rate_per_s(t2019.spike_at_ms) == pytest.approx(544_000)
     assert t2019.timeline.speedup == 1.0
-    with pytest.raises(ValueError, match="known: \\[2019, 2023\\]"):
-        Traffic.double11(2020)
+    with pytest.raises(ValueError, match="known: \\[2019, 2020\\]"):
+        Traffic.double11(2021)
 
 
-def test_the_2023_shape_peaks_at_583000() -> None:
-    shape = DayShape.for_peak(PEAK_2023_PER_S)
+def test_the_2020_shape_peaks_at_583000() -> None:
+    shape = DayShape.for_peak(PEAK_2020_PER_S)
     assert shape.rate_per_s(shape.spike_peak_s) == pytest.approx(583_000)
     assert shape.baseline_per_s == pytest.approx(5_830)
 

@@ -32,7 +32,7 @@ def test_the_same_seed_prints_the_same_measurement() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--year", "2020"], "no Double 11 peak on record for 2020 (known: 2019, 2023)"),
+        (["--year", "2021"], "no Double 11 peak on record for 2021 (known: 2019, 2020)"),
         (["--sim-peak", "0"], "need 0 < simulated rate <= real rate"),
         (["--spike", "0.5"], "spike_multiplier must be >= 1"),
         (["--day-minutes", "-1"], "--day-minutes must be >= 0"),
