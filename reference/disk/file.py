@@ -17,6 +17,19 @@ A bad record *followed by whole ones* is not a torn tail but corruption of
 synced data, and recovery refuses it with a `DiskError` rather than silently
 dropping what was acknowledged.
 
+Group commit (opt-in, for a host that gates its node's messages): with
+`group_commit`, `sync()` only numbers its batch of writes and hands it to a
+writer thread, which encodes, appends and fsyncs every batch queued
+meanwhile (one fsync for all of them), then reports the highest batch number
+now durable through `on_durable`. The host holds every message its node sent
+after a `sync()` until that sync's batch is reported durable (host.py), so
+nothing is acknowledged before it is on disk, as with a plain `sync()`; but
+many syncs share one fsync, and the node's loop never waits for the fsync
+or the encoding. (What follows a large record, a snapshot say, is still
+acknowledged only once that record is on disk: records stay in sync order.)
+Written values must not be mutated afterwards (the Disk protocol's rule
+already): the thread encodes them later.
+
 The file grows with every sync; when it holds far more than the state, it
 is compacted: the whole durable state is written as one record to a new
 file, fsynced, and renamed over the old one (then the directory is fsynced),
@@ -28,7 +41,9 @@ from __future__ import annotations
 import copy
 import os
 import struct
+import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +60,24 @@ COMPACT_RATIO = 4  # compact when the file is 4x the size of a snapshot
 class FileDisk(LiveDisk):
     """A durable disk in one file; see the module docstring."""
 
-    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+    def __init__(self, path: str | Path, *, fsync: bool = True, group_commit: bool = False) -> None:
         self.path = Path(path)
         self.fsync = fsync  # tests of logic may skip the (slow) fsync; crash tests never do
+        # Group commit: the host fsyncs (see the module docstring). Without fsync
+        # there is nothing to group.
+        self.group_commit = group_commit and fsync
+        # Group commit: batches numbered by sync(); the host calls `mark_durable`
+        # (on its own thread) once `on_durable` reported them fsynced.
+        self.batches_synced = 0
+        self.batches_durable = 0
+        self.on_durable: Callable[[int], None] | None = None  # called on the writer thread
+        self.on_error: Callable[[BaseException], None] | None = None  # idem
+        self._queue: list[tuple[int, list[tuple[Any, ...]]]] = []  # guarded by _cond
+        self._cond = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self._failed = False
+        self._fsynced_upto = 0  # writer side, guarded by _cond
         self.syncs = 0
         self.torn_bytes_dropped = 0  # what recovery cut off the tail (telemetry, tests)
         self._pending: list[tuple[tuple[Any, ...], bytes]] = []  # (write, its bytes) since sync
@@ -65,6 +95,10 @@ class FileDisk(LiveDisk):
     # --8<-- [start:sync]
     def sync(self) -> None:
         """Append one checksummed record of every queued write, then fsync."""
+        self.syncs += 1
+        if self.group_commit:
+            self._hand_over()
+            return
         if self._pending:
             payload = b"[" + b",".join(raw for _, raw in self._pending) + b"]"
             self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
@@ -74,11 +108,80 @@ class FileDisk(LiveDisk):
             for op, _ in self._pending:
                 self._durable.apply(op)
             self._pending.clear()
-        self.syncs += 1
         if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
             self._compact()
 
     # --8<-- [end:sync]
+
+    # -- group commit ---------------------------------------------------------
+    # --8<-- [start:group-commit]
+    @property
+    def owed(self) -> bool:
+        """Group commit: a synced batch is not yet reported durable."""
+        return self.batches_durable < self.batches_synced
+
+    def mark_durable(self, batches: int) -> None:
+        """The host, on its thread: `on_durable(batches)` was reported."""
+        assert batches <= self.batches_synced, (batches, self.batches_synced)
+        self.batches_durable = max(self.batches_durable, batches)
+
+    def wait_durable(self) -> None:
+        """Block until every synced batch is durable (the host's bound on held sends)."""
+        target = self.batches_synced
+        with self._cond:
+            while self._fsynced_upto < target and not (self._closing or self._failed):
+                self._cond.wait()
+            if self._fsynced_upto >= target:
+                self.mark_durable(target)
+
+    def _hand_over(self) -> None:
+        if not self._pending:
+            return
+        self.batches_synced += 1
+        batch = [op for op, _ in self._pending]
+        self._pending.clear()
+        with self._cond:
+            self._queue.append((self.batches_synced, batch))
+            self._cond.notify()
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_loop, name=f"disk-{self.path.name}", daemon=True
+            )
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        """The writer thread: every batch queued meanwhile as records, one fsync."""
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                batches, self._queue = self._queue, []
+            try:
+                for _, ops in batches:
+                    payload = encode_value([list(op) for op in ops])
+                    self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+                    for op in ops:
+                        self._durable.apply(op)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
+                    self._compact()
+            except BaseException as exc:  # a disk that cannot write promises nothing
+                with self._cond:
+                    self._failed = True
+                    self._cond.notify_all()
+                if self.on_error is not None:
+                    self.on_error(exc)
+                return
+            with self._cond:
+                self._fsynced_upto = batches[-1][0]
+                self._cond.notify_all()
+            if self.on_durable is not None:
+                self.on_durable(batches[-1][0])
+
+    # --8<-- [end:group-commit]
 
     @property
     def unsynced_writes(self) -> int:
@@ -87,9 +190,19 @@ class FileDisk(LiveDisk):
     def close(self) -> None:
         """Close the file; unsynced writes are lost, exactly as in a crash."""
         self._pending.clear()
+        with self._cond:
+            self._closing = True
+            self._queue.clear()  # not written: lost, as a crash would lose them
+            self._cond.notify_all()
+        if self._writer is not None:
+            self._writer.join()  # it finishes the batch it holds first
         self._file.close()
 
     def _write(self, op: tuple[Any, ...]) -> None:
+        if self.group_commit:  # the writer thread encodes (see the module docstring)
+            self._live.apply(op)
+            self._pending.append((op, b""))
+            return
         try:
             raw = encode_value(list(op))  # encode now: a bad value fails at put, not at sync
         except CodecError as exc:

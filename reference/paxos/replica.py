@@ -139,6 +139,8 @@ class Replica(Voter):
         self.read_lease_until_ms = -1e18
         self.last_ack_ms: dict[NodeId, float] = {}
         self.peer_commit: dict[NodeId, int] = {}
+        # Per peer, the highest slot it acknowledged since the last heartbeat.
+        self.acked_since_beat: dict[NodeId, int] = {}
         self.changing: Membership | None = None  # a membership change awaiting the arbiter
 
     @property
@@ -289,6 +291,7 @@ class Replica(Voter):
         self.role, self.leader_hint = LEADER, self.node_id
         self.promises = {}
         self.inflight, self.rounds, self.round = {}, {}, 0
+        self.acked_since_beat = {}
         self.read_lease_until_ms = -1e18
         self.last_ack_ms = dict.fromkeys(self.cfg.replicas, ctx.now_ms())
         self.changing = None
@@ -368,11 +371,15 @@ class Replica(Voter):
             assert slot > self.commit_index, (slot, self.commit_index)
             self._store_accepted(ctx, slot, self.ballot, batch)
             self.inflight[slot] = (batch, {self.node_id})
-        self.sync(ctx)  # the leader's own accept is durable before anyone sees it
+        # The accepts leave before our own sync: the followers' fsyncs then run
+        # alongside ours instead of after it. Safe: our vote is one of the
+        # quorum's, and counted (by _check_chosen) only once synced; a follower
+        # accepting first changes nothing, since any vote may be cast early.
         for slot, batch in slots:
             accept = Accept(self.ballot, self.membership.epoch, slot, batch, self.commit_index)
             for peer in self._log_peers():
                 ctx.send(peer, accept)
+        self.sync(ctx)
         for slot, _ in slots:
             self._check_chosen(ctx, slot, pump=False)
 
@@ -407,7 +414,10 @@ class Replica(Voter):
         if not msg.ok:
             self._note_higher(ctx, src, msg.promised)
             return
-        if self.role != LEADER or msg.ballot != self.ballot or msg.slot not in self.inflight:
+        if self.role != LEADER or msg.ballot != self.ballot:
+            return
+        self.acked_since_beat[src] = max(self.acked_since_beat.get(src, 0), msg.slot)
+        if msg.slot not in self.inflight:
             return
         self.inflight[msg.slot][1].add(src)
         self._check_chosen(ctx, msg.slot, pump=True)
@@ -545,13 +555,20 @@ class Replica(Voter):
                 ctx.send(peer, beat)
         # The network may have lost an Accept or its answer: send each slot
         # still in flight again to whoever has not acknowledged it (bounded by
-        # the window), or one lost message would stall the log for good.
+        # the window), or one lost message would stall the log for good. But a
+        # peer that acknowledged a *later* slot since the last round has it
+        # coming, merely slow: links are FIFO, so its answer to an earlier slot
+        # is lost only if a later one arrived first. Resending to it would only
+        # queue duplicates behind the originals (each costing it a sync), and
+        # under load those would feed the very backlog that delays its acks.
         for slot in sorted(self.inflight):
             batch, acks = self.inflight[slot]
             accept = Accept(self.ballot, self.membership.epoch, slot, batch, self.commit_index)
             for peer in self._log_peers():
-                if peer not in acks:
+                latest = self.acked_since_beat.get(peer)
+                if peer not in acks and (latest is None or latest > slot):
                     ctx.send(peer, accept)
+        self.acked_since_beat = {}
         self._check_membership(ctx)
         ctx.set_timer(self.cfg.heartbeat_interval_ms, "heartbeat")
 
@@ -707,6 +724,7 @@ class Replica(Voter):
         other.pending, other.waiting = deque(self.pending), dict(self.waiting)
         other.rounds = {r: (t, set(a)) for r, (t, a) in self.rounds.items()}
         other.last_ack_ms, other.peer_commit = dict(self.last_ack_ms), dict(self.peer_commit)
+        other.acked_since_beat = dict(self.acked_since_beat)
         return other
 
     def state_key(self) -> tuple[object, ...]:
@@ -730,6 +748,7 @@ class Replica(Voter):
             self.changing,
             self.catchup_asked_ms,
             tuple(sorted(self.peer_commit.items())),
+            tuple(sorted(self.acked_since_beat.items())),
         )
 
 

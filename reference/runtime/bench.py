@@ -12,6 +12,7 @@ window after a warm-up.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import statistics
@@ -45,14 +46,12 @@ class BenchError(RuntimeError):
 def ledger_replica(
     node_id: str,
     replicas: list[str],
-    window_slots: int = 8,
-    batch_max_commands: int = 16,
+    **tuning: Any,
 ) -> LedgerReplica:
-    """A process node factory: named, with JSON arguments (see spec.py)."""
+    """A process node factory: named, with JSON arguments (see spec.py);
+    `tuning` holds `ReplicaTuning`'s fields."""
     membership = Membership(epoch=0, data=tuple(replicas))
-    cfg = PaxosConfig(
-        membership=membership, window_slots=window_slots, batch_max_commands=batch_max_commands
-    )
+    cfg = PaxosConfig(membership=membership, **dataclasses.asdict(ReplicaTuning(**tuning)))
     return LedgerReplica(node_id, cfg)
 
 
@@ -143,6 +142,7 @@ class BenchReport:
     clients: int
     batch: int
     fsync: bool
+    tuning: ReplicaTuning
 
     @property
     def transfers_per_s(self) -> float:
@@ -155,7 +155,9 @@ class BenchReport:
             [
                 f"ledger on ProcessRuntime: 3 Paxos replicas on loopback "
                 f"(fsync {'on' if self.fsync else 'off'}), {self.clients} requests in flight "
-                f"x {self.batch} transfers",
+                f"x {self.batch} transfers; window {self.tuning.window_slots} slots, "
+                f"<= {self.tuning.batch_max_commands} requests a slot, snapshot every "
+                f"{self.tuning.snapshot_every_slots} slots",
                 f"  committed transfers/s: {self.transfers_per_s:,.0f} "
                 f"({self.transfers:,} in {self.seconds:.1f} s; {tps_ratio:.2f}x the "
                 f"{TARGET_TRANSFERS_PER_S:,.0f}/s target)",
@@ -173,16 +175,51 @@ def _quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def run_bench(*, seconds: float, clients: int, batch: int, fsync: bool) -> BenchReport:
+@dataclass(frozen=True)
+class ReplicaTuning:
+    """The Paxos knobs the bench gives every replica (PaxosConfig checks them).
+
+    - A window of 2 slots, not 8: under load the leader then fills each slot
+      with every request that queued meanwhile (up to `batch_max_commands`),
+      so the per-slot costs (two accepts and two answers, a disk record, a
+      trace; and the log compaction every `snapshot_every_slots`) are paid
+      per many transfers. 8 slots of one request each cost more CPU, which
+      is what this machine runs out of, for no gain in latency.
+    - Timing as etcd's defaults have it (election 1 s, heartbeat 100 ms), not
+      the simulator's 150/30 ms: on a shared, loaded 2-core machine a process
+      is descheduled for 100 ms and more at times, and a follower that then
+      campaigns turns one hiccup into a leader change costing ~0.5 s.
+    """
+
+    window_slots: int = 2
+    batch_max_commands: int = 16
+    snapshot_every_slots: int = 64
+    election_timeout_ms: float = 1000.0
+    heartbeat_interval_ms: float = 100.0
+    lease_ms: float = 300.0
+
+    def __post_init__(self) -> None:
+        assert self.window_slots >= 1 and self.batch_max_commands >= 1
+        assert self.snapshot_every_slots >= 1
+
+
+def run_bench(
+    *,
+    seconds: float,
+    clients: int,
+    batch: int,
+    fsync: bool,
+    tuning: ReplicaTuning | None = None,
+) -> BenchReport:
     from reference.runtime.process import ProcessRuntime
     from reference.runtime.spec import NodeSpec
 
     assert seconds > 0 and clients >= 1 and batch >= 1
+    tuning = tuning or ReplicaTuning()
+    args = {"replicas": list(REPLICAS), **dataclasses.asdict(tuning)}
     with ProcessRuntime(seed=1, fsync=fsync) as rt:
         for replica in REPLICAS:
-            rt.add_node(
-                replica, NodeSpec(f"{__name__}:ledger_replica", {"replicas": list(REPLICAS)})
-            )
+            rt.add_node(replica, NodeSpec(f"{__name__}:ledger_replica", args))
         load = LoadClient("load", clients, batch, seed=1)
         rt.add_local_node("load", lambda node_id: load)
         rt.start()
@@ -216,4 +253,5 @@ def run_bench(*, seconds: float, clients: int, batch: int, fsync: bool) -> Bench
         clients=clients,
         batch=batch,
         fsync=fsync,
+        tuning=tuning,
     )

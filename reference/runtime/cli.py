@@ -27,12 +27,28 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             8, "--batch", min=1, max=8190, help="Transfers per client request."
         ),
         fsync: bool = typer.Option(True, "--fsync/--no-fsync", help="fsync the replicas' disks."),
+        window_slots: int = typer.Option(
+            2, "--window-slots", min=1, max=1024, help="Paxos slots in flight at once."
+        ),
+        batch_max_commands: int = typer.Option(
+            16, "--batch-max-commands", min=1, max=4096, help="Client requests per Paxos slot."
+        ),
+        snapshot_every_slots: int = typer.Option(
+            64, "--snapshot-every-slots", min=1, max=1_000_000, help="Compact the log this often."
+        ),
     ) -> None:
         """The Paxos ledger on real processes: 3 replicas on loopback, committed transfers/s."""
-        from reference.runtime.bench import BenchError, run_bench
+        from reference.runtime.bench import BenchError, ReplicaTuning, run_bench
 
+        tuning = ReplicaTuning(
+            window_slots=window_slots,
+            batch_max_commands=batch_max_commands,
+            snapshot_every_slots=snapshot_every_slots,
+        )
         try:
-            report = run_bench(seconds=seconds, clients=clients, batch=batch, fsync=fsync)
+            report = run_bench(
+                seconds=seconds, clients=clients, batch=batch, fsync=fsync, tuning=tuning
+            )
         except BenchError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -9,7 +9,12 @@
 - work: accounted, not burned: the node is busy until `busy_until`, and its
   next event and any message sent after the `work` call wait until then;
 - random: a `random.Random` seeded from (run seed, node id, incarnation);
-- disk: a `FileDisk` (fsync on `sync()`);
+- disk: a `FileDisk` with group commit (file.py): `sync()` hands its
+  writes to the disk's writer thread, and every message the node sends
+  after a `sync()` is held here until the writer reports that sync's
+  batch fsynced. Meanwhile the loop goes on handling messages, whose syncs
+  the next fsync covers. So, as in the simulator, nobody hears of a write
+  before it is durable, yet a burst of accepts costs one fsync, not one each;
 - telemetry: counters, samples and trace events go to a `MetricsSink`:
   the runtime's `Telemetry` for a local node, a batching forwarder over the
   control channel for a node process.
@@ -22,6 +27,7 @@ recorded there). Handlers run one at a time on the asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -32,9 +38,14 @@ from typing import Any, Protocol
 
 from reference.codec import Message
 from reference.disk.base import Disk
+from reference.disk.file import FileDisk
 from reference.node import Node, NodeFactory, NodeId
 from reference.runtime.transport import ControlHandler, Transport, TransportConfig
 from reference.sim.rng import stream
+
+# Sends held for an fsync, at most; past it the host waits for the disk
+# (blocking its loop) rather than queue without bound.
+UNSENT_MAX = 4096
 
 
 def node_random(seed: int, node_id: str, incarnation: int) -> random.Random:
@@ -138,6 +149,10 @@ class NodeHost:
         self._busy_until_s = 0.0  # loop time until which the node is working
         self._deferred: deque[tuple[float, str, Message]] = deque()  # sends after work()
         self._flush_handle: asyncio.TimerHandle | None = None
+        # Group commit (see the module docstring): (sync batch number, dst, msg),
+        # FIFO: each waits until the disk reports that batch durable.
+        self._gc_disk = disk if isinstance(disk, FileDisk) and disk.group_commit else None
+        self._unsent: deque[tuple[int, str, Message]] = deque()
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._stopped = False
@@ -163,6 +178,10 @@ class NodeHost:
         in the simulator.
         """
         await self.transport.start()
+        if self._gc_disk is not None:
+            loop = asyncio.get_running_loop()
+            self._gc_disk.on_durable = lambda n: _call_from_thread(loop, self._durable, n)
+            self._gc_disk.on_error = lambda e: _call_from_thread(loop, self._disk_failed, e)
         self.node = self._factory(self.node_id)
         if hold:
             self._held = True
@@ -188,6 +207,7 @@ class NodeHost:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self._deferred.clear()
+        self._unsent.clear()  # never sent, as if the crash came before the fsync
         self.node = None
         self.transport.close()
         close = getattr(self._disk, "close", None)
@@ -235,7 +255,41 @@ class NodeHost:
             self._deferred.append((due_s, dst, msg))  # FIFO: leaves when the work is done
             self._schedule_flush()
             return
+        self._emit(dst, msg)
+
+    # --8<-- [start:group-commit]
+    def _emit(self, dst: str, msg: Message) -> None:
+        """Send now, unless a sync the node made is not yet fsynced: then after it."""
+        disk = self._gc_disk
+        if disk is not None and (disk.owed or self._unsent):
+            self._unsent.append((disk.batches_synced, dst, msg))
+            if len(self._unsent) >= UNSENT_MAX:
+                disk.wait_durable()  # bounded: block the loop rather than queue on
+                self._release_unsent()
+            return
         self.transport.send(dst, msg)
+
+    def _durable(self, batches: int) -> None:
+        """The disk's writer thread reported `batches` fsynced (via call_soon_threadsafe)."""
+        if self._stopped or self._gc_disk is None:
+            return
+        self._gc_disk.mark_durable(batches)
+        self._release_unsent()
+
+    def _disk_failed(self, exc: BaseException) -> None:
+        if self._stopped:
+            return
+        self.log.error("disk write failed on node %s: %s", self.node_id, exc)
+        self._on_fatal(exc)
+
+    def _release_unsent(self) -> None:
+        assert self._gc_disk is not None
+        durable = self._gc_disk.batches_durable
+        while self._unsent and self._unsent[0][0] <= durable:
+            _, dst, msg = self._unsent.popleft()
+            self.transport.send(dst, msg)
+
+    # --8<-- [end:group-commit]
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is None and self._deferred:
@@ -246,7 +300,7 @@ class NodeHost:
         now_s = self.loop.time()
         while self._deferred and self._deferred[0][0] <= now_s:
             _, dst, msg = self._deferred.popleft()
-            self.transport.send(dst, msg)
+            self._emit(dst, msg)
         self._schedule_flush()
 
     def set_timer(self, delay_ms: float, tag: Hashable) -> None:
@@ -281,3 +335,9 @@ class NodeHost:
             "links": {peer: vars(s).copy() for peer, s in self.transport.stats.items()},
             "rejected": self.transport.rejected,
         }
+
+
+def _call_from_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[Any], None], arg: Any) -> None:
+    """Run `fn(arg)` on `loop` from another thread; a closed loop means the node is gone."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, arg)

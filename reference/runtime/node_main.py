@@ -27,6 +27,10 @@ from reference.runtime.transport import TransportConfig
 
 SECRET_ENV = "D11_CLUSTER_SECRET"
 LOG_ENV = "D11_NODE_LOG"  # append the log to this file instead of stderr
+# Profile the node with cProfile into this directory (`<node>.prof`, rewritten
+# every PROFILE_DUMP_S: the harness SIGKILLs its nodes, so no atexit runs).
+PROFILE_ENV = "D11_PROFILE_DIR"
+PROFILE_DUMP_S = 1.0
 EXIT_NODE_BUG = 70  # EX_SOFTWARE: a handler raised
 
 
@@ -95,7 +99,9 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
     host = NodeHost(
         factory,
         transport_config,
-        disk=FileDisk(disk_path(config.data_dir, config.node_id), fsync=config.fsync),
+        disk=FileDisk(
+            disk_path(config.data_dir, config.node_id), fsync=config.fsync, group_commit=True
+        ),
         clock=Clock(config.epoch_s, config.skew_ms, config.drift_ppm),
         seed=config.seed,
         incarnation=config.incarnation,
@@ -108,6 +114,9 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
     )
     host.transport.set_control_handler(control.serve)
     host.transport.set_blocks(frozenset(config.blocked_out), frozenset(config.blocked_in))
+    profile_dir = os.environ.get(PROFILE_ENV)
+    if profile_dir:
+        _start_profiler(Path(profile_dir) / f"{config.node_id}.prof")
     await host.start(hold=config.hold)
     log.info(
         "node %s up on %s:%d (incarnation %d)",
@@ -124,6 +133,23 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
     await done.wait()
     log.info("control connection closed; node %s exiting", config.node_id)
     host.stop()
+
+
+def _start_profiler(path: Path) -> None:
+    """Profile this process, dumping the stats every PROFILE_DUMP_S (a debugging aid)."""
+    import cProfile
+
+    profiler = cProfile.Profile()
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        profiler.dump_stats(path)  # disables the profiler: enable it again
+        profiler.enable()
+        loop.call_later(PROFILE_DUMP_S, dump)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profiler.enable()
+    loop.call_later(PROFILE_DUMP_S, dump)
 
 
 def main(argv: list[str] | None = None) -> int:

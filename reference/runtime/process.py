@@ -386,7 +386,7 @@ class ProcessRuntime:
         host = NodeHost(
             member.factory,
             self._transport_config(member),
-            disk=FileDisk(self.disk_path(member.node_id), fsync=self.fsync),
+            disk=FileDisk(self.disk_path(member.node_id), fsync=self.fsync, group_commit=True),
             clock=Clock(self.epoch_s, member.skew_ms, member.drift_ppm),
             seed=self.seed,
             incarnation=member.incarnation,

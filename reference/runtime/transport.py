@@ -102,6 +102,10 @@ class Transport:
         self._links: dict[str, _Link] = {}
         self._server: asyncio.Server | None = None
         self._readers: set[asyncio.Task[None]] = set()
+        # The last message encoded and its bytes: a leader sends the very same
+        # Accept (one frozen object) to every follower, so it is encoded once.
+        self._last_msg: Message | None = None
+        self._last_payload = b""
 
     def set_control_handler(self, on_control: ControlHandler) -> None:
         self._on_control = on_control
@@ -145,7 +149,9 @@ class Transport:
         link = self._links.get(dst)
         if link is None:
             link = self._links[dst] = _Link(self, dst)
-        link.send(encode(msg))
+        if msg is not self._last_msg:
+            self._last_msg, self._last_payload = msg, encode(msg)
+        link.send(self._last_payload)
 
     def set_blocks(self, blocked_out: frozenset[str], blocked_in: frozenset[str]) -> None:
         self.blocked_out, self.blocked_in = blocked_out, blocked_in

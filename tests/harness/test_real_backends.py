@@ -40,7 +40,7 @@ CITY_CUT = Schedule(
     nemeses=("isolate-city",),
 )
 CH3_CUT = TestSpec("ch3", nemeses=("isolate-city",), time_s=4.0, seed=1, cells=2)
-CH4_FAULTS = TestSpec("ch4", nemeses=("kill", "partition-halves"), time_s=4.0, seed=1)
+CH4_FAULTS = TestSpec("ch4", nemeses=("kill", "partition-halves"), time_s=4.0, seed=2)
 
 
 def _docker_or_skip() -> None:

@@ -300,3 +300,39 @@ def test_lost_accept_is_sent_again_with_the_next_heartbeat() -> None:
     d.world.inflight.clear()  # the network loses both Accepts
     d.settle(40.0)  # one heartbeat interval later
     assert results(d) == {"r1": None}
+
+
+def _accepts_in_flight(d: Driver, dst: str, slot: int) -> int:
+    return sum(
+        count
+        for (src, to, msg), count in d.world.inflight.items()
+        if src == "n1" and to == dst and isinstance(msg, Accept) and msg.slot == slot
+    )
+
+
+def test_heartbeat_resends_accepts_only_to_peers_that_may_have_lost_them() -> None:
+    d = driver()
+    elect(d)
+    first = replica(d, "n1").next_slot  # (the driver copies a node it steps: fetch anew)
+    for request_id in ("r1", "r2"):
+        propose(d, "n1", request_id, ("put", request_id, 1))
+        d.command("deliver client n1")
+    assert sorted(replica(d, "n1").inflight) == [first, first + 1]
+    d.command("deliver n1 n2 Accept")  # slot `first`: n2 keeps up so far...
+    d.command("deliver n2 n1 Accepted")
+    d.command("fire n1")  # ...and is merely slow with `first + 1`: no duplicate for it,
+    assert _accepts_in_flight(d, "n2", first + 1) == 1
+    assert _accepts_in_flight(d, "n3", first + 1) == 2  # n3 said nothing: resent
+    # n2's copies of `first + 1` are lost; it then acknowledges a later slot,
+    # which the FIFO link proves it received after: the lost one is resent.
+    for item in [i for i in d.world.inflight if i[1] == "n2"]:
+        del d.world.inflight[item]
+    propose(d, "n1", "r3", ("put", "r3", 1))
+    d.command("deliver client n1")
+    d.command("deliver n1 n2 Accept")
+    d.command("deliver n2 n1 Accepted")
+    assert first + 1 in replica(d, "n1").inflight
+    d.command("fire n1")
+    assert _accepts_in_flight(d, "n2", first + 1) == 1
+    d.settle(200.0)
+    assert results(d) == {"r1": None, "r2": None, "r3": None}
