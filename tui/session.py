@@ -593,7 +593,7 @@ class Session:
     # -- save --------------------------------------------------------------------------
     def save(self, root: Path) -> Path:
         """Write the run so far as a store folder (`d11 tui --attach` reads it back)."""
-        from checks.harness.runner import TestResult, TestSpec, _node_logs
+        from checks.harness.runner import TestResult, TestSpec, trace_logs
         from checks.harness.store import write_store
         from checks.nemesis import Schedule
         from checks.verdict import combine
@@ -619,7 +619,7 @@ class Session:
             )
             figures = self.meter.window(self.rt.now_ms, 5_000.0)
             timeline = list(self.dep.timeline)
-            node_logs = _node_logs(self.rt)
+            node_logs = trace_logs(self.rt)
             digest = self.rt.trace_digest()
             end_ms = self.rt.now_ms
             ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX

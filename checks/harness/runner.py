@@ -249,7 +249,7 @@ def run_test(
         digest=rt.trace_digest(),
         end_ms=rt.now_ms,
         timeline=list(dep.timeline),
-        node_logs=_node_logs(rt),
+        node_logs=trace_logs(rt),
         summary=dep.snapshot(window_ms=1000.0),
     )
 
@@ -285,7 +285,7 @@ def _await_final_reads(rt: Any, dep: Deployment) -> None:
         waited_ms += step_ms
 
 
-def _node_logs(rt: Any) -> dict[str, list[str]]:
+def trace_logs(rt: Any) -> dict[str, list[str]]:
     """Each node's trace events as readable lines (the per-node logs of a store)."""
     logs: dict[str, list[str]] = {}
     for event in rt.telemetry.find():
