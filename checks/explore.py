@@ -166,11 +166,13 @@ class _Ctx:
     def work(self, duration_ms: float) -> None:
         assert duration_ms >= 0
 
+    # Counters and histograms are no part of a state the explorer compares,
+    # so they are dropped; traces are kept, for the counterexample's story.
     def count(self, name: str, n: int = 1) -> None:
-        pass
+        return None
 
     def observe(self, name: str, value: float) -> None:
-        pass
+        return None
 
     def trace(self, kind: str, **fields: Any) -> None:
         self.world.traces.append((self.node_id, kind, fields))
