@@ -10,10 +10,11 @@ from `reference.gateway` and `reference.cells`) and replaces what is about
 Multi-Paxos on three cities (`group.py`). A payment is acknowledged only
 once a majority of cities hold it on disk.
 
-Two small subclasses adapt chapter 3's routing pieces: `LedgerGateway`
+One small subclass adapts chapter 3's routing pieces: `LedgerGateway`
 (front.py) hands every payment to its own cell's front, which reaches every
-group; `RepublishingGZone`/`RepublishingCZone` (zones.py) re-send the rules
-periodically, because chapter 4's nemeses cut cities while rules change.
+group. Chapter 3's GZone and CZone are used as they are: they re-send a rule
+change until every subscriber acknowledges it, so a city cut while the rules
+change catches up when it heals.
 
 When a city is lost, two things move, independently:
 
@@ -44,11 +45,10 @@ from chapters.ch4_paxos.recovery import (
     lost_payments_check,
     recovery_figures,
 )
-from chapters.ch4_paxos.zones import RepublishingCZone, RepublishingGZone
 from chapters.common import DEADLINE_MS, PaymentDeployment
 from chapters.scenarios import SCENARIOS, WARMUP_MS
 from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
-from reference.cells import CellPair, FailoverController
+from reference.cells import CellPair, CZone, FailoverController, GZone
 from reference.clients import Payment
 from reference.gateway import GatewayConfig
 from reference.gateway.router import CellRouter, RoutingRules, even_buckets
@@ -361,13 +361,9 @@ class PaxosStage(Stage):
         for city, short in CITIES:
             czone = f"czone-{short}"
             local = [gateways[c] for c in names if dep.cell_city[c] == city]
-            rt.add_node(
-                czone, lambda _nid, s=local + clients: RepublishingCZone(rules, merchants, s)
-            )
+            rt.add_node(czone, lambda _nid, s=local + clients: CZone(rules, merchants, s))
             czones.append(czone)
-        rt.add_node(
-            GZONE, lambda _nid: RepublishingGZone(rules, range(dep.population.merchants), czones)
-        )
+        rt.add_node(GZONE, lambda _nid: GZone(rules, range(dep.population.merchants), czones))
         pairs = {}
         for cell, _, k in cells:
             standby = _cell_in(k + 1, names.index(cell) // len(CITIES), cells)

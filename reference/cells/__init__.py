@@ -6,6 +6,7 @@ asynchronous replication is the SQL store's (`reference.sqlstore.node`).
 
 from reference.cells.failover import CellPair, FailoverController
 from reference.cells.messages import (
+    ConfigAck,
     ConfigUpdate,
     DirectoryRead,
     DirectoryReply,
@@ -17,6 +18,7 @@ from reference.cells.zones import CZone, GZone
 __all__ = [
     "CZone",
     "CellPair",
+    "ConfigAck",
     "ConfigUpdate",
     "DirectoryRead",
     "DirectoryReply",

@@ -12,6 +12,13 @@ plain data changes:
 The GZone pushes the rules out through the CZones; gateways and clients
 route by them from then on. No code changes, no rehash: a table edit.
 
+Both steps go to one node over a network that loses messages, so each is
+re-sent until acknowledged (Promote until PromoteAck, SetRules until a
+RulesAck of its version), with doubling pauses capped at `RETRY_MAX_MS`.
+The count of attempts is not capped: a failover that gives up halfway
+leaves a dead cell's users with nowhere to go; the cap on the pause is what
+bounds the cost. Both messages are idempotent at their receivers.
+
 What failover cannot do is bring back what the dead primary had committed
 and not yet shipped. With asynchronous replication those payments were
 acknowledged to their clients and are gone from the new primary.
@@ -32,6 +39,8 @@ from reference.sqlstore.messages import Promote, PromoteAck
 __all__ = ["CellPair", "FailoverController"]
 
 _PROBE = "probe"
+RETRY_FIRST_MS = 200.0  # first pause before re-sending an unacknowledged Promote/SetRules
+RETRY_MAX_MS = 3_200.0  # the pause doubles up to this
 
 
 @dataclass(frozen=True)
@@ -64,16 +73,32 @@ class FailoverController(Node):
         self.failing: dict[str, float] = {}  # cell -> when declared dead
         self.promoted: set[str] = set()
         self.seq = 0
+        self.rules_acked = rules.version  # the GZone booted with these rules
+        self.retry_ms: dict[Hashable, float] = {}  # retry timer tag -> its current pause
 
     def on_start(self, ctx: Context) -> None:
         saved = ctx.disk.get("rules")
         if saved is not None and saved.version > self.rules.version:
             self.rules = saved
+            self._send_rules(ctx)  # we may have crashed before the GZone acknowledged them
         now_ms = ctx.now_ms()
         self.last_seen_ms = {cell: now_ms for cell in self.pairs if cell not in self.rules.moved}
         ctx.set_timer(self.probe_every_ms, _PROBE)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if isinstance(tag, tuple) and tag[0] == "promote-retry":
+            cell = tag[1]
+            if cell not in self.promoted:  # no PromoteAck yet: ask again
+                ctx.count("promote_resent")
+                ctx.send(self.pairs[cell].standby_store, Promote(f"{cell} failed over"))
+                self._retry(ctx, tag)
+            return
+        if tag == "rules-retry":
+            if self.rules_acked < self.rules.version:  # no RulesAck of them yet
+                ctx.count("setrules_resent")
+                ctx.send(self.gzone, SetRules(self.rules, "re-sent: not yet acknowledged"))
+                self._retry(ctx, tag)
+            return
         if tag != _PROBE:
             super().on_timer(ctx, tag)
             return
@@ -96,7 +121,10 @@ class FailoverController(Node):
         elif isinstance(msg, PromoteAck):
             self._on_promoted(ctx, msg)
         elif isinstance(msg, RulesAck):
+            self.rules_acked = max(self.rules_acked, msg.version)
             if msg.version >= self.rules.version:
+                ctx.cancel_timer("rules-retry")
+                self.retry_ms.pop("rules-retry", None)
                 done = sorted(c for c in self.failing if c in self.rules.moved)
                 for cell in done:
                     ctx.trace(
@@ -114,6 +142,7 @@ class FailoverController(Node):
         pair = self.pairs[cell]
         ctx.trace("cell-dead", cell=cell, standby=pair.standby_cell)
         ctx.send(pair.standby_store, Promote(f"{cell} failed over"))
+        self._arm_retry(ctx, ("promote-retry", cell))
 
     def _on_promoted(self, ctx: Context, ack: PromoteAck) -> None:
         """Step 2: rewrite the routing rules, so the dead cell's users go there."""
@@ -121,6 +150,8 @@ class FailoverController(Node):
         if cell in self.promoted:
             return
         self.promoted.add(cell)
+        ctx.cancel_timer(("promote-retry", cell))
+        self.retry_ms.pop(("promote-retry", cell), None)
         standby = self.pairs[cell].standby_cell
         buckets = tuple(standby if owner == cell else owner for owner in self.rules.buckets)
         moved = {**self.rules.moved, cell: standby}
@@ -128,5 +159,24 @@ class FailoverController(Node):
         ctx.disk.put("rules", self.rules)
         ctx.disk.sync()
         ctx.send(self.gzone, SetRules(self.rules, f"failover of {cell}"))
+        self._arm_retry(ctx, "rules-retry")
 
     # --8<-- [end:failover]
+
+    # -- re-sending until acknowledged ------------------------------------------------------
+    def _send_rules(self, ctx: Context) -> None:
+        ctx.send(self.gzone, SetRules(self.rules, "re-sent after a restart"))
+        self._arm_retry(ctx, "rules-retry")
+
+    def _arm_retry(self, ctx: Context, tag: Hashable) -> None:
+        """Start (or restart) a retry clock at its first, shortest pause."""
+        ctx.cancel_timer(tag)
+        self.retry_ms[tag] = RETRY_FIRST_MS
+        ctx.set_timer(RETRY_FIRST_MS, tag)
+
+    def _retry(self, ctx: Context, tag: Hashable) -> None:
+        """A retry timer fired: set the next one, with the pause doubled (capped)."""
+        pause_ms = min(2 * self.retry_ms.get(tag, RETRY_FIRST_MS), RETRY_MAX_MS)
+        assert RETRY_FIRST_MS <= pause_ms <= RETRY_MAX_MS
+        self.retry_ms[tag] = pause_ms
+        ctx.set_timer(pause_ms, tag)

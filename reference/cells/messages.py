@@ -5,7 +5,14 @@ from __future__ import annotations
 from reference.codec import message
 from reference.gateway.router import RoutingRules
 
-__all__ = ["ConfigUpdate", "DirectoryRead", "DirectoryReply", "RulesAck", "SetRules"]
+__all__ = [
+    "ConfigAck",
+    "ConfigUpdate",
+    "DirectoryRead",
+    "DirectoryReply",
+    "RulesAck",
+    "SetRules",
+]
 
 
 @message
@@ -29,6 +36,14 @@ class ConfigUpdate:
 
     rules: RoutingRules
     merchants: tuple[int, ...]
+
+
+@message
+class ConfigAck:
+    """CZone -> GZone: I hold `version` (or newer); stop re-sending it."""
+
+    version: int
+    node: str
 
 
 @message

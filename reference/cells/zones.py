@@ -6,13 +6,21 @@ disk); each city has a CZone, a read-mostly copy that the GZone updates
 asynchronously and that serves the city's readers and pushes rule changes to
 its subscribers (the city's gateways, and the clients). Reads stay in the
 city; only the rare writes cross it.
+
+A push is re-sent until it is acknowledged: one message lost to a partition
+at the wrong moment would otherwise leave a gateway on old rules for good,
+forwarding a moved cell's users back to the cell that lost them. Re-sends go
+only to the peers still behind, with doubling pauses capped at
+`RESEND_MAX_MS`, so a peer cut off for an hour costs one message every few
+seconds, and a healthy deployment sends nothing extra but one ack per push.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 from reference.cells.messages import (
+    ConfigAck,
     ConfigUpdate,
     DirectoryRead,
     DirectoryReply,
@@ -20,11 +28,55 @@ from reference.cells.messages import (
     SetRules,
 )
 from reference.codec import Message
-from reference.gateway.messages import RulesUpdate
+from reference.gateway.messages import RulesUpdate, RulesUpdateAck
 from reference.gateway.router import RoutingRules
 from reference.node import Context, Node, NodeId
 
-__all__ = ["CZone", "GZone"]
+__all__ = ["RESEND_FIRST_MS", "RESEND_MAX_MS", "CZone", "GZone"]
+
+RESEND_FIRST_MS = 200.0  # first pause before re-sending an unacknowledged push
+RESEND_MAX_MS = 3_200.0  # the pause doubles up to this, never beyond
+_RESEND = "resend"
+
+
+# --8<-- [start:push-until-acked]
+class _Acks:
+    """Which version each peer has acknowledged, and when to ask the laggards again."""
+
+    def __init__(self, peers: Iterable[NodeId], version: int) -> None:
+        # Every peer booted with the same rules as we did: nothing to send yet.
+        self.acked: dict[NodeId, int] = {peer: version for peer in peers}
+        self.pause_ms = RESEND_FIRST_MS
+        self.armed = False
+
+    def behind(self, version: int) -> list[NodeId]:
+        return [peer for peer, acked in self.acked.items() if acked < version]
+
+    def ack(self, peer: NodeId, version: int) -> None:
+        if peer in self.acked:
+            self.acked[peer] = max(self.acked[peer], version)
+
+    def pushed(self, ctx: Context, version: int) -> None:
+        """A new version went out to everyone: start the re-send clock afresh."""
+        self.pause_ms = RESEND_FIRST_MS
+        self.arm(ctx, version)
+
+    def arm(self, ctx: Context, version: int) -> None:
+        if not self.armed and self.behind(version):
+            self.armed = True
+            ctx.set_timer(self.pause_ms, _RESEND)
+
+    def fired(self, ctx: Context, version: int) -> list[NodeId]:
+        """The re-send timer fired: who to send to again; re-armed, with a longer pause."""
+        self.armed = False
+        laggards = self.behind(version)
+        self.pause_ms = min(2 * self.pause_ms, RESEND_MAX_MS)
+        self.arm(ctx, version)
+        assert RESEND_FIRST_MS <= self.pause_ms <= RESEND_MAX_MS
+        return laggards
+
+
+# --8<-- [end:push-until-acked]
 
 
 class GZone(Node):
@@ -36,12 +88,22 @@ class GZone(Node):
         self.rules = rules
         self.merchants = tuple(merchants)
         self.czones = tuple(czones)
+        self.acks = _Acks(self.czones, rules.version)
 
     def on_start(self, ctx: Context) -> None:
         saved = ctx.disk.get("rules")
         if saved is not None and saved.version > self.rules.version:
             self.rules = saved
         self._publish(ctx)
+        self.acks.pushed(ctx, self.rules.version)
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if tag != _RESEND:
+            super().on_timer(ctx, tag)
+            return
+        for czone in self.acks.fired(ctx, self.rules.version):
+            ctx.count("config_resent")
+            ctx.send(czone, ConfigUpdate(self.rules, self.merchants))
 
     # --8<-- [start:gzone-set-rules]
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
@@ -52,7 +114,10 @@ class GZone(Node):
                 ctx.disk.sync()  # durable before anyone hears of it
                 ctx.trace("rules-set", version=msg.rules.version, reason=msg.reason)
                 self._publish(ctx)
+                self.acks.pushed(ctx, self.rules.version)
             ctx.send(src, RulesAck(self.rules.version))
+        elif isinstance(msg, ConfigAck):
+            self.acks.ack(src, msg.version)
         elif isinstance(msg, DirectoryRead):
             ctx.send(
                 src, DirectoryReply(msg.req_id, self.merchants, self.rules.version, ctx.node_id)
@@ -76,6 +141,7 @@ class CZone(Node):
         self.rules = rules
         self.merchants = tuple(merchants)
         self.subscribers = tuple(subscribers)
+        self.acks = _Acks(self.subscribers, rules.version)
 
     # --8<-- [start:czone-push]
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
@@ -84,12 +150,24 @@ class CZone(Node):
                 self.rules = msg.rules
                 for sub in self.subscribers:
                     ctx.send(sub, RulesUpdate(msg.rules))
+                self.acks.pushed(ctx, self.rules.version)
             self.merchants = msg.merchants
+            ctx.send(src, ConfigAck(self.rules.version, ctx.node_id))
+        elif isinstance(msg, RulesUpdateAck):
+            self.acks.ack(src, msg.version)
         elif isinstance(msg, DirectoryRead):
             ctx.send(
                 src, DirectoryReply(msg.req_id, self.merchants, self.rules.version, ctx.node_id)
             )
         else:
             super().on_message(ctx, src, msg)
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if tag != _RESEND:
+            super().on_timer(ctx, tag)
+            return
+        for sub in self.acks.fired(ctx, self.rules.version):
+            ctx.count("rules_resent")
+            ctx.send(sub, RulesUpdate(self.rules))
 
     # --8<-- [end:czone-push]

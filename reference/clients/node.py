@@ -27,7 +27,7 @@ from typing import Any
 
 from reference.clients.plan import ClientPlan, Payment
 from reference.codec import Message
-from reference.gateway.messages import GatewayRejected, RulesUpdate
+from reference.gateway.messages import GatewayRejected, RulesUpdate, RulesUpdateAck
 from reference.gateway.router import CellRouter
 from reference.node import Context, Node, NodeId
 from reference.payment.messages import (
@@ -303,8 +303,12 @@ class PaymentClient(Node):
     # -- replies ---------------------------------------------------------------------------
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, RulesUpdate):
+            version = msg.rules.version
             if self.rules is not None:
                 self.rules.update(msg.rules)
+                version = self.rules.rules.version
+            # Acknowledge, or the CZone keeps re-sending (a lost push must not stick).
+            ctx.send(src, RulesUpdateAck(version, ctx.node_id))
             return
         req_id = getattr(msg, "req_id", None)
         if req_id is None:

@@ -1,12 +1,20 @@
 """Gateways and routers: user-id hash shards (ch2), uid-bucket cells (ch3)."""
 
-from reference.gateway.messages import GatewayRejected, Ping, Pong, RulesUpdate
+from reference.gateway.messages import (
+    Forwarded,
+    GatewayRejected,
+    Ping,
+    Pong,
+    RulesUpdate,
+    RulesUpdateAck,
+)
 from reference.gateway.node import GatewayConfig, PaymentGateway
 from reference.gateway.router import BUCKETS, CellRouter, RoutingRules, ShardRouter, even_buckets
 
 __all__ = [
     "BUCKETS",
     "CellRouter",
+    "Forwarded",
     "GatewayConfig",
     "GatewayRejected",
     "PaymentGateway",
@@ -14,6 +22,7 @@ __all__ = [
     "Pong",
     "RoutingRules",
     "RulesUpdate",
+    "RulesUpdateAck",
     "ShardRouter",
     "even_buckets",
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from reference.codec import message
 from reference.gateway.router import RoutingRules
+from reference.payment.messages import PayRequest
 
-__all__ = ["GatewayRejected", "Ping", "Pong", "RulesUpdate"]
+__all__ = ["Forwarded", "GatewayRejected", "Ping", "Pong", "RulesUpdate", "RulesUpdateAck"]
 
 
 @message
@@ -13,8 +14,21 @@ class GatewayRejected:
     """The gateway refused before doing anything: no effect anywhere."""
 
     req_id: str
-    reason: str  # "overloaded" | "no-route"
+    reason: str  # "overloaded" | "no-route" | "misrouted"
     node: str
+
+
+@message
+class Forwarded:
+    """Gateway -> gateway: a payment for a user of another cell, and how far it came.
+
+    `hops` counts the gateway-to-gateway forwards so far. Two gateways on
+    different rule versions can each believe the other owns a user; without
+    a count the request bounces between them for as long as the rules differ.
+    """
+
+    request: PayRequest
+    hops: int
 
 
 @message
@@ -22,6 +36,14 @@ class RulesUpdate:
     """New cell routing rules, pushed to gateways and clients (chapter 3)."""
 
     rules: RoutingRules
+
+
+@message
+class RulesUpdateAck:
+    """Subscriber -> CZone: I route by `version` (or newer); stop re-sending."""
+
+    version: int
+    node: str
 
 
 @message

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference.codec import Message
-from reference.gateway.messages import GatewayRejected, Ping, Pong, RulesUpdate
+from reference.gateway.messages import (
+    Forwarded,
+    GatewayRejected,
+    Ping,
+    Pong,
+    RulesUpdate,
+    RulesUpdateAck,
+)
 from reference.gateway.router import CellRouter, RoutingRules, ShardRouter
 from reference.node import Context, Node, NodeId
 from reference.payment.accounts import parse_account
@@ -47,6 +54,11 @@ from reference.tcc import Branch, TccCoordinator, TccPhase2Reply, TccTryReply
 __all__ = ["GatewayConfig", "PaymentGateway"]
 
 PENDING_MAX = 20_000  # relayed requests awaiting a reply; beyond it, refuse new ones
+# Gateway-to-gateway forwards one request may take. One is the normal case (a
+# stale cookie); two covers a gateway that is itself one rule version behind.
+# Two also means a request bouncing between two gateways is refused by the
+# first one it comes back to, before that gateway relays it a second time.
+FORWARD_HOPS_MAX = 2
 _SWEEP_TIMER = "sweep"
 _SWEEP_MS = 250.0
 
@@ -122,7 +134,9 @@ class PaymentGateway(Node):
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         ctx.work(self.config.work_ms)
         if isinstance(msg, PayRequest):
-            self._on_pay(ctx, src, msg)
+            self._on_pay(ctx, src, msg, hops=0)
+        elif isinstance(msg, Forwarded):
+            self._on_pay(ctx, src, msg.request, hops=msg.hops)
         elif isinstance(msg, PayReply | StoreRejected | GatewayRejected):
             self._relay_back(ctx, msg)
         elif isinstance(msg, ReadBalances | ReadPayments):
@@ -139,6 +153,8 @@ class PaymentGateway(Node):
             assert self.cell_router is not None
             if self.cell_router.update(msg.rules):
                 ctx.trace("rules-adopted", version=msg.rules.version)
+            # Acknowledge, or the CZone keeps re-sending (a lost push must not stick).
+            ctx.send(src, RulesUpdateAck(self.cell_router.rules.version, ctx.node_id))
         else:
             super().on_message(ctx, src, msg)
 
@@ -158,15 +174,22 @@ class PaymentGateway(Node):
             super().on_timer(ctx, tag)
 
     # --8<-- [start:gateway-pay]
-    def _on_pay(self, ctx: Context, src: NodeId, req: PayRequest) -> None:
+    def _on_pay(self, ctx: Context, src: NodeId, req: PayRequest, hops: int) -> None:
+        assert 0 <= hops <= FORWARD_HOPS_MAX, hops
         router = self.cell_router
         if router is not None:
             _, uid = parse_account(req.buyer)
             home = router.cell_of_user(uid)
+            if home != self.config.cell and hops == FORWARD_HOPS_MAX:
+                # Gateways disagree about the rules (one missed a change). Refuse:
+                # nothing was done anywhere, and the client's retry meets newer rules.
+                ctx.count("misrouted")
+                ctx.send(src, GatewayRejected(req.req_id, "misrouted", ctx.node_id))
+                return
             if home != self.config.cell:
                 # Not ours: the user's cell serves it whole. Forward, and count it.
                 ctx.count("forwarded")
-                self._send_relayed(ctx, src, router.gateways[home], req)
+                self._send_relayed(ctx, src, router.gateways[home], Forwarded(req, hops + 1))
                 return
         buyer_store, merchant_store = self.store_of(req.buyer), self.store_of(req.merchant)
         if buyer_store == merchant_store:
@@ -178,13 +201,16 @@ class PaymentGateway(Node):
 
     # --8<-- [end:gateway-pay]
 
-    def _send_relayed(self, ctx: Context, src: NodeId, dst: NodeId, req: PayRequest) -> None:
+    def _send_relayed(
+        self, ctx: Context, src: NodeId, dst: NodeId, msg: PayRequest | Forwarded
+    ) -> None:
+        req = msg.request if isinstance(msg, Forwarded) else msg
         if len(self.relay) >= PENDING_MAX:
             ctx.send(src, GatewayRejected(req.req_id, "overloaded", ctx.node_id))
             return
         expires = req.deadline_ms if req.deadline_ms else ctx.now_ms() + 10_000.0
         self.relay[req.req_id] = (src, expires)
-        ctx.send(dst, req)
+        ctx.send(dst, msg)
 
     def _relay_back(self, ctx: Context, msg: PayReply | StoreRejected | GatewayRejected) -> None:
         entry = self.relay.pop(msg.req_id, None)

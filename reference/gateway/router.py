@@ -55,6 +55,23 @@ class RoutingRules:
     buckets: tuple[str, ...]  # bucket (uid % 100) -> the cell that serves it
     moved: dict[str, str]  # cell -> the cell now holding its data (after failover)
 
+    def home_of(self, cell: str) -> str:
+        """Where `cell`'s data lives now, following failovers of failovers.
+
+        After sh-1 -> sz-1 and then sz-1 -> hz-1, sh-1's data is on hz-1: the
+        chain is followed to its end. The walk is bounded by the number of
+        moves, and a cycle (every cell on it failed over to the next, so all
+        are dead) stops at the cell where it closes instead of spinning.
+        """
+        seen = {cell}
+        for _ in range(len(self.moved)):
+            nxt = self.moved.get(cell)
+            if nxt is None or nxt in seen:
+                break
+            seen.add(nxt)
+            cell = nxt
+        return cell
+
 
 def even_buckets(cells: Sequence[str], version: int = 1) -> RoutingRules:
     """Contiguous, nearly equal uid ranges: cell i gets buckets [lo_i, hi_i)."""
@@ -86,7 +103,7 @@ class CellRouter:
             return self.cell_of_user(ident)
         _, _, home = account.partition("@")
         assert home, f"{account}: merchant accounts are per cell in a cell deployment"
-        return self.rules.moved.get(home, home)
+        return self.rules.home_of(home)
 
     def store_of(self, account: str) -> NodeId:
         return self.stores[self.cell_of_account(account)]

@@ -8,6 +8,7 @@ from reference.cells import CellPair, FailoverController, RulesAck, SetRules
 from reference.gateway import (
     BUCKETS,
     CellRouter,
+    Forwarded,
     GatewayConfig,
     PaymentGateway,
     Ping,
@@ -58,7 +59,8 @@ def test_a_request_for_another_cell_is_forwarded_and_counted() -> None:
     gw, ctx = _cell_gateway("rz0"), RecordingContext(node_id="gw-rz0")
     gw.on_start(ctx)
     gw.on_message(ctx, "c", PayRequest("r1", "p1", "u77", "m1@rz1", 10, 1_000.0))
-    assert ctx.take_sent() == [("gw-rz1", PayRequest("r1", "p1", "u77", "m1@rz1", 10, 1_000.0))]
+    req = PayRequest("r1", "p1", "u77", "m1@rz1", 10, 1_000.0)
+    assert ctx.take_sent() == [("gw-rz1", Forwarded(req, hops=1))]
     assert ctx.counters == {"forwarded": 1}
     gw.on_message(ctx, "gw-rz1", PayReply("r1", "p1", "paid", "", "db-rz1"))
     assert ctx.take_sent() == [("c", PayReply("r1", "p1", "paid", "", "db-rz1"))]
@@ -116,7 +118,7 @@ def test_failover_promotes_the_standby_then_rewrites_the_rules() -> None:
 
 
 def test_gzone_rules_reach_the_subscribers_through_the_city_czone() -> None:
-    from reference.cells import ConfigUpdate, CZone, DirectoryRead, DirectoryReply, GZone
+    from reference.cells import ConfigAck, ConfigUpdate, CZone, DirectoryRead, DirectoryReply, GZone
     from reference.gateway import RulesUpdate
 
     rules = even_buckets(["rz0", "rz1"])
@@ -127,9 +129,14 @@ def test_gzone_rules_reach_the_subscribers_through_the_city_czone() -> None:
     gzone.on_message(gctx, "controller", SetRules(newer, "test"))
     sent = gctx.take_sent()
     assert sent == [("cz-a", ConfigUpdate(newer, (0, 1, 2))), ("controller", RulesAck(2))]
+    assert gctx.timers  # re-sent until the CZone acknowledges it
     assert gctx.disk.unsynced_writes == 0  # durable before anyone heard of it
     czone, cctx = CZone(rules, (), ["gw-1", "client-1"]), RecordingContext(node_id="cz-a")
     czone.on_message(cctx, "gzone", sent[0][1])
-    assert cctx.take_sent() == [("gw-1", RulesUpdate(newer)), ("client-1", RulesUpdate(newer))]
+    assert cctx.take_sent() == [
+        ("gw-1", RulesUpdate(newer)),
+        ("client-1", RulesUpdate(newer)),
+        ("gzone", ConfigAck(2, "cz-a")),
+    ]
     czone.on_message(cctx, "gw-1", DirectoryRead("d"))
     assert cctx.take_sent() == [("gw-1", DirectoryReply("d", (0, 1, 2), 2, "cz-a"))]
