@@ -13,6 +13,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from checks.history import NEMESIS, Event
 
@@ -141,6 +142,29 @@ class Meter:
                 values.append(b.by_cell.get(c, 0) * per_s if b else 0.0)
         out.update({f"cell:{c}": v for c, v in cells.items()})
         return out
+
+    def traffic_fields(self, now_ms: float, points: int, *, by_cell: bool) -> dict[str, Any]:
+        """The traffic part of a `tui.model.Frame`, live or replayed alike."""
+        series = self.series(now_ms, points)
+        win = self.window(now_ms, 1000.0)
+        return {
+            "bucket_ms": self.bucket_ms,
+            "offered": series["offered"],
+            "served": series["served"],
+            "failed": series["failed"],
+            "p99": series["p99"],
+            "served_by_cell": {k[5:]: v for k, v in series.items() if k.startswith("cell:")},
+            "served_by": "cell" if by_cell else "store",
+            "offered_tps": float(win["offered_tps"]),  # type: ignore[arg-type]
+            "served_tps": float(win["served_tps"]),  # type: ignore[arg-type]
+            "p50_ms": float(win["p50_ms"]),  # type: ignore[arg-type]
+            "p99_ms": float(win["p99_ms"]),  # type: ignore[arg-type]
+            "in_flight": self.in_flight,
+            "errors": dict(win["errors"]),  # type: ignore[call-overload]
+            "errors_total": dict(self.errors_total.most_common()),
+            "payments_total": self.payments_total,
+            "ok_total": self.ok_total,
+        }
 
     def window(self, now_ms: float, window_ms: float = 1000.0) -> dict[str, object]:
         """Rates, percentiles and errors over the last `window_ms` (whole buckets)."""

@@ -145,8 +145,6 @@ class Replay:
             )
             for n in nodes
         ]
-        series = meter.series(self.at_ms, points)
-        win = meter.window(self.at_ms, 1000.0)
         cut_lines = _cut_lines(cuts, self.topology)
         active = [f"{n} {s}" for n, s in status.items() if s != "up"]
         active += [f"{n} clock {v:+.0f} ms" for n, v in skews.items() if v]
@@ -167,22 +165,7 @@ class Replay:
             nodes=views,
             layout=self._layout(),
             cuts=cut_lines,
-            bucket_ms=meter.bucket_ms,
-            offered=series["offered"],
-            served=series["served"],
-            failed=series["failed"],
-            p99=series["p99"],
-            served_by_cell={k[5:]: v for k, v in series.items() if k.startswith("cell:")},
-            served_by="cell" if self._by_cell else "store",
-            offered_tps=float(win["offered_tps"]),  # type: ignore[arg-type]
-            served_tps=float(win["served_tps"]),  # type: ignore[arg-type]
-            p50_ms=float(win["p50_ms"]),  # type: ignore[arg-type]
-            p99_ms=float(win["p99_ms"]),  # type: ignore[arg-type]
-            in_flight=meter.in_flight,
-            errors=dict(win["errors"]),  # type: ignore[call-overload]
-            errors_total=dict(meter.errors_total.most_common()),
-            payments_total=meter.payments_total,
-            ok_total=meter.ok_total,
+            **meter.traffic_fields(self.at_ms, points, by_cell=self._by_cell),
             events=lines[-EVENTS_SHOWN:],
             events_reset=True,
             checks=self._checks(events),

@@ -690,8 +690,6 @@ class Session:
             )
             for n in nodes
         ]
-        series = self.meter.series(now_ms, points)
-        win = self.meter.window(now_ms, 1000.0)
         new_events = sorted(
             (e for e in self.events if e.seq > self._shown_seq), key=lambda e: (e.time_ms, e.seq)
         )
@@ -713,22 +711,7 @@ class Session:
             nodes=views,
             layout=self.layout(),
             cuts=_cut_lines(self.rt.net, self.topology),
-            bucket_ms=self.meter.bucket_ms,
-            offered=series["offered"],
-            served=series["served"],
-            failed=series["failed"],
-            p99=series["p99"],
-            served_by_cell={k[5:]: v for k, v in series.items() if k.startswith("cell:")},
-            served_by="cell" if self._by_cell else "store",
-            offered_tps=float(win["offered_tps"]),  # type: ignore[arg-type]
-            served_tps=float(win["served_tps"]),  # type: ignore[arg-type]
-            p50_ms=float(win["p50_ms"]),  # type: ignore[arg-type]
-            p99_ms=float(win["p99_ms"]),  # type: ignore[arg-type]
-            in_flight=self.meter.in_flight,
-            errors=dict(win["errors"]),  # type: ignore[call-overload]
-            errors_total=dict(self.meter.errors_total.most_common()),
-            payments_total=self.meter.payments_total,
-            ok_total=self.meter.ok_total,
+            **self.meter.traffic_fields(now_ms, points, by_cell=self._by_cell),
             events=new_events,
             events_reset=False,
             checks=list(self.checks),
