@@ -31,10 +31,10 @@ def write_report(result: TestResult, path: Path) -> None:
     intervals = result.schedule.intervals()
     end_ms = max(result.end_ms, 1.0)
     parts = [
-        _head(result),
+        _head(result, path.parent),
         _verdicts(result),
         "<h2>Timeline</h2>",
-        _timeline_svg(ops, intervals, end_ms),
+        _timeline_svg(ops, intervals, end_ms, _violation_times(result)),
         "<h2>Throughput and latency</h2>",
         f'<img alt="throughput and latency" src="data:image/png;base64,{_plots(ops, intervals)}">',
         _schedule(result),
@@ -43,7 +43,19 @@ def write_report(result: TestResult, path: Path) -> None:
     path.write_text("\n".join(parts))
 
 
-def _head(result: TestResult) -> str:
+def _violation_times(result: TestResult) -> list[tuple[float, str]]:
+    """(time_ms, checker) of each violation a failing verdict's witness dates."""
+    marks: list[tuple[float, str]] = []
+    for name, verdict in result.verdicts.items():
+        if verdict.valid is not False or not isinstance(verdict.witness, list):
+            continue
+        for item in verdict.witness:
+            if isinstance(item, dict) and isinstance(item.get("time_ms"), int | float):
+                marks.append((float(item["time_ms"]), name))
+    return marks
+
+
+def _head(result: TestResult, folder: Path) -> str:
     spec = result.spec
     verdict = {True: "VALID", False: "INVALID"}.get(result.valid, "UNKNOWN")  # type: ignore[call-overload]
     colour = {True: "#2e7d32", False: "#c62828"}.get(result.valid, "#f9a825")  # type: ignore[call-overload]
@@ -59,9 +71,17 @@ code {{ background: #f4f4f4; padding: 1px 4px; }}
 <p class="verdict">{verdict}</p>
 <p>seed {spec.seed} · backend {spec.backend} · {spec.time_s:g} s of traffic and faults ·
 digest <code>{html.escape(result.digest or "-")}</code></p>
-<p>Replay: <code>d11 replay STORE_FOLDER</code> · or
-<code>d11 test {html.escape(spec.chapter)} --schedule STORE_FOLDER/schedule.json
---seed {spec.seed}</code></p>"""
+<p>Replay: <code>d11 replay {html.escape(str(folder))}</code> · or
+<code>{html.escape(_test_command(spec, folder))}</code></p>"""
+
+
+def _test_command(spec: Any, folder: Path) -> str:
+    """The `d11 test` line that runs this exact schedule again."""
+    words = ["d11", "test", spec.chapter]
+    if spec.variant:
+        words += ["--variant", spec.variant]
+    words += ["--workload", spec.workload, "--time", f"{spec.time_s:g}", "--seed", str(spec.seed)]
+    return " ".join([*words, "--schedule", str(folder / "schedule.json")])
 
 
 def _verdicts(result: TestResult) -> str:
@@ -104,9 +124,13 @@ def _short(params: dict[str, Any]) -> str:
 
 # --8<-- [start:timeline]
 def _timeline_svg(
-    ops: list[Operation], intervals: list[tuple[float, float, str]], end_ms: float
+    ops: list[Operation],
+    intervals: list[tuple[float, float, str]],
+    end_ms: float,
+    violations: list[tuple[float, str]],
 ) -> str:
-    """One lane per process, one bar per operation, fault intervals shaded."""
+    """One lane per process, one bar per operation, fault intervals shaded,
+    and a red line where each violation was seen."""
     processes = sorted({op.process for op in ops}, key=str)[:LANES_MAX]
     lane = {p: i for i, p in enumerate(processes)}
     step = max(1, len(ops) // OPS_MAX)
@@ -135,6 +159,11 @@ def _timeline_svg(
             f'width="{max(1.0, (stop - start) * scale):.1f}" height="{lane_px - 4}" '
             f'fill="{colour}"><title>{tip}</title></rect>'
         )
+    shapes += [
+        f'<line x1="{x(t):.1f}" y1="0" x2="{x(t):.1f}" y2="{height - 20}" stroke="#b71c1c" '
+        f'stroke-width="2"><title>{html.escape(name)}: violation seen at {t:.0f} ms</title></line>'
+        for t, name in violations
+    ]
     labels = [
         f'<text x="2" y="{lane[p] * lane_px + lane_px - 3}" font-size="10">'
         f"{html.escape(str(p))}</text>"
