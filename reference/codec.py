@@ -75,7 +75,7 @@ def message(cls: Any = None, /, *, name: str | None = None) -> Any:
         _REGISTRY[tag] = data
         _FIELDS[tag] = tuple(f.name for f in dataclasses.fields(data))
         data._wire_name = tag  # type: ignore[attr-defined]
-        _ENCODERS[data] = _encode_message
+        _ENCODERS[data] = _message_encoder(tag, _FIELDS[tag])
         return data
 
     return wrap(cls) if cls is not None else wrap
@@ -152,8 +152,29 @@ def _to_json(value: Any) -> Any:
 
 
 def _encode_message(value: Message) -> dict[str, Any]:
+    """What every message encoder does (`_message_encoder` compiles it per class)."""
     tag = value._wire_name  # type: ignore[attr-defined]
     return {"$m": tag, "f": [_to_json(getattr(value, k)) for k in _FIELDS[tag]]}
+
+
+def _message_encoder(tag: str, names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    """`_encode_message` for one class, its field reads unrolled.
+
+    Messages are encoded on every send and every disk write, and most of
+    their fields are plain ints and strings: reading each field by name in a
+    generated function, and passing plain values through without a call,
+    makes encoding about twice as fast as the generic loop. Same output.
+    """
+    reads = "".join(f"    f{i} = value.{name}\n" for i, name in enumerate(names))
+    items = ", ".join(
+        f"f{i} if f{i}.__class__ in _PLAIN else _to_json(f{i})" for i in range(len(names))
+    )
+    source = f"def encode(value):\n{reads}    return {{'$m': _TAG, 'f': [{items}]}}\n"
+    namespace: dict[str, Any] = {"_TAG": tag, "_PLAIN": _PLAIN, "_to_json": _to_json}
+    exec(source, namespace)  # the source is built from field names only
+    encoder: Callable[[Any], dict[str, Any]] = namespace["encode"]
+    encoder.__qualname__ = f"_message_encoder.<{tag}>"
+    return encoder
 
 
 def _encode_set(value: frozenset[Any] | set[Any]) -> dict[str, Any]:

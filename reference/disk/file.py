@@ -33,7 +33,10 @@ already): the thread encodes them later.
 The file grows with every sync; when it holds far more than the state, it
 is compacted: the whole durable state is written as one record to a new
 file, fsynced, and renamed over the old one (then the directory is fsynced),
-so a crash at any point leaves either the old file or the new one.
+so a crash at any point leaves either the old file or the new one. That
+record is an ordinary batch of writes, the very bytes each write was encoded
+to when it was synced (kept per key, `_Encoded`): compaction copies bytes and
+never encodes the state again, so its cost is the disk's, not the codec's.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class FileDisk(LiveDisk):
         self.torn_bytes_dropped = 0  # what recovery cut off the tail (telemetry, tests)
         self._pending: list[tuple[tuple[Any, ...], bytes]] = []  # (write, its bytes) since sync
         self._durable = DiskState()
+        self._encoded = _Encoded()  # the durable state as the encoded writes that rebuild it
         self._snapshot_bytes = 0  # size of the state as of the last compaction
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
@@ -105,8 +109,8 @@ class FileDisk(LiveDisk):
             self._file.flush()
             if self.fsync:
                 os.fsync(self._file.fileno())
-            for op, _ in self._pending:
-                self._durable.apply(op)
+            for op, raw in self._pending:
+                self._make_durable(op, raw)
             self._pending.clear()
         if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
             self._compact()
@@ -160,10 +164,11 @@ class FileDisk(LiveDisk):
                 batches, self._queue = self._queue, []
             try:
                 for _, ops in batches:
-                    payload = encode_value([list(op) for op in ops])
+                    raws = [encode_value(list(op)) for op in ops]
+                    payload = b"[" + b",".join(raws) + b"]"
                     self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
-                    for op in ops:
-                        self._durable.apply(op)
+                    for op, raw in zip(ops, raws, strict=True):
+                        self._make_durable(op, raw)
                 self._file.flush()
                 os.fsync(self._file.fileno())
                 if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
@@ -182,6 +187,10 @@ class FileDisk(LiveDisk):
                 self.on_durable(batches[-1][0])
 
     # --8<-- [end:group-commit]
+
+    def _make_durable(self, op: tuple[Any, ...], raw: bytes) -> None:
+        self._durable.apply(op)
+        self._encoded.apply(op, raw, self._durable)
 
     @property
     def unsynced_writes(self) -> int:
@@ -243,13 +252,11 @@ class FileDisk(LiveDisk):
             value = decode_value(payload)
         except CodecError as exc:  # the checksum matched, so the writer wrote this
             raise DiskError(f"{self.path}: record does not decode: {exc}") from None
-        if isinstance(value, dict) and "snapshot" in value:
-            self._durable = _state_from(value["snapshot"])
-            return
         if not isinstance(value, list):
-            raise DiskError(f"{self.path}: record is neither a batch nor a snapshot")
-        for op in value:
-            self._durable.apply(_op_from(op))
+            raise DiskError(f"{self.path}: record is not a batch of writes")
+        for item in value:
+            op = _op_from(item)
+            self._make_durable(op, encode_value(list(op)))
 
     def _fsync_dir(self) -> None:
         if not self.fsync:
@@ -261,8 +268,8 @@ class FileDisk(LiveDisk):
             os.close(dir_fd)
 
     def _compact(self) -> None:
-        """Rewrite the file as one snapshot record (atomically, by rename)."""
-        payload = encode_value({"snapshot": _state_to(self._durable)})
+        """Rewrite the file as one record of the state's writes (atomically, by rename)."""
+        payload = self._encoded.record(self._durable)
         tmp = self.path.with_suffix(self.path.suffix + ".compact")
         with open(tmp, "wb") as f:
             f.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
@@ -311,15 +318,33 @@ def _op_from(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
-def _state_to(state: DiskState) -> dict[str, Any]:
-    return {
-        "values": dict(state.values),
-        "logs": {name: list(records) for name, records in state.logs.items()},
-        "log_first": dict(state.log_first),
-    }
+class _Encoded:
+    """The durable state as encoded writes: for each key the put that set it,
+    for each log its first index and the appends it still holds. Replayed on
+    an empty disk, `record()` rebuilds the state exactly."""
 
+    def __init__(self) -> None:
+        self.puts: dict[str, bytes] = {}
+        self.logs: dict[str, list[bytes]] = {}
 
-def _state_from(data: Any) -> DiskState:
-    if not isinstance(data, dict) or set(data) != {"values", "logs", "log_first"}:
-        raise DiskError("malformed snapshot record")
-    return DiskState(values=data["values"], logs=data["logs"], log_first=data["log_first"])
+    def apply(self, op: tuple[Any, ...], raw: bytes, after: DiskState) -> None:
+        """Follow `op` (encoded as `raw`), already applied to `after`."""
+        kind, name = op[0], op[1]
+        if kind == "put":
+            self.puts[name] = raw
+        elif kind == "delete":
+            self.puts.pop(name, None)
+        elif kind == "append":
+            self.logs.setdefault(name, []).append(raw)
+        else:  # truncate_prefix, truncate_suffix, log_start: keep what `after` kept
+            kept = len(after.logs.get(name, []))
+            raws = self.logs.get(name, [])
+            self.logs[name] = raws[:kept] if kind == "truncate_suffix" else raws[len(raws) - kept :]
+        assert len(self.logs.get(name, ())) == len(after.logs.get(name, ())), op[:2]
+
+    def record(self, state: DiskState) -> bytes:
+        raws = list(self.puts.values())
+        for log, appends in self.logs.items():
+            raws.append(encode_value(["log_start", log, state.log_first.get(log, 0)]))
+            raws.extend(appends)
+        return b"[" + b",".join(raws) + b"]"

@@ -40,6 +40,11 @@ class DiskState:
             drop = max(0, min(before - first, len(records)))
             self.logs[log] = records[drop:]
             self.log_first[log] = first + drop if drop else max(first, min(before, first))
+        elif kind == "log_start":  # a compacted file: a log whose first records are gone
+            log, first = op[1], op[2]
+            assert not self.logs.get(log), f"log_start on {log!r}, which has records"
+            self.logs[log] = []
+            self.log_first[log] = first
         elif kind == "truncate_suffix":
             log, from_index = op[1], op[2]
             first = self.log_first.get(log, 0)

@@ -13,16 +13,24 @@ after every batch the ledger asserts that all debits equal all credits. An
 optional audit (`audit=True`, used by the tests and the simulator) rebuilds
 every balance from the stored transfers after each batch and checks it
 against the accounts, field by field.
+
+Every transfer runs through this module, so its hot path is written for
+speed without giving up a check: flags are tested against plain ints, new
+record values are built positionally, and an invariant's message is only
+formatted when it fails. Snapshots keep the transfers in sealed segments,
+each encoded once (see `snapshot`), so taking and encoding one does not
+re-encode the whole history every time.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import heapq
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from reference.codec import encode_value
 from reference.ledger.records import (
     ACCOUNT_FLAGS_KNOWN,
     AMOUNT_MAX_CENTS,
@@ -31,6 +39,7 @@ from reference.ledger.records import (
     FLAGS_MAX,
     ID_MAX,
     LEDGER_MAX,
+    SEGMENT_TRANSFERS,
     TIMEOUT_MS_MAX,
     TIMESTAMP_MS_MAX,
     TRANSFER_FLAGS_KNOWN,
@@ -42,6 +51,7 @@ from reference.ledger.records import (
     PendingStatus,
     Transfer,
     TransferFlags,
+    decode_segment,
 )
 from reference.ledger.results import (
     TRANSIENT_TRANSFER_RESULTS,
@@ -52,13 +62,24 @@ from reference.ledger.results import (
 __all__ = ["BATCH_EVENTS_MAX", "Ledger", "LedgerInvariantError"]
 
 BATCH_EVENTS_MAX = 8190  # TigerBeetle's batch size: one bound on work per command
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: transfers in sealed, encoded segments plus an open tail
 
 _ATR = CreateAccountResult
 _TR = CreateTransferResult
-_BOTH_LIMITS = (
-    AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
-)
+# The flags as plain ints. A decoded record's `flags` is a plain int, and
+# `flags & TransferFlags.PENDING` would hand the work to the enum (its
+# `__rand__` builds a new flag value): on the hot path that alone cost more
+# than all the checks it serves.
+_ACCOUNT_LINKED = int(AccountFlags.LINKED)
+_DEBITS_LIMITED = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+_CREDITS_LIMITED = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
+_BOTH_LIMITS = _DEBITS_LIMITED | _CREDITS_LIMITED
+_HISTORY = int(AccountFlags.HISTORY)
+_LINKED = int(TransferFlags.LINKED)
+_PENDING = int(TransferFlags.PENDING)
+_POST = int(TransferFlags.POST_PENDING_TRANSFER)
+_VOID = int(TransferFlags.VOID_PENDING_TRANSFER)
+_NO_ACCOUNT = Account(0, 0, 0)  # what a missing account holds: every balance 0
 _Event = TypeVar("_Event", Account, Transfer)
 _Result = TypeVar("_Result", CreateAccountResult, CreateTransferResult)
 
@@ -67,11 +88,13 @@ class LedgerInvariantError(AssertionError):
     """The ledger's state broke one of its invariants: a bug, never bad input."""
 
 
-def _check(condition: bool, what: str) -> None:
+def _check(condition: bool, what: str, *args: object) -> None:
     # Not a bare `assert`: the invariants must hold under `python -O` too,
-    # since a ledger that keeps running after breaking one loses money.
+    # since a ledger that keeps running after breaking one loses money. The
+    # message is `what.format(*args)`, built only on failure: checks run for
+    # every transfer, and an f-string would be built every time.
     if not condition:
-        raise LedgerInvariantError(what)
+        raise LedgerInvariantError(what.format(*args) if args else what)
 
 
 class Ledger:
@@ -88,7 +111,10 @@ class Ledger:
     def __init__(self, *, audit: bool = False) -> None:
         self.audit = audit  # full invariant check after every batch (tests, simulation)
         self._accounts: dict[int, Account] = {}
-        self._transfers: dict[int, Transfer] = {}
+        self._transfers: dict[int, Transfer] = {}  # in apply order
+        # For snapshots: the oldest transfers, SEGMENT_TRANSFERS to a segment,
+        # each encoded once when sealed. The rest are the open tail (`_tail`).
+        self._segments: list[bytes] = []
         self._pending_status: dict[int, PendingStatus] = {}  # pending transfer id -> status
         self._failed: dict[int, CreateTransferResult] = {}  # id -> its transient failure
         self._history: dict[int, list[AccountBalance]] = {}  # accounts flagged HISTORY
@@ -159,9 +185,7 @@ class Ledger:
         self, accounts: Sequence[Account], timestamp_ms: int
     ) -> tuple[CreateAccountResult, ...]:
         self._tick(timestamp_ms, len(accounts))
-        results = self._run_chains(
-            accounts, AccountFlags.LINKED, self._create_account, _ATR.OK, _ATR
-        )
+        results = self._run_chains(accounts, _ACCOUNT_LINKED, self._create_account, _ATR.OK, _ATR)
         self._after_batch()
         return results
 
@@ -169,9 +193,8 @@ class Ledger:
         self, transfers: Sequence[Transfer], timestamp_ms: int
     ) -> tuple[CreateTransferResult, ...]:
         self._tick(timestamp_ms, len(transfers))
-        results = self._run_chains(
-            transfers, TransferFlags.LINKED, self._create_transfer, _TR.OK, _TR
-        )
+        results = self._run_chains(transfers, _LINKED, self._create_transfer, _TR.OK, _TR)
+        self._seal_segments()
         self._after_batch()
         return results
 
@@ -239,7 +262,7 @@ class Ledger:
             if table == "account":
                 self._set_account(key, old)
             elif table == "transfer":
-                del self._transfers[key]
+                self._remove_transfer(key)
             elif table == "status":
                 if old is None:
                     del self._pending_status[key]
@@ -282,8 +305,8 @@ class Ledger:
         existing = self._accounts.get(a.id)
         if existing is not None:
             return _account_exists(a, existing)
-        self._put_account(dataclasses.replace(a, timestamp_ms=self._clock_ms))
-        if a.flags & AccountFlags.HISTORY:
+        self._put_account(_stamped_account(a, self._clock_ms))
+        if a.flags & _HISTORY:
             self._history[a.id] = []
             self._log_undo("history_account", a.id, None)
         return _ATR.OK
@@ -309,7 +332,7 @@ class Ledger:
             return _TR.RESERVED_FLAG
         if t.id == 0:
             return _TR.ID_MUST_NOT_BE_ZERO
-        if t.flags & (TransferFlags.POST_PENDING_TRANSFER | TransferFlags.VOID_PENDING_TRANSFER):
+        if t.flags & (_POST | _VOID):
             return self._post_or_void_pending_transfer(t)
         if t.debit_account_id == 0:
             return _TR.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
@@ -319,7 +342,7 @@ class Ledger:
             return _TR.ACCOUNTS_MUST_BE_DIFFERENT
         if t.pending_id != 0:
             return _TR.PENDING_ID_MUST_BE_ZERO
-        if t.timeout_ms != 0 and not t.flags & TransferFlags.PENDING:
+        if t.timeout_ms != 0 and not t.flags & _PENDING:
             return _TR.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
         if t.ledger == 0:
             return _TR.LEDGER_MUST_NOT_BE_ZERO
@@ -338,8 +361,8 @@ class Ledger:
         if result is not None:
             return self._fail(t.id, result)
 
-        pending = bool(t.flags & TransferFlags.PENDING)
-        self._insert_transfer(dataclasses.replace(t, timestamp_ms=self._clock_ms))
+        pending = bool(t.flags & _PENDING)
+        self._insert_transfer(_stamped_transfer(t, self._clock_ms))
         if pending:
             self._set_status(t.id, PendingStatus.PENDING)
             if t.timeout_ms > 0:
@@ -377,9 +400,8 @@ class Ledger:
         full pending amount leaves the pending balances, and the pending
         transfer can never be resolved again.
         """
-        post = TransferFlags.POST_PENDING_TRANSFER
-        void = TransferFlags.VOID_PENDING_TRANSFER
-        if (t.flags & post and t.flags & void) or t.flags & TransferFlags.PENDING:
+        post, void = _POST, _VOID
+        if (t.flags & post and t.flags & void) or t.flags & _PENDING:
             return _TR.FLAGS_ARE_MUTUALLY_EXCLUSIVE
         if t.pending_id == 0:
             return _TR.PENDING_ID_MUST_NOT_BE_ZERO
@@ -390,7 +412,7 @@ class Ledger:
         p = self._transfers.get(t.pending_id)
         if p is None:
             return self._fail(t.id, _TR.PENDING_TRANSFER_NOT_FOUND)
-        if not p.flags & TransferFlags.PENDING:
+        if not p.flags & _PENDING:
             return _TR.PENDING_TRANSFER_NOT_PENDING
         if t.debit_account_id not in (0, p.debit_account_id):
             return _TR.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID
@@ -416,18 +438,22 @@ class Ledger:
         if status == PendingStatus.EXPIRED:
             return _TR.PENDING_TRANSFER_EXPIRED
         # Expiry ran at the start of this batch, so nothing pending is overdue.
-        _check(not _is_due(p, self._clock_ms), f"pending transfer {p.id} overdue")
+        _check(not _is_due(p, self._clock_ms), "pending transfer {} overdue", p.id)
 
         # Stored with the pending transfer's fields filled in, so a lookup
         # shows what really moved.
         self._insert_transfer(
-            dataclasses.replace(
-                t,
+            Transfer(
+                id=t.id,
                 debit_account_id=p.debit_account_id,
                 credit_account_id=p.credit_account_id,
+                amount_cents=amount_cents,
                 ledger=p.ledger,
                 code=p.code,
-                amount_cents=amount_cents,
+                flags=t.flags,
+                pending_id=t.pending_id,
+                timeout_ms=t.timeout_ms,
+                user_data=t.user_data,
                 timestamp_ms=self._clock_ms,
             )
         )
@@ -476,23 +502,11 @@ class Ledger:
         The one place money moves: double entry holds by construction here,
         and the invariant check after the batch proves nothing else moved it.
         """
-        _check(dr_id != cr_id, f"transfer {transfer_id} debits and credits one account")
-        dr = self._accounts[dr_id]
-        cr = self._accounts[cr_id]
-        self._put_account(
-            dataclasses.replace(
-                dr,
-                debits_pending_cents=dr.debits_pending_cents + pending_cents,
-                debits_posted_cents=dr.debits_posted_cents + posted_cents,
-            )
-        )
-        self._put_account(
-            dataclasses.replace(
-                cr,
-                credits_pending_cents=cr.credits_pending_cents + pending_cents,
-                credits_posted_cents=cr.credits_posted_cents + posted_cents,
-            )
-        )
+        _check(dr_id != cr_id, "transfer {} debits and credits one account", transfer_id)
+        self._put_account(_debited(self._accounts[dr_id], pending_cents, posted_cents))
+        self._put_account(_credited(self._accounts[cr_id], pending_cents, posted_cents))
+        if not self._history:  # no account keeps a history: the common case
+            return
         for account_id in (dr_id, cr_id):
             if account_id in self._history:
                 a = self._accounts[account_id]
@@ -509,30 +523,74 @@ class Ledger:
                 self._log_undo("history", account_id, None)
 
     def _put_account(self, account: Account) -> None:
-        self._log_undo("account", account.id, self._accounts.get(account.id))
+        old = self._accounts.get(account.id)
+        if self._undo is not None:  # `_log_undo`, inlined: this runs twice per transfer
+            self._undo.append(("account", account.id, old))
         self._set_account(account.id, account)
 
     def _set_account(self, account_id: int, account: Account | None) -> None:
         """Replace (or, undoing a creation, remove) an account; keep the totals."""
         old = self._accounts.get(account_id)
-        for sign, a in ((-1, old), (1, account)):
-            if a is not None:
-                self._debits_pending_cents += sign * a.debits_pending_cents
-                self._debits_posted_cents += sign * a.debits_posted_cents
-                self._credits_pending_cents += sign * a.credits_pending_cents
-                self._credits_posted_cents += sign * a.credits_posted_cents
         if account is None:
             del self._accounts[account_id]
         else:
-            _check(_account_within_limits(account), f"account {account_id} broke its limits")
+            _check(_account_within_limits(account), "account {} broke its limits", account_id)
             self._accounts[account_id] = account
+        # The totals move by the difference; an account that is not there holds nothing.
+        before = _NO_ACCOUNT if old is None else old
+        after = _NO_ACCOUNT if account is None else account
+        self._debits_pending_cents += after.debits_pending_cents - before.debits_pending_cents
+        self._debits_posted_cents += after.debits_posted_cents - before.debits_posted_cents
+        self._credits_pending_cents += after.credits_pending_cents - before.credits_pending_cents
+        self._credits_posted_cents += after.credits_posted_cents - before.credits_posted_cents
 
     def _insert_transfer(self, t: Transfer) -> None:
         # The heart of idempotence: an id is applied once, ever.
-        _check(t.id not in self._transfers, f"transfer {t.id} applied twice")
-        _check(t.id not in self._failed, f"transfer {t.id} applied after it failed")
+        _check(t.id not in self._transfers, "transfer {} applied twice", t.id)
+        _check(t.id not in self._failed, "transfer {} applied after it failed", t.id)
         self._transfers[t.id] = t
-        self._log_undo("transfer", t.id, None)
+        if self._undo is not None:  # `_log_undo`, inlined: this runs for every transfer
+            self._undo.append(("transfer", t.id, None))
+
+    def _remove_transfer(self, transfer_id: int) -> None:
+        """Undo `_insert_transfer` (a linked chain rolling back, newest first)."""
+        # Segments are sealed between batches only, so what a chain inserted
+        # is still in the open tail, and the newest insert is the newest entry.
+        newest = next(reversed(self._transfers))
+        _check(newest == transfer_id, "undoing transfer {}, the newest is {}", transfer_id, newest)
+        _check(self._tail_count() > 0, "undoing transfer {}, which is sealed", transfer_id)
+        del self._transfers[transfer_id]
+
+    def _tail_count(self) -> int:
+        return len(self._transfers) - len(self._segments) * SEGMENT_TRANSFERS
+
+    def _tail(self) -> list[Transfer]:
+        """The open tail: the transfers applied since the last seal, oldest first.
+
+        They are the newest entries of `_transfers` (a dict keeps insertion
+        order, and a rollback removes the newest), so they need no list of
+        their own that could drift from it.
+        """
+        tail = list(itertools.islice(reversed(self._transfers.values()), self._tail_count()))
+        tail.reverse()
+        return tail
+
+    def _seal_segments(self) -> None:
+        """Seal every full segment of the open tail: encode it, once, for good.
+
+        Called between batches only, never inside a linked chain, so what is
+        sealed can no longer be rolled back. Which transfers share a segment
+        depends only on the apply order (segment k holds transfers number
+        k * SEGMENT_TRANSFERS onwards), so replicas that applied the same
+        batches seal the same segments into the same bytes.
+        """
+        _check(self._undo is None, "sealing inside a linked chain")
+        if self._tail_count() < SEGMENT_TRANSFERS:
+            return  # almost every batch: no work beyond the count
+        tail = self._tail()
+        for start in range(0, len(tail) - SEGMENT_TRANSFERS + 1, SEGMENT_TRANSFERS):
+            self._segments.append(encode_value(tuple(tail[start : start + SEGMENT_TRANSFERS])))
+        _check(0 <= self._tail_count() < SEGMENT_TRANSFERS, "a full segment left unsealed")
 
     def _set_status(self, pending_id: int, status: PendingStatus) -> None:
         self._log_undo("status", pending_id, self._pending_status.get(pending_id))
@@ -567,24 +625,28 @@ class Ledger:
     def check_invariants(self) -> None:
         """Recompute everything from the transfers; raise `LedgerInvariantError`."""
         derived = {i: [0, 0, 0, 0] for i in self._accounts}  # dp, dpo, cp, cpo
+        applied_ms = 0  # stored in apply order, so in the order of the logical clock
         for t in self._transfers.values():
-            _check(t.debit_account_id in derived, f"transfer {t.id}: unknown debit account")
-            _check(t.credit_account_id in derived, f"transfer {t.id}: unknown credit account")
+            _check(applied_ms <= t.timestamp_ms <= self._clock_ms, "transfer {} out of order", t.id)
+            applied_ms = t.timestamp_ms
+            _check(t.debit_account_id in derived, "transfer {}: unknown debit account", t.id)
+            _check(t.credit_account_id in derived, "transfer {}: unknown credit account", t.id)
             dr, cr = derived[t.debit_account_id], derived[t.credit_account_id]
-            if t.flags & TransferFlags.PENDING:
+            if t.flags & _PENDING:
                 status = self._pending_status.get(t.id)
-                _check(status is not None, f"pending transfer {t.id} has no status")
+                _check(status is not None, "pending transfer {} has no status", t.id)
                 if status == PendingStatus.PENDING:
                     dr[0] += t.amount_cents
                     cr[2] += t.amount_cents
-            elif t.flags & TransferFlags.POST_PENDING_TRANSFER:
+            elif t.flags & _POST:
                 _check(
                     self._pending_status.get(t.pending_id) == PendingStatus.POSTED,
-                    f"post {t.id} of a pending transfer not marked posted",
+                    "post {} of a pending transfer not marked posted",
+                    t.id,
                 )
                 dr[1] += t.amount_cents
                 cr[3] += t.amount_cents
-            elif not t.flags & TransferFlags.VOID_PENDING_TRANSFER:
+            elif not t.flags & _VOID:
                 dr[1] += t.amount_cents
                 cr[3] += t.amount_cents
         sums = [0, 0, 0, 0]
@@ -607,50 +669,87 @@ class Ledger:
         _check(not (self._failed.keys() & self._transfers.keys()), "an id both failed and applied")
         for pending_id, status in self._pending_status.items():
             p = self._transfers.get(pending_id)
-            _check(p is not None and bool(p.flags & TransferFlags.PENDING), "stray status")
+            _check(p is not None and bool(p.flags & _PENDING), "stray status")
             assert p is not None
             if status == PendingStatus.PENDING:
-                _check(not _is_due(p, self._clock_ms), f"pending transfer {pending_id} overdue")
+                _check(not _is_due(p, self._clock_ms), "pending transfer {} overdue", pending_id)
+        # Snapshots see the oldest transfers as sealed segments, the rest as
+        # the open tail, which is never a full segment between batches.
+        _check(0 <= self._tail_count() < SEGMENT_TRANSFERS, "segments disagree with transfers")
 
     # --8<-- [end:ledger-invariant]
 
     # -- snapshots --------------------------------------------------------------
     def snapshot(self) -> LedgerSnapshot:
-        """The whole state as one frozen, hashable codec value, in canonical
-        order (sorted by id throughout): two replicas in the same state make
+        """The whole state as one frozen, hashable codec value.
+
+        Canonical: accounts, pending statuses, failed ids and histories sorted
+        by id, transfers in apply order (the sealed segments, then the open
+        tail). Replicas that applied the same batches in the same order make
         equal snapshots, byte for byte, which is what lets a test, or a
-        replica, compare them."""
+        replica, compare them.
+
+        Its cost barely grows with the transfers applied: each sealed segment
+        is already bytes, encoded once when it was sealed and shared by every
+        snapshot since (encoding the snapshot only base64s it, in C), and the
+        tail holds fewer than SEGMENT_TRANSFERS transfers. The other fields
+        hold an entry per account, pending transfer, failed id and history row.
+        """
         _check(self._undo is None, "snapshot inside a linked chain")
         return LedgerSnapshot(
             version=SNAPSHOT_VERSION,
             clock_ms=self._clock_ms,
             accounts=self.accounts(),
-            transfers=tuple(self._transfers[i] for i in sorted(self._transfers)),
+            segments=tuple(self._segments),
+            tail=tuple(self._tail()),
             pending=tuple((i, str(self._pending_status[i])) for i in sorted(self._pending_status)),
             failed=tuple((i, str(self._failed[i])) for i in sorted(self._failed)),
             history=tuple((i, tuple(self._history[i])) for i in sorted(self._history)),
         )
 
     def restore(self, value: LedgerSnapshot) -> None:
-        """Replace the whole state with a `snapshot()` value, then audit it."""
+        """Replace the whole state with a `snapshot()` value, then audit it.
+
+        Raises `ValueError` if `value` is not a snapshot of this version, or a
+        segment or transfer in it is malformed, and `LedgerInvariantError` if
+        the state it holds breaks an invariant; either way nothing changes.
+        """
         if not isinstance(value, LedgerSnapshot) or value.version != SNAPSHOT_VERSION:
             raise ValueError(f"not a ledger snapshot (version {SNAPSHOT_VERSION})")
         fresh = Ledger(audit=self.audit)
         fresh._clock_ms = value.clock_ms
         for account in value.accounts:
             fresh._set_account(account.id, account)
-        for t in value.transfers:
-            fresh._transfers[t.id] = t
+        for index, blob in enumerate(value.segments):
+            segment = decode_segment(blob, index)
+            # The blob is kept, not re-encoded, so later snapshots share it:
+            # it must be exactly what sealing makes, or two replicas in the
+            # same state could disagree byte for byte.
+            if encode_value(segment) != blob:
+                raise ValueError(f"snapshot segment {index} is not in canonical form")
+            _restore_transfers(fresh._transfers, segment)
+        _restore_transfers(fresh._transfers, value.tail)
+        fresh._segments = list(value.segments)
         for pending_id, status in value.pending:
             fresh._pending_status[pending_id] = PendingStatus(status)
-            p = fresh._transfers[pending_id]
-            if status == PendingStatus.PENDING and p.timeout_ms > 0:
+            p = fresh._transfers.get(pending_id)  # missing: `check_invariants` says so
+            if p is not None and status == PendingStatus.PENDING and p.timeout_ms > 0:
                 fresh._expiry.append((p.timestamp_ms + p.timeout_ms, pending_id))
         heapq.heapify(fresh._expiry)
         fresh._failed = {i: CreateTransferResult(r) for i, r in value.failed}
         fresh._history = {i: list(h) for i, h in value.history}
         fresh.check_invariants()  # rare and decisive: always the full check
         self.__dict__.update(fresh.__dict__)
+
+
+def _restore_transfers(into: dict[int, Transfer], transfers: Sequence[Transfer]) -> None:
+    """Add a snapshot's transfers, in apply order; `ValueError` on a bad or repeated one."""
+    for t in transfers:
+        if type(t) is not Transfer or not _transfer_fields_in_range(t):
+            raise ValueError(f"snapshot holds a malformed transfer: {t!r:.120}")
+        if t.id in into:
+            raise ValueError(f"snapshot holds transfer {t.id} twice")
+        into[t.id] = t
 
 
 def _is_linked(flags: object, linked: int) -> bool:
@@ -664,21 +763,18 @@ def _is_due(p: Transfer, now_ms: int) -> bool:
 
 
 def _account_within_limits(a: Account) -> bool:
-    balances = (
-        a.debits_pending_cents,
-        a.debits_posted_cents,
-        a.credits_pending_cents,
-        a.credits_posted_cents,
-    )
-    if min(balances) < 0 or max(balances) > BALANCE_MAX_CENTS:
+    dp, dpo = a.debits_pending_cents, a.debits_posted_cents
+    cp, cpo = a.credits_pending_cents, a.credits_posted_cents
+    if not (
+        0 <= dp <= BALANCE_MAX_CENTS
+        and 0 <= dpo <= BALANCE_MAX_CENTS
+        and 0 <= cp <= BALANCE_MAX_CENTS
+        and 0 <= cpo <= BALANCE_MAX_CENTS
+    ):
         return False
-    debits = a.debits_pending_cents + a.debits_posted_cents
-    credits = a.credits_pending_cents + a.credits_posted_cents
-    if a.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > a.credits_posted_cents:
+    if a.flags & _DEBITS_LIMITED and dp + dpo > cpo:
         return False
-    return not (
-        a.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > a.debits_posted_cents
-    )
+    return not (a.flags & _CREDITS_LIMITED and cp + cpo > dpo)
 
 
 def _in_range(value: object, high: int) -> bool:
@@ -692,7 +788,7 @@ def _account_fields_in_range(a: Account) -> bool:
         _in_range(a.id, ID_MAX)
         and _in_range(a.ledger, LEDGER_MAX)
         and _in_range(a.code, CODE_MAX)
-        and _in_range(int(a.flags) if isinstance(a.flags, enum.IntFlag) else a.flags, FLAGS_MAX)
+        and _in_range(_plain_flags(a.flags), FLAGS_MAX)
         and _in_range(a.user_data, USER_DATA_MAX)
         and all(
             _in_range(cents, BALANCE_MAX_CENTS)
@@ -707,20 +803,28 @@ def _account_fields_in_range(a: Account) -> bool:
     )
 
 
+# `_in_range` spelled out for each field: this runs for every transfer, and
+# eleven calls of the helper cost more than the comparisons themselves.
 def _transfer_fields_in_range(t: Transfer) -> bool:
+    flags = _plain_flags(t.flags)
     return (
-        _in_range(t.id, ID_MAX)
-        and _in_range(t.debit_account_id, ID_MAX)
-        and _in_range(t.credit_account_id, ID_MAX)
-        and _in_range(t.pending_id, ID_MAX)
-        and _in_range(t.amount_cents, AMOUNT_MAX_CENTS)
-        and _in_range(t.ledger, LEDGER_MAX)
-        and _in_range(t.code, CODE_MAX)
-        and _in_range(int(t.flags) if isinstance(t.flags, enum.IntFlag) else t.flags, FLAGS_MAX)
-        and _in_range(t.timeout_ms, TIMEOUT_MS_MAX)
-        and _in_range(t.user_data, USER_DATA_MAX)
-        and _in_range(t.timestamp_ms, TIMESTAMP_MS_MAX)
-    )
+        type(t.id) is int and 0 <= t.id <= ID_MAX
+        and type(t.debit_account_id) is int and 0 <= t.debit_account_id <= ID_MAX
+        and type(t.credit_account_id) is int and 0 <= t.credit_account_id <= ID_MAX
+        and type(t.pending_id) is int and 0 <= t.pending_id <= ID_MAX
+        and type(t.amount_cents) is int and 0 <= t.amount_cents <= AMOUNT_MAX_CENTS
+        and type(t.ledger) is int and 0 <= t.ledger <= LEDGER_MAX
+        and type(t.code) is int and 0 <= t.code <= CODE_MAX
+        and type(flags) is int and 0 <= flags <= FLAGS_MAX
+        and type(t.timeout_ms) is int and 0 <= t.timeout_ms <= TIMEOUT_MS_MAX
+        and type(t.user_data) is int and 0 <= t.user_data <= USER_DATA_MAX
+        and type(t.timestamp_ms) is int and 0 <= t.timestamp_ms <= TIMESTAMP_MS_MAX
+    )  # fmt: skip
+
+
+def _plain_flags(flags: object) -> object:
+    # Flags may be an IntFlag member (a record built in this process): its value.
+    return int(flags) if type(flags) is not int and isinstance(flags, enum.IntFlag) else flags
 
 
 def _accounts_fit(
@@ -747,15 +851,9 @@ def _limits(amount_cents: int, dr: Account, cr: Account) -> CreateTransferResult
         return _TR.OVERFLOWS_CREDITS
     # Pending debits count against the limit (they may still be posted),
     # pending credits do not count for it (they may still be voided).
-    if (
-        dr.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-        and dr_debits + amount_cents > dr.credits_posted_cents
-    ):
+    if dr.flags & _DEBITS_LIMITED and dr_debits + amount_cents > dr.credits_posted_cents:
         return _TR.EXCEEDS_CREDITS
-    if (
-        cr.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
-        and cr_credits + amount_cents > cr.debits_posted_cents
-    ):
+    if cr.flags & _CREDITS_LIMITED and cr_credits + amount_cents > cr.debits_posted_cents:
         return _TR.EXCEEDS_DEBITS
     return None
 
@@ -813,3 +911,68 @@ def _post_or_void_exists(t: Transfer, e: Transfer, p: Transfer) -> CreateTransfe
         f"post {t.id} disagrees with its own pending transfer",
     )
     return _TR.EXISTS
+
+
+# -- new record values -----------------------------------------------------------
+# Records are frozen, so a change is a new value. These build it positionally:
+# `dataclasses.replace` costs about four times as much, and they run for every
+# transfer. Positional arguments depend on the field order, pinned here so
+# that reordering a record's fields fails at import instead of mixing them up.
+_check(
+    Account.__match_args__
+    == (
+        "id", "ledger", "code", "flags", "user_data",
+        "debits_pending_cents", "debits_posted_cents",
+        "credits_pending_cents", "credits_posted_cents",
+        "timestamp_ms",
+    ),
+    "Account's fields moved: update the builders below",
+)  # fmt: skip
+_check(
+    Transfer.__match_args__
+    == (
+        "id", "debit_account_id", "credit_account_id", "amount_cents", "ledger", "code",
+        "flags", "pending_id", "timeout_ms", "user_data",
+        "timestamp_ms",
+    ),
+    "Transfer's fields moved: update the builders below",
+)  # fmt: skip
+
+
+def _debited(a: Account, pending_cents: int, posted_cents: int) -> Account:
+    """`a` with the amounts added to its debits."""
+    return Account(
+        a.id, a.ledger, a.code, a.flags, a.user_data,
+        a.debits_pending_cents + pending_cents, a.debits_posted_cents + posted_cents,
+        a.credits_pending_cents, a.credits_posted_cents,
+        a.timestamp_ms,
+    )  # fmt: skip
+
+
+def _credited(a: Account, pending_cents: int, posted_cents: int) -> Account:
+    """`a` with the amounts added to its credits."""
+    return Account(
+        a.id, a.ledger, a.code, a.flags, a.user_data,
+        a.debits_pending_cents, a.debits_posted_cents,
+        a.credits_pending_cents + pending_cents, a.credits_posted_cents + posted_cents,
+        a.timestamp_ms,
+    )  # fmt: skip
+
+
+def _stamped_account(a: Account, timestamp_ms: int) -> Account:
+    """`a` as the ledger stores it: created at `timestamp_ms`."""
+    return Account(
+        a.id, a.ledger, a.code, a.flags, a.user_data,
+        a.debits_pending_cents, a.debits_posted_cents,
+        a.credits_pending_cents, a.credits_posted_cents,
+        timestamp_ms,
+    )  # fmt: skip
+
+
+def _stamped_transfer(t: Transfer, timestamp_ms: int) -> Transfer:
+    """`t` as the ledger stores it: applied at `timestamp_ms`."""
+    return Transfer(
+        t.id, t.debit_account_id, t.credit_account_id, t.amount_cents, t.ledger, t.code,
+        t.flags, t.pending_id, t.timeout_ms, t.user_data,
+        timestamp_ms,
+    )  # fmt: skip

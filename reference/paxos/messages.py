@@ -61,6 +61,18 @@ class Membership:
 # -- phase 1 -----------------------------------------------------------------
 
 
+@message(name="paxos.ChosenVote")
+class ChosenVote:
+    """A log record on disk, not a message: "the value chosen at this slot is
+    the one this replica accepted at `ballot`" (its vote record holds it).
+
+    A follower learns most slots it voted for, so writing the batch again as
+    the log record would store, encode and fsync every batch twice.
+    """
+
+    ballot: Ballot
+
+
 @message(name="paxos.Prepare")
 class Prepare:
     ballot: Ballot

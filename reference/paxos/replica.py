@@ -20,9 +20,11 @@ data replicas of a group (see `messages.Membership`):
 - Learning. Followers learn the commit index from every accept and
   heartbeat; slots they accepted at the leader's ballot are known; for the
   rest they ask the leader (`CatchUpRequest`) and get entries or a snapshot.
-- Compaction. Every `snapshot_every_slots` applied slots the replica writes a
-  snapshot of the state machine (and its dedup table), fsyncs it, and only
-  then truncates the log records it covers.
+- Compaction. Every `snapshot_every_slots` applied slots (each replica at its
+  own phase, so they do not all pause at once) the replica writes a snapshot
+  of the state machine (and its dedup table), fsyncs it, and only then
+  truncates the log records it covers. Sealed parts of a snapshot are
+  written once (chunks.py).
 - Leases. The leader sends a heartbeat round every `heartbeat_interval_ms`,
   stamped with its clock at sending plus `lease_ms`. Once a phase-1 quorum
   acknowledged a round sent at t, it may answer reads locally until
@@ -74,6 +76,7 @@ from typing import Any
 
 from reference.codec import Message
 from reference.node import Context, NodeId
+from reference.paxos.chunks import ChunkStore
 from reference.paxos.config import PaxosConfig
 from reference.paxos.messages import (
     NOOP,
@@ -84,6 +87,7 @@ from reference.paxos.messages import (
     CatchUpReply,
     CatchUpRequest,
     ChangeMembership,
+    ChosenVote,
     Heartbeat,
     HeartbeatAck,
     Membership,
@@ -99,8 +103,8 @@ from reference.paxos.state_machine import ReplicatedState, StateMachine
 from reference.paxos.voter import Voter
 
 KEY_ACCEPTED = "paxos/acc/"  # + slot: (ballot, batch), the acceptor's vote
-KEY_LOG = "paxos/log/"  # + slot: batch, a slot known chosen
-KEY_SNAPSHOT = "paxos/snapshot"  # (last slot, state)
+KEY_LOG = "paxos/log/"  # + slot: batch (or ChosenVote: our vote's), a slot known chosen
+KEY_SNAPSHOT = "paxos/snapshot"  # (last slot, state), its large parts in chunks (chunks.py)
 
 FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
 
@@ -121,7 +125,9 @@ class Replica(Voter):
         self.state = ReplicatedState(machine_factory(), cfg.dedup_max_requests)
         self.accepted: dict[int, tuple[Ballot, Batch]] = {}  # slot -> our vote
         self.chosen: dict[int, Batch] = {}  # known-chosen slots not yet compacted
+        self.logged_by_vote: set[int] = set()  # chosen slots whose log record is a ChosenVote
         self.snapshot_slot = 0
+        self.chunks = ChunkStore()
         self.role = FOLLOWER
         self.ballot: Ballot = (0, node_id)  # our own ballot as candidate/leader
         self.leader_hint: NodeId | None = None
@@ -152,7 +158,8 @@ class Replica(Voter):
     def on_start(self, ctx: Context) -> None:
         self.recover_voter(ctx)
         disk = ctx.disk
-        snapshot = disk.get(KEY_SNAPSHOT)
+        stored = disk.get(KEY_SNAPSHOT)
+        snapshot = None if stored is None else self.chunks.load(disk, stored, recovering=True)
         if snapshot is not None:
             self.state.restore(snapshot)
             self.snapshot_slot = snapshot[0]
@@ -161,7 +168,15 @@ class Replica(Voter):
         for key in disk.keys(KEY_LOG):
             slot = int(key[len(KEY_LOG) :])
             if slot > self.snapshot_slot:
-                self.chosen[slot] = disk.get(key)
+                record = disk.get(key)
+                if isinstance(record, ChosenVote):
+                    vote = self.accepted.get(slot)
+                    # The vote was written before the record that points at it,
+                    # and is rewritten only after the record holds the value.
+                    assert vote is not None and vote[0] == record.ballot, (slot, record, vote)
+                    record = vote[1]
+                    self.logged_by_vote.add(slot)
+                self.chosen[slot] = record
         self._apply_chosen(ctx)
         self._arm_election(ctx)
         ctx.trace("paxos.recovered", commit_index=self.commit_index, promised=self.promised)
@@ -241,7 +256,7 @@ class Replica(Voter):
         above = msg.commit_index
         accepted = tuple((s, b, v) for s, (b, v) in sorted(self.accepted.items()) if s > above)
         chosen = tuple((s, v) for s, v in sorted(self.chosen.items()) if s > above)
-        snapshot = ctx.disk.get(KEY_SNAPSHOT) if self.snapshot_slot > above else None
+        snapshot = self._stored_snapshot(ctx) if self.snapshot_slot > above else None
         promise = Promise(
             msg.ballot, True, self.promised, self.membership, accepted, chosen, snapshot
         )
@@ -384,6 +399,11 @@ class Replica(Voter):
             self._check_chosen(ctx, slot, pump=False)
 
     def _store_accepted(self, ctx: Context, slot: int, ballot: Ballot, batch: Batch) -> None:
+        if slot in self.logged_by_vote:
+            # The slot's log record points at the vote about to be replaced:
+            # it must hold the chosen value itself first.
+            ctx.disk.put(_slot_key(KEY_LOG, slot), self.chosen[slot])
+            self.logged_by_vote.discard(slot)
         self.accepted[slot] = (ballot, batch)
         ctx.disk.put(_slot_key(KEY_ACCEPTED, slot), (ballot, batch))
         self.dirty = True
@@ -448,7 +468,12 @@ class Replica(Voter):
             assert slot <= self.snapshot_slot or self.chosen.get(slot, batch) == batch, slot
             return
         self.chosen[slot] = batch
-        ctx.disk.put(_slot_key(KEY_LOG, slot), batch)
+        vote = self.accepted.get(slot)
+        if vote is not None and vote[1] is batch:  # the common case: we voted for it
+            ctx.disk.put(_slot_key(KEY_LOG, slot), ChosenVote(vote[0]))
+            self.logged_by_vote.add(slot)
+        else:
+            ctx.disk.put(_slot_key(KEY_LOG, slot), batch)
         self.dirty = True
         ctx.trace("paxos.learn", slot=slot, batch=batch)
         self._apply_chosen(ctx)
@@ -460,18 +485,42 @@ class Replica(Voter):
                 client = self.waiting.pop(request_id, None)
                 if client is not None:
                     ctx.send(client, ProposeResult(request_id, True, result, self.node_id))
-        if self.commit_index - self.snapshot_slot >= self.cfg.snapshot_every_slots:
+        if self.commit_index >= self._next_compaction_slot():
             self._compact(ctx)
+
+    # --8<-- [start:compaction-phase]
+    def _next_compaction_slot(self) -> int:
+        """The first slot after the last snapshot at this replica's phase.
+
+        Every `snapshot_every_slots` slots, shifted by the replica's rank: a
+        compaction pauses a replica for a few milliseconds, and replicas that
+        all compacted at the same slot would pause together, the leader and
+        the quorum it waits for alike.
+        """
+        every = self.cfg.snapshot_every_slots
+        phase = self.cfg.replicas.index(self.node_id) * every // len(self.cfg.replicas)
+        return self.snapshot_slot + every - (self.snapshot_slot - phase) % every
+
+    # --8<-- [end:compaction-phase]
 
     def _compact(self, ctx: Context) -> None:
         """Snapshot the applied state, make it durable, then drop the log it covers."""
         snapshot = self.state.snapshot()
-        ctx.disk.put(KEY_SNAPSHOT, snapshot)
-        self.dirty = True
-        self.sync(ctx)
+        self._store_snapshot(ctx, snapshot)
         self.snapshot_slot = snapshot[0]
         self._truncate_log(ctx, self.snapshot_slot)
         ctx.trace("paxos.snapshot", slot=self.snapshot_slot)
+
+    def _store_snapshot(self, ctx: Context, snapshot: tuple[int, Any]) -> None:
+        """Write `snapshot` durably: its new chunks, then the record naming them."""
+        ctx.disk.put(KEY_SNAPSHOT, self.chunks.store(ctx.disk, snapshot))
+        self.dirty = True
+        self.sync(ctx)
+        self.chunks.forget_unreferenced(ctx.disk)  # synced with the next write
+
+    def _stored_snapshot(self, ctx: Context) -> tuple[int, Any] | None:
+        stored = ctx.disk.get(KEY_SNAPSHOT)
+        return None if stored is None else self.chunks.load(ctx.disk, stored)
 
     def _truncate_log(self, ctx: Context, upto: int) -> None:
         for slot in [s for s in self.accepted if s <= upto]:
@@ -479,6 +528,7 @@ class Replica(Voter):
             ctx.disk.delete(_slot_key(KEY_ACCEPTED, slot))
         for slot in [s for s in self.chosen if s <= upto]:
             del self.chosen[slot]
+            self.logged_by_vote.discard(slot)
             ctx.disk.delete(_slot_key(KEY_LOG, slot))
         self.dirty = True
 
@@ -487,9 +537,7 @@ class Replica(Voter):
         assert slot > self.commit_index, (slot, self.commit_index)
         self.state = ReplicatedState(self.machine_factory(), self.cfg.dedup_max_requests)
         self.state.restore(snapshot)
-        ctx.disk.put(KEY_SNAPSHOT, snapshot)
-        self.dirty = True
-        self.sync(ctx)
+        self._store_snapshot(ctx, snapshot)
         self.snapshot_slot = slot
         self._truncate_log(ctx, slot)
         ctx.trace("paxos.install_snapshot", slot=slot)
@@ -518,7 +566,7 @@ class Replica(Voter):
         ctx.send(leader, CatchUpRequest(self.commit_index + 1))
 
     def _on_catch_up_request(self, ctx: Context, src: NodeId, msg: CatchUpRequest) -> None:
-        snapshot = ctx.disk.get(KEY_SNAPSHOT) if msg.from_slot <= self.snapshot_slot else None
+        snapshot = self._stored_snapshot(ctx) if msg.from_slot <= self.snapshot_slot else None
         start = max(msg.from_slot, self.snapshot_slot + 1)
         end = min(self.commit_index, start + self.cfg.catchup_max_entries - 1)
         entries: list[tuple[int, Batch]] = []
@@ -719,6 +767,8 @@ class Replica(Voter):
         other.__dict__ = self.__dict__.copy()
         other.state = self.state.clone()
         other.accepted, other.chosen = dict(self.accepted), dict(self.chosen)
+        other.logged_by_vote = set(self.logged_by_vote)
+        other.chunks = self.chunks.clone()
         other.promises = dict(self.promises)
         other.inflight = {s: (b, set(a)) for s, (b, a) in self.inflight.items()}
         other.pending, other.waiting = deque(self.pending), dict(self.waiting)
@@ -737,6 +787,7 @@ class Replica(Voter):
             self.state.machine.snapshot(),
             tuple(sorted(self.accepted.items())),
             tuple(sorted(self.chosen.items())),
+            tuple(sorted(self.logged_by_vote)),
             self.snapshot_slot,
             tuple(sorted(self.promises)),
             self.next_slot,

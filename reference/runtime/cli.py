@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from reference.runtime.bench import DEFAULT_CLIENTS, ReplicaTuning
+
+DEFAULT_TUNING = ReplicaTuning()
+
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("node", hidden=True)
@@ -21,20 +25,36 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def bench_process(
         seconds: float = typer.Option(5.0, "--seconds", min=0.5, max=600.0, help="Measured time."),
         clients: int = typer.Option(
-            64, "--clients", min=1, max=4096, help="Transfers kept in flight at once."
+            DEFAULT_CLIENTS,
+            "--clients",
+            min=1,
+            max=4096,
+            help="Client requests kept in flight at once (each of --batch transfers).",
         ),
         batch: int = typer.Option(
             8, "--batch", min=1, max=8190, help="Transfers per client request."
         ),
         fsync: bool = typer.Option(True, "--fsync/--no-fsync", help="fsync the replicas' disks."),
         window_slots: int = typer.Option(
-            2, "--window-slots", min=1, max=1024, help="Paxos slots in flight at once."
+            DEFAULT_TUNING.window_slots,
+            "--window-slots",
+            min=1,
+            max=1024,
+            help="Paxos slots in flight at once.",
         ),
         batch_max_commands: int = typer.Option(
-            16, "--batch-max-commands", min=1, max=4096, help="Client requests per Paxos slot."
+            DEFAULT_TUNING.batch_max_commands,
+            "--batch-max-commands",
+            min=1,
+            max=4096,
+            help="Client requests per Paxos slot.",
         ),
         snapshot_every_slots: int = typer.Option(
-            64, "--snapshot-every-slots", min=1, max=1_000_000, help="Compact the log this often."
+            DEFAULT_TUNING.snapshot_every_slots,
+            "--snapshot-every-slots",
+            min=1,
+            max=1_000_000,
+            help="Compact the log this often.",
         ),
     ) -> None:
         """The Paxos ledger on real processes: 3 replicas on loopback, committed transfers/s."""

@@ -39,12 +39,28 @@ from reference.runtime.host import NodeHost
 from reference.runtime.spec import pickle_value, seal
 
 TRACE_BACKLOG_MAX = 10_000  # trace events kept between flushes
+# A trace field holding a larger collection crosses the control channel as a
+# one-line summary: a Paxos replica traces every batch it learns, and shipping
+# each batch whole to the harness (encoded here, decoded there) cost more CPU
+# than replicating it did. The simulator's traces keep the values themselves.
+TRACE_FIELD_ITEMS_MAX = 8
 SAMPLES_PER_FLUSH_MAX = 10_000  # histogram samples per name per flush
 METRICS_FLUSH_MS = 100.0
 CONTROL_DIAL_TIMEOUT_S = 30.0
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
+    """A trace field as it crosses the control channel: plain values as they
+    are, a collection of more than `TRACE_FIELD_ITEMS_MAX` items summarized,
+    anything the codec refuses as its repr."""
+    if isinstance(value, _PLAIN):
+        return value
+    big = isinstance(value, tuple | list | dict | set | frozenset)
+    if big and len(value) > TRACE_FIELD_ITEMS_MAX:
+        return f"<{type(value).__name__} of {len(value)} items>"
     try:
         encode_value(value)
         return value

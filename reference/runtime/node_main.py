@@ -21,6 +21,7 @@ from typing import Any
 
 from reference.disk.file import FileDisk
 from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ForwardingMetrics, NodeControl
+from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
 from reference.runtime.spec import NodeSpec, SpecError, spec_from_json
 from reference.runtime.transport import TransportConfig
@@ -118,6 +119,7 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
     if profile_dir:
         _start_profiler(Path(profile_dir) / f"{config.node_id}.prof")
     await host.start(hold=config.hold)
+    keep_frozen(asyncio.get_running_loop())  # no full-heap GC pauses (gcpolicy.py)
     log.info(
         "node %s up on %s:%d (incarnation %d)",
         config.node_id,

@@ -31,6 +31,7 @@ Faults are real:
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import os
@@ -54,6 +55,7 @@ from reference.node import Context, Node, NodeFactory
 from reference.runtime import frames
 from reference.runtime.base import NodeStatus
 from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ControlClient
+from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
 from reference.runtime.node_main import SECRET_ENV, NodeConfig, disk_path
 from reference.runtime.spec import (
@@ -137,6 +139,7 @@ class ProcessRuntime:
         self.cuts: set[Link] = set()
         self.telemetry = Telemetry(clock=lambda: self.now_ms, placement=self._place_of)
         self._errors: list[BaseException] = []
+        self._stop_freezing: Callable[[], None] | None = None
         self._stop_requested = False
         self._started = False
         self._holding = False  # nodes booted now wait for the start barrier
@@ -347,6 +350,8 @@ class ProcessRuntime:
         self._check_open()
         assert not self._started, "start() is called once"
         self._started = True
+        # Local nodes live in this process: no full-heap GC pauses here either.
+        self._stop_freezing = keep_frozen(self.loop)
         # Process nodes first: their addresses may only be known once they run (Docker).
         processes = sum(1 for m in self.members.values() if m.kind == "process")
         self._holding = True  # every node boots held: the barrier below starts them together
@@ -728,6 +733,9 @@ class ProcessRuntime:
                 self._kill(member)
                 self._reap(member)
         self._cleanup()
+        if self._stop_freezing is not None:
+            self._stop_freezing()
+            gc.unfreeze()  # this process goes on: its objects are collectable again
         # Every task on the loop (links, readers, control) ends with its sockets.
         tasks = asyncio.all_tasks(self.loop)
         for task in tasks:

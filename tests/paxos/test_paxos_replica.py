@@ -14,6 +14,7 @@ from reference.paxos import Arbiter, KVStore, PaxosConfig, Replica
 from reference.paxos.messages import (
     Accept,
     Accepted,
+    ChosenVote,
     Membership,
     Prepare,
     Promise,
@@ -336,3 +337,44 @@ def test_heartbeat_resends_accepts_only_to_peers_that_may_have_lost_them() -> No
     assert _accepts_in_flight(d, "n2", first + 1) == 1
     d.settle(200.0)
     assert results(d) == {"r1": None, "r2": None, "r3": None}
+
+
+def test_a_learned_vote_is_logged_once_and_survives_a_restart() -> None:
+    """A follower that voted for a slot logs "my vote was chosen", not the
+    batch again; after a crash the chosen value comes back from the vote. If
+    a later ballot re-proposes that (chosen, not yet applied) slot, the log
+    record takes the value itself before the vote it points at is replaced."""
+    cfg = PaxosConfig(membership=THREE)
+    disk = SimDisk()
+    ctx = RecordingContext(node_id="n2", disk=disk)
+    node = Replica("n2", cfg, KVStore)
+    node.on_start(ctx)
+    one, two = (("r1", ("put", "x", 1)),), (("r2", ("put", "y", 2)),)
+    node.on_message(ctx, "n1", Accept((1, "n1"), 1, 1, one, 0))
+    node.on_message(ctx, "n1", Accept((1, "n1"), 1, 2, two, 0))
+    node.on_message(ctx, "n1", Accept((1, "n1"), 1, 3, (), 2))  # slots 1 and 2 are chosen
+    assert node.commit_index == 2
+    assert disk.get("paxos/log/000000000001") == ChosenVote((1, "n1"))
+    node.sync(ctx)  # learning is made durable lazily: by the next sync
+    disk.crash()
+    restarted = Replica("n2", cfg, KVStore)
+    restarted.on_start(RecordingContext(node_id="n2", disk=disk))
+    assert restarted.commit_index == 2 and restarted.state.machine.read("y") == 2
+
+    # Slot 3 is learned out of order (slot 2's value unknown here): chosen,
+    # not applied, and logged by vote. A new leader re-proposes it.
+    gap = Replica("n3", cfg, KVStore)
+    gap_disk = SimDisk()
+    gctx = RecordingContext(node_id="n3", disk=gap_disk)
+    gap.on_start(gctx)
+    three = (("r3", ("put", "z", 3)),)
+    gap.on_message(gctx, "n1", Accept((1, "n1"), 1, 3, three, 0))
+    gap._learn(gctx, 3, gap.accepted[3][1])
+    assert 3 in gap.logged_by_vote and gap.commit_index == 0
+    gap.on_message(gctx, "n2", Accept((2, "n2"), 1, 3, three, 0))  # same value, new ballot
+    assert gap_disk.get("paxos/log/000000000003") == three
+    gap.sync(gctx)
+    gap_disk.crash()
+    again = Replica("n3", cfg, KVStore)
+    again.on_start(RecordingContext(node_id="n3", disk=gap_disk))
+    assert again.chosen[3] == three

@@ -1,0 +1,159 @@
+"""Snapshots on disk: sealed parts stored once, by content, and referenced.
+
+A state machine whose history only grows (the ledger's transfers, the dedup
+table's results) seals it in immutable chunks, each encoded once to `bytes`
+(see `Ledger` and `ReplicatedState`). A snapshot holds those bytes. Writing
+the whole snapshot at every compaction would write, and checksum and copy,
+the whole history every few dozen slots; so the replica stores each large
+`bytes` value of a snapshot once, under a key named by its content
+(`paxos/chunk/<digest>`), and the snapshot record holds a `ChunkRef` in its
+place. A compaction then writes the chunks sealed since the last one, the
+small rest of the state, and drops the chunks no snapshot names any more.
+
+This is how a checkpoint of an LSM tree works (TigerBeetle's, for one): the
+immutable tables are already on disk, and a checkpoint names them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from reference.codec import Message, message
+from reference.disk.base import Disk
+
+KEY_CHUNK = "paxos/chunk/"  # + content digest: one sealed part of a snapshot
+CHUNK_MIN_BYTES = 4096  # smaller bytes values stay inline: a key costs more than they do
+
+
+@message(name="paxos.ChunkRef")
+class ChunkRef:
+    """In a stored snapshot, in place of a large bytes value: the key holding it."""
+
+    key: str
+
+
+class ChunkStore:
+    """The chunks one replica has on disk, and the key of each chunk it holds in memory.
+
+    Keys are found by identity first: a sealed chunk is the same `bytes`
+    object from one snapshot to the next, so naming it again costs a dict
+    lookup, not a hash of the whole history.
+    """
+
+    def __init__(self) -> None:
+        self.keys_by_id: dict[int, tuple[bytes, str]] = {}  # id(chunk) -> (chunk, its key)
+        self.stored: set[str] = set()  # chunk keys on disk
+        self._referenced: set[str] = set()  # by the snapshot last stored or loaded
+
+    def clone(self) -> ChunkStore:
+        other = ChunkStore()
+        other.keys_by_id, other.stored = dict(self.keys_by_id), set(self.stored)
+        other._referenced = set(self._referenced)
+        return other
+
+    # --8<-- [start:chunk-store]
+    def store(self, disk: Disk, value: Any) -> Any:
+        """`value` with every large bytes value put on disk (if new) and referenced.
+
+        Returns the value to write as the snapshot record. The caller syncs,
+        then calls `forget_unreferenced`.
+        """
+        referenced: set[str] = set()
+
+        def ref(chunk: bytes) -> ChunkRef:
+            known = self.keys_by_id.get(id(chunk))
+            if known is not None and known[0] is chunk:
+                key = known[1]
+            else:
+                key = KEY_CHUNK + hashlib.sha256(chunk).hexdigest()[:32]
+                self.keys_by_id[id(chunk)] = (chunk, key)
+            if key not in self.stored:
+                disk.put(key, chunk)
+                self.stored.add(key)
+            referenced.add(key)
+            return ChunkRef(key)
+
+        stored = _map_chunks(value, ref)
+        self._referenced = referenced
+        return stored
+
+    # --8<-- [end:chunk-store]
+
+    def forget_unreferenced(self, disk: Disk) -> None:
+        """After the snapshot from `store` is durable: delete the chunks it no longer names."""
+        for key in sorted(self.stored - self._referenced):
+            disk.delete(key)
+        self.stored = set(self._referenced)
+        self.keys_by_id = {i: (c, k) for i, (c, k) in self.keys_by_id.items() if k in self.stored}
+
+    def load(self, disk: Disk, stored: Any, *, recovering: bool = False) -> Any:
+        """A snapshot record read back: every `ChunkRef` replaced by its bytes.
+
+        `recovering`: the replica restores its state from this very value, so
+        its chunks are the objects the next compaction will name again.
+        """
+
+        def resolve(found: ChunkRef) -> bytes:
+            chunk = disk.get(found.key)
+            if not isinstance(chunk, bytes):
+                raise ValueError(f"snapshot names chunk {found.key}, which is not on disk")
+            if recovering:
+                self.keys_by_id[id(chunk)] = (chunk, found.key)
+                self._referenced.add(found.key)
+            return chunk
+
+        if recovering:
+            self.stored = set(disk.keys(KEY_CHUNK))  # older ones too, if a crash left them
+            self._referenced = set()
+        return _map_chunks(stored, resolve, refs=True)
+
+
+def _map_chunks(value: Any, fn: Any, refs: bool = False) -> Any:
+    """`value` rebuilt with `fn` applied to each large bytes (or, with `refs`,
+    each ChunkRef); untouched parts are returned as the same objects."""
+    kind = type(value)
+    if refs and kind is ChunkRef:
+        return fn(value)
+    if not refs and kind is bytes and len(value) >= CHUNK_MIN_BYTES:
+        return fn(value)
+    if kind is tuple or kind is list:
+        items: list[Any] | None = None  # a copy, made at the first item that changes
+        for index, item in enumerate(value):
+            if type(item) in _LEAVES or (type(item) in _FLAT and _FLAT[type(item)]):
+                continue  # the bulk of a snapshot: nothing to look inside
+            new = _map_chunks(item, fn, refs)
+            if new is not item:
+                items = list(value) if items is None else items
+                items[index] = new
+        return value if items is None else kind(items)
+    if isinstance(value, Message):
+        if _is_flat(kind):
+            return value
+        names = value.__dataclass_fields__  # type: ignore[attr-defined]
+        fields = [getattr(value, name) for name in names]
+        mapped = [_map_chunks(field, fn, refs) for field in fields]
+        if all(new is old for new, old in zip(mapped, fields, strict=True)):
+            return value
+        return kind(*mapped)
+    return value
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+_SCALARS = frozenset({"int", "str", "float", "bool", "None", "NodeId"})
+_FLAT: dict[type, bool] = {}
+
+
+def _is_flat(kind: type) -> bool:
+    """Does every field of this message class hold a scalar (by its annotation)?
+
+    A snapshot holds thousands of accounts and transfers: looking inside each
+    one for bytes it cannot hold would cost more than the rest of the walk.
+    """
+    flat = _FLAT.get(kind)
+    if flat is None:
+        fields = kind.__dataclass_fields__.values()  # type: ignore[attr-defined]
+        flat = _FLAT[kind] = all(
+            all(part.strip() in _SCALARS for part in str(f.type).split("|")) for f in fields
+        )
+    return flat

@@ -1,0 +1,113 @@
+"""Snapshots on disk: sealed chunks are written once, named by content, and
+dropped when no snapshot names them; a restart and a catch-up get them back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reference.disk.sim import SimDisk
+from reference.paxos import KVStore, PaxosConfig, Replica
+from reference.paxos.chunks import KEY_CHUNK, ChunkRef
+from reference.paxos.messages import Accept, CatchUpReply, CatchUpRequest, Membership
+from reference.paxos.replica import KEY_SNAPSHOT
+from reference.testing import RecordingContext
+
+THREE = Membership(1, ("n2", "n1", "n3"))  # n2 first: it compacts at phase 0
+
+
+class CountingDisk(SimDisk):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunk_puts = 0
+
+    def put(self, key: str, value: Any) -> None:
+        self.chunk_puts += key.startswith(KEY_CHUNK)
+        super().put(key, value)
+
+
+def follow(node: Replica, ctx: RecordingContext, slots: range) -> None:
+    """Accept and learn `slots`, each a batch of 8 requests."""
+    for slot in slots:
+        batch = tuple((f"s{slot}r{i}", ("put", f"k{i}", slot)) for i in range(8))
+        node.on_message(ctx, "n1", Accept((1, "n1"), 1, slot, batch, slot - 1))
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("reference.paxos.chunks.CHUNK_MIN_BYTES", 64)
+    monkeypatch.setattr("reference.paxos.state_machine.DEDUP_CHUNK_REQUESTS", 16)
+
+
+CFG = PaxosConfig(membership=THREE, snapshot_every_slots=4, dedup_max_requests=64)
+
+
+def started(disk: SimDisk) -> tuple[Replica, RecordingContext]:
+    """n2, a follower that has accepted and learned slots 1..5 (one compaction, at 4)."""
+    ctx = RecordingContext(node_id="n2", disk=disk)
+    node = Replica("n2", CFG, KVStore)
+    node.on_start(ctx)
+    follow(node, ctx, range(1, 6))
+    return node, ctx
+
+
+def test_compaction_writes_each_chunk_once_and_drops_unnamed_ones() -> None:
+    cfg = CFG
+    disk = CountingDisk()
+    node, ctx = started(disk)
+    assert node.snapshot_slot == 4
+    stored = disk.get(KEY_SNAPSHOT)
+    refs = [x for x in stored[1][1] if isinstance(x, ChunkRef)]
+    assert len(refs) == 2 and disk.chunk_puts == 2  # 32 results: two sealed chunks of 16
+    follow(node, ctx, range(6, 10))  # the second compaction, at slot 8
+    assert node.snapshot_slot == 8
+    assert disk.chunk_puts == 4  # only the two chunks sealed since: 64 results in all
+    follow(node, ctx, range(10, 30))  # past dedup_max: the oldest chunks are forgotten
+    node.sync(ctx)
+    on_disk = set(disk.keys(KEY_CHUNK))
+    named = {x.key for x in disk.get(KEY_SNAPSHOT)[1][1] if isinstance(x, ChunkRef)}
+    assert on_disk == named and len(named) >= 64 // 16
+    assert disk.chunk_puts == (node.snapshot_slot * 8) // 16  # each one written once, ever
+
+    # A restart restores the state from the record and its chunks.
+    disk.crash()
+    again = Replica("n2", cfg, KVStore)
+    again.on_start(RecordingContext(node_id="n2", disk=disk))
+    assert again.commit_index >= node.snapshot_slot
+    assert again.state.results.keys() >= {f"s{node.snapshot_slot}r{i}" for i in range(8)}
+
+    # A lagging replica asks for a catch-up: it gets the chunks' bytes, not refs.
+    node.on_message(ctx, "n3", CatchUpRequest(1))
+    reply = ctx.sent[-1][1]
+    assert isinstance(reply, CatchUpReply) and reply.snapshot is not None
+    sealed = reply.snapshot[1][1]
+    assert sealed and all(isinstance(x, bytes) for x in sealed)
+    late_disk = SimDisk()
+    late = Replica("n3", cfg, KVStore)
+    late_ctx = RecordingContext(node_id="n3", disk=late_disk)
+    late.on_start(late_ctx)
+    late.on_message(late_ctx, "n2", reply)
+    assert late.commit_index >= node.snapshot_slot
+    assert set(late_disk.keys(KEY_CHUNK)) == on_disk  # named by content: the same keys
+
+
+def test_a_snapshot_naming_a_missing_chunk_is_refused() -> None:
+    disk = SimDisk()
+    node, ctx = started(disk)
+    node.sync(ctx)
+    disk.delete(disk.keys(KEY_CHUNK)[0])
+    disk.sync()
+    with pytest.raises(ValueError, match="not on disk"):
+        Replica("n2", CFG, KVStore).on_start(RecordingContext(node_id="n2", disk=disk))
+
+
+def test_replicas_compact_at_different_slots() -> None:
+    """Each replica's compactions are shifted by its rank, so a leader and the
+    quorum it waits for never all pause for a snapshot at the same slot."""
+    cfg = PaxosConfig(membership=THREE, snapshot_every_slots=64)
+    firsts = [Replica(n, cfg, KVStore)._next_compaction_slot() for n in THREE.data]
+    assert firsts == [64, 21, 42]
+    node = Replica("n1", cfg, KVStore)
+    node.snapshot_slot = 21
+    assert node._next_compaction_slot() == 85  # then every 64 slots, same phase
