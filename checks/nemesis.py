@@ -406,24 +406,17 @@ def apply_action(action: Action, backend: Any) -> None:
     elif op == "skew":
         backend.set_clock(p["node"], skew_ms=float(p["skew_ms"]), drift_ppm=float(p["drift_ppm"]))
     elif op == "net":
-        config = getattr(backend.net, "config", None)
-        if config is None:
-            raise ScheduleError(f"this backend cannot inject message {_net_kind(p)}")
-        config.loss, config.duplicate, config.reorder = p["loss"], p["duplicate"], p["reorder"]
+        backend.net.set_message_faults(
+            loss=float(p["loss"]), duplicate=float(p["duplicate"]), reorder=float(p["reorder"])
+        )
     else:  # pragma: no cover - the loader admits only known ops
         raise ScheduleError(f"unknown op {op!r}")
 
 
-def _net_kind(params: dict[str, Any]) -> str:
-    return next((k for k in ("loss", "duplicate", "reorder") if params.get(k)), "faults")
-
-
 def heal_everything(backend: Any, nodes: Iterable[str]) -> None:
     """End every fault: links healed, nodes resumed and restarted, clocks and rates reset."""
-    backend.net.heal()
-    config = getattr(backend.net, "config", None)
-    if config is not None:
-        config.loss, config.duplicate, config.reorder = 0.0, 0.0, 0.0
+    backend.net.heal()  # links only: message faults are reset on their own
+    backend.net.set_message_faults(loss=0.0, duplicate=0.0, reorder=0.0)
     for node in nodes:
         status = backend.status(node)
         if status == "paused":

@@ -17,7 +17,10 @@ After that the staging runtime forwards everything (clock, `call_at`, node
 and link faults, telemetry) to the real runtime, so the stage's own code
 (its final phase, its checks) runs unchanged. The nemesis schedule is the
 simulator's: its times count from the start of the traffic, and it is
-installed shifted to the moment traffic starts here. Traffic runs for
+installed shifted to the moment traffic starts here. Message faults
+(loss, duplicate, reorder) are injected by every node's own transport,
+the clients' included, at the sender (`reference.runtime.transport`), as
+the simulator injects them in its network. Traffic runs for
 `spec.time_s` seconds of real time; then every fault is ended, the stage's
 final phase runs (recovery, final reads), and the checkers judge the history.
 
@@ -170,7 +173,6 @@ def run_real(
     """Run `spec` on real processes or containers; `schedule` replaces the generated one."""
     from reference.runtime.base import close_backend
 
-    _check_faults(spec, schedule)
     if "steady_tps" not in spec.extra:
         spec = replace(spec, extra={**spec.extra, "steady_tps": REAL_STEADY_TPS})
     stage, options = stage_options(spec)
@@ -179,22 +181,6 @@ def run_real(
         return _run(spec, schedule, stage, options, real, on_progress)
     finally:
         close_backend(real)
-
-
-# Message faults need a network that can be told to misbehave: the simulator's.
-SIM_ONLY_NEMESES = ("loss", "duplicate", "reorder")
-
-
-def _check_faults(spec: TestSpec, schedule: Schedule | None) -> None:
-    """Refuse, before anything starts, faults a real backend cannot inject."""
-    wanted = [n for n in spec.nemeses if n in SIM_ONLY_NEMESES]
-    if schedule is not None and any(a.op == "net" for a in schedule.actions):
-        wanted.append("message faults (op 'net')")
-    if wanted:
-        raise HarnessError(
-            f"the {spec.backend} backend cannot inject {', '.join(wanted)}: "
-            "real links lose and reorder on their own terms (use --backend sim)"
-        )
 
 
 def _run(

@@ -297,6 +297,28 @@ class SimNet:
         }
         self._refresh_all()
 
+    def set_message_faults(
+        self, loss: float = 0.0, duplicate: float = 0.0, reorder: float = 0.0
+    ) -> None:
+        """Lose, duplicate, hold back this share of every message (all zeros: none).
+
+        The three `config` fields at once (the real backends' `ProcessNet`
+        has the same method, so a nemesis speaks one API). `heal()` does not
+        end it; setting zeros does.
+        """
+        cfg = self.config
+        if (cfg.loss, cfg.duplicate, cfg.reorder) == (loss, duplicate, reorder):
+            return
+        for name, p in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"message fault {name} is a probability in [0, 1], got {p!r}")
+        # Set without the listener, then apply once: no draws, nothing else changes.
+        object.__setattr__(cfg, "loss", loss)
+        object.__setattr__(cfg, "duplicate", duplicate)
+        object.__setattr__(cfg, "reorder", reorder)
+        self.reconfigure()
+        self._trace("net", loss=loss, duplicate=duplicate, reorder=reorder)
+
     def _refresh_all(self) -> None:
         for src, table in self._links.items():
             rows = self._rows[src]

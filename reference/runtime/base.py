@@ -12,6 +12,7 @@ satisfies it as it stands:
     rt.set_clock(n, skew_ms=..., drift_ppm=...)
     rt.net.partition(groups, one_way=False); rt.net.cut(src, dst, one_way=True)
     rt.net.isolate(node_or_cell_or_city); rt.net.heal()
+    rt.net.set_message_faults(loss=..., duplicate=..., reorder=...)
     rt.now_ms; rt.call_at(t_ms, fn); rt.call_after(delay_ms, fn)
     rt.run_for(duration_ms); rt.run_until(t_ms)
 
@@ -50,6 +51,12 @@ class NetControl(Protocol):
 
     def heal(self) -> None:
         """Restore every link."""
+        ...
+
+    def set_message_faults(
+        self, loss: float = 0.0, duplicate: float = 0.0, reorder: float = 0.0
+    ) -> None:
+        """Lose, duplicate, hold back this share of every message; zeros end it (heal does not)."""
         ...
 
 

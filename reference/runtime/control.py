@@ -9,6 +9,8 @@ sealed frames; the node applies each one and acknowledges it:
     {"op": "stats", "seq": 10}                             counters, histograms, links
     {"op": "go", "seq": 11}                start a node booted held (the start barrier)
     {"op": "snapshot", "seq": 12}          a copy of the node object, pickled to a file
+    {"op": "net", "seq": 13, "loss": 0.2, "duplicate": 0.0, "reorder": 0.0}
+                          message faults on what this node sends (probabilities)
     -> {"ack": 7, "result": ...}
 
 and the node pushes its metrics every 100 ms:
@@ -32,17 +34,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reference.codec import CodecError, encode_value
+from reference.codec import encode_value
 from reference.runtime import frames
 from reference.runtime.frames import FrameError, Hello, Session
 from reference.runtime.host import NodeHost
 from reference.runtime.spec import pickle_value, seal
+from reference.runtime.transport import MessageFaults
 
 TRACE_BACKLOG_MAX = 10_000  # trace events kept between flushes
-# A trace field holding a larger collection crosses the control channel as a
-# one-line summary: a Paxos replica traces every batch it learns, and shipping
-# each batch whole to the harness (encoded here, decoded there) cost more CPU
-# than replicating it did. The simulator's traces keep the values themselves.
+# Trace fields cross the control channel only when small: a plain value, or a
+# tuple or list of at most this many plain values. Anything else (a Paxos
+# replica traces every batch it learns) crosses as a one-line summary: shipping
+# each batch whole to the harness, encoded here and decoded there, cost the
+# replicas and the harness more CPU than replicating it did. The simulator's
+# traces keep the values themselves (the explorer checks agreement on them).
 TRACE_FIELD_ITEMS_MAX = 8
 SAMPLES_PER_FLUSH_MAX = 10_000  # histogram samples per name per flush
 METRICS_FLUSH_MS = 100.0
@@ -53,19 +58,18 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def _jsonable(value: Any) -> Any:
-    """A trace field as it crosses the control channel: plain values as they
-    are, a collection of more than `TRACE_FIELD_ITEMS_MAX` items summarized,
-    anything the codec refuses as its repr."""
+    """A trace field as it crosses the control channel (see TRACE_FIELD_ITEMS_MAX)."""
     if isinstance(value, _PLAIN):
         return value
-    big = isinstance(value, tuple | list | dict | set | frozenset)
-    if big and len(value) > TRACE_FIELD_ITEMS_MAX:
-        return f"<{type(value).__name__} of {len(value)} items>"
-    try:
-        encode_value(value)
+    if (
+        isinstance(value, tuple | list)
+        and len(value) <= TRACE_FIELD_ITEMS_MAX
+        and all(isinstance(item, _PLAIN) for item in value)
+    ):
         return value
-    except CodecError:
-        return repr(value)
+    if isinstance(value, tuple | list | dict | set | frozenset):
+        return f"<{type(value).__name__} of {len(value)} items>"
+    return f"<{type(value).__name__}>"
 
 
 class ForwardingMetrics:
@@ -186,6 +190,8 @@ class NodeControl:
             transport.set_blocks(frozenset(command["out"]), frozenset(command["in"]))
         elif op == "peers":
             transport.set_addrs({n: (a[0], int(a[1])) for n, a in command["addrs"].items()})
+        elif op == "net":
+            transport.set_message_faults(MessageFaults.from_json(command))
         elif op == "clock":
             self.host.clock.skew_ms = float(command["skew_ms"])
             self.host.clock.drift_ppm = float(command["drift_ppm"])

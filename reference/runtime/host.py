@@ -9,6 +9,7 @@
 - work: accounted, not burned: the node is busy until `busy_until`, and its
   next event and any message sent after the `work` call wait until then;
 - random: a `random.Random` seeded from (run seed, node id, incarnation);
+  the transport's message faults draw from a second such stream;
 - disk: a `FileDisk` with group commit (file.py): `sync()` hands its
   writes to the disk's writer thread, and every message the node sends
   after a `sync()` is held here until the writer reports that sync's
@@ -157,7 +158,9 @@ class NodeHost:
         self._resumed.set()
         self._stopped = False
         self._held = False  # built, on_start not called yet (see start)
-        self.transport = Transport(transport_config, self._deliver, on_control, self.log)
+        # Message faults draw from a stream of their own: the node's is the node's.
+        net_rng = stream(seed, f"transport/{self.node_id}/{incarnation}")
+        self.transport = Transport(transport_config, self._deliver, on_control, self.log, net_rng)
 
     @property
     def context(self) -> RealContext:

@@ -26,6 +26,10 @@ Faults are real:
 - `net.partition` / `cut` / `isolate` / `heal`: the runtime keeps the set
   of cut (src, dst) links and sends each node its own share over its control
   channel; the transports drop frames on both ends of a cut.
+- `net.set_message_faults(loss=, duplicate=, reorder=)`: every node's
+  transport (local nodes' too) loses, duplicates or holds back its own
+  outgoing messages with those probabilities (transport.py). Unlike a cut,
+  `heal()` leaves it: it lasts until set again (to zeros).
 """
 
 from __future__ import annotations
@@ -67,7 +71,13 @@ from reference.runtime.spec import (
     seal,
     unpickle,
 )
-from reference.runtime.transport import Address, TransportConfig, is_loopback
+from reference.runtime.transport import (
+    NO_MESSAGE_FAULTS,
+    Address,
+    MessageFaults,
+    TransportConfig,
+    is_loopback,
+)
 from reference.sim.rng import stream
 from reference.telemetry import Telemetry
 
@@ -137,6 +147,7 @@ class ProcessRuntime:
         self.epoch_s = time.monotonic()
         self.members: dict[str, Member] = {}
         self.cuts: set[Link] = set()
+        self.message_faults = NO_MESSAGE_FAULTS  # every node's, re-sent at each boot
         self.telemetry = Telemetry(clock=lambda: self.now_ms, placement=self._place_of)
         self._errors: list[BaseException] = []
         self._stop_freezing: Callable[[], None] | None = None
@@ -401,6 +412,7 @@ class ProcessRuntime:
         )
         member.host = host
         host.transport.set_blocks(*self._blocks_of(member.node_id))
+        host.transport.set_message_faults(self.message_faults)
         if self.loop.is_running():
             self._spawn_task(host.start(hold=self._holding))
         else:
@@ -504,6 +516,7 @@ class ProcessRuntime:
         # Re-send what may have changed between the spawn and now.
         self._quiet(client.command("blocks", **self._blocks_json(member.node_id)))
         self._quiet(client.command("clock", skew_ms=member.skew_ms, drift_ppm=member.drift_ppm))
+        self._quiet(client.command("net", **self.message_faults.to_json()))
 
     def _control_lost(self, member: Member, incarnation: int, checks_left: int = 20) -> None:
         """The control connection ended: if the process died by itself, it crashed.
@@ -685,6 +698,15 @@ class ProcessRuntime:
                 self._quiet(member.control.command("blocks", **self._blocks_json(member.node_id)))
             # A node still booting gets its share when its control channel connects.
 
+    def _apply_message_faults(self) -> None:
+        """Tell every node the message-fault setting (the whole setting)."""
+        for member in self.members.values():
+            if member.host is not None:
+                member.host.transport.set_message_faults(self.message_faults)
+            elif member.control is not None and member.control.connected.is_set():
+                self._quiet(member.control.command("net", **self.message_faults.to_json()))
+            # A node still booting gets it when its control channel connects.
+
     def _broadcast_addrs(self) -> None:
         for member in self.members.values():
             book = self.addr_book(member.node_id)
@@ -834,6 +856,22 @@ class ProcessNet:
         self._rt._trace_fault("heal", "")
         self._rt._apply_cuts()
 
+    def set_message_faults(
+        self, loss: float = 0.0, duplicate: float = 0.0, reorder: float = 0.0
+    ) -> None:
+        """Lose, duplicate, hold back this share of every message (all zeros: none).
+
+        Applied by each node's transport to what it sends, clients included,
+        as the simulator applies it to every message. `heal()` does not end
+        it; setting zeros does.
+        """
+        faults = MessageFaults(loss, duplicate, reorder)  # ValueError, TypeError if bad
+        if faults == self._rt.message_faults:
+            return
+        self._rt.message_faults = faults
+        self._rt._trace_fault("net", "", **faults.to_json())
+        self._rt._apply_message_faults()
+
     # --8<-- [end:net]
 
     def is_cut(self, src: str, dst: str) -> bool:
@@ -860,10 +898,16 @@ class ProcessNet:
         return sorted(nodes) if nodes is not None else sorted(self._rt.members)
 
     def link_stats(self) -> dict[Link, LinkStats]:
-        """Per directed link: (sent, delivered, dropped, 0). Asks every up node."""
+        """Per directed link: (sent, delivered, dropped, duplicated). Asks every up node.
+
+        `sent` counts frames written (a duplicate twice, a lost or cut
+        message not at all); `dropped` sums the sender's drops (cut, lost,
+        full, peer down) and the receiver's (cut on arrival).
+        """
         sent: dict[Link, int] = {}
         delivered: dict[Link, int] = {}
         dropped: dict[Link, int] = {}
+        duplicated: dict[Link, int] = {}
         for node_id, member in self._rt.members.items():
             if member.status != "up":
                 continue
@@ -871,12 +915,21 @@ class ProcessNet:
                 out, into = (node_id, peer), (peer, node_id)
                 sent[out] = sent.get(out, 0) + counts["sent"]
                 dropped[out] = dropped.get(out, 0) + (
-                    counts["dropped_cut"] + counts["dropped_full"] + counts["dropped_down"]
+                    counts["dropped_cut"]
+                    + counts["dropped_full"]
+                    + counts["dropped_down"]
+                    + counts["dropped_loss"]
                 )
+                duplicated[out] = duplicated.get(out, 0) + counts["duplicated"]
                 delivered[into] = delivered.get(into, 0) + counts["received"]
                 dropped[into] = dropped.get(into, 0) + counts["dropped_in"]
         links = sorted(set(sent) | set(delivered) | set(dropped))
         return {
-            link: LinkStats(sent.get(link, 0), delivered.get(link, 0), dropped.get(link, 0), 0)
+            link: LinkStats(
+                sent.get(link, 0),
+                delivered.get(link, 0),
+                dropped.get(link, 0),
+                duplicated.get(link, 0),
+            )
             for link in links
         }

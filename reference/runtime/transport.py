@@ -11,6 +11,16 @@ drops what arrives from a peer it is cut from (`blocked_in`), which also
 catches frames that were already in flight when the cut began. The harness
 sets both sets through the control channel (see control.py).
 
+Message faults (the `loss`, `duplicate` and `reorder` nemeses) are injected
+here too, at the sender, per message, as the simulator injects them in its
+network: a message is lost with probability `loss`, sent twice with
+probability `duplicate`, and each copy is held back with probability
+`reorder` for a few milliseconds, so what the node sends to the same peer
+meanwhile overtakes it. The draws come from a seeded stream of the node's
+own, but time is real: which message is hit depends on when it is sent, so
+a run is not replayable to the message. With no faults set, the send path
+pays one attribute test.
+
 Everything is bounded: the queue of a link that is not connected, the bytes
 buffered towards a slow or stopped peer, and the size of a frame. What does
 not fit is dropped and counted, as a real network would drop it.
@@ -22,6 +32,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +41,7 @@ from dataclasses import dataclass, field
 from reference.codec import CodecError, Message, decode, encode
 from reference.runtime import frames
 from reference.runtime.frames import FrameError, Hello, Session
+from reference.sim.rng import stream
 
 Address = tuple[str, int]
 MessageHandler = Callable[[str, Message], Awaitable[None]]
@@ -41,6 +54,14 @@ LINK_BUFFER_BYTES_MAX = 8 << 20  # bytes buffered towards one peer (a stopped on
 # First and largest pause between failed dials. The largest bounds how long
 # after a restarted peer answers its first message can reach it.
 DIAL_BACKOFF_MS = (20.0, 250.0)
+# How long a reordered message is held back before it is sent: uniform in this
+# range. A hop on loopback or a Docker bridge takes tens of microseconds, so
+# even the low end lets several later messages to the same peer overtake it;
+# the high end stays well under the protocols' timeouts (a Paxos leader's
+# lease, a client's retry), as the simulator's reorders do (one to three
+# link latencies, see SimNet.send_general).
+REORDER_DELAY_MS = (2.0, 40.0)
+HELD_FRAMES_MAX = 10_000  # reordered messages waiting to be sent, per node
 
 
 def is_loopback(host: str) -> bool:
@@ -60,6 +81,50 @@ class LinkStats:
     dropped_down: int = 0  # queued while the peer did not answer a dial (down, cut off)
     received: int = 0
     dropped_in: int = 0  # arrived from a peer we are cut from
+    # Message faults (named as in the simulator's LinkStats where it has them):
+    dropped_loss: int = 0  # lost to the `loss` setting (never sent)
+    duplicated: int = 0  # extra copies made by the `duplicate` setting
+    reordered: int = 0  # copies held back by the `reorder` setting
+
+
+PROBABILITY_NAMES = ("loss", "duplicate", "reorder")
+
+
+@dataclass(frozen=True)
+class MessageFaults:
+    """The message-fault setting of a node: three probabilities, each in [0, 1]."""
+
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in PROBABILITY_NAMES:
+            p = getattr(self, name)
+            # bool is an int: True is no probability anyone meant.
+            if isinstance(p, bool) or not isinstance(p, int | float):
+                raise TypeError(f"message fault {name} must be a number, got {p!r}")
+            if not (math.isfinite(p) and 0.0 <= p <= 1.0):
+                raise ValueError(f"message fault {name} is a probability in [0, 1], got {p!r}")
+            object.__setattr__(self, name, float(p))
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> MessageFaults:
+        """From a control command; TypeError or ValueError if a field is missing or bad."""
+        missing = [name for name in PROBABILITY_NAMES if name not in data]
+        if missing:
+            raise ValueError(f"message faults lack {missing}")
+        return cls(*(data[name] for name in PROBABILITY_NAMES))  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in PROBABILITY_NAMES}
+
+    @property
+    def any(self) -> bool:
+        return bool(self.loss or self.duplicate or self.reorder)
+
+
+NO_MESSAGE_FAULTS = MessageFaults()
 
 
 @dataclass
@@ -89,6 +154,7 @@ class Transport:
         on_message: MessageHandler,
         on_control: ControlHandler | None,
         log: logging.Logger,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.addrs = dict(config.addrs)
@@ -106,6 +172,11 @@ class Transport:
         # Accept (one frozen object) to every follower, so it is encoded once.
         self._last_msg: Message | None = None
         self._last_payload = b""
+        # Message faults: None when off, so the send path tests one attribute.
+        self._faults: MessageFaults | None = None
+        self._rng = rng if rng is not None else stream(0, f"transport/{config.node_id}")
+        self._held: dict[int, asyncio.TimerHandle] = {}  # reordered copies, by number
+        self._held_next = 0
 
     def set_control_handler(self, on_control: ControlHandler) -> None:
         self._on_control = on_control
@@ -122,6 +193,9 @@ class Transport:
 
     def close(self) -> None:
         """Stop listening and drop every connection (in-flight frames are lost)."""
+        for handle in self._held.values():
+            handle.cancel()
+        self._held.clear()
         for link in self._links.values():
             link.close()
         self._links.clear()
@@ -151,7 +225,59 @@ class Transport:
             link = self._links[dst] = _Link(self, dst)
         if msg is not self._last_msg:
             self._last_msg, self._last_payload = msg, encode(msg)
+        if self._faults is not None:
+            self._send_faulty(dst, link, self._last_payload)
+            return
         link.send(self._last_payload)
+
+    # --8<-- [start:message-faults]
+    @property
+    def message_faults(self) -> MessageFaults:
+        return self._faults if self._faults is not None else NO_MESSAGE_FAULTS
+
+    def set_message_faults(self, faults: MessageFaults) -> None:
+        """The whole setting (zero everywhere turns faults off); applies to the next send."""
+        self._faults = faults if faults.any else None
+
+    def _send_faulty(self, dst: str, link: _Link, payload: bytes) -> None:
+        """The simulator's draws, in its order: lost? duplicated? each copy held back?"""
+        faults, rand, stats = self.message_faults, self._rng.random, self._stats(dst)
+        if faults.loss and rand() < faults.loss:
+            stats.dropped_loss += 1
+            return
+        copies = 1
+        if faults.duplicate and rand() < faults.duplicate:
+            copies = 2
+            stats.duplicated += 1
+        for _ in range(copies):
+            if faults.reorder and rand() < faults.reorder:
+                low_ms, high_ms = REORDER_DELAY_MS
+                self._hold(dst, payload, low_ms + (high_ms - low_ms) * rand())
+            else:
+                link.send(payload)
+
+    def _hold(self, dst: str, payload: bytes, delay_ms: float) -> None:
+        stats = self._stats(dst)
+        if len(self._held) >= HELD_FRAMES_MAX:
+            stats.dropped_full += 1
+            return
+        stats.reordered += 1
+        key, self._held_next = self._held_next, self._held_next + 1
+        loop = asyncio.get_running_loop()
+        self._held[key] = loop.call_later(delay_ms / 1000.0, self._release_held, key, dst, payload)
+
+    def _release_held(self, key: int, dst: str, payload: bytes) -> None:
+        """A held copy is due: sent now, unless a cut began meanwhile."""
+        del self._held[key]
+        if dst in self.blocked_out:
+            self._stats(dst).dropped_cut += 1
+            return
+        link = self._links.get(dst)
+        if link is None:  # the peer moved meanwhile (set_addrs): dial afresh
+            link = self._links[dst] = _Link(self, dst)
+        link.send(payload)
+
+    # --8<-- [end:message-faults]
 
     def set_blocks(self, blocked_out: frozenset[str], blocked_in: frozenset[str]) -> None:
         self.blocked_out, self.blocked_in = blocked_out, blocked_in

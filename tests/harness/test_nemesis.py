@@ -33,6 +33,7 @@ class FakeNet:
     def __init__(self) -> None:
         self.cut_links: set[tuple[str, str]] = set()
         self.calls: list[tuple[str, Any]] = []
+        self.rates = (0.0, 0.0, 0.0)  # loss, duplicate, reorder
 
     def partition(self, groups: list[set[str]], one_way: bool = False) -> None:
         self.calls.append(("partition", (groups, one_way)))
@@ -51,6 +52,12 @@ class FakeNet:
     def heal(self) -> None:
         self.calls.append(("heal", None))
         self.cut_links.clear()
+
+    def set_message_faults(
+        self, loss: float = 0.0, duplicate: float = 0.0, reorder: float = 0.0
+    ) -> None:
+        self.calls.append(("net", (loss, duplicate, reorder)))
+        self.rates = (loss, duplicate, reorder)
 
 
 class FakeBackend:
@@ -156,16 +163,32 @@ def test_install_runs_actions_and_records_them_as_nemesis_events() -> None:
     assert not backend.net.cut_links
 
 
-def test_heal_everything_restores_nodes_links_and_clocks() -> None:
+def test_heal_everything_restores_nodes_links_clocks_and_message_rates() -> None:
     backend = FakeBackend()
     backend.crash("a")
     backend.pause("b")
     backend.set_clock("c", skew_ms=500.0)
     backend.net.partition([{"a"}, {"b", "c"}])
+    backend.net.set_message_faults(loss=0.2, reorder=0.5)
     heal_everything(backend, NODES)
     assert set(backend.statuses.values()) == {"up"}
     assert not backend.net.cut_links
     assert backend.clocks["c"] == (0.0, 0.0)
+    assert backend.net.rates == (0.0, 0.0, 0.0)
+
+
+def test_message_fault_schedules_speak_one_api_on_every_backend() -> None:
+    """Loss, duplicate, reorder: `net.set_message_faults`, never a backend's config."""
+    schedule = random_schedule(
+        ["loss", "duplicate", "reorder"], TARGETS, seed=4, start_ms=0, end_ms=20_000
+    )
+    backend = FakeBackend()
+    install(schedule, backend)
+    backend.run_all()
+    rates = [args for op, args in backend.net.calls if op == "net"]
+    assert len(rates) == len(schedule.actions) > 0
+    assert all(sum(r > 0 for r in rate) == 1 for rate in rates[::2])  # one kind at a time
+    assert backend.net.rates == (0.0, 0.0, 0.0)  # every fault ended
 
 
 def test_schedule_file_round_trips(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from reference.codec import Message
 from reference.node import Context, Node, NodeId
-from reference.runtime.examples import AskHeard, Heard
+from reference.runtime.examples import AskHeard, Heard, beacon
 
 
 class Recorder(Node):
@@ -60,3 +61,26 @@ def heard(
     got = lambda: [m for _, m in box.inbox[start:] if isinstance(m, Heard)]  # noqa: E731
     assert wait_for(rt, lambda: len(got()) == len(nodes), timeout_ms), "beacons did not answer"
     return {m.node: dict(m.counts) for m in got()}
+
+
+def start_beacons(nodes: list[str], seed: int = 7) -> Any:
+    """A started ProcessRuntime: a beacon process per node (every 10 ms) and a
+    local `client` recorder. The caller closes it (use it as a context manager)."""
+    from reference.runtime.process import ProcessRuntime
+
+    rt = ProcessRuntime(seed=seed)
+    for node in nodes:
+        rt.add_node(node, functools.partial(beacon, peers=nodes, period_ms=10.0))
+    rt.add_local_node("client", recorder)
+    rt.start()
+    return rt
+
+
+def link_counts(rt: Any, nodes: list[str]) -> dict[str, int]:
+    """Every counter of the nodes' outgoing links, summed over nodes and links."""
+    total: dict[str, int] = {}
+    for node in nodes:
+        for counts in rt.stats(node)["links"].values():
+            for name, n in counts.items():
+                total[name] = total.get(name, 0) + n
+    return total

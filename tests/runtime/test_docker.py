@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterator
 
 import pytest
-from runtime_helpers import Recorder, heard, recorder, send_from, wait_for
+from runtime_helpers import Recorder, heard, link_counts, recorder, send_from, wait_for
 
 from reference.runtime.docker import DockerRuntime, engine_unreachable_reason
 from reference.runtime.examples import Counted, Incr, beacon
@@ -104,3 +104,28 @@ def test_docker_pause_freezes_the_container(cluster: DockerRuntime) -> None:
     rt.resume("k1")
     box = rt.node("client")
     assert wait_for(rt, lambda: any(m.req_id == 11 for m in box.replies(Counted)))
+
+
+def test_docker_message_faults_are_injected_by_the_containers_transports(
+    cluster: DockerRuntime,
+) -> None:
+    rt = cluster
+
+    def beacon_counts() -> dict[str, int]:
+        return link_counts(rt, list(BEACONS))
+
+    rt.net.set_message_faults(loss=1.0)
+    try:
+        rt.settle()
+        before = beacon_counts()
+        rt.run_for(300)
+        after = beacon_counts()
+        assert after["sent"] == before["sent"]  # every container loses everything it sends
+        assert after["dropped_loss"] > before["dropped_loss"]
+    finally:
+        rt.net.set_message_faults()
+    rt.settle()
+    before = beacon_counts()
+    rt.run_for(300)
+    after = beacon_counts()
+    assert after["sent"] > before["sent"] and after["dropped_loss"] == before["dropped_loss"]

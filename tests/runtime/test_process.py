@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runtime_helpers import Recorder, heard, recorder, send_from, wait_for
+from runtime_helpers import Recorder, heard, recorder, send_from, start_beacons, wait_for
 
 from reference.codec import encode_value
 from reference.runtime import frames
 from reference.runtime.base import Backend, NetControl
-from reference.runtime.examples import Counted, Echo, Incr, beacon
+from reference.runtime.examples import Counted, Echo, Incr
 from reference.runtime.process import ProcessRuntime
 
 NODES = ["n1", "n2", "n3"]
@@ -31,11 +30,7 @@ def counters() -> Iterator[ProcessRuntime]:
 
 @pytest.fixture
 def beacons() -> Iterator[ProcessRuntime]:
-    with ProcessRuntime(seed=7) as rt:
-        for node in NODES:
-            rt.add_node(node, functools.partial(beacon, peers=NODES, period_ms=10.0))
-        rt.add_local_node("client", recorder)
-        rt.start()
+    with start_beacons(NODES) as rt:
         yield rt
 
 
