@@ -53,7 +53,9 @@ class ClientPlan:
     traffic_until_ms: float = 0.0  # periodic reads stop here
     refund_ratio: float = 0.0  # share of paid payments later refunded
     reconcile_at_ms: float | None = None  # ask again about payments that ended unknown
-    reconciled: bool = False  # set by the client: every such payment has its answer now
+    # Set by the client once it is done paying: no arrival left, no payment in
+    # flight, and every payment that ended unknown asked again and answered.
+    reconciled: bool = False
     final_read_at_ms: float | None = None  # then take the final reads...
     final_read_gate: Callable[[], bool] | None = None  # ...once this says every client is done
     final_payments_read: bool = False  # also read which payments each store holds

@@ -24,7 +24,7 @@ from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ForwardingMetrics,
 from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
 from reference.runtime.spec import NodeSpec, SpecError, spec_from_json
-from reference.runtime.transport import TransportConfig
+from reference.runtime.transport import MessageFaults, TransportConfig
 
 SECRET_ENV = "D11_CLUSTER_SECRET"
 LOG_ENV = "D11_NODE_LOG"  # append the log to this file instead of stderr
@@ -54,6 +54,8 @@ class NodeConfig:
     blocked_in: list[str] = field(default_factory=list)
     skew_ms: float = 0.0
     drift_ppm: float = 0.0
+    # Message faults from the first send (MessageFaults.to_json(); empty: none).
+    message_faults: dict[str, float] = field(default_factory=dict)
     fsync: bool = True
     hold: bool = False  # boot without on_start until the harness says "go"
 
@@ -115,6 +117,8 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
     )
     host.transport.set_control_handler(control.serve)
     host.transport.set_blocks(frozenset(config.blocked_out), frozenset(config.blocked_in))
+    if config.message_faults:
+        host.transport.set_message_faults(MessageFaults.from_json(config.message_faults))
     profile_dir = os.environ.get(PROFILE_ENV)
     if profile_dir:
         _start_profiler(Path(profile_dir) / f"{config.node_id}.prof")

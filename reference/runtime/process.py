@@ -147,7 +147,7 @@ class ProcessRuntime:
         self.epoch_s = time.monotonic()
         self.members: dict[str, Member] = {}
         self.cuts: set[Link] = set()
-        self.message_faults = NO_MESSAGE_FAULTS  # every node's, re-sent at each boot
+        self.message_faults = NO_MESSAGE_FAULTS  # every node's: in its boot config, and re-sent
         self.telemetry = Telemetry(clock=lambda: self.now_ms, placement=self._place_of)
         self._errors: list[BaseException] = []
         self._stop_freezing: Callable[[], None] | None = None
@@ -453,6 +453,7 @@ class ProcessRuntime:
             blocked_in=sorted(blocked_in),
             skew_ms=member.skew_ms,
             drift_ppm=member.drift_ppm,
+            message_faults=self.message_faults.to_json() if self.message_faults.any else {},
             fsync=self.fsync,
             hold=self._holding,
         )

@@ -76,3 +76,28 @@ def test_a_rejection_is_retried_and_an_answer_is_recorded_once() -> None:
         "to": "m1",
         "amount_cents": 100,
     }
+
+
+def test_the_final_read_waits_for_every_payment_in_flight() -> None:
+    """A burst of late arrivals (a real harness whose loop stalled) is still
+    in flight when the final read falls due: the read waits for its answers,
+    or the ledger checker could not tell what the read must hold."""
+    history: list[dict[str, Any]] = []
+    client, ctx, plan = _client(history)
+    plan.reconcile_at_ms = plan.final_read_at_ms = 0.0
+    plan.final_read_gate = lambda: plan.reconciled
+    plan.arrivals.append(Payment(0.0, "u1", "m1", 100))  # due, but its timer has not fired
+    client.on_timer(ctx, "tick")
+    assert not plan.reconciled and ctx.take_sent() == []
+    ctx.clock_ms = 10.0
+    (armed,) = [tag for tag in ctx.timers if isinstance(tag, tuple) and tag[0] == "arrive"]
+    client.on_timer(ctx, armed)
+    ((_, req),) = ctx.take_sent()
+    assert isinstance(req, PayRequest)
+    client.on_timer(ctx, "tick")
+    assert not plan.reconciled and ctx.take_sent() == []  # the payment is still in flight
+    client.on_message(ctx, "db", PayReply(req.req_id, req.payment_id, "paid", "", "db"))
+    client.on_timer(ctx, "tick")
+    assert plan.reconciled
+    sent = ctx.take_sent()
+    assert sent and all(type(m).__name__ == "ReadBalances" for _, m in sent)

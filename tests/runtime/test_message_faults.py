@@ -213,6 +213,7 @@ def test_a_restarted_node_gets_the_setting_and_bad_settings_are_refused(
     rt.restart("n1")
     rt.settle()
     before = _counts(rt, ["n1"])
+    assert before["sent"] == 0  # faulted from its first send: the boot config says so
     rt.run_for(300)
     after = _counts(rt, ["n1"])
     assert after["sent"] == before["sent"]  # the new process loses everything too
