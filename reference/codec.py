@@ -151,19 +151,13 @@ def _to_json(value: Any) -> Any:
     raise CodecError(f"cannot encode a value of type {kind.__name__}: {value!r:.80}")
 
 
-def _encode_message(value: Message) -> dict[str, Any]:
-    """What every message encoder does (`_message_encoder` compiles it per class)."""
-    tag = value._wire_name  # type: ignore[attr-defined]
-    return {"$m": tag, "f": [_to_json(getattr(value, k)) for k in _FIELDS[tag]]}
-
-
 def _message_encoder(tag: str, names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
-    """`_encode_message` for one class, its field reads unrolled.
+    """The encoder of one message class: `{"$m": tag, "f": [each field, encoded]}`.
 
     Messages are encoded on every send and every disk write, and most of
     their fields are plain ints and strings: reading each field by name in a
     generated function, and passing plain values through without a call,
-    makes encoding about twice as fast as the generic loop. Same output.
+    makes encoding about twice as fast as a loop over the field names.
     """
     reads = "".join(f"    f{i} = value.{name}\n" for i, name in enumerate(names))
     items = ", ".join(

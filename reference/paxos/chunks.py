@@ -17,6 +17,7 @@ immutable tables are already on disk, and a checkpoint names them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from reference.codec import Message, message
@@ -109,7 +110,7 @@ class ChunkStore:
         return _map_chunks(stored, resolve, refs=True)
 
 
-def _map_chunks(value: Any, fn: Any, refs: bool = False) -> Any:
+def _map_chunks(value: Any, fn: Callable[[Any], Any], refs: bool = False) -> Any:
     """`value` rebuilt with `fn` applied to each large bytes (or, with `refs`,
     each ChunkRef); untouched parts are returned as the same objects."""
     kind = type(value)
