@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -76,11 +77,11 @@ def start_beacons(nodes: list[str], seed: int = 7) -> Any:
     return rt
 
 
-def link_counts(rt: Any, nodes: list[str]) -> dict[str, int]:
-    """Every counter of the nodes' outgoing links, summed over nodes and links."""
-    total: dict[str, int] = {}
+def link_counts(rt: Any, nodes: list[str]) -> Counter[str]:
+    """Every counter of the nodes' outgoing links, summed over nodes and links
+    (0 for a counter no link has yet: a fresh process has links once it sends)."""
+    total: Counter[str] = Counter()
     for node in nodes:
         for counts in rt.stats(node)["links"].values():
-            for name, n in counts.items():
-                total[name] = total.get(name, 0) + n
+            total.update(counts)
     return total
