@@ -1,0 +1,407 @@
+"""The sidecar: degrade controls wrapped around the calls of any node.
+
+`Sidecar(inner, config)` is a node that holds another node (a gateway, a SQL
+store) and stands between it and the world, the way a service-mesh sidecar
+or Sentinel's filters stand around an application's calls. The inner node is
+unchanged: it sees the same messages and timers, and a `Context` whose
+`send` the sidecar watches.
+
+Inbound (a request arriving): no work starts after the request's deadline
+(`deadline=True`); the guard's rules decide whether it runs now, after a
+queueing wait, or is refused with `GatewayRejected` (no effect anywhere).
+The inner node's reply to that request is its exit: response time and outcome
+feed the statistics, breakers and adaptive limits.
+
+Outbound (the inner node calling a downstream): up to `attempts` tries with
+a fixed per-try timeout (the naive layer), and, when a `RetryThrottle` is
+configured, only while gRPC's retry budget allows.
+
+After a payment succeeds: the best-effort calls (notify, loyalty,
+recommend). `best_effort_sync=True` is the naive coupling: the reply waits
+for them (up to their fixed timeout). Otherwise they run after the reply,
+each behind its breaker and its degrade switch.
+
+Everything the controls decide that a checker needs is recorded in the
+history (`record`): best-effort work done or shed, switches flipped,
+breaker transitions, requests a server ran after their deadline.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reference.codec import Message
+from reference.degrade.breaker import Breaker, BreakerRule
+from reference.degrade.guard import Blocked, Entry, Guard, GuardConfig
+from reference.degrade.messages import EffortReply, EffortRequest
+from reference.degrade.retry import RetryThrottle
+from reference.degrade.switches import DegradePlan, SwitchBoard
+from reference.gateway.messages import GatewayRejected
+from reference.node import Context, Node, NodeId
+from reference.payment.messages import PayReply, PayRequest
+from reference.sqlstore.messages import StoreRejected
+
+__all__ = ["BestEffortCall", "Sidecar", "SidecarConfig"]
+
+Record = Callable[[dict[str, Any]], None]
+REJECT_MS = 0.05  # busy time to refuse a request
+TRACKED_MAX = 50_000  # inbound entries, outbound calls, held replies: each bounded
+_TAG = "sc"
+
+
+@dataclass(frozen=True)
+class BestEffortCall:
+    path: str  # "notify" | "loyalty" | "recommend"
+    target: NodeId
+    timeout_ms: float = 1_500.0
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    resource: str = "pay"
+    guard: GuardConfig | None = None  # inbound rules (None: none)
+    deadline: bool = False  # refuse work whose deadline has passed
+    serves: bool = False  # this node does the work (a store): record late service
+    attempts: int = 1  # outbound tries per call (1: no retry here)
+    attempt_timeout_ms: float = 400.0
+    throttle_tokens: float = 0.0  # > 0: a gRPC retry budget with this many tokens
+    throttle_ratio: float = 0.1
+    best_effort: tuple[BestEffortCall, ...] = ()
+    best_effort_sync: bool = True
+    best_effort_breaker: BreakerRule | None = None  # a template: one breaker per path
+    plan: DegradePlan | None = None
+    capacity_qps: float = 0.0  # what the critical path may take: pressure's denominator
+    record: Record | None = None
+
+    def __post_init__(self) -> None:
+        assert 1 <= self.attempts <= 10 and self.attempt_timeout_ms > 0, self
+
+
+@dataclass
+class _In:
+    src: NodeId
+    entry: Entry | None
+    msg: PayRequest
+
+
+@dataclass
+class _Out:
+    dst: NodeId
+    msg: Message
+    attempts: int
+    deadline_ms: float
+
+
+@dataclass
+class _Held:
+    dst: NodeId
+    reply: Message
+    req_id: str  # the inbound request it answers
+    waiting: set[str] = field(default_factory=set)
+
+
+class _SidecarContext:
+    """The inner node's Context: the real one, with `send` watched."""
+
+    def __init__(self, sidecar: Sidecar, ctx: Context) -> None:
+        self._sc = sidecar
+        self._ctx = ctx
+        self.node_id = ctx.node_id
+        self.random: random.Random = ctx.random
+        self.disk = ctx.disk
+
+    def now_ms(self) -> float:
+        return self._ctx.now_ms()
+
+    def send(self, dst: NodeId, msg: Message) -> None:
+        self._sc._inner_send(self._ctx, dst, msg)
+
+    def set_timer(self, delay_ms: float, tag: Hashable) -> None:
+        self._ctx.set_timer(delay_ms, tag)
+
+    def cancel_timer(self, tag: Hashable) -> None:
+        self._ctx.cancel_timer(tag)
+
+    def work(self, duration_ms: float) -> None:
+        self._ctx.work(duration_ms)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self._ctx.count(name, n)
+
+    def observe(self, name: str, value: float) -> None:
+        self._ctx.observe(name, value)
+
+    def trace(self, kind: str, **fields: Any) -> None:
+        self._ctx.trace(kind, **fields)
+
+
+class Sidecar(Node):
+    """See the module docstring."""
+
+    def __init__(self, inner: Node, config: SidecarConfig) -> None:
+        self.inner = inner
+        self.config = config
+        self.guard = Guard(config.guard) if config.guard is not None else None
+        self.inbound: dict[str, _In] = {}
+        self.waiting: dict[str, _In] = {}  # queued by the rate limiter
+        self.outbound: dict[str, _Out] = {}
+        self.held: dict[str, _Held] = {}  # replies waiting for best-effort calls (sync)
+        self.effort: dict[str, tuple[str, float, str]] = {}  # be req_id -> (path, sent, held)
+        self.throttle = (
+            RetryThrottle(config.throttle_tokens, config.throttle_ratio)
+            if config.throttle_tokens > 0
+            else None
+        )
+        rule = config.best_effort_breaker
+        self.breakers: dict[str, Breaker] = {}
+        if rule is not None:
+            for call in config.best_effort:
+                self.breakers[call.path] = Breaker(
+                    BreakerRule(**{**rule.__dict__, "resource": call.path})
+                )
+        self.board = SwitchBoard(config.plan) if config.plan is not None else None
+        self._seq = 0
+        self._proxy: _SidecarContext | None = None
+
+    def _p(self, ctx: Context) -> _SidecarContext:
+        if self._proxy is None or self._proxy._ctx is not ctx:
+            self._proxy = _SidecarContext(self, ctx)
+        return self._proxy
+
+    def _record(self, now_ms: float, f: str, value: dict[str, Any]) -> None:
+        if self.config.record is not None:
+            self.config.record(
+                {"type": "info", "process": "degrade", "f": f, "value": value, "time_ms": now_ms}
+            )
+
+    # -- the node contract ---------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        self.inner.on_start(self._p(ctx))
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if not (isinstance(tag, tuple) and tag and tag[0] == _TAG):
+            self.inner.on_timer(self._p(ctx), tag)
+            return
+        kind = tag[1]
+        if kind == "run":
+            self._run_queued(ctx, tag[2])
+        elif kind == "try":
+            self._try_timeout(ctx, tag[2], tag[3])
+        elif kind == "effort":
+            self._effort_done(ctx, tag[2], "timeout")
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, PayRequest):
+            self._inbound(ctx, src, msg)
+        elif isinstance(msg, EffortReply):
+            self._effort_done(ctx, msg.req_id, msg.status)
+        elif getattr(msg, "req_id", None) in self.outbound:
+            self._outbound_reply(ctx, src, msg)
+        else:
+            self.inner.on_message(self._p(ctx), src, msg)
+
+    # -- inbound ----------------------------------------------------------------------
+    # --8<-- [start:sidecar-inbound]
+    def _inbound(self, ctx: Context, src: NodeId, msg: PayRequest) -> None:
+        now_ms = ctx.now_ms()
+        late = bool(msg.deadline_ms) and now_ms >= msg.deadline_ms
+        if late and self.config.deadline:
+            self._refuse(ctx, src, msg, "deadline")  # no work starts after its deadline
+            return
+        self._pressure(ctx, now_ms)
+        entry: Entry | None = None
+        if self.guard is not None:
+            got = self.guard.entry(
+                now_ms, self.config.resource, caller=src, args={"merchant": msg.merchant}
+            )
+            if isinstance(got, Blocked):
+                self._refuse(ctx, src, msg, got.reason)
+                return
+            entry = got
+            if got.wait_ms > 0:
+                starts_ms = now_ms + got.wait_ms
+                if self.config.deadline and msg.deadline_ms and starts_ms >= msg.deadline_ms:
+                    self.guard.abandon(now_ms, got)  # it would start after its deadline
+                    self._refuse(ctx, src, msg, "deadline")
+                    return
+                if len(self.waiting) < TRACKED_MAX:
+                    self.waiting[msg.req_id] = _In(src, got, msg)
+                    ctx.set_timer(got.wait_ms, (_TAG, "run", msg.req_id))
+                    return
+        self._run(ctx, src, msg, entry, late)
+
+    # --8<-- [end:sidecar-inbound]
+
+    def _run_queued(self, ctx: Context, req_id: str) -> None:
+        w = self.waiting.pop(req_id, None)
+        if w is not None:
+            late = bool(w.msg.deadline_ms) and ctx.now_ms() >= w.msg.deadline_ms
+            self._run(ctx, w.src, w.msg, w.entry, late)
+
+    def _run(
+        self, ctx: Context, src: NodeId, msg: PayRequest, entry: Entry | None, late: bool
+    ) -> None:
+        if late and self.config.serves:
+            self._record(ctx.now_ms(), "served-late", {"req_id": msg.req_id})
+        if len(self.inbound) < TRACKED_MAX or entry is None:
+            self.inbound[msg.req_id] = _In(src, entry, msg)
+        self.inner.on_message(self._p(ctx), src, msg)
+
+    def _refuse(self, ctx: Context, src: NodeId, msg: PayRequest, reason: str) -> None:
+        ctx.work(REJECT_MS)
+        ctx.count(f"refused_{reason.split(':')[0]}")
+        ctx.send(src, GatewayRejected(msg.req_id, reason, ctx.node_id))
+
+    def _pressure(self, ctx: Context, now_ms: float) -> None:
+        """Feed the degrade switches: offered load on the critical path over capacity."""
+        if self.board is None or self.guard is None or self.config.capacity_qps <= 0:
+            return
+        w = self.guard.stats.window(self.config.resource)
+        offered = (w.passed(now_ms) + w.blocked(now_ms)) * 1000.0 / w.interval_ms
+        for path, on in self.board.update(now_ms, offered / self.config.capacity_qps):
+            self._record(now_ms, "switch", {"path": path, "on": on})
+
+    # -- what the inner node sends ----------------------------------------------------
+    def _inner_send(self, ctx: Context, dst: NodeId, msg: Message) -> None:
+        req_id = getattr(msg, "req_id", None)
+        mine = self.inbound.get(req_id) if req_id is not None else None
+        if mine is not None and dst == mine.src:
+            self._reply(ctx, dst, msg, mine)
+        elif isinstance(msg, PayRequest) and (self.config.attempts > 1 or self.throttle):
+            self._call(ctx, dst, msg)
+        else:
+            ctx.send(dst, msg)
+
+    # --8<-- [start:sidecar-reply]
+    def _reply(self, ctx: Context, dst: NodeId, msg: Message, mine: _In) -> None:
+        req_id = mine.msg.req_id
+        paid = isinstance(msg, PayReply) and msg.status == "paid" and msg.reason != "duplicate"
+        if paid and self.config.best_effort:
+            sent = self._best_effort(ctx, mine.msg)
+            if self.config.best_effort_sync and sent:
+                # The naive coupling: the payment's answer waits for best-effort work.
+                self.held[req_id] = _Held(dst, msg, req_id, set(sent))
+                for be in sent:
+                    self.effort[be] = (self.effort[be][0], self.effort[be][1], req_id)
+                return
+        self._exit(ctx, req_id, msg)
+        ctx.send(dst, msg)
+
+    # --8<-- [end:sidecar-reply]
+
+    def _exit(self, ctx: Context, req_id: str, msg: Message) -> None:
+        mine = self.inbound.pop(req_id, None)
+        if mine is None or mine.entry is None or self.guard is None:
+            return
+        error = isinstance(msg, GatewayRejected | StoreRejected) or (
+            isinstance(msg, PayReply) and msg.status == "failed"
+        )
+        self.guard.exit(ctx.now_ms(), mine.entry, error=error)
+
+    # -- best effort ------------------------------------------------------------------
+    # --8<-- [start:sidecar-best-effort]
+    def _best_effort(self, ctx: Context, req: PayRequest) -> list[str]:
+        """Start the best-effort calls for a payment; returns the ids of those sent."""
+        now_ms = ctx.now_ms()
+        sent: list[str] = []
+        for call in self.config.best_effort:
+            if self.board is not None and not self.board.is_on(call.path):
+                self._record(now_ms, "best-effort", {"path": call.path, "outcome": "shed",
+                                                     "why": "switch"})  # fmt: skip
+                continue
+            breaker = self.breakers.get(call.path)
+            if breaker is not None and not breaker.try_pass(now_ms):
+                self._record(now_ms, "best-effort", {"path": call.path, "outcome": "shed",
+                                                     "why": "breaker"})  # fmt: skip
+                continue
+            if len(self.effort) >= TRACKED_MAX:
+                continue
+            self._seq += 1
+            be = f"{ctx.node_id}:be:{self._seq}"
+            self.effort[be] = (call.path, now_ms, "")
+            ctx.send(call.target, EffortRequest(be, call.path, req.payment_id,
+                                                now_ms + call.timeout_ms))  # fmt: skip
+            ctx.set_timer(call.timeout_ms, (_TAG, "effort", be))
+            sent.append(be)
+        return sent
+
+    # --8<-- [end:sidecar-best-effort]
+
+    def _effort_done(self, ctx: Context, be: str, status: str) -> None:
+        got = self.effort.pop(be, None)
+        if got is None:
+            return  # answered after its timeout: already judged
+        path, sent_ms, held = got
+        now_ms = ctx.now_ms()
+        ctx.cancel_timer((_TAG, "effort", be))
+        ok = status == "done"
+        breaker = self.breakers.get(path)
+        if breaker is not None:
+            before = breaker.state
+            breaker.on_complete(now_ms, now_ms - sent_ms, error=not ok)
+            if breaker.state != before:
+                self._record(now_ms, "breaker", {"path": path, "from": before,
+                                                 "to": breaker.state})  # fmt: skip
+        self._record(now_ms, "best-effort", {"path": path, "outcome": "done" if ok else "failed",
+                                             "why": status})  # fmt: skip
+        h = self.held.get(held) if held else None
+        if h is not None:
+            h.waiting.discard(be)
+            if not h.waiting:
+                del self.held[held]
+                self._exit(ctx, h.req_id, h.reply)
+                ctx.send(h.dst, h.reply)
+
+    # -- outbound calls with retries ------------------------------------------------------
+    # --8<-- [start:sidecar-call]
+    def _call(self, ctx: Context, dst: NodeId, msg: PayRequest) -> None:
+        if len(self.outbound) >= TRACKED_MAX:
+            ctx.send(dst, msg)
+            return
+        self.outbound[msg.req_id] = _Out(dst, msg, 1, msg.deadline_ms)
+        ctx.send(dst, msg)
+        ctx.set_timer(self.config.attempt_timeout_ms, (_TAG, "try", msg.req_id, 1))
+
+    def _retry(self, ctx: Context, out: _Out) -> bool:
+        """Try again if this layer's attempts, the deadline and the budget allow."""
+        now_ms = ctx.now_ms()
+        if out.attempts >= self.config.attempts:
+            return False
+        if self.config.deadline and out.deadline_ms and now_ms >= out.deadline_ms:
+            return False
+        if self.throttle is not None and not self.throttle.allow_retry():
+            return False
+        out.attempts += 1
+        ctx.count("retries")
+        ctx.send(out.dst, out.msg)
+        ctx.set_timer(self.config.attempt_timeout_ms, (_TAG, "try", out.msg.req_id, out.attempts))  # type: ignore[attr-defined]
+        return True
+
+    # --8<-- [end:sidecar-call]
+
+    def _try_timeout(self, ctx: Context, req_id: str, attempt: int) -> None:
+        out = self.outbound.get(req_id)
+        if out is None or out.attempts != attempt:
+            return
+        if self.throttle is not None:
+            self.throttle.on_failure()
+        if not self._retry(ctx, out):
+            del self.outbound[req_id]  # give up here: the caller's own timeout answers
+
+    def _outbound_reply(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        req_id: str = msg.req_id  # type: ignore[attr-defined]
+        out = self.outbound[req_id]
+        refused = isinstance(msg, GatewayRejected | StoreRejected)
+        if self.throttle is not None:
+            if refused:
+                self.throttle.on_failure()
+            else:
+                self.throttle.on_success()
+        ctx.cancel_timer((_TAG, "try", req_id, out.attempts))
+        if refused and self._retry(ctx, out):
+            return
+        del self.outbound[req_id]
+        self.inner.on_message(self._p(ctx), src, msg)
