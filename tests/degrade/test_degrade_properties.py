@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from hypothesis import given, settings
@@ -69,7 +70,7 @@ def test_rate_limiter_spaces_calls_and_bounds_the_wait(
             assert 0 <= d.wait_ms <= max_wait_ms
             starts.append(t + d.wait_ms)
     cost_ms = 1000.0 / count
-    for a, b in zip(starts, starts[1:], strict=False):
+    for a, b in itertools.pairwise(starts):
         assert b - a >= cost_ms - 1e-6
     # Hence any window of L ms starts at most L / cost + 1 calls.
     for i, a in enumerate(starts):
@@ -110,9 +111,7 @@ events = st.lists(
 
 
 @given(events, st.sampled_from(["slow-ratio", "error-ratio", "error-count"]), st.integers(1, 4))
-def test_breaker_follows_its_table(
-    ops: list[tuple[str, float]], grade: str, probes: int
-) -> None:
+def test_breaker_follows_its_table(ops: list[tuple[str, float]], grade: str, probes: int) -> None:
     threshold = 2.0 if grade == "error-count" else 0.5
     rule = BreakerRule("dep", grade, threshold, slow_rt_ms=100.0, open_ms=2_000.0,  # type: ignore[arg-type]
                        probes=probes, probe_timeout_ms=1_000.0)  # fmt: skip
@@ -137,7 +136,7 @@ def test_breaker_follows_its_table(
         if b.state == "half-open":
             assert b.probes_out + b.probes_ok <= probes
             assert now_ms - b.half_open_since_ms < rule.probe_timeout_ms  # never stuck
-    for when, source, event, target in b.log:
+    for _when, source, event, target in b.log:
         assert (source, event, target) in table
     states = ["closed"] + [target for *_, target in b.log]
     assert all(b.log[i][1] == states[i] for i in range(len(b.log)))  # a chain of moves
@@ -145,7 +144,9 @@ def test_breaker_follows_its_table(
 
 
 @given(st.lists(st.booleans(), max_size=500), st.integers(2, 100), st.floats(0.01, 1.0))
-def test_retry_budget_is_never_exceeded(outcomes: list[bool], max_tokens: int, ratio: float) -> None:
+def test_retry_budget_is_never_exceeded(
+    outcomes: list[bool], max_tokens: int, ratio: float
+) -> None:
     throttle = RetryThrottle(float(max_tokens), ratio)
     successes = 0
     for ok in outcomes:
