@@ -1,0 +1,491 @@
+"""Chapter 5: every payment fans out into events, tied to it by a transactional message.
+
+Chapter 4 made a payment durable: one transfer in a Paxos ledger, on disk
+in two cities before it is acknowledged. Chapter 5 adds what happens
+*after* a payment: merchant settlement, loyalty points, notifications, each
+a consumer of the `payments` topic on a message broker. The broker is a
+component (`reference.mq`) whose commit log is the state of a second
+Paxos group, spread over the same three cities as the ledger's.
+
+The lesson is the coupling between the transfer and its event
+(`ProducerConfig.mode`, the stage's variants):
+
+- `transactional` (the fix): half message, transfer, commit or rollback,
+  and the broker's check-back answered from the ledger by a fence;
+- `naive-after`: transfer, then a fire-and-forget event; a producer that
+  dies in between leaves a payment that is never settled;
+- `naive-before`: event, then transfer; a declined payment is settled;
+- `no-dedup`: transactional, but consumers that are not idempotent: a
+  redelivery (at-least-once) settles twice.
+
+The ledger holds each merchant's *escrow* account (`m3@pay`, where
+payments land) and its *settled* account (`m3@settled`, where settlement
+moves them). Once every event is consumed, every escrow account is back to
+zero, exactly when each committed payment was settled exactly once:
+`checks.settlement` holds that, and the events of the history against it.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from chapters.ch4_paxos.directory import LEDGER_CNY, Directory, transfer_id
+from chapters.ch4_paxos.front import FrontConfig, LedgerFront
+from chapters.ch4_paxos.group import GroupPlan, paxos_config
+from chapters.common import (
+    DEADLINE_MS,
+    FINAL_READ_WINDOW_MS,
+    RECOVERY_MS,
+    PaymentDeployment,
+    expect,
+)
+from chapters.scenarios import SCENARIOS, WARMUP_MS
+from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
+from reference.clients import Payment
+from reference.gateway.router import CellRouter, even_buckets
+from reference.ledger import Account, Transfer
+from reference.ledger.machine import LedgerMachine
+from reference.ledger.records import AMOUNT_MAX_CENTS
+from reference.ledger.results import CreateAccountResult
+from reference.ledger.service import LedgerReplica
+from reference.mq import (
+    BrokerConfig,
+    BrokerReplica,
+    ConsumerConfig,
+    MessageConsumer,
+    Payload,
+    ProducerConfig,
+    StoredMessage,
+    TransactionalProducer,
+)
+from reference.mq.machine import BrokerMachine, retry_topic
+from reference.net.topology import Topology
+from reference.node import NodeId
+from reference.paxos.state_machine import ReplicatedState
+from reference.payment import merchant_account, user_account
+from reference.traffic.plan import DEFAULT_SCALE
+
+__all__ = ["STAGE", "MqDeployment", "MqStage"]
+
+CITIES: tuple[tuple[str, str], ...] = (("hangzhou", "hz"), ("shanghai", "sh"), ("shenzhen", "sz"))
+USERS_CITY, USERS_CELL = "internet", "users"
+CLIENTS = 3
+USERS = 300  # few users, small wallets: some payments are declined (naive-before shows them)
+OPENING_CENTS = 30_000
+MERCHANTS = 20
+LOST_CITY = "shanghai"
+TOPIC = "payments"
+PRODUCER_GROUP = "payment-service"
+PAY, SETTLED = "pay", "settled"  # the two halves of every merchant's money in the ledger
+CODE_SETTLEMENT = 12
+GROUP_CAPACITY_TPS = 150.0  # planned payments per second (two groups per payment: ledger, broker)
+NOTIFY_FAIL_RATIO = 0.02  # the SMS gateway fails now and then: retries, via the retry topic
+GATE_POLL_MS = 200.0
+
+VARIANTS = {
+    "transactional": "half message, local transfer, commit/rollback, check-back (the fix)",
+    "naive-after": "transfer, then a fire-and-forget event (a crash in between loses it)",
+    "naive-before": "event first, then the transfer (a declined payment is announced)",
+    "no-dedup": "transactional, but consumers that are not idempotent",
+}
+# consumer group -> (effect, members' cities)
+CONSUMER_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "settlement": ("settlement", ("hz", "sh")),
+    "loyalty": ("loyalty", ("hz", "sh")),
+    "notification": ("notification", ("sz",)),
+}
+
+
+def settlement_transfer(directory: Directory, m: StoredMessage, delivery: int) -> Transfer:
+    """Escrow -> settled for one payment event. Its id is fixed by the message
+    (delivery 0: idempotent), or fresh per delivery (the no-dedup variant)."""
+    suffix = f"#{delivery}" if delivery else ""
+    merchant = m.body.merchant.split("@", 1)[0]
+    return Transfer(
+        id=transfer_id(f"settle:{m.msg_id}{suffix}"),
+        debit_account_id=directory.ids[m.body.merchant],
+        credit_account_id=directory.ids[f"{merchant}@{SETTLED}"],
+        amount_cents=m.body.amount_cents,
+        ledger=LEDGER_CNY,
+        code=CODE_SETTLEMENT,
+    )
+
+
+def genesis(directory: Directory) -> LedgerMachine:
+    """One ledger for both halves: the wallets and escrows, then the settled accounts."""
+    machine = directory.genesis(PAY)
+    settled = [
+        Account(directory.ids[name], LEDGER_CNY, 2) for name in directory.accounts_of(SETTLED)
+    ]
+    results = machine.ledger.create_accounts(settled, 0)
+    assert all(r == CreateAccountResult.OK for r in results), results
+    return machine
+
+
+class MqDeployment(PaymentDeployment):
+    """Chapter 5 on a runtime (see the module docstring)."""
+
+    def __init__(self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology):
+        super().__init__(stage, rt, options, topology)
+        self.ledger: tuple[NodeId, ...] = ()
+        self.brokers: tuple[NodeId, ...] = ()
+        self.producers: list[NodeId] = []
+        self.consumers: dict[str, list[NodeId]] = {}
+        self.directory: Directory | None = None
+
+    def capacity_tps(self) -> float:
+        return GROUP_CAPACITY_TPS
+
+    def payment_for(
+        self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
+    ) -> Payment:
+        return Payment(time_ms, user_account(uid), merchant_account(mid, PAY), amount_cents)
+
+    def merchant_balances(self) -> dict[str, int]:
+        return {
+            merchant_account(m, cell): 0
+            for m in range(self.population.merchants)
+            for cell in (PAY, SETTLED)
+        }
+
+    def city_nodes(self, city: str) -> list[NodeId]:
+        return [n for n in self.topology.nodes_in(city) if n not in self.roles["client"]]
+
+    def crash_victims(self) -> list[NodeId]:
+        return self.city_nodes(LOST_CITY)
+
+    def restart_after_ms(self) -> float | None:
+        return None  # the lost city is back in the final phase
+
+    def partition_groups(self) -> list[set[str]]:
+        return [{LOST_CITY}, {c for c, _ in CITIES if c != LOST_CITY} | {USERS_CITY}]
+
+    # -- the broker's state, for the final gate and the report --------------------------
+    def broker_state(self) -> BrokerMachine | None:
+        """The broker state of the group's leader now (None: no leader up)."""
+        for r in self.brokers:
+            if self.rt.status(r) == "up":
+                node = self.rt.node(r)  # type: ignore[attr-defined]
+                if isinstance(node, BrokerReplica) and node.role == "leader":
+                    return node.machine
+        return None
+
+    def drained(self) -> bool:
+        """No half message waits for its verdict and every group consumed everything."""
+        state = self.broker_state()
+        if state is None or state.halves:
+            return False
+        return all(
+            state.lag(group, TOPIC) == 0 and state.lag(group, retry_topic(group)) == 0
+            for group in CONSUMER_GROUPS
+        )
+
+    def figures(self) -> dict[str, Any]:
+        state = self.broker_state()
+        if state is None:
+            return {}
+        return {
+            "messages_stored": len(state.log),
+            "half_unresolved": len(state.halves),
+            "resolved": {
+                k: list(state.ops.values()).count(k) for k in sorted(set(state.ops.values()))
+            },
+            "lag": {g: state.lag(g, TOPIC) for g in CONSUMER_GROUPS},
+        }
+
+    # -- the final phase ---------------------------------------------------------------
+    # --8<-- [start:mq-finish]
+    def finish(self, at_ms: float) -> float:
+        """Heal and restart at `at_ms`; read every balance once the broker has drained.
+
+        Unlike chapters 1-4, the clients do not ask again about payments they
+        got no answer for: bringing a payment and its event back together is
+        the broker's check-back's job here, not the user's. The run lasts at
+        least one check pass (RocketMQ's 30 s interval) past the final phase.
+        """
+        read_at_ms = at_ms + RECOVERY_MS
+
+        def final_phase() -> None:
+            self.note("final-phase", "heal, restart what is down; read once the broker drained")
+            self.rt.net.heal()  # type: ignore[attr-defined]
+            servers = [n for role, ids in self.roles.items() if role != "cell" for n in ids]
+            down = {n for n in servers if self.rt.status(n) == "crashed"}
+            self.restart(sorted(down | self.crashed))
+            reader = self.plans[self.roles["client"][0]]
+            reader.final_read_gate = self.drained
+            reader.final_read_at_ms = read_at_ms
+
+        self.rt.call_at(at_ms, final_phase)
+        check_pass_ms = BrokerConfig().transaction_check_interval_ms + 2_000.0
+        self.end_ms = max(read_at_ms + FINAL_READ_WINDOW_MS, at_ms + check_pass_ms)
+        return self.end_ms
+
+    # --8<-- [end:mq-finish]
+
+    def on_trace(self, event: Any) -> None:
+        """The broker reports a half message set aside after its last check."""
+        if event.kind == "mq.check-max":
+            value = {"id": str(event.fields["msg_id"])}
+            for kind in ("invoke", "ok"):
+                self.record(
+                    {
+                        "type": kind,
+                        "process": "broker",
+                        "f": "check-max",
+                        "value": value,
+                        "time_ms": self.rt.now_ms,
+                    }
+                )
+
+
+class MqStage(Stage):
+    id = "ch5"
+    title = "The transactional message queue"
+    aliases = ("mq",)
+    variants = VARIANTS
+    default_variant = "transactional"
+    default_scale = DEFAULT_SCALE
+    scenarios = {  # noqa: RUF012
+        "steady": SCENARIOS["steady"],
+        "double11": SCENARIOS["double11"],
+        "crash": Scenario(
+            "crash",
+            f"steady load; the whole city of {LOST_CITY} (a producer, consumers, a replica "
+            "of each group) is lost at 40% of the run",
+            SCENARIOS["crash"].apply,
+        ),
+        "partition": Scenario(
+            "partition",
+            f"steady load; {LOST_CITY} is cut off for 1 s",
+            SCENARIOS["partition"].apply,
+        ),
+        "consumer-lag": Scenario(
+            "consumer-lag",
+            "steady load; every settlement consumer is paused for half the run, then catches up",
+            lambda dep: _consumer_lag(dep),
+        ),
+    }
+    expected = {  # noqa: RUF012
+        ("naive-after", "crash"): {
+            "settlement": expect(
+                False,
+                "Payments committed by the producer that died before sending their event are "
+                "never settled: their escrow stays full.",
+                always=False,
+            ),
+        },
+        ("naive-before", "*"): {},
+        ("no-dedup", "crash"): {
+            "delivery": expect(
+                False,
+                "Consumers restarted after the crash get again what they had not committed; "
+                "without dedup, each redelivery is a second effect.",
+            ),
+            "settlement": expect(False, "A redelivered event settles its payment twice."),
+            "bank": expect(
+                False, "A double settlement may drive an escrow account below zero.", False
+            ),
+        },
+    }
+
+    def expectations(self, variant: str, scenario: str) -> dict[str, Any]:
+        out = super().expectations(variant, scenario)
+        if variant == "naive-before":
+            # Declined payments happen in every scenario (small wallets).
+            out |= {
+                "delivery": expect(
+                    False, "A declined payment's event was already out: it is delivered."
+                ),
+                "settlement": expect(False, "Merchants are settled for declined payments."),
+                "bank": expect(
+                    False, "Settling a declined payment may drive an escrow below zero.", False
+                ),
+            }
+        return out
+
+    def validate(self, options: StageOptions) -> None:
+        super().validate(options)
+        if options.shards or options.cells:
+            raise StageError(
+                "chapter 5 has one ledger group and one broker group: no --shards/--cells"
+            )
+
+    def options(self, **overrides: Any) -> StageOptions:
+        opts = super().options(**overrides)
+        extra = {
+            "users": USERS,
+            "opening_cents": OPENING_CENTS,
+            "merchants": MERCHANTS,
+            **opts.extra,
+        }
+        return opts.with_(extra=extra)
+
+    def _layout(self) -> dict[str, dict[str, list[str]]]:
+        layout: dict[str, dict[str, list[str]]] = {}
+        for city, short in CITIES:
+            nodes = [f"led-{short}", f"brk-{short}"]
+            if short != "sz":
+                nodes.append(f"pay-{short}")
+            for group, (_, homes) in CONSUMER_GROUPS.items():
+                if short in homes:
+                    nodes.append(f"{group}-{short}")
+            if short == "hz":
+                nodes.append("front")
+            layout[city] = {short: nodes}
+        layout[USERS_CITY] = {USERS_CELL: [f"client-{i + 1}" for i in range(CLIENTS)]}
+        return layout
+
+    def topology(self, options: StageOptions) -> Topology:
+        return Topology.build(self._layout())
+
+    # --8<-- [start:mq-build]
+    def build(self, rt: Runtime, options: StageOptions) -> Deployment:
+        topo = Topology.build(self._layout())
+        dep = MqDeployment(self, rt, options, topo)
+        variant = options.variant
+        shorts = [s for _, s in CITIES]
+        dep.ledger = tuple(f"led-{s}" for s in shorts)
+        dep.brokers = tuple(f"brk-{s}" for s in shorts)
+        balances = dep.opening_balances()
+        # Both halves of the merchants' money live in the one ledger group.
+        directory = Directory.build(
+            even_buckets([PAY]), {PAY: dep.ledger, SETTLED: dep.ledger}, balances
+        )
+        dep.directory = directory
+        # The ledger: chapter 4's Paxos group, three cities.
+        ledger_cfg = paxos_config(GroupPlan(PAY, dep.ledger))
+
+        def ledger_replica(nid: NodeId) -> LedgerReplica:
+            replica = LedgerReplica(nid, ledger_cfg)
+            replica.machine_factory = lambda: genesis(directory)
+            replica.state = ReplicatedState(
+                replica.machine_factory(), ledger_cfg.dedup_max_requests
+            )
+            return replica
+
+        # The broker: the same kind of group, the broker's state as its state
+        # machine. Its log compacts less often: a snapshot holds every message.
+        broker_cfg = paxos_config(GroupPlan("broker", dep.brokers))
+        broker_cfg = type(broker_cfg)(**{**broker_cfg.__dict__, "snapshot_every_slots": 4_096})
+        dep.producers = [f"pay-{s}" for s in shorts if s != "sz"]
+        producers = {PRODUCER_GROUP: tuple(dep.producers)}
+        for nid in dep.ledger:
+            rt.add_node(nid, ledger_replica)
+            dep.roles["replica"].append(nid)
+        for nid in dep.brokers:
+            rt.add_node(nid, lambda n: BrokerReplica(n, broker_cfg, BrokerConfig(), producers))
+            dep.roles["replica"].append(nid)
+        # The payment service: the transactional producer.
+        ids = directory.ids
+        mode = "transactional" if variant in ("transactional", "no-dedup") else variant
+
+        def transfer(p: Payload) -> Transfer:
+            return Transfer(
+                transfer_id(p.payment_id),
+                ids[p.buyer],
+                ids[p.merchant],
+                p.amount_cents,
+                LEDGER_CNY,
+                10,
+            )
+
+        def fence(p: Payload) -> Transfer:
+            # Same id as the payment's transfer, an amount no wallet holds.
+            return Transfer(
+                transfer_id(p.payment_id),
+                ids[p.buyer],
+                ids[p.merchant],
+                AMOUNT_MAX_CENTS,
+                LEDGER_CNY,
+                10,
+            )
+
+        pcfg = ProducerConfig(
+            PRODUCER_GROUP, TOPIC, mode, dep.brokers, dep.ledger, transfer, fence, dep.record
+        )
+        for nid in dep.producers:
+            rt.add_node(nid, lambda n: TransactionalProducer(n, pcfg))
+            dep.roles["gateway"].append(nid)
+        # The consumers: each group splits the topic's queues among its members.
+        queues = BrokerConfig().queues_per_topic
+        for group, (effect, homes) in CONSUMER_GROUPS.items():
+            members = [f"{group}-{h}" for h in homes]
+            dep.consumers[group] = members
+            for i, nid in enumerate(members):
+                ccfg = ConsumerConfig(
+                    group=group,
+                    topic=TOPIC,
+                    queues=tuple(q for q in range(queues) if q % len(members) == i),
+                    effect=effect,
+                    broker=dep.brokers,
+                    record=dep.record,
+                    idempotent=variant != "no-dedup",
+                    ledger=dep.ledger if effect == "settlement" else (),
+                    settlement=(lambda m, d: settlement_transfer(directory, m, d))
+                    if effect == "settlement"
+                    else None,
+                    fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
+                )
+                rt.add_node(nid, lambda n, c=ccfg: MessageConsumer(n, c))
+                dep.roles["shard"].append(nid)
+        rt.add_node("front", lambda _nid: LedgerFront(FrontConfig(directory)))
+        dep.roles["config"].append("front")
+        dep.record_init(balances)
+
+        def route(buyer: str, pid: str, rng: random.Random, router: CellRouter | None) -> NodeId:
+            # A user's payments go to one payment service (the user's region):
+            # a retry does not rescue a payment its producer dropped.
+            return dep.producers[int(buyer[1:]) % len(dep.producers)]
+
+        dep.add_clients(topo.nodes_in(USERS_CELL), route, "front")
+        _checks(dep)
+        telemetry = getattr(rt, "telemetry", None)
+        if telemetry is not None:
+            telemetry.subscribe(dep.on_trace)
+        return dep
+
+    # --8<-- [end:mq-build]
+
+
+def _checks(dep: MqDeployment) -> None:
+    from checks.bank import check_bank
+    from checks.delivery import check_delivery
+    from checks.halves import check_half_messages
+    from checks.settlement import check_settlement
+
+    total = sum(dep.initial.values())
+    accounts = sorted(dep.initial)
+    escrows = sorted(a for a in accounts if a.endswith(f"@{PAY}"))
+    dep.checks["bank"] = lambda h: check_bank(h, total=total, accounts=accounts)
+    dep.checks["delivery"] = lambda h: check_delivery(h, groups=list(CONSUMER_GROUPS))
+    dep.checks["half-messages"] = check_half_messages
+    dep.checks["settlement"] = lambda h: check_settlement(h, escrow_accounts=escrows)
+
+
+def _consumer_lag(dep: Deployment) -> None:
+    """Steady load; every settlement consumer paused for half the run."""
+    assert isinstance(dep, MqDeployment)
+    start_ms = dep.rt.now_ms + WARMUP_MS
+    end_ms = start_ms + dep.options.duration_s * 1000.0
+    dep.start_traffic(start_ms, end_ms, "steady")
+    pause_ms = start_ms + 0.2 * (end_ms - start_ms)
+    resume_ms = start_ms + 0.7 * (end_ms - start_ms)
+    members = dep.consumers["settlement"]
+
+    def pause() -> None:
+        for n in members:
+            dep.rt.pause(n)  # type: ignore[attr-defined]
+        dep.note("pause", f"{', '.join(members)}: the settlement group stalls")
+
+    def resume() -> None:
+        for n in members:
+            dep.rt.resume(n)  # type: ignore[attr-defined]
+        dep.note("resume", f"{', '.join(members)}: catching up")
+
+    dep.rt.call_at(pause_ms, pause)
+    dep.rt.call_at(resume_ms, resume)
+    dep.finish(end_ms + DEADLINE_MS)
+
+
+STAGE = MqStage()

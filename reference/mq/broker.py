@@ -1,0 +1,130 @@
+"""The broker node: a Paxos replica whose state machine is the broker.
+
+The broker's commit log is not a file of its own: it is the state
+(`machine.BrokerMachine`) of a Multi-Paxos group (`reference.paxos`), the
+same group that carries chapter 4's ledger. Every command a producer or a
+consumer sends (store a half message, commit it, commit an offset, send a
+failed message back) is a slot of the group's log, on disk on a majority of
+cities before it is answered. So losing a city loses no committed message,
+for the reason it loses no payment. Group commit comes with it: the leader
+batches the commands that arrive together into one slot and one fsync.
+
+What this node adds to a plain replica, when it leads:
+
+- it stamps time into commands and pulls (`stamp`): the log is the only
+  clock every replica agrees on, as for the ledger;
+- every `transaction_check_interval_ms` it proposes a `CheckPass`; the
+  group decides which half messages to check and which to set aside, and
+  the leader then sends each `CheckTransaction` to a producer of the
+  message's group, and reports each message set aside (trace `mq.check-max`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from reference.codec import Message
+from reference.mq.machine import BrokerConfig, BrokerMachine
+from reference.mq.messages import (
+    CheckPass,
+    CheckTransaction,
+    EndTransaction,
+    PullQuery,
+    SendBack,
+    SendHalf,
+    SendMessage,
+)
+from reference.node import Context, NodeId
+from reference.paxos.config import PaxosConfig
+from reference.paxos.messages import Propose, ProposeResult, Read
+from reference.paxos.replica import LEADER, Replica
+
+__all__ = ["BrokerReplica", "stamp"]
+
+CHECK_TIMER = "mq.check"
+
+
+def stamp(command: Any, now_ms: float) -> Any:
+    """The command with the leader's clock in its time field (others unchanged)."""
+    t = max(0, int(now_ms))
+    if isinstance(command, SendHalf | SendMessage):
+        return dataclasses.replace(command, born_ms=t)
+    if isinstance(command, EndTransaction | SendBack | CheckPass):
+        return dataclasses.replace(command, timestamp_ms=t)
+    if isinstance(command, PullQuery):
+        return dataclasses.replace(command, now_ms=t)
+    return command
+
+
+class BrokerReplica(Replica):
+    """One replica of the broker's Paxos group (see the module docstring)."""
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        cfg: PaxosConfig,
+        broker: BrokerConfig,
+        producers: Mapping[str, tuple[NodeId, ...]],
+    ) -> None:
+        super().__init__(node_id, cfg, lambda: BrokerMachine(broker))
+        assert all(producers.values()), "every producer group needs a producer to check"
+        self.broker = broker
+        self.producers = dict(producers)  # producer group -> who may answer a check
+        self.passes = 0
+        self.checks_sent = 0
+
+    @property
+    def machine(self) -> BrokerMachine:
+        machine = self.state.machine
+        assert isinstance(machine, BrokerMachine)
+        return machine
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        ctx.set_timer(float(self.broker.transaction_check_interval_ms), CHECK_TIMER)
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, ProposeResult) and src == self.node_id:
+            self._on_check_pass(ctx, msg)
+            return
+        if self.role == LEADER:
+            # Stamped once, here, by the leader; a follower answers "not-leader".
+            if isinstance(msg, Propose):
+                msg = Propose(msg.request_id, stamp(msg.command, ctx.now_ms()))
+            elif isinstance(msg, Read):
+                msg = Read(msg.request_id, stamp(msg.query, ctx.now_ms()))
+        super().on_message(ctx, src, msg)
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if tag != CHECK_TIMER:
+            super().on_timer(ctx, tag)
+            return
+        ctx.set_timer(float(self.broker.transaction_check_interval_ms), CHECK_TIMER)
+        if self.role == LEADER and self.machine.halves:
+            self.passes += 1
+            request_id = f"check/{self.node_id}/{self.ballot[0]}/{self.passes}"
+            self.on_message(ctx, self.node_id, Propose(request_id, CheckPass(0)))
+
+    # --8<-- [start:check-back]
+    def _on_check_pass(self, ctx: Context, result: ProposeResult) -> None:
+        if not result.ok or not isinstance(result.result, tuple):
+            return  # not committed (leadership moved): the next pass decides again
+        checks, discarded = result.result
+        for check in checks:
+            assert isinstance(check, CheckTransaction)
+            group = self.producers.get(check.producer_group, ())
+            if not group:
+                continue
+            # Round robin over the group's producers: a dead one is skipped
+            # by the next check of the same message.
+            producer = group[(check.check_times - 1) % len(group)]
+            self.checks_sent += 1
+            ctx.count("mq.checks")
+            ctx.send(producer, check)
+        for msg_id in discarded:
+            ctx.count("mq.check_max")
+            ctx.trace("mq.check-max", msg_id=msg_id, checks=self.broker.transaction_check_max)
+
+    # --8<-- [end:check-back]

@@ -1,0 +1,123 @@
+"""Calling a Paxos group from a node: find the leader, retry, give up in bounds.
+
+The producer and the consumers talk to two groups (the broker's and the
+ledger's) with Paxos's own client protocol: `Propose` / `Read` to whoever
+they believe leads, `ProposeResult` / `ReadResult` back. A `GroupCaller`
+keeps, per group, the replica believed to lead, and per call its
+continuation; a silent replica is left for the next one after
+`attempt_timeout_ms`, "not the leader" follows the hint. A call is retried
+with the *same* request id, so the group's dedup table answers a retry of
+an applied command from its first outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reference.node import Context, NodeId
+from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
+
+__all__ = ["CALL_TIMER", "GroupCaller"]
+
+CALL_TIMER = "call"  # timer tags: (CALL_TIMER, request_id, attempt)
+CALLS_MAX = 10_000  # calls in flight per node; beyond it a call fails at once
+
+Done = Callable[[bool, Any], None]  # (answered ok, result) -> None
+
+
+@dataclass
+class _Call:
+    group: str
+    msg: Propose | Read
+    done: Done | None  # None: one-way (sent once, never retried)
+    attempts_max: int
+    attempt: int = 0
+
+
+class GroupCaller:
+    """See the module docstring. The owning node forwards results and timers to it."""
+
+    def __init__(
+        self,
+        groups: Mapping[str, tuple[NodeId, ...]],
+        *,
+        attempt_timeout_ms: float = 150.0,
+        backoff_ms: float = 20.0,
+    ) -> None:
+        assert all(groups.values()) and attempt_timeout_ms > 0
+        self.groups = dict(groups)
+        self.leader: dict[str, NodeId] = {g: r[0] for g, r in groups.items()}
+        self.calls: dict[str, _Call] = {}
+        self.attempt_timeout_ms = attempt_timeout_ms
+        self.backoff_ms = backoff_ms
+
+    def call(
+        self,
+        ctx: Context,
+        group: str,
+        msg: Propose | Read,
+        done: Done | None,
+        *,
+        attempts_max: int = 20,
+    ) -> None:
+        """Send `msg` to `group`'s leader; `done(ok, result)` once answered or given up.
+
+        `done=None` sends once and forgets (a one-way request).
+        """
+        assert attempts_max >= 1
+        if done is None:
+            ctx.send(self.leader[group], msg)
+            return
+        if len(self.calls) >= CALLS_MAX or msg.request_id in self.calls:
+            done(False, "busy")
+            return
+        self.calls[msg.request_id] = _Call(group, msg, done, attempts_max)
+        self._send(ctx, msg.request_id)
+
+    def _send(self, ctx: Context, request_id: str) -> None:
+        call = self.calls[request_id]
+        if call.attempt >= call.attempts_max:
+            del self.calls[request_id]
+            assert call.done is not None
+            call.done(False, "gave-up")
+            return
+        call.attempt += 1
+        ctx.send(self.leader[call.group], call.msg)
+        ctx.set_timer(self.attempt_timeout_ms, (CALL_TIMER, request_id, call.attempt))
+
+    def on_timer(self, ctx: Context, tag: tuple[Any, ...]) -> None:
+        _, request_id, attempt = tag
+        call = self.calls.get(request_id)
+        if call is None or (attempt != call.attempt and attempt != -1):
+            return  # answered, or an older attempt's timer
+        if attempt != -1:  # silence (not a backoff): try the next replica
+            self._next(call.group, self.leader[call.group])
+        self._send(ctx, request_id)
+
+    def on_result(self, ctx: Context, src: NodeId, msg: ProposeResult | ReadResult) -> bool:
+        """Handle a group's answer; False if it answers no call of ours."""
+        call = self.calls.get(msg.request_id)
+        if call is None:
+            return False
+        ctx.cancel_timer((CALL_TIMER, msg.request_id, call.attempt))
+        replicas = self.groups[call.group]
+        if msg.ok:
+            self.leader[call.group] = src
+            del self.calls[msg.request_id]
+            assert call.done is not None
+            value = msg.result if isinstance(msg, ProposeResult) else msg.value
+            call.done(True, value)
+            return True
+        if msg.leader_hint in replicas and msg.leader_hint != src:
+            self.leader[call.group] = msg.leader_hint
+        elif self.leader[call.group] == src:
+            self._next(call.group, src)
+        ctx.set_timer(self.backoff_ms, (CALL_TIMER, msg.request_id, -1))
+        return True
+
+    def _next(self, group: str, after: NodeId) -> None:
+        replicas = self.groups[group]
+        i = replicas.index(after) if after in replicas else -1
+        self.leader[group] = replicas[(i + 1) % len(replicas)]

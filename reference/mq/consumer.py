@@ -1,0 +1,338 @@
+"""Consumers of the payments topic: clustered, pulling, at least once.
+
+A consumer group shares the topic's queues: each queue is read by one
+member (`ConsumerConfig.queues`, assigned by the deployment). A member
+pulls a queue from the broker's leader (a lease read of the broker's
+state), handles its messages one at a time, in queue order (so in key
+order: a key always maps to one queue), and every
+`offset_commit_interval_ms` commits, per queue, the lowest offset still
+in flight (RocketMQ's rule: one slow message pins the group's offset, and a
+crash redelivers from there). Delivery is therefore *at least once*: a
+member that dies after handling a message and before committing past it
+sees the message again after its restart. "Exactly once" is a property of
+*effects*, and only of idempotent consumers:
+
+- settlement moves the payment's amount from the merchant's escrow account
+  to its settled account, as a ledger transfer whose id is derived from the
+  message: the ledger applies an id once, so a redelivery changes nothing;
+- loyalty points and notifications keep their effect and a dedup table of
+  message keys on their own disk, written and synced together, so a message
+  is applied at most once even across a crash.
+
+With `idempotent=False` (the `no-dedup` variant) none of this is done: a
+settlement transfer gets a fresh id per delivery, and the local effects
+skip the dedup table. Every redelivery is then a second effect.
+
+A failing handler (`fail_ratio`, the notification service's flaky SMS
+gateway) sends the message back to the broker: retried after RocketMQ's
+delay levels, then dead-lettered after `max_reconsume_times` tries.
+
+History (checks.delivery): f="receive" {"id", "key", "group"} for every
+delivery, f="apply" {"id", "group"} for a local effect applied, f="settle"
+for a settlement transfer with the ledger's answer (checks.settlement).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reference.clients.node import Record
+from reference.codec import Message
+from reference.ledger import CreateTransfers, Transfer
+from reference.mq.caller import CALL_TIMER, GroupCaller
+from reference.mq.machine import retry_topic
+from reference.mq.messages import CommitOffset, PullQuery, PullResult, SendBack, StoredMessage
+from reference.node import Context, Node, NodeId
+from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
+
+__all__ = ["EFFECTS", "ConsumerConfig", "MessageConsumer"]
+
+EFFECTS = ("settlement", "loyalty", "notification")
+BROKER, LEDGER = "broker", "ledger"
+PULL_TIMER, COMMIT_TIMER = "pull", "commit"
+DEDUP = "dedup/"  # + msg id: the key was applied
+POINTS = "points/"  # + buyer: loyalty points
+INCARNATION = "incarnation"
+CACHED_MAX = 1_000  # RocketMQ's pullThresholdForQueue: stop pulling beyond it
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    group: str
+    topic: str
+    queues: tuple[int, ...]  # the topic's queues this member reads
+    effect: str  # one of EFFECTS
+    broker: tuple[NodeId, ...]
+    record: Record
+    idempotent: bool = True
+    ledger: tuple[NodeId, ...] = ()  # settlement only
+    # settlement only: (message, delivery number) -> the ledger transfer
+    settlement: Callable[[StoredMessage, int], Transfer] | None = None
+    fail_ratio: float = 0.0  # share of handlings that fail (then sent back)
+    poll_interval_ms: float = 100.0  # an empty pull waits this long before the next
+    offset_commit_interval_ms: float = 5_000.0  # RocketMQ's persistConsumerOffsetInterval
+    work_ms: float = 0.1
+    retries: bool = True  # also read the group's retry topic
+
+    def __post_init__(self) -> None:
+        assert self.effect in EFFECTS and self.broker
+        assert self.effect != "settlement" or (self.ledger and self.settlement is not None)
+        assert 0.0 <= self.fail_ratio < 1.0 and self.poll_interval_ms > 0
+
+
+@dataclass
+class _Queue:
+    topic: str
+    queue_id: int
+    next_offset: int = -1  # where the next pull starts (-1: the group's committed offset)
+    cached: deque[tuple[int, StoredMessage]] = field(default_factory=deque)  # (queue offset, msg)
+    pulling: bool = False
+    busy: bool = False  # the head is being handled
+    committed: int = -1  # what we last committed (-1: nothing yet)
+
+    @property
+    def low_watermark(self) -> int:
+        """The lowest offset still in flight (or the pull position when none is)."""
+        return self.cached[0][0] if self.cached else self.next_offset
+
+
+class MessageConsumer(Node):
+    """See the module docstring."""
+
+    def __init__(self, node_id: NodeId, config: ConsumerConfig) -> None:
+        self.node_id = node_id
+        self.config = config
+        groups = {BROKER: config.broker}
+        if config.ledger:
+            groups[LEDGER] = config.ledger
+        self.caller = GroupCaller(groups)
+        self.queues: dict[str, _Queue] = {}
+        for qid in config.queues:
+            self.queues[f"{config.topic}/{qid}"] = _Queue(config.topic, qid)
+        if config.retries and 0 in config.queues:
+            # One retry queue per group; read by the member holding queue 0.
+            self.queues[f"{retry_topic(config.group)}/0"] = _Queue(retry_topic(config.group), 0)
+        self.deliveries: dict[str, int] = {}  # msg id -> deliveries seen by this incarnation
+        self.calls = 0
+        self.incarnation = 0
+
+    def on_start(self, ctx: Context) -> None:
+        # History process ids name the incarnation: an operation cut short by a
+        # crash stays open (Jepsen's rule), and the restarted node is a new process.
+        self.incarnation = int(ctx.disk.get(INCARNATION, 0)) + 1
+        ctx.disk.put(INCARNATION, self.incarnation)
+        ctx.disk.sync()
+        for name in self.queues:
+            self._pull(ctx, name)
+        ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        ctx.work(self.config.work_ms)
+        if isinstance(msg, ProposeResult | ReadResult):
+            self.caller.on_result(ctx, src, msg)
+        else:
+            super().on_message(ctx, src, msg)
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if isinstance(tag, tuple) and tag[0] == CALL_TIMER:
+            self.caller.on_timer(ctx, tag)
+        elif isinstance(tag, tuple) and tag[0] == PULL_TIMER:
+            self._pull(ctx, str(tag[1]))
+        elif tag == COMMIT_TIMER:
+            ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
+            self._commit_offsets(ctx)
+        else:
+            super().on_timer(ctx, tag)
+
+    # -- pulling ---------------------------------------------------------------------
+    def _pull(self, ctx: Context, name: str) -> None:
+        q = self.queues[name]
+        if q.pulling:
+            return
+        if len(q.cached) >= CACHED_MAX:  # backpressure: wait for the handler
+            ctx.set_timer(self.config.poll_interval_ms, (PULL_TIMER, name))
+            return
+        q.pulling = True
+        self.calls += 1
+        query = PullQuery(self.config.group, q.topic, q.queue_id, q.next_offset, 32, 0)
+
+        def pulled(ok: bool, result: Any) -> None:
+            q.pulling = False
+            if not ok or not isinstance(result, PullResult):
+                ctx.set_timer(self.config.poll_interval_ms, (PULL_TIMER, name))
+                return
+            start = result.next_offset - len(result.messages)
+            for i, m in enumerate(result.messages):
+                q.cached.append((start + i, m))
+            q.next_offset = result.next_offset
+            if result.messages:
+                self._pull(ctx, name)  # more may be waiting
+            else:
+                ctx.set_timer(self.config.poll_interval_ms, (PULL_TIMER, name))
+            self._handle_next(ctx, name)
+
+        read = Read(f"pull:{self.node_id}:{self.calls}", query)
+        self.caller.call(ctx, BROKER, read, pulled, attempts_max=3)
+
+    # --8<-- [start:commit-offsets]
+    def _commit_offsets(self, ctx: Context) -> None:
+        """Commit, per queue, the lowest offset still in flight (at least once)."""
+        for q in self.queues.values():
+            low = q.low_watermark
+            if low < 0 or low == q.committed:
+                continue
+            q.committed = low
+            self.calls += 1
+            commit = CommitOffset(self.config.group, q.topic, q.queue_id, low)
+            self.caller.call(
+                ctx, BROKER, Propose(f"offset:{self.node_id}:{self.calls}", commit), None
+            )
+
+    # --8<-- [end:commit-offsets]
+
+    # -- handling ----------------------------------------------------------------------
+    def _handle_next(self, ctx: Context, name: str) -> None:
+        q = self.queues[name]
+        if q.busy or not q.cached:
+            return
+        q.busy = True
+        _, m = q.cached[0]
+        c = self.config
+        process = f"{self.node_id}#{self.incarnation}/{name}"
+        self.deliveries[m.msg_id] = self.deliveries.get(m.msg_id, 0) + 1
+        value = {"id": m.msg_id, "key": m.key, "group": c.group}
+        for kind in ("invoke", "ok"):
+            c.record(
+                {
+                    "type": kind,
+                    "process": process,
+                    "f": "receive",
+                    "value": value,
+                    "time_ms": ctx.now_ms(),
+                }
+            )
+
+        def done() -> None:
+            q.cached.popleft()
+            q.busy = False
+            self._handle_next(ctx, name)
+
+        if c.fail_ratio and ctx.random.random() < c.fail_ratio:
+            self._send_back(ctx, m, done)
+        elif c.effect == "settlement":
+            self._settle(ctx, process, m, done)
+        else:
+            self._apply_local(ctx, process, m)
+            done()
+
+    # --8<-- [start:idempotent-apply]
+    def _apply_local(self, ctx: Context, process: str, m: StoredMessage) -> None:
+        """A local effect and its dedup record, on this node's disk, synced together."""
+        c = self.config
+        if c.idempotent and ctx.disk.get(DEDUP + m.msg_id) is not None:
+            return  # applied before (by this incarnation or an earlier one)
+        if c.effect == "loyalty":
+            key = POINTS + m.body.buyer
+            ctx.disk.put(key, int(ctx.disk.get(key, 0)) + m.body.amount_cents // 100)
+        if c.idempotent:
+            ctx.disk.put(DEDUP + m.msg_id, ctx.now_ms())
+        ctx.disk.sync()  # effect and dedup record durable at once, or neither
+        value = {"id": m.msg_id, "group": c.group}
+        for kind in ("invoke", "ok"):
+            c.record(
+                {
+                    "type": kind,
+                    "process": process,
+                    "f": "apply",
+                    "value": value,
+                    "time_ms": ctx.now_ms(),
+                }
+            )
+
+    def _settle(
+        self, ctx: Context, process: str, m: StoredMessage, done: Callable[[], None]
+    ) -> None:
+        """Settlement: a ledger transfer whose id the message fixes (idempotent), or
+        a fresh one per delivery (not)."""
+        c = self.config
+        assert c.settlement is not None
+        delivery = (
+            0 if c.idempotent else self.deliveries[m.msg_id] + 1_000 * ctx.random.randrange(1 << 20)
+        )
+        transfer = c.settlement(m, delivery)
+        value: dict[str, Any] = {
+            "id": m.msg_id,
+            "payment": m.body.payment_id,
+            "merchant": m.body.merchant,
+            "amount": m.body.amount_cents,
+        }
+        c.record(
+            {
+                "type": "invoke",
+                "process": process,
+                "f": "settle",
+                "value": value,
+                "time_ms": ctx.now_ms(),
+            }
+        )
+        self.calls += 1
+        # One request id per handling: a retry of this call is answered from the
+        # group's dedup table (the same answer), while a *redelivery* reaches the
+        # ledger, which answers "exists" for a transfer id it already holds.
+        request_id = f"settle:{transfer.id}:{self.node_id}#{self.incarnation}:{self.calls}"
+
+        def answered(ok: bool, result: Any) -> None:
+            code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
+            if code is None:  # no answer: try again (same transfer id when idempotent)
+                c.record(
+                    {
+                        "type": "info",
+                        "process": process,
+                        "f": "settle",
+                        "value": value,
+                        "time_ms": ctx.now_ms(),
+                    }
+                )
+                self.queues_retry(ctx, process, m, done)
+                return
+            c.record(
+                {
+                    "type": "ok",
+                    "process": process,
+                    "f": "settle",
+                    "value": {**value, "result": str(code)},
+                    "time_ms": ctx.now_ms(),
+                }
+            )
+            done()
+
+        command = CreateTransfers((transfer,), 0)
+        self.caller.call(ctx, LEDGER, Propose(request_id, command), answered, attempts_max=40)
+
+    # --8<-- [end:idempotent-apply]
+
+    def queues_retry(
+        self, ctx: Context, process: str, m: StoredMessage, done: Callable[[], None]
+    ) -> None:
+        """An unanswered settlement: handled again (RocketMQ's orderly consumer
+        suspends the queue and retries locally rather than sending back)."""
+        self._settle(ctx, process, m, done)
+
+    def _send_back(self, ctx: Context, m: StoredMessage, done: Callable[[], None]) -> None:
+        self.calls += 1
+        back = SendBack(self.config.group, m.offset, m.reconsume_times, 0)
+
+        def answered(ok: bool, result: Any) -> None:
+            if ok:
+                ctx.count("mq.sent_back")
+                done()
+            else:  # the broker did not take it back: handle it again here
+                q_name = next(n for n, q in self.queues.items() if q.cached and q.cached[0][1] is m)
+                self.queues[q_name].busy = False
+                self._handle_next(ctx, q_name)
+
+        request_id = f"back:{self.node_id}:{self.calls}"
+        self.caller.call(ctx, BROKER, Propose(request_id, back), answered, attempts_max=10)

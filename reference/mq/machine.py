@@ -1,0 +1,336 @@
+"""The broker's state: a commit log, queues indexing it, half messages, offsets.
+
+This is the state machine a Paxos group replicates (`reference.paxos`), the
+way chapter 4's groups replicate the ledger: deterministic, no clock of its
+own (time comes in the commands, stamped by the leader), snapshot/restore.
+RocketMQ's broker keeps the same pieces as files; here they are one value:
+
+- the *commit log*: every stored message, in arrival order (`log`);
+- *consume queues*: per (topic, queue id), the commit-log offsets of its
+  messages, so a consumer reads a queue without scanning the log (`queues`);
+- *half messages*: stored under the system topic `RMQ_SYS_TRANS_HALF_TOPIC`,
+  which no consumer group subscribes to, with their real topic and queue;
+  the *op records* (`ops`) say which half messages are resolved and how,
+  as RocketMQ's `RMQ_SYS_TRANS_OP_HALF_TOPIC` does;
+- *committed offsets* per consumer group and queue (`offsets`);
+- the *retry* topic per group (RocketMQ's delay levels) and its dead-letter
+  topic, and the *check-max* topic where a half message goes when it was
+  checked `transaction_check_max` times without an answer.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reference.mq.messages import (
+    CheckPass,
+    CheckTransaction,
+    CommitOffset,
+    EndTransaction,
+    PullQuery,
+    PullResult,
+    SendBack,
+    SendHalf,
+    SendMessage,
+    StoredMessage,
+)
+
+__all__ = [
+    "DELAY_LEVELS_MS",
+    "HALF_TOPIC",
+    "BrokerConfig",
+    "BrokerMachine",
+    "dlq_topic",
+    "queue_of",
+    "retry_topic",
+]
+
+HALF_TOPIC = "RMQ_SYS_TRANS_HALF_TOPIC"
+CHECK_MAX_TOPIC = "TRANS_CHECK_MAX_TIME_TOPIC"
+# RocketMQ's messageDelayLevel "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".
+DELAY_LEVELS_MS: tuple[int, ...] = tuple(
+    s * 1000
+    for s in (1, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600, 7200)
+)
+RETRY_FIRST_LEVEL = 3  # a consumer's first retry waits level 3: 10 s (then 30 s, 1 m, ...)
+PULL_MAX_MESSAGES = 32  # RocketMQ's pullBatchSize
+
+
+def retry_topic(group: str) -> str:
+    return f"%RETRY%{group}"
+
+
+def dlq_topic(group: str) -> str:
+    return f"%DLQ%{group}"
+
+
+def queue_of(key: str, queues: int) -> int:
+    """The queue of a message key: stable across processes (not Python's hash)."""
+    assert queues >= 1
+    return zlib.crc32(key.encode()) % queues
+
+
+# --8<-- [start:broker-config]
+@dataclass(frozen=True)
+class BrokerConfig:
+    """RocketMQ's defaults (BrokerConfig, verified in apache/rocketmq 2025-09)."""
+
+    queues_per_topic: int = 4
+    transaction_timeout_ms: int = 6_000  # transactionTimeOut: a half is not checked younger
+    transaction_check_interval_ms: int = 30_000  # transactionCheckInterval
+    transaction_check_max: int = 15  # transactionCheckMax: then set aside, reported
+    checks_per_pass_max: int = 2_000  # bound: a check storm cannot grow without limit
+    max_reconsume_times: int = 16  # then the dead-letter queue
+
+    def __post_init__(self) -> None:
+        assert self.queues_per_topic >= 1 and self.transaction_check_max >= 1
+        assert self.transaction_timeout_ms > 0 and self.transaction_check_interval_ms > 0
+        assert self.checks_per_pass_max >= 1
+        assert 1 <= self.max_reconsume_times <= len(DELAY_LEVELS_MS) - RETRY_FIRST_LEVEL + 1
+
+
+# --8<-- [end:broker-config]
+
+
+@dataclass
+class _Half:
+    offset: int  # in the commit log
+    checks: int = 0
+
+
+class BrokerMachine:
+    """See the module docstring. Commands go through `apply`, queries through `read`."""
+
+    def __init__(self, config: BrokerConfig | None = None) -> None:
+        self.config = config or BrokerConfig()
+        self.log: list[StoredMessage] = []
+        self.queues: dict[tuple[str, int], list[int]] = {}
+        self.ids: dict[str, int] = {}  # msg_id -> its first commit-log offset (dedups resends)
+        self.halves: dict[str, _Half] = {}  # unresolved half messages
+        self.ops: dict[str, str] = {}  # op records: msg_id -> committed | rolled-back | discarded
+        self.offsets: dict[tuple[str, str, int], int] = {}  # (group, topic, queue) -> offset
+        # An unresolved half message's real topic and queue (REAL_TOPIC / REAL_QID).
+        self._real_topic: dict[str, tuple[str, int]] = {}
+        # Committed by their producer, waiting for an older half message of the
+        # same key to be resolved (per-key order): msg_id -> commit time.
+        self.held: dict[str, int] = {}
+
+    # -- the log ---------------------------------------------------------------------
+    def _append(self, msg: StoredMessage) -> int:
+        offset = len(self.log)
+        stored = replace(msg, offset=offset)
+        self.log.append(stored)
+        self.queues.setdefault((stored.topic, stored.queue_id), []).append(offset)
+        return offset
+
+    def apply(self, command: Any) -> Any:
+        if isinstance(command, SendHalf):
+            return self._send_half(command)
+        if isinstance(command, EndTransaction):
+            return self._end(command)
+        if isinstance(command, SendMessage):
+            return self._send(command)
+        if isinstance(command, CommitOffset):
+            key = (command.group, command.topic, command.queue_id)
+            # Forward only: a late commit from a consumer that has since
+            # restarted must not move the group back (nor forward past the queue).
+            top = len(self.queues.get((command.topic, command.queue_id), ()))
+            self.offsets[key] = max(self.offsets.get(key, 0), min(command.offset, top))
+            return ("ok", self.offsets[key])
+        if isinstance(command, SendBack):
+            return self._send_back(command)
+        if isinstance(command, CheckPass):
+            return self._check_pass(command.timestamp_ms)
+        return ("refused", f"not a broker command: {type(command).__name__}")
+
+    # --8<-- [start:half]
+    def _send_half(self, c: SendHalf) -> Any:
+        if c.msg_id in self.ids:  # a resend after a lost answer: stored once
+            return ("stored", self.ids[c.msg_id])
+        queue_id = queue_of(c.key, self.config.queues_per_topic)
+        # Stored under the system topic, which no consumer reads: the real
+        # topic and queue travel with it (RocketMQ's REAL_TOPIC / REAL_QID).
+        half = StoredMessage(
+            0, c.msg_id, HALF_TOPIC, 0, c.key, c.body, c.born_ms, producer_group=c.producer_group
+        )
+        offset = self._append(half)
+        self.ids[c.msg_id] = offset
+        self.halves[c.msg_id] = _Half(offset)
+        self._real_topic[c.msg_id] = (c.topic, queue_id)
+        return ("stored", offset)
+
+    def _end(self, c: EndTransaction) -> Any:
+        half = self.halves.get(c.msg_id)
+        if half is None:
+            done = self.ops.get(c.msg_id)
+            # Resolved already (an op record exists): a second verdict changes
+            # nothing, whoever sends it (RocketMQ issue 8158: a commit racing
+            # a check-back's commit stored the message twice).
+            return ("refused", f"already {done}" if done else "unknown message")
+        stored = self.log[half.offset]
+        if stored.producer_group != c.producer_group:
+            return ("refused", "another producer group")
+        if not c.from_check and half.checks > 0:
+            # Once the broker has asked, only an answer to a check decides:
+            # a producer's own late verdict could race the one it gave the check.
+            return ("refused", "late: the check-back decides")
+        del self.halves[c.msg_id]
+        if not c.commit:
+            self.ops[c.msg_id] = "rolled-back"
+            self._real_topic.pop(c.msg_id)
+            self._release(stored.key)
+            return ("rolled-back",)
+        self.ops[c.msg_id] = "committed"
+        if self._older_unresolved(stored.key, half.offset):
+            # An older half message of this key awaits its verdict: committing
+            # this one now would deliver the key's messages out of order.
+            self.held[c.msg_id] = c.timestamp_ms
+            return ("committed", -1)
+        offset = self._deliver(c.msg_id, c.timestamp_ms)
+        self._release(stored.key)
+        return ("committed", offset)
+
+    def _older_unresolved(self, key: str, offset: int) -> bool:
+        return any(
+            h.offset < offset and self.log[h.offset].key == key for h in self.halves.values()
+        )
+
+    def _deliver(self, msg_id: str, now_ms: int) -> int:
+        """Append a committed half message to its real topic and queue."""
+        topic, queue_id = self._real_topic.pop(msg_id)
+        stored = self.log[self.ids[msg_id]]
+        return self._append(replace(stored, topic=topic, queue_id=queue_id, born_ms=now_ms))
+
+    def _release(self, key: str) -> None:
+        """Deliver, in half order, held messages of `key` no older half now blocks."""
+        waiting = sorted((self.ids[m], m) for m in self.held if self.log[self.ids[m]].key == key)
+        for offset, msg_id in waiting:
+            if self._older_unresolved(key, offset):
+                return
+            self._deliver(msg_id, self.held.pop(msg_id))
+
+    # --8<-- [end:half]
+
+    # --8<-- [start:check-pass]
+    def _check_pass(self, now_ms: int) -> Any:
+        """Which half messages to ask about now, and which to set aside.
+
+        Returns (checks, discarded): the CheckTransaction requests the leader
+        sends, and the msg ids moved to the check-max topic (to be reported).
+        """
+        checks: list[CheckTransaction] = []
+        discarded: list[str] = []
+        cfg = self.config
+        for msg_id, half in sorted(self.halves.items(), key=lambda kv: kv[1].offset):
+            if len(checks) >= cfg.checks_per_pass_max:
+                break  # the rest wait for the next pass
+            stored = self.log[half.offset]
+            if now_ms - stored.born_ms < cfg.transaction_timeout_ms:
+                continue  # too young: its producer may still be deciding
+            if half.checks >= cfg.transaction_check_max:
+                del self.halves[msg_id]
+                self.ops[msg_id] = "discarded"
+                self._real_topic.pop(msg_id, None)
+                self._append(replace(stored, topic=CHECK_MAX_TOPIC, queue_id=0))
+                discarded.append(msg_id)
+                self._release(stored.key)
+                continue
+            half.checks += 1
+            checks.append(CheckTransaction(msg_id, stored.producer_group, stored.body, half.checks))
+        return (tuple(checks), tuple(discarded))
+
+    # --8<-- [end:check-pass]
+
+    def _send(self, c: SendMessage) -> Any:
+        if c.msg_id in self.ids:
+            return ("stored", self.ids[c.msg_id])
+        queue_id = queue_of(c.key, self.config.queues_per_topic)
+        offset = self._append(
+            StoredMessage(0, c.msg_id, c.topic, queue_id, c.key, c.body, c.born_ms)
+        )
+        self.ids[c.msg_id] = offset
+        return ("stored", offset)
+
+    # --8<-- [start:send-back]
+    def _send_back(self, c: SendBack) -> Any:
+        """A failed message: to the group's retry topic after a delay level, or,
+        after `max_reconsume_times` retries, to its dead-letter topic."""
+        if not 0 <= c.log_offset < len(self.log):
+            return ("refused", "no such message")
+        original = self.log[c.log_offset]
+        tries = c.reconsume_times + 1
+        if tries > self.config.max_reconsume_times:
+            dead = replace(original, topic=dlq_topic(c.group), queue_id=0, reconsume_times=tries)
+            return ("dead-letter", self._append(dead))
+        delay_ms = DELAY_LEVELS_MS[RETRY_FIRST_LEVEL - 1 + c.reconsume_times]
+        retry = replace(
+            original,
+            topic=retry_topic(c.group),
+            queue_id=0,
+            reconsume_times=tries,
+            deliver_at_ms=c.timestamp_ms + delay_ms,
+        )
+        return ("retry", self._append(retry))
+
+    # --8<-- [end:send-back]
+
+    # -- queries ------------------------------------------------------------------------
+    def read(self, query: Any) -> Any:
+        if isinstance(query, PullQuery):
+            return self.pull(query)
+        if query == "unresolved":
+            return len(self.halves)
+        return None
+
+    def pull(self, q: PullQuery) -> PullResult:
+        index = self.queues.get((q.topic, q.queue_id), [])
+        start = q.offset if q.offset >= 0 else self.offsets.get((q.group, q.topic, q.queue_id), 0)
+        start = min(start, len(index))
+        out: list[StoredMessage] = []
+        end = start
+        while end < len(index) and len(out) < min(q.max_messages, PULL_MAX_MESSAGES):
+            msg = self.log[index[end]]
+            if msg.deliver_at_ms > q.now_ms:
+                break  # a retry not due yet holds the ones behind it (one delay queue)
+            out.append(msg)
+            end += 1
+        return PullResult(tuple(out), end, len(index))
+
+    def lag(self, group: str, topic: str) -> int:
+        """Messages of `topic` that `group` has not committed yet."""
+        return sum(
+            len(index) - self.offsets.get((group, t, qid), 0)
+            for (t, qid), index in self.queues.items()
+            if t == topic
+        )
+
+    # -- snapshots ----------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        return (
+            tuple(self.log),
+            tuple((m, h.offset, h.checks) for m, h in self.halves.items()),
+            tuple(self.ops.items()),
+            tuple((g, t, q, o) for (g, t, q), o in self.offsets.items()),
+            tuple((m, t, q) for m, (t, q) in self._real_topic.items()),
+            tuple(self.held.items()),
+        )
+
+    def restore(self, value: Any) -> None:
+        log, halves, ops, offsets, real, held = value
+        self.__init__(self.config)  # type: ignore[misc]
+        for msg in log:
+            self.log.append(msg)
+            self.queues.setdefault((msg.topic, msg.queue_id), []).append(msg.offset)
+            self.ids.setdefault(msg.msg_id, msg.offset)  # its first record: half or plain
+        self.halves = {m: _Half(o, c) for m, o, c in halves}
+        self.ops = dict(ops)
+        self.offsets = {(g, t, q): o for g, t, q, o in offsets}
+        self._real_topic = {m: (t, q) for m, t, q in real}
+        self.held = dict(held)
+
+    def clone(self) -> BrokerMachine:
+        other = BrokerMachine(self.config)
+        other.restore(self.snapshot())
+        return other

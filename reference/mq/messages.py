@@ -1,0 +1,159 @@
+"""What travels to, from and through the transactional message broker.
+
+Two kinds of registered messages live here:
+
+- *Commands* of the broker's replicated log (`SendHalf`, `EndTransaction`,
+  `SendMessage`, `CommitOffset`, `SendBack`, `CheckPass`). They reach the
+  broker's Paxos group the way ledger commands reach theirs: inside a
+  `paxos.Propose`, answered by a `paxos.ProposeResult` whose `result` is the
+  command's outcome. Fields named `*_ms` that a client sends as 0 are stamped
+  by the group's leader with its clock (the log is the only clock every
+  replica agrees on).
+- *Queries* answered from the leader's state under its lease (`Pull`,
+  inside a `paxos.Read`), and the broker's own request to a producer
+  (`CheckTransaction`).
+
+Every field has an exact type: the codec carries them as they are.
+"""
+
+from __future__ import annotations
+
+from reference.codec import message
+
+__all__ = [
+    "CheckPass",
+    "CheckTransaction",
+    "CommitOffset",
+    "EndTransaction",
+    "Payload",
+    "PullQuery",
+    "PullResult",
+    "SendBack",
+    "SendHalf",
+    "SendMessage",
+    "StoredMessage",
+]
+
+
+@message(name="mq.Payload")
+class Payload:
+    """What one payment event says: enough for every consumer and for the check-back."""
+
+    payment_id: str
+    buyer: str  # account name, e.g. "u17"
+    merchant: str  # the merchant's escrow account, e.g. "m3@pay"
+    amount_cents: int
+
+
+@message(name="mq.StoredMessage")
+class StoredMessage:
+    """One record of the commit log (a message as the broker stores it)."""
+
+    offset: int  # position in the commit log
+    msg_id: str
+    topic: str  # the real topic for a committed message; the system topics otherwise
+    queue_id: int
+    key: str
+    body: Payload
+    born_ms: int  # when the broker first stored it (leader's clock)
+    reconsume_times: int = 0  # retries so far (retry and dead-letter topics)
+    deliver_at_ms: int = 0  # retry topic: not before this
+    producer_group: str = ""
+
+
+# -- commands (inside paxos.Propose) -------------------------------------------
+
+
+@message(name="mq.SendHalf")
+class SendHalf:
+    """Store a half message: durable, invisible to consumers until committed."""
+
+    producer_group: str
+    topic: str
+    msg_id: str
+    key: str
+    body: Payload
+    born_ms: int  # 0 from the client; the leader stamps it
+
+
+@message(name="mq.EndTransaction")
+class EndTransaction:
+    """The producer's verdict on a half message. Sent one-way: it may be lost."""
+
+    producer_group: str
+    msg_id: str
+    commit: bool  # True: COMMIT_MESSAGE; False: ROLLBACK_MESSAGE
+    from_check: bool  # an answer to a CheckTransaction
+    timestamp_ms: int  # 0 from the client; the leader stamps it
+
+
+@message(name="mq.SendMessage")
+class SendMessage:
+    """A plain (non-transactional) message: visible at once."""
+
+    topic: str
+    msg_id: str
+    key: str
+    body: Payload
+    born_ms: int
+
+
+@message(name="mq.CommitOffset")
+class CommitOffset:
+    """A consumer group's committed offset in one queue: every message below it is done."""
+
+    group: str
+    topic: str
+    queue_id: int
+    offset: int
+
+
+@message(name="mq.SendBack")
+class SendBack:
+    """A consumer failed a message: retry it later (delay levels), or dead-letter it."""
+
+    group: str
+    log_offset: int  # the message's commit-log offset
+    reconsume_times: int  # retries so far, this one not counted
+    timestamp_ms: int
+
+
+@message(name="mq.CheckPass")
+class CheckPass:
+    """The leader's periodic scan of the half messages (a replicated decision:
+    every replica counts the same checks and sets aside the same messages)."""
+
+    timestamp_ms: int
+
+
+# -- queries (inside paxos.Read) and their answers -----------------------------
+
+
+@message(name="mq.PullQuery")
+class PullQuery:
+    group: str
+    topic: str
+    queue_id: int
+    offset: int  # -1: from the group's committed offset
+    max_messages: int
+    now_ms: int  # 0 from the client; the leader stamps it (retry messages wait for it)
+
+
+@message(name="mq.PullResult")
+class PullResult:
+    messages: tuple[StoredMessage, ...]
+    next_offset: int  # where the next pull of this queue starts
+    max_offset: int  # the queue's length: max_offset - committed = the group's lag
+
+
+# -- the broker asks a producer --------------------------------------------------
+
+
+@message(name="mq.CheckTransaction")
+class CheckTransaction:
+    """ "Did the local transaction of this half message commit?" (broker -> producer)."""
+
+    msg_id: str
+    producer_group: str
+    body: Payload
+    check_times: int
