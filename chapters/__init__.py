@@ -23,6 +23,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "chapters.ch2_sharding",
     "chapters.ch3_cells",
     "chapters.ch4_paxos",
+    "chapters.ch5_mq",
 )
 
 
