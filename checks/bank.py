@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.history import Event, HistoryError, pair_operations
-from checks.verdict import Verdict
+from checks.verdict import Verdict, has_client_operations, no_client_operations
 
 WITNESS_READS_MAX = 10  # bad reads quoted in full in the witness
 
@@ -72,6 +72,8 @@ class ReadTotal:
 def _balances(value: Any, where: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HistoryError(f"event {where}: a read's ok value must be a map, not {value!r}")
+    if all(k.__class__ is str for k in value):
+        return value  # (most histories: no copy, so memory holds each read once)
     return {str(k): v for k, v in value.items()}
 
 
@@ -94,7 +96,9 @@ def check_bank(
     complete reads is taken (and the summary says so). `accounts`: the
     accounts that exist; if None, every account any read returned.
     """
-    reads = [op for op in pair_operations(list(events)) if op.f == "read" and op.type == "ok"]
+    if not has_client_operations(events):
+        return no_client_operations("bank")
+    reads = [op for op in pair_operations(list(events), only=("read",)) if op.type == "ok"]
     observed = [(op, _balances(op.completion.value, op.completion.index)) for op in reads]
     if accounts is None:
         known = sorted({acct for _, bal in observed for acct in bal})
@@ -119,7 +123,7 @@ def check_bank(
         total_source = "given"
 
     bad: list[BadRead] = []
-    points: list[ReadTotal] = []
+    points: list[tuple[float, int, int | None, bool]] = []  # as ReadTotal, but lighter
     for op, bal in observed:
         done = op.completion
         assert done is not None
@@ -129,7 +133,7 @@ def check_bank(
                 BadRead(kind, done.index, done.time_ms, op.process, message, _sum(bal, known), bal)
             )
         if op.invoke.value is None:
-            points.append(ReadTotal(done.time_ms, done.index, _sum(bal, known), bool(found)))
+            points.append((done.time_ms, done.index, _sum(bal, known), bool(found)))
     # --8<-- [end:bank-check]
     return _verdict(bad, points, reads, known, total, total_source, accounts_source)
 
@@ -179,7 +183,7 @@ def _judge_read(
 
 def _verdict(
     bad: list[BadRead],
-    points: list[ReadTotal],
+    points: list[tuple[float, int, int | None, bool]],
     reads: list[Any],
     known: list[str],
     total: int,
@@ -200,7 +204,7 @@ def _verdict(
         "accounts": known,
         "accounts_source": accounts_source,
         "errors": by_kind,
-        "totals": [[p.time_ms, p.index, p.total, p.bad] for p in points],
+        "totals": points,  # [time_ms, index, total, bad] per complete read
     }
     if not points and not bad:
         return Verdict(

@@ -18,9 +18,12 @@ import functools
 import json
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
+
+from checks.formats.limits import MAX_MB_HELP, MAX_MB_MAX
+from reference.cli_options import in_range
 
 check_app = typer.Typer(
     name="check",
@@ -34,6 +37,9 @@ MODEL_HELP = (
 )
 
 
+TIMEOUT_S_MAX = 7 * 86_400.0  # a week: any longer budget is a mistake, not a plan
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add `d11 check` (this group) and `d11 bench checker`."""
     app.add_typer(check_app, name="check")
@@ -43,64 +49,102 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 @check_app.command("lin")
 def check_lin(
     history: Path = typer.Argument(..., help="The history file."),
-    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP + "; default: detected from the history"
+    ),
     fmt: str | None = typer.Option(
         None, "--format", help="jsonl | edn | porcupine-etcd | porcupine-kv (default: detect)"
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
     html: Path | None = typer.Option(
-        None, "--html", help="Where to write the timeline (default: HISTORY.lin.html)."
+        None,
+        "--html",
+        help="Where to write the timeline (default: HISTORY.lin.html, for a regular file).",
     ),
     no_html: bool = typer.Option(False, "--no-html", help="Do not write the timeline."),
-    timeout_s: float = typer.Option(60.0, "--timeout-s", help="Budget for deciding."),
+    timeout_s: float = typer.Option(
+        60.0,
+        "--timeout-s",
+        callback=in_range(0.001, TIMEOUT_S_MAX, "s"),
+        help="Budget for deciding.",
+    ),
     explain_timeout_s: float = typer.Option(
-        10.0, "--explain-timeout-s", help="Separate budget for explaining a failure."
+        10.0,
+        "--explain-timeout-s",
+        callback=in_range(0.0, TIMEOUT_S_MAX, "s"),
+        help="Separate budget for explaining a failure (0: no explanation).",
+    ),
+    max_mb: int = typer.Option(
+        None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
     ),
 ) -> None:
-    """Linearizability (Wing–Gong–Lowe search, split by key): 0 yes, 1 no, 2 unknown."""
+    """Linearizability (Wing–Gong–Lowe search, split by key): 0 yes, 1 no, 2 unknown.
+
+    The model is detected where the history says it (a Porcupine etcd log is
+    a cas register, a kv log a key-value map; read/write/cas operations a
+    register, ...) and named in the output; --model overrides it.
+    """
     from rich.console import Console
     from rich.markup import escape
 
     from checks.explain import explain, timeline_html
-    from checks.formats import load_history
+    from checks.formats import load_history, locate
     from checks.history import HistoryError
     from checks.lin import MODELS, check_operations
+    from checks.lin.detect import detect_model
     from checks.lin.report import lin_verdict
+    from checks.verdict import has_client_operations
 
     console = Console(stderr=json_out)  # with --json, stdout holds the JSON alone
-    if model not in MODELS:
+    if model is not None and model not in MODELS:
         _fail(json_out, f"unknown model {model!r}; known: {', '.join(MODELS)}")
-    if timeout_s <= 0 or explain_timeout_s < 0:
-        _fail(json_out, "--timeout-s must be positive and --explain-timeout-s not negative")
+    loaded = None
     try:
-        loaded = load_history(history, fmt)
-        the_model = MODELS[model]()
+        loaded = load_history(history, fmt, max_mb)
+        if not has_client_operations(loaded.events):
+            _nothing_to_judge(json_out, console)
+        chosen = model
+        how = "given with --model"
+        if chosen is None:
+            detected = detect_model(loaded.format, loaded.events)
+            if detected is None:
+                fs = sorted({ev.f for ev in loaded.events if ev.process != "nemesis"})
+                _fail(
+                    json_out,
+                    f"{shown(history)}: cannot tell the model from the history (operations: "
+                    f"{', '.join(fs) or 'none'}); name it with --model: {', '.join(MODELS)}",
+                )
+            chosen, how = detected.model, f"detected: {detected.reason}"
+        the_model = MODELS[chosen]()
         result = check_operations(loaded.operations(), the_model, timeout_s=timeout_s)
     except HistoryError as exc:
-        _fail(json_out, str(exc))
+        _fail(json_out, str(exc) if loaded is None else locate(exc, loaded))
 
     def at(i: int) -> str:
         return f"line {loaded.lines[i]}"
 
     ex = None
     html_path: Path | None = None
+    html_note = ""
     if result.failing is not None and explain_timeout_s > 0:
         ex = explain(result.failing, the_model, budget_s=explain_timeout_s)
         if not no_html:
-            html_path = html if html is not None else history.with_name(history.name + ".lin.html")
+            html_path, html_note = _html_path(history, html)
+        if html_path is not None:
             title = f"{history.name}: not linearizable"
             page = timeline_html(ex, the_model, title, ex.lines(the_model, at), at)
             try:
                 html_path.write_text(page, encoding="utf-8")
             except OSError as exc:
-                _fail(json_out, f"cannot write {html_path}: {exc.strerror or exc}")
+                _fail(json_out, f"cannot write {shown(html_path)}: {exc.strerror or exc}")
     verdict = lin_verdict(
         result,
         ex,
         at,
-        history=str(history),
+        history=shown(history),
         format=loaded.format,
-        html=None if html_path is None else str(html_path),
+        model_chosen=how,
+        html=None if html_path is None else shown(html_path),
     )
     if json_out:
         typer.echo(json.dumps(verdict.to_json()))
@@ -108,8 +152,9 @@ def check_lin(
     style = {True: "bold green", False: "bold red"}.get(verdict.valid, "bold yellow")  # type: ignore[arg-type]
     say = functools.partial(console.print, highlight=False, markup=False, soft_wrap=True)
     console.print(f"[{style}]{escape(verdict.summary)}[/]", highlight=False, soft_wrap=True)
+    say(f"model: {chosen} ({how})")
     say(
-        f"{history} ({loaded.format}): {verdict.details['operations']} operations, "
+        f"{shown(history)} ({loaded.format}): {verdict.details['operations']} operations, "
         f"{result.calls_dropped} left out (failed, or reads never answered); "
         f"{result.elapsed_s:.3f} s, {result.stats.steps} search steps"
     )
@@ -117,14 +162,44 @@ def check_lin(
         for line in ex.lines(the_model, at):
             say(line)
         if html_path is not None:
-            say(f"timeline: {html_path} (open it in a browser; hover a bar for the state)")
+            say(f"timeline: {shown(html_path)} (open it in a browser; hover a bar for the state)")
+        elif html_note:
+            say(html_note)
     elif result.valid is False:
         say("(no explanation: --explain-timeout-s is 0)")
     elif html is not None:
-        say(f"(no timeline written to {html}: there is no failure to show)")
-    elif result.valid == "unknown":
+        say(f"(no timeline written to {shown(html)}: there is no failure to show)")
+    elif result.valid == "unknown" and result.parts:
         say("raise --timeout-s, or check a shorter history; an unknown is not a verdict")
     raise typer.Exit(verdict.exit_code)
+
+
+def _nothing_to_judge(json_out: bool, console: Any) -> NoReturn:
+    """A history without client operations: unknown (exit 2), as every checker says."""
+    from checks.verdict import no_client_operations
+
+    verdict = no_client_operations("lin")
+    if json_out:
+        typer.echo(json.dumps(verdict.to_json()))
+    else:
+        console.print(verdict.summary, style="bold yellow", highlight=False, markup=False)
+    raise typer.Exit(verdict.exit_code)
+
+
+def _html_path(history: Path, html: Path | None) -> tuple[Path | None, str]:
+    """Where the timeline goes: --html, else beside a regular-file history, else nowhere."""
+    if html is not None:
+        return html, ""
+    if history.is_file():
+        return history.with_name(history.name + ".lin.html"), ""
+    return None, (
+        f"(no timeline written: {shown(history)} is not a regular file; name one with --html PATH)"
+    )
+
+
+def shown(path: Path | str) -> str:
+    """A path as printable text (a file name that is not UTF-8 cannot crash the output)."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _fail(json_out: bool, message: str) -> NoReturn:

@@ -14,8 +14,10 @@ from typing import Any
 
 import typer
 
+from checks.formats.limits import MAX_MB_HELP, MAX_MB_MAX
 from checks.history import Event, HistoryError
-from checks.verdict import EXIT_UNKNOWN, Verdict
+from checks.verdict import EXIT_UNKNOWN, Verdict, has_client_operations, no_client_operations
+from reference.cli_options import in_range
 
 WITNESS_ROWS_MAX = 20  # rows of evidence printed; --json has them all
 
@@ -35,27 +37,50 @@ LOOK_AT: dict[str, str] = {
 }
 
 
-def _load(path: Path, fmt: str | None) -> list[Event]:
-    from checks.formats import load_history
-
-    return load_history(path, fmt).events
-
-
-def _run(path: Path, fmt: str | None, as_json: bool, check: Any) -> None:
+def _run(
+    name: str, path: Path, fmt: str | None, as_json: bool, check: Any, mb_max: int | None = None
+) -> None:
     """Load, check, print, exit with the verdict's status; any unreadable
-    history gives one line on stderr and status 2, never a traceback."""
+    history gives one line on stderr and status 2, never a traceback. A
+    history with no client operation is unknown, whichever checker is asked."""
+    from checks.cli import shown
+    from checks.formats import load_history, locate
+
+    loaded = None
     try:
-        verdict: Verdict = check(_load(path, fmt))
-    except HistoryError as exc:
+        loaded = load_history(path, fmt, mb_max)
+        if has_client_operations(loaded.events):
+            verdict: Verdict = check(loaded.events)
+        else:
+            verdict = no_client_operations(name)
+    except (HistoryError, _PlotError) as exc:
+        if isinstance(exc, HistoryError) and loaded is not None:
+            message = locate(exc, loaded)
+        else:
+            message = shown(str(exc))
         if as_json:
-            typer.echo(json.dumps({"valid": "unknown", "error": str(exc)}))
-        typer.echo(f"error: {exc}", err=True)
+            typer.echo(json.dumps({"valid": "unknown", "error": message}))
+        typer.echo(f"error: {message}", err=True)
         raise typer.Exit(EXIT_UNKNOWN) from None
     if as_json:
         typer.echo(json.dumps(verdict.to_json()))
     else:
         render(verdict)
     raise typer.Exit(verdict.exit_code)
+
+
+class _PlotError(Exception):
+    """A picture that could not be written (the verdict stands; the exit is 2)."""
+
+
+def _plot(draw: Any, verdict: Verdict, path: Path) -> Any:
+    """Write a plot, turning an unwritable path into one line, not a traceback."""
+    from checks.cli import shown
+
+    try:
+        return draw(verdict, path)
+    except OSError as exc:
+        raise _PlotError(f"cannot write the plot {shown(path)}: {exc.strerror or exc}") from None
 
 
 def render(verdict: Verdict) -> None:
@@ -143,6 +168,7 @@ def _balances(text: str) -> dict[str, int]:
     return out
 
 
+CENTS_MAX = 10**18  # amounts are 64-bit integers of cents
 FORMAT_HELP = "History format (jsonl, edn, ...); detected from the content when omitted."
 JSON_HELP = "Print the verdict as one JSON object."
 
@@ -162,7 +188,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def bank_cmd(
         history: Path = typer.Argument(..., help="The history file."),
         total: int | None = typer.Option(
-            None, help="Money in the bank (default: most common total)."
+            None,
+            callback=in_range(-CENTS_MAX, CENTS_MAX),
+            help="Money in the bank (default: most common total).",
         ),
         accounts: str | None = typer.Option(
             None, help="Comma-separated accounts (default: all read)."
@@ -171,6 +199,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         plot: Path | None = typer.Option(None, help="Write a PNG of totals over time here."),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        max_mb: int = typer.Option(
+            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+        ),
     ) -> None:
         """Jepsen's bank check: every read of all accounts adds up to the total."""
         from checks.bank import check_bank
@@ -182,11 +213,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             if plot is not None:
                 from checks.plots import plot_bank_totals
 
-                out = plot_bank_totals(v, plot)
+                out = _plot(plot_bank_totals, v, plot)
                 typer.echo(f"plot: {out}", err=True)
             return v
 
-        _run(history, fmt, as_json, check)
+        _run("bank", history, fmt, as_json, check, max_mb)
 
     @check_app.command("ledger")
     def ledger_cmd(
@@ -200,18 +231,23 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        max_mb: int = typer.Option(
+            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+        ),
     ) -> None:
         """Hold transfers against reads: exactly once, never half-applied."""
         from checks.ledger import check_ledger
 
         start = _balances(initial) if initial else None
         _run(
+            "ledger",
             history,
             fmt,
             as_json,
             lambda ev: check_ledger(
                 ev, initial=start, realtime=realtime, negative_allowed=allow_negative
             ),
+            max_mb,
         )
 
     @check_app.command("txn")
@@ -224,6 +260,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         plot: Path | None = typer.Option(None, help="Write a PNG of the first cycle here."),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        max_mb: int = typer.Option(
+            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+        ),
     ) -> None:
         """Transactional anomalies (G0 ... G2-item) by dependency-graph cycles."""
         from checks.txn import check_txn
@@ -236,11 +275,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             if plot is not None:
                 from checks.plots import plot_txn_cycle
 
-                out = plot_txn_cycle(v, plot)
+                out = _plot(plot_txn_cycle, v, plot)
                 typer.echo(f"plot: {out}" if out else "plot: no cycle to draw", err=True)
             return v
 
-        _run(history, fmt, as_json, check)
+        _run("txn", history, fmt, as_json, check, max_mb)
 
     @check_app.command("delivery")
     def delivery_cmd(
@@ -250,8 +289,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        max_mb: int = typer.Option(
+            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+        ),
     ) -> None:
         """Message delivery: none lost, none rolled back delivered, key order, effects once."""
         from checks.delivery import check_delivery
 
-        _run(history, fmt, as_json, lambda ev: check_delivery(ev, groups=group or None))
+        _run(
+            "delivery",
+            history,
+            fmt,
+            as_json,
+            lambda ev: check_delivery(ev, groups=group or None),
+            max_mb,
+        )

@@ -46,7 +46,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.history import Event, HistoryError, Operation, pair_operations
-from checks.verdict import Verdict
+from checks.values import is_integer, is_scalar, value_key
+from checks.verdict import Verdict, has_client_operations, no_client_operations
+
+MsgId = str | int  # a message id: 1 and "1" are two messages
 
 DEFAULT_GROUP = "default"
 ERRORS_MAX = 50  # violations quoted in the witness (counts stay exact)
@@ -66,7 +69,7 @@ KINDS: dict[str, bool] = {
 
 @dataclass(slots=True)
 class Message:
-    id: str
+    id: MsgId
     key: Any = None
     sent_index: int | None = None  # invoke of send/publish
     committed_index: int | None = None  # ok of commit/publish
@@ -84,11 +87,11 @@ class Message:
 @dataclass(slots=True)
 class Problem:
     kind: str
-    message_id: str
+    message_id: MsgId
     group: str
     index: int | None  # the history event that shows it
     words: str
-    related: list[str] = field(default_factory=list)
+    related: list[MsgId] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,14 +109,26 @@ def _fields(op: Operation) -> dict[str, Any]:
     for ev in (op.invoke, op.completion):
         if ev is not None and isinstance(ev.value, Mapping):
             out.update(ev.value)
+    where = f"event {op.invoke.index}"
     if "id" not in out:
-        raise HistoryError(f"event {op.invoke.index}: {op.f} needs a message id in its value")
-    out["id"] = str(out["id"])
+        raise HistoryError(f"{where}: {op.f} needs a message id in its value")
+    mid = out["id"]
+    # Ids compare as Clojure compares them: 1 and "1" are two messages, and
+    # an id is a string or an integer, never nil, a boolean or a collection.
+    if not (isinstance(mid, str) or is_integer(mid)):
+        raise HistoryError(f"{where}: a message id is a string or an integer, got {mid!r}")
+    group = out.get("group", DEFAULT_GROUP)
+    if not isinstance(group, str):
+        raise HistoryError(f"{where}: a consumer group is a string, got {group!r}")
+    if "key" in out:
+        if not is_scalar(out["key"]):
+            raise HistoryError(f"{where}: a message key is a scalar, got {out['key']!r}")
+        out["key"] = value_key(out["key"])
     return out
 
 
-def _producer(ops: Iterable[Operation]) -> dict[str, Message]:
-    msgs: dict[str, Message] = {}
+def _producer(ops: Iterable[Operation]) -> dict[MsgId, Message]:
+    msgs: dict[MsgId, Message] = {}
     for op in ops:
         if op.f not in ("send", "publish", "commit", "rollback"):
             continue
@@ -142,16 +157,18 @@ def _producer(ops: Iterable[Operation]) -> dict[str, Message]:
 def check_delivery(events: Sequence[Event], *, groups: Iterable[str] | None = None) -> Verdict:
     """Judge delivery and effects for every consumer group (those named in
     `groups`, and every group that received anything)."""
+    if not has_client_operations(events):
+        return no_client_operations("delivery")
     ops = pair_operations(list(events))
     msgs = _producer(ops)
-    receipts: dict[tuple[str, str], list[int]] = defaultdict(list)  # (group, id) -> indices
-    applies: dict[tuple[str, str], list[int]] = defaultdict(list)
+    receipts: dict[tuple[str, MsgId], list[int]] = defaultdict(list)  # (group, id) -> indices
+    applies: dict[tuple[str, MsgId], list[int]] = defaultdict(list)
     all_groups = set(groups or ())
     for op in ops:
         if op.f in ("receive", "apply") and op.type == "ok":
             assert op.completion is not None
             v = _fields(op)
-            group = str(v.get("group", DEFAULT_GROUP))
+            group = v.get("group", DEFAULT_GROUP)
             all_groups.add(group)
             into = receipts if op.f == "receive" else applies
             into[(group, v["id"])].append(op.completion.index)
@@ -218,7 +235,7 @@ def check_delivery(events: Sequence[Event], *, groups: Iterable[str] | None = No
     return _verdict(msgs, sorted(all_groups), receipts, applies, problems)
 
 
-def _order(msgs: Mapping[str, Message], group: str, first: Mapping[str, int]) -> list[Problem]:
+def _order(msgs: Mapping[MsgId, Message], group: str, first: Mapping[MsgId, int]) -> list[Problem]:
     """Same key, m1 committed before m2 was sent: m1 must be received first."""
     by_key: dict[Any, list[Message]] = defaultdict(list)
     for m in msgs.values():
@@ -253,10 +270,10 @@ def _order(msgs: Mapping[str, Message], group: str, first: Mapping[str, int]) ->
 
 
 def _verdict(
-    msgs: Mapping[str, Message],
+    msgs: Mapping[MsgId, Message],
     groups: list[str],
-    receipts: Mapping[tuple[str, str], list[int]],
-    applies: Mapping[tuple[str, str], list[int]],
+    receipts: Mapping[tuple[str, MsgId], list[int]],
+    applies: Mapping[tuple[str, MsgId], list[int]],
     problems: list[Problem],
 ) -> Verdict:
     fates = Counter(m.fate for m in msgs.values())

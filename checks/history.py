@@ -10,14 +10,23 @@ process "nemesis", so reports can shade them.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Container, Mapping, MutableSequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, BinaryIO, Literal
+
+from checks.values import check_text, check_value, is_integer
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 EVENT_TYPES: frozenset[str] = frozenset({"invoke", "ok", "fail", "info"})
+_TYPES: dict[str, EventType] = {t: t for t in ("invoke", "ok", "fail", "info")}  # type: ignore[misc]
 
 NEMESIS = "nemesis"
+
+# The `extra` of the many events that have none: one shared, read-only map.
+_NO_EXTRA: Any = MappingProxyType({})
 
 
 # --8<-- [start:event]
@@ -31,7 +40,7 @@ class Event:
     value: Any  # the operation's argument (invoke) or result (completion)
     time_ms: float = 0.0  # when it happened (simulated or wall time)
     index: int = -1  # position in the history, set by the reader/recorder
-    extra: dict[str, Any] = field(default_factory=dict)  # key, node, error, ...
+    extra: Mapping[str, Any] = field(default_factory=dict)  # key, node, error, ...
 
 
 # --8<-- [end:event]
@@ -57,12 +66,14 @@ class HistoryError(ValueError):
 
 
 # --8<-- [start:pair]
-def pair_operations(events: list[Event]) -> list[Operation]:
+def pair_operations(events: list[Event], only: Container[str] | None = None) -> list[Operation]:
     """Pair each invoke with the next completion of the same process.
 
     A process runs one operation at a time (as in Jepsen); a completion with
     no open invoke, or a second invoke while one is open, is an error. Nemesis
-    events are not operations and are skipped.
+    events are not operations and are skipped; so are operations whose f is
+    not in `only`, when it is given (a checker that reads a few kinds of
+    operation need not hold every other one in memory).
     """
     open_ops: dict[int | str, Event] = {}
     ops: list[Operation | None] = []
@@ -85,9 +96,11 @@ def pair_operations(events: list[Event]) -> list[Operation]:
                 raise HistoryError(
                     f"event {ev.index}: {ev.type} {ev.f} by process {ev.process} has no invoke"
                 )
-            ops[slot[ev.process]] = Operation(ev.process, inv.f, inv, ev)
+            if only is None or inv.f in only:
+                ops[slot[ev.process]] = Operation(ev.process, inv.f, inv, ev)
     for proc, inv in open_ops.items():
-        ops[slot[proc]] = Operation(proc, inv.f, inv, None)
+        if only is None or inv.f in only:
+            ops[slot[proc]] = Operation(proc, inv.f, inv, None)
     return [op for op in ops if op is not None]
 
 
@@ -144,21 +157,64 @@ def event_from_json(obj: Any, index: int, where: str) -> Event:
     if not isinstance(obj, dict):
         raise HistoryError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     etype = obj.get("type")
-    if etype not in EVENT_TYPES:
+    if not isinstance(etype, str) or etype not in EVENT_TYPES:
         raise HistoryError(f"{where}: type must be one of invoke/ok/fail/info, got {etype!r}")
-    process = obj.get("process")
-    if isinstance(process, bool) or not isinstance(process, (int, str)) or process == "":
-        raise HistoryError(f"{where}: process must be an integer or a name, got {process!r}")
+    process = check_process(obj.get("process"), where, "process")
     f = obj.get("f")
     if not isinstance(f, str) or not f:
         raise HistoryError(f"{where}: f (the operation name) must be a non-empty string")
-    time_ms = obj.get("time_ms", 0.0)
-    if isinstance(time_ms, bool) or not isinstance(time_ms, (int, float)):
-        raise HistoryError(f"{where}: time_ms must be a number, got {time_ms!r}")
-    if time_ms != time_ms or time_ms in (float("inf"), float("-inf")):
-        raise HistoryError(f"{where}: time_ms must be finite, got {time_ms!r}")
+    check_text(f, where)
+    time_ms = check_time_ms(obj.get("time_ms", 0.0), where, "time_ms")
+    value = obj.get("value")
+    if value is not None and value.__class__ is not int:
+        check_value(value, where)
     extra = {k: v for k, v in obj.items() if k not in JSONL_FIELDS}
-    return Event(etype, process, f, obj.get("value"), float(time_ms), index, extra)
+    if extra:
+        check_value(extra, where)
+    if value.__class__ is dict:  # share the keys between events (a read's accounts, ...)
+        value = {_intern(k): _short_name(v) for k, v in value.items()}
+    # One string object per name, not one per line: a long history repeats them.
+    return Event(_TYPES[etype], process, _intern(f), value, time_ms, index, extra or _NO_EXTRA)
+
+
+# Values an event's envelope may hold: bounded so that every later step
+# (float conversion, sorting, printing) works on them.
+PROCESS_ABS_MAX = 2**63  # a process id fits in 64 bits, as in Jepsen
+TIME_MS_ABS_MAX = 1e15  # about 31,700 years: any later time is not a timestamp
+
+
+def check_process(process: Any, where: str, name: str) -> int | str:
+    """A process is an integer or a non-empty name."""
+    if isinstance(process, str) and process:
+        check_text(process, where)
+        return process
+    if is_integer(process) and -PROCESS_ABS_MAX < process < PROCESS_ABS_MAX:
+        return process  # type: ignore[no-any-return]
+    raise HistoryError(
+        f"{where}: {name} must be an integer (64-bit) or a name, got {_short(process)}"
+    )
+
+
+def check_time_ms(time_ms: Any, where: str, name: str, scale: float = 1.0) -> float:
+    """A finite time in milliseconds (`scale`: milliseconds per unit of `time_ms`)."""
+    if isinstance(time_ms, bool) or not isinstance(time_ms, (int, float)):
+        raise HistoryError(f"{where}: {name} must be a number, got {_short(time_ms)}")
+    try:
+        ms = float(time_ms) * scale
+    except OverflowError:
+        ms = float("inf")
+    if not -TIME_MS_ABS_MAX <= ms <= TIME_MS_ABS_MAX:  # (NaN fails this too)
+        raise HistoryError(f"{where}: {name} must be a finite time, got {_short(time_ms)}")
+    return ms
+
+
+def _short(x: Any) -> str:
+    """A value for an error message, cut so a huge one cannot flood the terminal."""
+    try:
+        text = repr(x) if not isinstance(x, int) or abs(x) < 10**30 else "a huge integer"
+    except (ValueError, RecursionError):
+        text = f"a {type(x).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def dumps_jsonl(events: list[Event]) -> str:
@@ -182,25 +238,66 @@ def decode_text(data: bytes, source: str) -> str:
         raise HistoryError(f"{source}: line {line}: not UTF-8 text ({exc.reason})") from None
 
 
+_intern = sys.intern
+NAME_LEN_MAX = 40  # strings up to this long are shared as names (account ids, keys)
+
+
+def _short_name(v: Any) -> Any:
+    return _intern(v) if v.__class__ is str and len(v) <= NAME_LEN_MAX else v
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# NaN and Infinity are not JSON, though Python's reader accepts them.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+
+
 # --8<-- [start:read-jsonl]
 def parse_jsonl(text: str, source: str = "<history>") -> list[Event]:
     """Parse JSON Lines text; blank lines are skipped, anything else must be an event."""
     events: list[Event] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{source}: line {lineno}"
-        try:
-            obj = json.loads(line)
-        except RecursionError:
-            raise HistoryError(f"{where}: JSON nested too deeply") from None
-        except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
-            raise HistoryError(f"{where}: not valid JSON ({exc})") from None
-        events.append(event_from_json(obj, len(events), where))
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            events.append(parse_jsonl_line(line, len(events), f"{source}: line {lineno}"))
     return events
 
 
+def parse_jsonl_line(line: str, index: int, where: str) -> Event:
+    """One line of JSON Lines as an event, or a HistoryError naming `where`."""
+    try:
+        obj = _DECODER.decode(line)
+    except RecursionError:
+        raise HistoryError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+        raise HistoryError(f"{where}: not valid JSON ({exc})") from None
+    return event_from_json(obj, index, where)
+
+
 # --8<-- [end:read-jsonl]
+
+
+def read_jsonl_stream(
+    stream: BinaryIO, source: str, lines: MutableSequence[int] | None = None
+) -> list[Event]:
+    """Read JSON Lines from a binary stream a line at a time (never the whole
+    text at once: memory holds the events, not the file); `lines` gets the
+    line number of each event."""
+    events: list[Event] = []
+    for lineno, raw in enumerate(stream, start=1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a byte order mark is not text
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise HistoryError(f"{source}: line {lineno}: not UTF-8 text ({exc.reason})") from None
+        if not line.strip():
+            continue
+        events.append(parse_jsonl_line(line, len(events), f"{source}: line {lineno}"))
+        if lines is not None:
+            lines.append(lineno)
+    return events
 
 
 def read_jsonl(path: str | Path) -> list[Event]:

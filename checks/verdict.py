@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from checks.values import Bool, Float, Map, to_plain
+
 Validity = bool | Literal["unknown"]
 
 # Exit statuses of `d11 check ...`, so scripts and CI can gate on a verdict.
@@ -58,6 +60,34 @@ class Verdict:
 # --8<-- [end:verdict]
 
 
+# --8<-- [start:no-client-operations]
+NO_CLIENT_OPERATIONS = "no client operations"
+
+
+def has_client_operations(events: Iterable[Any]) -> bool:
+    """Does the history hold any operation of a client (not only nemesis events)?"""
+    return any(ev.process != "nemesis" for ev in events)
+
+
+def no_client_operations(checker: str) -> Verdict:
+    """The answer of every checker to a history with nothing to judge: unknown.
+
+    An empty history (or one of nemesis events alone) proves nothing either
+    way, so no checker calls it valid: `d11 check` exits 2 on it, whichever
+    checker is asked.
+    """
+    return Verdict(
+        checker,
+        "unknown",
+        f"unknown: {NO_CLIENT_OPERATIONS} in the history (only nemesis events): "
+        "nothing to judge",
+        {"reason": NO_CLIENT_OPERATIONS},
+    )
+
+
+# --8<-- [end:no-client-operations]
+
+
 def combine(verdicts: Iterable[Verdict]) -> Validity:
     """The validity of several checks together: any False wins, then any unknown."""
     vs = [v.valid for v in verdicts]
@@ -78,7 +108,10 @@ def checks_map(verdicts: Iterable[Verdict]) -> dict[str, dict[str, Any]]:
 
 
 def _jsonable(x: Any) -> Any:
-    """Tuples, sets and frozensets become lists; dict keys become strings."""
+    """Tuples, sets and frozensets become lists; dict keys become strings;
+    canonical values (`checks.values`) their plain JSON selves."""
+    if isinstance(x, (Bool, Float, Map)):
+        return to_plain(x)
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (set, frozenset)):

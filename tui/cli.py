@@ -9,6 +9,8 @@ stays fast.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import typer
 
@@ -51,5 +53,41 @@ def _register_all() -> None:
 _register_all()
 
 
+# --8<-- [start:last-resort]
+DEBUG_ENV = "D11_DEBUG"
+_debug_flag = False  # set by --debug, before any command runs
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help=f"On an unexpected error, show its traceback (or set {DEBUG_ENV}=1)."
+    ),
+) -> None:
+    global _debug_flag
+    _debug_flag = debug
+
+
+def _debugging() -> bool:
+    return _debug_flag or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def main() -> None:
-    app()
+    """Run `d11`. An error no command foresaw is a bug: one line and exit 2, never a
+    traceback, unless --debug asks for it. Exits and Ctrl-C pass through as they are."""
+    try:
+        app()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if _debugging():
+            raise
+        first = (str(exc).splitlines() or [""])[0][:300]
+        line = f"error: unexpected {type(exc).__name__}: {first}"
+        line += f" (a bug in d11; --debug or {DEBUG_ENV}=1 shows the traceback)"
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        sys.stderr.write(line.encode(encoding, "backslashreplace").decode(encoding) + "\n")
+        raise SystemExit(2) from None
+
+
+# --8<-- [end:last-resort]

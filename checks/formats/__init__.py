@@ -8,10 +8,15 @@ file, the line and what is wrong. It never returns part of a history.
 
 from __future__ import annotations
 
+import os
+import re
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from checks.formats.jepsen import parse_edn_history
+from checks.formats.limits import ENV_HISTORY_MB_MAX, history_mb_max
 from checks.formats.porcupine import parse_etcd_log
 from checks.history import (
     NEMESIS,
@@ -21,6 +26,7 @@ from checks.history import (
     decode_text,
     pair_operations,
     parse_jsonl,
+    read_jsonl_stream,
 )
 
 # Format names accepted by `--format`; porcupine-kv files are EDN maps.
@@ -34,7 +40,7 @@ class LoadedHistory:
     source: str
     format: str
     events: list[Event]
-    lines: list[int]  # lines[i]: the line event i starts on (1-based)
+    lines: Sequence[int]  # lines[i]: the line event i starts on (1-based)
 
     def operations(self) -> list[Operation]:
         """The events paired into operations (checked when the history was loaded)."""
@@ -74,7 +80,7 @@ def parse_history(text: str, fmt: str | None = None, source: str = "<history>") 
             )
     if fmt == "jsonl":
         events = parse_jsonl(text, source)
-        lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip()]
+        lines = [i + 1 for i, line in enumerate(text.split("\n")) if line.strip()]
     elif fmt in ("edn", "porcupine-kv"):
         events, lines = parse_edn_history(text, source)
     elif fmt == "porcupine-etcd":
@@ -88,18 +94,62 @@ def parse_history(text: str, fmt: str | None = None, source: str = "<history>") 
     return LoadedHistory(source, fmt, events, lines)
 
 
-def load_history(path: str | Path, fmt: str | None = None) -> LoadedHistory:
-    """Read a history file whole (see `parse_history`)."""
+_SNIFF_BYTES = 1 << 16  # enough to tell the formats apart
+
+
+def load_history(
+    path: str | Path, fmt: str | None = None, mb_max: int | None = None
+) -> LoadedHistory:
+    """Read a history file whole (see `parse_history`), refusing one over
+    `mb_max` megabytes (default: `history_mb_max()`). JSON Lines is read a
+    line at a time, so memory holds the events, never the text as well."""
     p = Path(path)
+    cap = (history_mb_max() if mb_max is None else mb_max) * 1_000_000
+    too_big = HistoryError(
+        f"{p}: bigger than {cap // 1_000_000} MB; raise the cap with --max-mb "
+        f"(or {ENV_HISTORY_MB_MAX}) if the machine has about 4x that in memory to spare"
+    )
     try:
-        data = p.read_bytes()
+        with p.open("rb") as stream:
+            if p.is_file() and os.fstat(stream.fileno()).st_size > cap:
+                raise too_big
+            head = stream.read(_SNIFF_BYTES)
+            if fmt is None:
+                fmt = detect_format(head.decode("utf-8-sig", errors="ignore"))
+            if fmt == "jsonl" and p.is_file():
+                stream.seek(0)
+                lines: array[int] = array("q")
+                events = read_jsonl_stream(stream, str(p), lines)
+                if not events:
+                    raise HistoryError(f"{p}: empty history (no events)")
+                check_pairing(events, lines, str(p))
+                return LoadedHistory(str(p), fmt, events, lines)
+            data = head + stream.read(cap + 1 - len(head))
+            if len(data) > cap:
+                raise too_big
     except OSError as exc:
         raise HistoryError(f"{p}: cannot read ({exc.strerror or exc})") from None
     return parse_history(decode_text(data, str(p)), fmt, str(p))
 
 
+_EVENT_AT = re.compile(r"^event (\d+): ")
+
+
+def locate(exc: HistoryError, loaded: LoadedHistory) -> str:
+    """A checker's error about one event ("event 12: ...") as the file and line
+    a person opens ("h.jsonl: line 25: ..."); any other error names the file."""
+    message = str(exc)
+    if message.startswith(loaded.source):
+        return message
+    m = _EVENT_AT.match(message)
+    if m is not None and int(m.group(1)) < len(loaded.lines):
+        line = loaded.lines[int(m.group(1))]
+        return f"{loaded.source}: line {line}: {message[m.end() :]}"
+    return f"{loaded.source}: {message}"
+
+
 # --8<-- [start:check-pairing]
-def check_pairing(events: list[Event], lines: list[int], source: str) -> None:
+def check_pairing(events: list[Event], lines: Sequence[int], source: str) -> None:
     """Each process runs one operation at a time; completions match their invoke.
 
     `pair_operations` enforces the same rule; checking it here lets the error

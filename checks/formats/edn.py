@@ -224,7 +224,10 @@ class Reader:
                     digits = text[pos + 2 : pos + 6]
                     if len(digits) != 4 or any(d not in "0123456789abcdefABCDEF" for d in digits):
                         raise EdnError(self.line, "bad \\u escape in string")
-                    out.append(chr(int(digits, 16)))
+                    code = int(digits, 16)
+                    if 0xD800 <= code <= 0xDFFF:
+                        raise EdnError(self.line, f"\\u{digits} is a lone surrogate, not text")
+                    out.append(chr(code))
                     pos += 6
                     continue
                 raise EdnError(self.line, f"unknown escape \\{esc} in string")
@@ -248,9 +251,11 @@ class Reader:
             return _CHAR_NAMES[name]
         if name.startswith("u") and len(name) == 5:
             try:
-                return chr(int(name[1:], 16))
+                code = int(name[1:], 16)
             except ValueError:
-                pass
+                code = -1
+            if 0 <= code < 0xD800 or code > 0xDFFF:
+                return chr(code)
         raise EdnError(line, f"unknown character literal \\{name}")
 
 

@@ -14,7 +14,17 @@ import re
 from typing import Any
 
 from checks.formats.edn import EdnError, Keyword, Reader
-from checks.history import EVENT_TYPES, NEMESIS, Event, HistoryError
+from checks.history import (
+    _NO_EXTRA,
+    EVENT_TYPES,
+    NEMESIS,
+    Event,
+    HistoryError,
+    _short,
+    check_process,
+    check_time_ms,
+)
+from checks.values import check_value
 
 NS_PER_MS = 1_000_000
 _FIELDS = frozenset({"type", "f", "value", "process", "time", "index"})
@@ -28,21 +38,23 @@ def event_from_map(m: Any, index: int, where: str) -> Event:
         if not isinstance(k, Keyword):
             raise HistoryError(f"{where}: map key {k!r} is not a keyword")
     etype = m.get("type")
-    if etype not in EVENT_TYPES:
-        raise HistoryError(f"{where}: :type must be :invoke, :ok, :fail or :info, got {etype!r}")
-    process = m.get("process")
-    if isinstance(process, bool) or not isinstance(process, (int, str)) or process == "":
-        raise HistoryError(f"{where}: :process must be an integer or a keyword, got {process!r}")
+    if not isinstance(etype, str) or etype not in EVENT_TYPES:
+        raise HistoryError(
+            f"{where}: :type must be :invoke, :ok, :fail or :info, got {_short(etype)}"
+        )
+    process = check_process(m.get("process"), where, ":process")
     if isinstance(process, str):
         process = NEMESIS if process == NEMESIS else str(process)
     f = m.get("f")
     if not isinstance(f, str) or not f:
-        raise HistoryError(f"{where}: :f must be a keyword naming the operation, got {f!r}")
-    time_ns = m.get("time", 0)
-    if isinstance(time_ns, bool) or not isinstance(time_ns, (int, float)):
-        raise HistoryError(f"{where}: :time must be a number of nanoseconds, got {time_ns!r}")
+        raise HistoryError(f"{where}: :f must be a keyword naming the operation, got {_short(f)}")
+    time_ms = check_time_ms(m.get("time", 0), where, ":time (nanoseconds)", 1 / NS_PER_MS)
+    value = m.get("value")
+    check_value(value, where)
     extra = {str(k): v for k, v in m.items() if k not in _FIELDS}
-    return Event(str(etype), process, str(f), m.get("value"), time_ns / NS_PER_MS, index, extra)
+    if extra:
+        check_value(extra, where)
+    return Event(str(etype), process, str(f), value, time_ms, index, extra or _NO_EXTRA)
 
 
 # A flat map on one line, of simple values: what most history files hold.
@@ -91,7 +103,10 @@ def _parse_flat_lines(text: str, source: str) -> tuple[list[Event], list[int]] |
             k = Keyword(key)
             if k in m:
                 return None
-            m[k] = _scalar(raw)
+            try:
+                m[k] = _scalar(raw)
+            except ValueError:  # an integer too long to convert: the reader names it
+                return None
         events.append(event_from_map(m, len(events), f"{source}: line {lineno}"))
         lines.append(lineno)
     return events, lines

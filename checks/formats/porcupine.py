@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 from checks.formats.edn import EdnError, Keyword, hashable, read_one
-from checks.history import EVENT_TYPES, Event, HistoryError
+from checks.history import EVENT_TYPES, Event, HistoryError, check_process
+from checks.values import check_value
 
 LINE_RE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\S+)\s+:(\S+)\s+(\S.*?)\s*$")
 
@@ -43,7 +44,8 @@ def parse_etcd_log(text: str, source: str = "<history>") -> tuple[list[Event], l
             value = values[raw]
         else:
             value = values[raw] = _value(raw, where)
-        events.append(Event(etype, int(process), f, value, float(lineno), len(events)))  # type: ignore[arg-type]
+        pid = check_process(int(process) if len(process) <= 20 else None, where, "the process")
+        events.append(Event(etype, pid, f, value, float(lineno), len(events)))  # type: ignore[arg-type]
         lines.append(lineno)
     return events, lines
 
@@ -54,6 +56,7 @@ def _value(raw: str, where: str) -> Any:
         value = read_one(raw)
     except EdnError as exc:
         raise HistoryError(f"{where}: bad value {raw!r} ({exc.message})") from None
+    check_value(value, where)
     if isinstance(value, Keyword):
         return str(value)  # :timed-out and friends: plain names
     return hashable(value)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from checks.history import Event, Operation, pair_operations
 from checks.lin.model import Call, Model
 from checks.lin.search import SearchResult, SearchStats, wgl
+from checks.verdict import NO_CLIENT_OPERATIONS
 
 Validity = bool | Literal["unknown"]
 
@@ -152,7 +153,9 @@ def check_operations(
     timeout_s: float | None = None,
     cache_max: int = CACHE_MAX_TOTAL,
 ) -> LinResult:
-    """Check paired operations against a model."""
+    """Check paired operations against a model (none at all: unknown, as every checker)."""
+    if not ops:
+        return LinResult("unknown", model, [], None, 0.0, NO_CLIENT_OPERATIONS, 0)
     calls, dropped = prepare(ops, model)
     return check_calls(calls, model, timeout_s, cache_max, dropped)
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.history import HistoryError, Operation
+from checks.values import value_key as value_key  # models import it from here
 
 
 class _Unknown:
@@ -86,17 +87,6 @@ class Call:
     @property
     def definite(self) -> bool:
         return self.ret is not None
-
-
-def value_key(x: Any) -> Hashable:
-    """A hashable form of a history value (JSON lists become tuples)."""
-    if isinstance(x, list):
-        return tuple(value_key(v) for v in x)
-    if isinstance(x, dict):
-        return tuple(sorted(((str(k), value_key(v)) for k, v in x.items()), key=repr))
-    if isinstance(x, set):
-        return frozenset(value_key(v) for v in x)
-    return x
 
 
 class Model:

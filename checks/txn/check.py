@@ -18,7 +18,7 @@ from checks.txn.anomaly import MEANING, Anomaly
 from checks.txn.graph import add_realtime, find_cycles
 from checks.txn.models import MODELS, violated, weakest
 from checks.txn.txns import Txn, read_txns
-from checks.verdict import Verdict
+from checks.verdict import Verdict, has_client_operations, no_client_operations
 
 Workload = Literal["list-append", "rw-register"]
 
@@ -41,6 +41,8 @@ def check_txn(
 ) -> Verdict:
     """Judge a transactional history. `realtime`: also add real-time edges,
     so cycles through them show violations of strict serializability."""
+    if not has_client_operations(events):
+        return no_client_operations("txn")
     txns = read_txns(events)
     if not txns:
         return Verdict("txn", "unknown", "No f='txn' operations in the history.", {})

@@ -41,6 +41,12 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                 raise HistoryError(f"{t.name}: a write in a list-append history")
     anomalies: list[Anomaly] = []
     ok = [t for t in txns if t.status == "ok"]
+    for t in ok:
+        for m in t.mops:
+            if m.f == "r" and not (m.value is None or isinstance(m.value, tuple)):
+                raise HistoryError(
+                    f"{t.name} reads {m.key} = {m.value!r}: a list-append read is a list or nil"
+                )
     reads = [(t, m.key, m.value or ()) for t in ok for m in t.mops if m.f == "r"]
     external = _external_reads(ok)
     _internal(ok, anomalies)

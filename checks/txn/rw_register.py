@@ -47,6 +47,10 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                 last_write[(t.n, m.key)] = m.value
             elif m.f == "append":
                 raise HistoryError(f"{t.name}: an append in a rw-register history")
+            elif isinstance(m.value, tuple):
+                raise HistoryError(
+                    f"{t.name} reads {m.key} = {show_value(m.value)}: a register read is one value"
+                )
     anomalies: list[Anomaly] = []
     ok = [t for t in txns if t.status == "ok"]
     external: list[tuple[Txn, Any, Any]] = []  # reads before any own write to the key

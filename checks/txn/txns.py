@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from checks.history import Event, HistoryError, Operation, pair_operations
+from checks.values import is_integer, is_scalar, to_plain, value_key
 
 Status = Literal["ok", "fail", "info"]
 MOP_KINDS = frozenset({"append", "r", "w"})
@@ -70,10 +71,7 @@ class Txn:
             "name": self.name,
             "process": self.process,
             "status": self.status,
-            "mops": [
-                [m.f, m.key, list(m.value) if isinstance(m.value, tuple) else m.value]
-                for m in self.mops
-            ],
+            "mops": [[m.f, m.key, to_plain(m.value)] for m in self.mops],
             "invoke_index": self.invoke_index,
             "complete_index": self.complete_index,
         }
@@ -93,14 +91,21 @@ def show_value(v: Any) -> str:
     return f"[{head}, ...{len(v) - 5} more..., {tail}]"
 
 
-def _hashable_key(k: Any, where: int) -> Any:
-    if isinstance(k, list):
-        return tuple(k)
-    try:
-        hash(k)
-    except TypeError:
-        raise HistoryError(f"event {where}: micro-op key {k!r} is not a plain value") from None
+def _key(k: Any, where: int) -> Any:
+    if not (isinstance(k, str) or is_integer(k)):
+        raise HistoryError(f"event {where}: a micro-op key is a string or an integer, got {k!r}")
     return k
+
+
+def _value(f: str, v: Any, where: int) -> Any:
+    """A micro-op's value in canonical form (Clojure's `=`: true is not 1)."""
+    if f == "r" and isinstance(v, (list, tuple)):
+        if not all(is_scalar(x) and x is not None for x in v):
+            raise HistoryError(f"event {where}: a list read holds only scalar values: {v!r}")
+        return tuple(value_key(x) for x in v)
+    if not is_scalar(v):
+        raise HistoryError(f"event {where}: micro-op {f} needs a scalar value, got {v!r}")
+    return value_key(v)
 
 
 def _mops(value: Any, where: int) -> tuple[Mop, ...]:
@@ -108,12 +113,15 @@ def _mops(value: Any, where: int) -> tuple[Mop, ...]:
         raise HistoryError(f"event {where}: a txn's value must be a list of micro-ops")
     out = []
     for m in value:
-        if not isinstance(m, (list, tuple)) or len(m) != 3 or m[0] not in MOP_KINDS:
+        if (
+            not isinstance(m, (list, tuple))
+            or len(m) != 3
+            or not isinstance(m[0], str)
+            or m[0] not in MOP_KINDS
+        ):
             raise HistoryError(f"event {where}: micro-op {m!r} is not [append|r|w, key, value]")
         f, k, v = m
-        if isinstance(v, list):
-            v = tuple(v)
-        out.append(Mop(str(f), _hashable_key(k, where), v))
+        out.append(Mop(str(f), _key(k, where), _value(str(f), v, where)))
     return tuple(out)
 
 

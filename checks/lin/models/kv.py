@@ -13,7 +13,8 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from checks.history import HistoryError, Operation
-from checks.lin.model import UNKNOWN, Call, Model, outcome, value_key
+from checks.lin.model import UNKNOWN, Call, Model, outcome
+from checks.values import is_integer, value_key
 
 GET, PUT, APPEND = "get", "put", "append"
 _FS = {GET: GET, PUT: PUT, APPEND: APPEND}
@@ -76,9 +77,18 @@ class KvModel(Model):
 
 def _key_and_value(op: Operation, value: Any) -> tuple[Hashable, Any]:
     if "key" in op.invoke.extra:
-        return value_key(op.invoke.extra["key"]), value
+        return _key(op, op.invoke.extra["key"]), value
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        return value_key(value[0]), value[1]
+        return _key(op, value[0]), value[1]
     raise HistoryError(
         f"event {op.invoke.index}: a kv operation needs a `key` field or a [key value] value"
     )
+
+
+def _key(op: Operation, key: Any) -> Hashable:
+    """A key is a string or an integer (Clojure-equal: 1 and "1" are two keys)."""
+    if not (isinstance(key, str) or is_integer(key)):
+        raise HistoryError(
+            f"event {op.invoke.index}: a kv key is a string or an integer, got {key!r}"
+        )
+    return value_key(key)

@@ -1,0 +1,49 @@
+"""Numeric command-line options checked at the edge: finite, and in a stated range.
+
+Click reads `--timeout-s nan` as a float and `--rate 1e400` as infinity,
+and its ranges let NaN through (every comparison with NaN is false). A NaN
+budget switches a deadline off; an infinite rate grows a queue without
+bound. So every numeric option of `d11` names its range here, once:
+
+    timeout_s: float = typer.Option(60.0, "--timeout-s", callback=in_range(0.001, 86_400))
+
+and a value outside it is a usage error (exit 2), not a run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+N = TypeVar("N", int, float)
+
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1  # seeds are 64-bit, as every RNG here takes them
+
+
+def in_range(lo: float, hi: float, unit: str = "") -> Callable[[N | None], N | None]:
+    """A typer callback accepting a finite number from `lo` to `hi` (or None)."""
+    assert lo <= hi and math.isfinite(lo) and math.isfinite(hi), (lo, hi)
+    words = f"a finite number from {lo:g} to {hi:g}{' ' + unit if unit else ''}"
+
+    def check(value: N | None) -> N | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise typer.BadParameter(f"must be {words}, not {_show(value)}")
+        return value
+
+    return check
+
+
+def seed_range() -> Callable[[int | None], int | None]:
+    """The callback of every `--seed`: a 64-bit integer."""
+    return in_range(SEED_MIN, SEED_MAX)
+
+
+def _show(value: float) -> str:
+    if isinstance(value, int) and abs(value) >= 10**20:
+        return "an integer that large"
+    return f"{value:g}" if isinstance(value, float) else str(value)
