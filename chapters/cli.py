@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from reference.cli_options import in_range, seed_range
+
 __all__ = ["register"]
 
 BENCH_CELLS = (1, 2, 4, 8, 16)
@@ -43,12 +45,26 @@ def run(
     scenario: str = typer.Option(
         "steady", "--scenario", help="steady | double11 | crash | partition | saturate"
     ),
-    seed: int = typer.Option(1, "--seed", help="The run's seed: same seed, same run."),
+    seed: int = typer.Option(
+        1, "--seed", callback=seed_range(), help="The run's seed: same seed, same run."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-    shards: int = typer.Option(0, "--shards", help="Chapter 2: number of shards (default 4)."),
-    cells: int = typer.Option(0, "--cells", help="Chapter 3: number of RZone cells (default 4)."),
+    shards: int = typer.Option(
+        0, "--shards", callback=in_range(0, 255), help="Chapter 2: number of shards (default 4)."
+    ),
+    cells: int = typer.Option(
+        0,
+        "--cells",
+        callback=in_range(0, 255),
+        help="Chapter 3: number of RZone cells (default 4).",
+    ),
     variant: str = typer.Option("", "--variant", help="ch2: tcc | naive; ch3: async."),
-    duration_s: float = typer.Option(4.0, "--duration-s", help="Simulated seconds of traffic."),
+    duration_s: float = typer.Option(
+        4.0,
+        "--duration-s",
+        callback=in_range(0.001, 600, "s"),
+        help="Simulated seconds of traffic.",
+    ),
     scale: str = typer.Option("", "--scale", help="Simulated payments per real one, e.g. 1/453."),
     store: Path | None = typer.Option(
         None, "--store", help="Run folder (default store/CH-SCENARIO/TIME)."
@@ -87,8 +103,10 @@ def run(
 
 
 def bench_cells(
-    duration_s: float = typer.Option(2.0, "--duration-s", help="Simulated seconds per size."),
-    seed: int = typer.Option(1, "--seed"),
+    duration_s: float = typer.Option(
+        2.0, "--duration-s", callback=in_range(0.001, 600, "s"), help="Simulated seconds per size."
+    ),
+    seed: int = typer.Option(1, "--seed", callback=seed_range()),
 ) -> None:
     """Goodput at saturation with 1, 2, 4, 8, 16 cells; then scaling_efficiency_16."""
     from chapters.run import simulate

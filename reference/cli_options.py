@@ -23,10 +23,13 @@ N = TypeVar("N", int, float)
 SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1  # seeds are 64-bit, as every RNG here takes them
 
 
-def in_range(lo: float, hi: float, unit: str = "") -> Callable[[N | None], N | None]:
-    """A typer callback accepting a finite number from `lo` to `hi` (or None)."""
+def in_range(
+    lo: float, hi: float, unit: str = "", words: str = ""
+) -> Callable[[N | None], N | None]:
+    """A typer callback accepting a finite number from `lo` to `hi` (or None);
+    `words` says what it accepts, when the bounds alone do not say it well."""
     assert lo <= hi and math.isfinite(lo) and math.isfinite(hi), (lo, hi)
-    words = f"a finite number from {lo:g} to {hi:g}{' ' + unit if unit else ''}"
+    words = words or f"a finite number from {lo:g} to {hi:g}{' ' + unit if unit else ''}"
 
     def check(value: N | None) -> N | None:
         if value is None:
@@ -40,7 +43,7 @@ def in_range(lo: float, hi: float, unit: str = "") -> Callable[[N | None], N | N
 
 def seed_range() -> Callable[[int | None], int | None]:
     """The callback of every `--seed`: a 64-bit integer."""
-    return in_range(SEED_MIN, SEED_MAX)
+    return in_range(SEED_MIN, SEED_MAX, words="an integer that fits in 64 bits")
 
 
 def _show(value: float) -> str:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from reference.cli_options import in_range, seed_range
+
 __all__ = ["register"]
 
 
@@ -18,10 +20,15 @@ def tui(
     scenario: str = typer.Option(
         "steady", "--scenario", help="steady, double11, crash, partition, saturate"
     ),
-    seed: int = typer.Option(1, "--seed", help="simulator seed: same seed, same run"),
+    seed: int = typer.Option(
+        1, "--seed", callback=seed_range(), help="simulator seed: same seed, same run"
+    ),
     variant: str = typer.Option("", "--variant", help="the stage's variant (default: its own)"),
     speed: float = typer.Option(
-        1.0, "--speed", help="simulated seconds per real second (0.1..100)"
+        1.0,
+        "--speed",
+        callback=in_range(0.1, 100),
+        help="simulated seconds per real second (0.1..100)",
     ),
     attach: Path | None = typer.Option(
         None, "--attach", help="replay a store folder written by `d11 test` (or saved here)"

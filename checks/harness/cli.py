@@ -16,6 +16,7 @@ from rich.table import Table
 
 from checks.harness.runner import HarnessError, TestResult, TestSpec
 from checks.nemesis import NEMESES, Schedule, ScheduleError
+from reference.cli_options import in_range, seed_range
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -72,18 +73,36 @@ def test_command(
     chapter: Annotated[str, typer.Argument(help="Chapter id or alias: ch1, ch2, sharding, ...")],
     workload: Annotated[str, typer.Option(help="payments, double11 or saturate")] = "payments",
     nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "none",
-    time_s: Annotated[float, typer.Option("--time", help="Seconds of traffic and faults")] = 4.0,
-    seed: Annotated[int, typer.Option(help="Seed of the run and of the schedule")] = 1,
+    time_s: Annotated[
+        float,
+        typer.Option(
+            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults"
+        ),
+    ] = 4.0,
+    seed: Annotated[
+        int, typer.Option(callback=seed_range(), help="Seed of the run and of the schedule")
+    ] = 1,
     backend: Annotated[str, typer.Option(help="sim, process or docker")] = "sim",
     variant: Annotated[str, typer.Option(help="Chapter variant (e.g. naive, tcc)")] = "",
-    shards: Annotated[int, typer.Option(help="Shards (ch2), 0 = default")] = 0,
-    cells: Annotated[int, typer.Option(help="Cells (ch3), 0 = default")] = 0,
+    shards: Annotated[
+        int, typer.Option(callback=in_range(0, 255), help="Shards (ch2), 0 = default")
+    ] = 0,
+    cells: Annotated[
+        int, typer.Option(callback=in_range(0, 255), help="Cells (ch3), 0 = default")
+    ] = 0,
     rate: Annotated[
         float,
-        typer.Option(help="Payments/s of the payments workload (0 = default; 60 on real backends)"),
+        typer.Option(
+            callback=in_range(0, 100_000),
+            help="Payments/s of the payments workload (0 = default; 60 on real backends)",
+        ),
     ] = 0.0,
     fault_ms: Annotated[
-        float, typer.Option(help="How long each fault lasts, ±50% (0 = default, 800 ms)")
+        float,
+        typer.Option(
+            callback=in_range(0, 600_000, "ms"),
+            help="How long each fault lasts, ±50% (0 = default, 800 ms)",
+        ),
     ] = 0.0,
     schedule: Annotated[
         Path | None, typer.Option(help="Replay this schedule file instead of generating one")
@@ -182,14 +201,25 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
 
 def hunt_command(
     chapter: Annotated[str, typer.Argument(help="Chapter id or alias")],
-    budget: Annotated[int, typer.Option(help="Examples to try before giving up")] = 50,
+    budget: Annotated[
+        int, typer.Option(callback=in_range(1, 100_000), help="Examples to try before giving up")
+    ] = 50,
     nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "kill,partition-halves,pause",
     workload: Annotated[str, typer.Option(help="payments, double11 or saturate")] = "payments",
-    time_s: Annotated[float, typer.Option("--time", help="Seconds of traffic and faults")] = 3.0,
-    seed: Annotated[int, typer.Option(help="Seed of the search")] = 1,
+    time_s: Annotated[
+        float,
+        typer.Option(
+            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults"
+        ),
+    ] = 3.0,
+    seed: Annotated[int, typer.Option(callback=seed_range(), help="Seed of the search")] = 1,
     variant: Annotated[str, typer.Option(help="Chapter variant (e.g. naive)")] = "",
-    shards: Annotated[int, typer.Option(help="Shards (ch2), 0 = default")] = 0,
-    cells: Annotated[int, typer.Option(help="Cells (ch3), 0 = default")] = 0,
+    shards: Annotated[
+        int, typer.Option(callback=in_range(0, 255), help="Shards (ch2), 0 = default")
+    ] = 0,
+    cells: Annotated[
+        int, typer.Option(callback=in_range(0, 255), help="Cells (ch3), 0 = default")
+    ] = 0,
     store: Annotated[Path, typer.Option(help="Root folder for store folders")] = Path("store"),
 ) -> None:
     """Search seeds and fault schedules for a failure; shrink it to a minimal schedule."""

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import typer
 
+from reference.cli_options import in_range, seed_range
+
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @bench.command("ledger")
     def bench_ledger(
         clients: int = typer.Option(
-            64, "--clients", help="Transfers kept in flight at once (closed loop), 1-4096."
+            64,
+            "--clients",
+            callback=in_range(1, 4096),
+            help="Transfers kept in flight at once (closed loop), 1-4096.",
         ),
         seconds: float = typer.Option(
-            2.0, "--seconds", help="Simulated seconds measured, after a 1 s warm-up (max 60)."
+            2.0,
+            "--seconds",
+            callback=in_range(0.001, 60, "s"),
+            help="Simulated seconds measured, after a 1 s warm-up (max 60).",
         ),
-        seed: int = typer.Option(1, "--seed", help="Simulator seed."),
+        seed: int = typer.Option(1, "--seed", callback=seed_range(), help="Simulator seed."),
     ) -> None:
         """The Paxos ledger, 3 replicas in 3 cities: transfers/s and commit latency,
         with and without batching."""

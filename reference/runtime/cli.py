@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from reference.cli_options import in_range
 from reference.runtime.bench import DEFAULT_CLIENTS, ReplicaTuning
 
 DEFAULT_TUNING = ReplicaTuning()
@@ -23,7 +24,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @bench.command("process")
     def bench_process(
-        seconds: float = typer.Option(5.0, "--seconds", min=0.5, max=600.0, help="Measured time."),
+        seconds: float = typer.Option(
+            5.0, "--seconds", callback=in_range(0.5, 600.0, "s"), help="Measured time."
+        ),
         clients: int = typer.Option(
             DEFAULT_CLIENTS,
             "--clients",

@@ -10,6 +10,8 @@ from typing import Any
 
 import typer
 
+from reference.cli_options import seed_range
+
 __all__ = ["register"]
 
 _KIND_STYLE = {
@@ -46,7 +48,9 @@ def _describe(kind: str, fields: dict[str, Any]) -> str:
 
 
 def demo(
-    seed: int = typer.Option(7, help="Run seed: the same seed gives the same run."),
+    seed: int = typer.Option(
+        7, callback=seed_range(), help="Run seed: the same seed gives the same run."
+    ),
 ) -> None:
     """A replicated counter in two cities, through a crash and a partition."""
     from rich.console import Console
@@ -90,7 +94,7 @@ def demo(
 def bench_sim(
     nodes: int = typer.Option(100, min=2, max=2_000, help="Nodes exchanging messages."),
     messages: int = typer.Option(200_000, min=1_000, max=50_000_000, help="Messages to deliver."),
-    seed: int = typer.Option(1, help="Seed for both sides."),
+    seed: int = typer.Option(1, callback=seed_range(), help="Seed for both sides."),
     rounds: int = typer.Option(3, min=1, max=20, help="Alternating rounds; best of each side."),
 ) -> None:
     """Message passing on our kernel vs SimPy: same workload, same latency model."""

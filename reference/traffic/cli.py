@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from reference.cli_options import in_range, seed_range
 from reference.traffic.plan import PEAKS_PER_S, Traffic
 from reference.traffic.population import Population
 from reference.traffic.shape import DAY_S, HOUR_S, DayShape
@@ -138,16 +139,36 @@ def show(traffic: Traffic, year: int, seed: int) -> None:
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("traffic")
     def traffic_command(
-        year: int = typer.Option(2019, help="Whose peak: 2019 (544,000/s) or 2020 (583,000/s)."),
-        sim_peak: float = typer.Option(1_200.0, help="Simulated orders/s at the midnight peak."),
-        day_minutes: float = typer.Option(
-            0.0, help="Replay the whole day in this many simulated minutes (0: real time)."
+        year: int = typer.Option(
+            2019,
+            callback=in_range(1990, 2100),
+            help="Whose peak: 2019 (544,000/s) or 2020 (583,000/s).",
         ),
-        spike: float = typer.Option(100.0, help="Midnight peak, in multiples of the baseline."),
-        decay_s: float = typer.Option(300.0, help="Time constant of the spike's decay (s)."),
-        evening: float = typer.Option(20.0, help="The 20:00 peak, in multiples of the baseline."),
-        merchants: int = typer.Option(10_000, help="Merchants (popularity by Zipf's law)."),
-        seed: int = typer.Option(7, help="Seed of the arrivals measured below the table."),
+        sim_peak: float = typer.Option(
+            1_200.0,
+            callback=in_range(0.001, 100_000),
+            help="Simulated orders/s at the midnight peak.",
+        ),
+        day_minutes: float = typer.Option(
+            0.0,
+            callback=in_range(0, 10_080),
+            help="Replay the whole day in this many simulated minutes (0: real time).",
+        ),
+        spike: float = typer.Option(
+            100.0, callback=in_range(1, 10_000), help="Midnight peak, in multiples of the baseline."
+        ),
+        decay_s: float = typer.Option(
+            300.0, callback=in_range(0.001, 86_400), help="Time constant of the spike's decay (s)."
+        ),
+        evening: float = typer.Option(
+            20.0, callback=in_range(0, 10_000), help="The 20:00 peak, in multiples of the baseline."
+        ),
+        merchants: int = typer.Option(
+            10_000, callback=in_range(1, 10_000_000), help="Merchants (popularity by Zipf's law)."
+        ),
+        seed: int = typer.Option(
+            7, callback=seed_range(), help="Seed of the arrivals measured below the table."
+        ),
     ) -> None:
         """Show the Double 11 load shape: simulated rates and what they stand for."""
         try:
