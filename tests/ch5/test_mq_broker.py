@@ -1,0 +1,210 @@
+"""The broker's state machine, command by command: RocketMQ's transactional
+semantics, retries and dead letters, and the per-key hold, with no network."""
+
+from __future__ import annotations
+
+import pytest
+
+from reference.codec import decode, decode_value, encode, encode_value
+from reference.mq.machine import (
+    CHECK_MAX_TOPIC,
+    DELAY_LEVELS_MS,
+    HALF_TOPIC,
+    BrokerConfig,
+    BrokerMachine,
+    dlq_topic,
+    queue_of,
+    retry_topic,
+)
+from reference.mq.messages import (
+    CheckPass,
+    CheckTransaction,
+    CommitOffset,
+    EndTransaction,
+    Payload,
+    PullQuery,
+    SendBack,
+    SendHalf,
+    SendMessage,
+)
+
+GROUP, TOPIC = "payment-service", "payments"
+TIMEOUT_MS = BrokerConfig().transaction_timeout_ms
+
+
+def _half(b: BrokerMachine, msg_id: str, key: str = "u1", at_ms: int = 1_000) -> int:
+    body = Payload(msg_id, key, "m1@pay", 500)
+    result = b.apply(SendHalf(GROUP, TOPIC, msg_id, key, body, at_ms))
+    assert result[0] == "stored"
+    return int(result[1])
+
+
+def _end(b: BrokerMachine, msg_id: str, commit: bool, *, check: bool = False, at_ms: int = 2_000):
+    return b.apply(EndTransaction(GROUP, msg_id, commit, check, at_ms))
+
+
+def _visible(b: BrokerMachine, key: str = "u1", group: str = "g", now_ms: int = 10**9) -> list[str]:
+    qid = queue_of(key, b.config.queues_per_topic)
+    pulled = b.pull(PullQuery(group, TOPIC, qid, -1, 32, now_ms))
+    return [m.msg_id for m in pulled.messages]
+
+
+def test_a_half_message_is_invisible_until_committed() -> None:
+    b = BrokerMachine()
+    offset = _half(b, "p1")
+    assert b.log[offset].topic == HALF_TOPIC
+    assert _visible(b) == []
+    assert _end(b, "p1", True)[0] == "committed"
+    assert _visible(b) == ["p1"]
+    assert b.ops["p1"] == "committed"
+
+
+def test_a_rolled_back_half_message_is_never_visible() -> None:
+    b = BrokerMachine()
+    _half(b, "p1")
+    assert _end(b, "p1", False) == ("rolled-back",)
+    assert _visible(b) == [] and b.ops["p1"] == "rolled-back"
+
+
+def test_a_resent_half_is_stored_once() -> None:
+    b = BrokerMachine()
+    assert _half(b, "p1") == _half(b, "p1")
+    assert len(b.log) == 1
+
+
+def test_a_second_verdict_changes_nothing() -> None:
+    """RocketMQ issue 8158: a commit racing a check-back's commit stored the message
+    twice; a COMMIT after a check-back's ROLLBACK was accepted."""
+    b = BrokerMachine()
+    _half(b, "p1")
+    _end(b, "p1", False, check=True)
+    assert _end(b, "p1", True) == ("refused", "already rolled-back")
+    _half(b, "p2", key="u2")
+    _end(b, "p2", True, check=True)
+    assert _end(b, "p2", True) == ("refused", "already committed")
+    assert _visible(b, "u2") == ["p2"] and _visible(b) == []
+
+
+def test_check_pass_waits_for_the_transaction_timeout() -> None:
+    b = BrokerMachine()
+    _half(b, "p1", at_ms=1_000)
+    assert b.apply(CheckPass(1_000 + TIMEOUT_MS - 1)) == ((), ())
+    checks, discarded = b.apply(CheckPass(1_000 + TIMEOUT_MS))
+    assert discarded == ()
+    assert checks == (CheckTransaction("p1", GROUP, b.log[0].body, 1),)
+
+
+def test_after_a_check_only_a_check_answer_decides() -> None:
+    b = BrokerMachine()
+    _half(b, "p1", at_ms=0)
+    b.apply(CheckPass(TIMEOUT_MS))
+    assert _end(b, "p1", True)[0] == "refused"
+    assert _end(b, "p1", True, check=True)[0] == "committed"
+
+
+def test_after_the_last_check_a_half_is_set_aside_and_a_late_commit_refused() -> None:
+    b = BrokerMachine()
+    _half(b, "p1", at_ms=0)
+    cfg = b.config
+    for i in range(cfg.transaction_check_max):
+        checks, discarded = b.apply(CheckPass(TIMEOUT_MS + i * cfg.transaction_check_interval_ms))
+        assert [c.check_times for c in checks] == [i + 1] and discarded == ()
+    checks, discarded = b.apply(CheckPass(10**8))
+    assert checks == () and discarded == ("p1",)
+    assert b.ops["p1"] == "discarded" and b.log[-1].topic == CHECK_MAX_TOPIC
+    assert _end(b, "p1", True, check=True) == ("refused", "already discarded")
+    assert _visible(b) == []
+
+
+def test_checks_per_pass_are_bounded() -> None:
+    b = BrokerMachine(BrokerConfig(checks_per_pass_max=3))
+    for i in range(5):
+        _half(b, f"p{i}", key=f"u{i}", at_ms=0)
+    checks, _ = b.apply(CheckPass(TIMEOUT_MS))
+    assert [c.msg_id for c in checks] == ["p0", "p1", "p2"]
+
+
+def test_a_key_keeps_its_order_when_an_older_half_waits_for_its_check() -> None:
+    b = BrokerMachine()
+    _half(b, "p1", at_ms=0)  # its commit will be lost: the check-back decides
+    _half(b, "p2", at_ms=10)
+    assert _end(b, "p2", True) == ("committed", -1)  # held behind p1
+    assert _visible(b) == []
+    b.apply(CheckPass(TIMEOUT_MS))
+    _end(b, "p1", True, check=True)
+    assert _visible(b) == ["p1", "p2"]
+
+
+def test_a_rollback_releases_the_messages_held_behind_it() -> None:
+    b = BrokerMachine()
+    _half(b, "p1", at_ms=0)
+    _half(b, "p2", at_ms=10)
+    _end(b, "p2", True)
+    _end(b, "p1", False)
+    assert _visible(b) == ["p2"]
+
+
+def test_consumer_retries_follow_the_delay_levels_then_dead_letter() -> None:
+    b = BrokerMachine()
+    b.apply(SendMessage(TOPIC, "p1", "u1", Payload("p1", "u1", "m1@pay", 1), 0))
+    offset, now_ms = 0, 0
+    waits: list[int] = []
+    for tries in range(b.config.max_reconsume_times):
+        kind, offset = b.apply(SendBack("g", offset, tries, now_ms))
+        assert kind == "retry"
+        retry = b.log[offset]
+        assert retry.topic == retry_topic("g") and retry.reconsume_times == tries + 1
+        waits.append(retry.deliver_at_ms - now_ms)
+        now_ms = retry.deliver_at_ms
+    assert waits[:3] == [10_000, 30_000, 60_000] and waits[-1] == 7_200_000
+    assert waits == list(DELAY_LEVELS_MS[2:])
+    kind, offset = b.apply(SendBack("g", offset, b.config.max_reconsume_times, now_ms))
+    assert kind == "dead-letter" and b.log[offset].topic == dlq_topic("g")
+
+
+def test_a_retry_is_not_pulled_before_it_is_due() -> None:
+    b = BrokerMachine()
+    b.apply(SendMessage(TOPIC, "p1", "u1", Payload("p1", "u1", "m1@pay", 1), 0))
+    b.apply(SendBack("g", 0, 0, 1_000))
+    early = b.pull(PullQuery("g", retry_topic("g"), 0, -1, 32, 10_999))
+    due = b.pull(PullQuery("g", retry_topic("g"), 0, -1, 32, 11_000))
+    assert early.messages == () and [m.msg_id for m in due.messages] == ["p1"]
+
+
+def test_committed_offsets_only_move_forward_and_measure_lag() -> None:
+    b = BrokerMachine(BrokerConfig(queues_per_topic=1))
+    for i in range(3):
+        b.apply(SendMessage(TOPIC, f"p{i}", "u1", Payload(f"p{i}", "u1", "m1@pay", 1), 0))
+    assert b.lag("g", TOPIC) == 3
+    b.apply(CommitOffset("g", TOPIC, 0, 2))
+    b.apply(CommitOffset("g", TOPIC, 0, 1))  # a late commit from a restarted consumer
+    assert b.offsets[("g", TOPIC, 0)] == 2 and b.lag("g", TOPIC) == 1
+    assert [m.msg_id for m in b.pull(PullQuery("g", TOPIC, 0, -1, 32, 0)).messages] == ["p2"]
+
+
+def test_snapshot_restores_an_equal_broker_through_the_codec() -> None:
+    b = BrokerMachine()
+    _half(b, "p1", at_ms=0)
+    _half(b, "p2", at_ms=10)
+    _end(b, "p2", True)
+    b.apply(CheckPass(TIMEOUT_MS))
+    snapshot = decode_value(encode_value(b.snapshot()))
+    other = BrokerMachine()
+    other.restore(snapshot)
+    assert other.snapshot() == b.snapshot()
+    _end(other, "p1", True, check=True)
+    assert _visible(other) == ["p1", "p2"]
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        SendHalf(GROUP, TOPIC, "p1", "u1", Payload("p1", "u1", "m1@pay", 5), 0),
+        EndTransaction(GROUP, "p1", True, False, 0),
+        CheckTransaction("p1", GROUP, Payload("p1", "u1", "m1@pay", 5), 3),
+        PullQuery("g", TOPIC, 1, -1, 32, 0),
+        SendBack("g", 4, 0, 0),
+    ],
+)
+def test_messages_round_trip_through_the_codec(msg: object) -> None:
+    assert decode(encode(msg)) == msg  # type: ignore[arg-type]
