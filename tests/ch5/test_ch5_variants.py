@@ -11,7 +11,6 @@ import pytest
 from chapters.run import RunResult, simulate
 from checks.harness.runner import TestSpec, run_test
 from reference.mq.broker import BrokerReplica
-from reference.mq.producer import TransactionalProducer
 
 CHECKS = ("bank", "delivery", "half-messages", "settlement")
 
