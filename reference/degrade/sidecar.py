@@ -22,8 +22,10 @@ for them (up to their fixed timeout). Otherwise they run after the reply,
 each behind its breaker and its degrade switch.
 
 Everything the controls decide that a checker needs is recorded in the
-history (`record`): best-effort work done or shed, switches flipped,
-breaker transitions, requests a server ran after their deadline.
+history (`record`), as `info` events of the `nemesis` process (they are
+observations, not client operations) named `degrade:...`: best-effort work
+done or shed, switches flipped, breaker transitions, requests a server ran
+after their deadline.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ __all__ = ["BestEffortCall", "Sidecar", "SidecarConfig"]
 
 Record = Callable[[dict[str, Any]], None]
 REJECT_MS = 0.05  # busy time to refuse a request
+SWEEP_MS = 250.0  # how often entries whose reply will never come are given up
+GIVE_UP_AFTER_DEADLINE_MS = 1_000.0  # an entry this far past its deadline is abandoned
+NO_DEADLINE_MS = 10_000.0
 TRACKED_MAX = 50_000  # inbound entries, outbound calls, held replies: each bounded
 _TAG = "sc"
 
@@ -85,6 +90,7 @@ class _In:
     src: NodeId
     entry: Entry | None
     msg: PayRequest
+    since_ms: float = 0.0
 
 
 @dataclass
@@ -174,19 +180,52 @@ class Sidecar(Node):
     def _record(self, now_ms: float, f: str, value: dict[str, Any]) -> None:
         if self.config.record is not None:
             self.config.record(
-                {"type": "info", "process": "degrade", "f": f, "value": value, "time_ms": now_ms}
+                {
+                    "type": "info",
+                    "process": "nemesis",
+                    "f": f"degrade:{f}",
+                    "value": value,
+                    "time_ms": now_ms,
+                }
             )
 
     # -- the node contract ---------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
         self.inner.on_start(self._p(ctx))
+        if self._tracks:
+            ctx.set_timer(SWEEP_MS, (_TAG, "sweep"))
+
+    @property
+    def _tracks(self) -> bool:
+        """Whether inbound requests are followed to their replies (rules or best effort)."""
+        return self.guard is not None or bool(self.config.best_effort)
+
+    def _sweep(self, ctx: Context) -> None:
+        """Give up entries whose reply will never come (lost, or dropped by the inner node)."""
+        now_ms = ctx.now_ms()
+        for req_id, mine in list(self.inbound.items()):
+            limit_ms = (
+                mine.msg.deadline_ms + GIVE_UP_AFTER_DEADLINE_MS
+                if mine.msg.deadline_ms
+                else mine.since_ms + NO_DEADLINE_MS
+            )
+            if now_ms > limit_ms and req_id not in self.held:
+                self._abandon(now_ms, req_id)
+        ctx.set_timer(SWEEP_MS, (_TAG, "sweep"))
+
+    def _abandon(self, now_ms: float, req_id: str) -> None:
+        mine = self.inbound.pop(req_id)
+        if mine.entry is not None and self.guard is not None:
+            self.guard.abandon(now_ms, mine.entry)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if not (isinstance(tag, tuple) and tag and tag[0] == _TAG):
             self.inner.on_timer(self._p(ctx), tag)
             return
         kind = tag[1]
-        if kind == "run":
+        if kind == "sweep":
+            self._sweep(ctx)
+        elif kind == "run":
             self._run_queued(ctx, tag[2])
         elif kind == "try":
             self._try_timeout(ctx, tag[2], tag[3])
@@ -207,6 +246,8 @@ class Sidecar(Node):
     # --8<-- [start:sidecar-inbound]
     def _inbound(self, ctx: Context, src: NodeId, msg: PayRequest) -> None:
         now_ms = ctx.now_ms()
+        if msg.req_id in self.waiting:
+            return  # the caller's retry of a request still queued here: it will answer
         late = bool(msg.deadline_ms) and now_ms >= msg.deadline_ms
         if late and self.config.deadline:
             self._refuse(ctx, src, msg, "deadline")  # no work starts after its deadline
@@ -244,10 +285,15 @@ class Sidecar(Node):
     def _run(
         self, ctx: Context, src: NodeId, msg: PayRequest, entry: Entry | None, late: bool
     ) -> None:
+        now_ms = ctx.now_ms()
         if late and self.config.serves:
-            self._record(ctx.now_ms(), "served-late", {"req_id": msg.req_id})
-        if len(self.inbound) < TRACKED_MAX or entry is None:
-            self.inbound[msg.req_id] = _In(src, entry, msg)
+            self._record(now_ms, "served-late", {"req_id": msg.req_id})
+        if msg.req_id in self.inbound:
+            self._abandon(now_ms, msg.req_id)  # the caller's retry: one entry per request
+        if self._tracks and len(self.inbound) < TRACKED_MAX:
+            self.inbound[msg.req_id] = _In(src, entry, msg, now_ms)
+        elif entry is not None and self.guard is not None:
+            self.guard.abandon(now_ms, entry)  # untracked: its exit would never be seen
         self.inner.on_message(self._p(ctx), src, msg)
 
     def _refuse(self, ctx: Context, src: NodeId, msg: PayRequest, reason: str) -> None:
@@ -278,7 +324,9 @@ class Sidecar(Node):
     # --8<-- [start:sidecar-reply]
     def _reply(self, ctx: Context, dst: NodeId, msg: Message, mine: _In) -> None:
         req_id = mine.msg.req_id
-        paid = isinstance(msg, PayReply) and msg.status == "paid" and msg.reason != "duplicate"
+        # Every "paid" answer, a retry's too: a naive service runs its after-pay steps
+        # again on a retry (the dependencies are idempotent by payment id).
+        paid = isinstance(msg, PayReply) and msg.status == "paid"
         if paid and self.config.best_effort:
             sent = self._best_effort(ctx, mine.msg)
             if self.config.best_effort_sync and sent:

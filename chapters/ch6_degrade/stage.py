@@ -1,0 +1,298 @@
+"""Chapter 6: the payment core under a spike, with and without degrade controls.
+
+The stage: clients -> edge gateway -> payment gateway -> payment database,
+and three best-effort dependencies the payment gateway calls after a
+payment (notifications, loyalty points, recommendations). Every server is a
+reference component wrapped in a `reference.degrade.Sidecar`; the variants
+differ only in what the sidecars do (`chapters.ch6_degrade.wiring`).
+
+The scenarios offer load relative to the payment database's capacity (a
+slow store on purpose, ~60 payments/s, so a 10x spike and the 30 s after it
+simulate in seconds): a baseline at half of it for 2 s, then a spike (or a
+slow dependency) lasting `--duration-s` (4 s by default), then the baseline
+again for 32 s, long enough to see whether goodput comes back.
+"""
+
+from __future__ import annotations
+
+import random
+
+from chapters.ch6_degrade.wiring import BEST_EFFORT, EDGE, PAY_DB, PAY_GATEWAY, wiring
+from chapters.common import SYNC_MS, PaymentDeployment, expect
+from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
+from checks.history import Event
+from reference.clients import Payment
+from reference.degrade import BestEffortService, DependencyPlan, Sidecar
+from reference.gateway import GatewayConfig, PaymentGateway
+from reference.net.topology import Topology
+from reference.node import NodeId
+from reference.payment import PAYMENT_PROCEDURES, PAYMENT_SCHEMA, open_accounts, user_account
+from reference.sim.rng import stream
+from reference.sqlstore import ServiceTime, SqlStore, StoreConfig
+from reference.traffic.shape import PEAK_2019_PER_S
+
+__all__ = ["STAGE", "DegradeStage"]
+
+CLIENTS = ("client-1", "client-2")
+# A slow payment database: pay = 6 statements -> 16 ms busy + 0.5 ms sync, ~60/s.
+SERVICE = ServiceTime(txn_ms=4.0, statement_ms=2.0)
+PAY_STATEMENTS = 6
+OPENING_CENTS = 50_000_000  # rich users: a decline never hides a collapse
+WARMUP_MS = 200.0
+BEFORE_MS = 2_000.0  # baseline before the event
+AFTER_MS = 32_000.0  # baseline after it: 30 s to show (or not) recovery
+BASELINE_SHARE = 0.5
+BLIP_MS = 2_000.0  # retry-storm: the database stalls this long
+DEPENDENCY_SLOW_MS = 2_000.0  # dependency-slow: loyalty answers this much later
+HOT_ZIPF = 2.0  # hot-merchant: most payments go to merchant 0
+
+
+def capacity_tps() -> float:
+    return SERVICE.capacity_tps(PAY_STATEMENTS, SYNC_MS)
+
+
+class DegradeDeployment(PaymentDeployment):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.dependencies: dict[str, DependencyPlan] = {}
+        self.spike: tuple[float, float] = (0.0, 0.0)
+
+    def capacity_tps(self) -> float:
+        return capacity_tps()
+
+    def crash_victims(self) -> list[NodeId]:
+        return [PAY_DB]
+
+    def partition_groups(self) -> list[set[str]]:
+        return [{PAY_DB}, {EDGE, PAY_GATEWAY, *CLIENTS}]
+
+    def opening_balances(self) -> dict[str, int]:
+        opening = int(self.options.extra.get("opening_cents", OPENING_CENTS))
+        users = {user_account(u): opening for u in range(self.population.users)}
+        return users | self.merchant_balances()
+
+    # -- traffic in segments --------------------------------------------------------
+    # --8<-- [start:segments]
+    def offer(self, segments: list[tuple[float, float, float]]) -> None:
+        """Open-loop Poisson arrivals: (start_ms, end_ms, payments per second) segments."""
+        clients = self.roles["client"]
+        end_ms = max(b for _, b, _ in segments)
+        self.traffic_window = (min(a for a, _, _ in segments), end_ms)
+        for cid in clients:
+            rng = stream(self.options.seed, f"ch6/traffic/{cid}")
+            plan = self.plans[cid]
+            plan.traffic_until_ms = end_ms
+            for start_ms, stop_ms, rate_per_s in segments:
+                t = start_ms
+                per_client = rate_per_s / len(clients)
+                while per_client > 0:
+                    t += rng.expovariate(per_client) * 1000.0
+                    if t >= stop_ms:
+                        break
+                    plan.arrivals.append(self._payment(rng, t))
+
+    # --8<-- [end:segments]
+
+    def _payment(self, rng: random.Random, t: float) -> Payment:
+        pop = self.population
+        uid, mid, amount = pop.user(rng), pop.merchant(rng), pop.amount_cents(rng)
+        return self.payment_for(rng, t, uid, mid, amount)
+
+    def event(self, start_ms: float, end_ms: float, kind: str) -> None:
+        """Mark the spike (or blip, or slowdown) in the history for the SLO checker."""
+        self.spike = (start_ms, end_ms)
+        self.rt.call_at(start_ms, lambda: self.note("spike-start", kind))
+        self.rt.call_at(end_ms, lambda: self.note("spike-end", kind))
+
+    def slo_checks(self) -> None:
+        from checks.slo import SloTargets, check_slo
+
+        def slo(history: list[Event]) -> object:
+            # A stall serves nothing whatever the controls: judge the recovery only.
+            stall = self.scenario == "retry-storm"
+            targets = SloTargets(
+                capacity_tps=self.capacity_tps(), deadline_ms=self.deadline_ms,
+                goodput_share_min=0.0 if stall else 0.9, shed_order=not stall,
+            )  # fmt: skip
+            return check_slo(history, targets)
+
+        self.checks["slo"] = slo  # type: ignore[assignment]
+
+
+# --8<-- [start:build]
+class DegradeStage(Stage):
+    id = "ch6"
+    title = "Degrade controls"
+    aliases = ("degrade",)
+    variants = {  # noqa: RUF012
+        "none": "fixed timeouts, no limits, best-effort calls inside the payment: the storm",
+        "naive-retries": "three tries at each of three layers (up to 27 at the database)",
+        "controls": "flow rule, deadlines, retry budget, breakers and degrade switches",
+    }
+    default_variant = "controls"
+    default_scale = 10 * capacity_tps() / PEAK_2019_PER_S  # the 2019 peak = 10x capacity
+    scenarios: dict[str, Scenario] = {}  # noqa: RUF012  (filled below)
+    expected = {}  # noqa: RUF012  (filled below)
+
+    def validate(self, options: StageOptions) -> None:
+        super().validate(options)
+        if options.shards not in (0, 1) or options.cells not in (0, 1):
+            raise StageError("chapter 6 has one payment database: --shards/--cells do not apply")
+        protect = options.extra.get("protect", "flow")
+        if protect not in ("flow", "bbr", "gradient2"):
+            raise StageError(f"--protect must be flow, bbr or gradient2, not {protect!r}")
+
+    def topology(self, options: StageOptions) -> Topology:
+        nodes = [EDGE, PAY_GATEWAY, PAY_DB, *BEST_EFFORT]
+        return Topology.build({"hangzhou": {"hz-1": nodes, "hz-users": list(CLIENTS)}})
+
+    def build(self, rt: Runtime, options: StageOptions) -> Deployment:
+        dep = DegradeDeployment(self, rt, options, self.topology(options))
+        w = wiring(options.variant, capacity_tps(), dep.record,
+                   str(options.extra.get("protect", "flow")))  # fmt: skip
+        balances = dep.opening_balances()
+        store = StoreConfig(
+            schema=PAYMENT_SCHEMA, procedures=PAYMENT_PROCEDURES,
+            init=lambda txn: open_accounts(txn, balances), service=SERVICE,
+        )  # fmt: skip
+        rt.add_node(PAY_DB, lambda _nid: Sidecar(SqlStore(store), w.db))
+        pay = GatewayConfig(shards=(PAY_DB,))
+        rt.add_node(PAY_GATEWAY, lambda _nid: Sidecar(PaymentGateway(pay), w.pay))
+        edge = GatewayConfig(shards=(PAY_GATEWAY,))
+        rt.add_node(EDGE, lambda _nid: Sidecar(PaymentGateway(edge), w.edge))
+        for path in BEST_EFFORT:
+            plan = dep.dependencies[path] = DependencyPlan(
+                enforce_deadline=w.deadline_at_dependencies
+            )
+            rt.add_node(path, lambda _nid, plan=plan: BestEffortService(plan))
+        dep.roles["shard"].append(PAY_DB)
+        dep.roles["gateway"] += [EDGE, PAY_GATEWAY]
+        dep.record_init(balances)
+
+        def route(buyer: str, pid: str, rng: random.Random, rules: object) -> NodeId:
+            return EDGE
+
+        dep.add_clients(list(CLIENTS), route, EDGE)  # type: ignore[arg-type]
+        dep.standard_checks()
+        dep.slo_checks()
+        return dep
+
+
+# --8<-- [end:build]
+
+
+# -- scenarios ------------------------------------------------------------------------
+def _timeline(dep: DegradeDeployment) -> tuple[float, float, float, float]:
+    extra = dep.options.extra
+    start_ms = dep.rt.now_ms + WARMUP_MS
+    event_ms = start_ms + float(extra.get("before_ms", BEFORE_MS))
+    calm_ms = event_ms + float(extra.get("spike_ms", dep.options.duration_s * 1000.0))
+    end_ms = calm_ms + float(extra.get("after_ms", AFTER_MS))
+    return start_ms, event_ms, calm_ms, end_ms
+
+
+def _overload(factor: float) -> Scenario:
+    def apply(dep: Deployment) -> None:
+        assert isinstance(dep, DegradeDeployment)
+        start_ms, event_ms, calm_ms, end_ms = _timeline(dep)
+        base = BASELINE_SHARE * dep.capacity_tps()
+        peak = factor * dep.capacity_tps()
+        dep.offer([(start_ms, event_ms, base), (event_ms, calm_ms, peak), (calm_ms, end_ms, base)])
+        dep.event(event_ms, calm_ms, f"offered {factor:g}x capacity")
+        dep.finish(end_ms + dep.deadline_ms)
+
+    return Scenario(
+        f"overload-{factor:g}x",
+        f"half the capacity, then {factor:g}x for --duration-s, then half again for 32 s",
+        apply,
+    )
+
+
+def _hot_merchant(dep: Deployment) -> None:
+    assert isinstance(dep, DegradeDeployment)
+    dep.population = type(dep.population)(
+        users=dep.population.users, merchants=dep.population.merchants, zipf_exponent=HOT_ZIPF
+    )
+    _overload(3.0).apply(dep)
+
+
+def _retry_storm(dep: Deployment) -> None:
+    """A 2 s stall of the database at 70% load: the trigger, not the load, starts the storm."""
+    assert isinstance(dep, DegradeDeployment)
+    start_ms, event_ms, _, end_ms = _timeline(dep)
+    calm_ms = event_ms + BLIP_MS
+    dep.offer([(start_ms, end_ms, 0.7 * dep.capacity_tps())])
+    dep.event(event_ms, calm_ms, "the payment database stalls")
+    dep.rt.call_at(event_ms, lambda: dep.rt.pause(PAY_DB))  # type: ignore[attr-defined]
+    dep.rt.call_at(calm_ms, lambda: dep.rt.resume(PAY_DB))  # type: ignore[attr-defined]
+    dep.finish(end_ms + dep.deadline_ms)
+
+
+def _dependency_slow(dep: Deployment) -> None:
+    assert isinstance(dep, DegradeDeployment)
+    start_ms, event_ms, calm_ms, end_ms = _timeline(dep)
+    dep.offer([(start_ms, end_ms, BASELINE_SHARE * dep.capacity_tps())])
+    dep.dependencies["loyalty"].slow.append((event_ms, calm_ms, DEPENDENCY_SLOW_MS))
+    dep.event(event_ms, calm_ms, "loyalty answers 2 s late")
+    dep.finish(end_ms + dep.deadline_ms)
+
+
+def _double11(dep: Deployment) -> None:
+    """The real Double 11 shape, its peak scaled to 10x the database's capacity."""
+    assert isinstance(dep, DegradeDeployment)
+    start_ms, event_ms, calm_ms, end_ms = _timeline(dep)
+    traffic = dep.traffic(
+        "double11", start_ms + float(dep.options.extra.get("before_ms", BEFORE_MS)) - 1_000.0
+    )
+    for cid in dep.roles["client"]:
+        plan = dep.plans[cid]
+        plan.traffic_until_ms = end_ms
+        arrivals = traffic.arrivals(dep.options.seed, start_ms, end_ms, name=f"traffic/{cid}",
+                                    fraction=1.0 / len(dep.roles["client"]))  # fmt: skip
+        mix = stream(dep.options.seed, f"mix/{cid}")
+        plan.arrivals.extend(dep.payment_for(mix, *a) for a in arrivals)
+    dep.traffic_window = (start_ms, end_ms)
+    dep.event(event_ms, calm_ms, "midnight")
+    dep.finish(end_ms + dep.deadline_ms)
+
+
+DegradeStage.scenarios = {
+    s.name: s
+    for s in (
+        Scenario("double11", "the Double 11 midnight spike, its peak at 10x capacity", _double11),
+        Scenario("retry-storm", "70% load; the database stalls for 2 s", _retry_storm),
+        Scenario(
+            "dependency-slow",
+            "half load; loyalty answers 2 s late for --duration-s",
+            _dependency_slow,
+        ),
+        Scenario("hot-merchant", "3x overload, most of it to one merchant", _hot_merchant),
+        _overload(3.0),
+        _overload(10.0),
+    )
+}
+
+_COLLAPSE = expect(False, "Without controls the spike's backlog and its retries keep goodput "
+                   "down long after the spike is over.")  # fmt: skip
+_UNKNOWN_LEDGER = expect("unknown", "Payments still queued at the end: too many unknown "
+                         "outcomes to enumerate.", always=False)  # fmt: skip
+DegradeStage.expected = {
+    (variant, scenario): {"slo": _COLLAPSE, "ledger": _UNKNOWN_LEDGER}
+    for variant in ("none", "naive-retries")
+    for scenario in (
+        "double11",
+        "retry-storm",
+        "dependency-slow",
+        "hot-merchant",
+        "overload-3x",
+        "overload-10x",
+    )
+}
+
+DegradeStage.expected[("controls", "hot-merchant")] = {
+    "slo": expect(False, "The per-merchant cap holds the hot merchant to half the capacity even "
+                  "when the others cannot fill the rest: fairness bought with some goodput.",
+                  always=False),
+}  # fmt: skip
+
+STAGE = DegradeStage()

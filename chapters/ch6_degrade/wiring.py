@@ -1,0 +1,81 @@
+"""What each variant of chapter 6 wraps around which node: plain data, no node classes.
+
+Three layers carry a payment: the client, the edge gateway, the payment
+gateway (which also calls the best-effort dependencies), and the payment
+database. The variants differ only in the sidecar configuration of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reference.degrade import (
+    DEFAULT_PLAN,
+    BestEffortCall,
+    BreakerRule,
+    FlowRule,
+    GuardConfig,
+    ParamFlowRule,
+    SidecarConfig,
+    SystemRule,
+)
+from reference.degrade.sidecar import Record
+
+__all__ = ["BEST_EFFORT", "Wiring", "wiring"]
+
+EDGE, PAY_GATEWAY, PAY_DB = "gw-edge", "gw-pay", "paydb"
+BEST_EFFORT = ("notify", "loyalty", "recommend")
+LAYER_ATTEMPT_TIMEOUT_MS = 400.0  # each layer's fixed per-try timeout (the naive way)
+BEST_EFFORT_TIMEOUT_MS = 1_500.0  # a fixed timeout on each best-effort call
+RATE_SHARE = 0.95  # the flow rule admits this share of the payment database's capacity
+QUEUE_MS = 100.0  # ... and queues a call at most this long (Sentinel's default: 500)
+HOT_SHARE = 0.5  # one merchant may take at most this share of the capacity
+
+
+@dataclass(frozen=True)
+class Wiring:
+    edge: SidecarConfig
+    pay: SidecarConfig
+    db: SidecarConfig
+    deadline_at_dependencies: bool
+
+
+# --8<-- [start:wiring]
+def wiring(variant: str, capacity_tps: float, record: Record, protect: str = "flow") -> Wiring:
+    """The sidecars of `variant` ("none", "naive-retries", "controls")."""
+    calls = tuple(BestEffortCall(p, p, BEST_EFFORT_TIMEOUT_MS) for p in BEST_EFFORT)
+    if variant in ("none", "naive-retries"):
+        # Fixed timeouts, no limits; best-effort calls inside the payment's answer.
+        attempts = 3 if variant == "naive-retries" else 1  # 3 x 3 x 3 = 27 tries at the db
+        layer = SidecarConfig(attempts=attempts, attempt_timeout_ms=LAYER_ATTEMPT_TIMEOUT_MS)
+        pay = SidecarConfig(
+            attempts=attempts, attempt_timeout_ms=LAYER_ATTEMPT_TIMEOUT_MS,
+            best_effort=calls, best_effort_sync=True, record=record,
+        )  # fmt: skip
+        return Wiring(layer, pay, SidecarConfig(serves=True, record=record), False)
+    assert variant == "controls", variant
+    budget = {"attempts": 3, "attempt_timeout_ms": LAYER_ATTEMPT_TIMEOUT_MS,
+              "throttle_tokens": 10.0, "throttle_ratio": 0.1, "deadline": True}  # fmt: skip
+    hot = ParamFlowRule("pay", "merchant", HOT_SHARE * capacity_tps)
+    if protect == "flow":
+        rule = FlowRule("pay", RATE_SHARE * capacity_tps, behavior="rate-limiter",
+                        max_queueing_time_ms=QUEUE_MS)  # fmt: skip
+        guard = GuardConfig(flow=(rule,), params=(hot,))
+    elif protect == "bbr":
+        guard = GuardConfig(system=SystemRule(), params=(hot,), interval_ms=1_000.0, buckets=10)
+    elif protect == "gradient2":
+        guard = GuardConfig(gradient2=True, params=(hot,))
+    else:
+        raise ValueError(f"unknown protection {protect!r} (flow, bbr, gradient2)")
+    breaker = BreakerRule("best-effort", "slow-ratio", 0.5, slow_rt_ms=200.0, open_ms=2_000.0,
+                          probes=3, probe_timeout_ms=1_000.0)  # fmt: skip
+    pay = SidecarConfig(
+        guard=guard, best_effort=calls, best_effort_sync=False, best_effort_breaker=breaker,
+        plan=DEFAULT_PLAN, capacity_qps=capacity_tps, record=record, **budget,  # type: ignore[arg-type]
+    )  # fmt: skip
+    edge = SidecarConfig(**budget)  # type: ignore[arg-type]
+    db = SidecarConfig(serves=True, deadline=True, record=record)
+    return Wiring(edge, pay, db, True)
+
+
+# --8<-- [end:wiring]

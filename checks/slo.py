@@ -1,0 +1,174 @@
+"""The SLO checker of chapter 6: does the critical path hold through a spike?
+
+From the history alone (client operations, plus the `nemesis` marks of the
+spike and the `degrade:...` records the sidecars write), it judges five things:
+
+1. goodput: payments acknowledged during the spike, per second, as a share
+   of what could have been served (the capacity, or the offered load if
+   that was lower), at least `goodput_share_min`;
+2. latency: the p99 of acknowledged payments within the deadline;
+3. order of shedding: best-effort work went off no later than the first
+   payment that failed during the spike;
+4. deadlines: no server started work on a request after its deadline
+   (`served-late` records);
+5. metastability: after the spike, goodput (acknowledged over offered, per
+   window) is back above `recovered_share_min` within `recover_within_ms`,
+   and stays there until traffic ends.
+
+The verdict's details carry every figure, so a chapter can print them side
+by side for two variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from checks.history import Event
+from checks.verdict import Verdict
+
+__all__ = ["SloTargets", "check_slo"]
+
+
+@dataclass(frozen=True)
+class SloTargets:
+    capacity_tps: float  # payments per second the critical path can serve
+    deadline_ms: float  # the clients' deadline
+    goodput_share_min: float = 0.9  # 0: no goodput target (a stall, not a spike)
+    shed_order: bool = True  # judge whether best-effort work went off first
+    recover_within_ms: float = 5_000.0
+    recovered_share_min: float = 0.9
+    window_ms: float = 1_000.0
+
+    def __post_init__(self) -> None:
+        assert self.capacity_tps > 0 and self.deadline_ms > 0 and self.window_ms > 0, self
+
+
+@dataclass(frozen=True)
+class _Op:
+    invoke_ms: float
+    end_ms: float
+    kind: str  # ok | fail | info
+    error: str
+
+
+def _payments(history: list[Event], until_ms: float) -> list[_Op]:
+    """Transfers invoked before `until_ms` (the final phase), paired with their ends."""
+    open_: dict[Any, Event] = {}
+    ops: list[_Op] = []
+    for e in history:
+        if e.f != "transfer":
+            continue
+        if e.type == "invoke":
+            if e.time_ms < until_ms:
+                open_[e.process] = e
+        else:
+            inv = open_.pop(e.process, None)
+            if inv is not None:
+                ops.append(_Op(inv.time_ms, e.time_ms, e.type, str(e.extra.get("error", ""))))
+    ops += [_Op(inv.time_ms, float("inf"), "info", "no answer") for inv in open_.values()]
+    return ops
+
+
+def _p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+# --8<-- [start:check-slo]
+def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
+    marks = {e.f: e.time_ms for e in history if e.process == "nemesis"}
+    final_ms = marks.get("final-phase", max((e.time_ms for e in history), default=0.0))
+    ops = _payments(history, final_ms)
+    if not ops:
+        return Verdict("slo", "unknown", "no payments in the history")
+    spike_ms = marks.get("spike-start", min(o.invoke_ms for o in ops))
+    calm_ms = marks.get("spike-end", final_ms)
+    traffic_end_ms = max(o.invoke_ms for o in ops)
+    problems: list[str] = []
+
+    # 1. Goodput through the spike, against what could have been served.
+    span_s = max(calm_ms - spike_ms, 1.0) / 1000.0
+    acked = sum(1 for o in ops if o.kind == "ok" and spike_ms <= o.end_ms < calm_ms)
+    offered_tps = sum(1 for o in ops if spike_ms <= o.invoke_ms < calm_ms) / span_s
+    servable_tps = min(targets.capacity_tps, offered_tps) or 1.0
+    share = acked / span_s / servable_tps
+    if targets.goodput_share_min and share < targets.goodput_share_min:
+        problems.append(f"goodput {share:.0%} of what could be served in the spike")
+
+    # 2. The p99 of acknowledged payments.
+    p99_ms = _p99([o.end_ms - o.invoke_ms for o in ops if o.kind == "ok"])
+    if p99_ms > targets.deadline_ms:
+        problems.append(f"p99 {p99_ms:.0f} ms > deadline {targets.deadline_ms:.0f} ms")
+
+    # 3. Best-effort work goes off before critical work fails.
+    degrade = [e for e in history if e.process == "nemesis" and e.f.startswith("degrade:")]
+    off = [e.time_ms for e in degrade
+           if (e.f == "degrade:switch" and not e.value.get("on"))
+           or (e.f == "degrade:best-effort" and e.value.get("outcome") == "shed")]  # fmt: skip
+    first_off_ms = min(off, default=float("inf"))
+    failed = [o.end_ms for o in ops if o.kind != "ok" and spike_ms <= o.invoke_ms < calm_ms]
+    first_failed_ms = min(failed, default=float("inf"))
+    shed_in_order = first_failed_ms == float("inf") or first_off_ms <= first_failed_ms
+    if targets.shed_order and not shed_in_order:
+        problems.append("a payment failed while best-effort work was still on")
+
+    # 4. No work started after its deadline.
+    late = sum(1 for e in degrade if e.f == "degrade:served-late")
+    if late:
+        problems.append(f"{late} requests served after their deadline")
+
+    # 5. Metastability: back to normal soon after the spike, and staying there.
+    recovered_after_ms = _recovery(ops, calm_ms, traffic_end_ms, targets)
+    if recovered_after_ms is None or recovered_after_ms > targets.recover_within_ms:
+        when = "never" if recovered_after_ms is None else f"after {recovered_after_ms:.0f} ms"
+        problems.append(
+            f"goodput back to normal {when} (allowed {targets.recover_within_ms:.0f} ms)"
+        )
+
+    details = {
+        "goodput_share": round(share, 4),
+        "goodput_tps": round(acked / span_s, 2),
+        "offered_tps": round(offered_tps, 2),
+        "capacity_tps": round(targets.capacity_tps, 2),
+        "p99_ms": round(p99_ms, 1),
+        "first_best_effort_off_ms": None if not off else first_off_ms,
+        "first_critical_failure_ms": None if not failed else first_failed_ms,
+        "served_late": late,
+        "recovered_after_ms": recovered_after_ms,
+        "spike_ms": [spike_ms, calm_ms],
+    }
+    if problems:
+        return Verdict("slo", False, "; ".join(problems), details, witness=problems)
+    summary = (f"goodput {share:.0%} of capacity through the spike, p99 {p99_ms:.0f} ms, "
+               f"recovered {recovered_after_ms:.0f} ms after it")  # fmt: skip
+    return Verdict("slo", True, summary, details)
+
+
+# --8<-- [end:check-slo]
+
+
+def _recovery(ops: list[_Op], calm_ms: float, end_ms: float, targets: SloTargets) -> float | None:
+    """How long after `calm_ms` every later window kept acked/offered >= the minimum."""
+    w = targets.window_ms
+    windows = int((end_ms - calm_ms) // w)
+    if windows <= 0:
+        return 0.0
+    offered = [0] * windows
+    acked = [0] * windows
+    for o in ops:
+        i = int((o.invoke_ms - calm_ms) // w)
+        if 0 <= i < windows:
+            offered[i] += 1
+            acked[i] += o.kind == "ok"
+    good = [
+        n == 0 or a / n >= targets.recovered_share_min for a, n in zip(acked, offered, strict=True)
+    ]
+    if not good[-1]:
+        return None
+    first = windows - 1
+    while first > 0 and good[first - 1]:
+        first -= 1
+    return first * w
