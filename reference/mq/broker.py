@@ -123,6 +123,8 @@ class BrokerReplica(Replica):
             self.checks_sent += 1
             ctx.count("mq.checks")
             ctx.send(producer, check)
+        if checks or discarded:
+            ctx.trace("mq.check-pass", checks=len(checks), discarded=len(discarded))
         for msg_id in discarded:
             ctx.count("mq.check_max")
             ctx.trace("mq.check-max", msg_id=msg_id, checks=self.broker.transaction_check_max)

@@ -11,6 +11,7 @@ import pytest
 from chapters.run import RunResult, simulate
 from checks.harness.runner import TestSpec, run_test
 from reference.mq.broker import BrokerReplica
+from reference.mq.producer import TransactionalProducer
 
 CHECKS = ("bank", "delivery", "half-messages", "settlement")
 
@@ -95,3 +96,22 @@ def test_a_broker_that_never_checks_back_leaves_halves_stuck(
 def test_transactional_is_valid_under_the_harness_nemeses(nemesis: str) -> None:
     result = run_test(TestSpec(chapter="ch5", nemeses=(nemesis,), seed=2))
     assert result.valid is True, {n: v.summary for n, v in result.verdicts.items()}
+
+
+def test_a_half_message_nobody_answers_for_is_set_aside_and_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Producers that never answer a check: after `check_max` checks the broker sets
+    the half messages aside (RocketMQ's check-max topic) and reports each one."""
+    monkeypatch.setattr(TransactionalProducer, "_on_check", lambda *a: None)
+    extra = {"check_interval_ms": 2_000, "check_max": 2}
+    res = simulate("ch5", "crash", seed=1, duration_s=1.0, extra=extra)
+    reports = [e for e in res.history if e.f == "check-max" and e.type == "ok"]
+    halves = res.verdicts["half-messages"]
+    assert reports and halves.valid is True
+    assert (
+        halves.details["reported"]
+        == len(reports)
+        == halves.details["sent"] - halves.details["resolved"]
+    )
+    assert res.deployment.broker_state().ops[reports[0].value["id"]] == "discarded"
