@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "reference.ledger.cli",  # d11 bench ledger
     "reference.runtime.cli",  # d11 node (process backend), d11 bench process
     "tui.commands",  # d11 tui
+    "learn.cli",  # d11 learn ...
 )
 
 

@@ -250,9 +250,11 @@ class Replica(Voter):
             return
         if msg.ballot > self.promised and src != self.node_id:
             self._step_down(ctx, leader_hint=None)
+        # --8<-- [start:durable-promise]
         # mutation: forget-promise -- the promise stays in memory, off the disk.
         self.set_promised(ctx, msg.ballot, durable="forget-promise" not in self.mutations)
         self.sync(ctx)  # the promise is on disk before anyone hears of it
+        # --8<-- [end:durable-promise]
         above = msg.commit_index
         accepted = tuple((s, b, v) for s, (b, v) in sorted(self.accepted.items()) if s > above)
         chosen = tuple((s, v) for s, v in sorted(self.chosen.items()) if s > above)
@@ -420,10 +422,12 @@ class Replica(Voter):
         self.set_promised(ctx, msg.ballot, learner=learner)
         if msg.slot > self.commit_index:
             self._store_accepted(ctx, msg.slot, msg.ballot, msg.batch)
+        # --8<-- [start:accept-sync]
         if "ack-before-sync" not in self.mutations:
             self.sync(ctx)  # fsync, THEN acknowledge
         # mutation: ack-before-sync -- the write waits for a later sync.
         ctx.send(src, Accepted(msg.ballot, msg.slot, True, self.promised))
+        # --8<-- [end:accept-sync]
         self._arm_election(ctx)
         self._learn_from_leader(ctx, src, msg.ballot, msg.commit_index)
 
@@ -651,10 +655,12 @@ class Replica(Voter):
         sent_ms, acks = self.rounds[msg.round]
         acks.add(src)
         if len(acks & set(self.membership.voters())) >= self.membership.q1_size():
+            # --8<-- [start:lease-skew]
             # Counted from when the round was SENT, shortened by the skew bound.
             lease_ms = self.cfg.lease_ms - self.cfg.max_clock_skew_ms
             if "lease-no-skew" in self.mutations:
                 lease_ms = self.cfg.lease_ms  # mutation: lease-no-skew
+            # --8<-- [end:lease-skew]
             self.read_lease_until_ms = max(self.read_lease_until_ms, sent_ms + lease_ms)
 
     # -- membership: degrade and upgrade (2 replicas + arbiter) -------------------------

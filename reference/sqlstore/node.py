@@ -149,10 +149,12 @@ class SqlStore(Node):
     # --8<-- [end:store-serve]
 
     def _commit(self, ctx: Context, txn: Txn) -> None:
+        # --8<-- [start:commit-durable]
         writes = txn.commit()
         if writes:
             ctx.disk.append(COMMIT_LOG, tuple(writes))
             ctx.disk.sync()
+        # --8<-- [end:commit-durable]
 
     # -- asynchronous replication ----------------------------------------------
     # --8<-- [start:async-replication]

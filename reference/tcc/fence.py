@@ -99,12 +99,14 @@ def fence_rollback(txn: Txn, xid: str, branch_id: str, action_name: str, cancel:
     """Phase 2, cancel. True: rolled back (now, before, or empty). False: refused."""
     status = _status(txn, xid, branch_id)
     if status is None:
+        # --8<-- [start:empty-rollback]
         # Empty rollback: the try never ran here. Record it, so a late try is refused.
         txn.execute(
             "INSERT INTO tcc_fence_log (xid, branch_id, action_name, status) VALUES (?, ?, ?, ?)",
             (xid, branch_id, action_name, STATUS_SUSPENDED),
         )
         return True
+        # --8<-- [end:empty-rollback]
     if status in (STATUS_ROLLBACKED, STATUS_SUSPENDED):
         return True  # idempotent: cancelled already
     if status == STATUS_COMMITTED:

@@ -1,0 +1,471 @@
+"""The checks behind `d11 learn check`, run in the learner's subprocess.
+
+Everything imported from `reference`, `checks` and `chapters` here comes from
+the learner's workspace (it is first on the subprocess's path), so each check
+judges the learner's code with the project's own harness, checkers and
+explorer. A check returns an `Outcome`: pass or fail, a headline, and the
+lines a learner acts on (the minimal failing schedule, the violating part of
+the history, the explorer's shortest trace).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from learn.catalog import Exercise
+
+__all__ = ["CHECKS", "CheckRequest", "Outcome"]
+
+WITNESS_ITEMS_MAX = 3  # violations shown per failing checker
+HISTORY_LINES_MAX = 8  # history events shown per failing run
+TEXT_MAX = 400  # characters of one shown value
+
+
+@dataclass
+class CheckRequest:
+    """What the learner asked: how many seeds, and their answer if any."""
+
+    seeds: int = 1
+    answer: str | None = None
+    truth_only: bool = False  # measure: return the reference figure (for `solution`)
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    headline: str
+    lines: list[str] = field(default_factory=list)
+    truth: str = ""  # measure/configure: the figure measured, for `solution`
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "headline": self.headline,
+            "lines": self.lines,
+            "truth": self.truth,
+        }
+
+
+# -- chapter runs under the harness -------------------------------------------------------
+
+
+def _seeds(ex: Exercise, req: CheckRequest) -> list[int]:
+    first: list[int] = list(ex.params.get("seeds", (1,)))
+    extra = [s for s in range(1, 10_000) if s not in first]
+    return (first + extra)[: max(req.seeds, len(first))]
+
+
+def harness(ex: Exercise, req: CheckRequest) -> Outcome:
+    """Run the chapter under its nemeses at each seed; every named check must hold."""
+    from checks.harness.runner import TestSpec, run_test
+
+    p = ex.params
+    wanted: tuple[str, ...] = tuple(p["checks"])
+    seeds = _seeds(ex, req)
+    for seed in seeds:
+        spec = _spec(TestSpec, p, seed)
+        result = run_test(spec)
+        broken = [n for n in wanted if result.verdicts[n].valid is not True]
+        if not broken:
+            continue
+        lines = [f"At seed {seed}, with {', '.join(spec.nemeses)}:"]
+        lines += _verdict_lines(result, broken)
+        minimal = result
+        if p.get("shrink"):
+            minimal = _shrink(spec, wanted) or result
+        lines.append("")
+        lines.append(
+            "The smallest fault schedule the hunter found that still breaks it"
+            if minimal is not result
+            else "The fault schedule of that run"
+        )
+        lines += _schedule_lines(minimal)
+        if minimal is not result:
+            lines += _verdict_lines(
+                minimal, [n for n in wanted if minimal.verdicts[n].valid is not True]
+            )
+            replay = f"d11 test {spec.chapter} --seed {minimal.spec.seed} --time {spec.time_s:g}"
+            lines.append(f"(the harness: {replay} --schedule FILE replays such a schedule)")
+        lines += _history_lines(minimal, wanted)
+        return Outcome(False, f"{' and '.join(broken)} broken at seed {seed}", lines)
+    checks = ", ".join(wanted)
+    return Outcome(
+        True,
+        f"{checks} held on {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) "
+        f"under {', '.join(p['nemeses'])}",
+    )
+
+
+def _spec(spec_type: Any, p: dict[str, Any], seed: int) -> Any:
+    return spec_type(
+        p["chapter"],
+        nemeses=tuple(p["nemeses"]),
+        time_s=float(p.get("time_s", 3.0)),
+        seed=seed,
+        variant=p.get("variant", ""),
+        fault_ms=float(p.get("fault_ms", 800.0)),
+    )
+
+
+def _shrink(spec: Any, wanted: tuple[str, ...]) -> Any:
+    """The hunter's minimal failing run for this spec's faults (None: none found)."""
+    from checks.harness.hunt import hunt
+
+    found = hunt(spec, budget=8)
+    if found.minimal is None:
+        return None
+    if all(found.minimal.verdicts[n].valid is True for n in wanted):
+        return None  # it broke something this exercise does not judge
+    return found.minimal
+
+
+def _schedule_lines(result: Any) -> list[str]:
+    actions = result.schedule.actions
+    if not actions:
+        return ["  (no faults at all: the bug shows without any)"]
+    out = []
+    for a in actions:
+        target = ", ".join(f"{k}={v}" for k, v in a.params.items())
+        out.append(f"  t={a.at_ms:8.1f} ms  {a.op:10} {target}".rstrip())
+    return out
+
+
+def _verdict_lines(result: Any, names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        verdict = result.verdicts[name]
+        out.append(f"  {name}: {_clip(verdict.summary)}")
+        for item in _witness_items(verdict.witness):
+            out.append(f"    - {_clip(item)}")
+    return out
+
+
+def _witness_items(witness: Any) -> list[str]:
+    items = witness if isinstance(witness, list) else [witness] if witness else []
+    out: list[str] = []
+    for item in items[:WITNESS_ITEMS_MAX]:
+        if isinstance(item, dict):
+            words = item.get("explanations") or [item.get("message") or item.get("id") or item]
+            out.extend(str(w) for w in words[:WITNESS_ITEMS_MAX])
+        else:
+            out.append(str(item))
+    return out[:WITNESS_ITEMS_MAX]
+
+
+def _history_lines(result: Any, wanted: tuple[str, ...]) -> list[str]:
+    """The history of the operations the failing verdicts name (invoke and completion)."""
+    names: set[str] = set()
+    for name in wanted:
+        verdict = result.verdicts[name]
+        if verdict.valid is not True:
+            text = json.dumps(verdict.witness, default=repr)
+            names.update(re.findall(r"client-[\w-]+?-\d+(?=[^\w-]|$)", text)[:2])
+    if not names:
+        return []
+    shown = []
+    for ev in result.history:
+        op_id = ev.value.get("id") if isinstance(ev.value, dict) else None
+        if op_id in names:
+            value = {k: v for k, v in ev.value.items() if k != "id"}
+            extra = {k: v for k, v in dict(ev.extra).items() if k in ("node", "error")}
+            shown.append(
+                f"  t={ev.time_ms:8.1f} ms  {ev.type:6} {op_id} {ev.f} {_clip(str(value), 120)}"
+                + (f" {extra}" if extra else "")
+            )
+    if not shown:
+        return []
+    return ["", "The history of the operations it names:", *shown[:HISTORY_LINES_MAX]]
+
+
+def _clip(text: str, limit: int = TEXT_MAX) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- the TCC fence, scenario by scenario ----------------------------------------------------
+
+
+class _Raised:
+    """A fence call that raised (shown as what it raised, in the scenario's words)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __repr__(self) -> str:
+        return f"an exception ({type(self.exc).__name__}: {self.exc})"
+
+
+def fence(ex: Exercise, req: CheckRequest) -> Outcome:
+    """The fence's three pathologies played on a real SQLite table, then the chapter run."""
+    failures = _fence_scenarios()
+    if failures:
+        return Outcome(False, "the fence gets a scenario wrong", failures)
+    outcome = harness(ex, req)
+    outcome.lines.insert(0, "The fence scenarios pass (idempotence, empty rollback, late try).")
+    return outcome
+
+
+def _fence_scenarios() -> list[str]:
+    from reference.sqlstore import Txn
+    from reference.tcc import fence as f
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    for statement in f.FENCE_SCHEMA:
+        conn.execute(statement)
+    ran: list[str] = []
+
+    def action(name: str) -> Callable[[Txn], None]:
+        return lambda _txn: ran.append(name)
+
+    def step(what: str, fn: Callable[[Txn], Any]) -> Any:
+        txn = Txn(conn)
+        try:
+            value = fn(txn)
+        except f.FenceRefused as refused:
+            txn.rollback()
+            return refused
+        except (AssertionError, sqlite3.Error) as exc:  # the store would abort the txn
+            txn.rollback()
+            return _Raised(exc)
+        txn.commit()
+        return value
+
+    problems: list[str] = []
+    # 1. Empty rollback: the cancel of branch b1 arrives, its try never did.
+    got = step("cancel", lambda t: f.fence_rollback(t, "x1", "b1", "debit", action("cancel")))
+    if got is not True:
+        problems.append(
+            f"1. cancel x1/b1 with no try before it: fence_rollback returned {got!r}; "
+            "an empty rollback succeeds (True), or the coordinator retries it forever."
+        )
+    if "cancel" in ran:
+        problems.append("1. the empty rollback ran the business cancel: there was nothing to undo.")
+    # 2. Then the late try of the same branch arrives: it must be refused.
+    ran.clear()
+    got = step("try", lambda t: f.fence_prepare(t, "x1", "b1", "debit", action("try")))
+    if not isinstance(got, f.FenceRefused) or ran:
+        problems.append(
+            "2. the late try of x1/b1 arrived after its cancel and was accepted: it froze the "
+            "money of a transaction that is already over (suspension). The cancel must leave "
+            "a row behind that makes this try fail."
+        )
+    # 3. The cancel delivered twice: the second acts like the first and runs nothing.
+    ran.clear()
+    got = step("cancel", lambda t: f.fence_rollback(t, "x1", "b1", "debit", action("cancel")))
+    if got is not True or ran:
+        problems.append(
+            f"3. the same cancel delivered twice: the second returned {got!r} and ran "
+            f"{ran or 'nothing'}; it must return True and run nothing."
+        )
+    # 4. The ordinary path still works: try, then cancel, each once.
+    ran.clear()
+    step("try", lambda t: f.fence_prepare(t, "x2", "b1", "debit", action("try")))
+    got = step("cancel", lambda t: f.fence_rollback(t, "x2", "b1", "debit", action("cancel")))
+    if ran != ["try", "cancel"] or got is not True:
+        problems.append(f"4. try then cancel of x2/b1 ran {ran} and returned {got!r}.")
+    # 5. Confirm delivered twice: confirmed once.
+    ran.clear()
+    step("try", lambda t: f.fence_prepare(t, "x3", "b1", "credit", action("try")))
+    first = step("confirm", lambda t: f.fence_commit(t, "x3", "b1", action("confirm")))
+    second = step("confirm", lambda t: f.fence_commit(t, "x3", "b1", action("confirm")))
+    if ran != ["try", "confirm"] or first is not True or second is not True:
+        problems.append(
+            f"5. a confirm delivered twice: ran {ran}, answered {first!r} then {second!r}; "
+            "the second must answer True and change nothing (idempotence)."
+        )
+    conn.close()
+    return problems
+
+
+# -- the explorer (consensus) -----------------------------------------------------------------
+
+
+def explore(ex: Exercise, req: CheckRequest) -> Outcome:
+    """Every schedule of each named small scenario, exhaustively (no mutation switched on)."""
+    from checks.explore import SMALL_SCOPE, explore
+    from checks.zoo import SCENARIOS
+
+    names: list[str] = list(ex.params["scenarios"])
+    done: list[str] = []
+    for name in names:
+        scenario = SMALL_SCOPE if name == "small-scope" else SCENARIOS[name]
+        result = explore(scenario)
+        if result.violation is not None:
+            lines = [
+                f"In the scenario {scenario.name!r}, breadth-first search reached a state "
+                f"that breaks {result.violation.split(':', 1)[0]}:",
+                f"  {result.violation}",
+                "",
+                f"The shortest schedule that gets there ({len(result.trace)} steps):",
+                *(f"  {i:2}. {step}" for i, step in enumerate(result.trace, 1)),
+            ]
+            return Outcome(False, f"the explorer found a violation in {scenario.name!r}", lines)
+        if not result.complete:
+            return Outcome(
+                False,
+                f"{scenario.name!r}: the search hit its state cap ({result.states} states)",
+                ["Your change makes the state space much bigger; a node keeps state it need not."],
+            )
+        done.append(f"{scenario.name} ({result.states} states)")
+    return Outcome(True, "no violation in any schedule of: " + "; ".join(done))
+
+
+# -- measure ------------------------------------------------------------------------------------
+
+
+def _no_answer(req: CheckRequest, example: str) -> Outcome | None:
+    """A measure with no answer fails at once: the run is only worth it with one."""
+    if req.truth_only or req.answer is not None:
+        return None
+    return Outcome(False, f"run the command in the task, then answer: {example}")
+
+
+def vanished_cents(ex: Exercise, req: CheckRequest) -> Outcome:
+    """How much money the naive transfer loses: expected total minus the final read's total."""
+    from chapters.run import simulate
+
+    missing = _no_answer(req, "--answer 123.45 (yuan)")
+    if missing is not None:
+        return missing
+
+    p = ex.params
+    result = simulate(
+        "ch2", p["scenario"], seed=p["seed"], variant="naive", duration_s=4.0, checks=("bank",)
+    )
+    verdict = result.verdicts["bank"]
+    expected = int(verdict.details["expected_total"])
+    totals = [
+        int(w["total"]) for w in (verdict.witness or []) if isinstance(w, dict) and "total" in w
+    ]
+    if not totals:
+        return Outcome(False, "the bank held in this run: nothing vanished to measure")
+    cents = expected - totals[-1]
+    return _compare_money(cents, req)
+
+
+def _compare_money(cents: int, req: CheckRequest) -> Outcome:
+    truth = f"{cents / 100:.2f}"
+    if req.truth_only:
+        return Outcome(True, f"{truth} yuan ({cents} cents)", truth=truth)
+    given = _parse_number(req.answer)
+    if given is None:
+        return Outcome(False, "answer with the number of yuan, e.g. --answer 123.45")
+    if round(given * 100) == cents or given == cents:
+        return Outcome(True, f"right: {truth} yuan vanished ({cents} cents)", truth=truth)
+    return Outcome(
+        False,
+        f"not {req.answer}: read it again",
+        ["The bank checker's line says what the balances add up to, and what they should."],
+    )
+
+
+def lost_payments(ex: Exercise, req: CheckRequest) -> Outcome:
+    """How many acknowledged payments the run's lost-payments check lists."""
+    missing = _no_answer(req, "--answer 12")
+    if missing is not None:
+        return missing
+    p = ex.params
+    if p["run"] == "test":
+        from checks.harness.runner import TestSpec, run_test
+
+        verdicts = run_test(_spec(TestSpec, p, int(p["seed"]))).verdicts
+    else:
+        from chapters.run import simulate
+
+        verdicts = simulate(
+            "ch3", p["scenario"], seed=p["seed"], duration_s=4.0, checks=("lost-payments",)
+        ).verdicts
+    lost = verdicts["lost-payments"].details["lost"]
+    count = len(lost) if isinstance(lost, list) else int(lost)
+    truth = str(count)
+    if req.truth_only:
+        return Outcome(True, f"{count} acknowledged payments lost", truth=truth)
+    given = _parse_number(req.answer)
+    if given is None:
+        return Outcome(False, "answer with a whole number, e.g. --answer 12")
+    if given == count:
+        return Outcome(True, f"right: {count} acknowledged payments are gone", truth=truth)
+    return Outcome(
+        False,
+        f"not {req.answer}: count again",
+        ["Only the lost-payments check's list counts: acknowledged, then gone at the end."],
+    )
+
+
+def _parse_number(answer: str | None) -> float | None:
+    if answer is None:
+        return None
+    text = answer.lower().replace(",", "").replace("yuan", "").replace("¥", "").strip()
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+# -- configure ------------------------------------------------------------------------------------
+
+
+def cliff(ex: Exercise, req: CheckRequest) -> Outcome:
+    """The scale in the learner's file holds the spike, and 25% more load does not."""
+    import tomllib
+    from pathlib import Path
+
+    from chapters.cli import parse_scale
+    from chapters.run import simulate
+
+    path = Path(ex.config_file)
+    try:
+        settings = tomllib.loads(path.read_text())
+        text = str(settings["scale"])
+        scale = parse_scale(text)
+    except FileNotFoundError:
+        return Outcome(
+            False, f"{ex.config_file} is missing: d11 learn reset {ex.id} writes it again"
+        )
+    except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
+        return Outcome(False, f"{ex.config_file}: {exc}", ['It holds one line: scale = "1/N"'])
+    heavier = min(1.0, scale * ex.params["margin"])
+    seeds = _seeds(ex, req)
+    for seed in seeds:
+        held, why = _spike_holds(simulate, scale, seed)
+        if not held:
+            return Outcome(False, f"at scale {text} the spike does not hold (seed {seed})", [why])
+    held, why = _spike_holds(simulate, heavier, seeds[0])
+    if held:
+        return Outcome(
+            False,
+            f"{text} holds, but so does {ex.params['margin']:g}x that load: the cliff is further",
+            [f"At scale 1/{1 / heavier:.0f}: {why}", "Find a heavier load that still holds."],
+        )
+    return Outcome(
+        True,
+        f"scale {text} holds the spike on {len(seeds)} seed(s); "
+        f"1/{1 / heavier:.0f} ({ex.params['margin']:g}x the load) collapses",
+        [f"At 1/{1 / heavier:.0f}: {why}"],
+        truth=text,
+    )
+
+
+def _spike_holds(simulate: Any, scale: float, seed: int) -> tuple[bool, str]:
+    s = simulate("ch1", "double11", seed=seed, scale=scale, duration_s=4.0, checks=()).summary
+    failed = sum(n for kind, n in s["errors"].items() if kind != "declined")
+    words = (
+        f"{s['payments']} payments, {failed} failed (not counting declines), "
+        f"p99 {s['p99_ms']:.0f} ms against a deadline of {s['deadline_ms']:.0f} ms"
+    )
+    return failed == 0 and s["p99_ms"] < s["deadline_ms"], words
+
+
+CHECKS: dict[str, Callable[[Exercise, CheckRequest], Outcome]] = {
+    "harness": harness,
+    "fence": fence,
+    "explore": explore,
+    "vanished_cents": vanished_cents,
+    "lost_payments": lost_payments,
+    "cliff": cliff,
+}

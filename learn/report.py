@@ -1,0 +1,84 @@
+"""`d11 learn report FOLDER`: who passed what, from a folder of learners' workspaces.
+
+Each learner hands in their workspace folder (or just its `.d11-learn.json`);
+the instructor puts them side by side in one folder. A learner is a
+sub-folder holding a state file (or the folder itself, for one learner).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from learn.workspace import STATE_FILE, LearnError
+
+__all__ = ["LearnerRow", "gather", "render"]
+
+LEARNERS_MAX = 1000  # a bound on the folder walk
+
+
+@dataclass
+class LearnerRow:
+    learner: str
+    passed: list[str]
+    current: str
+    attempts: int
+    problem: str = ""  # an unreadable state file is reported, not fatal
+
+
+def gather(folder: Path) -> list[LearnerRow]:
+    if not folder.is_dir():
+        raise LearnError(f"{folder} is not a folder")
+    candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
+    rows: list[LearnerRow] = []
+    for path in candidates[: LEARNERS_MAX + 1]:
+        state_path = path / STATE_FILE
+        if not state_path.exists():
+            continue
+        name = path.name if path != folder else folder.resolve().name
+        try:
+            state = json.loads(state_path.read_text())
+            passed = sorted(state.get("passed", {}))
+            attempts = sum(int(n) for n in state.get("attempts", {}).values())
+            rows.append(LearnerRow(name, passed, str(state.get("current", "")), attempts))
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            rows.append(LearnerRow(name, [], "", 0, f"unreadable state file: {exc}"))
+    if not rows:
+        raise LearnError(f"no learner workspaces ({STATE_FILE}) in {folder} or its sub-folders")
+    return rows
+
+
+def render(rows: list[LearnerRow], order: list[str], *, json_out: bool = False) -> list[str]:
+    if json_out:
+        data = {
+            "learners": [
+                {
+                    "learner": r.learner,
+                    "passed": r.passed,
+                    "current": r.current,
+                    "checks": r.attempts,
+                    "problem": r.problem,
+                }
+                for r in rows
+            ],
+            "passed_by": {ex: sum(ex in r.passed for r in rows) for ex in order},
+        }
+        return [json.dumps(data, indent=2)]
+    width = max(8, *(len(r.learner) for r in rows))
+    lines = [f"{'learner':{width}}  done  checks  now / not yet passed"]
+    for r in rows:
+        if r.problem:
+            lines.append(f"{r.learner:{width}}  {r.problem}")
+            continue
+        todo = [ex for ex in order if ex not in r.passed]
+        now = r.current if r.current in todo else (todo[0] if todo else "all done")
+        lines.append(
+            f"{r.learner:{width}}  {len(r.passed):2}/{len(order):<2} {r.attempts:6}  {now}"
+        )
+    lines.append("")
+    lines.append("passed, by exercise:")
+    for ex in order:
+        count = sum(ex in r.passed for r in rows)
+        lines.append(f"  {ex:22} {count}/{len(rows)}")
+    return lines

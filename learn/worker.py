@@ -1,0 +1,126 @@
+"""The subprocess `d11 learn check` starts: one exercise's check on the learner's code.
+
+Run as `python -m learn.worker ID [--seeds N] [--answer X] [--truth]` with the
+workspace first on PYTHONPATH and as the working directory. It prints one
+line, `RESULT_PREFIX` followed by JSON, whatever happens: a check's outcome,
+or what went wrong with the learner's code, in words (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+RESULT_PREFIX = "@@d11-learn-result@@ "
+PACKAGES: tuple[str, ...] = ("reference", "checks", "chapters")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="learn.worker")
+    parser.add_argument("exercise")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--answer", default=None)
+    parser.add_argument("--truth", action="store_true")
+    args = parser.parse_args(argv)
+    workspace = Path.cwd().resolve()
+    with contextlib.redirect_stdout(sys.stderr):  # the learner's prints stay out of the result
+        result = run(args.exercise, workspace, args.seeds, args.answer, args.truth)
+    sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
+    return 0
+
+
+def run(
+    exercise_id: str, workspace: Path, seeds: int, answer: str | None, truth: bool
+) -> dict[str, Any]:
+    from learn.catalog import get_exercise
+    from learn.checks import CHECKS, CheckRequest
+
+    ex = get_exercise(exercise_id)
+    try:
+        # Import what `d11` imports before a command runs. A run's figures
+        # should not depend on it, but today they can (ch1 double11 at 1/1400
+        # flips from 0 to 50 timeouts after `import rich`): this keeps the
+        # figures a check measures equal to those `d11 run` prints.
+        import tui.cli  # noqa: F401
+
+        misplaced = _misplaced_packages(workspace)
+        if misplaced:
+            return _problem("setup", f"{misplaced} was not imported from {workspace}")
+        outcome = CHECKS[ex.check](ex, CheckRequest(seeds, answer, truth))
+    except NotImplementedError as exc:
+        where = _where(exc, workspace)
+        if "d11 learn:" in str(exc):
+            return _problem("not-done", f"{exc} ({where})")
+        return _problem("crash", f"your code raised NotImplementedError: {exc} ({where})")
+    except SyntaxError as exc:
+        return _problem("syntax", f"{_rel(exc.filename, workspace)}:{exc.lineno}: {exc.msg}")
+    except ImportError as exc:
+        where = _where(exc, workspace)
+        return _problem("import", f"{type(exc).__name__}: {exc} ({where})")
+    except RecursionError:
+        return _problem("crash", "your code recursed without end (RecursionError)")
+    except Exception as exc:  # the learner's code may raise anything: say where, in one line
+        where = _where(exc, workspace)
+        return _problem("crash", f"your code raised {type(exc).__name__}: {exc} ({where})")
+    if outcome.passed and ex.kind == "find-bug" and not truth:
+        outcome = _name_check(ex, answer, outcome)
+    return {"status": "pass" if outcome.passed else "fail", **outcome.to_json()}
+
+
+def _name_check(ex: Any, answer: str | None, outcome: Any) -> Any:
+    from learn.checks import Outcome
+
+    given = (answer or "").strip().lower()
+    if given == ex.answer:
+        return outcome
+    if not given:
+        return Outcome(
+            False,
+            "the code holds now; name the bug too: --answer NAME",
+            [outcome.headline, ex.answer_help],
+        )
+    return Outcome(
+        False, f"the code holds now, but the bug is not called {answer!r}", [ex.answer_help]
+    )
+
+
+def _misplaced_packages(workspace: Path) -> str:
+    import importlib
+
+    for name in PACKAGES:
+        module = importlib.import_module(name)
+        origin = Path(module.__file__ or "").resolve()
+        if workspace not in origin.parents:
+            return f"{name} ({origin})"
+    return ""
+
+
+def _where(exc: BaseException, workspace: Path) -> str:
+    """The innermost frame in the learner's workspace (else the innermost one)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if f.filename and str(workspace) in os.path.abspath(f.filename)]
+    frame = (mine or frames or [None])[-1]
+    if frame is None:
+        return "no location"
+    return f"{_rel(frame.filename, workspace)}:{frame.lineno}"
+
+
+def _rel(filename: str | None, workspace: Path) -> str:
+    if not filename:
+        return "?"
+    path = Path(filename).resolve()
+    return str(path.relative_to(workspace)) if workspace in path.parents else str(path)
+
+
+def _problem(status: str, message: str) -> dict[str, Any]:
+    return {"status": status, "passed": False, "headline": message, "lines": [], "truth": ""}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

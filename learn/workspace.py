@@ -1,0 +1,331 @@
+"""The learner's workspace: a copy of the packages, the exercise files, the state file.
+
+`d11 learn start` copies `reference/`, `checks/` and `chapters/` from where
+they are installed into the workspace (never touching the installed ones),
+then rewrites the exercise's file there: a region blanked, a bug planted, or
+a settings file written. Progress lives in `.d11-learn.json` in the
+workspace, so `status` and `report` read it back, and a workspace can be
+zipped, handed in, and summarised by an instructor.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from learn.catalog import Exercise
+from learn.regions import (
+    RegionError,
+    apply_patches,
+    blank_region,
+    find_region,
+    not_done_sentinel,
+    region_text,
+)
+from learn.worker import PACKAGES, RESULT_PREFIX
+
+__all__ = [
+    "ENV_WORKSPACE",
+    "STATE_FILE",
+    "LearnError",
+    "Workspace",
+    "default_workspace",
+    "source_root",
+]
+
+ENV_WORKSPACE = "D11_LEARN_WORKSPACE"
+DEFAULT_WORKSPACE = "d11-workshop"
+STATE_FILE = ".d11-learn.json"
+STATE_VERSION = 1
+TIMEOUT_FACTOR = 3.0  # a check is killed after this many times its answer budget
+
+
+class LearnError(Exception):
+    """Something the learner must fix before going on: one line, no traceback."""
+
+
+def default_workspace() -> Path:
+    return Path(os.environ.get(ENV_WORKSPACE) or DEFAULT_WORKSPACE)
+
+
+def source_root() -> Path:
+    """The folder holding the installed `reference`, `checks` and `chapters` packages."""
+    roots = set()
+    for name in PACKAGES:
+        spec = find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise LearnError(f"the {name} package is not installed (pip install -e .)")
+        roots.add(Path(next(iter(spec.submodule_search_locations))).resolve().parent)
+    if len(roots) != 1:
+        raise LearnError(f"the packages are installed in different places: {sorted(roots)}")
+    return roots.pop()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class CheckResult:
+    status: str  # pass | fail | not-done | syntax | import | crash | missing | timeout | ...
+    headline: str
+    lines: list[str]
+    seconds: float
+    truth: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+class Workspace:
+    """One learner's folder."""
+
+    def __init__(self, path: Path, source: Path | None = None) -> None:
+        self.path = path.resolve()
+        self._source = source
+
+    # -- where things are ----------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_FILE
+
+    @property
+    def source(self) -> Path:
+        if self._source is None:
+            self._source = source_root()
+        return self._source
+
+    def exists(self) -> bool:
+        return self.state_path.exists()
+
+    # -- state ------------------------------------------------------------------------
+
+    def load(self) -> dict[str, Any]:
+        if not self.state_path.exists():
+            raise LearnError(
+                f"no workshop in {self.path}: start one with d11 learn start ID "
+                "(d11 learn list shows the IDs)"
+            )
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            message = f"{self.state_path} is unreadable ({exc}); delete it to start over"
+            raise LearnError(message) from None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise LearnError(f"{self.state_path} is not a d11 learn state file; delete it")
+        state.setdefault("started", {})
+        state.setdefault("passed", {})
+        state.setdefault("attempts", {})
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.state_path)
+
+    # -- making the workspace and the exercises ------------------------------------------
+
+    def create(self) -> bool:
+        """Copy the packages in, if this is a new workspace. True if it was created now."""
+        if self.exists():
+            return False
+        if self.path.exists() and any(self.path.iterdir()):
+            known = {*PACKAGES, STATE_FILE, "README.txt"}
+            strangers = [p.name for p in self.path.iterdir() if p.name not in known]
+            if strangers:
+                raise LearnError(
+                    f"{self.path} exists and holds other files ({', '.join(sorted(strangers)[:3])}"
+                    "): choose another folder with --workspace"
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for name in PACKAGES:
+            shutil.copytree(self.source / name, self.path / name, ignore=ignore, dirs_exist_ok=True)
+        (self.path / "README.txt").write_text(_README)
+        self.save({"version": STATE_VERSION, "created": _now(), "source": str(self.source)})
+        return True
+
+    def pristine(self, relpath: str) -> str:
+        return (self.source / relpath).read_text()
+
+    def exercise_text(self, ex: Exercise) -> str:
+        """The exercise file as `start` writes it: blanked or with the bug planted."""
+        text = self.pristine(ex.file)
+        if ex.kind == "implement":
+            return blank_region(text, ex.region, ex.id, ex.task)
+        if ex.kind == "find-bug":
+            return apply_patches(text, ex.patches)
+        return text
+
+    def start(self, ex: Exercise) -> list[Path]:
+        """Set the exercise up (its file rewritten from the source); the files to edit."""
+        self.create()
+        state = self.load()
+        written = self._write_exercise(ex)
+        state["current"] = ex.id
+        state["started"].setdefault(ex.id, _now())
+        self.save(state)
+        return written
+
+    def reset(self, ex: Exercise) -> list[Path]:
+        """Put the exercise back as `start` left it; it counts as not passed again."""
+        state = self.load()
+        written = self._write_exercise(ex)
+        state["passed"].pop(ex.id, None)
+        state["current"] = ex.id
+        self.save(state)
+        return written
+
+    def _write_exercise(self, ex: Exercise) -> list[Path]:
+        written: list[Path] = []
+        try:
+            if ex.file:
+                target = self.path / ex.file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(self.exercise_text(ex))
+                written.append(target)
+        except RegionError as exc:  # the source drifted from the exercise: ours to fix
+            raise LearnError(f"exercise {ex.id} no longer fits the source: {exc}") from None
+        if ex.config_file:
+            target = self.path / ex.config_file
+            target.write_text(ex.config_template)
+            written.append(target)
+        return written
+
+    def solution(self, ex: Exercise) -> str:
+        """The reference solution's text: the original region, or the reference file."""
+        if ex.kind == "configure":
+            return ex.answer
+        if ex.kind in ("implement", "find-bug"):
+            return region_text(self.pristine(ex.file), ex.region)
+        return ex.solution_note
+
+    def region_line(self, ex: Exercise) -> int:
+        """The 1-based line where the exercise's region starts in the learner's file."""
+        try:
+            return find_region((self.path / ex.file).read_text(), ex.region).first_line_number
+        except (OSError, RegionError):
+            return 1
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def precheck(self, ex: Exercise) -> CheckResult | None:
+        """What stops a check from running at all, said plainly (None: nothing)."""
+        state = self.load()
+        if ex.id not in state["started"]:
+            return _stop("not-started", f"{ex.id} is not started: d11 learn start {ex.id}")
+        for name in PACKAGES:
+            if not (self.path / name / "__init__.py").exists():
+                return _stop(
+                    "missing",
+                    f"{name}/ is missing from {self.path}: restore it, or start over in "
+                    "a fresh folder (--workspace)",
+                )
+        if ex.file:
+            target = self.path / ex.file
+            if not target.exists():
+                return _stop(
+                    "missing", f"{ex.file} is missing: d11 learn reset {ex.id} writes it again"
+                )
+            text = target.read_text()
+            if not_done_sentinel(ex.id) in text:
+                line = text[: text.index(not_done_sentinel(ex.id))].count("\n") + 1
+                return _stop(
+                    "not-done",
+                    f"{ex.id} is not done yet: the blank at {ex.file}:{line} still raises "
+                    "(fill it in and delete the raise)",
+                )
+            try:
+                compile(text, str(target), "exec")
+            except SyntaxError as exc:
+                return _stop("syntax", f"{ex.file}:{exc.lineno}: {exc.msg}")
+        if ex.config_file and not (self.path / ex.config_file).exists():
+            return _stop(
+                "missing", f"{ex.config_file} is missing: d11 learn reset {ex.id} writes it again"
+            )
+        return None
+
+    def run_check(
+        self,
+        ex: Exercise,
+        seeds: int = 1,
+        answer: str | None = None,
+        truth: bool = False,
+    ) -> CheckResult:
+        """Run the exercise's check in a subprocess on this workspace (or, `truth`, the source)."""
+        import time
+
+        root = self.source if truth else self.path
+        args = [sys.executable, "-m", "learn.worker", ex.id, "--seeds", str(seeds)]
+        if answer is not None:
+            args += ["--answer", answer]
+        if truth:
+            args.append("--truth")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *_learn_path()])
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        timeout_s = ex.seconds_max * TIMEOUT_FACTOR
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired:
+            return CheckResult(
+                "timeout",
+                f"the check ran for {timeout_s:.0f} s without an answer: a loop that never "
+                "ends, or a wait that never returns?",
+                [],
+                time.perf_counter() - started,
+            )
+        seconds = time.perf_counter() - started
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith(RESULT_PREFIX):
+                data = json.loads(line[len(RESULT_PREFIX) :])
+                return CheckResult(
+                    data["status"], data["headline"], data["lines"], seconds, data["truth"]
+                )
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return CheckResult("crash", f"the check stopped without an answer: {tail}", [], seconds)
+
+    def record(self, ex: Exercise, result: CheckResult, seeds: int) -> None:
+        state = self.load()
+        state["attempts"][ex.id] = state["attempts"].get(ex.id, 0) + 1
+        if result.passed:
+            state["passed"][ex.id] = {"at": _now(), "seeds": seeds}
+        self.save(state)
+
+
+def _learn_path() -> list[str]:
+    """Where the `learn` package itself is (after the workspace on the path)."""
+    spec = find_spec("learn")
+    assert spec is not None and spec.submodule_search_locations
+    return [str(Path(next(iter(spec.submodule_search_locations))).resolve().parent)]
+
+
+def _stop(status: str, message: str) -> CheckResult:
+    return CheckResult(status, message, [], 0.0)
+
+
+_README = """\
+This is a d11 learn workspace: your own copy of reference/, checks/ and chapters/.
+
+d11 learn status             what is done, what is next
+d11 learn start ID           set an exercise up here (its file is rewritten)
+d11 learn check [ID]         run the checkers on YOUR copy (--seeds N for more seeds)
+d11 learn hint ID --level N  a hint (1 to 3)
+d11 learn reset ID           put the exercise's file back as it started
+
+Other d11 commands run the installed code, not this copy. To run them on
+your copy, put it first on the path: PYTHONPATH=THIS_FOLDER d11 run ch1 ...
+"""

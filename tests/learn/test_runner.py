@@ -1,0 +1,140 @@
+"""The runner: start, check, hint, solution, reset, status, report; a badly edited workspace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from learn.catalog import all_exercises, get_exercise
+from learn.cli import register
+from learn.regions import RegionError, blank_region, find_region, replace_region
+from learn.workspace import STATE_FILE, Workspace
+from tests.learn.conftest import ROOT, check
+
+FIRST = all_exercises()[0].id
+
+
+@pytest.fixture
+def d11() -> typer.Typer:
+    app = typer.Typer()
+    register(app, typer.Typer())
+    return app
+
+
+def run(app: typer.Typer, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_regions_blank_and_restore() -> None:
+    text = "def f():\n    # --8<-- [start:body]\n    return 1\n    # --8<-- [end:body]\n"
+    blanked = blank_region(text, "body", "ex-1", "Return one.")
+    assert "return 1" not in blanked and "d11 learn: ex-1 is not done yet" in blanked
+    compile(blanked, "f.py", "exec")  # the stub keeps the file valid Python
+    assert replace_region(blanked, "body", "    return 1\n") == text
+    with pytest.raises(RegionError):
+        find_region(text, "missing")
+
+
+def test_the_cli_round_trip(d11: typer.Typer, tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, _ = run(d11, "learn", "status", "--workspace", ws)
+    assert code == 0 and f"d11 learn start {FIRST}" in out
+    code, out, _ = run(d11, "learn", "start", FIRST, "--workspace", ws)
+    assert code == 0 and "Edit:" in out and f"d11 learn check {FIRST}" in out
+    code, out, _ = run(d11, "learn", "check", "--workspace", ws)
+    assert code == 1 and "NOT DONE" in out and "still raises" in out
+    code, out, _ = run(d11, "learn", "hint", FIRST, "--level", "2")
+    assert code == 0 and "Hint 2/3" in out
+    code, out, _ = run(d11, "learn", "solution", FIRST, "--workspace", ws)
+    assert code == 0 and "ctx.disk.sync()" in out
+    code, out, _ = run(d11, "learn", "status", "--workspace", ws)
+    assert code == 0 and "now" in out and f"d11 learn check {FIRST}" in out
+    code, out, _ = run(d11, "learn", "list", "--workspace", ws)
+    assert code == 0 and len(out.splitlines()) == len(all_exercises())
+
+
+def test_usage_errors_are_one_line(d11: typer.Typer, tmp_path: Path) -> None:
+    for args in (
+        ("learn", "start", "no-such-exercise"),
+        ("learn", "check", "--workspace", str(tmp_path / "none")),
+        ("learn", "report", str(tmp_path / "none")),
+    ):
+        code, _out, err = run(d11, *args)
+        assert code == 2, args
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_badly_edited_workspace_gets_a_clear_message(ws: Workspace) -> None:
+    ex = get_exercise("ch2-empty-rollback")
+    ws.start(ex)
+    target = ws.path / ex.file
+    # A blank left blank: no run at all, the line of the blank.
+    result = check(ws, ex)
+    assert result.status == "not-done" and f"{ex.file}:" in result.headline
+    # A syntax error: the file and line, no traceback.
+    good = replace_region(target.read_text(), ex.region, "        return True\n")
+    target.write_text(good.replace("return True\n", "return True +\n", 1))
+    result = check(ws, ex)
+    assert result.status == "syntax" and result.headline.startswith(f"{ex.file}:")
+    # A deleted file: how to get it back.
+    target.unlink()
+    result = check(ws, ex)
+    assert result.status == "missing" and f"d11 learn reset {ex.id}" in result.headline
+    ws.reset(ex)
+    assert check(ws, ex).status == "not-done"
+
+
+def test_code_that_raises_is_reported_in_one_line(ws: Workspace) -> None:
+    ex = get_exercise("ch2-empty-rollback")
+    ws.start(ex)
+    target = ws.path / ex.file
+    target.write_text(replace_region(target.read_text(), ex.region, "        return 1 / 0\n"))
+    result = check(ws, ex)
+    assert result.status == "crash"
+    assert "ZeroDivisionError" in result.headline and "reference/tcc/fence.py:" in result.headline
+    assert "Traceback" not in result.headline
+
+
+def test_an_unknown_state_file_is_named(ws: Workspace) -> None:
+    ws.start(get_exercise(FIRST))
+    ws.state_path.write_text("{not json")
+    with pytest.raises(Exception, match="unreadable"):
+        ws.load()
+
+
+def test_report_summarises_a_folder_of_workspaces(d11: typer.Typer, tmp_path: Path) -> None:
+    ids = [e.id for e in all_exercises()]
+    for name, passed in (("ana", ids[:3]), ("bo", ids[:1]), ("cy", [])):
+        folder = tmp_path / "class" / name
+        folder.mkdir(parents=True)
+        state = {
+            "version": 1,
+            "current": ids[len(passed)],
+            "started": {},
+            "passed": {i: {"at": "2026-11-11T00:00:00Z", "seeds": 1} for i in passed},
+            "attempts": {i: 2 for i in passed},
+        }
+        (folder / STATE_FILE).write_text(json.dumps(state))
+    (tmp_path / "class" / "dee").mkdir()
+    (tmp_path / "class" / "dee" / STATE_FILE).write_text("garbage")
+    code, out, _ = run(d11, "learn", "report", str(tmp_path / "class"))
+    assert code == 0
+    lines = out.splitlines()
+    assert any(line.startswith("ana") and f" 3/{len(ids)}" in line for line in lines), out
+    assert any(line.startswith("dee") and "unreadable" in line for line in lines), out
+    assert f"  {ids[0]:22} 2/4" in out
+    code, out, _ = run(d11, "learn", "report", str(tmp_path / "class"), "--json")
+    data = json.loads(out)
+    assert data["passed_by"][ids[0]] == 2 and len(data["learners"]) == 4
+
+
+def test_the_workspace_is_a_copy(ws: Workspace) -> None:
+    ex = get_exercise(FIRST)
+    ws.start(ex)
+    assert "not done yet" not in (ROOT / ex.file).read_text(), "the source is never touched"
+    assert "not done yet" in (ws.path / ex.file).read_text()
