@@ -166,7 +166,7 @@ def event_from_json(obj: Any, index: int, where: str) -> Event:
     check_text(f, where)
     time_ms = check_time_ms(obj.get("time_ms", 0.0), where, "time_ms")
     value = obj.get("value")
-    if value is not None and value.__class__ is not int:
+    if value is not None:
         check_value(value, where)
     extra = {k: v for k, v in obj.items() if k not in JSONL_FIELDS}
     if extra:
