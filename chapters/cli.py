@@ -79,14 +79,23 @@ def run(
         "seed": seed, "variant": variant, "shards": shards, "cells": cells,
         "duration_s": duration_s,
     }  # fmt: skip
+    if not no_store:  # before the run: its results must have somewhere to go
+        from checks.harness.store import writable_folder_problem
+
+        problem = writable_folder_problem(store or Path("store"))
+        if problem:
+            _fail(f"--store {store or 'store'}: {problem}")
     try:
         if scale:
             options["scale"] = parse_scale(scale)
         result = simulate(chapter, scenario, **options)
+        folder = None if no_store else save_run(result, store)
     except (StageError, ValueError) as exc:
         _fail(str(exc))
         return
-    folder = None if no_store else save_run(result, store)
+    except OSError as exc:
+        _fail(f"cannot write the run folder: {exc.filename or ''}: {exc.strerror or exc}")
+        return
     summary = dict(result.summary)
     if folder is not None:
         summary["store"] = str(folder)

@@ -3,6 +3,10 @@
 What `d11 run` and the chapter tests call. It builds the stage on a fresh
 SimRuntime, applies the scenario, runs until the final reads are in, checks
 the history and sets each verdict against the chapter's expectation.
+
+`save_run` writes a store folder (test.json, schedule.json, history.jsonl,
+verdicts.json, manifest.json, as `d11 test` does, plus summary.json and the
+plots), so `d11 replay` runs the scenario again and `d11 tui --attach` shows it.
 """
 
 from __future__ import annotations
@@ -17,13 +21,12 @@ from typing import Any
 from chapters import get_stage
 from chapters.metrics import summarize
 from chapters.stage import Deployment, Judgement, StageError, judge
-from checks.history import Event
-from checks.verdict import Verdict
+from checks.history import Event, write_jsonl
+from checks.verdict import Verdict, combine
 
 __all__ = ["RunResult", "save_run", "simulate"]
 
 FINAL_READ_GRACE_MS = 60_000.0  # how much longer to wait for final reads behind a backlog
-_GRACE_STEP_MS = 500.0
 
 
 @dataclass
@@ -54,6 +57,7 @@ def simulate(
 
     `checks`: run only these checks (None: all of the stage's; () : none).
     """
+    from checks.harness.runner import settle
     from reference.runtime.sim import SimRuntime
 
     stage = get_stage(chapter)
@@ -65,11 +69,7 @@ def simulate(
     dep = stage.build(rt, opts)
     rt.start()
     dep.apply_scenario(scenario)
-    rt.run_until(dep.end_ms)
-    waited_ms = 0.0
-    while not dep.final_reads_done() and waited_ms < FINAL_READ_GRACE_MS:
-        rt.run_for(_GRACE_STEP_MS)
-        waited_ms += _GRACE_STEP_MS
+    settle(rt, dep)  # the harness's own ending, so `d11 replay` of the folder is exact
     if checks is not None:
         unknown = sorted(set(checks) - set(dep.checks))
         if unknown:
@@ -84,32 +84,32 @@ def simulate(
 
 
 def save_run(result: RunResult, store: Path | None = None) -> Path:
-    """Write history.jsonl, verdicts.json, summary.json and plots to a run folder."""
+    """Write the run as a store folder (plus summary.json and plots); returns it."""
+    from checks.harness.runner import TestSpec
+    from checks.harness.store import run_record, write_manifest
+    from checks.nemesis import Schedule
+
     s = result.summary
     if store is None:
         stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         store = Path("store") / f"{s['chapter']}-{s['scenario']}" / stamp
     store.mkdir(parents=True, exist_ok=True)
-    with (store / "history.jsonl").open("w") as out:
-        for ev in result.history:
-            out.write(json.dumps(_event_json(ev), default=repr) + "\n")
+    dep = result.deployment
+    opts = dep.options
+    spec = TestSpec(
+        chapter=dep.stage.id, scenario=dep.scenario, seed=opts.seed, variant=opts.variant,
+        shards=opts.shards, cells=opts.cells, time_s=opts.duration_s, scale=opts.scale,
+        extra=dict(opts.extra),
+    )  # fmt: skip
+    valid = combine(result.verdicts.values())
+    record = run_record(spec, valid, dep.rt.trace_digest(), dep.rt.now_ms, s)
+    (store / "test.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
+    Schedule((), opts.seed, ()).save(store / "schedule.json")  # the scenario is its own faults
+    write_jsonl(store / "history.jsonl", result.history)
     (store / "verdicts.json").write_text(json.dumps(s.get("checks", {}), indent=2, default=repr))
     (store / "summary.json").write_text(json.dumps(s, indent=2, default=repr))
     from chapters.plots import plot_run
 
     plot_run(s, store)
+    write_manifest(store)  # last: the folder is whole
     return store
-
-
-def _event_json(ev: Event) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "index": ev.index,
-        "type": ev.type,
-        "process": ev.process,
-        "f": ev.f,
-        "value": ev.value,
-        "time_ms": ev.time_ms,
-    }
-    if ev.extra:
-        out["extra"] = ev.extra
-    return out

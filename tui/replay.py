@@ -153,7 +153,8 @@ class Replay:
             mode="replay",
             chapter=spec.chapter,
             title=self.title,
-            scenario=f"{spec.workload} + {'+'.join(spec.nemeses) or 'no faults'}",
+            scenario=spec.scenario  # a `d11 run` folder: the chapter's own scenario
+            or f"{spec.workload} + {'+'.join(spec.nemeses) or 'no faults'}",
             variant=spec.variant,
             seed=spec.seed,
             now_ms=self.at_ms,

@@ -1,7 +1,9 @@
 """`d11 test`, `d11 hunt`, `d11 replay`: the harness from the command line.
 
-Exit status, for CI: 0 valid, 1 invalid, 2 unknown or error (bad options, an
-unreadable store folder, a replay that diverged).
+Exit status, for CI: `d11 test` 0 valid, 1 invalid, 2 unknown or error (bad
+options, an unwritable --store or --junit). `d11 replay` answers another
+question, "did the run happen again?": 0 reproduced exactly (whatever the
+verdict), 1 did not reproduce, 2 could not replay (a folder refused).
 """
 
 from __future__ import annotations
@@ -116,7 +118,11 @@ def test_command(
         chapter, workload, nemesis, time_s, seed, backend, variant, shards, cells, rate, fault_ms
     )
     try:
-        fixed = Schedule.load(schedule) if schedule is not None else None
+        fixed = _load_schedule(schedule, spec) if schedule is not None else None
+    except (HarnessError, ScheduleError) as exc:
+        raise _fail(str(exc)) from None
+    _check_writable(store, junit)
+    try:
         result = _run(spec, fixed, quiet=as_json)
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
@@ -126,6 +132,31 @@ def test_command(
     else:
         _print_result(result, folder)
     raise typer.Exit(result.exit_code)
+
+
+def _load_schedule(path: Path, spec: TestSpec) -> Schedule:
+    """The --schedule file, checked against the stage it will run on (HarnessError if not)."""
+    from checks.harness.inputs import load_schedule
+    from checks.harness.runner import validate
+
+    return load_schedule(path, validate(spec))
+
+
+def _check_writable(store: Path, junit: Path | None = None) -> None:
+    """Before a run starts: --store is a folder we can write in, --junit a file we can write.
+
+    A run can take minutes; finding out at its end that its results cannot be
+    kept would waste them.
+    """
+    from checks.harness.store import writable_file_problem, writable_folder_problem
+
+    problem = writable_folder_problem(store)
+    if problem:
+        raise _fail(f"--store {store}: {problem}")
+    if junit is not None:
+        problem = writable_file_problem(junit)
+        if problem:
+            raise _fail(f"--junit {junit}: {problem}")
 
 
 def _run(spec: TestSpec, schedule: Schedule | None, quiet: bool) -> TestResult:
@@ -148,9 +179,13 @@ def _store(result: TestResult, root: Path, junit: Path | None) -> Path:
     from checks.harness.junit import write_junit
     from checks.harness.store import write_store
 
-    folder = write_store(result, root)
-    if junit is not None:
-        write_junit(result, junit, folder)
+    try:
+        folder = write_store(result, root)
+        if junit is not None:
+            write_junit(result, junit, folder)
+    except OSError as exc:  # checked before the run; the disk may still fill up
+        where = exc.filename or root
+        raise _fail(f"cannot write the results to {where}: {exc.strerror or exc}") from None
     return folder
 
 
@@ -228,6 +263,7 @@ def hunt_command(
     if budget < 1:
         raise _fail("--budget must be at least 1")
     spec = _spec(chapter, workload, nemesis, time_s, seed, "sim", variant, shards, cells)
+    _check_writable(store)
     try:
         with console.status("hunting ...") as status:
 
@@ -288,30 +324,69 @@ def _groups(params: dict[str, Any]) -> str:
     return ""
 
 
+# --8<-- [start:replay]
 def replay_command(
-    folder: Annotated[Path, typer.Argument(help="A store folder written by d11 test or d11 hunt")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A store folder written by d11 test, d11 hunt or d11 run "
+            "(or a test's folder: its latest run)"
+        ),
+    ],
     store: Annotated[Path, typer.Option(help="Root folder for the replay's store folder")] = Path(
         "store"
     ),
 ) -> None:
-    """Run a stored test again with its exact schedule; compare digest and verdict."""
-    from checks.harness.store import load_store
+    """Run a stored test again with its exact schedule; compare digest, history and verdict.
+
+    Exit status: 0 the run was reproduced exactly (same trace digest, same
+    history event by event, same verdict, whatever that verdict is; on the
+    process and docker backends, whose timing is real, the same verdict);
+    1 it was not reproduced (the first difference is named); 2 it could not
+    be replayed: the folder was refused (a file missing, changed since it was
+    stored, or naming a node, a shape or a value the stage cannot run).
+    """
+    from checks.harness.store import latest_run, load_store
 
     try:
-        stored = load_store(folder)
+        stored = load_store(latest_run(folder))
+    except (HarnessError, ScheduleError) as exc:
+        raise _fail(str(exc)) from None
+    if stored.folder != folder:
+        console.print(f"replaying {stored.folder} (the latest run of {folder})")
+    _check_writable(store)
+    try:
         result = _run(stored.spec, stored.schedule, quiet=False)
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
     new_folder = _store(result, store, None)
     _print_result(result, new_folder)
-    same_digest = result.digest == stored.digest
-    same_verdict = result.valid == stored.valid
-    console.print(
-        f"digest {'[green]same[/green]' if same_digest else '[red]DIFFERS[/red]'} "
-        f"({stored.digest} -> {result.digest}); verdict "
-        f"{'[green]same[/green]' if same_verdict else '[red]DIFFERS[/red]'}"
-    )
-    if stored.spec.backend == "sim" and not (same_digest and same_verdict):
-        err.print("[red]error:[/red] the replay diverged from the stored run")
-        raise typer.Exit(2)
-    raise typer.Exit(result.exit_code)
+    difference = replay_difference(stored, result)
+    if not difference:
+        what = "digest, history and verdict" if stored.spec.backend == "sim" else "verdict"
+        console.print(f"reproduced: [green]same {what}[/green] ({result.digest or 'real backend'})")
+        raise typer.Exit(0)
+    console.print(f"[red]not reproduced:[/red] {difference}")
+    raise typer.Exit(1)
+
+
+def replay_difference(stored: Any, result: TestResult) -> str:
+    """How the replay differs from the stored run ("" if it reproduced it)."""
+    from checks.history import event_to_json
+
+    if result.valid != stored.valid:
+        return f"verdict {stored.valid} -> {result.valid}"
+    if stored.spec.backend != "sim":
+        return ""  # real time: only the verdict can be asked to match
+    if result.digest != stored.digest:
+        return f"digest {stored.digest} -> {result.digest}"
+    old, new = stored.history, result.history
+    for i, (a, b) in enumerate(zip(old, new, strict=False)):
+        if event_to_json(a) != event_to_json(b):
+            return f"history differs from event {i} on ({a.type} {a.f} of {a.process})"
+    if len(old) != len(new):
+        return f"history has {len(new)} events, the stored one {len(old)}"
+    return ""
+
+
+# --8<-- [end:replay]

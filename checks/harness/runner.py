@@ -16,6 +16,7 @@ what makes `d11 replay` exact and lets the hunter shrink a failure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from chapters.stage import Deployment, Judgement, StageOptions
     from checks.history import Event
 
-__all__ = ["BACKENDS", "WORKLOADS", "TestResult", "TestSpec", "run_test"]
+__all__ = ["BACKENDS", "WORKLOADS", "TestResult", "TestSpec", "run_test", "settle"]
 
 BACKENDS: tuple[str, ...] = ("sim", "process", "docker")
 
@@ -71,10 +72,16 @@ class TestSpec:
     interval_ms: float = 800.0  # calm between faults (±50%)
     fault_ms: float = 800.0  # how long each fault lasts (±50%)
     extra: dict[str, Any] = field(default_factory=dict)  # stage knobs (StageOptions.extra)
+    # A chapter scenario (`d11 run ch4 --scenario crash`) instead of a workload
+    # and a nemesis schedule: the stage's own story, replayed exactly.
+    scenario: str = ""
+    scale: float = 0.0  # simulated payments per real one (0 = the stage's default)
 
     @property
     def name(self) -> str:
         """The store folder's test name: chapter, variant, workload, nemeses."""
+        if self.scenario:
+            return f"{self.chapter}-{self.scenario}"  # where `d11 run` stores it too
         parts = [self.chapter, self.variant or "default", self.workload]
         parts.append("+".join(self.nemeses) or "none")
         return "-".join(parts)
@@ -86,18 +93,88 @@ class TestSpec:
 
     @classmethod
     def from_json(cls, data: Any) -> TestSpec:
+        """A spec from a file's JSON: every field of its type, or HarnessError naming it."""
         if not isinstance(data, dict) or "chapter" not in data:
             raise HarnessError("a test spec is an object with at least a 'chapter'")
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
             raise HarnessError(f"unknown test spec field(s): {', '.join(sorted(unknown))}")
+        for name, value in data.items():
+            _check_field(name, value)
         values = dict(data)
         values["nemeses"] = tuple(values.get("nemeses", ()))
+        values["extra"] = dict(values.get("extra", {}))
         return cls(**values)
 
 
 # --8<-- [end:spec]
+
+SIZE_MAX = 256  # shards or cells a spec may ask for: beyond, the build alone would not end
+_INT_FIELDS = {"seed": 2**63, "shards": SIZE_MAX, "cells": SIZE_MAX}
+_NUMBER_FIELDS = {"time_s": 600.0, "interval_ms": 600_000.0, "fault_ms": 600_000.0, "scale": 1.0}
+_STR_FIELDS = ("chapter", "workload", "backend", "variant", "scenario")
+
+
+def _check_field(name: str, value: Any) -> None:
+    """One spec field read from a file: of its type and in its range."""
+    if name in _STR_FIELDS and not isinstance(value, str):
+        raise HarnessError(f"test spec: {name} must be a string, not {_shown(value)}")
+    if name in _INT_FIELDS:
+        bound = _INT_FIELDS[name]
+        if not _is_int(value) or not -bound < value < bound or (name != "seed" and value < 0):
+            span = "(-2^63, 2^63)" if name == "seed" else f"[0, {bound})"
+            raise HarnessError(
+                f"test spec: {name} must be an integer in {span}, not {_shown(value)}"
+            )
+    if name in _NUMBER_FIELDS and not (_is_number(value) and 0 <= value <= _NUMBER_FIELDS[name]):
+        top = _NUMBER_FIELDS[name]
+        shown = _shown(value)
+        raise HarnessError(f"test spec: {name} must be a number in [0, {top:g}], not {shown}")
+    if name == "nemeses" and not (
+        isinstance(value, list) and all(isinstance(n, str) for n in value)
+    ):
+        raise HarnessError(f"test spec: nemeses must be a list of names, not {_shown(value)}")
+    if name == "extra" and not isinstance(value, dict):
+        raise HarnessError(f"test spec: extra must be an object, not {_shown(value)}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (true and false are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else abs(value) < 2**63
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: short, one line, whatever it holds."""
+    plain = isinstance(value, int | float | str | bool) or value is None
+    text = repr(value) if plain else f"a {type(value).__name__}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Stage knobs a spec may carry (StageOptions.extra), each with its type check.
+_EXTRA_KNOBS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "steady_tps": ("a rate in [0, 100000] payments/s", lambda v: _is_number(v) and 0 <= v <= 1e5),
+    "users": ("an integer in [1, 1000000]", lambda v: _is_int(v) and 1 <= v <= 1_000_000),
+    "merchants": ("an integer in [1, 100000]", lambda v: _is_int(v) and 1 <= v <= 100_000),
+    "zipf": ("a number in [0, 10]", lambda v: _is_number(v) and 0 <= v <= 10),
+    "opening_cents": ("an integer in [0, 10^15]", lambda v: _is_int(v) and 0 <= v <= 10**15),
+    "cross_cell_ratio": ("a share in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "misroute_ratio": ("a share in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "mutations": (
+        "a list of bug names",
+        lambda v: isinstance(v, str) or (isinstance(v, list) and all(_is_str(n) for n in v)),
+    ),
+}
 
 
 @dataclass
@@ -135,10 +212,25 @@ def validate(spec: TestSpec) -> TestSpec:
         raise HarnessError(f"unknown workload {spec.workload!r} (known: {known})")
     if not 0 < spec.time_s <= 600:
         raise HarnessError(f"--time must be in (0, 600] seconds, not {spec.time_s}")
+    for name in ("interval_ms", "fault_ms"):
+        value = getattr(spec, name)
+        if not (_is_number(value) and 0 < value <= 600_000):
+            raise HarnessError(f"{name} must be in (0, 600000] ms, not {value}")
+    for knob, value in spec.extra.items():
+        if knob not in _EXTRA_KNOBS:
+            known = ", ".join(_EXTRA_KNOBS)
+            raise HarnessError(f"unknown stage knob {knob!r} in extra (known: {known})")
+        what, ok = _EXTRA_KNOBS[knob]
+        if not ok(value):
+            raise HarnessError(f"extra {knob} must be {what}, not {_shown(value)}")
     try:
         nemeses = parse_nemeses(list(spec.nemeses))
     except ScheduleError as exc:
         raise HarnessError(str(exc)) from None
+    if spec.scenario and (nemeses or spec.backend != "sim"):
+        raise HarnessError(
+            f"scenario {spec.scenario!r} is a chapter's own run: on the simulator, with no nemeses"
+        )
     return replace(spec, nemeses=nemeses)
 
 
@@ -179,8 +271,12 @@ def stage_options(spec: TestSpec) -> tuple[Any, StageOptions]:
             shards=spec.shards,
             cells=spec.cells,
             duration_s=spec.time_s,
+            scale=spec.scale,
             extra=dict(spec.extra),
         )
+        if spec.scenario and spec.scenario not in stage.scenarios:
+            known = ", ".join(stage.scenarios)
+            raise StageError(f"{stage.id} has no scenario {spec.scenario!r} (known: {known})")
     except StageError as exc:
         raise HarnessError(str(exc)) from None
     return stage, options
@@ -212,8 +308,8 @@ def run_test(
                 f"the {spec.backend} backend is not available in this build"
             ) from None
         return run_real(spec, schedule, on_progress=on_progress)
-    from chapters.stage import judge
-
+    if spec.scenario:
+        return _run_scenario(spec, on_progress)
     rt, dep = build_stage(spec)
     rt.start()
     start_ms = rt.now_ms
@@ -237,8 +333,29 @@ def run_test(
     end_ms = dep.finish(heal_ms)
     _run_with_progress(rt, end_ms, on_progress)
     _await_final_reads(rt, dep)
+    return _checked(spec, schedule, rt, dep, expectation_scenario(spec))
+
+
+# --8<-- [end:run-test]
+
+
+def _run_scenario(spec: TestSpec, on_progress: Callable[[float, float], None] | None) -> TestResult:
+    """A chapter scenario (what `d11 run` runs), on the simulator: no nemesis schedule."""
+    rt, dep = build_stage(spec)
+    rt.start()
+    dep.apply_scenario(spec.scenario)
+    settle(rt, dep, on_progress)
+    return _checked(spec, Schedule((), spec.seed, ()), rt, dep, spec.scenario)
+
+
+def _checked(
+    spec: TestSpec, schedule: Schedule, rt: Any, dep: Deployment, scenario: str
+) -> TestResult:
+    """The finished run's history checked, each verdict set against `scenario`'s expectation."""
+    from chapters.stage import judge
+
     verdicts = dep.run_checks()
-    judged = judge(verdicts, dep.expectations(expectation_scenario(spec)))
+    judged = judge(verdicts, dep.expectations(scenario))
     return TestResult(
         spec=spec,
         schedule=schedule,
@@ -254,7 +371,28 @@ def run_test(
     )
 
 
-# --8<-- [end:run-test]
+SCENARIO_GRACE_STEP_MS = 500.0
+
+
+def settle(
+    rt: Any, dep: Deployment, on_progress: Callable[[float, float], None] | None = None
+) -> None:
+    """Run a scenario to its end, then until its final reads are in (bounded).
+
+    `d11 run` and the replay of its folder both end a scenario here, so the
+    two runs stop at the same instant and their traces match byte for byte.
+    """
+    from chapters.run import FINAL_READ_GRACE_MS
+
+    # One run_until, never slices: where a run stops and resumes shows in the
+    # trace digest, and `d11 run` runs a scenario in one piece.
+    rt.run_until(dep.end_ms)
+    if on_progress is not None:
+        on_progress(rt.now_ms, rt.now_ms)
+    waited_ms = 0.0
+    while not dep.final_reads_done() and waited_ms < FINAL_READ_GRACE_MS:
+        rt.run_for(SCENARIO_GRACE_STEP_MS)
+        waited_ms += SCENARIO_GRACE_STEP_MS
 
 
 def _run_with_progress(
