@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "checks.harness.cli",  # d11 test, d11 hunt, d11 replay
     "checks.zoo",  # d11 zoo
     "reference.ledger.cli",  # d11 bench ledger
+    "reference.mq.cli",  # d11 bench mq
     "reference.runtime.cli",  # d11 node (process backend), d11 bench process
     "tui.commands",  # d11 tui
     "learn.cli",  # d11 learn ...

@@ -30,6 +30,7 @@ from reference.mq.machine import BrokerConfig, BrokerMachine
 from reference.mq.messages import (
     CheckPass,
     CheckTransaction,
+    CommandBatch,
     EndTransaction,
     PullQuery,
     SendBack,
@@ -55,6 +56,8 @@ def stamp(command: Any, now_ms: float) -> Any:
         return dataclasses.replace(command, timestamp_ms=t)
     if isinstance(command, PullQuery):
         return dataclasses.replace(command, now_ms=t)
+    if isinstance(command, CommandBatch):
+        return CommandBatch(tuple(stamp(c, now_ms) for c in command.commands))
     return command
 
 

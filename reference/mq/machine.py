@@ -27,6 +27,7 @@ from typing import Any
 from reference.mq.messages import (
     CheckPass,
     CheckTransaction,
+    CommandBatch,
     CommitOffset,
     EndTransaction,
     PullQuery,
@@ -55,7 +56,8 @@ DELAY_LEVELS_MS: tuple[int, ...] = tuple(
     for s in (1, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600, 7200)
 )
 RETRY_FIRST_LEVEL = 3  # a consumer's first retry waits level 3: 10 s (then 30 s, 1 m, ...)
-PULL_MAX_MESSAGES = 32  # RocketMQ's pullBatchSize
+PULL_MAX_MESSAGES = 1_024  # a pull asks for pullBatchSize (32 by default); at most this
+BATCH_COMMANDS_MAX = 4_096  # commands in one CommandBatch
 
 
 def retry_topic(group: str) -> str:
@@ -143,6 +145,15 @@ class BrokerMachine:
             return self._send_back(command)
         if isinstance(command, CheckPass):
             return self._check_pass(command.timestamp_ms)
+        if isinstance(command, CommandBatch):
+            if len(command.commands) > BATCH_COMMANDS_MAX:
+                return ("refused", f"more than {BATCH_COMMANDS_MAX} commands in one batch")
+            return tuple(
+                self.apply(c)
+                if isinstance(c, SendHalf | EndTransaction | SendMessage | CommitOffset)
+                else ("refused", "not a batchable command")
+                for c in command.commands
+            )
         return ("refused", f"not a broker command: {type(command).__name__}")
 
     # --8<-- [start:half]

@@ -23,6 +23,7 @@ from reference.codec import message
 __all__ = [
     "CheckPass",
     "CheckTransaction",
+    "CommandBatch",
     "CommitOffset",
     "EndTransaction",
     "Payload",
@@ -124,6 +125,16 @@ class CheckPass:
     every replica counts the same checks and sets aside the same messages)."""
 
     timestamp_ms: int
+
+
+@message(name="mq.CommandBatch")
+class CommandBatch:
+    """Several commands in one proposal, applied in order, answered together (a
+    tuple of their results). What a batching client sends: one log record, one
+    round of Paxos and one answer for many messages. (RocketMQ batches plain
+    messages; it does not batch transactional ones: see the book.)"""
+
+    commands: tuple[SendHalf | EndTransaction | SendMessage | CommitOffset, ...]
 
 
 # -- queries (inside paxos.Read) and their answers -----------------------------

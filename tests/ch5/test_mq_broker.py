@@ -19,6 +19,7 @@ from reference.mq.machine import (
 from reference.mq.messages import (
     CheckPass,
     CheckTransaction,
+    CommandBatch,
     CommitOffset,
     EndTransaction,
     Payload,
@@ -208,3 +209,20 @@ def test_snapshot_restores_an_equal_broker_through_the_codec() -> None:
 )
 def test_messages_round_trip_through_the_codec(msg: object) -> None:
     assert decode(encode(msg)) == msg  # type: ignore[arg-type]
+
+
+def test_a_command_batch_applies_in_order_and_answers_each() -> None:
+    b = BrokerMachine()
+    body = Payload("p1", "u1", "m1@pay", 5)
+    results = b.apply(
+        CommandBatch(
+            (
+                SendHalf(GROUP, TOPIC, "p1", "u1", body, 0),
+                EndTransaction(GROUP, "p1", True, False, 1),
+                EndTransaction(GROUP, "p1", True, False, 2),
+            )
+        )
+    )
+    assert results[0][0] == "stored" and results[1][0] == "committed"
+    assert results[2] == ("refused", "already committed")
+    assert b.apply(CommandBatch((CheckPass(0),))) == (("refused", "not a batchable command"),)  # type: ignore[arg-type]

@@ -1,0 +1,296 @@
+"""`d11 bench mq`: transactional messages through the broker on real processes.
+
+Three `BrokerReplica` processes on loopback (their disks fsynced files) and
+one local node in the bench's process that is both the producer and the
+consumer group. It keeps `inflight` requests outstanding; a request stores
+`batch` half messages (one `CommandBatch` of `SendHalf`), then commits them
+(one `CommandBatch` of `EndTransaction`, one-way as RocketMQ sends it).
+The consumer side pulls every queue from the leader (lease reads) and
+commits its offsets every `OFFSET_COMMIT_MS`. A message counts when it is
+pulled; its latency is from its half send to that pull (half stored,
+committed, delivered), over the measured window after a warm-up. With
+`batch=1` each message is its own half and its own commit: the unbatched
+figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import statistics
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from reference.codec import Message
+from reference.mq.broker import BrokerReplica
+from reference.mq.machine import BrokerConfig
+from reference.mq.messages import (
+    CommandBatch,
+    CommitOffset,
+    EndTransaction,
+    Payload,
+    PullQuery,
+    PullResult,
+    SendHalf,
+)
+from reference.node import Context, Node, NodeId
+from reference.paxos.config import PaxosConfig
+from reference.paxos.messages import Membership, Propose, ProposeResult, Read, ReadResult
+
+__all__ = ["BenchError", "MqBenchReport", "run_mq_bench"]
+
+REPLICAS = ("b1", "b2", "b3")
+TOPIC, GROUP, PRODUCERS, CONSUMERS = "payments", "bench", "bench-producers", "bench-consumers"
+QUEUES = 8
+PULL_BATCH = 256
+OFFSET_COMMIT_MS = 100.0
+TARGET_MESSAGES_PER_S = 20_000.0
+TARGET_P99_MS = 50.0
+WARMUP_MS = 1_000.0
+REQUEST_TIMEOUT_MS = 1_000.0
+SETUP_TIMEOUT_MS = 15_000.0
+
+
+class BenchError(RuntimeError):
+    """The cluster did not come up or delivered nothing; the message says how."""
+
+
+@dataclass(frozen=True)
+class BrokerTuning:
+    """Paxos knobs of the bench's broker group (as `d11 bench process` for the ledger):
+    etcd-like timing for a loaded machine, and no compaction inside a short run
+    (a snapshot holds the whole commit log)."""
+
+    window_slots: int = 2
+    batch_max_commands: int = 64
+    snapshot_every_slots: int = 1_000_000
+    election_timeout_ms: float = 1000.0
+    heartbeat_interval_ms: float = 100.0
+    lease_ms: float = 300.0
+
+
+def broker_replica(node_id: str, replicas: list[str], **tuning: Any) -> BrokerReplica:
+    """A process node factory, by name (see reference/runtime/spec.py)."""
+    membership = Membership(epoch=0, data=tuple(replicas))
+    cfg = PaxosConfig(membership=membership, **dataclasses.asdict(BrokerTuning(**tuning)))
+    return BrokerReplica(
+        node_id, cfg, BrokerConfig(queues_per_topic=QUEUES), {PRODUCERS: ("load",)}
+    )
+
+
+class MqLoad(Node):
+    """Producer and consumer of the bench (see the module docstring)."""
+
+    def __init__(self, node_id: str, inflight: int, batch: int) -> None:
+        self.node_id = node_id
+        self.inflight = inflight
+        self.batch = batch
+        self.leader: NodeId = REPLICAS[0]
+        self.ids = itertools.count(1)
+        self.requests = itertools.count(1)
+        self.sent: dict[str, tuple[float, Any, int]] = {}  # request -> (first send, cmd, tries)
+        self.born_ms: dict[str, float] = {}  # msg id -> when its half was first sent
+        self.pulled: list[tuple[float, float]] = []  # (pulled at, latency ms)
+        self.next_offset: dict[int, int] = dict.fromkeys(range(QUEUES), 0)
+        self.pulling: set[int] = set()
+        self.running = False
+        self.ready = False
+
+    def setup(self, ctx: Context) -> None:
+        self._propose(ctx, "ping", CommandBatch(()))
+
+    def start(self, ctx: Context) -> None:
+        self.running = True
+        for _ in range(self.inflight):
+            self._produce(ctx)
+        for q in range(QUEUES):
+            self._pull(ctx, q)
+        ctx.set_timer(OFFSET_COMMIT_MS, "offsets")
+        ctx.set_timer(REQUEST_TIMEOUT_MS / 2, "sweep")
+
+    def _produce(self, ctx: Context) -> None:
+        now_ms = ctx.now_ms()
+        halves = []
+        for _ in range(self.batch):
+            mid = f"m{next(self.ids)}"
+            self.born_ms[mid] = now_ms
+            halves.append(SendHalf(PRODUCERS, TOPIC, mid, mid, Payload(mid, "u1", "m1@pay", 1), 0))
+        self._propose(ctx, f"half/{next(self.requests)}", CommandBatch(tuple(halves)))
+
+    def _propose(self, ctx: Context, request_id: str, command: Any) -> None:
+        first_ms, _, tries = self.sent.get(request_id, (ctx.now_ms(), command, 0))
+        self.sent[request_id] = (first_ms, command, tries + 1)
+        ctx.send(self.leader, Propose(request_id, command))
+
+    def _pull(self, ctx: Context, q: int) -> None:
+        if q in self.pulling or not self.running:
+            return
+        self.pulling.add(q)
+        query = PullQuery(CONSUMERS, TOPIC, q, self.next_offset[q], PULL_BATCH, 0)
+        ctx.send(self.leader, Read(f"pull/{q}", query))
+        ctx.set_timer(REQUEST_TIMEOUT_MS, ("pull-timeout", q))
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, ReadResult):
+            self._on_pull(ctx, src, msg)
+            return
+        if not isinstance(msg, ProposeResult) or msg.request_id not in self.sent:
+            return  # a check-back, or an answer to a one-way commit
+        _, command, _ = self.sent[msg.request_id]
+        if not msg.ok:
+            self._follow(src, msg.leader_hint)
+            self._propose(ctx, msg.request_id, command)  # same id: applied at most once
+            return
+        del self.sent[msg.request_id]
+        if msg.request_id == "ping":
+            self.ready = True
+        elif msg.request_id.startswith("half/"):
+            ends = tuple(
+                EndTransaction(PRODUCERS, h.msg_id, True, False, 0) for h in command.commands
+            )
+            # One-way, as RocketMQ's endTransaction: not retried, not waited for.
+            ctx.send(self.leader, Propose(f"end/{msg.request_id}", CommandBatch(ends)))
+            if self.running:
+                self._produce(ctx)
+
+    def _on_pull(self, ctx: Context, src: NodeId, msg: ReadResult) -> None:
+        q = int(msg.request_id.split("/")[1])
+        self.pulling.discard(q)
+        ctx.cancel_timer(("pull-timeout", q))
+        if not msg.ok or not isinstance(msg.value, PullResult):
+            self._follow(src, msg.leader_hint)
+            ctx.set_timer(5.0, ("pull", q))
+            return
+        now_ms = ctx.now_ms()
+        for m in msg.value.messages:
+            born_ms = self.born_ms.pop(m.msg_id, None)
+            if born_ms is not None:
+                self.pulled.append((now_ms, now_ms - born_ms))
+        self.next_offset[q] = msg.value.next_offset
+        if msg.value.messages:
+            self._pull(ctx, q)
+        else:
+            ctx.set_timer(2.0, ("pull", q))  # an empty queue: ask again shortly
+
+    def _follow(self, src: NodeId, hint: NodeId | None) -> None:
+        self.leader = hint if hint in REPLICAS else REPLICAS[(REPLICAS.index(src) + 1) % 3]
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if isinstance(tag, tuple):
+            kind, q = tag
+            if kind == "pull-timeout":
+                self.pulling.discard(q)
+            self._pull(ctx, q)
+        elif tag == "offsets":
+            commits = tuple(
+                CommitOffset(CONSUMERS, TOPIC, q, o) for q, o in self.next_offset.items()
+            )
+            ctx.send(self.leader, Propose(f"offsets/{ctx.now_ms()}", CommandBatch(commits)))
+            if self.running:
+                ctx.set_timer(OFFSET_COMMIT_MS, "offsets")
+        elif tag == "sweep":
+            now_ms = ctx.now_ms()
+            for request_id, (first_ms, command, tries) in list(self.sent.items()):
+                if now_ms - first_ms > REQUEST_TIMEOUT_MS * tries:
+                    self._propose(ctx, request_id, command)
+            if self.running:
+                ctx.set_timer(REQUEST_TIMEOUT_MS / 2, "sweep")
+
+
+@dataclass(frozen=True)
+class MqBenchRow:
+    batch: int
+    inflight: int
+    messages: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.messages / self.seconds
+
+
+@dataclass(frozen=True)
+class MqBenchReport:
+    batched: MqBenchRow
+    unbatched: MqBenchRow
+    fsync: bool
+
+    def render(self) -> str:
+        b, u = self.batched, self.unbatched
+        rate_ratio = b.messages_per_s / TARGET_MESSAGES_PER_S
+        p99_ratio = b.p99_ms / TARGET_P99_MS
+        lines = [
+            f"mq on ProcessRuntime: 3 broker replicas (one Paxos group) on loopback, fsync "
+            f"{'on' if self.fsync else 'off'}; half, commit, pull, offset commit",
+            f"{'mode':<10} {'in flight':>9} {'msgs/request':>12} {'msgs/s':>9} "
+            f"{'p50 ms':>7} {'p99 ms':>7}",
+        ]
+        for name, row in (("batched", b), ("unbatched", u)):
+            lines.append(
+                f"{name:<10} {row.inflight:>9} {row.batch:>12} {row.messages_per_s:>9,.0f} "
+                f"{row.p50_ms:>7.1f} {row.p99_ms:>7.1f}"
+            )
+        lines.append(
+            f"batched: {rate_ratio:.2f}x the {TARGET_MESSAGES_PER_S:,.0f} msgs/s target, p99 "
+            f"{p99_ratio:.2f}x the {TARGET_P99_MS:.0f} ms target"
+        )
+        lines.append(f"messages_per_s: {b.messages_per_s:.0f}")
+        return "\n".join(lines)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool) -> MqBenchRow:
+    from reference.runtime.process import ProcessRuntime
+    from reference.runtime.spec import NodeSpec
+
+    assert seconds > 0 and inflight >= 1 and batch >= 1
+    args = {"replicas": list(REPLICAS)}
+    with ProcessRuntime(seed=1, fsync=fsync) as rt:
+        for replica in REPLICAS:
+            rt.add_node(replica, NodeSpec(f"{__name__}:broker_replica", args))
+        load = MqLoad("load", inflight, batch)
+        rt.add_local_node("load", lambda node_id: load)
+        rt.start()
+        ctx = rt.context("load")
+        assert ctx is not None
+        rt.call_after(0.0, lambda: load.setup(ctx))
+        deadline_s = time.monotonic() + SETUP_TIMEOUT_MS / 1000
+        while not load.ready:
+            if time.monotonic() > deadline_s:
+                raise BenchError(
+                    f"the broker group did not commit in {SETUP_TIMEOUT_MS / 1000:.0f} s "
+                    f"(replica logs in {rt.data_dir})"
+                )
+            rt.run_for(50)
+            if not load.ready and load.sent:  # nobody answered: try the next replica
+                rt.call_after(0.0, lambda: load.setup(ctx))
+        rt.call_after(0.0, lambda: load.start(ctx))
+        rt.run_for(WARMUP_MS)
+        begin_ms = rt.now_ms
+        rt.run_for(seconds * 1000)
+        end_ms = rt.now_ms
+        load.running = False
+    window = sorted(lat for at_ms, lat in load.pulled if begin_ms <= at_ms < end_ms)
+    if not window:
+        raise BenchError("no message was delivered during the measured window")
+    return MqBenchRow(
+        batch, inflight, len(window), (end_ms - begin_ms) / 1000,
+        _quantile(window, 0.50), _quantile(window, 0.99),
+    )  # fmt: skip
+
+
+def run_mq_bench(
+    *, seconds: float, inflight: int, batch: int, fsync: bool, unbatched_inflight: int
+) -> MqBenchReport:
+    batched = run_one(seconds=seconds, inflight=inflight, batch=batch, fsync=fsync)
+    unbatched = run_one(seconds=seconds, inflight=unbatched_inflight, batch=1, fsync=fsync)
+    return MqBenchReport(batched, unbatched, fsync)

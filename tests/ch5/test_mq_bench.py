@@ -1,0 +1,21 @@
+"""`d11 bench mq` on real processes: it delivers, and prints `messages_per_s:` last."""
+
+from __future__ import annotations
+
+import pytest
+
+from reference.mq.bench import MqBenchReport, MqBenchRow, run_one
+
+
+def test_the_report_ends_with_the_figure_scripts_read() -> None:
+    row = MqBenchRow(batch=64, inflight=4, messages=30_000, seconds=1.5, p50_ms=10.0, p99_ms=40.0)
+    single = MqBenchRow(batch=1, inflight=8, messages=300, seconds=1.5, p50_ms=20.0, p99_ms=60.0)
+    text = MqBenchReport(row, single, fsync=True).render()
+    assert text.splitlines()[-1] == "messages_per_s: 20000"
+    assert "1.00x the 20,000 msgs/s target" in text and "unbatched" in text
+
+
+@pytest.mark.slow
+def test_messages_flow_through_three_broker_processes_with_fsync() -> None:
+    row = run_one(seconds=1.0, inflight=2, batch=16, fsync=True)
+    assert row.messages > 0 and row.p50_ms <= row.p99_ms
