@@ -24,6 +24,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "chapters.ch3_cells",
     "chapters.ch4_paxos",
     "chapters.ch5_mq",
+    "chapters.ch6_degrade",
 )
 
 

@@ -142,8 +142,10 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     }
     if problems:
         return Verdict("slo", False, "; ".join(problems), details, witness=problems)
-    summary = (f"goodput {share:.0%} of capacity through the spike, p99 {p99_ms:.0f} ms, "
-               f"recovered {recovered_after_ms:.0f} ms after it")  # fmt: skip
+    judged = f"goodput {share:.0%} of capacity through the spike"
+    if not targets.goodput_share_min:
+        judged = "goodput not judged during the event (a stall serves nothing)"
+    summary = f"{judged}, p99 {p99_ms:.0f} ms, recovered {recovered_after_ms:.0f} ms after it"
     return Verdict("slo", True, summary, details)
 
 

@@ -21,7 +21,7 @@ from reference.degrade import (
 )
 from reference.degrade.sidecar import Record
 
-__all__ = ["BEST_EFFORT", "Wiring", "wiring"]
+__all__ = ["BEST_EFFORT", "CONTROLS", "Wiring", "wiring"]
 
 EDGE, PAY_GATEWAY, PAY_DB = "gw-edge", "gw-pay", "paydb"
 BEST_EFFORT = ("notify", "loyalty", "recommend")
@@ -41,8 +41,19 @@ class Wiring:
 
 
 # --8<-- [start:wiring]
-def wiring(variant: str, capacity_tps: float, record: Record, protect: str = "flow") -> Wiring:
-    """The sidecars of `variant` ("none", "naive-retries", "controls")."""
+CONTROLS = ("deadline", "flow", "budget", "decouple")  # what `controls` adds, one by one
+
+
+def wiring(
+    variant: str, capacity_tps: float, record: Record, protect: str = "flow",
+    enabled: tuple[str, ...] = CONTROLS,
+) -> Wiring:  # fmt: skip
+    """The sidecars of `variant` ("none", "naive-retries", "controls").
+
+    `enabled` picks which of the controls `controls` turns on (all by default),
+    so a chapter can add them one at a time and measure each.
+    """
+    assert set(enabled) <= set(CONTROLS), enabled
     calls = tuple(BestEffortCall(p, p, BEST_EFFORT_TIMEOUT_MS) for p in BEST_EFFORT)
     if variant in ("none", "naive-retries"):
         # Fixed timeouts, no limits; best-effort calls inside the payment's answer.
@@ -54,28 +65,41 @@ def wiring(variant: str, capacity_tps: float, record: Record, protect: str = "fl
         )  # fmt: skip
         return Wiring(layer, pay, SidecarConfig(serves=True, record=record), False)
     assert variant == "controls", variant
-    budget = {"attempts": 3, "attempt_timeout_ms": LAYER_ATTEMPT_TIMEOUT_MS,
-              "throttle_tokens": 10.0, "throttle_ratio": 0.1, "deadline": True}  # fmt: skip
+    deadline = "deadline" in enabled
+    # Retries only inside a gRPC budget (10 tokens, 0.1 back per success), never past the deadline.
+    budget = (
+        {"attempts": 3, "throttle_tokens": 10.0, "throttle_ratio": 0.1}
+        if "budget" in enabled
+        else {"attempts": 1}
+    )
+    layer = {"attempt_timeout_ms": LAYER_ATTEMPT_TIMEOUT_MS, "deadline": deadline, **budget}
+    guard = _guard(protect, capacity_tps) if "flow" in enabled else None
+    decouple = "decouple" in enabled
+    breaker = BreakerRule("best-effort", "slow-ratio", 0.5, slow_rt_ms=200.0, open_ms=2_000.0,
+                          probes=3, probe_timeout_ms=1_000.0)  # fmt: skip
+    pay = SidecarConfig(
+        guard=guard, best_effort=calls, best_effort_sync=not decouple,
+        best_effort_breaker=breaker if decouple else None,
+        plan=DEFAULT_PLAN if decouple else None, capacity_qps=capacity_tps, record=record,
+        **layer,  # type: ignore[arg-type]
+    )  # fmt: skip
+    edge = SidecarConfig(**layer)  # type: ignore[arg-type]
+    db = SidecarConfig(serves=True, deadline=deadline, record=record)
+    return Wiring(edge, pay, db, deadline)
+
+
+def _guard(protect: str, capacity_tps: float) -> GuardConfig:
+    """The payment gateway's inbound rules: a flow rule, or one of the adaptive limits."""
     hot = ParamFlowRule("pay", "merchant", HOT_SHARE * capacity_tps)
     if protect == "flow":
         rule = FlowRule("pay", RATE_SHARE * capacity_tps, behavior="rate-limiter",
                         max_queueing_time_ms=QUEUE_MS)  # fmt: skip
-        guard = GuardConfig(flow=(rule,), params=(hot,))
-    elif protect == "bbr":
-        guard = GuardConfig(system=SystemRule(), params=(hot,), interval_ms=1_000.0, buckets=10)
-    elif protect == "gradient2":
-        guard = GuardConfig(gradient2=True, params=(hot,))
-    else:
-        raise ValueError(f"unknown protection {protect!r} (flow, bbr, gradient2)")
-    breaker = BreakerRule("best-effort", "slow-ratio", 0.5, slow_rt_ms=200.0, open_ms=2_000.0,
-                          probes=3, probe_timeout_ms=1_000.0)  # fmt: skip
-    pay = SidecarConfig(
-        guard=guard, best_effort=calls, best_effort_sync=False, best_effort_breaker=breaker,
-        plan=DEFAULT_PLAN, capacity_qps=capacity_tps, record=record, **budget,  # type: ignore[arg-type]
-    )  # fmt: skip
-    edge = SidecarConfig(**budget)  # type: ignore[arg-type]
-    db = SidecarConfig(serves=True, deadline=True, record=record)
-    return Wiring(edge, pay, db, True)
+        return GuardConfig(flow=(rule,), params=(hot,))
+    if protect == "bbr":
+        return GuardConfig(system=SystemRule(), params=(hot,), interval_ms=1_000.0, buckets=10)
+    if protect == "gradient2":
+        return GuardConfig(gradient2=True, params=(hot,))
+    raise ValueError(f"unknown protection {protect!r} (flow, bbr, gradient2)")
 
 
 # --8<-- [end:wiring]
