@@ -37,6 +37,7 @@ __all__ = ["RESEND_FIRST_MS", "RESEND_MAX_MS", "CZone", "GZone"]
 RESEND_FIRST_MS = 200.0  # first pause before re-sending an unacknowledged push
 RESEND_MAX_MS = 3_200.0  # the pause doubles up to this, never beyond
 _RESEND = "resend"
+_RULES_KEY = "czone/rules"  # the newest rules adopted from the GZone
 
 
 # --8<-- [start:push-until-acked]
@@ -143,11 +144,23 @@ class CZone(Node):
         self.subscribers = tuple(subscribers)
         self.acks = _Acks(self.subscribers, rules.version)
 
+    def on_start(self, ctx: Context) -> None:
+        saved = ctx.disk.get(_RULES_KEY)
+        if saved is not None and saved.version > self.rules.version:
+            # Back from a crash: the GZone will not send again what we
+            # acknowledged, and who among our subscribers has it is unknown.
+            self.rules = saved
+            for sub in self.subscribers:
+                ctx.send(sub, RulesUpdate(saved))
+            self.acks.pushed(ctx, saved.version)
+
     # --8<-- [start:czone-push]
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, ConfigUpdate):
             if msg.rules.version > self.rules.version:
                 self.rules = msg.rules
+                ctx.disk.put(_RULES_KEY, msg.rules)  # on disk before the ack, as a gateway
+                ctx.disk.sync()
                 for sub in self.subscribers:
                     ctx.send(sub, RulesUpdate(msg.rules))
                 self.acks.pushed(ctx, self.rules.version)

@@ -61,6 +61,7 @@ PENDING_MAX = 20_000  # relayed requests awaiting a reply; beyond it, refuse new
 FORWARD_HOPS_MAX = 2
 _SWEEP_TIMER = "sweep"
 _SWEEP_MS = 250.0
+_RULES_KEY = "gateway/rules"  # the newest routing rules adopted (cell mode)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class PaymentGateway(Node):
     def on_start(self, ctx: Context) -> None:
         if self.config.cross == "tcc":
             self.tcc.recover(ctx)
+        saved = ctx.disk.get(_RULES_KEY)
+        if saved is not None and self.cell_router is not None:
+            self.cell_router.update(saved)  # the rules we acknowledged before a crash
         ctx.set_timer(_SWEEP_MS, _SWEEP_TIMER)
 
     # -- routing ------------------------------------------------------------------
@@ -153,6 +157,11 @@ class PaymentGateway(Node):
             assert self.cell_router is not None
             if self.cell_router.update(msg.rules):
                 ctx.trace("rules-adopted", version=msg.rules.version)
+                # On disk before the ack: the CZone sends a version it saw
+                # acknowledged never again, so a gateway that came back from a
+                # crash on its boot rules would misroute for good.
+                ctx.disk.put(_RULES_KEY, msg.rules)
+                ctx.disk.sync()
             # Acknowledge, or the CZone keeps re-sending (a lost push must not stick).
             ctx.send(src, RulesUpdateAck(self.cell_router.rules.version, ctx.node_id))
         else:
