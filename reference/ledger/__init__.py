@@ -11,6 +11,7 @@ from reference.ledger.commands import (
     CreateAccounts,
     CreateTransfers,
     ExpirePending,
+    FenceTransfers,
     LookupAccounts,
     LookupTransfers,
     Rejected,
@@ -24,7 +25,11 @@ from reference.ledger.records import (
     Transfer,
     TransferFlags,
 )
-from reference.ledger.results import CreateAccountResult, CreateTransferResult
+from reference.ledger.results import (
+    CreateAccountResult,
+    CreateTransferResult,
+    FenceTransferResult,
+)
 from reference.ledger.state_machine import Ledger, LedgerInvariantError
 
 __all__ = [
@@ -36,6 +41,8 @@ __all__ = [
     "CreateTransferResult",
     "CreateTransfers",
     "ExpirePending",
+    "FenceTransferResult",
+    "FenceTransfers",
     "Ledger",
     "LedgerInvariantError",
     "LookupAccounts",

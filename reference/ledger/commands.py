@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from reference.codec import message
-from reference.ledger.records import TIMESTAMP_MS_MAX, Account, Transfer
+from reference.ledger.records import ID_MAX, TIMESTAMP_MS_MAX, Account, Transfer
 from reference.ledger.state_machine import BATCH_EVENTS_MAX, Ledger
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "CreateAccounts",
     "CreateTransfers",
     "ExpirePending",
+    "FenceTransfers",
     "LedgerCommand",
     "LookupAccounts",
     "LookupTransfers",
@@ -57,6 +58,18 @@ class ExpirePending:
     timestamp_ms: int
 
 
+@message(name="ledger.FenceTransfers")
+class FenceTransfers:
+    """Settle transfer ids for good: applied, or fenced so they never apply.
+
+    A write, through the log (never a lease read): it records every id the
+    ledger does not hold as failed, on every replica at the same point of
+    the log. See `Ledger.fence_transfers`.
+    """
+
+    ids: tuple[int, ...]
+
+
 @message(name="ledger.LookupAccounts")
 class LookupAccounts:
     """A read through the log: linearizable, at the cost of a round of Paxos."""
@@ -81,11 +94,19 @@ class Rejected:
     reason: str
 
 
-LedgerCommand = CreateAccounts | CreateTransfers | ExpirePending | LookupAccounts | LookupTransfers
+LedgerCommand = (
+    CreateAccounts
+    | CreateTransfers
+    | ExpirePending
+    | FenceTransfers
+    | LookupAccounts
+    | LookupTransfers
+)
 COMMAND_TYPES: tuple[type, ...] = (
     CreateAccounts,
     CreateTransfers,
     ExpirePending,
+    FenceTransfers,
     LookupAccounts,
     LookupTransfers,
 )
@@ -102,6 +123,8 @@ def apply(ledger: Ledger, command: Any) -> tuple[Any, ...] | Rejected:
         return ledger.create_accounts(command.accounts, command.timestamp_ms)
     if isinstance(command, ExpirePending):
         return ledger.expire_pending(command.timestamp_ms)
+    if isinstance(command, FenceTransfers):
+        return ledger.fence_transfers(command.ids)
     return query(ledger, command)
 
 
@@ -132,7 +155,7 @@ def malformed(command: Any) -> str | None:
         events, kind = command.accounts, Account
     elif isinstance(command, CreateTransfers):
         events, kind = command.transfers, Transfer
-    elif isinstance(command, LookupAccounts | LookupTransfers):
+    elif isinstance(command, LookupAccounts | LookupTransfers | FenceTransfers):
         events, kind = command.ids, int
     if not isinstance(events, tuple | list):
         return "the batch must be a tuple"
@@ -140,4 +163,6 @@ def malformed(command: Any) -> str | None:
         return f"a batch holds at most {BATCH_EVENTS_MAX} events"
     if not all(type(e) is kind for e in events):
         return f"every event of this batch must be a {kind.__name__}"
+    if isinstance(command, FenceTransfers) and not all(1 <= i <= ID_MAX for i in events):
+        return f"every id must be in [1, {ID_MAX}]"  # a fence must fit a transfer's id
     return None

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["TRANSIENT_TRANSFER_RESULTS", "CreateAccountResult", "CreateTransferResult"]
+__all__ = [
+    "TRANSIENT_TRANSFER_RESULTS",
+    "CreateAccountResult",
+    "CreateTransferResult",
+    "FenceTransferResult",
+]
 
 
 class CreateAccountResult(enum.StrEnum):
@@ -96,6 +101,17 @@ class CreateTransferResult(enum.StrEnum):
     OVERFLOWS_CREDITS = "overflows_credits"
     EXCEEDS_CREDITS = "exceeds_credits"
     EXCEEDS_DEBITS = "exceeds_debits"
+    # Never answered to a create: why an id is kept as failed after
+    # `fence_transfers` settled it (a later create of it is `id_already_failed`).
+    FENCED = "fenced"
+
+
+class FenceTransferResult(enum.StrEnum):
+    """What `fence_transfers` says of one id: final, whatever arrives later."""
+
+    APPLIED = "applied"  # the ledger holds the transfer: it took effect, once
+    FAILED = "failed"  # the id failed before: it never took effect, and never will
+    FENCED = "fenced"  # unknown until now: fenced, so it never takes effect
 
 
 # Failures that depend on the ledger's state, not on the event alone: the

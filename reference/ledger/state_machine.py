@@ -57,6 +57,7 @@ from reference.ledger.results import (
     TRANSIENT_TRANSFER_RESULTS,
     CreateAccountResult,
     CreateTransferResult,
+    FenceTransferResult,
 )
 
 __all__ = ["BATCH_EVENTS_MAX", "Ledger", "LedgerInvariantError"]
@@ -102,9 +103,9 @@ class Ledger:
 
     Public API (each batch call returns one result per event, in order):
     `create_accounts(accounts, timestamp_ms)`, `create_transfers(transfers,
-    timestamp_ms)`, `expire_pending(timestamp_ms)`, `lookup_accounts(ids)`,
-    `lookup_transfers(ids)`, `accounts()`, `balances()`, `history(account_id)`,
-    `snapshot()` / `restore(value)`. `reference.ledger.commands.apply` maps
+    timestamp_ms)`, `expire_pending(timestamp_ms)`, `fence_transfers(ids)`,
+    `lookup_accounts(ids)`, `lookup_transfers(ids)`, `accounts()`, `balances()`,
+    `history(account_id)`, `snapshot()` / `restore(value)`. `reference.ledger.commands.apply` maps
     log commands onto these.
     """
 
@@ -203,6 +204,33 @@ class Ledger:
         expired = self._tick(timestamp_ms, 0)
         self._after_batch()
         return expired
+
+    # --8<-- [start:ledger-fence]
+    def fence_transfers(self, ids: Sequence[int]) -> tuple[FenceTransferResult, ...]:
+        """Settle transfer ids whose outcome a client never learned, for good.
+
+        `applied` for an id the ledger holds; `failed` for an id that failed
+        before; any other id is recorded as failed now (`fenced`), so that a
+        create arriving later (a retry still queued somewhere, a proposal a
+        new leader recovers from the log) fails with `id_already_failed`.
+        Run through the log, the answer is exact and stays true: what is
+        applied stays applied, and what is fenced can never be applied.
+        """
+        _check(len(ids) <= BATCH_EVENTS_MAX, f"batch of {len(ids)} ids > {BATCH_EVENTS_MAX}")
+        out: list[FenceTransferResult] = []
+        for transfer_id in ids:
+            if transfer_id in self._transfers:
+                out.append(FenceTransferResult.APPLIED)
+            elif transfer_id in self._failed:
+                fenced = self._failed[transfer_id] == _TR.FENCED
+                out.append(FenceTransferResult.FENCED if fenced else FenceTransferResult.FAILED)
+            else:
+                self._failed[transfer_id] = _TR.FENCED
+                out.append(FenceTransferResult.FENCED)
+        self._after_batch()
+        return tuple(out)
+
+    # --8<-- [end:ledger-fence]
 
     def _tick(self, timestamp_ms: int, events: int) -> tuple[int, ...]:
         _check(isinstance(timestamp_ms, int) and timestamp_ms >= 0, f"timestamp {timestamp_ms!r}")

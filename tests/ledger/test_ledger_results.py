@@ -158,6 +158,7 @@ def test_every_transfer_result_code_is_reachable() -> None:
         R.PENDING_TRANSFER_ALREADY_VOIDED,  # test_pending.py
         R.PENDING_TRANSFER_EXPIRED,  # test_pending.py
         R.OVERFLOWS_DEBITS,  # below
+        R.FENCED,  # test_ledger_fence.py: a fenced id's reason, never a create's answer
     }
     assert covered == set(R)
 
