@@ -23,6 +23,17 @@ are integer cents; account ids are compared as strings):
     f="read"      invoke value None (all accounts); ok value
                   {acct: balance_cents, ...}. Reads of some accounts only are
                   checked for negative balances and nothing else.
+    f="lookup-transfer"
+                  invoke value [id, ...]; ok value {id: "applied" | "absent"}:
+                  the ledger's own answer, by idempotent id, through its log
+                  (Jepsen's and TigerBeetle's final lookups). "applied": the
+                  transfer took effect exactly once, before the lookup ended;
+                  "absent": it never took effect, and never will (the lookup
+                  fenced the id). Only ok lookups count. A transfer with an
+                  "applied" answer is acknowledged from the lookup's end on,
+                  one with "absent" is failed; a lookup contradicting the
+                  history (an acknowledged transfer "absent", a failed one
+                  "applied", two answers that differ) is a violation.
 
 What is checked:
 
@@ -30,7 +41,7 @@ What is checked:
    money, they never make or lose it. A read that does not saw a transfer
    half-applied (the debit without its credit, or the reverse).
 2. The final read phase (complete reads invoked after every transfer event)
-   resolves the indefinite transfers: the final balances must be the initial
+   resolves the indefinite transfers that no lookup answered: the final balances must be the initial
    balances plus every acknowledged transfer once, plus some subset of the
    indefinite ones. Which subset is reported; if none fits, the checker
    searches for the fewest faults, up to `faults_max` (an acknowledged
@@ -78,6 +89,7 @@ ERRORS_MAX = 50  # errors kept in the verdict (the count is exact)
 Vec = tuple[tuple[str, int], ...]  # sparse balance change: sorted (account, cents), no zeros
 Dense = tuple[int, ...]  # balance change over one _Space's accounts
 Status = Literal["acknowledged", "failed", "indefinite"]
+APPLIED, ABSENT = "applied", "absent"  # a lookup's answers
 
 
 @dataclass(slots=True)
@@ -94,14 +106,21 @@ class Transfer:
     attempts: int = 0
     oks: int = 0
     fails: int = 0
+    found: str | None = None  # a lookup's answer: APPLIED | ABSENT
+    found_index: int | None = None  # the completion of that lookup
 
     @property
     def status(self) -> Status:
-        if self.oks:
+        if self.oks or self.found == APPLIED:
             return "acknowledged"
-        if self.fails == self.attempts:
+        if self.fails == self.attempts or self.found == ABSENT:
             return "failed"
         return "indefinite"
+
+    @property
+    def settled_by_lookup(self) -> bool:
+        """Indefinite by its own attempts, settled by a lookup."""
+        return self.found is not None and not self.oks and self.fails < self.attempts
 
     def words(self) -> str:
         return f"{self.id} ({self.source}->{self.target} {self.amount_cents}c)"
@@ -182,6 +201,66 @@ def _transfers(ops: list[Operation], errors: list[LedgerError]) -> dict[str, Tra
         elif op.type == "fail":
             t.fails += 1
     return by_id
+
+
+# --8<-- [start:ledger-lookups]
+def _lookups(ops: list[Operation], by_id: dict[str, Transfer], errors: list[LedgerError]) -> int:
+    """Apply every ok lookup's answers to the transfers they name; how many answers.
+
+    "applied" acknowledges a transfer from the lookup's end on (the lookup
+    went through the log: it saw the transfer applied by then); "absent"
+    makes it failed for every read, before the lookup as after (nothing is
+    ever un-applied, and the fence keeps it from applying later)."""
+    answers = 0
+    for op in ops:
+        if op.f != "lookup-transfer" or op.type != "ok":
+            continue
+        assert op.completion is not None
+        done = op.completion
+        value = done.value
+        if not isinstance(value, Mapping) or not all(
+            isinstance(a, str) and a in (APPLIED, ABSENT) for a in value.values()
+        ):
+            raise HistoryError(
+                f"event {done.index}: a lookup-transfer's ok value must map ids to "
+                f'"applied" or "absent", not {value!r:.80}'
+            )
+        for raw_id, answer in value.items():
+            answers += 1
+            t = by_id.get(str(raw_id))
+            if t is None:
+                if answer == APPLIED:  # the ledger holds a transfer nobody asked for
+                    errors.append(
+                        LedgerError(
+                            "phantom",
+                            done.index,
+                            done.time_ms,
+                            f"a lookup found transfer {raw_id} applied; no client invoked it",
+                        )
+                    )
+                continue
+            _found(t, answer, done.index, done.time_ms, errors)
+    return answers
+
+
+def _found(t: Transfer, answer: str, index: int, time_ms: float, errors: list[LedgerError]) -> None:
+    def error(kind: str, why: str) -> None:
+        errors.append(LedgerError(kind, index, time_ms, f"transfer {t.words()}: {why}"))
+
+    if t.found is not None and t.found != answer:
+        error("lookup-contradiction", f"one lookup found it {t.found}, a later one {answer}")
+        return
+    if answer == ABSENT and t.oks:
+        error("lost", "acknowledged, yet a lookup found the ledger never applied it")
+    if answer == APPLIED and not t.oks and t.fails == t.attempts:
+        error("failed-applied", "every attempt failed, yet a lookup found it applied")
+    if t.found is None:
+        t.found, t.found_index = answer, index
+    if answer == APPLIED and t.ack_index is None:
+        t.ack_index, t.ack_time_ms = index, time_ms  # visible to every read after this
+
+
+# --8<-- [end:ledger-lookups]
 
 
 def _initial(ops: list[Operation], initial: Mapping[Any, int] | None) -> dict[str, int] | None:
@@ -385,7 +464,9 @@ class Fault:
             "lost": f"acknowledged transfer {t} was not applied",
             "stale": f"transfer {t}, acknowledged before the read began, is not visible",
             "duplicated": f"transfer {t} was applied twice",
-            "failed-applied": f"transfer {t} failed, yet was applied",
+            "failed-applied": f"transfer {t} failed, yet was applied"
+            if self.transfer.found != ABSENT
+            else f"transfer {t} was fenced by a lookup that found it absent, yet was applied",
             "half-debit": f"transfer {t} is half-applied: its debit without its credit",
             "half-credit": f"transfer {t} is half-applied: its credit without its debit",
             "future": f"transfer {t} is visible before it was invoked",
@@ -634,6 +715,7 @@ def check_ledger(
     ops = pair_operations(list(events))
     errors: list[LedgerError] = []
     by_id = _transfers(ops, errors)
+    answers = _lookups(ops, by_id, errors)
     transfers = sorted(by_id.values(), key=lambda t: t.invoke_index)
     init = _initial(ops, initial)
     if init is None:
@@ -715,10 +797,17 @@ def check_ledger(
         s: sum(1 for t in transfers if t.status == s)
         for s in ("acknowledged", "failed", "indefinite")
     }
+    settled = [t for t in transfers if t.settled_by_lookup]
+    lookups = {
+        "answers": answers,
+        "settled_applied": sum(1 for t in settled if t.found == APPLIED),
+        "settled_absent": sum(1 for t in settled if t.found == ABSENT),
+    }
     details: dict[str, Any] = {
         "accounts": sorted(every_account),
         "initial_total_cents": total_cents,
         "transfers": counts,
+        "lookups": lookups,
         "reads": len(reads),
         "complete_reads": len(full),
         "final_reads": [r.index for r in finals],
@@ -769,12 +858,19 @@ def check_ledger(
         if unchecked
         else ""
     )
+    looked = (
+        f" Lookups by id settled {len(settled)} transfers whose attempts ended unknown "
+        f"({lookups['settled_applied']} applied, {lookups['settled_absent']} absent and "
+        "fenced), and the final balances agree."
+        if settled
+        else ""
+    )
     return Verdict(
         "ledger",
         True,
         f"Every acknowledged transfer took effect exactly once ({counts['acknowledged']} "
         f"acknowledged, {counts['failed']} failed, {counts['indefinite']} indefinite); "
-        f"no read saw a transfer half-applied. {resolution['message']}{partial}",
+        f"no read saw a transfer half-applied.{looked} {resolution['message']}{partial}",
         details,
     )
 

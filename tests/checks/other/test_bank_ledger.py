@@ -234,6 +234,115 @@ def test_ledger_id_conflict() -> None:
     assert v.valid is False and v.details["errors_by_kind"] == {"id-conflict": 1}
 
 
+# --- lookups by id settle indefinite transfers ----------------------------
+
+
+def test_ledger_lookups_resolve_what_subsets_cannot() -> None:
+    """40 indefinite transfers are too many subsets to enumerate; a lookup of
+    each by id settles every one, and the final read is checked exactly."""
+    h = History()
+    accounts = [f"acct{i}" for i in range(8)]
+    h.op("setup", "init", None, dict.fromkeys(accounts, 10_000))
+    transfers = [
+        T(f"t{i}", accounts[i % 8], accounts[(i * 3 + 1) % 8], 1 + i * 7) for i in range(40)
+    ]
+    for i, t in enumerate(transfers):
+        h.invoke(i, "transfer", t).info(i, "transfer", None)
+    applied = {f"t{i}" for i in range(40) if i % 3 == 0}
+    answers = {f"t{i}": "applied" if f"t{i}" in applied else "absent" for i in range(40)}
+    h.op("lookup", "lookup-transfer", sorted(answers), answers)
+    balances = dict.fromkeys(accounts, 10_000)
+    for t in transfers:
+        if t["id"] in applied:
+            balances[str(t["from"])] -= int(str(t["amount_cents"]))
+            balances[str(t["to"])] += int(str(t["amount_cents"]))
+    h.op("final", "read", None, balances)
+    v = roundtrip(check_ledger(h.events))
+    assert v.valid is True, v.summary
+    assert v.details["transfers"] == {"acknowledged": 14, "failed": 26, "indefinite": 0}
+    assert v.details["lookups"] == {"answers": 40, "settled_applied": 14, "settled_absent": 26}
+    assert "Lookups by id settled 40 transfers" in v.summary
+    # Without the lookup the same history is "unknown" (the subset search gives up).
+    no_lookup = [e for e in h.events if e.f != "lookup-transfer"]
+    assert check_ledger(no_lookup).valid == "unknown"
+
+
+def test_ledger_lookup_applied_but_balances_do_not_show_it() -> None:
+    h = ledger()
+    h.invoke(2, "transfer", T("t2", "a", "b", 5)).info(2, "transfer", None)
+    h.invoke(3, "transfer", T("t3", "a", "c", 7)).info(3, "transfer", None)
+    h.op("lookup", "lookup-transfer", ["t2", "t3"], {"t2": "applied", "t3": "absent"})
+    good = ledger()
+    good.events = [*h.events]
+    h.op(0, "read", None, {"a": 100, "b": 100, "c": 0})  # t2 missing
+    v = roundtrip(check_ledger(h.events, explain_time_ms=None))
+    assert v.valid is False
+    (err,) = v.witness
+    assert err["kind"] == "not-exactly-once"
+    assert "acknowledged transfer t2 (a->b 5c) was not applied" in err["explanations"]
+    # The same lookups with balances that show t2 and not t3 are valid.
+    good.op(0, "read", None, {"a": 95, "b": 105, "c": 0})
+    assert check_ledger(good.events).valid is True
+
+
+def test_ledger_transfer_applied_after_a_lookup_fenced_it() -> None:
+    h = ledger()
+    h.invoke(2, "transfer", T("t2", "a", "c", 7)).info(2, "transfer", None)
+    h.op("lookup", "lookup-transfer", ["t2"], {"t2": "absent"})
+    h.op(0, "read", None, {"a": 93, "b": 100, "c": 7})  # t2 applied after all
+    v = roundtrip(check_ledger(h.events, explain_time_ms=None))
+    assert v.valid is False
+    assert v.witness[0]["explanations"] == [
+        "transfer t2 (a->c 7c) was fenced by a lookup that found it absent, yet was applied"
+    ]
+    # Without the lookup, applying it was one correct outcome among two.
+    assert check_ledger([e for e in h.events if e.f != "lookup-transfer"]).valid is True
+
+
+def test_ledger_lookup_contradicting_the_history() -> None:
+    h = ledger((1, "transfer", T("t1", "a", "b", 10), None, "ok"))
+    h.invoke(2, "transfer", T("t2", "a", "c", 5)).fail(2, "transfer", None)
+    h.invoke(3, "transfer", T("t3", "b", "c", 1)).info(3, "transfer", None)
+    h.op("lookup", "lookup-transfer", ["t1", "t2"], {"t1": "absent", "t2": "applied"})
+    h.op("lookup", "lookup-transfer", ["t3"], {"t3": "applied"})
+    h.op("lookup", "lookup-transfer", ["t3", "t9"], {"t3": "absent", "t9": "applied"})
+    h.op(0, "read", None, {"a": 85, "b": 109, "c": 6})
+    v = check_ledger(h.events, explain_time_ms=None)
+    assert v.valid is False
+    kinds = v.details["errors_by_kind"]
+    assert kinds["lost"] == 1 and kinds["failed-applied"] == 1
+    assert kinds["lookup-contradiction"] == 1 and kinds["phantom"] == 1
+
+
+def test_ledger_lookup_applied_counts_only_for_reads_after_it() -> None:
+    """A read taken before the lookup ended may miss the transfer the lookup
+    finds applied: it may have been applied in between."""
+    h = ledger()
+    h.invoke(2, "transfer", T("t2", "a", "b", 5)).info(2, "transfer", None)
+    h.op(0, "read", None, {"a": 100, "b": 100, "c": 0})  # before: t2 not yet applied
+    h.op("lookup", "lookup-transfer", ["t2"], {"t2": "applied"})
+    h.op(0, "read", None, {"a": 95, "b": 105, "c": 0})
+    assert check_ledger(h.events).valid is True
+    late = ledger()
+    late.invoke(2, "transfer", T("t2", "a", "b", 5)).info(2, "transfer", None)
+    late.op("lookup", "lookup-transfer", ["t2"], {"t2": "applied"})
+    late.op(0, "read", None, {"a": 100, "b": 100, "c": 0})  # after: it must show
+    v = check_ledger(late.events)
+    assert v.valid is False and v.witness[0]["kind"] == "not-exactly-once"
+
+
+def test_ledger_lookup_of_the_wrong_shape_is_refused() -> None:
+    import pytest
+
+    from checks.history import HistoryError
+
+    h = ledger()
+    h.invoke(2, "transfer", T("t2", "a", "b", 5)).info(2, "transfer", None)
+    h.op("lookup", "lookup-transfer", ["t2"], {"t2": True})
+    with pytest.raises(HistoryError, match="applied"):
+        check_ledger(h.events)
+
+
 # --- properties: simulated correct runs pass, mutations are caught --------
 
 
