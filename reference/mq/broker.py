@@ -36,6 +36,8 @@ from reference.mq.messages import (
     SendBack,
     SendHalf,
     SendMessage,
+    SendTimer,
+    TimerTick,
 )
 from reference.node import Context, NodeId
 from reference.paxos.config import PaxosConfig
@@ -45,14 +47,15 @@ from reference.paxos.replica import LEADER, Replica
 __all__ = ["BrokerReplica", "stamp"]
 
 CHECK_TIMER = "mq.check"
+WHEEL_TIMER = "mq.wheel"
 
 
 def stamp(command: Any, now_ms: float) -> Any:
     """The command with the leader's clock in its time field (others unchanged)."""
     t = max(0, int(now_ms))
-    if isinstance(command, SendHalf | SendMessage):
+    if isinstance(command, SendHalf | SendMessage | SendTimer):
         return dataclasses.replace(command, born_ms=t)
-    if isinstance(command, EndTransaction | SendBack | CheckPass):
+    if isinstance(command, EndTransaction | SendBack | CheckPass | TimerTick):
         return dataclasses.replace(command, timestamp_ms=t)
     if isinstance(command, PullQuery):
         return dataclasses.replace(command, now_ms=t)
@@ -76,6 +79,7 @@ class BrokerReplica(Replica):
         self.broker = broker
         self.producers = dict(producers)  # producer group -> who may answer a check
         self.passes = 0
+        self.ticks = 0
         self.checks_sent = 0
 
     @property
@@ -87,6 +91,7 @@ class BrokerReplica(Replica):
     def on_start(self, ctx: Context) -> None:
         super().on_start(ctx)
         ctx.set_timer(float(self.broker.transaction_check_interval_ms), CHECK_TIMER)
+        ctx.set_timer(float(self.broker.timer_precision_ms), WHEEL_TIMER)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, ProposeResult) and src == self.node_id:
@@ -101,6 +106,15 @@ class BrokerReplica(Replica):
         super().on_message(ctx, src, msg)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if tag == WHEEL_TIMER:
+            # The timing wheel's hand moves through the log: one tick a second
+            # (timerPrecisionMs), proposed by the leader while timers wait.
+            ctx.set_timer(float(self.broker.timer_precision_ms), WHEEL_TIMER)
+            if self.role == LEADER and self.machine.wheel.size:
+                self.ticks += 1
+                request_id = f"tick/{self.node_id}/{self.ballot[0]}/{self.ticks}"
+                self.on_message(ctx, self.node_id, Propose(request_id, TimerTick(0)))
+            return
         if tag != CHECK_TIMER:
             super().on_timer(ctx, tag)
             return
@@ -112,6 +126,8 @@ class BrokerReplica(Replica):
 
     # --8<-- [start:check-back]
     def _on_check_pass(self, ctx: Context, result: ProposeResult) -> None:
+        if result.request_id.startswith("tick/"):
+            return  # the wheel's tick: nothing to send
         if not result.ok or not isinstance(result.result, tuple):
             return  # not committed (leadership moved): the next pass decides again
         checks, discarded = result.result

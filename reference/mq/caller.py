@@ -61,14 +61,16 @@ class GroupCaller:
         done: Done | None,
         *,
         attempts_max: int = 20,
+        to: NodeId | None = None,
     ) -> None:
         """Send `msg` to `group`'s leader; `done(ok, result)` once answered or given up.
 
-        `done=None` sends once and forgets (a one-way request).
+        `done=None` sends once and forgets (a one-way request), to `to` if given
+        (the replica that asked, for an answer to a broker's check-back).
         """
         assert attempts_max >= 1
         if done is None:
-            ctx.send(self.leader[group], msg)
+            ctx.send(to if to in self.groups[group] else self.leader[group], msg)
             return
         if len(self.calls) >= CALLS_MAX or msg.request_id in self.calls:
             done(False, "busy")

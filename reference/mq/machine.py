@@ -35,8 +35,11 @@ from reference.mq.messages import (
     SendBack,
     SendHalf,
     SendMessage,
+    SendTimer,
     StoredMessage,
+    TimerTick,
 )
+from reference.mq.timer_wheel import TimingWheel
 
 __all__ = [
     "DELAY_LEVELS_MS",
@@ -50,6 +53,7 @@ __all__ = [
 
 HALF_TOPIC = "RMQ_SYS_TRANS_HALF_TOPIC"
 CHECK_MAX_TOPIC = "TRANS_CHECK_MAX_TIME_TOPIC"
+TIMER_TOPIC = "rmq_sys_wheel_timer"  # where timer messages wait (never consumed)
 # RocketMQ's messageDelayLevel "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".
 DELAY_LEVELS_MS: tuple[int, ...] = tuple(
     s * 1000
@@ -85,6 +89,9 @@ class BrokerConfig:
     transaction_check_max: int = 15  # transactionCheckMax: then set aside, reported
     checks_per_pass_max: int = 2_000  # bound: a check storm cannot grow without limit
     max_reconsume_times: int = 16  # then the dead-letter queue
+    timer_precision_ms: int = 1_000  # timerPrecisionMs
+    timer_max_delay_ms: int = 3 * 86_400_000  # timerMaxDelaySec: 3 days (cloud brokers: 40)
+    timer_roll_window_slots: int = 2 * 86_400  # timerRollWindowSlot: 2 days of slots
 
     def __post_init__(self) -> None:
         assert self.queues_per_topic >= 1 and self.transaction_check_max >= 1
@@ -118,6 +125,11 @@ class BrokerMachine:
         # Committed by their producer, waiting for an older half message of the
         # same key to be resolved (per-key order): msg_id -> commit time.
         self.held: dict[str, int] = {}
+        self.wheel = self._new_wheel()
+
+    def _new_wheel(self) -> TimingWheel:
+        cfg = self.config
+        return TimingWheel(cfg.timer_precision_ms, cfg.timer_roll_window_slots)
 
     # -- the log ---------------------------------------------------------------------
     def _append(self, msg: StoredMessage) -> int:
@@ -145,12 +157,19 @@ class BrokerMachine:
             return self._send_back(command)
         if isinstance(command, CheckPass):
             return self._check_pass(command.timestamp_ms)
+        if isinstance(command, SendTimer):
+            return self._send_timer(command)
+        if isinstance(command, TimerTick):
+            due = self.wheel.advance(command.timestamp_ms)
+            for msg_id in due:
+                self._deliver(msg_id, command.timestamp_ms)
+            return ("delivered", len(due))
         if isinstance(command, CommandBatch):
             if len(command.commands) > BATCH_COMMANDS_MAX:
                 return ("refused", f"more than {BATCH_COMMANDS_MAX} commands in one batch")
             return tuple(
                 self.apply(c)
-                if isinstance(c, SendHalf | EndTransaction | SendMessage | CommitOffset)
+                if isinstance(c, SendHalf | EndTransaction | SendMessage | SendTimer | CommitOffset)
                 else ("refused", "not a batchable command")
                 for c in command.commands
             )
@@ -209,10 +228,11 @@ class BrokerMachine:
         )
 
     def _deliver(self, msg_id: str, now_ms: int) -> int:
-        """Append a committed half message to its real topic and queue."""
+        """Append a committed half message (or a due timer message) to its real queue."""
         topic, queue_id = self._real_topic.pop(msg_id)
         stored = self.log[self.ids[msg_id]]
-        return self._append(replace(stored, topic=topic, queue_id=queue_id, born_ms=now_ms))
+        visible = replace(stored, topic=topic, queue_id=queue_id, born_ms=now_ms, deliver_at_ms=0)
+        return self._append(visible)
 
     def _release(self, key: str) -> None:
         """Deliver, in half order, held messages of `key` no older half now blocks."""
@@ -263,6 +283,25 @@ class BrokerMachine:
         )
         self.ids[c.msg_id] = offset
         return ("stored", offset)
+
+    # --8<-- [start:send-timer]
+    def _send_timer(self, c: SendTimer) -> Any:
+        """A timer message waits on the wheel, stored under a system topic."""
+        if c.msg_id in self.ids:
+            return ("stored", self.ids[c.msg_id])
+        if c.deliver_at_ms - c.born_ms > self.config.timer_max_delay_ms:
+            return ("refused", f"delay beyond {self.config.timer_max_delay_ms} ms")
+        queue_id = queue_of(c.key, self.config.queues_per_topic)
+        waiting = StoredMessage(
+            0, c.msg_id, TIMER_TOPIC, 0, c.key, c.body, c.born_ms, deliver_at_ms=c.deliver_at_ms
+        )
+        offset = self._append(waiting)
+        self.ids[c.msg_id] = offset
+        self._real_topic[c.msg_id] = (c.topic, queue_id)
+        self.wheel.add(c.deliver_at_ms, c.msg_id)
+        return ("stored", offset)
+
+    # --8<-- [end:send-timer]
 
     # --8<-- [start:send-back]
     def _send_back(self, c: SendBack) -> Any:
@@ -326,10 +365,11 @@ class BrokerMachine:
             tuple((g, t, q, o) for (g, t, q), o in self.offsets.items()),
             tuple((m, t, q) for m, (t, q) in self._real_topic.items()),
             tuple(self.held.items()),
+            self.wheel.snapshot(),
         )
 
     def restore(self, value: Any) -> None:
-        log, halves, ops, offsets, real, held = value
+        log, halves, ops, offsets, real, held, wheel = value
         self.__init__(self.config)  # type: ignore[misc]
         for msg in log:
             self.log.append(msg)
@@ -340,6 +380,7 @@ class BrokerMachine:
         self.offsets = {(g, t, q): o for g, t, q, o in offsets}
         self._real_topic = {m: (t, q) for m, t, q in real}
         self.held = dict(held)
+        self.wheel.restore(wheel)
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)

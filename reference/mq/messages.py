@@ -32,7 +32,9 @@ __all__ = [
     "SendBack",
     "SendHalf",
     "SendMessage",
+    "SendTimer",
     "StoredMessage",
+    "TimerTick",
 ]
 
 
@@ -99,6 +101,25 @@ class SendMessage:
     born_ms: int
 
 
+@message(name="mq.SendTimer")
+class SendTimer:
+    """A timer message: stored now, visible in its topic at `deliver_at_ms`."""
+
+    topic: str
+    msg_id: str
+    key: str
+    body: Payload
+    deliver_at_ms: int  # absolute, on the broker's (leader's) clock
+    born_ms: int  # 0 from the client; the leader stamps it
+
+
+@message(name="mq.TimerTick")
+class TimerTick:
+    """The leader's clock tick for the timing wheel: deliver what is due by now."""
+
+    timestamp_ms: int
+
+
 @message(name="mq.CommitOffset")
 class CommitOffset:
     """A consumer group's committed offset in one queue: every message below it is done."""
@@ -134,7 +155,7 @@ class CommandBatch:
     round of Paxos and one answer for many messages. (RocketMQ batches plain
     messages; it does not batch transactional ones: see the book.)"""
 
-    commands: tuple[SendHalf | EndTransaction | SendMessage | CommitOffset, ...]
+    commands: tuple[SendHalf | EndTransaction | SendMessage | SendTimer | CommitOffset, ...]
 
 
 # -- queries (inside paxos.Read) and their answers -----------------------------

@@ -127,7 +127,7 @@ class TransactionalProducer(Node):
         if isinstance(msg, PayRequest):
             self._on_pay(ctx, src, msg)
         elif isinstance(msg, CheckTransaction):
-            self._on_check(ctx, msg)
+            self._on_check(ctx, src, msg)
         elif isinstance(msg, ProposeResult | ReadResult):
             self.caller.on_result(ctx, src, msg)  # a one-way request's answer is ignored
         else:
@@ -245,8 +245,9 @@ class TransactionalProducer(Node):
     # --8<-- [end:naive]
 
     # --8<-- [start:check]
-    def _on_check(self, ctx: Context, check: CheckTransaction) -> None:
-        """Answer the broker from the ledger: the fence decides, once and for all."""
+    def _on_check(self, ctx: Context, broker: NodeId, check: CheckTransaction) -> None:
+        """Answer the broker from the ledger: the fence decides, once and for all.
+        The answer goes back to the replica that asked (it led when it asked)."""
         pid = check.msg_id
         command = CreateTransfers((self.config.fence(check.body),), 0)
 
@@ -257,9 +258,8 @@ class TransactionalProducer(Node):
             commit = str(code).startswith("exists")  # the payment's own transfer holds the id
             self._record_now(ctx, "commit" if commit else "rollback", {"id": pid, "by": "check"})
             end = EndTransaction(check.producer_group, pid, commit, True, 0)
-            self.caller.call(
-                ctx, BROKER, Propose(f"check-end:{pid}:{check.check_times}", end), None
-            )
+            request = Propose(f"check-end:{pid}:{check.check_times}", end)
+            self.caller.call(ctx, BROKER, request, None, to=broker)
 
         self.caller.call(ctx, LEDGER, Propose(f"fence:{pid}:{check.check_times}", command), fenced)
 

@@ -3,6 +3,8 @@ semantics, retries and dead letters, and the per-key hold, with no network."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from reference.codec import decode, decode_value, encode, encode_value
@@ -27,6 +29,8 @@ from reference.mq.messages import (
     SendBack,
     SendHalf,
     SendMessage,
+    SendTimer,
+    TimerTick,
 )
 
 GROUP, TOPIC = "payment-service", "payments"
@@ -226,3 +230,61 @@ def test_a_command_batch_applies_in_order_and_answers_each() -> None:
     assert results[0][0] == "stored" and results[1][0] == "committed"
     assert results[2] == ("refused", "already committed")
     assert b.apply(CommandBatch((CheckPass(0),))) == (("refused", "not a batchable command"),)  # type: ignore[arg-type]
+
+
+# -- timer messages -------------------------------------------------------------
+
+
+def _timer(b: BrokerMachine, msg_id: str, deliver_at_ms: int, born_ms: int = 0) -> Any:
+    body = Payload(msg_id, "u1", "m1@pay", 1)
+    return b.apply(SendTimer(TOPIC, msg_id, "u1", body, deliver_at_ms, born_ms))
+
+
+def test_a_timer_message_is_visible_from_its_second_on() -> None:
+    b = BrokerMachine()
+    b.apply(TimerTick(0))
+    _timer(b, "t1", 5_500)
+    assert b.apply(TimerTick(4_999)) == ("delivered", 0) and _visible(b) == []
+    assert b.apply(TimerTick(5_000)) == ("delivered", 1)  # 1 s precision: its second has come
+    assert _visible(b) == ["t1"]
+
+
+def test_timer_messages_beyond_the_ring_wait_their_round_and_keep_their_order() -> None:
+    b = BrokerMachine(BrokerConfig(timer_roll_window_slots=10))  # a 10 s ring
+    b.apply(TimerTick(0))
+    _timer(b, "late", 23_000)  # same slot as "soon", two rounds later
+    _timer(b, "soon", 3_000)
+    _timer(b, "also-soon", 3_400)
+    delivered = [b.apply(TimerTick(t * 1_000))[1] for t in range(1, 25)]
+    assert _visible(b) == ["soon", "also-soon", "late"]
+    assert delivered[2] == 2 and delivered[22] == 1 and sum(delivered) == 3
+
+
+def test_a_late_tick_catches_up_boundedly_and_loses_nothing() -> None:
+    b = BrokerMachine()
+    b.apply(TimerTick(0))
+    for i in range(5):
+        _timer(b, f"t{i}", 1_000 + i * 1_000_000)  # up to 4,000 s out
+    b.apply(TimerTick(5_000_000))  # a leader that was down for over an hour
+    assert b.wheel.hand == 3_600 and b.wheel.size == 1  # an hour of slots per tick, at most
+    b.apply(TimerTick(5_000_000))
+    assert b.wheel.size == 0 and len(_visible(b)) == 5
+
+
+def test_a_delay_beyond_the_maximum_is_refused() -> None:
+    b = BrokerMachine()
+    three_days_ms = 3 * 86_400_000
+    assert _timer(b, "ok", three_days_ms, born_ms=0)[0] == "stored"
+    assert _timer(b, "no", three_days_ms + 1, born_ms=0)[0] == "refused"
+    forty_days = BrokerMachine(BrokerConfig(timer_max_delay_ms=40 * 86_400_000))
+    assert _timer(forty_days, "cloud", 40 * 86_400_000)[0] == "stored"
+
+
+def test_the_wheel_survives_a_snapshot() -> None:
+    b = BrokerMachine()
+    b.apply(TimerTick(0))
+    _timer(b, "t1", 2_000)
+    other = BrokerMachine()
+    other.restore(decode_value(encode_value(b.snapshot())))
+    other.apply(TimerTick(2_000))
+    assert _visible(other) == ["t1"]

@@ -1,0 +1,110 @@
+"""The broker group on the simulator: the wheel's ticks and the check-back go
+through the log, and survive the leader's crash."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from reference.codec import Message
+from reference.mq.broker import BrokerReplica
+from reference.mq.caller import CALL_TIMER, GroupCaller
+from reference.mq.machine import BrokerConfig, BrokerMachine, queue_of
+from reference.mq.messages import (
+    CheckTransaction,
+    EndTransaction,
+    Payload,
+    PullQuery,
+    SendHalf,
+    SendTimer,
+)
+from reference.net.topology import Topology
+from reference.node import Context, Node, NodeId
+from reference.paxos.config import PaxosConfig
+from reference.paxos.messages import Membership, Propose, ProposeResult, ReadResult
+from reference.runtime.sim import SimRuntime
+
+REPLICAS = ("b1", "b2", "b3")
+GROUP, TOPIC = "producers", "payments"
+BROKER = BrokerConfig(transaction_timeout_ms=1_000, transaction_check_interval_ms=2_000)
+
+
+class Producer(Node):
+    """Stores a timer message and a half message it never ends; answers checks: COMMIT."""
+
+    def __init__(self) -> None:
+        self.caller = GroupCaller({"broker": REPLICAS})
+        self.checks: list[CheckTransaction] = []
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer(1_000.0, "go")
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if isinstance(tag, tuple) and tag[0] == CALL_TIMER:
+            self.caller.on_timer(ctx, tag)
+            return
+        body = Payload("p1", "u1", "m1@pay", 1)
+        at_ms = int(ctx.now_ms()) + 3_000
+        self.caller.call(
+            ctx, "broker", Propose("t", SendTimer(TOPIC, "t1", "u1", body, at_ms, 0)), _ignore
+        )
+        self.caller.call(
+            ctx, "broker", Propose("h", SendHalf(GROUP, TOPIC, "h1", "u2", body, 0)), _ignore
+        )
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, CheckTransaction):
+            self.checks.append(msg)
+            end = EndTransaction(GROUP, msg.msg_id, True, True, 0)
+            # Answered to the replica that asked (it leads), one-way.
+            self.caller.call(ctx, "broker", Propose(f"end{len(self.checks)}", end), None, to=src)
+        elif isinstance(msg, ProposeResult | ReadResult):
+            self.caller.on_result(ctx, src, msg)
+
+
+def _ignore(ok: bool, result: Any) -> None:
+    return None
+
+
+def _leader(rt: SimRuntime) -> BrokerReplica:
+    for n in REPLICAS:
+        node = rt.node(n)
+        if isinstance(node, BrokerReplica) and node.role == "leader":
+            return node
+    raise AssertionError("no leader")
+
+
+def _visible(machine: BrokerMachine, key: str) -> list[str]:
+    q = queue_of(key, machine.config.queues_per_topic)
+    return [m.msg_id for m in machine.pull(PullQuery("g", TOPIC, q, -1, 32, 10**9)).messages]
+
+
+def test_the_wheel_and_the_check_back_run_through_the_log_across_a_leader_crash() -> None:
+    topo = Topology.build(
+        {
+            "hangzhou": {"hz": ["b1", "producer"]},
+            "shanghai": {"sh": ["b2"]},
+            "shenzhen": {"sz": ["b3"]},
+        }
+    )
+    rt = SimRuntime(topology=topo, seed=3, strict=True)
+    cfg = PaxosConfig(membership=Membership(1, REPLICAS))
+    for n in REPLICAS:
+        rt.add_node(n, lambda nid: BrokerReplica(nid, cfg, BROKER, {GROUP: ("producer",)}))
+    producer = Producer()
+    rt.add_node("producer", lambda nid: producer)
+    rt.start()
+    rt.run_until(1_500.0)
+    first = _leader(rt)
+    assert first.machine.wheel.size == 1 and "h1" in first.machine.halves
+    rt.crash(first.node_id)
+    rt.run_until(3_900.0)
+    assert _visible(_leader(rt).machine, "u1") == []  # not due before ~4,000 ms
+    rt.run_until(6_500.0)
+    leader = _leader(rt).machine
+    assert _visible(leader, "u1") == ["t1"]
+    timer = next(m for m in leader.log if m.msg_id == "t1" and m.topic == TOPIC)
+    assert 4_000 <= timer.born_ms < 5_200  # delivered within a tick of its second
+    # The half message was never ended: the new leader asked, and the answer committed it.
+    assert [c.msg_id for c in producer.checks] == ["h1"]
+    assert _visible(leader, "u2") == ["h1"] and leader.ops["h1"] == "committed"
