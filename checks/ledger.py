@@ -256,7 +256,7 @@ def _found(t: Transfer, answer: str, index: int, time_ms: float, errors: list[Le
         error("failed-applied", "every attempt failed, yet a lookup found it applied")
     if t.found is None:
         t.found, t.found_index = answer, index
-    if answer == APPLIED and t.ack_index is None:
+    if answer == APPLIED and (t.ack_index is None or index < t.ack_index):
         t.ack_index, t.ack_time_ms = index, time_ms  # visible to every read after this
 
 
