@@ -28,6 +28,7 @@ zero, exactly when each committed payment was settled exactly once:
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 from chapters.ch4_paxos.directory import LEDGER_CNY, Directory, transfer_id
@@ -187,18 +188,43 @@ class MqDeployment(PaymentDeployment):
             for group in CONSUMER_GROUPS
         )
 
+    # --8<-- [start:message-life]
     def figures(self) -> dict[str, Any]:
+        """Where the run's messages went, stage by stage (the message trace, summed):
+        from the history (what producers and consumers saw) and the broker's state."""
+        life: Counter[str] = Counter()
+        for e in self.history:
+            if e.type != "ok" or not isinstance(e.value, dict):
+                continue
+            by_check = e.value.get("by") == "check"
+            name = {
+                "send": "sent",
+                "publish": "sent",
+                "receive": "delivered",
+                "apply": "applied",
+                "settle": "settled",
+                "check-max": "set_aside",
+            }.get(e.f)
+            if e.f in ("commit", "rollback"):
+                name = ("committed" if e.f == "commit" else "rolled_back") + (
+                    "_by_check" if by_check else ""
+                )
+            if name:
+                life[name] += 1
+        out: dict[str, Any] = {"message_life": dict(sorted(life.items()))}
         state = self.broker_state()
-        if state is None:
-            return {}
-        return {
-            "messages_stored": len(state.log),
-            "half_unresolved": len(state.halves),
-            "resolved": {
-                k: list(state.ops.values()).count(k) for k in sorted(set(state.ops.values()))
-            },
-            "lag": {g: state.lag(g, TOPIC) for g in CONSUMER_GROUPS},
-        }
+        if state is not None:
+            topics = Counter(m.topic for m in state.log)
+            out["broker"] = {
+                "log_records": len(state.log),
+                "half_unresolved": len(state.halves),
+                "retried": sum(n for t, n in topics.items() if t.startswith("%RETRY%")),
+                "dead_lettered": sum(n for t, n in topics.items() if t.startswith("%DLQ%")),
+                "lag": {g: state.lag(g, TOPIC) for g in CONSUMER_GROUPS},
+            }
+        return out
+
+    # --8<-- [end:message-life]
 
     # -- the final phase ---------------------------------------------------------------
     # --8<-- [start:mq-finish]
@@ -416,7 +442,7 @@ class MqStage(Stage):
         )
         for nid in dep.producers:
             rt.add_node(nid, lambda n: TransactionalProducer(n, pcfg))
-            dep.roles["gateway"].append(nid)
+            dep.roles["shard"].append(nid)  # where payments are served and counted
         # The consumers: each group splits the topic's queues among its members.
         queues = dep.broker_config.queues_per_topic
         for group, (effect, homes) in CONSUMER_GROUPS.items():

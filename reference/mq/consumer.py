@@ -199,6 +199,7 @@ class MessageConsumer(Node):
         if q.busy or not q.cached:
             return
         q.busy = True
+        ctx.count("txns")  # a message handled (the report's load per node)
         _, m = q.cached[0]
         c = self.config
         process = f"{self.node_id}#{self.incarnation}/{name}"

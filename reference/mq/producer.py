@@ -204,6 +204,7 @@ class TransactionalProducer(Node):
             if code in _PAID:
                 committed("ok")
                 status = "paid"
+                ctx.count("txns")  # a payment served (the report's load per node)
             elif code is not None:  # declined: certainly not applied
                 committed("fail", {"reason": str(code)})
                 self._record_now(ctx, "rollback", {"id": pid})
