@@ -162,7 +162,15 @@ def _expected(result: TestResult, name: str) -> dict[str, Any] | None:
 
 def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     """The headline figures of a stage summary (the series stay in the report)."""
-    keys = ("offered_tps", "goodput_tps", "p50_ms", "p99_ms", "p999_ms", "error_rate")
+    keys = (
+        "offered_tps",
+        "goodput_tps",
+        "payment_p99_ms",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "error_rate",
+    )
     return {k: summary[k] for k in keys if k in summary}
 
 
