@@ -21,6 +21,7 @@ DEPTH_MAX = 100  # Jepsen values nest a few levels; anything deeper is not a his
 
 _DELIMS = frozenset(' \t\r\n,;()[]{}"')
 _CHAR_NAMES = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r", "formfeed": "\f"}
+_HEX = frozenset("0123456789abcdefABCDEF")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
 
 
@@ -222,13 +223,20 @@ class Reader:
                     continue
                 if esc == "u":
                     digits = text[pos + 2 : pos + 6]
-                    if len(digits) != 4 or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                    if len(digits) != 4 or any(d not in _HEX for d in digits):
                         raise EdnError(self.line, "bad \\u escape in string")
                     code = int(digits, 16)
+                    pos += 6
+                    if 0xD800 <= code <= 0xDBFF and text[pos : pos + 2] == "\\u":
+                        low = text[pos + 2 : pos + 6]
+                        if len(low) == 4 and all(d in _HEX for d in low):
+                            low_code = int(low, 16)
+                            if 0xDC00 <= low_code <= 0xDFFF:  # a UTF-16 pair: one character
+                                code = 0x10000 + ((code - 0xD800) << 10) + (low_code - 0xDC00)
+                                pos += 6
                     if 0xD800 <= code <= 0xDFFF:
                         raise EdnError(self.line, f"\\u{digits} is a lone surrogate, not text")
                     out.append(chr(code))
-                    pos += 6
                     continue
                 raise EdnError(self.line, f"unknown escape \\{esc} in string")
             out.append(c)

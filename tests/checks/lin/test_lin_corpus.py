@@ -6,11 +6,16 @@ import pytest
 
 from checks.formats import load_history
 from checks.lin import check_operations, model_named
-from checks.lin.corpus import corpus_dir, corpus_entries
+from checks.lin.corpus import ENV_VAR, corpus_dir, corpus_entries
 
 ROOT = corpus_dir()
 pytestmark = pytest.mark.skipif(
-    not (ROOT / "verdicts.json").is_file(), reason=f"no Porcupine corpus at {ROOT}"
+    not (ROOT / "verdicts.json").is_file(),
+    reason=(
+        f"no Porcupine corpus at {ROOT}: put github.com/anishathalye/porcupine's test_data "
+        f"there (jepsen/, kv/ and verdicts.json; the default is ../shared/corpora/porcupine "
+        f"beside the repository), or point {ENV_VAR} at it"
+    ),
 )
 
 
