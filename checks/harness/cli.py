@@ -297,31 +297,27 @@ def hunt_command(
 
 
 def _print_side_by_side(result: TestResult) -> None:
-    """The minimal schedule next to the violation it causes."""
+    """The minimal schedule next to the violation it causes, both in words."""
     from rich.columns import Columns
+    from rich.text import Text
+
+    from checks.harness.describe import describe_action, describe_witness
 
     faults = Table(title="minimal schedule", title_justify="left")
-    for column in ("ms", "fault", "action", "target"):
+    for column in ("ms", "fault", "what"):
         faults.add_column(column)
     for a in result.schedule.actions:
-        target = a.params.get("node") or a.params.get("target") or _groups(a.params)
-        faults.add_row(f"{a.at_ms:.0f}", a.fault, a.op, str(target))
+        faults.add_row(f"{a.at_ms:,.0f}", a.fault, Text(describe_action(a)))
     broken = Table(title="what broke", title_justify="left")
     broken.add_column("check")
     broken.add_column("violation")
     for name, verdict in result.verdicts.items():
         if verdict.valid is False:
-            witness = json.dumps(verdict.witness, default=str)
-            broken.add_row(name, f"{verdict.summary}\n[dim]{witness[:400]}[/dim]")
+            said = Text(verdict.summary)
+            for line in describe_witness(verdict.witness, verdict.summary):
+                said.append("\n· " + line, style="dim")
+            broken.add_row(name, said)
     console.print(Columns([faults, broken]))
-
-
-def _groups(params: dict[str, Any]) -> str:
-    if "groups" in params:
-        return " | ".join(",".join(g) for g in params["groups"])
-    if "links" in params:
-        return f"{len(params['links'])} links cut"
-    return ""
 
 
 # --8<-- [start:replay]

@@ -133,3 +133,15 @@ def test_d11_test_prints_json_and_exits_with_the_verdict(tmp_path: Path) -> None
     assert outcome["checks"]["bank"]["valid"] is False
     assert Path(outcome["store"]).is_dir()
     assert (tmp_path / "j.xml").is_file()
+
+
+def test_the_hunters_table_reads_as_words_not_raw_json(naive_run) -> None:
+    from checks.harness import cli
+
+    with cli.console.capture() as captured:
+        cli._print_side_by_side(naive_run)
+    text = captured.get()
+    crash = next(a for a in naive_run.schedule.actions if a.op == "crash")
+    assert f"crash {crash.params['node']}" in text
+    assert "wrong-total at event" in text or "half-applied at event" in text
+    assert '{"' not in text and '"kind"' not in text
