@@ -13,6 +13,12 @@ again; the only thing that survived is what the node had synced to
 `ctx.disk`. Recovery is therefore simply "read the disk in `on_start`".
 
 Time is in milliseconds (float) everywhere; names carry the unit.
+
+A message a node does not handle is not a bug of that node: anyone who can
+reach it may send it any registered message. The node says so by raising
+`UnhandledMessage` for the message it was handed (the base `on_message`
+does), and every runtime logs it, counts it (`unhandled_messages`) and drops
+it. Any other exception out of a handler is a bug, and crashes the node.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ __all__ = [
     "Node",
     "NodeFactory",
     "NodeId",
+    "UnhandledMessage",
     "decode",
     "encode",
     "message",
@@ -39,6 +46,30 @@ __all__ = [
 ]
 
 NodeId = str
+
+UNHANDLED_COUNTER = "unhandled_messages"
+
+
+# --8<-- [start:unhandled]
+class UnhandledMessage(TypeError):
+    """Raised by `on_message` for a message this node does not handle.
+
+    The runtime drops the message (logged, counted) only if `msg` is the very
+    message it delivered: the same exception escaping for any other message
+    (a command nested in it, say) is a bug, and crashes the node.
+    """
+
+    def __init__(self, node: object, msg: object) -> None:
+        super().__init__(f"{type(node).__name__} does not handle {type(msg).__name__}")
+        self.msg = msg
+
+
+def is_unhandled(exc: BaseException, msg: object) -> bool:
+    """Did the handler refuse `msg` itself (drop it), rather than fail (crash)?"""
+    return isinstance(exc, UnhandledMessage) and exc.msg is msg
+
+
+# --8<-- [end:unhandled]
 
 
 # --8<-- [start:context]
@@ -103,8 +134,9 @@ class Node:
         """Called at boot and after every restart: recover from `ctx.disk`."""
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
-        """Called for every message delivered to this node."""
-        raise TypeError(f"{type(self).__name__} does not handle {type(msg).__name__}")
+        """Called for every message delivered to this node; raise
+        `UnhandledMessage(self, msg)` for one it does not handle."""
+        raise UnhandledMessage(self, msg)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         """Called when the timer `tag` fires."""

@@ -32,7 +32,7 @@ from typing import Any
 from reference.codec import Message
 from reference.ledger.commands import CreateAccounts, CreateTransfers, ExpirePending
 from reference.ledger.machine import LedgerMachine
-from reference.node import Context, Node, NodeId
+from reference.node import Context, Node, NodeId, UnhandledMessage
 from reference.paxos.config import PaxosConfig
 from reference.paxos.messages import Propose, ProposeResult
 from reference.paxos.replica import LEADER, Replica
@@ -181,7 +181,7 @@ class LedgerClient(Node):
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if not isinstance(msg, ProposeResult):
-            raise TypeError(f"LedgerClient does not handle {type(msg).__name__}")
+            raise UnhandledMessage(self, msg)
         if msg.request_id != self.request_id:
             return  # a late answer to an earlier attempt: already settled
         if msg.ok:

@@ -23,7 +23,7 @@ import copy
 from collections.abc import Hashable
 
 from reference.codec import Message
-from reference.node import Context, NodeId
+from reference.node import Context, NodeId, UnhandledMessage
 from reference.paxos.messages import (
     Accept,
     Accepted,
@@ -57,7 +57,7 @@ class Arbiter(Voter):
         elif isinstance(msg, Accept):
             self._on_accept(ctx, src, msg)
         else:
-            raise TypeError(f"Arbiter does not handle {type(msg).__name__}")
+            raise UnhandledMessage(self, msg)
 
     # --8<-- [start:arbiter-vote]
     def _on_prepare(self, ctx: Context, src: NodeId, msg: Prepare) -> None:

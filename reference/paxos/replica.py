@@ -75,7 +75,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from reference.codec import Message
-from reference.node import Context, NodeId
+from reference.node import Context, NodeId, UnhandledMessage
 from reference.paxos.chunks import ChunkStore
 from reference.paxos.config import PaxosConfig
 from reference.paxos.messages import (
@@ -186,7 +186,7 @@ class Replica(Voter):
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         handler = _HANDLERS.get(type(msg))
         if handler is None:
-            raise TypeError(f"Replica does not handle {type(msg).__name__}")
+            raise UnhandledMessage(self, msg)
         handler(self, ctx, src, msg)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:

@@ -25,6 +25,18 @@ local (harness-side) nodes, the fault API. What changes is what a node *is*:
   transports, as in ProcessRuntime (a rule on the gateway address would cut
   every local node at once).
 
+Faults meet containers in any state. A cut is *desired state*: each
+container's rule set is recomputed from the cut set whenever it changes,
+and written with `docker exec` by worker threads (`_CutWorkers`) while the
+harness's loop goes on. Each container gets its rule sets in the order the
+schedule asked for them (the latest one wins; one superseded before its
+turn is skipped). A container that is killed, paused or restarting when
+its turn comes gets its rules when it runs again (`docker start` gives it a
+fresh network namespace, `unpause` re-applies what it missed). Killing a
+paused container unpauses it first (some engines refuse to kill a frozen
+one); pausing or resuming one that has just died is a no-op, and its death
+is noticed through its control channel. `settle()` waits for the rules.
+
 Caveat of real cuts: a one-way iptables cut of a TCP link also starves the
 opposite direction's connection of its ACKs, so a one-way cut between two
 containers behaves like a two-way cut after a while (Jepsen has the same).
@@ -36,9 +48,12 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import re
 import secrets
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +61,18 @@ import reference
 from reference.runtime import frames
 from reference.runtime.docker_image import ensure_image, python_prefix
 from reference.runtime.node_main import LOG_ENV, SECRET_ENV
-from reference.runtime.process import Member, ProcessRuntime
+from reference.runtime.process import Member, ProcessRuntime, SpawnError
 from reference.runtime.transport import Address
 
 log = logging.getLogger("d11.runtime.docker")
 
 CONTAINER_PORT = 7000  # every container has its own address, so one port for all
 DOCKER_STOP_WAIT_S = 10
+CUT_QUEUE_MAX = 10_000  # rule sets waiting for the worker (a cut is a few per container)
+CUT_RETRY_MS = 100.0  # re-apply a node's rules after a container that was not running
+CUT_RETRIES_MAX = 100  # then give up: its control channel says it is dead by then
+CUT_WORKER_STOP_S = 10.0
+CUT_THREADS = 4  # containers written at once (each write is a `docker exec`)
 
 
 def engine_unreachable_reason() -> str | None:
@@ -105,8 +125,116 @@ def _container_name(cluster: str, node_id: str) -> str:
     return f"{cluster}-{re.sub(r'[^a-zA-Z0-9_.-]', '_', node_id)}"
 
 
+# --8<-- [start:cut-worker]
+class _CutWorkers:
+    """Threads that write iptables rule sets into containers, off the harness's loop.
+
+    `submit(node, container_id, sources)` hands over the whole INPUT chain a
+    container must have now. A few threads share the work, each with a
+    Docker client of its own (docker-py's is not shared across threads), but
+    one container is only ever written by one thread at a time, and always
+    with the latest rule set asked for it: sets for the same container are
+    applied in the order asked, and one that was superseded before its turn
+    is skipped (under load, `docker exec` takes a few hundred ms, and a
+    backlog of stale rules would put the network ever further behind the
+    schedule). Each outcome reaches `report(node, sources, outcome, covered)`
+    on the harness's loop: "applied", or "not running" (killed, paused,
+    restarting, gone: re-applied when it runs again), or the error, which
+    the runtime raises from its next run (a cut that cannot be made must
+    not pass for one that was); `covered` is how many submissions it answers.
+    """
+
+    def __init__(
+        self,
+        make_client: Callable[[], Any],
+        loop: Any,
+        report: Callable[[str, tuple[str, ...], str, int], None],
+        threads: int = CUT_THREADS,
+    ) -> None:
+        assert threads >= 1
+        self._make_client = make_client
+        self._loop = loop
+        self._report = report
+        self._lock = threading.Lock()
+        # node -> (container id, rule set, submissions it answers): the latest only.
+        self._wanted: dict[str, tuple[str, tuple[str, ...], int]] = {}
+        self._busy: set[str] = set()  # containers a thread is writing now
+        self._ready: queue.Queue[str | None] = queue.Queue()  # nodes with work, FIFO
+        self._threads = [
+            threading.Thread(target=self._run, name=f"d11-cuts-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, node_id: str, container_id: str, sources: tuple[str, ...]) -> None:
+        with self._lock:
+            superseded = self._wanted.get(node_id)
+            covered = 1 + (superseded[2] if superseded is not None else 0)
+            self._wanted[node_id] = (container_id, sources, covered)
+            if superseded is None and node_id not in self._busy:
+                self._ready.put(node_id)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._ready.put(None)
+        for thread in self._threads:
+            thread.join(CUT_WORKER_STOP_S)
+
+    def _run(self) -> None:
+        client, reason = None, ""
+        try:
+            client = self._make_client()
+        except Exception as exc:  # no engine: every job fails, loudly, and the run ends
+            reason = f"no Docker client for the cut workers: {exc}"
+        while True:
+            node_id = self._ready.get()
+            if node_id is None:
+                return
+            with self._lock:
+                container_id, sources, covered = self._wanted.pop(node_id)
+                self._busy.add(node_id)
+            outcome = reason if client is None else _write_rules(client, container_id, sources)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
+                self._loop.call_soon_threadsafe(self._report, node_id, sources, outcome, covered)
+            with self._lock:
+                self._busy.discard(node_id)
+                if node_id in self._wanted:  # asked again meanwhile: its turn comes again
+                    self._ready.put(node_id)
+
+
+def _write_rules(client: Any, container_id: str, sources: tuple[str, ...]) -> str:
+    """Replace a container's INPUT chain by DROP rules for `sources`; the outcome."""
+    import docker.errors
+
+    script = " && ".join(
+        ["iptables -F INPUT", *(f"iptables -A INPUT -s {ip} -j DROP" for ip in sources)]
+    )
+    try:
+        exec_id = client.api.exec_create(container_id, ["/bin/sh", "-c", script])["Id"]
+        output = client.api.exec_start(exec_id)
+        code = client.api.exec_inspect(exec_id)["ExitCode"]
+    except docker.errors.NotFound:
+        return "not running"  # removed: the run is closing
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:  # not running, or paused (frozen: cannot exec)
+            return "not running"
+        return f"docker exec failed: {exc.explanation or exc}"
+    if code != 0:
+        # A container killed while the shell ran reports 137, or no code at all.
+        return "not running" if code in (None, 137) else f"iptables exit {code}: {output[:200]!r}"
+    return "applied"
+
+
+# --8<-- [end:cut-worker]
+
+
 class DockerRuntime(ProcessRuntime):
     """See the module docstring. Use as a context manager, or call `close()`."""
+
+    # Creating and starting a container costs the engine seconds on a busy
+    # machine, and the harness starts them one by one before it dials any.
+    boot_ms_per_node = 5_000.0
 
     def __init__(
         self,
@@ -130,8 +258,12 @@ class DockerRuntime(ProcessRuntime):
             f"{cluster}-data", driver="bridge", labels=labels
         )
         self.containers: dict[str, Any] = {}
-        self._rules: dict[str, list[str]] = {}  # iptables sources dropped, as last applied
-        self._rules_stale: set[str] = set()  # containers to re-apply once they run again
+        # Each container's rule set (the sources its INPUT chain drops): the last
+        # one handed to the worker, and the last one it reported applied.
+        self._rules_wanted: dict[str, tuple[str, ...]] = {}
+        self._rules: dict[str, tuple[str, ...]] = {}
+        self._cuts_in_flight = 0  # rule sets submitted, not yet reported
+        self._cut_retries: dict[str, int] = {}
         self.data_net.reload()
         gateway = self.data_net.attrs["IPAM"]["Config"][0]["Gateway"]
         # The harness's local nodes listen on the data network's gateway:
@@ -147,6 +279,7 @@ class DockerRuntime(ProcessRuntime):
             cluster=cluster,
         )
         os.chmod(self.data_dir, 0o755)
+        self._cuts = _CutWorkers(lambda: docker.from_env(timeout=30), self.loop, self._rules_done)
 
     # -- addresses ------------------------------------------------------------
     def _new_addr(self, node_id: str) -> Address:
@@ -178,19 +311,28 @@ class DockerRuntime(ProcessRuntime):
 
     def _spawn(self, member: Member) -> None:
         self._config_path(member).write_text(self.node_config(member).to_json())
-        container = self.containers.get(member.node_id)
-        if container is None:
-            container = self._create(member)
-        container.start()  # a restart is `docker start` of the same container
-        container.reload()
-        networks = container.attrs["NetworkSettings"]["Networks"]
-        data_ip = networks[self.data_net.name]["IPAddress"]
+        import docker.errors
+
+        try:
+            container = self.containers.get(member.node_id)
+            if container is None:
+                container = self._create(member)
+            container.start()  # a restart is `docker start` of the same container
+            container.reload()
+            networks = container.attrs["NetworkSettings"]["Networks"]
+            data_ip = networks[self.data_net.name]["IPAddress"]
+        except (docker.errors.APIError, KeyError) as exc:
+            raise SpawnError(f"container of {member.node_id}: {exc}") from None
+        if not data_ip:
+            raise SpawnError(f"container of {member.node_id} has no address (it exited at once)")
         moved = member.addr[0] != data_ip
         member.addr = (data_ip, CONTAINER_PORT)
         # A new network namespace: no rules yet; and if it moved, others' rules are stale.
         self._rules.pop(member.node_id, None)
+        self._rules_wanted.pop(member.node_id, None)
+        self._cut_retries.pop(member.node_id, None)
         if moved:
-            self._rules.clear()
+            self._rules_wanted.clear()
             if self._started:
                 self._broadcast_addrs()
         self._apply_iptables()
@@ -226,6 +368,11 @@ class DockerRuntime(ProcessRuntime):
         container = self.containers.get(member.node_id)
         if container is None:
             return
+        if member.status == "paused":
+            # The engine refuses to kill a frozen container: thaw it first (it
+            # runs for the moment between the two calls, as a SIGCONT would let it).
+            with contextlib.suppress(docker.errors.APIError):
+                container.unpause()
         with contextlib.suppress(docker.errors.APIError):  # already stopped
             container.kill()  # SIGKILL
 
@@ -241,16 +388,29 @@ class DockerRuntime(ProcessRuntime):
         container = self.containers.get(member.node_id)
         if container is None:
             return None
-        result = container.wait(timeout=DOCKER_STOP_WAIT_S)
+        try:
+            result = container.wait(timeout=DOCKER_STOP_WAIT_S)
+        except Exception as exc:  # the engine's timeout or error, whatever its class
+            log.warning("container of %s did not report its exit: %s", member.node_id, exc)
+            return None
         return _exit_status(int(result["StatusCode"]))
 
     def _signal_stop(self, member: Member) -> None:
-        self.containers[member.node_id].pause()
+        import docker.errors
+
+        try:
+            self.containers[member.node_id].pause()
+        except docker.errors.APIError as exc:  # it died meanwhile: its control channel says so
+            log.warning("pause %s: %s", member.node_id, exc.explanation or exc)
 
     def _signal_cont(self, member: Member) -> None:
-        self.containers[member.node_id].unpause()
-        if member.node_id in self._rules_stale:
-            self._apply_iptables()
+        import docker.errors
+
+        try:
+            self.containers[member.node_id].unpause()
+        except docker.errors.APIError as exc:
+            log.warning("resume %s: %s", member.node_id, exc.explanation or exc)
+        self._apply_iptables()  # what it could not take while frozen
 
     # -- real cuts ----------------------------------------------------------------
     def _blocks_of(self, node_id: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -267,33 +427,58 @@ class DockerRuntime(ProcessRuntime):
 
     # --8<-- [start:iptables]
     def _apply_iptables(self) -> None:
-        """Make each running container's INPUT chain drop exactly its cut senders."""
+        """Hand the worker each running container's rule set that changed (no waiting).
+
+        A paused container cannot exec: it is skipped here and gets its rules
+        on resume. A crashed one gets them when it starts again.
+        """
         for node_id, member in self.members.items():
-            if member.kind != "process" or member.status == "crashed":
+            if member.kind != "process" or member.status != "up":
                 continue
-            sources = sorted(
-                self.members[src].addr[0]
-                for src, dst in self.cuts
-                if dst == node_id
-                and self.members[src].kind == "process"
-                and self.members[src].addr[0]
-            )
-            if self._rules.get(node_id, []) == sources:  # a fresh container has none
-                continue
-            if member.status == "paused":  # a frozen container cannot exec: later
-                self._rules_stale.add(node_id)
-                continue
-            script = " && ".join(
-                ["iptables -F INPUT", *(f"iptables -A INPUT -s {ip} -j DROP" for ip in sources)]
-            )
-            code, output = self.containers[node_id].exec_run(["/bin/sh", "-c", script])
-            if code != 0:
-                raise RuntimeError(
-                    f"iptables in {node_id} failed ({code}): {output.decode()[:200]}"
+            sources = tuple(
+                sorted(
+                    self.members[src].addr[0]
+                    for src, dst in self.cuts
+                    if dst == node_id
+                    and self.members[src].kind == "process"
+                    and self.members[src].addr[0]
                 )
+            )
+            if self._rules_wanted.get(node_id, ()) == sources:  # a fresh container has none
+                continue
+            container = self.containers.get(node_id)
+            if container is None:
+                continue
+            self._rules_wanted[node_id] = sources
+            self._cuts_in_flight += 1
+            self._cuts.submit(node_id, container.id, sources)
+
+    def _rules_done(
+        self, node_id: str, sources: tuple[str, ...], outcome: str, covered: int
+    ) -> None:
+        """A worker's report, on the loop: record it, or arrange to try again."""
+        self._cuts_in_flight -= covered
+        assert self._cuts_in_flight >= 0, "more rule sets reported than submitted"
+        if outcome == "applied":
             self._rules[node_id] = sources
-            self._rules_stale.discard(node_id)
-            self._trace_fault("iptables", node_id, drop_from=sources)
+            self._cut_retries.pop(node_id, None)
+            self._trace_fault("iptables", node_id, drop_from=list(sources))
+            return
+        if self._rules_wanted.get(node_id) == sources:
+            del self._rules_wanted[node_id]  # not in place: the next apply re-sends it
+        if outcome != "not running":
+            self._errors.append(RuntimeError(f"iptables in {node_id}: {outcome}"))
+            return
+        member = self.members.get(node_id)
+        retries = self._cut_retries.get(node_id, 0)
+        if member is not None and member.status == "up" and retries < CUT_RETRIES_MAX:
+            # Up as far as we know, yet not running: just restarted, or dying
+            # (then its control channel reports it and a restart re-applies).
+            self._cut_retries[node_id] = retries + 1
+            self.call_after(CUT_RETRY_MS, self._apply_iptables)
+
+    def _settling(self) -> list[str]:
+        return ["iptables"] if self._cuts_in_flight else []
 
     # --8<-- [end:iptables]
 
@@ -306,6 +491,7 @@ class DockerRuntime(ProcessRuntime):
     def _cleanup(self) -> None:
         import docker.errors
 
+        self._cuts.stop()
         for container in self.containers.values():
             try:
                 container.remove(force=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 from reference.codec import Message, message
-from reference.node import Context, Node, NodeId
+from reference.node import Context, Node, NodeId, UnhandledMessage
 
 COUNTER_KEY = "count"
 
@@ -55,7 +55,7 @@ class EchoNode(Node):
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if not isinstance(msg, Echo):
-            raise TypeError(f"echo node got {type(msg).__name__}")
+            raise UnhandledMessage(self, msg)
         ctx.count("echoed")
         ctx.send(src, msg)
 
@@ -73,7 +73,7 @@ class CounterNode(Node):
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if not isinstance(msg, Incr):
-            raise TypeError(f"counter node got {type(msg).__name__}")
+            raise UnhandledMessage(self, msg)
         self.value += msg.amount
         ctx.disk.put(COUNTER_KEY, self.value)
         ctx.disk.append("ops", (msg.req_id, msg.amount))
@@ -110,7 +110,7 @@ class BeaconNode(Node):
         elif isinstance(msg, AskHeard):
             ctx.send(src, Heard(msg.req_id, ctx.node_id, dict(self.heard)))
         else:
-            raise TypeError(f"beacon node got {type(msg).__name__}")
+            raise UnhandledMessage(self, msg)
 
 
 def echo(node_id: str) -> EchoNode:

@@ -40,13 +40,17 @@ from typing import Any, Protocol
 from reference.codec import Message
 from reference.disk.base import Disk
 from reference.disk.file import FileDisk
-from reference.node import Node, NodeFactory, NodeId
+from reference.node import UNHANDLED_COUNTER, Node, NodeFactory, NodeId, is_unhandled
 from reference.runtime.transport import ControlHandler, Transport, TransportConfig
 from reference.sim.rng import stream
 
 # Sends held for an fsync, at most; past it the host waits for the disk
 # (blocking its loop) rather than queue without bound.
 UNSENT_MAX = 4096
+# Unhandled messages logged one by one, then one line every this many: a
+# peer sending junk must not fill the disk with the log (all are counted).
+UNHANDLED_LOGGED_MAX = 20
+UNHANDLED_LOG_EVERY = 1000
 
 
 def node_random(seed: int, node_id: str, incarnation: int) -> random.Random:
@@ -158,6 +162,7 @@ class NodeHost:
         self._resumed.set()
         self._stopped = False
         self._held = False  # built, on_start not called yet (see start)
+        self.unhandled = 0  # messages the node refused (UnhandledMessage), dropped
         # Message faults draw from a stream of their own: the node's is the node's.
         net_rng = stream(seed, f"transport/{self.node_id}/{incarnation}")
         self.transport = Transport(transport_config, self._deliver, on_control, self.log, net_rng)
@@ -227,14 +232,25 @@ class NodeHost:
             self._resumed.set()
 
     # -- handlers, one at a time -------------------------------------------
-    def _run_handler(self, call: Callable[[Node], None]) -> None:
+    def _run_handler(self, call: Callable[[Node], None], msg: Message | None = None) -> None:
         if self._stopped or self.node is None:
             return
         try:
             call(self.node)
-        except Exception as exc:  # a node bug: crash this node, loudly
+        except Exception as exc:
+            if msg is not None and is_unhandled(exc, msg):
+                self._drop_unhandled(msg, exc)
+                return
+            # A node bug: crash this node, loudly.
             self.log.exception("node %s crashed in a handler", self.node_id)
             self._on_fatal(exc)
+
+    def _drop_unhandled(self, msg: Message, exc: Exception) -> None:
+        """The node refused `msg` (it does not handle that type): logged, counted, dropped."""
+        self.unhandled += 1
+        self.metrics.count(self.node_id, UNHANDLED_COUNTER, 1)
+        if self.unhandled <= UNHANDLED_LOGGED_MAX or self.unhandled % UNHANDLED_LOG_EVERY == 0:
+            self.log.warning("dropped an unhandled message (%d so far): %s", self.unhandled, exc)
 
     async def _wait_ready(self) -> None:
         """Wait while paused or busy (bounded: each wait ends at a known time)."""
@@ -247,7 +263,7 @@ class NodeHost:
 
     async def _deliver(self, src: str, msg: Message) -> None:
         await self._wait_ready()
-        self._run_handler(lambda node: node.on_message(self._ctx, src, msg))
+        self._run_handler(lambda node: node.on_message(self._ctx, src, msg), msg)
 
     # -- what the context asks for ------------------------------------------
     def send(self, dst: str, msg: Message) -> None:
@@ -333,10 +349,11 @@ class NodeHost:
         self._busy_until_s = max(self._busy_until_s, self.loop.time()) + duration_ms / 1000.0
 
     def telemetry(self) -> dict[str, Any]:
-        """Per-link counts and rejected connections, as the transport saw them."""
+        """Per-link counts, rejected connections and frames, and unhandled messages."""
         return {
             "links": {peer: vars(s).copy() for peer, s in self.transport.stats.items()},
             "rejected": self.transport.rejected,
+            "unhandled": self.unhandled,
         }
 
 

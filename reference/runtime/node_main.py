@@ -2,9 +2,9 @@
 
 CONFIG is one JSON object (see `NodeConfig`), or `@path` of a file holding
 it (a container is restarted with the same command, so it reads its current
-config from the shared data directory); the cluster secret, if any,
-comes in the environment (`D11_CLUSTER_SECRET`, hex) so it never shows in
-`ps`. The process hosts one node (host.py) until its control connection
+config from the shared data directory); the cluster secret comes in the
+environment (`D11_CLUSTER_SECRET`, hex) so it never shows in `ps`, and a
+node refuses to run without one. The process hosts one node (host.py) until its control connection
 ends, then exits; a bug in a handler exits with status 70, like a crash.
 """
 
@@ -58,6 +58,10 @@ class NodeConfig:
     message_faults: dict[str, float] = field(default_factory=dict)
     fsync: bool = True
     hold: bool = False  # boot without on_start until the harness says "go"
+    # How long to wait for the harness's control connection before exiting.
+    # The runtime allows more while it boots a cluster: it dials each node
+    # only once it has started them all (a container takes seconds to start).
+    control_wait_s: float = CONTROL_DIAL_TIMEOUT_S
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -132,9 +136,9 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
         config.incarnation,
     )
     try:
-        await asyncio.wait_for(control.attached.wait(), CONTROL_DIAL_TIMEOUT_S)
+        await asyncio.wait_for(control.attached.wait(), config.control_wait_s)
     except TimeoutError:
-        log.error("no harness connected within %.0f s; exiting", CONTROL_DIAL_TIMEOUT_S)
+        log.error("no harness connected within %.0f s; exiting", config.control_wait_s)
         return
     await done.wait()
     log.info("control connection closed; node %s exiting", config.node_id)
@@ -176,9 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s {config.node_id} %(levelname)s %(message)s",
         **({"filename": log_file} if log_file else {"stream": sys.stderr}),
     )
+    if not secret_hex:
+        logging.getLogger("d11").error(
+            "node %s cannot run: no cluster secret in %s", config.node_id, SECRET_ENV
+        )
+        return 2
     try:
-        secret = bytes.fromhex(secret_hex) if secret_hex else None
-        asyncio.run(serve(config, secret))
+        asyncio.run(serve(config, bytes.fromhex(secret_hex)))
     except (ValueError, OSError, SpecError) as exc:
         logging.getLogger("d11").error("node %s cannot run: %s", config.node_id, exc)
         return 1

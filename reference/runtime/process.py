@@ -13,6 +13,12 @@ checked and rebuilt by the child at boot and at every restart (spec.py).
 and starts them all together once each has answered, so no node's timers
 run while its peers are still importing.
 
+Every run has a secret of its own, made here even on loopback: each TCP
+connection opens with a handshake that proves the dialer holds it (an HMAC
+of the acceptor's fresh nonce, frames.py), and every frame after it carries
+an HMAC too. The secret reaches node processes in their environment, never
+on a command line, where `ps` would show it.
+
 Time is real: `now_ms` counts wall milliseconds of `time.monotonic()` since
 the runtime was made, and the nodes' clocks count from the same instant.
 The harness drives it like the simulator: schedule with `call_at` /
@@ -76,7 +82,6 @@ from reference.runtime.transport import (
     Address,
     MessageFaults,
     TransportConfig,
-    is_loopback,
 )
 from reference.sim.rng import stream
 from reference.telemetry import Telemetry
@@ -91,6 +96,9 @@ SETTLE_TIMEOUT_MS = 10_000.0
 # Booting: every process imports the project on a machine that may be busy;
 # twenty of them on two loaded cores take well over ten seconds.
 BOOT_MS_PER_NODE = 1_500.0
+EXIT_POLL_S = 0.25  # while dialing a booting node, look at most this often whether it died
+SECRET_BYTES = 32  # a fresh cluster secret per run: as long as an HMAC-SHA256 tag
+SECRET_BYTES_MIN = 16
 
 
 @dataclass
@@ -116,8 +124,14 @@ class RuntimeUsageError(RuntimeError):
     """A runtime misuse or a node that could not be started."""
 
 
+class SpawnError(RuntimeError):
+    """The process (or container) of a node could not be started; the node stays down."""
+
+
 class ProcessRuntime:
     """See the module docstring. Use as a context manager, or call `close()`."""
+
+    boot_ms_per_node = BOOT_MS_PER_NODE  # allowance per process node while a cluster boots
 
     def __init__(
         self,
@@ -131,8 +145,13 @@ class ProcessRuntime:
         fsync: bool = True,
         cluster: str | None = None,
     ) -> None:
-        if secret is None and not is_loopback(host):
-            secret = secrets.token_bytes(32)  # beyond loopback, never without one
+        if secret is None:
+            # Every run has its own secret, on loopback too: any local process
+            # can dial a loopback port, and without the secret none can speak
+            # as a node, a client or the harness (frames.py: the handshake).
+            secret = secrets.token_bytes(SECRET_BYTES)
+        if len(secret) < SECRET_BYTES_MIN:
+            raise ValueError(f"a cluster secret has at least {SECRET_BYTES_MIN} bytes")
         self.seed = seed
         self.topology = topology
         self.bind_host = host
@@ -369,7 +388,7 @@ class ProcessRuntime:
         try:
             for member in sorted(self.members.values(), key=lambda m: m.kind == "local"):
                 self._boot(member)
-            self.settle(timeout_ms=SETTLE_TIMEOUT_MS + BOOT_MS_PER_NODE * processes)
+            self.settle(timeout_ms=SETTLE_TIMEOUT_MS + self.boot_ms_per_node * processes)
         finally:
             self._holding = False
         if not self.boot_failures:
@@ -393,9 +412,17 @@ class ProcessRuntime:
         member.status = "up"
         if member.kind == "local":
             self._boot_local(member)
-        else:
+            return
+        try:
             self._spawn(member)
-            self._attach_control(member)
+        except SpawnError as exc:  # the engine refused (Docker): down, a later restart may do
+            log.error("node %s did not start: %s", member.node_id, exc)
+            self._trace_fault("boot_failed", member.node_id, error=str(exc))
+            member.status = "crashed"
+            if not self._started or self._holding:
+                self.boot_failures.append((member.node_id, str(exc)))
+            return
+        self._attach_control(member)
 
     def _boot_local(self, member: Member) -> None:
         assert member.factory is not None
@@ -456,7 +483,15 @@ class ProcessRuntime:
             message_faults=self.message_faults.to_json() if self.message_faults.any else {},
             fsync=self.fsync,
             hold=self._holding,
+            control_wait_s=self._control_wait_s(),
         )
+
+    def _control_wait_s(self) -> float:
+        """How long a node waits for its control connection: longer while a cluster boots."""
+        if not self._holding:
+            return CONTROL_DIAL_TIMEOUT_S
+        processes = sum(1 for m in self.members.values() if m.kind == "process")
+        return CONTROL_DIAL_TIMEOUT_S + self.boot_ms_per_node * processes / 1000.0
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -499,8 +534,19 @@ class ProcessRuntime:
     async def _connect(self, member: Member, client: ControlClient) -> None:
         deadline_s = self.loop.time() + CONTROL_DIAL_TIMEOUT_S
 
+        next_poll_s = 0.0
+
         def alive() -> bool:  # this client's process: not a later incarnation's
-            return member.control is client and self._poll_exit(member) is None
+            nonlocal next_poll_s
+            if member.control is not client:
+                return False
+            now_s = self.loop.time()
+            if now_s < next_poll_s:
+                return True
+            # Asked after every failed dial; for a container each answer is a
+            # call to the engine, made on this loop: at most a few a second.
+            next_poll_s = now_s + EXIT_POLL_S
+            return self._poll_exit(member) is None
 
         try:
             await client.connect(self.control_addr(member), deadline_s, alive)
@@ -581,10 +627,15 @@ class ProcessRuntime:
                 and m.status == "up"
                 and (m.host is None or m.host.node is None)
             ]
+            waiting += self._settling()
             if not waiting:
                 return
             await asyncio.sleep(0.005)
         raise TimeoutError(f"nodes not settled after {timeout_ms:.0f} ms: {waiting}")
+
+    def _settling(self) -> list[str]:
+        """Backend work still in flight that `settle` waits for (Docker: iptables rules)."""
+        return []
 
     # -- node faults ----------------------------------------------------------
     # --8<-- [start:faults]

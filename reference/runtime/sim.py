@@ -58,7 +58,7 @@ from reference.codec import CodecError, Message, decode, encode
 from reference.disk.sim import SimDisk
 from reference.net.sim import NetConfig, Port, SimNet
 from reference.net.topology import Topology
-from reference.node import Node, NodeFactory, NodeId
+from reference.node import UNHANDLED_COUNTER, Node, NodeFactory, NodeId, UnhandledMessage
 from reference.sim.kernel import Kernel
 from reference.sim.rng import stream
 from reference.telemetry import Telemetry
@@ -235,6 +235,7 @@ class SimRuntime:
         self.strict = os.environ.get("D11_SIM_STRICT") == "1" if strict is None else strict
         self._kernel = Kernel()
         self._kernel.arrival_blocked = self._arrival_blocked
+        self._kernel.unhandled = self._unhandled
         self._slots: dict[NodeId, _Slot] = {}
         self._started = False
         self._placement: dict[str, tuple[str, str]] = {}
@@ -332,6 +333,12 @@ class SimRuntime:
         return self._kernel.pending()
 
     # -- event handlers (called by the kernel) -----------------------------------
+    def _unhandled(self, dst: _Slot, msg: Message, src: NodeId) -> int:
+        """The node refused a message it does not handle: counted, traced, dropped."""
+        self.telemetry.count(dst.node_id, UNHANDLED_COUNTER)
+        self.telemetry.trace(dst.node_id, "unhandled", src=src, type=type(msg).__name__)
+        return -7 - dst.index
+
     # --8<-- [start:deliver]
     def _arrival_blocked(self, dst: _Slot, msg: Message, src: NodeId) -> int:
         """A message reached a node that cannot take it now (the kernel
@@ -379,7 +386,12 @@ class SimRuntime:
         while slot.inbox and slot.gate_ms <= now_ms:
             kind, a, b = slot.inbox.popleft()
             if kind == _MSG:
-                slot.on_message(slot.ctx, a, b)  # type: ignore[misc]
+                try:
+                    slot.on_message(slot.ctx, a, b)  # type: ignore[misc]
+                except UnhandledMessage as exc:
+                    if exc.msg is not b:
+                        raise  # refused something else: a bug in the node
+                    self._unhandled(slot, b, a)
             elif slot.timers.get(a) == b:
                 del slot.timers[a]
                 slot.on_timer(slot.ctx, a)  # type: ignore[misc]

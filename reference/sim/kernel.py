@@ -25,7 +25,9 @@ One kind of event is special, because it is most of them: a message arrival,
 function call per message: if the endpoint is free (its `gate_ms` is in the
 past) it calls `endpoint.on_message(endpoint.ctx, src, msg)`; otherwise it
 hands the event to `arrival_blocked`, which the runtime sets (queue it at a
-busy node, drop it at a crashed one).
+busy node, drop it at a crashed one). A node that refuses the message it was
+handed (`UnhandledMessage`, reference/node.py) is reported to `unhandled`,
+which the runtime sets too; any other exception ends the run.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ import time
 from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
 from typing import Any
+
+from reference.node import UnhandledMessage
 
 __all__ = ["ARRIVAL", "Event", "Handler", "Kernel"]
 
@@ -59,6 +63,10 @@ def _no_blocked_arrivals(endpoint: Any, msg: Any, src: Any) -> int:
     raise AssertionError(f"message to a closed endpoint and no arrival_blocked handler: {msg!r}")
 
 
+def _no_unhandled(endpoint: Any, msg: Any, src: Any) -> int:
+    raise UnhandledMessage(endpoint, msg)
+
+
 class Kernel:
     """Virtual clock + event queue + digest. See the module docstring."""
 
@@ -73,11 +81,13 @@ class Kernel:
         "log",
         "now_ms",
         "times",
+        "unhandled",
     )
 
     def __init__(self) -> None:
         self.now_ms: float = 0.0
         self.arrival_blocked: Handler = _no_blocked_arrivals
+        self.unhandled: Handler = _no_unhandled  # (endpoint, msg, src): a refused message
         self.events: int = 0  # processed so far
         self.times: list[float] = []  # heap of the distinct due times
         self.due: dict[float, Any] = {}  # due time -> Event, or list of Events in order
@@ -199,7 +209,12 @@ class Kernel:
             if handler is ARRIVAL:  # a message: a = endpoint, b = msg, c = src
                 if a.gate_ms < time_ms:  # up, not paused, not busy, nothing queued
                     on_message = a.on_message  # (an attribute load, which CPython caches)
-                    on_message(a.ctx, c, b)
+                    try:  # (free in CPython 3.11 unless raised)
+                        on_message(a.ctx, c, b)
+                    except UnhandledMessage as exc:
+                        if exc.msg is not b:
+                            raise  # refused something else: a bug in the node
+                        self.unhandled(a, b, c)
                     note(a.index)
                 else:
                     note(blocked(a, b, c))
@@ -230,7 +245,12 @@ class Kernel:
                 break
             if handler is ARRIVAL:
                 if a.gate_ms < time_ms:
-                    a.on_message(a.ctx, c, b)
+                    try:
+                        a.on_message(a.ctx, c, b)
+                    except UnhandledMessage as exc:
+                        if exc.msg is not b:
+                            raise
+                        self.unhandled(a, b, c)
                     note(a.index)
                 else:
                     note(self.arrival_blocked(a, b, c))

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
+import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference.codec import CodecError, decode, decode_value, encode, encode_value, message
+from reference import codec
+from reference.codec import (
+    CodecError,
+    check_field_types,
+    decode,
+    decode_value,
+    encode,
+    encode_value,
+    message,
+    registered_types,
+)
 from reference.node import Message
 
 
@@ -114,3 +127,110 @@ def test_a_name_cannot_be_registered_twice() -> None:
 def test_random_bytes_never_escape_as_another_exception(raw: bytes) -> None:
     with contextlib.suppress(CodecError):
         decode_value(raw)
+
+
+# -- decoding checks every field's type (issue 11) ---------------------------------
+
+
+class Mode(enum.IntEnum):
+    FAST = 1
+
+
+@message(name="test.Typed")
+class Typed:
+    count: int
+    ratio: float
+    flag: bool
+    name: str | None
+    pair: tuple[int, str]
+    ids: tuple[int, ...]
+    by_name: dict[str, int]
+    inner: Inner
+    mode: Mode
+    anything: object = None
+
+
+GOOD = Typed(3, 0.5, True, None, (1, "a"), (1, 2), {"a": 1}, Inner(1, frozenset()), Mode.FAST)
+
+
+def _with(field: str, raw_value: str) -> bytes:
+    """GOOD's encoding with one field's JSON replaced by `raw_value`."""
+    names = [f.name for f in dataclasses.fields(Typed)]
+    values = json.loads(encode(GOOD))["f"]
+    values[names.index(field)] = "@@"
+    return json.dumps({"$m": "test.Typed", "f": values}).replace('"@@"', raw_value).encode()
+
+
+def test_a_well_typed_message_decodes_and_a_float_field_takes_an_int() -> None:
+    assert decode(encode(GOOD)) == GOOD
+    assert decode(_with("ratio", "2")).ratio == 2  # PEP 484: an int is a float
+    assert decode(_with("name", '"n"')).name == "n"
+    assert decode(_with("anything", '{"$t":[1,[2]]}')).anything == (1, [2])
+
+
+@pytest.mark.parametrize(
+    ("field", "raw_value"),
+    [
+        ("count", "1.5"),  # an int field: not a float
+        ("count", "true"),  # bool is no int
+        ("count", '"3"'),
+        ("count", "null"),
+        ("ratio", "true"),
+        ("ratio", "1e999"),  # parses as inf, which no encoder writes
+        ("ratio", "-1e999"),
+        ("flag", "1"),  # 1 is no bool
+        ("name", "7"),
+        ("pair", '[1, "a"]'),  # a list where a tuple belongs
+        ("pair", '{"$t":[1]}'),  # a tuple of the wrong length
+        ("pair", '{"$t":["a","a"]}'),
+        ("ids", '{"$t":[1,true]}'),
+        ("by_name", '{"a":"1"}'),
+        ("by_name", '{"$d":[[1,1]]}'),  # a key of the wrong type
+        (
+            "inner",
+            '{"$m":"test.Outer","f":["o",{"$m":"test.Inner","f":[1,{"$s":[]}]},{"$t":[]},{}]}',
+        ),  # another message
+        ("inner", '{"$m":"test.Inner","f":[true,{"$s":[]}]}'),  # nested: checked too
+        ("mode", "2"),  # not a member's value
+        ("mode", "true"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused(field: str, raw_value: str) -> None:
+    with pytest.raises(CodecError, match=r"wrong type"):
+        decode(_with(field, raw_value))
+
+
+def test_an_integer_too_long_to_convert_is_a_codec_error_not_a_value_error() -> None:
+    with pytest.raises(CodecError, match="4300 digits"):
+        decode(_with("count", "9" * 5000))
+    with pytest.raises(CodecError, match="4300 digits"):
+        decode_value(b"9" * 5000)
+
+
+def test_every_registered_message_has_field_types_the_codec_can_check() -> None:
+    """Every module of reference/ and chapters/ imported: each class compiles."""
+    import importlib
+    import pkgutil
+
+    import chapters
+    import reference
+
+    for package in (reference, chapters):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            importlib.import_module(module.name)
+    types = registered_types()
+    assert len(types) > 60
+    for cls in types.values():
+        check_field_types(cls)
+
+
+def test_a_field_type_the_codec_cannot_check_is_named() -> None:
+    @message(name="test.Unsupported")
+    class Unsupported:
+        callback: Callable[[], None]
+
+    try:
+        with pytest.raises(CodecError, match="cannot check a field of type"):
+            check_field_types(Unsupported)
+    finally:  # no other test should meet it in the registry
+        del codec._REGISTRY["test.Unsupported"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from reference.codec import Message
 from reference.node import Context, Node, NodeId
-from reference.runtime.examples import AskHeard, Heard, beacon
+from reference.runtime.examples import AskHeard, Counted, Heard, Incr, beacon
 
 
 class Recorder(Node):
@@ -27,6 +27,19 @@ class Recorder(Node):
 
 def recorder(node_id: str) -> Recorder:
     return Recorder()
+
+
+class Divider(Node):
+    """A node with a bug: it answers an `Incr` with 100 // amount, so amount 0 crashes it."""
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if not isinstance(msg, Incr):
+            super().on_message(ctx, src, msg)  # refused: UnhandledMessage
+        ctx.send(src, Counted(msg.req_id, 100 // msg.amount))
+
+
+def divider(node_id: str) -> Divider:
+    return Divider()
 
 
 def wait_for(rt: Any, predicate: Callable[[], bool], timeout_ms: float = 5_000.0) -> bool:

@@ -9,7 +9,7 @@ import pytest
 from runtime_helpers import Recorder, heard, link_counts, recorder, send_from, wait_for
 
 from reference.runtime.docker import DockerRuntime, engine_unreachable_reason
-from reference.runtime.examples import Counted, Incr, beacon
+from reference.runtime.examples import Counted, Echo, Incr, beacon
 
 pytestmark = pytest.mark.docker
 
@@ -129,3 +129,52 @@ def test_docker_message_faults_are_injected_by_the_containers_transports(
     rt.run_for(300)
     after = beacon_counts()
     assert after["sent"] > before["sent"] and after["dropped_loss"] == before["dropped_loss"]
+
+
+def test_docker_every_fault_works_whatever_state_the_container_is_in(
+    cluster: DockerRuntime,
+) -> None:
+    rt = cluster
+    n1_ip = rt.members["n1"].addr[0]
+    drop_n1 = f"-A INPUT -s {n1_ip}/32 -j DROP"
+    # A cut is handed to the worker thread: the call returns before the rule exists.
+    rt.net.isolate("n1")
+    assert rt._settling() == ["iptables"]
+    rt.settle()
+    assert drop_n1 in rt.iptables_rules("n2")
+    # Healed while n2 is dead (this was docker-py's 409), cut again while it is dead:
+    rt.crash("n2")
+    rt.net.heal()
+    rt.net.isolate("n1")
+    rt.settle()
+    rt.restart("n2")  # a fresh network namespace: it gets the cut that holds now
+    rt.settle()
+    assert drop_n1 in rt.iptables_rules("n2")
+    # Healed while n3 is frozen: applied once it thaws.
+    rt.pause("n3")
+    rt.net.heal()
+    rt.settle()
+    rt.resume("n3")
+    rt.settle()
+    assert drop_n1 not in rt.iptables_rules("n3") and drop_n1 not in rt.iptables_rules("n2")
+    # Cut, then killed while frozen (the engine refuses to kill a paused container).
+    rt.net.isolate("n1")
+    rt.pause("n3")
+    rt.crash("n3")
+    assert rt.members["n3"].exits[-1] == -9
+    rt.restart("n3")
+    rt.settle()
+    assert drop_n1 in rt.iptables_rules("n3")
+    rt.net.heal()
+    rt.settle()
+    assert all(drop_n1 not in rt.iptables_rules(n) for n in ("n2", "n3"))
+    assert {rt.status(n) for n in BEACONS} == {"up"}
+
+
+def test_docker_a_message_the_node_does_not_handle_is_dropped_and_counted(
+    cluster: DockerRuntime,
+) -> None:
+    rt = cluster
+    send_from(rt, "client", "k1", Echo(1, "a counter does not handle this"))
+    assert wait_for(rt, lambda: rt.stats("k1")["unhandled"] == 1)
+    assert rt.status("k1") == "up" and _incr(rt, 50, 0) is not None

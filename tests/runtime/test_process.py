@@ -211,13 +211,33 @@ def test_bad_frames_and_unauthenticated_peers_are_refused_and_the_node_lives(
         assert rt.status("n1") == "up"
 
 
-def test_a_node_bug_crashes_that_node_only(counters: ProcessRuntime) -> None:
+def test_a_node_bug_crashes_that_node_only() -> None:
+    with ProcessRuntime(seed=7) as rt:
+        rt.add_node("d1", "runtime_helpers:divider")
+        rt.add_node("n2", "reference.runtime.examples:counter")
+        rt.add_local_node("client", recorder)
+        rt.start()
+        send_from(rt, "client", "d1", Incr(1, 0))  # 100 // 0: a bug in the handler
+        assert wait_for(rt, lambda: rt.status("d1") == "crashed")
+        assert rt.members["d1"].exits == [70]
+        assert "crashed in a handler" in rt.log_path("d1").read_text()
+        assert _incr(rt, "n2", 2, 1) == 1
+
+
+def test_a_message_the_node_does_not_handle_is_logged_counted_and_dropped(
+    counters: ProcessRuntime,
+) -> None:
     rt = counters
-    send_from(rt, "client", "n1", Echo(1, "a counter cannot handle this"))
-    assert wait_for(rt, lambda: rt.status("n1") == "crashed")
-    assert rt.members["n1"].exits == [70]
-    assert "crashed in a handler" in rt.log_path("n1").read_text()
-    assert _incr(rt, "n2", 2, 1) == 1
+    for req_id in range(3):
+        send_from(rt, "client", "n1", Echo(req_id, "a counter does not handle this"))
+    assert wait_for(rt, lambda: rt.stats("n1")["unhandled"] == 3)
+    assert _incr(rt, "n1", 9, 2) == 2  # still serving
+    assert rt.status("n1") == "up" and rt.members["n1"].exits == []
+    assert "dropped an unhandled message (3 so far): CounterNode does not handle Echo" in (
+        rt.log_path("n1").read_text()
+    )
+    counted = lambda: rt.telemetry.counter("unhandled_messages", "n1")  # noqa: E731
+    assert wait_for(rt, lambda: counted() == 3)
 
 
 def test_restart_of_a_running_node_and_unknown_nodes_are_errors(counters: ProcessRuntime) -> None:
