@@ -15,6 +15,9 @@ spike and the `degrade:...` records the sidecars write), it judges five things:
    window) is back above `recovered_share_min` within `recover_within_ms`,
    and stays there until traffic ends.
 
+A history with no spike marked (a harness run, whose faults are crashes and
+cuts rather than load) is judged on 2 and 4 only.
+
 The verdict's details carry every figure, so a chapter can print them side
 by side for two variants.
 """
@@ -84,6 +87,9 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     ops = _payments(history, final_ms)
     if not ops:
         return Verdict("slo", "unknown", "no payments in the history")
+    # Without a spike (a harness run: faults, no overload) only deadlines and
+    # latency are judged; goodput under a crash is the fault's doing, not the load's.
+    spiky = "spike-start" in marks and "spike-end" in marks
     spike_ms = marks.get("spike-start", min(o.invoke_ms for o in ops))
     calm_ms = marks.get("spike-end", final_ms)
     traffic_end_ms = max(o.invoke_ms for o in ops)
@@ -95,7 +101,7 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     offered_tps = sum(1 for o in ops if spike_ms <= o.invoke_ms < calm_ms) / span_s
     servable_tps = min(targets.capacity_tps, offered_tps) or 1.0
     share = acked / span_s / servable_tps
-    if targets.goodput_share_min and share < targets.goodput_share_min:
+    if spiky and targets.goodput_share_min and share < targets.goodput_share_min:
         problems.append(f"goodput {share:.0%} of what could be served in the spike")
 
     # 2. The p99 of acknowledged payments.
@@ -112,7 +118,7 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     failed = [o.end_ms for o in ops if o.kind != "ok" and spike_ms <= o.invoke_ms < calm_ms]
     first_failed_ms = min(failed, default=float("inf"))
     shed_in_order = first_failed_ms == float("inf") or first_off_ms <= first_failed_ms
-    if targets.shed_order and not shed_in_order:
+    if spiky and targets.shed_order and not shed_in_order:
         problems.append("a payment failed while best-effort work was still on")
 
     # 4. No work started after its deadline.
@@ -122,7 +128,8 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
 
     # 5. Metastability: back to normal soon after the spike, and staying there.
     recovered_after_ms = _recovery(ops, calm_ms, traffic_end_ms, targets)
-    if recovered_after_ms is None or recovered_after_ms > targets.recover_within_ms:
+    slow_back = recovered_after_ms is None or recovered_after_ms > targets.recover_within_ms
+    if spiky and slow_back:
         when = "never" if recovered_after_ms is None else f"after {recovered_after_ms:.0f} ms"
         problems.append(
             f"goodput back to normal {when} (allowed {targets.recover_within_ms:.0f} ms)"
@@ -142,6 +149,9 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     }
     if problems:
         return Verdict("slo", False, "; ".join(problems), details, witness=problems)
+    if not spiky:
+        summary = f"no spike marked: p99 {p99_ms:.0f} ms, no work after its deadline"
+        return Verdict("slo", True, summary, details)
     judged = f"goodput {share:.0%} of capacity through the spike"
     if not targets.goodput_share_min:
         judged = "goodput not judged during the event (a stall serves nothing)"

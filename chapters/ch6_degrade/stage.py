@@ -17,16 +17,37 @@ from __future__ import annotations
 
 import random
 
-from chapters.ch6_degrade.wiring import BEST_EFFORT, CONTROLS, EDGE, PAY_DB, PAY_GATEWAY, wiring
+from chapters.ch6_degrade.wiring import (
+    BEST_EFFORT,
+    CLUSTER_MODES,
+    CONTROLS,
+    EDGE,
+    PAY_DB,
+    PAY_GATEWAY,
+    TOKEN_SERVER,
+    wiring,
+)
 from chapters.common import SYNC_MS, PaymentDeployment, expect
 from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
 from checks.history import Event
 from reference.clients import Payment
-from reference.degrade import BestEffortService, DependencyPlan, Sidecar
+from reference.degrade import (
+    BestEffortService,
+    DependencyPlan,
+    Sidecar,
+    TokenServer,
+    TokenServerConfig,
+)
 from reference.gateway import GatewayConfig, PaymentGateway
 from reference.net.topology import Topology
 from reference.node import NodeId
-from reference.payment import PAYMENT_PROCEDURES, PAYMENT_SCHEMA, open_accounts, user_account
+from reference.payment import (
+    PAYMENT_PROCEDURES,
+    PAYMENT_SCHEMA,
+    open_accounts,
+    parse_account,
+    user_account,
+)
 from reference.sim.rng import stream
 from reference.sqlstore import ServiceTime, SqlStore, StoreConfig
 from reference.traffic.shape import PEAK_2019_PER_S
@@ -58,6 +79,30 @@ def enabled_controls(options: StageOptions) -> tuple[str, ...]:
     return chosen
 
 
+GATEWAYS_MAX = 16
+
+
+def pay_gateways(options: StageOptions) -> list[NodeId]:
+    """The payment gateways: one (`gw-pay`), or `extra["gateways"]` of them."""
+    n = int(options.extra.get("gateways", 1))
+    return [PAY_GATEWAY] if n == 1 else [f"{PAY_GATEWAY}-{i}" for i in range(1, n + 1)]
+
+
+def edges(options: StageOptions) -> list[NodeId]:
+    """One edge gateway per payment gateway: a client picks a pair by its buyer."""
+    n = int(options.extra.get("gateways", 1))
+    return [EDGE] if n == 1 else [f"{EDGE}-{i}" for i in range(1, n + 1)]
+
+
+def uses_token_server(options: StageOptions) -> bool:
+    """Several payment gateways sharing one flow rule through a token server."""
+    cluster = options.extra.get("cluster", "local")
+    protect = options.extra.get("protect", "flow")
+    flow = "flow" in enabled_controls(options)
+    shared = len(pay_gateways(options)) > 1 and cluster != "local" and protect == "flow"
+    return options.variant == "controls" and flow and shared
+
+
 def capacity_tps() -> float:
     return SERVICE.capacity_tps(PAY_STATEMENTS, SYNC_MS)
 
@@ -75,7 +120,7 @@ class DegradeDeployment(PaymentDeployment):
         return [PAY_DB]
 
     def partition_groups(self) -> list[set[str]]:
-        return [{PAY_DB}, {EDGE, PAY_GATEWAY, *CLIENTS}]
+        return [{PAY_DB}, {*edges(self.options), *pay_gateways(self.options), *CLIENTS}]
 
     def opening_balances(self) -> dict[str, int]:
         opening = int(self.options.extra.get("opening_cents", OPENING_CENTS))
@@ -150,18 +195,29 @@ class DegradeStage(Stage):
         if options.shards not in (0, 1) or options.cells not in (0, 1):
             raise StageError("chapter 6 has one payment database: --shards/--cells do not apply")
         enabled_controls(options)  # raises on an unknown one
+        gateways = options.extra.get("gateways", 1)
+        if not isinstance(gateways, int) or not 1 <= gateways <= GATEWAYS_MAX:
+            raise StageError(f"gateways must be an integer in [1, {GATEWAYS_MAX}], not {gateways}")
+        cluster = options.extra.get("cluster", "local")
+        if cluster not in CLUSTER_MODES:
+            raise StageError(f"cluster must be one of {', '.join(CLUSTER_MODES)}, not {cluster!r}")
         protect = options.extra.get("protect", "flow")
         if protect not in ("flow", "bbr", "gradient2"):
             raise StageError(f"--protect must be flow, bbr or gradient2, not {protect!r}")
 
     def topology(self, options: StageOptions) -> Topology:
-        nodes = [EDGE, PAY_GATEWAY, PAY_DB, *BEST_EFFORT]
+        nodes = [*edges(options), *pay_gateways(options), PAY_DB, *BEST_EFFORT]
+        if uses_token_server(options):
+            nodes.append(TOKEN_SERVER)
         return Topology.build({"hangzhou": {"hz-1": nodes, "hz-users": list(CLIENTS)}})
 
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         dep = DegradeDeployment(self, rt, options, self.topology(options))
         protect = str(options.extra.get("protect", "flow"))
-        w = wiring(options.variant, capacity_tps(), dep.record, protect, enabled_controls(options))
+        gateways = pay_gateways(options)
+        cluster = str(options.extra.get("cluster", "local"))
+        w = wiring(options.variant, capacity_tps(), dep.record, protect,
+                   enabled_controls(options), len(gateways), cluster)  # fmt: skip
         balances = dep.opening_balances()
         store = StoreConfig(
             schema=PAYMENT_SCHEMA, procedures=PAYMENT_PROCEDURES,
@@ -169,22 +225,31 @@ class DegradeStage(Stage):
         )  # fmt: skip
         rt.add_node(PAY_DB, lambda _nid: Sidecar(SqlStore(store), w.db))
         pay = GatewayConfig(shards=(PAY_DB,))
-        rt.add_node(PAY_GATEWAY, lambda _nid: Sidecar(PaymentGateway(pay), w.pay))
-        edge = GatewayConfig(shards=(PAY_GATEWAY,))
-        rt.add_node(EDGE, lambda _nid: Sidecar(PaymentGateway(edge), w.edge))
+        fronts = edges(options)
+        for edge_id, gw in zip(fronts, gateways, strict=True):
+            rt.add_node(gw, lambda _nid: Sidecar(PaymentGateway(pay), w.pay))
+            edge = GatewayConfig(shards=(gw,))
+            rt.add_node(edge_id, lambda _nid, e=edge: Sidecar(PaymentGateway(e), w.edge))
+        if w.pay.cluster is not None:
+            assert uses_token_server(options)
+            server = TokenServerConfig({"pay": w.pay.cluster.count},
+                                       w.pay.cluster.max_queueing_time_ms)  # fmt: skip
+            rt.add_node(TOKEN_SERVER, lambda _nid: TokenServer(server))
+            dep.roles["config"].append(TOKEN_SERVER)
         for path in BEST_EFFORT:
             plan = dep.dependencies[path] = DependencyPlan(
                 enforce_deadline=w.deadline_at_dependencies
             )
             rt.add_node(path, lambda _nid, plan=plan: BestEffortService(plan))
         dep.roles["shard"].append(PAY_DB)
-        dep.roles["gateway"] += [EDGE, PAY_GATEWAY]
+        dep.roles["gateway"] += [*fronts, *gateways]
         dep.record_init(balances)
 
         def route(buyer: str, pid: str, rng: random.Random, rules: object) -> NodeId:
-            return EDGE
+            _, uid = parse_account(buyer)  # a user's payments always take the same pair
+            return fronts[uid % len(fronts)]
 
-        dep.add_clients(list(CLIENTS), route, EDGE)  # type: ignore[arg-type]
+        dep.add_clients(list(CLIENTS), route, fronts[0])  # type: ignore[arg-type]
         dep.standard_checks()
         dep.slo_checks()
         return dep

@@ -13,6 +13,7 @@ from reference.degrade import (
     DEFAULT_PLAN,
     BestEffortCall,
     BreakerRule,
+    ClusterRule,
     FlowRule,
     GuardConfig,
     ParamFlowRule,
@@ -21,9 +22,11 @@ from reference.degrade import (
 )
 from reference.degrade.sidecar import Record
 
-__all__ = ["BEST_EFFORT", "CONTROLS", "Wiring", "wiring"]
+__all__ = ["BEST_EFFORT", "CLUSTER_MODES", "CONTROLS", "TOKEN_SERVER", "Wiring", "wiring"]
 
 EDGE, PAY_GATEWAY, PAY_DB = "gw-edge", "gw-pay", "paydb"
+TOKEN_SERVER = "token-server"
+CLUSTER_MODES = ("local", "token-server", "whole")  # how N payment gateways share the limit
 BEST_EFFORT = ("notify", "loyalty", "recommend")
 LAYER_ATTEMPT_TIMEOUT_MS = 400.0  # each layer's fixed per-try timeout (the naive way)
 BEST_EFFORT_TIMEOUT_MS = 1_500.0  # a fixed timeout on each best-effort call
@@ -46,13 +49,18 @@ CONTROLS = ("deadline", "flow", "budget", "decouple")  # what `controls` adds, o
 
 def wiring(
     variant: str, capacity_tps: float, record: Record, protect: str = "flow",
-    enabled: tuple[str, ...] = CONTROLS,
+    enabled: tuple[str, ...] = CONTROLS, gateways: int = 1, cluster: str = "local",
 ) -> Wiring:  # fmt: skip
     """The sidecars of `variant` ("none", "naive-retries", "controls").
 
     `enabled` picks which of the controls `controls` turns on (all by default),
-    so a chapter can add them one at a time and measure each.
+    so a chapter can add them one at a time and measure each. With several
+    payment gateways, `cluster` says how they share the flow rule's count:
+    "local" (each holds count / N), "token-server" (a token server counts the
+    whole; each falls back to count / N without it) or "whole" (the same, but
+    falling back to the whole count, as Sentinel does).
     """
+    assert gateways >= 1 and cluster in CLUSTER_MODES, (gateways, cluster)
     assert set(enabled) <= set(CONTROLS), enabled
     calls = tuple(BestEffortCall(p, p, BEST_EFFORT_TIMEOUT_MS) for p in BEST_EFFORT)
     if variant in ("none", "naive-retries"):
@@ -73,14 +81,24 @@ def wiring(
         else {"attempts": 1}
     )
     layer = {"attempt_timeout_ms": LAYER_ATTEMPT_TIMEOUT_MS, "deadline": deadline, **budget}
-    guard = _guard(protect, capacity_tps) if "flow" in enabled else None
+    flow = "flow" in enabled
+    shared = flow and protect == "flow" and gateways > 1 and cluster != "local"
+    rule_tps = RATE_SHARE * capacity_tps
+    guard = _guard(protect, capacity_tps, gateways, shared) if flow else None
+    cluster_rule = None
+    if shared:
+        cluster_rule = ClusterRule(
+            "pay", rule_tps, TOKEN_SERVER, gateways, fallback_whole=cluster == "whole",
+            max_queueing_time_ms=QUEUE_MS,
+        )  # fmt: skip
     decouple = "decouple" in enabled
     breaker = BreakerRule("best-effort", "slow-ratio", 0.5, slow_rt_ms=200.0, open_ms=2_000.0,
                           probes=3, probe_timeout_ms=1_000.0)  # fmt: skip
     pay = SidecarConfig(
         guard=guard, best_effort=calls, best_effort_sync=not decouple,
         best_effort_breaker=breaker if decouple else None,
-        plan=DEFAULT_PLAN if decouple else None, capacity_qps=capacity_tps, record=record,
+        plan=DEFAULT_PLAN if decouple else None, capacity_qps=capacity_tps / gateways,
+        cluster=cluster_rule, record=record,
         **layer,  # type: ignore[arg-type]
     )  # fmt: skip
     edge = SidecarConfig(**layer)  # type: ignore[arg-type]
@@ -88,11 +106,13 @@ def wiring(
     return Wiring(edge, pay, db, deadline)
 
 
-def _guard(protect: str, capacity_tps: float) -> GuardConfig:
-    """The payment gateway's inbound rules: a flow rule, or one of the adaptive limits."""
-    hot = ParamFlowRule("pay", "merchant", HOT_SHARE * capacity_tps)
+def _guard(protect: str, capacity_tps: float, gateways: int, shared: bool) -> GuardConfig:
+    """A payment gateway's inbound rules: a flow rule, or one of the adaptive limits."""
+    hot = ParamFlowRule("pay", "merchant", HOT_SHARE * capacity_tps / gateways)
+    if shared:
+        return GuardConfig(params=(hot,))  # the flow rule is the token server's
     if protect == "flow":
-        rule = FlowRule("pay", RATE_SHARE * capacity_tps, behavior="rate-limiter",
+        rule = FlowRule("pay", RATE_SHARE * capacity_tps / gateways, behavior="rate-limiter",
                         max_queueing_time_ms=QUEUE_MS)  # fmt: skip
         return GuardConfig(flow=(rule,), params=(hot,))
     if protect == "bbr":

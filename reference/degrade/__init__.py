@@ -4,6 +4,13 @@ wraps them around the calls of any node (chapter 6)."""
 
 from reference.degrade.adaptive import Gradient2, SystemRule
 from reference.degrade.breaker import TRANSITIONS, Breaker, BreakerRule, mermaid
+from reference.degrade.cluster import (
+    ClusterRule,
+    TokenReply,
+    TokenRequest,
+    TokenServer,
+    TokenServerConfig,
+)
 from reference.degrade.dependency import BestEffortService, DependencyPlan
 from reference.degrade.flow import FlowDecision, FlowRule, FlowRules, RateLimiter, WarmUp
 from reference.degrade.guard import Blocked, Entry, Guard, GuardConfig
@@ -22,6 +29,7 @@ __all__ = [
     "Blocked",
     "Breaker",
     "BreakerRule",
+    "ClusterRule",
     "Deadline",
     "DegradePlan",
     "DependencyPlan",
@@ -45,6 +53,10 @@ __all__ = [
     "Switch",
     "SwitchBoard",
     "SystemRule",
+    "TokenReply",
+    "TokenRequest",
+    "TokenServer",
+    "TokenServerConfig",
     "WarmUp",
     "backoff_ms",
     "mermaid",

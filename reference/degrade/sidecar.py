@@ -37,10 +37,13 @@ from typing import Any
 
 from reference.codec import Message
 from reference.degrade.breaker import Breaker, BreakerRule
+from reference.degrade.cluster import ClusterRule, TokenReply, TokenRequest
+from reference.degrade.flow import FlowRule, FlowRules
 from reference.degrade.guard import Blocked, Entry, Guard, GuardConfig
 from reference.degrade.messages import EffortReply, EffortRequest
 from reference.degrade.retry import RetryThrottle
 from reference.degrade.switches import DegradePlan, SwitchBoard
+from reference.degrade.window import Statistics
 from reference.gateway.messages import GatewayRejected
 from reference.node import Context, Node, NodeId
 from reference.payment.messages import PayReply, PayRequest
@@ -79,6 +82,7 @@ class SidecarConfig:
     best_effort_breaker: BreakerRule | None = None  # a template: one breaker per path
     plan: DegradePlan | None = None
     capacity_qps: float = 0.0  # what the critical path may take: pressure's denominator
+    cluster: ClusterRule | None = None  # a global limit counted by a token server
     record: Record | None = None
 
     def __post_init__(self) -> None:
@@ -169,6 +173,16 @@ class Sidecar(Node):
                     BreakerRule(**{**rule.__dict__, "resource": call.path})
                 )
         self.board = SwitchBoard(config.plan) if config.plan is not None else None
+        self.tokens: dict[str, _In] = {}  # waiting for the token server's answer
+        self.fallback_stats = Statistics()
+        self.fallback = FlowRules(self.fallback_stats)
+        self.cluster_mode = "server"  # "server" | "fallback": recorded when it changes
+        if config.cluster is not None:
+            if self.guard is None:
+                self.guard = Guard(GuardConfig())
+            c = config.cluster
+            self.fallback.load([FlowRule(c.resource, c.fallback_count, behavior="rate-limiter",
+                                         max_queueing_time_ms=c.max_queueing_time_ms)])  # fmt: skip
         self._seq = 0
         self._proxy: _SidecarContext | None = None
 
@@ -231,12 +245,17 @@ class Sidecar(Node):
             self._try_timeout(ctx, tag[2], tag[3])
         elif kind == "effort":
             self._effort_done(ctx, tag[2], "timeout")
+        elif kind == "token":
+            self._token_answer(ctx, tag[2], "timeout")
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, PayRequest):
             self._inbound(ctx, src, msg)
         elif isinstance(msg, EffortReply):
             self._effort_done(ctx, msg.req_id, msg.status)
+        elif isinstance(msg, TokenReply):
+            ctx.cancel_timer((_TAG, "token", msg.req_id))
+            self._token_answer(ctx, msg.req_id, msg.status, msg.wait_ms)
         elif getattr(msg, "req_id", None) in self.outbound:
             self._outbound_reply(ctx, src, msg)
         else:
@@ -262,6 +281,9 @@ class Sidecar(Node):
                 self._refuse(ctx, src, msg, got.reason)
                 return
             entry = got
+            if self.config.cluster is not None:
+                self._ask_token(ctx, _In(src, got, msg, now_ms))
+                return
             if got.wait_ms > 0:
                 starts_ms = now_ms + got.wait_ms
                 if self.config.deadline and msg.deadline_ms and starts_ms >= msg.deadline_ms:
@@ -275,6 +297,52 @@ class Sidecar(Node):
         self._run(ctx, src, msg, entry, late)
 
     # --8<-- [end:sidecar-inbound]
+
+    # --8<-- [start:sidecar-cluster]
+    def _ask_token(self, ctx: Context, waiting: _In) -> None:
+        rule = self.config.cluster
+        assert rule is not None
+        self._seq += 1
+        token_id = f"{ctx.node_id}:tok:{self._seq}"
+        self.tokens[token_id] = waiting
+        ctx.send(rule.server, TokenRequest(token_id, rule.resource, 1))
+        ctx.set_timer(rule.token_timeout_ms, (_TAG, "token", token_id))
+
+    def _token_answer(self, ctx: Context, token_id: str, status: str, wait_ms: float = 0.0) -> None:
+        waiting = self.tokens.pop(token_id, None)
+        if waiting is None:
+            return  # answered after its timeout: the fallback already decided
+        rule = self.config.cluster
+        assert rule is not None and self.guard is not None and waiting.entry is not None
+        now_ms = ctx.now_ms()
+        if status in ("ok", "blocked"):
+            self._cluster_mode(now_ms, "server")
+            passed = status == "ok"
+        else:  # timeout, or the server protecting itself: this node's share, locally
+            self._cluster_mode(now_ms, "fallback")
+            decision = self.fallback.check(now_ms, rule.resource)
+            passed, wait_ms = decision.passed, decision.wait_ms
+        deadline_ms = waiting.msg.deadline_ms
+        if passed and self.config.deadline and deadline_ms and now_ms + wait_ms >= deadline_ms:
+            passed, why = False, "deadline"  # it would start after its deadline
+        else:
+            why = "cluster:pay"
+        if not passed:
+            self.guard.abandon(now_ms, waiting.entry)
+            self._refuse(ctx, waiting.src, waiting.msg, why)
+        elif wait_ms > 0 and len(self.waiting) < TRACKED_MAX:
+            self.waiting[waiting.msg.req_id] = waiting
+            ctx.set_timer(wait_ms, (_TAG, "run", waiting.msg.req_id))
+        else:
+            late = bool(deadline_ms) and now_ms >= deadline_ms
+            self._run(ctx, waiting.src, waiting.msg, waiting.entry, late)
+
+    def _cluster_mode(self, now_ms: float, mode: str) -> None:
+        if mode != self.cluster_mode:
+            self.cluster_mode = mode
+            self._record(now_ms, "cluster", {"mode": mode})
+
+    # --8<-- [end:sidecar-cluster]
 
     def _run_queued(self, ctx: Context, req_id: str) -> None:
         w = self.waiting.pop(req_id, None)

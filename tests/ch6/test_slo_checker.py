@@ -97,3 +97,12 @@ def test_p99_over_the_deadline_is_caught() -> None:
     steady(h, 3_000.0, 8_000.0)
     v = check_slo(sorted(h.events, key=lambda e: e.time_ms), TARGETS)
     assert v.valid is False and "p99" in v.summary
+
+
+def test_without_a_spike_only_latency_and_deadlines_are_judged() -> None:
+    h = H()
+    steady(h, 0.0, 3_000.0, ok=False)  # a crash took everything down: not the load's doing
+    assert check_slo(h.events, TARGETS).valid is True
+    h.mark("degrade:served-late", 500.0, {"req_id": "r1"})
+    v = check_slo(sorted(h.events, key=lambda e: e.time_ms), TARGETS)
+    assert v.valid is False and v.details["served_late"] == 1
