@@ -14,7 +14,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from learn.catalog import Exercise
@@ -407,6 +407,91 @@ def _parse_number(answer: str | None) -> float | None:
         return None
 
 
+# -- writing a checker: lost payments ------------------------------------------------------------
+
+# A small history, by hand: (payment id, acknowledged?) and what the final read holds.
+_LOST_CASES: tuple[tuple[str, bool], ...] = (
+    ("p-whole", True),  # the payment's own row survived
+    ("p-legs", True),  # both of its legs survived (a cross-cell payment)
+    ("p-half", True),  # only the debit leg survived
+    ("p-gone", True),  # nothing of it survived
+    ("p-failed", False),  # failed: no promise was made, nothing to find
+)
+_LOST_HELD: tuple[str, ...] = ("p-whole", "p-legs:debit", "p-legs:credit", "p-half:debit")
+
+
+def lost_checker(ex: Exercise, req: CheckRequest) -> Outcome:
+    """The learner's lost-payments check on a hand-made history, then against the ledger."""
+    from chapters.ch3_cells.lost import check_lost_payments
+
+    verdict = check_lost_payments(_lost_history())
+    details = verdict.details
+    problems = []
+    if verdict.valid is not False:
+        problems.append(f"your check says valid={verdict.valid!r}; one payment is gone")
+    if details.get("lost") != ["p-gone"]:
+        problems.append(f"lost should be ['p-gone'] (nothing survived), not {details.get('lost')}")
+    if details.get("half_applied") != ["p-half"]:
+        problems.append(
+            f"half_applied should be ['p-half'] (its debit leg alone survived), "
+            f"not {details.get('half_applied')}"
+        )
+    if problems:
+        lines = [
+            "A small history: five payments, four acknowledged (p-whole, p-legs, p-half, "
+            "p-gone), one failed (p-failed).",
+            f"The final read holds: {', '.join(_LOST_HELD)}",
+            "",
+            *problems,
+        ]
+        return Outcome(False, "your check gets a five-payment history wrong", lines)
+    from chapters.run import simulate
+
+    for seed in _seeds(ex, req):
+        run = simulate(
+            "ch3", "crash", seed=seed, duration_s=4.0, checks=("ledger", "lost-payments")
+        )
+        ledger, lost = run.verdicts["ledger"], run.verdicts["lost-payments"]
+        not_applied = "was not applied" in json.dumps(ledger.witness, default=repr)
+        if ledger.valid is True and lost.valid is not True:
+            return Outcome(
+                False,
+                f"a false alarm at seed {seed}: the ledger checker finds every acknowledged "
+                "payment applied, your check does not",
+                [f"  lost-payments: {_clip(lost.summary)}"],
+            )
+        if ledger.valid is False and not_applied and lost.valid is not False:
+            return Outcome(
+                False,
+                f"a miss at seed {seed}: the ledger checker finds acknowledged payments "
+                "not applied, your check finds none",
+                [f"  ledger: {_clip(ledger.summary)}", *_verdict_lines(run, ["ledger"])[1:]],
+            )
+    return Outcome(
+        True,
+        "right on the hand-made history, and agrees with the ledger checker on chapter 3's "
+        f"crash (seed(s) {', '.join(map(str, _seeds(ex, req)))})",
+    )
+
+
+def _lost_history() -> list[Any]:
+    from checks.history import Event
+
+    events: list[Any] = []
+    for process, (pid, acked) in enumerate(_LOST_CASES, 1):
+        value = {"id": pid, "from": f"u{process}", "to": "m0@rz0", "amount_cents": 100}
+        events.append(Event("invoke", process, "transfer", value, 10.0 * process))
+        events.append(
+            Event("ok" if acked else "fail", process, "transfer", value, 10.0 * process + 5)
+        )
+    reader = len(_LOST_CASES) + 1
+    events.append(Event("invoke", reader, "read-payments", None, 100.0))
+    events.append(
+        Event("ok", reader, "read-payments", list(_LOST_HELD), 110.0, extra={"final": True})
+    )
+    return [replace(ev, index=i) for i, ev in enumerate(events)]
+
+
 # -- configure ------------------------------------------------------------------------------------
 
 
@@ -468,4 +553,5 @@ CHECKS: dict[str, Callable[[Exercise, CheckRequest], Outcome]] = {
     "vanished_cents": vanished_cents,
     "lost_payments": lost_payments,
     "cliff": cliff,
+    "lost_checker": lost_checker,
 }

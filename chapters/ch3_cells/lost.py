@@ -47,11 +47,13 @@ def check_lost_payments(events: Sequence[Event]) -> Verdict:
         )  # fmt: skip
     held = set(map(str, finals[-1].completion.value))  # type: ignore[union-attr]
     lost, half = [], []
+    # --8<-- [start:lost-classify]
     for pid, value in acked.items():
         legs = {f"{pid}:debit", f"{pid}:credit"} & held
         if pid in held or len(legs) == 2:
             continue
         (half if legs else lost).append({"id": pid, **value, "legs_held": sorted(legs)})
+    # --8<-- [end:lost-classify]
     # --8<-- [end:lost-payments]
     details = {
         "acknowledged": len(acked),

@@ -6,6 +6,46 @@ from learn.catalog import Exercise
 
 EXERCISES: list[Exercise] = [
     Exercise(
+        id="ch3-lost-checker",
+        chapter=3,
+        kind="implement",
+        title="Write the lost-payments check",
+        page="ch3-cells.md",
+        file="chapters/ch3_cells/lost.py",
+        region="lost-classify",
+        task="""
+A checker reads a history, never the system. `acked` maps each acknowledged
+payment's id to its details; `held` is what the final read found in the
+stores: a payment's own id (a payment inside one cell) or its legs
+`ID:debit` and `ID:credit` (a payment across cells). Sort every acknowledged
+payment: wholly there (skip it), half there (one leg only: append it to
+`half`) or gone (append it to `lost`). Append dicts: {"id": pid, **value,
+"legs_held": sorted(the legs found)}.
+
+Checked on a hand-made five-payment history, then against the ledger
+checker on chapter 3's crash: where the ledger finds an acknowledged payment
+not applied, your check must find it gone too.
+""",
+        hints=(
+            "Nothing here looks at the stores or the network: only `acked` (what "
+            "clients were told) and `held` (what survived). A payment is lost if "
+            "the system said 'paid' and the final state does not have it.",
+            "For each pid: the legs found are {f'{pid}:debit', f'{pid}:credit'} & held. "
+            "If pid itself is held, or both legs are, the payment is whole. One leg "
+            "found: half there. None: gone.",
+            "for pid, value in acked.items():\n"
+            "    legs = {f'{pid}:debit', f'{pid}:credit'} & held\n"
+            "    if pid in held or len(legs) == 2:\n"
+            "        continue\n"
+            "    (half if legs else lost).append({'id': pid, **value, "
+            "'legs_held': sorted(legs)})",
+        ),
+        check="lost_checker",
+        params={"seeds": (2,)},
+        holds="You wrote a checker that works on histories alone: it finds the "
+        "payments async replication loses, and agrees with the ledger checker.",
+    ),
+    Exercise(
         id="ch3-lost-at-seed-2",
         chapter=3,
         kind="measure",

@@ -21,6 +21,7 @@ CHEAP_UNSOLVED = {
     "ch1-durable-commit",
     "ch2-empty-rollback",
     "ch2-find-fence-bug",
+    "ch3-lost-checker",
     "ch4-accept-sync",
     "ch4-lease-skew",
     "ch4-durable-promise",
@@ -96,6 +97,21 @@ def test_a_fence_that_forgets_the_row_lets_the_late_try_in(ws: Workspace) -> Non
     result = check(ws, ex)
     assert result.status == "fail"
     assert any("late try" in line for line in result.lines), result.lines
+
+
+def test_a_lost_payments_check_that_ignores_legs_is_wrong(ws: Workspace) -> None:
+    ex = get_exercise("ch3-lost-checker")
+    ws.start(ex)
+    fill(
+        ws,
+        ex,
+        "    for pid, value in acked.items():\n"
+        "        if pid not in held:\n"
+        "            lost.append({'id': pid, **value, 'legs_held': []})\n",
+    )
+    result = check(ws, ex)
+    assert result.status == "fail"
+    assert any("half_applied should be ['p-half']" in line for line in result.lines)
 
 
 @pytest.mark.slow
