@@ -1,9 +1,12 @@
 """The HTML report of a run, in the manner of Jepsen's: what happened, when, and what broke.
 
-One self-contained file: the verdicts first (what to look at), then a
-timeline with one lane per process (operations as bars, coloured by outcome)
-with the fault intervals shaded, then throughput and latency over time with
-the same shading (matplotlib, embedded as PNG), then the schedule.
+One self-contained file: the verdicts first (what to look at), each beside
+what the chapter expects of it, so a failure the chapter teaches does not read
+as an alarm; then a timeline with one lane per process, labelled by the
+client that ran it (operations as bars, coloured by outcome) with the fault
+intervals shaded; then throughput and latency over time with the same
+shading (matplotlib, embedded as PNG), then the schedule. A legend says what
+each colour means.
 """
 
 from __future__ import annotations
@@ -24,6 +27,28 @@ __all__ = ["write_report"]
 LANES_MAX = 48  # processes drawn in the timeline; the rest are summarized
 OPS_MAX = 4000  # operations drawn; a longer history is sampled evenly
 COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#f9a825"}
+IN_FLIGHT = "#777"  # an operation with no completion by the end of the run
+FAULT_SHADE = "#ffcdd2"
+VIOLATION_LINE = "#b71c1c"
+CLIENT_PROCESSES = 1_000_000  # a client's process ids: (i + 1) * 1_000_000 + k
+
+# What the whole run's verdict means, set against the chapter's expectations:
+# (headline, colour, explanation). An expected failure is the chapter's lesson.
+_OUTCOMES = {
+    "as-expected-valid": ("VALID", "#2e7d32", "as the chapter expects"),
+    "as-expected-invalid": (
+        "INVALID, AS EXPECTED",
+        "#1565c0",
+        "the chapter expects this failure: it is the lesson, not an alarm",
+    ),
+    "unexpected": ("INVALID, UNEXPECTED", "#c62828", "the chapter says this should hold"),
+    "unexpected-pass": (
+        "VALID, UNEXPECTED",
+        "#c62828",
+        "the chapter expects a failure here and none was seen",
+    ),
+    "unknown": ("UNKNOWN", "#f9a825", "a checker could not decide"),
+}
 
 
 def write_report(result: TestResult, path: Path) -> None:
@@ -34,6 +59,7 @@ def write_report(result: TestResult, path: Path) -> None:
         _head(result, path.parent),
         _verdicts(result),
         "<h2>Timeline</h2>",
+        _legend(),
         _timeline_svg(ops, intervals, end_ms, _violation_times(result)),
         "<h2>Throughput and latency</h2>",
         f'<img alt="throughput and latency" src="data:image/png;base64,{_plots(ops, intervals)}">',
@@ -55,20 +81,41 @@ def _violation_times(result: TestResult) -> list[tuple[float, str]]:
     return marks
 
 
+def run_outcome(result: TestResult) -> str:
+    """The run's verdict against the chapter's expectations: a key of _OUTCOMES."""
+    outcomes = {j.outcome for j in result.judged.values()}
+    if "unexpected-failure" in outcomes:
+        return "unexpected"
+    if "unexpected-pass" in outcomes:
+        return "unexpected-pass"
+    if result.valid == "unknown" or "unknown" in outcomes:
+        return "unknown"
+    if result.valid is False:
+        # Every failure was judged expected (a check with no judgement must pass).
+        failing = {n for n, v in result.verdicts.items() if v.valid is False}
+        expected = {n for n, j in result.judged.items() if j.outcome == "expected-failure"}
+        return "as-expected-invalid" if failing <= expected else "unexpected"
+    return "as-expected-valid"
+
+
 def _head(result: TestResult, folder: Path) -> str:
     spec = result.spec
-    verdict = {True: "VALID", False: "INVALID"}.get(result.valid, "UNKNOWN")  # type: ignore[call-overload]
-    colour = {True: "#2e7d32", False: "#c62828"}.get(result.valid, "#f9a825")  # type: ignore[call-overload]
+    verdict, colour, meaning = _OUTCOMES[run_outcome(result)]
     title = html.escape(spec.name)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
-.verdict {{ font-size: 1.6em; font-weight: bold; color: {colour}; }}
+.verdict {{ font-size: 1.6em; font-weight: bold; color: {colour}; margin-bottom: 0; }}
+.meaning {{ color: {colour}; margin-top: 0.2em; }}
+.legend span {{ display: inline-block; margin-right: 1.2em; }}
+.swatch {{ display: inline-block; width: 1.4em; height: 0.8em; margin-right: 0.3em;
+  vertical-align: middle; }}
 code {{ background: #f4f4f4; padding: 1px 4px; }}
 </style></head><body>
 <h1>{title}</h1>
 <p class="verdict">{verdict}</p>
+<p class="meaning">{html.escape(meaning)}</p>
 <p>seed {spec.seed} · backend {spec.backend} · {spec.time_s:g} s of traffic and faults ·
 digest <code>{html.escape(result.digest or "-")}</code></p>
 <p>Replay: <code>d11 replay {html.escape(str(folder))}</code> · or
@@ -84,23 +131,56 @@ def _test_command(spec: Any, folder: Path) -> str:
     return " ".join([*words, "--schedule", str(folder / "schedule.json")])
 
 
+_OUTCOME_COLOURS = {
+    "pass": "#2e7d32",
+    "expected-failure": "#1565c0",
+    "unexpected-failure": "#c62828",
+    "unexpected-pass": "#c62828",
+    "unknown": "#f9a825",
+}
+
+
 def _verdicts(result: TestResult) -> str:
+    """Each check: its verdict, what the chapter expects of it, and whether that held."""
     rows = []
     for name, verdict in result.verdicts.items():
         judged = result.judged.get(name)
-        expected = ""
+        expected = "must hold"
         if judged is not None and judged.expected is not None:
-            expected = f"expected {judged.expected.valid}: {judged.expected.why}"
+            want = {True: "must hold", False: "expected to fail"}.get(
+                judged.expected.valid,  # type: ignore[call-overload]
+                "may fail",
+            )
+            expected = f"{want}: {judged.expected.why}"
         outcome = judged.outcome if judged is not None else ""
+        colour = _OUTCOME_COLOURS.get(outcome, "#222")
+        valid = {True: "valid", False: "INVALID"}.get(verdict.valid, "unknown")  # type: ignore[call-overload]
         rows.append(
-            f"<tr><td>{html.escape(name)}</td><td>{verdict.valid}</td>"
-            f"<td>{html.escape(outcome)}</td><td>{html.escape(verdict.summary)}</td>"
-            f"<td>{html.escape(expected)}</td></tr>"
+            f"<tr><td>{html.escape(name)}</td><td>{valid}</td>"
+            f'<td>{html.escape(expected)}</td><td style="color:{colour};font-weight:bold">'
+            f"{html.escape(outcome)}</td><td>{html.escape(verdict.summary)}</td></tr>"
         )
     return (
-        "<h2>Verdicts</h2><table><tr><th>check</th><th>valid</th><th>outcome</th>"
-        "<th>summary</th><th>expectation</th></tr>" + "".join(rows) + "</table>"
+        "<h2>Verdicts</h2><table><tr><th>check</th><th>verdict</th><th>the chapter expects</th>"
+        "<th>outcome</th><th>summary</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+def _legend() -> str:
+    """What each colour of the timeline and the plots means."""
+    items = [
+        (COLOURS["ok"], "ok: acknowledged"),
+        (COLOURS["fail"], "fail: certainly no effect (declined, rejected)"),
+        (COLOURS["info"], "info: outcome unknown (timed out, no answer)"),
+        (IN_FLIGHT, "still in flight at the end"),
+        (FAULT_SHADE, "a fault in force (hover for which)"),
+        (VIOLATION_LINE, "red line: where a checker saw a violation"),
+    ]
+    spans = "".join(
+        f'<span><i class="swatch" style="background:{c}"></i>{html.escape(t)}</span>'
+        for c, t in items
+    )
+    return f'<p class="legend">{spans}</p>'
 
 
 def _schedule(result: TestResult) -> str:
@@ -131,10 +211,11 @@ def _timeline_svg(
 ) -> str:
     """One lane per process, one bar per operation, fault intervals shaded,
     and a red line where each violation was seen."""
-    processes = sorted({op.process for op in ops}, key=str)[:LANES_MAX]
+    lanes = client_lanes(ops)
+    processes = [p for p, _ in lanes]
     lane = {p: i for i, p in enumerate(processes)}
     step = max(1, len(ops) // OPS_MAX)
-    width, left, lane_px = 1100, 80, 14
+    width, left, lane_px = 1100, 130, 14
     height = lane_px * max(1, len(processes)) + 30
     scale = (width - left - 10) / end_ms
 
@@ -143,7 +224,7 @@ def _timeline_svg(
 
     shapes = [
         f'<rect x="{x(a):.1f}" y="0" width="{max(1.0, (b - a) * scale):.1f}" '
-        f'height="{height - 20}" fill="#ffcdd2" opacity="0.5">'
+        f'height="{height - 20}" fill="{FAULT_SHADE}" opacity="0.5">'
         f"<title>{html.escape(f)}: {a:.0f}-{b:.0f} ms</title></rect>"
         for a, b, f in intervals
     ]
@@ -152,7 +233,7 @@ def _timeline_svg(
             continue
         start = op.invoke.time_ms
         stop = op.completion.time_ms if op.completion is not None else end_ms
-        colour = COLOURS.get(op.type, "#777")
+        colour = COLOURS.get(op.type, IN_FLIGHT) if op.completion is not None else IN_FLIGHT
         tip = html.escape(f"{op.process} {op.f} {op.invoke.value!r:.80} -> {op.type}")
         shapes.append(
             f'<rect x="{x(start):.1f}" y="{lane[op.process] * lane_px + 2}" '
@@ -160,26 +241,81 @@ def _timeline_svg(
             f'fill="{colour}"><title>{tip}</title></rect>'
         )
     shapes += [
-        f'<line x1="{x(t):.1f}" y1="0" x2="{x(t):.1f}" y2="{height - 20}" stroke="#b71c1c" '
-        f'stroke-width="2"><title>{html.escape(name)}: violation seen at {t:.0f} ms</title></line>'
+        f'<line x1="{x(t):.1f}" y1="0" x2="{x(t):.1f}" y2="{height - 20}" '
+        f'stroke="{VIOLATION_LINE}" stroke-width="2">'
+        f"<title>{html.escape(name)}: violation seen at {t:.0f} ms</title></line>"
         for t, name in violations
     ]
     labels = [
         f'<text x="2" y="{lane[p] * lane_px + lane_px - 3}" font-size="10">'
-        f"{html.escape(str(p))}</text>"
-        for p in processes
+        f"{html.escape(label)}<title>process {html.escape(str(p))}</title></text>"
+        for p, label in lanes
     ]
     axis = f'<text x="{left}" y="{height - 5}" font-size="10">0 ms</text>' + (
         f'<text x="{width - 80}" y="{height - 5}" font-size="10">{end_ms:.0f} ms</text>'
     )
     note = ""
-    if len({op.process for op in ops}) > LANES_MAX:
-        note = f"<p>showing the first {LANES_MAX} processes</p>"
+    total = len({op.process for op in ops})
+    if total > len(lanes):
+        note = (
+            f"<p>showing {len(lanes)} of {total} processes: the first ones of each client "
+            "(a client runs each operation on a process of its own, Jepsen's rule)</p>"
+        )
     body = "".join(shapes + labels) + axis
     return f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{body}</svg>{note}'
 
 
 # --8<-- [end:timeline]
+
+
+def client_lanes(ops: list[Operation]) -> list[tuple[Any, str]]:
+    """(process, label) of each lane: processes grouped by the client that ran them.
+
+    A client's process ids are (i + 1) * 1,000,000 + k; its name is in its
+    payment ids ("client-3-7" was client-3's 7th). Every client gets a share
+    of the lanes, so a long run does not show the first client only.
+    """
+    owners: dict[Any, list[Any]] = {}
+    names: dict[Any, str] = {}
+    for op in ops:
+        p = op.process
+        owner = p // CLIENT_PROCESSES if isinstance(p, int) else p
+        owners.setdefault(owner, [])
+        if p not in owners[owner]:
+            owners[owner].append(p)
+        value = op.invoke.value
+        if owner not in names and isinstance(value, dict) and isinstance(value.get("id"), str):
+            head, _, seq = value["id"].rpartition("-")
+            if head and seq.isdigit():
+                names[owner] = head
+    share = max(1, LANES_MAX // max(1, len(owners)))
+    lanes: list[tuple[Any, str]] = []
+    for owner in sorted(owners, key=str):
+        procs = sorted(
+            owners[owner],
+            key=lambda p: (isinstance(p, str), p if isinstance(p, int) else 0, str(p)),
+        )
+        for p in procs[:share]:
+            if isinstance(p, int):
+                name = names.get(owner, f"client {owner}")
+                lanes.append((p, f"{name} · {p - owner * CLIENT_PROCESSES}"))
+            else:
+                lanes.append((p, str(p)))
+    return lanes[:LANES_MAX]
+
+
+def latency_points(ops: list[Operation]) -> list[tuple[float, float, str]]:
+    """(completion time s, latency ms, outcome) of each completed operation.
+
+    Operations that took no time (the setup's opening balances, recorded at
+    one instant) have no latency to draw on a log scale: they are left out,
+    not pinned to a made-up 0.01 ms.
+    """
+    return [
+        (op.completion.time_ms / 1000, op.completion.time_ms - op.invoke.time_ms, op.type)
+        for op in ops
+        if op.completion is not None and op.completion.time_ms > op.invoke.time_ms
+    ]
 
 
 def _plots(ops: list[Operation], intervals: list[tuple[float, float, str]]) -> str:
@@ -208,19 +344,19 @@ def _plots(ops: list[Operation], intervals: list[tuple[float, float, str]]) -> s
             )
     top.set_ylabel("completions/s")
     top.legend(loc="upper right")
-    done = [op for op in ops if op.completion is not None]
+    points = latency_points(ops)
     bottom.scatter(
-        [op.completion.time_ms / 1000 for op in done],  # type: ignore[union-attr]
-        [max(0.01, op.completion.time_ms - op.invoke.time_ms) for op in done],  # type: ignore[union-attr]
+        [t_s for t_s, _, _ in points],
+        [latency_ms for _, latency_ms, _ in points],
         s=2,
-        c=[COLOURS.get(op.type, "#777") for op in done],
+        c=[COLOURS.get(kind, IN_FLIGHT) for _, _, kind in points],
     )
     bottom.set_yscale("log")
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel("time (s)")
     for axis in (top, bottom):
         for a, b, _ in intervals:
-            axis.axvspan(a / 1000, b / 1000, color="#ef9a9a", alpha=0.3, linewidth=0)
+            axis.axvspan(a / 1000, b / 1000, color=FAULT_SHADE, alpha=0.6, linewidth=0, zorder=0)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
