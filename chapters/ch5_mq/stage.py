@@ -43,6 +43,7 @@ from chapters.common import (
 )
 from chapters.scenarios import SCENARIOS, WARMUP_MS
 from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
+from checks.verdict import Verdict
 from reference.clients import Payment
 from reference.gateway.router import CellRouter, even_buckets
 from reference.ledger import Account, Transfer
@@ -61,6 +62,7 @@ from reference.mq import (
     TransactionalProducer,
 )
 from reference.mq.machine import BrokerMachine, retry_topic
+from reference.mq.mutations import MUTATIONS as MQ_MUTATIONS
 from reference.net.topology import Topology
 from reference.node import NodeId
 from reference.paxos.state_machine import ReplicatedState
@@ -139,6 +141,7 @@ class MqDeployment(PaymentDeployment):
         self.broker_config = BrokerConfig(
             transaction_check_interval_ms=int(extra.get("check_interval_ms", 30_000)),
             transaction_check_max=int(extra.get("check_max", 15)),
+            mutations=_mutations(options),
         )
 
     def capacity_tps(self) -> float:
@@ -275,6 +278,18 @@ class MqDeployment(PaymentDeployment):
                 )
 
 
+def _mutations(options: StageOptions) -> frozenset[str]:
+    """Bug-zoo mutations planted in the broker (extra "mutations": "a,b")."""
+    raw = options.extra.get("mutations", ())
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    chosen = frozenset(n.strip() for n in names if n.strip())
+    unknown = sorted(chosen - MQ_MUTATIONS.keys())
+    if unknown:
+        known = ", ".join(MQ_MUTATIONS)
+        raise StageError(f"unknown mutation {', '.join(unknown)} (known: {known})")
+    return chosen
+
+
 class MqStage(Stage):
     id = "ch5"
     title = "The transactional message queue"
@@ -342,6 +357,7 @@ class MqStage(Stage):
 
     def validate(self, options: StageOptions) -> None:
         super().validate(options)
+        _mutations(options)
         if options.shards or options.cells:
             raise StageError(
                 "chapter 5 has one ledger group and one broker group: no --shards/--cells"
@@ -497,6 +513,30 @@ def _checks(dep: MqDeployment) -> None:
     dep.checks["delivery"] = lambda h: check_delivery(h, groups=list(CONSUMER_GROUPS))
     dep.checks["half-messages"] = check_half_messages
     dep.checks["settlement"] = lambda h: check_settlement(h, escrow_accounts=escrows)
+    dep.checks["broker-audit"] = lambda h: _broker_audit(dep)
+
+
+def _broker_audit(dep: MqDeployment) -> Verdict:
+    """The broker leader's own invariants (its state, not the history)."""
+    state = dep.broker_state()
+    if state is None:
+        return Verdict("broker-audit", "unknown", "No broker leader at the end of the run.", {})
+    problems = state.audit()
+    details = {"log_records": len(state.log), "problems": len(problems)}
+    if not problems:
+        return Verdict(
+            "broker-audit",
+            True,
+            "Every message is in its topic at most once, and only if committed.",
+            details,
+        )
+    return Verdict(
+        "broker-audit",
+        False,
+        f"{len(problems)} broken broker invariants. First: {problems[0]}.",
+        details,
+        [{"kind": "broker-invariant", "words": p} for p in problems[:20]],
+    )
 
 
 def _consumer_lag(dep: Deployment) -> None:

@@ -131,6 +131,9 @@ class BrokerReplica(Replica):
         if not result.ok or not isinstance(result.result, tuple):
             return  # not committed (leadership moved): the next pass decides again
         checks, discarded = result.result
+        # A check pass is bounded; more checks than that is a storm (the bug zoo's
+        # unbounded-checks): crash here rather than flood the producers.
+        assert len(checks) <= self.broker.checks_per_pass_max, len(checks)
         for check in checks:
             assert isinstance(check, CheckTransaction)
             group = self.producers.get(check.producer_group, ())

@@ -21,7 +21,7 @@ RocketMQ's broker keeps the same pieces as files; here they are one value:
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reference.mq.messages import (
@@ -39,6 +39,7 @@ from reference.mq.messages import (
     StoredMessage,
     TimerTick,
 )
+from reference.mq.mutations import check_mutations
 from reference.mq.timer_wheel import TimingWheel
 
 __all__ = [
@@ -92,11 +93,13 @@ class BrokerConfig:
     timer_precision_ms: int = 1_000  # timerPrecisionMs
     timer_max_delay_ms: int = 3 * 86_400_000  # timerMaxDelaySec: 3 days (cloud brokers: 40)
     timer_roll_window_slots: int = 2 * 86_400  # timerRollWindowSlot: 2 days of slots
+    mutations: frozenset[str] = field(default_factory=frozenset)  # the bug zoo (mutations.py)
 
     def __post_init__(self) -> None:
         assert self.queues_per_topic >= 1 and self.transaction_check_max >= 1
         assert self.transaction_timeout_ms > 0 and self.transaction_check_interval_ms > 0
         assert self.checks_per_pass_max >= 1
+        check_mutations(self.mutations)
         assert 1 <= self.max_reconsume_times <= len(DELAY_LEVELS_MS) - RETRY_FIRST_LEVEL + 1
 
 
@@ -120,7 +123,7 @@ class BrokerMachine:
         self.halves: dict[str, _Half] = {}  # unresolved half messages
         self.ops: dict[str, str] = {}  # op records: msg_id -> committed | rolled-back | discarded
         self.offsets: dict[tuple[str, str, int], int] = {}  # (group, topic, queue) -> offset
-        # An unresolved half message's real topic and queue (REAL_TOPIC / REAL_QID).
+        # A half (or timer) message's real topic and queue (REAL_TOPIC / REAL_QID).
         self._real_topic: dict[str, tuple[str, int]] = {}
         # Committed by their producer, waiting for an older half message of the
         # same key to be resolved (per-key order): msg_id -> commit time.
@@ -193,6 +196,8 @@ class BrokerMachine:
 
     def _end(self, c: EndTransaction) -> Any:
         half = self.halves.get(c.msg_id)
+        if half is None and c.commit and self._mutated_recommit(c.msg_id):
+            return ("committed", self._append(self._visible(c.msg_id, c.timestamp_ms)))
         if half is None:
             done = self.ops.get(c.msg_id)
             # Resolved already (an op record exists): a second verdict changes
@@ -209,7 +214,6 @@ class BrokerMachine:
         del self.halves[c.msg_id]
         if not c.commit:
             self.ops[c.msg_id] = "rolled-back"
-            self._real_topic.pop(c.msg_id)
             self._release(stored.key)
             return ("rolled-back",)
         self.ops[c.msg_id] = "committed"
@@ -222,6 +226,22 @@ class BrokerMachine:
         self._release(stored.key)
         return ("committed", offset)
 
+    def _mutated_recommit(self, msg_id: str) -> bool:
+        """The bug zoo's second verdicts (see mutations.py): None of this runs unplanted."""
+        done = self.ops.get(msg_id)
+        mutations = self.config.mutations
+        # mutation: recommit -- a committed message is committed again.
+        # mutation: commit-after-rollback -- a rolled-back message is committed.
+        return (done == "committed" and "recommit" in mutations) or (
+            done == "rolled-back" and "commit-after-rollback" in mutations
+        )
+
+    def _visible(self, msg_id: str, now_ms: int) -> StoredMessage:
+        """The visible copy of a half (or timer) message, in its real topic and queue."""
+        stored = self.log[self.ids[msg_id]]
+        topic, queue_id = self._real_topic[msg_id]
+        return replace(stored, topic=topic, queue_id=queue_id, born_ms=now_ms, deliver_at_ms=0)
+
     def _older_unresolved(self, key: str, offset: int) -> bool:
         return any(
             h.offset < offset and self.log[h.offset].key == key for h in self.halves.values()
@@ -229,10 +249,7 @@ class BrokerMachine:
 
     def _deliver(self, msg_id: str, now_ms: int) -> int:
         """Append a committed half message (or a due timer message) to its real queue."""
-        topic, queue_id = self._real_topic.pop(msg_id)
-        stored = self.log[self.ids[msg_id]]
-        visible = replace(stored, topic=topic, queue_id=queue_id, born_ms=now_ms, deliver_at_ms=0)
-        return self._append(visible)
+        return self._append(self._visible(msg_id, now_ms))
 
     def _release(self, key: str) -> None:
         """Deliver, in half order, held messages of `key` no older half now blocks."""
@@ -255,15 +272,16 @@ class BrokerMachine:
         discarded: list[str] = []
         cfg = self.config
         for msg_id, half in sorted(self.halves.items(), key=lambda kv: kv[1].offset):
-            if len(checks) >= cfg.checks_per_pass_max:
-                break  # the rest wait for the next pass
+            if len(checks) >= cfg.checks_per_pass_max and "unbounded-checks" not in cfg.mutations:
+                break  # the rest wait for the next pass (mutation: unbounded-checks -- no bound)
             stored = self.log[half.offset]
             if now_ms - stored.born_ms < cfg.transaction_timeout_ms:
+                if "count-young" in cfg.mutations and half.checks < cfg.transaction_check_max:
+                    half.checks += 1  # mutation: count-young -- counted, never asked
                 continue  # too young: its producer may still be deciding
             if half.checks >= cfg.transaction_check_max:
                 del self.halves[msg_id]
                 self.ops[msg_id] = "discarded"
-                self._real_topic.pop(msg_id, None)
                 self._append(replace(stored, topic=CHECK_MAX_TOPIC, queue_id=0))
                 discarded.append(msg_id)
                 self._release(stored.key)
@@ -325,6 +343,30 @@ class BrokerMachine:
         return ("retry", self._append(retry))
 
     # --8<-- [end:send-back]
+
+    # --8<-- [start:audit]
+    def audit(self) -> list[str]:
+        """The broker's own invariants, in words (empty: they hold). Each message is
+        in its real topic at most once, and only if its op record says committed."""
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        for m in self.log:
+            if m.topic in (HALF_TOPIC, CHECK_MAX_TOPIC, TIMER_TOPIC) or m.topic.startswith("%"):
+                continue
+            if m.msg_id in seen:
+                problems.append(
+                    f"{m.msg_id} is in {m.topic} twice (offsets {seen[m.msg_id]}, {m.offset})"
+                )
+            seen[m.msg_id] = m.offset
+            op = self.ops.get(m.msg_id)
+            if self.log[self.ids[m.msg_id]].topic == HALF_TOPIC and op != "committed":
+                problems.append(f"{m.msg_id} is in {m.topic} though its op record says {op}")
+        for msg_id, op in self.ops.items():
+            if op == "committed" and msg_id not in seen and msg_id not in self.held:
+                problems.append(f"{msg_id} is committed but in no queue")
+        return problems
+
+    # --8<-- [end:audit]
 
     # -- queries ------------------------------------------------------------------------
     def read(self, query: Any) -> Any:

@@ -13,7 +13,7 @@ from checks.harness.runner import TestSpec, run_test
 from reference.mq.broker import BrokerReplica
 from reference.mq.producer import TransactionalProducer
 
-CHECKS = ("bank", "delivery", "half-messages", "settlement")
+CHECKS = ("bank", "delivery", "half-messages", "settlement", "broker-audit")
 
 
 @functools.cache

@@ -1,0 +1,74 @@
+"""The broker's bug zoo (reference/mq/mutations.py): every planted bug is caught."""
+
+from __future__ import annotations
+
+import pytest
+
+from chapters.run import simulate
+from chapters.stage import StageError
+from reference.mq.broker import BrokerReplica
+from reference.mq.machine import BrokerConfig, BrokerMachine
+from reference.mq.messages import CheckPass, EndTransaction, Payload, SendHalf
+from reference.mq.mutations import MUTATIONS
+from reference.paxos.config import PaxosConfig
+from reference.paxos.messages import Membership, ProposeResult
+
+GROUP, TOPIC = "payment-service", "payments"
+
+
+def _broker(*mutations: str) -> BrokerMachine:
+    b = BrokerMachine(BrokerConfig(mutations=frozenset(mutations)))
+    b.apply(SendHalf(GROUP, TOPIC, "p1", "u1", Payload("p1", "u1", "m1@pay", 5), 0))
+    return b
+
+
+def test_every_mutation_has_a_test_here() -> None:
+    tested = {"recommit", "commit-after-rollback", "count-young", "unbounded-checks"}
+    assert tested == MUTATIONS.keys()
+
+
+@pytest.mark.parametrize(
+    ("mutation", "first", "words"),
+    [
+        ("recommit", True, "twice"),
+        ("commit-after-rollback", False, "op record says rolled-back"),
+    ],
+)
+def test_a_second_verdict_is_caught_by_the_broker_audit(
+    mutation: str, first: bool, words: str
+) -> None:
+    clean, planted = _broker(), _broker(mutation)
+    for b in (clean, planted):
+        b.apply(EndTransaction(GROUP, "p1", first, True, 1))  # the check-back's verdict
+        b.apply(EndTransaction(GROUP, "p1", True, False, 2))  # the producer's own, late
+    assert clean.audit() == []
+    problems = planted.audit()
+    assert problems and words in problems[0]
+
+
+def test_counting_young_halves_discards_them_unchecked_and_loses_events() -> None:
+    extra = {"check_interval_ms": 1_000, "check_max": 3}
+    clean = simulate("ch5", "crash", seed=1, duration_s=2.0, extra=extra)
+    planted = simulate(
+        "ch5", "crash", seed=1, duration_s=2.0, extra={**extra, "mutations": "count-young"}
+    )
+    assert all(v.valid is True for v in clean.verdicts.values())
+    assert planted.verdicts["settlement"].valid is False
+    assert planted.verdicts["delivery"].details["problems"].get("lost", 0) > 0
+
+
+def test_an_unbounded_check_pass_is_a_crash_not_a_storm() -> None:
+    config = BrokerConfig(checks_per_pass_max=3, mutations=frozenset({"unbounded-checks"}))
+    b = BrokerMachine(config)
+    for i in range(5):
+        b.apply(SendHalf(GROUP, TOPIC, f"p{i}", f"u{i}", Payload(f"p{i}", "u", "m1@pay", 1), 0))
+    result = b.apply(CheckPass(10_000))
+    assert len(result[0]) == 5  # the bound ignored
+    replica = BrokerReplica("b1", PaxosConfig(Membership(1, ("b1",))), config, {GROUP: ("p",)})
+    with pytest.raises(AssertionError):
+        replica._on_check_pass(None, ProposeResult("check/b1/1/1", True, result))  # type: ignore[arg-type]
+
+
+def test_an_unknown_mutation_is_one_line_for_the_user() -> None:
+    with pytest.raises(StageError, match="unknown mutation nope"):
+        simulate("ch5", "steady", extra={"mutations": "nope"})
