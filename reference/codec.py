@@ -53,6 +53,9 @@ class Message:
 
 
 _REGISTRY: dict[str, type[Message]] = {}
+# A message class's slot setters, in field order, when its __init__ does
+# nothing else (see _use_fast_init): the decoder builds it without a call.
+_SLOT_SETTERS: dict[type, tuple[Callable[[Any, Any], None], ...]] = {}
 _FIELDS: dict[str, tuple[str, ...]] = {}
 
 M = TypeVar("M", bound=type)
@@ -131,6 +134,8 @@ def _use_fast_init(data: type) -> None:
     init.__qualname__ = f"{data.__qualname__}.__init__"
     init.__doc__ = data.__init__.__doc__
     data.__init__ = init  # type: ignore[misc]
+    # The decoder sets the same slots itself (one call fewer per message decoded).
+    _SLOT_SETTERS[data] = tuple(namespace[f"_set_{f.name}"] for f in fields)
 
 
 def registered_types() -> dict[str, type[Message]]:
@@ -290,7 +295,7 @@ def _compile_builder(tag: str, cls: type) -> Callable[[list[Any]], Message]:
     call per message and a few attribute tests per field.
     """
     names = _FIELDS[tag]
-    namespace: dict[str, Any] = {"_cls": cls, "_FLOAT_MAX": _FLOAT_MAX}
+    namespace: dict[str, Any] = {"_cls": cls, "_FLOAT_MAX": _FLOAT_MAX, "_new": object.__new__}
     checks = [_check(t, f"f{i}", namespace, 1) for i, t in enumerate(_field_types(cls, names))]
     namespace["_wrong_fields"] = lambda values: _wrong_fields(tag, names, values)
     namespace["_wrong_types"] = lambda values: _wrong_types(tag, names, checks, namespace, values)
@@ -302,7 +307,15 @@ def _compile_builder(tag: str, cls: type) -> Callable[[list[Any]], Message]:
         source += f"    {unpack}, = values\n"
     if test:
         source += f"    if not ({test}):\n        _wrong_types(values)\n"
-    source += f"    return _cls({unpack})\n"
+    setters = _SLOT_SETTERS.get(cls)
+    if setters is None:  # an __init__ of its own (__post_init__, ...): call it
+        source += f"    return _cls({unpack})\n"
+    else:  # what its __init__ would do, without the call
+        source += "    obj = _new(_cls)\n"
+        for i, setter in enumerate(setters):
+            namespace[f"_s{i}"] = setter
+            source += f"    _s{i}(obj, f{i})\n"
+        source += "    return obj\n"
     exec(source, namespace)  # built from resolved annotations and field positions only
     build: Callable[[list[Any]], Message] = namespace["build"]
     build.__qualname__ = f"_compile_builder.<{tag}>"
