@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chapters.ch4_paxos.directory import CODE_PAYMENT, LEDGER_CNY, Directory, transfer_id
+from reference.clients.messages import ABSENT, APPLIED, LookupPayments, PaymentsFound
 from reference.codec import Message
 from reference.gateway import PaymentGateway
-from reference.ledger import CreateTransfers, LookupAccounts, Rejected, Transfer
-from reference.ledger.results import CreateTransferResult
+from reference.ledger import CreateTransfers, FenceTransfers, LookupAccounts, Rejected, Transfer
+from reference.ledger.results import CreateTransferResult, FenceTransferResult
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 from reference.payment.messages import Balances, PayReply, PayRequest, ReadBalances
@@ -63,6 +64,8 @@ class _Call:
     waiters: list[tuple[NodeId, str]] = field(default_factory=list)  # (reply to, req_id)
     payment_id: str = ""
     read_id: str = ""  # the ReadBalances this lease read is part of
+    lookup_id: str = ""  # the LookupPayments this fence is part of
+    payment_ids: tuple[str, ...] = ()  # a fence's payments, in the order of its ids
     attempt: int = 0
 
 
@@ -71,6 +74,13 @@ class _Gather:
     src: NodeId
     waiting: set[str]
     balances: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Lookup:
+    src: NodeId
+    waiting: set[str]  # call keys not answered yet
+    outcomes: dict[str, str] = field(default_factory=dict)  # payment id -> APPLIED | ABSENT
 
 
 class LedgerFront(Node):
@@ -84,6 +94,7 @@ class LedgerFront(Node):
         self.leader: dict[str, NodeId] = {g: r[0] for g, r in self.directory.groups.items()}
         self.calls: dict[str, _Call] = {}
         self.reads: dict[str, _Gather] = {}
+        self.lookups: dict[str, _Lookup] = {}
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         ctx.work(self.config.work_ms)
@@ -93,6 +104,8 @@ class LedgerFront(Node):
             self._on_result(ctx, src, msg.request_id, msg.ok, msg.leader_hint, msg.result)
         elif isinstance(msg, ReadBalances):
             self._on_read(ctx, src, msg)
+        elif isinstance(msg, LookupPayments):
+            self._on_lookup(ctx, src, msg)
         elif isinstance(msg, ReadResult):
             self._on_result(ctx, src, msg.request_id, msg.ok, msg.leader_hint, msg.value)
         elif isinstance(msg, Promote):
@@ -213,6 +226,62 @@ class LedgerFront(Node):
         gather = self.reads.pop(read_id)
         ctx.send(gather.src, Balances(read_id, dict(sorted(gather.balances.items())), ctx.node_id))
 
+    # -- looking payments up, for good -------------------------------------------------
+    # --8<-- [start:front-lookup]
+    def _on_lookup(self, ctx: Context, src: NodeId, req: LookupPayments) -> None:
+        """Settle each payment through its group's log: applied, or fenced for good.
+
+        A fence is a write (`FenceTransfers`), never a lease read: a lease
+        read could say "absent" while the payment's proposal still waits in
+        the leader's queue, and then it would be applied after all. Through
+        the log, what the fence did not find can never be applied after it.
+        """
+        if req.req_id in self.lookups:
+            return  # a duplicate of a lookup in progress: its answer is on the way
+        by_group: dict[str, list[str]] = {}
+        for payment_id, buyer in req.payments:
+            if buyer in self.directory.ids:
+                by_group.setdefault(self.directory.group_of(buyer), []).append(payment_id)
+        if len(self.calls) + len(by_group) > CALLS_MAX:
+            ctx.send(src, StoreRejected(req.req_id, "overloaded", ctx.node_id))
+            return
+        lookup = self.lookups[req.req_id] = _Lookup(src, set())
+        for payment_id, buyer in req.payments:
+            if buyer not in self.directory.ids:
+                lookup.outcomes[payment_id] = ABSENT  # no such account: never a transfer
+        for group, payment_ids in sorted(by_group.items()):
+            key = f"fence:{req.req_id}:{group}"
+            ids = tuple(transfer_id(p) for p in payment_ids)
+            call = _Call(key, group, Propose(key, FenceTransfers(ids)), req.deadline_ms)
+            call.lookup_id, call.payment_ids = req.req_id, tuple(payment_ids)
+            self.calls[key] = call
+            lookup.waiting.add(key)
+            self._send(ctx, call)
+        if not lookup.waiting:
+            self._looked_up(ctx, req.req_id)
+
+    def _lookup_part(self, ctx: Context, call: _Call, result: Any) -> None:
+        lookup = self.lookups.get(call.lookup_id)
+        if lookup is None or call.key not in lookup.waiting:
+            return
+        if not (isinstance(result, tuple) and len(result) == len(call.payment_ids)):
+            # Refused whole (`Rejected`): no answer for these; the client asks again.
+            del self.lookups[call.lookup_id]
+            return
+        lookup.waiting.discard(call.key)
+        for payment_id, code in zip(call.payment_ids, result, strict=True):
+            applied = code == FenceTransferResult.APPLIED
+            lookup.outcomes[payment_id] = APPLIED if applied else ABSENT
+        if not lookup.waiting:
+            self._looked_up(ctx, call.lookup_id)
+
+    def _looked_up(self, ctx: Context, lookup_id: str) -> None:
+        lookup = self.lookups.pop(lookup_id)
+        outcomes = tuple(sorted(lookup.outcomes.items()))
+        ctx.send(lookup.src, PaymentsFound(lookup_id, outcomes, ctx.node_id))
+
+    # --8<-- [end:front-lookup]
+
     # -- talking to a group -------------------------------------------------------------
     def _send(self, ctx: Context, call: _Call) -> None:
         now_ms = ctx.now_ms()
@@ -224,6 +293,8 @@ class LedgerFront(Node):
             if call.read_id:
                 # A read missing one group's part is no read: drop it whole.
                 self.reads.pop(call.read_id, None)
+            if call.lookup_id:
+                self.lookups.pop(call.lookup_id, None)  # nor is a lookup missing a group
             return
         call.attempt += 1
         ctx.send(self.leader[call.group], call.msg)
@@ -247,7 +318,9 @@ class LedgerFront(Node):
             self.leader[call.group] = src
             ctx.cancel_timer(("attempt", key, call.attempt))
             self._drop(call)
-            if isinstance(call.msg, Propose):
+            if call.lookup_id:
+                self._lookup_part(ctx, call, value)
+            elif isinstance(call.msg, Propose):
                 self._paid(ctx, call, value)
             else:
                 self._read_part(ctx, call, value)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from reference.clients.messages import LookupPayments, PaymentsFound
 from reference.clients.plan import ClientPlan, Payment
 from reference.codec import Message
 from reference.gateway.messages import GatewayRejected, RulesUpdate, RulesUpdateAck
@@ -53,6 +54,8 @@ SENT_KEPT_MAX = 100_000  # attempts remembered for measuring late replies
 RECONCILE_MAX = 5_000  # unknown payments asked about again in the final phase
 INFLIGHT_MAX = 4_000  # outstanding operations per client; beyond it, arrivals are shed
 FINAL_READ_ATTEMPTS = 20
+LOOKUP_BATCH = 500  # payment ids per lookup operation
+LOOKUP_ROUNDS_MAX = 5  # rounds of lookups for ids still unanswered, then the reads go ahead
 _TICK = "tick"
 _TICK_MS = 20.0
 
@@ -80,8 +83,10 @@ class ClientConfig:
 class _Op:
     seq: int
     process: int
-    kind: str  # what is sent: pay | refund | read | read-payments
-    f: str  # what is recorded: transfer (a refund is a transfer back) | read | read-payments
+    kind: str  # what is sent: pay | refund | read | read-payments | lookup
+    # What is recorded: transfer (a refund is a transfer back) | read |
+    # read-payments | lookup-transfer.
+    f: str
     value: Any  # the invoke value
     payment: Payment | None
     payment_id: str
@@ -93,6 +98,7 @@ class _Op:
     slot: int | None = None  # a closed loop's slot: start the slot's next payment when done
     attempt_timeout_ms: float = 0.0
     reconcile: bool = False  # a final-phase retry of a payment that ended unknown
+    lookups: tuple[tuple[str, str], ...] = ()  # a lookup's (payment id, buyer) pairs
 
 
 class PaymentClient(Node):
@@ -114,6 +120,9 @@ class PaymentClient(Node):
         self.closed_started: set[int] = set()
         self.unknown: list[tuple[str, Any, Payment | None, str]] = []  # info payments
         self.reconciled = False
+        # Payments with an unknown outcome and no later "ok": payment id -> buyer.
+        self.unsettled: dict[str, str] = {}
+        self.lookup_rounds = 0
         self.arrivals_armed = 0  # arrival timers set and not yet fired
         self.rules = config.rules
 
@@ -157,7 +166,7 @@ class PaymentClient(Node):
         reconcile_due = plan.reconcile_at_ms is not None and now_ms >= plan.reconcile_at_ms
         if reconcile_due and not self.reconciled:
             self._reconcile(ctx)
-        if self.reconciled and self._done_paying():
+        if self.reconciled and self._done_paying() and self._settled(ctx):
             plan.reconciled = True
         if plan.final_read_at_ms is not None and now_ms >= plan.final_read_at_ms:
             gate = plan.final_read_gate
@@ -179,6 +188,36 @@ class PaymentClient(Node):
             and not any(op.f == "transfer" for op in self.ops.values())
         )
 
+    # --8<-- [start:final-lookups]
+    def _settled(self, ctx: Context) -> bool:
+        """True once every payment that ended unknown has been looked up.
+
+        Reconciliation asks again, but a retry can end unknown too, or be
+        refused on its way (an overloaded or misrouted hop says nothing of
+        the first attempt). A lookup by id asks the ledger itself, which
+        answers "applied" or fences the id ("absent": it can never apply),
+        and its answer goes into the history, before the final reads, so
+        the checker resolves every such payment from the history alone.
+        """
+        if not self.plan.final_lookups:
+            return True
+        if any(op.kind == "lookup" for op in self.ops.values()):
+            return False  # a round in flight
+        if not self.unsettled or self.lookup_rounds >= LOOKUP_ROUNDS_MAX:
+            return True  # past the last round the checker searches what is left
+        self.lookup_rounds += 1
+        pending = sorted(self.unsettled.items())
+        for i in range(0, len(pending), LOOKUP_BATCH):
+            batch = tuple(pending[i : i + LOOKUP_BATCH])
+            op = self._begin(ctx, "lookup", [pid for pid, _ in batch], None, "")
+            if op is not None:
+                op.lookups = batch
+                self._patient(op)
+                self._send(ctx, op)
+        return False
+
+    # --8<-- [end:final-lookups]
+
     # -- starting operations ---------------------------------------------------------
     def _process(self) -> int:
         if self.free:
@@ -194,7 +233,7 @@ class PaymentClient(Node):
             ctx.count("client_shed")
             return None
         self.seq += 1
-        f = "transfer" if kind in ("pay", "refund") else kind
+        f = {"pay": "transfer", "refund": "transfer", "lookup": "lookup-transfer"}.get(kind, kind)
         op = _Op(
             self.seq, self._process(), kind, f, value, payment, payment_id, now_ms,
             now_ms + self.config.deadline_ms,
@@ -295,6 +334,9 @@ class PaymentClient(Node):
                 else ReadPayments(req_id, deadline_ms)
             )
             dst = self.config.read_target
+        elif op.kind == "lookup":
+            msg = LookupPayments(req_id, op.lookups, deadline_ms)
+            dst = self.config.read_target
         else:
             assert op.payment is not None
             p = op.payment
@@ -375,6 +417,11 @@ class PaymentClient(Node):
             self._complete(ctx, op, "ok", extra, value=dict(msg.balances))
         elif isinstance(msg, Payments):
             self._complete(ctx, op, "ok", extra, value=list(msg.applied))
+        elif isinstance(msg, PaymentsFound) and op.kind == "lookup":
+            found = dict(msg.outcomes)
+            for pid in found:
+                self.unsettled.pop(pid, None)  # answered for good
+            self._complete(ctx, op, "ok", extra, value=found)
         else:
             super().on_message(ctx, node, msg)
 
@@ -406,6 +453,11 @@ class PaymentClient(Node):
             self.free.append(op.process)  # an info process may still be running: retire it
         elif op.kind in ("pay", "refund") and not op.reconcile:
             self.unknown.append((op.kind, op.value, op.payment, op.payment_id))
+        if op.kind == "pay" and kind == "info":
+            assert op.payment is not None
+            self.unsettled[op.payment_id] = op.payment.buyer
+        elif op.kind == "pay" and kind == "ok":
+            self.unsettled.pop(op.payment_id, None)
         if op.slot is not None:
             loop = next((c for c in self.plan.closed if c.start_ms <= now_ms < c.end_ms), None)
             if loop is not None:

@@ -54,9 +54,14 @@ class ClientPlan:
     refund_ratio: float = 0.0  # share of paid payments later refunded
     reconcile_at_ms: float | None = None  # ask again about payments that ended unknown
     # Set by the client once it is done paying: no arrival left, no payment in
-    # flight, and every payment that ended unknown asked again and answered.
+    # flight, every payment that ended unknown asked again and answered, and
+    # (with `final_lookups`) looked up.
     reconciled: bool = False
     final_read_at_ms: float | None = None  # then take the final reads...
     final_read_gate: Callable[[], bool] | None = None  # ...once this says every client is done
     final_payments_read: bool = False  # also read which payments each store holds
+    # Before the final reads, settle every payment that ended unknown with a
+    # lookup by id that also fences it (`reference.clients.messages`): the
+    # ledger of chapter 4 answers it exactly, through its log.
+    final_lookups: bool = False
     final_read_deadline_ms: float = 30_000.0  # a final read may wait behind a backlog
