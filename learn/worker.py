@@ -43,12 +43,6 @@ def run(
 
     ex = get_exercise(exercise_id)
     try:
-        # Import what `d11` imports before a command runs. A run's figures
-        # should not depend on it, but today they can (ch1 double11 at 1/1400
-        # flips from 0 to 50 timeouts after `import rich`): this keeps the
-        # figures a check measures equal to those `d11 run` prints.
-        import tui.cli  # noqa: F401
-
         misplaced = _misplaced_packages(workspace)
         if misplaced:
             return _problem("setup", f"{misplaced} was not imported from {workspace}")

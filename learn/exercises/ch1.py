@@ -77,8 +77,8 @@ you have found the cliff and not just a safe place far from it.
             "Bisect between a scale that collapses and one that holds. The cliff is "
             "where the queue at the peak first gets longer than the deadline: then "
             "the retries start feeding the queue and it never drains.",
-            "The cliff lies between 1/1200 (collapses: 1 payment in 5 times out) and "
-            "1/1500 (holds, with a p99 under 200 ms). Bisect in between.",
+            "The cliff lies between 1/1400 (50 payments time out, p99 just over the "
+            "deadline) and 1/1500 (holds, p99 under 400 ms).",
         ),
         check="cliff",
         params={"margin": 1.25, "seeds": (1,)},

@@ -7,6 +7,13 @@ explorer's full forget-promise space, the hunter's shrinking) are marked slow:
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from learn.catalog import all_exercises, get_exercise
@@ -180,3 +187,40 @@ def test_a_commit_without_sync_fails_with_a_shrunk_schedule(ws: Workspace) -> No
     text = "\n".join(result.lines)
     assert "ledger" in text and "smallest fault schedule" in text
     assert "crash" in text and "was not applied" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("ex_id", "command", "figure"),
+    [
+        (
+            "ch2-vanished",
+            "run ch2 --scenario partition --variant naive --seed 2 --no-store --json",
+            lambda s: f"{(200_000_000 - s['checks']['bank']['witness'][-1]['total']) / 100:.2f}",
+        ),
+        (
+            "ch3-lost-at-seed-2",
+            "run ch3 --scenario crash --seed 2 --no-store --json",
+            lambda s: str(len(s["checks"]["lost-payments"]["details"]["lost"])),
+        ),
+    ],
+)
+def test_a_measure_agrees_with_the_command_the_task_shows(
+    ws: Workspace, ex_id: str, command: str, figure: Callable[[dict[str, Any]], str]
+) -> None:
+    """The learner reads the figure off `d11 run`; the check measures the same run."""
+    ex = get_exercise(ex_id)
+    assert f"d11 {command.removesuffix(' --json')}" in " ".join(ex.task.split())
+    d11 = Path(sys.executable).with_name("d11")
+    out = subprocess.run([str(d11), *command.split()], capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout)
+    assert ws.run_check(ex, truth=True).truth == figure(summary)
+
+
+@pytest.mark.slow
+def test_check_seeds_runs_more_seeds(ws: Workspace) -> None:
+    ex = get_exercise("ch1-durable-commit")
+    ws.start(ex)
+    solve(ws, ex)
+    result = check(ws, ex, seeds=5)
+    assert result.passed and "5 seed(s) (1, 2, 3, 4, 5)" in result.headline
