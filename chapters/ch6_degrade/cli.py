@@ -1,4 +1,5 @@
-"""`d11 bench degrade`: the controls added one at a time, and the cost of a guarded call."""
+"""`d11 bench degrade` (the controls added one at a time, the cost of a guarded call) and
+`d11 degrade drill` (rules and switches changed live during a run, every change in the history)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,62 @@ GUARDED_CALLS = 200_000
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     bench.command("degrade")(bench_degrade)
+    degrade = typer.Typer(help="Chapter 6: change degrade rules and switches live.")
+    degrade.command("drill")(drill)
+    app.add_typer(degrade, name="degrade")
+
+
+# --8<-- [start:drill]
+def drill(
+    scenario: str = typer.Option("overload-3x", "--scenario", help="A chapter 6 scenario."),
+    variant: str = typer.Option("controls", "--variant", help="controls | none | naive-retries"),
+    seed: int = typer.Option(1, "--seed"),
+    at_s: float = typer.Option(3.0, "--at-s", help="When the change is made (simulated s)."),
+    flow_qps: float = typer.Option(-1.0, "--flow-qps", help="New count of the flow rule on pay."),
+    switch: list[str] = typer.Option([], "--switch", help="PATH=on|off, e.g. loyalty=off."),
+    back_s: float = typer.Option(0.0, "--back-s", help="Hand the switches back to the plan."),
+) -> None:
+    """Run a scenario and change the controls live: each change is pushed to every payment
+    gateway until acknowledged, and recorded in the history."""
+    from chapters.run import simulate
+    from chapters.stage import StageError
+
+    changes: list[tuple[float, str, object]] = []
+    if flow_qps >= 0:
+        changes.append((at_s * 1000.0, "flow-qps", flow_qps))
+    for sw in switch:
+        changes.append((at_s * 1000.0, "switch", sw))
+        if back_s:
+            changes.append((back_s * 1000.0, "switch", sw.partition("=")[0] + "=plan"))
+    if not changes:
+        _fail("nothing to change: give --flow-qps and/or --switch PATH=on|off")
+    try:
+        result = simulate("ch6", scenario, variant=variant, seed=seed,
+                          extra={"changes": tuple(changes)})  # fmt: skip
+    except (StageError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"drill: ch6 {scenario}, variant {variant}, seed {seed}")
+    shed: dict[str, list[int]] = {}
+    for e in result.history:
+        if e.f == "degrade:change":
+            what = f"flow-qps {e.value['flow_qps']:g}" if e.value["flow_qps"] is not None \
+                else "switch " + "=".join(e.value["switch"])  # fmt: skip
+            typer.echo(f"{e.time_ms:>8.0f} ms  change v{e.value['version']}: {what}")
+        elif e.f == "degrade:applied":
+            typer.echo(f"{e.time_ms:>8.0f} ms  {e.value['node']} holds v{e.value['version']}")
+        elif e.f == "degrade:best-effort":
+            counts = shed.setdefault(e.value["path"], [0, 0])
+            counts[e.value["outcome"] == "shed"] += 1
+    for path, (done, dropped) in sorted(shed.items()):
+        typer.echo(f"best effort {path}: {done} done, {dropped} shed")
+    for name, verdict in result.verdicts.items():
+        typer.echo(f"{name}: {verdict.valid} - {verdict.summary}")
+    if any(result.verdicts[c].valid is False for c in ("bank", "ledger")):
+        raise typer.Exit(1)  # a drill may cost goodput, never money
+
+
+# --8<-- [end:drill]
 
 
 def _fail(message: str) -> None:

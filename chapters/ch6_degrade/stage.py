@@ -16,6 +16,7 @@ again for 32 s, long enough to see whether goodput comes back.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from chapters.ch6_degrade.wiring import (
     BEST_EFFORT,
@@ -33,6 +34,8 @@ from checks.history import Event
 from reference.clients import Payment
 from reference.degrade import (
     BestEffortService,
+    ControlDesk,
+    ControlPlane,
     DependencyPlan,
     Sidecar,
     TokenServer,
@@ -80,6 +83,29 @@ def enabled_controls(options: StageOptions) -> tuple[str, ...]:
 
 
 GATEWAYS_MAX = 16
+CONTROL = "control"  # the control plane node (present in drills)
+CHANGES_MAX = 100
+
+
+def validate_change(change: Any) -> None:
+    """One live change: (at_ms, "flow-qps", count) or (at_ms, "switch", "path=on|off|plan")."""
+    try:
+        at_ms, what, value = change
+        at_ms = float(at_ms)
+    except (TypeError, ValueError):
+        raise StageError(f"a change is (at_ms, what, value), not {change!r}") from None
+    if at_ms < 0:
+        raise StageError(f"a change happens at a time >= 0, not {at_ms}")
+    if what == "flow-qps":
+        if not isinstance(value, int | float) or value < 0:
+            raise StageError(f"flow-qps must be a number >= 0, not {value!r}")
+    elif what == "switch":
+        path, _, state = str(value).partition("=")
+        if path not in BEST_EFFORT or state not in ("on", "off", "plan"):
+            paths = ", ".join(BEST_EFFORT)
+            raise StageError(f"a switch is PATH=on|off|plan, PATH one of {paths}: not {value!r}")
+    else:
+        raise StageError(f"a change is flow-qps or switch, not {what!r}")
 
 
 def pay_gateways(options: StageOptions) -> list[NodeId]:
@@ -112,6 +138,7 @@ class DegradeDeployment(PaymentDeployment):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.dependencies: dict[str, DependencyPlan] = {}
         self.spike: tuple[float, float] = (0.0, 0.0)
+        self.desk = ControlDesk(record=self.record)  # live changes, when a drill makes them
 
     def capacity_tps(self) -> float:
         return capacity_tps()
@@ -154,6 +181,14 @@ class DegradeDeployment(PaymentDeployment):
         uid, mid, amount = pop.user(rng), pop.merchant(rng), pop.amount_cents(rng)
         return self.payment_for(rng, t, uid, mid, amount)
 
+    def change(self, what: str, value: Any) -> int:
+        """An operator's live change (a drill): "flow-qps" to a count, "switch" to "path=state"."""
+        now_ms = self.rt.now_ms
+        if what == "flow-qps":
+            return self.desk.change(now_ms, flow_qps=float(value))
+        path, _, state = str(value).partition("=")
+        return self.desk.change(now_ms, switch=(path, state))
+
     def event(self, start_ms: float, end_ms: float, kind: str) -> None:
         """Mark the spike (or blip, or slowdown) in the history for the SLO checker."""
         self.spike = (start_ms, end_ms)
@@ -195,6 +230,8 @@ class DegradeStage(Stage):
         if options.shards not in (0, 1) or options.cells not in (0, 1):
             raise StageError("chapter 6 has one payment database: --shards/--cells do not apply")
         enabled_controls(options)  # raises on an unknown one
+        for change in options.extra.get("changes", ()):
+            validate_change(change)
         gateways = options.extra.get("gateways", 1)
         if not isinstance(gateways, int) or not 1 <= gateways <= GATEWAYS_MAX:
             raise StageError(f"gateways must be an integer in [1, {GATEWAYS_MAX}], not {gateways}")
@@ -207,6 +244,8 @@ class DegradeStage(Stage):
 
     def topology(self, options: StageOptions) -> Topology:
         nodes = [*edges(options), *pay_gateways(options), PAY_DB, *BEST_EFFORT]
+        if options.extra.get("changes"):
+            nodes.append(CONTROL)
         if uses_token_server(options):
             nodes.append(TOKEN_SERVER)
         return Topology.build({"hangzhou": {"hz-1": nodes, "hz-users": list(CLIENTS)}})
@@ -243,6 +282,13 @@ class DegradeStage(Stage):
             rt.add_node(path, lambda _nid, plan=plan: BestEffortService(plan))
         dep.roles["shard"].append(PAY_DB)
         dep.roles["gateway"] += [*fronts, *gateways]
+        changes = options.extra.get("changes", ())
+        if changes:
+            # A drill: the control plane pushes each change to every payment gateway.
+            rt.add_node(CONTROL, lambda _nid: ControlPlane(dep.desk, tuple(gateways)))
+            dep.roles["config"].append(CONTROL)
+            for at_ms, what, value in changes:
+                rt.call_at(float(at_ms), lambda w=what, v=value: dep.change(w, v))
         dep.record_init(balances)
 
         def route(buyer: str, pid: str, rng: random.Random, rules: object) -> NodeId:

@@ -11,11 +11,12 @@ from reference.degrade.cluster import (
     TokenServer,
     TokenServerConfig,
 )
+from reference.degrade.control import ControlDesk, ControlPlane
 from reference.degrade.dependency import BestEffortService, DependencyPlan
 from reference.degrade.flow import FlowDecision, FlowRule, FlowRules, RateLimiter, WarmUp
 from reference.degrade.guard import Blocked, Entry, Guard, GuardConfig
 from reference.degrade.hot import ParamFlowRule, ParamLimiter
-from reference.degrade.messages import EffortReply, EffortRequest
+from reference.degrade.messages import ControlAck, ControlUpdate, EffortReply, EffortRequest
 from reference.degrade.retry import Deadline, RetryThrottle, backoff_ms
 from reference.degrade.sidecar import BestEffortCall, Sidecar, SidecarConfig
 from reference.degrade.switches import DEFAULT_PLAN, DegradePlan, Switch, SwitchBoard
@@ -30,6 +31,10 @@ __all__ = [
     "Breaker",
     "BreakerRule",
     "ClusterRule",
+    "ControlAck",
+    "ControlDesk",
+    "ControlPlane",
+    "ControlUpdate",
     "Deadline",
     "DegradePlan",
     "DependencyPlan",

@@ -21,3 +21,20 @@ class EffortReply:
     path: str
     status: str  # "done" | "expired"
     node: str
+
+
+@message
+class ControlUpdate:
+    """Control plane -> sidecar: the rules and switches to hold from `version` on."""
+
+    version: int
+    flow_qps: float  # the critical resource's flow rule count (< 0: leave it as it is)
+    forced: tuple[tuple[str, str], ...]  # (best-effort path, "on" | "off" | "plan")
+
+
+@message
+class ControlAck:
+    """Sidecar -> control plane: I hold `version` (or newer); stop re-sending."""
+
+    version: int
+    node: str

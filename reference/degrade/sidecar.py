@@ -30,6 +30,7 @@ after their deadline.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from reference.degrade.breaker import Breaker, BreakerRule
 from reference.degrade.cluster import ClusterRule, TokenReply, TokenRequest
 from reference.degrade.flow import FlowRule, FlowRules
 from reference.degrade.guard import Blocked, Entry, Guard, GuardConfig
-from reference.degrade.messages import EffortReply, EffortRequest
+from reference.degrade.messages import ControlAck, ControlUpdate, EffortReply, EffortRequest
 from reference.degrade.retry import RetryThrottle
 from reference.degrade.switches import DegradePlan, SwitchBoard
 from reference.degrade.window import Statistics
@@ -58,6 +59,7 @@ GIVE_UP_AFTER_DEADLINE_MS = 1_000.0  # an entry this far past its deadline is ab
 NO_DEADLINE_MS = 10_000.0
 TRACKED_MAX = 50_000  # inbound entries, outbound calls, held replies: each bounded
 _TAG = "sc"
+_CONTROL_KEY = "degrade-control"  # the last control update applied, on disk before its ack
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class Sidecar(Node):
         self.fallback_stats = Statistics()
         self.fallback = FlowRules(self.fallback_stats)
         self.cluster_mode = "server"  # "server" | "fallback": recorded when it changes
+        self.control_version = 0
         if config.cluster is not None:
             if self.guard is None:
                 self.guard = Guard(GuardConfig())
@@ -206,6 +209,9 @@ class Sidecar(Node):
     # -- the node contract ---------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
         self.inner.on_start(self._p(ctx))
+        saved = ctx.disk.get(_CONTROL_KEY)
+        if isinstance(saved, ControlUpdate):
+            self._apply_control(ctx, saved)  # what was acknowledged survives a crash
         if self._tracks:
             ctx.set_timer(SWEEP_MS, (_TAG, "sweep"))
 
@@ -253,6 +259,8 @@ class Sidecar(Node):
             self._inbound(ctx, src, msg)
         elif isinstance(msg, EffortReply):
             self._effort_done(ctx, msg.req_id, msg.status)
+        elif isinstance(msg, ControlUpdate):
+            self._on_control(ctx, src, msg)
         elif isinstance(msg, TokenReply):
             ctx.cancel_timer((_TAG, "token", msg.req_id))
             self._token_answer(ctx, msg.req_id, msg.status, msg.wait_ms)
@@ -377,6 +385,38 @@ class Sidecar(Node):
         offered = (w.passed(now_ms) + w.blocked(now_ms)) * 1000.0 / w.interval_ms
         for path, on in self.board.update(now_ms, offered / self.config.capacity_qps):
             self._record(now_ms, "switch", {"path": path, "on": on})
+
+    # -- live changes from the control plane -----------------------------------------
+    # --8<-- [start:sidecar-control]
+    def _on_control(self, ctx: Context, src: NodeId, msg: ControlUpdate) -> None:
+        if msg.version > self.control_version:
+            ctx.disk.put(_CONTROL_KEY, msg)
+            ctx.disk.sync()  # durable before the ack: an ack is a promise
+            self._apply_control(ctx, msg)
+            self._record(ctx.now_ms(), "applied", {"node": ctx.node_id, "version": msg.version})
+        ctx.send(src, ControlAck(self.control_version, ctx.node_id))  # always: stop re-sending
+
+    def _apply_control(self, ctx: Context, msg: ControlUpdate) -> None:
+        self.control_version = msg.version
+        resource = self.config.resource
+        if msg.flow_qps >= 0:
+            if self.guard is None:
+                self.guard = Guard(GuardConfig())
+            flow = self.guard.flow
+            mine = [r for r in flow.rules if r.resource == resource]
+            rules = [r for r in flow.rules if r.resource != resource]
+            if mine:
+                rules += [dataclasses.replace(r, count=msg.flow_qps) for r in mine]
+            else:
+                rules.append(FlowRule(resource, msg.flow_qps))
+            flow.load(rules)
+        if msg.forced and self.board is None:
+            self.board = SwitchBoard(DegradePlan(()))
+        for path, state in msg.forced:
+            assert self.board is not None
+            self.board.force(path, None if state == "plan" else state == "on")
+
+    # --8<-- [end:sidecar-control]
 
     # -- what the inner node sends ----------------------------------------------------
     def _inner_send(self, ctx: Context, dst: NodeId, msg: Message) -> None:
