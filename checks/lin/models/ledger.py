@@ -96,6 +96,7 @@ class LedgerModel(Model):
         if op.f == READ:
             if op.type == "fail":
                 return None
+            _need(v is None or isinstance(v, (list, tuple)), where, "a read asks for [account ...]")
             asked = None if v is None else tuple(sorted(_account(a, where) for a in v))
             out = outcome(op)
             if out is not UNKNOWN:
@@ -185,6 +186,7 @@ def _error(op: Operation) -> Any:
     c = op.completion
     if c is None:
         return None
-    if "error" in c.extra:
-        return c.extra["error"]
-    return c.value.get("error") if isinstance(c.value, dict) else None
+    error = c.extra.get("error")
+    if error is None and isinstance(c.value, dict):
+        error = c.value.get("error")
+    return error if isinstance(error, str) else None  # (a list or a map names no error)
