@@ -12,7 +12,11 @@ rings. Every action a person takes goes into the recorded history as a
 nemesis event (`checks.nemesis` vocabulary), so a saved run shows it.
 
 The Session is not thread-safe by itself; the app holds `session.lock`
-around every call (the simulation runs in a worker thread).
+around every call (the simulation runs in a worker thread). The checkers run
+in another thread on a copy of the history taken under the lock; a check that
+reads live node state (chapter 4 audits each ledger replica's books) is found
+out by the runtime view the stage was built on (`StateGuard`) and runs under
+the lock instead, where nothing moves while it reads.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from reference.telemetry import TraceEvent
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of, wanted_event
 
-__all__ = ["SPEEDS", "Session", "SessionConfig", "SessionError", "judge_history"]
+__all__ = ["SPEEDS", "Session", "SessionConfig", "SessionError", "StateGuard", "judge_history"]
 
 SPEEDS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 WINDOW_MS = 4_000.0  # traffic is planned this far ahead, window by window
@@ -94,11 +98,26 @@ class SessionConfig:
         return stage, options
 
 
+CheckRunner = Callable[[str, Callable[[list[Event]], Any], list[Event]], Any]
+"""(check name, check, history) -> Verdict: how `judge_history` runs each check."""
+
+
 def judge_history(
-    dep: Any, history: list[Event], scenario: str, *, ledger: bool = True
+    dep: Any,
+    history: list[Event],
+    scenario: str,
+    *,
+    ledger: bool = True,
+    run: CheckRunner | None = None,
 ) -> list[CheckView]:
-    """Run the stage's checks on `history` and set them against the chapter's expectations."""
+    """Run the stage's checks on `history` and set them against the chapter's expectations.
+
+    `run` runs one check (default: call it); the live session passes one that
+    keeps checks reading node state off the moving simulation.
+    """
     from chapters.stage import judge
+
+    run_check: CheckRunner = run or (lambda _name, check, events: check(events))
 
     at_ms = history[-1].time_ms if history else 0.0
     verdicts = {}
@@ -116,7 +135,7 @@ def judge_history(
                 )
             )
             continue
-        verdicts[name] = check(history)
+        verdicts[name] = run_check(name, check, history)
     judged = judge(verdicts, dep.expectations(scenario))
     views = [
         CheckView(
@@ -171,6 +190,67 @@ def recent_window(history: list[Event], events_max: int) -> list[Event]:
     return [replace(e, index=i) for i, e in enumerate(kept)]
 
 
+class ReadsLiveState(BaseException):
+    """Raised in a history-only check run when the check asks for live node state.
+
+    A BaseException so that no `except Exception` inside a check swallows it:
+    the session catches it and runs the check again under its lock.
+    """
+
+
+# --8<-- [start:state-guard]
+class StateGuard:
+    """The runtime as the stage sees it: the simulator's, with a guard on its nodes.
+
+    Checks run in their own thread while the simulation moves on, so they are
+    handed a copy of the history. A check that reads node state as well (a
+    ledger replica's books) would read it half-way through a message: a
+    dictionary changing size under it, balances updated before their transfer.
+    Inside `history_only()`, asking for a node or its status raises
+    `ReadsLiveState` in that thread, and the session runs that check under its
+    lock, on a history and a state taken at the same instant. Every other
+    caller, in any thread, gets the runtime itself.
+    """
+
+    def __init__(self, rt: Any) -> None:
+        self._rt = rt
+        self._local = threading.local()
+
+    def node(self, node_id: str) -> Any:
+        self._guard("node", node_id)
+        return self._rt.node(node_id)
+
+    def status(self, node_id: str) -> str:
+        self._guard("status", node_id)
+        return str(self._rt.status(node_id))
+
+    def history_only(self) -> _HistoryOnly:
+        """Within this block, this thread may not read live node state."""
+        return _HistoryOnly(self._local)
+
+    def _guard(self, what: str, node_id: str) -> None:
+        if getattr(self._local, "history_only", False):
+            raise ReadsLiveState(f"{what}({node_id!r})")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rt, name)
+
+
+# --8<-- [end:state-guard]
+
+
+class _HistoryOnly:
+    def __init__(self, local: threading.local) -> None:
+        self._local = local
+
+    def __enter__(self) -> None:
+        assert not getattr(self._local, "history_only", False), "history_only does not nest"
+        self._local.history_only = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.history_only = False
+
+
 class Session:
     """A chapter's stage running on the simulator, with controls and frames."""
 
@@ -181,7 +261,9 @@ class Session:
         self.config = config
         self.stage, self.options = config.validate()
         self.rt = SimRuntime(topology=self.stage.topology(self.options), seed=config.seed)
-        self.dep = self.stage.build(self.rt, self.options)
+        self._guard = StateGuard(self.rt)
+        self.state_checks: set[str] = set()  # checks found reading node state: run locked
+        self.dep = self.stage.build(self._guard, self.options)
         self.dep.scenario = config.scenario
         self.topology = self.dep.topology
         self._by_cell = bool(self.dep.roles.get("cell"))
@@ -572,13 +654,46 @@ class Session:
             history, scenario, ledger = self.check_input()
             self.checks_running = True
         try:
-            views = judge_history(self.dep, history, scenario, ledger=ledger)
+            views = judge_history(self.dep, history, scenario, ledger=ledger, run=self._run_check)
         finally:
             with self.lock:
                 self.checks_running = False
         with self.lock:
             self._set_checks(views)
         return views
+
+    # --8<-- [start:run-check]
+    def _run_check(
+        self,
+        name: str,
+        check: Callable[[list[Event]], Any],
+        history: list[Event],
+        fresh: Callable[[], list[Event]] | None = None,
+    ) -> Any:
+        """One check, in the calling thread, never on a state that moves under it.
+
+        A check is first run on the history copy alone; if it asks for node
+        state it is stopped, remembered, and from then on run under the lock
+        with a history copied in the same hold, so what it reads of the nodes
+        and of the history is one instant of the run. A check that raises is
+        shown as unknown with its error, not allowed to take the view down.
+        """
+        try:
+            if name not in self.state_checks:
+                try:
+                    with self._guard.history_only():
+                        return check(history)
+                except ReadsLiveState:
+                    self.state_checks.add(name)
+            with self.lock:  # the simulation waits between two slices while this reads
+                return check(fresh() if fresh is not None else self.check_input()[0])
+        except Exception as exc:  # a bug in a check: say so in its panel line
+            from checks.verdict import Verdict
+
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return Verdict(name, "unknown", f"the check failed: {type(exc).__name__}: {first}")
+
+    # --8<-- [end:run-check]
 
     def _set_checks(self, views: list[CheckView]) -> None:
         before = {c.name: c.valid for c in self.checks}
@@ -623,13 +738,21 @@ class Session:
             digest = self.rt.trace_digest()
             end_ms = self.rt.now_ms
             ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
+            checks = {n: c for n, c in self.dep.checks.items() if ledger or n != "ledger"}
+            # Checks known to read node state judge it now, with this very history.
+            verdicts = {
+                n: self._run_check(n, c, history, fresh=lambda: history)
+                for n, c in checks.items()
+                if n in self.state_checks
+            }
         from chapters.stage import judge
 
-        verdicts = {
-            name: check(history)
-            for name, check in self.dep.checks.items()
-            if ledger or name != "ledger"
-        }
+        verdicts.update(
+            (n, self._run_check(n, c, history, fresh=lambda: history))
+            for n, c in checks.items()
+            if n not in verdicts
+        )
+        verdicts = {n: verdicts[n] for n in checks}  # the stage's order
         judged = judge(verdicts, self.dep.expectations(scenario))
         summary = {
             "offered_tps": round(float(figures["offered_tps"]), 2),  # type: ignore[arg-type]
