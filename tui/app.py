@@ -26,6 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import WorkerFailed
 
 from tui.model import Frame
 from tui.session import Session, SessionConfig, SessionError
@@ -180,6 +181,20 @@ class D11App(App[None]):
         self._sim_thread_running = False
         self.frames_shown = 0
         self.theme = THEMES[0]
+        self.crash: BaseException | None = None  # what ended the app, if anything did
+
+    def _fatal_error(self) -> None:
+        """An error nothing caught ends the app without Textual's traceback screen.
+
+        `d11 tui` raises it again once the terminal is restored, and the root
+        command's last resort prints it as one line and exits 2 (`--debug`
+        shows the traceback). Overrides a private Textual hook, the one that
+        otherwise renders the traceback on exit.
+        """
+        error = self._exception
+        self.crash = error.error if isinstance(error, WorkerFailed) else error  # the worker's own
+        self.bell()
+        self._close_messages_no_wait()
 
     # -- layout ----------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:

@@ -54,6 +54,10 @@ def tui(
     except (SessionError, ReplayError) as exc:
         _fail(str(exc))
     app.run()
+    if app.crash is not None:
+        # Raised here, with the terminal restored: `d11`'s last-resort handler
+        # makes it one line and exit 2 (--debug shows the traceback).
+        raise app.crash
 
 
 def _fail(message: str) -> None:

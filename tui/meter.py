@@ -69,6 +69,8 @@ class Meter:
         for ev in events:
             if ev.process == NEMESIS or ev.f != "transfer":
                 continue
+            if not isinstance(ev.process, int | str):
+                continue  # no client has such a name: a stored history gone odd
             b = self._bucket(ev.time_ms)
             if ev.type == "invoke":
                 b.offered += 1
@@ -82,7 +84,9 @@ class Meter:
                 b.served += 1
                 self.ok_total += 1
                 if not self.replies_fed and len(b.latencies_ms) < LATENCIES_PER_BUCKET_MAX:
-                    b.latencies_ms.append(float(ev.extra.get("latency_ms", 0.0)))
+                    latency_ms = ev.extra.get("latency_ms", 0.0)
+                    if isinstance(latency_ms, int | float) and math.isfinite(latency_ms):
+                        b.latencies_ms.append(float(latency_ms))
                 node = ev.extra.get("node")
                 if isinstance(node, str) and node:
                     cell = self._cell_of(node)

@@ -11,7 +11,9 @@ can be watched, paused at the moment it happens.
 
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -188,60 +190,84 @@ class Replay:
         for ev in events:
             if ev.process != NEMESIS:
                 continue
-            op, v = ev.f, ev.value
-            p: dict[str, Any] = v if isinstance(v, dict) else {}
-            text = str(v) if not isinstance(v, dict) else ""
-            nodes = [str(p["node"])] if "node" in p else _nodes_of(text, everyone)
-            if op == "crash":
-                status.update({n: "crashed" for n in nodes})
-            elif op == "restart":
-                status.update({n: "up" for n in nodes})
-            elif op == "pause":
-                status.update({n: "paused" for n in nodes})
-            elif op == "resume":
-                status.update({n: "up" for n in nodes})
-            elif op == "skew" and "node" in p:
-                skews[str(p["node"])] = float(p.get("skew_ms", 0.0))
-            elif op == "isolate" and "target" in p:
-                inside = cuts.expand([str(p["target"])])
-                for a in inside:
-                    for b in everyone - inside:
-                        cuts.pairs |= {(a, b), (b, a)}
-            elif op == "partition":
-                groups = p.get("groups") or [g.split(",") for g in text.split(" | ") if g]
-                expanded = [cuts.expand([str(x) for x in g]) for g in groups]
-                for i, ga in enumerate(expanded):
-                    for gb in expanded[i + 1 :]:
-                        for a in ga:
-                            for b in gb:
-                                cuts.pairs.add((a, b))
-                                if not p.get("one_way"):
-                                    cuts.pairs.add((b, a))
-            elif op == "cut" and "links" in p:
-                cuts.pairs |= {(str(a), str(b)) for a, b in p["links"]}
-            elif op in ("heal", "final-phase"):
-                cuts.pairs.clear()
-            detail = (
-                _describe(op, p)
-                if p and op in ("crash", "restart", "pause", "resume", "skew", "isolate", "heal")
-                else text
-            )
-            if not detail and p:
-                detail = ", ".join(f"{k}={val}" for k, val in p.items() if k != "fault")[:100]
-            lines.append(EventLine(len(lines) + 1, ev.time_ms, op, "", detail, severity_of(op)))
+            try:
+                line = self._fault(ev, status, skews, cuts, everyone)
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+                # A stored event of a shape no nemesis writes: shown, not obeyed.
+                why = f"{type(exc).__name__}: {exc}"[:80]
+                detail = f"unreadable {str(ev.f)[:20]} event ({why}): {_short_repr(ev.value)}"
+                line = EventLine(0, ev.time_ms, "unreadable", "", detail, "warn")
+            lines.append(replace(line, seq=len(lines) + 1))
         return status, skews, cuts, lines
+
+    def _fault(
+        self,
+        ev: Event,
+        status: dict[str, str],
+        skews: dict[str, float],
+        cuts: _Cuts,
+        everyone: set[str],
+    ) -> EventLine:
+        """Apply one nemesis event to the replayed state; its log line."""
+        op, v = ev.f, ev.value
+        p: dict[str, Any] = v if isinstance(v, dict) else {}
+        text = str(v) if not isinstance(v, dict) else ""
+        nodes = [str(p["node"])] if "node" in p else _nodes_of(text, everyone)
+        if op == "crash":
+            status.update({n: "crashed" for n in nodes})
+        elif op == "restart":
+            status.update({n: "up" for n in nodes})
+        elif op == "pause":
+            status.update({n: "paused" for n in nodes})
+        elif op == "resume":
+            status.update({n: "up" for n in nodes})
+        elif op == "skew" and "node" in p:
+            skew_ms = float(p.get("skew_ms", 0.0))
+            if not math.isfinite(skew_ms):
+                raise ValueError(f"skew_ms {skew_ms} is not finite")
+            skews[str(p["node"])] = skew_ms
+        elif op == "isolate" and "target" in p:
+            inside = cuts.expand([str(p["target"])])
+            for a in inside:
+                for b in everyone - inside:
+                    cuts.pairs |= {(a, b), (b, a)}
+        elif op == "partition":
+            groups = p.get("groups") or [g.split(",") for g in text.split(" | ") if g]
+            expanded = [cuts.expand([str(x) for x in g]) for g in groups]
+            for i, ga in enumerate(expanded):
+                for gb in expanded[i + 1 :]:
+                    for a in ga:
+                        for b in gb:
+                            cuts.pairs.add((a, b))
+                            if not p.get("one_way"):
+                                cuts.pairs.add((b, a))
+        elif op == "cut" and "links" in p:
+            cuts.pairs |= {(str(a), str(b)) for a, b in p["links"]}
+        elif op in ("heal", "final-phase"):
+            cuts.pairs.clear()
+        detail = (
+            _describe(op, p)
+            if p and op in ("crash", "restart", "pause", "resume", "skew", "isolate", "heal")
+            else text
+        )
+        if not detail and p:
+            detail = ", ".join(f"{k}={val}" for k, val in p.items() if k != "fault")[:100]
+        return EventLine(0, ev.time_ms, op, "", detail, severity_of(op))
 
     def _checks(self, events: list[Event]) -> list[CheckView]:
         views: list[CheckView] = []
         if isinstance(self._initial, dict):
             from checks.bank import check_bank
 
-            total = sum(int(x) for x in self._initial.values())
-            verdict = check_bank(events, total=total, accounts=sorted(self._initial))
+            try:
+                total = sum(int(x) for x in self._initial.values())
+                verdict = check_bank(events, total=total, accounts=sorted(self._initial))
+                valid, summary = verdict.valid, verdict.summary
+            except Exception as exc:  # a stored history no run writes: say so, keep scrubbing
+                first = (str(exc).splitlines() or [""])[0][:160]
+                valid, summary = "unknown", f"cannot check this history: {first}"
             views.append(
-                CheckView(
-                    "bank now", verdict.valid, verdict.summary, at_ms=self.at_ms, events=len(events)
-                )
+                CheckView("bank now", valid, summary, at_ms=self.at_ms, events=len(events))
             )
         for name, raw in sorted((self.run.verdicts or {}).items()):
             if not isinstance(raw, dict):
@@ -317,6 +343,11 @@ def _topology(spec: Any) -> tuple[Any, dict[str, list[str]], str]:
     rt = SimRuntime(topology=stage.topology(options), seed=spec.seed)
     dep = stage.build(rt, options)
     return dep.topology, {k: list(v) for k, v in dep.roles.items()}, stage.title
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _nodes_of(text: str, everyone: set[str]) -> list[str]:
