@@ -36,22 +36,30 @@ def drill(
     at_s: float = typer.Option(3.0, "--at-s", help="When the change is made (simulated s)."),
     flow_qps: float = typer.Option(-1.0, "--flow-qps", help="New count of the flow rule on pay."),
     switch: list[str] = typer.Option([], "--switch", help="PATH=on|off, e.g. loyalty=off."),
-    back_s: float = typer.Option(0.0, "--back-s", help="Hand the switches back to the plan."),
+    back_s: float = typer.Option(
+        0.0, "--back-s", help="Undo: the rule's own count again, the switches back to the plan."
+    ),
 ) -> None:
     """Run a scenario and change the controls live: each change is pushed to every payment
     gateway until acknowledged, and recorded in the history."""
+    from chapters.ch6_degrade.stage import capacity_tps
+    from chapters.ch6_degrade.wiring import RATE_SHARE
     from chapters.run import simulate
     from chapters.stage import StageError
 
     changes: list[tuple[float, str, object]] = []
     if flow_qps >= 0:
         changes.append((at_s * 1000.0, "flow-qps", flow_qps))
+        if back_s:  # the chapter's own count again
+            changes.append((back_s * 1000.0, "flow-qps", round(RATE_SHARE * capacity_tps(), 2)))
     for sw in switch:
         changes.append((at_s * 1000.0, "switch", sw))
         if back_s:
             changes.append((back_s * 1000.0, "switch", sw.partition("=")[0] + "=plan"))
     if not changes:
         _fail("nothing to change: give --flow-qps and/or --switch PATH=on|off")
+    if back_s and back_s <= at_s:
+        _fail(f"--back-s must come after --at-s ({at_s:g}), not {back_s:g}")
     try:
         result = simulate("ch6", scenario, variant=variant, seed=seed,
                           extra={"changes": tuple(changes)})  # fmt: skip
