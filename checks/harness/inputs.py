@@ -8,12 +8,14 @@ runs, so `d11 replay`, `d11 test --schedule` and `d11 tui --attach` refuse
 such a file with one line that names it and says what is wrong.
 
     load_spec(data, source)          test.json's "spec": a TestSpec, typed and in range
-    load_schedule(path, spec)        a schedule file, checked against the spec's stage
-    check_schedule(schedule, spec)   the same for a schedule already in memory
+    read_schedule(path)              a schedule file, every field of its type
+    load_schedule(path, spec)        read_schedule, then checked against the spec's stage
+    check_schedule(schedule, spec)   the stage check, for a schedule already in memory
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,13 @@ from typing import Any
 from checks.harness.runner import HarnessError, TestSpec, build_stage, stage_options, validate
 from checks.nemesis import NEMESES, Action, Schedule, ScheduleError
 
-__all__ = ["check_schedule", "load_schedule", "load_spec"]
+__all__ = ["check_schedule", "load_schedule", "load_spec", "read_schedule"]
 
 AT_MS_MAX = 86_400_000.0  # a day of simulated time: no run is longer
 SKEW_MS_MAX = 3_600_000.0  # an hour ahead or behind
 DRIFT_PPM_MAX = 1_000_000.0
 LINKS_MAX = 100_000  # links one cut may name
+ACTIONS_MAX = 10_000  # actions in one schedule (a generated one holds at most 128)
 
 
 def load_spec(data: Any, source: str) -> TestSpec:
@@ -41,12 +44,54 @@ def load_spec(data: Any, source: str) -> TestSpec:
 
 def load_schedule(path: Path, spec: TestSpec) -> Schedule:
     """Read a schedule file and check it against the stage `spec` builds."""
-    try:
-        schedule = Schedule.load(path)
-    except ScheduleError as exc:
-        raise HarnessError(str(exc)) from None
+    schedule = read_schedule(path)
     check_schedule(schedule, spec, str(path))
     return schedule
+
+
+def read_schedule(path: Path) -> Schedule:
+    """A schedule file whose every field has its type (HarnessError naming the file if not)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise HarnessError(f"{path}: not a JSON schedule: {why}") from None
+    problem = _raw_problem(data)
+    if problem:
+        raise HarnessError(f"{path}: {problem}")
+    try:
+        return Schedule.from_json(data, source=str(path))
+    except ScheduleError as exc:
+        raise HarnessError(str(exc)) from None
+
+
+def _raw_problem(data: Any) -> str:
+    """What is wrong with a schedule's JSON before it becomes a Schedule, or ""."""
+    if not isinstance(data, dict) or not isinstance(data.get("actions"), list):
+        return "expected an object with an 'actions' list"
+    version = data.get("version", 1)
+    if type(version) is not int or version != 1:
+        return f"schedule version {_short(version)} is not 1"
+    seed = data.get("seed")
+    if seed is not None and not (type(seed) is int and abs(seed) < 2**63):
+        return f"seed must be an integer or null, not {_short(seed)}"
+    nemeses = data.get("nemeses", [])
+    if not (isinstance(nemeses, list) and all(isinstance(n, str) for n in nemeses)):
+        return f"nemeses must be a list of names, not {_short(nemeses)}"
+    actions = data["actions"]
+    if len(actions) > ACTIONS_MAX:
+        return f"{len(actions)} actions: at most {ACTIONS_MAX}"
+    for i, raw in enumerate(actions):
+        if not isinstance(raw, dict):
+            return f"action {i}: expected an object"
+        at_ms = raw.get("at_ms")
+        if not (_number(at_ms) and 0 <= at_ms <= AT_MS_MAX):
+            return f"action {i}: at_ms must be a finite time in [0, {AT_MS_MAX:g}] ms"
+        if not isinstance(raw.get("fault", ""), str):
+            return f"action {i}: fault must be a name (a string)"
+    return ""
 
 
 def check_schedule(schedule: Schedule, spec: TestSpec, source: str = "schedule") -> None:

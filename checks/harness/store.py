@@ -31,7 +31,7 @@ from typing import Any
 
 from checks.harness.runner import HarnessError, TestResult, TestSpec
 from checks.history import Event, HistoryError, read_jsonl, write_jsonl
-from checks.nemesis import Schedule, ScheduleError
+from checks.nemesis import Schedule
 
 __all__ = [
     "MANIFEST",
@@ -207,7 +207,7 @@ def load_store(folder: Path) -> StoredRun:
     then every file is checked against the manifest (so an edited one, even a
     well-formed one such as an emptied history, is refused).
     """
-    from checks.harness.inputs import check_schedule, load_spec
+    from checks.harness.inputs import check_schedule, load_spec, read_schedule
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -227,10 +227,7 @@ def load_store(folder: Path) -> StoredRun:
         raise HarnessError(f"{test_path}: digest must be a string")
     if valid not in (True, False, "unknown"):
         raise HarnessError(f'{test_path}: valid must be true, false or "unknown"')
-    try:
-        schedule = Schedule.load(folder / "schedule.json")
-    except ScheduleError as exc:
-        raise HarnessError(str(exc)) from None
+    schedule = read_schedule(folder / "schedule.json")
     try:
         history = read_jsonl(folder / "history.jsonl")
     except HistoryError as exc:

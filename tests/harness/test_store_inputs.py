@@ -173,6 +173,12 @@ def _bad_schedule() -> st.SearchStrategy[Any]:
             [], "schedule", 3, None, {"actions": "all"}, {"actions": [1]},
             {"version": 2, "actions": []}, {"seed": "x", "actions": []},
             {"nemeses": ["meteor"], "actions": []},
+            {"nemeses": 5, "actions": []},
+            {"seed": True, "actions": []},
+            {"version": [1], "actions": []},
+            {"actions": [{"op": "crash", "node": "monolith", "at_ms": 10**400}]},
+            {"actions": [{"op": "crash", "node": "monolith", "at_ms": 1, "fault": {}}]},
+            {"actions": [{"op": "heal", "at_ms": 1.0}] * 10_001},
         ]),
     )  # fmt: skip
 
