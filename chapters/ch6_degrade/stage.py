@@ -26,6 +26,7 @@ from chapters.ch6_degrade.wiring import (
     PAY_DB,
     PAY_GATEWAY,
     TOKEN_SERVER,
+    TOKEN_STANDBY,
     wiring,
 )
 from chapters.common import SYNC_MS, PaymentDeployment, expect
@@ -248,6 +249,8 @@ class DegradeStage(Stage):
             nodes.append(CONTROL)
         if uses_token_server(options):
             nodes.append(TOKEN_SERVER)
+            if options.extra.get("failover"):
+                nodes.append(TOKEN_STANDBY)
         return Topology.build({"hangzhou": {"hz-1": nodes, "hz-users": list(CLIENTS)}})
 
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
@@ -255,8 +258,9 @@ class DegradeStage(Stage):
         protect = str(options.extra.get("protect", "flow"))
         gateways = pay_gateways(options)
         cluster = str(options.extra.get("cluster", "local"))
+        failover = bool(options.extra.get("failover", False))
         w = wiring(options.variant, capacity_tps(), dep.record, protect,
-                   enabled_controls(options), len(gateways), cluster)  # fmt: skip
+                   enabled_controls(options), len(gateways), cluster, failover)  # fmt: skip
         balances = dep.opening_balances()
         store = StoreConfig(
             schema=PAYMENT_SCHEMA, procedures=PAYMENT_PROCEDURES,
@@ -273,8 +277,9 @@ class DegradeStage(Stage):
             assert uses_token_server(options)
             server = TokenServerConfig({"pay": w.pay.cluster.count},
                                        w.pay.cluster.max_queueing_time_ms)  # fmt: skip
-            rt.add_node(TOKEN_SERVER, lambda _nid: TokenServer(server))
-            dep.roles["config"].append(TOKEN_SERVER)
+            for server_id in (w.pay.cluster.server, *w.pay.cluster.standbys):
+                rt.add_node(server_id, lambda _nid: TokenServer(server))
+                dep.roles["config"].append(server_id)
         for path in BEST_EFFORT:
             plan = dep.dependencies[path] = DependencyPlan(
                 enforce_deadline=w.deadline_at_dependencies

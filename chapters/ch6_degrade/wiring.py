@@ -22,10 +22,19 @@ from reference.degrade import (
 )
 from reference.degrade.sidecar import Record
 
-__all__ = ["BEST_EFFORT", "CLUSTER_MODES", "CONTROLS", "TOKEN_SERVER", "Wiring", "wiring"]
+__all__ = [
+    "BEST_EFFORT",
+    "CLUSTER_MODES",
+    "CONTROLS",
+    "TOKEN_SERVER",
+    "TOKEN_STANDBY",
+    "Wiring",
+    "wiring",
+]
 
 EDGE, PAY_GATEWAY, PAY_DB = "gw-edge", "gw-pay", "paydb"
 TOKEN_SERVER = "token-server"
+TOKEN_STANDBY = "token-server-2"
 CLUSTER_MODES = ("local", "token-server", "whole")  # how N payment gateways share the limit
 BEST_EFFORT = ("notify", "loyalty", "recommend")
 LAYER_ATTEMPT_TIMEOUT_MS = 400.0  # each layer's fixed per-try timeout (the naive way)
@@ -50,6 +59,7 @@ CONTROLS = ("deadline", "flow", "budget", "decouple")  # what `controls` adds, o
 def wiring(
     variant: str, capacity_tps: float, record: Record, protect: str = "flow",
     enabled: tuple[str, ...] = CONTROLS, gateways: int = 1, cluster: str = "local",
+    failover: bool = False,
 ) -> Wiring:  # fmt: skip
     """The sidecars of `variant` ("none", "naive-retries", "controls").
 
@@ -58,7 +68,8 @@ def wiring(
     payment gateways, `cluster` says how they share the flow rule's count:
     "local" (each holds count / N), "token-server" (a token server counts the
     whole; each falls back to count / N without it) or "whole" (the same, but
-    falling back to the whole count, as Sentinel does).
+    falling back to the whole count, as Sentinel does); `failover` adds a
+    standby token server the gateways move to when the first stops answering.
     """
     assert gateways >= 1 and cluster in CLUSTER_MODES, (gateways, cluster)
     assert set(enabled) <= set(CONTROLS), enabled
@@ -89,7 +100,7 @@ def wiring(
     if shared:
         cluster_rule = ClusterRule(
             "pay", rule_tps, TOKEN_SERVER, gateways, fallback_whole=cluster == "whole",
-            max_queueing_time_ms=QUEUE_MS,
+            max_queueing_time_ms=QUEUE_MS, standbys=(TOKEN_STANDBY,) if failover else (),
         )  # fmt: skip
     decouple = "decouple" in enabled
     breaker = BreakerRule("best-effort", "slow-ratio", 0.5, slow_rt_ms=200.0, open_ms=2_000.0,

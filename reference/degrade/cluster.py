@@ -10,8 +10,17 @@ client waits 20 ms), or says it is itself overloaded, the node falls back
 to a local rule. Sentinel falls back to the *whole* cluster threshold on
 every node (its issue #2660), so N nodes admit N times the limit exactly
 when the server is gone; here each node falls back to count / N, the share
-it would have had. The token server does not fail over yet: while it is
-down, the fallback is the limit.
+it would have had.
+
+Failover: a rule may name standby servers. After `failover_after` token
+requests in a row without an answer, a node moves to the next server and
+stays there. The servers share no state, and need none worth a consensus
+group: a server's state is the spacing of the last tokens it handed out,
+under a second of it, so a standby that starts empty admits at most one
+queueing window too many. The cost is split brain under a partition: a
+node that still reaches the old server and one that has moved each get the
+whole count, so the limit can double while the partition lasts (a Paxos
+group with a leader lease, chapter 4, would close that; it is not built).
 """
 
 from __future__ import annotations
@@ -57,9 +66,16 @@ class ClusterRule:
     token_timeout_ms: float = TOKEN_TIMEOUT_MS
     fallback_whole: bool = False  # True: Sentinel's fallback (the whole count on every node)
     max_queueing_time_ms: float = 100.0  # calls leave evenly spaced, as the rate limiter does
+    standbys: tuple[NodeId, ...] = ()  # token servers to move to, in order
+    failover_after: int = 3  # token requests in a row without an answer
+
+    def server_at(self, index: int) -> NodeId:
+        servers = (self.server, *self.standbys)
+        return servers[index % len(servers)]
 
     def __post_init__(self) -> None:
         assert self.count >= 0 and self.nodes >= 1 and self.token_timeout_ms > 0, self
+        assert self.failover_after >= 1 and self.server not in self.standbys, self
 
     @property
     def fallback_count(self) -> float:

@@ -179,6 +179,8 @@ class Sidecar(Node):
         self.fallback_stats = Statistics()
         self.fallback = FlowRules(self.fallback_stats)
         self.cluster_mode = "server"  # "server" | "fallback": recorded when it changes
+        self.server_index = 0  # which of the rule's token servers this node asks
+        self.unanswered = 0  # token requests in a row without an answer
         self.control_version = 0
         if config.cluster is not None:
             if self.guard is None:
@@ -313,7 +315,7 @@ class Sidecar(Node):
         self._seq += 1
         token_id = f"{ctx.node_id}:tok:{self._seq}"
         self.tokens[token_id] = waiting
-        ctx.send(rule.server, TokenRequest(token_id, rule.resource, 1))
+        ctx.send(rule.server_at(self.server_index), TokenRequest(token_id, rule.resource, 1))
         ctx.set_timer(rule.token_timeout_ms, (_TAG, "token", token_id))
 
     def _token_answer(self, ctx: Context, token_id: str, status: str, wait_ms: float = 0.0) -> None:
@@ -323,6 +325,7 @@ class Sidecar(Node):
         rule = self.config.cluster
         assert rule is not None and self.guard is not None and waiting.entry is not None
         now_ms = ctx.now_ms()
+        self._count_answer(now_ms, answered=status != "timeout")
         if status in ("ok", "blocked"):
             self._cluster_mode(now_ms, "server")
             passed = status == "ok"
@@ -344,6 +347,17 @@ class Sidecar(Node):
         else:
             late = bool(deadline_ms) and now_ms >= deadline_ms
             self._run(ctx, waiting.src, waiting.msg, waiting.entry, late)
+
+    def _count_answer(self, now_ms: float, *, answered: bool) -> None:
+        """Move to the next token server after `failover_after` silences in a row."""
+        rule = self.config.cluster
+        assert rule is not None
+        self.unanswered = 0 if answered else self.unanswered + 1
+        if rule.standbys and self.unanswered >= rule.failover_after:
+            self.unanswered = 0
+            self.server_index += 1
+            server = rule.server_at(self.server_index)
+            self._record(now_ms, "cluster", {"mode": "failover", "server": server})
 
     def _cluster_mode(self, now_ms: float, mode: str) -> None:
         if mode != self.cluster_mode:
