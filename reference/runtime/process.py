@@ -383,12 +383,12 @@ class ProcessRuntime:
         # Local nodes live in this process: no full-heap GC pauses here either.
         self._stop_freezing = keep_frozen(self.loop)
         # Process nodes first: their addresses may only be known once they run (Docker).
-        processes = sum(1 for m in self.members.values() if m.kind == "process")
         self._holding = True  # every node boots held: the barrier below starts them together
         try:
             for member in sorted(self.members.values(), key=lambda m: m.kind == "local"):
                 self._boot(member)
-            self.settle(timeout_ms=SETTLE_TIMEOUT_MS + self.boot_ms_per_node * processes)
+            # Each node waits this long for its control channel, and is dialed as long.
+            self.settle(timeout_ms=SETTLE_TIMEOUT_MS + 1000.0 * self._control_wait_s())
         finally:
             self._holding = False
         if not self.boot_failures:
@@ -529,10 +529,10 @@ class ProcessRuntime:
             incarnation=incarnation,
         )
         member.control = client
-        self._spawn_task(self._connect(member, client))
+        self._spawn_task(self._connect(member, client, self._control_wait_s()))
 
-    async def _connect(self, member: Member, client: ControlClient) -> None:
-        deadline_s = self.loop.time() + CONTROL_DIAL_TIMEOUT_S
+    async def _connect(self, member: Member, client: ControlClient, wait_s: float) -> None:
+        deadline_s = self.loop.time() + wait_s
 
         next_poll_s = 0.0
 
