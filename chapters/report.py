@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -184,18 +185,24 @@ def _timeline(s: dict[str, Any]) -> Table:
 
 def render(summary: dict[str, Any], console: Console, folder: str | None = None) -> None:
     s = summary
-    title = (
-        f"{s['chapter']} · {s['title']} · scenario {s['scenario']} · variant {s['variant']}"
-        f" · seed {s['seed']}"
-    )
+    head = f"{s['chapter']} · {s['title']}"
+    rest = f"scenario {s['scenario']} · variant {s['variant']} · seed {s['seed']}"
     size = []
     if s["shards"] > 1 or s["chapter"] == "ch2":
         size.append(f"{s['shards']} shards")
     if s["cells"]:
         size.append(f"{s['cells']} cells")
     if size:
-        title += " · " + ", ".join(size)
-    console.print(Panel(_headline(s), title=title, title_align="left"))
+        rest += " · " + ", ".join(size)
+    title = f"{head} · {rest}"
+    if cell_len(title) + 6 <= console.width:  # the corners, dashes and spaces around it
+        console.print(Panel(_headline(s), title=title, title_align="left"))
+    else:  # a narrow terminal would cut the title: the run's settings go to the bottom edge
+        console.print(
+            Panel(
+                _headline(s), title=head, subtitle=rest, title_align="left", subtitle_align="left"
+            )
+        )
     console.print(_over_time(s))
     console.print(Group(_errors(s), _load(s)))
     console.print(_timeline(s))
