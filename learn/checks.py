@@ -397,6 +397,43 @@ def lost_payments(ex: Exercise, req: CheckRequest) -> Outcome:
     )
 
 
+def run_figure(ex: Exercise, req: CheckRequest) -> Outcome:
+    """A figure of a `d11 run` report: an error count, or the hottest store."""
+    from chapters.run import simulate
+
+    missing = _no_answer(req, f"--answer {ex.params['example']}")
+    if missing is not None:
+        return missing
+    p = ex.params
+    summary = simulate(
+        p["chapter"],
+        p["scenario"],
+        seed=p["seed"],
+        duration_s=4.0,
+        checks=(),
+        **p.get("options", {}),
+    ).summary
+    if p["figure"] == "hottest-store":
+        load: dict[str, int] = summary["load"]["txns_by_store"]
+        truth = max(load, key=lambda store: load[store])
+        words = f"{truth} served {load[truth]:,} transactions, the mean store {_mean(load):,.0f}"
+        right = (req.answer or "").strip().lower() == truth
+    else:
+        kind = p["figure"].removeprefix("errors:")
+        count = int(summary["errors"].get(kind, 0))
+        truth, words = str(count), f"{count} payments ended in {kind}"
+        right = _parse_number(req.answer) == count
+    if req.truth_only:
+        return Outcome(True, words, truth=truth)
+    if right:
+        return Outcome(True, f"right: {words}", truth=truth)
+    return Outcome(False, f"not {req.answer}: look at the report again", [p["where"]])
+
+
+def _mean(values: dict[str, int]) -> float:
+    return sum(values.values()) / max(1, len(values))
+
+
 def _parse_number(answer: str | None) -> float | None:
     if answer is None:
         return None
@@ -554,4 +591,5 @@ CHECKS: dict[str, Callable[[Exercise, CheckRequest], Outcome]] = {
     "lost_payments": lost_payments,
     "cliff": cliff,
     "lost_checker": lost_checker,
+    "run_figure": run_figure,
 }

@@ -46,6 +46,41 @@ ledger checkers, seeds 1 to 3.
         "store: the ledger checker finds each acknowledged transfer exactly once.",
     ),
     Exercise(
+        id="ch1-single-point",
+        chapter=1,
+        kind="measure",
+        title="One store, one point of failure",
+        page="ch1-monolith.md",
+        task="""
+Crash the monolith's only store for a second, at seed 1:
+
+    d11 run ch1 --scenario crash --seed 1 --no-store
+
+How many payments time out? Answer with --answer N, then find in the
+over-time table when goodput fell to zero and when it came back.
+""",
+        hints=(
+            "The report has an 'errors by kind' table.",
+            "Count the `timeout` row only: a `declined` payment was refused for lack "
+            "of money, which no architecture fixes.",
+            "About forty: the payments whose deadline ran out while the store was "
+            "down, or while it worked through the queue after its restart.",
+        ),
+        check="run_figure",
+        params={
+            "chapter": "ch1",
+            "scenario": "crash",
+            "seed": 1,
+            "figure": "errors:timeout",
+            "example": "12",
+            "where": "The 'errors by kind' table of d11 run's report: the timeout row.",
+        },
+        answer_help="a whole number of payments, e.g. --answer 12",
+        solution_note="The timeout row of the report's errors by kind.",
+        holds="With one store, every payment waits for that store: a crash of one "
+        "machine is an outage of the whole system.",
+    ),
+    Exercise(
         id="ch1-cliff",
         chapter=1,
         kind="configure",

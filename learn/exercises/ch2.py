@@ -92,6 +92,41 @@ missing lines back.
         holds="Confirm and cancel are idempotent again: a message delivered twice acts once.",
     ),
     Exercise(
+        id="ch2-hot-shard",
+        chapter=2,
+        kind="measure",
+        title="The hot shard",
+        page="ch2-sharding.md",
+        task="""
+Saturate the TCC stage with 16 shards:
+
+    d11 run ch2 --scenario saturate --shards 16 --seed 1 --no-store
+
+Which shard is the hottest? Answer with --answer shard-N, then ask yourself
+why adding shards hardly moves goodput (compare with --shards 8).
+""",
+        hints=(
+            "The report has a 'load per store' table, with the hottest over the mean.",
+            "Users are spread by a hash of their id; merchants are not spread at all: "
+            "each merchant's account lives on one shard. Merchant 0 takes 28% of all orders.",
+            "It is the shard that holds merchant m0.",
+        ),
+        check="run_figure",
+        params={
+            "chapter": "ch2",
+            "scenario": "saturate",
+            "seed": 1,
+            "options": {"shards": 16},
+            "figure": "hottest-store",
+            "example": "shard-7",
+            "where": "The 'load per store' table of d11 run's report: the longest bar.",
+        },
+        answer_help="a store's name, e.g. --answer shard-7",
+        solution_note="The store with the most transactions in the load table.",
+        holds="Sharding spreads the users, never a hot merchant: every payment to m0 "
+        "needs a try and a confirm on its one shard, which bounds the whole stage.",
+    ),
+    Exercise(
         id="ch2-vanished",
         chapter=2,
         kind="measure",

@@ -191,4 +191,43 @@ bug as the zoo does (`d11 zoo --list`).
         holds="A slot counts as chosen only with a full phase-2 quorum, so any two "
         "quorums meet and no two values are ever chosen for one slot.",
     ),
+    Exercise(
+        id="ch4-find-degrade",
+        chapter=4,
+        kind="find-bug",
+        title="Find the bug: two replicas and an arbiter",
+        page="ch4-paxos.md",
+        file=_REPLICA,
+        region="degrade",
+        explorer=True,
+        patches=(
+            (
+                '        if silent and "degrade-without-arbiter" in self.mutations:\n'
+                "            # mutation: degrade-without-arbiter -- no vote asked, none awaited.\n",
+                "        if silent:  # the arbiter would only say yes: shrink the group at once\n",
+            ),
+        ),
+        answer="degrade-without-arbiter",
+        answer_help="Name it as the bug zoo does (d11 zoo --list): --answer NAME",
+        task="""
+A group of two replicas and an arbiter shrinks to one replica when the other
+goes silent, so it keeps committing. One of the zoo's bugs is switched on in
+your workspace's reference/paxos/replica.py: in the explorer's trace both
+replicas end up committing alone. Find the line, fix it, and name the bug as
+the zoo does (`d11 zoo --list`).
+""",
+        hints=(
+            "In the trace, n1 and n2 cannot hear each other. Who told each of them "
+            "that it may go on alone?",
+            "Look at `_check_membership`: a smaller group needs the arbiter's vote, "
+            "and the arbiter grants it to only one side. Does the code wait for it?",
+            "The `if silent:` shortcut adopts the smaller membership without asking "
+            "the arbiter; delete it, so the ChangeMembership goes to the arbiter and "
+            "the answer is awaited. The zoo calls it degrade-without-arbiter.",
+        ),
+        check="explore",
+        params={"scenarios": ("degrade-without-arbiter",)},
+        holds="Only one side of a cut can shrink the group: the arbiter's single vote "
+        "breaks the tie, so two replicas never commit alone at once.",
+    ),
 ]
