@@ -103,6 +103,7 @@ def save_run(result: RunResult, store: Path | None = None) -> Path:
     )  # fmt: skip
     valid = combine(result.verdicts.values())
     record = run_record(spec, valid, dep.rt.trace_digest(), dep.rt.now_ms, s)
+    record["origin"] = "run"
     (store / "test.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
     Schedule((), opts.seed, ()).save(store / "schedule.json")  # the scenario is its own faults
     write_jsonl(store / "history.jsonl", result.history)

@@ -363,6 +363,12 @@ def replay_command(
         console.print(f"reproduced: [green]same {what}[/green] ({result.digest or 'real backend'})")
         raise typer.Exit(0)
     console.print(f"[red]not reproduced:[/red] {difference}")
+    if stored.origin == "tui":
+        console.print(
+            "(saved from a live d11 tui session: its key presses and traffic are not a spec "
+            "to rerun, so its faults were replayed under the spec's workload; "
+            "d11 tui --attach shows the run as it was)"
+        )
     raise typer.Exit(1)
 
 

@@ -194,6 +194,9 @@ class TestResult:
     timeline: list[tuple[float, str, str]]
     node_logs: dict[str, list[str]]  # node id -> its trace lines
     summary: dict[str, Any]  # the stage's figures (TPS, latency, errors)
+    # Who ran it: "test" (the harness, replayable exactly on the simulator),
+    # "tui" (a live session saved: its key presses are not a spec to rerun).
+    origin: str = "test"
 
     @property
     def exit_code(self) -> int:

@@ -60,6 +60,7 @@ def write_store(result: TestResult, root: Path = STORE_ROOT, *, html: bool = Tru
         folder = base / f"{stamp}-s{result.spec.seed}-{n}"
     (folder / "nodes").mkdir(parents=True)
     test = run_record(result.spec, result.valid, result.digest, result.end_ms, result.summary)
+    test["origin"] = result.origin
     (folder / "test.json").write_text(json.dumps(test, indent=2, default=str) + "\n")
     result.schedule.save(folder / "schedule.json")
     write_jsonl(folder / "history.jsonl", result.history)
@@ -189,6 +190,7 @@ class StoredRun:
     digest: str
     valid: Any
     verdicts: dict[str, Any]
+    origin: str = "test"  # test (d11 test, hunt), run (d11 run) or tui (saved live)
 
 
 def latest_run(folder: Path) -> Path:
@@ -239,7 +241,10 @@ def load_store(folder: Path) -> StoredRun:
         raise HarnessError(f"{folder / 'verdicts.json'}: expected an object of verdict objects")
     verify_manifest(folder)
     check_schedule(schedule, spec, str(folder / "schedule.json"))
-    return StoredRun(folder, spec, schedule, history, digest, valid, verdicts)
+    origin = test.get("origin", "test")
+    if origin not in ("test", "run", "tui"):
+        raise HarnessError(f"{test_path}: origin must be test, run or tui, not {origin!r:.40}")
+    return StoredRun(folder, spec, schedule, history, digest, valid, verdicts, origin)
 
 
 def _read_json(path: Path) -> Any:

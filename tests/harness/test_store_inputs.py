@@ -352,3 +352,14 @@ def test_an_unwritable_destination_is_refused_before_the_run(
     result = invoke([a.format(**values) for a in args])
     assert_refused(result)
     assert "--store" in result.output or "--junit" in result.output
+
+
+def test_a_folder_saved_from_the_tui_says_why_it_does_not_reproduce(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    folder = write_store(replace(run_test(CONTROL), origin="tui"), tmp_path / "tui", html=False)
+    _drop_last_event(folder / "history.jsonl")  # a live session's run differs from its spec's
+    write_manifest(folder)
+    result = invoke(["replay", str(folder), "--store", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "saved from a live d11 tui session" in " ".join(result.output.split())
