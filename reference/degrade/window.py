@@ -49,14 +49,12 @@ class SlidingWindow:
     interval_ms: float = DEFAULT_INTERVAL_MS
     buckets: int = DEFAULT_BUCKETS
     ring: list[Bucket] = field(init=False)
+    bucket_ms: float = field(init=False)
 
     def __post_init__(self) -> None:
         assert self.interval_ms > 0 and 1 <= self.buckets <= BUCKETS_MAX, self
         self.ring = [Bucket() for _ in range(self.buckets)]
-
-    @property
-    def bucket_ms(self) -> float:
-        return self.interval_ms / self.buckets
+        self.bucket_ms = self.interval_ms / self.buckets
 
     def current(self, now_ms: float) -> Bucket:
         """The bucket `now_ms` falls in; a stale one is reset first."""
@@ -100,7 +98,9 @@ class SlidingWindow:
 
     # -- reading ----------------------------------------------------------------
     def passed(self, now_ms: float) -> int:
-        return sum(b.passed for b in self.valid(now_ms))
+        self.current(now_ms)  # the hot path of every QPS rule: no list built
+        oldest_ms = now_ms - self.interval_ms
+        return sum(b.passed for b in self.ring if b.start_ms > oldest_ms and b.start_ms >= 0)
 
     def blocked(self, now_ms: float) -> int:
         return sum(b.blocked for b in self.valid(now_ms))
