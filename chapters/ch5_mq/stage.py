@@ -264,6 +264,9 @@ class MqDeployment(PaymentDeployment):
         if event.kind == "mq.check-pass":
             n, aside = event.fields["checks"], event.fields["discarded"]
             self.note("check-back", f"{n} half messages asked about, {aside} set aside")
+        elif event.kind == "mq.rebalance" and "took" in event.fields:
+            live = ", ".join(event.fields["members"])
+            self.note("rebalance", f"{event.node} takes {event.fields['took']} (live: {live})")
         elif event.kind == "mq.check-max":
             value = {"id": str(event.fields["msg_id"])}
             for kind in ("invoke", "ok"):
@@ -468,7 +471,12 @@ class MqStage(Stage):
                 ccfg = ConsumerConfig(
                     group=group,
                     topic=TOPIC,
+                    # At boot, each member's share (a rebalance keeps it while all live).
                     queues=tuple(q for q in range(queues) if q % len(members) == i),
+                    topic_queues=queues,
+                    # Settlement's effects are idempotent in the ledger, whoever applies
+                    # them; loyalty's and notifications' dedup tables are per member.
+                    rebalance=effect == "settlement",
                     effect=effect,
                     broker=dep.brokers,
                     record=dep.record,

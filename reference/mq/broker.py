@@ -31,6 +31,8 @@ from reference.mq.messages import (
     CheckPass,
     CheckTransaction,
     CommandBatch,
+    ConsumerHeartbeat,
+    ConsumerList,
     EndTransaction,
     PullQuery,
     SendBack,
@@ -73,6 +75,8 @@ class BrokerReplica(Replica):
         cfg: PaxosConfig,
         broker: BrokerConfig,
         producers: Mapping[str, tuple[NodeId, ...]],
+        *,
+        member_timeout_ms: float = 3_000.0,
     ) -> None:
         super().__init__(node_id, cfg, lambda: BrokerMachine(broker))
         assert all(producers.values()), "every producer group needs a producer to check"
@@ -80,6 +84,10 @@ class BrokerReplica(Replica):
         self.producers = dict(producers)  # producer group -> who may answer a check
         self.passes = 0
         self.ticks = 0
+        # Consumer groups' live members: soft state of the leader (not replicated,
+        # as in RocketMQ): a new leader learns them from the next heartbeats.
+        self.members: dict[str, dict[NodeId, float]] = {}
+        self.member_timeout_ms = member_timeout_ms
         self.checks_sent = 0
 
     @property
@@ -94,6 +102,9 @@ class BrokerReplica(Replica):
         ctx.set_timer(float(self.broker.timer_precision_ms), WHEEL_TIMER)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, ConsumerHeartbeat):
+            self._on_heartbeat(ctx, src, msg)
+            return
         if isinstance(msg, ProposeResult) and src == self.node_id:
             self._on_check_pass(ctx, msg)
             return
@@ -123,6 +134,21 @@ class BrokerReplica(Replica):
             self.passes += 1
             request_id = f"check/{self.node_id}/{self.ballot[0]}/{self.passes}"
             self.on_message(ctx, self.node_id, Propose(request_id, CheckPass(0)))
+
+    # --8<-- [start:members]
+    def _on_heartbeat(self, ctx: Context, src: NodeId, msg: ConsumerHeartbeat) -> None:
+        """Record a live member; answer with the group's live members (leader only)."""
+        if self.role != LEADER:
+            return  # the member's next heartbeat finds the leader
+        now_ms = ctx.now_ms()
+        group = self.members.setdefault(msg.group, {})
+        group[msg.consumer] = now_ms
+        for member, seen_ms in list(group.items()):
+            if now_ms - seen_ms > self.member_timeout_ms:
+                del group[member]  # silent for too long: its queues go to the others
+        ctx.send(src, ConsumerList(msg.group, tuple(sorted(group))))
+
+    # --8<-- [end:members]
 
     # --8<-- [start:check-back]
     def _on_check_pass(self, ctx: Context, result: ProposeResult) -> None:

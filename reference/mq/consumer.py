@@ -44,7 +44,15 @@ from reference.codec import Message
 from reference.ledger import CreateTransfers, Transfer
 from reference.mq.caller import CALL_TIMER, GroupCaller
 from reference.mq.machine import retry_topic
-from reference.mq.messages import CommitOffset, PullQuery, PullResult, SendBack, StoredMessage
+from reference.mq.messages import (
+    CommitOffset,
+    ConsumerHeartbeat,
+    ConsumerList,
+    PullQuery,
+    PullResult,
+    SendBack,
+    StoredMessage,
+)
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 
@@ -52,7 +60,7 @@ __all__ = ["EFFECTS", "ConsumerConfig", "MessageConsumer"]
 
 EFFECTS = ("settlement", "loyalty", "notification")
 BROKER, LEDGER = "broker", "ledger"
-PULL_TIMER, COMMIT_TIMER = "pull", "commit"
+PULL_TIMER, COMMIT_TIMER, HEARTBEAT_TIMER = "pull", "commit", "heartbeat"
 DEDUP = "dedup/"  # + msg id: the key was applied
 POINTS = "points/"  # + buyer: loyalty points
 INCARNATION = "incarnation"
@@ -76,6 +84,12 @@ class ConsumerConfig:
     offset_commit_interval_ms: float = 5_000.0  # RocketMQ's persistConsumerOffsetInterval
     work_ms: float = 0.1
     retries: bool = True  # also read the group's retry topic
+    topic_queues: int = 4  # the topic's queues, shared among the group's live members
+    heartbeat_interval_ms: float = 1_000.0  # RocketMQ: 30 s heartbeats, 20 s rebalances
+    # Take over the queues of members that die, give up queues when members join.
+    # Only for effects idempotent *where they live* (the ledger): a dedup table on
+    # this member's disk knows nothing of what another member applied.
+    rebalance: bool = False
 
     def __post_init__(self) -> None:
         assert self.effect in EFFECTS and self.broker
@@ -116,23 +130,61 @@ class MessageConsumer(Node):
             # One retry queue per group; read by the member holding queue 0.
             self.queues[f"{retry_topic(config.group)}/0"] = _Queue(retry_topic(config.group), 0)
         self.deliveries: dict[str, int] = {}  # msg id -> deliveries seen by this incarnation
+        self.started_ms = 0.0
         self.calls = 0
         self.incarnation = 0
+
+    # --8<-- [start:rebalance]
+    def _allocate(self, members: tuple[str, ...]) -> set[int]:
+        """My queues among the live members: RocketMQ's AllocateMessageQueueAveragelyByCircle."""
+        if self.node_id not in members:
+            return set()
+        me = members.index(self.node_id)
+        return {q for q in range(self.config.topic_queues) if q % len(members) == me}
+
+    def _rebalance(self, ctx: Context, members: tuple[str, ...]) -> None:
+        c = self.config
+        mine = self._allocate(members)
+        if not mine and self.node_id not in members:
+            return  # the leader has not heard from us yet: keep what we read
+        wanted = {f"{c.topic}/{q}": (c.topic, q) for q in mine}
+        if c.retries and 0 in mine:
+            wanted[f"{retry_topic(c.group)}/0"] = (retry_topic(c.group), 0)
+        for name in [n for n in self.queues if n not in wanted]:
+            q = self.queues.pop(name)  # released: commit where we are, then let go
+            self._commit(ctx, q)
+            ctx.trace("mq.rebalance", group=c.group, released=name)
+        for name, (topic, qid) in wanted.items():
+            if name not in self.queues:
+                self.queues[name] = _Queue(topic, qid)  # from the group's committed offset
+                ctx.trace("mq.rebalance", group=c.group, took=name, members=list(members))
+                self._pull(ctx, name)
+
+    # --8<-- [end:rebalance]
 
     def on_start(self, ctx: Context) -> None:
         # History process ids name the incarnation: an operation cut short by a
         # crash stays open (Jepsen's rule), and the restarted node is a new process.
+        self.started_ms = ctx.now_ms()
         self.incarnation = int(ctx.disk.get(INCARNATION, 0)) + 1
         ctx.disk.put(INCARNATION, self.incarnation)
         ctx.disk.sync()
         for name in self.queues:
             self._pull(ctx, name)
         ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
+        if self.config.rebalance:
+            ctx.set_timer(0.0, HEARTBEAT_TIMER)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         ctx.work(self.config.work_ms)
         if isinstance(msg, ProposeResult | ReadResult):
             self.caller.on_result(ctx, src, msg)
+        elif isinstance(msg, ConsumerList):
+            # The first lists after a start may not know every member yet: wait two
+            # heartbeats before acting on them, or a booting group churns.
+            settled = ctx.now_ms() - self.started_ms >= 2 * self.config.heartbeat_interval_ms
+            if msg.group == self.config.group and settled:
+                self._rebalance(ctx, msg.members)
         else:
             super().on_message(ctx, src, msg)
 
@@ -140,7 +192,12 @@ class MessageConsumer(Node):
         if isinstance(tag, tuple) and tag[0] == CALL_TIMER:
             self.caller.on_timer(ctx, tag)
         elif isinstance(tag, tuple) and tag[0] == PULL_TIMER:
-            self._pull(ctx, str(tag[1]))
+            if str(tag[1]) in self.queues:  # not released meanwhile
+                self._pull(ctx, str(tag[1]))
+        elif tag == HEARTBEAT_TIMER:
+            ctx.set_timer(self.config.heartbeat_interval_ms, HEARTBEAT_TIMER)
+            beat = ConsumerHeartbeat(self.config.group, self.node_id)
+            ctx.send(self.caller.leader[BROKER], beat)
         elif tag == COMMIT_TIMER:
             ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
             self._commit_offsets(ctx)
@@ -161,6 +218,8 @@ class MessageConsumer(Node):
 
         def pulled(ok: bool, result: Any) -> None:
             q.pulling = False
+            if self.queues.get(name) is not q:
+                return  # released while the pull was out
             if not ok or not isinstance(result, PullResult):
                 ctx.set_timer(self.config.poll_interval_ms, (PULL_TIMER, name))
                 return
@@ -181,15 +240,16 @@ class MessageConsumer(Node):
     def _commit_offsets(self, ctx: Context) -> None:
         """Commit, per queue, the lowest offset still in flight (at least once)."""
         for q in self.queues.values():
-            low = q.low_watermark
-            if low < 0 or low == q.committed:
-                continue
-            q.committed = low
-            self.calls += 1
-            commit = CommitOffset(self.config.group, q.topic, q.queue_id, low)
-            self.caller.call(
-                ctx, BROKER, Propose(f"offset:{self.node_id}:{self.calls}", commit), None
-            )
+            self._commit(ctx, q)
+
+    def _commit(self, ctx: Context, q: _Queue) -> None:
+        low = q.low_watermark
+        if low < 0 or low == q.committed:
+            return
+        q.committed = low
+        self.calls += 1
+        commit = CommitOffset(self.config.group, q.topic, q.queue_id, low)
+        self.caller.call(ctx, BROKER, Propose(f"offset:{self.node_id}:{self.calls}", commit), None)
 
     # --8<-- [end:commit-offsets]
 
@@ -219,7 +279,8 @@ class MessageConsumer(Node):
         def done() -> None:
             q.cached.popleft()
             q.busy = False
-            self._handle_next(ctx, name)
+            if self.queues.get(name) is q:  # not released meanwhile
+                self._handle_next(ctx, name)
 
         if c.fail_ratio and ctx.random.random() < c.fail_ratio:
             self._send_back(ctx, m, done)
@@ -331,9 +392,11 @@ class MessageConsumer(Node):
                 ctx.count("mq.sent_back")
                 done()
             else:  # the broker did not take it back: handle it again here
-                q_name = next(n for n, q in self.queues.items() if q.cached and q.cached[0][1] is m)
-                self.queues[q_name].busy = False
-                self._handle_next(ctx, q_name)
+                for name, q in self.queues.items():
+                    if q.cached and q.cached[0][1] is m:
+                        q.busy = False
+                        self._handle_next(ctx, name)
+                        return
 
         request_id = f"back:{self.node_id}:{self.calls}"
         self.caller.call(ctx, BROKER, Propose(request_id, back), answered, attempts_max=10)

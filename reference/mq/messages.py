@@ -25,6 +25,8 @@ __all__ = [
     "CheckTransaction",
     "CommandBatch",
     "CommitOffset",
+    "ConsumerHeartbeat",
+    "ConsumerList",
     "EndTransaction",
     "Payload",
     "PullQuery",
@@ -189,3 +191,23 @@ class CheckTransaction:
     producer_group: str
     body: Payload
     check_times: int
+
+
+# -- consumer group membership (soft state on the leader, as RocketMQ's broker keeps it) --
+
+
+@message(name="mq.ConsumerHeartbeat")
+class ConsumerHeartbeat:
+    """ "I am alive and in this group" (consumer -> the broker's leader), one-way."""
+
+    group: str
+    consumer: str
+
+
+@message(name="mq.ConsumerList")
+class ConsumerList:
+    """The group's live members as the leader knows them (sorted): each member
+    computes its own share of the queues from it (RocketMQ's client-side rebalance)."""
+
+    group: str
+    members: tuple[str, ...]

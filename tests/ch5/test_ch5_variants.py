@@ -115,3 +115,25 @@ def test_a_half_message_nobody_answers_for_is_set_aside_and_reported(
         == halves.details["sent"] - halves.details["resolved"]
     )
     assert res.deployment.broker_state().ops[reports[0].value["id"]] == "discarded"
+
+
+def test_a_dead_settlement_consumers_queues_are_taken_over_before_it_is_back() -> None:
+    res = _run("transactional", "crash")
+    crash_ms = next(t for t, kind, _ in res.deployment.timeline if kind == "crash")
+    back_ms = next(t for t, kind, _ in res.deployment.timeline if kind == "restart")
+    taken = [
+        e.time_ms
+        for e in res.history
+        if e.f == "receive"
+        and e.type == "ok"
+        and str(e.process).startswith("settlement-hz")
+        and str(e.process).endswith(("/payments/1", "/payments/3"))
+    ]
+    assert taken and crash_ms < min(taken) < back_ms
+    # Loyalty keeps its dedup table on each member's disk: its queues wait instead.
+    loyalty = [
+        e for e in res.history
+        if e.f == "receive" and str(e.process).startswith("loyalty-hz")
+        and str(e.process).endswith(("/payments/1", "/payments/3"))
+    ]  # fmt: skip
+    assert loyalty == []
