@@ -25,7 +25,7 @@ from tui.cli import app
 
 CONTROL = TestSpec(chapter="ch1", time_s=1.0, seed=3)
 FEW = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
