@@ -141,7 +141,8 @@ def _verdict_lines(result: Any, names: list[str]) -> list[str]:
         verdict = result.verdicts[name]
         out.append(f"  {name}: {_clip(verdict.summary)}")
         for item in _witness_items(verdict.witness):
-            out.append(f"    - {_clip(item)}")
+            if " ".join(item.split()) not in " ".join(verdict.summary.split()):
+                out.append(f"    - {_clip(item)}")  # what the summary does not say already
     return out
 
 

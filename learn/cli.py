@@ -94,11 +94,13 @@ def start_command(
     ws = _workspace(workspace)
     try:
         created = not ws.exists()
-        written = ws.start(ex)
+        written, fresh = ws.start(ex)
     except LearnError as exc:
         _fail(str(exc))
     if created:
         typer.echo(f"Made your workspace: {ws.path} (a copy of reference/, checks/, chapters/)")
+    if not fresh:
+        typer.echo(f"(already started: your work is kept; d11 learn reset {ex.id} starts over)")
     typer.echo(f"{ex.id} · chapter {ex.chapter} · {ex.kind}: {ex.title}")
     typer.echo(f"  ({KINDS[ex.kind]})")
     typer.echo("")

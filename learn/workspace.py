@@ -29,6 +29,7 @@ from learn.regions import (
     find_region,
     not_done_sentinel,
     region_text,
+    replace_region,
 )
 from learn.worker import PACKAGES, RESULT_PREFIX
 
@@ -158,49 +159,68 @@ class Workspace:
     def pristine(self, relpath: str) -> str:
         return (self.source / relpath).read_text()
 
-    def exercise_text(self, ex: Exercise) -> str:
-        """The exercise file as `start` writes it: blanked or with the bug planted."""
-        text = self.pristine(ex.file)
+    def exercise_text(self, ex: Exercise, base: str | None = None) -> str:
+        """The exercise file as `start` writes it: blanked or with the bug planted.
+
+        `base` is the learner's current file: only the exercise's region is
+        rewritten in it, so other exercises' work in the same file stays.
+        """
+        text = self.pristine(ex.file) if base is None else base
         if ex.kind == "implement":
             return blank_region(text, ex.region, ex.id, ex.task)
-        if ex.kind == "find-bug":
-            return apply_patches(text, ex.patches)
+        if ex.kind == "find-bug":  # the region as in the source, then the bug planted
+            original = region_text(self.pristine(ex.file), ex.region)
+            return apply_patches(replace_region(text, ex.region, original), ex.patches)
         return text
 
-    def start(self, ex: Exercise) -> list[Path]:
-        """Set the exercise up (its file rewritten from the source); the files to edit."""
+    def start(self, ex: Exercise) -> tuple[list[Path], bool]:
+        """Set the exercise up; (the files to edit, whether they were written now).
+
+        Starting an exercise already started writes nothing: its work stays
+        (`reset` starts it over).
+        """
         self.create()
         state = self.load()
-        written = self._write_exercise(ex)
+        fresh = ex.id not in state["started"]
+        written = self._write_exercise(ex) if fresh else self._files(ex)
         state["current"] = ex.id
         state["started"].setdefault(ex.id, _now())
         self.save(state)
-        return written
+        return written, fresh
 
     def reset(self, ex: Exercise) -> list[Path]:
         """Put the exercise back as `start` left it; it counts as not passed again."""
         state = self.load()
         written = self._write_exercise(ex)
         state["passed"].pop(ex.id, None)
+        state["started"].setdefault(ex.id, _now())
         state["current"] = ex.id
         self.save(state)
         return written
 
+    def _files(self, ex: Exercise) -> list[Path]:
+        names = [n for n in (ex.file, ex.config_file) if n]
+        return [self.path / n for n in names]
+
     def _write_exercise(self, ex: Exercise) -> list[Path]:
-        written: list[Path] = []
-        try:
-            if ex.file:
-                target = self.path / ex.file
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(self.exercise_text(ex))
-                written.append(target)
-        except RegionError as exc:  # the source drifted from the exercise: ours to fix
-            raise LearnError(f"exercise {ex.id} no longer fits the source: {exc}") from None
+        if ex.file:
+            target = self.path / ex.file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                base = target.read_text() if target.exists() else None
+                text = self.exercise_text(ex, base)
+            except RegionError:  # the learner's file lost the markers: start from the source
+                if target.exists():
+                    backup = target.with_name(target.name + ".bak")
+                    backup.write_text(target.read_text())
+                try:
+                    text = self.exercise_text(ex)
+                except RegionError as exc:  # the source drifted from the exercise: ours
+                    raise LearnError(f"exercise {ex.id} no longer fits the source: {exc}") from None
+            target.write_text(text)
         if ex.config_file:
-            target = self.path / ex.config_file
-            target.write_text(ex.config_template)
-            written.append(target)
-        return written
+            (self.path / ex.config_file).write_text(ex.config_template)
+        return self._files(ex)
 
     def solution(self, ex: Exercise) -> str:
         """The reference solution's text: the original region, or the reference file."""

@@ -138,3 +138,36 @@ def test_the_workspace_is_a_copy(ws: Workspace) -> None:
     ws.start(ex)
     assert "not done yet" not in (ROOT / ex.file).read_text(), "the source is never touched"
     assert "not done yet" in (ws.path / ex.file).read_text()
+
+
+def test_exercises_in_one_file_keep_each_others_work(ws: Workspace) -> None:
+    first, second = get_exercise("ch4-accept-sync"), get_exercise("ch4-lease-skew")
+    assert first.file == second.file
+    ws.start(first)
+    target = ws.path / first.file
+    mine = (
+        "        self.sync(ctx)  # my work\n"
+        "        ctx.send(src, Accepted(msg.ballot, msg.slot, True, self.promised))\n"
+    )
+    target.write_text(replace_region(target.read_text(), first.region, mine))
+    ws.start(second)
+    text = target.read_text()
+    assert "# my work" in text and "d11 learn: ch4-lease-skew is not done yet" in text
+    ws.start(first)  # started already: nothing is rewritten
+    assert "# my work" in target.read_text()
+    ws.reset(first)
+    text = target.read_text()
+    assert "# my work" not in text and "d11 learn: ch4-accept-sync is not done yet" in text
+    assert "d11 learn: ch4-lease-skew is not done yet" in text, "reset touches its own region"
+
+
+def test_a_file_without_its_markers_is_reset_from_the_source(ws: Workspace) -> None:
+    ex = get_exercise("ch2-empty-rollback")
+    ws.start(ex)
+    target = ws.path / ex.file
+    target.write_text("# the learner rewrote everything\n")
+    ws.reset(ex)
+    assert "is not done yet" in target.read_text()
+    assert (
+        target.with_name(target.name + ".bak").read_text() == "# the learner rewrote everything\n"
+    )
