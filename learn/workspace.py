@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 ENV_WORKSPACE = "D11_LEARN_WORKSPACE"
+ENV_TIMEOUT = "D11_LEARN_TIMEOUT_S"  # overrides the kill timeout (tests, slow laptops)
 DEFAULT_WORKSPACE = "d11-workshop"
 STATE_FILE = ".d11-learn.json"
 STATE_VERSION = 1
@@ -294,7 +295,7 @@ class Workspace:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(root), *_learn_path()])
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        timeout_s = ex.seconds_max * TIMEOUT_FACTOR
+        timeout_s = float(os.environ.get(ENV_TIMEOUT) or ex.seconds_max * TIMEOUT_FACTOR)
         started = time.perf_counter()
         try:
             proc = subprocess.run(

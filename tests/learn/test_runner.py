@@ -171,3 +171,15 @@ def test_a_file_without_its_markers_is_reset_from_the_source(ws: Workspace) -> N
     assert (
         target.with_name(target.name + ".bak").read_text() == "# the learner rewrote everything\n"
     )
+
+
+def test_code_that_never_returns_is_stopped(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("D11_LEARN_TIMEOUT_S", "3")
+    ex = get_exercise("ch2-empty-rollback")
+    ws.start(ex)
+    target = ws.path / ex.file
+    target.write_text(
+        replace_region(target.read_text(), ex.region, "        while True:\n            pass\n")
+    )
+    result = check(ws, ex)
+    assert result.status == "timeout" and "a loop that never ends" in result.headline
