@@ -336,6 +336,15 @@ def _overload(factor: float) -> Scenario:
     )
 
 
+def _steady(dep: Deployment) -> None:
+    """Half the capacity, flat: no spike (the TUI's start, and `d11 run ch6`'s default)."""
+    assert isinstance(dep, DegradeDeployment)
+    start_ms = dep.rt.now_ms + WARMUP_MS
+    end_ms = start_ms + dep.options.duration_s * 1000.0
+    dep.offer([(start_ms, end_ms, BASELINE_SHARE * dep.capacity_tps())])
+    dep.finish(end_ms + dep.deadline_ms)
+
+
 def _hot_merchant(dep: Deployment) -> None:
     assert isinstance(dep, DegradeDeployment)
     dep.population = type(dep.population)(
@@ -387,6 +396,7 @@ def _double11(dep: Deployment) -> None:
 DegradeStage.scenarios = {
     s.name: s
     for s in (
+        Scenario("steady", "half the capacity, flat, for --duration-s", _steady),
         Scenario("double11", "the Double 11 midnight spike, its peak at 10x capacity", _double11),
         Scenario("retry-storm", "70% load; the database stalls for 2 s", _retry_storm),
         Scenario(
@@ -416,6 +426,7 @@ DegradeStage.expected = {
     }
     for variant in ("none", "naive-retries")
     for scenario in DegradeStage.scenarios
+    if scenario != "steady"  # half the capacity: nothing to collapse
 }
 DegradeStage.expected[("controls", "hot-merchant")] = {
     "slo": expect(False, "The per-merchant cap holds the hot merchant to half the capacity even "

@@ -27,7 +27,8 @@ def test_ch6_is_registered_with_its_variants_and_scenarios() -> None:
     assert STAGES["degrade"] is stage
     assert set(stage.variants) == {"none", "naive-retries", "controls"}
     assert set(stage.scenarios) == {
-        "double11", "retry-storm", "dependency-slow", "hot-merchant", "overload-3x", "overload-10x",
+        "steady", "double11", "retry-storm", "dependency-slow", "hot-merchant", "overload-3x",
+        "overload-10x",
     }  # fmt: skip
     with pytest.raises(StageError, match="protect"):
         stage.options(extra={"protect": "magic"})
