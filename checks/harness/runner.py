@@ -161,7 +161,19 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-# Stage knobs a spec may carry (StageOptions.extra), each with its type check.
+def _plain(value: Any) -> bool:
+    """A JSON scalar a stage can read: a string, a finite number, true/false, null."""
+    return value is None or isinstance(value, str | bool) or _is_number(value)
+
+
+# A knob of a stage that this table does not know (each chapter may add its
+# own, and validates it in its options()): plain values or a short flat list.
+_OTHER_KNOB: tuple[str, Callable[[Any], bool]] = (
+    "a string, a finite number, true, false, null, or a list of up to 100 of those",
+    lambda v: _plain(v) or (isinstance(v, list | tuple) and len(v) <= 100 and all(map(_plain, v))),
+)
+
+# The knobs the first chapters read (StageOptions.extra), each with its type check.
 _EXTRA_KNOBS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "steady_tps": ("a rate in [0, 100000] payments/s", lambda v: _is_number(v) and 0 <= v <= 1e5),
     "users": ("an integer in [1, 1000000]", lambda v: _is_int(v) and 1 <= v <= 1_000_000),
@@ -220,10 +232,7 @@ def validate(spec: TestSpec) -> TestSpec:
         if not (_is_number(value) and 0 < value <= 600_000):
             raise HarnessError(f"{name} must be in (0, 600000] ms, not {value}")
     for knob, value in spec.extra.items():
-        if knob not in _EXTRA_KNOBS:
-            known = ", ".join(_EXTRA_KNOBS)
-            raise HarnessError(f"unknown stage knob {knob!r} in extra (known: {known})")
-        what, ok = _EXTRA_KNOBS[knob]
+        what, ok = _EXTRA_KNOBS.get(knob, _OTHER_KNOB)
         if not ok(value):
             raise HarnessError(f"extra {knob} must be {what}, not {_shown(value)}")
     try:

@@ -226,7 +226,8 @@ _BAD_FIELDS: dict[str, list[Any]] = {
     "extra": [
         [],
         "x",
-        {"warp": 1},
+        {"warp": {"deep": 1}},
+        {"warp": [math.inf]},
         {"steady_tps": 1e12},
         {"users": "many"},
         {"steady_tps": math.nan},
