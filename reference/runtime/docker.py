@@ -139,7 +139,8 @@ class _CutWorkers:
     backlog of stale rules would put the network ever further behind the
     schedule). Each outcome reaches `report(node, sources, outcome, covered)`
     on the harness's loop: "applied", or "not running" (killed, paused,
-    restarting, gone: re-applied when it runs again), or the error, which
+    restarting, gone: re-applied when it runs again), or "retry" (the engine
+    timed out or hung up: written again), or the error, which
     the runtime raises from its next run (a cut that cannot be made must
     not pass for one that was); `covered` is how many submissions it answers.
     """
@@ -220,6 +221,9 @@ def _write_rules(client: Any, container_id: str, sources: tuple[str, ...]) -> st
         if exc.status_code == 409:  # not running, or paused (frozen: cannot exec)
             return "not running"
         return f"docker exec failed: {exc.explanation or exc}"
+    except Exception as exc:  # the engine's timeout, a dropped connection: try again
+        log.warning("iptables in %s: %s: %s", container_id[:12], type(exc).__name__, exc)
+        return "retry"
     if code != 0:
         # A container killed while the shell ran reports 137, or no code at all.
         return "not running" if code in (None, 137) else f"iptables exit {code}: {output[:200]!r}"
@@ -310,11 +314,12 @@ class DockerRuntime(ProcessRuntime):
         return self.data_dir / f"{member.node_id}.json"
 
     def _spawn(self, member: Member) -> None:
-        self._config_path(member).write_text(self.node_config(member).to_json())
         import docker.errors
 
+        self._config_path(member).write_text(self.node_config(member).to_json())
         try:
             container = self.containers.get(member.node_id)
+            fresh = container is None
             if container is None:
                 container = self._create(member)
             container.start()  # a restart is `docker start` of the same container
@@ -327,14 +332,18 @@ class DockerRuntime(ProcessRuntime):
             raise SpawnError(f"container of {member.node_id} has no address (it exited at once)")
         moved = member.addr[0] != data_ip
         member.addr = (data_ip, CONTAINER_PORT)
-        # A new network namespace: no rules yet; and if it moved, others' rules are stale.
-        self._rules.pop(member.node_id, None)
-        self._rules_wanted.pop(member.node_id, None)
+        # A new network namespace: no rules. But a rule set for its last run may
+        # still be on its way to the same container: unless it is brand new, its
+        # chain is unknown, and the rules that hold now are written after that one.
         self._cut_retries.pop(member.node_id, None)
         if moved:
-            self._rules_wanted.clear()
+            self._rules_wanted.clear()  # every chain unknown: all written again
             if self._started:
                 self._broadcast_addrs()
+        if fresh:
+            self._rules_wanted[member.node_id] = self._rules[member.node_id] = ()
+        else:
+            self._rules_wanted.pop(member.node_id, None)
         self._apply_iptables()
 
     def _create(self, member: Member) -> Any:
@@ -444,8 +453,8 @@ class DockerRuntime(ProcessRuntime):
                     and self.members[src].addr[0]
                 )
             )
-            if self._rules_wanted.get(node_id, ()) == sources:  # a fresh container has none
-                continue
+            if node_id in self._rules_wanted and self._rules_wanted[node_id] == sources:
+                continue  # written, or on its way (absent: unknown, write it)
             container = self.containers.get(node_id)
             if container is None:
                 continue
@@ -465,15 +474,17 @@ class DockerRuntime(ProcessRuntime):
             self._trace_fault("iptables", node_id, drop_from=list(sources))
             return
         if self._rules_wanted.get(node_id) == sources:
-            del self._rules_wanted[node_id]  # not in place: the next apply re-sends it
-        if outcome != "not running":
+            # Its chain is unknown now (even "no rules" must be written again).
+            del self._rules_wanted[node_id]
+        if outcome not in ("not running", "retry"):
             self._errors.append(RuntimeError(f"iptables in {node_id}: {outcome}"))
             return
         member = self.members.get(node_id)
         retries = self._cut_retries.get(node_id, 0)
         if member is not None and member.status == "up" and retries < CUT_RETRIES_MAX:
-            # Up as far as we know, yet not running: just restarted, or dying
-            # (then its control channel reports it and a restart re-applies).
+            # Up as far as we know, yet not written: the engine was slow, or the
+            # container just restarted, or is dying (then its control channel
+            # reports it, and a restart writes its rules).
             self._cut_retries[node_id] = retries + 1
             self.call_after(CUT_RETRY_MS, self._apply_iptables)
 
