@@ -4,8 +4,9 @@ A frame on the wire is
 
     u32 big-endian length | [32-byte HMAC-SHA256 tag] | payload
 
-where the tag is present only when the cluster has a secret. Every
-connection starts with a handshake:
+where the tag is present when the cluster has a secret (a runtime always
+makes one: ProcessRuntime, DockerRuntime; only unit tests go without).
+Every connection starts with a handshake:
 
 1. the acceptor sends a raw challenge frame: 16 random bytes (a nonce);
 2. the dialer answers with a sealed hello (`{"kind", "src", "cluster"}`).

@@ -13,8 +13,8 @@ to travel. Two ways:
   build their nodes) is serialized with cloudpickle, which writes the code
   of lambdas and closures and the values they capture, while classes and
   functions of importable modules travel by name. The bytes go to a file in
-  the run's data directory; the node's config carries their SHA-256 and,
-  when the cluster has a secret, an HMAC under it. The child checks both
+  the run's data directory; the node's config carries their SHA-256 and an
+  HMAC under the cluster secret. The child checks both
   before unpickling. Only the child's code is trusted to import: the
   project and its venv are the same on both sides (bind-mounted read-only
   into containers).
@@ -141,10 +141,10 @@ class PickledSpec:
     harness that started this node. They do: the harness writes the file into
     its own data directory and puts its SHA-256 in the node's config, which
     reaches the child on its command line (a process) or in a file next to it
-    (a container). With a cluster secret (always, beyond loopback and in
-    Docker) the config also carries an HMAC-SHA256 of the bytes under that
-    secret, which the child gets in its environment and checks before
-    unpickling: a file swapped by anyone without the secret is refused.
+    (a container). The config also carries an HMAC-SHA256 of the bytes
+    under the cluster secret (every run has one, loopback included), which
+    the child gets in its environment and checks before unpickling: a file
+    swapped by anyone without the secret is refused.
     """
 
     file: str  # a name inside the data dir
