@@ -5,7 +5,8 @@ the moment its producer's verdict (or the answer to a check-back) resolves
 it. RocketMQ checks an unresolved half message at most `transactionCheckMax`
 times; then it sets the message aside (the check-max topic) and logs it,
 for a human. The promise this checker holds: at the end of a history that
-ran past the check window, every message the producer sent is resolved
+ran past the check window, every message the broker acknowledged storing
+(f="send" ok; one that ended unanswered may never have been stored) is resolved
 (committed or rolled back, by the producer's account, possibly in answer to
 a check), or delivered (the broker's check-back committed it), or reported
 by the broker as set aside (f="check-max" ok, value {"id": msg_id}).
@@ -44,10 +45,10 @@ def check_half_messages(events: Sequence[Event]) -> Verdict:
             mid = _id(op.completion.value)
         if mid is None:
             continue
+        if op.type != "ok":
+            continue  # a send that ended unanswered may never have been stored
         if op.f == "send":
             sent.setdefault(mid, op.invoke.index)
-        elif op.type != "ok":
-            continue
         elif op.f in ("commit", "rollback"):
             resolved.add(mid)
         elif op.f == "receive":

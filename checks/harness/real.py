@@ -198,7 +198,9 @@ def _run(
     staging = StagingRuntime(real)
     dep: Deployment = stage.build(staging, options)
     try:
-        staging.place(local=set(dep.roles.get("client", [])))
+        # Clients, and any node a stage says records history (`local_nodes`).
+        recorders = set(getattr(dep, "local_nodes", ()))
+        staging.place(local=set(dep.roles.get("client", [])) | recorders)
         real.start()
     except (SpecError, RuntimeUsageError, TimeoutError) as exc:
         raise HarnessError(f"{spec.backend} backend: {_one_line(exc)}") from None
