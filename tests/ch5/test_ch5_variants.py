@@ -109,12 +109,12 @@ def test_a_half_message_nobody_answers_for_is_set_aside_and_reported(
     reports = [e for e in res.history if e.f == "check-max" and e.type == "ok"]
     halves = res.verdicts["half-messages"]
     assert reports and halves.valid is True
-    assert (
-        halves.details["reported"]
-        == len(reports)
-        == halves.details["sent"] - halves.details["resolved"]
-    )
-    assert res.deployment.broker_state().ops[reports[0].value["id"]] == "discarded"
+    # Every acknowledged half left unresolved was reported; so were halves whose
+    # send ended unanswered but which the broker had stored.
+    unresolved = halves.details["sent"] - halves.details["resolved"]
+    assert halves.details["reported"] == len(reports) >= unresolved > 0
+    ops = res.deployment.broker_state().ops
+    assert all(ops[e.value["id"]] == "discarded" for e in reports)
 
 
 def test_a_dead_settlement_consumers_queues_are_taken_over_before_it_is_back() -> None:
