@@ -53,6 +53,7 @@ class _Op:
     end_ms: float
     kind: str  # ok | fail | info
     error: str
+    merchant: str = ""  # who is paid (the payment's "to")
 
 
 def _payments(history: list[Event], until_ms: float) -> list[_Op]:
@@ -68,7 +69,8 @@ def _payments(history: list[Event], until_ms: float) -> list[_Op]:
         else:
             inv = open_.pop(e.process, None)
             if inv is not None:
-                ops.append(_Op(inv.time_ms, e.time_ms, e.type, str(e.extra.get("error", ""))))
+                to = str((inv.value or {}).get("to", ""))
+                ops.append(_Op(inv.time_ms, e.time_ms, e.type, str(e.extra.get("error", "")), to))
     ops += [_Op(inv.time_ms, float("inf"), "info", "no answer") for inv in open_.values()]
     return ops
 
@@ -135,6 +137,7 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
             f"goodput back to normal {when} (allowed {targets.recover_within_ms:.0f} ms)"
         )
 
+    hottest = _hottest(ops, spike_ms, calm_ms)
     details = {
         "goodput_share": round(share, 4),
         "goodput_tps": round(acked / span_s, 2),
@@ -146,6 +149,7 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
         "served_late": late,
         "recovered_after_ms": recovered_after_ms,
         "spike_ms": [spike_ms, calm_ms],
+        "hottest_merchant": hottest,  # figures only: fairness is not judged
     }
     if problems:
         return Verdict("slo", False, "; ".join(problems), details, witness=problems)
@@ -160,6 +164,26 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
 
 
 # --8<-- [end:check-slo]
+
+
+def _hottest(ops: list[_Op], start_ms: float, end_ms: float) -> dict[str, Any]:
+    """The merchant offered the most payments in the window: its share of the
+    payments offered, and of the payments acknowledged, in that window."""
+    offered: dict[str, int] = {}
+    acked: dict[str, int] = {}
+    for o in ops:
+        if start_ms <= o.invoke_ms < end_ms and o.merchant:
+            offered[o.merchant] = offered.get(o.merchant, 0) + 1
+            acked[o.merchant] = acked.get(o.merchant, 0) + (o.kind == "ok")
+    if not offered:
+        return {}
+    top = max(sorted(offered), key=lambda m: offered[m])
+    total_acked = sum(acked.values()) or 1
+    return {
+        "merchant": top,
+        "offered_share": round(offered[top] / sum(offered.values()), 3),
+        "acked_share": round(acked[top] / total_acked, 3),
+    }
 
 
 def _recovery(ops: list[_Op], calm_ms: float, end_ms: float, targets: SloTargets) -> float | None:

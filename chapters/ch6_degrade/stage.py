@@ -23,6 +23,7 @@ from chapters.ch6_degrade.wiring import (
     CLUSTER_MODES,
     CONTROLS,
     EDGE,
+    HOT_SHARE,
     PAY_DB,
     PAY_GATEWAY,
     TOKEN_SERVER,
@@ -259,8 +260,10 @@ class DegradeStage(Stage):
         gateways = pay_gateways(options)
         cluster = str(options.extra.get("cluster", "local"))
         failover = bool(options.extra.get("failover", False))
+        hot_share = float(options.extra.get("hot_share", HOT_SHARE))
         w = wiring(options.variant, capacity_tps(), dep.record, protect,
-                   enabled_controls(options), len(gateways), cluster, failover)  # fmt: skip
+                   enabled_controls(options), len(gateways), cluster, failover,
+                   hot_share)  # fmt: skip
         balances = dep.opening_balances()
         store = StoreConfig(
             schema=PAYMENT_SCHEMA, procedures=PAYMENT_PROCEDURES,
@@ -428,10 +431,4 @@ DegradeStage.expected = {
     for scenario in DegradeStage.scenarios
     if scenario != "steady"  # half the capacity: nothing to collapse
 }
-DegradeStage.expected[("controls", "hot-merchant")] = {
-    "slo": expect(False, "The per-merchant cap holds the hot merchant to half the capacity even "
-                  "when the others cannot fill the rest: fairness bought with some goodput.",
-                  always=False),
-}  # fmt: skip
-
 STAGE = DegradeStage()

@@ -59,7 +59,7 @@ CONTROLS = ("deadline", "flow", "budget", "decouple")  # what `controls` adds, o
 def wiring(
     variant: str, capacity_tps: float, record: Record, protect: str = "flow",
     enabled: tuple[str, ...] = CONTROLS, gateways: int = 1, cluster: str = "local",
-    failover: bool = False,
+    failover: bool = False, hot_share: float = HOT_SHARE,
 ) -> Wiring:  # fmt: skip
     """The sidecars of `variant` ("none", "naive-retries", "controls").
 
@@ -70,6 +70,7 @@ def wiring(
     whole; each falls back to count / N without it) or "whole" (the same, but
     falling back to the whole count, as Sentinel does); `failover` adds a
     standby token server the gateways move to when the first stops answering.
+    `hot_share` caps any one merchant at that share of the capacity (0: no cap).
     """
     assert gateways >= 1 and cluster in CLUSTER_MODES, (gateways, cluster)
     assert set(enabled) <= set(CONTROLS), enabled
@@ -95,7 +96,7 @@ def wiring(
     flow = "flow" in enabled
     shared = flow and protect == "flow" and gateways > 1 and cluster != "local"
     rule_tps = RATE_SHARE * capacity_tps
-    guard = _guard(protect, capacity_tps, gateways, shared) if flow else None
+    guard = _guard(protect, capacity_tps, gateways, shared, hot_share) if flow else None
     cluster_rule = None
     if shared:
         cluster_rule = ClusterRule(
@@ -117,19 +118,22 @@ def wiring(
     return Wiring(edge, pay, db, deadline)
 
 
-def _guard(protect: str, capacity_tps: float, gateways: int, shared: bool) -> GuardConfig:
+def _guard(
+    protect: str, capacity_tps: float, gateways: int, shared: bool, hot_share: float
+) -> GuardConfig:
     """A payment gateway's inbound rules: a flow rule, or one of the adaptive limits."""
-    hot = ParamFlowRule("pay", "merchant", HOT_SHARE * capacity_tps / gateways)
+    per_merchant_tps = hot_share * capacity_tps / gateways
+    hot = (ParamFlowRule("pay", "merchant", per_merchant_tps),) if hot_share > 0 else ()
     if shared:
-        return GuardConfig(params=(hot,))  # the flow rule is the token server's
+        return GuardConfig(params=hot)  # the flow rule is the token server's
     if protect == "flow":
         rule = FlowRule("pay", RATE_SHARE * capacity_tps / gateways, behavior="rate-limiter",
                         max_queueing_time_ms=QUEUE_MS)  # fmt: skip
-        return GuardConfig(flow=(rule,), params=(hot,))
+        return GuardConfig(flow=(rule,), params=hot)
     if protect == "bbr":
-        return GuardConfig(system=SystemRule(), params=(hot,), interval_ms=1_000.0, buckets=10)
+        return GuardConfig(system=SystemRule(), params=hot, interval_ms=1_000.0, buckets=10)
     if protect == "gradient2":
-        return GuardConfig(gradient2=True, params=(hot,))
+        return GuardConfig(gradient2=True, params=hot)
     raise ValueError(f"unknown protection {protect!r} (flow, bbr, gradient2)")
 
 

@@ -108,18 +108,29 @@ class Guard:
                 return why
         if self.config.gradient2 and not self.limit(resource).allows(inflight):
             return "adaptive"
+        taken: list[tuple[ParamLimiter, str]] = []
         for limiter in self.params:
             rule = limiter.rule
-            applies = rule.resource == resource and rule.param in args
-            if applies and not limiter.check(now_ms, args[rule.param]):
+            if rule.resource != resource or rule.param not in args:
+                continue
+            if not limiter.check(now_ms, args[rule.param]):
+                self._refund(taken)
                 return f"param:{rule.param}"
+            taken.append((limiter, args[rule.param]))
         decision = self.flow.check(now_ms, resource, caller, entry)
         if not decision.passed:
+            self._refund(taken)  # the call never runs: its hot-parameter tokens go back
             return decision.reason
         breaker = self.breakers.get(resource)
         if breaker is not None and not breaker.try_pass(now_ms):
+            self._refund(taken)
             return f"breaker:{resource}"
         return decision.wait_ms
+
+    @staticmethod
+    def _refund(taken: list[tuple[ParamLimiter, str]]) -> None:
+        for limiter, value in taken:
+            limiter.refund(value)
 
     # --8<-- [end:guard-entry]
 

@@ -76,3 +76,16 @@ class ParamLimiter:
             return False
         bucket.tokens -= acquire
         return True
+
+    def refund(self, value: str, acquire: int = 1) -> None:
+        """Give back tokens a call took when a later rule blocked it after all.
+
+        Sentinel checks hot parameters before flow rules and keeps the token
+        of a call the flow rule then blocks, so under a spike a hot value
+        spends its tokens on calls that never run and gets far less than its
+        count; handing the token back lets it have its count.
+        """
+        bucket = self.buckets.get(value)
+        if bucket is not None:
+            capacity = self.rule.count_for(value) + self.rule.burst
+            bucket.tokens = min(capacity, bucket.tokens + acquire)

@@ -74,6 +74,15 @@ def test_best_effort_goes_off_before_payments_fail() -> None:
     assert off[:3] == ["recommend", "loyalty", "notify"]  # the plan's order
 
 
+def test_a_hot_merchant_is_held_to_its_cap_and_the_others_are_served() -> None:
+    capped = run("controls", "hot-merchant").verdicts["slo"]
+    free = run("controls", "hot-merchant", hot_share=0.0).verdicts["slo"]
+    assert capped.valid is True, capped.summary
+    hot, hot_free = capped.details["hottest_merchant"], free.details["hottest_merchant"]
+    assert hot["merchant"] == hot_free["merchant"]
+    assert hot["acked_share"] < hot_free["acked_share"]  # the others got more of the capacity
+
+
 def test_same_seed_same_history() -> None:
     def digest(r: RunResult) -> str:
         rows = [(e.type, e.process, e.f, repr(e.value), round(e.time_ms, 6)) for e in r.history]

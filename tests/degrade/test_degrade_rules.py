@@ -128,3 +128,15 @@ def test_switches_go_off_in_plan_order_and_come_back_after_calm() -> None:
     assert board.update(130.0, 0.4) == [("recommend", True), ("notify", True)]
     board.force("notify", False)  # a drill
     assert not board.is_on("notify")
+
+
+def test_a_hot_value_gets_its_tokens_back_when_the_flow_rule_blocks_the_call() -> None:
+    # Sentinel keeps the token of a call its flow rule then blocks: under a spike the
+    # hot value spends its count on calls that never run. Here the token goes back.
+    rule = ParamFlowRule("pay", "merchant", 2)
+    g = Guard(GuardConfig(flow=(FlowRule("pay", 1),), params=(rule,)))
+    hot = {"merchant": "m:0"}
+    assert not isinstance(g.entry(0.0, "pay", args=hot), Blocked)
+    for t in (1.0, 2.0, 3.0):
+        assert g.entry(t, "pay", args=hot) == Blocked("flow:pay")
+    assert g.params[0].buckets["m:0"].tokens == 1  # one spent (the call that ran), one left
