@@ -358,7 +358,7 @@ class MessageConsumer(Node):
                         "time_ms": ctx.now_ms(),
                     }
                 )
-                self.queues_retry(ctx, process, m, done)
+                self._settle_again(ctx, process, m, done)
                 return
             c.record(
                 {
@@ -376,11 +376,14 @@ class MessageConsumer(Node):
 
     # --8<-- [end:idempotent-apply]
 
-    def queues_retry(
+    def _settle_again(
         self, ctx: Context, process: str, m: StoredMessage, done: Callable[[], None]
     ) -> None:
-        """An unanswered settlement: handled again (RocketMQ's orderly consumer
-        suspends the queue and retries locally rather than sending back)."""
+        """An unanswered settlement (40 attempts, about 6 s, without an answer):
+        handled again, the queue waiting behind it. RocketMQ's orderly consumer
+        does the same (it retries locally, Integer.MAX_VALUE times, rather than
+        sending back): settlement must not skip a payment, and its transfer id
+        makes every retry safe."""
         self._settle(ctx, process, m, done)
 
     def _send_back(self, ctx: Context, m: StoredMessage, done: Callable[[], None]) -> None:
