@@ -72,7 +72,7 @@ class ReadTotal:
 def _balances(value: Any, where: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HistoryError(f"event {where}: a read's ok value must be a map, not {value!r}")
-    if all(k.__class__ is str for k in value):
+    if all(isinstance(k, str) for k in value):  # (an EDN keyword is a str, equal to its name)
         return value  # (most histories: no copy, so memory holds each read once)
     return {str(k): v for k, v in value.items()}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Container, Mapping, MutableSequence
+from collections.abc import Container, Iterable, Iterator, Mapping, MutableSequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -278,25 +278,29 @@ def parse_jsonl_line(line: str, index: int, where: str) -> Event:
 # --8<-- [end:read-jsonl]
 
 
-def read_jsonl_stream(
-    stream: BinaryIO, source: str, lines: MutableSequence[int] | None = None
-) -> list[Event]:
-    """Read JSON Lines from a binary stream a line at a time (never the whole
-    text at once: memory holds the events, not the file); `lines` gets the
-    line number of each event."""
-    events: list[Event] = []
+def stream_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a binary stream, one at a time, so
+    memory never holds the whole text; a line that is not UTF-8 is an error
+    naming it."""
     for lineno, raw in enumerate(stream, start=1):
         if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # a byte order mark is not text
         try:
-            line = raw.decode("utf-8")
+            yield lineno, raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise HistoryError(f"{source}: line {lineno}: not UTF-8 text ({exc.reason})") from None
+
+
+def read_jsonl_lines(
+    numbered: Iterable[tuple[int, str]], source: str, lines: MutableSequence[int]
+) -> list[Event]:
+    """JSON Lines, a line at a time; `lines` gets the line number of each event."""
+    events: list[Event] = []
+    for lineno, line in numbered:
         if not line.strip():
             continue
         events.append(parse_jsonl_line(line, len(events), f"{source}: line {lineno}"))
-        if lines is not None:
-            lines.append(lineno)
+        lines.append(lineno)
     return events
 
 

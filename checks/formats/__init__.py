@@ -14,10 +14,11 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from checks.formats.jepsen import parse_edn_history
+from checks.formats.jepsen import parse_edn_history, read_edn_lines
 from checks.formats.limits import ENV_HISTORY_MB_MAX, history_mb_max
-from checks.formats.porcupine import parse_etcd_log
+from checks.formats.porcupine import parse_etcd_lines, parse_etcd_log
 from checks.history import (
     NEMESIS,
     Event,
@@ -26,7 +27,8 @@ from checks.history import (
     decode_text,
     pair_operations,
     parse_jsonl,
-    read_jsonl_stream,
+    read_jsonl_lines,
+    stream_lines,
 )
 
 # Format names accepted by `--format`; porcupine-kv files are EDN maps.
@@ -101,8 +103,9 @@ def load_history(
     path: str | Path, fmt: str | None = None, mb_max: int | None = None
 ) -> LoadedHistory:
     """Read a history file whole (see `parse_history`), refusing one over
-    `mb_max` megabytes (default: `history_mb_max()`). JSON Lines is read a
-    line at a time, so memory holds the events, never the text as well."""
+    `mb_max` megabytes (default: `history_mb_max()`). JSON Lines, EDN of one
+    map a line (Jepsen's history.edn) and etcd logs are read a line at a time,
+    so memory holds the events, never the text as well."""
     p = Path(path)
     cap = (history_mb_max() if mb_max is None else mb_max) * 1_000_000
     too_big = HistoryError(
@@ -116,14 +119,12 @@ def load_history(
             head = stream.read(_SNIFF_BYTES)
             if fmt is None:
                 fmt = detect_format(head.decode("utf-8-sig", errors="ignore"))
-            if fmt == "jsonl" and p.is_file():
-                stream.seek(0)
-                lines: array[int] = array("q")
-                events = read_jsonl_stream(stream, str(p), lines)
-                if not events:
-                    raise HistoryError(f"{p}: empty history (no events)")
-                check_pairing(events, lines, str(p))
-                return LoadedHistory(str(p), fmt, events, lines)
+            if p.is_file() and fmt in ("jsonl", "porcupine-etcd", "edn", "porcupine-kv"):
+                streamed = _read_streamed(stream, fmt, str(p))
+                if streamed is not None:
+                    return streamed
+                stream.seek(0)  # laid out otherwise: read whole, as below
+                head = b""
             data = head + stream.read(cap + 1 - len(head))
             if len(data) > cap:
                 raise too_big
@@ -146,6 +147,26 @@ def locate(exc: HistoryError, loaded: LoadedHistory) -> str:
         line = loaded.lines[int(m.group(1))]
         return f"{loaded.source}: line {line}: {message[m.end() :]}"
     return f"{loaded.source}: {message}"
+
+
+def _read_streamed(stream: BinaryIO, fmt: str, source: str) -> LoadedHistory | None:
+    """Read a line-oriented history a line at a time (memory holds the events,
+    never the text too); None for an EDN file that is not one map a line."""
+    stream.seek(0)
+    numbered = stream_lines(stream, source)
+    lines: array[int] = array("q")  # 8 bytes an event, not a list of int objects
+    if fmt == "jsonl":
+        events: list[Event] | None = read_jsonl_lines(numbered, source, lines)
+    elif fmt == "porcupine-etcd":
+        events = parse_etcd_lines(numbered, source, lines)
+    else:
+        events = read_edn_lines(numbered, source, lines)
+        if events is None:
+            return None
+    if not events:
+        raise HistoryError(f"{source}: empty history (no events)")
+    check_pairing(events, lines, source)
+    return LoadedHistory(source, fmt, events, lines)
 
 
 # --8<-- [start:check-pairing]

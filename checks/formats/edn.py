@@ -43,6 +43,20 @@ class Keyword(str):
         return ":" + str(self)
 
 
+KEYWORDS_SHARED_MAX = 100_000  # distinct keywords kept for sharing; past it, fresh ones
+_KEYWORDS: dict[str, Keyword] = {}
+
+
+def keyword(name: str) -> Keyword:
+    """The keyword `:name`, one object per name (a history repeats a few thousand times)."""
+    k = _KEYWORDS.get(name)
+    if k is None:
+        k = Keyword(name)
+        if len(_KEYWORDS) < KEYWORDS_SHARED_MAX:
+            _KEYWORDS[name] = k
+    return k
+
+
 class Symbol(str):
     """An EDN symbol other than nil/true/false."""
 
@@ -122,7 +136,7 @@ class Reader:
             token = self._token(self.pos + 1)
             if not token:
                 raise EdnError(self.line, "a keyword needs a name after ':'")
-            return Keyword(token)
+            return keyword(token)
         return self._read_atom()
 
     def items(self, closer: str) -> Iterator[tuple[int, Any]]:

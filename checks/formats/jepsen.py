@@ -11,16 +11,20 @@ kept in `Event.extra` under their names.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, MutableSequence
 from typing import Any
 
-from checks.formats.edn import EdnError, Keyword, Reader
+from checks.formats.edn import EdnError, Keyword, Reader, keyword
 from checks.history import (
     _NO_EXTRA,
+    _TYPES,
     EVENT_TYPES,
     NEMESIS,
     Event,
     HistoryError,
+    _intern,
     _short,
+    _short_name,
     check_process,
     check_time_ms,
 )
@@ -51,10 +55,13 @@ def event_from_map(m: Any, index: int, where: str) -> Event:
     time_ms = check_time_ms(m.get("time", 0), where, ":time (nanoseconds)", 1 / NS_PER_MS)
     value = m.get("value")
     check_value(value, where)
+    if value.__class__ is dict:  # share short names between events, as the JSON reader does
+        value = {k: _short_name(v) for k, v in value.items()}
     extra = {str(k): v for k, v in m.items() if k not in _FIELDS}
     if extra:
         check_value(extra, where)
-    return Event(str(etype), process, str(f), value, time_ms, index, extra or _NO_EXTRA)
+    # One string object per name (str() of a keyword would copy it for every event).
+    return Event(_TYPES[etype], process, _intern(str(f)), value, time_ms, index, extra or _NO_EXTRA)
 
 
 # A flat map on one line, of simple values: what most history files hold.
@@ -88,25 +95,62 @@ def parse_edn_history(text: str, source: str = "<history>") -> tuple[list[Event]
     return events, lines
 
 
+def read_edn_lines(
+    numbered: Iterable[tuple[int, str]], source: str, lines: MutableSequence[int]
+) -> list[Event] | None:
+    """One operation map per line (Jepsen's history.edn), a line at a time, so
+    memory holds the events and never the whole text. None when the text is
+    laid out otherwise (a vector, a map over several lines): the caller reads
+    it whole, and that reader names any error."""
+    events: list[Event] = []
+    for lineno, raw in numbered:
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if not line.startswith("{"):
+            return None
+        where = f"{source}: line {lineno}"
+        m = _flat_map(line)
+        if m is None:
+            reader = Reader(line)
+            try:
+                m = reader.read()
+                if not reader.at_end():
+                    return None
+            except EdnError:
+                return None
+        events.append(event_from_map(m, len(events), where))
+        lines.append(lineno)
+    return events
+
+
+def _flat_map(line: str) -> dict[Keyword, Any] | None:
+    """A flat map of simple values read by regular expression (fast); None otherwise."""
+    if _FLAT_MAP.fullmatch(line) is None:
+        return None
+    m: dict[Keyword, Any] = {}
+    for key, raw in _PAIR.findall(line):
+        k = keyword(key)
+        if k in m:
+            return None
+        try:
+            m[k] = _scalar(raw)
+        except ValueError:  # an integer too long to convert: the reader names it
+            return None
+    return m
+
+
 def _parse_flat_lines(text: str, source: str) -> tuple[list[Event], list[int]] | None:
     """A fast path for one flat map per line; None when the text is anything else."""
     events: list[Event] = []
     lines: list[int] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         line = line.strip()
         if not line:
             continue
-        if _FLAT_MAP.fullmatch(line) is None:
+        m = _flat_map(line)
+        if m is None:
             return None  # let the full reader read it (and name any error)
-        m: dict[Keyword, Any] = {}
-        for key, raw in _PAIR.findall(line):
-            k = Keyword(key)
-            if k in m:
-                return None
-            try:
-                m[k] = _scalar(raw)
-            except ValueError:  # an integer too long to convert: the reader names it
-                return None
         events.append(event_from_map(m, len(events), f"{source}: line {lineno}"))
         lines.append(lineno)
     return events, lines
@@ -116,7 +160,7 @@ def _scalar(raw: str) -> Any:
     if raw[0] == '"':
         return raw[1:-1]
     if raw[0] == ":":
-        return Keyword(raw[1:])
+        return keyword(raw[1:])
     if raw == "nil":
         return None
     if raw in ("true", "false"):

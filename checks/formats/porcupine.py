@@ -13,21 +13,31 @@ an event's time is its line number. (Porcupine's other format,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, MutableSequence
 from typing import Any
 
 from checks.formats.edn import EdnError, Keyword, hashable, read_one
 from checks.history import EVENT_TYPES, Event, HistoryError, check_process
 from checks.values import check_value
 
+VALUES_SHARED_MAX = 10_000  # distinct values read once and shared; past it, read each time
 LINE_RE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\S+)\s+:(\S+)\s+(\S.*?)\s*$")
 
 
 def parse_etcd_log(text: str, source: str = "<history>") -> tuple[list[Event], list[int]]:
     """Events of a Porcupine/Jepsen etcd log, with the line of each."""
-    events: list[Event] = []
     lines: list[int] = []
+    events = parse_etcd_lines(enumerate(text.split("\n"), start=1), source, lines)
+    return events, lines
+
+
+def parse_etcd_lines(
+    numbered: Iterable[tuple[int, str]], source: str, lines: MutableSequence[int]
+) -> list[Event]:
+    """Events of an etcd log given a line at a time; `lines` gets each one's line."""
+    events: list[Event] = []
     values: dict[str, Any] = {}  # the same few values recur: read each once
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in numbered:
         if not line.strip():
             continue
         where = f"{source}: line {lineno}"
@@ -43,11 +53,13 @@ def parse_etcd_log(text: str, source: str = "<history>") -> tuple[list[Event], l
         if raw in values:
             value = values[raw]
         else:
-            value = values[raw] = _value(raw, where)
+            value = _value(raw, where)
+            if len(values) < VALUES_SHARED_MAX:
+                values[raw] = value
         pid = check_process(int(process) if len(process) <= 20 else None, where, "the process")
         events.append(Event(etype, pid, f, value, float(lineno), len(events)))  # type: ignore[arg-type]
         lines.append(lineno)
-    return events, lines
+    return events
 
 
 def _value(raw: str, where: str) -> Any:
