@@ -52,6 +52,7 @@ def assert_refused(result: Any, *words: str) -> None:
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
+    assert "a bug in d11" not in result.output, "refused by the loader, not the last resort"
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
     for word in words:
