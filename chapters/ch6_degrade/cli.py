@@ -110,6 +110,20 @@ def guarded_call_us(calls: int = GUARDED_CALLS) -> float:
     return (time.perf_counter() - start_s) / calls * 1e6
 
 
+def _bare(now_ms: float, resource: str, *, caller: str = "") -> float:
+    return now_ms
+
+
+def bare_call_us(calls: int = GUARDED_CALLS) -> float:
+    """Microseconds per call of a function that does nothing: the yardstick on this machine."""
+    now_ms = 0.0
+    start_s = time.perf_counter()
+    for _ in range(calls):
+        now_ms += 0.01
+        _bare(now_ms, "pay", caller="gw-edge")
+    return (time.perf_counter() - start_s) / calls * 1e6
+
+
 def bench_degrade(
     scenario: str = typer.Option("overload-10x", "--scenario", help="overload-3x | overload-10x"),
     seed: int = typer.Option(1, "--seed"),
@@ -141,7 +155,9 @@ def bench_degrade(
         typer.echo(f"{label:<36} {d['goodput_share']:>8.0%} {d['p99_ms']:>8.0f} "
                    f"{d['served_late']:>7}  {recovered}")  # fmt: skip
     cost_us = guarded_call_us(calls)
+    bare_us = bare_call_us(calls)
     typer.echo(f"guarded call: {cost_us:.2f} us per entry+exit (flow + hot-parameter rule, "
-               f"{calls} calls, this process)")  # fmt: skip
+               f"{calls} calls, this process) = {cost_us / bare_us:.0f} bare Python "
+               f"function calls ({bare_us:.3f} us each here)")  # fmt: skip
     typer.echo(f"goodput_ratio_none: {shares['none']:.2f}")
     typer.echo(f"goodput_ratio_controls: {shares[STEPS[-1][0]]:.2f}")

@@ -223,10 +223,15 @@ class FlowRules:
                 continue
             if rule.limit_app != "default" and rule.limit_app != caller:
                 continue
-            window, inflight = self._observed(rule, resource, caller, entry)
-            if window is None:
-                continue  # chain rule, another entry point: not ours to limit
-            decision = self._behave(i, rule, now_ms, window, inflight, acquire)
+            if rule.behavior == "rate-limiter":  # no statistics needed: only the spacing
+                if rule.strategy == "chain" and entry != rule.ref_resource:
+                    continue
+                decision = self.limiters[i].check(now_ms, acquire)
+            else:
+                window, inflight = self._observed(rule, resource, caller, entry)
+                if window is None:
+                    continue  # chain rule, another entry point: not ours to limit
+                decision = self._behave(i, rule, now_ms, window, inflight, acquire)
             if not decision.passed:
                 return FlowDecision(False, reason=f"flow:{resource}")
             wait_ms = max(wait_ms, decision.wait_ms)

@@ -100,23 +100,23 @@ class Guard:
     ) -> str | float:  # fmt: skip
         """The reason to block, or (a float) how long the call must queue first."""
         stats = self.stats
-        inflight = stats.concurrency(resource)
         system = self.config.system
         if inbound and system is not None:
-            why = system.blocks(now_ms, stats.window(resource), inflight)
+            why = system.blocks(now_ms, stats.window(resource), stats.concurrency(resource))
             if why:
                 return why
-        if self.config.gradient2 and not self.limit(resource).allows(inflight):
+        if self.config.gradient2 and not self.limit(resource).allows(stats.concurrency(resource)):
             return "adaptive"
         taken: list[tuple[ParamLimiter, str]] = []
         for limiter in self.params:
             rule = limiter.rule
-            if rule.resource != resource or rule.param not in args:
+            value = args.get(rule.param)
+            if rule.resource != resource or value is None:
                 continue
-            if not limiter.check(now_ms, args[rule.param]):
+            if not limiter.check(now_ms, value):
                 self._refund(taken)
                 return f"param:{rule.param}"
-            taken.append((limiter, args[rule.param]))
+            taken.append((limiter, value))
         decision = self.flow.check(now_ms, resource, caller, entry)
         if not decision.passed:
             self._refund(taken)  # the call never runs: its hot-parameter tokens go back
@@ -138,7 +138,7 @@ class Guard:
         rt_ms = now_ms - e.start_ms - e.wait_ms
         breaker = self.breakers.get(e.resource)
         slow = breaker is not None and rt_ms > breaker.rule.slow_rt_ms
-        inflight = self.stats.concurrency(e.resource)
+        inflight = self.stats.inflight.get(e.resource, 0)
         self.stats.exit(now_ms, e.resource, rt_ms, error=error, slow=slow, caller=e.caller)
         if e.chain:
             self.stats.exit(now_ms, e.chain, rt_ms, error=error, slow=slow)

@@ -86,7 +86,11 @@ class SlidingWindow:
     def add_complete(self, now_ms: float, rt_ms: float, *, error: bool, slow: bool) -> None:
         """One call ended after `rt_ms`: a success or an error, slow or not."""
         bucket = self.current(now_ms)
-        rt_ms = min(max(rt_ms, 0.0), RT_MAX_MS)
+        # Plain comparisons, not min/max: this runs at the exit of every guarded call.
+        if rt_ms < 0.0:
+            rt_ms = 0.0
+        elif rt_ms > RT_MAX_MS:
+            rt_ms = RT_MAX_MS
         if error:
             bucket.error += 1
         else:
@@ -94,13 +98,18 @@ class SlidingWindow:
         if slow:
             bucket.slow += 1
         bucket.rt_sum_ms += rt_ms
-        bucket.rt_min_ms = min(bucket.rt_min_ms, rt_ms)
+        if rt_ms < bucket.rt_min_ms:
+            bucket.rt_min_ms = rt_ms
 
     # -- reading ----------------------------------------------------------------
     def passed(self, now_ms: float) -> int:
-        self.current(now_ms)  # the hot path of every QPS rule: no list built
+        self.current(now_ms)  # the hot path of every QPS rule: no list, no generator
         oldest_ms = now_ms - self.interval_ms
-        return sum(b.passed for b in self.ring if b.start_ms > oldest_ms and b.start_ms >= 0)
+        total = 0
+        for b in self.ring:
+            if b.start_ms > oldest_ms and b.start_ms >= 0:
+                total += b.passed
+        return total
 
     def blocked(self, now_ms: float) -> int:
         return sum(b.blocked for b in self.valid(now_ms))

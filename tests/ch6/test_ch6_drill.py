@@ -15,7 +15,8 @@ SHORT = {"spike_ms": 2_000.0, "after_ms": 3_000.0}
 
 def test_a_change_reaches_a_gateway_that_was_down_when_it_was_made() -> None:
     stage = get_stage("ch6")
-    changes = ((3_000.0, "flow-qps", 20.0), (3_000.0, "switch", "notify=off"))
+    switches = tuple((3_000.0, "switch", f"{p}=off") for p in ("notify", "loyalty", "recommend"))
+    changes = ((3_000.0, "flow-qps", 20.0), *switches)
     options = stage.options(seed=1, extra={**SHORT, "changes": changes})
     rt = SimRuntime(topology=stage.topology(options), seed=options.seed)
     dep = stage.build(rt, options)
@@ -26,13 +27,14 @@ def test_a_change_reaches_a_gateway_that_was_down_when_it_was_made() -> None:
     rt.run_until(dep.end_ms)
     made = [e for e in dep.history if e.f == "degrade:change"]
     applied = [e for e in dep.history if e.f == "degrade:applied"]
-    assert [e.value["version"] for e in made] == [1, 2]
+    assert [e.value["version"] for e in made] == [1, 2, 3, 4]
     assert applied and applied[0].time_ms >= 3_500.0  # re-sent until the restarted one took it
-    assert applied[-1].value == {"node": "gw-pay", "version": 2}
+    assert applied[-1].value == {"node": "gw-pay", "version": 4}
     settled_ms = applied[-1].time_ms + 50.0  # calls started before it end soon after
     after = [e for e in dep.history if e.f == "degrade:best-effort" and e.time_ms > settled_ms]
-    notify = [e.value["outcome"] for e in after if e.value["path"] == "notify"]
-    assert notify and set(notify) == {"shed"}, [(e.time_ms, e.value) for e in applied]
+    for path in ("notify", "loyalty", "recommend"):  # each switch, drilled
+        outcomes = [e.value["outcome"] for e in after if e.value["path"] == path]
+        assert outcomes and set(outcomes) == {"shed"}, path
 
 
 def test_bad_changes_are_one_line_errors() -> None:

@@ -140,3 +140,12 @@ def test_a_hot_value_gets_its_tokens_back_when_the_flow_rule_blocks_the_call() -
     for t in (1.0, 2.0, 3.0):
         assert g.entry(t, "pay", args=hot) == Blocked("flow:pay")
     assert g.params[0].buckets["m:0"].tokens == 1  # one spent (the call that ran), one left
+
+
+def test_a_chain_rate_limiter_spaces_only_its_entry_points_calls() -> None:
+    rule = FlowRule("query", 1, behavior="rate-limiter", strategy="chain", ref_resource="checkout",
+                    max_queueing_time_ms=0.0)  # fmt: skip
+    g = Guard(GuardConfig(flow=(rule,)))
+    assert not isinstance(g.entry(0.0, "query", entry="checkout"), Blocked)
+    assert isinstance(g.entry(1.0, "query", entry="checkout"), Blocked)
+    assert not isinstance(g.entry(2.0, "query", entry="admin"), Blocked)
