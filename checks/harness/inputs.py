@@ -20,7 +20,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from checks.harness.runner import HarnessError, TestSpec, build_stage, stage_options, validate
+from checks.harness.runner import (
+    HarnessError,
+    TestSpec,
+    build_stage,
+    fault_targets,
+    stage_options,
+    validate,
+)
 from checks.nemesis import NEMESES, Action, Schedule, ScheduleError
 
 __all__ = ["check_schedule", "load_schedule", "load_spec", "read_schedule"]
@@ -103,7 +110,7 @@ def check_schedule(schedule: Schedule, spec: TestSpec, source: str = "schedule")
     if not schedule.actions:
         return
     rt, dep = build_stage(spec)  # built, never started: only its names are read
-    known = _Names(dep.topology, set(rt.node_ids()))
+    known = _Names(dep.topology, set(rt.node_ids()), set(fault_targets(dep).nodes))
     for i, action in enumerate(schedule.actions):
         problem = _problem(action, known)
         if problem:
@@ -114,9 +121,10 @@ def check_schedule(schedule: Schedule, spec: TestSpec, source: str = "schedule")
 class _Names:
     """What a schedule may name on one stage: nodes, and the cells and cities holding them."""
 
-    def __init__(self, topology: Any, nodes: set[str]) -> None:
+    def __init__(self, topology: Any, nodes: set[str], servers: set[str]) -> None:
         self.topology = topology
         self.nodes = nodes
+        self.servers = servers  # what a node fault may hit: every node but the clients
 
     def expand(self, name: Any) -> set[str] | None:
         """The nodes a node, cell or city name stands for; None if it names nothing."""
@@ -130,8 +138,12 @@ def _problem(action: Action, names: _Names) -> str:
     if not (_number(action.at_ms) and 0 <= action.at_ms <= AT_MS_MAX):
         return f"at_ms must be a finite time in [0, {AT_MS_MAX:g}] ms"
     p, op = action.params, action.op
-    if op in ("crash", "restart", "pause", "resume", "skew") and p["node"] not in names.nodes:
-        return f"no node {_short(p['node'])} in this stage"
+    if op in ("crash", "restart", "pause", "resume", "skew"):
+        if p["node"] not in names.nodes:
+            return f"no node {_short(p['node'])} in this stage"
+        if p["node"] not in names.servers:
+            # A restarted client would reuse its process ids: the history breaks.
+            return f"{p['node']} is a client: it records the history, a fault must hit a server"
     if op == "skew":
         for key, bound in (("skew_ms", SKEW_MS_MAX), ("drift_ppm", DRIFT_PPM_MAX)):
             if not (_number(p[key]) and abs(p[key]) <= bound):

@@ -130,7 +130,7 @@ BAD_NUMBERS = [math.nan, math.inf, -math.inf, "1", True, None, [], {}, 10**400]
 def _bad_action() -> st.SearchStrategy[dict[str, Any]]:
     """One action that cannot run on chapter 1 (nodes monolith, client-1, client-2)."""
     at = st.sampled_from([0.0, 300.0])
-    bad_name = st.sampled_from(["nope", "", "client-9", "Monolith"]) | st.integers()
+    bad_name = st.sampled_from(["nope", "", "client-9", "Monolith", "client-1"]) | st.integers()
     bad_share = st.sampled_from([*BAD_NUMBERS, -0.1, 1.5, 5])
     bad_skew = st.sampled_from([*BAD_NUMBERS, 1e12, "abc"])
     net = {"loss": 0.0, "duplicate": 0.0, "reorder": 0.0}
@@ -365,3 +365,13 @@ def test_a_folder_saved_from_the_tui_says_why_it_does_not_reproduce(tmp_path: Pa
     result = invoke(["replay", str(folder), "--store", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output
     assert "saved from a live d11 tui session" in " ".join(result.output.split())
+
+
+def test_a_schedule_may_not_crash_a_client() -> None:
+    """A restarted client would reuse its process ids, and the history would break."""
+    from checks.harness.inputs import check_schedule
+    from checks.nemesis import Schedule
+
+    schedule = Schedule.from_json({"actions": [{"op": "crash", "node": "client-1", "at_ms": 1}]})
+    with pytest.raises(HarnessError, match="client-1 is a client"):
+        check_schedule(schedule, CONTROL)
