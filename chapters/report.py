@@ -209,3 +209,6 @@ def render(summary: dict[str, Any], console: Console, folder: str | None = None)
     console.print(_checks(s))
     if folder:
         console.print(f"history, verdicts and plots: {folder}")
+        # Whole lines, never wrapped: they are commands to copy.
+        console.print(f"replay: d11 replay {folder}", soft_wrap=True)
+        console.print(f"watch: d11 tui --attach {folder}", soft_wrap=True)
