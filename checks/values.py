@@ -158,6 +158,11 @@ def check_value(x: Any, where: str) -> None:
 
     Iterative, so no value can exhaust the stack while it is being checked.
     """
+    cls = x.__class__
+    if cls is str and x.isascii():  # the usual cases, at once
+        return
+    if cls is int and -INT_ABS_MAX < x < INT_ABS_MAX:
+        return
     todo: list[tuple[Any, int]] = [(x, 0)]
     while todo:
         v, depth = todo.pop()
