@@ -5,7 +5,8 @@ To add a chapter's exercises, write `learn/exercises/chN.py` holding a list
 `CHAPTER_MODULES`; the order of that tuple, then of each list, is the order
 in which a learner meets them. A chapter whose code is not in this checkout
 is skipped. tests/learn proves every exercise both ways: unsolved it fails,
-with its reference solution it passes.
+with its reference solution it passes; and checks that the chapter's book
+page shows `d11 learn start ID` and that book/docs/workshop.md's plan names it.
 """
 
 from __future__ import annotations

@@ -183,3 +183,13 @@ def test_code_that_never_returns_is_stopped(ws: Workspace, monkeypatch: pytest.M
     )
     result = check(ws, ex)
     assert result.status == "timeout" and "a loop that never ends" in result.headline
+
+
+def test_the_book_links_every_exercise() -> None:
+    """Each exercise's chapter page shows its start command; the workshop plan names it."""
+    docs = ROOT / "book" / "docs"
+    plan = (docs / "workshop.md").read_text()
+    for ex in all_exercises():
+        assert ex.page, ex.id
+        assert f"d11 learn start {ex.id}" in (docs / ex.page).read_text(), (ex.id, ex.page)
+        assert f"`{ex.id}`" in plan, f"workshop.md's plan does not name {ex.id}"
