@@ -72,6 +72,16 @@ class ReadTotal:
 def _balances(value: Any, where: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HistoryError(f"event {where}: a read's ok value must be a map, not {value!r}")
+    for acct, cents in value.items():
+        # A balance is whole cents, or nil (Jepsen's nil-balance); anything else
+        # is not a read of a bank, and no verdict can be drawn from it.
+        if not (cents is None or _is_amount(cents)) or not (
+            isinstance(acct, str) or _is_amount(acct)
+        ):
+            raise HistoryError(
+                f"event {where}: account {acct!r} reads {cents!r}: a balance is an "
+                "integer number of cents, or nil"
+            )
     if all(isinstance(k, str) for k in value):  # (an EDN keyword is a str, equal to its name)
         return value  # (most histories: no copy, so memory holds each read once)
     return {str(k): v for k, v in value.items()}
