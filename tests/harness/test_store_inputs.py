@@ -92,6 +92,7 @@ def test_a_changed_folder_is_refused_naming_the_file(
         load_store(folder)
     assert_refused(invoke(["replay", str(folder), "--store", str(tmp_path / "out")]), named)
     assert not (tmp_path / "out").exists(), "refused before anything ran"
+    assert_refused(invoke(["tui", "--attach", str(folder)]), named)
 
 
 def _drop_last_event(path: Path) -> None:
