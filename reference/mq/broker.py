@@ -146,7 +146,8 @@ class BrokerReplica(Replica):
         for member, seen_ms in list(group.items()):
             if now_ms - seen_ms > self.member_timeout_ms:
                 del group[member]  # silent for too long: its queues go to the others
-        ctx.send(src, ConsumerList(msg.group, tuple(sorted(group))))
+        halves = len(self.machine.halves)
+        ctx.send(src, ConsumerList(msg.group, tuple(sorted(group)), halves))
 
     # --8<-- [end:members]
 

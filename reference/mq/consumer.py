@@ -106,6 +106,8 @@ class _Queue:
     pulling: bool = False
     busy: bool = False  # the head is being handled
     committed: int = -1  # what we last committed (-1: nothing yet)
+    max_offset: int = 0  # the queue's length at the last pull
+    pulled_ms: float = -1e18  # when the last pull was answered
 
     @property
     def low_watermark(self) -> int:
@@ -131,8 +133,18 @@ class MessageConsumer(Node):
             self.queues[f"{retry_topic(config.group)}/0"] = _Queue(retry_topic(config.group), 0)
         self.deliveries: dict[str, int] = {}  # msg id -> deliveries seen by this incarnation
         self.started_ms = 0.0
+        self.unresolved_halves = -1  # as the broker's leader last said (-1: not heard)
+        self.heard_ms = -1e18
         self.calls = 0
         self.incarnation = 0
+
+    def caught_up(self, now_ms: float, fresh_ms: float) -> bool:
+        """Every queue read to its end by a pull answered within `fresh_ms`, nothing
+        waiting to be handled (what a harness can observe of a group from outside)."""
+        return all(
+            not q.cached and q.next_offset >= q.max_offset and now_ms - q.pulled_ms <= fresh_ms
+            for q in self.queues.values()
+        )
 
     # --8<-- [start:rebalance]
     def _allocate(self, members: tuple[str, ...]) -> set[int]:
@@ -180,6 +192,8 @@ class MessageConsumer(Node):
         if isinstance(msg, ProposeResult | ReadResult):
             self.caller.on_result(ctx, src, msg)
         elif isinstance(msg, ConsumerList):
+            if msg.group == self.config.group:
+                self.unresolved_halves, self.heard_ms = msg.unresolved_halves, ctx.now_ms()
             # The first lists after a start may not know every member yet: wait two
             # heartbeats before acting on them, or a booting group churns.
             settled = ctx.now_ms() - self.started_ms >= 2 * self.config.heartbeat_interval_ms
@@ -227,6 +241,7 @@ class MessageConsumer(Node):
             for i, m in enumerate(result.messages):
                 q.cached.append((start + i, m))
             q.next_offset = result.next_offset
+            q.max_offset, q.pulled_ms = result.max_offset, ctx.now_ms()
             if result.messages:
                 self._pull(ctx, name)  # more may be waiting
             else:

@@ -211,3 +211,6 @@ class ConsumerList:
 
     group: str
     members: tuple[str, ...]
+    # Half messages awaiting a verdict on the leader: events that may still come
+    # (how a caller outside the broker can tell that the queues have drained).
+    unresolved_halves: int = 0

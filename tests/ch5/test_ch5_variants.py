@@ -9,6 +9,7 @@ import functools
 import pytest
 
 from chapters.run import RunResult, simulate
+from checks.harness.real import run_real
 from checks.harness.runner import TestSpec, run_test
 from reference.mq.broker import BrokerReplica
 from reference.mq.producer import TransactionalProducer
@@ -137,3 +138,13 @@ def test_a_dead_settlement_consumers_queues_are_taken_over_before_it_is_back() -
         and str(e.process).endswith(("/payments/1", "/payments/3"))
     ]  # fmt: skip
     assert loyalty == []
+
+
+@pytest.mark.slow
+def test_transactional_is_valid_on_real_processes_under_kill() -> None:
+    """Brokers and ledger replicas as OS processes (fsync on); producers and
+    consumers hosted by the harness; a kill nemesis."""
+    result = run_real(
+        TestSpec(chapter="ch5", backend="process", nemeses=("kill",), time_s=3.0, seed=2)
+    )
+    assert result.valid is True, {n: v.summary for n, v in result.verdicts.items()}
