@@ -66,15 +66,15 @@ def check_lin(
         60.0,
         "--timeout-s",
         callback=in_range(0.001, TIMEOUT_S_MAX, "s"),
-        help="Budget for deciding.",
+        help="Budget for deciding, in seconds (up to a week).",
     ),
     explain_timeout_s: float = typer.Option(
         10.0,
         "--explain-timeout-s",
         callback=in_range(0.0, TIMEOUT_S_MAX, "s"),
-        help="Separate budget for explaining a failure (0: no explanation).",
+        help="Separate budget for explaining a failure, in seconds (0: no explanation).",
     ),
-    max_mb: int = typer.Option(
+    max_mb: int | None = typer.Option(
         None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
     ),
 ) -> None:

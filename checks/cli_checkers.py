@@ -199,7 +199,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         plot: Path | None = typer.Option(None, help="Write a PNG of totals over time here."),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int = typer.Option(
+        max_mb: int | None = typer.Option(
             None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
         ),
     ) -> None:
@@ -231,7 +231,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int = typer.Option(
+        max_mb: int | None = typer.Option(
             None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
         ),
     ) -> None:
@@ -260,7 +260,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         plot: Path | None = typer.Option(None, help="Write a PNG of the first cycle here."),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int = typer.Option(
+        max_mb: int | None = typer.Option(
             None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
         ),
     ) -> None:
@@ -289,7 +289,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ),
         fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int = typer.Option(
+        max_mb: int | None = typer.Option(
             None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
         ),
     ) -> None:

@@ -32,20 +32,21 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
             if m.f == "append":
                 if (m.key, m.value) in writer:
                     raise HistoryError(
-                        f"{t.name} and {writer[(m.key, m.value)].name} both append "
+                        f"event {t.at}: {t.name} and {writer[(m.key, m.value)].name} both append "
                         f"{m.value!r} to {m.key}: list-append needs unique values per key"
                     )
                 writer[(m.key, m.value)] = t
                 last_append[(t.n, m.key)] = m.value
             elif m.f == "w":
-                raise HistoryError(f"{t.name}: a write in a list-append history")
+                raise HistoryError(f"event {t.at}: {t.name}: a write in a list-append history")
     anomalies: list[Anomaly] = []
     ok = [t for t in txns if t.status == "ok"]
     for t in ok:
         for m in t.mops:
             if m.f == "r" and not (m.value is None or isinstance(m.value, tuple)):
                 raise HistoryError(
-                    f"{t.name} reads {m.key} = {m.value!r}: a list-append read is a list or nil"
+                    f"event {t.at}: {t.name} reads {m.key} = {m.value!r}: "
+                    "a list-append read is a list or nil"
                 )
     reads = [(t, m.key, m.value or ()) for t in ok for m in t.mops if m.f == "r"]
     external = _external_reads(ok)

@@ -37,19 +37,22 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
         for m in t.mops:
             if m.f == "w":
                 if m.value is None:
-                    raise HistoryError(f"{t.name} writes nil to {m.key}: nil is the initial state")
+                    raise HistoryError(
+                        f"event {t.at}: {t.name} writes nil to {m.key}: nil is the initial state"
+                    )
                 if (m.key, m.value) in writer and writer[(m.key, m.value)].n != t.n:
                     raise HistoryError(
-                        f"{t.name} and {writer[(m.key, m.value)].name} both write "
+                        f"event {t.at}: {t.name} and {writer[(m.key, m.value)].name} both write "
                         f"{m.value!r} to {m.key}: rw-register needs unique values per key"
                     )
                 writer[(m.key, m.value)] = t
                 last_write[(t.n, m.key)] = m.value
             elif m.f == "append":
-                raise HistoryError(f"{t.name}: an append in a rw-register history")
+                raise HistoryError(f"event {t.at}: {t.name}: an append in a rw-register history")
             elif isinstance(m.value, tuple):
                 raise HistoryError(
-                    f"{t.name} reads {m.key} = {show_value(m.value)}: a register read is one value"
+                    f"event {t.at}: {t.name} reads {m.key} = {show_value(m.value)}: "
+                    "a register read is one value"
                 )
     anomalies: list[Anomaly] = []
     ok = [t for t in txns if t.status == "ok"]

@@ -63,6 +63,11 @@ class Txn:
     def name(self) -> str:
         return f"T{self.n}"
 
+    @property
+    def at(self) -> int:
+        """The event that shows what it did: its completion, else its invoke."""
+        return self.complete_index if self.complete_index is not None else self.invoke_index
+
     def words(self) -> str:
         return f"{self.name} [{'; '.join(m.words() for m in self.mops)}] ({self.status})"
 

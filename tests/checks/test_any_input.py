@@ -149,6 +149,12 @@ def test_cas_of_a_two_key_object_is_an_error_with_file_and_line(tmp_path: Path) 
         ("txn", op(0, "txn", [["append", "x", [1]]], [["append", "x", [1]]]), "scalar"),
         ("txn", op(0, "txn", [["r", "x", None]], [["r", "x", [{"a": 1}]]]), "scalar"),
         ("lin", op(0, "get", None, None) and op(0, "put", [[1], "v"], None), "key"),
+        (
+            "txn",
+            op(0, "txn", [["append", "x", 1]], [["append", "x", 1]])
+            + op(1, "txn", [["r", "x", None]], [["r", "x", 5]]),
+            "line 4: T2 reads x = 5: a list-append read is a list or nil",
+        ),
         ("bank", op(0, "read", None, {"a": [1], "b": 2}), "balance is an integer"),
         ("bank", op(0, "read", None, {"a": "5", "b": 5}), "balance is an integer"),
         ("bank", op(0, "read", None, {"a": 2.5, "b": 5}), "balance is an integer"),
