@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -34,6 +35,7 @@ from tui.widgets import ChecksPanel, EventsPanel, StatusBar, TopologyPanel, Traf
 
 __all__ = ["MIN_HEIGHT", "MIN_WIDTH", "D11App"]
 
+TITLE_MARGIN = 6  # a border title's corners, edge dashes and padding spaces
 MIN_WIDTH = 100
 MIN_HEIGHT = 28
 TICK_S = 0.05  # a frame per tick: up to 20 refreshes a second, >= 10 on a loaded machine
@@ -117,15 +119,33 @@ class MainScreen(Screen[None]):
         yield Static("", id="message")
         yield Footer()
 
+    # Each panel's titles, fullest first: it shows the fullest that fits its width.
+    TITLES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "topology": ("Topology · ↑↓ pick a node", "Topology"),
+        "traffic": (
+            "Traffic · simulated tx/s (≙ real at scale)", "Traffic · simulated tx/s", "Traffic"
+        ),
+        "events": ("Events · simulated time", "Events"),
+        "checks": ("Checks · on the history so far", "Checks"),
+    }  # fmt: skip
+
     def on_resize(self) -> None:
         self.app._fit()  # type: ignore[attr-defined]
+        self.call_after_refresh(self.fit_titles)  # once the panels have their new widths
 
     def on_mount(self) -> None:
-        self.query_one("#topology").border_title = "Topology · ↑↓ pick a node"
-        self.query_one("#traffic").border_title = "Traffic · simulated tx/s (≙ real at scale)"
-        self.query_one("#events").border_title = "Events · simulated time"
-        self.query_one("#checks").border_title = "Checks · on the history so far"
+        self.fit_titles()
         self.query_one(TopologyPanel).focus()
+        self.call_after_refresh(self.fit_titles)
+
+    def fit_titles(self) -> None:
+        """Give each panel the fullest title its top edge holds whole (never one cut short)."""
+        for panel_id, titles in self.TITLES.items():
+            panel = self.query_one(f"#{panel_id}")
+            room = panel.size.width - TITLE_MARGIN
+            if panel.size.width == 0:  # not laid out yet: the fullest, fitted after layout
+                room = cell_len(titles[0])
+            panel.border_title = next((t for t in titles if cell_len(t) <= room), titles[-1])
 
 
 class D11App(App[None]):
@@ -182,6 +202,7 @@ class D11App(App[None]):
         self.frames_shown = 0
         self.theme = THEMES[0]
         self.crash: BaseException | None = None  # what ended the app, if anything did
+        self._too_small_said = ""
 
     def _fatal_error(self) -> None:
         """An error nothing caught ends the app without Textual's traceback screen.
@@ -226,16 +247,17 @@ class D11App(App[None]):
             return
         w, h = self.size
         too_small = w < MIN_WIDTH or h < MIN_HEIGHT
-        if small.display == too_small:
-            return  # nothing changed: no relayout
-        body.display = not too_small
-        small.display = too_small
-        if too_small:
-            small.update(
-                f"Terminal too small: {w} x {h}\n\n"
-                f"d11 tui needs at least {MIN_WIDTH} x {MIN_HEIGHT}.\n"
-                "Enlarge the window (or make the font smaller)."
-            )
+        if small.display != too_small:  # a relayout only when it changes
+            body.display = not too_small
+            small.display = too_small
+        said = (
+            f"Terminal too small: {w} x {h}\n\n"
+            f"d11 tui needs at least {MIN_WIDTH} x {MIN_HEIGHT}.\n"
+            "Enlarge the window (or make the font smaller)."
+        )
+        if too_small and said != self._too_small_said:  # the size it says is the size now
+            small.update(said)
+            self._too_small_said = said
 
     # -- frames ----------------------------------------------------------------------
     def show_frame(self, frame: Frame | None = None) -> None:
