@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable, MutableSequence
 from typing import Any
 
-from checks.formats.edn import EdnError, Keyword, hashable, read_one
+from checks.formats.edn import EdnError, Keyword, read_one
 from checks.history import EVENT_TYPES, Event, HistoryError, check_process
-from checks.values import check_value
+from checks.values import check_value, value_key
 
 VALUES_SHARED_MAX = 10_000  # distinct values read once and shared; past it, read each time
 LINE_RE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\S+)\s+:(\S+)\s+(\S.*?)\s*$")
@@ -71,4 +71,4 @@ def _value(raw: str, where: str) -> Any:
     check_value(value, where)
     if isinstance(value, Keyword):
         return str(value)  # :timed-out and friends: plain names
-    return hashable(value)
+    return value_key(value)  # (a map stays a map: never a tuple of pairs read as [old new])

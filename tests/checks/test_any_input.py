@@ -141,6 +141,18 @@ def test_cas_of_a_two_key_object_is_an_error_with_file_and_line(tmp_path: Path) 
     assert "h.jsonl: line 3: cas needs a value [old new]" in res.output
 
 
+def test_porcupine_cas_of_a_map_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "etcd.log"
+    path.write_text(
+        "INFO  jepsen.util - 1\t:invoke\t:cas\t{:a 1, :b 2}\n"
+        "INFO  jepsen.util - 1\t:ok\t:cas\t{:a 1, :b 2}\n",
+        encoding="utf-8",
+    )
+    res = check("lin", str(path))
+    assert res.exit_code == 2, res.output
+    assert "etcd.log: line 1: cas needs a value [old new]" in res.output
+
+
 @pytest.mark.parametrize(
     ("checker", "events", "words"),
     [
