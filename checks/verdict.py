@@ -79,8 +79,7 @@ def no_client_operations(checker: str) -> Verdict:
     return Verdict(
         checker,
         "unknown",
-        f"unknown: {NO_CLIENT_OPERATIONS} in the history (only nemesis events): "
-        "nothing to judge",
+        f"unknown: {NO_CLIENT_OPERATIONS} in the history (only nemesis events): nothing to judge",
         {"reason": NO_CLIENT_OPERATIONS},
     )
 
