@@ -25,6 +25,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "chapters.ch4_paxos",
     "chapters.ch5_mq",
     "chapters.ch6_degrade",
+    "chapters.ch7_rehearsal",
 )
 
 

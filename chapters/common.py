@@ -66,6 +66,8 @@ def store_capacity_tps(statements: int = PAY_STATEMENTS) -> float:
 class PaymentDeployment(Deployment):
     """A payment stage on a runtime; chapters fill in the abstract hooks."""
 
+    traced = False  # chapter 7: clients put a trace context (and its tag) on every payment
+
     def __init__(
         self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology
     ) -> None:
@@ -155,6 +157,7 @@ class PaymentDeployment(Deployment):
                 attempt_timeout_ms=ATTEMPT_TIMEOUT_MS,
                 attempts_max=ATTEMPTS_MAX,
                 respond=self.responses.append,
+                traced=self.traced,
             )
 
             def factory(_nid: str, config: ClientConfig = config) -> PaymentClient:

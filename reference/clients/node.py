@@ -42,6 +42,7 @@ from reference.payment.messages import (
     RefundRequest,
 )
 from reference.sqlstore.messages import StoreRejected
+from reference.tracing.context import new_trace
 
 __all__ = ["ClientConfig", "PaymentClient", "Record"]
 
@@ -56,6 +57,9 @@ INFLIGHT_MAX = 4_000  # outstanding operations per client; beyond it, arrivals a
 FINAL_READ_ATTEMPTS = 20
 LOOKUP_BATCH = 500  # payment ids per lookup operation
 LOOKUP_ROUNDS_MAX = 5  # rounds of lookups for ids still unanswered, then the reads go ahead
+# How a load-test payment is recorded: not "transfer", so production's checkers
+# (bank, ledger) never count money that only moved between shadow accounts.
+LOAD_TEST_TRANSFER = "load-test:transfer"
 _TICK = "tick"
 _TICK_MS = 20.0
 
@@ -73,6 +77,7 @@ class ClientConfig:
     backoff_ms: float = 20.0  # before a retry after an explicit rejection
     respond: Respond | None = None  # every reply's latency, late ones included (metrics)
     rules: CellRouter | None = None  # chapter 3: routing rules, updated by RulesUpdate
+    traced: bool = False  # chapter 7: every payment carries a trace context and its tag
 
     def __post_init__(self) -> None:
         assert 1 <= self.attempts_max <= 10, self.attempts_max
@@ -234,6 +239,8 @@ class PaymentClient(Node):
             return None
         self.seq += 1
         f = {"pay": "transfer", "refund": "transfer", "lookup": "lookup-transfer"}.get(kind, kind)
+        if payment is not None and payment.load_test:
+            f = LOAD_TEST_TRANSFER
         op = _Op(
             self.seq, self._process(), kind, f, value, payment, payment_id, now_ms,
             now_ms + self.config.deadline_ms,
@@ -343,8 +350,13 @@ class PaymentClient(Node):
             if op.kind == "refund":
                 msg = RefundRequest(req_id, op.payment_id, deadline_ms)
             else:
+                trace = (
+                    new_trace(op.payment_id, req_id, load_test=p.load_test)
+                    if self.config.traced
+                    else None
+                )
                 msg = PayRequest(
-                    req_id, op.payment_id, p.buyer, p.merchant, p.amount_cents, deadline_ms
+                    req_id, op.payment_id, p.buyer, p.merchant, p.amount_cents, deadline_ms, trace
                 )
             dst = self.config.route(p.buyer, op.payment_id, ctx.random, self.rules)
         ctx.send(dst, msg)
@@ -403,7 +415,8 @@ class PaymentClient(Node):
         if isinstance(msg, PayReply):
             if msg.status == "paid":
                 assert op.payment is not None
-                self.paid.append((op.payment_id, op.payment))
+                if not op.payment.load_test:  # refunds are production's only
+                    self.paid.append((op.payment_id, op.payment))
                 self._complete(ctx, op, "ok", extra)
             else:  # declined, or failed (rolled back): certainly no effect
                 extra["error"] = msg.status if msg.status == "declined" else msg.reason

@@ -24,6 +24,7 @@ class Payment:
     buyer: str
     merchant: str
     amount_cents: int
+    load_test: bool = False  # chapter 7: tagged `mark=T`, served from shadow data
 
 
 @dataclass(frozen=True)

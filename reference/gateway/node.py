@@ -22,6 +22,7 @@ is not one instant, so it is only used when traffic has stopped).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,8 @@ from reference.payment.messages import (
 )
 from reference.sqlstore.messages import StoreRejected
 from reference.tcc import Branch, TccCoordinator, TccPhase2Reply, TccTryReply
+from reference.tracing.context import TraceContext, emit_span
+from reference.tracing.shadow import LoadTestPolicy, LoadTestSwitch
 
 __all__ = ["GatewayConfig", "PaymentGateway"]
 
@@ -62,6 +65,7 @@ FORWARD_HOPS_MAX = 2
 _SWEEP_TIMER = "sweep"
 _SWEEP_MS = 250.0
 _RULES_KEY = "gateway/rules"  # the newest routing rules adopted (cell mode)
+_LOAD_TEST_KEY = "gateway/load-test-enabled"  # the kill switch survives a restart
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class GatewayConfig:
     cell_stores: dict[str, NodeId] = field(default_factory=dict)
     work_ms: float = 0.05  # busy time per message handled
     step_timeout_ms: float = 300.0  # a naive step, or TCC's phase 1
+    # Chapter 7: spans for every payment, the allow-list and the kill switch (None: off).
+    load_test: LoadTestPolicy | None = None
 
     def __post_init__(self) -> None:
         assert self.cross in ("naive", "tcc"), self.cross
@@ -109,6 +115,8 @@ class PaymentGateway(Node):
         self.tcc = TccCoordinator(try_timeout_ms=config.step_timeout_ms)
         self.waiters: dict[str, list[tuple[NodeId, str]]] = {}  # xid -> clients
         self._seq = 0
+        policy = config.load_test
+        self.load_test = dataclasses.replace(policy) if policy is not None else None
 
     def on_start(self, ctx: Context) -> None:
         if self.config.cross == "tcc":
@@ -116,6 +124,9 @@ class PaymentGateway(Node):
         saved = ctx.disk.get(_RULES_KEY)
         if saved is not None and self.cell_router is not None:
             self.cell_router.update(saved)  # the rules we acknowledged before a crash
+        switch = ctx.disk.get(_LOAD_TEST_KEY)
+        if switch is not None and self.load_test is not None:
+            self.load_test.enabled = bool(switch)
         ctx.set_timer(_SWEEP_MS, _SWEEP_TIMER)
 
     # -- routing ------------------------------------------------------------------
@@ -153,6 +164,11 @@ class PaymentGateway(Node):
             self._report(ctx, self.tcc.on_message(ctx, msg))
         elif isinstance(msg, Ping):
             ctx.send(src, Pong(msg.seq, ctx.node_id))
+        elif isinstance(msg, LoadTestSwitch) and self.load_test is not None:
+            self.load_test.enabled = msg.enabled
+            ctx.disk.put(_LOAD_TEST_KEY, msg.enabled)
+            ctx.disk.sync()
+            ctx.trace("load-test-switch", enabled=msg.enabled)
         elif isinstance(msg, RulesUpdate):
             assert self.cell_router is not None
             if self.cell_router.update(msg.rules):
@@ -185,6 +201,11 @@ class PaymentGateway(Node):
     # --8<-- [start:gateway-pay]
     def _on_pay(self, ctx: Context, src: NodeId, req: PayRequest, hops: int) -> None:
         assert 0 <= hops <= FORWARD_HOPS_MAX, hops
+        if self.load_test is not None:
+            traced = self._enter_traced(ctx, src, req)
+            if traced is None:
+                return
+            req = traced
         router = self.cell_router
         if router is not None:
             _, uid = parse_account(req.buyer)
@@ -209,6 +230,27 @@ class PaymentGateway(Node):
             self._tcc_begin(ctx, src, req, buyer_store, merchant_store)
 
     # --8<-- [end:gateway-pay]
+
+    # --8<-- [start:gateway-traced]
+    def _enter_traced(self, ctx: Context, src: NodeId, req: PayRequest) -> PayRequest | None:
+        """Chapter 7: record this hop, refuse tagged traffic the policy stops, and
+        hand the next hop a child context (same trace, same tag, a new span)."""
+        assert self.load_test is not None
+        refusal = self.load_test.refusal(ctx.node_id, req.trace)
+        emit_span(ctx, req.trace, "gateway.pay", payment=req.payment_id, outcome=refusal)
+        if refusal:
+            ctx.count("load_test_refused")
+            ctx.send(src, GatewayRejected(req.req_id, refusal, ctx.node_id))
+            return None
+        if req.trace is None:
+            return req
+        return dataclasses.replace(req, trace=self.propagate(ctx, req.trace))
+
+    def propagate(self, ctx: Context, trace: TraceContext) -> TraceContext:
+        """The context the next hop gets. Every bit of baggage goes along."""
+        return trace.child(self._req_id(ctx))
+
+    # --8<-- [end:gateway-traced]
 
     def _send_relayed(
         self, ctx: Context, src: NodeId, dst: NodeId, msg: PayRequest | Forwarded
@@ -241,7 +283,7 @@ class PaymentGateway(Node):
         for store in stores:
             sub = f"{req.req_id}|{store}"
             if isinstance(req, ReadBalances):
-                ctx.send(store, ReadBalances(sub, req.accounts, req.deadline_ms))
+                ctx.send(store, ReadBalances(sub, req.accounts, req.deadline_ms, req.trace))
             else:
                 ctx.send(store, ReadPayments(sub, req.deadline_ms))
 
@@ -341,8 +383,8 @@ class PaymentGateway(Node):
             ctx.send(src, GatewayRejected(req.req_id, "overloaded", ctx.node_id))
             return
         branches = (
-            Branch("debit", "debit", buyer_store, req.buyer, req.amount_cents),
-            Branch("credit", "credit", merchant_store, req.merchant, req.amount_cents),
+            Branch("debit", "debit", buyer_store, req.buyer, req.amount_cents, req.trace),
+            Branch("credit", "credit", merchant_store, req.merchant, req.amount_cents, req.trace),
         )
         self.tcc.begin(ctx, xid, branches)
 

@@ -8,6 +8,7 @@ of it idempotent. `deadline_ms` is when the caller stops waiting (0: never).
 from __future__ import annotations
 
 from reference.codec import message
+from reference.tracing.context import TraceContext
 
 __all__ = [
     "Balances",
@@ -31,6 +32,7 @@ class PayRequest:
     merchant: str
     amount_cents: int
     deadline_ms: float
+    trace: TraceContext | None = None  # chapter 7: trace ids and the load-test tag
 
 
 @message
@@ -62,6 +64,7 @@ class ReadBalances:
     req_id: str
     accounts: tuple[str, ...] | None  # None: every account
     deadline_ms: float
+    trace: TraceContext | None = None  # tagged: the shadow balances, never production's
 
 
 @message

@@ -28,6 +28,7 @@ from reference.payment.messages import (
     RefundRequest,
 )
 from reference.sqlstore import Abort, Call, Procedure, Txn
+from reference.tracing.shadow import is_shadow
 
 __all__ = ["PAYMENT_PROCEDURES", "PAYMENT_SCHEMA", "open_accounts"]
 
@@ -131,15 +132,20 @@ def read_balances(txn: Txn, req: ReadBalances, call: Call) -> Balances:
     """Balances of `req.accounts` (or all): one transaction, so one instant."""
     rows = txn.query("SELECT id, balance_cents + frozen_cents FROM accounts ORDER BY id")
     wanted = None if req.accounts is None else set(req.accounts)
-    balances = {a: b for a, b in rows if wanted is None or a in wanted}
+    # A production read never returns a shadow row, a tagged one only shadow rows
+    # (chapter 7; without load-test traffic there are no shadow rows).
+    shadow = req.trace is not None and req.trace.load_test
+    balances = {a: b for a, b in rows if (wanted is None or a in wanted) and is_shadow(a) == shadow}
     return Balances(req.req_id, balances, call.node_id)
 
 
 def read_payments(txn: Txn, req: ReadPayments, call: Call) -> Payments:
     """Ids of the payments paid here and of the transfer legs applied here."""
-    paid = txn.query("SELECT id FROM orders WHERE status IN ('paid', 'refunded')")
-    legs = txn.query("SELECT id FROM legs WHERE status = 'applied'")
-    applied = tuple(sorted([r[0] for r in paid] + [r[0] for r in legs]))
+    paid = txn.query("SELECT id, buyer FROM orders WHERE status IN ('paid', 'refunded')")
+    legs = txn.query("SELECT id, account FROM legs WHERE status = 'applied'")
+    # Production's payments only: a load test's shadow orders are not production's.
+    ids = [r[0] for r in paid + legs if not is_shadow(r[1])]
+    applied = tuple(sorted(ids))
     return Payments(req.req_id, applied, call.node_id)
 
 

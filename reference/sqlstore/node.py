@@ -35,6 +35,8 @@ from reference.sqlstore.messages import (
 )
 from reference.sqlstore.service_time import ServiceTime
 from reference.sqlstore.txn import Abort, Txn, apply_writes
+from reference.tracing.context import emit_span
+from reference.tracing.shadow import is_shadow, shadow_request, written_accounts
 
 __all__ = ["Call", "Procedure", "SqlStore", "StoreConfig"]
 
@@ -66,6 +68,7 @@ class StoreConfig:
     is_standby: bool = False  # start as a standby (until promoted)
     ship_interval_ms: float = 20.0
     shed_expired: bool = False  # reject requests whose deadline has passed (cheaply)
+    traced: bool = False  # chapter 7: a `span` trace event for every request served
 
 
 class SqlStore(Node):
@@ -133,12 +136,16 @@ class SqlStore(Node):
             ctx.send(src, StoreRejected(msg.req_id, "expired", ctx.node_id))
             return
         assert self.conn is not None
+        # A load-test request works on shadow rows: the data layer decides (chapter 7).
+        msg = shadow_request(msg)
         txn = Txn(self.conn)
         try:
             reply = procedure(txn, msg, Call(ctx.node_id, ctx.now_ms()))
         except Abort as abort:
             txn.rollback()
             reply = abort.reply
+        if self.config.traced:
+            self._span(ctx, msg, reply, txn)
         # The node is busy for what the transaction cost: this is its capacity.
         ctx.work(service.cost_ms(txn.statements))
         if self.conn.in_transaction:
@@ -147,6 +154,19 @@ class SqlStore(Node):
         ctx.send(src, reply)  # only after the sync: an acknowledged write is durable
 
     # --8<-- [end:store-serve]
+
+    def _span(self, ctx: Context, msg: Any, reply: Any, txn: Txn) -> None:
+        balances = getattr(reply, "balances", None)
+        shadow_rows = sum(1 for a in balances if is_shadow(a)) if balances else 0
+        emit_span(
+            ctx,
+            getattr(msg, "trace", None),
+            type(msg).__name__,
+            payment=getattr(msg, "payment_id", None) or getattr(msg, "xid", ""),
+            writes=written_accounts(txn.writes),
+            shadow_rows_read=shadow_rows,
+            outcome=getattr(reply, "status", ""),
+        )
 
     def _commit(self, ctx: Context, txn: Txn) -> None:
         # --8<-- [start:commit-durable]

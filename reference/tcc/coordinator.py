@@ -24,6 +24,7 @@ from typing import Any
 
 from reference.node import Context, NodeId
 from reference.tcc.messages import TccPhase2, TccPhase2Reply, TccTry, TccTryReply
+from reference.tracing.context import TraceContext
 
 __all__ = ["Branch", "TccCoordinator"]
 
@@ -38,6 +39,7 @@ class Branch:
     node: NodeId  # the participant (shard store) that runs it
     account: str
     amount_cents: int
+    trace: TraceContext | None = None  # chapter 7: carried by every try and phase 2
 
 
 @dataclass
@@ -102,7 +104,7 @@ class TccCoordinator:
                 b.node,
                 TccTry(
                     self._req_id(ctx), xid, b.branch_id, b.action, b.account, b.amount_cents,
-                    deadline_ms,
+                    deadline_ms, b.trace,
                 ),
             )  # fmt: skip
         ctx.set_timer(self.try_timeout_ms, ("tcc-try", xid))
@@ -183,7 +185,7 @@ class TccCoordinator:
                     b.node,
                     TccPhase2(
                         self._req_id(ctx), act.xid, b.branch_id, b.action, b.account,
-                        b.amount_cents, commit,
+                        b.amount_cents, commit, b.trace,
                     ),
                 )  # fmt: skip
         # Retried until every branch answers: a cancel that never lands would
@@ -210,6 +212,9 @@ class TccCoordinator:
         self, ctx: Context, xid: str, state: str, branches: tuple[Branch, ...], reason: str
     ) -> None:
         rows = [[b.branch_id, b.action, b.node, b.account, b.amount_cents] for b in branches]
+        for row, b in zip(rows, branches, strict=True):
+            if b.trace is not None:  # a recovered phase 2 must keep its tag (and its shadow)
+                row.append(b.trace)
         ctx.disk.put(_KEY + xid, {"state": state, "branches": rows, "reason": reason})
 
     def _req_id(self, ctx: Context) -> str:

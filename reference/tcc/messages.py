@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reference.codec import message
+from reference.tracing.context import TraceContext
 
 __all__ = ["TccPhase2", "TccPhase2Reply", "TccTry", "TccTryReply"]
 
@@ -16,6 +17,7 @@ class TccTry:
     account: str
     amount_cents: int
     deadline_ms: float
+    trace: TraceContext | None = None  # chapter 7: the payment's trace and load-test tag
 
 
 @message
@@ -39,6 +41,7 @@ class TccPhase2:
     account: str
     amount_cents: int
     commit: bool
+    trace: TraceContext | None = None  # chapter 7: the payment's trace and load-test tag
 
 
 @message
