@@ -326,7 +326,7 @@ class DockerRuntime(ProcessRuntime):
             container.reload()
             networks = container.attrs["NetworkSettings"]["Networks"]
             data_ip = networks[self.data_net.name]["IPAddress"]
-        except (docker.errors.APIError, KeyError) as exc:
+        except (docker.errors.DockerException, KeyError, _requests_error()) as exc:
             raise SpawnError(f"container of {member.node_id}: {exc}") from None
         if not data_ip:
             raise SpawnError(f"container of {member.node_id} has no address (it exited at once)")
@@ -371,25 +371,26 @@ class DockerRuntime(ProcessRuntime):
         self.containers[member.node_id] = container
         return container
 
+    # Every call to the engine below may fail: an API error (the container is
+    # not in the state the call needs) or, on a loaded machine, a timeout. A
+    # fault is then logged and the run goes on: what the container really did
+    # shows through its control channel (a node that dies is reaped).
     def _kill(self, member: Member) -> None:
-        import docker.errors
-
         container = self.containers.get(member.node_id)
         if container is None:
             return
         if member.status == "paused":
-            # The engine refuses to kill a frozen container: thaw it first (it
+            # Some engines refuse to kill a frozen container: thaw it first (it
             # runs for the moment between the two calls, as a SIGCONT would let it).
-            with contextlib.suppress(docker.errors.APIError):
-                container.unpause()
-        with contextlib.suppress(docker.errors.APIError):  # already stopped
-            container.kill()  # SIGKILL
+            _engine_call(container.unpause, f"unpause {member.node_id} to kill it")
+        _engine_call(container.kill, f"kill {member.node_id}", conflict_ok=True)  # SIGKILL
 
     def _poll_exit(self, member: Member) -> int | None:
         container = self.containers.get(member.node_id)
         if container is None:
             return None
-        container.reload()
+        if not _engine_call(container.reload, f"look at {member.node_id}"):
+            return None  # not known to have ended
         state = container.attrs["State"]
         return None if state["Running"] else _exit_status(state["ExitCode"])
 
@@ -405,20 +406,10 @@ class DockerRuntime(ProcessRuntime):
         return _exit_status(int(result["StatusCode"]))
 
     def _signal_stop(self, member: Member) -> None:
-        import docker.errors
-
-        try:
-            self.containers[member.node_id].pause()
-        except docker.errors.APIError as exc:  # it died meanwhile: its control channel says so
-            log.warning("pause %s: %s", member.node_id, exc.explanation or exc)
+        _engine_call(self.containers[member.node_id].pause, f"pause {member.node_id}")
 
     def _signal_cont(self, member: Member) -> None:
-        import docker.errors
-
-        try:
-            self.containers[member.node_id].unpause()
-        except docker.errors.APIError as exc:
-            log.warning("resume %s: %s", member.node_id, exc.explanation or exc)
+        _engine_call(self.containers[member.node_id].unpause, f"resume {member.node_id}")
         self._apply_iptables()  # what it could not take while frozen
 
     # -- real cuts ----------------------------------------------------------------
@@ -500,20 +491,38 @@ class DockerRuntime(ProcessRuntime):
         return str(output.decode())
 
     def _cleanup(self) -> None:
-        import docker.errors
-
         self._cuts.stop()
         for container in self.containers.values():
-            try:
-                container.remove(force=True)
-            except docker.errors.APIError as exc:
-                log.warning("could not remove container %s: %s", container.name, exc)
-        try:
-            self.data_net.remove()
-        except docker.errors.APIError as exc:
-            log.warning("could not remove network %s: %s", self.data_net.name, exc)
+            _engine_call(lambda c=container: c.remove(force=True), f"remove {container.name}")
+        _engine_call(self.data_net.remove, f"remove network {self.data_net.name}")
         info = {"cluster": self.cluster, "containers": [c.name for c in self.containers.values()]}
         log.info("docker run cleaned up: %s", json.dumps(info))
+
+
+def _requests_error() -> type[Exception]:
+    """The base class of the HTTP errors docker-py lets through (timeouts, resets)."""
+    import requests
+
+    return requests.exceptions.RequestException
+
+
+def _engine_call(call: Callable[[], Any], what: str, conflict_ok: bool = False) -> bool:
+    """Make one call to the engine; False, logged, if the engine refused or timed out.
+
+    `conflict_ok`: a 409 (the container is already in that state: a kill of
+    one that stopped) is no news, and not logged.
+    """
+    import docker.errors
+
+    try:
+        call()
+    except (docker.errors.DockerException, _requests_error()) as exc:
+        if conflict_ok and getattr(exc, "status_code", None) == 409:
+            return False
+        explanation = getattr(exc, "explanation", None) or exc
+        log.warning("%s: %s", what, str(explanation)[:200])
+        return False
+    return True
 
 
 def _exit_status(code: int) -> int:

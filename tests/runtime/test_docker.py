@@ -178,3 +178,27 @@ def test_docker_a_message_the_node_does_not_handle_is_dropped_and_counted(
     send_from(rt, "client", "k1", Echo(1, "a counter does not handle this"))
     assert wait_for(rt, lambda: rt.stats("k1")["unhandled"] == 1)
     assert rt.status("k1") == "up" and _incr(rt, 50, 0) is not None
+
+
+def test_an_engine_that_times_out_fails_no_fault() -> None:
+    """On a loaded machine the engine answers late or not at all: faults log it and go on."""
+    import requests
+
+    from reference.runtime.process import Member
+
+    class Stuck:
+        name = "stuck"
+
+        def _timeout(self, *args: object, **kwargs: object) -> None:
+            raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=60)")
+
+        kill = pause = unpause = reload = remove = _timeout
+
+    rt = DockerRuntime.__new__(DockerRuntime)  # no engine here: only the fault paths
+    rt.containers = {"n1": Stuck()}
+    rt.members = {}
+    member = Member("n1", "process", ("10.0.0.2", 7000), status="paused")
+    rt._kill(member)  # unpause, then kill: both time out
+    rt._signal_stop(member)
+    rt._signal_cont(member)
+    assert rt._poll_exit(member) is None  # not known to have ended
