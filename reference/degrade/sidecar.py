@@ -275,6 +275,7 @@ class Sidecar(Node):
     # --8<-- [start:sidecar-inbound]
     def _inbound(self, ctx: Context, src: NodeId, msg: PayRequest) -> None:
         now_ms = ctx.now_ms()
+        ctx.count("requests")  # every try that reaches this node, retries included
         if msg.req_id in self.waiting:
             return  # the caller's retry of a request still queued here: it will answer
         late = bool(msg.deadline_ms) and now_ms >= msg.deadline_ms
@@ -439,8 +440,11 @@ class Sidecar(Node):
         if mine is not None and dst == mine.src:
             self._reply(ctx, dst, msg, mine)
         elif isinstance(msg, PayRequest) and (self.config.attempts > 1 or self.throttle):
+            ctx.count("tries_out")
             self._call(ctx, dst, msg)
         else:
+            if isinstance(msg, PayRequest):
+                ctx.count("tries_out")  # every try sent downstream, retries included
             ctx.send(dst, msg)
 
     # --8<-- [start:sidecar-reply]
@@ -546,6 +550,7 @@ class Sidecar(Node):
             return False
         out.attempts += 1
         ctx.count("retries")
+        ctx.count("tries_out")
         ctx.send(out.dst, out.msg)
         ctx.set_timer(self.config.attempt_timeout_ms, (_TAG, "try", out.msg.req_id, out.attempts))  # type: ignore[attr-defined]
         return True
