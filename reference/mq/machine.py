@@ -121,6 +121,7 @@ class BrokerMachine:
         self.queues: dict[tuple[str, int], list[int]] = {}
         self.ids: dict[str, int] = {}  # msg_id -> its first commit-log offset (dedups resends)
         self.halves: dict[str, _Half] = {}  # unresolved half messages
+        self.half_offsets: dict[str, list[int]] = {}  # key -> its unresolved halves' offsets
         self.ops: dict[str, str] = {}  # op records: msg_id -> committed | rolled-back | discarded
         self.offsets: dict[tuple[str, str, int], int] = {}  # (group, topic, queue) -> offset
         # A half (or timer) message's real topic and queue (REAL_TOPIC / REAL_QID).
@@ -191,6 +192,7 @@ class BrokerMachine:
         offset = self._append(half)
         self.ids[c.msg_id] = offset
         self.halves[c.msg_id] = _Half(offset)
+        self.half_offsets.setdefault(c.key, []).append(offset)  # ascending: the log only grows
         self._real_topic[c.msg_id] = (c.topic, queue_id)
         return ("stored", offset)
 
@@ -212,6 +214,7 @@ class BrokerMachine:
             # a producer's own late verdict could race the one it gave the check.
             return ("refused", "late: the check-back decides")
         del self.halves[c.msg_id]
+        self._forget_half(stored.key, half.offset)
         if not c.commit:
             self.ops[c.msg_id] = "rolled-back"
             self._release(stored.key)
@@ -243,9 +246,14 @@ class BrokerMachine:
         return replace(stored, topic=topic, queue_id=queue_id, born_ms=now_ms, deliver_at_ms=0)
 
     def _older_unresolved(self, key: str, offset: int) -> bool:
-        return any(
-            h.offset < offset and self.log[h.offset].key == key for h in self.halves.values()
-        )
+        offsets = self.half_offsets.get(key)
+        return bool(offsets) and offsets[0] < offset
+
+    def _forget_half(self, key: str, offset: int) -> None:
+        offsets = self.half_offsets[key]
+        offsets.remove(offset)
+        if not offsets:
+            del self.half_offsets[key]
 
     def _deliver(self, msg_id: str, now_ms: int) -> int:
         """Append a committed half message (or a due timer message) to its real queue."""
@@ -281,6 +289,7 @@ class BrokerMachine:
                 continue  # too young: its producer may still be deciding
             if half.checks >= cfg.transaction_check_max:
                 del self.halves[msg_id]
+                self._forget_half(stored.key, half.offset)
                 self.ops[msg_id] = "discarded"
                 self._append(replace(stored, topic=CHECK_MAX_TOPIC, queue_id=0))
                 discarded.append(msg_id)
@@ -418,6 +427,8 @@ class BrokerMachine:
             self.queues.setdefault((msg.topic, msg.queue_id), []).append(msg.offset)
             self.ids.setdefault(msg.msg_id, msg.offset)  # its first record: half or plain
         self.halves = {m: _Half(o, c) for m, o, c in halves}
+        for half in sorted(self.halves.values(), key=lambda h: h.offset):
+            self.half_offsets.setdefault(self.log[half.offset].key, []).append(half.offset)
         self.ops = dict(ops)
         self.offsets = {(g, t, q): o for g, t, q, o in offsets}
         self._real_topic = {m: (t, q) for m, t, q in real}
