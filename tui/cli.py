@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "reference.traffic.cli",  # d11 traffic
     "chapters.cli",  # d11 run, d11 bench cells
     "chapters.ch6_degrade.cli",  # d11 bench degrade
+    "chapters.ch7_rehearsal.cli",  # d11 rehearse
     "checks.cli",  # d11 check lin, d11 bench checker
     "checks.cli_checkers",  # d11 check bank|ledger|txn|delivery
     "checks.harness.cli",  # d11 test, d11 hunt, d11 replay

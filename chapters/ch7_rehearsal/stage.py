@@ -41,7 +41,7 @@ from chapters.scenarios import SCENARIOS
 from chapters.stage import Deployment, Runtime, StageError, StageOptions
 from checks.history import Event
 from reference.capacity.replay import replay_arrivals
-from reference.clients import Payment
+from reference.clients import ClosedLoop, Payment
 from reference.gateway import GatewayConfig, PaymentGateway
 from reference.gateway.router import CellRouter, ShardRouter
 from reference.node import NodeId
@@ -117,6 +117,19 @@ class RehearsalDeployment(ShardingDeployment):
         return super().traffic(profile, start_ms)
 
     def start_traffic(self, start_ms: float, end_ms: float, profile: str = "steady") -> None:
+        concurrency = int(self.options.extra.get("concurrency", 0))
+        if profile == "saturate" and concurrency > 0:
+            # The capacity sweep: exactly `concurrency` payments in flight in all.
+            self.profile = profile
+            self.traffic_window = (start_ms, end_ms)
+            self.note("traffic", f"closed loop of {concurrency} from {start_ms:.0f} ms")
+            clients = self.roles["client"]
+            for i, cid in enumerate(clients):
+                share = concurrency // len(clients) + (1 if i < concurrency % len(clients) else 0)
+                if share:
+                    loop = ClosedLoop(start_ms, end_ms, share, self.make_payment)
+                    self.plans[cid].closed.append(loop)
+            return
         super().start_traffic(start_ms, end_ms, profile)
         if self.replay is None:
             return

@@ -1,0 +1,75 @@
+"""`d11 rehearse`: the Double 11 readiness report. Exit 0 ready, 1 not ready, 2 could not tell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("rehearse")(rehearse)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+# --8<-- [start:cli]
+def rehearse(
+    seed: int = typer.Option(1, "--seed"),
+    shards: int = typer.Option(4, "--shards", help="SQL stores (chapter 2's sharding)."),
+    duration_s: float = typer.Option(1.5, "--duration-s", help="Simulated s per load level."),
+    forecast_tps: float = typer.Option(
+        0.0, "--forecast-tps", help="Forecast peak, simulated payments/s (0: the stage's)."
+    ),
+    slow: str = typer.Option("", "--slow", help="Plant a bottleneck: this node is slower."),
+    slow_factor: float = typer.Option(4.0, "--slow-factor", help="How much slower."),
+    leak: bool = typer.Option(False, "--leak", help="Plant a leak: a gateway drops the tag."),
+    as_json: bool = typer.Option(False, "--json", help="The report as JSON."),
+    html_path: Path | None = typer.Option(None, "--html", help="Also write an HTML page here."),
+) -> None:
+    """Rehearse Double 11 on the simulator: capacity sweep with a USL fit, load levels at
+    0.5x-2x the forecast with tagged traffic replayed over production, the kill-switch
+    drill, isolation. Exit 0 ready, 1 not ready, 2 could not tell."""
+    from chapters.ch7_rehearsal.rehearsal import RehearsalPlan
+    from chapters.ch7_rehearsal.rehearsal import rehearse as run_rehearsal
+    from chapters.ch7_rehearsal.report import render_text, write_html
+    from chapters.stage import StageError
+
+    if not 0 < duration_s <= 60:
+        _fail(f"--duration-s must be in (0, 60], not {duration_s:g}")
+    if forecast_tps < 0 or slow_factor <= 0:
+        _fail("--forecast-tps must be >= 0 and --slow-factor > 0")
+    extra: dict[str, object] = {}
+    if slow:
+        extra |= {"slow": slow, "slow_factor": slow_factor}
+    try:
+        plan = RehearsalPlan(
+            seed=seed, shards=shards, duration_s=duration_s, forecast_tps=forecast_tps,
+            variant="leak" if leak else "shadow", extra=extra,
+        )  # fmt: skip
+        if slow and slow not in {f"shard-{i}" for i in range(shards)} | {"gw-0"}:
+            _fail(f"--slow names no node of the stage: {slow!r} (shard-0.., gw-0)")
+        progress = None if as_json else (lambda s: typer.echo(f"  {s}", err=True))
+        report = run_rehearsal(plan, on_progress=progress)
+    except StageError as exc:
+        _fail(str(exc))
+        return
+    if html_path is not None:
+        write_html(report, html_path)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+    else:
+        typer.echo(render_text(report))
+        if html_path is not None:
+            typer.echo(f"html: {html_path}")
+    raise typer.Exit(report["exit_code"])
+
+
+# --8<-- [end:cli]

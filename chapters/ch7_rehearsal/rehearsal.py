@@ -1,0 +1,372 @@
+"""The Double 11 rehearsal: measure whether the platform is ready for the forecast.
+
+It runs chapter 7's stage on the simulator several times, each run judged
+from its own history:
+
+1. a production run at the forecast, whose arrivals are the *recording*;
+2. the capacity sweep: closed loops of N payments in flight, N from 2 to 64,
+   the throughput X(N) of each fitted with the Universal Scalability Law
+   (`reference.capacity.usl`): σ, κ and the predicted peak;
+3. the load levels: production traffic plus the recording replayed tagged,
+   open model, at 0.5x to 2x the forecast; every hop's span is in the
+   history, so each link's latency is measured, and every component's queue
+   is sampled as the run goes;
+4. the kill-switch drill: the load test switched off mid-run, and how long
+   tagged traffic took to stop.
+
+From those: per-link p50/p99/p999, the load at which each component
+saturates, bottlenecks ranked, headroom against the forecast, the drill's
+outcome and the isolation verdict of every run. Ready means: headroom of at
+least 1.1x, the 1.1x level within the SLO, every isolation verdict valid,
+production's own checks valid, the drill passed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chapters import get_stage
+from chapters.common import DEADLINE_MS
+from chapters.stage import Deployment
+from checks.history import Event
+from reference.capacity import fit_usl, recorded_arrivals
+
+__all__ = ["READY_HEADROOM", "RehearsalPlan", "percentile", "rehearse"]
+
+READY_HEADROOM = 1.1  # capacity over forecast needed to go live
+SLO_SUCCESS_MIN = 0.99  # acknowledged over started, at the 1.1x level
+SLO_P99_MS = DEADLINE_MS / 2  # end-to-end p99 at the 1.1x level
+QUEUE_SATURATED = 8.0  # mean events waiting at a node: it is past its capacity
+WARMUP_SHARE = 0.25  # the first quarter of a window is not steady state
+SAMPLE_MS = 50.0
+SWITCH_STOP_MS_MAX = 100.0  # the kill switch must stop new tagged payments this fast
+
+
+@dataclass(frozen=True)
+class RehearsalPlan:
+    seed: int = 1
+    shards: int = 4
+    duration_s: float = 1.5  # simulated traffic time of each load level
+    sweep_s: float = 1.0  # of each capacity-sweep point
+    levels: tuple[float, ...] = (0.5, 1.0, 1.1, 1.5, 2.0)  # x the forecast
+    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 24, 32, 48, 64)
+    forecast_tps: float = 0.0  # simulated; 0: the stage's default (60% of its estimate)
+    variant: str = "shadow"  # "leak": the planted tag-dropping gateway
+    extra: dict[str, Any] = field(default_factory=dict)  # stage knobs (slow, slow_factor, ...)
+
+    def __post_init__(self) -> None:
+        assert 1.1 in self.levels or any(x >= 1.1 for x in self.levels), "a 1.1x level is needed"
+        assert all(0 < x <= 5 for x in self.levels) and self.duration_s > 0, self
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of `values`; nan if empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(p / 100.0 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def _run(
+    plan: RehearsalPlan,
+    extra: dict[str, Any],
+    scenario: str,
+    duration_s: float,
+    prepare: Callable[[Deployment, Any], None] | None = None,
+) -> tuple[Deployment, dict[str, list[int]], float]:
+    """One run of chapter 7 on the simulator; returns it, its queue samples, its start."""
+    from checks.harness.runner import settle
+    from reference.runtime.sim import SimRuntime
+
+    stage = get_stage("ch7")
+    knobs = {**plan.extra, **extra}
+    if plan.forecast_tps:
+        knobs["forecast_tps"] = plan.forecast_tps
+    opts = stage.options(
+        seed=plan.seed, shards=plan.shards, duration_s=duration_s, variant=plan.variant, extra=knobs
+    )
+    rt = SimRuntime(topology=stage.topology(opts), seed=opts.seed)
+    dep = stage.build(rt, opts)
+    rt.start()
+    if prepare is not None:
+        prepare(dep, rt)
+    start_ms = rt.now_ms
+    dep.apply_scenario(scenario)
+    queues: dict[str, list[int]] = defaultdict(list)
+    servers = dep.roles["gateway"] + dep.roles["shard"]
+    traffic_end_ms = start_ms + 200.0 + duration_s * 1000.0
+
+    def sample() -> None:
+        for node in servers:
+            queues[node].append(rt.queue_len(node))
+        if rt.now_ms + SAMPLE_MS < traffic_end_ms:
+            rt.call_at(rt.now_ms + SAMPLE_MS, sample)
+
+    rt.call_at(start_ms + 200.0 + WARMUP_SHARE * duration_s * 1000.0, sample)
+    settle(rt, dep)
+    return dep, dict(queues), start_ms
+
+
+def _window(dep: Any) -> tuple[float, float]:
+    start_ms, end_ms = dep.traffic_window
+    return start_ms + WARMUP_SHARE * (end_ms - start_ms), end_ms
+
+
+def _payments(history: list[Event]) -> tuple[dict[str, Event], dict[str, Event]]:
+    """Invokes and completions of payments (production and load test), by payment id."""
+    invokes: dict[Any, Event] = {}
+    by_process: dict[Any, str] = {}
+    ends: dict[str, Event] = {}
+    for e in history:
+        if e.f not in ("transfer", "load-test:transfer") or not isinstance(e.value, dict):
+            continue
+        if e.type == "invoke":
+            pid = str(e.value["id"])
+            invokes[pid] = e
+            by_process[e.process] = pid
+        elif e.process in by_process:
+            ends[by_process.pop(e.process)] = e
+    return invokes, ends
+
+
+def _served(end: Event) -> bool:
+    return end.type == "ok" or (end.type == "fail" and end.extra.get("error") == "declined")
+
+
+def _throughput(dep: Any) -> float:
+    """Payments acknowledged per simulated second in the steady part of the window."""
+    lo, hi = _window(dep)
+    _, ends = _payments(dep.history)
+    done = sum(1 for e in ends.values() if e.type == "ok" and lo <= e.time_ms < hi)
+    return done / max((hi - lo) / 1000.0, 1e-9)
+
+
+# --8<-- [start:links]
+def links(history: list[Event]) -> dict[str, list[float]]:
+    """Latency samples (ms) of each link, rebuilt from the spans of every trace.
+
+    client→gateway: the payment's start to the first gateway span of its trace;
+    gateway→<store>: a gateway span to the next store span of the same trace
+    (the network, the gateway's own work, the store's queue); end-to-end: the
+    payment's start to its acknowledgement.
+    """
+    invokes, ends = _payments(history)
+    by_trace: dict[str, list[Event]] = defaultdict(list)
+    for e in history:
+        if e.f == "span" and e.process == "trace" and e.value.get("trace_id"):
+            by_trace[e.value["trace_id"]].append(e)
+    out: dict[str, list[float]] = defaultdict(list)
+    for pid, inv in invokes.items():
+        spans = by_trace.get(pid, [])
+        gateway_ms: float | None = None
+        for s in spans:
+            node = s.value["node"]
+            if node.startswith("gw-"):
+                if gateway_ms is None:
+                    out["client→gateway"].append(s.time_ms - inv.time_ms)
+                gateway_ms = s.time_ms
+            elif gateway_ms is not None and s.value["op"] in ("PayRequest", "TccTry"):
+                out[f"gateway→{node}"].append(s.time_ms - gateway_ms)
+        end = ends.get(pid)
+        if end is not None and end.type == "ok":
+            out["end-to-end"].append(end.time_ms - inv.time_ms)
+    return dict(out)
+
+
+# --8<-- [end:links]
+
+
+def _pcts(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 50), 2),
+        "p99": round(percentile(values, 99), 2),
+        "p999": round(percentile(values, 99.9), 2),
+    }
+
+
+def _level(plan: RehearsalPlan, factor: float, recorded: list[Any]) -> dict[str, Any]:
+    def prepare(dep: Any, _rt: Any) -> None:
+        dep.load_test(recorded)
+
+    dep, queues, _ = _run(plan, {"load_factor": factor}, "steady", plan.duration_s, prepare)
+    invokes, ends = _payments(dep.history)
+    lo, hi = _window(dep)
+    started = [pid for pid, e in invokes.items() if lo <= e.time_ms < hi]
+    # Served: acknowledged, or declined (a definite business answer, e.g. no funds).
+    acked = [pid for pid in started if pid in ends and _served(ends[pid])]
+    verdicts = dep.run_checks()
+    link = {name: _pcts(v) for name, v in sorted(links(dep.history).items())}
+    e2e = link.get("end-to-end", {"p99": math.nan})
+    success = len(acked) / len(started) if started else 0.0
+    return {
+        "factor": factor,
+        "offered_tps": round(factor * dep.forecast_tps(), 1),
+        "goodput_tps": round(_throughput(dep), 1),
+        "success": round(success, 4),
+        "links": link,
+        "queues": {n: round(sum(q) / len(q), 2) if q else 0.0 for n, q in sorted(queues.items())},
+        "slo_met": success >= SLO_SUCCESS_MIN and e2e["p99"] <= SLO_P99_MS,
+        "checks": {name: v.valid for name, v in verdicts.items()},
+        "isolation": verdicts["isolation"].summary,
+        "forecast_tps": dep.forecast_tps(),
+        "scale": dep.scale,
+    }
+
+
+def _drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
+    """The kill switch at the middle of a 1x run: how fast tagged traffic stops."""
+    switch: dict[str, float] = {}
+
+    def prepare(dep: Any, rt: Any) -> None:
+        dep.load_test(recorded)
+        at_ms = rt.now_ms + 200.0 + plan.duration_s * 500.0
+        switch["at_ms"] = at_ms
+        rt.call_at(at_ms, lambda: dep.kill_switch(False))
+
+    dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", plan.duration_s, prepare)
+    at_ms = switch["at_ms"]
+    admitted = [
+        e.time_ms
+        for e in dep.history
+        if e.f == "span" and e.value["mark"] == "T" and e.value["node"].startswith("gw-")
+        and e.value["outcome"] == ""
+    ]  # fmt: skip
+    refused = sum(1 for e in dep.history if e.f == "span" and e.value["outcome"] == "load-test-off")
+    last_admitted_ms = max((t for t in admitted if t >= at_ms), default=at_ms)
+    stop_ms = last_admitted_ms - at_ms
+    isolation = dep.run_checks()["isolation"]
+    return {
+        "name": "kill switch",
+        "at_ms": at_ms,
+        "stopped_after_ms": round(stop_ms, 2),
+        "refused_after": refused,
+        "passed": stop_ms <= SWITCH_STOP_MS_MAX and refused > 0 and isolation.valid is True,
+        "isolation": isolation.valid,
+    }
+
+
+# --8<-- [start:rehearse]
+def rehearse(
+    plan: RehearsalPlan, on_progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Run the whole rehearsal; returns the readiness report (JSON-ready)."""
+
+    def say(step: str) -> None:
+        if on_progress is not None:
+            on_progress(step)
+
+    say("recording production traffic at the forecast")
+    base, _, _ = _run(plan, {"load_test_share": 0.0}, "steady", plan.duration_s)
+    recorded = recorded_arrivals(base.history)
+    forecast_tps = base.forecast_tps()  # type: ignore[attr-defined]
+    scale = base.scale
+    points: list[dict[str, float]] = []
+    for n in plan.concurrency:
+        say(f"capacity sweep: {n} in flight")
+        dep, _, _ = _run(plan, {"concurrency": n}, "saturate", plan.sweep_s)
+        points.append({"n": n, "tps": round(_throughput(dep), 2)})
+    levels = []
+    for factor in plan.levels:
+        say(f"load level {factor}x the forecast")
+        levels.append(_level(plan, factor, recorded))
+    say("drill: kill switch")
+    drills = [_drill(plan, recorded)]
+    return analyse(plan, forecast_tps, scale, points, levels, drills, len(recorded))
+
+
+# --8<-- [end:rehearse]
+
+
+def analyse(
+    plan: RehearsalPlan,
+    forecast_tps: float,
+    scale: float,
+    points: list[dict[str, float]],
+    levels: list[dict[str, Any]],
+    drills: list[dict[str, Any]],
+    recorded: int,
+) -> dict[str, Any]:
+    """The readiness report from the measurements (pure: tests feed it figures)."""
+    usl: dict[str, Any]
+    try:
+        fit = fit_usl([p["n"] for p in points], [max(p["tps"], 1e-9) for p in points])
+        usl = {
+            "sigma": round(fit.sigma, 5), "kappa": round(fit.kappa, 7), "lambda_tps": fit.lam,
+            "peak_concurrency": fit.peak_concurrency, "peak_tps": fit.peak_throughput,
+            "rmse_rel": round(fit.rmse_rel, 4),
+        }  # fmt: skip
+    except ValueError as exc:
+        usl = {"error": str(exc)}
+    # Capacity is what was measured; the fit says where the curve bends and why
+    # (σ: queueing on something shared, κ: the cost of agreeing), and predicts the peak.
+    capacity_tps = max((p["tps"] for p in points), default=0.0)
+    headroom = capacity_tps / forecast_tps if forecast_tps > 0 else 0.0
+    # Saturation per component: the first level at which its queue stays long.
+    nodes = sorted({n for lv in levels for n in lv["queues"]})
+    saturation = {}
+    for node in nodes:
+        first = next((lv["factor"] for lv in levels if lv["queues"][node] >= QUEUE_SATURATED), None)
+        saturation[node] = first
+    top = max(levels, key=lambda lv: lv["factor"]) if levels else None
+    ranked = []
+    if top is not None:
+        for node, q in top["queues"].items():
+            link = top["links"].get(f"gateway→{node}", {})
+            ranked.append({"node": node, "mean_queue": q, "inbound_p99_ms": link.get("p99"),
+                           "saturates_at": saturation[node]})  # fmt: skip
+    # The first to saturate is the bottleneck; among equals, the slowest way in.
+    ranked.sort(
+        key=lambda r: (
+            math.inf if r["saturates_at"] is None else r["saturates_at"],
+            -(r["inbound_p99_ms"] or 0.0),
+            -r["mean_queue"],
+        )
+    )
+    bottlenecks = [r for r in ranked if r["mean_queue"] > 0][:5]
+    at_11 = next((lv for lv in levels if lv["factor"] >= READY_HEADROOM - 1e-9), None)
+    isolation = [lv["checks"].get("isolation") for lv in levels] + [d["isolation"] for d in drills]
+    production_ok = all(
+        lv["checks"].get(c) is True for lv in levels for c in lv["checks"] if c != "isolation"
+    )
+    reasons = []
+    if headroom < READY_HEADROOM:
+        reasons.append(f"headroom {headroom:.2f}x is below {READY_HEADROOM}x")
+    if at_11 is not None and not at_11["slo_met"]:
+        reasons.append(f"the {at_11['factor']}x level misses the SLO")
+    if any(v is False for v in isolation):
+        reasons.append("load-test traffic leaked into production")
+    if not production_ok:
+        reasons.append("a production check failed")
+    if not all(d["passed"] for d in drills):
+        reasons.append("a drill failed")
+    unknown = "error" in usl or any(v == "unknown" or v is None for v in isolation)
+    verdict = "could not tell" if unknown and not reasons else ("not ready" if reasons else "ready")
+    return {
+        "verdict": verdict,
+        "exit_code": {"ready": 0, "not ready": 1, "could not tell": 2}[verdict],
+        "reasons": reasons,
+        "forecast_tps": round(forecast_tps, 1),
+        "forecast_real_tps": round(forecast_tps / scale),
+        "scale": scale,
+        "capacity_tps": round(capacity_tps, 1),
+        "capacity_real_tps": round(capacity_tps / scale),
+        "headroom": round(headroom, 3),
+        "usl": usl,
+        "sweep": points,
+        "levels": levels,
+        "saturation": saturation,
+        "bottlenecks": bottlenecks,
+        "drills": drills,
+        "isolation": "valid" if all(v is True for v in isolation) else (
+            "leak" if any(v is False for v in isolation) else "unknown"),
+        "recorded_payments": recorded,
+        "plan": {"seed": plan.seed, "shards": plan.shards, "duration_s": plan.duration_s,
+                 "variant": plan.variant,
+                 "levels": list(plan.levels), "extra": dict(plan.extra)},
+    }  # fmt: skip

@@ -1,0 +1,57 @@
+"""`d11 rehearse`: it finds a planted bottleneck and names it; its verdict and exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, analyse, percentile
+from tui.cli import app
+
+
+def test_the_rehearsal_finds_a_planted_bottleneck_and_names_it(tmp_path: Path) -> None:
+    page = tmp_path / "rehearsal.html"
+    args = ["rehearse", "--slow", "shard-2", "--duration-s", "1.0", "--json", "--html", str(page)]
+    result = CliRunner().invoke(app, args)
+    report = json.loads(result.stdout)
+    assert report["bottlenecks"][0]["node"] == "shard-2", report["bottlenecks"]
+    assert report["saturation"]["shard-2"] is not None  # it saturates within 2x
+    # A store four times slower cannot carry 1.1x the forecast: not ready, exit 1.
+    assert report["verdict"] == "not ready" and result.exit_code == 1
+    assert report["isolation"] == "valid"
+    assert len(report["sweep"]) >= 6 and "sigma" in report["usl"]
+    assert {"p50", "p99", "p999"} <= set(report["levels"][0]["links"]["end-to-end"])
+    assert page.read_text().count("data:image/png;base64,") == 3
+
+
+def _level(factor: float, *, slo: bool = True, isolation: object = True) -> dict[str, object]:
+    return {
+        "factor": factor, "links": {}, "queues": {"shard-0": 0.5}, "slo_met": slo,
+        "checks": {"bank": True, "ledger": True, "isolation": isolation},
+    }  # fmt: skip
+
+
+def test_verdicts_and_exit_codes_from_the_figures() -> None:
+    plan = RehearsalPlan()
+    sweep = [{"n": n, "tps": 100.0 * n / (1 + 0.05 * (n - 1))} for n in (1, 2, 4, 8, 16, 32)]
+    drill = [{"passed": True, "isolation": True}]
+    ready = analyse(plan, 300.0, 0.01, sweep, [_level(1.0), _level(1.1)], drill, 10)
+    assert ready["verdict"] == "ready" and ready["exit_code"] == 0, ready["reasons"]
+    short = analyse(plan, 1200.0, 0.01, sweep, [_level(1.0), _level(1.1)], drill, 10)
+    assert short["exit_code"] == 1 and "headroom" in short["reasons"][0]
+    leak = analyse(plan, 300.0, 0.01, sweep, [_level(1.1, isolation=False)], drill, 10)
+    assert leak["exit_code"] == 1 and leak["isolation"] == "leak"
+    blind = analyse(plan, 300.0, 0.01, sweep, [_level(1.1, isolation="unknown")], drill, 10)
+    assert blind["exit_code"] == 2 and blind["verdict"] == "could not tell"
+    unfit = analyse(plan, 300.0, 0.01, sweep[:3], [_level(1.1)], drill, 10)
+    assert unfit["exit_code"] == 2 and "error" in unfit["usl"]
+    assert percentile([5.0, 1.0, 3.0], 50) == 3.0
+
+
+def test_a_bad_option_is_one_line_and_exit_2() -> None:
+    result = CliRunner().invoke(app, ["rehearse", "--slow", "nope"])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error: --slow names no node")
+    assert len(result.output.strip().splitlines()) == 1
