@@ -26,8 +26,6 @@ from checks.verdict import Verdict, combine
 
 __all__ = ["RunResult", "save_run", "simulate"]
 
-FINAL_READ_GRACE_MS = 60_000.0  # how much longer to wait for final reads behind a backlog
-
 
 @dataclass
 class RunResult:

@@ -38,8 +38,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+# Expectations, judgements and StageError are the harness's contract (it sits
+# below the chapters and judges what it runs); a chapter names them from here.
+from checks.harness.contract import Expectation, Judgement, StageError, judge
 from checks.history import Event
 
 if TYPE_CHECKING:
@@ -60,8 +63,6 @@ __all__ = [
     "judge",
 ]
 
-Validity = bool | Literal["unknown"]
-
 # The roles a node can have; `Deployment.roles` maps each to node ids. A
 # nemesis picks its victims from these (never from "client": the clients are
 # the observers whose history is judged).
@@ -74,10 +75,6 @@ ROLES: tuple[str, ...] = (
     "controller",  # failover controller
     "client",  # clients issuing operations and recording the history
 )
-
-
-class StageError(ValueError):
-    """Bad options for a stage (unknown variant, too many shards, ...): one line for a user."""
 
 
 class Runtime(Protocol):
@@ -119,62 +116,6 @@ class StageOptions:
 
 
 # --8<-- [end:options]
-
-
-# --8<-- [start:expectation]
-@dataclass(frozen=True)
-class Expectation:
-    """What a check is expected to say about a scenario, and why."""
-
-    valid: Validity  # True: must pass. False: the stage is expected to break it.
-    why: str  # one or two sentences, shown next to the verdict
-    # Some failures show in some seeds only (a crash has to land between the
-    # debit and the credit): `always=False` means "may fail"; tests then look
-    # for the failure across a few seeds instead of in every one.
-    always: bool = True
-
-
-# --8<-- [end:expectation]
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """A verdict set against its expectation."""
-
-    check: str
-    valid: Validity
-    expected: Expectation | None
-    outcome: Literal["pass", "expected-failure", "unexpected-failure", "unexpected-pass", "unknown"]
-
-    @property
-    def ok(self) -> bool:
-        """True when the stage behaved as its chapter says it does."""
-        return self.outcome in ("pass", "expected-failure", "unknown")
-
-
-def judge(
-    verdicts: Mapping[str, Verdict], expectations: Mapping[str, Expectation]
-) -> dict[str, Judgement]:
-    """Set each verdict against its expectation (a check with none must pass)."""
-    out: dict[str, Judgement] = {}
-    for name, verdict in verdicts.items():
-        exp = expectations.get(name)
-        want: Validity = True if exp is None else exp.valid
-        got = verdict.valid
-        if got == "unknown":
-            outcome = "unknown"
-        elif got is True and want is True:
-            outcome = "pass"
-        elif got is False and want is False:
-            outcome = "expected-failure"
-        elif got is False:
-            outcome = "unexpected-failure"
-        elif exp is not None and not exp.always:
-            outcome = "pass"  # a "may fail" that did not fail this seed
-        else:
-            outcome = "unexpected-pass"
-        out[name] = Judgement(name, got, exp, outcome)  # type: ignore[arg-type]
-    return out
 
 
 # --8<-- [start:scenario]

@@ -35,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _use_workspace_stages() -> None:
+    """This process's top: the harness runs the workspace's chapters (its own copies)."""
+    from chapters import get_stage
+    from checks.harness.contract import use_stages
+
+    use_stages(get_stage)
+
+
 def run(
     exercise_id: str, workspace: Path, seeds: int, answer: str | None, truth: bool
 ) -> dict[str, Any]:
@@ -46,6 +54,7 @@ def run(
         misplaced = _misplaced_packages(workspace)
         if misplaced:
             return _problem("setup", f"{misplaced} was not imported from {workspace}")
+        _use_workspace_stages()
         outcome = CHECKS[ex.check](ex, CheckRequest(seeds, answer, truth))
     except NotImplementedError as exc:
         where = _where(exc, workspace)

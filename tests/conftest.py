@@ -14,7 +14,11 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from chapters import get_stage
+from checks.harness.contract import use_stages
+
 os.environ.setdefault("D11_SIM_STRICT", "1")
+use_stages(get_stage)  # what `d11` does at its top: the harness runs the chapters' stages
 
 settings.register_profile(
     "ci",

@@ -136,5 +136,9 @@ def export(out_dir: Path, names: list[str] | None = None) -> list[Path]:
 
 
 if __name__ == "__main__":
+    from chapters import get_stage
+    from checks.harness.contract import use_stages
+
+    use_stages(get_stage)  # this program's top: the harness runs the chapters' stages
     for written in export(Path(sys.argv[1] if len(sys.argv) > 1 else "book/docs/img")):
         print(written)

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from checks.harness.contract import DeploymentContract, StageContract, judge
 from checks.harness.runner import (
     WORKLOADS,
     HarnessError,
@@ -50,7 +51,6 @@ from checks.nemesis import Action, Schedule, heal_everything, install, random_sc
 from checks.verdict import combine
 
 if TYPE_CHECKING:
-    from chapters.stage import Deployment, StageOptions
     from checks.history import Event
     from reference.node import Node, NodeFactory
     from reference.runtime.process import ProcessRuntime
@@ -186,17 +186,16 @@ def run_real(
 def _run(
     spec: TestSpec,
     schedule: Schedule | None,
-    stage: Any,
-    options: StageOptions,
+    stage: StageContract,
+    options: Any,
     real: ProcessRuntime,
     on_progress: Callable[[float, float], None] | None,
 ) -> TestResult:
-    from chapters.stage import judge
     from reference.runtime.process import RuntimeUsageError
     from reference.runtime.spec import SpecError
 
     staging = StagingRuntime(real)
-    dep: Deployment = stage.build(staging, options)
+    dep: DeploymentContract = stage.build(staging, options)
     try:
         # Clients, and any node a stage says records history (`local_nodes`).
         recorders = set(getattr(dep, "local_nodes", ()))
@@ -255,7 +254,7 @@ def _run(
 
 def _run_real_time(
     real: ProcessRuntime,
-    dep: Deployment,
+    dep: DeploymentContract,
     heal_ms: float,
     end_ms: float,
     origin_ms: float,

@@ -21,6 +21,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from checks.harness.contract import (
+    DeploymentContract,
+    Judgement,
+    StageContract,
+    StageError,
+    judge,
+    stage_named,
+)
 from checks.nemesis import (
     Schedule,
     ScheduleError,
@@ -33,7 +41,6 @@ from checks.nemesis import (
 from checks.verdict import Validity, Verdict, combine
 
 if TYPE_CHECKING:
-    from chapters.stage import Deployment, Judgement, StageOptions
     from checks.history import Event
 
 __all__ = ["BACKENDS", "WORKLOADS", "TestResult", "TestSpec", "run_test", "settle"]
@@ -261,7 +268,7 @@ def expectation_scenario(spec: TestSpec) -> str:
     return WORKLOADS[spec.workload] if spec.workload != "saturate" else "steady"
 
 
-def build_stage(spec: TestSpec) -> tuple[Any, Deployment]:
+def build_stage(spec: TestSpec) -> tuple[Any, DeploymentContract]:
     """The spec's stage built on a fresh simulator (not started): (runtime, deployment)."""
     from reference.runtime.sim import SimRuntime
 
@@ -270,13 +277,14 @@ def build_stage(spec: TestSpec) -> tuple[Any, Deployment]:
     return rt, stage.build(rt, options)
 
 
-def stage_options(spec: TestSpec) -> tuple[Any, StageOptions]:
-    """The spec's stage and its validated options (HarnessError, one line, if bad)."""
-    from chapters import get_stage
-    from chapters.stage import StageError
+def stage_options(spec: TestSpec) -> tuple[StageContract, Any]:
+    """The spec's stage and its validated options (HarnessError, one line, if bad).
 
+    The stage comes from the resolver the program's top installed
+    (`checks.harness.contract.use_stages`): the harness never names a chapter.
+    """
     try:
-        stage = get_stage(spec.chapter)
+        stage = stage_named(spec.chapter)
         options = stage.options(
             seed=spec.seed,
             variant=spec.variant,
@@ -294,7 +302,7 @@ def stage_options(spec: TestSpec) -> tuple[Any, StageOptions]:
     return stage, options
 
 
-def fault_targets(dep: Deployment) -> Targets:
+def fault_targets(dep: DeploymentContract) -> Targets:
     """Every node but the clients: they are the observers whose history is judged."""
     clients = set(dep.roles.get("client", []))
     nodes = [n for n in dep.rt.node_ids() if n not in clients]  # type: ignore[attr-defined]
@@ -361,11 +369,9 @@ def _run_scenario(spec: TestSpec, on_progress: Callable[[float, float], None] | 
 
 
 def _checked(
-    spec: TestSpec, schedule: Schedule, rt: Any, dep: Deployment, scenario: str
+    spec: TestSpec, schedule: Schedule, rt: Any, dep: DeploymentContract, scenario: str
 ) -> TestResult:
     """The finished run's history checked, each verdict set against `scenario`'s expectation."""
-    from chapters.stage import judge
-
     verdicts = dep.run_checks()
     judged = judge(verdicts, dep.expectations(scenario))
     return TestResult(
@@ -383,19 +389,21 @@ def _checked(
     )
 
 
+# How much longer than its planned end a run waits for final reads queued
+# behind a backlog (the monolith after the spike): past it, the checkers judge
+# what there is and say "unknown" where a final read is missing.
+FINAL_READ_GRACE_MS = 60_000.0
 SCENARIO_GRACE_STEP_MS = 500.0
 
 
 def settle(
-    rt: Any, dep: Deployment, on_progress: Callable[[float, float], None] | None = None
+    rt: Any, dep: DeploymentContract, on_progress: Callable[[float, float], None] | None = None
 ) -> None:
     """Run a scenario to its end, then until its final reads are in (bounded).
 
     `d11 run` and the replay of its folder both end a scenario here, so the
     two runs stop at the same instant and their traces match byte for byte.
     """
-    from chapters.run import FINAL_READ_GRACE_MS
-
     # One run_until, never slices: where a run stops and resumes shows in the
     # trace digest, and `d11 run` runs a scenario in one piece.
     rt.run_until(dep.end_ms)
@@ -418,14 +426,12 @@ def _run_with_progress(
             on_progress(rt.now_ms, end_ms)
 
 
-def _await_final_reads(rt: Any, dep: Deployment) -> None:
+def _await_final_reads(rt: Any, dep: DeploymentContract) -> None:
     """Give a backlog (the monolith after the spike) time to drain into the final reads.
 
     Bounded: past the grace period the checkers judge what there is, and say
     "unknown" where the final reads are missing rather than guess.
     """
-    from chapters.run import FINAL_READ_GRACE_MS
-
     done = getattr(dep, "final_reads_done", None)
     if done is None:
         return
