@@ -218,38 +218,68 @@ def bench_checker(
         None, "--corpus", help="Porcupine corpus directory (default: ../shared/corpora/porcupine)"
     ),
     repeat: int = typer.Option(3, "--repeat", min=1, max=20, help="Runs; the best is reported."),
+    porcupine: Path | None = typer.Option(
+        None,
+        "--porcupine",
+        help="A checkout of github.com/anishathalye/porcupine: run its own `go test -bench` "
+        "over the same histories in this run and compare (needs Go; nothing is fetched).",
+    ),
 ) -> None:
-    """Check Porcupine's corpus: time per family, and the ratio to Porcupine's figures."""
-    from checks.lin.corpus import PORCUPINE_C50_OK_S, PORCUPINE_ETCD_S, corpus_dir
+    """Check Porcupine's corpus: time per family, beside Porcupine's own, measured now."""
+    from checks.lin.corpus import PorcupineError, corpus_dir, porcupine_times
 
     root = corpus if corpus is not None else corpus_dir()
     if not (root / "verdicts.json").is_file():
         typer.echo(f"error: no Porcupine corpus at {root} (set --corpus)", err=True)
         raise typer.Exit(2)
+    go: dict[str, tuple[float, int]] = {}
+    if porcupine is not None:
+        try:
+            go = porcupine_times(porcupine, repeat)
+        except PorcupineError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
     runs = [_bench_once(root) for _ in range(repeat)]
     wrong = sorted({w for _, ws in runs for w in ws})
     labels = list(runs[0][0])
     best = {k: min((r[0][k] for r in runs), key=lambda row: row[0]) for k in labels}
-    typer.echo(f"Porcupine corpus: {root} (best of {repeat} runs; wall and CPU seconds)")
-    typer.echo(f"{'family':<14}{'histories':>10}{'read+check s':>14}{'cpu s':>9}{'read s':>9}")
+    typer.echo(f"Porcupine corpus: {shown(root)} (ours: best of {repeat} runs, in this process)")
+    if go:
+        typer.echo(
+            f"Porcupine (Go): measured in this run, `go test -bench -benchtime={repeat}x` "
+            f"in {shown(porcupine or '')}: mean time of CheckEvents (its parsing is not timed)"
+        )
+    else:
+        typer.echo(
+            "Porcupine (Go): NOT measured here (give --porcupine DIR, a checkout of "
+            "github.com/anishathalye/porcupine, with Go installed); no comparison printed"
+        )
+    typer.echo(
+        f"{'family':<14}{'histories':>10}{'read s':>9}{'check s':>9}{'cpu s':>8}"
+        + (f"{'porcupine s':>13}{'check/porc.':>13}" if go else "")
+    )
     for label, (wall, cpu, read, n) in best.items():
-        typer.echo(f"{label:<14}{n:>10.0f}{wall:>14.3f}{cpu:>9.3f}{read:>9.3f}")
+        row = f"{label:<14}{n:>10.0f}{read:>9.3f}{wall - read:>9.3f}{cpu:>8.3f}"
+        if label in go:
+            go_s, go_n = go[label]
+            ratio = (wall - read) / go_s if go_s > 0 else float("inf")
+            row += f"{go_s:>13.4f}{ratio:>12.2f}x" + ("" if go_n == n else f" ({go_n} in Go)")
+        elif go:
+            row += f"{'-':>13}"
+        typer.echo(row)
     n_all = sum(row[3] for row in best.values())
     typer.echo(f"verdicts: {n_all - len(wrong):.0f} of {n_all:.0f} as expected")
     for w in wrong:
         typer.echo(f"  WRONG {w}")
-    etcd_s = best.get("etcd", (0.0,))[0]
-    c50_s = best.get("c50-ok.txt", (0.0,))[0]
-    typer.echo(
-        "vs Porcupine (Go) reference figures, as given in the issue, NOT measured here: "
-        f"etcd {PORCUPINE_ETCD_S} s, c50-ok {PORCUPINE_C50_OK_S} s"
-    )
-    typer.echo(
-        f"  etcd:   {etcd_s:.3f} s = {etcd_s / PORCUPINE_ETCD_S:.2f}x reference (target < 1 s)"
-    )
-    typer.echo(
-        f"  c50-ok: {c50_s:.3f} s = {c50_s / PORCUPINE_C50_OK_S:.2f}x reference (target < 0.5 s)"
-    )
+    check_s = sum(row[0] - row[2] for row in best.values())
+    if go:
+        go_s = sum(go[k][0] for k in best if k in go)
+        typer.echo(f"porcupine_s: {go_s:.3f} (the same families, Go, this run)")
+        typer.echo(
+            f"check_s: {check_s:.3f} = {check_s / go_s:.2f}x Porcupine's (reading not counted)"
+        )
+    else:
+        typer.echo(f"check_s: {check_s:.3f} (reading not counted)")
     typer.echo(f"cpu_s: {sum(row[1] for row in best.values()):.3f}")
     typer.echo(f"total_s: {sum(row[0] for row in best.values()):.3f}")
     if wrong:

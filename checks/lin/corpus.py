@@ -5,21 +5,36 @@ the repository, in `../shared/corpora/porcupine` next to it, or wherever
 `D11_PORCUPINE_CORPUS` points. `verdicts.json` holds the expected verdicts:
 102 etcd register histories (`jepsen/etcd_NNN.log`) and 6 key-value ones
 (`kv/cNN-ok|bad.txt`).
+
+`porcupine_times` runs Porcupine's own benchmarks (`go test -bench`) in a
+checkout of it, so `d11 bench checker` compares with figures measured in the
+same run, never with numbers copied from elsewhere.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 ENV_VAR = "D11_PORCUPINE_CORPUS"
+GO_BENCH_TIMEOUT_S = 900  # the whole `go test -bench` run; it takes seconds
+# Porcupine's benchmarks over this corpus: the etcd logs and the kv histories
+# (the partitioned model, as we check them). Each times CheckEvents alone:
+# the history is parsed before the timer starts.
+GO_BENCH_PATTERN = "^Benchmark(EtcdJepsen[0-9]+|Kv[0-9]+Clients?(Ok|Bad))$"
+_GO_BENCH_LINE = re.compile(
+    r"^Benchmark(?:(EtcdJepsen)\d+|Kv(\d+)Clients?(Ok|Bad))(?:-\d+)?\s+\d+\s+([\d.]+) ns/op"
+)
 
-# Porcupine's own times on this corpus (Go), as given in the issue: reference
-# figures, not measured by us.
-PORCUPINE_ETCD_S = 0.8
-PORCUPINE_C50_OK_S = 0.35
+
+class PorcupineError(Exception):
+    """Porcupine's benchmarks could not be run (no Go, not a checkout, a failure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +72,53 @@ def corpus_entries(root: Path | None = None) -> list[CorpusEntry]:
 def _kv_order(item: tuple[str, bool]) -> tuple[str, bool]:
     name, _ = item
     return (name.split("-")[0], not name.endswith("-ok.txt"))
+
+
+def porcupine_times(checkout: Path, runs: int) -> dict[str, tuple[float, int]]:
+    """Run Porcupine's benchmarks in `checkout`: label -> (seconds, histories).
+
+    Labels are ours ("etcd", "c50-ok.txt", ...); a label's seconds are the
+    sum of its benchmarks' mean time per check (`runs` checks each). Go
+    modules are not fetched: Porcupine needs only the standard library.
+    """
+    go = shutil.which("go")
+    if go is None:
+        raise PorcupineError("no `go` on PATH (Debian: apt-get install golang-go)")
+    if not (checkout / "porcupine_test.go").is_file():
+        raise PorcupineError(f"{checkout} is not a checkout of Porcupine (no porcupine_test.go)")
+    env = dict(os.environ, GOPROXY="off", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    with tempfile.TemporaryDirectory(prefix="d11-gocache-") as cache:
+        env.setdefault("GOCACHE", cache)  # a HOME-less shell has no default cache
+        try:
+            done = subprocess.run(
+                [go, "test", "-run", "^$", "-bench", GO_BENCH_PATTERN, f"-benchtime={runs}x", "."],
+                cwd=checkout,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=GO_BENCH_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise PorcupineError(f"go test -bench ran over {GO_BENCH_TIMEOUT_S} s") from None
+    if done.returncode != 0:
+        last = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["(no output)"]
+        raise PorcupineError(f"go test -bench failed (exit {done.returncode}): {last[0]}")
+    times = parse_go_bench(done.stdout)
+    if not times:
+        raise PorcupineError("go test -bench printed no benchmark of the corpus")
+    return times
+
+
+def parse_go_bench(output: str) -> dict[str, tuple[float, int]]:
+    """`go test -bench` output -> label -> (seconds summed over its benchmarks, count)."""
+    times: dict[str, tuple[float, int]] = {}
+    for line in output.splitlines():
+        m = _GO_BENCH_LINE.match(line)
+        if m is None:
+            continue
+        etcd, clients, verdict, ns = m.groups()
+        label = "etcd" if etcd else f"c{int(clients):02d}-{verdict.lower()}.txt"
+        seconds, count = times.get(label, (0.0, 0))
+        times[label] = (seconds + float(ns) / 1e9, count + 1)
+    return times

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from lin_gen import events
 from typer.testing import CliRunner
 
 from checks.history import write_jsonl
-from checks.lin.corpus import corpus_dir
+from checks.lin.corpus import corpus_dir, parse_go_bench
 from tui.cli import app
 
 runner = CliRunner()
@@ -114,6 +116,48 @@ def test_bench_checker_prints_families_and_total() -> None:
     for family in ("etcd", "c01-ok.txt", "c50-bad.txt"):
         assert any(line.startswith(family) for line in lines)
     assert "NOT measured here" in out
+    assert "porcupine s" not in out  # no comparison column without a measurement
+
+
+GO_BENCH_OUTPUT = """goos: linux
+BenchmarkEtcdJepsen000-2    	       3	    120000 ns/op
+BenchmarkEtcdJepsen001-2    	       3	    380000 ns/op
+BenchmarkKv1ClientOk-2      	       3	    134218 ns/op
+BenchmarkKv50ClientsBad-2   	       3	  87291430 ns/op
+BenchmarkKvNoPartition10ClientsOk-2 	       3	  958301 ns/op
+PASS
+"""
+
+
+def test_go_bench_output_is_summed_per_family() -> None:
+    times = parse_go_bench(GO_BENCH_OUTPUT)
+    assert set(times) == {"etcd", "c01-ok.txt", "c50-bad.txt"}  # not the unpartitioned kv
+    assert times["etcd"][1] == 2 and times["etcd"][0] == pytest.approx(0.0005)
+    assert times["c50-bad.txt"] == (pytest.approx(0.08729143), 1)
+
+
+@pytest.mark.skipif(not (corpus_dir() / "verdicts.json").is_file(), reason="no corpus")
+def test_bench_checker_without_a_porcupine_checkout_is_one_line_exit_2(tmp_path: Path) -> None:
+    code, out = run("bench", "checker", "--repeat", "1", "--porcupine", str(tmp_path))
+    assert code == 2
+    assert out.count("\n") == 1 and out.startswith("error: ")
+
+
+PORCUPINE_CHECKOUT = os.environ.get("D11_PORCUPINE_CHECKOUT", "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (PORCUPINE_CHECKOUT and shutil.which("go") and (corpus_dir() / "verdicts.json").is_file()),
+    reason="set D11_PORCUPINE_CHECKOUT to a checkout of Porcupine, with Go installed",
+)
+def test_bench_checker_measures_porcupine_beside_us() -> None:
+    code, out = run("bench", "checker", "--repeat", "1", "--porcupine", PORCUPINE_CHECKOUT)
+    assert code == 0, out
+    assert "measured in this run" in out and "NOT measured" not in out
+    etcd = next(line for line in out.splitlines() if line.startswith("etcd"))
+    assert etcd.endswith("x")  # the ratio to Porcupine's time, measured beside ours
+    assert out.strip().splitlines()[-1].startswith("total_s: ")
 
 
 def test_json_even_for_unreadable_input(tmp_path: Path) -> None:
