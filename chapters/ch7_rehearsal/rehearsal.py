@@ -206,7 +206,8 @@ def _level(plan: RehearsalPlan, factor: float, recorded: list[Any]) -> dict[str,
     success = len(acked) / len(started) if started else 0.0
     return {
         "factor": factor,
-        "offered_tps": round(factor * dep.forecast_tps(), 1),
+        "target_tps": round(factor * dep.forecast_tps(), 1),
+        "offered_tps": round(len(started) / max((hi - lo) / 1000.0, 1e-9), 1),
         "goodput_tps": round(_throughput(dep), 1),
         "success": round(success, 4),
         "links": link,
