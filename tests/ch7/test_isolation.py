@@ -151,3 +151,16 @@ def test_kill_switch_stops_all_tagged_traffic_at_once() -> None:
     assert refused, "tagged payments after the switch are refused at the gateway"
     assert not late, late[:2]
     assert dep.run_checks()["isolation"].valid is True
+
+
+def test_a_coordinator_crash_resumes_tagged_transactions_still_tagged() -> None:
+    # The crash scenario kills a shard, then the gateway that coordinates TCC:
+    # on restart it resumes phase 2 from its disk, and a tagged branch must
+    # come back with its trace (else it would confirm against production rows).
+    result = simulate("ch7", "crash", seed=1, duration_s=2.0)
+    tagged = {e.value["id"] for e in result.history if e.f == "load-test:transfer"}
+    events = result.deployment.rt.telemetry.events  # type: ignore[attr-defined]
+    resumed = [e for e in events if e.kind == "tcc-recover" and e.fields["xid"] in tagged]
+    assert resumed, "the crash must catch tagged transactions in flight"
+    assert result.verdicts["isolation"].valid is True, result.verdicts["isolation"].summary
+    assert result.verdicts["ledger"].valid is True
