@@ -116,6 +116,18 @@ class Model:
         """True if an operation with this input and output never changes any state."""
         return False
 
+    def only_extends(self, inp: Any) -> bool:
+        """Whether the call can only extend the state (a kv append), never set
+        it anew: `reachable` then stays a sound bound across it. The default,
+        False, makes the search's reduction 5 never apply."""
+        return False
+
+    def reachable(self, state: Any, inp: Any, out: Any) -> bool:
+        """Whether calls that only extend `state` can take it to one where the
+        read-only call (inp, out) fits. Answer True when unsure (the default):
+        the search prunes on False alone, so a wrong False loses linearizations."""
+        return True
+
     def describe_state(self, state: Any) -> str:
         return repr(state)
 

@@ -29,6 +29,14 @@ against brute force):
 4. Since those may be left out, a configuration is dominated by a dead end
    with the same state, the same known-outcome calls linearized, and a
    subset of its unknown-outcome ones: it is a dead end too.
+5. When the first return entry ends a read (a read-only call), the read
+   must be linearized before every call invoked after that return, so only
+   the calls that may go next can change the state before it. If none of
+   them may set the state anew (each only extends it, as a kv append does)
+   and the model says no extension of the state makes the read fit, the
+   configuration is a dead end (`Model.reachable`; kv: the state must be a
+   prefix of the value read). On Porcupine's kv histories this halves the
+   configurations visited.
 
 The search is a generator that yields every `slice_steps` steps, so a
 scheduler can interleave many parts and stop them on a deadline. Memory is
@@ -134,10 +142,11 @@ def wgl(
     outputs = [c.output for c in calls]
     definite = [1 if c.ret is not None else 0 for c in calls]
     pure = [model.read_only(c.input, c.output) for c in calls]
+    resets = [not (p or model.only_extends(c.input)) for c, p in zip(calls, pure, strict=True)]
     bit = [1 << i for i in range(n)]
     ibit = [0 if c.ret is not None else 1 << i for i, c in enumerate(calls)]
     pred = symmetry_predecessors(calls)
-    step = model.step
+    step, reachable = model.step, model.reachable
 
     stats = SearchStats()
     # The cache of dead ends: (known-outcome calls linearized, state) -> the
@@ -153,6 +162,7 @@ def wgl(
     stack: list[tuple[int, Any, tuple[list[int], int] | None]] = []
     best: list[int] = []  # the longest linearization seen (most known outcomes)
     best_left = left_start = sum(definite)
+    best_depth = -1  # >= 0: a longer one is the stack's first `best_depth` calls
     stuck: int | None = None  # the call that could not follow it
     state, bits, ibits, left = init, 0, 0, left_start
     moves: list[int] | None = None  # None: a new configuration
@@ -170,10 +180,12 @@ def wgl(
             # A read-only one that fits is taken at once (reduction 1); the
             # others are tried known-outcome first, in call order, unknown last.
             moves, later = [], []
+            may_reset = False  # a call here may set the state anew (reduction 5)
             e = nxt[0]
             while is_call[e]:
                 c = op_of[e]
                 e = nxt[e]
+                may_reset = may_reset or resets[c]
                 p = pred[c]
                 if p >= 0 and not bits & bit[p]:
                     continue  # an identical call must go first (reduction 2)
@@ -185,8 +197,11 @@ def wgl(
             else:
                 moves.extend(later)
                 next_move = 0
+                r = op_of[e]  # the first return: the call it ends must go before it
                 if stuck is None and left == best_left:
-                    stuck = op_of[e]  # the first return: it cannot be reached
+                    stuck = r  # it cannot be reached
+                if pure[r] and not may_reset and not reachable(state, inputs[r], outputs[r]):
+                    moves = []  # reduction 5: nothing here can make the read fit
         while i < 0 and moves is not None and next_move < len(moves):
             c = moves[next_move]
             next_move += 1
@@ -218,14 +233,16 @@ def wgl(
             e = ret_e[i]
             if e >= 0:
                 nxt[prv[e]], prv[nxt[e]] = nxt[e], prv[e]
-            if left < best_left:
-                best, best_left, stuck = [f[0] for f in stack], left, None
+            if left < best_left:  # copied to `best` only when the search backs out
+                best_left, best_depth, stuck = left, len(stack), None
             moves = None
             continue
         # No move left here: this configuration is a dead end. Cache it, undo
         # greedy steps wholesale (their configurations are dead too), then
         # resume the configuration below at its next move.
         while True:
+            if best_depth >= 0:
+                best, best_depth = [f[0] for f in stack[:best_depth]], -1
             if not stack:
                 stats.steps += slice_steps - budget
                 stats.cache_entries = cached

@@ -64,6 +64,14 @@ class KvModel(Model):
     def read_only(self, inp: tuple[str, Hashable, Any], out: Any) -> bool:
         return inp[0] == GET
 
+    def only_extends(self, inp: tuple[str, Hashable, Any]) -> bool:
+        return inp[0] == APPEND
+
+    def reachable(self, state: str, inp: tuple[str, Hashable, Any], out: Any) -> bool:
+        # Appends only lengthen the string: a get can still fit if it read a
+        # value that starts with the state.
+        return out is UNKNOWN or (isinstance(out, str) and out.startswith(state))
+
     def describe_state(self, state: str) -> str:
         return repr(state)
 

@@ -13,17 +13,25 @@ from checks.lin.checker import prepare, split
 from checks.lin.search import run_to_end, wgl
 
 
-def concurrent_appends(key: str, n: int, impossible_get: str) -> list[tuple[Any, ...]]:
+def concurrent_appends(
+    key: str, n: int, impossible_get: str, with_put: bool = True
+) -> list[tuple[Any, ...]]:
     """n appends all concurrent, and a get that returns what no order produces.
 
     Proving it impossible means trying every order of every subset: a search
-    that blows up (every order gives a different string).
+    that blows up (every order gives a different string). The concurrent put
+    of "" keeps it so: without it, reduction 5 refutes every append that does
+    not start the value read at once.
     """
     kv = {"key": key}
     rows: list[tuple[Any, ...]] = [("invoke", p, "append", f"<{p}>", kv) for p in range(n)]
+    if with_put:
+        rows += [("invoke", 98, "put", "", kv)]
     rows += [("invoke", 99, "get", None, {"key": key})]
     rows += [("ok", 99, "get", impossible_get, {"key": key})]
     rows += [("ok", p, "append", f"<{p}>", {"key": key}) for p in range(n)]
+    if with_put:
+        rows += [("ok", 98, "put", "", kv)]
     return rows
 
 
@@ -80,6 +88,20 @@ def test_symmetry_and_greedy_reads_keep_many_identical_writes_cheap() -> None:
     result = check_history(events(*rows), model_named("register"), timeout_s=30)
     assert result.valid is False
     assert result.stats.steps < 1000
+
+
+def test_appends_that_cannot_make_the_read_are_cut_at_once() -> None:
+    # Reduction 5: with only appends before the get's return, a state that is
+    # not a prefix of the value read is a dead end. Without it, 12 concurrent
+    # appends take minutes to refute (the put above keeps that case hard).
+    bad = check_history(events(*concurrent_appends("k", 12, "<3><1>X", False)), model_named("kv"))
+    assert bad.valid is False
+    assert bad.stats.steps < 2000
+    ok = check_history(events(*concurrent_appends("k", 12, "<3><1><7>", False)), model_named("kv"))
+    assert ok.valid is True
+    assert ok.stats.steps < 2000
+    hard = check_history(events(*concurrent_appends("k", 12, "nope")), model_named("kv"), 0.2)
+    assert hard.valid == "unknown"  # a put among them: the state may be set anew, no cut
 
 
 def stale_register() -> list[Event]:

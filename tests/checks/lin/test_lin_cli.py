@@ -85,6 +85,7 @@ def test_unreadable_input_exits_2_with_one_line(
 
 def test_unknown_exits_2(tmp_path: Path) -> None:
     rows = [("invoke", p, "append", f"<{p}>", {"key": "k"}) for p in range(12)]
+    rows += [("invoke", 98, "put", "", {"key": "k"})]  # may reset the state: no quick cut
     rows += [("invoke", 99, "get", None, {"key": "k"}), ("ok", 99, "get", "?", {"key": "k"})]
     path = tmp_path / "hard.jsonl"
     write_jsonl(path, events(*rows))
