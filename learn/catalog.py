@@ -30,6 +30,8 @@ CHAPTER_MODULES: tuple[str, ...] = (
     "learn.exercises.ch2",
     "learn.exercises.ch3",
     "learn.exercises.ch4",
+    "learn.exercises.ch5",
+    "learn.exercises.ch6",
 )
 
 CHECK_SECONDS_MAX = 30.0  # a check of a chapter run answers within this

@@ -585,6 +585,232 @@ def _spike_holds(simulate: Any, scale: float, seed: int) -> tuple[bool, str]:
     return failed == 0 and s["p99_ms"] < s["deadline_ms"], words
 
 
+# -- a chapter's own run, judged by its checkers -----------------------------------------------
+
+
+def chapter_run(ex: Exercise, req: CheckRequest) -> Outcome:
+    """`d11 run CHAPTER --scenario S --variant V` at each seed; every named check must hold."""
+    from chapters.run import simulate
+
+    p = ex.params
+    wanted: tuple[str, ...] = tuple(p["checks"])
+    seeds = _seeds(ex, req)
+    for seed in seeds:
+        run = simulate(
+            p["chapter"],
+            p["scenario"],
+            seed=seed,
+            variant=p["variant"],
+            duration_s=float(p.get("duration_s", 4.0)),
+            checks=wanted,
+            extra=dict(p.get("extra", {})),
+        )
+        broken = [n for n in wanted if run.verdicts[n].valid is not True]
+        if broken:
+            command = (
+                f"d11 run {p['chapter']} --scenario {p['scenario']} --variant {p['variant']} "
+                f"--seed {seed} --duration-s {float(p.get('duration_s', 4.0)):g}"
+            )
+            settings = p.get("extra")
+            where = f"In `{command}`" + (f", with {settings}:" if settings else ":")
+            return Outcome(
+                False,
+                f"{' and '.join(broken)} broken at seed {seed}",
+                [where, *_verdict_lines(run, broken)],
+            )
+    return Outcome(
+        True,
+        f"{', '.join(wanted)} held on {p['chapter']}'s {p['scenario']} "
+        f"at {len(seeds)} seed(s) ({', '.join(map(str, seeds))})",
+    )
+
+
+# -- the broker's verdicts on a transaction (chapter 5) ----------------------------------------
+
+_GROUP, _TOPIC = "payment-service", "payments"
+
+
+def broker_verdicts(ex: Exercise, req: CheckRequest) -> Outcome:
+    """Scripted second verdicts on one half message, then the chapter's run with the audit."""
+    from reference.mq.machine import BrokerMachine
+    from reference.mq.messages import CheckPass, EndTransaction, Payload, SendHalf
+
+    def broker() -> Any:
+        b = BrokerMachine()
+        b.apply(SendHalf(_GROUP, _TOPIC, "p1", "u1", Payload("p1", "u1", "m1@pay", 500), 0))
+        return b
+
+    # (what happens, the verdicts in order: (commit?, from_check?))
+    cases = (
+        ("the check-back commits, then the producer's own COMMIT arrives late",
+         ((True, True), (True, False))),
+        ("the producer's COMMIT is delivered twice", ((True, False), (True, False))),
+        ("the check-back rolls back, then the producer's own COMMIT arrives late",
+         ((False, True), (True, False))),
+    )  # fmt: skip
+    problems: list[str] = []
+    for i, (words, verdicts) in enumerate(cases, 1):
+        b = broker()
+        if any(from_check for _, from_check in verdicts):
+            b.apply(CheckPass(b.config.transaction_timeout_ms + 1))  # the broker asks
+        answers = [
+            b.apply(EndTransaction(_GROUP, "p1", commit, from_check, 10 + n))
+            for n, (commit, from_check) in enumerate(verdicts)
+        ]
+        audit = b.audit()
+        if audit:
+            problems.append(f"{i}. {words}: the broker answered {answers}; its audit says:")
+            problems += [f"     {line}" for line in audit[:WITNESS_ITEMS_MAX]]
+        elif answers[-1][0] != "refused":
+            problems.append(f"{i}. {words}: the second verdict was answered {answers[-1]!r}")
+    if problems:
+        return Outcome(False, "a second verdict on one transaction changed the broker", problems)
+    ran = chapter_run(ex, req)
+    if not ran.passed:
+        return ran
+    return Outcome(True, "a second verdict is refused, whoever sends it; " + ran.headline)
+
+
+# -- the circuit breaker's half-open state (chapter 6) -----------------------------------------
+
+
+def breaker_half_open(ex: Exercise, req: CheckRequest) -> Outcome:
+    """Scripted probes through a tripped breaker, then the chapter's slow-dependency run."""
+    from reference.degrade.breaker import Breaker, BreakerRule
+
+    def tripped(grade: str = "error-ratio") -> Breaker:
+        rule = BreakerRule("r", grade, 0.5, slow_rt_ms=100.0, open_ms=1_000.0, probes=3,
+                           probe_timeout_ms=500.0)  # fmt: skip
+        b = Breaker(rule)
+        for t in range(5):
+            assert b.try_pass(float(t))
+            b.on_complete(float(t), 1.0, error=True)
+        assert b.state == "open", "five errors in a row trip the breaker (not your code)"
+        return b
+
+    problems: list[str] = []
+    # 1. Three probes, all fine: closed only after the third.
+    b = tripped()
+    assert all(b.try_pass(1_010.0) for _ in range(3)) and b.state == "half-open"
+    states = []
+    for n in range(3):
+        b.on_complete(1_020.0 + n, 5.0, error=False)
+        states.append(b.state)
+    if states != ["half-open", "half-open", "closed"]:
+        problems.append(
+            f"1. three probes of three succeed: the states after each were {states}; "
+            "it must stay half-open until all three ended well, then close"
+        )
+    elif not b.try_pass(1_030.0) or b.state != "closed":
+        problems.append("1. once closed, the next call must go through")
+    # 2. A probe fails: open again, for open_ms from now.
+    b = tripped()
+    b.try_pass(1_010.0)
+    b.try_pass(1_010.0)
+    b.on_complete(1_020.0, 5.0, error=False)
+    b.on_complete(1_030.0, 5.0, error=True)
+    if b.state != "open" or b.open_until_ms != 2_030.0:
+        problems.append(
+            f"2. one probe ok, the next fails: state {b.state!r}, open until "
+            f"{b.open_until_ms:g} ms; it must be open again until 2030 ms (now + open_ms)"
+        )
+    elif b.try_pass(1_040.0):
+        problems.append("2. right after a failed probe a call went through: it must be refused")
+    # 3. A slow probe is a failed probe for a slow-ratio breaker.
+    rule = BreakerRule("r", "slow-ratio", 0.5, slow_rt_ms=100.0, open_ms=1_000.0, probes=3)
+    b = Breaker(rule)
+    for t in range(5):
+        b.try_pass(float(t))
+        b.on_complete(float(t), 500.0, error=False)
+    b.try_pass(1_010.0)
+    b.on_complete(1_020.0, 500.0, error=False)
+    if b.state != "open":
+        problems.append(
+            f"3. a slow-ratio breaker's probe took 500 ms (slow beyond 100 ms): state "
+            f"{b.state!r}; a slow probe is a bad probe, the breaker opens again"
+        )
+    # 4. A probe that ended well frees its slot and counts as a success.
+    b = tripped()
+    b.try_pass(1_010.0)
+    b.on_complete(1_011.0, 5.0, error=False)
+    if b.probes_out != 0 or b.probes_ok != 1:
+        problems.append(
+            f"4. after one probe ended well: probes_out={b.probes_out}, probes_ok="
+            f"{b.probes_ok}; it is no longer out (0) and counts as a success (1)"
+        )
+    if problems:
+        lines = [
+            "A breaker with probes=3, open_ms=1000, tripped by five errors at 0-4 ms; "
+            "the first call after 1000 ms turns it half-open.",
+            *problems,
+        ]
+        return Outcome(False, "the half-open breaker does the wrong thing", lines)
+    ran = chapter_run(ex, req)
+    if not ran.passed:
+        return ran
+    words = "probes close, reopen and free their slots as they should; "
+    return Outcome(True, words + ran.headline)
+
+
+# -- configure: the controls that hold the spike (chapter 6) -----------------------------------
+
+
+def controls_slo(ex: Exercise, req: CheckRequest) -> Outcome:
+    """The learner's controls hold the SLO through the spike, and none of them is spare."""
+    import tomllib
+    from pathlib import Path
+
+    from chapters.ch6_degrade.wiring import CONTROLS
+    from chapters.run import simulate
+
+    try:
+        chosen = tomllib.loads(Path(ex.config_file).read_text())["controls"]
+    except FileNotFoundError:
+        return Outcome(False, f"{ex.config_file} is missing: d11 learn reset {ex.id} writes it")
+    except (tomllib.TOMLDecodeError, KeyError) as exc:
+        return Outcome(False, f"{ex.config_file}: {exc}", ['It holds one line: controls = ["..."]'])
+    if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+        return Outcome(False, f"{ex.config_file}: controls is a list of names, not {chosen!r}")
+    unknown = sorted(set(chosen) - set(CONTROLS))
+    if unknown:
+        return Outcome(False, f"unknown control {unknown[0]!r} (known: {', '.join(CONTROLS)})")
+    p = ex.params
+    seeds = _seeds(ex, req)
+
+    def slo(controls: list[str], seed: int) -> Any:
+        run = simulate(
+            "ch6", p["scenario"], seed=seed, variant="controls", checks=("slo",),
+            extra={"controls": ",".join(controls)},
+        )  # fmt: skip
+        return run.verdicts["slo"]
+
+    for seed in seeds:
+        verdict = slo(chosen, seed)
+        if verdict.valid is not True:
+            return Outcome(
+                False,
+                f"with {chosen or 'no controls'} the spike breaks the SLO at seed {seed}",
+                [f"  slo: {_clip(verdict.summary)}"],
+            )
+    held = _clip(verdict.summary)
+    for control in chosen:
+        fewer = [c for c in chosen if c != control]
+        if all(slo(fewer, seed).valid is True for seed in seeds):
+            return Outcome(
+                False,
+                f"{control!r} is spare: the SLO holds without it too",
+                [f"With {fewer}, on seed(s) {', '.join(map(str, seeds))}: the SLO holds.",
+                 "Keep only the controls the spike needs."],
+            )  # fmt: skip
+    return Outcome(
+        True,
+        f"{', '.join(chosen)} hold(s) the {p['scenario']} spike on seed(s) "
+        f"{', '.join(map(str, seeds))}, and none of them is spare",
+        [f"  slo: {held}"],
+        truth=",".join(chosen),
+    )
+
+
 CHECKS: dict[str, Callable[[Exercise, CheckRequest], Outcome]] = {
     "harness": harness,
     "fence": fence,
@@ -594,4 +820,8 @@ CHECKS: dict[str, Callable[[Exercise, CheckRequest], Outcome]] = {
     "cliff": cliff,
     "lost_checker": lost_checker,
     "run_figure": run_figure,
+    "chapter_run": chapter_run,
+    "broker_verdicts": broker_verdicts,
+    "breaker_half_open": breaker_half_open,
+    "controls_slo": controls_slo,
 }

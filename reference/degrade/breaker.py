@@ -156,6 +156,7 @@ class Breaker:
         slow = rt_ms > self.rule.slow_rt_ms
         bad = error or (self.rule.grade == "slow-ratio" and slow)
         self.tick(now_ms)
+        # --8<-- [start:breaker-half-open]
         if self.state == "half-open":
             if bad:
                 self._move(now_ms, "probe-failed")
@@ -165,6 +166,7 @@ class Breaker:
             if self.probes_ok >= self.rule.probes:
                 self._move(now_ms, "probes-succeeded")
             return
+        # --8<-- [end:breaker-half-open]
         if self.state == "open":
             return  # a straggler from before the trip: already judged
         self.window.add_complete(now_ms, rt_ms, error=error, slow=slow)

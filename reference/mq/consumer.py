@@ -309,6 +309,7 @@ class MessageConsumer(Node):
     def _apply_local(self, ctx: Context, process: str, m: StoredMessage) -> None:
         """A local effect and its dedup record, on this node's disk, synced together."""
         c = self.config
+        # --8<-- [start:dedup]
         if c.idempotent and ctx.disk.get(DEDUP + m.msg_id) is not None:
             return  # applied before (by this incarnation or an earlier one)
         if c.effect == "loyalty":
@@ -317,6 +318,7 @@ class MessageConsumer(Node):
         if c.idempotent:
             ctx.disk.put(DEDUP + m.msg_id, ctx.now_ms())
         ctx.disk.sync()  # effect and dedup record durable at once, or neither
+        # --8<-- [end:dedup]
         value = {"id": m.msg_id, "group": c.group}
         for kind in ("invoke", "ok"):
             c.record(

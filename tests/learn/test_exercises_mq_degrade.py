@@ -1,0 +1,107 @@
+"""Chapters 5 and 6: wrong attempts are caught, and the feedback names what broke.
+
+(Both ways for every exercise is proved in test_exercises.py; here, the
+mistakes people make, and that the check says which.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from learn.catalog import get_exercise
+from learn.workspace import Workspace
+from tests.learn.conftest import check, fill, solve
+
+_EFFECT = (
+    '        if c.effect == "loyalty":\n'
+    "            key = POINTS + m.body.buyer\n"
+    "            ctx.disk.put(key, int(ctx.disk.get(key, 0)) + m.body.amount_cents // 100)\n"
+)
+
+
+def test_a_consumer_without_dedup_applies_a_redelivery_twice(ws: Workspace) -> None:
+    ex = get_exercise("ch5-dedup")
+    ws.start(ex)
+    fill(ws, ex, _EFFECT + "        ctx.disk.sync()\n")
+    result = check(ws, ex)
+    assert result.status == "fail", result.headline
+    assert "delivery broken" in result.headline
+    assert any("applied 2 times" in line for line in result.lines), result.lines
+
+
+@pytest.mark.slow
+def test_a_dedup_set_in_memory_forgets_across_a_crash(ws: Workspace) -> None:
+    ex = get_exercise("ch5-dedup")
+    ws.start(ex)
+    fill(
+        ws,
+        ex,
+        '        seen = self.__dict__.setdefault("seen_ids", set())\n'
+        "        if c.idempotent and m.msg_id in seen:\n"
+        "            return\n" + _EFFECT + "        seen.add(m.msg_id)\n        ctx.disk.sync()\n",
+    )
+    result = check(ws, ex)
+    assert result.status == "fail", result.headline
+    assert any("applied 2 times" in line for line in result.lines), result.lines
+
+
+def test_a_half_open_breaker_that_closes_on_the_first_probe_is_caught(ws: Workspace) -> None:
+    ex = get_exercise("ch6-half-open")
+    ws.start(ex)
+    fill(
+        ws,
+        ex,
+        '        if self.state == "half-open":\n'
+        "            if bad:\n"
+        '                self._move(now_ms, "probe-failed")\n'
+        "            else:\n"
+        '                self._move(now_ms, "probes-succeeded")\n'
+        "            return\n",
+    )
+    result = check(ws, ex)
+    assert result.status == "fail", result.headline
+    text = "\n".join(result.lines)
+    assert "['closed'" in text and "stay half-open until all three" in text, text
+
+
+def test_a_half_open_breaker_that_ignores_a_slow_probe_is_caught(ws: Workspace) -> None:
+    ex = get_exercise("ch6-half-open")
+    ws.start(ex)
+    solve(ws, ex)
+    target = ws.path / ex.file
+    target.write_text(
+        target.read_text().replace(
+            '            if bad:\n                self._move(now_ms, "probe-failed")',
+            '            if error:\n                self._move(now_ms, "probe-failed")',
+        )
+    )
+    result = check(ws, ex)
+    assert result.status == "fail", result.headline
+    assert any("a slow probe is a bad probe" in line for line in result.lines), result.lines
+
+
+def test_a_fixed_broker_bug_needs_the_zoo_name(ws: Workspace) -> None:
+    ex = get_exercise("ch5-find-recommit")
+    ws.start(ex)
+    solve(ws, ex)
+    wrong = check(ws, ex, answer="commit-after-rollback")
+    assert wrong.status == "fail" and "commit-after-rollback" in wrong.headline
+
+
+@pytest.mark.slow
+def test_a_spare_control_is_refused(ws: Workspace) -> None:
+    ex = get_exercise("ch6-spike-controls")
+    ws.start(ex)
+    (ws.path / ex.config_file).write_text('controls = ["deadline", "flow", "budget", "decouple"]\n')
+    result = check(ws, ex)
+    assert result.status == "fail"
+    assert "'deadline' is spare" in result.headline, result.headline
+
+
+def test_an_unknown_control_is_one_line(ws: Workspace) -> None:
+    ex = get_exercise("ch6-spike-controls")
+    ws.start(ex)
+    (ws.path / ex.config_file).write_text('controls = ["flow", "shed"]\n')
+    result = check(ws, ex)
+    assert result.status == "fail"
+    assert result.headline.startswith("unknown control 'shed'"), result.headline
