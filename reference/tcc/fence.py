@@ -14,11 +14,20 @@ business action it guards:
   arrives at last. Its insert of the TRIED row hits the SUSPENDED row's
   primary key and fails, so the try is refused and no money is frozen
   forever for a transaction that is already over.
+
+The whole machine is `TRANSITIONS`, one row per (status, message): what the
+fence does (runs the business action, answers "done" without acting, or
+refuses) and the status it leaves. `fence_prepare`, `fence_commit` and
+`fence_rollback` below are written out as Seata writes them, so each rule can
+be read (and, in the workshop, removed); a test plays every row of the table
+on a real SQLite table and holds the functions to it, and the book's diagram
+is drawn from it (`mermaid()`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 from reference.sqlstore import Txn
 
@@ -28,10 +37,13 @@ __all__ = [
     "STATUS_ROLLBACKED",
     "STATUS_SUSPENDED",
     "STATUS_TRIED",
+    "TRANSITIONS",
     "FenceRefused",
+    "Transition",
     "fence_commit",
     "fence_prepare",
     "fence_rollback",
+    "mermaid",
 ]
 
 # Seata's numbering (TCCFenceConstant).
@@ -39,6 +51,57 @@ STATUS_TRIED = 1
 STATUS_COMMITTED = 2
 STATUS_ROLLBACKED = 3
 STATUS_SUSPENDED = 4
+
+Status = Literal["none", "tried", "committed", "rollbacked", "suspended"]  # "none": no row yet
+STATUS_NAMES: dict[int | None, Status] = {
+    None: "none",
+    STATUS_TRIED: "tried",
+    STATUS_COMMITTED: "committed",
+    STATUS_ROLLBACKED: "rollbacked",
+    STATUS_SUSPENDED: "suspended",
+}
+
+
+class Transition(NamedTuple):
+    source: Status
+    message: Literal["try", "confirm", "cancel"]
+    outcome: Literal["act", "done", "refuse"]  # act: run the business action once
+    target: Status
+    why: str
+
+
+# --8<-- [start:fence-table]
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("none", "try", "act", "tried", "the ordinary path: freeze, and say so"),
+    Transition("tried", "try", "refuse", "tried", "a duplicate try"),
+    Transition("committed", "try", "refuse", "committed", "a try after its transaction"),
+    Transition("rollbacked", "try", "refuse", "rollbacked", "a try after its transaction"),
+    Transition("suspended", "try", "refuse", "suspended", "suspension: the late try"),
+    Transition("none", "confirm", "refuse", "none", "never sent: confirm follows a try"),
+    Transition("tried", "confirm", "act", "committed", "the ordinary path"),
+    Transition("committed", "confirm", "done", "committed", "idempotence"),
+    Transition("rollbacked", "confirm", "refuse", "rollbacked", "cancelled already"),
+    Transition("suspended", "confirm", "refuse", "suspended", "cancelled already"),
+    Transition("none", "cancel", "done", "suspended", "empty rollback: fence the late try"),
+    Transition("tried", "cancel", "act", "rollbacked", "the ordinary path: unfreeze"),
+    Transition("committed", "cancel", "refuse", "committed", "confirmed already"),
+    Transition("rollbacked", "cancel", "done", "rollbacked", "idempotence"),
+    Transition("suspended", "cancel", "done", "suspended", "idempotence"),
+)  # fmt: skip
+# --8<-- [end:fence-table]
+
+_TABLE = {(t.source, t.message): t for t in TRANSITIONS}
+assert len(_TABLE) == len(TRANSITIONS) == 15, "one row per (status, message)"
+
+
+def mermaid() -> str:
+    """The state diagram of `TRANSITIONS` (the rows that change the status)."""
+    lines = ["stateDiagram-v2", "    [*] --> none"]
+    lines += [
+        f"    {t.source} --> {t.target}: {t.message}" for t in TRANSITIONS if t.source != t.target
+    ]
+    return "\n".join(lines)
+
 
 FENCE_SCHEMA: tuple[str, ...] = (
     """CREATE TABLE tcc_fence_log (
