@@ -9,11 +9,17 @@ client that timed out can simply ask again.
 The balance a read returns is the money an account owns: its available
 balance plus funds held by a pending transfer (chapter 2's TCC freezes the
 buyer's money between try and confirm).
+
+An order's status moves as `ORDER_TRANSITIONS` says, one row per (status,
+request, condition): the answer the client gets and the status left behind.
+`pay` and `refund` are written out step by step, and a test plays every row
+of the table against them on SQLite.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, NamedTuple
 
 from reference.payment.messages import (
     Balances,
@@ -30,7 +36,7 @@ from reference.payment.messages import (
 from reference.sqlstore import Abort, Call, Procedure, Txn
 from reference.tracing.shadow import is_shadow
 
-__all__ = ["PAYMENT_PROCEDURES", "PAYMENT_SCHEMA", "open_accounts"]
+__all__ = ["ORDER_TRANSITIONS", "PAYMENT_PROCEDURES", "PAYMENT_SCHEMA", "open_accounts"]
 
 OPEN_ROWS_PER_STATEMENT = 250  # rows per INSERT when opening accounts
 
@@ -51,6 +57,34 @@ PAYMENT_SCHEMA: tuple[str, ...] = (
         delta_cents INTEGER NOT NULL,
         status TEXT NOT NULL)""",
 )
+
+
+OrderStatus = Literal["none", "paid", "declined", "refunded"]  # "none": no order row yet
+
+
+class OrderTransition(NamedTuple):
+    source: OrderStatus
+    request: Literal["pay", "refund"]
+    when: str  # the condition that picks this row among the same (source, request)
+    answer: str  # the reply's status
+    target: OrderStatus
+
+
+# --8<-- [start:order-table]
+ORDER_TRANSITIONS: tuple[OrderTransition, ...] = (
+    OrderTransition("none", "pay", "the buyer's balance covers it", "paid", "paid"),
+    OrderTransition("none", "pay", "the buyer's balance is short", "declined", "declined"),
+    OrderTransition("none", "pay", "an account does not exist", "declined", "none"),
+    OrderTransition("paid", "pay", "a retry", "paid", "paid"),
+    OrderTransition("declined", "pay", "a retry", "declined", "declined"),
+    OrderTransition("refunded", "pay", "a retry", "refunded", "refunded"),
+    OrderTransition("none", "refund", "no such order", "not-found", "none"),
+    OrderTransition("paid", "refund", "the merchant still holds it", "refunded", "refunded"),
+    OrderTransition("paid", "refund", "the merchant paid it out", "declined", "paid"),
+    OrderTransition("declined", "refund", "never paid", "not-paid", "declined"),
+    OrderTransition("refunded", "refund", "a retry", "refunded", "refunded"),
+)  # fmt: skip
+# --8<-- [end:order-table]
 
 
 def open_accounts(txn: Txn, balances: Mapping[str, int]) -> None:
