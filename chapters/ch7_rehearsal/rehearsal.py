@@ -11,8 +11,9 @@ from its own history:
    open model, at 0.5x to 2x the forecast; every hop's span is in the
    history, so each link's latency is measured, and every component's queue
    is sampled as the run goes;
-4. the kill-switch drill: the load test switched off mid-run, and how long
-   tagged traffic took to stop.
+4. the drills: the load test switched off mid-run (how long tagged traffic
+   took to stop), and a store crashed at the forecast peak (how long until
+   goodput was back, and whether every check stayed valid).
 
 From those: per-link p50/p99/p999, the load at which each component
 saturates, bottlenecks ranked, headroom against the forecast, the drill's
@@ -44,6 +45,12 @@ QUEUE_SATURATED = 8.0  # mean events waiting at a node: it is past its capacity
 WARMUP_SHARE = 0.25  # the first quarter of a window is not steady state
 SAMPLE_MS = 50.0
 SWITCH_STOP_MS_MAX = 100.0  # the kill switch must stop new tagged payments this fast
+CRASH_DOWN_MS = 1_000.0  # the crash drill: how long the store stays down
+CRASH_AT_MS = 1_500.0  # into the traffic
+CRASH_DRILL_S = 4.5  # its traffic window: 1.5 s before, 1 s down, 2 s to come back
+DRILL_BIN_MS = 100.0
+DRILL_RECOVERED_SHARE = 0.9  # goodput back to this share of what it was before the crash
+DRILL_RECOVER_MS_MAX = CRASH_DOWN_MS + 2_000.0  # from the crash: down, then 2 s to catch up
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,52 @@ def _drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     }
 
 
+def _crash_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
+    """A store crashes at the forecast peak and restarts a second later: how long until
+    goodput is back, and is every check still valid (no payment lost, no leak)?"""
+    marks: dict[str, Any] = {}
+
+    def prepare(dep: Any, rt: Any) -> None:
+        dep.load_test(recorded)
+        victim = dep.roles["shard"][-1]
+        at_ms = rt.now_ms + 200.0 + CRASH_AT_MS
+        marks.update(at_ms=at_ms, victim=victim)
+        rt.call_at(at_ms, lambda: dep.crash([victim], "the crash drill"))
+        rt.call_at(at_ms + CRASH_DOWN_MS, lambda: dep.restart([victim]))
+
+    duration_s = max(plan.duration_s, CRASH_DRILL_S)  # time to go down, come back, catch up
+    dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
+    at_ms = marks["at_ms"]
+    lo, hi = _window(dep)
+    _, ends = _payments(dep.history)
+    oks = sorted(e.time_ms for e in ends.values() if e.type == "ok")
+    before = sum(1 for t in oks if lo <= t < at_ms) / max((at_ms - lo) / 1000.0, 1e-9)
+    bins = int((hi - at_ms) // DRILL_BIN_MS)
+    rates = [
+        sum(1 for t in oks if at_ms + i * DRILL_BIN_MS <= t < at_ms + (i + 1) * DRILL_BIN_MS)
+        * 1000.0
+        / DRILL_BIN_MS
+        for i in range(bins)
+    ]
+    # Recovered: from the first bin after which goodput never drops below 90% of before.
+    recovered_ms: float | None = None
+    for i in range(bins):
+        if all(r >= DRILL_RECOVERED_SHARE * before for r in rates[i:]):
+            recovered_ms = i * DRILL_BIN_MS
+            break
+    verdicts = dep.run_checks()
+    valid = all(v.valid is True for v in verdicts.values())
+    return {
+        "name": f"store crash ({marks['victim']}, down {CRASH_DOWN_MS / 1000:.0f} s)",
+        "at_ms": at_ms,
+        "goodput_before_tps": round(before, 1),
+        "recovered_after_ms": recovered_ms,
+        "checks": {name: v.valid for name, v in verdicts.items()},
+        "passed": valid and recovered_ms is not None and recovered_ms <= DRILL_RECOVER_MS_MAX,
+        "isolation": verdicts["isolation"].valid,
+    }
+
+
 # --8<-- [start:rehearse]
 def rehearse(
     plan: RehearsalPlan, on_progress: Callable[[str], None] | None = None
@@ -278,6 +331,8 @@ def rehearse(
         levels.append(_level(plan, factor, recorded))
     say("drill: kill switch")
     drills = [_drill(plan, recorded)]
+    say("drill: a store crashes at the peak")
+    drills.append(_crash_drill(plan, recorded))
     return analyse(plan, forecast_tps, scale, points, levels, drills, len(recorded))
 
 

@@ -62,11 +62,17 @@ def render_text(r: dict[str, Any]) -> str:
         sat = f"{b['saturates_at']}x" if b["saturates_at"] is not None else "not reached"
         out.append(f"  {i}. {b['node']:<8} queue {b['mean_queue']:>7.1f}  saturates at {sat}")
     for d in r["drills"]:
-        out.append(
-            f"drill {d['name']}: {'passed' if d['passed'] else 'FAILED'} (new tagged payments "
-            f"stopped {d['stopped_after_ms']:.1f} ms after the switch; "
-            f"{d['refused_after']} refused)"
-        )
+        outcome = "passed" if d["passed"] else "FAILED"
+        if "stopped_after_ms" in d:
+            what = (f"new tagged payments stopped {d['stopped_after_ms']:.1f} ms after the "
+                    f"switch; {d['refused_after']} refused")  # fmt: skip
+        else:
+            back = d["recovered_after_ms"]
+            checks = ", ".join(f"{k} {v}" for k, v in d["checks"].items())
+            what = (f"goodput back to 90% of {d['goodput_before_tps']:.0f}/s "
+                    + (f"{back:.0f} ms after the crash" if back is not None else "never")
+                    + f"; {checks}")  # fmt: skip
+        out.append(f"drill {d['name']}: {outcome} ({what})")
     out.append(f"isolation: {r['isolation']}")
     return "\n".join(out)
 

@@ -24,6 +24,12 @@ def test_the_rehearsal_finds_a_planted_bottleneck_and_names_it(tmp_path: Path) -
     assert len(report["sweep"]) >= 6 and "sigma" in report["usl"]
     assert {"p50", "p99", "p999"} <= set(report["levels"][0]["links"]["end-to-end"])
     assert page.read_text().count("data:image/png;base64,") == 3
+    kill, crash = report["drills"]
+    assert kill["passed"] and kill["refused_after"] > 0
+    assert crash["name"].startswith("store crash")
+    assert crash["checks"] == {"bank": True, "ledger": True, "isolation": True}
+    # (Whether goodput comes back is the system's business: past its capacity
+    # it never does. That the drill kept money and isolation right is ours.)
 
 
 def _level(factor: float, *, slo: bool = True, isolation: object = True) -> dict[str, object]:
