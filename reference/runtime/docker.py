@@ -32,10 +32,12 @@ harness's loop goes on. Each container gets its rule sets in the order the
 schedule asked for them (the latest one wins; one superseded before its
 turn is skipped). A container that is killed, paused or restarting when
 its turn comes gets its rules when it runs again (`docker start` gives it a
-fresh network namespace, `unpause` re-applies what it missed). Killing a
-paused container unpauses it first (some engines refuse to kill a frozen
-one); pausing or resuming one that has just died is a no-op, and its death
-is noticed through its control channel. `settle()` waits for the rules.
+fresh network namespace, `unpause` re-applies what it missed). Killing or
+removing a paused container unpauses it first (with the cgroup v1 freezer
+the engine would wait for ever for a frozen process to die); pausing or
+resuming one that has just died is a no-op, and its death is noticed
+through its control channel. An engine that times out fails no fault: it
+is logged. `settle()` waits for the rules.
 
 Caveat of real cuts: a one-way iptables cut of a TCP link also starves the
 opposite direction's connection of its ACKs, so a one-way cut between two
@@ -109,16 +111,28 @@ def remove_stale(client: Any) -> int:
 
     removed = 0
     for container in client.containers.list(all=True, filters={"label": "d11.cluster"}):
-        if orphaned(container.labels):
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
-                removed += 1
+        if orphaned(container.labels) and _remove_container(container):
+            removed += 1
     for network in client.networks.list(filters={"label": "d11.cluster"}):
         if orphaned(network.attrs.get("Labels") or {}):
             with contextlib.suppress(docker.errors.APIError):
                 network.remove()
                 removed += 1
     return removed
+
+
+def _remove_container(container: Any) -> bool:
+    """Remove a container whatever its state; False (logged) if the engine would not.
+
+    A paused one is thawed first: with the cgroup v1 freezer, the SIGKILL of
+    `rm -f` is never delivered to frozen processes, and the engine waits for
+    their exit for ever (seen here: every later call to the engine hung).
+    """
+    if _engine_call(container.reload, f"look at {container.name}") and (
+        container.status == "paused"
+    ):
+        _engine_call(container.unpause, f"unpause {container.name} to remove it")
+    return _engine_call(lambda: container.remove(force=True), f"remove {container.name}")
 
 
 def _container_name(cluster: str, node_id: str) -> str:
@@ -379,8 +393,13 @@ class DockerRuntime(ProcessRuntime):
         container = self.containers.get(member.node_id)
         if container is None:
             return
-        if member.status == "paused":
-            # Some engines refuse to kill a frozen container: thaw it first (it
+        frozen = member.status == "paused" or (
+            _engine_call(container.reload, f"look at {member.node_id}")
+            and container.status == "paused"  # paused late, by a slow engine
+        )
+        if frozen:
+            # Thaw it first: with the cgroup v1 freezer a SIGKILL never reaches a
+            # frozen process, and the engine hangs waiting for it to exit (it
             # runs for the moment between the two calls, as a SIGCONT would let it).
             _engine_call(container.unpause, f"unpause {member.node_id} to kill it")
         _engine_call(container.kill, f"kill {member.node_id}", conflict_ok=True)  # SIGKILL
@@ -493,7 +512,7 @@ class DockerRuntime(ProcessRuntime):
     def _cleanup(self) -> None:
         self._cuts.stop()
         for container in self.containers.values():
-            _engine_call(lambda c=container: c.remove(force=True), f"remove {container.name}")
+            _remove_container(container)
         _engine_call(self.data_net.remove, f"remove network {self.data_net.name}")
         info = {"cluster": self.cluster, "containers": [c.name for c in self.containers.values()]}
         log.info("docker run cleaned up: %s", json.dumps(info))
