@@ -19,17 +19,17 @@ Two shapes (the stage's variants):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from chapters.ch4_paxos.directory import Directory
+from reference.ledger.directory import Directory
 from reference.ledger.service import LedgerReplica
 from reference.node import NodeId
 from reference.paxos.arbiter import Arbiter
 from reference.paxos.config import PaxosConfig
 from reference.paxos.messages import Membership
-from reference.paxos.state_machine import ReplicatedState
 
-__all__ = ["GroupPlan", "GroupReplica", "paxos_config"]
+__all__ = ["GroupPlan", "make_member", "paxos_config"]
 
 # Cross-city one-way latency is 15 ms: a heartbeat round trip is ~30 ms, so a
 # heartbeat every 30 ms renews a 100 ms lease with room to spare, and a
@@ -69,24 +69,17 @@ def paxos_config(
     )
 
 
-class GroupReplica(LedgerReplica):
-    """A ledger replica whose state machine starts from the group's genesis.
-
-    Every replica builds the same genesis ledger (the accounts and their
-    opening transfers) before slot 1, as if it were slot 0 of the log.
-    """
-
-    def __init__(self, node_id: NodeId, cfg: PaxosConfig, directory: Directory, cell: str) -> None:
-        super().__init__(node_id, cfg)
-        self.machine_factory = lambda: directory.genesis(cell)
-        self.state = ReplicatedState(self.machine_factory(), cfg.dedup_max_requests)
-
-
 def make_member(
     node_id: NodeId, plan: GroupPlan, cfg: PaxosConfig, directory: Directory
 ) -> LedgerReplica | Arbiter:
-    """The node for `node_id`, one of `plan.members()` (a fresh one at every restart)."""
+    """The node for `node_id`, one of `plan.members()` (a fresh one at every restart).
+
+    Every data replica starts from the same genesis ledger (the group's
+    accounts and their opening transfers) before slot 1, as if it were slot 0
+    of the log.
+    """
     if node_id == plan.arbiter:
         return Arbiter(node_id, cfg)
     assert node_id in plan.replicas, (node_id, plan)
-    return GroupReplica(node_id, cfg, directory, plan.cell)
+    genesis = functools.partial(directory.genesis, plan.cell)
+    return LedgerReplica(node_id, cfg, machine_factory=genesis)

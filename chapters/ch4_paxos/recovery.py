@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chapters.ch4_paxos.directory import transfer_id
 from checks.history import Event, pair_operations
 from checks.verdict import Verdict
 from reference.ledger import LedgerInvariantError
+from reference.ledger.directory import transfer_id
 from reference.ledger.service import LedgerReplica
 from reference.payment.accounts import parse_account
 

@@ -10,9 +10,9 @@ from `reference.gateway` and `reference.cells`) and replaces what is about
 Multi-Paxos on three cities (`group.py`). A payment is acknowledged only
 once a majority of cities hold it on disk.
 
-One small subclass adapts chapter 3's routing pieces: `LedgerGateway`
-(front.py) hands every payment to its own cell's front, which reaches every
-group. Chapter 3's GZone and CZone are used as they are: they re-send a rule
+Chapter 3's gateways are given one routing policy: `OneStore`, every
+payment to the gateway's own cell's ledger front (`reference.ledger.front`),
+which reaches every group. Chapter 3's GZone and CZone are used as they are: they re-send a rule
 change until every subscriber acknowledges it, so a city cut while the rules
 change catches up when it heals.
 
@@ -36,8 +36,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from chapters.ch4_paxos.directory import Directory
-from chapters.ch4_paxos.front import FrontConfig, LedgerFront, LedgerGateway
 from chapters.ch4_paxos.group import GroupPlan, make_member, paxos_config
 from chapters.ch4_paxos.linear import check_wallets_linearizable
 from chapters.ch4_paxos.recovery import (
@@ -50,8 +48,10 @@ from chapters.scenarios import SCENARIOS, WARMUP_MS
 from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
 from reference.cells import CellPair, CZone, FailoverController, GZone
 from reference.clients import Payment
-from reference.gateway import GatewayConfig
+from reference.gateway import GatewayConfig, OneStore, PaymentGateway
 from reference.gateway.router import CellRouter, RoutingRules, even_buckets
+from reference.ledger.directory import Directory
+from reference.ledger.front import FrontConfig, LedgerFront
 from reference.net.topology import Topology
 from reference.node import NodeId
 from reference.paxos.mutations import MUTATIONS
@@ -347,9 +347,13 @@ class PaxosStage(Stage):
         for c in names:
             rt.add_node(dep.fronts[c], lambda _nid: LedgerFront(front_config))
             gw_config = GatewayConfig(
-                cell=c, rules=rules, cell_gateways=gateways, cell_stores=dep.fronts
+                cell=c,
+                rules=rules,
+                cell_gateways=gateways,
+                cell_stores=dep.fronts,
+                store_routing=OneStore(dep.fronts[c]),
             )
-            rt.add_node(gateways[c], lambda _nid, cfg=gw_config: LedgerGateway(cfg))
+            rt.add_node(gateways[c], lambda _nid, cfg=gw_config: PaymentGateway(cfg))
             dep.roles["gateway"].append(gateways[c])
             # A ledger shard's entry point (where its payments are counted); the
             # shard's data lives on the group's members, under "replica".

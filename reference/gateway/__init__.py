@@ -9,7 +9,15 @@ from reference.gateway.messages import (
     RulesUpdateAck,
 )
 from reference.gateway.node import GatewayConfig, PaymentGateway
-from reference.gateway.router import BUCKETS, CellRouter, RoutingRules, ShardRouter, even_buckets
+from reference.gateway.router import (
+    BUCKETS,
+    CellRouter,
+    OneStore,
+    RoutingRules,
+    ShardRouter,
+    StoreRouting,
+    even_buckets,
+)
 
 __all__ = [
     "BUCKETS",
@@ -17,6 +25,7 @@ __all__ = [
     "Forwarded",
     "GatewayConfig",
     "GatewayRejected",
+    "OneStore",
     "PaymentGateway",
     "Ping",
     "Pong",
@@ -24,5 +33,6 @@ __all__ = [
     "RulesUpdate",
     "RulesUpdateAck",
     "ShardRouter",
+    "StoreRouting",
     "even_buckets",
 ]

@@ -36,7 +36,7 @@ from reference.gateway.messages import (
     RulesUpdate,
     RulesUpdateAck,
 )
-from reference.gateway.router import CellRouter, RoutingRules, ShardRouter
+from reference.gateway.router import CellRouter, RoutingRules, ShardRouter, StoreRouting
 from reference.node import Context, Node, NodeId
 from reference.payment.accounts import parse_account
 from reference.payment.messages import (
@@ -80,6 +80,9 @@ class GatewayConfig:
     step_timeout_ms: float = 300.0  # a naive step, or TCC's phase 1
     # Chapter 7: spans for every payment, the allow-list and the kill switch (None: off).
     load_test: LoadTestPolicy | None = None
+    # Which store serves an account, when not the router's store (chapter 4: `OneStore`,
+    # the cell's ledger front). The cell router still decides which *gateway* serves a user.
+    store_routing: StoreRouting | None = None
 
     def __post_init__(self) -> None:
         assert self.cross in ("naive", "tcc"), self.cross
@@ -131,6 +134,8 @@ class PaymentGateway(Node):
 
     # -- routing ------------------------------------------------------------------
     def store_of(self, account: str) -> NodeId:
+        if self.config.store_routing is not None:
+            return self.config.store_routing.store_of(account)
         if self.shard_router is not None:
             return self.shard_router.shard_of(account)
         assert self.cell_router is not None

@@ -16,14 +16,40 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from reference.codec import message
 from reference.node import NodeId
 from reference.payment.accounts import parse_account
 
-__all__ = ["BUCKETS", "CellRouter", "RoutingRules", "ShardRouter", "even_buckets"]
+__all__ = [
+    "BUCKETS",
+    "CellRouter",
+    "OneStore",
+    "RoutingRules",
+    "ShardRouter",
+    "StoreRouting",
+    "even_buckets",
+]
 
 BUCKETS = 100
+
+
+class StoreRouting(Protocol):
+    """A routing policy a gateway is given: the store node that serves an account."""
+
+    def store_of(self, account: str) -> NodeId: ...
+
+
+@dataclass(frozen=True)
+class OneStore:
+    """Every account to one node: chapter 4's gateways hand each payment to their cell's
+    ledger front, which reaches every Paxos group (no cross-store transfer is left)."""
+
+    store: NodeId
+
+    def store_of(self, account: str) -> NodeId:
+        return self.store
 
 
 # --8<-- [start:shard-router]

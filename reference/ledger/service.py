@@ -26,6 +26,7 @@ things join them:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -61,9 +62,14 @@ class LedgerReplica(Replica):
         *,
         audit: bool = False,
         pulse_interval_ms: float = 50.0,
+        machine_factory: Callable[[], LedgerMachine] | None = None,
     ) -> None:
+        """`machine_factory`: the ledger the replica starts from, at boot and at every
+        restart before its log is replayed (default: an empty one; chapter 4: its
+        group's genesis, the accounts and their opening balances)."""
         assert pulse_interval_ms > 0
-        super().__init__(node_id, cfg, lambda: LedgerMachine(audit=audit))
+        empty = functools.partial(LedgerMachine, audit=audit)
+        super().__init__(node_id, cfg, machine_factory or empty)
         self.pulse_interval_ms = pulse_interval_ms
         self.pulses_sent = 0
         self.pulse_busy_until_ms = -1.0  # one pulse in flight at a time

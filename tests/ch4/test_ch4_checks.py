@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 from ch4_runs import run
 
-from chapters.ch4_paxos.directory import transfer_id
 from chapters.run import simulate
 from checks.history import pair_operations
 from checks.ledger import check_ledger
+from reference.ledger.directory import transfer_id
 from reference.ledger.service import LedgerReplica
 
 

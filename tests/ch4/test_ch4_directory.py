@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chapters import get_stage
-from chapters.ch4_paxos.directory import TREASURY_ID, transfer_id
+from reference.ledger.directory import TREASURY_ID, transfer_id
 from reference.ledger.records import ID_MAX
 from reference.runtime.sim import SimRuntime
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chapters.ch4_paxos.directory import Directory, transfer_id
-from chapters.ch4_paxos.front import FrontConfig, LedgerFront
 from reference.gateway.router import even_buckets
 from reference.ledger import CreateTransfers, LookupAccounts
+from reference.ledger.directory import Directory, transfer_id
+from reference.ledger.front import FrontConfig, LedgerFront
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 from reference.payment.messages import Balances, PayReply, PayRequest, ReadBalances
 from reference.testing import RecordingContext

@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Components still under chapters/, each with the reason it is still there.
 # This list only shrinks: a new chapter composes components from reference/.
-NODE_CLASSES_UNDER_CHAPTERS: dict[str, str] = {
-    "chapters/ch4_paxos/front.py:LedgerFront": "issue 12: to move into reference/ledger/",
-    "chapters/ch4_paxos/front.py:LedgerGateway": "issue 12: routing to become a policy object",
-    "chapters/ch4_paxos/group.py:GroupReplica": "issue 12: to be built, not patched",
-}
+NODE_CLASSES_UNDER_CHAPTERS: dict[str, str] = {}
 
 
 def _python_files(folder: str) -> list[Path]:
