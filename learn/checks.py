@@ -400,22 +400,29 @@ def lost_payments(ex: Exercise, req: CheckRequest) -> Outcome:
 
 
 def run_figure(ex: Exercise, req: CheckRequest) -> Outcome:
-    """A figure of a `d11 run` report: an error count, or the hottest store."""
+    """A figure of a `d11 run` report: an error count, the hottest store, or a
+    whole-number figure of the SLO checker's verdict ("slo:KEY" of its details)."""
     from chapters.run import simulate
 
     missing = _no_answer(req, f"--answer {ex.params['example']}")
     if missing is not None:
         return missing
     p = ex.params
-    summary = simulate(
+    slo_key = p["figure"].removeprefix("slo:") if p["figure"].startswith("slo:") else ""
+    run = simulate(
         p["chapter"],
         p["scenario"],
         seed=p["seed"],
         duration_s=4.0,
-        checks=(),
+        checks=("slo",) if slo_key else (),
         **p.get("options", {}),
-    ).summary
-    if p["figure"] == "hottest-store":
+    )
+    summary = run.summary
+    if slo_key:
+        count = int(run.verdicts["slo"].details[slo_key])
+        truth, words = str(count), p["words"].format(count=count)
+        right = _parse_number(req.answer) == count
+    elif p["figure"] == "hottest-store":
         load: dict[str, int] = summary["load"]["txns_by_store"]
         truth = max(load, key=lambda store: load[store])
         words = f"{truth} served {load[truth]:,} transactions, the mean store {_mean(load):,.0f}"

@@ -1,5 +1,6 @@
-"""Chapter 6, degrade controls: the breaker's half-open state, and the controls
-that carry the midnight spike, judged by the SLO checker."""
+"""Chapter 6, degrade controls: the work a naive spike wastes, the breaker's
+half-open state, and the controls that carry the midnight spike, judged by the
+SLO checker."""
 
 from __future__ import annotations
 
@@ -13,6 +14,48 @@ controls = ["deadline"]
 """
 
 EXERCISES: list[Exercise] = [
+    Exercise(
+        id="ch6-served-late",
+        chapter=6,
+        kind="measure",
+        title="Work for nobody",
+        page="ch6-degrade.md",
+        task="""
+Offer 3x the payment database's capacity for 4 s, with every layer retrying
+on a fixed timeout and no other control (the naive way):
+
+    d11 run ch6 --scenario overload-3x --variant naive-retries --seed 1 --no-store
+
+How many requests did the servers serve after the client had already given
+up on them (after the request's deadline)? Answer with --answer N, then run
+the same with --variant controls and compare.
+""",
+        hints=(
+            "The checkers table at the end of the report has an slo row: it lists "
+            "what failed, each with its figure.",
+            "Look for 'requests served after their deadline' in the slo row: every "
+            "one is database time spent on an answer nobody waits for.",
+            "The slo row says 'N requests served after their deadline': N is the "
+            "answer. With --variant controls the same run serves none late (the slo "
+            "row holds), though the offered load is the same.",
+        ),
+        check="run_figure",
+        params={
+            "chapter": "ch6",
+            "scenario": "overload-3x",
+            "options": {"variant": "naive-retries"},
+            "seed": 1,
+            "figure": "slo:served_late",
+            "words": "{count} requests were served after their deadline",
+            "example": "1234",
+            "where": "The slo row of the report's checkers table: "
+            "'... requests served after their deadline'.",
+        },
+        answer_help="a whole number of requests, e.g. --answer 1234",
+        solution_note="The slo row of the report's checkers table (served_late).",
+        holds="Without deadlines and a flow rule, a spike turns the database's time into "
+        "answers nobody waits for: goodput collapses while the servers are busy.",
+    ),
     Exercise(
         id="ch6-half-open",
         chapter=6,

@@ -45,6 +45,7 @@ CHEAP_UNSOLVED = {
     "ch2-vanished",
     "ch3-lost-at-seed-2",
     "ch3-split-brain",
+    "ch6-served-late",
 }
 CHEAP_SOLVED = {
     "ch1-durable-commit",

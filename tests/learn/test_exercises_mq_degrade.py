@@ -6,6 +6,11 @@ mistakes people make, and that the check says which.)
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from learn.catalog import get_exercise
@@ -105,3 +110,20 @@ def test_an_unknown_control_is_one_line(ws: Workspace) -> None:
     result = check(ws, ex)
     assert result.status == "fail"
     assert result.headline.startswith("unknown control 'shed'"), result.headline
+
+
+@pytest.mark.slow
+def test_the_served_late_measure_agrees_with_the_command_the_task_shows(ws: Workspace) -> None:
+    """The learner reads the figure off `d11 run`; the check measures the same run."""
+    ex = get_exercise("ch6-served-late")
+    ws.start(ex)
+    command = "run ch6 --scenario overload-3x --variant naive-retries --seed 1 --no-store"
+    assert f"d11 {command}" in " ".join(ex.task.split())
+    d11 = Path(sys.executable).with_name("d11")
+    out = subprocess.run(
+        [str(d11), *command.split(), "--json"], capture_output=True, text=True, check=True
+    )
+    served_late = json.loads(out.stdout)["checks"]["slo"]["details"]["served_late"]
+    assert served_late > 0
+    assert ws.run_check(ex, truth=True).truth == str(served_late)
+    assert check(ws, ex, answer=str(served_late + 1)).status == "fail"
