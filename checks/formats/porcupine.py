@@ -21,7 +21,10 @@ from checks.history import EVENT_TYPES, Event, HistoryError, check_process
 from checks.values import check_value, value_key
 
 VALUES_SHARED_MAX = 10_000  # distinct values read once and shared; past it, read each time
-LINE_RE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\S+)\s+:(\S+)\s+(\S.*?)\s*$")
+# The value runs to the end of the line; its trailing blanks are stripped
+# after the match (a lazy `(\S.*?)\s*$` would retry `$` at every character).
+LINE_RE = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\S+)\s+:(\S+)\s+(\S.*)$")
+PROCESS_DIGITS_SAFE = 18  # up to 18 digits is below 2**63: no range check needed
 
 
 def parse_etcd_log(text: str, source: str = "<history>") -> tuple[list[Event], list[int]]:
@@ -38,25 +41,31 @@ def parse_etcd_lines(
     events: list[Event] = []
     values: dict[str, Any] = {}  # the same few values recur: read each once
     for lineno, line in numbered:
-        if not line.strip():
-            continue
-        where = f"{source}: line {lineno}"
         m = LINE_RE.match(line)
         if m is None:
+            if not line.strip():
+                continue
             raise HistoryError(
-                f"{where}: not a jepsen.util log line "
+                f"{source}: line {lineno}: not a jepsen.util log line "
                 "('INFO  jepsen.util - <process> :<type> :<f> <value>')"
             )
-        process, etype, f, raw = m.group(1), m.group(2), m.group(3), m.group(4)
+        process, etype, f, raw = m.groups()
+        raw = raw.rstrip()
         if etype not in EVENT_TYPES:
-            raise HistoryError(f"{where}: type must be :invoke, :ok, :fail or :info, got :{etype}")
+            raise HistoryError(
+                f"{source}: line {lineno}: type must be :invoke, :ok, :fail or :info, got :{etype}"
+            )
         if raw in values:
             value = values[raw]
         else:
-            value = _value(raw, where)
+            value = _value(raw, f"{source}: line {lineno}")
             if len(values) < VALUES_SHARED_MAX:
                 values[raw] = value
-        pid = check_process(int(process) if len(process) <= 20 else None, where, "the process")
+        if len(process) <= PROCESS_DIGITS_SAFE:
+            pid: int | str = int(process)  # digits only (the pattern): a valid process
+        else:
+            where = f"{source}: line {lineno}"
+            pid = check_process(int(process) if len(process) <= 20 else None, where, "the process")
         events.append(Event(etype, pid, f, value, float(lineno), len(events)))  # type: ignore[arg-type]
         lines.append(lineno)
     return events
