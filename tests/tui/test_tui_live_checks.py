@@ -167,6 +167,7 @@ async def test_live_ch4_spike_and_city_cut_every_check_green() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @aio
 async def test_live_ch4_sixty_simulated_seconds_every_check_green() -> None:
     # Each round judges the whole history again (lin is most of it), so rounds
