@@ -4,12 +4,14 @@
 `chapters.stage.Stage`. Chapter packages are imported on first use, so
 `import chapters` stays cheap; a later chapter joins by adding its module
 (which defines `STAGE`) to `STAGE_MODULES`. A listed package that does not
-exist, or does not define `STAGE` yet, is skipped.
+exist is an error when `chapters` is imported (at start-up), one that does
+not define `STAGE` when the registry is first read.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -39,15 +41,10 @@ class _Registry(Mapping[str, "Stage"]):
         if self._stages is None:
             stages: dict[str, Stage] = {}
             for name in STAGE_MODULES:
-                try:
-                    module = importlib.import_module(name)
-                except ModuleNotFoundError as exc:
-                    if exc.name is not None and name.startswith(exc.name):
-                        continue  # that chapter is not part of this checkout
-                    raise
+                module = importlib.import_module(name)
                 stage: Stage | None = getattr(module, "STAGE", None)
                 if stage is None:
-                    continue  # the chapter's package exists but has no stage yet
+                    raise ImportError(f"{name} is in STAGE_MODULES but defines no STAGE")
                 for key in (stage.id, *stage.aliases):
                     assert key not in stages, f"stage name {key!r} is taken twice"
                     stages[key] = stage
@@ -69,6 +66,14 @@ class _Registry(Mapping[str, "Stage"]):
         return sorted(unique.values(), key=lambda s: s.id)
 
 
+def _check_listed() -> None:
+    """Every STAGE_MODULES entry exists (found, not imported: `import chapters` stays cheap)."""
+    missing = [name for name in STAGE_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ImportError(f"STAGE_MODULES names {missing[0]!r}, which does not exist")
+
+
+_check_listed()
 STAGES = _Registry()
 
 

@@ -521,8 +521,3 @@ _HELP = {
     "scrub": "Move the replay in time",
     "scrub_to": "Jump to the start / end of the replay",
 }
-
-
-def live_app(config: SessionConfig, **kwargs: Any) -> D11App:
-    """The app over a live session built from `config` in the simulation worker."""
-    return D11App(config=config, **kwargs)

@@ -48,12 +48,9 @@ COMMAND_MODULES = (
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and name.startswith(exc.name):
-                continue  # that area is not part of this checkout
-            raise
+        # A misspelt or missing module fails here, at start-up: never a command
+        # that silently is not there.
+        module = importlib.import_module(name)
         module.register(app, bench)
 
 

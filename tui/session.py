@@ -286,7 +286,6 @@ class Session:
         self.fault_kinds: set[str] = set()
         self.profile = "off"
         self.base_profile = "saturate" if config.scenario == "saturate" else "steady"
-        self._window_end_ms = 0.0
         self._generation = 0  # bumped when the traffic plan changes: stale re-arms do nothing
         self.judged = False
         self.checks: list[CheckView] = [
@@ -344,7 +343,6 @@ class Session:
         generation = self._generation
         end_ms = start_ms + length_ms
         self.profile = profile
-        self._window_end_ms = end_ms
         self.dep.start_traffic(start_ms, end_ms, profile)
 
         def rearm() -> None:
