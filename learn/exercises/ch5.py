@@ -82,6 +82,20 @@ delivery checker: every effect applied once, whatever was redelivered.
                 '        if half is None and c.commit and self.ops.get(c.msg_id) == "committed":\n'
                 "            # committed already: answer the producer's retry as before\n",
             ),
+            (  # the zoo's switch, which would give the place away
+                "    def _mutated_recommit(self, msg_id: str) -> bool:\n"
+                '        """The bug zoo\'s second verdicts (see mutations.py): None of this '
+                'runs unplanted."""\n'
+                "        done = self.ops.get(msg_id)\n"
+                "        mutations = self.config.mutations\n"
+                "        # mutation: recommit -- a committed message is committed again.\n"
+                "        # mutation: commit-after-rollback -- a rolled-back message is "
+                "committed.\n"
+                '        return (done == "committed" and "recommit" in mutations) or (\n'
+                '            done == "rolled-back" and "commit-after-rollback" in mutations\n'
+                "        )\n\n",
+                "",
+            ),
         ),
         answer="recommit",
         answer_help=_NAME_HELP,
@@ -113,7 +127,7 @@ broker's bug zoo does.
             "seeds": (1,),
         },
         holds="A transaction has one verdict: a second COMMIT, from a check-back or a "
-        "resend, is refused, and each message is in its topic once.",
+        "resend, changes nothing, and each message is in its topic once.",
     ),
     Exercise(
         id="ch5-find-count-young",

@@ -85,12 +85,22 @@ def test_a_half_open_breaker_that_ignores_a_slow_probe_is_caught(ws: Workspace) 
     assert any("a slow probe is a bad probe" in line for line in result.lines), result.lines
 
 
-def test_a_fixed_broker_bug_needs_the_zoo_name(ws: Workspace) -> None:
+def test_a_broker_fixed_another_way_passes_but_needs_the_zoo_name(ws: Workspace) -> None:
+    """A repeated COMMIT answered "committed" with nothing appended is a fix too."""
     ex = get_exercise("ch5-find-recommit")
     ws.start(ex)
-    solve(ws, ex)
+    target = ws.path / ex.file
+    planted = (
+        '            return ("committed", self._append(self._visible(c.msg_id, c.timestamp_ms)))\n'
+    )
+    text = target.read_text()
+    assert text.count(planted) == 1
+    target.write_text(
+        text.replace(planted, '            return ("committed", self.ids[c.msg_id])\n')
+    )
     wrong = check(ws, ex, answer="commit-after-rollback")
     assert wrong.status == "fail" and "commit-after-rollback" in wrong.headline
+    assert check(ws, ex, answer="recommit").passed
 
 
 @pytest.mark.slow
@@ -127,3 +137,22 @@ def test_the_served_late_measure_agrees_with_the_command_the_task_shows(ws: Work
     assert served_late > 0
     assert ws.run_check(ex, truth=True).truth == str(served_late)
     assert check(ws, ex, answer=str(served_late + 1)).status == "fail"
+
+
+def test_a_commit_after_a_rollback_must_be_refused(ws: Workspace) -> None:
+    """Answering "committed" to a COMMIT after a ROLLBACK lies to the producer."""
+    ex = get_exercise("ch5-find-recommit")
+    ws.start(ex)
+    target = ws.path / ex.file
+    text = target.read_text()
+    planted = 'and self.ops.get(c.msg_id) == "committed":\n'
+    assert text.count(planted) == 1
+    text = text.replace(planted, "and self.ops.get(c.msg_id) is not None:\n")
+    text = text.replace(
+        'return ("committed", self._append(self._visible(c.msg_id, c.timestamp_ms)))',
+        'return ("committed", self.ids[c.msg_id])',
+    )
+    target.write_text(text)
+    result = check(ws, ex, answer="recommit")
+    assert result.status == "fail"
+    assert any(line.startswith("3. the check-back rolls back") for line in result.lines)
