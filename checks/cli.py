@@ -246,8 +246,8 @@ def bench_checker(
     typer.echo(f"Porcupine corpus: {shown(root)} (ours: best of {repeat} runs, in this process)")
     if go:
         typer.echo(
-            f"Porcupine (Go): measured in this run, `go test -bench -benchtime={repeat}x` "
-            f"in {shown(porcupine or '')}: mean time of CheckEvents (its parsing is not timed)"
+            f"Porcupine (Go): measured in this run, `go test -bench -benchtime=1x -count={repeat}` "
+            f"in {shown(porcupine or '')}: best time of CheckEvents (its parsing is not timed)"
         )
     else:
         typer.echo(
