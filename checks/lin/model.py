@@ -12,6 +12,10 @@ A model is a small object a learner can write in a few lines:
   `init_part(key)` the initial state of each part, and
   `read_only(input, output)`: the operation never changes any state (a
   read, a failed compare), which lets the search take it greedily;
+- optionally `only_extends(input)` and `reachable(state, input, output)`:
+  calls that only grow the state (kv appends), and whether a read can still
+  fit once the state has grown, which lets the search drop configurations
+  no order of the remaining calls can save;
 - `describe_state(state)` / `describe_call(call)` for people.
 
 An operation whose outcome is unknown (`info`) gets the output `UNKNOWN`; its
