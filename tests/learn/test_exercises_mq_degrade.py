@@ -85,6 +85,7 @@ def test_a_half_open_breaker_that_ignores_a_slow_probe_is_caught(ws: Workspace) 
     assert any("a slow probe is a bad probe" in line for line in result.lines), result.lines
 
 
+@pytest.mark.slow
 def test_a_broker_fixed_another_way_passes_but_needs_the_zoo_name(ws: Workspace) -> None:
     """A repeated COMMIT answered "committed" with nothing appended is a fix too."""
     ex = get_exercise("ch5-find-recommit")
