@@ -28,6 +28,7 @@ from reference.ledger import CreateTransfers, FenceTransfers, LookupAccounts, Re
 from reference.ledger.directory import CODE_PAYMENT, LEDGER_CNY, Directory, transfer_id
 from reference.ledger.results import CreateTransferResult, FenceTransferResult
 from reference.node import Context, Node, NodeId
+from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 from reference.payment.messages import Balances, PayReply, PayRequest, ReadBalances
 from reference.sqlstore.messages import Promote, PromoteAck, StoreRejected
@@ -90,7 +91,7 @@ class LedgerFront(Node):
         self.directory = config.directory
         # Whom we believe leads each group: the first replica at boot (it
         # campaigns first), then whatever the replicas tell us.
-        self.leader: dict[str, NodeId] = {g: r[0] for g, r in self.directory.groups.items()}
+        self.leaders = {g: LeaderFollower(r) for g, r in self.directory.groups.items()}
         self.calls: dict[str, _Call] = {}
         self.reads: dict[str, _Gather] = {}
         self.lookups: dict[str, _Lookup] = {}
@@ -127,7 +128,7 @@ class LedgerFront(Node):
         if tag[0] == "attempt":
             if tag[2] != call.attempt:
                 return  # an older attempt's timer
-            self._next_replica(call.group, self.leader[call.group])  # silence: try another
+            self.leaders[call.group].silent()  # silence: try another
         self._send(ctx, call)
 
     # -- payments ---------------------------------------------------------------------
@@ -296,7 +297,7 @@ class LedgerFront(Node):
                 self.lookups.pop(call.lookup_id, None)  # nor is a lookup missing a group
             return
         call.attempt += 1
-        ctx.send(self.leader[call.group], call.msg)
+        ctx.send(self.leaders[call.group].leader, call.msg)
         timeout_ms = min(self.config.attempt_timeout_ms, left_ms)
         ctx.set_timer(timeout_ms, ("attempt", call.key, call.attempt))
 
@@ -312,9 +313,8 @@ class LedgerFront(Node):
         call = self.calls.get(key)
         if call is None:
             return  # answered already, or given up
-        replicas = self.directory.groups[call.group]
         if ok:
-            self.leader[call.group] = src
+            self.leaders[call.group].answered(src)
             ctx.cancel_timer(("attempt", key, call.attempt))
             self._drop(call)
             if call.lookup_id:
@@ -326,17 +326,9 @@ class LedgerFront(Node):
             return
         # Not the leader (or no lease yet, or overloaded): follow the hint, or
         # try the next replica, after a short pause.
-        if leader_hint in replicas and leader_hint != src:
-            self.leader[call.group] = leader_hint
-        elif self.leader[call.group] == src:
-            self._next_replica(call.group, src)
+        self.leaders[call.group].refused(src, leader_hint)
         ctx.cancel_timer(("attempt", key, call.attempt))
         ctx.set_timer(self.config.backoff_ms, ("retry", key))
-
-    def _next_replica(self, group: str, after: NodeId) -> None:
-        replicas = self.directory.groups[group]
-        i = replicas.index(after) if after in replicas else -1
-        self.leader[group] = replicas[(i + 1) % len(replicas)]
 
     def _drop(self, call: _Call) -> None:
         del self.calls[call.key]

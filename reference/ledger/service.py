@@ -35,6 +35,7 @@ from reference.ledger.commands import CreateAccounts, CreateTransfers, ExpirePen
 from reference.ledger.machine import LedgerMachine
 from reference.node import Context, Node, NodeId, UnhandledMessage
 from reference.paxos.config import PaxosConfig
+from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Propose, ProposeResult
 from reference.paxos.replica import LEADER, Replica
 
@@ -158,7 +159,7 @@ class LedgerClient(Node):
         self.attempts_max = attempts_max
         self.outcomes: list[Outcome] = []
         self.index = -1  # the command in progress
-        self.target = 0  # index into replicas: whom we believe leads
+        self.leaders = LeaderFollower(self.replicas)  # whom we believe leads
         self.attempts = 0
         self.invoked_ms = 0.0
 
@@ -178,7 +179,7 @@ class LedgerClient(Node):
             self.invoked_ms = ctx.now_ms()
             self._send(ctx)
         elif tag == "timeout":  # silence: maybe the leader is down; try another
-            self.target = (self.target + 1) % len(self.replicas)
+            self.leaders.silent()
             self._retry(ctx, 0.0)
         elif tag == "retry":
             self._send(ctx)
@@ -191,17 +192,15 @@ class LedgerClient(Node):
         if msg.request_id != self.request_id:
             return  # a late answer to an earlier attempt: already settled
         if msg.ok:
+            self.leaders.answered(src)
             self._finish(ctx, answered=True, result=msg.result)
             return
-        if msg.leader_hint in self.replicas and msg.leader_hint != src:
-            self.target = self.replicas.index(msg.leader_hint)
-        else:
-            self.target = (self.replicas.index(src) + 1) % len(self.replicas)
+        self.leaders.refused(src, msg.leader_hint)
         self._retry(ctx, self.retry_backoff_ms)
 
     def _send(self, ctx: Context) -> None:
         self.attempts += 1
-        ctx.send(self.replicas[self.target], Propose(self.request_id, self.commands[self.index]))
+        ctx.send(self.leaders.leader, Propose(self.request_id, self.commands[self.index]))
         ctx.set_timer(self.timeout_ms, "timeout")
 
     def _retry(self, ctx: Context, delay_ms: float) -> None:

@@ -1,8 +1,9 @@
 """Multi-Paxos for the ledger: replicas, an arbiter, leases, and a bug zoo.
 
-Build a group with `make_group(...)` or by hand: `Replica(node_id, cfg,
-machine_factory)` for each full replica and `Arbiter(node_id, cfg)` for the
-arbiter, all sharing one `PaxosConfig`. Clients send `Propose` and `Read`.
+Build a group by hand: `Replica(node_id, cfg, machine_factory)` for each full
+replica and `Arbiter(node_id, cfg)` for the arbiter, all sharing one
+`PaxosConfig` (chapter 4's `chapters/ch4_paxos/group.py` shows how). Clients
+send `Propose` and `Read`, following the leader with `leader.LeaderFollower`.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from reference.ledger.records import Account, Transfer
 from reference.ledger.service import LedgerReplica
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
+from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Membership, Propose, ProposeResult
 
 REPLICAS = ("r1", "r2", "r3")
@@ -68,7 +69,7 @@ class LoadClient(Node):
         self.inflight = inflight
         self.batch = batch
         self.rng = random.Random(seed)
-        self.leader: NodeId = REPLICAS[0]
+        self.leaders = LeaderFollower(REPLICAS)  # whom we believe leads
         self.next_transfer_id = itertools.count(1)
         self.next_request = itertools.count(1)
         self.sent: dict[str, tuple[float, Any, int]] = {}  # request -> (first send, cmd, tries)
@@ -99,18 +100,18 @@ class LoadClient(Node):
     def _send(self, ctx: Context, request_id: str, command: Any) -> None:
         first_ms, _, tries = self.sent.get(request_id, (ctx.now_ms(), command, 0))
         self.sent[request_id] = (first_ms, command, tries + 1)
-        ctx.send(self.leader, Propose(request_id, command))
+        ctx.send(self.leaders.leader, Propose(request_id, command))
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if not isinstance(msg, ProposeResult) or msg.request_id not in self.sent:
             return
         first_ms, command, _ = self.sent[msg.request_id]
         if not msg.ok:
-            hint = msg.leader_hint
-            self.leader = hint if hint in REPLICAS else REPLICAS[(REPLICAS.index(src) + 1) % 3]
+            self.leaders.refused(src, msg.leader_hint)
             self._send(ctx, msg.request_id, command)  # same id: applied at most once
             return
         del self.sent[msg.request_id]
+        self.leaders.answered(src)
         self.answered_since_sweep = True
         if msg.request_id == "accounts":
             self.accounts_ready = True
@@ -128,7 +129,7 @@ class LoadClient(Node):
         # leader is still the leader, and hopping would only add redirects.
         now_ms = ctx.now_ms()
         if not self.answered_since_sweep:
-            self.leader = REPLICAS[(REPLICAS.index(self.leader) + 1) % len(REPLICAS)]
+            self.leaders.silent()
         self.answered_since_sweep = False
         for request_id, (first_ms, command, tries) in list(self.sent.items()):
             if now_ms - first_ms > REQUEST_TIMEOUT_MS * tries:
