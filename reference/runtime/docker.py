@@ -251,8 +251,10 @@ class DockerRuntime(ProcessRuntime):
     """See the module docstring. Use as a context manager, or call `close()`."""
 
     # Creating and starting a container costs the engine seconds on a busy
-    # machine, and the harness starts them one by one before it dials any.
-    boot_ms_per_node = 5_000.0
+    # machine (up to ~7 s each seen under a load of 25 on 2 cores), and the
+    # harness starts them one by one before it dials any: the first one
+    # started must wait for its control channel until the last one is.
+    boot_ms_per_node = 10_000.0
 
     def __init__(
         self,
