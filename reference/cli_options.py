@@ -7,7 +7,9 @@ bound. So every numeric option of `d11` names its range here, once:
 
     timeout_s: float = typer.Option(60.0, "--timeout-s", callback=in_range(0.001, 86_400))
 
-and a value outside it is a usage error (exit 2), not a run.
+and a value outside it is a usage error: one line on stderr in the shape every
+d11 error has (`error: invalid value for --timeout-s: must be ..., not nan`)
+and exit 2, not a run and not click's boxed usage panel.
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ def in_range(
     """A typer callback accepting a finite number from `lo` to `hi` (or None);
     `words` says what it accepts, when the bounds alone do not say it well."""
     assert lo <= hi and math.isfinite(lo) and math.isfinite(hi), (lo, hi)
-    words = words or f"a finite number from {lo:g} to {hi:g}{' ' + unit if unit else ''}"
+    unit_text = f" {unit}" if unit else ""
+    words = words or f"a finite number from {_bound(lo)} to {_bound(hi)}{unit_text}"
 
-    def check(value: N | None) -> N | None:
+    def check(param: typer.CallbackParam, value: N | None) -> N | None:
         if value is None:
             return None
         if not math.isfinite(value) or not lo <= value <= hi:
-            raise typer.BadParameter(f"must be {words}, not {_show(value)}")
+            flag = max(param.opts, key=len) if param.opts else str(param.name)
+            typer.echo(
+                f"error: invalid value for {flag}: must be {words}, not {_show(value)}",
+                err=True,
+            )
+            raise typer.Exit(2)
         return value
 
     return check
@@ -44,6 +52,11 @@ def in_range(
 def seed_range() -> Callable[[int | None], int | None]:
     """The callback of every `--seed`: a 64-bit integer."""
     return in_range(SEED_MIN, SEED_MAX, words="an integer that fits in 64 bits")
+
+
+def _bound(x: float) -> str:
+    """1e7 reads as 10,000,000 and 0.001 as 0.001: a bound a reader can type back."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
 
 
 def _show(value: float) -> str:

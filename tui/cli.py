@@ -13,12 +13,60 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from chapters import get_stage
 from checks.harness.contract import use_stages
 
+
+def _click_class(name: str) -> type[Exception]:
+    """click's exception class `name`, from whichever click typer runs on (recent
+    typers carry their own copy, so `import click` would name other classes)."""
+    found = next((c for c in typer.BadParameter.__mro__ if c.__name__ == name), None)
+    if found is None:
+        found = getattr(sys.modules[typer.BadParameter.__module__], name)
+    assert isinstance(found, type) and issubclass(found, Exception), name
+    return found
+
+
+_ClickException = _click_class("ClickException")
+_UsageError = _click_class("UsageError")
+_NoArgsIsHelpError = _click_class("NoArgsIsHelpError")
+
+
+class _OneLineErrors(TyperGroup):
+    """The root group: a usage error (no such option, a value click cannot read)
+    is one line on stderr and exit 2, in the shape of every other d11 error,
+    instead of click's boxed panel (scripts read the first line of stderr)."""
+
+    def main(self, *args: object, standalone_mode: bool = True, **extra: object) -> object:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **extra)  # type: ignore[arg-type]
+        try:
+            rv = super().main(*args, standalone_mode=False, **extra)  # type: ignore[arg-type]
+        except _NoArgsIsHelpError as exc:
+            ctx = getattr(exc, "ctx", None)
+            typer.echo(ctx.get_help() if ctx is not None else str(exc))
+            sys.exit(2)
+        except _ClickException as exc:
+            message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+            hint = ""
+            ctx = getattr(exc, "ctx", None)
+            if isinstance(exc, _UsageError) and ctx is not None:
+                hint = f" (see '{ctx.command_path} --help')"
+            typer.echo(f"error: {message}{hint}", err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        # Without standalone mode click returns an Exit's code, or the command's
+        # value (d11's commands return None).
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
     name="d11",
+    cls=_OneLineErrors,
     help="Double 11, built to be read: run, break and check a payment platform.",
     no_args_is_help=True,
     add_completion=False,

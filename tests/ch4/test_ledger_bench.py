@@ -22,4 +22,4 @@ def test_bench_rows_and_speedup_line() -> None:
 def test_bench_cli_refuses_bad_options() -> None:
     result = CliRunner().invoke(app, ["bench", "ledger", "--clients", "0"])
     assert result.exit_code == 2
-    assert "--clients must be between 1 and 4096" in result.output
+    assert "invalid value for --clients: must be a finite number from 1 to 4,096" in result.output

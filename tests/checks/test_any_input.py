@@ -381,7 +381,7 @@ def test_numeric_options_are_finite_and_in_range(tmp_path: Path, args: list[str]
     path = jsonl(tmp_path, "h.jsonl", op(0, "write", 1, 1))
     res = check("lin", str(path), *args)
     assert res.exit_code == 2, res.output
-    assert "Invalid value" in res.output
+    assert res.output.startswith("error: ") and "invalid value for" in res.output.lower()
 
 
 def test_check_value_is_iterative() -> None:

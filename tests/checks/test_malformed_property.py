@@ -255,4 +255,5 @@ def test_numeric_options_out_of_range_are_usage_errors(
     )
     res = run(path, checker, [option, value])
     assert res.exit_code == 2, res.output
-    assert "Invalid value" in res.output, res.output
+    assert res.output.startswith("error: "), res.output
+    assert "invalid value for" in res.output.lower(), res.output

@@ -96,7 +96,7 @@ def test_the_hunter_finds_and_shrinks_the_naive_transfer_bug() -> None:
         (["test", "ch9"], "no chapter 'ch9'"),
         (["test", "ch2", "--workload", "nap"], "unknown workload 'nap'"),
         (["test", "ch2", "--schedule", "/nonexistent.json"], "cannot read"),
-        (["hunt", "ch2", "--budget", "0"], "Invalid value for '--budget'"),
+        (["hunt", "ch2", "--budget", "0"], "error: invalid value for --budget"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args: list[str], message: str) -> None:

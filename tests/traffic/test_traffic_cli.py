@@ -33,10 +33,10 @@ def test_the_same_seed_prints_the_same_measurement() -> None:
     ("args", "message"),
     [
         (["--year", "2021"], "no Double 11 peak on record for 2021 (known: 2019, 2020)"),
-        (["--sim-peak", "0"], "need 0 < simulated rate <= real rate"),
-        (["--spike", "0.5"], "spike_multiplier must be >= 1"),
-        (["--day-minutes", "-1"], "--day-minutes must be >= 0"),
-        (["--merchants", "0"], "at least one merchant"),
+        (["--sim-peak", "0"], "invalid value for --sim-peak: must be a finite number from 0.001"),
+        (["--spike", "0.5"], "invalid value for --spike: must be a finite number from 1 to"),
+        (["--day-minutes", "-1"], "invalid value for --day-minutes: must be a finite"),
+        (["--merchants", "0"], "invalid value for --merchants: must be a finite number from 1 to"),
     ],
 )
 def test_bad_options_give_one_line_and_exit_2(args: list[str], message: str) -> None:
