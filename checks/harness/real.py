@@ -38,7 +38,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from checks.harness.contract import DeploymentContract, StageContract, judge
-from checks.harness.runner import (
+from checks.harness.spec import (
     WORKLOADS,
     HarnessError,
     TestResult,
