@@ -174,6 +174,11 @@ class _CutWorkers:
         # node -> (container id, rule set, submissions it answers): the latest only.
         self._wanted: dict[str, tuple[str, tuple[str, ...], int]] = {}
         self._busy: set[str] = set()  # containers a thread is writing now
+        # One lock per container, held while a thread writes its rules and while
+        # the harness pauses, resumes or kills it: a `docker exec` that meets a
+        # container frozen under it hangs in the frozen cgroup, and the engine's
+        # unpause then waits for it (seen: every later call to the engine hung).
+        self._container_locks: dict[str, threading.Lock] = {}
         self._ready: queue.Queue[str | None] = queue.Queue()  # nodes with work, FIFO
         self._threads = [
             threading.Thread(target=self._run, name=f"d11-cuts-{i}", daemon=True)
@@ -189,6 +194,11 @@ class _CutWorkers:
             self._wanted[node_id] = (container_id, sources, covered)
             if superseded is None and node_id not in self._busy:
                 self._ready.put(node_id)
+
+    def lock(self, node_id: str) -> threading.Lock:
+        """The lock of one container (see __init__); hold it around pause, resume, kill."""
+        with self._lock:
+            return self._container_locks.setdefault(node_id, threading.Lock())
 
     def stop(self) -> None:
         for _ in self._threads:
@@ -209,7 +219,11 @@ class _CutWorkers:
             with self._lock:
                 container_id, sources, covered = self._wanted.pop(node_id)
                 self._busy.add(node_id)
-            outcome = reason if client is None else _write_rules(client, container_id, sources)
+            if client is None:
+                outcome = reason
+            else:
+                with self.lock(node_id):
+                    outcome = _write_rules(client, container_id, sources)
             with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
                 self._loop.call_soon_threadsafe(self._report, node_id, sources, outcome, covered)
             with self._lock:
@@ -392,6 +406,10 @@ class DockerRuntime(ProcessRuntime):
     # fault is then logged and the run goes on: what the container really did
     # shows through its control channel (a node that dies is reaped).
     def _kill(self, member: Member) -> None:
+        with self._cuts.lock(member.node_id):  # no `docker exec` in it meanwhile
+            self._kill_container(member)
+
+    def _kill_container(self, member: Member) -> None:
         container = self.containers.get(member.node_id)
         if container is None:
             return
@@ -427,10 +445,12 @@ class DockerRuntime(ProcessRuntime):
         return _exit_status(int(result["StatusCode"]))
 
     def _signal_stop(self, member: Member) -> None:
-        _engine_call(self.containers[member.node_id].pause, f"pause {member.node_id}")
+        with self._cuts.lock(member.node_id):  # never frozen under a `docker exec`
+            _engine_call(self.containers[member.node_id].pause, f"pause {member.node_id}")
 
     def _signal_cont(self, member: Member) -> None:
-        _engine_call(self.containers[member.node_id].unpause, f"resume {member.node_id}")
+        with self._cuts.lock(member.node_id):
+            _engine_call(self.containers[member.node_id].unpause, f"resume {member.node_id}")
         self._apply_iptables()  # what it could not take while frozen
 
     # -- real cuts ----------------------------------------------------------------

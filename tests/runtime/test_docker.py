@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import threading
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -195,6 +197,7 @@ def test_an_engine_that_times_out_fails_no_fault() -> None:
         kill = pause = unpause = reload = remove = _timeout
 
     rt = DockerRuntime.__new__(DockerRuntime)  # no engine here: only the fault paths
+    rt._cuts = types.SimpleNamespace(lock=lambda node_id: threading.Lock())  # type: ignore[assignment]
     rt.containers = {"n1": Stuck()}
     rt.members = {}
     member = Member("n1", "process", ("10.0.0.2", 7000), status="paused")
