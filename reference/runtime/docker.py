@@ -253,8 +253,10 @@ def _write_rules(client: Any, container_id: str, sources: tuple[str, ...]) -> st
         log.warning("iptables in %s: %s: %s", container_id[:12], type(exc).__name__, exc)
         return "retry"
     if code != 0:
-        # A container killed while the shell ran reports 137, or no code at all.
-        return "not running" if code in (None, 137) else f"iptables exit {code}: {output[:200]!r}"
+        # A container killed while the shell ran reports 137, or no code at all;
+        # one that stopped between exec_create and exec_start, 126 from runc.
+        stopped = code in (None, 137) or (code == 126 and b"stopped container" in output)
+        return "not running" if stopped else f"iptables exit {code}: {output[:200]!r}"
     return "applied"
 
 
