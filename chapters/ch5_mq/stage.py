@@ -32,8 +32,6 @@ import random
 from collections import Counter
 from typing import Any
 
-from chapters.ch4_paxos.directory import LEDGER_CNY, Directory, transfer_id
-from chapters.ch4_paxos.front import FrontConfig, LedgerFront
 from chapters.ch4_paxos.group import GroupPlan, paxos_config
 from chapters.common import (
     DEADLINE_MS,
@@ -48,6 +46,8 @@ from checks.verdict import Verdict
 from reference.clients import Payment
 from reference.gateway.router import CellRouter, even_buckets
 from reference.ledger import Account, Transfer
+from reference.ledger.directory import LEDGER_CNY, Directory, transfer_id
+from reference.ledger.front import FrontConfig, LedgerFront
 from reference.ledger.machine import LedgerMachine
 from reference.ledger.records import AMOUNT_MAX_CENTS
 from reference.ledger.results import CreateAccountResult
