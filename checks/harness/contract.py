@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from reference.net.topology import Topology
 
 __all__ = [
+    "FINAL_READ_GRACE_MS",
     "DeploymentContract",
     "Expectation",
     "Judgement",
@@ -42,6 +43,12 @@ __all__ = [
 ]
 
 Validity = bool | Literal["unknown"]
+
+# How much longer than its planned end a run waits for final reads queued
+# behind a backlog (the monolith after the spike; real processes draining a
+# fault on a loaded machine): past it, the checkers judge what there is and
+# say "unknown" where a final read is missing. Every runner keeps this bound.
+FINAL_READ_GRACE_MS = 60_000.0
 
 
 class StageError(ValueError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from checks.harness.contract import DeploymentContract, judge
+from checks.harness.contract import FINAL_READ_GRACE_MS, DeploymentContract, judge
 from checks.harness.spec import (
     BACKENDS,
     WORKLOADS,
@@ -140,10 +140,6 @@ def _checked(
     )
 
 
-# How much longer than its planned end a run waits for final reads queued
-# behind a backlog (the monolith after the spike): past it, the checkers judge
-# what there is and say "unknown" where a final read is missing.
-FINAL_READ_GRACE_MS = 60_000.0
 SCENARIO_GRACE_STEP_MS = 500.0
 
 
