@@ -55,6 +55,7 @@ def _span_violations(v: dict[str, Any], tagged: set[str]) -> list[str]:
         if str(v.get("op", "")).startswith("external") and v.get("outcome") == "called":
             found.append("tagged-call-left-the-platform")
         return found
+    # --8<-- [start:untagged-span-rules]
     if descends:  # fail closed: an untagged hop of tagged traffic
         found.append("lost-tag")
         if any(not _is_shadow(a) for a in writes):
@@ -64,6 +65,7 @@ def _span_violations(v: dict[str, Any], tagged: set[str]) -> list[str]:
     if int(v.get("shadow_rows_read") or 0) > 0:
         found.append("production-read-of-shadow")
     return found
+    # --8<-- [end:untagged-span-rules]
 
 
 # --8<-- [end:span-rules]

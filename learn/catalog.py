@@ -32,6 +32,7 @@ CHAPTER_MODULES: tuple[str, ...] = (
     "learn.exercises.ch4",
     "learn.exercises.ch5",
     "learn.exercises.ch6",
+    "learn.exercises.ch7",
 )
 
 CHECK_SECONDS_MAX = 30.0  # a check of a chapter run answers within this

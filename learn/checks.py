@@ -400,26 +400,31 @@ def lost_payments(ex: Exercise, req: CheckRequest) -> Outcome:
 
 
 def run_figure(ex: Exercise, req: CheckRequest) -> Outcome:
-    """A figure of a `d11 run` report: an error count, the hottest store, or a
-    whole-number figure of the SLO checker's verdict ("slo:KEY" of its details)."""
+    """A figure of a `d11 run` report: an error count, the hottest store, a
+    whole-number figure of the SLO checker's verdict ("slo:KEY" of its details),
+    or how many violations of one kind the isolation checker found
+    ("isolation:KIND", 0 if none)."""
     from chapters.run import simulate
 
     missing = _no_answer(req, f"--answer {ex.params['example']}")
     if missing is not None:
         return missing
     p = ex.params
-    slo_key = p["figure"].removeprefix("slo:") if p["figure"].startswith("slo:") else ""
+    checker, _, key = p["figure"].partition(":")
+    judged = checker in ("slo", "isolation")
     run = simulate(
         p["chapter"],
         p["scenario"],
         seed=p["seed"],
         duration_s=4.0,
-        checks=("slo",) if slo_key else (),
+        checks=(checker,) if judged else (),
         **p.get("options", {}),
     )
     summary = run.summary
-    if slo_key:
-        count = int(run.verdicts["slo"].details[slo_key])
+    if judged:
+        details = run.verdicts[checker].details
+        found = details[key] if checker == "slo" else details["violations"].get(key, 0)
+        count = int(found)
         truth, words = str(count), p["words"].format(count=count)
         right = _parse_number(req.answer) == count
     elif p["figure"] == "hottest-store":
@@ -761,6 +766,73 @@ def breaker_half_open(ex: Exercise, req: CheckRequest) -> Outcome:
     return Outcome(True, words + ran.headline)
 
 
+# -- the isolation checker's rules for untagged spans (chapter 7) ------------------------------
+
+# Hand-made spans: (what the span is, its value, the violations it must give).
+_TAGGED_PAYMENT = "client-1-7"
+_SPAN_CASES: tuple[tuple[str, dict[str, Any], tuple[str, ...]], ...] = (
+    ("a production span that wrote a production account",
+     {"trace_id": "client-2-3", "payment": "client-2-3", "mark": "F", "writes": ["u12"]}, ()),
+    ("an untagged span of a load-test payment that wrote nothing",
+     {"trace_id": _TAGGED_PAYMENT, "payment": _TAGGED_PAYMENT, "mark": "F", "writes": []},
+     ("lost-tag",)),
+    ("an untagged span, new trace id, of a load-test payment that wrote u7",
+     {"trace_id": "gw-0:9", "payment": _TAGGED_PAYMENT, "mark": "F", "writes": ["u7"]},
+     ("lost-tag", "tagged-write-to-production")),
+    ("a production span that wrote the shadow account pt_u7",
+     {"trace_id": "client-2-4", "payment": "client-2-4", "mark": "F", "writes": ["pt_u7"]},
+     ("production-write-to-shadow",)),
+    ("a production span whose read returned 2 shadow rows",
+     {"trace_id": "client-2-5", "payment": "client-2-5", "mark": "F", "writes": [],
+      "shadow_rows_read": 2},
+     ("production-read-of-shadow",)),
+)  # fmt: skip
+
+
+def isolation_rules(ex: Exercise, req: CheckRequest) -> Outcome:
+    """The learner's rules on hand-made untagged spans, then the planted leak and a clean run."""
+    from chapters.run import simulate
+    from checks.isolation import _span_violations
+
+    problems: list[str] = []
+    for i, (words, span, wanted) in enumerate(_SPAN_CASES, 1):
+        got = _span_violations({"op": "TccTry", "outcome": "", **span}, {_TAGGED_PAYMENT})
+        if sorted(got) != sorted(wanted):
+            problems.append(f"{i}. {words}: your rules give {sorted(got)}, not {sorted(wanted)}")
+    if problems:
+        lines = [f"Load-test payment: {_TAGGED_PAYMENT}; every span below is untagged (F).",
+                 *problems]  # fmt: skip
+        return Outcome(False, "your rules judge an untagged span wrongly", lines)
+    p = ex.params
+    for seed in _seeds(ex, req):
+        leak = simulate("ch7", p["scenario"], seed=seed, variant="leak", checks=("isolation",))
+        verdict = leak.verdicts["isolation"]
+        lost = int(verdict.details.get("violations", {}).get("lost-tag", 0))
+        if verdict.valid is not False or lost == 0:
+            return Outcome(
+                False,
+                f"the planted leak is not caught at seed {seed}: a checker that misses it "
+                "is not trusted",
+                [f"`d11 run ch7 --variant leak --seed {seed}`: the gateway drops the tag "
+                 "(reference/tracing/leaky.py); the stores' spans are untagged but their "
+                 "trace and payment are a load-test payment's.",
+                 f"  isolation: {_clip(verdict.summary)}"],
+            )  # fmt: skip
+        clean = simulate("ch7", p["scenario"], seed=seed, variant="shadow", checks=("isolation",))
+        if clean.verdicts["isolation"].valid is not True:
+            return Outcome(
+                False,
+                f"a false alarm at seed {seed}: the shadow variant keeps its tag end to end",
+                [f"  isolation: {_clip(clean.verdicts['isolation'].summary)}",
+                 *_verdict_lines(clean, ["isolation"])[1:]],
+            )  # fmt: skip
+    return Outcome(
+        True,
+        f"right on the hand-made spans; the planted leak is caught ({lost} lost-tag) and the "
+        f"shadow run holds at seed(s) {', '.join(map(str, _seeds(ex, req)))}",
+    )
+
+
 # -- configure: the controls that hold the spike (chapter 6) -----------------------------------
 
 
@@ -833,4 +905,5 @@ CHECKS: dict[str, Callable[[Exercise, CheckRequest], Outcome]] = {
     "broker_verdicts": broker_verdicts,
     "breaker_half_open": breaker_half_open,
     "controls_slo": controls_slo,
+    "isolation_rules": isolation_rules,
 }

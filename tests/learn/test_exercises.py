@@ -39,6 +39,7 @@ CHEAP_UNSOLVED = {
     "ch5-find-count-young",
     "ch6-half-open",
     "ch6-spike-controls",
+    "ch7-fail-closed",
     # a measure with no answer fails before it runs anything
     "ch1-single-point",
     "ch2-hot-shard",
@@ -46,6 +47,7 @@ CHEAP_UNSOLVED = {
     "ch3-lost-at-seed-2",
     "ch3-split-brain",
     "ch6-served-late",
+    "ch7-lost-tags",
 }
 CHEAP_SOLVED = {
     "ch1-durable-commit",
@@ -53,6 +55,8 @@ CHEAP_SOLVED = {
     "ch4-lease-skew",
     "ch5-find-recommit",
     "ch6-half-open",
+    "ch7-fail-closed",
+    "ch7-lost-tags",
 }
 
 
@@ -61,7 +65,7 @@ def test_the_catalog_fits_the_source() -> None:
     exercises = all_exercises()
     assert len(exercises) >= 10
     assert [e.chapter for e in exercises] == sorted(e.chapter for e in exercises)
-    for chapter in (1, 2, 3, 4, 5, 6):
+    for chapter in (1, 2, 3, 4, 5, 6, 7):
         assert sum(e.chapter == chapter for e in exercises) >= 2, chapter
     for ex in exercises:
         assert all(h.strip() for h in ex.hints), ex.id
@@ -138,6 +142,49 @@ def test_a_lost_payments_check_that_ignores_legs_is_wrong(ws: Workspace) -> None
     result = check(ws, ex)
     assert result.status == "fail"
     assert any("half_applied should be ['p-half']" in line for line in result.lines)
+
+
+# ch7-fail-closed's rules for any untagged span, right in both attempts below.
+_PRODUCTION_SPAN_RULES = (
+    "    if any(_is_shadow(a) for a in writes):\n"
+    '        found.append("production-write-to-shadow")\n'
+    '    if int(v.get("shadow_rows_read") or 0) > 0:\n'
+    '        found.append("production-read-of-shadow")\n'
+    "    return found\n"
+)
+
+
+def test_an_isolation_checker_that_needs_a_write_is_not_failing_closed(ws: Workspace) -> None:
+    ex = get_exercise("ch7-fail-closed")
+    ws.start(ex)
+    fill(
+        ws,
+        ex,
+        "    if descends and any(not _is_shadow(a) for a in writes):\n"
+        '        found += ["lost-tag", "tagged-write-to-production"]\n' + _PRODUCTION_SPAN_RULES,
+    )
+    result = check(ws, ex)
+    assert result.status == "fail", result.headline
+    assert any("wrote nothing" in line and "['lost-tag']" in line for line in result.lines)
+
+
+def test_an_isolation_checker_fitted_to_the_small_spans_misses_the_planted_leak(
+    ws: Workspace,
+) -> None:
+    """Rules right on the hand-made spans (they carry no node) but blind on a real run."""
+    ex = get_exercise("ch7-fail-closed")
+    ws.start(ex)
+    fill(
+        ws,
+        ex,
+        '    if descends and "node" not in v:\n'
+        '        found.append("lost-tag")\n'
+        "        if any(not _is_shadow(a) for a in writes):\n"
+        '            found.append("tagged-write-to-production")\n' + _PRODUCTION_SPAN_RULES,
+    )
+    result = check(ws, ex)
+    assert result.status == "fail", result.headline
+    assert "planted leak is not caught" in result.headline
 
 
 @pytest.mark.slow
@@ -231,6 +278,11 @@ def test_a_commit_without_sync_fails_with_a_shrunk_schedule(ws: Workspace) -> No
             "ch3-lost-at-seed-2",
             "run ch3 --scenario crash --seed 2 --no-store --json",
             lambda s: str(len(s["checks"]["lost-payments"]["details"]["lost"])),
+        ),
+        (
+            "ch7-lost-tags",
+            "run ch7 --variant leak --seed 1 --no-store --json",
+            lambda s: str(s["checks"]["isolation"]["details"]["violations"]["lost-tag"]),
         ),
     ],
 )
