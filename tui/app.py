@@ -233,7 +233,12 @@ class D11App(App[None]):
         if self.autorun:
             self._sim_loop()
             if self.live:
-                self._check_loop()
+                # A daemon thread, not a Textual worker: a worker runs on the event
+                # loop's executor, which closing the app waits for, so `q` during a
+                # long check (lin over a minute of live history) left the terminal
+                # blank for minutes. The checks only read a copy; dropping one
+                # half-done at exit loses nothing.
+                threading.Thread(target=self._check_loop, name="d11-checks", daemon=True).start()
 
     def on_resize(self) -> None:
         self._fit()
@@ -319,7 +324,6 @@ class D11App(App[None]):
             if rest_s > 0 and self._commands.empty():
                 self._stop.wait(rest_s)
 
-    @work(thread=True, exclusive=True, group="checks")
     def _check_loop(self) -> None:
         judged_ms = -1.0
         while not self._stop.wait(CHECK_EVERY_S / 4 if judged_ms < 0 else CHECK_EVERY_S):
