@@ -8,6 +8,8 @@ chapter's checkers on a run, or by the bound it breaks.
 
 from __future__ import annotations
 
+from reference.paxos.mutations import known_mutations
+
 # --8<-- [start:mq-mutations]
 MUTATIONS: dict[str, str] = {
     "recommit": "a COMMIT for a message already committed appends it again "
@@ -23,8 +25,5 @@ MUTATIONS: dict[str, str] = {
 
 
 def check_mutations(names: frozenset[str]) -> frozenset[str]:
-    unknown = sorted(names - MUTATIONS.keys())
-    if unknown:
-        known = ", ".join(sorted(MUTATIONS))
-        raise ValueError(f"unknown mutation {', '.join(unknown)} (known: {known})")
-    return names
+    """Return `names` if every one is a known broker mutation; raise ValueError otherwise."""
+    return known_mutations(names, MUTATIONS)

@@ -10,6 +10,8 @@ breaks the protocol: a "find the bug" exercise with its answer key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # --8<-- [start:mutations]
 MUTATIONS: dict[str, str] = {
     "forget-promise": "an acceptor keeps its phase-1 promise only in memory; a restart forgets it",
@@ -28,10 +30,16 @@ MUTATIONS: dict[str, str] = {
 # --8<-- [end:mutations]
 
 
-def check_mutations(names: frozenset[str]) -> frozenset[str]:
-    """Return `names` if every one is a known mutation; raise ValueError otherwise."""
-    unknown = sorted(names - MUTATIONS.keys())
+def known_mutations(names: frozenset[str], table: Mapping[str, str]) -> frozenset[str]:
+    """Return `names` if every one is in `table` (a zoo's mutations); raise ValueError
+    naming the unknown ones and the known ones otherwise."""
+    unknown = sorted(names - table.keys())
     if unknown:
-        known = ", ".join(sorted(MUTATIONS))
+        known = ", ".join(sorted(table))
         raise ValueError(f"unknown mutation {', '.join(unknown)} (known: {known})")
     return names
+
+
+def check_mutations(names: frozenset[str]) -> frozenset[str]:
+    """Return `names` if every one is a known mutation; raise ValueError otherwise."""
+    return known_mutations(names, MUTATIONS)
