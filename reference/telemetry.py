@@ -65,7 +65,10 @@ class Histogram:
         self.max = max(self.max, value)
 
     def merge(self, other: Histogram) -> None:
-        for key, n in other.buckets.items():
+        # A copy: `other` may be a live series the simulation thread is adding to
+        # while a reader (the TUI) merges it, and a dict cannot be iterated while
+        # it grows. list() of a dict's items is taken whole under the GIL.
+        for key, n in list(other.buckets.items()):
             self.buckets[key] = self.buckets.get(key, 0) + n
         self.count += other.count
         self.total += other.total

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.cells import cell_len
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -32,10 +31,10 @@ from textual.worker import WorkerFailed
 from tui.model import Frame
 from tui.session import Session, SessionConfig, SessionError
 from tui.widgets import ChecksPanel, EventsPanel, StatusBar, TopologyPanel, TrafficPanel
+from tui.widgets.titles import PANEL_TITLES, TITLE_MARGIN, fitted_title
 
-__all__ = ["MIN_HEIGHT", "MIN_WIDTH", "D11App"]
+__all__ = ["MIN_HEIGHT", "MIN_WIDTH", "TITLE_MARGIN", "D11App"]
 
-TITLE_MARGIN = 6  # a border title's corners, edge dashes and padding spaces
 MIN_WIDTH = 100
 MIN_HEIGHT = 28
 TICK_S = 0.05  # a frame per tick: up to 20 refreshes a second, >= 10 on a loaded machine
@@ -120,14 +119,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     # Each panel's titles, fullest first: it shows the fullest that fits its width.
-    TITLES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "topology": ("Topology · ↑↓ pick a node", "Topology"),
-        "traffic": (
-            "Traffic · simulated tx/s (≙ real at scale)", "Traffic · simulated tx/s", "Traffic"
-        ),
-        "events": ("Events · simulated time", "Events"),
-        "checks": ("Checks · on the history so far", "Checks"),
-    }  # fmt: skip
+    TITLES: ClassVar[dict[str, tuple[str, ...]]] = PANEL_TITLES
 
     def on_resize(self) -> None:
         self.app._fit()  # type: ignore[attr-defined]
@@ -139,13 +131,14 @@ class MainScreen(Screen[None]):
         self.call_after_refresh(self.fit_titles)
 
     def fit_titles(self) -> None:
-        """Give each panel the fullest title its top edge holds whole (never one cut short)."""
+        """Give each panel the fullest title its top edge holds whole (never one cut short).
+
+        Each panel also refits itself on its own Resize (`FittedTitle`); this
+        covers the first frame, before any panel has been laid out.
+        """
         for panel_id, titles in self.TITLES.items():
             panel = self.query_one(f"#{panel_id}")
-            room = panel.size.width - TITLE_MARGIN
-            if panel.size.width == 0:  # not laid out yet: the fullest, fitted after layout
-                room = cell_len(titles[0])
-            panel.border_title = next((t for t in titles if cell_len(t) <= room), titles[-1])
+            panel.border_title = fitted_title(titles, panel.size.width)
 
 
 class D11App(App[None]):

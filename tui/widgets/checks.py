@@ -7,11 +7,12 @@ from textual.widget import Widget
 
 from tui.model import CheckView, Frame
 from tui.widgets.palette import Palette, palette
+from tui.widgets.titles import FittedTitle
 
 __all__ = ["ChecksPanel"]
 
 
-class ChecksPanel(Widget):
+class ChecksPanel(FittedTitle, Widget):
     DEFAULT_CSS = """
     ChecksPanel { padding: 0 1; overflow-y: auto; }
     """

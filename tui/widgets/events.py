@@ -7,13 +7,14 @@ from textual.widgets import RichLog
 
 from tui.model import EventLine, Frame
 from tui.widgets.palette import palette
+from tui.widgets.titles import FittedTitle
 
 __all__ = ["EventsPanel"]
 
 GLYPHS = {"fault": "✖", "heal": "✔", "warn": "▲", "info": "·", "ok": "✔"}
 
 
-class EventsPanel(RichLog):
+class EventsPanel(FittedTitle, RichLog):
     DEFAULT_CSS = """
     EventsPanel { padding: 0 1; background: $surface; scrollbar-size-vertical: 1;
         scrollbar-background: $surface; }

@@ -9,6 +9,7 @@ from textual.message import Message
 from tui.model import Frame, NodeView
 from tui.widgets.lines import LinesPanel
 from tui.widgets.palette import Palette, palette
+from tui.widgets.titles import FittedTitle
 
 __all__ = ["TopologyPanel"]
 
@@ -22,7 +23,7 @@ ROLE_SHORT = {
 }
 
 
-class TopologyPanel(LinesPanel, can_focus=True):
+class TopologyPanel(FittedTitle, LinesPanel, can_focus=True):
     """The placement tree of the run; arrow keys pick the node the fault keys hit."""
 
     DEFAULT_CSS = """

@@ -7,6 +7,7 @@ from rich.text import Text
 from tui.model import Frame, format_rate
 from tui.widgets.lines import LinesPanel
 from tui.widgets.palette import area_chart, palette, sparkline
+from tui.widgets.titles import FittedTitle
 
 __all__ = ["TrafficPanel"]
 
@@ -14,7 +15,7 @@ AXIS_W = 8  # the y axis labels, right of the chart
 FIXED_ROWS = 8  # rows that are not the chart (figures, cells, errors)
 
 
-class TrafficPanel(LinesPanel):
+class TrafficPanel(FittedTitle, LinesPanel):
     DEFAULT_CSS = """
     TrafficPanel { padding: 0 1; }
     """
