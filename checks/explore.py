@@ -56,8 +56,8 @@ from reference.node import Node, NodeId
 from reference.paxos import messages as m
 from reference.paxos.arbiter import Arbiter
 from reference.paxos.config import PaxosConfig
+from reference.paxos.kvstore import KVStore
 from reference.paxos.replica import Replica
-from reference.paxos.state_machine import KVStore
 
 CLIENT = "client"
 

@@ -67,7 +67,7 @@ from reference.mq.mutations import MUTATIONS as MQ_MUTATIONS
 from reference.net.topology import Topology
 from reference.node import NodeId
 from reference.paxos.config import PaxosConfig
-from reference.paxos.state_machine import ReplicatedState
+from reference.paxos.replicated_state import ReplicatedState
 from reference.payment import merchant_account, user_account
 from reference.traffic.plan import DEFAULT_SCALE
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from reference.paxos.arbiter import Arbiter
 from reference.paxos.config import PaxosConfig
+from reference.paxos.kvstore import KVStore
 from reference.paxos.messages import (
     Membership,
     Propose,
@@ -19,7 +20,7 @@ from reference.paxos.messages import (
 )
 from reference.paxos.mutations import MUTATIONS
 from reference.paxos.replica import Replica
-from reference.paxos.state_machine import KVStore, ReplicatedState, StateMachine
+from reference.paxos.replicated_state import ReplicatedState, StateMachine
 
 __all__ = [
     "MUTATIONS",

@@ -99,7 +99,7 @@ from reference.paxos.messages import (
     Read,
     ReadResult,
 )
-from reference.paxos.state_machine import ReplicatedState, StateMachine
+from reference.paxos.replicated_state import ReplicatedState, StateMachine
 from reference.paxos.voter import Voter
 
 KEY_ACCEPTED = "paxos/acc/"  # + slot: (ballot, batch), the acceptor's vote

@@ -15,7 +15,7 @@ from reference.ledger import (
 )
 from reference.ledger.machine import LedgerMachine
 
-paxos = pytest.importorskip("reference.paxos.state_machine")
+paxos = pytest.importorskip("reference.paxos.replicated_state")
 
 
 def test_replicated_state_applies_ledger_batches_and_dedups_retries() -> None:

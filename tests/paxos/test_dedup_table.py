@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reference.codec import decode_value, encode_value
 from reference.paxos import KVStore
-from reference.paxos.state_machine import ReplicatedState
+from reference.paxos.replicated_state import ReplicatedState
 
 
 def fill(state: ReplicatedState, requests: int, first: int = 0) -> None:

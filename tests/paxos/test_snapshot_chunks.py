@@ -37,7 +37,7 @@ def follow(node: Replica, ctx: RecordingContext, slots: range) -> None:
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("reference.paxos.chunks.CHUNK_MIN_BYTES", 64)
-    monkeypatch.setattr("reference.paxos.state_machine.DEDUP_CHUNK_REQUESTS", 16)
+    monkeypatch.setattr("reference.paxos.replicated_state.DEDUP_CHUNK_REQUESTS", 16)
 
 
 CFG = PaxosConfig(membership=THREE, snapshot_every_slots=4, dedup_max_requests=64)

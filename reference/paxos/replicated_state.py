@@ -1,0 +1,134 @@
+"""The contract of what a Paxos group replicates, and the dedup table around it.
+
+Paxos agrees on an ordered log of batches; what the log *means* is up to the
+state machine: a key-value store in the tests (`kvstore.KVStore`), the
+double-entry ledger in chapter 4 (`reference.ledger.machine.LedgerMachine`).
+The contract is small and strict: `apply` must be deterministic (same
+commands in the same order, same state and results on every replica), and
+`restore(snapshot())` must rebuild an equal state.
+
+Clients retry. A retry after a leader change can put the same request in two
+slots, so `ReplicatedState` keeps a dedup table *inside* the replicated
+state: the second copy returns the first copy's result and changes nothing.
+The table is part of every snapshot, or a replica restored from a snapshot
+would apply a retry twice.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from typing import Any, Protocol
+
+from reference.codec import decode_value, encode_value
+from reference.paxos.messages import Batch
+
+# Dedup results sealed per chunk (see ReplicatedState): large enough that a
+# snapshot holds few chunks, small enough that the unsealed tail, encoded on
+# every snapshot, stays cheap.
+DEDUP_CHUNK_REQUESTS = 1024
+
+
+# --8<-- [start:state-machine]
+class StateMachine(Protocol):
+    """What a Paxos group replicates. Deterministic; no I/O, no clock."""
+
+    def apply(self, command: Any) -> Any:
+        """Execute one command; return its result (sent back to the client)."""
+        ...
+
+    def read(self, query: Any) -> Any:
+        """Answer a read-only query from the current state (a lease read)."""
+        ...
+
+    def snapshot(self) -> Any:
+        """The whole state as one codec-encodable value."""
+        ...
+
+    def restore(self, value: Any) -> None:
+        """Replace the state with one made by `snapshot()`."""
+        ...
+
+
+# --8<-- [end:state-machine]
+
+
+class ReplicatedState:
+    """A state machine plus the dedup table of request ids, applied slot by slot.
+
+    The table remembers at least the last `dedup_max` requests. It is kept in
+    chunks of `chunk` requests, each encoded once when it fills (`sealed`), so
+    a snapshot costs the chunks' bytes, not an encoding of the whole table:
+    compaction runs every few dozen slots, and re-encoding 100,000 results
+    each time stalled the replica for longer than a commit takes. Chunks
+    fill in apply order, so every replica seals the same ones, and the
+    oldest are forgotten a whole chunk at a time.
+    """
+
+    def __init__(self, machine: StateMachine, dedup_max: int) -> None:
+        assert dedup_max > 0
+        self.machine = machine
+        self.dedup_max = dedup_max
+        self.chunk = min(DEDUP_CHUNK_REQUESTS, dedup_max)
+        self.results: dict[str, Any] = {}  # request_id -> result, every one remembered
+        self.sealed: deque[tuple[bytes, tuple[str, ...]]] = deque()  # (encoding, ids), oldest first
+        self.tail: list[tuple[str, Any]] = []  # remembered, not yet in a sealed chunk
+        self.applied_index = 0  # every slot <= this is applied
+
+    def apply_batch(self, slot: int, batch: Batch) -> list[tuple[str, Any]]:
+        """Apply the batch chosen for `slot` (the next one); returns (request_id, result)."""
+        assert slot == self.applied_index + 1, f"apply slot {slot} after {self.applied_index}"
+        out: list[tuple[str, Any]] = []
+        for request_id, command in batch:
+            if request_id in self.results:  # a retry that was chosen twice
+                out.append((request_id, self.results[request_id]))
+                continue
+            result = self.machine.apply(command)
+            self._remember(request_id, result)
+            out.append((request_id, result))
+        self.applied_index = slot
+        return out
+
+    def _remember(self, request_id: str, result: Any) -> None:
+        self.results[request_id] = result
+        self.tail.append((request_id, result))
+        if len(self.tail) >= self.chunk:
+            ids = tuple(request_id for request_id, _ in self.tail)
+            self.sealed.append((encode_value(tuple(self.tail)), ids))
+            self.tail = []
+        # Bounded: forget the oldest chunk once the rest still covers dedup_max.
+        while self.sealed and len(self.results) - len(self.sealed[0][1]) >= self.dedup_max:
+            for forgotten in self.sealed.popleft()[1]:
+                del self.results[forgotten]
+        assert len(self.results) < self.dedup_max + 2 * self.chunk, len(self.results)
+
+    def clone(self) -> ReplicatedState:
+        other = copy.copy(self)
+        clone = getattr(self.machine, "clone", None)
+        other.machine = clone() if clone is not None else copy.deepcopy(self.machine)
+        other.results, other.sealed = dict(self.results), deque(self.sealed)
+        other.tail = list(self.tail)
+        return other
+
+    def snapshot(self) -> tuple[int, Any]:
+        """(last applied slot, state): what compaction writes and catch-up ships.
+
+        The state is (machine snapshot, sealed chunks' bytes, unsealed results).
+        """
+        sealed = tuple(encoded for encoded, _ in self.sealed)
+        return (self.applied_index, (self.machine.snapshot(), sealed, tuple(self.tail)))
+
+    def restore(self, snapshot: tuple[int, Any]) -> None:
+        slot, (machine_state, sealed, tail) = snapshot
+        assert slot >= 0
+        self.machine.restore(machine_state)
+        self.results, self.sealed, self.tail = {}, deque(), []
+        for encoded in sealed:
+            pairs = decode_value(encoded)
+            assert isinstance(pairs, tuple) and len(pairs) == self.chunk, "bad dedup chunk"
+            self.sealed.append((encoded, tuple(request_id for request_id, _ in pairs)))
+            self.results.update(pairs)
+        for request_id, result in tail:
+            self.results[request_id] = result
+            self.tail.append((request_id, result))
+        self.applied_index = slot
