@@ -199,6 +199,11 @@ class FlowRules:
     rules: list[FlowRule] = field(default_factory=list)
     warm: dict[int, WarmUp] = field(default_factory=dict)
     limiters: dict[int, RateLimiter] = field(default_factory=dict)
+    # resource -> its rules, with their index: a call looks only at its own.
+    by_resource: dict[str, tuple[tuple[int, FlowRule], ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.load(self.rules)  # rules given at construction are indexed like loaded ones
 
     def load(self, rules: list[FlowRule] | tuple[FlowRule, ...]) -> None:
         """Replace the rules (a live change): shaping state starts afresh."""
@@ -211,6 +216,10 @@ class FlowRules:
                 self.warm[i] = WarmUp(r.count, r.warm_up_period_ms, r.cold_factor)
             elif r.behavior == "rate-limiter":
                 self.limiters[i] = RateLimiter(r.count, r.max_queueing_time_ms)
+        by_resource: dict[str, list[tuple[int, FlowRule]]] = {}
+        for i, r in enumerate(self.rules):
+            by_resource.setdefault(r.resource, []).append((i, r))
+        self.by_resource = {res: tuple(rules) for res, rules in by_resource.items()}
 
     # --8<-- [start:flow-check]
     def check(
@@ -218,9 +227,7 @@ class FlowRules:
     ) -> FlowDecision:
         """May one call of `resource` from `caller`, entered through `entry`, go now?"""
         wait_ms = 0.0
-        for i, rule in enumerate(self.rules):
-            if rule.resource != resource:
-                continue
+        for i, rule in self.by_resource.get(resource, ()):
             if rule.limit_app != "default" and rule.limit_app != caller:
                 continue
             if rule.behavior == "rate-limiter":  # no statistics needed: only the spacing
@@ -234,8 +241,9 @@ class FlowRules:
                 decision = self._behave(i, rule, now_ms, window, inflight, acquire)
             if not decision.passed:
                 return FlowDecision(False, reason=f"flow:{resource}")
-            wait_ms = max(wait_ms, decision.wait_ms)
-        return FlowDecision(True, wait_ms=wait_ms)
+            if decision.wait_ms > wait_ms:
+                wait_ms = decision.wait_ms
+        return FlowDecision(True, wait_ms=wait_ms) if wait_ms else PASS
 
     # --8<-- [end:flow-check]
 

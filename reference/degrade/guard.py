@@ -25,6 +25,8 @@ from reference.degrade.window import Statistics
 
 __all__ = ["Blocked", "Entry", "Guard", "GuardConfig"]
 
+_NO_ARGS: Mapping[str, str] = {}  # shared, never written: a call without arguments
+
 
 @dataclass(frozen=True)
 class GuardConfig:
@@ -58,6 +60,8 @@ class Guard:
     stats: Statistics = field(init=False)
     flow: FlowRules = field(init=False)
     params: list[ParamLimiter] = field(init=False)
+    # resource -> its hot-parameter limiters: a call looks only at its own.
+    params_by_resource: dict[str, tuple[ParamLimiter, ...]] = field(init=False)
     breakers: dict[str, Breaker] = field(init=False)
     limits: dict[str, Gradient2] = field(default_factory=dict)
 
@@ -67,6 +71,10 @@ class Guard:
         self.flow = FlowRules(self.stats)
         self.flow.load(c.flow)
         self.params = [ParamLimiter(r) for r in c.params]
+        by_resource: dict[str, list[ParamLimiter]] = {}
+        for limiter in self.params:
+            by_resource.setdefault(limiter.rule.resource, []).append(limiter)
+        self.params_by_resource = {r: tuple(ls) for r, ls in by_resource.items()}
         self.breakers = {r.resource: Breaker(r) for r in c.breakers}
 
     def limit(self, resource: str) -> Gradient2:
@@ -84,7 +92,7 @@ class Guard:
         args: Mapping[str, str] | None = None, inbound: bool = True,
     ) -> Entry | Blocked:  # fmt: skip
         stats = self.stats
-        reason = self._check(now_ms, resource, caller, entry, args or {}, inbound)
+        reason = self._check(now_ms, resource, caller, entry, args or _NO_ARGS, inbound)
         if isinstance(reason, str):
             stats.block(now_ms, resource, caller)
             return Blocked(reason)
@@ -100,18 +108,18 @@ class Guard:
     ) -> str | float:  # fmt: skip
         """The reason to block, or (a float) how long the call must queue first."""
         stats = self.stats
-        system = self.config.system
-        if inbound and system is not None:
-            why = system.blocks(now_ms, stats.window(resource), stats.concurrency(resource))
+        config = self.config
+        if inbound and config.system is not None:
+            why = config.system.blocks(now_ms, stats.window(resource), stats.concurrency(resource))
             if why:
                 return why
-        if self.config.gradient2 and not self.limit(resource).allows(stats.concurrency(resource)):
+        if config.gradient2 and not self.limit(resource).allows(stats.concurrency(resource)):
             return "adaptive"
         taken: list[tuple[ParamLimiter, str]] = []
-        for limiter in self.params:
+        for limiter in self.params_by_resource.get(resource, ()):
             rule = limiter.rule
             value = args.get(rule.param)
-            if rule.resource != resource or value is None:
+            if value is None:
                 continue
             if not limiter.check(now_ms, value):
                 self._refund(taken)

@@ -50,14 +50,23 @@ class SlidingWindow:
     buckets: int = DEFAULT_BUCKETS
     ring: list[Bucket] = field(init=False)
     bucket_ms: float = field(init=False)
+    # The bucket the last call fell in and where it ends: most calls land in the
+    # same bucket as the one before, and then finding it is one comparison.
+    _last: Bucket = field(init=False, repr=False, compare=False)
+    _last_end_ms: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         assert self.interval_ms > 0 and 1 <= self.buckets <= BUCKETS_MAX, self
         self.ring = [Bucket() for _ in range(self.buckets)]
         self.bucket_ms = self.interval_ms / self.buckets
+        self._last = self.ring[0]
+        self._last_end_ms = -1.0  # no call yet: the first one takes the long way
 
     def current(self, now_ms: float) -> Bucket:
         """The bucket `now_ms` falls in; a stale one is reset first."""
+        last = self._last
+        if last.start_ms <= now_ms < self._last_end_ms:
+            return last  # the hot path: still inside the bucket of the last call
         assert now_ms >= 0, now_ms
         index = int(now_ms // self.bucket_ms)
         start_ms = index * self.bucket_ms
@@ -66,6 +75,7 @@ class SlidingWindow:
             # Older than the window (or never used): its counts belong to the past.
             assert bucket.start_ms < start_ms, "the clock went backwards"
             bucket.reset(start_ms)
+        self._last, self._last_end_ms = bucket, start_ms + self.bucket_ms
         return bucket
 
     def valid(self, now_ms: float) -> list[Bucket]:
@@ -171,11 +181,13 @@ class Statistics:
         return w
 
     def enter(self, now_ms: float, resource: str, caller: str = "") -> None:
-        self.window(resource).add_pass(now_ms)
+        # Runs on every guarded call: dict lookups first, the long way only when new.
+        w = self.windows.get(resource) or self.window(resource)
+        w.current(now_ms).passed += 1
         if caller:
-            w = self.caller_window(resource, caller)
-            if w is not None:
-                w.add_pass(now_ms)
+            cw = self.by_caller.get((resource, caller)) or self.caller_window(resource, caller)
+            if cw is not None:
+                cw.current(now_ms).passed += 1
         self.inflight[resource] = self.inflight.get(resource, 0) + 1
 
     def block(self, now_ms: float, resource: str, caller: str = "") -> None:
@@ -189,11 +201,14 @@ class Statistics:
         self, now_ms: float, resource: str, rt_ms: float, *, error: bool, slow: bool = False,
         caller: str = "",
     ) -> None:  # fmt: skip
-        assert self.inflight.get(resource, 0) > 0, f"exit without entry on {resource}"
-        self.inflight[resource] -= 1
-        self.window(resource).add_complete(now_ms, rt_ms, error=error, slow=slow)
+        inflight = self.inflight.get(resource, 0)
+        assert inflight > 0, f"exit without entry on {resource}"
+        self.inflight[resource] = inflight - 1
+        (self.windows.get(resource) or self.window(resource)).add_complete(
+            now_ms, rt_ms, error=error, slow=slow
+        )
         if caller:
-            w = self.caller_window(resource, caller)
+            w = self.by_caller.get((resource, caller)) or self.caller_window(resource, caller)
             if w is not None:
                 w.add_complete(now_ms, rt_ms, error=error, slow=slow)
 
