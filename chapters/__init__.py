@@ -28,6 +28,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "chapters.ch5_mq",
     "chapters.ch6_degrade",
     "chapters.ch7_rehearsal",
+    "chapters.capstone",
 )
 
 

@@ -85,7 +85,10 @@ def parse_scale(text: str) -> float:
 def run(
     chapter: str = typer.Argument(..., help="The chapter: ch1, ch2, ... (or monolith, ...)."),
     scenario: str = typer.Option(
-        "steady", "--scenario", help="steady | double11 | crash | partition | ... per chapter"
+        "",
+        "--scenario",
+        help="steady | double11 | crash | partition | ... per chapter (default: the "
+        "chapter's own, steady for all but the capstone)",
     ),
     seed: int = typer.Option(
         1, "--seed", callback=seed_range(), help="The run's seed: same seed, same run."
@@ -130,6 +133,10 @@ def run(
     try:
         if scale:
             options["scale"] = parse_scale(scale)
+        if not scenario:
+            from chapters import get_stage
+
+            scenario = getattr(get_stage(chapter), "default_scenario", "steady")
         result = simulate(chapter, scenario, **options)
         folder = None if no_store else save_run(result, store)
     except (StageError, ValueError) as exc:

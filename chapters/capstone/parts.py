@@ -1,0 +1,136 @@
+"""The four systems the capstone runs side by side, each one chapter's stage as it is.
+
+Each chapter's stage builds its nodes on the runtime it is handed; the
+capstone hands all four the same simulator (one clock, one network, one set
+of cities), so node ids and cell names must not collide. These subclasses
+change only *names and places* in each stage's layout, never what a node
+does:
+
+- chapter 4 (cells and the Paxos ledger; chapter 3's routing inside it):
+  its clients are `cells-client-N`;
+- chapter 5 (the transactional message queue): its clients are
+  `mq-client-N`;
+- chapter 6 (degrade controls) and chapter 7 (the full-link load test on
+  chapter 2's shards) are one-city systems (one payment database; one
+  city's shards): the capstone hosts them in a city that survives
+  (`host_city`), under their own cell names. What losing the only city of a
+  one-city system does is chapter 3's lesson, not the capstone's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chapters.ch2_sharding.stage import DEFAULT_SHARDS, _gateway_ids, _shard_ids
+from chapters.ch4_paxos.stage import USERS_CELL as CELLS_USERS_CELL
+from chapters.ch4_paxos.stage import USERS_CITY as CELLS_USERS_CITY
+from chapters.ch4_paxos.stage import PaxosStage
+from chapters.ch5_mq.stage import USERS_CELL as MQ_USERS_CELL
+from chapters.ch5_mq.stage import USERS_CITY as MQ_USERS_CITY
+from chapters.ch5_mq.stage import MqStage
+from chapters.ch6_degrade.stage import CLIENTS as DEGRADE_CLIENTS
+from chapters.ch6_degrade.stage import DegradeStage
+from chapters.ch7_rehearsal.stage import RehearsalStage
+from chapters.stage import StageOptions
+from reference.net.topology import Topology
+
+__all__ = ["PART_STAGES", "merge_layouts"]
+
+Layout = dict[str, dict[str, list[str]]]
+REHEARSAL_USERS_CELL = "hz-users"  # chapter 2's build finds its clients by this cell's name
+
+
+def _renamed(nodes: list[str], prefix: str) -> list[str]:
+    return [f"{prefix}-{n}" for n in nodes]
+
+
+class CellsPart(PaxosStage):
+    """Chapter 4 as it is; its clients renamed."""
+
+    def _layout(self, options: StageOptions) -> dict[str, Any]:
+        plan = super()._layout(options)
+        users = plan["layout"][CELLS_USERS_CITY]
+        users[CELLS_USERS_CELL] = _renamed(users[CELLS_USERS_CELL], "cells")
+        return plan
+
+
+class MqPart(MqStage):
+    """Chapter 5 as it is; its clients renamed."""
+
+    def _layout(self) -> dict[str, dict[str, list[str]]]:
+        layout = super()._layout()
+        users = layout[MQ_USERS_CITY]
+        users[MQ_USERS_CELL] = _renamed(users[MQ_USERS_CELL], "mq")
+        return layout
+
+
+class DegradePart(DegradeStage):
+    """Chapter 6 as it is, in the host city, under its own cell names."""
+
+    def topology(self, options: StageOptions) -> Topology:
+        return Topology.build(self.layout(options))
+
+    def layout(self, options: StageOptions) -> Layout:
+        return {host_city(options): self._cells(options)}
+
+    def _cells(self, options: StageOptions) -> dict[str, list[str]]:
+        topo = super().topology(options)
+        servers = [n for n in topo.nodes() if n not in DEGRADE_CLIENTS]
+        return {"deg-app": sorted(servers), "deg-users": list(DEGRADE_CLIENTS)}
+
+
+class RehearsalPart(RehearsalStage):
+    """Chapter 7 as it is, in the host city, its clients renamed."""
+
+    def topology(self, options: StageOptions) -> Topology:
+        return Topology.build(self.layout(options))
+
+    def layout(self, options: StageOptions) -> Layout:
+        n = options.shards or DEFAULT_SHARDS
+        clients = super().topology(options).nodes_in(REHEARSAL_USERS_CELL)
+        return {
+            host_city(options): {
+                "pt-app": _gateway_ids(n),
+                "pt-db": _shard_ids(n),
+                REHEARSAL_USERS_CELL: _renamed(clients, "pt"),
+            }
+        }
+
+
+def host_city(options: StageOptions) -> str:
+    """Where the one-city systems live: set by the capstone in their options."""
+    return str(options.extra["host_city"])
+
+
+# part name -> (chapter id, its stage)
+PART_STAGES: dict[str, Any] = {
+    "cells": CellsPart(),
+    "mq": MqPart(),
+    "degrade": DegradePart(),
+    "rehearsal": RehearsalPart(),
+}
+
+
+def part_layout(name: str, options: StageOptions) -> Layout:
+    """The layout a part's nodes take in the shared topology."""
+    stage = PART_STAGES[name]
+    if name == "cells":
+        return stage._layout(options)["layout"]  # type: ignore[no-any-return]
+    if name == "mq":
+        return stage._layout()  # type: ignore[no-any-return]
+    return stage.layout(options)  # type: ignore[no-any-return]
+
+
+def merge_layouts(layouts: list[Layout]) -> Layout:
+    """One layout holding every part's: cities shared, cells and nodes unique."""
+    out: Layout = {}
+    placed: set[str] = set()
+    for layout in layouts:
+        for city, cells in layout.items():
+            mine = out.setdefault(city, {})
+            for cell, nodes in cells.items():
+                clash = placed & set(nodes)
+                assert not clash, f"node ids taken twice: {sorted(clash)}"
+                placed |= set(nodes)
+                mine.setdefault(cell, []).extend(nodes)
+    return out

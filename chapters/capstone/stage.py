@@ -1,0 +1,446 @@
+"""The capstone: Double 11 night, chapters 3 to 7 on one simulator.
+
+Four systems, each one chapter's stage exactly as its chapter builds it
+(`parts.py` only renames and places them), share one clock, one network and
+three cities:
+
+- `cells`: chapter 4, chapter 3's LDC cells with each cell's ledger a
+  Multi-Paxos group across the three cities (GZone, CZones, the failover
+  controller);
+- `mq`: chapter 5, the transactional message queue on its own Paxos broker,
+  with its settlement, loyalty and notification consumer groups;
+- `degrade`: chapter 6, the payment core behind its degrade controls;
+- `rehearsal`: chapter 7, full-link load-test traffic (tagged, traced, into
+  shadow accounts) mixed into chapter 2's sharded platform.
+
+The `double11` scenario runs every chapter's own midnight spike (aligned:
+midnight is one instant for all), loses a whole city at the peak (any of
+the three, `lost_city`; the GZone's, Hangzhou, by default), stalls the
+settlement consumer group for `lag_ms` after it and measures how long the
+group takes to drain, and judges every checker of every chapter, each on
+its own system's history, named `chapter:check`.
+
+What this does not claim: the four systems are not one payment pipeline
+(a payment of `cells` does not produce an event on `mq`'s broker). They are
+the chapters' systems hit by the same night, each judged by its own
+checkers. Chapters 6 and 7 are one-city systems and live in a city that
+survives (`parts.host_city`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from chapters.capstone.parts import PART_STAGES, merge_layouts, part_layout
+from chapters.ch4_paxos.stage import CITIES
+from chapters.ch4_paxos.stage import LOST_CITY as CELLS_LOST_CITY
+from chapters.ch5_mq.stage import TOPIC, MqDeployment
+from chapters.common import SPIKE_AT_MS
+from chapters.scenarios import WARMUP_MS
+from chapters.stage import (
+    Deployment,
+    Expectation,
+    Runtime,
+    Scenario,
+    Stage,
+    StageError,
+    StageOptions,
+)
+from checks.history import Event
+from checks.verdict import Verdict
+from reference.mq.machine import retry_topic
+from reference.net.topology import Topology
+from reference.traffic.plan import DEFAULT_SCALE
+
+__all__ = ["STAGE", "CapstoneDeployment", "CapstoneStage"]
+
+CITY_NAMES = tuple(city for city, _ in CITIES)
+DEFAULT_LOST_CITY = "hangzhou"  # the GZone's city: the hardest one to lose
+PEAK_AFTER_MIDNIGHT_MS = 10.0  # the spike climbs for 1 s of the day: 10 ms at 100x speed
+LAG_AFTER_PEAK_MS = 200.0  # the settlement group stalls this long after the city is lost
+LAG_MS = 1_500.0  # ... for this long (`lag_ms`)
+LAG_POLL_MS = 50.0
+LAGGING_GROUP = "settlement"
+DEGRADE_AFTER_MS = 8_000.0  # chapter 6's calm after the spike (its own default: 32 s)
+PART_ORDER = ("cells", "mq", "degrade", "rehearsal")
+
+
+def lost_city(options: StageOptions) -> str:
+    return str(options.extra.get("lost_city", DEFAULT_LOST_CITY))
+
+
+def host_city_for(lost: str) -> str:
+    """The first city that is not lost: where the one-city systems live."""
+    return next(c for c in CITY_NAMES if c != lost)
+
+
+class CapstoneDeployment(Deployment):
+    """The four parts on one runtime; their histories merged, their checks prefixed."""
+
+    def __init__(self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology):
+        self._own: list[Event] = []  # the harness's and the capstone's own notes
+        self._own_timeline: list[tuple[float, str, str]] = []
+        self._merged: tuple[tuple[int, ...], list[Event]] | None = None
+        super().__init__(stage, rt, options, topology)
+        self.parts: dict[str, Deployment] = {}
+        self.chapter_of: dict[str, str] = {}
+        self.lost: tuple[float, str] | None = None  # (when, city)
+        self.midnight_ms = 0.0
+        self.lag: dict[str, Any] = {}
+
+    # -- one history out of four -------------------------------------------------------
+    @property  # type: ignore[override]
+    def history(self) -> list[Event]:
+        """Every part's history and the capstone's own events, in time order; each
+        event's `extra["part"]` names its part ("" for the capstone's own)."""
+        key = (len(self._own), *(len(p.history) for p in self.parts.values()))
+        if self._merged is not None and self._merged[0] == key:
+            return self._merged[1]
+        tagged: list[tuple[float, int, int, Event, str]] = []
+        for rank, (name, part) in enumerate([("", None), *self.parts.items()]):
+            events = self._own if part is None else part.history
+            tagged += [(e.time_ms, rank, e.index, e, name) for e in events]
+        tagged.sort(key=lambda t: (t[0], t[1], t[2]))
+        merged = [
+            replace(e, index=i, extra={**e.extra, "part": name})
+            for i, (_, _, _, e, name) in enumerate(tagged)
+        ]
+        self._merged = (key, merged)
+        return merged
+
+    @history.setter
+    def history(self, events: list[Event]) -> None:
+        self._own = events
+
+    @property  # type: ignore[override]
+    def timeline(self) -> list[tuple[float, str, str]]:
+        rows = list(self._own_timeline)
+        for name, part in self.parts.items():
+            rows += [(t, kind, f"[{name}] {detail}") for t, kind, detail in part.timeline]
+        return sorted(rows, key=lambda r: r[0])
+
+    @timeline.setter
+    def timeline(self, rows: list[tuple[float, str, str]]) -> None:
+        self._own_timeline = rows
+
+    def record(self, event: dict[str, Any]) -> None:
+        """The harness's callback (its nemesis's events): the capstone's own."""
+        self._own.append(
+            Event(
+                type=event["type"], process=event["process"], f=event["f"],
+                value=event["value"], time_ms=float(event["time_ms"]), index=len(self._own),
+                extra=dict(event.get("extra") or {}),
+            )
+        )  # fmt: skip
+
+    def note(self, kind: str, detail: str = "") -> None:
+        now_ms = self.rt.now_ms
+        self._own_timeline.append((now_ms, kind, detail))
+        self._own.append(Event("info", "nemesis", kind, detail, now_ms, len(self._own)))
+
+    def part_history(self, name: str, merged: list[Event] | None = None) -> list[Event]:
+        """What part `name`'s checkers read: its events (from `merged`, a history
+        this deployment wrote, or its own) with the capstone's, re-indexed."""
+        if merged is None:
+            if not self._own:
+                return self.parts[name].history
+            merged = self.history
+        mine = [e for e in merged if e.extra.get("part", "") in (name, "")]
+        out = []
+        for i, e in enumerate(mine):
+            extra = {k: v for k, v in e.extra.items() if k != "part"}
+            out.append(replace(e, index=i, extra=extra))
+        return out
+
+    # -- running: every part ----------------------------------------------------------
+    def start_traffic(self, start_ms: float, end_ms: float, profile: str = "steady") -> None:
+        for part in self.parts.values():
+            part.start_traffic(start_ms, end_ms, profile)
+
+    def finish(self, at_ms: float) -> float:
+        self.end_ms = max(part.finish(at_ms) for part in self.parts.values())
+        return self.end_ms
+
+    def final_reads_done(self) -> bool:
+        return all(part.final_reads_done() for part in self.parts.values())
+
+    # -- judging: every checker of every chapter -----------------------------------------
+    def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
+        out: dict[str, Verdict] = {}
+        for name, part in self.parts.items():
+            events = self.part_history(name, history)
+            chapter = self.chapter_of[name]
+            for check, fn in part.checks.items():
+                out[f"{chapter}:{check}"] = fn(events)
+        return {name: out[name] for name in self.checks if name in out}
+
+    def expectations(self, scenario: str | None = None) -> dict[str, Expectation]:
+        out: dict[str, Expectation] = {}
+        for name, part in self.parts.items():
+            chapter = self.chapter_of[name]
+            out |= {f"{chapter}:{c}": e for c, e in part.expectations().items()}
+        return out
+
+    # -- figures ----------------------------------------------------------------------
+    @property
+    def responses(self) -> list[dict[str, Any]]:
+        return [r for part in self.parts.values() for r in getattr(part, "responses", [])]
+
+    @property
+    def traffic_window(self) -> tuple[float, float]:
+        windows = [getattr(p, "traffic_window", (0.0, 0.0)) for p in self.parts.values()]
+        windows = [w for w in windows if w[1] > w[0]]
+        if not windows:
+            return (0.0, 0.0)
+        return (min(a for a, _ in windows), max(b for _, b in windows))
+
+    def figures(self) -> dict[str, Any]:
+        """The night in numbers: per part, the city lost, the lagging group."""
+        from chapters.metrics import summarize
+
+        parts: dict[str, Any] = {}
+        for name, part in self.parts.items():
+            s = summarize(part)
+            parts[name] = {
+                "chapter": self.chapter_of[name],
+                "title": part.stage.title,
+                "payments": s["payments"],
+                "ok": s["ok"],
+                "goodput_tps": s["goodput_tps"],
+                "peak_offered_tps": s["peak_offered_tps"],
+                "payment_p99_ms": s["payment_p99_ms"],
+                "timeouts": s["timeouts"],
+            }
+        out: dict[str, Any] = {"parts": parts, "midnight_ms": round(self.midnight_ms, 3)}
+        if self.lost is not None:
+            at_ms, city = self.lost
+            out["city_lost"] = {
+                "city": city,
+                "at_ms": round(at_ms, 3),
+                "after_midnight_ms": round(at_ms - self.midnight_ms, 3),
+                "cells_recovered_after_ms": self._cells_recovered_after_ms(at_ms),
+                "gzone_lost": city == DEFAULT_LOST_CITY,
+            }
+        if self.lag:
+            out["consumer_lag"] = dict(self.lag)
+        isolation = self._isolation_details()
+        if isolation:
+            out["load_test"] = isolation
+        return out
+
+    def _cells_recovered_after_ms(self, at_ms: float) -> float | None:
+        """When the lost city's uid range paid again (chapter 4's own note)."""
+        for t, kind, _ in self.parts["cells"].timeline if "cells" in self.parts else ():
+            if kind == "recovered" and t >= at_ms:
+                return round(t - at_ms, 3)
+        return None
+
+    def _isolation_details(self) -> dict[str, Any]:
+        part = self.parts.get("rehearsal")
+        if part is None or "isolation" not in part.checks:
+            return {}
+        details = dict(part.checks["isolation"](part.history).details)
+        return {k: details[k] for k in ("load_test_payments", "tagged_spans", "violations")}
+
+
+def _subscribe_scoped(rt: Runtime, nodes: set[str], others: set[str]) -> Callable[[], None]:
+    """While a part builds, its telemetry subscribers see only its own nodes'
+    events (and the runtime's, which name no part's node): chapter 4's notes of
+    "who leads" must not pick up chapter 5's broker. Returns the undo."""
+    telemetry = getattr(rt, "telemetry", None)
+    if telemetry is None:
+        return lambda: None
+    plain = telemetry.subscribe
+
+    def scoped(callback: Callable[[Any], None]) -> Callable[[], None]:
+        def mine(event: Any) -> None:
+            node = getattr(event, "node", "")
+            if node in nodes or node not in others:
+                callback(event)
+
+        return plain(mine)  # type: ignore[no-any-return]
+
+    telemetry.subscribe = scoped
+
+    def undo() -> None:
+        del telemetry.subscribe
+
+    return undo
+
+
+# -- the scenarios ------------------------------------------------------------------------
+def _each(scenario: str) -> Callable[[Deployment], None]:
+    def apply(dep: Deployment) -> None:
+        assert isinstance(dep, CapstoneDeployment)
+        for part in dep.parts.values():
+            part.apply_scenario(scenario)
+        dep.midnight_ms = dep.rt.now_ms + WARMUP_MS + SPIKE_AT_MS
+        dep.end_ms = max(part.end_ms for part in dep.parts.values())
+
+    return apply
+
+
+# --8<-- [start:double11]
+def _double11(dep: Deployment) -> None:
+    """Every chapter's midnight spike; a city lost at the peak; settlement stalls."""
+    assert isinstance(dep, CapstoneDeployment)
+    _each("double11")(dep)
+    peak_ms = dep.midnight_ms + PEAK_AFTER_MIDNIGHT_MS
+    city = lost_city(dep.options)
+    dep.rt.call_at(peak_ms, lambda: _lose_city(dep, city))
+    lag_ms = float(dep.options.extra.get("lag_ms", LAG_MS))
+    if lag_ms > 0 and "mq" in dep.parts:
+        pause_ms = peak_ms + LAG_AFTER_PEAK_MS
+        dep.rt.call_at(pause_ms, lambda: _stall(dep, pause_ms + lag_ms))
+
+
+# --8<-- [end:double11]
+
+
+def _lose_city(dep: CapstoneDeployment, city: str) -> None:
+    """Every server of `city`, in every part, crashes at once."""
+    dep.lost = (dep.rt.now_ms, city)
+    dep.note("city-lost", f"{city}: every server of every system there")
+    for name, part in dep.parts.items():
+        clients = set(part.roles["client"])
+        victims = [n for n in part.topology.nodes() if n not in clients]
+        victims = [n for n in victims if part.topology.city_of(n) == city]
+        if not victims:
+            continue
+        if name == "cells" and city != CELLS_LOST_CITY:
+            part.lose_city(city)  # type: ignore[attr-defined]  # ch4 starts its recovery clock
+        part.crash(victims, f"the city of {city} is lost")  # type: ignore[attr-defined]
+
+
+def _stall(dep: CapstoneDeployment, resume_ms: float) -> None:
+    """Pause the lagging group's live members; resume at `resume_ms`; time the drain."""
+    mq = dep.parts["mq"]
+    assert isinstance(mq, MqDeployment)
+    members = [n for n in mq.consumers[LAGGING_GROUP] if dep.rt.status(n) == "up"]
+    for n in members:
+        dep.rt.pause(n)  # type: ignore[attr-defined]
+    dep.lag = {
+        "group": LAGGING_GROUP, "paused": members, "paused_at_ms": round(dep.rt.now_ms, 3),
+        "resumed_at_ms": round(resume_ms, 3), "max_lag": 0, "drained_after_ms": None,
+    }  # fmt: skip
+    dep.note("consumer-lag", f"{LAGGING_GROUP} stalls: {', '.join(members) or 'no live member'}")
+
+    def lag_now() -> int | None:
+        state = mq.broker_state()
+        if state is None:
+            return None
+        retry = retry_topic(LAGGING_GROUP)
+        return state.lag(LAGGING_GROUP, TOPIC) + state.lag(LAGGING_GROUP, retry)
+
+    def poll() -> None:
+        lag = lag_now()
+        now_ms = dep.rt.now_ms
+        if lag is not None:
+            dep.lag["max_lag"] = max(dep.lag["max_lag"], lag)
+        if now_ms >= resume_ms and lag == 0:
+            drained_ms = now_ms - resume_ms
+            dep.lag["drained_after_ms"] = round(drained_ms, 3)
+            dep.note("drained", f"{LAGGING_GROUP} caught up {drained_ms:.0f} ms after resuming")
+            return
+        if now_ms < dep.end_ms:
+            dep.rt.call_at(now_ms + LAG_POLL_MS, poll)
+
+    def resume() -> None:
+        for n in members:
+            if dep.rt.status(n) == "up":
+                dep.rt.resume(n)  # type: ignore[attr-defined]
+        dep.note("consumer-resume", f"{LAGGING_GROUP} resumes with a backlog")
+
+    dep.rt.call_at(resume_ms, resume)
+    dep.rt.call_at(dep.rt.now_ms + LAG_POLL_MS, poll)
+
+
+# --8<-- [start:capstone-build]
+class CapstoneStage(Stage):
+    id = "double11"
+    title = "Double 11 night: chapters 3 to 7 together"
+    aliases = ("capstone",)
+    variants = {"all": "cells + Paxos ledger, the message queue, degrade controls, load test"}  # noqa: RUF012
+    default_variant = "all"
+    default_scale = DEFAULT_SCALE
+    default_scenario = "double11"
+    scenarios = {  # noqa: RUF012
+        "double11": Scenario(
+            "double11",
+            "every chapter's midnight spike; a whole city lost at the peak (lost_city, "
+            "hangzhou by default: the GZone's); settlement consumers stalled after it; "
+            "load-test traffic mixed in",
+            _double11,
+        ),
+        "steady": Scenario("steady", "every chapter's steady load, no fault", _each("steady")),
+    }
+    expected = {}  # noqa: RUF012  (each part brings its chapter's own)
+
+    def validate(self, options: StageOptions) -> None:
+        super().validate(options)
+        if options.shards or options.cells:
+            raise StageError("the capstone runs each chapter at its own size: no --shards/--cells")
+        city = lost_city(options)
+        if city not in CITY_NAMES:
+            raise StageError(f"lost_city must be one of {', '.join(CITY_NAMES)}, not {city!r}")
+
+    def part_options(self, options: StageOptions) -> dict[str, StageOptions]:
+        """Each part's options: the capstone's seed, duration and scale (chapter 6
+        keeps its own scale: its payment database is small on purpose)."""
+        host = host_city_for(lost_city(options))
+        extra = dict(options.extra)
+        out: dict[str, StageOptions] = {}
+        for name in PART_ORDER:
+            stage = PART_STAGES[name]
+            part_extra: dict[str, Any] = {"host_city": host}
+            if name == "degrade":
+                # Midnight at the same instant as the others; a shorter calm after it.
+                after_ms = float(extra.get("after_ms", DEGRADE_AFTER_MS))
+                part_extra |= {"before_ms": SPIKE_AT_MS, "after_ms": after_ms}
+            if name == "rehearsal" and "load_test_share" in extra:
+                part_extra["load_test_share"] = extra["load_test_share"]
+            scale = 0.0 if name == "degrade" else options.scale
+            out[name] = stage.options(
+                seed=options.seed, duration_s=options.duration_s, scale=scale, extra=part_extra
+            )
+        return out
+
+    def topology(self, options: StageOptions) -> Topology:
+        parts = self.part_options(options)
+        return Topology.build(merge_layouts([part_layout(n, o) for n, o in parts.items()]))
+
+    def build(self, rt: Runtime, options: StageOptions) -> Deployment:
+        parts = self.part_options(options)
+        layouts = {n: part_layout(n, o) for n, o in parts.items()}
+        topo = Topology.build(merge_layouts(list(layouts.values())))
+        dep = CapstoneDeployment(self, rt, options, topo)
+        nodes_of = {n: set(Topology.build(lay).nodes()) for n, lay in layouts.items()}
+        everyone = set().union(*nodes_of.values())
+        for name, opts in parts.items():
+            undo = _subscribe_scoped(rt, nodes_of[name], everyone)
+            try:
+                part = PART_STAGES[name].build(rt, opts)
+            finally:
+                undo()
+            dep.parts[name] = part
+            dep.chapter_of[name] = PART_STAGES[name].id
+            for role, ids in part.roles.items():
+                dep.roles[role].extend(ids)
+            for check in part.checks:
+                dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
+        cells = dep.parts["cells"]
+        dep.deadline_ms = cells.deadline_ms
+        dep.scale = cells.scale
+        return dep
+
+    # --8<-- [end:capstone-build]
+
+
+def _unsplit(dep: CapstoneDeployment, name: str, check: str) -> Callable[[list[Event]], Verdict]:
+    """One part's checker on a merged history (`run_checks` splits it once for all)."""
+    return lambda history: dep.parts[name].checks[check](dep.part_history(name, history))
+
+
+STAGE = CapstoneStage()
