@@ -7,7 +7,8 @@ change only *names and places* in each stage's layout, never what a node
 does:
 
 - chapter 4 (cells and the Paxos ledger; chapter 3's routing inside it):
-  its clients are `cells-client-N`;
+  its clients are `cells-client-N`, and its GZone gets what chapter 4 leaves
+  out: a standby (`gzone-2` and `failover-2`, in Shanghai; see `CellsPart`);
 - chapter 5 (the transactional message queue): its clients are
   `mq-client-N`;
 - chapter 6 (degrade controls) and chapter 7 (the full-link load test on
@@ -22,22 +23,35 @@ from __future__ import annotations
 from typing import Any
 
 from chapters.ch2_sharding.stage import DEFAULT_SHARDS, _gateway_ids, _shard_ids
+from chapters.ch4_paxos.stage import (
+    CITIES,
+    DEFAULT_CELLS,
+    PROBE_EVERY_MS,
+    SUSPECT_AFTER_MS,
+    PaxosDeployment,
+    PaxosStage,
+    _cell_in,
+    _cells,
+)
 from chapters.ch4_paxos.stage import USERS_CELL as CELLS_USERS_CELL
 from chapters.ch4_paxos.stage import USERS_CITY as CELLS_USERS_CITY
-from chapters.ch4_paxos.stage import PaxosStage
 from chapters.ch5_mq.stage import USERS_CELL as MQ_USERS_CELL
 from chapters.ch5_mq.stage import USERS_CITY as MQ_USERS_CITY
 from chapters.ch5_mq.stage import MqStage
 from chapters.ch6_degrade.stage import CLIENTS as DEGRADE_CLIENTS
 from chapters.ch6_degrade.stage import DegradeStage
 from chapters.ch7_rehearsal.stage import RehearsalStage
-from chapters.stage import StageOptions
+from chapters.stage import Deployment, Runtime, StageOptions
+from reference.cells import CellPair, FailoverController, GZone
+from reference.gateway.router import even_buckets
 from reference.net.topology import Topology
 
 __all__ = ["PART_STAGES", "merge_layouts"]
 
 Layout = dict[str, dict[str, list[str]]]
 REHEARSAL_USERS_CELL = "hz-users"  # chapter 2's build finds its clients by this cell's name
+STANDBY_CITY, STANDBY_CELL = "shanghai", "sh-gzone"
+STANDBY_GZONE, STANDBY_CONTROLLER = "gzone-2", "failover-2"
 
 
 def _renamed(nodes: list[str], prefix: str) -> list[str]:
@@ -45,13 +59,52 @@ def _renamed(nodes: list[str], prefix: str) -> list[str]:
 
 
 class CellsPart(PaxosStage):
-    """Chapter 4 as it is; its clients renamed."""
+    """Chapter 4, its clients renamed, and a hot standby for its GZone.
+
+    Chapter 4 keeps the GZone and the failover controller in Hangzhou only:
+    lose Hangzhou and nobody moves its cells' uid ranges (the ledger loses
+    nothing, but those users wait for the city to come back). Here a second
+    pair, `gzone-2` and `failover-2` in Shanghai, runs beside the first: the
+    same boot rules, the same cell pairs, the same CZones to publish to. Both
+    controllers watch every cell; a failover is derived from the rules
+    deterministically (version + 1, the dead cell's buckets to its standby),
+    so when both are alive they write the same rules and a CZone takes the
+    first and acknowledges the second. When they disagree (a partition shows
+    each a different dead cell), routing is wrong for a while, which chapter
+    4 shows is safe: every path to an account goes through its group's log.
+    """
 
     def _layout(self, options: StageOptions) -> dict[str, Any]:
         plan = super()._layout(options)
         users = plan["layout"][CELLS_USERS_CITY]
         users[CELLS_USERS_CELL] = _renamed(users[CELLS_USERS_CELL], "cells")
+        plan["layout"][STANDBY_CITY][STANDBY_CELL] = [STANDBY_GZONE, STANDBY_CONTROLLER]
         return plan
+
+    def build(self, rt: Runtime, options: StageOptions) -> Deployment:
+        dep = super().build(rt, options)
+        assert isinstance(dep, PaxosDeployment)
+        cells = _cells(options.cells or DEFAULT_CELLS)
+        names = [cell for cell, _, _ in cells]
+        rules = even_buckets(names)  # the boot rules chapter 4's GZone starts from
+        gateways = {c: f"gw-{c}" for c in names}
+        czones = [f"czone-{short}" for _, short in CITIES]
+        merchants = range(dep.population.merchants)
+        pairs = {}
+        for cell, _, k in cells:
+            standby = _cell_in(k + 1, names.index(cell) // len(CITIES), cells)
+            pairs[cell] = CellPair(cell, gateways[cell], standby, dep.fronts[standby])
+        rt.add_node(STANDBY_GZONE, lambda _nid: GZone(rules, merchants, czones))
+        rt.add_node(
+            STANDBY_CONTROLLER,
+            lambda _nid: FailoverController(
+                pairs, rules, STANDBY_GZONE,
+                probe_every_ms=PROBE_EVERY_MS, suspect_after_ms=SUSPECT_AFTER_MS,
+            ),
+        )  # fmt: skip
+        dep.roles["config"].append(STANDBY_GZONE)
+        dep.roles["controller"].append(STANDBY_CONTROLLER)
+        return dep
 
 
 class MqPart(MqStage):
