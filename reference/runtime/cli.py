@@ -52,6 +52,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             max=4096,
             help="Client requests per Paxos slot.",
         ),
+        compare_pgbench: bool = typer.Option(
+            False,
+            "--compare-pgbench",
+            help="Then run pgbench (PostgreSQL, fsync on, the same transfer, as many "
+            "clients) on a throwaway cluster and print the ratio; skipped, saying why, "
+            "when pgbench or a PostgreSQL server is not installed.",
+        ),
         snapshot_every_slots: int = typer.Option(
             DEFAULT_TUNING.snapshot_every_slots,
             "--snapshot-every-slots",
@@ -61,7 +68,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ),
     ) -> None:
         """The Paxos ledger on real processes: 3 replicas on loopback, committed transfers/s."""
-        from reference.runtime.bench import BenchError, ReplicaTuning, run_bench
+        from reference.runtime.bench import (
+            BenchError,
+            ReplicaTuning,
+            compare_with_pgbench,
+            run_bench,
+        )
 
         tuning = ReplicaTuning(
             window_slots=window_slots,
@@ -75,4 +87,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         except BenchError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        if compare_pgbench:
+            report.comparison = compare_with_pgbench(report)
         typer.echo(report.render())

@@ -21,7 +21,6 @@ replayed within one (sequence number), or reflected back to its sender
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import os
 import socket
@@ -71,10 +70,10 @@ class Session:
 
     def _tag(self, direction: Direction, seq: int, payload: bytes) -> bytes:
         assert self.secret is not None
-        mac = hmac.new(self.secret, digestmod=hashlib.sha256)
-        mac.update(direction.encode() + self.nonce + _SEQ.pack(seq))
-        mac.update(payload)
-        return mac.digest()
+        # hmac.digest: the one-shot C path, the same tag as an hmac.new object
+        # fed the same bytes, at a fraction of the cost (two frames a message).
+        header = direction.encode() + self.nonce + _SEQ.pack(seq)
+        return hmac.digest(self.secret, header + payload, "sha256")
 
     def seal(self, direction: Direction, payload: bytes) -> bytes:
         """The bytes of one frame carrying `payload` from `direction`."""

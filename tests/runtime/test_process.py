@@ -269,7 +269,13 @@ def test_bench_process_commits_transfers_on_real_processes() -> None:
 
     report = run_bench(seconds=0.5, clients=8, batch=4, fsync=False)
     assert report.transfers > 0 and report.p50_ms <= report.p99_ms
-    assert "committed transfers/s" in report.render()
+    text = report.render()
+    assert "committed transfers/s" in text
+    assert [line.split(":")[0] for line in text.splitlines()[-3:]] == [
+        "transfers_per_s",
+        "p50_ms",
+        "p99_ms",
+    ]
 
 
 def test_the_simulator_is_a_backend_too() -> None:

@@ -1,0 +1,63 @@
+"""`d11 bench process`'s report: its budget of one request, its last lines, pgbench's part."""
+
+from __future__ import annotations
+
+import pytest
+
+from reference.runtime import pgbench
+from reference.runtime.bench import BenchReport, ReplicaTuning, Stage, StageBudget
+
+PGBENCH_OUTPUT = """\
+transaction type: transfer.sql
+number of clients: 8
+number of failed transactions: 3 (0.010%)
+latency average = 2.345 ms
+tps = 3412.5 (without initial connection time)
+"""
+
+
+def report(budget: StageBudget | None = None) -> BenchReport:
+    return BenchReport(
+        seconds=2.0,
+        transfers=9000,
+        requests=9000,
+        p50_ms=1.5,
+        p99_ms=12.25,
+        clients=8,
+        batch=1,
+        fsync=True,
+        tuning=ReplicaTuning(),
+        budget=budget,
+    )
+
+
+def test_the_last_lines_are_the_three_figures() -> None:
+    budget = StageBudget(
+        sampled=10,
+        stages=[Stage("client to leader", 0.5, 0.4), Stage("accept round", 1.5, 1.2)],
+        held={"Accepted": (0.9, 40)},
+    )
+    text = report(budget).render()
+    assert text.splitlines()[-3:] == ["transfers_per_s: 4500", "p50_ms: 1.50", "p99_ms: 12.25"]
+    assert "client to leader" in text and "2.00 ms mean" in text  # the stages add up
+    assert "Accepted 0.90 ms x 40" in text
+    assert "4,000/s target" in text  # one transfer a request: the issue's first target
+
+
+def test_pgbench_output_is_read() -> None:
+    result = pgbench._parse(PGBENCH_OUTPUT, clients=8, seconds=5.0)
+    assert (result.tps, result.latency_avg_ms, result.failed) == (3412.5, 2.345, 3)
+    with pytest.raises(pgbench.PgbenchUnavailable, match="no tps"):
+        pgbench._parse("nothing useful", clients=8, seconds=5.0)
+
+
+def test_the_comparison_is_skipped_with_a_reason_without_pgbench(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reference.runtime.bench import compare_with_pgbench
+
+    monkeypatch.setattr(pgbench.shutil, "which", lambda name: None)
+    lines = compare_with_pgbench(report())
+    assert lines == ["  pgbench: skipped (pgbench is not on PATH)"]
+    text = report().render()
+    assert text.splitlines()[-1] == "p99_ms: 12.25"
