@@ -30,13 +30,16 @@ from textual.worker import WorkerFailed
 
 from tui.model import Frame
 from tui.session import Session, SessionConfig, SessionError
+from tui.views import ALL_KEYS
 from tui.widgets import ChecksPanel, EventsPanel, StatusBar, TopologyPanel, TrafficPanel
+from tui.widgets.chapter import ChapterPanel
 from tui.widgets.titles import PANEL_TITLES, TITLE_MARGIN, fitted_title
 
 __all__ = ["MIN_HEIGHT", "MIN_WIDTH", "TITLE_MARGIN", "D11App"]
 
 MIN_WIDTH = 100
 MIN_HEIGHT = 28
+BOTH_WIDTH = 140  # from this width a chapter's panel and the event log are shown side by side
 TICK_S = 0.05  # a frame per tick: up to 20 refreshes a second, >= 10 on a loaded machine
 CHECK_EVERY_S = 2.0
 THEMES = ("textual-dark", "textual-light")
@@ -47,6 +50,12 @@ LIVE_ACTIONS = frozenset(
      "step", "switch", "save"}
 )  # fmt: skip
 REPLAY_ACTIONS = frozenset({"scrub", "scrub_to"})
+# Chapters 5-7's keys (tui.views): each works, and is in the footer, only where its view is.
+CHAPTER_BINDINGS = [
+    Binding(k.key, f"chapter('{k.action}')", k.label, key_display=k.display or None)
+    for k in ALL_KEYS
+]
+CHAPTER_HELP = {f"chapter('{k.action}')": k.help for k in ALL_KEYS}
 
 
 class SwitchScreen(ModalScreen[tuple[str, str] | None]):
@@ -102,6 +111,7 @@ class MainScreen(Screen[None]):
     #traffic { width: 1fr; }
     #events { width: 1fr; }
     #checks { width: 62; }
+    #chapter { width: 1fr; display: none; }
     #message { height: 1; padding: 0 1; color: $text-muted; background: $surface; }
     """
 
@@ -113,6 +123,7 @@ class MainScreen(Screen[None]):
                 yield TrafficPanel(id="traffic", classes="panel")
             with Horizontal(id="bottom"):
                 yield EventsPanel(id="events", classes="panel")
+                yield ChapterPanel(id="chapter", classes="panel")
                 yield ChecksPanel(id="checks", classes="panel")
         yield TooSmall(id="too-small")
         yield Static("", id="message")
@@ -146,6 +157,8 @@ class D11App(App[None]):
 
     TITLE = "d11"
     BINDINGS = [  # noqa: RUF012
+        *CHAPTER_BINDINGS,  # first: in chapters 5-7 the footer shows them before the rest
+        Binding("v", "toggle_view", "events/panel"),
         Binding("m", "spike", "spike"),
         Binding("k", "kill", "kill"),
         Binding("r", "restart", "restart"),
@@ -196,6 +209,9 @@ class D11App(App[None]):
         self.theme = THEMES[0]
         self.crash: BaseException | None = None  # what ended the app, if anything did
         self._too_small_said = ""
+        self.show_events = False  # narrow screens: the event log instead of a chapter's panel
+        self._has_panel = False  # the last frame had a chapter panel
+        self._bindings_for: tuple[str, bool] = ("", False)  # (chapter, live) the footer shows
 
     def _fatal_error(self) -> None:
         """An error nothing caught ends the app without Textual's traceback screen.
@@ -256,6 +272,23 @@ class D11App(App[None]):
         if too_small and said != self._too_small_said:  # the size it says is the size now
             small.update(said)
             self._too_small_said = said
+        self._fit_bottom(w)
+
+    def _fit_bottom(self, width: int) -> None:
+        """A chapter's panel beside the event log when wide enough, else one of them (v)."""
+        try:
+            events = self.screen.query_one(EventsPanel)
+            chapter = self.screen.query_one(ChapterPanel)
+        except Exception:
+            return
+        panel = self._has_panel
+        both = panel and width >= BOTH_WIDTH
+        show_chapter = panel and (both or not self.show_events)
+        show_events = not panel or both or self.show_events
+        if chapter.display != show_chapter:
+            chapter.display = show_chapter
+        if events.display != show_events:
+            events.display = show_events
 
     # -- frames ----------------------------------------------------------------------
     def show_frame(self, frame: Frame | None = None) -> None:
@@ -276,7 +309,12 @@ class D11App(App[None]):
         screen.query_one(TrafficPanel).show(frame)
         screen.query_one(EventsPanel).show(frame)
         screen.query_one(ChecksPanel).show(frame)
+        screen.query_one(ChapterPanel).show(frame)
         screen.query_one("#message", Static).update(frame.message)
+        self._has_panel = frame.chapter_panel is not None
+        if self._bindings_for != (frame.chapter, self.live):  # keys that apply change with it
+            self._bindings_for = (frame.chapter, self.live)
+            self.refresh_bindings()
         self._fit()
         self.frames_shown += 1
 
@@ -340,6 +378,13 @@ class D11App(App[None]):
             return self.live
         if action in REPLAY_ACTIONS:
             return not self.live
+        if action == "chapter":
+            view = getattr(self.source, "view", None) if self.live else None
+            if view is None:
+                return False
+            return not parameters or any(k.action == parameters[0] for k in view.keys)
+        if action == "toggle_view":
+            return self._has_panel and self.size.width < BOTH_WIDTH
         return True
 
     def _selected(self) -> str:
@@ -404,6 +449,13 @@ class D11App(App[None]):
 
     def action_judge(self) -> None:
         self._do("judge")
+
+    def action_chapter(self, action: str) -> None:
+        self._do("chapter_action", action, self._selected())
+
+    def action_toggle_view(self) -> None:
+        self.show_events = not self.show_events
+        self._fit()
 
     def action_speed(self, direction: int) -> None:
         self._do("set_speed", direction)
@@ -488,13 +540,14 @@ class D11App(App[None]):
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            name = binding.action.split("(")[0]
-            if self.check_action(name, ()) is False or name in ("quit",):
+            name, _, args = binding.action.partition("(")
+            params = (args.rstrip(")").strip("'"),) if name == "chapter" else ()
+            if self.check_action(name, params) is False or name in ("quit",):
                 continue
             keys = binding.key_display or binding.key.split(",")[0]
             yield SystemCommand(
                 f"{binding.description} [{keys}]",
-                _HELP.get(name, binding.description),
+                CHAPTER_HELP.get(binding.action) or _HELP.get(name, binding.description),
                 lambda action=binding.action: self.run_action(action),
             )
 
@@ -515,6 +568,7 @@ _HELP = {
     "switch": "Switch chapter and scenario (rebuilds the run)",
     "save": "Save the run so far to a store folder (d11 tui --attach reads it)",
     "theme": "Switch between dark and light",
+    "toggle_view": "Show the event log or the chapter's panel (both side by side from 140 columns)",
     "scrub": "Move the replay in time",
     "scrub_to": "Jump to the start / end of the replay",
 }

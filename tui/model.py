@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["CheckView", "EventLine", "Frame", "NodeView", "Severity", "format_rate"]
+__all__ = [
+    "ChapterPanelView",
+    "CheckView",
+    "EventLine",
+    "Frame",
+    "NodeView",
+    "Severity",
+    "format_rate",
+]
 
 Severity = Literal["info", "fault", "heal", "warn", "ok"]
 
@@ -89,6 +97,19 @@ class CheckView:
     events: int = 0  # how many history events it judged
 
 
+@dataclass(frozen=True, slots=True)
+class ChapterPanelView:
+    """The panel a chapter adds (chapters 5-7: queues, controls, the rehearsal), as styled lines.
+
+    Built by the chapter's view (`tui.views`) from what its stage exposes;
+    a style is "", "ok", "bad", "warn", "dim" or "bold".
+    """
+
+    titles: tuple[str, ...]  # border titles, fullest first
+    lines: tuple[tuple[tuple[str, str], ...], ...]  # each line: (text, style) segments
+    keys: str = ""  # the chapter's keys, for the panel's bottom edge
+
+
 @dataclass
 class Frame:
     """Everything on screen at one moment."""
@@ -133,6 +154,7 @@ class Frame:
     served_by: str = "cell"  # what served_by_cell groups by: "cell" or "store"
     first_target: str = ""  # the node the topology selects until someone picks one
     replay_end_ms: float = 0.0  # replay: the stored run's last event time
+    chapter_panel: ChapterPanelView | None = None  # chapters 5-7: their own panel (live)
 
 
 def format_rate(per_s: float) -> str:

@@ -34,6 +34,7 @@ from checks.nemesis import Action, apply_action
 from reference.telemetry import TraceEvent
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of, wanted_event
+from tui.views import CHAPTER_EXTRA, ViewError, view_for
 
 __all__ = ["SPEEDS", "Session", "SessionConfig", "SessionError", "StateGuard", "judge_history"]
 
@@ -88,7 +89,9 @@ class SessionConfig:
             if self.scenario not in stage.scenarios:
                 known = ", ".join(stage.scenarios)
                 raise StageError(f"{stage.id} has no scenario {self.scenario!r} (known: {known})")
-            options = stage.options(seed=self.seed, variant=self.variant, extra=dict(self.extra))
+            # A chapter view's keys may need a piece of the stage (chapter 6: a control plane).
+            extra = {**CHAPTER_EXTRA.get(stage.id, {}), **self.extra}
+            options = stage.options(seed=self.seed, variant=self.variant, extra=extra)
         except StageError as exc:
             raise SessionError(str(exc)) from None
         if not SPEEDS[0] <= self.speed <= SPEEDS[-1]:
@@ -293,6 +296,7 @@ class Session:
         ]
         self.checks_running = False
         self.message = ""
+        self.view = view_for(self.stage.id)  # chapters 5-7: their own panel and keys
         self.rt.telemetry.subscribe(self._on_trace)
         self.rt.start()
         self._begin()
@@ -499,6 +503,15 @@ class Session:
 
     def heal(self) -> None:
         self._act("heal", {})
+
+    def chapter_action(self, action: str, node: str) -> None:
+        """One of the chapter view's keys (`tui.views`), on the selected `node`."""
+        if self.view is None or not any(k.action == action for k in self.view.keys):
+            raise SessionError(f"{action} does not apply to {self.stage.id}")
+        try:
+            self._say(self.view.act(self, action, node))
+        except ViewError as exc:
+            raise SessionError(str(exc)) from None
 
     def judge(self) -> float:
         """Stop traffic, heal, let recovery run and take the final reads the checkers need."""
@@ -840,6 +853,7 @@ class Session:
             message=self.message,
             faults_active=self.faults_active(),
             cut_off=_cut_off(self.rt.net, self.topology),
+            chapter_panel=self.view.panel(self) if self.view is not None else None,
         )
 
     def layout(self) -> dict[str, dict[str, list[str]]]:

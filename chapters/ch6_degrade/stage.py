@@ -131,6 +131,12 @@ def uses_token_server(options: StageOptions) -> bool:
     return options.variant == "controls" and flow and shared
 
 
+def _control_plane(options: StageOptions) -> bool:
+    """A control plane node: for a drill's scheduled changes, or live ones (`extra["control"]`,
+    which the TUI asks for so its keys can change rules and switches)."""
+    return bool(options.extra.get("changes")) or bool(options.extra.get("control"))
+
+
 def capacity_tps() -> float:
     return SERVICE.capacity_tps(PAY_STATEMENTS, SYNC_MS)
 
@@ -246,7 +252,7 @@ class DegradeStage(Stage):
 
     def topology(self, options: StageOptions) -> Topology:
         nodes = [*edges(options), *pay_gateways(options), PAY_DB, *BEST_EFFORT]
-        if options.extra.get("changes"):
+        if _control_plane(options):
             nodes.append(CONTROL)
         if uses_token_server(options):
             nodes.append(TOKEN_SERVER)
@@ -291,8 +297,9 @@ class DegradeStage(Stage):
         dep.roles["shard"].append(PAY_DB)
         dep.roles["gateway"] += [*fronts, *gateways]
         changes = options.extra.get("changes", ())
-        if changes:
-            # A drill: the control plane pushes each change to every payment gateway.
+        if _control_plane(options):
+            # A drill (or the TUI's keys): the control plane pushes each change to every
+            # payment gateway.
             rt.add_node(CONTROL, lambda _nid: ControlPlane(dep.desk, tuple(gateways)))
             dep.roles["config"].append(CONTROL)
             for at_ms, what, value in changes:

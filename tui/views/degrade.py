@@ -1,0 +1,216 @@
+"""Chapter 6's panel: the rules' passed and blocked QPS, the retry budgets, breakers, switches.
+
+It reads the payment gateways' sidecars (their guard's statistics, flow and
+hot-parameter rules, breakers and switch boards), the edge's retry budget,
+and the history's refusals by reason. Its keys are an operator's: flip the
+selected dependency's degrade switch, slow that dependency down, tighten
+or loosen the flow rule. Rule and switch changes go through the
+deployment's control desk, which records each as `degrade:change` and whose
+control plane pushes it to every gateway until acknowledged
+(`degrade:applied`); a slowdown is recorded as a `degrade:slow` note.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Any, Protocol
+
+from reference.degrade import Sidecar
+from tui.views.base import ChapterView, HistoryTail, Lines, Session, ViewError, ViewKey, rate_text
+
+__all__ = ["DegradeSource", "DegradeView"]
+
+RESOURCE = "pay"
+SLOW_EXTRA_MS = 2_000.0  # what `d` adds to the dependency's answers (the scenario's slowdown)
+TIGHTEN, LOOSEN = 0.8, 1.25  # one press of [ or ] on the flow rule's count
+FLOW_QPS_MIN = 1.0
+SWITCH_CYCLE = {"plan": "off", "off": "on", "on": "plan"}
+BLOCK_WINDOW_MS = 1_000.0
+ETERNITY_MS = float("inf")
+
+
+class DegradeSource(Protocol):
+    """What chapter 6's deployment exposes that this panel reads and its keys use."""
+
+    rt: Any
+    history: list[Any]
+    roles: dict[str, list[str]]
+    dependencies: dict[str, Any]  # path -> reference.degrade.DependencyPlan
+    desk: Any  # reference.degrade.ControlDesk
+
+    def capacity_tps(self) -> float: ...
+    def change(self, what: str, value: Any) -> int: ...
+    def note(self, kind: str, detail: str = "") -> None: ...
+
+
+def window_qps(window: Any, now_ms: float) -> tuple[float, float]:
+    """(passed, blocked) per second over a sliding window, read without touching it.
+
+    `SlidingWindow.passed` resets a stale bucket first: harmless for the node,
+    but the panel reads at the simulator's time, not the node's (a skewed clock),
+    and must not move any state of the run."""
+    # Whole buckets only (the current one is still filling): those that ended within
+    # the last interval.
+    bucket_ms = window.bucket_ms
+    oldest_ms = now_ms - window.interval_ms - bucket_ms
+    whole = [b for b in window.ring if oldest_ms < b.start_ms and b.start_ms + bucket_ms <= now_ms]
+    if not whole:
+        return 0.0, 0.0
+    per_s = 1000.0 / (len(whole) * bucket_ms)
+    return sum(b.passed for b in whole) * per_s, sum(b.blocked for b in whole) * per_s
+
+
+class DegradeView(ChapterView):
+    titles = ("Controls · rules, budgets, breakers, switches", "Controls")
+    keys = (
+        ViewKey("f", "flip", "flip switch",
+                "Flip the selected dependency's degrade switch: plan -> off -> on -> plan "
+                "(pushed to every gateway until acknowledged, in the history)"),
+        ViewKey("d", "slow", "slow dep",
+                "Make the selected dependency answer 2 s late, or on time again"),
+        ViewKey("left_square_bracket", "tighten", "tighten", "Tighten the flow rule on pay "
+                "(count x0.8), pushed to every gateway", display="["),
+        ViewKey("right_square_bracket", "loosen", "loosen", "Loosen the flow rule on pay "
+                "(count x1.25), pushed to every gateway", display="]"),
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tail = HistoryTail()
+        self.refusals: deque[tuple[float, str]] = deque()  # (time, reason) over the last second
+
+    # -- reading the run -----------------------------------------------------------------
+    def gateways(self, dep: DegradeSource) -> list[str]:
+        return [g for g in dep.roles.get("gateway", []) if g.startswith("gw-pay")]
+
+    def _sidecar(self, session: Session, nid: str) -> Sidecar | None:
+        if session.rt.status(nid) == "crashed":
+            return None
+        node = session.rt.node(nid)
+        return node if isinstance(node, Sidecar) else None
+
+    def _count_refusals(self, dep: DegradeSource, now_ms: float) -> Counter[str]:
+        for e in self.tail.new(dep.history):
+            if e.type == "fail" and isinstance(e.extra, dict) and e.extra.get("error"):
+                self.refusals.append((e.time_ms, str(e.extra["error"])))
+        while self.refusals and self.refusals[0][0] < now_ms - BLOCK_WINDOW_MS:
+            self.refusals.popleft()
+        return Counter(reason for _, reason in self.refusals)
+
+    def flow_count(self, session: Session) -> float | None:
+        """The flow rule's count on pay now: the desk's last change, else the first gateway's."""
+        dep: DegradeSource = session.dep
+        if dep.desk.flow_qps >= 0:
+            return float(dep.desk.flow_qps)
+        for gw in self.gateways(dep):
+            sc = self._sidecar(session, gw)
+            if sc is not None and sc.guard is not None:
+                for rule in sc.guard.flow.rules:
+                    if rule.resource == RESOURCE:
+                        return float(rule.count)
+            if sc is not None and sc.config.cluster is not None:
+                return float(sc.config.cluster.count) / max(1, len(self.gateways(dep)))
+        return None
+
+    # -- the panel -----------------------------------------------------------------------
+    def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
+        dep: DegradeSource = session.dep
+        now_ms = session.rt.now_ms
+        blocked_by = self._count_refusals(dep, now_ms)
+        out = Lines()
+        gateways = self.gateways(dep)
+        sidecars = [s for s in (self._sidecar(session, g) for g in gateways) if s is not None]
+        passed = sum(window_qps(s.guard.stats.window(RESOURCE), now_ms)[0]
+                     for s in sidecars if s.guard is not None)  # fmt: skip
+        count = self.flow_count(session)
+        cap = dep.capacity_tps()
+        if count is None:
+            out.add("flow rule ", "bold").add("none (variant without limits)", "warn").end()
+        else:
+            out.add("flow rule ", "bold").add(f"pay ≤ {count:.0f}/s per gateway", "")
+            out.add(f" (cap {cap:.0f})", "dim").end()
+        out.add(f"  passed {rate_text(passed)}/s", "ok")
+        flow_blocked = sum(n for r, n in blocked_by.items() if r.startswith("flow"))
+        out.add("  blocked ").add(f"{rate_text(flow_blocked)}/s", "bad" if flow_blocked else "")
+        out.end()
+        params = [p for s in sidecars if s.guard is not None for p in s.guard.params]
+        if params:
+            hot = params[0].rule
+            hot_blocked = sum(n for r, n in blocked_by.items() if r.startswith("param"))
+            out.add(f"hot {hot.param} ≤ {hot.count:.0f}/s each  blocked ")
+            out.add(f"{rate_text(hot_blocked)}/s", "bad" if hot_blocked else "").end()
+        others = {r: n for r, n in blocked_by.items() if not r.startswith(("flow", "param"))}
+        if others:
+            words = "  ".join(f"{r} {rate_text(n)}/s" for r, n in sorted(others.items()))
+            out.add("refused ", "bold").add(words, "warn").end()
+        budgets = []
+        for nid in [*[g for g in dep.roles.get("gateway", []) if g not in gateways], *gateways]:
+            sc = self._sidecar(session, nid)
+            if sc is not None and sc.throttle is not None:
+                t = sc.throttle
+                budgets.append((nid, t.tokens, t.max_tokens, t.refused))
+        if budgets:
+            out.add("retry budget", "bold").end()
+            for nid, tokens, most, refused in budgets[:2]:
+                style = "ok" if tokens > most / 2 else "bad"
+                out.add(f"  {nid:<8} ").add(f"{tokens:4.1f}/{most:g} tokens", style)
+                out.add(f"  {refused:,} refused", "dim").end()
+        else:
+            out.add("retry budget ", "bold").add("none: every layer retries freely", "warn").end()
+        out.add(f"{'path':<10}{'switch':<11}{'breaker':<10}slow", "dim").end()
+        board = next((s.board for s in sidecars if s.board is not None), None)
+        breakers = next((s.breakers for s in sidecars if s.breakers), {})
+        for path, plan in dep.dependencies.items():
+            forced = dep.desk.forced.get(path, "plan")
+            on = board.is_on(path) if board is not None else True
+            word = ("on" if on else "OFF") + ("" if forced == "plan" else "·you")
+            out.add(f"{path:<10}").add(f"{word:<11}", "ok" if on else "warn")
+            b = breakers.get(path)
+            state = b.state if b is not None else "—"
+            out.add(f"{state:<10}", {"closed": "ok", "open": "bad", "half-open": "warn"}.get(
+                state, "dim"))  # fmt: skip
+            extra_ms = plan.extra_ms(now_ms)
+            out.add(f"+{extra_ms / 1000:g} s" if extra_ms else "", "bad").end()
+        return out.done()
+
+    # -- the keys ------------------------------------------------------------------------
+    def _path(self, dep: DegradeSource, node: str) -> str:
+        if node not in dep.dependencies:
+            paths = ", ".join(dep.dependencies)
+            raise ViewError(f"pick a best-effort dependency first (↑↓: {paths})")
+        return node
+
+    def do_flip(self, session: Session, node: str) -> str:
+        dep: DegradeSource = session.dep
+        path = self._path(dep, node)
+        state = SWITCH_CYCLE[dep.desk.forced.get(path, "plan")]
+        version = dep.change("switch", f"{path}={state}")
+        meaning = {"off": "off by hand", "on": "on by hand", "plan": "back to the plan"}[state]
+        return f"switch {path}: {meaning} (change v{version}, pushed to every gateway)"
+
+    def do_slow(self, session: Session, node: str) -> str:
+        dep: DegradeSource = session.dep
+        path = self._path(dep, node)
+        plan = dep.dependencies[path]
+        now_ms = session.rt.now_ms
+        if plan.extra_ms(now_ms):
+            plan.slow[:] = [(a, min(b, now_ms), x) for a, b, x in plan.slow]
+            dep.note("degrade:slow", f"{path} answers on time again")
+            return f"{path} answers on time again"
+        plan.slow.append((now_ms, ETERNITY_MS, SLOW_EXTRA_MS))
+        dep.note("degrade:slow", f"{path} answers {SLOW_EXTRA_MS / 1000:g} s late")
+        return f"{path} answers {SLOW_EXTRA_MS / 1000:g} s late from now (d again: on time)"
+
+    def _scale_rule(self, session: Session, factor: float) -> str:
+        count = self.flow_count(session)
+        if count is None:  # no rule yet (variant none): start from the capacity
+            count = session.dep.capacity_tps() / max(1, len(self.gateways(session.dep)))
+        new = max(FLOW_QPS_MIN, round(count * factor, 2))
+        version = session.dep.change("flow-qps", new)
+        return f"flow rule on pay: {count:.0f} -> {new:.0f}/s (change v{version})"
+
+    def do_tighten(self, session: Session, node: str) -> str:
+        return self._scale_rule(session, TIGHTEN)
+
+    def do_loosen(self, session: Session, node: str) -> str:
+        return self._scale_rule(session, LOOSEN)

@@ -1,0 +1,179 @@
+"""Chapter 5's panel: queues and lag per consumer group, half messages, retries, dead letters.
+
+It reads the broker leader's state (`broker_state()`), the consumer groups
+and producers the deployment names, and the history's verdicts; its keys
+stall a consumer group (every member paused, as the consumer-lag scenario
+does) and kill a producer while payments are between their half message
+and their verdict, so the broker's check-back has something to decide.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Protocol
+
+from reference.mq.machine import dlq_topic, retry_topic
+from reference.mq.producer import TransactionalProducer
+from tui.views.base import ChapterView, HistoryTail, Lines, Session, ViewError, ViewKey
+
+__all__ = ["MqSource", "MqView"]
+
+TOPIC = "payments"
+OPEN_SCAN_DONE_MAX = 256  # a producer's payments are scanned newest first until this many done
+FIND_OPEN_STEP_MS = 5.0  # killing mid-transaction: look this often for one in flight ...
+FIND_OPEN_MAX_MS = 2_000.0  # ... this long at most
+
+
+class MqSource(Protocol):
+    """What chapter 5's deployment exposes that this panel reads."""
+
+    rt: Any
+    history: list[Any]
+    producers: list[str]
+    consumers: dict[str, list[str]]
+    broker_config: Any  # reference.mq.BrokerConfig
+
+    def broker_state(self) -> Any: ...  # reference.mq.machine.BrokerMachine | None
+
+
+def open_transactions(node: Any) -> int:
+    """Payments a producer has started and not finished: half sent, no verdict yet."""
+    if not isinstance(node, TransactionalProducer):
+        return 0
+    open_now = done = 0
+    for p in reversed(node.payments.values()):  # the open ones are the newest
+        if p.outcome:
+            done += 1
+            if done >= OPEN_SCAN_DONE_MAX:
+                break
+        else:
+            open_now += 1
+    return open_now
+
+
+class MqView(ChapterView):
+    titles = ("Queues · consumer lag, half messages, retries", "Queues")
+    keys = (
+        ViewKey("l", "stall", "stall group",
+                "Stall the selected node's consumer group (settlement if none): every "
+                "member paused, its lag grows; l again resumes it"),
+        ViewKey("x", "kill-producer", "kill mid-txn",
+                "Kill a producer while payments are between half message and verdict: "
+                "the broker's check-back decides them (every 30 s, after 6 s)"),
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tail = HistoryTail()
+        self.verdicts: Counter[str] = Counter()
+
+    # -- the panel ---------------------------------------------------------------------
+    def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
+        dep: MqSource = session.dep
+        rt = session.rt
+        self._count_verdicts(dep)
+        out = Lines()
+        state = dep.broker_state()
+        out.add(f"{'group':<14}{'lag':>6}{'retry':>7}{'dead':>6}", "dim").end()
+        for group, members in dep.consumers.items():
+            statuses = [rt.status(m) for m in members]
+            if any(s == "crashed" for s in statuses):
+                glyph, style = "✖", "bad"
+            elif all(s == "paused" for s in statuses):
+                glyph, style = "‖", "warn"
+            else:
+                glyph, style = "●", "ok"
+            out.add(f"{glyph} ", style).add(f"{group:<12}", "bold")
+            if state is None:
+                out.add("     ?      ?     ?", "dim").end()
+                continue
+            lag = state.lag(group, TOPIC)
+            retry_wait = state.lag(group, retry_topic(group))
+            dead = len(state.queues.get((dlq_topic(group), 0), ()))
+            out.add(f"{lag:>6,}", "warn" if lag >= 100 else "")
+            out.add(f"{retry_wait:>7,}", "warn" if retry_wait else "")
+            out.add(f"{dead:>6,}", "bad" if dead else "").end()
+        cfg = dep.broker_config
+        if state is None:
+            out.add("no broker leader now: queues unknown", "warn").end()
+        else:
+            halves = state.halves
+            out.add("half messages awaiting verdict ").add(
+                f"{len(halves):,}", "warn" if halves else "ok"
+            ).end()
+            if halves:
+                oldest = min(halves.values(), key=lambda h: h.offset)
+                age_s = (rt.now_ms - state.log[oldest.offset].born_ms) / 1000.0
+                asked = max(h.checks for h in halves.values())
+                out.add(
+                    f"  oldest {age_s:.1f} s · asked {asked}/{cfg.transaction_check_max}", "dim"
+                ).end()
+            every_s = cfg.transaction_check_interval_ms / 1000.0
+            after_s = cfg.transaction_timeout_ms / 1000.0
+            out.add(f"  check-back every {every_s:g} s, after {after_s:g} s", "dim").end()
+        v = self.verdicts
+        out.add("verdicts ").add(f"commit {v['commit']:,}", "ok")
+        out.add(f"  rollback {v['rollback']:,}")
+        out.end()
+        out.add("  by check-back ").add(f"{v['by-check']:,}", "warn" if v["by-check"] else "")
+        out.add("  set aside ").add(f"{v['check-max']:,}", "bad" if v["check-max"] else "")
+        out.end()
+        out.add("producers")
+        for nid in dep.producers:
+            status = rt.status(nid)
+            if status == "up":
+                n = open_transactions(rt.node(nid))
+                out.add(f"  {nid} ").add("●", "ok").add(f" {n} open", "dim")
+            else:
+                out.add(f"  {nid} ").add("✖" if status == "crashed" else "‖", "bad")
+        return out.done()
+
+    def _count_verdicts(self, dep: MqSource) -> None:
+        for e in self.tail.new(dep.history):
+            if e.type != "ok" or e.f not in ("commit", "rollback", "check-max"):
+                continue
+            self.verdicts[e.f] += 1
+            if isinstance(e.value, dict) and e.value.get("by") == "check":
+                self.verdicts["by-check"] += 1
+
+    # -- the keys ----------------------------------------------------------------------
+    def do_stall(self, session: Session, node: str) -> str:
+        dep: MqSource = session.dep
+        group = next((g for g, ms in dep.consumers.items() if node in ms), "settlement")
+        members = dep.consumers[group]
+        statuses = {m: session.rt.status(m) for m in members}
+        if all(s == "paused" for s in statuses.values()):
+            for m in members:
+                session.restart(m)  # resumes a paused node
+            return f"{group} resumes ({', '.join(members)}): its lag drains"
+        stalled = [m for m, s in statuses.items() if s == "up"]
+        if not stalled:
+            raise ViewError(f"{group}'s members are down: r restarts them")
+        for m in stalled:
+            session.toggle_node_pause(m)
+        return f"{group} stalled ({', '.join(stalled)} paused): watch its lag grow; l resumes"
+
+    def do_kill_producer(self, session: Session, node: str) -> str:
+        dep: MqSource = session.dep
+        rt = session.rt
+        up = [p for p in dep.producers if rt.status(p) == "up"]
+        if not up:
+            raise ViewError("every producer is down already: r restarts the selected one")
+        chosen = [node] if node in up else up
+        waited_ms = 0.0
+        while True:
+            counts = {p: open_transactions(rt.node(p)) for p in chosen}
+            victim = max(chosen, key=lambda p: counts[p])
+            if counts[victim] or waited_ms >= FIND_OPEN_MAX_MS:
+                break
+            session.step(FIND_OPEN_STEP_MS)  # no payment in flight this instant: a little later
+            waited_ms += FIND_OPEN_STEP_MS
+        n = counts[victim]
+        session.kill(victim)
+        if not n:
+            return f"{victim} killed (no payment was in flight for {FIND_OPEN_MAX_MS / 1000:g} s)"
+        every_s = dep.broker_config.transaction_check_interval_ms / 1000.0
+        return (
+            f"{victim} killed with {n} payment(s) mid-transaction: their half messages wait "
+            f"for the check-back (every {every_s:g} s); r restarts it"
+        )

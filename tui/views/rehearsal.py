@@ -1,0 +1,121 @@
+"""Chapter 7's panel: load-test traffic beside production, where it wrote, the isolation verdict.
+
+It reads the history the stage writes: the clients' operations (a tagged
+payment is `f="load-test:transfer"`) and every traced hop's span
+(`process="trace"`, `f="span"`, with its mark and the accounts it wrote);
+the verdict is the isolation checker's latest, as the checks panel has it.
+Its key is the drill every load test needs first: the kill switch that
+stops all tagged traffic at once (the stage's `kill_switch`, noted in the
+history). A crash or a city cut at the peak are the usual keys (k, c).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from tui.views.base import ChapterView, HistoryTail, Lines, Session, ViewKey, rate_text
+
+__all__ = ["RehearsalSource", "RehearsalView"]
+
+LOAD_TEST_F = "load-test:transfer"  # as reference.clients records a tagged payment
+SHADOW_PREFIX = "pt_"  # as reference.tracing names shadow accounts
+RATE_WINDOW_MS = 1_000.0
+DRILL_KINDS = ("crash", "restart", "isolate", "heal", "kill-switch", "spike", "pause", "resume")
+DRILLS_SHOWN = 2
+
+
+class RehearsalSource(Protocol):
+    """What chapter 7's deployment exposes that this panel reads and its key uses."""
+
+    rt: Any
+    history: list[Any]
+    timeline: list[tuple[float, str, str]]
+
+    def kill_switch(self, enabled: bool) -> None: ...
+
+
+class RehearsalView(ChapterView):
+    titles = ("Rehearsal · load test beside production", "Rehearsal")
+    keys = (
+        ViewKey("o", "kill-switch", "load test off/on",
+                "The kill switch: every gateway stops (or resumes) load-test traffic at once"),
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tail = HistoryTail()
+        # (time, lane, what): lane "prod" | "test"; what "invoke" | "ok" | "fail"
+        self.ops: deque[tuple[float, str, str]] = deque()
+        # (time, tagged, wrote shadow, wrote production)
+        self.spans: deque[tuple[float, bool, int, int]] = deque()
+        self.leaks = 0  # tagged spans that wrote production accounts (whole run)
+        self.load_test_on = True
+
+    def _feed(self, dep: RehearsalSource, now_ms: float) -> None:
+        for e in self.tail.new(dep.history):
+            if e.f == "span" and e.process == "trace" and isinstance(e.value, dict):
+                tagged = e.value.get("mark") == "T"
+                writes = [str(a) for a in e.value.get("writes", ())]
+                shadow = sum(1 for a in writes if a.startswith(SHADOW_PREFIX))
+                prod = len(writes) - shadow
+                if tagged and prod:
+                    self.leaks += 1
+                self.spans.append((e.time_ms, tagged, shadow, prod))
+            elif e.f in ("transfer", LOAD_TEST_F) and e.type in ("invoke", "ok", "fail"):
+                self.ops.append((e.time_ms, "test" if e.f == LOAD_TEST_F else "prod", e.type))
+        oldest_ms = now_ms - RATE_WINDOW_MS
+        while self.ops and self.ops[0][0] < oldest_ms:
+            self.ops.popleft()
+        while self.spans and self.spans[0][0] < oldest_ms:
+            self.spans.popleft()
+
+    def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
+        dep: RehearsalSource = session.dep
+        self._feed(dep, session.rt.now_ms)
+        per_s = 1000.0 / RATE_WINDOW_MS
+        out = Lines()
+        out.add(f"{'per second':<12}{'offered':>8}{'ok':>7}{'failed':>8}", "dim").end()
+        for lane, label in (("prod", "production"), ("test", "load test")):
+            n = {k: sum(1 for _, ln, w in self.ops if ln == lane and w == k) * per_s
+                 for k in ("invoke", "ok", "fail")}  # fmt: skip
+            out.add(f"{label:<12}", "bold")
+            out.add(f"{rate_text(n['invoke']):>8}").add(f"{rate_text(n['ok']):>7}", "ok")
+            out.add(f"{rate_text(n['fail']):>8}", "bad" if n["fail"] else "").end()
+        on = self.load_test_on
+        out.add("load test ").add("on" if on else "OFF (kill switch)", "ok" if on else "warn").end()
+        tagged = [s for s in self.spans if s[1]]
+        plain = [s for s in self.spans if not s[1]]
+        out.add("writes/s  ", "bold").add("tagged → shadow ")
+        out.add(rate_text(sum(s[2] for s in tagged) * per_s), "ok")
+        out.add("  → prod ").add(rate_text(sum(s[3] for s in tagged) * per_s),
+                                 "bad" if any(s[3] for s in tagged) else "ok").end()  # fmt: skip
+        out.add("          production → prod ")
+        out.add(rate_text(sum(s[3] for s in plain) * per_s))
+        out.add("  → shadow ").add(rate_text(sum(s[2] for s in plain) * per_s),
+                                   "bad" if any(s[2] for s in plain) else "ok").end()  # fmt: skip
+        out.add("tag leaks seen ").add(f"{self.leaks:,}", "bad" if self.leaks else "ok")
+        out.add(" (tagged spans writing production)", "dim").end()
+        verdict = next((c for c in session.checks if c.name == "isolation"), None)
+        out.add("isolation ", "bold")
+        if verdict is None or verdict.valid == "pending":
+            out.add("… pending", "dim").end()
+        elif verdict.valid is True:
+            out.add("✔ holds", "ok").add(f" (t={verdict.at_ms / 1000:.1f} s)", "dim").end()
+        elif verdict.valid is False:
+            out.add("✖ BROKEN", "bad").add(f" (t={verdict.at_ms / 1000:.1f} s)", "dim").end()
+        else:
+            out.add("? unknown", "warn").end()
+        drills = [(t, k, d) for t, k, d in dep.timeline if k in DRILL_KINDS][-DRILLS_SHOWN:]
+        if drills:
+            out.add("drills ", "bold")
+            out.add("  ".join(f"{t / 1000:.1f} s {k} {d[:18]}" for t, k, d in drills), "dim")
+            out.end()
+        return out.done()
+
+    def do_kill_switch(self, session: Session, node: str) -> str:
+        self.load_test_on = not self.load_test_on
+        session.dep.kill_switch(self.load_test_on)
+        if self.load_test_on:
+            return "kill switch released: load-test traffic resumes at every gateway"
+        return "kill switch: every gateway refuses load-test traffic from now (o again resumes)"
