@@ -500,9 +500,7 @@ class SimRuntime:
 
     def record_events(self) -> None:
         """From now on keep every event's (time_ms, fingerprint): see `event_log`."""
-        if self._kernel.log is None:
-            self._kernel.trace_digest()  # fold what came before: it is not recorded
-            self._kernel.log = []
+        self._kernel.record()
 
     def event_log(self) -> list[tuple[float, int]]:
         """The recorded events; two runs that should match can be diffed with

@@ -71,6 +71,7 @@ class Kernel:
     """Virtual clock + event queue + digest. See the module docstring."""
 
     __slots__ = (
+        "_log_from",
         "_stopped",
         "_tokens",
         "_trail",
@@ -94,6 +95,7 @@ class Kernel:
         self.digest: int = 0  # folded from `_trail`; read it through `trace_digest()`
         self._trail: list[Any] = []  # (fingerprint, time) of recent events, not yet folded
         self.log: list[Any] | None = None  # when a list: every (fingerprint, time), kept
+        self._log_from = 0  # trail entries from before `record()`: folded, not logged
         self._tokens = itertools.count(1)
         self._stopped = False
 
@@ -190,10 +192,13 @@ class Kernel:
         times, due = self.times, self.due
         blocked = self.arrival_blocked
         note = self._trail.append
-        budget = -1 if max_events is None else max_events
-        ran = 0
+        # `ran` counts every event since the kernel began, not since this
+        # call: the digest trail folds at fixed counts of the whole run, so
+        # a run cut into slices (the TUI's) digests as the same run in one piece.
+        ran = start = self.events
+        stop_at = -1 if max_events is None else start + max_events
         self._stopped = False
-        while times and ran != budget:
+        while times and ran != stop_at:
             time_ms = times[0]
             if time_ms > until_ms:
                 break
@@ -201,7 +206,7 @@ class Kernel:
             event = due.pop(time_ms)
             self.now_ms = time_ms
             if type(event) is list:  # several events due at this very instant
-                ran += self._run_same_time(time_ms, event, budget - ran if budget > 0 else -1)
+                ran += self._run_same_time(time_ms, event, stop_at - ran if stop_at > start else -1)
                 if self._stopped:
                     break
                 continue
@@ -228,10 +233,10 @@ class Kernel:
                 self._fold()
             if self._stopped:
                 break
-        if advance_clock and not self._stopped and ran != budget and until_ms > self.now_ms:
+        if advance_clock and not self._stopped and ran != stop_at and until_ms > self.now_ms:
             self.now_ms = until_ms
-        self.events += ran
-        return ran
+        self.events = ran
+        return ran - start
 
     # --8<-- [end:sim-loop]
 
@@ -273,21 +278,28 @@ class Kernel:
         # Ints and floats hash the same in every process (str hashes do not).
         self.digest = hash((self.digest, *self._trail))
         if self.log is not None:
-            self.log.extend(self._trail)
+            self.log.extend(self._trail[self._log_from :])
+        self._log_from = 0
         self._trail.clear()
+
+    def record(self) -> None:
+        """From now on keep every event's (fingerprint, time) in `log` (see `event_log`)."""
+        if self.log is None:
+            self.log = []
+            self._log_from = len(self._trail)  # what came before is not recorded
 
     def event_log(self) -> list[tuple[float, int]]:
         """(time_ms, fingerprint) of every event since `log` was set to a list."""
-        if self._trail:
-            self._fold()
-        flat = self.log or []
+        flat = [*(self.log or []), *self._trail[self._log_from :]]  # read, not folded
         return list(zip(flat[1::2], flat[0::2], strict=True))
 
     def trace_digest(self) -> int:
-        """The digest over every event processed so far."""
-        if self._trail:
-            self._fold()
-        return self.digest
+        """The digest over every event processed so far.
+
+        Reading it folds nothing: a digest read mid-run (the TUI's save) must
+        not move the fold points, or the run would digest differently after.
+        """
+        return hash((self.digest, *self._trail)) if self._trail else self.digest
 
     def run_until_quiet(self, max_ms: float) -> bool:
         """Run until no event is left or `max_ms` of virtual time has passed.
