@@ -94,7 +94,8 @@ class CapstoneDeployment(Deployment):
     @property  # type: ignore[override]
     def history(self) -> list[Event]:
         """Every part's history and the capstone's own events, in time order; each
-        event's `extra["part"]` names its part ("" for the capstone's own)."""
+        event's `extra["part"]` names its part ("" for the capstone's own), and
+        a client's numbered process is prefixed with its part's name."""
         key = (len(self._own), *(len(p.history) for p in self.parts.values()))
         if self._merged is not None and self._merged[0] == key:
             return self._merged[1]
@@ -103,8 +104,20 @@ class CapstoneDeployment(Deployment):
             events = self._own if part is None else part.history
             tagged += [(e.time_ms, rank, e.index, e, name) for e in events]
         tagged.sort(key=lambda t: (t[0], t[1], t[2]))
+        # Each part numbers its clients' processes from the same start: in one
+        # history they are told apart by their part ("cells/1000000"), and the
+        # original is kept to give each part's checkers back their own. Named
+        # processes ("nemesis", "trace", "broker") are one part's each, or the
+        # history's own kind of event, and keep their names.
         merged = [
             replace(e, index=i, extra={**e.extra, "part": name})
+            if not name or not isinstance(e.process, int)
+            else replace(
+                e,
+                index=i,
+                process=f"{name}/{e.process}",
+                extra={**e.extra, "part": name, "pid": e.process},
+            )
             for i, (_, _, _, e, name) in enumerate(tagged)
         ]
         self._merged = (key, merged)
@@ -150,8 +163,9 @@ class CapstoneDeployment(Deployment):
         mine = [e for e in merged if e.extra.get("part", "") in (name, "")]
         out = []
         for i, e in enumerate(mine):
-            extra = {k: v for k, v in e.extra.items() if k != "part"}
-            out.append(replace(e, index=i, extra=extra))
+            extra = {k: v for k, v in e.extra.items() if k not in ("part", "pid")}
+            process = e.extra.get("pid", e.process)
+            out.append(replace(e, index=i, process=process, extra=extra))
         return out
 
     # -- running: every part ----------------------------------------------------------

@@ -52,7 +52,10 @@ _OUTCOMES = {
 
 
 def write_report(result: TestResult, path: Path) -> None:
-    ops = pair_operations([e for e in result.history if e.process != "nemesis"])
+    # Operations only: a process that never invokes (the nemesis, chapter 7's
+    # trace spans) records observations, not calls.
+    invokers = {e.process for e in result.history if e.type == "invoke"}
+    ops = pair_operations([e for e in result.history if e.process in invokers])
     intervals = result.schedule.intervals()
     end_ms = max(result.end_ms, 1.0)
     parts = [
