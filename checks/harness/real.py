@@ -32,6 +32,7 @@ millisecond (real time is not virtual time), hence no trace digest.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from reference.node import Node, NodeFactory
     from reference.runtime.process import ProcessRuntime
 
-__all__ = ["StagingRuntime", "make_backend", "run_real"]
+__all__ = ["StagingRuntime", "forward_records", "make_backend", "run_real"]
 
 log = logging.getLogger("d11.harness")
 
@@ -69,6 +70,7 @@ REAL_STEADY_TPS = 60.0
 LEAD_MS = 300.0  # between scheduling the traffic and its first payment
 SLICE_MS = 100.0  # run in slices, to report progress and to stop once the reads are in
 LOG_LINES_MAX = 5_000  # per node, in a store folder
+RECORD_CHANNEL = "record"  # the deployment's `record`, called from node processes
 
 
 # --8<-- [start:staging]
@@ -196,6 +198,7 @@ def _run(
 
     staging = StagingRuntime(real)
     dep: DeploymentContract = stage.build(staging, options)
+    forward_records(real, dep)  # before `place` ships the factories
     try:
         # Clients, and any node a stage says records history (`local_nodes`).
         recorders = set(getattr(dep, "local_nodes", ()))
@@ -280,6 +283,37 @@ def _run_real_time(
     if not reads_done():
         grace_s = FINAL_READ_GRACE_MS / 1e3
         log.warning("final reads still missing %.0f s after the run's end", grace_s)
+
+
+# --8<-- [start:forward-records]
+def forward_records(real: ProcessRuntime, dep: DeploymentContract) -> None:
+    """What node processes record through `dep.record` reaches `dep.history`.
+
+    Node factories may capture the deployment's `record` (chapter 6's
+    sidecars record every degrade decision: best-effort work done or shed,
+    switches, breakers, work served after its deadline). A node in another
+    process would append to a copy of the deployment; instead the method
+    crosses as a forwarded call (`reference.runtime.spec.Forwarded`), whose
+    arguments come back on the node's control channel within a metrics
+    flush (100 ms), stamped with the node's own clock, as in the simulator.
+    """
+    from reference.runtime.spec import FORWARD_TRACE, Forwarded
+
+    real.stays_behind.append(Forwarded(dep, "record", RECORD_CHANNEL))
+
+    def on_trace(event: Any) -> None:
+        if event.kind != FORWARD_TRACE or event.fields.get("channel") != RECORD_CHANNEL:
+            return
+        try:
+            (record,) = json.loads(event.fields["args"])
+            dep.record(record)
+        except Exception as exc:  # a malformed record must not stop the node's metrics
+            log.warning("a record from %s was refused: %s", event.node, _one_line(exc))
+
+    real.telemetry.subscribe(on_trace)
+
+
+# --8<-- [end:forward-records]
 
 
 def _shifted(schedule: Schedule, origin_ms: float) -> Schedule:

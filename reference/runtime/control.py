@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from reference.codec import encode_value
 from reference.runtime import frames
 from reference.runtime.frames import FrameError, Hello, Session
 from reference.runtime.host import NodeHost
-from reference.runtime.spec import pickle_value, seal
+from reference.runtime.spec import FORWARD_TRACE, pickle_value, seal
 from reference.runtime.transport import MessageFaults
 
 TRACE_BACKLOG_MAX = 10_000  # trace events kept between flushes
@@ -98,6 +99,11 @@ class ForwardingMetrics:
 
     def trace(self, node: str, kind: str, **fields: Any) -> None:
         self.traces.append({"kind": kind, "fields": {k: _jsonable(v) for k, v in fields.items()}})
+
+    def forward(self, channel: str, args: tuple[Any, ...]) -> None:
+        """A `ForwardedCall` (reference.runtime.spec): its arguments go up as a trace."""
+        encoded = json.dumps(args, default=repr)
+        self.traces.append({"kind": FORWARD_TRACE, "fields": {"channel": channel, "args": encoded}})
 
     def take(self) -> dict[str, Any] | None:
         """The batch since the last take, as a control event (None if empty)."""

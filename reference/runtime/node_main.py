@@ -23,7 +23,7 @@ from reference.disk.file import FileDisk
 from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ForwardingMetrics, NodeControl
 from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
-from reference.runtime.spec import NodeSpec, SpecError, spec_from_json
+from reference.runtime.spec import NodeSpec, SpecError, set_forward_sink, spec_from_json
 from reference.runtime.transport import MessageFaults, TransportConfig
 
 SECRET_ENV = "D11_CLUSTER_SECRET"
@@ -97,6 +97,7 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
         addrs={n: (a[0], int(a[1])) for n, a in config.addrs.items()},
     )
     metrics = ForwardingMetrics()
+    set_forward_sink(metrics.forward)  # before the factory is unpickled and called
     spec = spec_from_json(config.spec)
     factory = (
         spec.resolve()

@@ -34,7 +34,8 @@ import importlib
 import io
 import json
 import pickle
-from collections.abc import Iterable
+import types
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,14 +217,82 @@ class Detached:
         return (Detached, (self._what,))
 
 
+# --8<-- [start:forwarded]
+FORWARD_TRACE = "forwarded-call"  # the trace kind a forwarded call travels as
+_FORWARD_PID = "forward:"
+
+
+@dataclass(frozen=True, eq=False)
+class Forwarded:
+    """Put in `stays_behind`: `owner.method`, captured by a factory, runs in the harness.
+
+    A stage's nodes may be handed a callback of the harness: the deployment's
+    `record`, which appends to the history (chapter 6's sidecars record what
+    the degrade controls decide). In the simulator every node shares the
+    harness's memory; a node in another process would call a copy, and its
+    records would never reach the history. So the bound method crosses as a
+    `ForwardedCall`: each call's arguments (as JSON) go up the node's control
+    channel as a trace event of kind FORWARD_TRACE with field `channel`, and
+    the harness, which subscribes to its telemetry, calls the real method.
+    One way, and as durable as the node's telemetry: what a node killed had
+    not yet flushed (at most METRICS_FLUSH_MS of it) is lost.
+    """
+
+    owner: object
+    method: str
+    channel: str
+
+
+class ForwardedCall:
+    """In a node process: a harness method, called by sending its arguments up."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    def __call__(self, *args: Any) -> None:
+        sink = _forward_sink
+        if sink is None:
+            raise RuntimeError(f"{self.channel}: a forwarded call outside a node process")
+        sink(self.channel, args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ForwardedCall, (self.channel,))
+
+
+_forward_sink: Callable[[str, tuple[Any, ...]], None] | None = None
+
+
+def set_forward_sink(sink: Callable[[str, tuple[Any, ...]], None] | None) -> None:
+    """Where this node process's `ForwardedCall`s go (its control channel)."""
+    global _forward_sink
+    _forward_sink = sink
+
+
+# --8<-- [end:forwarded]
+
+
 def pickle_value(value: Any, stays_behind: Iterable[object] = ()) -> bytes:
-    """cloudpickle `value`; objects in `stays_behind` (by identity) become `Detached`."""
+    """cloudpickle `value`; objects in `stays_behind` (by identity) become `Detached`.
+
+    A `Forwarded(owner, method, channel)` in `stays_behind` makes every bound
+    method `owner.method` a `ForwardedCall(channel)` instead.
+    """
     import cloudpickle
 
-    behind = {id(obj): type(obj).__name__ for obj in stays_behind}
+    behind: dict[int, str] = {}
+    forwards: dict[tuple[int, str], str] = {}
+    for obj in stays_behind:
+        if isinstance(obj, Forwarded):
+            forwards[(id(obj.owner), obj.method)] = obj.channel
+        else:
+            behind[id(obj)] = type(obj).__name__
 
     class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
         def persistent_id(self, obj: Any) -> str | None:
+            if forwards and isinstance(obj, types.MethodType):
+                channel = forwards.get((id(obj.__self__), obj.__name__))
+                if channel is not None:
+                    return _FORWARD_PID + channel
             return behind.get(id(obj))
 
     buffer = io.BytesIO()
@@ -239,6 +308,8 @@ def unpickle(blob: bytes, what: str) -> Any:
 
     class _Unpickler(pickle.Unpickler):
         def persistent_load(self, pid: Any) -> Any:
+            if isinstance(pid, str) and pid.startswith(_FORWARD_PID):
+                return ForwardedCall(pid[len(_FORWARD_PID) :])
             return Detached(f"the harness's {pid}")
 
     try:
