@@ -3,14 +3,16 @@
 Three `BrokerReplica` processes on loopback (their disks fsynced files) and
 one local node in the bench's process that is both the producer and the
 consumer group. It keeps `inflight` requests outstanding; a request stores
-`batch` half messages (one `CommandBatch` of `SendHalf`), then commits them
-(one `CommandBatch` of `EndTransaction`, one-way as RocketMQ sends it).
-The consumer side pulls every queue from the leader (lease reads) and
-commits its offsets every `OFFSET_COMMIT_MS`. A message counts when it is
-pulled; its latency is from its half send to that pull (half stored,
-committed, delivered), over the measured window after a warm-up. With
-`batch=1` each message is its own half and its own commit: the unbatched
-figure.
+`batch` half messages (one `CommandBatch` of `SendHalf`) and carries the
+verdicts (`EndTransaction` COMMIT) on the halves its previous request stored:
+one proposal, so one Paxos slot and one fsync, per round trip. The consumer
+side long-polls every queue at the leader (lease reads held until the queue
+grows, as RocketMQ's broker suspends a pull) and commits its offsets every
+`OFFSET_COMMIT_MS`. A message counts when it is pulled; its latency is from
+its half send to that pull (half stored, committed, delivered), over the
+measured window after a warm-up. With `batch=1` each message is its own half
+and its verdict its own one-way request, as a RocketMQ producer sends them:
+the unbatched figure.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ REPLICAS = ("b1", "b2", "b3")
 TOPIC, GROUP, PRODUCERS, CONSUMERS = "payments", "bench", "bench-producers", "bench-consumers"
 QUEUES = 8
 PULL_BATCH = 256
+SUSPEND_MS = 400  # long polling: a pull with nothing to read waits at the leader (< the timeout)
 OFFSET_COMMIT_MS = 100.0
 TARGET_MESSAGES_PER_S = 20_000.0
 TARGET_P99_MS = 50.0
@@ -110,14 +113,15 @@ class MqLoad(Node):
         ctx.set_timer(OFFSET_COMMIT_MS, "offsets")
         ctx.set_timer(REQUEST_TIMEOUT_MS / 2, "sweep")
 
-    def _produce(self, ctx: Context) -> None:
+    def _produce(self, ctx: Context, ends: tuple[EndTransaction, ...] = ()) -> None:
+        """One request: the verdicts on the last batch, then the next batch's halves."""
         now_ms = ctx.now_ms()
         halves = []
         for _ in range(self.batch):
             mid = f"m{next(self.ids)}"
             self.born_ms[mid] = now_ms
             halves.append(SendHalf(PRODUCERS, TOPIC, mid, mid, Payload(mid, "u1", "m1@pay", 1), 0))
-        self._propose(ctx, f"half/{next(self.requests)}", CommandBatch(tuple(halves)))
+        self._propose(ctx, f"half/{next(self.requests)}", CommandBatch((*ends, *halves)))
 
     def _propose(self, ctx: Context, request_id: str, command: Any) -> None:
         first_ms, _, tries = self.sent.get(request_id, (ctx.now_ms(), command, 0))
@@ -128,7 +132,7 @@ class MqLoad(Node):
         if q in self.pulling or not self.running:
             return
         self.pulling.add(q)
-        query = PullQuery(CONSUMERS, TOPIC, q, self.next_offset[q], PULL_BATCH, 0)
+        query = PullQuery(CONSUMERS, TOPIC, q, self.next_offset[q], PULL_BATCH, 0, SUSPEND_MS)
         ctx.send(self.leader, Read(f"pull/{q}", query))
         ctx.set_timer(REQUEST_TIMEOUT_MS, ("pull-timeout", q))
 
@@ -148,12 +152,19 @@ class MqLoad(Node):
             self.ready = True
         elif msg.request_id.startswith("half/"):
             ends = tuple(
-                EndTransaction(PRODUCERS, h.msg_id, True, False, 0) for h in command.commands
+                EndTransaction(PRODUCERS, c.msg_id, True, False, 0)
+                for c in command.commands
+                if isinstance(c, SendHalf)
             )
-            # One-way, as RocketMQ's endTransaction: not retried, not waited for.
-            ctx.send(self.leader, Propose(f"end/{msg.request_id}", CommandBatch(ends)))
-            if self.running:
-                self._produce(ctx)
+            # The local transaction is empty here: its verdicts ride with the next
+            # batch's halves (one proposal, one slot, one fsync for both). When the
+            # load stops they go alone, one-way, as RocketMQ's endTransaction.
+            if self.running and self.batch > 1:
+                self._produce(ctx, ends)
+            else:
+                ctx.send(self.leader, Propose(f"end/{msg.request_id}", CommandBatch(ends)))
+                if self.running:
+                    self._produce(ctx)
 
     def _on_pull(self, ctx: Context, src: NodeId, msg: ReadResult) -> None:
         q = int(msg.request_id.split("/")[1])
@@ -169,10 +180,7 @@ class MqLoad(Node):
             if born_ms is not None:
                 self.pulled.append((now_ms, now_ms - born_ms))
         self.next_offset[q] = msg.value.next_offset
-        if msg.value.messages:
-            self._pull(ctx, q)
-        else:
-            ctx.set_timer(2.0, ("pull", q))  # an empty queue: ask again shortly
+        self._pull(ctx, q)  # long polling: the leader holds it until the queue grows
 
     def _follow(self, src: NodeId, hint: NodeId | None) -> None:
         self.leader = hint if hint in REPLICAS else REPLICAS[(REPLICAS.index(src) + 1) % 3]

@@ -50,6 +50,8 @@ __all__ = ["BrokerReplica", "stamp"]
 
 CHECK_TIMER = "mq.check"
 WHEEL_TIMER = "mq.wheel"
+HOLD_TIMER = "mq.hold"  # (HOLD_TIMER, request_id): a held pull's suspension is over
+HELD_PULLS_MAX = 1_024  # pulls held at once; beyond it a pull is answered at once
 
 
 def stamp(command: Any, now_ms: float) -> Any:
@@ -62,7 +64,7 @@ def stamp(command: Any, now_ms: float) -> Any:
     if isinstance(command, PullQuery):
         return dataclasses.replace(command, now_ms=t)
     if isinstance(command, CommandBatch):
-        return CommandBatch(tuple(stamp(c, now_ms) for c in command.commands))
+        return CommandBatch(command.commands, t)  # one stamp for all (see machine.apply)
     return command
 
 
@@ -89,6 +91,10 @@ class BrokerReplica(Replica):
         self.members: dict[str, dict[NodeId, float]] = {}
         self.member_timeout_ms = member_timeout_ms
         self.checks_sent = 0
+        # Long polling: pulls that found nothing, held until their queue grows or
+        # their suspension ends (leader soft state: a client re-pulls on timeout).
+        self.held_pulls: dict[tuple[NodeId, str], Read] = {}  # (client, request id) ->
+        self.held_at_index = -1  # the commit index the held pulls last saw
 
     @property
     def machine(self) -> BrokerMachine:
@@ -114,9 +120,60 @@ class BrokerReplica(Replica):
                 msg = Propose(msg.request_id, stamp(msg.command, ctx.now_ms()))
             elif isinstance(msg, Read):
                 msg = Read(msg.request_id, stamp(msg.query, ctx.now_ms()))
+                if self._hold(ctx, src, msg):
+                    return
         super().on_message(ctx, src, msg)
+        if self.held_pulls:
+            self._wake_pulls(ctx)
+
+    # --8<-- [start:long-polling]
+    def _hold(self, ctx: Context, src: NodeId, read: Read) -> bool:
+        """Hold a pull that would find nothing (long polling); False: answer it now."""
+        q = read.query
+        if not isinstance(q, PullQuery) or q.suspend_ms <= 0:
+            return False
+        key = (src, read.request_id)
+        if len(self.held_pulls) >= HELD_PULLS_MAX or key in self.held_pulls:
+            return False
+        found = self.machine.pull(q)
+        if found.messages or found.next_offset < found.max_offset:
+            return False  # something to read, or a retry not due yet: answer now
+        self.held_pulls[key] = read
+        self.held_at_index = self.commit_index
+        ctx.set_timer(float(q.suspend_ms), (HOLD_TIMER, key))
+        return True
+
+    def _wake_pulls(self, ctx: Context) -> None:
+        """Answer the held pulls whose queue grew (or all, once no longer leading).
+        The answer goes through the replica's own read path: its lease check decides."""
+        leading = self.role == LEADER
+        if leading and self.commit_index == self.held_at_index:
+            return  # nothing applied since: no queue grew
+        self.held_at_index = self.commit_index
+        for key, read in list(self.held_pulls.items()):
+            q = read.query
+            assert isinstance(q, PullQuery)
+            if leading and not self.machine.pull(q).messages:
+                continue
+            self._answer_held(ctx, key)
+
+    def _answer_held(self, ctx: Context, key: tuple[NodeId, str]) -> None:
+        read = self.held_pulls.pop(key)
+        ctx.cancel_timer((HOLD_TIMER, key))
+        super().on_message(ctx, key[0], Read(read.request_id, stamp(read.query, ctx.now_ms())))
+
+    # --8<-- [end:long-polling]
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if isinstance(tag, tuple) and tag[0] == HOLD_TIMER:
+            if tag[1] in self.held_pulls:
+                self._answer_held(ctx, tag[1])  # suspended long enough: an empty answer
+            return
+        self._on_broker_timer(ctx, tag)
+        if self.held_pulls:
+            self._wake_pulls(ctx)  # a timer may end the leadership (and held pulls with it)
+
+    def _on_broker_timer(self, ctx: Context, tag: Hashable) -> None:
         if tag == WHEEL_TIMER:
             # The timing wheel's hand moves through the log: one tick a second
             # (timerPrecisionMs), proposed by the leader while timers wait.

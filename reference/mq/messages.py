@@ -158,6 +158,9 @@ class CommandBatch:
     messages; it does not batch transactional ones: see the book.)"""
 
     commands: tuple[SendHalf | EndTransaction | SendMessage | SendTimer | CommitOffset, ...]
+    # 0 from the client; the leader stamps the batch once, and every command in
+    # it applies at this time (not each command copied to carry it: see broker.stamp).
+    timestamp_ms: int = 0
 
 
 # -- queries (inside paxos.Read) and their answers -----------------------------
@@ -171,6 +174,9 @@ class PullQuery:
     offset: int  # -1: from the group's committed offset
     max_messages: int
     now_ms: int  # 0 from the client; the leader stamps it (retry messages wait for it)
+    # Long polling (RocketMQ's brokerSuspendMaxTimeMillis): nothing to read, the
+    # leader holds the pull up to this long and answers when the queue grows. 0: at once.
+    suspend_ms: int = 0
 
 
 @message(name="mq.PullResult")

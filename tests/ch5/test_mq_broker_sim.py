@@ -15,13 +15,15 @@ from reference.mq.messages import (
     EndTransaction,
     Payload,
     PullQuery,
+    PullResult,
     SendHalf,
+    SendMessage,
     SendTimer,
 )
 from reference.net.topology import Topology
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
-from reference.paxos.messages import Membership, Propose, ProposeResult, ReadResult
+from reference.paxos.messages import Membership, Propose, ProposeResult, Read, ReadResult
 from reference.runtime.sim import SimRuntime
 
 REPLICAS = ("b1", "b2", "b3")
@@ -108,3 +110,60 @@ def test_the_wheel_and_the_check_back_run_through_the_log_across_a_leader_crash(
     # The half message was never ended: the new leader asked, and the answer committed it.
     assert [c.msg_id for c in producer.checks] == ["h1"]
     assert _visible(leader, "u2") == ["h1"] and leader.ops["h1"] == "committed"
+
+
+class LongPoller(Node):
+    """Long-polls queue `queue` from t=1 s; a plain message is sent at t=1.5 s."""
+
+    def __init__(self, queue: int) -> None:
+        self.queue = queue
+        self.answers: list[tuple[float, tuple[str, ...]]] = []
+        self.caller = GroupCaller({"broker": REPLICAS}, attempt_timeout_ms=5_000.0)
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer(1_000.0, "pull")
+        ctx.set_timer(1_500.0, "send")
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if isinstance(tag, tuple) and tag[0] == CALL_TIMER:
+            self.caller.on_timer(ctx, tag)
+        elif tag == "send":
+            body = Payload("p1", "u1", "m1@pay", 1)
+            self.caller.call(
+                ctx, "broker", Propose("s", SendMessage(TOPIC, "s1", "u1", body, 0)), _ignore
+            )
+        elif tag == "pull":
+            query = PullQuery("g", TOPIC, self.queue, 0, 32, 0, suspend_ms=2_000)
+
+            def answered(ok: bool, result: Any) -> None:
+                assert ok and isinstance(result, PullResult)
+                self.answers.append((ctx.now_ms(), tuple(m.msg_id for m in result.messages)))
+
+            self.caller.call(ctx, "broker", Read(f"pull{len(self.answers)}", query), answered)
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, ProposeResult | ReadResult):
+            self.caller.on_result(ctx, src, msg)
+
+
+def test_a_long_poll_is_held_until_its_queue_grows_or_its_suspension_ends() -> None:
+    topo = Topology.build({"hangzhou": {"hz": ["b1", "b2", "b3", "c1", "c2"]}})
+    rt = SimRuntime(topology=topo, seed=3, strict=True)
+    cfg = PaxosConfig(membership=Membership(1, REPLICAS))
+    for n in REPLICAS:
+        rt.add_node(n, lambda nid: BrokerReplica(nid, cfg, BROKER, {GROUP: ("c1",)}))
+    queues = BROKER.queues_per_topic
+    hit, miss = (
+        LongPoller(queue_of("u1", queues)),
+        LongPoller((queue_of("u1", queues) + 1) % queues),
+    )
+    rt.add_node("c1", lambda nid: hit)
+    rt.add_node("c2", lambda nid: miss)
+    rt.start()
+    rt.run_until(4_000.0)
+    # Held from 1 s, answered with the message once it is committed (~1.5 s) ...
+    ((at_ms, ids),) = hit.answers
+    assert ids == ("s1",) and 1_500.0 <= at_ms < 1_700.0
+    # ... while the other queue's pull waits out its 2 s and comes back empty.
+    ((at_ms, ids),) = miss.answers
+    assert ids == () and 3_000.0 <= at_ms < 3_200.0
