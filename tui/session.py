@@ -521,6 +521,9 @@ class Session:
             raise SessionError("the final reads are taken once per run: n starts a fresh one")
         self.judged = True
         self._generation += 1
+        for node in self.servers():  # a paused node (a stalled consumer group) thaws: the
+            if self.rt.status(node) == "paused":  # final phase restarts only crashed ones
+                self._act("resume", {"node": node})
         now_ms = self.rt.now_ms
         self._drop_future_arrivals(now_ms)
         for plan in getattr(self.dep, "plans", {}).values():
