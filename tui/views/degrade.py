@@ -118,59 +118,55 @@ class DegradeView(ChapterView):
         now_ms = session.rt.now_ms
         blocked_by = self._count_refusals(dep, now_ms)
         out = Lines()
+        # At most 8 lines of at most 34 columns: the panel at the smallest screen (100 x 28).
         gateways = self.gateways(dep)
         sidecars = [s for s in (self._sidecar(session, g) for g in gateways) if s is not None]
         passed = sum(window_qps(s.guard.stats.window(RESOURCE), now_ms)[0]
                      for s in sidecars if s.guard is not None)  # fmt: skip
         count = self.flow_count(session)
-        cap = dep.capacity_tps()
-        if count is None:
-            out.add("flow rule ", "bold").add("none (variant without limits)", "warn").end()
-        else:
-            out.add("flow rule ", "bold").add(f"pay ≤ {count:.0f}/s per gateway", "")
-            out.add(f" (cap {cap:.0f})", "dim").end()
-        out.add(f"  passed {rate_text(passed)}/s", "ok")
         flow_blocked = sum(n for r, n in blocked_by.items() if r.startswith("flow"))
-        out.add("  blocked ").add(f"{rate_text(flow_blocked)}/s", "bad" if flow_blocked else "")
-        out.end()
+        if count is None:
+            out.add("flow ", "bold").add("no rule", "warn")
+        else:
+            out.add("flow ", "bold").add(f"≤{count:.0f}/s")
+        out.add(" pass ").add(f"{rate_text(passed)}/s", "ok")
+        out.add(" block ").add(f"{rate_text(flow_blocked)}/s", "bad" if flow_blocked else "").end()
         params = [p for s in sidecars if s.guard is not None for p in s.guard.params]
         if params:
             hot = params[0].rule
             hot_blocked = sum(n for r, n in blocked_by.items() if r.startswith("param"))
-            out.add(f"hot {hot.param} ≤ {hot.count:.0f}/s each  blocked ")
+            out.add("hot ", "bold").add(f"≤{hot.count:.0f}/s per {hot.param} block ")
             out.add(f"{rate_text(hot_blocked)}/s", "bad" if hot_blocked else "").end()
         others = {r: n for r, n in blocked_by.items() if not r.startswith(("flow", "param"))}
         if others:
-            words = "  ".join(f"{r} {rate_text(n)}/s" for r, n in sorted(others.items()))
+            words = " ".join(f"{r} {rate_text(n)}/s" for r, n in sorted(others.items()))
             out.add("refused ", "bold").add(words, "warn").end()
-        budgets = []
+        out.add("retries:", "bold")  # each layer's retry budget, tokens left
+        budgets = 0
         for nid in [*[g for g in dep.roles.get("gateway", []) if g not in gateways], *gateways]:
             sc = self._sidecar(session, nid)
-            if sc is not None and sc.throttle is not None:
-                t = sc.throttle
-                budgets.append((nid, t.tokens, t.max_tokens, t.refused))
-        if budgets:
-            out.add("retry budget", "bold").end()
-            for nid, tokens, most, refused in budgets[:2]:
-                style = "ok" if tokens > most / 2 else "bad"
-                out.add(f"  {nid:<8} ").add(f"{tokens:4.1f}/{most:g} tokens", style)
-                out.add(f"  {refused:,} refused", "dim").end()
-        else:
-            out.add("retry budget ", "bold").add("none: every layer retries freely", "warn").end()
-        out.add(f"{'path':<10}{'switch':<11}{'breaker':<10}slow", "dim").end()
+            if sc is not None and sc.throttle is not None and budgets < 2:
+                t, budgets = sc.throttle, budgets + 1
+                out.add(f" {nid.removeprefix('gw-')} ")
+                out.add(f"{t.tokens:.1f}/{t.max_tokens:g}", "ok" if t.tokens > t.max_tokens / 2
+                        else "bad")  # fmt: skip
+        if not budgets:
+            out.add(" none", "warn")
+        out.end()
+        out.add(f"{'path':<10}{'switch':<9}{'breaker':<10}slow", "dim").end()
         board = next((s.board for s in sidecars if s.board is not None), None)
         breakers = next((s.breakers for s in sidecars if s.breakers), {})
         for path, plan in dep.dependencies.items():
             forced = dep.desk.forced.get(path, "plan")
             on = board.is_on(path) if board is not None else True
             word = ("on" if on else "OFF") + ("" if forced == "plan" else "·you")
-            out.add(f"{path:<10}").add(f"{word:<11}", "ok" if on else "warn")
+            out.add(f"{path:<10}").add(f"{word:<9}", "ok" if on else "warn")
             b = breakers.get(path)
             state = b.state if b is not None else "—"
             out.add(f"{state:<10}", {"closed": "ok", "open": "bad", "half-open": "warn"}.get(
                 state, "dim"))  # fmt: skip
             extra_ms = plan.extra_ms(now_ms)
-            out.add(f"+{extra_ms / 1000:g} s" if extra_ms else "", "bad").end()
+            out.add(f"+{extra_ms / 1000:g}s" if extra_ms else "", "bad").end()
         return out.done()
 
     # -- the keys ------------------------------------------------------------------------

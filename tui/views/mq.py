@@ -22,6 +22,7 @@ TOPIC = "payments"
 OPEN_SCAN_DONE_MAX = 256  # a producer's payments are scanned newest first until this many done
 FIND_OPEN_STEP_MS = 5.0  # killing mid-transaction: look this often for one in flight ...
 FIND_OPEN_MAX_MS = 2_000.0  # ... this long at most
+LAG_WARN = 100  # a group this many messages behind is shown in the warning colour
 
 
 class MqSource(Protocol):
@@ -74,7 +75,8 @@ class MqView(ChapterView):
         self._count_verdicts(dep)
         out = Lines()
         state = dep.broker_state()
-        out.add(f"{'group':<14}{'lag':>6}{'retry':>7}{'dead':>6}", "dim").end()
+        # At most 8 lines of at most 34 columns: the panel at the smallest screen (100 x 28).
+        out.add(f"{'group':<15}{'lag':>6}{'retry':>6}{'dead':>5}", "dim").end()
         for group, members in dep.consumers.items():
             statuses = [rt.status(m) for m in members]
             if any(s == "crashed" for s in statuses):
@@ -83,49 +85,43 @@ class MqView(ChapterView):
                 glyph, style = "‖", "warn"
             else:
                 glyph, style = "●", "ok"
-            out.add(f"{glyph} ", style).add(f"{group:<12}", "bold")
+            out.add(f"{glyph} ", style).add(f"{group:<13}", "bold")
             if state is None:
-                out.add("     ?      ?     ?", "dim").end()
+                out.add(f"{'?':>6}{'?':>6}{'?':>5}", "dim").end()
                 continue
             lag = state.lag(group, TOPIC)
             retry_wait = state.lag(group, retry_topic(group))
             dead = len(state.queues.get((dlq_topic(group), 0), ()))
-            out.add(f"{lag:>6,}", "warn" if lag >= 100 else "")
-            out.add(f"{retry_wait:>7,}", "warn" if retry_wait else "")
-            out.add(f"{dead:>6,}", "bad" if dead else "").end()
+            out.add(f"{lag:>6,}", "warn" if lag >= LAG_WARN else "")
+            out.add(f"{retry_wait:>6,}", "warn" if retry_wait else "")
+            out.add(f"{dead:>5,}", "bad" if dead else "").end()
         cfg = dep.broker_config
+        v = self.verdicts
         if state is None:
-            out.add("no broker leader now: queues unknown", "warn").end()
+            out.add("no broker leader now", "warn").end()
         else:
             halves = state.halves
-            out.add("half messages awaiting verdict ").add(
-                f"{len(halves):,}", "warn" if halves else "ok"
-            ).end()
+            out.add("half msgs waiting ").add(f"{len(halves):,}", "warn" if halves else "ok")
             if halves:
                 oldest = min(halves.values(), key=lambda h: h.offset)
                 age_s = (rt.now_ms - state.log[oldest.offset].born_ms) / 1000.0
-                asked = max(h.checks for h in halves.values())
-                out.add(
-                    f"  oldest {age_s:.1f} s · asked {asked}/{cfg.transaction_check_max}", "dim"
-                ).end()
+                out.add(f", oldest {age_s:.0f} s", "dim")
+            out.end()
+            asked = max((h.checks for h in halves.values()), default=0)
             every_s = cfg.transaction_check_interval_ms / 1000.0
-            after_s = cfg.transaction_timeout_ms / 1000.0
-            out.add(f"  check-back every {every_s:g} s, after {after_s:g} s", "dim").end()
-        v = self.verdicts
-        out.add("verdicts ").add(f"commit {v['commit']:,}", "ok")
-        out.add(f"  rollback {v['rollback']:,}")
-        out.end()
-        out.add("  by check-back ").add(f"{v['by-check']:,}", "warn" if v["by-check"] else "")
-        out.add("  set aside ").add(f"{v['check-max']:,}", "bad" if v["check-max"] else "")
-        out.end()
-        out.add("producers")
+            out.add(f"  asked {asked}/{cfg.transaction_check_max}, every {every_s:g} s", "dim")
+            out.add("  aside ").add(f"{v['check-max']:,}", "bad" if v["check-max"] else "dim")
+            out.end()
+        out.add("commit ").add(f"{v['commit']:,}", "ok").add(f" rollback {v['rollback']:,}")
+        out.add(" check ").add(f"{v['by-check']:,}", "warn" if v["by-check"] else "").end()
+        out.add("in flight", "dim")  # payments between half message and verdict, per producer
         for nid in dep.producers:
             status = rt.status(nid)
+            out.add(f" {nid} ")
             if status == "up":
-                n = open_transactions(rt.node(nid))
-                out.add(f"  {nid} ").add("●", "ok").add(f" {n} open", "dim")
+                out.add(f"{open_transactions(rt.node(nid))}", "ok")
             else:
-                out.add(f"  {nid} ").add("✖" if status == "crashed" else "‖", "bad")
+                out.add("✖ down" if status == "crashed" else "‖ paused", "bad")
         return out.done()
 
     def _count_verdicts(self, dep: MqSource) -> None:

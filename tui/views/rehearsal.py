@@ -22,7 +22,7 @@ LOAD_TEST_F = "load-test:transfer"  # as reference.clients records a tagged paym
 SHADOW_PREFIX = "pt_"  # as reference.tracing names shadow accounts
 RATE_WINDOW_MS = 1_000.0
 DRILL_KINDS = ("crash", "restart", "isolate", "heal", "kill-switch", "spike", "pause", "resume")
-DRILLS_SHOWN = 2
+DRILLS_SHOWN = 2  # the latest ones (the event log has them all)
 
 
 class RehearsalSource(Protocol):
@@ -75,42 +75,40 @@ class RehearsalView(ChapterView):
         self._feed(dep, session.rt.now_ms)
         per_s = 1000.0 / RATE_WINDOW_MS
         out = Lines()
-        out.add(f"{'per second':<12}{'offered':>8}{'ok':>7}{'failed':>8}", "dim").end()
+        # At most 8 lines of at most 34 columns: the panel at the smallest screen (100 x 28).
+        out.add(f"{'per second':<12}{'offered':>8}{'ok':>7}{'failed':>7}", "dim").end()
         for lane, label in (("prod", "production"), ("test", "load test")):
             n = {k: sum(1 for _, ln, w in self.ops if ln == lane and w == k) * per_s
                  for k in ("invoke", "ok", "fail")}  # fmt: skip
             out.add(f"{label:<12}", "bold")
             out.add(f"{rate_text(n['invoke']):>8}").add(f"{rate_text(n['ok']):>7}", "ok")
-            out.add(f"{rate_text(n['fail']):>8}", "bad" if n["fail"] else "").end()
+            out.add(f"{rate_text(n['fail']):>7}", "bad" if n["fail"] else "").end()
         on = self.load_test_on
         out.add("load test ").add("on" if on else "OFF (kill switch)", "ok" if on else "warn").end()
         tagged = [s for s in self.spans if s[1]]
         plain = [s for s in self.spans if not s[1]]
-        out.add("writes/s  ", "bold").add("tagged → shadow ")
-        out.add(rate_text(sum(s[2] for s in tagged) * per_s), "ok")
-        out.add("  → prod ").add(rate_text(sum(s[3] for s in tagged) * per_s),
-                                 "bad" if any(s[3] for s in tagged) else "ok").end()  # fmt: skip
-        out.add("          production → prod ")
-        out.add(rate_text(sum(s[3] for s in plain) * per_s))
-        out.add("  → shadow ").add(rate_text(sum(s[2] for s in plain) * per_s),
-                                   "bad" if any(s[2] for s in plain) else "ok").end()  # fmt: skip
-        out.add("tag leaks seen ").add(f"{self.leaks:,}", "bad" if self.leaks else "ok")
-        out.add(" (tagged spans writing production)", "dim").end()
+        to_shadow = sum(s[2] for s in tagged) * per_s
+        out.add("tagged writes ").add(f"shadow {rate_text(to_shadow)}", "ok")
+        leak_now = sum(s[3] for s in tagged) * per_s
+        out.add(" prod ").add(rate_text(leak_now), "bad" if leak_now else "ok").end()
+        stray = sum(s[2] for s in plain) * per_s
+        out.add("prod writes   ").add(f"prod {rate_text(sum(s[3] for s in plain) * per_s)}")
+        out.add(" shadow ").add(rate_text(stray), "bad" if stray else "ok").end()
         verdict = next((c for c in session.checks if c.name == "isolation"), None)
         out.add("isolation ", "bold")
         if verdict is None or verdict.valid == "pending":
-            out.add("… pending", "dim").end()
+            out.add("… pending", "dim")
         elif verdict.valid is True:
-            out.add("✔ holds", "ok").add(f" (t={verdict.at_ms / 1000:.1f} s)", "dim").end()
+            out.add("✔ holds", "ok")
         elif verdict.valid is False:
-            out.add("✖ BROKEN", "bad").add(f" (t={verdict.at_ms / 1000:.1f} s)", "dim").end()
+            out.add("✖ BROKEN", "bad")
         else:
-            out.add("? unknown", "warn").end()
+            out.add("? unknown", "warn")
+        out.add(" leaks ").add(f"{self.leaks:,}", "bad" if self.leaks else "ok").end()
         drills = [(t, k, d) for t, k, d in dep.timeline if k in DRILL_KINDS][-DRILLS_SHOWN:]
         if drills:
             out.add("drills ", "bold")
-            out.add("  ".join(f"{t / 1000:.1f} s {k} {d[:18]}" for t, k, d in drills), "dim")
-            out.end()
+            out.add("; ".join(f"{t / 1000:.0f}s {k} {d}" for t, k, d in drills), "dim").end()
         return out.done()
 
     def do_kill_switch(self, session: Session, node: str) -> str:

@@ -16,7 +16,8 @@ __all__ = ["ChapterPanel"]
 
 class ChapterPanel(Widget):
     DEFAULT_CSS = """
-    ChapterPanel { padding: 0 1; overflow-y: auto; border-subtitle-color: $text-muted; }
+    ChapterPanel { padding: 0 1; overflow-y: auto; border-subtitle-color: $text-muted;
+        text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, **kwargs: object) -> None:
