@@ -183,6 +183,48 @@ def _timeline(s: dict[str, Any]) -> Table:
     return t
 
 
+def _night(s: dict[str, Any]) -> Table:
+    """The capstone's parts, one row each, and what the night did to them."""
+    t = Table(title="the night, system by system (one simulator, one clock)", show_edge=False)
+    for name, justify in (("system", "left"), ("chapter", "left"), ("payments", "right"),
+                          ("ok", "right"), ("peak offered/s", "right"),
+                          ("p99 ms", "right"), ("timeouts", "right")):  # fmt: skip
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for name, p in s["parts"].items():
+        t.add_row(name, p["chapter"], f"{p['payments']:,}", f"{p['ok']:,}",
+                  f"{p['peak_offered_tps']:,.0f}", f"{p['payment_p99_ms']:,.0f}",
+                  f"{p['timeouts']:,}")  # fmt: skip
+    lines = []
+    lost = s.get("city_lost")
+    if lost:
+        back = lost["cells_recovered_after_ms"]
+        again = "not during the traffic" if back is None else f"{back:,.0f} ms after"
+        lines.append(
+            f"city lost: {lost['city']}, {lost['after_midnight_ms']:,.0f} ms after midnight"
+            f"{' (the GZone' + chr(39) + 's city)' if lost['gzone_lost'] else ''}; "
+            f"its cells' uid range paid again {again}"
+        )
+    lag = s.get("consumer_lag")
+    if lag:
+        stalled_ms = lag["resumed_at_ms"] - lag["paused_at_ms"]
+        drained = lag["drained_after_ms"]
+        lines.append(
+            f"consumer lag: {lag['group']} stalled {stalled_ms:,.0f} ms, backlog up to "
+            f"{lag['max_lag']:,} messages, "
+            + ("never drained" if drained is None else f"drained {drained:,.0f} ms after resuming")
+        )
+    load = s.get("load_test")
+    if load:
+        leaks = sum(load["violations"].values())
+        lines.append(
+            f"load test: {load['load_test_payments']:,} tagged payments over "
+            f"{load['tagged_spans']:,} tagged spans, {leaks} isolation violations"
+        )
+    if lines:
+        t.caption = "\n".join(lines)
+    return t
+
+
 def render(summary: dict[str, Any], console: Console, folder: str | None = None) -> None:
     s = summary
     head = f"{s['chapter']} · {s['title']}"
@@ -203,6 +245,8 @@ def render(summary: dict[str, Any], console: Console, folder: str | None = None)
                 _headline(s), title=head, subtitle=rest, title_align="left", subtitle_align="left"
             )
         )
+    if "parts" in s:  # the capstone: several systems, each at its own scale
+        console.print(_night(s))
     console.print(_over_time(s))
     console.print(Group(_errors(s), _load(s)))
     console.print(_timeline(s))

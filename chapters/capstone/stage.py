@@ -131,7 +131,7 @@ class CapstoneDeployment(Deployment):
     def timeline(self) -> list[tuple[float, str, str]]:
         rows = list(self._own_timeline)
         for name, part in self.parts.items():
-            rows += [(t, kind, f"[{name}] {detail}") for t, kind, detail in part.timeline]
+            rows += [(t, kind, f"{name}: {detail}") for t, kind, detail in part.timeline]
         return sorted(rows, key=lambda r: r[0])
 
     @timeline.setter
