@@ -27,7 +27,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, dataclass_transform, overload
 
 __all__ = [
     "CodecError",
@@ -68,6 +68,7 @@ def message(*, name: str | None = None) -> Callable[[M], M]: ...
 
 
 # --8<-- [start:message]
+@dataclass_transform(frozen_default=True)  # tells a type checker what wrap() makes of a class
 def message(cls: Any = None, /, *, name: str | None = None) -> Any:
     """Make `cls` a frozen, slotted dataclass and register it under `name`.
 
