@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperCommand
 
+from checks.harness.timing import time_line
 from reference.cli_options import in_range, seed_range
 
 __all__ = ["register"]
@@ -138,7 +140,11 @@ def run(
 
             scenario = getattr(get_stage(chapter), "default_scenario", "steady")
         result = simulate(chapter, scenario, **options)
+        store_start_s = time.perf_counter()
         folder = None if no_store else save_run(result, store)
+        result.timing_s["store"] = result.timing_s.get("store", 0.0) + (
+            time.perf_counter() - store_start_s
+        )
     except (StageError, ValueError) as exc:
         _fail(str(exc))
         return
@@ -156,6 +162,7 @@ def run(
         from chapters.report import render
 
         render(summary, Console(), None if folder is None else str(folder))
+        typer.echo(time_line(result.timing_s))  # last: where the wall time went
     if not result.as_expected:
         raise typer.Exit(1)
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chapters import get_stage
 from chapters.metrics import summarize
 from chapters.stage import Deployment, Judgement, StageError, judge
+from checks.harness.timing import Stopwatch
 from checks.history import Event, write_jsonl
 from checks.verdict import Verdict, combine
 
@@ -33,6 +34,8 @@ class RunResult:
     verdicts: dict[str, Verdict]
     judged: dict[str, Judgement]
     deployment: Deployment
+    # Wall seconds per phase (simulation, checks, store): `d11 run`'s last line.
+    timing_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def history(self) -> list[Event]:
@@ -63,11 +66,13 @@ def simulate(
         known = ", ".join(stage.scenarios)
         raise StageError(f"{stage.id} has no scenario {scenario!r} (known: {known})")
     opts = stage.options(**options)
-    rt = SimRuntime(topology=stage.topology(opts), seed=opts.seed)
-    dep = stage.build(rt, opts)
-    rt.start()
-    dep.apply_scenario(scenario)
-    settle(rt, dep)  # the harness's own ending, so `d11 replay` of the folder is exact
+    watch = Stopwatch()
+    with watch.phase("simulation"):
+        rt = SimRuntime(topology=stage.topology(opts), seed=opts.seed)
+        dep = stage.build(rt, opts)
+        rt.start()
+        dep.apply_scenario(scenario)
+        settle(rt, dep)  # the harness's own ending, so `d11 replay` of the folder is exact
     if checks is not None:
         unknown = sorted(set(checks) - set(dep.checks))
         if unknown:
@@ -75,10 +80,12 @@ def simulate(
                 f"{stage.id} has no check {unknown[0]!r} (known: {', '.join(dep.checks)})"
             )
         dep.checks = {name: dep.checks[name] for name in checks}
-    verdicts = dep.run_checks()
-    judged = judge(verdicts, dep.expectations())
-    summary = summarize(dep, verdicts=verdicts, judged=judged)
-    return RunResult(summary, verdicts, judged, dep)
+    with watch.phase("checks"):
+        verdicts = dep.run_checks()
+        judged = judge(verdicts, dep.expectations())
+    with watch.phase("store"):  # the figures the report and the run folder show
+        summary = summarize(dep, verdicts=verdicts, judged=judged)
+    return RunResult(summary, verdicts, judged, dep, watch.phases_s)
 
 
 def save_run(result: RunResult, store: Path | None = None) -> Path:

@@ -9,6 +9,7 @@ verdict), 1 did not reproduce, 2 could not replay (a folder refused).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from checks.harness.runner import HarnessError, TestResult, TestSpec
+from checks.harness.timing import time_line
 from checks.nemesis import NEMESES, Schedule, ScheduleError
 from reference.cli_options import in_range, seed_range
 
@@ -126,11 +128,16 @@ def test_command(
         result = _run(spec, fixed, quiet=as_json)
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
+    store_start_s = time.perf_counter()
     folder = _store(result, store, junit)
+    result.timing_s["store"] = result.timing_s.get("store", 0.0) + (
+        time.perf_counter() - store_start_s
+    )
     if as_json:
         print(json.dumps(_outcome_json(result, folder)))
     else:
         _print_result(result, folder)
+        console.print(time_line(result.timing_s))  # last: where the wall time went
     raise typer.Exit(result.exit_code)
 
 
@@ -160,6 +167,14 @@ def _check_writable(store: Path, junit: Path | None = None) -> None:
 
 
 def _run(spec: TestSpec, schedule: Schedule | None, quiet: bool) -> TestResult:
+    start_s = time.perf_counter()
+    result = _run_with_status(spec, schedule, quiet)
+    if not result.timing_s:  # a real backend: its run and checks are not split
+        result.timing_s["run and checks"] = time.perf_counter() - start_s
+    return result
+
+
+def _run_with_status(spec: TestSpec, schedule: Schedule | None, quiet: bool) -> TestResult:
     from checks.harness.runner import run_test
 
     if quiet:
@@ -351,11 +366,22 @@ def replay_command(
     if stored.folder != folder:
         console.print(f"replaying {stored.folder} (the latest run of {folder})")
     _check_writable(store)
+    from checks.harness.sessions import SESSION_FILE, session_replay
+
+    session = session_replay(stored.folder)  # saved from d11 tui: its script, run again
     try:
-        result = _run(stored.spec, stored.schedule, quiet=False)
+        if session is not None:
+            result = session(stored.folder)
+        else:
+            result = _run(stored.spec, stored.schedule, quiet=False)
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
     new_folder = _store(result, store, None)
+    if session is not None:  # the replay is a saved session too
+        from checks.harness.store import write_manifest
+
+        (new_folder / SESSION_FILE).write_bytes((stored.folder / SESSION_FILE).read_bytes())
+        write_manifest(new_folder)
     _print_result(result, new_folder)
     difference = replay_difference(stored, result)
     if not difference:

@@ -31,6 +31,7 @@ from checks.harness.spec import (
     stage_options,
     validate,
 )
+from checks.harness.timing import Stopwatch
 from checks.nemesis import Schedule, heal_everything, install, random_schedule
 from checks.verdict import combine
 
@@ -81,6 +82,21 @@ def run_test(
         return run_real(spec, schedule, on_progress=on_progress)
     if spec.scenario:
         return _run_scenario(spec, on_progress)
+    watch = Stopwatch()
+    with watch.phase("simulation"):
+        rt, dep, schedule = _simulate(spec, schedule, on_progress)
+    return _checked(spec, schedule, rt, dep, expectation_scenario(spec), watch)
+
+
+# --8<-- [end:run-test]
+
+
+def _simulate(
+    spec: TestSpec,
+    schedule: Schedule | None,
+    on_progress: Callable[[float, float], None] | None,
+) -> tuple[Any, DeploymentContract, Schedule]:
+    """Build the stage, run the workload under the schedule, take the final reads."""
     rt, dep = build_stage(spec)
     rt.start()
     start_ms = rt.now_ms
@@ -104,27 +120,45 @@ def run_test(
     end_ms = dep.finish(heal_ms)
     _run_with_progress(rt, end_ms, on_progress)
     _await_final_reads(rt, dep)
-    return _checked(spec, schedule, rt, dep, expectation_scenario(spec))
-
-
-# --8<-- [end:run-test]
+    return rt, dep, schedule
 
 
 def _run_scenario(spec: TestSpec, on_progress: Callable[[float, float], None] | None) -> TestResult:
     """A chapter scenario (what `d11 run` runs), on the simulator: no nemesis schedule."""
-    rt, dep = build_stage(spec)
-    rt.start()
-    dep.apply_scenario(spec.scenario)
-    settle(rt, dep, on_progress)
-    return _checked(spec, Schedule((), spec.seed, ()), rt, dep, spec.scenario)
+    watch = Stopwatch()
+    with watch.phase("simulation"):
+        rt, dep = build_stage(spec)
+        rt.start()
+        dep.apply_scenario(spec.scenario)
+        settle(rt, dep, on_progress)
+    return _checked(spec, Schedule((), spec.seed, ()), rt, dep, spec.scenario, watch)
 
 
 def _checked(
-    spec: TestSpec, schedule: Schedule, rt: Any, dep: DeploymentContract, scenario: str
+    spec: TestSpec,
+    schedule: Schedule,
+    rt: Any,
+    dep: DeploymentContract,
+    scenario: str,
+    watch: Stopwatch,
 ) -> TestResult:
     """The finished run's history checked, each verdict set against `scenario`'s expectation."""
-    verdicts = dep.run_checks()
-    judged = judge(verdicts, dep.expectations(scenario))
+    with watch.phase("checks"):
+        verdicts = dep.run_checks()
+        judged = judge(verdicts, dep.expectations(scenario))
+    with watch.phase("store"):  # the figures and logs are gathered for the store folder
+        return _result(spec, schedule, rt, dep, verdicts, judged, watch)
+
+
+def _result(
+    spec: TestSpec,
+    schedule: Schedule,
+    rt: Any,
+    dep: DeploymentContract,
+    verdicts: dict[str, Any],
+    judged: dict[str, Any],
+    watch: Stopwatch,
+) -> TestResult:
     return TestResult(
         spec=spec,
         schedule=schedule,
@@ -137,6 +171,7 @@ def _checked(
         timeline=list(dep.timeline),
         node_logs=trace_logs(rt),
         summary=dep.snapshot(window_ms=1000.0),
+        timing_s=watch.phases_s,
     )
 
 

@@ -209,6 +209,9 @@ class TestResult:
     # Who ran it: "test" (the harness, replayable exactly on the simulator),
     # "tui" (a live session saved: its key presses are not a spec to rerun).
     origin: str = "test"
+    # Wall seconds per phase (simulation, checks, store), for the closing
+    # `time:` line (checks.harness.timing); the CLI adds the folder's writing.
+    timing_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
