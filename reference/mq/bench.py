@@ -39,6 +39,7 @@ from reference.mq.messages import (
 )
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
+from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Membership, Propose, ProposeResult, Read, ReadResult
 
 __all__ = ["BenchError", "MqBenchReport", "run_mq_bench"]
@@ -90,7 +91,7 @@ class MqLoad(Node):
         self.node_id = node_id
         self.inflight = inflight
         self.batch = batch
-        self.leader: NodeId = REPLICAS[0]
+        self.follower = LeaderFollower(REPLICAS)  # whom to send to (paxos/leader.py)
         self.ids = itertools.count(1)
         self.requests = itertools.count(1)
         self.sent: dict[str, tuple[float, Any, int]] = {}  # request -> (first send, cmd, tries)
@@ -126,14 +127,14 @@ class MqLoad(Node):
     def _propose(self, ctx: Context, request_id: str, command: Any) -> None:
         first_ms, _, tries = self.sent.get(request_id, (ctx.now_ms(), command, 0))
         self.sent[request_id] = (first_ms, command, tries + 1)
-        ctx.send(self.leader, Propose(request_id, command))
+        ctx.send(self.follower.leader, Propose(request_id, command))
 
     def _pull(self, ctx: Context, q: int) -> None:
         if q in self.pulling or not self.running:
             return
         self.pulling.add(q)
         query = PullQuery(CONSUMERS, TOPIC, q, self.next_offset[q], PULL_BATCH, 0, SUSPEND_MS)
-        ctx.send(self.leader, Read(f"pull/{q}", query))
+        ctx.send(self.follower.leader, Read(f"pull/{q}", query))
         ctx.set_timer(REQUEST_TIMEOUT_MS, ("pull-timeout", q))
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
@@ -144,9 +145,10 @@ class MqLoad(Node):
             return  # a check-back, or an answer to a one-way commit
         _, command, _ = self.sent[msg.request_id]
         if not msg.ok:
-            self._follow(src, msg.leader_hint)
+            self.follower.refused(src, msg.leader_hint)
             self._propose(ctx, msg.request_id, command)  # same id: applied at most once
             return
+        self.follower.answered(src)
         del self.sent[msg.request_id]
         if msg.request_id == "ping":
             self.ready = True
@@ -162,7 +164,7 @@ class MqLoad(Node):
             if self.running and self.batch > 1:
                 self._produce(ctx, ends)
             else:
-                ctx.send(self.leader, Propose(f"end/{msg.request_id}", CommandBatch(ends)))
+                ctx.send(self.follower.leader, Propose(f"end/{msg.request_id}", CommandBatch(ends)))
                 if self.running:
                     self._produce(ctx)
 
@@ -171,7 +173,7 @@ class MqLoad(Node):
         self.pulling.discard(q)
         ctx.cancel_timer(("pull-timeout", q))
         if not msg.ok or not isinstance(msg.value, PullResult):
-            self._follow(src, msg.leader_hint)
+            self.follower.refused(src, msg.leader_hint)
             ctx.set_timer(5.0, ("pull", q))
             return
         now_ms = ctx.now_ms()
@@ -181,9 +183,6 @@ class MqLoad(Node):
                 self.pulled.append((now_ms, now_ms - born_ms))
         self.next_offset[q] = msg.value.next_offset
         self._pull(ctx, q)  # long polling: the leader holds it until the queue grows
-
-    def _follow(self, src: NodeId, hint: NodeId | None) -> None:
-        self.leader = hint if hint in REPLICAS else REPLICAS[(REPLICAS.index(src) + 1) % 3]
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if isinstance(tag, tuple):
@@ -195,7 +194,9 @@ class MqLoad(Node):
             commits = tuple(
                 CommitOffset(CONSUMERS, TOPIC, q, o) for q, o in self.next_offset.items()
             )
-            ctx.send(self.leader, Propose(f"offsets/{ctx.now_ms()}", CommandBatch(commits)))
+            ctx.send(
+                self.follower.leader, Propose(f"offsets/{ctx.now_ms()}", CommandBatch(commits))
+            )
             if self.running:
                 ctx.set_timer(OFFSET_COMMIT_MS, "offsets")
         elif tag == "sweep":

@@ -3,9 +3,9 @@
 The producer and the consumers talk to two groups (the broker's and the
 ledger's) with Paxos's own client protocol: `Propose` / `Read` to whoever
 they believe leads, `ProposeResult` / `ReadResult` back. A `GroupCaller`
-keeps, per group, the replica believed to lead, and per call its
-continuation; a silent replica is left for the next one after
-`attempt_timeout_ms`, "not the leader" follows the hint. A call is retried
+keeps, per group, a `paxos.leader.LeaderFollower` (the one way every client
+of a group follows its leader: an answer, a refusal with or without a hint,
+silence past `attempt_timeout_ms`), and per call its continuation. A call is retried
 with the *same* request id, so the group's dedup table answers a retry of
 an applied command from its first outcome.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference.node import Context, NodeId
+from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 
 __all__ = ["CALL_TIMER", "GroupCaller"]
@@ -48,7 +49,7 @@ class GroupCaller:
     ) -> None:
         assert all(groups.values()) and attempt_timeout_ms > 0
         self.groups = dict(groups)
-        self.leader: dict[str, NodeId] = {g: r[0] for g, r in groups.items()}
+        self.followers = {g: LeaderFollower(r) for g, r in groups.items()}
         self.calls: dict[str, _Call] = {}
         self.attempt_timeout_ms = attempt_timeout_ms
         self.backoff_ms = backoff_ms
@@ -70,7 +71,7 @@ class GroupCaller:
         """
         assert attempts_max >= 1
         if done is None:
-            ctx.send(to if to in self.groups[group] else self.leader[group], msg)
+            ctx.send(to if to in self.groups[group] else self.leader(group), msg)
             return
         if len(self.calls) >= CALLS_MAX or msg.request_id in self.calls:
             done(False, "busy")
@@ -86,7 +87,7 @@ class GroupCaller:
             call.done(False, "gave-up")
             return
         call.attempt += 1
-        ctx.send(self.leader[call.group], call.msg)
+        ctx.send(self.leader(call.group), call.msg)
         ctx.set_timer(self.attempt_timeout_ms, (CALL_TIMER, request_id, call.attempt))
 
     def on_timer(self, ctx: Context, tag: tuple[Any, ...]) -> None:
@@ -95,7 +96,7 @@ class GroupCaller:
         if call is None or (attempt != call.attempt and attempt != -1):
             return  # answered, or an older attempt's timer
         if attempt != -1:  # silence (not a backoff): try the next replica
-            self._next(call.group, self.leader[call.group])
+            self.followers[call.group].silent()
         self._send(ctx, request_id)
 
     def on_result(self, ctx: Context, src: NodeId, msg: ProposeResult | ReadResult) -> bool:
@@ -104,22 +105,18 @@ class GroupCaller:
         if call is None:
             return False
         ctx.cancel_timer((CALL_TIMER, msg.request_id, call.attempt))
-        replicas = self.groups[call.group]
+        follower = self.followers[call.group]
         if msg.ok:
-            self.leader[call.group] = src
+            follower.answered(src)
             del self.calls[msg.request_id]
             assert call.done is not None
             value = msg.result if isinstance(msg, ProposeResult) else msg.value
             call.done(True, value)
             return True
-        if msg.leader_hint in replicas and msg.leader_hint != src:
-            self.leader[call.group] = msg.leader_hint
-        elif self.leader[call.group] == src:
-            self._next(call.group, src)
+        follower.refused(src, msg.leader_hint)
         ctx.set_timer(self.backoff_ms, (CALL_TIMER, msg.request_id, -1))
         return True
 
-    def _next(self, group: str, after: NodeId) -> None:
-        replicas = self.groups[group]
-        i = replicas.index(after) if after in replicas else -1
-        self.leader[group] = replicas[(i + 1) % len(replicas)]
+    def leader(self, group: str) -> NodeId:
+        """The replica of `group` believed to lead."""
+        return self.followers[group].leader

@@ -211,7 +211,7 @@ class MessageConsumer(Node):
         elif tag == HEARTBEAT_TIMER:
             ctx.set_timer(self.config.heartbeat_interval_ms, HEARTBEAT_TIMER)
             beat = ConsumerHeartbeat(self.config.group, self.node_id)
-            ctx.send(self.caller.leader[BROKER], beat)
+            ctx.send(self.caller.leader(BROKER), beat)
         elif tag == COMMIT_TIMER:
             ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
             self._commit_offsets(ctx)
