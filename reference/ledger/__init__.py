@@ -1,10 +1,11 @@
-"""The double-entry ledger: the state machine that chapter 4's Paxos groups replicate.
+"""The double-entry ledger that chapter 4's Paxos groups replicate.
 
 TigerBeetle's data model in integer cents: accounts with pending and posted
 debits and credits, transfers with client-chosen idempotent ids, pending
 transfers that are posted, voided or expire, and linked chains that succeed
-or fail together. See `state_machine.Ledger` for the rules and
-`commands.apply` for the log interface.
+or fail together. `domain.Ledger` holds the state and applies the rules
+(`rules`); `commands.apply` is the log interface, and `machine.LedgerMachine`
+the replicated ledger a Paxos group runs.
 """
 
 from reference.ledger.commands import (
@@ -17,6 +18,7 @@ from reference.ledger.commands import (
     Rejected,
     apply,
 )
+from reference.ledger.domain import Ledger
 from reference.ledger.records import (
     Account,
     AccountBalance,
@@ -30,7 +32,7 @@ from reference.ledger.results import (
     CreateTransferResult,
     FenceTransferResult,
 )
-from reference.ledger.state_machine import Ledger, LedgerInvariantError
+from reference.ledger.rules import LedgerInvariantError
 
 __all__ = [
     "Account",

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from reference.codec import message
+from reference.ledger.domain import BATCH_EVENTS_MAX, Ledger
 from reference.ledger.records import ID_MAX, TIMESTAMP_MS_MAX, Account, Transfer
-from reference.ledger.state_machine import BATCH_EVENTS_MAX, Ledger
 
 __all__ = [
     "COMMAND_TYPES",

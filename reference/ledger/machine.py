@@ -1,4 +1,4 @@
-"""The ledger as a Paxos state machine (`reference.paxos.StateMachine`).
+"""The replicated ledger: the domain ledger as a Paxos `StateMachine`.
 
 Paxos replicates an ordered log of commands; this adapter is what a replica
 applies them to. It adds nothing to the ledger's rules, only the four
@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from reference.ledger.commands import Rejected, apply, query
+from reference.ledger.domain import Ledger
 from reference.ledger.records import LedgerSnapshot
-from reference.ledger.state_machine import Ledger
 
 __all__ = ["LedgerMachine"]
 

@@ -6,7 +6,7 @@ import pytest
 from ledger_helpers import BANK, T0_MS, WALLET, transfer
 
 from reference.ledger import Ledger, LedgerInvariantError, PendingStatus, TransferFlags
-from reference.ledger import state_machine as sm
+from reference.ledger import domain as sm
 
 
 def test_a_one_sided_entry_breaks_the_cheap_check(
@@ -44,7 +44,7 @@ def test_audit_catches_balances_that_disagree_with_the_transfers(
 def test_an_overdraft_is_caught_even_if_the_limit_check_is_skipped(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sm, "_limits", lambda amount_cents, dr, cr: None)
+    monkeypatch.setattr(sm, "limits_broken", lambda amount_cents, dr, cr: None)
     with pytest.raises(LedgerInvariantError, match="broke its limits"):
         ledger.create_transfers([transfer(10, WALLET, BANK, 5_000)], T0_MS)
 

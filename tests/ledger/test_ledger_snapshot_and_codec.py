@@ -22,7 +22,8 @@ from reference.ledger import (
     TransferFlags,
     apply,
 )
-from reference.ledger.state_machine import BATCH_EVENTS_MAX, LedgerInvariantError
+from reference.ledger.domain import BATCH_EVENTS_MAX
+from reference.ledger.rules import LedgerInvariantError
 
 R = CreateTransferResult
 PENDING = TransferFlags.PENDING

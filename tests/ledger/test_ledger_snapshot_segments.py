@@ -15,7 +15,7 @@ import random
 import pytest
 from ledger_helpers import transfer
 
-import reference.ledger.state_machine as state_machine
+import reference.ledger.domain as domain
 from reference.codec import decode, decode_value, encode, encode_value
 from reference.ledger import (
     Account,
@@ -248,14 +248,14 @@ def test_snapshot_work_does_not_grow_with_history(monkeypatch: pytest.MonkeyPatc
     """Measured as work, not time: each segment is encoded once, ever, and
     every later snapshot shares its bytes instead of encoding it again."""
     encoded: list[int] = []
-    encode_segment = state_machine.encode_value
+    encode_segment = domain.encode_value
 
     def counting(value: object) -> bytes:
         assert isinstance(value, tuple) and len(value) == SEGMENT_TRANSFERS
         encoded.append(len(value))
         return encode_segment(value)
 
-    monkeypatch.setattr(state_machine, "encode_value", counting)
+    monkeypatch.setattr(domain, "encode_value", counting)
     ledger = new_ledger()
     snapshots: list[LedgerSnapshot] = []
     next_id = 1
