@@ -37,12 +37,12 @@ from collections.abc import Callable
 from typing import Any
 
 from chapters.ch4_paxos.group import GroupPlan, make_member, paxos_config
-from chapters.ch4_paxos.linear import check_wallets_linearizable
 from chapters.ch4_paxos.recovery import (
     double_entry_check,
     lost_payments_check,
     recovery_figures,
 )
+from chapters.ch4_paxos.wallets import check_wallets_linearizable
 from chapters.common import DEADLINE_MS, PaymentDeployment
 from chapters.scenarios import SCENARIOS, WARMUP_MS
 from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chapters.ch4_paxos.linear import check_wallets_linearizable, wallet_operations
+from chapters.ch4_paxos.wallets import check_wallets_linearizable, wallet_operations
 from checks.history import Event
 
 INITIAL = {"u1": 100, "u2": 50, "m0": 0}
