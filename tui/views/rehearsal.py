@@ -22,6 +22,7 @@ LOAD_TEST_F = "load-test:transfer"  # as reference.clients records a tagged paym
 SHADOW_PREFIX = "pt_"  # as reference.tracing names shadow accounts
 RATE_WINDOW_MS = 1_000.0
 DRILL_KINDS = ("crash", "restart", "isolate", "heal", "kill-switch", "spike", "pause", "resume")
+TAGGED_IDS_MAX = 50_000  # load-test payments remembered to find their untagged hops
 DRILLS_SHOWN = 2  # the latest ones (the event log has them all)
 
 
@@ -49,21 +50,28 @@ class RehearsalView(ChapterView):
         self.ops: deque[tuple[float, str, str]] = deque()
         # (time, tagged, wrote shadow, wrote production)
         self.spans: deque[tuple[float, bool, int, int]] = deque()
-        self.leaks = 0  # tagged spans that wrote production accounts (whole run)
+        self.lost_tags = 0  # untagged spans of load-test payments (whole run): the leak
+        self.tagged_ids: dict[str, None] = {}  # recent load-test payment ids, oldest first
         self.load_test_on = True
 
     def _feed(self, dep: RehearsalSource, now_ms: float) -> None:
         for e in self.tail.new(dep.history):
             if e.f == "span" and e.process == "trace" and isinstance(e.value, dict):
-                tagged = e.value.get("mark") == "T"
-                writes = [str(a) for a in e.value.get("writes", ())]
+                v = e.value
+                tagged = v.get("mark") == "T"
+                writes = [str(a) for a in v.get("writes", ())]
                 shadow = sum(1 for a in writes if a.startswith(SHADOW_PREFIX))
                 prod = len(writes) - shadow
-                if tagged and prod:
-                    self.leaks += 1
+                ids = self.tagged_ids
+                if not tagged and (v.get("trace_id") in ids or v.get("payment") in ids):
+                    self.lost_tags += 1  # as the isolation checker: fail closed
                 self.spans.append((e.time_ms, tagged, shadow, prod))
             elif e.f in ("transfer", LOAD_TEST_F) and e.type in ("invoke", "ok", "fail"):
                 self.ops.append((e.time_ms, "test" if e.f == LOAD_TEST_F else "prod", e.type))
+                if e.f == LOAD_TEST_F and e.type == "invoke" and isinstance(e.value, dict):
+                    self.tagged_ids[str(e.value.get("id"))] = None
+                    if len(self.tagged_ids) > TAGGED_IDS_MAX:
+                        del self.tagged_ids[next(iter(self.tagged_ids))]
         oldest_ms = now_ms - RATE_WINDOW_MS
         while self.ops and self.ops[0][0] < oldest_ms:
             self.ops.popleft()
@@ -104,7 +112,8 @@ class RehearsalView(ChapterView):
             out.add("✖ BROKEN", "bad")
         else:
             out.add("? unknown", "warn")
-        out.add(" leaks ").add(f"{self.leaks:,}", "bad" if self.leaks else "ok").end()
+        lost = self.lost_tags
+        out.add(" lost tags ").add(f"{lost:,}", "bad" if lost else "ok").end()
         drills = [(t, k, d) for t, k, d in dep.timeline if k in DRILL_KINDS][-DRILLS_SHOWN:]
         if drills:
             out.add("drills ", "bold")
