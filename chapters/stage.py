@@ -35,6 +35,7 @@ moment of a run.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -235,8 +236,14 @@ class Deployment(ABC):
     # -- judging -------------------------------------------------------------
     def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
         """Run every check of this stage on `history` (default: the recorded one)."""
+        from checks.parallel import run_checks
+
         events = self.history if history is None else history
-        return {name: check(events) for name, check in self.checks.items()}
+        # Side by side in forked processes on a long history (checks.parallel).
+        return run_checks(
+            {name: functools.partial(check, events) for name, check in self.checks.items()},
+            len(events),
+        )
 
     def expectations(self, scenario: str | None = None) -> dict[str, Expectation]:
         """What each check should say for `scenario` (default: the applied one)."""

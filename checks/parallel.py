@@ -1,0 +1,127 @@
+"""Run a stage's checkers side by side, each in a forked process.
+
+The checkers of one run are independent: each reads the finished history
+(and, for some, the final state of the nodes) and returns a `Verdict`. On a
+long run they take as long as the simulation itself (a minute of chapter 4
+under every fault: wallet linearizability over 350,000 operations, the
+ledger, the bank, the audits), and a machine with two cores can run them
+two at a time. So `run_checks` forks one child per checker: the child
+inherits the history and the nodes as they are (copy-on-write, nothing is
+pickled on the way in), runs its checker, and sends back the pickled
+verdict. Each checker runs the same code on the same data as it would in
+the parent, so each verdict is the same; only the wall time changes.
+
+Forking is used only where it pays and is safe: a history of at least
+`PARALLEL_MIN_EVENTS` events (below that a fork costs more than it saves),
+more than one checker, a platform with `fork`, and the main thread (the TUI
+runs its live checks on a thread of its own, which is not forked: a child
+would inherit the other threads' locks held). A child touches no lock: it
+runs its checker, writes to its pipe and leaves with `os._exit`. Otherwise
+the checkers run one after the other, here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from checks.verdict import Verdict
+
+__all__ = ["PARALLEL_MIN_EVENTS", "CheckError", "run_checks"]
+
+PARALLEL_MIN_EVENTS = 20_000  # events in a history before its checkers are forked
+_MAX_CHILDREN = 8  # checkers running at once at most (the OS shares the cores)
+
+
+class CheckError(RuntimeError):
+    """A checker raised in its child process; the message holds its traceback."""
+
+
+def run_checks(
+    checks: Mapping[str, Callable[[], Verdict]], events: int, parallel: bool | None = None
+) -> dict[str, Verdict]:
+    """Each check's verdict, in the order of `checks`.
+
+    `events` is the size of the history they judge; `parallel` forces the
+    choice (None: fork when it pays, see the module docstring).
+    """
+    if parallel is None:
+        parallel = events >= PARALLEL_MIN_EVENTS and len(checks) > 1 and _can_fork()
+    if not parallel:
+        return {name: check() for name, check in checks.items()}
+    return _forked(checks)
+
+
+def _can_fork() -> bool:
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and threading.current_thread() is threading.main_thread()
+    )
+
+
+def _forked(checks: Mapping[str, Callable[[], Verdict]]) -> dict[str, Verdict]:
+    ctx = multiprocessing.get_context("fork")
+    names = list(checks)
+    results: dict[str, Verdict] = {}
+    running: dict[Connection, tuple[str, Any]] = {}
+    waiting = list(reversed(names))
+    try:
+        _run_all(ctx, checks, waiting, running, results)
+    finally:  # a checker raised: the others' verdicts no longer matter
+        for conn, (_, child) in running.items():
+            child.terminate()
+            child.join()
+            conn.close()
+    return {name: results[name] for name in names}
+
+
+def _run_all(
+    ctx: Any,
+    checks: Mapping[str, Callable[[], Verdict]],
+    waiting: list[str],
+    running: dict[Connection, tuple[str, Any]],
+    results: dict[str, Verdict],
+) -> None:
+    while waiting or running:
+        while waiting and len(running) < _MAX_CHILDREN:
+            name = waiting.pop()
+            receive, send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_child, args=(checks[name], send), daemon=True)
+            child.start()
+            send.close()  # the child holds its own end; EOF here if it dies
+            running[receive] = (name, child)
+        for conn in multiprocessing.connection.wait(list(running)):
+            name, child = running.pop(conn)  # type: ignore[index]
+            try:
+                outcome = pickle.loads(conn.recv_bytes())
+            except EOFError:
+                child.join()
+                outcome = CheckError(f"the {name} check's process died (exit {child.exitcode})")
+            finally:
+                conn.close()
+                child.join()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results[name] = outcome
+
+
+def _child(check: Callable[[], Verdict], send: Connection) -> None:
+    try:
+        outcome: Any = check()
+        payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:  # whatever it was, the parent raises it
+        text = "".join(traceback.format_exception(exc))
+        try:
+            payload = pickle.dumps(exc)
+            pickle.loads(payload)
+        except Exception:  # not picklable: its traceback, as text
+            payload = pickle.dumps(CheckError(text))
+    send.send_bytes(payload)
+    send.close()
+    os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice
