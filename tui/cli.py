@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from chapters import get_stage
 from checks.harness.contract import use_stages
+from checks.harness.sessions import use_session_replay
 
 
 def _click_class(name: str) -> type[Exception]:
@@ -106,6 +109,16 @@ _register_all()
 # The harness runs whatever stage a spec names through this resolver: the
 # chapters are the top's to choose (checks/ never imports chapters/).
 use_stages(get_stage)
+
+
+def _replay_session(folder: Path) -> Any:
+    """A folder saved from d11 tui, run again (imported only when one is replayed)."""
+    from tui.session import replay_saved
+
+    return replay_saved(folder)
+
+
+use_session_replay(_replay_session)
 
 
 # --8<-- [start:last-resort]

@@ -21,10 +21,12 @@ the lock instead, where nothing moves while it reads.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -286,6 +288,8 @@ class Session:
         self.leader_of: dict[str, str] = {}  # group -> leader, when traces name the group
         self.skews_ms: dict[str, float] = {}
         self.actions: list[Action] = []  # what the person did, as a replayable schedule
+        self.script: list[dict[str, Any]] = []  # the same, as the session replays it
+        self._doing_depth = 0
         self.fault_kinds: set[str] = set()
         self.profile = "off"
         self.base_profile = "saturate" if config.scenario == "saturate" else "steady"
@@ -322,17 +326,20 @@ class Session:
         elif scenario == "partition" and hasattr(self.dep, "partition_groups"):
             groups = [sorted(g) for g in self.dep.partition_groups()]
             self.rt.call_at(
-                fault_at_ms, lambda: self._act("partition", {"groups": groups, "one_way": False})
+                fault_at_ms,
+                lambda: self._act("partition", {"groups": groups, "one_way": False}, person=False),
             )
-            self.rt.call_at(fault_at_ms + PARTITION_MS, lambda: self._act("heal", {}))
+            self.rt.call_at(fault_at_ms + PARTITION_MS, lambda: self._act("heal", {}, person=False))
 
     def _scenario_crash(self, victims: list[str]) -> None:
         for n in victims:
-            self._act("crash", {"node": n})
+            self._act("crash", {"node": n}, person=False)
         down_ms = getattr(self.dep, "restart_after_ms", lambda: None)()
         if down_ms is not None:
             for n in victims:
-                self.rt.call_after(down_ms, lambda n=n: self._act("restart", {"node": n}))
+                self.rt.call_after(
+                    down_ms, lambda n=n: self._act("restart", {"node": n}, person=False)
+                )
 
     # --8<-- [start:rolling-traffic]
     def _plan(self, start_ms: float, profile: str, length_ms: float) -> None:
@@ -446,6 +453,10 @@ class Session:
 
     def spike(self) -> None:
         """The midnight spike, from now: Double 11's shape compressed into a few seconds."""
+        with self._doing("spike"):
+            self._spike()
+
+    def _spike(self) -> None:
         if self.judged:
             self.judged = False
         now_ms = self.rt.now_ms
@@ -455,6 +466,10 @@ class Session:
 
     def resume_traffic(self) -> None:
         """Steady traffic again (after a judge, or to cut a spike short)."""
+        with self._doing("resume_traffic"):
+            self._resume_traffic()
+
+    def _resume_traffic(self) -> None:
         self.judged = False
         now_ms = self.rt.now_ms
         self._drop_future_arrivals(now_ms)
@@ -509,7 +524,8 @@ class Session:
         if self.view is None or not any(k.action == action for k in self.view.keys):
             raise SessionError(f"{action} does not apply to {self.stage.id}")
         try:
-            self._say(self.view.act(self, action, node))
+            with self._doing("chapter_action", action, node):
+                self._say(self.view.act(self, action, node))
         except ViewError as exc:
             raise SessionError(str(exc)) from None
 
@@ -519,6 +535,10 @@ class Session:
             raise SessionError("already judging: g for traffic again, n for a fresh run")
         if any(a.fault == "judge" for a in self.actions):
             raise SessionError("the final reads are taken once per run: n starts a fresh one")
+        with self._doing("judge"):
+            return self._judge()
+
+    def _judge(self) -> float:
         self.judged = True
         self._generation += 1
         for node in self.servers():  # a paused node (a stalled consumer group) thaws: the
@@ -537,8 +557,14 @@ class Session:
         )
         return done_ms
 
-    def _act(self, op: str, params: dict[str, Any]) -> None:
-        """Do one fault action now, through the nemesis vocabulary, and record it."""
+    def _act(self, op: str, params: dict[str, Any], *, person: bool = True) -> None:
+        """Do one fault action now, through the nemesis vocabulary, and record it.
+
+        `person`: a person's action, kept in the script a save replays; the
+        scenario's own faults are not (the replayed scenario does them again).
+        """
+        if person:
+            self._record("act", op, params)
         now_ms = self.rt.now_ms
         action = Action(now_ms, op, params, fault=f"tui{len(self.actions) + 1}")
         apply_action(action, self.rt)
@@ -564,11 +590,52 @@ class Session:
 
     def _mark(self, kind: str, detail: str) -> None:
         """A phase of the session (spike, judge, save): timeline, history, log."""
+        self._record("mark", kind, detail)
         self.dep.note(kind, detail)
         self._say(f"{kind}: {detail}")
 
     def _say(self, message: str) -> None:
         self.message = message
+
+    # -- the script: what a person did, for an exact replay ------------------------
+    def _record(self, do: str, *args: Any) -> None:
+        """Keep one thing a person did to the run, at this simulated instant.
+
+        Everything the simulation sees of a person goes through here (a
+        control, or a note in the history such as a speed change): replayed
+        at the same instants on the same seed, it gives the same run, event
+        for event, since slicing does not show in the run (nor its digest).
+        """
+        if self._doing_depth == 0:
+            self.script.append({"at_ms": self.rt.now_ms, "do": do, "args": list(args)})
+
+    @contextmanager
+    def _doing(self, do: str, *args: Any) -> Iterator[None]:
+        """Record a control once; what it does inside (notes, faults) is its own doing."""
+        self._record(do, *args)
+        self._doing_depth += 1
+        try:
+            yield
+        finally:
+            self._doing_depth -= 1
+
+    def replay_script(self, script: list[dict[str, Any]], end_ms: float) -> None:
+        """Do `script` (a saved session's) at its instants, then run to `end_ms`."""
+        controls: dict[str, Callable[..., Any]] = {
+            "spike": self.spike, "resume_traffic": self.resume_traffic, "judge": self.judge,
+            "chapter_action": self.chapter_action, "act": self._act, "mark": self._mark,
+        }  # fmt: skip
+        for entry in script:
+            at_ms = float(entry["at_ms"])
+            self._run_to(at_ms)
+            controls[entry["do"]](*entry["args"])
+        self._run_to(end_ms)
+
+    def _run_to(self, at_ms: float) -> None:
+        # run_until the very instant (now + (at - now) may round past it)
+        if at_ms > self.rt.now_ms:
+            self.rt.run_until(at_ms)
+            self._ingest()
 
     # -- what happened -----------------------------------------------------------------
     def _on_trace(self, event: TraceEvent) -> None:
@@ -721,9 +788,35 @@ class Session:
 
     # -- save --------------------------------------------------------------------------
     def save(self, root: Path) -> Path:
-        """Write the run so far as a store folder (`d11 tui --attach` reads it back)."""
+        """Write the run so far as a store folder (`d11 tui --attach` reads it back).
+
+        The folder holds `session.json` too (the config and the script of
+        what the person did), so `d11 replay` runs the session again exactly.
+        """
+        from checks.harness.sessions import SESSION_FILE
+        from checks.harness.store import write_manifest, write_store
+
+        with self.lock:
+            session = {
+                "config": {
+                    "chapter": self.config.chapter, "scenario": self.config.scenario,
+                    "seed": self.config.seed, "variant": self.config.variant,
+                    "extra": self.config.extra,
+                },
+                "script": list(self.script),
+                "end_ms": self.rt.now_ms,
+            }  # fmt: skip
+        result = self.result()
+        folder = write_store(result, root, html=False)
+        (folder / SESSION_FILE).write_text(json.dumps(session, indent=1) + "\n")
+        write_manifest(folder)  # again: the manifest covers session.json
+        with self.lock:
+            self._mark("save", f"run saved to {folder}")
+        return folder
+
+    def result(self) -> Any:
+        """The run so far as the harness's `TestResult` (origin "tui"), its checks run."""
         from checks.harness.runner import TestResult, TestSpec, trace_logs
-        from checks.harness.store import write_store
         from checks.nemesis import Schedule
         from checks.verdict import combine
 
@@ -774,15 +867,11 @@ class Session:
             "p50_ms": figures["p50_ms"],
             "p99_ms": figures["p99_ms"],
         }
-        result = TestResult(
+        return TestResult(
             spec=spec, schedule=schedule, history=history, verdicts=verdicts, judged=judged,
             valid=combine(verdicts.values()), digest=digest, end_ms=end_ms, timeline=timeline,
-            node_logs=node_logs, summary=summary,
+            node_logs=node_logs, summary=summary, origin="tui",
         )  # fmt: skip
-        folder = write_store(result, root, html=False)
-        with self.lock:
-            self._mark("save", f"run saved to {folder}")
-        return folder
 
     # -- the frame ---------------------------------------------------------------------
     def _cell_of(self, node: str) -> str:
@@ -967,3 +1056,49 @@ def _cut_lines(net: Any, topology: Any) -> list[str]:
                 elif cut:
                     lines.append(f"{a} ⋯ {b} ({cut}/{total} links cut)")
     return lines
+
+
+# -- a saved session, run again ----------------------------------------------------------
+_SCRIPT_ARITY = {
+    "spike": 0,
+    "resume_traffic": 0,
+    "judge": 0,
+    "chapter_action": 2,
+    "act": 2,
+    "mark": 2,
+}
+
+
+def replay_saved(folder: Path) -> Any:
+    """Run a saved session (`session.json` in `folder`) again; its `TestResult`.
+
+    HarnessError (one line, naming the file) if the file is not a session's.
+    """
+    from checks.harness.sessions import SESSION_FILE
+    from checks.harness.spec import HarnessError
+
+    path = folder / SESSION_FILE
+    try:
+        data = json.loads(path.read_text())
+        config = data["config"]
+        script = data["script"]
+        end_ms = float(data["end_ms"])
+        assert isinstance(config, dict) and isinstance(script, list), "config {}, script []"
+        assert all(
+            isinstance(e, dict)
+            and _SCRIPT_ARITY.get(e.get("do")) == len(e.get("args", ()))
+            and isinstance(e.get("at_ms"), (int, float))
+            for e in script
+        ), "every script entry is {at_ms, do, args} with a known do"
+        assert end_ms == end_ms and end_ms < 1e9, "end_ms is a finite time"
+        session = Session(
+            SessionConfig(
+                chapter=str(config["chapter"]), scenario=str(config["scenario"]),
+                seed=int(config["seed"]), variant=str(config["variant"]),
+                extra=dict(config.get("extra") or {}),
+            )
+        )  # fmt: skip
+        session.replay_script(script, end_ms)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError, SessionError) as exc:
+        raise HarnessError(f"{path}: not a saved session: {exc}") from None
+    return session.result()
