@@ -25,6 +25,33 @@ from checks.txn.txns import Txn, show_value
 def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
     """The dependency graph, the anomalies found without it, and the
     transactions known to have committed."""
+    writer, last_append = _appends(txns)
+    ok = [t for t in txns if t.status == "ok"]
+    _refuse_non_list_reads(ok)
+    reads = [(t, m.key, m.value or ()) for t in ok for m in t.mops if m.f == "r"]
+    external = _external_reads(ok)
+    anomalies: list[Anomaly] = []
+    _internal(ok, anomalies)
+    values = _read_values(reads)
+    # Writers seen by a read committed, even if their client never heard back.
+    seen = {writer[(k, v)].n for k, vals in values.items() for v in vals if (k, v) in writer}
+    committed = [t for t in txns if t.status == "ok" or (t.status == "info" and t.n in seen)]
+    committed_ns = {t.n for t in committed}
+    orders = _version_orders(reads, anomalies)
+    _reads_of_no_committed_append(values, reads, writer, anomalies)
+    graph = DepGraph()
+    _append_order_edges(orders, writer, committed_ns, graph)
+    _read_edges(external, orders, writer, last_append, committed_ns, graph, anomalies)
+    _after_every_read(orders, writer, committed, external, graph)
+    _lost_updates(ok, external, anomalies)
+    return graph, cap_per_kind(anomalies), committed
+
+
+def _appends(txns: list[Txn]) -> tuple[dict[tuple[Any, Any], Txn], dict[tuple[int, Any], Any]]:
+    """(key, value) -> the transaction that appended it, and (txn, key) -> its last append.
+
+    `HistoryError` on a value appended twice to one key, or on a write.
+    """
     writer: dict[tuple[Any, Any], Txn] = {}
     last_append: dict[tuple[int, Any], Any] = {}
     for t in txns:
@@ -39,8 +66,10 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                 last_append[(t.n, m.key)] = m.value
             elif m.f == "w":
                 raise HistoryError(f"event {t.at}: {t.name}: a write in a list-append history")
-    anomalies: list[Anomaly] = []
-    ok = [t for t in txns if t.status == "ok"]
+    return writer, last_append
+
+
+def _refuse_non_list_reads(ok: list[Txn]) -> None:
     for t in ok:
         for m in t.mops:
             if m.f == "r" and not (m.value is None or isinstance(m.value, tuple)):
@@ -48,20 +77,23 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                     f"event {t.at}: {t.name} reads {m.key} = {m.value!r}: "
                     "a list-append read is a list or nil"
                 )
-    reads = [(t, m.key, m.value or ()) for t in ok for m in t.mops if m.f == "r"]
-    external = _external_reads(ok)
-    _internal(ok, anomalies)
 
-    # Each value any read returned, once, in the order reads first show it.
+
+def _read_values(reads: list[tuple[Txn, Any, tuple[Any, ...]]]) -> dict[Any, dict[Any, None]]:
+    """Each value any read returned, once, in the order reads first show it."""
     values: dict[Any, dict[Any, None]] = defaultdict(dict)
     for k, vs in dict.fromkeys((k, vs) for _, k, vs in reads):
         values[k].update(dict.fromkeys(vs))
-    # Writers seen by a read committed, even if their client never heard back.
-    seen = {writer[(k, v)].n for k, vals in values.items() for v in vals if (k, v) in writer}
-    committed = [t for t in txns if t.status == "ok" or (t.status == "info" and t.n in seen)]
-    committed_ns = {t.n for t in committed}
+    return values
 
-    orders = _version_orders(reads, anomalies)
+
+def _reads_of_no_committed_append(
+    values: dict[Any, dict[Any, None]],
+    reads: list[tuple[Txn, Any, tuple[Any, ...]]],
+    writer: dict[tuple[Any, Any], Txn],
+    anomalies: list[Anomaly],
+) -> None:
+    """A read of a value no one appended (garbage), or one an aborted transaction did (G1a)."""
     for k, vals in values.items():
         for v in vals:
             w = writer.get((k, v))
@@ -86,7 +118,14 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                     )
                 )
 
-    graph = DepGraph()
+
+def _append_order_edges(
+    orders: dict[Any, tuple[Any, ...]],
+    writer: dict[tuple[Any, Any], Txn],
+    committed_ns: set[int],
+    graph: DepGraph,
+) -> None:
+    """ww: the writer of each element -> the writer of the next, both committed."""
     for k, order in orders.items():
         for a, b in itertools.pairwise(order):
             wa, wb = writer.get((k, a)), writer.get((k, b))
@@ -94,6 +133,19 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                 graph.add(
                     wa, wb, "ww", f"{wb.name} appended {b!r} to {k} after {wa.name} appended {a!r}"
                 )
+
+
+def _read_edges(
+    external: list[tuple[Txn, Any, tuple[Any, ...]]],
+    orders: dict[Any, tuple[Any, ...]],
+    writer: dict[tuple[Any, Any], Txn],
+    last_append: dict[tuple[int, Any], Any],
+    committed_ns: set[int],
+    graph: DepGraph,
+    anomalies: list[Anomaly],
+) -> None:
+    """For each read: wr from the writer of its last element (G1b if that was not
+    the writer's last append), and rw to the writer of the element after it."""
     for t, k, vs in external:
         if vs:
             w = writer.get((k, vs[-1]))
@@ -117,21 +169,18 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
         order = orders.get(k)
         if order is not None and len(vs) < len(order):
             nxt = order[len(vs)]
-            w = writer.get((k, nxt))
+            after = writer.get((k, nxt))
             last = writer.get((k, vs[-1])) if vs else None
             # Reading the middle of one transaction's appends is G1b, not a
             # read that missed a later transaction: no rw edge back to it.
-            if w is not None and w.n in committed_ns and w is not last:
+            if after is not None and after.n in committed_ns and after is not last:
                 graph.add(
                     t,
-                    w,
+                    after,
                     "rw",
-                    f"{t.name} read {k} = {show_value(vs)} without {nxt!r}, which {w.name} "
+                    f"{t.name} read {k} = {show_value(vs)} without {nxt!r}, which {after.name} "
                     "appended next",
                 )
-    _after_every_read(orders, writer, committed, external, graph)
-    _lost_updates(ok, external, anomalies)
-    return graph, cap_per_kind(anomalies), committed
 
 
 def _after_every_read(

@@ -31,6 +31,33 @@ from checks.txn.txns import Txn, show_value
 def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
     """The dependency graph, the anomalies found without it, and the
     transactions known to have committed."""
+    writer, last_write = _writes(txns)
+    anomalies: list[Anomaly] = []
+    ok = [t for t in txns if t.status == "ok"]
+    external: list[tuple[Txn, Any, Any]] = []  # reads before any own write to the key
+    for t in ok:
+        _internal(t, anomalies)
+        touched: set[Any] = set()
+        for m in t.mops:
+            if m.f == "r" and m.key not in touched:
+                external.append((t, m.key, m.value))
+            touched.add(m.key)
+
+    seen = {writer[(k, v)].n for _, k, v in external if (k, v) in writer}
+    committed = [t for t in txns if t.status == "ok" or (t.status == "info" and t.n in seen)]
+    committed_ns = {t.n for t in committed}
+    graph = DepGraph()
+    _read_edges(external, writer, last_write, graph, anomalies)
+    _version_order_edges(external, writer, last_write, committed_ns, graph)
+    _lost_updates(external, last_write, anomalies)
+    return graph, cap_per_kind(anomalies), committed
+
+
+def _writes(txns: list[Txn]) -> tuple[dict[tuple[Any, Any], Txn], dict[tuple[int, Any], Any]]:
+    """(key, value) -> the transaction that wrote it, and (txn, key) -> its last write.
+
+    `HistoryError` on a nil or repeated write, an append, or a read of a list.
+    """
     writer: dict[tuple[Any, Any], Txn] = {}
     last_write: dict[tuple[int, Any], Any] = {}
     for t in txns:
@@ -54,24 +81,19 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                     f"event {t.at}: {t.name} reads {m.key} = {show_value(m.value)}: "
                     "a register read is one value"
                 )
-    anomalies: list[Anomaly] = []
-    ok = [t for t in txns if t.status == "ok"]
-    external: list[tuple[Txn, Any, Any]] = []  # reads before any own write to the key
-    for t in ok:
-        _internal(t, anomalies)
-        touched: set[Any] = set()
-        for m in t.mops:
-            if m.f == "r" and m.key not in touched:
-                external.append((t, m.key, m.value))
-            touched.add(m.key)
+    return writer, last_write
 
-    seen = {writer[(k, v)].n for _, k, v in external if (k, v) in writer}
-    committed = [t for t in txns if t.status == "ok" or (t.status == "info" and t.n in seen)]
-    committed_ns = {t.n for t in committed}
-    graph = DepGraph()
-    readers: dict[tuple[Any, Any], list[Txn]] = defaultdict(list)
+
+def _read_edges(
+    external: list[tuple[Txn, Any, Any]],
+    writer: dict[tuple[Any, Any], Txn],
+    last_write: dict[tuple[int, Any], Any],
+    graph: DepGraph,
+    anomalies: list[Anomaly],
+) -> None:
+    """wr from the writer of each value read; a value no one wrote is garbage, one an
+    aborted transaction wrote is G1a, one its writer overwrote is G1b."""
     for t, k, v in external:
-        readers[(k, v)].append(t)
         if v is None:
             continue
         w = writer.get((k, v))
@@ -103,6 +125,19 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                     )
                 )
 
+
+def _version_order_edges(
+    external: list[tuple[Txn, Any, Any]],
+    writer: dict[tuple[Any, Any], Txn],
+    last_write: dict[tuple[int, Any], Any],
+    committed_ns: set[int],
+    graph: DepGraph,
+) -> None:
+    """The version orders v1 < v2 we know (see the module docstring), each giving
+    ww from the writer of v1 and rw from every reader of v1 to the writer of v2."""
+    readers: dict[tuple[Any, Any], list[Txn]] = defaultdict(list)
+    for t, k, v in external:
+        readers[(k, v)].append(t)
     # Version orders v1 < v2 per key; v1 None is the initial state.
     before: set[tuple[Any, Any, Any]] = set()
     for (_, k), v in last_write.items():
@@ -132,8 +167,6 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
                 "rw",
                 f"{r.name} read {k} = {what}, a version before {w2.name}'s write of {v2!r}",
             )
-    _lost_updates(external, last_write, anomalies)
-    return graph, cap_per_kind(anomalies), committed
 
 
 def _internal(t: Txn, anomalies: list[Anomaly]) -> None:
