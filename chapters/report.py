@@ -183,6 +183,22 @@ def _timeline(s: dict[str, Any]) -> Table:
     return t
 
 
+def _message_trace(s: dict[str, Any]) -> Table:
+    """One message's life, step by step (chapter 5's message trace)."""
+    trace = s["message_trace"]
+    t = Table(
+        title=f"one message's life: {trace['id']} (of {trace['traced_messages']:,} traced)",
+        show_edge=False,
+    )
+    t.add_column("t (ms)", justify="right")
+    t.add_column("node")
+    t.add_column("step")
+    t.add_column("detail")
+    for time_ms, node, step, detail in trace["steps"]:
+        t.add_row(f"{time_ms:,.0f}", node, step, detail)
+    return t
+
+
 def _night(s: dict[str, Any]) -> Table:
     """The capstone's parts, one row each, and what the night did to them."""
     t = Table(title="the night, system by system (one simulator, one clock)", show_edge=False)
@@ -250,6 +266,8 @@ def render(summary: dict[str, Any], console: Console, folder: str | None = None)
     console.print(_over_time(s))
     console.print(Group(_errors(s), _load(s)))
     console.print(_timeline(s))
+    if "message_trace" in s:
+        console.print(_message_trace(s))
     console.print(_checks(s))
     if folder:
         console.print(f"history, verdicts and plots: {folder}")

@@ -64,6 +64,7 @@ from reference.mq import (
 )
 from reference.mq.machine import BrokerMachine, retry_topic
 from reference.mq.mutations import MUTATIONS as MQ_MUTATIONS
+from reference.mq.trace import TRACE
 from reference.net.topology import Topology
 from reference.node import NodeId
 from reference.paxos.config import PaxosConfig
@@ -143,6 +144,8 @@ class MqDeployment(PaymentDeployment):
         self.local_nodes: list[NodeId] = []
         self._drained_at_ms = -1e18
         self._drained = False
+        # The message trace (reference/mq/trace.py): msg id -> its steps, in time order.
+        self.lives: dict[str, list[tuple[float, str, str, dict[str, Any]]]] = {}
         extra = options.extra
         # RocketMQ's defaults unless a run asks otherwise (tests shorten the check window).
         self.broker_config = BrokerConfig(
@@ -252,6 +255,9 @@ class MqDeployment(PaymentDeployment):
             if name:
                 life[name] += 1
         out: dict[str, Any] = {"message_life": dict(sorted(life.items()))}
+        sample = self.sample_life()
+        if sample is not None:
+            out["message_trace"] = sample
         state = self.broker_state()
         if state is not None:
             topics = Counter(m.topic for m in state.log)
@@ -300,10 +306,39 @@ class MqDeployment(PaymentDeployment):
 
     # --8<-- [end:mq-finish]
 
+    # --8<-- [start:sample-life]
+    def sample_life(self) -> dict[str, Any] | None:
+        """One message's life from the message trace, for the report: the first sent of
+        those whose life went furthest from the plain path (set aside, checked, dead-
+        lettered, retried, rolled back, delivered twice), else the first sent."""
+        if not self.lives:
+            return None
+
+        def interest(steps: list[tuple[float, str, str, dict[str, Any]]]) -> int:
+            names = [step for _, _, step, _ in steps]
+            rare = ("set-aside", "checked", "dead-lettered", "retried", "rolled-back")
+            score = sum(10 * (len(rare) - i) for i, r in enumerate(rare) if r in names)
+            return score + (names.count("delivered") > len(CONSUMER_GROUPS))
+
+        ids = sorted(self.lives, key=lambda m: (-interest(self.lives[m]), self.lives[m][0][0], m))
+        msg_id = ids[0]
+        steps = [
+            [round(t, 1), node, step, " ".join(f"{k}={v}" for k, v in sorted(fields.items()))]
+            for t, node, step, fields in sorted(self.lives[msg_id], key=lambda s: s[0])
+        ]
+        return {"id": msg_id, "steps": steps, "traced_messages": len(self.lives)}
+
+    # --8<-- [end:sample-life]
+
     def on_trace(self, event: Any) -> None:
         """Check passes become timeline notes; a half message set aside after its
-        last check is recorded as the broker's report (f="check-max")."""
-        if event.kind == "mq.check-pass":
+        last check is recorded as the broker's report (f="check-max"); message
+        trace steps are kept per message (`sample_life`)."""
+        if event.kind == TRACE:
+            fields = {k: v for k, v in event.fields.items() if k not in ("id", "step")}
+            life = self.lives.setdefault(str(event.fields["id"]), [])
+            life.append((event.time_ms, event.node, str(event.fields["step"]), fields))
+        elif event.kind == "mq.check-pass":
             n, aside = event.fields["checks"], event.fields["discarded"]
             self.note("check-back", f"{n} half messages asked about, {aside} set aside")
         elif event.kind == "mq.rebalance" and "took" in event.fields:

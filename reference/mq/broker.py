@@ -41,6 +41,7 @@ from reference.mq.messages import (
     SendTimer,
     TimerTick,
 )
+from reference.mq.trace import trace_step
 from reference.node import Context, NodeId
 from reference.paxos.config import PaxosConfig
 from reference.paxos.messages import Propose, ProposeResult, Read
@@ -228,11 +229,13 @@ class BrokerReplica(Replica):
             producer = group[(check.check_times - 1) % len(group)]
             self.checks_sent += 1
             ctx.count("mq.checks")
+            trace_step(ctx, check.msg_id, "checked", check=check.check_times, producer=producer)
             ctx.send(producer, check)
         if checks or discarded:
             ctx.trace("mq.check-pass", checks=len(checks), discarded=len(discarded))
         for msg_id in discarded:
             ctx.count("mq.check_max")
             ctx.trace("mq.check-max", msg_id=msg_id, checks=self.broker.transaction_check_max)
+            trace_step(ctx, msg_id, "set-aside", checks=self.broker.transaction_check_max)
 
     # --8<-- [end:check-back]

@@ -53,6 +53,7 @@ from reference.mq.messages import (
     SendBack,
     StoredMessage,
 )
+from reference.mq.trace import trace_step
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 
@@ -108,6 +109,9 @@ class _Queue:
     committed: int = -1  # what we last committed (-1: nothing yet)
     max_offset: int = 0  # the queue's length at the last pull
     pulled_ms: float = -1e18  # when the last pull was answered
+    # Handled, not yet passed by a committed offset: (queue offset, msg id), for the
+    # message trace's "acknowledged" step.
+    handled: deque[tuple[int, str]] = field(default_factory=deque)
 
     @property
     def low_watermark(self) -> int:
@@ -262,6 +266,8 @@ class MessageConsumer(Node):
         if low < 0 or low == q.committed:
             return
         q.committed = low
+        while q.handled and q.handled[0][0] < low:
+            trace_step(ctx, q.handled.popleft()[1], "acknowledged", group=self.config.group)
         self.calls += 1
         commit = CommitOffset(self.config.group, q.topic, q.queue_id, low)
         self.caller.call(ctx, BROKER, Propose(f"offset:{self.node_id}:{self.calls}", commit), None)
@@ -275,10 +281,14 @@ class MessageConsumer(Node):
             return
         q.busy = True
         ctx.count("txns")  # a message handled (the report's load per node)
-        _, m = q.cached[0]
+        queue_offset, m = q.cached[0]
         c = self.config
         process = f"{self.node_id}#{self.incarnation}/{name}"
         self.deliveries[m.msg_id] = self.deliveries.get(m.msg_id, 0) + 1
+        trace_step(
+            ctx, m.msg_id, "delivered", group=c.group, queue=name, offset=queue_offset,
+            reconsume=m.reconsume_times,
+        )  # fmt: skip
         value = {"id": m.msg_id, "key": m.key, "group": c.group}
         for kind in ("invoke", "ok"):
             c.record(
@@ -293,6 +303,7 @@ class MessageConsumer(Node):
 
         def done() -> None:
             q.cached.popleft()
+            q.handled.append((queue_offset, m.msg_id))
             q.busy = False
             if self.queues.get(name) is q:  # not released meanwhile
                 self._handle_next(ctx, name)
@@ -311,6 +322,7 @@ class MessageConsumer(Node):
         c = self.config
         # --8<-- [start:dedup]
         if c.idempotent and ctx.disk.get(DEDUP + m.msg_id) is not None:
+            trace_step(ctx, m.msg_id, "consumed", group=c.group, duplicate=True)
             return  # applied before (by this incarnation or an earlier one)
         if c.effect == "loyalty":
             key = POINTS + m.body.buyer
@@ -319,6 +331,7 @@ class MessageConsumer(Node):
             ctx.disk.put(DEDUP + m.msg_id, ctx.now_ms())
         ctx.disk.sync()  # effect and dedup record durable at once, or neither
         # --8<-- [end:dedup]
+        trace_step(ctx, m.msg_id, "consumed", group=c.group, duplicate=False)
         value = {"id": m.msg_id, "group": c.group}
         for kind in ("invoke", "ok"):
             c.record(
@@ -386,6 +399,7 @@ class MessageConsumer(Node):
                     "time_ms": ctx.now_ms(),
                 }
             )
+            trace_step(ctx, m.msg_id, "consumed", group=c.group, result=str(code))
             done()
 
         command = CreateTransfers((transfer,), 0)
@@ -410,6 +424,11 @@ class MessageConsumer(Node):
         def answered(ok: bool, result: Any) -> None:
             if ok:
                 ctx.count("mq.sent_back")
+                dead = isinstance(result, tuple) and result[:1] == ("dead-letter",)
+                step = "dead-lettered" if dead else "retried"
+                trace_step(
+                    ctx, m.msg_id, step, group=self.config.group, tries=m.reconsume_times + 1
+                )
                 done()
             else:  # the broker did not take it back: handle it again here
                 for name, q in self.queues.items():

@@ -46,6 +46,7 @@ from reference.ledger import CreateTransfers, Transfer
 from reference.ledger.results import CreateTransferResult
 from reference.mq.caller import CALL_TIMER, GroupCaller
 from reference.mq.messages import CheckTransaction, EndTransaction, Payload, SendHalf, SendMessage
+from reference.mq.trace import trace_step
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, ReadResult
 from reference.payment.messages import PayReply, PayRequest
@@ -173,6 +174,7 @@ class TransactionalProducer(Node):
         pid, c = p.body.payment_id, self.config
         sent = self._op(ctx, "send", {"id": pid, "key": p.body.buyer})
         half = SendHalf(c.group, c.topic, pid, p.body.buyer, p.body, 0)
+        trace_step(ctx, pid, "sent", half=True)
 
         def stored(ok: bool, result: Any) -> None:
             if not ok:
@@ -180,6 +182,7 @@ class TransactionalProducer(Node):
                 self._reply(ctx, p, "failed", "broker-unavailable")
                 return
             sent("ok")
+            trace_step(ctx, pid, "stored", half=True)
             self._transfer(ctx, p, then=self._end_transaction)
 
         self.caller.call(ctx, BROKER, Propose(f"half:{pid}", half), stored)
@@ -188,6 +191,8 @@ class TransactionalProducer(Node):
         if status == "unknown":
             return  # say nothing: the broker will ask, and the fence will decide
         end = EndTransaction(self.config.group, p.body.payment_id, status == "paid", False, 0)
+        step = "committed" if end.commit else "rolled-back"
+        trace_step(ctx, end.msg_id, step, by="producer")
         # One-way, as RocketMQ's endTransaction: if it is lost, the broker checks back.
         self.caller.call(ctx, BROKER, Propose(f"end:{p.body.payment_id}", end), None)
 
@@ -225,6 +230,7 @@ class TransactionalProducer(Node):
         c, pid = self.config, p.body.payment_id
         # Fire and forget: the producer believes the event is out.
         self._record_now(ctx, "publish", {"id": pid, "key": p.body.buyer})
+        trace_step(ctx, pid, "sent", half=False)
         msg = SendMessage(c.topic, pid, p.body.buyer, p.body, 0)
         self.caller.call(ctx, BROKER, Propose(f"msg:{pid}", msg), None)
 
@@ -232,13 +238,17 @@ class TransactionalProducer(Node):
         c, pid = self.config, p.body.payment_id
         sent = self._op(ctx, "send", {"id": pid, "key": p.body.buyer})
         msg = SendMessage(c.topic, pid, p.body.buyer, p.body, 0)
+        trace_step(ctx, pid, "sent", half=False)
 
         def stored(ok: bool, result: Any) -> None:
             if not ok:
                 sent("info")
                 self._reply(ctx, p, "failed", "broker-unavailable")
                 return
-            sent("ok")  # visible to consumers now, whatever the transfer does
+            sent("ok")
+            trace_step(
+                ctx, pid, "stored", half=False
+            )  # visible to consumers now, whatever the transfer does
             self._transfer(ctx, p, then=lambda *_: None)
 
         self.caller.call(ctx, BROKER, Propose(f"msg:{pid}", msg), stored)
@@ -258,6 +268,8 @@ class TransactionalProducer(Node):
                 return  # no answer: the broker asks again at its next pass
             commit = str(code).startswith("exists")  # the payment's own transfer holds the id
             self._record_now(ctx, "commit" if commit else "rollback", {"id": pid, "by": "check"})
+            step = "committed" if commit else "rolled-back"
+            trace_step(ctx, pid, step, by="check", check=check.check_times)
             end = EndTransaction(check.producer_group, pid, commit, True, 0)
             request = Propose(f"check-end:{pid}:{check.check_times}", end)
             self.caller.call(ctx, BROKER, request, None, to=broker)

@@ -116,6 +116,9 @@ def test_a_half_message_nobody_answers_for_is_set_aside_and_reported(
     assert halves.details["reported"] == len(reports) >= unresolved > 0
     ops = res.deployment.broker_state().ops
     assert all(ops[e.value["id"]] == "discarded" for e in reports)
+    for e in reports:  # the message trace: asked check_max times, then set aside
+        steps = [step for _, _, step, _ in res.deployment.lives[e.value["id"]]]
+        assert steps.count("checked") == 2 and steps[-1] == "set-aside", steps
 
 
 def test_a_dead_settlement_consumers_queues_are_taken_over_before_it_is_back() -> None:
@@ -148,3 +151,26 @@ def test_transactional_is_valid_on_real_processes_under_kill() -> None:
         TestSpec(chapter="ch5", backend="process", nemeses=("kill",), time_s=3.0, seed=2)
     )
     assert result.valid is True, {n: v.summary for n, v in result.verdicts.items()}
+
+
+def test_the_message_trace_tells_each_messages_life_in_order() -> None:
+    """Trace events (reference/mq/trace.py) for every step; the report's sample is a
+    message the check-back decided, with its check before its verdict."""
+    res = _run("transactional", "crash")
+    lives = res.deployment.lives
+    committed = {e.value["id"] for e in res.history if e.f == "commit" and e.type == "ok"}
+    for msg_id in committed:
+        steps = [step for _, _, step, _ in sorted(lives[msg_id], key=lambda s: s[0])]
+        assert steps[:2] == ["sent", "stored"] and "committed" in steps, (msg_id, steps)
+        for step in ("delivered", "consumed", "acknowledged"):
+            assert steps.count(step) >= 3, (msg_id, steps)  # one per consumer group
+        assert steps.index("committed") < steps.index("delivered")
+    by_check = {
+        e.value["id"] for e in res.history if e.type == "ok" and e.value.get("by") == "check"
+    }
+    for msg_id in by_check:
+        steps = [step for _, _, step, fields in lives[msg_id] if fields.get("by") != "producer"]
+        verdict = next(s for s in steps if s in ("committed", "rolled-back"))
+        assert steps.index("checked") < steps.index(verdict)
+    sample = res.summary["message_trace"]
+    assert sample["id"] in by_check and any(s[2] == "checked" for s in sample["steps"])
