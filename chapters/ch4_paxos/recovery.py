@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from checks.history import Event, pair_operations
 from checks.verdict import Verdict
@@ -22,12 +22,28 @@ from reference.ledger.service import LedgerReplica
 from reference.payment.accounts import parse_account
 
 if TYPE_CHECKING:
-    from chapters.ch4_paxos.stage import PaxosDeployment
+    from chapters.ch4_paxos.group import GroupPlan
+    from chapters.stage import Runtime
+    from reference.ledger.directory import Directory
+    from reference.net.topology import Topology
 
-__all__ = ["double_entry_check", "lost_payments_check", "recovery_figures"]
+__all__ = ["PaxosDeploymentLike", "double_entry_check", "lost_payments_check", "recovery_figures"]
 
 
-def _cuts(dep: PaxosDeployment) -> list[tuple[float, str]]:
+class PaxosDeploymentLike(Protocol):
+    """What these checks read of chapter 4's deployment (`stage.PaxosDeployment`),
+    named here so that this file needs nothing from the stage that uses it."""
+
+    rt: Runtime
+    topology: Topology
+    history: list[Event]
+    groups: dict[str, GroupPlan]
+    cell_city: dict[str, str]
+    directory: Directory | None
+    lost_cities: list[tuple[float, str]]
+
+
+def _cuts(dep: PaxosDeploymentLike) -> list[tuple[float, str]]:
     """(time, city) of every city loss: the stage's scenarios and the harness's nemesis."""
     cuts = {(round(t_ms, 3), city) for t_ms, city in dep.lost_cities}
     cities = set(dep.cell_city.values())
@@ -39,7 +55,7 @@ def _cuts(dep: PaxosDeployment) -> list[tuple[float, str]]:
 
 
 # --8<-- [start:time-to-recover]
-def recovery_figures(dep: PaxosDeployment) -> dict[str, Any]:
+def recovery_figures(dep: PaxosDeploymentLike) -> dict[str, Any]:
     """For each city loss: cut -> first new leader, uid ranges moved, first payment."""
     cuts = _cuts(dep)
     if not cuts or dep.directory is None:
@@ -90,7 +106,7 @@ def recovery_figures(dep: PaxosDeployment) -> dict[str, Any]:
 
 
 # --8<-- [start:double-entry-check]
-def double_entry_check(dep: PaxosDeployment) -> Verdict:
+def double_entry_check(dep: PaxosDeploymentLike) -> Verdict:
     """Audit every live ledger replica; same log prefix, same ledger."""
     problems: list[str] = []
     audited = 0
@@ -138,7 +154,7 @@ def double_entry_check(dep: PaxosDeployment) -> Verdict:
 
 
 # --8<-- [start:lost-payments]
-def lost_payments_check(dep: PaxosDeployment, history: list[Event]) -> Verdict:
+def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdict:
     """Chapter 3's "lost-payments", asked of the Paxos groups themselves.
 
     Every payment a client saw acknowledged must still be held by a phase-2

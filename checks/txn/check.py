@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from checks.history import Event, HistoryError
-from checks.txn import list_append, rw_register
 from checks.txn.anomaly import MEANING, Anomaly
 from checks.txn.graph import add_realtime, find_cycles
+from checks.txn.list_append import infer as infer_list_append
 from checks.txn.models import MODELS, violated, weakest
+from checks.txn.rw_register import infer as infer_rw_register
 from checks.txn.txns import Txn, read_txns
 from checks.verdict import Verdict, has_client_operations, no_client_operations
 
@@ -47,7 +48,7 @@ def check_txn(
     if not txns:
         return Verdict("txn", "unknown", "No f='txn' operations in the history.", {})
     kind = workload or detect_workload(txns)
-    infer = list_append.infer if kind == "list-append" else rw_register.infer
+    infer = infer_list_append if kind == "list-append" else infer_rw_register
     graph, anomalies, committed = infer(txns)
     if realtime:
         add_realtime(graph, committed)

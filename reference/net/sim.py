@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import reference.net.shapes as shapes
 from reference.codec import Message
-from reference.net import shapes
 from reference.net.topology import DISTANCE_CLASSES, Topology
 from reference.sim.kernel import ARRIVAL
 
