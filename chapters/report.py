@@ -199,7 +199,7 @@ def _message_trace(s: dict[str, Any]) -> Table:
     return t
 
 
-def _night(s: dict[str, Any]) -> Table:
+def _night(s: dict[str, Any]) -> Group:
     """The capstone's parts, one row each, and what the night did to them."""
     t = Table(title="the night, system by system (one simulator, one clock)", show_edge=False)
     for name, justify in (("system", "left"), ("chapter", "left"), ("payments", "right"),
@@ -215,10 +215,11 @@ def _night(s: dict[str, Any]) -> Table:
     if lost:
         back = lost["cells_recovered_after_ms"]
         again = "not during the traffic" if back is None else f"{back:,.0f} ms after"
+        gzone = " (the GZone's)" if lost["gzone_lost"] else ""
+        when_ms = lost["after_midnight_ms"]
         lines.append(
-            f"city lost: {lost['city']}, {lost['after_midnight_ms']:,.0f} ms after midnight"
-            f"{' (the GZone' + chr(39) + 's city)' if lost['gzone_lost'] else ''}; "
-            f"its cells' uid range paid again {again}"
+            f"city lost: {lost['city']}{gzone}, {when_ms:,.0f} ms after midnight; "
+            f"its uid range paid again {again}"
         )
     lag = s.get("consumer_lag")
     if lag:
@@ -236,9 +237,7 @@ def _night(s: dict[str, Any]) -> Table:
             f"load test: {load['load_test_payments']:,} tagged payments over "
             f"{load['tagged_spans']:,} tagged spans, {leaks} isolation violations"
         )
-    if lines:
-        t.caption = "\n".join(lines)
-    return t
+    return Group(t, *(Text(line) for line in lines))
 
 
 def render(summary: dict[str, Any], console: Console, folder: str | None = None) -> None:

@@ -197,6 +197,20 @@ class CapstoneDeployment(Deployment):
             out |= {f"{chapter}:{c}": e for c, e in part.expectations().items()}
         return out
 
+    # -- on a real backend ---------------------------------------------------------------
+    @property
+    def local_nodes(self) -> list[str]:
+        """Nodes a part hosts in the harness's process (chapter 5's producers and
+        consumers record history)."""
+        return [n for part in self.parts.values() for n in getattr(part, "local_nodes", ())]
+
+    @property
+    def recorders(self) -> list[Deployment]:
+        """The parts, whose `record` their nodes capture (chapter 6's sidecars): on a
+        real backend each call comes back through this deployment's `record`, as
+        the capstone's own event, which every part's checkers read."""
+        return list(self.parts.values())
+
     # -- figures ----------------------------------------------------------------------
     @property
     def responses(self) -> list[dict[str, Any]]:

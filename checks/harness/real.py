@@ -66,7 +66,11 @@ log = logging.getLogger("d11.harness")
 # every node is a real process sharing this machine's cores with the harness,
 # and a Paxos payment costs a dozen real messages: a rate this machine keeps
 # up with, so that what the checkers judge is the faults, not an overload.
+# It is also capped at the share of the stage's own capacity the simulator
+# offers (`REAL_CAPACITY_SHARE`): chapter 6's payment database serves ~60/s by
+# design, and 60/s there is 100% load, whose queueing alone breaks its SLO.
 REAL_STEADY_TPS = 60.0
+REAL_CAPACITY_SHARE = 0.6  # as chapters.common.STEADY_SHARE, the simulator's default
 LEAD_MS = 300.0  # between scheduling the traffic and its first payment
 SLICE_MS = 100.0  # run in slices, to report progress and to stop once the reads are in
 LOG_LINES_MAX = 5_000  # per node, in a store folder
@@ -175,12 +179,13 @@ def run_real(
     """Run `spec` on real processes or containers; `schedule` replaces the generated one."""
     from reference.runtime.base import close_backend
 
-    if "steady_tps" not in spec.extra:
+    default_rate = "steady_tps" not in spec.extra
+    if default_rate:
         spec = replace(spec, extra={**spec.extra, "steady_tps": REAL_STEADY_TPS})
     stage, options = stage_options(spec)
     real = make_backend(spec.backend, spec.seed, stage.topology(options))
     try:  # whatever happens (an error, Ctrl-C), no process or container outlives the run
-        return _run(spec, schedule, stage, options, real, on_progress)
+        return _run(spec, schedule, stage, options, real, on_progress, default_rate)
     finally:
         close_backend(real)
 
@@ -192,12 +197,15 @@ def _run(
     options: Any,
     real: ProcessRuntime,
     on_progress: Callable[[float, float], None] | None,
+    default_rate: bool = False,
 ) -> TestResult:
     from reference.runtime.process import RuntimeUsageError
     from reference.runtime.spec import SpecError
 
     staging = StagingRuntime(real)
     dep: DeploymentContract = stage.build(staging, options)
+    if default_rate:
+        spec = _capped_rate(spec, dep)
     forward_records(real, dep)  # before `place` ships the factories
     try:
         # Clients, and any node a stage says records history (`local_nodes`).
@@ -255,6 +263,24 @@ def _run(
 # --8<-- [end:run-real]
 
 
+def _capped_rate(spec: TestSpec, dep: DeploymentContract) -> TestSpec:
+    """The default steady rate, at most REAL_CAPACITY_SHARE of what the stage can serve.
+
+    The stage's capacity is known once it is built; its traffic is read from
+    its options when it starts, so a lower rate is set there too (and in the
+    spec, so a store folder replays at the rate that ran).
+    """
+    capacity = getattr(dep, "capacity_tps", None)
+    options = getattr(dep, "options", None)
+    if not callable(capacity) or options is None:
+        return spec
+    rate = min(REAL_STEADY_TPS, REAL_CAPACITY_SHARE * float(capacity()))
+    if rate >= spec.extra["steady_tps"]:
+        return spec
+    dep.options = options.with_(extra={**options.extra, "steady_tps": rate})  # type: ignore[attr-defined]
+    return replace(spec, extra={**spec.extra, "steady_tps": rate})
+
+
 def _run_real_time(
     real: ProcessRuntime,
     dep: DeploymentContract,
@@ -300,6 +326,10 @@ def forward_records(real: ProcessRuntime, dep: DeploymentContract) -> None:
     from reference.runtime.spec import FORWARD_TRACE, Forwarded
 
     real.stays_behind.append(Forwarded(dep, "record", RECORD_CHANNEL))
+    # A deployment made of others (the capstone) names them: their nodes
+    # capture their own `record`, which reaches the history through `dep.record`.
+    for part in getattr(dep, "recorders", ()):
+        real.stays_behind.append(Forwarded(part, "record", RECORD_CHANNEL))
 
     def on_trace(event: Any) -> None:
         if event.kind != FORWARD_TRACE or event.fields.get("channel") != RECORD_CHANNEL:
