@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable
 from typing import Literal, Protocol, runtime_checkable
 
 NodeStatus = Literal["up", "crashed", "paused"]
-NODE_STATUSES: tuple[NodeStatus, ...] = ("up", "crashed", "paused")
 
 
 # --8<-- [start:protocol]

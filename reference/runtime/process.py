@@ -90,7 +90,6 @@ log = logging.getLogger("d11.runtime")
 
 Kind = Literal["process", "local"]
 Link = tuple[str, str]  # (src, dst): messages from src to dst
-TRACE_EVENTS_MAX = 100_000  # trace events the runtime keeps (oldest dropped)
 KILL_WAIT_S = 5.0
 SETTLE_TIMEOUT_MS = 10_000.0
 # Booting: every process imports the project on a machine that may be busy;
