@@ -71,6 +71,46 @@ def _cells_cut() -> D11App:
     return D11App(session, autorun=False)
 
 
+def _chapter(chapter: str, *steps: tuple[str, str, float], checks: bool = True) -> D11App:
+    """A chapter 5-7 session through `steps`: (chapter key action or "spike" or "", the node
+    it acts on, then simulated ms to run); the checks judged at the end if `checks`."""
+    session = Session(SessionConfig(chapter=chapter, scenario="steady", seed=1))
+    for action, node, run_ms in steps:
+        if action == "spike":
+            session.spike()
+        elif action:
+            session.chapter_action(action, node)
+        if run_ms:
+            session.step(run_ms)
+    if checks:
+        session.run_checks()
+    return D11App(session, autorun=False)
+
+
+def _queues() -> D11App:
+    """Chapter 5: the settlement group stalled (l), then a producer killed mid-transaction (x)."""
+    return _chapter(
+        "ch5", ("", "", 2_000.0), ("stall", "settlement-hz", 1_500.0),
+        ("kill-producer", "pay-sh", 500.0),
+        # Not judged: chapter 5's delivery checks read a live history as if it had ended
+        # (messages committed and not yet consumed count as lost); the panel is the point.
+        checks=False,
+    )  # fmt: skip
+
+
+def _controls() -> D11App:
+    """Chapter 6 at midnight: loyalty off by hand (f), notify slowed (d), the rule tightened."""
+    return _chapter(
+        "ch6", ("", "", 1_500.0), ("spike", "", 2_000.0), ("flip", "loyalty", 0.0),
+        ("slow", "notify", 0.0), ("tighten", "", 2_000.0),
+    )  # fmt: skip
+
+
+def _rehearsal() -> D11App:
+    """Chapter 7: load-test traffic beside production, then the kill switch (o)."""
+    return _chapter("ch7", ("", "", 2_000.0), ("kill-switch", "", 1_200.0))
+
+
 def _replay() -> D11App:
     import shutil
     import tempfile
@@ -111,6 +151,18 @@ SCENES: dict[str, Scene] = {
         Scene(
             "tui-attach", "`d11 tui --attach`: a stored run at the moment of its crash.", _replay
         ),
+        Scene(
+            "tui-queues",
+            "Chapter 5: the settlement group stalled (l), a producer killed mid-transaction (x).",
+            _queues,
+        ),
+        Scene(
+            "tui-controls",
+            "Chapter 6 at midnight: a switch flipped (f), a dependency slowed (d), the rule "
+            "tightened ([).",
+            _controls,
+        ),
+        Scene("tui-rehearsal", "Chapter 7: the load test's kill switch (o).", _rehearsal),
     )
 }
 

@@ -61,7 +61,11 @@ def window_qps(window: Any, now_ms: float) -> tuple[float, float]:
 
 
 class DegradeView(ChapterView):
-    titles = ("Controls · rules, budgets, breakers, switches", "Controls")
+    titles = (
+        "Controls · rules, budgets, breakers, switches",
+        "Controls · rules, switches",
+        "Controls",
+    )
     keys = (
         ViewKey("f", "flip", "flip switch",
                 "Flip the selected dependency's degrade switch: plan -> off -> on -> plan "

@@ -53,7 +53,11 @@ def open_transactions(node: Any) -> int:
 
 
 class MqView(ChapterView):
-    titles = ("Queues · consumer lag, half messages, retries", "Queues")
+    titles = (
+        "Queues · consumer lag, half messages, retries",
+        "Queues · lag, half messages",
+        "Queues",
+    )
     keys = (
         ViewKey("l", "stall", "stall group",
                 "Stall the selected node's consumer group (settlement if none): every "
