@@ -15,6 +15,9 @@ The ledger speaks integer ids (TigerBeetle's u128), the payment clients
 speak account names (`u17`, `m3@hz-1`). The directory holds both directions,
 and the genesis state every replica starts from: one account per user and
 merchant sub-account, funded from the group's treasury by opening transfers.
+Shadow twins (`pt_u17`, chapter 7's load-test accounts) are accounts like
+any other, in their production twin's group: a directory built from
+balances that include them holds them, and genesis opens them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from reference.ledger.machine import LedgerMachine
 from reference.ledger.records import ID_MAX
 from reference.ledger.results import CreateAccountResult, CreateTransferResult
 from reference.payment.accounts import parse_account
+from reference.tracing.shadow import production_account
 
 __all__ = ["LEDGER_CNY", "Directory", "transfer_id"]
 
@@ -82,7 +86,11 @@ class Directory:
         )
 
     def group_of(self, account: str) -> str:
-        """The cell whose Paxos group holds `account` (users by their first uid range)."""
+        """The cell whose Paxos group holds `account` (users by their first uid range).
+
+        A shadow account (`pt_u17`, chapter 7) lives in its production twin's
+        group: a load-test payment is one transfer in one group, as production's."""
+        account = production_account(account)
         kind, ident = parse_account(account)
         if kind == "user":
             return self.rules.buckets[ident % len(self.rules.buckets)]
@@ -107,7 +115,7 @@ class Directory:
         mine = self.accounts_of(group)
         accounts = [Account(TREASURY_ID, LEDGER_CNY, CODE_TREASURY)]
         for name in mine:
-            is_user = parse_account(name)[0] == "user"
+            is_user = parse_account(production_account(name))[0] == "user"
             flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS if is_user else AccountFlags.NONE
             code = CODE_WALLET if is_user else CODE_MERCHANT
             accounts.append(Account(self.ids[name], LEDGER_CNY, code, flags=int(flags)))

@@ -32,6 +32,8 @@ from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 from reference.payment.messages import Balances, PayReply, PayRequest, ReadBalances
 from reference.sqlstore.messages import Promote, PromoteAck, StoreRejected
+from reference.tracing.context import emit_span
+from reference.tracing.shadow import shadow_request
 
 __all__ = ["FrontConfig", "LedgerFront"]
 
@@ -48,6 +50,7 @@ class FrontConfig:
     attempt_timeout_ms: float = 120.0  # silence from a replica: try the next one
     backoff_ms: float = 10.0  # after "not the leader" / "no lease", before retrying
     work_ms: float = 0.05  # busy time per message handled
+    traced: bool = False  # chapter 7: a `span` trace event for every payment served
 
     def __post_init__(self) -> None:
         assert self.attempt_timeout_ms > 0 and self.backoff_ms >= 0
@@ -137,6 +140,11 @@ class LedgerFront(Node):
         if req.deadline_ms and req.deadline_ms <= ctx.now_ms():
             ctx.send(src, StoreRejected(req.req_id, "expired", ctx.node_id))
             return
+        # Chapter 7: a tagged payment moves shadow money, in the same group.
+        req = self.shadow(req)
+        if self.config.traced:
+            emit_span(ctx, req.trace, "ledger-pay", payment=req.payment_id,
+                      writes=(req.buyer, req.merchant))  # fmt: skip
         group = self.directory.group_of(req.buyer)
         if self.directory.group_of(req.merchant) != group:
             # Chapter 3's cells keep a payment inside one cell; one group here.
@@ -170,6 +178,10 @@ class LedgerFront(Node):
             return
         call.waiters.append((src, req.req_id))  # a retry while the first is in flight
         call.deadline_ms = max(call.deadline_ms, req.deadline_ms)
+
+    def shadow(self, req: PayRequest) -> PayRequest:
+        """The request this front proposes: a tagged one on the shadow accounts."""
+        return shadow_request(req)  # type: ignore[no-any-return]
 
     def _paid(self, ctx: Context, call: _Call, result: Any) -> None:
         code = result[0] if isinstance(result, tuple) and len(result) == 1 else None
