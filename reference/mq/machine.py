@@ -130,6 +130,7 @@ class BrokerMachine:
         # same key to be resolved (per-key order): msg_id -> commit time.
         self.held: dict[str, int] = {}
         self.wheel = self._new_wheel()
+        self.check_cursor = -1  # the commit-log offset of the half the last pass stopped at
 
     def _new_wheel(self) -> TimingWheel:
         cfg = self.config
@@ -308,8 +309,14 @@ class BrokerMachine:
         checks: list[CheckTransaction] = []
         discarded: list[str] = []
         cfg = self.config
-        for msg_id, half in sorted(self.halves.items(), key=lambda kv: kv[1].offset):
+        order = sorted(self.halves.items(), key=lambda kv: kv[1].offset)
+        # Resume after the half message where the last pass stopped (RocketMQ keeps
+        # the half topic's check offset): bounded passes reach every half in turn.
+        start = next((i for i, (_, h) in enumerate(order) if h.offset > self.check_cursor), 0)
+        last_checked, cut = -1, False
+        for msg_id, half in order[start:] + order[:start]:
             if len(checks) >= cfg.checks_per_pass_max and "unbounded-checks" not in cfg.mutations:
+                cut = True
                 break  # the rest wait for the next pass (mutation: unbounded-checks -- no bound)
             stored = self.log[half.offset]
             if now_ms - stored.born_ms < cfg.transaction_timeout_ms:
@@ -325,7 +332,14 @@ class BrokerMachine:
                 self._release(stored.key)
                 continue
             half.checks += 1
+            last_checked = half.offset
             checks.append(CheckTransaction(msg_id, stored.producer_group, stored.body, half.checks))
+        if not cut:
+            self.check_cursor = -1  # every half seen: the next pass starts at the oldest
+        elif "stuck-check-cursor" not in cfg.mutations:
+            self.check_cursor = last_checked
+        # mutation: stuck-check-cursor -- a pass cut short keeps the old cursor,
+        # and the next one asks about the same batch again.
         return (tuple(checks), tuple(discarded))
 
     # --8<-- [end:check-pass]
@@ -443,10 +457,11 @@ class BrokerMachine:
             tuple((m, t, q) for m, (t, q) in self._real_topic.items()),
             tuple(self.held.items()),
             self.wheel.snapshot(),
+            self.check_cursor,
         )
 
     def restore(self, value: Any) -> None:
-        log, halves, ops, offsets, real, held, wheel = value
+        log, halves, ops, offsets, real, held, wheel, *cursor = value  # (older: no cursor)
         self.__init__(self.config)  # type: ignore[misc]
         for msg in log:
             self.log.append(msg)
@@ -460,6 +475,7 @@ class BrokerMachine:
         self._real_topic = {m: (t, q) for m, t, q in real}
         self.held = dict(held)
         self.wheel.restore(wheel)
+        self.check_cursor = cursor[0] if cursor else -1
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)

@@ -20,6 +20,10 @@ MUTATIONS: dict[str, str] = {
     "(RocketMQ 8311: discarded after the last check without ever being checked)",
     "unbounded-checks": "a check pass asks about every old half message at once "
     "(RocketMQ PR 1543: check storms when commits were throttled and half sends were not)",
+    "stuck-check-cursor": "a check pass cut short by its bound does not save where it "
+    "stopped, so every pass asks about the same batch again and the halves behind it wait "
+    "(RocketMQ issue 1568: an exception in a check batch left the half offset where it "
+    "was, and the same batch was re-checked for ever)",
 }
 # --8<-- [end:mq-mutations]
 

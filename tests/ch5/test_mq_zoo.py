@@ -6,6 +6,7 @@ import pytest
 
 from chapters.run import simulate
 from chapters.stage import StageError
+from checks.mq_zoo import SCENARIOS, hunt
 from reference.mq.broker import BrokerReplica
 from reference.mq.machine import BrokerConfig, BrokerMachine
 from reference.mq.messages import CheckPass, EndTransaction, Payload, SendHalf
@@ -23,7 +24,13 @@ def _broker(*mutations: str) -> BrokerMachine:
 
 
 def test_every_mutation_has_a_test_here() -> None:
-    tested = {"recommit", "commit-after-rollback", "count-young", "unbounded-checks"}
+    tested = {
+        "recommit",
+        "commit-after-rollback",
+        "count-young",
+        "unbounded-checks",
+        "stuck-check-cursor",
+    }
     assert tested == MUTATIONS.keys()
 
 
@@ -72,3 +79,42 @@ def test_an_unbounded_check_pass_is_a_crash_not_a_storm() -> None:
 def test_an_unknown_mutation_is_one_line_for_the_user() -> None:
     with pytest.raises(StageError, match="unknown mutation nope"):
         simulate("ch5", "steady", extra={"mutations": "nope"})
+
+
+# -- the explorer (checks/mq_zoo.py): each mutation's shortest failing schedule ------
+
+SHORTEST = {
+    "recommit": ("half m1", "decide m1 commit", "tick", "tick", "answer m1", "end m1"),
+    "commit-after-rollback": (
+        "half m1", "tick", "tick", "answer m1", "decide m1 commit", "end m1",
+    ),
+    "count-young": ("half m1", "tick", "tick"),
+    "unbounded-checks": ("half m1", "half m2", "tick", "tick"),
+    "stuck-check-cursor": ("half m1", "half m2", "tick", "tick", "tick"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_the_explorer_finds_each_mutations_shortest_failing_schedule(mutation: str) -> None:
+    found = hunt(mutation)
+    assert found.schedule == SHORTEST[mutation], found.problem
+    # The same world unplanted keeps every promise, a step deeper than the bug needs.
+    clean = hunt(mutation, planted=False, depth=SCENARIOS[mutation].depth + 1)
+    assert not clean.caught, (clean.schedule, clean.problem)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_the_unplanted_broker_keeps_its_promises_nine_steps_deep(mutation: str) -> None:
+    clean = hunt(mutation, planted=False, depth=9)
+    assert not clean.caught, (clean.schedule, clean.problem)
+
+
+def test_bounded_check_passes_take_turns() -> None:
+    """A pass cut short by its bound resumes where it stopped (RocketMQ's half offset)."""
+    b = BrokerMachine(BrokerConfig(checks_per_pass_max=2))
+    for i in range(5):
+        b.apply(SendHalf(GROUP, TOPIC, f"p{i}", f"u{i}", Payload(f"p{i}", "u", "m1@pay", 1), 0))
+    asked = [[c.msg_id for c in b.apply(CheckPass(10_000 * n))[0]] for n in (1, 2, 3)]
+    assert asked == [["p0", "p1"], ["p2", "p3"], ["p4", "p0"]]
+    assert b.clone().check_cursor == b.check_cursor  # in the snapshot
