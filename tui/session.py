@@ -514,7 +514,31 @@ class Session:
         everything = set(self.topology.nodes())
         target = city if set(self.topology.nodes_in(city)) != everything else cell
         self._act("isolate", {"target": target})
+        self._warn_control_plane_cut(target)
         return target
+
+    def _warn_control_plane_cut(self, target: str) -> None:
+        """Say so when the cut takes the failover controller with it (chapter 4: and the GZone).
+
+        Chapter 4's crash scenario loses Shanghai and its users pay again
+        within a second: the controller, in Hangzhou, fails Shanghai's cell
+        over. Cut Hangzhou off (the first store's city, the one `c` cuts
+        unless you pick another node) and nothing outside can fail its cells
+        over: they pay again only once the cut heals, tens of seconds later
+        if you wait that long. A different fault, not a slower recovery.
+        """
+        inside = set(self.topology.nodes_in(target))
+        control = sorted(n for n in self.dep.roles.get("controller", []) if n in inside)
+        if not control:
+            return
+        lost = {self.topology.city_of(n) for n in getattr(self.dep, "crash_victims", list)()}
+        scenario = f" (the crash scenario loses {', '.join(sorted(lost))} instead)" if lost else ""
+        detail = (
+            f"{target} holds the failover controller ({', '.join(control)}): no failover for its "
+            f"own cells while it is cut off; they pay again after h heals the cut{scenario}"
+        )
+        self._log("control-plane cut", "", detail)
+        self._say(detail)
 
     def heal(self) -> None:
         self._act("heal", {})
