@@ -72,9 +72,11 @@ def message(*, name: str | None = None) -> Callable[[M], M]: ...
 def message(cls: Any = None, /, *, name: str | None = None) -> Any:
     """Make `cls` a frozen, slotted dataclass and register it under `name`.
 
-    Usage: `@message` above a class with annotated fields. The name defaults
-    to the class name and must be unique across the whole program, since it
-    is what travels on the wire.
+    Usage: `@message` above a class with annotated fields, written
+    `class Ping(Message)` so that a type checker knows it is a message (one
+    written without the base gets it here, at run time only). The name
+    defaults to the class name and must be unique across the whole program,
+    since it is what travels on the wire.
     """
 
     def wrap(klass: type) -> type:

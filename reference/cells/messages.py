@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.gateway.router import RoutingRules
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
 
 
 @message
-class SetRules:
+class SetRules(Message):
     """Controller -> GZone: adopt these routing rules (a failover, a rebalance)."""
 
     rules: RoutingRules
@@ -24,14 +24,14 @@ class SetRules:
 
 
 @message
-class RulesAck:
+class RulesAck(Message):
     """GZone -> controller: the rules are durable and on their way out."""
 
     version: int
 
 
 @message
-class ConfigUpdate:
+class ConfigUpdate(Message):
     """GZone -> CZones: the global configuration changed (asynchronously copied)."""
 
     rules: RoutingRules
@@ -39,7 +39,7 @@ class ConfigUpdate:
 
 
 @message
-class ConfigAck:
+class ConfigAck(Message):
     """CZone -> GZone: I hold `version` (or newer); stop re-sending it."""
 
     version: int
@@ -47,14 +47,14 @@ class ConfigAck:
 
 
 @message
-class DirectoryRead:
+class DirectoryRead(Message):
     """A read of the merchant directory from a CZone (the city's local copy)."""
 
     req_id: str
 
 
 @message
-class DirectoryReply:
+class DirectoryReply(Message):
     req_id: str
     merchants: tuple[int, ...]
     version: int

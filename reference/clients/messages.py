@@ -12,7 +12,7 @@ TigerBeetle's final lookups by id).
 
 from __future__ import annotations
 
-from reference.codec import message
+from reference.codec import Message, message
 
 __all__ = ["ABSENT", "APPLIED", "LookupPayments", "PaymentsFound"]
 
@@ -21,14 +21,14 @@ ABSENT = "absent"  # it did not, and is fenced: it never will
 
 
 @message(name="clients.LookupPayments")
-class LookupPayments:
+class LookupPayments(Message):
     req_id: str
     payments: tuple[tuple[str, str], ...]  # (payment id, buyer account), buyer for routing
     deadline_ms: float  # when the client stops waiting (0: never)
 
 
 @message(name="clients.PaymentsFound")
-class PaymentsFound:
+class PaymentsFound(Message):
     req_id: str
     outcomes: tuple[tuple[str, str], ...]  # (payment id, APPLIED | ABSENT), one per payment
     node: str

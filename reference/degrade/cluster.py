@@ -41,14 +41,14 @@ SERVER_WORK_MS = 0.02  # busy time per token request
 
 
 @message
-class TokenRequest:
+class TokenRequest(Message):
     req_id: str
     flow_id: str  # the cluster rule (its resource)
     acquire: int
 
 
 @message
-class TokenReply:
+class TokenReply(Message):
     req_id: str
     flow_id: str
     status: str  # "ok" | "blocked" | "too-many" (the server protects itself) | "no-rule"

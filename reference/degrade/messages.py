@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from reference.codec import message
+from reference.codec import Message, message
 
 __all__ = ["EffortReply", "EffortRequest"]
 
 
 @message
-class EffortRequest:
+class EffortRequest(Message):
     req_id: str
     path: str  # "notify" | "loyalty" | "recommend"
     payment_id: str
@@ -16,7 +16,7 @@ class EffortRequest:
 
 
 @message
-class EffortReply:
+class EffortReply(Message):
     req_id: str
     path: str
     status: str  # "done" | "expired"
@@ -24,7 +24,7 @@ class EffortReply:
 
 
 @message
-class ControlUpdate:
+class ControlUpdate(Message):
     """Control plane -> sidecar: the rules and switches to hold from `version` on."""
 
     version: int
@@ -33,7 +33,7 @@ class ControlUpdate:
 
 
 @message
-class ControlAck:
+class ControlAck(Message):
     """Sidecar -> control plane: I hold `version` (or newer); stop re-sending."""
 
     version: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.gateway.router import RoutingRules
 from reference.payment.messages import PayRequest
 
@@ -10,7 +10,7 @@ __all__ = ["Forwarded", "GatewayRejected", "Ping", "Pong", "RulesUpdate", "Rules
 
 
 @message
-class GatewayRejected:
+class GatewayRejected(Message):
     """The gateway refused before doing anything: no effect anywhere."""
 
     req_id: str
@@ -19,7 +19,7 @@ class GatewayRejected:
 
 
 @message
-class Forwarded:
+class Forwarded(Message):
     """Gateway -> gateway: a payment for a user of another cell, and how far it came.
 
     `hops` counts the gateway-to-gateway forwards so far. Two gateways on
@@ -32,14 +32,14 @@ class Forwarded:
 
 
 @message
-class RulesUpdate:
+class RulesUpdate(Message):
     """New cell routing rules, pushed to gateways and clients (chapter 3)."""
 
     rules: RoutingRules
 
 
 @message
-class RulesUpdateAck:
+class RulesUpdateAck(Message):
     """Subscriber -> CZone: I route by `version` (or newer); stop re-sending."""
 
     version: int
@@ -47,13 +47,13 @@ class RulesUpdateAck:
 
 
 @message
-class Ping:
+class Ping(Message):
     """A health probe (the cell failover controller's heartbeat)."""
 
     seq: int
 
 
 @message
-class Pong:
+class Pong(Message):
     seq: int
     node: str

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.node import NodeId
 from reference.payment.accounts import parse_account
 
@@ -74,7 +74,7 @@ class ShardRouter:
 
 
 @message
-class RoutingRules:
+class RoutingRules(Message):
     """The cell routing table, as data (it travels in RulesUpdate messages)."""
 
     version: int

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.ledger.domain import BATCH_EVENTS_MAX, Ledger
 from reference.ledger.records import ID_MAX, TIMESTAMP_MS_MAX, Account, Transfer
 
@@ -36,19 +36,19 @@ __all__ = [
 
 
 @message(name="ledger.CreateAccounts")
-class CreateAccounts:
+class CreateAccounts(Message):
     accounts: tuple[Account, ...]
     timestamp_ms: int
 
 
 @message(name="ledger.CreateTransfers")
-class CreateTransfers:
+class CreateTransfers(Message):
     transfers: tuple[Transfer, ...]
     timestamp_ms: int
 
 
 @message(name="ledger.ExpirePending")
-class ExpirePending:
+class ExpirePending(Message):
     """Advance the logical clock and expire what is due (TigerBeetle's "pulse").
 
     Without it a pending transfer would only expire when the next batch
@@ -59,7 +59,7 @@ class ExpirePending:
 
 
 @message(name="ledger.FenceTransfers")
-class FenceTransfers:
+class FenceTransfers(Message):
     """Settle transfer ids for good: applied, or fenced so they never apply.
 
     A write, through the log (never a lease read): it records every id the
@@ -71,19 +71,19 @@ class FenceTransfers:
 
 
 @message(name="ledger.LookupAccounts")
-class LookupAccounts:
+class LookupAccounts(Message):
     """A read through the log: linearizable, at the cost of a round of Paxos."""
 
     ids: tuple[int, ...]
 
 
 @message(name="ledger.LookupTransfers")
-class LookupTransfers:
+class LookupTransfers(Message):
     ids: tuple[int, ...]
 
 
 @message(name="ledger.Rejected")
-class Rejected:
+class Rejected(Message):
     """A command the ledger refused whole, before touching any state.
 
     It comes from a client, through the log, to every replica: raising

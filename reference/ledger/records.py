@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 
-from reference.codec import CodecError, decode_value, message
+from reference.codec import CodecError, Message, decode_value, message
 
 __all__ = [
     "AMOUNT_MAX_CENTS",
@@ -107,7 +107,7 @@ class PendingStatus(enum.StrEnum):
 
 # --8<-- [start:ledger-records]
 @message(name="ledger.Account")
-class Account:
+class Account(Message):
     """An account: an id, the ledger (currency) it lives in, and four balances.
 
     Double entry: a transfer of `x` cents adds `x` to the debits of one
@@ -130,7 +130,7 @@ class Account:
 
 
 @message(name="ledger.Transfer")
-class Transfer:
+class Transfer(Message):
     """Move `amount_cents` from `debit_account_id` to `credit_account_id`.
 
     The id is chosen by the client, once per payment, and is what makes a
@@ -154,7 +154,7 @@ class Transfer:
 
 
 @message(name="ledger.AccountBalance")
-class AccountBalance:
+class AccountBalance(Message):
     """An account's balances after one transfer (accounts flagged `HISTORY`)."""
 
     transfer_id: int  # the transfer (or the expired pending one) that changed them
@@ -181,7 +181,7 @@ SEGMENT_TRANSFERS = 1024
 
 
 @message(name="ledger.LedgerSnapshot")
-class LedgerSnapshot:
+class LedgerSnapshot(Message):
     """The whole ledger, for log compaction and catch-up (`Ledger.snapshot`).
 
     The transfers, in apply order, are split in two: `segments`, each the

@@ -7,7 +7,7 @@ of it idempotent. `deadline_ms` is when the caller stops waiting (0: never).
 
 from __future__ import annotations
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.tracing.context import TraceContext
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
 
 
 @message
-class PayRequest:
+class PayRequest(Message):
     req_id: str
     payment_id: str
     buyer: str
@@ -36,7 +36,7 @@ class PayRequest:
 
 
 @message
-class PayReply:
+class PayReply(Message):
     req_id: str
     payment_id: str
     status: str  # "paid" | "declined" | "failed" (a coordinator gave up; no effect)
@@ -45,14 +45,14 @@ class PayReply:
 
 
 @message
-class RefundRequest:
+class RefundRequest(Message):
     req_id: str
     payment_id: str
     deadline_ms: float
 
 
 @message
-class RefundReply:
+class RefundReply(Message):
     req_id: str
     payment_id: str
     status: str  # "refunded" | "not-found" | "not-paid" | "declined"
@@ -60,7 +60,7 @@ class RefundReply:
 
 
 @message
-class ReadBalances:
+class ReadBalances(Message):
     req_id: str
     accounts: tuple[str, ...] | None  # None: every account
     deadline_ms: float
@@ -68,14 +68,14 @@ class ReadBalances:
 
 
 @message
-class Balances:
+class Balances(Message):
     req_id: str
     balances: dict[str, int]  # account -> balance in cents (held funds included)
     node: str
 
 
 @message
-class ReadPayments:
+class ReadPayments(Message):
     """Which payments (and transfer legs) this store holds as applied."""
 
     req_id: str
@@ -83,14 +83,14 @@ class ReadPayments:
 
 
 @message
-class Payments:
+class Payments(Message):
     req_id: str
     applied: tuple[str, ...]  # payment ids paid here, and TCC/naive leg ids applied here
     node: str
 
 
 @message
-class LegRequest:
+class LegRequest(Message):
     """One side of a cross-shard transfer, the naive way: add `delta_cents`."""
 
     req_id: str
@@ -101,7 +101,7 @@ class LegRequest:
 
 
 @message
-class LegReply:
+class LegReply(Message):
     req_id: str
     leg_id: str
     status: str  # "applied" | "declined"

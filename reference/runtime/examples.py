@@ -16,35 +16,35 @@ COUNTER_KEY = "count"
 
 
 @message(name="runtime.Echo")
-class Echo:
+class Echo(Message):
     req_id: int
     text: str
 
 
 @message(name="runtime.Incr")
-class Incr:
+class Incr(Message):
     req_id: int
     amount: int
 
 
 @message(name="runtime.Counted")
-class Counted:
+class Counted(Message):
     req_id: int
     value: int  # the counter after the increment, durable when this is sent
 
 
 @message(name="runtime.Beat")
-class Beat:
+class Beat(Message):
     seq: int
 
 
 @message(name="runtime.AskHeard")
-class AskHeard:
+class AskHeard(Message):
     req_id: int
 
 
 @message(name="runtime.Heard")
-class Heard:
+class Heard(Message):
     req_id: int
     node: str
     counts: dict[str, int]  # beats received, per sender

@@ -33,7 +33,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.net.sim import NetConfig
 from reference.net.topology import Topology
 from reference.node import Context, Node, NodeId
@@ -48,7 +48,7 @@ JITTER_RATIO = 0.1
 
 
 @message(name="bench.Token")
-class Token:
+class Token(Message):
     hops: int
 
 

@@ -18,7 +18,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.net.sim import LinkStats, NetConfig
 from reference.net.topology import Topology
 from reference.node import Context, Node, NodeId
@@ -32,7 +32,7 @@ SILENT_MS = 200.0  # a peer unheard for this long is reported silent
 
 
 @message(name="demo.Gossip")
-class Gossip:
+class Gossip(Message):
     """A node's view of every node's own count."""
 
     counts: tuple[tuple[str, int], ...]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from reference.codec import message
+from reference.codec import Message, message
 
 __all__ = ["Promote", "PromoteAck", "ReplicateAck", "ReplicateBatch", "StoreRejected"]
 
 
 @message
-class StoreRejected:
+class StoreRejected(Message):
     """The store refused a request before running it (no transaction, no effect)."""
 
     req_id: str
@@ -19,7 +19,7 @@ class StoreRejected:
 
 
 @message
-class ReplicateBatch:
+class ReplicateBatch(Message):
     """Commit-log records [start_index, start_index + len(records)) for a standby."""
 
     start_index: int
@@ -27,20 +27,20 @@ class ReplicateBatch:
 
 
 @message
-class ReplicateAck:
+class ReplicateAck(Message):
     """The standby holds (durably) every record before `next_index`."""
 
     next_index: int
 
 
 @message
-class Promote:
+class Promote(Message):
     """Failover: a standby becomes the primary of its data from now on."""
 
     reason: str
 
 
 @message
-class PromoteAck:
+class PromoteAck(Message):
     node: str
     next_index: int  # how much of the old primary's log it had received

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.tracing.context import TraceContext
 
 __all__ = ["TccPhase2", "TccPhase2Reply", "TccTry", "TccTryReply"]
 
 
 @message
-class TccTry:
+class TccTry(Message):
     req_id: str
     xid: str  # the global transaction (= the payment id)
     branch_id: str  # "debit" | "credit": one branch per participant action
@@ -21,7 +21,7 @@ class TccTry:
 
 
 @message
-class TccTryReply:
+class TccTryReply(Message):
     req_id: str
     xid: str
     branch_id: str
@@ -31,7 +31,7 @@ class TccTryReply:
 
 
 @message
-class TccPhase2:
+class TccPhase2(Message):
     """Confirm (commit=True) or cancel (commit=False) one branch. Retried until acked."""
 
     req_id: str
@@ -45,7 +45,7 @@ class TccPhase2:
 
 
 @message
-class TccPhase2Reply:
+class TccPhase2Reply(Message):
     req_id: str
     xid: str
     branch_id: str

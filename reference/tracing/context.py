@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.node import Context
 
 __all__ = [
@@ -26,7 +26,7 @@ SPAN_EVENT = "span"  # the telemetry trace kind a traced hop emits
 
 # --8<-- [start:trace-context]
 @message(name="tracing.TraceContext")
-class TraceContext:
+class TraceContext(Message):
     """What travels with a request from hop to hop (SOFA-TraceId, SOFA-RpcId, baggage).
 
     `trace_id` is one per payment (every retry and every hop shares it),

@@ -77,7 +77,7 @@ def written_accounts(writes: Iterable[tuple[str, tuple[Any, ...]]]) -> tuple[str
 
 
 @message(name="tracing.LoadTestSwitch")
-class LoadTestSwitch:
+class LoadTestSwitch(Message):
     """The global switch (Takin's `cluster_test`): off stops all tagged traffic at once."""
 
     enabled: bool
