@@ -221,6 +221,11 @@ def _night(s: dict[str, Any]) -> Group:
             f"city lost: {lost['city']}{gzone}, {when_ms:,.0f} ms after midnight; "
             f"its uid range paid again {again}"
         )
+        if lost.get("rerouted_after_ms") is not None:
+            lines.append(
+                f"  failover: detected {lost['detected_after_ms']:,.0f} ms after the loss, "
+                f"every gateway rerouted {lost['routing_ms']:,.0f} ms after that"
+            )
     lag = s.get("consumer_lag")
     if lag:
         stalled_ms = lag["resumed_at_ms"] - lag["paused_at_ms"]

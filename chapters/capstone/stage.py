@@ -89,6 +89,8 @@ class CapstoneDeployment(Deployment):
         self.lost: tuple[float, str] | None = None  # (when, city)
         self.midnight_ms = 0.0
         self.lag: dict[str, Any] = {}
+        # (time_ms, kind, node, version): the failover's steps, from telemetry.
+        self.routing_events: list[tuple[float, str, str, int]] = []
 
     # -- one history out of four -------------------------------------------------------
     @property  # type: ignore[override]
@@ -248,6 +250,7 @@ class CapstoneDeployment(Deployment):
                 "city": city,
                 "at_ms": round(at_ms, 3),
                 "after_midnight_ms": round(at_ms - self.midnight_ms, 3),
+                **self._reroute(at_ms),
                 "cells_recovered_after_ms": self._cells_recovered_after_ms(at_ms),
                 "gzone_lost": city == DEFAULT_LOST_CITY,
             }
@@ -257,6 +260,33 @@ class CapstoneDeployment(Deployment):
         if isolation:
             out["load_test"] = isolation
         return out
+
+    def on_routing(self, event: Any) -> None:
+        """Telemetry: a controller declaring a cell dead, a gateway adopting new rules."""
+        if event.kind in ("cell-dead", "rules-adopted"):
+            version = int(event.fields.get("version", 0))
+            self.routing_events.append((event.time_ms, event.kind, event.node, version))
+
+    def _reroute(self, at_ms: float) -> dict[str, float | None]:
+        """The failover in steps, from the loss: detected (a controller's suspicion
+        ran out), rerouted (every surviving gateway holds the new rules)."""
+        after = [e for e in self.routing_events if e[0] >= at_ms]
+        dead = [t for t, kind, _, _ in after if kind == "cell-dead"]
+        if not dead:
+            return {"detected_after_ms": None, "rerouted_after_ms": None, "routing_ms": None}
+        # The first rules written after the loss, as the surviving gateways adopt them.
+        city = self.lost[1] if self.lost else ""
+        adopted = [
+            (t, v) for t, kind, node, v in after
+            if kind == "rules-adopted" and t >= dead[0] and self.topology.city_of(node) != city
+        ]  # fmt: skip
+        first = adopted[0][1] if adopted else None
+        done = max((t for t, v in adopted if v == first), default=None)
+        return {
+            "detected_after_ms": round(dead[0] - at_ms, 3),
+            "rerouted_after_ms": None if done is None else round(done - at_ms, 3),
+            "routing_ms": None if done is None else round(done - dead[0], 3),
+        }
 
     def _cells_recovered_after_ms(self, at_ms: float) -> float | None:
         """When the lost city's uid range paid again (chapter 4's own note)."""
@@ -458,6 +488,9 @@ class CapstoneStage(Stage):
                 dep.roles[role].extend(ids)
             for check in part.checks:
                 dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
+        telemetry = getattr(rt, "telemetry", None)
+        if telemetry is not None:
+            telemetry.subscribe(dep.on_routing)
         cells = dep.parts["cells"]
         dep.deadline_ms = cells.deadline_ms
         dep.scale = cells.scale

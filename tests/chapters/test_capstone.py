@@ -44,6 +44,11 @@ def test_the_night_keeps_every_checker_of_every_chapter_green(night: RunResult) 
     assert lost["city"] == "hangzhou" and lost["after_midnight_ms"] == 10.0
     assert lost["cells_recovered_after_ms"] is not None
     assert lost["cells_recovered_after_ms"] < 1_000.0
+    # Why the seeds say sub-100 ms and chapter 4 says ~640 ms: the reroute itself
+    # (rules to every surviving gateway) is tens of ms; detection is chapter 4's
+    # 400 ms of silence; the rest is clients retrying into the new route.
+    assert lost["routing_ms"] < 100.0 < lost["detected_after_ms"] <= 450.0
+    assert lost["rerouted_after_ms"] < lost["cells_recovered_after_ms"]
     lag = s["consumer_lag"]
     assert lag["max_lag"] > 0 and lag["drained_after_ms"] is not None
     assert s["load_test"]["load_test_payments"] > 0 and s["load_test"]["violations"] == {}
