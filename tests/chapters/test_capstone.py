@@ -100,3 +100,13 @@ def test_the_capstone_is_valid_under_the_harness_nemeses(seed: int) -> None:
     spec = TestSpec(chapter="double11", nemeses=("kill", "partition-halves"), time_s=4.0, seed=seed)
     result = run_test(spec)
     assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_capstone_runs_on_real_processes() -> None:
+    """Every part on OS processes over TCP (chapter 5's producers and consumers, and
+    every client, in the harness's process): every chapter's checker valid."""
+    result = run_test(TestSpec(chapter="double11", time_s=2.0, seed=1, backend="process"))
+    assert set(result.verdicts) == _all_checks()
+    assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
