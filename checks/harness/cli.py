@@ -32,6 +32,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("test")(test_command)
     app.command("hunt")(hunt_command)
     app.command("replay")(replay_command)
+    bench.command("chapter")(bench_chapter_command)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -139,6 +140,50 @@ def test_command(
         _print_result(result, folder)
         console.print(time_line(result.timing_s))  # last: where the wall time went
     raise typer.Exit(result.exit_code)
+
+
+def bench_chapter_command(
+    chapter: Annotated[str, typer.Argument(help="Chapter id or alias")] = "ch4",
+    nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "partition-halves,kill,pause,skew",
+    time_s: Annotated[
+        float,
+        typer.Option(
+            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults"
+        ),
+    ] = 60.0,
+    seed: Annotated[int, typer.Option(callback=seed_range(), help="Seed of the run")] = 12,
+) -> None:
+    """How fast `d11 test` runs a chapter on the simulator: the wall time of each
+    phase, then of the whole (the store folder goes to a temporary folder). The
+    default is chapter 4 for a minute under every fault; the last line is wall_s."""
+    import tempfile
+
+    spec = _spec(chapter, "payments", nemesis, time_s, seed, "sim", "", 0, 0)
+    start_s = time.perf_counter()
+    try:
+        result = _run(spec, None, quiet=True)
+    except (HarnessError, ScheduleError) as exc:
+        raise _fail(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="d11-bench-") as root:
+        store_start_s = time.perf_counter()
+        _store(result, Path(root), None)
+        result.timing_s["store"] = result.timing_s.get("store", 0.0) + (
+            time.perf_counter() - store_start_s
+        )
+    wall_s = time.perf_counter() - start_s
+    verdicts = ", ".join(f"{name} {_plain(v.valid)}" for name, v in result.verdicts.items())
+    typer.echo(
+        f"{spec.name} · seed {seed}: {len(result.history)} events, "
+        f"{result.end_ms / 1000:.1f} s simulated, digest {result.digest}"
+    )
+    typer.echo(f"verdicts: {verdicts}")
+    typer.echo(time_line(result.timing_s))
+    typer.echo(f"simulated_per_wall: {result.end_ms / 1000 / wall_s:.2f}")
+    typer.echo(f"wall_s: {wall_s:.1f}")
+
+
+def _plain(valid: Any) -> str:
+    return {True: "valid", False: "invalid"}.get(valid, "unknown")
 
 
 def _load_schedule(path: Path, spec: TestSpec) -> Schedule:

@@ -16,6 +16,7 @@ what makes `d11 replay` exact and lets the hunter shrink a failure.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -83,9 +84,12 @@ def run_test(
     if spec.scenario:
         return _run_scenario(spec, on_progress)
     watch = Stopwatch()
-    with watch.phase("simulation"):
-        rt, dep, schedule = _simulate(spec, schedule, on_progress)
-    return _checked(spec, schedule, rt, dep, expectation_scenario(spec), watch)
+    try:
+        with watch.phase("simulation"):
+            rt, dep, schedule = _simulate(spec, schedule, on_progress)
+        return _checked(spec, schedule, rt, dep, expectation_scenario(spec), watch)
+    finally:
+        gc.unfreeze()  # see _run_with_progress: what died in the run can be collected now
 
 
 # --8<-- [end:run-test]
@@ -200,10 +204,20 @@ def settle(
 def _run_with_progress(
     rt: Any, end_ms: float, on_progress: Callable[[float, float], None] | None
 ) -> None:
-    """Run to `end_ms` in slices, reporting progress between slices."""
+    """Run to `end_ms` in slices, reporting progress between slices.
+
+    Between slices the heap is frozen (`gc.freeze()`): the run's state only
+    grows (ledgers, logs, the history), and CPython's full collections
+    rescan every long-lived object, a tenth of a long run's time (measured:
+    ch4 under every fault, 15 s simulated, 5.7 s CPU, 5.1 s frozen). Frozen
+    objects are still freed by reference counting; `run_test` unfreezes at
+    its end, so cyclic garbage of the run is collected after all. The
+    checkers' forked children inherit the frozen heap, and do not scan it.
+    """
     slice_ms = max(100.0, (end_ms - rt.now_ms) / 50)
     while rt.now_ms < end_ms:
         rt.run_until(min(end_ms, rt.now_ms + slice_ms))
+        gc.freeze()
         if on_progress is not None:
             on_progress(rt.now_ms, end_ms)
 
