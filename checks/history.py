@@ -21,7 +21,7 @@ from checks.values import check_text, check_value, is_integer
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 EVENT_TYPES: frozenset[str] = frozenset({"invoke", "ok", "fail", "info"})
-_TYPES: dict[str, EventType] = {t: t for t in ("invoke", "ok", "fail", "info")}  # type: ignore[misc]
+_TYPES: dict[str, EventType] = {t: t for t in ("invoke", "ok", "fail", "info")}
 
 NEMESIS = "nemesis"
 
@@ -189,7 +189,7 @@ def check_process(process: Any, where: str, name: str) -> int | str:
         check_text(process, where)
         return process
     if is_integer(process) and -PROCESS_ABS_MAX < process < PROCESS_ABS_MAX:
-        return process  # type: ignore[no-any-return]
+        return process
     raise HistoryError(
         f"{where}: {name} must be an integer (64-bit) or a name, got {_short(process)}"
     )

@@ -75,7 +75,7 @@ class Float(float):
     __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is Float and float(self) == float(other)  # type: ignore[arg-type]
+        return type(other) is Float and float(self) == float(other)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)

@@ -93,7 +93,7 @@ def message(cls: Any = None, /, *, name: str | None = None) -> Any:
         _REGISTRY[tag] = data
         _BUILDERS.pop(tag, None)  # compiled again, for this class, on its first decode
         _FIELDS[tag] = tuple(f.name for f in dataclasses.fields(data))
-        data._wire_name = tag  # type: ignore[attr-defined]
+        data._wire_name = tag
         _ENCODERS[data] = _message_encoder(tag, _FIELDS[tag])
         return data
 
@@ -122,7 +122,7 @@ def _use_fast_init(data: type) -> None:
     params, body = ["self"], []
     for f in fields:
         slot = next((k.__dict__[f.name] for k in data.__mro__ if f.name in k.__dict__), None)
-        if type(slot).__name__ != "member_descriptor":
+        if slot is None or type(slot).__name__ != "member_descriptor":
             return
         namespace[f"_set_{f.name}"] = slot.__set__
         if f.default is dataclasses.MISSING:

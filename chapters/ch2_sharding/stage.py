@@ -109,7 +109,7 @@ class ShardingStage(Stage):
             raise StageError("chapter 2 has shards, not cells: use --shards")
 
     def options(self, **overrides: object) -> StageOptions:
-        opts = super().options(**overrides)  # type: ignore[arg-type]
+        opts = super().options(**overrides)
         return opts if opts.shards else opts.with_(shards=DEFAULT_SHARDS)
 
     def topology(self, options: StageOptions) -> Topology:

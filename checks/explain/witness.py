@@ -211,7 +211,7 @@ def _search(
         try:
             next(search)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
         steps += 1024
         if steps > steps_max or time.monotonic() > deadline:
             search.close()
