@@ -34,6 +34,7 @@ from reference.mq.messages import (
     ConsumerHeartbeat,
     ConsumerList,
     EndTransaction,
+    LockQueues,
     PullQuery,
     SendBack,
     SendHalf,
@@ -60,7 +61,7 @@ def stamp(command: Any, now_ms: float) -> Any:
     t = max(0, int(now_ms))
     if isinstance(command, SendHalf | SendMessage | SendTimer):
         return dataclasses.replace(command, born_ms=t)
-    if isinstance(command, EndTransaction | SendBack | CheckPass | TimerTick):
+    if isinstance(command, EndTransaction | SendBack | CheckPass | TimerTick | LockQueues):
         return dataclasses.replace(command, timestamp_ms=t)
     if isinstance(command, PullQuery):
         return dataclasses.replace(command, now_ms=t)

@@ -48,6 +48,7 @@ from reference.mq.messages import (
     CommitOffset,
     ConsumerHeartbeat,
     ConsumerList,
+    LockQueues,
     PullQuery,
     PullResult,
     SendBack,
@@ -62,6 +63,7 @@ __all__ = ["EFFECTS", "ConsumerConfig", "MessageConsumer"]
 EFFECTS = ("settlement", "loyalty", "notification")
 BROKER, LEDGER = "broker", "ledger"
 PULL_TIMER, COMMIT_TIMER, HEARTBEAT_TIMER = "pull", "commit", "heartbeat"
+LOCK_TIMER = "lock"
 DEDUP = "dedup/"  # + msg id: the key was applied
 POINTS = "points/"  # + buyer: loyalty points
 INCARNATION = "incarnation"
@@ -91,9 +93,18 @@ class ConsumerConfig:
     # Only for effects idempotent *where they live* (the ledger): a dedup table on
     # this member's disk knows nothing of what another member applied.
     rebalance: bool = False
+    # Orderly consumption (RocketMQ's MessageListenerOrderly): a member consumes a
+    # queue only while it holds the queue's lock at the broker, and hands a queue
+    # over by finishing the message in hand, committing its offset and only then
+    # unlocking: the next owner starts where it stopped, so a group whose effects
+    # are deduplicated on each member's own disk applies nothing twice across a
+    # rebalance (a member that dies holding a lock is another story: see the book).
+    orderly: bool = False
+    lock_renew_interval_ms: float = 20_000.0  # RocketMQ renews every 20 s (60 s life)
 
     def __post_init__(self) -> None:
         assert self.effect in EFFECTS and self.broker
+        assert self.rebalance or not self.orderly, "orderly consumption locks rebalanced queues"
         assert self.effect != "settlement" or (self.ledger and self.settlement is not None)
         assert 0.0 <= self.fail_ratio < 1.0 and self.poll_interval_ms > 0
 
@@ -112,6 +123,8 @@ class _Queue:
     # Handled, not yet passed by a committed offset: (queue offset, msg id), for the
     # message trace's "acknowledged" step.
     handled: deque[tuple[int, str]] = field(default_factory=deque)
+    locked: bool = True  # orderly: the broker's lock is ours (False: asked, not granted)
+    releasing: bool = False  # orderly: given up, handing over (finish, commit, unlock)
 
     @property
     def low_watermark(self) -> int:
@@ -136,6 +149,7 @@ class MessageConsumer(Node):
             # One retry queue per group; read by the member holding queue 0.
             self.queues[f"{retry_topic(config.group)}/0"] = _Queue(retry_topic(config.group), 0)
         self.deliveries: dict[str, int] = {}  # msg id -> deliveries seen by this incarnation
+        self.releasing: dict[str, _Queue] = {}  # orderly: queues being handed over
         self.started_ms = 0.0
         self.unresolved_halves = -1  # as the broker's leader last said (-1: not heard)
         self.heard_ms = -1e18
@@ -168,15 +182,79 @@ class MessageConsumer(Node):
             wanted[f"{retry_topic(c.group)}/0"] = (retry_topic(c.group), 0)
         for name in [n for n in self.queues if n not in wanted]:
             q = self.queues.pop(name)  # released: commit where we are, then let go
-            self._commit(ctx, q)
             ctx.trace("mq.rebalance", group=c.group, released=name)
+            if c.orderly:
+                q.releasing = True
+                self.releasing[name] = q
+                if not q.busy:
+                    self._hand_over(ctx, name, q)
+            else:
+                self._commit(ctx, q)
         for name, (topic, qid) in wanted.items():
-            if name not in self.queues:
-                self.queues[name] = _Queue(topic, qid)  # from the group's committed offset
+            if name not in self.queues and name not in self.releasing:  # (handed over first)
+                # From the group's committed offset; orderly: once the lock is ours.
+                self.queues[name] = _Queue(topic, qid, locked=not c.orderly)
                 ctx.trace("mq.rebalance", group=c.group, took=name, members=list(members))
                 self._pull(ctx, name)
+        if c.orderly:
+            self._lock_queues(ctx, renew=False)
 
     # --8<-- [end:rebalance]
+
+    # --8<-- [start:queue-locks]
+    def _lock_queues(self, ctx: Context, *, renew: bool) -> None:
+        """Ask the broker for the locks of our queues not locked yet (and, to renew
+        them, of those we hold); start consuming a queue once its lock is granted."""
+        by_topic: dict[str, list[int]] = {}
+        for q in self.queues.values():
+            if renew or not q.locked:
+                by_topic.setdefault(q.topic, []).append(q.queue_id)
+        for topic, qids in by_topic.items():
+            self.calls += 1
+            lock = LockQueues(self.config.group, self.node_id, topic, tuple(sorted(qids)), False, 0)
+
+            def granted(ok: bool, result: Any, lock: LockQueues = lock) -> None:
+                if not ok or not isinstance(result, tuple) or result[:1] != ("locked",):
+                    return  # asked again at the next heartbeat
+                for name, q in list(self.queues.items()):
+                    if q.topic != lock.topic or q.queue_id not in lock.queue_ids:
+                        continue
+                    if q.queue_id in result[1] and not q.locked:
+                        q.locked = True
+                        ctx.trace("mq.lock", group=self.config.group, queue=name)
+                        self._pull(ctx, name)
+                    elif q.queue_id not in result[1] and q.locked:
+                        # Our lock expired and another member holds it now: stop.
+                        self.queues[name] = _Queue(q.topic, q.queue_id, locked=False)
+                        ctx.trace("mq.lock-lost", group=self.config.group, queue=name)
+
+            request = Propose(f"lock:{self.node_id}:{self.calls}", lock)
+            self.caller.call(ctx, BROKER, request, granted, attempts_max=3)
+
+    def _hand_over(self, ctx: Context, name: str, q: _Queue) -> None:
+        """A released queue, nothing in hand: commit where we stopped, then unlock."""
+        c = self.config
+        unlock = LockQueues(c.group, self.node_id, q.topic, (q.queue_id,), True, 0)
+
+        def committed(ok: bool, result: Any) -> None:
+            if not ok:  # not known to be committed: keep the lock (it expires)
+                self.releasing.pop(name, None)
+                return
+            self.calls += 1
+            request = Propose(f"unlock:{self.node_id}:{self.calls}", unlock)
+            self.caller.call(ctx, BROKER, request, lambda ok, r: None, attempts_max=10)
+            self.releasing.pop(name, None)
+
+        low = q.low_watermark
+        if low < 0:
+            committed(True, None)  # never read: nothing to commit
+            return
+        self.calls += 1
+        commit = CommitOffset(c.group, q.topic, q.queue_id, low)
+        request = Propose(f"offset:{self.node_id}:{self.calls}", commit)
+        self.caller.call(ctx, BROKER, request, committed, attempts_max=10)
+
+    # --8<-- [end:queue-locks]
 
     def on_start(self, ctx: Context) -> None:
         # History process ids name the incarnation: an operation cut short by a
@@ -190,6 +268,8 @@ class MessageConsumer(Node):
         ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
         if self.config.rebalance:
             ctx.set_timer(0.0, HEARTBEAT_TIMER)
+        if self.config.orderly:
+            ctx.set_timer(self.config.lock_renew_interval_ms, LOCK_TIMER)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         ctx.work(self.config.work_ms)
@@ -216,6 +296,9 @@ class MessageConsumer(Node):
             ctx.set_timer(self.config.heartbeat_interval_ms, HEARTBEAT_TIMER)
             beat = ConsumerHeartbeat(self.config.group, self.node_id)
             ctx.send(self.caller.leader(BROKER), beat)
+        elif tag == LOCK_TIMER:
+            ctx.set_timer(self.config.lock_renew_interval_ms, LOCK_TIMER)
+            self._lock_queues(ctx, renew=True)
         elif tag == COMMIT_TIMER:
             ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
             self._commit_offsets(ctx)
@@ -225,7 +308,7 @@ class MessageConsumer(Node):
     # -- pulling ---------------------------------------------------------------------
     def _pull(self, ctx: Context, name: str) -> None:
         q = self.queues[name]
-        if q.pulling:
+        if q.pulling or not q.locked:
             return
         if len(q.cached) >= CACHED_MAX:  # backpressure: wait for the handler
             ctx.set_timer(self.config.poll_interval_ms, (PULL_TIMER, name))
@@ -277,7 +360,7 @@ class MessageConsumer(Node):
     # -- handling ----------------------------------------------------------------------
     def _handle_next(self, ctx: Context, name: str) -> None:
         q = self.queues[name]
-        if q.busy or not q.cached:
+        if q.busy or not q.cached or not q.locked:
             return
         q.busy = True
         ctx.count("txns")  # a message handled (the report's load per node)
@@ -307,6 +390,8 @@ class MessageConsumer(Node):
             q.busy = False
             if self.queues.get(name) is q:  # not released meanwhile
                 self._handle_next(ctx, name)
+            elif q.releasing:  # orderly: the message in hand is done, hand over
+                self._hand_over(ctx, name, q)
 
         if c.fail_ratio and ctx.random.random() < c.fail_ratio:
             self._send_back(ctx, m, done)

@@ -30,6 +30,7 @@ from reference.mq.messages import (
     CommandBatch,
     CommitOffset,
     EndTransaction,
+    LockQueues,
     PullQuery,
     PullResult,
     SendBack,
@@ -93,6 +94,7 @@ class BrokerConfig:
     timer_precision_ms: int = 1_000  # timerPrecisionMs
     timer_max_delay_ms: int = 3 * 86_400_000  # timerMaxDelaySec: 3 days (cloud brokers: 40)
     timer_roll_window_slots: int = 2 * 86_400  # timerRollWindowSlot: 2 days of slots
+    rebalance_lock_max_live_ms: int = 60_000  # rebalanceLockMaxLiveTime: a queue lock's life
     mutations: frozenset[str] = field(default_factory=frozenset)  # the bug zoo (mutations.py)
 
     def __post_init__(self) -> None:
@@ -131,6 +133,10 @@ class BrokerMachine:
         self.held: dict[str, int] = {}
         self.wheel = self._new_wheel()
         self.check_cursor = -1  # the commit-log offset of the half the last pass stopped at
+        # Queue locks for orderly consumption: (group, topic, queue) -> (member, until).
+        # Replicated (RocketMQ keeps them in the broker's memory): a new leader
+        # knows who holds what, so no queue has two owners across a failover.
+        self.locks: dict[tuple[str, str, int], tuple[str, int]] = {}
 
     def _new_wheel(self) -> TimingWheel:
         cfg = self.config
@@ -183,6 +189,8 @@ class BrokerMachine:
             return ("ok", self.offsets[key])
         if isinstance(command, SendBack):
             return self._send_back(command)
+        if isinstance(command, LockQueues):
+            return self._lock(command)
         if isinstance(command, CheckPass):
             return self._check_pass(command.timestamp_ms)
         if isinstance(command, SendTimer):
@@ -373,6 +381,27 @@ class BrokerMachine:
 
     # --8<-- [end:send-timer]
 
+    # --8<-- [start:queue-locks]
+    def _lock(self, c: LockQueues) -> Any:
+        """Lock, renew or release queues of a group for one member. A lock is granted
+        if the queue is free, already this member's, or its holder's lock expired."""
+        out: list[int] = []
+        until_ms = c.timestamp_ms + self.config.rebalance_lock_max_live_ms
+        for qid in c.queue_ids:
+            key = (c.group, c.topic, qid)
+            holder = self.locks.get(key)
+            mine = holder is not None and holder[0] == c.consumer
+            if c.unlock:
+                if mine:
+                    del self.locks[key]
+                    out.append(qid)
+            elif mine or holder is None or holder[1] < c.timestamp_ms:
+                self.locks[key] = (c.consumer, until_ms)
+                out.append(qid)
+        return ("unlocked" if c.unlock else "locked", tuple(out))
+
+    # --8<-- [end:queue-locks]
+
     # --8<-- [start:send-back]
     def _send_back(self, c: SendBack) -> Any:
         """A failed message: to the group's retry topic after a delay level, or,
@@ -458,10 +487,11 @@ class BrokerMachine:
             tuple(self.held.items()),
             self.wheel.snapshot(),
             self.check_cursor,
+            tuple((g, t, q, who, until) for (g, t, q), (who, until) in self.locks.items()),
         )
 
     def restore(self, value: Any) -> None:
-        log, halves, ops, offsets, real, held, wheel, *cursor = value  # (older: no cursor)
+        log, halves, ops, offsets, real, held, wheel, *cursor = value  # (older: fewer)
         self.__init__(self.config)  # type: ignore[misc]
         for msg in log:
             self.log.append(msg)
@@ -476,6 +506,8 @@ class BrokerMachine:
         self.held = dict(held)
         self.wheel.restore(wheel)
         self.check_cursor = cursor[0] if cursor else -1
+        locks = cursor[1] if len(cursor) > 1 else ()
+        self.locks = {(g, t, q): (who, until) for g, t, q, who, until in locks}
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)

@@ -28,6 +28,7 @@ __all__ = [
     "ConsumerHeartbeat",
     "ConsumerList",
     "EndTransaction",
+    "LockQueues",
     "Payload",
     "PullQuery",
     "PullResult",
@@ -130,6 +131,21 @@ class CommitOffset:
     topic: str
     queue_id: int
     offset: int
+
+
+@message(name="mq.LockQueues")
+class LockQueues:
+    """Lock (or renew, or with `unlock` release) a consumer group's queues for one
+    member: RocketMQ's LOCK_BATCH_MQ / UNLOCK_BATCH_MQ for orderly consumption. A
+    lock lasts `BrokerConfig.rebalance_lock_max_live_ms` unless renewed. Answered
+    with ("locked", queue ids this member now holds) or ("unlocked", released ids)."""
+
+    group: str
+    consumer: str
+    topic: str
+    queue_ids: tuple[int, ...]
+    unlock: bool
+    timestamp_ms: int  # 0 from the client; the leader stamps it
 
 
 @message(name="mq.SendBack")

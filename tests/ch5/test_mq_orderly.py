@@ -1,0 +1,134 @@
+"""Orderly consumption with queue locks: a group whose members deduplicate on their
+own disks applies nothing twice across a rebalance, and keeps each key in order.
+
+A producer sends numbered messages for eight keys; a loyalty group (local dedup
+tables) of two members shares the topic's queues. The second member joins
+mid-run, and the first, whose heartbeats are slower, hears of it late: it must
+hand half of its queues over. With `orderly` the hand-over
+finishes the message in hand, commits the offset, then unlocks, and the new
+owner consumes only once it holds the lock. Without it, the two members read a
+queue at once for a while, and the second applies again what the first did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from reference.codec import Message
+from reference.mq.broker import BrokerReplica
+from reference.mq.caller import CALL_TIMER, GroupCaller
+from reference.mq.consumer import ConsumerConfig, MessageConsumer
+from reference.mq.machine import BrokerConfig, BrokerMachine
+from reference.mq.messages import LockQueues, Payload, SendMessage
+from reference.net.topology import Topology
+from reference.node import Context, Node, NodeId
+from reference.paxos.config import PaxosConfig
+from reference.paxos.messages import Membership, Propose, ProposeResult, ReadResult
+from reference.runtime.sim import SimRuntime
+
+REPLICAS = ("b1", "b2", "b3")
+TOPIC, KEYS, SEND_EVERY_MS = "payments", 8, 10.0
+
+
+class Sender(Node):
+    """Plain messages `k<key>-<n>`, one key after the other, every SEND_EVERY_MS."""
+
+    def __init__(self, until_ms: float) -> None:
+        self.caller = GroupCaller({"broker": REPLICAS})
+        self.sent = 0
+        self.until_ms = until_ms
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer(500.0, "send")
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if isinstance(tag, tuple) and tag[0] == CALL_TIMER:
+            self.caller.on_timer(ctx, tag)
+            return
+        key, n = f"u{self.sent % KEYS}", self.sent // KEYS
+        msg_id = f"{key}-{n}"
+        body = Payload(msg_id, key, "m1@pay", 100)
+        send = Propose(msg_id, SendMessage(TOPIC, msg_id, key, body, 0))
+        self.caller.call(ctx, "broker", send, lambda ok, r: None)
+        self.sent += 1
+        if ctx.now_ms() < self.until_ms:
+            ctx.set_timer(SEND_EVERY_MS, "send")
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, ProposeResult | ReadResult):
+            self.caller.on_result(ctx, src, msg)
+
+
+def _run(orderly: bool) -> tuple[list[dict[str, Any]], BrokerMachine]:
+    topo = Topology.build({"hangzhou": {"hz": [*REPLICAS, "sender", "c1", "c2"]}})
+    rt = SimRuntime(topology=topo, seed=5, strict=True)
+    cfg = PaxosConfig(membership=Membership(1, REPLICAS))
+    broker = BrokerConfig(rebalance_lock_max_live_ms=5_000)
+    for n in REPLICAS:
+        rt.add_node(n, lambda nid: BrokerReplica(nid, cfg, broker, {"p": ("sender",)}))
+    rt.add_node("sender", lambda nid: Sender(until_ms=4_000.0))
+    history: list[dict[str, Any]] = []
+    # c1 hears of the join up to a second late (its heartbeats are slower): long
+    # enough for c2 to take queues c1 still reads, unless the locks say no.
+    for member, heartbeat_ms in (("c1", 1_000.0), ("c2", 100.0)):
+        ccfg = ConsumerConfig(
+            "loyalty", TOPIC, (), "loyalty", REPLICAS, history.append,
+            topic_queues=broker.queues_per_topic, rebalance=True, orderly=orderly,
+            retries=False, offset_commit_interval_ms=1_000.0, lock_renew_interval_ms=1_000.0,
+            heartbeat_interval_ms=heartbeat_ms, poll_interval_ms=20.0, work_ms=5.0,
+        )  # fmt: skip
+        rt.add_node(member, lambda nid, c=ccfg: MessageConsumer(nid, c))
+    rt.start()
+    rt.crash("c2")  # not there yet: it joins at 2 s
+    rt.run_until(2_000.0)
+    rt.restart("c2")
+    rt.run_until(9_000.0)
+    leader = next(rt.node(n) for n in REPLICAS if rt.node(n).role == "leader")
+    assert isinstance(leader, BrokerReplica)
+    return history, leader.machine
+
+
+def _applied(history: list[dict[str, Any]]) -> list[tuple[float, str, str]]:
+    """(time, member, msg id) of every effect applied."""
+    return [
+        (e["time_ms"], e["process"].split("#")[0], e["value"]["id"])
+        for e in history
+        if e["f"] == "apply" and e["type"] == "ok"
+    ]
+
+
+def test_orderly_hand_over_applies_nothing_twice_and_keeps_each_key_in_order() -> None:
+    history, machine = _run(orderly=True)
+    applied = _applied(history)
+    ids = [m for _, _, m in applied]
+    assert len(ids) == len(set(ids)) > 300  # every effect once ...
+    assert {member for _, member, _ in applied} == {"c1", "c2"}  # ... by both members
+    for key in range(KEYS):  # each key's messages applied in send order, whoever did it
+        ns = [int(m.split("-")[1]) for _, _, m in sorted(applied) if m.startswith(f"u{key}-")]
+        assert ns == sorted(ns) and len(ns) == ns[-1] + 1, (key, ns)
+    assert {who for who, _ in machine.locks.values()} == {"c1", "c2"}
+    assert machine.clone().locks == machine.locks  # replicated: in the snapshot
+
+
+def test_without_locks_the_same_join_applies_effects_twice() -> None:
+    """The case the locks are for: this test fails if the unlocked rebalance is safe."""
+    applied = _applied(_run(orderly=False)[0])
+    ids = [m for _, _, m in applied]
+    assert len(ids) > len(set(ids))
+
+
+def test_a_queue_lock_has_one_holder_until_it_is_released_or_expires() -> None:
+    b = BrokerMachine(BrokerConfig(rebalance_lock_max_live_ms=1_000))
+
+    def lock(who: str, at_ms: int, *qids: int, unlock: bool = False) -> Any:
+        return b.apply(LockQueues("g", who, TOPIC, qids, unlock, at_ms))
+
+    assert lock("c1", 0, 0, 1) == ("locked", (0, 1))
+    assert lock("c2", 500, 1, 2) == ("locked", (2,))  # 1 is c1's
+    assert lock("c1", 900, 0, 1) == ("locked", (0, 1))  # renewed until 1,900
+    assert lock("c2", 1_500, 1) == ("locked", ())
+    assert lock("c2", 1_901, 1) == ("locked", (1,))  # expired: c2's now
+    assert lock("c1", 2_000, 0, unlock=True) == ("unlocked", (0,))
+    assert lock("c1", 2_000, 1, unlock=True) == ("unlocked", ())  # not c1's to release
+    assert b.clone().locks == b.locks
