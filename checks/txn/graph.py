@@ -85,8 +85,8 @@ def add_realtime(graph: DepGraph, committed: Iterable[Txn]) -> None:
                     f"began (index {t.invoke_index})",
                 )
         else:
-            for p in preds.get(t.n, []):
-                frontier.pop(p, None)
+            for n in preds.get(t.n, []):
+                frontier.pop(n, None)
             frontier[t.n] = t
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from typing import Any
 
 from checks.history import HistoryError
 from checks.txn.anomaly import Anomaly, cap_per_kind
 from checks.txn.graph import DepGraph
-from checks.txn.txns import Txn, show_value
+from checks.txn.txns import Key, LastWrites, Txn, Value, Writers, show_value
+
+# A read before the transaction's own appends to the key: (reader, key, the list it saw).
+ListRead = tuple[Txn, Key, tuple[Value, ...]]
 
 
 def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
@@ -47,13 +49,13 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
     return graph, cap_per_kind(anomalies), committed
 
 
-def _appends(txns: list[Txn]) -> tuple[dict[tuple[Any, Any], Txn], dict[tuple[int, Any], Any]]:
+def _appends(txns: list[Txn]) -> tuple[Writers, LastWrites]:
     """(key, value) -> the transaction that appended it, and (txn, key) -> its last append.
 
     `HistoryError` on a value appended twice to one key, or on a write.
     """
-    writer: dict[tuple[Any, Any], Txn] = {}
-    last_append: dict[tuple[int, Any], Any] = {}
+    writer: Writers = {}
+    last_append: LastWrites = {}
     for t in txns:
         for m in t.mops:
             if m.f == "append":
@@ -79,18 +81,18 @@ def _refuse_non_list_reads(ok: list[Txn]) -> None:
                 )
 
 
-def _read_values(reads: list[tuple[Txn, Any, tuple[Any, ...]]]) -> dict[Any, dict[Any, None]]:
+def _read_values(reads: list[ListRead]) -> dict[Key, dict[Value, None]]:
     """Each value any read returned, once, in the order reads first show it."""
-    values: dict[Any, dict[Any, None]] = defaultdict(dict)
+    values: dict[Key, dict[Value, None]] = defaultdict(dict)
     for k, vs in dict.fromkeys((k, vs) for _, k, vs in reads):
         values[k].update(dict.fromkeys(vs))
     return values
 
 
 def _reads_of_no_committed_append(
-    values: dict[Any, dict[Any, None]],
-    reads: list[tuple[Txn, Any, tuple[Any, ...]]],
-    writer: dict[tuple[Any, Any], Txn],
+    values: dict[Key, dict[Value, None]],
+    reads: list[ListRead],
+    writer: Writers,
     anomalies: list[Anomaly],
 ) -> None:
     """A read of a value no one appended (garbage), or one an aborted transaction did (G1a)."""
@@ -120,8 +122,8 @@ def _reads_of_no_committed_append(
 
 
 def _append_order_edges(
-    orders: dict[Any, tuple[Any, ...]],
-    writer: dict[tuple[Any, Any], Txn],
+    orders: dict[Key, tuple[Value, ...]],
+    writer: Writers,
     committed_ns: set[int],
     graph: DepGraph,
 ) -> None:
@@ -136,10 +138,10 @@ def _append_order_edges(
 
 
 def _read_edges(
-    external: list[tuple[Txn, Any, tuple[Any, ...]]],
-    orders: dict[Any, tuple[Any, ...]],
-    writer: dict[tuple[Any, Any], Txn],
-    last_append: dict[tuple[int, Any], Any],
+    external: list[ListRead],
+    orders: dict[Key, tuple[Value, ...]],
+    writer: Writers,
+    last_append: LastWrites,
     committed_ns: set[int],
     graph: DepGraph,
     anomalies: list[Anomaly],
@@ -184,17 +186,17 @@ def _read_edges(
 
 
 def _after_every_read(
-    orders: dict[Any, tuple[Any, ...]],
-    writer: dict[tuple[Any, Any], Txn],
+    orders: dict[Key, tuple[Value, ...]],
+    writer: Writers,
     committed: list[Txn],
-    external: list[tuple[Txn, Any, tuple[Any, ...]]],
+    external: list[ListRead],
     graph: DepGraph,
 ) -> None:
     """A committed append no read saw comes after every element any read
     saw (else the longest read would hold it): its writer follows the writer
     of the last element (ww) and every reader of the whole list (rw)."""
     committed_ns = {t.n for t in committed}
-    whole: dict[Any, list[Txn]] = defaultdict(list)  # key -> readers of its whole list
+    whole: dict[Key, list[Txn]] = defaultdict(list)  # key -> readers of its whole list
     for t, k, vs in external:
         if k in orders and len(vs) == len(orders[k]):
             whole[k].append(t)
@@ -222,12 +224,12 @@ def _after_every_read(
             )
 
 
-def _external_reads(ok: list[Txn]) -> list[tuple[Txn, Any, tuple[Any, ...]]]:
+def _external_reads(ok: list[Txn]) -> list[ListRead]:
     """Reads of a key before the transaction's own first write to it: they
     show the database's state, not the transaction's."""
     out = []
     for t in ok:
-        touched: set[Any] = set()
+        touched: set[Key] = set()
         for m in t.mops:
             if m.f == "r" and m.key not in touched:
                 out.append((t, m.key, m.value or ()))
@@ -238,8 +240,8 @@ def _external_reads(ok: list[Txn]) -> list[tuple[Txn, Any, tuple[Any, ...]]]:
 def _internal(ok: list[Txn], anomalies: list[Anomaly]) -> None:
     """Within a transaction, a read must show its earlier reads and appends."""
     for t in ok:
-        known: dict[Any, tuple[Any, ...]] = {}  # key -> the list as this txn knows it
-        suffix: dict[Any, tuple[Any, ...]] = {}  # key -> own appends before any read
+        known: dict[Key, tuple[Value, ...]] = {}  # key -> the list as this txn knows it
+        suffix: dict[Key, tuple[Value, ...]] = {}  # key -> own appends before any read
         for m in t.mops:
             if m.f == "append":
                 if m.key in known:
@@ -268,10 +270,10 @@ def _internal(ok: list[Txn], anomalies: list[Anomaly]) -> None:
 
 
 def _version_orders(
-    reads: list[tuple[Txn, Any, tuple[Any, ...]]], anomalies: list[Anomaly]
-) -> dict[Any, tuple[Any, ...]]:
+    reads: list[ListRead], anomalies: list[Anomaly]
+) -> dict[Key, tuple[Value, ...]]:
     """Each key's longest read, if every read of it is a prefix of that."""
-    by_key: dict[Any, list[tuple[Txn, tuple[Any, ...]]]] = defaultdict(list)
+    by_key: dict[Key, list[tuple[Txn, tuple[Value, ...]]]] = defaultdict(list)
     for t, k, vs in reads:
         if len(set(vs)) != len(vs):
             dup = next(v for v in vs if vs.count(v) > 1)
@@ -284,7 +286,7 @@ def _version_orders(
             )
             continue
         by_key[k].append((t, vs))
-    orders: dict[Any, tuple[Any, ...]] = {}
+    orders: dict[Key, tuple[Value, ...]] = {}
     for k, seen in by_key.items():
         longest_t, longest = max(seen, key=lambda tv: len(tv[1]))
         bad = next(((t, vs) for t, vs in seen if longest[: len(vs)] != vs), None)
@@ -302,13 +304,11 @@ def _version_orders(
     return orders
 
 
-def _lost_updates(
-    ok: list[Txn], external: list[tuple[Txn, Any, tuple[Any, ...]]], anomalies: list[Anomaly]
-) -> None:
+def _lost_updates(ok: list[Txn], external: list[ListRead], anomalies: list[Anomaly]) -> None:
     """Two committed transactions that read the same version of a key and
     both appended to it: each wrote without seeing the other's write."""
     appends = {(t.n, m.key) for t in ok for m in t.mops if m.f == "append"}
-    groups: dict[tuple[Any, tuple[Any, ...]], list[Txn]] = defaultdict(list)
+    groups: dict[tuple[Key, tuple[Value, ...]], list[Txn]] = defaultdict(list)
     for t, k, vs in external:
         if (t.n, k) in appends:
             groups[(k, vs)].append(t)

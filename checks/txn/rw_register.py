@@ -20,12 +20,14 @@ and their classes are unchanged.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from checks.history import HistoryError
 from checks.txn.anomaly import Anomaly, cap_per_kind
 from checks.txn.graph import DepGraph
-from checks.txn.txns import Txn, show_value
+from checks.txn.txns import Key, LastWrites, Txn, Value, Writers, show_value
+
+# A read before the transaction's own write to the key: (reader, key, the value it saw).
+RegisterRead = tuple[Txn, Key, Value]
 
 
 def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
@@ -34,10 +36,10 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
     writer, last_write = _writes(txns)
     anomalies: list[Anomaly] = []
     ok = [t for t in txns if t.status == "ok"]
-    external: list[tuple[Txn, Any, Any]] = []  # reads before any own write to the key
+    external: list[RegisterRead] = []  # reads before any own write to the key
     for t in ok:
         _internal(t, anomalies)
-        touched: set[Any] = set()
+        touched: set[Key] = set()
         for m in t.mops:
             if m.f == "r" and m.key not in touched:
                 external.append((t, m.key, m.value))
@@ -53,13 +55,13 @@ def infer(txns: list[Txn]) -> tuple[DepGraph, list[Anomaly], list[Txn]]:
     return graph, cap_per_kind(anomalies), committed
 
 
-def _writes(txns: list[Txn]) -> tuple[dict[tuple[Any, Any], Txn], dict[tuple[int, Any], Any]]:
+def _writes(txns: list[Txn]) -> tuple[Writers, LastWrites]:
     """(key, value) -> the transaction that wrote it, and (txn, key) -> its last write.
 
     `HistoryError` on a nil or repeated write, an append, or a read of a list.
     """
-    writer: dict[tuple[Any, Any], Txn] = {}
-    last_write: dict[tuple[int, Any], Any] = {}
+    writer: Writers = {}
+    last_write: LastWrites = {}
     for t in txns:
         for m in t.mops:
             if m.f == "w":
@@ -85,9 +87,9 @@ def _writes(txns: list[Txn]) -> tuple[dict[tuple[Any, Any], Txn], dict[tuple[int
 
 
 def _read_edges(
-    external: list[tuple[Txn, Any, Any]],
-    writer: dict[tuple[Any, Any], Txn],
-    last_write: dict[tuple[int, Any], Any],
+    external: list[RegisterRead],
+    writer: Writers,
+    last_write: LastWrites,
     graph: DepGraph,
     anomalies: list[Anomaly],
 ) -> None:
@@ -127,19 +129,19 @@ def _read_edges(
 
 
 def _version_order_edges(
-    external: list[tuple[Txn, Any, Any]],
-    writer: dict[tuple[Any, Any], Txn],
-    last_write: dict[tuple[int, Any], Any],
+    external: list[RegisterRead],
+    writer: Writers,
+    last_write: LastWrites,
     committed_ns: set[int],
     graph: DepGraph,
 ) -> None:
     """The version orders v1 < v2 we know (see the module docstring), each giving
     ww from the writer of v1 and rw from every reader of v1 to the writer of v2."""
-    readers: dict[tuple[Any, Any], list[Txn]] = defaultdict(list)
+    readers: dict[tuple[Key, Value], list[Txn]] = defaultdict(list)
     for t, k, v in external:
         readers[(k, v)].append(t)
     # Version orders v1 < v2 per key; v1 None is the initial state.
-    before: set[tuple[Any, Any, Any]] = set()
+    before: set[tuple[Key, Value, Value]] = set()
     for (_, k), v in last_write.items():
         if (k, v) in writer and writer[(k, v)].n in committed_ns:
             before.add((k, None, v))
@@ -171,7 +173,7 @@ def _version_order_edges(
 
 def _internal(t: Txn, anomalies: list[Anomaly]) -> None:
     """Within a transaction, a read returns its own last write or last read."""
-    known: dict[Any, tuple[Any, str]] = {}  # key -> (value, "written" | "read")
+    known: dict[Key, tuple[Value, str]] = {}  # key -> (value, "written" | "read")
     for m in t.mops:
         if m.f == "w":
             known[m.key] = (m.value, "written")
@@ -190,11 +192,11 @@ def _internal(t: Txn, anomalies: list[Anomaly]) -> None:
 
 
 def _lost_updates(
-    external: list[tuple[Txn, Any, Any]],
-    last_write: dict[tuple[int, Any], Any],
+    external: list[RegisterRead],
+    last_write: LastWrites,
     anomalies: list[Anomaly],
 ) -> None:
-    groups: dict[tuple[Any, Any], list[Txn]] = defaultdict(list)
+    groups: dict[tuple[Key, Value], list[Txn]] = defaultdict(list)
     for t, k, v in external:
         if (t.n, k) in last_write:
             groups[(k, v)].append(t)

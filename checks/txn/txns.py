@@ -19,15 +19,19 @@ read name the transaction it read from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from checks.history import Event, HistoryError, Operation, pair_operations
 from checks.values import is_integer, is_scalar, to_plain, value_key
 
 Status = Literal["ok", "fail", "info"]
 MOP_KINDS = frozenset({"append", "r", "w"})
+# What the inferers know of a key and of a value appended or written: that it
+# can be compared and hashed (a history's values are checked at the edge).
+Key: TypeAlias = Hashable
+Value: TypeAlias = Hashable
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,12 @@ class Txn:
 
 
 SHOW_ELEMENTS_MAX = 8  # a longer list read is shown by its ends
+
+
+# (key, value) -> the transaction that appended or wrote it; values are unique per key.
+Writers: TypeAlias = "dict[tuple[Key, Value], Txn]"
+# (transaction number, key) -> the last value that transaction appended or wrote to it.
+LastWrites: TypeAlias = "dict[tuple[int, Key], Value]"
 
 
 def show_value(v: Any) -> str:
