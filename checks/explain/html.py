@@ -15,7 +15,7 @@ from collections.abc import Callable
 from html import escape
 
 from checks.explain.witness import Explanation
-from checks.lin.model import Model
+from checks.lin.model import Call, Model
 
 LANE_H = 28  # pixels per process lane
 BAR_H = 18
@@ -36,80 +36,27 @@ def timeline_html(
     `at` names a history position for people (default "event N").
     """
     at = at or (lambda i: f"event {i}")
-    calls = ex.calls
-    positions = sorted({c.call for c in calls} | {c.ret for c in calls if c.ret is not None})
-    slot = {p: k for k, p in enumerate(positions)}
-    width_slots = len(positions) + 2
-    slot_w = max(2.0, min(SLOT_W, WIDTH_MAX / width_slots))
-    procs = sorted(
-        {c.process for c in calls},
-        key=lambda p: (isinstance(p, str), p if isinstance(p, int) else 0, str(p)),
-    )
-    lane = {p: k for k, p in enumerate(procs)}
-    rank = {i: k for k, i in enumerate(ex.order)}
-    state_after = dict(zip(ex.order, ex.states, strict=True))
+    layout = _Layout(ex)
+    rank = {i: k for k, i in enumerate(ex.order)}  # call id -> its place in the linearization
     witness = set(ex.witness) | set(ex.weakened)
-    width = LEFT_W + width_slots * slot_w + 20
-    height = 30 + len(procs) * LANE_H + 20
-
-    def x(pos: int | None) -> float:
-        k = width_slots - 1 if pos is None else slot[pos]
-        return LEFT_W + k * slot_w
-
-    parts: list[str] = []
-    for p in procs:
-        y = 30 + lane[p] * LANE_H
-        parts.append(
-            f'<text x="6" y="{y + BAR_H - 4}" class="lane">process {escape(str(p))}</text>'
-            f'<line x1="{LEFT_W}" x2="{width - 10}" y1="{y + BAR_H + 5}" '
-            f'y2="{y + BAR_H + 5}" class="sep"/>'
-        )
-    for c in calls:
-        y = 30 + lane[c.process] * LANE_H
-        x0, x1 = x(c.call), x(c.ret) + slot_w * 0.8
-        classes = ["op"]
-        if c.id == ex.stuck:
-            classes.append("stuck")
-        elif c.id in rank:
-            classes.append("lin")
-        if c.ret is None:
-            classes.append("unknown")
-        if c.id in witness:
-            classes.append("witness")
-        hover = [f"process {c.process}: {model.describe_call(c)}"]
-        hover.append(f"{at(c.call)} to {'?' if c.ret is None else at(c.ret)}")
-        if c.id in rank:
-            hover.append(f"linearized #{rank[c.id] + 1}")
-            hover.append(f"state after: {model.describe_state(state_after[c.id])}")
-        elif c.id == ex.stuck:
-            hover.append("cannot be linearized after the numbered operations")
-        else:
-            hover.append("not in the longest linearization")
-        label = f"{rank[c.id] + 1}. " if c.id in rank else ""
-        label += model.describe_call(c)
-        parts.append(
-            f'<g class="{" ".join(classes)}"><title>{escape(chr(10).join(hover))}</title>'
-            f'<rect x="{x0:.1f}" y="{y}" width="{max(3.0, x1 - x0):.1f}" height="{BAR_H}" rx="3"/>'
-            f'<text x="{x0 + 3:.1f}" y="{y + BAR_H - 5}" class="label">'
-            f"{escape(_clip(label, int((x1 - x0) / 6)))}</text></g>"
-        )
+    parts = [_lane(layout, p) for p in layout.procs]
+    parts += [_bar(layout, ex, model, c, rank, c.id in witness, at) for c in ex.calls]
     if ex.stuck is not None:
-        xs = x(calls[ex.stuck].ret) + slot_w * 0.8
+        xs = layout.x(ex.calls[ex.stuck].ret) + layout.slot_w * 0.8
         parts.append(
-            f'<line x1="{xs:.1f}" x2="{xs:.1f}" y1="18" y2="{height - 10}" class="fail"/>'
+            f'<line x1="{xs:.1f}" x2="{xs:.1f}" y1="18" y2="{layout.height - 10}" class="fail"/>'
             f'<text x="{xs - 4:.1f}" y="14" class="failtext" text-anchor="end">'
             "no linearization gets past here</text>"
         )
     rows = "".join(
-        f"<tr><td>{k + 1}</td><td>{escape(str(calls[i].process))}</td>"
-        f"<td>{escape(model.describe_call(calls[i]))}</td>"
+        f"<tr><td>{k + 1}</td><td>{escape(str(ex.calls[i].process))}</td>"
+        f"<td>{escape(model.describe_call(ex.calls[i]))}</td>"
         f"<td>{escape(model.describe_state(s))}</td></tr>"
         for k, (i, s) in enumerate(zip(ex.order, ex.states, strict=True))
     )
     svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height}">'
-        + "".join(parts)
-        + "</svg>"
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{layout.width:.0f}" '
+        f'height="{layout.height}">' + "".join(parts) + "</svg>"
     )
     summary_html = "".join(
         f'<li class="sub">{escape(line.strip().removeprefix("- "))}</li>'
@@ -118,6 +65,83 @@ def timeline_html(
         for line in summary
     )
     return _PAGE.format(title=escape(title), summary=summary_html, svg=svg, rows=rows, css=_CSS)
+
+
+class _Layout:
+    """Where things go: a column per history position, a lane per process."""
+
+    def __init__(self, ex: Explanation) -> None:
+        calls = ex.calls
+        positions = sorted({c.call for c in calls} | {c.ret for c in calls if c.ret is not None})
+        self.slot = {p: k for k, p in enumerate(positions)}
+        self.width_slots = len(positions) + 2
+        self.slot_w = max(2.0, min(SLOT_W, WIDTH_MAX / self.width_slots))
+        self.procs = sorted(
+            {c.process for c in calls},
+            key=lambda p: (isinstance(p, str), p if isinstance(p, int) else 0, str(p)),
+        )
+        self.lane = {p: k for k, p in enumerate(self.procs)}
+        self.width = LEFT_W + self.width_slots * self.slot_w + 20
+        self.height = 30 + len(self.procs) * LANE_H + 20
+
+    def x(self, pos: int | None) -> float:
+        """The left edge of a position's column; an unknown return is at the right edge."""
+        k = self.width_slots - 1 if pos is None else self.slot[pos]
+        return LEFT_W + k * self.slot_w
+
+    def y(self, process: int | str) -> int:
+        return 30 + self.lane[process] * LANE_H
+
+
+def _lane(layout: _Layout, process: int | str) -> str:
+    """A process's label and the line under its lane."""
+    y = layout.y(process)
+    return (
+        f'<text x="6" y="{y + BAR_H - 4}" class="lane">process {escape(str(process))}</text>'
+        f'<line x1="{LEFT_W}" x2="{layout.width - 10}" y1="{y + BAR_H + 5}" '
+        f'y2="{y + BAR_H + 5}" class="sep"/>'
+    )
+
+
+def _bar(
+    layout: _Layout,
+    ex: Explanation,
+    model: Model,
+    c: Call,
+    rank: dict[int, int],
+    in_witness: bool,
+    at: Callable[[int], str],
+) -> str:
+    """One operation's bar, classed by its part in the failure, with its hover text."""
+    y = layout.y(c.process)
+    x0, x1 = layout.x(c.call), layout.x(c.ret) + layout.slot_w * 0.8
+    classes = ["op"]
+    if c.id == ex.stuck:
+        classes.append("stuck")
+    elif c.id in rank:
+        classes.append("lin")
+    if c.ret is None:
+        classes.append("unknown")
+    if in_witness:
+        classes.append("witness")
+    hover = [f"process {c.process}: {model.describe_call(c)}"]
+    hover.append(f"{at(c.call)} to {'?' if c.ret is None else at(c.ret)}")
+    if c.id in rank:
+        state_after = ex.states[rank[c.id]]
+        hover.append(f"linearized #{rank[c.id] + 1}")
+        hover.append(f"state after: {model.describe_state(state_after)}")
+    elif c.id == ex.stuck:
+        hover.append("cannot be linearized after the numbered operations")
+    else:
+        hover.append("not in the longest linearization")
+    label = f"{rank[c.id] + 1}. " if c.id in rank else ""
+    label += model.describe_call(c)
+    return (
+        f'<g class="{" ".join(classes)}"><title>{escape(chr(10).join(hover))}</title>'
+        f'<rect x="{x0:.1f}" y="{y}" width="{max(3.0, x1 - x0):.1f}" height="{BAR_H}" rx="3"/>'
+        f'<text x="{x0 + 3:.1f}" y="{y + BAR_H - 5}" class="label">'
+        f"{escape(_clip(label, int((x1 - x0) / 6)))}</text></g>"
+    )
 
 
 def _clip(text: str, chars: int) -> str:
