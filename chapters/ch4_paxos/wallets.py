@@ -110,22 +110,24 @@ def _wallet_reads(
         by_wallet[wallet] = ([i for i, _ in span], reach)
     seen: set[tuple[str, int, int]] = set()  # (wallet, spell, balance) already read
     out: list[Operation] = []
+    no_payments: tuple[list[int], list[float]] = ([], [])
     for op in reads:
         done = op.completion
         assert done is not None
         began, ended = op.invoke.index, done.index
         for account, cents in done.value.items():
-            if not str(account).startswith("u"):
+            wallet = str(account)
+            if not wallet.startswith("u"):
                 continue
-            invokes, reach = by_wallet.get(str(account), ([], []))
+            invokes, reach = by_wallet.get(wallet, no_payments)
             spell = bisect.bisect_left(invokes, began)  # payments invoked before the read
             quiet = bisect.bisect_right(invokes, ended) == spell and (
                 spell == 0 or reach[spell - 1] < began
             )
             if quiet and type(cents) is int:
-                if (str(account), spell, cents) in seen:
+                if (wallet, spell, cents) in seen:
                     continue
-                seen.add((str(account), spell, cents))
+                seen.add((wallet, spell, cents))
             process = f"{op.process}/{account}"
             invoke = Event("invoke", process, "read", [account], op.invoke.time_ms, began)
             ok = Event("ok", process, "read", {account: cents}, done.time_ms, ended)
