@@ -457,6 +457,8 @@ class CapstoneStage(Stage):
                 # Midnight at the same instant as the others; a shorter calm after it.
                 after_ms = float(extra.get("after_ms", DEGRADE_AFTER_MS))
                 part_extra |= {"before_ms": SPIKE_AT_MS, "after_ms": after_ms}
+                if extra.get("control"):  # live changes (the TUI's keys): a control plane
+                    part_extra["control"] = True
             if name == "rehearsal" and "load_test_share" in extra:
                 part_extra["load_test_share"] = extra["load_test_share"]
             scale = 0.0 if name == "degrade" else options.scale

@@ -43,7 +43,7 @@ def test_chapter_keys_take_no_key_of_the_app() -> None:
         for key in b.key.split(",")  # type: ignore[union-attr]
     }
     assert not chapter_keys & others
-    assert set(VIEWS) == {"ch5", "ch6", "ch7"}
+    assert set(VIEWS) == {"ch5", "ch6", "ch7", "double11"}
 
 
 def test_chapters_1_to_4_have_no_panel() -> None:
@@ -224,3 +224,20 @@ def test_app_keys_panel_and_footer_where_they_apply() -> None:
             assert not app1.screen.query_one(ChapterPanel).display
 
     asyncio.run(run())
+
+
+# -- the capstone ------------------------------------------------------------------------
+def test_capstone_panel_shows_each_part_and_routes_each_key_to_its_part() -> None:
+    s = _session("double11", 500.0)
+    mq, degrade = s.dep.parts["mq"], s.dep.parts["degrade"]
+    text = _text(s)
+    assert [li.split()[0] for li in text.splitlines()[::2]][:3] == ["queues", "controls", "load"]
+    s.chapter_action("stall", "settlement-hz")
+    assert all(s.rt.status(m) == "paused" for m in mq.consumers["settlement"])
+    s.chapter_action("flip", "loyalty")
+    s.chapter_action("kill-switch", "")
+    s.step(300.0)
+    assert degrade.desk.forced == {"loyalty": "off"}
+    assert [e.value["node"] for e in degrade.history if e.f == "degrade:applied"] == ["gw-pay"]
+    text = _text(s)
+    assert "‖settlement" in text and "loyalty OFF·you" in text and " OFF" in text.splitlines()[4]

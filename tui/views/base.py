@@ -137,6 +137,13 @@ class ChapterView(ABC):
     def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
         """The panel's lines now."""
 
+    def brief(self, session: Session, out: Lines) -> None:
+        """This panel in two lines (the capstone shows chapters 5-7 at once): its first two."""
+        for line in self.build(session)[:2]:
+            for text, style in line:
+                out.add(text, style)
+            out.end()
+
 
 def rate_text(per_s: float) -> str:
     """A rate in a narrow column: '0', '3.5', '57', '1.2k'."""

@@ -27,6 +27,7 @@ FLOW_QPS_MIN = 1.0
 SWITCH_CYCLE = {"plan": "off", "off": "on", "on": "plan"}
 BLOCK_WINDOW_MS = 1_000.0
 ETERNITY_MS = float("inf")
+BREAKER_STYLE = {"closed": "ok", "open": "bad", "half-open": "warn"}
 
 
 class DegradeSource(Protocol):
@@ -124,17 +125,8 @@ class DegradeView(ChapterView):
         out = Lines()
         # At most 8 lines of at most 34 columns: the panel at the smallest screen (100 x 28).
         gateways = self.gateways(dep)
-        sidecars = [s for s in (self._sidecar(session, g) for g in gateways) if s is not None]
-        passed = sum(window_qps(s.guard.stats.window(RESOURCE), now_ms)[0]
-                     for s in sidecars if s.guard is not None)  # fmt: skip
-        count = self.flow_count(session)
-        flow_blocked = sum(n for r, n in blocked_by.items() if r.startswith("flow"))
-        if count is None:
-            out.add("flow ", "bold").add("no rule", "warn")
-        else:
-            out.add("flow ", "bold").add(f"≤{count:.0f}/s")
-        out.add(" pass ").add(f"{rate_text(passed)}/s", "ok")
-        out.add(" block ").add(f"{rate_text(flow_blocked)}/s", "bad" if flow_blocked else "").end()
+        sidecars = self._flow(session, out, blocked_by)
+        out.end()
         params = [p for s in sidecars if s.guard is not None for p in s.guard.params]
         if params:
             hot = params[0].rule
@@ -158,20 +150,60 @@ class DegradeView(ChapterView):
             out.add(" none", "warn")
         out.end()
         out.add(f"{'path':<10}{'switch':<9}{'breaker':<10}slow", "dim").end()
+        for path, word, on, state, extra_ms in self._paths(dep, sidecars, now_ms):
+            out.add(f"{path:<10}").add(f"{word:<9}", "ok" if on else "warn")
+            out.add(f"{state:<10}", BREAKER_STYLE.get(state, "dim"))
+            out.add(f"+{extra_ms / 1000:g}s" if extra_ms else "", "bad").end()
+        return out.done()
+
+    def brief(self, session: Session, out: Lines) -> None:
+        """Two lines for the capstone's panel: the flow rule; each path's switch and breaker."""
+        dep: DegradeSource = session.dep
+        now_ms = session.rt.now_ms
+        out.add("controls ", "bold")
+        sidecars = self._flow(session, out, self._count_refusals(dep, now_ms))
+        out.end()
+        out.add(" ")
+        for path, word, on, state, extra_ms in self._paths(dep, sidecars, now_ms):
+            out.add(f" {path} ").add(word, "ok" if on else "warn")
+            if state not in ("closed", "—"):
+                out.add(f" {state}", BREAKER_STYLE.get(state, "dim"))
+            if extra_ms:
+                out.add(f" +{extra_ms / 1000:g}s", "bad")
+        out.end()
+
+    def _flow(self, session: Session, out: Lines, blocked_by: Counter[str]) -> list[Sidecar]:
+        """The flow rule's count, passed and blocked per second (one line, not ended)."""
+        now_ms = session.rt.now_ms
+        gateways = self.gateways(session.dep)
+        sidecars = [s for s in (self._sidecar(session, g) for g in gateways) if s is not None]
+        passed = sum(window_qps(s.guard.stats.window(RESOURCE), now_ms)[0]
+                     for s in sidecars if s.guard is not None)  # fmt: skip
+        count = self.flow_count(session)
+        flow_blocked = sum(n for r, n in blocked_by.items() if r.startswith("flow"))
+        if count is None:
+            out.add("flow ", "bold").add("no rule", "warn")
+        else:
+            out.add("flow ", "bold").add(f"≤{count:.0f}/s")
+        out.add(" pass ").add(f"{rate_text(passed)}/s", "ok")
+        out.add(" block ").add(f"{rate_text(flow_blocked)}/s", "bad" if flow_blocked else "")
+        return sidecars
+
+    @staticmethod
+    def _paths(
+        dep: DegradeSource, sidecars: list[Sidecar], now_ms: float
+    ) -> list[tuple[str, str, bool, str, float]]:
+        """Per best-effort path: (path, switch word, on?, breaker state, slowdown ms)."""
         board = next((s.board for s in sidecars if s.board is not None), None)
         breakers = next((s.breakers for s in sidecars if s.breakers), {})
+        out = []
         for path, plan in dep.dependencies.items():
             forced = dep.desk.forced.get(path, "plan")
             on = board.is_on(path) if board is not None else True
             word = ("on" if on else "OFF") + ("" if forced == "plan" else "·you")
-            out.add(f"{path:<10}").add(f"{word:<9}", "ok" if on else "warn")
             b = breakers.get(path)
-            state = b.state if b is not None else "—"
-            out.add(f"{state:<10}", {"closed": "ok", "open": "bad", "half-open": "warn"}.get(
-                state, "dim"))  # fmt: skip
-            extra_ms = plan.extra_ms(now_ms)
-            out.add(f"+{extra_ms / 1000:g}s" if extra_ms else "", "bad").end()
-        return out.done()
+            out.append((path, word, on, b.state if b is not None else "—", plan.extra_ms(now_ms)))
+        return out
 
     # -- the keys ------------------------------------------------------------------------
     def _path(self, dep: DegradeSource, node: str) -> str:

@@ -82,13 +82,7 @@ class MqView(ChapterView):
         # At most 8 lines of at most 34 columns: the panel at the smallest screen (100 x 28).
         out.add(f"{'group':<15}{'lag':>6}{'retry':>6}{'dead':>5}", "dim").end()
         for group, members in dep.consumers.items():
-            statuses = [rt.status(m) for m in members]
-            if any(s == "crashed" for s in statuses):
-                glyph, style = "✖", "bad"
-            elif all(s == "paused" for s in statuses):
-                glyph, style = "‖", "warn"
-            else:
-                glyph, style = "●", "ok"
+            glyph, style = _group_state(rt, members)
             out.add(f"{glyph} ", style).add(f"{group:<13}", "bold")
             if state is None:
                 out.add(f"{'?':>6}{'?':>6}{'?':>5}", "dim").end()
@@ -119,14 +113,27 @@ class MqView(ChapterView):
         out.add("commit ").add(f"{v['commit']:,}", "ok").add(f" rollback {v['rollback']:,}")
         out.add(" check ").add(f"{v['by-check']:,}", "warn" if v["by-check"] else "").end()
         out.add("in flight", "dim")  # payments between half message and verdict, per producer
-        for nid in dep.producers:
-            status = rt.status(nid)
-            out.add(f" {nid} ")
-            if status == "up":
-                out.add(f"{open_transactions(rt.node(nid))}", "ok")
-            else:
-                out.add("✖ down" if status == "crashed" else "‖ paused", "bad")
+        _producers(out, dep, rt)
         return out.done()
+
+    def brief(self, session: Session, out: Lines) -> None:
+        """Two lines for the capstone's panel: each group's lag; halves, check-backs, producers."""
+        dep: MqSource = session.dep
+        rt = session.rt
+        self._count_verdicts(dep)
+        state = dep.broker_state()
+        out.add("queues ", "bold")
+        for group, members in dep.consumers.items():
+            glyph, style = _group_state(rt, members)
+            lag = state.lag(group, TOPIC) if state is not None else "?"
+            out.add(glyph, style).add(f"{group} ").add(f"{lag} ", "warn" if glyph == "‖" else "")
+        out.end()
+        halves = len(state.halves) if state is not None else "?"
+        v = self.verdicts
+        out.add(f"  half msgs {halves} · check-back ").add(f"{v['by-check']:,}")
+        out.add(" · in flight", "dim")
+        _producers(out, dep, rt)
+        out.end()
 
     def _count_verdicts(self, dep: MqSource) -> None:
         for e in self.tail.new(dep.history):
@@ -177,3 +184,24 @@ class MqView(ChapterView):
             f"{victim} killed with {n} payment(s) mid-transaction: their half messages wait "
             f"for the check-back (every {every_s:g} s); r restarts it"
         )
+
+
+def _group_state(rt: Any, members: list[str]) -> tuple[str, str]:
+    """(glyph, style) of a consumer group: ✖ a member down, ‖ stalled, ● consuming."""
+    statuses = [rt.status(m) for m in members]
+    if any(s == "crashed" for s in statuses):
+        return "✖", "bad"
+    if all(s == "paused" for s in statuses):
+        return "‖", "warn"
+    return "●", "ok"
+
+
+def _producers(out: Lines, dep: MqSource, rt: Any) -> None:
+    """Each producer's payments between half message and verdict (or that it is down)."""
+    for nid in dep.producers:
+        status = rt.status(nid)
+        out.add(f" {nid} ")
+        if status == "up":
+            out.add(f"{open_transactions(rt.node(nid))}", "ok")
+        else:
+            out.add("✖ down" if status == "crashed" else "‖ paused", "bad")

@@ -86,8 +86,7 @@ class RehearsalView(ChapterView):
         # At most 8 lines of at most 34 columns: the panel at the smallest screen (100 x 28).
         out.add(f"{'per second':<12}{'offered':>8}{'ok':>7}{'failed':>7}", "dim").end()
         for lane, label in (("prod", "production"), ("test", "load test")):
-            n = {k: sum(1 for _, ln, w in self.ops if ln == lane and w == k) * per_s
-                 for k in ("invoke", "ok", "fail")}  # fmt: skip
+            n = self._rates(lane)
             out.add(f"{label:<12}", "bold")
             out.add(f"{rate_text(n['invoke']):>8}").add(f"{rate_text(n['ok']):>7}", "ok")
             out.add(f"{rate_text(n['fail']):>7}", "bad" if n["fail"] else "").end()
@@ -102,6 +101,36 @@ class RehearsalView(ChapterView):
         stray = sum(s[2] for s in plain) * per_s
         out.add("prod writes   ").add(f"prod {rate_text(sum(s[3] for s in plain) * per_s)}")
         out.add(" shadow ").add(rate_text(stray), "bad" if stray else "ok").end()
+        self._isolation(session, out)
+        out.end()
+        drills = [(t, k, d) for t, k, d in dep.timeline if k in DRILL_KINDS][-DRILLS_SHOWN:]
+        if drills:
+            out.add("drills ", "bold")
+            out.add("; ".join(f"{t / 1000:.0f}s {k} {d}" for t, k, d in drills), "dim").end()
+        return out.done()
+
+    def brief(self, session: Session, out: Lines) -> None:
+        """Two lines for the capstone's panel: both lanes' goodput; the isolation verdict."""
+        self._feed(session.dep, session.rt.now_ms)
+        prod, test = self._rates("prod"), self._rates("test")
+        out.add("load test ", "bold").add(f"prod ok {rate_text(prod['ok'])}/s test ok ")
+        out.add(f"{rate_text(test['ok'])}/s", "ok").add(" of ").add(rate_text(test["invoke"]))
+        on = self.load_test_on
+        out.add(" on" if on else " OFF", "ok" if on else "warn").end()
+        out.add("  ")
+        self._isolation(session, out)
+        out.end()
+
+    def _rates(self, lane: str) -> dict[str, float]:
+        """Offered ("invoke"), acknowledged ("ok") and failed per second in `lane`."""
+        per_s = 1000.0 / RATE_WINDOW_MS
+        return {
+            k: sum(1 for _, ln, w in self.ops if ln == lane and w == k) * per_s
+            for k in ("invoke", "ok", "fail")
+        }
+
+    def _isolation(self, session: Session, out: Lines) -> None:
+        """The isolation checker's latest verdict and the lost tags seen (not ended)."""
         verdict = next((c for c in session.checks if c.name == "isolation"), None)
         out.add("isolation ", "bold")
         if verdict is None or verdict.valid == "pending":
@@ -113,12 +142,7 @@ class RehearsalView(ChapterView):
         else:
             out.add("? unknown", "warn")
         lost = self.lost_tags
-        out.add(" lost tags ").add(f"{lost:,}", "bad" if lost else "ok").end()
-        drills = [(t, k, d) for t, k, d in dep.timeline if k in DRILL_KINDS][-DRILLS_SHOWN:]
-        if drills:
-            out.add("drills ", "bold")
-            out.add("; ".join(f"{t / 1000:.0f}s {k} {d}" for t, k, d in drills), "dim").end()
-        return out.done()
+        out.add(" lost tags ").add(f"{lost:,}", "bad" if lost else "ok")
 
     def do_kill_switch(self, session: Session, node: str) -> str:
         self.load_test_on = not self.load_test_on

@@ -1,0 +1,106 @@
+"""The capstone's panel (`d11 tui double11`): chapters 5, 6 and 7's panels in brief, one night.
+
+The capstone runs each chapter's stage as it is, side by side on one
+simulator (`chapters.capstone`), and exposes them as `parts`. This view
+gives each of chapters 5-7's views its part, as if that part were the
+session's whole deployment (`PartSession`), asks each for two lines, and
+adds the night's own drills (the city lost, the stalled group). Every
+chapter key works here too, on its part: `l` and `x` on the queue, `f`,
+`d`, `[` and `]` on the degrade controls, `o` on the load test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Protocol
+
+from tui.model import CheckView
+from tui.views.base import ChapterView, Lines, Session, ViewError, ViewKey
+from tui.views.degrade import DegradeView
+from tui.views.mq import MqView
+from tui.views.rehearsal import RehearsalView
+
+__all__ = ["CapstoneSource", "CapstoneView", "PartSession"]
+
+PARTS: dict[str, tuple[str, type[ChapterView]]] = {  # part -> (its chapter, its view)
+    "mq": ("ch5", MqView),
+    "degrade": ("ch6", DegradeView),
+    "rehearsal": ("ch7", RehearsalView),
+}
+NIGHT_KINDS = ("city-lost", "consumer-lag", "consumer-resume", "drained", "crash", "isolate",
+               "kill-switch", "spike", "failover-complete")  # fmt: skip
+NIGHT_SHOWN = 2
+
+
+class CapstoneSource(Protocol):
+    """What the capstone's deployment exposes that this panel reads."""
+
+    parts: dict[str, Any]  # part name -> that chapter's deployment
+    timeline: list[tuple[float, str, str]]
+
+
+class PartSession:
+    """The session as one part's view sees it: that part's deployment, that part's checks
+    (the capstone names them `ch5:delivery`; the view knows `delivery`)."""
+
+    def __init__(self, session: Session, part: Any, chapter: str) -> None:
+        self._session = session
+        self._prefix = f"{chapter}:"
+        self.dep = part
+        self.rt = session.rt
+
+    @property
+    def checks(self) -> list[CheckView]:
+        n = len(self._prefix)
+        return [
+            replace(c, name=c.name[n:]) for c in self._session.checks if c.name[:n] == self._prefix
+        ]
+
+    def step(self, sim_ms: float = 100.0) -> None:
+        self._session.step(sim_ms)
+
+    def kill(self, node: str) -> None:
+        self._session.kill(node)
+
+    def restart(self, node: str) -> None:
+        self._session.restart(node)
+
+    def toggle_node_pause(self, node: str) -> None:
+        self._session.toggle_node_pause(node)
+
+
+class CapstoneView(ChapterView):
+    titles = ("Double 11 night · queues, controls, load test", "Night · queues, controls", "Night")
+    keys: tuple[ViewKey, ...] = tuple(k for _, view in PARTS.values() for k in view.keys)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.views: dict[str, ChapterView] = {name: view() for name, (_, view) in PARTS.items()}
+
+    def _part(self, session: Session, name: str) -> PartSession | None:
+        dep: CapstoneSource = session.dep
+        part = dep.parts.get(name)
+        return PartSession(session, part, PARTS[name][0]) if part is not None else None
+
+    def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
+        out = Lines()
+        for name, view in self.views.items():
+            part = self._part(session, name)
+            if part is not None:
+                view.brief(part, out)
+        dep: CapstoneSource = session.dep
+        night = [(t, k, d) for t, k, d in dep.timeline if k in NIGHT_KINDS][-NIGHT_SHOWN:]
+        if night:
+            out.add("night ", "bold")
+            out.add("; ".join(f"{t / 1000:.0f}s {k} {d}" for t, k, d in night), "dim").end()
+        return out.done()
+
+    def act(self, session: Session, action: str, node: str) -> str:
+        self.dirty = True
+        for name, view in self.views.items():
+            if any(k.action == action for k in view.keys):
+                part = self._part(session, name)
+                if part is None:
+                    raise ViewError(f"this night has no {name} part")
+                return view.act(part, action, node)
+        raise AssertionError(action)
