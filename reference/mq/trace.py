@@ -25,6 +25,7 @@ from reference.node import Context
 
 __all__ = ["STEPS", "TRACE", "trace_step"]
 
+# --8<-- [start:trace-step]
 TRACE = "mq.msg"
 STEPS = (
     "sent",
@@ -45,3 +46,6 @@ def trace_step(ctx: Context, msg_id: str, step: str, **fields: Any) -> None:
     """One step of message `msg_id`'s life, as a trace event of the node at hand."""
     assert step in STEPS, step
     ctx.trace(TRACE, id=msg_id, step=step, **fields)
+
+
+# --8<-- [end:trace-step]
