@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO, Literal
 
+from checks.errors import HistoryError
 from checks.values import check_text, check_value, is_integer
 
 EventType = Literal["invoke", "ok", "fail", "info"]
@@ -59,10 +60,6 @@ class Operation:
     def type(self) -> str:
         """ok, fail, or info (an operation that never completed is info)."""
         return self.completion.type if self.completion is not None else "info"
-
-
-class HistoryError(ValueError):
-    """A history that cannot be read or does not make sense as a history."""
 
 
 # --8<-- [start:pair]

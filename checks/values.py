@@ -26,6 +26,8 @@ import math
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+from checks.errors import HistoryError
+
 DEPTH_MAX = 100  # as the EDN reader: Jepsen values nest a few levels
 INT_DIGITS_MAX = 30  # a 64-bit id has 20 digits; anything longer is not a history value
 INT_ABS_MAX = 10**INT_DIGITS_MAX
@@ -139,7 +141,7 @@ def value_key(x: Any) -> Hashable:
     try:
         hash(x)  # an object a recorder put there (a sentinel, an enum): itself
     except TypeError:
-        raise _error(f"value of type {type(x).__name__} is not a history value") from None
+        raise HistoryError(f"value of type {type(x).__name__} is not a history value") from None
     return x
 
 
@@ -167,18 +169,18 @@ def check_value(x: Any, where: str) -> None:
     while todo:
         v, depth = todo.pop()
         if depth > DEPTH_MAX:
-            raise _error(f"{where}: a value nested deeper than {DEPTH_MAX} levels")
+            raise HistoryError(f"{where}: a value nested deeper than {DEPTH_MAX} levels")
         if v is None or isinstance(v, bool):
             continue
         if isinstance(v, int):
             if not -INT_ABS_MAX < v < INT_ABS_MAX:
-                raise _error(
+                raise HistoryError(
                     f"{where}: an integer of more than {INT_DIGITS_MAX} digits is not a "
                     "history value"
                 )
         elif isinstance(v, float):
             if not math.isfinite(v):
-                raise _error(f"{where}: {v!r} is not a finite number")
+                raise HistoryError(f"{where}: {v!r} is not a finite number")
         elif isinstance(v, str):
             check_text(v, where)
         elif isinstance(v, Mapping):
@@ -188,7 +190,7 @@ def check_value(x: Any, where: str) -> None:
             todo.extend((w, depth + 1) for w in v)
         else:
             kind = type(v).__name__
-            raise _error(f"{where}: a value of type {kind} is not a history value")
+            raise HistoryError(f"{where}: a value of type {kind} is not a history value")
 
 
 def check_text(s: str, where: str) -> None:
@@ -198,7 +200,7 @@ def check_text(s: str, where: str) -> None:
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        raise _error(
+        raise HistoryError(
             f"{where}: a string holds a lone surrogate (\\ud800-\\udfff), not text"
         ) from None
 
@@ -217,10 +219,3 @@ def to_plain(x: Any) -> Any:
     if isinstance(x, (set, frozenset)):
         return [to_plain(v) for v in sorted(x, key=repr)]
     return x
-
-
-def _error(message: str) -> Exception:
-    """A HistoryError (imported here: checks.history imports this module)."""
-    from checks.history import HistoryError
-
-    return HistoryError(message)
