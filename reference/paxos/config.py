@@ -27,6 +27,11 @@ class PaxosConfig:
     arbitration_timeout_ms: float = 300.0  # silence before a 2+arbiter group degrades
     window_slots: int = 8  # pipelining: slots in flight at once
     batch_max_commands: int = 16  # batching: commands per slot
+    # None: a request with room in the window is proposed at once. A delay
+    # (0 on a real runtime: the end of the current turn of its loop) lets
+    # every request that arrived together share one slot, instead of the
+    # first taking a slot of its own and the rest waiting for the next.
+    propose_delay_ms: float | None = None
     pending_max_commands: int = 4096  # bounded queue at the leader
     snapshot_every_slots: int = 64  # compact the log after this many applied slots
     catchup_max_entries: int = 64
@@ -46,6 +51,7 @@ class PaxosConfig:
         # Followers must not campaign while the lease they granted still runs.
         assert self.election_timeout_ms > self.lease_ms
         assert self.window_slots >= 1 and self.batch_max_commands >= 1
+        assert self.propose_delay_ms is None or self.propose_delay_ms >= 0
         assert self.snapshot_every_slots >= 1 and self.catchup_max_entries >= 1
         check_mutations(self.mutations)
 

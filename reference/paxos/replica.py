@@ -139,6 +139,7 @@ class Replica(Voter):
         self.next_slot = 1
         self.inflight: dict[int, tuple[Batch, set[NodeId]]] = {}
         self.pending: deque[tuple[str, Any]] = deque()
+        self.pump_armed = False  # cfg.propose_delay_ms: a "pump" timer is set
         self.waiting: dict[str, NodeId] = {}  # request_id -> client to answer
         self.round = 0
         self.rounds: dict[int, tuple[float, set[NodeId]]] = {}
@@ -194,6 +195,9 @@ class Replica(Voter):
             self._on_election_timer(ctx)
         elif tag == "heartbeat":
             self._on_heartbeat_timer(ctx)
+        elif tag == "pump":
+            self.pump_armed = False
+            self._pump(ctx)
         else:
             raise TypeError(f"Replica armed no timer {tag!r}")
 
@@ -748,7 +752,12 @@ class Replica(Voter):
             return
         self.waiting[msg.request_id] = src
         self.pending.append((msg.request_id, msg.command))
-        self._pump(ctx)
+        delay_ms = self.cfg.propose_delay_ms
+        if delay_ms is None or len(self.inflight) >= self.cfg.window_slots:
+            self._pump(ctx)  # (with the window full, a no-op: a commit pumps)
+        elif not self.pump_armed:
+            self.pump_armed = True  # requests arriving meanwhile join this one's slot
+            ctx.set_timer(delay_ms, "pump")
 
     # --8<-- [start:lease-read]
     def _on_read(self, ctx: Context, src: NodeId, msg: Read) -> None:

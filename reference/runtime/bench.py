@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import random
 import statistics
 import time
@@ -276,6 +277,29 @@ class StageBudget:
         return lines
 
 
+def _cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system, every thread) a process has used; None off Linux."""
+    if pid is None:
+        return time.process_time()
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After the command's closing parenthesis: utime and stime are fields 12, 13.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_node(rt: Any) -> dict[str, float | None]:
+    """Each replica's CPU seconds so far, and the harness's (it hosts the load)."""
+    cpu: dict[str, float | None] = {}
+    for replica in REPLICAS:
+        proc = rt.members[replica].proc
+        cpu[replica] = _cpu_s(proc.pid) if proc is not None else None
+    cpu["harness"] = _cpu_s(None)
+    return cpu
+
+
 def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> StageBudget | None:
     """Join the leader's stage traces with the client's send and answer times."""
     rows: list[tuple[float, float, float, float, float, float]] = []
@@ -298,9 +322,9 @@ def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> St
         return None
     held: dict[str, tuple[float, int]] = {}
     for name in ("Accept", "Accepted", "ProposeResult"):
-        hist = telemetry.histogram(f"fsync_hold_ms.{name}")
-        if hist.count:
-            held[name] = (hist.mean, hist.count)
+        count = telemetry.counter(f"fsync_held.{name}")
+        if count:
+            held[name] = (telemetry.counter(f"fsync_held_us.{name}") / count / 1000.0, count)
     # The leader's answers wait for its own fsync: the mean wait per answer
     # (held ones and the few that were not) is that stage; the rest of the
     # last leg is the hop back to the client.
@@ -338,6 +362,9 @@ class BenchReport:
     tuning: ReplicaTuning
     budget: StageBudget | None = None
     comparison: list[str] = field(default_factory=list)  # --compare-pgbench's lines
+    # CPU microseconds per committed transfer, per process: what a shared,
+    # busy machine disturbs least (throughput there measures the neighbours).
+    cpu_us_per_transfer: dict[str, float] = field(default_factory=dict)
 
     @property
     def transfers_per_s(self) -> float:
@@ -359,6 +386,10 @@ class BenchReport:
             f"  request latency: p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms "
             f"({p99_ratio:.2f}x the {target_p99_ms:.0f} ms p99 target)",
         ]
+        if self.cpu_us_per_transfer:
+            total_us = sum(self.cpu_us_per_transfer.values())
+            each = ", ".join(f"{n} {us:.0f}" for n, us in self.cpu_us_per_transfer.items())
+            lines.append(f"  CPU per committed transfer: {total_us:.0f} us ({each})")
         if self.budget is not None:
             lines += self.budget.render()
         lines += self.comparison
@@ -402,6 +433,7 @@ class ReplicaTuning:
 
     window_slots: int = 2
     batch_max_commands: int = 16
+    propose_delay_ms: float | None = 0.0
     snapshot_every_slots: int = 1024
     election_timeout_ms: float = 1000.0
     heartbeat_interval_ms: float = 100.0
@@ -446,8 +478,10 @@ def run_bench(
         rt.call_after(0.0, lambda: load.start_load(ctx))
         rt.run_for(WARMUP_MS)
         begin_ms = rt.now_ms
+        cpu_begin = _cpu_by_node(rt)
         rt.run_for(seconds * 1000)
         end_ms = rt.now_ms
+        cpu_end = _cpu_by_node(rt)
         load.running = False
         rt.run_for(FLUSH_WAIT_MS)  # the replicas' last stage traces reach the harness
         budget = _stage_budget(load, rt.telemetry, begin_ms)
@@ -455,9 +489,15 @@ def run_bench(
     if not window:
         raise BenchError("no request committed during the measured window")
     latencies = sorted(lat for lat, _ in window)
+    transfers = sum(ok for _, ok in window)
+    cpu_us: dict[str, float] = {}
+    for node, before in cpu_begin.items():
+        after = cpu_end[node]
+        if before is not None and after is not None and transfers:
+            cpu_us[node] = (after - before) * 1e6 / transfers
     return BenchReport(
         seconds=(end_ms - begin_ms) / 1000,
-        transfers=sum(ok for _, ok in window),
+        transfers=transfers,
         requests=len(window),
         p50_ms=_quantile(latencies, 0.50),
         p99_ms=_quantile(latencies, 0.99),
@@ -466,6 +506,7 @@ def run_bench(
         fsync=fsync,
         tuning=tuning,
         budget=budget,
+        cpu_us_per_transfer=cpu_us,
     )
 
 

@@ -52,6 +52,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             max=4096,
             help="Client requests per Paxos slot.",
         ),
+        gather: bool = typer.Option(
+            DEFAULT_TUNING.propose_delay_ms is not None,
+            "--gather/--no-gather",
+            help="The leader proposes at the end of its loop's turn, so requests "
+            "that arrived together share one slot (--no-gather: each at once).",
+        ),
         compare_pgbench: bool = typer.Option(
             False,
             "--compare-pgbench",
@@ -78,6 +84,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         tuning = ReplicaTuning(
             window_slots=window_slots,
             batch_max_commands=batch_max_commands,
+            propose_delay_ms=0.0 if gather else None,
             snapshot_every_slots=snapshot_every_slots,
         )
         try:

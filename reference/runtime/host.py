@@ -157,8 +157,9 @@ class NodeHost:
         # Group commit (see the module docstring): (sync batch number, dst, msg),
         # FIFO: each waits until the disk reports that batch durable.
         self._gc_disk = disk if isinstance(disk, FileDisk) and disk.group_commit else None
-        # Each held send also carries when it was held: the wait is observed as
-        # `fsync_hold_ms.<message type>` (the bench's per-stage budget reads it).
+        # Each held send also carries when it was held: the waits are counted as
+        # `fsync_held.<message type>` and `fsync_held_us.<message type>` (the
+        # bench's per-stage budget reads them).
         self._unsent: deque[tuple[int, str, Message, float]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._resumed = asyncio.Event()
@@ -314,9 +315,11 @@ class NodeHost:
         now_s = self.loop.time()
         while self._unsent and self._unsent[0][0] <= durable:
             _, dst, msg, held_s = self._unsent.popleft()
-            self.metrics.observe(
-                self.node_id, f"fsync_hold_ms.{type(msg).__name__}", (now_s - held_s) * 1000.0
-            )
+            # Two counters, not a sample per message: a node process sums them
+            # between flushes, so the harness decodes two numbers, not thousands.
+            kind = type(msg).__name__
+            self.metrics.count(self.node_id, f"fsync_held.{kind}", 1)
+            self.metrics.count(self.node_id, f"fsync_held_us.{kind}", int((now_s - held_s) * 1e6))
             self.transport.send(dst, msg)
 
     # --8<-- [end:group-commit]

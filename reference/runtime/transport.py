@@ -51,6 +51,7 @@ ControlHandler = Callable[
 
 LINK_QUEUE_FRAMES_MAX = 10_000  # frames waiting for a connection, per peer
 LINK_BUFFER_BYTES_MAX = 8 << 20  # bytes buffered towards one peer (a stopped one, say)
+READ_CHUNK_BYTES = 256 << 10  # what a reader takes from its socket at once
 # First and largest pause between failed dials. The largest bounds how long
 # after a restarted peer answers its first message can reach it.
 DIAL_BACKOFF_MS = (20.0, 250.0)
@@ -327,17 +328,23 @@ class Transport:
 
     async def _read_peer(self, src: str, reader: asyncio.StreamReader, session: Session) -> None:
         stats = self._stats(src)
+        buffer = bytearray()
         while True:
-            payload = await session.read(reader, "dialer")
-            try:
-                msg = decode(payload)
-            except CodecError as exc:
-                raise FrameError(f"malformed frame from {src}: {exc}") from None
-            if src in self.blocked_in:
-                stats.dropped_in += 1
-                continue
-            stats.received += 1
-            await self._on_message(src, msg)
+            # Whatever the socket holds, then every whole frame in it, in order.
+            chunk = await reader.read(READ_CHUNK_BYTES)
+            if not chunk:
+                raise asyncio.IncompleteReadError(bytes(buffer), None)
+            buffer += chunk
+            for payload in session.take("dialer", buffer):
+                try:
+                    msg = decode(payload)
+                except CodecError as exc:
+                    raise FrameError(f"malformed frame from {src}: {exc}") from None
+                if src in self.blocked_in:
+                    stats.dropped_in += 1
+                    continue
+                stats.received += 1
+                await self._on_message(src, msg)
 
 
 class _Link:
@@ -347,6 +354,11 @@ class _Link:
         self._transport = transport
         self._dst = dst
         self._queue: deque[bytes] = deque()
+        # Frames sealed during this turn of the loop, written together at its
+        # end: one write (one system call, one wake-up of the peer) for all
+        # that a handler sent this peer, not one each.
+        self._corked: list[bytes] = []
+        self._corked_session: Session | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._session: Session | None = None
         self._task: asyncio.Task[None] | None = None
@@ -369,7 +381,10 @@ class _Link:
             if self._writer.transport.get_write_buffer_size() > LINK_BUFFER_BYTES_MAX:
                 stats.dropped_full += 1
                 return
-            self._writer.write(self._seal(payload))
+            if not self._corked:
+                self._corked_session = self._session
+                asyncio.get_running_loop().call_soon(self._uncork)
+            self._corked.append(self._seal(payload))
             stats.sent += 1
             return
         if len(self._queue) >= LINK_QUEUE_FRAMES_MAX:
@@ -378,6 +393,19 @@ class _Link:
         self._queue.append(payload)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._connect())
+
+    def _uncork(self) -> None:
+        corked, self._corked = self._corked, []
+        writer = self._writer
+        # Sealed for this session only: after a redial they are lost, as
+        # frames written into a dropped connection are.
+        if (
+            corked
+            and writer is not None
+            and not writer.is_closing()
+            and self._session is self._corked_session
+        ):
+            writer.write(b"".join(corked))
 
     def _seal(self, payload: bytes) -> bytes:
         assert self._session is not None
@@ -392,6 +420,7 @@ class _Link:
         self._closed = True
         if self._task is not None:
             self._task.cancel()
+        self._uncork()  # sent before the close, as each write used to be
         if self._writer is not None:
             self._writer.close()
 

@@ -86,6 +86,23 @@ def test_batching_fills_slots_and_window_bounds_pipelining() -> None:
     assert len(replica(d2, "n1").pending) == 3
 
 
+def test_gathered_requests_share_a_slot_instead_of_the_first_taking_one() -> None:
+    # With a propose delay (0 on a real runtime: the end of the loop's turn),
+    # the ten requests that arrived together fill slots of four; without
+    # one, the first two took a slot each (the test above: 1, 1, 4, 4).
+    d = driver(batch_max_commands=4, window_slots=2, propose_delay_ms=0.0)
+    elect(d)
+    for i in range(10):
+        propose(d, "n1", f"r{i}", ("add", "n", 1))
+    d.command("deliver-all")
+    leader = replica(d, "n1")
+    assert not leader.inflight and len(leader.pending) == 10  # the turn is not over
+    d.settle(1.0)
+    leader = replica(d, "n1")  # the driver copies a node before it changes it
+    assert [len(leader.chosen[s]) for s in sorted(leader.chosen)] == [4, 4, 2]
+    assert results(d) == {f"r{i}": i + 1 for i in range(10)}
+
+
 def test_retry_with_same_request_id_applies_once_even_across_leaders() -> None:
     d = driver()
     elect(d)
