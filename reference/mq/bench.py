@@ -27,7 +27,7 @@ from typing import Any
 
 from reference.codec import Message
 from reference.mq.broker import BrokerReplica
-from reference.mq.machine import BrokerConfig
+from reference.mq.machine import BrokerConfig, BrokerMachine
 from reference.mq.messages import (
     CommandBatch,
     CommitOffset,
@@ -227,6 +227,7 @@ class MqBenchReport:
     batched: MqBenchRow
     unbatched: MqBenchRow
     fsync: bool
+    path_us: dict[str, float] | None = None  # path_cost(): CPU per message by role
 
     def render(self) -> str:
         b, u = self.batched, self.unbatched
@@ -247,6 +248,12 @@ class MqBenchReport:
             f"batched: {rate_ratio:.2f}x the {TARGET_MESSAGES_PER_S:,.0f} msgs/s target, p99 "
             f"{p99_ratio:.2f}x the {TARGET_P99_MS:.0f} ms target"
         )
+        if self.path_us:
+            roles = ", ".join(f"{role} {us:.1f}" for role, us in self.path_us.items())
+            lines.append(
+                f"CPU per message along the path, in one process (us): {roles}; "
+                f"{1e6 / sum(self.path_us.values()):,.0f} msgs per CPU-second"
+            )
         lines.append(f"messages_per_s: {b.messages_per_s:.0f}")
         return "\n".join(lines)
 
@@ -297,9 +304,81 @@ def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool) -> MqBenc
     )  # fmt: skip
 
 
+# --8<-- [start:path-cost]
+def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
+    """CPU microseconds per message of the batched path, by role, in this process:
+    every encode, decode and apply a message goes through on the load (its
+    request, the answer, its pull), the leader (the request, the accept for the
+    followers and its own disk record, the apply, the answer, the pull) and the
+    two followers together (the accept, the disk record, the apply). Not the
+    runtime's framing, HMAC or scheduling: what no busy neighbour changes much."""
+    from reference.codec import decode, encode, encode_value
+    from reference.mq.broker import stamp
+    from reference.paxos.messages import Accept
+
+    spent: dict[str, float] = {"load": 0.0, "leader": 0.0, "followers": 0.0}
+    replicas = [BrokerMachine(BrokerConfig(queues_per_topic=QUEUES)) for _ in REPLICAS]
+    previous: tuple[SendHalf, ...] = ()
+    ids = itertools.count(1)
+
+    def timed(role: str, work: Any) -> Any:
+        start_s = time.process_time()
+        out = work()
+        spent[role] += time.process_time() - start_s
+        return out
+
+    def request(r: int) -> bytes:
+        nonlocal previous
+        halves = tuple(
+            SendHalf(PRODUCERS, TOPIC, f"m{i}", f"m{i}", Payload(f"m{i}", "u1", "m1@pay", 1), 0)
+            for i in itertools.islice(ids, batch)
+        )
+        ends = tuple(EndTransaction(PRODUCERS, h.msg_id, True, False, 0) for h in previous)
+        previous = halves
+        return encode(Propose(f"half/{r}", CommandBatch((*ends, *halves))))
+
+    def lead(raw: bytes, r: int) -> tuple[bytes, bytes]:
+        propose = decode(raw)
+        assert isinstance(propose, Propose)
+        entries = ((propose.request_id, stamp(propose.command, 1_000.0 + r)),)
+        accept = encode(Accept((1, REPLICAS[0]), 0, r + 1, entries, r))
+        encode_value(entries)
+        result = replicas[0].apply(entries[0][1])
+        return accept, encode(ProposeResult(propose.request_id, True, result, REPLICAS[0]))
+
+    def follow(accept: bytes) -> None:
+        for machine in replicas[1:]:
+            msg = decode(accept)
+            assert isinstance(msg, Accept)
+            encode_value(msg.batch)
+            machine.apply(msg.batch[0][1])
+
+    def pull(q: int) -> bytes | None:
+        found = replicas[0].pull(PullQuery(CONSUMERS, TOPIC, q, -1, PULL_BATCH, 10**12))
+        if not found.messages:
+            return None
+        replicas[0].apply(CommitOffset(CONSUMERS, TOPIC, q, found.next_offset))
+        return encode(ReadResult(f"pull/{q}", True, found, 0, REPLICAS[0]))
+
+    for r in range(batches):
+        raw = timed("load", lambda r=r: request(r))
+        accept, answer = timed("leader", lambda raw=raw, r=r: lead(raw, r))
+        timed("followers", lambda accept=accept: follow(accept))
+        timed("load", lambda answer=answer: decode(answer))
+        for q in range(QUEUES):
+            pulled = timed("leader", lambda q=q: pull(q))
+            if pulled is not None:
+                timed("load", lambda pulled=pulled: decode(pulled))
+    messages = batches * batch
+    return {role: s * 1e6 / messages for role, s in spent.items()}
+
+
+# --8<-- [end:path-cost]
+
+
 def run_mq_bench(
     *, seconds: float, inflight: int, batch: int, fsync: bool, unbatched_inflight: int
 ) -> MqBenchReport:
     batched = run_one(seconds=seconds, inflight=inflight, batch=batch, fsync=fsync)
     unbatched = run_one(seconds=seconds, inflight=unbatched_inflight, batch=1, fsync=fsync)
-    return MqBenchReport(batched, unbatched, fsync)
+    return MqBenchReport(batched, unbatched, fsync, path_cost(batch=batch))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference.mq.bench import MqBenchReport, MqBenchRow, run_one
+from reference.mq.bench import MqBenchReport, MqBenchRow, path_cost, run_one
 
 
 def test_the_report_ends_with_the_figure_scripts_read() -> None:
@@ -19,3 +19,12 @@ def test_the_report_ends_with_the_figure_scripts_read() -> None:
 def test_messages_flow_through_three_broker_processes_with_fsync() -> None:
     row = run_one(seconds=1.0, inflight=2, batch=16, fsync=True)
     assert row.messages > 0 and row.p50_ms <= row.p99_ms
+
+
+def test_the_path_cost_counts_every_role_and_is_printed_above_the_figure() -> None:
+    cost = path_cost(batches=4, batch=8)
+    assert set(cost) == {"load", "leader", "followers"} and all(us > 0 for us in cost.values())
+    row = MqBenchRow(batch=8, inflight=1, messages=100, seconds=1.0, p50_ms=1.0, p99_ms=2.0)
+    lines = MqBenchReport(row, row, fsync=True, path_us=cost).render().splitlines()
+    assert lines[-2].startswith("CPU per message along the path") and "leader" in lines[-2]
+    assert lines[-1] == "messages_per_s: 100"
