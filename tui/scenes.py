@@ -111,6 +111,14 @@ def _rehearsal() -> D11App:
     return _chapter("ch7", ("", "", 2_000.0), ("kill-switch", "", 1_200.0))
 
 
+def _night() -> D11App:
+    """The capstone: settlement stalled (l), loyalty off (f), the load test stopped (o)."""
+    return _chapter(
+        "double11", ("", "", 2_000.0), ("stall", "settlement-hz", 0.0), ("flip", "loyalty", 0.0),
+        ("kill-switch", "", 1_500.0),
+    )  # fmt: skip
+
+
 def _replay() -> D11App:
     import shutil
     import tempfile
@@ -163,6 +171,11 @@ SCENES: dict[str, Scene] = {
             _controls,
         ),
         Scene("tui-rehearsal", "Chapter 7: the load test's kill switch (o).", _rehearsal),
+        Scene(
+            "tui-night",
+            "The capstone (d11 tui double11): chapters 5-7's panels in brief, their keys on it.",
+            _night,
+        ),
     )
 }
 

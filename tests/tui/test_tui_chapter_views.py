@@ -231,7 +231,7 @@ def test_capstone_panel_shows_each_part_and_routes_each_key_to_its_part() -> Non
     s = _session("double11", 500.0)
     mq, degrade = s.dep.parts["mq"], s.dep.parts["degrade"]
     text = _text(s)
-    assert [li.split()[0] for li in text.splitlines()[::2]][:3] == ["queues", "controls", "load"]
+    assert [li.split()[0] for li in text.splitlines()[::2]][:3] == ["mq", "controls", "load"]
     s.chapter_action("stall", "settlement-hz")
     assert all(s.rt.status(m) == "paused" for m in mq.consumers["settlement"])
     s.chapter_action("flip", "loyalty")

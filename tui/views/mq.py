@@ -122,7 +122,7 @@ class MqView(ChapterView):
         rt = session.rt
         self._count_verdicts(dep)
         state = dep.broker_state()
-        out.add("queues ", "bold")
+        out.add("mq ", "bold")
         for group, members in dep.consumers.items():
             glyph, style = _group_state(rt, members)
             lag = state.lag(group, TOPIC) if state is not None else "?"
@@ -130,8 +130,8 @@ class MqView(ChapterView):
         out.end()
         halves = len(state.halves) if state is not None else "?"
         v = self.verdicts
-        out.add(f"  half msgs {halves} · check-back ").add(f"{v['by-check']:,}")
-        out.add(" · in flight", "dim")
+        out.add(f"  halves {halves} checked ").add(f"{v['by-check']:,}")
+        out.add(" open", "dim")
         _producers(out, dep, rt)
         out.end()
 

@@ -113,8 +113,8 @@ class RehearsalView(ChapterView):
         """Two lines for the capstone's panel: both lanes' goodput; the isolation verdict."""
         self._feed(session.dep, session.rt.now_ms)
         prod, test = self._rates("prod"), self._rates("test")
-        out.add("load test ", "bold").add(f"prod ok {rate_text(prod['ok'])}/s test ok ")
-        out.add(f"{rate_text(test['ok'])}/s", "ok").add(" of ").add(rate_text(test["invoke"]))
+        out.add("load ", "bold").add(f"ok/s prod {rate_text(prod['ok'])} test ")
+        out.add(rate_text(test["ok"]), "ok").add(" of ").add(rate_text(test["invoke"]))
         on = self.load_test_on
         out.add(" on" if on else " OFF", "ok" if on else "warn").end()
         out.add("  ")
