@@ -201,6 +201,9 @@ def test_app_keys_panel_and_footer_where_they_apply() -> None:
                     break
                 await pilot.pause(0.05)
             assert chapter.border_title == "Rehearsal"  # the short one: the full does not fit
+            palette = {c.title: c.help for c in app.get_system_commands(app.screen)}
+            assert "kill switch" in palette["load test off/on [o]"]  # the palette has it too
+            assert not any("[l]" in title for title in palette)  # chapter 5's: not here
             await pilot.press("o")
             assert [e.value for e in _nemesis(app.source, "kill-switch")] == ["load test off"]
             assert "kill switch" in str(app.screen.query_one("#message").render())
