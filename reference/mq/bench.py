@@ -32,6 +32,7 @@ from reference.mq.messages import (
     CommandBatch,
     CommitOffset,
     EndTransaction,
+    EndTransactions,
     Payload,
     PullQuery,
     PullResult,
@@ -114,7 +115,7 @@ class MqLoad(Node):
         ctx.set_timer(OFFSET_COMMIT_MS, "offsets")
         ctx.set_timer(REQUEST_TIMEOUT_MS / 2, "sweep")
 
-    def _produce(self, ctx: Context, ends: tuple[EndTransaction, ...] = ()) -> None:
+    def _produce(self, ctx: Context, ends: tuple[EndTransactions, ...] = ()) -> None:
         """One request: the verdicts on the last batch, then the next batch's halves."""
         now_ms = ctx.now_ms()
         halves = []
@@ -153,17 +154,14 @@ class MqLoad(Node):
         if msg.request_id == "ping":
             self.ready = True
         elif msg.request_id.startswith("half/"):
-            ends = tuple(
-                EndTransaction(PRODUCERS, c.msg_id, True, False, 0)
-                for c in command.commands
-                if isinstance(c, SendHalf)
-            )
+            stored = tuple(c.msg_id for c in command.commands if isinstance(c, SendHalf))
             # The local transaction is empty here: its verdicts ride with the next
             # batch's halves (one proposal, one slot, one fsync for both). When the
             # load stops they go alone, one-way, as RocketMQ's endTransaction.
             if self.running and self.batch > 1:
-                self._produce(ctx, ends)
+                self._produce(ctx, (EndTransactions(PRODUCERS, stored, True, 0),))
             else:
+                ends = tuple(EndTransaction(PRODUCERS, m, True, False, 0) for m in stored)
                 ctx.send(self.follower.leader, Propose(f"end/{msg.request_id}", CommandBatch(ends)))
                 if self.running:
                     self._produce(ctx)
@@ -333,7 +331,8 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
             SendHalf(PRODUCERS, TOPIC, f"m{i}", f"m{i}", Payload(f"m{i}", "u1", "m1@pay", 1), 0)
             for i in itertools.islice(ids, batch)
         )
-        ends = tuple(EndTransaction(PRODUCERS, h.msg_id, True, False, 0) for h in previous)
+        verdicts = EndTransactions(PRODUCERS, tuple(h.msg_id for h in previous), True, 0)
+        ends = (verdicts,) if previous else ()
         previous = halves
         return encode(Propose(f"half/{r}", CommandBatch((*ends, *halves))))
 

@@ -34,6 +34,7 @@ from reference.mq.messages import (
     ConsumerHeartbeat,
     ConsumerList,
     EndTransaction,
+    EndTransactions,
     LockQueues,
     PullQuery,
     SendBack,
@@ -61,7 +62,9 @@ def stamp(command: Any, now_ms: float) -> Any:
     t = max(0, int(now_ms))
     if isinstance(command, SendHalf | SendMessage | SendTimer):
         return dataclasses.replace(command, born_ms=t)
-    if isinstance(command, EndTransaction | SendBack | CheckPass | TimerTick | LockQueues):
+    if isinstance(
+        command, EndTransaction | EndTransactions | SendBack | CheckPass | TimerTick | LockQueues
+    ):
         return dataclasses.replace(command, timestamp_ms=t)
     if isinstance(command, PullQuery):
         return dataclasses.replace(command, now_ms=t)

@@ -30,6 +30,7 @@ from reference.mq.messages import (
     CommandBatch,
     CommitOffset,
     EndTransaction,
+    EndTransactions,
     LockQueues,
     PullQuery,
     PullResult,
@@ -64,6 +65,7 @@ DELAY_LEVELS_MS: tuple[int, ...] = tuple(
 RETRY_FIRST_LEVEL = 3  # a consumer's first retry waits level 3: 10 s (then 30 s, 1 m, ...)
 PULL_MAX_MESSAGES = 1_024  # a pull asks for pullBatchSize (32 by default); at most this
 BATCH_COMMANDS_MAX = 4_096  # commands in one CommandBatch
+BATCHABLE = (SendHalf, EndTransaction, EndTransactions, SendMessage, SendTimer, CommitOffset)
 
 
 def retry_topic(group: str) -> str:
@@ -178,6 +180,15 @@ class BrokerMachine:
             return self._send_half(command, command.born_ms if now_ms is None else now_ms)
         if isinstance(command, EndTransaction):
             return self._end(command, command.timestamp_ms if now_ms is None else now_ms)
+        if isinstance(command, EndTransactions):
+            if len(command.msg_ids) > BATCH_COMMANDS_MAX:
+                return ("refused", f"more than {BATCH_COMMANDS_MAX} verdicts in one command")
+            at_ms = command.timestamp_ms if now_ms is None else now_ms
+            group, commit = command.producer_group, command.commit
+            return tuple(
+                self._end(EndTransaction(group, msg_id, commit, False, at_ms), at_ms)
+                for msg_id in command.msg_ids
+            )
         if isinstance(command, SendMessage):
             return self._send(command, command.born_ms if now_ms is None else now_ms)
         if isinstance(command, CommitOffset):
@@ -210,7 +221,7 @@ class BrokerMachine:
         now_ms = batch.timestamp_ms or None
         return tuple(
             self._apply_one(c, now_ms)
-            if isinstance(c, SendHalf | EndTransaction | SendMessage | SendTimer | CommitOffset)
+            if isinstance(c, BATCHABLE)
             else ("refused", "not a batchable command")
             for c in batch.commands
         )

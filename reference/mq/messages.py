@@ -28,6 +28,7 @@ __all__ = [
     "ConsumerHeartbeat",
     "ConsumerList",
     "EndTransaction",
+    "EndTransactions",
     "LockQueues",
     "Payload",
     "PullQuery",
@@ -90,6 +91,19 @@ class EndTransaction:
     msg_id: str
     commit: bool  # True: COMMIT_MESSAGE; False: ROLLBACK_MESSAGE
     from_check: bool  # an answer to a CheckTransaction
+    timestamp_ms: int  # 0 from the client; the leader stamps it
+
+
+@message(name="mq.EndTransactions")
+class EndTransactions:
+    """A producer's own verdicts on several of its half messages, in one command
+    (a batching producer's EndTransaction for each): on the wire and in the log,
+    one string per message rather than one record. Answered with a tuple of each
+    message's result, as EndTransaction answers it."""
+
+    producer_group: str
+    msg_ids: tuple[str, ...]
+    commit: bool
     timestamp_ms: int  # 0 from the client; the leader stamps it
 
 
@@ -173,7 +187,9 @@ class CommandBatch:
     round of Paxos and one answer for many messages. (RocketMQ batches plain
     messages; it does not batch transactional ones: see the book.)"""
 
-    commands: tuple[SendHalf | EndTransaction | SendMessage | SendTimer | CommitOffset, ...]
+    commands: tuple[
+        SendHalf | EndTransaction | EndTransactions | SendMessage | SendTimer | CommitOffset, ...
+    ]
     # 0 from the client; the leader stamps the batch once, and every command in
     # it applies at this time (not each command copied to carry it: see broker.stamp).
     timestamp_ms: int = 0

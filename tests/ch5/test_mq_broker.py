@@ -24,6 +24,7 @@ from reference.mq.messages import (
     CommandBatch,
     CommitOffset,
     EndTransaction,
+    EndTransactions,
     Payload,
     PullQuery,
     SendBack,
@@ -288,3 +289,15 @@ def test_the_wheel_survives_a_snapshot() -> None:
     other.restore(decode_value(encode_value(b.snapshot())))
     other.apply(TimerTick(2_000))
     assert _visible(other) == ["t1"]
+
+
+def test_a_producers_verdicts_in_one_command_answer_each_message() -> None:
+    b = BrokerMachine()
+    for m in ("p1", "p2"):
+        b.apply(SendHalf(GROUP, TOPIC, m, "u1", Payload(m, "u1", "m1@pay", 5), 0))
+    verdicts = EndTransactions(GROUP, ("p1", "p2", "p1"), True, 0)
+    assert decode(encode(verdicts)) == verdicts
+    results = b.apply(CommandBatch((verdicts,), timestamp_ms=7))
+    ((first, second, again),) = results
+    assert first[0] == second[0] == "committed" and again == ("refused", "already committed")
+    assert _visible(b) == ["p1", "p2"] and {m.born_ms for m in b.log[2:]} == {7}
