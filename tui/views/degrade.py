@@ -147,7 +147,7 @@ class DegradeView(ChapterView):
                 out.add(f"{t.tokens:.1f}/{t.max_tokens:g}", "ok" if t.tokens > t.max_tokens / 2
                         else "bad")  # fmt: skip
         if not budgets:
-            out.add(" none", "warn")
+            out.add(" no budget", "warn")
         out.end()
         out.add(f"{'path':<10}{'switch':<9}{'breaker':<10}slow", "dim").end()
         for path, word, on, state, extra_ms in self._paths(dep, sidecars, now_ms):
