@@ -37,7 +37,7 @@ from reference.mq.machine import BrokerConfig, BrokerMachine
 from reference.mq.messages import CheckPass, CheckTransaction, EndTransaction, Payload, SendHalf
 from reference.mq.mutations import MUTATIONS
 
-__all__ = ["SCENARIOS", "Hunt", "MqScenario", "hunt"]
+__all__ = ["SCENARIOS", "Hunt", "MqScenario", "hunt", "zoo_lines"]
 
 GROUP, TOPIC = "payment-service", "payments"
 TICK_MS = 3_000  # half the transaction timeout: a pass may meet a half message too young
@@ -209,3 +209,37 @@ def hunt(name: str, *, planted: bool = True, depth: int | None = None) -> Hunt:
 
 
 # --8<-- [end:mq-hunt]
+
+
+def zoo_lines(
+    names: list[str], *, list_only: bool, clean: bool, trace: bool
+) -> Iterator[str | int]:
+    """`d11 zoo --broker`: its output lines, then its exit status (an int), as
+    `d11 zoo` does for Paxos: last line `caught: X/N` (or `safe: X/N` with --clean)."""
+    if list_only:
+        yield from (f"{name:24} {what}" for name, what in MUTATIONS.items())
+        yield 0
+        return
+    chosen = names or list(MUTATIONS)
+    unknown = [n for n in chosen if n not in MUTATIONS]
+    if unknown:
+        yield f"error: unknown mutation {', '.join(unknown)} (see d11 zoo --broker --list)"
+        yield 2
+        return
+    good = 0
+    for name in chosen:
+        found = hunt(name, planted=not clean)
+        good += found.caught != clean
+        if clean:
+            verdict = "safe" if not found.caught else f"UNSAFE {found.problem}"
+            yield f"{name:24} {verdict} [{found.states} states, {SCENARIOS[name].depth} steps deep]"
+            continue
+        if not found.caught:
+            yield f"{name:24} MISSED [{found.states} states]"
+            continue
+        assert found.schedule is not None
+        yield f"{name:24} caught  {found.problem} [{len(found.schedule)} steps]"
+        if trace:
+            yield from (f"    {i:2}. {step}" for i, step in enumerate(found.schedule, 1))
+    yield f"{'safe' if clean else 'caught'}: {good}/{len(chosen)}"
+    yield 0 if good == len(chosen) else 1

@@ -147,8 +147,22 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         clean: bool = typer.Option(
             False, "--clean", help="Explore each scenario WITHOUT its mutation (must be safe)."
         ),
+        broker: bool = typer.Option(
+            False, "--broker", help="The message broker's zoo (chapter 5) instead of Paxos's."
+        ),
     ) -> None:
-        """Hunt every planted Paxos bug with the exhaustive explorer."""
+        """Hunt every planted Paxos bug (or, with --broker, the broker's) with the
+        exhaustive explorer."""
+        if broker:
+            from checks.mq_zoo import zoo_lines
+
+            status = 0
+            for line in zoo_lines(names or [], list_only=list_only, clean=clean, trace=show_trace):
+                if isinstance(line, int):
+                    status = line
+                else:
+                    typer.echo(line, err=line.startswith("error:"))
+            raise typer.Exit(status)
         if list_only:
             for name, what in MUTATIONS.items():
                 typer.echo(f"{name:24} {what}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from chapters.run import simulate
 from chapters.stage import StageError
+from checks import zoo
 from checks.mq_zoo import SCENARIOS, hunt
 from reference.mq.broker import BrokerReplica
 from reference.mq.machine import BrokerConfig, BrokerMachine
@@ -118,3 +121,21 @@ def test_bounded_check_passes_take_turns() -> None:
     asked = [[c.msg_id for c in b.apply(CheckPass(10_000 * n))[0]] for n in (1, 2, 3)]
     assert asked == [["p0", "p1"], ["p2", "p3"], ["p4", "p0"]]
     assert b.clone().check_cursor == b.check_cursor  # in the snapshot
+
+
+def test_d11_zoo_broker_prints_each_schedule_and_the_tally_last() -> None:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test root."""
+
+    zoo.register(app, typer.Typer())
+    out = CliRunner().invoke(app, ["zoo", "--broker", "count-young"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.strip().splitlines()
+    assert lines[0].startswith("count-young") and "caught" in lines[0]
+    assert [line.split(". ")[1] for line in lines[1:-1]] == list(SHORTEST["count-young"])
+    assert lines[-1] == "caught: 1/1"
+    out = CliRunner().invoke(app, ["zoo", "--broker", "nope"])
+    assert out.exit_code == 2 and "unknown mutation nope" in out.output
