@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from reference.codec import Message, decode, encode, message, registered_types
 
@@ -114,7 +114,7 @@ class Context(Protocol):
         """Record one sample of the histogram `name` (e.g. a latency in ms)."""
         ...
 
-    def trace(self, kind: str, **fields: Any) -> None:
+    def trace(self, kind: str, **fields: object) -> None:
         """Emit a structured trace event (leader elected, rule changed, ...)."""
         ...
 
