@@ -385,6 +385,7 @@ class Ledger:
             result = limits_broken(t.amount_cents, dr, cr)
         if result is not None:
             return self._fail(t.id, result)
+        assert dr is not None and cr is not None  # accounts_fit found both
 
         pending = bool(t.flags & _PENDING)
         self._insert_transfer(stamped_transfer(t, self._clock_ms))
