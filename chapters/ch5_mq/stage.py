@@ -542,6 +542,9 @@ class MqStage(Stage):
             dep.roles["shard"].append(nid)  # where payments are served and counted
         # The consumers: each group splits the topic's queues among its members.
         queues = dep.broker_config.queues_per_topic
+        # extra "orderly": the groups with per-member dedup tables rebalance too,
+        # safely, by queue locks (reference/mq/consumer.py, orderly consumption).
+        orderly = bool(int(options.extra.get("orderly", 0)))
         for group, (effect, homes) in CONSUMER_GROUPS.items():
             members = [f"{group}-{h}" for h in homes]
             dep.consumers[group] = members
@@ -554,7 +557,8 @@ class MqStage(Stage):
                     topic_queues=queues,
                     # Settlement's effects are idempotent in the ledger, whoever applies
                     # them; loyalty's and notifications' dedup tables are per member.
-                    rebalance=effect == "settlement",
+                    rebalance=effect == "settlement" or orderly,
+                    orderly=orderly and effect != "settlement",
                     effect=effect,
                     broker=dep.brokers,
                     record=dep.record,

@@ -143,11 +143,13 @@ class MessageConsumer(Node):
             groups[LEDGER] = config.ledger
         self.caller = GroupCaller(groups)
         self.queues: dict[str, _Queue] = {}
+        locked = not config.orderly  # orderly: a queue is read once its lock is granted
         for qid in config.queues:
-            self.queues[f"{config.topic}/{qid}"] = _Queue(config.topic, qid)
+            self.queues[f"{config.topic}/{qid}"] = _Queue(config.topic, qid, locked=locked)
         if config.retries and 0 in config.queues:
             # One retry queue per group; read by the member holding queue 0.
-            self.queues[f"{retry_topic(config.group)}/0"] = _Queue(retry_topic(config.group), 0)
+            retry = _Queue(retry_topic(config.group), 0, locked=locked)
+            self.queues[f"{retry_topic(config.group)}/0"] = retry
         self.deliveries: dict[str, int] = {}  # msg id -> deliveries seen by this incarnation
         self.releasing: dict[str, _Queue] = {}  # orderly: queues being handed over
         self.started_ms = 0.0
@@ -270,6 +272,7 @@ class MessageConsumer(Node):
             ctx.set_timer(0.0, HEARTBEAT_TIMER)
         if self.config.orderly:
             ctx.set_timer(self.config.lock_renew_interval_ms, LOCK_TIMER)
+            self._lock_queues(ctx, renew=False)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         ctx.work(self.config.work_ms)

@@ -174,3 +174,15 @@ def test_the_message_trace_tells_each_messages_life_in_order() -> None:
         assert steps.index("checked") < steps.index(verdict)
     sample = res.summary["message_trace"]
     assert sample["id"] in by_check and any(s[2] == "checked" for s in sample["steps"])
+
+
+@pytest.mark.slow
+def test_orderly_local_dedup_groups_rebalance_without_applying_twice() -> None:
+    """extra orderly: loyalty and notifications rebalance by queue locks too. Under
+    the crash, Shanghai's loyalty member keeps its locks until it is back (60 s),
+    so its queues never reach a member whose dedup table does not know them."""
+    res = simulate("ch5", "crash", seed=1, extra={"orderly": 1})
+    assert res.as_expected
+    assert {n: v.valid for n, v in res.verdicts.items()} == dict.fromkeys(CHECKS, True)
+    locks = [e for e in res.deployment.rt.telemetry.events if e.kind == "mq.lock"]
+    assert {e.node for e in locks} >= {"loyalty-hz", "loyalty-sh", "notification-sz"}

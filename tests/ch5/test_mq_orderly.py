@@ -71,9 +71,13 @@ def _run(orderly: bool) -> tuple[list[dict[str, Any]], BrokerMachine]:
     history: list[dict[str, Any]] = []
     # c1 hears of the join up to a second late (its heartbeats are slower): long
     # enough for c2 to take queues c1 still reads, unless the locks say no.
+    every = tuple(range(broker.queues_per_topic))
     for member, heartbeat_ms in (("c1", 1_000.0), ("c2", 100.0)):
         ccfg = ConsumerConfig(
-            "loyalty", TOPIC, (), "loyalty", REPLICAS, history.append,
+            # Orderly, c1 boots with every queue (to lock before it reads any);
+            # otherwise both start empty and take queues as the group forms.
+            "loyalty", TOPIC, every if orderly and member == "c1" else (),
+            "loyalty", REPLICAS, history.append,
             topic_queues=broker.queues_per_topic, rebalance=True, orderly=orderly,
             retries=False, offset_commit_interval_ms=1_000.0, lock_renew_interval_ms=1_000.0,
             heartbeat_interval_ms=heartbeat_ms, poll_interval_ms=20.0, work_ms=5.0,
