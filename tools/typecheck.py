@@ -55,9 +55,8 @@ class Counts:
 def any_uses(source: str) -> int:
     """How many times the code names `Any`: `Any` or `typing.Any`, imports not counted.
 
-    Annotations are code here (every file has `from __future__ import
-    annotations`, and the AST holds them as expressions), so an `Any` in a
-    comment or a docstring is not counted, and one in an annotation is.
+    The AST holds annotations as expressions, so an `Any` in an annotation is
+    counted, and one in a comment or a docstring is not.
     """
     if "Any" not in source:
         return 0

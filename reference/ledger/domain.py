@@ -14,10 +14,13 @@ optional audit (`audit=True`, used by the tests and the simulator) rebuilds
 every balance from the stored transfers after each batch and checks it
 against the accounts, field by field.
 
-Every transfer runs through this module, so its hot path is written for
-speed without giving up a check: flags are tested against plain ints, new
-record values are built positionally, and an invariant's message is only
-formatted when it fails. Snapshots keep the transfers in sealed segments,
+The decisions that need only the records in hand (ranges, limits, what a
+repeated command finds, the new record values) are pure functions in
+`rules`; this module holds the state and applies commands in order. Every
+transfer runs through both, so the hot path is written for speed without
+giving up a check: flags are tested against plain ints, new record values
+are built positionally, and an invariant's message is only formatted when
+it fails. Snapshots keep the transfers in sealed segments,
 each encoded once (see `snapshot`), so taking and encoding one does not
 re-encode the whole history every time.
 """
