@@ -53,6 +53,8 @@ EVENTS_KEPT = 1_000
 HISTORY_MAX = 1_000_000  # events kept in the live history before the oldest half goes
 CHECK_EVENTS_MAX = 60_000  # the checkers judge at most this many recent events
 LEDGER_EVENTS_MAX = 250_000  # beyond this the ledger check is too slow to run live
+ROUND_S_MAX = 120.0  # wall time one live lin round may search; the next goes on from there
+TIMEOUT_S = 300.0  # wall time a saved run's lin may search (as chapter 4's own check)
 SCENARIO_FAULT_AT_MS = 1_600.0
 PARTITION_MS = 1_000.0
 RUNTIME_FAULT_KINDS = frozenset(
@@ -195,6 +197,105 @@ def recent_window(history: list[Event], events_max: int) -> list[Event]:
     return [replace(e, index=i) for i, e in enumerate(kept)]
 
 
+# --8<-- [start:live-lin]
+class LiveWalletLin:
+    """Chapter 4's `lin` check for the live view: judged round by round, never again whole.
+
+    The same verdict as `chapters.ch4_paxos.wallets.check_wallets_linearizable`
+    (each wallet's projection against the ledger model), but each round
+    follows every wallet from where the last round left it
+    (`checks.lin.incremental.IncrementalLin`): a round costs the projection
+    and the events new since the last one, not a search of the whole run.
+    Whole, a minute of the spike with a city cut was undecided after 300 s
+    (a dozen payments in doubt from the cut to the final lookups keep a
+    wallet from ever being quiet); followed, it is decided in seconds.
+    """
+
+    def __init__(self, initial: dict[str, int], round_s: float = ROUND_S_MAX) -> None:
+        from checks.lin.incremental import IncrementalLin
+        from checks.lin.models.ledger import LedgerModel
+
+        wallets = {str(a): c for a, c in initial.items() if str(a).startswith("u")}
+        self.model = LedgerModel(wallets)
+        self.live = IncrementalLin(self.model, _withdrawal)
+        self.round_s = round_s
+        self._lock = threading.Lock()  # a save and a check round may judge at once
+
+    def __call__(self, history: list[Event]) -> Any:
+        """This round: the history up to its first operation still in flight."""
+        from checks.lin.incremental import safe_horizon
+
+        with self._lock:
+            horizon = safe_horizon(history, holds=lambda ev: ev.f == "read")
+            return self._judge(self.live, history, horizon, self.round_s)
+
+    def whole(self, history: list[Event]) -> Any:
+        """The whole of `history`, in flight included, afresh (what a save records)."""
+        from checks.lin.incremental import IncrementalLin
+
+        end = history[-1].index + 1 if history else 0
+        return self._judge(IncrementalLin(self.model, _withdrawal), history, end, TIMEOUT_S)
+
+    def _judge(self, live: Any, history: list[Event], horizon: int, round_s: float) -> Any:
+        from chapters.ch4_paxos.wallets import wallet_operations
+        from checks.lin.checker import prepare
+        from checks.verdict import NO_CLIENT_OPERATIONS, Verdict
+
+        ops = wallet_operations(history)
+        if not ops:
+            return Verdict("lin", "unknown", NO_CLIENT_OPERATIONS)
+        calls, _ = prepare(ops, self.model)
+        got = live.check(calls, horizon, round_s)
+        details: dict[str, Any] = {
+            "model": "ledger", "wallets": got.parts, "operations": len(ops),
+            "judged_to_event": got.horizon, "events_new": got.events_new,
+            "elapsed_s": round(got.elapsed_s, 3),
+        }  # fmt: skip
+        if got.parts == 0:  # nothing judged yet: as every checker says of no operations
+            return Verdict("lin", "unknown", NO_CLIENT_OPERATIONS, details)
+        if got.valid is True:
+            return Verdict(
+                "lin", True,
+                f"Every wallet's history is linearizable ({got.parts} wallets, "
+                f"{len(ops)} operations, to event {got.horizon:,}): each read saw every "
+                "payment acknowledged before it.",
+                details,
+            )  # fmt: skip
+        if got.valid == "unknown":
+            return Verdict("lin", "unknown", f"Undecided: {got.reason}.", details)
+        wallet = got.failing[0] if isinstance(got.failing, tuple) else got.failing
+        witness = [
+            {"what": self.model.describe_call(c), "invoke": c.call, "return": c.ret}
+            for c in calls
+            if _touches(c, wallet)
+        ][:40]
+        return Verdict(
+            "lin", False,
+            f"The history of wallet {wallet} is not linearizable: no order of its "
+            "payments and reads explains what the reads saw.",
+            details, witness,
+        )  # fmt: skip
+
+
+def _touches(call: Any, wallet: str) -> bool:
+    """A payment from `wallet`, or a read that saw it."""
+    if call.input[0] == "transfer":
+        return bool(call.input[1] == wallet)
+    return isinstance(call.output, tuple) and any(a == wallet for a, _ in call.output)
+
+
+def _withdrawal(inp: tuple[Any, ...]) -> tuple[str, str, int] | None:
+    """A ledger call that only moves money: (from, to, cents)."""
+    return (inp[1], inp[2], inp[3]) if inp[0] == "transfer" else None
+
+
+# Checks judged round by round in the live view, by chapter: check name -> factory.
+LIVE_CHECKS: dict[str, dict[str, Callable[[Any], Callable[[list[Event]], Any]]]] = {
+    "ch4": {"lin": lambda dep: LiveWalletLin(dict(dep.initial))},
+}
+# --8<-- [end:live-lin]
+
+
 class ReadsLiveState(BaseException):
     """Raised in a history-only check run when the check asks for live node state.
 
@@ -268,8 +369,12 @@ class Session:
         self.rt = SimRuntime(topology=self.stage.topology(self.options), seed=config.seed)
         self._guard = StateGuard(self.rt)
         self.state_checks: set[str] = set()  # checks found reading node state: run locked
+        self.live_checks: dict[str, Callable[[list[Event]], Any]] = {}  # name -> round by round
         self.dep = self.stage.build(self._guard, self.options)
         self.dep.scenario = config.scenario
+        for name, make in LIVE_CHECKS.get(self.stage.id, {}).items():
+            if name in self.dep.checks:
+                self.live_checks[name] = make(self.dep)
         self.topology = self.dep.topology
         self._by_cell = bool(self.dep.roles.get("cell"))
         self.meter = Meter(self._cell_of)
@@ -774,6 +879,7 @@ class Session:
         check: Callable[[list[Event]], Any],
         history: list[Event],
         fresh: Callable[[], list[Event]] | None = None,
+        live: bool = True,
     ) -> Any:
         """One check, in the calling thread, never on a state that moves under it.
 
@@ -782,7 +888,11 @@ class Session:
         with a history copied in the same hold, so what it reads of the nodes
         and of the history is one instant of the run. A check that raises is
         shown as unknown with its error, not allowed to take the view down.
+        A check the live view judges round by round (`LIVE_CHECKS`) runs in
+        that form (`live`), or judges the whole history afresh (a save).
         """
+        if live:
+            check = self.live_checks.get(name, check)
         try:
             if name not in self.state_checks:
                 try:
@@ -869,17 +979,21 @@ class Session:
             digest = self.rt.trace_digest()
             end_ms = self.rt.now_ms
             ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
-            checks = {n: c for n, c in self.dep.checks.items() if ledger or n != "ledger"}
+            checks = {
+                n: getattr(self.live_checks.get(n), "whole", c)
+                for n, c in self.dep.checks.items()
+                if ledger or n != "ledger"
+            }
             # Checks known to read node state judge it now, with this very history.
             verdicts = {
-                n: self._run_check(n, c, history, fresh=lambda: history)
+                n: self._run_check(n, c, history, fresh=lambda: history, live=False)
                 for n, c in checks.items()
                 if n in self.state_checks
             }
         from chapters.stage import judge
 
         verdicts.update(
-            (n, self._run_check(n, c, history, fresh=lambda: history))
+            (n, self._run_check(n, c, history, fresh=lambda: history, live=False))
             for n, c in checks.items()
             if n not in verdicts
         )
