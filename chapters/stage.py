@@ -47,6 +47,7 @@ from checks.harness.contract import Expectation, Judgement, StageError, judge
 from checks.history import Event
 
 if TYPE_CHECKING:
+    from checks.parallel import PendingChecks
     from checks.verdict import Verdict
     from reference.net.topology import Topology
 
@@ -236,11 +237,23 @@ class Deployment(ABC):
     # -- judging -------------------------------------------------------------
     def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
         """Run every check of this stage on `history` (default: the recorded one)."""
-        from checks.parallel import run_checks
+        return self._start_checks(history).wait()
+
+    def start_checks(self, history: list[Event] | None = None) -> PendingChecks:
+        """`run_checks` begun: `.wait()` gives the verdicts. The harness gathers the
+        store folder's figures meanwhile, while forked checkers run."""
+        from checks.parallel import PendingChecks
+
+        if type(self).run_checks is not Deployment.run_checks:  # a stage judging its own way
+            return PendingChecks.finished(self.run_checks(history))
+        return self._start_checks(history)
+
+    def _start_checks(self, history: list[Event] | None) -> PendingChecks:
+        from checks.parallel import start_checks
 
         events = self.history if history is None else history
         # Side by side in forked processes on a long history (checks.parallel).
-        return run_checks(
+        return start_checks(
             {name: functools.partial(check, events) for name, check in self.checks.items()},
             len(events),
         )

@@ -22,6 +22,7 @@ the checkers run one after the other, here.
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import os
@@ -34,7 +35,7 @@ from typing import Any
 
 from checks.verdict import Verdict
 
-__all__ = ["PARALLEL_MIN_EVENTS", "CheckError", "run_checks"]
+__all__ = ["PARALLEL_MIN_EVENTS", "CheckError", "PendingChecks", "run_checks", "start_checks"]
 
 PARALLEL_MIN_EVENTS = 20_000  # events in a history before its checkers are forked
 _MAX_CHILDREN = 8  # checkers running at once at most (the OS shares the cores)
@@ -53,11 +54,18 @@ def run_checks(
     `events` is the size of the history they judge; `parallel` forces the
     choice (None: fork when it pays, see the module docstring).
     """
+    return start_checks(checks, events, parallel).wait()
+
+
+def start_checks(
+    checks: Mapping[str, Callable[[], Verdict]], events: int, parallel: bool | None = None
+) -> PendingChecks:
+    """`run_checks` in two halves: the children are forked now, `wait()` collects
+    the verdicts. In between the caller may do work of its own (the harness
+    gathers the store folder's figures) while the checkers run."""
     if parallel is None:
         parallel = events >= PARALLEL_MIN_EVENTS and len(checks) > 1 and _can_fork()
-    if not parallel:
-        return {name: check() for name, check in checks.items()}
-    return _forked(checks)
+    return PendingChecks(checks, parallel)
 
 
 def _can_fork() -> bool:
@@ -67,50 +75,67 @@ def _can_fork() -> bool:
     )
 
 
-def _forked(checks: Mapping[str, Callable[[], Verdict]]) -> dict[str, Verdict]:
-    ctx = multiprocessing.get_context("fork")
-    names = list(checks)
-    results: dict[str, Verdict] = {}
-    running: dict[Connection, tuple[str, Any]] = {}
-    waiting = list(reversed(names))
-    try:
-        _run_all(ctx, checks, waiting, running, results)
-    finally:  # a checker raised: the others' verdicts no longer matter
-        for conn, (_, child) in running.items():
-            child.terminate()
-            child.join()
-            conn.close()
-    return {name: results[name] for name in names}
+class PendingChecks:
+    """Checks started by `start_checks`; one after the other in `wait` if not forked."""
 
+    def __init__(self, checks: Mapping[str, Callable[[], Verdict]], parallel: bool) -> None:
+        self._checks = dict(checks)
+        self._parallel = parallel
+        self._results: dict[str, Verdict] = {}
+        self._running: dict[Connection, tuple[str, Any]] = {}  # pipe -> (check, process)
+        self._waiting = list(reversed(self._checks))  # popped from the end: in order
+        if parallel:
+            self._fork_more()
 
-def _run_all(
-    ctx: Any,
-    checks: Mapping[str, Callable[[], Verdict]],
-    waiting: list[str],
-    running: dict[Connection, tuple[str, Any]],
-    results: dict[str, Verdict],
-) -> None:
-    while waiting or running:
-        while waiting and len(running) < _MAX_CHILDREN:
-            name = waiting.pop()
+    @classmethod
+    def finished(cls, verdicts: Mapping[str, Verdict]) -> PendingChecks:
+        """Checks already run (by a stage with its own `run_checks`): `wait` returns these."""
+        return cls({name: functools.partial(_given, v) for name, v in verdicts.items()}, False)
+
+    def wait(self) -> dict[str, Verdict]:
+        """Every check's verdict, in the order of the checks; a checker's exception raises."""
+        if not self._parallel:
+            return {name: check() for name, check in self._checks.items()}
+        try:
+            while self._running:
+                for conn in multiprocessing.connection.wait(list(self._running)):
+                    self._collect(conn)  # type: ignore[arg-type]
+                self._fork_more()
+        finally:  # a checker raised: the others' verdicts no longer matter
+            for conn, (_, child) in self._running.items():
+                child.terminate()
+                child.join()
+                conn.close()
+            self._running.clear()
+        return {name: self._results[name] for name in self._checks}
+
+    def _fork_more(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        while self._waiting and len(self._running) < _MAX_CHILDREN:
+            name = self._waiting.pop()
             receive, send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child, args=(checks[name], send), daemon=True)
+            child = ctx.Process(target=_child, args=(self._checks[name], send), daemon=True)
             child.start()
             send.close()  # the child holds its own end; EOF here if it dies
-            running[receive] = (name, child)
-        for conn in multiprocessing.connection.wait(list(running)):
-            name, child = running.pop(conn)  # type: ignore[index]
-            try:
-                outcome = pickle.loads(conn.recv_bytes())
-            except EOFError:
-                child.join()
-                outcome = CheckError(f"the {name} check's process died (exit {child.exitcode})")
-            finally:
-                conn.close()
-                child.join()
-            if isinstance(outcome, BaseException):
-                raise outcome
-            results[name] = outcome
+            self._running[receive] = (name, child)
+
+    def _collect(self, conn: Connection) -> None:
+        name, child = self._running.pop(conn)
+        try:
+            outcome = pickle.loads(conn.recv_bytes())
+        except EOFError:
+            child.join()
+            outcome = CheckError(f"the {name} check's process died (exit {child.exitcode})")
+        finally:
+            conn.close()
+            child.join()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        self._results[name] = outcome
+
+
+def _given(verdict: Verdict) -> Verdict:
+    return verdict
 
 
 def _child(check: Callable[[], Verdict], send: Connection) -> None:

@@ -146,23 +146,23 @@ def _checked(
     scenario: str,
     watch: Stopwatch,
 ) -> TestResult:
-    """The finished run's history checked, each verdict set against `scenario`'s expectation."""
+    """The finished run's history checked, each verdict set against `scenario`'s expectation.
+
+    A stage that can start its checkers and wait for them later
+    (`start_checks`: forked, on a long history) has them run while the
+    figures and logs of the store folder are gathered here.
+    """
+    start = getattr(dep, "start_checks", None)
     with watch.phase("checks"):
-        verdicts = dep.run_checks()
+        pending = start() if start is not None else None
+        verdicts = dep.run_checks() if pending is None else {}
+    with watch.phase("store"):
+        node_logs = trace_logs(rt)
+        summary = dep.snapshot(window_ms=1000.0)
+    with watch.phase("checks"):
+        if pending is not None:
+            verdicts = pending.wait()
         judged = judge(verdicts, dep.expectations(scenario))
-    with watch.phase("store"):  # the figures and logs are gathered for the store folder
-        return _result(spec, schedule, rt, dep, verdicts, judged, watch)
-
-
-def _result(
-    spec: TestSpec,
-    schedule: Schedule,
-    rt: Any,
-    dep: DeploymentContract,
-    verdicts: dict[str, Any],
-    judged: dict[str, Any],
-    watch: Stopwatch,
-) -> TestResult:
     return TestResult(
         spec=spec,
         schedule=schedule,
@@ -173,8 +173,8 @@ def _result(
         digest=rt.trace_digest(),
         end_ms=rt.now_ms,
         timeline=list(dep.timeline),
-        node_logs=trace_logs(rt),
-        summary=dep.snapshot(window_ms=1000.0),
+        node_logs=node_logs,
+        summary=summary,
         timing_s=watch.phases_s,
     )
 
