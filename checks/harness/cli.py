@@ -385,8 +385,8 @@ def replay_command(
     folder: Annotated[
         Path,
         typer.Argument(
-            help="A store folder written by d11 test, d11 hunt or d11 run "
-            "(or a test's folder: its latest run)"
+            help="A store folder written by d11 test, d11 hunt or d11 run, or saved "
+            "from d11 tui (or a test's folder: its latest run)"
         ),
     ],
     store: Annotated[Path, typer.Option(help="Root folder for the replay's store folder")] = Path(
