@@ -211,6 +211,7 @@ class D11App(App[None]):
         self._too_small_said = ""
         self.show_events = False  # narrow screens: the event log instead of a chapter's panel
         self._has_panel = False  # the last frame had a chapter panel
+        self._both = False  # the chapter panel and the event log side by side
         self._bindings_for: tuple[str, bool] = ("", False)  # (chapter, live) the footer shows
 
     def _fatal_error(self) -> None:
@@ -283,6 +284,9 @@ class D11App(App[None]):
             return
         panel = self._has_panel
         both = panel and width >= BOTH_WIDTH
+        if both != self._both:  # v (one or the other) applies only below BOTH_WIDTH
+            self._both = both
+            self.refresh_bindings()
         show_chapter = panel and (both or not self.show_events)
         show_events = not panel or both or self.show_events
         if chapter.display != show_chapter:
