@@ -55,6 +55,7 @@ REQUEST_TIMEOUT_MS = 1_000.0
 SETUP_TIMEOUT_MS = 15_000.0
 STAGE_SAMPLE_EVERY = 4  # one request in this many is traced stage by stage
 STAGE_TRACE = "bench.stages"
+SLOTS_COUNTER, SLOT_REQUESTS_COUNTER = "bench.slots", "bench.slot_requests"
 FLUSH_WAIT_MS = 400.0  # node processes flush their telemetry every 100 ms
 
 
@@ -106,6 +107,7 @@ class StageWatch(Node):
         self.arrived: dict[str, float] = {}  # request -> first arrival, while led here
         self.slotted: dict[str, float] = {}  # request -> when its Accept first left
         self.answered = 0
+        self.top_slot = 0  # the highest slot this replica proposed as leader
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)  # tests and the explorer look at the replica
@@ -126,6 +128,10 @@ class StageWatch(Node):
     def sent(self, ctx: Context, msg: Message) -> None:
         if isinstance(msg, Accept):
             now_ms = ctx.now_ms()
+            if msg.slot > self.top_slot:  # a new slot (its Accept goes to every peer)
+                self.top_slot = msg.slot
+                ctx.count(SLOTS_COUNTER)
+                ctx.count(SLOT_REQUESTS_COUNTER, len(msg.batch))
             for request_id, _ in msg.batch:
                 if request_id in self.arrived:
                     self.slotted.setdefault(request_id, now_ms)
@@ -253,6 +259,8 @@ class StageBudget:
     sampled: int  # requests with every stage noted
     stages: list[Stage]
     held: dict[str, tuple[float, int]]  # message type -> (mean wait for an fsync, count)
+    slots: int = 0  # slots the leader proposed over the whole run
+    slot_requests: int = 0  # requests in them
 
     def render(self) -> list[str]:
         total = sum(stage.mean_ms for stage in self.stages)
@@ -268,6 +276,11 @@ class StageBudget:
                 f"{share:4.0%}{note}"
             )
         lines.append(f"    {'total':<18} {total:7.2f} ms mean")
+        if self.slots:
+            lines.append(
+                f"  the leader grouped {self.slot_requests / self.slots:.1f} requests a slot "
+                f"({self.slot_requests:,} in {self.slots:,} slots, warm-up included)"
+            )
         if self.held:
             waits = ", ".join(
                 f"{name} {mean_ms:.2f} ms x {count:,}"
@@ -346,7 +359,13 @@ def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> St
         Stage("fsync", reply_held_ms, reply_held_ms, "the answer held until the leader's fsync"),
         stage("reply", 4, 5, "the answer's hop back", minus_ms=reply_held_ms),
     ]
-    return StageBudget(sampled=len(rows), stages=stages, held=held)
+    return StageBudget(
+        sampled=len(rows),
+        stages=stages,
+        held=held,
+        slots=telemetry.counter(SLOTS_COUNTER),
+        slot_requests=telemetry.counter(SLOT_REQUESTS_COUNTER),
+    )
 
 
 @dataclass
