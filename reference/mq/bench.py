@@ -70,6 +70,9 @@ class BrokerTuning:
 
     window_slots: int = 2
     batch_max_commands: int = 64
+    # None: a request with room in the window is proposed at once; 0: at the end of
+    # the leader's turn, so requests that arrived together share a slot (paxos/config).
+    propose_delay_ms: float | None = None
     snapshot_every_slots: int = 1_000_000
     election_timeout_ms: float = 1000.0
     heartbeat_interval_ms: float = 100.0
@@ -262,12 +265,12 @@ def _quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool) -> MqBenchRow:
+def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning: Any) -> MqBenchRow:
     from reference.runtime.process import ProcessRuntime
     from reference.runtime.spec import NodeSpec
 
     assert seconds > 0 and inflight >= 1 and batch >= 1
-    args = {"replicas": list(REPLICAS)}
+    args: dict[str, Any] = {"replicas": list(REPLICAS), **tuning}  # BrokerTuning overrides
     with ProcessRuntime(seed=1, fsync=fsync) as rt:
         for replica in REPLICAS:
             rt.add_node(replica, NodeSpec(f"{__name__}:broker_replica", args))
