@@ -153,7 +153,7 @@ class IncrementalLin:
         self.effective_output = effective_output
         self.configs_max = configs_max
         self._follow: dict[Hashable, _Follow] = {}
-        self._searched: dict[Hashable, tuple[int, Validity]] = {}  # key -> (calls hash, verdict)
+        self._searched: dict[Hashable, tuple[list[Any], Validity]] = {}  # key -> (calls, verdict)
 
     def check(self, calls: Sequence[Call], horizon: int, timeout_s: float | None = None) -> Round:
         """Judge `calls` (prepared, from the whole history so far) up to `horizon`."""
@@ -211,7 +211,7 @@ class IncrementalLin:
     def _search_part(
         self, key: Hashable, calls: list[Call], init: Any, result: Round, deadline: float | None
     ) -> Validity:
-        fingerprint = hash(tuple((*_key("return", c), c.call) for c in calls))
+        fingerprint = [(*_key("return", c), c.call) for c in calls]  # (outputs may be dicts)
         known = self._searched.get(key)
         if known is not None and known[0] == fingerprint and known[1] != "unknown":
             return known[1]
