@@ -87,6 +87,11 @@ class PendingChecks:
         if parallel:
             self._fork_more()
 
+    @property
+    def forked(self) -> bool:
+        """Are the checkers running in other processes (so this one is free meanwhile)?"""
+        return self._parallel
+
     @classmethod
     def finished(cls, verdicts: Mapping[str, Verdict]) -> PendingChecks:
         """Checks already run (by a stage with its own `run_checks`): `wait` returns these."""

@@ -156,9 +156,12 @@ def _checked(
     with watch.phase("checks"):
         pending = start() if start is not None else None
         verdicts = dep.run_checks() if pending is None else {}
+    history_jsonl = None
     with watch.phase("store"):
         node_logs = trace_logs(rt)
         summary = dep.snapshot(window_ms=1000.0)
+        if getattr(pending, "forked", False):  # this process is free until they finish
+            history_jsonl = _prepare_store(dep.history)
     with watch.phase("checks"):
         if pending is not None:
             verdicts = pending.wait()
@@ -176,7 +179,28 @@ def _checked(
         node_logs=node_logs,
         summary=summary,
         timing_s=watch.phases_s,
+        history_jsonl=history_jsonl,
     )
+
+
+def _prepare_store(history: list[Any]) -> str | None:
+    """What the store folder needs that no verdict changes, made while the checkers
+    run elsewhere: history.jsonl's text, and the plotting library of the HTML
+    report loaded (a second or two of imports). None if the history cannot be
+    written as JSON: the store says so itself, as it always did."""
+    from checks.history import dumps_jsonl
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # as the report does: files only, no display
+        import matplotlib.pyplot
+    except ImportError:  # the report says it cannot draw
+        pass
+    try:
+        return dumps_jsonl(history)
+    except (TypeError, ValueError):
+        return None
 
 
 SCENARIO_GRACE_STEP_MS = 500.0

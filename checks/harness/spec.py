@@ -212,6 +212,9 @@ class TestResult:
     # Wall seconds per phase (simulation, checks, store), for the closing
     # `time:` line (checks.harness.timing); the CLI adds the folder's writing.
     timing_s: dict[str, float] = field(default_factory=dict)
+    # history.jsonl's text, when the runner had it written while the checkers
+    # ran in other processes (None: the store writes it from `history`).
+    history_jsonl: str | None = None
 
     @property
     def exit_code(self) -> int:

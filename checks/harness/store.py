@@ -63,7 +63,10 @@ def write_store(result: TestResult, root: Path = STORE_ROOT, *, html: bool = Tru
     test["origin"] = result.origin
     (folder / "test.json").write_text(json.dumps(test, indent=2, default=str) + "\n")
     result.schedule.save(folder / "schedule.json")
-    write_jsonl(folder / "history.jsonl", result.history)
+    if result.history_jsonl is not None:  # serialized already, while the checks ran
+        (folder / "history.jsonl").write_text(result.history_jsonl, encoding="utf-8")
+    else:
+        write_jsonl(folder / "history.jsonl", result.history)
     verdicts = {
         name: {
             **verdict.to_json(),
