@@ -183,124 +183,127 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         # The linearizability area is not in this checkout: own the group.
         check_app = typer.Typer(help="Check a history: each checker exits 0/1/2.")
         app.add_typer(check_app, name="check", no_args_is_help=True)
+    for name, command in (
+        ("bank", bank_cmd),
+        ("ledger", ledger_cmd),
+        ("txn", txn_cmd),
+        ("delivery", delivery_cmd),
+    ):
+        check_app.command(name)(command)
 
-    @check_app.command("bank")
-    def bank_cmd(
-        history: Path = typer.Argument(..., help="The history file."),
-        total: int | None = typer.Option(
-            None,
-            callback=in_range(-CENTS_MAX, CENTS_MAX),
-            help="Money in the bank (default: most common total).",
-        ),
-        accounts: str | None = typer.Option(
-            None, help="Comma-separated accounts (default: all read)."
-        ),
-        allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
-        plot: Path | None = typer.Option(None, help="Write a PNG of totals over time here."),
-        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int | None = typer.Option(
-            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
-        ),
-    ) -> None:
-        """Jepsen's bank check: every read of all accounts adds up to the total."""
-        from checks.bank import check_bank
 
-        def check(events: list[Event]) -> Verdict:
-            v = check_bank(
-                events, total=total, accounts=_accounts(accounts), negative_allowed=allow_negative
-            )
-            if plot is not None:
-                from checks.plots import plot_bank_totals
+def bank_cmd(
+    history: Path = typer.Argument(..., help="The history file."),
+    total: int | None = typer.Option(
+        None,
+        callback=in_range(-CENTS_MAX, CENTS_MAX),
+        help="Money in the bank (default: most common total).",
+    ),
+    accounts: str | None = typer.Option(None, help="Comma-separated accounts (default: all read)."),
+    allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
+    plot: Path | None = typer.Option(None, help="Write a PNG of totals over time here."),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    max_mb: int | None = typer.Option(
+        None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+    ),
+) -> None:
+    """Jepsen's bank check: every read of all accounts adds up to the total."""
+    from checks.bank import check_bank
 
-                out = _plot(plot_bank_totals, v, plot)
-                typer.echo(f"plot: {out}", err=True)
-            return v
-
-        _run("bank", history, fmt, as_json, check, max_mb)
-
-    @check_app.command("ledger")
-    def ledger_cmd(
-        history: Path = typer.Argument(..., help="The history file."),
-        initial: str | None = typer.Option(
-            None, help="Starting balances, 'a=100,b=250' (default: the history's init)."
-        ),
-        realtime: bool = typer.Option(
-            True, help="Hold every read to real-time order, not only the final ones."
-        ),
-        allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
-        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int | None = typer.Option(
-            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
-        ),
-    ) -> None:
-        """Hold transfers against reads: exactly once, never half-applied."""
-        from checks.ledger import check_ledger
-
-        start = _balances(initial) if initial else None
-        _run(
-            "ledger",
-            history,
-            fmt,
-            as_json,
-            lambda ev: check_ledger(
-                ev, initial=start, realtime=realtime, negative_allowed=allow_negative
-            ),
-            max_mb,
+    def check(events: list[Event]) -> Verdict:
+        v = check_bank(
+            events, total=total, accounts=_accounts(accounts), negative_allowed=allow_negative
         )
+        if plot is not None:
+            from checks.plots import plot_bank_totals
 
-    @check_app.command("txn")
-    def txn_cmd(
-        history: Path = typer.Argument(..., help="The history file."),
-        workload: str | None = typer.Option(
-            None, help="list-append or rw-register (default: detected)."
+            out = _plot(plot_bank_totals, v, plot)
+            typer.echo(f"plot: {out}", err=True)
+        return v
+
+    _run("bank", history, fmt, as_json, check, max_mb)
+
+
+def ledger_cmd(
+    history: Path = typer.Argument(..., help="The history file."),
+    initial: str | None = typer.Option(
+        None, help="Starting balances, 'a=100,b=250' (default: the history's init)."
+    ),
+    realtime: bool = typer.Option(
+        True, help="Hold every read to real-time order, not only the final ones."
+    ),
+    allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    max_mb: int | None = typer.Option(
+        None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+    ),
+) -> None:
+    """Hold transfers against reads: exactly once, never half-applied."""
+    from checks.ledger import check_ledger
+
+    start = _balances(initial) if initial else None
+    _run(
+        "ledger",
+        history,
+        fmt,
+        as_json,
+        lambda ev: check_ledger(
+            ev, initial=start, realtime=realtime, negative_allowed=allow_negative
         ),
-        realtime: bool = typer.Option(True, help="Add real-time order (strict serializability)."),
-        plot: Path | None = typer.Option(None, help="Write a PNG of the first cycle here."),
-        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int | None = typer.Option(
-            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
-        ),
-    ) -> None:
-        """Transactional anomalies (G0 ... G2-item) by dependency-graph cycles."""
-        from checks.txn import check_txn
+        max_mb,
+    )
 
-        if workload not in (None, "list-append", "rw-register"):
-            raise typer.BadParameter("--workload must be list-append or rw-register")
 
-        def check(events: list[Event]) -> Verdict:
-            v = check_txn(events, workload=workload, realtime=realtime)  # type: ignore[arg-type]
-            if plot is not None:
-                from checks.plots import plot_txn_cycle
+def txn_cmd(
+    history: Path = typer.Argument(..., help="The history file."),
+    workload: str | None = typer.Option(
+        None, help="list-append or rw-register (default: detected)."
+    ),
+    realtime: bool = typer.Option(True, help="Add real-time order (strict serializability)."),
+    plot: Path | None = typer.Option(None, help="Write a PNG of the first cycle here."),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    max_mb: int | None = typer.Option(
+        None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+    ),
+) -> None:
+    """Transactional anomalies (G0 ... G2-item) by dependency-graph cycles."""
+    from checks.txn import check_txn
 
-                out = _plot(plot_txn_cycle, v, plot)
-                typer.echo(f"plot: {out}" if out else "plot: no cycle to draw", err=True)
-            return v
+    if workload not in (None, "list-append", "rw-register"):
+        raise typer.BadParameter("--workload must be list-append or rw-register")
 
-        _run("txn", history, fmt, as_json, check, max_mb)
+    def check(events: list[Event]) -> Verdict:
+        v = check_txn(events, workload=workload, realtime=realtime)  # type: ignore[arg-type]
+        if plot is not None:
+            from checks.plots import plot_txn_cycle
 
-    @check_app.command("delivery")
-    def delivery_cmd(
-        history: Path = typer.Argument(..., help="The history file."),
-        group: list[str] = typer.Option(
-            [], help="A consumer group that must receive (repeatable)."
-        ),
-        fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        max_mb: int | None = typer.Option(
-            None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
-        ),
-    ) -> None:
-        """Message delivery: none lost, none rolled back delivered, key order, effects once."""
-        from checks.delivery import check_delivery
+            out = _plot(plot_txn_cycle, v, plot)
+            typer.echo(f"plot: {out}" if out else "plot: no cycle to draw", err=True)
+        return v
 
-        _run(
-            "delivery",
-            history,
-            fmt,
-            as_json,
-            lambda ev: check_delivery(ev, groups=group or None),
-            max_mb,
-        )
+    _run("txn", history, fmt, as_json, check, max_mb)
+
+
+def delivery_cmd(
+    history: Path = typer.Argument(..., help="The history file."),
+    group: list[str] = typer.Option([], help="A consumer group that must receive (repeatable)."),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    max_mb: int | None = typer.Option(
+        None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
+    ),
+) -> None:
+    """Message delivery: none lost, none rolled back delivered, key order, effects once."""
+    from checks.delivery import check_delivery
+
+    _run(
+        "delivery",
+        history,
+        fmt,
+        as_json,
+        lambda ev: check_delivery(ev, groups=group or None),
+        max_mb,
+    )
