@@ -752,12 +752,14 @@ class Replica(Voter):
             return
         self.waiting[msg.request_id] = src
         self.pending.append((msg.request_id, msg.command))
+        # --8<-- [start:gather]
         delay_ms = self.cfg.propose_delay_ms
         if delay_ms is None or len(self.inflight) >= self.cfg.window_slots:
             self._pump(ctx)  # (with the window full, a no-op: a commit pumps)
         elif not self.pump_armed:
             self.pump_armed = True  # requests arriving meanwhile join this one's slot
             ctx.set_timer(delay_ms, "pump")
+        # --8<-- [end:gather]
 
     # --8<-- [start:lease-read]
     def _on_read(self, ctx: Context, src: NodeId, msg: Read) -> None:

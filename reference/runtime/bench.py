@@ -357,7 +357,7 @@ def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> St
         stage("accept round", 2, 3, "accepts out, followers' fsync, answers back"),
         stage("apply", 3, 4, "learn the slot, apply its batch, answer"),
         Stage("fsync", reply_held_ms, reply_held_ms, "the answer held until the leader's fsync"),
-        stage("reply", 4, 5, "the answer's hop back", minus_ms=reply_held_ms),
+        stage("reply", 4, 5, "the hop back, and the client's turn", minus_ms=reply_held_ms),
     ]
     return StageBudget(
         sampled=len(rows),
