@@ -406,9 +406,8 @@ def _stall(dep: CapstoneDeployment, resume_ms: float) -> None:
             dep.rt.call_at(now_ms + LAG_POLL_MS, poll)
 
     def resume() -> None:
-        for n in members:
-            if dep.rt.status(n) == "up":
-                dep.rt.resume(n)  # type: ignore[attr-defined]
+        for n in members:  # (a paused node's status is "paused", not "up")
+            dep.rt.resume(n)  # type: ignore[attr-defined]
         dep.note("consumer-resume", f"{LAGGING_GROUP} resumes with a backlog")
 
     dep.rt.call_at(resume_ms, resume)
