@@ -237,10 +237,11 @@ def _night(s: dict[str, Any]) -> Group:
         )
     load = s.get("load_test")
     if load:
-        leaks = sum(load["violations"].values())
+        found = load["violations"]
+        leaks = "not yet judged" if found is None else sum(found.values())
         lines.append(
             f"load test: {load['load_test_payments']:,} tagged payments over "
-            f"{load['tagged_spans']:,} tagged spans, {leaks} isolation violations"
+            f"{load['tagged_spans']:,} tagged spans; isolation violations: {leaks}"
         )
     return Group(t, *(Text(line) for line in lines))
 
