@@ -36,6 +36,14 @@ Redeliveries of m1 after m2 are duplicates, not order violations.
 Loss is judged at the end of the history: run the consumers until the
 queues drain before stopping, or committed messages still in flight will
 read as lost.
+
+A live view judges a prefix of a run (`final=False`): a committed message
+not yet delivered, or delivered and not yet applied, is in flight, not lost;
+what a prefix already shows stays a violation (a rolled-back message
+delivered, a delivery never sent, a second effect, key order broken). A
+prefix that is a recent window of a longer run (`from_start=False`) has lost
+the producer's record of the messages sent before its cut: a delivery of
+one of those is not judged (not phantom, not out of order).
 """
 
 from __future__ import annotations
@@ -154,9 +162,19 @@ def _producer(ops: Iterable[Operation]) -> dict[MsgId, Message]:
 
 
 # --8<-- [start:delivery-check]
-def check_delivery(events: Sequence[Event], *, groups: Iterable[str] | None = None) -> Verdict:
+def check_delivery(
+    events: Sequence[Event],
+    *,
+    groups: Iterable[str] | None = None,
+    final: bool = True,
+    from_start: bool = True,
+) -> Verdict:
     """Judge delivery and effects for every consumer group (those named in
-    `groups`, and every group that received anything)."""
+    `groups`, and every group that received anything).
+
+    `final=False`: `events` is a prefix of a run still going (a live view):
+    loss is not judged. `from_start=False`: the prefix starts at a cut, and
+    deliveries of messages sent before it are not judged."""
     if not has_client_operations(events):
         return no_client_operations("delivery")
     ops = pair_operations(list(events))
@@ -180,7 +198,8 @@ def check_delivery(events: Sequence[Event], *, groups: Iterable[str] | None = No
         for mid, idx in sorted(got.items(), key=lambda kv: kv[1][0]):
             m = msgs.get(mid)
             if m is None:
-                problems.append(Problem("phantom", mid, group, idx[0], "delivered, never sent"))
+                if from_start:  # else: sent before the cut, as far as this window knows
+                    problems.append(Problem("phantom", mid, group, idx[0], "delivered, never sent"))
             elif m.fate == "rolled-back":
                 problems.append(
                     Problem(
@@ -202,7 +221,7 @@ def check_delivery(events: Sequence[Event], *, groups: Iterable[str] | None = No
                     )
                 )
         for m in msgs.values():
-            if m.fate != "committed":
+            if m.fate != "committed" or not final:  # a prefix: may be in flight still
                 continue
             if m.id not in got:
                 problems.append(
@@ -232,14 +251,21 @@ def check_delivery(events: Sequence[Event], *, groups: Iterable[str] | None = No
                 )
         problems.extend(_order(msgs, group, {mid: idx[0] for mid, idx in got.items()}))
     # --8<-- [end:delivery-check]
-    return _verdict(msgs, sorted(all_groups), receipts, applies, problems)
+    return _verdict(msgs, sorted(all_groups), receipts, applies, problems, final=final)
 
 
 def _order(msgs: Mapping[MsgId, Message], group: str, first: Mapping[MsgId, int]) -> list[Problem]:
     """Same key, m1 committed before m2 was sent: m1 must be received first."""
     by_key: dict[Any, list[Message]] = defaultdict(list)
     for m in msgs.values():
-        if m.key is not None and m.fate == "committed" and m.id in first:
+        # A message whose send is not in the history (cut off by a window) has
+        # no send time to order it by.
+        if (
+            m.key is not None
+            and m.fate == "committed"
+            and m.id in first
+            and m.sent_index is not None
+        ):
             by_key[m.key].append(m)
     out: list[Problem] = []
     for key, ms in by_key.items():
@@ -275,6 +301,8 @@ def _verdict(
     receipts: Mapping[tuple[str, MsgId], list[int]],
     applies: Mapping[tuple[str, MsgId], list[int]],
     problems: list[Problem],
+    *,
+    final: bool = True,
 ) -> Verdict:
     fates = Counter(m.fate for m in msgs.values())
     counts = Counter(p.kind for p in problems)
@@ -293,6 +321,23 @@ def _verdict(
     dup_words = f" {dups} messages were delivered more than once (allowed)." if dups else ""
     if not msgs and not receipts:
         return Verdict("delivery", "unknown", "No messages in the history.", details)
+    if not bad and not final:
+        # A prefix: what is not delivered yet may still be; say so rather than "all".
+        waiting = sum(
+            1
+            for m in msgs.values()
+            if m.fate == "committed" and any((g, m.id) not in receipts for g in groups)
+        )
+        details["in_flight"] = waiting
+        return Verdict(
+            "delivery",
+            True,
+            f"So far: no rolled-back message delivered, key order kept, no effect applied "
+            f"twice ({fates['committed']} committed, {waiting} not yet at every group: in "
+            f"flight until the final reads).{dup_words}",
+            details,
+            [p.to_json() for p in problems[:ERRORS_MAX]] or None,
+        )
     if not bad:
         return Verdict(
             "delivery",

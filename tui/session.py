@@ -406,6 +406,9 @@ class Session:
         self.checks_running = False
         self.message = ""
         self.view = view_for(self.stage.id)  # chapters 5-7: their own panel and keys
+        if self.view is not None:  # their checks' live form: a prefix, in flight is not lost
+            live = self.view.live_checks(self)
+            self.live_checks.update((n, c) for n, c in live.items() if n in self.dep.checks)
         self.rt.telemetry.subscribe(self._on_trace)
         self.rt.start()
         self._begin()
@@ -850,6 +853,10 @@ class Session:
             kind == "spike" for _, kind, _ in self.dep.timeline
         )
         return "double11" if spiked else "steady"
+
+    def history_cut(self) -> bool:
+        """The live checks judge a recent window of the history, not all of it."""
+        return self._trimmed or len(self.dep.history) > LEDGER_EVENTS_MAX
 
     def check_input(self) -> tuple[list[Event], str, bool]:
         """(history window, scenario, run ledger?) for a check run outside the lock."""

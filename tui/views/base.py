@@ -15,6 +15,7 @@ node state, and a frame is built up to 20 times a wall second.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -28,8 +29,11 @@ __all__ = [
     "Session",
     "ViewError",
     "ViewKey",
+    "final_reads_in",
     "rate_text",
 ]
+
+LiveCheck = Callable[[list[Any]], Any]  # a history (prefix) -> its Verdict
 
 REFRESH_MS = 100.0  # simulated time between two rebuilds of a panel
 
@@ -49,6 +53,7 @@ class Session(Protocol):
     def kill(self, node: str) -> None: ...
     def restart(self, node: str) -> None: ...
     def toggle_node_pause(self, node: str) -> None: ...
+    def history_cut(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,15 @@ class ChapterView(ABC):
     def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
         """The panel's lines now."""
 
+    def live_checks(self, session: Session) -> dict[str, LiveCheck]:
+        """The checks whose live form judges a prefix of the run (name -> check).
+
+        While the run goes on, the session judges the history so far with
+        these instead of the stage's own (which judge a run that is over); a
+        save, and the checks once the final reads are in, judge as the stage
+        does."""
+        return {}
+
     def brief(self, session: Session, out: Lines) -> None:
         """This panel in two lines (the capstone shows chapters 5-7 at once): its first two."""
         for line in self.build(session)[:2]:
@@ -152,3 +166,8 @@ def rate_text(per_s: float) -> str:
     if per_s >= 10 or per_s == 0:
         return f"{per_s:.0f}"
     return f"{per_s:.1f}"
+
+
+def final_reads_in(history: list[Any]) -> bool:
+    """The run's final reads are in `history` (it is over: judge it as a whole run)."""
+    return any(e.type == "ok" and e.extra.get("final") for e in reversed(history))

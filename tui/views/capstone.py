@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from tui.model import CheckView
-from tui.views.base import ChapterView, Lines, Session, ViewError, ViewKey
+from tui.views.base import ChapterView, Lines, LiveCheck, Session, ViewError, ViewKey
 from tui.views.degrade import DegradeView
-from tui.views.mq import MqView
+from tui.views.mq import MqView, mq_live_checks
 from tui.views.rehearsal import RehearsalView
 
 __all__ = ["CapstoneSource", "CapstoneView", "PartSession"]
@@ -37,6 +37,8 @@ class CapstoneSource(Protocol):
 
     parts: dict[str, Any]  # part name -> that chapter's deployment
     timeline: list[tuple[float, str, str]]
+
+    def part_history(self, name: str, merged: list[Any] | None = None) -> list[Any]: ...
 
 
 class PartSession:
@@ -68,6 +70,9 @@ class PartSession:
     def toggle_node_pause(self, node: str) -> None:
         self._session.toggle_node_pause(node)
 
+    def history_cut(self) -> bool:
+        return self._session.history_cut()
+
 
 class CapstoneView(ChapterView):
     titles = ("Double 11 night · queues, controls, load test", "Night · queues, controls", "Night")
@@ -94,6 +99,15 @@ class CapstoneView(ChapterView):
             out.add("night ", "bold")
             out.add("; ".join(f"{t / 1000:.0f}s {k} {d}" for t, k, d in night), "dim").end()
         return out.done()
+
+    def live_checks(self, session: Session) -> dict[str, LiveCheck]:
+        """Chapter 5's delivery and half-message checks judge the queue part's prefix."""
+        dep: CapstoneSource = session.dep
+        part = dep.parts.get("mq")
+        if part is None:
+            return {}
+        live = mq_live_checks(part, session.history_cut, lambda h: dep.part_history("mq", h))
+        return {f"{PARTS['mq'][0]}:{name}": check for name, check in live.items()}
 
     def act(self, session: Session, action: str, node: str) -> str:
         self.dirty = True

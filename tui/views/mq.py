@@ -10,19 +10,32 @@ and their verdict, so the broker's check-back has something to decide.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from checks.delivery import check_delivery
+from checks.halves import check_half_messages
 from reference.mq.machine import dlq_topic, retry_topic
 from reference.mq.producer import TransactionalProducer
-from tui.views.base import ChapterView, HistoryTail, Lines, Session, ViewError, ViewKey
+from tui.views.base import (
+    ChapterView,
+    HistoryTail,
+    Lines,
+    LiveCheck,
+    Session,
+    ViewError,
+    ViewKey,
+    final_reads_in,
+)
 
-__all__ = ["MqSource", "MqView"]
+__all__ = ["MqSource", "MqView", "mq_live_checks"]
 
 TOPIC = "payments"
 OPEN_SCAN_DONE_MAX = 256  # a producer's payments are scanned newest first until this many done
 FIND_OPEN_STEP_MS = 5.0  # killing mid-transaction: look this often for one in flight ...
 FIND_OPEN_MAX_MS = 2_000.0  # ... this long at most
 LAG_WARN = 100  # a group this many messages behind is shown in the warning colour
+HALF_SLACK_MS = 10_000.0  # past a half's last check: a broker election, a late producer
 
 
 class MqSource(Protocol):
@@ -143,6 +156,9 @@ class MqView(ChapterView):
             if isinstance(e.value, dict) and e.value.get("by") == "check":
                 self.verdicts["by-check"] += 1
 
+    def live_checks(self, session: Session) -> dict[str, LiveCheck]:
+        return mq_live_checks(session.dep, session.history_cut)
+
     # -- the keys ----------------------------------------------------------------------
     def do_stall(self, session: Session, node: str) -> str:
         dep: MqSource = session.dep
@@ -184,6 +200,43 @@ class MqView(ChapterView):
             f"{victim} killed with {n} payment(s) mid-transaction: their half messages wait "
             f"for the check-back (every {every_s:g} s); r restarts it"
         )
+
+
+def mq_live_checks(
+    dep: MqSource,
+    history_cut: Callable[[], bool],
+    part_history: Callable[[list[Any]], list[Any]] = lambda h: h,
+) -> dict[str, LiveCheck]:
+    """`delivery` and `half-messages` on a prefix of a run still going.
+
+    A committed message a group has not received yet is in flight, not lost
+    (a stalled group holds thousands); a half message younger than its check
+    window (the first check's delay, every check the broker may make, some
+    slack) may yet be resolved. What a prefix already shows is still red: a
+    rolled-back message delivered, a second effect, key order broken. Once
+    the final reads are in (j), both judge as at the end of a run.
+    `history_cut()`: the session judges a recent window (deliveries of
+    messages sent before it are not judged); `part_history`: this chapter's
+    events in a merged history (the capstone's).
+    """
+    groups = list(dep.consumers)
+    cfg = dep.broker_config
+    open_ms = (
+        cfg.transaction_timeout_ms
+        + cfg.transaction_check_interval_ms * (cfg.transaction_check_max + 1)
+        + HALF_SLACK_MS
+    )
+
+    def delivery(history: list[Any]) -> Any:
+        events = part_history(history)
+        final = final_reads_in(events)
+        return check_delivery(events, groups=groups, final=final, from_start=not history_cut())
+
+    def halves(history: list[Any]) -> Any:
+        events = part_history(history)
+        return check_half_messages(events, open_ms=None if final_reads_in(events) else open_ms)
+
+    return {"delivery": delivery, "half-messages": halves}
 
 
 def _group_state(rt: Any, members: list[str]) -> tuple[str, str]:

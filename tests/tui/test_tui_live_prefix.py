@@ -1,0 +1,54 @@
+"""Chapter 5's live checks judge a prefix of the run: in flight is not lost, a young half
+is not stuck, and a real violation still turns them red (tui.views.mq.mq_live_checks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui.session import Session, SessionConfig
+
+JUDGED = ("delivery", "half-messages")
+
+
+def _verdicts(s: Session) -> dict[str, Any]:
+    return {c.name: c.valid for c in s.run_checks() if c.name in JUDGED}
+
+
+def test_a_stalled_group_in_a_live_ch5_run_is_not_called_lost() -> None:
+    s = Session(SessionConfig(chapter="ch5", scenario="steady", seed=1))
+    assert set(JUDGED) <= set(s.live_checks)
+    seen: list[dict[str, Any]] = []
+    for _ in range(2):
+        s.step(1_000.0)
+        seen.append(_verdicts(s))
+    s.chapter_action("stall", "settlement-hz")
+    for _ in range(2):
+        s.step(1_000.0)
+        seen.append(_verdicts(s))
+    assert s.dep.broker_state().lag("settlement", "payments") > 100  # thousands in flight
+    assert not any(False in v.values() for v in seen), seen  # never red
+    assert seen[-1] == {"delivery": True, "half-messages": True}, seen
+    assert not any("BROKEN" in e.detail for e in s.events)
+    delivery = next(c for c in s.checks if c.name == "delivery")
+    assert delivery.summary.startswith("So far") and delivery.outcome != "surprise"
+    # The end-of-run checker, on the same prefix, still calls it lost: a save is judged
+    # as the stage judges a run, never in the prefix form.
+    final = s.dep.checks["delivery"](list(s.dep.history))
+    assert final.valid is False and final.details["problems"]["lost"] > 0
+
+
+def test_a_duplicate_effect_planted_in_a_live_run_is_red_at_once() -> None:
+    s = Session(SessionConfig(chapter="ch5", scenario="steady", seed=1))
+    s.step(1_500.0)
+    applied = next(e for e in s.dep.history if e.f == "apply" and e.type == "ok")
+    for kind in ("invoke", "ok"):  # the same effect applied a second time
+        s.dep.record({**_as_dict(applied), "type": kind, "time_ms": s.rt.now_ms})
+    assert _verdicts(s)["delivery"] is False
+    delivery = next(c for c in s.checks if c.name == "delivery")
+    assert "applied-twice" in delivery.summary
+    assert any("BROKEN" in e.detail for e in s.events)
+
+
+def _as_dict(e: Any) -> dict[str, Any]:
+    return {"type": e.type, "process": e.process, "f": e.f, "value": e.value,
+            "time_ms": e.time_ms}  # fmt: skip
