@@ -187,6 +187,11 @@ class Deployment(ABC):
             )
         )
 
+    def add_to_timeline(self, at_ms: float, kind: str, detail: str = "") -> None:
+        """One row of the timeline alone (its history event recorded by the caller: the
+        TUI's faults). Use this, not `timeline.append`: a timeline may be a merged view."""
+        self.timeline.append((at_ms, kind, detail))
+
     def note(self, kind: str, detail: str = "") -> None:
         """Record a fault or phase: in the timeline and as a nemesis event."""
         now_ms = self.rt.now_ms

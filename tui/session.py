@@ -717,7 +717,7 @@ class Session:
                 "value": {"fault": action.fault, **params}, "time_ms": now_ms,
             }
         )  # fmt: skip
-        self.dep.timeline.append((now_ms, op, _describe(op, params)))
+        self.dep.add_to_timeline(now_ms, op, _describe(op, params))
         self._say(f"{op}: {_describe(op, params)}")
 
     def _mark(self, kind: str, detail: str) -> None:

@@ -150,6 +150,9 @@ class CapstoneDeployment(Deployment):
             )
         )  # fmt: skip
 
+    def add_to_timeline(self, at_ms: float, kind: str, detail: str = "") -> None:
+        self._own_timeline.append((at_ms, kind, detail))  # `timeline` is a merged copy
+
     def note(self, kind: str, detail: str = "") -> None:
         now_ms = self.rt.now_ms
         self._own_timeline.append((now_ms, kind, detail))

@@ -52,3 +52,13 @@ def test_a_duplicate_effect_planted_in_a_live_run_is_red_at_once() -> None:
 def _as_dict(e: Any) -> dict[str, Any]:
     return {"type": e.type, "process": e.process, "f": e.f, "value": e.value,
             "time_ms": e.time_ms}  # fmt: skip
+
+
+def test_a_key_press_in_the_capstone_reaches_its_timeline() -> None:
+    s = Session(SessionConfig(chapter="double11", scenario="steady", seed=1))
+    s.step(200.0)
+    node = s.dep.parts["mq"].consumers["settlement"][0]
+    s.kill(node)
+    rows = [r for r in s.dep.timeline if r[1] == "crash"]
+    assert rows and node in rows[-1][2], rows  # was lost: `timeline` is a merged copy
+    assert any(r[1] == "crash" for r in s.result().timeline)  # and a save keeps it
