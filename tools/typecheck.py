@@ -13,6 +13,7 @@ A count above its baseline fails; a count below it is progress, recorded with
     .venv/bin/python tools/typecheck.py            # mypy and both counts (CI)
     .venv/bin/python tools/typecheck.py --no-mypy  # the two counts only (about a second)
     .venv/bin/python tools/typecheck.py --update   # record counts that fell
+    .venv/bin/python tools/typecheck.py --since REV  # where counts rose since a revision
 
 mypy keeps its cache in .mypy_cache: a cold run takes 35-45 s on two busy
 cores, a warm one about 2 s. That is why mypy runs as its own step in
@@ -152,13 +153,37 @@ def lowered(now: Counts, baseline: Counts) -> Counts:
     return Counts(**merged)
 
 
+def rises_since(rev: str, root: Path = ROOT) -> list[str]:
+    """Per file, where `Any` uses or `type: ignore` comments rose since git revision `rev`."""
+    out: list[str] = []
+    for path in source_files(root):
+        name = path.relative_to(root).as_posix()
+        then = subprocess.run(
+            ["git", "show", f"{rev}:{name}"], cwd=root, capture_output=True, text=True, check=False
+        )
+        old = then.stdout if then.returncode == 0 else ""  # a file added since: from nothing
+        new = path.read_text(encoding="utf-8")
+        for what, count in (("Any", any_uses), ("type: ignore", type_ignores)):
+            before, after = count(old), count(new)
+            if after > before:
+                out.append(f"{name}: {what} {before} -> {after}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--no-mypy", action="store_true", help="count Any and type: ignore only")
     parser.add_argument(
         "--update", action="store_true", help="record the counts that fell in the baseline"
     )
+    parser.add_argument(
+        "--since", metavar="REV", help="list the files where a count rose since git revision REV"
+    )
     args = parser.parse_args(argv)
+    if args.since:
+        for line in rises_since(args.since):
+            print(line)
+        return 0
     counted = count_sources()
     errors = None if args.no_mypy else run_mypy()
     now = Counts(errors, counted.any_uses, counted.type_ignores)
@@ -167,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mypy errors {now.mypy_errors}, Any {now.any_uses}, type: ignore {now.type_ignores}")
     for line in rose:
         print(f"error: {line}: fix the new ones (the baseline only falls)", file=sys.stderr)
+    if rose:
+        print("where: .venv/bin/python tools/typecheck.py --since HEAD (or a branch point)")
     if rose:
         return 1
     if fell and args.update:
