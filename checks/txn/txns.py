@@ -39,8 +39,8 @@ class Mop:
     """One micro-operation: f is append, w or r; value is a tuple for list reads."""
 
     f: str
-    key: Any
-    value: Any
+    key: Key
+    value: Any  # a list read's tuple, or one scalar
 
     def words(self) -> str:
         if self.f == "append":
@@ -95,7 +95,7 @@ Writers: TypeAlias = "dict[tuple[Key, Value], Txn]"
 LastWrites: TypeAlias = "dict[tuple[int, Key], Value]"
 
 
-def show_value(v: Any) -> str:
+def show_value(v: object) -> str:
     """A read's value as the explanations quote it: nil, 3, [1, 2, ..., 9]."""
     if not isinstance(v, tuple):
         return "nil" if v is None else repr(v)
@@ -106,13 +106,13 @@ def show_value(v: Any) -> str:
     return f"[{head}, ...{len(v) - 5} more..., {tail}]"
 
 
-def _key(k: Any, where: int) -> Any:
+def _key(k: Any, where: int) -> Key:
     if not (isinstance(k, str) or is_integer(k)):
         raise HistoryError(f"event {where}: a micro-op key is a string or an integer, got {k!r}")
     return k
 
 
-def _value(f: str, v: Any, where: int) -> Any:
+def _value(f: str, v: Any, where: int) -> Value:
     """A micro-op's value in canonical form (Clojure's `=`: true is not 1)."""
     if f == "r" and isinstance(v, (list, tuple)):
         if not all(is_scalar(x) and x is not None for x in v):
