@@ -75,6 +75,13 @@ CUT_RETRY_MS = 100.0  # re-apply a node's rules after a container that was not r
 CUT_RETRIES_MAX = 100  # then give up: its control channel says it is dead by then
 CUT_WORKER_STOP_S = 10.0
 CUT_THREADS = 4  # containers written at once (each write is a `docker exec`)
+# A node whose control channel ends exits (node_main), but the engine may
+# report the container's exit seconds later under load: look this many times,
+# 50 ms apart (ProcessRuntime looks 20 times), then kill what still runs.
+CONTROL_LOST_CHECKS = 100
+# `settle` waits for restarted containers too: `docker start` and a Python
+# boot took over 10 s (ProcessRuntime's wait) under a load of 35 on 2 cores.
+SETTLE_TIMEOUT_MS = 60_000.0
 
 
 def engine_unreachable_reason() -> str | None:
@@ -425,6 +432,28 @@ class DockerRuntime(ProcessRuntime):
             # runs for the moment between the two calls, as a SIGCONT would let it).
             _engine_call(container.unpause, f"unpause {member.node_id} to kill it")
         _engine_call(container.kill, f"kill {member.node_id}", conflict_ok=True)  # SIGKILL
+
+    def settle(self, timeout_ms: float = SETTLE_TIMEOUT_MS) -> None:
+        super().settle(timeout_ms)
+
+    def _control_lost(
+        self, member: Member, incarnation: int, checks_left: int = CONTROL_LOST_CHECKS
+    ) -> None:
+        """As ProcessRuntime's, but a container that still runs at the end is killed.
+
+        Seen under a load of 35 on 2 cores: six replicas hung up during boot
+        while the engine still said they ran; they stayed "up" without a
+        control channel, and the boot waited for them until it failed (240 s).
+        A node without its harness is on its way out: now it is reaped, down
+        like a crashed node (the final phase restarts it), and the run goes on.
+        """
+        current = member.incarnation == incarnation and member.status != "crashed"
+        if checks_left <= 0 and current and self._poll_exit(member) is None:
+            log.warning("node %s hung up its control channel, yet runs: killed", member.node_id)
+            self._trace_fault("hung_up", member.node_id)
+            self._reap(member)
+            return
+        super()._control_lost(member, incarnation, checks_left)
 
     def _poll_exit(self, member: Member) -> int | None:
         container = self.containers.get(member.node_id)

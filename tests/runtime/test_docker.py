@@ -182,6 +182,27 @@ def test_docker_a_message_the_node_does_not_handle_is_dropped_and_counted(
     assert rt.status("k1") == "up" and _incr(rt, 50, 0) is not None
 
 
+def test_a_container_that_hangs_up_yet_runs_as_the_engine_says_is_reaped(
+    cluster: DockerRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the engine reports a container's exit late: a node that hung up its
+    control channel must not stay "up" without one (a boot waited 240 s for six)."""
+    rt = cluster
+    polled = rt._poll_exit
+    monkeypatch.setattr(rt, "_poll_exit", lambda m: None if m.node_id == "k1" else polled(m))
+    control = rt.members["k1"].control
+    assert control is not None
+    control.close()  # the connection ends; the node exits, the engine says it runs
+    assert wait_for(rt, lambda: rt.status("k1") == "crashed", 30_000), rt.status("k1")
+    assert rt.telemetry.find(kind="hung_up", node="k1")
+    monkeypatch.undo()
+    rt.containers["k1"].reload()
+    assert rt.containers["k1"].status != "running"
+    rt.restart("k1")
+    rt.settle()
+    assert _incr(rt, 60, 1, timeout_ms=15_000) is not None
+
+
 def test_an_engine_that_times_out_fails_no_fault() -> None:
     """On a loaded machine the engine answers late or not at all: faults log it and go on."""
     import requests
