@@ -213,6 +213,7 @@ def _run(
         staging.place(local=set(dep.roles.get("client", [])) | recorders)
         real.start()
     except (SpecError, RuntimeUsageError, TimeoutError) as exc:
+        _log_boot_tails(real)  # the run's folder, with the node logs, goes with the error
         raise HarnessError(f"{spec.backend} backend: {_one_line(exc)}") from None
     targets = fault_targets(dep)
     if schedule is None:
@@ -374,6 +375,20 @@ def node_logs(real: ProcessRuntime, origin_ms: float = 0.0) -> dict[str, list[st
         if lines:
             logs.setdefault(node_id, []).extend(["--- process log ---", *lines])
     return {n: lines[-LOG_LINES_MAX:] for n, lines in logs.items()}
+
+
+BOOT_TAIL_LINES = 3  # per node, logged when a cluster fails to boot
+
+
+def _log_boot_tails(real: ProcessRuntime) -> None:
+    """The last lines of each node's own log: what a failed boot leaves to go on."""
+    for node_id in real.node_ids():
+        try:
+            lines = real.log_path(node_id).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines[-BOOT_TAIL_LINES:]:
+            log.warning("%s: %s", node_id, line[:300])
 
 
 def _one_line(exc: BaseException) -> str:
