@@ -18,7 +18,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 def tui(
     chapter: str = typer.Argument("ch1", help="chapter id or alias (ch1, monolith, ch2, ...)"),
     scenario: str = typer.Option(
-        "steady", "--scenario", help="steady, double11, crash, partition, saturate"
+        "steady",
+        "--scenario",
+        help="steady, double11, crash, partition, saturate: rolling traffic that never ends; "
+        "or a chapter's own scenario (ch5 consumer-lag, ch6 overload-3x, retry-storm ...: "
+        "`d11 run CHAPTER --help` lists them), played as `d11 run` plays it, to its final "
+        "reads",
     ),
     seed: int = typer.Option(
         1, "--seed", callback=seed_range(), help="simulator seed: same seed, same run"

@@ -61,6 +61,10 @@ RUNTIME_FAULT_KINDS = frozenset(
     {"crash", "restart", "pause", "resume", "clock", "partition", "heal", "exit"}
 )
 
+# The scenarios the session plays itself, with rolling traffic that never ends; any
+# other scenario of a stage (ch5 consumer-lag, ch6 overload-3x ...) runs its own script.
+SESSION_SCENARIOS = frozenset({"steady", "double11", "crash", "partition", "saturate"})
+
 # The scenario a person's faults make the run look like, for the expectations.
 _SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "partition"}
 
@@ -423,7 +427,16 @@ class Session:
             "",
             f"{self.stage.id} {self.stage.title}: scenario {scenario}, seed {self.config.seed}",
         )
-        if scenario == "double11":
+        if scenario not in SESSION_SCENARIOS:
+            # The stage's own script, as `d11 run` plays it: its traffic, its faults, its
+            # end and final reads (the live checks then judge the whole run).
+            self.dep.apply_scenario(scenario)
+            self.profile = scenario
+            self._say(
+                f"{scenario}: {self.stage.scenarios[scenario].summary}; the run ends, "
+                f"final reads taken, by t={self.dep.end_ms / 1000:.0f} s"
+            )
+        elif scenario == "double11":
             self._plan(start_ms, "double11", SPIKE_WINDOW_MS)
         else:
             self._plan(start_ms, self.base_profile, WINDOW_MS)
@@ -667,6 +680,11 @@ class Session:
             raise SessionError("already judging: g for traffic again, n for a fresh run")
         if any(a.fault == "judge" for a in self.actions):
             raise SessionError("the final reads are taken once per run: n starts a fresh one")
+        if self.config.scenario not in SESSION_SCENARIOS:
+            raise SessionError(
+                f"scenario {self.config.scenario} takes its own final reads, by "
+                f"t={self.dep.end_ms / 1000:.0f} s: wait for them, or n for a fresh run"
+            )
         with self._doing("judge"):
             return self._judge()
 
@@ -849,6 +867,8 @@ class Session:
             return "partition"
         if self.config.scenario in ("crash", "partition"):
             return self.config.scenario
+        if self.config.scenario not in SESSION_SCENARIOS:
+            return self.config.scenario  # the stage's own script: its own expectations
         spiked = self.config.scenario == "double11" or any(
             kind == "spike" for _, kind, _ in self.dep.timeline
         )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.session import Session, SessionConfig
+import pytest
+
+from tui.session import Session, SessionConfig, SessionError
 
 JUDGED = ("delivery", "half-messages")
 
@@ -62,3 +64,16 @@ def test_a_key_press_in_the_capstone_reaches_its_timeline() -> None:
     rows = [r for r in s.dep.timeline if r[1] == "crash"]
     assert rows and node in rows[-1][2], rows  # was lost: `timeline` is a merged copy
     assert any(r[1] == "crash" for r in s.result().timeline)  # and a save keeps it
+
+
+def test_a_stage_scenario_runs_its_own_script_in_the_tui() -> None:
+    s = Session(SessionConfig(chapter="ch5", scenario="consumer-lag", seed=1))
+    members = s.dep.consumers["settlement"]
+    s.step(1_500.0)  # the script pauses the settlement group at 20% of its 4 s
+    assert all(s.rt.status(m) == "paused" for m in members)
+    assert s.profile == "consumer-lag" and "final reads taken, by t=" in s.message
+    assert s.expectation_scenario() == "consumer-lag"
+    with pytest.raises(SessionError, match="takes its own final reads"):
+        s.judge()  # the script's final phase is already scheduled
+    s.step(2_000.0)
+    assert all(s.rt.status(m) == "up" for m in members)  # and resumes it at 70%
