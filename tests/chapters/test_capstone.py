@@ -82,6 +82,16 @@ def test_a_broken_part_is_caught_through_the_merged_history(night: RunResult) ->
     assert all(v.valid is True for name, v in verdicts.items() if not name.startswith("ch4:"))
 
 
+def test_a_cheap_seed_under_the_harness_kill_nemesis() -> None:
+    """`d11 test double11 --nemesis kill`, small: the harness kills a node of the
+    merged deployment (this seed: the GZone), every chapter's checker valid."""
+    spec = TestSpec(chapter="double11", nemeses=("kill",), time_s=2.0, seed=1, scale=1 / 4000)
+    result = run_test(spec)
+    assert [a.op for a in result.schedule.actions] == ["crash", "restart"]
+    assert set(result.verdicts) == _all_checks()
+    assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
+
+
 def test_an_unknown_lost_city_is_refused() -> None:
     from chapters import get_stage
     from chapters.stage import StageError
