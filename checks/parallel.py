@@ -31,7 +31,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
-from typing import Any
+from multiprocessing.process import BaseProcess
 
 from checks.verdict import Verdict
 
@@ -82,7 +82,7 @@ class PendingChecks:
         self._checks = dict(checks)
         self._parallel = parallel
         self._results: dict[str, Verdict] = {}
-        self._running: dict[Connection, tuple[str, Any]] = {}  # pipe -> (check, process)
+        self._running: dict[Connection, tuple[str, BaseProcess]] = {}  # pipe -> (check, process)
         self._waiting = list(reversed(self._checks))  # popped from the end: in order
         if parallel:
             self._fork_more()
@@ -103,8 +103,9 @@ class PendingChecks:
             return {name: check() for name, check in self._checks.items()}
         try:
             while self._running:
-                for conn in multiprocessing.connection.wait(list(self._running)):
-                    self._collect(conn)  # type: ignore[arg-type]
+                ready = multiprocessing.connection.wait(list(self._running))
+                for conn in [c for c in self._running if c in ready]:
+                    self._collect(conn)
                 self._fork_more()
         finally:  # a checker raised: the others' verdicts no longer matter
             for conn, (_, child) in self._running.items():
@@ -152,7 +153,7 @@ def _child(check: Callable[[], Verdict], send: Connection) -> None:
     # and the process ends with its checker.
     gc.set_threshold(*_CHILD_GC_THRESHOLDS)
     try:
-        outcome: Any = check()
+        outcome: object = check()
         payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:  # whatever it was, the parent raises it
         text = "".join(traceback.format_exception(exc))

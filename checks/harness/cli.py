@@ -20,6 +20,7 @@ from rich.table import Table
 from checks.harness.runner import HarnessError, TestResult, TestSpec
 from checks.harness.timing import time_line
 from checks.nemesis import NEMESES, Schedule, ScheduleError
+from checks.verdict import Validity
 from reference.cli_options import in_range, seed_range
 
 console = Console(highlight=False)
@@ -182,8 +183,10 @@ def bench_chapter_command(
     typer.echo(f"wall_s: {wall_s:.1f}")
 
 
-def _plain(valid: Any) -> str:
-    return {True: "valid", False: "invalid"}.get(valid, "unknown")
+def _plain(valid: Validity) -> str:
+    if valid == "unknown":
+        return "unknown"
+    return "valid" if valid else "invalid"
 
 
 def _load_schedule(path: Path, spec: TestSpec) -> Schedule:

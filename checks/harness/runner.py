@@ -33,6 +33,7 @@ from checks.harness.spec import (
     validate,
 )
 from checks.harness.timing import Stopwatch
+from checks.history import Event
 from checks.nemesis import Schedule, heal_everything, install, random_schedule
 from checks.verdict import combine
 
@@ -183,7 +184,7 @@ def _checked(
     )
 
 
-def _prepare_store(history: list[Any]) -> str | None:
+def _prepare_store(history: list[Event]) -> str | None:
     """What the store folder needs that no verdict changes, made while the checkers
     run elsewhere: history.jsonl's text, and the plotting library of the HTML
     report loaded (a second or two of imports). None if the history cannot be

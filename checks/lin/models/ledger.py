@@ -182,13 +182,13 @@ def _account(a: Any, where: int) -> str:
     return str(a)
 
 
-def _sorted_accounts(accounts: Sequence[Any], where: int) -> tuple[str, ...]:
+def _sorted_accounts(accounts: Sequence[object], where: int) -> tuple[str, ...]:
     if len(accounts) == 1:  # a read of one wallet (chapter 4 projects 350,000 of them)
         return (_account(accounts[0], where),)
     return tuple(sorted(_account(a, where) for a in accounts))
 
 
-def _balances(read: dict[Any, Any], where: int) -> Balances:
+def _balances(read: Mapping[object, object], where: int) -> Balances:
     """What a read returned, as a state: sorted (account, cents)."""
     if len(read) == 1:
         ((a, c),) = read.items()
