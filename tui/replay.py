@@ -21,6 +21,7 @@ from checks.history import NEMESIS, Event
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of
 from tui.session import SPEEDS, _cut_lines, _cut_off, _cut_state, _describe
+from tui.views.replayed import replay_panel
 
 __all__ = ["Replay", "ReplayError"]
 
@@ -172,6 +173,7 @@ class Replay:
             events=lines[-EVENTS_SHOWN:],
             events_reset=True,
             checks=self._checks(events),
+            chapter_panel=replay_panel(spec.chapter, events, self.at_ms),
             message=self.message,
             faults_active=active + cut_lines,
             cut_off=_cut_off(cuts, self.topology),

@@ -3,11 +3,14 @@ is not stuck, and a real violation still turns them red (tui.views.mq.mq_live_ch
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tui.replay import Replay
 from tui.session import Session, SessionConfig, SessionError
+from tui.views.replayed import replay_panel
 
 JUDGED = ("delivery", "half-messages")
 
@@ -77,3 +80,34 @@ def test_a_stage_scenario_runs_its_own_script_in_the_tui() -> None:
         s.judge()  # the script's final phase is already scheduled
     s.step(2_000.0)
     assert all(s.rt.status(m) == "up" for m in members)  # and resumes it at 70%
+
+
+def _panel_text(panel: Any) -> str:
+    return "\n".join("".join(text for text, _ in line) for line in panel.lines)
+
+
+def test_a_replayed_ch5_store_rebuilds_the_queue_panel_from_its_history(tmp_path: Path) -> None:
+    s = Session(SessionConfig(chapter="ch5", scenario="steady", seed=1))
+    s.step(1_500.0)
+    s.chapter_action("stall", "settlement-hz")
+    s.step(1_500.0)
+    replay = Replay(s.save(tmp_path))
+    replay.scrub_to(-1)  # the end of the stored run
+    text = _panel_text(replay.frame().chapter_panel)
+    lags = {ln.split()[0]: int(ln.split()[1].replace(",", "")) for ln in text.splitlines()[1:4]}
+    assert lags["settlement"] > 100 and lags["loyalty"] < lags["settlement"] / 4, text
+    assert "half msgs waiting" in text and "live only" in text
+    replay.scrub_to(0.0)  # before any message: nothing delivered yet
+    assert "no delivery yet" in _panel_text(replay.frame().chapter_panel)
+
+
+def test_chapters_6_and_7_replayed_say_what_their_history_holds() -> None:
+    s = Session(SessionConfig(chapter="ch7", scenario="steady", seed=1))
+    s.step(1_500.0)
+    text = _panel_text(replay_panel("ch7", list(s.dep.history), s.rt.now_ms))
+    paid = {ln.split()[0]: ln.split()[-2:] for ln in text.splitlines()[1:3]}
+    assert int(paid["load"][0]) > 0 and int(paid["production"][0]) > 0, text
+    assert "live only" in text
+    six = _panel_text(replay_panel("ch6", [], 0.0))
+    assert "no control acted" in six and "live" in six
+    assert replay_panel("ch1", [], 0.0) is None
