@@ -31,6 +31,9 @@ def rehearse(
     slow: str = typer.Option("", "--slow", help="Plant a bottleneck: this node is slower."),
     slow_factor: float = typer.Option(4.0, "--slow-factor", help="How much slower."),
     leak: bool = typer.Option(False, "--leak", help="Plant a leak: a gateway drops the tag."),
+    night: bool = typer.Option(
+        False, "--night", help="Also drill the capstone's night: a city lost, a group stalled."
+    ),
     as_json: bool = typer.Option(False, "--json", help="The report as JSON."),
     html_path: Path | None = typer.Option(None, "--html", help="Also write an HTML page here."),
 ) -> None:
@@ -52,7 +55,7 @@ def rehearse(
     try:
         plan = RehearsalPlan(
             seed=seed, shards=shards, duration_s=duration_s, forecast_tps=forecast_tps,
-            variant="leak" if leak else "shadow", extra=extra,
+            variant="leak" if leak else "shadow", extra=extra, night=night,
         )  # fmt: skip
         if slow and slow not in {f"shard-{i}" for i in range(shards)} | {"gw-0"}:
             _fail(f"--slow names no node of the stage: {slow!r} (shard-0.., gw-0)")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import gc
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,7 @@ from chapters import get_stage
 from chapters.common import DEADLINE_MS
 from chapters.stage import Deployment
 from checks.history import Event
+from checks.verdict import Verdict
 from reference.capacity import fit_usl, recorded_arrivals
 
 __all__ = ["READY_HEADROOM", "RehearsalPlan", "percentile", "rehearse"]
@@ -65,6 +66,7 @@ class RehearsalPlan:
     concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 24, 32, 48, 64)
     forecast_tps: float = 0.0  # simulated; 0: the stage's default (60% of its estimate)
     variant: str = "shadow"  # "leak": the planted tag-dropping gateway
+    night: bool = False  # also drill the capstone's night: a city lost, a group stalled
     extra: dict[str, Any] = field(default_factory=dict)  # stage knobs (slow, slow_factor, ...)
 
     def __post_init__(self) -> None:
@@ -282,6 +284,64 @@ def _drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     }
 
 
+NIGHT_DURATION_S = 2.0  # the capstone's night, small: 2 s of traffic ...
+NIGHT_SCALE = 1 / 4000  # ... at this scale (about 2.5 s of CPU)
+ROUTING_MS_MAX = 100.0  # the seeds' claim for failover routing
+
+
+def night_drills(seed: int) -> list[dict[str, Any]]:
+    """The drills chapter 7's platform cannot run alone, on the capstone (chapters 4
+    to 7 together): a whole city lost at the peak, the GZone's, and the settlement
+    consumer group stalled after it. The failover is timed in its steps (the seeds'
+    sub-100 ms is the routing; chapter 4's ~640 ms is detection + routing + the
+    clients' retries); the stalled group's backlog and drain time are measured."""
+    from chapters.run import simulate
+
+    night = simulate("double11", "double11", seed=seed, duration_s=NIGHT_DURATION_S,
+                     scale=NIGHT_SCALE)  # fmt: skip
+    return drills_of_the_night(night.summary, night.verdicts)
+
+
+def drills_of_the_night(s: dict[str, Any], verdicts: Mapping[str, Verdict]) -> list[dict[str, Any]]:
+    """The two drills, judged from a capstone run's summary and verdicts."""
+    lost, lag = s["city_lost"], s["consumer_lag"]
+
+    def valid(chapter: str) -> bool:
+        return all(v.valid is True for k, v in verdicts.items() if k.startswith(chapter + ":"))
+
+    isolation = verdicts["ch7:isolation"].valid
+    routing_ms, back_ms = lost["routing_ms"], lost["cells_recovered_after_ms"]
+    failover = {
+        "name": f"cell failover at peak ({lost['city']}, the GZone's city)",
+        "detected_after_ms": lost["detected_after_ms"],
+        "routing_ms": routing_ms,
+        "recovered_after_ms": back_ms,
+        "what": (
+            f"detected {_ms(lost['detected_after_ms'])} after the loss, every gateway rerouted "
+            f"{_ms(routing_ms)} after that, the range paying again {_ms(back_ms)} after the loss"
+        ),
+        "passed": routing_ms is not None and routing_ms <= ROUTING_MS_MAX
+        and back_ms is not None and valid("ch4"),
+        "isolation": isolation,
+    }  # fmt: skip
+    drained = lag["drained_after_ms"]
+    consumers = {
+        "name": f"consumer lag ({lag['group']} stalled "
+        f"{lag['resumed_at_ms'] - lag['paused_at_ms']:.0f} ms)",
+        "max_lag": lag["max_lag"],
+        "drained_after_ms": drained,
+        "what": f"backlog up to {lag['max_lag']} messages, committed lag zero "
+        + ("never" if drained is None else f"{drained:.0f} ms after resuming"),
+        "passed": drained is not None and valid("ch5"),
+        "isolation": isolation,
+    }
+    return [failover, consumers]
+
+
+def _ms(value: float | None) -> str:
+    return "never" if value is None else f"{value:.0f} ms"
+
+
 def _crash_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     """A store crashes at the forecast peak and restarts a second later: how long until
     goodput is back, and is every check still valid (no payment lost, no leak)?"""
@@ -356,6 +416,9 @@ def rehearse(
     drills = [_drill(plan, recorded)]
     say("drill: a store crashes at the peak")
     drills.append(_crash_drill(plan, recorded))
+    if plan.night:
+        say("drills: the night (a city lost at the peak, a consumer group stalled)")
+        drills += night_drills(plan.seed)
     return analyse(plan, forecast_tps, scale, points, levels, drills, len(recorded))
 
 

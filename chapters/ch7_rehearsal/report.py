@@ -63,7 +63,9 @@ def render_text(r: dict[str, Any]) -> str:
         out.append(f"  {i}. {b['node']:<8} queue {b['mean_queue']:>7.1f}  saturates at {sat}")
     for d in r["drills"]:
         outcome = "passed" if d["passed"] else "FAILED"
-        if "stopped_after_ms" in d:
+        if "what" in d:  # the night's drills say it themselves
+            what = d["what"]
+        elif "stopped_after_ms" in d:
             what = (f"new tagged payments stopped {d['stopped_after_ms']:.1f} ms after the "
                     f"switch; {d['refused_after']} refused")  # fmt: skip
         else:

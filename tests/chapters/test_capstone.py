@@ -126,3 +126,15 @@ def test_the_capstone_runs_on_real_processes() -> None:
     result = run_test(TestSpec(chapter="double11", time_s=2.0, seed=1, backend="process"))
     assert set(result.verdicts) == _all_checks()
     assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
+
+
+def test_the_rehearsals_night_drills_judge_the_night(night: RunResult) -> None:
+    """`d11 rehearse --night`: the failover passes on routing under 100 ms (the seeds'
+    claim), the lag drill on a drain; a slower routing fails the first."""
+    from chapters.ch7_rehearsal.rehearsal import drills_of_the_night
+
+    failover, lag = drills_of_the_night(night.summary, night.verdicts)
+    assert failover["passed"] and lag["passed"], (failover, lag)
+    assert "rerouted" in failover["what"] and "after resuming" in lag["what"]
+    slow = {**night.summary, "city_lost": {**night.summary["city_lost"], "routing_ms": 150.0}}
+    assert drills_of_the_night(slow, night.verdicts)[0]["passed"] is False
