@@ -26,6 +26,7 @@ import json
 import sys
 import types
 import typing
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform, overload
 
@@ -37,6 +38,7 @@ __all__ = [
     "decode_value",
     "encode",
     "encode_value",
+    "known_encoding",
     "message",
     "registered_types",
 ]
@@ -452,9 +454,14 @@ def _reject_constant(name: str) -> Any:
     raise CodecError(f"{name} is not a codec value")
 
 
+# One encoder for every call: json.dumps with these options builds a new
+# JSONEncoder each time, which costs a few microseconds a message.
+_DUMPS = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def encode_value(value: Any) -> bytes:
     """Encode any codec value (JSON-like, tuples, sets, bytes, messages)."""
-    return json.dumps(_to_json(value), separators=(",", ":"), allow_nan=False).encode()
+    return _DUMPS(_to_json(value)).encode()
 
 
 def decode_value(raw: bytes) -> Any:
@@ -473,11 +480,46 @@ def decode_value(raw: bytes) -> Any:
         raise CodecError("value nested too deeply") from None
 
 
+# --8<-- [start:encode-once]
+# Encode once: the bytes of the messages most recently encoded or decoded, by
+# object identity (messages are frozen, so an object's bytes never change).
+# A Paxos leader sends an Accept and stores the very same object as its vote;
+# a follower stores the Accept it decoded. The disk finds the bytes here
+# (`known_encoding`) instead of encoding a batch of requests a second time.
+# Each entry holds its message, so an id is not reused while it is here.
+# Bounded and FIFO; OrderedDict's set and popitem are single calls, safe
+# beside the disk's writer thread, which only reads.
+_KNOWN: OrderedDict[int, tuple[Message, bytes]] = OrderedDict()
+KNOWN_MAX = 512
+
+
+def _remember(msg: Message, raw: bytes) -> None:
+    _KNOWN[id(msg)] = (msg, raw)
+    if len(_KNOWN) > KNOWN_MAX:
+        _KNOWN.popitem(last=False)
+
+
+def known_encoding(value: Any) -> bytes | None:
+    """Bytes `value` was recently encoded to or decoded from, if it is such a message.
+
+    Decoded bytes may differ from what `encode` would write (a peer's
+    spacing, a set's order), yet decode to an equal message: good for a disk
+    record, which is decoded again on recovery, never compared as bytes.
+    """
+    entry = _KNOWN.get(id(value))
+    return entry[1] if entry is not None and entry[0] is value else None
+
+
 def encode(msg: Message) -> bytes:
-    """Encode one registered message to bytes."""
+    """Encode one registered message to bytes (once: see `known_encoding`)."""
+    entry = _KNOWN.get(id(msg))
+    if entry is not None and entry[0] is msg:
+        return entry[1]
     if not isinstance(msg, Message):
         raise CodecError(f"only registered messages go on the wire, not {type(msg).__name__}")
-    return encode_value(msg)
+    raw = encode_value(msg)
+    _remember(msg, raw)
+    return raw
 
 
 def decode(raw: bytes) -> Message:
@@ -485,4 +527,8 @@ def decode(raw: bytes) -> Message:
     value = decode_value(raw)
     if not isinstance(value, Message):
         raise CodecError("bytes do not hold a message")
+    _remember(value, bytes(raw))
     return value
+
+
+# --8<-- [end:encode-once]

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reference.codec import CodecError, decode_value, encode_value
+from reference.codec import CodecError, Message, decode_value, encode_value, known_encoding
 from reference.disk.base import DiskError
 from reference.disk.state import DiskState, LiveDisk
 
@@ -164,7 +164,7 @@ class FileDisk(LiveDisk):
                 batches, self._queue = self._queue, []
             try:
                 for _, ops in batches:
-                    raws = [encode_value(list(op)) for op in ops]
+                    raws = [_encode_op(op) for op in ops]
                     payload = b"[" + b",".join(raws) + b"]"
                     self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
                     for op, raw in zip(ops, raws, strict=True):
@@ -213,7 +213,7 @@ class FileDisk(LiveDisk):
             self._pending.append((op, b""))
             return
         try:
-            raw = encode_value(list(op))  # encode now: a bad value fails at put, not at sync
+            raw = _encode_op(op)  # encode now: a bad value fails at put, not at sync
         except CodecError as exc:
             raise DiskError(f"{op[0]} on {op[1]!r}: value cannot be stored: {exc}") from None
         self._live.apply(op)
@@ -310,6 +310,21 @@ def _has_whole_record_after(data: bytes, offset: int) -> bool:
             # The bad record's own extent ends before the file does: look past it.
             return _parse_record(data, offset + _HEADER.size + length) is not None
     return False
+
+
+def _encode_op(op: tuple[Any, ...]) -> bytes:
+    """The codec bytes of one write, `encode_value(list(op))`.
+
+    Encode once: a put of a message the node just sent or received (a Paxos
+    vote is the Accept itself) reuses the bytes it went on the wire as,
+    spliced into the list by hand: JSON's `[a,b,c]` is its items' bytes
+    joined by commas, so the record is byte for byte what the codec writes.
+    """
+    if op[0] == "put" and isinstance(op[2], Message):
+        raw = known_encoding(op[2])
+        if raw is not None:
+            return b'["put",' + encode_value(op[1]) + b"," + raw + b"]"
+    return encode_value(list(op))
 
 
 def _op_from(value: Any) -> tuple[Any, ...]:

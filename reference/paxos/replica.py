@@ -102,7 +102,7 @@ from reference.paxos.messages import (
 from reference.paxos.replicated_state import ReplicatedState, StateMachine
 from reference.paxos.voter import Voter
 
-KEY_ACCEPTED = "paxos/acc/"  # + slot: (ballot, batch), the acceptor's vote
+KEY_ACCEPTED = "paxos/acc/"  # + slot: the Accept voted for (older disks: (ballot, batch))
 KEY_LOG = "paxos/log/"  # + slot: batch (or ChosenVote: our vote's), a slot known chosen
 KEY_SNAPSHOT = "paxos/snapshot"  # (last slot, state), its large parts in chunks (chunks.py)
 
@@ -165,7 +165,10 @@ class Replica(Voter):
             self.state.restore(snapshot)
             self.snapshot_slot = snapshot[0]
         for key in disk.keys(KEY_ACCEPTED):
-            self.accepted[int(key[len(KEY_ACCEPTED) :])] = disk.get(key)
+            vote = disk.get(key)  # an Accept, or (ballot, batch) on an older disk
+            if isinstance(vote, Accept):
+                vote = (vote.ballot, vote.batch)
+            self.accepted[int(key[len(KEY_ACCEPTED) :])] = vote
         for key in disk.keys(KEY_LOG):
             slot = int(key[len(KEY_LOG) :])
             if slot > self.snapshot_slot:
@@ -388,30 +391,37 @@ class Replica(Voter):
     def _propose_slots(self, ctx: Context, slots: list[tuple[int, Batch]]) -> None:
         if not slots:
             return
+        accepts = []
         for slot, batch in slots:
             assert slot > self.commit_index, (slot, self.commit_index)
-            self._store_accepted(ctx, slot, self.ballot, batch)
+            accept = Accept(self.ballot, self.membership.epoch, slot, batch, self.commit_index)
+            self._store_accepted(ctx, accept)
             self.inflight[slot] = (batch, {self.node_id})
+            accepts.append(accept)
         # The accepts leave before our own sync: the followers' fsyncs then run
         # alongside ours instead of after it. Safe: our vote is one of the
         # quorum's, and counted (by _check_chosen) only once synced; a follower
         # accepting first changes nothing, since any vote may be cast early.
-        for slot, batch in slots:
-            accept = Accept(self.ballot, self.membership.epoch, slot, batch, self.commit_index)
+        for accept in accepts:
             for peer in self._log_peers():
                 ctx.send(peer, accept)
         self.sync(ctx)
         for slot, _ in slots:
             self._check_chosen(ctx, slot, pump=False)
 
-    def _store_accepted(self, ctx: Context, slot: int, ballot: Ballot, batch: Batch) -> None:
+    def _store_accepted(self, ctx: Context, accept: Accept) -> None:
+        # The vote's disk record is the Accept itself (its ballot and batch,
+        # with two ints more): the one object the leader sends and a follower
+        # received, so the disk reuses its wire bytes (encode once, see
+        # reference/codec.py). Older disks hold (ballot, batch): on_start reads both.
+        slot, ballot, batch = accept.slot, accept.ballot, accept.batch
         if slot in self.logged_by_vote:
             # The slot's log record points at the vote about to be replaced:
             # it must hold the chosen value itself first.
             ctx.disk.put(_slot_key(KEY_LOG, slot), self.chosen[slot])
             self.logged_by_vote.discard(slot)
         self.accepted[slot] = (ballot, batch)
-        ctx.disk.put(_slot_key(KEY_ACCEPTED, slot), (ballot, batch))
+        ctx.disk.put(_slot_key(KEY_ACCEPTED, slot), accept)
         self.dirty = True
 
     # --8<-- [start:phase2-accept]
@@ -425,7 +435,7 @@ class Replica(Voter):
         self.leader_hint = msg.ballot[1]
         self.set_promised(ctx, msg.ballot, learner=learner)
         if msg.slot > self.commit_index:
-            self._store_accepted(ctx, msg.slot, msg.ballot, msg.batch)
+            self._store_accepted(ctx, msg)
         # --8<-- [start:accept-sync]
         if "ack-before-sync" not in self.mutations:
             self.sync(ctx)  # fsync, THEN acknowledge

@@ -395,3 +395,21 @@ def test_a_learned_vote_is_logged_once_and_survives_a_restart() -> None:
     again = Replica("n3", cfg, KVStore)
     again.on_start(RecordingContext(node_id="n3", disk=gap_disk))
     assert again.chosen[3] == three
+
+
+def test_a_vote_stored_before_encode_once_is_still_read() -> None:
+    """The vote's record is the Accept now; a disk written as (ballot, batch) recovers."""
+    disk = SimDisk()
+    batch = (("r1", ("put", "x", 1)),)
+    disk.put("paxos/acc/000000000001", ((1, "n1"), batch))
+    disk.sync()
+    node = Replica("n2", PaxosConfig(membership=THREE), KVStore)
+    node.on_start(RecordingContext(node_id="n2", disk=disk))
+    assert node.accepted == {1: ((1, "n1"), batch)}
+    node.on_message(
+        RecordingContext(node_id="n2", disk=disk), "n1", Accept((2, "n1"), 1, 2, batch, 0)
+    )
+    disk.crash()
+    restarted = Replica("n2", node.cfg, KVStore)
+    restarted.on_start(RecordingContext(node_id="n2", disk=disk))
+    assert restarted.accepted == {1: ((1, "n1"), batch), 2: ((2, "n1"), batch)}

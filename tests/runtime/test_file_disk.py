@@ -196,3 +196,28 @@ def test_a_process_killed_mid_write_loses_nothing_it_synced(tmp_path: Path) -> N
         first, end = disk.log_bounds("wal")
         assert end - first == disk.get("i") + 1  # the value and the log agree: syncs are atomic
         disk.close()
+
+
+def test_a_put_of_a_sent_message_reuses_its_wire_bytes(tmp_path: Path) -> None:
+    """Encode once: the record of a message just encoded for the wire holds those
+    very bytes, byte for byte what encoding the write afresh gives."""
+    from reference.codec import decode, encode, encode_value
+    from reference.disk.file import _encode_op
+    from reference.paxos.messages import Accept
+
+    accept = Accept((2, "n1"), 1, 7, (("r1", ("put", "x", 1)), ("r2", ("put", "y", 2))), 6)
+    op = ("put", "paxos/acc/000000000007", accept)
+    assert _encode_op(op) == encode_value(list(op))  # not yet on the wire: encoded afresh
+    wire = encode(accept)
+    assert _encode_op(op) == encode_value(list(op)) and wire in _encode_op(op)
+    received = decode(b'{"$m":"paxos.Accept", "f":[{"$t":[2,"n1"]},1,7,{"$t":[]},6]}')
+    spliced = _encode_op(("put", "k", received))
+    assert b'"$m":"paxos.Accept", "f"' in spliced  # the peer's own bytes, spacing and all
+    disk = FileDisk(tmp_path / "d", fsync=False)
+    disk.put("a", accept)
+    disk.put("r", received)
+    disk.sync()
+    disk.close()
+    again = FileDisk(tmp_path / "d", fsync=False)
+    assert again.get("a") == accept and again.get("r") == received
+    again.close()
