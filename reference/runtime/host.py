@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -51,6 +52,14 @@ UNSENT_MAX = 4096
 # peer sending junk must not fill the disk with the log (all are counted).
 UNHANDLED_LOGGED_MAX = 20
 UNHANDLED_LOG_EVERY = 1000
+# The GIL switch interval of a process hosting a group-commit disk. The
+# disk's writer thread needs the GIL back after each of its system calls
+# (the wake-up, the write, the fsync); while the loop runs handlers, Python
+# hands it over only every switch interval, 5 ms by default: measured, a
+# sync took 22-31 ms to be reported durable beside a busy loop against a raw
+# fsync of 1-7 ms, and 1.4-4 ms with 0.5 ms. The loop yields more often
+# only while the writer waits for the GIL.
+GROUP_COMMIT_SWITCH_INTERVAL_S = 0.0005
 
 
 def node_random(seed: int, node_id: str, incarnation: int) -> random.Random:
@@ -195,6 +204,8 @@ class NodeHost:
         """
         await self.transport.start()
         if self._gc_disk is not None:
+            # Process-wide, and never raised back: every host in the process gains.
+            sys.setswitchinterval(min(sys.getswitchinterval(), GROUP_COMMIT_SWITCH_INTERVAL_S))
             loop = asyncio.get_running_loop()
             self._gc_disk.on_durable = lambda n: _call_from_thread(loop, self._durable, n)
             self._gc_disk.on_error = lambda e: _call_from_thread(loop, self._disk_failed, e)
