@@ -38,7 +38,6 @@ __all__ = [
     "decode_value",
     "encode",
     "encode_value",
-    "known_encoding",
     "message",
     "registered_types",
 ]
@@ -484,11 +483,14 @@ def decode_value(raw: bytes) -> Any:
 # Encode once: the bytes of the messages most recently encoded or decoded, by
 # object identity (messages are frozen, so an object's bytes never change).
 # A Paxos leader sends an Accept and stores the very same object as its vote;
-# a follower stores the Accept it decoded. The disk finds the bytes here
-# (`known_encoding`) instead of encoding a batch of requests a second time.
-# Each entry holds its message, so an id is not reused while it is here.
-# Bounded and FIFO; OrderedDict's set and popitem are single calls, safe
-# beside the disk's writer thread, which only reads.
+# a follower stores the Accept it decoded. The disk and the wire find the
+# bytes here instead of encoding a batch of requests a second time. Each
+# entry holds its message, so an id is not reused while it is here. Bounded
+# and FIFO; OrderedDict's set and popitem are single calls (int keys: no
+# Python code runs inside), safe beside a disk's writer thread. Decoded
+# bytes may differ from what `encode` would write (a peer's spacing, a set's
+# order), yet decode to an equal message: good for a wire or a disk record,
+# which are decoded again, never compared as bytes.
 _KNOWN: OrderedDict[int, tuple[Message, bytes]] = OrderedDict()
 KNOWN_MAX = 512
 
@@ -499,19 +501,8 @@ def _remember(msg: Message, raw: bytes) -> None:
         _KNOWN.popitem(last=False)
 
 
-def known_encoding(value: Any) -> bytes | None:
-    """Bytes `value` was recently encoded to or decoded from, if it is such a message.
-
-    Decoded bytes may differ from what `encode` would write (a peer's
-    spacing, a set's order), yet decode to an equal message: good for a disk
-    record, which is decoded again on recovery, never compared as bytes.
-    """
-    entry = _KNOWN.get(id(value))
-    return entry[1] if entry is not None and entry[0] is value else None
-
-
 def encode(msg: Message) -> bytes:
-    """Encode one registered message to bytes (once: see `known_encoding`)."""
+    """Encode one registered message to bytes (once: see `_KNOWN`)."""
     entry = _KNOWN.get(id(msg))
     if entry is not None and entry[0] is msg:
         return entry[1]

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reference.codec import CodecError, Message, decode_value, encode_value, known_encoding
+from reference.codec import CodecError, Message, decode_value, encode, encode_value
 from reference.disk.base import DiskError
 from reference.disk.state import DiskState, LiveDisk
 
@@ -315,15 +315,14 @@ def _has_whole_record_after(data: bytes, offset: int) -> bool:
 def _encode_op(op: tuple[Any, ...]) -> bytes:
     """The codec bytes of one write, `encode_value(list(op))`.
 
-    Encode once: a put of a message the node just sent or received (a Paxos
-    vote is the Accept itself) reuses the bytes it went on the wire as,
-    spliced into the list by hand: JSON's `[a,b,c]` is its items' bytes
-    joined by commas, so the record is byte for byte what the codec writes.
+    Encode once: a put of a message goes through `encode`, which remembers
+    the bytes of the messages a node sent or received lately (a Paxos vote is
+    the Accept itself, sent or received) and, put first, lets the send reuse
+    them. They are spliced into the list by hand: JSON's `[a,b,c]` is its
+    items' bytes joined by commas, so the record is what the codec writes.
     """
     if op[0] == "put" and isinstance(op[2], Message):
-        raw = known_encoding(op[2])
-        if raw is not None:
-            return b'["put",' + encode_value(op[1]) + b"," + raw + b"]"
+        return b'["put",' + encode_value(op[1]) + b"," + encode(op[2]) + b"]"
     return encode_value(list(op))
 
 
