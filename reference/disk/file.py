@@ -164,7 +164,7 @@ class FileDisk(LiveDisk):
                 batches, self._queue = self._queue, []
             try:
                 for _, ops in batches:
-                    raws = [_encode_op(op) for op in ops]
+                    raws = [encode_write(op) for op in ops]
                     payload = b"[" + b",".join(raws) + b"]"
                     self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
                     for op, raw in zip(ops, raws, strict=True):
@@ -213,7 +213,7 @@ class FileDisk(LiveDisk):
             self._pending.append((op, b""))
             return
         try:
-            raw = _encode_op(op)  # encode now: a bad value fails at put, not at sync
+            raw = encode_write(op)  # encode now: a bad value fails at put, not at sync
         except CodecError as exc:
             raise DiskError(f"{op[0]} on {op[1]!r}: value cannot be stored: {exc}") from None
         self._live.apply(op)
@@ -312,7 +312,7 @@ def _has_whole_record_after(data: bytes, offset: int) -> bool:
     return False
 
 
-def _encode_op(op: tuple[Any, ...]) -> bytes:
+def encode_write(op: tuple[Any, ...]) -> bytes:
     """The codec bytes of one write, `encode_value(list(op))`.
 
     Encode once: a put of a message goes through `encode`, which remembers

@@ -313,7 +313,8 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
     followers and its own disk record, the apply, the answer, the pull) and the
     two followers together (the accept, the disk record, the apply). Not the
     runtime's framing, HMAC or scheduling: what no busy neighbour changes much."""
-    from reference.codec import decode, encode, encode_value
+    from reference.codec import decode, encode
+    from reference.disk.file import encode_write
     from reference.mq.broker import stamp
     from reference.paxos.messages import Accept
 
@@ -343,8 +344,9 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
         propose = decode(raw)
         assert isinstance(propose, Propose)
         entries = ((propose.request_id, stamp(propose.command, 1_000.0 + r)),)
-        accept = encode(Accept((1, REPLICAS[0]), 0, r + 1, entries, r))
-        encode_value(entries)
+        vote = Accept((1, REPLICAS[0]), 0, r + 1, entries, r)
+        encode_write(("put", "paxos/acc/", vote))  # its disk record: the vote, put first
+        accept = encode(vote)  # encoded once: the record's bytes (reference/codec.py)
         result = replicas[0].apply(entries[0][1])
         return accept, encode(ProposeResult(propose.request_id, True, result, REPLICAS[0]))
 
@@ -352,7 +354,7 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
         for machine in replicas[1:]:
             msg = decode(accept)
             assert isinstance(msg, Accept)
-            encode_value(msg.batch)
+            encode_write(("put", "paxos/acc/", msg))  # the Accept's own bytes
             machine.apply(msg.batch[0][1])
 
     def pull(q: int) -> bytes | None:

@@ -202,18 +202,18 @@ def test_a_put_of_a_message_shares_its_bytes_with_the_wire(tmp_path: Path) -> No
     """Encode once: a message's record and its frame hold the same bytes, encoded
     once, and the record is byte for byte what encoding the write gives."""
     from reference.codec import decode, encode, encode_value
-    from reference.disk.file import _encode_op
+    from reference.disk.file import encode_write
     from reference.paxos.messages import Accept
 
     accept = Accept((2, "n1"), 1, 7, (("r1", ("put", "x", 1)), ("r2", ("put", "y", 2))), 6)
     op = ("put", "paxos/acc/000000000007", accept)
-    record = _encode_op(op)  # put first (the leader's vote), then sent
+    record = encode_write(op)  # put first (the leader's vote), then sent
     assert record == encode_value(list(op))
     wire = encode(accept)
     assert record == b'["put","paxos/acc/000000000007",' + wire + b"]"
     assert encode(accept) is wire  # remembered: the disk and every peer share one encoding
     received = decode(b'{"$m":"paxos.Accept", "f":[{"$t":[2,"n1"]},1,7,{"$t":[]},6]}')
-    spliced = _encode_op(("put", "k", received))
+    spliced = encode_write(("put", "k", received))
     assert b'"$m":"paxos.Accept", "f"' in spliced  # the peer's own bytes, spacing and all
     disk = FileDisk(tmp_path / "d", fsync=False)
     disk.put("a", accept)
