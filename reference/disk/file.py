@@ -45,6 +45,7 @@ import copy
 import os
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,11 @@ class FileDisk(LiveDisk):
         self._failed = False
         self._fsynced_upto = 0  # writer side, guarded by _cond
         self.syncs = 0
+        # Group commit: the writer's fsyncs and the time spent in them, to set
+        # beside how long the host held its messages (telemetry; written by the
+        # writer thread only, read by the host after on_durable).
+        self.fsyncs = 0
+        self.fsync_us = 0
         self.torn_bytes_dropped = 0  # what recovery cut off the tail (telemetry, tests)
         self._pending: list[tuple[tuple[Any, ...], bytes]] = []  # (write, its bytes) since sync
         self._durable = DiskState()
@@ -170,7 +176,10 @@ class FileDisk(LiveDisk):
                     for op, raw in zip(ops, raws, strict=True):
                         self._make_durable(op, raw)
                 self._file.flush()
+                fsync_start_s = time.perf_counter()
                 os.fsync(self._file.fileno())
+                self.fsync_us += int((time.perf_counter() - fsync_start_s) * 1e6)
+                self.fsyncs += 1
                 if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
                     self._compact()
             except BaseException as exc:  # a disk that cannot write promises nothing

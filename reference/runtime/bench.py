@@ -261,6 +261,7 @@ class StageBudget:
     held: dict[str, tuple[float, int]]  # message type -> (mean wait for an fsync, count)
     slots: int = 0  # slots the leader proposed over the whole run
     slot_requests: int = 0  # requests in them
+    fsync_ms: tuple[float, int] | None = None  # the disks' own fsyncs: (mean, count)
 
     def render(self) -> list[str]:
         total = sum(stage.mean_ms for stage in self.stages)
@@ -287,6 +288,12 @@ class StageBudget:
                 for name, (mean_ms, count) in self.held.items()
             )
             lines.append(f"  held for an fsync (mean wait x messages held, all replicas): {waits}")
+        if self.fsync_ms is not None:
+            mean_ms, count = self.fsync_ms
+            lines.append(
+                f"  the fsyncs themselves (all replicas): {mean_ms:.2f} ms mean x {count:,}; "
+                "a held message also waits for the fsync before its own, and the loop's turn"
+            )
         return lines
 
 
@@ -351,6 +358,7 @@ def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> St
         spans = sorted(row[b] - row[a] - minus_ms for row in rows)
         return Stage(name, statistics.fmean(spans), _quantile(spans, 0.5), note)
 
+    fsyncs = telemetry.counter("fsyncs")
     stages = [
         stage("client to leader", 0, 1, "the request's hop, and the leader's backlog of reads"),
         stage("queueing", 1, 2, "waiting for a slot (the window was full)"),
@@ -365,6 +373,7 @@ def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> St
         held=held,
         slots=telemetry.counter(SLOTS_COUNTER),
         slot_requests=telemetry.counter(SLOT_REQUESTS_COUNTER),
+        fsync_ms=(telemetry.counter("fsync_us") / fsyncs / 1000.0, fsyncs) if fsyncs else None,
     )
 
 

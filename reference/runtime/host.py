@@ -166,6 +166,7 @@ class NodeHost:
         # Group commit (see the module docstring): (sync batch number, dst, msg),
         # FIFO: each waits until the disk reports that batch durable.
         self._gc_disk = disk if isinstance(disk, FileDisk) and disk.group_commit else None
+        self._fsyncs_counted = (0, 0)  # (fsyncs, microseconds in them) already counted
         # Each held send also carries when it was held: the waits are counted as
         # `fsync_held.<message type>` and `fsync_held_us.<message type>` (the
         # bench's per-stage budget reads them).
@@ -312,7 +313,16 @@ class NodeHost:
         if self._stopped or self._gc_disk is None:
             return
         self._gc_disk.mark_durable(batches)
+        self._count_fsyncs(self._gc_disk)
         self._release_unsent()
+
+    def _count_fsyncs(self, disk: FileDisk) -> None:
+        """The disk's own fsyncs since last counted: what a held message's wait compares to."""
+        fsyncs, fsync_us = disk.fsyncs, disk.fsync_us  # the writer's running totals
+        if fsyncs > self._fsyncs_counted[0]:
+            self.metrics.count(self.node_id, "fsyncs", fsyncs - self._fsyncs_counted[0])
+            self.metrics.count(self.node_id, "fsync_us", fsync_us - self._fsyncs_counted[1])
+            self._fsyncs_counted = (fsyncs, fsync_us)
 
     def _disk_failed(self, exc: BaseException) -> None:
         if self._stopped:

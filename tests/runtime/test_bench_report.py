@@ -38,11 +38,13 @@ def test_the_last_lines_are_the_three_figures() -> None:
         held={"Accepted": (0.9, 40)},
         slots=5,
         slot_requests=40,
+        fsync_ms=(0.45, 12),
     )
     text = report(budget).render()
     assert text.splitlines()[-3:] == ["transfers_per_s: 4500", "p50_ms: 1.50", "p99_ms: 12.25"]
     assert "client to leader" in text and "2.00 ms mean" in text  # the stages add up
     assert "Accepted 0.90 ms x 40" in text
+    assert "fsyncs themselves (all replicas): 0.45 ms mean x 12" in text  # what the wait is made of
     assert "grouped 8.0 requests a slot" in text
     assert "4,000/s target" in text  # one transfer a request: the first target
 

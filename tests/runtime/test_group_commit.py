@@ -36,6 +36,7 @@ def test_group_commit_disk_is_durable_once_reported(tmp_path: Path) -> None:
     assert disk.batches_durable == 20 and not disk.owed
     assert reported == sorted(reported) and reported[-1] == 20  # monotone, ends at the last
     assert len(reported) <= 20  # batches share fsyncs (as many as 20 if the writer kept up)
+    assert disk.fsyncs == len(reported)  # each report, one fsync (timed in fsync_us)
     disk.close()
     again = FileDisk(path)
     assert [again.get(f"k{i}") for i in range(20)] == list(range(20))
