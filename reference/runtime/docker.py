@@ -309,7 +309,13 @@ def _write_rules(client: Any, container_id: str, sources: tuple[str, ...]) -> st
         # A container killed while the shell ran reports 137, or no code at all;
         # one that stopped between exec_create and exec_start, 126 from runc.
         stopped = code in (None, 137) or (code == 126 and b"stopped container" in output)
-        return "not running" if stopped else f"iptables exit {code}: {output[:200]!r}"
+        if stopped:
+            return "not running"
+        if code == 126 and b"OCI runtime exec failed" in output:
+            # runc could not start the exec (seen: "read init-p: connection reset by
+            # peer" as the container was killed): write it again, in whatever state.
+            return "retry"
+        return f"iptables exit {code}: {output[:200]!r}"
     return "applied"
 
 
