@@ -42,8 +42,11 @@ class ChecksPanel(FittedTitle, Widget):
                 f"judged at t={newest.at_ms / 1000:.1f} s on {newest.events:,} events\n",
                 style=p.dim,
             )
+        # The name column fits the longest name (the capstone's "ch4:double-entry"
+        # ran into its verdict word at a fixed 14).
+        name_w = max([14, *(len(c.name) + 1 for c in f.checks)])
         for c in f.checks:
-            self._check(out, c, p)
+            self._check(out, c, p, name_w)
         if f.checks_running:
             out.append("checking…\n", style=p.dim)
         if f.faults_active:
@@ -51,7 +54,7 @@ class ChecksPanel(FittedTitle, Widget):
             out.append(", ".join(f.faults_active) + "\n", style=p.bad)
         return out
 
-    def _check(self, out: Text, c: CheckView, p: Palette) -> None:
+    def _check(self, out: Text, c: CheckView, p: Palette, name_w: int) -> None:
         if c.valid is True:
             glyph, word, style = "✔", "holds", p.ok
         elif c.valid is False:
@@ -65,7 +68,7 @@ class ChecksPanel(FittedTitle, Widget):
         else:
             glyph, word, style = "?", "unknown", p.warn
         out.append(f"{glyph} ", style=f"bold {style}")
-        out.append(f"{c.name:<14}", style="bold")
+        out.append(c.name.ljust(name_w), style="bold")
         out.append(word, style=f"bold {style}")
         out.append("\n")
         # Two lines of why at most: the panel must hold every check at once.
