@@ -37,9 +37,11 @@ def rehearse(
     as_json: bool = typer.Option(False, "--json", help="The report as JSON."),
     html_path: Path | None = typer.Option(None, "--html", help="Also write an HTML page here."),
 ) -> None:
-    """Rehearse Double 11 on the simulator: capacity sweep with a USL fit, load levels at
-    0.5x-2x the forecast with tagged traffic replayed over production, the kill-switch
-    drill, isolation. Exit 0 ready, 1 not ready, 2 could not tell."""
+    """Rehearse Double 11 on the simulator. Exit 0 ready, 1 not ready, 2 could not tell.
+
+    A capacity sweep with a USL fit; load levels at 0.5x-2x the forecast,
+    tagged traffic replayed over production; the kill-switch drill; isolation.
+    """
     from chapters.ch7_rehearsal.rehearsal import RehearsalPlan
     from chapters.ch7_rehearsal.rehearsal import rehearse as run_rehearsal
     from chapters.ch7_rehearsal.report import render_text, write_html
