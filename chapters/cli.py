@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperCommand
 
-from checks.harness.timing import time_line
+from checks.harness.timing import Stopwatch, time_line
 from reference.cli_options import in_range, seed_range
 
 __all__ = ["register"]
@@ -140,11 +139,8 @@ def run(
 
             scenario = getattr(get_stage(chapter), "default_scenario", "steady")
         result = simulate(chapter, scenario, **options)
-        store_start_s = time.perf_counter()
-        folder = None if no_store else save_run(result, store)
-        result.timing_s["store"] = result.timing_s.get("store", 0.0) + (
-            time.perf_counter() - store_start_s
-        )
+        with Stopwatch(result.timing_s).phase("store"):
+            folder = None if no_store else save_run(result, store)
     except (StageError, ValueError) as exc:
         _fail(str(exc))
         return

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from checks.harness.runner import HarnessError, TestResult, TestSpec
-from checks.harness.timing import time_line
+from checks.harness.timing import Stopwatch, time_line
 from checks.nemesis import NEMESES, Schedule, ScheduleError
 from checks.verdict import Validity
 from reference.cli_options import in_range, seed_range
@@ -130,11 +130,8 @@ def test_command(
         result = _run(spec, fixed, quiet=as_json)
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
-    store_start_s = time.perf_counter()
-    folder = _store(result, store, junit)
-    result.timing_s["store"] = result.timing_s.get("store", 0.0) + (
-        time.perf_counter() - store_start_s
-    )
+    with Stopwatch(result.timing_s).phase("store"):
+        folder = _store(result, store, junit)
     if as_json:
         print(json.dumps(_outcome_json(result, folder)))
     else:
@@ -165,12 +162,11 @@ def bench_chapter_command(
         result = _run(spec, None, quiet=True)
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="d11-bench-") as root:
-        store_start_s = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="d11-bench-") as root,
+        Stopwatch(result.timing_s).phase("store"),
+    ):
         _store(result, Path(root), None)
-        result.timing_s["store"] = result.timing_s.get("store", 0.0) + (
-            time.perf_counter() - store_start_s
-        )
     wall_s = time.perf_counter() - start_s
     verdicts = ", ".join(f"{name} {_plain(v.valid)}" for name, v in result.verdicts.items())
     typer.echo(

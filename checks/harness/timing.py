@@ -23,10 +23,14 @@ __all__ = ["Stopwatch", "time_line"]
 
 
 class Stopwatch:
-    """Wall seconds per named phase, in the order the phases first ran."""
+    """Wall seconds per named phase, in the order the phases first ran.
 
-    def __init__(self) -> None:
-        self.phases_s: dict[str, float] = {}
+    Given `phases_s` (a run's `timing_s`), it adds to that dict: the store
+    phase is timed by the command after the run has filled in the others.
+    """
+
+    def __init__(self, phases_s: dict[str, float] | None = None) -> None:
+        self.phases_s: dict[str, float] = {} if phases_s is None else phases_s
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
