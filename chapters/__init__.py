@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chapters.stage import Stage
 
-__all__ = ["STAGES", "STAGE_MODULES", "get_stage"]
+__all__ = ["STAGES", "STAGE_MODULES", "get_stage", "stage_on_first_use"]
 
 STAGE_MODULES: tuple[str, ...] = (
     "chapters.ch1_monolith",
@@ -87,3 +87,17 @@ def get_stage(name: str) -> Stage:
     except KeyError:
         known = ", ".join(sorted(STAGES))
         raise StageError(f"no chapter {name!r} (known: {known})") from None
+
+
+def stage_on_first_use(package: str, names: Collection[str]) -> Callable[[str], Any]:
+    """A chapter package's module `__getattr__` (PEP 562): `names` come from its
+    `stage` module, imported on first use. `d11` imports every chapter's
+    commands (cli.py) at start-up; building a heavy stage there would make
+    every command pay for it."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(f"{package}.stage"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

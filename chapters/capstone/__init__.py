@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chapters import stage_on_first_use
 
 if TYPE_CHECKING:
     from chapters.capstone.stage import STAGE, CapstoneStage
@@ -10,10 +12,4 @@ if TYPE_CHECKING:
 __all__ = ["STAGE", "CapstoneStage"]
 
 
-def __getattr__(name: str) -> Any:
-    # Built on first use, as chapter 7's: importing the package stays cheap.
-    if name in __all__:
-        from chapters.capstone import stage
-
-        return getattr(stage, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = stage_on_first_use(__name__, __all__)
