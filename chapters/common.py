@@ -4,7 +4,7 @@ Every stage of the payment system is driven the same way, so their numbers
 compare: the same users and Zipf merchants (`reference.traffic`), the same
 deadline and retry policy, the same final phase (heal, restart, let recovery
 run, read every balance) and the same checkers (`checks.bank`,
-`checks.ledger`). A chapter subclass says only what differs: its nodes, how
+`checks.transfers`). A chapter subclass says only what differs: its nodes, how
 a client reaches them, and what a crash or a partition hits.
 """
 
@@ -290,7 +290,7 @@ class PaymentDeployment(Deployment):
         around it, which a crash makes exponential.
         """
         from checks.bank import check_bank
-        from checks.ledger import check_ledger
+        from checks.transfers import check_ledger
 
         total = sum(self.initial.values())
         accounts = sorted(self.initial)

@@ -7,7 +7,7 @@ every read that sees all accounts at one instant sees the initial total, and
 to something else saw a transfer half-applied, or money made or lost.
 
 This checker, like Jepsen's, judges the reads alone; it never holds the
-transfers against them (see `checks.ledger` for that).
+transfers against them (see `checks.transfers` for that).
 
 History vocabulary (one operation = an invoke and its completion):
 

@@ -241,7 +241,7 @@ def ledger_cmd(
     ),
 ) -> None:
     """Hold transfers against reads: exactly once, never half-applied."""
-    from checks.ledger import check_ledger
+    from checks.transfers import check_ledger
 
     start = _balances(initial) if initial else None
     _run(

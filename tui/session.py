@@ -217,7 +217,7 @@ class LiveWalletLin:
 
     def __init__(self, initial: dict[str, int], round_s: float = ROUND_S_MAX) -> None:
         from checks.lin.incremental import IncrementalLin
-        from checks.lin.models.ledger import LedgerModel
+        from checks.lin.models.accounts import LedgerModel
 
         wallets = {str(a): c for a, c in initial.items() if str(a).startswith("u")}
         self.model = LedgerModel(wallets)

@@ -1,6 +1,6 @@
 """Which acknowledged payments are missing from the final state, by id.
 
-The ledger checker (`checks.ledger`) sees that the final balances are short,
+The ledger checker (`checks.transfers`) sees that the final balances are short,
 and names the lost transfers when one or two explain it. After a failover
 with asynchronous replication, a whole window of payments is gone at once,
 and the learner wants the list. This check reads it off the history: the

@@ -36,6 +36,16 @@ MOVED: list[tuple[str, dict[str, str]]] = [
             "wallet_operations": "chapters.ch4_paxos.wallets",
         },
     ),
+    (
+        "checks.ledger",
+        {
+            "check_ledger": "checks.transfers",
+            "STATES_MAX": "checks.transfers",
+            "LedgerError": "checks.transfers",
+            "Transfer": "checks.transfers",
+        },
+    ),
+    ("checks.lin.models.ledger", {"LedgerModel": "checks.lin.models.accounts"}),
 ]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from checks.lin.model import Model
+from checks.lin.models.accounts import LedgerModel
 from checks.lin.models.kv import KvModel
-from checks.lin.models.ledger import LedgerModel
 from checks.lin.models.queue import QueueModel
 from checks.lin.models.register import CasRegisterModel, EtcdModel, RegisterModel
 from checks.lin.models.sets import SetModel

@@ -19,7 +19,7 @@ from checks.history import Event, pair_operations
 from checks.lin import check_calls
 from checks.lin.checker import prepare
 from checks.lin.incremental import IncrementalLin, safe_horizon
-from checks.lin.models.ledger import LedgerModel
+from checks.lin.models.accounts import LedgerModel
 
 WALLETS = ("u1", "u2")
 

@@ -11,7 +11,7 @@ MARKERS = {
     "checks/lin/search.py": ["wgl-search", "wgl-cache", "wgl-cache-add"],
     "checks/lin/checker.py": ["lin-check"],
     "checks/lin/models/register.py": ["model-register"],
-    "checks/lin/models/ledger.py": ["model-ledger"],
+    "checks/lin/models/accounts.py": ["model-ledger"],
     "checks/history.py": ["read-jsonl"],
     "checks/formats/__init__.py": ["check-pairing"],
 }

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from other_builder import History
 
 from checks.bank import check_bank
-from checks.ledger import STATES_MAX, check_ledger
+from checks.transfers import STATES_MAX, check_ledger
 from checks.verdict import Verdict
 
 TOTAL = INITIAL_CENTS * len(ACCOUNTS)

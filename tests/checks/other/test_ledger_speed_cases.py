@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from other_builder import History
 
-from checks.ledger import (
+from checks.transfers import (
     Budget,
     Fault,
     Transfer,
