@@ -22,18 +22,72 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
+from checks.harness.contract import Judgement
 from checks.history import Event
 
 if TYPE_CHECKING:
-    from chapters.stage import Deployment, Judgement
     from checks.verdict import Verdict
+    from reference.net.topology import Topology
 
-__all__ = ["percentile", "summarize"]
+__all__ = ["Measured", "percentile", "summarize"]
 
 BUCKET_MS = 250.0  # resolution of the time series
 SERIES_BUCKETS_MAX = 2_000
+
+
+# What the figures read from a run: a `chapters.stage.Deployment` is one
+# (declared here, not imported, so the stage can call `summarize` for its
+# snapshot without the two modules importing each other). Read-only, so a
+# deployment's own richer types fit. Figures only some stages have are read
+# with getattr: `traffic_window`, `responses`, `capacity_tps()`, `figures()`,
+# and the runtime's `telemetry`.
+class _StageNames(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def default_variant(self) -> str: ...
+
+
+class _RunOptions(Protocol):
+    @property
+    def seed(self) -> int: ...
+    @property
+    def variant(self) -> str: ...
+    @property
+    def duration_s(self) -> float: ...
+
+
+class _Clock(Protocol):
+    @property
+    def now_ms(self) -> float: ...
+
+
+class Measured(Protocol):
+    @property
+    def stage(self) -> _StageNames: ...
+    @property
+    def options(self) -> _RunOptions: ...
+    @property
+    def rt(self) -> _Clock: ...
+    @property
+    def topology(self) -> Topology: ...
+    @property
+    def roles(self) -> Mapping[str, list[str]]: ...
+    @property
+    def history(self) -> list[Event]: ...
+    @property
+    def timeline(self) -> list[tuple[float, str, str]]: ...
+    @property
+    def scenario(self) -> str | None: ...
+    @property
+    def deadline_ms(self) -> float: ...
+    @property
+    def scale(self) -> float: ...
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -64,7 +118,7 @@ def _transfers(history: list[Event]) -> list[tuple[Event, Event | None]]:
 
 
 def summarize(
-    dep: Deployment,
+    dep: Measured,
     *,
     verdicts: dict[str, Verdict] | None = None,
     judged: dict[str, Judgement] | None = None,
@@ -159,7 +213,7 @@ def _settled(history: list[Event], timed_out: set[Any], end_ms: float) -> dict[s
     }
 
 
-def _load(dep: Deployment) -> dict[str, Any]:
+def _load(dep: Measured) -> dict[str, Any]:
     """Transactions served per store (and per cell in chapter 3)."""
     telemetry = getattr(dep.rt, "telemetry", None)
     if telemetry is None:
@@ -219,7 +273,7 @@ def _series(
     }
 
 
-def _stage_figures(dep: Deployment) -> dict[str, Any]:
+def _stage_figures(dep: Measured) -> dict[str, Any]:
     """Figures only some stages have (failover time, capacity estimate)."""
     out: dict[str, Any] = {}
     capacity = getattr(dep, "capacity_tps", None)

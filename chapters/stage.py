@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 # Expectations, judgements and StageError are the harness's contract (it sits
 # below the chapters and judges what it runs); a chapter names them from here.
+from chapters.metrics import summarize
 from checks.harness.contract import Expectation, Judgement, StageError, judge
 from checks.history import Event
 
@@ -271,8 +272,6 @@ class Deployment(ABC):
     # -- live view -----------------------------------------------------------
     def snapshot(self, window_ms: float = 1000.0) -> dict[str, Any]:
         """Figures of the run so far (JSON-ready): for the TUI and reports."""
-        from chapters.metrics import summarize
-
         return summarize(self, window_ms=window_ms)
 
 
