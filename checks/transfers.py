@@ -695,6 +695,20 @@ def _explain_read(
 # --- the checker ---------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Setting:
+    """What the checker reads off the history before holding any read."""
+
+    transfers: list[Transfer]  # in invoke order
+    answers: int  # lookups answered
+    reads: list[Read]
+    accounts: frozenset[str]  # every account initial balances, transfers or reads name
+    start: dict[str, int]  # each account's initial balance
+    total_cents: int
+    full: list[Read]  # reads of every account, each balance a number
+    finals: list[Read]  # full reads begun after the last transfer ended
+
+
 def check_ledger(
     events: Sequence[Event],
     *,
@@ -725,106 +739,176 @@ def check_ledger(
             "No initial balances: record an ok f='init' operation or pass `initial`.",
             {"transfers": len(transfers)},
         )
+    setting = _setting(ops, init, transfers, answers)
+    resolution, never, checked = _resolve_final_read(setting)
+    for r in setting.reads:
+        _check_balances(r, setting.total_cents, negative_allowed, errors)
+    wrong, unchecked = _hold_reads(setting, checked, never, realtime, errors)
+    explain_budget = Budget(explain_steps, explain_time_ms)
+    _explain_wrong_reads(wrong, setting, explain_budget, faults_max, errors)
+    details = _details(setting, errors, resolution, unchecked, realtime)
+    details["explain"] = {
+        "steps": explain_budget.steps_spent,
+        "steps_max": explain_steps,
+        "time_ms_max": explain_time_ms,
+        "faults_max": faults_max,
+        "cut_short": explain_budget.cut,
+    }
+    return _verdict(setting, errors, resolution, unchecked, details)
+
+
+def _setting(
+    ops: list[Operation], init: dict[str, int], transfers: list[Transfer], answers: int
+) -> _Setting:
     reads = _reads(ops)
     accounts = set(init) | {a for t in transfers for a in (t.source, t.target)}
     accounts |= {a for r in reads for a in r.balances}
     every_account = frozenset(accounts)
-    start = {a: init.get(a, 0) for a in every_account}
-    total_cents = sum(init.values())
     last_transfer = max((i for op in ops if op.f == "transfer" for i in _indices(op)), default=-1)
     full = [r for r in reads if _full(r, every_account)]
-    finals = [r for r in full if r.invoke_index > last_transfer]
-    final_indices = {r.index for r in finals}
-    explain_budget = Budget(explain_steps, explain_time_ms)
-    unchecked = 0
-    resolution: dict[str, Any] = {"status": "no-final-read"}
-    never: frozenset[str] = frozenset()
-    checked: dict[int, _ReadCheck] = {}
-    if finals:
-        # The final read first: transfers it shows never took effect were
-        # never visible to any read, which shrinks every other read's search.
-        last = finals[-1]
-        checked[last.index] = result = _hold_read(start, last, transfers)
-        if result.ok is None:
-            resolution = {
-                "status": "too-many",
-                "message": f"{len(result.candidates)} indefinite transfers: too many "
-                f"subsets to enumerate (more than {STATES_MAX} distinct balance "
-                "vectors); which were applied cannot be told",
-            }
-        elif result.ok:
-            resolution = _resolution(result)
-            never = frozenset(resolution.get("not_applied", ()))
-        else:
-            resolution = {"status": "unresolvable", "index": last.index}
-    for r in reads:
-        _check_balances(r, total_cents, negative_allowed, errors)
+    return _Setting(
+        transfers=transfers,
+        answers=answers,
+        reads=reads,
+        accounts=every_account,
+        start={a: init.get(a, 0) for a in every_account},
+        total_cents=sum(init.values()),
+        full=full,
+        finals=[r for r in full if r.invoke_index > last_transfer],
+    )
+
+
+def _resolve_final_read(
+    setting: _Setting,
+) -> tuple[dict[str, Any], frozenset[str], dict[int, _ReadCheck]]:
+    """The final read first: transfers it shows never took effect were never
+    visible to any read, which shrinks every other read's search.
+
+    (what became of the indefinite transfers, those that never took effect,
+    {read index: its check}).
+    """
+    if not setting.finals:
+        return {"status": "no-final-read"}, frozenset(), {}
+    last = setting.finals[-1]
+    result = _hold_read(setting.start, last, setting.transfers)
+    checked = {last.index: result}
+    if result.ok is None:
+        too_many = {
+            "status": "too-many",
+            "message": f"{len(result.candidates)} indefinite transfers: too many "
+            f"subsets to enumerate (more than {STATES_MAX} distinct balance "
+            "vectors); which were applied cannot be told",
+        }
+        return too_many, frozenset(), checked
+    if not result.ok:
+        return {"status": "unresolvable", "index": last.index}, frozenset(), checked
+    resolution = _resolution(result)
+    return resolution, frozenset(resolution.get("not_applied", ())), checked
+
+
+_Wrong = tuple[int, Read, _ReadCheck, bool]  # (its place in errors, the read, its check, final?)
+
+
+def _hold_reads(
+    setting: _Setting,
+    checked: dict[int, _ReadCheck],
+    never: frozenset[str],
+    realtime: bool,
+    errors: list[LedgerError],
+) -> tuple[list[_Wrong], int]:
+    """Hold each full read to real time (or only the final ones), on the work
+    budget; a wrong read's error is recorded unexplained, to be explained later.
+    Returns (the wrong reads, how many reads the budget left unchecked)."""
+    final_indices = {r.index for r in setting.finals}
     budget = Budget(WORK_MAX)
-    wrong: list[tuple[int, Read, _ReadCheck, bool]] = []  # (its place in errors, ...)
-    for r in full:
+    wrong: list[_Wrong] = []
+    unchecked = 0
+    total = setting.total_cents
+    for r in setting.full:
         is_final = r.index in final_indices
         result = checked.get(r.index)
         if result is None and (realtime or is_final):
-            result = _hold_read(start, r, transfers, never=never, budget=budget)
+            result = _hold_read(setting.start, r, setting.transfers, never=never, budget=budget)
         if result is not None and result.ok is False:
             wrong.append((len(errors), r, result, is_final))
-            errors.append(_read_error(r, total_cents, result, final=is_final))  # explained below
+            errors.append(_read_error(r, total, result, final=is_final))
             continue
         if result is not None and result.ok is None:
             unchecked += 1
-        if (result is None or result.ok is None) and sum(r.balances.values()) != total_cents:
-            errors.append(_total_error(r, total_cents, transfers))
-    # --- explanations, on their own budget ---
-    # Every wrong read in history order gets the cheap search (one or two
-    # faults) before any read gets a deeper one, so one hard read cannot
-    # spend the budget that would have explained all the others.
+        if (result is None or result.ok is None) and sum(r.balances.values()) != total:
+            errors.append(_total_error(r, total, setting.transfers))
+    return wrong, unchecked
+
+
+def _explain_wrong_reads(
+    wrong: list[_Wrong],
+    setting: _Setting,
+    budget: Budget,
+    faults_max: int,
+    errors: list[LedgerError],
+) -> None:
+    """Explanations, on their own budget, written into each wrong read's error.
+
+    Every wrong read in history order gets the cheap search (one or two
+    faults) before any read gets a deeper one, so one hard read cannot spend
+    the budget that would have explained all the others.
+    """
     for size_from, size_to in ((1, min(2, faults_max)), (3, faults_max)):
         for _, r, result, is_final in wrong:
             if size_from <= size_to:
                 _explain_read(
                     result,
                     r,
-                    transfers,
-                    explain_budget,
+                    setting.transfers,
+                    budget,
                     final=is_final,
                     size_from=size_from,
                     faults_max=size_to,
                 )
     for at, r, result, is_final in wrong:
-        errors[at] = _read_error(r, total_cents, result, final=is_final)
-    # --- verdict ---
-    counts = {
-        s: sum(1 for t in transfers if t.status == s)
-        for s in ("acknowledged", "failed", "indefinite")
-    }
+        errors[at] = _read_error(r, setting.total_cents, result, final=is_final)
+
+
+def _details(
+    setting: _Setting,
+    errors: list[LedgerError],
+    resolution: dict[str, Any],
+    unchecked: int,
+    realtime: bool,
+) -> dict[str, Any]:
+    """The verdict's figures (the explanation search's are added by the caller)."""
+    transfers = setting.transfers
     settled = [t for t in transfers if t.settled_by_lookup]
-    lookups = {
-        "answers": answers,
-        "settled_applied": sum(1 for t in settled if t.found == APPLIED),
-        "settled_absent": sum(1 for t in settled if t.found == ABSENT),
-    }
-    details: dict[str, Any] = {
-        "accounts": sorted(every_account),
-        "initial_total_cents": total_cents,
-        "transfers": counts,
-        "lookups": lookups,
-        "reads": len(reads),
-        "complete_reads": len(full),
-        "final_reads": [r.index for r in finals],
+    return {
+        "accounts": sorted(setting.accounts),
+        "initial_total_cents": setting.total_cents,
+        "transfers": {
+            s: sum(1 for t in transfers if t.status == s)
+            for s in ("acknowledged", "failed", "indefinite")
+        },
+        "lookups": {
+            "answers": setting.answers,
+            "settled_applied": sum(1 for t in settled if t.found == APPLIED),
+            "settled_absent": sum(1 for t in settled if t.found == ABSENT),
+        },
+        "reads": len(setting.reads),
+        "complete_reads": len(setting.full),
+        "final_reads": [r.index for r in setting.finals],
         "reads_unchecked": unchecked,
         "realtime": realtime,
         "resolution": resolution,
         "error_count": len(errors),
         "errors_by_kind": _by_kind(errors),
-        "explain": {
-            "steps": explain_budget.steps_spent,
-            "steps_max": explain_steps,
-            "time_ms_max": explain_time_ms,
-            "faults_max": faults_max,
-            "cut_short": explain_budget.cut,
-        },
     }
-    witness = [e.to_json() for e in errors[:ERRORS_MAX]]
+
+
+def _verdict(
+    setting: _Setting,
+    errors: list[LedgerError],
+    resolution: dict[str, Any],
+    unchecked: int,
+    details: dict[str, Any],
+) -> Verdict:
     if errors:
         first = errors[0]
         why = f" Smallest explanation: {first.explanations[0]}." if first.explanations else ""
@@ -834,9 +918,9 @@ def check_ledger(
             f"{len(errors)} ledger violations ({_kinds(errors)}). First, at index "
             f"{first.index}: {first.message}.{why}",
             details,
-            witness,
+            [e.to_json() for e in errors[:ERRORS_MAX]],
         )
-    if not finals:
+    if not setting.finals:
         return Verdict(
             "ledger",
             "unknown",
@@ -852,6 +936,8 @@ def check_ledger(
             f"No violation found, but the final read cannot be resolved: {resolution['message']}.",
             details,
         )
+    counts, lookups = details["transfers"], details["lookups"]
+    settled = sum(1 for t in setting.transfers if t.settled_by_lookup)
     partial = (
         f" {unchecked} reads had too many transfers in flight to hold to real time "
         f"within the search budget ({WORK_MAX} steps); their totals were checked."
@@ -859,7 +945,7 @@ def check_ledger(
         else ""
     )
     looked = (
-        f" Lookups by id settled {len(settled)} transfers whose attempts ended unknown "
+        f" Lookups by id settled {settled} transfers whose attempts ended unknown "
         f"({lookups['settled_applied']} applied, {lookups['settled_absent']} absent and "
         "fenced), and the final balances agree."
         if settled
