@@ -7,6 +7,7 @@ does not parse or raised), 2 for a usage error (one line on stderr).
 
 from __future__ import annotations
 
+import difflib
 import textwrap
 from pathlib import Path
 
@@ -38,8 +39,10 @@ def _exercise(exercise_id: str) -> Exercise:
     try:
         return get_exercise(exercise_id)
     except KeyError:
-        known = ", ".join(e.id for e in all_exercises())
-        _fail(f"no exercise {exercise_id!r} (known: {known})")
+        ids = [e.id for e in all_exercises()]
+        near = difflib.get_close_matches(exercise_id, ids, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}?" if near else "d11 learn list shows them all"
+        _fail(f"no exercise {exercise_id!r}: {hint}")
         raise  # unreachable: _fail exits
 
 

@@ -21,7 +21,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from learn.catalog import Exercise
+from learn.catalog import Exercise, all_exercises
 from learn.regions import (
     RegionError,
     apply_patches,
@@ -120,17 +120,32 @@ class Workspace:
             )
         try:
             state = json.loads(self.state_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            message = f"{self.state_path} is unreadable ({exc}); delete it to start over"
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8
+            message = f"{self.state_path} is unreadable ({exc}); {self._way_back()}"
             raise LearnError(message) from None
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise LearnError(f"{self.state_path} is not a d11 learn state file; delete it")
-        state.setdefault("started", {})
-        state.setdefault("passed", {})
-        state.setdefault("attempts", {})
+            message = f"{self.state_path} is not a d11 learn state file; {self._way_back()}"
+            raise LearnError(message)
+        for key in ("started", "passed", "attempts", "answers"):
+            if not isinstance(state.setdefault(key, {}), dict):
+                raise LearnError(
+                    f"{self.state_path} is damaged ({key!r} is not a table); {self._way_back()}"
+                )
+        if not isinstance(state.get("current", ""), str):
+            raise LearnError(f"{self.state_path} is damaged ('current'); {self._way_back()}")
         return state
 
+    def _way_back(self) -> str:
+        """What to do about a damaged state file: the last good copy, else start the record over."""
+        backup = self.state_path.with_name(STATE_FILE + ".bak")
+        restore = f"copy {backup.name} over it (the state before the last change), or " * (
+            backup.exists()
+        )
+        return restore + "delete it to start the record over (your code is kept)"
+
     def save(self, state: dict[str, Any]) -> None:
+        if self.state_path.exists():  # the last good state, for _way_back
+            shutil.copyfile(self.state_path, self.state_path.with_name(STATE_FILE + ".bak"))
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.state_path)
@@ -142,7 +157,8 @@ class Workspace:
         if self.exists():
             return False
         if self.path.exists() and any(self.path.iterdir()):
-            known = {*PACKAGES, STATE_FILE, "README.txt"}
+            configs = {e.config_file for e in all_exercises()}
+            known = {*PACKAGES, STATE_FILE, STATE_FILE + ".bak", "README.txt", *configs}
             strangers = [p.name for p in self.path.iterdir() if p.name not in known]
             if strangers:
                 raise LearnError(
@@ -152,7 +168,9 @@ class Workspace:
         self.path.mkdir(parents=True, exist_ok=True)
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         for name in PACKAGES:
-            shutil.copytree(self.source / name, self.path / name, ignore=ignore, dirs_exist_ok=True)
+            if (self.path / name).exists():
+                continue  # a workspace whose state file was deleted: its code is kept
+            shutil.copytree(self.source / name, self.path / name, ignore=ignore)
         (self.path / "README.txt").write_text(_README)
         self.save({"version": STATE_VERSION, "created": _now(), "source": str(self.source)})
         return True

@@ -91,9 +91,7 @@ def test_a_broker_fixed_another_way_passes_but_needs_the_zoo_name(ws: Workspace)
     ex = get_exercise("ch5-find-recommit")
     ws.start(ex)
     target = ws.path / ex.file
-    planted = (
-        '            return ("committed", self._append(self._visible(c.msg_id, now_ms)))\n'
-    )
+    planted = '            return ("committed", self._append(self._visible(c.msg_id, now_ms)))\n'
     text = target.read_text()
     assert text.count(planted) == 1
     target.write_text(

@@ -87,6 +87,10 @@ def test_a_badly_edited_workspace_gets_a_clear_message(ws: Workspace) -> None:
     assert result.status == "missing" and f"d11 learn reset {ex.id}" in result.headline
     ws.reset(ex)
     assert check(ws, ex).status == "not-done"
+    # A package folder gone (the workspace half deleted): which, and what to do.
+    (ws.path / "reference").rename(ws.path / "elsewhere")
+    result = check(ws, ex)
+    assert result.status == "missing" and result.headline.startswith("reference/ is missing")
 
 
 def test_code_that_raises_is_reported_in_one_line(ws: Workspace) -> None:
@@ -105,6 +109,51 @@ def test_an_unknown_state_file_is_named(ws: Workspace) -> None:
     ws.state_path.write_text("{not json")
     with pytest.raises(Exception, match="unreadable"):
         ws.load()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "unreadable"),
+        (b'{"version": 1, "passed": {', "unreadable"),  # truncated
+        (b"\xff\xfe", "unreadable"),  # not UTF-8
+        (b"[1, 2]", "not a d11 learn state file"),
+        (b'{"version": 1, "passed": [], "started": "x"}', "damaged"),
+        (b'{"version": 1, "current": 3}', "damaged"),
+    ],
+)
+def test_a_damaged_state_file_is_one_line_and_exit_2(
+    d11: typer.Typer, tmp_path: Path, content: bytes, words: str
+) -> None:
+    ws = str(tmp_path / "ws")
+    assert run(d11, "learn", "start", FIRST, "--workspace", ws)[0] == 0
+    assert run(d11, "learn", "start", "ch1-single-point", "--workspace", ws)[0] == 0
+    (tmp_path / "ws" / STATE_FILE).write_bytes(content)
+    for command in ("status", "list", "check"):
+        code, _out, err = run(d11, "learn", command, "--workspace", ws)
+        assert code == 2, (command, err)
+        assert err.startswith("error: ") and words in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert f"copy {STATE_FILE}.bak over it" in err, "the last good state is offered"
+    code, _out, err = run(d11, "learn", "start", FIRST, "--workspace", ws)
+    assert code == 2 and words in err
+
+
+def test_a_deleted_state_file_keeps_the_learners_code(ws: Workspace) -> None:
+    ex = get_exercise("ch2-empty-rollback")
+    ws.start(ex)
+    target = ws.path / ex.file
+    target.write_text(target.read_text() + "# my work\n")
+    ws.state_path.unlink()
+    ws.start(get_exercise(FIRST))  # makes the record again, copies nothing over
+    assert target.read_text().endswith("# my work\n")
+
+
+def test_a_misspelt_exercise_is_guessed(d11: typer.Typer) -> None:
+    code, _out, err = run(d11, "learn", "hint", FIRST[:-1])
+    assert code == 2 and err.strip() == f"error: no exercise {FIRST[:-1]!r}: did you mean {FIRST}?"
+    code, _out, err = run(d11, "learn", "start", "zz-nothing-like-it")
+    assert code == 2 and "d11 learn list shows them all" in err
 
 
 def test_report_summarises_a_folder_of_workspaces(d11: typer.Typer, tmp_path: Path) -> None:
