@@ -317,6 +317,15 @@ class PaxosStage(Stage):
     def topology(self, options: StageOptions) -> Topology:
         return Topology.build(self._layout(options)["layout"])
 
+    def spare_cells(self, options: StageOptions) -> dict[str, str]:
+        """Cells built with a gateway and a front but no uid range at boot (cell -> city):
+        none in chapter 4; the capstone's elastic cell (`chapters/capstone/parts.py`)."""
+        return {}
+
+    def handover(self, options: StageOptions) -> str:
+        """The gateways' range handover (`GatewayConfig.handover`): off in chapter 4."""
+        return ""
+
     # --8<-- [start:paxos-build]
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         plan = self._layout(options)
@@ -327,8 +336,10 @@ class PaxosStage(Stage):
         dep.cell_city = {cell: city for cell, city, _ in cells}
         names = [cell for cell, _, _ in cells]
         rules: RoutingRules = even_buckets(names)
-        gateways = {c: f"gw-{c}" for c in names}
-        dep.fronts = {c: f"front-{c}" for c in names}
+        spare = self.spare_cells(options)  # cells with no range at boot (the capstone's)
+        served = [*names, *spare]
+        gateways = {c: f"gw-{c}" for c in served}
+        dep.fronts = {c: f"front-{c}" for c in served}
         balances = dep.opening_balances()
         directory = Directory.build(rules, {c: g.replicas for c, g in dep.groups.items()}, balances)
         dep.directory = directory
@@ -344,7 +355,7 @@ class PaxosStage(Stage):
                 dep.roles["replica"].append(member)
         # Chapter 3's routing layer, unchanged: a front stands where the store was.
         front_config = FrontConfig(directory)
-        for c in names:
+        for c in served:
             rt.add_node(dep.fronts[c], lambda _nid: LedgerFront(front_config))
             gw_config = GatewayConfig(
                 cell=c,
@@ -352,6 +363,7 @@ class PaxosStage(Stage):
                 cell_gateways=gateways,
                 cell_stores=dep.fronts,
                 store_routing=OneStore(dep.fronts[c]),
+                handover=self.handover(options),
             )
             rt.add_node(gateways[c], lambda _nid, cfg=gw_config: PaymentGateway(cfg))
             dep.roles["gateway"].append(gateways[c])
@@ -364,7 +376,7 @@ class PaxosStage(Stage):
         merchants = list(range(dep.population.merchants))
         for city, short in CITIES:
             czone = f"czone-{short}"
-            local = [gateways[c] for c in names if dep.cell_city[c] == city]
+            local = [gateways[c] for c in served if {**dep.cell_city, **spare}[c] == city]
             rt.add_node(czone, lambda _nid, s=local + clients: CZone(rules, merchants, s))
             czones.append(czone)
         rt.add_node(GZONE, lambda _nid: GZone(rules, range(dep.population.merchants), czones))
