@@ -10,6 +10,7 @@ from reference.cells.messages import (
     ConfigUpdate,
     DirectoryRead,
     DirectoryReply,
+    MoveRange,
     RulesAck,
     SetRules,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "DirectoryReply",
     "FailoverController",
     "GZone",
+    "MoveRange",
     "RulesAck",
     "SetRules",
 ]

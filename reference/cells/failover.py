@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
-from reference.cells.messages import RulesAck, SetRules
+from reference.cells.messages import MoveRange, RulesAck, SetRules
 from reference.codec import Message
 from reference.gateway.messages import Ping, Pong
 from reference.gateway.router import RoutingRules
@@ -120,6 +120,8 @@ class FailoverController(Node):
                 self.last_seen_ms[cell] = ctx.now_ms()
         elif isinstance(msg, PromoteAck):
             self._on_promoted(ctx, msg)
+        elif isinstance(msg, MoveRange):
+            self._move(ctx, msg)
         elif isinstance(msg, RulesAck):
             self.rules_acked = max(self.rules_acked, msg.version)
             if msg.version >= self.rules.version:
@@ -162,6 +164,26 @@ class FailoverController(Node):
         self._arm_retry(ctx, "rules-retry")
 
     # --8<-- [end:failover]
+
+    # --8<-- [start:move-range]
+    def _move(self, ctx: Context, msg: MoveRange) -> None:
+        """A range to another live cell: the next rules version, written as a failover's.
+        The controller is the one writer of the rules, so a move and a failover never
+        race for a version (two controllers derive the same rules from the same steps)."""
+        to = self.rules.home_of(msg.to_cell)
+        buckets = list(self.rules.buckets)
+        for b in msg.buckets:
+            buckets[b] = to
+        if tuple(buckets) == self.rules.buckets:
+            return  # already there (a re-sent move)
+        self.rules = RoutingRules(self.rules.version + 1, tuple(buckets), dict(self.rules.moved))
+        ctx.trace("range-move", buckets=list(msg.buckets), to=to, version=self.rules.version)
+        ctx.disk.put("rules", self.rules)
+        ctx.disk.sync()
+        ctx.send(self.gzone, SetRules(self.rules, msg.reason))
+        self._arm_retry(ctx, "rules-retry")
+
+    # --8<-- [end:move-range]
 
     # -- re-sending until acknowledged ------------------------------------------------------
     def _send_rules(self, ctx: Context) -> None:

@@ -10,6 +10,7 @@ __all__ = [
     "ConfigUpdate",
     "DirectoryRead",
     "DirectoryReply",
+    "MoveRange",
     "RulesAck",
     "SetRules",
 ]
@@ -59,3 +60,15 @@ class DirectoryReply(Message):
     merchants: tuple[int, ...]
     version: int
     node: str
+
+
+@message
+class MoveRange(Message):
+    """Operator -> failover controller: these buckets to `to_cell` (a rebalance, the
+    elastic cell). The controller writes the rules, as for a failover; moving a
+    range back names the cell it came from, and goes to wherever that cell's data
+    is now (`RoutingRules.home_of`: its standby, if it was failed over meanwhile)."""
+
+    buckets: tuple[int, ...]
+    to_cell: str
+    reason: str

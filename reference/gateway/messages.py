@@ -6,7 +6,15 @@ from reference.codec import Message, message
 from reference.gateway.router import RoutingRules
 from reference.payment.messages import PayRequest
 
-__all__ = ["Forwarded", "GatewayRejected", "Ping", "Pong", "RulesUpdate", "RulesUpdateAck"]
+__all__ = [
+    "Forwarded",
+    "GatewayRejected",
+    "Ping",
+    "Pong",
+    "RangeReleased",
+    "RulesUpdate",
+    "RulesUpdateAck",
+]
 
 
 @message
@@ -14,7 +22,7 @@ class GatewayRejected(Message):
     """The gateway refused before doing anything: no effect anywhere."""
 
     req_id: str
-    reason: str  # "overloaded" | "no-route" | "misrouted"
+    reason: str  # "overloaded" | "no-route" | "misrouted" | "handover"
     node: str
 
 
@@ -56,4 +64,18 @@ class Ping(Message):
 @message
 class Pong(Message):
     seq: int
+    node: str
+
+
+@message
+class RangeReleased(Message):
+    """Old owner -> new owner's gateway: my payments of these buckets are all done.
+
+    Sent once the gateway that lost `buckets` in rules `version` holds none of
+    their payments in flight: from then on the new owner may serve them (the
+    handover of a live cell's range; a dead cell's is taken without it)."""
+
+    version: int
+    buckets: tuple[int, ...]
+    cell: str
     node: str

@@ -28,11 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference.codec import Message
+from reference.gateway.handover import Handover
 from reference.gateway.messages import (
     Forwarded,
     GatewayRejected,
     Ping,
     Pong,
+    RangeReleased,
     RulesUpdate,
     RulesUpdateAck,
 )
@@ -83,10 +85,16 @@ class GatewayConfig:
     # Which store serves an account, when not the router's store (chapter 4: `OneStore`,
     # the cell's ledger front). The cell router still decides which *gateway* serves a user.
     store_routing: StoreRouting | None = None
+    # Ranges move between live cells (the elastic cell): serve a gained range only
+    # once its old owner has released it (`reference.gateway.handover`). "no-wait":
+    # the planted bug, serve it at once.
+    handover: str = ""  # "" (off) | "drain" | "no-wait"
 
     def __post_init__(self) -> None:
         assert self.cross in ("naive", "tcc"), self.cross
         assert bool(self.shards) != (self.cell is not None), "shard mode xor cell mode"
+        assert self.handover in ("", "drain", "no-wait"), self.handover
+        assert not self.handover or self.cell is not None, "a handover is of cell ranges"
 
 
 @dataclass
@@ -120,6 +128,9 @@ class PaymentGateway(Node):
         self._seq = 0
         policy = config.load_test
         self.load_test = dataclasses.replace(policy) if policy is not None else None
+        self.handover = (
+            Handover(str(config.cell), wait=config.handover == "drain") if config.handover else None
+        )
 
     def on_start(self, ctx: Context) -> None:
         if self.config.cross == "tcc":
@@ -174,9 +185,14 @@ class PaymentGateway(Node):
             ctx.disk.put(_LOAD_TEST_KEY, msg.enabled)
             ctx.disk.sync()
             ctx.trace("load-test-switch", enabled=msg.enabled)
+        elif isinstance(msg, RangeReleased) and self.handover is not None:
+            self.handover.released(ctx, msg)
         elif isinstance(msg, RulesUpdate):
             assert self.cell_router is not None
+            before = self.cell_router.rules
             if self.cell_router.update(msg.rules):
+                if self.handover is not None:
+                    self.handover.adopted(ctx, before, msg.rules, self.cell_router.gateways)
                 ctx.trace("rules-adopted", version=msg.rules.version)
                 # On disk before the ack: the CZone sends a version it saw
                 # acknowledged never again, so a gateway that came back from a
@@ -193,6 +209,8 @@ class PaymentGateway(Node):
             now_ms = ctx.now_ms()
             for req_id in [r for r, (_, exp) in self.relay.items() if exp < now_ms]:
                 del self.relay[req_id]  # its client gave up long ago
+                if self.handover is not None:
+                    self.handover.done(ctx, req_id)
             for req_id in [r for r, st in self.fanout.items() if st["expires"] < now_ms]:
                 del self.fanout[req_id]
             ctx.set_timer(_SWEEP_MS, _SWEEP_TIMER)
@@ -225,6 +243,14 @@ class PaymentGateway(Node):
                 # Not ours: the user's cell serves it whole. Forward, and count it.
                 ctx.count("forwarded")
                 self._send_relayed(ctx, src, router.gateways[home], Forwarded(req, hops + 1))
+                return
+            if self.handover is not None and not self.handover.serve(
+                ctx, router.bucket(uid), router.rules.version, req.req_id
+            ):
+                # Ours from this version on, but the old owner still has payments of
+                # the range in flight: refuse (nothing done), the client retries.
+                ctx.count("handover_refused")
+                ctx.send(src, GatewayRejected(req.req_id, "handover", ctx.node_id))
                 return
         buyer_store, merchant_store = self.store_of(req.buyer), self.store_of(req.merchant)
         if buyer_store == merchant_store:
@@ -263,6 +289,8 @@ class PaymentGateway(Node):
         req = msg.request if isinstance(msg, Forwarded) else msg
         if len(self.relay) >= PENDING_MAX:
             ctx.send(src, GatewayRejected(req.req_id, "overloaded", ctx.node_id))
+            if self.handover is not None:
+                self.handover.done(ctx, req.req_id)
             return
         expires = req.deadline_ms if req.deadline_ms else ctx.now_ms() + 10_000.0
         self.relay[req.req_id] = (src, expires)
@@ -272,6 +300,8 @@ class PaymentGateway(Node):
         entry = self.relay.pop(msg.req_id, None)
         if entry is not None:
             ctx.send(entry[0], msg)
+        if self.handover is not None:
+            self.handover.done(ctx, msg.req_id)
 
     # -- reads of everything ------------------------------------------------------------
     def _fan_out(self, ctx: Context, src: NodeId, req: ReadBalances | ReadPayments) -> None:
