@@ -17,13 +17,23 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from checks.formats.limits import MAX_MB_HELP, MAX_MB_MAX
 from reference.cli_options import in_range
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from checks.explain import Explanation
+    from checks.formats import LoadedHistory
+    from checks.lin import LinResult, Model, Part
+    from checks.verdict import Verdict
 
 check_app = typer.Typer(
     name="check",
@@ -85,17 +95,70 @@ def check_lin(
     register, ...) and named in the output; --model overrides it.
     """
     from rich.console import Console
-    from rich.markup import escape
 
-    from checks.explain import explain, timeline_html
+    from checks.lin.report import lin_verdict
+
+    console = Console(stderr=json_out)  # with --json, stdout holds the JSON alone
+    run = _run_lin(history, model, fmt, max_mb, timeout_s, json_out, console)
+    lines = run.loaded.lines
+
+    def at(i: int) -> str:
+        return f"line {lines[i]}"
+
+    failure = _LinFailure()
+    if run.result.failing is not None and explain_timeout_s > 0:
+        failure = _explain_lin_failure(
+            run.result.failing,
+            run.model,
+            at,
+            history=history,
+            html=html,
+            no_html=no_html,
+            budget_s=explain_timeout_s,
+            json_out=json_out,
+        )
+    verdict = lin_verdict(
+        run.result,
+        failure.ex,
+        at,
+        history=shown(history),
+        format=run.loaded.format,
+        model_chosen=run.how,
+        html=None if failure.html_path is None else shown(failure.html_path),
+    )
+    if json_out:
+        typer.echo(json.dumps(verdict.to_json()))
+        raise typer.Exit(verdict.exit_code)
+    _say_lin(console, verdict, run, failure, at, history=history, html=html)
+    raise typer.Exit(verdict.exit_code)
+
+
+@dataclass(frozen=True)
+class _LinRun:
+    """A history read and checked: with which model, and how that model was chosen."""
+
+    loaded: LoadedHistory
+    model_name: str
+    how: str  # "given with --model" or "detected: ..."
+    model: Model
+    result: LinResult
+
+
+def _run_lin(
+    history: Path,
+    model: str | None,
+    fmt: str | None,
+    max_mb: int | None,
+    timeout_s: float,
+    json_out: bool,
+    console: Console,
+) -> _LinRun:
+    """Read the history, choose the model, search; unreadable input exits 2 here."""
     from checks.formats import load_history, locate
     from checks.history import HistoryError
     from checks.lin import MODELS, check_operations
-    from checks.lin.detect import detect_model
-    from checks.lin.report import lin_verdict
     from checks.verdict import has_client_operations
 
-    console = Console(stderr=json_out)  # with --json, stdout holds the JSON alone
     if model is not None and model not in MODELS:
         _fail(json_out, f"unknown model {model!r}; known: {', '.join(MODELS)}")
     loaded = None
@@ -103,78 +166,113 @@ def check_lin(
         loaded = load_history(history, fmt, max_mb)
         if not has_client_operations(loaded.events):
             _nothing_to_judge(json_out, console)
-        chosen = model
-        how = "given with --model"
-        if chosen is None:
-            detected = detect_model(loaded.format, loaded.events)
-            if detected is None:
-                fs = sorted({ev.f for ev in loaded.events if ev.process != "nemesis"})
-                _fail(
-                    json_out,
-                    f"{shown(history)}: cannot tell the model from the history (operations: "
-                    f"{', '.join(fs) or 'none'}); name it with --model: {', '.join(MODELS)}",
-                )
-            chosen, how = detected.model, f"detected: {detected.reason}"
+        chosen, how = _lin_model(history, model, loaded, json_out)
         the_model = MODELS[chosen]()
         result = check_operations(loaded.operations(), the_model, timeout_s=timeout_s)
     except HistoryError as exc:
         _fail(json_out, str(exc) if loaded is None else locate(exc, loaded))
+    return _LinRun(loaded, chosen, how, the_model, result)
 
-    def at(i: int) -> str:
-        return f"line {loaded.lines[i]}"
 
-    ex = None
+def _lin_model(
+    history: Path, model: str | None, loaded: LoadedHistory, json_out: bool
+) -> tuple[str, str]:
+    """The model to check with, and how it was chosen: given, or detected from the history."""
+    from checks.lin import MODELS
+    from checks.lin.detect import detect_model
+
+    if model is not None:
+        return model, "given with --model"
+    detected = detect_model(loaded.format, loaded.events)
+    if detected is None:
+        fs = sorted({ev.f for ev in loaded.events if ev.process != "nemesis"})
+        _fail(
+            json_out,
+            f"{shown(history)}: cannot tell the model from the history (operations: "
+            f"{', '.join(fs) or 'none'}); name it with --model: {', '.join(MODELS)}",
+        )
+    return detected.model, f"detected: {detected.reason}"
+
+
+@dataclass(frozen=True)
+class _LinFailure:
+    """A failure explained: the explanation, where its timeline went, or why it did not."""
+
+    ex: Explanation | None = None
     html_path: Path | None = None
-    html_note = ""
-    if result.failing is not None and explain_timeout_s > 0:
-        ex = explain(result.failing, the_model, budget_s=explain_timeout_s)
-        if not no_html:
-            html_path, html_note = _html_path(history, html)
-        if html_path is not None:
-            title = f"{history.name}: not linearizable"
-            page = timeline_html(ex, the_model, title, ex.lines(the_model, at), at)
-            try:
-                html_path.write_text(page, encoding="utf-8")
-            except OSError as exc:
-                _fail(json_out, f"cannot write {shown(html_path)}: {exc.strerror or exc}")
-    verdict = lin_verdict(
-        result,
-        ex,
-        at,
-        history=shown(history),
-        format=loaded.format,
-        model_chosen=how,
-        html=None if html_path is None else shown(html_path),
-    )
-    if json_out:
-        typer.echo(json.dumps(verdict.to_json()))
-        raise typer.Exit(verdict.exit_code)
-    style = {True: "bold green", False: "bold red"}.get(verdict.valid, "bold yellow")  # type: ignore[arg-type]
+    html_note: str = ""
+
+
+def _explain_lin_failure(
+    failing: Part,
+    model: Model,
+    at: Callable[[int], str],
+    *,
+    history: Path,
+    html: Path | None,
+    no_html: bool,
+    budget_s: float,
+    json_out: bool,
+) -> _LinFailure:
+    """Explain the failing part on its own budget, and write its timeline page."""
+    from checks.explain import explain, timeline_html
+
+    ex = explain(failing, model, budget_s=budget_s)
+    html_path, html_note = (None, "") if no_html else _html_path(history, html)
+    if html_path is not None:
+        title = f"{history.name}: not linearizable"
+        page = timeline_html(ex, model, title, ex.lines(model, at), at)
+        try:
+            html_path.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            _fail(json_out, f"cannot write {shown(html_path)}: {exc.strerror or exc}")
+    return _LinFailure(ex, html_path, html_note)
+
+
+def _say_lin(
+    console: Console,
+    verdict: Verdict,
+    run: _LinRun,
+    failure: _LinFailure,
+    at: Callable[[int], str],
+    *,
+    history: Path,
+    html: Path | None,
+) -> None:
+    """The verdict for a person: its summary, the model, the figures, the explanation."""
+    from rich.markup import escape
+
+    style = "bold yellow" if verdict.valid == "unknown" else "bold green"
+    if verdict.valid is False:
+        style = "bold red"
     say = functools.partial(console.print, highlight=False, markup=False, soft_wrap=True)
     console.print(f"[{style}]{escape(verdict.summary)}[/]", highlight=False, soft_wrap=True)
-    say(f"model: {chosen} ({how})")
+    result = run.result
+    say(f"model: {run.model_name} ({run.how})")
     say(
-        f"{shown(history)} ({loaded.format}): {verdict.details['operations']} operations, "
+        f"{shown(history)} ({run.loaded.format}): {verdict.details['operations']} operations, "
         f"{result.calls_dropped} left out (failed, or reads never answered); "
         f"{result.elapsed_s:.3f} s, {result.stats.steps} search steps"
     )
-    if ex is not None:
-        for line in ex.lines(the_model, at):
+    if failure.ex is not None:
+        for line in failure.ex.lines(run.model, at):
             say(line)
-        if html_path is not None:
-            say(f"timeline: {shown(html_path)} (open it in a browser; hover a bar for the state)")
-        elif html_note:
-            say(html_note)
+        if failure.html_path is not None:
+            say(
+                f"timeline: {shown(failure.html_path)} "
+                "(open it in a browser; hover a bar for the state)"
+            )
+        elif failure.html_note:
+            say(failure.html_note)
     elif result.valid is False:
         say("(no explanation: --explain-timeout-s is 0)")
     elif html is not None:
         say(f"(no timeline written to {shown(html)}: there is no failure to show)")
     elif result.valid == "unknown" and result.parts:
         say("raise --timeout-s, or check a shorter history; an unknown is not a verdict")
-    raise typer.Exit(verdict.exit_code)
 
 
-def _nothing_to_judge(json_out: bool, console: Any) -> NoReturn:
+def _nothing_to_judge(json_out: bool, console: Console) -> NoReturn:
     """A history without client operations: unknown (exit 2), as every checker says."""
     from checks.verdict import no_client_operations
 
