@@ -15,9 +15,18 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learn.catalog import Exercise
+
+if TYPE_CHECKING:  # at run time these come from the learner's workspace, imported late
+    from chapters.run import RunResult
+    from checks.harness.spec import TestResult, TestSpec
+    from checks.history import Event
+    from checks.verdict import Verdict
+    from reference.mq.machine import BrokerMachine
+
+    Judged = TestResult | RunResult  # a run with verdicts: the harness's or `d11 run`'s
 
 __all__ = ["CHECKS", "CheckRequest", "Outcome"]
 
@@ -42,7 +51,7 @@ class Outcome:
     lines: list[str] = field(default_factory=list)
     truth: str = ""  # measure/configure: the figure measured, for `solution`
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "passed": self.passed,
             "headline": self.headline,
@@ -101,7 +110,7 @@ def harness(ex: Exercise, req: CheckRequest) -> Outcome:
     )
 
 
-def _spec(spec_type: Any, p: dict[str, Any], seed: int) -> Any:
+def _spec(spec_type: type[TestSpec], p: dict[str, Any], seed: int) -> TestSpec:
     return spec_type(
         p["chapter"],
         nemeses=tuple(p["nemeses"]),
@@ -112,7 +121,7 @@ def _spec(spec_type: Any, p: dict[str, Any], seed: int) -> Any:
     )
 
 
-def _shrink(spec: Any, wanted: tuple[str, ...]) -> Any:
+def _shrink(spec: TestSpec, wanted: tuple[str, ...]) -> TestResult | None:
     """The hunter's minimal failing run for this spec's faults (None: none found)."""
     from checks.harness.hunt import hunt
 
@@ -124,7 +133,7 @@ def _shrink(spec: Any, wanted: tuple[str, ...]) -> Any:
     return found.minimal
 
 
-def _schedule_lines(result: Any) -> list[str]:
+def _schedule_lines(result: TestResult) -> list[str]:
     actions = result.schedule.actions
     if not actions:
         return ["  (no faults at all: the bug shows without any)"]
@@ -135,7 +144,7 @@ def _schedule_lines(result: Any) -> list[str]:
     return out
 
 
-def _verdict_lines(result: Any, names: list[str]) -> list[str]:
+def _verdict_lines(result: Judged, names: list[str]) -> list[str]:
     out: list[str] = []
     for name in names:
         verdict = result.verdicts[name]
@@ -146,7 +155,7 @@ def _verdict_lines(result: Any, names: list[str]) -> list[str]:
     return out
 
 
-def _witness_items(witness: Any) -> list[str]:
+def _witness_items(witness: object) -> list[str]:
     items = witness if isinstance(witness, list) else [witness] if witness else []
     out: list[str] = []
     for item in items[:WITNESS_ITEMS_MAX]:
@@ -158,7 +167,7 @@ def _witness_items(witness: Any) -> list[str]:
     return out[:WITNESS_ITEMS_MAX]
 
 
-def _history_lines(result: Any, wanted: tuple[str, ...]) -> list[str]:
+def _history_lines(result: TestResult, wanted: tuple[str, ...]) -> list[str]:
     """The history of the operations the failing verdicts name (invoke and completion)."""
     names: set[str] = set()
     for name in wanted:
@@ -223,7 +232,7 @@ def _fence_scenarios() -> list[str]:
     def action(name: str) -> Callable[[Txn], None]:
         return lambda _txn: ran.append(name)
 
-    def step(what: str, fn: Callable[[Txn], Any]) -> Any:
+    def step(what: str, fn: Callable[[Txn], object]) -> object:
         txn = Txn(conn)
         try:
             value = fn(txn)
@@ -525,10 +534,10 @@ def lost_checker(ex: Exercise, req: CheckRequest) -> Outcome:
     )
 
 
-def _lost_history() -> list[Any]:
+def _lost_history() -> list[Event]:
     from checks.history import Event
 
-    events: list[Any] = []
+    events: list[Event] = []
     for process, (pid, acked) in enumerate(_LOST_CASES, 1):
         value = {"id": pid, "from": f"u{process}", "to": "m0@rz0", "amount_cents": 100}
         events.append(Event("invoke", process, "transfer", value, 10.0 * process))
@@ -587,7 +596,7 @@ def cliff(ex: Exercise, req: CheckRequest) -> Outcome:
     )
 
 
-def _spike_holds(simulate: Any, scale: float, seed: int) -> tuple[bool, str]:
+def _spike_holds(simulate: Callable[..., RunResult], scale: float, seed: int) -> tuple[bool, str]:
     s = simulate("ch1", "double11", seed=seed, scale=scale, duration_s=4.0, checks=()).summary
     failed = sum(n for kind, n in s["errors"].items() if kind != "declined")
     words = (
@@ -647,7 +656,7 @@ def broker_verdicts(ex: Exercise, req: CheckRequest) -> Outcome:
     from reference.mq.machine import BrokerMachine
     from reference.mq.messages import CheckPass, EndTransaction, Payload, SendHalf
 
-    def broker() -> Any:
+    def broker() -> BrokerMachine:
         b = BrokerMachine()
         b.apply(SendHalf(_GROUP, _TOPIC, "p1", "u1", Payload("p1", "u1", "m1@pay", 500), 0))
         return b
@@ -692,8 +701,8 @@ def breaker_half_open(ex: Exercise, req: CheckRequest) -> Outcome:
     """Scripted probes through a tripped breaker, then the chapter's slow-dependency run."""
     from reference.degrade.breaker import Breaker, BreakerRule
 
-    def tripped(grade: str = "error-ratio") -> Breaker:
-        rule = BreakerRule("r", grade, 0.5, slow_rt_ms=100.0, open_ms=1_000.0, probes=3,
+    def tripped() -> Breaker:
+        rule = BreakerRule("r", "error-ratio", 0.5, slow_rt_ms=100.0, open_ms=1_000.0, probes=3,
                            probe_timeout_ms=500.0)  # fmt: skip
         b = Breaker(rule)
         for t in range(5):
@@ -770,7 +779,7 @@ def breaker_half_open(ex: Exercise, req: CheckRequest) -> Outcome:
 
 # Hand-made spans: (what the span is, its value, the violations it must give).
 _TAGGED_PAYMENT = "client-1-7"
-_SPAN_CASES: tuple[tuple[str, dict[str, Any], tuple[str, ...]], ...] = (
+_SPAN_CASES: tuple[tuple[str, dict[str, object], tuple[str, ...]], ...] = (
     ("a production span that wrote a production account",
      {"trace_id": "client-2-3", "payment": "client-2-3", "mark": "F", "writes": ["u12"]}, ()),
     ("an untagged span of a load-test payment that wrote nothing",
@@ -858,7 +867,7 @@ def controls_slo(ex: Exercise, req: CheckRequest) -> Outcome:
     p = ex.params
     seeds = _seeds(ex, req)
 
-    def slo(controls: list[str], seed: int) -> Any:
+    def slo(controls: list[str], seed: int) -> Verdict:
         run = simulate(
             "ch6", p["scenario"], seed=seed, variant="controls", checks=("slo",),
             extra={"controls": ",".join(controls)},

@@ -15,7 +15,11 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from learn.catalog import Exercise
+    from learn.checks import Outcome
 
 RESULT_PREFIX = "@@d11-learn-result@@ "
 PACKAGES: tuple[str, ...] = ("reference", "checks", "chapters")
@@ -45,7 +49,7 @@ def _use_workspace_stages() -> None:
 
 def run(
     exercise_id: str, workspace: Path, seeds: int, answer: str | None, truth: bool
-) -> dict[str, Any]:
+) -> dict[str, object]:
     from learn.catalog import get_exercise
     from learn.checks import CHECKS, CheckRequest
 
@@ -76,7 +80,7 @@ def run(
     return {"status": "pass" if outcome.passed else "fail", **outcome.to_json()}
 
 
-def _name_check(ex: Any, answer: str | None, outcome: Any) -> Any:
+def _name_check(ex: Exercise, answer: str | None, outcome: Outcome) -> Outcome:
     from learn.checks import Outcome
 
     given = (answer or "").strip().lower()
@@ -108,9 +112,9 @@ def _where(exc: BaseException, workspace: Path) -> str:
     """The innermost frame in the learner's workspace (else the innermost one)."""
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if f.filename and str(workspace) in os.path.abspath(f.filename)]
-    frame = (mine or frames or [None])[-1]
-    if frame is None:
+    if not (mine or frames):
         return "no location"
+    frame = (mine or frames)[-1]
     return f"{_rel(frame.filename, workspace)}:{frame.lineno}"
 
 
@@ -121,7 +125,7 @@ def _rel(filename: str | None, workspace: Path) -> str:
     return str(path.relative_to(workspace)) if workspace in path.parents else str(path)
 
 
-def _problem(status: str, message: str) -> dict[str, Any]:
+def _problem(status: str, message: str) -> dict[str, object]:
     return {"status": status, "passed": False, "headline": message, "lines": [], "truth": ""}
 
 
