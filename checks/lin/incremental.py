@@ -348,37 +348,8 @@ class IncrementalLin:
         stack = [(st, taken, sat)]
         while stack:
             cur, tk, st_sat = stack.pop()
-            balance = dict(cur).get(s.source, 0)
-            if op.pure and (target in st_sat or (op.want is not None and balance < op.want)):
-                continue
-            unsatisfied = [o for i, o in s.pending.items() if o.pure and i not in st_sat]
-            wanted = {o.want for o in unsatisfied if o.want is not None and o.want < balance}
-            # Any other read-only call (a transfer refused for want of funds
-            # fits once enough is taken): one withdrawal at a time instead.
-            one_by_one = any(o.want is None for o in unsatisfied)
-            if not wanted and not one_by_one:
-                continue
-            # Withdrawals of one amount whose futures are known are interchangeable
-            # but for when they return; one still in flight at the horizon has
-            # no known future yet, and is a group of its own.
-            by_amount: dict[tuple[int, int], list[tuple[float, int]]] = {}
-            for i, o in s.pending.items():
-                if not o.pure and i != target and i not in tk:
-                    known = o.call.ret is not None or o.call.op is not None
-                    rank = math.inf if o.call.ret is None else o.call.ret
-                    by_amount.setdefault((o.amount, -1 if known else i), []).append((rank, i))
-            groups = sorted((a, [i for _, i in sorted(ids)]) for (a, _), ids in by_amount.items())
-            choices: list[list[int]] = [ids[:1] for _, ids in groups] if one_by_one else []
-            for want in sorted(wanted):
-                choices.extend(_exact_sums(groups, balance - want))
-            for chosen in choices:
-                if not chosen:
-                    continue
-                after, ok = cur, True
-                for i in chosen:
-                    ok, after = model.step(after, s.pending[i].call.input, self.effective_output)
-                    if not ok:
-                        break
+            for chosen in self._withdrawal_sets(s, target, cur, tk, st_sat):
+                ok, after = self._take(s, cur, chosen)
                 tk2 = tk | frozenset(chosen)
                 sat2 = self._satisfy(s, after, st_sat) if ok else st_sat
                 if not ok or (tk2, sat2) in seen:
@@ -389,6 +360,55 @@ class IncrementalLin:
                 if len(seen) > self.configs_max:
                     out.add(_OVERFLOW)
                     return
+
+    def _withdrawal_sets(
+        self, s: _Follow, target: int, cur: Any, tk: frozenset[int], st_sat: frozenset[int]
+    ) -> list[list[int]]:
+        """The sets of untaken withdrawals worth taking from configuration
+        (cur, tk, st_sat) while call `target` returns, in the order tried."""
+        op = s.pending[target]
+        balance = dict(cur).get(s.source, 0)
+        if op.pure and (target in st_sat or (op.want is not None and balance < op.want)):
+            return []
+        unsatisfied = [o for i, o in s.pending.items() if o.pure and i not in st_sat]
+        wanted = {o.want for o in unsatisfied if o.want is not None and o.want < balance}
+        # Any other read-only call (a transfer refused for want of funds
+        # fits once enough is taken): one withdrawal at a time instead.
+        one_by_one = any(o.want is None for o in unsatisfied)
+        if not wanted and not one_by_one:
+            return []
+        groups = _withdrawals_by_amount(s, target, tk)
+        choices: list[list[int]] = [ids[:1] for _, ids in groups] if one_by_one else []
+        for want in sorted(wanted):
+            choices.extend(_exact_sums(groups, balance - want))
+        return [chosen for chosen in choices if chosen]
+
+    def _take(self, s: _Follow, cur: Any, chosen: list[int]) -> tuple[bool, Any]:
+        """Take the withdrawals `chosen` from state `cur`, in order: (all fundable, the state)."""
+        after, ok = cur, True
+        for i in chosen:
+            ok, after = self.model.step(after, s.pending[i].call.input, self.effective_output)
+            if not ok:
+                break
+        return ok, after
+
+
+def _withdrawals_by_amount(
+    s: _Follow, target: int, tk: frozenset[int]
+) -> list[tuple[int, list[int]]]:
+    """The untaken withdrawals but `target`, grouped: (amount, ids in the order they return).
+
+    Withdrawals of one amount whose futures are known are interchangeable but
+    for when they return; one still in flight at the horizon has no known
+    future yet, and is a group of its own.
+    """
+    by_amount: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    for i, o in s.pending.items():
+        if not o.pure and i != target and i not in tk:
+            known = o.call.ret is not None or o.call.op is not None
+            rank = math.inf if o.call.ret is None else o.call.ret
+            by_amount.setdefault((o.amount, -1 if known else i), []).append((rank, i))
+    return sorted((a, [i for _, i in sorted(ids)]) for (a, _), ids in by_amount.items())
 
 
 def _exact_sums(groups: list[tuple[int, list[int]]], total: int) -> Iterator[list[int]]:
