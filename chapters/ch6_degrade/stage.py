@@ -26,6 +26,7 @@ from chapters.ch6_degrade.wiring import (
     HOT_SHARE,
     PAY_DB,
     PAY_GATEWAY,
+    TOKEN_GROUP,
     TOKEN_SERVER,
     TOKEN_STANDBY,
     wiring,
@@ -40,12 +41,14 @@ from reference.degrade import (
     ControlPlane,
     DependencyPlan,
     Sidecar,
+    TokenLedger,
     TokenServer,
     TokenServerConfig,
 )
 from reference.gateway import GatewayConfig, PaymentGateway
 from reference.net.topology import Topology
 from reference.node import NodeId
+from reference.paxos import Membership, PaxosConfig, Replica
 from reference.payment import (
     PAYMENT_PROCEDURES,
     PAYMENT_SCHEMA,
@@ -254,7 +257,9 @@ class DegradeStage(Stage):
         nodes = [*edges(options), *pay_gateways(options), PAY_DB, *BEST_EFFORT]
         if _control_plane(options):
             nodes.append(CONTROL)
-        if uses_token_server(options):
+        if uses_token_server(options) and options.extra.get("cluster") == "leases":
+            nodes += TOKEN_GROUP
+        elif uses_token_server(options):
             nodes.append(TOKEN_SERVER)
             if options.extra.get("failover"):
                 nodes.append(TOKEN_STANDBY)
@@ -289,6 +294,11 @@ class DegradeStage(Stage):
             for server_id in (w.pay.cluster.server, *w.pay.cluster.standbys):
                 rt.add_node(server_id, lambda _nid: TokenServer(server))
                 dep.roles["config"].append(server_id)
+        if w.pay.leases is not None:
+            group = PaxosConfig(membership=Membership(1, w.pay.leases.group))
+            for member in w.pay.leases.group:
+                rt.add_node(member, lambda nid: Replica(nid, group, TokenLedger))
+                dep.roles["config"].append(member)
         for path in BEST_EFFORT:
             plan = dep.dependencies[path] = DependencyPlan(
                 enforce_deadline=w.deadline_at_dependencies

@@ -16,6 +16,7 @@ from reference.degrade import (
     ClusterRule,
     FlowRule,
     GuardConfig,
+    LeaseRule,
     ParamFlowRule,
     SidecarConfig,
     SystemRule,
@@ -26,6 +27,7 @@ __all__ = [
     "BEST_EFFORT",
     "CLUSTER_MODES",
     "CONTROLS",
+    "TOKEN_GROUP",
     "TOKEN_SERVER",
     "TOKEN_STANDBY",
     "Wiring",
@@ -35,7 +37,9 @@ __all__ = [
 EDGE, PAY_GATEWAY, PAY_DB = "gw-edge", "gw-pay", "paydb"
 TOKEN_SERVER = "token-server"
 TOKEN_STANDBY = "token-server-2"
-CLUSTER_MODES = ("local", "token-server", "whole")  # how N payment gateways share the limit
+TOKEN_GROUP = ("tokens-1", "tokens-2", "tokens-3")  # the loans of `leases`: a Paxos group
+# How N payment gateways share the limit.
+CLUSTER_MODES = ("local", "token-server", "whole", "leases")
 BEST_EFFORT = ("notify", "loyalty", "recommend")
 LAYER_ATTEMPT_TIMEOUT_MS = 400.0  # each layer's fixed per-try timeout (the naive way)
 BEST_EFFORT_TIMEOUT_MS = 1_500.0  # a fixed timeout on each best-effort call
@@ -68,8 +72,10 @@ def wiring(
     payment gateways, `cluster` says how they share the flow rule's count:
     "local" (each holds count / N), "token-server" (a token server counts the
     whole; each falls back to count / N without it) or "whole" (the same, but
-    falling back to the whole count, as Sentinel does); `failover` adds a
-    standby token server the gateways move to when the first stops answering.
+    falling back to the whole count, as Sentinel does), or "leases" (each owns
+    count / N and lends what it will not use through a Paxos group,
+    `reference.degrade.leases`); `failover` adds a standby token server the
+    gateways move to when the first stops answering.
     `hot_share` caps any one merchant at that share of the capacity (0: no cap).
     """
     assert gateways >= 1 and cluster in CLUSTER_MODES, (gateways, cluster)
@@ -97,8 +103,12 @@ def wiring(
     shared = flow and protect == "flow" and gateways > 1 and cluster != "local"
     rule_tps = RATE_SHARE * capacity_tps
     guard = _guard(protect, capacity_tps, gateways, shared, hot_share) if flow else None
-    cluster_rule = None
-    if shared:
+    cluster_rule = lease_rule = None
+    if shared and cluster == "leases":
+        lease_rule = LeaseRule(
+            "pay", rule_tps, TOKEN_GROUP, gateways, max_queueing_time_ms=QUEUE_MS
+        )
+    elif shared:
         cluster_rule = ClusterRule(
             "pay", rule_tps, TOKEN_SERVER, gateways, fallback_whole=cluster == "whole",
             max_queueing_time_ms=QUEUE_MS, standbys=(TOKEN_STANDBY,) if failover else (),
@@ -110,7 +120,7 @@ def wiring(
         guard=guard, best_effort=calls, best_effort_sync=not decouple,
         best_effort_breaker=breaker if decouple else None,
         plan=DEFAULT_PLAN if decouple else None, capacity_qps=capacity_tps / gateways,
-        cluster=cluster_rule, record=record,
+        cluster=cluster_rule, leases=lease_rule, record=record,
         **layer,  # type: ignore[arg-type]
     )  # fmt: skip
     edge = SidecarConfig(**layer)  # type: ignore[arg-type]

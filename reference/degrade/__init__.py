@@ -16,6 +16,7 @@ from reference.degrade.dependency import BestEffortService, DependencyPlan
 from reference.degrade.flow import FlowDecision, FlowRule, FlowRules, RateLimiter, WarmUp
 from reference.degrade.guard import Blocked, Entry, Guard, GuardConfig
 from reference.degrade.hot import ParamFlowRule, ParamLimiter
+from reference.degrade.leases import LeaseBook, LeaseRule, TokenLedger
 from reference.degrade.messages import ControlAck, ControlUpdate, EffortReply, EffortRequest
 from reference.degrade.retry import Deadline, RetryThrottle, backoff_ms
 from reference.degrade.sidecar import BestEffortCall, Sidecar, SidecarConfig
@@ -47,6 +48,8 @@ __all__ = [
     "Gradient2",
     "Guard",
     "GuardConfig",
+    "LeaseBook",
+    "LeaseRule",
     "ParamFlowRule",
     "ParamLimiter",
     "RateLimiter",
@@ -58,6 +61,7 @@ __all__ = [
     "Switch",
     "SwitchBoard",
     "SystemRule",
+    "TokenLedger",
     "TokenReply",
     "TokenRequest",
     "TokenServer",

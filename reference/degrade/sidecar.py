@@ -41,12 +41,15 @@ from reference.degrade.breaker import Breaker, BreakerRule
 from reference.degrade.cluster import ClusterRule, TokenReply, TokenRequest
 from reference.degrade.flow import FlowRule, FlowRules
 from reference.degrade.guard import Blocked, Entry, Guard, GuardConfig
+from reference.degrade.leases import GIVE_AT, LeaseBook, LeaseRule
 from reference.degrade.messages import ControlAck, ControlUpdate, EffortReply, EffortRequest
 from reference.degrade.retry import RetryThrottle
 from reference.degrade.switches import DegradePlan, SwitchBoard
 from reference.degrade.window import Statistics
 from reference.gateway.messages import GatewayRejected
+from reference.mq.caller import CALL_TIMER, GroupCaller
 from reference.node import Context, Node, NodeId
+from reference.paxos.messages import Propose, ProposeResult
 from reference.payment.messages import PayReply, PayRequest
 from reference.sqlstore.messages import StoreRejected
 
@@ -60,6 +63,8 @@ NO_DEADLINE_MS = 10_000.0
 TRACKED_MAX = 50_000  # inbound entries, outbound calls, held replies: each bounded
 _TAG = "sc"
 _CONTROL_KEY = "degrade-control"  # the last control update applied, on disk before its ack
+_LEASE_KEY = "degrade-leases"  # tokens given to the group, on disk before they are proposed
+_TOKENS = "tokens"  # the token group, as the GroupCaller names it
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class SidecarConfig:
     plan: DegradePlan | None = None
     capacity_qps: float = 0.0  # what the critical path may take: pressure's denominator
     cluster: ClusterRule | None = None  # a global limit counted by a token server
+    leases: LeaseRule | None = None  # a global limit split in shares, loans in a Paxos group
     record: Record | None = None
 
     def __post_init__(self) -> None:
@@ -182,6 +188,15 @@ class Sidecar(Node):
         self.server_index = 0  # which of the rule's token servers this node asks
         self.unanswered = 0  # token requests in a row without an answer
         self.control_version = 0
+        self.book = LeaseBook(config.leases) if config.leases is not None else None
+        self.group: GroupCaller | None = None
+        self.loan_asked = -1  # the epoch of the take in flight (-1: none)
+        self.boots = 0  # this node's starts, on disk: part of every request id to the group
+        if config.leases is not None:
+            self.group = GroupCaller({_TOKENS: config.leases.group},
+                                     attempt_timeout_ms=config.leases.call_timeout_ms)  # fmt: skip
+            if self.guard is None:
+                self.guard = Guard(GuardConfig())
         if config.cluster is not None:
             if self.guard is None:
                 self.guard = Guard(GuardConfig())
@@ -214,6 +229,8 @@ class Sidecar(Node):
         saved = ctx.disk.get(_CONTROL_KEY)
         if isinstance(saved, ControlUpdate):
             self._apply_control(ctx, saved)  # what was acknowledged survives a crash
+        if self.book is not None:
+            self._lease_start(ctx)
         if self._tracks:
             ctx.set_timer(SWEEP_MS, (_TAG, "sweep"))
 
@@ -241,6 +258,10 @@ class Sidecar(Node):
             self.guard.abandon(now_ms, mine.entry)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if self.group is not None and isinstance(tag, tuple) and tag and tag[0] == CALL_TIMER \
+                and tag[1] in self.group.calls:  # fmt: skip
+            self.group.on_timer(ctx, tag)
+            return
         if not (isinstance(tag, tuple) and tag and tag[0] == _TAG):
             self.inner.on_timer(self._p(ctx), tag)
             return
@@ -255,6 +276,8 @@ class Sidecar(Node):
             self._effort_done(ctx, tag[2], "timeout")
         elif kind == "token":
             self._token_answer(ctx, tag[2], "timeout")
+        elif kind == "lease":
+            self._lease_tick(ctx)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, PayRequest):
@@ -266,6 +289,9 @@ class Sidecar(Node):
         elif isinstance(msg, TokenReply):
             ctx.cancel_timer((_TAG, "token", msg.req_id))
             self._token_answer(ctx, msg.req_id, msg.status, msg.wait_ms)
+        elif isinstance(msg, ProposeResult) and self.group is not None \
+                and self.group.on_result(ctx, src, msg):  # fmt: skip
+            return
         elif getattr(msg, "req_id", None) in self.outbound:
             self._outbound_reply(ctx, src, msg)
         else:
@@ -295,15 +321,23 @@ class Sidecar(Node):
             if self.config.cluster is not None:
                 self._ask_token(ctx, _In(src, got, msg, now_ms))
                 return
-            if got.wait_ms > 0:
-                starts_ms = now_ms + got.wait_ms
+            wait_ms = got.wait_ms
+            if self.book is not None:
+                lease_wait_ms = self._lease_admit(ctx, now_ms)
+                if lease_wait_ms is None:
+                    self.guard.abandon(now_ms, got)
+                    self._refuse(ctx, src, msg, "cluster:pay")
+                    return
+                wait_ms = max(wait_ms, lease_wait_ms)
+            if wait_ms > 0:
+                starts_ms = now_ms + wait_ms
                 if self.config.deadline and msg.deadline_ms and starts_ms >= msg.deadline_ms:
                     self.guard.abandon(now_ms, got)  # it would start after its deadline
                     self._refuse(ctx, src, msg, "deadline")
                     return
                 if len(self.waiting) < TRACKED_MAX:
                     self.waiting[msg.req_id] = _In(src, got, msg)
-                    ctx.set_timer(got.wait_ms, (_TAG, "run", msg.req_id))
+                    ctx.set_timer(wait_ms, (_TAG, "run", msg.req_id))
                     return
         self._run(ctx, src, msg, entry, late)
 
@@ -366,6 +400,87 @@ class Sidecar(Node):
             self._record(now_ms, "cluster", {"mode": mode})
 
     # --8<-- [end:sidecar-cluster]
+
+    # --8<-- [start:sidecar-leases]
+    def _lease_start(self, ctx: Context) -> None:
+        """Gives survive a crash (they are on disk before they are proposed); after a
+        restart the node sits out the epoch it restarted in: what it used is not known.
+
+        Request ids carry the boot count: the group's dedup table would answer a
+        new take with an old one's result if a restarted node reused an id."""
+        book = self.book
+        assert book is not None
+        now_ms = ctx.now_ms()
+        saved = ctx.disk.get(_LEASE_KEY)
+        if saved is not None:
+            self.boots, gave = saved
+            book.gave = {int(e): float(n) for e, n in gave}
+            book.start_epoch = book.epoch_of(now_ms) + 1
+        self.boots += 1
+        self._lease_save(ctx)
+        self._lease_timer(ctx, now_ms)
+
+    def _lease_save(self, ctx: Context) -> None:
+        assert self.book is not None
+        ctx.disk.put(_LEASE_KEY, (self.boots, tuple(self.book.gave.items())))
+        ctx.disk.sync()
+
+    def _lease_timer(self, ctx: Context, now_ms: float) -> None:
+        assert self.book is not None
+        epoch_ms = self.book.rule.epoch_ms
+        at_ms = (self.book.epoch_of(now_ms) + GIVE_AT) * epoch_ms
+        if at_ms <= now_ms:
+            at_ms += epoch_ms
+        ctx.set_timer(at_ms - now_ms, (_TAG, "lease"))
+
+    def _lease_roll(self, ctx: Context, now_ms: float) -> None:
+        assert self.book is not None
+        done = self.book.roll(now_ms)
+        if done is not None and done["offered"]:
+            self._record(now_ms, "lease", {"node": ctx.node_id, **done})
+
+    def _lease_admit(self, ctx: Context, now_ms: float) -> float | None:
+        book = self.book
+        assert book is not None
+        self._lease_roll(ctx, now_ms)
+        wait_ms = book.admit(now_ms)
+        if wait_ms is None and book.wants_loan() and self.loan_asked != book.epoch:
+            self.loan_asked = book.epoch
+            self._lease_call(ctx, "take", book.epoch, book.loan_size())
+        return wait_ms
+
+    def _lease_tick(self, ctx: Context) -> None:
+        """Give back what the next epoch will not need, judged by this one so far."""
+        book = self.book
+        assert book is not None
+        now_ms = ctx.now_ms()
+        self._lease_roll(ctx, now_ms)
+        give = book.to_give(now_ms)
+        if give is not None:
+            self._lease_save(ctx)  # given from now on, whatever the group answers
+            self._lease_call(ctx, "give", *give)
+        self._lease_timer(ctx, now_ms)
+
+    def _lease_call(self, ctx: Context, op: str, epoch: int, amount: float) -> None:
+        book, group = self.book, self.group
+        assert book is not None and group is not None
+        self._seq += 1
+        request = Propose(f"{ctx.node_id}:lease:{self.boots}:{self._seq}",
+                          (op, book.rule.resource, epoch, amount))  # fmt: skip
+
+        def done(ok: bool, result: Any) -> None:
+            now_ms = ctx.now_ms()
+            self._cluster_mode(now_ms, "server" if ok else "fallback")
+            if op == "take":
+                if self.loan_asked == epoch:
+                    self.loan_asked = -1 if ok else epoch  # a failed take is not retried
+                got = float(result) if ok and isinstance(result, int | float) else 0.0
+                if ok:
+                    book.lent(epoch, got)
+
+        group.call(ctx, _TOKENS, request, done, attempts_max=3 if op == "take" else 20)
+
+    # --8<-- [end:sidecar-leases]
 
     def _run_queued(self, ctx: Context, req_id: str) -> None:
         w = self.waiting.pop(req_id, None)
