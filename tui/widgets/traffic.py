@@ -6,7 +6,7 @@ from rich.text import Text
 
 from tui.model import Frame, format_rate
 from tui.widgets.lines import LinesPanel
-from tui.widgets.palette import area_chart, palette, sparkline
+from tui.widgets.palette import Palette, area_chart, palette, sparkline
 from tui.widgets.titles import FittedTitle
 
 __all__ = ["TrafficPanel"]
@@ -37,87 +37,107 @@ class TrafficPanel(FittedTitle, LinesPanel):
         cells = len(f.served_by_cell) + 1 if len(f.served_by_cell) > 1 else 0
         height = max(3, min(24, self.content_size.height - FIXED_ROWS - cells))
         out = Text(no_wrap=True, overflow="ellipsis")
-
-        def real(tps: float) -> str:
-            return format_rate(tps / f.scale) if f.scale else "?"
-
-        # The headline: simulated rates, and what they stand for at full scale.
-        out.append("offered ", style=f"bold {p.primary}")
-        out.append(f"{f.offered_tps:,.0f}", style=f"bold {p.primary}")
-        out.append(" tx/s ", style=p.dim)
-        out.append(f"(≙ {real(f.offered_tps)} real)", style=p.dim)
-        out.append("   goodput ", style=f"bold {p.ok}")
-        out.append(f"{f.served_tps:,.0f}", style=f"bold {p.ok}")
-        out.append(" tx/s ", style=p.dim)
-        out.append(f"(≙ {real(f.served_tps)} real)", style=p.dim)
-        failed_tps = sum(f.failed[-4:]) / 4 if f.failed else 0.0
-        out.append("   failed ", style=f"bold {p.bad}" if failed_tps else "bold")
-        out.append(f"{failed_tps:,.0f}", style=f"bold {p.bad}" if failed_tps else "")
-        out.append(" tx/s\n", style=p.dim)
-
-        # Goodput (green); above it, the part of the offered load that did not get through.
-        top = max([*f.offered[-width:], *f.served[-width:], 1.0])
-        styles = {0: "", 1: p.ok, 2: p.primary, 3: f"{p.ok} on {p.primary}"}
-        for i, row in enumerate(area_chart(f.served, f.offered, width, height, top)):
-            # One span per run of a layer: Textual renders a few spans fast, not hundreds.
-            run_chars: list[str] = []
-            run_layer = row[0][1] if row else 0
-            for ch, layer in row:
-                if layer != run_layer:
-                    out.append("".join(run_chars), style=styles[run_layer])
-                    run_chars, run_layer = [], layer
-                run_chars.append(ch)
-            out.append("".join(run_chars), style=styles[run_layer])
-            label = format_rate(top) if i == 0 else ("0" if i == height - 1 else "")
-            out.append(f" {label:<{AXIS_W - 1}}\n", style=p.dim)
-        span_s = width * f.bucket_ms / 1000.0
-        axis = f"-{span_s:.0f} s"
-        legend_w = len("█ goodput (ok in time)  █ offered, not ok")
-        pad = max(1, (width - len(axis) - legend_w - 3) // 2)
-        out.append(axis + " " * pad, style=p.dim)
-        out.append("█", style=p.ok)
-        out.append(" goodput (ok in time)  ", style=p.dim)
-        out.append("█", style=p.primary)
-        out.append(" offered, not ok", style=p.dim)
-        rest = width - len(axis) - pad - legend_w
-        out.append(f"{'now':>{max(3, rest)}}\n", style=p.dim)
-
-        # Latency, with its own scale.
-        lat_style = p.bad if f.p99_ms > 500 else (p.warn if f.p99_ms > 100 else p.ok)
-        out.append("latency ", style="bold")
-        figures = (
-            f"p50 {f.p50_ms:,.1f} ms  p99 {f.p99_ms:,.1f} ms "
-            if f.p99_ms > 0
-            else "p50 – ms  p99 – ms (no replies) "
-        )
-        out.append(figures, style=lat_style)
-        head = len("latency " + figures)
-        spark_w = max(4, width - head)
-        p99_top = max([*f.p99[-spark_w:], 1.0])
-        out.append(sparkline(f.p99, spark_w, p99_top), style=lat_style)
-        out.append(f" {p99_top:,.0f}ms\n", style=p.dim)
-
-        out.append("in flight ", style="bold")
-        out.append(f"{f.in_flight:,}", style=p.warn if f.in_flight > 200 else "")
-        out.append(f"   payments {f.payments_total:,}  ok {f.ok_total:,}", style=p.dim)
-        out.append(f"   1 column = {f.bucket_ms:.0f} ms\n", style=p.dim)
+        _headline(out, f, p)
+        _load_chart(out, f, p, width, height)
+        _latency(out, f, p, width)
+        _in_flight(out, f, p)
         if cells:
-            cell_top = max([v for s in f.served_by_cell.values() for v in s[-width:]] + [1.0])
-            out.append(f"goodput by {f.served_by}\n", style="bold")
-            for cell, series in f.served_by_cell.items():
-                now_tps = sum(series[-4:]) / 4
-                label = f"{cell[:10]:<10} {now_tps:>6,.0f} tx/s "
-                out.append(label)
-                out.append(
-                    sparkline(series, max(4, width - len(label)), cell_top) + "\n", style=p.ok
-                )
-        out.append("errors ", style="bold")
-        if f.errors:
-            out.append("last 1 s: ", style=p.dim)
-            out.append("  ".join(f"{k} {v:,}" for k, v in f.errors.items()), style=p.bad)
-        else:
-            out.append("none in the last 1 s", style=p.ok)
-        if f.errors_total:
-            out.append("   whole run: ", style=p.dim)
-            out.append("  ".join(f"{k} {v:,}" for k, v in list(f.errors_total.items())[:5]))
+            _by_cell(out, f, p, width)
+        _errors(out, f, p)
         return out
+
+
+def _headline(out: Text, f: Frame, p: Palette) -> None:
+    """Simulated rates, and what they stand for at full scale."""
+
+    def real(tps: float) -> str:
+        return format_rate(tps / f.scale) if f.scale else "?"
+
+    out.append("offered ", style=f"bold {p.primary}")
+    out.append(f"{f.offered_tps:,.0f}", style=f"bold {p.primary}")
+    out.append(" tx/s ", style=p.dim)
+    out.append(f"(≙ {real(f.offered_tps)} real)", style=p.dim)
+    out.append("   goodput ", style=f"bold {p.ok}")
+    out.append(f"{f.served_tps:,.0f}", style=f"bold {p.ok}")
+    out.append(" tx/s ", style=p.dim)
+    out.append(f"(≙ {real(f.served_tps)} real)", style=p.dim)
+    failed_tps = sum(f.failed[-4:]) / 4 if f.failed else 0.0
+    out.append("   failed ", style=f"bold {p.bad}" if failed_tps else "bold")
+    out.append(f"{failed_tps:,.0f}", style=f"bold {p.bad}" if failed_tps else "")
+    out.append(" tx/s\n", style=p.dim)
+
+
+def _load_chart(out: Text, f: Frame, p: Palette, width: int, height: int) -> None:
+    """Goodput (green); above it, the part of the offered load that did not get through."""
+    top = max([*f.offered[-width:], *f.served[-width:], 1.0])
+    styles = {0: "", 1: p.ok, 2: p.primary, 3: f"{p.ok} on {p.primary}"}
+    for i, row in enumerate(area_chart(f.served, f.offered, width, height, top)):
+        # One span per run of a layer: Textual renders a few spans fast, not hundreds.
+        run_chars: list[str] = []
+        run_layer = row[0][1] if row else 0
+        for ch, layer in row:
+            if layer != run_layer:
+                out.append("".join(run_chars), style=styles[run_layer])
+                run_chars, run_layer = [], layer
+            run_chars.append(ch)
+        out.append("".join(run_chars), style=styles[run_layer])
+        label = format_rate(top) if i == 0 else ("0" if i == height - 1 else "")
+        out.append(f" {label:<{AXIS_W - 1}}\n", style=p.dim)
+    span_s = width * f.bucket_ms / 1000.0
+    axis = f"-{span_s:.0f} s"
+    legend_w = len("█ goodput (ok in time)  █ offered, not ok")
+    pad = max(1, (width - len(axis) - legend_w - 3) // 2)
+    out.append(axis + " " * pad, style=p.dim)
+    out.append("█", style=p.ok)
+    out.append(" goodput (ok in time)  ", style=p.dim)
+    out.append("█", style=p.primary)
+    out.append(" offered, not ok", style=p.dim)
+    rest = width - len(axis) - pad - legend_w
+    out.append(f"{'now':>{max(3, rest)}}\n", style=p.dim)
+
+
+def _latency(out: Text, f: Frame, p: Palette, width: int) -> None:
+    """Latency, with its own scale."""
+    lat_style = p.bad if f.p99_ms > 500 else (p.warn if f.p99_ms > 100 else p.ok)
+    out.append("latency ", style="bold")
+    figures = (
+        f"p50 {f.p50_ms:,.1f} ms  p99 {f.p99_ms:,.1f} ms "
+        if f.p99_ms > 0
+        else "p50 – ms  p99 – ms (no replies) "
+    )
+    out.append(figures, style=lat_style)
+    head = len("latency " + figures)
+    spark_w = max(4, width - head)
+    p99_top = max([*f.p99[-spark_w:], 1.0])
+    out.append(sparkline(f.p99, spark_w, p99_top), style=lat_style)
+    out.append(f" {p99_top:,.0f}ms\n", style=p.dim)
+
+
+def _in_flight(out: Text, f: Frame, p: Palette) -> None:
+    out.append("in flight ", style="bold")
+    out.append(f"{f.in_flight:,}", style=p.warn if f.in_flight > 200 else "")
+    out.append(f"   payments {f.payments_total:,}  ok {f.ok_total:,}", style=p.dim)
+    out.append(f"   1 column = {f.bucket_ms:.0f} ms\n", style=p.dim)
+
+
+def _by_cell(out: Text, f: Frame, p: Palette, width: int) -> None:
+    """Goodput of each cell (or shard), on one scale."""
+    cell_top = max([v for s in f.served_by_cell.values() for v in s[-width:]] + [1.0])
+    out.append(f"goodput by {f.served_by}\n", style="bold")
+    for cell, series in f.served_by_cell.items():
+        now_tps = sum(series[-4:]) / 4
+        label = f"{cell[:10]:<10} {now_tps:>6,.0f} tx/s "
+        out.append(label)
+        out.append(sparkline(series, max(4, width - len(label)), cell_top) + "\n", style=p.ok)
+
+
+def _errors(out: Text, f: Frame, p: Palette) -> None:
+    out.append("errors ", style="bold")
+    if f.errors:
+        out.append("last 1 s: ", style=p.dim)
+        out.append("  ".join(f"{k} {v:,}" for k, v in f.errors.items()), style=p.bad)
+    else:
+        out.append("none in the last 1 s", style=p.ok)
+    if f.errors_total:
+        out.append("   whole run: ", style=p.dim)
+        out.append("  ".join(f"{k} {v:,}" for k, v in list(f.errors_total.items())[:5]))
