@@ -16,6 +16,10 @@ are read from the completion's value, else the invoke's):
     f="commit"    {"id": msg_id}  ok: the message is committed
     f="rollback"  {"id": msg_id}  ok: the message is rolled back
     f="publish"   {"id": msg_id, "key": key}  a plain message: ok = committed
+        A send or publish may name its "topic": one in the load-test lane
+        (`pt_payments`, chapter 7) is owed only to the shadow groups (`pt_...`),
+        and a production message only to production groups. Which group read
+        what it should not is the isolation checker's question.
         A half message whose commit or rollback did not end ok (info, fail,
         or never sent) is indeterminate: the broker's check-back decides,
         so it may be delivered or not, and neither is flagged.
@@ -60,6 +64,7 @@ from checks.verdict import Verdict, has_client_operations, no_client_operations
 MsgId = str | int  # a message id: 1 and "1" are two messages
 
 DEFAULT_GROUP = "default"
+SHADOW_PREFIX = "pt_"  # shadow topics and groups (reference.tracing.shadow)
 ERRORS_MAX = 50  # violations quoted in the witness (counts stay exact)
 ORDER_PAIRS_MAX = 1_000_000  # message pairs compared for order, per key and group
 
@@ -82,6 +87,7 @@ class Message:
     sent_index: int | None = None  # invoke of send/publish
     committed_index: int | None = None  # ok of commit/publish
     rolled_back_index: int | None = None  # ok of rollback
+    shadow: bool = False  # sent to a shadow topic (`pt_...`): owed to shadow groups only
 
     @property
     def fate(self) -> str:
@@ -144,6 +150,7 @@ def _producer(ops: Iterable[Operation]) -> dict[MsgId, Message]:
         m = msgs.setdefault(v["id"], Message(v["id"]))
         if op.f in ("send", "publish"):
             m.key = v.get("key", m.key)
+            m.shadow = str(v.get("topic", "")).startswith(SHADOW_PREFIX)
             if m.sent_index is None:
                 m.sent_index = op.invoke.index
         if op.type != "ok":
@@ -220,9 +227,12 @@ def check_delivery(
                         f"delivered {len(idx)} times (indices {idx[:5]})",
                     )
                 )
+        shadow_group = group.startswith(SHADOW_PREFIX)
         for m in msgs.values():
             if m.fate != "committed" or not final:  # a prefix: may be in flight still
                 continue
+            if m.shadow != shadow_group:
+                continue  # another lane's message: not owed to this group
             if m.id not in got:
                 problems.append(
                     Problem(

@@ -28,8 +28,10 @@ zero, exactly when each committed payment was settled exactly once:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from chapters.ch4_paxos.group import GroupPlan, paxos_config
@@ -42,6 +44,7 @@ from chapters.common import (
 )
 from chapters.scenarios import SCENARIOS, WARMUP_MS
 from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
+from checks.history import Event
 from checks.verdict import Verdict
 from reference.clients import Payment
 from reference.gateway.router import CellRouter, even_buckets
@@ -70,6 +73,8 @@ from reference.node import NodeId
 from reference.paxos.config import PaxosConfig
 from reference.paxos.replicated_state import ReplicatedState
 from reference.payment import merchant_account, user_account
+from reference.sim.rng import stream
+from reference.tracing import SPAN_EVENT, is_shadow, shadow_account, shadow_name
 from reference.traffic.plan import DEFAULT_SCALE
 
 __all__ = ["STAGE", "MqDeployment", "MqStage"]
@@ -88,6 +93,8 @@ CODE_SETTLEMENT = 12
 GROUP_CAPACITY_TPS = 150.0  # planned payments per second (two groups per payment: ledger, broker)
 NOTIFY_FAIL_RATIO = 0.02  # the SMS gateway fails now and then: retries, via the retry topic
 GATE_POLL_MS = 1_000.0
+SPAN_PROCESS = "trace"  # as chapter 7 records spans (checks.isolation reads them)
+LEAKS = ("", "producer", "consumer")  # extra "leak": plant a tag-dropping node (chapter 7)
 
 VARIANTS = {
     "transactional": "half message, local transfer, commit/rollback, check-back (the fix)",
@@ -115,6 +122,23 @@ def settlement_transfer(directory: Directory, m: StoredMessage, delivery: int) -
         amount_cents=m.body.amount_cents,
         ledger=LEDGER_CNY,
         code=CODE_SETTLEMENT,
+    )
+
+
+def _load_test_share(options: StageOptions) -> float:
+    return float(options.extra.get("load_test_share", 0.0))
+
+
+def production_view(directory: Directory) -> Directory:
+    """The directory without the shadow accounts (same ids): what the front reads, so
+    a production read never returns shadow data."""
+    ids = {n: i for n, i in directory.ids.items() if not is_shadow(n)}
+    return dataclasses.replace(
+        directory,
+        ids=ids,
+        names={i: n for n, i in ids.items()},
+        opening_cents={n: b for n, b in directory.opening_cents.items() if n in ids},
+        members={g: tuple(n for n in ms if n in ids) for g, ms in directory.members.items()},
     )
 
 
@@ -147,6 +171,11 @@ class MqDeployment(PaymentDeployment):
         # The message trace (reference/mq/trace.py): msg id -> its steps, in time order.
         self.lives: dict[str, list[tuple[float, str, str, dict[str, Any]]]] = {}
         extra = options.extra
+        # Chapter 7 on these queues (extra "load_test_share"): a share of the payments
+        # is load-test traffic, traced and tagged; its events take the shadow lane.
+        self.load_test_share = _load_test_share(options)
+        self.traced = self.load_test_share > 0
+        self._tagging = stream(options.seed, "load-test/tagging")
         # RocketMQ's defaults unless a run asks otherwise (tests shorten the check window).
         self.broker_config = BrokerConfig(
             transaction_check_interval_ms=int(extra.get("check_interval_ms", 30_000)),
@@ -160,7 +189,16 @@ class MqDeployment(PaymentDeployment):
     def payment_for(
         self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
     ) -> Payment:
-        return Payment(time_ms, user_account(uid), merchant_account(mid, PAY), amount_cents)
+        tagged = self.traced and self._tagging.random() < self.load_test_share
+        return Payment(time_ms, user_account(uid), merchant_account(mid, PAY), amount_cents, tagged)
+
+    def lanes(self) -> list[tuple[str, str]]:
+        """(consumer group, topic) of every group: production's, and with a load
+        test the shadow groups on the shadow topic."""
+        out = [(g, TOPIC) for g in CONSUMER_GROUPS]
+        if self.traced:
+            out += [(shadow_name(g), shadow_name(TOPIC)) for g in CONSUMER_GROUPS]
+        return out
 
     def merchant_balances(self) -> dict[str, int]:
         return {
@@ -208,8 +246,8 @@ class MqDeployment(PaymentDeployment):
         if state is None or state.halves:
             return False
         return all(
-            state.lag(group, TOPIC) == 0 and state.lag(group, retry_topic(group)) == 0
-            for group in CONSUMER_GROUPS
+            state.lag(group, topic) == 0 and state.lag(group, retry_topic(group)) == 0
+            for group, topic in self.lanes()
         )
 
     def _observed_drained(self) -> bool:
@@ -266,7 +304,7 @@ class MqDeployment(PaymentDeployment):
                 "half_unresolved": len(state.halves),
                 "retried": sum(n for t, n in topics.items() if t.startswith("%RETRY%")),
                 "dead_lettered": sum(n for t, n in topics.items() if t.startswith("%DLQ%")),
-                "lag": {g: state.lag(g, TOPIC) for g in CONSUMER_GROUPS},
+                "lag": {g: state.lag(g, t) for g, t in self.lanes()},
             }
         return out
 
@@ -334,7 +372,12 @@ class MqDeployment(PaymentDeployment):
         """Check passes become timeline notes; a half message set aside after its
         last check is recorded as the broker's report (f="check-max"); message
         trace steps are kept per message (`sample_life`)."""
-        if event.kind == TRACE:
+        if event.kind == SPAN_EVENT:  # chapter 7's spans: into the history (isolation)
+            value = {**event.fields, "node": event.node}
+            self.history.append(
+                Event("info", SPAN_PROCESS, "span", value, event.time_ms, len(self.history))
+            )
+        elif event.kind == TRACE:
             fields = {k: v for k, v in event.fields.items() if k not in ("id", "step")}
             life = self.lives.setdefault(str(event.fields["id"]), [])
             life.append((event.time_ms, event.node, str(event.fields["step"]), fields))
@@ -438,6 +481,10 @@ class MqStage(Stage):
     def validate(self, options: StageOptions) -> None:
         super().validate(options)
         _mutations(options)
+        if not 0.0 <= _load_test_share(options) <= 1.0:
+            raise StageError("load_test_share must be in [0, 1]")
+        if options.extra.get("leak", "") not in LEAKS:
+            raise StageError(f"leak must be one of {', '.join(repr(x) for x in LEAKS)}")
         if options.shards or options.cells:
             raise StageError(
                 "chapter 5 has one ledger group and one broker group: no --shards/--cells"
@@ -468,21 +515,36 @@ class MqStage(Stage):
         layout[USERS_CITY] = {USERS_CELL: [f"client-{i + 1}" for i in range(CLIENTS)]}
         return layout
 
+    def _lanes_layout(self, options: StageOptions) -> dict[str, dict[str, list[str]]]:
+        """The layout, and with a load test the shadow consumer groups' members
+        beside their production twins (`pt_settlement-hz`, ...)."""
+        layout = self._layout()
+        if _load_test_share(options) > 0:
+            for city, short in CITIES:
+                for group, (_, homes) in CONSUMER_GROUPS.items():
+                    if short in homes:
+                        layout[city][short].append(f"{shadow_name(group)}-{short}")
+        return layout
+
     def topology(self, options: StageOptions) -> Topology:
-        return Topology.build(self._layout())
+        return Topology.build(self._lanes_layout(options))
 
     # --8<-- [start:mq-build]
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
-        topo = Topology.build(self._layout())
+        topo = Topology.build(self._lanes_layout(options))
         dep = MqDeployment(self, rt, options, topo)
         variant = options.variant
         shorts = [s for _, s in CITIES]
         dep.ledger = tuple(f"led-{s}" for s in shorts)
         dep.brokers = tuple(f"brk-{s}" for s in shorts)
         balances = dep.opening_balances()
+        # With a load test every account has a shadow twin, opened alike (chapter 7).
+        opening = balances | (
+            {shadow_account(a): b for a, b in balances.items()} if dep.traced else {}
+        )
         # Both halves of the merchants' money live in the one ledger group.
         directory = Directory.build(
-            even_buckets([PAY]), {PAY: dep.ledger, SETTLED: dep.ledger}, balances
+            even_buckets([PAY]), {PAY: dep.ledger, SETTLED: dep.ledger}, opening
         )
         dep.directory = directory
         # The ledger: chapter 4's Paxos group, three cities.
@@ -534,10 +596,15 @@ class MqStage(Stage):
             )
 
         pcfg = ProducerConfig(
-            PRODUCER_GROUP, TOPIC, mode, dep.brokers, dep.ledger, transfer, fence, dep.record
-        )
+            PRODUCER_GROUP, TOPIC, mode, dep.brokers, dep.ledger, transfer, fence, dep.record,
+            traced=dep.traced,
+        )  # fmt: skip
+        leak = str(options.extra.get("leak", ""))
+        producer_kind, consumer_kind = _planted(leak)
         for nid in dep.producers:
-            rt.add_node(nid, lambda n: TransactionalProducer(n, pcfg))
+            # extra leak=producer: the first producer drops the tag (chapter 7's leak).
+            kind = producer_kind if nid == dep.producers[0] else TransactionalProducer
+            rt.add_node(nid, functools.partial(kind, config=pcfg))
             dep.local_nodes.append(nid)
             dep.roles["shard"].append(nid)  # where payments are served and counted
         # The consumers: each group splits the topic's queues among its members.
@@ -545,13 +612,18 @@ class MqStage(Stage):
         # extra "orderly": the groups with per-member dedup tables rebalance too,
         # safely, by queue locks (reference/mq/consumer.py, orderly consumption).
         orderly = bool(int(options.extra.get("orderly", 0)))
-        for group, (effect, homes) in CONSUMER_GROUPS.items():
+        lanes = [(g, TOPIC, g, MessageConsumer) for g in CONSUMER_GROUPS]
+        if dep.traced:  # shadow groups read the shadow topic; production groups never do
+            shadow_topic = shadow_name(TOPIC)
+            lanes += [(shadow_name(g), shadow_topic, g, consumer_kind) for g in CONSUMER_GROUPS]
+        for group, topic, twin, consumer in lanes:
+            effect, homes = CONSUMER_GROUPS[twin]
             members = [f"{group}-{h}" for h in homes]
             dep.consumers[group] = members
             for i, nid in enumerate(members):
                 ccfg = ConsumerConfig(
                     group=group,
-                    topic=TOPIC,
+                    topic=topic,
                     # At boot, each member's share (a rebalance keeps it while all live).
                     queues=tuple(q for q in range(queues) if q % len(members) == i),
                     topic_queues=queues,
@@ -568,11 +640,15 @@ class MqStage(Stage):
                     if effect == "settlement"
                     else None,
                     fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
+                    traced=dep.traced,
                 )
-                rt.add_node(nid, lambda n, c=ccfg: MessageConsumer(n, c))
+                rt.add_node(nid, functools.partial(consumer, config=ccfg))
                 dep.local_nodes.append(nid)
                 dep.roles["shard"].append(nid)
-        rt.add_node("front", lambda _nid: LedgerFront(FrontConfig(directory)))
+        # The final reads see production accounts only (a production read never
+        # returns shadow data); the shadow twins are the load test's.
+        front_directory = production_view(directory) if dep.traced else directory
+        rt.add_node("front", lambda _nid: LedgerFront(FrontConfig(front_directory)))
         dep.roles["config"].append("front")
         dep.record_init(balances)
 
@@ -583,12 +659,35 @@ class MqStage(Stage):
 
         dep.add_clients(topo.nodes_in(USERS_CELL), route, "front")
         _checks(dep)
+        if dep.traced:
+            from checks.isolation import check_isolation
+
+            for name, check in list(dep.checks.items()):  # spans are isolation's only
+                dep.checks[name] = functools.partial(_without_spans, check)
+            dep.checks["isolation"] = check_isolation
         telemetry = getattr(rt, "telemetry", None)
         if telemetry is not None:
             telemetry.subscribe(dep.on_trace)
         return dep
 
     # --8<-- [end:mq-build]
+
+
+def _without_spans(check: Callable[[list[Event]], Verdict], history: list[Event]) -> Verdict:
+    """`check` on the history production's checkers read: no spans."""
+    return check([e for e in history if e.process != SPAN_PROCESS])
+
+
+def _planted(leak: str) -> tuple[type[TransactionalProducer], type[MessageConsumer]]:
+    """The producer and shadow-consumer classes for extra "leak" (chapter 7's planted
+    leak on the queue hop: a node that drops the tag)."""
+    if not leak:
+        return TransactionalProducer, MessageConsumer
+    from reference.tracing.leaky import TagDroppingConsumer, TagDroppingProducer
+
+    if leak == "producer":
+        return TagDroppingProducer, MessageConsumer
+    return TransactionalProducer, TagDroppingConsumer
 
 
 def _simulated(rt: Runtime) -> bool:
@@ -621,7 +720,8 @@ def _checks(dep: MqDeployment) -> None:
     accounts = sorted(dep.initial)
     escrows = sorted(a for a in accounts if a.endswith(f"@{PAY}"))
     dep.checks["bank"] = lambda h: check_bank(h, total=total, accounts=accounts)
-    dep.checks["delivery"] = lambda h: check_delivery(h, groups=list(CONSUMER_GROUPS))
+    groups = [g for g, _ in dep.lanes()]
+    dep.checks["delivery"] = lambda h: check_delivery(h, groups=groups)
     dep.checks["half-messages"] = check_half_messages
     dep.checks["settlement"] = lambda h: check_settlement(h, escrow_accounts=escrows)
     dep.checks["broker-audit"] = lambda h: _broker_audit(dep)

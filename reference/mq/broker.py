@@ -48,6 +48,7 @@ from reference.node import Context, NodeId
 from reference.paxos.config import PaxosConfig
 from reference.paxos.messages import Propose, ProposeResult, Read
 from reference.paxos.replica import LEADER, Replica
+from reference.tracing.context import emit_span
 
 __all__ = ["BrokerReplica", "stamp"]
 
@@ -234,6 +235,10 @@ class BrokerReplica(Replica):
             self.checks_sent += 1
             ctx.count("mq.checks")
             trace_step(ctx, check.msg_id, "checked", check=check.check_times, producer=producer)
+            if check.trace is not None:  # the check is a hop of the half message's trace
+                span = check.trace.child(f"{self.node_id}/{check.msg_id}/{check.check_times}")
+                emit_span(ctx, span, "mq.check", payment=check.msg_id)
+                check = dataclasses.replace(check, trace=span)
             ctx.send(producer, check)
         if checks or discarded:
             ctx.trace("mq.check-pass", checks=len(checks), discarded=len(discarded))

@@ -34,6 +34,7 @@ for a settlement transfer with the ledger's answer (checks.settlement).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ from reference.clients.node import Record
 from reference.codec import Message
 from reference.ledger import CreateTransfers, Transfer
 from reference.mq.caller import CALL_TIMER, GroupCaller
-from reference.mq.machine import retry_topic
+from reference.mq.lanes import data_view
+from reference.mq.machine import dlq_topic, retry_topic
 from reference.mq.messages import (
     CommitOffset,
     ConsumerHeartbeat,
@@ -57,6 +59,7 @@ from reference.mq.messages import (
 from reference.mq.trace import trace_step
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
+from reference.tracing.context import TraceContext, emit_span
 
 __all__ = ["EFFECTS", "ConsumerConfig", "MessageConsumer"]
 
@@ -101,6 +104,7 @@ class ConsumerConfig:
     # rebalance (a member that dies holding a lock is another story: see the book).
     orderly: bool = False
     lock_renew_interval_ms: float = 20_000.0  # RocketMQ renews every 20 s (60 s life)
+    traced: bool = False  # chapter 7: a `span` trace event for every message handled
 
     def __post_init__(self) -> None:
         assert self.effect in EFFECTS and self.broker
@@ -371,6 +375,7 @@ class MessageConsumer(Node):
         c = self.config
         process = f"{self.node_id}#{self.incarnation}/{name}"
         self.deliveries[m.msg_id] = self.deliveries.get(m.msg_id, 0) + 1
+        trace = self.message_trace(ctx, m) if m.trace is not None else None
         trace_step(
             ctx, m.msg_id, "delivered", group=c.group, queue=name, offset=queue_offset,
             reconsume=m.reconsume_times,
@@ -397,29 +402,60 @@ class MessageConsumer(Node):
                 self._hand_over(ctx, name, q)
 
         if c.fail_ratio and ctx.random.random() < c.fail_ratio:
-            self._send_back(ctx, m, done)
+            self._send_back(ctx, m, done, trace)
         elif c.effect == "settlement":
-            self._settle(ctx, process, m, done)
+            self._settle(ctx, process, m, done, trace)
         else:
-            self._apply_local(ctx, process, m)
+            self._apply_local(ctx, process, m, trace)
             done()
 
+    # --8<-- [start:consumer-trace]
+    def message_trace(self, ctx: Context, m: StoredMessage) -> TraceContext:
+        """The context this delivery's effects carry: the message's (its property),
+        one hop on. Its tag sends the effects to shadow accounts (`data_view`)."""
+        assert m.trace is not None
+        return m.trace.child(f"{self.node_id}/{m.msg_id}/{self.deliveries[m.msg_id]}")
+
+    def _span(
+        self,
+        ctx: Context,
+        m: StoredMessage,
+        trace: TraceContext | None,
+        op: str,
+        *,
+        topic: str,
+        writes: tuple[str, ...] = (),
+        outcome: str = "",
+    ) -> None:
+        if self.config.traced:
+            pid, group = m.body.payment_id, self.config.group
+            emit_span(ctx, trace, op, payment=pid, writes=writes, outcome=outcome, topic=topic,
+                      group=group)  # fmt: skip
+
+    # --8<-- [end:consumer-trace]
+
     # --8<-- [start:idempotent-apply]
-    def _apply_local(self, ctx: Context, process: str, m: StoredMessage) -> None:
+    def _apply_local(
+        self, ctx: Context, process: str, m: StoredMessage, trace: TraceContext | None
+    ) -> None:
         """A local effect and its dedup record, on this node's disk, synced together."""
         c = self.config
+        data = data_view(m.body, trace)  # a tagged event earns shadow points
+        writes = (data.buyer,) if c.effect == "loyalty" else ()
         # --8<-- [start:dedup]
         if c.idempotent and ctx.disk.get(DEDUP + m.msg_id) is not None:
             trace_step(ctx, m.msg_id, "consumed", group=c.group, duplicate=True)
+            self._span(ctx, m, trace, "mq.consume", topic=m.topic, outcome="duplicate")
             return  # applied before (by this incarnation or an earlier one)
         if c.effect == "loyalty":
-            key = POINTS + m.body.buyer
+            key = POINTS + data.buyer
             ctx.disk.put(key, int(ctx.disk.get(key, 0)) + m.body.amount_cents // 100)
         if c.idempotent:
             ctx.disk.put(DEDUP + m.msg_id, ctx.now_ms())
         ctx.disk.sync()  # effect and dedup record durable at once, or neither
         # --8<-- [end:dedup]
         trace_step(ctx, m.msg_id, "consumed", group=c.group, duplicate=False)
+        self._span(ctx, m, trace, "mq.consume", topic=m.topic, writes=writes, outcome="applied")
         value = {"id": m.msg_id, "group": c.group}
         for kind in ("invoke", "ok"):
             c.record(
@@ -433,20 +469,27 @@ class MessageConsumer(Node):
             )
 
     def _settle(
-        self, ctx: Context, process: str, m: StoredMessage, done: Callable[[], None]
+        self,
+        ctx: Context,
+        process: str,
+        m: StoredMessage,
+        done: Callable[[], None],
+        trace: TraceContext | None = None,
     ) -> None:
         """Settlement: a ledger transfer whose id the message fixes (idempotent), or
-        a fresh one per delivery (not)."""
+        a fresh one per delivery (not). A tagged event settles shadow accounts."""
         c = self.config
         assert c.settlement is not None
         delivery = (
             0 if c.idempotent else self.deliveries[m.msg_id] + 1_000 * ctx.random.randrange(1 << 20)
         )
-        transfer = c.settlement(m, delivery)
+        data = data_view(m.body, trace)
+        seen = m if data is m.body else dataclasses.replace(m, body=data)
+        transfer = c.settlement(seen, delivery)
         value: dict[str, Any] = {
             "id": m.msg_id,
             "payment": m.body.payment_id,
-            "merchant": m.body.merchant,
+            "merchant": data.merchant,
             "amount": m.body.amount_cents,
         }
         c.record(
@@ -476,7 +519,7 @@ class MessageConsumer(Node):
                         "time_ms": ctx.now_ms(),
                     }
                 )
-                self._settle_again(ctx, process, m, done)
+                self._settle_again(ctx, process, m, done, trace)
                 return
             c.record(
                 {
@@ -488,6 +531,9 @@ class MessageConsumer(Node):
                 }
             )
             trace_step(ctx, m.msg_id, "consumed", group=c.group, result=str(code))
+            # The escrow it debits (its settled twin is named after it).
+            self._span(ctx, m, trace, "mq.consume", topic=m.topic, writes=(data.merchant,),
+                       outcome=str(code))  # fmt: skip
             done()
 
         command = CreateTransfers((transfer,), 0)
@@ -496,16 +542,27 @@ class MessageConsumer(Node):
     # --8<-- [end:idempotent-apply]
 
     def _settle_again(
-        self, ctx: Context, process: str, m: StoredMessage, done: Callable[[], None]
+        self,
+        ctx: Context,
+        process: str,
+        m: StoredMessage,
+        done: Callable[[], None],
+        trace: TraceContext | None,
     ) -> None:
         """An unanswered settlement (40 attempts, about 6 s, without an answer):
         handled again, the queue waiting behind it. RocketMQ's orderly consumer
         does the same (it retries locally, Integer.MAX_VALUE times, rather than
         sending back): settlement must not skip a payment, and its transfer id
         makes every retry safe."""
-        self._settle(ctx, process, m, done)
+        self._settle(ctx, process, m, done, trace)
 
-    def _send_back(self, ctx: Context, m: StoredMessage, done: Callable[[], None]) -> None:
+    def _send_back(
+        self,
+        ctx: Context,
+        m: StoredMessage,
+        done: Callable[[], None],
+        trace: TraceContext | None = None,
+    ) -> None:
         self.calls += 1
         back = SendBack(self.config.group, m.offset, m.reconsume_times, 0)
 
@@ -517,6 +574,11 @@ class MessageConsumer(Node):
                 trace_step(
                     ctx, m.msg_id, step, group=self.config.group, tries=m.reconsume_times + 1
                 )
+                # The broker's copy in the retry (or dead-letter) topic keeps the
+                # message's trace: the hop into it is a hop of the same trace.
+                group = self.config.group
+                topic = dlq_topic(group) if dead else retry_topic(group)
+                self._span(ctx, m, trace, f"mq.{step}", topic=topic)
                 done()
             else:  # the broker did not take it back: handle it again here
                 for name, q in self.queues.items():

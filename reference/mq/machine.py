@@ -166,7 +166,7 @@ class BrokerMachine:
         replace at half the broker's time per message: it walks the fields by name)."""
         return StoredMessage(
             len(self.log), m.msg_id, topic, queue_id, m.key, m.body, born_ms,
-            reconsume_times, deliver_at_ms, m.producer_group,
+            reconsume_times, deliver_at_ms, m.producer_group, m.trace,
         )  # fmt: skip
 
     def apply(self, command: Any) -> Any:
@@ -234,8 +234,9 @@ class BrokerMachine:
         # Stored under the system topic, which no consumer reads: the real
         # topic and queue travel with it (RocketMQ's REAL_TOPIC / REAL_QID).
         half = StoredMessage(
-            len(self.log), c.msg_id, HALF_TOPIC, 0, c.key, c.body, now_ms, 0, 0, c.producer_group
-        )
+            len(self.log), c.msg_id, HALF_TOPIC, 0, c.key, c.body, now_ms, 0, 0, c.producer_group,
+            c.trace,
+        )  # fmt: skip
         offset = self._append(half)
         self.ids[c.msg_id] = offset
         self.halves[c.msg_id] = _Half(offset)
@@ -352,7 +353,11 @@ class BrokerMachine:
                 continue
             half.checks += 1
             last_checked = half.offset
-            checks.append(CheckTransaction(msg_id, stored.producer_group, stored.body, half.checks))
+            checks.append(
+                CheckTransaction(
+                    msg_id, stored.producer_group, stored.body, half.checks, stored.trace
+                )
+            )
         if not cut:
             self.check_cursor = -1  # every half seen: the next pass starts at the oldest
         elif "stuck-check-cursor" not in cfg.mutations:
@@ -368,8 +373,11 @@ class BrokerMachine:
             return ("stored", self.ids[c.msg_id])
         queue_id = queue_of(c.key, self.config.queues_per_topic)
         offset = self._append(
-            StoredMessage(len(self.log), c.msg_id, c.topic, queue_id, c.key, c.body, now_ms)
-        )
+            StoredMessage(
+                len(self.log), c.msg_id, c.topic, queue_id, c.key, c.body, now_ms,
+                trace=c.trace,
+            )
+        )  # fmt: skip
         self.ids[c.msg_id] = offset
         return ("stored", offset)
 
@@ -382,8 +390,9 @@ class BrokerMachine:
             return ("refused", f"delay beyond {self.config.timer_max_delay_ms} ms")
         queue_id = queue_of(c.key, self.config.queues_per_topic)
         waiting = StoredMessage(
-            len(self.log), c.msg_id, TIMER_TOPIC, 0, c.key, c.body, now_ms, 0, c.deliver_at_ms
-        )
+            len(self.log), c.msg_id, TIMER_TOPIC, 0, c.key, c.body, now_ms, 0, c.deliver_at_ms,
+            trace=c.trace,
+        )  # fmt: skip
         offset = self._append(waiting)
         self.ids[c.msg_id] = offset
         self._real_topic[c.msg_id] = (c.topic, queue_id)

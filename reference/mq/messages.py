@@ -19,6 +19,7 @@ Every field has an exact type: the codec carries them as they are.
 from __future__ import annotations
 
 from reference.codec import message
+from reference.tracing.context import TraceContext
 
 __all__ = [
     "CheckPass",
@@ -66,6 +67,10 @@ class StoredMessage:
     reconsume_times: int = 0  # retries so far (retry and dead-letter topics)
     deliver_at_ms: int = 0  # retry topic: not before this
     producer_group: str = ""
+    # The message's trace context (a message property, as SOFATracer's MQ hook
+    # carries it): every copy the broker makes keeps it (committed, retry,
+    # dead-letter, check-max, timer). None: the producer sent no trace.
+    trace: TraceContext | None = None
 
 
 # -- commands (inside paxos.Propose) -------------------------------------------
@@ -81,6 +86,7 @@ class SendHalf:
     key: str
     body: Payload
     born_ms: int  # 0 from the client; the leader stamps it
+    trace: TraceContext | None = None  # the trace context, a message property
 
 
 @message(name="mq.EndTransaction")
@@ -116,6 +122,7 @@ class SendMessage:
     key: str
     body: Payload
     born_ms: int
+    trace: TraceContext | None = None  # the trace context, a message property
 
 
 @message(name="mq.SendTimer")
@@ -128,6 +135,7 @@ class SendTimer:
     body: Payload
     deliver_at_ms: int  # absolute, on the broker's (leader's) clock
     born_ms: int  # 0 from the client; the leader stamps it
+    trace: TraceContext | None = None  # the trace context, a message property
 
 
 @message(name="mq.TimerTick")
@@ -229,6 +237,7 @@ class CheckTransaction:
     producer_group: str
     body: Payload
     check_times: int
+    trace: TraceContext | None = None  # the half message's: the check-back is a hop of its trace
 
 
 # -- consumer group membership (soft state on the leader, as RocketMQ's broker keeps it) --

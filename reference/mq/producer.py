@@ -45,11 +45,13 @@ from reference.codec import Message
 from reference.ledger import CreateTransfers, Transfer
 from reference.ledger.results import CreateTransferResult
 from reference.mq.caller import CALL_TIMER, GroupCaller
+from reference.mq.lanes import data_view, lane_topic
 from reference.mq.messages import CheckTransaction, EndTransaction, Payload, SendHalf, SendMessage
 from reference.mq.trace import trace_step
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, ReadResult
 from reference.payment.messages import PayReply, PayRequest
+from reference.tracing.context import TraceContext, emit_span
 
 __all__ = ["MODES", "ProducerConfig", "TransactionalProducer"]
 
@@ -72,6 +74,7 @@ class ProducerConfig:
     fence: Callable[[Payload], Transfer]  # same id, cannot succeed (see the docstring)
     record: Record
     work_ms: float = 0.05  # busy time per message handled
+    traced: bool = False  # chapter 7: a `span` trace event for every hop of a payment
 
     def __post_init__(self) -> None:
         assert self.mode in MODES, self.mode
@@ -83,6 +86,8 @@ class _Payment:
     body: Payload
     waiters: list[tuple[NodeId, str]]
     outcome: str = ""  # paid | declined | failed
+    trace: TraceContext | None = None  # the request's, one hop on (see `propagate`)
+    topic: str = ""  # its event's topic: the shadow topic for a tagged payment
 
 
 class TransactionalProducer(Node):
@@ -153,7 +158,9 @@ class TransactionalProducer(Node):
             for k in done:
                 del self.payments[k]
         body = Payload(req.payment_id, req.buyer, req.merchant, req.amount_cents)
-        p = _Payment(body, [(src, req.req_id)])
+        trace = self.propagate(ctx, req.trace, req.payment_id) if req.trace else None
+        p = _Payment(body, [(src, req.req_id)], trace=trace)
+        p.topic = lane_topic(self.config.topic, trace)
         self.payments[req.payment_id] = p
         mode = self.config.mode
         if mode == "transactional":
@@ -169,12 +176,42 @@ class TransactionalProducer(Node):
             ctx.send(client, PayReply(req_id, p.body.payment_id, outcome, reason, self.node_id))
         p.waiters = []
 
+    # --8<-- [start:propagate]
+    def propagate(self, ctx: Context, trace: TraceContext, payment_id: str) -> TraceContext:
+        """The context this payment's hops carry on: same trace, same tag, our span.
+        It travels with the event as a message property (SendHalf.trace)."""
+        return trace.child(f"{self.node_id}/{payment_id}")
+
+    def _span(
+        self,
+        ctx: Context,
+        p: _Payment,
+        op: str,
+        *,
+        topic: str = "",
+        writes: tuple[str, ...] = (),
+        outcome: str = "",
+    ) -> None:
+        if self.config.traced:
+            pid = p.body.payment_id
+            emit_span(ctx, p.trace, op, payment=pid, writes=writes, outcome=outcome, topic=topic)
+
+    def _sent_value(self, p: _Payment) -> dict[str, str]:
+        """A send's history value; a tagged one names its (shadow) topic."""
+        value = {"id": p.body.payment_id, "key": p.body.buyer}
+        if p.topic != self.config.topic:
+            value["topic"] = p.topic
+        return value
+
+    # --8<-- [end:propagate]
+
     # --8<-- [start:transactional]
     def _send_half(self, ctx: Context, p: _Payment) -> None:
         pid, c = p.body.payment_id, self.config
-        sent = self._op(ctx, "send", {"id": pid, "key": p.body.buyer})
-        half = SendHalf(c.group, c.topic, pid, p.body.buyer, p.body, 0)
+        sent = self._op(ctx, "send", self._sent_value(p))
+        half = SendHalf(c.group, p.topic, pid, p.body.buyer, p.body, 0, p.trace)
         trace_step(ctx, pid, "sent", half=True)
+        self._span(ctx, p, "mq.send-half", topic=p.topic)
 
         def stored(ok: bool, result: Any) -> None:
             if not ok:
@@ -202,7 +239,8 @@ class TransactionalProducer(Node):
         """The local transaction: the payment's transfer in the ledger."""
         pid = p.body.payment_id
         committed = self._op(ctx, "commit", {"id": pid})
-        command = CreateTransfers((self.config.transfer(p.body),), 0)
+        data = data_view(p.body, p.trace)  # a tagged payment moves shadow money
+        command = CreateTransfers((self.config.transfer(data),), 0)
 
         def answered(ok: bool, result: Any) -> None:
             code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
@@ -217,6 +255,8 @@ class TransactionalProducer(Node):
             else:
                 committed("info")  # no answer: it may still apply
                 status = "unknown"
+            self._span(ctx, p, "mq.local-transaction", writes=(data.buyer, data.merchant),
+                       outcome=status)  # fmt: skip
             then(ctx, p, status)
             if status != "unknown":
                 self._reply(ctx, p, status, "" if status == "paid" else "insufficient-funds")
@@ -227,18 +267,20 @@ class TransactionalProducer(Node):
     def _publish_after(self, ctx: Context, p: _Payment, status: str) -> None:
         if status != "paid":
             return
-        c, pid = self.config, p.body.payment_id
+        pid = p.body.payment_id
         # Fire and forget: the producer believes the event is out.
-        self._record_now(ctx, "publish", {"id": pid, "key": p.body.buyer})
+        self._record_now(ctx, "publish", self._sent_value(p))
         trace_step(ctx, pid, "sent", half=False)
-        msg = SendMessage(c.topic, pid, p.body.buyer, p.body, 0)
+        self._span(ctx, p, "mq.send", topic=p.topic)
+        msg = SendMessage(p.topic, pid, p.body.buyer, p.body, 0, p.trace)
         self.caller.call(ctx, BROKER, Propose(f"msg:{pid}", msg), None)
 
     def _send_plain_first(self, ctx: Context, p: _Payment) -> None:
-        c, pid = self.config, p.body.payment_id
-        sent = self._op(ctx, "send", {"id": pid, "key": p.body.buyer})
-        msg = SendMessage(c.topic, pid, p.body.buyer, p.body, 0)
+        pid = p.body.payment_id
+        sent = self._op(ctx, "send", self._sent_value(p))
+        msg = SendMessage(p.topic, pid, p.body.buyer, p.body, 0, p.trace)
         trace_step(ctx, pid, "sent", half=False)
+        self._span(ctx, p, "mq.send", topic=p.topic)
 
         def stored(ok: bool, result: Any) -> None:
             if not ok:
@@ -260,7 +302,9 @@ class TransactionalProducer(Node):
         """Answer the broker from the ledger: the fence decides, once and for all.
         The answer goes back to the replica that asked (it led when it asked)."""
         pid = check.msg_id
-        command = CreateTransfers((self.config.fence(check.body),), 0)
+        # The half message's trace came back with the check: the fence is a hop of it.
+        trace = check.trace.child(f"{self.node_id}/{pid}/check") if check.trace else None
+        command = CreateTransfers((self.config.fence(data_view(check.body, trace)),), 0)
 
         def fenced(ok: bool, result: Any) -> None:
             code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
@@ -270,6 +314,8 @@ class TransactionalProducer(Node):
             self._record_now(ctx, "commit" if commit else "rollback", {"id": pid, "by": "check"})
             step = "committed" if commit else "rolled-back"
             trace_step(ctx, pid, step, by="check", check=check.check_times)
+            if self.config.traced:
+                emit_span(ctx, trace, "mq.check-back", payment=pid, outcome=step)
             end = EndTransaction(check.producer_group, pid, commit, True, 0)
             request = Propose(f"check-end:{pid}:{check.check_times}", end)
             self.caller.call(ctx, BROKER, request, None, to=broker)

@@ -66,12 +66,18 @@ def emit_span(
     writes: tuple[str, ...] = (),
     shadow_rows_read: int = 0,
     outcome: str = "",
+    topic: str = "",
+    group: str = "",
 ) -> None:
     """Record one hop of a request as a `span` trace event.
 
     An untraced request still gets a span (empty ids, mark ""), so a hop
     that lost its context shows up as exactly that: a checker must see the
     calls that carry no tag to tell whether one should have.
+
+    A queue hop (chapter 5's broker) says which `topic` the message was in
+    and which consumer `group` read it; those fields are only present on
+    queue hops' spans.
     """
     fields: dict[str, Any] = {
         "trace_id": trace.trace_id if trace else "",
@@ -84,4 +90,8 @@ def emit_span(
         "shadow_rows_read": shadow_rows_read,
         "outcome": outcome,
     }
+    if topic:
+        fields["topic"] = topic
+    if group:
+        fields["group"] = group
     ctx.trace(SPAN_EVENT, **fields)

@@ -23,9 +23,11 @@ __all__ = [
     "ExternalGuard",
     "LoadTestPolicy",
     "LoadTestSwitch",
+    "in_shadow_lane",
     "is_shadow",
     "production_account",
     "shadow_account",
+    "shadow_name",
     "shadow_request",
     "written_accounts",
 ]
@@ -47,6 +49,26 @@ def is_shadow(account: str) -> bool:
 
 def production_account(account: str) -> str:
     return account[len(SHADOW_PREFIX) :] if is_shadow(account) else account
+
+
+# --8<-- [start:shadow-lane]
+def shadow_name(name: str) -> str:
+    """The shadow twin of a topic or a consumer group (`payments` -> `pt_payments`):
+    tagged messages go to shadow topics, read by shadow consumer groups only, as
+    Takin's agent rewrites an MQ topic for test traffic."""
+    return name if is_shadow(name) else SHADOW_PREFIX + name
+
+
+def in_shadow_lane(name: str) -> bool:
+    """Is this topic or group the shadow lane's? A group's retry and dead-letter
+    topics (`%RETRY%pt_settlement`, `%DLQ%...`) are in their group's lane."""
+    for system in ("%RETRY%", "%DLQ%"):
+        if name.startswith(system):
+            name = name[len(system) :]
+    return is_shadow(name)
+
+
+# --8<-- [end:shadow-lane]
 
 
 # --8<-- [start:shadow-request]
