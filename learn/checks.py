@@ -33,6 +33,7 @@ __all__ = ["CHECKS", "CheckRequest", "Outcome"]
 WITNESS_ITEMS_MAX = 3  # violations shown per failing checker
 HISTORY_LINES_MAX = 8  # history events shown per failing run
 TEXT_MAX = 400  # characters of one shown value
+SCHEDULES = "schedules"  # the workspace's folder of failing schedules, one file per exercise
 
 
 @dataclass
@@ -84,9 +85,8 @@ def harness(ex: Exercise, req: CheckRequest) -> Outcome:
             continue
         lines = [f"At seed {seed}, with {', '.join(spec.nemeses)}:"]
         lines += _verdict_lines(result, broken)
-        minimal = result
-        if p.get("shrink"):
-            minimal = _shrink(spec, wanted) or result
+        minimal, note = _shrink(spec, wanted) if p.get("shrink") else (None, "")
+        minimal = minimal or result
         lines.append("")
         lines.append(
             "The smallest fault schedule the hunter found that still breaks it"
@@ -98,8 +98,9 @@ def harness(ex: Exercise, req: CheckRequest) -> Outcome:
             lines += _verdict_lines(
                 minimal, [n for n in wanted if minimal.verdicts[n].valid is not True]
             )
-            replay = f"d11 test {spec.chapter} --seed {minimal.spec.seed} --time {spec.time_s:g}"
-            lines.append(f"(the harness: {replay} --schedule FILE replays such a schedule)")
+        if note:
+            lines.append(note)
+        lines.append(_replay_line(ex, minimal))
         lines += _history_lines(minimal, wanted)
         return Outcome(False, f"{' and '.join(broken)} broken at seed {seed}", lines)
     checks = ", ".join(wanted)
@@ -121,16 +122,38 @@ def _spec(spec_type: type[TestSpec], p: dict[str, Any], seed: int) -> TestSpec:
     )
 
 
-def _shrink(spec: TestSpec, wanted: tuple[str, ...]) -> TestResult | None:
-    """The hunter's minimal failing run for this spec's faults (None: none found)."""
-    from checks.harness.hunt import hunt
+def _shrink(spec: TestSpec, wanted: tuple[str, ...]) -> tuple[TestResult | None, str]:
+    """The hunter's minimal failing run for this spec's faults (None: none found), and a
+    note when the hunter could not run."""
+    try:
+        from checks.harness.hunt import hunt
 
-    found = hunt(spec, budget=8)
+        found = hunt(spec, budget=8)
+    except ModuleNotFoundError as exc:
+        if exc.name != "hypothesis":
+            raise
+        return None, "(not shrunk: the hunter needs hypothesis; pip install hypothesis)"
     if found.minimal is None:
-        return None
+        return None, ""
     if all(found.minimal.verdicts[n].valid is True for n in wanted):
-        return None  # it broke something this exercise does not judge
-    return found.minimal
+        return None, ""  # it broke something this exercise does not judge
+    return found.minimal, ""
+
+
+def _replay_line(ex: Exercise, result: TestResult) -> str:
+    """Save the run's schedule in the workspace; the command that replays it on the
+    learner's code (run from the workspace folder)."""
+    from pathlib import Path
+
+    path = Path(SCHEDULES) / f"{ex.id}.json"
+    path.parent.mkdir(exist_ok=True)
+    result.schedule.save(path)
+    spec = result.spec
+    variant = f" --variant {spec.variant}" if spec.variant else ""
+    return (
+        f"Replay it on your code, from the workspace: PYTHONPATH=. d11 test {spec.chapter}"
+        f"{variant} --seed {spec.seed} --time {spec.time_s:g} --schedule {path}"
+    )
 
 
 def _schedule_lines(result: TestResult) -> list[str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from learn.catalog import Exercise, all_exercises
+from learn.checks import SCHEDULES
 from learn.regions import (
     RegionError,
     apply_patches,
@@ -158,7 +159,8 @@ class Workspace:
             return False
         if self.path.exists() and any(self.path.iterdir()):
             configs = {e.config_file for e in all_exercises()}
-            known = {*PACKAGES, STATE_FILE, STATE_FILE + ".bak", "README.txt", *configs}
+            ours = {STATE_FILE, STATE_FILE + ".bak", "README.txt", SCHEDULES}
+            known = {*PACKAGES, *ours, *configs}
             strangers = [p.name for p in self.path.iterdir() if p.name not in known]
             if strangers:
                 raise LearnError(

@@ -253,6 +253,20 @@ def test_a_commit_without_sync_fails_with_a_shrunk_schedule(ws: Workspace) -> No
     text = "\n".join(result.lines)
     assert "ledger" in text and "smallest fault schedule" in text
     assert "crash" in text and "was not applied" in text
+    saved = f"schedules/{ex.id}.json"
+    assert "PYTHONPATH=. d11 test ch1 --seed" in text and f"--schedule {saved}" in text
+    assert (ws.path / saved).exists(), "the shrunk schedule is saved in the workspace"
+    assert "The history of the operations it names:" in text
+
+
+def test_without_hypothesis_the_run_is_shown_unshrunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hunter needs hypothesis; without it the check says so instead of failing."""
+    from checks.harness.spec import TestSpec
+    from learn.checks import _shrink
+
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    minimal, note = _shrink(TestSpec("ch1", nemeses=("kill",), time_s=1.0, seed=1), ("ledger",))
+    assert minimal is None and "pip install hypothesis" in note
 
 
 @pytest.mark.slow
