@@ -172,7 +172,6 @@ class PaymentDeployment(Deployment):
         return False
 
     # -- traffic ---------------------------------------------------------------------------
-    # --8<-- [start:traffic]
     def traffic(self, profile: str, start_ms: float) -> Traffic:
         """The arrivals of `profile`, from the traffic model, at this run's scale."""
         population = self.population
@@ -189,8 +188,6 @@ class PaymentDeployment(Deployment):
             baseline_per_s=steady_tps / self.scale, daily_amplitude=0.0, secondary_multiplier=0.0
         )
         return Traffic(shape, self.scale, Timeline(day_start_s=-2 * HOUR_S), population)
-
-    # --8<-- [end:traffic]
 
     def start_traffic(self, start_ms: float, end_ms: float, profile: str = "steady") -> None:
         if profile not in ("steady", "double11", "saturate"):
@@ -247,7 +244,6 @@ class PaymentDeployment(Deployment):
         self.note("heal")
 
     # -- the final phase -----------------------------------------------------------------------
-    # --8<-- [start:finish]
     def finish(self, at_ms: float) -> float:
         """Heal and restart at `at_ms`, let recovery run, then read everything."""
         reconcile_at_ms = at_ms + RECOVERY_MS
@@ -271,8 +267,6 @@ class PaymentDeployment(Deployment):
         self.rt.call_at(at_ms, final_phase)
         self.end_ms = read_at_ms + FINAL_READ_WINDOW_MS
         return self.end_ms
-
-    # --8<-- [end:finish]
 
     def final_reads_done(self) -> bool:
         """True once the final reads the checkers need are in the history."""

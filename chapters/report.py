@@ -49,7 +49,6 @@ def _headline(s: dict[str, Any]) -> Table:
     t.add_row("goodput", _rate(s["goodput_tps"], scale) + "  (ok within the deadline)")
     if "capacity_tps" in s:
         t.add_row("capacity", _rate(s["capacity_tps"], scale) + "  (from the service-time model)")
-    # --8<-- [start:latency-rows]
     if "payment_p99_ms" in s:  # per payment first: what a user waited
         t.add_row(
             "latency",
@@ -66,7 +65,6 @@ def _headline(s: dict[str, Any]) -> Table:
         late = "replies p99 exceeds the deadline: most users gave up first"
         t.add_row("", Text(late, style="red"))
     t.add_row("errors", _errors_line(s))
-    # --8<-- [end:latency-rows]
     if s.get("failover_ms") is not None:
         t.add_row(
             "failover",
@@ -235,6 +233,14 @@ def _night(s: dict[str, Any]) -> Group:
             f"{lag['max_lag']:,} messages, "
             + ("never drained" if drained is None else f"drained {drained:,.0f} ms after resuming")
         )
+    elastic = s.get("elastic")
+    if elastic:
+        steps = ", ".join(
+            f"to {m['to']} in "
+            + ("never" if m["handover_ms"] is None else f"{m['handover_ms']:,.0f} ms")
+            for m in elastic["moves"]
+        )
+        lines.append(f"elastic cell: {elastic['cell']} borrowed a uid range; handed over {steps}")
     load = s.get("load_test")
     if load:
         found = load["violations"]

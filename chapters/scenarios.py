@@ -48,7 +48,6 @@ def _saturate(dep: Deployment) -> None:
     dep.finish(end_ms + DEADLINE_MS)
 
 
-# --8<-- [start:crash-scenario]
 def _crash(dep: Deployment) -> None:
     assert isinstance(dep, PaymentDeployment)
     start_ms, end_ms = _window(dep)
@@ -61,9 +60,6 @@ def _crash(dep: Deployment) -> None:
         if down_ms is not None:
             dep.rt.call_at(crash_ms + down_ms, lambda v=victims: dep.restart(v))
     dep.finish(end_ms + DEADLINE_MS)
-
-
-# --8<-- [end:crash-scenario]
 
 
 def _partition(dep: Deployment) -> None:

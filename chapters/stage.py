@@ -96,7 +96,6 @@ Check = Callable[[list[Event]], "Verdict"]
 """A checker bound to its options: history in, verdict out."""
 
 
-# --8<-- [start:options]
 @dataclass(frozen=True)
 class StageOptions:
     """How big a stage is and how it runs. Every field has a sane default.
@@ -118,10 +117,6 @@ class StageOptions:
         return replace(self, **changes)
 
 
-# --8<-- [end:options]
-
-
-# --8<-- [start:scenario]
 @dataclass(frozen=True)
 class Scenario:
     """A named run: the traffic it offers and the faults it injects.
@@ -134,9 +129,6 @@ class Scenario:
     name: str
     summary: str
     apply: Callable[[Deployment], None]
-
-
-# --8<-- [end:scenario]
 
 
 class Deployment(ABC):

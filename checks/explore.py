@@ -667,7 +667,6 @@ class Driver:
         )
 
 
-# --8<-- [start:scopes]
 _THREE = m.Membership(1, ("n1", "n2", "n3"))
 
 SMALL_SCOPE = Scenario(
@@ -697,4 +696,3 @@ ARBITER_DEGRADE = Scenario(
 )
 """Every schedule in which n1 degrades the group to itself (with the arbiter's
 vote) and commits alone, while n2 campaigns through the arbiter."""
-# --8<-- [end:scopes]

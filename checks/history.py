@@ -30,7 +30,6 @@ NEMESIS = "nemesis"
 _NO_EXTRA: Any = MappingProxyType({})
 
 
-# --8<-- [start:event]
 @dataclass(frozen=True, slots=True)
 class Event:
     """One line of a history."""
@@ -42,9 +41,6 @@ class Event:
     time_ms: float = 0.0  # when it happened (simulated or wall time)
     index: int = -1  # position in the history, set by the reader/recorder
     extra: Mapping[str, Any] = field(default_factory=dict)  # key, node, error, ...
-
-
-# --8<-- [end:event]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +58,6 @@ class Operation:
         return self.completion.type if self.completion is not None else "info"
 
 
-# --8<-- [start:pair]
 def pair_operations(events: list[Event], only: Container[str] | None = None) -> list[Operation]:
     """Pair each invoke with the next completion of the same process.
 
@@ -99,9 +94,6 @@ def pair_operations(events: list[Event], only: Container[str] | None = None) -> 
         if only is None or inv.f in only:
             ops[slot[proc]] = Operation(proc, inv.f, inv, None)
     return [op for op in ops if op is not None]
-
-
-# --8<-- [end:pair]
 
 
 # JSON Lines: one event per line, a JSON object with the fields of `Event`

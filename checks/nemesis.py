@@ -237,7 +237,6 @@ def parse_nemeses(spec: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(n for n in names if n != "none")
 
 
-# --8<-- [start:fault-pair]
 def fault_actions(
     name: str, rng: random.Random, targets: Targets
 ) -> tuple[tuple[str, dict], tuple[str, dict]] | None:
@@ -297,9 +296,6 @@ def fault_actions(
     raise ScheduleError(f"unknown nemesis {name!r}")
 
 
-# --8<-- [end:fault-pair]
-
-
 def random_schedule(
     nemeses: Sequence[str],
     targets: Targets,
@@ -343,7 +339,6 @@ def random_schedule(
     return Schedule(tuple(actions), seed, tuple(nemeses))
 
 
-# --8<-- [start:install]
 def install(
     schedule: Schedule,
     backend: Any,
@@ -374,9 +369,6 @@ def _runner(action: Action, backend: Any, record: Callable[[dict[str, Any]], Non
             )
 
     return run
-
-
-# --8<-- [end:install]
 
 
 def apply_action(action: Action, backend: Any) -> None:

@@ -30,7 +30,6 @@ def _put(request_id: str, value: int) -> Propose:
     return Propose(request_id, ("put", "x", value))
 
 
-# --8<-- [start:zoo-scenarios]
 # The scenario each mutation is hunted in. Two proposers (n1 campaigns at
 # t=150 ms, n2 at 200 ms, n3 at 250 ms), one client request per proposer.
 SCENARIOS: dict[str, Scenario] = {
@@ -105,7 +104,6 @@ SCENARIOS: dict[str, Scenario] = {
         config={"arbitration_timeout_ms": 0.0},
     ),
 }
-# --8<-- [end:zoo-scenarios]
 
 assert SCENARIOS.keys() == MUTATIONS.keys(), "every mutation needs its hunting scenario"
 

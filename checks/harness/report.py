@@ -205,7 +205,6 @@ def _short(params: dict[str, Any]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-# --8<-- [start:timeline]
 def _timeline_svg(
     ops: list[Operation],
     intervals: list[tuple[float, float, str]],
@@ -266,9 +265,6 @@ def _timeline_svg(
         )
     body = "".join(shapes + labels) + axis
     return f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{body}</svg>{note}'
-
-
-# --8<-- [end:timeline]
 
 
 def client_lanes(ops: list[Operation]) -> list[tuple[Any, str]]:

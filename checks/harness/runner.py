@@ -63,7 +63,6 @@ def build_stage(spec: TestSpec) -> tuple[Any, DeploymentContract]:
     return rt, stage.build(rt, options)
 
 
-# --8<-- [start:run-test]
 def run_test(
     spec: TestSpec,
     schedule: Schedule | None = None,
@@ -91,9 +90,6 @@ def run_test(
         return _checked(spec, schedule, rt, dep, expectation_scenario(spec), watch)
     finally:
         gc.unfreeze()  # see _run_with_progress: what died in the run can be collected now
-
-
-# --8<-- [end:run-test]
 
 
 def _simulate(

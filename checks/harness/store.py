@@ -100,7 +100,6 @@ def run_record(
     }
 
 
-# --8<-- [start:manifest]
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
@@ -141,9 +140,6 @@ def verify_manifest(folder: Path) -> None:
                 f"{folder / name}: changed since the run was stored (its sha256 no longer "
                 "matches the manifest): refusing to trust it"
             )
-
-
-# --8<-- [end:manifest]
 
 
 def _sha256(path: Path) -> str:

@@ -1,0 +1,153 @@
+"""Every section marker in the source is quoted: by the book, a test or a workshop.
+
+The book cuts its excerpts from the source by `--8<--` markers
+(`# --8<-- [start:NAME]` ... `# --8<-- [end:NAME]`). A marker nothing quotes
+is noise a reader has to step over, and it rots: the code between its lines
+moves and nobody notices. A marker counts as quoted when the book names it
+(`--8<-- "path:NAME"`), or when a file under tests/ or learn/ names both
+its file and, in quotes, its name (the marker tests, the workshops).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = ("reference", "checks", "chapters", "tui", "learn")
+
+_MARKER = re.compile(r"^\s*# --8<-- \[start:([^\]]+)\]\s*$", re.M)
+_BOOK_REF = re.compile(
+    r"""^[ \t]*(?<!;)--8<--[ \t]+(["'])(?P<path>[^"':\n]+):(?P<name>[^"'\n]+)\1""", re.M
+)
+
+# Markers nothing quotes yet, in files their owners are still writing (issue
+# 12 audited them; each owner quotes or removes its own). The list only
+# shrinks: a new marker comes with the excerpt that quotes it.
+UNQUOTED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("chapters/capstone/elastic.py", "check-owners"),
+        ("chapters/capstone/stage.py", "capstone-build"),
+        ("chapters/ch4_paxos/recovery.py", "double-entry-check"),
+        ("chapters/ch4_paxos/stage.py", "kill-leaders"),
+        ("chapters/ch5_mq/stage.py", "mq-finish"),
+        ("chapters/ch6_degrade/cli.py", "drill"),
+        ("chapters/ch6_degrade/stage.py", "build"),
+        ("chapters/ch6_degrade/stage.py", "segments"),
+        ("chapters/ch7_rehearsal/cli.py", "bench"),
+        ("chapters/ch7_rehearsal/cli.py", "cli"),
+        ("chapters/ch7_rehearsal/rehearsal.py", "rehearse"),
+        ("chapters/ch7_rehearsal/report.py", "render"),
+        ("checks/halves.py", "halves-check"),
+        ("checks/harness/cli.py", "replay"),
+        ("checks/harness/real.py", "forward-records"),
+        ("checks/harness/real.py", "run-real"),
+        ("checks/isolation.py", "queue-rules"),
+        ("checks/mq_zoo.py", "mq-zoo-scenarios"),
+        ("learn/__init__.py", "name"),
+        ("learn/regions.py", "NAME"),
+        ("reference/cells/failover.py", "move-range"),
+        ("reference/cells/zones.py", "push-until-acked"),
+        ("reference/codec.py", "codec-decode"),
+        ("reference/codec.py", "codec-encode"),
+        ("reference/codec.py", "codec-types"),
+        ("reference/codec.py", "encode-once"),
+        ("reference/degrade/breaker.py", "breaker-move"),
+        ("reference/degrade/breaker.py", "breaker-rule"),
+        ("reference/degrade/cluster.py", "token-server"),
+        ("reference/degrade/flow.py", "flow-check"),
+        ("reference/degrade/guard.py", "guard-entry"),
+        ("reference/degrade/leases.py", "lease-book"),
+        ("reference/degrade/leases.py", "lease-rule"),
+        ("reference/degrade/sidecar.py", "sidecar-call"),
+        ("reference/degrade/sidecar.py", "sidecar-reply"),
+        ("reference/disk/file.py", "group-commit"),
+        ("reference/disk/file.py", "recover"),
+        ("reference/disk/file.py", "sync"),
+        ("reference/ledger/bench.py", "ledger-bench"),
+        ("reference/ledger/domain.py", "ledger-linked"),
+        ("reference/ledger/domain.py", "ledger-pending"),
+        ("reference/ledger/records.py", "ledger-records"),
+        ("reference/mq/broker.py", "long-polling"),
+        ("reference/mq/broker.py", "members"),
+        ("reference/mq/consumer.py", "consumer-trace"),
+        ("reference/mq/lanes.py", "lanes"),
+        ("reference/mq/machine.py", "send-timer"),
+        ("reference/mq/producer.py", "propagate"),
+        ("reference/net/shapes.py", "shapes"),
+        ("reference/net/sim.py", "net-faults"),
+        ("reference/paxos/mutations.py", "mutations"),
+        ("reference/payment/service.py", "order-table"),
+        ("reference/runtime/base.py", "protocol"),
+        ("reference/runtime/control.py", "node_side"),
+        ("reference/runtime/docker.py", "cpu-weight"),
+        ("reference/runtime/docker.py", "cut-worker"),
+        ("reference/runtime/docker.py", "iptables"),
+        ("reference/runtime/examples.py", "counter"),
+        ("reference/runtime/frames.py", "session"),
+        ("reference/runtime/host.py", "group-commit"),
+        ("reference/runtime/process.py", "faults"),
+        ("reference/runtime/process.py", "net"),
+        ("reference/runtime/sim.py", "ctx-timer"),
+        ("reference/runtime/sim.py", "ctx-work"),
+        ("reference/runtime/sim.py", "runtime-inbox"),
+        ("reference/runtime/sim.py", "runtime-pause"),
+        ("reference/runtime/spec.py", "by-value"),
+        ("reference/runtime/spec.py", "forwarded"),
+        ("reference/runtime/transport.py", "message-faults"),
+        ("reference/tracing/shadow.py", "shadow-lane"),
+    }
+)
+
+
+def _markers() -> list[tuple[str, str]]:
+    found = []
+    for folder in SOURCE:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                rel = str(path.relative_to(ROOT))
+                found += [(rel, name) for name in _MARKER.findall(path.read_text("utf-8"))]
+    return found
+
+
+def _quoted_by_book() -> set[tuple[str, str]]:
+    refs = set()
+    for page in (ROOT / "book").rglob("*.md"):
+        refs |= {(m["path"], m["name"]) for m in _BOOK_REF.finditer(page.read_text("utf-8"))}
+    return refs
+
+
+def _quoted_by_tests(markers: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    texts = [
+        p.read_text("utf-8")
+        for folder in ("tests", "learn")
+        for p in (ROOT / folder).rglob("*.py")
+        if "__pycache__" not in p.parts and p.resolve() != Path(__file__).resolve()
+    ]
+    return {
+        (path, name)
+        for path, name in markers
+        if any(path in t and re.search(f"[\"']{re.escape(name)}[\"']", t) for t in texts)
+    }
+
+
+def unquoted_markers() -> list[tuple[str, str]]:
+    markers = _markers()
+    quoted = _quoted_by_book() | _quoted_by_tests(markers)
+    return sorted(m for m in markers if m not in quoted)
+
+
+def test_no_new_marker_goes_unquoted() -> None:
+    assert sorted(set(unquoted_markers()) - UNQUOTED) == []
+
+
+def test_the_book_and_the_tests_count_as_quoting(tmp_path: Path) -> None:
+    page = """```python
+--8<-- "checks/history.py:read-jsonl"
+```
+Escaped: ;--8<-- "checks/nemesis.py:nemeses"
+"""
+    refs = {(m["path"], m["name"]) for m in _BOOK_REF.finditer(page)}
+    assert refs == {("checks/history.py", "read-jsonl")}
+    assert ("checks/harness/contract.py", "contract") in _quoted_by_book()
+    assert ("checks/lin/search.py", "wgl-search") in _quoted_by_tests(_markers())
