@@ -21,6 +21,7 @@ from typing import Any
 
 from reference.disk.file import FileDisk
 from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ForwardingMetrics, NodeControl
+from reference.runtime.eventloop import loop_factory
 from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
 from reference.runtime.spec import NodeSpec, SpecError, set_forward_sink, spec_from_json
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        asyncio.run(serve(config, bytes.fromhex(secret_hex)))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(config, bytes.fromhex(secret_hex)))
     except (ValueError, OSError, SpecError) as exc:
         logging.getLogger("d11").error("node %s cannot run: %s", config.node_id, exc)
         return 1

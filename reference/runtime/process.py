@@ -65,6 +65,7 @@ from reference.node import Context, Node, NodeFactory
 from reference.runtime import frames
 from reference.runtime.base import NodeStatus
 from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ControlClient
+from reference.runtime.eventloop import new_event_loop
 from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
 from reference.runtime.node_main import SECRET_ENV, NodeConfig, disk_path
@@ -161,7 +162,7 @@ class ProcessRuntime:
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="d11-run-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()  # uvloop when installed (eventloop.py)
         self.epoch_s = time.monotonic()
         self.members: dict[str, Member] = {}
         self.cuts: set[Link] = set()
