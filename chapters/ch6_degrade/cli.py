@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import typer
 
@@ -40,13 +41,20 @@ def drill(
     back_s: float = typer.Option(
         0.0, "--back-s", help="Undo: the rule's own count again, the switches back to the plan."
     ),
+    backend: str = typer.Option(
+        "sim", "--backend", help="sim, or process|docker: the sidecars in their own processes."
+    ),
 ) -> None:
     """Run a scenario and change the controls live: each change is pushed to every payment
-    gateway until acknowledged, and recorded in the history."""
+    gateway until acknowledged, and recorded in the history.
+
+    On process or docker the control plane runs in this process and each payment gateway's
+    sidecar in its own: the pushes, re-sends and acknowledgements cross real sockets, and
+    each gateway's `degrade:applied` record comes back from its process."""
     from chapters.ch6_degrade.stage import capacity_tps
     from chapters.ch6_degrade.wiring import RATE_SHARE
-    from chapters.run import simulate
     from chapters.stage import StageError
+    from checks.harness.runner import HarnessError
 
     changes: list[tuple[float, str, object]] = []
     if flow_qps >= 0:
@@ -62,14 +70,14 @@ def drill(
     if back_s and back_s <= at_s:
         _fail(f"--back-s must come after --at-s ({at_s:g}), not {back_s:g}")
     try:
-        result = simulate("ch6", scenario, variant=variant, seed=seed,
-                          extra={"changes": tuple(changes)})  # fmt: skip
-    except (StageError, ValueError) as exc:
+        history, verdicts = _drill_run(scenario, variant, seed, changes, backend)
+    except (StageError, ValueError, HarnessError) as exc:
         _fail(str(exc))
         return
-    typer.echo(f"drill: ch6 {scenario}, variant {variant}, seed {seed}")
+    where = "" if backend == "sim" else f", backend {backend}"
+    typer.echo(f"drill: ch6 {scenario}, variant {variant}, seed {seed}{where}")
     shed: dict[str, list[int]] = {}
-    for e in result.history:
+    for e in history:
         if e.f == "degrade:change":
             what = f"flow-qps {e.value['flow_qps']:g}" if e.value["flow_qps"] is not None \
                 else "switch " + "=".join(e.value["switch"])  # fmt: skip
@@ -81,13 +89,34 @@ def drill(
             counts[e.value["outcome"] == "shed"] += 1
     for path, (done, dropped) in sorted(shed.items()):
         typer.echo(f"best effort {path}: {done} done, {dropped} shed")
-    for name, verdict in result.verdicts.items():
+    for name, verdict in verdicts.items():
         typer.echo(f"{name}: {verdict.valid} - {verdict.summary}")
-    if any(result.verdicts[c].valid is False for c in ("bank", "ledger")):
+    if any(verdicts[c].valid is False for c in ("bank", "ledger")):
         raise typer.Exit(1)  # a drill may cost goodput, never money
 
 
 # --8<-- [end:drill]
+
+
+def _drill_run(
+    scenario: str, variant: str, seed: int, changes: list[tuple[float, str, object]], backend: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """(history, verdicts) of the drill's run, on the simulator or a real backend."""
+    if backend == "sim":
+        from chapters.run import simulate
+
+        result = simulate("ch6", scenario, variant=variant, seed=seed,
+                          extra={"changes": tuple(changes)})  # fmt: skip
+        return result.history, result.verdicts
+    from checks.harness.runner import HarnessError, TestSpec, run_test
+
+    if backend not in ("process", "docker"):
+        raise HarnessError(f"--backend must be sim, process or docker, not {backend!r}")
+    text = [f"{at_ms:g}:{what}:{value}" for at_ms, what, value in changes]  # a spec holds text
+    spec = TestSpec("ch6", scenario=scenario, variant=variant, seed=seed, backend=backend,
+                    extra={"changes": text})  # fmt: skip
+    real = run_test(spec)
+    return real.history, real.verdicts
 
 
 def _fail(message: str) -> None:

@@ -92,13 +92,21 @@ CONTROL = "control"  # the control plane node (present in drills)
 CHANGES_MAX = 100
 
 
-def validate_change(change: Any) -> None:
-    """One live change: (at_ms, "flow-qps", count) or (at_ms, "switch", "path=on|off|plan")."""
+def parse_change(change: Any) -> tuple[float, str, Any]:
+    """One live change: (at_ms, "flow-qps", count) or (at_ms, "switch", "path=on|off|plan"),
+    or the same as one string "at_ms:what:value" (how a harness spec carries it)."""
     try:
+        if isinstance(change, str):
+            at, what, value = change.split(":", 2)
+            change = (at, what, float(value) if what == "flow-qps" else value)
         at_ms, what, value = change
-        at_ms = float(at_ms)
+        return float(at_ms), str(what), value
     except (TypeError, ValueError):
         raise StageError(f"a change is (at_ms, what, value), not {change!r}") from None
+
+
+def validate_change(change: Any) -> None:
+    at_ms, what, value = parse_change(change)
     if at_ms < 0:
         raise StageError(f"a change happens at a time >= 0, not {at_ms}")
     if what == "flow-qps":
@@ -150,6 +158,7 @@ class DegradeDeployment(PaymentDeployment):
         self.dependencies: dict[str, DependencyPlan] = {}
         self.spike: tuple[float, float] = (0.0, 0.0)
         self.desk = ControlDesk(record=self.record)  # live changes, when a drill makes them
+        self.changes_scheduled = False
 
     def capacity_tps(self) -> float:
         return capacity_tps()
@@ -191,6 +200,31 @@ class DegradeDeployment(PaymentDeployment):
         pop = self.population
         uid, mid, amount = pop.user(rng), pop.merchant(rng), pop.amount_cents(rng)
         return self.payment_for(rng, t, uid, mid, amount)
+
+    @property
+    def local_nodes(self) -> list[NodeId]:
+        """On real backends, nodes hosted in the harness's own process: the control plane
+        reads the desk an operator writes (a drill, the TUI's keys), and the best-effort
+        dependencies read the slowdowns a scenario or the `d` key sets; a copy of either
+        in another process would never see a change."""
+        return [*BEST_EFFORT, CONTROL] if _control_plane(self.options) else list(BEST_EFFORT)
+
+    def _schedule_changes(self, origin_ms: float) -> None:
+        """A drill's changes, `at_ms` after the run's start (a scenario's, or the traffic's)."""
+        if self.changes_scheduled:
+            return
+        self.changes_scheduled = True
+        for change in self.options.extra.get("changes", ()):
+            at_ms, what, value = parse_change(change)
+            self.rt.call_at(origin_ms + at_ms, lambda w=what, v=value: self.change(w, v))
+
+    def apply_scenario(self, name: str) -> None:
+        self._schedule_changes(self.rt.now_ms)
+        super().apply_scenario(name)
+
+    def start_traffic(self, start_ms: float, end_ms: float, profile: str = "steady") -> None:
+        self._schedule_changes(start_ms)
+        super().start_traffic(start_ms, end_ms, profile)
 
     def change(self, what: str, value: Any) -> int:
         """An operator's live change (a drill): "flow-qps" to a count, "switch" to "path=state"."""
@@ -306,14 +340,11 @@ class DegradeStage(Stage):
             rt.add_node(path, lambda _nid, plan=plan: BestEffortService(plan))
         dep.roles["shard"].append(PAY_DB)
         dep.roles["gateway"] += [*fronts, *gateways]
-        changes = options.extra.get("changes", ())
         if _control_plane(options):
             # A drill (or the TUI's keys): the control plane pushes each change to every
             # payment gateway.
             rt.add_node(CONTROL, lambda _nid: ControlPlane(dep.desk, tuple(gateways)))
             dep.roles["config"].append(CONTROL)
-            for at_ms, what, value in changes:
-                rt.call_at(float(at_ms), lambda w=what, v=value: dep.change(w, v))
         dep.record_init(balances)
 
         def route(buyer: str, pid: str, rng: random.Random, rules: object) -> NodeId:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -116,11 +117,16 @@ def test_command(
     store: Annotated[Path, typer.Option(help="Root folder for store folders")] = Path("store"),
     junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON")] = False,
+    scenario: Annotated[
+        str, typer.Option(help="A chapter's own scenario instead of a workload (no nemesis)")
+    ] = "",
 ) -> None:
     """Run a chapter under a workload and a nemesis, check the history, store everything."""
     spec = _spec(
         chapter, workload, nemesis, time_s, seed, backend, variant, shards, cells, rate, fault_ms
     )
+    if scenario:
+        spec = replace(spec, scenario=scenario)
     try:
         fixed = _load_schedule(schedule, spec) if schedule is not None else None
     except (HarnessError, ScheduleError) as exc:

@@ -216,6 +216,8 @@ def _run(
         _log_boot_tails(real)  # the run's folder, with the node logs, goes with the error
         raise HarnessError(f"{spec.backend} backend: {_one_line(exc)}") from None
     targets = fault_targets(dep)
+    if spec.scenario:  # the chapter's own run: its traffic, its events, its end
+        return _scenario(spec, dep, real, staging, on_progress)
     if schedule is None:
         # The simulator's schedule for this seed: its times count from the traffic start.
         schedule = random_schedule(
@@ -262,6 +264,40 @@ def _run(
 
 
 # --8<-- [end:run-real]
+
+
+def _scenario(
+    spec: TestSpec,
+    dep: DeploymentContract,
+    real: ProcessRuntime,
+    staging: StagingRuntime,
+    on_progress: Callable[[float, float], None] | None,
+) -> TestResult:
+    """`d11 test CH --scenario S --backend process|docker`: the scenario from now, in real time."""
+    origin_ms = real.now_ms
+    dep.apply_scenario(spec.scenario)
+    end_ms = dep.end_ms
+    _run_real_time(real, dep, end_ms, end_ms, origin_ms, on_progress)
+    try:
+        real.settle()
+    except TimeoutError as exc:
+        log.warning("after the run: %s", exc)
+    staging.frozen = True
+    history = [_at(e, origin_ms) for e in dep.history]
+    verdicts = dep.run_checks(history)
+    return TestResult(
+        spec=spec,
+        schedule=Schedule((), spec.seed, ()),
+        history=history,
+        verdicts=verdicts,
+        judged=judge(verdicts, dep.expectations(spec.scenario)),
+        valid=combine(verdicts.values()),
+        digest="",
+        end_ms=real.now_ms - origin_ms,
+        timeline=[(max(0.0, t - origin_ms), kind, d) for t, kind, d in dep.timeline],
+        node_logs=node_logs(real, origin_ms),
+        summary=dep.snapshot(window_ms=1000.0),
+    )
 
 
 def _capped_rate(spec: TestSpec, dep: DeploymentContract) -> TestSpec:
