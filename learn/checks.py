@@ -190,26 +190,27 @@ def _witness_items(witness: object) -> list[str]:
     return out[:WITNESS_ITEMS_MAX]
 
 
-def _history_lines(result: TestResult, wanted: tuple[str, ...]) -> list[str]:
-    """The history of the operations the failing verdicts name (invoke and completion)."""
-    names: set[str] = set()
+def _history_lines(result: Judged, wanted: tuple[str, ...]) -> list[str]:
+    """The history of the operations the failing verdicts name first (invoke and completion),
+    one operation after the other: the first named operation's whole story comes first."""
+    names: list[str] = []
     for name in wanted:
         verdict = result.verdicts[name]
         if verdict.valid is not True:
             text = json.dumps(verdict.witness, default=repr)
-            names.update(re.findall(r"client-[\w-]+?-\d+(?=[^\w-]|$)", text)[:2])
-    if not names:
-        return []
-    shown = []
+            found = re.findall(r"client-[\w-]+?-\d+(?=[^\w-]|$)", text)
+            names += [n for n in dict.fromkeys(found) if n not in names][:2]
+    by_op: dict[str, list[str]] = {n: [] for n in names}
     for ev in result.history:
         op_id = ev.value.get("id") if isinstance(ev.value, dict) else None
-        if op_id in names:
+        if isinstance(op_id, str) and op_id in by_op:
             value = {k: v for k, v in ev.value.items() if k != "id"}
             extra = {k: v for k, v in dict(ev.extra).items() if k in ("node", "error")}
-            shown.append(
+            by_op[op_id].append(
                 f"  t={ev.time_ms:8.1f} ms  {ev.type:6} {op_id} {ev.f} {_clip(str(value), 120)}"
                 + (f" {extra}" if extra else "")
             )
+    shown = [line for lines in by_op.values() for line in lines]
     if not shown:
         return []
     return ["", "The history of the operations it names:", *shown[:HISTORY_LINES_MAX]]
@@ -656,11 +657,11 @@ def chapter_run(ex: Exercise, req: CheckRequest) -> Outcome:
                 f"--seed {seed} --duration-s {float(p.get('duration_s', 4.0)):g}"
             )
             settings = p.get("extra")
-            where = f"In `{command}`" + (f", with {settings}:" if settings else ":")
+            where = f"In `{command}`" + (f", with the check's {settings}:" if settings else ":")
             return Outcome(
                 False,
                 f"{' and '.join(broken)} broken at seed {seed}",
-                [where, *_verdict_lines(run, broken)],
+                [where, *_verdict_lines(run, broken), *_history_lines(run, wanted)],
             )
     return Outcome(
         True,
@@ -829,6 +830,12 @@ def isolation_rules(ex: Exercise, req: CheckRequest) -> Outcome:
     problems: list[str] = []
     for i, (words, span, wanted) in enumerate(_SPAN_CASES, 1):
         got = _span_violations({"op": "TccTry", "outcome": "", **span}, {_TAGGED_PAYMENT})
+        if not isinstance(got, list):
+            return Outcome(
+                False,
+                f"your rules returned {_clip(repr(got), 60)}, not a list of violation kinds",
+                ["The region ends by returning `found`, the list of kinds it found ([] for none)."],
+            )
         if sorted(got) != sorted(wanted):
             problems.append(f"{i}. {words}: your rules give {sorted(got)}, not {sorted(wanted)}")
     if problems:

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -62,7 +63,15 @@ def run(
         outcome = CHECKS[ex.check](ex, CheckRequest(seeds, answer, truth))
     except NotImplementedError as exc:
         where = _where(exc, workspace)
-        if "d11 learn:" in str(exc):
+        other = re.match(r"d11 learn: (\S+) is not done yet", str(exc))
+        if other and other.group(1) != ex.id:  # a blank of another exercise, still open
+            return _problem(
+                "not-done",
+                f"the code it runs reaches the blank of {other.group(1)}, still open at {where}: "
+                f"do that one first (d11 learn start {other.group(1)}), or paste its "
+                f"reference (d11 learn solution {other.group(1)})",
+            )
+        if other:
             return _problem("not-done", f"{exc} ({where})")
         return _problem("crash", f"your code raised NotImplementedError: {exc} ({where})")
     except SyntaxError as exc:
