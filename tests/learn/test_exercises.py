@@ -63,12 +63,19 @@ CHEAP_SOLVED = {
 def test_the_catalog_fits_the_source() -> None:
     """Each region exists; each planted bug's lines occur once, inside its region."""
     exercises = all_exercises()
-    assert len(exercises) >= 10
+    assert len(exercises) >= 20  # issue 15: at least 20, across chapters 1-7
+    assert len({e.id for e in exercises}) == len(exercises)
     assert [e.chapter for e in exercises] == sorted(e.chapter for e in exercises)
+    assert {e.kind for e in exercises} == {"implement", "find-bug", "measure", "configure"}
     for chapter in (1, 2, 3, 4, 5, 6, 7):
         assert sum(e.chapter == chapter for e in exercises) >= 2, chapter
+    ws = Workspace(ROOT / "unused", source=ROOT)  # solution() reads only the source
     for ex in exercises:
-        assert all(h.strip() for h in ex.hints), ex.id
+        assert len(set(ex.hints)) == 3 and all(h.strip() for h in ex.hints), ex.id
+        assert ex.holds.strip() and ex.task.strip(), ex.id
+        assert ws.solution(ex).strip(), f"{ex.id}: a reference solution"
+        if ex.kind == "measure":
+            assert ex.solution_note.strip() and ex.answer_help.strip(), ex.id
         if ex.file:
             text = (ROOT / ex.file).read_text()
             find_region(text, ex.region)
