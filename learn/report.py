@@ -8,7 +8,7 @@ sub-folder holding a state file (or the folder itself, for one learner).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from learn.workspace import STATE_FILE, LearnError
@@ -25,6 +25,7 @@ class LearnerRow:
     current: str
     attempts: int
     problem: str = ""  # an unreadable state file is reported, not fatal
+    tries: dict[str, int] = field(default_factory=dict)  # checks run, per exercise
 
 
 def gather(folder: Path) -> list[LearnerRow]:
@@ -40,8 +41,9 @@ def gather(folder: Path) -> list[LearnerRow]:
         try:
             state = json.loads(state_path.read_text())
             passed = sorted(state.get("passed", {}))
-            attempts = sum(int(n) for n in state.get("attempts", {}).values())
-            rows.append(LearnerRow(name, passed, str(state.get("current", "")), attempts))
+            tries = {str(ex): int(n) for ex, n in state.get("attempts", {}).items()}
+            current = str(state.get("current", ""))
+            rows.append(LearnerRow(name, passed, current, sum(tries.values()), tries=tries))
         except (OSError, ValueError, AttributeError, TypeError) as exc:
             rows.append(LearnerRow(name, [], "", 0, f"unreadable state file: {exc}"))
     if not rows:
@@ -66,15 +68,16 @@ def render(rows: list[LearnerRow], order: list[str], *, json_out: bool = False) 
         }
         return [json.dumps(data, indent=2)]
     width = max(8, *(len(r.learner) for r in rows))
-    lines = [f"{'learner':{width}}  done  checks  now / not yet passed"]
+    lines = [f"{'learner':{width}}  done  checks  now (checks on it) / not yet passed"]
     for r in rows:
         if r.problem:
             lines.append(f"{r.learner:{width}}  {r.problem}")
             continue
         todo = [ex for ex in order if ex not in r.passed]
         now = r.current if r.current in todo else (todo[0] if todo else "all done")
+        stuck = f" ({r.tries[now]})" if r.tries.get(now) else ""
         lines.append(
-            f"{r.learner:{width}}  {len(r.passed):2}/{len(order):<2} {r.attempts:6}  {now}"
+            f"{r.learner:{width}}  {len(r.passed):2}/{len(order):<2} {r.attempts:6}  {now}{stuck}"
         )
     lines.append("")
     lines.append("passed, by exercise:")

@@ -166,7 +166,7 @@ def test_report_summarises_a_folder_of_workspaces(d11: typer.Typer, tmp_path: Pa
             "current": ids[len(passed)],
             "started": {},
             "passed": {i: {"at": "2026-11-11T00:00:00Z", "seeds": 1} for i in passed},
-            "attempts": {i: 2 for i in passed},
+            "attempts": {**{i: 2 for i in passed}, ids[len(passed)]: 5},
         }
         (folder / STATE_FILE).write_text(json.dumps(state))
     (tmp_path / "class" / "dee").mkdir()
@@ -175,6 +175,7 @@ def test_report_summarises_a_folder_of_workspaces(d11: typer.Typer, tmp_path: Pa
     assert code == 0
     lines = out.splitlines()
     assert any(line.startswith("ana") and f" 3/{len(ids)}" in line for line in lines), out
+    assert any(line.startswith("ana") and line.endswith(f"{ids[3]} (5)") for line in lines), out
     assert any(line.startswith("dee") and "unreadable" in line for line in lines), out
     assert f"  {ids[0]:22} 2/4" in out
     code, out, _ = run(d11, "learn", "report", str(tmp_path / "class"), "--json")
