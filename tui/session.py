@@ -21,15 +21,16 @@ the lock instead, where nothing moves while it reads.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from checks.history import NEMESIS, Event
 from checks.nemesis import Action, apply_action
@@ -37,6 +38,16 @@ from reference.telemetry import TraceEvent
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of, wanted_event
 from tui.views import CHAPTER_EXTRA, ViewError, view_for
+
+if TYPE_CHECKING:
+    from chapters.stage import Check, Deployment, Expectation, Stage, StageOptions
+    from checks.harness.runner import TestResult
+    from checks.lin.incremental import IncrementalLin
+    from checks.lin.model import Call
+    from checks.verdict import Verdict
+    from reference.net.topology import Topology
+    from reference.node import Node
+    from reference.runtime.sim import SimRuntime
 
 __all__ = ["SPEEDS", "Session", "SessionConfig", "SessionError", "StateGuard", "judge_history"]
 
@@ -87,7 +98,7 @@ class SessionConfig:
     def with_(self, **changes: Any) -> SessionConfig:
         return replace(self, **changes)
 
-    def validate(self) -> tuple[Any, Any]:
+    def validate(self) -> tuple[Stage, StageOptions]:
         """(stage, options) for this config; SessionError with one line if it makes no sense."""
         from chapters import get_stage
         from chapters.stage import StageError
@@ -109,12 +120,12 @@ class SessionConfig:
         return stage, options
 
 
-CheckRunner = Callable[[str, Callable[[list[Event]], Any], list[Event]], Any]
+CheckRunner = Callable[[str, "Check", list[Event]], "Verdict"]
 """(check name, check, history) -> Verdict: how `judge_history` runs each check."""
 
 
 def judge_history(
-    dep: Any,
+    dep: Deployment,
     history: list[Event],
     scenario: str,
     *,
@@ -154,7 +165,7 @@ def judge_history(
             valid=v.valid,
             summary=_live_summary(v),
             outcome=judged[name].outcome,
-            expected=(judged[name].expected.why if judged[name].expected else ""),
+            expected=_why(judged[name].expected),
             at_ms=at_ms,
             events=len(history),
         )
@@ -163,7 +174,11 @@ def judge_history(
     return sorted(views + skipped, key=lambda c: c.name)
 
 
-def _live_summary(verdict: Any) -> str:
+def _why(expected: Expectation | None) -> str:
+    return expected.why if expected is not None else ""
+
+
+def _live_summary(verdict: Verdict) -> str:
     """A verdict's summary, in the words of a live run (no final reads yet: press j)."""
     resolution = verdict.details.get("resolution") if isinstance(verdict.details, dict) else None
     if isinstance(resolution, dict) and resolution.get("status") == "no-final-read":
@@ -225,7 +240,7 @@ class LiveWalletLin:
         self.round_s = round_s
         self._lock = threading.Lock()  # a save and a check round may judge at once
 
-    def __call__(self, history: list[Event]) -> Any:
+    def __call__(self, history: list[Event]) -> Verdict:
         """This round: the history up to its first operation still in flight."""
         from checks.lin.incremental import safe_horizon
 
@@ -233,14 +248,16 @@ class LiveWalletLin:
             horizon = safe_horizon(history, holds=lambda ev: ev.f == "read")
             return self._judge(self.live, history, horizon, self.round_s)
 
-    def whole(self, history: list[Event]) -> Any:
+    def whole(self, history: list[Event]) -> Verdict:
         """The whole of `history`, in flight included, afresh (what a save records)."""
         from checks.lin.incremental import IncrementalLin
 
         end = history[-1].index + 1 if history else 0
         return self._judge(IncrementalLin(self.model, _withdrawal), history, end, TIMEOUT_S)
 
-    def _judge(self, live: Any, history: list[Event], horizon: int, round_s: float) -> Any:
+    def _judge(
+        self, live: IncrementalLin, history: list[Event], horizon: int, round_s: float
+    ) -> Verdict:
         from chapters.ch4_paxos.wallets import wallet_operations
         from checks.lin.checker import prepare
         from checks.verdict import NO_CLIENT_OPERATIONS, Verdict
@@ -267,7 +284,7 @@ class LiveWalletLin:
             )  # fmt: skip
         if got.valid == "unknown":
             return Verdict("lin", "unknown", f"Undecided: {got.reason}.", details)
-        wallet = got.failing[0] if isinstance(got.failing, tuple) else got.failing
+        wallet = str(got.failing[0] if isinstance(got.failing, tuple) else got.failing)
         witness = [
             {"what": self.model.describe_call(c), "invoke": c.call, "return": c.ret}
             for c in calls
@@ -281,7 +298,7 @@ class LiveWalletLin:
         )  # fmt: skip
 
 
-def _touches(call: Any, wallet: str) -> bool:
+def _touches(call: Call, wallet: str) -> bool:
     """A payment from `wallet`, or a read that saw it."""
     if call.input[0] == "transfer":
         return bool(call.input[1] == wallet)
@@ -294,7 +311,7 @@ def _withdrawal(inp: tuple[Any, ...]) -> tuple[str, str, int] | None:
 
 
 # Checks judged round by round in the live view, by chapter: check name -> factory.
-LIVE_CHECKS: dict[str, dict[str, Callable[[Any], Callable[[list[Event]], Any]]]] = {
+LIVE_CHECKS: dict[str, dict[str, Callable[[Any], Check]]] = {
     "ch4": {"lin": lambda dep: LiveWalletLin(dict(dep.initial))},
 }
 # --8<-- [end:live-lin]
@@ -322,11 +339,11 @@ class StateGuard:
     caller, in any thread, gets the runtime itself.
     """
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: SimRuntime) -> None:
         self._rt = rt
         self._local = threading.local()
 
-    def node(self, node_id: str) -> Any:
+    def node(self, node_id: str) -> Node | None:
         self._guard("node", node_id)
         return self._rt.node(node_id)
 
@@ -373,7 +390,7 @@ class Session:
         self.rt = SimRuntime(topology=self.stage.topology(self.options), seed=config.seed)
         self._guard = StateGuard(self.rt)
         self.state_checks: set[str] = set()  # checks found reading node state: run locked
-        self.live_checks: dict[str, Callable[[list[Event]], Any]] = {}  # name -> round by round
+        self.live_checks: dict[str, Check] = {}  # name -> round by round
         self.dep = self.stage.build(self._guard, self.options)
         self.dep.scenario = config.scenario
         for name, make in LIVE_CHECKS.get(self.stage.id, {}).items():
@@ -458,9 +475,8 @@ class Session:
         down_ms = getattr(self.dep, "restart_after_ms", lambda: None)()
         if down_ms is not None:
             for n in victims:
-                self.rt.call_after(
-                    down_ms, lambda n=n: self._act("restart", {"node": n}, person=False)
-                )
+                restart = functools.partial(self._act, "restart", {"node": n}, person=False)
+                self.rt.call_after(down_ms, restart)
 
     # --8<-- [start:rolling-traffic]
     def _plan(self, start_ms: float, profile: str, length_ms: float) -> None:
@@ -903,11 +919,11 @@ class Session:
     def _run_check(
         self,
         name: str,
-        check: Callable[[list[Event]], Any],
+        check: Check,
         history: list[Event],
         fresh: Callable[[], list[Event]] | None = None,
         live: bool = True,
-    ) -> Any:
+    ) -> Verdict:
         """One check, in the calling thread, never on a state that moves under it.
 
         A check is first run on the history copy alone; if it asks for node
@@ -975,7 +991,7 @@ class Session:
             self._mark("save", f"run saved to {folder}")
         return folder
 
-    def result(self) -> Any:
+    def result(self) -> TestResult:
         """The run so far as the harness's `TestResult` (origin "tui"), its checks run."""
         from checks.harness.runner import TestResult, TestSpec, trace_logs
         from checks.nemesis import Schedule
@@ -1160,12 +1176,18 @@ def _trace_detail(event: TraceEvent) -> str:
     return " ".join(f"{k}={v}" for k, v in list(f.items())[:4])
 
 
-def _short(names: Any) -> str:
+def _short(names: Iterable[str]) -> str:
     names = list(names)
     return ",".join(names) if len(names) <= 3 else f"{','.join(names[:3])}+{len(names) - 3}"
 
 
-def _cut_state(net: Any, nodes: list[str]) -> dict[str, str]:
+class _Links(Protocol):
+    """What the cut summaries read of a network: whether a link is cut."""
+
+    def is_cut(self, src: str, dst: str) -> bool: ...
+
+
+def _cut_state(net: _Links, nodes: list[str]) -> dict[str, str]:
     """node -> "" | "partial" | "isolated", from which of its links are cut."""
     is_cut: Callable[[str, str], bool] = net.is_cut
     out: dict[str, str] = {}
@@ -1176,7 +1198,7 @@ def _cut_state(net: Any, nodes: list[str]) -> dict[str, str]:
     return out
 
 
-def _cut_off(net: Any, topology: Any) -> list[str]:
+def _cut_off(net: _Links, topology: Topology) -> list[str]:
     """Cities and cells whose every link to the rest of the system is cut."""
     is_cut: Callable[[str, str], bool] = net.is_cut
     everyone = set(topology.nodes())
@@ -1193,7 +1215,7 @@ def _cut_off(net: Any, topology: Any) -> list[str]:
     return out
 
 
-def _cut_lines(net: Any, topology: Any) -> list[str]:
+def _cut_lines(net: _Links, topology: Topology) -> list[str]:
     """Cut links summed up by city, then by cell: "hangzhou ✂ shanghai"."""
     is_cut: Callable[[str, str], bool] = net.is_cut
 
@@ -1234,7 +1256,7 @@ _SCRIPT_ARITY = {
 }
 
 
-def replay_saved(folder: Path) -> Any:
+def replay_saved(folder: Path) -> TestResult:
     """Run a saved session (`session.json` in `folder`) again; its `TestResult`.
 
     HarnessError (one line, naming the file) if the file is not a session's.
@@ -1251,7 +1273,7 @@ def replay_saved(folder: Path) -> Any:
         assert isinstance(config, dict) and isinstance(script, list), "config {}, script []"
         assert all(
             isinstance(e, dict)
-            and _SCRIPT_ARITY.get(e.get("do")) == len(e.get("args", ()))
+            and _SCRIPT_ARITY.get(str(e.get("do"))) == len(e.get("args", ()))
             and isinstance(e.get("at_ms"), (int, float))
             for e in script
         ), "every script entry is {at_ms, do, args} with a known do"
