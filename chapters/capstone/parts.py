@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chapters.capstone.elastic import ELASTIC_CELL
 from chapters.ch2_sharding.stage import DEFAULT_SHARDS, _gateway_ids, _shard_ids
 from chapters.ch4_paxos.stage import (
     CITIES,
@@ -79,7 +80,17 @@ class CellsPart(PaxosStage):
         users = plan["layout"][CELLS_USERS_CITY]
         users[CELLS_USERS_CELL] = _renamed(users[CELLS_USERS_CELL], "cells")
         plan["layout"][STANDBY_CITY][STANDBY_CELL] = [STANDBY_GZONE, STANDBY_CONTROLLER]
+        for cell, city in self.spare_cells(options).items():
+            plan["layout"][city][cell] = [f"gw-{cell}", f"front-{cell}"]
         return plan
+
+    def spare_cells(self, options: StageOptions) -> dict[str, str]:
+        """The elastic cell, started for the peak in a city that survives the night."""
+        return {ELASTIC_CELL: host_city(options)}
+
+    def handover(self, options: StageOptions) -> str:
+        """Ranges move between live cells: "drain" (or the planted bug, "no-wait")."""
+        return str(options.extra.get("handover", "drain"))
 
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         dep = super().build(rt, options)

@@ -33,6 +33,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from chapters.capstone.elastic import (
+    ELASTIC_BUCKETS,
+    ELASTIC_CELL,
+    HANDOVER_EVENTS,
+    check_owners,
+    handover_figures,
+)
 from chapters.capstone.parts import PART_STAGES, merge_layouts, part_layout
 from chapters.ch4_paxos.stage import CITIES
 from chapters.ch4_paxos.stage import LOST_CITY as CELLS_LOST_CITY
@@ -50,6 +57,7 @@ from chapters.stage import (
 )
 from checks.history import Event
 from checks.verdict import Verdict
+from reference.cells import MoveRange
 from reference.mq.machine import retry_topic
 from reference.net.topology import Topology
 from reference.traffic.plan import DEFAULT_SCALE
@@ -64,6 +72,9 @@ LAG_MS = 1_500.0  # ... for this long (`lag_ms`)
 LAG_POLL_MS = 50.0
 LAGGING_GROUP = "settlement"
 DEGRADE_AFTER_MS = 8_000.0  # chapter 6's calm after the spike (its own default: 32 s)
+ELASTIC_BEFORE_MS = 400.0  # the elastic cell takes its range this long before midnight
+ELASTIC_BACK_AFTER_MS = 600.0  # ... and gives it back this long after the peak
+OWN_CHECKS = {"double11:one-owner": check_owners}  # the capstone's own, on the whole history
 PART_ORDER = ("cells", "mq", "degrade", "rehearsal")
 
 
@@ -188,6 +199,8 @@ class CapstoneDeployment(Deployment):
     # -- judging: every checker of every chapter -----------------------------------------
     def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
+        for check, fn in OWN_CHECKS.items():
+            out[check] = fn(self.history if history is None else history)
         for name, part in self.parts.items():
             events = self.part_history(name, history)
             chapter = self.chapter_of[name]
@@ -259,13 +272,22 @@ class CapstoneDeployment(Deployment):
             }
         if self.lag:
             out["consumer_lag"] = dict(self.lag)
+        moves = handover_figures(self._own)
+        if moves:
+            out["elastic"] = {"cell": ELASTIC_CELL, "moves": moves}
         isolation = self._isolation_details()
         if isolation:
             out["load_test"] = isolation
         return out
 
     def on_routing(self, event: Any) -> None:
-        """Telemetry: a controller declaring a cell dead, a gateway adopting new rules."""
+        """Telemetry: a controller declaring a cell dead, a gateway adopting new rules,
+        the elastic cell's handovers (into the history: the one-owner check reads them)."""
+        if event.kind in HANDOVER_EVENTS:
+            value = {**event.fields, "node": event.node}
+            self._own.append(
+                Event("info", "nemesis", event.kind, value, event.time_ms, len(self._own))
+            )
         if event.kind in ("cell-dead", "rules-adopted"):
             version = int(event.fields.get("version", 0))
             self.routing_events.append((event.time_ms, event.kind, event.node, version))
@@ -364,6 +386,12 @@ def _double11(dep: Deployment) -> None:
     peak_ms = dep.midnight_ms + PEAK_AFTER_MIDNIGHT_MS
     city = lost_city(dep.options)
     dep.rt.call_at(peak_ms, lambda: _lose_city(dep, city))
+    if dep.options.extra.get("elastic", True):
+        out_ms = max(dep.rt.now_ms, dep.midnight_ms - ELASTIC_BEFORE_MS)
+        dep.rt.call_at(out_ms, lambda: _move(dep, ELASTIC_CELL, "the elastic cell for the peak"))
+        home = _first_cell(dep)
+        back_ms = peak_ms + ELASTIC_BACK_AFTER_MS
+        dep.rt.call_at(back_ms, lambda: _move(dep, home, "the peak is over: back home"))
     lag_ms = float(dep.options.extra.get("lag_ms", LAG_MS))
     if lag_ms > 0 and "mq" in dep.parts:
         pause_ms = peak_ms + LAG_AFTER_PEAK_MS
@@ -371,6 +399,22 @@ def _double11(dep: Deployment) -> None:
 
 
 # --8<-- [end:double11]
+
+
+def _first_cell(dep: CapstoneDeployment) -> str:
+    """The cell whose range the elastic cell borrows (buckets 0-16 of its 0-33)."""
+    return str(dep.parts["cells"].roles["cell"][0])
+
+
+def _move(dep: CapstoneDeployment, to_cell: str, why: str) -> None:
+    """The operator's move: both failover controllers are told (each writes the
+    same next rules version; whichever is alive gets it to the GZone)."""
+    cells = dep.parts["cells"]
+    dep.note("elastic-move", f"uid buckets {ELASTIC_BUCKETS[0]}-{ELASTIC_BUCKETS[-1]} -> {to_cell}")
+    for controller in cells.roles["controller"]:
+        ctx = dep.rt.context(controller)  # type: ignore[attr-defined]
+        if ctx is not None and dep.rt.status(controller) == "up":
+            ctx.send(controller, MoveRange(ELASTIC_BUCKETS, to_cell, why))
 
 
 def _lose_city(dep: CapstoneDeployment, city: str) -> None:
@@ -455,6 +499,8 @@ class CapstoneStage(Stage):
         super().validate(options)
         if options.shards or options.cells:
             raise StageError("the capstone runs each chapter at its own size: no --shards/--cells")
+        if options.extra.get("handover", "drain") not in ("drain", "no-wait"):
+            raise StageError("handover must be drain, or no-wait (the planted bug)")
         city = lost_city(options)
         if city not in CITY_NAMES:
             raise StageError(f"lost_city must be one of {', '.join(CITY_NAMES)}, not {city!r}")
@@ -474,6 +520,8 @@ class CapstoneStage(Stage):
                 part_extra |= {"before_ms": SPIKE_AT_MS, "after_ms": after_ms}
                 if extra.get("control"):  # live changes (the TUI's keys): a control plane
                     part_extra["control"] = True
+            if name == "cells" and "handover" in extra:
+                part_extra["handover"] = extra["handover"]  # "no-wait": the planted bug
             if name == "rehearsal" and "load_test_share" in extra:
                 part_extra["load_test_share"] = extra["load_test_share"]
             scale = 0.0 if name == "degrade" else options.scale
@@ -505,6 +553,7 @@ class CapstoneStage(Stage):
                 dep.roles[role].extend(ids)
             for check in part.checks:
                 dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
+        dep.checks |= OWN_CHECKS
         telemetry = getattr(rt, "telemetry", None)
         if telemetry is not None:
             telemetry.subscribe(dep.on_routing)

@@ -13,6 +13,7 @@ __all__ = ["register"]
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("rehearse")(rehearse)
+    bench.command("rehearsal")(bench_rehearsal)
 
 
 def _fail(message: str) -> None:
@@ -78,3 +79,27 @@ def rehearse(
 
 
 # --8<-- [end:cli]
+
+
+# --8<-- [start:bench]
+def bench_rehearsal(
+    factor: float = typer.Option(2.0, "--factor", help="Load level, x the forecast peak."),
+    seconds: float = typer.Option(60.0, "--seconds", help="Simulated seconds of the level."),
+    seed: int = typer.Option(1, "--seed"),
+) -> None:
+    """One rehearsal level at the default scale: 2x the peak for 60 simulated s.
+
+    Records production traffic for as long, replays it tagged at `--factor`, and
+    prints the level's figures with the CPU time and wall time of each step
+    (the issue's budget: two minutes; wall time counts the machine's other load).
+    """
+    from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, bench_level
+
+    if not 0 < factor <= 5 or not 0 < seconds <= 600:
+        _fail("--factor must be in (0, 5] and --seconds in (0, 600]")
+    plan = RehearsalPlan(seed=seed, duration_s=seconds, levels=(max(factor, 1.1),))
+    for line in bench_level(plan, factor):
+        typer.echo(line)
+
+
+# --8<-- [end:bench]

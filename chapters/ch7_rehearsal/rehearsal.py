@@ -292,9 +292,10 @@ ROUTING_MS_MAX = 100.0  # the seeds' claim for failover routing
 def night_drills(seed: int) -> list[dict[str, Any]]:
     """The drills chapter 7's platform cannot run alone, on the capstone (chapters 4
     to 7 together): a whole city lost at the peak, the GZone's, and the settlement
-    consumer group stalled after it. The failover is timed in its steps (the seeds'
-    sub-100 ms is the routing; chapter 4's ~640 ms is detection + routing + the
-    clients' retries); the stalled group's backlog and drain time are measured."""
+    consumer group stalled after it, and the elastic cell's move out and back. The
+    failover is timed in its steps (the seeds' sub-100 ms is the routing; chapter
+    4's ~640 ms is detection + routing + the clients' retries); the stalled group's
+    backlog and drain time are measured; each handover of the range is timed."""
     from chapters.run import simulate
 
     night = simulate("double11", "double11", seed=seed, duration_s=NIGHT_DURATION_S,
@@ -335,7 +336,55 @@ def drills_of_the_night(s: dict[str, Any], verdicts: Mapping[str, Verdict]) -> l
         "passed": drained is not None and valid("ch5"),
         "isolation": isolation,
     }
-    return [failover, consumers]
+    return [failover, consumers, elastic_drill(s, verdicts)]
+
+
+HANDOVER_MS_MAX = 1_000.0  # a range must change hands within a second (the takeover bound)
+
+
+def elastic_drill(s: dict[str, Any], verdicts: Mapping[str, Verdict]) -> dict[str, Any]:
+    """The elastic cell's live move, out before the peak and back after it, judged by the
+    one-owner check and chapter 4's money checks; priced by the cost model (the 2019
+    day, rented by the hour: `reference.capacity.elastic`)."""
+    from reference.capacity.elastic import ElasticPlan, plan_elastic
+    from reference.traffic.shape import PEAK_2019_PER_S, DayShape
+
+    moves = s.get("elastic", {}).get("moves", [])
+    owners = verdicts.get("double11:one-owner")
+    money = all(
+        verdicts[f"ch4:{c}"].valid is True
+        for c in ("bank", "ledger", "lost-payments", "double-entry")
+        if f"ch4:{c}" in verdicts
+    )
+    handovers = [m["handover_ms"] for m in moves]
+    cost = plan_elastic(DayShape.for_peak(PEAK_2019_PER_S), ElasticPlan(ELASTIC_CELL_PER_S))
+    steps = ", ".join(f"to {m['to']} in {_ms(m['handover_ms'])}" for m in moves) or "no move"
+    return {
+        "name": "elastic cell (a uid range out for the peak and back)",
+        "moves": moves,
+        "handover_ms": handovers,
+        "one_owner": None if owners is None else owners.valid,
+        "money": money,
+        "cost": {
+            "day": "2019",
+            "cell_per_s": ELASTIC_CELL_PER_S,
+            "peak_cells": cost.peak_cells,
+            "owned_cells": cost.owned_cells,
+            "saving": round(cost.saving, 3),
+        },
+        "what": f"handed over {steps}; one owner per range per epoch: "
+        + ("unknown" if owners is None else ("held" if owners.valid is True else "VIOLATED"))
+        + f"; renting by the hour saves {cost.saving:.1%} of the cell-hours on the 2019 day",
+        "passed": len(moves) >= 2
+        and all(h is not None and h <= HANDOVER_MS_MAX for h in handovers)
+        and owners is not None
+        and owners.valid is True
+        and money,
+        "isolation": verdicts["ch7:isolation"].valid,
+    }
+
+
+ELASTIC_CELL_PER_S = 20_000.0  # real payments/s one cell carries (the book's cost example)
 
 
 def _ms(value: float | None) -> str:
@@ -512,3 +561,34 @@ def analyse(
                  "variant": plan.variant,
                  "levels": list(plan.levels), "extra": dict(plan.extra)},
     }  # fmt: skip
+
+
+def bench_level(plan: RehearsalPlan, factor: float) -> Iterator[str]:
+    """`d11 bench rehearsal`: record production for `plan.duration_s`, then one level at
+    `factor`; yields its figures and each step's CPU (user+sys) and wall seconds."""
+    import os
+    import time
+
+    def clocks() -> tuple[float, float]:
+        t = os.times()
+        return t.user + t.system, time.perf_counter()
+
+    cpu0, wall0 = clocks()
+    base, _, _ = _run(plan, {"load_test_share": 0.0}, "steady", plan.duration_s)
+    recorded = recorded_arrivals(base.history)
+    del base
+    cpu1, wall1 = clocks()
+    yield f"recording: {len(recorded)} payments in {plan.duration_s:g} simulated s"
+    yield f"  cpu_s: {cpu1 - cpu0:.1f}  wall_s: {wall1 - wall0:.1f}"
+    level = _level(plan, factor, recorded)
+    cpu2, wall2 = clocks()
+    e2e = level["links"].get("end-to-end", {})
+    yield (
+        f"level {factor:g}x: offered {level['offered_tps']}/s, goodput {level['goodput_tps']}/s, "
+        f"success {level['success']:.1%}, end-to-end p99 {e2e.get('p99', math.nan)} ms, "
+        f"scale {level['scale']:g}"
+    )
+    yield f"  cpu_s: {cpu2 - cpu1:.1f}  wall_s: {wall2 - wall1:.1f}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    yield f"total_cpu_s: {cpu2 - cpu0:.1f}"
+    yield f"total_wall_s: {wall2 - wall0:.1f}  (load average {load:.1f})"

@@ -9,8 +9,9 @@ of the range are in flight. The routing rules' version is the epoch:
   the CZones push them, every gateway adopts them);
 - the old owner, on adopting e, stops accepting the buckets it lost
   (a request for them is forwarded to their new owner, as any stranger's);
-  the payments it had already accepted finish there, and once none is left
-  in flight it sends the new owner `RangeReleased(e, buckets)`;
+  the payments it had already accepted finish there, and once none of the
+  range's is left in flight it sends the new owner `RangeReleased(e, buckets)`,
+  for the whole range at once;
 - the new owner, on adopting e, refuses its gained buckets ("handover": the
   client retries) until that release arrives. A range taken from a dead cell
   (in the rules' `moved`) is taken at once; so is one whose release has not
@@ -57,17 +58,21 @@ class Handover:
     ) -> None:
         self.gateways = dict(gateways)
         now_ms = ctx.now_ms()
+        taken: dict[tuple[str, str], list[int]] = {}  # (old cell, how) -> buckets
         for b, (was, now) in enumerate(zip(old.buckets, new.buckets, strict=True)):
             if was == self.cell and now != self.cell:
-                self.losing[b] = (now, new.version)
                 self.held.pop(b, None)
+                if self.cell not in new.moved:  # failed over: the range was taken as dead
+                    self.losing[b] = (now, new.version)
             elif now == self.cell and was != self.cell:
                 early = self.released_early.pop(b, 0) >= new.version
                 if self.wait and not early and was not in new.moved:
                     self.held[b] = (was, new.version, now_ms)
                 else:
                     why = "released" if early else ("dead" if was in new.moved else "no-wait")
-                    self._taken(ctx, [b], was, new.version, why)
+                    taken.setdefault((was, why), []).append(b)
+        for (was, why), buckets in sorted(taken.items()):
+            self._taken(ctx, buckets, was, new.version, why)
         self._release(ctx)
 
     # -- serving --------------------------------------------------------------------
@@ -94,11 +99,12 @@ class Handover:
     # -- releasing and taking ----------------------------------------------------------
     def _release(self, ctx: Context) -> None:
         busy = set(self.inflight.values())
-        ready: dict[tuple[str, int], list[int]] = {}
+        ranges: dict[tuple[str, int], list[int]] = {}
         for b, (to, version) in self.losing.items():
-            if b not in busy:
-                ready.setdefault((to, version), []).append(b)
-        for (to, version), buckets in sorted(ready.items()):
+            ranges.setdefault((to, version), []).append(b)
+        for (to, version), buckets in sorted(ranges.items()):
+            if busy.intersection(buckets):
+                continue  # a range is released whole, once none of its payments is in flight
             for b in buckets:
                 del self.losing[b]
             gateway = self.gateways.get(to)

@@ -30,7 +30,8 @@ def night() -> RunResult:
 
 
 def _all_checks() -> set[str]:
-    return {f"{ch}:{c}" for ch, names in CHAPTER_CHECKS.items() for c in names}
+    own = {"double11:one-owner"}  # the capstone's own: the elastic cell's handovers
+    return own | {f"{ch}:{c}" for ch, names in CHAPTER_CHECKS.items() for c in names}
 
 
 def test_the_night_keeps_every_checker_of_every_chapter_green(night: RunResult) -> None:
@@ -80,6 +81,32 @@ def test_a_broken_part_is_caught_through_the_merged_history(night: RunResult) ->
     verdicts = dep.run_checks(history)
     assert verdicts["ch4:bank"].valid is False
     assert all(v.valid is True for name, v in verdicts.items() if not name.startswith("ch4:"))
+
+
+def test_the_elastic_cell_takes_a_range_for_the_peak_and_gives_it_back(night: RunResult) -> None:
+    """Out before midnight, back after the peak (to the standby: the range's own cell
+    was in the city lost), each handover released by the old owner, not forced."""
+    moves = night.summary["elastic"]["moves"]
+    assert [m["to"] for m in moves] == ["el-1", "sh-1"]
+    assert all(m["how"] == ["released"] for m in moves), moves
+    assert all(0 < m["handover_ms"] < 1_000.0 for m in moves), moves
+    verdict = night.verdicts["double11:one-owner"]
+    assert verdict.valid is True and verdict.details["releases"] == 34
+
+
+@pytest.mark.slow
+def test_two_owners_of_a_range_at_once_are_caught() -> None:
+    """The planted bug: the new owner serves the range at once ("no-wait"), while the
+    old one still has payments of it in flight. At the peak (the move back) that is
+    caught; the money checks stay green (the ledger's log dedups), only the owner
+    check sees it. The same night with the drain is valid."""
+    bad = simulate("double11", "double11", seed=1, extra={"handover": "no-wait"})
+    verdict = bad.verdicts["double11:one-owner"]
+    assert verdict.valid is False, verdict.summary
+    assert "two owners at once" in verdict.details["violations"][0]
+    good = simulate("double11", "double11", seed=1)
+    assert all(v.valid is True for v in good.verdicts.values())
+    assert [m["how"] for m in good.summary["elastic"]["moves"]] == [["released"], ["released"]]
 
 
 def test_a_cheap_seed_under_the_harness_kill_nemesis() -> None:
@@ -133,8 +160,10 @@ def test_the_rehearsals_night_drills_judge_the_night(night: RunResult) -> None:
     claim), the lag drill on a drain; a slower routing fails the first."""
     from chapters.ch7_rehearsal.rehearsal import drills_of_the_night
 
-    failover, lag = drills_of_the_night(night.summary, night.verdicts)
+    failover, lag, elastic = drills_of_the_night(night.summary, night.verdicts)
     assert failover["passed"] and lag["passed"], (failover, lag)
+    assert elastic["passed"] and elastic["cost"]["saving"] == 0.885, elastic
+    assert "handed over to el-1 in" in elastic["what"]
     assert "rerouted" in failover["what"] and "after resuming" in lag["what"]
     slow = {**night.summary, "city_lost": {**night.summary["city_lost"], "routing_ms": 150.0}}
     assert drills_of_the_night(slow, night.verdicts)[0]["passed"] is False
