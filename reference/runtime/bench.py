@@ -28,7 +28,7 @@ import statistics
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from reference.codec import Message
 from reference.ledger.commands import CreateAccounts, CreateTransfers
@@ -83,7 +83,11 @@ class _WatchedContext:
         self._watch = watch
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._ctx, name)
+        # Kept once looked up (bound methods, the disk): the replica asks on every
+        # event, and a lookup through __getattr__ each time was measurable.
+        value = getattr(self._ctx, name)
+        setattr(self, name, value)
+        return value
 
     def send(self, dst: NodeId, msg: Message) -> None:
         self._watch.sent(self._ctx, msg)
@@ -108,22 +112,29 @@ class StageWatch(Node):
         self.slotted: dict[str, float] = {}  # request -> when its Accept first left
         self.answered = 0
         self.top_slot = 0  # the highest slot this replica proposed as leader
+        self._watched: _WatchedContext | None = None  # one per context, not per event
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)  # tests and the explorer look at the replica
 
+    def _watch(self, ctx: Context) -> Context:
+        watched = self._watched
+        if watched is None or watched._ctx is not ctx:
+            watched = self._watched = _WatchedContext(ctx, self)
+        return cast(Context, watched)
+
     def on_start(self, ctx: Context) -> None:
-        self.inner.on_start(_WatchedContext(ctx, self))
+        self.inner.on_start(self._watch(ctx))
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         self.handler_ms = now_ms = ctx.now_ms()
         if isinstance(msg, Propose):
             self.arrived.setdefault(msg.request_id, now_ms)
-        self.inner.on_message(_WatchedContext(ctx, self), src, msg)
+        self.inner.on_message(self._watch(ctx), src, msg)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         self.handler_ms = ctx.now_ms()
-        self.inner.on_timer(_WatchedContext(ctx, self), tag)
+        self.inner.on_timer(self._watch(ctx), tag)
 
     def sent(self, ctx: Context, msg: Message) -> None:
         if isinstance(msg, Accept):

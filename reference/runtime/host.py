@@ -34,7 +34,7 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -252,18 +252,31 @@ class NodeHost:
             self._resumed.set()
 
     # -- handlers, one at a time -------------------------------------------
-    def _run_handler(self, call: Callable[[Node], None], msg: Message | None = None) -> None:
+    def _run_handler(self, call: Callable[[Node], None]) -> None:
         if self._stopped or self.node is None:
             return
         try:
             call(self.node)
         except Exception as exc:
-            if msg is not None and is_unhandled(exc, msg):
-                self._drop_unhandled(msg, exc)
-                return
-            # A node bug: crash this node, loudly.
-            self.log.exception("node %s crashed in a handler", self.node_id)
-            self._on_fatal(exc)
+            self._handler_failed(exc, None)
+
+    def _handle(self, src: str, msg: Message) -> None:
+        """`on_message`, as `_run_handler` calls a handler, without a closure per message."""
+        node = self.node
+        if self._stopped or node is None:
+            return
+        try:
+            node.on_message(self._ctx, src, msg)
+        except Exception as exc:
+            self._handler_failed(exc, msg)
+
+    def _handler_failed(self, exc: Exception, msg: Message | None) -> None:
+        if msg is not None and is_unhandled(exc, msg):
+            self._drop_unhandled(msg, exc)
+            return
+        # A node bug: crash this node, loudly.
+        self.log.exception("node %s crashed in a handler", self.node_id)
+        self._on_fatal(exc)
 
     def _drop_unhandled(self, msg: Message, exc: Exception) -> None:
         """The node refused `msg` (it does not handle that type): logged, counted, dropped."""
@@ -281,9 +294,17 @@ class NodeHost:
                 return
             await asyncio.sleep(busy_s)
 
-    async def _deliver(self, src: str, msg: Message) -> None:
+    def _deliver(self, src: str, msg: Message) -> Awaitable[None] | None:
+        """Handle `msg` now when the node is ready (nearly always: no coroutine is made);
+        else return what the transport awaits before it reads on (paused, or busy)."""
+        if self._resumed.is_set() and self._busy_until_s <= self.loop.time():
+            self._handle(src, msg)
+            return None
+        return self._deliver_later(src, msg)
+
+    async def _deliver_later(self, src: str, msg: Message) -> None:
         await self._wait_ready()
-        self._run_handler(lambda node: node.on_message(self._ctx, src, msg), msg)
+        self._handle(src, msg)
 
     # -- what the context asks for ------------------------------------------
     def send(self, dst: str, msg: Message) -> None:

@@ -44,7 +44,9 @@ from reference.runtime.frames import FrameError, Hello, Session
 from reference.sim.rng import stream
 
 Address = tuple[str, int]
-MessageHandler = Callable[[str, Message], Awaitable[None]]
+# Handles a message now and returns None, or returns what to await before the
+# next message on the link (the node is paused or busy: see NodeHost._deliver).
+MessageHandler = Callable[[str, Message], Awaitable[None] | None]
 ControlHandler = Callable[
     [Hello, asyncio.StreamReader, asyncio.StreamWriter, Session], Awaitable[None]
 ]
@@ -344,7 +346,9 @@ class Transport:
                     stats.dropped_in += 1
                     continue
                 stats.received += 1
-                await self._on_message(src, msg)
+                waiting = self._on_message(src, msg)
+                if waiting is not None:
+                    await waiting
 
 
 class _Link:
