@@ -43,10 +43,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from checks.history import Event
 from checks.lin.checker import check_calls, split
 from checks.lin.model import UNKNOWN, Call, Model
 
@@ -54,10 +55,20 @@ __all__ = ["IncrementalLin", "Round", "safe_horizon"]
 
 Validity = bool | Literal["unknown"]
 
+# A followed part's state is the accounts model's: its (account, cents) pairs.
+Balances = tuple[tuple[Hashable, int], ...]
+# A configuration: a state, the pending withdrawals taken in it, the pending
+# reads it satisfied.
+_Config = tuple[Balances, frozenset[int], frozenset[int]]
+# A consumed event, as compared with the same event next round (outputs may be dicts).
+_EventKey = tuple[object, ...]
+# withdrawal(input) -> (from, to, amount) when a call only moves an amount, else None.
+Withdrawal = Callable[[Any], "tuple[str, str, int] | None"]
+
 CONFIGS_MAX = 200_000  # configurations one part may hold before it says "unknown"
 
 
-def safe_horizon(events: Sequence[Any], holds: Any = None) -> int:
+def safe_horizon(events: Sequence[Event], holds: Callable[[Event], bool] | None = None) -> int:
     """The index of the first event of an operation still open (or past the end).
 
     `holds(invoke)`: whether an open operation of this kind holds the horizon
@@ -66,7 +77,7 @@ def safe_horizon(events: Sequence[Any], holds: Any = None) -> int:
     outcome) is consumed as pending. Either way the verdict is exact (a
     changed past is followed again); the horizon only saves that work.
     """
-    open_at: dict[Any, int] = {}
+    open_at: dict[int | str, int] = {}
     for ev in events:
         if ev.process == "nemesis":
             continue
@@ -108,11 +119,11 @@ class _Op:
 class _Follow:
     """A part followed just in time: what it has consumed, and its configurations."""
 
-    consumed: list[tuple[Any, ...]] = field(default_factory=list)  # event keys, in order
-    configs: set[tuple[Any, frozenset[int], frozenset[int]]] = field(default_factory=set)
+    consumed: list[_EventKey] = field(default_factory=list)  # event keys, in order
+    configs: set[_Config] = field(default_factory=set)
     pending: dict[int, _Op] = field(default_factory=dict)  # op id -> op, invoked, not returned
     valid: Validity = True
-    source: Any = None  # the account every state-changing call draws from
+    source: Hashable = None  # the account every state-changing call draws from
 
 
 def _events(calls: Sequence[Call]) -> list[tuple[int, int, str, Call]]:
@@ -123,7 +134,7 @@ def _events(calls: Sequence[Call]) -> list[tuple[int, int, str, Call]]:
     return out
 
 
-def _key(kind: str, c: Call, pure: bool = False) -> tuple[Any, ...]:
+def _key(kind: str, c: Call, pure: bool = False) -> _EventKey:
     # What a consumed event was: an invoke by its input (a read's with what it
     # saw: it is consumed whole), a return with its output.
     if kind == "invoke":
@@ -144,7 +155,7 @@ class IncrementalLin:
     def __init__(
         self,
         model: Model,
-        withdrawal: Any,
+        withdrawal: Withdrawal,
         effective_output: Any = True,
         configs_max: int = CONFIGS_MAX,
     ) -> None:
@@ -153,7 +164,8 @@ class IncrementalLin:
         self.effective_output = effective_output
         self.configs_max = configs_max
         self._follow: dict[Hashable, _Follow] = {}
-        self._searched: dict[Hashable, tuple[list[Any], Validity]] = {}  # key -> (calls, verdict)
+        # key -> (its calls, as compared next round; verdict)
+        self._searched: dict[Hashable, tuple[list[_EventKey], Validity]] = {}
 
     def check(self, calls: Sequence[Call], horizon: int, timeout_s: float | None = None) -> Round:
         """Judge `calls` (prepared, from the whole history so far) up to `horizon`."""
@@ -209,7 +221,12 @@ class IncrementalLin:
 
     # -- parts searched whole -------------------------------------------------------
     def _search_part(
-        self, key: Hashable, calls: list[Call], init: Any, result: Round, deadline: float | None
+        self,
+        key: Hashable,
+        calls: list[Call],
+        init: Hashable,
+        result: Round,
+        deadline: float | None,
     ) -> Validity:
         fingerprint = [(*_key("return", c), c.call) for c in calls]  # (outputs may be dicts)
         known = self._searched.get(key)
@@ -226,7 +243,7 @@ class IncrementalLin:
         return verdict
 
     # -- parts followed just in time ----------------------------------------------
-    def _withdrawals_only(self, calls: list[Call]) -> Any:
+    def _withdrawals_only(self, calls: list[Call]) -> tuple[str, str] | None:
         """The (source, sink) every state-changing call moves an amount between, or None."""
         pair = None
         for c in calls:
@@ -242,7 +259,7 @@ class IncrementalLin:
         return pair or ("", "")
 
     def _follow_part(
-        self, key: Hashable, calls: list[Call], init: Any, source: Any, result: Round
+        self, key: Hashable, calls: list[Call], init: Balances, source: Hashable, result: Round
     ) -> Validity:
         pure = self.model.read_only
         keys = [_key(kind, c, pure(c.input, c.output)) for _, _, kind, c in _events(calls)]
@@ -282,7 +299,7 @@ class IncrementalLin:
                     for st, taken, sat in s.configs
                 }
             return True
-        nxt: set[tuple[Any, frozenset[int], frozenset[int]]] = set()
+        nxt: set[_Config] = set()
         for st, taken, sat in s.configs:
             self._returns(s, op_id, c, st, taken, sat, nxt)
             if len(nxt) > self.configs_max:
@@ -293,7 +310,7 @@ class IncrementalLin:
             return "unknown"
         return bool(nxt)
 
-    def _satisfy(self, s: _Follow, st: Any, sat: frozenset[int]) -> frozenset[int]:
+    def _satisfy(self, s: _Follow, st: Balances, sat: frozenset[int]) -> frozenset[int]:
         """`sat` and every pending read that `st` fits (a read is taken greedily)."""
         add = [
             i
@@ -307,10 +324,10 @@ class IncrementalLin:
         s: _Follow,
         target: int,
         ret: Call,
-        st: Any,
+        st: Balances,
         taken: frozenset[int],
         sat: frozenset[int],
-        out: set[tuple[Any, frozenset[int], frozenset[int]]],
+        out: set[_Config],
     ) -> None:
         """The configurations of one configuration once call `target` has returned.
 
@@ -330,7 +347,7 @@ class IncrementalLin:
         model = self.model
         op = s.pending[target]
 
-        def keep(cur: Any, tk: frozenset[int], st_sat: frozenset[int]) -> None:
+        def keep(cur: Balances, tk: frozenset[int], st_sat: frozenset[int]) -> None:
             if op.pure:
                 if target in st_sat:
                     out.add((cur, tk, st_sat - {target}))
@@ -362,7 +379,7 @@ class IncrementalLin:
                     return
 
     def _withdrawal_sets(
-        self, s: _Follow, target: int, cur: Any, tk: frozenset[int], st_sat: frozenset[int]
+        self, s: _Follow, target: int, cur: Balances, tk: frozenset[int], st_sat: frozenset[int]
     ) -> list[list[int]]:
         """The sets of untaken withdrawals worth taking from configuration
         (cur, tk, st_sat) while call `target` returns, in the order tried."""
@@ -383,7 +400,7 @@ class IncrementalLin:
             choices.extend(_exact_sums(groups, balance - want))
         return [chosen for chosen in choices if chosen]
 
-    def _take(self, s: _Follow, cur: Any, chosen: list[int]) -> tuple[bool, Any]:
+    def _take(self, s: _Follow, cur: Balances, chosen: list[int]) -> tuple[bool, Balances]:
         """Take the withdrawals `chosen` from state `cur`, in order: (all fundable, the state)."""
         after, ok = cur, True
         for i in chosen:
@@ -425,10 +442,11 @@ def _exact_sums(groups: list[tuple[int, list[int]]], total: int) -> Iterator[lis
             yield ids[:count] + tail
 
 
-_OVERFLOW: Any = ("overflow", frozenset(), frozenset())  # makes the round say "unknown"
+# Makes the round say "unknown"; no real configuration takes call -1 (ids are event indexes).
+_OVERFLOW: _Config = ((), frozenset({-1}), frozenset())
 
 
-def _seen(read: Call, source: Any) -> int | None:
+def _seen(read: Call, source: Hashable) -> int | None:
     """The balance of `source` a read saw (its output lists (account, cents) pairs)."""
     out = read.output
     if not isinstance(out, tuple) or not all(isinstance(x, tuple) and len(x) == 2 for x in out):
@@ -443,7 +461,7 @@ def _pending(c: Call) -> Call:
     return Call(c.id, c.process, c.f, c.input, UNKNOWN, c.call, None, None)
 
 
-def _one_part(calls: list[Call], model: Model, init: Any, timeout_s: float | None) -> Validity:
+def _one_part(calls: list[Call], model: Model, init: Hashable, timeout_s: float | None) -> Validity:
     """One part searched whole, from `init`."""
     result = check_calls(calls, _OnePart(model, init), timeout_s)
     return result.valid
@@ -452,15 +470,15 @@ def _one_part(calls: list[Call], model: Model, init: Any, timeout_s: float | Non
 class _OnePart(Model):
     """`model` with one part, starting from `init` (for `check_calls`)."""
 
-    def __init__(self, model: Model, init: Any) -> None:
+    def __init__(self, model: Model, init: Hashable) -> None:
         self.inner = model
         self.start = init
         self.name = model.name
 
-    def init(self) -> Any:
+    def init(self) -> Hashable:
         return self.start
 
-    def init_part(self, key: Hashable) -> Any:
+    def init_part(self, key: Hashable) -> Hashable:
         return self.start
 
     def partition(self, calls: Sequence[Call]) -> list[tuple[Hashable, list[Call]]]:
