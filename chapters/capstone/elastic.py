@@ -103,7 +103,9 @@ def check_owners(history: list[Event]) -> Verdict:
         "violation_count": len(violations),
     }
     if violations:
-        return Verdict("one-owner", False, f"{len(violations)} times a range had two owners", details)
+        return Verdict(
+            "one-owner", False, f"{len(violations)} times a range had two owners", details
+        )
     return Verdict(
         "one-owner",
         True,

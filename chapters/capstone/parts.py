@@ -180,8 +180,8 @@ def part_layout(name: str, options: StageOptions) -> Layout:
     stage = PART_STAGES[name]
     if name == "cells":
         return stage._layout(options)["layout"]  # type: ignore[no-any-return]
-    if name == "mq":
-        return stage._layout()  # type: ignore[no-any-return]
+    if name == "mq":  # with its load test's shadow consumer groups
+        return stage._lanes_layout(options)  # type: ignore[no-any-return]
     return stage.layout(options)  # type: ignore[no-any-return]
 
 

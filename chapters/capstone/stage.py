@@ -74,6 +74,7 @@ LAGGING_GROUP = "settlement"
 DEGRADE_AFTER_MS = 8_000.0  # chapter 6's calm after the spike (its own default: 32 s)
 ELASTIC_BEFORE_MS = 400.0  # the elastic cell takes its range this long before midnight
 ELASTIC_BACK_AFTER_MS = 600.0  # ... and gives it back this long after the peak
+MQ_LOAD_TEST_SHARE = 0.1  # of chapter 5's payments, tagged (its events go to shadow topics)
 OWN_CHECKS = {"double11:one-owner": check_owners}  # the capstone's own, on the whole history
 PART_ORDER = ("cells", "mq", "degrade", "rehearsal")
 
@@ -524,6 +525,8 @@ class CapstoneStage(Stage):
                 part_extra["handover"] = extra["handover"]  # "no-wait": the planted bug
             if name == "rehearsal" and "load_test_share" in extra:
                 part_extra["load_test_share"] = extra["load_test_share"]
+            if name == "mq":  # tagged payments through the queue: pt_ topics, shadow groups
+                part_extra["load_test_share"] = extra.get("mq_load_test_share", MQ_LOAD_TEST_SHARE)
             scale = 0.0 if name == "degrade" else options.scale
             out[name] = stage.options(
                 seed=options.seed, duration_s=options.duration_s, scale=scale, extra=part_extra

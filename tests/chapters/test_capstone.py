@@ -17,7 +17,7 @@ from checks.harness.runner import TestSpec, run_test
 
 CHAPTER_CHECKS = {
     "ch4": {"bank", "ledger", "lin", "lost-payments", "double-entry"},
-    "ch5": {"bank", "delivery", "half-messages", "settlement", "broker-audit"},
+    "ch5": {"bank", "delivery", "half-messages", "settlement", "broker-audit", "isolation"},
     "ch6": {"bank", "ledger", "slo"},
     "ch7": {"bank", "ledger", "isolation"},
 }
