@@ -48,10 +48,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from reference.codec import Message
-from reference.disk.base import DiskError
+from reference.disk.base import Disk, DiskError
 from reference.node import Node, NodeId
 from reference.paxos import messages as m
 from reference.paxos.arbiter import Arbiter
@@ -136,13 +136,17 @@ class _Ctx:
     def __init__(self, world: World, node_id: NodeId) -> None:
         self.world = world
         self.node_id = node_id
-        self.disk = world.disks[node_id]
+        self.disk: Disk = world.disks[node_id]
 
     @property
     def random(self) -> random.Random:
         # Explored nodes must be deterministic functions of their state, so
         # the scenario's config disables jitter; a draw here is a bug.
         raise AssertionError(f"{self.node_id} drew from ctx.random during exploration")
+
+    @random.setter
+    def random(self, value: random.Random) -> None:
+        raise AssertionError(f"{self.node_id} replaced ctx.random during exploration")
 
     def now_ms(self) -> float:
         return self.world.time_ms + self.world.scenario.skew_ms.get(self.node_id, 0.0)
@@ -213,7 +217,7 @@ class World:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.cfg = scenario.paxos_config()
-        self.nodes: dict[NodeId, Node] = {}
+        self.nodes: dict[NodeId, Replica | Arbiter] = {}
         self.disks: dict[NodeId, ExploreDisk] = {}
         self.node_keys: dict[NodeId, int] = {}  # cached hash of each untouched node
         # The multiset of messages in flight: any may be delivered next.
@@ -250,7 +254,7 @@ class World:
             self.enqueue(CLIENT, dst, msg)
         self.check()
 
-    def _make(self, node_id: NodeId) -> Node:
+    def _make(self, node_id: NodeId) -> Replica | Arbiter:
         if node_id == self.cfg.membership.arbiter:
             return Arbiter(node_id, self.cfg)
         return Replica(node_id, self.cfg, KVStore)
@@ -269,7 +273,7 @@ class World:
 
     def _touch(self, node_id: NodeId) -> None:
         """Copy the node and disk an action is about to change (copy on write)."""
-        memo: dict[int, Any] = {id(self.cfg): self.cfg, id(self.scenario): self.scenario}
+        memo: dict[int, object] = {id(self.cfg): self.cfg, id(self.scenario): self.scenario}
         self.nodes[node_id] = _clone_node(self.nodes[node_id], memo)
         self.disks[node_id] = self.disks[node_id].clone()
         self.node_keys.pop(node_id, None)
@@ -277,7 +281,7 @@ class World:
     def key(self) -> int:
         for node_id, node in self.nodes.items():
             if node_id not in self.node_keys:
-                state = node.state_key()  # type: ignore[attr-defined]
+                state = node.state_key()
                 self.node_keys[node_id] = hash((state, self.disks[node_id].key()))
         return hash(
             (
@@ -416,7 +420,10 @@ def _order(item: tuple[NodeId, NodeId, Message]) -> tuple[str, str, str]:
     return (item[0], item[1], repr(item[2]))
 
 
-def _clone_node(node: Node, memo: dict[int, Any]) -> Node:
+_N = TypeVar("_N", bound=Node)
+
+
+def _clone_node(node: _N, memo: dict[int, object]) -> _N:
     clone = getattr(node, "clone", None)
     return clone() if clone is not None else copy.deepcopy(node, memo)
 
@@ -659,7 +666,7 @@ class Driver:
     def _node_state(self, node_id: NodeId) -> str:
         node = self.world.nodes[node_id]
         if not isinstance(node, Replica):
-            return f"{node_id}: arbiter promised={node.promised}"  # type: ignore[attr-defined]
+            return f"{node_id}: arbiter promised={node.promised}"
         log = " ".join(f"{s}={_fmt_batch(b)}" for s, b in sorted(node.chosen.items()))
         return (
             f"{node_id}: {node.role} ballot={node.ballot} promised={node.promised} "
