@@ -33,7 +33,9 @@ def rehearse(
     slow_factor: float = typer.Option(4.0, "--slow-factor", help="How much slower."),
     leak: bool = typer.Option(False, "--leak", help="Plant a leak: a gateway drops the tag."),
     night: bool = typer.Option(
-        False, "--night", help="Also drill the capstone's night: a city lost, a group stalled."
+        True,
+        "--night/--no-night",
+        help="Drill the capstone's night: a city lost, a group stalled, the elastic cell.",
     ),
     as_json: bool = typer.Option(False, "--json", help="The report as JSON."),
     html_path: Path | None = typer.Option(None, "--html", help="Also write an HTML page here."),
@@ -41,7 +43,9 @@ def rehearse(
     """Rehearse Double 11 on the simulator. Exit 0 ready, 1 not ready, 2 could not tell.
 
     A capacity sweep with a USL fit; load levels at 0.5x-2x the forecast,
-    tagged traffic replayed over production; the kill-switch drill; isolation.
+    tagged traffic replayed over production; drills (kill switch, store crash,
+    slow dependency, and the capstone's night unless --no-night: a city lost,
+    consumer lag, the elastic cell's move); isolation.
     """
     from chapters.ch7_rehearsal.rehearsal import RehearsalPlan
     from chapters.ch7_rehearsal.rehearsal import rehearse as run_rehearsal

@@ -437,6 +437,50 @@ def _crash_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     }
 
 
+SLOW_DEPENDENCY_S = 4.0  # chapter 6's dependency-slow, small: loyalty 2 s late for 4 s
+
+
+def slow_dependency_drill(seed: int) -> dict[str, Any]:
+    """A dependency slows down (chapter 6's `dependency-slow`: loyalty answers 2 s late,
+    at half load, with its controls): does the degrade plan fire (loyalty's breaker
+    opens and its calls are shed), and do payments keep their SLO meanwhile?"""
+    from chapters.run import simulate
+
+    run = simulate("ch6", "dependency-slow", seed=seed, duration_s=SLOW_DEPENDENCY_S)
+    return dependency_drill(run.deployment.history, run.verdicts)
+
+
+def dependency_drill(history: list[Event], verdicts: Mapping[str, Verdict]) -> dict[str, Any]:
+    """The slow-dependency drill, judged from a chapter 6 run's history and verdicts."""
+    slow_ms = next((e.time_ms for e in history if e.f == "spike-start"), None)
+    opened = [
+        e.time_ms
+        for e in history
+        if e.f == "degrade:breaker" and e.value.get("to") == "open"
+        and (slow_ms is None or e.time_ms >= slow_ms)
+    ]  # fmt: skip
+    shed = sum(
+        1 for e in history if e.f == "degrade:best-effort" and e.value.get("outcome") == "shed"
+    )
+    fired_ms = None if slow_ms is None or not opened else round(opened[0] - slow_ms, 1)
+    valid = {name: v.valid for name, v in verdicts.items()}
+    return {
+        "name": "slow dependency (loyalty 2 s late)",
+        "breaker_opened_after_ms": fired_ms,
+        "shed": shed,
+        "checks": valid,
+        "what": (
+            "the degrade plan never fired"
+            if fired_ms is None
+            else f"loyalty's breaker opened {fired_ms:.0f} ms after it slowed, {shed} calls shed"
+        )
+        + "; "
+        + ", ".join(f"{k} {v}" for k, v in valid.items()),
+        "passed": fired_ms is not None and shed > 0 and all(v is True for v in valid.values()),
+        "isolation": True,  # chapter 6 carries no load-test traffic: nothing to leak
+    }
+
+
 # --8<-- [start:rehearse]
 def rehearse(
     plan: RehearsalPlan, on_progress: Callable[[str], None] | None = None
@@ -465,8 +509,10 @@ def rehearse(
     drills = [_drill(plan, recorded)]
     say("drill: a store crashes at the peak")
     drills.append(_crash_drill(plan, recorded))
+    say("drill: a dependency slows down (chapter 6's degrade plan)")
+    drills.append(slow_dependency_drill(plan.seed))
     if plan.night:
-        say("drills: the night (a city lost at the peak, a consumer group stalled)")
+        say("drills: the night (a city lost, a group stalled, the elastic cell's move)")
         drills += night_drills(plan.seed)
     return analyse(plan, forecast_tps, scale, points, levels, drills, len(recorded))
 

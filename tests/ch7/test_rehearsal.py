@@ -13,7 +13,8 @@ from tui.cli import app
 
 def test_the_rehearsal_finds_a_planted_bottleneck_and_names_it(tmp_path: Path) -> None:
     page = tmp_path / "rehearsal.html"
-    args = ["rehearse", "--slow", "shard-2", "--duration-s", "1.0", "--json", "--html", str(page)]
+    args = ["rehearse", "--slow", "shard-2", "--duration-s", "1.0", "--no-night", "--json",
+            "--html", str(page)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     report = json.loads(result.stdout)
     assert report["bottlenecks"][0]["node"] == "shard-2", report["bottlenecks"]
@@ -24,8 +25,11 @@ def test_the_rehearsal_finds_a_planted_bottleneck_and_names_it(tmp_path: Path) -
     assert len(report["sweep"]) >= 6 and "sigma" in report["usl"]
     assert {"p50", "p99", "p999"} <= set(report["levels"][0]["links"]["end-to-end"])
     assert page.read_text().count("data:image/png;base64,") == 3
-    kill, crash = report["drills"]
+    kill, crash, slow_dependency = report["drills"]
     assert kill["passed"] and kill["refused_after"] > 0
+    # Chapter 6's degrade plan fires: loyalty's breaker opens, its calls are shed.
+    assert slow_dependency["passed"] and slow_dependency["shed"] > 0, slow_dependency
+    assert slow_dependency["breaker_opened_after_ms"] > 0
     assert crash["name"].startswith("store crash")
     assert crash["checks"] == {"bank": True, "ledger": True, "isolation": True}
     # (Whether goodput comes back is the system's business: past its capacity
