@@ -15,10 +15,10 @@ from collections.abc import Container, Iterable, Iterator, Mapping, MutableSeque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, NoReturn
 
 from checks.errors import HistoryError
-from checks.values import check_text, check_value, is_integer
+from checks.values import JSONValue, check_text, check_value, is_integer
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 EVENT_TYPES: frozenset[str] = frozenset({"invoke", "ok", "fail", "info"})
@@ -104,7 +104,7 @@ def pair_operations(events: list[Event], only: Container[str] | None = None) -> 
 JSONL_FIELDS: frozenset[str] = frozenset({"type", "process", "f", "value", "time_ms", "index"})
 
 
-def _jsonable(x: Any) -> Any:
+def _jsonable(x: object) -> JSONValue:
     """Plain JSON values: tuples become lists, sets sorted lists; else an error."""
     if x is None or isinstance(x, (bool, int, str)):
         return x
@@ -124,12 +124,12 @@ def _jsonable(x: Any) -> Any:
     raise HistoryError(f"value {x!r} of type {type(x).__name__} has no JSON form")
 
 
-def event_to_json(ev: Event) -> dict[str, Any]:
+def event_to_json(ev: Event) -> dict[str, JSONValue]:
     """The JSON object of one event (its `index` is its line, so not stored)."""
     clash = JSONL_FIELDS.intersection(ev.extra)
     if clash:
         raise HistoryError(f"event {ev.index}: extra field(s) {sorted(clash)} shadow event fields")
-    obj: dict[str, Any] = {
+    obj: dict[str, JSONValue] = {
         "type": ev.type,
         "process": ev.process,
         "f": ev.f,
@@ -141,7 +141,7 @@ def event_to_json(ev: Event) -> dict[str, Any]:
     return obj
 
 
-def event_from_json(obj: Any, index: int, where: str) -> Event:
+def event_from_json(obj: object, index: int, where: str) -> Event:
     """Check one decoded JSON object and build its event; `where` names the line."""
     if not isinstance(obj, dict):
         raise HistoryError(f"{where}: expected a JSON object, got {type(obj).__name__}")
@@ -172,7 +172,7 @@ PROCESS_ABS_MAX = 2**63  # a process id fits in 64 bits, as in Jepsen
 TIME_MS_ABS_MAX = 1e15  # about 31,700 years: any later time is not a timestamp
 
 
-def check_process(process: Any, where: str, name: str) -> int | str:
+def check_process(process: object, where: str, name: str) -> int | str:
     """A process is an integer or a non-empty name."""
     if isinstance(process, str) and process:
         check_text(process, where)
@@ -184,7 +184,7 @@ def check_process(process: Any, where: str, name: str) -> int | str:
     )
 
 
-def check_time_ms(time_ms: Any, where: str, name: str, scale: float = 1.0) -> float:
+def check_time_ms(time_ms: object, where: str, name: str, scale: float = 1.0) -> float:
     """A finite time in milliseconds (`scale`: milliseconds per unit of `time_ms`)."""
     if isinstance(time_ms, bool) or not isinstance(time_ms, (int, float)):
         raise HistoryError(f"{where}: {name} must be a number, got {_short(time_ms)}")
@@ -197,7 +197,7 @@ def check_time_ms(time_ms: Any, where: str, name: str, scale: float = 1.0) -> fl
     return ms
 
 
-def _short(x: Any) -> str:
+def _short(x: object) -> str:
     """A value for an error message, cut so a huge one cannot flood the terminal."""
     try:
         text = repr(x) if not isinstance(x, int) or abs(x) < 10**30 else "a huge integer"
@@ -235,7 +235,7 @@ def _short_name(v: Any) -> Any:
     return _intern(v) if v.__class__ is str and len(v) <= NAME_LEN_MAX else v
 
 
-def _not_json(name: str) -> Any:
+def _not_json(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from checks.errors import HistoryError
+
+# A value as JSON holds it (what `json.loads` returns, and `json.dumps` takes).
+JSONValue = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
 
 DEPTH_MAX = 100  # as the EDN reader: Jepsen values nest a few levels
 INT_DIGITS_MAX = 30  # a 64-bit id has 20 digits; anything longer is not a history value
@@ -145,12 +148,12 @@ def value_key(x: Any) -> Hashable:
     return x
 
 
-def is_scalar(x: Any) -> bool:
+def is_scalar(x: object) -> bool:
     """nil, a boolean, a number or a string: not a collection."""
     return x is None or isinstance(x, (bool, int, float, str, Bool))
 
 
-def is_integer(x: Any) -> bool:
+def is_integer(x: object) -> TypeGuard[int]:
     """An integer that is not a boolean."""
     return isinstance(x, int) and not isinstance(x, bool)
 
