@@ -1,9 +1,10 @@
 """The elastic cell: a uid range moved to a cell started for the peak, and back.
 
 Before midnight the operator starts `el-1` (a gateway and a ledger front, no
-range of its own: chapter 4's `spare_cells`) and moves half of the first
-cell's range to it; after the peak the range goes back (to wherever its cell's
-data is by then: a failover in between sends it to the standby). Each move is
+range of its own: chapter 4's `spare_cells`) and moves half of a cell's range
+to it (the first cell of the city neither lost nor hosting `el-1`); after the
+peak the range goes back (to wherever its cell's data is by then, should it
+have been failed over meanwhile). Each move is
 the next version of the routing rules, written by the failover controllers
 (`MoveRange`); the gateways hand the range over by `reference.gateway.handover`.
 
@@ -25,7 +26,6 @@ from checks.history import NEMESIS, Event
 from checks.verdict import Verdict
 
 __all__ = [
-    "ELASTIC_BUCKETS",
     "ELASTIC_CELL",
     "HANDOVER_EVENTS",
     "check_owners",
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 ELASTIC_CELL = "el-1"
-ELASTIC_BUCKETS = tuple(range(17))  # half of the first cell's range (buckets 0-33)
 HANDOVER_EVENTS = ("range-move", "range-released", "range-taken", "owner-accept")
 
 

@@ -34,14 +34,13 @@ from dataclasses import replace
 from typing import Any
 
 from chapters.capstone.elastic import (
-    ELASTIC_BUCKETS,
     ELASTIC_CELL,
     HANDOVER_EVENTS,
     check_owners,
     handover_figures,
 )
 from chapters.capstone.parts import PART_STAGES, merge_layouts, part_layout
-from chapters.ch4_paxos.stage import CITIES
+from chapters.ch4_paxos.stage import CITIES, PaxosDeployment
 from chapters.ch4_paxos.stage import LOST_CITY as CELLS_LOST_CITY
 from chapters.ch5_mq.stage import TOPIC, MqDeployment
 from chapters.common import SPIKE_AT_MS
@@ -58,6 +57,7 @@ from chapters.stage import (
 from checks.history import Event
 from checks.verdict import Verdict
 from reference.cells import MoveRange
+from reference.gateway.router import even_buckets
 from reference.mq.machine import retry_topic
 from reference.net.topology import Topology
 from reference.traffic.plan import DEFAULT_SCALE
@@ -388,11 +388,12 @@ def _double11(dep: Deployment) -> None:
     city = lost_city(dep.options)
     dep.rt.call_at(peak_ms, lambda: _lose_city(dep, city))
     if dep.options.extra.get("elastic", True):
+        home, buckets = elastic_range(dep, city)
         out_ms = max(dep.rt.now_ms, dep.midnight_ms - ELASTIC_BEFORE_MS)
-        dep.rt.call_at(out_ms, lambda: _move(dep, ELASTIC_CELL, "the elastic cell for the peak"))
-        home = _first_cell(dep)
+        why = "the elastic cell for the peak"
+        dep.rt.call_at(out_ms, lambda: _move(dep, buckets, ELASTIC_CELL, why))
         back_ms = peak_ms + ELASTIC_BACK_AFTER_MS
-        dep.rt.call_at(back_ms, lambda: _move(dep, home, "the peak is over: back home"))
+        dep.rt.call_at(back_ms, lambda: _move(dep, buckets, home, "the peak is over: back home"))
     lag_ms = float(dep.options.extra.get("lag_ms", LAG_MS))
     if lag_ms > 0 and "mq" in dep.parts:
         pause_ms = peak_ms + LAG_AFTER_PEAK_MS
@@ -402,20 +403,29 @@ def _double11(dep: Deployment) -> None:
 # --8<-- [end:double11]
 
 
-def _first_cell(dep: CapstoneDeployment) -> str:
-    """The cell whose range the elastic cell borrows (buckets 0-16 of its 0-33)."""
-    return str(dep.parts["cells"].roles["cell"][0])
+def elastic_range(dep: CapstoneDeployment, lost: str) -> tuple[str, tuple[int, ...]]:
+    """The cell whose range the elastic cell borrows, and the buckets: the first half
+    of the boot range of the first cell in the city neither lost nor hosting the
+    elastic cell, so the move out and the move back are both between live cells,
+    and the lost city's failover is measured on a range that was served there."""
+    cells = dep.parts["cells"]
+    assert isinstance(cells, PaxosDeployment)
+    host = host_city_for(lost)
+    home = next(c for c, city in cells.cell_city.items() if city not in (lost, host))
+    owners = even_buckets(list(cells.cell_city)).buckets
+    mine = [b for b, owner in enumerate(owners) if owner == home]
+    return home, tuple(mine[: len(mine) // 2])
 
 
-def _move(dep: CapstoneDeployment, to_cell: str, why: str) -> None:
+def _move(dep: CapstoneDeployment, buckets: tuple[int, ...], to_cell: str, why: str) -> None:
     """The operator's move: both failover controllers are told (each writes the
     same next rules version; whichever is alive gets it to the GZone)."""
     cells = dep.parts["cells"]
-    dep.note("elastic-move", f"uid buckets {ELASTIC_BUCKETS[0]}-{ELASTIC_BUCKETS[-1]} -> {to_cell}")
+    dep.note("elastic-move", f"uid buckets {buckets[0]}-{buckets[-1]} -> {to_cell}")
     for controller in cells.roles["controller"]:
         ctx = dep.rt.context(controller)  # type: ignore[attr-defined]
         if ctx is not None and dep.rt.status(controller) == "up":
-            ctx.send(controller, MoveRange(ELASTIC_BUCKETS, to_cell, why))
+            ctx.send(controller, MoveRange(buckets, to_cell, why))
 
 
 def _lose_city(dep: CapstoneDeployment, city: str) -> None:
