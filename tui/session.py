@@ -872,15 +872,18 @@ class Session:
     def expectation_scenario(self) -> str:
         """Which of the chapter's scenarios this run now resembles (for expectations).
 
-        A failover is what a chapter's crash scenario exercises (chapter 3
-        loses acknowledged payments there), whether a crash or a city cut set
-        it off, so a run with a failover is judged as a crash.
+        The faults a person caused are judged by the harness's rule
+        (`checks.harness.spec.scenario_of_faults`), as `d11 test` judges a
+        spec's. A failover is what a chapter's crash scenario exercises
+        (chapter 3 loses acknowledged payments there), whether a crash or a
+        city cut set it off, so a run with a failover is judged as a crash.
         """
+        from checks.harness.spec import scenario_of_faults
+
         failover = any(kind == "failover" for _, kind, _ in self.dep.timeline)
-        if "crash" in self.fault_kinds or failover:
-            return "crash"
-        if "partition" in self.fault_kinds:
-            return "partition"
+        by_faults = scenario_of_faults(self.fault_kinds | ({"crash"} if failover else set()))
+        if by_faults is not None:
+            return by_faults
         if self.config.scenario in ("crash", "partition"):
             return self.config.scenario
         if self.config.scenario not in SESSION_SCENARIOS:

@@ -9,7 +9,7 @@ harness has no import cycle (`runner` -> `real` -> `spec`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "TestSpec",
     "expectation_scenario",
     "fault_targets",
+    "scenario_of_faults",
     "stage_options",
     "validate",
 ]
@@ -250,18 +251,29 @@ def validate(spec: TestSpec) -> TestSpec:
     return replace(spec, nemeses=nemeses)
 
 
-def expectation_scenario(spec: TestSpec) -> str:
-    """The chapter scenario whose expectations fit this test's faults.
+def scenario_of_faults(kinds: Iterable[str]) -> str | None:
+    """The chapter scenario a run with faults of these kinds is judged as, if any.
 
     A chapter declares what each of its scenarios shows (the naive transfer
     breaks the bank under a crash; async replication loses payments when a
-    city is cut off); a test with the same kind of faults expects the same.
+    city is cut off); a run with the same kind of faults expects the same:
+    "crash" when a fault crashes a node (a nemesis's kill or lost unsynced
+    writes, a crash action), else "partition" when one cuts links; None for
+    neither. `d11 test` asks it of a spec's nemeses, the TUI of what a person did.
     """
-    kinds = set(spec.nemeses)
-    if kinds & {"kill", "lose-unsynced"}:
+    kinds = set(kinds)
+    if kinds & {"kill", "lose-unsynced", "crash"}:
         return "crash"
     if any(k.startswith(("partition", "isolate")) for k in kinds):
         return "partition"
+    return None
+
+
+def expectation_scenario(spec: TestSpec) -> str:
+    """The chapter scenario whose expectations fit this test: its faults', else its workload's."""
+    by_faults = scenario_of_faults(spec.nemeses)
+    if by_faults is not None:
+        return by_faults
     return WORKLOADS[spec.workload] if spec.workload != "saturate" else "steady"
 
 
@@ -293,5 +305,5 @@ def stage_options(spec: TestSpec) -> tuple[StageContract, Any]:
 def fault_targets(dep: DeploymentContract) -> Targets:
     """Every node but the clients: they are the observers whose history is judged."""
     clients = set(dep.roles.get("client", []))
-    nodes = [n for n in dep.rt.node_ids() if n not in clients]  # type: ignore[attr-defined]
+    nodes = [n for n in dep.rt.node_ids() if n not in clients]
     return Targets.from_topology(dep.topology, nodes)
