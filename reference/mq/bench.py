@@ -217,10 +217,23 @@ class MqBenchRow:
     seconds: float
     p50_ms: float
     p99_ms: float
+    # CPU microseconds per delivered message, per process (replicas and the
+    # harness, which hosts the load), measured over the window, when /proc says.
+    cpu_us: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def messages_per_s(self) -> float:
         return self.messages / self.seconds
+
+    def cpu_line(self) -> str | None:
+        """Each process's CPU per message and how busy it kept one core."""
+        if not self.cpu_us:
+            return None
+        each = ", ".join(
+            f"{node} {us:.1f} ({us * self.messages_per_s / 1e4:.0f}%)"
+            for node, us in self.cpu_us.items()
+        )
+        return f"CPU per message measured, us (share of one core busy): {each}"
 
 
 @dataclass(frozen=True)
@@ -245,6 +258,10 @@ class MqBenchReport:
                 f"{name:<10} {row.inflight:>9} {row.batch:>12} {row.messages_per_s:>9,.0f} "
                 f"{row.p50_ms:>7.1f} {row.p99_ms:>7.1f}"
             )
+        for name, row in (("batched", b), ("unbatched", u)):
+            cpu = row.cpu_line()
+            if cpu is not None:
+                lines.append(f"{name}: {cpu}")
         lines.append(
             f"batched: {rate_ratio:.2f}x the {TARGET_MESSAGES_PER_S:,.0f} msgs/s target, p99 "
             f"{p99_ratio:.2f}x the {TARGET_P99_MS:.0f} ms target"
@@ -266,6 +283,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning: Any) -> MqBenchRow:
+    from reference.runtime.bench import cpu_by_node, cpu_us_per
     from reference.runtime.process import ProcessRuntime
     from reference.runtime.spec import NodeSpec
 
@@ -293,8 +311,10 @@ def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning:
         rt.call_after(0.0, lambda: load.start(ctx))
         rt.run_for(WARMUP_MS)
         begin_ms = rt.now_ms
+        cpu_begin = cpu_by_node(rt, REPLICAS)
         rt.run_for(seconds * 1000)
         end_ms = rt.now_ms
+        cpu_end = cpu_by_node(rt, REPLICAS)
         load.running = False
     window = sorted(lat for at_ms, lat in load.pulled if begin_ms <= at_ms < end_ms)
     if not window:
@@ -302,6 +322,7 @@ def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning:
     return MqBenchRow(
         batch, inflight, len(window), (end_ms - begin_ms) / 1000,
         _quantile(window, 0.50), _quantile(window, 0.99),
+        cpu_us_per(cpu_begin, cpu_end, len(window)),
     )  # fmt: skip
 
 

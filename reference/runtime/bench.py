@@ -26,7 +26,7 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -321,14 +321,26 @@ def _cpu_s(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_by_node(rt: Any) -> dict[str, float | None]:
+def cpu_by_node(rt: Any, replicas: Sequence[str] = REPLICAS) -> dict[str, float | None]:
     """Each replica's CPU seconds so far, and the harness's (it hosts the load)."""
     cpu: dict[str, float | None] = {}
-    for replica in REPLICAS:
+    for replica in replicas:
         proc = rt.members[replica].proc
         cpu[replica] = _cpu_s(proc.pid) if proc is not None else None
     cpu["harness"] = _cpu_s(None)
     return cpu
+
+
+def cpu_us_per(
+    begin: dict[str, float | None], end: dict[str, float | None], units: int
+) -> dict[str, float]:
+    """CPU microseconds per unit (a transfer, a message) of each process between two readings."""
+    out: dict[str, float] = {}
+    for node, before in begin.items():
+        after = end.get(node)
+        if before is not None and after is not None and units:
+            out[node] = (after - before) * 1e6 / units
+    return out
 
 
 def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> StageBudget | None:
@@ -525,10 +537,10 @@ def run_bench(
         rt.call_after(0.0, lambda: load.start_load(ctx))
         rt.run_for(WARMUP_MS)
         begin_ms = rt.now_ms
-        cpu_begin = _cpu_by_node(rt)
+        cpu_begin = cpu_by_node(rt)
         rt.run_for(seconds * 1000)
         end_ms = rt.now_ms
-        cpu_end = _cpu_by_node(rt)
+        cpu_end = cpu_by_node(rt)
         load.running = False
         rt.run_for(FLUSH_WAIT_MS)  # the replicas' last stage traces reach the harness
         budget = _stage_budget(load, rt.telemetry, begin_ms)
@@ -537,11 +549,6 @@ def run_bench(
         raise BenchError("no request committed during the measured window")
     latencies = sorted(lat for lat, _ in window)
     transfers = sum(ok for _, ok in window)
-    cpu_us: dict[str, float] = {}
-    for node, before in cpu_begin.items():
-        after = cpu_end[node]
-        if before is not None and after is not None and transfers:
-            cpu_us[node] = (after - before) * 1e6 / transfers
     return BenchReport(
         seconds=(end_ms - begin_ms) / 1000,
         transfers=transfers,
@@ -553,7 +560,7 @@ def run_bench(
         fsync=fsync,
         tuning=tuning,
         budget=budget,
-        cpu_us_per_transfer=cpu_us,
+        cpu_us_per_transfer=cpu_us_per(cpu_begin, cpu_end, transfers),
     )
 
 

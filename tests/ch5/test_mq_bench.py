@@ -28,3 +28,12 @@ def test_the_path_cost_counts_every_role_and_is_printed_above_the_figure() -> No
     lines = MqBenchReport(row, row, fsync=True, path_us=cost).render().splitlines()
     assert lines[-2].startswith("CPU per message along the path") and "leader" in lines[-2]
     assert lines[-1] == "messages_per_s: 100"
+
+
+def test_each_process_cpu_per_message_and_its_busy_share_are_printed() -> None:
+    cpu = {"b1": 40.0, "b2": 20.0, "b3": 20.0, "harness": 25.0}
+    row = MqBenchRow(64, 4, 10_000, 2.0, 30.0, 90.0, cpu)  # 5,000 msgs/s
+    text = MqBenchReport(row, row, fsync=True).render()
+    # 40 us a message at 5,000 a second keep b1 busy 20% of one core.
+    assert "batched: CPU per message measured, us (share of one core busy): b1 40.0 (20%)" in text
+    assert text.splitlines()[-1] == "messages_per_s: 5000"
