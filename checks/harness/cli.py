@@ -385,7 +385,6 @@ def _print_side_by_side(result: TestResult) -> None:
     console.print(Columns([faults, broken]))
 
 
-# --8<-- [start:replay]
 def replay_command(
     folder: Annotated[
         Path,
@@ -465,6 +464,3 @@ def replay_difference(stored: Any, result: TestResult) -> str:
     if len(old) != len(new):
         return f"history has {len(new)} events, the stored one {len(old)}"
     return ""
-
-
-# --8<-- [end:replay]

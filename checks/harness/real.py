@@ -169,7 +169,6 @@ def make_backend(backend: str, seed: int, topology: Any) -> ProcessRuntime:
     raise HarnessError(f"{backend!r} is not a real backend (process, docker)")
 
 
-# --8<-- [start:run-real]
 def run_real(
     spec: TestSpec,
     schedule: Schedule | None = None,
@@ -263,9 +262,6 @@ def _run(
     )
 
 
-# --8<-- [end:run-real]
-
-
 def _scenario(
     spec: TestSpec,
     dep: DeploymentContract,
@@ -348,7 +344,6 @@ def _run_real_time(
         log.warning("final reads still missing %.0f s after the run's end", grace_s)
 
 
-# --8<-- [start:forward-records]
 def forward_records(real: ProcessRuntime, dep: DeploymentContract) -> None:
     """What node processes record through `dep.record` reaches `dep.history`.
 
@@ -378,9 +373,6 @@ def forward_records(real: ProcessRuntime, dep: DeploymentContract) -> None:
             log.warning("a record from %s was refused: %s", event.node, _one_line(exc))
 
     real.telemetry.subscribe(on_trace)
-
-
-# --8<-- [end:forward-records]
 
 
 def _shifted(schedule: Schedule, origin_ms: float) -> Schedule:
