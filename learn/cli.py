@@ -148,6 +148,8 @@ def check_command(
     except LearnError as exc:
         _fail(str(exc))
     _print_result(ex, result, passed)
+    if seeds > 1 and ex.kind == "measure":
+        typer.echo(f"(--seeds does not apply to {ex.id}: its question is about one run)")
     if not result.passed:
         raise typer.Exit(1)
 

@@ -243,3 +243,10 @@ def test_the_book_links_every_exercise() -> None:
         assert ex.page, ex.id
         assert f"d11 learn start {ex.id}" in (docs / ex.page).read_text(), (ex.id, ex.page)
         assert f"`{ex.id}`" in plan, f"workshop.md's plan does not name {ex.id}"
+
+
+def test_seeds_on_a_measure_is_said_not_to_apply(d11: typer.Typer, tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    assert run(d11, "learn", "start", "ch1-single-point", "--workspace", ws)[0] == 0
+    code, out, _ = run(d11, "learn", "check", "--seeds", "3", "--workspace", ws)
+    assert code == 1 and "--seeds does not apply to ch1-single-point" in out
