@@ -101,9 +101,10 @@ def test_two_owners_of_a_range_at_once_are_caught() -> None:
     old one still has payments of it in flight. At the peak (the move back) that is
     caught; the money checks stay green (the ledger's log dedups), only the owner
     check sees it. The same night with the drain is valid."""
-    bad = simulate("double11", "double11", seed=1, extra={"handover": "no-wait"})
+    bad = simulate("double11", "double11", seed=1, variant="two-owners")
     verdict = bad.verdicts["double11:one-owner"]
     assert verdict.valid is False, verdict.summary
+    assert bad.judged["double11:one-owner"].ok  # the variant's expected failure
     assert "two owners at once" in verdict.details["violations"][0]
     good = simulate("double11", "double11", seed=1)
     assert all(v.valid is True for v in good.verdicts.values())
