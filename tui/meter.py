@@ -13,7 +13,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from checks.history import NEMESIS, Event
 
@@ -39,6 +39,16 @@ def _percentile(sorted_ms: list[float], p: float) -> float:
         return 0.0
     rank = max(1, math.ceil(p / 100.0 * len(sorted_ms)))
     return sorted_ms[rank - 1]
+
+
+class Window(TypedDict):
+    """The last few buckets' figures (`Meter.window`)."""
+
+    offered_tps: float
+    served_tps: float
+    p50_ms: float
+    p99_ms: float
+    errors: dict[str, int]  # kind -> count, most common first
 
 
 class Meter:
@@ -159,18 +169,18 @@ class Meter:
             "p99": series["p99"],
             "served_by_cell": {k[5:]: v for k, v in series.items() if k.startswith("cell:")},
             "served_by": "cell" if by_cell else "store",
-            "offered_tps": float(win["offered_tps"]),  # type: ignore[arg-type]
-            "served_tps": float(win["served_tps"]),  # type: ignore[arg-type]
-            "p50_ms": float(win["p50_ms"]),  # type: ignore[arg-type]
-            "p99_ms": float(win["p99_ms"]),  # type: ignore[arg-type]
+            "offered_tps": float(win["offered_tps"]),
+            "served_tps": float(win["served_tps"]),
+            "p50_ms": float(win["p50_ms"]),
+            "p99_ms": float(win["p99_ms"]),
             "in_flight": self.in_flight,
-            "errors": dict(win["errors"]),  # type: ignore[call-overload]
+            "errors": dict(win["errors"]),
             "errors_total": dict(self.errors_total.most_common()),
             "payments_total": self.payments_total,
             "ok_total": self.ok_total,
         }
 
-    def window(self, now_ms: float, window_ms: float = 1000.0) -> dict[str, object]:
+    def window(self, now_ms: float, window_ms: float = 1000.0) -> Window:
         """Rates, percentiles and errors over the last `window_ms` (whole buckets)."""
         first = int((now_ms - window_ms) // self.bucket_ms) + 1
         chosen = [b for b in self._ring if b.index >= first]

@@ -1046,8 +1046,8 @@ class Session:
         verdicts = {n: verdicts[n] for n in checks}  # the stage's order
         judged = judge(verdicts, self.dep.expectations(scenario))
         summary = {
-            "offered_tps": round(float(figures["offered_tps"]), 2),  # type: ignore[arg-type]
-            "goodput_tps": round(float(figures["served_tps"]), 2),  # type: ignore[arg-type]
+            "offered_tps": round(float(figures["offered_tps"]), 2),
+            "goodput_tps": round(float(figures["served_tps"]), 2),
             "p50_ms": figures["p50_ms"],
             "p99_ms": figures["p99_ms"],
         }

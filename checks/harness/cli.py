@@ -333,7 +333,8 @@ def hunt_command(
         with console.status("hunting ...") as status:
 
             def on_run(n: int, result: TestResult) -> None:
-                mark = {False: "failing", True: "valid"}.get(result.valid, "unknown")  # type: ignore[call-overload]
+                marks: dict[Validity, str] = {False: "failing", True: "valid"}
+                mark = marks.get(result.valid, "unknown")
                 status.update(
                     f"hunting: run {n} (last: {mark}, {len(result.schedule.intervals())} faults)"
                 )

@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 Validity = bool | Literal["unknown"]
+# A verdict set against its expectation (see `judge`).
+Outcome = Literal["pass", "expected-failure", "unexpected-failure", "unexpected-pass", "unknown"]
 
 # How much longer than its planned end a run waits for final reads queued
 # behind a backlog (the monolith after the spike; real processes draining a
@@ -78,7 +80,7 @@ class Judgement:
     check: str
     valid: Validity
     expected: Expectation | None
-    outcome: Literal["pass", "expected-failure", "unexpected-failure", "unexpected-pass", "unknown"]
+    outcome: Outcome
 
     @property
     def ok(self) -> bool:
@@ -95,6 +97,7 @@ def judge(
         exp = expectations.get(name)
         want: Validity = True if exp is None else exp.valid
         got = verdict.valid
+        outcome: Outcome
         if got == "unknown":
             outcome = "unknown"
         elif got is True and want is True:
@@ -107,7 +110,7 @@ def judge(
             outcome = "pass"  # a "may fail" that did not fail this seed
         else:
             outcome = "unexpected-pass"
-        out[name] = Judgement(name, got, exp, outcome)  # type: ignore[arg-type]
+        out[name] = Judgement(name, got, exp, outcome)
     return out
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from checks.harness.runner import (
     HarnessError,
@@ -105,8 +105,8 @@ def check_schedule(schedule: Schedule, spec: TestSpec, source: str = "schedule")
     """HarnessError naming the first action that cannot run on `spec`'s stage."""
     unknown = [n for n in schedule.nemeses if n not in NEMESES]
     if unknown:
-        known = ", ".join(NEMESES)
-        raise HarnessError(f"{source}: unknown nemesis {unknown[0]!r} (known: {known})")
+        names = ", ".join(NEMESES)
+        raise HarnessError(f"{source}: unknown nemesis {unknown[0]!r} (known: {names})")
     if not schedule.actions:
         return
     rt, dep = build_stage(spec)  # built, never started: only its names are read
@@ -188,7 +188,7 @@ def _partition_problem(p: dict[str, Any], names: _Names) -> str:
     return ""
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     """A finite number (true and false are not numbers; nor is a 400-digit integer)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks.history import Operation, pair_operations
+from checks.verdict import Validity
 
 if TYPE_CHECKING:
     from checks.harness.runner import TestResult
@@ -143,6 +144,10 @@ _OUTCOME_COLOURS = {
 }
 
 
+_EXPECTED_WORDS: dict[Validity, str] = {True: "must hold", False: "expected to fail"}
+_VALID_WORDS: dict[Validity, str] = {True: "valid", False: "INVALID"}
+
+
 def _verdicts(result: TestResult) -> str:
     """Each check: its verdict, what the chapter expects of it, and whether that held."""
     rows = []
@@ -150,14 +155,11 @@ def _verdicts(result: TestResult) -> str:
         judged = result.judged.get(name)
         expected = "must hold"
         if judged is not None and judged.expected is not None:
-            want = {True: "must hold", False: "expected to fail"}.get(
-                judged.expected.valid,  # type: ignore[call-overload]
-                "may fail",
-            )
+            want = _EXPECTED_WORDS.get(judged.expected.valid, "may fail")
             expected = f"{want}: {judged.expected.why}"
         outcome = judged.outcome if judged is not None else ""
         colour = _OUTCOME_COLOURS.get(outcome, "#222")
-        valid = {True: "valid", False: "INVALID"}.get(verdict.valid, "unknown")  # type: ignore[call-overload]
+        valid = _VALID_WORDS.get(verdict.valid, "unknown")
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{valid}</td>"
             f'<td>{html.escape(expected)}</td><td style="color:{colour};font-weight:bold">'
@@ -354,8 +356,10 @@ def _plots(ops: list[Operation], intervals: list[tuple[float, float, str]]) -> s
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel("time (s)")
     for axis in (top, bottom):
-        for a, b, _ in intervals:
-            axis.axvspan(a / 1000, b / 1000, color=FAULT_SHADE, alpha=0.6, linewidth=0, zorder=0)
+        for start_ms, end_ms, _ in intervals:
+            axis.axvspan(
+                start_ms / 1000, end_ms / 1000, color=FAULT_SHADE, alpha=0.6, linewidth=0, zorder=0
+            )
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
