@@ -35,7 +35,14 @@ from multiprocessing.process import BaseProcess
 
 from checks.verdict import Verdict
 
-__all__ = ["PARALLEL_MIN_EVENTS", "CheckError", "PendingChecks", "run_checks", "start_checks"]
+__all__ = [
+    "PARALLEL_MIN_EVENTS",
+    "CheckError",
+    "PendingChecks",
+    "forks",
+    "run_checks",
+    "start_checks",
+]
 
 PARALLEL_MIN_EVENTS = 20_000  # events in a history before its checkers are forked
 _MAX_CHILDREN = 8  # checkers running at once at most (the OS shares the cores)
@@ -64,8 +71,13 @@ def start_checks(
     the verdicts. In between the caller may do work of its own (the harness
     gathers the store folder's figures) while the checkers run."""
     if parallel is None:
-        parallel = events >= PARALLEL_MIN_EVENTS and len(checks) > 1 and _can_fork()
+        parallel = forks(events, len(checks))
     return PendingChecks(checks, parallel)
+
+
+def forks(events: int, checks: int) -> bool:
+    """Would `run_checks` fork `checks` checkers of a history of `events` events?"""
+    return events >= PARALLEL_MIN_EVENTS and checks > 1 and _can_fork()
 
 
 def _can_fork() -> bool:
@@ -152,6 +164,10 @@ def _child(check: Callable[[], Verdict], send: Connection) -> None:
     # 12.8 s CPU, 8.7 s with these (measured side by side). Still bounded,
     # and the process ends with its checker.
     gc.set_threshold(*_CHILD_GC_THRESHOLDS)
+    # A daemon (ended with its parent) may not start processes of its own, but
+    # a checker may fork checkers (chapter 4's wallets, in shares): it waits
+    # for them before it returns, so it need not be a daemon to them.
+    multiprocessing.current_process().daemon = False
     try:
         outcome: object = check()
         payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)

@@ -34,13 +34,16 @@ every account, merchants included, against the final balances.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checks.history import Event, Operation, pair_operations
 from checks.lin import check_operations
 from checks.lin.models.ledger import LedgerModel
+from checks.parallel import forks, run_checks
 from checks.verdict import Verdict
 
 __all__ = ["check_wallets_linearizable", "wallet_operations"]
@@ -49,11 +52,15 @@ __all__ = ["check_wallets_linearizable", "wallet_operations"]
 # never wrong but telling nothing, and on a loaded machine wall time runs
 # several times the CPU time the search needs.
 TIMEOUT_S = 300.0
+SHARES = 2  # processes the wallets are checked in, on a long history (one a core here)
 
 
 # --8<-- [start:wallet-projection]
-def wallet_operations(history: Sequence[Event]) -> list[Operation]:
-    """The history projected on each user's wallet (see the module docstring)."""
+def wallet_operations(history: Sequence[Event], share: tuple[int, int] = (0, 1)) -> list[Operation]:
+    """The history projected on each user's wallet (see the module docstring).
+
+    `share` (k, n): only the wallets of the k-th of n shares (`share_of`).
+    """
     ops = pair_operations(list(history))
     payments: dict[str, list[Operation]] = {}
     found: dict[str, tuple[str, Event]] = {}  # payment id -> a lookup's answer, and when
@@ -78,19 +85,21 @@ def wallet_operations(history: Sequence[Event]) -> list[Operation]:
             ends.append(lookup)  # the lookup saw it applied: it took effect by then
         if not ends and (answer == "absent" or all(a.type == "fail" for a in attempts)):
             continue  # certainly never applied: no operation at all
-        end = min(ends, key=lambda e: e.index) if ends else None
         wallet = str(first.value["from"])
+        if share[1] > 1 and share_of(wallet, share[1]) != share[0]:
+            continue
+        end = min(ends, key=lambda e: e.index) if ends else None
         value = {"from": wallet, "to": f"{wallet}>out", "amount": first.value["amount_cents"]}
         process = f"{pid}/{wallet}"
         invoke = Event("invoke", process, "transfer", value, first.time_ms, first.index)
         done = Event("ok", process, "transfer", value, end.time_ms, end.index) if end else None
         transfers.append(Operation(process, "transfer", invoke, done))
         spans.setdefault(wallet, []).append((first.index, end.index if end else math.inf))
-    return _wallet_reads(reads, spans) + transfers
+    return _wallet_reads(reads, spans, share) + transfers
 
 
 def _wallet_reads(
-    reads: list[Operation], spans: dict[str, list[tuple[int, float]]]
+    reads: list[Operation], spans: dict[str, list[tuple[int, float]]], share: tuple[int, int]
 ) -> list[Operation]:
     """Each full read as a read of every wallet, less the reads that add nothing.
 
@@ -119,6 +128,8 @@ def _wallet_reads(
             wallet = str(account)
             if not wallet.startswith("u"):
                 continue
+            if share[1] > 1 and share_of(wallet, share[1]) != share[0]:
+                continue
             invokes, reach = by_wallet.get(wallet, no_payments)
             spell = bisect.bisect_left(invokes, began)  # payments invoked before the read
             quiet = bisect.bisect_right(invokes, ended) == spell and (
@@ -138,11 +149,58 @@ def _wallet_reads(
 # --8<-- [end:wallet-projection]
 
 
+def share_of(wallet: str, shares: int) -> int:
+    """Which of `shares` shares a wallet is checked in (the same in every process)."""
+    return zlib.crc32(wallet.encode()) % shares
+
+
 def check_wallets_linearizable(
-    history: Sequence[Event], initial: Mapping[str, int], timeout_s: float = TIMEOUT_S
+    history: Sequence[Event],
+    initial: Mapping[str, int],
+    timeout_s: float = TIMEOUT_S,
+    shares: int = SHARES,
 ) -> Verdict:
-    """`checks.lin` with the ledger model, on every wallet's projection."""
-    ops = wallet_operations(history)
+    """`checks.lin` with the ledger model, on every wallet's projection.
+
+    Wallets are independent, so on a long history they are checked in
+    `shares` forked processes, each its own share of the wallets
+    (`checks.parallel`). Every wallet linearizable in every share is the
+    verdict of the whole. Anything else is judged again here, whole, so a
+    failure names the same wallet, with the same witness, as it always did.
+    """
+    if forks(len(history), shares):
+        checks = {
+            f"share {k}": functools.partial(_check_share, history, initial, timeout_s, (k, shares))
+            for k in range(shares)
+        }
+        done = run_checks(checks, len(history))
+        if all(v.valid is True for v in done.values()):
+            return _linearizable(
+                sum(v.details["wallets"] for v in done.values()),
+                sum(v.details["operations"] for v in done.values()),
+                max(v.details["elapsed_s"] for v in done.values()),
+            )
+    return _check_share(history, initial, timeout_s, (0, 1))
+
+
+def _linearizable(wallets: int, operations: int, elapsed_s: float) -> Verdict:
+    details = {"model": "ledger", "wallets": wallets, "operations": operations}
+    return Verdict(
+        "lin", True,
+        f"Every wallet's history is linearizable ({wallets} wallets, "
+        f"{operations} operations): each read saw every payment acknowledged before it.",
+        {**details, "elapsed_s": elapsed_s},
+    )  # fmt: skip
+
+
+def _check_share(
+    history: Sequence[Event],
+    initial: Mapping[str, int],
+    timeout_s: float,
+    share: tuple[int, int],
+) -> Verdict:
+    """The check on the wallets of one share ((0, 1): all of them)."""
+    ops = wallet_operations(history, share)
     wallets = {str(a) for a in initial if str(a).startswith("u")}
     result = check_operations(ops, LedgerModel({a: initial[a] for a in wallets}), timeout_s)
     details: dict[str, Any] = {
@@ -152,12 +210,7 @@ def check_wallets_linearizable(
         "elapsed_s": round(result.elapsed_s, 3),
     }
     if result.valid is True:
-        return Verdict(
-            "lin", True,
-            f"Every wallet's history is linearizable ({len(result.parts)} wallets, "
-            f"{len(ops)} operations): each read saw every payment acknowledged before it.",
-            details,
-        )  # fmt: skip
+        return _linearizable(len(result.parts), len(ops), round(result.elapsed_s, 3))
     if result.valid == "unknown":
         return Verdict("lin", "unknown", f"Undecided: {result.reason}.", details)
     part = result.failing

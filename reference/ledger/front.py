@@ -18,7 +18,7 @@ ledger transfer id (the ledger answers `exists` for an id it holds).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,10 @@ class LedgerFront(Node):
         self.calls: dict[str, _Call] = {}
         self.reads: dict[str, _Gather] = {}
         self.lookups: dict[str, _Lookup] = {}
+        # The placement is fixed at build time, so each account's group is
+        # looked up once per front; a full read asks for every account.
+        self._groups: dict[str, str] = {}
+        self._whole_read: dict[str, list[int]] | None = None
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         ctx.work(self.config.work_ms)
@@ -145,8 +149,8 @@ class LedgerFront(Node):
         if self.config.traced:
             emit_span(ctx, req.trace, "ledger-pay", payment=req.payment_id,
                       writes=(req.buyer, req.merchant))  # fmt: skip
-        group = self.directory.group_of(req.buyer)
-        if self.directory.group_of(req.merchant) != group:
+        group = self._group_of(req.buyer)
+        if self._group_of(req.merchant) != group:
             # Chapter 3's cells keep a payment inside one cell; one group here.
             ctx.send(
                 src, PayReply(req.req_id, req.payment_id, "failed", "cross-group", ctx.node_id)
@@ -200,13 +204,12 @@ class LedgerFront(Node):
 
     # -- reads ------------------------------------------------------------------------
     def _on_read(self, ctx: Context, src: NodeId, req: ReadBalances) -> None:
-        names = list(self.directory.ids) if req.accounts is None else list(req.accounts)
-        by_group: dict[str, list[int]] = {}
-        for name in names:
-            if name in self.directory.ids:
-                by_group.setdefault(self.directory.group_of(name), []).append(
-                    self.directory.ids[name]
-                )
+        if req.accounts is not None:
+            by_group = self._ids_by_group(req.accounts)
+        else:  # every account: the same grouping every time
+            if self._whole_read is None:
+                self._whole_read = self._ids_by_group(self.directory.ids)
+            by_group = self._whole_read
         if req.req_id in self.reads:
             return  # a duplicate of a read in progress: its answer is on the way
         if len(self.calls) + len(by_group) > CALLS_MAX:
@@ -224,6 +227,21 @@ class LedgerFront(Node):
             call = _Call(key, group, Read(key, query), req.deadline_ms, read_id=req.req_id)
             self.calls[key] = call
             self._send(ctx, call)
+
+    def _ids_by_group(self, names: Iterable[str]) -> dict[str, list[int]]:
+        """The ledger ids of the known accounts among `names`, by group, in order."""
+        by_group: dict[str, list[int]] = {}
+        ids = self.directory.ids
+        for name in names:
+            if name in ids:
+                by_group.setdefault(self._group_of(name), []).append(ids[name])
+        return by_group
+
+    def _group_of(self, account: str) -> str:
+        group = self._groups.get(account)
+        if group is None:
+            group = self._groups[account] = self.directory.group_of(account)
+        return group
 
     def _read_part(self, ctx: Context, call: _Call, value: Any) -> None:
         gather = self.reads.get(call.read_id)

@@ -32,15 +32,17 @@ which the runtime sets too; any other exception ends the run.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from heapq import heappop, heappush
 from typing import Any
 
 from reference.node import UnhandledMessage
 
-__all__ = ["ARRIVAL", "Event", "Handler", "Kernel"]
+__all__ = ["ARRIVAL", "GC_THRESHOLDS", "Event", "Handler", "Kernel", "fewer_collections"]
 
 ARRIVAL = None  # the handler slot of a message-arrival event (see the docstring)
 
@@ -52,6 +54,24 @@ Event = tuple[Handler | None, Any, Any, Any]
 _PACED_SLICE_S = 0.02  # longest a paced run sleeps before rechecking should_stop
 _PACED_MIN_S = 0.001  # shortest sleep of a paced run
 _TRAIL_FOLD_MASK = 4095  # fold the digest trail into the digest every 4096 events
+# The collector's thresholds while events run. A run allocates and frees
+# messages, events and closures by the million, and what survives (logs,
+# ledgers, the history) lives to the end. At Python's default (a young
+# collection every 700 net allocations) a minute of chapter 4 under every
+# fault spent 1.8 s of its 19 s CPU in 3,474 collections; with these, in 2
+# (measured side by side, the same digest).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The collector at `GC_THRESHOLDS` for the `with` block, then as it was."""
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _call(fn: Callable[[], object], _b: object, _c: object) -> int:
@@ -198,41 +218,43 @@ class Kernel:
         ran = start = self.events
         stop_at = -1 if max_events is None else start + max_events
         self._stopped = False
-        while times and ran != stop_at:
-            time_ms = times[0]
-            if time_ms > until_ms:
-                break
-            heappop(times)
-            event = due.pop(time_ms)
-            self.now_ms = time_ms
-            if type(event) is list:  # several events due at this very instant
-                ran += self._run_same_time(time_ms, event, stop_at - ran if stop_at > start else -1)
+        with fewer_collections():
+            while times and ran != stop_at:
+                time_ms = times[0]
+                if time_ms > until_ms:
+                    break
+                heappop(times)
+                event = due.pop(time_ms)
+                self.now_ms = time_ms
+                if type(event) is list:  # several events due at this very instant
+                    budget = stop_at - ran if stop_at > start else -1
+                    ran += self._run_same_time(time_ms, event, budget)
+                    if self._stopped:
+                        break
+                    continue
+                handler, a, b, c = event
+                if handler is ARRIVAL:  # a message: a = endpoint, b = msg, c = src
+                    if a.gate_ms < time_ms:  # up, not paused, not busy, nothing queued
+                        on_message = a.on_message  # (an attribute load, which CPython caches)
+                        try:  # (free in CPython 3.11 unless raised)
+                            on_message(a.ctx, c, b)
+                        except UnhandledMessage as exc:
+                            if exc.msg is not b:
+                                raise  # refused something else: a bug in the node
+                            self.unhandled(a, b, c)
+                        note(a.index)
+                    else:
+                        note(blocked(a, b, c))
+                else:
+                    note(handler(a, b, c))
+                # The digest trail: what happened, and when. Folded in bulk, as
+                # hashing per event would cost more than the rest of the loop.
+                note(time_ms)
+                ran += 1
+                if not ran & _TRAIL_FOLD_MASK:
+                    self._fold()
                 if self._stopped:
                     break
-                continue
-            handler, a, b, c = event
-            if handler is ARRIVAL:  # a message: a = endpoint, b = msg, c = src
-                if a.gate_ms < time_ms:  # up, not paused, not busy, nothing queued
-                    on_message = a.on_message  # (an attribute load, which CPython caches)
-                    try:  # (free in CPython 3.11 unless raised)
-                        on_message(a.ctx, c, b)
-                    except UnhandledMessage as exc:
-                        if exc.msg is not b:
-                            raise  # refused something else: a bug in the node
-                        self.unhandled(a, b, c)
-                    note(a.index)
-                else:
-                    note(blocked(a, b, c))
-            else:
-                note(handler(a, b, c))
-            # The digest trail: what happened, and when. Folded in bulk, as
-            # hashing per event would cost more than the rest of the loop.
-            note(time_ms)
-            ran += 1
-            if not ran & _TRAIL_FOLD_MASK:
-                self._fold()
-            if self._stopped:
-                break
         if advance_clock and not self._stopped and ran != stop_at and until_ms > self.now_ms:
             self.now_ms = until_ms
         self.events = ran

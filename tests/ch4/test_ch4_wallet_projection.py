@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chapters.ch4_paxos.wallets import check_wallets_linearizable, wallet_operations
+from chapters.ch4_paxos.wallets import check_wallets_linearizable, share_of, wallet_operations
 from checks.history import Event
 
 INITIAL = {"u1": 100, "u2": 50, "m0": 0}
@@ -91,3 +91,49 @@ def test_lookups_end_or_drop_the_payments_they_settle() -> None:
     # A read after the lookup that misses p1 is stale.
     h.read({"u1": 100, "u2": 50, "m0": 0})
     assert check_wallets_linearizable(h.events, INITIAL).valid is False
+
+
+def _two_wallet_history(stale: bool) -> _History:
+    """u1 and u4: one in each of two shares (`share_of`)."""
+    h = _History()
+    h.pay(1, "p1", 30)
+    value = {"id": "p2", "from": "u4", "to": "m0", "amount_cents": 20}
+    h.add("invoke", 2, "transfer", value).add("ok", 2, "transfer", value)
+    h.read({"u1": 70, "u4": 30, "m0": 50})
+    h.read({"u1": 100 if stale else 70, "u4": 30, "m0": 50})
+    return h
+
+
+def test_the_shares_give_the_verdict_of_the_whole(monkeypatch: Any) -> None:
+    """Forked shares of the wallets (as on a long history) give the same verdict,
+    summary and witness as one check of the whole."""
+    import checks.parallel
+
+    monkeypatch.setattr(checks.parallel, "PARALLEL_MIN_EVENTS", 0)
+    assert [share_of(w, 2) for w in ("u1", "u4")] == [0, 1]
+    initial = {**INITIAL, "u4": 50}
+    for stale in (False, True):
+        events = _two_wallet_history(stale).events
+        whole = check_wallets_linearizable(events, initial, shares=1)
+        shared = check_wallets_linearizable(events, initial, shares=2)
+        assert shared.valid is whole.valid is (not stale)
+        assert shared.summary == whole.summary
+        assert shared.witness == whole.witness
+    ops = wallet_operations(_two_wallet_history(False).events)
+    halves = [wallet_operations(_two_wallet_history(False).events, (k, 2)) for k in (0, 1)]
+    assert all(halves)  # each share holds a wallet
+    assert sorted(op.process for op in ops) == sorted(op.process for h in halves for op in h)
+
+
+def test_the_shares_fork_from_a_forked_checker(monkeypatch: Any) -> None:
+    """In `d11 test` the lin check itself runs in a forked child (checks.parallel)."""
+    import functools
+
+    import checks.parallel
+
+    monkeypatch.setattr(checks.parallel, "PARALLEL_MIN_EVENTS", 0)
+    events = _two_wallet_history(False).events
+    initial = {**INITIAL, "u4": 50}
+    check = functools.partial(check_wallets_linearizable, events, initial, shares=2)
+    verdicts = checks.parallel.run_checks({"lin": check, "again": check}, len(events))
+    assert [v.valid for v in verdicts.values()] == [True, True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reference.sim.kernel import Kernel
+from reference.sim.kernel import GC_THRESHOLDS, Kernel
 from reference.sim.rng import derive_seed, stream
 
 
@@ -29,6 +30,22 @@ def test_max_events_bounds_a_run_and_the_clock_stays_at_the_last_event() -> None
     assert kernel.run_until(100.0, max_events=3) == 3
     assert kernel.now_ms == 2.0 and kernel.pending() == 7
     assert kernel.next_time_ms() == 3.0
+
+
+def test_events_run_with_fewer_collections_and_the_thresholds_are_put_back() -> None:
+    kernel = Kernel()
+    seen: list[tuple[int, int, int]] = []
+    kernel.call_at(1.0, lambda: seen.append(gc.get_threshold()))
+
+    def fail() -> None:
+        raise RuntimeError("a bug in a node")
+
+    kernel.call_at(2.0, fail)
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLDS
+    with pytest.raises(RuntimeError):
+        kernel.run_until(10.0)
+    assert seen == [GC_THRESHOLDS] and gc.get_threshold() == before
 
 
 def test_scheduling_in_the_past_is_refused() -> None:
