@@ -4,7 +4,7 @@ The capstone runs each chapter's stage as it is, side by side on one
 simulator (`chapters.capstone`), and exposes them as `parts`. This view
 gives each of chapters 5-7's views its part, as if that part were the
 session's whole deployment (`PartSession`), asks each for two lines, and
-adds the night's own drills (the city lost, the stalled group). Every
+adds the night's own drills (the city lost, the stalled group, the elastic move). Every
 chapter key works here too, on its part: `l` and `x` on the queue, `f`,
 `d`, `[` and `]` on the degrade controls, `o` on the load test.
 """
@@ -28,7 +28,7 @@ PARTS: dict[str, tuple[str, type[ChapterView]]] = {  # part -> (its chapter, its
     "rehearsal": ("ch7", RehearsalView),
 }
 NIGHT_KINDS = ("city-lost", "consumer-lag", "consumer-resume", "drained", "crash", "isolate",
-               "kill-switch", "spike", "failover-complete")  # fmt: skip
+               "kill-switch", "spike", "failover-complete", "elastic-move")  # fmt: skip
 NIGHT_SHOWN = 2
 
 
