@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
@@ -10,6 +12,12 @@ from textual.widget import Widget
 from tui.model import ChapterPanelView, Frame
 from tui.widgets.palette import palette
 from tui.widgets.titles import TITLE_MARGIN, fitted_title
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from tui.widgets.args import WidgetArgs
+
 
 __all__ = ["ChapterPanel"]
 
@@ -20,8 +28,8 @@ class ChapterPanel(Widget):
         text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
+        super().__init__(**kwargs)
         self.view: ChapterPanelView | None = None
 
     def show(self, frame: Frame) -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widget import Widget
 
 from tui.model import CheckView, Frame
 from tui.widgets.palette import Palette, palette
 from tui.widgets.titles import FittedTitle
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from tui.widgets.args import WidgetArgs
+
 
 __all__ = ["ChecksPanel"]
 
@@ -17,8 +25,8 @@ class ChecksPanel(FittedTitle, Widget):
     ChecksPanel { padding: 0 1; overflow-y: auto; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
+        super().__init__(**kwargs)
         self.frame: Frame | None = None
         self._key: tuple[object, ...] = ()
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import RichLog
 
 from tui.model import EventLine, Frame
 from tui.widgets.palette import palette
 from tui.widgets.titles import FittedTitle
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from tui.widgets.args import WidgetArgs
+
 
 __all__ = ["EventsPanel"]
 
@@ -20,8 +28,8 @@ class EventsPanel(FittedTitle, RichLog):
         scrollbar-background: $surface; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(max_lines=500, wrap=False, markup=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
+        super().__init__(max_lines=500, wrap=False, markup=False, **kwargs)
 
     def show(self, frame: Frame) -> None:
         if frame.events_reset:

@@ -8,10 +8,18 @@ re-rendering the text through Textual's content pipeline.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.segment import Segment
 from rich.text import Text
 from textual.strip import Strip
 from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from tui.widgets.args import WidgetArgs
+
 
 __all__ = ["LinesPanel"]
 
@@ -19,8 +27,8 @@ __all__ = ["LinesPanel"]
 class LinesPanel(Widget):
     """Subclasses implement `build()`; `redraw()` rebuilds the strips and refreshes."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
+        super().__init__(**kwargs)
         self._strips: list[Strip] = []
         self._built_width = -1
 

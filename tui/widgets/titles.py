@@ -43,4 +43,4 @@ class FittedTitle:
     def on_resize(self, event: events.Resize) -> None:
         titles = self.TITLES.get(getattr(self, "id", None) or "")
         if titles:
-            self.border_title = fitted_title(titles, event.size.width)  # type: ignore[attr-defined]
+            self.border_title = fitted_title(titles, event.size.width)

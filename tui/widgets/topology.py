@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -10,6 +12,12 @@ from tui.model import Frame, NodeView
 from tui.widgets.lines import LinesPanel
 from tui.widgets.palette import Palette, palette
 from tui.widgets.titles import FittedTitle
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from tui.widgets.args import WidgetArgs
+
 
 __all__ = ["TopologyPanel"]
 
@@ -39,8 +47,8 @@ class TopologyPanel(FittedTitle, LinesPanel, can_focus=True):
             super().__init__()
             self.node = node
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
+        super().__init__(**kwargs)
         self.frame: Frame | None = None
         self.selected: str = ""
 

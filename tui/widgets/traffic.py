@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 
 from tui.model import Frame, format_rate
 from tui.widgets.lines import LinesPanel
 from tui.widgets.palette import Palette, area_chart, palette, sparkline
 from tui.widgets.titles import FittedTitle
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from tui.widgets.args import WidgetArgs
+
 
 __all__ = ["TrafficPanel"]
 
@@ -20,8 +28,8 @@ class TrafficPanel(FittedTitle, LinesPanel):
     TrafficPanel { padding: 0 1; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
+        super().__init__(**kwargs)
         self.frame: Frame | None = None
 
     def show(self, frame: Frame) -> None:
