@@ -75,7 +75,8 @@ DEGRADE_AFTER_MS = 8_000.0  # chapter 6's calm after the spike (its own default:
 ELASTIC_BEFORE_MS = 400.0  # the elastic cell takes its range this long before midnight
 ELASTIC_BACK_AFTER_MS = 600.0  # ... and gives it back this long after the peak
 MQ_LOAD_TEST_SHARE = 0.1  # of chapter 5's payments, tagged (its events go to shadow topics)
-OWN_CHECKS = {"double11:one-owner": check_owners}  # the capstone's own, on the whole history
+# The capstone's own checks, on the whole history.
+OWN_CHECKS: dict[str, Callable[[list[Event]], Verdict]] = {"double11:one-owner": check_owners}
 PART_ORDER = ("cells", "mq", "degrade", "rehearsal")
 
 
@@ -200,8 +201,8 @@ class CapstoneDeployment(Deployment):
     # -- judging: every checker of every chapter -----------------------------------------
     def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
-        for check, fn in OWN_CHECKS.items():
-            out[check] = fn(self.history if history is None else history)
+        for check, own in OWN_CHECKS.items():
+            out[check] = own(self.history if history is None else history)
         for name, part in self.parts.items():
             events = self.part_history(name, history)
             chapter = self.chapter_of[name]
