@@ -18,6 +18,7 @@ from typing import Any
 
 from chapters.stage import Deployment, Expectation, Runtime, Stage, StageOptions
 from checks.history import Event
+from checks.verdict import Validity
 from reference.clients import ClientConfig, ClientPlan, ClosedLoop, Payment, PaymentClient
 from reference.clients.node import Route
 from reference.gateway.router import CellRouter
@@ -236,11 +237,11 @@ class PaymentDeployment(Deployment):
             self.note("restart", ", ".join(back))
 
     def partition(self, groups: list[set[str]]) -> None:
-        self.rt.net.partition(groups)  # type: ignore[attr-defined]
+        self.rt.net.partition(groups)
         self.note("partition", " | ".join(",".join(sorted(g)) for g in groups))
 
     def heal(self) -> None:
-        self.rt.net.heal()  # type: ignore[attr-defined]
+        self.rt.net.heal()
         self.note("heal")
 
     # -- the final phase -----------------------------------------------------------------------
@@ -251,7 +252,7 @@ class PaymentDeployment(Deployment):
 
         def final_phase() -> None:
             self.note("final-phase", "heal, restart what is down, then read every balance")
-            self.rt.net.heal()  # type: ignore[attr-defined]
+            self.rt.net.heal()
             # Whatever is down, whoever crashed it (a scenario or a harness's nemesis).
             servers = [n for role, ids in self.roles.items() if role != "cell" for n in ids]
             down = {n for n in servers if self.rt.status(n) == "crashed"}
@@ -299,5 +300,5 @@ class PaymentDeployment(Deployment):
         self.checks["ledger"] = ledger
 
 
-def expect(valid: bool | str, why: str, always: bool = True) -> Expectation:
-    return Expectation(valid, why, always)  # type: ignore[arg-type]
+def expect(valid: Validity, why: str, always: bool = True) -> Expectation:
+    return Expectation(valid, why, always)

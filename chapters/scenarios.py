@@ -6,6 +6,8 @@ stage's business (`PaymentDeployment.crash_victims`, `partition_groups`).
 
 from __future__ import annotations
 
+import functools
+
 from chapters.common import DEADLINE_MS, PaymentDeployment
 from chapters.stage import Deployment, Scenario
 from reference.sim.rng import stream
@@ -56,9 +58,9 @@ def _crash(dep: Deployment) -> None:
     down_ms = dep.restart_after_ms()
     for offset_ms, victims in dep.crash_plan():
         crash_ms = at_ms + offset_ms
-        dep.rt.call_at(crash_ms, lambda v=victims: dep.crash(v, "the crash scenario"))
+        dep.rt.call_at(crash_ms, functools.partial(dep.crash, victims, "the crash scenario"))
         if down_ms is not None:
-            dep.rt.call_at(crash_ms + down_ms, lambda v=victims: dep.restart(v))
+            dep.rt.call_at(crash_ms + down_ms, functools.partial(dep.restart, victims))
     dep.finish(end_ms + DEADLINE_MS)
 
 

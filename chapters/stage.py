@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -80,11 +80,20 @@ ROLES: tuple[str, ...] = (
 )
 
 
+class Links(Protocol):
+    """What a stage's own scenarios do to a runtime's network: cut it into groups, heal it."""
+
+    def partition(self, groups: Iterable[Iterable[str]], one_way: bool = False) -> None: ...
+    def heal(self) -> None: ...
+
+
 class Runtime(Protocol):
     """What a stage needs from a runtime: a subset of SimRuntime (SIM_API.md)."""
 
     @property
     def now_ms(self) -> float: ...
+    @property
+    def net(self) -> Links: ...
     def add_node(self, node_id: str, factory: Callable[[str], Any]) -> None: ...
     def call_at(self, t_ms: float, fn: Callable[[], None]) -> None: ...
     def crash(self, node_id: str) -> None: ...
