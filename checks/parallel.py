@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import pickle
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
@@ -96,6 +97,7 @@ class PendingChecks:
         self._results: dict[str, Verdict] = {}
         self._running: dict[Connection, tuple[str, BaseProcess]] = {}  # pipe -> (check, process)
         self._waiting = list(reversed(self._checks))  # popped from the end: in order
+        self._done_s = 0.0  # time.monotonic() when the last checker finished
         if parallel:
             self._fork_more()
 
@@ -103,6 +105,14 @@ class PendingChecks:
     def forked(self) -> bool:
         """Are the checkers running in other processes (so this one is free meanwhile)?"""
         return self._parallel
+
+    @property
+    def done_s(self) -> float:
+        """When the last checker finished, by `time.monotonic()` (once `wait` returned).
+
+        A forked checker says when it finished, so the caller can tell how long
+        the checks ran while it did other work (the harness's time line)."""
+        return self._done_s
 
     @classmethod
     def finished(cls, verdicts: Mapping[str, Verdict]) -> PendingChecks:
@@ -112,7 +122,9 @@ class PendingChecks:
     def wait(self) -> dict[str, Verdict]:
         """Every check's verdict, in the order of the checks; a checker's exception raises."""
         if not self._parallel:
-            return {name: check() for name, check in self._checks.items()}
+            verdicts = {name: check() for name, check in self._checks.items()}
+            self._done_s = time.monotonic()
+            return verdicts
         try:
             while self._running:
                 ready = multiprocessing.connection.wait(list(self._running))
@@ -140,16 +152,18 @@ class PendingChecks:
     def _collect(self, conn: Connection) -> None:
         name, child = self._running.pop(conn)
         try:
-            outcome = pickle.loads(conn.recv_bytes())
+            outcome, done_s = pickle.loads(conn.recv_bytes())
         except EOFError:
             child.join()
             outcome = CheckError(f"the {name} check's process died (exit {child.exitcode})")
+            done_s = time.monotonic()
         finally:
             conn.close()
             child.join()
         if isinstance(outcome, BaseException):
             raise outcome
         self._results[name] = outcome
+        self._done_s = max(self._done_s, done_s)
 
 
 def _given(verdict: Verdict) -> Verdict:
@@ -170,14 +184,15 @@ def _child(check: Callable[[], Verdict], send: Connection) -> None:
     multiprocessing.current_process().daemon = False
     try:
         outcome: object = check()
-        payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        # (The monotonic clock is the machine's: the parent reads the same one.)
+        payload = pickle.dumps((outcome, time.monotonic()), protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:  # whatever it was, the parent raises it
         text = "".join(traceback.format_exception(exc))
         try:
-            payload = pickle.dumps(exc)
+            payload = pickle.dumps((exc, time.monotonic()))
             pickle.loads(payload)
         except Exception:  # not picklable: its traceback, as text
-            payload = pickle.dumps(CheckError(text))
+            payload = pickle.dumps((CheckError(text), time.monotonic()))
     send.send_bytes(payload)
     send.close()
     os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice

@@ -159,10 +159,13 @@ def _checked(
         summary = dep.snapshot(window_ms=1000.0)
         if getattr(pending, "forked", False):  # this process is free until they finish
             history_jsonl = _prepare_store(dep.history)
+    gathered = watch.last_span
     with watch.phase("checks"):
         if pending is not None:
             verdicts = pending.wait()
         judged = judge(verdicts, dep.expectations(scenario))
+    if getattr(pending, "forked", False):  # the checks' time, until the last one ended
+        watch.hand_over("store", "checks", gathered, pending.done_s)
     return TestResult(
         spec=spec,
         schedule=schedule,

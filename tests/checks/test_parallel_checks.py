@@ -53,3 +53,18 @@ def test_a_child_that_dies_is_an_error_not_a_verdict() -> None:
 
     with pytest.raises(CheckError, match="died"):
         run_checks({"dies": dies, "ok": lambda: Verdict("ok", True, "fine")}, 1, parallel=True)
+
+
+def test_forked_checkers_say_when_they_finished() -> None:
+    import time
+
+    from checks.parallel import start_checks
+
+    def slow() -> Verdict:
+        time.sleep(0.2)
+        return Verdict("slow", True, "done")
+
+    before = time.monotonic()
+    pending = start_checks({"slow": slow, "quick": lambda: Verdict("q", True, "")}, 1, True)
+    pending.wait()
+    assert before + 0.2 <= pending.done_s <= time.monotonic()  # the slow one's end

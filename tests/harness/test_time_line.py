@@ -42,3 +42,15 @@ def test_d11_run_ends_with_the_split() -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert LINE.match(result.output.strip().splitlines()[-1]), result.output
+
+
+def test_store_work_done_while_forked_checks_ran_is_the_checks_time() -> None:
+    """The store's figures gathered from 10 s to 14 s while checkers ran until 13 s:
+    3 s are the checks' (the store work hid behind them), 1 s the store's."""
+    watch = Stopwatch()
+    watch.add("checks", 0.5)
+    watch.add("store", 4.0)
+    watch.hand_over("store", "checks", (10.0, 14.0), until_s=13.0)
+    assert watch.phases_s == {"checks": 3.5, "store": 1.0}
+    watch.hand_over("store", "checks", (20.0, 21.0), until_s=19.0)  # they had ended before
+    assert watch.phases_s == {"checks": 3.5, "store": 1.0}
