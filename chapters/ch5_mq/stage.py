@@ -125,6 +125,10 @@ def settlement_transfer(directory: Directory, m: StoredMessage, delivery: int) -
     )
 
 
+# A message's life in the message trace: (time, node, step, what the step knows).
+Life = list[tuple[float, str, str, dict[str, object]]]
+
+
 def _load_test_share(options: StageOptions) -> float:
     return float(options.extra.get("load_test_share", 0.0))
 
@@ -169,7 +173,7 @@ class MqDeployment(PaymentDeployment):
         self._drained_at_ms = -1e18
         self._drained = False
         # The message trace (reference/mq/trace.py): msg id -> its steps, in time order.
-        self.lives: dict[str, list[tuple[float, str, str, dict[str, Any]]]] = {}
+        self.lives: dict[str, Life] = {}
         extra = options.extra
         # Chapter 7 on these queues (extra "load_test_share"): a share of the payments
         # is load-test traffic, traced and tagged; its events take the shadow lane.
@@ -258,7 +262,8 @@ class MqDeployment(PaymentDeployment):
         heard = False
         for members in self.consumers.values():
             for nid in members:
-                node = self.rt.node(nid) if self.rt.status(nid) == "up" else None
+                up = self.rt.status(nid) == "up"
+                node = self.rt.node(nid) if up else None  # type: ignore[attr-defined]
                 if not isinstance(node, MessageConsumer):
                     return False
                 if not node.caught_up(now_ms, fresh_ms=2 * GATE_POLL_MS):
@@ -345,26 +350,40 @@ class MqDeployment(PaymentDeployment):
     # --8<-- [end:mq-finish]
 
     # --8<-- [start:sample-life]
+    def topic_lives(self) -> dict[str, Life] | None:
+        """Every message's life as the broker's trace topic holds it (None: no broker
+        state here, as on a real backend, where the broker is another process)."""
+        state = self.broker_state()
+        if state is None or not state.trace_topic:
+            return None
+        lives: dict[str, Life] = {}
+        for e in state.trace_topic:
+            lives.setdefault(e.msg_id, []).append((e.time_ms, e.node, e.step, dict(e.fields)))
+        return lives
+
     def sample_life(self) -> dict[str, Any] | None:
         """One message's life from the message trace, for the report: the first sent of
         those whose life went furthest from the plain path (set aside, checked, dead-
-        lettered, retried) and, among those, through the most kinds of step."""
-        if not self.lives:
+        lettered, retried) and, among those, through the most kinds of step. Read
+        back from the broker's trace topic; from the run's telemetry where the
+        broker's state is out of reach."""
+        lives = self.topic_lives() or self.lives
+        if not lives:
             return None
 
-        def interest(steps: list[tuple[float, str, str, dict[str, Any]]]) -> int:
+        def interest(steps: Life) -> int:
             names = [step for _, _, step, _ in steps]
             rare = ("set-aside", "checked", "dead-lettered", "retried")
             score = sum(100 * (len(rare) - i) for i, r in enumerate(rare) if r in names)
             return score + len(set(names))  # then the fullest life
 
-        ids = sorted(self.lives, key=lambda m: (-interest(self.lives[m]), self.lives[m][0][0], m))
+        ids = sorted(lives, key=lambda m: (-interest(lives[m]), min(s[0] for s in lives[m]), m))
         msg_id = ids[0]
         steps = [
             [round(t, 1), node, step, " ".join(f"{k}={v}" for k, v in sorted(fields.items()))]
-            for t, node, step, fields in sorted(self.lives[msg_id], key=lambda s: s[0])
+            for t, node, step, fields in sorted(lives[msg_id], key=lambda s: s[0])
         ]
-        return {"id": msg_id, "steps": steps, "traced_messages": len(self.lives)}
+        return {"id": msg_id, "steps": steps, "traced_messages": len(lives)}
 
     # --8<-- [end:sample-life]
 
@@ -568,7 +587,12 @@ class MqStage(Stage):
             rt.add_node(nid, ledger_replica)
             dep.roles["replica"].append(nid)
         for nid in dep.brokers:
-            rt.add_node(nid, lambda n: BrokerReplica(n, broker_cfg, dep.broker_config, producers))
+            rt.add_node(
+                nid,
+                lambda n: BrokerReplica(
+                    n, broker_cfg, dep.broker_config, producers, trace_topic=True
+                ),
+            )
             dep.roles["replica"].append(nid)
         # The payment service: the transactional producer.
         ids = directory.ids
@@ -597,7 +621,7 @@ class MqStage(Stage):
 
         pcfg = ProducerConfig(
             PRODUCER_GROUP, TOPIC, mode, dep.brokers, dep.ledger, transfer, fence, dep.record,
-            traced=dep.traced,
+            traced=dep.traced, trace_topic=True,
         )  # fmt: skip
         leak = str(options.extra.get("leak", ""))
         producer_kind, consumer_kind = _planted(leak)
@@ -609,9 +633,12 @@ class MqStage(Stage):
             dep.roles["shard"].append(nid)  # where payments are served and counted
         # The consumers: each group splits the topic's queues among its members.
         queues = dep.broker_config.queues_per_topic
-        # extra "orderly": the groups with per-member dedup tables rebalance too,
-        # safely, by queue locks (reference/mq/consumer.py, orderly consumption).
-        orderly = bool(int(options.extra.get("orderly", 0)))
+        # The groups with per-member dedup tables rebalance too, safely, by queue
+        # locks and claims (reference/mq/consumer.py, orderly consumption); extra
+        # orderly=0: they do not rebalance at all (the chapter's first lesson).
+        # A consumer without a dedup table (no-dedup) cannot finish its claims after a
+        # restart (nothing says which it applied): it keeps the plain at-least-once path.
+        orderly = bool(int(options.extra.get("orderly", 1))) and variant != "no-dedup"
         lanes = [(g, TOPIC, g, MessageConsumer) for g in CONSUMER_GROUPS]
         if dep.traced:  # shadow groups read the shadow topic; production groups never do
             shadow_topic = shadow_name(TOPIC)
@@ -641,6 +668,7 @@ class MqStage(Stage):
                     else None,
                     fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
                     traced=dep.traced,
+                    trace_topic=True,
                 )
                 rt.add_node(nid, functools.partial(consumer, config=ccfg))
                 dep.local_nodes.append(nid)

@@ -64,6 +64,9 @@ delivery checker: every effect applied once, whatever was redelivered.
             "variant": "transactional",
             "checks": ("delivery",),
             "seeds": (1,),
+            # Loyalty without claims (the chapter's plain at-least-once path): a
+            # restarted member gets again what it applied and had not committed.
+            "extra": {"orderly": 0},
         },
         holds="Delivery is at least once, effects exactly once: a redelivered message "
         "finds its key in the dedup table, on the same disk as the effect.",

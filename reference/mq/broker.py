@@ -43,7 +43,7 @@ from reference.mq.messages import (
     SendTimer,
     TimerTick,
 )
-from reference.mq.trace import trace_step
+from reference.mq.trace import FLUSH_MS, TRACE_TIMER, TraceBuffer
 from reference.node import Context, NodeId
 from reference.paxos.config import PaxosConfig
 from reference.paxos.messages import Propose, ProposeResult, Read
@@ -55,6 +55,8 @@ __all__ = ["BrokerReplica", "stamp"]
 CHECK_TIMER = "mq.check"
 WHEEL_TIMER = "mq.wheel"
 HOLD_TIMER = "mq.hold"  # (HOLD_TIMER, request_id): a held pull's suspension is over
+RELEASE = "release"  # request ids of the leader's own unlocks for dead members
+TRACES = "traces"  # request ids of the leader's own trace entries
 HELD_PULLS_MAX = 1_024  # pulls held at once; beyond it a pull is answered at once
 
 
@@ -85,6 +87,7 @@ class BrokerReplica(Replica):
         producers: Mapping[str, tuple[NodeId, ...]],
         *,
         member_timeout_ms: float = 3_000.0,
+        trace_topic: bool = False,
     ) -> None:
         super().__init__(node_id, cfg, lambda: BrokerMachine(broker))
         assert all(producers.values()), "every producer group needs a producer to check"
@@ -97,6 +100,8 @@ class BrokerReplica(Replica):
         self.members: dict[str, dict[NodeId, float]] = {}
         self.member_timeout_ms = member_timeout_ms
         self.checks_sent = 0
+        self.releases = 0
+        self.traces = TraceBuffer(trace_topic)  # the leader's own steps (checked, set aside)
         # Long polling: pulls that found nothing, held until their queue grows or
         # their suspension ends (leader soft state: a client re-pulls on timeout).
         self.held_pulls: dict[tuple[NodeId, str], Read] = {}  # (client, request id) ->
@@ -112,10 +117,12 @@ class BrokerReplica(Replica):
         super().on_start(ctx)
         ctx.set_timer(float(self.broker.transaction_check_interval_ms), CHECK_TIMER)
         ctx.set_timer(float(self.broker.timer_precision_ms), WHEEL_TIMER)
+        if self.traces.to_topic:
+            ctx.set_timer(FLUSH_MS, TRACE_TIMER)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, ConsumerHeartbeat):
-            self._on_heartbeat(ctx, src, msg)
+            self._on_consumer_heartbeat(ctx, src, msg)
             return
         if isinstance(msg, ProposeResult) and src == self.node_id:
             self._on_check_pass(ctx, msg)
@@ -180,6 +187,11 @@ class BrokerReplica(Replica):
             self._wake_pulls(ctx)  # a timer may end the leadership (and held pulls with it)
 
     def _on_broker_timer(self, ctx: Context, tag: Hashable) -> None:
+        if tag == TRACE_TIMER:
+            ctx.set_timer(FLUSH_MS, TRACE_TIMER)
+            if self.role == LEADER:  # (a follower has no steps of its own to send)
+                self.traces.flush(lambda batch, sent: self._propose_own(ctx, TRACES, batch))
+            return
         if tag == WHEEL_TIMER:
             # The timing wheel's hand moves through the log: one tick a second
             # (timerPrecisionMs), proposed by the leader while timers wait.
@@ -199,7 +211,7 @@ class BrokerReplica(Replica):
             self.on_message(ctx, self.node_id, Propose(request_id, CheckPass(0)))
 
     # --8<-- [start:members]
-    def _on_heartbeat(self, ctx: Context, src: NodeId, msg: ConsumerHeartbeat) -> None:
+    def _on_consumer_heartbeat(self, ctx: Context, src: NodeId, msg: ConsumerHeartbeat) -> None:
         """Record a live member; answer with the group's live members (leader only)."""
         if self.role != LEADER:
             return  # the member's next heartbeat finds the leader
@@ -209,15 +221,38 @@ class BrokerReplica(Replica):
         for member, seen_ms in list(group.items()):
             if now_ms - seen_ms > self.member_timeout_ms:
                 del group[member]  # silent for too long: its queues go to the others
+                self._release_locks(ctx, msg.group, member)
         halves = len(self.machine.halves)
         ctx.send(src, ConsumerList(msg.group, tuple(sorted(group)), halves))
+
+    def _release_locks(self, ctx: Context, group: str, member: NodeId) -> None:
+        """A member the group can tell is dead does not keep its queue locks for
+        their whole life (60 s): the leader releases them, through the log, except
+        where the member holds an open claim (it waits for the member, or the 60 s)."""
+        held: dict[str, list[int]] = {}
+        for (g, topic, qid), (who, _until) in sorted(self.machine.locks.items()):
+            # A queue whose member died in the middle of a claim keeps its lock: the
+            # member may have applied part of it, and only its own disk knows which.
+            if g == group and who == member and not self.machine.open_claim(g, topic, qid, who):
+                held.setdefault(topic, []).append(qid)
+        for topic, qids in held.items():
+            unlock = LockQueues(group, member, topic, tuple(qids), True, 0)
+            self._propose_own(ctx, RELEASE, unlock)
+            ctx.trace("mq.locks-released", group=group, member=member, topic=topic,
+                      queues=list(qids))  # fmt: skip
+
+    def _propose_own(self, ctx: Context, kind: str, command: Message) -> None:
+        """Propose a command of the leader's own (its answer comes back to it)."""
+        self.releases += 1
+        request_id = f"{kind}/{self.node_id}/{self.ballot[0]}/{self.releases}"
+        self.on_message(ctx, self.node_id, Propose(request_id, command))
 
     # --8<-- [end:members]
 
     # --8<-- [start:check-back]
     def _on_check_pass(self, ctx: Context, result: ProposeResult) -> None:
-        if result.request_id.startswith("tick/"):
-            return  # the wheel's tick: nothing to send
+        if result.request_id.startswith(("tick/", f"{RELEASE}/", f"{TRACES}/")):
+            return  # the wheel's tick, locks released, trace entries stored: nothing to send
         if not result.ok or not isinstance(result.result, tuple):
             return  # not committed (leadership moved): the next pass decides again
         checks, discarded = result.result
@@ -234,7 +269,8 @@ class BrokerReplica(Replica):
             producer = group[(check.check_times - 1) % len(group)]
             self.checks_sent += 1
             ctx.count("mq.checks")
-            trace_step(ctx, check.msg_id, "checked", check=check.check_times, producer=producer)
+            n = check.check_times
+            self.traces.step(ctx, check.msg_id, "checked", check=n, producer=producer)
             if check.trace is not None:  # the check is a hop of the half message's trace
                 span = check.trace.child(f"{self.node_id}/{check.msg_id}/{check.check_times}")
                 emit_span(ctx, span, "mq.check", payment=check.msg_id)
@@ -245,6 +281,6 @@ class BrokerReplica(Replica):
         for msg_id in discarded:
             ctx.count("mq.check_max")
             ctx.trace("mq.check-max", msg_id=msg_id, checks=self.broker.transaction_check_max)
-            trace_step(ctx, msg_id, "set-aside", checks=self.broker.transaction_check_max)
+            self.traces.step(ctx, msg_id, "set-aside", checks=self.broker.transaction_check_max)
 
     # --8<-- [end:check-back]

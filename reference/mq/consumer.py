@@ -56,7 +56,7 @@ from reference.mq.messages import (
     SendBack,
     StoredMessage,
 )
-from reference.mq.trace import trace_step
+from reference.mq.trace import FLUSH_MS, TRACE_TIMER, TraceBuffer, flush_to_broker
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, Read, ReadResult
 from reference.tracing.context import TraceContext, emit_span
@@ -66,7 +66,8 @@ __all__ = ["EFFECTS", "ConsumerConfig", "MessageConsumer"]
 EFFECTS = ("settlement", "loyalty", "notification")
 BROKER, LEDGER = "broker", "ledger"
 PULL_TIMER, COMMIT_TIMER, HEARTBEAT_TIMER = "pull", "commit", "heartbeat"
-LOCK_TIMER = "lock"
+LOCK_TIMER, RECOVER_TIMER, LOCK_RETRY_TIMER = "lock", "recover", "lock-retry"
+LOCK_RETRY_MS = 250.0  # an unanswered lock request is asked again this soon
 DEDUP = "dedup/"  # + msg id: the key was applied
 POINTS = "points/"  # + buyer: loyalty points
 INCARNATION = "incarnation"
@@ -105,10 +106,12 @@ class ConsumerConfig:
     orderly: bool = False
     lock_renew_interval_ms: float = 20_000.0  # RocketMQ renews every 20 s (60 s life)
     traced: bool = False  # chapter 7: a `span` trace event for every message handled
+    trace_topic: bool = False  # send the message trace to the broker's trace topic
 
     def __post_init__(self) -> None:
         assert self.effect in EFFECTS and self.broker
         assert self.rebalance or not self.orderly, "orderly consumption locks rebalanced queues"
+        assert not self.orderly or self.effect != "settlement", "orderly: local effects only"
         assert self.effect != "settlement" or (self.ledger and self.settlement is not None)
         assert 0.0 <= self.fail_ratio < 1.0 and self.poll_interval_ms > 0
 
@@ -129,6 +132,8 @@ class _Queue:
     handled: deque[tuple[int, str]] = field(default_factory=deque)
     locked: bool = True  # orderly: the broker's lock is ours (False: asked, not granted)
     releasing: bool = False  # orderly: given up, handing over (finish, commit, unlock)
+    claimed_to: int = -1  # orderly: messages below this queue offset are claimed (ours)
+    confirmed_to: int = -1  # orderly: the claims below this offset are closed (applied)
 
     @property
     def low_watermark(self) -> int:
@@ -161,6 +166,9 @@ class MessageConsumer(Node):
         self.heard_ms = -1e18
         self.calls = 0
         self.incarnation = 0
+        self.recovered = not config.orderly  # orderly: last claims finished after a start
+        self.traces = TraceBuffer(config.trace_topic)
+        self.lock_retry = False  # a retry of unanswered lock requests is scheduled
 
     def caught_up(self, now_ms: float, fresh_ms: float) -> bool:
         """Every queue read to its end by a pull answered within `fresh_ms`, nothing
@@ -192,8 +200,7 @@ class MessageConsumer(Node):
             if c.orderly:
                 q.releasing = True
                 self.releasing[name] = q
-                if not q.busy:
-                    self._hand_over(ctx, name, q)
+                self._handle_next(ctx, name)  # the claimed messages first, then hand over
             else:
                 self._commit(ctx, q)
         for name, (topic, qid) in wanted.items():
@@ -219,9 +226,12 @@ class MessageConsumer(Node):
             self.calls += 1
             lock = LockQueues(self.config.group, self.node_id, topic, tuple(sorted(qids)), False, 0)
 
-            def granted(ok: bool, result: Any, lock: LockQueues = lock) -> None:
+            def granted(ok: bool, result: object, lock: LockQueues = lock) -> None:
                 if not ok or not isinstance(result, tuple) or result[:1] != ("locked",):
-                    return  # asked again at the next heartbeat
+                    if not self.lock_retry:  # no leader yet (a booting broker): soon again
+                        self.lock_retry = True
+                        ctx.set_timer(LOCK_RETRY_MS, LOCK_RETRY_TIMER)
+                    return
                 for name, q in list(self.queues.items()):
                     if q.topic != lock.topic or q.queue_id not in lock.queue_ids:
                         continue
@@ -240,12 +250,14 @@ class MessageConsumer(Node):
     def _hand_over(self, ctx: Context, name: str, q: _Queue) -> None:
         """A released queue, nothing in hand: commit where we stopped, then unlock."""
         c = self.config
+        q.busy = True  # handing over: nothing more is handled here
         unlock = LockQueues(c.group, self.node_id, q.topic, (q.queue_id,), True, 0)
 
-        def committed(ok: bool, result: Any) -> None:
+        def committed(ok: bool, result: object) -> None:
             if not ok:  # not known to be committed: keep the lock (it expires)
                 self.releasing.pop(name, None)
                 return
+            self._acknowledge(ctx, q, low)
             self.calls += 1
             request = Propose(f"unlock:{self.node_id}:{self.calls}", unlock)
             self.caller.call(ctx, BROKER, request, lambda ok, r: None, attempts_max=10)
@@ -262,6 +274,86 @@ class MessageConsumer(Node):
 
     # --8<-- [end:queue-locks]
 
+    # --8<-- [start:claims]
+    def _claim(self, ctx: Context, name: str, q: _Queue) -> None:
+        """Orderly: claim the cached messages at the broker before applying them
+        (the group's offset moves past them, fenced by our lock), so a member that
+        takes the queue after we die starts after them, and applies none again."""
+        c = self.config
+        lo, hi = q.cached[0][0], q.cached[-1][0] + 1
+        q.busy = True
+        self.calls += 1
+        claim = CommitOffset(c.group, q.topic, q.queue_id, hi, self.node_id, lo)
+
+        def answered(ok: bool, result: object) -> None:
+            q.busy = False
+            if ok and isinstance(result, tuple) and result[:1] == ("ok",):
+                q.claimed_to = hi
+                q.confirmed_to = lo  # a new claim closes the last one (all applied)
+                self._handle_next(ctx, name)
+            elif ok:  # refused: the lock is not ours any more (released as dead, expired)
+                ctx.trace("mq.lock-lost", group=c.group, queue=name)
+                if self.queues.get(name) is q:
+                    self.queues[name] = _Queue(q.topic, q.queue_id, locked=False)
+                self.releasing.pop(name, None)
+            else:  # no answer: ask again at the next poll
+                ctx.set_timer(c.poll_interval_ms, (PULL_TIMER, name))
+
+        request = Propose(f"claim:{self.node_id}:{self.calls}", claim)
+        self.caller.call(ctx, BROKER, request, answered, attempts_max=10)
+
+    def _confirm(self, ctx: Context, q: _Queue, offset: int) -> None:
+        """A claim of nothing at `offset`: the last claim is applied (one-way)."""
+        c = self.config
+        q.confirmed_to = offset
+        self.calls += 1
+        close = CommitOffset(c.group, q.topic, q.queue_id, offset, self.node_id, offset)
+        self.caller.call(ctx, BROKER, Propose(f"claim:{self.node_id}:{self.calls}", close), None)
+
+    def _recover(self, ctx: Context) -> None:
+        """After a start: apply what our last claims hold and our dedup table does
+        not (we died between claiming and applying), before anything else."""
+        c = self.config
+        self.calls += 1
+
+        def claims(ok: bool, result: object) -> None:
+            if not ok or not isinstance(result, tuple):
+                ctx.set_timer(c.poll_interval_ms, RECOVER_TIMER)  # asked again
+                return
+            pending = [(t, q, lo, hi) for t, q, lo, hi in result if hi > lo]
+            self._recover_next(ctx, pending)
+
+        read = Read(f"claims:{self.node_id}:{self.calls}", ("claims", c.group, self.node_id))
+        self.caller.call(ctx, BROKER, read, claims, attempts_max=10)
+
+    def _recover_next(self, ctx: Context, pending: list[tuple[str, int, int, int]]) -> None:
+        if not pending:
+            self.recovered = True
+            for name in [*self.queues, *self.releasing]:
+                self._handle_next(ctx, name)
+            return
+        topic, qid, lo, hi = pending[0]
+        c = self.config
+        self.calls += 1
+        query = PullQuery(c.group, topic, qid, lo, hi - lo, 0)
+
+        def pulled(ok: bool, result: object) -> None:
+            if not ok or not isinstance(result, PullResult):
+                ctx.set_timer(c.poll_interval_ms, RECOVER_TIMER)  # start over
+                return
+            process = f"{self.node_id}#{self.incarnation}/{topic}/{qid}"
+            for m in result.messages:
+                if ctx.disk.get(DEDUP + m.msg_id) is None:  # claimed, never applied
+                    self._record_receive(process, m, ctx.now_ms())
+                    trace = m.trace.child(f"{self.node_id}/{m.msg_id}/claimed") if m.trace else None
+                    self._apply_local(ctx, process, m, trace)
+            self._confirm(ctx, _Queue(topic, qid), hi)
+            self._recover_next(ctx, pending[1:])
+
+        self.caller.call(ctx, BROKER, Read(f"pull:{self.node_id}:{self.calls}", query), pulled)
+
+    # --8<-- [end:claims]
+
     def on_start(self, ctx: Context) -> None:
         # History process ids name the incarnation: an operation cut short by a
         # crash stays open (Jepsen's rule), and the restarted node is a new process.
@@ -274,9 +366,12 @@ class MessageConsumer(Node):
         ctx.set_timer(self.config.offset_commit_interval_ms, COMMIT_TIMER)
         if self.config.rebalance:
             ctx.set_timer(0.0, HEARTBEAT_TIMER)
+        if self.traces.to_topic:
+            ctx.set_timer(FLUSH_MS, TRACE_TIMER)
         if self.config.orderly:
             ctx.set_timer(self.config.lock_renew_interval_ms, LOCK_TIMER)
             self._lock_queues(ctx, renew=False)
+            self._recover(ctx)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         ctx.work(self.config.work_ms)
@@ -303,6 +398,14 @@ class MessageConsumer(Node):
             ctx.set_timer(self.config.heartbeat_interval_ms, HEARTBEAT_TIMER)
             beat = ConsumerHeartbeat(self.config.group, self.node_id)
             ctx.send(self.caller.leader(BROKER), beat)
+        elif tag == RECOVER_TIMER:
+            self._recover(ctx)
+        elif tag == TRACE_TIMER:
+            ctx.set_timer(FLUSH_MS, TRACE_TIMER)
+            flush_to_broker(ctx, self.caller, BROKER, self.traces)
+        elif tag == LOCK_RETRY_TIMER:
+            self.lock_retry = False
+            self._lock_queues(ctx, renew=False)
         elif tag == LOCK_TIMER:
             ctx.set_timer(self.config.lock_renew_interval_ms, LOCK_TIMER)
             self._lock_queues(ctx, renew=True)
@@ -324,7 +427,7 @@ class MessageConsumer(Node):
         self.calls += 1
         query = PullQuery(self.config.group, q.topic, q.queue_id, q.next_offset, 32, 0)
 
-        def pulled(ok: bool, result: Any) -> None:
+        def pulled(ok: bool, result: object) -> None:
             q.pulling = False
             if self.queues.get(name) is not q:
                 return  # released while the pull was out
@@ -356,50 +459,58 @@ class MessageConsumer(Node):
         if low < 0 or low == q.committed:
             return
         q.committed = low
-        while q.handled and q.handled[0][0] < low:
-            trace_step(ctx, q.handled.popleft()[1], "acknowledged", group=self.config.group)
+        self._acknowledge(ctx, q, low)
         self.calls += 1
         commit = CommitOffset(self.config.group, q.topic, q.queue_id, low)
         self.caller.call(ctx, BROKER, Propose(f"offset:{self.node_id}:{self.calls}", commit), None)
 
     # --8<-- [end:commit-offsets]
 
+    def _acknowledge(self, ctx: Context, q: _Queue, low: int) -> None:
+        """The message trace's "acknowledged" step: the group's offset passed them."""
+        while q.handled and q.handled[0][0] < low:
+            self.traces.step(ctx, q.handled.popleft()[1], "acknowledged", group=self.config.group)
+
     # -- handling ----------------------------------------------------------------------
     def _handle_next(self, ctx: Context, name: str) -> None:
-        q = self.queues[name]
-        if q.busy or not q.cached or not q.locked:
+        q = self.queues.get(name) or self.releasing.get(name)
+        if q is None or q.busy or not q.locked or not self.recovered:
+            return
+        if q.releasing and (not q.cached or q.cached[0][0] >= q.claimed_to):
+            self._hand_over(ctx, name, q)  # every claimed message applied: hand it over
+            return
+        if not q.cached:
+            return
+        queue_offset, m = q.cached[0]
+        c = self.config
+        if c.orderly and queue_offset >= q.claimed_to:
+            self._claim(ctx, name, q)
             return
         q.busy = True
         ctx.count("txns")  # a message handled (the report's load per node)
-        queue_offset, m = q.cached[0]
-        c = self.config
         process = f"{self.node_id}#{self.incarnation}/{name}"
         self.deliveries[m.msg_id] = self.deliveries.get(m.msg_id, 0) + 1
         trace = self.message_trace(ctx, m) if m.trace is not None else None
-        trace_step(
+        self.traces.step(
             ctx, m.msg_id, "delivered", group=c.group, queue=name, offset=queue_offset,
             reconsume=m.reconsume_times,
         )  # fmt: skip
-        value = {"id": m.msg_id, "key": m.key, "group": c.group}
-        for kind in ("invoke", "ok"):
-            c.record(
-                {
-                    "type": kind,
-                    "process": process,
-                    "f": "receive",
-                    "value": value,
-                    "time_ms": ctx.now_ms(),
-                }
-            )
+        self._record_receive(process, m, ctx.now_ms())
 
         def done() -> None:
             q.cached.popleft()
             q.handled.append((queue_offset, m.msg_id))
             q.busy = False
+            if c.orderly:  # the claim moved the group's offset past it already
+                self._acknowledge(ctx, q, q.claimed_to)
+            if c.orderly and not q.cached and q.claimed_to > q.confirmed_to:
+                self._confirm(ctx, q, q.claimed_to)  # the claim is applied: close it
             if self.queues.get(name) is q:  # not released meanwhile
                 self._handle_next(ctx, name)
-            elif q.releasing:  # orderly: the message in hand is done, hand over
-                self._hand_over(ctx, name, q)
+            elif q.releasing and self.releasing.get(name) is q:
+                # orderly: the message in hand is done; the rest of the claim is
+                # ours to apply, then the queue is handed over (`_handle_next`)
+                self._handle_next(ctx, name)
 
         if c.fail_ratio and ctx.random.random() < c.fail_ratio:
             self._send_back(ctx, m, done, trace)
@@ -434,6 +545,14 @@ class MessageConsumer(Node):
 
     # --8<-- [end:consumer-trace]
 
+    def _record_receive(self, process: str, m: StoredMessage, now_ms: float) -> None:
+        value = {"id": m.msg_id, "key": m.key, "group": self.config.group}
+        for kind in ("invoke", "ok"):
+            self.config.record(
+                {"type": kind, "process": process, "f": "receive", "value": value,
+                 "time_ms": now_ms}
+            )  # fmt: skip
+
     # --8<-- [start:idempotent-apply]
     def _apply_local(
         self, ctx: Context, process: str, m: StoredMessage, trace: TraceContext | None
@@ -444,7 +563,7 @@ class MessageConsumer(Node):
         writes = (data.buyer,) if c.effect == "loyalty" else ()
         # --8<-- [start:dedup]
         if c.idempotent and ctx.disk.get(DEDUP + m.msg_id) is not None:
-            trace_step(ctx, m.msg_id, "consumed", group=c.group, duplicate=True)
+            self.traces.step(ctx, m.msg_id, "consumed", group=c.group, duplicate=True)
             self._span(ctx, m, trace, "mq.consume", topic=m.topic, outcome="duplicate")
             return  # applied before (by this incarnation or an earlier one)
         if c.effect == "loyalty":
@@ -454,7 +573,7 @@ class MessageConsumer(Node):
             ctx.disk.put(DEDUP + m.msg_id, ctx.now_ms())
         ctx.disk.sync()  # effect and dedup record durable at once, or neither
         # --8<-- [end:dedup]
-        trace_step(ctx, m.msg_id, "consumed", group=c.group, duplicate=False)
+        self.traces.step(ctx, m.msg_id, "consumed", group=c.group, duplicate=False)
         self._span(ctx, m, trace, "mq.consume", topic=m.topic, writes=writes, outcome="applied")
         value = {"id": m.msg_id, "group": c.group}
         for kind in ("invoke", "ok"):
@@ -507,7 +626,7 @@ class MessageConsumer(Node):
         # ledger, which answers "exists" for a transfer id it already holds.
         request_id = f"settle:{transfer.id}:{self.node_id}#{self.incarnation}:{self.calls}"
 
-        def answered(ok: bool, result: Any) -> None:
+        def answered(ok: bool, result: object) -> None:
             code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
             if code is None:  # no answer: try again (same transfer id when idempotent)
                 c.record(
@@ -530,7 +649,7 @@ class MessageConsumer(Node):
                     "time_ms": ctx.now_ms(),
                 }
             )
-            trace_step(ctx, m.msg_id, "consumed", group=c.group, result=str(code))
+            self.traces.step(ctx, m.msg_id, "consumed", group=c.group, result=str(code))
             # The escrow it debits (its settled twin is named after it).
             self._span(ctx, m, trace, "mq.consume", topic=m.topic, writes=(data.merchant,),
                        outcome=str(code))  # fmt: skip
@@ -566,12 +685,12 @@ class MessageConsumer(Node):
         self.calls += 1
         back = SendBack(self.config.group, m.offset, m.reconsume_times, 0)
 
-        def answered(ok: bool, result: Any) -> None:
+        def answered(ok: bool, result: object) -> None:
             if ok:
                 ctx.count("mq.sent_back")
                 dead = isinstance(result, tuple) and result[:1] == ("dead-letter",)
                 step = "dead-lettered" if dead else "retried"
-                trace_step(
+                self.traces.step(
                     ctx, m.msg_id, step, group=self.config.group, tries=m.reconsume_times + 1
                 )
                 # The broker's copy in the retry (or dead-letter) topic keeps the

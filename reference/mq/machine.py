@@ -38,8 +38,10 @@ from reference.mq.messages import (
     SendHalf,
     SendMessage,
     SendTimer,
+    SendTraces,
     StoredMessage,
     TimerTick,
+    TraceEntry,
 )
 from reference.mq.mutations import check_mutations
 from reference.mq.timer_wheel import TimingWheel
@@ -66,6 +68,9 @@ RETRY_FIRST_LEVEL = 3  # a consumer's first retry waits level 3: 10 s (then 30 s
 PULL_MAX_MESSAGES = 1_024  # a pull asks for pullBatchSize (32 by default); at most this
 BATCH_COMMANDS_MAX = 4_096  # commands in one CommandBatch
 BATCHABLE = (SendHalf, EndTransaction, EndTransactions, SendMessage, SendTimer, CommitOffset)
+
+
+Result = tuple[object, ...]  # a command's answer: ("stored", offset), ("refused", why), ...
 
 
 def retry_topic(group: str) -> str:
@@ -139,6 +144,11 @@ class BrokerMachine:
         # Replicated (RocketMQ keeps them in the broker's memory): a new leader
         # knows who holds what, so no queue has two owners across a failover.
         self.locks: dict[tuple[str, str, int], tuple[str, int]] = {}
+        # The trace topic (RMQ_SYS_TRACE_TOPIC): every message's life, step by step,
+        # as the nodes that saw it sent it (reference/mq/trace.py).
+        self.trace_topic: list[TraceEntry] = []
+        # Orderly members' last claims: (group, topic, queue, member) -> [from, to).
+        self.claims: dict[tuple[str, str, int, str], tuple[int, int]] = {}
 
     def _new_wheel(self) -> TimingWheel:
         cfg = self.config
@@ -174,7 +184,7 @@ class BrokerMachine:
             return self._apply_batch(command)
         return self._apply_one(command, None)
 
-    def _apply_one(self, command: Any, now_ms: int | None) -> Any:
+    def _apply_one(self, command: object, now_ms: int | None) -> Result:
         """One command at `now_ms` (a batch's time), or at the time it carries (None)."""
         if isinstance(command, SendHalf):
             return self._send_half(command, command.born_ms if now_ms is None else now_ms)
@@ -192,6 +202,8 @@ class BrokerMachine:
         if isinstance(command, SendMessage):
             return self._send(command, command.born_ms if now_ms is None else now_ms)
         if isinstance(command, CommitOffset):
+            if command.consumer:
+                return self._claim(command)
             key = (command.group, command.topic, command.queue_id)
             # Forward only: a late commit from a consumer that has since
             # restarted must not move the group back (nor forward past the queue).
@@ -204,6 +216,9 @@ class BrokerMachine:
             return self._lock(command)
         if isinstance(command, CheckPass):
             return self._check_pass(command.timestamp_ms)
+        if isinstance(command, SendTraces):
+            self.trace_topic.extend(command.entries)
+            return ("stored", len(self.trace_topic))
         if isinstance(command, SendTimer):
             return self._send_timer(command, command.born_ms if now_ms is None else now_ms)
         if isinstance(command, TimerTick):
@@ -213,7 +228,7 @@ class BrokerMachine:
             return ("delivered", len(due))
         return ("refused", f"not a broker command: {type(command).__name__}")
 
-    def _apply_batch(self, batch: CommandBatch) -> Any:
+    def _apply_batch(self, batch: CommandBatch) -> Result:
         if len(batch.commands) > BATCH_COMMANDS_MAX:
             return ("refused", f"more than {BATCH_COMMANDS_MAX} commands in one batch")
         # The leader stamps the batch once (broker.stamp), not each command in it;
@@ -227,7 +242,7 @@ class BrokerMachine:
         )
 
     # --8<-- [start:half]
-    def _send_half(self, c: SendHalf, now_ms: int) -> Any:
+    def _send_half(self, c: SendHalf, now_ms: int) -> Result:
         if c.msg_id in self.ids:  # a resend after a lost answer: stored once
             return ("stored", self.ids[c.msg_id])
         queue_id = queue_of(c.key, self.config.queues_per_topic)
@@ -244,7 +259,7 @@ class BrokerMachine:
         self._real_topic[c.msg_id] = (c.topic, queue_id)
         return ("stored", offset)
 
-    def _end(self, c: EndTransaction, now_ms: int) -> Any:
+    def _end(self, c: EndTransaction, now_ms: int) -> Result:
         half = self.halves.get(c.msg_id)
         if half is None and c.commit and self._mutated_recommit(c.msg_id):
             return ("committed", self._append(self._visible(c.msg_id, now_ms)))
@@ -295,7 +310,7 @@ class BrokerMachine:
 
     def _older_unresolved(self, key: str, offset: int) -> bool:
         offsets = self.half_offsets.get(key)
-        return bool(offsets) and offsets[0] < offset
+        return offsets is not None and len(offsets) > 0 and offsets[0] < offset
 
     def _forget_half(self, key: str, offset: int) -> None:
         offsets = self.half_offsets[key]
@@ -320,7 +335,7 @@ class BrokerMachine:
     # --8<-- [end:half]
 
     # --8<-- [start:check-pass]
-    def _check_pass(self, now_ms: int) -> Any:
+    def _check_pass(self, now_ms: int) -> Result:
         """Which half messages to ask about now, and which to set aside.
 
         Returns (checks, discarded): the CheckTransaction requests the leader
@@ -368,7 +383,7 @@ class BrokerMachine:
 
     # --8<-- [end:check-pass]
 
-    def _send(self, c: SendMessage, now_ms: int) -> Any:
+    def _send(self, c: SendMessage, now_ms: int) -> Result:
         if c.msg_id in self.ids:
             return ("stored", self.ids[c.msg_id])
         queue_id = queue_of(c.key, self.config.queues_per_topic)
@@ -382,7 +397,7 @@ class BrokerMachine:
         return ("stored", offset)
 
     # --8<-- [start:send-timer]
-    def _send_timer(self, c: SendTimer, now_ms: int) -> Any:
+    def _send_timer(self, c: SendTimer, now_ms: int) -> Result:
         """A timer message waits on the wheel, stored under a system topic."""
         if c.msg_id in self.ids:
             return ("stored", self.ids[c.msg_id])
@@ -402,7 +417,7 @@ class BrokerMachine:
     # --8<-- [end:send-timer]
 
     # --8<-- [start:queue-locks]
-    def _lock(self, c: LockQueues) -> Any:
+    def _lock(self, c: LockQueues) -> Result:
         """Lock, renew or release queues of a group for one member. A lock is granted
         if the queue is free, already this member's, or its holder's lock expired."""
         out: list[int] = []
@@ -422,8 +437,41 @@ class BrokerMachine:
 
     # --8<-- [end:queue-locks]
 
+    # --8<-- [start:claims]
+    def _claim(self, c: CommitOffset) -> Result:
+        """An orderly member takes messages [claim_from, offset) of a queue it holds
+        the lock of: the group's offset moves past them *before* they are applied,
+        so whoever holds the queue next starts after them; the claim is kept open
+        until its next claim (or one of nothing) says they are applied, so the
+        member (restarted, with its dedup table) finishes them itself."""
+        key = (c.group, c.topic, c.queue_id)
+        holder = self.locks.get(key)
+        if holder is None or holder[0] != c.consumer:
+            return ("refused", "not the lock holder")
+        top = len(self.queues.get((c.topic, c.queue_id), ()))
+        self.offsets[key] = max(self.offsets.get(key, 0), min(c.offset, top))
+        if c.claim_from < min(c.offset, top):
+            self.claims[(*key, c.consumer)] = (c.claim_from, min(c.offset, top))
+        else:  # a claim of nothing: the last one is applied (closed)
+            self.claims.pop((*key, c.consumer), None)
+        return ("ok", self.offsets[key])
+
+    def open_claim(self, group: str, topic: str, queue_id: int, consumer: str) -> bool:
+        """Has `consumer` claimed messages of this queue it has not said it applied?"""
+        return (group, topic, queue_id, consumer) in self.claims
+
+    def claims_of(self, group: str, consumer: str) -> tuple[tuple[str, int, int, int], ...]:
+        """A member's open claims, one per queue at most: (topic, queue id, from, to)."""
+        return tuple(
+            (t, q, lo, hi)
+            for (g, t, q, who), (lo, hi) in sorted(self.claims.items())
+            if g == group and who == consumer
+        )
+
+    # --8<-- [end:claims]
+
     # --8<-- [start:send-back]
-    def _send_back(self, c: SendBack) -> Any:
+    def _send_back(self, c: SendBack) -> Result:
         """A failed message: to the group's retry topic after a delay level, or,
         after `max_reconsume_times` retries, to its dead-letter topic."""
         if not 0 <= c.log_offset < len(self.log):
@@ -467,11 +515,13 @@ class BrokerMachine:
     # --8<-- [end:audit]
 
     # -- queries ------------------------------------------------------------------------
-    def read(self, query: Any) -> Any:
+    def read(self, query: object) -> object:
         if isinstance(query, PullQuery):
             return self.pull(query)
         if query == "unresolved":
             return len(self.halves)
+        if isinstance(query, tuple) and len(query) == 3 and query[0] == "claims":
+            return self.claims_of(str(query[1]), str(query[2]))
         return None
 
     def pull(self, q: PullQuery) -> PullResult:
@@ -508,6 +558,8 @@ class BrokerMachine:
             self.wheel.snapshot(),
             self.check_cursor,
             tuple((g, t, q, who, until) for (g, t, q), (who, until) in self.locks.items()),
+            tuple((*k, lo, hi) for k, (lo, hi) in self.claims.items()),
+            tuple(self.trace_topic),
         )
 
     def restore(self, value: Any) -> None:
@@ -528,6 +580,9 @@ class BrokerMachine:
         self.check_cursor = cursor[0] if cursor else -1
         locks = cursor[1] if len(cursor) > 1 else ()
         self.locks = {(g, t, q): (who, until) for g, t, q, who, until in locks}
+        claims = cursor[2] if len(cursor) > 2 else ()
+        self.claims = {(g, t, q, who): (lo, hi) for g, t, q, who, lo, hi in claims}
+        self.trace_topic = list(cursor[3]) if len(cursor) > 3 else []
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)

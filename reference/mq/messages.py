@@ -18,7 +18,7 @@ Every field has an exact type: the codec carries them as they are.
 
 from __future__ import annotations
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.tracing.context import TraceContext
 
 __all__ = [
@@ -38,13 +38,18 @@ __all__ = [
     "SendHalf",
     "SendMessage",
     "SendTimer",
+    "SendTraces",
     "StoredMessage",
     "TimerTick",
+    "TraceEntry",
+    "TraceValue",
 ]
+
+TraceValue = str | int | float | bool  # what a trace step's fields hold
 
 
 @message(name="mq.Payload")
-class Payload:
+class Payload(Message):
     """What one payment event says: enough for every consumer and for the check-back."""
 
     payment_id: str
@@ -54,7 +59,7 @@ class Payload:
 
 
 @message(name="mq.StoredMessage")
-class StoredMessage:
+class StoredMessage(Message):
     """One record of the commit log (a message as the broker stores it)."""
 
     offset: int  # position in the commit log
@@ -77,7 +82,7 @@ class StoredMessage:
 
 
 @message(name="mq.SendHalf")
-class SendHalf:
+class SendHalf(Message):
     """Store a half message: durable, invisible to consumers until committed."""
 
     producer_group: str
@@ -90,7 +95,7 @@ class SendHalf:
 
 
 @message(name="mq.EndTransaction")
-class EndTransaction:
+class EndTransaction(Message):
     """The producer's verdict on a half message. Sent one-way: it may be lost."""
 
     producer_group: str
@@ -101,7 +106,7 @@ class EndTransaction:
 
 
 @message(name="mq.EndTransactions")
-class EndTransactions:
+class EndTransactions(Message):
     """A producer's own verdicts on several of its half messages, in one command
     (a batching producer's EndTransaction for each): on the wire and in the log,
     one string per message rather than one record. Answered with a tuple of each
@@ -114,7 +119,7 @@ class EndTransactions:
 
 
 @message(name="mq.SendMessage")
-class SendMessage:
+class SendMessage(Message):
     """A plain (non-transactional) message: visible at once."""
 
     topic: str
@@ -126,7 +131,7 @@ class SendMessage:
 
 
 @message(name="mq.SendTimer")
-class SendTimer:
+class SendTimer(Message):
     """A timer message: stored now, visible in its topic at `deliver_at_ms`."""
 
     topic: str
@@ -139,24 +144,30 @@ class SendTimer:
 
 
 @message(name="mq.TimerTick")
-class TimerTick:
+class TimerTick(Message):
     """The leader's clock tick for the timing wheel: deliver what is due by now."""
 
     timestamp_ms: int
 
 
 @message(name="mq.CommitOffset")
-class CommitOffset:
+class CommitOffset(Message):
     """A consumer group's committed offset in one queue: every message below it is done."""
 
     group: str
     topic: str
     queue_id: int
     offset: int
+    # A *claim* (orderly consumers whose dedup table is on their own disk): the
+    # member holding the queue's lock takes the messages [claim_from, offset) before
+    # it applies them. Refused unless `consumer` holds the lock; the broker keeps the
+    # member's last claim per queue, so a restarted member finishes what it claimed.
+    consumer: str = ""
+    claim_from: int = -1
 
 
 @message(name="mq.LockQueues")
-class LockQueues:
+class LockQueues(Message):
     """Lock (or renew, or with `unlock` release) a consumer group's queues for one
     member: RocketMQ's LOCK_BATCH_MQ / UNLOCK_BATCH_MQ for orderly consumption. A
     lock lasts `BrokerConfig.rebalance_lock_max_live_ms` unless renewed. Answered
@@ -171,7 +182,7 @@ class LockQueues:
 
 
 @message(name="mq.SendBack")
-class SendBack:
+class SendBack(Message):
     """A consumer failed a message: retry it later (delay levels), or dead-letter it."""
 
     group: str
@@ -181,7 +192,7 @@ class SendBack:
 
 
 @message(name="mq.CheckPass")
-class CheckPass:
+class CheckPass(Message):
     """The leader's periodic scan of the half messages (a replicated decision:
     every replica counts the same checks and sets aside the same messages)."""
 
@@ -189,7 +200,7 @@ class CheckPass:
 
 
 @message(name="mq.CommandBatch")
-class CommandBatch:
+class CommandBatch(Message):
     """Several commands in one proposal, applied in order, answered together (a
     tuple of their results). What a batching client sends: one log record, one
     round of Paxos and one answer for many messages. (RocketMQ batches plain
@@ -203,11 +214,30 @@ class CommandBatch:
     timestamp_ms: int = 0
 
 
+@message(name="mq.TraceEntry")
+class TraceEntry(Message):
+    """One step of one message's life (reference/mq/trace.py), as the node that saw
+    it recorded it: a record of the broker's trace topic."""
+
+    msg_id: str
+    step: str
+    time_ms: float  # the node's clock
+    node: str
+    fields: tuple[tuple[str, TraceValue], ...]
+
+
+@message(name="mq.SendTraces")
+class SendTraces(Message):
+    """A node's batch of trace entries for the trace topic (RMQ_SYS_TRACE_TOPIC)."""
+
+    entries: tuple[TraceEntry, ...]
+
+
 # -- queries (inside paxos.Read) and their answers -----------------------------
 
 
 @message(name="mq.PullQuery")
-class PullQuery:
+class PullQuery(Message):
     group: str
     topic: str
     queue_id: int
@@ -220,7 +250,7 @@ class PullQuery:
 
 
 @message(name="mq.PullResult")
-class PullResult:
+class PullResult(Message):
     messages: tuple[StoredMessage, ...]
     next_offset: int  # where the next pull of this queue starts
     max_offset: int  # the queue's length: max_offset - committed = the group's lag
@@ -230,7 +260,7 @@ class PullResult:
 
 
 @message(name="mq.CheckTransaction")
-class CheckTransaction:
+class CheckTransaction(Message):
     """ "Did the local transaction of this half message commit?" (broker -> producer)."""
 
     msg_id: str
@@ -244,7 +274,7 @@ class CheckTransaction:
 
 
 @message(name="mq.ConsumerHeartbeat")
-class ConsumerHeartbeat:
+class ConsumerHeartbeat(Message):
     """ "I am alive and in this group" (consumer -> the broker's leader), one-way."""
 
     group: str
@@ -252,7 +282,7 @@ class ConsumerHeartbeat:
 
 
 @message(name="mq.ConsumerList")
-class ConsumerList:
+class ConsumerList(Message):
     """The group's live members as the leader knows them (sorted): each member
     computes its own share of the queues from it (RocketMQ's client-side rebalance)."""
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
 
 from reference.clients.node import Record
 from reference.codec import Message
@@ -47,7 +46,7 @@ from reference.ledger.results import CreateTransferResult
 from reference.mq.caller import CALL_TIMER, GroupCaller
 from reference.mq.lanes import data_view, lane_topic
 from reference.mq.messages import CheckTransaction, EndTransaction, Payload, SendHalf, SendMessage
-from reference.mq.trace import trace_step
+from reference.mq.trace import FLUSH_MS, TRACE_TIMER, TraceBuffer, flush_to_broker
 from reference.node import Context, Node, NodeId
 from reference.paxos.messages import Propose, ProposeResult, ReadResult
 from reference.payment.messages import PayReply, PayRequest
@@ -75,6 +74,7 @@ class ProducerConfig:
     record: Record
     work_ms: float = 0.05  # busy time per message handled
     traced: bool = False  # chapter 7: a `span` trace event for every hop of a payment
+    trace_topic: bool = False  # send the message trace to the broker's trace topic
 
     def __post_init__(self) -> None:
         assert self.mode in MODES, self.mode
@@ -100,15 +100,18 @@ class TransactionalProducer(Node):
         self.payments: dict[str, _Payment] = {}
         self.ops = 0  # history process ids: one per operation
         self.incarnation = 0
+        self.traces = TraceBuffer(config.trace_topic)
 
     def on_start(self, ctx: Context) -> None:
         # A restarted producer is a new history process (its cut-short operations stay open).
         self.incarnation = int(ctx.disk.get(INCARNATION, 0)) + 1
         ctx.disk.put(INCARNATION, self.incarnation)
         ctx.disk.sync()
+        if self.traces.to_topic:
+            ctx.set_timer(FLUSH_MS, TRACE_TIMER)
 
     # -- history --------------------------------------------------------------------
-    def _op(self, ctx: Context, f: str, value: dict[str, Any]) -> Callable[[str, Any], None]:
+    def _op(self, ctx: Context, f: str, value: dict[str, str]) -> Callable[..., None]:
         """Record the invoke of one operation; returns its completion recorder."""
         self.ops += 1
         process = f"{self.node_id}#{self.incarnation}/{self.ops}"
@@ -116,7 +119,7 @@ class TransactionalProducer(Node):
             {"type": "invoke", "process": process, "f": f, "value": value, "time_ms": ctx.now_ms()}
         )
 
-        def complete(kind: str, result: Any = None) -> None:
+        def complete(kind: str, result: dict[str, str] | None = None) -> None:
             out = dict(value) if result is None else {**value, **result}
             self.config.record(
                 {"type": kind, "process": process, "f": f, "value": out, "time_ms": ctx.now_ms()}
@@ -124,7 +127,7 @@ class TransactionalProducer(Node):
 
         return complete
 
-    def _record_now(self, ctx: Context, f: str, value: dict[str, Any]) -> None:
+    def _record_now(self, ctx: Context, f: str, value: dict[str, str]) -> None:
         self._op(ctx, f, value)("ok")
 
     # -- dispatch ---------------------------------------------------------------------
@@ -142,6 +145,9 @@ class TransactionalProducer(Node):
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if isinstance(tag, tuple) and tag[0] == CALL_TIMER:
             self.caller.on_timer(ctx, tag)
+        elif tag == TRACE_TIMER:
+            ctx.set_timer(FLUSH_MS, TRACE_TIMER)
+            flush_to_broker(ctx, self.caller, BROKER, self.traces)
         else:
             super().on_timer(ctx, tag)
 
@@ -210,16 +216,16 @@ class TransactionalProducer(Node):
         pid, c = p.body.payment_id, self.config
         sent = self._op(ctx, "send", self._sent_value(p))
         half = SendHalf(c.group, p.topic, pid, p.body.buyer, p.body, 0, p.trace)
-        trace_step(ctx, pid, "sent", half=True)
+        self.traces.step(ctx, pid, "sent", half=True)
         self._span(ctx, p, "mq.send-half", topic=p.topic)
 
-        def stored(ok: bool, result: Any) -> None:
+        def stored(ok: bool, result: object) -> None:
             if not ok:
                 sent("info")  # maybe stored: the check-back will fence and roll it back
                 self._reply(ctx, p, "failed", "broker-unavailable")
                 return
             sent("ok")
-            trace_step(ctx, pid, "stored", half=True)
+            self.traces.step(ctx, pid, "stored", half=True)
             self._transfer(ctx, p, then=self._end_transaction)
 
         self.caller.call(ctx, BROKER, Propose(f"half:{pid}", half), stored)
@@ -229,7 +235,7 @@ class TransactionalProducer(Node):
             return  # say nothing: the broker will ask, and the fence will decide
         end = EndTransaction(self.config.group, p.body.payment_id, status == "paid", False, 0)
         step = "committed" if end.commit else "rolled-back"
-        trace_step(ctx, end.msg_id, step, by="producer")
+        self.traces.step(ctx, end.msg_id, step, by="producer")
         # One-way, as RocketMQ's endTransaction: if it is lost, the broker checks back.
         self.caller.call(ctx, BROKER, Propose(f"end:{p.body.payment_id}", end), None)
 
@@ -242,7 +248,7 @@ class TransactionalProducer(Node):
         data = data_view(p.body, p.trace)  # a tagged payment moves shadow money
         command = CreateTransfers((self.config.transfer(data),), 0)
 
-        def answered(ok: bool, result: Any) -> None:
+        def answered(ok: bool, result: object) -> None:
             code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
             if code in _PAID:
                 committed("ok")
@@ -270,7 +276,7 @@ class TransactionalProducer(Node):
         pid = p.body.payment_id
         # Fire and forget: the producer believes the event is out.
         self._record_now(ctx, "publish", self._sent_value(p))
-        trace_step(ctx, pid, "sent", half=False)
+        self.traces.step(ctx, pid, "sent", half=False)
         self._span(ctx, p, "mq.send", topic=p.topic)
         msg = SendMessage(p.topic, pid, p.body.buyer, p.body, 0, p.trace)
         self.caller.call(ctx, BROKER, Propose(f"msg:{pid}", msg), None)
@@ -279,16 +285,16 @@ class TransactionalProducer(Node):
         pid = p.body.payment_id
         sent = self._op(ctx, "send", self._sent_value(p))
         msg = SendMessage(p.topic, pid, p.body.buyer, p.body, 0, p.trace)
-        trace_step(ctx, pid, "sent", half=False)
+        self.traces.step(ctx, pid, "sent", half=False)
         self._span(ctx, p, "mq.send", topic=p.topic)
 
-        def stored(ok: bool, result: Any) -> None:
+        def stored(ok: bool, result: object) -> None:
             if not ok:
                 sent("info")
                 self._reply(ctx, p, "failed", "broker-unavailable")
                 return
             sent("ok")
-            trace_step(
+            self.traces.step(
                 ctx, pid, "stored", half=False
             )  # visible to consumers now, whatever the transfer does
             self._transfer(ctx, p, then=lambda *_: None)
@@ -306,14 +312,14 @@ class TransactionalProducer(Node):
         trace = check.trace.child(f"{self.node_id}/{pid}/check") if check.trace else None
         command = CreateTransfers((self.config.fence(data_view(check.body, trace)),), 0)
 
-        def fenced(ok: bool, result: Any) -> None:
+        def fenced(ok: bool, result: object) -> None:
             code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
             if code is None:
                 return  # no answer: the broker asks again at its next pass
             commit = str(code).startswith("exists")  # the payment's own transfer holds the id
             self._record_now(ctx, "commit" if commit else "rollback", {"id": pid, "by": "check"})
             step = "committed" if commit else "rolled-back"
-            trace_step(ctx, pid, step, by="check", check=check.check_times)
+            self.traces.step(ctx, pid, step, by="check", check=check.check_times)
             if self.config.traced:
                 emit_span(ctx, trace, "mq.check-back", payment=pid, outcome=step)
             end = EndTransaction(check.producer_group, pid, commit, True, 0)

@@ -72,4 +72,4 @@ class TimingWheel:
     def restore(self, value: Any) -> None:
         hand, ring, size = value
         self.hand, self.size = hand, size
-        self.ring = {s: [tuple(x) for x in entries] for s, entries in ring}  # type: ignore[misc]
+        self.ring = {s: [tuple(x) for x in entries] for s, entries in ring}

@@ -136,3 +136,85 @@ def test_a_queue_lock_has_one_holder_until_it_is_released_or_expires() -> None:
     assert lock("c1", 2_000, 0, unlock=True) == ("unlocked", (0,))
     assert lock("c1", 2_000, 1, unlock=True) == ("unlocked", ())  # not c1's to release
     assert b.clone().locks == b.locks
+
+
+def _run_death(
+    *, restart_ms: float, work_ms: float = 5.0, release: bool = True
+) -> list[dict[str, Any]]:
+    """Two members from the start; c2 dies at 3 s holding its locks (60 s life) and
+    is back at `restart_ms`. Slow handlers (`work_ms`) leave c2 a backlog, so it
+    dies in the middle of a claim."""
+    topo = Topology.build({"hangzhou": {"hz": [*REPLICAS, "sender", "c1", "c2"]}})
+    rt = SimRuntime(topology=topo, seed=7, strict=True)
+    cfg = PaxosConfig(membership=Membership(1, REPLICAS))
+    broker = BrokerConfig()  # RocketMQ's 60 s lock life
+    timeout_ms = 3_000.0 if release else 1e9  # 1e9: the leader never tells it died
+    for n in REPLICAS:
+        rt.add_node(
+            n,
+            lambda nid: BrokerReplica(
+                nid, cfg, broker, {"p": ("sender",)}, member_timeout_ms=timeout_ms
+            ),
+        )
+    rt.add_node("sender", lambda nid: Sender(until_ms=6_000.0))
+    history: list[dict[str, Any]] = []
+    for i, member in enumerate(("c1", "c2")):
+        ccfg = ConsumerConfig(
+            "loyalty", TOPIC, tuple(q for q in range(4) if q % 2 == i), "loyalty", REPLICAS,
+            history.append, topic_queues=4, rebalance=True, orderly=True, retries=False,
+            offset_commit_interval_ms=1_000.0, heartbeat_interval_ms=200.0,
+            poll_interval_ms=20.0, work_ms=work_ms,
+        )  # fmt: skip
+        rt.add_node(member, lambda nid, c=ccfg: MessageConsumer(nid, c))
+    rt.start()
+    rt.run_until(3_000.0)
+    rt.crash("c2")
+    rt.run_until(restart_ms)
+    rt.restart("c2")
+    rt.run_until(restart_ms + 4_000.0)
+    return history
+
+
+def _once_in_order(applied: list[tuple[float, str, str]]) -> None:
+    ids = [m for _, _, m in applied]
+    assert len(ids) == len(set(ids)) > 500  # every message sent applied, once
+    for key in range(KEYS):
+        ns = [int(m.split("-")[1]) for _, _, m in sorted(applied) if m.startswith(f"u{key}-")]
+        assert ns == sorted(ns) and len(ns) == ns[-1] + 1, (key, ns)
+
+
+def _taken_over_ms(applied: list[tuple[float, str, str]]) -> float | None:
+    """When c1 first applied a message of c2's keys after c2 died (None: never)."""
+    c2_keys = {m.split("-")[0] for t, who, m in applied if who == "c2" and t < 3_000}
+    assert c2_keys
+    late = [t for t, who, m in applied if who == "c1" and t > 3_000 and m.split("-")[0] in c2_keys]
+    return min(late, default=None)
+
+
+def test_a_dead_members_locks_are_released_and_its_queues_taken_over_at_once() -> None:
+    """c2 dies holding two queues' locks, its claims applied. The leader tells it
+    died (3 s without a heartbeat) and releases them: c1 takes the queues about 3 s
+    after the death, not after the locks' 60 s life. Every message applied once,
+    each key in order."""
+    applied = _applied(_run_death(restart_ms=12_000.0))
+    _once_in_order(applied)
+    taken = _taken_over_ms(applied)
+    assert taken is not None and taken < 8_000.0
+
+
+def test_a_member_that_dies_mid_claim_keeps_its_queues_and_finishes_the_claim() -> None:
+    """c2 dies with claimed messages not yet applied (a backlog). Those queues keep
+    their locks: c2, back at 12 s, applies what it claimed (its dedup table says
+    which), in order, before anyone reads past it."""
+    applied = _applied(_run_death(restart_ms=12_000.0, work_ms=15.0))
+    _once_in_order(applied)
+    assert _taken_over_ms(applied) is None
+    assert [m for t, who, m in applied if who == "c2" and t >= 12_000.0]
+
+
+def test_without_the_release_a_dead_members_queues_wait_for_their_locks() -> None:
+    """The case the release is for: a leader that cannot tell c2 died leaves its
+    queues unread until c2 is back (their locks would last 60 s)."""
+    applied = _applied(_run_death(restart_ms=12_000.0, release=False))
+    _once_in_order(applied)
+    assert _taken_over_ms(applied) is None
