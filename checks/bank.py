@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from checks.history import Event, HistoryError, pair_operations
 from checks.verdict import Verdict, has_client_operations, no_client_operations
@@ -87,7 +87,7 @@ def _balances(value: Any, where: int) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
-def _is_amount(x: Any) -> bool:
+def _is_amount(x: object) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
@@ -109,7 +109,11 @@ def check_bank(
     if not has_client_operations(events):
         return no_client_operations("bank")
     reads = [op for op in pair_operations(list(events), only=("read",)) if op.type == "ok"]
-    observed = [(op, _balances(op.completion.value, op.completion.index)) for op in reads]
+    observed = [
+        (op, _balances(done.value, done.index))
+        for op in reads
+        if (done := op.completion) is not None  # (every ok read has one)
+    ]
     if accounts is None:
         known = sorted({acct for _, bal in observed for acct in bal})
         accounts_source = "every account a read returned"
@@ -149,10 +153,8 @@ def check_bank(
 
 
 def _sum(balances: dict[str, Any], accounts: list[str]) -> int | None:
-    values = [balances.get(a) for a in accounts]
-    if not all(_is_amount(v) for v in values):
-        return None
-    return sum(values)  # type: ignore[arg-type]
+    amounts = [v for v in (balances.get(a) for a in accounts) if _is_amount(v)]
+    return sum(amounts) if len(amounts) == len(accounts) else None
 
 
 def _judge_read(

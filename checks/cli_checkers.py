@@ -16,7 +16,13 @@ import typer
 
 from checks.formats.limits import MAX_MB_HELP, MAX_MB_MAX
 from checks.history import Event, HistoryError
-from checks.verdict import EXIT_UNKNOWN, Verdict, has_client_operations, no_client_operations
+from checks.verdict import (
+    EXIT_UNKNOWN,
+    Validity,
+    Verdict,
+    has_client_operations,
+    no_client_operations,
+)
 from reference.cli_options import in_range
 
 WITNESS_ROWS_MAX = 20  # rows of evidence printed; --json has them all
@@ -90,10 +96,8 @@ def render(verdict: Verdict) -> None:
     from rich.table import Table
 
     console = Console()
-    style, word = {True: ("green", "VALID"), False: ("red", "INVALID")}.get(
-        verdict.valid,  # type: ignore[arg-type]
-        ("yellow", "UNKNOWN"),
-    )
+    words: dict[Validity, tuple[str, str]] = {True: ("green", "VALID"), False: ("red", "INVALID")}
+    style, word = words.get(verdict.valid, ("yellow", "UNKNOWN"))
     console.print(
         Panel(verdict.summary, title=f"[bold {style}]{verdict.checker}: {word}", expand=False)
     )
