@@ -86,7 +86,7 @@ def wallet_operations(history: Sequence[Event], share: tuple[int, int] = (0, 1))
         if not ends and (answer == "absent" or all(a.type == "fail" for a in attempts)):
             continue  # certainly never applied: no operation at all
         wallet = str(first.value["from"])
-        if share[1] > 1 and share_of(wallet, share[1]) != share[0]:
+        if share_of(wallet, share[1]) != share[0]:
             continue
         end = min(ends, key=lambda e: e.index) if ends else None
         value = {"from": wallet, "to": f"{wallet}>out", "amount": first.value["amount_cents"]}
@@ -119,18 +119,19 @@ def _wallet_reads(
         by_wallet[wallet] = ([i for i, _ in span], reach)
     seen: set[tuple[str, int, int]] = set()  # (wallet, spell, balance) already read
     out: list[Operation] = []
-    no_payments: tuple[list[int], list[float]] = ([], [])
+    # account -> (its wallet, its payments' invokes, reach); None: not a wallet of the share
+    wallets: dict[object, tuple[str, list[int], list[float]] | None] = {}
     for op in reads:
         done = op.completion
         assert done is not None
         began, ended = op.invoke.index, done.index
         for account, cents in done.value.items():
-            wallet = str(account)
-            if not wallet.startswith("u"):
+            if account not in wallets:  # (a read names every account: each is sorted out once)
+                wallets[account] = _wallet(account, by_wallet, share)
+            found = wallets[account]
+            if found is None:
                 continue
-            if share[1] > 1 and share_of(wallet, share[1]) != share[0]:
-                continue
-            invokes, reach = by_wallet.get(wallet, no_payments)
+            wallet, invokes, reach = found
             spell = bisect.bisect_left(invokes, began)  # payments invoked before the read
             quiet = bisect.bisect_right(invokes, ended) == spell and (
                 spell == 0 or reach[spell - 1] < began
@@ -144,6 +145,16 @@ def _wallet_reads(
             ok = Event("ok", process, "read", {account: cents}, done.time_ms, ended)
             out.append(Operation(process, "read", invoke, ok))
     return out
+
+
+def _wallet(
+    account: object, by_wallet: dict[str, tuple[list[int], list[float]]], share: tuple[int, int]
+) -> tuple[str, list[int], list[float]] | None:
+    wallet = str(account)
+    if not wallet.startswith("u") or share_of(wallet, share[1]) != share[0]:
+        return None
+    invokes, reach = by_wallet.get(wallet, ([], []))
+    return wallet, invokes, reach
 
 
 # --8<-- [end:wallet-projection]
