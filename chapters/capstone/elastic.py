@@ -24,6 +24,7 @@ from typing import Any
 
 from checks.history import NEMESIS, Event
 from checks.verdict import Verdict
+from reference.gateway.handover import parse_buckets
 
 __all__ = [
     "ELASTIC_CELL",
@@ -64,12 +65,12 @@ def check_owners(history: list[Event]) -> Verdict:
             owners[(int(v["bucket"]), int(v["version"]))].setdefault(str(v["cell"]), e.time_ms)
         elif e.f == "range-released":
             ver, old, new = int(v["version"]), str(v["cell"]), str(v["to"])
-            for b in v["buckets"]:
+            for b in parse_buckets(v["buckets"]):
                 releases.append((int(b), ver, old, new, e.time_ms))
                 assigned[int(b)][ver] = new
         elif e.f == "range-taken":
-            taken[str(v["how"])] += len(v["buckets"])
-            for b in v["buckets"]:
+            taken[str(v["how"])] += len(parse_buckets(v["buckets"]))
+            for b in parse_buckets(v["buckets"]):
                 assigned[int(b)][int(v["version"])] = str(v["cell"])
                 how[(int(b), int(v["version"]), str(v["cell"]))] = str(v["how"])
     violations: list[str] = []
@@ -131,7 +132,7 @@ def handover_figures(history: list[Event]) -> list[dict[str, Any]]:
     for i, move in enumerate(moves):
         until = moves[i + 1].time_ms if i + 1 < len(moves) else float("inf")
         version, to = int(move.value["version"]), str(move.value["to"])
-        want = set(move.value["buckets"])
+        want = set(parse_buckets(move.value["buckets"]))
         got: set[int] = set()
         done_ms: float | None = None
         hows: set[str] = set()
@@ -139,7 +140,7 @@ def handover_figures(history: list[Event]) -> list[dict[str, Any]]:
             if e.f != "range-taken" or not move.time_ms <= e.time_ms < until:
                 continue
             if int(e.value["version"]) == version and str(e.value["cell"]) == to:
-                got |= set(e.value["buckets"])
+                got |= set(parse_buckets(e.value["buckets"]))
                 hows.add(str(e.value["how"]))
                 if got >= want:
                     done_ms = e.time_ms

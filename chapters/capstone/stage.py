@@ -423,9 +423,19 @@ def _move(dep: CapstoneDeployment, buckets: tuple[int, ...], to_cell: str, why: 
     same next rules version; whichever is alive gets it to the GZone)."""
     cells = dep.parts["cells"]
     dep.note("elastic-move", f"uid buckets {buckets[0]}-{buckets[-1]} -> {to_cell}")
+    # On the simulator, as the controller itself; on a real backend the controllers
+    # live in other processes, and a client of this process is the operator's console.
+    console = next(
+        (c for c in cells.roles["client"] if dep.rt.context(c) is not None),  # type: ignore[attr-defined]
+        None,
+    )
     for controller in cells.roles["controller"]:
-        ctx = dep.rt.context(controller)  # type: ignore[attr-defined]
-        if ctx is not None and dep.rt.status(controller) == "up":
+        if dep.rt.status(controller) != "up":
+            continue
+        ctx = dep.rt.context(controller) or (  # type: ignore[attr-defined]
+            dep.rt.context(console) if console is not None else None  # type: ignore[attr-defined]
+        )
+        if ctx is not None:
             ctx.send(controller, MoveRange(buckets, to_cell, why))
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from reference.cells.messages import MoveRange, RulesAck, SetRules
 from reference.codec import Message
+from reference.gateway.handover import bucket_list
 from reference.gateway.messages import Ping, Pong
 from reference.gateway.router import RoutingRules
 from reference.node import Context, Node, NodeId
@@ -177,7 +178,7 @@ class FailoverController(Node):
         if tuple(buckets) == self.rules.buckets:
             return  # already there (a re-sent move)
         self.rules = RoutingRules(self.rules.version + 1, tuple(buckets), dict(self.rules.moved))
-        ctx.trace("range-move", buckets=list(msg.buckets), to=to, version=self.rules.version)
+        ctx.trace("range-move", buckets=bucket_list(msg.buckets), to=to, version=self.rules.version)
         ctx.disk.put("rules", self.rules)
         ctx.disk.sync()
         ctx.send(self.gzone, SetRules(self.rules, msg.reason))

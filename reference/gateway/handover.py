@@ -28,13 +28,13 @@ the history for `chapters.capstone.elastic.check_owners`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from reference.gateway.messages import RangeReleased
 from reference.gateway.router import RoutingRules
 from reference.node import Context, NodeId
 
-__all__ = ["TAKEOVER_MS", "Handover"]
+__all__ = ["TAKEOVER_MS", "Handover", "bucket_list", "parse_buckets"]
 
 TAKEOVER_MS = 1_000.0  # no release this long after the rules: take the range anyway
 
@@ -108,7 +108,10 @@ class Handover:
             for b in buckets:
                 del self.losing[b]
             gateway = self.gateways.get(to)
-            ctx.trace("range-released", buckets=buckets, version=version, cell=self.cell, to=to)
+            ctx.trace(
+                "range-released", buckets=bucket_list(buckets), version=version, cell=self.cell,
+                to=to,
+            )  # fmt: skip
             if gateway is not None:
                 ctx.send(gateway, RangeReleased(version, tuple(buckets), self.cell, ctx.node_id))
 
@@ -125,4 +128,21 @@ class Handover:
             self._taken(ctx, taken, msg.cell, msg.version, "released")
 
     def _taken(self, ctx: Context, buckets: list[int], old: str, version: int, how: str) -> None:
-        ctx.trace("range-taken", buckets=buckets, version=version, cell=self.cell, frm=old, how=how)
+        ctx.trace(
+            "range-taken", buckets=bucket_list(buckets), version=version, cell=self.cell,
+            frm=old, how=how,
+        )  # fmt: skip
+
+
+def bucket_list(buckets: Iterable[int]) -> str:
+    """Buckets as a trace field: "67,68,69" (a real backend's telemetry carries short
+    lists only; a string crosses whole)."""
+    return ",".join(str(b) for b in buckets)
+
+
+def parse_buckets(field: object) -> list[int]:
+    """`bucket_list`'s inverse (a list, as an older trace has it, passes through)."""
+    if isinstance(field, str):
+        return [int(b) for b in field.split(",") if b]
+    assert isinstance(field, list | tuple), field
+    return [int(b) for b in field]
