@@ -45,9 +45,9 @@ def test_drill_and_tui_changes_reach_a_sidecar_in_another_process_and_are_resent
         now_ms = rt.now_ms
         rt.call_at(now_ms + CUT_MS[0], lambda: rt.net.partition([{CONTROL}, {"gw-pay"}]))
         rt.call_at(now_ms + CUT_MS[1], rt.net.heal)
-        session = SimpleNamespace(dep=dep, rt=rt)
-        rt.call_at(now_ms + 3_000.0, lambda: pressed.append(view.do_flip(session, "notify")))  # type: ignore[arg-type]
-        rt.call_at(now_ms + 3_500.0, lambda: pressed.append(view.do_tighten(session, "")))  # type: ignore[arg-type]
+        session: Any = SimpleNamespace(dep=dep, rt=rt)  # what the keys read of a TUI session
+        rt.call_at(now_ms + 3_000.0, lambda: pressed.append(view.do_flip(session, "notify")))
+        rt.call_at(now_ms + 3_500.0, lambda: pressed.append(view.do_tighten(session, "")))
         scenario(dep, name)
 
     monkeypatch.setattr(DegradeDeployment, "apply_scenario", with_cut_and_keys)
