@@ -276,14 +276,12 @@ def client_lanes(ops: list[Operation]) -> list[tuple[Any, str]]:
     payment ids ("client-3-7" was client-3's 7th). Every client gets a share
     of the lanes, so a long run does not show the first client only.
     """
-    owners: dict[Any, list[Any]] = {}
+    owners: dict[Any, dict[Any, None]] = {}  # owner -> its processes (a dict: in order, once)
     names: dict[Any, str] = {}
     for op in ops:
         p = op.process
         owner = p // CLIENT_PROCESSES if isinstance(p, int) else p
-        owners.setdefault(owner, [])
-        if p not in owners[owner]:
-            owners[owner].append(p)
+        owners.setdefault(owner, {})[p] = None
         value = op.invoke.value
         if owner not in names and isinstance(value, dict) and isinstance(value.get("id"), str):
             head, _, seq = value["id"].rpartition("-")
@@ -325,6 +323,7 @@ def _plots(ops: list[Operation], intervals: list[tuple[float, float, str]]) -> s
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True)
     bucket_ms = 100.0
@@ -346,9 +345,9 @@ def _plots(ops: list[Operation], intervals: list[tuple[float, float, str]]) -> s
     top.set_ylabel("completions/s")
     top.legend(loc="upper right")
     points = latency_points(ops)
-    bottom.scatter(
-        [t_s for t_s, _, _ in points],
-        [latency_ms for _, latency_ms, _ in points],
+    bottom.scatter(  # (arrays: matplotlib converts a list point by point)
+        np.array([t_s for t_s, _, _ in points], dtype=float),
+        np.array([latency_ms for _, latency_ms, _ in points], dtype=float),
         s=2,
         c=[COLOURS.get(kind, IN_FLIGHT) for _, _, kind in points],
     )
