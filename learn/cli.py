@@ -113,6 +113,8 @@ def start_command(
     for path in written:
         where = f"{path}:{ws.region_line(ex)}" if ex.kind == "implement" else str(path)
         typer.echo(f"Edit:   {where}")
+    for path in ws.backups:
+        typer.echo(f"        (the file as it was: {path})")
     answer = " --answer ..." if ex.needs_answer else ""
     typer.echo(f"Check:  d11 learn check {ex.id}{answer}")
     typer.echo(f"Stuck?  d11 learn hint {ex.id}   (--level 2 and 3 say more)")
@@ -239,6 +241,8 @@ def reset_command(
         _fail(str(exc))
     for path in written:
         typer.echo(f"reset: {path}")
+    for path in ws.backups:
+        typer.echo(f"(the file as it was: {path})")
 
 
 @learn_app.command("status")

@@ -95,6 +95,7 @@ class Workspace:
     def __init__(self, path: Path, source: Path | None = None) -> None:
         self.path = path.resolve()
         self._source = source
+        self.backups: list[Path] = []  # files `start`/`reset` kept before rewriting them
 
     # -- where things are ----------------------------------------------------------
 
@@ -227,21 +228,30 @@ class Workspace:
         if ex.file:
             target = self.path / ex.file
             target.parent.mkdir(parents=True, exist_ok=True)
+            base = target.read_text() if target.exists() else None
             try:
-                base = target.read_text() if target.exists() else None
                 text = self.exercise_text(ex, base)
             except RegionError:  # the learner's file lost the markers: start from the source
-                if target.exists():
-                    backup = target.with_name(target.name + ".bak")
-                    backup.write_text(target.read_text())
                 try:
                     text = self.exercise_text(ex)
                 except RegionError as exc:  # the source drifted from the exercise: ours
                     raise LearnError(f"exercise {ex.id} no longer fits the source: {exc}") from None
+            if base is not None and base not in (text, self.pristine(ex.file)):
+                self._back_up(target, base)
             target.write_text(text)
         if ex.config_file:
-            (self.path / ex.config_file).write_text(ex.config_template)
+            target = self.path / ex.config_file
+            if target.exists() and target.read_text() != ex.config_template:
+                self._back_up(target, target.read_text())
+            target.write_text(ex.config_template)
         return self._files(ex)
+
+    def _back_up(self, target: Path, text: str) -> None:
+        """Keep the learner's file as it was before `start`/`reset` rewrote it (a region
+        of one exercise can hold another's: ch2's fence holds the empty rollback)."""
+        backup = target.with_name(target.name + ".bak")
+        backup.write_text(text)
+        self.backups.append(backup)
 
     def solution(self, ex: Exercise) -> str:
         """The reference solution's text: the original region, or the reference file."""

@@ -250,3 +250,18 @@ def test_seeds_on_a_measure_is_said_not_to_apply(d11: typer.Typer, tmp_path: Pat
     assert run(d11, "learn", "start", "ch1-single-point", "--workspace", ws)[0] == 0
     code, out, _ = run(d11, "learn", "check", "--seeds", "3", "--workspace", ws)
     assert code == 1 and "--seeds does not apply to ch1-single-point" in out
+
+
+def test_a_rewritten_file_is_kept_but_never_the_solution(ws: Workspace) -> None:
+    """ch2's fence region holds the empty rollback: starting the fence's find-bug rewrites the
+    learner's unfinished rollback, so the file as it was is kept beside it."""
+    first, second = get_exercise("ch2-empty-rollback"), get_exercise("ch2-find-fence-bug")
+    ws.start(first)
+    target = ws.path / first.file
+    backup = target.with_name(target.name + ".bak")
+    assert not backup.exists(), "a fresh start keeps no copy (it would be the solution)"
+    mine = "        return 1  # mine\n"
+    target.write_text(replace_region(target.read_text(), first.region, mine))
+    ws.start(second)
+    assert "# mine" not in target.read_text() and "# mine" in backup.read_text()
+    assert ws.backups == [backup]
