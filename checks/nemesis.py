@@ -22,10 +22,13 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from checks.history import NEMESIS
 from reference.net import shapes
+
+if TYPE_CHECKING:
+    from reference.net.topology import Topology
 
 __all__ = [
     "NEMESES",
@@ -104,7 +107,7 @@ class Targets:
     cities: dict[str, tuple[str, ...]] = field(default_factory=dict)  # city -> its nodes
 
     @classmethod
-    def from_topology(cls, topology: Any, nodes: Iterable[str]) -> Targets:
+    def from_topology(cls, topology: Topology, nodes: Iterable[str]) -> Targets:
         """Targets from a `reference.net.topology.Topology`, limited to `nodes`."""
         chosen = tuple(sorted(nodes))
         allowed = set(chosen)
@@ -176,7 +179,7 @@ class Schedule:
         return cls.from_json(data, source=str(path))
 
     @classmethod
-    def from_json(cls, data: Any, source: str = "schedule") -> Schedule:
+    def from_json(cls, data: object, source: str = "schedule") -> Schedule:
         if not isinstance(data, dict) or not isinstance(data.get("actions"), list):
             raise ScheduleError(f"{source}: expected an object with an 'actions' list")
         if data.get("version", SCHEDULE_VERSION) != SCHEDULE_VERSION:
@@ -191,7 +194,7 @@ class Schedule:
         return cls(tuple(actions), seed, tuple(str(n) for n in data.get("nemeses", [])))
 
 
-def _action_from_json(raw: Any, where: str) -> Action:
+def _action_from_json(raw: object, where: str) -> Action:
     if not isinstance(raw, dict):
         raise ScheduleError(f"{where}: expected an object")
     op = raw.get("op")
@@ -339,9 +342,36 @@ def random_schedule(
     return Schedule(tuple(actions), seed, tuple(nemeses))
 
 
+class FaultLinks(Protocol):
+    """What the nemesis does to a runtime's network."""
+
+    def partition(self, groups: Iterable[Iterable[str]], one_way: bool = False) -> None: ...
+    def cut(self, src: Iterable[str], dst: Iterable[str], one_way: bool = False) -> None: ...
+    def isolate(self, name: str) -> None: ...
+    def heal(self) -> None: ...
+    def set_message_faults(self, *, loss: float, duplicate: float, reorder: float) -> None: ...
+
+
+class FaultTarget(Protocol):
+    """What the nemesis needs of a runtime (the simulator, processes, Docker): its
+    clock and timers, its nodes' states, and its network."""
+
+    @property
+    def now_ms(self) -> float: ...
+    @property
+    def net(self) -> FaultLinks: ...
+    def call_at(self, t_ms: float, fn: Callable[[], None]) -> object: ...  # (a timer handle)
+    def status(self, node_id: str) -> str: ...
+    def crash(self, node_id: str) -> None: ...
+    def restart(self, node_id: str) -> None: ...
+    def pause(self, node_id: str) -> None: ...
+    def resume(self, node_id: str) -> None: ...
+    def set_clock(self, node_id: str, *, skew_ms: float, drift_ppm: float) -> None: ...
+
+
 def install(
     schedule: Schedule,
-    backend: Any,
+    backend: FaultTarget,
     record: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Arrange for every action of `schedule` to run on `backend` at its time.
@@ -353,7 +383,9 @@ def install(
         backend.call_at(action.at_ms, _runner(action, backend, record))
 
 
-def _runner(action: Action, backend: Any, record: Callable[[dict[str, Any]], None] | None):
+def _runner(
+    action: Action, backend: FaultTarget, record: Callable[[dict[str, Any]], None] | None
+) -> Callable[[], None]:
     def run() -> None:
         apply_action(action, backend)
         if record is not None:
@@ -371,7 +403,7 @@ def _runner(action: Action, backend: Any, record: Callable[[dict[str, Any]], Non
     return run
 
 
-def apply_action(action: Action, backend: Any) -> None:
+def apply_action(action: Action, backend: FaultTarget) -> None:
     """Do one action now. Node faults on a node in the wrong state are skipped."""
     op, p = action.op, action.params
     if op == "partition":
@@ -405,7 +437,7 @@ def apply_action(action: Action, backend: Any) -> None:
         raise ScheduleError(f"unknown op {op!r}")
 
 
-def heal_everything(backend: Any, nodes: Iterable[str]) -> None:
+def heal_everything(backend: FaultTarget, nodes: Iterable[str]) -> None:
     """End every fault: links healed, nodes resumed and restarted, clocks and rates reset."""
     backend.net.heal()  # links only: message faults are reset on their own
     backend.net.set_message_faults(loss=0.0, duplicate=0.0, reorder=0.0)
