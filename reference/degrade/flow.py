@@ -199,8 +199,10 @@ class FlowRules:
     rules: list[FlowRule] = field(default_factory=list)
     warm: dict[int, WarmUp] = field(default_factory=dict)
     limiters: dict[int, RateLimiter] = field(default_factory=dict)
-    # resource -> its rules, with their index: a call looks only at its own.
-    by_resource: dict[str, tuple[tuple[int, FlowRule], ...]] = field(default_factory=dict)
+    # resource -> its rules, with their index and whether the rule is plain (a QPS
+    # count on the resource's own window, for every caller, rejecting): a call looks
+    # only at its own, and a plain rule is one comparison with the window's count.
+    by_resource: dict[str, tuple[tuple[int, FlowRule, bool], ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.load(self.rules)  # rules given at construction are indexed like loaded ones
@@ -216,9 +218,11 @@ class FlowRules:
                 self.warm[i] = WarmUp(r.count, r.warm_up_period_ms, r.cold_factor)
             elif r.behavior == "rate-limiter":
                 self.limiters[i] = RateLimiter(r.count, r.max_queueing_time_ms)
-        by_resource: dict[str, list[tuple[int, FlowRule]]] = {}
+        by_resource: dict[str, list[tuple[int, FlowRule, bool]]] = {}
         for i, r in enumerate(self.rules):
-            by_resource.setdefault(r.resource, []).append((i, r))
+            plain = (r.grade, r.behavior, r.strategy, r.limit_app) == ("qps", "reject", "direct",
+                                                                      "default")  # fmt: skip
+            by_resource.setdefault(r.resource, []).append((i, r, plain))
         self.by_resource = {res: tuple(rules) for res, rules in by_resource.items()}
 
     # --8<-- [start:flow-check]
@@ -227,7 +231,13 @@ class FlowRules:
     ) -> FlowDecision:
         """May one call of `resource` from `caller`, entered through `entry`, go now?"""
         wait_ms = 0.0
-        for i, rule in self.by_resource.get(resource, ()):
+        for i, rule, plain in self.by_resource.get(resource, ()):
+            if plain:  # the common rule, without a call: passed QPS + this call <= count
+                window = self.stats.windows.get(resource) or self.stats.window(resource)
+                qps = window.passed(now_ms) * 1000.0 / window.interval_ms
+                if qps + acquire > rule.count + 1e-9:
+                    return FlowDecision(False, reason=f"flow:{resource}")
+                continue
             if rule.limit_app != "default" and rule.limit_app != caller:
                 continue
             if rule.behavior == "rate-limiter":  # no statistics needed: only the spacing

@@ -115,7 +115,7 @@ class Guard:
                 return why
         if config.gradient2 and not self.limit(resource).allows(stats.concurrency(resource)):
             return "adaptive"
-        taken: list[tuple[ParamLimiter, str]] = []
+        taken: list[tuple[ParamLimiter, str]] = []  # a call without hot parameters: stays empty
         for limiter in self.params_by_resource.get(resource, ()):
             rule = limiter.rule
             value = args.get(rule.param)

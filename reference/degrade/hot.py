@@ -56,8 +56,9 @@ class ParamLimiter:
     buckets: OrderedDict[str, _Bucket] = field(default_factory=OrderedDict)
 
     def check(self, now_ms: float, value: str, acquire: int = 1) -> bool:
-        count = self.rule.count_for(value)
-        capacity = count + self.rule.burst
+        rule = self.rule
+        count = rule.count_for(value) if rule.exceptions else rule.count
+        capacity = count + rule.burst
         if acquire > capacity:
             return False
         bucket = self.buckets.get(value)
@@ -68,11 +69,11 @@ class ParamLimiter:
         else:
             self.buckets.move_to_end(value)
             elapsed_ms = now_ms - bucket.last_ms
-            if elapsed_ms >= self.rule.duration_ms:
+            if elapsed_ms >= rule.duration_ms:
                 # Refill in whole durations, as Sentinel does: no trickle in between.
-                refill = count * (elapsed_ms // self.rule.duration_ms)
+                refill = count * (elapsed_ms // rule.duration_ms)
                 bucket.tokens = min(capacity, bucket.tokens + refill)
-                bucket.last_ms += self.rule.duration_ms * (elapsed_ms // self.rule.duration_ms)
+                bucket.last_ms += rule.duration_ms * (elapsed_ms // rule.duration_ms)
         assert 0 <= bucket.tokens <= capacity + 1e-9, bucket
         if bucket.tokens < acquire:
             return False

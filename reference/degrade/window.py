@@ -95,7 +95,9 @@ class SlidingWindow:
 
     def add_complete(self, now_ms: float, rt_ms: float, *, error: bool, slow: bool) -> None:
         """One call ended after `rt_ms`: a success or an error, slow or not."""
-        bucket = self.current(now_ms)
+        bucket = self._last  # `current`'s hot path, inline: this runs at every exit
+        if not bucket.start_ms <= now_ms < self._last_end_ms:
+            bucket = self.current(now_ms)
         # Plain comparisons, not min/max: this runs at the exit of every guarded call.
         if rt_ms < 0.0:
             rt_ms = 0.0
@@ -113,7 +115,10 @@ class SlidingWindow:
 
     # -- reading ----------------------------------------------------------------
     def passed(self, now_ms: float) -> int:
-        self.current(now_ms)  # the hot path of every QPS rule: no list, no generator
+        # The hot path of every QPS rule: no list, no generator, `current` only when
+        # the call left the last call's bucket.
+        if not self._last.start_ms <= now_ms < self._last_end_ms:
+            self.current(now_ms)
         oldest_ms = now_ms - self.interval_ms
         total = 0
         for b in self.ring:
@@ -183,11 +188,13 @@ class Statistics:
     def enter(self, now_ms: float, resource: str, caller: str = "") -> None:
         # Runs on every guarded call: dict lookups first, the long way only when new.
         w = self.windows.get(resource) or self.window(resource)
-        w.current(now_ms).passed += 1
+        b = w._last  # `current`'s hot path, inline
+        (b if b.start_ms <= now_ms < w._last_end_ms else w.current(now_ms)).passed += 1
         if caller:
             cw = self.by_caller.get((resource, caller)) or self.caller_window(resource, caller)
             if cw is not None:
-                cw.current(now_ms).passed += 1
+                b = cw._last
+                (b if b.start_ms <= now_ms < cw._last_end_ms else cw.current(now_ms)).passed += 1
         self.inflight[resource] = self.inflight.get(resource, 0) + 1
 
     def block(self, now_ms: float, resource: str, caller: str = "") -> None:
