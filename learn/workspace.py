@@ -253,6 +253,24 @@ class Workspace:
         backup.write_text(text)
         self.backups.append(backup)
 
+    def apply_solution(self, ex: Exercise) -> str | None:
+        """Put the reference solution in this workspace (the proofs and `learn.timing`);
+        the answer to give `check`, if the exercise takes one."""
+        if ex.kind in ("implement", "find-bug"):
+            target = self.path / ex.file
+            original = region_text(self.pristine(ex.file), ex.region)
+            target.write_text(replace_region(target.read_text(), ex.region, original))
+        if ex.kind == "configure":
+            (self.path / ex.config_file).write_text(ex.answer)
+        if ex.kind == "find-bug":
+            return ex.answer
+        if ex.kind == "measure":
+            truth = self.run_check(ex, truth=True)
+            if not truth.passed:
+                raise LearnError(f"could not measure {ex.id} on the reference: {truth.headline}")
+            return truth.truth
+        return None
+
     def solution(self, ex: Exercise) -> str:
         """The reference solution's text: the original region, or the reference file."""
         if ex.kind == "configure":

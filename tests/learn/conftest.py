@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from learn.catalog import Exercise
-from learn.regions import region_text, replace_region
+from learn.regions import replace_region
 from learn.workspace import CheckResult, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,19 +20,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 def solve(ws: Workspace, ex: Exercise) -> str | None:
     """Put the reference solution in the workspace; the answer to give, if any."""
-    if ex.kind in ("implement", "find-bug"):
-        target = ws.path / ex.file
-        original = region_text((ROOT / ex.file).read_text(), ex.region)
-        target.write_text(replace_region(target.read_text(), ex.region, original))
-    if ex.kind == "configure":
-        (ws.path / ex.config_file).write_text(ex.answer)
-    if ex.kind == "find-bug":
-        return ex.answer
-    if ex.kind == "measure":
-        truth = ws.run_check(ex, truth=True)
-        assert truth.passed, truth.headline
-        return truth.truth
-    return None
+    return ws.apply_solution(ex)
 
 
 def fill(ws: Workspace, ex: Exercise, body: str) -> None:

@@ -104,7 +104,7 @@ def _solved_passes(ws: Workspace, ex_id: str) -> float:
     answer = solve(ws, ex)
     result = check(ws, ex, answer)
     assert result.passed, (result.status, result.headline, result.lines)
-    assert result.seconds < ex.seconds_max * 2, result.seconds  # a loaded 2-core machine
+    # How long it took is a figure, not an assertion: python -m learn.timing prints them.
     return result.seconds
 
 
@@ -350,3 +350,13 @@ def test_a_blank_emptied_fails(ws: Workspace, ex_id: str) -> None:
     result = check(ws, ex)
     assert result.status in ("fail", "crash"), (result.status, result.headline)
     assert "\n" not in result.headline and "Traceback" not in result.headline
+
+
+def test_the_timing_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    from learn.timing import main
+
+    main(["ch2-find-fence-bug"])
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("ch2-find-fence-bug"))
+    assert row.split()[2] == "fail" and row.split()[6] == "pass", row
+    assert lines[-1].startswith("checks_within_budget: ") and lines[-1].endswith("/1")
