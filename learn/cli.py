@@ -23,7 +23,10 @@ learn_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_WORKSPACE_HELP = f"The learner's workspace folder (default ./d11-workshop, or ${ENV_WORKSPACE})."
+_WORKSPACE_HELP = (
+    f"The learner's workspace folder (default: ${ENV_WORKSPACE}, else the workspace you are "
+    "in, else ./d11-workshop)."
+)
 
 
 def _fail(message: str) -> None:

@@ -55,8 +55,16 @@ class LearnError(Exception):
     """Something the learner must fix before going on: one line, no traceback."""
 
 
-def default_workspace() -> Path:
-    return Path(os.environ.get(ENV_WORKSPACE) or DEFAULT_WORKSPACE)
+def default_workspace(cwd: Path | None = None) -> Path:
+    """$D11_LEARN_WORKSPACE; else the workspace we are in (a learner who went into it, or
+    into one of its folders, to edit); else ./d11-workshop."""
+    if os.environ.get(ENV_WORKSPACE):
+        return Path(os.environ[ENV_WORKSPACE])
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_FILE).is_file():
+            return folder
+    return here / DEFAULT_WORKSPACE
 
 
 def source_root() -> Path:

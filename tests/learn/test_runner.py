@@ -265,3 +265,19 @@ def test_a_rewritten_file_is_kept_but_never_the_solution(ws: Workspace) -> None:
     ws.start(second)
     assert "# mine" not in target.read_text() and "# mine" in backup.read_text()
     assert ws.backups == [backup]
+
+
+def test_inside_a_workspace_it_is_the_default(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A learner who went into the workspace (or one of its folders) to edit finds it again,
+    and `start` there does not make a workspace inside the workspace."""
+    from learn.workspace import ENV_WORKSPACE, default_workspace
+
+    monkeypatch.delenv(ENV_WORKSPACE, raising=False)
+    ws.start(get_exercise(FIRST))
+    assert default_workspace(ws.path) == ws.path
+    assert default_workspace(ws.path / "reference" / "sqlstore") == ws.path
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert default_workspace(elsewhere) == elsewhere.resolve() / "d11-workshop"
