@@ -66,7 +66,8 @@ def _assert_sidecar_records_reached_the_history(result: TestResult) -> None:
     least. In the gateway's process they used to go to a copy of the deployment."""
     records = _degrade_records(result)
     acked = _acknowledged(result.history)
-    assert acked > 20, _verdicts(result)
+    # Real backends run chapter 6 at a quarter of its pace (~15 payments/s, 60% of it offered).
+    assert acked >= 8, _verdicts(result)
     best_effort = records.get("degrade:best-effort", [])
     assert len(best_effort) >= 3 * acked, (len(best_effort), acked, sorted(records))
     assert {e.value["path"] for e in best_effort} == {"notify", "loyalty", "recommend"}
@@ -97,8 +98,9 @@ def test_ch6_runs_in_containers_and_its_sidecars_decisions_reach_the_history() -
     _docker_or_skip()
     result = run_test(_ch6("docker"))
     _assert_ch6_holds(result)
-    # The harness's default rate is capped at 60% of the chapter's ~60/s capacity.
-    assert result.spec.extra["steady_tps"] < 40
+    # The harness's default rate is capped at 60% of the chapter's capacity on real
+    # backends (~15/s: its database at a quarter of the simulator's pace).
+    assert result.spec.extra["steady_tps"] < 10
 
 
 @pytest.mark.slow
