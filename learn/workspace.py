@@ -77,7 +77,13 @@ def source_root() -> Path:
         roots.add(Path(next(iter(spec.submodule_search_locations))).resolve().parent)
     if len(roots) != 1:
         raise LearnError(f"the packages are installed in different places: {sorted(roots)}")
-    return roots.pop()
+    root = roots.pop()
+    if (root / STATE_FILE).exists():  # PYTHONPATH=. exported in a workspace
+        raise LearnError(
+            f"the code is imported from a workspace ({root}), not the installed one: "
+            "unset PYTHONPATH for d11 learn"
+        )
+    return root
 
 
 def _now() -> str:

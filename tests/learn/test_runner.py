@@ -281,3 +281,24 @@ def test_inside_a_workspace_it_is_the_default(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert default_workspace(elsewhere) == elsewhere.resolve() / "d11-workshop"
+
+
+def test_pythonpath_into_a_workspace_is_refused(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`PYTHONPATH=.` (for the replay command) left exported: the learner's copy must not be
+    taken for the installed code (the solution would be their own code)."""
+    from importlib.machinery import ModuleSpec
+
+    import learn.workspace as workspace
+
+    ws.start(get_exercise(FIRST))
+
+    def from_the_workspace(name: str) -> ModuleSpec:
+        spec = ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(ws.path / name)]
+        return spec
+
+    monkeypatch.setattr(workspace, "find_spec", from_the_workspace)
+    with pytest.raises(workspace.LearnError, match="unset PYTHONPATH"):
+        workspace.source_root()
