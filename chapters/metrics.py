@@ -101,9 +101,9 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 def _transfers(history: list[Event]) -> list[tuple[Event, Event | None]]:
     """(invoke, completion) of each transfer, in invoke order."""
-    open_ops: dict[Any, Event] = {}
+    open_ops: dict[int | str, Event] = {}
     out: list[tuple[Event, Event | None]] = []
-    slot: dict[Any, int] = {}
+    slot: dict[int | str, int] = {}
     for ev in history:
         if ev.f != "transfer" or ev.process == "nemesis":
             continue

@@ -133,7 +133,9 @@ class MainScreen(Screen[None]):
     TITLES: ClassVar[dict[str, tuple[str, ...]]] = PANEL_TITLES
 
     def on_resize(self) -> None:
-        self.app._fit()  # type: ignore[attr-defined]
+        app = self.app
+        assert isinstance(app, D11App), "the main screen is D11App's"
+        app._fit()
         self.call_after_refresh(self.fit_titles)  # once the panels have their new widths
 
     def on_mount(self) -> None:
