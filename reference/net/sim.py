@@ -107,6 +107,14 @@ Link = list[Any]
 # link, so the receiving side touches only the destination.
 
 
+def _departs(endpoint: Any, depart_ms: float, now_ms: float, event: Any) -> None:
+    """Remember a message that leaves when the sender's work is done (`abort_departures`)."""
+    departing = endpoint.departing
+    if len(departing) >= _DEPARTING_PRUNE:
+        departing[:] = [d for d in departing if d[0] > now_ms]
+    departing.append((depart_ms, event))
+
+
 class _Rows:
     """The per-destination state of one source node, as parallel lists.
 
@@ -177,12 +185,16 @@ class Port:
             return
         i = dst_endpoint.index
         lo_ms = self._lo_row[i]
-        now_ms = self._kernel.now_ms
-        if lo_ms is None or self._endpoint.busy_until_ms > now_ms or not isinstance(msg, Message):
-            # A new link, a cut, faults on, sending after work(), or a TypeError.
+        if lo_ms is None or not isinstance(msg, Message):
+            # A new link, a cut, faults on, or a TypeError.
             self._send_general(self.node_id, dst, msg, self._endpoint)
             return
-        arrive_ms = now_ms + lo_ms + self._span_row[i] * self._rand()
+        now_ms = self._kernel.now_ms
+        # A node that called work() sends when the work is done, not before.
+        depart_ms = self._endpoint.busy_until_ms
+        if depart_ms < now_ms:
+            depart_ms = now_ms
+        arrive_ms = depart_ms + lo_ms + self._span_row[i] * self._rand()
         last_row = self._last_row
         if arrive_ms < last_row[i]:
             arrive_ms = last_row[i]  # FIFO: never overtake the previous message
@@ -195,6 +207,8 @@ class Port:
         else:
             due[arrive_ms] = event
             heappush(self._times, arrive_ms)
+        if depart_ms > now_ms:  # remembered, so a crash before then can take it back
+            _departs(self._endpoint, depart_ms, now_ms, event)
 
     # --8<-- [end:ctx-send]
 
@@ -203,9 +217,10 @@ class SimNet:
     """Links between attached endpoints; owned and driven by `SimRuntime`.
 
     The send path (`Port.send`) handles the common case: a link that exists, is
-    not cut, with no loss, duplication or reordering configured. Anything
-    else (a first message, a cut, faults on, an unknown node, a node still
-    busy with work) goes through `send_general`. So faults cost nothing when
+    not cut, with no loss, duplication or reordering configured, from a node
+    idle or still busy with work (most senders: a node's handler calls
+    `work()` first). Anything else (a first message, a cut, faults on, an
+    unknown node) goes through `send_general`. So faults cost nothing when
     they are off.
     """
 
@@ -367,10 +382,7 @@ class SimNet:
             event = (self._deliver, link[L_DST], msg, src)
             self._kernel.push(arrive_ms, event)
             if depart_ms > now_ms:  # remembered, so a crash before then can take it back
-                departing = endpoint.departing
-                if len(departing) >= _DEPARTING_PRUNE:
-                    departing[:] = [d for d in departing if d[0] > now_ms]
-                departing.append((depart_ms, event))
+                _departs(endpoint, depart_ms, now_ms, event)
 
     def abort_departures(self, endpoint: Any) -> int:
         """The node crashed mid-work: what it sent "after" the work never left."""

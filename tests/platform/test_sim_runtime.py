@@ -200,6 +200,25 @@ def test_work_gives_service_time_queues_events_and_delays_sends() -> None:
     assert replies == pytest.approx([10.4, 20.4, 30.4])
 
 
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_crash_mid_work_takes_back_what_the_work_would_have_sent(crash: bool) -> None:
+    """On a link already in use (the network's fast path) as on a new one."""
+    topo = two_city_topology()
+    rt = SimRuntime(topo, seed=1, net=NO_JITTER, strict=True)
+    rt.add_node("a", Recorder)
+    rt.add_node("b", Worker)
+    rt.start()
+    send(rt, "a", "b", Note(0))
+    rt.run_until(15.0)  # answered at 10.4: the link b -> a exists now
+    send(rt, "a", "b", Note(1))  # b works from 15.2 to 25.2, then answers
+    rt.run_until(20.0)
+    if crash:
+        rt.crash("b")
+    rt.run_until(100.0)
+    replies = [msg.seq for kind, _, msg, _ in recorder(rt, "a").log if kind == "msg"]
+    assert replies == ([0] if crash else [0, 1])
+
+
 def test_disk_sync_latency_is_charged_like_work() -> None:
     rt = runtime(factory=Counter, disk=DiskConfig(sync_latency_ms=2.0), net=NO_JITTER)
     send(rt, "b", "a", Note(1, "sync"))
