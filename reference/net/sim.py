@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import reference.net.shapes as shapes
 from reference.codec import Message
 from reference.net.topology import DISTANCE_CLASSES, Topology
-from reference.sim.kernel import ARRIVAL
+from reference.sim.kernel import ARRIVAL, Event
 
 if TYPE_CHECKING:
     from reference.sim.kernel import Kernel
@@ -107,9 +107,10 @@ Link = list[Any]
 # link, so the receiving side touches only the destination.
 
 
-def _departs(endpoint: Any, depart_ms: float, now_ms: float, event: Any) -> None:
+def _departs(
+    departing: list[tuple[float, Event]], depart_ms: float, now_ms: float, event: Event
+) -> None:
     """Remember a message that leaves when the sender's work is done (`abort_departures`)."""
-    departing = endpoint.departing
     if len(departing) >= _DEPARTING_PRUNE:
         departing[:] = [d for d in departing if d[0] > now_ms]
     departing.append((depart_ms, event))
@@ -208,7 +209,7 @@ class Port:
             due[arrive_ms] = event
             heappush(self._times, arrive_ms)
         if depart_ms > now_ms:  # remembered, so a crash before then can take it back
-            _departs(self._endpoint, depart_ms, now_ms, event)
+            _departs(self._endpoint.departing, depart_ms, now_ms, event)
 
     # --8<-- [end:ctx-send]
 
@@ -382,7 +383,7 @@ class SimNet:
             event = (self._deliver, link[L_DST], msg, src)
             self._kernel.push(arrive_ms, event)
             if depart_ms > now_ms:  # remembered, so a crash before then can take it back
-                _departs(endpoint, depart_ms, now_ms, event)
+                _departs(endpoint.departing, depart_ms, now_ms, event)
 
     def abort_departures(self, endpoint: Any) -> int:
         """The node crashed mid-work: what it sent "after" the work never left."""
