@@ -26,7 +26,6 @@ _BOOK_REF = re.compile(
 # shrinks: a new marker comes with the excerpt that quotes it.
 UNQUOTED: frozenset[tuple[str, str]] = frozenset(
     {
-        ("chapters/capstone/elastic.py", "check-owners"),
         ("chapters/capstone/stage.py", "capstone-build"),
         ("chapters/ch4_paxos/recovery.py", "double-entry-check"),
         ("chapters/ch4_paxos/stage.py", "kill-leaders"),
@@ -34,16 +33,11 @@ UNQUOTED: frozenset[tuple[str, str]] = frozenset(
         ("chapters/ch6_degrade/cli.py", "drill"),
         ("chapters/ch6_degrade/stage.py", "build"),
         ("chapters/ch6_degrade/stage.py", "segments"),
-        ("chapters/ch7_rehearsal/cli.py", "bench"),
         ("chapters/ch7_rehearsal/cli.py", "cli"),
         ("chapters/ch7_rehearsal/rehearsal.py", "rehearse"),
         ("chapters/ch7_rehearsal/report.py", "render"),
         ("checks/halves.py", "halves-check"),
-        ("checks/isolation.py", "queue-rules"),
         ("checks/mq_zoo.py", "mq-zoo-scenarios"),
-        ("learn/__init__.py", "name"),
-        ("learn/regions.py", "NAME"),
-        ("reference/cells/failover.py", "move-range"),
         ("reference/cells/zones.py", "push-until-acked"),
         ("reference/codec.py", "codec-decode"),
         ("reference/codec.py", "codec-encode"),
@@ -68,7 +62,6 @@ UNQUOTED: frozenset[tuple[str, str]] = frozenset(
         ("reference/mq/broker.py", "long-polling"),
         ("reference/mq/broker.py", "members"),
         ("reference/mq/consumer.py", "consumer-trace"),
-        ("reference/mq/lanes.py", "lanes"),
         ("reference/mq/machine.py", "send-timer"),
         ("reference/mq/producer.py", "propagate"),
         ("reference/net/shapes.py", "shapes"),
