@@ -144,6 +144,8 @@ class NodeControl:
 
     def _write(self, data: dict[str, Any]) -> None:
         assert self._writer is not None and self._session is not None
+        if self._writer.is_closing():  # the harness hung up: nobody to tell
+            return
         self._writer.write(self._session.seal("acceptor", encode_value(data)))
 
     async def _flush_metrics(self) -> None:

@@ -415,6 +415,25 @@ class _Link:
         assert self._session is not None
         return self._session.seal("dialer", payload)  # send() checked the size
 
+    def _flush_queue(self, writer: asyncio.StreamWriter) -> None:
+        """What waited for the connection, in one write, or dropped if it is lost already.
+
+        One write, not one per frame: a write into a connection that is lost
+        (the peer was killed after the handshake) is refused by the loop, and
+        from the fifth refused write on the loop logs "socket.send() raised
+        exception." for each, so a backlog written frame by frame into a dead
+        peer filled stderr with such lines. Frames written into a connection
+        lost during the write are lost, as in `_uncork`.
+        """
+        stats = self._transport._stats(self._dst)
+        if writer.is_closing():  # lost between the handshake and now
+            stats.dropped_down += self.drop_queued()
+            return
+        sealed = [self._seal(payload) for payload in self._queue]
+        self._queue.clear()
+        writer.write(b"".join(sealed))
+        stats.sent += len(sealed)
+
     def drop_queued(self) -> int:
         dropped = len(self._queue)
         self._queue.clear()
@@ -449,10 +468,7 @@ class _Link:
                 backoff_ms = min(backoff_ms * 2, DIAL_BACKOFF_MS[1])
                 continue
             self._writer, self._session = writer, session
-            stats = self._transport._stats(self._dst)
-            while self._queue:
-                writer.write(self._seal(self._queue.popleft()))
-                stats.sent += 1
+            self._flush_queue(writer)
             # The acceptor never writes on a peer link: a read returns only at its end.
             with contextlib.suppress(ConnectionError, OSError):
                 await reader.read(1)
