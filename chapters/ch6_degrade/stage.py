@@ -16,6 +16,7 @@ again for 32 s, long enough to see whether goodput comes back.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from chapters.ch6_degrade.wiring import (
@@ -41,13 +42,14 @@ from reference.degrade import (
     ControlPlane,
     DependencyPlan,
     Sidecar,
+    SidecarConfig,
     TokenLedger,
     TokenServer,
     TokenServerConfig,
 )
 from reference.gateway import GatewayConfig, PaymentGateway
 from reference.net.topology import Topology
-from reference.node import NodeId
+from reference.node import Node, NodeId
 from reference.paxos import Membership, PaxosConfig, Replica
 from reference.payment import (
     PAYMENT_PROCEDURES,
@@ -93,20 +95,22 @@ CONTROL = "control"  # the control plane node (present in drills)
 CHANGES_MAX = 100
 
 
-def parse_change(change: Any) -> tuple[float, str, Any]:
+def parse_change(change: object) -> tuple[float, str, object]:
     """One live change: (at_ms, "flow-qps", count) or (at_ms, "switch", "path=on|off|plan"),
     or the same as one string "at_ms:what:value" (how a harness spec carries it)."""
     try:
         if isinstance(change, str):
             at, what, value = change.split(":", 2)
-            change = (at, what, float(value) if what == "flow-qps" else value)
-        at_ms, what, value = change
-        return float(at_ms), str(what), value
+            return float(at), what, float(value) if what == "flow-qps" else value
+        if isinstance(change, tuple | list) and len(change) == 3:
+            at_ms, what, value = change
+            return float(at_ms), str(what), value
     except (TypeError, ValueError):
-        raise StageError(f"a change is (at_ms, what, value), not {change!r}") from None
+        pass
+    raise StageError(f"a change is (at_ms, what, value), not {change!r}")
 
 
-def validate_change(change: Any) -> None:
+def validate_change(change: object) -> None:
     at_ms, what, value = parse_change(change)
     if at_ms < 0:
         raise StageError(f"a change happens at a time >= 0, not {at_ms}")
@@ -251,9 +255,16 @@ class DegradeDeployment(PaymentDeployment):
         if self.changes_scheduled:
             return
         self.changes_scheduled = True
+
+        def make(what: str, value: object) -> Callable[[], None]:
+            def change() -> None:
+                self.change(what, value)
+
+            return change
+
         for change in self.options.extra.get("changes", ()):
             at_ms, what, value = parse_change(change)
-            self.rt.call_at(origin_ms + at_ms, lambda w=what, v=value: self.change(w, v))
+            self.rt.call_at(origin_ms + at_ms, make(what, value))
 
     def apply_scenario(self, name: str) -> None:
         self._schedule_changes(self.rt.now_ms)
@@ -359,9 +370,8 @@ class DegradeStage(Stage):
         pay = GatewayConfig(shards=(PAY_DB,))
         fronts = edges(options)
         for edge_id, gw in zip(fronts, gateways, strict=True):
-            rt.add_node(gw, lambda _nid: Sidecar(PaymentGateway(pay), w.pay))
-            edge = GatewayConfig(shards=(gw,))
-            rt.add_node(edge_id, lambda _nid, e=edge: Sidecar(PaymentGateway(e), w.edge))
+            rt.add_node(gw, _gateway(pay, w.pay))
+            rt.add_node(edge_id, _gateway(GatewayConfig(shards=(gw,)), w.edge))
         if w.pay.cluster is not None:
             assert uses_token_server(options)
             server = TokenServerConfig({"pay": w.pay.cluster.count},
@@ -378,7 +388,7 @@ class DegradeStage(Stage):
             plan = dep.dependencies[path] = DependencyPlan(
                 enforce_deadline=w.deadline_at_dependencies
             )
-            rt.add_node(path, lambda _nid, plan=plan: BestEffortService(plan))
+            rt.add_node(path, _dependency(plan))
         dep.roles["shard"].append(PAY_DB)
         dep.roles["gateway"] += [*fronts, *gateways]
         if _control_plane(options):
@@ -392,13 +402,22 @@ class DegradeStage(Stage):
             _, uid = parse_account(buyer)  # a user's payments always take the same pair
             return fronts[uid % len(fronts)]
 
-        dep.add_clients(list(CLIENTS), route, fronts[0])  # type: ignore[arg-type]
+        dep.add_clients(list(CLIENTS), route, fronts[0])
         dep.standard_checks()
         dep.slo_checks()
         return dep
 
 
 # --8<-- [end:build]
+
+
+def _gateway(config: GatewayConfig, sidecar: SidecarConfig) -> Callable[[NodeId], Node]:
+    """A payment gateway behind its sidecar (a fresh one at every start)."""
+    return lambda _nid: Sidecar(PaymentGateway(config), sidecar)
+
+
+def _dependency(plan: DependencyPlan) -> Callable[[NodeId], Node]:
+    return lambda _nid: BestEffortService(plan)
 
 
 # -- scenarios ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ database. The variants differ only in the sidecar configuration of each.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from reference.degrade import (
@@ -93,12 +94,11 @@ def wiring(
     assert variant == "controls", variant
     deadline = "deadline" in enabled
     # Retries only inside a gRPC budget (10 tokens, 0.1 back per success), never past the deadline.
-    budget = (
-        {"attempts": 3, "throttle_tokens": 10.0, "throttle_ratio": 0.1}
-        if "budget" in enabled
-        else {"attempts": 1}
-    )
-    layer = {"attempt_timeout_ms": LAYER_ATTEMPT_TIMEOUT_MS, "deadline": deadline, **budget}
+    budget = "budget" in enabled
+    edge = SidecarConfig(
+        attempt_timeout_ms=LAYER_ATTEMPT_TIMEOUT_MS, deadline=deadline,
+        attempts=3 if budget else 1, throttle_tokens=10.0 if budget else 0.0, throttle_ratio=0.1,
+    )  # fmt: skip
     flow = "flow" in enabled
     shared = flow and protect == "flow" and gateways > 1 and cluster != "local"
     rule_tps = RATE_SHARE * capacity_tps
@@ -116,14 +116,12 @@ def wiring(
     decouple = "decouple" in enabled
     breaker = BreakerRule("best-effort", "slow-ratio", 0.5, slow_rt_ms=200.0, open_ms=2_000.0,
                           probes=3, probe_timeout_ms=1_000.0)  # fmt: skip
-    pay = SidecarConfig(
-        guard=guard, best_effort=calls, best_effort_sync=not decouple,
+    pay = dataclasses.replace(  # the edge's layer settings, and the payment gateway's own
+        edge, guard=guard, best_effort=calls, best_effort_sync=not decouple,
         best_effort_breaker=breaker if decouple else None,
         plan=DEFAULT_PLAN if decouple else None, capacity_qps=capacity_tps / gateways,
         cluster=cluster_rule, leases=lease_rule, record=record,
-        **layer,  # type: ignore[arg-type]
     )  # fmt: skip
-    edge = SidecarConfig(**layer)  # type: ignore[arg-type]
     db = SidecarConfig(serves=True, deadline=deadline, record=record)
     return Wiring(edge, pay, db, deadline)
 

@@ -233,8 +233,8 @@ class FlowRules:
         wait_ms = 0.0
         for i, rule, plain in self.by_resource.get(resource, ()):
             if plain:  # the common rule, without a call: passed QPS + this call <= count
-                window = self.stats.windows.get(resource) or self.stats.window(resource)
-                qps = window.passed(now_ms) * 1000.0 / window.interval_ms
+                own = self.stats.windows.get(resource) or self.stats.window(resource)
+                qps = own.passed(now_ms) * 1000.0 / own.interval_ms
                 if qps + acquire > rule.count + 1e-9:
                     return FlowDecision(False, reason=f"flow:{resource}")
                 continue

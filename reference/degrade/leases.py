@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from reference.degrade.flow import RateLimiter
 from reference.node import NodeId
@@ -50,6 +49,10 @@ KEEP_EPOCHS = 8  # the ledger forgets epochs older than this behind the newest i
 GIVE_AT = 0.75  # a node decides what to give of the next epoch this far into the current
 HEADROOM = 1.25  # ... keeping this much more than the demand it saw
 TAKE_SHARE = 0.25  # a take asks for this share of a node's own share
+
+Command = tuple[str, str, int, float]  # ("give" | "take", flow, epoch, tokens)
+Counts = tuple[tuple[tuple[str, int], float], ...]  # ((flow, epoch), tokens), sorted
+LedgerSnapshot = tuple[int, Counts, Counts]  # (newest epoch, given, taken)
 
 
 # --8<-- [start:lease-rule]
@@ -93,7 +96,7 @@ class TokenLedger:
         self.taken: dict[tuple[str, int], float] = {}
         self.newest = 0
 
-    def apply(self, command: Any) -> Any:
+    def apply(self, command: Command) -> float | tuple[str, str]:
         op, flow, epoch, amount = command
         if epoch < self.newest - KEEP_EPOCHS or amount < 0:
             return 0.0  # forgotten: nothing to take, a give too late to matter
@@ -116,14 +119,14 @@ class TokenLedger:
     def pool(self, key: tuple[str, int]) -> float:
         return max(0.0, self.given.get(key, 0.0) - self.taken.get(key, 0.0))
 
-    def read(self, query: Any) -> Any:
+    def read(self, query: tuple[str, int]) -> float:
         flow, epoch = query
         return self.pool((flow, epoch))
 
-    def snapshot(self) -> Any:
+    def snapshot(self) -> LedgerSnapshot:
         return (self.newest, tuple(sorted(self.given.items())), tuple(sorted(self.taken.items())))
 
-    def restore(self, value: Any) -> None:
+    def restore(self, value: LedgerSnapshot) -> None:
         newest, given, taken = value
         self.newest = newest
         self.given = {(f, e): n for (f, e), n in given}
@@ -157,7 +160,7 @@ class LeaseBook:
     def allowance(self, epoch: int) -> float:
         return self.rule.share - self.gave.get(epoch, 0.0) + self.took.get(epoch, 0.0)
 
-    def roll(self, now_ms: float) -> dict[str, Any] | None:
+    def roll(self, now_ms: float) -> dict[str, float] | None:
         """Enter the epoch of `now_ms`; returns the summary of the one left (None: same)."""
         epoch = self.epoch_of(now_ms)
         if epoch == self.epoch:

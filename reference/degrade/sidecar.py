@@ -468,7 +468,7 @@ class Sidecar(Node):
         request = Propose(f"{ctx.node_id}:lease:{self.boots}:{self._seq}",
                           (op, book.rule.resource, epoch, amount))  # fmt: skip
 
-        def done(ok: bool, result: Any) -> None:
+        def done(ok: bool, result: object) -> None:
             now_ms = ctx.now_ms()
             self._cluster_mode(now_ms, "server" if ok else "fallback")
             if op == "take":
