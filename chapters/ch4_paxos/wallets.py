@@ -46,7 +46,7 @@ from checks.lin.models.ledger import LedgerModel
 from checks.parallel import forks, run_checks
 from checks.verdict import Verdict
 
-__all__ = ["check_wallets_linearizable", "wallet_operations"]
+__all__ = ["check_wallets_linearizable", "project", "share_of", "wallet_operations"]
 
 # Wall time for the whole search: a budget that runs out says "unknown",
 # never wrong but telling nothing, and on a loaded machine wall time runs
@@ -61,7 +61,11 @@ def wallet_operations(history: Sequence[Event], share: tuple[int, int] = (0, 1))
 
     `share` (k, n): only the wallets of the k-th of n shares (`share_of`).
     """
-    ops = pair_operations(list(history))
+    return project(pair_operations(list(history)), share)
+
+
+def project(ops: list[Operation], share: tuple[int, int] = (0, 1)) -> list[Operation]:
+    """`wallet_operations` of the history's operations, paired already."""
     payments: dict[str, list[Operation]] = {}
     found: dict[str, tuple[str, Event]] = {}  # payment id -> a lookup's answer, and when
     reads: list[Operation] = []
@@ -179,9 +183,10 @@ def check_wallets_linearizable(
     verdict of the whole. Anything else is judged again here, whole, so a
     failure names the same wallet, with the same witness, as it always did.
     """
+    ops = pair_operations(list(history))  # once: the shares inherit it
     if forks(len(history), shares):
         checks = {
-            f"share {k}": functools.partial(_check_share, history, initial, timeout_s, (k, shares))
+            f"share {k}": functools.partial(_check_share, ops, initial, timeout_s, (k, shares))
             for k in range(shares)
         }
         done = run_checks(checks, len(history))
@@ -191,7 +196,7 @@ def check_wallets_linearizable(
                 sum(v.details["operations"] for v in done.values()),
                 max(v.details["elapsed_s"] for v in done.values()),
             )
-    return _check_share(history, initial, timeout_s, (0, 1))
+    return _check_share(ops, initial, timeout_s, (0, 1))
 
 
 def _linearizable(wallets: int, operations: int, elapsed_s: float) -> Verdict:
@@ -205,13 +210,13 @@ def _linearizable(wallets: int, operations: int, elapsed_s: float) -> Verdict:
 
 
 def _check_share(
-    history: Sequence[Event],
+    paired: list[Operation],
     initial: Mapping[str, int],
     timeout_s: float,
     share: tuple[int, int],
 ) -> Verdict:
     """The check on the wallets of one share ((0, 1): all of them)."""
-    ops = wallet_operations(history, share)
+    ops = project(paired, share)
     wallets = {str(a) for a in initial if str(a).startswith("u")}
     result = check_operations(ops, LedgerModel({a: initial[a] for a in wallets}), timeout_s)
     details: dict[str, Any] = {
