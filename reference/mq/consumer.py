@@ -67,7 +67,7 @@ EFFECTS = ("settlement", "loyalty", "notification")
 BROKER, LEDGER = "broker", "ledger"
 PULL_TIMER, COMMIT_TIMER, HEARTBEAT_TIMER = "pull", "commit", "heartbeat"
 LOCK_TIMER, RECOVER_TIMER, LOCK_RETRY_TIMER = "lock", "recover", "lock-retry"
-LOCK_RETRY_MS = 250.0  # an unanswered lock request is asked again this soon
+LOCK_RETRY_MS = 250.0  # a lock not granted (or not answered) is asked again this soon
 DEDUP = "dedup/"  # + msg id: the key was applied
 POINTS = "points/"  # + buyer: loyalty points
 INCARNATION = "incarnation"
@@ -228,10 +228,12 @@ class MessageConsumer(Node):
 
             def granted(ok: bool, result: object, lock: LockQueues = lock) -> None:
                 if not ok or not isinstance(result, tuple) or result[:1] != ("locked",):
-                    if not self.lock_retry:  # no leader yet (a booting broker): soon again
-                        self.lock_retry = True
-                        ctx.set_timer(LOCK_RETRY_MS, LOCK_RETRY_TIMER)
+                    self._retry_locks(ctx)  # no leader yet (a booting broker): soon again
                     return
+                if set(lock.queue_ids) - set(result[1]):
+                    # Held by another member, handing it over (or dead): ask again
+                    # soon, not at the next renewal (20 s).
+                    self._retry_locks(ctx)
                 for name, q in list(self.queues.items()):
                     if q.topic != lock.topic or q.queue_id not in lock.queue_ids:
                         continue
@@ -246,6 +248,11 @@ class MessageConsumer(Node):
 
             request = Propose(f"lock:{self.node_id}:{self.calls}", lock)
             self.caller.call(ctx, BROKER, request, granted, attempts_max=3)
+
+    def _retry_locks(self, ctx: Context) -> None:
+        if not self.lock_retry:
+            self.lock_retry = True
+            ctx.set_timer(LOCK_RETRY_MS, LOCK_RETRY_TIMER)
 
     def _hand_over(self, ctx: Context, name: str, q: _Queue) -> None:
         """A released queue, nothing in hand: commit where we stopped, then unlock."""
