@@ -289,9 +289,10 @@ class Sidecar(Node):
         elif isinstance(msg, TokenReply):
             ctx.cancel_timer((_TAG, "token", msg.req_id))
             self._token_answer(ctx, msg.req_id, msg.status, msg.wait_ms)
-        elif isinstance(msg, ProposeResult) and self.group is not None \
-                and self.group.on_result(ctx, src, msg):  # fmt: skip
-            return
+        elif isinstance(msg, ProposeResult) and self.group is not None:
+            # The token group's answer; a late one (the call was retried or given up:
+            # two answers to one request) is dropped here, never handed to the inner node.
+            self.group.on_result(ctx, src, msg)
         elif getattr(msg, "req_id", None) in self.outbound:
             self._outbound_reply(ctx, src, msg)
         else:

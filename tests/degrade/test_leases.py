@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Hashable
+from typing import cast
 
 import pytest
 
@@ -149,3 +150,23 @@ def test_no_epoch_admits_more_than_the_global_count_across_failover_and_partitio
     wanted = sum(min(offered[e], rule.budget) for e in offered)
     assert sum(admitted.values()) > 0.6 * wanted, (dict(admitted), dict(offered))
     assert max(admitted.values()) > rule.share * 1.5
+
+
+class _Strict(Node):
+    """An inner node that handles nothing: any message reaching it is a bug."""
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        raise AssertionError(f"the inner node got {msg!r}")
+
+
+def test_a_late_answer_of_the_token_group_never_reaches_the_inner_node() -> None:
+    """A retried take is answered twice; on a real backend the second answer used to go
+    to the payment gateway, which does not handle it, and its process exited."""
+    from reference.paxos.messages import ProposeResult
+    from reference.testing import RecordingContext
+
+    rule = LeaseRule("pay", COUNT, GROUP, nodes=3)
+    sidecar = Sidecar(_Strict(), SidecarConfig(guard=GuardConfig(), leases=rule))
+    ctx = cast(Context, RecordingContext(node_id="gw-1"))  # its disk is a SimDisk
+    sidecar.on_start(ctx)
+    sidecar.on_message(ctx, "tokens-1", ProposeResult("gw-1:lease:1:9", True, 2.0))
