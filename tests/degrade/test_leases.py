@@ -169,4 +169,5 @@ def test_a_late_answer_of_the_token_group_never_reaches_the_inner_node() -> None
     sidecar = Sidecar(_Strict(), SidecarConfig(guard=GuardConfig(), leases=rule))
     ctx = cast(Context, RecordingContext(node_id="gw-1"))  # its disk is a SimDisk
     sidecar.on_start(ctx)
-    sidecar.on_message(ctx, "tokens-1", ProposeResult("gw-1:lease:1:9", True, 2.0))
+    late = cast(Message, ProposeResult("gw-1:lease:1:9", True, 2.0))  # a paxos message
+    sidecar.on_message(ctx, "tokens-1", late)
