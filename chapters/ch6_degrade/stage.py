@@ -58,7 +58,6 @@ from reference.payment import (
     parse_account,
     user_account,
 )
-from reference.runtime.sim import SimRuntime
 from reference.sim.rng import stream
 from reference.sqlstore import ServiceTime, SqlStore, StoreConfig
 from reference.traffic.shape import PEAK_2019_PER_S
@@ -181,7 +180,10 @@ def real_pace(rt: Runtime, options: StageOptions) -> StageOptions:
     SLO (94%, p99 310 ms). Chapter 6 inside the capstone (`host_city`) keeps
     the capstone's pace."""
     extra = options.extra
-    if isinstance(rt, SimRuntime) or "db_slowdown" in extra or "host_city" in extra:
+    # A runtime whose nodes run elsewhere keeps what stays behind when their factories
+    # are shipped (`ProcessRuntime.stays_behind`); the simulator, wrapped or not, has none.
+    elsewhere = getattr(rt, "stays_behind", None) is not None
+    if not elsewhere or "db_slowdown" in extra or "host_city" in extra:
         return options
     scale = options.scale  # double11's peak: 10x the capacity at this pace too
     if scale in (0.0, DegradeStage.default_scale):
