@@ -116,6 +116,13 @@ def run(
         None, "--store", help="Run folder (default store/CH-SCENARIO/TIME)."
     ),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write the run folder."),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="NAME=VALUE: one of the chapter's own settings, repeatable (e.g. ch5: "
+        "load_test_share=0.3; ch6: gateways=3, cluster=leases; double11: lost_city=shanghai). "
+        "A wrong name lists the chapter's settings.",
+    ),
 ) -> None:
     """Run a chapter's stage on the simulator and report throughput, latency and verdicts."""
     from chapters.run import save_run, simulate
@@ -134,10 +141,14 @@ def run(
     try:
         if scale:
             options["scale"] = parse_scale(scale)
-        if not scenario:
-            from chapters import get_stage
+        from chapters import get_stage
+        from checks.harness.contract import parse_settings
 
-            scenario = getattr(get_stage(chapter), "default_scenario", "steady")
+        stage = get_stage(chapter)
+        if settings:
+            options["extra"] = parse_settings(stage.id, stage.settings, settings)
+        if not scenario:
+            scenario = getattr(stage, "default_scenario", "steady")
         result = simulate(chapter, scenario, **options)
         with Stopwatch(result.timing_s).phase("store"):
             folder = None if no_store else save_run(result, store)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 # Expectations, judgements and StageError are the harness's contract (it sits
 # below the chapters and judges what it runs); a chapter names them from here.
 from chapters.metrics import summarize
-from checks.harness.contract import Expectation, Judgement, StageError, judge
+from checks.harness.contract import Expectation, Judgement, Setting, StageError, judge
 from checks.history import Event
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ __all__ = [
     "Judgement",
     "Runtime",
     "Scenario",
+    "Setting",
     "Stage",
     "StageError",
     "StageOptions",
@@ -289,6 +290,8 @@ class Stage(ABC):
     # (variant or "*", scenario) -> {check name: Expectation}. A check that
     # is not listed must pass.
     expected: ClassVar[dict[tuple[str, str], dict[str, Expectation]]] = {}
+    # The knobs of `options.extra` a user may set: `d11 run|test CH --set NAME=VALUE`.
+    settings: ClassVar[dict[str, Setting]] = {}
 
     def options(self, **overrides: Any) -> StageOptions:
         """Options with this stage's defaults filled in, validated."""

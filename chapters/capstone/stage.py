@@ -50,6 +50,7 @@ from chapters.stage import (
     Expectation,
     Runtime,
     Scenario,
+    Setting,
     Stage,
     StageError,
     StageOptions,
@@ -509,6 +510,9 @@ class CapstoneStage(Stage):
     default_variant = "all"
     default_scale = DEFAULT_SCALE
     default_scenario = "double11"
+    settings = {  # noqa: RUF012
+        "lost_city": Setting("the city lost at the peak", choices=CITY_NAMES),
+    }
     scenarios = {  # noqa: RUF012
         "double11": Scenario(
             "double11",

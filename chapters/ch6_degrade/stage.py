@@ -33,7 +33,7 @@ from chapters.ch6_degrade.wiring import (
     wiring,
 )
 from chapters.common import SYNC_MS, PaymentDeployment, expect
-from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
+from chapters.stage import Deployment, Runtime, Scenario, Setting, Stage, StageError, StageOptions
 from checks.history import Event
 from reference.clients import Payment
 from reference.degrade import (
@@ -319,6 +319,22 @@ class DegradeStage(Stage):
     default_scale = 10 * capacity_tps() / PEAK_2019_PER_S  # the 2019 peak = 10x capacity
     scenarios: dict[str, Scenario] = {}  # noqa: RUF012  (filled below)
     expected = {}  # noqa: RUF012  (filled below)
+    settings = {  # noqa: RUF012
+        "gateways": Setting(
+            "payment gateways sharing the flow rule", int, low=1, high=GATEWAYS_MAX
+        ),
+        "cluster": Setting(
+            "how several gateways share the rule's count (leases: the book's design)",
+            choices=CLUSTER_MODES,
+        ),
+        "protect": Setting("the gateways' inbound limit", choices=("flow", "bbr", "gradient2")),
+        "controls": Setting(
+            f"which controls `controls` turns on, comma-separated: {','.join(CONTROLS)}"
+        ),
+        "db_slowdown": Setting(
+            "the payment database this many times slower", float, low=0.1, high=100
+        ),
+    }
 
     def validate(self, options: StageOptions) -> None:
         super().validate(options)

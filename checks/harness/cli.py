@@ -120,6 +120,13 @@ def test_command(
     scenario: Annotated[
         str, typer.Option(help="A chapter's own scenario instead of a workload (no nemesis)")
     ] = "",
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=VALUE: one of the chapter's own settings, repeatable (as `d11 run --set`)",
+        ),
+    ] = None,
 ) -> None:
     """Run a chapter under a workload and a nemesis, check the history, store everything."""
     spec = _spec(
@@ -127,6 +134,15 @@ def test_command(
     )
     if scenario:
         spec = replace(spec, scenario=scenario)
+    if settings:
+        from checks.harness.contract import StageError, parse_settings, stage_named
+
+        try:
+            stage = stage_named(chapter)
+            chosen = parse_settings(stage.id, stage.settings, settings)
+        except StageError as exc:
+            raise _fail(str(exc)) from None
+        spec = replace(spec, extra={**spec.extra, **chosen})
     try:
         fixed = _load_schedule(schedule, spec) if schedule is not None else None
     except (HarnessError, ScheduleError) as exc:

@@ -34,10 +34,12 @@ __all__ = [
     "DeploymentContract",
     "Expectation",
     "Judgement",
+    "Setting",
     "StageContract",
     "StageError",
     "StageSource",
     "judge",
+    "parse_settings",
     "stage_named",
     "use_stages",
 ]
@@ -150,11 +152,62 @@ class DeploymentContract(Protocol):
         """The run's figures so far (TPS, latency, errors), JSON-ready."""
 
 
+@dataclass(frozen=True)
+class Setting:
+    """A stage's knob a user may set from the command line (`--set NAME=VALUE`).
+
+    A stage lists its own in `Stage.settings`; only those are settable, so a
+    misspelt name is an error naming the known ones, never a knob silently
+    ignored. `kind` parses the text; `choices` (when given) are its only values.
+    """
+
+    help: str
+    kind: Callable[[str], Any] = str
+    choices: tuple[str, ...] = ()
+    low: float | None = None  # bounds for a number, inclusive
+    high: float | None = None
+
+    def parse(self, name: str, text: str) -> Any:
+        """The value of `text`, or StageError saying in one line what is wrong."""
+        if self.choices and text not in self.choices:
+            raise StageError(f"--set {name}: one of {' | '.join(self.choices)}, not {text!r}")
+        try:
+            value = self.kind(text)
+        except ValueError:
+            kind = {int: "a whole number", float: "a number"}.get(self.kind, "a value")
+            raise StageError(f"--set {name}: expected {kind}, not {text!r}") from None
+        if self.low is not None and value < self.low:
+            raise StageError(f"--set {name}: at least {self.low:g}, not {text}")
+        if self.high is not None and value > self.high:
+            raise StageError(f"--set {name}: at most {self.high:g}, not {text}")
+        return value
+
+
+def parse_settings(
+    stage_id: str, settings: Mapping[str, Setting], pairs: list[str]
+) -> dict[str, Any]:
+    """`["lost_city=shanghai", ...]` -> the stage's extra options, checked one by one."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise StageError(f"--set takes NAME=VALUE, not {pair!r}")
+        if not settings:
+            raise StageError(f"{stage_id} has no settings: --set {name} does not apply")
+        if name not in settings:
+            known = ", ".join(sorted(settings))
+            raise StageError(f"{stage_id} has no setting {name!r} (known: {known})")
+        out[name] = settings[name].parse(name, text.strip())
+    return out
+
+
 class StageContract(Protocol):
     """A runnable system, as the harness sees it (`chapters.stage.Stage`)."""
 
     id: str
     scenarios: Mapping[str, Any]  # name -> the stage's own scenario
+    settings: Mapping[str, Setting]  # what `--set NAME=VALUE` may change
 
     def options(self, **overrides: Any) -> Any:
         """Validated options (StageError, one line, if they make no sense)."""
