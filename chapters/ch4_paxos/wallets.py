@@ -3,7 +3,7 @@
 Chapter 4's reads are lease reads, so it claims what chapters 1-3 could
 not: every read of a wallet shows every payment from it acknowledged before
 the read began, and none invoked after it ended. `checks.lin` decides that
-with Wing-Gong-Lowe search over the ledger model (`checks.lin.models.ledger`),
+with Wing-Gong-Lowe search over the ledger model (`checks.lin.models.accounts`),
 but one search over every account at once is hopeless: each full read ties
 two thousand accounts together. Linearizability is *local* (Herlihy and
 Wing): a history is linearizable iff its projection on each object is. So
@@ -27,7 +27,7 @@ The projection, per wallet `u`:
 
 Merchants' sub-accounts are left out: a hot merchant is credited by
 hundreds of concurrent payments, and the search for the subset each read
-saw is exactly what explodes. The ledger checker (`checks.ledger`) holds
+saw is exactly what explodes. The ledger checker (`checks.transfers`) holds
 every account, merchants included, against the final balances.
 """
 
@@ -42,7 +42,7 @@ from typing import Any
 
 from checks.history import Event, Operation, pair_operations
 from checks.lin import check_operations
-from checks.lin.models.ledger import LedgerModel
+from checks.lin.models.accounts import LedgerModel
 from checks.parallel import forks, run_checks
 from checks.verdict import Verdict
 

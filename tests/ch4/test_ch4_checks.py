@@ -11,7 +11,7 @@ from ch4_runs import run
 
 from chapters.run import simulate
 from checks.history import pair_operations
-from checks.ledger import check_ledger
+from checks.transfers import check_ledger
 from reference.ledger.directory import transfer_id
 from reference.ledger.service import LedgerReplica
 

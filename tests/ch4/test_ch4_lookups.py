@@ -14,7 +14,7 @@ import pytest
 
 from checks.harness.runner import TestResult, TestSpec, run_test
 from checks.history import pair_operations
-from checks.ledger import check_ledger
+from checks.transfers import check_ledger
 
 EVERY_FAULT = (
     "partition-halves",

@@ -22,7 +22,7 @@ import pytest
 from ch4_runs import failing, one_fault_each
 
 from checks.harness import runner
-from checks.ledger import check_ledger
+from checks.transfers import check_ledger
 
 PARTITIONS = (
     "partition-halves",
