@@ -169,6 +169,9 @@ def _producer(ops: Iterable[Operation]) -> dict[MsgId, Message]:
 
 
 # --8<-- [start:delivery-check]
+Receipts = dict[tuple[str, MsgId], list[int]]  # (group, id) -> indices of the ok events
+
+
 def check_delivery(
     events: Sequence[Event],
     *,
@@ -186,8 +189,26 @@ def check_delivery(
         return no_client_operations("delivery")
     ops = pair_operations(list(events))
     msgs = _producer(ops)
-    receipts: dict[tuple[str, MsgId], list[int]] = defaultdict(list)  # (group, id) -> indices
-    applies: dict[tuple[str, MsgId], list[int]] = defaultdict(list)
+    receipts, applies, all_groups = _consumers(ops, groups)
+    problems: list[Problem] = []
+    for group in sorted(all_groups):
+        got = {mid: idx for (g, mid), idx in receipts.items() if g == group}
+        done = {mid: idx for (g, mid), idx in applies.items() if g == group}
+        problems += _deliveries(msgs, group, got, from_start=from_start)
+        if final:  # a prefix: what is not delivered yet may be in flight still
+            problems += _owed(msgs, group, got, done)
+        problems += _applied_twice(group, done)
+        problems += _order(msgs, group, {mid: idx[0] for mid, idx in got.items()})
+    return _verdict(msgs, sorted(all_groups), receipts, applies, problems, final=final)
+
+
+def _consumers(
+    ops: Iterable[Operation], groups: Iterable[str] | None
+) -> tuple[Receipts, Receipts, set[str]]:
+    """Who received what (receipts), who applied what (applies), and every group
+    named or seen."""
+    receipts: Receipts = defaultdict(list)
+    applies: Receipts = defaultdict(list)
     all_groups = set(groups or ())
     for op in ops:
         if op.f in ("receive", "apply") and op.type == "ok":
@@ -197,71 +218,68 @@ def check_delivery(
             all_groups.add(group)
             into = receipts if op.f == "receive" else applies
             into[(group, v["id"])].append(op.completion.index)
-    problems: list[Problem] = []
-    for group in sorted(all_groups):
-        got = {mid: idx for (g, mid), idx in receipts.items() if g == group}
-        done = {mid: idx for (g, mid), idx in applies.items() if g == group}
-        records_effects = bool(done)
-        for mid, idx in sorted(got.items(), key=lambda kv: kv[1][0]):
-            m = msgs.get(mid)
-            if m is None:
-                if from_start:  # else: sent before the cut, as far as this window knows
-                    problems.append(Problem("phantom", mid, group, idx[0], "delivered, never sent"))
-            elif m.fate == "rolled-back":
-                problems.append(
-                    Problem(
-                        "rolled-back-delivered",
-                        mid,
-                        group,
-                        idx[0],
-                        f"delivered, though rolled back at index {m.rolled_back_index}",
-                    )
-                )
-            if len(idx) > 1:
-                problems.append(
-                    Problem(
-                        "duplicate-delivery",
-                        mid,
-                        group,
-                        idx[1],
-                        f"delivered {len(idx)} times (indices {idx[:5]})",
-                    )
-                )
-        shadow_group = group.startswith(SHADOW_PREFIX)
-        for m in msgs.values():
-            if m.fate != "committed" or not final:  # a prefix: may be in flight still
-                continue
-            if m.shadow != shadow_group:
-                continue  # another lane's message: not owed to this group
-            if m.id not in got:
-                problems.append(
-                    Problem(
-                        "lost",
-                        m.id,
-                        group,
-                        m.committed_index,
-                        f"committed at index {m.committed_index}, never delivered",
-                    )
-                )
-            elif records_effects and m.id not in done:
-                problems.append(
-                    Problem("effect-lost", m.id, group, got[m.id][0], "delivered, never applied")
-                )
-        for mid, idx in done.items():
-            if len(idx) > 1:
-                problems.append(
-                    Problem(
-                        "applied-twice",
-                        mid,
-                        group,
-                        idx[1],
-                        f"effect applied {len(idx)} times (indices {idx[:5]}): the consumer "
-                        "is not idempotent",
-                    )
-                )
-        problems.extend(_order(msgs, group, {mid: idx[0] for mid, idx in got.items()}))
-    # --8<-- [end:delivery-check]
-    return _verdict(msgs, sorted(all_groups), receipts, applies, problems, final=final)
+    return receipts, applies, all_groups
+
+
+def _deliveries(
+    msgs: Mapping[MsgId, Message], group: str, got: Mapping[MsgId, list[int]], *, from_start: bool
+) -> list[Problem]:
+    """What `group` received and should not have: never sent, rolled back, or
+    more than once (allowed)."""
+    out: list[Problem] = []
+    for mid, idx in sorted(got.items(), key=lambda kv: kv[1][0]):
+        m = msgs.get(mid)
+        if m is None:
+            if from_start:  # else: sent before the cut, as far as this window knows
+                out.append(Problem("phantom", mid, group, idx[0], "delivered, never sent"))
+        elif m.fate == "rolled-back":
+            words = f"delivered, though rolled back at index {m.rolled_back_index}"
+            out.append(Problem("rolled-back-delivered", mid, group, idx[0], words))
+        if len(idx) > 1:
+            words = f"delivered {len(idx)} times (indices {idx[:5]})"
+            out.append(Problem("duplicate-delivery", mid, group, idx[1], words))
+    return out
+
+
+def _owed(
+    msgs: Mapping[MsgId, Message],
+    group: str,
+    got: Mapping[MsgId, list[int]],
+    done: Mapping[MsgId, list[int]],
+) -> list[Problem]:
+    """The committed messages of `group`'s lane it never received, or (if it
+    records effects) received and never applied."""
+    shadow_group = group.startswith(SHADOW_PREFIX)
+    out: list[Problem] = []
+    for m in msgs.values():
+        if m.fate != "committed" or m.shadow != shadow_group:
+            continue  # not committed, or another lane's message: not owed to this group
+        if m.id not in got:
+            words = f"committed at index {m.committed_index}, never delivered"
+            out.append(Problem("lost", m.id, group, m.committed_index, words))
+        elif done and m.id not in done:
+            out.append(
+                Problem("effect-lost", m.id, group, got[m.id][0], "delivered, never applied")
+            )
+    return out
+
+
+def _applied_twice(group: str, done: Mapping[MsgId, list[int]]) -> list[Problem]:
+    """A message whose effect `group` applied more than once."""
+    return [
+        Problem(
+            "applied-twice",
+            mid,
+            group,
+            idx[1],
+            f"effect applied {len(idx)} times (indices {idx[:5]}): the consumer is not idempotent",
+        )
+        for mid, idx in done.items()
+        if len(idx) > 1
+    ]
+
+
+# --8<-- [end:delivery-check]
 
 
 def _order(msgs: Mapping[MsgId, Message], group: str, first: Mapping[MsgId, int]) -> list[Problem]:

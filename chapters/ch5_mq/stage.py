@@ -550,134 +550,18 @@ class MqStage(Stage):
 
     # --8<-- [start:mq-build]
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
-        topo = Topology.build(self._lanes_layout(options))
-        dep = MqDeployment(self, rt, options, topo)
-        variant = options.variant
+        dep = MqDeployment(self, rt, options, Topology.build(self._lanes_layout(options)))
         shorts = [s for _, s in CITIES]
         dep.ledger = tuple(f"led-{s}" for s in shorts)
         dep.brokers = tuple(f"brk-{s}" for s in shorts)
-        balances = dep.opening_balances()
-        # With a load test every account has a shadow twin, opened alike (chapter 7).
-        opening = balances | (
-            {shadow_account(a): b for a, b in balances.items()} if dep.traced else {}
-        )
-        # Both halves of the merchants' money live in the one ledger group.
-        directory = Directory.build(
-            even_buckets([PAY]), {PAY: dep.ledger, SETTLED: dep.ledger}, opening
-        )
-        dep.directory = directory
-        # The ledger: chapter 4's Paxos group, three cities.
-        ledger_cfg = _timed(paxos_config(GroupPlan(PAY, dep.ledger)), rt)
-
-        def ledger_replica(nid: NodeId) -> LedgerReplica:
-            replica = LedgerReplica(nid, ledger_cfg)
-            replica.machine_factory = lambda: genesis(directory)
-            replica.state = ReplicatedState(
-                replica.machine_factory(), ledger_cfg.dedup_max_requests
-            )
-            return replica
-
-        # The broker: the same kind of group, the broker's state as its state
-        # machine. Its log compacts less often: a snapshot holds every message.
-        broker_cfg = _timed(paxos_config(GroupPlan("broker", dep.brokers)), rt)
-        broker_cfg = dataclasses.replace(broker_cfg, snapshot_every_slots=4_096)
         dep.producers = [f"pay-{s}" for s in shorts if s != "sz"]
-        producers = {PRODUCER_GROUP: tuple(dep.producers)}
-        for nid in dep.ledger:
-            rt.add_node(nid, ledger_replica)
-            dep.roles["replica"].append(nid)
-        for nid in dep.brokers:
-            rt.add_node(
-                nid,
-                lambda n: BrokerReplica(
-                    n, broker_cfg, dep.broker_config, producers, trace_topic=True
-                ),
-            )
-            dep.roles["replica"].append(nid)
-        # The payment service: the transactional producer.
-        ids = directory.ids
-        mode = "transactional" if variant in ("transactional", "no-dedup") else variant
-
-        def transfer(p: Payload) -> Transfer:
-            return Transfer(
-                transfer_id(p.payment_id),
-                ids[p.buyer],
-                ids[p.merchant],
-                p.amount_cents,
-                LEDGER_CNY,
-                10,
-            )
-
-        def fence(p: Payload) -> Transfer:
-            # Same id as the payment's transfer, an amount no wallet holds.
-            return Transfer(
-                transfer_id(p.payment_id),
-                ids[p.buyer],
-                ids[p.merchant],
-                AMOUNT_MAX_CENTS,
-                LEDGER_CNY,
-                10,
-            )
-
-        pcfg = ProducerConfig(
-            PRODUCER_GROUP, TOPIC, mode, dep.brokers, dep.ledger, transfer, fence, dep.record,
-            traced=dep.traced, trace_topic=True,
-        )  # fmt: skip
-        leak = str(options.extra.get("leak", ""))
-        producer_kind, consumer_kind = _planted(leak)
-        for nid in dep.producers:
-            # extra leak=producer: the first producer drops the tag (chapter 7's leak).
-            kind = producer_kind if nid == dep.producers[0] else TransactionalProducer
-            rt.add_node(nid, functools.partial(kind, config=pcfg))
-            dep.local_nodes.append(nid)
-            dep.roles["shard"].append(nid)  # where payments are served and counted
-        # The consumers: each group splits the topic's queues among its members.
-        queues = dep.broker_config.queues_per_topic
-        # The groups with per-member dedup tables rebalance too, safely, by queue
-        # locks and claims (reference/mq/consumer.py, orderly consumption); extra
-        # orderly=0: they do not rebalance at all (the chapter's first lesson).
-        # A consumer without a dedup table (no-dedup) cannot finish its claims after a
-        # restart (nothing says which it applied): it keeps the plain at-least-once path.
-        orderly = bool(int(options.extra.get("orderly", 1))) and variant != "no-dedup"
-        lanes = [(g, TOPIC, g, MessageConsumer) for g in CONSUMER_GROUPS]
-        if dep.traced:  # shadow groups read the shadow topic; production groups never do
-            shadow_topic = shadow_name(TOPIC)
-            lanes += [(shadow_name(g), shadow_topic, g, consumer_kind) for g in CONSUMER_GROUPS]
-        for group, topic, twin, consumer in lanes:
-            effect, homes = CONSUMER_GROUPS[twin]
-            members = [f"{group}-{h}" for h in homes]
-            dep.consumers[group] = members
-            for i, nid in enumerate(members):
-                ccfg = ConsumerConfig(
-                    group=group,
-                    topic=topic,
-                    # At boot, each member's share (a rebalance keeps it while all live).
-                    queues=tuple(q for q in range(queues) if q % len(members) == i),
-                    topic_queues=queues,
-                    # Settlement's effects are idempotent in the ledger, whoever applies
-                    # them; loyalty's and notifications' dedup tables are per member.
-                    rebalance=effect == "settlement" or orderly,
-                    orderly=orderly and effect != "settlement",
-                    effect=effect,
-                    broker=dep.brokers,
-                    record=dep.record,
-                    idempotent=variant != "no-dedup",
-                    ledger=dep.ledger if effect == "settlement" else (),
-                    settlement=(lambda m, d: settlement_transfer(directory, m, d))
-                    if effect == "settlement"
-                    else None,
-                    fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
-                    traced=dep.traced,
-                    trace_topic=True,
-                )
-                rt.add_node(nid, functools.partial(consumer, config=ccfg))
-                dep.local_nodes.append(nid)
-                dep.roles["shard"].append(nid)
-        # The final reads see production accounts only (a production read never
-        # returns shadow data); the shadow twins are the load test's.
-        front_directory = production_view(directory) if dep.traced else directory
-        rt.add_node("front", lambda _nid: LedgerFront(FrontConfig(front_directory)))
-        dep.roles["config"].append("front")
+        balances = dep.opening_balances()
+        directory = dep.directory = _directory(dep, balances)
+        _add_ledger(rt, dep, directory)
+        _add_brokers(rt, dep)
+        _add_producers(rt, dep, directory, options)
+        _add_consumers(rt, dep, directory, options)
+        _add_front(rt, dep, directory)
         dep.record_init(balances)
 
         def route(buyer: str, pid: str, rng: random.Random, router: CellRouter | None) -> NodeId:
@@ -685,7 +569,7 @@ class MqStage(Stage):
             # a retry does not rescue a payment its producer dropped.
             return dep.producers[int(buyer[1:]) % len(dep.producers)]
 
-        dep.add_clients(topo.nodes_in(USERS_CELL), route, "front")
+        dep.add_clients(dep.topology.nodes_in(USERS_CELL), route, "front")
         _checks(dep)
         if dep.traced:
             from checks.isolation import check_isolation
@@ -699,6 +583,145 @@ class MqStage(Stage):
         return dep
 
     # --8<-- [end:mq-build]
+
+
+# --8<-- [start:mq-build-steps]
+def _directory(dep: MqDeployment, balances: dict[str, int]) -> Directory:
+    """Both halves of the merchants' money live in the one ledger group. With a
+    load test every account has a shadow twin, opened alike (chapter 7)."""
+    opening = balances | ({shadow_account(a): b for a, b in balances.items()} if dep.traced else {})
+    return Directory.build(even_buckets([PAY]), {PAY: dep.ledger, SETTLED: dep.ledger}, opening)
+
+
+def _add_ledger(rt: Runtime, dep: MqDeployment, directory: Directory) -> None:
+    """The ledger: chapter 4's Paxos group, three cities."""
+    ledger_cfg = _timed(paxos_config(GroupPlan(PAY, dep.ledger)), rt)
+
+    def ledger_replica(nid: NodeId) -> LedgerReplica:
+        replica = LedgerReplica(nid, ledger_cfg)
+        replica.machine_factory = lambda: genesis(directory)
+        replica.state = ReplicatedState(replica.machine_factory(), ledger_cfg.dedup_max_requests)
+        return replica
+
+    for nid in dep.ledger:
+        rt.add_node(nid, ledger_replica)
+        dep.roles["replica"].append(nid)
+
+
+def _add_brokers(rt: Runtime, dep: MqDeployment) -> None:
+    """The broker: the same kind of group, the broker's state as its state
+    machine. Its log compacts less often: a snapshot holds every message."""
+    broker_cfg = _timed(paxos_config(GroupPlan("broker", dep.brokers)), rt)
+    broker_cfg = dataclasses.replace(broker_cfg, snapshot_every_slots=4_096)
+    producers = {PRODUCER_GROUP: tuple(dep.producers)}
+    for nid in dep.brokers:
+        rt.add_node(
+            nid,
+            lambda n: BrokerReplica(n, broker_cfg, dep.broker_config, producers, trace_topic=True),
+        )
+        dep.roles["replica"].append(nid)
+
+
+def _add_producers(
+    rt: Runtime, dep: MqDeployment, directory: Directory, options: StageOptions
+) -> None:
+    """The payment services: the transactional producer."""
+    ids = directory.ids
+    variant = options.variant
+    mode = "transactional" if variant in ("transactional", "no-dedup") else variant
+
+    def transfer(p: Payload) -> Transfer:
+        return Transfer(
+            transfer_id(p.payment_id),
+            ids[p.buyer],
+            ids[p.merchant],
+            p.amount_cents,
+            LEDGER_CNY,
+            10,
+        )
+
+    def fence(p: Payload) -> Transfer:
+        # Same id as the payment's transfer, an amount no wallet holds.
+        return Transfer(
+            transfer_id(p.payment_id),
+            ids[p.buyer],
+            ids[p.merchant],
+            AMOUNT_MAX_CENTS,
+            LEDGER_CNY,
+            10,
+        )
+
+    pcfg = ProducerConfig(
+        PRODUCER_GROUP, TOPIC, mode, dep.brokers, dep.ledger, transfer, fence, dep.record,
+        traced=dep.traced, trace_topic=True,
+    )  # fmt: skip
+    producer_kind, _ = _planted(str(options.extra.get("leak", "")))
+    for nid in dep.producers:
+        # extra leak=producer: the first producer drops the tag (chapter 7's leak).
+        kind = producer_kind if nid == dep.producers[0] else TransactionalProducer
+        rt.add_node(nid, functools.partial(kind, config=pcfg))
+        dep.local_nodes.append(nid)
+        dep.roles["shard"].append(nid)  # where payments are served and counted
+
+
+def _add_consumers(
+    rt: Runtime, dep: MqDeployment, directory: Directory, options: StageOptions
+) -> None:
+    """The consumers: each group splits the topic's queues among its members."""
+    variant = options.variant
+    queues = dep.broker_config.queues_per_topic
+    # The groups with per-member dedup tables rebalance too, safely, by queue
+    # locks and claims (reference/mq/consumer.py, orderly consumption); extra
+    # orderly=0: they do not rebalance at all (the chapter's first lesson).
+    # A consumer without a dedup table (no-dedup) cannot finish its claims after a
+    # restart (nothing says which it applied): it keeps the plain at-least-once path.
+    orderly = bool(int(options.extra.get("orderly", 1))) and variant != "no-dedup"
+    _, consumer_kind = _planted(str(options.extra.get("leak", "")))
+    lanes = [(g, TOPIC, g, MessageConsumer) for g in CONSUMER_GROUPS]
+    if dep.traced:  # shadow groups read the shadow topic; production groups never do
+        shadow_topic = shadow_name(TOPIC)
+        lanes += [(shadow_name(g), shadow_topic, g, consumer_kind) for g in CONSUMER_GROUPS]
+    for group, topic, twin, consumer in lanes:
+        effect, homes = CONSUMER_GROUPS[twin]
+        members = [f"{group}-{h}" for h in homes]
+        dep.consumers[group] = members
+        for i, nid in enumerate(members):
+            ccfg = ConsumerConfig(
+                group=group,
+                topic=topic,
+                # At boot, each member's share (a rebalance keeps it while all live).
+                queues=tuple(q for q in range(queues) if q % len(members) == i),
+                topic_queues=queues,
+                # Settlement's effects are idempotent in the ledger, whoever applies
+                # them; loyalty's and notifications' dedup tables are per member.
+                rebalance=effect == "settlement" or orderly,
+                orderly=orderly and effect != "settlement",
+                effect=effect,
+                broker=dep.brokers,
+                record=dep.record,
+                idempotent=variant != "no-dedup",
+                ledger=dep.ledger if effect == "settlement" else (),
+                settlement=(lambda m, d: settlement_transfer(directory, m, d))
+                if effect == "settlement"
+                else None,
+                fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
+                traced=dep.traced,
+                trace_topic=True,
+            )
+            rt.add_node(nid, functools.partial(consumer, config=ccfg))
+            dep.local_nodes.append(nid)
+            dep.roles["shard"].append(nid)
+
+
+def _add_front(rt: Runtime, dep: MqDeployment, directory: Directory) -> None:
+    """The final reads see production accounts only (a production read never
+    returns shadow data); the shadow twins are the load test's."""
+    front_directory = production_view(directory) if dep.traced else directory
+    rt.add_node("front", lambda _nid: LedgerFront(FrontConfig(front_directory)))
+    dep.roles["config"].append("front")
+
+
+# --8<-- [end:mq-build-steps]
 
 
 def _without_spans(check: Callable[[list[Event]], Verdict], history: list[Event]) -> Verdict:

@@ -530,58 +530,14 @@ def analyse(
     recorded: int,
 ) -> dict[str, Any]:
     """The readiness report from the measurements (pure: tests feed it figures)."""
-    usl: dict[str, Any]
-    try:
-        fit = fit_usl([p["n"] for p in points], [max(p["tps"], 1e-9) for p in points])
-        usl = {
-            "sigma": round(fit.sigma, 5), "kappa": round(fit.kappa, 7), "lambda_tps": fit.lam,
-            "peak_concurrency": fit.peak_concurrency, "peak_tps": fit.peak_throughput,
-            "rmse_rel": round(fit.rmse_rel, 4),
-        }  # fmt: skip
-    except ValueError as exc:
-        usl = {"error": str(exc)}
+    usl = _usl(points)
     # Capacity is what was measured; the fit says where the curve bends and why
     # (σ: queueing on something shared, κ: the cost of agreeing), and predicts the peak.
     capacity_tps = max((p["tps"] for p in points), default=0.0)
     headroom = capacity_tps / forecast_tps if forecast_tps > 0 else 0.0
-    # Saturation per component: the first level at which its queue stays long.
-    nodes = sorted({n for lv in levels for n in lv["queues"]})
-    saturation = {}
-    for node in nodes:
-        first = next((lv["factor"] for lv in levels if lv["queues"][node] >= QUEUE_SATURATED), None)
-        saturation[node] = first
-    top = max(levels, key=lambda lv: lv["factor"]) if levels else None
-    ranked = []
-    if top is not None:
-        for node, q in top["queues"].items():
-            link = top["links"].get(f"gateway→{node}", {})
-            ranked.append({"node": node, "mean_queue": q, "inbound_p99_ms": link.get("p99"),
-                           "saturates_at": saturation[node]})  # fmt: skip
-    # The first to saturate is the bottleneck; among equals, the slowest way in.
-    ranked.sort(
-        key=lambda r: (
-            math.inf if r["saturates_at"] is None else r["saturates_at"],
-            -(r["inbound_p99_ms"] or 0.0),
-            -r["mean_queue"],
-        )
-    )
-    bottlenecks = [r for r in ranked if r["mean_queue"] > 0][:5]
-    at_11 = next((lv for lv in levels if lv["factor"] >= READY_HEADROOM - 1e-9), None)
+    saturation = _saturation(levels)
     isolation = [lv["checks"].get("isolation") for lv in levels] + [d["isolation"] for d in drills]
-    production_ok = all(
-        lv["checks"].get(c) is True for lv in levels for c in lv["checks"] if c != "isolation"
-    )
-    reasons = []
-    if headroom < READY_HEADROOM:
-        reasons.append(f"headroom {headroom:.2f}x is below {READY_HEADROOM}x")
-    if at_11 is not None and not at_11["slo_met"]:
-        reasons.append(f"the {at_11['factor']}x level misses the SLO")
-    if any(v is False for v in isolation):
-        reasons.append("load-test traffic leaked into production")
-    if not production_ok:
-        reasons.append("a production check failed")
-    if not all(d["passed"] for d in drills):
-        reasons.append("a drill failed")
+    reasons = _not_ready(headroom, levels, drills, isolation)
     unknown = "error" in usl or any(v == "unknown" or v is None for v in isolation)
     verdict = "could not tell" if unknown and not reasons else ("not ready" if reasons else "ready")
     return {
@@ -598,7 +554,7 @@ def analyse(
         "sweep": points,
         "levels": levels,
         "saturation": saturation,
-        "bottlenecks": bottlenecks,
+        "bottlenecks": _bottlenecks(levels, saturation),
         "drills": drills,
         "isolation": "valid" if all(v is True for v in isolation) else (
             "leak" if any(v is False for v in isolation) else "unknown"),
@@ -607,6 +563,75 @@ def analyse(
                  "variant": plan.variant,
                  "levels": list(plan.levels), "extra": dict(plan.extra)},
     }  # fmt: skip
+
+
+def _usl(points: list[dict[str, float]]) -> dict[str, Any]:
+    """The Universal Scalability Law fitted to the sweep, or why it could not be."""
+    try:
+        fit = fit_usl([p["n"] for p in points], [max(p["tps"], 1e-9) for p in points])
+    except ValueError as exc:
+        return {"error": str(exc)}
+    return {
+        "sigma": round(fit.sigma, 5), "kappa": round(fit.kappa, 7), "lambda_tps": fit.lam,
+        "peak_concurrency": fit.peak_concurrency, "peak_tps": fit.peak_throughput,
+        "rmse_rel": round(fit.rmse_rel, 4),
+    }  # fmt: skip
+
+
+def _saturation(levels: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Saturation per component: the first level at which its queue stays long."""
+    nodes = sorted({n for lv in levels for n in lv["queues"]})
+    return {
+        node: next((lv["factor"] for lv in levels if lv["queues"][node] >= QUEUE_SATURATED), None)
+        for node in nodes
+    }
+
+
+def _bottlenecks(
+    levels: list[dict[str, Any]], saturation: dict[str, float | None]
+) -> list[dict[str, Any]]:
+    """The components at the top level, the first to saturate first (among equals,
+    the slowest way in); those with a queue, five at most."""
+    top = max(levels, key=lambda lv: lv["factor"]) if levels else None
+    ranked = []
+    if top is not None:
+        for node, q in top["queues"].items():
+            link = top["links"].get(f"gateway→{node}", {})
+            ranked.append({"node": node, "mean_queue": q, "inbound_p99_ms": link.get("p99"),
+                           "saturates_at": saturation[node]})  # fmt: skip
+    ranked.sort(
+        key=lambda r: (
+            math.inf if r["saturates_at"] is None else r["saturates_at"],
+            -(r["inbound_p99_ms"] or 0.0),
+            -r["mean_queue"],
+        )
+    )
+    return [r for r in ranked if r["mean_queue"] > 0][:5]
+
+
+def _not_ready(
+    headroom: float,
+    levels: list[dict[str, Any]],
+    drills: list[dict[str, Any]],
+    isolation: list[Any],
+) -> list[str]:
+    """Why the system is not ready for the night (none: it is, or cannot tell)."""
+    at_11 = next((lv for lv in levels if lv["factor"] >= READY_HEADROOM - 1e-9), None)
+    production_ok = all(
+        lv["checks"].get(c) is True for lv in levels for c in lv["checks"] if c != "isolation"
+    )
+    reasons = []
+    if headroom < READY_HEADROOM:
+        reasons.append(f"headroom {headroom:.2f}x is below {READY_HEADROOM}x")
+    if at_11 is not None and not at_11["slo_met"]:
+        reasons.append(f"the {at_11['factor']}x level misses the SLO")
+    if any(v is False for v in isolation):
+        reasons.append("load-test traffic leaked into production")
+    if not production_ok:
+        reasons.append("a production check failed")
+    if not all(d["passed"] for d in drills):
+        reasons.append("a drill failed")
+    return reasons
 
 
 def bench_level(plan: RehearsalPlan, factor: float) -> Iterator[str]:
