@@ -41,9 +41,12 @@ def tui(
     store: Path = typer.Option(Path("store"), "--store", help="where `w` saves runs"),
 ) -> None:
     """The live view: traffic through the cells, faults at a key press, checks turning red.
-    Chapters 5-7 and the capstone (double11) add their own panel and keys: ch5 l stalls a
-    consumer group, x kills a producer mid-transaction; ch6 f flips a switch, d slows a
-    dependency, [ ] tighten/loosen the flow rule; ch7 o is the load test's kill switch."""
+
+    Chapters 5-7 and the capstone (double11) add their own panel and keys: ch5 l
+    stalls a consumer group, x kills a producer mid-transaction; ch6 f flips a
+    switch, d slows a dependency, [ ] tighten/loosen the flow rule; ch7 o is the
+    load test's kill switch.
+    """
     if not 0.1 <= speed <= 100:
         _fail(f"--speed must be in [0.1, 100], not {speed}")
     from tui.app import D11App
