@@ -56,7 +56,16 @@ def stage_help() -> dict[str, str]:
     for s in stages:
         by_list.setdefault(tuple(s.scenarios), []).append(s.id)
     scenarios = "; ".join(f"{', '.join(ids)}: {' | '.join(ls)}" for ls, ids in by_list.items())
+    from chapters.ch2_sharding.stage import DEFAULT_SHARDS, SHARDS_MAX
+    from chapters.ch3_cells.stage import CELLS_MAX, DEFAULT_CELLS
+    from chapters.ch4_paxos.stage import CELLS_MAX as CH4_CELLS_MAX
+    from chapters.ch4_paxos.stage import DEFAULT_CELLS as CH4_CELLS
+
     return {
+        "shards": f"Chapter 2: number of shards, 1-{SHARDS_MAX} (0: the chapter's own, "
+        f"{DEFAULT_SHARDS}).",
+        "cells": f"Chapter 3: number of RZone cells, 1-{CELLS_MAX} (0: the chapter's own, "
+        f"{DEFAULT_CELLS}); chapter 4: Paxos cells, up to {CH4_CELLS_MAX} (0: {CH4_CELLS}).",
         "chapter": f"The chapter: {chapters}.",
         "variant": f"The stage's variant (default: its own). {variants}.",
         "scenario": f"{scenarios}.",
@@ -96,13 +105,18 @@ def run(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     shards: int = typer.Option(
-        0, "--shards", callback=in_range(0, 255), help="Chapter 2: number of shards (default 4)."
+        0,
+        "--shards",
+        callback=in_range(0, 255),
+        show_default=False,
+        help="Chapter 2: number of shards (0: the chapter's own).",
     ),
     cells: int = typer.Option(
         0,
         "--cells",
         callback=in_range(0, 255),
-        help="Chapter 3: number of RZone cells (default 4).",
+        show_default=False,
+        help="Chapter 3: number of RZone cells (0: the chapter's own).",
     ),
     variant: str = typer.Option("", "--variant", help="The stage's variant (default: its own)."),
     duration_s: float = typer.Option(
@@ -124,7 +138,12 @@ def run(
         "A wrong name lists the chapter's settings.",
     ),
 ) -> None:
-    """Run a chapter's stage on the simulator and report throughput, latency and verdicts."""
+    """Run a chapter's stage on the simulator and report throughput, latency and verdicts.
+
+    Exit status: 0 every check said what the chapter says it should (a naive
+    variant's expected violation counts as that), 1 a check did not, 2 an error
+    (a bad option, an unknown chapter or scenario, an unwritable --store).
+    """
     from chapters.run import save_run, simulate
     from chapters.stage import StageError
 
@@ -178,7 +197,9 @@ def bench_cells(
     duration_s: float = typer.Option(
         2.0, "--duration-s", callback=in_range(0.001, 600, "s"), help="Simulated seconds per size."
     ),
-    seed: int = typer.Option(1, "--seed", callback=seed_range()),
+    seed: int = typer.Option(
+        1, "--seed", callback=seed_range(), help="Seed of every run: same seed, same figures."
+    ),
     cross_cell: float | None = typer.Option(
         None,
         "--cross-cell",
@@ -187,9 +208,12 @@ def bench_cells(
         "(default: chapter 3's own).",
     ),
 ) -> None:
-    """Goodput at saturation with 1, 2, 4, 8, 16 cells, with single-cell traffic and
-    with the chapter's mix of cross-cell and misrouted payments; the last line is
-    scaling_efficiency_16 of the single-cell runs."""
+    """Goodput at saturation with 1, 2, 4, 8 and 16 cells; last line scaling_efficiency_16.
+
+    Each size runs twice: with single-cell traffic, then with chapter 3's mix of
+    cross-cell and misrouted payments. The last two lines are the efficiency of
+    16 cells (goodput of 16 over 16 times that of one), mixed and single-cell.
+    """
     from chapters.ch3_cells.stage import CROSS_CELL_RATIO, MISROUTE_RATIO
 
     cross = CROSS_CELL_RATIO if cross_cell is None else cross_cell

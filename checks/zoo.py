@@ -149,8 +149,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             False, "--broker", help="The message broker's zoo (chapter 5) instead of Paxos's."
         ),
     ) -> None:
-        """Hunt every planted Paxos bug (or, with --broker, the broker's) with the
-        exhaustive explorer."""
+        """Hunt every planted Paxos bug (--broker: the broker's) with the exhaustive explorer.
+
+        The last line is `caught: X/N` (with --clean, `safe: X/N`). Exit status:
+        0 every mutation caught (--clean: every scenario safe), 1 one was missed
+        (--clean: one was unsafe), 2 an unknown mutation name.
+        """
         if broker:
             from checks.mq_zoo import zoo_lines
 

@@ -68,6 +68,8 @@ def _wrap(text: str, indent: str = "  ") -> list[str]:
     return out[:-1]
 
 
+_ID_HELP = "The exercise, e.g. ch1-durable-commit (d11 learn list names them all)."
+
 WorkspaceOption = typer.Option(
     None, "--workspace", "-w", envvar=ENV_WORKSPACE, help=_WORKSPACE_HELP
 )
@@ -92,7 +94,7 @@ def list_command(workspace: Path | None = WorkspaceOption) -> None:
 
 @learn_app.command("start")
 def start_command(
-    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise (d11 learn list)."),
+    exercise_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     workspace: Path | None = WorkspaceOption,
 ) -> None:
     """Set an exercise up in your workspace (made on first use) and say what to do."""
@@ -126,13 +128,18 @@ def start_command(
 @learn_app.command("check")
 def check_command(
     exercise_id: str = typer.Argument(
-        None, metavar="[ID]", help="The exercise (default: the one you started last)."
+        None, metavar="ID", help="The exercise (default: the one you started last)."
     ),
     seeds: int = typer.Option(1, "--seeds", min=1, max=50, help="Run over this many seeds."),
     answer: str = typer.Option(None, "--answer", help="Your answer (find-bug, measure)."),
     workspace: Path | None = WorkspaceOption,
 ) -> None:
-    """Run the checkers on YOUR code in the workspace; say what broke, or what now holds."""
+    """Run the checkers on YOUR code in the workspace; say what broke, or what now holds.
+
+    Exit status: 0 the exercise passed, 1 it did not (it failed, is not done
+    or not started yet, or your code does not parse or raised), 2 a usage
+    error (no such exercise, no workspace, a state file that cannot be read).
+    """
     ws = _workspace(workspace)
     try:
         state = ws.load()
@@ -189,7 +196,7 @@ def _print_result(ex: Exercise, result: CheckResult, passed: set[str]) -> None:
 
 @learn_app.command("hint")
 def hint_command(
-    exercise_id: str = typer.Argument(..., metavar="ID"),
+    exercise_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     level: int = typer.Option(
         1, "--level", min=1, max=3, help="1 points the way; 3 nearly says it."
     ),
@@ -205,7 +212,7 @@ def hint_command(
 
 @learn_app.command("solution")
 def solution_command(
-    exercise_id: str = typer.Argument(..., metavar="ID"),
+    exercise_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     workspace: Path | None = WorkspaceOption,
 ) -> None:
     """The reference solution: the original code of the region, the file, or the figure."""
@@ -232,7 +239,7 @@ def solution_command(
 
 @learn_app.command("reset")
 def reset_command(
-    exercise_id: str = typer.Argument(..., metavar="ID"),
+    exercise_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     workspace: Path | None = WorkspaceOption,
 ) -> None:
     """Put an exercise's file back as `start` wrote it (your changes there are lost)."""

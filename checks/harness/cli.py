@@ -128,7 +128,12 @@ def test_command(
         ),
     ] = None,
 ) -> None:
-    """Run a chapter under a workload and a nemesis, check the history, store everything."""
+    """Run a chapter under a workload and a nemesis, check the history, store everything.
+
+    Exit status: 0 every check valid, 1 a check found a violation (even one the
+    chapter expects, as in a naive variant), 2 no violation but a check could
+    not tell, or an error (a bad option, an unwritable --store or --junit).
+    """
     spec = _spec(
         chapter, workload, nemesis, time_s, seed, backend, variant, shards, cells, rate, fault_ms
     )
@@ -173,9 +178,12 @@ def bench_chapter_command(
     ] = 60.0,
     seed: Annotated[int, typer.Option(callback=seed_range(), help="Seed of the run")] = 12,
 ) -> None:
-    """How fast `d11 test` runs a chapter on the simulator: the wall time of each
-    phase, then of the whole (the store folder goes to a temporary folder). The
-    default is chapter 4 for a minute under every fault; the last line is wall_s."""
+    """How fast `d11 test` runs a chapter on the simulator; the last line is wall_s.
+
+    Prints the wall time of each phase, then of the whole (the store folder goes
+    to a temporary folder). The default is chapter 4 for a minute under every
+    fault. Exit status: 0 measured (whatever the verdicts), 2 an error.
+    """
     import tempfile
 
     spec = _spec(chapter, "payments", nemesis, time_s, seed, "sim", "", 0, 0)
@@ -338,7 +346,12 @@ def hunt_command(
     ] = 0,
     store: Annotated[Path, typer.Option(help="Root folder for store folders")] = Path("store"),
 ) -> None:
-    """Search seeds and fault schedules for a failure; shrink it to a minimal schedule."""
+    """Search seeds and fault schedules for a failure; shrink it to a minimal schedule.
+
+    Exit status: 0 no failure found within --budget runs, 1 a failure found
+    (shrunk and stored, with the command that replays it), 2 an error (a bad
+    option, an unwritable --store).
+    """
     from checks.harness.hunt import hunt
 
     if budget < 1:

@@ -24,8 +24,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ),
         seed: int = typer.Option(1, "--seed", callback=seed_range(), help="Simulator seed."),
     ) -> None:
-        """The Paxos ledger, 3 replicas in 3 cities: transfers/s and commit latency,
-        with and without batching."""
+        """The Paxos ledger, 3 replicas in 3 cities: transfers/s and commit latency.
+
+        Measured on the simulator, with and without batching.
+        """
         from reference.ledger.bench import BenchError, render, run_ledger_bench
 
         try:

@@ -27,8 +27,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ),
         fsync: bool = typer.Option(True, "--fsync/--no-fsync", help="fsync the replicas' disks."),
     ) -> None:
-        """Transactional messages (half, commit, delivery, offset commit) through a
-        3-replica broker on real processes: messages/s and end-to-end p50/p99."""
+        """Transactional messages through a 3-replica broker: messages/s, p50/p99.
+
+        Each message is a half, a commit, a delivery and an offset commit, through
+        a broker of 3 replicas on real processes; p50/p99 are end to end.
+        """
         from reference.mq.bench import BenchError, run_mq_bench
 
         try:
