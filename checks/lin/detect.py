@@ -6,7 +6,8 @@ checked as Porcupine checks etcd (a failed cas observed a different value);
 Porcupine's kv logs are a key-value map. Otherwise the operations' names
 decide, as a Jepsen workload names them: read/write/cas is a register,
 get/put/append a key-value map, enqueue/dequeue a queue, add/read a set,
-deposit/transfer/read a ledger. Anything else is not guessed: the caller
+deposit/transfer/read a ledger (with d11's own `init`, the opening
+balances, and `lookup-transfer`). Anything else is not guessed: the caller
 asks for `--model`.
 """
 
@@ -33,7 +34,7 @@ _BY_OPERATIONS: tuple[tuple[str, str, str], ...] = (
     ("get put append", "get put append", "kv"),
     ("enqueue dequeue", "enqueue dequeue", "queue"),
     ("add read", "add", "set"),
-    ("deposit transfer read", "deposit transfer", "ledger"),
+    ("init deposit transfer read lookup-transfer", "deposit transfer", "ledger"),
 )
 
 
