@@ -157,6 +157,8 @@ def _run_lin(
     from checks.formats import load_history, locate
     from checks.history import HistoryError
     from checks.lin import MODELS, check_operations
+    from checks.lin.models.accounts import LedgerModel
+    from checks.lin.models.wallets import is_wallet_history, wallet_history
     from checks.verdict import has_client_operations
 
     if model is not None and model not in MODELS:
@@ -168,7 +170,16 @@ def _run_lin(
             _nothing_to_judge(json_out, console)
         chosen, how = _lin_model(history, model, loaded, json_out)
         the_model = MODELS[chosen]()
-        result = check_operations(loaded.operations(), the_model, timeout_s=timeout_s)
+        ops = loaded.operations()
+        if chosen == "ledger" and is_wallet_history(loaded.events):
+            wallets = wallet_history(loaded.events)  # as chapter 4's own check reads it
+            the_model, ops = LedgerModel(wallets.initial), wallets.operations
+            how += (
+                f"; checked one wallet at a time ({wallets.wallets} wallets, opening balances "
+                f"from init; {wallets.left_out} accounts credited by transfers left out: "
+                "d11 check ledger holds every account)"
+            )
+        result = check_operations(ops, the_model, timeout_s=timeout_s)
     except HistoryError as exc:
         _fail(json_out, str(exc) if loaded is None else locate(exc, loaded))
     return _LinRun(loaded, chosen, how, the_model, result)

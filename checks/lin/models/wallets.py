@@ -1,0 +1,194 @@
+"""An accounts history with opening balances, checked one wallet at a time.
+
+d11's payment chapters record the ledger workload (`checks.lin.models.accounts`)
+with two more things: an `init` operation whose ok value holds every
+account's opening balance, and reads of *every* account at once. One search
+over such a history is hopeless (each full read ties thousands of accounts
+together), but linearizability is local (Herlihy and Wing): it holds iff it
+holds on each object's projection. So, as chapter 4's own check does
+(`chapters/ch4_paxos/wallets.py`), the history is projected on each wallet
+and each projection searched alone:
+
+- a wallet is an account that no transfer credits (a merchant credited by
+  hundreds of concurrent payments is left out: the search for the subset
+  each read saw is what explodes; `d11 check ledger` holds every account);
+- a payment from a wallet is a transfer to a sink of its own, so the model
+  still refuses an acknowledged payment that overdraws it; its attempts
+  (one transfer id) are one operation, from the first invoke to the first
+  `ok` or a lookup that found it applied, dropped if all failed or a lookup
+  found it absent;
+- each full read is a read of each wallet, less the repeats that add
+  nothing: in a quiet spell (no payment of the wallet in flight) every read
+  must show one balance, so the first read of each balance there stands for
+  the rest.
+
+`wallet_history(events)` returns the opening balances and the projected
+operations, or None for a history that is not of this kind.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checks.history import Event, HistoryError, Operation, pair_operations
+
+INIT = "init"
+
+
+@dataclass(frozen=True)
+class WalletHistory:
+    """Opening balances of the wallets, and the history projected on them."""
+
+    initial: dict[str, int]
+    operations: list[Operation]
+    wallets: int
+    left_out: int  # accounts credited by transfers (merchants): not searched
+
+
+def is_wallet_history(events: Sequence[Event]) -> bool:
+    """True for an accounts history that opens with balances or reads every account."""
+    return any(
+        (ev.f == INIT and ev.type == "ok") or (ev.f == "read" and ev.value is None)
+        for ev in events
+        if ev.process != "nemesis"
+    )
+
+
+def wallet_history(events: Sequence[Event]) -> WalletHistory:
+    """The history projected on each wallet, with the wallets' opening balances."""
+    ops = pair_operations(list(events))
+    initial = _opening(ops)
+    credited = {
+        str(op.invoke.value.get("to"))
+        for op in ops
+        if op.f == "transfer" and isinstance(op.invoke.value, dict)
+    }
+    payments = _payments(ops, credited)
+    reads = [op for op in ops if op.f == "read" and op.invoke.value is None and op.type == "ok"]
+    accounts = set(initial) | {str(a) for op in reads for a in _read_value(op)}
+    wallets = accounts - credited
+    spans: dict[str, list[tuple[int, float]]] = {}
+    for wallet, begin, end in ((p.invoke.value["from"], p.invoke.index, p.end) for p in payments):
+        spans.setdefault(wallet, []).append((begin, end))
+    projected = _reads(reads, wallets, spans) + [p.operation() for p in payments]
+    return WalletHistory(
+        {a: c for a, c in initial.items() if a in wallets},
+        projected,
+        len(wallets),
+        len(accounts & credited),
+    )
+
+
+def _opening(ops: list[Operation]) -> dict[str, int]:
+    """The `init` operation's balances ({} when the history has none)."""
+    inits = [op for op in ops if op.f == INIT and op.type == "ok" and op.completion is not None]
+    if not inits:
+        return {}
+    if len(inits) > 1:
+        raise HistoryError(f"event {inits[1].invoke.index}: a second init; record it once")
+    value = inits[0].completion.value if inits[0].completion else None
+    if not isinstance(value, Mapping) or not all(type(c) is int for c in value.values()):
+        raise HistoryError(
+            f"event {inits[0].invoke.index}: init's value must map accounts to integer cents"
+        )
+    return {str(a): c for a, c in value.items()}
+
+
+@dataclass
+class _Payment:
+    """One transfer id's attempts, as one operation on its wallet."""
+
+    invoke: Event
+    done: Event | None
+
+    @property
+    def end(self) -> float:
+        return math.inf if self.done is None else self.done.index
+
+    def operation(self) -> Operation:
+        v = self.invoke.value
+        process = f"{v['id']}/{v['from']}"
+        value = {"from": v["from"], "to": f"{v['from']}>out", "amount": v["amount"]}
+        first = Event("invoke", process, "transfer", value, self.invoke.time_ms, self.invoke.index)
+        if self.done is None:
+            return Operation(process, "transfer", first, None)
+        ok = Event("ok", process, "transfer", value, self.done.time_ms, self.done.index)
+        return Operation(process, "transfer", first, ok)
+
+
+def _payments(ops: list[Operation], credited: set[str]) -> list[_Payment]:
+    """Each payment out of a wallet, its attempts merged by id, lookups applied."""
+    attempts: dict[str, list[Operation]] = {}
+    found: dict[str, tuple[str, Event]] = {}  # payment id -> a lookup's answer, and when
+    for op in ops:
+        v = op.invoke.value
+        if op.f == "transfer" and isinstance(v, dict) and str(v.get("from")) not in credited:
+            attempts.setdefault(str(v.get("id", f"#{op.invoke.index}")), []).append(op)
+        elif op.f == "lookup-transfer" and op.type == "ok" and op.completion is not None:
+            answers = op.completion.value
+            for pid, answer in answers.items() if isinstance(answers, dict) else ():
+                found.setdefault(str(pid), (str(answer), op.completion))
+    out = []
+    for pid, tries in attempts.items():
+        ends = [t.completion for t in tries if t.type == "ok" and t.completion is not None]
+        answer, lookup = found.get(pid, ("", None))
+        if answer == "applied" and lookup is not None:
+            ends.append(lookup)  # the lookup saw it applied: it took effect by then
+        if not ends and (answer == "absent" or all(t.type == "fail" for t in tries)):
+            continue  # certainly never applied: no operation at all
+        first = tries[0].invoke
+        v = first.value
+        cents = v.get("amount_cents", v.get("amount"))
+        value = {"id": pid, "from": str(v.get("from")), "amount": cents}
+        invoke = Event("invoke", first.process, "transfer", value, first.time_ms, first.index)
+        out.append(_Payment(invoke, min(ends, key=lambda e: e.index) if ends else None))
+    return out
+
+
+def _reads(
+    reads: list[Operation], wallets: set[str], spans: dict[str, list[tuple[int, float]]]
+) -> list[Operation]:
+    """Each full read as a read of each wallet, less the quiet spells' repeats."""
+    by_wallet: dict[str, tuple[list[int], list[float]]] = {}
+    for wallet, span in spans.items():
+        span.sort()
+        reach, top = [], -math.inf  # reach[i]: the latest end among payments 0..i
+        for _, end in span:
+            top = max(top, end)
+            reach.append(top)
+        by_wallet[wallet] = ([i for i, _ in span], reach)
+    seen: set[tuple[str, int, int]] = set()  # (wallet, spell, balance) already read
+    out: list[Operation] = []
+    for op in reads:
+        done = op.completion
+        assert done is not None
+        began, ended = op.invoke.index, done.index
+        for account, cents in _read_value(op).items():
+            wallet = str(account)
+            if wallet not in wallets:
+                continue
+            invokes, reach = by_wallet.get(wallet, ([], []))
+            spell = bisect.bisect_left(invokes, began)  # payments invoked before the read
+            quiet = bisect.bisect_right(invokes, ended) == spell and (
+                spell == 0 or reach[spell - 1] < began
+            )
+            if quiet and type(cents) is int:
+                if (wallet, spell, cents) in seen:
+                    continue
+                seen.add((wallet, spell, cents))
+            process = f"{op.process}/{wallet}"
+            invoke = Event("invoke", process, "read", [wallet], op.invoke.time_ms, began)
+            ok = Event("ok", process, "read", {wallet: cents}, done.time_ms, ended)
+            out.append(Operation(process, "read", invoke, ok))
+    return out
+
+
+def _read_value(op: Operation) -> Mapping[Any, Any]:
+    value = op.completion.value if op.completion is not None else None
+    if not isinstance(value, Mapping):
+        raise HistoryError(f"event {op.invoke.index}: a read's ok value must be a map")
+    return value

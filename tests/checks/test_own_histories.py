@@ -1,0 +1,81 @@
+"""`d11 check ...` on d11's own histories: the verdict the run printed, read back.
+
+A reader who stores a run (`d11 run ch4 --store DIR`) and checks its
+history.jsonl again must get the run's verdict: the model detected from the
+operations (init/read/transfer: the ledger), the opening balances taken from
+`init`, each wallet checked alone as chapter 4's own check does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chapters.run import RunResult, simulate
+from checks.history import Event, write_jsonl
+from checks.lin.detect import detect_model
+from tui.cli import app
+
+runner = CliRunner()
+
+
+@functools.cache
+def _run(chapter: str) -> RunResult:
+    return simulate(chapter, "steady", seed=1, duration_s=1.0)
+
+
+def _check(tmp_path: Path, checker: str, events: list[Event], *args: str) -> dict[str, object]:
+    path = tmp_path / "history.jsonl"
+    write_jsonl(path, events)
+    res = runner.invoke(app, ["check", checker, str(path), "--json", *args])
+    verdict = json.loads(res.stdout)
+    assert res.exit_code == {True: 0, False: 1}.get(verdict["valid"], 2), res.output
+    return verdict
+
+
+def test_init_read_transfer_is_the_ledger_model() -> None:
+    detected = detect_model("jsonl", _run("ch4").history)
+    assert detected is not None and detected.model == "ledger"
+
+
+@pytest.mark.parametrize(
+    ("chapter", "checker"),
+    [("ch4", "lin"), ("ch4", "bank"), ("ch4", "ledger"), ("ch1", "bank"), ("ch5", "delivery")],
+)
+def test_a_stored_run_checks_as_the_run_did(tmp_path: Path, chapter: str, checker: str) -> None:
+    run = _run(chapter)
+    verdict = _check(tmp_path, checker, run.history)
+    assert run.verdicts[checker].valid is True
+    assert verdict["valid"] is True, verdict["summary"]
+
+
+def test_ch4_lin_checks_the_same_wallets_and_operations(tmp_path: Path) -> None:
+    run = _run("ch4")
+    details = run.verdicts["lin"].details
+    for model in ((), ("--model", "ledger")):
+        verdict = _check(tmp_path, "lin", run.history, *model)
+        got = verdict["details"]
+        assert isinstance(got, dict)
+        assert (got["parts"], got["operations"]) == (details["wallets"], details["operations"])
+
+
+def test_a_stale_wallet_read_fails_both_the_run_check_and_the_command(tmp_path: Path) -> None:
+    from chapters.ch4_paxos.wallets import check_wallets_linearizable
+
+    run = _run("ch4")
+    events = list(run.history)
+    initial = next(e.value for e in events if e.f == "init" and e.type == "ok")
+    paid = next(
+        e.value["from"] for e in events if e.f == "transfer" and e.type == "ok"
+    )  # a wallet that paid: its last full read must show less than it opened with
+    last = max(i for i, e in enumerate(events) if e.f == "read" and e.type == "ok")
+    e = events[last]
+    stale = {**e.value, paid: initial[paid]}
+    events[last] = Event(e.type, e.process, e.f, stale, e.time_ms, e.index, e.extra)
+    assert check_wallets_linearizable(events, initial, shares=1).valid is False
+    verdict = _check(tmp_path, "lin", events, "--explain-timeout-s", "0")
+    assert verdict["valid"] is False, verdict["summary"]
