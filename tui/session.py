@@ -131,11 +131,13 @@ def judge_history(
     *,
     ledger: bool = True,
     run: CheckRunner | None = None,
+    judged_before: bool = False,
 ) -> list[CheckView]:
     """Run the stage's checks on `history` and set them against the chapter's expectations.
 
     `run` runs one check (default: call it); the live session passes one that
-    keeps checks reading node state off the moving simulation.
+    keeps checks reading node state off the moving simulation. `judged_before`:
+    the run's final reads are taken and traffic went on (j is once per run).
     """
     from chapters.stage import judge
 
@@ -163,7 +165,7 @@ def judge_history(
         CheckView(
             name=name,
             valid=v.valid,
-            summary=_live_summary(v),
+            summary=_live_summary(v, judged_before),
             outcome=judged[name].outcome,
             expected=_why(judged[name].expected),
             at_ms=at_ms,
@@ -178,18 +180,39 @@ def _why(expected: Expectation | None) -> str:
     return expected.why if expected is not None else ""
 
 
-def _live_summary(verdict: Verdict) -> str:
-    """A verdict's summary, in the words of a live run (no final reads yet: press j)."""
+def _live_summary(verdict: Verdict, judged_before: bool = False) -> str:
+    """A verdict's summary, in the words of a live run (no final reads yet: press j).
+
+    `judged_before`: the final reads were taken and traffic went on (g after j);
+    j is once per run, so a fresh run (n) is the way to a final verdict again."""
     resolution = verdict.details.get("resolution") if isinstance(verdict.details, dict) else None
-    if isinstance(resolution, dict) and resolution.get("status") == "no-final-read":
+    no_final = isinstance(resolution, dict) and resolution.get("status") == "no-final-read"
+    if no_final and judged_before:
+        return (
+            "Lost or doubled payments show only in final reads, and traffic went on after "
+            "them: judged so far; n starts a fresh run to judge again."
+        )
+    if no_final:
         return (
             "Lost or doubled payments show only in the final reads: press j to stop "
             "traffic, recover, and read every balance."
         )
     summary = str(verdict.summary)
     if verdict.valid == "unknown" and "final read" in summary.lower():
-        return f"{summary} (j takes the final reads)"
+        again = "traffic went on after the final reads; n for a fresh run"
+        return f"{summary} ({again if judged_before else 'j takes the final reads'})"
     return summary
+
+
+def not_final(history: list[Event]) -> list[Event]:
+    """`history` with its final reads made ordinary reads: traffic went on after them
+    (g after j), so the checks judge what is in flight as a prefix, not as lost."""
+    return [
+        replace(e, extra={k: v for k, v in e.extra.items() if k != "final"})
+        if e.extra.get("final")
+        else e
+        for e in history
+    ]
 
 
 def recent_window(history: list[Event], events_max: int) -> list[Event]:
@@ -421,6 +444,9 @@ class Session:
         self.base_profile = "saturate" if config.scenario == "saturate" else "steady"
         self._generation = 0  # bumped when the traffic plan changes: stale re-arms do nothing
         self.judged = False
+        # Traffic again after a judge (g after j): the run is live once more, and the
+        # final reads in its history are a prefix's reads (j is once per run).
+        self.live_again = False
         self.checks: list[CheckView] = [
             CheckView(name, "pending", "waiting for the first check") for name in self.dep.checks
         ]
@@ -608,6 +634,8 @@ class Session:
 
     def _resume_traffic(self) -> None:
         self.judged = False
+        if any(a.fault == "judge" for a in self.actions):
+            self.live_again = True
         now_ms = self.rt.now_ms
         self._drop_future_arrivals(now_ms)
         self._plan(now_ms + 1.0, self.base_profile, WINDOW_MS)
@@ -902,6 +930,8 @@ class Session:
         history = list(self.dep.history)
         ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
         window = recent_window(history, CHECK_EVENTS_MAX) if not ledger else history
+        if self.live_again:
+            window = not_final(window)
         return window, self.expectation_scenario(), ledger
 
     def run_checks(self) -> list[CheckView]:
@@ -910,7 +940,10 @@ class Session:
             history, scenario, ledger = self.check_input()
             self.checks_running = True
         try:
-            views = judge_history(self.dep, history, scenario, ledger=ledger, run=self._run_check)
+            views = judge_history(
+                self.dep, history, scenario, ledger=ledger, run=self._run_check,
+                judged_before=self.live_again,
+            )  # fmt: skip
         finally:
             with self.lock:
                 self.checks_running = False

@@ -111,3 +111,37 @@ def test_chapters_6_and_7_replayed_say_what_their_history_holds() -> None:
     six = _panel_text(replay_panel("ch6", [], 0.0))
     assert "no control acted" in six and "live" in six
     assert replay_panel("ch1", [], 0.0) is None
+
+
+def _judge_then_traffic(chapter: str, seed: int = 1) -> Session:
+    """j (its final reads in), then g: traffic again, messages in flight again."""
+    s = Session(SessionConfig(chapter=chapter, scenario="steady", seed=seed))
+    s.step(3_000.0)
+    done_ms = s.judge()
+    while s.rt.now_ms < done_ms:
+        s.step(2_000.0)
+    assert all(c.valid is True for c in s.run_checks())  # the judged run holds
+    s.resume_traffic()
+    return s
+
+
+def test_traffic_after_the_final_reads_is_judged_as_a_prefix_not_as_lost() -> None:
+    s = _judge_then_traffic("ch5")
+    seen = []
+    for _ in range(3):
+        s.step(2_000.0)
+        seen.append({c.name: (c.valid, c.summary) for c in s.run_checks()})
+    # Before: in-flight messages judged as final, "lost x16", "left half-sent".
+    assert not any(v is False for views in seen for v, _ in views.values()), seen
+    assert not any("BROKEN" in e.detail for e in s.events)
+    settlement = seen[-1]["settlement"]
+    assert settlement[0] == "unknown" and "n for a fresh run" in settlement[1], settlement
+
+
+@pytest.mark.slow  # 8 s of CPU
+def test_chapter_4_after_j_then_g_judges_the_ledger_so_far() -> None:
+    s = _judge_then_traffic("ch4")
+    s.step(2_000.0)
+    views = {c.name: c for c in s.run_checks()}
+    assert not any(c.valid is False for c in views.values()), views
+    assert "traffic went on after them" in views["ledger"].summary
