@@ -111,6 +111,60 @@ def symmetry_predecessors(calls: Sequence[Call]) -> list[int]:
     return pred
 
 
+@dataclass(slots=True)
+class EntryList:
+    """The history as a doubly linked list the search lifts entries out of.
+
+    Entries 1..E are the calls' call and return entries in history order; 0
+    is the head and E+1 the tail. `nxt`/`prv` link them, `is_call` and
+    `op_of` say what each is, `call_e`/`ret_e` find a call's two entries (-1:
+    no return, an unknown outcome).
+    """
+
+    order: list[tuple[float, int, bool]]  # (time, call, is a call entry), in history order
+    nxt: list[int]
+    prv: list[int]
+    is_call: list[bool]
+    op_of: list[int]
+    call_e: list[int]
+    ret_e: list[int]
+
+    @classmethod
+    def of(cls, calls: Sequence[Call]) -> EntryList:
+        n = len(calls)
+        order = sorted(
+            [(c.call, i, True) for i, c in enumerate(calls)]
+            + [(c.ret, i, False) for i, c in enumerate(calls) if c.ret is not None]
+        )
+        tail = len(order) + 1
+        links = cls(order, [*range(1, tail + 1), tail], [0, *range(0, tail)],
+                    [False] * (tail + 1), [-1] * (tail + 1), [0] * n, [-1] * n)  # fmt: skip
+        for e, (_, i, is_c) in enumerate(order, start=1):
+            links.is_call[e], links.op_of[e] = is_c, i
+            if is_c:
+                links.call_e[i] = e
+            else:
+                links.ret_e[i] = e
+        return links
+
+
+def settled_before(
+    calls: Sequence[Call], links: EntryList, pure: list[bool], model: Model
+) -> list[int]:
+    """For each read with a known outcome, the bits of the calls that may set
+    the state anew and were invoked before it returned (reduction 5); -1 for
+    any other call, so the search's test never holds for it."""
+    settled = [-1] * len(calls)
+    resets = 0
+    for _, c, is_c in links.order:
+        if not is_c:
+            if pure[c]:
+                settled[c] = resets
+        elif not (pure[c] or model.only_extends(calls[c].input)):
+            resets |= 1 << c
+    return settled
+
+
 # --8<-- [start:wgl-search]
 def wgl(
     calls: Sequence[Call],
@@ -121,39 +175,14 @@ def wgl(
 ) -> Generator[None, None, SearchResult]:
     """Search for a linearization of `calls` (one part) from state `init`."""
     n = len(calls)
-    # Entries 1..E in history order; 0 is the head, E+1 the tail.
-    entries = sorted(
-        [(c.call, i, True) for i, c in enumerate(calls)]
-        + [(c.ret, i, False) for i, c in enumerate(calls) if c.ret is not None]
-    )
-    tail = len(entries) + 1
-    nxt = [*range(1, tail + 1), tail]
-    prv = [0, *range(0, tail)]
-    is_call = [False] * (tail + 1)
-    op_of = [-1] * (tail + 1)
-    call_e = [0] * n
-    ret_e = [-1] * n
-    for e, (_, i, is_c) in enumerate(entries, start=1):
-        is_call[e], op_of[e] = is_c, i
-        if is_c:
-            call_e[i] = e
-        else:
-            ret_e[i] = e
+    links = EntryList.of(calls)
+    nxt, prv, is_call, op_of = links.nxt, links.prv, links.is_call, links.op_of
+    call_e, ret_e = links.call_e, links.ret_e
     inputs = [c.input for c in calls]
     outputs = [c.output for c in calls]
     definite = [1 if c.ret is not None else 0 for c in calls]
     pure = [model.read_only(c.input, c.output) for c in calls]
-    # For each read with a known outcome, the calls that may set the state
-    # anew and were invoked before it returned (reduction 5); -1: none such
-    # read, the test below never holds.
-    settled = [-1] * n
-    resets = 0
-    for _, c, is_c in entries:
-        if not is_c:
-            if pure[c]:
-                settled[c] = resets
-        elif not (pure[c] or model.only_extends(calls[c].input)):
-            resets |= 1 << c
+    settled = settled_before(calls, links, pure, model)
     bit = [1 << i for i in range(n)]
     ibit = [0 if c.ret is not None else 1 << i for i, c in enumerate(calls)]
     pred = symmetry_predecessors(calls)
