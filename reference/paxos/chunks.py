@@ -28,7 +28,7 @@ CHUNK_MIN_BYTES = 4096  # smaller bytes values stay inline: a key costs more tha
 
 
 @message(name="paxos.ChunkRef")
-class ChunkRef:
+class ChunkRef(Message):
     """In a stored snapshot, in place of a large bytes value: the key holding it."""
 
     key: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reference.codec import message
+from reference.codec import Message, message
 from reference.node import NodeId
 
 Ballot = tuple[int, str]
@@ -28,7 +28,7 @@ NOOP: Batch = ()
 
 
 @message(name="paxos.Membership")
-class Membership:
+class Membership(Message):
     """Who votes and who stores data, in one configuration `epoch`.
 
     `data` are the full replicas: they accept log entries and keep the state.
@@ -62,7 +62,7 @@ class Membership:
 
 
 @message(name="paxos.ChosenVote")
-class ChosenVote:
+class ChosenVote(Message):
     """A log record on disk, not a message: "the value chosen at this slot is
     the one this replica accepted at `ballot`" (its vote record holds it).
 
@@ -74,14 +74,14 @@ class ChosenVote:
 
 
 @message(name="paxos.Prepare")
-class Prepare:
+class Prepare(Message):
     ballot: Ballot
     membership: Membership
     commit_index: int  # the candidate knows every slot <= this; report the rest
 
 
 @message(name="paxos.Promise")
-class Promise:
+class Promise(Message):
     ballot: Ballot  # the ballot this answers
     ok: bool
     promised: Ballot  # the acceptor's promise after handling the Prepare
@@ -97,7 +97,7 @@ class Promise:
 
 
 @message(name="paxos.Accept")
-class Accept:
+class Accept(Message):
     ballot: Ballot
     epoch: int
     slot: int
@@ -106,7 +106,7 @@ class Accept:
 
 
 @message(name="paxos.Accepted")
-class Accepted:
+class Accepted(Message):
     ballot: Ballot
     slot: int
     ok: bool
@@ -117,7 +117,7 @@ class Accepted:
 
 
 @message(name="paxos.Heartbeat")
-class Heartbeat:
+class Heartbeat(Message):
     ballot: Ballot
     membership: Membership
     commit_index: int
@@ -126,7 +126,7 @@ class Heartbeat:
 
 
 @message(name="paxos.HeartbeatAck")
-class HeartbeatAck:
+class HeartbeatAck(Message):
     ballot: Ballot
     round: int
     ok: bool
@@ -135,12 +135,12 @@ class HeartbeatAck:
 
 
 @message(name="paxos.CatchUpRequest")
-class CatchUpRequest:
+class CatchUpRequest(Message):
     from_slot: int
 
 
 @message(name="paxos.CatchUpReply")
-class CatchUpReply:
+class CatchUpReply(Message):
     entries: tuple[tuple[int, Batch], ...]  # chosen slots, ascending, contiguous
     snapshot: tuple[int, Any] | None  # (last slot, state) when from_slot is compacted
 
@@ -149,14 +149,14 @@ class CatchUpReply:
 
 
 @message(name="paxos.ChangeMembership")
-class ChangeMembership:
+class ChangeMembership(Message):
     ballot: Ballot  # the leader asking
     current_epoch: int
     proposed: Membership
 
 
 @message(name="paxos.MembershipAck")
-class MembershipAck:
+class MembershipAck(Message):
     epoch: int  # the proposed epoch this answers
     ok: bool
     membership: Membership  # the arbiter's membership after handling it
@@ -166,13 +166,13 @@ class MembershipAck:
 
 
 @message(name="paxos.Propose")
-class Propose:
+class Propose(Message):
     request_id: str
     command: Any
 
 
 @message(name="paxos.ProposeResult")
-class ProposeResult:
+class ProposeResult(Message):
     request_id: str
     ok: bool
     result: Any = None
@@ -181,13 +181,13 @@ class ProposeResult:
 
 
 @message(name="paxos.Read")
-class Read:
+class Read(Message):
     request_id: str
     query: Any
 
 
 @message(name="paxos.ReadResult")
-class ReadResult:
+class ReadResult(Message):
     request_id: str
     ok: bool
     value: Any = None
