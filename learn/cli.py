@@ -159,14 +159,26 @@ def check_command(
         passed = set(ws.load()["passed"])
     except LearnError as exc:
         _fail(str(exc))
-    _print_result(ex, result, passed)
+    _print_result(ex, result, passed, answer)
     if seeds > 1 and ex.kind == "measure":
         typer.echo(f"(--seeds does not apply to {ex.id}: its question is about one run)")
     if not result.passed:
         raise typer.Exit(1)
 
 
-def _print_result(ex: Exercise, result: CheckResult, passed: set[str]) -> None:
+def _say_about_answer(ex: Exercise, result: CheckResult, answer: str | None) -> None:
+    """A find-bug check that failed on the code: was the bug's name right all the same?"""
+    if ex.kind != "find-bug" or result.passed or result.status == "not-started" or not answer:
+        return
+    if answer.strip().lower() == ex.answer:
+        typer.echo(f"Your answer {answer!r} is right; the code still fails: fix it, check again.")
+    elif not result.headline.startswith("the code holds now"):  # else the name was the problem
+        typer.echo(f"Your answer {answer!r} is not the bug's name, and the code still fails.")
+
+
+def _print_result(
+    ex: Exercise, result: CheckResult, passed: set[str], answer: str | None = None
+) -> None:
     took = f"({result.seconds:.1f} s)" if result.seconds else ""
     if result.passed:
         typer.echo(f"PASS {ex.id}: {result.headline} {took}".rstrip())
@@ -187,6 +199,7 @@ def _print_result(ex: Exercise, result: CheckResult, passed: set[str]) -> None:
     typer.echo(f"{label} {ex.id}: {result.headline} {took}".rstrip())
     for line in result.lines:
         typer.echo(f"  {line}" if line else "")
+    _say_about_answer(ex, result, answer)
     typer.echo("")
     if result.status == "not-started":
         return

@@ -22,7 +22,9 @@ import typer
 
 N = TypeVar("N", int, float)
 
-SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1  # seeds are 64-bit, as every RNG here takes them
+# Seeds are 64-bit, as every RNG here takes them, and never negative: a store
+# folder names its seed (`...-s7`), and one run has one way to be asked for.
+SEED_MIN, SEED_MAX = 0, 2**63 - 1
 
 
 def in_range(
@@ -50,8 +52,8 @@ def in_range(
 
 
 def seed_range() -> Callable[[int | None], int | None]:
-    """The callback of every `--seed`: a 64-bit integer."""
-    return in_range(SEED_MIN, SEED_MAX, words="an integer that fits in 64 bits")
+    """The callback of every `--seed`: a whole number from 0 to 2**63 - 1."""
+    return in_range(SEED_MIN, SEED_MAX, words="a whole number from 0 to 2**63 - 1")
 
 
 def _bound(x: float) -> str:

@@ -436,10 +436,18 @@ def replay_command(
     be replayed: the folder was refused (a file missing, changed since it was
     stored, or naming a node, a shape or a value the stage cannot run).
     """
-    from checks.harness.store import latest_run, load_store
+    from checks.harness.store import MANIFEST, latest_run, load_store
 
+    run_folder = latest_run(folder)
+    if run_folder.is_dir() and not any(
+        (run_folder / name).exists() for name in ("test.json", "summary.json", MANIFEST)
+    ):
+        raise _fail(
+            f"{folder}: not a store folder (no test.json): give one that d11 test, hunt or run "
+            "wrote, or a test's folder (its latest run)"
+        )
     try:
-        stored = load_store(latest_run(folder))
+        stored = load_store(run_folder)
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
     if stored.folder != folder:

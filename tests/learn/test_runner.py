@@ -252,6 +252,17 @@ def test_seeds_on_a_measure_is_said_not_to_apply(d11: typer.Typer, tmp_path: Pat
     assert code == 1 and "--seeds does not apply to ch1-single-point" in out
 
 
+def test_a_right_answer_on_unfixed_code_is_acknowledged(d11: typer.Typer, tmp_path: Path) -> None:
+    """find-bug: the bug's name right, the code not fixed yet: say both, and still exit 1."""
+    ws = str(tmp_path / "ws")
+    ex = get_exercise("ch5-find-recommit")
+    assert run(d11, "learn", "start", ex.id, "--workspace", ws)[0] == 0
+    code, out, _ = run(d11, "learn", "check", ex.id, "--answer", ex.answer, "--workspace", ws)
+    assert code == 1 and f"Your answer {ex.answer!r} is right; the code still fails" in out
+    code, out, _ = run(d11, "learn", "check", ex.id, "--answer", "nope", "--workspace", ws)
+    assert code == 1 and "Your answer 'nope' is not the bug's name, and the code" in out
+
+
 def test_a_rewritten_file_is_kept_but_never_the_solution(ws: Workspace) -> None:
     """ch2's fence region holds the empty rollback: starting the fence's find-bug rewrites the
     learner's unfinished rollback, so the file as it was is kept beside it."""

@@ -1,0 +1,57 @@
+"""The exit statuses a command's --help states are the ones it returns, and the
+small messages a newcomer meets first say what is true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tui.cli import app
+
+
+def d11(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def help_text(*command: str) -> str:
+    code, out = d11(*command, "--help")
+    assert code == 0, out
+    return " ".join(out.replace("│", " ").split())  # rich wraps lines inside its boxes
+
+
+def test_zoo_exits_0_when_caught_and_2_for_an_unknown_mutation() -> None:
+    said = help_text("zoo")
+    assert "0 every mutation caught" in said and "2 an unknown mutation name" in said
+    code, out = d11("zoo", "minority-commit", "--no-trace")
+    assert code == 0 and out.splitlines()[-1] == "caught: 1/1", out
+    code, out = d11("zoo", "no-such-bug")
+    assert code == 2 and "error: unknown mutation no-such-bug" in out
+
+
+def test_hunt_exits_0_when_it_finds_no_failure(tmp_path: Path) -> None:
+    assert "0 no failure found within --budget runs" in help_text("hunt")
+    code, out = d11("hunt", "ch1", "--budget", "1", "--time", "0.3", "--store", str(tmp_path))
+    assert code == 0 and "no failure found in 1 runs" in out, out
+
+
+def test_learn_check_exits_2_for_no_such_exercise(tmp_path: Path) -> None:
+    assert "2 a usage error (no such exercise" in help_text("learn", "check")
+    code, out = d11("learn", "check", "no-such-exercise", "--workspace", str(tmp_path / "w"))
+    assert code == 2 and out.startswith("error: "), out
+
+
+@pytest.mark.parametrize("command", ["run", "test", "hunt", "tui"])
+def test_a_negative_seed_is_refused(command: str) -> None:
+    code, out = d11(command, "ch1", "--seed", "-1")
+    assert code == 2
+    assert "--seed: must be a whole number from 0 to 2**63 - 1, not -1" in out
+
+
+def test_replay_of_a_folder_that_is_no_store_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a run\n")
+    code, out = d11("replay", str(tmp_path))
+    assert code == 2
+    assert f"error: {tmp_path}: not a store folder (no test.json)" in " ".join(out.split())
