@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 check_app = typer.Typer(
     name="check",
-    help="Check a history (JSON Lines, Jepsen EDN, Porcupine logs) with a consistency checker.",
+    help="Check a history (JSON Lines, Jepsen EDN, Porcupine logs) with a consistency checker. "
+    "Each exits 0 valid, 1 invalid, 2 unknown or unreadable input.",
     no_args_is_help=True,
 )
 
@@ -88,11 +89,16 @@ def check_lin(
         None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
     ),
 ) -> None:
-    """Linearizability (Wing–Gong–Lowe search, split by key): 0 yes, 1 no, 2 unknown.
+    """Linearizability (Wing–Gong–Lowe search, split by key).
 
     The model is detected where the history says it (a Porcupine etcd log is
     a cas register, a kv log a key-value map; read/write/cas operations a
-    register, ...) and named in the output; --model overrides it.
+    register, init/read/transfer a ledger, ...) and named in the output;
+    --model overrides it. A ledger history with opening balances (d11's own,
+    as `d11 run` stores them) is checked one wallet at a time, as chapter 4's
+    own lin check does.
+
+    Exit status: 0 valid, 1 invalid, 2 unknown (undecided, nothing to judge) or unreadable input.
     """
     from rich.console import Console
 

@@ -18,6 +18,7 @@ from checks.formats.limits import MAX_MB_HELP, MAX_MB_MAX
 from checks.history import Event, HistoryError
 from checks.verdict import (
     EXIT_UNKNOWN,
+    NO_CLIENT_OPERATIONS,
     Validity,
     Verdict,
     has_client_operations,
@@ -26,8 +27,9 @@ from checks.verdict import (
 from reference.cli_options import in_range
 
 WITNESS_ROWS_MAX = 20  # rows of evidence printed; --json has them all
+FIGURE_ITEMS_SHOWN = 5  # a figure that is a long list (2,000 accounts): its first few, a count
 
-# What to look at, per checker, when the verdict is not valid.
+# What to look at, per checker, when the verdict is invalid.
 LOOK_AT: dict[str, str] = {
     "bank": "Look at the bad reads' times: which transfers were in flight then, and which "
     "nemesis faults were active. A total off by one transfer's amount is that transfer "
@@ -40,6 +42,20 @@ LOOK_AT: dict[str, str] = {
     "delivery": "Lost and rolled-back-delivered messages point at the broker's commit and "
     "check-back path; applied-twice points at a consumer that is not idempotent; order "
     "violations at rebalancing or retries.",
+}
+
+# What to do, per checker, when it could not judge (the summary says what was missing).
+IF_UNKNOWN: dict[str, str] = {
+    "bank": "The check needs complete reads: reads of every account at once (invoke value "
+    "null). Record some, or name the accounts and the total with --accounts and --total.",
+    "ledger": "The check needs the opening balances (an ok f='init', or --initial) and a "
+    "final read of every account after the last transfer; the summary says which is missing.",
+    "txn": "This checker judges transactions: f='txn' operations whose value lists "
+    'micro-operations (["append", k, v] and ["r", k, [...]], or ["w", k, v]). A history of '
+    "transfers and reads is checked with `d11 check ledger`, `bank` or `lin`.",
+    "delivery": "This checker judges a message queue's history: send/commit/rollback/publish "
+    "and receive/apply operations (chapter 5's). A history of transfers and reads is "
+    "checked with `d11 check ledger`, `bank` or `lin`.",
 }
 
 
@@ -105,7 +121,7 @@ def render(verdict: Verdict) -> None:
     for k, v in verdict.details.items():
         if k in ("totals", "txn_index", "errors"):  # long lists: in --json only
             continue
-        figures.add_row(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+        figures.add_row(k, _figure(v))
     console.print(figures)
     rows = _witness_rows(verdict)
     if rows:
@@ -118,8 +134,28 @@ def render(verdict: Verdict) -> None:
         console.print(table)
         if len(data) > WITNESS_ROWS_MAX:
             console.print(f"... {len(data) - WITNESS_ROWS_MAX} more rows: use --json")
-    if verdict.valid is not True and verdict.checker in LOOK_AT:
+    if verdict.valid is False and verdict.checker in LOOK_AT:
         console.print(f"[bold]What to look at:[/bold] {LOOK_AT[verdict.checker]}")
+    elif (
+        verdict.valid == "unknown"
+        and verdict.checker in IF_UNKNOWN
+        and verdict.details.get("reason") != NO_CLIENT_OPERATIONS  # (its summary says it all)
+    ):
+        console.print(f"[bold]What it needs:[/bold] {IF_UNKNOWN[verdict.checker]}")
+
+
+def _figure(v: object) -> str:
+    """One figure as text; a long list or map of plain values as its size and first few."""
+    if not isinstance(v, (dict, list)):
+        return str(v)
+    plain = all(
+        isinstance(x, (str, int, float)) for x in (v.values() if isinstance(v, dict) else v)
+    )
+    if not plain or len(v) <= 2 * FIGURE_ITEMS_SHOWN:
+        return json.dumps(v)
+    items = list(v.items())[:FIGURE_ITEMS_SHOWN] if isinstance(v, dict) else v[:FIGURE_ITEMS_SHOWN]
+    head = ", ".join(f"{x[0]}={x[1]}" if isinstance(v, dict) else str(x) for x in items)
+    return f"{len(v)}: {head}, …and {len(v) - FIGURE_ITEMS_SHOWN} more (--json lists them all)"
 
 
 def _witness_rows(v: Verdict) -> tuple[list[str], list[list[str]]] | None:
@@ -212,7 +248,10 @@ def bank_cmd(
         None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
     ),
 ) -> None:
-    """Jepsen's bank check: every read of all accounts adds up to the total."""
+    """Jepsen's bank check: every read of all accounts adds up to the total.
+
+    Exit status: 0 valid, 1 invalid, 2 unknown (nothing to judge) or unreadable input.
+    """
     from checks.bank import check_bank
 
     def check(events: list[Event]) -> Verdict:
@@ -244,7 +283,10 @@ def ledger_cmd(
         None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
     ),
 ) -> None:
-    """Hold transfers against reads: exactly once, never half-applied."""
+    """Hold transfers against reads: exactly once, never half-applied.
+
+    Exit status: 0 valid, 1 invalid, 2 unknown (nothing to judge) or unreadable input.
+    """
     from checks.transfers import check_ledger
 
     start = _balances(initial) if initial else None
@@ -273,7 +315,10 @@ def txn_cmd(
         None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
     ),
 ) -> None:
-    """Transactional anomalies (G0 ... G2-item) by dependency-graph cycles."""
+    """Transactional anomalies (G0 ... G2-item) by dependency-graph cycles.
+
+    Exit status: 0 valid, 1 invalid, 2 unknown (nothing to judge) or unreadable input.
+    """
     from checks.txn import check_txn
 
     if workload not in (None, "list-append", "rw-register"):
@@ -300,7 +345,10 @@ def delivery_cmd(
         None, "--max-mb", callback=in_range(1, MAX_MB_MAX), help=MAX_MB_HELP, show_default=False
     ),
 ) -> None:
-    """Message delivery: none lost, none rolled back delivered, key order, effects once."""
+    """Message delivery: none lost, none rolled back delivered, key order, effects once.
+
+    Exit status: 0 valid, 1 invalid, 2 unknown (nothing to judge) or unreadable input.
+    """
     from checks.delivery import check_delivery
 
     _run(

@@ -128,3 +128,38 @@ def test_jepsen_edn_bank_history(tmp_path: Path) -> None:
     assert res.exit_code == 1, res.output
     (bad,) = json.loads(res.stdout)["witness"]
     assert bad["index"] == 5 and bad["total"] == 95
+
+
+def _many_accounts(bad: bool) -> list[Event]:
+    """Fifty accounts, two full reads; with `bad`, the second read is one cent short."""
+    opening = {f"acct{i:02d}": 100 for i in range(50)}
+    h = History().op(0, "read", None, opening)
+    h.op(0, "read", None, {**opening, "acct49": 99 if bad else 100})
+    return h.events
+
+
+def test_bank_summarises_a_long_account_list_but_not_the_violation(tmp_path: Path) -> None:
+    path = write(tmp_path, "many.jsonl", _many_accounts(bad=False))
+    out = runner.invoke(app, ["check", "bank", str(path)], terminal_width=200).output
+    assert "50: acct00, acct01, acct02, acct03, acct04, …and 45 more" in out
+    assert "acct20" not in out
+    bad = write(tmp_path, "bad.jsonl", _many_accounts(bad=True))
+    res = runner.invoke(app, ["check", "bank", str(bad)], terminal_width=200)
+    assert res.exit_code == 1
+    assert "4999" in res.output  # the bad read's total, whole in the evidence
+    full = json.loads(runner.invoke(app, ["check", "bank", str(bad), "--json"]).stdout)
+    assert len(full["details"]["accounts"]) == 50
+
+
+def test_unknown_advice_fits_the_verdict(tmp_path: Path) -> None:
+    path = write(tmp_path, "bank.jsonl", _many_accounts(bad=False))
+    res = runner.invoke(app, ["check", "txn", str(path)], terminal_width=200)
+    assert res.exit_code == 2
+    assert "cycle" not in res.output and "What it needs" in res.output
+    assert "f='txn'" in res.output
+
+
+@pytest.mark.parametrize("checker", ["lin", "bank", "ledger", "txn", "delivery"])
+def test_every_check_command_documents_its_exit_statuses(checker: str) -> None:
+    out = runner.invoke(app, ["check", checker, "--help"], terminal_width=200).output
+    assert "0 valid, 1 invalid, 2 unknown" in out
