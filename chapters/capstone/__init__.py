@@ -1,4 +1,4 @@
-"""The capstone: Double 11 night, chapters 3 to 7 on one simulator (`d11 run double11`)."""
+"""The capstone: Double 11 night, chapters 4 to 7 on one simulator (`d11 run double11`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The capstone: Double 11 night, chapters 3 to 7 on one simulator.
+"""The capstone: Double 11 night, chapters 4 to 7 on one simulator.
 
 Four systems, each one chapter's stage exactly as its chapter builds it
 (`parts.py` only renames and places them), share one clock, one network and
@@ -500,7 +500,7 @@ def _stall(dep: CapstoneDeployment, resume_ms: float) -> None:
 # --8<-- [start:capstone-build]
 class CapstoneStage(Stage):
     id = "double11"
-    title = "Double 11 night: chapters 3 to 7 together"
+    title = "Double 11 night: chapters 4 to 7 together"
     aliases = ("capstone",)
     variants = {  # noqa: RUF012
         "all": "cells + Paxos ledger, the message queue, degrade controls, load test",
