@@ -38,7 +38,6 @@ def _id(value: Any) -> Any:
     return value.get("id") if isinstance(value, Mapping) else None
 
 
-# --8<-- [start:halves-check]
 def check_half_messages(events: Sequence[Event], *, open_ms: float | None = None) -> Verdict:
     """`open_ms`: judge a prefix, where a half younger than this is in flight (None: the end)."""
     ops = pair_operations(list(events))
@@ -112,6 +111,3 @@ def check_half_messages(events: Sequence[Event], *, open_ms: float | None = None
         details,
         witness,
     )
-
-
-# --8<-- [end:halves-check]

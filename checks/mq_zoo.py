@@ -62,7 +62,6 @@ class MqScenario:
         )
 
 
-# --8<-- [start:mq-zoo-scenarios]
 SCENARIOS: dict[str, MqScenario] = {
     "recommit": MqScenario(("m1",), depth=6),
     "commit-after-rollback": MqScenario(("m1",), depth=6),
@@ -70,7 +69,6 @@ SCENARIOS: dict[str, MqScenario] = {
     "unbounded-checks": MqScenario(("m1", "m2"), depth=4),
     "stuck-check-cursor": MqScenario(("m1", "m2"), depth=5, check_max=3),
 }
-# --8<-- [end:mq-zoo-scenarios]
 assert SCENARIOS.keys() == MUTATIONS.keys(), "every broker mutation has its world"
 
 

@@ -35,7 +35,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(degrade, name="degrade")
 
 
-# --8<-- [start:drill]
 def drill(
     scenario: str = typer.Option("overload-3x", "--scenario", help="A chapter 6 scenario."),
     variant: str = typer.Option("controls", "--variant", help="controls | none | naive-retries"),
@@ -100,9 +99,6 @@ def drill(
         typer.echo(f"{name}: {verdict.valid} - {verdict.summary}")
     if any(verdicts[c].valid is False for c in ("bank", "ledger")):
         raise typer.Exit(1)  # a drill may cost goodput, never money
-
-
-# --8<-- [end:drill]
 
 
 def _drill_run(

@@ -21,7 +21,6 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-# --8<-- [start:cli]
 def rehearse(
     seed: int = typer.Option(1, "--seed"),
     shards: int = typer.Option(4, "--shards", help="SQL stores (chapter 2's sharding)."),
@@ -80,9 +79,6 @@ def rehearse(
         if html_path is not None:
             typer.echo(f"html: {html_path}")
     raise typer.Exit(report["exit_code"])
-
-
-# --8<-- [end:cli]
 
 
 # --8<-- [start:bench]

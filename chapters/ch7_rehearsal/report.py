@@ -16,7 +16,6 @@ def _ms(x: Any) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
-# --8<-- [start:render]
 def render_text(r: dict[str, Any]) -> str:
     """The report as a person reads it in a terminal."""
     out = [
@@ -77,9 +76,6 @@ def render_text(r: dict[str, Any]) -> str:
         out.append(f"drill {d['name']}: {outcome} ({what})")
     out.append(f"isolation: {r['isolation']}")
     return "\n".join(out)
-
-
-# --8<-- [end:render]
 
 
 def _png(fig: Any) -> str:

@@ -40,7 +40,6 @@ _RESEND = "resend"
 _RULES_KEY = "czone/rules"  # the newest rules adopted from the GZone
 
 
-# --8<-- [start:push-until-acked]
 class _Acks:
     """Which version each peer has acknowledged, and when to ask the laggards again."""
 
@@ -75,9 +74,6 @@ class _Acks:
         self.arm(ctx, version)
         assert RESEND_FIRST_MS <= self.pause_ms <= RESEND_MAX_MS
         return laggards
-
-
-# --8<-- [end:push-until-acked]
 
 
 class GZone(Node):

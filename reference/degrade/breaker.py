@@ -68,7 +68,6 @@ def mermaid() -> str:
     return "\n".join(lines).replace("half-open", "half_open")
 
 
-# --8<-- [start:breaker-rule]
 @dataclass(frozen=True)
 class BreakerRule:
     resource: str
@@ -86,9 +85,6 @@ class BreakerRule:
         assert self.threshold >= 0 and self.open_ms > 0 and self.min_requests >= 1, self
         assert self.grade == "error-count" or self.threshold <= 1.0, self
         assert 1 <= self.probes <= PROBES_MAX and self.probe_timeout_ms > 0, self
-
-
-# --8<-- [end:breaker-rule]
 
 
 @dataclass

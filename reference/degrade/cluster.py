@@ -94,7 +94,6 @@ class TokenServerConfig:
     buckets: int = 10  # Sentinel's server: sampleCount 10
 
 
-# --8<-- [start:token-server]
 class TokenServer(Node):
     """Hands out tokens, evenly spaced, per flow id; keeps no state worth a disk.
 
@@ -132,6 +131,3 @@ class TokenServer(Node):
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         super().on_timer(ctx, tag)
-
-
-# --8<-- [end:token-server]

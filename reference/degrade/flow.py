@@ -225,7 +225,6 @@ class FlowRules:
             by_resource.setdefault(r.resource, []).append((i, r, plain))
         self.by_resource = {res: tuple(rules) for res, rules in by_resource.items()}
 
-    # --8<-- [start:flow-check]
     def check(
         self, now_ms: float, resource: str, caller: str = "", entry: str = "", acquire: int = 1
     ) -> FlowDecision:
@@ -254,8 +253,6 @@ class FlowRules:
             if decision.wait_ms > wait_ms:
                 wait_ms = decision.wait_ms
         return FlowDecision(True, wait_ms=wait_ms) if wait_ms else PASS
-
-    # --8<-- [end:flow-check]
 
     def _observed(
         self, rule: FlowRule, resource: str, caller: str, entry: str

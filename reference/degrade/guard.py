@@ -86,7 +86,6 @@ class Guard:
             )
         return g
 
-    # --8<-- [start:guard-entry]
     def entry(
         self, now_ms: float, resource: str, *, caller: str = "", entry: str = "",
         args: Mapping[str, str] | None = None, inbound: bool = True,
@@ -139,8 +138,6 @@ class Guard:
     def _refund(taken: list[tuple[ParamLimiter, str]]) -> None:
         for limiter, value in taken:
             limiter.refund(value)
-
-    # --8<-- [end:guard-entry]
 
     def exit(self, now_ms: float, e: Entry, *, error: bool) -> None:
         rt_ms = now_ms - e.start_ms - e.wait_ms

@@ -563,7 +563,6 @@ class Sidecar(Node):
                 ctx.count("tries_out")  # every try sent downstream, retries included
             ctx.send(dst, msg)
 
-    # --8<-- [start:sidecar-reply]
     def _reply(self, ctx: Context, dst: NodeId, msg: Message, mine: _In) -> None:
         req_id = mine.msg.req_id
         # Every "paid" answer, a retry's too: a naive service runs its after-pay steps
@@ -579,8 +578,6 @@ class Sidecar(Node):
                 return
         self._exit(ctx, req_id, msg)
         ctx.send(dst, msg)
-
-    # --8<-- [end:sidecar-reply]
 
     def _exit(self, ctx: Context, req_id: str, msg: Message) -> None:
         mine = self.inbound.pop(req_id, None)
@@ -646,7 +643,6 @@ class Sidecar(Node):
                 ctx.send(h.dst, h.reply)
 
     # -- outbound calls with retries ------------------------------------------------------
-    # --8<-- [start:sidecar-call]
     def _call(self, ctx: Context, dst: NodeId, msg: PayRequest) -> None:
         if len(self.outbound) >= TRACKED_MAX:
             ctx.send(dst, msg)
@@ -670,8 +666,6 @@ class Sidecar(Node):
         ctx.send(out.dst, out.msg)
         ctx.set_timer(self.config.attempt_timeout_ms, (_TAG, "try", out.msg.req_id, out.attempts))  # type: ignore[attr-defined]
         return True
-
-    # --8<-- [end:sidecar-call]
 
     def _try_timeout(self, ctx: Context, req_id: str, attempt: int) -> None:
         out = self.outbound.get(req_id)

@@ -141,7 +141,6 @@ def _commit_index(rt: object, replicas: list[str]) -> int:
     return max(indices)
 
 
-# --8<-- [start:ledger-bench]
 def run_ledger_bench(
     *, clients: int = 64, seconds: float = 2.0, seed: int = 1
 ) -> list[LedgerBenchRow]:
@@ -153,9 +152,6 @@ def run_ledger_bench(
         raise BenchError(f"--seconds must be in (0, {SECONDS_MAX:g}], not {seconds}")
     unloaded = _run_one(BATCH_ON, 1, seconds, seed, mode="unloaded")
     return [unloaded, *(_run_one(batch, clients, seconds, seed) for batch in (1, BATCH_ON))]
-
-
-# --8<-- [end:ledger-bench]
 
 
 def render(rows: list[LedgerBenchRow], seconds: float) -> str:

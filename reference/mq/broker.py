@@ -139,7 +139,6 @@ class BrokerReplica(Replica):
         if self.held_pulls:
             self._wake_pulls(ctx)
 
-    # --8<-- [start:long-polling]
     def _hold(self, ctx: Context, src: NodeId, read: Read) -> bool:
         """Hold a pull that would find nothing (long polling); False: answer it now."""
         q = read.query
@@ -175,8 +174,6 @@ class BrokerReplica(Replica):
         ctx.cancel_timer((HOLD_TIMER, key))
         super().on_message(ctx, key[0], Read(read.request_id, stamp(read.query, ctx.now_ms())))
 
-    # --8<-- [end:long-polling]
-
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if isinstance(tag, tuple) and tag[0] == HOLD_TIMER:
             if tag[1] in self.held_pulls:
@@ -210,7 +207,6 @@ class BrokerReplica(Replica):
             request_id = f"check/{self.node_id}/{self.ballot[0]}/{self.passes}"
             self.on_message(ctx, self.node_id, Propose(request_id, CheckPass(0)))
 
-    # --8<-- [start:members]
     def _on_consumer_heartbeat(self, ctx: Context, src: NodeId, msg: ConsumerHeartbeat) -> None:
         """Record a live member; answer with the group's live members (leader only)."""
         if self.role != LEADER:
@@ -246,8 +242,6 @@ class BrokerReplica(Replica):
         self.releases += 1
         request_id = f"{kind}/{self.node_id}/{self.ballot[0]}/{self.releases}"
         self.on_message(ctx, self.node_id, Propose(request_id, command))
-
-    # --8<-- [end:members]
 
     # --8<-- [start:check-back]
     def _on_check_pass(self, ctx: Context, result: ProposeResult) -> None:

@@ -527,7 +527,6 @@ class MessageConsumer(Node):
             self._apply_local(ctx, process, m, trace)
             done()
 
-    # --8<-- [start:consumer-trace]
     def message_trace(self, ctx: Context, m: StoredMessage) -> TraceContext:
         """The context this delivery's effects carry: the message's (its property),
         one hop on. Its tag sends the effects to shadow accounts (`data_view`)."""
@@ -549,8 +548,6 @@ class MessageConsumer(Node):
             pid, group = m.body.payment_id, self.config.group
             emit_span(ctx, trace, op, payment=pid, writes=writes, outcome=outcome, topic=topic,
                       group=group)  # fmt: skip
-
-    # --8<-- [end:consumer-trace]
 
     def _record_receive(self, process: str, m: StoredMessage, now_ms: float) -> None:
         value = {"id": m.msg_id, "key": m.key, "group": self.config.group}

@@ -396,7 +396,6 @@ class BrokerMachine:
         self.ids[c.msg_id] = offset
         return ("stored", offset)
 
-    # --8<-- [start:send-timer]
     def _send_timer(self, c: SendTimer, now_ms: int) -> Result:
         """A timer message waits on the wheel, stored under a system topic."""
         if c.msg_id in self.ids:
@@ -413,8 +412,6 @@ class BrokerMachine:
         self._real_topic[c.msg_id] = (c.topic, queue_id)
         self.wheel.add(c.deliver_at_ms, c.msg_id)
         return ("stored", offset)
-
-    # --8<-- [end:send-timer]
 
     # --8<-- [start:queue-locks]
     def _lock(self, c: LockQueues) -> Result:

@@ -182,7 +182,6 @@ class TransactionalProducer(Node):
             ctx.send(client, PayReply(req_id, p.body.payment_id, outcome, reason, self.node_id))
         p.waiters = []
 
-    # --8<-- [start:propagate]
     def propagate(self, ctx: Context, trace: TraceContext, payment_id: str) -> TraceContext:
         """The context this payment's hops carry on: same trace, same tag, our span.
         It travels with the event as a message property (SendHalf.trace)."""
@@ -208,8 +207,6 @@ class TransactionalProducer(Node):
         if p.topic != self.config.topic:
             value["topic"] = p.topic
         return value
-
-    # --8<-- [end:propagate]
 
     # --8<-- [start:transactional]
     def _send_half(self, ctx: Context, p: _Payment) -> None:

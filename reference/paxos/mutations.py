@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# --8<-- [start:mutations]
 MUTATIONS: dict[str, str] = {
     "forget-promise": "an acceptor keeps its phase-1 promise only in memory; a restart forgets it",
     "no-adopt": "a new leader ignores the values acceptors report in phase 1",
@@ -27,7 +26,6 @@ MUTATIONS: dict[str, str] = {
     "degrade-without-arbiter": "a replica of a 2+arbiter group degrades the group to "
     "itself without waiting for the arbiter's vote",
 }
-# --8<-- [end:mutations]
 
 
 def known_mutations(names: frozenset[str], table: Mapping[str, str]) -> frozenset[str]:

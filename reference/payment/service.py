@@ -70,7 +70,6 @@ class OrderTransition(NamedTuple):
     target: OrderStatus
 
 
-# --8<-- [start:order-table]
 ORDER_TRANSITIONS: tuple[OrderTransition, ...] = (
     OrderTransition("none", "pay", "the buyer's balance covers it", "paid", "paid"),
     OrderTransition("none", "pay", "the buyer's balance is short", "declined", "declined"),
@@ -84,7 +83,6 @@ ORDER_TRANSITIONS: tuple[OrderTransition, ...] = (
     OrderTransition("declined", "refund", "never paid", "not-paid", "declined"),
     OrderTransition("refunded", "refund", "a retry", "refunded", "refunded"),
 )  # fmt: skip
-# --8<-- [end:order-table]
 
 
 def open_accounts(txn: Txn, balances: Mapping[str, int]) -> None:

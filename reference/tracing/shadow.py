@@ -51,7 +51,6 @@ def production_account(account: str) -> str:
     return account[len(SHADOW_PREFIX) :] if is_shadow(account) else account
 
 
-# --8<-- [start:shadow-lane]
 def shadow_name(name: str) -> str:
     """The shadow twin of a topic or a consumer group (`payments` -> `pt_payments`):
     tagged messages go to shadow topics, read by shadow consumer groups only, as
@@ -66,9 +65,6 @@ def in_shadow_lane(name: str) -> bool:
         if name.startswith(system):
             name = name[len(system) :]
     return is_shadow(name)
-
-
-# --8<-- [end:shadow-lane]
 
 
 # --8<-- [start:shadow-request]
