@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperCommand
 
 from checks.harness.timing import Stopwatch, time_line
-from reference.cli_options import in_range, seed_range
+from reference.cli_options import Interrupted, in_range, seed_range
 
 __all__ = ["register"]
 
@@ -157,40 +157,44 @@ def run(
         problem = writable_folder_problem(store or Path("store"))
         if problem:
             _fail(f"--store {store or 'store'}: {problem}")
-    try:
-        if scale:
-            options["scale"] = parse_scale(scale)
-        from chapters import get_stage
-        from checks.harness.contract import parse_settings
+    with Interrupted() as said:
+        try:
+            if scale:
+                options["scale"] = parse_scale(scale)
+            from chapters import get_stage
+            from checks.harness.contract import parse_settings
 
-        stage = get_stage(chapter)
-        if settings:
-            options["extra"] = parse_settings(stage.id, stage.settings, settings)
-        if not scenario:
-            scenario = getattr(stage, "default_scenario", "steady")
-        result = simulate(chapter, scenario, **options)
-        with Stopwatch(result.timing_s).phase("store"):
-            folder = None if no_store else save_run(result, store)
-    except (StageError, ValueError) as exc:
-        _fail(str(exc))
-        return
-    except OSError as exc:
-        _fail(f"cannot write the run folder: {exc.filename or ''}: {exc.strerror or exc}")
-        return
-    summary = dict(result.summary)
-    if folder is not None:
-        summary["store"] = str(folder)
-    if json_out:
-        typer.echo(json.dumps(summary, default=repr))
-    else:
-        from rich.console import Console
+            stage = get_stage(chapter)
+            if settings:
+                options["extra"] = parse_settings(stage.id, stage.settings, settings)
+            if not scenario:
+                scenario = getattr(stage, "default_scenario", "steady")
+            result = simulate(chapter, scenario, **options)
+            if not no_store:
+                said.kept = f"the run folder {store or 'under store/'} may be incomplete"
+            with Stopwatch(result.timing_s).phase("store"):
+                folder = None if no_store else save_run(result, store)
+            said.kept = "nothing was stored" if folder is None else f"the run is in {folder}"
+        except (StageError, ValueError) as exc:
+            _fail(str(exc))
+            return
+        except OSError as exc:
+            _fail(f"cannot write the run folder: {exc.filename or ''}: {exc.strerror or exc}")
+            return
+        summary = dict(result.summary)
+        if folder is not None:
+            summary["store"] = str(folder)
+        if json_out:
+            typer.echo(json.dumps(summary, default=repr))
+        else:
+            from rich.console import Console
 
-        from chapters.report import render
+            from chapters.report import render
 
-        render(summary, Console(), None if folder is None else str(folder))
-        typer.echo(time_line(result.timing_s))  # last: where the wall time went
-    if not result.as_expected:
-        raise typer.Exit(1)
+            render(summary, Console(), None if folder is None else str(folder))
+            typer.echo(time_line(result.timing_s))  # last: where the wall time went
+        if not result.as_expected:
+            raise typer.Exit(1)
 
 
 def bench_cells(

@@ -15,7 +15,9 @@ and exit 2, not a run and not click's boxed usage panel.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
+from types import TracebackType
 from typing import TypeVar
 
 import typer
@@ -65,3 +67,29 @@ def _show(value: float) -> str:
     if isinstance(value, int) and abs(value) >= 10**20:
         return "an integer that large"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class Interrupted:
+    """Ctrl-C in a long command: one line on stderr saying what was kept, and exit
+    130 (128 + SIGINT, as a shell reports it). The command updates `kept` as it
+    goes; inside `with Interrupted() as said:` a KeyboardInterrupt becomes
+
+        interrupted: nothing was stored
+    """
+
+    def __init__(self, kept: str = "nothing was stored") -> None:
+        self.kept = kept
+
+    def __enter__(self) -> Interrupted:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            fresh_line = "\n" if sys.stderr.isatty() else ""  # after the terminal's ^C
+            typer.echo(f"{fresh_line}interrupted: {self.kept}", err=True)
+            raise typer.Exit(130) from None

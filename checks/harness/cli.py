@@ -22,7 +22,7 @@ from checks.harness.runner import HarnessError, TestResult, TestSpec
 from checks.harness.timing import Stopwatch, time_line
 from checks.nemesis import NEMESES, Schedule, ScheduleError
 from checks.verdict import Validity
-from reference.cli_options import in_range, seed_range
+from reference.cli_options import Interrupted, in_range, seed_range
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -152,19 +152,22 @@ def test_command(
         fixed = _load_schedule(schedule, spec) if schedule is not None else None
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
-    _check_writable(store, junit)
-    try:
-        result = _run(spec, fixed, quiet=as_json)
-    except (HarnessError, ScheduleError) as exc:
-        raise _fail(str(exc)) from None
-    with Stopwatch(result.timing_s).phase("store"):
-        folder = _store(result, store, junit)
-    if as_json:
-        print(json.dumps(_outcome_json(result, folder)))
-    else:
-        _print_result(result, folder)
-        console.print(time_line(result.timing_s))  # last: where the wall time went
-    raise typer.Exit(result.exit_code)
+    with Interrupted() as said:
+        _check_writable(store, junit)
+        try:
+            result = _run(spec, fixed, quiet=as_json)
+        except (HarnessError, ScheduleError) as exc:
+            raise _fail(str(exc)) from None
+        said.kept = f"the store folder under {store} may be incomplete"
+        with Stopwatch(result.timing_s).phase("store"):
+            folder = _store(result, store, junit)
+        said.kept = f"the run is in {folder}"
+        if as_json:
+            print(json.dumps(_outcome_json(result, folder)))
+        else:
+            _print_result(result, folder)
+            console.print(time_line(result.timing_s))  # last: where the wall time went
+        raise typer.Exit(result.exit_code)
 
 
 def bench_chapter_command(
@@ -357,38 +360,40 @@ def hunt_command(
     if budget < 1:
         raise _fail("--budget must be at least 1")
     spec = _spec(chapter, workload, nemesis, time_s, seed, "sim", variant, shards, cells)
-    _check_writable(store)
-    try:
-        with console.status("hunting ...") as status:
+    with Interrupted() as said:
+        _check_writable(store)
+        try:
+            with console.status("hunting ...") as status:
 
-            def on_run(n: int, result: TestResult) -> None:
-                marks: dict[Validity, str] = {False: "failing", True: "valid"}
-                mark = marks.get(result.valid, "unknown")
-                status.update(
-                    f"hunting: run {n} (last: {mark}, {len(result.schedule.intervals())} faults)"
-                )
+                def on_run(n: int, result: TestResult) -> None:
+                    marks: dict[Validity, str] = {False: "failing", True: "valid"}
+                    mark = marks.get(result.valid, "unknown")
+                    faults = len(result.schedule.intervals())
+                    status.update(f"hunting: run {n} (last: {mark}, {faults} faults)")
 
-            found = hunt(spec, budget, on_run=on_run)
-    except (HarnessError, ScheduleError) as exc:
-        raise _fail(str(exc)) from None
-    if not found.found or found.minimal is None:
-        console.print(f"no failure found in {found.runs} runs")
-        raise typer.Exit(0)
-    minimal = found.minimal
-    folder = _store(minimal, store, None)
-    _print_side_by_side(minimal)
-    console.print(
-        f"found a failure; shrunk over {found.runs} runs ({found.failing_runs} failing) "
-        f"to {len(minimal.schedule.intervals())} fault(s), seed {minimal.spec.seed}"
-    )
-    console.print(f"schedule: {folder / 'schedule.json'}")
-    console.print(f"replay: [bold]d11 replay {folder}[/bold]")
-    variant_flag = f" --variant {minimal.spec.variant}" if minimal.spec.variant else ""
-    console.print(
-        f"or: d11 test {minimal.spec.chapter}{variant_flag} --seed {minimal.spec.seed} "
-        f"--time {minimal.spec.time_s:g} --schedule {folder / 'schedule.json'}"
-    )
-    raise typer.Exit(1)
+                found = hunt(spec, budget, on_run=on_run)
+        except (HarnessError, ScheduleError) as exc:
+            raise _fail(str(exc)) from None
+        if not found.found or found.minimal is None:
+            console.print(f"no failure found in {found.runs} runs")
+            raise typer.Exit(0)
+        minimal = found.minimal
+        said.kept = f"the store folder under {store} may be incomplete"
+        folder = _store(minimal, store, None)
+        said.kept = f"the failure found is in {folder}"
+        _print_side_by_side(minimal)
+        console.print(
+            f"found a failure; shrunk over {found.runs} runs ({found.failing_runs} failing) "
+            f"to {len(minimal.schedule.intervals())} fault(s), seed {minimal.spec.seed}"
+        )
+        console.print(f"schedule: {folder / 'schedule.json'}")
+        console.print(f"replay: [bold]d11 replay {folder}[/bold]")
+        variant_flag = f" --variant {minimal.spec.variant}" if minimal.spec.variant else ""
+        console.print(
+            f"or: d11 test {minimal.spec.chapter}{variant_flag} --seed {minimal.spec.seed} "
+            f"--time {minimal.spec.time_s:g} --schedule {folder / 'schedule.json'}"
+        )
+        raise typer.Exit(1)
 
 
 def _print_side_by_side(result: TestResult) -> None:
@@ -452,37 +457,42 @@ def replay_command(
         raise _fail(str(exc)) from None
     if stored.folder != folder:
         console.print(f"replaying {stored.folder} (the latest run of {folder})")
-    _check_writable(store)
-    from checks.harness.sessions import SESSION_FILE, session_replay
+    with Interrupted() as said:
+        _check_writable(store)
+        from checks.harness.sessions import SESSION_FILE, session_replay
 
-    session = session_replay(stored.folder)  # saved from d11 tui: its script, run again
-    try:
-        if session is not None:
-            result = session(stored.folder)
-        else:
-            result = _run(stored.spec, stored.schedule, quiet=False)
-    except (HarnessError, ScheduleError) as exc:
-        raise _fail(str(exc)) from None
-    new_folder = _store(result, store, None)
-    if session is not None:  # the replay is a saved session too
-        from checks.harness.store import write_manifest
+        session = session_replay(stored.folder)  # saved from d11 tui: its script, run again
+        try:
+            if session is not None:
+                result = session(stored.folder)
+            else:
+                result = _run(stored.spec, stored.schedule, quiet=False)
+        except (HarnessError, ScheduleError) as exc:
+            raise _fail(str(exc)) from None
+        said.kept = f"the store folder under {store} may be incomplete"
+        new_folder = _store(result, store, None)
+        if session is not None:  # the replay is a saved session too
+            from checks.harness.store import write_manifest
 
-        (new_folder / SESSION_FILE).write_bytes((stored.folder / SESSION_FILE).read_bytes())
-        write_manifest(new_folder)
-    _print_result(result, new_folder)
-    difference = replay_difference(stored, result)
-    if not difference:
-        what = "digest, history and verdict" if stored.spec.backend == "sim" else "verdict"
-        console.print(f"reproduced: [green]same {what}[/green] ({result.digest or 'real backend'})")
-        raise typer.Exit(0)
-    console.print(f"[red]not reproduced:[/red] {difference}")
-    if stored.origin == "tui":
-        console.print(
-            "(saved from a live d11 tui session: its key presses and traffic are not a spec "
-            "to rerun, so its faults were replayed under the spec's workload; "
-            "d11 tui --attach shows the run as it was)"
-        )
-    raise typer.Exit(1)
+            (new_folder / SESSION_FILE).write_bytes((stored.folder / SESSION_FILE).read_bytes())
+            write_manifest(new_folder)
+        said.kept = f"the replay is in {new_folder}"
+        _print_result(result, new_folder)
+        difference = replay_difference(stored, result)
+        if not difference:
+            what = "digest, history and verdict" if stored.spec.backend == "sim" else "verdict"
+            console.print(
+                f"reproduced: [green]same {what}[/green] ({result.digest or 'real backend'})"
+            )
+            raise typer.Exit(0)
+        console.print(f"[red]not reproduced:[/red] {difference}")
+        if stored.origin == "tui":
+            console.print(
+                "(saved from a live d11 tui session: its key presses and traffic are not a spec "
+                "to rerun, so its faults were replayed under the spec's workload; "
+                "d11 tui --attach shows the run as it was)"
+            )
+        raise typer.Exit(1)
 
 
 def replay_difference(stored: Any, result: TestResult) -> str:

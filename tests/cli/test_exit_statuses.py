@@ -55,3 +55,22 @@ def test_replay_of_a_folder_that_is_no_store_folder_says_so(tmp_path: Path) -> N
     code, out = d11("replay", str(tmp_path))
     assert code == 2
     assert f"error: {tmp_path}: not a store folder (no test.json)" in " ".join(out.split())
+
+
+def _ctrl_c(*_: object, **__: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_says_what_was_kept_and_exits_130(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import chapters.run
+    import checks.harness.cli
+
+    monkeypatch.setattr(chapters.run, "simulate", _ctrl_c)
+    monkeypatch.setattr(checks.harness.cli, "_run", _ctrl_c)
+    for args in (("run", "ch1", "--no-store"), ("test", "ch1", "--store", str(tmp_path))):
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == 130, (args, result.output)
+        assert result.stderr == "interrupted: nothing was stored\n", args
+    assert not list(tmp_path.iterdir())
