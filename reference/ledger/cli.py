@@ -27,6 +27,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """The Paxos ledger, 3 replicas in 3 cities: transfers/s and commit latency.
 
         Measured on the simulator, with and without batching.
+
+        Exit status: 0 measured, 2 it could not measure (the reason is on stderr).
         """
         from reference.ledger.bench import BenchError, render, run_ledger_bench
 

@@ -31,6 +31,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         Each message is a half, a commit, a delivery and an offset commit, through
         a broker of 3 replicas on real processes; p50/p99 are end to end.
+
+        Exit status: 0 measured, 2 it could not measure (the reason is on stderr).
         """
         from reference.mq.bench import BenchError, run_mq_bench
 
