@@ -518,6 +518,8 @@ class Session:
         end_ms = start_ms + length_ms
         self.profile = profile
         self.dep.start_traffic(start_ms, end_ms, profile)
+        if profile == "double11":
+            self._mark_spike(start_ms, end_ms)
 
         def rearm() -> None:
             if generation == self._generation and not self.judged:
@@ -526,6 +528,20 @@ class Session:
         self.rt.call_at(end_ms - REARM_LEAD_MS, rearm)
 
     # --8<-- [end:rolling-traffic]
+
+    def _mark_spike(self, start_ms: float, end_ms: float) -> None:
+        """Chapter 6's SLO checker judges the spike its history marks (spike-start,
+        spike-end): mark this one as the stage's double11 scenario marks its own,
+        from midnight (the peak, SPIKE_AT_MS in) for the stage's spike length."""
+        from chapters.ch6_degrade.stage import DegradeDeployment
+        from chapters.common import SPIKE_AT_MS
+
+        for dep in (self.dep, *getattr(self.dep, "parts", {}).values()):
+            if isinstance(dep, DegradeDeployment):
+                midnight_ms = start_ms + SPIKE_AT_MS
+                extra = dep.options.extra
+                spike_ms = float(extra.get("spike_ms", dep.options.duration_s * 1000.0))
+                dep.event(midnight_ms, min(end_ms, midnight_ms + spike_ms), "midnight")
 
     def _drop_future_arrivals(self, after_ms: float) -> None:
         """Forget planned payments from `after_ms` on (a new plan replaces them)."""

@@ -244,3 +244,39 @@ def test_capstone_panel_shows_each_part_and_routes_each_key_to_its_part() -> Non
     assert [e.value["node"] for e in degrade.history if e.f == "degrade:applied"] == ["gw-pay"]
     text = _text(s)
     assert "‖settlement" in text and "loyalty OFF·you" in text and " OFF" in text.splitlines()[4]
+
+
+def test_ch6_a_spike_pressed_is_judged_by_the_slo_check_once_it_is_over() -> None:
+    s = _session("ch6", 2_000.0)
+    s.spike()
+    seen = []
+    while s.rt.now_ms < 14_000.0:
+        s.step(2_000.0)
+        seen.append(next(c for c in s.run_checks() if c.name == "slo"))
+    assert [e.f for e in s.dep.history if e.f.startswith("spike-")] == ["spike-start", "spike-end"]
+    assert not any(c.valid is False for c in seen), [c.summary for c in seen]  # "not yet"
+    assert "judged once it is over" in seen[1].summary
+    assert seen[-1].valid is True and "through the spike" in seen[-1].summary, seen[-1]
+
+
+def test_ch6_controls_show_in_events_and_the_keys_edge_keeps_its_brackets() -> None:
+    async def run() -> None:
+        app = D11App(_session("ch6", 500.0), autorun=False)
+        async with app.run_test(size=(120, 40)) as pilot:  # the panel alone, full width
+            await pilot.pause()
+            await pilot.press("left_square_bracket", "right_square_bracket")
+            app.source.chapter_action("flip", "loyalty")
+            app.source.step(100.0)
+            app.source.frame()
+            changes = [e.detail for e in app.source.events if e.kind == "degrade:change"]
+            assert len(changes) == 3 and "switch loyalty: off by hand" in changes[-1], changes
+            chapter = app.screen.query_one(ChapterPanel)
+            for _ in range(100):  # bounded (5 s): a loaded machine lays out in several frames
+                if chapter._border_subtitle:
+                    break
+                await pilot.pause(0.05)
+            edge = chapter._border_subtitle
+            assert edge is not None and "] loosen" in edge.plain
+            assert "[ tighten" in edge.plain, edge.plain  # was eaten as markup
+
+    asyncio.run(run())

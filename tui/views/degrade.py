@@ -15,8 +15,20 @@ from __future__ import annotations
 from collections import Counter, deque
 from typing import Any, Protocol
 
+from checks.history import NEMESIS
+from checks.slo import SloTargets
+from checks.verdict import Verdict
 from reference.degrade import Sidecar
-from tui.views.base import ChapterView, HistoryTail, Lines, Session, ViewError, ViewKey, rate_text
+from tui.views.base import (
+    ChapterView,
+    HistoryTail,
+    Lines,
+    LiveCheck,
+    Session,
+    ViewError,
+    ViewKey,
+    rate_text,
+)
 
 __all__ = ["DegradeSource", "DegradeView"]
 
@@ -42,6 +54,7 @@ class DegradeSource(Protocol):
     def capacity_tps(self) -> float: ...
     def change(self, what: str, value: Any) -> int: ...
     def note(self, kind: str, detail: str = "") -> None: ...
+    def add_to_timeline(self, at_ms: float, kind: str, detail: str = "") -> None: ...
 
 
 def window_qps(window: Any, now_ms: float) -> tuple[float, float]:
@@ -59,6 +72,28 @@ def window_qps(window: Any, now_ms: float) -> tuple[float, float]:
         return 0.0, 0.0
     per_s = 1000.0 / (len(whole) * bucket_ms)
     return sum(b.passed for b in whole) * per_s, sum(b.blocked for b in whole) * per_s
+
+
+def live_slo(whole: LiveCheck, recover_ms: float = SloTargets.recover_within_ms) -> LiveCheck:
+    """The SLO check on a run still going: a spike (`m`) is judged once it is over
+    and its recovery time has passed; before that, "back to normal never" would
+    only mean "not yet"."""
+
+    def slo(history: list[Any]) -> Any:
+        marks = {e.f: e.time_ms for e in history if e.process == NEMESIS}
+        start_ms, end_ms = marks.get("spike-start"), marks.get("spike-end")
+        now_ms = history[-1].time_ms if history else 0.0
+        if start_ms is not None and (
+            end_ms is None or end_ms < start_ms or now_ms < end_ms + recover_ms
+        ):
+            return Verdict(
+                "slo", "unknown",
+                f"spike from t={start_ms / 1000:.1f} s: judged once it is over and "
+                f"{recover_ms / 1000:g} s of recovery have passed",
+            )  # fmt: skip
+        return whole(history)
+
+    return slo
 
 
 class DegradeView(ChapterView):
@@ -83,6 +118,9 @@ class DegradeView(ChapterView):
         super().__init__()
         self.tail = HistoryTail()
         self.refusals: deque[tuple[float, str]] = deque()  # (time, reason) over the last second
+
+    def live_checks(self, session: Session) -> dict[str, LiveCheck]:
+        return {"slo": live_slo(session.dep.checks["slo"])} if "slo" in session.dep.checks else {}
 
     # -- reading the run -----------------------------------------------------------------
     def gateways(self, dep: DegradeSource) -> list[str]:
@@ -218,7 +256,7 @@ class DegradeView(ChapterView):
         state = SWITCH_CYCLE[dep.desk.forced.get(path, "plan")]
         version = dep.change("switch", f"{path}={state}")
         meaning = {"off": "off by hand", "on": "on by hand", "plan": "back to the plan"}[state]
-        return f"switch {path}: {meaning} (change v{version}, pushed to every gateway)"
+        return _changed(session, f"switch {path}: {meaning} (change v{version})")
 
     def do_slow(self, session: Session, node: str) -> str:
         dep: DegradeSource = session.dep
@@ -239,10 +277,18 @@ class DegradeView(ChapterView):
             count = session.dep.capacity_tps() / max(1, len(self.gateways(session.dep)))
         new = max(FLOW_QPS_MIN, round(count * factor, 2))
         version = session.dep.change("flow-qps", new)
-        return f"flow rule on pay: {count:.0f} -> {new:.0f}/s (change v{version})"
+        what = f"flow rule on pay: {count:.0f} -> {new:.0f}/s (change v{version})"
+        return _changed(session, what)
 
     def do_tighten(self, session: Session, node: str) -> str:
         return self._scale_rule(session, TIGHTEN)
 
     def do_loosen(self, session: Session, node: str) -> str:
         return self._scale_rule(session, LOOSEN)
+
+
+def _changed(session: Session, what: str) -> str:
+    """A change through the control desk, in the Events panel too (its history event,
+    degrade:change, the desk records; the panel lists the timeline's rows)."""
+    session.dep.add_to_timeline(session.rt.now_ms, "degrade:change", what)
+    return f"{what}, pushed to every gateway"

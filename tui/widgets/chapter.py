@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual.content import Content
 from textual.widget import Widget
 
 from tui.model import ChapterPanelView, Frame
@@ -53,7 +54,8 @@ class ChapterPanel(Widget):
         self.border_title = fitted_title(view.titles, width)
         room = width - TITLE_MARGIN
         # The keys on the bottom edge when they fit whole; the footer lists them anyway.
-        self.border_subtitle = view.keys if 0 < cell_len(view.keys) <= room else ""
+        # As Content, not markup: "[ tighten" would be read as a tag and vanish.
+        self.border_subtitle = Content(view.keys) if 0 < cell_len(view.keys) <= room else ""
 
     def render(self) -> Text:
         view = self.view
