@@ -27,6 +27,10 @@ from reference.cli_options import Interrupted, in_range, seed_range
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+STORE_ROOT_HELP = (
+    "Root folder: each run is stored in STORE/TEST/TIME (d11 run's --store is the run folder "
+    "itself)."
+)
 NEMESIS_HELP = "Faults to inject, comma-separated: " + ", ".join(NEMESES)
 
 
@@ -78,53 +82,70 @@ def _spec(
 
 def test_command(
     chapter: Annotated[str, typer.Argument(help="Chapter id or alias: ch1, ch2, sharding, ...")],
-    workload: Annotated[str, typer.Option(help="payments, double11 or saturate")] = "payments",
+    workload: Annotated[
+        str, typer.Option(help="The workload: payments, double11 or saturate.")
+    ] = "payments",
     nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "none",
     time_s: Annotated[
         float,
         typer.Option(
-            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults"
+            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults."
         ),
     ] = 4.0,
     seed: Annotated[
-        int, typer.Option(callback=seed_range(), help="Seed of the run and of the schedule")
+        int, typer.Option(callback=seed_range(), help="Seed of the run and of the schedule.")
     ] = 1,
-    backend: Annotated[str, typer.Option(help="sim, process or docker")] = "sim",
-    variant: Annotated[str, typer.Option(help="Chapter variant (e.g. naive, tcc)")] = "",
+    backend: Annotated[str, typer.Option(help="Where it runs: sim, process or docker.")] = "sim",
+    variant: Annotated[str, typer.Option(help="The chapter's variant (e.g. naive, tcc).")] = "",
     shards: Annotated[
-        int, typer.Option(callback=in_range(0, 255), help="Shards (ch2), 0 = default")
+        int,
+        typer.Option(
+            callback=in_range(0, 255),
+            show_default=False,
+            help="Chapter 2: number of shards (0: the chapter's own).",
+        ),
     ] = 0,
     cells: Annotated[
-        int, typer.Option(callback=in_range(0, 255), help="Cells (ch3), 0 = default")
+        int,
+        typer.Option(
+            callback=in_range(0, 255),
+            show_default=False,
+            help="Chapter 3: number of cells (0: the chapter's own).",
+        ),
     ] = 0,
     rate: Annotated[
         float,
         typer.Option(
             callback=in_range(0, 100_000),
-            help="Payments/s of the payments workload (0 = default; 60 on real backends)",
+            show_default=False,
+            help="Payments/s of the payments workload (0: the default; 60 on real backends).",
         ),
     ] = 0.0,
     fault_ms: Annotated[
         float,
         typer.Option(
             callback=in_range(0, 600_000, "ms"),
-            help="How long each fault lasts, ±50% (0 = default, 800 ms)",
+            show_default=False,
+            help="How long each fault lasts, ±50% (0: the default, 800 ms).",
         ),
     ] = 0.0,
     schedule: Annotated[
-        Path | None, typer.Option(help="Replay this schedule file instead of generating one")
+        Path | None, typer.Option(help="Replay this schedule file instead of generating one.")
     ] = None,
-    store: Annotated[Path, typer.Option(help="Root folder for store folders")] = Path("store"),
-    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON")] = False,
+    store: Annotated[
+        Path,
+        typer.Option(help=STORE_ROOT_HELP),
+    ] = Path("store"),
+    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
     scenario: Annotated[
-        str, typer.Option(help="A chapter's own scenario instead of a workload (no nemesis)")
+        str, typer.Option(help="A chapter's own scenario instead of a workload (no nemesis).")
     ] = "",
     settings: Annotated[
         list[str] | None,
         typer.Option(
             "--set",
-            help="NAME=VALUE: one of the chapter's own settings, repeatable (as `d11 run --set`)",
+            help="NAME=VALUE: one of the chapter's own settings, repeatable (as `d11 run --set`).",
         ),
     ] = None,
 ) -> None:
@@ -171,15 +192,17 @@ def test_command(
 
 
 def bench_chapter_command(
-    chapter: Annotated[str, typer.Argument(help="Chapter id or alias")] = "ch4",
+    chapter: Annotated[
+        str, typer.Argument(help="Chapter id or alias: ch1, ch2, sharding, ...")
+    ] = "ch4",
     nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "partition-halves,kill,pause,skew",
     time_s: Annotated[
         float,
         typer.Option(
-            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults"
+            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults."
         ),
     ] = 60.0,
-    seed: Annotated[int, typer.Option(callback=seed_range(), help="Seed of the run")] = 12,
+    seed: Annotated[int, typer.Option(callback=seed_range(), help="Seed of the run.")] = 12,
 ) -> None:
     """How fast `d11 test` runs a chapter on the simulator; the last line is wall_s.
 
@@ -327,27 +350,46 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
 
 
 def hunt_command(
-    chapter: Annotated[str, typer.Argument(help="Chapter id or alias")],
+    chapter: Annotated[str, typer.Argument(help="Chapter id or alias: ch1, ch2, sharding, ...")],
     budget: Annotated[
-        int, typer.Option(callback=in_range(1, 100_000), help="Examples to try before giving up")
+        int,
+        typer.Option(
+            callback=in_range(1, 100_000),
+            help="Runs to try (seeds and schedules) before giving up; shrinking runs more.",
+        ),
     ] = 50,
     nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "kill,partition-halves,pause",
-    workload: Annotated[str, typer.Option(help="payments, double11 or saturate")] = "payments",
+    workload: Annotated[
+        str, typer.Option(help="The workload: payments, double11 or saturate.")
+    ] = "payments",
     time_s: Annotated[
         float,
         typer.Option(
-            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults"
+            "--time", callback=in_range(0, 600, "s"), help="Seconds of traffic and faults."
         ),
     ] = 3.0,
-    seed: Annotated[int, typer.Option(callback=seed_range(), help="Seed of the search")] = 1,
-    variant: Annotated[str, typer.Option(help="Chapter variant (e.g. naive)")] = "",
+    seed: Annotated[int, typer.Option(callback=seed_range(), help="Seed of the search.")] = 1,
+    variant: Annotated[str, typer.Option(help="The chapter's variant (e.g. naive).")] = "",
     shards: Annotated[
-        int, typer.Option(callback=in_range(0, 255), help="Shards (ch2), 0 = default")
+        int,
+        typer.Option(
+            callback=in_range(0, 255),
+            show_default=False,
+            help="Chapter 2: number of shards (0: the chapter's own).",
+        ),
     ] = 0,
     cells: Annotated[
-        int, typer.Option(callback=in_range(0, 255), help="Cells (ch3), 0 = default")
+        int,
+        typer.Option(
+            callback=in_range(0, 255),
+            show_default=False,
+            help="Chapter 3: number of cells (0: the chapter's own).",
+        ),
     ] = 0,
-    store: Annotated[Path, typer.Option(help="Root folder for store folders")] = Path("store"),
+    store: Annotated[
+        Path,
+        typer.Option(help=STORE_ROOT_HELP),
+    ] = Path("store"),
 ) -> None:
     """Search seeds and fault schedules for a failure; shrink it to a minimal schedule.
 
@@ -425,12 +467,12 @@ def replay_command(
         Path,
         typer.Argument(
             help="A store folder written by d11 test, d11 hunt or d11 run, or saved "
-            "from d11 tui (or a test's folder: its latest run)"
+            "from d11 tui (or a test's folder: its latest run)."
         ),
     ],
-    store: Annotated[Path, typer.Option(help="Root folder for the replay's store folder")] = Path(
-        "store"
-    ),
+    store: Annotated[
+        Path, typer.Option(help="Root folder for the replay's own store folder.")
+    ] = Path("store"),
 ) -> None:
     """Run a stored test again with its exact schedule; compare digest, history and verdict.
 
