@@ -49,5 +49,6 @@ def detect_model(fmt: str, events: Iterable[Event]) -> Detected | None:
         return None
     for allowed, needed, model in _BY_OPERATIONS:
         if fs <= set(allowed.split()) and fs & set(needed.split()):
-            return Detected(model, f"its operations are {allowed.replace(' ', '/')}")
+            ops = "/".join(f for f in allowed.split() if f in fs)  # the history's own
+            return Detected(model, f"its operations are {ops}")
     return None
