@@ -9,7 +9,7 @@ single process holds anything the limit depends on:
 
 - Time is cut into epochs (`epoch_ms`, 1 s). In every epoch each of the N
   nodes *owns* count x epoch / N tokens. It spends them without asking
-  anyone, evenly spaced (a rate limiter at its allowance).
+  anyone, spread over the epoch (see `LeaseBook.admit`).
 - A node that expects to need less than its share *gives* the rest of the
   next epoch to the group; a node that runs out *takes* from what was given.
   Gives and takes are commands of a `TokenLedger` replicated by a chapter 4
@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from reference.degrade.flow import RateLimiter
 from reference.node import NodeId
 
 __all__ = ["LeaseBook", "LeaseRule", "TokenLedger"]
@@ -49,6 +48,7 @@ KEEP_EPOCHS = 8  # the ledger forgets epochs older than this behind the newest i
 GIVE_AT = 0.75  # a node decides what to give of the next epoch this far into the current
 HEADROOM = 1.25  # ... keeping this much more than the demand it saw
 TAKE_SHARE = 0.25  # a take asks for this share of a node's own share
+CATCH_UP = 2.0  # a node behind its line (it was idle) spends at most twice its share's pace
 
 Command = tuple[str, str, int, float]  # ("give" | "take", flow, epoch, tokens)
 Counts = tuple[tuple[tuple[str, int], float], ...]  # ((flow, epoch), tokens), sorted
@@ -149,10 +149,7 @@ class LeaseBook:
     took: dict[int, float] = field(default_factory=dict)  # counted when answered
     dry: set[int] = field(default_factory=set)  # epochs the group had nothing left to lend
     start_epoch: int = 0  # after a restart: nothing before the next epoch (its use is unknown)
-    pacer: RateLimiter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pacer = RateLimiter(self.rule.count / self.rule.nodes, self.rule.max_queueing_time_ms)
+    last_start_ms: float = -math.inf  # when the latest admitted call may start
 
     def epoch_of(self, now_ms: float) -> int:
         return int(now_ms // self.rule.epoch_ms)
@@ -172,28 +169,41 @@ class LeaseBook:
             for old in [e for e in book if e < epoch - 1]:
                 del book[old]
         self.dry = {e for e in self.dry if e >= epoch}
-        self._pace()
         return done if done["epoch"] >= 0 else None
 
-    def _pace(self) -> None:
-        self.pacer.count = max(0.0, self.allowance(self.epoch)) * 1000.0 / self.rule.epoch_ms
-
     def admit(self, now_ms: float) -> float | None:
-        """Wait before the call may go, or None: no token of this epoch is left for it."""
+        """Wait before the call may go, or None: no token of this epoch is left for it.
+
+        The epoch's allowance is spread over the epoch on a line: the k-th call
+        of the epoch starts no earlier than k / allowance of the way through it.
+        A node ahead of its line waits for it (at most the rule's queueing
+        time); one behind it (it was idle) catches up, its calls spaced no
+        closer than CATCH_UP times its share's pace. Under overload calls go
+        evenly at the allowance. Under light load a burst is served: pacing
+        at the allowance itself (a plain rate limiter, as this book first
+        did) refused a burst of two or three for a pace the node was nowhere
+        near, and most of all after a give, when the allowance is just above
+        the demand; that kept goodput under 90% in 1 s windows for tens of
+        seconds after a spike, when the token server's one limiter did not."""
         self.roll(now_ms)
         self.offered += 1
-        if self.epoch < self.start_epoch or self.used + 1 > self.allowance(self.epoch) + 1e-9:
+        allowance = self.allowance(self.epoch)
+        if self.epoch < self.start_epoch or self.used + 1 > allowance + 1e-9:
             return None
-        decision = self.pacer.check(now_ms)
-        if not decision.passed:
+        epoch_ms = self.rule.epoch_ms
+        line_ms = (self.epoch + self.used / allowance) * epoch_ms
+        spacing_ms = epoch_ms / (self.rule.share * CATCH_UP)
+        start_ms = max(now_ms, line_ms, self.last_start_ms + spacing_ms)
+        if start_ms - now_ms > self.rule.max_queueing_time_ms:
             return None
+        self.last_start_ms = start_ms
         self.used += 1
-        return decision.wait_ms
+        return start_ms - now_ms
 
     def wants_loan(self) -> bool:
         """A call was refused in this epoch, and the group may still have tokens to lend.
 
-        Asked on any refusal, the pacer's too: a loan raises the pace as well."""
+        Asked on any refusal, one for being ahead of the line too: a loan moves the line."""
         return self.epoch not in self.dry and self.epoch >= self.start_epoch
 
     def loan_size(self) -> float:
@@ -206,7 +216,6 @@ class LeaseBook:
             return
         if epoch >= self.epoch:
             self.took[epoch] = self.took.get(epoch, 0.0) + got
-            self._pace()
 
     def to_give(self, now_ms: float) -> tuple[int, float] | None:
         """What of the next epoch to give back, judged by this one's demand so far.

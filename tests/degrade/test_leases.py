@@ -56,6 +56,31 @@ def test_a_book_gives_what_it_will_not_use_and_counts_it_given_at_once() -> None
     assert book.allowance(1) == 13.0
 
 
+def test_a_burst_under_the_allowance_is_served_even_after_a_give() -> None:
+    """Two calls 10 ms apart, with 9 tokens left of 20 after a give: a rate limiter at
+    the allowance (9/s, 111 ms apart, 100 ms of queue) refused the second; the line
+    lets a node that was idle catch up, at twice its share's pace."""
+    book = LeaseBook(LeaseRule("pay", COUNT, GROUP, nodes=3))
+    assert book.admit(100.0) == 0.0
+    assert book.to_give(750.0) == (1, 18.0)  # 1 call seen: give 18, keep 2
+    book.gave[1] = 11.0  # say 11 were given: 9 left
+    assert book.admit(1_500.0) == 0.0
+    assert book.admit(1_510.0) == pytest.approx(15.0)  # 25 ms after the first
+    assert book.admit(1_510.0) == pytest.approx(40.0)
+
+
+def test_under_overload_calls_go_evenly_at_the_allowance() -> None:
+    """A call every millisecond: the k-th of the epoch starts at k / allowance of it."""
+    book = LeaseBook(LeaseRule("pay", COUNT, GROUP, nodes=3))  # 20 a node
+    starts = []
+    for t in range(1_000, 2_000):
+        wait_ms = book.admit(float(t))
+        if wait_ms is not None:
+            starts.append(t + wait_ms)
+    assert len(starts) == 20 and book.used == 20
+    assert starts == pytest.approx([1_000.0 + 50.0 * k for k in range(20)])
+
+
 class _Counting(Node):
     """The inner node: answers every payment at once."""
 
