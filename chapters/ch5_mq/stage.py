@@ -329,7 +329,7 @@ class MqDeployment(PaymentDeployment):
 
         def final_phase() -> None:
             self.note("final-phase", "heal, restart what is down; read once the broker drained")
-            self.rt.net.heal()  # type: ignore[attr-defined]
+            self.rt.net.heal()
             servers = [n for role, ids in self.roles.items() if role != "cell" for n in ids]
             down = {n for n in servers if self.rt.status(n) == "crashed"}
             self.restart(sorted(down | self.crashed))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chapters import get_stage
+from chapters.ch7_rehearsal.stage import RehearsalDeployment
 from chapters.common import DEADLINE_MS
 from chapters.stage import Deployment
 from checks.history import Event
@@ -40,6 +41,8 @@ from checks.verdict import Verdict
 from reference.capacity import fit_usl, recorded_arrivals
 
 __all__ = ["READY_HEADROOM", "RehearsalPlan", "percentile", "rehearse"]
+
+Figures = dict[str, Any]  # a JSON-ready part of the report: a level, a drill, the fit
 
 READY_HEADROOM = 1.1  # capacity over forecast needed to go live
 SLO_SUCCESS_MIN = 0.99  # acknowledged over started, at the 1.1x level
@@ -109,7 +112,7 @@ def _run(
     scenario: str,
     duration_s: float,
     prepare: Callable[[Deployment, Any], None] | None = None,
-) -> tuple[Deployment, dict[str, list[int]], float]:
+) -> tuple[RehearsalDeployment, dict[str, list[int]], float]:
     """One run of chapter 7 on the simulator; returns it, its queue samples, its start."""
     from checks.harness.runner import settle
     from reference.runtime.sim import SimRuntime
@@ -123,6 +126,7 @@ def _run(
     )
     rt = SimRuntime(topology=stage.topology(opts), seed=opts.seed)
     dep = stage.build(rt, opts)
+    assert isinstance(dep, RehearsalDeployment)
     rt.start()
     if prepare is not None:
         prepare(dep, rt)
@@ -494,7 +498,7 @@ def rehearse(
     say("recording production traffic at the forecast")
     base, _, _ = _run(plan, {"load_test_share": 0.0}, "steady", plan.duration_s)
     recorded = recorded_arrivals(base.history)
-    forecast_tps = base.forecast_tps()  # type: ignore[attr-defined]
+    forecast_tps = base.forecast_tps()
     scale = base.scale
     points: list[dict[str, float]] = []
     for n in plan.concurrency:
@@ -565,7 +569,7 @@ def analyse(
     }  # fmt: skip
 
 
-def _usl(points: list[dict[str, float]]) -> dict[str, Any]:
+def _usl(points: list[dict[str, float]]) -> Figures:
     """The Universal Scalability Law fitted to the sweep, or why it could not be."""
     try:
         fit = fit_usl([p["n"] for p in points], [max(p["tps"], 1e-9) for p in points])
@@ -578,7 +582,7 @@ def _usl(points: list[dict[str, float]]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _saturation(levels: list[dict[str, Any]]) -> dict[str, float | None]:
+def _saturation(levels: list[Figures]) -> dict[str, float | None]:
     """Saturation per component: the first level at which its queue stays long."""
     nodes = sorted({n for lv in levels for n in lv["queues"]})
     return {
@@ -587,9 +591,7 @@ def _saturation(levels: list[dict[str, Any]]) -> dict[str, float | None]:
     }
 
 
-def _bottlenecks(
-    levels: list[dict[str, Any]], saturation: dict[str, float | None]
-) -> list[dict[str, Any]]:
+def _bottlenecks(levels: list[Figures], saturation: dict[str, float | None]) -> list[Figures]:
     """The components at the top level, the first to saturate first (among equals,
     the slowest way in); those with a queue, five at most."""
     top = max(levels, key=lambda lv: lv["factor"]) if levels else None
@@ -611,9 +613,9 @@ def _bottlenecks(
 
 def _not_ready(
     headroom: float,
-    levels: list[dict[str, Any]],
-    drills: list[dict[str, Any]],
-    isolation: list[Any],
+    levels: list[Figures],
+    drills: list[Figures],
+    isolation: list[object],
 ) -> list[str]:
     """Why the system is not ready for the night (none: it is, or cannot tell)."""
     at_11 = next((lv for lv in levels if lv["factor"] >= READY_HEADROOM - 1e-9), None)

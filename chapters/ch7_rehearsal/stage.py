@@ -23,8 +23,10 @@ times slower: a planted bottleneck), `kill_switch_at_s` (the drill).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
+from collections.abc import Callable
 from typing import Any
 
 from chapters.ch2_sharding.stage import (
@@ -40,6 +42,7 @@ from chapters.common import SERVICE, PaymentDeployment, expect
 from chapters.scenarios import SCENARIOS
 from chapters.stage import Deployment, Runtime, StageError, StageOptions
 from checks.history import Event
+from checks.verdict import Verdict
 from reference.capacity.replay import replay_arrivals
 from reference.clients import ClosedLoop, Payment
 from reference.gateway import GatewayConfig, PaymentGateway
@@ -237,11 +240,11 @@ class RehearsalStage(ShardingStage):
             config = StoreConfig(
                 schema=PAYMENT_SCHEMA + FENCE_SCHEMA,
                 procedures={**PAYMENT_PROCEDURES, **TCC_PROCEDURES},
-                init=lambda txn, both=both: open_accounts(txn, both),
+                init=functools.partial(open_accounts, balances=both),
                 service=service,
                 traced=True,
             )
-            rt.add_node(shard, lambda _nid, config=config: SqlStore(config))
+            rt.add_node(shard, functools.partial(_store, config))
         gateway_class = PaymentGateway
         if options.variant == "leak":
             from reference.tracing.leaky import TagDroppingGateway
@@ -252,7 +255,7 @@ class RehearsalStage(ShardingStage):
             config_gw = GatewayConfig(
                 shards=tuple(shards), cross="tcc", work_ms=work_ms, load_test=LoadTestPolicy()
             )
-            rt.add_node(gw, lambda _nid, c=config_gw: gateway_class(c))
+            rt.add_node(gw, functools.partial(_gateway, gateway_class, config_gw))
         dep.roles["shard"].extend(shards)
         dep.roles["gateway"].extend(gateways)
         dep.record_init(balances)
@@ -277,11 +280,24 @@ def without_spans(history: list[Event]) -> list[Event]:
     return [e for e in history if e.process != SPAN_PROCESS]
 
 
+def _store(config: StoreConfig, _nid: NodeId) -> SqlStore:
+    return SqlStore(config)
+
+
+def _gateway(kind: type[PaymentGateway], config: GatewayConfig, _nid: NodeId) -> PaymentGateway:
+    return kind(config)
+
+
+def _production(check: Callable[[list[Event]], Verdict], history: list[Event]) -> Verdict:
+    """`check` on production's events: the history without spans."""
+    return check(without_spans(history))
+
+
 def _add_isolation_check(dep: PaymentDeployment) -> None:
     from checks.isolation import check_isolation
 
     for name, check in list(dep.checks.items()):  # bank, ledger: production's own
-        dep.checks[name] = lambda h, check=check: check(without_spans(h))
+        dep.checks[name] = functools.partial(_production, check)
     dep.checks["isolation"] = check_isolation
 
 

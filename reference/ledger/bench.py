@@ -15,6 +15,7 @@ table on any machine.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -105,9 +106,9 @@ def _run_one(batch: int, clients: int, seconds: float, seed: int, mode: str = ""
         ]
         rt.add_node(
             cid,
-            lambda nid, transfers=transfers: LedgerClient(
-                nid, replicas, transfers, outcomes.append,
-                start_ms=start_ms, think_ms=0.0, timeout_ms=1_000.0,
+            functools.partial(
+                LedgerClient, replicas=replicas, commands=transfers,
+                on_outcome=outcomes.append, start_ms=start_ms, think_ms=0.0, timeout_ms=1_000.0,
             ),
         )  # fmt: skip
     rt.start()
