@@ -21,6 +21,10 @@ __all__ = ["TrafficPanel"]
 
 AXIS_W = 8  # the y axis labels, right of the chart
 FIXED_ROWS = 8  # rows that are not the chart (figures, cells, errors)
+# Declines this share of the offered load are the buyers' balances running out: a
+# live session's traffic only pays merchants and nothing tops the buyers up.
+DRAINED_SHARE = 0.2
+DRAINED_NOTE = "buyers' balances run out: traffic only pays, nothing tops them up (n: fresh run)"
 
 
 class TrafficPanel(FittedTitle, LinesPanel):
@@ -94,14 +98,14 @@ def _load_chart(out: Text, f: Frame, p: Palette, width: int, height: int) -> Non
     span_s = width * f.bucket_ms / 1000.0
     axis = f"-{span_s:.0f} s"
     legend_w = len("█ goodput (ok in time)  █ offered, not ok")
-    pad = max(1, (width - len(axis) - legend_w - 3) // 2)
+    pad = max(1, (width - len(axis) - legend_w - 4) // 2)  # " now": at least one space
     out.append(axis + " " * pad, style=p.dim)
     out.append("█", style=p.ok)
     out.append(" goodput (ok in time)  ", style=p.dim)
     out.append("█", style=p.primary)
     out.append(" offered, not ok", style=p.dim)
     rest = width - len(axis) - pad - legend_w
-    out.append(f"{'now':>{max(3, rest)}}\n", style=p.dim)
+    out.append(f"{'now':>{max(4, rest)}}\n", style=p.dim)
 
 
 def _latency(out: Text, f: Frame, p: Palette, width: int) -> None:
@@ -144,6 +148,9 @@ def _errors(out: Text, f: Frame, p: Palette) -> None:
     if f.errors:
         out.append("last 1 s: ", style=p.dim)
         out.append("  ".join(f"{k} {v:,}" for k, v in f.errors.items()), style=p.bad)
+        if f.errors.get("declined", 0) >= DRAINED_SHARE * max(f.offered_tps, 1.0):
+            out.append(f" ({DRAINED_NOTE})", style=p.warn)
+            return
     else:
         out.append("none in the last 1 s", style=p.ok)
     if f.errors_total:
