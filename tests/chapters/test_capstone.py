@@ -147,6 +147,27 @@ def test_the_capstone_is_valid_under_the_harness_nemeses(seed: int) -> None:
     assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
 
 
+def test_a_steady_rate_asked_of_the_night_is_each_parts() -> None:
+    """`--rate` (a real backend's default of 60/s) reaches every part, capped at the
+    share of its own capacity its chapter alone is offered; the night's parts ran
+    at their simulator rates on real processes before (~1,400 payments/s in all)."""
+    from chapters import get_stage
+    from chapters.common import STEADY_SHARE, PaymentDeployment
+    from reference.runtime.sim import SimRuntime
+
+    stage = get_stage("double11")
+    opts = stage.options(seed=1, duration_s=1.0, extra={"steady_tps": 60.0})
+    rt = SimRuntime(topology=stage.topology(opts), seed=1)
+    dep = stage.build(rt, opts)
+    assert isinstance(dep, CapstoneDeployment)
+    dep.start_traffic(0.0, 1_000.0)
+    rates = {name: part.options.extra["steady_tps"] for name, part in dep.parts.items()}
+    for name, part in dep.parts.items():
+        assert isinstance(part, PaymentDeployment)
+        assert rates[name] == min(60.0, STEADY_SHARE * part.capacity_tps()), rates
+    assert rates["cells"] == rates["rehearsal"] == 60.0 > rates["degrade"], rates
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_capstone_runs_on_real_processes() -> None:
