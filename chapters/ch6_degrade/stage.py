@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from chapters.ch6_degrade.wiring import (
     BEST_EFFORT,
@@ -218,7 +218,6 @@ class DegradeDeployment(PaymentDeployment):
         return users | self.merchant_balances()
 
     # -- traffic in segments --------------------------------------------------------
-    # --8<-- [start:segments]
     def offer(self, segments: list[tuple[float, float, float]]) -> None:
         """Open-loop Poisson arrivals: (start_ms, end_ms, payments per second) segments."""
         clients = self.roles["client"]
@@ -236,8 +235,6 @@ class DegradeDeployment(PaymentDeployment):
                     if t >= stop_ms:
                         break
                     plan.arrivals.append(self._payment(rng, t))
-
-    # --8<-- [end:segments]
 
     def _payment(self, rng: random.Random, t: float) -> Payment:
         pop = self.population
@@ -305,7 +302,6 @@ class DegradeDeployment(PaymentDeployment):
         self.checks["slo"] = slo  # type: ignore[assignment]
 
 
-# --8<-- [start:build]
 class DegradeStage(Stage):
     id = "ch6"
     title = "Degrade controls"
@@ -317,7 +313,7 @@ class DegradeStage(Stage):
     }
     default_variant = "controls"
     default_scale = 10 * capacity_tps() / PEAK_2019_PER_S  # the 2019 peak = 10x capacity
-    scenarios: dict[str, Scenario] = {}  # noqa: RUF012  (filled below)
+    scenarios: ClassVar[dict[str, Scenario]] = {}  # filled below
     expected = {}  # noqa: RUF012  (filled below)
     settings = {  # noqa: RUF012
         "gateways": Setting(
@@ -424,9 +420,6 @@ class DegradeStage(Stage):
         dep.standard_checks()
         dep.slo_checks()
         return dep
-
-
-# --8<-- [end:build]
 
 
 def _gateway(config: GatewayConfig, sidecar: SidecarConfig) -> Callable[[NodeId], Node]:

@@ -101,9 +101,6 @@ def test_unknown_verdict_is_exit_2(tmp_path: Path) -> None:
         ("checks/bank.py", "bank-check"),
         ("checks/transfers.py", "ledger-resolve"),
         ("checks/txn/graph.py", "txn-cycles"),
-        ("checks/delivery.py", "delivery-check"),
-        ("checks/verdict.py", "verdict"),
-        ("checks/txn/models.py", "txn-models"),
     ],
 )
 def test_book_markers_present(path: str, marker: str) -> None:
