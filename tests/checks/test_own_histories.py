@@ -79,3 +79,17 @@ def test_a_stale_wallet_read_fails_both_the_run_check_and_the_command(tmp_path: 
     assert check_wallets_linearizable(events, initial, shares=1).valid is False
     verdict = _check(tmp_path, "lin", events, "--explain-timeout-s", "0")
     assert verdict["valid"] is False, verdict["summary"]
+
+
+def test_a_ledger_history_without_init_is_searched_whole(tmp_path: Path) -> None:
+    """Deposits and full reads, no init: not d11's kind, so no wallet is left out."""
+    from checks.lin.models.wallets import is_wallet_history
+
+    h = [
+        Event("invoke", 0, "deposit", {"account": "a", "amount": 5}, 0.0, 0),
+        Event("ok", 0, "deposit", {"account": "a", "amount": 5}, 1.0, 1),
+        Event("invoke", 1, "read", None, 2.0, 2),
+        Event("ok", 1, "read", {"a": 5}, 3.0, 3),
+    ]
+    assert not is_wallet_history(h)
+    assert _check(tmp_path, "lin", h)["valid"] is True

@@ -22,8 +22,10 @@ and each projection searched alone:
   must show one balance, so the first read of each balance there stands for
   the rest.
 
-`wallet_history(events)` returns the opening balances and the projected
-operations, or None for a history that is not of this kind.
+`is_wallet_history(events)` tells this kind (an ok `init`, no deposits: a
+ledger history without them is searched whole, as before);
+`wallet_history(events)` returns the wallets' opening balances and the
+projected operations.
 """
 
 from __future__ import annotations
@@ -50,12 +52,9 @@ class WalletHistory:
 
 
 def is_wallet_history(events: Sequence[Event]) -> bool:
-    """True for an accounts history that opens with balances or reads every account."""
-    return any(
-        (ev.f == INIT and ev.type == "ok") or (ev.f == "read" and ev.value is None)
-        for ev in events
-        if ev.process != "nemesis"
-    )
+    """True for d11's own kind: opening balances (`init`), then payments, no deposits."""
+    fs = {(ev.f, ev.type) for ev in events if ev.process != "nemesis"}
+    return (INIT, "ok") in fs and not any(f == "deposit" for f, _ in fs)
 
 
 def wallet_history(events: Sequence[Event]) -> WalletHistory:
@@ -126,7 +125,10 @@ def _payments(ops: list[Operation], credited: set[str]) -> list[_Payment]:
     found: dict[str, tuple[str, Event]] = {}  # payment id -> a lookup's answer, and when
     for op in ops:
         v = op.invoke.value
-        if op.f == "transfer" and isinstance(v, dict) and str(v.get("from")) not in credited:
+        if op.f == "transfer" and not isinstance(v, dict):
+            where = op.invoke.index
+            raise HistoryError(f"event {where}: a transfer's value is {{from, to, amount}}")
+        if op.f == "transfer" and str(v.get("from")) not in credited:
             attempts.setdefault(str(v.get("id", f"#{op.invoke.index}")), []).append(op)
         elif op.f == "lookup-transfer" and op.type == "ok" and op.completion is not None:
             answers = op.completion.value
