@@ -512,7 +512,6 @@ def _stall(dep: CapstoneDeployment, resume_ms: float) -> None:
     dep.rt.call_at(dep.rt.now_ms + LAG_POLL_MS, poll)
 
 
-# --8<-- [start:capstone-build]
 class CapstoneStage(Stage):
     id = "double11"
     title = "Double 11 night: chapters 4 to 7 together"
@@ -619,8 +618,6 @@ class CapstoneStage(Stage):
         dep.deadline_ms = cells.deadline_ms
         dep.scale = cells.scale
         return dep
-
-    # --8<-- [end:capstone-build]
 
 
 def _unsplit(dep: CapstoneDeployment, name: str, check: str) -> Callable[[list[Event]], Verdict]:
