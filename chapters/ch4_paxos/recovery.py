@@ -105,7 +105,6 @@ def recovery_figures(dep: PaxosDeploymentLike) -> dict[str, Any]:
 # --8<-- [end:time-to-recover]
 
 
-# --8<-- [start:double-entry-check]
 def double_entry_check(dep: PaxosDeploymentLike) -> Verdict:
     """Audit every live ledger replica; same log prefix, same ledger."""
     problems: list[str] = []
@@ -148,9 +147,6 @@ def double_entry_check(dep: PaxosDeploymentLike) -> Verdict:
         "its transfers, and replicas at the same log index hold the same ledger.",
         details,
     )
-
-
-# --8<-- [end:double-entry-check]
 
 
 # --8<-- [start:lost-payments]
