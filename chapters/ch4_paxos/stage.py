@@ -222,7 +222,6 @@ def _mutations(options: StageOptions) -> frozenset[str]:
     return chosen
 
 
-# --8<-- [start:kill-leaders]
 def _kill_leaders(dep: Deployment) -> None:
     """Steady load; at 40% of the run every group's leader is killed at once."""
     assert isinstance(dep, PaxosDeployment)
@@ -237,9 +236,6 @@ def _kill_leaders(dep: Deployment) -> None:
     dep.rt.call_at(at_ms, kill)
     dep.rt.call_at(at_ms + 1_000.0, lambda: dep.restart(sorted(dep.crashed)))
     dep.finish(end_ms + DEADLINE_MS)
-
-
-# --8<-- [end:kill-leaders]
 
 
 class PaxosStage(Stage):
