@@ -150,7 +150,6 @@ def registered_types() -> dict[str, type[Message]]:
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 
 
-# --8<-- [start:codec-encode]
 def _to_json(value: Any) -> Any:
     """Turn a codec value into plain JSON data, tagging what JSON cannot say.
 
@@ -214,10 +213,8 @@ _ENCODERS: dict[type, Any] = {
     bytearray: lambda v: {"$b": base64.b64encode(bytes(v)).decode("ascii")},
     dict: _encode_dict,
 }
-# --8<-- [end:codec-encode]
 
 
-# --8<-- [start:codec-decode]
 def _from_tagged(data: dict[str, Any]) -> Any:
     """json.loads' object_hook: called for every JSON object, innermost first.
 
@@ -259,7 +256,6 @@ def _from_tagged(data: dict[str, Any]) -> Any:
 # --8<-- [end:codec-decode]# --8<-- [end:codec-decode]
 
 
-# --8<-- [start:codec-types]
 _BUILDERS: dict[str, Callable[[list[Any]], Message]] = {}
 _FLOAT_MAX = sys.float_info.max
 # Exact classes: a subclass (bool of int, an IntEnum) does not pass for these.
@@ -440,9 +436,6 @@ def check_field_types(cls: type) -> None:
     _BUILDERS[tag] = _compile_builder(tag, cls)
 
 
-# --8<-- [end:codec-types]
-
-
 def _expect_list(data: Any, tag: str) -> list[Any]:
     if type(data) is not list:
         raise CodecError(f"{tag} must hold a list")
@@ -483,7 +476,6 @@ def decode_value(raw: bytes) -> Any:
         raise CodecError("value nested too deeply") from None
 
 
-# --8<-- [start:encode-once]
 # Encode once: the bytes of the messages most recently encoded or decoded, by
 # object identity (messages are frozen, so an object's bytes never change).
 # A Paxos leader sends an Accept and stores the very same object as its vote;
@@ -524,6 +516,3 @@ def decode(raw: bytes) -> Message:
         raise CodecError("bytes do not hold a message")
     _remember(value, bytes(raw))
     return value
-
-
-# --8<-- [end:encode-once]
