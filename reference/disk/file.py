@@ -124,7 +124,6 @@ class FileDisk(LiveDisk):
     # --8<-- [end:sync]
 
     # -- group commit ---------------------------------------------------------
-    # --8<-- [start:group-commit]
     @property
     def owed(self) -> bool:
         """Group commit: a synced batch is not yet reported durable."""
@@ -195,8 +194,6 @@ class FileDisk(LiveDisk):
             if self.on_durable is not None:
                 self.on_durable(batches[-1][0])
 
-    # --8<-- [end:group-commit]
-
     def _make_durable(self, op: tuple[Any, ...], raw: bytes) -> None:
         self._durable.apply(op)
         self._encoded.apply(op, raw, self._durable)
@@ -229,7 +226,6 @@ class FileDisk(LiveDisk):
         self._pending.append((op, raw))
 
     # -- recovery -----------------------------------------------------------
-    # --8<-- [start:recover]
     def _recover(self) -> None:
         """Replay whole records; drop a torn tail; refuse corruption before the tail."""
         if not self.path.exists():
@@ -253,8 +249,6 @@ class FileDisk(LiveDisk):
             payload, offset = record
             self._apply_record(payload)
         self._snapshot_bytes = offset
-
-    # --8<-- [end:recover]
 
     def _apply_record(self, payload: bytes) -> None:
         try:
