@@ -243,7 +243,6 @@ class Ledger:
         # gone before anything in the batch can post it, on every replica alike.
         return self._expire_due()
 
-    # --8<-- [start:ledger-linked]
     def _run_chains(
         self,
         events: Sequence[_Event],
@@ -303,8 +302,6 @@ class Ledger:
             else:  # pragma: no cover - the tables are this module's own
                 raise LedgerInvariantError(f"unknown undo table {table!r}")
         undo.clear()
-
-    # --8<-- [end:ledger-linked]
 
     # -- accounts -------------------------------------------------------------
     def _create_account(self, a: Account) -> CreateAccountResult:
@@ -420,7 +417,6 @@ class Ledger:
 
     # --8<-- [end:ledger-transfer]
 
-    # --8<-- [start:ledger-pending]
     def _post_or_void_pending_transfer(self, t: Transfer) -> CreateTransferResult:
         """Resolve the pending transfer `t.pending_id`: post it, or void it.
 
@@ -519,8 +515,6 @@ class Ledger:
             )
             expired.append(pending_id)
         return tuple(expired)
-
-    # --8<-- [end:ledger-pending]
 
     # -- the only writers -----------------------------------------------------
     def _move(
