@@ -105,7 +105,6 @@ class PendingStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
-# --8<-- [start:ledger-records]
 @message(name="ledger.Account")
 class Account(Message):
     """An account: an id, the ledger (currency) it lives in, and four balances.
@@ -163,9 +162,6 @@ class AccountBalance(Message):
     credits_pending_cents: int
     credits_posted_cents: int
     timestamp_ms: int
-
-
-# --8<-- [end:ledger-records]
 
 
 # How many transfers a sealed snapshot segment holds. Transfers never change
