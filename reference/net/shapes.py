@@ -12,7 +12,6 @@ from collections.abc import Iterable
 Link = tuple[str, str]  # (src, dst): messages from src to dst are dropped
 
 
-# --8<-- [start:shapes]
 def random_halves(members: Iterable[str], rng: random.Random) -> list[set[str]]:
     """Two random halves (the first one larger when the count is odd)."""
     shuffled = sorted(members)
@@ -57,6 +56,3 @@ def majorities_ring(members: Iterable[str], rng: random.Random) -> dict[str, set
 def ring_cuts(hears: dict[str, set[str]]) -> set[Link]:
     """The links a ring cuts: from every node a node does not hear, to it."""
     return {(other, node) for node in hears for other in hears if other not in hears[node]}
-
-
-# --8<-- [end:shapes]
