@@ -347,7 +347,6 @@ class SimNet:
         rows.span_ms[index] = span_ms
         rows.lo_ms[index] = None if link[L_CUT] or self._faulty else lo_ms
 
-    # --8<-- [start:net-faults]
     def send_general(self, src: str, dst: str, msg: Any, endpoint: Any) -> None:
         """The send path with every check and fault (see `Port.send`)."""
         link = self.link(src, dst)  # ValueError for an unknown node id
@@ -393,8 +392,6 @@ class SimNet:
         if not doomed:
             return 0
         return self._rewrite_to_drop(lambda event: id(event) in doomed)
-
-    # --8<-- [end:net-faults]
 
     # -- partitions -----------------------------------------------------------
     # --8<-- [start:net-partition]
