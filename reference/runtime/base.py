@@ -31,7 +31,6 @@ from typing import Literal, Protocol, runtime_checkable
 NodeStatus = Literal["up", "crashed", "paused"]
 
 
-# --8<-- [start:protocol]
 @runtime_checkable
 class NetControl(Protocol):
     """Link faults. Groups and endpoints are node ids (cells and cities for isolate)."""
@@ -95,9 +94,6 @@ class Backend(Protocol):
     def call_after(self, delay_ms: float, fn: Callable[[], None]) -> object: ...
     def run_for(self, duration_ms: float) -> None: ...
     def run_until(self, t_ms: float) -> None: ...
-
-
-# --8<-- [end:protocol]
 
 
 def close_backend(backend: object) -> None:
