@@ -120,7 +120,6 @@ class ForwardingMetrics:
         return batch
 
 
-# --8<-- [start:node_side]
 class NodeControl:
     """The node's end: apply commands to a NodeHost, forward its metrics."""
 
@@ -238,9 +237,6 @@ class NodeControl:
         (self._snapshot_dir / name).write_bytes(blob)
         mac = seal(self._secret, self.host.node_id, blob) if self._secret is not None else ""
         return {"file": name, "sha256": hashlib.sha256(blob).hexdigest(), "mac": mac}
-
-
-# --8<-- [end:node_side]
 
 
 class ControlClient:
