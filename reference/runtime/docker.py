@@ -84,7 +84,6 @@ CONTROL_LOST_CHECKS = 100
 SETTLE_TIMEOUT_MS = 60_000.0
 
 
-# --8<-- [start:cpu-weight]
 # The CPU weight of a run's containers. Docker puts every container under one
 # cgroup (/docker), whose weight is one process's: on a machine loaded by other
 # work (a load of 40 on 2 cores), 27 containers shared 1/41 of the CPU where the
@@ -122,9 +121,6 @@ def _remove_cgroups(cluster: str) -> None:
     for hierarchy in CGROUP_ROOT.iterdir() if CGROUP_ROOT.is_dir() else ():
         with contextlib.suppress(OSError):
             (hierarchy / cluster).rmdir()
-
-
-# --8<-- [end:cpu-weight]
 
 
 def engine_unreachable_reason() -> str | None:
@@ -192,7 +188,6 @@ def _container_name(cluster: str, node_id: str) -> str:
     return f"{cluster}-{re.sub(r'[^a-zA-Z0-9_.-]', '_', node_id)}"
 
 
-# --8<-- [start:cut-worker]
 class _CutWorkers:
     """Threads that write iptables rule sets into containers, off the harness's loop.
 
@@ -317,9 +312,6 @@ def _write_rules(client: Any, container_id: str, sources: tuple[str, ...]) -> st
             return "retry"
         return f"iptables exit {code}: {output[:200]!r}"
     return "applied"
-
-
-# --8<-- [end:cut-worker]
 
 
 class DockerRuntime(ProcessRuntime):
@@ -553,7 +545,6 @@ class DockerRuntime(ProcessRuntime):
         super()._apply_cuts()
         self._apply_iptables()
 
-    # --8<-- [start:iptables]
     def _apply_iptables(self) -> None:
         """Hand the worker each running container's rule set that changed (no waiting).
 
@@ -609,8 +600,6 @@ class DockerRuntime(ProcessRuntime):
 
     def _settling(self) -> list[str]:
         return ["iptables"] if self._cuts_in_flight else []
-
-    # --8<-- [end:iptables]
 
     def iptables_rules(self, node_id: str) -> str:
         """The INPUT chain of a node's container, as `iptables -S` prints it (tests, reports)."""
