@@ -60,7 +60,6 @@ class EchoNode(Node):
         ctx.send(src, msg)
 
 
-# --8<-- [start:counter]
 class CounterNode(Node):
     """A counter that acknowledges an increment only once it is synced to disk."""
 
@@ -79,9 +78,6 @@ class CounterNode(Node):
         ctx.disk.append("ops", (msg.req_id, msg.amount))
         ctx.disk.sync()  # durable before acknowledged
         ctx.send(src, Counted(msg.req_id, self.value))
-
-
-# --8<-- [end:counter]
 
 
 class BeaconNode(Node):
