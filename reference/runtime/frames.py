@@ -51,7 +51,6 @@ class FrameError(Exception):
     """A frame that must not be believed: oversized, unauthenticated or malformed."""
 
 
-# --8<-- [start:session]
 @dataclass
 class Session:
     """One connection's framing state: the secret, the nonce and two counters."""
@@ -125,9 +124,6 @@ class Session:
             start = body_start + body_len
         del buffer[:start]
         return payloads
-
-
-# --8<-- [end:session]
 
 
 async def read_raw(reader: asyncio.StreamReader, max_frame_bytes: int) -> bytes:
