@@ -317,7 +317,6 @@ class NodeHost:
             return
         self._emit(dst, msg)
 
-    # --8<-- [start:group-commit]
     def _emit(self, dst: str, msg: Message) -> None:
         """Send now, unless a sync the node made is not yet fsynced: then after it."""
         disk = self._gc_disk
@@ -363,8 +362,6 @@ class NodeHost:
             self.metrics.count(self.node_id, f"fsync_held.{kind}", 1)
             self.metrics.count(self.node_id, f"fsync_held_us.{kind}", int((now_s - held_s) * 1e6))
             self.transport.send(dst, msg)
-
-    # --8<-- [end:group-commit]
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is None and self._deferred:
