@@ -638,7 +638,6 @@ class ProcessRuntime:
         return []
 
     # -- node faults ----------------------------------------------------------
-    # --8<-- [start:faults]
     def crash(self, node_id: str) -> None:
         """SIGKILL the node's process (or drop a local node): unsynced writes are lost."""
         member = self._member(node_id)
@@ -687,8 +686,6 @@ class ProcessRuntime:
             member.host.resume()
         else:
             self._signal_cont(member)
-
-    # --8<-- [end:faults]
 
     def set_clock(self, node_id: str, skew_ms: float = 0.0, drift_ppm: float = 0.0) -> None:
         member = self._member(node_id)
@@ -869,7 +866,6 @@ class ProcessNet:
         self._rt._trace_fault("partition", "", **fields)
         self._rt._apply_cuts()
 
-    # --8<-- [start:net]
     def cut(self, src_nodes: Iterable[str], dst_nodes: Iterable[str], one_way: bool = True) -> None:
         """Cut every link from `src_nodes` to `dst_nodes` (and back unless one_way)."""
         sources, targets = self._expand(src_nodes), self._expand(dst_nodes)
@@ -923,8 +919,6 @@ class ProcessNet:
         self._rt.message_faults = faults
         self._rt._trace_fault("net", "", **faults.to_json())
         self._rt._apply_message_faults()
-
-    # --8<-- [end:net]
 
     def is_cut(self, src: str, dst: str) -> bool:
         return (src, dst) in self._rt.cuts
