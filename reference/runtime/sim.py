@@ -351,7 +351,6 @@ class SimRuntime:
 
     # --8<-- [end:deliver]
 
-    # --8<-- [start:runtime-inbox]
     def _fire(self, slot: _Slot, tag: Hashable, token: int) -> int:
         if slot.timers.get(tag) != token:
             return 0  # cancelled, re-armed, or the node crashed
@@ -401,8 +400,6 @@ class SimRuntime:
         self._schedule_wake(slot)
         return (slot.index + 1) * 7919 + handled
 
-    # --8<-- [end:runtime-inbox]
-
     # -- faults -----------------------------------------------------------------
     # --8<-- [start:runtime-crash]
     def crash(self, node_id: NodeId) -> None:
@@ -434,7 +431,6 @@ class SimRuntime:
 
     # --8<-- [end:runtime-crash]
 
-    # --8<-- [start:runtime-pause]
     def pause(self, node_id: NodeId) -> None:
         """Freeze the node (SIGSTOP): nothing is handled until resume."""
         slot = self._slot(node_id)
@@ -456,8 +452,6 @@ class SimRuntime:
         slot.gate_ms = max(slot.busy_until_ms, self._kernel.now_ms)
         self._trace_runtime("resume", node=node_id)
         self._schedule_wake(slot)
-
-    # --8<-- [end:runtime-pause]
 
     def set_clock(self, node_id: NodeId, skew_ms: float = 0.0, drift_ppm: float = 0.0) -> None:
         """Set the node's clock to `t + skew_ms + drift_ppm * 1e-6 * t`."""
