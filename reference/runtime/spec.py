@@ -133,7 +133,6 @@ def spec_of(factory: NodeSpec | str | NodeFactory) -> NodeSpec:
     return NodeSpec(f"{module}:{qualname}", kwargs)
 
 
-# --8<-- [start:by-value]
 @dataclass(frozen=True)
 class PickledSpec:
     """A factory shipped by value: `file` (in the run's data dir) holds its pickle.
@@ -217,7 +216,6 @@ class Detached:
         return (Detached, (self._what,))
 
 
-# --8<-- [start:forwarded]
 FORWARD_TRACE = "forwarded-call"  # the trace kind a forwarded call travels as
 _FORWARD_PID = "forward:"
 
@@ -266,9 +264,6 @@ def set_forward_sink(sink: Callable[[str, tuple[Any, ...]], None] | None) -> Non
     """Where this node process's `ForwardedCall`s go (its control channel)."""
     global _forward_sink
     _forward_sink = sink
-
-
-# --8<-- [end:forwarded]
 
 
 def pickle_value(value: Any, stays_behind: Iterable[object] = ()) -> bytes:
@@ -340,9 +335,6 @@ def pickle_factory(
     path.write_bytes(blob)
     mac = seal(secret, node_id, blob) if secret is not None else ""
     return PickledSpec(name, hashlib.sha256(blob).hexdigest(), mac)
-
-
-# --8<-- [end:by-value]
 
 
 def spec_from_json(data: Any) -> NodeSpec | PickledSpec:
