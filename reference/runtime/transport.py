@@ -233,7 +233,6 @@ class Transport:
             return
         link.send(self._last_payload)
 
-    # --8<-- [start:message-faults]
     @property
     def message_faults(self) -> MessageFaults:
         return self._faults if self._faults is not None else NO_MESSAGE_FAULTS
@@ -279,8 +278,6 @@ class Transport:
         if link is None:  # the peer moved meanwhile (set_addrs): dial afresh
             link = self._links[dst] = _Link(self, dst)
         link.send(payload)
-
-    # --8<-- [end:message-faults]
 
     def set_blocks(self, blocked_out: frozenset[str], blocked_in: frozenset[str]) -> None:
         self.blocked_out, self.blocked_in = blocked_out, blocked_in
