@@ -145,8 +145,6 @@ class LeaseBook:
     dry: set[int] = field(default_factory=set)  # epochs the group had nothing left to lend
     start_epoch: int = 0  # after a restart: nothing before the next epoch (its use is unknown)
     last_start_ms: float = -math.inf  # when the latest admitted call may start
-    anchor: tuple[float, int] = (0.0, 0)  # the line starts here: (when, calls used by then)
-    lent_since: bool = False  # a loan came in since the last call: the line starts again
 
     def epoch_of(self, now_ms: float) -> int:
         return int(now_ms // self.rule.epoch_ms)
@@ -162,7 +160,6 @@ class LeaseBook:
         done = {"epoch": self.epoch, "used": self.used, "offered": self.offered,
                 "allowance": round(self.allowance(self.epoch), 3)}  # fmt: skip
         self.epoch, self.used, self.offered = epoch, 0, 0
-        self.anchor, self.lent_since = (epoch * self.rule.epoch_ms, 0), False
         for book in (self.gave, self.took):
             for old in [e for e in book if e < epoch - 1]:
                 del book[old]
@@ -189,11 +186,7 @@ class LeaseBook:
         if self.epoch < self.start_epoch or self.used + 1 > allowance + 1e-9:
             return None
         epoch_ms = self.rule.epoch_ms
-        if self.lent_since:
-            self.anchor, self.lent_since = (now_ms, self.used), False
-        from_ms, from_used = self.anchor
-        left_ms = (self.epoch + 1) * epoch_ms - from_ms
-        line_ms = from_ms + (self.used - from_used) / (allowance - from_used) * left_ms
+        line_ms = (self.epoch + self.used / allowance) * epoch_ms
         spacing_ms = epoch_ms / (self.rule.share * CATCH_UP)
         start_ms = max(now_ms, line_ms, self.last_start_ms + spacing_ms)
         if start_ms - now_ms > self.rule.max_queueing_time_ms:
@@ -218,7 +211,6 @@ class LeaseBook:
             return
         if epoch >= self.epoch:
             self.took[epoch] = self.took.get(epoch, 0.0) + got
-            self.lent_since = self.lent_since or epoch == self.epoch
 
     def to_give(self, now_ms: float) -> tuple[int, float] | None:
         """What of the next epoch to give back, judged by this one's demand so far.
