@@ -38,7 +38,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 def drill(
     scenario: str = typer.Option("overload-3x", "--scenario", help="A chapter 6 scenario."),
     variant: str = typer.Option("controls", "--variant", help="controls | none | naive-retries"),
-    seed: int = typer.Option(1, "--seed"),
+    seed: int = typer.Option(1, "--seed", help="The run's seed: same seed, same run."),
     at_s: float = typer.Option(3.0, "--at-s", help="When the change is made (simulated s)."),
     flow_qps: float = typer.Option(-1.0, "--flow-qps", help="New count of the flow rule on pay."),
     switch: list[str] = typer.Option([], "--switch", help="PATH=on|off, e.g. loyalty=off."),
@@ -49,12 +49,13 @@ def drill(
         "sim", "--backend", help="sim, or process|docker: the sidecars in their own processes."
     ),
 ) -> None:
-    """Run a scenario and change the controls live: each change is pushed to every payment
-    gateway until acknowledged, and recorded in the history.
+    """Run a scenario and change its controls while it runs.
 
-    On process or docker the control plane runs in this process and each payment gateway's
-    sidecar in its own: the pushes, re-sends and acknowledgements cross real sockets, and
-    each gateway's `degrade:applied` record comes back from its process."""
+    Each change is pushed to every payment gateway until acknowledged, and
+    recorded in the history. On process or docker the control plane runs in
+    this process and each payment gateway's sidecar in its own: the pushes,
+    re-sends and acknowledgements cross real sockets, and each gateway's
+    `degrade:applied` record comes back from its process."""
     from chapters.ch6_degrade.stage import REAL_DB_SLOWDOWN, capacity_tps
     from chapters.ch6_degrade.wiring import RATE_SHARE
     from chapters.stage import StageError, StageOptions
@@ -169,7 +170,7 @@ def bare_call_us(calls: int = GUARDED_CALLS) -> float:
 
 def bench_degrade(
     scenario: str = typer.Option("overload-10x", "--scenario", help="overload-3x | overload-10x"),
-    seed: int = typer.Option(1, "--seed"),
+    seed: int = typer.Option(1, "--seed", help="Seed of every run: same seed, same figures."),
     calls: int = typer.Option(GUARDED_CALLS, "--calls", help="Guarded calls to time."),
 ) -> None:
     """Goodput through the spike as each control is added; then the cost of a guarded call.

@@ -22,7 +22,7 @@ def _fail(message: str) -> None:
 
 
 def rehearse(
-    seed: int = typer.Option(1, "--seed"),
+    seed: int = typer.Option(1, "--seed", help="Seed of every run: same seed, same figures."),
     shards: int = typer.Option(4, "--shards", help="SQL stores (chapter 2's sharding)."),
     duration_s: float = typer.Option(1.5, "--duration-s", help="Simulated s per load level."),
     forecast_tps: float = typer.Option(
@@ -85,7 +85,7 @@ def rehearse(
 def bench_rehearsal(
     factor: float = typer.Option(2.0, "--factor", help="Load level, x the forecast peak."),
     seconds: float = typer.Option(60.0, "--seconds", help="Simulated seconds of the level."),
-    seed: int = typer.Option(1, "--seed"),
+    seed: int = typer.Option(1, "--seed", help="Seed of every run: same seed, same figures."),
 ) -> None:
     """One rehearsal level at the default scale: 2x the peak for 60 simulated s.
 
