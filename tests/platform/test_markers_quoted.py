@@ -21,46 +21,6 @@ _BOOK_REF = re.compile(
     r"""^[ \t]*(?<!;)--8<--[ \t]+(["'])(?P<path>[^"':\n]+):(?P<name>[^"'\n]+)\1""", re.M
 )
 
-# Markers nothing quotes yet, in files their owners are still writing (issue
-# 12 audited them; each owner quotes or removes its own). The list only
-# shrinks: a new marker comes with the excerpt that quotes it.
-UNQUOTED: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("chapters/capstone/stage.py", "capstone-build"),
-        ("chapters/ch4_paxos/recovery.py", "double-entry-check"),
-        ("chapters/ch4_paxos/stage.py", "kill-leaders"),
-        ("reference/codec.py", "codec-decode"),
-        ("reference/codec.py", "codec-encode"),
-        ("reference/codec.py", "codec-types"),
-        ("reference/codec.py", "encode-once"),
-        ("reference/disk/file.py", "group-commit"),
-        ("reference/disk/file.py", "recover"),
-        ("reference/disk/file.py", "sync"),
-        ("reference/ledger/domain.py", "ledger-linked"),
-        ("reference/ledger/domain.py", "ledger-pending"),
-        ("reference/ledger/records.py", "ledger-records"),
-        ("reference/net/shapes.py", "shapes"),
-        ("reference/net/sim.py", "net-faults"),
-        ("reference/runtime/base.py", "protocol"),
-        ("reference/runtime/control.py", "node_side"),
-        ("reference/runtime/docker.py", "cpu-weight"),
-        ("reference/runtime/docker.py", "cut-worker"),
-        ("reference/runtime/docker.py", "iptables"),
-        ("reference/runtime/examples.py", "counter"),
-        ("reference/runtime/frames.py", "session"),
-        ("reference/runtime/host.py", "group-commit"),
-        ("reference/runtime/process.py", "faults"),
-        ("reference/runtime/process.py", "net"),
-        ("reference/runtime/sim.py", "ctx-timer"),
-        ("reference/runtime/sim.py", "ctx-work"),
-        ("reference/runtime/sim.py", "runtime-inbox"),
-        ("reference/runtime/sim.py", "runtime-pause"),
-        ("reference/runtime/spec.py", "by-value"),
-        ("reference/runtime/spec.py", "forwarded"),
-        ("reference/runtime/transport.py", "message-faults"),
-    }
-)
-
 
 def _markers() -> list[tuple[str, str]]:
     found = []
@@ -99,8 +59,9 @@ def unquoted_markers() -> list[tuple[str, str]]:
     return sorted(m for m in markers if m not in quoted)
 
 
-def test_no_new_marker_goes_unquoted() -> None:
-    assert sorted(set(unquoted_markers()) - UNQUOTED) == []
+def test_every_marker_is_quoted() -> None:
+    # A new marker comes with the excerpt (or the test) that quotes it.
+    assert unquoted_markers() == []
 
 
 def test_the_book_and_the_tests_count_as_quoting(tmp_path: Path) -> None:
