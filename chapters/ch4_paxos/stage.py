@@ -337,10 +337,24 @@ class PaxosStage(Stage):
         gateways = {c: f"gw-{c}" for c in served}
         dep.fronts = {c: f"front-{c}" for c in served}
         balances = dep.opening_balances()
-        directory = Directory.build(rules, {c: g.replicas for c, g in dep.groups.items()}, balances)
-        dep.directory = directory
-        # The ledger: one Paxos group per cell, its members in three cities.
-        mutations = _mutations(options)
+        groups = {c: g.replicas for c, g in dep.groups.items()}
+        directory = dep.directory = Directory.build(rules, groups, balances)
+        self._add_ledger(rt, dep, directory, _mutations(options))
+        self._add_gateways(rt, dep, options, directory, rules, served, gateways)
+        clients = topo.nodes_in(USERS_CELL)
+        czones = self._add_zones(rt, dep, rules, {**dep.cell_city, **spare}, gateways, clients)
+        self._add_controller(rt, dep, cells, rules, gateways)
+        dep.roles["config"] += [GZONE, *czones]
+        dep.roles["controller"].append(CONTROLLER)
+        dep.record_init(balances)
+        self._add_clients(dep, clients, rules, gateways, first_front=dep.fronts[names[0]])
+        self._add_checks(rt, dep)
+        return dep
+
+    def _add_ledger(
+        self, rt: Runtime, dep: PaxosDeployment, directory: Directory, mutations: frozenset[str]
+    ) -> None:
+        """The ledger: one Paxos group per cell, its members in three cities."""
         for group in dep.groups.values():
             cfg = paxos_config(group, mutations=mutations)
             for member in group.members():
@@ -349,7 +363,20 @@ class PaxosStage(Stage):
                     lambda nid, group=group, cfg=cfg: make_member(nid, group, cfg, directory),
                 )
                 dep.roles["replica"].append(member)
-        # Chapter 3's routing layer, unchanged: a front stands where the store was.
+
+    # --8<-- [end:paxos-build]
+
+    def _add_gateways(
+        self,
+        rt: Runtime,
+        dep: PaxosDeployment,
+        options: StageOptions,
+        directory: Directory,
+        rules: RoutingRules,
+        served: list[str],
+        gateways: dict[str, NodeId],
+    ) -> None:
+        """Chapter 3's routing layer, unchanged: a front stands where the store was."""
         front_config = FrontConfig(directory)
         for c in served:
             rt.add_node(dep.fronts[c], lambda _nid: LedgerFront(front_config))
@@ -367,18 +394,39 @@ class PaxosStage(Stage):
             # shard's data lives on the group's members, under "replica".
             dep.roles["shard"].append(dep.fronts[c])
             dep.roles["cell"].append(c)
-        clients = topo.nodes_in(USERS_CELL)
+
+    def _add_zones(
+        self,
+        rt: Runtime,
+        dep: PaxosDeployment,
+        rules: RoutingRules,
+        city_of: dict[str, str],
+        gateways: dict[str, NodeId],
+        clients: list[NodeId],
+    ) -> list[NodeId]:
+        """A CZone per city (its gateways and the clients), one GZone over them."""
         czones = []
         merchants = list(range(dep.population.merchants))
         for city, short in CITIES:
             czone = f"czone-{short}"
-            local = [gateways[c] for c in served if {**dep.cell_city, **spare}[c] == city]
+            local = [gateways[c] for c in gateways if city_of[c] == city]
             rt.add_node(czone, lambda _nid, s=local + clients: CZone(rules, merchants, s))
             czones.append(czone)
         rt.add_node(GZONE, lambda _nid: GZone(rules, range(dep.population.merchants), czones))
+        return czones
+
+    def _add_controller(
+        self,
+        rt: Runtime,
+        dep: PaxosDeployment,
+        cells: list[tuple[str, str, int]],
+        rules: RoutingRules,
+        gateways: dict[str, NodeId],
+    ) -> None:
+        """Chapter 3's failover controller: each cell's standby is the next city's cell."""
         pairs = {}
-        for cell, _, k in cells:
-            standby = _cell_in(k + 1, names.index(cell) // len(CITIES), cells)
+        for i, (cell, _, k) in enumerate(cells):
+            standby = _cell_in(k + 1, i // len(CITIES), cells)
             pairs[cell] = CellPair(cell, gateways[cell], standby, dep.fronts[standby])
         rt.add_node(
             CONTROLLER,
@@ -390,9 +438,16 @@ class PaxosStage(Stage):
                 suspect_after_ms=SUSPECT_AFTER_MS,
             ),
         )
-        dep.roles["config"] += [GZONE, *czones]
-        dep.roles["controller"].append(CONTROLLER)
-        dep.record_init(balances)
+
+    def _add_clients(
+        self,
+        dep: PaxosDeployment,
+        clients: list[NodeId],
+        rules: RoutingRules,
+        gateways: dict[str, NodeId],
+        first_front: NodeId,
+    ) -> None:
+        """The clients pay through their buyer's gateway and read through the fronts."""
 
         def route(buyer: str, pid: str, rng: random.Random, router: CellRouter | None) -> NodeId:
             assert router is not None
@@ -400,12 +455,14 @@ class PaxosStage(Stage):
 
         router: Callable[[], CellRouter] = lambda: CellRouter(rules, gateways, dep.fronts)  # noqa: E731
         dep.add_clients(
-            clients, route, dep.fronts[names[0]], rules=router, read_interval_ms=READ_INTERVAL_MS
+            clients, route, first_front, rules=router, read_interval_ms=READ_INTERVAL_MS
         )
         for client_plan in dep.plans.values():
             # Every payment that ended unknown is settled by id before the final
             # reads (front.py's fence), so the ledger checker resolves them all.
             client_plan.final_lookups = True
+
+    def _add_checks(self, rt: Runtime, dep: PaxosDeployment) -> None:
         dep.standard_checks()
         # Lease reads are linearizable: the ledger model, wallet by wallet.
         dep.checks["lin"] = lambda history: check_wallets_linearizable(history, dep.initial)
@@ -414,9 +471,6 @@ class PaxosStage(Stage):
         telemetry = getattr(rt, "telemetry", None)
         if telemetry is not None:
             telemetry.subscribe(dep.on_trace)
-        return dep
-
-    # --8<-- [end:paxos-build]
 
 
 STAGE = PaxosStage()
