@@ -11,92 +11,93 @@ DEFAULT_TUNING = ReplicaTuning()
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    @app.command("node", hidden=True)
-    def node(
-        config: str = typer.Argument(
-            ..., help="The node's config: a JSON object, or @FILE holding one."
-        ),
-    ) -> None:
-        """Run one node process (what ProcessRuntime and DockerRuntime spawn)."""
-        from reference.runtime.node_main import main
+    app.command("node", hidden=True)(node)
+    bench.command("process")(bench_process)
 
-        raise typer.Exit(main([config]))
 
-    @bench.command("process")
-    def bench_process(
-        seconds: float = typer.Option(
-            5.0, "--seconds", callback=in_range(0.5, 600.0, "s"), help="Measured time."
-        ),
-        clients: int = typer.Option(
-            DEFAULT_CLIENTS,
-            "--clients",
-            min=1,
-            max=4096,
-            help="Client requests kept in flight at once (each of --batch transfers).",
-        ),
-        batch: int = typer.Option(
-            8, "--batch", min=1, max=8190, help="Transfers per client request."
-        ),
-        fsync: bool = typer.Option(True, "--fsync/--no-fsync", help="fsync the replicas' disks."),
-        window_slots: int = typer.Option(
-            DEFAULT_TUNING.window_slots,
-            "--window-slots",
-            min=1,
-            max=1024,
-            help="Paxos slots in flight at once.",
-        ),
-        batch_max_commands: int = typer.Option(
-            DEFAULT_TUNING.batch_max_commands,
-            "--batch-max-commands",
-            min=1,
-            max=4096,
-            help="Client requests per Paxos slot.",
-        ),
-        gather: bool = typer.Option(
-            DEFAULT_TUNING.propose_delay_ms is not None,
-            "--gather/--no-gather",
-            help="The leader proposes at the end of its loop's turn, so requests "
-            "that arrived together share one slot (--no-gather: each at once).",
-        ),
-        compare_pgbench: bool = typer.Option(
-            False,
-            "--compare-pgbench",
-            help="Then run pgbench (PostgreSQL, fsync on, the same transfer, as many "
-            "clients) on a throwaway cluster and print the ratio; skipped, saying why, "
-            "when pgbench or a PostgreSQL server is not installed.",
-        ),
-        snapshot_every_slots: int = typer.Option(
-            DEFAULT_TUNING.snapshot_every_slots,
-            "--snapshot-every-slots",
-            min=1,
-            max=1_000_000,
-            help="Compact the log this often.",
-        ),
-    ) -> None:
-        """The Paxos ledger on real processes: 3 replicas on loopback, committed transfers/s.
+def node(
+    config: str = typer.Argument(
+        ..., help="The node's config: a JSON object, or @FILE holding one."
+    ),
+) -> None:
+    """Run one node process (what ProcessRuntime and DockerRuntime spawn)."""
+    from reference.runtime.node_main import main
 
-        Exit status: 0 measured, 2 it could not measure (the reason is on stderr).
-        """
-        from reference.runtime.bench import (
-            BenchError,
-            ReplicaTuning,
-            compare_with_pgbench,
-            run_bench,
+    raise typer.Exit(main([config]))
+
+
+def bench_process(
+    seconds: float = typer.Option(
+        5.0, "--seconds", callback=in_range(0.5, 600.0, "s"), help="Measured time."
+    ),
+    clients: int = typer.Option(
+        DEFAULT_CLIENTS,
+        "--clients",
+        min=1,
+        max=4096,
+        help="Client requests kept in flight at once (each of --batch transfers).",
+    ),
+    batch: int = typer.Option(8, "--batch", min=1, max=8190, help="Transfers per client request."),
+    fsync: bool = typer.Option(True, "--fsync/--no-fsync", help="fsync the replicas' disks."),
+    window_slots: int = typer.Option(
+        DEFAULT_TUNING.window_slots,
+        "--window-slots",
+        min=1,
+        max=1024,
+        help="Paxos slots in flight at once.",
+    ),
+    batch_max_commands: int = typer.Option(
+        DEFAULT_TUNING.batch_max_commands,
+        "--batch-max-commands",
+        min=1,
+        max=4096,
+        help="Client requests per Paxos slot.",
+    ),
+    gather: bool = typer.Option(
+        DEFAULT_TUNING.propose_delay_ms is not None,
+        "--gather/--no-gather",
+        help="The leader proposes at the end of its loop's turn, so requests "
+        "that arrived together share one slot (--no-gather: each at once).",
+    ),
+    compare_pgbench: bool = typer.Option(
+        False,
+        "--compare-pgbench",
+        help="Then run pgbench (PostgreSQL, fsync on, the same transfer, as many "
+        "clients) on a throwaway cluster and print the ratio; skipped, saying why, "
+        "when pgbench or a PostgreSQL server is not installed.",
+    ),
+    snapshot_every_slots: int = typer.Option(
+        DEFAULT_TUNING.snapshot_every_slots,
+        "--snapshot-every-slots",
+        min=1,
+        max=1_000_000,
+        help="Compact the log this often.",
+    ),
+) -> None:
+    """The Paxos ledger on real processes: 3 replicas on loopback, committed transfers/s.
+
+    Exit status: 0 measured, 2 it could not measure (the reason is on stderr).
+    """
+    from reference.runtime.bench import (
+        BenchError,
+        ReplicaTuning,
+        compare_with_pgbench,
+        run_bench,
+    )
+
+    tuning = ReplicaTuning(
+        window_slots=window_slots,
+        batch_max_commands=batch_max_commands,
+        propose_delay_ms=0.0 if gather else None,
+        snapshot_every_slots=snapshot_every_slots,
+    )
+    try:
+        report = run_bench(
+            seconds=seconds, clients=clients, batch=batch, fsync=fsync, tuning=tuning
         )
-
-        tuning = ReplicaTuning(
-            window_slots=window_slots,
-            batch_max_commands=batch_max_commands,
-            propose_delay_ms=0.0 if gather else None,
-            snapshot_every_slots=snapshot_every_slots,
-        )
-        try:
-            report = run_bench(
-                seconds=seconds, clients=clients, batch=batch, fsync=fsync, tuning=tuning
-            )
-        except BenchError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        if compare_pgbench:
-            report.comparison = compare_with_pgbench(report)
-        typer.echo(report.render())
+    except BenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if compare_pgbench:
+        report.comparison = compare_with_pgbench(report)
+    typer.echo(report.render())
