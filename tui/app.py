@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -58,6 +59,9 @@ CHAPTER_BINDINGS = [
 CHAPTER_HELP = {f"chapter('{k.action}')": k.help for k in ALL_KEYS}
 
 
+SWITCH_TEXT_W = 86  # a scenario's summary in the n dialog (its box is 104 wide)
+
+
 class SwitchScreen(ModalScreen[tuple[str, str] | None]):
     """Pick a chapter and a scenario; the run is rebuilt from it."""
 
@@ -72,21 +76,37 @@ class SwitchScreen(ModalScreen[tuple[str, str] | None]):
     def __init__(self, current: tuple[str, str]) -> None:
         super().__init__()
         self.current = current
+        self._current_index = 0
 
     def compose(self) -> ComposeResult:
         from chapters import STAGES
 
         options: list[Option] = []
+        current = 0
         for stage in STAGES.chapters():
             for name, scenario in stage.scenarios.items():
-                mark = "▸" if (stage.id, name) == self.current else " "
+                here = (stage.id, name) == self.current
+                current = len(options) if here else current
                 summary = scenario.summary
-                summary = summary if len(summary) <= 52 else summary[:51] + "…"
-                label = f"{mark} {stage.id} {stage.title[:22]:<22} {name:<10} {summary}"
+                summary = (
+                    summary if len(summary) <= SWITCH_TEXT_W else summary[: SWITCH_TEXT_W - 1] + "…"
+                )
+                # Two lines, so nothing overflows into its neighbour: what, then what it does.
+                label = Text(f"{'▸' if here else ' '} {stage.id:<9}{name:<16}{stage.title}\n")
+                label.append(f"{'':<11}{summary}", style="dim")
                 options.append(Option(label, id=f"{stage.id}|{name}"))
         with Vertical():
-            yield Static("[b]Switch chapter / scenario[/b]  (enter: rebuild the run, esc: cancel)")
-            yield OptionList(*options)
+            yield Static(
+                "[b]Switch chapter / scenario[/b]  (↑↓ pick, enter: rebuild the run, esc: cancel)"
+            )
+            yield OptionList(*options, id="switch-list")
+        self._current_index = current
+
+    def on_mount(self) -> None:
+        """The cursor starts on the run now; ↑↓ move it (the list has the focus)."""
+        chooser = self.query_one(OptionList)
+        chooser.highlighted = self._current_index
+        chooser.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chapter, scenario = str(event.option.id).split("|")
@@ -127,7 +147,7 @@ class MainScreen(Screen[None]):
                 yield ChecksPanel(id="checks", classes="panel")
         yield TooSmall(id="too-small")
         yield Static("", id="message")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits at 120 columns (was cut: "h h▏")
 
     # Each panel's titles, fullest first: it shows the fullest that fits its width.
     TITLES: ClassVar[dict[str, tuple[str, ...]]] = PANEL_TITLES
@@ -159,8 +179,7 @@ class D11App(App[None]):
 
     TITLE = "d11"
     BINDINGS = [  # noqa: RUF012
-        *CHAPTER_BINDINGS,  # first: in chapters 5-7 the footer shows them before the rest
-        Binding("v", "toggle_view", "events/panel"),
+        Binding("v", "toggle_view", "events"),  # or back to the panel
         Binding("m", "spike", "spike"),
         Binding("k", "kill", "kill"),
         Binding("r", "restart", "restart"),
@@ -176,14 +195,19 @@ class D11App(App[None]):
         Binding("shift+right", "scrub(10000)", "+10 s", show=False),
         Binding("home", "scrub_to(0)", "start", show=False),
         Binding("end", "scrub_to(-1)", "end", show=False),
-        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+"),
-        Binding("minus", "speed(-1)", "slower", key_display="-"),
+        # Not in the footer (120 columns hold the rest; ctrl+p lists every key, and
+        # the header shows the speed): + - . n t.
+        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+", show=False),
+        Binding("minus", "speed(-1)", "slower", key_display="-", show=False),
         Binding("space", "toggle_sim", "pause sim"),
-        Binding("full_stop", "step", "step", key_display="."),
-        Binding("n", "switch", "switch"),
+        Binding("full_stop", "step", "step", key_display=".", show=False),
+        Binding("n", "switch", "switch", show=False),
         Binding("w", "save", "save"),
         Binding("t", "theme", "theme", show=False),
         Binding("q", "quit", "quit"),
+        # Last: chapters 5-7's keys are on their panel's bottom edge too; what the
+        # footer cannot hold of them is cut, never q.
+        *CHAPTER_BINDINGS,
     ]
 
     def __init__(

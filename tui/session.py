@@ -1122,6 +1122,11 @@ class Session:
         return out
 
     def role_of(self, node: str) -> str:
+        # Chapter 5 files its consumer groups' members as shards (they hold state):
+        # on screen they are consumers, not stores.
+        for dep in (self.dep, *getattr(self.dep, "parts", {}).values()):
+            if any(node in members for members in getattr(dep, "consumers", {}).values()):
+                return "consumer"
         for role in ("client", "controller", "config", "replica", "shard", "gateway"):
             if node in self.dep.roles.get(role, []):
                 return role

@@ -151,6 +151,27 @@ async def test_switch_rebuilds_the_run(session: Session) -> None:
 
 
 @aio
+async def test_switch_dialog_starts_on_the_run_and_arrows_move_it(session: Session) -> None:
+    from textual.widgets import OptionList
+
+    app = D11App(session, autorun=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        options = app.screen.query_one(OptionList)
+        now = options.highlighted
+        assert now is not None
+        here = options.get_option_at_index(now)
+        assert here.id == f"{session.stage.id}|{session.config.scenario}"
+        await pilot.press("down", "down")
+        assert options.highlighted == now + 2  # the trial's arrows did not move it
+        for i in range(options.option_count):  # no line wider than the box's 100 columns
+            lines = str(options.get_option_at_index(i).prompt).splitlines()
+            assert len(lines) == 2 and all(len(ln) <= 100 for ln in lines), lines
+        await pilot.press("escape")
+
+
+@aio
 async def test_save_then_attach(session: Session, tmp_path: Path) -> None:
     app = D11App(session, autorun=False, store_root=tmp_path)
     async with app.run_test(size=SIZE) as pilot:

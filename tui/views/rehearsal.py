@@ -114,7 +114,9 @@ class RehearsalView(ChapterView):
         self._feed(session.dep, session.rt.now_ms)
         prod, test = self._rates("prod"), self._rates("test")
         out.add("load ", "bold").add(f"ok/s prod {rate_text(prod['ok'])} test ")
-        out.add(rate_text(test["ok"]), "ok").add(" of ").add(rate_text(test["invoke"]))
+        # Two rates over the last second, not a share: ok can outrun sent (answers to
+        # payments sent the second before), so not "75 of 73".
+        out.add(rate_text(test["ok"]), "ok").add(" sent ").add(rate_text(test["invoke"]))
         on = self.load_test_on
         out.add(" on" if on else " OFF", "ok" if on else "warn").end()
         out.add("  ")

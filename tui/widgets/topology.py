@@ -28,6 +28,7 @@ ROLE_SHORT = {
     "config": "config",
     "controller": "control",
     "client": "client",
+    "consumer": "consumer",
 }
 
 

@@ -24,7 +24,7 @@ FIXED_ROWS = 8  # rows that are not the chart (figures, cells, errors)
 # Declines this share of the offered load are the buyers' balances running out: a
 # live session's traffic only pays merchants and nothing tops the buyers up.
 DRAINED_SHARE = 0.2
-DRAINED_NOTE = "buyers' balances run out: traffic only pays, nothing tops them up (n: fresh run)"
+DRAINED_NOTE = "buyers' money ran out"  # short: it shares the errors line at 120 columns
 
 
 class TrafficPanel(FittedTitle, LinesPanel):
