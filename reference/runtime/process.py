@@ -174,6 +174,7 @@ class ProcessRuntime:
         self._started = False
         self._holding = False  # nodes booted now wait for the start barrier
         self._closed = False
+        self._reserved_ports: list[socket.socket] = []  # bound, never listening (_free_port)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.boot_failures: list[tuple[str, str]] = []  # (node, last log lines)
         self._logs: dict[str, IO[bytes]] = {}
@@ -293,9 +294,21 @@ class ProcessRuntime:
         return self.bind_host
 
     def _free_port(self) -> int:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((self._local_host(), 0))
-            return int(sock.getsockname()[1])
+        """A port no other program will be given while this runtime lives.
+
+        The port is probed here and bound by the node later, in its own
+        process: a port closed in between could go to anyone (another run
+        booting beside this one took them, and a node then failed to boot
+        with "address already in use"). So the probe stays bound, without
+        listening, until `close()`: the kernel hands it to no one else, and
+        the node's listener, bound with SO_REUSEADDR as the transport's is,
+        may share it with a socket that does not listen.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._local_host(), 0))
+        self._reserved_ports.append(sock)
+        return int(sock.getsockname()[1])
 
     def addr_book(self, for_node: str) -> dict[str, Address]:
         """Where `for_node` should dial each node (the same for everyone here)."""
@@ -569,16 +582,21 @@ class ProcessRuntime:
         """The control connection ended: if the process died by itself, it crashed.
 
         The socket closes a moment before the exit status is ready, so look
-        again a few times (every 50 ms, bounded) before concluding anything.
+        again a few times (every 50 ms) before concluding anything; then, as a
+        process that hung up may still be on its way out (a loaded machine
+        takes seconds), once a second for as long as this incarnation lives,
+        so a node that dies while booting is reaped, not waited for.
         """
-        if member.incarnation != incarnation or member.status == "crashed":
+        if self._closed or member.incarnation != incarnation or member.status == "crashed":
             return
         status = self._poll_exit(member)
         if status is None:
             if checks_left > 0:
                 self.loop.call_later(0.05, self._control_lost, member, incarnation, checks_left - 1)
-            else:
+                return
+            if checks_left == 0:
                 log.warning("node %s hung up its control channel but runs on", member.node_id)
+            self.loop.call_later(1.0, self._control_lost, member, incarnation, -1)
             return
         log.error(
             "node %s exited by itself with status %s (see %s)",
@@ -817,6 +835,8 @@ class ProcessRuntime:
         self.loop.close()
         for logfile in self._logs.values():
             logfile.close()
+        for sock in self._reserved_ports:
+            sock.close()
         self._closed = True
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
