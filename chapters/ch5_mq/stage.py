@@ -43,7 +43,7 @@ from chapters.common import (
     expect,
 )
 from chapters.scenarios import SCENARIOS, WARMUP_MS
-from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
+from chapters.stage import Deployment, Runtime, Scenario, Setting, Stage, StageError, StageOptions
 from checks.history import Event
 from checks.verdict import Verdict
 from reference.clients import Payment
@@ -439,6 +439,20 @@ class MqStage(Stage):
     variants = VARIANTS
     default_variant = "transactional"
     default_scale = DEFAULT_SCALE
+    settings = {  # noqa: RUF012
+        "load_test_share": Setting(
+            "share of payments tagged as load test (chapter 7's lane)", float, low=0, high=1
+        ),
+        "leak": Setting("plant a node that drops the tag", choices=("producer", "consumer")),
+        "orderly": Setting(
+            "1: loyalty and notifications rebalance per key; 0: they do not",
+            int,
+            choices=("0", "1"),
+        ),
+        "mutations": Setting(
+            f"bug-zoo mutations in the broker, comma-separated: {','.join(MQ_MUTATIONS)}"
+        ),
+    }
     scenarios = {  # noqa: RUF012
         "steady": SCENARIOS["steady"],
         "double11": SCENARIOS["double11"],

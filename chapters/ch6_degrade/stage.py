@@ -327,6 +327,12 @@ class DegradeStage(Stage):
         "controls": Setting(
             f"which controls `controls` turns on, comma-separated: {','.join(CONTROLS)}"
         ),
+        "hot_share": Setting(
+            "a hot merchant's limit as a share of capacity (0: no hot-parameter rule)",
+            float,
+            low=0,
+            high=1,
+        ),
         "db_slowdown": Setting(
             "the payment database this many times slower", float, low=0.1, high=100
         ),
