@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from reference.cli_options import seed_range
+
 if TYPE_CHECKING:
     from checks.history import Event
     from checks.verdict import Verdict
@@ -38,12 +40,23 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 def drill(
     scenario: str = typer.Option("overload-3x", "--scenario", help="A chapter 6 scenario."),
     variant: str = typer.Option("controls", "--variant", help="controls | none | naive-retries"),
-    seed: int = typer.Option(1, "--seed", help="The run's seed: same seed, same run."),
+    seed: int = typer.Option(
+        1, "--seed", callback=seed_range(), help="The run's seed: same seed, same run."
+    ),
     at_s: float = typer.Option(3.0, "--at-s", help="When the change is made (simulated s)."),
-    flow_qps: float = typer.Option(-1.0, "--flow-qps", help="New count of the flow rule on pay."),
+    flow_qps: float = typer.Option(
+        -1.0,
+        "--flow-qps",
+        show_default=False,
+        help="New count of the flow rule on pay, payments/s (default: the rule is left as it is).",
+    ),
     switch: list[str] = typer.Option([], "--switch", help="PATH=on|off, e.g. loyalty=off."),
     back_s: float = typer.Option(
-        0.0, "--back-s", help="Undo: the rule's own count again, the switches back to the plan."
+        0.0,
+        "--back-s",
+        show_default=False,
+        help="When to undo (simulated s, after --at-s): the rule's own count again, the "
+        "switches back to the plan (default: never).",
     ),
     backend: str = typer.Option(
         "sim", "--backend", help="sim, or process|docker: the sidecars in their own processes."
@@ -55,7 +68,12 @@ def drill(
     recorded in the history. On process or docker the control plane runs in
     this process and each payment gateway's sidecar in its own: the pushes,
     re-sends and acknowledgements cross real sockets, and each gateway's
-    `degrade:applied` record comes back from its process."""
+    `degrade:applied` record comes back from its process.
+
+    Exit status: 0 no money went wrong (a drill may cost goodput, never money),
+    1 the bank or ledger check found a violation, 2 an error (a bad option,
+    nothing to change).
+    """
     from chapters.ch6_degrade.stage import REAL_DB_SLOWDOWN, capacity_tps
     from chapters.ch6_degrade.wiring import RATE_SHARE
     from chapters.stage import StageError, StageOptions
@@ -63,6 +81,11 @@ def drill(
 
     slowdown = 1.0 if backend == "sim" else REAL_DB_SLOWDOWN  # the pace of real backends
     capacity = capacity_tps(StageOptions(extra={"db_slowdown": slowdown}))
+    from chapters import get_stage
+
+    known = get_stage("ch6").scenarios
+    if scenario not in known:  # before "nothing to change": the first mistake first
+        _fail(f"ch6 has no scenario {scenario!r} (known: {', '.join(known)})")
     changes: list[tuple[float, str, object]] = []
     if flow_qps >= 0:
         changes.append((at_s * 1000.0, "flow-qps", flow_qps))
@@ -170,7 +193,9 @@ def bare_call_us(calls: int = GUARDED_CALLS) -> float:
 
 def bench_degrade(
     scenario: str = typer.Option("overload-10x", "--scenario", help="overload-3x | overload-10x"),
-    seed: int = typer.Option(1, "--seed", help="Seed of every run: same seed, same figures."),
+    seed: int = typer.Option(
+        1, "--seed", callback=seed_range(), help="Seed of every run: same seed, same figures."
+    ),
     calls: int = typer.Option(GUARDED_CALLS, "--calls", help="Guarded calls to time."),
 ) -> None:
     """Goodput through the spike as each control is added; then the cost of a guarded call.

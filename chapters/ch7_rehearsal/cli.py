@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from reference.cli_options import Interrupted, seed_range
+
 __all__ = ["register"]
 
 
@@ -22,7 +24,9 @@ def _fail(message: str) -> None:
 
 
 def rehearse(
-    seed: int = typer.Option(1, "--seed", help="Seed of every run: same seed, same figures."),
+    seed: int = typer.Option(
+        1, "--seed", callback=seed_range(), help="Seed of every run: same seed, same figures."
+    ),
     shards: int = typer.Option(4, "--shards", help="SQL stores (chapter 2's sharding)."),
     duration_s: float = typer.Option(1.5, "--duration-s", help="Simulated s per load level."),
     forecast_tps: float = typer.Option(
@@ -66,7 +70,8 @@ def rehearse(
         if slow and slow not in {f"shard-{i}" for i in range(shards)} | {"gw-0"}:
             _fail(f"--slow names no node of the stage: {slow!r} (shard-0.., gw-0)")
         progress = None if as_json else (lambda s: typer.echo(f"  {s}", err=True))
-        report = run_rehearsal(plan, on_progress=progress)
+        with Interrupted("no report was written"):
+            report = run_rehearsal(plan, on_progress=progress)
     except StageError as exc:
         _fail(str(exc))
         return
@@ -85,7 +90,9 @@ def rehearse(
 def bench_rehearsal(
     factor: float = typer.Option(2.0, "--factor", help="Load level, x the forecast peak."),
     seconds: float = typer.Option(60.0, "--seconds", help="Simulated seconds of the level."),
-    seed: int = typer.Option(1, "--seed", help="Seed of every run: same seed, same figures."),
+    seed: int = typer.Option(
+        1, "--seed", callback=seed_range(), help="Seed of every run: same seed, same figures."
+    ),
 ) -> None:
     """One rehearsal level at the default scale: 2x the peak for 60 simulated s.
 
