@@ -74,3 +74,16 @@ def test_ctrl_c_says_what_was_kept_and_exits_130(
         assert result.exit_code == 130, (args, result.output)
         assert result.stderr == "interrupted: nothing was stored\n", args
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args", [("rehearse",), ("bench", "rehearsal"), ("bench", "degrade"), ("degrade", "drill")]
+)
+def test_a_negative_seed_is_refused_by_chapters_6_and_7_too(args: tuple[str, ...]) -> None:
+    code, out = d11(*args, "--seed", "-1")
+    assert code == 2 and "--seed: must be a whole number from 0 to 2**63 - 1, not -1" in out
+
+
+def test_drill_names_a_bad_scenario_first() -> None:
+    code, out = d11("degrade", "drill", "--scenario", "nope")
+    assert code == 2 and "ch6 has no scenario 'nope'" in out
