@@ -2,9 +2,10 @@
 
 The runtime lives in the harness's process and owns an asyncio loop. It
 spawns one `python -m reference.runtime.node_main` per process node, dials
-each node's control channel (control.py), and hosts "local" nodes (clients
-whose history the harness records) on its own loop, where they talk to the
-node processes over the same TCP transport.
+each node's control channel (control.py; the dialing and its loss in
+channels.py), and hosts "local" nodes (clients whose history the harness
+records) on its own loop, where they talk to the node processes over the
+same TCP transport. Each node is a `Member` (members.py).
 
 A node's factory reaches its process by name (`"module:callable"`) or, for
 a closure or a lambda, by value: cloudpickled to a file in the data dir,
@@ -25,7 +26,7 @@ The harness drives it like the simulator: schedule with `call_at` /
 `call_after`, then `run_for` / `run_until`; faults may be injected from
 those callbacks or between runs.
 
-Faults are real:
+Faults are real (node_faults.py for a node, links.py for links and `rt.net`):
 - `crash`: SIGKILL; the file disk keeps only what was synced.
 - `restart`: a new process for the same node id, port and disk file.
 - `pause` / `resume`: SIGSTOP / SIGCONT.
@@ -47,27 +48,27 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, TypeVar
 
 from reference.disk.file import FileDisk
-from reference.net import shapes
-from reference.net.sim import LinkStats
 from reference.node import Context, Node, NodeFactory
 from reference.runtime import frames
 from reference.runtime.base import NodeStatus
-from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ControlClient
+from reference.runtime.channels import SETTLE_TIMEOUT_MS, ControlChannels
+from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S
 from reference.runtime.eventloop import new_event_loop
 from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
+from reference.runtime.links import LinkFaults, ProcessNet
+from reference.runtime.members import Link, Member, RuntimeUsageError, SpawnError
+from reference.runtime.node_faults import NodeFaults
 from reference.runtime.node_main import SECRET_ENV, NodeConfig, disk_path
 from reference.runtime.spec import (
     NodeSpec,
@@ -81,55 +82,38 @@ from reference.runtime.spec import (
 from reference.runtime.transport import (
     NO_MESSAGE_FAULTS,
     Address,
-    MessageFaults,
     TransportConfig,
 )
-from reference.sim.rng import stream
 from reference.telemetry import Telemetry
 
 log = logging.getLogger("d11.runtime")
+T = TypeVar("T")
 
-Kind = Literal["process", "local"]
-Link = tuple[str, str]  # (src, dst): messages from src to dst
-KILL_WAIT_S = 5.0
-SETTLE_TIMEOUT_MS = 10_000.0
+# Names other modules import from here, whose home is now a part's module.
+__all__ = [
+    "Member",
+    "ProcessNet",
+    "ProcessRuntime",
+    "RuntimeUsageError",
+    "SpawnError",
+]
+
 # Booting: every process imports the project on a machine that may be busy;
 # twenty of them on two loaded cores take well over ten seconds.
 BOOT_MS_PER_NODE = 1_500.0
-EXIT_POLL_S = 0.25  # while dialing a booting node, look at most this often whether it died
 SECRET_BYTES = 32  # a fresh cluster secret per run: as long as an HMAC-SHA256 tag
 SECRET_BYTES_MIN = 16
 
 
-@dataclass
-class Member:
-    """One node as the runtime sees it."""
+class ProcessRuntime(ControlChannels, NodeFaults, LinkFaults):
+    """See the module docstring. Use as a context manager, or call `close()`.
 
-    node_id: str
-    kind: Kind
-    addr: Address
-    spec: NodeSpec | PickledSpec | None = None  # process nodes: by name or by value
-    factory: NodeFactory | None = None  # local nodes
-    status: NodeStatus = "crashed"  # until started
-    incarnation: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    control: ControlClient | None = None
-    host: NodeHost | None = None
-    skew_ms: float = 0.0
-    drift_ppm: float = 0.0
-    exits: list[int] = field(default_factory=list)  # exit status of every process that ended
-
-
-class RuntimeUsageError(RuntimeError):
-    """A runtime misuse or a node that could not be started."""
-
-
-class SpawnError(RuntimeError):
-    """The process (or container) of a node could not be started; the node stays down."""
-
-
-class ProcessRuntime:
-    """See the module docstring. Use as a context manager, or call `close()`."""
+    Three parts live in modules of their own: the control channels
+    (channels.py), the faults on one node (node_faults.py) and the faults on
+    links with `rt.net` (links.py). This class holds the rest: membership and
+    addresses, time and running, booting with the start barrier, telemetry
+    and shutdown.
+    """
 
     boot_ms_per_node = BOOT_MS_PER_NODE  # allowance per process node while a cluster boots
 
@@ -369,13 +353,13 @@ class ProcessRuntime:
             first, self._errors = self._errors[0], []
             raise first
 
-    def _run(self, coro: Any) -> Any:
+    def _run(self, coro: Awaitable[T]) -> T:
         """Run a coroutine to completion from outside the loop."""
         if self.loop.is_running():
             raise RuntimeUsageError("this call waits, so it cannot run inside a scheduled callback")
         return self.loop.run_until_complete(coro)
 
-    def _spawn_task(self, coro: Any) -> None:
+    def _spawn_task(self, coro: Coroutine[object, object, None]) -> None:
         task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -529,271 +513,7 @@ class ProcessRuntime:
             command, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, env=self._child_env()
         )
 
-    def _attach_control(self, member: Member) -> None:
-        incarnation = member.incarnation
-        client = ControlClient(
-            member.node_id,
-            self.cluster,
-            self.secret,
-            self.max_frame_bytes,
-            on_metrics=lambda batch: self._on_metrics(member.node_id, batch),
-            on_closed=lambda: self._control_lost(member, incarnation),
-            log=log,
-            incarnation=incarnation,
-        )
-        member.control = client
-        self._spawn_task(self._connect(member, client, self._control_wait_s()))
-
-    async def _connect(self, member: Member, client: ControlClient, wait_s: float) -> None:
-        deadline_s = self.loop.time() + wait_s
-
-        next_poll_s = 0.0
-
-        def alive() -> bool:  # this client's process: not a later incarnation's
-            nonlocal next_poll_s
-            if member.control is not client:
-                return False
-            now_s = self.loop.time()
-            if now_s < next_poll_s:
-                return True
-            # Asked after every failed dial; for a container each answer is a
-            # call to the engine, made on this loop: at most a few a second.
-            next_poll_s = now_s + EXIT_POLL_S
-            return self._poll_exit(member) is None
-
-        try:
-            await client.connect(self.control_addr(member), deadline_s, alive)
-        except (TimeoutError, ConnectionError) as exc:
-            if member.control is client:
-                log.error("%s (see %s)", exc, self.log_path(member.node_id))
-                self._trace_fault("boot_failed", member.node_id, error=str(exc))
-                self._reap(member)
-                self.boot_failures.append((member.node_id, self._log_tail(member.node_id)))
-            return
-        if member.control is not client:  # crashed and restarted meanwhile
-            client.close()
-            return
-        # Re-send what may have changed between the spawn and now.
-        self._quiet(client.command("blocks", **self._blocks_json(member.node_id)))
-        self._quiet(client.command("clock", skew_ms=member.skew_ms, drift_ppm=member.drift_ppm))
-        self._quiet(client.command("net", **self.message_faults.to_json()))
-
-    def _control_lost(self, member: Member, incarnation: int, checks_left: int = 20) -> None:
-        """The control connection ended: if the process died by itself, it crashed.
-
-        The socket closes a moment before the exit status is ready, so look
-        again a few times (every 50 ms) before concluding anything; then, as a
-        process that hung up may still be on its way out (a loaded machine
-        takes seconds), once a second for as long as this incarnation lives,
-        so a node that dies while booting is reaped, not waited for.
-        """
-        if self._closed or member.incarnation != incarnation or member.status == "crashed":
-            return
-        status = self._poll_exit(member)
-        if status is None:
-            if checks_left > 0:
-                self.loop.call_later(0.05, self._control_lost, member, incarnation, checks_left - 1)
-                return
-            if checks_left == 0:
-                log.warning("node %s hung up its control channel but runs on", member.node_id)
-            self.loop.call_later(1.0, self._control_lost, member, incarnation, -1)
-            return
-        log.error(
-            "node %s exited by itself with status %s (see %s)",
-            member.node_id,
-            status,
-            self.log_path(member.node_id),
-        )
-        self._trace_fault("exit", member.node_id, status=status)
-        self._reap(member)
-
-    def _reap(self, member: Member) -> None:
-        """Mark the node crashed, and make sure its process is gone (bounded wait)."""
-        member.status = "crashed"
-        if member.control is not None:
-            member.control.close()
-            member.control = None
-        if self._poll_exit(member) is None:
-            self._kill(member)
-        status = self._wait_exit(member)
-        if status is not None:
-            member.exits.append(status)
-
-    def _quiet(self, future: asyncio.Future[Any]) -> None:
-        """Fire and forget a command: a lost connection is reported elsewhere."""
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    def settle(self, timeout_ms: float = SETTLE_TIMEOUT_MS) -> None:
-        """Wait until every up node has its control channel and has applied all commands."""
-        self._run(self._settle(timeout_ms))
-        self._raise_errors()
-
-    async def _settle(self, timeout_ms: float) -> None:
-        deadline_s = self.loop.time() + timeout_ms / 1000.0
-        while self.loop.time() < deadline_s:
-            waiting = [
-                m.node_id
-                for m in self.members.values()
-                if m.status == "up"
-                and m.kind == "process"
-                and (m.control is None or not m.control.connected.is_set() or m.control.pending)
-            ]
-            waiting += [
-                m.node_id
-                for m in self.members.values()
-                if m.kind == "local"
-                and m.status == "up"
-                and (m.host is None or m.host.node is None)
-            ]
-            waiting += self._settling()
-            if not waiting:
-                return
-            await asyncio.sleep(0.005)
-        raise TimeoutError(f"nodes not settled after {timeout_ms:.0f} ms: {waiting}")
-
-    def _settling(self) -> list[str]:
-        """Backend work still in flight that `settle` waits for (Docker: iptables rules)."""
-        return []
-
-    # -- node faults ----------------------------------------------------------
-    def crash(self, node_id: str) -> None:
-        """SIGKILL the node's process (or drop a local node): unsynced writes are lost."""
-        member = self._member(node_id)
-        if member.status == "crashed":
-            return
-        self._trace_fault("crash", node_id)
-        if member.kind == "local":
-            self._halt_local(member)
-            return
-        self._kill(member)
-        self._reap(member)
-
-    def restart(self, node_id: str) -> None:
-        """Boot a crashed node again: same id, address and disk; a fresh object."""
-        member = self._member(node_id)
-        if member.status != "crashed":
-            raise ValueError(f"restart({node_id!r}): it is {member.status}, not crashed")
-        member.incarnation += 1
-        self._trace_fault("restart", node_id)
-        self._boot(member)
-
-    def pause(self, node_id: str) -> None:
-        """SIGSTOP: the process keeps its memory and sockets but runs nothing."""
-        member = self._member(node_id)
-        if member.status == "crashed":
-            raise ValueError(f"pause({node_id!r}): it is crashed")
-        if member.status == "paused":
-            return
-        self._trace_fault("pause", node_id)
-        member.status = "paused"
-        if member.kind == "local":
-            assert member.host is not None
-            member.host.pause()
-        else:
-            self._signal_stop(member)
-
-    def resume(self, node_id: str) -> None:
-        """SIGCONT: the process runs again and handles what queued meanwhile."""
-        member = self._member(node_id)
-        if member.status != "paused":
-            return
-        self._trace_fault("resume", node_id)
-        member.status = "up"
-        if member.kind == "local":
-            assert member.host is not None
-            member.host.resume()
-        else:
-            self._signal_cont(member)
-
-    def set_clock(self, node_id: str, skew_ms: float = 0.0, drift_ppm: float = 0.0) -> None:
-        member = self._member(node_id)
-        member.skew_ms, member.drift_ppm = skew_ms, drift_ppm
-        self._trace_fault("clock", node_id, skew_ms=skew_ms, drift_ppm=drift_ppm)
-        if member.host is not None:
-            member.host.clock.skew_ms, member.host.clock.drift_ppm = skew_ms, drift_ppm
-        elif member.control is not None and member.control.connected.is_set():
-            self._quiet(member.control.command("clock", skew_ms=skew_ms, drift_ppm=drift_ppm))
-
-    def _halt_local(self, member: Member) -> None:
-        member.status = "crashed"
-        if member.host is not None:
-            member.host.stop()
-            member.host = None
-
-    # The process itself: the Docker backend overrides these with container calls.
-    def _kill(self, member: Member) -> None:
-        if member.proc is not None and member.proc.poll() is None:
-            member.proc.send_signal(signal.SIGKILL)
-
-    def _poll_exit(self, member: Member) -> int | None:
-        """The exit status if the node's process has ended, else None."""
-        return member.proc.poll() if member.proc is not None else None
-
-    def _wait_exit(self, member: Member) -> int | None:
-        """Wait (bounded) for the process to end; its status, once (then forgotten)."""
-        if member.proc is None:
-            return None
-        status = member.proc.wait(timeout=KILL_WAIT_S)
-        member.proc = None
-        return status
-
-    def _signal_stop(self, member: Member) -> None:
-        if member.proc is not None:
-            member.proc.send_signal(signal.SIGSTOP)
-
-    def _signal_cont(self, member: Member) -> None:
-        if member.proc is not None:
-            member.proc.send_signal(signal.SIGCONT)
-
-    # -- link faults (called through self.net) ------------------------------
-    def _blocks_of(self, node_id: str) -> tuple[frozenset[str], frozenset[str]]:
-        """(peers node_id must not send to, peers it must not hear from)."""
-        out = frozenset(dst for src, dst in self.cuts if src == node_id)
-        into = frozenset(src for src, dst in self.cuts if dst == node_id)
-        return out, into
-
-    def _blocks_json(self, node_id: str) -> dict[str, list[str]]:
-        out, into = self._blocks_of(node_id)
-        return {"out": sorted(out), "in": sorted(into)}
-
-    def _apply_cuts(self) -> None:
-        """Tell every node its share of the cut set (the whole share, not a delta)."""
-        for member in self.members.values():
-            if member.host is not None:
-                member.host.transport.set_blocks(*self._blocks_of(member.node_id))
-            elif member.control is not None and member.control.connected.is_set():
-                self._quiet(member.control.command("blocks", **self._blocks_json(member.node_id)))
-            # A node still booting gets its share when its control channel connects.
-
-    def _apply_message_faults(self) -> None:
-        """Tell every node the message-fault setting (the whole setting)."""
-        for member in self.members.values():
-            if member.host is not None:
-                member.host.transport.set_message_faults(self.message_faults)
-            elif member.control is not None and member.control.connected.is_set():
-                self._quiet(member.control.command("net", **self.message_faults.to_json()))
-            # A node still booting gets it when its control channel connects.
-
-    def _broadcast_addrs(self) -> None:
-        for member in self.members.values():
-            book = self.addr_book(member.node_id)
-            if member.host is not None:
-                member.host.transport.set_addrs(book)
-            elif member.control is not None and member.control.connected.is_set():
-                addrs = {n: list(a) for n, a in book.items()}
-                self._quiet(member.control.command("peers", addrs=addrs))
-
     # -- telemetry ----------------------------------------------------------
-    def _on_metrics(self, node_id: str, batch: dict[str, Any]) -> None:
-        """A node process's batch of metrics, stamped with arrival time (<= 100 ms late)."""
-        for name, n in batch.get("counts", {}).items():
-            self.telemetry.count(node_id, name, int(n))
-        for name, values in batch.get("samples", {}).items():
-            for value in values:
-                self.telemetry.observe(node_id, name, float(value))
-        for event in batch.get("traces", []):
-            self.telemetry.trace(node_id, str(event["kind"]), **event["fields"])
-
     def _trace_fault(self, kind: str, node: str, **fields: Any) -> None:
         self.telemetry.trace(node, kind, **fields)
 
@@ -853,149 +573,3 @@ class ProcessRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ProcessNet:
-    """`rt.net`: the simulator's partition vocabulary over a set of cut links.
-
-    Same semantics as `reference.net.sim.SimNet` (names may be nodes, or
-    cells and cities when the runtime has a topology; one-way partitions cut
-    earlier groups off from later ones), enforced by the nodes' transports.
-    """
-
-    def __init__(self, runtime: ProcessRuntime) -> None:
-        self._rt = runtime
-        self._rng = stream(runtime.seed, "net")  # the simulator's stream: same seed, same shapes
-
-    def _expand(self, names: Iterable[str]) -> set[str]:
-        if isinstance(names, str):
-            raise TypeError(f"expected a collection of names, got the string {names!r}")
-        out: set[str] = set()
-        topology = self._rt.topology
-        for name in names:
-            if name in self._rt.members:
-                out.add(name)
-            elif topology is not None and topology.kind(name) in ("cell", "city"):
-                out.update(topology.nodes_in(name))
-            else:
-                raise ValueError(f"partition: {name!r} is no node, cell or city")
-        return out
-
-    def _add(self, links: set[Link], **fields: Any) -> None:
-        self._rt.cuts |= links
-        self._rt._trace_fault("partition", "", **fields)
-        self._rt._apply_cuts()
-
-    def cut(self, src_nodes: Iterable[str], dst_nodes: Iterable[str], one_way: bool = True) -> None:
-        """Cut every link from `src_nodes` to `dst_nodes` (and back unless one_way)."""
-        sources, targets = self._expand(src_nodes), self._expand(dst_nodes)
-        links = {(s, d) for s in sources for d in targets if s != d}
-        if not one_way:
-            links |= {(d, s) for s, d in links}
-        self._add(links, src=sorted(sources), dst=sorted(targets), one_way=one_way)
-
-    def partition(self, groups: Iterable[Iterable[str]], one_way: bool = False) -> None:
-        """Cut every link between different groups (only earlier -> later if one_way)."""
-        expanded = [self._expand(g) for g in groups]
-        seen: set[str] = set()
-        for group in expanded:
-            if group & seen:
-                raise ValueError(f"partition: {sorted(group & seen)} in two groups")
-            seen |= group
-        links: set[Link] = set()
-        for i, a in enumerate(expanded):
-            for j, b in enumerate(expanded):
-                if i < j or (i > j and not one_way):
-                    links |= {(x, y) for x in a for y in b}
-        self._add(links, groups=[sorted(g) for g in expanded], one_way=one_way)
-
-    def isolate(self, name: str, one_way: bool = False) -> None:
-        """Cut a node (or a cell, or a city) off from every other node."""
-        inside = self._expand([name])
-        outside = set(self._rt.members) - inside
-        links = {(a, b) for a in inside for b in outside}
-        if not one_way:
-            links |= {(b, a) for a, b in links}
-        self._add(links, isolate=name, nodes=sorted(inside), one_way=one_way)
-
-    def heal(self) -> None:
-        """Restore every link."""
-        self._rt.cuts.clear()
-        self._rt._trace_fault("heal", "")
-        self._rt._apply_cuts()
-
-    def set_message_faults(
-        self, loss: float = 0.0, duplicate: float = 0.0, reorder: float = 0.0
-    ) -> None:
-        """Lose, duplicate, hold back this share of every message (all zeros: none).
-
-        Applied by each node's transport to what it sends, clients included,
-        as the simulator applies it to every message. `heal()` does not end
-        it; setting zeros does.
-        """
-        faults = MessageFaults(loss, duplicate, reorder)  # ValueError, TypeError if bad
-        if faults == self._rt.message_faults:
-            return
-        self._rt.message_faults = faults
-        self._rt._trace_fault("net", "", **faults.to_json())
-        self._rt._apply_message_faults()
-
-    def is_cut(self, src: str, dst: str) -> bool:
-        return (src, dst) in self._rt.cuts
-
-    # -- partition shapes (as in SimNet, drawn from the same seeded stream) ---
-    def random_halves(self, nodes: Iterable[str] | None = None) -> list[set[str]]:
-        groups = shapes.random_halves(self._members(nodes), self._rng)
-        self.partition(groups)
-        return groups
-
-    def bridge(self, nodes: Iterable[str] | None = None) -> str:
-        left, bridge_node, right = shapes.bridge(self._members(nodes), self._rng)
-        self.cut(left, right, one_way=False)
-        return bridge_node
-
-    def majorities_ring(self, nodes: Iterable[str] | None = None) -> dict[str, set[str]]:
-        """Every node hears a majority, but no two nodes hear the same one."""
-        hears = shapes.majorities_ring(self._members(nodes), self._rng)
-        self._add(shapes.ring_cuts(hears), ring={n: sorted(v) for n, v in hears.items()})
-        return hears
-
-    def _members(self, nodes: Iterable[str] | None) -> list[str]:
-        return sorted(nodes) if nodes is not None else sorted(self._rt.members)
-
-    def link_stats(self) -> dict[Link, LinkStats]:
-        """Per directed link: (sent, delivered, dropped, duplicated). Asks every up node.
-
-        `sent` counts frames written (a duplicate twice, a lost or cut
-        message not at all); `dropped` sums the sender's drops (cut, lost,
-        full, peer down) and the receiver's (cut on arrival).
-        """
-        sent: dict[Link, int] = {}
-        delivered: dict[Link, int] = {}
-        dropped: dict[Link, int] = {}
-        duplicated: dict[Link, int] = {}
-        for node_id, member in self._rt.members.items():
-            if member.status != "up":
-                continue
-            for peer, counts in self._rt.stats(node_id)["links"].items():
-                out, into = (node_id, peer), (peer, node_id)
-                sent[out] = sent.get(out, 0) + counts["sent"]
-                dropped[out] = dropped.get(out, 0) + (
-                    counts["dropped_cut"]
-                    + counts["dropped_full"]
-                    + counts["dropped_down"]
-                    + counts["dropped_loss"]
-                )
-                duplicated[out] = duplicated.get(out, 0) + counts["duplicated"]
-                delivered[into] = delivered.get(into, 0) + counts["received"]
-                dropped[into] = dropped.get(into, 0) + counts["dropped_in"]
-        links = sorted(set(sent) | set(delivered) | set(dropped))
-        return {
-            link: LinkStats(
-                sent.get(link, 0),
-                delivered.get(link, 0),
-                dropped.get(link, 0),
-                duplicated.get(link, 0),
-            )
-            for link in links
-        }
