@@ -1,0 +1,314 @@
+"""Chapter 5 on a runtime: the deployment, its final phase, and where its messages went.
+
+`MqDeployment` is what `MqStage.build` (`build.py`) fills: the ledger
+group, the broker group, the payment services (producers) and the consumer
+groups. It decides when the broker has drained (the final read's gate),
+runs the final phase (`finish`: heal, restart, read once drained), and sums
+the message trace into the report's figures (`figures`, `sample_life`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+from chapters.ch5_mq.plan import (
+    CITIES,
+    CONSUMER_GROUPS,
+    GATE_POLL_MS,
+    GROUP_CAPACITY_TPS,
+    LOST_CITY,
+    PAY,
+    SETTLED,
+    SPAN_PROCESS,
+    TOPIC,
+    USERS_CITY,
+    broker_mutations,
+    load_test_share_of,
+)
+from chapters.common import FINAL_READ_WINDOW_MS, RECOVERY_MS, PaymentDeployment
+from chapters.stage import Runtime, Stage, StageOptions
+from checks.history import Event
+from reference.clients import Payment
+from reference.ledger.directory import Directory
+from reference.mq import BrokerConfig, BrokerReplica, MessageConsumer
+from reference.mq.machine import BrokerMachine, retry_topic
+from reference.mq.trace import TRACE
+from reference.net.topology import Topology
+from reference.node import NodeId
+from reference.payment import merchant_account, user_account
+from reference.sim.rng import stream
+from reference.tracing import SPAN_EVENT, shadow_name
+
+# A message's life in the message trace: (time, node, step, what the step knows).
+Life = list[tuple[float, str, str, dict[str, object]]]
+
+
+class MqDeployment(PaymentDeployment):
+    """Chapter 5 on a runtime (see the module docstring)."""
+
+    def __init__(self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology):
+        super().__init__(stage, rt, options, topology)
+        self.ledger: tuple[NodeId, ...] = ()
+        self.brokers: tuple[NodeId, ...] = ()
+        self.producers: list[NodeId] = []
+        self.consumers: dict[str, list[NodeId]] = {}
+        self.directory: Directory | None = None
+        # Producers and consumers record history through `record`: on a real
+        # backend they are hosted in the harness's process, like the clients.
+        self.local_nodes: list[NodeId] = []
+        self._drained_at_ms = -1e18
+        self._drained = False
+        # The message trace (reference/mq/trace.py): msg id -> its steps, in time order.
+        self.lives: dict[str, Life] = {}
+        extra = options.extra
+        # Chapter 7 on these queues (extra "load_test_share"): a share of the payments
+        # is load-test traffic, traced and tagged; its events take the shadow lane.
+        self.load_test_share = load_test_share_of(options)
+        self.traced = self.load_test_share > 0
+        self._tagging = stream(options.seed, "load-test/tagging")
+        # RocketMQ's defaults unless a run asks otherwise (tests shorten the check window).
+        self.broker_config = BrokerConfig(
+            transaction_check_interval_ms=int(extra.get("check_interval_ms", 30_000)),
+            transaction_check_max=int(extra.get("check_max", 15)),
+            mutations=broker_mutations(options),
+        )
+
+    def capacity_tps(self) -> float:
+        return GROUP_CAPACITY_TPS
+
+    def payment_for(
+        self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
+    ) -> Payment:
+        tagged = self.traced and self._tagging.random() < self.load_test_share
+        return Payment(time_ms, user_account(uid), merchant_account(mid, PAY), amount_cents, tagged)
+
+    def lanes(self) -> list[tuple[str, str]]:
+        """(consumer group, topic) of every group: production's, and with a load
+        test the shadow groups on the shadow topic."""
+        out = [(g, TOPIC) for g in CONSUMER_GROUPS]
+        if self.traced:
+            out += [(shadow_name(g), shadow_name(TOPIC)) for g in CONSUMER_GROUPS]
+        return out
+
+    def merchant_balances(self) -> dict[str, int]:
+        return {
+            merchant_account(m, cell): 0
+            for m in range(self.population.merchants)
+            for cell in (PAY, SETTLED)
+        }
+
+    def city_nodes(self, city: str) -> list[NodeId]:
+        return [n for n in self.topology.nodes_in(city) if n not in self.roles["client"]]
+
+    def crash_victims(self) -> list[NodeId]:
+        return self.city_nodes(LOST_CITY)
+
+    def restart_after_ms(self) -> float | None:
+        return None  # the lost city is back in the final phase
+
+    def partition_groups(self) -> list[set[str]]:
+        return [{LOST_CITY}, {c for c, _ in CITIES if c != LOST_CITY} | {USERS_CITY}]
+
+    # -- the broker's state, for the final gate and the report --------------------------
+    def broker_state(self) -> BrokerMachine | None:
+        """The broker state of the group's leader now (None: no leader up)."""
+        for r in self.brokers:
+            if self.rt.status(r) == "up":
+                node = self.rt.node(r)  # type: ignore[attr-defined]
+                if isinstance(node, BrokerReplica) and node.role == "leader":
+                    return node.machine
+        return None
+
+    def drained(self) -> bool:
+        """No half message waits for its verdict and every group consumed everything.
+        Looked at once every GATE_POLL_MS: on a real backend each look copies the
+        broker's state out of its process."""
+        now_ms = self.rt.now_ms
+        if now_ms - self._drained_at_ms >= GATE_POLL_MS:
+            self._drained_at_ms = now_ms
+            self._drained = self._look_drained()
+        return self._drained
+
+    def _look_drained(self) -> bool:
+        if not simulated(self.rt):
+            return self._observed_drained()
+        state = self.broker_state()
+        if state is None or state.halves:
+            return False
+        return all(
+            state.lag(group, topic) == 0 and state.lag(group, retry_topic(group)) == 0
+            for group, topic in self.lanes()
+        )
+
+    def _observed_drained(self) -> bool:
+        """Drained as the consumers see it (on a real backend the broker's state
+        is in another process): each has read its queues to the end recently, and
+        the broker's leader said lately that no half message awaits a verdict."""
+        now_ms = self.rt.now_ms
+        heard = False
+        for members in self.consumers.values():
+            for nid in members:
+                up = self.rt.status(nid) == "up"
+                node = self.rt.node(nid) if up else None  # type: ignore[attr-defined]
+                if not isinstance(node, MessageConsumer):
+                    return False
+                if not node.caught_up(now_ms, fresh_ms=2 * GATE_POLL_MS):
+                    return False
+                if node.config.rebalance and now_ms - node.heard_ms <= 2 * GATE_POLL_MS:
+                    if node.unresolved_halves != 0:
+                        return False
+                    heard = True
+        return heard
+
+    # --8<-- [start:message-life]
+    def figures(self) -> dict[str, Any]:
+        """Where the run's messages went, stage by stage (the message trace, summed):
+        from the history (what producers and consumers saw) and the broker's state."""
+        life: Counter[str] = Counter()
+        for e in self.history:
+            if e.type != "ok" or not isinstance(e.value, dict):
+                continue
+            by_check = e.value.get("by") == "check"
+            name = {
+                "send": "sent",
+                "publish": "sent",
+                "receive": "delivered",
+                "apply": "applied",
+                "settle": "settled",
+                "check-max": "set_aside",
+            }.get(e.f)
+            if e.f in ("commit", "rollback"):
+                name = ("committed" if e.f == "commit" else "rolled_back") + (
+                    "_by_check" if by_check else ""
+                )
+            if name:
+                life[name] += 1
+        out: dict[str, Any] = {"message_life": dict(sorted(life.items()))}
+        sample = self.sample_life()
+        if sample is not None:
+            out["message_trace"] = sample
+        state = self.broker_state()
+        if state is not None:
+            topics = Counter(m.topic for m in state.log)
+            out["broker"] = {
+                "log_records": len(state.log),
+                "half_unresolved": len(state.halves),
+                "retried": sum(n for t, n in topics.items() if t.startswith("%RETRY%")),
+                "dead_lettered": sum(n for t, n in topics.items() if t.startswith("%DLQ%")),
+                "lag": {g: state.lag(g, t) for g, t in self.lanes()},
+            }
+        return out
+
+    # --8<-- [end:message-life]
+
+    # -- the final phase ---------------------------------------------------------------
+    # --8<-- [start:mq-finish]
+    def finish(self, at_ms: float) -> float:
+        """Heal and restart at `at_ms`; read every balance once the broker has drained.
+
+        Unlike chapters 1-4, the clients do not ask again about payments they
+        got no answer for: bringing a payment and its event back together is
+        the broker's check-back's job here, not the user's. The run lasts at
+        least one check pass (RocketMQ's 30 s interval) past the final phase.
+        """
+        read_at_ms = at_ms + RECOVERY_MS
+
+        def final_phase() -> None:
+            self.note("final-phase", "heal, restart what is down; read once the broker drained")
+            self.rt.net.heal()
+            servers = [n for role, ids in self.roles.items() if role != "cell" for n in ids]
+            down = {n for n in servers if self.rt.status(n) == "crashed"}
+            self.restart(sorted(down | self.crashed))
+            reader = self.plans[self.roles["client"][0]]
+            reader.final_read_gate = self.drained
+            reader.final_read_at_ms = read_at_ms
+
+        self.rt.call_at(at_ms, final_phase)
+        check_pass_ms = self.broker_config.transaction_check_interval_ms + 2_000.0
+        if not simulated(self.rt):
+            # A real backend's runner does not wait past end_ms for the final
+            # read (the simulator's does): room for the pass, the deliveries
+            # after it, and one offset commit (5 s).
+            check_pass_ms += 8_000.0
+        self.end_ms = max(read_at_ms + FINAL_READ_WINDOW_MS, at_ms + check_pass_ms)
+        return self.end_ms
+
+    # --8<-- [end:mq-finish]
+
+    # --8<-- [start:sample-life]
+    def topic_lives(self) -> dict[str, Life] | None:
+        """Every message's life as the broker's trace topic holds it (None: no broker
+        state here, as on a real backend, where the broker is another process)."""
+        state = self.broker_state()
+        if state is None or not state.trace_topic:
+            return None
+        lives: dict[str, Life] = {}
+        for e in state.trace_topic:
+            lives.setdefault(e.msg_id, []).append((e.time_ms, e.node, e.step, dict(e.fields)))
+        return lives
+
+    def sample_life(self) -> dict[str, Any] | None:
+        """One message's life from the message trace, for the report: the first sent of
+        those whose life went furthest from the plain path (set aside, checked, dead-
+        lettered, retried) and, among those, through the most kinds of step. Read
+        back from the broker's trace topic; from the run's telemetry where the
+        broker's state is out of reach."""
+        lives = self.topic_lives() or self.lives
+        if not lives:
+            return None
+
+        def interest(steps: Life) -> int:
+            names = [step for _, _, step, _ in steps]
+            rare = ("set-aside", "checked", "dead-lettered", "retried")
+            score = sum(100 * (len(rare) - i) for i, r in enumerate(rare) if r in names)
+            return score + len(set(names))  # then the fullest life
+
+        ids = sorted(lives, key=lambda m: (-interest(lives[m]), min(s[0] for s in lives[m]), m))
+        msg_id = ids[0]
+        steps = [
+            [round(t, 1), node, step, " ".join(f"{k}={v}" for k, v in sorted(fields.items()))]
+            for t, node, step, fields in sorted(lives[msg_id], key=lambda s: s[0])
+        ]
+        return {"id": msg_id, "steps": steps, "traced_messages": len(lives)}
+
+    # --8<-- [end:sample-life]
+
+    def on_trace(self, event: Any) -> None:
+        """Check passes become timeline notes; a half message set aside after its
+        last check is recorded as the broker's report (f="check-max"); message
+        trace steps are kept per message (`sample_life`)."""
+        if event.kind == SPAN_EVENT:  # chapter 7's spans: into the history (isolation)
+            value = {**event.fields, "node": event.node}
+            self.history.append(
+                Event("info", SPAN_PROCESS, "span", value, event.time_ms, len(self.history))
+            )
+        elif event.kind == TRACE:
+            fields = {k: v for k, v in event.fields.items() if k not in ("id", "step")}
+            life = self.lives.setdefault(str(event.fields["id"]), [])
+            life.append((event.time_ms, event.node, str(event.fields["step"]), fields))
+        elif event.kind == "mq.check-pass":
+            n, aside = event.fields["checks"], event.fields["discarded"]
+            self.note("check-back", f"{n} half messages asked about, {aside} set aside")
+        elif event.kind == "mq.rebalance" and "took" in event.fields:
+            live = ", ".join(event.fields["members"])
+            self.note("rebalance", f"{event.node} takes {event.fields['took']} (live: {live})")
+        elif event.kind == "mq.check-max":
+            value = {"id": str(event.fields["msg_id"])}
+            for kind in ("invoke", "ok"):
+                self.record(
+                    {
+                        "type": kind,
+                        "process": "broker",
+                        "f": "check-max",
+                        "value": value,
+                        "time_ms": self.rt.now_ms,
+                    }
+                )
+
+
+def simulated(rt: Runtime) -> bool:
+    from reference.runtime.sim import SimRuntime
+
+    return isinstance(rt, SimRuntime)
