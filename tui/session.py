@@ -26,32 +26,44 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from checks.history import NEMESIS, Event
 from checks.nemesis import Action, apply_action
-from reference.telemetry import TraceEvent
+from tui.fault_words import _cut_lines, _cut_off, _cut_state, _describe, _trace_detail
+from tui.live_checks import LIVE_CHECKS, LiveWalletLin, judge_history, not_final, recent_window
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of, wanted_event
-from tui.views import CHAPTER_EXTRA, ViewError, view_for
+from tui.session_config import SPEEDS, SessionConfig, SessionError
+from tui.state_guard import ReadsLiveState, StateGuard
+from tui.views import ViewError, view_for
 
 if TYPE_CHECKING:
-    from chapters.stage import Check, Deployment, Expectation, Stage, StageOptions
+    from chapters.stage import Check
     from checks.harness.runner import TestResult
-    from checks.lin.incremental import IncrementalLin
-    from checks.lin.model import Call
     from checks.verdict import Verdict
-    from reference.net.topology import Topology
-    from reference.node import Node
-    from reference.runtime.sim import SimRuntime
+    from reference.telemetry import TraceEvent
 
-__all__ = ["SPEEDS", "Session", "SessionConfig", "SessionError", "StateGuard", "judge_history"]
+__all__ = [
+    "SPEEDS",
+    "LiveWalletLin",
+    "ReadsLiveState",
+    "Session",
+    "SessionConfig",
+    "SessionError",
+    "StateGuard",
+    "_cut_lines",
+    "_cut_off",
+    "_cut_state",
+    "_describe",
+    "judge_history",
+    "recent_window",
+    "replay_saved",
+]
 
-SPEEDS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 WINDOW_MS = 4_000.0  # traffic is planned this far ahead, window by window
 REARM_LEAD_MS = 1_000.0  # the next window is planned this long before the current one ends
 WARMUP_MS = 200.0
@@ -64,8 +76,6 @@ EVENTS_KEPT = 1_000
 HISTORY_MAX = 1_000_000  # events kept in the live history before the oldest half goes
 CHECK_EVENTS_MAX = 60_000  # the checkers judge at most this many recent events
 LEDGER_EVENTS_MAX = 250_000  # beyond this the ledger check is too slow to run live
-ROUND_S_MAX = 120.0  # wall time one live lin round may search; the next goes on from there
-TIMEOUT_S = 300.0  # wall time a saved run's lin may search (as chapter 4's own check)
 SCENARIO_FAULT_AT_MS = 1_600.0
 PARTITION_MS = 1_000.0
 RUNTIME_FAULT_KINDS = frozenset(
@@ -78,327 +88,6 @@ SESSION_SCENARIOS = frozenset({"steady", "double11", "crash", "partition", "satu
 
 # The scenario a person's faults make the run look like, for the expectations.
 _SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "partition"}
-
-
-class SessionError(ValueError):
-    """An action that cannot be done now; the message is shown in the status bar."""
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    """What a session is built from (a rebuild takes a changed copy)."""
-
-    chapter: str = "ch1"
-    scenario: str = "steady"
-    seed: int = 1
-    variant: str = ""
-    speed: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def with_(self, **changes: Any) -> SessionConfig:
-        return replace(self, **changes)
-
-    def validate(self) -> tuple[Stage, StageOptions]:
-        """(stage, options) for this config; SessionError with one line if it makes no sense."""
-        from chapters import get_stage
-        from chapters.stage import StageError
-
-        try:
-            stage = get_stage(self.chapter)
-            if self.scenario not in stage.scenarios:
-                known = ", ".join(stage.scenarios)
-                raise StageError(f"{stage.id} has no scenario {self.scenario!r} (known: {known})")
-            # A chapter view's keys may need a piece of the stage (chapter 6: a control plane).
-            extra = {**CHAPTER_EXTRA.get(stage.id, {}), **self.extra}
-            options = stage.options(seed=self.seed, variant=self.variant, extra=extra)
-        except StageError as exc:
-            raise SessionError(str(exc)) from None
-        if not SPEEDS[0] <= self.speed <= SPEEDS[-1]:
-            raise SessionError(
-                f"speed must be in [{SPEEDS[0]:g}, {SPEEDS[-1]:g}], not {self.speed:g}"
-            )
-        return stage, options
-
-
-CheckRunner = Callable[[str, "Check", list[Event]], "Verdict"]
-"""(check name, check, history) -> Verdict: how `judge_history` runs each check."""
-
-
-def judge_history(
-    dep: Deployment,
-    history: list[Event],
-    scenario: str,
-    *,
-    ledger: bool = True,
-    run: CheckRunner | None = None,
-    judged_before: bool = False,
-) -> list[CheckView]:
-    """Run the stage's checks on `history` and set them against the chapter's expectations.
-
-    `run` runs one check (default: call it); the live session passes one that
-    keeps checks reading node state off the moving simulation. `judged_before`:
-    the run's final reads are taken and traffic went on (j is once per run).
-    """
-    from chapters.stage import judge
-
-    run_check: CheckRunner = run or (lambda _name, check, events: check(events))
-
-    at_ms = history[-1].time_ms if history else 0.0
-    verdicts = {}
-    skipped: list[CheckView] = []
-    for name, check in dep.checks.items():
-        if name == "ledger" and not ledger:
-            skipped.append(
-                CheckView(
-                    name,
-                    "unknown",
-                    "history too long to replay live; press j to judge a fresh run",
-                    "unknown",
-                    at_ms=at_ms,
-                    events=len(history),
-                )
-            )
-            continue
-        verdicts[name] = run_check(name, check, history)
-    judged = judge(verdicts, dep.expectations(scenario))
-    views = [
-        CheckView(
-            name=name,
-            valid=v.valid,
-            summary=_live_summary(v, judged_before),
-            outcome=judged[name].outcome,
-            expected=_why(judged[name].expected),
-            at_ms=at_ms,
-            events=len(history),
-        )
-        for name, v in verdicts.items()
-    ]
-    return sorted(views + skipped, key=lambda c: c.name)
-
-
-def _why(expected: Expectation | None) -> str:
-    return expected.why if expected is not None else ""
-
-
-def _live_summary(verdict: Verdict, judged_before: bool = False) -> str:
-    """A verdict's summary, in the words of a live run (no final reads yet: press j).
-
-    `judged_before`: the final reads were taken and traffic went on (g after j);
-    j is once per run, so a fresh run (n) is the way to a final verdict again."""
-    resolution = verdict.details.get("resolution") if isinstance(verdict.details, dict) else None
-    no_final = isinstance(resolution, dict) and resolution.get("status") == "no-final-read"
-    if no_final and judged_before:
-        return (
-            "Lost or doubled payments show only in final reads, and traffic went on after "
-            "them: judged so far; n starts a fresh run to judge again."
-        )
-    if no_final:
-        return (
-            "Lost or doubled payments show only in the final reads: press j to stop "
-            "traffic, recover, and read every balance."
-        )
-    summary = str(verdict.summary)
-    if verdict.valid == "unknown" and "final read" in summary.lower():
-        again = "traffic went on after the final reads; n for a fresh run"
-        return f"{summary} ({again if judged_before else 'j takes the final reads'})"
-    return summary
-
-
-def not_final(history: list[Event]) -> list[Event]:
-    """`history` with its final reads made ordinary reads: traffic went on after them
-    (g after j), so the checks judge what is in flight as a prefix, not as lost."""
-    return [
-        replace(e, extra={k: v for k, v in e.extra.items() if k != "final"})
-        if e.extra.get("final")
-        else e
-        for e in history
-    ]
-
-
-def recent_window(history: list[Event], events_max: int) -> list[Event]:
-    """The last `events_max` events as a well-formed history, re-indexed.
-
-    Completions whose invoke fell before the cut are dropped (an operation is
-    whole or absent); the setup events (opening balances) are always kept.
-    """
-    if len(history) <= events_max:
-        return history
-    cut = len(history) - events_max
-    setup = [e for e in history[: min(cut, 16)] if e.process == "setup"]
-    opened: set[int | str] = set()
-    kept: list[Event] = list(setup)
-    for ev in history[cut:]:
-        if ev.process == NEMESIS or ev.process == "setup":
-            kept.append(ev)
-        elif ev.type == "invoke":
-            opened.add(ev.process)
-            kept.append(ev)
-        elif ev.process in opened:
-            opened.discard(ev.process)
-            kept.append(ev)
-    return [replace(e, index=i) for i, e in enumerate(kept)]
-
-
-# --8<-- [start:live-lin]
-class LiveWalletLin:
-    """Chapter 4's `lin` check for the live view: judged round by round, never again whole.
-
-    The same verdict as `chapters.ch4_paxos.wallets.check_wallets_linearizable`
-    (each wallet's projection against the ledger model), but each round
-    follows every wallet from where the last round left it
-    (`checks.lin.incremental.IncrementalLin`): a round costs the projection
-    and the events new since the last one, not a search of the whole run.
-    Whole, a minute of the spike with a city cut was undecided after 300 s
-    (a dozen payments in doubt from the cut to the final lookups keep a
-    wallet from ever being quiet); followed, it is decided in seconds.
-    """
-
-    def __init__(self, initial: dict[str, int], round_s: float = ROUND_S_MAX) -> None:
-        from checks.lin.incremental import IncrementalLin
-        from checks.lin.models.accounts import LedgerModel
-
-        wallets = {str(a): c for a, c in initial.items() if str(a).startswith("u")}
-        self.model = LedgerModel(wallets)
-        self.live = IncrementalLin(self.model, _withdrawal)
-        self.round_s = round_s
-        self._lock = threading.Lock()  # a save and a check round may judge at once
-
-    def __call__(self, history: list[Event]) -> Verdict:
-        """This round: the history up to its first operation still in flight."""
-        from checks.lin.incremental import safe_horizon
-
-        with self._lock:
-            horizon = safe_horizon(history, holds=lambda ev: ev.f == "read")
-            return self._judge(self.live, history, horizon, self.round_s)
-
-    def whole(self, history: list[Event]) -> Verdict:
-        """The whole of `history`, in flight included, afresh (what a save records)."""
-        from checks.lin.incremental import IncrementalLin
-
-        end = history[-1].index + 1 if history else 0
-        return self._judge(IncrementalLin(self.model, _withdrawal), history, end, TIMEOUT_S)
-
-    def _judge(
-        self, live: IncrementalLin, history: list[Event], horizon: int, round_s: float
-    ) -> Verdict:
-        from chapters.ch4_paxos.wallets import wallet_operations
-        from checks.lin.checker import prepare
-        from checks.verdict import NO_CLIENT_OPERATIONS, Verdict
-
-        ops = wallet_operations(history)
-        if not ops:
-            return Verdict("lin", "unknown", NO_CLIENT_OPERATIONS)
-        calls, _ = prepare(ops, self.model)
-        got = live.check(calls, horizon, round_s)
-        details: dict[str, Any] = {
-            "model": "ledger", "wallets": got.parts, "operations": len(ops),
-            "judged_to_event": got.horizon, "events_new": got.events_new,
-            "elapsed_s": round(got.elapsed_s, 3),
-        }  # fmt: skip
-        if got.parts == 0:  # nothing judged yet: as every checker says of no operations
-            return Verdict("lin", "unknown", NO_CLIENT_OPERATIONS, details)
-        if got.valid is True:
-            return Verdict(
-                "lin", True,
-                f"Every wallet's history is linearizable ({got.parts} wallets, "
-                f"{len(ops)} operations, to event {got.horizon:,}): each read saw every "
-                "payment acknowledged before it.",
-                details,
-            )  # fmt: skip
-        if got.valid == "unknown":
-            return Verdict("lin", "unknown", f"Undecided: {got.reason}.", details)
-        wallet = str(got.failing[0] if isinstance(got.failing, tuple) else got.failing)
-        witness = [
-            {"what": self.model.describe_call(c), "invoke": c.call, "return": c.ret}
-            for c in calls
-            if _touches(c, wallet)
-        ][:40]
-        return Verdict(
-            "lin", False,
-            f"The history of wallet {wallet} is not linearizable: no order of its "
-            "payments and reads explains what the reads saw.",
-            details, witness,
-        )  # fmt: skip
-
-
-def _touches(call: Call, wallet: str) -> bool:
-    """A payment from `wallet`, or a read that saw it."""
-    if call.input[0] == "transfer":
-        return bool(call.input[1] == wallet)
-    return isinstance(call.output, tuple) and any(a == wallet for a, _ in call.output)
-
-
-def _withdrawal(inp: tuple[Any, ...]) -> tuple[str, str, int] | None:
-    """A ledger call that only moves money: (from, to, cents)."""
-    return (inp[1], inp[2], inp[3]) if inp[0] == "transfer" else None
-
-
-# Checks judged round by round in the live view, by chapter: check name -> factory.
-LIVE_CHECKS: dict[str, dict[str, Callable[[Any], Check]]] = {
-    "ch4": {"lin": lambda dep: LiveWalletLin(dict(dep.initial))},
-}
-# --8<-- [end:live-lin]
-
-
-class ReadsLiveState(BaseException):
-    """Raised in a history-only check run when the check asks for live node state.
-
-    A BaseException so that no `except Exception` inside a check swallows it:
-    the session catches it and runs the check again under its lock.
-    """
-
-
-# --8<-- [start:state-guard]
-class StateGuard:
-    """The runtime as the stage sees it: the simulator's, with a guard on its nodes.
-
-    Checks run in their own thread while the simulation moves on, so they are
-    handed a copy of the history. A check that reads node state as well (a
-    ledger replica's books) would read it half-way through a message: a
-    dictionary changing size under it, balances updated before their transfer.
-    Inside `history_only()`, asking for a node or its status raises
-    `ReadsLiveState` in that thread, and the session runs that check under its
-    lock, on a history and a state taken at the same instant. Every other
-    caller, in any thread, gets the runtime itself.
-    """
-
-    def __init__(self, rt: SimRuntime) -> None:
-        self._rt = rt
-        self._local = threading.local()
-
-    def node(self, node_id: str) -> Node | None:
-        self._guard("node", node_id)
-        return self._rt.node(node_id)
-
-    def status(self, node_id: str) -> str:
-        self._guard("status", node_id)
-        return str(self._rt.status(node_id))
-
-    def history_only(self) -> _HistoryOnly:
-        """Within this block, this thread may not read live node state."""
-        return _HistoryOnly(self._local)
-
-    def _guard(self, what: str, node_id: str) -> None:
-        if getattr(self._local, "history_only", False):
-            raise ReadsLiveState(f"{what}({node_id!r})")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._rt, name)
-
-
-# --8<-- [end:state-guard]
-
-
-class _HistoryOnly:
-    def __init__(self, local: threading.local) -> None:
-        self._local = local
-
-    def __enter__(self) -> None:
-        assert not getattr(self._local, "history_only", False), "history_only does not nest"
-        self._local.history_only = True
-
-    def __exit__(self, *exc: object) -> None:
-        self._local.history_only = False
 
 
 class Session:
@@ -1204,104 +893,6 @@ class Session:
                 out.append(f"{n} clock {self.skews_ms[n]:+.0f} ms")
         out.extend(_cut_lines(self.rt.net, self.topology))
         return out
-
-
-# -- helpers -----------------------------------------------------------------------------
-def _describe(op: str, params: dict[str, Any]) -> str:
-    if op in ("crash", "restart", "pause", "resume"):
-        return str(params["node"])
-    if op == "skew":
-        return f"{params['node']} clock {float(params['skew_ms']):+.0f} ms"
-    if op == "isolate":
-        return f"{params['target']} cut off from everything"
-    if op == "partition":
-        return " | ".join(",".join(g) for g in params["groups"])
-    if op == "heal":
-        return "every link restored"
-    return ", ".join(f"{k}={v}" for k, v in params.items())
-
-
-def _trace_detail(event: TraceEvent) -> str:
-    f = event.fields
-    if event.kind == "partition":
-        if "isolate" in f:
-            return f"{f['isolate']} cut off ({len(f.get('nodes', []))} nodes)"
-        src, dst = f.get("src", []), f.get("dst", [])
-        return f"{_short(src)} ✂ {_short(dst)}{' (one way)' if f.get('one_way') else ''}"
-    if event.kind == "heal":
-        return "every link restored"
-    if event.kind == "clock":
-        return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items())
-    return " ".join(f"{k}={v}" for k, v in list(f.items())[:4])
-
-
-def _short(names: Iterable[str]) -> str:
-    names = list(names)
-    return ",".join(names) if len(names) <= 3 else f"{','.join(names[:3])}+{len(names) - 3}"
-
-
-class _Links(Protocol):
-    """What the cut summaries read of a network: whether a link is cut."""
-
-    def is_cut(self, src: str, dst: str) -> bool: ...
-
-
-def _cut_state(net: _Links, nodes: list[str]) -> dict[str, str]:
-    """node -> "" | "partial" | "isolated", from which of its links are cut."""
-    is_cut: Callable[[str, str], bool] = net.is_cut
-    out: dict[str, str] = {}
-    for n in nodes:
-        others = [o for o in nodes if o != n]
-        cut = sum(1 for o in others if is_cut(n, o) or is_cut(o, n))
-        out[n] = "" if cut == 0 else ("isolated" if cut == len(others) else "partial")
-    return out
-
-
-def _cut_off(net: _Links, topology: Topology) -> list[str]:
-    """Cities and cells whose every link to the rest of the system is cut."""
-    is_cut: Callable[[str, str], bool] = net.is_cut
-    everyone = set(topology.nodes())
-    out: list[str] = []
-    for name in [*topology.cities(), *topology.cells()]:
-        inside = set(topology.nodes_in(name))
-        outside = everyone - inside
-        if (
-            inside
-            and outside
-            and all(is_cut(a, b) or is_cut(b, a) for a in inside for b in outside)
-        ):
-            out.append(name)
-    return out
-
-
-def _cut_lines(net: _Links, topology: Topology) -> list[str]:
-    """Cut links summed up by city, then by cell: "hangzhou ✂ shanghai"."""
-    is_cut: Callable[[str, str], bool] = net.is_cut
-
-    def state(a_nodes: list[str], b_nodes: list[str]) -> tuple[int, int]:
-        pairs = [(a, b) for a in a_nodes for b in b_nodes]
-        cut = sum(1 for a, b in pairs if is_cut(a, b) or is_cut(b, a))
-        return cut, len(pairs)
-
-    lines: list[str] = []
-    cities = topology.cities()
-    for i, a in enumerate(cities):
-        for b in cities[i + 1 :]:
-            cut, total = state(topology.nodes_in(a), topology.nodes_in(b))
-            if cut and cut == total:
-                lines.append(f"{a} ✂ {b}")
-            elif cut:
-                lines.append(f"{a} ⋯ {b} ({cut}/{total} links cut)")
-    for city in cities:
-        cells = topology.cells(city)
-        for i, a in enumerate(cells):
-            for b in cells[i + 1 :]:
-                cut, total = state(topology.nodes_in(a), topology.nodes_in(b))
-                if cut and cut == total:
-                    lines.append(f"{a} ✂ {b}")
-                elif cut:
-                    lines.append(f"{a} ⋯ {b} ({cut}/{total} links cut)")
-    return lines
 
 
 # -- a saved session, run again ----------------------------------------------------------

@@ -1,0 +1,256 @@
+"""The checks a live session runs, judged round by round while the run goes on.
+
+`judge_history` runs a stage's checks on a history and sets them against the
+chapter's expectations, in the words of a live run (no final reads yet: press
+j); `recent_window` and `not_final` shape the history a long or re-opened run
+hands them; `LiveWalletLin` is chapter 4's lin check followed wallet by wallet
+from round to round instead of searched whole (`LIVE_CHECKS` names it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from checks.history import NEMESIS, Event
+from tui.model import CheckView
+
+if TYPE_CHECKING:
+    from chapters.stage import Check, Deployment, Expectation
+    from checks.lin.incremental import IncrementalLin
+    from checks.lin.model import Call
+    from checks.verdict import Verdict
+
+__all__ = [
+    "LIVE_CHECKS",
+    "CheckRunner",
+    "LiveWalletLin",
+    "judge_history",
+    "not_final",
+    "recent_window",
+]
+
+ROUND_S_MAX = 120.0  # wall time one live lin round may search; the next goes on from there
+TIMEOUT_S = 300.0  # wall time a saved run's lin may search (as chapter 4's own check)
+
+
+CheckRunner = Callable[[str, "Check", list[Event]], "Verdict"]
+"""(check name, check, history) -> Verdict: how `judge_history` runs each check."""
+
+
+def judge_history(
+    dep: Deployment,
+    history: list[Event],
+    scenario: str,
+    *,
+    ledger: bool = True,
+    run: CheckRunner | None = None,
+    judged_before: bool = False,
+) -> list[CheckView]:
+    """Run the stage's checks on `history` and set them against the chapter's expectations.
+
+    `run` runs one check (default: call it); the live session passes one that
+    keeps checks reading node state off the moving simulation. `judged_before`:
+    the run's final reads are taken and traffic went on (j is once per run).
+    """
+    from chapters.stage import judge
+
+    run_check: CheckRunner = run or (lambda _name, check, events: check(events))
+
+    at_ms = history[-1].time_ms if history else 0.0
+    verdicts = {}
+    skipped: list[CheckView] = []
+    for name, check in dep.checks.items():
+        if name == "ledger" and not ledger:
+            skipped.append(
+                CheckView(
+                    name,
+                    "unknown",
+                    "history too long to replay live; press j to judge a fresh run",
+                    "unknown",
+                    at_ms=at_ms,
+                    events=len(history),
+                )
+            )
+            continue
+        verdicts[name] = run_check(name, check, history)
+    judged = judge(verdicts, dep.expectations(scenario))
+    views = [
+        CheckView(
+            name=name,
+            valid=v.valid,
+            summary=_live_summary(v, judged_before),
+            outcome=judged[name].outcome,
+            expected=_why(judged[name].expected),
+            at_ms=at_ms,
+            events=len(history),
+        )
+        for name, v in verdicts.items()
+    ]
+    return sorted(views + skipped, key=lambda c: c.name)
+
+
+def _why(expected: Expectation | None) -> str:
+    return expected.why if expected is not None else ""
+
+
+def _live_summary(verdict: Verdict, judged_before: bool = False) -> str:
+    """A verdict's summary, in the words of a live run (no final reads yet: press j).
+
+    `judged_before`: the final reads were taken and traffic went on (g after j);
+    j is once per run, so a fresh run (n) is the way to a final verdict again."""
+    resolution = verdict.details.get("resolution") if isinstance(verdict.details, dict) else None
+    no_final = isinstance(resolution, dict) and resolution.get("status") == "no-final-read"
+    if no_final and judged_before:
+        return (
+            "Lost or doubled payments show only in final reads, and traffic went on after "
+            "them: judged so far; n starts a fresh run to judge again."
+        )
+    if no_final:
+        return (
+            "Lost or doubled payments show only in the final reads: press j to stop "
+            "traffic, recover, and read every balance."
+        )
+    summary = str(verdict.summary)
+    if verdict.valid == "unknown" and "final read" in summary.lower():
+        again = "traffic went on after the final reads; n for a fresh run"
+        return f"{summary} ({again if judged_before else 'j takes the final reads'})"
+    return summary
+
+
+def not_final(history: list[Event]) -> list[Event]:
+    """`history` with its final reads made ordinary reads: traffic went on after them
+    (g after j), so the checks judge what is in flight as a prefix, not as lost."""
+    return [
+        replace(e, extra={k: v for k, v in e.extra.items() if k != "final"})
+        if e.extra.get("final")
+        else e
+        for e in history
+    ]
+
+
+def recent_window(history: list[Event], events_max: int) -> list[Event]:
+    """The last `events_max` events as a well-formed history, re-indexed.
+
+    Completions whose invoke fell before the cut are dropped (an operation is
+    whole or absent); the setup events (opening balances) are always kept.
+    """
+    if len(history) <= events_max:
+        return history
+    cut = len(history) - events_max
+    setup = [e for e in history[: min(cut, 16)] if e.process == "setup"]
+    opened: set[int | str] = set()
+    kept: list[Event] = list(setup)
+    for ev in history[cut:]:
+        if ev.process == NEMESIS or ev.process == "setup":
+            kept.append(ev)
+        elif ev.type == "invoke":
+            opened.add(ev.process)
+            kept.append(ev)
+        elif ev.process in opened:
+            opened.discard(ev.process)
+            kept.append(ev)
+    return [replace(e, index=i) for i, e in enumerate(kept)]
+
+
+# --8<-- [start:live-lin]
+class LiveWalletLin:
+    """Chapter 4's `lin` check for the live view: judged round by round, never again whole.
+
+    The same verdict as `chapters.ch4_paxos.wallets.check_wallets_linearizable`
+    (each wallet's projection against the ledger model), but each round
+    follows every wallet from where the last round left it
+    (`checks.lin.incremental.IncrementalLin`): a round costs the projection
+    and the events new since the last one, not a search of the whole run.
+    Whole, a minute of the spike with a city cut was undecided after 300 s
+    (a dozen payments in doubt from the cut to the final lookups keep a
+    wallet from ever being quiet); followed, it is decided in seconds.
+    """
+
+    def __init__(self, initial: dict[str, int], round_s: float = ROUND_S_MAX) -> None:
+        from checks.lin.incremental import IncrementalLin
+        from checks.lin.models.accounts import LedgerModel
+
+        wallets = {str(a): c for a, c in initial.items() if str(a).startswith("u")}
+        self.model = LedgerModel(wallets)
+        self.live = IncrementalLin(self.model, _withdrawal)
+        self.round_s = round_s
+        self._lock = threading.Lock()  # a save and a check round may judge at once
+
+    def __call__(self, history: list[Event]) -> Verdict:
+        """This round: the history up to its first operation still in flight."""
+        from checks.lin.incremental import safe_horizon
+
+        with self._lock:
+            horizon = safe_horizon(history, holds=lambda ev: ev.f == "read")
+            return self._judge(self.live, history, horizon, self.round_s)
+
+    def whole(self, history: list[Event]) -> Verdict:
+        """The whole of `history`, in flight included, afresh (what a save records)."""
+        from checks.lin.incremental import IncrementalLin
+
+        end = history[-1].index + 1 if history else 0
+        return self._judge(IncrementalLin(self.model, _withdrawal), history, end, TIMEOUT_S)
+
+    def _judge(
+        self, live: IncrementalLin, history: list[Event], horizon: int, round_s: float
+    ) -> Verdict:
+        from chapters.ch4_paxos.wallets import wallet_operations
+        from checks.lin.checker import prepare
+        from checks.verdict import NO_CLIENT_OPERATIONS, Verdict
+
+        ops = wallet_operations(history)
+        if not ops:
+            return Verdict("lin", "unknown", NO_CLIENT_OPERATIONS)
+        calls, _ = prepare(ops, self.model)
+        got = live.check(calls, horizon, round_s)
+        details: dict[str, Any] = {
+            "model": "ledger", "wallets": got.parts, "operations": len(ops),
+            "judged_to_event": got.horizon, "events_new": got.events_new,
+            "elapsed_s": round(got.elapsed_s, 3),
+        }  # fmt: skip
+        if got.parts == 0:  # nothing judged yet: as every checker says of no operations
+            return Verdict("lin", "unknown", NO_CLIENT_OPERATIONS, details)
+        if got.valid is True:
+            return Verdict(
+                "lin", True,
+                f"Every wallet's history is linearizable ({got.parts} wallets, "
+                f"{len(ops)} operations, to event {got.horizon:,}): each read saw every "
+                "payment acknowledged before it.",
+                details,
+            )  # fmt: skip
+        if got.valid == "unknown":
+            return Verdict("lin", "unknown", f"Undecided: {got.reason}.", details)
+        wallet = str(got.failing[0] if isinstance(got.failing, tuple) else got.failing)
+        witness = [
+            {"what": self.model.describe_call(c), "invoke": c.call, "return": c.ret}
+            for c in calls
+            if _touches(c, wallet)
+        ][:40]
+        return Verdict(
+            "lin", False,
+            f"The history of wallet {wallet} is not linearizable: no order of its "
+            "payments and reads explains what the reads saw.",
+            details, witness,
+        )  # fmt: skip
+
+
+def _touches(call: Call, wallet: str) -> bool:
+    """A payment from `wallet`, or a read that saw it."""
+    if call.input[0] == "transfer":
+        return bool(call.input[1] == wallet)
+    return isinstance(call.output, tuple) and any(a == wallet for a, _ in call.output)
+
+
+def _withdrawal(inp: tuple[Any, ...]) -> tuple[str, str, int] | None:
+    """A ledger call that only moves money: (from, to, cents)."""
+    return (inp[1], inp[2], inp[3]) if inp[0] == "transfer" else None
+
+
+# Checks judged round by round in the live view, by chapter: check name -> factory.
+LIVE_CHECKS: dict[str, dict[str, Callable[[Any], Check]]] = {
+    "ch4": {"lin": lambda dep: LiveWalletLin(dict(dep.initial))},
+}
+# --8<-- [end:live-lin]
