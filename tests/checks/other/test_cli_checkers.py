@@ -99,7 +99,7 @@ def test_unknown_verdict_is_exit_2(tmp_path: Path) -> None:
     ("path", "marker"),
     [
         ("checks/bank.py", "bank-check"),
-        ("checks/transfers.py", "ledger-resolve"),
+        ("checks/transfers/search.py", "ledger-resolve"),
         ("checks/txn/graph.py", "txn-cycles"),
     ],
 )
