@@ -1,7 +1,7 @@
 """Moved: this path only re-exports, so older imports keep working.
 
 The ledger checker (every transfer held against the balances reads saw) lives
-in `checks/transfers.py`: it judges transfers against reads, and a
+in the package `checks/transfers/`: it judges transfers against reads, and a
 `checks/ledger*` name read as part of the ledger component. New code imports
 from there.
 """
