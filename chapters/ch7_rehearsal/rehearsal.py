@@ -24,11 +24,9 @@ production's own checks valid, the drill passed.
 
 from __future__ import annotations
 
-import gc
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +37,7 @@ from chapters.stage import Deployment
 from checks.history import Event
 from checks.verdict import Verdict
 from reference.capacity import fit_usl, recorded_arrivals
+from reference.sim.kernel import fewer_collections
 
 __all__ = ["READY_HEADROOM", "RehearsalPlan", "percentile", "rehearse"]
 
@@ -86,26 +85,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank]
 
 
-# A long level allocates millions of objects that live to the end of the run
-# (events, spans, messages in flight): at Python's default threshold (700
-# allocations) the collector runs constantly and each full pass walks them
-# all. Rarer passes cut the rehearsal's CPU time by a fifth (a 10 s 2x level:
-# 7.0 -> 5.55 s CPU, measured in one run, both ways twice, on a shared machine);
-# the simulation, and so every figure, is the same.
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Raise the collector's thresholds while a run lasts, then put them back."""
-    before = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
 def _run(
     plan: RehearsalPlan,
     extra: dict[str, Any],
@@ -143,6 +122,9 @@ def _run(
             rt.call_at(rt.now_ms + SAMPLE_MS, sample)
 
     rt.call_at(start_ms + 200.0 + WARMUP_SHARE * duration_s * 1000.0, sample)
+    # The kernel collects rarely inside each slice it runs; `settle` runs it in
+    # slices with the harness's work between them, over millions of live
+    # objects: keep the rarer collections across the whole level.
     with fewer_collections():
         settle(rt, dep)
     return dep, dict(queues), start_ms
