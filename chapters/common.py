@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import random
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from chapters.stage import Deployment, Expectation, Runtime, Stage, StageOptions
+from chapters.stage import Deployment, Expectation, Runtime, Stage, StageError, StageOptions
 from checks.history import Event
 from checks.verdict import Validity
 from reference.clients import ClientConfig, ClientPlan, ClosedLoop, Payment, PaymentClient
@@ -302,3 +302,14 @@ class PaymentDeployment(Deployment):
 
 def expect(valid: Validity, why: str, always: bool = True) -> Expectation:
     return Expectation(valid, why, always)
+
+
+def planted_mutations(options: StageOptions, table: Mapping[str, str]) -> frozenset[str]:
+    """Bug-zoo mutations to plant (extra "mutations": "a,b" or a list), each one of `table`'s."""
+    raw = options.extra.get("mutations", ())
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    chosen = frozenset(n.strip() for n in names if n.strip())
+    unknown = sorted(chosen - table.keys())
+    if unknown:
+        raise StageError(f"unknown mutation {', '.join(unknown)} (known: {', '.join(table)})")
+    return chosen

@@ -43,7 +43,7 @@ from chapters.ch4_paxos.recovery import (
     recovery_figures,
 )
 from chapters.ch4_paxos.wallets import check_wallets_linearizable
-from chapters.common import DEADLINE_MS, PaymentDeployment
+from chapters.common import DEADLINE_MS, PaymentDeployment, planted_mutations
 from chapters.scenarios import SCENARIOS, WARMUP_MS
 from chapters.stage import Deployment, Runtime, Scenario, Stage, StageError, StageOptions
 from reference.cells import CellPair, CZone, FailoverController, GZone
@@ -213,13 +213,7 @@ class PaxosDeployment(PaymentDeployment):
 
 def _mutations(options: StageOptions) -> frozenset[str]:
     """Bug-zoo mutations planted in every group (extra "mutations": "a,b")."""
-    raw = options.extra.get("mutations", ())
-    names = raw.split(",") if isinstance(raw, str) else list(raw)
-    chosen = frozenset(n.strip() for n in names if n.strip())
-    unknown = sorted(chosen - MUTATIONS.keys())
-    if unknown:
-        raise StageError(f"unknown mutation {', '.join(unknown)} (known: {', '.join(MUTATIONS)})")
-    return chosen
+    return planted_mutations(options, MUTATIONS)
 
 
 def _kill_leaders(dep: Deployment) -> None:

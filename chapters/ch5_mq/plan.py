@@ -8,7 +8,8 @@ Everything else in the chapter reads its numbers from here.
 
 from __future__ import annotations
 
-from chapters.stage import StageError, StageOptions
+from chapters.common import planted_mutations
+from chapters.stage import StageOptions
 from reference.mq.mutations import MUTATIONS as MQ_MUTATIONS
 
 CITIES: tuple[tuple[str, str], ...] = (("hangzhou", "hz"), ("shanghai", "sh"), ("shenzhen", "sz"))
@@ -42,11 +43,4 @@ def load_test_share_of(options: StageOptions) -> float:
 
 def broker_mutations(options: StageOptions) -> frozenset[str]:
     """Bug-zoo mutations planted in the broker (extra "mutations": "a,b")."""
-    raw = options.extra.get("mutations", ())
-    names = raw.split(",") if isinstance(raw, str) else list(raw)
-    chosen = frozenset(n.strip() for n in names if n.strip())
-    unknown = sorted(chosen - MQ_MUTATIONS.keys())
-    if unknown:
-        known = ", ".join(MQ_MUTATIONS)
-        raise StageError(f"unknown mutation {', '.join(unknown)} (known: {known})")
-    return chosen
+    return planted_mutations(options, MQ_MUTATIONS)
