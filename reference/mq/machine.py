@@ -32,8 +32,10 @@ from reference.mq.messages import (
     EndTransaction,
     EndTransactions,
     LockQueues,
+    PullQueries,
     PullQuery,
     PullResult,
+    PullResults,
     SendBack,
     SendHalf,
     SendMessage,
@@ -66,6 +68,7 @@ DELAY_LEVELS_MS: tuple[int, ...] = tuple(
 )
 RETRY_FIRST_LEVEL = 3  # a consumer's first retry waits level 3: 10 s (then 30 s, 1 m, ...)
 PULL_MAX_MESSAGES = 1_024  # a pull asks for pullBatchSize (32 by default); at most this
+PULL_QUERIES_MAX = 256  # queues in one PullQueries
 BATCH_COMMANDS_MAX = 4_096  # commands in one CommandBatch
 BATCHABLE = (SendHalf, EndTransaction, EndTransactions, SendMessage, SendTimer, CommitOffset)
 
@@ -515,6 +518,10 @@ class BrokerMachine:
     def read(self, query: object) -> object:
         if isinstance(query, PullQuery):
             return self.pull(query)
+        if isinstance(query, PullQueries):
+            if not 1 <= len(query.queries) <= PULL_QUERIES_MAX:
+                return None  # refused: an empty read, or more queues than one read holds
+            return PullResults(tuple(self.pull(q) for q in query.queries))
         if query == "unresolved":
             return len(self.halves)
         if isinstance(query, tuple) and len(query) == 3 and query[0] == "claims":

@@ -32,8 +32,10 @@ __all__ = [
     "EndTransactions",
     "LockQueues",
     "Payload",
+    "PullQueries",
     "PullQuery",
     "PullResult",
+    "PullResults",
     "SendBack",
     "SendHalf",
     "SendMessage",
@@ -254,6 +256,22 @@ class PullResult(Message):
     messages: tuple[StoredMessage, ...]
     next_offset: int  # where the next pull of this queue starts
     max_offset: int  # the queue's length: max_offset - committed = the group's lag
+
+
+@message(name="mq.PullQueries")
+class PullQueries(Message):
+    """Several queues' pulls in one read: a consumer that owns several queues long-polls
+    them together (one request and one answer for all, not one each). Answered with a
+    `PullResults`, one `PullResult` per query in order. Held (long polling) until any
+    of the queues has something to read, for the longest `suspend_ms` among them.
+    (RocketMQ pulls each queue on its own request; its POP consumption reads several.)"""
+
+    queries: tuple[PullQuery, ...]
+
+
+@message(name="mq.PullResults")
+class PullResults(Message):
+    results: tuple[PullResult, ...]
 
 
 # -- the broker asks a producer --------------------------------------------------
