@@ -38,6 +38,7 @@ from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
 from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Accept, Membership, Propose, ProposeResult
+from reference.paxos.replica import Replica
 
 if TYPE_CHECKING:
     from reference.telemetry import Telemetry
@@ -104,7 +105,7 @@ class StageWatch(Node):
     still hold it for an fsync). The replica itself knows nothing of this.
     """
 
-    def __init__(self, inner: LedgerReplica) -> None:
+    def __init__(self, inner: Replica) -> None:  # a ledger's, a broker's (reference/mq/bench)
         self.inner = inner
         self.node_id = inner.node_id
         self.handler_ms = 0.0  # when the handler now running began
