@@ -6,9 +6,10 @@ consumer group. It keeps `inflight` requests outstanding; a request stores
 `batch` half messages (one `CommandBatch` of `SendHalf`) and carries the
 verdicts (`EndTransaction` COMMIT) on the halves its previous request stored:
 one proposal, so one Paxos slot and one fsync, per round trip. The consumer
-side long-polls every queue at the leader (lease reads held until the queue
-grows, as RocketMQ's broker suspends a pull) and commits its offsets every
-`OFFSET_COMMIT_MS`. A message counts when it is pulled; its latency is from
+side long-polls all its queues at the leader in one read (`PullQueries`, a
+lease read held until one of them grows, as RocketMQ's broker suspends a
+pull) and commits its offsets every `OFFSET_COMMIT_MS`. A message counts when
+it is pulled; its latency is from
 its half send to that pull (half stored, committed, delivered), over the
 measured window after a warm-up. With `batch=1` each message is its own half
 and its verdict its own one-way request, as a RocketMQ producer sends them:
@@ -23,7 +24,7 @@ import statistics
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reference.codec import Message
 from reference.mq.broker import BrokerReplica
@@ -34,14 +35,20 @@ from reference.mq.messages import (
     EndTransaction,
     EndTransactions,
     Payload,
+    PullQueries,
     PullQuery,
     PullResult,
+    PullResults,
     SendHalf,
 )
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
 from reference.paxos.leader import LeaderFollower
 from reference.paxos.messages import Membership, Propose, ProposeResult, Read, ReadResult
+
+if TYPE_CHECKING:
+    from reference.runtime.bench import StageWatch
+    from reference.telemetry import Telemetry
 
 __all__ = ["BenchError", "MqBenchReport", "run_mq_bench"]
 
@@ -88,6 +95,13 @@ def broker_replica(node_id: str, replicas: list[str], **tuning: Any) -> BrokerRe
     )
 
 
+def watched_broker_replica(node_id: str, replicas: list[str], **tuning: Any) -> StageWatch:
+    """The same replica, its leader's stages noted per request (`message_budget`)."""
+    from reference.runtime.bench import StageWatch
+
+    return StageWatch(broker_replica(node_id, replicas, **tuning))
+
+
 class MqLoad(Node):
     """Producer and consumer of the bench (see the module docstring)."""
 
@@ -101,8 +115,15 @@ class MqLoad(Node):
         self.sent: dict[str, tuple[float, Any, int]] = {}  # request -> (first send, cmd, tries)
         self.born_ms: dict[str, float] = {}  # msg id -> when its half was first sent
         self.pulled: list[tuple[float, float]] = []  # (pulled at, latency ms)
+        # For the stage budget (`message_budget`): requests answered at their first
+        # try, request -> (sent, answered); a request carrying verdicts -> (sent,
+        # the messages it commits); a message -> when it was pulled.
+        self.timeline: dict[str, tuple[float, float]] = {}
+        self.commits: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self.pulled_at: dict[str, float] = {}
         self.next_offset: dict[int, int] = dict.fromkeys(range(QUEUES), 0)
-        self.pulling: set[int] = set()
+        self.pulling: str | None = None  # the long poll over every queue (one at a time)
+        self.pulls = itertools.count(1)
         self.running = False
         self.ready = False
 
@@ -113,8 +134,7 @@ class MqLoad(Node):
         self.running = True
         for _ in range(self.inflight):
             self._produce(ctx)
-        for q in range(QUEUES):
-            self._pull(ctx, q)
+        self._pull(ctx)
         ctx.set_timer(OFFSET_COMMIT_MS, "offsets")
         ctx.set_timer(REQUEST_TIMEOUT_MS / 2, "sweep")
 
@@ -126,20 +146,27 @@ class MqLoad(Node):
             mid = f"m{next(self.ids)}"
             self.born_ms[mid] = now_ms
             halves.append(SendHalf(PRODUCERS, TOPIC, mid, mid, Payload(mid, "u1", "m1@pay", 1), 0))
-        self._propose(ctx, f"half/{next(self.requests)}", CommandBatch((*ends, *halves)))
+        request_id = f"half/{next(self.requests)}"
+        if ends:
+            self.commits[request_id] = (now_ms, tuple(m for e in ends for m in e.msg_ids))
+        self._propose(ctx, request_id, CommandBatch((*ends, *halves)))
 
     def _propose(self, ctx: Context, request_id: str, command: Any) -> None:
         first_ms, _, tries = self.sent.get(request_id, (ctx.now_ms(), command, 0))
         self.sent[request_id] = (first_ms, command, tries + 1)
         ctx.send(self.follower.leader, Propose(request_id, command))
 
-    def _pull(self, ctx: Context, q: int) -> None:
-        if q in self.pulling or not self.running:
+    def _pull(self, ctx: Context) -> None:
+        """Long-poll every queue in one read (the leader answers when one grows)."""
+        if self.pulling is not None or not self.running:
             return
-        self.pulling.add(q)
-        query = PullQuery(CONSUMERS, TOPIC, q, self.next_offset[q], PULL_BATCH, 0, SUSPEND_MS)
-        ctx.send(self.follower.leader, Read(f"pull/{q}", query))
-        ctx.set_timer(REQUEST_TIMEOUT_MS, ("pull-timeout", q))
+        self.pulling = f"pull/{next(self.pulls)}"
+        queries = tuple(
+            PullQuery(CONSUMERS, TOPIC, q, offset, PULL_BATCH, 0, SUSPEND_MS)
+            for q, offset in self.next_offset.items()
+        )
+        ctx.send(self.follower.leader, Read(self.pulling, PullQueries(queries)))
+        ctx.set_timer(REQUEST_TIMEOUT_MS, "pull-timeout")
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, ReadResult):
@@ -153,7 +180,9 @@ class MqLoad(Node):
             self._propose(ctx, msg.request_id, command)  # same id: applied at most once
             return
         self.follower.answered(src)
-        del self.sent[msg.request_id]
+        first_ms, _, tries = self.sent.pop(msg.request_id)
+        if tries == 1:
+            self.timeline[msg.request_id] = (first_ms, ctx.now_ms())
         if msg.request_id == "ping":
             self.ready = True
         elif msg.request_id.startswith("half/"):
@@ -165,32 +194,37 @@ class MqLoad(Node):
                 self._produce(ctx, (EndTransactions(PRODUCERS, stored, True, 0),))
             else:
                 ends = tuple(EndTransaction(PRODUCERS, m, True, False, 0) for m in stored)
-                ctx.send(self.follower.leader, Propose(f"end/{msg.request_id}", CommandBatch(ends)))
+                end_id = f"end/{msg.request_id}"
+                self.commits[end_id] = (ctx.now_ms(), stored)
+                ctx.send(self.follower.leader, Propose(end_id, CommandBatch(ends)))
                 if self.running:
                     self._produce(ctx)
 
     def _on_pull(self, ctx: Context, src: NodeId, msg: ReadResult) -> None:
-        q = int(msg.request_id.split("/")[1])
-        self.pulling.discard(q)
-        ctx.cancel_timer(("pull-timeout", q))
-        if not msg.ok or not isinstance(msg.value, PullResult):
+        if msg.request_id != self.pulling:
+            return  # an answer after its timeout (the pull was sent again)
+        self.pulling = None
+        ctx.cancel_timer("pull-timeout")
+        if not msg.ok or not isinstance(msg.value, PullResults):
             self.follower.refused(src, msg.leader_hint)
-            ctx.set_timer(5.0, ("pull", q))
+            ctx.set_timer(5.0, "pull")
             return
         now_ms = ctx.now_ms()
-        for m in msg.value.messages:
-            born_ms = self.born_ms.pop(m.msg_id, None)
-            if born_ms is not None:
-                self.pulled.append((now_ms, now_ms - born_ms))
-        self.next_offset[q] = msg.value.next_offset
-        self._pull(ctx, q)  # long polling: the leader holds it until the queue grows
+        for q, found in zip(self.next_offset, msg.value.results, strict=True):
+            assert isinstance(found, PullResult)
+            for m in found.messages:
+                born_ms = self.born_ms.pop(m.msg_id, None)
+                if born_ms is not None:
+                    self.pulled.append((now_ms, now_ms - born_ms))
+                    self.pulled_at[m.msg_id] = now_ms
+            self.next_offset[q] = found.next_offset
+        self._pull(ctx)  # long polling: the leader holds it until a queue grows
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
-        if isinstance(tag, tuple):
-            kind, q = tag
-            if kind == "pull-timeout":
-                self.pulling.discard(q)
-            self._pull(ctx, q)
+        if tag in ("pull", "pull-timeout"):
+            if tag == "pull-timeout":
+                self.pulling = None  # unanswered: ask again
+            self._pull(ctx)
         elif tag == "offsets":
             commits = tuple(
                 CommitOffset(CONSUMERS, TOPIC, q, o) for q, o in self.next_offset.items()
@@ -210,6 +244,99 @@ class MqLoad(Node):
 
 
 @dataclass(frozen=True)
+class MessageBudget:
+    """Where one message's time goes, stage by stage (means, ms, one clock): its half's
+    request to the leader and back, then the request carrying its COMMIT up to the
+    slot that applies it, then its delivery. Leader stages from `StageWatch` traces
+    (one request in `STAGE_SAMPLE_EVERY`), the ends from the load's own clock."""
+
+    sampled: int  # requests with every stage noted
+    half: dict[str, float]  # stage -> mean ms
+    commit: dict[str, float]
+    latency_mean_ms: float  # what the load measured, to set the sum beside
+    held_ms: dict[str, tuple[float, int]]  # message type -> (mean wait for an fsync, count)
+    fsync_ms: tuple[float, int] | None  # the disks' own fsyncs: (mean, count)
+
+    def render(self, name: str) -> list[str]:
+        def part(stages: dict[str, float]) -> str:
+            each = ", ".join(f"{stage} {ms:.1f}" for stage, ms in stages.items())
+            return f"{each} (= {sum(stages.values()):.1f})"
+
+        total_ms = sum(self.half.values()) + sum(self.commit.values())
+        lines = [
+            f"{name}: budget of one message, ms (means over {self.sampled:,} sampled "
+            f"requests): half round {part(self.half)}; commit {part(self.commit)}; "
+            f"total {total_ms:.1f} against {self.latency_mean_ms:.1f} measured"
+        ]
+        waits = ", ".join(f"{kind} {ms:.1f} x {n:,}" for kind, (ms, n) in self.held_ms.items())
+        fsync = (
+            f"; the fsyncs themselves {self.fsync_ms[0]:.1f} ms x {self.fsync_ms[1]:,}"
+            if self.fsync_ms
+            else ""
+        )
+        if waits or fsync:
+            lines.append(f"{name}: sends held for an fsync, mean ms x count: {waits}{fsync}")
+        return lines
+
+
+def message_budget(
+    load: MqLoad, telemetry: Telemetry, begin_ms: float, end_ms: float
+) -> MessageBudget | None:
+    """Join the leader's stage traces with the load's clock (see `MessageBudget`)."""
+    from reference.runtime.bench import STAGE_TRACE
+
+    half: dict[str, list[float]] = {}
+    commit: dict[str, list[float]] = {}
+    sampled = 0
+    for event in telemetry.find(STAGE_TRACE):
+        request = event["request"]
+        in_ms, slot_ms = event["in_ms"], event["slot_ms"]
+        chosen_ms, out_ms = event["chosen_ms"], event["out_ms"]
+        timeline = load.timeline.get(request)
+        if timeline is not None and begin_ms <= timeline[0] < end_ms:
+            sampled += 1
+            sent_ms, answered_ms = timeline
+            for stage, ms in (
+                ("to leader", in_ms - sent_ms),
+                ("queueing", slot_ms - in_ms),
+                ("accept round", chosen_ms - slot_ms),
+                ("apply and answer", out_ms - chosen_ms),
+                ("reply", answered_ms - out_ms),
+            ):
+                half.setdefault(stage, []).append(ms)
+        carried = load.commits.get(request)
+        delivered = (
+            [load.pulled_at[m] for m in carried[1] if m in load.pulled_at] if carried else []
+        )
+        if carried is not None and delivered and begin_ms <= carried[0] < end_ms:
+            sampled += timeline is None
+            for stage, ms in (
+                ("to leader", in_ms - carried[0]),
+                ("queueing", slot_ms - in_ms),
+                ("accept round", chosen_ms - slot_ms),
+                ("delivery", statistics.fmean(delivered) - chosen_ms),
+            ):
+                commit.setdefault(stage, []).append(ms)
+    window = [lat for at_ms, lat in load.pulled if begin_ms <= at_ms < end_ms]
+    if not half or not commit or not window:
+        return None
+    held: dict[str, tuple[float, int]] = {}
+    for kind in ("Accept", "Accepted", "ProposeResult", "ReadResult"):
+        count = telemetry.counter(f"fsync_held.{kind}")
+        if count:
+            held[kind] = (telemetry.counter(f"fsync_held_us.{kind}") / count / 1000.0, count)
+    fsyncs = telemetry.counter("fsyncs")
+    return MessageBudget(
+        sampled,
+        {stage: statistics.fmean(v) for stage, v in half.items()},
+        {stage: statistics.fmean(v) for stage, v in commit.items()},
+        statistics.fmean(window),
+        held,
+        (telemetry.counter("fsync_us") / fsyncs / 1000.0, fsyncs) if fsyncs else None,
+    )
+
+
+@dataclass(frozen=True)
 class MqBenchRow:
     batch: int
     inflight: int
@@ -220,6 +347,7 @@ class MqBenchRow:
     # CPU microseconds per delivered message, per process (replicas and the
     # harness, which hosts the load), measured over the window, when /proc says.
     cpu_us: dict[str, float] = dataclasses.field(default_factory=dict)
+    budget: MessageBudget | None = None
 
     @property
     def messages_per_s(self) -> float:
@@ -262,6 +390,9 @@ class MqBenchReport:
             cpu = row.cpu_line()
             if cpu is not None:
                 lines.append(f"{name}: {cpu}")
+        for name, row in (("batched", b), ("unbatched", u)):
+            if row.budget is not None:
+                lines.extend(row.budget.render(name))
         lines.append(
             f"batched: {rate_ratio:.2f}x the {TARGET_MESSAGES_PER_S:,.0f} msgs/s target, p99 "
             f"{p99_ratio:.2f}x the {TARGET_P99_MS:.0f} ms target"
@@ -283,7 +414,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning: Any) -> MqBenchRow:
-    from reference.runtime.bench import cpu_by_node, cpu_us_per
+    from reference.runtime.bench import FLUSH_WAIT_MS, cpu_by_node, cpu_us_per
     from reference.runtime.process import ProcessRuntime
     from reference.runtime.spec import NodeSpec
 
@@ -291,7 +422,7 @@ def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning:
     args: dict[str, Any] = {"replicas": list(REPLICAS), **tuning}  # BrokerTuning overrides
     with ProcessRuntime(seed=1, fsync=fsync) as rt:
         for replica in REPLICAS:
-            rt.add_node(replica, NodeSpec(f"{__name__}:broker_replica", args))
+            rt.add_node(replica, NodeSpec(f"{__name__}:watched_broker_replica", args))
         load = MqLoad("load", inflight, batch)
         rt.add_local_node("load", lambda node_id: load)
         rt.start()
@@ -316,13 +447,15 @@ def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning:
         end_ms = rt.now_ms
         cpu_end = cpu_by_node(rt, REPLICAS)
         load.running = False
+        rt.run_for(FLUSH_WAIT_MS)  # the replicas' last stage traces reach the harness
+        budget = message_budget(load, rt.telemetry, begin_ms, end_ms)
     window = sorted(lat for at_ms, lat in load.pulled if begin_ms <= at_ms < end_ms)
     if not window:
         raise BenchError("no message was delivered during the measured window")
     return MqBenchRow(
         batch, inflight, len(window), (end_ms - begin_ms) / 1000,
         _quantile(window, 0.50), _quantile(window, 0.99),
-        cpu_us_per(cpu_begin, cpu_end, len(window)),
+        cpu_us_per(cpu_begin, cpu_end, len(window)), budget,
     )  # fmt: skip
 
 
@@ -378,22 +511,23 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
             encode_write(("put", "paxos/acc/", msg))  # the Accept's own bytes
             machine.apply(msg.batch[0][1])
 
-    def pull(q: int) -> bytes | None:
-        found = replicas[0].pull(PullQuery(CONSUMERS, TOPIC, q, -1, PULL_BATCH, 10**12))
-        if not found.messages:
-            return None
-        replicas[0].apply(CommitOffset(CONSUMERS, TOPIC, q, found.next_offset))
-        return encode(ReadResult(f"pull/{q}", True, found, 0, REPLICAS[0]))
+    def pull() -> bytes:
+        queries = tuple(
+            PullQuery(CONSUMERS, TOPIC, q, -1, PULL_BATCH, 10**12) for q in range(QUEUES)
+        )
+        found = replicas[0].read(PullQueries(queries))
+        assert isinstance(found, PullResults)
+        for q, result in enumerate(found.results):
+            replicas[0].apply(CommitOffset(CONSUMERS, TOPIC, q, result.next_offset))
+        return encode(ReadResult("pull/1", True, found, 0, REPLICAS[0]))
 
     for r in range(batches):
         raw = timed("load", lambda r=r: request(r))
         accept, answer = timed("leader", lambda raw=raw, r=r: lead(raw, r))
         timed("followers", lambda accept=accept: follow(accept))
         timed("load", lambda answer=answer: decode(answer))
-        for q in range(QUEUES):
-            pulled = timed("leader", lambda q=q: pull(q))
-            if pulled is not None:
-                timed("load", lambda pulled=pulled: decode(pulled))
+        pulled = timed("leader", pull)  # every queue in one read (PullQueries)
+        timed("load", lambda pulled=pulled: decode(pulled))
     messages = batches * batch
     return {role: s * 1e6 / messages for role, s in spent.items()}
 

@@ -36,6 +36,7 @@ from reference.mq.messages import (
     EndTransaction,
     EndTransactions,
     LockQueues,
+    PullQueries,
     PullQuery,
     SendBack,
     SendHalf,
@@ -71,9 +72,20 @@ def stamp(command: Any, now_ms: float) -> Any:
         return dataclasses.replace(command, timestamp_ms=t)
     if isinstance(command, PullQuery):
         return dataclasses.replace(command, now_ms=t)
+    if isinstance(command, PullQueries):
+        return PullQueries(tuple(dataclasses.replace(q, now_ms=t) for q in command.queries))
     if isinstance(command, CommandBatch):
         return CommandBatch(command.commands, t)  # one stamp for all (see machine.apply)
     return command
+
+
+def _pulls(query: object) -> tuple[PullQuery, ...]:
+    """The queue pulls a read asks for (none: not a pull)."""
+    if isinstance(query, PullQuery):
+        return (query,)
+    if isinstance(query, PullQueries):
+        return query.queries
+    return ()
 
 
 class BrokerReplica(Replica):
@@ -141,18 +153,20 @@ class BrokerReplica(Replica):
 
     def _hold(self, ctx: Context, src: NodeId, read: Read) -> bool:
         """Hold a pull that would find nothing (long polling); False: answer it now."""
-        q = read.query
-        if not isinstance(q, PullQuery) or q.suspend_ms <= 0:
+        queries = _pulls(read.query)
+        suspend_ms = max((q.suspend_ms for q in queries), default=0)
+        if suspend_ms <= 0:
             return False
         key = (src, read.request_id)
         if len(self.held_pulls) >= HELD_PULLS_MAX or key in self.held_pulls:
             return False
-        found = self.machine.pull(q)
-        if found.messages or found.next_offset < found.max_offset:
-            return False  # something to read, or a retry not due yet: answer now
+        for q in queries:
+            found = self.machine.pull(q)
+            if found.messages or found.next_offset < found.max_offset:
+                return False  # something to read, or a retry not due yet: answer now
         self.held_pulls[key] = read
         self.held_at_index = self.commit_index
-        ctx.set_timer(float(q.suspend_ms), (HOLD_TIMER, key))
+        ctx.set_timer(float(suspend_ms), (HOLD_TIMER, key))
         return True
 
     def _wake_pulls(self, ctx: Context) -> None:
@@ -163,9 +177,9 @@ class BrokerReplica(Replica):
             return  # nothing applied since: no queue grew
         self.held_at_index = self.commit_index
         for key, read in list(self.held_pulls.items()):
-            q = read.query
-            assert isinstance(q, PullQuery)
-            if leading and not self.machine.pull(q).messages:
+            queries = _pulls(read.query)
+            assert queries, read
+            if leading and not any(self.machine.pull(q).messages for q in queries):
                 continue
             self._answer_held(ctx, key)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference.mq.bench import MqBenchReport, MqBenchRow, path_cost, run_one
+from reference.mq.bench import MessageBudget, MqBenchReport, MqBenchRow, path_cost, run_one
 
 
 def test_the_report_ends_with_the_figure_scripts_read() -> None:
@@ -37,3 +37,22 @@ def test_each_process_cpu_per_message_and_its_busy_share_are_printed() -> None:
     # 40 us a message at 5,000 a second keep b1 busy 20% of one core.
     assert "batched: CPU per message measured, us (share of one core busy): b1 40.0 (20%)" in text
     assert text.splitlines()[-1] == "messages_per_s: 5000"
+
+
+def test_the_message_budget_is_printed_stage_by_stage_above_the_figure() -> None:
+    budget = MessageBudget(
+        sampled=12,
+        half={"to leader": 1.0, "accept round": 6.0, "reply": 2.0},
+        commit={"to leader": 1.0, "accept round": 6.0, "delivery": 4.0},
+        latency_mean_ms=21.0,
+        held_ms={"Accepted": (3.5, 40)},
+        fsync_ms=(2.0, 30),
+    )
+    row = MqBenchRow(64, 4, 10_000, 2.0, 30.0, 90.0, budget=budget)
+    lines = MqBenchReport(row, row, fsync=True).render().splitlines()
+    (line,) = [x for x in lines if x.startswith("batched: budget of one message")]
+    # The stages add up to the latency the load measured, and both are printed.
+    assert "half round to leader 1.0, accept round 6.0, reply 2.0 (= 9.0)" in line
+    assert "delivery 4.0 (= 11.0); total 20.0 against 21.0 measured" in line
+    assert any("Accepted 3.5 x 40; the fsyncs themselves 2.0 ms x 30" in x for x in lines)
+    assert lines[-1] == "messages_per_s: 5000"

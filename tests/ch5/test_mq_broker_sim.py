@@ -14,8 +14,10 @@ from reference.mq.messages import (
     CheckTransaction,
     EndTransaction,
     Payload,
+    PullQueries,
     PullQuery,
     PullResult,
+    PullResults,
     SendHalf,
     SendMessage,
     SendTimer,
@@ -113,10 +115,12 @@ def test_the_wheel_and_the_check_back_run_through_the_log_across_a_leader_crash(
 
 
 class LongPoller(Node):
-    """Long-polls queue `queue` from t=1 s; a plain message is sent at t=1.5 s."""
+    """Long-polls queue `queue` from t=1 s (with `also`, both queues in one read);
+    a plain message is sent at t=1.5 s."""
 
-    def __init__(self, queue: int) -> None:
+    def __init__(self, queue: int, also: int | None = None) -> None:
         self.queue = queue
+        self.also = also
         self.answers: list[tuple[float, tuple[str, ...]]] = []
         self.caller = GroupCaller({"broker": REPLICAS}, attempt_timeout_ms=5_000.0)
 
@@ -133,11 +137,16 @@ class LongPoller(Node):
                 ctx, "broker", Propose("s", SendMessage(TOPIC, "s1", "u1", body, 0)), _ignore
             )
         elif tag == "pull":
-            query = PullQuery("g", TOPIC, self.queue, 0, 32, 0, suspend_ms=2_000)
+            query: Message = PullQuery("g", TOPIC, self.queue, 0, 32, 0, suspend_ms=2_000)
+            if self.also is not None:
+                other = PullQuery("g", TOPIC, self.also, 0, 32, 0, suspend_ms=2_000)
+                query = PullQueries((other, query))
 
             def answered(ok: bool, result: Any) -> None:
-                assert ok and isinstance(result, PullResult)
-                self.answers.append((ctx.now_ms(), tuple(m.msg_id for m in result.messages)))
+                results = result.results if isinstance(result, PullResults) else (result,)
+                assert ok and all(isinstance(r, PullResult) for r in results)
+                ids = tuple(m.msg_id for r in results for m in r.messages)
+                self.answers.append((ctx.now_ms(), ids))
 
             self.caller.call(ctx, "broker", Read(f"pull{len(self.answers)}", query), answered)
 
@@ -147,7 +156,7 @@ class LongPoller(Node):
 
 
 def test_a_long_poll_is_held_until_its_queue_grows_or_its_suspension_ends() -> None:
-    topo = Topology.build({"hangzhou": {"hz": ["b1", "b2", "b3", "c1", "c2"]}})
+    topo = Topology.build({"hangzhou": {"hz": ["b1", "b2", "b3", "c1", "c2", "c3"]}})
     rt = SimRuntime(topology=topo, seed=3, strict=True)
     cfg = PaxosConfig(membership=Membership(1, REPLICAS))
     for n in REPLICAS:
@@ -157,8 +166,11 @@ def test_a_long_poll_is_held_until_its_queue_grows_or_its_suspension_ends() -> N
         LongPoller(queue_of("u1", queues)),
         LongPoller((queue_of("u1", queues) + 1) % queues),
     )
+    # Both queues in one read (PullQueries): held while both are empty.
+    both = LongPoller(queue_of("u1", queues), also=(queue_of("u1", queues) + 1) % queues)
     rt.add_node("c1", lambda nid: hit)
     rt.add_node("c2", lambda nid: miss)
+    rt.add_node("c3", lambda nid: both)
     rt.start()
     rt.run_until(4_000.0)
     # Held from 1 s, answered with the message once it is committed (~1.5 s) ...
@@ -167,3 +179,6 @@ def test_a_long_poll_is_held_until_its_queue_grows_or_its_suspension_ends() -> N
     # ... while the other queue's pull waits out its 2 s and comes back empty.
     ((at_ms, ids),) = miss.answers
     assert ids == () and 3_000.0 <= at_ms < 3_200.0
+    # One read of both queues is answered when either grows, with what each holds.
+    ((at_ms, ids),) = both.answers
+    assert ids == ("s1",) and 1_500.0 <= at_ms < 1_700.0
