@@ -68,6 +68,7 @@ WINDOW_MS = 4_000.0  # traffic is planned this far ahead, window by window
 REARM_LEAD_MS = 1_000.0  # the next window is planned this long before the current one ends
 WARMUP_MS = 200.0
 SPIKE_WINDOW_MS = 8_000.0  # the midnight spike: one compressed stretch of the day
+PLAN_AHEAD_MS = 1.0  # a control's traffic starts this long after the key (m, g)
 SLICE_MS = 20.0  # simulated time per run_until call: the unit of interruption
 TICK_WALL_S_MAX = 0.25  # a late tick never asks for more than this much wall time
 STEP_MS = 100.0  # one press of "." when paused
@@ -129,7 +130,11 @@ class Session:
         self.script: list[dict[str, Any]] = []  # the same, as the session replays it
         self._doing_depth = 0
         self.fault_kinds: set[str] = set()
-        self.profile = "off"
+        self.profile = "off"  # what the traffic does when no planned window says otherwise
+        # The planned windows, (start ms, profile), in plan order: the header says what
+        # traffic does now, not what was planned last (a re-arm plans steady traffic a
+        # second before a spike ends).
+        self._windows: deque[tuple[float, str]] = deque(maxlen=8)
         self.base_profile = "saturate" if config.scenario == "saturate" else "steady"
         self._generation = 0  # bumped when the traffic plan changes: stale re-arms do nothing
         self.judged = False
@@ -206,6 +211,9 @@ class Session:
         generation = self._generation
         end_ms = start_ms + length_ms
         self.profile = profile
+        while self._windows and self._windows[-1][0] >= start_ms:
+            self._windows.pop()  # a window that has not begun is replaced by this one
+        self._windows.append((start_ms, profile))
         self.dep.start_traffic(start_ms, end_ms, profile)
         if profile == "double11":
             self._mark_spike(start_ms, end_ms)
@@ -240,6 +248,16 @@ class Session:
             keep = [p for p in plan.arrivals if p.time_ms < after_ms]
             plan.arrivals.clear()
             plan.arrivals.extend(keep)
+
+    def traffic_now(self) -> str:
+        """The profile of the traffic running now: the last planned window begun by now.
+
+        A window planned to start within PLAN_AHEAD_MS counts as begun, so the
+        header says "double11" the moment m is pressed, even when paused.
+        """
+        now_ms = self.rt.now_ms + PLAN_AHEAD_MS
+        begun = [profile for start_ms, profile in self._windows if start_ms <= now_ms]
+        return begun[-1] if begun else self.profile
 
     # -- time ------------------------------------------------------------------------
     def advance(self, wall_s: float, budget_s: float = 0.06) -> float:
@@ -331,7 +349,7 @@ class Session:
             self.judged = False
         now_ms = self.rt.now_ms
         self._drop_future_arrivals(now_ms)
-        self._plan(now_ms + 1.0, "double11", SPIKE_WINDOW_MS)
+        self._plan(now_ms + PLAN_AHEAD_MS, "double11", SPIKE_WINDOW_MS)
         self._mark("spike", "midnight: Double 11 traffic from now (peak in 1 s)")
 
     def resume_traffic(self) -> None:
@@ -345,7 +363,7 @@ class Session:
             self.live_again = True
         now_ms = self.rt.now_ms
         self._drop_future_arrivals(now_ms)
-        self._plan(now_ms + 1.0, self.base_profile, WINDOW_MS)
+        self._plan(now_ms + PLAN_AHEAD_MS, self.base_profile, WINDOW_MS)
         self._mark("traffic", f"{self.base_profile} traffic from now")
 
     def kill(self, node: str) -> None:
@@ -451,6 +469,7 @@ class Session:
             plan.traffic_until_ms = min(plan.traffic_until_ms, now_ms)
             plan.closed.clear()
         self.profile = "judged"
+        self._windows.clear()
         self.actions.append(Action(now_ms, "heal", {}, "judge"))
         done_ms = self.dep.finish(now_ms + 1.0)
         self._mark(
@@ -861,7 +880,7 @@ class Session:
             speed=self.speed,
             speed_actual=self.speed_actual,
             paused=self.paused,
-            profile=self.profile,
+            profile=self.traffic_now(),
             scale=self.dep.scale,
             nodes=views,
             layout=self.layout(),

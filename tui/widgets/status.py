@@ -8,7 +8,10 @@ from textual.widgets import Static
 from tui.model import Frame, format_rate
 from tui.widgets.palette import palette
 
-__all__ = ["StatusBar", "format_time"]
+__all__ = ["PROFILE_WORDS", "StatusBar", "format_time"]
+
+# What the header says traffic is doing, for the profiles a bare name does not explain.
+PROFILE_WORDS = {"double11": "double11 spike"}
 
 
 def format_time(ms: float) -> str:
@@ -57,7 +60,7 @@ class StatusBar(Static):
         style = {"double11": f"bold {p.accent}", "judged": f"bold {p.warn}", "off": p.dim}.get(
             f.profile, ""
         )
-        t.append(f.profile, style=style)
+        t.append(PROFILE_WORDS.get(f.profile, f.profile), style=style)
         t.append("  │ scale ", style=p.dim)
         t.append(f"1:{format_rate(1 / f.scale) if f.scale else '?'}")
         self.update(t)
