@@ -134,6 +134,15 @@ class PaymentClient(Node):
     def on_start(self, ctx: Context) -> None:
         ctx.set_timer(0.0, _TICK)
 
+    def begin_final_phase(self) -> None:
+        """Forget the last final phase: a live session judged, ran traffic again, and
+        judges again, so reconcile, look up and take the final reads afresh."""
+        self.plan.reconciled = False
+        self.reconciled = False
+        self.final_done.clear()
+        self.final_attempts = 0
+        self.lookup_rounds = 0
+
     # -- the plan ------------------------------------------------------------------
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if tag == _TICK:
