@@ -17,6 +17,7 @@ __all__ = [
     "Region",
     "RegionError",
     "apply_patches",
+    "blank_line",
     "blank_region",
     "find_region",
     "not_done_sentinel",
@@ -81,6 +82,22 @@ def replace_region(text: str, name: str, body: str) -> str:
 def not_done_sentinel(exercise_id: str) -> str:
     """The words the stub raises; their presence in a file means "still blank"."""
     return f"d11 learn: {exercise_id} is not done yet"
+
+
+def blank_line(text: str, name: str, exercise_id: str) -> int:
+    """The 1-based line a learner edits in region NAME: the stub's `raise`, the line to
+    replace; the region's first line once the raise is gone (RegionError if no region).
+
+    `d11 learn start` points there and the check's "still raises" names it, so
+    the two never send a learner to different lines of one blank.
+    """
+    region = find_region(text, name)
+    lines = text.splitlines()
+    sentinel = not_done_sentinel(exercise_id)
+    for i in range(region.start, region.end):
+        if sentinel in lines[i]:
+            return i + 1
+    return region.first_line_number
 
 
 def blank_region(text: str, name: str, exercise_id: str, instructions: str) -> str:

@@ -26,8 +26,8 @@ from learn.checks import SCHEDULES
 from learn.regions import (
     RegionError,
     apply_patches,
+    blank_line,
     blank_region,
-    find_region,
     not_done_sentinel,
     region_text,
     replace_region,
@@ -294,9 +294,9 @@ class Workspace:
         return ex.solution_note
 
     def region_line(self, ex: Exercise) -> int:
-        """The 1-based line where the exercise's region starts in the learner's file."""
+        """The 1-based line the learner edits (`blank_line`: the blank's raise)."""
         try:
-            return find_region((self.path / ex.file).read_text(), ex.region).first_line_number
+            return blank_line((self.path / ex.file).read_text(), ex.region, ex.id)
         except (OSError, RegionError):
             return 1
 
@@ -322,7 +322,9 @@ class Workspace:
                 )
             text = target.read_text()
             if not_done_sentinel(ex.id) in text:
-                line = text[: text.index(not_done_sentinel(ex.id))].count("\n") + 1
+                line = self.region_line(ex)  # the line start named: the blank's raise
+                if not_done_sentinel(ex.id) not in text.splitlines()[line - 1]:  # moved out
+                    line = text[: text.index(not_done_sentinel(ex.id))].count("\n") + 1
                 return _stop(
                     "not-done",
                     f"{ex.id} is not done yet: the blank at {ex.file}:{line} still raises "

@@ -58,6 +58,22 @@ def test_the_cli_round_trip(d11: typer.Typer, tmp_path: Path) -> None:
     assert code == 0 and len(out.splitlines()) == len(all_exercises())
 
 
+def test_start_and_check_name_the_same_line_the_blank(d11: typer.Typer, tmp_path: Path) -> None:
+    """`start` said the region's first line, the check the `raise` line: one blank, two
+    places. Both name the line to replace, the raise the blank holds."""
+    import re
+
+    ws = str(tmp_path / "ws")
+    _, out, _ = run(d11, "learn", "start", FIRST, "--workspace", ws)
+    edit = re.search(r"Edit:\s+(\S+):(\d+)", out)
+    assert edit is not None, out
+    path, line = Path(edit.group(1)), int(edit.group(2))
+    assert "raise NotImplementedError" in path.read_text().splitlines()[line - 1]
+    code, out, _ = run(d11, "learn", "check", "--workspace", ws)
+    ex = get_exercise(FIRST)
+    assert code == 1 and f"the blank at {ex.file}:{line} still raises" in out, out
+
+
 def test_usage_errors_are_one_line(d11: typer.Typer, tmp_path: Path) -> None:
     for args in (
         ("learn", "start", "no-such-exercise"),
