@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from checks.history import Event, Operation, pair_operations
-from checks.lin.model import Call, Model
+from checks.lin.model import Call, Model, in_call_order
 from checks.lin.search import SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
 
@@ -71,27 +71,35 @@ def prepare(ops: Sequence[Operation], model: Model) -> tuple[list[Call], int]:
     """
     calls: list[Call] = []
     dropped = 0
+    model_prepare, read_only = model.prepare, model.read_only  # looked up once, not per call
     for op in ops:
-        io = model.prepare(op)
+        io = model_prepare(op)
         if io is None:
             dropped += 1
             continue
         inp, out = io
-        ret = op.completion.index if op.completion is not None and op.type != "info" else None
-        if ret is None and model.read_only(inp, out):
+        done = op.completion
+        ret = done.index if done is not None and done.type != "info" else None
+        if ret is None and read_only(inp, out):
             dropped += 1  # a read whose result is unknown constrains nothing
             continue
         calls.append(Call(len(calls), op.process, op.f, inp, out, op.invoke.index, ret, op))
     return calls, dropped
 
 
+def _invoked(c: Call) -> int:
+    return c.call
+
+
 def split(calls: Sequence[Call], model: Model) -> list[Part]:
     """The parts of a history, each with local call ids, cheapest (smallest) first."""
     parts: list[Part] = []
     for key, members in model.partition(calls):
+        if not in_call_order(members):
+            members = sorted(members, key=_invoked)  # (prepare's are in order already)
         local = [
             Call(k, c.process, c.f, c.input, c.output, c.call, c.ret, c.op)
-            for k, c in enumerate(sorted(members, key=lambda c: c.call))
+            for k, c in enumerate(members)
         ]
         parts.append(Part(key, local, model.init_part(key)))
     parts.sort(key=lambda p: len(p.calls))

@@ -48,8 +48,8 @@ A whole model, for a counter with `add n` and `read -> n`:
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from itertools import pairwise
+from typing import Any, NamedTuple
 
 from checks.history import HistoryError, Operation
 from checks.values import value_key as value_key  # models import it from here
@@ -70,13 +70,16 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """One operation as the checker sees it: the model's input/output and its interval.
 
     `call` and `ret` are positions in the history (event indexes); `ret` is
     None for an operation whose outcome is unknown: it may take effect any time
     after `call`, or never.
+
+    A named tuple, not a frozen dataclass: as immutable, and about eight
+    times cheaper to build (the checker builds two per operation, which
+    was most of the time spent on a small history).
     """
 
     id: int  # position in the list handed to the checker
@@ -91,6 +94,11 @@ class Call:
     @property
     def definite(self) -> bool:
         return self.ret is not None
+
+
+def in_call_order(calls: Sequence[Call]) -> bool:
+    """Whether the calls are sorted by invocation (as `prepare` lists them)."""
+    return all(a.call <= b.call for a, b in pairwise(calls))
 
 
 class Model:

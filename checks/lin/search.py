@@ -47,11 +47,11 @@ correct, only slower), and the stack never exceeds the number of operations.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Hashable, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.lin.model import Call, Model
+from checks.lin.model import Call, Model, in_call_order
 
 SLICE_STEPS = 2048  # steps between yields: about a millisecond
 
@@ -93,14 +93,15 @@ def symmetry_predecessors(calls: Sequence[Call]) -> list[int]:
     inf = float("inf")
     pred = [-1] * len(calls)
     groups: dict[Hashable, list[int]] = {}
-    for i in sorted(range(len(calls)), key=lambda k: calls[k].call):
+    by_call: Sequence[int] = range(len(calls))
+    if not in_call_order(calls):
+        by_call = sorted(by_call, key=lambda k: calls[k].call)
+    for i in by_call:
         c = calls[i]
         try:
-            key = (c.input, c.output, c.ret is None)
-            hash(key)
+            group = groups.setdefault((c.input, c.output, c.ret is None), [])
         except TypeError:
             continue  # unhashable values: no symmetry reduction for them
-        group = groups.setdefault(key, [])
         ret_i = inf if c.ret is None else c.ret
         for j in reversed(group):
             ret_j = inf if calls[j].ret is None else calls[j].ret
@@ -165,6 +166,122 @@ def settled_before(
     return settled
 
 
+@dataclass(slots=True)
+class Tables:
+    """What the search reads about each call of one part, worked out once.
+
+    `bit[i]` is call i's bit in the set of linearized calls, `ibit[i]` the
+    same for an unknown-outcome call and 0 for the others; `definite[i]` is
+    1 for a known outcome; `pure`, `pred` and `settled` serve reductions 1,
+    2 and 5.
+    """
+
+    links: EntryList
+    inputs: list[Any]
+    outputs: list[Any]
+    definite: list[int]
+    pure: list[bool]
+    bit: list[int]
+    ibit: list[int]
+    pred: list[int]
+    settled: list[int]
+
+    @classmethod
+    def of(cls, calls: Sequence[Call], model: Model) -> Tables:
+        links = EntryList.of(calls)
+        read_only = model.read_only
+        pure = [read_only(c.input, c.output) for c in calls]
+        bit = [1 << i for i in range(len(calls))]
+        return cls(
+            links,
+            [c.input for c in calls],
+            [c.output for c in calls],
+            [0 if c.ret is None else 1 for c in calls],
+            pure,
+            bit,
+            [1 << i if c.ret is None else 0 for i, c in enumerate(calls)],
+            symmetry_predecessors(calls),
+            settled_before(calls, links, pure, model),
+        )
+
+
+def front_moves(t: Tables, model: Model) -> Callable[[Any, int], tuple[int, list[int], int]]:
+    """`open_moves(state, bits)` for one part's search (a closure: the tables
+    are looked up once, not at every configuration).
+
+    `open_moves` lists the calls that may go next from a new configuration:
+    those before the first return entry, i.e. pending when the earliest
+    pending call returned. It returns (a read-only call that fits, taken at
+    once: reduction 1; else -1), the others to try (known outcome first, in
+    call order, unknown last; none if a pending read can no longer fit:
+    reduction 5), and the call whose return entry comes first (the one stuck
+    if every move fails).
+    """
+    nxt, is_call, op_of = t.links.nxt, t.links.is_call, t.links.op_of
+    pred, pure, definite, bit = t.pred, t.pure, t.definite, t.bit
+    inputs, outputs, settled = t.inputs, t.outputs, t.settled
+    step, reachable = model.step, model.reachable
+
+    def open_moves(state: Any, bits: int) -> tuple[int, list[int], int]:
+        moves: list[int] = []
+        later: list[int] = []
+        dead = False  # a pending read can no longer fit (reduction 5)
+        e = nxt[0]
+        while is_call[e]:
+            c = op_of[e]
+            e = nxt[e]
+            p = pred[c]
+            if p >= 0 and not bits & bit[p]:
+                continue  # an identical call must go first (reduction 2)
+            if not pure[c]:
+                (moves if definite[c] else later).append(c)
+            elif step(state, inputs[c], outputs[c])[0]:
+                return c, moves, -1
+            elif bits & settled[c] == settled[c] and not dead:
+                dead = not reachable(state, inputs[c], outputs[c])
+        if dead:
+            return -1, [], op_of[e]  # nothing that may go first can make that read fit
+        moves.extend(later)
+        return -1, moves, op_of[e]
+
+    return open_moves
+
+
+# --8<-- [start:wgl-cache]
+def dominated(seen: int | list[int], ibits: int) -> bool:
+    """Is a configuration with the unknown-outcome calls `ibits` linearized
+    dead, given the dead ends `seen` with the same known-outcome calls and
+    state (one set, the usual case, or a list of them)? It is if one of
+    those is a subset of it (reduction 4): the unknown-outcome calls it has
+    beyond one may be left out."""
+    if seen.__class__ is int:
+        return seen & ~ibits == 0
+    return any(o & ~ibits == 0 for o in seen)
+
+
+# --8<-- [end:wgl-cache]
+
+
+# --8<-- [start:wgl-cache-add]
+def remember_dead(cache: dict[tuple[int, Any], Any], key: tuple[int, Any], ibits: int) -> None:
+    """Record a configuration explored without success.
+
+    Only finished (dead) configurations enter the cache: a live one, still
+    on the stack, may dominate its own descendants (they can differ by
+    unknown-outcome calls alone) without being dead.
+    """
+    seen = cache.get(key)
+    if seen is None:
+        cache[key] = ibits
+    elif seen.__class__ is int:
+        cache[key] = [seen, ibits]
+    else:
+        seen.append(ibits)
+
+
+# --8<-- [end:wgl-cache-add]
+
+
 # --8<-- [start:wgl-search]
 def wgl(
     calls: Sequence[Call],
@@ -174,37 +291,24 @@ def wgl(
     slice_steps: int = SLICE_STEPS,
 ) -> Generator[None, None, SearchResult]:
     """Search for a linearization of `calls` (one part) from state `init`."""
-    n = len(calls)
-    links = EntryList.of(calls)
-    nxt, prv, is_call, op_of = links.nxt, links.prv, links.is_call, links.op_of
-    call_e, ret_e = links.call_e, links.ret_e
-    inputs = [c.input for c in calls]
-    outputs = [c.output for c in calls]
-    definite = [1 if c.ret is not None else 0 for c in calls]
-    pure = [model.read_only(c.input, c.output) for c in calls]
-    settled = settled_before(calls, links, pure, model)
-    bit = [1 << i for i in range(n)]
-    ibit = [0 if c.ret is not None else 1 << i for i, c in enumerate(calls)]
-    pred = symmetry_predecessors(calls)
-    step, reachable = model.step, model.reachable
-
+    t = Tables.of(calls, model)
+    open_moves = front_moves(t, model)
+    inputs, outputs, definite, bit, ibit = t.inputs, t.outputs, t.definite, t.bit, t.ibit
+    nxt, prv, call_e, ret_e = t.links.nxt, t.links.prv, t.links.call_e, t.links.ret_e
+    step = model.step
     stats = SearchStats()
-    # The cache of dead ends: (known-outcome calls linearized, state) -> the
-    # sets of unknown-outcome calls linearized with them, in configurations
-    # fully explored without success. Unknown-outcome calls may be left out,
-    # so a configuration with a superset of one of those sets can do nothing
-    # the explored one could not: it is a dead end too (reduction 4).
+    # The dead ends: (known-outcome calls linearized, state) -> the sets of
+    # unknown-outcome calls linearized with them (see `dominated`).
     cache: dict[tuple[int, Any], Any] = {}
-    cached = 0
     # One frame per linearized call: (call, state before it, the moves that
     # were open at that configuration and the index of the next to try;
     # None for a greedy step, which has no alternatives).
     stack: list[tuple[int, Any, tuple[list[int], int] | None]] = []
     best: list[int] = []  # the longest linearization seen (most known outcomes)
-    best_left = left_start = sum(definite)
+    best_left = left = sum(definite)
     best_depth = -1  # >= 0: a longer one is the stack's first `best_depth` calls
     stuck: int | None = None  # the call that could not follow it
-    state, bits, ibits, left = init, 0, 0, left_start
+    state, bits, ibits = init, 0, 0
     moves: list[int] | None = None  # None: a new configuration
     next_move = 0
     budget = slice_steps
@@ -216,32 +320,13 @@ def wgl(
             yield
         i = -1  # the call to linearize next, if any
         if moves is None:
-            # The calls that may go next: those before the first return entry.
-            # A read-only one that fits is taken at once (reduction 1); the
-            # others are tried known-outcome first, in call order, unknown last.
-            moves, later = [], []
-            dead = False  # a pending read can no longer fit (reduction 5)
-            e = nxt[0]
-            while is_call[e]:
-                c = op_of[e]
-                e = nxt[e]
-                p = pred[c]
-                if p >= 0 and not bits & bit[p]:
-                    continue  # an identical call must go first (reduction 2)
-                if not pure[c]:
-                    (moves if definite[c] else later).append(c)
-                elif step(state, inputs[c], outputs[c])[0]:
-                    i, new_state, moves = c, state, None
-                    break
-                elif bits & settled[c] == settled[c] and not dead:
-                    dead = not reachable(state, inputs[c], outputs[c])
+            i, moves, first_ret = open_moves(state, bits)
+            if i >= 0:
+                new_state, moves = state, None  # a greedy step: no alternatives
             else:
-                moves.extend(later)
                 next_move = 0
                 if stuck is None and left == best_left:
-                    stuck = op_of[e]  # the first return: it cannot be reached
-                if dead:
-                    moves = []  # nothing that may go first can make that read fit
+                    stuck = first_ret  # its return cannot be reached
         while i < 0 and moves is not None and next_move < len(moves):
             c = moves[next_move]
             next_move += 1
@@ -249,21 +334,14 @@ def wgl(
             if ok and (definite[c] or not (new_state is state or new_state == state)):
                 i = c  # (an unknown-outcome call that changes nothing can be left out)
         if i >= 0:
-            # --8<-- [start:wgl-cache]
             new_bits, new_ibits = bits | bit[i], ibits | ibit[i]
-            key = (new_bits ^ new_ibits, new_state)
-            seen = cache.get(key)  # an int (one set, the usual case) or a list of them
-            if seen is not None and (
-                seen & ~new_ibits == 0
-                if seen.__class__ is int
-                else any(o & ~new_ibits == 0 for o in seen)
-            ):
+            seen = cache.get((new_bits ^ new_ibits, new_state))
+            if seen is not None and dominated(seen, new_ibits):
                 # Explored before (from another order): a dead end. If this was
                 # a greedy step, the configuration it was safe from is dead too.
                 if moves is None:
                     moves, next_move = [], 0
                 continue
-            # --8<-- [end:wgl-cache]
             stack.append((i, state, None if moves is None else (moves, next_move)))
             state, bits, ibits = new_state, new_bits, new_ibits
             left -= definite[i]
@@ -285,25 +363,12 @@ def wgl(
                 best, best_depth = [f[0] for f in stack[:best_depth]], -1
             if not stack:
                 stats.steps += slice_steps - budget
-                stats.cache_entries = cached
                 return SearchResult(False, best, stuck, stats)
-            # --8<-- [start:wgl-cache-add]
-            # Only finished (dead) configurations enter the cache: a live one,
-            # still on the stack, may dominate its own descendants (they can
-            # differ by unknown-outcome calls alone) without being dead.
-            if cached < cache_max:
-                cached += 1
-                key = (bits ^ ibits, state)
-                seen = cache.get(key)
-                if seen is None:
-                    cache[key] = ibits
-                elif seen.__class__ is int:
-                    cache[key] = [seen, ibits]
-                else:
-                    seen.append(ibits)
+            if stats.cache_entries < cache_max:
+                stats.cache_entries += 1
+                remember_dead(cache, (bits ^ ibits, state), ibits)
             else:
                 stats.cache_full = True  # search on without caching: slower, still sound
-            # --8<-- [end:wgl-cache-add]
             i, state, frame = stack.pop()
             bits ^= bit[i]
             ibits ^= ibit[i]
@@ -318,7 +383,6 @@ def wgl(
                 moves, next_move = frame
                 break
     stats.steps += slice_steps - budget
-    stats.cache_entries = cached
     return SearchResult(True, [f[0] for f in stack], None, stats)
 
 

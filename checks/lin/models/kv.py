@@ -13,7 +13,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from checks.history import HistoryError, Operation
-from checks.lin.model import UNKNOWN, Call, Model, outcome
+from checks.lin.model import UNKNOWN, Call, Model
 from checks.values import is_integer, value_key
 
 GET, PUT, APPEND = "get", "put", "append"
@@ -33,10 +33,11 @@ class KvModel(Model):
         f = _FS.get(op.f)
         if f is None:
             raise self.unknown_op(op)
-        if op.type == "fail":
+        done = op.completion
+        if done is not None and done.type == "fail":
             return None
         key, arg = _key_and_value(op, op.invoke.value)
-        out = outcome(op)
+        out = UNKNOWN if done is None or done.type == "info" else done.value  # outcome(op)
         if f == GET and out is not UNKNOWN:
             if "key" not in op.invoke.extra and out is not None:
                 out = _key_and_value(op, out)[1]
@@ -95,6 +96,8 @@ def _key_and_value(op: Operation, value: Any) -> tuple[Hashable, Any]:
 
 def _key(op: Operation, key: Any) -> Hashable:
     """A key is a string or an integer (Clojure-equal: 1 and "1" are two keys)."""
+    if key.__class__ is str:
+        return key  # the usual case, first
     if not (isinstance(key, str) or is_integer(key)):
         raise HistoryError(
             f"event {op.invoke.index}: a kv key is a string or an integer, got {key!r}"
