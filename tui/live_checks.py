@@ -53,7 +53,7 @@ def judge_history(
 
     `run` runs one check (default: call it); the live session passes one that
     keeps checks reading node state off the moving simulation. `judged_before`:
-    the run's final reads are taken and traffic went on (j is once per run).
+    the run's final reads are taken and traffic went on (j judges again).
     """
     from chapters.stage import judge
 
@@ -100,13 +100,13 @@ def _live_summary(verdict: Verdict, judged_before: bool = False) -> str:
     """A verdict's summary, in the words of a live run (no final reads yet: press j).
 
     `judged_before`: the final reads were taken and traffic went on (g after j);
-    j is once per run, so a fresh run (n) is the way to a final verdict again."""
+    j takes new final reads (the earlier ones become ordinary reads)."""
     resolution = verdict.details.get("resolution") if isinstance(verdict.details, dict) else None
     no_final = isinstance(resolution, dict) and resolution.get("status") == "no-final-read"
     if no_final and judged_before:
         return (
             "Lost or doubled payments show only in final reads, and traffic went on after "
-            "them: judged so far; n starts a fresh run to judge again."
+            "them: judged so far; j takes new final reads and judges the whole run again."
         )
     if no_final:
         return (
@@ -115,17 +115,20 @@ def _live_summary(verdict: Verdict, judged_before: bool = False) -> str:
         )
     summary = str(verdict.summary)
     if verdict.valid == "unknown" and "final read" in summary.lower():
-        again = "traffic went on after the final reads; n for a fresh run"
+        again = "traffic went on after the final reads; j judges again"
         return f"{summary} ({again if judged_before else 'j takes the final reads'})"
     return summary
 
 
-def not_final(history: list[Event]) -> list[Event]:
+def not_final(history: list[Event], before_ms: float | None = None) -> list[Event]:
     """`history` with its final reads made ordinary reads: traffic went on after them
-    (g after j), so the checks judge what is in flight as a prefix, not as lost."""
+    (g after j), so the checks judge what is in flight as a prefix, not as lost.
+
+    `before_ms`: only the final reads before then (an earlier j's; the last j's stay final).
+    """
     return [
         replace(e, extra={k: v for k, v in e.extra.items() if k != "final"})
-        if e.extra.get("final")
+        if e.extra.get("final") and (before_ms is None or e.time_ms < before_ms)
         else e
         for e in history
     ]

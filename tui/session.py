@@ -139,8 +139,10 @@ class Session:
         self._generation = 0  # bumped when the traffic plan changes: stale re-arms do nothing
         self.judged = False
         # Traffic again after a judge (g after j): the run is live once more, and the
-        # final reads in its history are a prefix's reads (j is once per run).
+        # final reads in its history are a prefix's reads (until j judges again).
         self.live_again = False
+        self.judged_at_ms: float | None = None  # the last j: final reads before it are old
+        self._finals_due_ms = 0.0  # the last j's final reads are in by then
         self.checks: list[CheckView] = [
             CheckView(name, "pending", "waiting for the first check") for name in self.dep.checks
         ]
@@ -447,8 +449,11 @@ class Session:
         """Stop traffic, heal, let recovery run and take the final reads the checkers need."""
         if self.judged:
             raise SessionError("already judging: g for traffic again, n for a fresh run")
-        if any(a.fault == "judge" for a in self.actions):
-            raise SessionError("the final reads are taken once per run: n starts a fresh one")
+        if self.rt.now_ms < self._finals_due_ms:
+            raise SessionError(
+                f"the last j's final reads are due by t={self._finals_due_ms / 1000:.1f} s: "
+                "wait for them before judging again"
+            )
         if self.config.scenario not in SESSION_SCENARIOS:
             raise SessionError(
                 f"scenario {self.config.scenario} takes its own final reads, by "
@@ -458,7 +463,15 @@ class Session:
             return self._judge()
 
     def _judge(self) -> float:
+        if self.judged_at_ms is not None:  # judged before: every client starts its final
+            from reference.clients import PaymentClient
+
+            for nid in self.rt.node_ids():  # phase afresh (reconcile, look up, read)
+                client = self.rt.node(nid) if self.rt.status(nid) != "crashed" else None
+                if isinstance(client, PaymentClient):
+                    client.begin_final_phase()
         self.judged = True
+        self.live_again = False
         self._generation += 1
         for node in self.servers():  # a paused node (a stalled consumer group) thaws: the
             if self.rt.status(node) == "paused":  # final phase restarts only crashed ones
@@ -471,7 +484,9 @@ class Session:
         self.profile = "judged"
         self._windows.clear()
         self.actions.append(Action(now_ms, "heal", {}, "judge"))
+        self.judged_at_ms = now_ms
         done_ms = self.dep.finish(now_ms + 1.0)
+        self._finals_due_ms = done_ms
         self._mark(
             "judge", f"traffic stopped; heal, recover, final reads by t={done_ms / 1000:.1f} s"
         )
@@ -658,6 +673,8 @@ class Session:
         window = recent_window(history, CHECK_EVENTS_MAX) if not ledger else history
         if self.live_again:
             window = not_final(window)
+        elif self.judged_at_ms is not None:  # judged more than once: the last j's reads
+            window = not_final(window, before_ms=self.judged_at_ms)
         return window, self.expectation_scenario(), ledger
 
     def run_checks(self) -> list[CheckView]:
@@ -761,6 +778,8 @@ class Session:
 
         with self.lock:
             history = list(self.dep.history)
+            if self.judged_at_ms is not None and not self.live_again:
+                history = not_final(history, before_ms=self.judged_at_ms)  # the last j's reads
             scenario = self.expectation_scenario()
             workload = {"double11": "double11", "saturate": "saturate"}.get(
                 self.config.scenario, "payments"

@@ -135,7 +135,7 @@ def test_traffic_after_the_final_reads_is_judged_as_a_prefix_not_as_lost() -> No
     assert not any(v is False for views in seen for v, _ in views.values()), seen
     assert not any("BROKEN" in e.detail for e in s.events)
     settlement = seen[-1]["settlement"]
-    assert settlement[0] == "unknown" and "n for a fresh run" in settlement[1], settlement
+    assert settlement[0] == "unknown" and "j judges again" in settlement[1], settlement
 
 
 @pytest.mark.slow  # 8 s of CPU

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tui.app import D11App
+from tui.model import CheckView
 from tui.session import SPIKE_WINDOW_MS, Session, SessionConfig
 from tui.widgets import StatusBar
 
@@ -12,7 +13,7 @@ SIZE = (160, 45)
 
 
 def header(app: D11App) -> str:
-    return app.screen.query_one(StatusBar).render().plain  # type: ignore[union-attr]
+    return str(app.screen.query_one(StatusBar).render())
 
 
 def test_the_header_says_spike_until_the_spike_ends_then_steady() -> None:
@@ -39,3 +40,38 @@ def test_the_header_says_spike_until_the_spike_ends_then_steady() -> None:
             assert "traffic steady" in header(app), header(app)
 
     asyncio.run(run())
+
+
+def _judged(s: Session) -> dict[str, CheckView]:
+    done_ms = s.judge()
+    s.step(done_ms - s.rt.now_ms + 100.0)
+    return {c.name: c for c in s.run_checks()}
+
+
+def test_j_judges_again_after_more_traffic() -> None:
+    """j, g, more traffic (and a crash), j again: new final reads, and the checks judge
+    the whole run against them (the first judge's reads are ordinary reads now)."""
+    s = Session(SessionConfig(chapter="ch1", scenario="steady", seed=3))
+    s.step(2_000.0)
+    first = _judged(s)
+    assert all(c.valid is True for c in first.values()), first
+    s.resume_traffic()
+    s.step(1_500.0)
+    s.kill("monolith")
+    s.step(400.0)
+    s.restart("monolith")
+    s.step(1_500.0)
+    second = _judged(s)
+    ledger = second["ledger"]
+    assert ledger.valid is True and ledger.outcome == "pass", ledger
+    assert "traffic went on" not in ledger.summary
+    finals = [e for e in s.check_input()[0] if e.type == "ok" and e.extra.get("final")]
+    assert len(finals) == 1 and finals[0].time_ms > s.actions[-1].at_ms, finals
+    paid_after = [
+        e for e in s.dep.history
+        if e.type == "ok" and e.f == "transfer" and e.time_ms > first["ledger"].at_ms
+    ]  # fmt: skip
+    assert paid_after, "the second judge covers payments made after the first"
+    saved = s.result()  # a save judges the same final reads the live view does
+    assert saved.verdicts["ledger"].valid is True, saved.verdicts["ledger"]
+    assert sum(1 for e in saved.history if e.extra.get("final")) == 1
