@@ -98,7 +98,7 @@ def broker_replica(node_id: str, replicas: list[str], **tuning: Any) -> BrokerRe
     )
 
 
-def watched_broker_replica(node_id: str, replicas: list[str], **tuning: Any) -> StageWatch:
+def watched_broker_replica(node_id: str, replicas: list[str], **tuning: float | None) -> StageWatch:
     """The same replica, its leader's stages noted per request (`message_budget`)."""
     from reference.runtime.bench import StageWatch
 
@@ -282,6 +282,7 @@ class MessageBudget:
         return lines
 
 
+# --8<-- [start:message-budget]
 def message_budget(
     load: MqLoad, telemetry: Telemetry, begin_ms: float, end_ms: float
 ) -> MessageBudget | None:
@@ -337,6 +338,9 @@ def message_budget(
         held,
         (telemetry.counter("fsync_us") / fsyncs / 1000.0, fsyncs) if fsyncs else None,
     )
+
+
+# --8<-- [end:message-budget]
 
 
 @dataclass(frozen=True)
