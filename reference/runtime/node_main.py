@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,10 @@ def _start_profiler(path: Path) -> None:
     """Profile this process, dumping the stats every PROFILE_DUMP_S (a debugging aid)."""
     import cProfile
 
-    profiler = cProfile.Profile()
+    # The loop thread's CPU time, not the wall clock: a send that wakes a peer
+    # on a busy machine is preempted inside the system call, and timed by the
+    # wall it looked like the node's biggest cost.
+    profiler = cProfile.Profile(time.thread_time)
     loop = asyncio.get_running_loop()
 
     def dump() -> None:
