@@ -44,7 +44,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 # Expectations, judgements and StageError are the harness's contract (it sits
 # below the chapters and judges what it runs); a chapter names them from here.
 from chapters.metrics import summarize
-from checks.harness.contract import Expectation, Judgement, Setting, StageError, judge
+from checks.harness.contract import (
+    Expectation,
+    Judgement,
+    Setting,
+    StageError,
+    judge,
+    planted_expectations,
+)
 from checks.history import Event
 
 if TYPE_CHECKING:
@@ -269,7 +276,9 @@ class Deployment(ABC):
     def expectations(self, scenario: str | None = None) -> dict[str, Expectation]:
         """What each check should say for `scenario` (default: the applied one)."""
         name = scenario or self.scenario or "steady"
-        return self.stage.expectations(self.options.variant or self.stage.default_variant, name)
+        expected = self.stage.expectations(self.options.variant or self.stage.default_variant, name)
+        # A setting that plants a bug may break checks the variant alone keeps.
+        return planted_expectations(self.stage.settings, self.options.extra, expected)
 
     # -- live view -----------------------------------------------------------
     def snapshot(self, window_ms: float = 1000.0) -> dict[str, Any]:

@@ -2,11 +2,15 @@
 
 The three cities and what each hosts, the topic and its consumer groups
 (each group's effect and its members' cities), the population, and the
-readers of the chapter's `--set` settings (`load_test_share`, `mutations`).
+readers of the chapter's `--set` settings (`load_test_share`, `mutations`),
+and what each planted bug may break (`leak_breaks`, `mutation_breaks`).
 Everything else in the chapter reads its numbers from here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from chapters.common import planted_mutations
 from chapters.stage import StageOptions
@@ -44,3 +48,54 @@ def load_test_share_of(options: StageOptions) -> float:
 def broker_mutations(options: StageOptions) -> frozenset[str]:
     """Bug-zoo mutations planted in the broker (extra "mutations": "a,b")."""
     return planted_mutations(options, MQ_MUTATIONS)
+
+
+# What each planted bug may break on a run (the explorer and the hunter find
+# the schedules that do; a run's own seed may or may not be one of them).
+# --8<-- [start:planted-breaks]
+LEAK_BREAKS: dict[str, dict[str, str]] = {
+    "producer": {
+        "isolation": "the producer drops the load-test tag: test events reach production consumers"
+    },
+    "consumer": {
+        "isolation": "a shadow consumer drops the tag: test events settle real accounts",
+        "settlement": "real merchants are settled for load-test payments",
+        "bank": "settling test payments from real escrow may drive it below zero",
+    },
+}
+MUTATION_BREAKS: dict[str, dict[str, str]] = {
+    "recommit": {"broker-audit": "a message committed twice is in its topic twice"},
+    "commit-after-rollback": {
+        "broker-audit": "a rolled-back message is in its topic",
+        "delivery": "a rolled-back message is delivered",
+        "settlement": "a declined payment is settled",
+        "bank": "settling a declined payment may drive an escrow below zero",
+    },
+    "count-young": {
+        "delivery": "a half message set aside unchecked is never delivered",
+        "settlement": "its committed payment is never settled",
+    },
+    "stuck-check-cursor": {
+        "delivery": "half messages behind the re-checked batch wait, undelivered",
+        "settlement": "their payments are not settled by the end of the run",
+        "half-messages": "they are still half-sent at the end",
+    },
+    # unbounded-checks breaks no check: a pass over the bound stops the broker
+    # (an assertion), and a run this size never has that many old halves.
+    "unbounded-checks": {},
+}
+# --8<-- [end:planted-breaks]
+
+
+def leak_breaks(value: Any) -> Mapping[str, str]:
+    """The checks a planted tag-dropping node may break (`--set leak=...`)."""
+    return LEAK_BREAKS.get(str(value), {})
+
+
+def mutation_breaks(value: Any) -> Mapping[str, str]:
+    """The checks the planted broker mutations may break (`--set mutations=a,b`)."""
+    names = str(value).split(",") if isinstance(value, str) else [str(v) for v in value]
+    out: dict[str, str] = {}
+    for name in names:
+        out |= MUTATION_BREAKS.get(name.strip(), {})
+    return out

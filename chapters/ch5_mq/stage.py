@@ -57,7 +57,9 @@ from chapters.ch5_mq.plan import (
     USERS_CELL,
     USERS_CITY,
     broker_mutations,
+    leak_breaks,
     load_test_share_of,
+    mutation_breaks,
 )
 from chapters.common import DEADLINE_MS, expect
 from chapters.scenarios import SCENARIOS, WARMUP_MS
@@ -101,14 +103,19 @@ class MqStage(Stage):
         "load_test_share": Setting(
             "share of payments tagged as load test (chapter 7's lane)", float, low=0, high=1
         ),
-        "leak": Setting("plant a node that drops the tag", choices=("producer", "consumer")),
+        "leak": Setting(
+            "plant a node that drops the tag",
+            choices=("producer", "consumer"),
+            plants=leak_breaks,
+        ),
         "orderly": Setting(
             "1: loyalty and notifications rebalance per key; 0: they do not",
             int,
             choices=("0", "1"),
         ),
         "mutations": Setting(
-            f"bug-zoo mutations in the broker, comma-separated: {','.join(MQ_MUTATIONS)}"
+            f"bug-zoo mutations in the broker, comma-separated: {','.join(MQ_MUTATIONS)}",
+            plants=mutation_breaks,
         ),
     }
     scenarios = {  # noqa: RUF012

@@ -40,6 +40,7 @@ __all__ = [
     "StageSource",
     "judge",
     "parse_settings",
+    "planted_expectations",
     "stage_named",
     "use_stages",
 ]
@@ -166,6 +167,11 @@ class Setting:
     choices: tuple[str, ...] = ()
     low: float | None = None  # bounds for a number, inclusive
     high: float | None = None
+    # A setting that plants a bug (a broker mutation, a node that drops a tag):
+    # for a value, the checks that may then fail and why. A run with it set is
+    # judged with those as "may fail" (`planted_expectations`), not against the
+    # clean stage's expectations, which know only the variant. None: plants nothing.
+    plants: Callable[[Any], Mapping[str, str]] | None = None
 
     def parse(self, name: str, text: str) -> Any:
         """The value of `text`, or StageError saying in one line what is wrong."""
@@ -181,6 +187,25 @@ class Setting:
         if self.high is not None and value > self.high:
             raise StageError(f"--set {name}: at most {self.high:g}, not {text}")
         return value
+
+
+def planted_expectations(
+    settings: Mapping[str, Setting],
+    extra: Mapping[str, Any],
+    expected: Mapping[str, Expectation],
+) -> dict[str, Expectation]:
+    """`expected` (a variant's and scenario's) with, for every setting of `extra`
+    that plants a bug, each check it may break as "may fail" (`always=False`).
+    A check the variant already expects to fail keeps that expectation."""
+    out = dict(expected)
+    for name, setting in settings.items():
+        value = extra.get(name)
+        if setting.plants is None or value in (None, "", (), [], frozenset()):
+            continue
+        for check, why in setting.plants(value).items():
+            if check not in out or out[check].valid is not False:
+                out[check] = Expectation(False, f"planted ({name}={value}): {why}", always=False)
+    return out
 
 
 def parse_settings(

@@ -7,12 +7,14 @@ from __future__ import annotations
 import functools
 
 import pytest
+from typer.testing import CliRunner
 
 from chapters.run import RunResult, simulate
 from checks.harness.real import run_real
 from checks.harness.runner import TestSpec, run_test
 from reference.mq.broker import BrokerReplica
 from reference.mq.producer import TransactionalProducer
+from tui.cli import app
 
 CHECKS = ("bank", "delivery", "half-messages", "settlement", "broker-audit")
 
@@ -189,3 +191,29 @@ def test_orderly_local_dedup_groups_rebalance_without_applying_twice() -> None:
     assert {n: v.valid for n, v in res.verdicts.items()} == dict.fromkeys(CHECKS, True)
     locks = [e for e in res.deployment.rt.telemetry.events if e.kind == "mq.lock"]
     assert {e.node for e in locks} >= {"loyalty-hz", "loyalty-sh", "notification-sz"}
+
+
+def test_a_planted_leak_is_judged_as_planted_not_as_the_clean_stage() -> None:
+    """`d11 run ch5 --set leak=consumer` plants a shadow consumer that drops the
+    load-test tag: isolation, settlement and the bank break, as expected of it."""
+    runner = CliRunner()
+    args = ["run", "ch5", "--duration-s", "2", "--no-store", "--set", "load_test_share=0.3"]
+    out = runner.invoke(app, [*args, "--set", "leak=consumer"])
+    assert out.exit_code == 0, out.output
+    assert "EXPECTED FAILURE" in out.output and "UNEXPECTED" not in out.output
+    clean = runner.invoke(app, args)
+    assert clean.exit_code == 0 and "FAILURE" not in clean.output, clean.output
+
+
+def test_a_planted_setting_makes_its_checks_may_fail_and_keeps_the_variants_own() -> None:
+    from chapters import STAGES
+    from checks.harness.contract import Expectation, planted_expectations
+
+    settings = STAGES["ch5"].settings
+    own = {"settlement": Expectation(False, "the variant's own", always=True)}
+    out = planted_expectations(settings, {"leak": "consumer"}, own)
+    assert out["settlement"] == own["settlement"]  # the variant already says it fails
+    assert out["isolation"].valid is False and out["isolation"].always is False
+    assert planted_expectations(settings, {"leak": "", "mutations": ""}, {}) == {}
+    planted = planted_expectations(settings, {"mutations": "recommit,count-young"}, {})
+    assert set(planted) == {"broker-audit", "delivery", "settlement"}

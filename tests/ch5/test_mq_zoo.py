@@ -65,6 +65,11 @@ def test_counting_young_halves_discards_them_unchecked_and_loses_events() -> Non
     assert all(v.valid is True for v in clean.verdicts.values())
     assert planted.verdicts["settlement"].valid is False
     assert planted.verdicts["delivery"].details["problems"].get("lost", 0) > 0
+    # The run is judged knowing what was planted: its failures are expected ones
+    # (`d11 run ch5 --set mutations=...` said UNEXPECTED FAILURE, keyed by variant).
+    assert planted.judged["settlement"].outcome == "expected-failure"
+    assert planted.as_expected, {n: j.outcome for n, j in planted.judged.items()}
+    assert clean.deployment.expectations() == {}  # nothing planted: every check must pass
 
 
 def test_an_unbounded_check_pass_is_a_crash_not_a_storm() -> None:
