@@ -10,7 +10,8 @@ Wing): a history is linearizable iff its projection on each object is. So
 the check projects the history on each user's wallet and searches each
 projection alone, a handful of operations each.
 
-The projection, per wallet `u`:
+The projection (`checks.lin.models.wallets.project`, which `d11 check lin`
+uses too), per wallet `u`:
 
 - a payment from `u` becomes a transfer from `u` to a sink of its own
   (`u>out`), so the model still refuses an acknowledged payment that
@@ -33,9 +34,7 @@ every account, merchants included, against the final balances.
 
 from __future__ import annotations
 
-import bisect
 import functools
-import math
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,6 +42,7 @@ from typing import Any
 from checks.history import Event, Operation, pair_operations
 from checks.lin import check_operations
 from checks.lin.models.accounts import LedgerModel
+from checks.lin.models.wallets import project as project_on_wallets
 from checks.parallel import forks, run_checks
 from checks.verdict import Verdict
 
@@ -55,7 +55,6 @@ TIMEOUT_S = 300.0
 SHARES = 2  # processes the wallets are checked in, on a long history (one a core here)
 
 
-# --8<-- [start:wallet-projection]
 def wallet_operations(history: Sequence[Event], share: tuple[int, int] = (0, 1)) -> list[Operation]:
     """The history projected on each user's wallet (see the module docstring).
 
@@ -65,103 +64,11 @@ def wallet_operations(history: Sequence[Event], share: tuple[int, int] = (0, 1))
 
 
 def project(ops: list[Operation], share: tuple[int, int] = (0, 1)) -> list[Operation]:
-    """`wallet_operations` of the history's operations, paired already."""
-    payments: dict[str, list[Operation]] = {}
-    found: dict[str, tuple[str, Event]] = {}  # payment id -> a lookup's answer, and when
-    reads: list[Operation] = []
-    for op in ops:
-        value = op.invoke.value
-        if op.f == "transfer" and isinstance(value, dict) and str(value["from"]).startswith("u"):
-            payments.setdefault(str(value["id"]), []).append(op)
-        elif op.f == "read" and value is None and op.type == "ok":
-            reads.append(op)
-        elif op.f == "lookup-transfer" and op.type == "ok" and op.completion is not None:
-            answers = op.completion.value
-            for pid, answer in answers.items() if isinstance(answers, dict) else ():
-                found.setdefault(str(pid), (str(answer), op.completion))
-    transfers: list[Operation] = []
-    spans: dict[str, list[tuple[int, float]]] = {}  # wallet -> its payments' (invoke, end)
-    for pid, attempts in payments.items():
-        first = attempts[0].invoke
-        ends = [a.completion for a in attempts if a.type == "ok" and a.completion is not None]
-        answer, lookup = found.get(pid, ("", None))
-        if answer == "applied" and lookup is not None:
-            ends.append(lookup)  # the lookup saw it applied: it took effect by then
-        if not ends and (answer == "absent" or all(a.type == "fail" for a in attempts)):
-            continue  # certainly never applied: no operation at all
-        wallet = str(first.value["from"])
-        if share_of(wallet, share[1]) != share[0]:
-            continue
-        end = min(ends, key=lambda e: e.index) if ends else None
-        value = {"from": wallet, "to": f"{wallet}>out", "amount": first.value["amount_cents"]}
-        process = f"{pid}/{wallet}"
-        invoke = Event("invoke", process, "transfer", value, first.time_ms, first.index)
-        done = Event("ok", process, "transfer", value, end.time_ms, end.index) if end else None
-        transfers.append(Operation(process, "transfer", invoke, done))
-        spans.setdefault(wallet, []).append((first.index, end.index if end else math.inf))
-    return _wallet_reads(reads, spans, share) + transfers
-
-
-def _wallet_reads(
-    reads: list[Operation], spans: dict[str, list[tuple[int, float]]], share: tuple[int, int]
-) -> list[Operation]:
-    """Each full read as a read of every wallet, less the reads that add nothing.
-
-    A read of wallet u that overlaps none of u's payments, while every payment
-    invoked before it has ended, falls in a quiet spell: every linearization
-    holds the same balance throughout it, so every read in it must show that
-    one value. Of the reads in one quiet spell that show the same value, the
-    first says all the others would; the rest are left out.
-    """
-    by_wallet: dict[str, tuple[list[int], list[float]]] = {}
-    for wallet, span in spans.items():
-        span.sort()
-        reach, top = [], -math.inf  # reach[i]: the latest end among payments 0..i
-        for _, end in span:
-            top = max(top, end)
-            reach.append(top)
-        by_wallet[wallet] = ([i for i, _ in span], reach)
-    seen: set[tuple[str, int, int]] = set()  # (wallet, spell, balance) already read
-    out: list[Operation] = []
-    # account -> (its wallet, its payments' invokes, reach); None: not a wallet of the share
-    wallets: dict[object, tuple[str, list[int], list[float]] | None] = {}
-    for op in reads:
-        done = op.completion
-        assert done is not None
-        began, ended = op.invoke.index, done.index
-        for account, cents in done.value.items():
-            if account not in wallets:  # (a read names every account: each is sorted out once)
-                wallets[account] = _wallet(account, by_wallet, share)
-            found = wallets[account]
-            if found is None:
-                continue
-            wallet, invokes, reach = found
-            spell = bisect.bisect_left(invokes, began)  # payments invoked before the read
-            quiet = bisect.bisect_right(invokes, ended) == spell and (
-                spell == 0 or reach[spell - 1] < began
-            )
-            if quiet and type(cents) is int:
-                if (wallet, spell, cents) in seen:
-                    continue
-                seen.add((wallet, spell, cents))
-            process = f"{op.process}/{account}"
-            invoke = Event("invoke", process, "read", [account], op.invoke.time_ms, began)
-            ok = Event("ok", process, "read", {account: cents}, done.time_ms, ended)
-            out.append(Operation(process, "read", invoke, ok))
-    return out
-
-
-def _wallet(
-    account: object, by_wallet: dict[str, tuple[list[int], list[float]]], share: tuple[int, int]
-) -> tuple[str, list[int], list[float]] | None:
-    wallet = str(account)
-    if not wallet.startswith("u") or share_of(wallet, share[1]) != share[0]:
-        return None
-    invokes, reach = by_wallet.get(wallet, ([], []))
-    return wallet, invokes, reach
-
-
-# --8<-- [end:wallet-projection]
+    """`wallet_operations` of the history's operations, paired already: the
+    projection of `checks.lin.models.wallets`, on the users' wallets (`u...`)
+    of one share."""
+    k, n = share
+    return project_on_wallets(ops, lambda a: a.startswith("u") and share_of(a, n) == k)
 
 
 def share_of(wallet: str, shares: int) -> int:

@@ -5,9 +5,11 @@ with two more things: an `init` operation whose ok value holds every
 account's opening balance, and reads of *every* account at once. One search
 over such a history is hopeless (each full read ties thousands of accounts
 together), but linearizability is local (Herlihy and Wing): it holds iff it
-holds on each object's projection. So, as chapter 4's own check does
-(`chapters/ch4_paxos/wallets.py`), the history is projected on each wallet
-and each projection searched alone:
+holds on each object's projection. So the history is projected on each
+wallet and each projection searched alone. `project` is that projection,
+written once: chapter 4's own check (`chapters/ch4_paxos/wallets.py`) calls
+it with its wallets (the `u...` accounts of one share), `d11 check lin` with
+the accounts no transfer credits.
 
 - a wallet is an account that no transfer credits (a merchant credited by
   hundreds of concurrent payments is left out: the search for the subset
@@ -25,14 +27,15 @@ and each projection searched alone:
 `is_wallet_history(events)` tells this kind (an ok `init`, no deposits: a
 ledger history without them is searched whole, as before);
 `wallet_history(events)` returns the wallets' opening balances and the
-projected operations.
+projected operations; `project(ops, is_wallet)` projects paired operations
+on the wallets a predicate names.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,17 +69,11 @@ def wallet_history(events: Sequence[Event]) -> WalletHistory:
         for op in ops
         if op.f == "transfer" and isinstance(op.invoke.value, dict)
     }
-    payments = _payments(ops, credited)
-    reads = [op for op in ops if op.f == "read" and op.invoke.value is None and op.type == "ok"]
-    accounts = set(initial) | {str(a) for op in reads for a in _read_value(op)}
+    accounts = set(initial) | {str(a) for op in ops if _is_full_read(op) for a in _read_value(op)}
     wallets = accounts - credited
-    spans: dict[str, list[tuple[int, float]]] = {}
-    for wallet, begin, end in ((p.invoke.value["from"], p.invoke.index, p.end) for p in payments):
-        spans.setdefault(wallet, []).append((begin, end))
-    projected = _reads(reads, wallets, spans) + [p.operation() for p in payments]
     return WalletHistory(
         {a: c for a, c in initial.items() if a in wallets},
-        projected,
+        project(ops, lambda account: account not in credited),
         len(wallets),
         len(accounts & credited),
     )
@@ -95,6 +92,18 @@ def _opening(ops: list[Operation]) -> dict[str, int]:
             f"event {inits[0].invoke.index}: init's value must map accounts to integer cents"
         )
     return {str(a): c for a, c in value.items()}
+
+
+# --8<-- [start:wallet-projection]
+def project(ops: Sequence[Operation], is_wallet: Callable[[str], bool]) -> list[Operation]:
+    """The operations projected on each wallet `is_wallet` names: its payments
+    as transfers to a sink of its own, and each full read as a read of it."""
+    payments = _payments(ops, is_wallet)
+    spans: dict[str, list[tuple[int, float]]] = {}  # wallet -> its payments' (invoke, end)
+    for p in payments:
+        spans.setdefault(p.invoke.value["from"], []).append((p.invoke.index, p.end))
+    reads = [op for op in ops if _is_full_read(op)]
+    return _reads(reads, is_wallet, spans) + [p.operation() for p in payments]
 
 
 @dataclass
@@ -119,7 +128,7 @@ class _Payment:
         return Operation(process, "transfer", first, ok)
 
 
-def _payments(ops: list[Operation], credited: set[str]) -> list[_Payment]:
+def _payments(ops: Sequence[Operation], is_wallet: Callable[[str], bool]) -> list[_Payment]:
     """Each payment out of a wallet, its attempts merged by id, lookups applied."""
     attempts: dict[str, list[Operation]] = {}
     found: dict[str, tuple[str, Event]] = {}  # payment id -> a lookup's answer, and when
@@ -128,7 +137,7 @@ def _payments(ops: list[Operation], credited: set[str]) -> list[_Payment]:
         if op.f == "transfer" and not isinstance(v, dict):
             where = op.invoke.index
             raise HistoryError(f"event {where}: a transfer's value is {{from, to, amount}}")
-        if op.f == "transfer" and str(v.get("from")) not in credited:
+        if op.f == "transfer" and is_wallet(str(v.get("from"))):
             attempts.setdefault(str(v.get("id", f"#{op.invoke.index}")), []).append(op)
         elif op.f == "lookup-transfer" and op.type == "ok" and op.completion is not None:
             answers = op.completion.value
@@ -152,9 +161,18 @@ def _payments(ops: list[Operation], credited: set[str]) -> list[_Payment]:
 
 
 def _reads(
-    reads: list[Operation], wallets: set[str], spans: dict[str, list[tuple[int, float]]]
+    reads: list[Operation],
+    is_wallet: Callable[[str], bool],
+    spans: dict[str, list[tuple[int, float]]],
 ) -> list[Operation]:
-    """Each full read as a read of each wallet, less the quiet spells' repeats."""
+    """Each full read as a read of each wallet, less the quiet spells' repeats.
+
+    A read of wallet u that overlaps none of u's payments, while every payment
+    invoked before it has ended, falls in a quiet spell: every linearization
+    holds the same balance throughout it, so every read in it must show that
+    one value. Of the reads in one quiet spell that show the same value, the
+    first says all the others would; the rest are left out.
+    """
     by_wallet: dict[str, tuple[list[int], list[float]]] = {}
     for wallet, span in spans.items():
         span.sort()
@@ -163,6 +181,9 @@ def _reads(
             top = max(top, end)
             reach.append(top)
         by_wallet[wallet] = ([i for i, _ in span], reach)
+    # account -> (its wallet, its payments' invokes, reach); None: not a wallet.
+    # A read names every account: each is sorted out once, not once a read.
+    wallets: dict[object, tuple[str, list[int], list[float]] | None] = {}
     seen: set[tuple[str, int, int]] = set()  # (wallet, spell, balance) already read
     out: list[Operation] = []
     for op in reads:
@@ -170,10 +191,15 @@ def _reads(
         assert done is not None
         began, ended = op.invoke.index, done.index
         for account, cents in _read_value(op).items():
-            wallet = str(account)
-            if wallet not in wallets:
+            if account not in wallets:
+                wallet = str(account)
+                wallets[account] = (
+                    (wallet, *by_wallet.get(wallet, ([], []))) if is_wallet(wallet) else None
+                )
+            found = wallets[account]
+            if found is None:
                 continue
-            invokes, reach = by_wallet.get(wallet, ([], []))
+            wallet, invokes, reach = found
             spell = bisect.bisect_left(invokes, began)  # payments invoked before the read
             quiet = bisect.bisect_right(invokes, ended) == spell and (
                 spell == 0 or reach[spell - 1] < began
@@ -187,6 +213,14 @@ def _reads(
             ok = Event("ok", process, "read", {wallet: cents}, done.time_ms, ended)
             out.append(Operation(process, "read", invoke, ok))
     return out
+
+
+# --8<-- [end:wallet-projection]
+
+
+def _is_full_read(op: Operation) -> bool:
+    """A read of every account (the kind the projection splits), that returned."""
+    return op.f == "read" and op.invoke.value is None and op.type == "ok"
 
 
 def _read_value(op: Operation) -> Mapping[Any, Any]:
