@@ -419,21 +419,46 @@ class BrokerMachine:
     # --8<-- [start:queue-locks]
     def _lock(self, c: LockQueues) -> Result:
         """Lock, renew or release queues of a group for one member. A lock is granted
-        if the queue is free, already this member's, or its holder's lock expired."""
+        if the queue is free, already this member's, or its holder's lock expired.
+        Granted a queue whose last holder left a claim open (it died mid-claim and
+        its lock ran out), the member takes the claim over: ("locked", granted,
+        adopted), and it applies those messages before any other of the queue."""
         out: list[int] = []
+        adopted: list[int] = []
         until_ms = c.timestamp_ms + self.config.rebalance_lock_max_live_ms
         for qid in c.queue_ids:
             key = (c.group, c.topic, qid)
             holder = self.locks.get(key)
             mine = holder is not None and holder[0] == c.consumer
             if c.unlock:
-                if mine:
+                # Not while its holder has a claim open: only the holder knows what
+                # of it is applied (it closes the claim, then unlocks), and a leader
+                # releasing a member it thinks dead must not hand the claim on early.
+                if mine and not self.open_claim(*key, c.consumer):
                     del self.locks[key]
                     out.append(qid)
             elif mine or holder is None or holder[1] < c.timestamp_ms:
                 self.locks[key] = (c.consumer, until_ms)
                 out.append(qid)
-        return ("unlocked" if c.unlock else "locked", tuple(out))
+                if self._adopt(key, c.consumer):
+                    adopted.append(qid)
+        if c.unlock:
+            return ("unlocked", tuple(out))
+        return ("locked", tuple(out), tuple(adopted))
+
+    def _adopt(self, key: tuple[str, str, int], consumer: str) -> bool:
+        """Move the other members' open claims on queue `key` to `consumer`, its new
+        holder (RocketMQ's next owner reads from the last offset its owner is known
+        to have finished; here that is the claim's start). True if there were any."""
+        others = [k for k in self.claims if k[:3] == key and k[3] != consumer]
+        if not others:
+            return False
+        ranges = [self.claims.pop(k) for k in others]
+        own = self.claims.get((*key, consumer))
+        if own is not None:
+            ranges.append(own)
+        self.claims[(*key, consumer)] = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
+        return True
 
     # --8<-- [end:queue-locks]
 
