@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import reference.net.shapes as shapes
 from reference.codec import Message
+from reference.net.partitions import Partitions
 from reference.net.topology import DISTANCE_CLASSES, Topology
 from reference.sim.kernel import ARRIVAL, Event
 
@@ -214,7 +214,7 @@ class Port:
     # --8<-- [end:ctx-send]
 
 
-class SimNet:
+class SimNet(Partitions):
     """Links between attached endpoints; owned and driven by `SimRuntime`.
 
     The send path (`Port.send`) handles the common case: a link that exists, is
@@ -394,50 +394,14 @@ class SimNet:
         return self._rewrite_to_drop(lambda event: id(event) in doomed)
 
     # -- partitions -----------------------------------------------------------
+    # The words (cut, partition, isolate, the nemesis shapes) are Partitions'
+    # (reference/net/partitions.py), shared with the process runtime; what a
+    # cut means here is below.
     # --8<-- [start:net-partition]
-    def cut(self, src_nodes: Iterable[str], dst_nodes: Iterable[str], one_way: bool = True) -> None:
-        """Cut every link from `src_nodes` to `dst_nodes` (and back unless one_way)."""
-        srcs, dsts = self._expand(src_nodes), self._expand(dst_nodes)
-        pairs = {(a, b) for a in srcs for b in dsts if a != b}
-        if not one_way:
-            pairs |= {(b, a) for a, b in pairs}
-        self._cut |= pairs
+    def _add_cuts(self, links: set[tuple[str, str]], **fields: Any) -> None:
+        self._cut |= links
         self._apply_cuts()
-        self._trace("partition", src=sorted(srcs), dst=sorted(dsts), one_way=one_way)
-
-    def partition(self, groups: Iterable[Iterable[str]], one_way: bool = False) -> None:
-        """Cut every link between different groups; links inside a group stay.
-
-        Members may be node, cell or city names. Nodes in no group keep all
-        their links. With `one_way`, only links from an earlier group to a
-        later one are cut (group 0 cannot reach group 1, but hears from it).
-        """
-        expanded = [self._expand(g) for g in groups]
-        seen: set[str] = set()
-        for group in expanded:
-            if group & seen:
-                raise ValueError(f"partition: {sorted(group & seen)} in two groups")
-            seen |= group
-        for i, a in enumerate(expanded):
-            for j, b in enumerate(expanded):
-                if i < j or (i > j and not one_way):
-                    self._cut |= {(x, y) for x in a for y in b}
-        self._apply_cuts()
-        self._trace("partition", groups=[sorted(g) for g in expanded], one_way=one_way)
-
-    def isolate(self, name: str, one_way: bool = False) -> None:
-        """Cut a node, a cell or a city off from every other node.
-
-        With `one_way`, only its outgoing links are cut: it still hears others.
-        """
-        inside = self._expand([name])
-        outside = set(self.topology.nodes()) - inside
-        pairs = {(a, b) for a in inside for b in outside}
-        if not one_way:
-            pairs |= {(b, a) for a, b in pairs}
-        self._cut |= pairs
-        self._apply_cuts()
-        self._trace("partition", isolate=name, nodes=sorted(inside), one_way=one_way)
+        self._trace("partition", **fields)
 
     def heal(self) -> None:
         """Restore every link."""
@@ -492,29 +456,8 @@ class SimNet:
 
     # --8<-- [end:net-partition]
 
-    # -- partition shapes (the nemesis vocabulary) ------------------------------
-    def random_halves(self, nodes: Iterable[str] | None = None) -> list[set[str]]:
-        """Split `nodes` (default: all) into two random halves and partition them."""
-        groups = shapes.random_halves(self._members(nodes), self._rng)
-        self.partition(groups)
-        return groups
-
-    def bridge(self, nodes: Iterable[str] | None = None) -> str:
-        """Two halves that cannot talk, joined by one node that sees both; returns it."""
-        left, bridge_node, right = shapes.bridge(self._members(nodes), self._rng)
-        self.cut(left, right, one_way=False)
-        return bridge_node
-
-    def majorities_ring(self, nodes: Iterable[str] | None = None) -> dict[str, set[str]]:
-        """Every node hears a majority, but no two nodes hear the same one."""
-        hears = shapes.majorities_ring(self._members(nodes), self._rng)
-        self._cut |= shapes.ring_cuts(hears)
-        self._apply_cuts()
-        self._trace("partition", ring={n: sorted(v) for n, v in hears.items()})
-        return hears
-
-    def _members(self, nodes: Iterable[str] | None) -> list[str]:
-        return sorted(nodes) if nodes is not None else self.topology.nodes()
+    def _all_nodes(self) -> list[str]:
+        return self.topology.nodes()
 
     def _expand(self, names: Iterable[str]) -> set[str]:
         if isinstance(names, str):

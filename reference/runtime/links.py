@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from reference.net import shapes
+from reference.net.partitions import Partitions
 from reference.net.sim import LinkStats
 from reference.runtime.members import Link, Member
 from reference.runtime.transport import Address, MessageFaults
@@ -80,12 +80,12 @@ class LinkFaults:
                 self._quiet(member.control.command("peers", addrs=addrs))
 
 
-class ProcessNet:
+class ProcessNet(Partitions):
     """`rt.net`: the simulator's partition vocabulary over a set of cut links.
 
-    Same semantics as `reference.net.sim.SimNet` (names may be nodes, or
-    cells and cities when the runtime has a topology; one-way partitions cut
-    earlier groups off from later ones), enforced by the nodes' transports.
+    The words are `reference.net.partitions.Partitions`, as on `SimNet`
+    (names may be nodes, or cells and cities when the runtime has a
+    topology); the cuts are enforced by the nodes' transports.
     """
 
     def __init__(self, runtime: LinkFaults) -> None:
@@ -106,42 +106,13 @@ class ProcessNet:
                 raise ValueError(f"partition: {name!r} is no node, cell or city")
         return out
 
-    def _add(self, links: set[Link], **fields: Any) -> None:
+    def _all_nodes(self) -> list[str]:
+        return sorted(self._rt.members)
+
+    def _add_cuts(self, links: set[Link], **fields: Any) -> None:
         self._rt.cuts |= links
         self._rt._trace_fault("partition", "", **fields)
         self._rt._apply_cuts()
-
-    def cut(self, src_nodes: Iterable[str], dst_nodes: Iterable[str], one_way: bool = True) -> None:
-        """Cut every link from `src_nodes` to `dst_nodes` (and back unless one_way)."""
-        sources, targets = self._expand(src_nodes), self._expand(dst_nodes)
-        links = {(s, d) for s in sources for d in targets if s != d}
-        if not one_way:
-            links |= {(d, s) for s, d in links}
-        self._add(links, src=sorted(sources), dst=sorted(targets), one_way=one_way)
-
-    def partition(self, groups: Iterable[Iterable[str]], one_way: bool = False) -> None:
-        """Cut every link between different groups (only earlier -> later if one_way)."""
-        expanded = [self._expand(g) for g in groups]
-        seen: set[str] = set()
-        for group in expanded:
-            if group & seen:
-                raise ValueError(f"partition: {sorted(group & seen)} in two groups")
-            seen |= group
-        links: set[Link] = set()
-        for i, a in enumerate(expanded):
-            for j, b in enumerate(expanded):
-                if i < j or (i > j and not one_way):
-                    links |= {(x, y) for x in a for y in b}
-        self._add(links, groups=[sorted(g) for g in expanded], one_way=one_way)
-
-    def isolate(self, name: str, one_way: bool = False) -> None:
-        """Cut a node (or a cell, or a city) off from every other node."""
-        inside = self._expand([name])
-        outside = set(self._rt.members) - inside
-        links = {(a, b) for a in inside for b in outside}
-        if not one_way:
-            links |= {(b, a) for a, b in links}
-        self._add(links, isolate=name, nodes=sorted(inside), one_way=one_way)
 
     def heal(self) -> None:
         """Restore every link."""
@@ -167,26 +138,6 @@ class ProcessNet:
 
     def is_cut(self, src: str, dst: str) -> bool:
         return (src, dst) in self._rt.cuts
-
-    # -- partition shapes (as in SimNet, drawn from the same seeded stream) ---
-    def random_halves(self, nodes: Iterable[str] | None = None) -> list[set[str]]:
-        groups = shapes.random_halves(self._members(nodes), self._rng)
-        self.partition(groups)
-        return groups
-
-    def bridge(self, nodes: Iterable[str] | None = None) -> str:
-        left, bridge_node, right = shapes.bridge(self._members(nodes), self._rng)
-        self.cut(left, right, one_way=False)
-        return bridge_node
-
-    def majorities_ring(self, nodes: Iterable[str] | None = None) -> dict[str, set[str]]:
-        """Every node hears a majority, but no two nodes hear the same one."""
-        hears = shapes.majorities_ring(self._members(nodes), self._rng)
-        self._add(shapes.ring_cuts(hears), ring={n: sorted(v) for n, v in hears.items()})
-        return hears
-
-    def _members(self, nodes: Iterable[str] | None) -> list[str]:
-        return sorted(nodes) if nodes is not None else sorted(self._rt.members)
 
     def link_stats(self) -> dict[Link, LinkStats]:
         """Per directed link: (sent, delivered, dropped, duplicated). Asks every up node.
