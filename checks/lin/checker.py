@@ -17,10 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Hashable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal
 
 from checks.history import Event, Operation, pair_operations
-from checks.lin.model import Call, Model, in_call_order
+from checks.lin.model import Call, Model
 from checks.lin.search import SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
 
@@ -87,19 +88,16 @@ def prepare(ops: Sequence[Operation], model: Model) -> tuple[list[Call], int]:
     return calls, dropped
 
 
-def _invoked(c: Call) -> int:
-    return c.call
+_invoked = attrgetter("call")  # a call's position in the history (C-level: no Python call)
 
 
 def split(calls: Sequence[Call], model: Model) -> list[Part]:
     """The parts of a history, each with local call ids, cheapest (smallest) first."""
     parts: list[Part] = []
     for key, members in model.partition(calls):
-        if not in_call_order(members):
-            members = sorted(members, key=_invoked)  # (prepare's are in order already)
         local = [
             Call(k, c.process, c.f, c.input, c.output, c.call, c.ret, c.op)
-            for k, c in enumerate(members)
+            for k, c in enumerate(sorted(members, key=_invoked))
         ]
         parts.append(Part(key, local, model.init_part(key)))
     parts.sort(key=lambda p: len(p.calls))

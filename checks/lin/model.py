@@ -48,7 +48,6 @@ A whole model, for a counter with `add n` and `read -> n`:
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from itertools import pairwise
 from typing import Any, NamedTuple
 
 from checks.history import HistoryError, Operation
@@ -94,11 +93,6 @@ class Call(NamedTuple):
     @property
     def definite(self) -> bool:
         return self.ret is not None
-
-
-def in_call_order(calls: Sequence[Call]) -> bool:
-    """Whether the calls are sorted by invocation (as `prepare` lists them)."""
-    return all(a.call <= b.call for a, b in pairwise(calls))
 
 
 class Model:

@@ -51,7 +51,7 @@ from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.lin.model import Call, Model, in_call_order
+from checks.lin.model import Call, Model
 
 SLICE_STEPS = 2048  # steps between yields: about a millisecond
 
@@ -93,10 +93,8 @@ def symmetry_predecessors(calls: Sequence[Call]) -> list[int]:
     inf = float("inf")
     pred = [-1] * len(calls)
     groups: dict[Hashable, list[int]] = {}
-    by_call: Sequence[int] = range(len(calls))
-    if not in_call_order(calls):
-        by_call = sorted(by_call, key=lambda k: calls[k].call)
-    for i in by_call:
+    invoked = [c.call for c in calls]
+    for i in sorted(range(len(calls)), key=invoked.__getitem__):
         c = calls[i]
         try:
             group = groups.setdefault((c.input, c.output, c.ret is None), [])
@@ -138,15 +136,21 @@ class EntryList:
             + [(c.ret, i, False) for i, c in enumerate(calls) if c.ret is not None]
         )
         tail = len(order) + 1
-        links = cls(order, [*range(1, tail + 1), tail], [0, *range(0, tail)],
-                    [False] * (tail + 1), [-1] * (tail + 1), [0] * n, [-1] * n)  # fmt: skip
+        call_e, ret_e = [0] * n, [-1] * n
         for e, (_, i, is_c) in enumerate(order, start=1):
-            links.is_call[e], links.op_of[e] = is_c, i
             if is_c:
-                links.call_e[i] = e
+                call_e[i] = e
             else:
-                links.ret_e[i] = e
-        return links
+                ret_e[i] = e
+        return cls(
+            order,
+            [*range(1, tail + 1), tail],
+            [0, *range(0, tail)],
+            [False, *[is_c for _, _, is_c in order], False],
+            [-1, *[i for _, i, _ in order], -1],
+            call_e,
+            ret_e,
+        )
 
 
 def settled_before(
