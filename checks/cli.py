@@ -358,17 +358,23 @@ def bench_checker(
     wrong = sorted({w for _, ws in runs for w in ws})
     labels = list(runs[0][0])
     best = {k: min((r[0][k] for r in runs), key=lambda row: row[0]) for k in labels}
-    typer.echo(f"Porcupine corpus: {shown(root)} (ours: best of {repeat} runs, in this process)")
+    typer.echo(f"Porcupine corpus: {shown(root)}")
+    typer.echo(
+        f"ours: measured in this run, in this process, best of {repeat} (read s: parsing the "
+        "file; check s: preparing, splitting and searching)"
+    )
     if go:
         typer.echo(
-            f"Porcupine (Go): measured in this run, `go test -bench -benchtime=1x -count={repeat}` "
-            f"in {shown(porcupine or '')}: best time of CheckEvents (its parsing is not timed)"
+            f"porcupine s: measured in this run, on this machine, `go test -bench -benchtime=1x "
+            f"-count={repeat}` in {shown(porcupine or '')}: best time of CheckEvents "
+            "(its parsing is not timed)"
         )
     else:
         typer.echo(
             "Porcupine (Go): NOT measured here (give --porcupine DIR, a checkout of "
             "github.com/anishathalye/porcupine, with Go installed); no comparison printed"
         )
+    typer.echo("No figure below is quoted from elsewhere.")
     typer.echo(
         f"{'family':<14}{'histories':>10}{'read s':>9}{'check s':>9}{'cpu s':>8}"
         + (f"{'porcupine s':>13}{'check/porc.':>13}" if go else "")
@@ -389,6 +395,8 @@ def bench_checker(
     check_s = sum(row[0] - row[2] for row in best.values())
     if go:
         go_s = sum(go[k][0] for k in best if k in go)
+        slower = [k for k in best if k in go and best[k][0] - best[k][2] > go[k][0]]
+        typer.echo(f"slower_than_porcupine: {', '.join(slower) or 'none'}")
         typer.echo(f"porcupine_s: {go_s:.3f} (the same families, Go, this run)")
         typer.echo(
             f"check_s: {check_s:.3f} = {check_s / go_s:.2f}x Porcupine's (reading not counted)"
