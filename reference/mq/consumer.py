@@ -133,6 +133,7 @@ class _Queue:
     locked: bool = True  # orderly: the broker's lock is ours (False: asked, not granted)
     releasing: bool = False  # orderly: given up, handing over (finish, commit, unlock)
     claimed_to: int = -1  # orderly: messages below this queue offset are claimed (ours)
+    recovering: bool = False  # orderly: applying a claim taken over with the lock first
     confirmed_to: int = -1  # orderly: the claims below this offset are closed (applied)
 
     @property
@@ -230,6 +231,8 @@ class MessageConsumer(Node):
                 if not ok or not isinstance(result, tuple) or result[:1] != ("locked",):
                     self._retry_locks(ctx)  # no leader yet (a booting broker): soon again
                     return
+                # Queues whose last holder left a claim open (older brokers: none).
+                adopted = result[2] if len(result) > 2 else ()
                 if set(lock.queue_ids) - set(result[1]):
                     # Held by another member, handing it over (or dead): ask again
                     # soon, not at the next renewal (20 s).
@@ -240,6 +243,12 @@ class MessageConsumer(Node):
                     if q.queue_id in result[1] and not q.locked:
                         q.locked = True
                         ctx.trace("mq.lock", group=self.config.group, queue=name)
+                        if q.queue_id in adopted:
+                            # Its last holder died mid-claim: that claim is ours now,
+                            # and applied before anything else of the queue.
+                            q.recovering = True
+                            ctx.trace("mq.claim-adopted", group=self.config.group, queue=name)
+                            self._recover(ctx, (q.topic, q.queue_id))
                         self._pull(ctx, name)
                     elif q.queue_id not in result[1] and q.locked:
                         # Our lock expired and another member holds it now: stop.
@@ -275,7 +284,9 @@ class MessageConsumer(Node):
             committed(True, None)  # never read: nothing to commit
             return
         self.calls += 1
-        commit = CommitOffset(c.group, q.topic, q.queue_id, low)
+        # A claim of nothing at `low`: the group's offset moves there, and our last
+        # claim is closed (applied), which the broker wants before it unlocks.
+        commit = CommitOffset(c.group, q.topic, q.queue_id, low, self.node_id, low)
         request = Propose(f"offset:{self.node_id}:{self.calls}", commit)
         self.caller.call(ctx, BROKER, request, committed, attempts_max=10)
 
@@ -317,27 +328,45 @@ class MessageConsumer(Node):
         close = CommitOffset(c.group, q.topic, q.queue_id, offset, self.node_id, offset)
         self.caller.call(ctx, BROKER, Propose(f"claim:{self.node_id}:{self.calls}", close), None)
 
-    def _recover(self, ctx: Context) -> None:
-        """After a start: apply what our last claims hold and our dedup table does
-        not (we died between claiming and applying), before anything else."""
+    def _recover(self, ctx: Context, only: tuple[str, int] | None = None) -> None:
+        """After a start (`only` None): apply what our last claims hold and our dedup
+        table does not (we died between claiming and applying), before anything
+        else. After a lock granted with the open claim of a member that died
+        (`only`: that queue), the same for the claim we took over, before the
+        queue's next message: what the dead member applied of it, only its disk
+        knows, so a message it applied just before dying is applied again here
+        (at least once, as RocketMQ's next owner does from the committed offset)."""
         c = self.config
         self.calls += 1
 
         def claims(ok: bool, result: object) -> None:
             if not ok or not isinstance(result, tuple):
-                ctx.set_timer(c.poll_interval_ms, RECOVER_TIMER)  # asked again
+                ctx.set_timer(c.poll_interval_ms, (RECOVER_TIMER, only))  # asked again
                 return
-            pending = [(t, q, lo, hi) for t, q, lo, hi in result if hi > lo]
-            self._recover_next(ctx, pending)
+            pending = [
+                (t, q, lo, hi)
+                for t, q, lo, hi in result
+                if hi > lo and (only is None or (t, q) == only)
+            ]
+            self._recover_next(ctx, pending, only)
 
         read = Read(f"claims:{self.node_id}:{self.calls}", ("claims", c.group, self.node_id))
         self.caller.call(ctx, BROKER, read, claims, attempts_max=10)
 
-    def _recover_next(self, ctx: Context, pending: list[tuple[str, int, int, int]]) -> None:
+    def _recover_next(
+        self,
+        ctx: Context,
+        pending: list[tuple[str, int, int, int]],
+        only: tuple[str, int] | None = None,
+    ) -> None:
         if not pending:
-            self.recovered = True
-            for name in [*self.queues, *self.releasing]:
-                self._handle_next(ctx, name)
+            if only is None:
+                self.recovered = True
+            for name, q in [*self.queues.items(), *self.releasing.items()]:
+                if only is not None and (q.topic, q.queue_id) == only:
+                    q.recovering = False
+                if only is None or not q.recovering:
+                    self._handle_next(ctx, name)
             return
         topic, qid, lo, hi = pending[0]
         c = self.config
@@ -346,7 +375,7 @@ class MessageConsumer(Node):
 
         def pulled(ok: bool, result: object) -> None:
             if not ok or not isinstance(result, PullResult):
-                ctx.set_timer(c.poll_interval_ms, RECOVER_TIMER)  # start over
+                ctx.set_timer(c.poll_interval_ms, (RECOVER_TIMER, only))  # start over
                 return
             process = f"{self.node_id}#{self.incarnation}/{topic}/{qid}"
             for m in result.messages:
@@ -355,7 +384,7 @@ class MessageConsumer(Node):
                     trace = m.trace.child(f"{self.node_id}/{m.msg_id}/claimed") if m.trace else None
                     self._apply_local(ctx, process, m, trace)
             self._confirm(ctx, _Queue(topic, qid), hi)
-            self._recover_next(ctx, pending[1:])
+            self._recover_next(ctx, pending[1:], only)
 
         self.caller.call(ctx, BROKER, Read(f"pull:{self.node_id}:{self.calls}", query), pulled)
 
@@ -405,8 +434,9 @@ class MessageConsumer(Node):
             ctx.set_timer(self.config.heartbeat_interval_ms, HEARTBEAT_TIMER)
             beat = ConsumerHeartbeat(self.config.group, self.node_id)
             ctx.send(self.caller.leader(BROKER), beat)
-        elif tag == RECOVER_TIMER:
-            self._recover(ctx)
+        elif isinstance(tag, tuple) and tag[0] == RECOVER_TIMER:
+            only = tag[1]  # None: every claim of ours (a start); else that queue's
+            self._recover(ctx, (str(only[0]), int(only[1])) if isinstance(only, tuple) else None)
         elif tag == TRACE_TIMER:
             ctx.set_timer(FLUSH_MS, TRACE_TIMER)
             flush_to_broker(ctx, self.caller, BROKER, self.traces)
@@ -481,7 +511,7 @@ class MessageConsumer(Node):
     # -- handling ----------------------------------------------------------------------
     def _handle_next(self, ctx: Context, name: str) -> None:
         q = self.queues.get(name) or self.releasing.get(name)
-        if q is None or q.busy or not q.locked or not self.recovered:
+        if q is None or q.busy or not q.locked or not self.recovered or q.recovering:
             return
         if q.releasing and (not q.cached or q.cached[0][0] >= q.claimed_to):
             self._hand_over(ctx, name, q)  # every claimed message applied: hand it over

@@ -20,7 +20,7 @@ from reference.mq.broker import BrokerReplica
 from reference.mq.caller import CALL_TIMER, GroupCaller
 from reference.mq.consumer import ConsumerConfig, MessageConsumer
 from reference.mq.machine import BrokerConfig, BrokerMachine
-from reference.mq.messages import LockQueues, Payload, SendMessage
+from reference.mq.messages import CommitOffset, LockQueues, Payload, SendMessage
 from reference.net.topology import Topology
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
@@ -128,14 +128,35 @@ def test_a_queue_lock_has_one_holder_until_it_is_released_or_expires() -> None:
     def lock(who: str, at_ms: int, *qids: int, unlock: bool = False) -> Any:
         return b.apply(LockQueues("g", who, TOPIC, qids, unlock, at_ms))
 
-    assert lock("c1", 0, 0, 1) == ("locked", (0, 1))
-    assert lock("c2", 500, 1, 2) == ("locked", (2,))  # 1 is c1's
-    assert lock("c1", 900, 0, 1) == ("locked", (0, 1))  # renewed until 1,900
-    assert lock("c2", 1_500, 1) == ("locked", ())
-    assert lock("c2", 1_901, 1) == ("locked", (1,))  # expired: c2's now
+    assert lock("c1", 0, 0, 1) == ("locked", (0, 1), ())
+    assert lock("c2", 500, 1, 2) == ("locked", (2,), ())  # 1 is c1's
+    assert lock("c1", 900, 0, 1) == ("locked", (0, 1), ())  # renewed until 1,900
+    assert lock("c2", 1_500, 1) == ("locked", (), ())
+    assert lock("c2", 1_901, 1) == ("locked", (1,), ())  # expired: c2's now
     assert lock("c1", 2_000, 0, unlock=True) == ("unlocked", (0,))
     assert lock("c1", 2_000, 1, unlock=True) == ("unlocked", ())  # not c1's to release
     assert b.clone().locks == b.locks
+
+
+def test_an_open_claim_keeps_its_lock_and_passes_to_the_next_holder() -> None:
+    """c1 claims messages [0, 2) of queue 0 and goes silent. Its lock is not
+    released while the claim is open (only c1 knows what of it is applied); once
+    the lock expires, c2 is granted the queue *with* the claim, to apply first."""
+    b = BrokerMachine(BrokerConfig(rebalance_lock_max_live_ms=1_000))
+    body = Payload("m", "u0", "m1@pay", 1)
+    for i in range(3):
+        b.apply(SendMessage(TOPIC, f"m{i}", "u0", body, 0))
+    qid = b.log[0].queue_id
+    assert b.apply(LockQueues("g", "c1", TOPIC, (qid,), False, 0))[1] == (qid,)
+    assert b.apply(CommitOffset("g", TOPIC, qid, 2, "c1", 0)) == ("ok", 2)
+    assert b.apply(LockQueues("g", "c1", TOPIC, (qid,), True, 500)) == ("unlocked", ())
+    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), False, 900)) == ("locked", (), ())
+    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), False, 1_001)) == ("locked", (qid,), (qid,))
+    assert b.claims_of("g", "c1") == () and b.claims_of("g", "c2") == ((TOPIC, qid, 0, 2),)
+    assert b.offsets[("g", TOPIC, qid)] == 2  # c2 reads on from the claim's end
+    # c2 applied it: a claim of nothing closes it, and then c2 may unlock.
+    assert b.apply(CommitOffset("g", TOPIC, qid, 2, "c2", 2)) == ("ok", 2)
+    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), True, 1_100)) == ("unlocked", (qid,))
 
 
 def _run_death(
@@ -218,3 +239,57 @@ def test_without_the_release_a_dead_members_queues_wait_for_their_locks() -> Non
     applied = _applied(_run_death(restart_ms=12_000.0, release=False))
     _once_in_order(applied)
     assert _taken_over_ms(applied) is None
+
+
+def _unapplied_claims(rt: SimRuntime, member: str) -> list[tuple[int, int]]:
+    """The open claims of `member` at the broker's leader, as (from, to), if the
+    member has heard of none of them yet (so applied nothing of them); else []."""
+    roles = {n: getattr(rt.node(n), "role", "") for n in REPLICAS}
+    leader = next((rt.node(n) for n, role in roles.items() if role == "leader"), None)
+    consumer = rt.node(member)
+    if not isinstance(leader, BrokerReplica) or not isinstance(consumer, MessageConsumer):
+        return []
+    claims = [
+        (f"{topic}/{qid}", lo, hi)
+        for (_, topic, qid, who), (lo, hi) in leader.machine.claims.items()
+        if who == member
+    ]
+    # A claim it applied and has not closed yet would be applied again by the next
+    # holder (only its disk knows): the schedule planted here has none of those.
+    heard = [name for name, _, hi in claims if consumer.queues[name].claimed_to >= hi]
+    return [] if heard else [(lo, hi) for _, lo, hi in claims]
+
+
+def test_a_member_that_dies_mid_claim_for_good_leaves_its_claim_to_the_next_holder() -> None:
+    """The planted schedule: c2 dies at the instant its claim is committed and its
+    answer not yet applied, and never comes back. Its lock runs out (6 s here), c1
+    is granted the queue with the claim and applies it before reading on: every
+    message applied once, each key in order. (Before, c1 read on after the claim,
+    and the claimed messages were applied by nobody.)"""
+    topo = Topology.build({"hangzhou": {"hz": [*REPLICAS, "sender", "c1", "c2"]}})
+    rt = SimRuntime(topology=topo, seed=7, strict=True)
+    cfg = PaxosConfig(membership=Membership(1, REPLICAS))
+    broker = BrokerConfig(rebalance_lock_max_live_ms=6_000)
+    for n in REPLICAS:
+        rt.add_node(n, lambda nid: BrokerReplica(nid, cfg, broker, {"p": ("sender",)}))
+    rt.add_node("sender", lambda nid: Sender(until_ms=6_000.0))
+    history: list[dict[str, Any]] = []
+    for i, member in enumerate(("c1", "c2")):
+        ccfg = ConsumerConfig(
+            "loyalty", TOPIC, tuple(q for q in range(4) if q % 2 == i), "loyalty", REPLICAS,
+            history.append, topic_queues=4, rebalance=True, orderly=True, retries=False,
+            offset_commit_interval_ms=1_000.0, heartbeat_interval_ms=200.0,
+            lock_renew_interval_ms=2_000.0, poll_interval_ms=20.0, work_ms=5.0,
+        )  # fmt: skip
+        rt.add_node(member, lambda nid, c=ccfg: MessageConsumer(nid, c))
+    rt.start()
+    rt.run_until(3_000.0)
+    while not _unapplied_claims(rt, "c2"):
+        assert rt.step() and rt.now_ms < 4_000.0, "no claim of c2 caught in flight"
+    rt.crash("c2")  # for good
+    died_ms = rt.now_ms
+    rt.run_until(20_000.0)
+    applied = _applied(history)
+    _once_in_order(applied)
+    assert not [m for t, who, m in applied if who == "c2" and t > died_ms]
+    assert _taken_over_ms(applied) is not None
