@@ -39,18 +39,23 @@ class ChunkStore:
 
     Keys are found by identity first: a sealed chunk is the same `bytes`
     object from one snapshot to the next, so naming it again costs a dict
-    lookup, not a hash of the whole history.
+    lookup, not a hash of the whole history. So are the parts found to hold
+    no chunk: the unsealed tail of a dedup table is mostly the same entries
+    from one snapshot to the next, and looking inside each again cost more
+    than the rest of a compaction.
     """
 
     def __init__(self) -> None:
         self.keys_by_id: dict[int, tuple[bytes, str]] = {}  # id(chunk) -> (chunk, its key)
         self.stored: set[str] = set()  # chunk keys on disk
         self._referenced: set[str] = set()  # by the snapshot last stored or loaded
+        self._chunk_free: dict[int, tuple[Any, ...]] = {}  # id -> tuple, in the last snapshot
 
     def clone(self) -> ChunkStore:
         other = ChunkStore()
         other.keys_by_id, other.stored = dict(self.keys_by_id), set(self.stored)
         other._referenced = set(self._referenced)
+        other._chunk_free = dict(self._chunk_free)
         return other
 
     # --8<-- [start:chunk-store]
@@ -75,8 +80,9 @@ class ChunkStore:
             referenced.add(key)
             return ChunkRef(key)
 
-        stored = _map_chunks(value, ref)
-        self._referenced = referenced
+        chunk_free: dict[int, tuple[Any, ...]] = {}
+        stored = _map_chunks(value, ref, memo=(self._chunk_free, chunk_free))
+        self._referenced, self._chunk_free = referenced, chunk_free
         return stored
 
     # --8<-- [end:chunk-store]
@@ -110,37 +116,66 @@ class ChunkStore:
         return _map_chunks(stored, resolve, refs=True)
 
 
-def _map_chunks(value: Any, fn: Callable[[Any], Any], refs: bool = False) -> Any:
+def _map_chunks(
+    value: Any, fn: Callable[[Any], Any], refs: bool = False, memo: _Memo | None = None
+) -> Any:
     """`value` rebuilt with `fn` applied to each large bytes (or, with `refs`,
-    each ChunkRef); untouched parts are returned as the same objects."""
+    each ChunkRef); untouched parts are returned as the same objects.
+
+    `memo` (last, now): tuples known to hold no large bytes, by id, from the
+    last walk (skipped, with no look inside) and found in this one. A tuple
+    cannot change; were a list inside one to gain a large bytes value later,
+    that value would merely be stored inline (a load reads either form).
+    """
     kind = type(value)
     if refs and kind is ChunkRef:
         return fn(value)
     if not refs and kind is bytes and len(value) >= CHUNK_MIN_BYTES:
         return fn(value)
     if kind is tuple or kind is list:
+        inert = _INERT
+        if inert.issuperset(map(type, value)):
+            return value  # the bulk of a snapshot (accounts, transfers): looked at in C
         items: list[Any] | None = None  # a copy, made at the first item that changes
         for index, item in enumerate(value):
-            if type(item) in _LEAVES or (type(item) in _FLAT and _FLAT[type(item)]):
-                continue  # the bulk of a snapshot: nothing to look inside
-            new = _map_chunks(item, fn, refs)
-            if new is not item:
+            item_kind = type(item)
+            if item_kind in inert:
+                continue  # a leaf: no call
+            if item_kind is tuple:
+                if inert.issuperset(map(type, item)):
+                    continue  # a small tuple of leaves: no call either
+                if memo is not None and memo[0].get(id(item)) is item:
+                    memo[1][id(item)] = item  # chunk-free last time, and immutable
+                    continue
+            new = _map_chunks(item, fn, refs, memo)
+            if new is item and item_kind is tuple and memo is not None:
+                memo[1][id(item)] = item
+            elif new is not item:
                 items = list(value) if items is None else items
                 items[index] = new
         return value if items is None else kind(items)
     if isinstance(value, Message):
         if _is_flat(kind):
+            if kind is not ChunkRef:  # (flat, but what a load looks for)
+                _INERT.add(kind)
             return value
         names = value.__dataclass_fields__  # type: ignore[attr-defined]
         fields = [getattr(value, name) for name in names]
-        mapped = [_map_chunks(field, fn, refs) for field in fields]
+        mapped = [_map_chunks(field, fn, refs, memo) for field in fields]
         if all(new is old for new, old in zip(mapped, fields, strict=True)):
             return value
         return kind(*mapped)
+    if kind is not bytes and kind is not ChunkRef:
+        _INERT.add(kind)  # (an enum, a dict: never looked inside)
     return value
 
 
-_LEAVES = frozenset({str, int, float, bool, type(None)})
+_Memo = tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]]
+# Types whose values hold no chunk, nor anything the walk looks inside: the
+# scalars, then each flat message class and other leaf type (an enum result)
+# as the walk first meets it. Checked per item, so that a snapshot's
+# thousands of accounts, transfers and dedup entries cost no call each.
+_INERT: set[type] = {str, int, float, bool, type(None)}
 _SCALARS = frozenset({"int", "str", "float", "bool", "None", "NodeId"})
 _FLAT: dict[type, bool] = {}
 
