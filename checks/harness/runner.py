@@ -16,6 +16,8 @@ what makes `d11 replay` exact and lets the hunter shrink a failure.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import gc
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +38,7 @@ from checks.harness.timing import Stopwatch
 from checks.history import Event
 from checks.nemesis import Schedule, heal_everything, install, random_schedule
 from checks.verdict import combine
+from reference.sim.kernel import fewer_collections
 
 # What a test is lives in `spec`; these names are the harness's front door too.
 __all__ = [
@@ -71,6 +74,7 @@ def run_test(
 ) -> TestResult:
     """Run `spec` on its backend; `schedule` replaces the generated one (replay)."""
     spec = validate(spec)
+    _no_collection_at_exit()
     if spec.backend != "sim":
         try:
             from checks.harness.real import run_real
@@ -90,6 +94,21 @@ def run_test(
         return _checked(spec, schedule, rt, dep, expectation_scenario(spec), watch)
     finally:
         gc.unfreeze()  # see _run_with_progress: what died in the run can be collected now
+
+
+@functools.cache  # registered once per process
+def _no_collection_at_exit() -> None:
+    """At the interpreter's exit, freeze the heap before its final collection.
+
+    A run leaves its simulated world behind as cyclic garbage (nodes and
+    their runtime point at each other), millions of objects that a
+    long-lived process collects when it next needs to. A `d11 test` that
+    is about to end would instead spend its last seconds in Python's final
+    collection, freeing memory the operating system takes back anyway
+    (measured: 2.0 s after a 20 s chapter-4 run, 0.1 s frozen). Only what is
+    garbage at exit is affected; files are closed by reference counting.
+    """
+    atexit.register(gc.freeze)
 
 
 def _simulate(
@@ -237,13 +256,20 @@ def _run_with_progress(
     objects are still freed by reference counting; `run_test` unfreezes at
     its end, so cyclic garbage of the run is collected after all. The
     checkers' forked children inherit the frozen heap, and do not scan it.
+
+    The slices run inside the kernel's own `fewer_collections`, so the end
+    of a slice does not put the collector back to Python's thresholds
+    before the freeze: it then ran a young collection over a slice's
+    survivors each time, 48 in a minute of chapter 4, 1.2 s of CPU spent
+    finding 68 objects to free.
     """
     slice_ms = max(100.0, (end_ms - rt.now_ms) / 50)
-    while rt.now_ms < end_ms:
-        rt.run_until(min(end_ms, rt.now_ms + slice_ms))
-        gc.freeze()
-        if on_progress is not None:
-            on_progress(rt.now_ms, end_ms)
+    with fewer_collections():
+        while rt.now_ms < end_ms:
+            rt.run_until(min(end_ms, rt.now_ms + slice_ms))
+            gc.freeze()
+            if on_progress is not None:
+                on_progress(rt.now_ms, end_ms)
 
 
 def _await_final_reads(rt: Any, dep: DeploymentContract) -> None:
@@ -262,11 +288,33 @@ def _await_final_reads(rt: Any, dep: DeploymentContract) -> None:
 
 
 def trace_logs(rt: Any) -> dict[str, list[str]]:
-    """Each node's trace events as readable lines (the per-node logs of a store)."""
+    """Each node's trace events as readable lines (the per-node logs of a store).
+
+    A value traced by several nodes (a batch each replica learns, a ballot)
+    is one object, written out once: `texts` keeps its text by id, and the
+    events (`events` holds them all) keep every value alive meanwhile, so
+    no id can be reused. A minute of chapter 4 under every fault: 0.52 s of
+    CPU when each was written out anew (mostly the batches' dataclass
+    reprs), 0.35 s now, the same lines.
+    """
     logs: dict[str, list[str]] = {}
-    for event in rt.telemetry.find():
-        fields = " ".join(f"{k}={v}" for k, v in sorted(event.fields.items()))
+    events = rt.telemetry.find()
+    texts: dict[int, str] = {}
+    plain = _PLAIN_FIELDS
+    for event in events:
+        parts = []
+        for k, v in sorted(event.fields.items()):
+            if type(v) in plain:
+                parts.append(f"{k}={v}")
+                continue
+            text = texts.get(id(v))
+            if text is None:
+                text = texts[id(v)] = format(v)  # what f"{v}" writes
+            parts.append(f"{k}={text}")
         logs.setdefault(event.node or "runtime", []).append(
-            f"{event.time_ms:12.3f} {event.kind} {fields}"
+            f"{event.time_ms:12.3f} {event.kind} {' '.join(parts)}"
         )
     return logs
+
+
+_PLAIN_FIELDS = frozenset({str, int, float, bool, type(None)})  # cheap to write each time
