@@ -72,6 +72,8 @@ class ReadTotal:
 def _balances(value: Any, where: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HistoryError(f"event {where}: a read's ok value must be a map, not {value!r}")
+    if _NAMES.issuperset(map(type, value)) and _BALANCES.issuperset(map(type, value.values())):
+        return value  # (the usual read: names and cents, checked in C; as below, no copy)
     for acct, cents in value.items():
         # A balance is whole cents, or nil (Jepsen's nil-balance); anything else
         # is not a read of a bank, and no verdict can be drawn from it.
@@ -89,6 +91,16 @@ def _balances(value: Any, where: int) -> dict[str, Any]:
 
 def _is_amount(x: object) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+# The types of a usual read, judged a whole read at a time (`map(type, ...)`
+# runs in C): a minute of chapter 4 has 352 reads of 2,000 balances each,
+# and asking `_is_amount` of each balance, three times over, was most of
+# this checker's time. Anything else (an int subclass, a missing balance)
+# takes the item-by-item path, which says what is wrong.
+_NAMES = frozenset({str})
+_BALANCES = frozenset({int, type(None)})
+_INTS = frozenset({int})
 
 
 # --8<-- [start:bank-check]
@@ -153,7 +165,10 @@ def check_bank(
 
 
 def _sum(balances: dict[str, Any], accounts: list[str]) -> int | None:
-    amounts = [v for v in (balances.get(a) for a in accounts) if _is_amount(v)]
+    found = list(map(balances.get, accounts))
+    if _INTS.issuperset(map(type, found)):
+        return sum(found)
+    amounts = [v for v in found if _is_amount(v)]
     return sum(amounts) if len(amounts) == len(accounts) else None
 
 
@@ -168,10 +183,15 @@ def _judge_read(
         found.append(
             ("unexpected-account", f"read returned accounts that do not exist: {unexpected}")
         )
-    nil = sorted(a for a, v in bal.items() if a in known_set and not _is_amount(v))
+    all_ints = _INTS.issuperset(map(type, bal.values()))
+    nil = (
+        []
+        if all_ints
+        else sorted(a for a, v in bal.items() if a in known_set and not _is_amount(v))
+    )
     if nil:
         found.append(("nil-balance", f"accounts {nil} have no numeric balance"))
-    if not negative_allowed:
+    if not negative_allowed and not (all_ints and min(bal.values(), default=0) >= 0):
         negative = {a: v for a, v in bal.items() if _is_amount(v) and v < 0}
         if negative:
             found.append(("negative-balance", f"balances below zero: {negative}"))

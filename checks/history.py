@@ -106,6 +106,14 @@ JSONL_FIELDS: frozenset[str] = frozenset({"type", "process", "f", "value", "time
 
 def _jsonable(x: object) -> JSONValue:
     """Plain JSON values: tuples become lists, sets sorted lists; else an error."""
+    if type(x) in _PLAIN:
+        return x  # (the commonest values, at once)
+    if (
+        type(x) is dict
+        and _STR.issuperset(map(type, x))
+        and _PLAIN.issuperset(map(type, x.values()))
+    ):
+        return dict(x)  # a read, a payment: their names and numbers checked in C
     if x is None or isinstance(x, (bool, int, str)):
         return x
     if isinstance(x, float):
@@ -122,6 +130,10 @@ def _jsonable(x: object) -> JSONValue:
                 raise HistoryError(f"map key {k!r} cannot be a JSON object key")
         return {str(k): _jsonable(v) for k, v in x.items()}
     raise HistoryError(f"value {x!r} of type {type(x).__name__} has no JSON form")
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})  # JSON as they are (no float: NaN)
+_STR = frozenset({str})
 
 
 def event_to_json(ev: Event) -> dict[str, JSONValue]:
@@ -208,8 +220,11 @@ def _short(x: object) -> str:
 
 def dumps_jsonl(events: list[Event]) -> str:
     """A history as JSON Lines text (one line per event, newline-terminated)."""
-    lines = [json.dumps(event_to_json(ev), allow_nan=False) for ev in events]
-    return "".join(line + "\n" for line in lines)
+    encode = _ENCODER.encode  # (json.dumps would build an encoder per line)
+    return "".join([encode(event_to_json(ev)) + "\n" for ev in events])
+
+
+_ENCODER = json.JSONEncoder(allow_nan=False)  # json.dumps(..., allow_nan=False)'s own
 
 
 def write_jsonl(path: str | Path, events: list[Event]) -> None:
