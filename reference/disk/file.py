@@ -76,12 +76,6 @@ class FileDisk(LiveDisk):
         self.batches_durable = 0
         self.on_durable: Callable[[int], None] | None = None  # called on the writer thread
         self.on_error: Callable[[BaseException], None] | None = None  # idem
-        # Set by a host that decides, once a turn of its loop, who writes what
-        # sync() queued: it calls `write_queued` itself when a message waits
-        # for the fsync, else `wake_writer` (host.py). Unset: the writer is
-        # woken at each sync().
-        self.on_queued: Callable[[], None] | None = None
-        self._write_lock = threading.Lock()  # one writer at a time: records stay in order
         self._queue: list[tuple[int, list[tuple[Any, ...]]]] = []  # guarded by _cond
         self._cond = threading.Condition()
         self._writer: threading.Thread | None = None
@@ -143,9 +137,6 @@ class FileDisk(LiveDisk):
     def wait_durable(self) -> None:
         """Block until every synced batch is durable (the host's bound on held sends)."""
         target = self.batches_synced
-        if self.on_queued is not None:  # the host may not have woken the writer
-            self.mark_durable(self.write_queued(target))
-            return
         with self._cond:
             while self._fsynced_upto < target and not (self._closing or self._failed):
                 self._cond.wait()
@@ -160,14 +151,6 @@ class FileDisk(LiveDisk):
         self._pending.clear()
         with self._cond:
             self._queue.append((self.batches_synced, batch))
-        if self.on_queued is not None:
-            self.on_queued()
-        else:
-            self.wake_writer()
-
-    def wake_writer(self) -> None:
-        """Let the writer thread write what is queued, in the background."""
-        with self._cond:
             self._cond.notify()
         if self._writer is None:
             self._writer = threading.Thread(
@@ -183,55 +166,33 @@ class FileDisk(LiveDisk):
                     self._cond.wait()
                 if self._closing:
                     return
-            with self._write_lock:
+                batches, self._queue = self._queue, []
+            try:
+                for _, ops in batches:
+                    raws = [encode_write(op) for op in ops]
+                    payload = b"[" + b",".join(raws) + b"]"
+                    self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+                    for op, raw in zip(ops, raws, strict=True):
+                        self._make_durable(op, raw)
+                self._file.flush()
+                fsync_start_s = time.perf_counter()
+                os.fsync(self._file.fileno())
+                self.fsync_us += int((time.perf_counter() - fsync_start_s) * 1e6)
+                self.fsyncs += 1
+                if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
+                    self._compact()
+            except BaseException as exc:  # a disk that cannot write promises nothing
                 with self._cond:
-                    batches, self._queue = self._queue, []
-                if not batches:  # the host wrote them itself meanwhile
-                    continue
-                try:
-                    self._write_batches(batches)
-                except BaseException as exc:  # a disk that cannot write promises nothing
-                    with self._cond:
-                        self._failed = True
-                        self._cond.notify_all()
-                    if self.on_error is not None:
-                        self.on_error(exc)
-                    return
+                    self._failed = True
+                    self._cond.notify_all()
+                if self.on_error is not None:
+                    self.on_error(exc)
+                return
+            with self._cond:
+                self._fsynced_upto = batches[-1][0]
+                self._cond.notify_all()
             if self.on_durable is not None:
                 self.on_durable(batches[-1][0])
-
-    def write_queued(self, upto: int) -> int:
-        """Make every batch up to `upto` durable on the caller's thread; the highest
-        durable batch after. Waits for a write the writer thread is doing; if that
-        did not cover `upto`, writes everything queued under one fsync itself."""
-        assert upto <= self.batches_synced, (upto, self.batches_synced)
-        with self._write_lock:
-            with self._cond:
-                if self._fsynced_upto >= upto or self._failed:
-                    return self._fsynced_upto
-                batches, self._queue = self._queue, []
-            if batches:
-                self._write_batches(batches)
-        return self._fsynced_upto
-
-    def _write_batches(self, batches: list[tuple[int, list[tuple[Any, ...]]]]) -> None:
-        """One record per batch, then one fsync for them all (and compaction if due)."""
-        for _, ops in batches:
-            raws = [encode_write(op) for op in ops]
-            payload = b"[" + b",".join(raws) + b"]"
-            self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
-            for op, raw in zip(ops, raws, strict=True):
-                self._make_durable(op, raw)
-        self._file.flush()
-        fsync_start_s = time.perf_counter()
-        os.fsync(self._file.fileno())
-        self.fsync_us += int((time.perf_counter() - fsync_start_s) * 1e6)
-        self.fsyncs += 1
-        if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
-            self._compact()
-        with self._cond:
-            self._fsynced_upto = batches[-1][0]
-            self._cond.notify_all()
 
     def _make_durable(self, op: tuple[Any, ...], raw: bytes) -> None:
         self._durable.apply(op)

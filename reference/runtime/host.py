@@ -171,7 +171,6 @@ class NodeHost:
         # `fsync_held.<message type>` and `fsync_held_us.<message type>` (the
         # bench's per-stage budget reads them).
         self._unsent: deque[tuple[int, str, Message, float]] = deque()
-        self._fsync_scheduled = False  # _fsync_turn is due at the end of this turn
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._resumed = asyncio.Event()
         self._resumed.set()
@@ -211,7 +210,6 @@ class NodeHost:
             loop = asyncio.get_running_loop()
             self._gc_disk.on_durable = lambda n: _call_from_thread(loop, self._durable, n)
             self._gc_disk.on_error = lambda e: _call_from_thread(loop, self._disk_failed, e)
-            self._gc_disk.on_queued = self._schedule_fsync
         self.node = self._factory(self.node_id)
         if hold:
             self._held = True
@@ -329,38 +327,6 @@ class NodeHost:
                 self._release_unsent()
             return
         self.transport.send(dst, msg)
-
-    def _schedule_fsync(self) -> None:
-        """The node synced: decide who fsyncs once this turn of the loop is over."""
-        if not self._fsync_scheduled:
-            self._fsync_scheduled = True
-            self.loop.call_soon(self._fsync_turn)
-
-    def _fsync_turn(self) -> None:
-        """The turn's syncs: fsynced here if a message waits for them, else by the writer.
-
-        A follower's vote is synced, then acknowledged: the acknowledgement
-        waits for the fsync whoever does it, and doing it here, on the loop,
-        saves two thread hand-offs (waking the writer, which then needs the
-        interpreter's lock; its report back) and their wait for a core. With
-        nothing held (a leader sends its accepts before its own sync), the
-        writer fsyncs in the background and the loop reads on meanwhile.
-        Runs after the turn's other callbacks, so what the turn sent before
-        its first sync (a leader's accepts, its answers) is written first.
-        """
-        self._fsync_scheduled = False
-        disk = self._gc_disk
-        if self._stopped or disk is None:
-            return
-        if self._unsent:
-            try:
-                durable = disk.write_queued(self._unsent[-1][0])
-            except Exception as exc:  # a disk that cannot write promises nothing
-                self._disk_failed(exc)
-                return
-            self._durable(durable)
-        if disk.owed:
-            disk.wake_writer()  # what no message waits for yet, in the background
 
     def _durable(self, batches: int) -> None:
         """The disk's writer thread reported `batches` fsynced (via call_soon_threadsafe)."""

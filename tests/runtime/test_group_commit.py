@@ -76,90 +76,36 @@ class _SyncThenSend(Node):
         pass
 
 
-def _host(tmp_path: Path, factory: type[Node]) -> tuple[NodeHost, FileDisk]:
-    disk = FileDisk(tmp_path / "n.disk", group_commit=True)
-    config = TransportConfig("n", "127.0.0.1", 0, "c", None, addrs={"peer": ("127.0.0.1", 9)})
-    host = NodeHost(
-        factory,
-        config,
-        disk=disk,
-        clock=Clock(time.monotonic()),
-        seed=1,
-        incarnation=0,
-        metrics=ForwardingMetrics(),
-        on_fatal=lambda exc: pytest.fail(f"node crashed: {exc!r}"),
-    )
-    return host, disk
-
-
 def test_a_message_sent_after_sync_waits_for_the_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A message waits for the turn's sync: the loop fsyncs, then sends it."""
-    events: list[object] = []
-    real_fsync = file_disk.os.fsync
-
-    def noted_fsync(fd: int) -> None:
-        real_fsync(fd)
-        events.append(("fsync", threading.current_thread() is threading.main_thread()))
-
-    async def scenario() -> None:
-        host, disk = _host(tmp_path, _SyncThenSend)
-        monkeypatch.setattr(file_disk.os, "fsync", noted_fsync)  # after the file's creation
-        monkeypatch.setattr(host.transport, "send", lambda dst, msg: events.append(msg))
-        await host.start()
-        deadline = time.monotonic() + WAIT_S
-        while len(events) < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        # Beat(1) left only after the fsync, which the loop's own thread did
-        # (no hand-off to the writer: a message was waiting for it).
-        assert events == [Beat(0), ("fsync", True), Beat(1)], events
-        assert disk.batches_durable == 1 and disk.fsyncs == 1
-        host.stop()
-
-    asyncio.run(scenario())
-
-
-class _SyncThenSendLater(Node):
-    """On start: write and sync, with nothing waiting; a timer's send then waits."""
-
-    def __init__(self, node_id: NodeId) -> None:
-        self.node_id = node_id
-
-    def on_start(self, ctx: Context) -> None:
-        ctx.send("peer", Beat(0))
-        ctx.disk.put("vote", 1)
-        ctx.disk.sync()  # nothing held: the writer thread fsyncs in the background
-        ctx.set_timer(10.0, "later")
-
-    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
-        pass
-
-    def on_timer(self, ctx: Context, tag: Hashable) -> None:
-        ctx.send("peer", Beat(1))  # the sync is not durable yet: held until it is
-
-
-def test_a_sync_nobody_waits_for_is_fsynced_in_the_background(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
     fsync_may_finish = threading.Event()
-    fsync_threads: list[bool] = []
     real_fsync = file_disk.os.fsync
 
     def slow_fsync(fd: int) -> None:
-        fsync_threads.append(threading.current_thread() is threading.main_thread())
         assert fsync_may_finish.wait(WAIT_S), "test bug: fsync never released"
         real_fsync(fd)
 
     async def scenario() -> None:
-        host, disk = _host(tmp_path, _SyncThenSendLater)
-        monkeypatch.setattr(file_disk.os, "fsync", slow_fsync)
+        disk = FileDisk(tmp_path / "n.disk", group_commit=True)
+        monkeypatch.setattr(file_disk.os, "fsync", slow_fsync)  # after the file's creation
+        config = TransportConfig("n", "127.0.0.1", 0, "c", None, addrs={"peer": ("127.0.0.1", 9)})
+        host = NodeHost(
+            _SyncThenSend,
+            config,
+            disk=disk,
+            clock=Clock(time.monotonic()),
+            seed=1,
+            incarnation=0,
+            metrics=ForwardingMetrics(),
+            on_fatal=lambda exc: pytest.fail(f"node crashed: {exc!r}"),
+        )
         sent: list[Message] = []
         monkeypatch.setattr(host.transport, "send", lambda dst, msg: sent.append(msg))
         await host.start()
-        await asyncio.sleep(0.05)  # the loop runs on (the timer fired) while the disk fsyncs
+        await asyncio.sleep(0.05)
         assert sent == [Beat(0)], "a message left before the sync it follows was fsynced"
-        assert fsync_threads == [False], "the writer thread, not the loop, fsyncs"
+        assert not disk.batches_durable
         fsync_may_finish.set()
         deadline = time.monotonic() + WAIT_S
         while len(sent) < 2 and time.monotonic() < deadline:
