@@ -380,7 +380,7 @@ def bench_checker(
         + (f"{'porcupine s':>13}{'check/porc.':>13}" if go else "")
     )
     for label, (wall, cpu, read, n) in best.items():
-        row = f"{label:<14}{n:>10.0f}{read:>9.3f}{wall - read:>9.3f}{cpu:>8.3f}"
+        row = f"{label:<14}{n:>10.0f}{read:>9.3f}{wall - read:>9.4f}{cpu:>8.3f}"
         if label in go:
             go_s, go_n = go[label]
             ratio = (wall - read) / go_s if go_s > 0 else float("inf")

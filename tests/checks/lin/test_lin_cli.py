@@ -118,6 +118,8 @@ def test_bench_checker_prints_families_and_total() -> None:
         assert any(line.startswith(family) for line in lines)
     assert "NOT measured here" in out
     assert "porcupine s" not in out  # no comparison column without a measurement
+    assert "No figure below is quoted from elsewhere." in out
+    assert "slower_than_porcupine" not in out
 
 
 GO_BENCH_OUTPUT = """goos: linux
@@ -161,6 +163,7 @@ def test_bench_checker_measures_porcupine_beside_us() -> None:
     assert "measured in this run" in out and "NOT measured" not in out
     etcd = next(line for line in out.splitlines() if line.startswith("etcd"))
     assert etcd.endswith("x")  # the ratio to Porcupine's time, measured beside ours
+    assert any(line.startswith("slower_than_porcupine: ") for line in out.splitlines())
     assert out.strip().splitlines()[-1].startswith("total_s: ")
 
 
