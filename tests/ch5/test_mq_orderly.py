@@ -20,6 +20,7 @@ from reference.mq.broker import BrokerReplica
 from reference.mq.caller import CALL_TIMER, GroupCaller
 from reference.mq.consumer import ConsumerConfig, MessageConsumer
 from reference.mq.machine import BrokerConfig, BrokerMachine
+from reference.mq.membership import ConsumerMembers
 from reference.mq.messages import CommitOffset, LockQueues, Payload, SendMessage
 from reference.net.topology import Topology
 from reference.node import Context, Node, NodeId
@@ -160,11 +161,16 @@ def test_an_open_claim_keeps_its_lock_and_passes_to_the_next_holder() -> None:
 
 
 def _run_death(
-    *, restart_ms: float, work_ms: float = 5.0, release: bool = True
+    *,
+    restart_ms: float,
+    work_ms: float = 5.0,
+    release: bool = True,
+    kill_leader_ms: float | None = None,
 ) -> list[dict[str, Any]]:
     """Two members from the start; c2 dies at 3 s holding its locks (60 s life) and
     is back at `restart_ms`. Slow handlers (`work_ms`) leave c2 a backlog, so it
-    dies in the middle of a claim."""
+    dies in the middle of a claim. `kill_leader_ms`: the broker's leader dies then
+    (back at `restart_ms` too)."""
     topo = Topology.build({"hangzhou": {"hz": [*REPLICAS, "sender", "c1", "c2"]}})
     rt = SimRuntime(topology=topo, seed=7, strict=True)
     cfg = PaxosConfig(membership=Membership(1, REPLICAS))
@@ -190,8 +196,14 @@ def _run_death(
     rt.start()
     rt.run_until(3_000.0)
     rt.crash("c2")
+    lost = []
+    if kill_leader_ms is not None:
+        rt.run_until(kill_leader_ms)
+        lost = [n for n in REPLICAS if getattr(rt.node(n), "role", "") == "leader"]
+        rt.crash(lost[0])
     rt.run_until(restart_ms)
-    rt.restart("c2")
+    for n in ["c2", *lost]:
+        rt.restart(n)
     rt.run_until(restart_ms + 4_000.0)
     return history
 
@@ -231,6 +243,23 @@ def test_a_member_that_dies_mid_claim_keeps_its_queues_and_finishes_the_claim() 
     _once_in_order(applied)
     assert _taken_over_ms(applied) is None
     assert [m for t, who, m in applied if who == "c2" and t >= 12_000.0]
+
+
+def test_a_leader_elected_after_the_death_releases_the_dead_members_locks_too() -> None:
+    """The broker's leader dies 0.2 s after c2, before it could tell c2 died. The
+    next leader never heard of c2, but the replicated locks name it: c2 owes this
+    leader a heartbeat, and 3 s without one release its queues to c1 (they waited
+    for the locks' 60 s before, here for c2's return at 12 s)."""
+    applied = _applied(_run_death(restart_ms=12_000.0, kill_leader_ms=3_200.0))
+    # Every message applied once. (Not each key in send order: the sender's
+    # messages in flight to the dead leader are stored after later ones.)
+    ids = [m for _, _, m in applied]
+    assert len(ids) == len(set(ids)) > 500
+    for key in range(KEYS):
+        ns = sorted(int(m.split("-")[1]) for m in ids if m.startswith(f"u{key}-"))
+        assert len(ns) == ns[-1] + 1, (key, ns)
+    taken = _taken_over_ms(applied)
+    assert taken is not None and taken < 10_000.0, taken
 
 
 def test_without_the_release_a_dead_members_queues_wait_for_their_locks() -> None:
@@ -293,3 +322,21 @@ def test_a_member_that_dies_mid_claim_for_good_leaves_its_claim_to_the_next_hold
     _once_in_order(applied)
     assert not [m for t, who, m in applied if who == "c2" and t > died_ms]
     assert _taken_over_ms(applied) is not None
+
+
+def test_a_leader_waits_for_lock_holders_it_never_heard_then_releases_them_once() -> None:
+    members = ConsumerMembers(timeout_ms=3_000.0)
+    # c1 beats; c2 holds locks in the replicated state and never beats here.
+    assert members.heartbeat((2, "b2"), "g", "c1", 0.0, ["c1", "c2"]) == []
+    assert members.heartbeat((2, "b2"), "g", "c1", 3_000.0, ["c1", "c2"]) == []
+    assert members.heartbeat((2, "b2"), "g", "c1", 3_001.0, ["c1", "c2"]) == ["c2"]
+    assert members.heartbeat((2, "b2"), "g", "c1", 9_000.0, ["c1", "c2"]) == []  # once
+    assert members.live("g") == ("c1",)  # c2 was never listed
+    # c2 is back: live again; then silent, it is dropped as any member is.
+    assert members.heartbeat((2, "b2"), "g", "c2", 9_500.0, ["c1", "c2"]) == []
+    assert members.live("g") == ("c1", "c2")
+    assert members.heartbeat((2, "b2"), "g", "c1", 12_501.0, ["c1", "c2"]) == ["c2"]
+    # A new term forgets what the last one heard: c1 is owed a heartbeat again.
+    assert members.heartbeat((3, "b1"), "g", "c2", 20_000.0, ["c1"]) == []
+    assert members.live("g") == ("c2",)
+    assert members.heartbeat((3, "b1"), "g", "c2", 23_001.0, ["c1"]) == ["c1"]
