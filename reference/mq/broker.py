@@ -27,6 +27,7 @@ from typing import Any
 
 from reference.codec import Message
 from reference.mq.machine import BrokerConfig, BrokerMachine
+from reference.mq.membership import ConsumerMembers
 from reference.mq.messages import (
     CheckPass,
     CheckTransaction,
@@ -108,8 +109,9 @@ class BrokerReplica(Replica):
         self.passes = 0
         self.ticks = 0
         # Consumer groups' live members: soft state of the leader (not replicated,
-        # as in RocketMQ): a new leader learns them from the next heartbeats.
-        self.members: dict[str, dict[NodeId, float]] = {}
+        # as in RocketMQ): a new leader learns them from the next heartbeats, and
+        # waits for the lock holders of the replicated state (membership.py).
+        self.members = ConsumerMembers(member_timeout_ms)
         self.member_timeout_ms = member_timeout_ms
         self.checks_sent = 0
         self.releases = 0
@@ -225,20 +227,19 @@ class BrokerReplica(Replica):
         """Record a live member; answer with the group's live members (leader only)."""
         if self.role != LEADER:
             return  # the member's next heartbeat finds the leader
-        now_ms = ctx.now_ms()
-        group = self.members.setdefault(msg.group, {})
-        group[msg.consumer] = now_ms
-        for member, seen_ms in list(group.items()):
-            if now_ms - seen_ms > self.member_timeout_ms:
-                del group[member]  # silent for too long: its queues go to the others
-                self._release_locks(ctx, msg.group, member)
+        holders = (who for (g, _, _), (who, _) in self.machine.locks.items() if g == msg.group)
+        for member in self.members.heartbeat(
+            self.ballot, msg.group, msg.consumer, ctx.now_ms(), holders
+        ):
+            self._release_locks(ctx, msg.group, member)
         halves = len(self.machine.halves)
-        ctx.send(src, ConsumerList(msg.group, tuple(sorted(group)), halves))
+        ctx.send(src, ConsumerList(msg.group, self.members.live(msg.group), halves))
 
     def _release_locks(self, ctx: Context, group: str, member: NodeId) -> None:
         """A member the group can tell is dead does not keep its queue locks for
         their whole life (60 s): the leader releases them, through the log, except
-        where the member holds an open claim (it waits for the member, or the 60 s)."""
+        where the member holds an open claim (it waits for the member, or the 60 s,
+        after which the queue's next holder takes the claim over)."""
         held: dict[str, list[int]] = {}
         for (g, topic, qid), (who, _until) in sorted(self.machine.locks.items()):
             # A queue whose member died in the middle of a claim keeps its lock: the
