@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from reference.net import shapes
+import reference.net.shapes as shapes
 from reference.net.shapes import Link
 
 
