@@ -1,7 +1,9 @@
 """Chapter 5's panel: queues and lag per consumer group, half messages, retries, dead letters.
 
 It reads the broker leader's state (`broker_state()`), the consumer groups
-and producers the deployment names, and the history's verdicts; its keys
+and producers the deployment names, and the history's verdicts; below them,
+the orderly members' open claims (queue, member, range, how long open) and
+the latest steps of a message in the broker's trace topic. Its keys
 stall a consumer group (every member paused, as the consumer-lag scenario
 does) and kill a producer while payments are between their half message
 and their verdict, so the broker's check-back has something to decide.
@@ -36,6 +38,10 @@ FIND_OPEN_STEP_MS = 5.0  # killing mid-transaction: look this often for one in f
 FIND_OPEN_MAX_MS = 2_000.0  # ... this long at most
 LAG_WARN = 100  # a group this many messages behind is shown in the warning colour
 HALF_SLACK_MS = 10_000.0  # past a half's last check: a broker election, a late producer
+CLAIMS_SHOWN = 4  # open claims listed (the oldest first); the rest counted
+TRACE_STEPS_SHOWN = 3  # the latest steps of the latest traced message
+TRACE_SCAN_MAX = 4_096  # trace-topic entries read back from its end for them
+CLAIM_OLD_MS = 5_000.0  # a claim open this long is shown in the warning colour
 
 
 class MqSource(Protocol):
@@ -84,6 +90,9 @@ class MqView(ChapterView):
         super().__init__()
         self.tail = HistoryTail()
         self.verdicts: Counter[str] = Counter()
+        # When this panel first saw each open claim (the broker keeps no time for
+        # one): (group, topic, queue, member, from, to) -> simulated ms.
+        self.claims_seen: dict[tuple[str, str, int, str, int, int], float] = {}
 
     # -- the panel ---------------------------------------------------------------------
     def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
@@ -127,7 +136,30 @@ class MqView(ChapterView):
         out.add(" check ").add(f"{v['by-check']:,}", "warn" if v["by-check"] else "").end()
         out.add("in flight", "dim")  # payments between half message and verdict, per producer
         _producers(out, dep, rt)
+        out.end()
+        if state is not None:  # below the fold on the smallest screen: scroll to them
+            self._claims(out, state, rt.now_ms)
+            _latest_trace(out, state)
         return out.done()
+
+    # --8<-- [start:tui-claims]
+    def _claims(self, out: Lines, state: Any, now_ms: float) -> None:
+        """The orderly members' open claims: queue, member, [from, to), open how long
+        (since this panel first saw it). One that stays open is a member that died
+        mid-claim: its queue waits for it, or for its lock's end and the next holder."""
+        now = {(*k, lo, hi) for k, (lo, hi) in state.claims.items()}
+        self.claims_seen = {c: self.claims_seen.get(c, now_ms) for c in now}
+        out.add("claims open ", "dim").add(f"{len(now)}", "warn" if now else "ok").end()
+        oldest = sorted(now, key=lambda c: (self.claims_seen[c], c))
+        for group, topic, qid, member, lo, hi in oldest[:CLAIMS_SHOWN]:
+            age_ms = now_ms - self.claims_seen[(group, topic, qid, member, lo, hi)]
+            out.add(f" {group} {topic[:3]}/{qid} ").add(member, "bold")
+            style = "warn" if age_ms >= CLAIM_OLD_MS else "dim"
+            out.add(f" [{lo},{hi}) ").add(f"{age_ms / 1000:.0f} s", style).end()
+        if len(oldest) > CLAIMS_SHOWN:
+            out.add(f" … {len(oldest) - CLAIMS_SHOWN} more", "dim").end()
+
+    # --8<-- [end:tui-claims]
 
     def brief(self, session: Session, out: Lines) -> None:
         """Two lines for the capstone's panel: each group's lag; halves, check-backs, producers."""
@@ -247,6 +279,25 @@ def _group_state(rt: Any, members: list[str]) -> tuple[str, str]:
     if all(s == "paused" for s in statuses):
         return "‖", "warn"
     return "●", "ok"
+
+
+def _latest_trace(out: Lines, state: Any) -> None:
+    """The message last written to the broker's trace topic, and its latest steps
+    there (time in s, the node that saw it, the step)."""
+    topic = state.trace_topic
+    if not topic:
+        out.add("trace topic empty", "dim").end()
+        return
+    msg_id = topic[-1].msg_id
+    steps = []
+    for entry in reversed(topic[-TRACE_SCAN_MAX:]):
+        if entry.msg_id == msg_id:
+            steps.append(entry)
+            if len(steps) == TRACE_STEPS_SHOWN:
+                break
+    out.add("trace ", "dim").add(msg_id, "bold").end()
+    for entry in reversed(steps):  # the topic's order: as the nodes sent them
+        out.add(f" {entry.time_ms / 1000:.1f} {entry.node} ", "dim").add(entry.step).end()
 
 
 def _producers(out: Lines, dep: MqSource, rt: Any) -> None:
