@@ -173,7 +173,8 @@ class LockQueues(Message):
     """Lock (or renew, or with `unlock` release) a consumer group's queues for one
     member: RocketMQ's LOCK_BATCH_MQ / UNLOCK_BATCH_MQ for orderly consumption. A
     lock lasts `BrokerConfig.rebalance_lock_max_live_ms` unless renewed. Answered
-    with ("locked", queue ids this member now holds) or ("unlocked", released ids)."""
+    with ("locked", queue ids this member now holds, those of them that came with
+    a dead holder's open claim to apply first) or ("unlocked", released ids)."""
 
     group: str
     consumer: str
