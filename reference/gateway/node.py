@@ -52,7 +52,7 @@ from reference.payment.messages import (
     ReadPayments,
 )
 from reference.sqlstore.messages import StoreRejected
-from reference.tcc import Branch, TccCoordinator, TccPhase2Reply, TccTryReply
+from reference.tcc import Branch, Phase2Limits, TccCoordinator, TccPhase2Reply, TccTryReply
 from reference.tracing.context import TraceContext, emit_span
 from reference.tracing.shadow import LoadTestPolicy, LoadTestSwitch
 
@@ -80,6 +80,8 @@ class GatewayConfig:
     cell_stores: dict[str, NodeId] = field(default_factory=dict)
     work_ms: float = 0.05  # busy time per message handled
     step_timeout_ms: float = 300.0  # a naive step, or TCC's phase 1
+    # How hard TCC's phase 2 may retry (window, resend bucket, capped backoff).
+    tcc_phase2: Phase2Limits = field(default_factory=Phase2Limits)
     # Chapter 7: spans for every payment, the allow-list and the kill switch (None: off).
     load_test: LoadTestPolicy | None = None
     # Which store serves an account, when not the router's store (chapter 4: `OneStore`,
@@ -123,7 +125,7 @@ class PaymentGateway(Node):
         self.relay: dict[str, tuple[NodeId, float]] = {}  # req_id -> (reply to, expires)
         self.fanout: dict[str, dict[str, Any]] = {}  # parent req_id -> gather state
         self.naive: dict[str, _Naive] = {}
-        self.tcc = TccCoordinator(try_timeout_ms=config.step_timeout_ms)
+        self.tcc = TccCoordinator(try_timeout_ms=config.step_timeout_ms, limits=config.tcc_phase2)
         self.waiters: dict[str, list[tuple[NodeId, str]]] = {}  # xid -> clients
         self._seq = 0
         policy = config.load_test
