@@ -1,6 +1,6 @@
 """TCC (try-confirm-cancel) with Seata's fence: coordinator, participant, fence."""
 
-from reference.tcc.coordinator import Branch, TccCoordinator
+from reference.tcc.coordinator import UNBOUNDED_PHASE2, Branch, Phase2Limits, TccCoordinator
 from reference.tcc.fence import (
     FENCE_SCHEMA,
     STATUS_COMMITTED,
@@ -22,8 +22,10 @@ __all__ = [
     "STATUS_SUSPENDED",
     "STATUS_TRIED",
     "TCC_PROCEDURES",
+    "UNBOUNDED_PHASE2",
     "Branch",
     "FenceRefused",
+    "Phase2Limits",
     "TccCoordinator",
     "TccPhase2",
     "TccPhase2Reply",
