@@ -55,6 +55,10 @@ from checks.lin.model import Call, Model
 
 SLICE_STEPS = 2048  # steps between yields: about a millisecond
 
+# The dead ends: (known-outcome calls linearized, model state) -> the set,
+# or sets, of unknown-outcome calls linearized with them (see `dominated`).
+DeadEnds = dict[tuple[int, Hashable], "int | list[int]"]
+
 
 @dataclass(slots=True)
 class SearchStats:
@@ -181,8 +185,8 @@ class Tables:
     """
 
     links: EntryList
-    inputs: list[Any]
-    outputs: list[Any]
+    inputs: list[object]
+    outputs: list[object]
     definite: list[int]
     pure: list[bool]
     bit: list[int]
@@ -209,7 +213,7 @@ class Tables:
         )
 
 
-def front_moves(t: Tables, model: Model) -> Callable[[Any, int], tuple[int, list[int], int]]:
+def front_moves(t: Tables, model: Model) -> Callable[[Hashable, int], tuple[int, list[int], int]]:
     """`open_moves(state, bits)` for one part's search (a closure: the tables
     are looked up once, not at every configuration).
 
@@ -226,7 +230,7 @@ def front_moves(t: Tables, model: Model) -> Callable[[Any, int], tuple[int, list
     inputs, outputs, settled = t.inputs, t.outputs, t.settled
     step, reachable = model.step, model.reachable
 
-    def open_moves(state: Any, bits: int) -> tuple[int, list[int], int]:
+    def open_moves(state: Hashable, bits: int) -> tuple[int, list[int], int]:
         moves: list[int] = []
         later: list[int] = []
         dead = False  # a pending read can no longer fit (reduction 5)
@@ -258,7 +262,7 @@ def dominated(seen: int | list[int], ibits: int) -> bool:
     state (one set, the usual case, or a list of them)? It is if one of
     those is a subset of it (reduction 4): the unknown-outcome calls it has
     beyond one may be left out."""
-    if seen.__class__ is int:
+    if isinstance(seen, int):
         return seen & ~ibits == 0
     return any(o & ~ibits == 0 for o in seen)
 
@@ -267,7 +271,7 @@ def dominated(seen: int | list[int], ibits: int) -> bool:
 
 
 # --8<-- [start:wgl-cache-add]
-def remember_dead(cache: dict[tuple[int, Any], Any], key: tuple[int, Any], ibits: int) -> None:
+def remember_dead(cache: DeadEnds, key: tuple[int, Hashable], ibits: int) -> None:
     """Record a configuration explored without success.
 
     Only finished (dead) configurations enter the cache: a live one, still
@@ -277,7 +281,7 @@ def remember_dead(cache: dict[tuple[int, Any], Any], key: tuple[int, Any], ibits
     seen = cache.get(key)
     if seen is None:
         cache[key] = ibits
-    elif seen.__class__ is int:
+    elif isinstance(seen, int):
         cache[key] = [seen, ibits]
     else:
         seen.append(ibits)
@@ -301,9 +305,7 @@ def wgl(
     nxt, prv, call_e, ret_e = t.links.nxt, t.links.prv, t.links.call_e, t.links.ret_e
     step = model.step
     stats = SearchStats()
-    # The dead ends: (known-outcome calls linearized, state) -> the sets of
-    # unknown-outcome calls linearized with them (see `dominated`).
-    cache: dict[tuple[int, Any], Any] = {}
+    cache: DeadEnds = {}
     # One frame per linearized call: (call, state before it, the moves that
     # were open at that configuration and the index of the next to try;
     # None for a greedy step, which has no alternatives).
