@@ -16,12 +16,6 @@ cannot be replayed on another connection (fresh nonce), re-ordered or
 replayed within one (sequence number), or reflected back to its sender
 (direction). A frame that is too long, fails its tag, or does not decode is a
 `FrameError`: the reader logs it and closes that connection; the node lives on.
-
-A peer link writes what a turn of its loop sent one peer as one write, and
-when that is several messages, as one frame: a *bundle*, whose payload is a
-zero byte (no message's first byte: they are JSON) and then each message as
-`u32 length | bytes`. One tag, one length and one split for the lot, not one
-each: under load a leader answers eight clients in one turn.
 """
 
 from __future__ import annotations
@@ -130,38 +124,6 @@ class Session:
             start = body_start + body_len
         del buffer[:start]
         return payloads
-
-
-BUNDLE_MARK = b"\x00"
-BUNDLE_OVERHEAD_BYTES = _LENGTH.size  # per message, besides the mark
-
-
-def bundle(payloads: list[bytes]) -> bytes:
-    """One frame's payload holding `payloads` (two or more), in order; see the docstring."""
-    assert len(payloads) >= 2, "one payload travels as itself"
-    pack = _LENGTH.pack
-    return BUNDLE_MARK + b"".join([pack(len(p)) + p for p in payloads])
-
-
-def unbundle(payload: bytes) -> list[bytes]:
-    """The messages of a frame's payload: itself, or a bundle's parts; FrameError if torn."""
-    if payload[:1] != BUNDLE_MARK:
-        return [payload]
-    parts: list[bytes] = []
-    start, end = 1, len(payload)
-    unpack = _LENGTH.unpack_from
-    while start < end:
-        if end - start < _LENGTH.size:
-            raise FrameError("bundle ends inside a length")
-        (part_len,) = unpack(payload, start)
-        start += _LENGTH.size
-        if part_len > end - start:
-            raise FrameError(f"bundle part of {part_len} bytes overruns its frame")
-        parts.append(payload[start : start + part_len])
-        start += part_len
-    if len(parts) < 2:
-        raise FrameError(f"bundle of {len(parts)} messages (a bundle holds two or more)")
-    return parts
 
 
 async def read_raw(reader: asyncio.StreamReader, max_frame_bytes: int) -> bytes:

@@ -334,23 +334,18 @@ class Transport:
             if not chunk:
                 raise asyncio.IncompleteReadError(bytes(buffer), None)
             buffer += chunk
-            for frame in session.take("dialer", buffer):
+            for payload in session.take("dialer", buffer):
                 try:
-                    payloads = frames.unbundle(frame)
-                except FrameError as exc:
+                    msg = decode(payload)
+                except CodecError as exc:
                     raise FrameError(f"malformed frame from {src}: {exc}") from None
-                for payload in payloads:
-                    try:
-                        msg = decode(payload)
-                    except CodecError as exc:
-                        raise FrameError(f"malformed frame from {src}: {exc}") from None
-                    if src in self.blocked_in:
-                        stats.dropped_in += 1
-                        continue
-                    stats.received += 1
-                    waiting = self._on_message(src, msg)
-                    if waiting is not None:
-                        await waiting
+                if src in self.blocked_in:
+                    stats.dropped_in += 1
+                    continue
+                stats.received += 1
+                waiting = self._on_message(src, msg)
+                if waiting is not None:
+                    await waiting
 
 
 class _Link:
@@ -360,10 +355,9 @@ class _Link:
         self._transport = transport
         self._dst = dst
         self._queue: deque[bytes] = deque()
-        # Messages sent during this turn of the loop, sealed and written
-        # together at its end: one write (one system call, one wake-up of the
-        # peer) and as few frames as fit (bundles, see frames.py) for all that
-        # a turn sent this peer, not one each.
+        # Frames sealed during this turn of the loop, written together at its
+        # end: one write (one system call, one wake-up of the peer) for all
+        # that a handler sent this peer, not one each.
         self._corked: list[bytes] = []
         self._corked_session: Session | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -391,7 +385,7 @@ class _Link:
             if not self._corked:
                 self._corked_session = self._session
                 asyncio.get_running_loop().call_soon(self._uncork)
-            self._corked.append(payload)
+            self._corked.append(self._seal(payload))
             stats.sent += 1
             return
         if len(self._queue) >= LINK_QUEUE_FRAMES_MAX:
@@ -412,32 +406,11 @@ class _Link:
             and not writer.is_closing()
             and self._session is self._corked_session
         ):
-            writer.write(b"".join(self._seal_all(corked)))
+            writer.write(b"".join(corked))
 
     def _seal(self, payload: bytes) -> bytes:
         assert self._session is not None
         return self._session.seal("dialer", payload)  # send() checked the size
-
-    def _seal_all(self, payloads: list[bytes]) -> list[bytes]:
-        """`payloads` as frames, in order: as few bundles as the frame limit allows."""
-        if len(payloads) <= 1:
-            return [self._seal(p) for p in payloads]
-        limit = self._transport.config.max_frame_bytes - frames.MAC_BYTES - 1
-        sealed: list[bytes] = []
-        group: list[bytes] = []
-        group_bytes = 0
-        for payload in payloads:
-            size = len(payload) + frames.BUNDLE_OVERHEAD_BYTES
-            if group and group_bytes + size > limit:
-                sealed.append(self._seal_group(group))
-                group, group_bytes = [], 0
-            group.append(payload)
-            group_bytes += size
-        sealed.append(self._seal_group(group))
-        return sealed
-
-    def _seal_group(self, group: list[bytes]) -> bytes:
-        return self._seal(group[0] if len(group) == 1 else frames.bundle(group))
 
     def _flush_queue(self, writer: asyncio.StreamWriter) -> None:
         """What waited for the connection, in one write, or dropped if it is lost already.
@@ -453,10 +426,10 @@ class _Link:
         if writer.is_closing():  # lost between the handshake and now
             stats.dropped_down += self.drop_queued()
             return
-        queued = list(self._queue)
+        sealed = [self._seal(payload) for payload in self._queue]
         self._queue.clear()
-        writer.write(b"".join(self._seal_all(queued)))
-        stats.sent += len(queued)
+        writer.write(b"".join(sealed))
+        stats.sent += len(sealed)
 
     def drop_queued(self) -> int:
         dropped = len(self._queue)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import pytest
 
-from reference.codec import Message
 from reference.runtime import frames
-from reference.runtime.examples import Incr
 from reference.runtime.frames import FrameError, Hello, Session
 from reference.runtime.spec import NodeSpec, SpecError, spec_of
-from reference.runtime.transport import Transport, TransportConfig
+from reference.runtime.transport import TransportConfig
 
 SECRET = b"k" * 32
-LOG = logging.getLogger("test.frames")
 
 
 def _read(data: bytes, session: Session, direction: frames.Direction = "dialer") -> bytes:
@@ -38,70 +34,6 @@ def test_sealed_frames_round_trip_in_order() -> None:
     first, second = sender.seal("dialer", b"one"), sender.seal("dialer", b"two")
     assert _read(first, receiver) == b"one"
     assert _read(second, receiver) == b"two"
-
-
-def test_a_bundle_carries_its_messages_in_order_under_one_tag() -> None:
-    sender, receiver = _pair(SECRET)
-    parts = [b'{"a":1}', b"[2]", b'"three"']
-    payload = _read(sender.seal("dialer", frames.bundle(parts)), receiver)
-    assert frames.unbundle(payload) == parts
-    assert frames.unbundle(b'{"plain":1}') == [b'{"plain":1}']  # a message is itself
-    assert sender.sent == receiver.received == 1  # one frame, one tag, for three messages
-
-
-@pytest.mark.parametrize(
-    "torn",
-    [
-        frames.BUNDLE_MARK + b"\x00\x00",  # ends inside a length
-        frames.BUNDLE_MARK + b"\x00\x00\x00\x09[1]",  # a part longer than what is left
-        frames.BUNDLE_MARK + b"\x00\x00\x00\x03[1]",  # one part: no bundle
-    ],
-)
-def test_a_torn_bundle_is_a_frame_error(torn: bytes) -> None:
-    with pytest.raises(FrameError):
-        frames.unbundle(torn)
-
-
-def test_what_a_turn_sends_a_peer_is_one_frame_and_arrives_in_order(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    frames_read: list[int] = []
-    real_take = Session.take
-
-    def counted_take(self: Session, direction: frames.Direction, buffer: bytearray) -> list[bytes]:
-        taken = real_take(self, direction, buffer)
-        frames_read.extend(len(frames.unbundle(payload)) for payload in taken)
-        return taken
-
-    monkeypatch.setattr(Session, "take", counted_take)
-
-    async def scenario() -> list[int]:
-        got: list[int] = []
-
-        def into_b(src: str, msg: Message) -> None:
-            assert isinstance(msg, Incr)
-            got.append(msg.req_id)
-
-        b = Transport(TransportConfig("b", "127.0.0.1", 0, "t", SECRET), into_b, None, LOG)
-        await b.start()
-        addrs = {"b": ("127.0.0.1", b.port)}
-        a = Transport(
-            TransportConfig("a", "127.0.0.1", 0, "t", SECRET, addrs=addrs), into_b, None, LOG
-        )
-        try:
-            a.send("b", Incr(0, 1))  # dials; what waits for the dial is one write too
-            while not got:
-                await asyncio.sleep(0.005)
-            for i in range(1, 11):  # one turn: one frame
-                a.send("b", Incr(i, 1))
-            await asyncio.sleep(0.05)
-            return got
-        finally:
-            a.close()
-            b.close()
-
-    assert asyncio.run(scenario()) == list(range(11))
-    assert frames_read == [1, 10], frames_read  # messages per frame, as read
 
 
 def test_a_replayed_or_reordered_frame_fails_its_tag() -> None:
