@@ -2,12 +2,17 @@
 
 Users are `u<uid>`; merchants `m<mid>`. A merchant whose money is split per
 cell (chapter 3: every cell collects its own share, so a payment never leaves
-its cell) has one sub-account per cell: `m<mid>@<cell>`.
+its cell) has one sub-account per cell: `m<mid>@<cell>`. Where a payment is
+settled later (the capstone's one pipeline), that sub-account is the escrow
+the payment lands in, and its settled twin `m<mid>@<cell>/settled` lives
+beside it, in the same cell's ledger group.
 """
 
 from __future__ import annotations
 
-__all__ = ["merchant_account", "parse_account", "user_account"]
+__all__ = ["home_cell", "merchant_account", "parse_account", "settled_account", "user_account"]
+
+SETTLED_SUFFIX = "/settled"
 
 
 def user_account(uid: int) -> str:
@@ -18,6 +23,19 @@ def user_account(uid: int) -> str:
 def merchant_account(mid: int, cell: str | None = None) -> str:
     assert mid >= 0, mid
     return f"m{mid}" if cell is None else f"m{mid}@{cell}"
+
+
+def settled_account(escrow: str) -> str:
+    """The settled twin of a merchant's per-cell escrow account (same cell)."""
+    kind, _ = parse_account(escrow)
+    assert kind == "merchant" and "@" in escrow and not escrow.endswith(SETTLED_SUFFIX), escrow
+    return escrow + SETTLED_SUFFIX
+
+
+def home_cell(account: str) -> str:
+    """The cell a merchant sub-account names (its settled twin's too); "" if none."""
+    _, _, home = account.partition("@")
+    return home.removesuffix(SETTLED_SUFFIX)
 
 
 def parse_account(account: str) -> tuple[str, int]:
