@@ -31,7 +31,7 @@ from reference.ledger import Account, AccountFlags, Transfer
 from reference.ledger.machine import LedgerMachine
 from reference.ledger.records import ID_MAX
 from reference.ledger.results import CreateAccountResult, CreateTransferResult
-from reference.payment.accounts import parse_account
+from reference.payment.accounts import home_cell, parse_account
 from reference.tracing.shadow import production_account
 
 __all__ = ["LEDGER_CNY", "Directory", "transfer_id"]
@@ -94,9 +94,15 @@ class Directory:
         kind, ident = parse_account(account)
         if kind == "user":
             return self.rules.buckets[ident % len(self.rules.buckets)]
-        _, _, cell = account.partition("@")
+        cell = home_cell(account)  # a settled account lives beside its escrow
         assert cell in self.groups, f"{account}: merchant sub-accounts name their cell"
         return cell
+
+    def group_of_transfer(self, transfer: Transfer) -> str:
+        """The group a transfer is proposed to: its debited account's. Both of its
+        accounts live there (a payment's merchant sub-account is the payer's cell's,
+        a settlement's settled account its escrow's): one transfer, one group."""
+        return self.group_of(self.names[transfer.debit_account_id])
 
     def accounts_of(self, group: str) -> tuple[str, ...]:
         return self.members[group]
