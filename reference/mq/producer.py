@@ -27,6 +27,10 @@ the answer is COMMIT; if not, the fence fails (`exceeds_credits`), the id
 is burnt (a late payment transfer gets `id_already_failed`), and the
 answer is ROLLBACK.
 
+The ledger may be one group (chapter 5) or every cell's group (the
+capstone: `caller.ledger_groups`): a payment's transfer and its fence then
+go to the group of the payer's cell, wherever the producer runs.
+
 History (for checks.delivery): f="send" (the half or plain message stored),
 f="commit" (ok: the local transaction committed, so the message must be
 delivered; fail: it did not), f="rollback", f="publish" (naive-after's
@@ -43,7 +47,7 @@ from reference.clients.node import Record
 from reference.codec import Message
 from reference.ledger import CreateTransfers, Transfer
 from reference.ledger.results import CreateTransferResult
-from reference.mq.caller import CALL_TIMER, GroupCaller
+from reference.mq.caller import CALL_TIMER, Group, GroupCaller
 from reference.mq.lanes import data_view, lane_topic
 from reference.mq.messages import CheckTransaction, EndTransaction, Payload, SendHalf, SendMessage
 from reference.mq.trace import FLUSH_MS, TRACE_TIMER, TraceBuffer, flush_to_broker
@@ -68,7 +72,9 @@ class ProducerConfig:
     topic: str
     mode: str
     broker: tuple[NodeId, ...]  # the broker group's replicas
-    ledger: tuple[NodeId, ...]  # the ledger group's replicas
+    # The ledger group's replicas, or every cell's group with the route to each
+    # payment's (`caller.ledger_groups`: the capstone's one pipeline).
+    ledger: Group
     transfer: Callable[[Payload], Transfer]  # the payment's ledger transfer
     fence: Callable[[Payload], Transfer]  # same id, cannot succeed (see the docstring)
     record: Record
