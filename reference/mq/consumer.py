@@ -43,7 +43,7 @@ from typing import Any
 from reference.clients.node import Record
 from reference.codec import Message
 from reference.ledger import CreateTransfers, Transfer
-from reference.mq.caller import CALL_TIMER, GroupCaller
+from reference.mq.caller import CALL_TIMER, Group, GroupCaller
 from reference.mq.lanes import data_view
 from reference.mq.machine import dlq_topic, retry_topic
 from reference.mq.messages import (
@@ -83,7 +83,7 @@ class ConsumerConfig:
     broker: tuple[NodeId, ...]
     record: Record
     idempotent: bool = True
-    ledger: tuple[NodeId, ...] = ()  # settlement only
+    ledger: Group = ()  # settlement only: a group, or every cell's (`caller.Routed`)
     # settlement only: (message, delivery number) -> the ledger transfer
     settlement: Callable[[StoredMessage, int], Transfer] | None = None
     fail_ratio: float = 0.0  # share of handlings that fail (then sent back)
@@ -148,7 +148,7 @@ class MessageConsumer(Node):
     def __init__(self, node_id: NodeId, config: ConsumerConfig) -> None:
         self.node_id = node_id
         self.config = config
-        groups = {BROKER: config.broker}
+        groups: dict[str, Group] = {BROKER: config.broker}
         if config.ledger:
             groups[LEDGER] = config.ledger
         self.caller = GroupCaller(groups)
