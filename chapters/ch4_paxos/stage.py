@@ -316,11 +316,20 @@ class PaxosStage(Stage):
         """The gateways' range handover (`GatewayConfig.handover`): off in chapter 4."""
         return ""
 
+    def new_deployment(self, rt: Runtime, options: StageOptions, topo: Topology) -> PaxosDeployment:
+        """The deployment `build` fills (the capstone's pipeline extends it)."""
+        return PaxosDeployment(self, rt, options, topo)
+
+    def payment_entry(self, dep: PaxosDeployment, cell: str) -> NodeId:
+        """Where `cell`'s gateway hands a payment: the cell's ledger front in chapter
+        4; the cell's payment service (chapter 5's producer) in the capstone."""
+        return dep.fronts[cell]
+
     # --8<-- [start:paxos-build]
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         plan = self._layout(options)
         topo = Topology.build(plan["layout"])
-        dep = PaxosDeployment(self, rt, options, topo)
+        dep = self.new_deployment(rt, options, topo)
         cells: list[tuple[str, str, int]] = plan["cells"]
         dep.groups = plan["groups"]
         dep.cell_city = {cell: city for cell, city, _ in cells}
@@ -379,7 +388,7 @@ class PaxosStage(Stage):
                 rules=rules,
                 cell_gateways=gateways,
                 cell_stores=dep.fronts,
-                store_routing=OneStore(dep.fronts[c]),
+                store_routing=OneStore(self.payment_entry(dep, c)),
                 handover=self.handover(options),
             )
             rt.add_node(gateways[c], lambda _nid, cfg=gw_config: PaymentGateway(cfg))
