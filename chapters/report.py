@@ -224,6 +224,15 @@ def _night(s: dict[str, Any]) -> Group:
                 f"  failover: detected {lost['detected_after_ms']:,.0f} ms after the loss, "
                 f"every gateway rerouted {lost['routing_ms']:,.0f} ms after that"
             )
+    pipe = s.get("pipeline")
+    if pipe:
+        committed = pipe["committed"] + pipe["committed_by_check"]
+        rolled_back = pipe["rolled_back"] + pipe["rolled_back_by_check"]
+        lines.append(
+            f"pipeline: {pipe['payments']:,} cells payments through the queue; "
+            f"{committed:,} committed ({pipe['committed_by_check']:,} by check-back), "
+            f"{rolled_back:,} rolled back, {pipe['settled']:,} settled"
+        )
     lag = s.get("consumer_lag")
     if lag:
         stalled_ms = lag["resumed_at_ms"] - lag["paused_at_ms"]
