@@ -1,4 +1,5 @@
-"""The capstone: Double 11 night, chapters 4 to 7 on one simulator (`d11 run double11`)."""
+"""The capstone: Double 11 night, chapters 4 to 7 on one simulator, 4 and 5 one pipeline
+(`d11 run double11`)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,19 @@
-"""The four systems the capstone runs side by side, each one chapter's stage as it is.
+"""The four systems of the capstone, each one chapter's stage, on one simulator.
 
 Each chapter's stage builds its nodes on the runtime it is handed; the
 capstone hands all four the same simulator (one clock, one network, one set
-of cities), so node ids and cell names must not collide. These subclasses
-change only *names and places* in each stage's layout, never what a node
-does:
+of cities), so node ids and cell names must not collide. Chapters 4 and 5
+are one payment pipeline (`pipeline.py`); the subclasses here otherwise
+change only *names and places* in each stage's layout:
 
 - chapter 4 (cells and the Paxos ledger; chapter 3's routing inside it):
-  its clients are `cells-client-N`, and its GZone gets what chapter 4 leaves
-  out: a standby (`gzone-2` and `failover-2`, in Shanghai; see `CellsPart`);
-- chapter 5 (the transactional message queue): its clients are
-  `mq-client-N`;
+  its clients are `cells-client-N`, its GZone gets what chapter 4 leaves
+  out: a standby (`gzone-2` and `failover-2`, in Shanghai; see `CellsPart`),
+  and each cell's gateway hands its payments to the cell's payment service
+  (`pay-<cell>`, chapter 5's producer) instead of its ledger front;
+- chapter 5 (the transactional message queue): its broker, its payment
+  services (one per cell, in the cell) and its consumer groups, on chapter
+  4's ledger groups: no ledger, front or clients of its own (`MqPart`);
 - chapter 6 (degrade controls) and chapter 7 (the full-link load test on
   chapter 2's shards) are one-city systems (one payment database; one
   city's shards): the capstone hosts them in a city that survives
@@ -23,6 +26,12 @@ from __future__ import annotations
 from typing import Any
 
 from chapters.capstone.elastic import ELASTIC_CELL
+from chapters.capstone.pipeline import (
+    PipelineCells,
+    PipelineQueue,
+    build_queue,
+    producer_of,
+)
 from chapters.ch2_sharding.stage import DEFAULT_SHARDS, _gateway_ids, _shard_ids
 from chapters.ch4_paxos.stage import (
     CITIES,
@@ -36,8 +45,8 @@ from chapters.ch4_paxos.stage import (
 )
 from chapters.ch4_paxos.stage import USERS_CELL as CELLS_USERS_CELL
 from chapters.ch4_paxos.stage import USERS_CITY as CELLS_USERS_CITY
-from chapters.ch5_mq.stage import USERS_CELL as MQ_USERS_CELL
-from chapters.ch5_mq.stage import USERS_CITY as MQ_USERS_CITY
+from chapters.ch5_mq.plan import CITIES as MQ_CITIES
+from chapters.ch5_mq.plan import CONSUMER_GROUPS
 from chapters.ch5_mq.stage import MqStage
 from chapters.ch6_degrade.stage import CLIENTS as DEGRADE_CLIENTS
 from chapters.ch6_degrade.stage import DegradeStage
@@ -92,6 +101,12 @@ class CellsPart(PaxosStage):
         """Ranges move between live cells: "drain" (or the planted bug, "no-wait")."""
         return str(options.extra.get("handover", "drain"))
 
+    def new_deployment(self, rt: Runtime, options: StageOptions, topo: Topology) -> PaxosDeployment:
+        return PipelineCells(self, rt, options, topo)
+
+    def payment_entry(self, dep: PaxosDeployment, cell: str) -> str:
+        return producer_of(cell)  # the pipeline: the cell's payment service
+
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         dep = super().build(rt, options)
         assert isinstance(dep, PaxosDeployment)
@@ -119,13 +134,30 @@ class CellsPart(PaxosStage):
 
 
 class MqPart(MqStage):
-    """Chapter 5 as it is; its clients renamed."""
+    """Chapter 5 on chapter 4's ledger: its broker group and consumer groups in its own
+    cells of the three cities, a payment service in every cell of chapter 4 (the
+    elastic cell's included), built by `build_on` once the cells part is built."""
 
-    def _layout(self) -> dict[str, dict[str, list[str]]]:
-        layout = super()._layout()
-        users = layout[MQ_USERS_CITY]
-        users[MQ_USERS_CELL] = _renamed(users[MQ_USERS_CELL], "mq")
+    def pipeline_layout(self, options: StageOptions) -> Layout:
+        layout: Layout = {}
+        for city, short in MQ_CITIES:
+            nodes = [f"brk-{short}"]
+            nodes += [f"{g}-{short}" for g, (_, homes) in CONSUMER_GROUPS.items() if short in homes]
+            layout[city] = {short: nodes}
+        cells = {cell: city for cell, city, _ in _cells(DEFAULT_CELLS)}
+        for cell, city in (cells | CellsPart().spare_cells(options)).items():
+            layout[city][cell] = [producer_of(cell)]
         return layout
+
+    def build_on(self, rt: Runtime, options: StageOptions, cells: Deployment) -> Deployment:
+        assert isinstance(cells, PipelineCells)
+        layout = self.pipeline_layout(options)
+        dep = PipelineQueue(self, rt, options, Topology.build(layout))
+        shorts = [s for _, s in MQ_CITIES]
+        dep.brokers = tuple(f"brk-{s}" for s in shorts)
+        dep.producers = [producer_of(c) for c in cells.fronts]  # the cells served
+        build_queue(rt, dep, cells)
+        return dep
 
 
 class DegradePart(DegradeStage):
@@ -180,8 +212,8 @@ def part_layout(name: str, options: StageOptions) -> Layout:
     stage = PART_STAGES[name]
     if name == "cells":
         return stage._layout(options)["layout"]  # type: ignore[no-any-return]
-    if name == "mq":  # with its load test's shadow consumer groups
-        return stage._lanes_layout(options)  # type: ignore[no-any-return]
+    if name == "mq":  # the pipeline's queue: no ledger, front or clients of its own
+        return stage.pipeline_layout(options)  # type: ignore[no-any-return]
     return stage.layout(options)  # type: ignore[no-any-return]
 
 

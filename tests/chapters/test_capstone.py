@@ -1,4 +1,5 @@
-"""The capstone, `d11 run double11`: chapters 4 to 7 on one simulator through one night.
+"""The capstone, `d11 run double11`: chapters 4 to 7 on one simulator through one night,
+chapters 4 and 5 as one payment pipeline (`chapters/capstone/pipeline.py`).
 
 One cheap run in the default suite (2 s of traffic at 1/4000 scale, ~10 s on
 2 cores); the full-size night for every city lost, and the harness's
@@ -11,13 +12,17 @@ import dataclasses
 
 import pytest
 
+from chapters.capstone.pipeline import producer_of
 from chapters.capstone.stage import CapstoneDeployment
+from chapters.ch4_paxos.stage import PaxosDeployment
 from chapters.run import RunResult, simulate
 from checks.harness.runner import TestSpec, run_test
+from reference.ledger.directory import transfer_id
+from reference.ledger.service import LedgerReplica
 
 CHAPTER_CHECKS = {
     "ch4": {"bank", "ledger", "lin", "lost-payments", "double-entry"},
-    "ch5": {"bank", "delivery", "half-messages", "settlement", "broker-audit", "isolation"},
+    "ch5": {"bank", "delivery", "half-messages", "settlement", "broker-audit"},
     "ch6": {"bank", "ledger", "slo"},
     "ch7": {"bank", "ledger", "isolation"},
 }
@@ -30,7 +35,8 @@ def night() -> RunResult:
 
 
 def _all_checks() -> set[str]:
-    own = {"double11:one-owner"}  # the capstone's own: the elastic cell's handovers
+    # The capstone's own: the elastic cell's handovers, the pipeline end to end.
+    own = {"double11:one-owner", "double11:pipeline"}
     return own | {f"{ch}:{c}" for ch, names in CHAPTER_CHECKS.items() for c in names}
 
 
@@ -59,13 +65,18 @@ def test_the_night_keeps_every_checker_of_every_chapter_green(night: RunResult) 
     assert isinstance(dep, CapstoneDeployment)
     assert lag["paused"] and all(dep.rt.status(n) == "up" for n in lag["paused"])
     assert s["load_test"]["load_test_payments"] > 0 and s["load_test"]["violations"] == {}
-    assert set(s["parts"]) == {"cells", "mq", "degrade", "rehearsal"}
+    # The queue is no system of its own: the cells' payments pass through it.
+    assert set(s["parts"]) == {"cells", "degrade", "rehearsal"}
     assert all(p["ok"] > 0 for p in s["parts"].values()), s["parts"]
+    pipe = s["pipeline"]
+    assert pipe["payments"] == s["parts"]["cells"]["payments"] == pipe["settled"] > 0, pipe
+    assert night.verdicts["double11:pipeline"].details["paid"] == pipe["settled"]
 
 
 def test_a_broken_part_is_caught_through_the_merged_history(night: RunResult) -> None:
     """The merged history goes back to each part's checkers intact: one final read
-    of chapter 4 made wrong fails chapter 4's bank check, and nothing else."""
+    of chapter 4 made wrong fails chapter 4's bank check, and chapter 5's (the one
+    pipeline's final read is both parts'), and nothing of chapters 6 and 7."""
     dep = night.deployment
     assert isinstance(dep, CapstoneDeployment)
     history = list(dep.history)
@@ -79,8 +90,9 @@ def test_a_broken_part_is_caught_through_the_merged_history(night: RunResult) ->
     account = sorted(read.value)[0]
     history[at] = dataclasses.replace(read, value={**read.value, account: read.value[account] + 1})
     verdicts = dep.run_checks(history)
-    assert verdicts["ch4:bank"].valid is False
-    assert all(v.valid is True for name, v in verdicts.items() if not name.startswith("ch4:"))
+    assert verdicts["ch4:bank"].valid is False and verdicts["ch5:bank"].valid is False
+    pipeline = ("ch4:", "ch5:")
+    assert all(v.valid is True for name, v in verdicts.items() if not name.startswith(pipeline))
 
 
 def test_the_elastic_cell_takes_a_range_for_the_peak_and_gives_it_back(night: RunResult) -> None:
@@ -93,6 +105,57 @@ def test_the_elastic_cell_takes_a_range_for_the_peak_and_gives_it_back(night: Ru
     assert all(0 < m["handover_ms"] < 1_000.0 for m in moves), moves
     verdict = night.verdicts["double11:one-owner"]
     assert verdict.valid is True and verdict.details["releases"] == 2 * moves[0]["buckets"]
+
+
+def test_each_payment_is_the_local_transaction_of_its_cells_producer(night: RunResult) -> None:
+    """Every payment a producer committed is in its payer's group's ledger, and so is
+    its settlement; after the city is lost, a standby cell's producer pays into the
+    lost cell's group (the range moved, its data did not)."""
+    dep = night.deployment
+    assert isinstance(dep, CapstoneDeployment)
+    cells = dep.parts["cells"]
+    assert isinstance(cells, PaxosDeployment) and cells.directory is not None
+    applied: dict[str, set[int]] = {}
+    for cell, plan in cells.groups.items():
+        node = next(
+            dep.rt.node(r)  # type: ignore[attr-defined]
+            for r in plan.replicas
+            if dep.rt.status(r) == "up"
+        )
+        assert isinstance(node, LedgerReplica)
+        applied[cell] = {t.id for t in node.machine.ledger.snapshot().transfers}
+    committed = [
+        e for e in dep.parts["mq"].history
+        if e.f == "commit" and e.type == "ok" and e.value.get("by") != "check"
+    ]  # fmt: skip
+    payers = {
+        str(e.value["id"]): str(e.value["from"])
+        for e in cells.history
+        if e.f == "transfer" and e.type == "invoke"
+    }
+    elsewhere = 0
+    for e in committed:
+        pid = str(e.value["id"])
+        group = cells.directory.group_of(payers[pid])
+        assert transfer_id(pid) in applied[group], pid
+        assert transfer_id(f"settle:{pid}") in applied[group], pid
+        producer = str(e.process).split("#", 1)[0]
+        elsewhere += producer != producer_of(group)
+    assert committed and elsewhere > 0, "no payment was served outside its payer's cell"
+
+
+def test_a_payment_left_unsettled_is_caught_end_to_end(night: RunResult) -> None:
+    """Drop one paid payment's settlements from the history: chapter 4's ledger
+    (its escrow's final balance no longer adds up) and the pipeline check fail."""
+    dep = night.deployment
+    assert isinstance(dep, CapstoneDeployment)
+    history = list(dep.history)
+    pid = next(e.value["payment"] for e in history if e.f == "settle" and e.type == "ok")
+    kept = [e for e in history if not (e.f == "settle" and e.value.get("payment") == pid)]
+    verdicts = dep.run_checks(kept)
+    failed = {name for name, v in verdicts.items() if v.valid is not True}
+    assert failed == {"ch4:ledger", "double11:pipeline"}, failed
+    assert verdicts["double11:pipeline"].details["problems"] == {"paid-not-settled": 1}
 
 
 @pytest.mark.slow

@@ -1,0 +1,358 @@
+"""The capstone's one payment pipeline: chapter 4's cells pay through chapter 5's queue.
+
+A payment enters as in chapter 4: a client sends it to the gateway of its
+uid's cell (chapter 3's routing rules; forwarded if the client's rules are
+stale). The gateway hands it to its cell's payment service, `pay-<cell>`,
+which is chapter 5's transactional producer (`reference.mq.producer`):
+
+1. the half message is stored on the broker (`payments` topic, invisible);
+2. the local transaction is the payment's transfer in the payer's cell's
+   ledger group (chapter 4's Multi-Paxos group across three cities), reached
+   through `caller.ledger_groups`: the directory's placement, the uid bucket
+   of the boot routing rules (`even_buckets`), as the gateways route;
+3. COMMIT or ROLLBACK one-way; a lost word is settled by the broker's
+   check-back, which fences the transfer id in that same group.
+
+Settlement consumers then move the payment from the merchant's escrow in
+that cell (`m7@hz-1`, where chapter 4 already lands a payment) to its
+settled twin beside it (`m7@hz-1/settled`), in the same group.
+
+Cross-cell payments: there are none, by chapter 4's design. A merchant has
+a sub-account in every cell and a payment lands in the payer's cell's one
+(`PaxosDeployment.payment_for`), so a payment is one transfer in one group
+and its settlement another in the same group: no distributed transaction
+anywhere (chapter 6's TCC is what a payment between two cells' ledgers
+would need; the pipeline does not). A cell that took over a failed cell's
+uid range (failover, or the elastic cell) routes the payment to the payer's
+own group, wherever its producer runs: data never moves between groups.
+
+The two parts keep their names and their checkers. Chapter 4's read the
+clients' history with each settlement as the transfer it is (escrow ->
+settled; `ledger_view`); chapter 5's read the producers' and consumers'
+history with the clients' reads (`queue_view`), so `settlement` holds
+every committed cells payment against exactly one settlement effect. The
+final read waits for the broker to drain (`PipelineCells.finish`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections import Counter
+from typing import Any
+
+from chapters.ch4_paxos.stage import PaxosDeployment
+from chapters.ch5_mq.build import add_brokers
+from chapters.ch5_mq.checkers import _broker_audit
+from chapters.ch5_mq.deployment import MqDeployment, simulated
+from chapters.ch5_mq.plan import (
+    CODE_SETTLEMENT,
+    CONSUMER_GROUPS,
+    NOTIFY_FAIL_RATIO,
+    PRODUCER_GROUP,
+    TOPIC,
+)
+from chapters.stage import Runtime, Stage, StageOptions
+from checks.history import Event, pair_operations
+from checks.transfers.history import APPLIED
+from checks.verdict import Verdict
+from reference.ledger import Transfer
+from reference.ledger.directory import CODE_PAYMENT, LEDGER_CNY, Directory, transfer_id
+from reference.ledger.records import AMOUNT_MAX_CENTS
+from reference.mq import (
+    ConsumerConfig,
+    MessageConsumer,
+    Payload,
+    ProducerConfig,
+    StoredMessage,
+    TransactionalProducer,
+)
+from reference.mq.caller import ledger_groups
+from reference.net.topology import Topology
+from reference.node import NodeId
+from reference.payment.accounts import settled_account
+
+__all__ = [
+    "PipelineCells",
+    "PipelineQueue",
+    "build_queue",
+    "check_pipeline",
+    "ledger_view",
+    "producer_of",
+    "queue_view",
+]
+
+PRODUCER_PREFIX = "pay"
+QUEUES = 16  # the payments topic's queues (chapter 5's own: RocketMQ's default 4)
+
+
+def producer_of(cell: str) -> NodeId:
+    """The payment service of `cell`: where its gateway hands every payment."""
+    return f"{PRODUCER_PREFIX}-{cell}"
+
+
+class PipelineCells(PaxosDeployment):
+    """Chapter 4's deployment whose merchants are settled: every per-cell escrow has
+    its settled twin, and the final read waits for the queue to drain."""
+
+    def __init__(self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology):
+        super().__init__(stage, rt, options, topology)
+        self.queue: PipelineQueue | None = None  # set when the queue part is built
+
+    def merchant_balances(self) -> dict[str, int]:
+        escrows = super().merchant_balances()
+        return escrows | {settled_account(a): 0 for a in escrows}
+
+    def escrow_accounts(self) -> list[str]:
+        return sorted(a for a in self.initial if a.startswith("m") and "/" not in a)
+
+    def finish(self, at_ms: float) -> float:
+        end_ms = super().finish(at_ms)
+
+        def also_drained() -> None:
+            # After chapter 4's final phase set its gate (every client reconciled):
+            # the balances are read once every event has been consumed too, so each
+            # escrow is back to zero exactly when every payment was settled once.
+            reader = self.plans[self.roles["client"][0]]
+            reconciled = reader.final_read_gate
+            queue = self.queue
+            assert reconciled is not None and queue is not None
+            reader.final_read_gate = lambda: reconciled() and queue.drained()
+
+        self.rt.call_at(at_ms + 1.0, also_drained)
+        return end_ms
+
+
+class PipelineQueue(MqDeployment):
+    """Chapter 5's broker, payment services and consumer groups on the cells' ledger:
+    no ledger, no front and no clients of its own (the cells part has them)."""
+
+    def __init__(self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology):
+        super().__init__(stage, rt, options, topology)
+        self.cells: PipelineCells | None = None
+
+    def finish(self, at_ms: float) -> float:
+        """Restart what is down at `at_ms`; the run lasts one check pass past it
+        (RocketMQ's 30 s), which settles every half message a lost producer left.
+        The cells part's final read is this pipeline's."""
+
+        def final_phase() -> None:
+            self.note("final-phase", "restart what is down; the cells read once drained")
+            servers = [n for role, ids in self.roles.items() if role != "cell" for n in ids]
+            down = {n for n in servers if self.rt.status(n) == "crashed"}
+            self.restart(sorted(down | self.crashed))
+
+        self.rt.call_at(at_ms, final_phase)
+        check_pass_ms = self.broker_config.transaction_check_interval_ms + 2_000.0
+        if not simulated(self.rt):
+            check_pass_ms += 8_000.0  # as chapter 5's own (MqDeployment.finish)
+        self.end_ms = at_ms + check_pass_ms
+        return self.end_ms
+
+    def final_reads_done(self) -> bool:
+        return self.cells is not None and self.cells.final_reads_done()
+
+
+# -- building the queue on the cells' ledger -----------------------------------------------
+def payment_transfer(directory: Directory, p: Payload, amount_cents: int = 0) -> Transfer:
+    """The payment's transfer, payer -> the merchant's escrow in the payer's cell;
+    with `amount_cents` the producer's fence (same id, an amount no wallet holds).
+    The same transfer the ledger front makes (id and code): a client's lookup and
+    the producer's check-back fence the same id."""
+    ids = directory.ids
+    amount = amount_cents or p.amount_cents
+    debit, credit = ids[p.buyer], ids[p.merchant]
+    return Transfer(transfer_id(p.payment_id), debit, credit, amount, LEDGER_CNY, CODE_PAYMENT)
+
+
+def settlement_transfer(directory: Directory, m: StoredMessage, delivery: int) -> Transfer:
+    """Escrow -> settled, in the escrow's cell's group; its id fixed by the message."""
+    assert delivery == 0, "the pipeline's consumers are idempotent"
+    return Transfer(
+        id=transfer_id(f"settle:{m.msg_id}"),
+        debit_account_id=directory.ids[m.body.merchant],
+        credit_account_id=directory.ids[settled_account(m.body.merchant)],
+        amount_cents=m.body.amount_cents,
+        ledger=LEDGER_CNY,
+        code=CODE_SETTLEMENT,
+    )
+
+
+# --8<-- [start:pipeline-queue]
+def build_queue(rt: Runtime, dep: PipelineQueue, cells: PipelineCells) -> None:
+    """The broker group, one payment service per cell, and the consumer groups, all
+    reaching every cell's ledger group through one routed caller."""
+    directory = cells.directory
+    assert directory is not None
+    dep.cells, cells.queue = cells, dep
+    dep.directory = directory
+    ledger = ledger_groups(directory)  # each transfer to its payer's (escrow's) group
+    # Every cells payment is an event here, ten times chapter 5's own traffic at
+    # the peak: a settlement is a cross-city ledger commit (~60 ms), one at a time
+    # per queue, so the topic gets the queues to drain a peak's backlog in seconds.
+    dep.broker_config = dataclasses.replace(dep.broker_config, queues_per_topic=QUEUES)
+    add_brokers(rt, dep)
+    # "naive-after": the capstone's planted bug (transfer, then a fire-and-forget event).
+    mode = str(dep.options.extra.get("producer_mode", "transactional"))
+    pcfg = ProducerConfig(
+        PRODUCER_GROUP, TOPIC, mode, dep.brokers, ledger,
+        functools.partial(payment_transfer, directory),
+        functools.partial(payment_transfer, directory, amount_cents=AMOUNT_MAX_CENTS),
+        dep.record, trace_topic=True,
+    )  # fmt: skip
+    for nid in dep.producers:
+        rt.add_node(nid, functools.partial(TransactionalProducer, config=pcfg))
+        dep.local_nodes.append(nid)
+        dep.roles["shard"].append(nid)
+    queues = dep.broker_config.queues_per_topic
+    for group, (effect, homes) in CONSUMER_GROUPS.items():
+        members = dep.consumers[group] = [f"{group}-{h}" for h in homes]
+        settles = effect == "settlement"
+        for i, nid in enumerate(members):
+            ccfg = ConsumerConfig(
+                group=group, topic=TOPIC, effect=effect, broker=dep.brokers, record=dep.record,
+                queues=tuple(q for q in range(queues) if q % len(members) == i),
+                topic_queues=queues, rebalance=True, orderly=not settles,
+                ledger=ledger if settles else (),
+                settlement=functools.partial(settlement_transfer, directory) if settles else None,
+                fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
+                trace_topic=True,
+            )  # fmt: skip
+            rt.add_node(nid, functools.partial(MessageConsumer, config=ccfg))
+            dep.local_nodes.append(nid)
+            dep.roles["shard"].append(nid)
+    dep.initial = cells.initial
+    _add_checks(dep, cells)
+
+
+# --8<-- [end:pipeline-queue]
+
+
+def _add_checks(dep: PipelineQueue, cells: PipelineCells) -> None:
+    """Chapter 5's checkers, on the pipeline: the escrows are the cells' merchants'."""
+    from checks.bank import check_bank
+    from checks.delivery import check_delivery
+    from checks.halves import check_half_messages
+    from checks.settlement import check_settlement
+
+    total = sum(cells.initial.values())
+    accounts = sorted(cells.initial)
+    escrows = cells.escrow_accounts()
+    groups = [g for g, _ in dep.lanes()]
+    dep.checks["bank"] = lambda h: check_bank(h, total=total, accounts=accounts)
+    dep.checks["delivery"] = lambda h: check_delivery(h, groups=groups)
+    dep.checks["half-messages"] = check_half_messages
+    dep.checks["settlement"] = lambda h: check_settlement(h, escrow_accounts=escrows)
+    dep.checks["broker-audit"] = lambda h: _broker_audit(dep)
+
+
+# -- what each part's checkers read of the other's events -----------------------------------
+def ledger_view(e: Event) -> Event | None:
+    """A queue event as chapter 4's checkers see it: a settlement is a transfer in
+    the ledger (escrow -> settled, its id the message's), everything else is not
+    theirs. An answer `exists` is the same transfer applied by an earlier delivery."""
+    if e.f != "settle" or not isinstance(e.value, dict):
+        return None
+    value = {
+        "id": f"settle:{e.value['id']}",
+        "from": e.value["merchant"],
+        "to": settled_account(str(e.value["merchant"])),
+        "amount_cents": e.value["amount"],
+    }
+    kind = e.type
+    if kind == "ok" and e.value.get("result") not in ("ok", "exists"):
+        kind = "fail"  # the ledger refused it: not applied
+    return dataclasses.replace(e, type=kind, f="transfer", value=value)
+
+
+def queue_view(e: Event) -> Event | None:
+    """A cells event as chapter 5's checkers see it: the balances read (the final
+    read holds every escrow) and the opening balances; not the clients' payments,
+    which the producers' own events stand for."""
+    return e if e.f in ("read", "init") else None
+
+
+VIEWS: dict[str, tuple[str, Any]] = {"cells": ("mq", ledger_view), "mq": ("cells", queue_view)}
+
+
+# --8<-- [start:pipeline-check]
+def check_pipeline(history: list[Event]) -> Verdict:
+    """End to end, across the two parts: every payment a cells client saw paid (or
+    its lookup found applied) was settled, once; nothing else was settled.
+
+    From the clients' side (`transfer` ok/fail, `lookup-transfer`) against the
+    settlement consumers' (`settle`, its ledger answer): the question chapter 5's
+    `settlement` asks of the producers' commits, asked of what the users saw. A
+    payment the user never learned the fate of (no answer, no lookup) may go
+    either way, but not twice. (A payment one attempt saw declined and another
+    paid is the ledger checker's to judge: paid, here.)"""
+    events = [e for e in history if e.extra.get("part") in ("cells", "mq")]
+    ops = pair_operations(events, only=("transfer", "lookup-transfer", "settle"))
+    paid: set[str] = set()
+    declined: set[str] = set()
+    settled: Counter[str] = Counter()  # payment -> settlements applied anew ("ok")
+    answered: set[str] = set()  # payments with any applied settlement (ok or exists)
+    for op in ops:
+        done = op.completion
+        if done is None or (op.type != "ok" and not (op.f == "transfer" and op.type == "fail")):
+            continue
+        if op.f == "transfer":
+            (paid if op.type == "ok" else declined).add(str(op.invoke.value["id"]))
+        elif op.f == "lookup-transfer":
+            for pid, found in done.value.items():
+                (paid if found == APPLIED else declined).add(str(pid))
+        elif done.value.get("result") in ("ok", "exists"):
+            pid = str(done.value["payment"])
+            answered.add(pid)
+            settled[pid] += done.value["result"] == "ok"
+    problems: list[dict[str, Any]] = []
+    for pid in sorted(paid - answered):
+        problems.append({"kind": "paid-not-settled", "payment": pid})
+    for pid, times in sorted(settled.items()):
+        if times > 1:
+            problems.append({"kind": "settled-twice", "payment": pid, "times": times})
+    # Settled though the user saw it declined (or a lookup found it absent). One
+    # neither answered nor looked up may have been paid: the ledger holds it.
+    for pid in sorted((answered - paid) & declined):
+        problems.append({"kind": "settled-not-paid", "payment": pid})
+    details = {
+        "paid": len(paid),
+        "settled": len(answered),
+        "problems": dict(Counter(p["kind"] for p in problems)),
+    }
+    if not problems:
+        return Verdict(
+            "pipeline", True,
+            f"Every one of the {len(paid)} payments the cells' users saw paid was settled "
+            f"exactly once through the queue; {len(answered)} settled in all, none unpaid.",
+            details,
+        )  # fmt: skip
+    kinds = ", ".join(f"{k} x{n}" for k, n in details["problems"].items())
+    return Verdict(
+        "pipeline", False,
+        f"Payments and settlements disagree ({kinds}). First: {problems[0]}.",
+        details, problems[:20],
+    )  # fmt: skip
+
+
+# --8<-- [end:pipeline-check]
+
+
+def pipeline_figures(queue: PipelineQueue) -> dict[str, int]:
+    """The pipeline in numbers, from the queue's side: payments the payment services
+    took, their local transactions committed (by the producer, or by the broker's
+    check-back after the producer fell silent) or rolled back, payments settled."""
+    took: set[str] = set()
+    figures: Counter[str] = Counter()
+    settled: set[str] = set()
+    for e in queue.history:
+        if e.type == "invoke" and e.f == "commit":
+            took.add(str(e.value["id"]))
+        elif e.type == "ok" and e.f in ("commit", "rollback"):
+            by_check = isinstance(e.value, dict) and e.value.get("by") == "check"
+            outcome = "committed" if e.f == "commit" else "rolled_back"
+            figures[outcome + "_by_check" * by_check] += 1
+        elif e.type == "ok" and e.f == "settle" and e.value.get("result") in ("ok", "exists"):
+            settled.add(str(e.value["payment"]))
+    keys = ("committed", "committed_by_check", "rolled_back", "rolled_back_by_check")
+    return {"payments": len(took), **{k: figures[k] for k in keys}, "settled": len(settled)}

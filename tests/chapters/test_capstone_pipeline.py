@@ -1,0 +1,74 @@
+"""The capstone's one pipeline: chapter 4's cells pay through chapter 5's queue.
+
+Cheap: the routed ledger caller on a hand-made directory. The planted bug is
+one more night (slow); the tests that read the default night live with its
+fixture in `test_capstone.py`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chapters.run import simulate
+from reference.gateway.router import even_buckets
+from reference.ledger import CreateTransfers, Transfer
+from reference.ledger.directory import Directory, transfer_id
+from reference.mq.caller import GroupCaller, ledger_groups
+from reference.paxos.messages import Propose
+from reference.payment.accounts import settled_account
+
+CHEAP = {"duration_s": 2.0, "scale": 1 / 4000}
+CELLS = ("hz-1", "sh-1", "sz-1")
+
+
+def _directory() -> Directory:
+    groups = {c: (f"led-{c}-a", f"led-{c}-b") for c in CELLS}
+    accounts = {f"u{u}": 100 for u in (5, 50, 95)}
+    escrows = {f"m1@{c}": 0 for c in CELLS}
+    opening = accounts | escrows | {settled_account(a): 0 for a in escrows}
+    return Directory.build(even_buckets(list(CELLS)), groups, opening)
+
+
+class _Ctx:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object]] = []
+
+    def send(self, dst: str, msg: object) -> None:
+        self.sent.append((dst, msg))
+
+    def set_timer(self, delay_ms: float, tag: object) -> None:
+        pass
+
+
+def test_a_transfer_goes_to_the_group_of_the_account_it_debits() -> None:
+    """A payment to its payer's group by uid bucket (u5 -> hz-1, u50 -> sh-1, u95 ->
+    sz-1: `even_buckets`, the gateways' routing); a settlement to its escrow's
+    group, whose settled twin lives beside it."""
+    directory = _directory()
+    caller = GroupCaller({"ledger": ledger_groups(directory)})
+    ctx = _Ctx()
+    ids = directory.ids
+
+    def pay(debit: str, credit: str, rid: str) -> None:
+        t = Transfer(transfer_id(rid), ids[debit], ids[credit], 1, 1, 10)
+        caller.call(ctx, "ledger", Propose(rid, CreateTransfers((t,), 0)), lambda ok, r: None)  # type: ignore[arg-type]
+
+    pay("u5", "m1@hz-1", "p1")
+    pay("u50", "m1@sh-1", "p2")
+    pay("u95", "m1@sz-1", "p3")
+    pay("m1@sh-1", settled_account("m1@sh-1"), "s2")
+    assert [dst for dst, _ in ctx.sent] == ["led-hz-1-a", "led-sh-1-a", "led-sz-1-a", "led-sh-1-a"]
+    assert directory.group_of(settled_account("m1@sz-1")) == "sz-1"
+
+
+@pytest.mark.slow
+def test_a_payment_service_that_sends_its_event_after_the_transfer_is_caught() -> None:
+    """The planted bug (variant naive-after): the city lost at the peak takes payment
+    services between the transfer and the fire-and-forget event; users saw those
+    payments paid, and their merchants are never settled."""
+    result = simulate("double11", "double11", seed=2, variant="naive-after", **CHEAP)
+    verdict = result.verdicts["double11:pipeline"]
+    assert verdict.valid is False, verdict.summary
+    assert set(verdict.details["problems"]) == {"paid-not-settled"}, verdict.details
+    assert result.verdicts["ch5:settlement"].valid is False
+    assert all(j.ok for j in result.judged.values())  # the variant's expected failures
