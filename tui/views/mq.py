@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from checks.delivery import check_delivery
 from checks.halves import check_half_messages
-from reference.mq.machine import dlq_topic, retry_topic
+from reference.mq.machine import BrokerMachine, dlq_topic, retry_topic
 from reference.mq.producer import TransactionalProducer
 from tui.views.base import (
     ChapterView,
@@ -143,7 +143,7 @@ class MqView(ChapterView):
         return out.done()
 
     # --8<-- [start:tui-claims]
-    def _claims(self, out: Lines, state: Any, now_ms: float) -> None:
+    def _claims(self, out: Lines, state: BrokerMachine, now_ms: float) -> None:
         """The orderly members' open claims: queue, member, [from, to), open how long
         (since this panel first saw it). One that stays open is a member that died
         mid-claim: its queue waits for it, or for its lock's end and the next holder."""
@@ -281,7 +281,7 @@ def _group_state(rt: Any, members: list[str]) -> tuple[str, str]:
     return "●", "ok"
 
 
-def _latest_trace(out: Lines, state: Any) -> None:
+def _latest_trace(out: Lines, state: BrokerMachine) -> None:
     """The message last written to the broker's trace topic, and its latest steps
     there (time in s, the node that saw it, the step)."""
     topic = state.trace_topic
