@@ -10,7 +10,6 @@ Everything else in the chapter reads its numbers from here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from chapters.common import planted_mutations
 from chapters.stage import StageOptions
@@ -87,14 +86,18 @@ MUTATION_BREAKS: dict[str, dict[str, str]] = {
 # --8<-- [end:planted-breaks]
 
 
-def leak_breaks(value: Any) -> Mapping[str, str]:
+def leak_breaks(value: object) -> Mapping[str, str]:
     """The checks a planted tag-dropping node may break (`--set leak=...`)."""
     return LEAK_BREAKS.get(str(value), {})
 
 
-def mutation_breaks(value: Any) -> Mapping[str, str]:
+def mutation_breaks(value: object) -> Mapping[str, str]:
     """The checks the planted broker mutations may break (`--set mutations=a,b`)."""
-    names = str(value).split(",") if isinstance(value, str) else [str(v) for v in value]
+    if isinstance(value, str):
+        names = value.split(",")
+    else:
+        assert isinstance(value, list | tuple | frozenset | set), value
+        names = [str(v) for v in value]
     out: dict[str, str] = {}
     for name in names:
         out |= MUTATION_BREAKS.get(name.strip(), {})

@@ -171,7 +171,7 @@ class Setting:
     # for a value, the checks that may then fail and why. A run with it set is
     # judged with those as "may fail" (`planted_expectations`), not against the
     # clean stage's expectations, which know only the variant. None: plants nothing.
-    plants: Callable[[Any], Mapping[str, str]] | None = None
+    plants: Callable[[object], Mapping[str, str]] | None = None
 
     def parse(self, name: str, text: str) -> Any:
         """The value of `text`, or StageError saying in one line what is wrong."""
@@ -191,7 +191,7 @@ class Setting:
 
 def planted_expectations(
     settings: Mapping[str, Setting],
-    extra: Mapping[str, Any],
+    extra: Mapping[str, object],
     expected: Mapping[str, Expectation],
 ) -> dict[str, Expectation]:
     """`expected` (a variant's and scenario's) with, for every setting of `extra`
