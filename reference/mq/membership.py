@@ -58,8 +58,11 @@ class ConsumerMembers:
         holders in the replicated state. Returns the members whose locks to release
         now: the live ones silent too long, and the holders never heard at all."""
         if term != self.term:
-            # A new term (or this node leads again): what it heard before is stale.
-            self.term, self.seen, self.owed = term, {}, {}
+            # This node leads again after another did: the members it heard from
+            # in its last term get a heartbeat's grace from now, as the holders do
+            # (their old times would drop a live member before its beat arrives).
+            self.seen = {g: dict.fromkeys(ms, now_ms) for g, ms in self.seen.items()}
+            self.term, self.owed = term, {}
         live = self.seen.setdefault(group, {})
         live[member] = now_ms
         self.owed.pop((group, member), None)

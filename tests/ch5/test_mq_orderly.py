@@ -336,7 +336,8 @@ def test_a_leader_waits_for_lock_holders_it_never_heard_then_releases_them_once(
     assert members.heartbeat((2, "b2"), "g", "c2", 9_500.0, ["c1", "c2"]) == []
     assert members.live("g") == ("c1", "c2")
     assert members.heartbeat((2, "b2"), "g", "c1", 12_501.0, ["c1", "c2"]) == ["c2"]
-    # A new term forgets what the last one heard: c1 is owed a heartbeat again.
-    assert members.heartbeat((3, "b1"), "g", "c2", 20_000.0, ["c1"]) == []
+    # Leading again after another term: c1, last heard long ago, gets a grace.
+    assert members.heartbeat((3, "b2"), "g", "c2", 20_000.0, ["c1"]) == []
+    assert members.live("g") == ("c1", "c2")
+    assert members.heartbeat((3, "b2"), "g", "c2", 23_001.0, ["c1"]) == ["c1"]
     assert members.live("g") == ("c2",)
-    assert members.heartbeat((3, "b1"), "g", "c2", 23_001.0, ["c1"]) == ["c1"]
