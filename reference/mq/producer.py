@@ -92,6 +92,7 @@ class _Payment:
     body: Payload
     waiters: list[tuple[NodeId, str]]
     outcome: str = ""  # paid | declined | failed
+    reason: str = ""  # why not paid, told to a late retry too
     trace: TraceContext | None = None  # the request's, one hop on (see `propagate`)
     topic: str = ""  # its event's topic: the shadow topic for a tagged payment
 
@@ -161,7 +162,8 @@ class TransactionalProducer(Node):
         p = self.payments.get(req.payment_id)
         if p is not None:
             if p.outcome:
-                ctx.send(src, PayReply(req.req_id, req.payment_id, p.outcome, "", self.node_id))
+                reply = PayReply(req.req_id, req.payment_id, p.outcome, p.reason, self.node_id)
+                ctx.send(src, reply)
             else:
                 p.waiters.append((src, req.req_id))
             return
@@ -183,7 +185,7 @@ class TransactionalProducer(Node):
             self._send_plain_first(ctx, p)
 
     def _reply(self, ctx: Context, p: _Payment, outcome: str, reason: str = "") -> None:
-        p.outcome = outcome
+        p.outcome, p.reason = outcome, reason
         for client, req_id in p.waiters:
             ctx.send(client, PayReply(req_id, p.body.payment_id, outcome, reason, self.node_id))
         p.waiters = []
