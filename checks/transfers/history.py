@@ -83,6 +83,17 @@ def _amount(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def all_amounts(balances: Mapping[Any, Any]) -> bool:
+    """Is every balance an amount (`_amount`)? A read of plain ints is judged
+    whole, in C: a minute of chapter 4 has 352 reads of 2,000 balances."""
+    values = balances.values()
+    return _INTS.issuperset(map(type, values)) or all(_amount(b) for b in values)
+
+
+_INTS = frozenset({int})
+_STRS = frozenset({str})
+
+
 def _transfers(ops: list[Operation], errors: list[LedgerError]) -> dict[str, Transfer]:
     by_id: dict[str, Transfer] = {}
     for op in ops:
@@ -217,7 +228,9 @@ def _reads(ops: list[Operation]) -> list[Read]:
                 op.invoke.index,
                 op.completion.time_ms,
                 op.process,
-                {str(k): b for k, b in value.items()},
+                dict(value)
+                if _STRS.issuperset(map(type, value))
+                else {str(k): b for k, b in value.items()},
             )
         )
     return out
@@ -263,4 +276,4 @@ def _indices(op: Operation) -> list[int]:
 
 
 def _full(r: Read, accounts: frozenset[str]) -> bool:
-    return r.balances.keys() == accounts and all(_amount(b) for b in r.balances.values())
+    return r.balances.keys() == accounts and all_amounts(r.balances)

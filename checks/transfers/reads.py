@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from checks.transfers.history import LedgerError, Read, Transfer, _amount
+from checks.transfers.history import LedgerError, Read, Transfer, _amount, all_amounts
 from checks.transfers.search import (
     Budget,
     Explanation,
@@ -130,12 +130,13 @@ def _explain_read(
 def _check_balances(
     r: Read, total_cents: int, negative_allowed: bool, errors: list[LedgerError]
 ) -> None:
-    bad = {a: b for a, b in r.balances.items() if not _amount(b)}
+    amounts = all_amounts(r.balances)
+    bad = {} if amounts else {a: b for a, b in r.balances.items() if not _amount(b)}
     if bad:
         errors.append(
             LedgerError("nil-balance", r.index, r.time_ms, f"read returned non-numbers {bad}")
         )
-    if not negative_allowed:
+    if not negative_allowed and not (amounts and min(r.balances.values(), default=0) >= 0):
         negative = {a: b for a, b in r.balances.items() if _amount(b) and b < 0}
         if negative:
             errors.append(
