@@ -12,6 +12,11 @@ Python servers do), and collections only ever scan what is newer. Objects
 that die are still freed by reference counting; only cyclic garbage that
 was frozen stays, and the nodes' data (frozen records in dicts and tuples)
 has no cycles.
+
+Young collections are made rarer too, at the simulator's thresholds
+(`GC_THRESHOLDS` in reference/sim/kernel.py): a node allocates and frees
+messages by the thousand a second, and at Python's default a young
+collection ran every 700 net allocations.
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ import asyncio
 import gc
 from collections.abc import Callable
 
+from reference.sim.kernel import GC_THRESHOLDS
+
 FREEZE_INTERVAL_MS = 1_000.0
 
 
 def keep_frozen(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-    """Freeze the heap on `loop` every `FREEZE_INTERVAL_MS`; returns a cancel function."""
+    """Freeze the heap on `loop` every `FREEZE_INTERVAL_MS`, and collect the young
+    generation at `GC_THRESHOLDS`; returns a cancel function."""
     handle: asyncio.TimerHandle | None = None
+    thresholds_before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
 
     def tick() -> None:
         nonlocal handle
@@ -35,6 +45,7 @@ def keep_frozen(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     def cancel() -> None:
         if handle is not None:
             handle.cancel()
+        gc.set_threshold(*thresholds_before)  # a harness process goes back to its own
 
     handle = loop.call_later(FREEZE_INTERVAL_MS / 1000, tick)
     return cancel
