@@ -27,8 +27,8 @@ import sys
 import types
 import typing
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform, overload
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar, dataclass_transform, overload
 
 __all__ = [
     "CodecError",
@@ -453,7 +453,7 @@ _DUMPS = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _LOADS = json.JSONDecoder(object_hook=_from_tagged, parse_constant=_reject_constant).decode
 
 
-def _not_json(value: Any) -> Any:
+def _not_json(value: object) -> NoReturn:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
@@ -461,16 +461,19 @@ def _not_json(value: Any) -> Any:
 # the same bytes (compact separators, ASCII, no NaN) for a third less per
 # message. No check for cycles: `_to_json` has built every container anew,
 # and a value that contains itself never got this far (RecursionError).
+_MAKE_C_ENCODER: Callable[..., Callable[[object, int], Sequence[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)  # not in the type stubs; None where the C accelerator is missing
 _C_ENCODER = (
-    json.encoder.c_make_encoder(
+    _MAKE_C_ENCODER(
         None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
     )
-    if json.encoder.c_make_encoder is not None
+    if _MAKE_C_ENCODER is not None
     else None
 )
 
 
-def _dumps(data: Any) -> str:
+def _dumps(data: object) -> str:
     if _C_ENCODER is None or type(data) is str:  # a bare string: the C encoder wants a container
         return _DUMPS(data)
     return "".join(_C_ENCODER(data, 0))

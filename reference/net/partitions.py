@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import Any
 
 import reference.net.shapes as shapes
 from reference.net.shapes import Link
@@ -100,6 +99,6 @@ class Partitions:
         """Every node, sorted."""
         raise NotImplementedError
 
-    def _add_cuts(self, links: set[Link], **fields: Any) -> None:
+    def _add_cuts(self, links: set[Link], **fields: object) -> None:
         """Cut `links` (on top of the cuts in force), and trace a partition with `fields`."""
         raise NotImplementedError

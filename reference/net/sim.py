@@ -398,7 +398,7 @@ class SimNet(Partitions):
     # (reference/net/partitions.py), shared with the process runtime; what a
     # cut means here is below.
     # --8<-- [start:net-partition]
-    def _add_cuts(self, links: set[tuple[str, str]], **fields: Any) -> None:
+    def _add_cuts(self, links: set[tuple[str, str]], **fields: object) -> None:
         self._cut |= links
         self._apply_cuts()
         self._trace("partition", **fields)

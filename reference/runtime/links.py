@@ -109,7 +109,7 @@ class ProcessNet(Partitions):
     def _all_nodes(self) -> list[str]:
         return sorted(self._rt.members)
 
-    def _add_cuts(self, links: set[Link], **fields: Any) -> None:
+    def _add_cuts(self, links: set[Link], **fields: object) -> None:
         self._rt.cuts |= links
         self._rt._trace_fault("partition", "", **fields)
         self._rt._apply_cuts()
