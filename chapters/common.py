@@ -51,6 +51,7 @@ RECOVERY_MS = 1_500.0  # final phase: time for TCC recovery / replication to set
 FINAL_READ_WINDOW_MS = 3_000.0
 RECONCILE_MARGIN_MS = 100.0  # the reader also waits for its own reconciliation to end
 SATURATE_CONCURRENCY = 8  # closed loop: outstanding payments per store
+PAYOUT_CHUNK_CENTS = 100_000  # rolling traffic: merchants pay back in chunks of at most 1,000 yuan
 
 # One service-time model for every store: pay = 6 statements -> 4 ms busy
 # plus a 0.5 ms log sync, about 220 payments per second per store.
@@ -86,6 +87,13 @@ class PaymentDeployment(Deployment):
         self.crashed: set[NodeId] = set()
         self.traffic_window: tuple[float, float] = (0.0, 0.0)
         self.profile = "steady"
+        # Rolling traffic (a live session's window after window, `tui.session`): each
+        # window draws its own users, and merchants pay back what they took in, so
+        # money circulates instead of draining the buyers. Off: a run's traffic, as ever.
+        self.rolling = False
+        self.traffic_round = 0  # windows planned so far
+        self.settled_ms = 0.0  # rolling: merchants' takings are paid back up to here
+        self.held_cents: dict[str, int] = {}  # rolling: balances the history acknowledges
 
     # -- what a chapter says --------------------------------------------------------
     @abstractmethod
@@ -203,16 +211,88 @@ class PaymentDeployment(Deployment):
                 loop = ClosedLoop(start_ms, end_ms, concurrency, self.make_payment)
                 self.plans[cid].closed.append(loop)
         else:
+            # Rolling windows draw fresh streams each: the same names would replay the
+            # same users and times window after window.
+            tag = f"/{self.traffic_round}" if self.rolling and self.traffic_round else ""
             traffic = self.traffic(profile, start_ms)
             for cid in clients:
                 plan = self.plans[cid]
                 plan.traffic_until_ms = end_ms
                 arrivals = traffic.arrivals(
-                    self.options.seed, start_ms, end_ms, name=f"traffic/{cid}",
+                    self.options.seed, start_ms, end_ms, name=f"traffic/{cid}{tag}",
                     fraction=1.0 / len(clients),
                 )  # fmt: skip
-                mix = stream(self.options.seed, f"mix/{cid}")
+                mix = stream(self.options.seed, f"mix/{cid}{tag}")
                 plan.arrivals.extend(self.payment_for(mix, *a) for a in arrivals)
+            if self.rolling:
+                self.pay_back(start_ms, end_ms)
+        self.traffic_round += 1
+
+    # --8<-- [start:pay-back]
+    def takings(self, since_ms: float) -> dict[str, int]:
+        """How much each account's balance moved, by acknowledged transfers since `since_ms`.
+
+        Merchant accounts of one name only ("m3"): a chapter that splits a
+        merchant by cell or group ("m3@cell-a") routes payments by the buyer,
+        and a merchant is not a buyer it can route. Load-test transfers
+        (chapter 7) move shadow money and are not counted.
+        """
+        net: dict[str, int] = {}
+        for e in reversed(self.history):  # newest first: stop at the last settlement
+            if e.time_ms < since_ms:
+                break
+            value = e.value
+            if e.type != "ok" or e.f != "transfer" or not isinstance(value, dict):
+                continue
+            cents = int(value.get("amount_cents", 0))
+            for account, sign in ((str(value.get("to")), 1), (str(value.get("from")), -1)):
+                if account in self.initial:
+                    net[account] = net.get(account, 0) + sign * cents
+        return net
+
+    def pay_back(self, start_ms: float, end_ms: float) -> int:
+        """Merchants pay what they hold back to users, in chunks of at most
+        PAYOUT_CHUNK_CENTS over [start_ms, end_ms) (a supplier's or a cashback's
+        payment), each to the poorer of two users drawn at random (so few are
+        left with nothing to pay with); the number of payouts planned.
+
+        What a merchant holds is what the history acknowledges (takings less
+        refunds and payouts done) less the payouts still planned, so a payout
+        that never ran (a refund took its turn) is planned again and one too
+        many (in flight when this was counted) is declined, not repeated:
+        what buyers spend comes back to buyers, and steady traffic runs for
+        hours on the opening balances.
+        """
+        held = self.held_cents or dict(self.initial)
+        self.held_cents = held
+        for account, cents in self.takings(self.settled_ms).items():
+            held[account] += cents
+        self.settled_ms = self.rt.now_ms
+        owed = {m: cents for m, cents in held.items() if _plain_merchant(m)}
+        for plan in self.plans.values():
+            for p in plan.arrivals:
+                if p.buyer in owed:
+                    owed[p.buyer] -= p.amount_cents
+        rng = stream(self.options.seed, f"payouts/{self.traffic_round}")
+        clients = self.roles["client"]
+        planned: dict[NodeId, list[Payment]] = {cid: [] for cid in clients}
+        for merchant in sorted(owed):
+            while owed[merchant] > 0:
+                amount_cents = min(owed[merchant], PAYOUT_CHUNK_CENTS)
+                owed[merchant] -= amount_cents
+                pair = (self.population.user(rng), self.population.user(rng))
+                payee = min((user_account(u) for u in pair), key=lambda a: held.get(a, 0))
+                payout = Payment(rng.uniform(start_ms, end_ms), merchant, payee, amount_cents)
+                planned[clients[rng.randrange(len(clients))]].append(payout)
+        for cid, payouts in planned.items():
+            if payouts:  # a client's arrivals stay in time order
+                plan = self.plans[cid]
+                merged = sorted([*plan.arrivals, *payouts], key=lambda p: p.time_ms)
+                plan.arrivals.clear()
+                plan.arrivals.extend(merged)
+        return sum(len(p) for p in planned.values())
+
+    # --8<-- [end:pay-back]
 
     def make_payment(self, rng: random.Random, now_ms: float, slot: int) -> Payment:
         """A closed-loop payment for `slot` (chapter 3 pins slots to cells)."""
@@ -298,6 +378,11 @@ class PaymentDeployment(Deployment):
 
         self.checks["bank"] = bank
         self.checks["ledger"] = ledger
+
+
+def _plain_merchant(account: str) -> bool:
+    """A merchant account of one name ("m3"), not one split by cell or group ("m3@c1")."""
+    return account.startswith("m") and account[1:].isdigit()
 
 
 def expect(valid: Validity, why: str, always: bool = True) -> Expectation:

@@ -106,6 +106,10 @@ class Session:
         self.live_checks: dict[str, Check] = {}  # name -> round by round
         self.dep = self.stage.build(self._guard, self.options)
         self.dep.scenario = config.scenario
+        if config.scenario in SESSION_SCENARIOS:  # window after window, for hours: fresh
+            for dep in (self.dep, *getattr(self.dep, "parts", {}).values()):  # buyers each
+                if hasattr(dep, "rolling"):  # window, and merchants pay their takings back
+                    dep.rolling = True  # (a stage's own script runs as `d11 run` does)
         for name, make in LIVE_CHECKS.get(self.stage.id, {}).items():
             if name in self.dep.checks:
                 self.live_checks[name] = make(self.dep)
