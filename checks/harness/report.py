@@ -17,13 +17,14 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checks.history import Operation, pair_operations
+from checks.history import Event, Operation, pair_operations
 from checks.verdict import Validity
 
 if TYPE_CHECKING:
     from checks.harness.runner import TestResult
+    from checks.nemesis import Schedule
 
-__all__ = ["write_report"]
+__all__ = ["plots_png", "write_report"]
 
 LANES_MAX = 48  # processes drawn in the timeline; the rest are summarized
 OPS_MAX = 4000  # operations drawn; a longer history is sampled evenly
@@ -53,12 +54,12 @@ _OUTCOMES = {
 
 
 def write_report(result: TestResult, path: Path) -> None:
-    # Operations only: a process that never invokes (the nemesis, chapter 7's
-    # trace spans) records observations, not calls.
-    invokers = {e.process for e in result.history if e.type == "invoke"}
-    ops = pair_operations([e for e in result.history if e.process in invokers])
+    ops = _operations(result.history)
     intervals = result.schedule.intervals()
     end_ms = max(result.end_ms, 1.0)
+    plots = result.report_plots_png
+    if plots is None:  # (else drawn while the checkers ran: `plots_png`)
+        plots = _plots(ops, intervals)
     parts = [
         _head(result, path.parent),
         _verdicts(result),
@@ -66,11 +67,23 @@ def write_report(result: TestResult, path: Path) -> None:
         _legend(),
         _timeline_svg(ops, intervals, end_ms, _violation_times(result)),
         "<h2>Throughput and latency</h2>",
-        f'<img alt="throughput and latency" src="data:image/png;base64,{_plots(ops, intervals)}">',
+        f'<img alt="throughput and latency" src="data:image/png;base64,{plots}">',
         _schedule(result),
         "</body></html>",
     ]
     path.write_text("\n".join(parts))
+
+
+def plots_png(history: list[Event], schedule: Schedule) -> str:
+    """The report's throughput and latency plots of `history` (a base64 PNG)."""
+    return _plots(_operations(history), schedule.intervals())
+
+
+def _operations(history: list[Event]) -> list[Operation]:
+    # Operations only: a process that never invokes (the nemesis, chapter 7's
+    # trace spans) records observations, not calls.
+    invokers = {e.process for e in history if e.type == "invoke"}
+    return pair_operations([e for e in history if e.process in invokers])
 
 
 def _violation_times(result: TestResult) -> list[tuple[float, str]]:

@@ -172,12 +172,12 @@ def _checked(
     with watch.phase("checks"):
         pending = start() if start is not None else None
         verdicts = dep.run_checks() if pending is None else {}
-    history_jsonl = None
+    history_jsonl = plots_png = None
     with watch.phase("store"):
         node_logs = trace_logs(rt)
         summary = dep.snapshot(window_ms=1000.0)
         if getattr(pending, "forked", False):  # this process is free until they finish
-            history_jsonl = _prepare_store(dep.history)
+            history_jsonl, plots_png = _prepare_store(dep.history, schedule)
     gathered = watch.last_span
     with watch.phase("checks"):
         if pending is not None:
@@ -199,27 +199,27 @@ def _checked(
         summary=summary,
         timing_s=watch.phases_s,
         history_jsonl=history_jsonl,
+        report_plots_png=plots_png,
     )
 
 
-def _prepare_store(history: list[Event]) -> str | None:
+def _prepare_store(history: list[Event], schedule: Schedule) -> tuple[str | None, str | None]:
     """What the store folder needs that no verdict changes, made while the checkers
-    run elsewhere: history.jsonl's text, and the plotting library of the HTML
-    report loaded (a second or two of imports). None if the history cannot be
-    written as JSON: the store says so itself, as it always did."""
+    run elsewhere: history.jsonl's text (None if the history cannot be written
+    as JSON: the store says so itself, as it always did), and the HTML report's
+    plots (None if they cannot be drawn: the report says why itself)."""
+    from checks.harness.report import plots_png
     from checks.history import dumps_jsonl
 
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # as the report does: files only, no display
-        import matplotlib.pyplot
-    except ImportError:  # the report says it cannot draw
-        pass
-    try:
-        return dumps_jsonl(history)
+        history_jsonl: str | None = dumps_jsonl(history)
     except (TypeError, ValueError):
-        return None
+        history_jsonl = None
+    try:
+        plots: str | None = plots_png(history, schedule)
+    except ImportError:  # no plotting library
+        plots = None
+    return history_jsonl, plots
 
 
 SCENARIO_GRACE_STEP_MS = 500.0

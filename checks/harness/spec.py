@@ -216,6 +216,9 @@ class TestResult:
     # history.jsonl's text, when the runner had it written while the checkers
     # ran in other processes (None: the store writes it from `history`).
     history_jsonl: str | None = None
+    # The report's throughput and latency plots (a base64 PNG), drawn then
+    # too: they show the history, not the verdicts (None: the report draws them).
+    report_plots_png: str | None = None
 
     @property
     def exit_code(self) -> int:
