@@ -162,6 +162,14 @@ def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdi
     that costs availability, not the payment).
     """
     assert dep.directory is not None
+    acked = [
+        op.invoke.value
+        for op in pair_operations(list(history))
+        if op.f == "transfer" and op.type == "ok" and isinstance(op.invoke.value, dict)
+    ]
+    asked: dict[str, list[int]] = {cell: [] for cell in dep.groups}  # cell -> acked transfer ids
+    for value in acked:
+        asked[dep.directory.group_of(str(value["from"]))].append(transfer_id(str(value["id"])))
     held: dict[str, dict[str, tuple[set[int], set[str]]]] = {}  # cell -> replica -> holdings
     quorum: dict[str, int] = {}
     for cell, plan in dep.groups.items():
@@ -171,7 +179,9 @@ def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdi
             node = dep.rt.node(replica_id) if dep.rt.status(replica_id) == "up" else None  # type: ignore[attr-defined]
             if not isinstance(node, LedgerReplica):
                 continue
-            applied = {t.id for t in node.machine.ledger.snapshot().transfers}
+            # Which of them its ledger holds: looked up, not read off a
+            # snapshot (that would decode every sealed segment of it).
+            applied = {t.id for t in node.machine.ledger.lookup_transfers(asked[cell])}
             logged = {rid for _, batch in node.accepted.values() for rid, _ in batch}
             logged |= {rid for batch in node.chosen.values() for rid, _ in batch}
             held[cell][replica_id] = (applied, logged)
@@ -180,11 +190,6 @@ def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdi
         data = set(newest.data) if newest is not None else set(plan.replicas)
         held[cell] = {r: h for r, h in held[cell].items() if r in data}
         quorum[cell] = newest.q2_size() if newest is not None else len(plan.replicas) // 2 + 1
-    acked = [
-        op.invoke.value
-        for op in pair_operations(list(history))
-        if op.f == "transfer" and op.type == "ok" and isinstance(op.invoke.value, dict)
-    ]
     lost: list[dict[str, Any]] = []
     unapplied = 0
     for value in acked:
