@@ -21,7 +21,7 @@ Cross-cell payments: there are none, by chapter 4's design. A merchant has
 a sub-account in every cell and a payment lands in the payer's cell's one
 (`PaxosDeployment.payment_for`), so a payment is one transfer in one group
 and its settlement another in the same group: no distributed transaction
-anywhere (chapter 6's TCC is what a payment between two cells' ledgers
+anywhere (chapter 2's TCC is what a payment between two cells' ledgers
 would need; the pipeline does not). A cell that took over a failed cell's
 uid range (failover, or the elastic cell) routes the payment to the payer's
 own group, wherever its producer runs: data never moves between groups.
@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
 
 from chapters.ch4_paxos.stage import PaxosDeployment
 from chapters.ch5_mq.build import add_brokers
@@ -272,7 +272,8 @@ def queue_view(e: Event) -> Event | None:
     return e if e.f in ("read", "init") else None
 
 
-VIEWS: dict[str, tuple[str, Any]] = {"cells": ("mq", ledger_view), "mq": ("cells", queue_view)}
+View = Callable[[Event], Event | None]
+VIEWS: dict[str, tuple[str, View]] = {"cells": ("mq", ledger_view), "mq": ("cells", queue_view)}
 
 
 # --8<-- [start:pipeline-check]
@@ -305,7 +306,7 @@ def check_pipeline(history: list[Event]) -> Verdict:
             pid = str(done.value["payment"])
             answered.add(pid)
             settled[pid] += done.value["result"] == "ok"
-    problems: list[dict[str, Any]] = []
+    problems: list[dict[str, str | int]] = []
     for pid in sorted(paid - answered):
         problems.append({"kind": "paid-not-settled", "payment": pid})
     for pid, times in sorted(settled.items()):
@@ -315,11 +316,8 @@ def check_pipeline(history: list[Event]) -> Verdict:
     # neither answered nor looked up may have been paid: the ledger holds it.
     for pid in sorted((answered - paid) & declined):
         problems.append({"kind": "settled-not-paid", "payment": pid})
-    details = {
-        "paid": len(paid),
-        "settled": len(answered),
-        "problems": dict(Counter(p["kind"] for p in problems)),
-    }
+    counts = dict(Counter(str(p["kind"]) for p in problems))
+    details = {"paid": len(paid), "settled": len(answered), "problems": counts}
     if not problems:
         return Verdict(
             "pipeline", True,
@@ -327,7 +325,7 @@ def check_pipeline(history: list[Event]) -> Verdict:
             f"exactly once through the queue; {len(answered)} settled in all, none unpaid.",
             details,
         )  # fmt: skip
-    kinds = ", ".join(f"{k} x{n}" for k, n in details["problems"].items())
+    kinds = ", ".join(f"{k} x{n}" for k, n in counts.items())
     return Verdict(
         "pipeline", False,
         f"Payments and settlements disagree ({kinds}). First: {problems[0]}.",
