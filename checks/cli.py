@@ -355,7 +355,8 @@ def bench_checker(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
     runs = [_bench_once(root) for _ in range(repeat)]
-    wrong = sorted({w for _, ws in runs for w in ws})
+    wrong = sorted({w for _, ws, _ in runs for w in ws})
+    engines = sorted({e for _, _, es in runs for e in es})
     labels = list(runs[0][0])
     best = {k: min((r[0][k] for r in runs), key=lambda row: row[0]) for k in labels}
     typer.echo(f"Porcupine corpus: {shown(root)}")
@@ -375,6 +376,7 @@ def bench_checker(
             "github.com/anishathalye/porcupine, with Go installed); no comparison printed"
         )
     typer.echo("No figure below is quoted from elsewhere.")
+    typer.echo(f"engine: {_engine_line(engines)}")
     typer.echo(
         f"{'family':<14}{'histories':>10}{'read s':>9}{'check s':>9}{'cpu s':>8}"
         + (f"{'porcupine s':>13}{'check/porc.':>13}" if go else "")
@@ -409,8 +411,30 @@ def bench_checker(
         raise typer.Exit(1)
 
 
-def _bench_once(root: Path) -> tuple[dict[str, tuple[float, float, float, int]], list[str]]:
-    """One pass over the corpus: label -> (wall s, cpu s, read s, histories), and mismatches."""
+def _engine_line(engines: list[str]) -> str:
+    """Which search checked the corpus, and how to get the other one."""
+    from checks.lin import native
+
+    if engines == ["native"]:
+        return (
+            f"native (the compiled search, {native.MODULE} from native/lincheck; "
+            f"{native.ENGINE_VAR}=python runs the reference, checks/lin/search.py)"
+        )
+    if engines == ["python"]:
+        why = (
+            f"{native.ENGINE_VAR}=python"
+            if native.wanted() == "python"
+            else f"{native.MODULE} is not installed: pip install ./native/lincheck"
+        )
+        return f"python (checks/lin/search.py; {why})"
+    return f"{' and '.join(engines)} (per history, by model)"
+
+
+def _bench_once(
+    root: Path,
+) -> tuple[dict[str, tuple[float, float, float, int]], list[str], set[str]]:
+    """One pass over the corpus: label -> (wall s, cpu s, read s, histories),
+    the mismatches, and the engines that searched."""
     from checks.formats import load_history
     from checks.history import HistoryError
     from checks.lin import check_operations, model_named
@@ -418,6 +442,7 @@ def _bench_once(root: Path) -> tuple[dict[str, tuple[float, float, float, int]],
 
     rows: dict[str, list[float]] = {}
     wrong: list[str] = []
+    engines: set[str] = set()
     for entry in corpus_entries(root):
         label = "etcd" if entry.family == "etcd" else entry.path.name
         row = rows.setdefault(label, [0.0, 0.0, 0.0, 0])
@@ -432,6 +457,7 @@ def _bench_once(root: Path) -> tuple[dict[str, tuple[float, float, float, int]],
         row[0] += time.perf_counter() - w
         row[1] += time.process_time() - c
         row[3] += 1
+        engines.add(result.engine)
         if result.valid != entry.linearizable:
             wrong.append(f"{entry.path.name}: expected {entry.linearizable}, got {result.valid}")
-    return {k: (r[0], r[1], r[2], int(r[3])) for k, r in rows.items()}, wrong
+    return {k: (r[0], r[1], r[2], int(r[3])) for k, r in rows.items()}, wrong, engines

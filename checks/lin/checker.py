@@ -21,8 +21,9 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from checks.history import Event, Operation, pair_operations
+from checks.lin import native
 from checks.lin.model import Call, Model
-from checks.lin.search import SearchResult, SearchStats, wgl
+from checks.lin.search import SLICE_STEPS, SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
 
 Validity = bool | Literal["unknown"]
@@ -58,6 +59,7 @@ class LinResult:
     reason: str  # why unknown ("" otherwise)
     calls_dropped: int  # left out: failed, or read-only with an unknown outcome
     stats: SearchStats = field(default_factory=SearchStats)
+    engine: str = "python"  # the search that ran: "python" or "native" (checks.lin.native)
 
     @property
     def exit_code(self) -> int:
@@ -117,7 +119,30 @@ def check_calls(
     deadline = None if timeout_s is None else t0 + timeout_s
     parts = split(calls, model)
     cache_each = max(1000, cache_max // max(1, len(parts)))
-    # Round robin, a slice of steps each: the first part to fail settles it.
+    # The compiled search where it is installed and knows the model (the
+    # same search, step for step: checks/lin/native.py), else this one.
+    ran, failing = _search_native(parts, model, cache_each, timeout_s)
+    engine = "native" if ran else "python"
+    if not ran:
+        failing = _search_round_robin(parts, model, cache_each, deadline)
+    elapsed = time.monotonic() - t0
+    stats = _total(parts)
+    if failing is not None:
+        return LinResult(False, model, parts, failing, elapsed, "", dropped, stats, engine)
+    if all(p.result is not None for p in parts):
+        return LinResult(True, model, parts, None, elapsed, "", dropped, stats, engine)
+    reason = f"time budget of {timeout_s} s ran out"
+    if stats.cache_full:
+        reason += " (the cache was full: the search ran without it for a while)"
+    return LinResult("unknown", model, parts, None, elapsed, reason, dropped, stats, engine)
+
+
+def _search_round_robin(
+    parts: list[Part], model: Model, cache_each: int, deadline: float | None
+) -> Part | None:
+    """Search the parts a slice of steps each in turn: the first part to
+    fail settles the verdict (it is returned); time running out leaves the
+    unfinished parts' results None."""
     running = [(p, wgl(p.calls, model, p.init, cache_each)) for p in parts]
     failing: Part | None = None
     out_of_time = False
@@ -138,16 +163,7 @@ def check_calls(
         running = still
     for _, search in running:
         search.close()  # abandoned: the verdict is settled, or time ran out
-    elapsed = time.monotonic() - t0
-    stats = _total(parts)
-    if failing is not None:
-        return LinResult(False, model, parts, failing, elapsed, "", dropped, stats)
-    if all(p.result is not None for p in parts):
-        return LinResult(True, model, parts, None, elapsed, "", dropped, stats)
-    reason = f"time budget of {timeout_s} s ran out"
-    if stats.cache_full:
-        reason += " (the cache was full: the search ran without it for a while)"
-    return LinResult("unknown", model, parts, None, elapsed, reason, dropped, stats)
+    return failing
 
 
 # --8<-- [end:lin-check]
@@ -174,6 +190,29 @@ def check_history(
 ) -> LinResult:
     """Check a history (a list of events) against a model: the main entry point."""
     return check_operations(pair_operations(events), model, timeout_s, cache_max)
+
+
+def _search_native(
+    parts: list[Part], model: Model, cache_each: int, timeout_s: float | None
+) -> tuple[bool, Part | None]:
+    """Search the parts with the compiled helper, if it runs here: (whether
+    it ran, the failing part). It fills in each finished part's result."""
+    outcomes = native.search_parts(
+        model, [(p.key, p.calls, p.init) for p in parts], cache_each, SLICE_STEPS, timeout_s
+    )
+    if outcomes is None:
+        return False, None
+    assert len(outcomes) == len(parts), "one outcome per part"
+    failing: Part | None = None
+    for part, got in zip(parts, outcomes, strict=True):
+        if got is None:
+            continue  # not finished: another part failed first, or time ran out
+        ok, order, stuck, steps, entries, full = got
+        part.result = SearchResult(ok, order, stuck, SearchStats(steps, entries, full))
+        if not ok:
+            assert failing is None, "the search stops at the first failing part"
+            failing = part
+    return True, failing
 
 
 def _total(parts: Sequence[Part]) -> SearchStats:

@@ -12,6 +12,7 @@ from lin_gen import events
 from typer.testing import CliRunner
 
 from checks.history import write_jsonl
+from checks.lin import native
 from checks.lin.corpus import corpus_dir, parse_go_bench
 from tui.cli import app
 
@@ -120,6 +121,18 @@ def test_bench_checker_prints_families_and_total() -> None:
     assert "porcupine s" not in out  # no comparison column without a measurement
     assert "No figure below is quoted from elsewhere." in out
     assert "slower_than_porcupine" not in out
+    engine = next(line for line in lines if line.startswith("engine: "))
+    assert engine.split()[1] == ("native" if native.helper() else "python")
+
+
+@pytest.mark.skipif(not (corpus_dir() / "verdicts.json").is_file(), reason="no corpus")
+def test_bench_checker_says_the_reference_ran_when_forced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(native.ENGINE_VAR, "python")
+    code, out = run("bench", "checker", "--repeat", "1")
+    assert code == 0, out
+    assert "engine: python (checks/lin/search.py; D11_LIN_ENGINE=python)" in out
 
 
 GO_BENCH_OUTPUT = """goos: linux

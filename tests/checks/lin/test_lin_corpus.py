@@ -1,4 +1,5 @@
-"""Every history of Porcupine's corpus gets exactly its expected verdict."""
+"""Every history of Porcupine's corpus gets exactly its expected verdict,
+from both search engines (the Python reference and the compiled helper)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ def test_corpus_is_complete() -> None:
 
 
 @pytest.mark.parametrize("entry", entries())
-def test_corpus_verdict(entry) -> None:  # type: ignore[no-untyped-def]
+def test_corpus_verdict(entry, lin_engine: str) -> None:  # type: ignore[no-untyped-def]
     ops = load_history(entry.path).operations()
     result = check_operations(ops, model_named(entry.model), timeout_s=120)
+    assert result.engine == lin_engine
     assert result.valid is entry.linearizable
 
 

@@ -1,0 +1,588 @@
+//! The Wing–Gong–Lowe search of `checks/lin/search.py`, compiled.
+//!
+//! `checks/lin/search.py` is the reference (quoted in the book); this is the
+//! same algorithm, step for step, with the same reductions, the same order of
+//! moves and the same step and cache counts, so both give the same verdict,
+//! the same longest linearization and the same stuck call on every history
+//! (tests/checks/lin/test_lin_native.py holds them to it). It knows two
+//! models, the register family (register, cas-register, etcd) and kv; the
+//! Python side encodes a part's calls once, in bulk, as plain tuples:
+//!
+//! - register: (f, a, b, out, group, call, ret): f 0 read, 1 write, 2 cas;
+//!   a, b interned values (write: a; cas: old, new); out: for a read the
+//!   interned value read, for a cas 1 ok, 0 failed compare, -1 unknown;
+//! - kv: (f, arg, out, group, call, ret): f 0 get, 1 put, 2 append; out is
+//!   the string a get read (None otherwise).
+//!
+//! `group` names the call's (input, output) for the symmetry reduction; `ret`
+//! is -1 for an unknown outcome. The parts are searched round robin, a slice
+//! of steps each, as `checks.lin.checker.check_calls` does.
+
+use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
+use std::hash::Hash;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// A set of calls of one part, one bit each.
+#[derive(Clone)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64).max(1)])
+    }
+    #[inline]
+    fn has(&self, i: usize) -> bool {
+        self.0[i >> 6] >> (i & 63) & 1 == 1
+    }
+    #[inline]
+    fn flip(&mut self, i: usize) {
+        self.0[i >> 6] ^= 1 << (i & 63);
+    }
+    /// Every member of `self` is in `a` or `b`.
+    #[inline]
+    fn within(&self, a: &Bits, b: &Bits) -> bool {
+        self.0.iter().zip(a.0.iter().zip(&b.0)).all(|(s, (x, y))| s & !(x | y) == 0)
+    }
+    /// Every member of `self` is in `a`.
+    #[inline]
+    fn subset_of(&self, a: &Bits) -> bool {
+        self.0.iter().zip(&a.0).all(|(s, x)| s & !x == 0)
+    }
+}
+
+/// A sequential specification, as `checks.lin.model.Model`.
+trait Model {
+    type State: Clone + Eq + Hash;
+    type Op;
+    /// Could `op` applied to `s` have returned its output, and the state after.
+    fn step(s: &Self::State, op: &Self::Op) -> (bool, Self::State);
+    fn read_only(op: &Self::Op) -> bool;
+    fn only_extends(_op: &Self::Op) -> bool {
+        false
+    }
+    fn reachable(_s: &Self::State, _op: &Self::Op) -> bool {
+        true
+    }
+}
+
+/// register, cas-register and etcd (checks/lin/models/register.py).
+struct Register;
+struct RegOp {
+    f: u8,
+    a: i64,
+    b: i64,
+    out: i64,
+}
+
+impl Model for Register {
+    type State = i64;
+    type Op = RegOp;
+    #[inline]
+    fn step(s: &i64, op: &RegOp) -> (bool, i64) {
+        match op.f {
+            0 => (op.out == -1 || op.out == *s, *s),
+            1 => (true, op.a),
+            _ => match op.out {
+                -1 => (true, if *s == op.a { op.b } else { *s }),
+                1 => (*s == op.a, op.b),
+                _ => (*s != op.a, *s),
+            },
+        }
+    }
+    #[inline]
+    fn read_only(op: &RegOp) -> bool {
+        op.f == 0 || (op.f == 2 && op.out == 0)
+    }
+}
+
+/// kv, one key (checks/lin/models/kv.py).
+struct Kv;
+struct KvOp {
+    f: u8,
+    arg: Rc<str>,
+    out: Option<Rc<str>>,
+}
+
+impl Model for Kv {
+    type State = Rc<str>;
+    type Op = KvOp;
+    #[inline]
+    fn step(s: &Rc<str>, op: &KvOp) -> (bool, Rc<str>) {
+        match op.f {
+            0 => (op.out.as_ref().is_none_or(|o| **o == **s), s.clone()),
+            1 => (true, op.arg.clone()),
+            _ => {
+                let mut t = String::with_capacity(s.len() + op.arg.len());
+                t.push_str(s);
+                t.push_str(&op.arg);
+                (true, Rc::from(t))
+            }
+        }
+    }
+    #[inline]
+    fn read_only(op: &KvOp) -> bool {
+        op.f == 0
+    }
+    #[inline]
+    fn only_extends(op: &KvOp) -> bool {
+        op.f == 2
+    }
+    #[inline]
+    fn reachable(s: &Rc<str>, op: &KvOp) -> bool {
+        op.out.as_ref().is_none_or(|o| o.starts_with(&**s))
+    }
+}
+
+/// What the search reads about each call of one part (search.py's `Tables`).
+struct Tables<M: Model> {
+    ops: Vec<M::Op>,
+    nxt: Vec<usize>,
+    prv: Vec<usize>,
+    is_call: Vec<bool>,
+    op_of: Vec<usize>,
+    call_e: Vec<usize>,
+    ret_e: Vec<Option<usize>>,
+    definite: Vec<bool>,
+    pure: Vec<bool>,
+    pred: Vec<Option<usize>>,
+    settled: Vec<Option<Bits>>,
+}
+
+impl<M: Model> Tables<M> {
+    fn of(ops: Vec<M::Op>, group: &[i64], call: &[i64], ret: &[Option<i64>]) -> Self {
+        let n = ops.len();
+        // (time, call, is a call entry), in history order
+        let mut order: Vec<(i64, usize, bool)> = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            order.push((call[i], i, true));
+        }
+        for i in 0..n {
+            if let Some(r) = ret[i] {
+                order.push((r, i, false));
+            }
+        }
+        order.sort_unstable();
+        let tail = order.len() + 1;
+        let mut call_e = vec![0; n];
+        let mut ret_e = vec![None; n];
+        let mut is_call = vec![false; tail + 1];
+        let mut op_of = vec![usize::MAX; tail + 1];
+        for (k, &(_, i, is_c)) in order.iter().enumerate() {
+            let e = k + 1;
+            if is_c {
+                call_e[i] = e;
+            } else {
+                ret_e[i] = Some(e);
+            }
+            is_call[e] = is_c;
+            op_of[e] = i;
+        }
+        let nxt: Vec<usize> = (1..=tail).chain([tail]).collect();
+        let prv: Vec<usize> = [0].into_iter().chain(0..tail).collect();
+        let pure: Vec<bool> = ops.iter().map(M::read_only).collect();
+        let definite: Vec<bool> = ret.iter().map(Option::is_some).collect();
+        // Reduction 2 (search.py's symmetry_predecessors).
+        let mut pred = vec![None; n];
+        let mut by_call: Vec<usize> = (0..n).collect();
+        by_call.sort_by_key(|&i| call[i]); // stable, as Python's sorted
+        let mut groups: FxHashMap<(i64, bool), Vec<usize>> = FxHashMap::default();
+        let ret_or_inf = |i: usize| ret[i].map_or(f64::INFINITY, |r| r as f64);
+        for i in by_call {
+            let g = groups.entry((group[i], ret[i].is_none())).or_default();
+            for &j in g.iter().rev() {
+                if ret_or_inf(j) <= ret_or_inf(i) {
+                    pred[i] = Some(j);
+                    break;
+                }
+            }
+            g.push(i);
+        }
+        // Reduction 5 (search.py's settled_before).
+        let mut settled = vec![None; n];
+        let mut resets = Bits::new(n);
+        for &(_, c, is_c) in &order {
+            if !is_c {
+                if pure[c] {
+                    settled[c] = Some(resets.clone());
+                }
+            } else if !(pure[c] || M::only_extends(&ops[c])) {
+                resets.flip(c);
+            }
+        }
+        Tables { ops, nxt, prv, is_call, op_of, call_e, ret_e, definite, pure, pred, settled }
+    }
+}
+
+/// A dead end's key: the known-outcome calls linearized, and the state.
+/// Keyed by the known calls first, so a lookup borrows them (no copy).
+type DeadEnds<S> = FxHashMap<Vec<u64>, FxHashMap<S, Vec<Bits>>>;
+
+/// One linearized call: the call, the state before it, and the moves that
+/// were open with the index of the next to try (None: a greedy step).
+type Frame<S> = (usize, S, Option<(Vec<usize>, usize)>);
+
+/// What one part's search found (search.py's SearchResult and SearchStats).
+struct Found {
+    linearizable: bool,
+    order: Vec<usize>,
+    stuck: Option<usize>,
+    steps: u64,
+    cache_entries: u64,
+    cache_full: bool,
+}
+
+enum Progress {
+    Yielded,
+    Done(Found),
+}
+
+/// The search of one part as a resumable state machine: `resume` runs one
+/// slice of steps, where search.py's generator runs to its next `yield`.
+struct Search<M: Model> {
+    t: Tables<M>,
+    cache: DeadEnds<M::State>,
+    cache_max: u64,
+    slice_steps: u64,
+    stack: Vec<Frame<M::State>>,
+    best: Vec<usize>,
+    best_left: usize,
+    left: usize,
+    best_depth: Option<usize>,
+    stuck: Option<usize>,
+    state: M::State,
+    known: Bits,  // known-outcome calls linearized (search.py: bits ^ ibits)
+    ibits: Bits,  // unknown-outcome calls linearized
+    moves: Option<Vec<usize>>,
+    next_move: usize,
+    budget: u64,
+    steps: u64,
+    cache_entries: u64,
+    cache_full: bool,
+    resumed: bool, // stopped at a yield: carry on with that step
+}
+
+impl<M: Model> Search<M> {
+    fn new(t: Tables<M>, init: M::State, cache_max: u64, slice_steps: u64) -> Self {
+        let n = t.ops.len();
+        let left = t.definite.iter().filter(|&&d| d).count();
+        Search {
+            t,
+            cache: FxHashMap::default(),
+            cache_max,
+            slice_steps,
+            stack: Vec::new(),
+            best: Vec::new(),
+            best_left: left,
+            left,
+            best_depth: None,
+            stuck: None,
+            state: init,
+            known: Bits::new(n),
+            ibits: Bits::new(n),
+            moves: None,
+            next_move: 0,
+            budget: slice_steps,
+            steps: 0,
+            cache_entries: 0,
+            cache_full: false,
+            resumed: false,
+        }
+    }
+
+    #[inline]
+    fn linearized(&self, i: usize) -> bool {
+        self.known.has(i) || self.ibits.has(i)
+    }
+
+    #[inline]
+    fn flip(&mut self, i: usize) {
+        if self.t.definite[i] {
+            self.known.flip(i)
+        } else {
+            self.ibits.flip(i)
+        }
+    }
+
+    /// search.py's `open_moves`: (a read-only call that fits, taken greedily),
+    /// else the moves to try, and the call whose return entry comes first.
+    fn open_moves(&self) -> (Option<usize>, Vec<usize>, usize) {
+        let t = &self.t;
+        let mut moves = Vec::new();
+        let mut later = Vec::new();
+        let mut dead = false;
+        let mut e = t.nxt[0];
+        while t.is_call[e] {
+            let c = t.op_of[e];
+            e = t.nxt[e];
+            if let Some(p) = t.pred[c] {
+                if !self.linearized(p) {
+                    continue;
+                }
+            }
+            if !t.pure[c] {
+                if t.definite[c] {
+                    moves.push(c)
+                } else {
+                    later.push(c)
+                }
+            } else if M::step(&self.state, &t.ops[c]).0 {
+                return (Some(c), moves, usize::MAX);
+            } else if let Some(s) = &t.settled[c] {
+                if !dead && s.within(&self.known, &self.ibits) {
+                    dead = !M::reachable(&self.state, &t.ops[c]);
+                }
+            }
+        }
+        if dead {
+            return (None, Vec::new(), t.op_of[e]);
+        }
+        moves.extend(later);
+        (None, moves, t.op_of[e])
+    }
+
+    fn dominated(&self, state: &M::State) -> bool {
+        match self.cache.get(self.known.0.as_slice()).and_then(|m| m.get(state)) {
+            None => false,
+            Some(seen) => seen.iter().any(|o| o.subset_of(&self.ibits)),
+        }
+    }
+
+    fn lift(&mut self, i: usize) {
+        let (nxt, prv) = (&mut self.t.nxt, &mut self.t.prv);
+        let e = self.t.call_e[i];
+        nxt[prv[e]] = nxt[e];
+        prv[nxt[e]] = prv[e];
+        if let Some(e) = self.t.ret_e[i] {
+            nxt[prv[e]] = nxt[e];
+            prv[nxt[e]] = prv[e];
+        }
+    }
+
+    fn put_back(&mut self, i: usize) {
+        let (nxt, prv) = (&mut self.t.nxt, &mut self.t.prv);
+        if let Some(e) = self.t.ret_e[i] {
+            nxt[prv[e]] = e;
+            prv[nxt[e]] = e;
+        }
+        let e = self.t.call_e[i];
+        nxt[prv[e]] = e;
+        prv[nxt[e]] = e;
+    }
+
+    fn resume(&mut self) -> Progress {
+        loop {
+            if !self.resumed {
+                if self.left == 0 {
+                    break;
+                }
+                self.budget -= 1;
+                if self.budget == 0 {
+                    self.steps += self.slice_steps;
+                    self.budget = self.slice_steps;
+                    self.resumed = true;
+                    return Progress::Yielded;
+                }
+            }
+            self.resumed = false;
+            let mut next: Option<(usize, M::State)> = None;
+            let mut greedy = false;
+            if self.moves.is_none() {
+                let (g, moves, first_ret) = self.open_moves();
+                if let Some(c) = g {
+                    next = Some((c, self.state.clone()));
+                    greedy = true;
+                } else {
+                    self.moves = Some(moves);
+                    self.next_move = 0;
+                    if self.stuck.is_none() && self.left == self.best_left {
+                        self.stuck = Some(first_ret);
+                    }
+                }
+            }
+            if !greedy {
+                if let Some(moves) = &self.moves {
+                    while next.is_none() && self.next_move < moves.len() {
+                        let c = moves[self.next_move];
+                        self.next_move += 1;
+                        let (ok, new_state) = M::step(&self.state, &self.t.ops[c]);
+                        if ok && (self.t.definite[c] || new_state != self.state) {
+                            next = Some((c, new_state));
+                        }
+                    }
+                }
+            }
+            if let Some((i, new_state)) = next {
+                self.flip(i);
+                if self.dominated(&new_state) {
+                    self.flip(i);
+                    if greedy {
+                        self.moves = Some(Vec::new());
+                        self.next_move = 0;
+                    }
+                    continue;
+                }
+                let frame = if greedy { None } else { self.moves.take().map(|m| (m, self.next_move)) };
+                let before = std::mem::replace(&mut self.state, new_state);
+                self.stack.push((i, before, frame));
+                self.left -= self.t.definite[i] as usize;
+                self.lift(i);
+                if self.left < self.best_left {
+                    self.best_left = self.left;
+                    self.best_depth = Some(self.stack.len());
+                    self.stuck = None;
+                }
+                self.moves = None;
+                continue;
+            }
+            // No move left: a dead end. Cache it, undo greedy steps wholesale,
+            // resume the configuration below at its next move.
+            loop {
+                if let Some(d) = self.best_depth.take() {
+                    self.best = self.stack[..d].iter().map(|f| f.0).collect();
+                }
+                if self.stack.is_empty() {
+                    self.steps += self.slice_steps - self.budget;
+                    let best = std::mem::take(&mut self.best);
+                    return Progress::Done(self.found(false, best));
+                }
+                if self.cache_entries < self.cache_max {
+                    self.cache_entries += 1;
+                    let ibits = self.ibits.clone();
+                    let by_state = match self.cache.get_mut(self.known.0.as_slice()) {
+                        Some(m) => m,
+                        None => self.cache.entry(self.known.0.clone()).or_default(),
+                    };
+                    by_state.entry(self.state.clone()).or_default().push(ibits);
+                } else {
+                    self.cache_full = true;
+                }
+                let (i, state, frame) = self.stack.pop().expect("not empty");
+                self.state = state;
+                self.flip(i);
+                self.left += self.t.definite[i] as usize;
+                self.put_back(i);
+                if let Some((moves, next_move)) = frame {
+                    self.moves = Some(moves);
+                    self.next_move = next_move;
+                    break;
+                }
+            }
+        }
+        self.steps += self.slice_steps - self.budget;
+        let order = self.stack.iter().map(|f| f.0).collect();
+        Progress::Done(self.found(true, order))
+    }
+
+    fn found(&self, linearizable: bool, order: Vec<usize>) -> Found {
+        Found {
+            linearizable,
+            order,
+            stuck: if linearizable { None } else { self.stuck },
+            steps: self.steps,
+            cache_entries: self.cache_entries,
+            cache_full: self.cache_full,
+        }
+    }
+}
+
+type PartOut = Option<(bool, Vec<usize>, Option<usize>, u64, u64, bool)>;
+
+/// checker.py's `check_calls` loop: the parts round robin, a slice each,
+/// until one fails, all succeed, or the deadline passes.
+fn round_robin<M: Model>(mut searches: Vec<Search<M>>, timeout_s: Option<f64>) -> Vec<PartOut> {
+    let deadline = timeout_s.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut out: Vec<PartOut> = (0..searches.len()).map(|_| None).collect();
+    let mut running: Vec<usize> = (0..searches.len()).collect();
+    let mut failing = false;
+    let mut out_of_time = false;
+    while !running.is_empty() && !failing && !out_of_time {
+        let mut still = Vec::with_capacity(running.len());
+        for p in running {
+            if failing || out_of_time {
+                still.push(p);
+                continue;
+            }
+            match searches[p].resume() {
+                Progress::Yielded => still.push(p),
+                Progress::Done(f) => {
+                    failing = !f.linearizable;
+                    out[p] = Some((f.linearizable, f.order, f.stuck, f.steps, f.cache_entries, f.cache_full));
+                }
+            }
+            out_of_time = deadline.is_some_and(|d| Instant::now() > d);
+        }
+        running = still;
+    }
+    out
+}
+
+type RegCall = (u8, i64, i64, i64, i64, i64, i64);
+type KvCall = (u8, String, Option<String>, i64, i64, i64);
+
+fn columns<O>(calls: Vec<(O, i64, i64, i64)>) -> (Vec<O>, Vec<i64>, Vec<i64>, Vec<Option<i64>>) {
+    let mut ops = Vec::with_capacity(calls.len());
+    let (mut group, mut call, mut ret) = (Vec::new(), Vec::new(), Vec::new());
+    for (op, g, c, r) in calls {
+        ops.push(op);
+        group.push(g);
+        call.push(c);
+        ret.push(if r < 0 { None } else { Some(r) });
+    }
+    (ops, group, call, ret)
+}
+
+/// Check the parts of a register-family history (see the module comment);
+/// per part, None (not finished) or (linearizable, order, stuck, steps,
+/// cache entries, cache full).
+#[pyfunction]
+#[pyo3(signature = (parts, cache_each, slice_steps, timeout_s=None))]
+fn check_register(
+    py: Python<'_>,
+    parts: Vec<(i64, Vec<RegCall>)>,
+    cache_each: u64,
+    slice_steps: u64,
+    timeout_s: Option<f64>,
+) -> Vec<PartOut> {
+    py.allow_threads(move || {
+        let searches = parts
+            .into_iter()
+            .map(|(init, calls)| {
+                let calls = calls.into_iter().map(|(f, a, b, out, g, c, r)| (RegOp { f, a, b, out }, g, c, r));
+                let (ops, group, call, ret) = columns(calls.collect());
+                Search::new(Tables::<Register>::of(ops, &group, &call, &ret), init, cache_each, slice_steps.max(1))
+            })
+            .collect();
+        round_robin::<Register>(searches, timeout_s)
+    })
+}
+
+/// Check the parts (keys) of a kv history, as `check_register`.
+#[pyfunction]
+#[pyo3(signature = (parts, cache_each, slice_steps, timeout_s=None))]
+fn check_kv(
+    parts: Vec<(String, Vec<KvCall>)>,
+    cache_each: u64,
+    slice_steps: u64,
+    timeout_s: Option<f64>,
+) -> Vec<PartOut> {
+    let searches = parts
+        .into_iter()
+        .map(|(init, calls)| {
+            let calls = calls
+                .into_iter()
+                .map(|(f, arg, out, g, c, r)| (KvOp { f, arg: Rc::from(arg), out: out.map(Rc::from) }, g, c, r));
+            let (ops, group, call, ret) = columns(calls.collect());
+            Search::new(Tables::<Kv>::of(ops, &group, &call, &ret), Rc::from(init), cache_each, slice_steps.max(1))
+        })
+        .collect();
+    round_robin::<Kv>(searches, timeout_s)
+}
+
+#[pymodule]
+fn d11_lincheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(check_register, m)?)?;
+    m.add_function(wrap_pyfunction!(check_kv, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+"""The compiled search (native/lincheck) against the Python reference.
+
+The helper claims to be checks/lin/search.py step for step: on every
+Porcupine corpus history and on random (and randomly broken) register and kv
+histories, both must give the same verdict and, part by part, the same
+longest linearization, stuck call, step count and cache size. A history
+planted non-linearizable must be rejected by both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lin_engines import require_native
+from lin_gen import events, histories, mutate
+
+from checks.formats import load_history
+from checks.history import Event, pair_operations
+from checks.lin import LinResult, check_history, check_operations, model_named, native
+from checks.lin.corpus import CorpusEntry, corpus_dir, corpus_entries
+from checks.lin.search import SearchResult
+
+ROOT = corpus_dir()
+
+
+def outcome(result: LinResult) -> tuple[object, ...]:
+    """Everything both engines must agree on."""
+    parts = [(p.key, None if p.result is None else _found(p.result)) for p in result.parts]
+    failing = None if result.failing is None else result.failing.key
+    return result.valid, failing, parts
+
+
+def _found(r: SearchResult) -> tuple[object, ...]:
+    return r.linearizable, r.order, r.stuck, r.stats.steps, r.stats.cache_entries
+
+
+def both(
+    monkeypatch: pytest.MonkeyPatch, check: Callable[[], LinResult]
+) -> tuple[LinResult, LinResult]:
+    """`check()` with each engine forced, the Python reference first."""
+    out = []
+    for engine in ("python", "native"):
+        monkeypatch.setenv(native.ENGINE_VAR, engine)
+        result = check()
+        assert result.engine == engine
+        out.append(result)
+    return out[0], out[1]
+
+
+def corpus() -> list[object]:
+    if not (ROOT / "verdicts.json").is_file():
+        return []
+    return [pytest.param(e, id=e.path.name) for e in corpus_entries(ROOT)]
+
+
+@pytest.mark.parametrize("entry", corpus())
+def test_engines_agree_on_every_corpus_history(
+    entry: CorpusEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_native()
+    ops = load_history(entry.path).operations()
+    model = model_named(entry.model)
+    py, nat = both(monkeypatch, lambda: check_operations(ops, model, timeout_s=120))
+    assert py.valid is entry.linearizable
+    assert outcome(nat) == outcome(py)
+
+
+def test_the_corpus_is_there_to_compare_on() -> None:
+    if not (ROOT / "verdicts.json").is_file():
+        pytest.skip(f"no Porcupine corpus at {ROOT}")
+    assert len(corpus()) == 108
+
+
+def planted() -> dict[str, list[Event]]:
+    """Histories no order explains, one per kind of move the helper encodes."""
+    kv = {"key": "k"}
+    return {
+        # A read sees a value written only after it returned.
+        "etcd": events(
+            ("invoke", 0, "write", 1),
+            ("ok", 0, "write", 1),
+            ("invoke", 1, "read", None),
+            ("ok", 1, "read", 2),
+            ("invoke", 0, "write", 2),
+            ("ok", 0, "write", 2),
+        ),
+        # A failed compare observed the very value the register held.
+        "cas-fail": events(
+            ("invoke", 0, "write", 1),
+            ("ok", 0, "write", 1),
+            ("invoke", 1, "cas", [1, 3]),
+            ("fail", 1, "cas", [1, 3]),
+        ),
+        # Appends only grow the value: a get cannot read one that skips "a".
+        "kv": events(
+            ("invoke", 0, "append", "a", kv),
+            ("ok", 0, "append", "a", kv),
+            ("invoke", 1, "append", "b", kv),
+            ("invoke", 2, "get", None, kv),
+            ("ok", 2, "get", "b", kv),
+            ("ok", 1, "append", "b", kv),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(planted()))
+def test_a_planted_violation_is_rejected_by_both(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_native()
+    h = planted()[name]
+    model = model_named("kv" if name == "kv" else "etcd")
+    py, nat = both(monkeypatch, lambda: check_history(h, model))
+    assert py.valid is False and nat.valid is False
+    assert outcome(nat) == outcome(py)
+    assert nat.failing is not None and nat.failing.result is not None
+    assert nat.failing.result.stuck is not None
+
+
+def test_forcing_the_native_engine_without_it_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(native, "helper", lambda: None)
+    monkeypatch.setenv(native.ENGINE_VAR, "native")
+    with pytest.raises(native.EngineError, match="not installed"):
+        check_history(planted()["etcd"], model_named("etcd"))
+    monkeypatch.setenv(native.ENGINE_VAR, "auto")
+    assert check_history(planted()["etcd"], model_named("etcd")).engine == "python"
+
+
+def test_a_model_the_helper_does_not_know_runs_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_native()
+    monkeypatch.setenv(native.ENGINE_VAR, "native")
+    h = events(("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1))
+    assert check_history(h, model_named("queue")).engine == "python"
+
+
+@pytest.mark.parametrize("model", ["register", "cas-register", "etcd", "kv"])
+@settings(max_examples=60)
+@given(data=st.data())
+def test_engines_agree_on_random_histories(model: str, data: st.DataObject) -> None:
+    require_native()
+    h = data.draw(histories(model, n_procs=4, n_ops=10))
+    if data.draw(st.booleans()):
+        h = mutate(data.draw, h)
+    m = model_named(model)
+    ops = pair_operations(h)
+    with pytest.MonkeyPatch.context() as mp:
+        py, nat = both(mp, lambda: check_operations(ops, m))
+    assert outcome(nat) == outcome(py)
