@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from checks.history import Event, HistoryError, pair_operations
 from checks.verdict import Verdict, has_client_operations, no_client_operations
@@ -167,7 +167,7 @@ def check_bank(
 def _sum(balances: dict[str, Any], accounts: list[str]) -> int | None:
     found = list(map(balances.get, accounts))
     if _INTS.issuperset(map(type, found)):
-        return sum(found)
+        return sum(cast("list[int]", found))
     amounts = [v for v in found if _is_amount(v)]
     return sum(amounts) if len(amounts) == len(accounts) else None
 

@@ -106,16 +106,14 @@ JSONL_FIELDS: frozenset[str] = frozenset({"type", "process", "f", "value", "time
 
 def _jsonable(x: object) -> JSONValue:
     """Plain JSON values: tuples become lists, sets sorted lists; else an error."""
-    if type(x) in _PLAIN:
-        return x  # (the commonest values, at once)
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
     if (
         type(x) is dict
         and _STR.issuperset(map(type, x))
         and _PLAIN.issuperset(map(type, x.values()))
     ):
         return dict(x)  # a read, a payment: their names and numbers checked in C
-    if x is None or isinstance(x, (bool, int, str)):
-        return x
     if isinstance(x, float):
         if x != x or x in (float("inf"), float("-inf")):
             raise HistoryError(f"value {x!r} is not a finite number")

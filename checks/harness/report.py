@@ -21,7 +21,7 @@ from checks.history import Event, Operation, pair_operations
 from checks.verdict import Validity
 
 if TYPE_CHECKING:
-    from checks.harness.runner import TestResult
+    from checks.harness.spec import TestResult
     from checks.nemesis import Schedule
 
 __all__ = ["plots_png", "write_report"]

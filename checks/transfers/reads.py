@@ -130,7 +130,7 @@ def _explain_read(
 def _check_balances(
     r: Read, total_cents: int, negative_allowed: bool, errors: list[LedgerError]
 ) -> None:
-    amounts = all_amounts(r.balances)
+    amounts = all_amounts(r.balances.values())
     bad = {} if amounts else {a: b for a, b in r.balances.items() if not _amount(b)}
     if bad:
         errors.append(

@@ -49,7 +49,7 @@ class ChunkStore:
         self.keys_by_id: dict[int, tuple[bytes, str]] = {}  # id(chunk) -> (chunk, its key)
         self.stored: set[str] = set()  # chunk keys on disk
         self._referenced: set[str] = set()  # by the snapshot last stored or loaded
-        self._chunk_free: dict[int, tuple[Any, ...]] = {}  # id -> tuple, in the last snapshot
+        self._chunk_free: dict[int, tuple[object, ...]] = {}  # id -> tuple, in the last snapshot
 
     def clone(self) -> ChunkStore:
         other = ChunkStore()
@@ -80,7 +80,7 @@ class ChunkStore:
             referenced.add(key)
             return ChunkRef(key)
 
-        chunk_free: dict[int, tuple[Any, ...]] = {}
+        chunk_free: dict[int, tuple[object, ...]] = {}
         stored = _map_chunks(value, ref, memo=(self._chunk_free, chunk_free))
         self._referenced, self._chunk_free = referenced, chunk_free
         return stored
@@ -144,7 +144,7 @@ def _map_chunks(
             if item_kind is tuple:
                 if inert.issuperset(map(type, item)):
                     continue  # a small tuple of leaves: no call either
-                if memo is not None and memo[0].get(id(item)) is item:
+                if memo is not None and id(item) in memo[0]:  # (it holds them: ids unique)
                     memo[1][id(item)] = item  # chunk-free last time, and immutable
                     continue
             new = _map_chunks(item, fn, refs, memo)
@@ -170,7 +170,7 @@ def _map_chunks(
     return value
 
 
-_Memo = tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]]
+_Memo = tuple[dict[int, tuple[object, ...]], dict[int, tuple[object, ...]]]
 # Types whose values hold no chunk, nor anything the walk looks inside: the
 # scalars, then each flat message class and other leaf type (an enum result)
 # as the walk first meets it. Checked per item, so that a snapshot's
