@@ -43,6 +43,10 @@ MIN_HEIGHT = 28
 BOTH_WIDTH = 140  # from this width a chapter's panel and the event log are shown side by side
 TICK_S = 0.05  # a frame per tick: up to 20 refreshes a second, >= 10 on a loaded machine
 CHECK_EVERY_S = 2.0
+# The checks' share of the wall time at most: a round copies the history under the
+# session's lock (the capstone merges its four parts' to do it), and a long run's
+# round took longer than CHECK_EVERY_S, so the simulation waited on it most of the time.
+CHECK_SHARE_MAX = 0.25
 THEMES = ("textual-dark", "textual-light")
 COMMANDS_MAX = 64  # key presses waiting for the simulation worker
 
@@ -60,6 +64,13 @@ CHAPTER_HELP = {f"chapter('{k.action}')": k.help for k in ALL_KEYS}
 
 
 SWITCH_TEXT_W = 86  # a scenario's summary in the n dialog (its box is 104 wide)
+
+
+def check_wait_s(round_s: float) -> float:
+    """How long to wait after a check round that took `round_s`: CHECK_EVERY_S, or
+    longer, so the checks take at most CHECK_SHARE_MAX of the time."""
+    assert round_s >= 0, round_s
+    return max(CHECK_EVERY_S, round_s / CHECK_SHARE_MAX - round_s)
 
 
 class SwitchScreen(ModalScreen[tuple[str, str] | None]):
@@ -387,7 +398,8 @@ class D11App(App[None]):
 
     def _check_loop(self) -> None:
         judged_ms = -1.0
-        while not self._stop.wait(CHECK_EVERY_S / 4 if judged_ms < 0 else CHECK_EVERY_S):
+        wait_s = CHECK_EVERY_S / 4  # the first verdicts soon
+        while not self._stop.wait(wait_s):
             session = self.source
             if session is None:
                 continue  # still being built by the simulation worker
@@ -396,8 +408,10 @@ class D11App(App[None]):
             with session.lock:
                 now_ms = session.rt.now_ms
             if now_ms != judged_ms:
+                started_s = time.perf_counter()
                 session.run_checks()
                 judged_ms = now_ms
+                wait_s = check_wait_s(time.perf_counter() - started_s)
 
     def on_unmount(self) -> None:
         self._stop.set()

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,8 @@ class Session:
                 self.live_checks[name] = make(self.dep)
         self.topology = self.dep.topology
         self._by_cell = bool(self.dep.roles.get("cell"))
+        self._node_order: list[str] = []  # node_order(), made on first use
+        self._layout: dict[str, dict[str, list[str]]] = {}  # layout(), made on first use
         self.meter = Meter(self._cell_of)
         self.speed = config.speed
         self.paused = False
@@ -123,7 +126,7 @@ class Session:
         self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
         self._seq = 0
         self._shown_seq = 0
-        self._cursor = 0  # next history event the meter has not seen
+        self._cursors: dict[str, int] = {}  # by history (`_histories`): next event not metered
         self._timeline_cursor = 0
         self._replies_cursor = 0
         self._trimmed = False
@@ -608,11 +611,33 @@ class Session:
         t = self.rt.now_ms if time_ms is None else time_ms
         self.events.append(EventLine(self._seq, t, kind, node, detail, severity_of(kind)))
 
+    def _histories(self) -> list[tuple[str, list[Event]]]:
+        """(part name, history) of every history the run appends to: the deployment's,
+        or each of its parts' (the capstone). The capstone's own `history` is a merged
+        copy of its parts', rebuilt whenever one has grown: taken every tick, it cost
+        nine tenths of a tick's time and grew with the run."""
+        parts = getattr(self.dep, "parts", None)
+        if isinstance(parts, dict) and parts:
+            return [(name, part.history) for name, part in parts.items()]
+        return [("", self.dep.history)]
+
+    def history_len(self) -> int:
+        """Events in the run's histories, without merging them."""
+        return sum(len(h) for _, h in self._histories())
+
     def _ingest(self) -> None:
         """Feed new history events to the meter; new notes to the log; bound memory."""
-        history = self.dep.history
-        self.meter.feed(history[self._cursor :])
-        self._cursor = len(history)
+        for name, history in self._histories():
+            cursor = min(self._cursors.get(name, 0), len(history))  # trimmed: from its end
+            new_events = history[cursor:]
+            if name:  # parts number their processes alike: tell them apart, as the merge does
+                new_events = [
+                    replace(e, process=f"{name}/{e.process}") if isinstance(e.process, int) else e
+                    for e in new_events
+                    if e.f == "transfer"
+                ]
+            self.meter.feed(new_events)
+            self._cursors[name] = len(history)
         timeline = self.dep.timeline
         for _t, kind, detail in timeline[self._timeline_cursor :]:
             # Runtime faults are logged from the runtime's own trace; a note
@@ -631,15 +656,18 @@ class Session:
             if len(responses) > 100_000:
                 del responses[:50_000]
                 self._replies_cursor = len(responses)
-        if len(history) > HISTORY_MAX:
+        if self.history_len() > HISTORY_MAX:
             self._trim_history()
 
     def _trim_history(self) -> None:
-        kept = recent_window(self.dep.history, HISTORY_MAX // 2)
-        self.dep.history[:] = kept
-        self._cursor = len(kept)
+        histories = self._histories()
+        kept_max = HISTORY_MAX // 2 // len(histories)
+        for name, history in histories:  # each part alike (the capstone's merge follows)
+            history[:] = recent_window(history, kept_max)
+            self._cursors[name] = len(history)
         self._trimmed = True
-        self._log("trim", "", f"history trimmed to its last {len(kept):,} events")
+        kept = self.history_len()
+        self._log("trim", "", f"history trimmed to its last {kept:,} events")
 
     # -- checks ------------------------------------------------------------------------
     def expectation_scenario(self) -> str:
@@ -668,7 +696,7 @@ class Session:
 
     def history_cut(self) -> bool:
         """The live checks judge a recent window of the history, not all of it."""
-        return self._trimmed or len(self.dep.history) > LEDGER_EVENTS_MAX
+        return self._trimmed or self.history_len() > LEDGER_EVENTS_MAX
 
     def check_input(self) -> tuple[list[Event], str, bool]:
         """(history window, scenario, run ledger?) for a check run outside the lock."""
@@ -847,12 +875,15 @@ class Session:
         return self.topology.cell_of(node) if self._by_cell else node
 
     def node_order(self) -> list[str]:
-        """Nodes by city, then cell, then id: the order the topology panel draws."""
-        out = []
-        for city in self.topology.cities():
-            for cell in self.topology.cells(city):
-                out.extend(sorted(self.topology.nodes_in(cell)))
-        return out
+        """Nodes by city, then cell, then id: the order the topology panel draws.
+
+        Made once: the topology is fixed for the session's life, and each frame
+        asks several times (a frame, its faults, the first target)."""
+        if not self._node_order:
+            for city in self.topology.cities():
+                for cell in self.topology.cells(city):
+                    self._node_order.extend(sorted(self.topology.nodes_in(cell)))
+        return list(self._node_order)
 
     def role_of(self, node: str) -> str:
         # Chapter 5 files its consumer groups' members as shards (they hold state):
@@ -870,6 +901,10 @@ class Session:
         now_ms = self.rt.now_ms
         nodes = self.node_order()
         cut_state = _cut_state(self.rt.net, nodes)
+        # The summaries by city and cell ask every pair of places about every pair of
+        # their nodes: a third of a frame's time in the capstone, for no cut at all.
+        cut = any(cut_state.values())
+        cuts = _cut_lines(self.rt.net, self.topology) if cut else []
         leaders = self.leaders
         telemetry = self.rt.telemetry
         views = [
@@ -907,25 +942,28 @@ class Session:
             scale=self.dep.scale,
             nodes=views,
             layout=self.layout(),
-            cuts=_cut_lines(self.rt.net, self.topology),
+            cuts=cuts,
             **self.meter.traffic_fields(now_ms, points, by_cell=self._by_cell),
             events=new_events,
             events_reset=False,
             checks=list(self.checks),
             checks_running=self.checks_running,
             message=self.message,
-            faults_active=self.faults_active(),
-            cut_off=_cut_off(self.rt.net, self.topology),
+            faults_active=self.faults_active(cuts),
+            cut_off=_cut_off(self.rt.net, self.topology) if cut else [],
             chapter_panel=self.view.panel(self) if self.view is not None else None,
         )
 
     def layout(self) -> dict[str, dict[str, list[str]]]:
-        return {
-            city: {cell: sorted(self.topology.nodes_in(cell)) for cell in self.topology.cells(city)}
-            for city in self.topology.cities()
-        }
+        if not self._layout:  # the topology is fixed: made once
+            self._layout = {
+                city: {c: sorted(self.topology.nodes_in(c)) for c in self.topology.cells(city)}
+                for city in self.topology.cities()
+            }
+        return self._layout
 
-    def faults_active(self) -> list[str]:
+    def faults_active(self, cuts: list[str] | None = None) -> list[str]:
+        """What is broken now; `cuts`: the cut links' summary, if already made."""
         out = []
         for n in self.node_order():
             status = self.rt.status(n)
@@ -933,7 +971,7 @@ class Session:
                 out.append(f"{n} {status}")
             if self.skews_ms.get(n):
                 out.append(f"{n} clock {self.skews_ms[n]:+.0f} ms")
-        out.extend(_cut_lines(self.rt.net, self.topology))
+        out.extend(_cut_lines(self.rt.net, self.topology) if cuts is None else cuts)
         return out
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from checks.history import Event
 from tui.app import D11App
 from tui.model import CheckView
 from tui.session import SPIKE_WINDOW_MS, Session, SessionConfig
@@ -91,3 +94,41 @@ def test_steady_traffic_runs_for_minutes_without_draining_the_buyers() -> None:
         e for e in recent if e.type == "ok" and str(e.value["from"]).startswith("m")
     ]  # merchants paid users back, and the judged run holds
     assert payouts and all(c.valid is True for c in _judged(s).values())
+
+
+def test_a_check_round_takes_at_most_a_quarter_of_the_time() -> None:
+    from tui.app import CHECK_EVERY_S, check_wait_s
+
+    assert check_wait_s(0.1) == CHECK_EVERY_S
+    wait_s = check_wait_s(3.0)  # a long run's round: the simulation gets the rest
+    assert 3.0 / (3.0 + wait_s) <= 0.25 + 1e-9
+
+
+def test_the_capstone_ticks_without_merging_its_parts_histories(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tick read the capstone's `history`, a merge of its four parts' rebuilt whenever
+    one grew: nine tenths of a tick, growing with the run (x0.06 of real time)."""
+    from chapters.capstone.stage import CapstoneDeployment
+
+    s = Session(SessionConfig(chapter="double11", scenario="steady", seed=1))
+    s.step(600.0)
+    merges = 0
+    merged: property = vars(CapstoneDeployment)["history"]
+    merge = merged.fget
+    assert merge is not None
+
+    def counted(dep: CapstoneDeployment) -> list[Event]:
+        nonlocal merges
+        merges += 1
+        history: list[Event] = merge(dep)
+        return history
+
+    monkeypatch.setattr(CapstoneDeployment, "history", property(counted, merged.fset))
+    for _ in range(5):
+        s.step(100.0)
+        s.frame()
+    assert merges == 0
+    monkeypatch.undo()
+    ok = sum(1 for e in s.dep.history if e.f == "transfer" and e.type == "ok")
+    assert s.meter.ok_total == ok > 0, "every part's payments are metered, once"
