@@ -18,6 +18,14 @@ spike and the `degrade:...` records the sidecars write), it judges five things:
 A history with no spike marked (a harness run, whose faults are crashes and
 cuts rather than load) is judged on 2 and 4 only.
 
+On a real backend the chapter also writes how late the harness's own timers
+ran (`host-lag`, chapters/ch6_degrade/host.py), and each node how late its
+own ran (`degrade:host-lag`, the sidecar's probe). When that is more than
+`host_lag_max_ms` at the p99, the machine was overloaded: wall-clock latency,
+goodput and recovery (1, 2, 5) measure the wait for a core as much as the
+controls, so they are not judged; a miss there is "could not tell". What the
+controls alone decide (3, 4) is still judged.
+
 The verdict's details carry every figure, so a chapter can print them side
 by side for two variants.
 """
@@ -42,9 +50,13 @@ class SloTargets:
     recover_within_ms: float = 5_000.0
     recovered_share_min: float = 0.9
     window_ms: float = 1_000.0
+    # The harness's timers later than this at the p99: the host, not the controls,
+    # set the latencies (a tenth of the chapter's deadline of 1 s).
+    host_lag_max_ms: float = 100.0
 
     def __post_init__(self) -> None:
         assert self.capacity_tps > 0 and self.deadline_ms > 0 and self.window_ms > 0, self
+        assert self.host_lag_max_ms > 0, self
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,8 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     spike_ms = marks.get("spike-start", min(o.invoke_ms for o in ops))
     calm_ms = marks.get("spike-end", final_ms)
     traffic_end_ms = max(o.invoke_ms for o in ops)
-    problems: list[str] = []
+    problems: list[str] = []  # of time, on the wall clock: 1, 2 and 5
+    broken: list[str] = []  # of what the controls alone decide: 3 and 4
 
     # 1. Goodput through the spike, against what could have been served.
     span_s = max(calm_ms - spike_ms, 1.0) / 1000.0
@@ -117,16 +130,21 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
            if (e.f == "degrade:switch" and not e.value.get("on"))
            or (e.f == "degrade:best-effort" and e.value.get("outcome") == "shed")]  # fmt: skip
     first_off_ms = min(off, default=float("inf"))
-    failed = [o.end_ms for o in ops if o.kind != "ok" and spike_ms <= o.invoke_ms < calm_ms]
+    # On an overloaded host a payment can go unanswered because its gateway's process
+    # waited for a core, not because the controls let it: count refusals only.
+    host = _host_lag(history)
+    overloaded = host is not None and host["p99_ms"] > targets.host_lag_max_ms
+    failed = [o.end_ms for o in ops if (o.kind == "fail" if overloaded else o.kind != "ok")
+              and spike_ms <= o.invoke_ms < calm_ms]  # fmt: skip
     first_failed_ms = min(failed, default=float("inf"))
     shed_in_order = first_failed_ms == float("inf") or first_off_ms <= first_failed_ms
     if spiky and targets.shed_order and not shed_in_order:
-        problems.append("a payment failed while best-effort work was still on")
+        broken.append("a payment failed while best-effort work was still on")
 
     # 4. No work started after its deadline.
     late = sum(1 for e in degrade if e.f == "degrade:served-late")
     if late:
-        problems.append(f"{late} requests served after their deadline")
+        broken.append(f"{late} requests served after their deadline")
 
     # 5. Metastability: back to normal soon after the spike, and staying there.
     recovered_after_ms = _recovery(ops, calm_ms, traffic_end_ms, targets)
@@ -151,6 +169,18 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
         "spike_ms": [spike_ms, calm_ms],
         "hottest_merchant": hottest,  # figures only: fairness is not judged
     }
+    if host is not None:
+        details["host_lag"] = host
+    if broken:
+        return Verdict("slo", False, "; ".join(broken + problems), details, witness=broken)
+    if problems and host is not None and overloaded:
+        summary = (
+            f"could not tell: timers on this host ran {host['p99_ms']:.0f} ms late at "
+            f"the p99 (load {host['load_1m']:.1f} on {host['cores']:.0f} cores), so the "
+            f"wall clock measured the machine ({'; '.join(problems)}); deadlines kept"
+            + (", shedding in order" if spiky and targets.shed_order else "")
+        )
+        return Verdict("slo", "unknown", summary, details)
     if problems:
         return Verdict("slo", False, "; ".join(problems), details, witness=problems)
     if not spiky:
@@ -164,6 +194,29 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
 
 
 # --8<-- [end:check-slo]
+
+
+def _host_lag(history: list[Event]) -> dict[str, float] | None:
+    """How late timers ran on a real backend, or None (the simulator): the harness's
+    probe (`host-lag`, its p99) and the nodes' (`degrade:host-lag`, each second's
+    worst); `p99_ms` is the worse of the two."""
+    figures: dict[str, float] | None = None
+    node_lags: list[float] = []
+    for e in history:
+        if e.process != "nemesis" or not isinstance(e.value, dict):
+            continue
+        if e.f == "host-lag":
+            figures = {k: float(v) for k, v in e.value.items()}
+        elif e.f == "degrade:host-lag":
+            node_lags.append(float(e.value.get("lag_ms", 0.0)))
+    if figures is None and not node_lags:
+        return None
+    figures = figures or {"p99_ms": 0.0, "load_1m": 0.0, "cores": 0.0}
+    if node_lags:
+        figures["nodes_p99_ms"] = _p99(node_lags)
+        figures["nodes_max_ms"] = max(node_lags)
+        figures["p99_ms"] = max(figures["p99_ms"], figures["nodes_p99_ms"])
+    return figures
 
 
 def _hottest(ops: list[_Op], start_ms: float, end_ms: float) -> dict[str, Any]:

@@ -15,10 +15,12 @@ again for 32 s, long enough to see whether goodput comes back.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from chapters.ch6_degrade.host import PROBE_MS, HostLagProbe
 from chapters.ch6_degrade.wiring import (
     BEST_EFFORT,
     CLUSTER_MODES,
@@ -202,6 +204,10 @@ class DegradeDeployment(PaymentDeployment):
         self.spike: tuple[float, float] = (0.0, 0.0)
         self.desk = ControlDesk(record=self.record)  # live changes, when a drill makes them
         self.changes_scheduled = False
+        # Real backends: how late the harness's timers ran, for the SLO checker (host.py).
+        real = getattr(self.rt, "stays_behind", None) is not None
+        self.host_probe = HostLagProbe(self.rt) if real else None
+        self.host_reported = False
 
     def capacity_tps(self) -> float:
         return capacity_tps(self.options)
@@ -267,11 +273,34 @@ class DegradeDeployment(PaymentDeployment):
 
     def apply_scenario(self, name: str) -> None:
         self._schedule_changes(self.rt.now_ms)
+        if self.host_probe is not None:
+            self.host_probe.start()
         super().apply_scenario(name)
 
     def start_traffic(self, start_ms: float, end_ms: float, profile: str = "steady") -> None:
         self._schedule_changes(start_ms)
+        if self.host_probe is not None:
+            self.host_probe.start()
         super().start_traffic(start_ms, end_ms, profile)
+
+    def finish(self, at_ms: float) -> float:
+        if self.host_probe is not None:
+            self.rt.call_at(at_ms, self._report_host)
+        return super().finish(at_ms)
+
+    def _report_host(self) -> None:
+        """The probe's figures into the history, where the SLO checker reads them."""
+        if self.host_probe is None or self.host_reported:
+            return
+        self.host_reported = True
+        figures = self.host_probe.report()
+        now_ms = self.rt.now_ms
+        self.timeline.append(
+            (now_ms, "host-lag", f"harness timers p99 {figures['p99_ms']:.0f} ms late, "
+             f"load {figures['load_1m']:.1f} on {figures['cores']:.0f} cores")
+        )  # fmt: skip
+        self.record({"type": "info", "process": "nemesis", "f": "host-lag",
+                     "value": figures, "time_ms": now_ms})  # fmt: skip
 
     def change(self, what: str, value: Any) -> int:
         """An operator's live change (a drill): "flow-qps" to a count, "switch" to "path=state"."""
@@ -381,6 +410,15 @@ class DegradeStage(Stage):
         w = wiring(options.variant, capacity_tps(options), dep.record, protect,
                    enabled_controls(options), len(gateways), cluster, failover,
                    hot_share)  # fmt: skip
+        if dep.host_probe is not None:
+            # Real processes: each gateway times its own loop too. Not the database: its
+            # timers also wait for the work it is modelled to be busy with (a queue at
+            # capacity is the spike, not the host); a gateway's work is 0.05 ms a message.
+            w = dataclasses.replace(w, **{
+                name: dataclasses.replace(getattr(w, name), record=dep.record,
+                                          host_probe_ms=PROBE_MS)
+                for name in ("edge", "pay")
+            })  # fmt: skip
         balances = dep.opening_balances()
         store = StoreConfig(
             schema=PAYMENT_SCHEMA, procedures=PAYMENT_PROCEDURES,

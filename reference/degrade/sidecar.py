@@ -92,9 +92,13 @@ class SidecarConfig:
     cluster: ClusterRule | None = None  # a global limit counted by a token server
     leases: LeaseRule | None = None  # a global limit split in shares, loans in a Paxos group
     record: Record | None = None
+    # > 0 (real backends only): a timer this often, and once a second a `host-lag`
+    # record of how late it ran: a node whose process waits for a core shows here.
+    host_probe_ms: float = 0.0
 
     def __post_init__(self) -> None:
         assert 1 <= self.attempts <= 10 and self.attempt_timeout_ms > 0, self
+        assert 0 <= self.host_probe_ms <= 1_000.0, self
 
 
 @dataclass
@@ -205,6 +209,9 @@ class Sidecar(Node):
                                          max_queueing_time_ms=c.max_queueing_time_ms)])  # fmt: skip
         self._seq = 0
         self._proxy: _SidecarContext | None = None
+        self._probe_due_ms = 0.0  # the host probe (config.host_probe_ms)
+        self._lag_max_ms = 0.0
+        self._lag_ticks = 0
 
     def _p(self, ctx: Context) -> _SidecarContext:
         if self._proxy is None or self._proxy._ctx is not ctx:
@@ -233,6 +240,21 @@ class Sidecar(Node):
             self._lease_start(ctx)
         if self._tracks:
             ctx.set_timer(SWEEP_MS, (_TAG, "sweep"))
+        if self.config.host_probe_ms:
+            self._probe_due_ms = ctx.now_ms() + self.config.host_probe_ms
+            ctx.set_timer(self.config.host_probe_ms, (_TAG, "lag"))
+
+    def _probe(self, ctx: Context) -> None:
+        """How late the probe's timer ran; the worst of each second, recorded."""
+        now_ms = ctx.now_ms()
+        self._lag_max_ms = max(self._lag_max_ms, now_ms - self._probe_due_ms)
+        self._lag_ticks += 1
+        if self._lag_ticks * self.config.host_probe_ms >= 1_000.0:
+            lag_ms = round(max(0.0, self._lag_max_ms), 1)
+            self._record(now_ms, "host-lag", {"node": ctx.node_id, "lag_ms": lag_ms})
+            self._lag_max_ms, self._lag_ticks = 0.0, 0
+        self._probe_due_ms = now_ms + self.config.host_probe_ms
+        ctx.set_timer(self.config.host_probe_ms, (_TAG, "lag"))
 
     @property
     def _tracks(self) -> bool:
@@ -268,6 +290,8 @@ class Sidecar(Node):
         kind = tag[1]
         if kind == "sweep":
             self._sweep(ctx)
+        elif kind == "lag":
+            self._probe(ctx)
         elif kind == "run":
             self._run_queued(ctx, tag[2])
         elif kind == "try":
@@ -486,7 +510,15 @@ class Sidecar(Node):
     def _run_queued(self, ctx: Context, req_id: str) -> None:
         w = self.waiting.pop(req_id, None)
         if w is not None:
-            late = bool(w.msg.deadline_ms) and ctx.now_ms() >= w.msg.deadline_ms
+            now_ms = ctx.now_ms()
+            late = bool(w.msg.deadline_ms) and now_ms >= w.msg.deadline_ms
+            if late and self.config.deadline:
+                # Queued to start before its deadline, but the timer ran late (on a real
+                # host whose cores were busy): the rule holds at the start, not the plan.
+                if w.entry is not None and self.guard is not None:
+                    self.guard.abandon(now_ms, w.entry)
+                self._refuse(ctx, w.src, w.msg, "deadline")
+                return
             self._run(ctx, w.src, w.msg, w.entry, late)
 
     def _run(

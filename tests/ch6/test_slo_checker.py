@@ -106,3 +106,52 @@ def test_without_a_spike_only_latency_and_deadlines_are_judged() -> None:
     h.mark("degrade:served-late", 500.0, {"req_id": "r1"})
     v = check_slo(sorted(h.events, key=lambda e: e.time_ms), TARGETS)
     assert v.valid is False and v.details["served_late"] == 1
+
+
+def _host(p99_ms: float) -> dict[str, float]:
+    return {"samples": 200.0, "p50_ms": 5.0, "p99_ms": p99_ms, "max_ms": 2 * p99_ms,
+            "load_1m": 50.0, "cores": 2.0}  # fmt: skip
+
+
+def _collapsed(host: dict[str, float] | None, served_late: int = 0) -> Any:
+    h = H()
+    h.mark("spike-start", 0.0)
+    h.mark("degrade:switch", 10.0, {"on": False})  # best effort off first
+    steady(h, 0.0, 3_000.0, ok=False)
+    h.mark("spike-end", 3_000.0)
+    steady(h, 3_000.0, 8_000.0, ok=False)
+    for i in range(served_late):
+        h.mark("degrade:served-late", 100.0 + i, {"req_id": f"r{i}"})
+    if host is not None:
+        h.mark("host-lag", 8_000.0, host)
+    return check_slo(sorted(h.events, key=lambda e: e.time_ms), TARGETS)
+
+
+def test_an_overloaded_host_makes_the_wall_clock_figures_could_not_tell() -> None:
+    assert _collapsed(None).valid is False  # the simulator: no host figures, judged
+    assert _collapsed(_host(20.0)).valid is False  # a real host, not overloaded: judged
+    v = _collapsed(_host(400.0))  # the harness's own timers 400 ms late
+    assert v.valid == "unknown" and "could not tell" in v.summary, v.summary
+    assert v.details["host_lag"]["p99_ms"] == 400.0 and v.details["goodput_share"] == 0.0
+
+
+def test_what_the_controls_decide_is_judged_even_on_an_overloaded_host() -> None:
+    v = _collapsed(_host(400.0), served_late=2)
+    assert v.valid is False and "2 requests served after their deadline" in v.summary
+
+
+def test_a_node_whose_own_timers_ran_late_also_means_could_not_tell() -> None:
+    # The harness's loop kept time (20 ms) but the gateway's process stalled for 21 s.
+    h = H()
+    h.mark("spike-start", 0.0)
+    h.mark("degrade:switch", 10.0, {"on": False})
+    steady(h, 0.0, 3_000.0, ok=False)
+    h.mark("spike-end", 3_000.0)
+    steady(h, 3_000.0, 8_000.0, ok=False)
+    for second in range(8):
+        lag_ms = 21_000.0 if second == 3 else 15.0
+        h.mark("degrade:host-lag", second * 1_000.0, {"node": "gw-pay", "lag_ms": lag_ms})
+    h.mark("host-lag", 8_000.0, _host(20.0))
+    v = check_slo(sorted(h.events, key=lambda e: e.time_ms), TARGETS)
+    assert v.valid == "unknown", v.summary
+    assert v.details["host_lag"]["nodes_max_ms"] == 21_000.0

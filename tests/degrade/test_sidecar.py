@@ -100,3 +100,34 @@ def test_the_control_plane_resends_until_each_target_acknowledges() -> None:
     ctx.clock_ms = 1_000.0
     plane.on_timer(ctx, "tick")
     assert [dst for dst, _ in ctx.take_sent()] == ["gw-2"]  # only the silent one, again
+
+
+def test_a_queued_request_whose_timer_runs_late_is_refused_not_served() -> None:
+    # A rate limiter queues r2 to start 100 ms later, well before its deadline. On a
+    # busy host the timer fires after the deadline: the rule holds at the start.
+    rule = FlowRule("pay", 10, behavior="rate-limiter")
+    ctx = RecordingContext(node_id="gw", clock_ms=1_000.0)
+    sc = gateway(SidecarConfig(deadline=True, serves=True, guard=GuardConfig(flow=(rule,))))
+    sc.on_start(ctx)
+    for req_id in ("r1", "r2"):
+        sc.on_message(ctx, "client", pay(req_id, deadline_ms=1_300.0))
+    assert [dst for dst, _ in ctx.take_sent()] == ["db"]  # r1 now, r2 queued
+    ((tag, due_ms),) = [(t, d) for t, d in ctx.timers.items() if t[1:] == ("run", "r2")]
+    assert due_ms < 1_300.0
+    ctx.clock_ms = 1_450.0  # the timer ran 350 ms late
+    sc.on_timer(ctx, tag)
+    assert ctx.take_sent() == [("client", GatewayRejected("r2", "deadline", "gw"))]
+    assert sc.guard is not None and sc.guard.stats.concurrency("pay") == 1  # r2's entry left
+
+
+def test_the_host_probe_records_each_seconds_worst_lateness() -> None:
+    records: list[dict[str, object]] = []
+    ctx = RecordingContext(node_id="gw")
+    sc = gateway(SidecarConfig(host_probe_ms=250.0, record=records.append))
+    sc.on_start(ctx)
+    for late_ms in (0.0, 30.0, 900.0, 10.0):  # four ticks of 250 ms: one second
+        ctx.clock_ms = ctx.timers[("sc", "lag")] + late_ms
+        sc.on_timer(ctx, ("sc", "lag"))
+    assert [r["value"] for r in records] == [{"node": "gw", "lag_ms": 900.0}]
+    assert records[0]["f"] == "degrade:host-lag"
+    assert gateway(SidecarConfig()).config.host_probe_ms == 0.0  # off unless asked (the sim)
