@@ -23,11 +23,8 @@ from collections.abc import Hashable, Sequence
 from typing import Protocol, cast
 
 from checks.lin.model import UNKNOWN, Call, Model
-from checks.lin.models.kv import GET, PUT, KvModel
+from checks.lin.models.kv import KvModel
 from checks.lin.models.register import (
-    CAS,
-    READ,
-    WRITE,
     CasRegisterModel,
     EtcdModel,
     RegisterModel,
@@ -39,14 +36,20 @@ MODULE = "d11_lincheck"  # built from native/lincheck (pip install ./native/linc
 # Per part: None (not finished: the deadline, or another part failed first)
 # or (linearizable, order, stuck, steps, cache entries, cache full).
 PartOutcome = tuple[bool, list[int], int | None, int, int, bool] | None
-RegisterCall = tuple[int, int, int, int, int, int, int]  # f, a, b, out, group, call, ret
-KvCall = tuple[int, str, str | None, int, int, int]  # f, arg, out of a get, group, call, ret
 
 
 class _Helper(Protocol):
+    """The compiled module's two functions (native/lincheck/src/lib.rs).
+
+    Each takes the parts as (initial state, the part's calls), reads the
+    calls itself, and raises TypeError for a value it cannot hold.
+    """
+
     def check_register(
         self,
-        parts: list[tuple[int, list[RegisterCall]]],
+        parts: list[tuple[object, list[Call]]],
+        values: dict[object, int],
+        unknown: object,
         cache_each: int,
         slice_steps: int,
         timeout_s: float | None = None,
@@ -54,7 +57,8 @@ class _Helper(Protocol):
 
     def check_kv(
         self,
-        parts: list[tuple[str, list[KvCall]]],
+        parts: list[tuple[str, list[Call]]],
+        unknown: object,
         cache_each: int,
         slice_steps: int,
         timeout_s: float | None = None,
@@ -110,85 +114,11 @@ def search_parts(
         return None
     try:
         if isinstance(model, KvModel):
-            return mod.check_kv(
-                [(_str(init), _kv_calls(calls)) for _, calls, init in parts],
-                cache_each,
-                slice_steps,
-                timeout_s,
-            )
-        values: dict[object, int] = {}
-        groups: dict[tuple[object, object], int] = {}
-        encoded = [
-            (_intern(values, init), _register_calls(calls, values, groups))
-            for _, calls, init in parts
-        ]
-        return mod.check_register(encoded, cache_each, slice_steps, timeout_s)
-    except _Foreign:
-        return None  # a value the helper cannot hold: the Python search decides
-
-
-class _Foreign(Exception):
-    """A value outside what the helper encodes (unhashable, not a string)."""
-
-
-def _intern(values: dict[object, int], v: object) -> int:
-    """A value's number: equal values (by Python's ==, as the model compares)
-    get equal numbers."""
-    try:
-        return values.setdefault(v, len(values))
+            kv_parts = [(init, list(calls)) for _, calls, init in parts if isinstance(init, str)]
+            if len(kv_parts) != len(parts):
+                return None  # an initial state that is not a string
+            return mod.check_kv(kv_parts, UNKNOWN, cache_each, slice_steps, timeout_s)
+        reg_parts = [(init, list(calls)) for _, calls, init in parts]
+        return mod.check_register(reg_parts, {}, UNKNOWN, cache_each, slice_steps, timeout_s)
     except TypeError:
-        raise _Foreign from None
-
-
-def _register_calls(
-    calls: Sequence[Call], values: dict[object, int], groups: dict[tuple[object, object], int]
-) -> list[RegisterCall]:
-    out: list[RegisterCall] = []
-    for c in calls:
-        f, arg = c.input
-        try:
-            g = groups.setdefault((c.input, c.output), len(groups))
-        except TypeError:
-            raise _Foreign from None
-        ret = -1 if c.ret is None else c.ret
-        if f == READ:
-            got = -1 if c.output is UNKNOWN else _intern(values, c.output)
-            out.append((0, 0, 0, got, g, c.call, ret))
-        elif f == WRITE:
-            out.append((1, _intern(values, arg), 0, 0, g, c.call, ret))
-        elif f == CAS:
-            old, new = arg
-            if c.output is UNKNOWN:
-                res = -1
-            elif c.output is True or c.output is False:
-                res = int(c.output)
-            else:
-                raise _Foreign
-            out.append((2, _intern(values, old), _intern(values, new), res, g, c.call, ret))
-        else:
-            raise _Foreign
-    return out
-
-
-def _kv_calls(calls: Sequence[Call]) -> list[KvCall]:
-    out: list[KvCall] = []
-    groups: dict[tuple[object, object], int] = {}
-    for c in calls:
-        f, _, arg = c.input
-        try:
-            g = groups.setdefault((c.input, c.output), len(groups))
-        except TypeError:
-            raise _Foreign from None
-        ret = -1 if c.ret is None else c.ret
-        if f == GET:
-            got = None if c.output is UNKNOWN else _str(c.output)
-            out.append((0, "", got, g, c.call, ret))
-        else:
-            out.append((1 if f == PUT else 2, _str(arg), None, g, c.call, ret))
-    return out
-
-
-def _str(v: object) -> str:
-    if v.__class__ is not str:
-        raise _Foreign
-    return cast(str, v)
+        return None  # a value the helper cannot hold: the Python search decides

@@ -5,20 +5,16 @@
 //! moves and the same step and cache counts, so both give the same verdict,
 //! the same longest linearization and the same stuck call on every history
 //! (tests/checks/lin/test_lin_native.py holds them to it). It knows two
-//! models, the register family (register, cas-register, etcd) and kv; the
-//! Python side encodes a part's calls once, in bulk, as plain tuples:
-//!
-//! - register: (f, a, b, out, group, call, ret): f 0 read, 1 write, 2 cas;
-//!   a, b interned values (write: a; cas: old, new); out: for a read the
-//!   interned value read, for a cas 1 ok, 0 failed compare, -1 unknown;
-//! - kv: (f, arg, out, group, call, ret): f 0 get, 1 put, 2 append; out is
-//!   the string a get read (None otherwise).
-//!
-//! `group` names the call's (input, output) for the symmetry reduction; `ret`
-//! is -1 for an unknown outcome. The parts are searched round robin, a slice
-//! of steps each, as `checks.lin.checker.check_calls` does.
+//! models, the register family (register, cas-register, etcd) and kv. It
+//! reads each part's `Call`s (named tuples) itself, once, into plain numbers
+//! and strings: register values are numbered through a dict (equal by
+//! Python's ==, as the model compares them), kv values are strings. Anything
+//! else raises TypeError, and `checks/lin/native.py` lets the Python search
+//! decide. The parts are searched round robin, a slice of steps each, as
+//! `checks.lin.checker.check_calls` does.
 
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 use std::hash::Hash;
 use std::rc::Rc;
@@ -490,11 +486,19 @@ impl<M: Model> Search<M> {
 type PartOut = Option<(bool, Vec<usize>, Option<usize>, u64, u64, bool)>;
 
 /// checker.py's `check_calls` loop: the parts round robin, a slice each,
-/// until one fails, all succeed, or the deadline passes.
-fn round_robin<M: Model>(mut searches: Vec<Search<M>>, timeout_s: Option<f64>) -> Vec<PartOut> {
+/// until one fails, all succeed, or the deadline passes. A part's tables
+/// are built when it is first searched (`start`), as the Python search's
+/// generator builds them at its first step: a history that fails in its
+/// first parts never pays for the others.
+fn round_robin<M: Model>(
+    n: usize,
+    mut start: impl FnMut(usize) -> PyResult<Search<M>>,
+    timeout_s: Option<f64>,
+) -> PyResult<Vec<PartOut>> {
     let deadline = timeout_s.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-    let mut out: Vec<PartOut> = (0..searches.len()).map(|_| None).collect();
-    let mut running: Vec<usize> = (0..searches.len()).collect();
+    let mut out: Vec<PartOut> = (0..n).map(|_| None).collect();
+    let mut searches: Vec<Option<Search<M>>> = (0..n).map(|_| None).collect();
+    let mut running: Vec<usize> = (0..n).collect();
     let mut failing = false;
     let mut out_of_time = false;
     while !running.is_empty() && !failing && !out_of_time {
@@ -504,80 +508,173 @@ fn round_robin<M: Model>(mut searches: Vec<Search<M>>, timeout_s: Option<f64>) -
                 still.push(p);
                 continue;
             }
-            match searches[p].resume() {
+            if searches[p].is_none() {
+                searches[p] = Some(start(p)?);
+            }
+            match searches[p].as_mut().expect("started").resume() {
                 Progress::Yielded => still.push(p),
                 Progress::Done(f) => {
                     failing = !f.linearizable;
                     out[p] = Some((f.linearizable, f.order, f.stuck, f.steps, f.cache_entries, f.cache_full));
+                    searches[p] = None; // its tables and cache are not needed any more
                 }
             }
             out_of_time = deadline.is_some_and(|d| Instant::now() > d);
         }
         running = still;
     }
-    out
+    Ok(out)
 }
 
-type RegCall = (u8, i64, i64, i64, i64, i64, i64);
-type KvCall = (u8, String, Option<String>, i64, i64, i64);
+fn foreign(what: &str) -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(format!("the compiled search cannot hold {what}"))
+}
 
-fn columns<O>(calls: Vec<(O, i64, i64, i64)>) -> (Vec<O>, Vec<i64>, Vec<i64>, Vec<Option<i64>>) {
-    let mut ops = Vec::with_capacity(calls.len());
-    let (mut group, mut call, mut ret) = (Vec::new(), Vec::new(), Vec::new());
-    for (op, g, c, r) in calls {
-        ops.push(op);
-        group.push(g);
-        call.push(c);
-        ret.push(if r < 0 { None } else { Some(r) });
+/// A `checks.lin.model.Call` (a named tuple): input, output, call, ret (-1: None).
+fn call_fields<'py>(c: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, i64, Option<i64>)> {
+    let t = c.downcast::<PyTuple>()?;
+    let ret = t.get_item(6)?;
+    let ret = if ret.is_none() { None } else { Some(ret.extract::<i64>()?) };
+    Ok((t.get_item(3)?, t.get_item(4)?, t.get_item(5)?.extract::<i64>()?, ret))
+}
+
+/// Equal values (by Python's ==, as the model compares them) get equal numbers.
+fn intern(values: &Bound<'_, PyDict>, v: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if let Some(id) = values.get_item(v)? {
+        return id.extract::<i64>();
     }
-    (ops, group, call, ret)
+    let id = values.len() as i64;
+    values.set_item(v, id)?;
+    Ok(id)
 }
 
-/// Check the parts of a register-family history (see the module comment);
-/// per part, None (not finished) or (linearizable, order, stuck, steps,
-/// cache entries, cache full).
+/// A part's tables: the ops, and for each call its symmetry group (equal
+/// (input, output)), call and return positions.
+fn tables<M: Model, G: Hash + Eq>(rows: Vec<(M::Op, G, i64, Option<i64>)>) -> Tables<M> {
+    let mut ids: FxHashMap<G, i64> = FxHashMap::default();
+    let n = rows.len();
+    let (mut ops, mut group, mut call, mut ret) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (op, g, c, r) in rows {
+        let next = ids.len() as i64;
+        group.push(*ids.entry(g).or_insert(next));
+        ops.push(op);
+        call.push(c);
+        ret.push(r);
+    }
+    Tables::of(ops, &group, &call, &ret)
+}
+
+/// Check the parts of a register-family history: per part (initial value,
+/// its calls: `checks.lin.model.Call`s); `values` interns values, `unknown`
+/// is `checks.lin.model.UNKNOWN`. Per part, None (not finished) or
+/// (linearizable, order, stuck, steps, cache entries, cache full). A value
+/// it cannot hold raises TypeError (the Python search then runs).
 #[pyfunction]
-#[pyo3(signature = (parts, cache_each, slice_steps, timeout_s=None))]
+#[pyo3(signature = (parts, values, unknown, cache_each, slice_steps, timeout_s=None))]
 fn check_register(
-    py: Python<'_>,
-    parts: Vec<(i64, Vec<RegCall>)>,
+    parts: Vec<(Bound<'_, PyAny>, Bound<'_, PyList>)>,
+    values: Bound<'_, PyDict>,
+    unknown: Bound<'_, PyAny>,
     cache_each: u64,
     slice_steps: u64,
     timeout_s: Option<f64>,
-) -> Vec<PartOut> {
-    py.allow_threads(move || {
-        let searches = parts
-            .into_iter()
-            .map(|(init, calls)| {
-                let calls = calls.into_iter().map(|(f, a, b, out, g, c, r)| (RegOp { f, a, b, out }, g, c, r));
-                let (ops, group, call, ret) = columns(calls.collect());
-                Search::new(Tables::<Register>::of(ops, &group, &call, &ret), init, cache_each, slice_steps.max(1))
-            })
-            .collect();
-        round_robin::<Register>(searches, timeout_s)
-    })
+) -> PyResult<Vec<PartOut>> {
+    let start = |p: usize| -> PyResult<Search<Register>> {
+        let (init, calls) = &parts[p];
+        let mut rows = Vec::with_capacity(calls.len());
+        for c in calls.iter() {
+            let (inp, out, call, ret) = call_fields(&c)?;
+            let inp = inp.downcast::<PyTuple>()?;
+            let (f, arg) = (inp.get_item(0)?, inp.get_item(1)?);
+            let f = f.downcast::<PyString>()?;
+            let op = match f.to_str()? {
+                "read" => {
+                    let got = if out.is(&unknown) { -1 } else { intern(&values, &out)? };
+                    RegOp { f: 0, a: intern(&values, &arg)?, b: 0, out: got } // a: only for the groups
+                }
+                "write" => {
+                    let got = if out.is(&unknown) { -1 } else { intern(&values, &out)? };
+                    RegOp { f: 1, a: intern(&values, &arg)?, b: 0, out: got }
+                }
+                "cas" => {
+                    let pair = arg.downcast::<PyTuple>()?;
+                    if pair.len() != 2 {
+                        return Err(foreign("a cas that is not [old new]"));
+                    }
+                    let got = if out.is(&unknown) {
+                        -1
+                    } else if out.is(&*pyo3::types::PyBool::new(out.py(), true)) {
+                        1
+                    } else if out.is(&*pyo3::types::PyBool::new(out.py(), false)) {
+                        0
+                    } else {
+                        return Err(foreign("a cas outcome other than ok, failed, unknown"));
+                    };
+                    RegOp { f: 2, a: intern(&values, &pair.get_item(0)?)?, b: intern(&values, &pair.get_item(1)?)?, out: got }
+                }
+                _ => return Err(foreign("this register operation")),
+            };
+            let g = (op.f, op.a, op.b, op.out);
+            rows.push((op, g, call, ret));
+        }
+        Ok(Search::new(tables(rows), intern(&values, init)?, cache_each, slice_steps.max(1)))
+    };
+    round_robin(parts.len(), start, timeout_s)
 }
 
-/// Check the parts (keys) of a kv history, as `check_register`.
+/// A kv output: unknown, None, or a string.
+fn kv_value(v: &Bound<'_, PyAny>, unknown: &Bound<'_, PyAny>) -> PyResult<(u8, Option<String>)> {
+    if v.is(unknown) {
+        Ok((0, None))
+    } else if v.is_none() {
+        Ok((1, None))
+    } else {
+        Ok((2, Some(v.downcast::<PyString>().map_err(|_| foreign("a kv value that is not a string"))?.to_str()?.to_owned())))
+    }
+}
+
+/// Check the parts (keys) of a kv history, as `check_register` (the initial
+/// states are strings).
 #[pyfunction]
-#[pyo3(signature = (parts, cache_each, slice_steps, timeout_s=None))]
+#[pyo3(signature = (parts, unknown, cache_each, slice_steps, timeout_s=None))]
 fn check_kv(
-    parts: Vec<(String, Vec<KvCall>)>,
+    parts: Vec<(String, Bound<'_, PyList>)>,
+    unknown: Bound<'_, PyAny>,
     cache_each: u64,
     slice_steps: u64,
     timeout_s: Option<f64>,
-) -> Vec<PartOut> {
-    let searches = parts
-        .into_iter()
-        .map(|(init, calls)| {
-            let calls = calls
-                .into_iter()
-                .map(|(f, arg, out, g, c, r)| (KvOp { f, arg: Rc::from(arg), out: out.map(Rc::from) }, g, c, r));
-            let (ops, group, call, ret) = columns(calls.collect());
-            Search::new(Tables::<Kv>::of(ops, &group, &call, &ret), Rc::from(init), cache_each, slice_steps.max(1))
-        })
-        .collect();
-    round_robin::<Kv>(searches, timeout_s)
+) -> PyResult<Vec<PartOut>> {
+    let start = |p: usize| -> PyResult<Search<Kv>> {
+        let (init, calls) = &parts[p];
+        let mut rows = Vec::with_capacity(calls.len());
+        for c in calls.iter() {
+            let (inp, out, call, ret) = call_fields(&c)?;
+            let inp = inp.downcast::<PyTuple>()?;
+            let f = match inp.get_item(0)?.downcast::<PyString>()?.to_str()? {
+                "get" => 0u8,
+                "put" => 1,
+                "append" => 2,
+                _ => return Err(foreign("this kv operation")),
+            };
+            let (arg_kind, arg) = kv_value(&inp.get_item(2)?, &unknown)?;
+            let (out_kind, got) = kv_value(&out, &unknown)?;
+            if f == 0 && out_kind == 1 {
+                return Err(foreign("a get of None")); // the model reads it as ""
+            }
+            if f != 0 && arg_kind != 2 {
+                return Err(foreign("a put or append of a non-string"));
+            }
+            let op = KvOp {
+                f,
+                arg: Rc::from(arg.clone().unwrap_or_default()),
+                out: if f == 0 { got.clone().map(Rc::from) } else { None },
+            };
+            rows.push((op, (f, arg_kind, arg, out_kind, got), call, ret));
+        }
+        Ok(Search::new(tables(rows), Rc::from(init.as_str()), cache_each, slice_steps.max(1)))
+    };
+    round_robin(parts.len(), start, timeout_s)
 }
 
 #[pymodule]
