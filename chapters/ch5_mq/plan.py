@@ -3,13 +3,15 @@
 The three cities and what each hosts, the topic and its consumer groups
 (each group's effect and its members' cities), the population, and the
 readers of the chapter's `--set` settings (`load_test_share`, `mutations`),
-and what each planted bug may break (`leak_breaks`, `mutation_breaks`).
+what each broken variant breaks under each scenario (`VARIANT_BREAKS`), and
+what each planted bug may break (`leak_breaks`, `mutation_breaks`).
 Everything else in the chapter reads its numbers from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from chapters.common import planted_mutations
 from chapters.stage import StageOptions
@@ -47,6 +49,99 @@ def load_test_share_of(options: StageOptions) -> float:
 def broker_mutations(options: StageOptions) -> frozenset[str]:
     """Bug-zoo mutations planted in the broker (extra "mutations": "a,b")."""
     return planted_mutations(options, MQ_MUTATIONS)
+
+
+# --8<-- [start:variant-breaks]
+@dataclass(frozen=True)
+class Breaks:
+    """What a broken variant does to the checks under one scenario."""
+
+    # Its lesson: the checks it fails on every seed there (a run that passes
+    # one is reported: UNEXPECTED PASS, the bug went uncaught).
+    must: Mapping[str, str]
+    # Consequences, and failures some schedules show and others do not.
+    may: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        assert self.must, "a variant is listed under a scenario only where its lesson shows"
+        assert not self.must.keys() & self.may.keys(), (self.must, self.may)
+
+
+ANY_SCENARIO = "*"
+_ESCROW_NEGATIVE = {
+    "bank": "settling more than was paid into an escrow drives it below zero (money "
+    "is conserved; a balance below zero is what the bank check refuses)"
+}
+_UNSETTLED = {"settlement": "a payment whose event is lost is never settled: its escrow stays full"}
+_SETTLED_TWICE = {
+    "settlement": "a settlement consumer reads again from its group's committed offset "
+    "(committed every 5 s): without dedup, each redelivery settles its payment again"
+}
+# variant -> scenario (or "*") -> Breaks. A scenario not listed: the variant
+# passes every check there (its bug needs a fault the scenario does not bring).
+# The transactional variant is not listed: it passes everything, everywhere.
+VARIANT_BREAKS: dict[str, dict[str, Breaks]] = {
+    "naive-after": {
+        # The producer dies between its transfer and its event.
+        "crash": Breaks(
+            must=_UNSETTLED,
+            may={"delivery": "an event sent to a broker leader that dies with it is lost"},
+        ),
+        # After the heal the broker group elects again; fire-and-forget
+        # events sent meanwhile reach no leader and are not sent again.
+        "partition": Breaks(
+            must={
+                "delivery": "a published event never stored is owed to every group: lost",
+                **_UNSETTLED,
+            }
+        ),
+    },
+    "naive-before": {
+        # Small wallets: payments are declined in every scenario.
+        ANY_SCENARIO: Breaks(
+            must={
+                "delivery": "a declined payment's event was already out: it is delivered",
+                "settlement": "merchants are settled for declined payments",
+            },
+            may=_ESCROW_NEGATIVE,
+        ),
+    },
+    "no-dedup": {
+        # Loyalty's and notifications' members die with unconfirmed work too:
+        # the delivery check sees their effects applied twice.
+        "crash": Breaks(
+            must={
+                "delivery": "a restarted consumer's redeliveries are applied a second time",
+                **_SETTLED_TWICE,
+            },
+            may=_ESCROW_NEGATIVE,
+        ),
+        # Only the settlement group's queues move (Shanghai cut off, or both
+        # members paused): its effect is a ledger transfer, which the
+        # settlement check judges; the delivery check judges recorded applies.
+        "partition": Breaks(
+            must=_SETTLED_TWICE,
+            may={
+                "delivery": "a loyalty or notification queue that moves is applied twice",
+                **_ESCROW_NEGATIVE,
+            },
+        ),
+        "consumer-lag": Breaks(
+            must=_SETTLED_TWICE,
+            may={
+                "delivery": "a loyalty or notification queue that moves is applied twice",
+                **_ESCROW_NEGATIVE,
+            },
+        ),
+    },
+}
+# --8<-- [end:variant-breaks]
+
+
+def variant_breaks(variant: str, scenario: str) -> Breaks | None:
+    """What `variant` breaks under `scenario` (None: it passes every check there)."""
+    by_scenario = VARIANT_BREAKS.get(variant, {})
+    return by_scenario.get(scenario, by_scenario.get(ANY_SCENARIO))
 
 
 # What each planted bug may break on a run (the explorer and the hunter find
