@@ -19,12 +19,13 @@ A history with no spike marked (a harness run, whose faults are crashes and
 cuts rather than load) is judged on 2 and 4 only.
 
 On a real backend the chapter also writes how late the harness's own timers
-ran (`host-lag`, chapters/ch6_degrade/host.py), and each node how late its
-own ran (`degrade:host-lag`, the sidecar's probe). When that is more than
-`host_lag_max_ms` at the p99, the machine was overloaded: wall-clock latency,
-goodput and recovery (1, 2, 5) measure the wait for a core as much as the
-controls, so they are not judged; a miss there is "could not tell". What the
-controls alone decide (3, 4) is still judged.
+ran (`host-lag`, chapters/ch6_degrade/host.py), and each gateway how late
+its own ran (`degrade:host-lag`, the sidecar's probe). When the harness's p99,
+or the worst gateway's typical second, is more than `host_lag_max_ms`, the
+machine was overloaded: wall-clock latency, goodput and recovery (1, 2, 5)
+measure the wait for a core as much as the controls, so they are not judged;
+a miss there is "could not tell". What the controls alone decide (3, 4) is
+still judged.
 
 The verdict's details carry every figure, so a chapter can print them side
 by side for two variants.
@@ -133,7 +134,7 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     # On an overloaded host a payment can go unanswered because its gateway's process
     # waited for a core, not because the controls let it: count refusals only.
     host = _host_lag(history)
-    overloaded = host is not None and host["p99_ms"] > targets.host_lag_max_ms
+    overloaded = host is not None and host["late_ms"] > targets.host_lag_max_ms
     failed = [o.end_ms for o in ops if (o.kind == "fail" if overloaded else o.kind != "ok")
               and spike_ms <= o.invoke_ms < calm_ms]  # fmt: skip
     first_failed_ms = min(failed, default=float("inf"))
@@ -175,8 +176,10 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
         return Verdict("slo", False, "; ".join(broken + problems), details, witness=broken)
     if problems and host is not None and overloaded:
         summary = (
-            f"could not tell: timers on this host ran {host['p99_ms']:.0f} ms late at "
-            f"the p99 (load {host['load_1m']:.1f} on {host['cores']:.0f} cores), so the "
+            f"could not tell: timers on this host ran late (the harness's p99 "
+            f"{host.get('p99_ms', 0.0):.0f} ms, the worst gateway's typical second "
+            f"{host['nodes_typical_ms']:.0f} ms; load {host.get('load_1m', 0.0):.1f} on "
+            f"{host.get('cores', 0.0):.0f} cores), so the "
             f"wall clock measured the machine ({'; '.join(problems)}); deadlines kept"
             + (", shedding in order" if spiky and targets.shed_order else "")
         )
@@ -197,25 +200,31 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
 
 
 def _host_lag(history: list[Event]) -> dict[str, float] | None:
-    """How late timers ran on a real backend, or None (the simulator): the harness's
-    probe (`host-lag`, its p99) and the nodes' (`degrade:host-lag`, each second's
-    worst); `p99_ms` is the worse of the two."""
+    """How late timers ran on a real backend, or None (the simulator).
+
+    The harness's probe (`host-lag`) gives the p99 of its timers' lateness. Each
+    gateway records the worst lateness of each second (`degrade:host-lag`); one
+    slow second is a hiccup (a collection, a fsync), so a node counts by its
+    typical second, the median of its worst ones. `late_ms` is the worse of the
+    harness's p99 and the worst node's typical second.
+    """
     figures: dict[str, float] | None = None
-    node_lags: list[float] = []
+    per_node: dict[str, list[float]] = {}
     for e in history:
         if e.process != "nemesis" or not isinstance(e.value, dict):
             continue
         if e.f == "host-lag":
             figures = {k: float(v) for k, v in e.value.items()}
         elif e.f == "degrade:host-lag":
-            node_lags.append(float(e.value.get("lag_ms", 0.0)))
-    if figures is None and not node_lags:
+            lags = per_node.setdefault(str(e.value.get("node", "")), [])
+            lags.append(float(e.value.get("lag_ms", 0.0)))
+    if figures is None and not per_node:
         return None
     figures = figures or {"p99_ms": 0.0, "load_1m": 0.0, "cores": 0.0}
-    if node_lags:
-        figures["nodes_p99_ms"] = _p99(node_lags)
-        figures["nodes_max_ms"] = max(node_lags)
-        figures["p99_ms"] = max(figures["p99_ms"], figures["nodes_p99_ms"])
+    typical = [sorted(lags)[len(lags) // 2] for lags in per_node.values()]
+    figures["nodes_typical_ms"] = max(typical, default=0.0)
+    figures["nodes_max_ms"] = max((max(lags) for lags in per_node.values()), default=0.0)
+    figures["late_ms"] = max(figures.get("p99_ms", 0.0), figures["nodes_typical_ms"])
     return figures
 
 
