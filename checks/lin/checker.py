@@ -21,8 +21,8 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from checks.history import Event, Operation, pair_operations
-from checks.lin import native
 from checks.lin.model import Call, Model
+from checks.lin.native import search_parts
 from checks.lin.search import SLICE_STEPS, SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
 
@@ -197,7 +197,7 @@ def _search_native(
 ) -> tuple[bool, Part | None]:
     """Search the parts with the compiled helper, if it runs here: (whether
     it ran, the failing part). It fills in each finished part's result."""
-    outcomes = native.search_parts(
+    outcomes = search_parts(
         model, [(p.key, p.calls, p.init) for p in parts], cache_each, SLICE_STEPS, timeout_s
     )
     if outcomes is None:
