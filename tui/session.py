@@ -487,7 +487,10 @@ class Session:
         self._drop_future_arrivals(now_ms)
         for plan in getattr(self.dep, "plans", {}).values():
             plan.traffic_until_ms = min(plan.traffic_until_ms, now_ms)
-            plan.closed.clear()
+            # End the closed loops in their places: a client knows a loop by its index,
+            # and a new loop in a started one's place never started (g after j, saturate).
+            begun = [replace(loop, end_ms=now_ms) for loop in plan.closed if loop.start_ms < now_ms]
+            plan.closed[:] = begun  # loops start in plan order: the begun ones come first
         self.profile = "judged"
         self._windows.clear()
         self.actions.append(Action(now_ms, "heal", {}, "judge"))

@@ -132,3 +132,16 @@ def test_the_capstone_ticks_without_merging_its_parts_histories(
     monkeypatch.undo()
     ok = sum(1 for e in s.dep.history if e.f == "transfer" and e.type == "ok")
     assert s.meter.ok_total == ok > 0, "every part's payments are metered, once"
+
+
+def test_saturation_comes_back_after_a_judge() -> None:
+    """j cleared the closed loops; g appended a new one in the first one's place, which
+    the client knew as started: no traffic at all after g in the saturate scenario."""
+    s = Session(SessionConfig(chapter="ch1", scenario="saturate", seed=1))
+    s.step(1_000.0)
+    assert s.frame().offered_tps > 100
+    done_ms = s.judge()
+    s.step(done_ms - s.rt.now_ms + 100.0)
+    s.resume_traffic()
+    s.step(2_000.0)
+    assert s.frame().offered_tps > 100
