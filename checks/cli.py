@@ -202,7 +202,7 @@ def _lin_model(
         return model, "given with --model"
     detected = detect_model(loaded.format, loaded.events)
     if detected is None:
-        fs = sorted({ev.f for ev in loaded.events if ev.process != "nemesis"})
+        fs = sorted({ev.f for ev in loaded.events if ev.process not in ("nemesis", "trace")})
         _fail(
             json_out,
             f"{shown(history)}: cannot tell the model from the history (operations: "

@@ -58,6 +58,12 @@ IF_UNKNOWN: dict[str, str] = {
     "checked with `d11 check ledger`, `bank` or `lin`.",
 }
 
+UNMODELLED = (
+    "A history of operations it models (figures: modelled) and operations it knows move "
+    "no ledger money (no_money). Judge the others with the checker that models them, or "
+    "leave them out of the file."
+)
+
 
 def _run(
     name: str, path: Path, fmt: str | None, as_json: bool, check: Any, mb_max: int | None = None
@@ -136,6 +142,8 @@ def render(verdict: Verdict) -> None:
             console.print(f"... {len(data) - WITNESS_ROWS_MAX} more rows: use --json")
     if verdict.valid is False and verdict.checker in LOOK_AT:
         console.print(f"[bold]What to look at:[/bold] {LOOK_AT[verdict.checker]}")
+    elif verdict.valid == "unknown" and "unmodelled" in verdict.details:
+        console.print(f"[bold]What it needs:[/bold] {UNMODELLED}")
     elif (
         verdict.valid == "unknown"
         and verdict.checker in IF_UNKNOWN

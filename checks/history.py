@@ -25,6 +25,10 @@ EVENT_TYPES: frozenset[str] = frozenset({"invoke", "ok", "fail", "info"})
 _TYPES: dict[str, EventType] = {t: t for t in ("invoke", "ok", "fail", "info")}
 
 NEMESIS = "nemesis"
+# Spans (chapter 7's tracing, one info event each): observations of a hop, not
+# operations; like the nemesis's notes, they pair with nothing.
+TRACE = "trace"
+NOT_OPERATIONS = frozenset({NEMESIS, TRACE})
 
 # The `extra` of the many events that have none: one shared, read-only map.
 _NO_EXTRA: Any = MappingProxyType({})
@@ -63,7 +67,7 @@ def pair_operations(events: list[Event], only: Container[str] | None = None) -> 
 
     A process runs one operation at a time (as in Jepsen); a completion with
     no open invoke, or a second invoke while one is open, is an error. Nemesis
-    events are not operations and are skipped; so are operations whose f is
+    events and spans are not operations and are skipped; so are operations whose f is
     not in `only`, when it is given (a checker that reads a few kinds of
     operation need not hold every other one in memory).
     """
@@ -71,7 +75,7 @@ def pair_operations(events: list[Event], only: Container[str] | None = None) -> 
     ops: list[Operation | None] = []
     slot: dict[int | str, int] = {}
     for ev in events:
-        if ev.process == NEMESIS:
+        if ev.process in NOT_OPERATIONS:
             continue
         if ev.type == "invoke":
             if ev.process in open_ops:

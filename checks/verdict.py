@@ -65,8 +65,8 @@ NO_CLIENT_OPERATIONS = "no client operations"
 
 
 def has_client_operations(events: Iterable[Any]) -> bool:
-    """Does the history hold any operation of a client (not only nemesis events)?"""
-    return any(ev.process != "nemesis" for ev in events)
+    """Does the history hold any operation of a client (not only nemesis events or spans)?"""
+    return any(ev.process not in ("nemesis", "trace") for ev in events)
 
 
 def no_client_operations(checker: str) -> Verdict:

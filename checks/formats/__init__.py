@@ -20,7 +20,7 @@ from checks.formats.jepsen import parse_edn_history, read_edn_lines
 from checks.formats.limits import ENV_HISTORY_MB_MAX, history_mb_max
 from checks.formats.porcupine import parse_etcd_lines, parse_etcd_log
 from checks.history import (
-    NEMESIS,
+    NOT_OPERATIONS,
     Event,
     HistoryError,
     Operation,
@@ -178,7 +178,7 @@ def check_pairing(events: list[Event], lines: Sequence[int], source: str) -> Non
     """
     open_at: dict[int | str, int] = {}  # process -> index of its open invoke
     for i, ev in enumerate(events):
-        if ev.process == NEMESIS:
+        if ev.process in NOT_OPERATIONS:
             continue
         where = f"{source}: line {lines[i]}"
         if ev.type == "invoke":

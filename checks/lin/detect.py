@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from checks.history import NEMESIS, Event
+from checks.history import NOT_OPERATIONS, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def detect_model(fmt: str, events: Iterable[Event]) -> Detected | None:
         return Detected("etcd", "a Porcupine etcd log: one compare-and-set register")
     if fmt == "porcupine-kv":
         return Detected("kv", "a Porcupine kv log: a key-value map")
-    fs = {ev.f for ev in events if ev.process != NEMESIS}
+    fs = {ev.f for ev in events if ev.process not in NOT_OPERATIONS}
     if not fs:
         return None
     for allowed, needed, model in _BY_OPERATIONS:

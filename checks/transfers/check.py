@@ -14,6 +14,8 @@ from typing import Any
 
 from checks.history import Event, pair_operations
 from checks.transfers.history import (
+    MODELLED,
+    NO_LEDGER_MONEY,
     LedgerError,
     Read,
     _initial,
@@ -21,6 +23,7 @@ from checks.transfers.history import (
     _Setting,
     _setting,
     _transfers,
+    unmodelled,
 )
 from checks.transfers.reads import (
     _check_balances,
@@ -60,6 +63,20 @@ def check_ledger(
     """
     assert faults_max >= 0 and explain_steps >= 0, (faults_max, explain_steps)
     ops = pair_operations(list(events))
+    others = unmodelled(ops)
+    if others:
+        kinds = ", ".join(f"{f} x{n}" for f, n in others.items())
+        return Verdict(
+            "ledger",
+            "unknown",
+            f"The history has operations this checker does not model ({kinds}): they may "
+            "have moved money it cannot account for, so it cannot judge the balances.",
+            {
+                "unmodelled": others,
+                "modelled": sorted(MODELLED),
+                "no_money": sorted(NO_LEDGER_MONEY),
+            },
+        )
     errors: list[LedgerError] = []
     by_id = _transfers(ops, errors)
     answers = _lookups(ops, by_id, errors)

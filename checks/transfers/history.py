@@ -93,12 +93,108 @@ _INTS = frozenset({int})
 _STRS = frozenset({str})
 
 
+# --8<-- [start:ledger-vocabulary]
+# The operations the checker holds against the reads, and those it knows move
+# no ledger money: the message queue's own bookkeeping around a payment
+# (chapter 5: the payment itself is the `transfer`, its settlement the
+# `settle`), and load-test payments, which write shadow accounts (whether they
+# did is `checks.isolation`'s question; one that moved production money shows
+# here as balances no client's transfer explains). Any other operation may
+# have moved money the checker cannot see: the verdict is then unknown.
+SETTLE = "settle"
+MODELLED = frozenset({"init", "transfer", "lookup-transfer", "read", SETTLE})
+NO_LEDGER_MONEY = frozenset(
+    {"send", "commit", "rollback", "publish", "receive", "apply", "check-max",
+     "read-payments", "load-test:transfer", "span"}
+)  # fmt: skip
+SETTLED_TWINS = ("@settled", "/settled")  # chapter 5's m3@pay -> m3@settled; the capstone's
+SETTLE_APPLIED = frozenset({"ok", "exists"})  # exists: an earlier delivery's transfer holds it
+
+
+def unmodelled(ops: list[Operation]) -> dict[str, int]:
+    """Operations the ledger checker neither models nor knows to move no money: kind -> count."""
+    out: dict[str, int] = {}
+    for op in ops:
+        if op.f not in MODELLED and op.f not in NO_LEDGER_MONEY:
+            out[op.f] = out.get(op.f, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def settled_twin(escrow: str, accounts: Collection[str]) -> str | None:
+    """The account a settlement out of `escrow` credits: its settled twin, the one
+    of the two namings (`m3@pay` -> `m3@settled`, `m3@hz-1` -> `m3@hz-1/settled`)
+    the history's accounts hold; None when neither is there (nothing to credit)."""
+    name, at, _ = escrow.partition("@")
+    candidates = ([name + SETTLED_TWINS[0]] if at else []) + [escrow + SETTLED_TWINS[1]]
+    return next((c for c in candidates if c in accounts), None)
+
+
+def settlement_transfer(op: Operation, accounts: Collection[str]) -> dict[str, Any]:
+    """A `settle` operation as the transfer the ledger applied: id `settle:<message id>`
+    (one per message: a redelivery reuses it), escrow -> settled twin. Its
+    completion's `result` says what the ledger did: ok or exists, applied (this
+    attempt or an earlier one); any other code, refused."""
+    v = op.invoke.value
+    if not isinstance(v, Mapping) or not {"id", "merchant", "amount"} <= v.keys():
+        raise HistoryError(
+            f"event {op.invoke.index}: a settle's value needs id, merchant and amount, "
+            f"not {v!r:.80}"
+        )
+    escrow = str(v["merchant"])
+    twin = str(v["to"]) if "to" in v else settled_twin(escrow, accounts)
+    if twin is None:
+        raise HistoryError(
+            f"event {op.invoke.index}: a settlement out of {escrow} credits its settled twin "
+            f"({escrow.partition('@')[0]}{SETTLED_TWINS[0]} or {escrow}{SETTLED_TWINS[1]}), and "
+            "the history names neither: record it as the settle's `to`"
+        )
+    return {"id": f"settle:{v['id']}", "from": escrow, "to": twin, "amount_cents": v["amount"]}
+
+
+def touches_read_money(op: Operation, accounts: Collection[str]) -> bool:
+    """Does a settlement move money of an account the history opens or reads? One
+    that does not (a tagged payment's, out of a shadow escrow) is load-test traffic."""
+    v = op.invoke.value
+    escrow = str(v.get("merchant")) if isinstance(v, Mapping) else ""
+    return escrow in accounts or settled_twin(escrow, accounts) is not None
+
+
+def settle_outcome(op: Operation) -> str:
+    """ok (the ledger holds the transfer), fail (it refused it) or info (no answer)."""
+    done = op.completion
+    if op.type != "ok" or done is None:
+        return op.type
+    result = done.value.get("result") if isinstance(done.value, Mapping) else None
+    return "ok" if result in SETTLE_APPLIED else "fail"
+
+
+# --8<-- [end:ledger-vocabulary]
+
+
+def named_accounts(ops: list[Operation]) -> frozenset[str]:
+    """Every account the opening balances and the reads name (where a twin is looked for)."""
+    out: set[str] = set()
+    for op in ops:
+        value = op.completion.value if op.completion is not None else None
+        if op.f in ("init", "read") and op.type == "ok" and isinstance(value, Mapping):
+            out.update(str(a) for a in value)
+    return frozenset(out)
+
+
 def _transfers(ops: list[Operation], errors: list[LedgerError]) -> dict[str, Transfer]:
     by_id: dict[str, Transfer] = {}
+    accounts = named_accounts(ops) if any(op.f == SETTLE for op in ops) else frozenset()
     for op in ops:
-        if op.f != "transfer":
+        if op.f not in ("transfer", SETTLE):
             continue
-        v = op.invoke.value
+        kind = op.type
+        if op.f == SETTLE and not touches_read_money(op, accounts):
+            continue  # a load-test settlement of shadow accounts: checks.isolation's
+        if op.f == SETTLE:
+            v: Any = settlement_transfer(op, accounts)
+            kind = settle_outcome(op)
+        else:
+            v = op.invoke.value
         if not isinstance(v, Mapping) or "id" not in v or "from" not in v or "to" not in v:
             raise HistoryError(
                 f"event {op.invoke.index}: a transfer's value needs id, from, to and "
@@ -126,12 +222,12 @@ def _transfers(ops: list[Operation], errors: list[LedgerError]) -> dict[str, Tra
             )
             continue
         t.attempts += 1
-        if op.type == "ok":
+        if kind == "ok":
             assert op.completion is not None
             t.oks += 1
             if t.ack_index is None:
                 t.ack_index, t.ack_time_ms = op.completion.index, op.completion.time_ms
-        elif op.type == "fail":
+        elif kind == "fail":
             t.fails += 1
     return by_id
 
@@ -256,7 +352,9 @@ def _setting(
     accounts = set(init) | {a for t in transfers for a in (t.source, t.target)}
     accounts |= {a for r in reads for a in r.balances}
     every_account = frozenset(accounts)
-    last_transfer = max((i for op in ops if op.f == "transfer" for i in _indices(op)), default=-1)
+    last_transfer = max(
+        (i for op in ops if op.f in ("transfer", SETTLE) for i in _indices(op)), default=-1
+    )
     full = [r for r in reads if _full(r, every_account)]
     return _Setting(
         transfers=transfers,

@@ -40,6 +40,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.history import Event, HistoryError, Operation, pair_operations
+from checks.transfers.history import (
+    SETTLE,
+    named_accounts,
+    settlement_transfer,
+    touches_read_money,
+    unmodelled,
+)
 
 INIT = "init"
 
@@ -63,12 +70,25 @@ def is_wallet_history(events: Sequence[Event]) -> bool:
 def wallet_history(events: Sequence[Event]) -> WalletHistory:
     """The history projected on each wallet, with the wallets' opening balances."""
     ops = pair_operations(list(events))
+    others = unmodelled(ops)
+    if others:
+        kinds = ", ".join(f"{f} x{n}" for f, n in others.items())
+        raise HistoryError(
+            f"the history has operations the ledger model does not know ({kinds}): they may "
+            "move money it cannot see, so no verdict on it would be sound"
+        )
     initial = _opening(ops)
     credited = {
         str(op.invoke.value.get("to"))
         for op in ops
         if op.f == "transfer" and isinstance(op.invoke.value, dict)
     }
+    if any(op.f == SETTLE for op in ops):  # a settlement credits the escrow's settled twin
+        named = named_accounts(ops)
+        settles = [op for op in ops if op.f == SETTLE and touches_read_money(op, named)]
+        for op in settles:
+            moved = settlement_transfer(op, named)
+            credited |= {moved["from"], moved["to"]}
     accounts = set(initial) | {str(a) for op in ops if _is_full_read(op) for a in _read_value(op)}
     wallets = accounts - credited
     return WalletHistory(
