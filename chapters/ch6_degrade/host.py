@@ -14,24 +14,18 @@ to judge latency and goodput when the harness itself ran that late: it says
 from __future__ import annotations
 
 import os
-from typing import Protocol
+
+from chapters.stage import Runtime
 
 __all__ = ["PROBE_MS", "HostLagProbe"]
 
 PROBE_MS = 50.0  # one callback per 50 ms: 20 samples a second, cheap next to the traffic
 
 
-class _Clock(Protocol):
-    @property
-    def now_ms(self) -> float: ...
-
-    def call_at(self, t_ms: float, fn: object) -> object: ...
-
-
 class HostLagProbe:
     """Start it with the traffic; `report()` stops it and returns the figures."""
 
-    def __init__(self, rt: _Clock) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.lags_ms: list[float] = []
         self.running = False

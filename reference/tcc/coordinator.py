@@ -204,7 +204,8 @@ class TccCoordinator:
 
     def on_timer(self, ctx: Context, tag: Hashable) -> tuple[str, str] | None:
         """Handle a TCC timer (tags are ("tcc-try" | "tcc-p2", xid))."""
-        kind, xid = tag  # type: ignore[misc]
+        assert isinstance(tag, tuple) and len(tag) == 2, tag
+        kind, xid = str(tag[0]), str(tag[1])
         if kind == "tcc-p2" and xid == _PUMP:
             self._pump_at_ms = None
             self._pump(ctx)
