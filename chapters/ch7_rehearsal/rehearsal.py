@@ -39,13 +39,14 @@ from checks.verdict import Verdict
 from reference.capacity import fit_usl, recorded_arrivals
 from reference.sim.kernel import fewer_collections
 
-__all__ = ["READY_HEADROOM", "RehearsalPlan", "percentile", "rehearse"]
+__all__ = ["READY_HEADROOM", "USL_FIT_ERROR_MAX", "RehearsalPlan", "percentile", "rehearse"]
 
 Figures = dict[str, Any]  # a JSON-ready part of the report: a level, a drill, the fit
 
 READY_HEADROOM = 1.1  # capacity over forecast needed to go live
 SLO_SUCCESS_MIN = 0.99  # acknowledged over started, at the 1.1x level
 SLO_P99_MS = DEADLINE_MS / 2  # end-to-end p99 at the 1.1x level
+USL_FIT_ERROR_MAX = 0.2  # above it (relative RMS error) the law does not describe the curve
 QUEUE_SATURATED = 8.0  # mean events waiting at a node: it is past its capacity
 WARMUP_SHARE = 0.25  # the first quarter of a window is not steady state
 SAMPLE_MS = 50.0
@@ -266,8 +267,25 @@ def _drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
         "stopped_after_ms": round(stop_ms, 2),
         "refused_after": refused,
         "passed": stop_ms <= SWITCH_STOP_MS_MAX and refused > 0 and isolation.valid is True,
+        "failed_because": _switch_failures(stop_ms, refused, isolation.valid),
         "isolation": isolation.valid,
     }
+
+
+def _switch_failures(stop_ms: float, refused: int, isolation: object) -> list[str]:
+    """Why the kill-switch drill failed, in words (none: it passed)."""
+    why = []
+    if stop_ms > SWITCH_STOP_MS_MAX:
+        why.append(f"tagged payments went on {stop_ms:.0f} ms, over {SWITCH_STOP_MS_MAX:.0f} ms")
+    if refused == 0:
+        why.append("no tagged payment was refused after the switch")
+    if isolation is not True:
+        why.append(
+            "isolation "
+            + ("broken: tagged payments wrote production accounts" if isolation is False
+               else "could not be judged")
+        )  # fmt: skip
+    return why
 
 
 NIGHT_DURATION_S = 2.0  # the capstone's night, small: 2 s of traffic ...
@@ -561,6 +579,9 @@ def _usl(points: list[dict[str, float]]) -> Figures:
         "sigma": round(fit.sigma, 5), "kappa": round(fit.kappa, 7), "lambda_tps": fit.lam,
         "peak_concurrency": fit.peak_concurrency, "peak_tps": fit.peak_throughput,
         "rmse_rel": round(fit.rmse_rel, 4),
+        # Past USL_FIT_ERROR_MAX the fitted σ, κ and peak describe no measured curve: the
+        # report says so, and nothing is ranked or decided on them (capacity is measured).
+        "describes_curve": fit.rmse_rel <= USL_FIT_ERROR_MAX,
     }  # fmt: skip
 
 

@@ -29,6 +29,12 @@ def render_text(r: dict[str, Any]) -> str:
     usl = r["usl"]
     if "error" in usl:
         out.append(f"USL fit        could not fit: {usl['error']}")
+    elif not usl.get("describes_curve", True):
+        out.append(
+            f"USL fit        sigma {usl['sigma']:.4f}  kappa {usl['kappa']:.6f}"
+            f" (fit error {100 * usl['rmse_rel']:.1f}%: the law does not describe this curve;"
+            " no peak predicted, capacity is the measured one)"
+        )
     else:
         out.append(
             f"USL fit        sigma {usl['sigma']:.4f}  kappa {usl['kappa']:.6f}  "
@@ -58,8 +64,12 @@ def render_text(r: dict[str, Any]) -> str:
     out.append("")
     out.append("bottlenecks (the first to saturate first; mean queue at the highest level)")
     for i, b in enumerate(r["bottlenecks"], 1):
-        sat = f"{b['saturates_at']}x" if b["saturates_at"] is not None else "not reached"
-        out.append(f"  {i}. {b['node']:<8} queue {b['mean_queue']:>7.1f}  saturates at {sat}")
+        sat = (
+            f"saturates at {b['saturates_at']}x"
+            if b["saturates_at"] is not None
+            else "not saturated at any level"
+        )
+        out.append(f"  {i}. {b['node']:<8} queue {b['mean_queue']:>7.1f}  {sat}")
     for d in r["drills"]:
         outcome = "passed" if d["passed"] else "FAILED"
         if "what" in d:  # the night's drills say it themselves
@@ -73,6 +83,9 @@ def render_text(r: dict[str, Any]) -> str:
             what = (f"goodput back to 90% of {d['goodput_before_tps']:.0f}/s "
                     + (f"{back:.0f} ms after the crash" if back is not None else "never")
                     + f"; {checks}")  # fmt: skip
+        why = d.get("failed_because") or []
+        if why and not d["passed"]:
+            outcome += ": " + "; ".join(why)
         out.append(f"drill {d['name']}: {outcome} ({what})")
     out.append(f"isolation: {r['isolation']}")
     return "\n".join(out)
@@ -101,7 +114,13 @@ def write_html(r: dict[str, Any], path: Path) -> Path:
     if "error" not in usl and ns:
         xs = [1 + i * (max(ns) - 1) / 100 for i in range(101)]
         ys = [usl["lambda_tps"] * usl_capacity(x, usl["sigma"], usl["kappa"]) for x in xs]
-        ax.plot(xs, ys, "-", label=f"USL σ={usl['sigma']:.3f} κ={usl['kappa']:.5f}")
+        ax.plot(
+            xs,
+            ys,
+            "-",
+            label=f"USL σ={usl['sigma']:.3f} κ={usl['kappa']:.5f}"
+            + ("" if usl.get("describes_curve", True) else " (does not describe the curve)"),
+        )
     ax.axhline(r["forecast_tps"], color="red", ls="--", label="forecast peak")
     ax.axhline(r["forecast_tps"] * 1.1, color="orange", ls=":", label="1.1x forecast")
     ax.set(xlabel="payments in flight (N)", ylabel="payments/s (simulated)", title="Capacity")

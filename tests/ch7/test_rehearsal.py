@@ -65,3 +65,31 @@ def test_a_bad_option_is_one_line_and_exit_2() -> None:
     assert result.exit_code == 2
     assert result.output.strip().startswith("error: --slow names no node")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_report_says_why_a_drill_failed_and_when_the_fit_means_nothing() -> None:
+    from chapters.ch7_rehearsal.rehearsal import USL_FIT_ERROR_MAX, _switch_failures
+    from chapters.ch7_rehearsal.report import render_text
+
+    plan = RehearsalPlan()
+    # A ragged curve (--slow shard-2's begins so): a 36% fit error, its "peak" meaningless.
+    points = ((1, 91), (2, 151), (4, 141), (8, 104), (16, 157), (24, 60), (32, 150))
+    ragged = [{"n": n, "tps": t} for n, t in points]
+    switch = {
+        "name": "kill switch", "stopped_after_ms": 0.0, "refused_after": 318, "isolation": False,
+        "passed": False, "failed_because": _switch_failures(0.0, 318, False),
+    }  # fmt: skip
+    level = _level(1.1, isolation=False) | {
+        "queues": {"gw-0": 0.5}, "offered_tps": 110.0, "goodput_tps": 100.0, "success": 1.0,
+    }  # fmt: skip
+    r = analyse(plan, 100.0, 0.01, ragged, [level], [switch], 10)
+    assert r["usl"]["rmse_rel"] > USL_FIT_ERROR_MAX and r["usl"]["describes_curve"] is False
+    text = render_text(r)
+    assert "the law does not describe this curve; no peak predicted" in text
+    assert "/s at N=" not in text.split("USL fit", 1)[1].splitlines()[0]
+    assert "drill kill switch: FAILED: isolation broken: tagged payments wrote production" in text
+    assert "not saturated at any level" in text and "not reached" not in text
+    assert _switch_failures(0.0, 5, True) == []  # a passing drill has no reason to fail
+    smooth = [{"n": n, "tps": 100.0 * n / (1 + 0.05 * (n - 1))} for n in (1, 2, 4, 8, 16, 32)]
+    fits = analyse(plan, 100.0, 0.01, smooth, [level], [switch], 10)
+    assert fits["usl"]["describes_curve"] is True and "/s at N=" in render_text(fits)
