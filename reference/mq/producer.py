@@ -227,13 +227,33 @@ class TransactionalProducer(Node):
         def stored(ok: bool, result: object) -> None:
             if not ok:
                 sent("info")  # maybe stored: the check-back will fence and roll it back
-                self._reply(ctx, p, "failed", "broker-unavailable")
+                self._give_up(ctx, p)
                 return
             sent("ok")
             self.traces.step(ctx, pid, "stored", half=True)
             self._transfer(ctx, p, then=self._end_transaction)
 
         self.caller.call(ctx, BROKER, Propose(f"half:{pid}", half), stored)
+
+    def _give_up(self, ctx: Context, p: _Payment) -> None:
+        """No broker to hold the half message: the payment fails, but "failed" tells
+        the user it never happens, and another producer may be paying it (a retry
+        through another cell's gateway, the capstone's pipeline). So the ledger
+        decides first, by the fence: burnt, it is failed for good; held, another
+        attempt paid it; no answer, the user hears nothing (its lookup decides)."""
+        pid = p.body.payment_id
+        command = CreateTransfers((self.config.fence(data_view(p.body, p.trace)),), 0)
+
+        def fenced(ok: bool, result: object) -> None:
+            code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
+            if code is None:
+                return
+            if str(code).startswith("exists"):
+                self._reply(ctx, p, "paid")
+            else:
+                self._reply(ctx, p, "failed", "broker-unavailable")
+
+        self.caller.call(ctx, LEDGER, Propose(f"give-up:{pid}", command), fenced)
 
     def _end_transaction(self, ctx: Context, p: _Payment, status: str) -> None:
         if status == "unknown":
