@@ -42,9 +42,13 @@ def _producer(history: list[dict[str, Any]]) -> TransactionalProducer:
     return TransactionalProducer("pay", config)
 
 
-def _silence(producer: TransactionalProducer, ctx: RecordingContext) -> None:
-    """No answer ever comes: fire every call timer until the producer gives up."""
-    while calls := [t for t in ctx.timers if isinstance(t, tuple) and t[0] == CALL_TIMER]:
+def _silence(producer: TransactionalProducer, ctx: RecordingContext, only: str = "") -> None:
+    """No answer ever comes (to the calls whose request id starts with `only`): fire
+    their call timers until the producer gives up."""
+    while calls := [
+        t for t in ctx.timers
+        if isinstance(t, tuple) and t[0] == CALL_TIMER and str(t[1]).startswith(only)
+    ]:  # fmt: skip
         for tag in calls:
             ctx.timers.pop(tag)
             producer.on_timer(ctx, tag)
@@ -84,7 +88,15 @@ def test_a_half_message_whose_reply_is_lost_fails_the_payment_and_is_rolled_back
     producer.on_message(ctx, "client", PayRequest("r1", "p1", "u1", "m1@pay", 5, 1e9))
     sent = _to(ctx, "b1")
     broker.apply(sent[0].command)  # stored: only the reply is lost
-    _silence(producer, ctx)
+    _silence(producer, ctx, only="half:")
+    # Before saying "failed" the producer fences the payment's id in the ledger
+    # (another producer may be paying it); the fence fails: it never will be.
+    sent_now = ctx.take_sent()
+    assert [m for d, m in sent_now if d == "client"] == []
+    (fence,) = [m for d, m in sent_now if d == "l1"]
+    assert isinstance(fence, Propose) and fence.request_id == "give-up:p1"
+    code = CreateTransferResult.EXCEEDS_CREDITS.value
+    producer.on_message(ctx, "l1", ProposeResult(fence.request_id, True, (code,), "l1"))
     replies = [m for d, m in ctx.take_sent() if d == "client"]
     assert [(r.payment_id, r.status) for r in replies if isinstance(r, PayReply)] == [
         ("p1", "failed")
