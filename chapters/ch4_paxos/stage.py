@@ -346,7 +346,7 @@ class PaxosStage(Stage):
         self._add_gateways(rt, dep, options, directory, rules, served, gateways)
         clients = topo.nodes_in(USERS_CELL)
         czones = self._add_zones(rt, dep, rules, {**dep.cell_city, **spare}, gateways, clients)
-        self._add_controller(rt, dep, cells, rules, gateways)
+        self._add_controller(rt, dep, cells, rules, gateways, self.failover_acceptors(czones))
         dep.roles["config"] += [GZONE, *czones]
         dep.roles["controller"].append(CONTROLLER)
         dep.record_init(balances)
@@ -425,6 +425,7 @@ class PaxosStage(Stage):
         cells: list[tuple[str, str, int]],
         rules: RoutingRules,
         gateways: dict[str, NodeId],
+        acceptors: list[NodeId],
     ) -> None:
         """Chapter 3's failover controller: each cell's standby is the next city's cell."""
         pairs = {}
@@ -439,8 +440,14 @@ class PaxosStage(Stage):
                 GZONE,
                 probe_every_ms=PROBE_EVERY_MS,
                 suspect_after_ms=SUSPECT_AFTER_MS,
+                acceptors=acceptors,
             ),
         )
+
+    def failover_acceptors(self, czones: list[NodeId]) -> list[NodeId]:
+        """Who fences a new rules version: nobody here, where one controller writes the
+        rules alone. A second controller (the capstone's) needs the cities' CZones."""
+        return []
 
     def _add_clients(
         self,

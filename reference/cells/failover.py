@@ -19,6 +19,17 @@ The count of attempts is not capped: a failover that gives up halfway
 leaves a dead cell's users with nowhere to go; the cap on the pause is what
 bounds the cost. Both messages are idempotent at their receivers.
 
+That is the lone writer: one controller mints every version. A standby
+controller (the capstone's, in another city) makes two writers, and a cut
+city makes them disagree: each side sees the other's cells go silent. Given
+`acceptors` (the three cities' CZones), the controller is *fenced*: a
+failover is first a proposal for the next rules version in the rules log
+(`reference.cells.rules_log`, one Paxos slot per version), and only a
+version a majority of cities accepted is promoted and published. The side
+cut off with a minority proposes and waits; a suspected cell that answers
+again before its failover is chosen is forgiven. Every step a cell takes is
+in a transition table (`LONE_WRITER`, `FENCED`).
+
 What failover cannot do is bring back what the dead primary had committed
 and not yet shipped. With asynchronous replication those payments were
 acknowledged to their clients and are gone from the new primary.
@@ -26,10 +37,20 @@ acknowledged to their clients and are gone from the new primary.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import enum
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reference.cells.messages import MoveRange, RulesAck, SetRules
+from reference.cells.messages import (
+    MoveRange,
+    RulesAccepted,
+    RulesAck,
+    RulesNack,
+    RulesPrepare,
+    RulesPromise,
+    SetRules,
+)
+from reference.cells.rules_log import Proposal, RulesProposer
 from reference.codec import Message
 from reference.gateway.handover import bucket_list
 from reference.gateway.messages import Ping, Pong
@@ -37,9 +58,11 @@ from reference.gateway.router import RoutingRules
 from reference.node import Context, Node, NodeId
 from reference.sqlstore.messages import Promote, PromoteAck
 
-__all__ = ["CellPair", "FailoverController"]
+__all__ = ["FENCED", "LONE_WRITER", "CellPair", "CellState", "FailoverController"]
 
 _PROBE = "probe"
+_LOG_RETRY = "log-retry"
+_ROUND_KEY = "rules-log/round"  # the proposer's last ballot round, never reused
 RETRY_FIRST_MS = 200.0  # first pause before re-sending an unacknowledged Promote/SetRules
 RETRY_MAX_MS = 3_200.0  # the pause doubles up to this
 
@@ -54,6 +77,42 @@ class CellPair:
     standby_store: NodeId
 
 
+class CellState(enum.Enum):
+    WATCHED = "watched"  # probed; answering
+    SUSPECT = "suspect"  # silent too long; its failover proposed, not yet chosen (fenced)
+    PROMOTING = "promoting"  # its standby store is being promoted
+    PUBLISHING = "publishing"  # the rules moving it are on their way to the GZone
+    DONE = "done"  # failed over; no longer watched
+
+
+class CellEvent(enum.Enum):
+    SILENT = "silent for suspect_after_ms"
+    ANSWERED = "a pong"
+    CHOSEN = "a chosen rules version moves it"
+    PROMOTED = "its standby's PromoteAck"
+    RULES_ACKED = "the GZone's RulesAck"
+
+
+# --8<-- [start:cell-tables]
+# h11 style: every step a cell can take, and nothing else. The lone writer
+# (chapters 3 and 4: one controller) fails a silent cell over at once; a
+# fenced controller only proposes it, and acts once a majority chose it.
+LONE_WRITER: dict[tuple[CellState, CellEvent], CellState] = {
+    (CellState.WATCHED, CellEvent.SILENT): CellState.PROMOTING,
+    (CellState.PROMOTING, CellEvent.PROMOTED): CellState.PUBLISHING,  # mints version + 1
+    (CellState.PUBLISHING, CellEvent.RULES_ACKED): CellState.DONE,
+}
+FENCED: dict[tuple[CellState, CellEvent], CellState] = {
+    (CellState.WATCHED, CellEvent.SILENT): CellState.SUSPECT,
+    (CellState.SUSPECT, CellEvent.ANSWERED): CellState.WATCHED,  # forgiven: not chosen yet
+    (CellState.SUSPECT, CellEvent.CHOSEN): CellState.PROMOTING,
+    (CellState.WATCHED, CellEvent.CHOSEN): CellState.PROMOTING,  # the other controller's
+    (CellState.PROMOTING, CellEvent.PROMOTED): CellState.PUBLISHING,
+    (CellState.PUBLISHING, CellEvent.RULES_ACKED): CellState.DONE,
+}
+# --8<-- [end:cell-tables]
+
+
 class FailoverController(Node):
     def __init__(
         self,
@@ -63,19 +122,31 @@ class FailoverController(Node):
         *,
         probe_every_ms: float = 100.0,
         suspect_after_ms: float = 1_500.0,
+        acceptors: Sequence[NodeId] = (),
     ) -> None:
+        """`acceptors` (one per city, an odd number) fence every new rules version
+        by a majority; none: this controller is the rules' only writer."""
         assert 0 < probe_every_ms < suspect_after_ms
         self.pairs = dict(pairs)
         self.rules = rules
         self.gzone = gzone
         self.probe_every_ms = probe_every_ms
         self.suspect_after_ms = suspect_after_ms
+        self.table = FENCED if acceptors else LONE_WRITER
+        self.acceptors = tuple(acceptors)
+        self.log: RulesProposer | None = None  # the rules log's proposer (fenced), from on_start
+        self.state: dict[str, CellState] = {}
         self.last_seen_ms: dict[str, float] = {}
         self.failing: dict[str, float] = {}  # cell -> when declared dead
-        self.promoted: set[str] = set()
+        self.moves: list[MoveRange] = []  # operator moves not yet in a chosen version
         self.seq = 0
         self.rules_acked = rules.version  # the GZone booted with these rules
         self.retry_ms: dict[Hashable, float] = {}  # retry timer tag -> its current pause
+
+    def _step(self, cell: str, event: CellEvent) -> None:
+        nxt = self.table.get((self.state[cell], event))
+        assert nxt is not None, f"{cell}: no step from {self.state[cell]} on {event}"
+        self.state[cell] = nxt
 
     def on_start(self, ctx: Context) -> None:
         saved = ctx.disk.get("rules")
@@ -84,12 +155,15 @@ class FailoverController(Node):
             self._send_rules(ctx)  # we may have crashed before the GZone acknowledged them
         now_ms = ctx.now_ms()
         self.last_seen_ms = {cell: now_ms for cell in self.pairs if cell not in self.rules.moved}
+        self.state = {cell: CellState.WATCHED for cell in self.last_seen_ms}
+        if self.acceptors:
+            self.log = RulesProposer(ctx.node_id, self.acceptors, ctx.disk.get(_ROUND_KEY, 0))
         ctx.set_timer(self.probe_every_ms, _PROBE)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if isinstance(tag, tuple) and tag[0] == "promote-retry":
             cell = tag[1]
-            if cell not in self.promoted:  # no PromoteAck yet: ask again
+            if self.state.get(cell) is CellState.PROMOTING:  # no PromoteAck yet: ask again
                 ctx.count("promote_resent")
                 ctx.send(self.pairs[cell].standby_store, Promote(f"{cell} failed over"))
                 self._retry(ctx, tag)
@@ -100,18 +174,28 @@ class FailoverController(Node):
                 ctx.send(self.gzone, SetRules(self.rules, "re-sent: not yet acknowledged"))
                 self._retry(ctx, tag)
             return
+        if tag == _LOG_RETRY:
+            assert self.log is not None
+            want = self._wanted()
+            self._send(ctx, self.log.on_timeout(want))
+            if want is None:
+                ctx.trace("failover-abandoned", version=self.rules.version + 1)
+            else:
+                self._retry(ctx, tag)
+            return
         if tag != _PROBE:
             super().on_timer(ctx, tag)
             return
         self.seq += 1
         now_ms = ctx.now_ms()
         for cell, seen_ms in sorted(self.last_seen_ms.items()):
-            if cell in self.failing:
+            if self.state[cell] not in (CellState.WATCHED, CellState.SUSPECT):
                 continue
-            if now_ms - seen_ms > self.suspect_after_ms:
+            if self.state[cell] is CellState.WATCHED and now_ms - seen_ms > self.suspect_after_ms:
                 self._fail_over(ctx, cell)
             else:
                 ctx.send(self.pairs[cell].gateway, Ping(self.seq))
+        self._propose(ctx)
         ctx.set_timer(self.probe_every_ms, _PROBE)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
@@ -119,72 +203,156 @@ class FailoverController(Node):
             cell = next((c for c, p in self.pairs.items() if p.gateway == msg.node), None)
             if cell is not None and cell in self.last_seen_ms:
                 self.last_seen_ms[cell] = ctx.now_ms()
+                if self.state[cell] is CellState.SUSPECT:
+                    self._step(cell, CellEvent.ANSWERED)
+                    del self.failing[cell]
+                    ctx.trace("cell-alive", cell=cell)
         elif isinstance(msg, PromoteAck):
             self._on_promoted(ctx, msg)
         elif isinstance(msg, MoveRange):
             self._move(ctx, msg)
         elif isinstance(msg, RulesAck):
-            self.rules_acked = max(self.rules_acked, msg.version)
-            if msg.version >= self.rules.version:
-                ctx.cancel_timer("rules-retry")
-                self.retry_ms.pop("rules-retry", None)
-                done = sorted(c for c in self.failing if c in self.rules.moved)
-                for cell in done:
-                    ctx.trace(
-                        "failover-complete", cell=cell, declared_ms=self.failing.pop(cell),
-                        version=msg.version,
-                    )  # fmt: skip
-                    del self.last_seen_ms[cell]
+            self._on_rules_ack(ctx, msg)
+        elif isinstance(msg, RulesPromise) and self.log is not None:
+            self._send(ctx, self.log.on_promise(msg))
+        elif isinstance(msg, RulesAccepted) and self.log is not None:
+            self._send(ctx, self.log.on_accepted(msg))
+        elif isinstance(msg, RulesNack) and self.log is not None:
+            self._send(ctx, self.log.on_nack(msg))
         else:
             super().on_message(ctx, src, msg)
 
     # --8<-- [start:failover]
     def _fail_over(self, ctx: Context, cell: str) -> None:
-        """Step 1: promote the standby. It answers with how much log it had."""
+        """Step 1: promote the standby. It answers with how much log it had.
+        (Fenced: first propose the failover; `_adopt` promotes once it is chosen.)"""
+        self._step(cell, CellEvent.SILENT)
         self.failing[cell] = ctx.now_ms()
         pair = self.pairs[cell]
         ctx.trace("cell-dead", cell=cell, standby=pair.standby_cell)
-        ctx.send(pair.standby_store, Promote(f"{cell} failed over"))
+        if self.state[cell] is CellState.PROMOTING:
+            self._promote(ctx, cell)
+
+    def _promote(self, ctx: Context, cell: str) -> None:
+        ctx.send(self.pairs[cell].standby_store, Promote(f"{cell} failed over"))
         self._arm_retry(ctx, ("promote-retry", cell))
 
     def _on_promoted(self, ctx: Context, ack: PromoteAck) -> None:
         """Step 2: rewrite the routing rules, so the dead cell's users go there."""
-        cell = next(c for c, p in self.pairs.items() if p.standby_store == ack.node)
-        if cell in self.promoted:
-            return
-        self.promoted.add(cell)
-        ctx.cancel_timer(("promote-retry", cell))
-        self.retry_ms.pop(("promote-retry", cell), None)
-        standby = self.pairs[cell].standby_cell
-        buckets = tuple(standby if owner == cell else owner for owner in self.rules.buckets)
-        moved = {**self.rules.moved, cell: standby}
-        self.rules = RoutingRules(self.rules.version + 1, buckets, moved)
-        ctx.disk.put("rules", self.rules)
-        ctx.disk.sync()
-        ctx.send(self.gzone, SetRules(self.rules, f"failover of {cell}"))
-        self._arm_retry(ctx, "rules-retry")
+        promoting = [
+            c for c, p in self.pairs.items()
+            if p.standby_store == ack.node and self.state.get(c) is CellState.PROMOTING
+        ]  # fmt: skip
+        for cell in promoting:
+            self._step(cell, CellEvent.PROMOTED)
+            ctx.cancel_timer(("promote-retry", cell))
+            self.retry_ms.pop(("promote-retry", cell), None)
+            if self.log is None:  # the lone writer mints the version itself
+                self.rules = _failed_over(self.rules, cell, self.pairs[cell].standby_cell)
+                self._publish(ctx, f"failover of {cell}")
+        if self.log is not None and promoting and not self._promoting():
+            self._publish(ctx, f"failover of {', '.join(sorted(self.rules.moved))}")
 
     # --8<-- [end:failover]
+
+    def _on_rules_ack(self, ctx: Context, msg: RulesAck) -> None:
+        self.rules_acked = max(self.rules_acked, msg.version)
+        if msg.version < self.rules.version:
+            return
+        ctx.cancel_timer("rules-retry")
+        self.retry_ms.pop("rules-retry", None)
+        done = sorted(c for c, st in self.state.items() if st is CellState.PUBLISHING)
+        for cell in done:
+            assert cell in self.rules.moved, cell
+            self._step(cell, CellEvent.RULES_ACKED)
+            ctx.trace(
+                "failover-complete", cell=cell, declared_ms=self.failing.pop(cell, None),
+                version=msg.version,
+            )  # fmt: skip
+            del self.last_seen_ms[cell]
 
     # --8<-- [start:move-range]
     def _move(self, ctx: Context, msg: MoveRange) -> None:
         """A range to another live cell: the next rules version, written as a failover's.
-        The controller is the one writer of the rules, so a move and a failover never
-        race for a version (two controllers derive the same rules from the same steps)."""
-        to = self.rules.home_of(msg.to_cell)
-        buckets = list(self.rules.buckets)
-        for b in msg.buckets:
-            buckets[b] = to
-        if tuple(buckets) == self.rules.buckets:
+        A lone controller writes it at once; a fenced one proposes it like a failover,
+        and two controllers asked for the same move get it chosen once."""
+        if self.log is not None:
+            self.moves.append(msg)
+            self._propose(ctx)
+            return
+        moved = _moved(self.rules, msg)
+        if moved == self.rules:
             return  # already there (a re-sent move)
-        self.rules = RoutingRules(self.rules.version + 1, tuple(buckets), dict(self.rules.moved))
-        ctx.trace("range-move", buckets=bucket_list(msg.buckets), to=to, version=self.rules.version)
-        ctx.disk.put("rules", self.rules)
-        ctx.disk.sync()
-        ctx.send(self.gzone, SetRules(self.rules, msg.reason))
-        self._arm_retry(ctx, "rules-retry")
+        self.rules = moved
+        to = moved.home_of(msg.to_cell)
+        ctx.trace("range-move", buckets=bucket_list(msg.buckets), to=to, version=moved.version)
+        self._publish(ctx, msg.reason)
 
     # --8<-- [end:move-range]
+
+    # -- the fenced controller: the rules log ------------------------------------------------
+    # --8<-- [start:fenced]
+    def _wanted(self) -> RoutingRules | None:
+        """The next version this controller would write: suspects failed over, moves made."""
+        rules = self.rules
+        for cell in sorted(c for c, st in self.state.items() if st is CellState.SUSPECT):
+            if cell not in rules.moved:
+                rules = _failed_over(rules, cell, self.pairs[cell].standby_cell, self.rules.version)
+        for move in self.moves:
+            rules = _moved(rules, move, self.rules.version)
+        return None if rules == self.rules else rules
+
+    def _propose(self, ctx: Context) -> None:
+        if self.log is None or self.log.want is not None:
+            return  # lone writer, or a proposal already in flight
+        want = self._wanted()
+        if want is not None:
+            self._send(ctx, self.log.propose(want))
+            self._arm_retry(ctx, _LOG_RETRY)
+
+    def _send(self, ctx: Context, step: Proposal) -> None:
+        assert self.log is not None
+        if any(isinstance(msg, RulesPrepare) for _, msg in step.send):
+            ctx.disk.put(_ROUND_KEY, self.log.round)  # a new ballot: durable before it is used
+            ctx.disk.sync()
+        for dst, msg in step.send:
+            ctx.send(dst, msg)
+        if step.chosen is not None:
+            self._adopt(ctx, step.chosen)
+
+    def _adopt(self, ctx: Context, chosen: RoutingRules) -> None:
+        """A majority chose `chosen` (ours or the other controller's): act on it."""
+        assert chosen.version == self.rules.version + 1, (chosen.version, self.rules.version)
+        ctx.cancel_timer(_LOG_RETRY)
+        self.retry_ms.pop(_LOG_RETRY, None)
+        self.rules = chosen
+        ctx.trace("rules-chosen", version=chosen.version, moved=",".join(sorted(chosen.moved)))
+        for move in [m for m in self.moves if _moved(chosen, m) == chosen]:
+            self.moves.remove(move)  # in this version (or an earlier one)
+            to = chosen.home_of(move.to_cell)
+            ctx.trace("range-move", buckets=bucket_list(move.buckets), to=to,
+                      version=chosen.version)  # fmt: skip
+        for cell in sorted(chosen.moved):
+            if self.state.get(cell) in (CellState.WATCHED, CellState.SUSPECT):
+                self.failing.setdefault(cell, ctx.now_ms())
+                self._step(cell, CellEvent.CHOSEN)
+                self._promote(ctx, cell)
+        ctx.disk.put("rules", chosen)
+        ctx.disk.sync()
+        if not self._promoting():
+            self._publish(ctx, f"rules version {chosen.version}")
+        self._propose(ctx)  # anything left (a suspect the chosen value did not move)
+
+    # --8<-- [end:fenced]
+
+    def _promoting(self) -> bool:
+        return any(st is CellState.PROMOTING for st in self.state.values())
+
+    def _publish(self, ctx: Context, reason: str) -> None:
+        ctx.disk.put("rules", self.rules)
+        ctx.disk.sync()
+        ctx.send(self.gzone, SetRules(self.rules, reason))
+        self._arm_retry(ctx, "rules-retry")
 
     # -- re-sending until acknowledged ------------------------------------------------------
     def _send_rules(self, ctx: Context) -> None:
@@ -203,3 +371,23 @@ class FailoverController(Node):
         assert RETRY_FIRST_MS <= pause_ms <= RETRY_MAX_MS
         self.retry_ms[tag] = pause_ms
         ctx.set_timer(pause_ms, tag)
+
+
+def _failed_over(rules: RoutingRules, cell: str, standby: str, base: int = -1) -> RoutingRules:
+    """`rules` with `cell`'s buckets and data moved to `standby`: the version after
+    `base` (several changes built on one base make one version), or after `rules`."""
+    version = rules.version + 1 if base < 0 else base + 1
+    buckets = tuple(standby if owner == cell else owner for owner in rules.buckets)
+    return RoutingRules(version, buckets, {**rules.moved, cell: standby})
+
+
+def _moved(rules: RoutingRules, msg: MoveRange, base: int = -1) -> RoutingRules:
+    """`rules` with `msg.buckets` moved to wherever `msg.to_cell`'s data lives now."""
+    to = rules.home_of(msg.to_cell)
+    buckets = list(rules.buckets)
+    for b in msg.buckets:
+        buckets[b] = to
+    if tuple(buckets) == rules.buckets:
+        return rules
+    version = rules.version + 1 if base < 0 else base + 1
+    return RoutingRules(version, tuple(buckets), dict(rules.moved))

@@ -6,14 +6,22 @@ from reference.codec import Message, message
 from reference.gateway.router import RoutingRules
 
 __all__ = [
+    "Ballot",
     "ConfigAck",
     "ConfigUpdate",
     "DirectoryRead",
     "DirectoryReply",
     "MoveRange",
+    "RulesAccept",
+    "RulesAccepted",
     "RulesAck",
+    "RulesNack",
+    "RulesPrepare",
+    "RulesPromise",
     "SetRules",
 ]
+
+Ballot = tuple[int, str]  # (round, proposer): totally ordered, unique per proposer
 
 
 @message
@@ -72,3 +80,50 @@ class MoveRange(Message):
     buckets: tuple[int, ...]
     to_cell: str
     reason: str
+
+
+# -- the rules log: each version a Paxos slot (see `reference.cells.rules_log`) --------
+
+
+@message
+class RulesPrepare(Message):
+    """Controller -> acceptors (the CZones): promise `ballot` for the slot `version`."""
+
+    version: int
+    ballot: Ballot
+
+
+@message
+class RulesPromise(Message):
+    """Acceptor -> controller: promised; here is what I accepted for the slot, if anything."""
+
+    version: int
+    ballot: Ballot
+    accepted_ballot: Ballot
+    accepted: RoutingRules | None
+    node: str
+
+
+@message
+class RulesAccept(Message):
+    """Controller -> acceptors: accept these rules as version `version` under `ballot`."""
+
+    version: int
+    ballot: Ballot
+    rules: RoutingRules
+
+
+@message
+class RulesAccepted(Message):
+    version: int
+    ballot: Ballot
+    node: str
+
+
+@message
+class RulesNack(Message):
+    """Acceptor -> controller: I promised a higher ballot for the slot."""
+
+    version: int
+    promised: Ballot
+    node: str

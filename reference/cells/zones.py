@@ -7,6 +7,11 @@ asynchronously and that serves the city's readers and pushes rule changes to
 its subscribers (the city's gateways, and the clients). Reads stay in the
 city; only the rare writes cross it.
 
+Each CZone is also its city's acceptor in the rules log
+(`reference.cells.rules_log`): when there is more than one failover
+controller, a new rules version exists only once a majority of the CZones
+accepted it, so no two controllers can mint the same version twice.
+
 A push is re-sent until it is acknowledged: one message lost to a partition
 at the wrong moment would otherwise leave a gateway on old rules for good,
 forwarding a moved cell's users back to the cell that lost them. Re-sends go
@@ -24,9 +29,12 @@ from reference.cells.messages import (
     ConfigUpdate,
     DirectoryRead,
     DirectoryReply,
+    RulesAccept,
     RulesAck,
+    RulesPrepare,
     SetRules,
 )
+from reference.cells.rules_log import RulesAcceptor
 from reference.codec import Message
 from reference.gateway.messages import RulesUpdate, RulesUpdateAck
 from reference.gateway.router import RoutingRules
@@ -38,6 +46,7 @@ RESEND_FIRST_MS = 200.0  # first pause before re-sending an unacknowledged push
 RESEND_MAX_MS = 3_200.0  # the pause doubles up to this, never beyond
 _RESEND = "resend"
 _RULES_KEY = "czone/rules"  # the newest rules adopted from the GZone
+_VOTES_KEY = "czone/votes"  # the acceptor's promises and accepted values, per version
 
 
 class _Acks:
@@ -139,8 +148,13 @@ class CZone(Node):
         self.merchants = tuple(merchants)
         self.subscribers = tuple(subscribers)
         self.acks = _Acks(self.subscribers, rules.version)
+        self.votes = RulesAcceptor()
 
     def on_start(self, ctx: Context) -> None:
+        votes = ctx.disk.get(_VOTES_KEY)
+        if votes is not None:
+            promised, accepted = votes
+            self.votes = RulesAcceptor(dict(promised), dict(accepted))
         saved = ctx.disk.get(_RULES_KEY)
         if saved is not None and saved.version > self.rules.version:
             # Back from a crash: the GZone will not send again what we
@@ -153,6 +167,10 @@ class CZone(Node):
     # --8<-- [start:czone-push]
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
         if isinstance(msg, ConfigUpdate):
+            # One version, one rule set: what the rules log (or a lone controller) ensures.
+            assert msg.rules.version != self.rules.version or msg.rules == self.rules, (
+                f"two rule sets numbered {msg.rules.version}"
+            )
             if msg.rules.version > self.rules.version:
                 self.rules = msg.rules
                 ctx.disk.put(_RULES_KEY, msg.rules)  # on disk before the ack, as a gateway
@@ -168,8 +186,20 @@ class CZone(Node):
             ctx.send(
                 src, DirectoryReply(msg.req_id, self.merchants, self.rules.version, ctx.node_id)
             )
+        elif isinstance(msg, (RulesPrepare, RulesAccept)):
+            self._vote(ctx, src, msg)
         else:
             super().on_message(ctx, src, msg)
+
+    def _vote(self, ctx: Context, src: NodeId, msg: RulesPrepare | RulesAccept) -> None:
+        """The city's vote in the rules log: on disk before the controller hears it."""
+        if isinstance(msg, RulesPrepare):
+            reply = self.votes.on_prepare(msg, ctx.node_id)
+        else:
+            reply = self.votes.on_accept(msg, ctx.node_id)
+        ctx.disk.put(_VOTES_KEY, (self.votes.promised, self.votes.accepted))
+        ctx.disk.sync()
+        ctx.send(src, reply)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if tag != _RESEND:
