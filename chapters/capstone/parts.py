@@ -76,13 +76,14 @@ class CellsPart(PaxosStage):
     nothing, but those users wait for the city to come back). Here a second
     pair, `gzone-2` and `failover-2` in Shanghai, runs beside the first: the
     same boot rules, the same cell pairs, the same CZones to publish to. Both
-    controllers watch every cell; a failover is derived from the rules
-    deterministically (version + 1, the dead cell's buckets to its standby),
-    so when both are alive they write the same rules and a CZone takes the
-    first and acknowledges the second. When they disagree (a partition shows
-    each a different dead cell), routing is wrong for a while, which chapter
-    4 shows is safe: every path to an account goes through its group's log.
+    controllers watch every cell. Two writers of the rules are fenced: each new
+    version is a slot of the rules log, chosen by a majority of the three
+    cities' CZones (`reference.cells.rules_log`), so a controller cut off with
+    a minority fails nothing over, and no version ever names two rule sets.
     """
+
+    def failover_acceptors(self, czones: list[str]) -> list[str]:
+        return czones  # two controllers: every rules version chosen by a majority
 
     def _layout(self, options: StageOptions) -> dict[str, Any]:
         plan = super()._layout(options)
@@ -126,6 +127,7 @@ class CellsPart(PaxosStage):
             lambda _nid: FailoverController(
                 pairs, rules, STANDBY_GZONE,
                 probe_every_ms=PROBE_EVERY_MS, suspect_after_ms=SUSPECT_AFTER_MS,
+                acceptors=czones,
             ),
         )  # fmt: skip
         dep.roles["config"].append(STANDBY_GZONE)
