@@ -299,13 +299,26 @@ def _initial(ops: list[Operation], initial: Mapping[Any, int] | None) -> dict[st
     if not inits:
         return None
     if len(inits) > 1:
-        raise HistoryError(f"event {inits[1].invoke.index}: a second init; record it once")
+        raise second_init(inits)
     value = inits[0].completion.value if inits[0].completion else None
     if not isinstance(value, Mapping) or not all(_amount(b) for b in value.values()):
         raise HistoryError(
             f"event {inits[0].invoke.index}: init's value must map accounts to integer cents"
         )
     return {str(k): v for k, v in value.items()}
+
+
+def second_init(inits: list[Operation]) -> HistoryError:
+    """The error for a history with more than one `init`: several ledgers in one file
+    (the capstone's parts, each event's `part`), or one recorded twice."""
+    parts = sorted({str(op.invoke.extra["part"]) for op in inits if "part" in op.invoke.extra})
+    if len(parts) > 1:
+        return HistoryError(
+            f"event {inits[1].invoke.index}: the history holds {len(parts)} parts "
+            f"({', '.join(parts)}), each with its own opening balances; this checker judges "
+            "one ledger (`d11 run double11` checks each part; `d11 check delivery` reads them all)"
+        )
+    return HistoryError(f"event {inits[1].invoke.index}: a second init; record it once")
 
 
 def _reads(ops: list[Operation]) -> list[Read]:

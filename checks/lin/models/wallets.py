@@ -43,6 +43,7 @@ from checks.history import Event, HistoryError, Operation, pair_operations
 from checks.transfers.history import (
     SETTLE,
     named_accounts,
+    second_init,
     settlement_transfer,
     touches_read_money,
     unmodelled,
@@ -105,7 +106,7 @@ def _opening(ops: list[Operation]) -> dict[str, int]:
     if not inits:
         return {}
     if len(inits) > 1:
-        raise HistoryError(f"event {inits[1].invoke.index}: a second init; record it once")
+        raise second_init(inits)
     value = inits[0].completion.value if inits[0].completion else None
     if not isinstance(value, Mapping) or not all(type(c) is int for c in value.values()):
         raise HistoryError(

@@ -146,3 +146,18 @@ def test_the_commands_exit_0_1_2(tmp_path: Path) -> None:
     assert code == 2 and "does not model (refund x1)" in " ".join(out.replace("│", " ").split())
     code, out = d11("check", "lin", "-m", "ledger", "--no-html", str(unknown))
     assert code == 2 and "refund x1" in out, out
+
+
+def test_a_history_of_several_ledgers_is_refused_by_name() -> None:
+    # The capstone records one ledger per part, each event's extra `part`.
+    h = history(PAY, reads={**OPEN, "u1": 60, "m1@pay": 40})
+    h[1] = Event("ok", "setup", "init", OPEN, 1.0, 1, {"part": "cells"})
+    h[0] = Event("invoke", "setup", "init", None, 0.0, 0, {"part": "cells"})
+    second = [
+        Event("invoke", "setup-2", "init", None, 0.5, len(h), {"part": "mq"}),
+        Event("ok", "setup-2", "init", OPEN, 0.6, len(h) + 1, {"part": "mq"}),
+    ]
+    with pytest.raises(HistoryError, match="2 parts \\(cells, mq\\)"):
+        check_ledger(h + second)
+    with pytest.raises(HistoryError, match="2 parts"):
+        wallet_history(h + second)
