@@ -191,16 +191,6 @@ class CZone(Node):
         else:
             super().on_message(ctx, src, msg)
 
-    def _vote(self, ctx: Context, src: NodeId, msg: RulesPrepare | RulesAccept) -> None:
-        """The city's vote in the rules log: on disk before the controller hears it."""
-        if isinstance(msg, RulesPrepare):
-            reply = self.votes.on_prepare(msg, ctx.node_id)
-        else:
-            reply = self.votes.on_accept(msg, ctx.node_id)
-        ctx.disk.put(_VOTES_KEY, (self.votes.promised, self.votes.accepted))
-        ctx.disk.sync()
-        ctx.send(src, reply)
-
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if tag != _RESEND:
             super().on_timer(ctx, tag)
@@ -210,3 +200,13 @@ class CZone(Node):
             ctx.send(sub, RulesUpdate(self.rules))
 
     # --8<-- [end:czone-push]
+
+    def _vote(self, ctx: Context, src: NodeId, msg: RulesPrepare | RulesAccept) -> None:
+        """The city's vote in the rules log: on disk before the controller hears it."""
+        if isinstance(msg, RulesPrepare):
+            reply = self.votes.on_prepare(msg, ctx.node_id)
+        else:
+            reply = self.votes.on_accept(msg, ctx.node_id)
+        ctx.disk.put(_VOTES_KEY, (self.votes.promised, self.votes.accepted))
+        ctx.disk.sync()
+        ctx.send(src, reply)
