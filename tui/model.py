@@ -153,6 +153,9 @@ class Frame:
     cut_off: list[str] = field(default_factory=list)  # cities and cells cut from the rest
     served_by: str = "cell"  # what served_by_cell groups by: "cell" or "store"
     first_target: str = ""  # the node the topology selects until someone picks one
+    # A key's request to move the topology's selection (its count, the node): `x` in
+    # chapter 5 selects the producer it killed, so that `r` restarts that one.
+    select: tuple[int, str] = (0, "")
     replay_end_ms: float = 0.0  # replay: the stored run's last event time
     chapter_panel: ChapterPanelView | None = None  # chapters 5-7: their own panel (live)
 

@@ -133,6 +133,7 @@ class Session:
         self.leaders: set[str] = set()  # nodes that believe they lead
         self.leader_of: dict[str, str] = {}  # group -> leader, when traces name the group
         self.skews_ms: dict[str, float] = {}
+        self.select_request: tuple[int, str] = (0, "")  # a key's pick for the topology (Frame)
         self.actions: list[Action] = []  # what the person did, as a replayable schedule
         self.script: list[dict[str, Any]] = []  # the same, as the session replays it
         self._doing_depth = 0
@@ -335,6 +336,10 @@ class Session:
         clients = set(self.dep.roles.get("client", []))
         return [n for n in self.node_order() if n not in clients]
 
+    def select(self, node: str) -> None:
+        """Ask the topology panel to select `node` (its next frame), as if picked with ↑↓."""
+        self.select_request = (self.select_request[0] + 1, node)
+
     def first_target(self) -> str:
         """The node picked before anyone chooses: the first store, else the first server."""
         stores = [n for n in self.servers() if n in self.dep.roles.get("shard", [])]
@@ -425,10 +430,24 @@ class Session:
         unless you pick another node) and nothing outside can fail its cells
         over: they pay again only once the cut heals, tens of seconds later
         if you wait that long. A different fault, not a slower recovery.
+        The capstone has a standby controller in Shanghai: the line then
+        names it (what the deployment has, not what chapter 4 has).
         """
         inside = set(self.topology.nodes_in(target))
-        control = sorted(n for n in self.dep.roles.get("controller", []) if n in inside)
+        controllers = self.dep.roles.get("controller", [])
+        control = sorted(n for n in controllers if n in inside)
         if not control:
+            return
+        standby = sorted(n for n in controllers if n not in inside)
+        if standby:  # the capstone: a standby controller in a city the cut leaves connected
+            where = ", ".join(f"{n} in {self.topology.city_of(n)}" for n in standby)
+            detail = (
+                f"{target} holds the failover controller ({', '.join(control)}); the standby "
+                f"outside the cut ({where}) fails {target}'s cells over: they pay again "
+                f"without waiting for h"
+            )
+            self._log("control-plane cut", "", detail)
+            self._say(detail)
             return
         lost = {self.topology.city_of(n) for n in getattr(self.dep, "crash_victims", list)()}
         scenario = f" (the crash scenario loses {', '.join(sorted(lost))} instead)" if lost else ""
@@ -932,6 +951,7 @@ class Session:
         return Frame(
             mode="live",
             first_target=self.first_target(),
+            select=self.select_request,
             chapter=self.stage.id,
             title=self.stage.title,
             scenario=self.config.scenario,

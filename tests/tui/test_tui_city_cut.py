@@ -46,3 +46,18 @@ def test_cutting_another_city_fails_its_cell_over_within_a_second() -> None:
     assert not [e for e in s.events if e.kind == "control-plane cut"]
     recovered = recovered_at_ms(s)
     assert recovered and recovered[0] - cut_ms < 1_000.0 < heal_ms - cut_ms, (cut_ms, recovered)
+
+
+def test_the_capstones_standby_controller_is_named_instead_of_no_failover() -> None:
+    """Seen in `d11 tui double11`: `c` on Hangzhou said "no failover for its own cells
+    ... after h heals the cut", while failover-2 in Shanghai failed them over at once.
+    The line comes from the deployment's controllers, not from chapter 4's."""
+    s = Session(SessionConfig(chapter="double11", scenario="steady", seed=1, speed=100.0))
+    s.step(200.0)
+    controllers = s.dep.roles["controller"]
+    target = s.cut_off(s.first_target())
+    outside = [n for n in controllers if n not in s.topology.nodes_in(target)]
+    assert target == "hangzhou" and outside, (target, controllers)
+    line = next(e.detail for e in s.events if e.kind == "control-plane cut")
+    assert "no failover" not in line and "after h heals" not in line, line
+    assert all(f"{n} in {s.topology.city_of(n)}" in line for n in outside), line

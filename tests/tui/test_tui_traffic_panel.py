@@ -35,3 +35,13 @@ def test_declines_that_drain_the_buyers_are_said_in_words() -> None:
     assert DRAINED_NOTE in drained.plain
     _errors(out, _frame(errors={"declined": 2}, errors_total={"declined": 9}), P)
     assert DRAINED_NOTE not in out.plain and "whole run" in out.plain
+
+
+def test_the_drained_note_follows_the_declined_count_wherever_it_is_listed() -> None:
+    """Seen: "timeout 43  declined 40 (buyers' money ran out)" read right, but with
+    declined first the note landed after the timeouts."""
+    for errors in ({"timeout": 43, "declined": 40}, {"declined": 40, "timeout": 43}):
+        out = Text()
+        _errors(out, _frame(errors=errors), P)
+        assert f"declined 40 ({DRAINED_NOTE})" in out.plain, out.plain
+        assert f"timeout 43 ({DRAINED_NOTE})" not in out.plain, out.plain

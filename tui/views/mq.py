@@ -225,12 +225,16 @@ class MqView(ChapterView):
             waited_ms += FIND_OPEN_STEP_MS
         n = counts[victim]
         session.kill(victim)
+        session.select(victim)  # so that r, which acts on the selection, restarts this one
         if not n:
-            return f"{victim} killed (no payment was in flight for {FIND_OPEN_MAX_MS / 1000:g} s)"
+            return (
+                f"{victim} killed (no payment was in flight for {FIND_OPEN_MAX_MS / 1000:g} s); "
+                f"selected: r restarts it"
+            )
         every_s = dep.broker_config.transaction_check_interval_ms / 1000.0
         return (
             f"{victim} killed with {n} payment(s) mid-transaction: their half messages wait "
-            f"for the check-back (every {every_s:g} s); r restarts it"
+            f"for the check-back (every {every_s:g} s); {victim} is selected: r restarts it"
         )
 
 

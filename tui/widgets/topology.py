@@ -52,6 +52,7 @@ class TopologyPanel(FittedTitle, LinesPanel, can_focus=True):
         super().__init__(**kwargs)
         self.frame: Frame | None = None
         self.selected: str = ""
+        self._select_seen = 0  # the last of the session's selection requests applied
 
     def selectable(self) -> list[str]:
         if self.frame is None:
@@ -63,6 +64,12 @@ class TopologyPanel(FittedTitle, LinesPanel, can_focus=True):
         choices = self.selectable()
         if choices and self.selected not in choices:
             self.selected = frame.first_target if frame.first_target in choices else choices[0]
+        count, node = frame.select
+        if count != self._select_seen:  # a key asked for this node (once: then ↑↓ again)
+            self._select_seen = count
+            if node in choices and node != self.selected:
+                self.selected = node
+                self.post_message(self.Selected(node))
         self.redraw()
 
     def on_focus(self) -> None:

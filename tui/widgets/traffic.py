@@ -147,9 +147,12 @@ def _errors(out: Text, f: Frame, p: Palette) -> None:
     out.append("errors ", style="bold")
     if f.errors:
         out.append("last 1 s: ", style=p.dim)
-        out.append("  ".join(f"{k} {v:,}" for k, v in f.errors.items()), style=p.bad)
-        if f.errors.get("declined", 0) >= DRAINED_SHARE * max(f.offered_tps, 1.0):
-            out.append(f" ({DRAINED_NOTE})", style=p.warn)
+        drained = f.errors.get("declined", 0) >= DRAINED_SHARE * max(f.offered_tps, 1.0)
+        for i, (kind, n) in enumerate(f.errors.items()):
+            out.append(f"{'  ' if i else ''}{kind} {n:,}", style=p.bad)
+            if drained and kind == "declined":  # the note names this count, wherever it is
+                out.append(f" ({DRAINED_NOTE})", style=p.warn)
+        if drained:
             return
     else:
         out.append("none in the last 1 s", style=p.ok)
