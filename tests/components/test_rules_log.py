@@ -154,7 +154,9 @@ def test_a_cut_city_fails_nothing_over_and_no_version_has_two_rule_sets(cut: str
     assert not [m for d, m in net.ctxs[inside].sent if isinstance(m, Promote)]
     # Every CZone holds the one version 2, and it moved only the cut city's cell.
     for cz in CZONES:
-        rules = net.nodes[cz].rules  # type: ignore[attr-defined]
+        czone = net.nodes[cz]
+        assert isinstance(czone, CZone)
+        rules = czone.rules
         assert rules.version == 2 and rules.moved == {f"{cut}-1": STANDBY[f"{cut}-1"]}
 
 
