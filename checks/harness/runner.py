@@ -22,7 +22,7 @@ import gc
 from collections.abc import Callable
 from typing import Any
 
-from checks.harness.contract import FINAL_READ_GRACE_MS, DeploymentContract, judge
+from checks.harness.contract import FINAL_READ_GRACE_MS, DeploymentContract, by_chance, judge
 from checks.harness.spec import (
     BACKENDS,
     WORKLOADS,
@@ -182,7 +182,9 @@ def _checked(
     with watch.phase("checks"):
         if pending is not None:
             verdicts = pending.wait()
-        judged = judge(verdicts, dep.expectations(scenario))
+        expected = dep.expectations(scenario)
+        # Nemeses strike at random: what the scenario's aimed fault must break, theirs may.
+        judged = judge(verdicts, by_chance(expected) if spec.nemeses else expected)
     if getattr(pending, "forked", False):  # the checks' time, until the last one ended
         watch.hand_over("store", "checks", gathered, pending.done_s)
     return TestResult(
