@@ -14,8 +14,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Protocol
 
+from checks.verdict import Verdict
 from tui.model import CheckView
-from tui.views.base import ChapterView, Lines, LiveCheck, Session, ViewError, ViewKey
+from tui.views.base import (
+    ChapterView,
+    Lines,
+    LiveCheck,
+    Session,
+    ViewError,
+    ViewKey,
+    final_reads_in,
+)
 from tui.views.degrade import DegradeView
 from tui.views.mq import MqView, mq_live_checks
 from tui.views.rehearsal import RehearsalView
@@ -30,6 +39,8 @@ PARTS: dict[str, tuple[str, type[ChapterView]]] = {  # part -> (its chapter, its
 NIGHT_KINDS = ("city-lost", "consumer-lag", "consumer-resume", "drained", "crash", "isolate",
                "kill-switch", "spike", "failover-complete", "elastic-move")  # fmt: skip
 NIGHT_SHOWN = 2
+PIPELINE = "double11:pipeline"
+IN_FLIGHT = "paid-not-settled"  # on a prefix: paid, its settlement still on its way
 
 
 class CapstoneSource(Protocol):
@@ -70,6 +81,9 @@ class PartSession:
     def toggle_node_pause(self, node: str) -> None:
         self._session.toggle_node_pause(node)
 
+    def select(self, node: str) -> None:
+        self._session.select(node)
+
     def history_cut(self) -> bool:
         return self._session.history_cut()
 
@@ -107,7 +121,11 @@ class CapstoneView(ChapterView):
         if part is None:
             return {}
         live = mq_live_checks(part, session.history_cut, lambda h: _mq_events(dep, h))
-        return {f"{PARTS['mq'][0]}:{name}": check for name, check in live.items()}
+        checks = {f"{PARTS['mq'][0]}:{name}": check for name, check in live.items()}
+        whole = session.dep.checks.get(PIPELINE)
+        if whole is not None:
+            checks[PIPELINE] = live_pipeline(whole)
+        return checks
 
     def act(self, session: Session, action: str, node: str) -> str:
         self.dirty = True
@@ -118,6 +136,33 @@ class CapstoneView(ChapterView):
                     raise ViewError(f"this night has no {name} part")
                 return view.act(part, action, node)
         raise AssertionError(action)
+
+
+def live_pipeline(whole: LiveCheck) -> LiveCheck:
+    """The capstone's pipeline check on a run still going: a payment paid and not
+    settled yet is in flight (its message is on its way through the queue, or the
+    settlement group is stalled), not a violation; until j's final reads, only a
+    payment settled twice, or settled though its user saw it declined, is red."""
+
+    def pipeline(history: list[Any]) -> Any:
+        verdict = whole(history)
+        if verdict.valid is not False or final_reads_in(history):
+            return verdict
+        problems = verdict.details.get("problems", {})
+        waiting = int(problems.get(IN_FLIGHT, 0))
+        wrong = {k: n for k, n in problems.items() if k != IN_FLIGHT}
+        in_flight = f"{waiting} paid and not settled yet are in flight (j's final reads judge them)"
+        details = {**verdict.details, "in_flight": waiting, "problems": wrong}
+        if wrong:
+            witness = [p for p in verdict.witness or [] if p.get("kind") != IN_FLIGHT]
+            kinds = ", ".join(f"{k} x{n}" for k, n in wrong.items())
+            summary = f"Payments and settlements disagree ({kinds}); so far {in_flight}."
+            return Verdict(verdict.checker, False, summary, details, witness)
+        paid, settled = verdict.details.get("paid", 0), verdict.details.get("settled", 0)
+        summary = f"So far {paid} paid, {settled} settled, none twice or unpaid; {in_flight}."
+        return Verdict(verdict.checker, True, summary, details)
+
+    return pipeline
 
 
 def _mq_events(dep: CapstoneSource, history: list[Any]) -> list[Any]:
