@@ -150,6 +150,16 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     # 5. Metastability: back to normal soon after the spike, and staying there.
     recovered_after_ms = _recovery(ops, calm_ms, traffic_end_ms, targets)
     slow_back = recovered_after_ms is None or recovered_after_ms > targets.recover_within_ms
+    # Traffic that stopped before the recovery time was up (a TUI's j pressed seconds
+    # after the spike) shows "not back yet", not "never": a prefix, recovery unjudged.
+    cut_short_s = (traffic_end_ms - calm_ms) / 1000.0
+    unjudged = (
+        spiky
+        and recovered_after_ms is None
+        and (traffic_end_ms - calm_ms < targets.recover_within_ms)
+    )
+    if unjudged:
+        slow_back = False
     if spiky and slow_back:
         when = "never" if recovered_after_ms is None else f"after {recovered_after_ms:.0f} ms"
         problems.append(
@@ -184,6 +194,16 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
             + (", shedding in order" if spiky and targets.shed_order else "")
         )
         return Verdict("slo", "unknown", summary, details)
+    if unjudged:  # whatever else holds, the recovery cannot be told from this history
+        details["recovery_unjudged_traffic_s"] = round(cut_short_s, 3)
+        not_yet = (
+            f"recovery not judged: traffic stopped {cut_short_s:.1f} s after the spike, "
+            f"before its {targets.recover_within_ms / 1000:g} s to recover were up, and "
+            f"goodput was not back yet"
+        )
+        if problems:
+            return Verdict("slo", False, "; ".join([*problems, not_yet]), details, problems)
+        return Verdict("slo", "unknown", not_yet, details)
     if problems:
         return Verdict("slo", False, "; ".join(problems), details, witness=problems)
     if not spiky:

@@ -161,3 +161,21 @@ def test_a_gateway_whose_own_timers_ran_late_also_means_could_not_tell() -> None
     assert v.details["host_lag"]["nodes_typical_ms"] == 300.0
     hiccup = _gateway_lags([15.0] * 3 + [21_000.0] + [15.0] * 4)  # one stall: judged
     assert hiccup.valid is False and hiccup.details["host_lag"]["nodes_max_ms"] == 21_000.0
+
+
+def test_traffic_stopped_before_the_recovery_time_is_not_never_recovered() -> None:
+    """Seen in `d11 tui ch6`: j pressed 4 s after the spike (5 s allowed to recover)
+    stopped the traffic while goodput was still coming back: "back to normal never"
+    judged a prefix as final. Unknown then; the same failures over a full recovery
+    time are still caught (test_collapse_and_no_recovery_are_caught)."""
+    h = H()
+    h.mark("spike-start", 0.0)
+    steady(h, 0.0, 3_000.0)
+    h.mark("spike-end", 3_000.0)
+    steady(h, 3_000.0, 4_500.0, ok=False)  # 1.5 s after it, still failing; 2 s allowed
+    v = check_slo(sorted(h.events, key=lambda e: e.time_ms), TARGETS)
+    assert v.valid == "unknown", v.summary
+    assert "recovery not judged" in v.summary and "never" not in v.summary
+    steady(h, 4_500.0, 5_500.0, ok=False)  # past the 2 s: now it is a failure
+    v = check_slo(sorted(h.events, key=lambda e: e.time_ms), TARGETS)
+    assert v.valid is False and "never" in v.summary, v.summary
