@@ -92,6 +92,7 @@ class CheckView:
     valid: bool | str  # True | False | "unknown" | "pending"
     summary: str
     outcome: str = ""  # pass | expected-failure | unexpected-failure | unexpected-pass | unknown
+    # | by-hand (broken after rules changed by hand: not the chapter's claim)
     expected: str = ""  # the chapter's explanation, when it expects something
     at_ms: float = 0.0  # simulated time of the history it judged
     events: int = 0  # how many history events it judged

@@ -99,7 +99,8 @@ def _queues() -> D11App:
 
 
 def _controls() -> D11App:
-    """Chapter 6 at midnight: loyalty off by hand (f), notify slowed (d), the rule tightened."""
+    """Chapter 6 at midnight: loyalty (the plan had turned it OFF) on by hand (f), notify
+    slowed (d), the rule tightened."""
     return _chapter(
         "ch6", ("", "", 1_500.0), ("spike", "", 2_000.0), ("flip", "loyalty", 0.0),
         ("slow", "notify", 0.0), ("tighten", "", 2_000.0),

@@ -660,16 +660,7 @@ class Session:
                 ]
             self.meter.feed(new_events)
             self._cursors[name] = len(history)
-        timeline = self.dep.timeline
-        for _t, kind, detail in timeline[self._timeline_cursor :]:
-            # Runtime faults are logged from the runtime's own trace; a note
-            # adds only phases (spike, failover, final phase, judge, save).
-            if kind not in RUNTIME_FAULT_KINDS and kind not in ("traffic", "isolate", "skew"):
-                self._log(kind, "", detail, _t)
-        self._timeline_cursor = len(timeline)
-        if len(timeline) > 10_000:
-            del timeline[:5_000]
-            self._timeline_cursor = len(timeline)
+        self._ingest_timeline()
         responses = getattr(self.dep, "responses", None)
         if isinstance(responses, list):
             fresh = responses[self._replies_cursor :]
@@ -680,6 +671,19 @@ class Session:
                 self._replies_cursor = len(responses)
         if self.history_len() > HISTORY_MAX:
             self._trim_history()
+
+    def _ingest_timeline(self) -> None:
+        """New timeline rows to the log (a chapter panel adds some as it reads the run)."""
+        timeline = self.dep.timeline
+        for _t, kind, detail in timeline[self._timeline_cursor :]:
+            # Runtime faults are logged from the runtime's own trace; a note
+            # adds only phases (spike, failover, final phase, judge, save).
+            if kind not in RUNTIME_FAULT_KINDS and kind not in ("traffic", "isolate", "skew"):
+                self._log(kind, "", detail, _t)
+        self._timeline_cursor = len(timeline)
+        if len(timeline) > 10_000:
+            del timeline[:5_000]
+            self._timeline_cursor = len(timeline)
 
     def _trim_history(self) -> None:
         histories = self._histories()
@@ -921,6 +925,10 @@ class Session:
     def frame(self, points: int = 120) -> Frame:
         """Everything the panels show now; events are the ones new since the last frame."""
         now_ms = self.rt.now_ms
+        # The chapter panel first: reading the run, it may add timeline rows (chapter 6:
+        # the plan's switch flips), which this very frame's Events then show.
+        chapter_panel = self.view.panel(self) if self.view is not None else None
+        self._ingest_timeline()
         nodes = self.node_order()
         cut_state = _cut_state(self.rt.net, nodes)
         # The summaries by city and cell ask every pair of places about every pair of
@@ -974,7 +982,7 @@ class Session:
             message=self.message,
             faults_active=self.faults_active(cuts),
             cut_off=_cut_off(self.rt.net, self.topology) if cut else [],
-            chapter_panel=self.view.panel(self) if self.view is not None else None,
+            chapter_panel=chapter_panel,
         )
 
     def layout(self) -> dict[str, dict[str, list[str]]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from tui.app import D11App
-from tui.session import Session, SessionConfig
+from tui.session import SPIKE_WINDOW_MS, Session, SessionConfig
 from tui.widgets.topology import TopologyPanel
 
 SIZE = (200, 50)
@@ -66,3 +66,55 @@ def test_double11_pipeline_live_stays_red_for_a_settlement_twice() -> None:
     verdict = live_pipeline(lambda h: broken)([])
     assert verdict.valid is False and "settled-twice x1" in verdict.summary, verdict
     assert verdict.witness == problems[1:]
+
+
+# -- chapter 6: the plan's switches ------------------------------------------------------
+def test_ch6_the_plans_own_switch_flips_are_events_and_f_flips_what_is_shown() -> None:
+    """Seen: "recommend OFF" with no event saying why, and `f` on a switch the plan had
+    turned OFF pinned it "OFF·you": the flip changed nothing on screen."""
+    s = Session(SessionConfig(chapter="ch6", seed=1))
+    s.step(2_000.0)
+    s.frame()
+    board = s.rt.node("gw-pay").board
+    assert not board.is_on("recommend") and "recommend" in board.off  # the plan's doing
+    lines = [e.detail for e in s.events if e.kind == "degrade:switch"]
+    assert lines == ["plan turned recommend OFF: load on pay reached 70% of its capacity"]
+    s.chapter_action("flip", "recommend")
+    assert "recommend: on by hand (the plan has it OFF)" in s.message, s.message
+    s.step(300.0)
+    assert board.is_on("recommend")
+    assert "recommend on·you" in " ".join(_panel_text(s).split()), _panel_text(s)
+    s.chapter_action("flip", "recommend")  # shown on -> OFF, which is the plan's: back to it
+    assert "back to the plan, which has it OFF" in s.message, s.message
+    s.step(300.0)
+    assert not board.is_on("recommend") and "recommend" not in board.forced
+    assert [e.value["switch"] for e in s.dep.history if e.f == "degrade:change"] == [
+        ("recommend", "on"), ("recommend", "plan")]  # fmt: skip
+
+
+def _panel_text(s: Session) -> str:
+    panel = s.view.panel(s)
+    return "\n".join("".join(text for text, _ in line) for line in panel.lines)
+
+
+def test_ch6_slo_broken_after_a_rule_tightened_by_hand_says_so() -> None:
+    """Seen: `[` (58 -> 46/s), a spike, j: "slo BROKEN (the chapter says it holds)",
+    goodput 75%: the operator's own rule, not the platform's failure."""
+    s = Session(SessionConfig(chapter="ch6", seed=1))
+    s.step(1_000.0)
+    s.chapter_action("tighten", "")
+    s.step(500.0)
+    s.spike()
+    s.step(SPIKE_WINDOW_MS + 7_000.0)
+    s.step(s.judge() - s.rt.now_ms + 100.0)
+    slo = next(c for c in s.run_checks() if c.name == "slo")
+    assert slo.valid is False and slo.outcome == "by-hand", slo
+    assert "after changes by hand (flow rule down to 46/s = 76% of capacity)" in slo.summary
+
+
+def test_ch6_slo_without_changes_by_hand_is_not_labelled() -> None:
+    from checks.verdict import Verdict
+    from tui.views.degrade import live_slo
+
+    broken = Verdict("slo", False, "goodput 50%", {"capacity_tps": 60.0})
+    assert live_slo(lambda h: broken)([]) == broken

@@ -13,12 +13,14 @@ control plane pushes it to every gateway until acknowledged
 from __future__ import annotations
 
 from collections import Counter, deque
+from dataclasses import replace
 from typing import Any, Protocol
 
 from checks.history import NEMESIS
 from checks.slo import SloTargets
 from checks.verdict import Verdict
 from reference.degrade import Sidecar
+from reference.degrade.switches import Switch
 from tui.views.base import (
     ChapterView,
     HistoryTail,
@@ -36,7 +38,6 @@ RESOURCE = "pay"
 SLOW_EXTRA_MS = 2_000.0  # what `d` adds to the dependency's answers (the scenario's slowdown)
 TIGHTEN, LOOSEN = 0.8, 1.25  # one press of [ or ] on the flow rule's count
 FLOW_QPS_MIN = 1.0
-SWITCH_CYCLE = {"plan": "off", "off": "on", "on": "plan"}
 BLOCK_WINDOW_MS = 1_000.0
 ETERNITY_MS = float("inf")
 BREAKER_STYLE = {"closed": "ok", "open": "bad", "half-open": "warn"}
@@ -74,12 +75,20 @@ def window_qps(window: Any, now_ms: float) -> tuple[float, float]:
     return sum(b.passed for b in whole) * per_s, sum(b.blocked for b in whole) * per_s
 
 
-def live_slo(whole: LiveCheck, recover_ms: float = SloTargets.recover_within_ms) -> LiveCheck:
+def live_slo(
+    whole: LiveCheck, recover_ms: float = SloTargets.recover_within_ms, gateways: int = 1
+) -> LiveCheck:
     """The SLO check on a run still going: a spike (`m`) is judged once it is over
     and its recovery time has passed; before that, "back to normal never" would
-    only mean "not yet"."""
+    only mean "not yet". A verdict on a run whose rules or switches someone changed
+    by hand (`[`, `]`, `f`) says so, and the flow rule in force: the chapter's
+    claim is for its own rules (`by_hand`, which the live view does not count as
+    the chapter's claim broken)."""
 
     def slo(history: list[Any]) -> Any:
+        return _by_hand(_slo(history), history, gateways)
+
+    def _slo(history: list[Any]) -> Any:
         marks = {e.f: e.time_ms for e in history if e.process == NEMESIS}
         start_ms, end_ms = marks.get("spike-start"), marks.get("spike-end")
         now_ms = history[-1].time_ms if history else 0.0
@@ -96,6 +105,26 @@ def live_slo(whole: LiveCheck, recover_ms: float = SloTargets.recover_within_ms)
     return slo
 
 
+def _by_hand(verdict: Verdict, history: list[Any], gateways: int) -> Verdict:
+    """`verdict`, labelled when it is broken after changes by hand (the desk's)."""
+    changes = [e.value for e in history if e.f == "degrade:change" and isinstance(e.value, dict)]
+    if verdict.valid is not False or not changes:
+        return verdict
+    words = []
+    rules = [float(c["flow_qps"]) for c in changes if c.get("flow_qps") is not None]
+    if rules:
+        lowest = min(rules) * max(1, gateways)
+        capacity = float(verdict.details.get("capacity_tps") or 0.0)
+        share = f" = {lowest / capacity:.0%} of capacity" if capacity else ""
+        words.append(f"flow rule down to {lowest:.0f}/s{share}")
+    switches = sorted({f"{c['switch'][0]} {c['switch'][1]}" for c in changes if c.get("switch")})
+    if switches:
+        words.append("switches " + ", ".join(switches))
+    label = f"after changes by hand ({'; '.join(words)}): the chapter's claim is for its own rules"
+    details = {**verdict.details, "by_hand": len(changes)}
+    return replace(verdict, summary=f"{verdict.summary}; {label}", details=details)
+
+
 class DegradeView(ChapterView):
     titles = (
         "Controls · rules, budgets, breakers, switches",
@@ -104,8 +133,8 @@ class DegradeView(ChapterView):
     )
     keys = (
         ViewKey("f", "flip", "flip switch",
-                "Flip the selected dependency's degrade switch: plan -> off -> on -> plan "
-                "(pushed to every gateway until acknowledged, in the history)"),
+                "Flip the selected dependency's degrade switch as shown (on -> off, OFF -> "
+                "on), by hand; against the plan, back to it (pushed to every gateway)"),
         ViewKey("d", "slow", "slow dep",
                 "Make the selected dependency answer 2 s late, or on time again"),
         ViewKey("left_square_bracket", "tighten", "tighten", "Tighten the flow rule on pay "
@@ -118,9 +147,13 @@ class DegradeView(ChapterView):
         super().__init__()
         self.tail = HistoryTail()
         self.refusals: deque[tuple[float, str]] = deque()  # (time, reason) over the last second
+        self.plan_on: dict[str, bool] = {}  # path -> the plan's switch as last told in Events
 
     def live_checks(self, session: Session) -> dict[str, LiveCheck]:
-        return {"slo": live_slo(session.dep.checks["slo"])} if "slo" in session.dep.checks else {}
+        if "slo" not in session.dep.checks:
+            return {}
+        gateways = len(self.gateways(session.dep))
+        return {"slo": live_slo(session.dep.checks["slo"], gateways=gateways)}
 
     # -- reading the run -----------------------------------------------------------------
     def gateways(self, dep: DegradeSource) -> list[str]:
@@ -133,12 +166,32 @@ class DegradeView(ChapterView):
         return node if isinstance(node, Sidecar) else None
 
     def _count_refusals(self, dep: DegradeSource, now_ms: float) -> Counter[str]:
+        """Refusals per reason over the last second; the plan's switch flips to Events."""
         for e in self.tail.new(dep.history):
             if e.type == "fail" and isinstance(e.extra, dict) and e.extra.get("error"):
                 self.refusals.append((e.time_ms, str(e.extra["error"])))
+            elif e.f == "degrade:switch" and isinstance(e.value, dict):
+                self._plan_flipped(dep, e.time_ms, str(e.value["path"]), bool(e.value["on"]))
         while self.refusals and self.refusals[0][0] < now_ms - BLOCK_WINDOW_MS:
             self.refusals.popleft()
         return Counter(reason for _, reason in self.refusals)
+
+    def _plan_flipped(self, dep: DegradeSource, at_ms: float, path: str, on: bool) -> None:
+        """A switch the degrade plan flipped (on any gateway), in the Events panel with
+        the plan's reason, once per change of state: the panel's OFF is explained."""
+        if self.plan_on.get(path, True) == on:
+            return
+        self.plan_on[path] = on
+        switch = next((sw for sw in _plan_switches(dep) if sw.path == path), None)
+        if switch is None:
+            why = "by the degrade plan"
+        elif on:
+            why = (f"load on {RESOURCE} below {switch.on_below:.0%} of its capacity for "
+                   f"{switch.hold_ms / 1000:g} s")  # fmt: skip
+        else:
+            why = f"load on {RESOURCE} reached {switch.off_at:.0%} of its capacity"
+        word = "on" if on else "OFF"
+        dep.add_to_timeline(at_ms, "degrade:switch", f"plan turned {path} {word}: {why}")
 
     def flow_count(self, session: Session) -> float | None:
         """The flow rule's count on pay now: the desk's last change, else the first gateway's."""
@@ -210,11 +263,14 @@ class DegradeView(ChapterView):
                 out.add(f" +{extra_ms / 1000:g}s", "bad")
         out.end()
 
+    def _sidecars(self, session: Session) -> list[Sidecar]:
+        gateways = self.gateways(session.dep)
+        return [s for s in (self._sidecar(session, g) for g in gateways) if s is not None]
+
     def _flow(self, session: Session, out: Lines, blocked_by: Counter[str]) -> list[Sidecar]:
         """The flow rule's count, passed and blocked per second (one line, not ended)."""
         now_ms = session.rt.now_ms
-        gateways = self.gateways(session.dep)
-        sidecars = [s for s in (self._sidecar(session, g) for g in gateways) if s is not None]
+        sidecars = self._sidecars(session)
         passed = sum(window_qps(s.guard.stats.window(RESOURCE), now_ms)[0]
                      for s in sidecars if s.guard is not None)  # fmt: skip
         count = self.flow_count(session)
@@ -251,11 +307,25 @@ class DegradeView(ChapterView):
         return node
 
     def do_flip(self, session: Session, node: str) -> str:
+        """Flip what the panel shows: a switch the plan turned OFF goes on by hand (not
+        "off by hand", which changed nothing you could see); pinned against the plan,
+        back to the plan."""
         dep: DegradeSource = session.dep
         path = self._path(dep, node)
-        state = SWITCH_CYCLE[dep.desk.forced.get(path, "plan")]
+        pinned = dep.desk.forced.get(path, "plan")  # the desk's: pushed, maybe not applied yet
+        board = next((s.board for s in self._sidecars(session) if s.board is not None), None)
+        plan_on = board is None or path not in board.off  # the plan's own state
+        shown_on = plan_on if pinned == "plan" else pinned == "on"
+        state = "on" if not shown_on else "off"
+        if (state == "on") == plan_on and pinned != "plan":
+            state = "plan"
         version = dep.change("switch", f"{path}={state}")
-        meaning = {"off": "off by hand", "on": "on by hand", "plan": "back to the plan"}[state]
+        plan_word = "on" if plan_on else "OFF"
+        meaning = {
+            "off": f"off by hand (the plan has it {plan_word})",
+            "on": f"on by hand (the plan has it {plan_word})",
+            "plan": f"back to the plan, which has it {plan_word}",
+        }[state]
         return _changed(session, f"switch {path}: {meaning} (change v{version})")
 
     def do_slow(self, session: Session, node: str) -> str:
@@ -285,6 +355,15 @@ class DegradeView(ChapterView):
 
     def do_loosen(self, session: Session, node: str) -> str:
         return self._scale_rule(session, LOOSEN)
+
+
+def _plan_switches(dep: DegradeSource) -> tuple[Switch, ...]:
+    """The degrade plan's switches, from a gateway that holds them."""
+    for nid in dep.roles.get("gateway", []):
+        node = dep.rt.node(nid) if dep.rt.status(nid) != "crashed" else None
+        if isinstance(node, Sidecar) and node.board is not None:
+            return node.board.plan.switches
+    return ()
 
 
 def _changed(session: Session, what: str) -> str:

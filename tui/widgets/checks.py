@@ -69,6 +69,7 @@ class ChecksPanel(FittedTitle, Widget):
             why = {
                 "expected-failure": " (as the chapter expects)",
                 "unexpected-failure": " (the chapter says it holds!)",
+                "by-hand": " (after your changes by hand)",
             }.get(c.outcome, "")
             glyph, word, style = "✖", "BROKEN" + why, p.bad
         elif c.valid == "pending":
