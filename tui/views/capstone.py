@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Protocol
 
+from checks.history import Event
 from checks.verdict import Verdict
 from tui.model import CheckView
 from tui.views.base import (
@@ -144,8 +145,8 @@ def live_pipeline(whole: LiveCheck) -> LiveCheck:
     settlement group is stalled), not a violation; until j's final reads, only a
     payment settled twice, or settled though its user saw it declined, is red."""
 
-    def pipeline(history: list[Any]) -> Any:
-        verdict = whole(history)
+    def pipeline(history: list[Event]) -> Verdict:
+        verdict: Verdict = whole(history)
         if verdict.valid is not False or final_reads_in(history):
             return verdict
         problems = verdict.details.get("problems", {})

@@ -16,7 +16,7 @@ from collections import Counter, deque
 from dataclasses import replace
 from typing import Any, Protocol
 
-from checks.history import NEMESIS
+from checks.history import NEMESIS, Event
 from checks.slo import SloTargets
 from checks.verdict import Verdict
 from reference.degrade import Sidecar
@@ -85,10 +85,10 @@ def live_slo(
     claim is for its own rules (`by_hand`, which the live view does not count as
     the chapter's claim broken)."""
 
-    def slo(history: list[Any]) -> Any:
+    def slo(history: list[Event]) -> Verdict:
         return _by_hand(_slo(history), history, gateways)
 
-    def _slo(history: list[Any]) -> Any:
+    def _slo(history: list[Event]) -> Verdict:
         marks = {e.f: e.time_ms for e in history if e.process == NEMESIS}
         start_ms, end_ms = marks.get("spike-start"), marks.get("spike-end")
         now_ms = history[-1].time_ms if history else 0.0
@@ -105,7 +105,7 @@ def live_slo(
     return slo
 
 
-def _by_hand(verdict: Verdict, history: list[Any], gateways: int) -> Verdict:
+def _by_hand(verdict: Verdict, history: list[Event], gateways: int) -> Verdict:
     """`verdict`, labelled when it is broken after changes by hand (the desk's)."""
     changes = [e.value for e in history if e.f == "degrade:change" and isinstance(e.value, dict)]
     if verdict.valid is not False or not changes:
