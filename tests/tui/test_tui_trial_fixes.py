@@ -118,3 +118,14 @@ def test_ch6_slo_without_changes_by_hand_is_not_labelled() -> None:
 
     broken = Verdict("slo", False, "goodput 50%", {"capacity_tps": 60.0})
     assert live_slo(lambda h: broken)([]) == broken
+
+
+def test_double11_x_selects_the_killed_producer_too() -> None:
+    s = Session(SessionConfig(chapter="double11", scenario="steady", seed=1))
+    s.step(500.0)
+    s.chapter_action("kill-producer", "")
+    victim = s.select_request[1]
+    assert s.rt.status(victim) == "crashed", (victim, s.message)
+    assert f"{victim} is selected: r restarts it" in s.message or "selected: r" in s.message
+    s.restart(victim)
+    assert s.rt.status(victim) == "up"
