@@ -165,11 +165,20 @@ class MessageConsumer(Node):
         self.started_ms = 0.0
         self.unresolved_halves = -1  # as the broker's leader last said (-1: not heard)
         self.heard_ms = -1e18
+        # Request ids name the incarnation: the broker answers a request id it has
+        # applied from its dedup table, and a restarted member counts its calls from
+        # 0 again, in the same order as its last life: "lock:loyalty-hz:1" asked
+        # again was answered with the locks of the dead incarnation (another member
+        # held them by then), and both applied the same messages.
         self.calls = 0
         self.incarnation = 0
         self.recovered = not config.orderly  # orderly: last claims finished after a start
         self.traces = TraceBuffer(config.trace_topic)
         self.lock_retry = False  # a retry of unanswered lock requests is scheduled
+
+    def _rid(self, kind: str) -> str:
+        """The request id of this incarnation's current call (see `calls`)."""
+        return f"{kind}:{self.node_id}#{self.incarnation}:{self.calls}"
 
     def caught_up(self, now_ms: float, fresh_ms: float) -> bool:
         """Every queue read to its end by a pull answered within `fresh_ms`, nothing
@@ -255,7 +264,7 @@ class MessageConsumer(Node):
                         self.queues[name] = _Queue(q.topic, q.queue_id, locked=False)
                         ctx.trace("mq.lock-lost", group=self.config.group, queue=name)
 
-            request = Propose(f"lock:{self.node_id}:{self.calls}", lock)
+            request = Propose(self._rid("lock"), lock)
             self.caller.call(ctx, BROKER, request, granted, attempts_max=3)
 
     def _retry_locks(self, ctx: Context) -> None:
@@ -275,7 +284,7 @@ class MessageConsumer(Node):
                 return
             self._acknowledge(ctx, q, low)
             self.calls += 1
-            request = Propose(f"unlock:{self.node_id}:{self.calls}", unlock)
+            request = Propose(self._rid("unlock"), unlock)
             self.caller.call(ctx, BROKER, request, lambda ok, r: None, attempts_max=10)
             self.releasing.pop(name, None)
 
@@ -287,7 +296,7 @@ class MessageConsumer(Node):
         # A claim of nothing at `low`: the group's offset moves there, and our last
         # claim is closed (applied), which the broker wants before it unlocks.
         commit = CommitOffset(c.group, q.topic, q.queue_id, low, self.node_id, low)
-        request = Propose(f"offset:{self.node_id}:{self.calls}", commit)
+        request = Propose(self._rid("offset"), commit)
         self.caller.call(ctx, BROKER, request, committed, attempts_max=10)
 
     # --8<-- [end:queue-locks]
@@ -317,7 +326,7 @@ class MessageConsumer(Node):
             else:  # no answer: ask again at the next poll
                 ctx.set_timer(c.poll_interval_ms, (PULL_TIMER, name))
 
-        request = Propose(f"claim:{self.node_id}:{self.calls}", claim)
+        request = Propose(self._rid("claim"), claim)
         self.caller.call(ctx, BROKER, request, answered, attempts_max=10)
 
     def _confirm(self, ctx: Context, q: _Queue, offset: int) -> None:
@@ -326,7 +335,7 @@ class MessageConsumer(Node):
         q.confirmed_to = offset
         self.calls += 1
         close = CommitOffset(c.group, q.topic, q.queue_id, offset, self.node_id, offset)
-        self.caller.call(ctx, BROKER, Propose(f"claim:{self.node_id}:{self.calls}", close), None)
+        self.caller.call(ctx, BROKER, Propose(self._rid("claim"), close), None)
 
     def _recover(self, ctx: Context, only: tuple[str, int] | None = None) -> None:
         """After a start (`only` None): apply what our last claims hold and our dedup
@@ -350,7 +359,7 @@ class MessageConsumer(Node):
             ]
             self._recover_next(ctx, pending, only)
 
-        read = Read(f"claims:{self.node_id}:{self.calls}", ("claims", c.group, self.node_id))
+        read = Read(self._rid("claims"), ("claims", c.group, self.node_id))
         self.caller.call(ctx, BROKER, read, claims, attempts_max=10)
 
     def _recover_next(
@@ -386,7 +395,7 @@ class MessageConsumer(Node):
             self._confirm(ctx, _Queue(topic, qid), hi)
             self._recover_next(ctx, pending[1:], only)
 
-        self.caller.call(ctx, BROKER, Read(f"pull:{self.node_id}:{self.calls}", query), pulled)
+        self.caller.call(ctx, BROKER, Read(self._rid("pull"), query), pulled)
 
     # --8<-- [end:claims]
 
@@ -482,7 +491,7 @@ class MessageConsumer(Node):
                 ctx.set_timer(self.config.poll_interval_ms, (PULL_TIMER, name))
             self._handle_next(ctx, name)
 
-        read = Read(f"pull:{self.node_id}:{self.calls}", query)
+        read = Read(self._rid("pull"), query)
         self.caller.call(ctx, BROKER, read, pulled, attempts_max=3)
 
     # --8<-- [start:commit-offsets]
@@ -499,7 +508,7 @@ class MessageConsumer(Node):
         self._acknowledge(ctx, q, low)
         self.calls += 1
         commit = CommitOffset(self.config.group, q.topic, q.queue_id, low)
-        self.caller.call(ctx, BROKER, Propose(f"offset:{self.node_id}:{self.calls}", commit), None)
+        self.caller.call(ctx, BROKER, Propose(self._rid("offset"), commit), None)
 
     # --8<-- [end:commit-offsets]
 
@@ -740,5 +749,5 @@ class MessageConsumer(Node):
                         self._handle_next(ctx, name)
                         return
 
-        request_id = f"back:{self.node_id}:{self.calls}"
+        request_id = self._rid("back")
         self.caller.call(ctx, BROKER, Propose(request_id, back), answered, attempts_max=10)

@@ -167,10 +167,25 @@ def _run_death(
     release: bool = True,
     kill_leader_ms: float | None = None,
 ) -> list[dict[str, Any]]:
+    return _death_run(
+        restart_ms=restart_ms, work_ms=work_ms, release=release, kill_leader_ms=kill_leader_ms
+    )[0]
+
+
+def _death_run(
+    *,
+    restart_ms: float,
+    work_ms: float = 5.0,
+    release: bool = True,
+    kill_leader_ms: float | None = None,
+    after_ms: float = 4_000.0,
+    members_from_ms: float = 0.0,
+) -> tuple[list[dict[str, Any]], SimRuntime]:
     """Two members from the start; c2 dies at 3 s holding its locks (60 s life) and
     is back at `restart_ms`. Slow handlers (`work_ms`) leave c2 a backlog, so it
     dies in the middle of a claim. `kill_leader_ms`: the broker's leader dies then
-    (back at `restart_ms` too)."""
+    (back at `restart_ms` too). `members_from_ms`: the members start then (the
+    broker has a leader by then, as in the capstone: their first calls answered)."""
     topo = Topology.build({"hangzhou": {"hz": [*REPLICAS, "sender", "c1", "c2"]}})
     rt = SimRuntime(topology=topo, seed=7, strict=True)
     cfg = PaxosConfig(membership=Membership(1, REPLICAS))
@@ -194,6 +209,12 @@ def _run_death(
         )  # fmt: skip
         rt.add_node(member, lambda nid, c=ccfg: MessageConsumer(nid, c))
     rt.start()
+    if members_from_ms:
+        for member in ("c1", "c2"):
+            rt.crash(member)
+        rt.run_until(members_from_ms)
+        for member in ("c1", "c2"):
+            rt.restart(member)
     rt.run_until(3_000.0)
     rt.crash("c2")
     lost = []
@@ -204,8 +225,8 @@ def _run_death(
     rt.run_until(restart_ms)
     for n in ["c2", *lost]:
         rt.restart(n)
-    rt.run_until(restart_ms + 4_000.0)
-    return history
+    rt.run_until(restart_ms + after_ms)
+    return history, rt
 
 
 def _once_in_order(applied: list[tuple[float, str, str]]) -> None:
@@ -260,6 +281,25 @@ def test_a_leader_elected_after_the_death_releases_the_dead_members_locks_too() 
         assert len(ns) == ns[-1] + 1, (key, ns)
     taken = _taken_over_ms(applied)
     assert taken is not None and taken < 10_000.0, taken
+
+
+def test_a_restarted_member_is_not_answered_with_its_dead_incarnations_locks() -> None:
+    """c2 dies at 3 s, c1 takes its queues once the leader releases them (~6 s), and
+    c2 is back at 8 s. Its first calls are those of its first life, in the same
+    order: request ids without the incarnation ("lock:c2:3") were answered from the
+    broker's dedup table with the locks c2 held at boot, which c1 holds now, and
+    both members applied the same messages (loyalty applied twice in the capstone,
+    `d11 run double11 --scale 1/200 --seed 1`). Every queue c2 reads is locked
+    for c2 at the broker, and every effect is applied once."""
+    history, rt = _death_run(restart_ms=8_000.0, after_ms=3_000.0, members_from_ms=500.0)
+    leader = next(rt.node(n) for n in REPLICAS if getattr(rt.node(n), "role", "") == "leader")
+    c2 = rt.node("c2")
+    assert isinstance(leader, BrokerReplica) and isinstance(c2, MessageConsumer)
+    holders = {qid: who for (_, _, qid), (who, _) in leader.machine.locks.items()}
+    believed = [q.queue_id for q in c2.queues.values() if q.locked]
+    assert all(holders.get(qid) == "c2" for qid in believed), (believed, holders)
+    ids = [m for _, _, m in _applied(history)]
+    assert len(ids) == len(set(ids)) > 500
 
 
 def test_without_the_release_a_dead_members_queues_wait_for_their_locks() -> None:
