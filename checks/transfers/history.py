@@ -105,7 +105,7 @@ SETTLE = "settle"
 MODELLED = frozenset({"init", "transfer", "lookup-transfer", "read", SETTLE})
 NO_LEDGER_MONEY = frozenset(
     {"send", "commit", "rollback", "publish", "receive", "apply", "check-max",
-     "read-payments", "load-test:transfer", "span"}
+     "read-payments", "load-test:transfer", "span", "send-back"}
 )  # fmt: skip
 SETTLED_TWINS = ("@settled", "/settled")  # chapter 5's m3@pay -> m3@settled; the capstone's
 SETTLE_APPLIED = frozenset({"ok", "exists"})  # exists: an earlier delivery's transfer holds it
