@@ -28,6 +28,9 @@ are read from the completion's value, else the invoke's):
     f="receive"   ok {"id": msg_id, "key": key, "group": group}  a delivery
     f="apply"     ok {"id": msg_id, "group": group}  the consumer applied the
                   message's effect (credited the merchant, ...)
+    f="send-back" ok {"id": msg_id, "group": group, "due_ms": t}  the consumer
+                  sent the message back to the broker's retry topic, due again
+                  at t (RocketMQ's delay levels: 10 s, 30 s, 1 min, ...)
         "group" defaults to "default". Name the groups that must receive
         (`groups=`): a group that received nothing is otherwise unknown to
         the checker. A group that records any apply is
@@ -39,7 +42,11 @@ Redeliveries of m1 after m2 are duplicates, not order violations.
 
 Loss is judged at the end of the history: run the consumers until the
 queues drain before stopping, or committed messages still in flight will
-read as lost.
+read as lost. One exception the history itself shows: a message a group
+received, did not apply, and sent back for a retry due after the history's
+end (within RETRY_SLACK_MS of it) is in flight by the consumer's design, not
+lost ("retry-pending", allowed). A retry due well before the end and never
+delivered again is a lost effect.
 
 A live view judges a prefix of a run (`final=False`): a committed message
 not yet delivered, or delivered and not yet applied, is in flight, not lost;
@@ -67,6 +74,9 @@ DEFAULT_GROUP = "default"
 SHADOW_PREFIX = "pt_"  # shadow topics and groups (reference.tracing.shadow)
 ERRORS_MAX = 50  # violations quoted in the witness (counts stay exact)
 ORDER_PAIRS_MAX = 1_000_000  # message pairs compared for order, per key and group
+# A retry due this close to the history's end may not be delivered yet (a pull
+# polls every 100 ms; a broker elects a leader in ~1 s): still in flight.
+RETRY_SLACK_MS = 2_000.0
 
 # kind -> does it make the history invalid?
 KINDS: dict[str, bool] = {
@@ -77,6 +87,7 @@ KINDS: dict[str, bool] = {
     "applied-twice": True,
     "effect-lost": True,
     "duplicate-delivery": False,  # at-least-once delivery allows it
+    "retry-pending": False,  # sent back, its retry due after the history's end
 }
 
 
@@ -190,13 +201,15 @@ def check_delivery(
     ops = pair_operations(list(events))
     msgs = _producer(ops)
     receipts, applies, all_groups = _consumers(ops, groups)
+    end_ms = max((e.time_ms for e in events), default=0.0)
+    retries = _retries(ops, end_ms)
     problems: list[Problem] = []
     for group in sorted(all_groups):
         got = {mid: idx for (g, mid), idx in receipts.items() if g == group}
         done = {mid: idx for (g, mid), idx in applies.items() if g == group}
         problems += _deliveries(msgs, group, got, from_start=from_start)
         if final:  # a prefix: what is not delivered yet may be in flight still
-            problems += _owed(msgs, group, got, done)
+            problems += _owed(msgs, group, got, done, retries)
         problems += _applied_twice(group, done)
         problems += _order(msgs, group, {mid: idx[0] for mid, idx in got.items()})
     return _verdict(msgs, sorted(all_groups), receipts, applies, problems, final=final)
@@ -219,6 +232,21 @@ def _consumers(
             into = receipts if op.f == "receive" else applies
             into[(group, v["id"])].append(op.completion.index)
     return receipts, applies, all_groups
+
+
+def _retries(ops: Iterable[Operation], end_ms: float) -> dict[tuple[str, MsgId], tuple[int, float]]:
+    """(group, id) -> (history index, due time) of its last send-back whose retry is
+    due after `end_ms` - RETRY_SLACK_MS: in flight at the history's end."""
+    last: dict[tuple[str, MsgId], tuple[int, float]] = {}
+    for op in ops:
+        if op.f == "send-back" and op.type == "ok":
+            assert op.completion is not None
+            v = _fields(op)
+            due_ms = v.get("due_ms")
+            if not isinstance(due_ms, int | float):
+                raise HistoryError(f"event {op.invoke.index}: a send-back needs its due_ms")
+            last[(v.get("group", DEFAULT_GROUP), v["id"])] = (op.completion.index, float(due_ms))
+    return {k: v for k, v in last.items() if v[1] > end_ms - RETRY_SLACK_MS}
 
 
 def _deliveries(
@@ -246,9 +274,11 @@ def _owed(
     group: str,
     got: Mapping[MsgId, list[int]],
     done: Mapping[MsgId, list[int]],
+    retries: Mapping[tuple[str, MsgId], tuple[int, float]],
 ) -> list[Problem]:
     """The committed messages of `group`'s lane it never received, or (if it
-    records effects) received and never applied."""
+    records effects) received and never applied: unless its last delivery was
+    sent back for a retry due past the history's end (in flight)."""
     shadow_group = group.startswith(SHADOW_PREFIX)
     out: list[Problem] = []
     for m in msgs.values():
@@ -258,9 +288,14 @@ def _owed(
             words = f"committed at index {m.committed_index}, never delivered"
             out.append(Problem("lost", m.id, group, m.committed_index, words))
         elif done and m.id not in done:
-            out.append(
-                Problem("effect-lost", m.id, group, got[m.id][0], "delivered, never applied")
-            )
+            pending = retries.get((group, m.id))
+            if pending is not None and pending[0] > got[m.id][-1]:  # no delivery since
+                words = f"sent back, its retry due at {pending[1]:.0f} ms: in flight"
+                out.append(Problem("retry-pending", m.id, group, pending[0], words))
+            else:
+                out.append(
+                    Problem("effect-lost", m.id, group, got[m.id][0], "delivered, never applied")
+                )
     return out
 
 
@@ -347,6 +382,11 @@ def _verdict(
     bad = [p for p in problems if KINDS[p.kind]]
     dups = counts["duplicate-delivery"]
     dup_words = f" {dups} messages were delivered more than once (allowed)." if dups else ""
+    if counts["retry-pending"]:
+        dup_words += (
+            f" {counts['retry-pending']} sent back, their retry due after the history's "
+            "end (in flight, not judged)."
+        )
     if not msgs and not receipts:
         return Verdict("delivery", "unknown", "No messages in the history.", details)
     if not bad and not final:

@@ -28,8 +28,10 @@ gateway) sends the message back to the broker: retried after RocketMQ's
 delay levels, then dead-lettered after `max_reconsume_times` tries.
 
 History (checks.delivery): f="receive" {"id", "key", "group"} for every
-delivery, f="apply" {"id", "group"} for a local effect applied, f="settle"
-for a settlement transfer with the ledger's answer (checks.settlement).
+delivery, f="apply" {"id", "group"} for a local effect applied, f="send-back"
+{"id", "group", "due_ms"} for a message sent back to the retry topic (due
+again then), f="settle" for a settlement transfer with the ledger's answer
+(checks.settlement).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from reference.codec import Message
 from reference.ledger import CreateTransfers, Transfer
 from reference.mq.caller import CALL_TIMER, Group, GroupCaller
 from reference.mq.lanes import data_view
-from reference.mq.machine import dlq_topic, retry_topic
+from reference.mq.machine import DELAY_LEVELS_MS, RETRY_FIRST_LEVEL, dlq_topic, retry_topic
 from reference.mq.messages import (
     CommitOffset,
     ConsumerHeartbeat,
@@ -596,6 +598,18 @@ class MessageConsumer(Node):
                  "time_ms": now_ms}
             )  # fmt: skip
 
+    def _record_send_back(self, m: StoredMessage, now_ms: float) -> None:
+        """A message sent back to the retry topic, and when it is due again (the
+        broker's delay level for its tries): the delivery checker holds a message
+        whose retry is due after the history's end in flight, not lost."""
+        delay_ms = DELAY_LEVELS_MS[RETRY_FIRST_LEVEL - 1 + m.reconsume_times]
+        value = {"id": m.msg_id, "group": self.config.group, "due_ms": now_ms + delay_ms}
+        for kind in ("invoke", "ok"):
+            self.config.record(
+                {"type": kind, "process": f"{self.node_id}#{self.incarnation}/back",
+                 "f": "send-back", "value": value, "time_ms": now_ms}
+            )  # fmt: skip
+
     # --8<-- [start:idempotent-apply]
     def _apply_local(
         self, ctx: Context, process: str, m: StoredMessage, trace: TraceContext | None
@@ -741,6 +755,8 @@ class MessageConsumer(Node):
                 group = self.config.group
                 topic = dlq_topic(group) if dead else retry_topic(group)
                 self._span(ctx, m, trace, f"mq.{step}", topic=topic)
+                if not dead:
+                    self._record_send_back(m, ctx.now_ms())
                 done()
             else:  # the broker did not take it back: handle it again here
                 for name, q in self.queues.items():

@@ -184,6 +184,19 @@ def test_a_cheap_seed_under_the_harness_kill_nemesis() -> None:
     assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
 
 
+def test_a_notification_in_its_retry_delay_does_not_hold_the_final_read() -> None:
+    """Seed 6: a notification fails three times (2% a handling), its third retry due
+    a minute on. The final read waited for the retry topic's lag, which counted it,
+    and never came (ch4:ledger, ch5:settlement unknown; ch5:delivery effect-lost).
+    The read now waits for what is due; the message in its delay is in flight."""
+    spec = TestSpec(chapter="double11", nemeses=("kill",), time_s=2.0, seed=6, scale=1 / 4000)
+    result = run_test(spec)
+    bad = {k: v.summary for k, v in result.verdicts.items() if v.valid is not True}
+    assert not bad, bad
+    delivery = result.verdicts["ch5:delivery"]
+    assert delivery.details["problems"].get("retry-pending") == 1, delivery.summary
+
+
 def test_an_unknown_lost_city_is_refused() -> None:
     from chapters import get_stage
     from chapters.stage import StageError
