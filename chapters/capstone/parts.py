@@ -9,8 +9,9 @@ change only *names and places* in each stage's layout:
 - chapter 4 (cells and the Paxos ledger; chapter 3's routing inside it):
   its clients are `cells-client-N`, its GZone gets what chapter 4 leaves
   out: a standby (`gzone-2` and `failover-2`, in Shanghai; see `CellsPart`),
-  and each cell's gateway hands its payments to the cell's payment service
-  (`pay-<cell>`, chapter 5's producer) instead of its ledger front;
+  and each cell's gateway, behind chapter 6's sidecar (`entry_controls`),
+  hands its payments to the cell's payment service (`pay-<cell>`, chapter
+  5's producer) instead of its ledger front;
 - chapter 5 (the transactional message queue): its broker, its payment
   services (one per cell, in the cell) and its consumer groups, on chapter
   4's ledger groups: no ledger, front or clients of its own (`MqPart`);
@@ -36,6 +37,7 @@ from chapters.ch2_sharding.stage import DEFAULT_SHARDS, _gateway_ids, _shard_ids
 from chapters.ch4_paxos.stage import (
     CITIES,
     DEFAULT_CELLS,
+    GROUP_CAPACITY_TPS,
     PROBE_EVERY_MS,
     SUSPECT_AFTER_MS,
     PaxosDeployment,
@@ -50,11 +52,15 @@ from chapters.ch5_mq.plan import CONSUMER_GROUPS
 from chapters.ch5_mq.stage import MqStage
 from chapters.ch6_degrade.stage import CLIENTS as DEGRADE_CLIENTS
 from chapters.ch6_degrade.stage import DegradeStage
+from chapters.ch6_degrade.wiring import HOT_SHARE, QUEUE_MS, RATE_SHARE
 from chapters.ch7_rehearsal.stage import RehearsalStage
 from chapters.stage import Deployment, Runtime, StageOptions
 from reference.cells import CellPair, FailoverController, GZone
+from reference.degrade import FlowRule, GuardConfig, ParamFlowRule, Sidecar, SidecarConfig
+from reference.gateway import GatewayConfig, PaymentGateway
 from reference.gateway.router import even_buckets
 from reference.net.topology import Topology
+from reference.node import Node
 
 __all__ = ["PART_STAGES", "merge_layouts"]
 
@@ -108,6 +114,10 @@ class CellsPart(PaxosStage):
     def payment_entry(self, dep: PaxosDeployment, cell: str) -> str:
         return producer_of(cell)  # the pipeline: the cell's payment service
 
+    def gateway_node(self, dep: PaxosDeployment, config: GatewayConfig) -> Node:
+        """The cell's gateway behind chapter 6's sidecar: the pipeline's door."""
+        return Sidecar(PaymentGateway(config), entry_controls())
+
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         dep = super().build(rt, options)
         assert isinstance(dep, PaxosDeployment)
@@ -133,6 +143,35 @@ class CellsPart(PaxosStage):
         dep.roles["config"].append(STANDBY_GZONE)
         dep.roles["controller"].append(STANDBY_CONTROLLER)
         return dep
+
+
+# --8<-- [start:entry-controls]
+# What one cell gateway's payments may take of the pipeline: its cell's ledger
+# group (chapter 4's 400/s), and half as much again because a gateway that
+# takes a lost cell's range over fronts two groups (each payment still lands
+# in its payer's group). Measured on `d11 run double11 --scale 1/50` (seed 1,
+# the peak ~10,100 payments/s offered to the three cells): rules at 1x a group
+# kept 1,716 payments ok, at 1.5x 3,614, at 2x fewer refusals but more timeouts.
+GATEWAY_CAPACITY_TPS = 1.5 * GROUP_CAPACITY_TPS
+
+
+def entry_controls(gateway_capacity_tps: float = GATEWAY_CAPACITY_TPS) -> SidecarConfig:
+    """Chapter 6's controls at a cell gateway, the pipeline's entry, as chapter 6
+    wires its payment gateway (`chapters.ch6_degrade.wiring`): no work starts
+    after its deadline; a flow rule admits `RATE_SHARE` of the gateway's share
+    of the pipeline, queueing a call at most `QUEUE_MS`; one merchant at most
+    `HOT_SHARE` of it. Past that a payment is refused at the door (`flow:pay`,
+    no effect anywhere) instead of waiting deep inside the pipeline until its
+    user gives up. Each gateway holds its own count, as chapter 6's "local"
+    cluster mode (no token server: the cells share nothing but the rules)."""
+    assert gateway_capacity_tps > 0, gateway_capacity_tps
+    rule_tps = RATE_SHARE * gateway_capacity_tps
+    flow = FlowRule("pay", rule_tps, behavior="rate-limiter", max_queueing_time_ms=QUEUE_MS)
+    hot = ParamFlowRule("pay", "merchant", HOT_SHARE * gateway_capacity_tps)
+    return SidecarConfig(guard=GuardConfig(flow=(flow,), params=(hot,)), deadline=True)
+
+
+# --8<-- [end:entry-controls]
 
 
 class MqPart(MqStage):

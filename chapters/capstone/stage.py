@@ -28,13 +28,27 @@ events with the clients' balance reads, and the capstone's own
 `double11:pipeline` end to end (every payment a user saw paid settled
 exactly once; nothing else settled) and `double11:one-owner`.
 
-What this does not claim: chapters 6 and 7 are not (yet) stages of that
-pipeline. Chapter 6's degrade controls guard their own payment core, not
-the cells' gateways; chapter 7's tagged traffic runs through chapter 2's
-shards, not through the cells and the queue (the pipeline's queue carries
-no load-test lane, so chapter 5's `isolation` check, which judged that
-lane when chapter 5 ran beside the others, is not part of this night).
-Both are one-city systems and live in a city that survives
+Chapter 6's degrade controls stand at the pipeline's door: every cell's
+gateway (the elastic cell's too) is chapter 6's sidecar around chapter 3's
+gateway (`parts.entry_controls`): deadlines, a flow rule sized to the
+gateway's share of the pipeline (`parts.GATEWAY_CAPACITY_TPS`), a hot-merchant
+rule. A payment past them is refused at once (`flow:pay`, no effect).
+
+What this does not claim: chapter 6's own system still runs beside the
+pipeline (`degrade`: its payment core, its best-effort dependencies, its
+retry budget and switches), and its checks (`ch6:slo`, `ch6:ledger`,
+`ch6:bank`) judge that system, not the pipeline's door: the pipeline has
+no best-effort calls for the switches to shed, and chapter 6's SLO check
+reads one payment database's capacity. At the default scale the pipeline
+is not overloaded (its timeouts are the lost city's), so the door costs a
+few payments there (seed 1: 2,190 -> 1,998 of 2,262 ok, 22 -> 111 timeouts:
+retries into the rerouted range refused); it earns its keep when the spike
+outruns the pipeline (`--scale 1/50`: 1,533 -> 3,614 ok, 18,393 -> 1,897
+timed out). Chapter 7's tagged traffic runs through chapter 2's shards, not
+through the cells and the queue (the pipeline's queue carries no load-test
+lane, so chapter 5's `isolation` check, which judged that lane when
+chapter 5 ran beside the others, is not part of this night). Chapters 6
+and 7 are one-city systems and live in a city that survives
 (`parts.host_city`), hit by the same night and judged by their own
 checkers.
 """

@@ -53,7 +53,7 @@ from reference.gateway.router import CellRouter, RoutingRules, even_buckets
 from reference.ledger.directory import Directory
 from reference.ledger.front import FrontConfig, LedgerFront
 from reference.net.topology import Topology
-from reference.node import NodeId
+from reference.node import Node, NodeId
 from reference.paxos.mutations import MUTATIONS
 from reference.payment import merchant_account, user_account
 from reference.traffic.plan import DEFAULT_SCALE
@@ -369,6 +369,11 @@ class PaxosStage(Stage):
 
     # --8<-- [end:paxos-build]
 
+    def gateway_node(self, dep: PaxosDeployment, config: GatewayConfig) -> Node:
+        """A cell's gateway node: chapter 3's, as is (the capstone puts chapter 6's
+        degrade controls in front of it). Called at every start of the gateway."""
+        return PaymentGateway(config)
+
     def _add_gateways(
         self,
         rt: Runtime,
@@ -391,7 +396,7 @@ class PaxosStage(Stage):
                 store_routing=OneStore(self.payment_entry(dep, c)),
                 handover=self.handover(options),
             )
-            rt.add_node(gateways[c], lambda _nid, cfg=gw_config: PaymentGateway(cfg))
+            rt.add_node(gateways[c], lambda _nid, cfg=gw_config: self.gateway_node(dep, cfg))
             dep.roles["gateway"].append(gateways[c])
             # A ledger shard's entry point (where its payments are counted); the
             # shard's data lives on the group's members, under "replica".
