@@ -399,9 +399,14 @@ class Replica(Voter):
             self.inflight[slot] = (batch, {self.node_id})
             accepts.append(accept)
         # The accepts leave before our own sync: the followers' fsyncs then run
-        # alongside ours instead of after it. Safe: our vote is one of the
-        # quorum's, and counted (by _check_chosen) only once synced; a follower
-        # accepting first changes nothing, since any vote may be cast early.
+        # alongside ours instead of after it. _check_chosen counts our vote at
+        # once, so on a real disk a slot may be chosen on a follower's durable
+        # vote and ours still in the writer's batch. Safe, because nobody
+        # learns of that choice before ours is durable too: the host holds
+        # every send made while a sync is owed (reference/runtime/host.py), so
+        # the client's answer and the commit index riding a later Accept wait
+        # for our fsync. A leader that crashes first has told nobody; the next
+        # one may choose anew. (On the simulator, sync() is durable on return.)
         for accept in accepts:
             for peer in self._log_peers():
                 ctx.send(peer, accept)
