@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from checks.history import Event, pair_operations
 from checks.verdict import Verdict
-from reference.ledger import LedgerInvariantError
+from reference.ledger import CreateTransfers, LedgerInvariantError
 from reference.ledger.directory import transfer_id
 from reference.ledger.service import LedgerReplica
+from reference.paxos.messages import Batch
 from reference.payment.accounts import parse_account
 
 if TYPE_CHECKING:
@@ -149,6 +150,24 @@ def double_entry_check(dep: PaxosDeploymentLike) -> Verdict:
     )
 
 
+def _logged(batches: list[Batch]) -> set[int]:
+    """The transfer ids a replica's log holds, chosen or accepted, not yet applied.
+
+    By what the commands carry, not by request id: a payment's request is
+    "pay:<id>", but a settlement consumer's (the capstone's pipeline) names
+    its node and call, and a settle acknowledged while a follower held it only
+    in its log was counted as held by the leader alone (a false "lost" in the
+    TUI's live view, mid-run).
+    """
+    return {
+        t.id
+        for batch in batches
+        for _, command in batch
+        if isinstance(command, CreateTransfers)
+        for t in command.transfers
+    }
+
+
 # --8<-- [start:lost-payments]
 def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdict:
     """Chapter 3's "lost-payments", asked of the Paxos groups themselves.
@@ -182,9 +201,8 @@ def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdi
             # Which of them its ledger holds: looked up, not read off a
             # snapshot (that would decode every sealed segment of it).
             applied = {t.id for t in node.machine.ledger.lookup_transfers(asked[cell])}
-            logged = {rid for _, batch in node.accepted.values() for rid, _ in batch}
-            logged |= {rid for batch in node.chosen.values() for rid, _ in batch}
-            held[cell][replica_id] = (applied, logged)
+            batches = [b for _, b in node.accepted.values()] + list(node.chosen.values())
+            held[cell][replica_id] = (applied, _logged(batches))
             if newest is None or node.membership.epoch > newest.epoch:
                 newest = node.membership
         data = set(newest.data) if newest is not None else set(plan.replicas)
@@ -194,9 +212,9 @@ def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdi
     unapplied = 0
     for value in acked:
         cell = dep.directory.group_of(str(value["from"]))
-        tid, rid = transfer_id(str(value["id"])), f"pay:{value['id']}"
+        tid = transfer_id(str(value["id"]))
         in_ledger = sum(tid in applied for applied, _ in held[cell].values())
-        holders = sum(tid in applied or rid in logged for applied, logged in held[cell].values())
+        holders = sum(tid in applied or tid in logged for applied, logged in held[cell].values())
         unapplied += holders > in_ledger
         if holders < quorum[cell]:
             lost.append({**value, "group": cell, "replicas_holding": holders})
