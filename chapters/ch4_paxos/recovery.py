@@ -189,7 +189,7 @@ def lost_payments_check(dep: PaxosDeploymentLike, history: list[Event]) -> Verdi
     asked: dict[str, list[int]] = {cell: [] for cell in dep.groups}  # cell -> acked transfer ids
     for value in acked:
         asked[dep.directory.group_of(str(value["from"]))].append(transfer_id(str(value["id"])))
-    held: dict[str, dict[str, tuple[set[int], set[str]]]] = {}  # cell -> replica -> holdings
+    held: dict[str, dict[str, tuple[set[int], set[int]]]] = {}  # cell -> replica -> ids held
     quorum: dict[str, int] = {}
     for cell, plan in dep.groups.items():
         held[cell] = {}
