@@ -14,13 +14,14 @@ one seed cuts the same links on every backend.
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 import reference.net.shapes as shapes
 from reference.net.shapes import Link
 
 
-class Partitions:
+class Partitions(ABC):
     """The words of a partition; a network supplies the three methods at the end."""
 
     _rng: random.Random  # the network's seeded stream (the shapes draw from it)
@@ -91,14 +92,17 @@ class Partitions:
         return sorted(nodes) if nodes is not None else self._all_nodes()
 
     # -- what a network supplies ------------------------------------------------
+    @abstractmethod
     def _expand(self, names: Iterable[str]) -> set[str]:
         """The nodes `names` stand for (nodes, cells, cities); ValueError for an unknown one."""
         raise NotImplementedError
 
+    @abstractmethod
     def _all_nodes(self) -> list[str]:
         """Every node, sorted."""
         raise NotImplementedError
 
+    @abstractmethod
     def _add_cuts(self, links: set[Link], **fields: object) -> None:
         """Cut `links` (on top of the cuts in force), and trace a partition with `fields`."""
         raise NotImplementedError
