@@ -22,6 +22,7 @@ import os
 from collections.abc import Hashable, Sequence
 from typing import Protocol, cast
 
+from checks.history import Operation
 from checks.lin.model import UNKNOWN, Call, Model
 from checks.lin.models.kv import KvModel
 from checks.lin.models.register import (
@@ -36,13 +37,18 @@ MODULE = "d11_lincheck"  # built from native/lincheck (pip install ./native/linc
 # Per part: None (not finished: the deadline, or another part failed first)
 # or (linearizable, order, stuck, steps, cache entries, cache full).
 PartOutcome = tuple[bool, list[int], int | None, int, int, bool] | None
+# A history prepared, split and searched by the helper: the calls left out,
+# the parts (key, calls, initial state), smallest first, and their outcomes.
+NativeCheck = tuple[int, list[tuple[Hashable, list[Call], object]], list[PartOutcome]]
 
 
 class _Helper(Protocol):
-    """The compiled module's two functions (native/lincheck/src/lib.rs).
+    """The compiled module's functions (native/lincheck/src/lib.rs).
 
-    Each takes the parts as (initial state, the part's calls), reads the
-    calls itself, and raises TypeError for a value it cannot hold.
+    `check_register` and `check_kv` take the parts as (initial state, the
+    part's calls), read the calls themselves, and raise TypeError for a value
+    they cannot hold. `check_kv_ops` takes a kv history's operations and does
+    checker.py's `prepare` and `split` too (None: not the usual shape).
     """
 
     def check_register(
@@ -63,6 +69,16 @@ class _Helper(Protocol):
         slice_steps: int,
         timeout_s: float | None = None,
     ) -> list[PartOutcome]: ...
+
+    def check_kv_ops(
+        self,
+        ops: list[Operation],
+        call_type: type[Call],
+        unknown: object,
+        cache_max: int,
+        slice_steps: int,
+        timeout_s: float | None = None,
+    ) -> tuple[int, list[tuple[str, list[Call]]], list[PartOutcome]] | None: ...
 
 
 class EngineError(Exception):
@@ -91,6 +107,49 @@ def knows(model: Model) -> bool:
     return type(model) in (RegisterModel, CasRegisterModel, EtcdModel, KvModel)
 
 
+def _engine_for(model: Model) -> _Helper | None:
+    """The helper, when it is to search this model (D11_LIN_ENGINE, installed, knows it)."""
+    choice = wanted()
+    if choice == "python" or not knows(model):
+        return None
+    mod = helper()
+    if mod is None and choice == "native":
+        raise EngineError(
+            f"{ENGINE_VAR}=native but {MODULE} is not installed "
+            "(.venv/bin/pip install ./native/lincheck)"
+        )
+    return mod
+
+
+def check_ops(
+    model: Model,
+    ops: Sequence[Operation],
+    cache_max: int,
+    slice_steps: int,
+    timeout_s: float | None,
+) -> NativeCheck | None:
+    """A kv history from its operations, all in the helper: checker.py's
+    `prepare` and `split` (the same calls, ids and parts), then the search.
+    On a small history those two steps, a few Python calls per operation,
+    were most of the time. None when checker.py must do them: another model,
+    no helper, or an operation not of the usual shape (a `key` field holding
+    a string; the Python code gives the errors)."""
+    if type(model) is not KvModel:
+        return None
+    mod = _engine_for(model)
+    if mod is None:
+        return None
+    listed = ops if isinstance(ops, list) else list(ops)
+    try:
+        got = mod.check_kv_ops(listed, Call, UNKNOWN, cache_max, slice_steps, timeout_s)
+    except TypeError:
+        return None  # a field of a type it does not read: the Python code decides
+    if got is None:
+        return None
+    dropped, parts, outcomes = got
+    return dropped, [(key, calls, model.init_part(key)) for key, calls in parts], outcomes
+
+
 def search_parts(
     model: Model,
     parts: Sequence[tuple[Hashable, Sequence[Call], object]],
@@ -101,16 +160,8 @@ def search_parts(
     """Search the parts (key, calls, initial state) with the helper, round
     robin as `check_calls` does; None when the Python search must run (the
     helper is not installed, or does not know the model or a value)."""
-    choice = wanted()
-    if choice == "python" or not knows(model):
-        return None
-    mod = helper()
+    mod = _engine_for(model)
     if mod is None:
-        if choice == "native":
-            raise EngineError(
-                f"{ENGINE_VAR}=native but {MODULE} is not installed "
-                "(.venv/bin/pip install ./native/lincheck)"
-            )
         return None
     try:
         if isinstance(model, KvModel):

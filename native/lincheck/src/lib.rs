@@ -12,7 +12,15 @@
 //! else raises TypeError, and `checks/lin/native.py` lets the Python search
 //! decide. The parts are searched round robin, a slice of steps each, as
 //! `checks.lin.checker.check_calls` does.
+//!
+//! For kv, `check_kv_ops` starts earlier, from the history's `Operation`s:
+//! it does checker.py's `prepare` and `split` too (the same `Call`s, local
+//! ids and parts, handed back for the report), because on a small history
+//! those two Python steps, a few calls per operation, cost more than the
+//! search. An operation of an unusual shape sends the whole history back
+//! to the Python code, which gives its own errors.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
@@ -677,9 +685,207 @@ fn check_kv(
     round_robin(parts.len(), start, timeout_s)
 }
 
+/// One kv operation as `checks/lin/checker.py`'s `prepare` sees it, read
+/// from the `Operation` itself: the Python objects its `Call` carries, and
+/// the search's view (op, symmetry group, call and return positions).
+struct KvRow<'py> {
+    key: Bound<'py, PyString>,
+    process: Bound<'py, PyAny>,
+    f: Bound<'py, PyAny>,
+    arg: Bound<'py, PyAny>,
+    out: Bound<'py, PyAny>,
+    operation: Bound<'py, PyAny>,
+    op: KvOp,
+    group: KvGroup,
+    call: i64,
+    ret: Option<i64>,
+}
+
+/// Equal (input, output) in one part: f, the argument and the output (kind
+/// and text; kinds as `kv_value`'s).
+type KvGroup = (u8, u8, Option<Rc<str>>, u8, Option<Rc<str>>);
+
+/// What the search keeps of a `KvRow` (`tables`' rows).
+type KvSearchRow = (KvOp, KvGroup, i64, Option<i64>);
+
+/// A kv value as `kv_value` reads it, shared (Rc) between the op and its group.
+fn kv_text(v: &Bound<'_, PyAny>, unknown: &Bound<'_, PyAny>) -> PyResult<Option<(u8, Option<Rc<str>>)>> {
+    if v.is(unknown) {
+        return Ok(Some((0, None)));
+    }
+    if v.is_none() {
+        return Ok(Some((1, None)));
+    }
+    match v.downcast::<PyString>() {
+        Ok(s) => Ok(Some((2, Some(Rc::from(s.to_str()?))))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `KvModel.prepare` and checker.py's `prepare` for one operation: Ok(None)
+/// when the fast path cannot vouch for it (the Python code then prepares
+/// the whole history, and raises its own errors); Ok(Some(None)) for an
+/// operation left out (failed, or a get whose outcome is unknown).
+fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<Option<Option<KvRow<'py>>>> {
+    let py = o.py();
+    let f_obj = o.getattr(intern!(py, "f"))?;
+    let f = match f_obj.downcast::<PyString>() {
+        Ok(s) => match s.to_str()? {
+            "get" => 0u8,
+            "put" => 1,
+            "append" => 2,
+            _ => return Ok(None),
+        },
+        Err(_) => return Ok(None),
+    };
+    let invoke = o.getattr(intern!(py, "invoke"))?;
+    let done = o.getattr(intern!(py, "completion"))?;
+    // None: no completion or info (unknown outcome); else Some(index).
+    let ret = if done.is_none() {
+        None
+    } else {
+        match done.getattr(intern!(py, "type"))?.downcast::<PyString>()?.to_str()? {
+            "fail" => return Ok(Some(None)), // it did not happen
+            "info" => None,
+            "ok" => Some(done.getattr(intern!(py, "index"))?.extract::<i64>()?),
+            _ => return Ok(None),
+        }
+    };
+    let extra = invoke.getattr(intern!(py, "extra"))?;
+    let key = match extra.downcast::<PyDict>() {
+        Ok(d) => d.get_item(intern!(py, "key"))?,
+        Err(_) => return Ok(None), // not a dict (no extra at all): not the usual shape
+    };
+    let key = match key {
+        Some(k) if k.is_exact_instance_of::<PyString>() => k.downcast_into::<PyString>()?,
+        _ => return Ok(None), // no key field, or a key that is not a plain string
+    };
+    if f == 0 && ret.is_none() {
+        return Ok(Some(None)); // a get whose result is unknown constrains nothing
+    }
+    let arg = invoke.getattr(intern!(py, "value"))?;
+    let Some((arg_kind, arg_text)) = kv_text(&arg, unknown)? else { return Ok(None) };
+    if f != 0 && arg_kind != 2 {
+        return Ok(None); // a put or append of a non-string: Python's error
+    }
+    let mut out = if ret.is_none() { unknown.clone() } else { done.getattr(intern!(py, "value"))? };
+    if f == 0 && out.is_none() {
+        out = PyString::new(py, "").into_any(); // a read of nil reads the empty string
+    }
+    let Some((out_kind, out_text)) = kv_text(&out, unknown)? else { return Ok(None) };
+    let op = KvOp {
+        f,
+        arg: arg_text.clone().unwrap_or_else(|| Rc::from("")),
+        out: if f == 0 { out_text.clone() } else { None },
+    };
+    Ok(Some(Some(KvRow {
+        key,
+        process: o.getattr(intern!(py, "process"))?,
+        f: f_obj,
+        arg,
+        out,
+        operation: o.clone(),
+        op,
+        group: (f, arg_kind, arg_text, out_kind, out_text),
+        call: invoke.getattr(intern!(py, "index"))?.extract::<i64>()?,
+        ret,
+    })))
+}
+
+/// A `checks.lin.model.Call` (a named tuple, so `tuple.__new__` builds it
+/// without its Python-level `__new__`).
+fn new_call<'py>(make: &Bound<'py, PyAny>, call_type: &Bound<'py, PyAny>, k: usize, r: &KvRow<'py>) -> PyResult<Bound<'py, PyAny>> {
+    let py = make.py();
+    let input = PyTuple::new(py, [r.f.clone(), r.key.clone().into_any(), r.arg.clone()])?;
+    let ret = match r.ret {
+        Some(x) => x.into_pyobject(py)?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    let fields = PyTuple::new(
+        py,
+        [
+            k.into_pyobject(py)?.into_any(),
+            r.process.clone(),
+            r.f.clone(),
+            input.into_any(),
+            r.out.clone(),
+            r.call.into_pyobject(py)?.into_any(),
+            ret,
+            r.operation.clone(),
+        ],
+    )?;
+    make.call1((call_type, fields))
+}
+
+type KvSplit<'py> = (usize, Vec<(Bound<'py, PyString>, Bound<'py, PyList>)>, Vec<PartOut>);
+
+/// A whole kv history, from its `Operation`s: checker.py's `prepare`,
+/// `split` and the search in one call. Returns None when an operation is
+/// not of the usual shape (a `key` field holding a string, string values):
+/// the Python code then does it all. Else (calls left out, the parts as
+/// (key, its `Call`s with local ids, in call order), smallest first, and
+/// each part's outcome as `check_kv` gives it).
+#[pyfunction]
+#[pyo3(signature = (ops, call_type, unknown, cache_max, slice_steps, timeout_s=None))]
+fn check_kv_ops<'py>(
+    ops: &Bound<'py, PyList>,
+    call_type: &Bound<'py, PyAny>,
+    unknown: &Bound<'py, PyAny>,
+    cache_max: u64,
+    slice_steps: u64,
+    timeout_s: Option<f64>,
+) -> PyResult<Option<KvSplit<'py>>> {
+    let py = ops.py();
+    // prepare: each operation once, in history order
+    let mut dropped = 0usize;
+    let mut by_key: FxHashMap<Rc<str>, usize> = FxHashMap::default();
+    let mut parts: Vec<Vec<KvRow<'py>>> = Vec::new();
+    for o in ops.iter() {
+        match kv_row(&o, unknown)? {
+            None => return Ok(None),
+            Some(None) => dropped += 1,
+            Some(Some(row)) => {
+                // split: by key, in order of first appearance (the model's partition)
+                let k: Rc<str> = Rc::from(row.key.to_str()?);
+                let next = parts.len();
+                let p = *by_key.entry(k).or_insert(next);
+                if p == next {
+                    parts.push(Vec::new());
+                }
+                parts[p].push(row);
+            }
+        }
+    }
+    for rows in parts.iter_mut() {
+        rows.sort_by_key(|r| r.call); // stable, as Python's sorted
+    }
+    parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
+    let make = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
+    let mut shown = Vec::with_capacity(parts.len());
+    let mut searched: Vec<Option<Vec<KvSearchRow>>> = Vec::with_capacity(parts.len());
+    for rows in parts {
+        let calls = PyList::empty(py);
+        for (k, r) in rows.iter().enumerate() {
+            calls.append(new_call(&make, call_type, k, r)?)?;
+        }
+        let key = rows[0].key.clone();
+        shown.push((key, calls));
+        searched.push(Some(rows.into_iter().map(|r| (r.op, r.group, r.call, r.ret)).collect()));
+    }
+    let cache_each = (cache_max / searched.len().max(1) as u64).max(1000);
+    let start = |p: usize| -> PyResult<Search<Kv>> {
+        let rows = searched[p].take().expect("each part starts once");
+        Ok(Search::new(tables(rows), Rc::from(""), cache_each, slice_steps.max(1)))
+    };
+    let n = shown.len();
+    let outcomes = round_robin(n, start, timeout_s)?;
+    Ok(Some((dropped, shown, outcomes)))
+}
+
 #[pymodule]
 fn d11_lincheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_register, m)?)?;
     m.add_function(wrap_pyfunction!(check_kv, m)?)?;
+    m.add_function(wrap_pyfunction!(check_kv_ops, m)?)?;
     Ok(())
 }
