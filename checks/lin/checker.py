@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from checks.history import Event, Operation, pair_operations
 from checks.lin.model import Call, Model
-from checks.lin.native import search_parts
+from checks.lin.native import PartOutcome, check_ops, search_parts
 from checks.lin.search import SLICE_STEPS, SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
 
@@ -125,6 +125,19 @@ def check_calls(
     engine = "native" if ran else "python"
     if not ran:
         failing = _search_round_robin(parts, model, cache_each, deadline)
+    return _result(model, parts, failing, t0, timeout_s, dropped, engine)
+
+
+def _result(
+    model: Model,
+    parts: list[Part],
+    failing: Part | None,
+    t0: float,
+    timeout_s: float | None,
+    dropped: int,
+    engine: str,
+) -> LinResult:
+    """The verdict once the parts are searched (or time ran out)."""
     elapsed = time.monotonic() - t0
     stats = _total(parts)
     if failing is not None:
@@ -178,6 +191,15 @@ def check_operations(
     """Check paired operations against a model (none at all: unknown, as every checker)."""
     if not ops:
         return LinResult("unknown", model, [], None, 0.0, NO_CLIENT_OPERATIONS, 0)
+    t0 = time.monotonic()
+    # The compiled helper prepares, splits and searches a kv history in one
+    # call (the same calls and parts as below: checks/lin/native.py).
+    done = check_ops(model, ops, cache_max, SLICE_STEPS, timeout_s)
+    if done is not None:
+        dropped, split_parts, outcomes = done
+        parts = [Part(key, calls, init) for key, calls, init in split_parts]
+        failing = _fill(parts, outcomes)
+        return _result(model, parts, failing, t0, timeout_s, dropped, "native")
     calls, dropped = prepare(ops, model)
     return check_calls(calls, model, timeout_s, cache_max, dropped)
 
@@ -202,6 +224,11 @@ def _search_native(
     )
     if outcomes is None:
         return False, None
+    return True, _fill(parts, outcomes)
+
+
+def _fill(parts: list[Part], outcomes: list[PartOutcome]) -> Part | None:
+    """Each finished part's result from the helper's outcomes; the failing part."""
     assert len(outcomes) == len(parts), "one outcome per part"
     failing: Part | None = None
     for part, got in zip(parts, outcomes, strict=True):
@@ -212,7 +239,7 @@ def _search_native(
         if not ok:
             assert failing is None, "the search stops at the first failing part"
             failing = part
-    return True, failing
+    return failing
 
 
 def _total(parts: Sequence[Part]) -> SearchStats:
