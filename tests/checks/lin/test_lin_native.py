@@ -14,12 +14,12 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lin_engines import require_native
+from lin_engines import ENGINES, require_native
 from lin_gen import events, histories, mutate
 
 from checks.formats import load_history
-from checks.history import Event, pair_operations
-from checks.lin import LinResult, check_history, check_operations, model_named, native
+from checks.history import Event, HistoryError, pair_operations
+from checks.lin import Call, LinResult, check_history, check_operations, model_named, native
 from checks.lin.corpus import CorpusEntry, corpus_dir, corpus_entries
 from checks.lin.search import SearchResult
 
@@ -27,10 +27,15 @@ ROOT = corpus_dir()
 
 
 def outcome(result: LinResult) -> tuple[object, ...]:
-    """Everything both engines must agree on."""
-    parts = [(p.key, None if p.result is None else _found(p.result)) for p in result.parts]
+    """Everything both engines must agree on: the helper may prepare and
+    split a history itself (kv), so the parts' calls and initial states too."""
+    parts = [
+        (p.key, p.init, p.calls, None if p.result is None else _found(p.result))
+        for p in result.parts
+    ]
+    assert all(type(c) is Call for p in result.parts for c in p.calls)
     failing = None if result.failing is None else result.failing.key
-    return result.valid, failing, parts
+    return result.valid, failing, result.calls_dropped, parts
 
 
 def _found(r: SearchResult) -> tuple[object, ...]:
@@ -153,3 +158,74 @@ def test_engines_agree_on_random_histories(model: str, data: st.DataObject) -> N
     with pytest.MonkeyPatch.context() as mp:
         py, nat = both(mp, lambda: check_operations(ops, m))
     assert outcome(nat) == outcome(py)
+
+
+def kv_shapes() -> dict[str, list[Event]]:
+    """kv histories the helper prepares itself (a `key` field holding a
+    string) and ones it hands back to checker.py's `prepare`."""
+    a, b = {"key": "a"}, {"key": "b"}
+    return {
+        # Left out: a failed put, a get whose outcome is unknown; an append
+        # whose outcome is unknown stays in; a get of nil reads "".
+        "left-out": events(
+            ("invoke", 0, "get", None, a),
+            ("ok", 0, "get", None, a),
+            ("invoke", 1, "put", "x", a),
+            ("fail", 1, "put", "x", a),
+            ("invoke", 2, "get", None, b),
+            ("info", 2, "get", None, b),
+            ("invoke", 3, "append", "y", b),
+            ("info", 3, "append", None, b),
+            ("invoke", 0, "get", None, b),
+            ("ok", 0, "get", "y", b),
+        ),
+        # Jepsen's independent workloads: [key value], no key field.
+        "pairs": events(
+            ("invoke", 0, "put", ["a", "x"]),
+            ("ok", 0, "put", None),
+            ("invoke", 1, "get", ["a", None]),
+            ("ok", 1, "get", ["a", "x"]),
+        ),
+        # An integer key: a key of its own (Clojure-equal), not the string "1".
+        "int-key": events(
+            ("invoke", 0, "put", "x", {"key": 1}),
+            ("ok", 0, "put", "x", {"key": 1}),
+            ("invoke", 1, "get", None, {"key": "1"}),
+            ("ok", 1, "get", "", {"key": "1"}),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(kv_shapes()))
+def test_engines_agree_on_every_kv_shape(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_native()
+    ops = pair_operations(kv_shapes()[name])
+    py, nat = both(monkeypatch, lambda: check_operations(ops, model_named("kv")))
+    assert py.valid is True
+    assert outcome(nat) == outcome(py)
+
+
+@pytest.mark.parametrize(
+    ("value", "got", "error"),
+    [
+        (3, "3", "put needs a string"),  # a put of a number
+        ("x", 3, "get returned 3"),  # a get of a number
+    ],
+)
+def test_a_kv_value_of_the_wrong_type_is_the_same_error_in_both(
+    value: object, got: object, error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_native()
+    k = {"key": "k"}
+    ops = pair_operations(
+        events(
+            ("invoke", 0, "put", value, k),
+            ("ok", 0, "put", value, k),
+            ("invoke", 1, "get", None, k),
+            ("ok", 1, "get", got, k),
+        )
+    )
+    for engine in ENGINES:
+        monkeypatch.setenv(native.ENGINE_VAR, engine)
+        with pytest.raises(HistoryError, match=error):
+            check_operations(ops, model_named("kv"))
