@@ -18,7 +18,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
     from checks.explain import Explanation
     from checks.formats import LoadedHistory
+    from checks.history import Event
     from checks.lin import LinResult, Model, Part
-    from checks.verdict import Verdict
+    from checks.verdict import Validity, Verdict
 
 check_app = typer.Typer(
     name="check",
@@ -59,18 +60,28 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
 @check_app.command("lin")
 def check_lin(
-    history: Path = typer.Argument(..., help="The history file."),
+    history: Path = typer.Argument(
+        ..., help="The history file, or a run folder (its history.jsonl)."
+    ),
     model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP + "; default: detected from the history"
     ),
     fmt: str | None = typer.Option(
         None, "--format", help="jsonl | edn | porcupine-etcd | porcupine-kv (default: detect)"
     ),
+    part: str | None = typer.Option(
+        None,
+        "--part",
+        help="A history of several parts (d11 run double11's): check this one alone "
+        "(default: each part a model fits, one after the other).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
     html: Path | None = typer.Option(
         None,
+        "--out",
         "--html",
-        help="Where to write the timeline (default: HISTORY.lin.html, for a regular file).",
+        help="Where to write the timeline of a failure (default: NAME.lin.html in the "
+        "current directory, never beside the history; the path is printed).",
     ),
     no_html: bool = typer.Option(False, "--no-html", help="Do not write the timeline."),
     timeout_s: float = typer.Option(
@@ -96,16 +107,140 @@ def check_lin(
     register, init/read/transfer a ledger, ...) and named in the output;
     --model overrides it. A ledger history with opening balances (d11's own,
     as `d11 run` stores them) is checked one wallet at a time, as chapter 4's
-    own lin check does.
+    own lin check does; chapter 5's queue operations beside the payments
+    move no ledger money and are set aside (`d11 check delivery` judges
+    them). The capstone's history (d11 run double11) holds one ledger per
+    part: each is checked alone (--part picks one).
+
+    The timeline of a failure is written to --out (default: the current
+    directory), never into the history's folder.
 
     Exit status: 0 valid, 1 invalid, 2 unknown (undecided, nothing to judge) or unreadable input.
     """
     from rich.console import Console
 
-    from checks.lin.report import lin_verdict
+    from checks.lin.detect import parts
 
     console = Console(stderr=json_out)  # with --json, stdout holds the JSON alone
-    run = _run_lin(history, model, fmt, max_mb, timeout_s, json_out, console)
+    history = history_file(history)
+    loaded = _load_lin(history, fmt, max_mb, json_out, console)
+    split = parts(loaded.events)
+    if split is None:
+        if part is not None:
+            _fail(json_out, f"--part {part}: {shown(history)} is a history of one part")
+        verdict = _check_lin_part(
+            loaded, None, history, model, timeout_s, explain_timeout_s, json_out, console,
+            html=html, no_html=no_html,
+        )  # fmt: skip
+        if json_out:
+            typer.echo(json.dumps(verdict.to_json()))
+        raise typer.Exit(verdict.exit_code)
+    names = [p.name for p in split]
+    if part is not None and part not in names:
+        _fail(json_out, f"--part {part}: {shown(history)} has parts {', '.join(names)}")
+    verdicts: dict[str, Verdict] = {}
+    set_aside: dict[str, str] = {}
+    for one in split:
+        if part is not None and one.name != part:
+            continue
+        why = _no_model_for(one.events) if model is None else None
+        if why is not None:
+            set_aside[one.name] = why
+            continue
+        sub = replace(loaded, events=one.events, lines=[loaded.lines[i] for i in one.origin])
+        if not json_out:
+            console.rule(f"part {one.name}", style="dim")
+        verdicts[one.name] = _check_lin_part(
+            sub, one.name, history, model, timeout_s, explain_timeout_s, json_out, console,
+            html=html, no_html=no_html,
+        )  # fmt: skip
+    verdict = _parts_verdict(verdicts, set_aside, shown(history))
+    if json_out:
+        typer.echo(json.dumps(verdict.to_json()))
+    else:
+        for name, why in set_aside.items():
+            console.print(f"part {name}: not checked ({why})", highlight=False, markup=False)
+        console.print(verdict.summary, highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(verdict.exit_code)
+
+
+def history_file(path: Path) -> Path:
+    """The history a checker reads: the file named, or a run folder's history.jsonl
+    (`d11 run`, `d11 test` and `d11 hunt` store one in each folder)."""
+    inside = path / "history.jsonl"
+    return inside if path.is_dir() and inside.is_file() else path
+
+
+def _load_lin(
+    history: Path, fmt: str | None, max_mb: int | None, json_out: bool, console: Console
+) -> LoadedHistory:
+    """Read the history; unreadable input or nothing to judge exits here."""
+    from checks.formats import load_history
+    from checks.history import HistoryError
+    from checks.verdict import has_client_operations
+
+    try:
+        loaded = load_history(history, fmt, max_mb)
+    except HistoryError as exc:
+        _fail(json_out, str(exc))
+    if not has_client_operations(loaded.events):
+        _nothing_to_judge(json_out, console)
+    return loaded
+
+
+def _no_model_for(events: list[Event]) -> str | None:
+    """Why no model fits a part's operations (None: one does)."""
+    from checks.lin.detect import detect_model
+
+    if detect_model("jsonl", events) is not None:
+        return None
+    fs = sorted({ev.f for ev in events if ev.process not in ("nemesis", "trace")})
+    return (
+        f"its operations, {', '.join(fs)}, fit no model here; a queue's are judged by "
+        "d11 check delivery"
+    )
+
+
+def _parts_verdict(verdicts: dict[str, Verdict], set_aside: dict[str, str], where: str) -> Verdict:
+    """One verdict over the parts checked: invalid if one is, unknown if one is."""
+    from checks.verdict import Verdict
+
+    if not verdicts:
+        return Verdict(
+            "lin",
+            "unknown",
+            f"unknown: no part of {where} fits a model (name one with --model)",
+            {"parts_set_aside": set_aside},
+        )
+    valids = [v.valid for v in verdicts.values()]
+    valid: Validity = False if False in valids else "unknown" if "unknown" in valids else True
+    said = {True: "linearizable", False: "not linearizable", "unknown": "unknown"}
+    each = "; ".join(f"{name} {said[v.valid]}" for name, v in verdicts.items())
+    summary = f"{said[valid]}: {len(verdicts)} part(s) checked, each alone ({each})"
+    details = {
+        "parts_checked": {name: v.to_json() for name, v in verdicts.items()},
+        "parts_set_aside": set_aside,
+    }
+    return Verdict("lin", valid, summary, details)
+
+
+def _check_lin_part(
+    loaded: LoadedHistory,
+    part: str | None,
+    history: Path,
+    model: str | None,
+    timeout_s: float,
+    explain_timeout_s: float,
+    json_out: bool,
+    console: Console,
+    *,
+    html: Path | None,
+    no_html: bool,
+) -> Verdict:
+    """Check one history (or one part of one), print its verdict unless --json."""
+    from checks.lin.report import lin_verdict
+
+    run = _run_lin(history, loaded, model, timeout_s, json_out)
     lines = run.loaded.lines
 
     def at(i: int) -> str:
@@ -118,11 +253,13 @@ def check_lin(
             run.model,
             at,
             history=history,
+            part=part,
             html=html,
             no_html=no_html,
             budget_s=explain_timeout_s,
             json_out=json_out,
         )
+    extra = {} if part is None else {"part": part}
     verdict = lin_verdict(
         run.result,
         failure.ex,
@@ -131,12 +268,11 @@ def check_lin(
         format=run.loaded.format,
         model_chosen=run.how,
         html=None if failure.html_path is None else shown(failure.html_path),
+        **extra,
     )
-    if json_out:
-        typer.echo(json.dumps(verdict.to_json()))
-        raise typer.Exit(verdict.exit_code)
-    _say_lin(console, verdict, run, failure, at, history=history, html=html)
-    raise typer.Exit(verdict.exit_code)
+    if not json_out:
+        _say_lin(console, verdict, run, failure, at, history=history, html=html)
+    return verdict
 
 
 @dataclass(frozen=True)
@@ -152,28 +288,21 @@ class _LinRun:
 
 def _run_lin(
     history: Path,
+    loaded: LoadedHistory,
     model: str | None,
-    fmt: str | None,
-    max_mb: int | None,
     timeout_s: float,
     json_out: bool,
-    console: Console,
 ) -> _LinRun:
-    """Read the history, choose the model, search; unreadable input exits 2 here."""
-    from checks.formats import load_history, locate
+    """Choose the model, search; input the model cannot read exits 2 here."""
+    from checks.formats import locate
     from checks.history import HistoryError
     from checks.lin import MODELS, check_operations
     from checks.lin.models.accounts import LedgerModel
     from checks.lin.models.wallets import is_wallet_history, wallet_history
-    from checks.verdict import has_client_operations
 
     if model is not None and model not in MODELS:
         _fail(json_out, f"unknown model {model!r}; known: {', '.join(MODELS)}")
-    loaded = None
     try:
-        loaded = load_history(history, fmt, max_mb)
-        if not has_client_operations(loaded.events):
-            _nothing_to_judge(json_out, console)
         chosen, how = _lin_model(history, model, loaded, json_out)
         the_model = MODELS[chosen]()
         ops = loaded.operations()
@@ -187,7 +316,7 @@ def _run_lin(
             )
         result = check_operations(ops, the_model, timeout_s=timeout_s)
     except HistoryError as exc:
-        _fail(json_out, str(exc) if loaded is None else locate(exc, loaded))
+        _fail(json_out, locate(exc, loaded))
     return _LinRun(loaded, chosen, how, the_model, result)
 
 
@@ -226,6 +355,7 @@ def _explain_lin_failure(
     at: Callable[[int], str],
     *,
     history: Path,
+    part: str | None,
     html: Path | None,
     no_html: bool,
     budget_s: float,
@@ -235,9 +365,10 @@ def _explain_lin_failure(
     from checks.explain import explain, timeline_html
 
     ex = explain(failing, model, budget_s=budget_s)
-    html_path, html_note = (None, "") if no_html else _html_path(history, html)
+    html_path, html_note = (None, "") if no_html else (_html_path(history, html, part), "")
     if html_path is not None:
-        title = f"{history.name}: not linearizable"
+        of = "" if part is None else f" (part {part})"
+        title = f"{history.name}{of}: not linearizable"
         page = timeline_html(ex, model, title, ex.lines(model, at), at)
         try:
             html_path.write_text(page, encoding="utf-8")
@@ -301,15 +432,23 @@ def _nothing_to_judge(json_out: bool, console: Console) -> NoReturn:
     raise typer.Exit(verdict.exit_code)
 
 
-def _html_path(history: Path, html: Path | None) -> tuple[Path | None, str]:
-    """Where the timeline goes: --html, else beside a regular-file history, else nowhere."""
+def _html_path(history: Path, html: Path | None, part: str | None = None) -> Path:
+    """Where the timeline goes: --out, else the current directory, named after the
+    history (a run folder's history.jsonl after its folder), never beside it:
+    a checker does not write into its input's folder uninvited."""
+    suffix = "" if part is None else f".{part}"
     if html is not None:
-        return html, ""
-    if history.is_file():
-        return history.with_name(history.name + ".lin.html"), ""
-    return None, (
-        f"(no timeline written: {shown(history)} is not a regular file; name one with --html PATH)"
-    )
+        if part is None or html.is_dir():
+            return html / _timeline_name(history, suffix) if html.is_dir() else html
+        return html.with_name(f"{html.stem}{suffix}{html.suffix}")
+    return Path(_timeline_name(history, suffix))
+
+
+def _timeline_name(history: Path, suffix: str) -> str:
+    name = history.name
+    if name == "history.jsonl" and history.resolve().parent.name:
+        name = history.resolve().parent.name  # store/ch5-steady/<time>/history.jsonl
+    return f"{name}{suffix}.lin.html"
 
 
 def shown(path: Path | str) -> str:

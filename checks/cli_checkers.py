@@ -26,6 +26,7 @@ from checks.verdict import (
 )
 from reference.cli_options import in_range
 
+HISTORY_HELP = "The history file, or a run folder (its history.jsonl)."
 WITNESS_ROWS_MAX = 20  # rows of evidence printed; --json has them all
 FIGURE_ITEMS_SHOWN = 5  # a figure that is a long list (2,000 accounts): its first few, a count
 
@@ -71,9 +72,10 @@ def _run(
     """Load, check, print, exit with the verdict's status; any unreadable
     history gives one line on stderr and status 2, never a traceback. A
     history with no client operation is unknown, whichever checker is asked."""
-    from checks.cli import shown
+    from checks.cli import history_file, shown
     from checks.formats import load_history, locate
 
+    path = history_file(path)  # a run folder: its history.jsonl
     loaded = None
     try:
         loaded = load_history(path, fmt, mb_max)
@@ -241,7 +243,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
 
 def bank_cmd(
-    history: Path = typer.Argument(..., help="The history file."),
+    history: Path = typer.Argument(..., help=HISTORY_HELP),
     total: int | None = typer.Option(
         None,
         callback=in_range(-CENTS_MAX, CENTS_MAX),
@@ -277,7 +279,7 @@ def bank_cmd(
 
 
 def ledger_cmd(
-    history: Path = typer.Argument(..., help="The history file."),
+    history: Path = typer.Argument(..., help=HISTORY_HELP),
     initial: str | None = typer.Option(
         None, help="Starting balances, 'a=100,b=250' (default: the history's init)."
     ),
@@ -311,7 +313,7 @@ def ledger_cmd(
 
 
 def txn_cmd(
-    history: Path = typer.Argument(..., help="The history file."),
+    history: Path = typer.Argument(..., help=HISTORY_HELP),
     workload: str | None = typer.Option(
         None, help="list-append or rw-register (default: detected)."
     ),
@@ -345,7 +347,7 @@ def txn_cmd(
 
 
 def delivery_cmd(
-    history: Path = typer.Argument(..., help="The history file."),
+    history: Path = typer.Argument(..., help=HISTORY_HELP),
     group: list[str] = typer.Option([], help="A consumer group that must receive (repeatable)."),
     fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),

@@ -281,7 +281,13 @@ def test_nemesis_only_history_is_unknown_everywhere(tmp_path: Path, checker: str
 # -- no stray files, no crash on an unwritable path ---------------------------
 
 
-def test_no_timeline_beside_an_input_that_is_not_a_regular_file(tmp_path: Path) -> None:
+def test_no_timeline_beside_an_input_that_is_not_a_regular_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeline goes to the current directory, never beside the input."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     text = "".join(json.dumps(e) + "\n" for e in op(0, "write", 1, 1) + op(1, "read", None, 2))
@@ -295,8 +301,8 @@ def test_no_timeline_beside_an_input_that_is_not_a_regular_file(tmp_path: Path) 
     res = check("lin", str(fifo))
     writer.join(timeout=10)
     assert res.exit_code == 1, res.output
-    assert "not a regular file" in res.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "pipe"]
+    assert [p.name for p in here.iterdir()] == ["pipe.lin.html"]
 
 
 def test_unwritable_plot_and_html_paths(tmp_path: Path) -> None:
@@ -318,7 +324,8 @@ def test_unwritable_plot_and_html_paths(tmp_path: Path) -> None:
 # -- the model, detected where the history says it ----------------------------
 
 
-def test_model_detected_and_named(tmp_path: Path) -> None:
+def test_model_detected_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the timeline of its failure is written here
     etcd = tmp_path / "etcd.log"
     etcd.write_text(
         "INFO  jepsen.util - 1\t:invoke\t:write\t3\n"

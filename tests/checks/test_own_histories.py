@@ -93,3 +93,36 @@ def test_a_ledger_history_without_init_is_searched_whole(tmp_path: Path) -> None
     ]
     assert not is_wallet_history(h)
     assert _check(tmp_path, "lin", h)["valid"] is True
+
+
+def test_a_ch5_history_is_a_ledger_with_the_queue_set_aside() -> None:
+    """Chapter 5 records the queue's bookkeeping beside the payments: still a ledger."""
+    detected = detect_model("jsonl", _run("ch5").history)
+    assert detected is not None and detected.model == "ledger"
+    assert "receive" in detected.reason and "set aside" in detected.reason
+
+
+def test_check_lin_reads_a_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _run("ch5")
+    write_jsonl(tmp_path / "history.jsonl", run.history)
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["check", "lin", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["details"]["model"] == "ledger"
+
+
+def test_the_capstone_history_is_checked_one_part_at_a_time(tmp_path: Path) -> None:
+    """Three ledgers and a queue in one file: each ledger alone, the queue set aside;
+    the cells part gives the run's own ch4:lin figures."""
+    run = _run("double11")
+    verdict = _check(tmp_path, "lin", run.history)
+    assert verdict["valid"] is True, verdict["summary"]
+    details = verdict["details"]
+    assert isinstance(details, dict)
+    assert sorted(details["parts_checked"]) == ["cells", "degrade", "rehearsal"]
+    assert list(details["parts_set_aside"]) == ["mq"]
+    cells = details["parts_checked"]["cells"]["details"]
+    own = run.verdicts["ch4:lin"].details
+    assert (cells["parts"], cells["operations"]) == (own["wallets"], own["operations"])
+    one = _check(tmp_path, "lin", run.history, "--part", "degrade")["details"]
+    assert isinstance(one, dict) and list(one["parts_checked"]) == ["degrade"]

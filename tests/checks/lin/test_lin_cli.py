@@ -40,20 +40,33 @@ def test_linearizable_exits_0(tmp_path: Path) -> None:
     assert "linearizable" in out and "not linearizable" not in out
 
 
-def test_not_linearizable_exits_1_and_writes_the_timeline(tmp_path: Path) -> None:
-    path = tmp_path / "stale.jsonl"
+def test_not_linearizable_exits_1_and_writes_the_timeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeline goes to the current directory (or --out), never beside the
+    history: a checker does not write into its input's folder uninvited."""
+    stored = tmp_path / "store" / "ch9-steady" / "20261206T000000Z"
+    stored.mkdir(parents=True)
+    path = stored / "history.jsonl"
     write_jsonl(path, STALE)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
     code, out = run("check", "lin", str(path), "--model", "register")
     assert code == 1, out
     assert "not linearizable" in out and "cannot linearize" in out
-    html = tmp_path / "stale.jsonl.lin.html"
+    assert sorted(p.name for p in stored.iterdir()) == ["history.jsonl"]
+    html = here / "20261206T000000Z.lin.html"  # a run's history is named after its folder
     assert html.is_file() and "<svg" in html.read_text()
-    custom = tmp_path / "t.html"
-    code, out = run("check", "lin", str(path), "-m", "register", "--html", str(custom))
-    assert code == 1 and custom.is_file()
+    assert f"timeline: {html.name}" in out
+    for option in ("--out", "--html"):  # --html: the option's first name, kept
+        custom = tmp_path / f"t{option}.html"
+        code, out = run("check", "lin", str(stored), "-m", "register", option, str(custom))
+        assert code == 1 and custom.is_file(), out
 
 
-def test_json_prints_one_object(tmp_path: Path) -> None:
+def test_json_prints_one_object(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "stale.jsonl"
     write_jsonl(path, STALE)
     result = runner.invoke(app, ["check", "lin", str(path), "-m", "register", "--json"])
