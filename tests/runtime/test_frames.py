@@ -36,6 +36,21 @@ def test_sealed_frames_round_trip_in_order() -> None:
     assert _read(second, receiver) == b"two"
 
 
+@pytest.mark.parametrize("secret", [SECRET, b"short", b"long" * 40, b""])
+def test_a_tag_is_hmac_sha256_of_direction_nonce_sequence_and_payload(secret: bytes) -> None:
+    # The wire's tag, whatever the session computes it with (its keyed pads
+    # are hashed once): a peer checking with the standard library agrees.
+    import hmac
+    import struct
+
+    sender, _ = _pair(secret)
+    for seq, payload in enumerate([b"", b"one", b"x" * 900]):
+        frame = sender.seal("dialer", payload)
+        header = b"dialer" + sender.nonce + struct.pack(">Q", seq)
+        expected = hmac.digest(secret, header + payload, "sha256")
+        assert frame[4 : 4 + frames.MAC_BYTES] == expected
+
+
 def test_a_replayed_or_reordered_frame_fails_its_tag() -> None:
     sender, receiver = _pair(SECRET)
     first = sender.seal("dialer", b"one")
