@@ -147,7 +147,9 @@ def registered_types() -> dict[str, type[Message]]:
     return dict(_REGISTRY)
 
 
-_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+# What the encoder passes through as it is. Not float: a float is checked to be
+# finite (`_encode_float`), since the JSON writer (orjson) would write NaN as null.
+_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})
 
 
 def _to_json(value: Any) -> Any:
@@ -204,7 +206,14 @@ def _encode_dict(value: dict[Any, Any]) -> dict[str, Any]:
     return {"$d": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
 
 
+def _encode_float(value: float) -> float:
+    if value - value != 0.0:  # inf - inf and nan - nan are nan: not finite
+        raise CodecError(f"Out of range float values are not JSON compliant: {value!r}")
+    return value
+
+
 _ENCODERS: dict[type, Any] = {
+    float: _encode_float,
     list: lambda v: [_to_json(x) for x in v],
     tuple: lambda v: {"$t": [_to_json(x) for x in v]},
     frozenset: _encode_set,
@@ -473,15 +482,47 @@ _C_ENCODER = (
 )
 
 
+try:
+    import orjson
+
+    _ORJSON_DUMPS: Callable[[object], bytes] | None = orjson.dumps
+    _ORJSON_ERROR: type[Exception] = orjson.JSONEncodeError
+except ImportError:  # optional: the standard encoder writes the same bytes, slower
+    _ORJSON_DUMPS, _ORJSON_ERROR = None, TypeError
+
+
 def _dumps(data: object) -> str:
     if _C_ENCODER is None or type(data) is str:  # a bare string: the C encoder wants a container
         return _DUMPS(data)
     return "".join(_C_ENCODER(data, 0))
 
 
+def _write_json(data: object) -> bytes:
+    """The JSON bytes of plain data: orjson's, where they are the standard encoder's.
+
+    orjson writes the same compact JSON about ten times faster (a leader's
+    Accept of 8 transfers: 20 us to 2 us, measured), and a replica encodes
+    every message it sends. Where the two would differ, the standard encoder
+    writes: text beyond ASCII (which it escapes and orjson does not), and
+    what orjson refuses (an integer beyond 64 bits, a lone surrogate). A
+    float's exponent is the one difference left (1e+16 here, 1e16 there):
+    the same number to every JSON reader. Non-finite floats never get here
+    (`_encode_float`).
+    """
+    if _ORJSON_DUMPS is not None:
+        try:
+            raw = _ORJSON_DUMPS(data)
+        except _ORJSON_ERROR:
+            pass  # said by the standard encoder, or refused by it in its own words
+        else:
+            if raw.isascii():
+                return raw
+    return _dumps(data).encode()
+
+
 def encode_value(value: Any) -> bytes:
     """Encode any codec value (JSON-like, tuples, sets, bytes, messages)."""
-    return _dumps(_to_json(value)).encode()
+    return _write_json(_to_json(value))
 
 
 _OPENERS = (b"{", b"[")

@@ -72,6 +72,43 @@ def test_every_codec_value_round_trips_exactly(value: object) -> None:
     assert type(decoded) is type(value)
 
 
+@given(values)
+def test_the_bytes_are_the_standard_json_encoders(value: object) -> None:
+    # The fast writer (orjson) or the standard encoder: the same bytes, so a
+    # reader, a disk record or a test never sees which wrote them. (A float's
+    # exponent is the one spelling that may differ: 1e+16 against 1e16.)
+    standard = json.dumps(codec._to_json(value), separators=(",", ":"), allow_nan=False)
+    if "e" not in standard.replace("e+", "e"):  # no exponent spelled at all
+        assert encode_value(value) == standard.encode()
+    assert json.loads(encode_value(value)) == json.loads(standard)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "caf\u00e9 \u2603",  # beyond ASCII: escaped, as the standard encoder does
+        "\ud800",  # a lone surrogate
+        2**128 - 2,  # beyond 64 bits (a ledger id may be)
+        -(2**70),
+        (1, "\u00e9", [2**100]),
+    ],
+)
+def test_what_the_fast_writer_cannot_say_is_written_by_the_standard_encoder(
+    value: object,
+) -> None:
+    standard = json.dumps(codec._to_json(value), separators=(",", ":"), allow_nan=False)
+    assert encode_value(value) == standard.encode()
+    assert decode_value(encode_value(value)) == value
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_float_that_is_not_finite_is_refused(bad: float) -> None:
+    # orjson would write null: the codec refuses it before any writer sees it.
+    for value in (bad, [1, bad], {"k": bad}, (bad,), Inner(1, frozenset({bad}))):
+        with pytest.raises(CodecError, match="not JSON compliant"):
+            encode_value(value)
+
+
 def test_messages_round_trip_and_nest() -> None:
     msg = Outer("o", Inner(3, frozenset({1, (2, "x")})), (1, b"\x00", [2]), {(1, 2): "k", "$x": 1})
     assert decode(encode(msg)) == msg
