@@ -37,6 +37,16 @@ so a crash at any point leaves either the old file or the new one. That
 record is an ordinary batch of writes, the very bytes each write was encoded
 to when it was synced (kept per key, `_Encoded`): compaction copies bytes and
 never encodes the state again, so its cost is the disk's, not the codec's.
+
+With group commit the writer thread does not rewrite the file itself, as
+Redis rewrites its append-only file beside it: a second thread writes and
+fsyncs the snapshot to the new file while the writer goes on appending
+batches to the old one and keeping their records; once the snapshot is
+down, the writer appends those records to the new file, fsyncs it and
+renames it over the old. A batch's durability never waits for the whole
+state to be copied: measured in `d11 bench mq`, a compaction of a broker's
+4 MB file done by the writer held every message the node sent for 50 to 84
+ms, the whole of the bench's p99.
 """
 
 from __future__ import annotations
@@ -93,6 +103,7 @@ class FileDisk(LiveDisk):
         self._durable = DiskState()
         self._encoded = _Encoded()  # the durable state as the encoded writes that rebuild it
         self._snapshot_bytes = 0  # size of the state as of the last compaction
+        self._rewrite: _Rewrite | None = None  # group commit: a compaction under way
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
         self._recover()
@@ -171,7 +182,10 @@ class FileDisk(LiveDisk):
                 for _, ops in batches:
                     raws = [encode_write(op) for op in ops]
                     payload = b"[" + b",".join(raws) + b"]"
-                    self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+                    record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+                    self._file.write(record)
+                    if self._rewrite is not None:
+                        self._rewrite.tail.append(record)  # the new file needs it too
                     for op, raw in zip(ops, raws, strict=True):
                         self._make_durable(op, raw)
                 self._file.flush()
@@ -179,20 +193,53 @@ class FileDisk(LiveDisk):
                 os.fsync(self._file.fileno())
                 self.fsync_us += int((time.perf_counter() - fsync_start_s) * 1e6)
                 self.fsyncs += 1
-                if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
-                    self._compact()
             except BaseException as exc:  # a disk that cannot write promises nothing
-                with self._cond:
-                    self._failed = True
-                    self._cond.notify_all()
-                if self.on_error is not None:
-                    self.on_error(exc)
+                self._writer_failed(exc)
                 return
             with self._cond:
                 self._fsynced_upto = batches[-1][0]
                 self._cond.notify_all()
             if self.on_durable is not None:
                 self.on_durable(batches[-1][0])
+            try:  # after the report: what was just fsynced never waits for a compaction
+                self._compact_beside()
+            except BaseException as exc:
+                self._writer_failed(exc)
+                return
+
+    def _writer_failed(self, exc: BaseException) -> None:
+        with self._cond:
+            self._failed = True
+            self._cond.notify_all()
+        if self.on_error is not None:
+            self.on_error(exc)
+
+    def _compact_beside(self) -> None:
+        """The writer thread, between batches: start a rewrite when the file has grown
+        `COMPACT_RATIO` times the last snapshot; finish one whose snapshot is written
+        (its records since appended, fsynced, renamed over the old file)."""
+        rewrite = self._rewrite
+        if rewrite is None:
+            if self._file.tell() > max(COMPACT_MIN_BYTES, COMPACT_RATIO * self._snapshot_bytes):
+                payload = self._encoded.record(self._durable)  # the state as of now
+                self._rewrite = _Rewrite(self.path.with_suffix(self.path.suffix + ".compact"))
+                self._rewrite.start(payload, fsync=self.fsync)
+            return
+        if rewrite.thread.is_alive():
+            return  # still copying the snapshot: the next batch looks again
+        self._rewrite = None
+        if rewrite.error is not None:
+            raise rewrite.error
+        with open(rewrite.tmp, "ab") as f:
+            f.write(b"".join(rewrite.tail))
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
+        os.replace(rewrite.tmp, self.path)
+        self._fsync_dir()
+        self._file.close()
+        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._snapshot_bytes = rewrite.snapshot_bytes
 
     def _make_durable(self, op: tuple[Any, ...], raw: bytes) -> None:
         self._durable.apply(op)
@@ -211,6 +258,9 @@ class FileDisk(LiveDisk):
             self._cond.notify_all()
         if self._writer is not None:
             self._writer.join()  # it finishes the batch it holds first
+        if self._rewrite is not None:  # never renamed: the old file stays whole
+            self._rewrite.thread.join()
+            self._rewrite = None
         self._file.close()
 
     def _write(self, op: tuple[Any, ...]) -> None:
@@ -284,6 +334,35 @@ class FileDisk(LiveDisk):
         self._file.close()
         self._file = open(self.path, "ab")  # noqa: SIM115
         self._snapshot_bytes = self._file.tell()
+
+
+class _Rewrite:
+    """A compaction beside the writer (group commit): a thread writes and fsyncs the
+    snapshot record to `tmp`; the writer keeps, in `tail`, every record it appends to
+    the old file meanwhile, and finishes the rewrite once the thread is done."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.tail: list[bytes] = []
+        self.snapshot_bytes = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=lambda: None)  # replaced by start()
+
+    def start(self, payload: bytes, *, fsync: bool) -> None:
+        def write() -> None:
+            try:
+                record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+                with open(self.tmp, "wb") as f:
+                    f.write(record)
+                    f.flush()
+                    if fsync:
+                        os.fsync(f.fileno())
+                self.snapshot_bytes = len(record)
+            except BaseException as exc:  # the writer raises it, as its own
+                self.error = exc
+
+        self.thread = threading.Thread(target=write, name=f"compact-{self.tmp.name}", daemon=True)
+        self.thread.start()
 
 
 def _parse_record(data: bytes, offset: int) -> tuple[bytes, int] | None:
