@@ -7,6 +7,7 @@ scale, so a reader never confuses 1,200 simulated payments a second with the
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from rich.cells import cell_len
@@ -15,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from reference.cli_options import d11_command
 from reference.traffic.plan import describe_rate, format_scale
 
 __all__ = ["render"]
@@ -292,5 +294,7 @@ def render(summary: dict[str, Any], console: Console, folder: str | None = None)
     if folder:
         console.print(f"history, verdicts and plots: {folder}")
         # Whole lines, never wrapped: they are commands to copy.
-        console.print(f"replay: d11 replay {folder}", soft_wrap=True)
-        console.print(f"watch: d11 tui --attach {folder}", soft_wrap=True)
+        # `d11` as it can be typed here: a bare d11 only when it is on PATH.
+        d11, where = d11_command(), shlex.quote(str(folder))
+        console.print(f"replay: {d11} replay {where}", soft_wrap=True, markup=False)
+        console.print(f"watch: {d11} tui --attach {where}", soft_wrap=True, markup=False)

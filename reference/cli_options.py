@@ -93,3 +93,35 @@ class Interrupted:
             fresh_line = "\n" if sys.stderr.isatty() else ""  # after the terminal's ^C
             typer.echo(f"{fresh_line}interrupted: {self.kept}", err=True)
             raise typer.Exit(130) from None
+
+
+def d11_command(argv0: str | None = None, path_env: str | None = None) -> str:
+    """`d11` as the user can type it again, for the commands a run prints
+    (`replay: d11 replay FOLDER`).
+
+    A bare `d11` works only where it is on PATH (the venv activated). Otherwise
+    the running executable is named: `.venv/bin/d11` when it is under the
+    current directory, else its absolute path. `argv0` and `path_env` stand
+    for sys.argv[0] and $PATH (tests give their own)."""
+    import os
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    running = Path(argv0)
+    if running.name != "d11" or not running.is_file():
+        # Not the console script (python -m, a test runner): the venv's own, if any.
+        running = Path(sys.executable).parent / "d11"
+        if not running.is_file():
+            return "d11"
+    on_path = shutil.which("d11", path=os.environ.get("PATH") if path_env is None else path_env)
+    if on_path is not None and os.path.samefile(on_path, running):
+        return "d11"
+    where = running.absolute()
+    try:
+        shown = str(where.relative_to(Path.cwd()))
+        shown = shown if "/" in shown else f"./{shown}"  # a bare name would search PATH
+    except ValueError:
+        shown = str(where)
+    return shlex.quote(shown)

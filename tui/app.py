@@ -29,6 +29,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import WorkerFailed
 
+from reference.cli_options import d11_command
 from tui.model import Frame
 from tui.session import Session, SessionConfig, SessionError
 from tui.views import ALL_KEYS
@@ -576,7 +577,9 @@ class D11App(App[None]):
         except OSError as exc:
             self.call_from_thread(self.notify, f"save failed: {exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"saved to {folder}\nreplay: d11 tui --attach {folder}")
+        self.call_from_thread(
+            self.notify, f"saved to {folder}\nreplay: {d11_command()} tui --attach {folder}"
+        )
         self.call_from_thread(self.show_frame)
 
     # -- command palette -----------------------------------------------------------------

@@ -9,6 +9,7 @@ verdict), 1 did not reproduce, 2 could not replay (a folder refused).
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from checks.harness.runner import HarnessError, TestResult, TestSpec
 from checks.harness.timing import Stopwatch, time_line
 from checks.nemesis import NEMESES, Schedule, ScheduleError
 from checks.verdict import Validity
-from reference.cli_options import Interrupted, in_range, seed_range
+from reference.cli_options import Interrupted, d11_command, in_range, seed_range
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -346,7 +347,7 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
     if folder is not None:
         console.print(f"store: {folder}  (report: {folder / 'report.html'})")
         if result.valid is False:
-            console.print(f"replay: [bold]d11 replay {folder}[/bold]")
+            console.print(f"replay: [bold]{d11_command()} replay {shlex.quote(str(folder))}[/bold]")
 
 
 def hunt_command(
@@ -429,11 +430,12 @@ def hunt_command(
             f"to {len(minimal.schedule.intervals())} fault(s), seed {minimal.spec.seed}"
         )
         console.print(f"schedule: {folder / 'schedule.json'}")
-        console.print(f"replay: [bold]d11 replay {folder}[/bold]")
+        console.print(f"replay: [bold]{d11_command()} replay {shlex.quote(str(folder))}[/bold]")
         variant_flag = f" --variant {minimal.spec.variant}" if minimal.spec.variant else ""
         console.print(
-            f"or: d11 test {minimal.spec.chapter}{variant_flag} --seed {minimal.spec.seed} "
-            f"--time {minimal.spec.time_s:g} --schedule {folder / 'schedule.json'}"
+            f"or: {d11_command()} test {minimal.spec.chapter}{variant_flag} "
+            f"--seed {minimal.spec.seed} --time {minimal.spec.time_s:g} "
+            f"--schedule {shlex.quote(str(folder / 'schedule.json'))}"
         )
         raise typer.Exit(1)
 

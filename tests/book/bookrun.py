@@ -13,7 +13,8 @@ The book cannot drift from the code because three things in it are checked:
    - Each command runs as a subprocess (the `d11` of this venv), from a
      temporary directory shared by all the blocks of one page, in page order,
      so a later block may use a file an earlier one wrote. Environment:
-     COLUMNS=100, NO_COLOR=1, TERM=dumb (plain text, stable wrapping).
+     COLUMNS=100, NO_COLOR=1, TERM=dumb (plain text, stable wrapping), the
+     venv's bin first on PATH (as with the venv activated).
    - It must exit 0, unless the block declares another status.
    - Each shown output line must appear, in order, within the output (as a
      substring, whitespace runs collapsed). A line `...` marks elided output
@@ -241,6 +242,10 @@ def run_command(command: Command, cwd: Path, timeout_s: float) -> tuple[int, str
     """Run one command; returns (exit status, stdout and stderr as plain text)."""
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
     env.pop("FORCE_COLOR", None)
+    # As a reader with the venv activated: `d11` on PATH, so the commands a run
+    # prints to copy (`replay: d11 replay FOLDER`) read as the book shows them.
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
     done = subprocess.run(
         d11_argv(command.argv),
         cwd=cwd,
