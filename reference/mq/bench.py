@@ -8,22 +8,32 @@ verdicts (`EndTransaction` COMMIT) on the halves its previous request stored:
 one proposal, so one Paxos slot and one fsync, per round trip. The consumer
 side long-polls all its queues at the leader in one read (`PullQueries`, a
 lease read held until one of them grows, as RocketMQ's broker suspends a
-pull) and commits its offsets every `OFFSET_COMMIT_MS`. A message counts when
-it is pulled; its latency is from
+pull) and acknowledges what it pulled by committing its offsets every
+`OFFSET_COMMIT_MS`. A message counts when it is pulled; its latency is from
 its half send to that pull (half stored, committed, delivered), over the
 measured window after a warm-up. With `batch=1` each message is its own half
 and its verdict its own one-way request, as a RocketMQ producer sends them:
 the unbatched figure.
+
+The load is closed: a request leaves only when one is answered, so at most
+`inflight` requests (and the messages they carry) are in the broker at once
+and nothing queues in front of it that the bench offered beyond what it
+serves. Each message's stages are noted on the load's clock (`Delivery`):
+its half stored, its verdict answered, its pull, and the offset commit that
+acknowledged it; the report prints each stage's p50 and p99 beside the end to
+end figures, and the longest time no message was delivered (a stall).
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import statistics
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
+from math import isnan, nan
 from typing import TYPE_CHECKING, Any
 
 from reference.codec import Message
@@ -50,7 +60,14 @@ if TYPE_CHECKING:
     from reference.runtime.bench import StageWatch
     from reference.telemetry import Telemetry
 
-__all__ = ["BenchError", "MqBenchReport", "run_mq_bench"]
+__all__ = [
+    "BenchError",
+    "Delivery",
+    "MqBenchReport",
+    "longest_pause_ms",
+    "run_mq_bench",
+    "stage_quantiles",
+]
 
 REPLICAS = ("b1", "b2", "b3")
 TOPIC, GROUP, PRODUCERS, CONSUMERS = "payments", "bench", "bench-producers", "bench-consumers"
@@ -63,6 +80,22 @@ TARGET_P99_MS = 50.0
 WARMUP_MS = 1_000.0
 REQUEST_TIMEOUT_MS = 1_000.0
 SETUP_TIMEOUT_MS = 15_000.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message's life on the load's clock, ms: its half sent, the answer that said
+    it stored (on a quorum, fsynced), the answer to the request carrying its COMMIT
+    (nan if that answer was lost: a one-way verdict), and its pull."""
+
+    pulled_ms: float
+    born_ms: float
+    stored_ms: float
+    committed_ms: float
+
+    @property
+    def latency_ms(self) -> float:
+        return self.pulled_ms - self.born_ms
 
 
 class BenchError(RuntimeError):
@@ -117,7 +150,12 @@ class MqLoad(Node):
         self.requests = itertools.count(1)
         self.sent: dict[str, tuple[float, Any, int]] = {}  # request -> (first send, cmd, tries)
         self.born_ms: dict[str, float] = {}  # msg id -> when its half was first sent
-        self.pulled: list[tuple[float, float]] = []  # (pulled at, latency ms)
+        self.stored_ms: dict[str, float] = {}  # msg id -> its half request's answer
+        self.committed_ms: dict[str, float] = {}  # msg id -> its COMMIT's request's answer
+        self.pulled: list[Delivery] = []
+        # Acknowledgement: offset commit request -> when sent; then (sent, answered).
+        self.offsets_sent: dict[str, float] = {}
+        self.acks: list[tuple[float, float]] = []
         # For the stage budget (`message_budget`): requests answered at their first
         # try, request -> (sent, answered); a request carrying verdicts -> (sent,
         # the messages it commits); a message -> when it was pulled.
@@ -175,8 +213,11 @@ class MqLoad(Node):
         if isinstance(msg, ReadResult):
             self._on_pull(ctx, src, msg)
             return
-        if not isinstance(msg, ProposeResult) or msg.request_id not in self.sent:
-            return  # a check-back, or an answer to a one-way commit
+        if not isinstance(msg, ProposeResult):
+            return  # a check-back
+        if msg.request_id not in self.sent:
+            self._on_one_way(ctx, msg)
+            return
         _, command, _ = self.sent[msg.request_id]
         if not msg.ok:
             self.follower.refused(src, msg.leader_hint)
@@ -189,7 +230,12 @@ class MqLoad(Node):
         if msg.request_id == "ping":
             self.ready = True
         elif msg.request_id.startswith("half/"):
+            now_ms = ctx.now_ms()
             stored = tuple(c.msg_id for c in command.commands if isinstance(c, SendHalf))
+            self._noted(self.stored_ms, stored, now_ms)
+            carried = self.commits.get(msg.request_id)
+            if carried is not None:
+                self._noted(self.committed_ms, carried[1], now_ms)
             # The local transaction is empty here: its verdicts ride with the next
             # batch's halves (one proposal, one slot, one fsync for both). When the
             # load stops they go alone, one-way, as RocketMQ's endTransaction.
@@ -198,10 +244,30 @@ class MqLoad(Node):
             else:
                 ends = tuple(EndTransaction(PRODUCERS, m, True, False, 0) for m in stored)
                 end_id = f"end/{msg.request_id}"
-                self.commits[end_id] = (ctx.now_ms(), stored)
+                self.commits[end_id] = (now_ms, stored)
                 ctx.send(self.follower.leader, Propose(end_id, CommandBatch(ends)))
                 if self.running:
                     self._produce(ctx)
+
+    def _noted(self, at: dict[str, float], msg_ids: tuple[str, ...], now_ms: float) -> None:
+        """Note `now_ms` for messages not yet pulled (a late answer notes nothing)."""
+        born = self.born_ms
+        for m in msg_ids:
+            if m in born:
+                at.setdefault(m, now_ms)
+
+    def _on_one_way(self, ctx: Context, msg: ProposeResult) -> None:
+        """The answer to a one-way verdict or an offset commit (noted, nothing resent)."""
+        if not msg.ok:
+            return
+        if msg.request_id.startswith("end/"):
+            carried = self.commits.get(msg.request_id)
+            if carried is not None:
+                self._noted(self.committed_ms, carried[1], ctx.now_ms())
+        else:
+            sent_ms = self.offsets_sent.pop(msg.request_id, None)
+            if sent_ms is not None:
+                self.acks.append((sent_ms, ctx.now_ms()))
 
     def _on_pull(self, ctx: Context, src: NodeId, msg: ReadResult) -> None:
         if msg.request_id != self.pulling:
@@ -218,7 +284,9 @@ class MqLoad(Node):
             for m in found.messages:
                 born_ms = self.born_ms.pop(m.msg_id, None)
                 if born_ms is not None:
-                    self.pulled.append((now_ms, now_ms - born_ms))
+                    stored_ms = self.stored_ms.pop(m.msg_id, nan)
+                    committed_ms = self.committed_ms.pop(m.msg_id, nan)
+                    self.pulled.append(Delivery(now_ms, born_ms, stored_ms, committed_ms))
                     self.pulled_at[m.msg_id] = now_ms
             self.next_offset[q] = found.next_offset
         self._pull(ctx)  # long polling: the leader holds it until a queue grows
@@ -232,9 +300,9 @@ class MqLoad(Node):
             commits = tuple(
                 CommitOffset(CONSUMERS, TOPIC, q, o) for q, o in self.next_offset.items()
             )
-            ctx.send(
-                self.follower.leader, Propose(f"offsets/{ctx.now_ms()}", CommandBatch(commits))
-            )
+            request_id = f"offsets/{next(self.requests)}"
+            self.offsets_sent[request_id] = ctx.now_ms()
+            ctx.send(self.follower.leader, Propose(request_id, CommandBatch(commits)))
             if self.running:
                 ctx.set_timer(OFFSET_COMMIT_MS, "offsets")
         elif tag == "sweep":
@@ -321,7 +389,7 @@ def message_budget(
                 ("delivery", statistics.fmean(delivered) - chosen_ms),
             ):
                 commit.setdefault(stage, []).append(ms)
-    window = [lat for at_ms, lat in load.pulled if begin_ms <= at_ms < end_ms]
+    window = [d.latency_ms for d in load.pulled if begin_ms <= d.pulled_ms < end_ms]
     if not half or not commit or not window:
         return None
     held: dict[str, tuple[float, int]] = {}
@@ -343,6 +411,44 @@ def message_budget(
 # --8<-- [end:message-budget]
 
 
+# --8<-- [start:stages]
+def stage_quantiles(
+    window: list[Delivery], acks: list[tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """Each stage's (p50, p99), ms, over the messages delivered in the window: the half
+    stored (sent to answered), then its COMMIT and its delivery (stored to pulled; the
+    verdict's own answer beside it), end to end (sent to pulled), and the consumer's
+    acknowledgement (pulled to the answer of the first offset commit sent after it)."""
+    sent_ms = [sent for sent, _ in acks]  # acks are in the order they were sent
+    acked = []
+    for d in window:
+        i = bisect.bisect_left(sent_ms, d.pulled_ms)
+        if i < len(acks):
+            acked.append(acks[i][1] - d.pulled_ms)
+    stages = {
+        "half stored": [d.stored_ms - d.born_ms for d in window],
+        "commit and delivery": [d.pulled_ms - d.stored_ms for d in window],
+        "verdict answered": [d.committed_ms - d.stored_ms for d in window],
+        "end to end": [d.latency_ms for d in window],
+        "consumer ack": acked,
+    }
+    quantiles = {}
+    for name, values in stages.items():
+        known = sorted(v for v in values if not isnan(v))
+        if known:
+            quantiles[name] = (_quantile(known, 0.50), _quantile(known, 0.99))
+    return quantiles
+
+
+def longest_pause_ms(window: list[Delivery]) -> float:
+    """The longest time between two deliveries in the window: a stall shows here."""
+    times = sorted(d.pulled_ms for d in window)
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+# --8<-- [end:stages]
+
+
 @dataclass(frozen=True)
 class MqBenchRow:
     batch: int
@@ -355,10 +461,24 @@ class MqBenchRow:
     # harness, which hosts the load), measured over the window, when /proc says.
     cpu_us: dict[str, float] = dataclasses.field(default_factory=dict)
     budget: MessageBudget | None = None
+    stages: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    longest_pause_ms: float | None = None  # between two deliveries in the window
 
     @property
     def messages_per_s(self) -> float:
         return self.messages / self.seconds
+
+    def stages_line(self) -> str | None:
+        """Each stage's p50/p99 (see `stage_quantiles`), and the longest stall."""
+        if not self.stages:
+            return None
+        each = ", ".join(f"{name} {p50:.1f}/{p99:.1f}" for name, (p50, p99) in self.stages.items())
+        pause = (
+            f"; longest pause in deliveries {self.longest_pause_ms:.1f} ms"
+            if self.longest_pause_ms is not None
+            else ""
+        )
+        return f"stages p50/p99 ms: {each}{pause}"
 
     def cpu_line(self) -> str | None:
         """Each process's CPU per message and how busy it kept one core."""
@@ -393,6 +513,10 @@ class MqBenchReport:
                 f"{name:<10} {row.inflight:>9} {row.batch:>12} {row.messages_per_s:>9,.0f} "
                 f"{row.p50_ms:>7.1f} {row.p99_ms:>7.1f}"
             )
+        for name, row in (("batched", b), ("unbatched", u)):
+            stages = row.stages_line()
+            if stages is not None:
+                lines.append(f"{name}: {stages}")
         for name, row in (("batched", b), ("unbatched", u)):
             cpu = row.cpu_line()
             if cpu is not None:
@@ -456,13 +580,15 @@ def run_one(*, seconds: float, inflight: int, batch: int, fsync: bool, **tuning:
         load.running = False
         rt.run_for(FLUSH_WAIT_MS)  # the replicas' last stage traces reach the harness
         budget = message_budget(load, rt.telemetry, begin_ms, end_ms)
-    window = sorted(lat for at_ms, lat in load.pulled if begin_ms <= at_ms < end_ms)
+    window = [d for d in load.pulled if begin_ms <= d.pulled_ms < end_ms]
     if not window:
         raise BenchError("no message was delivered during the measured window")
+    latencies = sorted(d.latency_ms for d in window)
     return MqBenchRow(
         batch, inflight, len(window), (end_ms - begin_ms) / 1000,
-        _quantile(window, 0.50), _quantile(window, 0.99),
+        _quantile(latencies, 0.50), _quantile(latencies, 0.99),
         cpu_us_per(cpu_begin, cpu_end, len(window)), budget,
+        stage_quantiles(window, load.acks), longest_pause_ms(window),
     )  # fmt: skip
 
 

@@ -29,8 +29,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """Transactional messages through a 3-replica broker: messages/s, p50/p99.
 
-        Each message is a half, a commit, a delivery and an offset commit, through
-        a broker of 3 replicas on real processes; p50/p99 are end to end.
+        Each message is a half, a commit, a delivery and an offset commit (the
+        consumer's acknowledgement), through a broker of 3 replicas on real
+        processes. The load is closed (a request leaves when one is answered).
+        p50/p99 are end to end, from the half's send to the consumer's pull; a
+        line per mode gives each stage's p50/p99 on the load's clock (half
+        stored; commit and delivery; the verdict's answer; the consumer's ack,
+        from pull to its offset commit's answer) and the longest time no message
+        was delivered, which is where a stall shows.
 
         Exit status: 0 measured, 2 it could not measure (the reason is on stderr).
         """
