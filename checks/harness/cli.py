@@ -345,9 +345,12 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
     )
     console.print(f"overall: {_verdict_style(result.valid)}")
     if folder is not None:
-        console.print(f"store: {folder}  (report: {folder / 'report.html'})")
+        console.print(f"store: {folder}  (report: {folder / 'report.html'})", soft_wrap=True)
         if result.valid is False:
-            console.print(f"replay: [bold]{d11_command()} replay {shlex.quote(str(folder))}[/bold]")
+            console.print(
+                f"replay: [bold]{d11_command()} replay {shlex.quote(str(folder))}[/bold]",
+                soft_wrap=True,  # a whole line, never wrapped: a command to copy
+            )
 
 
 def hunt_command(
@@ -356,7 +359,8 @@ def hunt_command(
         int,
         typer.Option(
             callback=in_range(1, 100_000),
-            help="Runs to try (seeds and schedules) before giving up; shrinking runs more.",
+            help="Simulations in all, searching (seeds and schedules) and shrinking a "
+            "failure found: the hunt stops at this many, with the smallest failure so far.",
         ),
     ] = 50,
     nemesis: Annotated[str, typer.Option(help=NEMESIS_HELP)] = "kill,partition-halves,pause",
@@ -394,6 +398,10 @@ def hunt_command(
 ) -> None:
     """Search seeds and fault schedules for a failure; shrink it to a minimal schedule.
 
+    --budget bounds the whole hunt, shrinking included: when it runs out while
+    shrinking, the smallest failing schedule found so far is stored, and the
+    output says shrinking stopped early.
+
     Exit status: 0 no failure found within --budget runs, 1 a failure found
     (shrunk and stored, with the command that replays it), 2 an error (a bad
     option, an unwritable --store).
@@ -429,13 +437,23 @@ def hunt_command(
             f"found a failure; shrunk over {found.runs} runs ({found.failing_runs} failing) "
             f"to {len(minimal.schedule.intervals())} fault(s), seed {minimal.spec.seed}"
         )
-        console.print(f"schedule: {folder / 'schedule.json'}")
-        console.print(f"replay: [bold]{d11_command()} replay {shlex.quote(str(folder))}[/bold]")
+        if found.shrink_cut:
+            console.print(
+                f"shrinking stopped early at the budget ({budget} runs): this is the smallest "
+                "failing schedule found, perhaps not the minimal one (raise --budget to shrink "
+                "further)"
+            )
+        console.print(f"schedule: {folder / 'schedule.json'}", soft_wrap=True)
+        console.print(
+            f"replay: [bold]{d11_command()} replay {shlex.quote(str(folder))}[/bold]",
+            soft_wrap=True,  # whole lines, never wrapped: commands to copy
+        )
         variant_flag = f" --variant {minimal.spec.variant}" if minimal.spec.variant else ""
         console.print(
             f"or: {d11_command()} test {minimal.spec.chapter}{variant_flag} "
             f"--seed {minimal.spec.seed} --time {minimal.spec.time_s:g} "
-            f"--schedule {shlex.quote(str(folder / 'schedule.json'))}"
+            f"--schedule {shlex.quote(str(folder / 'schedule.json'))}",
+            soft_wrap=True,
         )
         raise typer.Exit(1)
 

@@ -7,6 +7,14 @@ Hypothesis shrinks the example: fewer faults, earlier and shorter, simpler
 targets, a smaller seed, until no smaller example still fails. Because the
 simulator is deterministic, the minimal example is a schedule file that
 `d11 test --schedule FILE` (or `d11 replay`) reproduces exactly.
+
+The budget bounds the whole hunt, search and shrinking: Hypothesis's own
+limit (`max_examples`) counts only the search, and shrinking a slow chapter's
+failure could run hundreds of simulations more (`d11 hunt ch5 --budget 5`
+took 205 s). Once `budget` simulations have run, every further example the
+shrinker asks for is answered at once, as passing, without a run, so the
+shrinker gives up; the smallest failing run seen so far is the answer, and
+`HuntResult.shrink_cut` says it may not be minimal.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ class HuntResult:
     runs: int  # how many simulations the hunt ran (search and shrinking)
     failing_runs: int
     minimal: TestResult | None  # the smallest failing run found (None: none found)
+    shrink_cut: bool = False  # shrinking stopped at the budget: minimal may not be minimal
 
 
 class _Violation(Exception):
@@ -78,7 +87,8 @@ def hunt(
     *,
     on_run: Callable[[int, TestResult], None] | None = None,
 ) -> HuntResult:
-    """Search up to `budget` examples for an invalid run; shrink the first one found."""
+    """Search for an invalid run and shrink the first one found, in at most `budget`
+    simulations in all (search and shrinking)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
@@ -90,7 +100,7 @@ def hunt(
     rt, dep = build_stage(base)
     targets = fault_targets(dep)
     start_ms, span_ms = rt.now_ms, base.time_s * 1000.0
-    state: dict[str, Any] = {"runs": 0, "failing": 0, "best": None}
+    state: dict[str, Any] = {"runs": 0, "failing": 0, "best": None, "cut": False}
 
     fault = st.tuples(
         st.sampled_from(sorted(nemeses)),
@@ -111,6 +121,11 @@ def hunt(
     @hypothesis_seed(base.seed)
     @given(seed=st.integers(0, SEED_MAX), draw=st.lists(fault, min_size=1, max_size=FAULTS_MAX))
     def probe(seed: int, draw: list[tuple[str, int, int, int]]) -> None:
+        if state["runs"] >= budget:
+            # The budget is spent (only shrinking asks past it): no run, and an
+            # example that does not fail, so the shrinker stops trying.
+            state["cut"] = state["best"] is not None
+            return
         schedule = schedule_from_draw(
             draw, targets, start_ms=start_ms, span_ms=span_ms, fault_ms=base.fault_ms
         )
@@ -129,7 +144,7 @@ def hunt(
     with contextlib.suppress(_Violation, Flaky):
         probe()
     best: TestResult | None = state["best"]
-    return HuntResult(best is not None, state["runs"], state["failing"], best)
+    return HuntResult(best is not None, state["runs"], state["failing"], best, state["cut"])
 
 
 def _size(result: TestResult) -> tuple[int, float, int]:

@@ -88,6 +88,30 @@ def test_the_hunter_finds_and_shrinks_the_naive_transfer_bug() -> None:
     assert again.valid is False and again.digest == found.minimal.digest
 
 
+def test_the_budget_bounds_shrinking_too(tmp_path: Path) -> None:
+    """--budget counts every simulation, the shrinker's too: a failure found on the
+    first run gets one more to shrink with, and the smallest failing run is kept.
+    (Hypothesis's max_examples bounds only the search: `d11 hunt ch5 --budget 5`
+    shrank for 205 s.)"""
+    base = TestSpec(chapter="ch2", variant="naive", nemeses=("kill", "pause"), time_s=2.0, seed=4)
+    runs: list[tuple[object, int]] = []
+    found = hunt(
+        base, budget=2, on_run=lambda n, r: runs.append((r.valid, len(r.schedule.intervals())))
+    )
+    assert found.runs == len(runs) == 2 and found.shrink_cut
+    assert found.minimal is not None and found.minimal.valid is False
+    failing = [faults for valid, faults in runs if valid is False]
+    assert len(found.minimal.schedule.intervals()) == min(failing)
+    result = CliRunner().invoke(
+        app,
+        ["hunt", "ch2", "--variant", "naive", "--nemesis", "kill,pause", "--time", "2",
+         "--seed", "4", "--budget", "2", "--store", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "shrunk over 2 runs" in result.output
+    assert "shrinking stopped early at the budget (2 runs)" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
