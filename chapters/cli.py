@@ -184,6 +184,10 @@ def run(
         summary = dict(result.summary)
         if folder is not None:
             summary["store"] = str(folder)
+        # A broken variant where its break cannot show: say where it does.
+        note = stage.variant_note(summary["variant"], scenario)
+        if note:
+            summary["note"] = note
         if json_out:
             typer.echo(json.dumps(summary, default=repr))
         else:
@@ -192,6 +196,8 @@ def run(
             from chapters.report import render
 
             render(summary, Console(), None if folder is None else str(folder))
+            if summary.get("note"):
+                typer.echo(f"note: {summary['note']}")
             typer.echo(time_line(result.timing_s))  # last: where the wall time went
         if not result.as_expected:
             raise typer.Exit(1)

@@ -336,3 +336,9 @@ class Stage(ABC):
         out = dict(self.expected.get(("*", scenario), {}))
         out.update(self.expected.get((variant, scenario), {}))
         return out
+
+    def variant_note(self, variant: str, scenario: str) -> str | None:
+        """A line for `d11 run` when a broken variant runs where nothing can show its
+        break (every check passes, which reads as if the bug were not there): the
+        scenarios that do show it. None: nothing to say."""
+        return None

@@ -45,6 +45,7 @@ from chapters.ch5_mq.build import (
 from chapters.ch5_mq.checkers import add_checks, without_spans
 from chapters.ch5_mq.deployment import Life, MqDeployment
 from chapters.ch5_mq.plan import (
+    ANY_SCENARIO,
     CITIES,
     CLIENTS,
     CONSUMER_GROUPS,
@@ -56,6 +57,7 @@ from chapters.ch5_mq.plan import (
     USERS,
     USERS_CELL,
     USERS_CITY,
+    VARIANT_BREAKS,
     broker_mutations,
     leak_breaks,
     load_test_share_of,
@@ -161,6 +163,18 @@ class MqStage(Stage):
                 for check, why in breaks.may.items()
             }
         return out
+
+    def variant_note(self, variant: str, scenario: str) -> str | None:
+        """A broken variant under a scenario that brings no fault to expose it (the
+        steady default): which scenarios show its lesson, from `VARIANT_BREAKS`."""
+        shown_under = [s for s in VARIANT_BREAKS.get(variant, {}) if s != ANY_SCENARIO]
+        if not shown_under or variant_breaks(variant, scenario) is not None:
+            return None
+        where = " or ".join(f"--scenario {s}" for s in shown_under)
+        return (
+            f"{variant} breaks under {where}; {scenario} brings no fault that exposes "
+            "it, so its checks pass here"
+        )
 
     def validate(self, options: StageOptions) -> None:
         super().validate(options)
