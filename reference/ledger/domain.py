@@ -231,10 +231,12 @@ class Ledger:
     # --8<-- [end:ledger-fence]
 
     def _tick(self, timestamp_ms: int, events: int) -> tuple[int, ...]:
+        # Messages formatted only on failure (must_hold's arguments): this runs
+        # for every batch, and with one transfer a batch, for every transfer.
         must_hold(
-            isinstance(timestamp_ms, int) and timestamp_ms >= 0, f"timestamp {timestamp_ms!r}"
+            isinstance(timestamp_ms, int) and timestamp_ms >= 0, "timestamp {!r}", timestamp_ms
         )
-        must_hold(events <= BATCH_EVENTS_MAX, f"batch of {events} events > {BATCH_EVENTS_MAX}")
+        must_hold(events <= BATCH_EVENTS_MAX, "batch of {} events > {}", events, BATCH_EVENTS_MAX)
         # A new leader's clock may be behind the old one's: the logical clock
         # never goes back, so it takes the larger of the two. Every replica
         # sees the same timestamps in the same order, hence the same clock.
@@ -638,11 +640,15 @@ class Ledger:
         must_hold(self._undo is None, "a linked chain was left open")
         must_hold(
             self._debits_pending_cents == self._credits_pending_cents,
-            f"pending debits {self._debits_pending_cents} != credits {self._credits_pending_cents}",
+            "pending debits {} != credits {}",
+            self._debits_pending_cents,
+            self._credits_pending_cents,
         )
         must_hold(
             self._debits_posted_cents == self._credits_posted_cents,
-            f"posted debits {self._debits_posted_cents} != credits {self._credits_posted_cents}",
+            "posted debits {} != credits {}",
+            self._debits_posted_cents,
+            self._credits_posted_cents,
         )
         if self.audit:
             self.check_invariants()

@@ -47,9 +47,15 @@ PULSE_TIMER = "ledger.pulse"
 # --8<-- [start:ledger-service]
 def stamp(command: Any, now_ms: float) -> Any:
     """The command with the leader's clock as its batch time (others unchanged)."""
-    if isinstance(command, CreateAccounts | CreateTransfers | ExpirePending):
-        # Whole milliseconds: the ledger keeps no floats.
-        return dataclasses.replace(command, timestamp_ms=max(0, int(now_ms)))
+    # Whole milliseconds: the ledger keeps no floats. Built directly, not with
+    # dataclasses.replace (a fifth of the cost): the leader stamps every request.
+    timestamp_ms = max(0, int(now_ms))
+    if isinstance(command, CreateTransfers):
+        return CreateTransfers(command.transfers, timestamp_ms)
+    if isinstance(command, CreateAccounts):
+        return CreateAccounts(command.accounts, timestamp_ms)
+    if isinstance(command, ExpirePending):
+        return ExpirePending(timestamp_ms)
     return command
 
 
