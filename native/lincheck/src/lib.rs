@@ -103,6 +103,7 @@ impl Model for Register {
 
 /// kv, one key (checks/lin/models/kv.py).
 struct Kv;
+#[derive(Clone)]
 struct KvOp {
     f: u8,
     arg: Rc<str>,
@@ -695,6 +696,8 @@ struct KvRow<'py> {
     arg: Bound<'py, PyAny>,
     out: Bound<'py, PyAny>,
     operation: Bound<'py, PyAny>,
+    call_at: Bound<'py, PyAny>, // the event indexes, as the Call holds them
+    ret_at: Bound<'py, PyAny>,
     op: KvOp,
     group: KvGroup,
     call: i64,
@@ -741,16 +744,17 @@ fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<O
     let invoke = o.getattr(intern!(py, "invoke"))?;
     let done = o.getattr(intern!(py, "completion"))?;
     // None: no completion or info (unknown outcome); else Some(index).
-    let ret = if done.is_none() {
+    let ret_at = if done.is_none() {
         None
     } else {
         match done.getattr(intern!(py, "type"))?.downcast::<PyString>()?.to_str()? {
             "fail" => return Ok(Some(None)), // it did not happen
             "info" => None,
-            "ok" => Some(done.getattr(intern!(py, "index"))?.extract::<i64>()?),
+            "ok" => Some(done.getattr(intern!(py, "index"))?),
             _ => return Ok(None),
         }
     };
+    let ret = ret_at.as_ref().map(|r| r.extract::<i64>()).transpose()?;
     let extra = invoke.getattr(intern!(py, "extra"))?;
     let key = match extra.downcast::<PyDict>() {
         Ok(d) => d.get_item(intern!(py, "key"))?,
@@ -778,6 +782,7 @@ fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<O
         arg: arg_text.clone().unwrap_or_else(|| Rc::from("")),
         out: if f == 0 { out_text.clone() } else { None },
     };
+    let call_at = invoke.getattr(intern!(py, "index"))?;
     Ok(Some(Some(KvRow {
         key,
         process: o.getattr(intern!(py, "process"))?,
@@ -787,7 +792,9 @@ fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<O
         operation: o.clone(),
         op,
         group: (f, arg_kind, arg_text, out_kind, out_text),
-        call: invoke.getattr(intern!(py, "index"))?.extract::<i64>()?,
+        call: call_at.extract::<i64>()?,
+        call_at,
+        ret_at: ret_at.unwrap_or_else(|| py.None().into_bound(py)),
         ret,
     })))
 }
@@ -797,10 +804,6 @@ fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<O
 fn new_call<'py>(make: &Bound<'py, PyAny>, call_type: &Bound<'py, PyAny>, k: usize, r: &KvRow<'py>) -> PyResult<Bound<'py, PyAny>> {
     let py = make.py();
     let input = PyTuple::new(py, [r.f.clone(), r.key.clone().into_any(), r.arg.clone()])?;
-    let ret = match r.ret {
-        Some(x) => x.into_pyobject(py)?.into_any(),
-        None => py.None().into_bound(py),
-    };
     let fields = PyTuple::new(
         py,
         [
@@ -809,8 +812,8 @@ fn new_call<'py>(make: &Bound<'py, PyAny>, call_type: &Bound<'py, PyAny>, k: usi
             r.f.clone(),
             input.into_any(),
             r.out.clone(),
-            r.call.into_pyobject(py)?.into_any(),
-            ret,
+            r.call_at.clone(),
+            r.ret_at.clone(),
             r.operation.clone(),
         ],
     )?;
@@ -838,39 +841,44 @@ fn check_kv_ops<'py>(
     let py = ops.py();
     // prepare: each operation once, in history order
     let mut dropped = 0usize;
-    let mut by_key: FxHashMap<Rc<str>, usize> = FxHashMap::default();
-    let mut parts: Vec<Vec<KvRow<'py>>> = Vec::new();
+    let mut rows: Vec<KvRow<'py>> = Vec::with_capacity(ops.len());
+    let mut by_key: FxHashMap<String, usize> = FxHashMap::default();
+    let mut parts: Vec<Vec<usize>> = Vec::new(); // rows of each part
     for o in ops.iter() {
         match kv_row(&o, unknown)? {
             None => return Ok(None),
             Some(None) => dropped += 1,
             Some(Some(row)) => {
                 // split: by key, in order of first appearance (the model's partition)
-                let k: Rc<str> = Rc::from(row.key.to_str()?);
-                let next = parts.len();
-                let p = *by_key.entry(k).or_insert(next);
-                if p == next {
-                    parts.push(Vec::new());
-                }
-                parts[p].push(row);
+                let key = row.key.to_str()?;
+                let p = match by_key.get(key) {
+                    Some(&p) => p,
+                    None => {
+                        by_key.insert(key.to_owned(), parts.len());
+                        parts.push(Vec::new());
+                        parts.len() - 1
+                    }
+                };
+                parts[p].push(rows.len());
+                rows.push(row);
             }
         }
     }
-    for rows in parts.iter_mut() {
-        rows.sort_by_key(|r| r.call); // stable, as Python's sorted
+    for part in parts.iter_mut() {
+        part.sort_by_key(|&i| rows[i].call); // stable, as Python's sorted
     }
     parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
     let make = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
     let mut shown = Vec::with_capacity(parts.len());
     let mut searched: Vec<Option<Vec<KvSearchRow>>> = Vec::with_capacity(parts.len());
-    for rows in parts {
+    for part in parts {
         let calls = PyList::empty(py);
-        for (k, r) in rows.iter().enumerate() {
-            calls.append(new_call(&make, call_type, k, r)?)?;
+        for (k, &i) in part.iter().enumerate() {
+            calls.append(new_call(&make, call_type, k, &rows[i])?)?;
         }
-        let key = rows[0].key.clone();
-        shown.push((key, calls));
-        searched.push(Some(rows.into_iter().map(|r| (r.op, r.group, r.call, r.ret)).collect()));
+        shown.push((rows[part[0]].key.clone(), calls));
+        let of = |r: &KvRow| (r.op.clone(), r.group.clone(), r.call, r.ret);
+        searched.push(Some(part.iter().map(|&i| of(&rows[i])).collect()));
     }
     let cache_each = (cache_max / searched.len().max(1) as u64).max(1000);
     let start = |p: usize| -> PyResult<Search<Kv>> {
