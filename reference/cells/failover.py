@@ -27,8 +27,12 @@ failover is first a proposal for the next rules version in the rules log
 (`reference.cells.rules_log`, one Paxos slot per version), and only a
 version a majority of cities accepted is promoted and published. The side
 cut off with a minority proposes and waits; a suspected cell that answers
-again before its failover is chosen is forgiven. Every step a cell takes is
-in a transition table (`LONE_WRITER`, `FENCED`).
+again before its failover is chosen is forgiven. The acceptors are also
+witnesses: each probes the cells itself and refuses a version that fails
+over a cell it still hears, so a controller cut off from a cell that most
+cities still reach cannot fail it over; the refused cell is watched again
+(and suspected again if it stays silent). Every step a cell takes is in a
+transition table (`LONE_WRITER`, `FENCED`).
 
 What failover cannot do is bring back what the dead primary had committed
 and not yet shipped. With asynchronous replication those payments were
@@ -38,7 +42,7 @@ acknowledged to their clients and are gone from the new primary.
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reference.cells.messages import (
@@ -48,7 +52,10 @@ from reference.cells.messages import (
     RulesNack,
     RulesPrepare,
     RulesPromise,
+    RulesRefused,
     SetRules,
+    WatchCells,
+    WatchCellsAck,
 )
 from reference.cells.rules_log import Proposal, RulesProposer
 from reference.codec import Message
@@ -58,10 +65,11 @@ from reference.gateway.router import RoutingRules
 from reference.node import Context, Node, NodeId
 from reference.sqlstore.messages import Promote, PromoteAck
 
-__all__ = ["FENCED", "LONE_WRITER", "CellPair", "CellState", "FailoverController"]
+__all__ = ["FENCED", "LONE_WRITER", "CellPair", "CellState", "FailoverController", "mermaid"]
 
 _PROBE = "probe"
 _LOG_RETRY = "log-retry"
+_WATCH_RETRY = "watch-retry"
 _ROUND_KEY = "rules-log/round"  # the proposer's last ballot round, never reused
 RETRY_FIRST_MS = 200.0  # first pause before re-sending an unacknowledged Promote/SetRules
 RETRY_MAX_MS = 3_200.0  # the pause doubles up to this
@@ -89,6 +97,7 @@ class CellEvent(enum.Enum):
     SILENT = "silent for suspect_after_ms"
     ANSWERED = "a pong"
     CHOSEN = "a chosen rules version moves it"
+    REFUSED = "a majority of cities still hear it"
     PROMOTED = "its standby's PromoteAck"
     RULES_ACKED = "the GZone's RulesAck"
 
@@ -105,12 +114,22 @@ LONE_WRITER: dict[tuple[CellState, CellEvent], CellState] = {
 FENCED: dict[tuple[CellState, CellEvent], CellState] = {
     (CellState.WATCHED, CellEvent.SILENT): CellState.SUSPECT,
     (CellState.SUSPECT, CellEvent.ANSWERED): CellState.WATCHED,  # forgiven: not chosen yet
+    (CellState.SUSPECT, CellEvent.REFUSED): CellState.WATCHED,  # the witnesses hear it: wait
     (CellState.SUSPECT, CellEvent.CHOSEN): CellState.PROMOTING,
     (CellState.WATCHED, CellEvent.CHOSEN): CellState.PROMOTING,  # the other controller's
     (CellState.PROMOTING, CellEvent.PROMOTED): CellState.PUBLISHING,
     (CellState.PUBLISHING, CellEvent.RULES_ACKED): CellState.DONE,
 }
 # --8<-- [end:cell-tables]
+
+
+def mermaid(table: dict[tuple[CellState, CellEvent], CellState] | None = None) -> str:
+    """The state diagram of a cell's table (`FENCED` by default), one arrow per row."""
+    rows = FENCED if table is None else table
+    lines = ["stateDiagram-v2", f"    [*] --> {CellState.WATCHED.value}"]
+    lines += [f"    {a.value} --> {b.value}: {e.value}" for (a, e), b in rows.items()]
+    lines.append(f"    {CellState.DONE.value} --> [*]")
+    return "\n".join(lines)
 
 
 class FailoverController(Node):
@@ -142,6 +161,7 @@ class FailoverController(Node):
         self.seq = 0
         self.rules_acked = rules.version  # the GZone booted with these rules
         self.retry_ms: dict[Hashable, float] = {}  # retry timer tag -> its current pause
+        self.unwatched: set[NodeId] = set()  # acceptors yet to ack our WatchCells
 
     def _step(self, cell: str, event: CellEvent) -> None:
         nxt = self.table.get((self.state[cell], event))
@@ -158,7 +178,17 @@ class FailoverController(Node):
         self.state = {cell: CellState.WATCHED for cell in self.last_seen_ms}
         if self.acceptors:
             self.log = RulesProposer(ctx.node_id, self.acceptors, ctx.disk.get(_ROUND_KEY, 0))
+            self.unwatched = set(self.acceptors)
+            self._ask_to_watch(ctx)
+            self._arm_retry(ctx, _WATCH_RETRY)
         ctx.set_timer(self.probe_every_ms, _PROBE)
+
+    def _ask_to_watch(self, ctx: Context) -> None:
+        """The acceptors are witnesses: name them the cells to probe (until each acks)."""
+        gateways = tuple(sorted((c, p.gateway) for c, p in self.pairs.items()))
+        msg = WatchCells(gateways, self.probe_every_ms, self.suspect_after_ms)
+        for acceptor in sorted(self.unwatched):
+            ctx.send(acceptor, msg)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if isinstance(tag, tuple) and tag[0] == "promote-retry":
@@ -174,14 +204,13 @@ class FailoverController(Node):
                 ctx.send(self.gzone, SetRules(self.rules, "re-sent: not yet acknowledged"))
                 self._retry(ctx, tag)
             return
-        if tag == _LOG_RETRY:
-            assert self.log is not None
-            want = self._wanted()
-            self._send(ctx, self.log.on_timeout(want))
-            if want is None:
-                ctx.trace("failover-abandoned", version=self.rules.version + 1)
-            else:
+        if tag == _WATCH_RETRY:
+            if self.unwatched:
+                self._ask_to_watch(ctx)
                 self._retry(ctx, tag)
+            return
+        if tag == _LOG_RETRY:
+            self._ask_again(ctx, self._retry)
             return
         if tag != _PROBE:
             super().on_timer(ctx, tag)
@@ -219,6 +248,10 @@ class FailoverController(Node):
             self._send(ctx, self.log.on_accepted(msg))
         elif isinstance(msg, RulesNack) and self.log is not None:
             self._send(ctx, self.log.on_nack(msg))
+        elif isinstance(msg, RulesRefused) and self.log is not None:
+            self._send(ctx, self.log.on_refused(msg))
+        elif isinstance(msg, WatchCellsAck):
+            self.unwatched.discard(msg.node)
         else:
             super().on_message(ctx, src, msg)
 
@@ -293,7 +326,14 @@ class FailoverController(Node):
     # -- the fenced controller: the rules log ------------------------------------------------
     # --8<-- [start:fenced]
     def _wanted(self) -> RoutingRules | None:
-        """The next version this controller would write: suspects failed over, moves made."""
+        """The next version this controller would write: suspects failed over, moves made.
+
+        All suspects in one version, even though a witness's veto of one sinks the
+        others (they are watched afresh, and proposed again if still silent): one
+        failover a version was tried, and a value that one city accepted and another
+        refused, with the third out of reach, then held the version for the whole cut
+        (`d11 test double11 --nemesis partition-ring --seed 1`: no failover at all,
+        where the batch had one cell, dead to two cities, chosen)."""
         rules = self.rules
         for cell in sorted(c for c, st in self.state.items() if st is CellState.SUSPECT):
             if cell not in rules.moved:
@@ -307,7 +347,7 @@ class FailoverController(Node):
             return  # lone writer, or a proposal already in flight
         want = self._wanted()
         if want is not None:
-            self._send(ctx, self.log.propose(want))
+            self._send(ctx, self.log.propose(want, self.rules))
             self._arm_retry(ctx, _LOG_RETRY)
 
     def _send(self, ctx: Context, step: Proposal) -> None:
@@ -317,8 +357,34 @@ class FailoverController(Node):
             ctx.disk.sync()
         for dst, msg in step.send:
             ctx.send(dst, msg)
+        for cell in step.refused:
+            self._refused(ctx, cell)
+        if step.vetoed:  # not a duel with another proposer: ask again now, for the rest
+            self._ask_again(ctx, self._arm_retry)
         if step.chosen is not None:
             self._adopt(ctx, step.chosen)
+
+    def _ask_again(self, ctx: Context, rearm: Callable[[Context, Hashable], None]) -> None:
+        """A new round for what we want now (the proposer may adopt a value instead),
+        or give the proposal up if we want nothing any more."""
+        assert self.log is not None
+        want = self._wanted()
+        self._send(ctx, self.log.on_timeout(want))
+        if want is None:
+            ctx.cancel_timer(_LOG_RETRY)
+            self.retry_ms.pop(_LOG_RETRY, None)
+            ctx.trace("failover-abandoned", version=self.rules.version + 1)
+        else:
+            rearm(ctx, _LOG_RETRY)
+
+    def _refused(self, ctx: Context, cell: str) -> None:
+        """A majority of cities still hear `cell`: only we lost it. Watch it afresh
+        (a full suspicion period), and leave it out of what we propose next."""
+        ctx.trace("failover-refused", cell=cell, version=self.rules.version + 1)
+        if self.state.get(cell) is CellState.SUSPECT:
+            self._step(cell, CellEvent.REFUSED)
+            del self.failing[cell]
+            self.last_seen_ms[cell] = ctx.now_ms()
 
     def _adopt(self, ctx: Context, chosen: RoutingRules) -> None:
         """A majority chose `chosen` (ours or the other controller's): act on it."""

@@ -18,7 +18,10 @@ __all__ = [
     "RulesNack",
     "RulesPrepare",
     "RulesPromise",
+    "RulesRefused",
     "SetRules",
+    "WatchCells",
+    "WatchCellsAck",
 ]
 
 Ballot = tuple[int, str]  # (round, proposer): totally ordered, unique per proposer
@@ -106,11 +109,15 @@ class RulesPromise(Message):
 
 @message
 class RulesAccept(Message):
-    """Controller -> acceptors: accept these rules as version `version` under `ballot`."""
+    """Controller -> acceptors: accept these rules as version `version` under `ballot`.
+
+    `fails`: the cells this version fails over (moved in `rules`, not in the version
+    before), the ones each acceptor's own probes must also find silent."""
 
     version: int
     ballot: Ballot
     rules: RoutingRules
+    fails: tuple[str, ...]
 
 
 @message
@@ -126,4 +133,32 @@ class RulesNack(Message):
 
     version: int
     promised: Ballot
+    node: str
+
+
+@message
+class RulesRefused(Message):
+    """Acceptor -> controller: no vote for `ballot`'s value, ever: it fails over cells
+    that this city's own probes still hear (`alive`, as they stand when the answer
+    is sent). A witness's veto, not a higher ballot: see `rules_log`."""
+
+    version: int
+    ballot: Ballot
+    alive: tuple[str, ...]
+    node: str
+
+
+@message
+class WatchCells(Message):
+    """Fenced controller -> acceptors: the cells whose failover you will be asked to
+    vote on, and their gateways: probe them yourself, every `probe_every_ms`, and hold
+    one silent for `suspect_after_ms` as dead. A list, not a claim about who is alive."""
+
+    gateways: tuple[tuple[str, str], ...]  # (cell, gateway)
+    probe_every_ms: float
+    suspect_after_ms: float
+
+
+@message
+class WatchCellsAck(Message):
     node: str

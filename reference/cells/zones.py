@@ -10,7 +10,10 @@ city; only the rare writes cross it.
 Each CZone is also its city's acceptor in the rules log
 (`reference.cells.rules_log`): when there is more than one failover
 controller, a new rules version exists only once a majority of the CZones
-accepted it, so no two controllers can mint the same version twice.
+accepted it, so no two controllers can mint the same version twice. Given
+cells to witness (cell -> gateway: by its builder, or by a fenced
+controller's `WatchCells`), it probes them as the controller does and votes
+for no version that fails over a cell it still hears.
 
 A push is re-sent until it is acknowledged: one message lost to a partition
 at the wrong moment would otherwise leave a gateway on old rules for good,
@@ -22,7 +25,7 @@ seconds, and a healthy deployment sends nothing extra but one ack per push.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 from reference.cells.messages import (
     ConfigAck,
@@ -32,11 +35,14 @@ from reference.cells.messages import (
     RulesAccept,
     RulesAck,
     RulesPrepare,
+    RulesRefused,
     SetRules,
+    WatchCells,
+    WatchCellsAck,
 )
-from reference.cells.rules_log import RulesAcceptor
+from reference.cells.rules_log import RulesAcceptor, Witness
 from reference.codec import Message
-from reference.gateway.messages import RulesUpdate, RulesUpdateAck
+from reference.gateway.messages import Ping, Pong, RulesUpdate, RulesUpdateAck
 from reference.gateway.router import RoutingRules
 from reference.node import Context, Node, NodeId
 
@@ -45,8 +51,10 @@ __all__ = ["RESEND_FIRST_MS", "RESEND_MAX_MS", "CZone", "GZone"]
 RESEND_FIRST_MS = 200.0  # first pause before re-sending an unacknowledged push
 RESEND_MAX_MS = 3_200.0  # the pause doubles up to this, never beyond
 _RESEND = "resend"
+_PROBE = "witness-probe"
 _RULES_KEY = "czone/rules"  # the newest rules adopted from the GZone
 _VOTES_KEY = "czone/votes"  # the acceptor's promises and accepted values, per version
+_WITNESS_KEY = "czone/witness"  # the cells to probe, as a controller's WatchCells named them
 
 
 class _Acks:
@@ -142,19 +150,39 @@ class CZone(Node):
     """A city's copy of the global data; pushes rule changes to its subscribers."""
 
     def __init__(
-        self, rules: RoutingRules, merchants: Sequence[int], subscribers: Sequence[NodeId]
+        self,
+        rules: RoutingRules,
+        merchants: Sequence[int],
+        subscribers: Sequence[NodeId],
+        *,
+        witness: Mapping[str, NodeId] | None = None,
+        probe_every_ms: float = 100.0,
+        suspect_after_ms: float = 1_500.0,
     ) -> None:
+        """`witness`: the cells (cell -> gateway) this city probes, to vote on their
+        failover in the rules log; none (chapters 3 and 4): no probes, no objection."""
+        assert 0 < probe_every_ms < suspect_after_ms
         self.rules = rules
         self.merchants = tuple(merchants)
         self.subscribers = tuple(subscribers)
         self.acks = _Acks(self.subscribers, rules.version)
         self.votes = RulesAcceptor()
+        self.witness = Witness(dict(witness), suspect_after_ms) if witness else None
+        self.probe_every_ms = probe_every_ms
+        self.probing = False  # a probe timer is set
+        self.seq = 0
 
     def on_start(self, ctx: Context) -> None:
         votes = ctx.disk.get(_VOTES_KEY)
         if votes is not None:
-            promised, accepted = votes
-            self.votes = RulesAcceptor(dict(promised), dict(accepted))
+            promised, accepted, refused = votes
+            self.votes = RulesAcceptor(dict(promised), dict(accepted), dict(refused))
+        watch = ctx.disk.get(_WITNESS_KEY)
+        if watch is not None:
+            self._watch(ctx, watch)
+        elif self.witness is not None:
+            self.witness.start(ctx.now_ms())
+            self._probe_soon(ctx)
         saved = ctx.disk.get(_RULES_KEY)
         if saved is not None and saved.version > self.rules.version:
             # Back from a crash: the GZone will not send again what we
@@ -188,10 +216,25 @@ class CZone(Node):
             )
         elif isinstance(msg, (RulesPrepare, RulesAccept)):
             self._vote(ctx, src, msg)
+        elif isinstance(msg, Pong) and self.witness is not None:
+            self.witness.heard(msg.node, ctx.now_ms())
+        elif isinstance(msg, WatchCells):
+            if self.witness is None or self.witness.gateways != dict(msg.gateways):
+                ctx.disk.put(_WITNESS_KEY, msg)
+                ctx.disk.sync()
+                self._watch(ctx, msg)
+            ctx.send(src, WatchCellsAck(ctx.node_id))
         else:
             super().on_message(ctx, src, msg)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        if tag == _PROBE and self.witness is not None:
+            self.probing = False
+            self.seq += 1
+            for gateway in sorted(set(self.witness.gateways.values())):
+                ctx.send(gateway, Ping(self.seq))
+            self._probe_soon(ctx)
+            return
         if tag != _RESEND:
             super().on_timer(ctx, tag)
             return
@@ -201,12 +244,29 @@ class CZone(Node):
 
     # --8<-- [end:czone-push]
 
+    def _watch(self, ctx: Context, msg: WatchCells) -> None:
+        """Witness these cells from now on, each given a full suspicion period."""
+        self.witness = Witness(dict(msg.gateways), msg.suspect_after_ms)
+        self.witness.start(ctx.now_ms())
+        self.probe_every_ms = msg.probe_every_ms
+        self._probe_soon(ctx)
+
+    def _probe_soon(self, ctx: Context) -> None:
+        if not self.probing:
+            self.probing = True
+            ctx.set_timer(self.probe_every_ms, _PROBE)
+
     def _vote(self, ctx: Context, src: NodeId, msg: RulesPrepare | RulesAccept) -> None:
-        """The city's vote in the rules log: on disk before the controller hears it."""
+        """The city's vote in the rules log: on disk before the controller hears it.
+        A value that fails over a cell this city still hears gets no vote."""
         if isinstance(msg, RulesPrepare):
             reply = self.votes.on_prepare(msg, ctx.node_id)
         else:
-            reply = self.votes.on_accept(msg, ctx.node_id)
-        ctx.disk.put(_VOTES_KEY, (self.votes.promised, self.votes.accepted))
+            alive = () if self.witness is None else self.witness.alive(msg.fails, ctx.now_ms())
+            reply = self.votes.on_accept(msg, ctx.node_id, alive)
+            if isinstance(reply, RulesRefused):
+                ctx.trace("failover-vetoed", version=msg.version, alive=",".join(alive))
+        votes = self.votes
+        ctx.disk.put(_VOTES_KEY, (votes.promised, votes.accepted, votes.refused))
         ctx.disk.sync()
         ctx.send(src, reply)

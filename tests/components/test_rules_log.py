@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Hashable
+import re
+from collections.abc import Callable, Hashable
+from pathlib import Path
 
 import pytest
 
 from reference.cells import CellPair, CZone, FailoverController, GZone, SetRules
+from reference.cells.failover import FENCED, mermaid
 from reference.cells.messages import (
     RulesAccept,
     RulesAccepted,
     RulesNack,
     RulesPrepare,
     RulesPromise,
+    RulesRefused,
 )
 from reference.cells.rules_log import TRANSITIONS, Phase, RulesAcceptor, RulesProposer
 from reference.codec import Message
@@ -45,7 +49,16 @@ def _city(node: str) -> str:
 class Net:
     """Nodes, their contexts, a message heap, and one city cut off for a while."""
 
-    def __init__(self, fenced: bool, cut: str, cut_ms: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        fenced: bool,
+        cut: str,
+        cut_ms: tuple[float, float],
+        *,
+        cut_links: Callable[[str, str], bool] = lambda a, b: False,
+    ) -> None:
+        """`cut`: a city cut off during `cut_ms`; `cut_links(a, b)`: any other link cut
+        then (both ways)."""
         rules = even_buckets(list(CELLS))
         pairs = {
             c: CellPair(c, f"gw-{c}", STANDBY[c], f"front-{STANDBY[c]}") for c in CELLS
@@ -63,25 +76,30 @@ class Net:
             "gzone-hz": GZone(rules, [1, 2], CZONES),
             "gzone-sh": GZone(rules, [1, 2], CZONES),
         }  # fmt: skip
-        for cz in CZONES:
+        for cz in CZONES:  # witnesses of the cells the controllers name (WatchCells)
             self.nodes[cz] = CZone(rules, [1, 2], [])
         self.ctxs = {n: RecordingContext(node_id=n) for n in self.nodes}
-        self.cut, self.cut_ms = cut, cut_ms
+        self.cut, self.cut_ms, self.cut_links = cut, cut_ms, cut_links
+        self.dead: set[str] = set()  # fake gateways that answer nothing
         self.now_ms = 0.0
         self.wire: list[tuple[float, int, str, str, Message]] = []
         self.n = 0
         self.set_rules: list[RoutingRules] = []  # every SetRules a controller sent
+        self.set_rules_ms: list[float] = []  # and when
         for nid, node in self.nodes.items():
             node.on_start(self.ctxs[nid])
             self._flush(nid)
 
     def _cut_between(self, a: str, b: str) -> bool:
         lo, hi = self.cut_ms
-        return lo <= self.now_ms < hi and (_city(a) == self.cut) != (_city(b) == self.cut)
+        if not lo <= self.now_ms < hi:
+            return False
+        return (_city(a) == self.cut) != (_city(b) == self.cut) or self.cut_links(a, b)
 
     def _send(self, src: str, dst: str, msg: Message) -> None:
         if isinstance(msg, SetRules):
             self.set_rules.append(msg.rules)
+            self.set_rules_ms.append(self.now_ms)
         if not self._cut_between(src, dst):
             self.n += 1
             heapq.heappush(self.wire, (self.now_ms + DELAY_MS, self.n, src, dst, msg))
@@ -90,7 +108,8 @@ class Net:
         for dst, msg in self.ctxs[nid].take_sent():
             # Fake gateways and standby stores answer at once (a cut drops the answer).
             if dst.startswith("gw-") and isinstance(msg, Ping):
-                self._send(dst, nid, Pong(msg.seq, dst))
+                if dst not in self.dead:
+                    self._send(dst, nid, Pong(msg.seq, dst))
             elif dst.startswith("front-") and isinstance(msg, Promote):
                 self._send(dst, nid, PromoteAck(dst, 0))
             elif dst in self.nodes:
@@ -168,6 +187,57 @@ def test_without_the_rules_log_both_sides_mint_version_2() -> None:
     assert net.traces("failover-sh", "failover-complete")  # the cut-off side acted
 
 
+# -- the acceptors as witnesses: a failover needs a majority of cities to find the cell silent
+
+
+def _controller_cut_from_cells(a: str, b: str) -> bool:
+    return {a.split("-")[0], b.split("-")[0]} == {"failover", "gw"} and "failover-hz" in (a, b)
+
+
+def test_a_controller_cut_off_from_the_cells_alone_fails_none_over() -> None:
+    """Hangzhou's controller reaches every CZone but no cell's gateway (1.5 s); the
+    CZones still hear all three cells, so they refuse each proposal to move them.
+    Before the witnesses, every CZone voted for it and all three cells failed over."""
+    net = Net(
+        fenced=True, cut="none", cut_ms=(500.0, 2_000.0), cut_links=_controller_cut_from_cells
+    )
+    net.run(4_000.0)
+    assert net.set_rules == []  # no version 2, from either controller
+    assert not [m for c in net.ctxs.values() for _, m in c.sent if isinstance(m, Promote)]
+    refused = net.traces("failover-hz", "failover-refused")
+    assert {f["cell"] for f in refused} == set(CELLS)
+    for cz in CZONES:  # every city vetoed, naming the cells it still heard
+        vetoes = net.traces(cz, "failover-vetoed")
+        assert vetoes and all(v["alive"] for v in vetoes)
+    assert net.traces("failover-hz", "failover-abandoned")  # and it stopped asking
+
+
+def _dead_but_to_one_city(a: str, b: str) -> bool:
+    """gw-sh-1 answers czone-sh only: alive to one city, dead to the majority."""
+    return "gw-sh-1" in (a, b) and "czone-sh" not in (a, b)
+
+
+def test_a_cell_dead_to_a_majority_of_cities_is_failed_over_promptly() -> None:
+    net = Net(fenced=True, cut="none", cut_ms=(500.0, 9_000.0), cut_links=_dead_but_to_one_city)
+    net.run(4_000.0)
+    assert _two_owners(net) == []
+    assert [r.moved for r in net.set_rules] and all(
+        r.moved == {"sh-1": "sz-1"} for r in net.set_rules
+    )  # version 2 moved sh-1, and nothing else
+    done = net.traces("failover-hz", "failover-complete") + net.traces(
+        "failover-sh", "failover-complete"
+    )
+    assert {f["cell"] for f in done} == {"sh-1"}  # by one controller; the other adopted it
+    # Declared dead one suspicion period after its last answer (430 ms), published a
+    # Paxos round and a promotion later (6 hops of 15 ms): one city's veto cost nothing.
+    declared_ms = min(float(str(f["declared_ms"])) for f in done)
+    assert declared_ms <= 430.0 + 400.0 + 100.0
+    assert net.set_rules_ms[0] - declared_ms <= 6 * DELAY_MS, (declared_ms, net.set_rules_ms)
+    assert net.traces("czone-sh", "failover-vetoed")
+    assert not net.traces("failover-hz", "failover-refused")
+    assert not net.traces("failover-sh", "failover-refused")
+
+
 # -- the proposer and acceptors alone: random schedules --------------------------------
 
 
@@ -177,22 +247,30 @@ def _rules(version: int, moved_cell: str) -> RoutingRules:
     return RoutingRules(version, buckets, {moved_cell: STANDBY[moved_cell]})
 
 
-def test_three_proposers_never_choose_two_values_for_a_version() -> None:
-    """Messages reordered, duplicated and lost at random; proposers time out at random."""
-    learned = [_random_schedule(seed) for seed in range(60)]
+@pytest.mark.parametrize("veto", [0.0, 0.3])
+def test_three_proposers_never_choose_two_values_for_a_version(veto: float) -> None:
+    """Messages reordered, duplicated and lost at random; proposers time out at random;
+    with `veto`, each acceptor's witness still hears the cell moved, at that rate, at
+    each accept (so refusals, and values ignored below a refused ballot, happen)."""
+    runs = [_random_schedule(seed, veto) for seed in range(60)]
+    learned = [n for n, _ in runs]
+    assert (sum(r for _, r in runs) > 50) == (veto > 0), runs  # the vetoes do happen
     assert sum(n > 0 for n in learned) > 40, learned  # the schedules do choose, mostly
     assert sum(n > 1 for n in learned) > 5, learned  # and often two proposers learn it
 
 
-def _random_schedule(seed: int) -> int:
-    """Run one schedule; how many proposers learned the (one) chosen value."""
+def _random_schedule(seed: int, veto: float = 0.0) -> tuple[int, int]:
+    """Run one schedule: how many proposers learned the (one) chosen value, and how
+    many accepts were refused."""
     rng = random.Random(seed)
+    base = even_buckets(list(CELLS))
     acceptors = {cz: RulesAcceptor() for cz in CZONES}
     proposers = {p: RulesProposer(p, CZONES) for p in ("p-hz", "p-sh", "p-sz")}
     wire: list[tuple[str, str, Message]] = []
     chosen: dict[str, RoutingRules] = {}
+    refusals = [0]
     for (name, p), cell in zip(proposers.items(), CELLS, strict=True):
-        wire += [(name, d, m) for d, m in p.propose(_rules(2, cell)).send]
+        wire += [(name, d, m) for d, m in p.propose(_rules(2, cell), base).send]
     for _ in range(600):
         if rng.random() < 0.1:  # a proposer's retry timer
             name = rng.choice(list(proposers))
@@ -208,11 +286,13 @@ def _random_schedule(seed: int) -> int:
         if dst in acceptors:
             assert isinstance(msg, RulesPrepare | RulesAccept)
             acc = acceptors[dst]
-            reply = (
-                acc.on_prepare(msg, dst)
-                if isinstance(msg, RulesPrepare)
-                else acc.on_accept(msg, dst)
-            )
+            if isinstance(msg, RulesPrepare):
+                reply = acc.on_prepare(msg, dst)
+            else:
+                alive = msg.fails if rng.random() < veto else ()
+                reply = acc.on_accept(msg, dst, alive)
+                if isinstance(reply, RulesRefused):
+                    refusals[0] += 1
             wire.append((dst, src, reply))
             continue
         p = proposers[dst]
@@ -220,6 +300,8 @@ def _random_schedule(seed: int) -> int:
             step = p.on_promise(msg)
         elif isinstance(msg, RulesAccepted):
             step = p.on_accepted(msg)
+        elif isinstance(msg, RulesRefused):
+            step = p.on_refused(msg)
         else:
             assert isinstance(msg, RulesNack)
             step = p.on_nack(msg)
@@ -228,7 +310,7 @@ def _random_schedule(seed: int) -> int:
             chosen[dst] = step.chosen
     values = list(chosen.values())
     assert all(v == values[0] for v in values), chosen
-    return len(chosen)
+    return len(chosen), refusals[0]
 
 
 def test_the_proposer_refuses_a_step_outside_its_table() -> None:
@@ -236,3 +318,10 @@ def test_the_proposer_refuses_a_step_outside_its_table() -> None:
     p = RulesProposer("p", CZONES)
     with pytest.raises(AssertionError, match="no transition"):
         p._step(next(iter(e for (ph, e) in TRANSITIONS if ph is Phase.ACCEPTING)))
+
+
+def test_the_book_draws_a_cells_steps_from_the_fenced_table() -> None:
+    page = Path(__file__).resolve().parents[2] / "book" / "docs" / "ch8-double11.md"
+    blocks = re.findall(r"^```mermaid\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S)
+    assert mermaid().strip() in [b.strip() for b in blocks]
+    assert len(mermaid().splitlines()) == len(FENCED) + 3  # one arrow per row
