@@ -364,14 +364,22 @@ class NodeHost:
         assert self._gc_disk is not None
         durable = self._gc_disk.batches_durable
         now_s = self.loop.time()
+        # Two counters per message type, not a sample per message: a node
+        # process sums them between flushes, so the harness decodes two numbers,
+        # not thousands. Summed here first (a leader releases a slot's answers
+        # at once), then counted once per type.
+        held: dict[type, list[float]] = {}
         while self._unsent and self._unsent[0][0] <= durable:
             _, dst, msg, held_s = self._unsent.popleft()
-            # Two counters, not a sample per message: a node process sums them
-            # between flushes, so the harness decodes two numbers, not thousands.
-            kind = type(msg).__name__
-            self.metrics.count(self.node_id, f"fsync_held.{kind}", 1)
-            self.metrics.count(self.node_id, f"fsync_held_us.{kind}", int((now_s - held_s) * 1e6))
+            waits = held.get(type(msg))
+            if waits is None:
+                waits = held[type(msg)] = [0, 0.0]
+            waits[0] += 1
+            waits[1] += now_s - held_s
             self.transport.send(dst, msg)
+        for kind, (count, waited_s) in held.items():
+            self.metrics.count(self.node_id, f"fsync_held.{kind.__name__}", int(count))
+            self.metrics.count(self.node_id, f"fsync_held_us.{kind.__name__}", int(waited_s * 1e6))
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is None and self._deferred:
