@@ -313,6 +313,48 @@ def _random_schedule(seed: int, veto: float = 0.0) -> tuple[int, int]:
     return len(chosen), refusals[0]
 
 
+def test_a_refusal_holds_for_its_ballot_and_the_accepted_value_is_never_refused() -> None:
+    v, w = _rules(2, "sh-1"), _rules(2, "sz-1")
+    acc = RulesAcceptor()
+    acc.on_prepare(RulesPrepare(2, (1, "p")), "cz")
+    assert isinstance(acc.on_accept(RulesAccept(2, (1, "p"), v, ("sh-1",)), "cz"), RulesAccepted)
+    # Its own accepted value, at a higher ballot: accepted though sh-1 answers again.
+    acc.on_prepare(RulesPrepare(2, (2, "p")), "cz")
+    again = acc.on_accept(RulesAccept(2, (2, "p"), v, ("sh-1",)), "cz", alive=("sh-1",))
+    assert isinstance(again, RulesAccepted)
+    # Another value it can still hear the cell of: refused, and for good at that ballot
+    # (a duplicate that arrives once sz-1 went silent is refused too).
+    acc.on_prepare(RulesPrepare(2, (3, "q")), "cz")
+    no = acc.on_accept(RulesAccept(2, (3, "q"), w, ("sz-1",)), "cz", alive=("sz-1",))
+    assert isinstance(no, RulesRefused) and no.alive == ("sz-1",)
+    dup = acc.on_accept(RulesAccept(2, (3, "q"), w, ("sz-1",)), "cz", alive=())
+    assert isinstance(dup, RulesRefused)
+    assert acc.accepted[2] == ((2, "p"), v)
+
+
+def test_after_a_majority_refused_the_next_round_may_propose_its_own_value() -> None:
+    """One acceptor accepted v; the two others refused it: v was never chosen, so the
+    proposer's next round proposes what it wants now, not v."""
+    base = even_buckets(list(CELLS))
+    v, w = _rules(2, "sh-1"), _rules(2, "sz-1")
+    p = RulesProposer("p", CZONES)
+    p.propose(v, base)
+    for cz in CZONES[:2]:
+        p.on_promise(RulesPromise(2, p.ballot, (0, ""), None, cz))
+    assert p.phase is Phase.ACCEPTING and p.value == v
+    held = p.ballot
+    p.on_accepted(RulesAccepted(2, held, CZONES[0]))
+    assert not p.on_refused(RulesRefused(2, held, ("sh-1",), CZONES[1])).vetoed
+    step = p.on_refused(RulesRefused(2, held, ("sh-1",), CZONES[2]))
+    assert step.vetoed and step.refused == ("sh-1",)
+    p.on_timeout(w)
+    step = p.on_promise(RulesPromise(2, p.ballot, held, v, CZONES[0]))
+    step = p.on_promise(RulesPromise(2, p.ballot, (0, ""), None, CZONES[1]))
+    assert p.value == w  # v, accepted at the refused ballot, is ignored
+    accepts = [m for _, m in step.send if isinstance(m, RulesAccept)]
+    assert accepts and accepts[0].fails == ("sz-1",)
+
+
 def test_the_proposer_refuses_a_step_outside_its_table() -> None:
     assert (Phase.IDLE, "accepted") not in TRANSITIONS
     p = RulesProposer("p", CZONES)
