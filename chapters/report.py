@@ -81,14 +81,32 @@ def _percentiles(p50_ms: float, p99_ms: float, p999_ms: float) -> str:
     return f"p50 {p50_ms:,.1f} ms   p99 {p99_ms:,.1f} ms   p999 {p999_ms:,.1f} ms"
 
 
+DECLINED = "declined"  # the clients' error for a refusal (reference/clients/node.py)
+
+
 def _errors_line(s: dict[str, Any]) -> str:
-    """What "errors" counts: payments whose user saw no acknowledgement, and their fate."""
+    """What "errors" counts: payments whose user saw no acknowledgement, and their fate.
+
+    A declined payment is not one of them: its user got an answer, no, because the
+    buyer's balance was too small (chapter 5's small wallets decline by design). It
+    is counted on its own, in words that say so."""
     payments = s["payments"]
     if not s["errors"]:
         return f"none of {payments:,} payments"
-    kinds = ", ".join(f"{kind} {count:,}" for kind, count in s["errors"].items())
-    line = f"{s['error_rate']:.1%} of {payments:,} payments got no acknowledgement in time"
-    line += f" ({kinds})"
+    others = {kind: n for kind, n in s["errors"].items() if kind != DECLINED}
+    declined = s["errors"].get(DECLINED, 0)
+    if others:
+        # error_rate counts declines too: the share of the failed that were not.
+        rate = s["error_rate"] * sum(others.values()) / (sum(others.values()) + declined)
+        kinds = ", ".join(f"{kind} {count:,}" for kind, count in others.items())
+        line = f"{rate:.1%} of {payments:,} payments got no acknowledgement in time ({kinds})"
+    else:
+        line = f"none of {payments:,} payments went unanswered"
+    if declined:
+        line += (
+            f"; {declined:,} declined ({declined / payments:.1%}): answered no, the buyer's "
+            "balance too small"
+        )
     settled = s.get("settled") or {}
     if s.get("timeouts"):
         line += (

@@ -46,3 +46,19 @@ def test_errors_say_what_they_count_and_what_became_of_the_timeouts(midnight: di
     assert "payments got no acknowledgement in time" in text
     applied = settled["applied"]
     assert f"the final phase settled the {timeouts:,} timeouts: {applied:,} applied" in text
+
+
+def test_declined_payments_are_answers_counted_on_their_own() -> None:
+    """Chapter 5's small wallets decline payments by design: their users got an
+    answer, so they are not 'no acknowledgement in time' (a newcomer's trial read
+    66 declines, and nothing else, as 18.1% of payments unanswered)."""
+    from chapters.report import _errors_line
+
+    only = {"payments": 364, "error_rate": 0.1813, "errors": {"declined": 66}}
+    line = _errors_line(only)
+    assert "no acknowledgement" not in line
+    assert line.startswith("none of 364 payments went unanswered; 66 declined (18.1%)")
+    mixed = {"payments": 1000, "error_rate": 0.05, "errors": {"timeout": 30, "declined": 20}}
+    line = _errors_line(mixed)
+    assert line.startswith("3.0% of 1,000 payments got no acknowledgement in time (timeout 30)")
+    assert "; 20 declined (2.0%): answered no" in line
