@@ -32,6 +32,13 @@ class PaxosConfig:
     # every request that arrived together share one slot, instead of the
     # first taking a slot of its own and the rest waiting for the next.
     propose_delay_ms: float | None = None
+    # None: a follower learns what an Accept's commit index says is chosen (and
+    # applies it) in the handler that accepts. A delay (0 on a real runtime:
+    # the loop's next turn) applies it after the handler, once the disk's
+    # writer thread has taken the accept to its fsync: the apply then runs
+    # alongside that fsync instead of ahead of it (the writer needs the
+    # interpreter's lock to start, and a handler holds it to its end).
+    learn_delay_ms: float | None = None
     pending_max_commands: int = 4096  # bounded queue at the leader
     snapshot_every_slots: int = 64  # compact the log after this many applied slots
     catchup_max_entries: int = 64
@@ -52,6 +59,7 @@ class PaxosConfig:
         assert self.election_timeout_ms > self.lease_ms
         assert self.window_slots >= 1 and self.batch_max_commands >= 1
         assert self.propose_delay_ms is None or self.propose_delay_ms >= 0
+        assert self.learn_delay_ms is None or self.learn_delay_ms >= 0
         assert self.snapshot_every_slots >= 1 and self.catchup_max_entries >= 1
         check_mutations(self.mutations)
 

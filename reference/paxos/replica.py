@@ -140,6 +140,9 @@ class Replica(Voter):
         self.inflight: dict[int, tuple[Batch, set[NodeId]]] = {}
         self.pending: deque[tuple[str, Any]] = deque()
         self.pump_armed = False  # cfg.propose_delay_ms: a "pump" timer is set
+        # cfg.learn_delay_ms: (leader, ballot, commit index) of the latest Accept,
+        # to learn from when the "learn" timer fires (None: nothing deferred).
+        self.learn_pending: tuple[NodeId, Ballot, int] | None = None
         self.waiting: dict[str, NodeId] = {}  # request_id -> client to answer
         self.round = 0
         self.rounds: dict[int, tuple[float, set[NodeId]]] = {}
@@ -201,6 +204,10 @@ class Replica(Voter):
         elif tag == "pump":
             self.pump_armed = False
             self._pump(ctx)
+        elif tag == "learn":
+            pending, self.learn_pending = self.learn_pending, None
+            if pending is not None:
+                self._learn_from_leader(ctx, *pending)
         else:
             raise TypeError(f"Replica armed no timer {tag!r}")
 
@@ -448,7 +455,16 @@ class Replica(Voter):
         ctx.send(src, Accepted(msg.ballot, msg.slot, True, self.promised))
         # --8<-- [end:accept-sync]
         self._arm_election(ctx)
-        self._learn_from_leader(ctx, src, msg.ballot, msg.commit_index)
+        if self.cfg.learn_delay_ms is None:
+            self._learn_from_leader(ctx, src, msg.ballot, msg.commit_index)
+            return
+        # Later (config.py says why). Chosen stays chosen, so learning late is
+        # safe; only the latest leader's word is kept: a commit index only grows
+        # under one ballot, and a newer ballot's supersedes (what it misses,
+        # catch-up brings).
+        if self.learn_pending is None:
+            ctx.set_timer(self.cfg.learn_delay_ms, "learn")
+        self.learn_pending = (src, msg.ballot, msg.commit_index)
 
     # --8<-- [end:phase2-accept]
 
@@ -832,6 +848,7 @@ class Replica(Voter):
             self.catchup_asked_ms,
             tuple(sorted(self.peer_commit.items())),
             tuple(sorted(self.acked_since_beat.items())),
+            self.learn_pending,
         )
 
 

@@ -485,6 +485,11 @@ class ReplicaTuning:
       answered clients' next requests took a slot alone and the other seven
       waited for the next (with one transfer a request: 0.5x the CPU a
       transfer, 2x the transfers a second, measured side by side).
+    - Followers learn a turn later (`learn_delay_ms` 0): an Accept's commit
+      index tells a follower the previous slot is chosen, and applying it in
+      the handler held the interpreter's lock while the disk's writer thread
+      waited for it to start the new accept's fsync; applied on the loop's
+      next turn, it runs alongside that fsync instead.
     - A snapshot every 1,024 slots, not the simulator's 64: compaction is
       cheap now (sealed chunks are written once, see paxos/chunks.py), but it
       still writes every account and the unsealed tails, a pause of a few
@@ -500,6 +505,7 @@ class ReplicaTuning:
     window_slots: int = 2
     batch_max_commands: int = 16
     propose_delay_ms: float | None = 0.0
+    learn_delay_ms: float | None = 0.0
     snapshot_every_slots: int = 1024
     election_timeout_ms: float = 1000.0
     heartbeat_interval_ms: float = 100.0

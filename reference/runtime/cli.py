@@ -59,6 +59,12 @@ def bench_process(
         help="The leader proposes at the end of its loop's turn, so requests "
         "that arrived together share one slot (--no-gather: each at once).",
     ),
+    defer_learn: bool = typer.Option(
+        DEFAULT_TUNING.learn_delay_ms is not None,
+        "--defer-learn/--no-defer-learn",
+        help="Followers apply what an Accept says is committed on their loop's next "
+        "turn, alongside the accept's fsync (--no-defer-learn: in the handler, before it).",
+    ),
     compare_pgbench: bool = typer.Option(
         False,
         "--compare-pgbench",
@@ -89,6 +95,7 @@ def bench_process(
         window_slots=window_slots,
         batch_max_commands=batch_max_commands,
         propose_delay_ms=0.0 if gather else None,
+        learn_delay_ms=0.0 if defer_learn else None,
         snapshot_every_slots=snapshot_every_slots,
     )
     try:

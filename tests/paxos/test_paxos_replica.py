@@ -103,6 +103,29 @@ def test_gathered_requests_share_a_slot_instead_of_the_first_taking_one() -> Non
     assert results(d) == {f"r{i}": i + 1 for i in range(10)}
 
 
+def test_a_follower_with_a_learn_delay_applies_after_the_accept_handler() -> None:
+    # The Accept for slot 2 says slot 1 is chosen. Without a delay the follower
+    # applies slot 1 in that handler; with learn_delay_ms it acknowledges slot 2
+    # first and applies slot 1 when its "learn" timer fires.
+    for delay_ms in (None, 0.0):
+        d = driver(learn_delay_ms=delay_ms)
+        elect(d)
+        propose(d, "n1", "r1", ("put", "x", 1))
+        d.settle(1.0)
+        assert results(d) == {"r1": None}
+        propose(d, "n1", "r2", ("put", "y", 2))
+        d.command("deliver-all")  # the Accept for slot 2 (commit index 1) is handled
+        follower = replica(d, "n2")
+        if delay_ms is None:
+            assert follower.commit_index >= 1 and follower.learn_pending is None
+        else:
+            assert follower.commit_index == 0 and follower.learn_pending is not None
+        d.settle(100.0)
+        for node in ("n1", "n2", "n3"):
+            assert replica(d, node).state.machine.read("x") == 1, (node, delay_ms)
+            assert replica(d, node).state.machine.read("y") == 2, (node, delay_ms)
+
+
 def test_retry_with_same_request_id_applies_once_even_across_leaders() -> None:
     d = driver()
     elect(d)
