@@ -27,7 +27,11 @@ are read from the completion's value, else the invoke's):
     consumer (process = the consumer instance)
     f="receive"   ok {"id": msg_id, "key": key, "group": group}  a delivery
     f="apply"     ok {"id": msg_id, "group": group}  the consumer applied the
-                  message's effect (credited the merchant, ...)
+                  message's effect (credited the merchant, ...); ok with
+                  "result": "exists": the store that holds the effect and its
+                  dedup record says an earlier apply made it (perhaps one whose
+                  member died before its answer, left open in the history), so
+                  the effect is there once, and this is not a second one
     f="send-back" ok {"id": msg_id, "group": group, "due_ms": t}  the consumer
                   sent the message back to the broker's retry topic, due again
                   at t (RocketMQ's delay levels: 10 s, 30 s, 1 min, ...)
@@ -200,16 +204,18 @@ def check_delivery(
         return no_client_operations("delivery")
     ops = pair_operations(list(events))
     msgs = _producer(ops)
-    receipts, applies, all_groups = _consumers(ops, groups)
+    receipts, applies, confirmed, all_groups = _consumers(ops, groups)
     end_ms = max((e.time_ms for e in events), default=0.0)
     retries = _retries(ops, end_ms)
     problems: list[Problem] = []
     for group in sorted(all_groups):
         got = {mid: idx for (g, mid), idx in receipts.items() if g == group}
         done = {mid: idx for (g, mid), idx in applies.items() if g == group}
+        # Effects in: applied, or an apply's fate told by a later "exists".
+        effects = done | {mid: idx for (g, mid), idx in confirmed.items() if g == group}
         problems += _deliveries(msgs, group, got, from_start=from_start)
         if final:  # a prefix: what is not delivered yet may be in flight still
-            problems += _owed(msgs, group, got, done, retries)
+            problems += _owed(msgs, group, got, effects, retries)
         problems += _applied_twice(group, done)
         problems += _order(msgs, group, {mid: idx[0] for mid, idx in got.items()})
     return _verdict(msgs, sorted(all_groups), receipts, applies, problems, final=final)
@@ -217,11 +223,13 @@ def check_delivery(
 
 def _consumers(
     ops: Iterable[Operation], groups: Iterable[str] | None
-) -> tuple[Receipts, Receipts, set[str]]:
-    """Who received what (receipts), who applied what (applies), and every group
+) -> tuple[Receipts, Receipts, Receipts, set[str]]:
+    """Who received what (receipts), who applied what (applies), whose apply was
+    answered "exists" (confirmed: the effect was in already), and every group
     named or seen."""
     receipts: Receipts = defaultdict(list)
     applies: Receipts = defaultdict(list)
+    confirmed: Receipts = defaultdict(list)
     all_groups = set(groups or ())
     for op in ops:
         if op.f in ("receive", "apply") and op.type == "ok":
@@ -229,9 +237,12 @@ def _consumers(
             v = _fields(op)
             group = v.get("group", DEFAULT_GROUP)
             all_groups.add(group)
-            into = receipts if op.f == "receive" else applies
+            if op.f == "receive":
+                into = receipts
+            else:
+                into = confirmed if v.get("result") == "exists" else applies
             into[(group, v["id"])].append(op.completion.index)
-    return receipts, applies, all_groups
+    return receipts, applies, confirmed, all_groups
 
 
 def _retries(ops: Iterable[Operation], end_ms: float) -> dict[tuple[str, MsgId], tuple[int, float]]:
@@ -277,8 +288,9 @@ def _owed(
     retries: Mapping[tuple[str, MsgId], tuple[int, float]],
 ) -> list[Problem]:
     """The committed messages of `group`'s lane it never received, or (if it
-    records effects) received and never applied: unless its last delivery was
-    sent back for a retry due past the history's end (in flight)."""
+    records effects) received and never applied (`done`: applied, or answered
+    "exists"): unless its last delivery was sent back for a retry due past the
+    history's end (in flight)."""
     shadow_group = group.startswith(SHADOW_PREFIX)
     out: list[Problem] = []
     for m in msgs.values():

@@ -185,6 +185,8 @@ class MqDeployment(PaymentDeployment):
                 "settle": "settled",
                 "check-max": "set_aside",
             }.get(e.f)
+            if e.f == "apply" and e.value.get("result") == "exists":
+                name = "applied_before"  # the effect table held it: not a second effect
             if e.f in ("commit", "rollback"):
                 name = ("committed" if e.f == "commit" else "rolled_back") + (
                     "_by_check" if by_check else ""

@@ -237,14 +237,14 @@ class BrokerReplica(Replica):
 
     def _release_locks(self, ctx: Context, group: str, member: NodeId) -> None:
         """A member the group can tell is dead does not keep its queue locks for
-        their whole life (60 s): the leader releases them, through the log, except
-        where the member holds an open claim (it waits for the member, or the 60 s,
-        after which the queue's next holder takes the claim over)."""
+        their whole life (60 s): the leader releases them, through the log. Where
+        the member died in the middle of a claim, the queue's next holder adopts
+        the claim: what the member applied of it is in the effect table (one
+        command with its dedup record), so the next holder's second apply of
+        those is answered "exists", and nothing waits for the member's return."""
         held: dict[str, list[int]] = {}
         for (g, topic, qid), (who, _until) in sorted(self.machine.locks.items()):
-            # A queue whose member died in the middle of a claim keeps its lock: the
-            # member may have applied part of it, and only its own disk knows which.
-            if g == group and who == member and not self.machine.open_claim(g, topic, qid, who):
+            if g == group and who == member:
                 held.setdefault(topic, []).append(qid)
         for topic, qids in held.items():
             unlock = LockQueues(group, member, topic, tuple(qids), True, 0)

@@ -15,9 +15,13 @@ sees the message again after its restart. "Exactly once" is a property of
 - settlement moves the payment's amount from the merchant's escrow account
   to its settled account, as a ledger transfer whose id is derived from the
   message: the ledger applies an id once, so a redelivery changes nothing;
-- loyalty points and notifications keep their effect and a dedup table of
-  message keys on their own disk, written and synced together, so a message
-  is applied at most once even across a crash.
+- loyalty points and notifications keep their effect and its dedup record
+  together, written in one atomic step, where every member that may apply the
+  message reads them: a member whose queues never move keeps both on its own
+  disk (synced together); a member whose queues change hands (`orderly`)
+  keeps both in the broker's effect table (`ApplyEffect`, one command of the
+  broker's log), so the member that takes a queue over from a dead one is
+  answered "exists" for what the dead one applied and never told.
 
 With `idempotent=False` (the `no-dedup` variant) none of this is done: a
 settlement transfer gets a fresh id per delivery, and the local effects
@@ -28,7 +32,9 @@ gateway) sends the message back to the broker: retried after RocketMQ's
 delay levels, then dead-lettered after `max_reconsume_times` tries.
 
 History (checks.delivery): f="receive" {"id", "key", "group"} for every
-delivery, f="apply" {"id", "group"} for a local effect applied, f="send-back"
+delivery, f="apply" {"id", "group"} for a local effect applied (completed
+{"result": "exists"} when the effect table says an earlier apply, perhaps of a
+member that died before hearing its answer, made it), f="send-back"
 {"id", "group", "due_ms"} for a message sent back to the retry topic (due
 again then), f="settle" for a settlement transfer with the ledger's answer
 (checks.settlement).
@@ -37,6 +43,8 @@ again then), f="settle" for a settlement transfer with the ledger's answer
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -49,6 +57,7 @@ from reference.mq.caller import CALL_TIMER, Group, GroupCaller
 from reference.mq.lanes import data_view
 from reference.mq.machine import DELAY_LEVELS_MS, RETRY_FIRST_LEVEL, dlq_topic, retry_topic
 from reference.mq.messages import (
+    ApplyEffect,
     CommitOffset,
     ConsumerHeartbeat,
     ConsumerList,
@@ -74,6 +83,7 @@ DEDUP = "dedup/"  # + msg id: the key was applied
 POINTS = "points/"  # + buyer: loyalty points
 INCARNATION = "incarnation"
 CACHED_MAX = 1_000  # RocketMQ's pullThresholdForQueue: stop pulling beyond it
+EFFECTS_PER_COMMAND = 32  # claimed messages whose effects one ApplyEffect carries
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,9 @@ class ConsumerConfig:
         assert self.effect in EFFECTS and self.broker
         assert self.rebalance or not self.orderly, "orderly consumption locks rebalanced queues"
         assert not self.orderly or self.effect != "settlement", "orderly: local effects only"
+        # A claim is applied again by whoever holds its queue next: safe only where
+        # the effect table answers "exists" (idempotent members).
+        assert not self.orderly or self.idempotent, "orderly: idempotent consumers only"
         assert self.effect != "settlement" or (self.ledger and self.settlement is not None)
         assert 0.0 <= self.fail_ratio < 1.0 and self.poll_interval_ms > 0
 
@@ -137,6 +150,7 @@ class _Queue:
     claimed_to: int = -1  # orderly: messages below this queue offset are claimed (ours)
     recovering: bool = False  # orderly: applying a claim taken over with the lock first
     confirmed_to: int = -1  # orderly: the claims below this offset are closed (applied)
+    failing: set[int] = field(default_factory=set)  # drawn to fail, looking ahead of the head
 
     @property
     def low_watermark(self) -> int:
@@ -177,6 +191,11 @@ class MessageConsumer(Node):
         self.recovered = not config.orderly  # orderly: last claims finished after a start
         self.traces = TraceBuffer(config.trace_topic)
         self.lock_retry = False  # a retry of unanswered lock requests is scheduled
+        # Orderly members' queues change hands, claims and all: their local effects
+        # keep the dedup record beside the effect where the next holder reads it,
+        # the broker's effect table. (A member rebalancing without locks keeps its
+        # own disk's table: the chapter's lesson of what that costs.)
+        self.shared_effects = config.idempotent and config.orderly
 
     def _rid(self, kind: str) -> str:
         """The request id of this incarnation's current call (see `calls`)."""
@@ -340,13 +359,13 @@ class MessageConsumer(Node):
         self.caller.call(ctx, BROKER, Propose(self._rid("claim"), close), None)
 
     def _recover(self, ctx: Context, only: tuple[str, int] | None = None) -> None:
-        """After a start (`only` None): apply what our last claims hold and our dedup
-        table does not (we died between claiming and applying), before anything
-        else. After a lock granted with the open claim of a member that died
-        (`only`: that queue), the same for the claim we took over, before the
-        queue's next message: what the dead member applied of it, only its disk
-        knows, so a message it applied just before dying is applied again here
-        (at least once, as RocketMQ's next owner does from the committed offset)."""
+        """After a start (`only` None): apply our last claims again (we died between
+        claiming and closing), before anything else. After a lock granted with the
+        open claim of a member that died (`only`: that queue), the same for the
+        claim we took over, before the queue's next message. Delivered again (at
+        least once, as RocketMQ's next owner reads from the committed offset), but
+        applied once: the effect table answers "exists" for what the dead member,
+        or our last incarnation, applied of the claim before dying."""
         c = self.config
         self.calls += 1
 
@@ -388,16 +407,40 @@ class MessageConsumer(Node):
             if not ok or not isinstance(result, PullResult):
                 ctx.set_timer(c.poll_interval_ms, (RECOVER_TIMER, only))  # start over
                 return
-            process = f"{self.node_id}#{self.incarnation}/{topic}/{qid}"
-            for m in result.messages:
-                if ctx.disk.get(DEDUP + m.msg_id) is None:  # claimed, never applied
-                    self._record_receive(process, m, ctx.now_ms())
-                    trace = m.trace.child(f"{self.node_id}/{m.msg_id}/claimed") if m.trace else None
-                    self._apply_local(ctx, process, m, trace)
-            self._confirm(ctx, _Queue(topic, qid), hi)
-            self._recover_next(ctx, pending[1:], only)
+
+            def finished() -> None:
+                self._confirm(ctx, _Queue(topic, qid), hi)
+                self._recover_next(ctx, pending[1:], only)
+
+            start = result.next_offset - len(result.messages)
+            claimed = deque(enumerate(result.messages, start))
+            self._recover_apply(ctx, f"{topic}/{qid}", claimed, finished)
 
         self.caller.call(ctx, BROKER, Read(self._rid("pull"), query), pulled)
+
+    def _recover_apply(
+        self,
+        ctx: Context,
+        name: str,
+        claimed: deque[tuple[int, StoredMessage]],
+        finished: Callable[[], None],
+    ) -> None:
+        """Apply a claim's messages (queue offset, message) in order, a batch per
+        command of the effect table, which answers "exists" for those applied
+        before (by us, or by the member that died holding the claim: a dedup table
+        on a member's own disk would know only its own)."""
+        if not claimed:
+            finished()
+            return
+        batch = [claimed.popleft() for _ in range(min(len(claimed), EFFECTS_PER_COMMAND))]
+        handled = [(m, *self._delivered(ctx, name, offset, m)) for offset, m in batch]
+
+        def then(n: int) -> None:
+            for _, m in batch:  # the claim moved the group's offset past them already
+                self.traces.step(ctx, m.msg_id, "acknowledged", group=self.config.group)
+            self._recover_apply(ctx, name, claimed, finished)
+
+        self._apply_shared(ctx, handled, then)
 
     # --8<-- [end:claims]
 
@@ -535,19 +578,51 @@ class MessageConsumer(Node):
             self._claim(ctx, name, q)
             return
         q.busy = True
+        fail = self._fails(ctx, q, queue_offset)
+        if self.shared_effects and not fail:
+            self._apply_run(ctx, name, q)
+            return
+        process, trace = self._delivered(ctx, name, queue_offset, m)
+        done = functools.partial(self._done(ctx, name, q), 1)
+        if fail:
+            self._send_back(ctx, m, done, trace)
+        elif c.effect == "settlement":
+            self._settle(ctx, process, m, done, trace)
+        else:
+            self._apply_local(ctx, process, m, trace)
+            done()
+
+    def _fails(self, ctx: Context, q: _Queue, queue_offset: int) -> bool:
+        """Does this handling of the message fail (`fail_ratio`)? Drawn once per
+        handling: a draw made looking ahead of the head (`_apply_run`) is kept."""
+        if queue_offset in q.failing:
+            q.failing.discard(queue_offset)
+            return True
+        return bool(self.config.fail_ratio) and ctx.random.random() < self.config.fail_ratio
+
+    def _delivered(
+        self, ctx: Context, name: str, queue_offset: int, m: StoredMessage
+    ) -> tuple[str, TraceContext | None]:
+        """A delivery's bookkeeping (load, trace, history): its process and trace."""
         ctx.count("txns")  # a message handled (the report's load per node)
         process = f"{self.node_id}#{self.incarnation}/{name}"
         self.deliveries[m.msg_id] = self.deliveries.get(m.msg_id, 0) + 1
         trace = self.message_trace(ctx, m) if m.trace is not None else None
         self.traces.step(
-            ctx, m.msg_id, "delivered", group=c.group, queue=name, offset=queue_offset,
+            ctx, m.msg_id, "delivered", group=self.config.group, queue=name, offset=queue_offset,
             reconsume=m.reconsume_times,
         )  # fmt: skip
         self._record_receive(process, m, ctx.now_ms())
+        return process, trace
 
-        def done() -> None:
-            q.cached.popleft()
-            q.handled.append((queue_offset, m.msg_id))
+    def _done(self, ctx: Context, name: str, q: _Queue) -> Callable[[int], None]:
+        """What follows the handling of the queue's first `n` messages."""
+        c = self.config
+
+        def done(n: int) -> None:
+            for _ in range(n):
+                queue_offset, m = q.cached.popleft()
+                q.handled.append((queue_offset, m.msg_id))
             q.busy = False
             if c.orderly:  # the claim moved the group's offset past it already
                 self._acknowledge(ctx, q, q.claimed_to)
@@ -560,13 +635,21 @@ class MessageConsumer(Node):
                 # ours to apply, then the queue is handed over (`_handle_next`)
                 self._handle_next(ctx, name)
 
-        if c.fail_ratio and ctx.random.random() < c.fail_ratio:
-            self._send_back(ctx, m, done, trace)
-        elif c.effect == "settlement":
-            self._settle(ctx, process, m, done, trace)
-        else:
-            self._apply_local(ctx, process, m, trace)
-            done()
+        return done
+
+    def _apply_run(self, ctx: Context, name: str, q: _Queue) -> None:
+        """Orderly: the head and the claimed messages after it, up to the first
+        whose handling fails, applied by one command of the effect table."""
+        run = [q.cached[0]]
+        for queue_offset, m in itertools.islice(q.cached, 1, EFFECTS_PER_COMMAND):
+            if queue_offset >= q.claimed_to:
+                break
+            if self._fails(ctx, q, queue_offset):
+                q.failing.add(queue_offset)  # sent back when it is the head
+                break
+            run.append((queue_offset, m))
+        handled = [(m, *self._delivered(ctx, name, off, m)) for off, m in run]
+        self._apply_shared(ctx, handled, self._done(ctx, name, q))
 
     def message_trace(self, ctx: Context, m: StoredMessage) -> TraceContext:
         """The context this delivery's effects carry: the message's (its property),
@@ -643,6 +726,62 @@ class MessageConsumer(Node):
                     "time_ms": ctx.now_ms(),
                 }
             )
+
+    def _apply_shared(
+        self,
+        ctx: Context,
+        handled: list[tuple[StoredMessage, str, TraceContext | None]],
+        done: Callable[[int], None],
+    ) -> None:
+        """Local effects whose queue may change hands: (message, history process,
+        trace) each. Each effect and its dedup record are one entry of a command of
+        the broker's log (`ApplyEffect`), so whichever member applies a message a
+        second time is answered "exists". A member that dies after the command is
+        committed and before its answer leaves its applies open in the history
+        (indeterminate); the next holder's "exists" says they took effect."""
+        c = self.config
+        loyalty = c.effect == "loyalty"
+        datas = [data_view(m.body, trace) for m, _, trace in handled]  # tagged: shadow points
+        effect = ApplyEffect(
+            c.group,
+            tuple(m.msg_id for m, _, _ in handled),
+            tuple(d.buyer if loyalty else "" for d in datas),
+            tuple(m.body.amount_cents // 100 if loyalty else 0 for m, _, _ in handled),
+        )
+        # One history process per entry: one operation open per process at a time.
+        processes = [f"{process}/{i}" for i, (_, process, _) in enumerate(handled)]
+        for (m, _, _), process in zip(handled, processes, strict=True):
+            c.record(
+                {"type": "invoke", "process": process, "f": "apply",
+                 "value": {"id": m.msg_id, "group": c.group}, "time_ms": ctx.now_ms()}
+            )  # fmt: skip
+
+        def answered(ok: bool, result: object) -> None:
+            if not ok or not isinstance(result, tuple) or len(result) != len(handled):
+                call()  # no answer (or refused): the same effects again, "exists" if in
+                return
+            for (m, _, trace), data, process, answer in zip(
+                handled, datas, processes, result, strict=True
+            ):
+                duplicate = answer[:1] == ("exists",)
+                self.traces.step(ctx, m.msg_id, "consumed", group=c.group, duplicate=duplicate)
+                writes = (data.buyer,) if loyalty and not duplicate else ()
+                outcome = "duplicate" if duplicate else "applied"
+                self._span(ctx, m, trace, "mq.consume", topic=m.topic, writes=writes,
+                           outcome=outcome)  # fmt: skip
+                value = {"id": m.msg_id, "group": c.group}
+                c.record(
+                    {"type": "ok", "process": process, "f": "apply", "time_ms": ctx.now_ms(),
+                     "value": {**value, "result": "exists"} if duplicate else value}
+                )  # fmt: skip
+            done(len(handled))
+
+        def call() -> None:
+            self.calls += 1
+            request = Propose(self._rid("apply"), effect)
+            self.caller.call(ctx, BROKER, request, answered, attempts_max=10)
+
+        call()
 
     def _settle(
         self,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference.mq.messages import (
+    ApplyEffect,
     CheckPass,
     CheckTransaction,
     CommandBatch,
@@ -152,6 +153,11 @@ class BrokerMachine:
         self.trace_topic: list[TraceEntry] = []
         # Orderly members' last claims: (group, topic, queue, member) -> [from, to).
         self.claims: dict[tuple[str, str, int, str], tuple[int, int]] = {}
+        # The effect table of the consumer groups whose queues change hands: each
+        # message's dedup record (group, msg id) and the balances its effect moved,
+        # (group, account) -> amount, written by one command (`ApplyEffect`).
+        self.applied: set[tuple[str, str]] = set()
+        self.balances: dict[tuple[str, str], int] = {}
 
     def _new_wheel(self) -> TimingWheel:
         cfg = self.config
@@ -215,6 +221,8 @@ class BrokerMachine:
             return ("ok", self.offsets[key])
         if isinstance(command, SendBack):
             return self._send_back(command)
+        if isinstance(command, ApplyEffect):
+            return self._apply_effect(command)
         if isinstance(command, LockQueues):
             return self._lock(command)
         if isinstance(command, CheckPass):
@@ -420,9 +428,11 @@ class BrokerMachine:
     def _lock(self, c: LockQueues) -> Result:
         """Lock, renew or release queues of a group for one member. A lock is granted
         if the queue is free, already this member's, or its holder's lock expired.
-        Granted a queue whose last holder left a claim open (it died mid-claim and
-        its lock ran out), the member takes the claim over: ("locked", granted,
-        adopted), and it applies those messages before any other of the queue."""
+        Granted a queue whose last holder left a claim open (it died mid-claim, and
+        its lock was released or ran out), the member takes the claim over:
+        ("locked", granted, adopted), and it applies those messages before any
+        other of the queue; the effect table (`_apply_effect`) answers "exists"
+        for those the last holder applied."""
         out: list[int] = []
         adopted: list[int] = []
         until_ms = c.timestamp_ms + self.config.rebalance_lock_max_live_ms
@@ -431,10 +441,11 @@ class BrokerMachine:
             holder = self.locks.get(key)
             mine = holder is not None and holder[0] == c.consumer
             if c.unlock:
-                # Not while its holder has a claim open: only the holder knows what
-                # of it is applied (it closes the claim, then unlocks), and a leader
-                # releasing a member it thinks dead must not hand the claim on early.
-                if mine and not self.open_claim(*key, c.consumer):
+                # Even with a claim open (a leader releasing a member that died
+                # mid-claim): the claim stays, for the next holder to adopt. What
+                # of it was applied, the effect table knows, not the member's disk;
+                # so the queue need not wait for the member, or the lock's 60 s.
+                if mine:
                     del self.locks[key]
                     out.append(qid)
             elif mine or holder is None or holder[1] < c.timestamp_ms:
@@ -494,6 +505,29 @@ class BrokerMachine:
         )
 
     # --8<-- [end:claims]
+
+    # --8<-- [start:effect-table]
+    def _apply_effect(self, c: ApplyEffect) -> Result:
+        """Consumers' effects, each with its dedup record, in one step: the second
+        apply of a message, by whichever member holds its queue by then, changes
+        nothing. So a claim adopted from a dead member is safe to apply again: what
+        the dead member applied of it is recorded here, not on its own disk."""
+        n = len(c.msg_ids)
+        if not 1 <= n <= BATCH_COMMANDS_MAX or len(c.accounts) != n or len(c.amounts) != n:
+            return ("refused", "one account and amount per message, at most a batch's")
+        out: list[Result] = []
+        for msg_id, account, amount in zip(c.msg_ids, c.accounts, c.amounts, strict=True):
+            if (c.group, msg_id) in self.applied:
+                out.append(("exists",))
+                continue
+            self.applied.add((c.group, msg_id))
+            balance = self.balances.get((c.group, account), 0) + amount
+            if account:
+                self.balances[(c.group, account)] = balance
+            out.append(("applied", balance))
+        return tuple(out)
+
+    # --8<-- [end:effect-table]
 
     # --8<-- [start:send-back]
     def _send_back(self, c: SendBack) -> Result:
@@ -589,6 +623,8 @@ class BrokerMachine:
             tuple((g, t, q, who, until) for (g, t, q), (who, until) in self.locks.items()),
             tuple((*k, lo, hi) for k, (lo, hi) in self.claims.items()),
             tuple(self.trace_topic),
+            tuple(sorted(self.applied)),
+            tuple((g, a, n) for (g, a), n in sorted(self.balances.items())),
         )
 
     def restore(self, value: Any) -> None:
@@ -612,6 +648,8 @@ class BrokerMachine:
         claims = cursor[2] if len(cursor) > 2 else ()
         self.claims = {(g, t, q, who): (lo, hi) for g, t, q, who, lo, hi in claims}
         self.trace_topic = list(cursor[3]) if len(cursor) > 3 else []
+        self.applied = {(g, m) for g, m in cursor[4]} if len(cursor) > 4 else set()
+        self.balances = {(g, a): n for g, a, n in cursor[5]} if len(cursor) > 5 else {}
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)

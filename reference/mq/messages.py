@@ -22,6 +22,7 @@ from reference.codec import Message, message
 from reference.tracing.context import TraceContext
 
 __all__ = [
+    "ApplyEffect",
     "CheckPass",
     "CheckTransaction",
     "CommandBatch",
@@ -166,6 +167,23 @@ class CommitOffset(Message):
     # member's last claim per queue, so a restarted member finishes what it claimed.
     consumer: str = ""
     claim_from: int = -1
+
+
+@message(name="mq.ApplyEffect")
+class ApplyEffect(Message):
+    """Idempotent consumers' effects, each with its dedup record, in one command of
+    the broker's log: an effect and its record are committed together or neither
+    (RocketMQ's advice: the dedup record in the same transaction as the effect).
+    Message `msg_ids[i]` adds `amounts[i]` to `accounts[i]`'s balance in the
+    group's effect table ("": an effect with no state of its own, a notification:
+    its record is the effect). Answered with one result per message: ("applied",
+    balance) the first time (group, msg id) is seen, ("exists",) after, whoever
+    holds the queue by then."""
+
+    group: str
+    msg_ids: tuple[str, ...]
+    accounts: tuple[str, ...]
+    amounts: tuple[int, ...]
 
 
 @message(name="mq.LockQueues")

@@ -12,7 +12,8 @@ queue at once for a while, and the second applies again what the first did.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import functools
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from reference.codec import Message
@@ -21,7 +22,7 @@ from reference.mq.caller import CALL_TIMER, GroupCaller
 from reference.mq.consumer import ConsumerConfig, MessageConsumer
 from reference.mq.machine import BrokerConfig, BrokerMachine
 from reference.mq.membership import ConsumerMembers
-from reference.mq.messages import CommitOffset, LockQueues, Payload, SendMessage
+from reference.mq.messages import ApplyEffect, CommitOffset, LockQueues, Payload, SendMessage
 from reference.net.topology import Topology
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
@@ -94,13 +95,27 @@ def _run(orderly: bool) -> tuple[list[dict[str, Any]], BrokerMachine]:
     return history, leader.machine
 
 
+def _time(applied: tuple[float, str, str]) -> float:
+    """Sort applies by time only: one command applies several messages at once, and
+    the history's order among them is theirs (their ids do not sort: u0-10 < u0-9)."""
+    return applied[0]
+
+
 def _applied(history: list[dict[str, Any]]) -> list[tuple[float, str, str]]:
-    """(time, member, msg id) of every effect applied."""
-    return [
-        (e["time_ms"], e["process"].split("#")[0], e["value"]["id"])
-        for e in history
-        if e["f"] == "apply" and e["type"] == "ok"
-    ]
+    """(time, member, msg id) of every effect applied. An apply whose member died
+    before its answer is open in the history; the first "exists" answered for the
+    message later (the effect table holds it) stands for it."""
+    oks = [e for e in history if e["f"] == "apply" and e["type"] == "ok"]
+    applied = {e["value"]["id"] for e in oks if e["value"].get("result") != "exists"}
+    out: list[tuple[float, str, str]] = []
+    for e in oks:
+        mid = e["value"]["id"]
+        if e["value"].get("result") == "exists":
+            if mid in applied:
+                continue  # a duplicate of an effect the history shows applied
+            applied.add(mid)  # the first word that an open apply took effect
+        out.append((e["time_ms"], e["process"].split("#")[0], mid))
+    return out
 
 
 def test_orderly_hand_over_applies_nothing_twice_and_keeps_each_key_in_order() -> None:
@@ -110,7 +125,8 @@ def test_orderly_hand_over_applies_nothing_twice_and_keeps_each_key_in_order() -
     assert len(ids) == len(set(ids)) > 300  # every effect once ...
     assert {member for _, member, _ in applied} == {"c1", "c2"}  # ... by both members
     for key in range(KEYS):  # each key's messages applied in send order, whoever did it
-        ns = [int(m.split("-")[1]) for _, _, m in sorted(applied) if m.startswith(f"u{key}-")]
+        in_time = sorted(applied, key=_time)
+        ns = [int(m.split("-")[1]) for _, _, m in in_time if m.startswith(f"u{key}-")]
         assert ns == sorted(ns) and len(ns) == ns[-1] + 1, (key, ns)
     assert {who for who, _ in machine.locks.values()} == {"c1", "c2"}
     assert machine.clone().locks == machine.locks  # replicated: in the snapshot
@@ -139,10 +155,13 @@ def test_a_queue_lock_has_one_holder_until_it_is_released_or_expires() -> None:
     assert b.clone().locks == b.locks
 
 
-def test_an_open_claim_keeps_its_lock_and_passes_to_the_next_holder() -> None:
-    """c1 claims messages [0, 2) of queue 0 and goes silent. Its lock is not
-    released while the claim is open (only c1 knows what of it is applied); once
-    the lock expires, c2 is granted the queue *with* the claim, to apply first."""
+def test_an_open_claim_passes_with_the_lock_to_the_next_holder() -> None:
+    """c1 claims messages [0, 2) of queue 0, applies m0 and goes silent. Its lock
+    is released (as the leader releases a member it tells is dead) with the claim
+    still open; c2, granted the queue, adopts the claim to apply first, and the
+    effect table answers "exists" for m0, which c1 applied. (Before the effect
+    table, the unlock was refused while the claim was open: only c1's disk knew
+    what of it was applied, and the queue waited for c1 or the lock's life.)"""
     b = BrokerMachine(BrokerConfig(rebalance_lock_max_live_ms=1_000))
     body = Payload("m", "u0", "m1@pay", 1)
     for i in range(3):
@@ -150,14 +169,19 @@ def test_an_open_claim_keeps_its_lock_and_passes_to_the_next_holder() -> None:
     qid = b.log[0].queue_id
     assert b.apply(LockQueues("g", "c1", TOPIC, (qid,), False, 0))[1] == (qid,)
     assert b.apply(CommitOffset("g", TOPIC, qid, 2, "c1", 0)) == ("ok", 2)
-    assert b.apply(LockQueues("g", "c1", TOPIC, (qid,), True, 500)) == ("unlocked", ())
-    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), False, 900)) == ("locked", (), ())
-    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), False, 1_001)) == ("locked", (qid,), (qid,))
+    assert b.apply(ApplyEffect("g", ("m0",), ("u0",), (5,))) == (("applied", 5),)
+    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), False, 400)) == ("locked", (), ())
+    assert b.apply(LockQueues("g", "c1", TOPIC, (qid,), True, 500)) == ("unlocked", (qid,))
+    assert b.claims_of("g", "c1") == ((TOPIC, qid, 0, 2),)  # open, for the next holder
+    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), False, 600)) == ("locked", (qid,), (qid,))
     assert b.claims_of("g", "c1") == () and b.claims_of("g", "c2") == ((TOPIC, qid, 0, 2),)
     assert b.offsets[("g", TOPIC, qid)] == 2  # c2 reads on from the claim's end
+    effects = ApplyEffect("g", ("m0", "m1"), ("u0", "u0"), (5, 5))
+    assert b.apply(effects) == (("exists",), ("applied", 10))  # m0 once, m1 once
+    assert b.clone().applied == b.applied and b.clone().balances == {("g", "u0"): 10}
     # c2 applied it: a claim of nothing closes it, and then c2 may unlock.
     assert b.apply(CommitOffset("g", TOPIC, qid, 2, "c2", 2)) == ("ok", 2)
-    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), True, 1_100)) == ("unlocked", (qid,))
+    assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), True, 700)) == ("unlocked", (qid,))
 
 
 def _run_death(
@@ -233,7 +257,8 @@ def _once_in_order(applied: list[tuple[float, str, str]]) -> None:
     ids = [m for _, _, m in applied]
     assert len(ids) == len(set(ids)) > 500  # every message sent applied, once
     for key in range(KEYS):
-        ns = [int(m.split("-")[1]) for _, _, m in sorted(applied) if m.startswith(f"u{key}-")]
+        in_time = sorted(applied, key=_time)
+        ns = [int(m.split("-")[1]) for _, _, m in in_time if m.startswith(f"u{key}-")]
         assert ns == sorted(ns) and len(ns) == ns[-1] + 1, (key, ns)
 
 
@@ -256,14 +281,17 @@ def test_a_dead_members_locks_are_released_and_its_queues_taken_over_at_once() -
     assert taken is not None and taken < 8_000.0
 
 
-def test_a_member_that_dies_mid_claim_keeps_its_queues_and_finishes_the_claim() -> None:
-    """c2 dies with claimed messages not yet applied (a backlog). Those queues keep
-    their locks: c2, back at 12 s, applies what it claimed (its dedup table says
-    which), in order, before anyone reads past it."""
+def test_a_member_that_dies_mid_claim_has_its_queues_and_claim_taken_over_at_once() -> None:
+    """c2 dies with claimed messages not yet applied (a backlog). The leader
+    releases its locks all the same, about 3 s after the death: c1 adopts the
+    open claims, applies them first (the effect table answers "exists" for what
+    c2 applied), and reads on. c2, back at 12 s, finds no claim of its own left.
+    (Before the effect table, those queues kept their locks until c2 came back,
+    since only c2's disk knew what of its claim it had applied.)"""
     applied = _applied(_run_death(restart_ms=12_000.0, work_ms=15.0))
     _once_in_order(applied)
-    assert _taken_over_ms(applied) is None
-    assert [m for t, who, m in applied if who == "c2" and t >= 12_000.0]
+    taken = _taken_over_ms(applied)
+    assert taken is not None and taken < 8_000.0
 
 
 def test_a_leader_elected_after_the_death_releases_the_dead_members_locks_too() -> None:
@@ -331,10 +359,24 @@ def _unapplied_claims(rt: SimRuntime, member: str) -> list[tuple[int, int]]:
 
 def test_a_member_that_dies_mid_claim_for_good_leaves_its_claim_to_the_next_holder() -> None:
     """The planted schedule: c2 dies at the instant its claim is committed and its
-    answer not yet applied, and never comes back. Its lock runs out (6 s here), c1
-    is granted the queue with the claim and applies it before reading on: every
+    answer not yet applied, and never comes back. Its lock is released (or runs
+    out), c1 is granted the queue with the claim and applies it before reading on: every
     message applied once, each key in order. (Before, c1 read on after the claim,
     and the claimed messages were applied by nobody.)"""
+    history, recorded = _dies_for_good(lambda rt, history: bool(_unapplied_claims(rt, "c2")))
+    applied = _applied(history)
+    _once_in_order(applied)
+    assert not [e for e in history[recorded:] if e["process"].startswith("c2")]
+    assert _taken_over_ms(applied) is not None
+
+
+def _dies_for_good(
+    caught: Callable[[SimRuntime, list[dict[str, Any]]], bool], work_ms: float = 5.0
+) -> tuple[list[dict[str, Any]], int]:
+    """c1 and c2 share the queues (locks live 6 s here); c2 is killed for good at
+    the first step after 3 s at which `caught` holds (before 5 s), and the group
+    runs on to 20 s. The history, and how much of it was recorded by then (a
+    record's time is its node's clock, after the handler's work: not comparable)."""
     topo = Topology.build({"hangzhou": {"hz": [*REPLICAS, "sender", "c1", "c2"]}})
     rt = SimRuntime(topology=topo, seed=7, strict=True)
     cfg = PaxosConfig(membership=Membership(1, REPLICAS))
@@ -348,20 +390,17 @@ def test_a_member_that_dies_mid_claim_for_good_leaves_its_claim_to_the_next_hold
             "loyalty", TOPIC, tuple(q for q in range(4) if q % 2 == i), "loyalty", REPLICAS,
             history.append, topic_queues=4, rebalance=True, orderly=True, retries=False,
             offset_commit_interval_ms=1_000.0, heartbeat_interval_ms=200.0,
-            lock_renew_interval_ms=2_000.0, poll_interval_ms=20.0, work_ms=5.0,
+            lock_renew_interval_ms=2_000.0, poll_interval_ms=20.0, work_ms=work_ms,
         )  # fmt: skip
-        rt.add_node(member, lambda nid, c=ccfg: MessageConsumer(nid, c))
+        rt.add_node(member, functools.partial(MessageConsumer, config=ccfg))
     rt.start()
     rt.run_until(3_000.0)
-    while not _unapplied_claims(rt, "c2"):
-        assert rt.step() and rt.now_ms < 4_000.0, "no claim of c2 caught in flight"
+    while not caught(rt, history):
+        assert rt.step() and rt.now_ms < 5_000.0, "the planted moment never came"
     rt.crash("c2")  # for good
-    died_ms = rt.now_ms
+    recorded = len(history)
     rt.run_until(20_000.0)
-    applied = _applied(history)
-    _once_in_order(applied)
-    assert not [m for t, who, m in applied if who == "c2" and t > died_ms]
-    assert _taken_over_ms(applied) is not None
+    return history, recorded
 
 
 def test_a_leader_waits_for_lock_holders_it_never_heard_then_releases_them_once() -> None:
@@ -381,3 +420,36 @@ def test_a_leader_waits_for_lock_holders_it_never_heard_then_releases_them_once(
     assert members.live("g") == ("c1", "c2")
     assert members.heartbeat((3, "b2"), "g", "c2", 23_001.0, ["c1"]) == ["c1"]
     assert members.live("g") == ("c2",)
+
+
+def _applied_in_open_claim(rt: SimRuntime, member: str, history: list[dict[str, Any]]) -> bool:
+    """Has `member` applied a message of a claim still open at the broker's leader
+    (dying now, it dies between applying and closing: the close it sends departs
+    after the handler's work, and a crash aborts it)?"""
+    leader = next(rt.node(n) for n in REPLICAS if getattr(rt.node(n), "role", "") == "leader")
+    assert isinstance(leader, BrokerReplica)
+    mine = {m for _, who, m in _applied(history) if who == member}
+    for (_, topic, qid, who), (lo, hi) in leader.machine.claims.items():
+        index = leader.machine.queues.get((topic, qid), [])
+        ids = [leader.machine.log[index[o]].msg_id for o in range(lo, min(hi, len(index)))]
+        if who == member and ids and ids[0] in mine:
+            return True
+    return False
+
+
+def test_a_member_that_applied_part_of_its_claim_and_died_for_good_has_none_reapplied() -> None:
+    """The exactly-once gap: c2 applies the first messages of a claim and dies
+    before closing it, for good. The next holder adopts the claim once c2's lock is
+    free; what c2 applied of it, c2's own disk alone knew, so c1 applied it again
+    (applied-twice on the code before the effect table). With the effect and its
+    dedup record in one replicated step at the broker, c1's second apply of those
+    is answered "exists": every message applied once, each key in order."""
+    history, recorded = _dies_for_good(
+        lambda rt, history: _applied_in_open_claim(rt, "c2", history), work_ms=20.0
+    )
+    applied = _applied(history)
+    _once_in_order(applied)
+    assert not [e for e in history[recorded:] if e["process"].startswith("c2")]
+    assert _taken_over_ms(applied) is not None
+    # The next holder adopted c2's claim and was told what c2 had applied of it.
+    assert [e for e in history if e["value"].get("result") == "exists"]

@@ -2,8 +2,11 @@
 
 A loyalty member is killed at the instant its claim is committed and not yet
 applied (the schedule tests/ch5/test_mq_orderly.py plants): its claim stays
-open, its queue's lock kept, and the panel lists it with how long it has been
-open; the latest message of the broker's trace topic is shown with its steps.
+open until the broker's leader tells the member is dead (3 s without a
+heartbeat), and the panel lists it with how long it has been open; then its
+locks are released and the queue's next holder adopts the claim (the effect
+table makes applying it again safe). The latest message of the broker's
+trace topic is shown with its steps.
 """
 
 from __future__ import annotations
@@ -47,15 +50,19 @@ def test_the_panel_lists_an_open_claim_with_its_age_and_the_latest_trace() -> No
     s, (topic, qid, lo, hi) = _killed_mid_claim()
     line = f" loyalty {topic[:3]}/{qid} {MEMBER} [{lo},{hi}) 0 s"
     assert line in _text(s).splitlines()
-    s.step(6_000.0)  # dead, its lock kept (60 s): the claim stays open
+    s.step(1_000.0)  # dead, not told yet (3 s without a heartbeat): the claim is open
     state = s.dep.broker_state()
     assert ("loyalty", topic, qid, MEMBER) in state.claims
     text = _text(s).splitlines()
-    assert f" loyalty {topic[:3]}/{qid} {MEMBER} [{lo},{hi}) 6 s" in text, text
+    assert f" loyalty {topic[:3]}/{qid} {MEMBER} [{lo},{hi}) 1 s" in text, text
     assert f"claims open {len(state.claims)}" in text
     latest = state.trace_topic[-1]
     i = text.index(f"trace {latest.msg_id}")
     assert text[i + 1 :][-1].endswith(f"{latest.node} {latest.step}"), text[i:]
+    s.step(5_000.0)  # told: its locks released, the claim adopted by the next holder
+    state = s.dep.broker_state()
+    assert ("loyalty", topic, qid, MEMBER) not in state.claims
+    assert not [line for line in _text(s).splitlines() if f" {MEMBER} [" in line]
 
 
 def test_the_pilot_draws_the_claims_and_the_trace_in_the_panel() -> None:
