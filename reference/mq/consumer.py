@@ -228,6 +228,12 @@ class MessageConsumer(Node):
         for name in [n for n in self.queues if n not in wanted]:
             q = self.queues.pop(name)  # released: commit where we are, then let go
             ctx.trace("mq.rebalance", group=c.group, released=name)
+            if c.orderly and not q.locked:
+                # Never granted: nothing of ours to finish or hand over. (Parked in
+                # `releasing`, it waited there for ever, and kept the queue from
+                # being taken again; a grant still on its way is handed straight
+                # back: `_give_back`.)
+                continue
             if c.orderly:
                 q.releasing = True
                 self.releasing[name] = q
@@ -263,6 +269,7 @@ class MessageConsumer(Node):
                     return
                 # Queues whose last holder left a claim open (older brokers: none).
                 adopted = result[2] if len(result) > 2 else ()
+                self._give_back(ctx, lock, result[1])
                 if set(lock.queue_ids) - set(result[1]):
                     # Held by another member, handing it over (or dead): ask again
                     # soon, not at the next renewal (20 s).
@@ -287,6 +294,25 @@ class MessageConsumer(Node):
 
             request = Propose(self._rid("lock"), lock)
             self.caller.call(ctx, BROKER, request, granted, attempts_max=3)
+
+    def _give_back(self, ctx: Context, lock: LockQueues, granted: tuple[int, ...]) -> None:
+        """Unlock at once the queues a lock answer grants that a rebalance gave away
+        while the answer was on its way: otherwise the broker holds them for us, no
+        one renews them, and their next owner waits out the lock's life (60 s). An
+        open claim that came with one stays for that owner to adopt."""
+        ours = {
+            q.queue_id
+            for q in [*self.queues.values(), *self.releasing.values()]
+            if q.topic == lock.topic
+        }
+        stale = tuple(qid for qid in granted if qid not in ours)
+        if stale:
+            self.calls += 1
+            unlock = LockQueues(self.config.group, self.node_id, lock.topic, stale, True, 0)
+            request = Propose(self._rid("unlock"), unlock)
+            self.caller.call(ctx, BROKER, request, lambda ok, r: None, attempts_max=10)
+            ctx.trace("mq.lock-given-back", group=self.config.group, topic=lock.topic,
+                      queues=list(stale))  # fmt: skip
 
     def _retry_locks(self, ctx: Context) -> None:
         if not self.lock_retry:
