@@ -172,3 +172,43 @@ def _note(cond: threading.Condition, reported: list[int], batch: int) -> None:
     with cond:
         reported[0] = batch
         cond.notify_all()
+
+
+def test_a_crash_while_a_compaction_copies_keeps_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed (as a crash closes it) before the new file is renamed over the old: the
+    old file holds every batch reported durable, and the half-written new file is
+    neither read nor in the way of the next compaction."""
+    monkeypatch.setattr(file_disk, "COMPACT_MIN_BYTES", 2_000)
+    copy_may_finish = threading.Event()
+    real_open = open
+
+    def held_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        f = real_open(path, mode, *args, **kwargs)
+        if mode == "wb" and str(path).endswith(".compact"):
+            f.write(b"half a snapshot")  # what a crash mid-copy leaves
+            f.flush()
+            assert copy_may_finish.wait(WAIT_S), "test bug: the copy was never released"
+        return f
+
+    monkeypatch.setattr(file_disk, "open", held_open, raising=False)
+    path = tmp_path / "n.disk"
+    disk = FileDisk(path, group_commit=True)
+    for i in range(60):
+        disk.append("log", ("x" * 60, i))
+        disk.sync()
+        disk.wait_durable()
+    assert disk._rewrite is not None  # copying, held
+    copy_may_finish.set()  # the copy goes on, but the crash comes before the rename
+    disk._rewrite.thread.join(WAIT_S)
+    disk.close()
+    monkeypatch.setattr(file_disk, "open", real_open, raising=False)
+    again = FileDisk(path, group_commit=True)
+    assert [r[1] for _, r in again.read_log("log")] == list(range(60))
+    for i in range(60, 120):  # and compacts again, over the stale new file
+        again.append("log", ("x" * 60, i))
+        again.sync()
+        again.wait_durable()
+    again.close()
+    assert [r[1] for _, r in FileDisk(path).read_log("log")] == list(range(120))
