@@ -150,8 +150,10 @@ class MqDeployment(PaymentDeployment):
 
     def _observed_drained(self) -> bool:
         """Drained as the consumers see it (on a real backend the broker's state
-        is in another process): each has read its queues to the end recently, and
-        the broker's leader said lately that no half message awaits a verdict."""
+        is in another process): each has read its queues to the end recently (a
+        retry queue up to a message still in its delay: `MessageConsumer.caught_up`,
+        as the simulator's gate skips retries not due), and the broker's leader
+        said lately that no half message awaits a verdict."""
         now_ms = self.rt.now_ms
         heard = False
         for members in self.consumers.values():

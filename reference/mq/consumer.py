@@ -151,6 +151,9 @@ class _Queue:
     recovering: bool = False  # orderly: applying a claim taken over with the lock first
     confirmed_to: int = -1  # orderly: the claims below this offset are closed (applied)
     failing: set[int] = field(default_factory=set)  # drawn to fail, looking ahead of the head
+    # The last pull stopped at a message not due yet (a retry in its delay): the
+    # broker holds it, and the ones behind it, until then.
+    not_due: bool = False
 
     @property
     def low_watermark(self) -> int:
@@ -203,9 +206,14 @@ class MessageConsumer(Node):
 
     def caught_up(self, now_ms: float, fresh_ms: float) -> bool:
         """Every queue read to its end by a pull answered within `fresh_ms`, nothing
-        waiting to be handled (what a harness can observe of a group from outside)."""
+        waiting to be handled (what a harness can observe of a group from outside).
+        A queue read up to a retry still in its delay (RocketMQ's levels: 10 s,
+        30 s, 1 min ...) is read to its end: that message is in flight, as the
+        delivery checker holds one due after the history's end (`retry-pending`)."""
         return all(
-            not q.cached and q.next_offset >= q.max_offset and now_ms - q.pulled_ms <= fresh_ms
+            not q.cached
+            and (q.next_offset >= q.max_offset or q.not_due)
+            and now_ms - q.pulled_ms <= fresh_ms
             for q in self.queues.values()
         )
 
@@ -556,6 +564,9 @@ class MessageConsumer(Node):
                 q.cached.append((start + i, m))
             q.next_offset = result.next_offset
             q.max_offset, q.pulled_ms = result.max_offset, ctx.now_ms()
+            # Nothing read, yet the queue is longer: its head is not due (the broker's
+            # pull stops only there, or at the batch's size).
+            q.not_due = not result.messages and result.next_offset < result.max_offset
             if result.messages:
                 self._pull(ctx, name)  # more may be waiting
             else:
