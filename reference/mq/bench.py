@@ -34,7 +34,7 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass
 from math import isnan, nan
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reference.codec import Message
 from reference.mq.broker import BrokerReplica
@@ -82,11 +82,11 @@ REQUEST_TIMEOUT_MS = 1_000.0
 SETUP_TIMEOUT_MS = 15_000.0
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """One message's life on the load's clock, ms: its half sent, the answer that said
     it stored (on a quorum, fsynced), the answer to the request carrying its COMMIT
-    (nan if that answer was lost: a one-way verdict), and its pull."""
+    (nan if that answer was lost: a one-way verdict), and its pull. A tuple: one is
+    made per message on the load's loop (a frozen dataclass cost 2 us, a tuple 1)."""
 
     pulled_ms: float
     born_ms: float
