@@ -48,7 +48,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from reference.clients.node import Record
 from reference.codec import Message
@@ -159,6 +159,16 @@ class _Queue:
     def low_watermark(self) -> int:
         """The lowest offset still in flight (or the pull position when none is)."""
         return self.cached[0][0] if self.cached else self.next_offset
+
+
+def _effect_answers(result: object, n: int) -> TypeGuard[tuple[tuple[object, ...], ...]]:
+    """Is `result` the effect table's answer to `n` effects: ("applied", balance) or
+    ("exists",) each? (A refusal, ("refused", why), is not, whatever `n` is.)"""
+    return (
+        isinstance(result, tuple)
+        and len(result) == n
+        and all(isinstance(a, tuple) and a[:1] in (("applied",), ("exists",)) for a in result)
+    )
 
 
 class MessageConsumer(Node):
@@ -794,7 +804,7 @@ class MessageConsumer(Node):
             )  # fmt: skip
 
         def answered(ok: bool, result: object) -> None:
-            if not ok or not isinstance(result, tuple) or len(result) != len(handled):
+            if not ok or not _effect_answers(result, len(handled)):
                 call()  # no answer (or refused): the same effects again, "exists" if in
                 return
             for (m, _, trace), data, process, answer in zip(

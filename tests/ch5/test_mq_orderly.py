@@ -19,7 +19,7 @@ from typing import Any
 from reference.codec import Message
 from reference.mq.broker import BrokerReplica
 from reference.mq.caller import CALL_TIMER, GroupCaller
-from reference.mq.consumer import ConsumerConfig, MessageConsumer
+from reference.mq.consumer import ConsumerConfig, MessageConsumer, _effect_answers
 from reference.mq.machine import BrokerConfig, BrokerMachine
 from reference.mq.membership import ConsumerMembers
 from reference.mq.messages import ApplyEffect, CommitOffset, LockQueues, Payload, SendMessage
@@ -182,6 +182,14 @@ def test_an_open_claim_passes_with_the_lock_to_the_next_holder() -> None:
     # c2 applied it: a claim of nothing closes it, and then c2 may unlock.
     assert b.apply(CommitOffset("g", TOPIC, qid, 2, "c2", 2)) == ("ok", 2)
     assert b.apply(LockQueues("g", "c2", TOPIC, (qid,), True, 700)) == ("unlocked", (qid,))
+
+
+def test_a_refusal_of_two_effects_is_not_taken_for_their_answers() -> None:
+    """A member retries its effects until the table answers each: a refusal of a
+    two-effect command, ("refused", why), has two items too, and passed for the
+    answers (each item, not "exists", counted as "applied")."""
+    assert not _effect_answers(("refused", "one account and amount per message"), 2)
+    assert _effect_answers((("applied", 5), ("exists",)), 2)
 
 
 def _run_death(
