@@ -320,6 +320,22 @@ class PaxosStage(Stage):
         """The deployment `build` fills (the capstone's pipeline extends it)."""
         return PaxosDeployment(self, rt, options, topo)
 
+    def ledger_directory(
+        self,
+        rules: RoutingRules,
+        groups: dict[str, tuple[NodeId, ...]],
+        balances: dict[str, int],
+        options: StageOptions,
+    ) -> Directory:
+        """Which group holds which account, opened how: the opening balances, placed by
+        the boot rules (the capstone adds the load test's shadow twins)."""
+        return Directory.build(rules, groups, balances)
+
+    def front_directory(self, directory: Directory) -> Directory:
+        """What the fronts read by (a whole read is every account it names): the
+        ledger's directory here; its production accounts only in the capstone."""
+        return directory
+
     def payment_entry(self, dep: PaxosDeployment, cell: str) -> NodeId:
         """Where `cell`'s gateway hands a payment: the cell's ledger front in chapter
         4; the cell's payment service (chapter 5's producer) in the capstone."""
@@ -341,7 +357,7 @@ class PaxosStage(Stage):
         dep.fronts = {c: f"front-{c}" for c in served}
         balances = dep.opening_balances()
         groups = {c: g.replicas for c, g in dep.groups.items()}
-        directory = dep.directory = Directory.build(rules, groups, balances)
+        directory = dep.directory = self.ledger_directory(rules, groups, balances, options)
         self._add_ledger(rt, dep, directory, _mutations(options))
         self._add_gateways(rt, dep, options, directory, rules, served, gateways)
         clients = topo.nodes_in(USERS_CELL)
@@ -385,7 +401,7 @@ class PaxosStage(Stage):
         gateways: dict[str, NodeId],
     ) -> None:
         """Chapter 3's routing layer, unchanged: a front stands where the store was."""
-        front_config = FrontConfig(directory)
+        front_config = FrontConfig(self.front_directory(directory))
         for c in served:
             rt.add_node(dep.fronts[c], lambda _nid: LedgerFront(front_config))
             gw_config = GatewayConfig(
