@@ -108,6 +108,8 @@ def _errors_line(s: dict[str, Any]) -> str:
             "balance too small"
         )
     settled = s.get("settled") or {}
+    if s.get("timeouts") and "not_asked" in settled:
+        return line + _timeouts_by_asker(s["timeouts"], settled)
     if s.get("timeouts"):
         line += (
             f"; the final phase settled the {s['timeouts']:,} timeouts: "
@@ -115,6 +117,27 @@ def _errors_line(s: dict[str, Any]) -> str:
         )
         if settled.get("unknown"):
             line += f", {settled['unknown']:,} still unknown"
+    return line
+
+
+def _timeouts_by_asker(timeouts: int, settled: dict[str, Any]) -> str:
+    """The capstone's timeouts: several systems, and only some clients ask again."""
+    asked = timeouts - settled["not_asked"]
+    line = f"; {timeouts:,} timeouts (no answer by the deadline)"
+    if asked:
+        who = " and ".join(settled["asked_by"])
+        line += (
+            f": the final phase asked {who}'s {asked:,} again (retry, then lookup by id): "
+            f"{settled['applied']:,} applied, {settled['not_applied']:,} not"
+        )
+        if settled["unknown"]:
+            line += f", {settled['unknown']:,} still unknown"
+    if settled["not_asked"]:
+        who = " and ".join(settled["not_asked_by"])
+        line += (
+            f"; {who}'s {settled['not_asked']:,} stay unknown to their users "
+            "(those clients do not ask again)"
+        )
     return line
 
 
@@ -228,6 +251,12 @@ def _night(s: dict[str, Any]) -> Group:
         t.add_row(name, p["chapter"], f"{p['payments']:,}", f"{p['ok']:,}",
                   f"{p['peak_offered_tps']:,.0f}", f"{p['payment_p99_ms']:,.0f}",
                   f"{p['timeouts']:,}")  # fmt: skip
+    t.caption = (
+        "payments: production payments offered in the system's own traffic window; "
+        "ok: acknowledged paid within the deadline (the headline's 'acknowledged in "
+        "time' is their sum); timeouts: no answer by the deadline; the rest were "
+        "refused or declined. Load-test payments are counted on their own lines."
+    )
     lines = []
     lost = s.get("city_lost")
     if lost:
@@ -253,6 +282,16 @@ def _night(s: dict[str, Any]) -> Group:
             f"{committed:,} committed ({pipe['committed_by_check']:,} by check-back), "
             f"{rolled_back:,} rolled back, {pipe['settled']:,} settled"
         )
+        shadow = pipe.get("load_test")
+        if shadow:
+            found = shadow.get("violations")
+            leaks = "not yet judged" if found is None else f"{sum(found.values()):,}"
+            lines.append(
+                f"  load test through it: {shadow['payments']:,} tagged payments, "
+                f"{shadow['committed']:,} committed and {shadow['settled']:,} settled in "
+                f"shadow accounts; {shadow.get('tagged_spans', 0):,} tagged spans, "
+                f"isolation violations: {leaks}"
+            )
     lag = s.get("consumer_lag")
     if lag:
         stalled_ms = lag["resumed_at_ms"] - lag["paused_at_ms"]
@@ -275,7 +314,8 @@ def _night(s: dict[str, Any]) -> Group:
         found = load["violations"]
         leaks = "not yet judged" if found is None else sum(found.values())
         lines.append(
-            f"load test: {load['load_test_payments']:,} tagged payments over "
+            f"load test on chapter 7's own system: {load['load_test_payments']:,} tagged "
+            "payments over "
             f"{load['tagged_spans']:,} tagged spans; isolation violations: {leaks}"
         )
     return Group(t, *(Text(line) for line in lines))

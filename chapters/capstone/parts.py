@@ -24,6 +24,7 @@ change only *names and places* in each stage's layout:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from chapters.capstone.elastic import ELASTIC_CELL
@@ -31,7 +32,10 @@ from chapters.capstone.pipeline import (
     PipelineCells,
     PipelineQueue,
     build_queue,
+    consumer_nodes,
+    leak_of,
     producer_of,
+    with_shadow_twins,
 )
 from chapters.ch2_sharding.stage import DEFAULT_SHARDS, _gateway_ids, _shard_ids
 from chapters.ch4_paxos.stage import (
@@ -47,8 +51,9 @@ from chapters.ch4_paxos.stage import (
 )
 from chapters.ch4_paxos.stage import USERS_CELL as CELLS_USERS_CELL
 from chapters.ch4_paxos.stage import USERS_CITY as CELLS_USERS_CITY
+from chapters.ch5_mq.build import production_view
 from chapters.ch5_mq.plan import CITIES as MQ_CITIES
-from chapters.ch5_mq.plan import CONSUMER_GROUPS
+from chapters.ch5_mq.plan import load_test_share_of
 from chapters.ch5_mq.stage import MqStage
 from chapters.ch6_degrade.stage import CLIENTS as DEGRADE_CLIENTS
 from chapters.ch6_degrade.stage import DegradeStage
@@ -58,9 +63,11 @@ from chapters.stage import Deployment, Runtime, StageOptions
 from reference.cells import CellPair, FailoverController, GZone
 from reference.degrade import FlowRule, GuardConfig, ParamFlowRule, Sidecar, SidecarConfig
 from reference.gateway import GatewayConfig, PaymentGateway
-from reference.gateway.router import even_buckets
+from reference.gateway.router import RoutingRules, even_buckets
+from reference.ledger.directory import Directory
 from reference.net.topology import Topology
-from reference.node import Node
+from reference.node import Node, NodeId
+from reference.tracing import LoadTestPolicy
 
 __all__ = ["PART_STAGES", "merge_layouts"]
 
@@ -115,8 +122,34 @@ class CellsPart(PaxosStage):
         return producer_of(cell)  # the pipeline: the cell's payment service
 
     def gateway_node(self, dep: PaxosDeployment, config: GatewayConfig) -> Node:
-        """The cell's gateway behind chapter 6's sidecar: the pipeline's door."""
-        return Sidecar(PaymentGateway(config), entry_controls())
+        """The cell's gateway behind chapter 6's sidecar: the pipeline's door. With a
+        load test it records a span for every payment and holds the allow-list and
+        the kill switch (chapter 7's gateway); extra leak=gateway: it drops the tag."""
+        kind = PaymentGateway
+        if dep.traced:
+            config = dataclasses.replace(config, load_test=LoadTestPolicy())
+            if leak_of(dep.options) == "gateway":
+                from reference.tracing.leaky import TagDroppingGateway
+
+                kind = TagDroppingGateway
+        return Sidecar(kind(config), entry_controls())
+
+    def ledger_directory(
+        self,
+        rules: RoutingRules,
+        groups: dict[str, tuple[NodeId, ...]],
+        balances: dict[str, int],
+        options: StageOptions,
+    ) -> Directory:
+        """With a load test, every account has a shadow twin in its group, opened alike."""
+        if load_test_share_of(options) > 0:
+            balances = with_shadow_twins(balances)
+        return Directory.build(rules, groups, balances)
+
+    def front_directory(self, directory: Directory) -> Directory:
+        """The fronts read production accounts only: a whole read (the clients' final
+        read) never returns shadow data."""
+        return production_view(directory)
 
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         dep = super().build(rt, options)
@@ -181,10 +214,9 @@ class MqPart(MqStage):
 
     def pipeline_layout(self, options: StageOptions) -> Layout:
         layout: Layout = {}
+        consumers = consumer_nodes(load_test_share_of(options) > 0)
         for city, short in MQ_CITIES:
-            nodes = [f"brk-{short}"]
-            nodes += [f"{g}-{short}" for g, (_, homes) in CONSUMER_GROUPS.items() if short in homes]
-            layout[city] = {short: nodes}
+            layout[city] = {short: [f"brk-{short}", *consumers.get(short, [])]}
         cells = {cell: city for cell, city, _ in _cells(DEFAULT_CELLS)}
         for cell, city in (cells | CellsPart().spare_cells(options)).items():
             layout[city][cell] = [producer_of(cell)]

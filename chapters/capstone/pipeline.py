@@ -26,6 +26,21 @@ would need; the pipeline does not). A cell that took over a failed cell's
 uid range (failover, or the elastic cell) routes the payment to the payer's
 own group, wherever its producer runs: data never moves between groups.
 
+Chapter 7's full-link load test runs through the same pipeline
+(`load_test_share` of the cells' payments, 0.1 by default): a tagged
+payment (`mark=T` in its trace context, every payment traced) enters the
+same gateways and payment services, and is served from shadow data at each
+data layer: its transfer moves the shadow twins of its accounts (`pt_u17`
+-> `pt_m7@hz-1`, opened at boot beside their production twins in the same
+group), its event goes to the shadow topic (`pt_payments`) with its trace as
+a message property, and shadow consumer groups (`pt_settlement`, ...)
+settle it between shadow accounts. Every hop records a span; chapter 5's
+`isolation` checks the night's spans (fail closed), and the production
+checkers count a tagged payment as shadow money: no production balance
+moves, so nothing is lost or created (`ledger_view`, `check_pipeline`).
+Extra `leak` plants a node that drops the tag (`gateway`, `producer` or
+`consumer`: `reference.tracing.leaky`), which `isolation` must catch.
+
 The two parts keep their names and their checkers. Chapter 4's read the
 clients' history with each settlement as the transfer it is (escrow ->
 settled; `ledger_view`); chapter 5's read the producers' and consumers'
@@ -38,24 +53,30 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import random
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from chapters.ch4_paxos.stage import PaxosDeployment
-from chapters.ch5_mq.build import add_brokers
-from chapters.ch5_mq.checkers import _broker_audit
+from chapters.ch5_mq.build import _planted, add_brokers
+from chapters.ch5_mq.checkers import _broker_audit, without_spans
 from chapters.ch5_mq.deployment import MqDeployment, simulated
 from chapters.ch5_mq.plan import (
     CODE_SETTLEMENT,
     CONSUMER_GROUPS,
     NOTIFY_FAIL_RATIO,
     PRODUCER_GROUP,
+    SPAN_PROCESS,
     TOPIC,
+    load_test_share_of,
 )
 from chapters.stage import Runtime, Stage, StageOptions
 from checks.history import Event, pair_operations
+from checks.isolation import LOAD_TEST_TRANSFER
 from checks.transfers.history import APPLIED
 from checks.verdict import Verdict
+from reference.clients import Payment
 from reference.ledger import Transfer
 from reference.ledger.directory import CODE_PAYMENT, LEDGER_CNY, Directory, transfer_id
 from reference.ledger.records import AMOUNT_MAX_CENTS
@@ -71,6 +92,15 @@ from reference.mq.caller import ledger_groups
 from reference.net.topology import Topology
 from reference.node import NodeId
 from reference.payment.accounts import settled_account
+from reference.sim.rng import stream
+from reference.tracing import (
+    SPAN_EVENT,
+    in_shadow_lane,
+    is_shadow,
+    production_account,
+    shadow_account,
+    shadow_name,
+)
 
 __all__ = [
     "PipelineCells",
@@ -83,6 +113,8 @@ __all__ = [
 ]
 
 PRODUCER_PREFIX = "pay"
+LOAD_TEST_SHARE = 0.1  # of the cells' payments: tagged, through the pipeline's shadow lane
+LEAKS = ("gateway", "producer", "consumer")  # extra "leak": the hop that drops the tag
 QUEUES = 16  # the payments topic's queues (chapter 5's own: RocketMQ's default 4)
 
 
@@ -98,6 +130,18 @@ class PipelineCells(PaxosDeployment):
     def __init__(self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology):
         super().__init__(stage, rt, options, topology)
         self.queue: PipelineQueue | None = None  # set when the queue part is built
+        # Chapter 7 through the pipeline: every payment traced, a share tagged.
+        self.load_test_share = load_test_share_of(options)
+        self.traced = self.load_test_share > 0
+        self._tagging = stream(options.seed, "load-test/tagging")
+
+    def payment_for(
+        self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
+    ) -> Payment:
+        p = super().payment_for(rng, time_ms, uid, mid, amount_cents)
+        if self.traced and self._tagging.random() < self.load_test_share:
+            return dataclasses.replace(p, load_test=True)
+        return p
 
     def merchant_balances(self) -> dict[str, int]:
         escrows = super().merchant_balances()
@@ -171,11 +215,24 @@ def settlement_transfer(directory: Directory, m: StoredMessage, delivery: int) -
     return Transfer(
         id=transfer_id(f"settle:{m.msg_id}"),
         debit_account_id=directory.ids[m.body.merchant],
-        credit_account_id=directory.ids[settled_account(m.body.merchant)],
+        credit_account_id=directory.ids[settled_twin(m.body.merchant)],
         amount_cents=m.body.amount_cents,
         ledger=LEDGER_CNY,
         code=CODE_SETTLEMENT,
     )
+
+
+def settled_twin(escrow: str) -> str:
+    """The settled twin of an escrow; a shadow escrow's is the shadow twin of its
+    production twin's (`pt_m7@hz-1` -> `pt_m7@hz-1/settled`)."""
+    if is_shadow(escrow):
+        return shadow_account(settled_account(production_account(escrow)))
+    return settled_account(escrow)
+
+
+def with_shadow_twins(balances: dict[str, int]) -> dict[str, int]:
+    """Every account and its shadow twin, opened alike (the load test's data)."""
+    return balances | {shadow_account(a): b for a, b in balances.items()}
 
 
 # --8<-- [start:pipeline-queue]
@@ -198,27 +255,33 @@ def build_queue(rt: Runtime, dep: PipelineQueue, cells: PipelineCells) -> None:
         PRODUCER_GROUP, TOPIC, mode, dep.brokers, ledger,
         functools.partial(payment_transfer, directory),
         functools.partial(payment_transfer, directory, amount_cents=AMOUNT_MAX_CENTS),
-        dep.record, trace_topic=True,
+        dep.record, traced=dep.traced, trace_topic=True,
     )  # fmt: skip
+    # extra leak=producer|consumer: the first producer, or the shadow settlement
+    # group's consumers, drop the tag (chapter 7's planted leak, on the pipeline).
+    producer_kind, leaky_consumer = _planted(leak_of(dep.options))
     for nid in dep.producers:
-        rt.add_node(nid, functools.partial(TransactionalProducer, config=pcfg))
+        kind = producer_kind if nid == dep.producers[0] else TransactionalProducer
+        rt.add_node(nid, functools.partial(kind, config=pcfg))
         dep.local_nodes.append(nid)
         dep.roles["shard"].append(nid)
     queues = dep.broker_config.queues_per_topic
-    for group, (effect, homes) in CONSUMER_GROUPS.items():
+    for group, topic, twin in lanes_of(dep):  # production's, then the shadow lane's
+        effect, homes = CONSUMER_GROUPS[twin]
         members = dep.consumers[group] = [f"{group}-{h}" for h in homes]
         settles = effect == "settlement"
+        consumer = leaky_consumer if settles and group != twin else MessageConsumer
         for i, nid in enumerate(members):
             ccfg = ConsumerConfig(
-                group=group, topic=TOPIC, effect=effect, broker=dep.brokers, record=dep.record,
+                group=group, topic=topic, effect=effect, broker=dep.brokers, record=dep.record,
                 queues=tuple(q for q in range(queues) if q % len(members) == i),
                 topic_queues=queues, rebalance=True, orderly=not settles,
                 ledger=ledger if settles else (),
                 settlement=functools.partial(settlement_transfer, directory) if settles else None,
                 fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
-                trace_topic=True,
+                traced=dep.traced, trace_topic=True,
             )  # fmt: skip
-            rt.add_node(nid, functools.partial(MessageConsumer, config=ccfg))
+            rt.add_node(nid, functools.partial(consumer, config=ccfg))
             dep.local_nodes.append(nid)
             dep.roles["shard"].append(nid)
     dep.initial = cells.initial
@@ -226,6 +289,52 @@ def build_queue(rt: Runtime, dep: PipelineQueue, cells: PipelineCells) -> None:
 
 
 # --8<-- [end:pipeline-queue]
+
+
+def leak_of(options: StageOptions) -> str:
+    """The planted leak (extra "leak"): "" none, or the hop that drops the tag."""
+    leak = str(options.extra.get("leak", ""))
+    assert not leak or leak in LEAKS, leak  # the capstone's `validate` says it in words
+    return leak
+
+
+def lanes_of(dep: MqDeployment) -> list[tuple[str, str, str]]:
+    """(consumer group, its topic, its production twin): production's groups on the
+    payments topic, and with a load test their shadow twins on the shadow topic."""
+    lanes = [(g, TOPIC, g) for g in CONSUMER_GROUPS]
+    if dep.traced:
+        lanes += [(shadow_name(g), shadow_name(TOPIC), g) for g in CONSUMER_GROUPS]
+    return lanes
+
+
+def consumer_nodes(traced: bool) -> dict[str, list[str]]:
+    """Each city's consumer nodes, by city short name (`settlement-hz`, and with a load
+    test its shadow twin `pt_settlement-hz`)."""
+    out: dict[str, list[str]] = {}
+    groups = list(CONSUMER_GROUPS) + ([shadow_name(g) for g in CONSUMER_GROUPS] if traced else [])
+    for group in groups:
+        _, homes = CONSUMER_GROUPS[production_account(group)]
+        for h in homes:
+            out.setdefault(h, []).append(f"{group}-{h}")
+    return out
+
+
+def record_spans(rt: Runtime, dep: PipelineQueue, nodes: set[str]) -> None:
+    """The pipeline's spans (its gateways', payment services' and consumers') into the
+    queue part's history, where chapter 5's `isolation` reads them; other parts'
+    spans (chapter 7's own system's) are theirs."""
+    telemetry = getattr(rt, "telemetry", None)
+    if telemetry is None or not dep.traced:
+        return
+
+    def on_span(event: Any) -> None:
+        if event.kind == SPAN_EVENT and event.node in nodes:
+            value = {**event.fields, "node": event.node}
+            dep.history.append(
+                Event("info", SPAN_PROCESS, "span", value, event.time_ms, len(dep.history))
+            )
+
+    telemetry.subscribe(on_span)
 
 
 def _add_checks(dep: PipelineQueue, cells: PipelineCells) -> None:
@@ -244,6 +353,12 @@ def _add_checks(dep: PipelineQueue, cells: PipelineCells) -> None:
     dep.checks["half-messages"] = check_half_messages
     dep.checks["settlement"] = lambda h: check_settlement(h, escrow_accounts=escrows)
     dep.checks["broker-audit"] = lambda h: _broker_audit(dep)
+    if dep.traced:  # chapter 7 through the pipeline: spans are isolation's only
+        from checks.isolation import check_isolation
+
+        for name, check in list(dep.checks.items()):
+            dep.checks[name] = functools.partial(without_spans, check)
+        dep.checks["isolation"] = check_isolation
 
 
 # -- what each part's checkers read of the other's events -----------------------------------
@@ -253,6 +368,8 @@ def ledger_view(e: Event) -> Event | None:
     theirs. An answer `exists` is the same transfer applied by an earlier delivery."""
     if e.f != "settle" or not isinstance(e.value, dict):
         return None
+    if is_shadow(str(e.value["merchant"])):
+        return None  # a load-test settlement moves shadow money: isolation's, not the ledger's
     value = {
         "id": f"settle:{e.value['id']}",
         "from": e.value["merchant"],
@@ -268,8 +385,9 @@ def ledger_view(e: Event) -> Event | None:
 def queue_view(e: Event) -> Event | None:
     """A cells event as chapter 5's checkers see it: the balances read (the final
     read holds every escrow) and the opening balances; not the clients' payments,
-    which the producers' own events stand for."""
-    return e if e.f in ("read", "init") else None
+    which the producers' own events stand for, except the load-test ones: which
+    payments were tagged is what `isolation` holds every span against."""
+    return e if e.f in ("read", "init", LOAD_TEST_TRANSFER) else None
 
 
 View = Callable[[Event], Event | None]
@@ -286,19 +404,35 @@ def check_pipeline(history: list[Event]) -> Verdict:
     `settlement` asks of the producers' commits, asked of what the users saw. A
     payment the user never learned the fate of (no answer, no lookup) may go
     either way, but not twice. (A payment one attempt saw declined and another
-    paid is the ledger checker's to judge: paid, here.)"""
+    paid is the ledger checker's to judge: paid, here.) Load-test payments
+    (`load-test:transfer`) are held alike, in their own lane: paid in shadow
+    money, settled by the shadow groups; which lane each hop kept is
+    `isolation`'s question."""
     events = [e for e in history if e.extra.get("part") in ("cells", "mq")]
-    ops = pair_operations(events, only=("transfer", "lookup-transfer", "settle"))
+    only = ("transfer", LOAD_TEST_TRANSFER, "lookup-transfer", "settle")
+    ops = pair_operations(events, only=only)
     paid: set[str] = set()
-    declined: set[str] = set()
+    declined: set[str] = set()  # the ledger declined it, or a lookup fenced it
+    refused: set[str] = set()  # an attempt refused on its way (the door, a handover)
+    unanswered: set[str] = set()  # an attempt the user got no answer for
+    tagged: set[str] = set()  # load-test payments
     settled: Counter[str] = Counter()  # payment -> settlements applied anew ("ok")
     answered: set[str] = set()  # payments with any applied settlement (ok or exists)
     for op in ops:
         done = op.completion
-        if done is None or (op.type != "ok" and not (op.f == "transfer" and op.type == "fail")):
+        if op.f == LOAD_TEST_TRANSFER:
+            tagged.add(str(op.invoke.value["id"]))
+        paying = op.f in ("transfer", LOAD_TEST_TRANSFER)
+        if paying and (done is None or op.type == "info"):
+            unanswered.add(str(op.invoke.value["id"]))
             continue
-        if op.f == "transfer":
-            (paid if op.type == "ok" else declined).add(str(op.invoke.value["id"]))
+        if done is None or (op.type != "ok" and not (paying and op.type == "fail")):
+            continue
+        if paying and op.type == "ok":
+            paid.add(str(op.invoke.value["id"]))
+        elif paying:
+            ledger_said = done.extra.get("error") == "declined"
+            (declined if ledger_said else refused).add(str(op.invoke.value["id"]))
         elif op.f == "lookup-transfer":
             for pid, found in done.value.items():
                 (paid if found == APPLIED else declined).add(str(pid))
@@ -313,16 +447,33 @@ def check_pipeline(history: list[Event]) -> Verdict:
         if times > 1:
             problems.append({"kind": "settled-twice", "payment": pid, "times": times})
     # Settled though the user saw it declined (or a lookup found it absent). One
-    # neither answered nor looked up may have been paid: the ledger holds it.
+    # neither answered nor looked up may have been paid: the ledger holds it. A
+    # refusal on the way says only that that attempt did nothing: after an
+    # unanswered one (a final-phase retry refused at the door) the payment is
+    # still unknown; a load-test payment is never looked up to settle it.
+    declined |= refused - unanswered
     for pid in sorted((answered - paid) & declined):
         problems.append({"kind": "settled-not-paid", "payment": pid})
     counts = dict(Counter(str(p["kind"]) for p in problems))
-    details = {"paid": len(paid), "settled": len(answered), "problems": counts}
+    details = {
+        "paid": len(paid - tagged),
+        "settled": len(answered - tagged),
+        "load_test_paid": len(paid & tagged),
+        "load_test_settled": len(answered & tagged),
+        "problems": counts,
+    }
     if not problems:
+        shadow = (
+            f" Of the load test's, {len(paid & tagged)} paid in shadow money, each settled "
+            "once by the shadow groups."
+            if tagged
+            else ""
+        )
         return Verdict(
             "pipeline", True,
-            f"Every one of the {len(paid)} payments the cells' users saw paid was settled "
-            f"exactly once through the queue; {len(answered)} settled in all, none unpaid.",
+            f"Every one of the {details['paid']} payments the cells' users saw paid was "
+            f"settled exactly once through the queue; {details['settled']} settled in all, "
+            f"none unpaid.{shadow}",
             details,
         )  # fmt: skip
     kinds = ", ".join(f"{k} x{n}" for k, n in counts.items())
@@ -336,10 +487,17 @@ def check_pipeline(history: list[Event]) -> Verdict:
 # --8<-- [end:pipeline-check]
 
 
-def pipeline_figures(queue: PipelineQueue) -> dict[str, int]:
+def pipeline_figures(queue: PipelineQueue) -> dict[str, Any]:
     """The pipeline in numbers, from the queue's side: payments the payment services
     took, their local transactions committed (by the producer, or by the broker's
-    check-back after the producer fell silent) or rolled back, payments settled."""
+    check-back after the producer fell silent) or rolled back, payments settled;
+    production's, and the load test's (`load_test`, those sent to the shadow topic)."""
+    tagged = {
+        str(e.value["id"])
+        for e in queue.history
+        if e.type == "invoke" and e.f in ("send", "publish") and isinstance(e.value, dict)
+        and in_shadow_lane(str(e.value.get("topic", "")))
+    }  # fmt: skip
     took: set[str] = set()
     figures: Counter[str] = Counter()
     settled: set[str] = set()
@@ -349,8 +507,17 @@ def pipeline_figures(queue: PipelineQueue) -> dict[str, int]:
         elif e.type == "ok" and e.f in ("commit", "rollback"):
             by_check = isinstance(e.value, dict) and e.value.get("by") == "check"
             outcome = "committed" if e.f == "commit" else "rolled_back"
-            figures[outcome + "_by_check" * by_check] += 1
+            lane = "load_test_" if str(e.value.get("id")) in tagged else ""
+            figures[lane + outcome + "_by_check" * by_check] += 1
         elif e.type == "ok" and e.f == "settle" and e.value.get("result") in ("ok", "exists"):
             settled.add(str(e.value["payment"]))
     keys = ("committed", "committed_by_check", "rolled_back", "rolled_back_by_check")
-    return {"payments": len(took), **{k: figures[k] for k in keys}, "settled": len(settled)}
+    out: dict[str, Any] = {"payments": len(took - tagged), **{k: figures[k] for k in keys}}
+    out["settled"] = len(settled - tagged)
+    if tagged:
+        out["load_test"] = {
+            "payments": len(took & tagged),
+            "committed": figures["load_test_committed"] + figures["load_test_committed_by_check"],
+            "settled": len(settled & tagged),
+        }
+    return out

@@ -55,6 +55,7 @@ checkers.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -66,7 +67,15 @@ from chapters.capstone.elastic import (
     handover_figures,
 )
 from chapters.capstone.parts import PART_STAGES, merge_layouts, part_layout
-from chapters.capstone.pipeline import VIEWS, PipelineQueue, check_pipeline, pipeline_figures
+from chapters.capstone.pipeline import (
+    LEAKS,
+    LOAD_TEST_SHARE,
+    VIEWS,
+    PipelineQueue,
+    check_pipeline,
+    pipeline_figures,
+    record_spans,
+)
 from chapters.ch4_paxos.stage import CITIES, PaxosDeployment
 from chapters.ch4_paxos.stage import LOST_CITY as CELLS_LOST_CITY
 from chapters.ch5_mq.stage import TOPIC, MqDeployment
@@ -82,7 +91,9 @@ from chapters.stage import (
     StageError,
     StageOptions,
 )
-from checks.history import Event
+from checks.history import Event, pair_operations
+from checks.isolation import LOAD_TEST_TRANSFER
+from checks.transfers.history import ABSENT, APPLIED
 from checks.verdict import Verdict
 from reference.cells import MoveRange
 from reference.gateway.router import even_buckets
@@ -108,6 +119,39 @@ OWN_CHECKS: dict[str, Callable[[list[Event]], Verdict]] = {
     "double11:pipeline": check_pipeline,
 }
 PART_ORDER = ("cells", "mq", "degrade", "rehearsal")
+
+
+# --8<-- [start:leak-breaks]
+# What a pipeline node that drops the tag breaks (`--set leak=...`): isolation
+# must catch every one; the money checks see what the leaked payments did.
+_MOVED = "tagged payments moved production money that no production payment explains"
+LEAK_BREAKS: dict[str, dict[str, str]] = {
+    "gateway": {
+        "ch5:isolation": "a cell gateway drops the tag: tagged payments pay from real wallets",
+        "ch4:ledger": _MOVED,
+        "ch4:lin": "a wallet's reads see debits no payment of its history made",
+    },
+    "producer": {
+        "ch5:isolation": "a payment service drops the tag: test events reach production "
+        "consumers, their transfers real wallets",
+        "ch4:ledger": _MOVED,
+        "ch4:lin": "a wallet's reads see debits no payment of its history made",
+    },
+    "consumer": {
+        "ch5:isolation": "the shadow settlement group drops the tag: test events settle "
+        "real escrows",
+        "ch4:ledger": _MOVED,
+        "ch5:settlement": "real merchants are settled for load-test payments",
+        "ch4:bank": "settling test payments from real escrow may drive it below zero",
+        "ch5:bank": "settling test payments from real escrow may drive it below zero",
+    },
+}
+# --8<-- [end:leak-breaks]
+
+
+def leak_breaks(value: object) -> dict[str, str]:
+    """The checks a planted tag-dropping pipeline node may break."""
+    return LEAK_BREAKS.get(str(value), {})
 
 
 def lost_city(options: StageOptions) -> str:
@@ -291,10 +335,11 @@ class CapstoneDeployment(Deployment):
         from chapters.metrics import summarize
 
         parts: dict[str, Any] = {}
+        summaries: dict[str, dict[str, Any]] = {}
         for name, part in self.parts.items():
             if isinstance(part, PipelineQueue):
                 continue  # the pipeline's queue serves the cells' payments: its own line
-            s = summarize(part)
+            s = summaries[name] = summarize(part)
             parts[name] = {
                 "chapter": self.chapter_of[name],
                 "title": part.stage.title,
@@ -306,9 +351,13 @@ class CapstoneDeployment(Deployment):
                 "timeouts": s["timeouts"],
             }
         out: dict[str, Any] = {"parts": parts, "midnight_ms": round(self.midnight_ms, 3)}
+        out |= self._headline_counts(summaries)
         queue = self.parts.get("mq")
         if isinstance(queue, PipelineQueue):
             out["pipeline"] = pipeline_figures(queue)
+            isolation = self._isolation_details("mq")
+            if isolation:
+                out["pipeline"].setdefault("load_test", {}).update(isolation)
         if self.lost is not None:
             at_ms, city = self.lost
             out["city_lost"] = {
@@ -324,10 +373,51 @@ class CapstoneDeployment(Deployment):
         moves = handover_figures(self._own)
         if moves:
             out["elastic"] = {"cell": ELASTIC_CELL, "moves": moves}
-        isolation = self._isolation_details()
+        isolation = self._isolation_details("rehearsal")
         if isolation:
             out["load_test"] = isolation
         return out
+
+    # --8<-- [start:headline-counts]
+    def _headline_counts(self, summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The headline's counts as the sums of the night table's rows: each system's
+        production payments in its own traffic window (the merged history's window
+        is the longest part's, and held the cells' final-phase retries as payments),
+        and what became of the timeouts, by who asks again: chapter 4's clients
+        retry and look each one up by id in the final phase; chapters 6 and 7's
+        clients do not ask again, so theirs stay unknown to their users."""
+        payments = sum(s["payments"] for s in summaries.values())
+        ok = sum(s["ok"] for s in summaries.values())
+        errors: Counter[str] = Counter()
+        for s in summaries.values():
+            errors.update(s["errors"])
+        start_ms, end_ms = self.traffic_window
+        window_s = max(end_ms - start_ms, 1.0) / 1000.0
+        asked = [n for n in summaries if n == "cells"]
+        fates = Counter[str]()
+        for name in asked:
+            part = self.parts[name]
+            fates.update(timeout_fates(part.history, getattr(part, "traffic_window", (0, 0))))
+        not_asked = {n: s["timeouts"] for n, s in summaries.items() if n not in asked}
+        return {
+            "payments": payments,
+            "ok": ok,
+            "goodput_tps": round(ok / window_s, 2),
+            "offered_tps": round(payments / window_s, 2),
+            "timeouts": sum(s["timeouts"] for s in summaries.values()),
+            "errors": dict(errors.most_common()),
+            "error_rate": round(sum(errors.values()) / payments, 4) if payments else 0.0,
+            "settled": {
+                "applied": fates["applied"],
+                "not_applied": fates["not_applied"],
+                "unknown": fates["unknown"],
+                "asked_by": [self.chapter_of[n] for n in asked],
+                "not_asked": sum(not_asked.values()),
+                "not_asked_by": [self.chapter_of[n] for n, t in not_asked.items() if t],
+            },
+        }
+
+    # --8<-- [end:headline-counts]
 
     def on_routing(self, event: Any) -> None:
         """Telemetry: a controller declaring a cell dead, a gateway adopting new rules,
@@ -369,25 +459,55 @@ class CapstoneDeployment(Deployment):
                 return round(t - at_ms, 3)
         return None
 
-    def _isolation_details(self) -> dict[str, Any]:
-        """The load test's figures; its violations once the run is over (the live
-        view asks every second, and the checker reads every span so far)."""
-        part = self.parts.get("rehearsal")
+    def _isolation_details(self, name: str) -> dict[str, Any]:
+        """Part `name`'s load test in figures (chapter 7's own system, or the pipeline:
+        its spans in the queue part, its tagged payments the cells' clients'); the
+        violations once the run is over (the live view asks every second, and the
+        checker reads every span so far)."""
+        part = self.parts.get(name)
         if part is None or "isolation" not in part.checks:
             return {}
         if self.rt.now_ms < self.end_ms:
             history = part.history
+            clients = self.parts["cells"].history if name == "mq" else history
             return {
                 "load_test_payments": sum(
-                    1 for e in history if e.f == "load-test:transfer" and e.type == "invoke"
+                    1 for e in clients if e.f == LOAD_TEST_TRANSFER and e.type == "invoke"
                 ),
                 "tagged_spans": sum(
                     1 for e in history if e.f == "span" and e.value.get("mark") == "T"
                 ),
                 "violations": None,  # judged at the end
             }
-        details = dict(part.checks["isolation"](part.history).details)
+        history = self.part_history(name) if name in VIEWS else part.history
+        details = dict(part.checks["isolation"](history).details)
         return {k: details[k] for k in ("load_test_payments", "tagged_spans", "violations")}
+
+
+def timeout_fates(history: list[Event], window: tuple[float, float]) -> Counter[str]:
+    """What became of the payments of a part's traffic `window` that timed out (no
+    answer by the deadline), by its final phase: a retry acknowledged or a lookup
+    that found it applied (applied), a retry declined or a lookup that fenced it
+    (not_applied), neither (unknown). From its clients' history: the last word on
+    each id."""
+    start_ms, end_ms = window
+    fate: dict[str, str] = {}
+    timed_out: set[str] = set()
+    for op in pair_operations(history, only=("transfer", "lookup-transfer")):
+        done = op.completion
+        if op.f == "transfer" and isinstance(op.invoke.value, dict) and done is not None:
+            pid = str(op.invoke.value["id"])
+            if done.type == "info" and start_ms <= op.invoke.time_ms < end_ms:
+                timed_out.add(pid)
+            elif done.type != "info" and pid in timed_out:
+                fate[pid] = "applied" if done.type == "ok" else "not_applied"
+        elif op.f == "lookup-transfer" and done is not None and done.type == "ok":
+            for pid, found in done.value.items():
+                if found in (APPLIED, ABSENT) and pid in timed_out:
+                    fate[str(pid)] = "applied" if found == APPLIED else "not_applied"
+    out = Counter(fate.values())
+    out["unknown"] = len(timed_out) - out["applied"] - out["not_applied"]
+    return out
 
 
 def _give_rate(part: Deployment, rate: float) -> None:
@@ -571,7 +691,17 @@ class CapstoneStage(Stage):
     default_scenario = "double11"
     settings = {  # noqa: RUF012
         "lost_city": Setting("the city lost at the peak", choices=CITY_NAMES),
-    }
+        "load_test_share": Setting(
+            "share of payments tagged as load test, through the pipeline's shadow lane "
+            f"({LOAD_TEST_SHARE:g}; chapter 7's own system keeps its own share unless set)",
+            float, low=0, high=1,
+        ),
+        "leak": Setting(
+            "plant a pipeline node that drops the load-test tag",
+            choices=LEAKS,
+            plants=leak_breaks,
+        ),
+    }  # fmt: skip
     scenarios = {  # noqa: RUF012
         "double11": Scenario(
             "double11",
@@ -620,6 +750,14 @@ class CapstoneStage(Stage):
         city = lost_city(options)
         if city not in CITY_NAMES:
             raise StageError(f"lost_city must be one of {', '.join(CITY_NAMES)}, not {city!r}")
+        leak = str(options.extra.get("leak", ""))
+        if leak and leak not in LEAKS:
+            raise StageError(f"leak must be one of {', '.join(LEAKS)}, not {leak!r}")
+        share = options.extra.get("load_test_share", LOAD_TEST_SHARE)
+        if not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise StageError(f"load_test_share must be in [0, 1], not {share!r}")
+        if leak and share == 0:
+            raise StageError("a planted leak needs load-test traffic: load_test_share > 0")
 
     def part_options(self, options: StageOptions) -> dict[str, StageOptions]:
         """Each part's options: the capstone's seed, duration and scale (chapter 6
@@ -642,10 +780,13 @@ class CapstoneStage(Stage):
                 part_extra["handover"] = extra["handover"]
             if name == "rehearsal" and "load_test_share" in extra:
                 part_extra["load_test_share"] = extra["load_test_share"]
-            if name == "mq":  # the pipeline carries no load-test lane yet (see the docstring)
-                part_extra["load_test_share"] = 0.0
-                if options.variant == "naive-after":  # the planted bug
-                    part_extra["producer_mode"] = "naive-after"
+            if name in ("cells", "mq"):  # the pipeline's load test, and its planted leak
+                part_extra["load_test_share"] = extra.get("load_test_share", LOAD_TEST_SHARE)
+                hop_part = "cells" if extra.get("leak") == "gateway" else "mq"
+                if extra.get("leak") and name == hop_part:  # the part whose node drops it
+                    part_extra["leak"] = extra["leak"]
+            if name == "mq" and options.variant == "naive-after":  # the planted bug
+                part_extra["producer_mode"] = "naive-after"
             scale = 0.0 if name == "degrade" else options.scale
             out[name] = stage.options(
                 seed=options.seed, duration_s=options.duration_s, scale=scale, extra=part_extra
@@ -679,6 +820,9 @@ class CapstoneStage(Stage):
             for check in part.checks:
                 dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
         dep.checks |= OWN_CHECKS
+        queue = dep.parts["mq"]
+        assert isinstance(queue, PipelineQueue)
+        record_spans(rt, queue, nodes_of["cells"] | nodes_of["mq"])  # the pipeline's spans
         telemetry = getattr(rt, "telemetry", None)
         if telemetry is not None:
             telemetry.subscribe(dep.on_routing)

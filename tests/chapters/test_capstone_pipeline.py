@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from chapters.capstone.pipeline import check_pipeline
 from chapters.run import simulate
+from checks.history import Event
 from reference.gateway.router import even_buckets
 from reference.ledger import CreateTransfers, Transfer
 from reference.ledger.directory import Directory, transfer_id
@@ -112,3 +114,41 @@ def test_an_overloaded_night_is_refused_at_the_door_not_timed_out_inside() -> No
     assert refused > 5 * figures["timeouts"], (refused, figures)
     assert figures["ok"] > 3_000, figures
     assert result.verdicts["double11:pipeline"].valid is True
+
+
+def _night(*ops: tuple[str, str, str, str, str]) -> list[Event]:
+    """(process, f, payment, completion type, error or settle result) -> a history."""
+    events: list[Event] = []
+    for process, f, pid, kind, word in ops:
+        part = "mq" if f == "settle" else "cells"
+        if f == "settle":
+            value: dict[str, object] = {"id": pid, "payment": pid, "merchant": "m1@hz-1",
+                                        "amount": 5}  # fmt: skip
+            done = {**value, "result": word}
+        else:
+            value = {"id": pid, "from": "u5", "to": "m1@hz-1", "amount_cents": 5}
+            done = value
+        extra = {"part": part} | ({"error": word} if kind == "fail" else {})
+        t = float(len(events))
+        events.append(Event("invoke", process, f, value, t, len(events), {"part": part}))
+        events.append(Event(kind, process, f, done, t + 0.5, len(events), extra))
+    return events
+
+
+def test_a_retry_refused_at_the_door_after_a_timeout_leaves_the_payment_unknown() -> None:
+    """A payment (here a load-test one, never looked up) timed out, was paid and
+    settled meanwhile, and its final-phase retry was refused at the door
+    (`flow:pay`): unknown to its user, not declined, so its settlement is no
+    `settled-not-paid` (d11 test double11 --nemesis isolate-city, seed 1: 15 of
+    them). A payment the ledger declined and then settled still is one."""
+    lt = "load-test:transfer"
+    refused = _night(("c/1", lt, "p1", "info", ""), ("mq/1", "settle", "p1", "ok", "ok"),
+                     ("c/2", lt, "p1", "fail", "flow:pay"))  # fmt: skip
+    assert check_pipeline(refused).valid is True
+    declined = _night(("c/1", "transfer", "p2", "fail", "declined"),
+                      ("mq/1", "settle", "p2", "ok", "ok"))  # fmt: skip
+    verdict = check_pipeline(declined)
+    assert verdict.valid is False and verdict.details["problems"] == {"settled-not-paid": 1}
+    assert check_pipeline(_night(("c/1", lt, "p3", "ok", ""))).details["problems"] == {
+        "paid-not-settled": 1
+    }

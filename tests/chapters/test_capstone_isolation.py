@@ -1,0 +1,67 @@
+"""Chapter 7's load test through the capstone's pipeline: the isolation checker is
+trusted on the night only once it catches a planted leak there.
+
+Each planted node (`--set leak=gateway|producer|consumer`) drops the tag on
+one hop of the pipeline; `ch5:isolation` must fail, naming the hop that lost
+it, and the night must judge the failure as planted (expected), not as a
+broken system. Half the payments are tagged so that a 2 s night at 1/4000
+sends tagged payments through the first payment service (the producer leak's)
+before Hangzhou, where it lives, is lost at the peak.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chapters.capstone.stage import LEAK_BREAKS
+from chapters.run import RunResult, simulate
+
+# Where the first untagged span of tagged traffic points: the planted node's own
+# span (its hop ran untagged), or for the gateway, whose span records the request
+# as it came in, the next hop's, whose parent span is the gateway's.
+LEAKY_HOP = {
+    "gateway": ("parent", "gw-"),
+    "producer": ("node", "pay-hz-1"),
+    "consumer": ("node", "pt_settlement-"),
+}
+
+
+def _leaky_night(leak: str) -> RunResult:
+    extra = {"leak": leak, "load_test_share": 0.5}
+    return simulate("double11", "double11", seed=2, duration_s=2.0, scale=1 / 4000, extra=extra)
+
+
+def _caught(result: RunResult, leak: str) -> None:
+    verdict = result.verdicts["ch5:isolation"]
+    assert verdict.valid is False, verdict.summary
+    assert verdict.details["violations"].get("lost-tag", 0) > 0, verdict.details
+    # The trace names the hop that dropped the tag.
+    lost = [w for w in verdict.witness or [] if w["violation"] == "lost-tag"]
+    field, hop = LEAKY_HOP[leak]
+    assert lost and str(lost[0]["span"][field]).startswith(hop), lost[:1]
+    # Judged as planted: every failing check is one the leak may break.
+    failed = {name for name, v in result.verdicts.items() if v.valid is not True}
+    assert failed <= set(LEAK_BREAKS[leak]), failed - set(LEAK_BREAKS[leak])
+    assert all(j.ok for j in result.judged.values()), {
+        k: j for k, j in result.judged.items() if not j.ok
+    }
+
+
+def test_a_payment_service_that_drops_the_tag_is_caught_on_the_night() -> None:
+    _caught(_leaky_night("producer"), "producer")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leak", ["gateway", "consumer"])
+def test_a_gateway_or_a_shadow_consumer_that_drops_the_tag_is_caught(leak: str) -> None:
+    _caught(_leaky_night(leak), leak)
+
+
+def test_a_leak_the_pipeline_has_no_node_for_is_refused() -> None:
+    from chapters import get_stage
+    from chapters.stage import StageError
+
+    with pytest.raises(StageError, match="leak"):
+        get_stage("double11").options(extra={"leak": "ledger"})
+    with pytest.raises(StageError, match="load-test traffic"):
+        get_stage("double11").options(extra={"leak": "producer", "load_test_share": 0.0})
