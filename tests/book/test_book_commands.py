@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from bookrun import (
+    MAX_COMMANDS_PER_BLOCK,
+    SLOW_COMMAND_TIMEOUT_S,
     Command,
     ConsoleBlock,
     check_block,
@@ -25,7 +27,10 @@ def _params() -> list:
     for block in console_blocks():
         marks = []
         if block.slow:
-            marks.append(pytest.mark.slow)
+            # Each command has its own limit (bookrun: SLOW_COMMAND_TIMEOUT_S); the
+            # suite's pytest-timeout (300 s) must not cut a slow block short first.
+            seconds = SLOW_COMMAND_TIMEOUT_S * min(len(block.commands), MAX_COMMANDS_PER_BLOCK)
+            marks += [pytest.mark.slow, pytest.mark.timeout(seconds + 60)]
         if block.skip_reason:
             marks.append(pytest.mark.skip(reason=block.skip_reason))
         params.append(pytest.param(block, id=block.id, marks=marks))
