@@ -143,7 +143,7 @@ def check_lin(
     for one in split:
         if part is not None and one.name != part:
             continue
-        why = _no_model_for(one.events) if model is None else None
+        why = _no_model_for(one.events)  # with --model too: none takes a queue's operations
         if why is not None:
             set_aside[one.name] = why
             continue

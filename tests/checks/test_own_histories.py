@@ -126,3 +126,5 @@ def test_the_capstone_history_is_checked_one_part_at_a_time(tmp_path: Path) -> N
     assert (cells["parts"], cells["operations"]) == (own["wallets"], own["operations"])
     one = _check(tmp_path, "lin", run.history, "--part", "degrade")["details"]
     assert isinstance(one, dict) and list(one["parts_checked"]) == ["degrade"]
+    given = _check(tmp_path, "lin", run.history, "-m", "ledger")["details"]
+    assert isinstance(given, dict) and list(given["parts_set_aside"]) == ["mq"]
