@@ -36,7 +36,9 @@ class Part:
     """One independent part of the history and what its search found."""
 
     key: Hashable
-    calls: list[Call]  # local ids 0..n-1 (Call.id indexes the whole checked list)
+    # local ids 0..n-1 (Call.id indexes the whole checked list); from the
+    # compiled helper, built on first use (checks.lin.native.LazyCalls)
+    calls: Sequence[Call]
     init: Any
     result: SearchResult | None = None  # None: not finished (deadline, or not needed)
 

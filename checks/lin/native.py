@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Hashable, Sequence
-from typing import Protocol, cast
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Protocol, cast, overload
 
 from checks.history import Operation
 from checks.lin.model import UNKNOWN, Call, Model
@@ -39,7 +39,60 @@ MODULE = "d11_lincheck"  # built from native/lincheck (pip install ./native/linc
 PartOutcome = tuple[bool, list[int], int | None, int, int, bool] | None
 # A history prepared, split and searched by the helper: the calls left out,
 # the parts (key, calls, initial state), smallest first, and their outcomes.
-NativeCheck = tuple[int, list[tuple[Hashable, list[Call], object]], list[PartOutcome]]
+NativeCheck = tuple[int, list[tuple[Hashable, Sequence[Call], object]], list[PartOutcome]]
+
+
+class _KvCalls(Protocol):
+    """The helper's split of a kv history (lib.rs `KvCalls`): each part's
+    `Call`s, built when asked for."""
+
+    def calls(self, part: int) -> list[Call]: ...
+
+
+class LazyCalls(Sequence[Call]):
+    """A part's calls as the helper split them, built on first use.
+
+    A verdict needs none of them (the helper searched its own rows); a report
+    or a picture of a failure reads them, and then they are the same `Call`s
+    checker.py's `split` builds. Their number is known without building them.
+    """
+
+    __slots__ = ("_calls", "_n", "_part", "_split")
+
+    def __init__(self, split: _KvCalls, part: int, n: int) -> None:
+        self._split, self._part, self._n = split, part, n
+        self._calls: list[Call] | None = None
+
+    def built(self) -> list[Call]:
+        """The calls, built once."""
+        if self._calls is None:
+            self._calls = self._split.calls(self._part)
+        return self._calls
+
+    def unbuilt(self) -> bool:
+        """Whether no one has read them yet (none built)."""
+        return self._calls is None
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Call: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Call]: ...
+    def __getitem__(self, i: int | slice) -> Call | list[Call]:
+        return self.built()[i]
+
+    def __iter__(self) -> Iterator[Call]:
+        return iter(self.built())
+
+    def __eq__(self, other: object) -> bool:  # as a list's (so, as one, unhashable)
+        if isinstance(other, LazyCalls):
+            other = other.built()
+        return self.built() == other
+
+    def __repr__(self) -> str:
+        return repr(self.built())
 
 
 class _Helper(Protocol):
@@ -48,7 +101,8 @@ class _Helper(Protocol):
     `check_register` and `check_kv` take the parts as (initial state, the
     part's calls), read the calls themselves, and raise TypeError for a value
     they cannot hold. `check_kv_ops` takes a kv history's operations and does
-    checker.py's `prepare` and `split` too (None: not the usual shape).
+    checker.py's `prepare` and `split` too (None: not the usual shape), and
+    gives back the parts' calls to build on demand.
     """
 
     def check_register(
@@ -78,7 +132,7 @@ class _Helper(Protocol):
         cache_max: int,
         slice_steps: int,
         timeout_s: float | None = None,
-    ) -> tuple[int, list[tuple[str, list[Call]]], list[PartOutcome]] | None: ...
+    ) -> tuple[int, _KvCalls, list[tuple[str, int]], list[PartOutcome]] | None: ...
 
 
 class EngineError(Exception):
@@ -130,6 +184,7 @@ def check_ops(
 ) -> NativeCheck | None:
     """A kv history from its operations, all in the helper: checker.py's
     `prepare` and `split` (the same calls, ids and parts), then the search.
+    The parts' calls are built when first read (`LazyCalls`).
     On a small history those two steps, a few Python calls per operation,
     were most of the time. None when checker.py must do them: another model,
     no helper, or an operation not of the usual shape (a `key` field holding
@@ -146,8 +201,12 @@ def check_ops(
         return None  # a field of a type it does not read: the Python code decides
     if got is None:
         return None
-    dropped, parts, outcomes = got
-    return dropped, [(key, calls, model.init_part(key)) for key, calls in parts], outcomes
+    dropped, split, parts, outcomes = got
+    return (
+        dropped,
+        [(key, LazyCalls(split, p, n), model.init_part(key)) for p, (key, n) in enumerate(parts)],
+        outcomes,
+    )
 
 
 def search_parts(

@@ -820,14 +820,46 @@ fn new_call<'py>(make: &Bound<'py, PyAny>, call_type: &Bound<'py, PyAny>, k: usi
     make.call1((call_type, fields))
 }
 
-type KvSplit<'py> = (usize, Vec<(Bound<'py, PyString>, Bound<'py, PyList>)>, Vec<PartOut>);
+/// The calls a `check_kv_ops` history was split into, kept as positions in
+/// its list of operations: a part's `Call`s are built only when asked for
+/// (`calls`), for a report or a picture. A verdict needs none of them, and
+/// building one `Call` per operation was a quarter of a small history's check.
+#[pyclass(unsendable, module = "d11_lincheck")]
+struct KvCalls {
+    ops: Py<PyList>,
+    call_type: Py<PyAny>,
+    unknown: Py<PyAny>,
+    parts: Vec<Vec<usize>>, // each part's operations (positions in ops), in call order
+}
+
+#[pymethods]
+impl KvCalls {
+    /// Part `p`'s `Call`s, local ids 0..n-1 in call order, as checker.py's
+    /// `split` builds them, read again from the operations (which the caller
+    /// must not have changed since the check).
+    fn calls<'py>(&self, py: Python<'py>, p: usize) -> PyResult<Bound<'py, PyList>> {
+        let part = self.parts.get(p).ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(p))?;
+        let (ops, unknown) = (self.ops.bind(py), self.unknown.bind(py));
+        let make = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
+        let calls = PyList::empty(py);
+        for (k, &i) in part.iter().enumerate() {
+            let Some(Some(row)) = kv_row(&ops.get_item(i)?, unknown)? else {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err("an operation changed after its check"));
+            };
+            calls.append(new_call(&make, self.call_type.bind(py), k, &row)?)?;
+        }
+        Ok(calls)
+    }
+}
+
+type KvSplit<'py> = (usize, KvCalls, Vec<(Bound<'py, PyString>, usize)>, Vec<PartOut>);
 
 /// A whole kv history, from its `Operation`s: checker.py's `prepare`,
 /// `split` and the search in one call. Returns None when an operation is
 /// not of the usual shape (a `key` field holding a string, string values):
-/// the Python code then does it all. Else (calls left out, the parts as
-/// (key, its `Call`s with local ids, in call order), smallest first, and
-/// each part's outcome as `check_kv` gives it).
+/// the Python code then does it all. Else (calls left out, the parts' calls
+/// to build on demand (`KvCalls`), the parts as (key, number of calls),
+/// smallest first, and each part's outcome as `check_kv` gives it).
 #[pyfunction]
 #[pyo3(signature = (ops, call_type, unknown, cache_max, slice_steps, timeout_s=None))]
 fn check_kv_ops<'py>(
@@ -838,13 +870,13 @@ fn check_kv_ops<'py>(
     slice_steps: u64,
     timeout_s: Option<f64>,
 ) -> PyResult<Option<KvSplit<'py>>> {
-    let py = ops.py();
     // prepare: each operation once, in history order
     let mut dropped = 0usize;
     let mut rows: Vec<KvRow<'py>> = Vec::with_capacity(ops.len());
+    let mut at: Vec<usize> = Vec::with_capacity(ops.len()); // each row's position in ops
     let mut by_key: FxHashMap<String, usize> = FxHashMap::default();
     let mut parts: Vec<Vec<usize>> = Vec::new(); // rows of each part
-    for o in ops.iter() {
+    for (pos, o) in ops.iter().enumerate() {
         match kv_row(&o, unknown)? {
             None => return Ok(None),
             Some(None) => dropped += 1,
@@ -861,6 +893,7 @@ fn check_kv_ops<'py>(
                 };
                 parts[p].push(rows.len());
                 rows.push(row);
+                at.push(pos);
             }
         }
     }
@@ -868,15 +901,9 @@ fn check_kv_ops<'py>(
         part.sort_by_key(|&i| rows[i].call); // stable, as Python's sorted
     }
     parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
-    let make = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
-    let mut shown = Vec::with_capacity(parts.len());
+    let shown = parts.iter().map(|part| (rows[part[0]].key.clone(), part.len())).collect();
     let mut searched: Vec<Option<Vec<KvSearchRow>>> = Vec::with_capacity(parts.len());
-    for part in parts {
-        let calls = PyList::empty(py);
-        for (k, &i) in part.iter().enumerate() {
-            calls.append(new_call(&make, call_type, k, &rows[i])?)?;
-        }
-        shown.push((rows[part[0]].key.clone(), calls));
+    for part in &parts {
         let of = |r: &KvRow| (r.op.clone(), r.group.clone(), r.call, r.ret);
         searched.push(Some(part.iter().map(|&i| of(&rows[i])).collect()));
     }
@@ -885,9 +912,14 @@ fn check_kv_ops<'py>(
         let rows = searched[p].take().expect("each part starts once");
         Ok(Search::new(tables(rows), Rc::from(""), cache_each, slice_steps.max(1)))
     };
-    let n = shown.len();
-    let outcomes = round_robin(n, start, timeout_s)?;
-    Ok(Some((dropped, shown, outcomes)))
+    let outcomes = round_robin(parts.len(), start, timeout_s)?;
+    let calls = KvCalls {
+        ops: ops.clone().unbind(),
+        call_type: call_type.clone().unbind(),
+        unknown: unknown.clone().unbind(),
+        parts: parts.iter().map(|part| part.iter().map(|&i| at[i]).collect()).collect(),
+    };
+    Ok(Some((dropped, calls, shown, outcomes)))
 }
 
 #[pymodule]
@@ -895,5 +927,6 @@ fn d11_lincheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_register, m)?)?;
     m.add_function(wrap_pyfunction!(check_kv, m)?)?;
     m.add_function(wrap_pyfunction!(check_kv_ops, m)?)?;
+    m.add_class::<KvCalls>()?;
     Ok(())
 }
