@@ -30,10 +30,12 @@ def outcome(result: LinResult) -> tuple[object, ...]:
     """Everything both engines must agree on: the helper may prepare and
     split a history itself (kv), so the parts' calls and initial states too."""
     parts = [
-        (p.key, p.init, p.calls, None if p.result is None else _found(p.result))
+        (p.key, p.init, list(p.calls), None if p.result is None else _found(p.result))
         for p in result.parts
     ]
     assert all(type(c) is Call for p in result.parts for c in p.calls)
+    # the helper's calls are built on first use: their number is known before
+    assert all(len(p.calls) == len(list(p.calls)) for p in result.parts)
     failing = None if result.failing is None else result.failing.key
     return result.valid, failing, result.calls_dropped, parts
 
@@ -229,3 +231,31 @@ def test_a_kv_value_of_the_wrong_type_is_the_same_error_in_both(
         monkeypatch.setenv(native.ENGINE_VAR, engine)
         with pytest.raises(HistoryError, match=error):
             check_operations(ops, model_named("kv"))
+
+
+def test_a_kv_verdict_builds_no_calls_until_they_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The helper's parts hold their calls unbuilt (a verdict needs none);
+    the first read builds them once, and they are the reference's."""
+    require_native()
+    a, b = {"key": "a"}, {"key": "b"}
+    ops = pair_operations(
+        events(
+            ("invoke", 0, "put", "x", a),
+            ("invoke", 1, "append", "y", b),
+            ("ok", 0, "put", "x", a),
+            ("ok", 1, "append", "y", b),
+            ("invoke", 0, "get", None, a),
+            ("ok", 0, "get", "x", a),
+        )
+    )
+    py, nat = both(monkeypatch, lambda: check_operations(ops, model_named("kv")))
+    assert nat.engine == "native"
+    lazy = [p.calls for p in nat.parts]
+    assert all(isinstance(c, native.LazyCalls) and c.unbuilt() for c in lazy)
+    assert [len(c) for c in lazy] == [len(p.calls) for p in py.parts]
+    assert all(c.unbuilt() for c in lazy)  # counting them built none
+    first = nat.parts[0].calls
+    assert first[0] == py.parts[0].calls[0] and first[-1:] == py.parts[0].calls[-1:]
+    assert not first.unbuilt() and first.built() is first.built()  # built once
