@@ -8,7 +8,7 @@ scale, so a reader never confuses 1,200 simulated payments a second with the
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import Any, TypedDict
 
 from rich.cells import cell_len
 from rich.console import Console, Group
@@ -109,7 +109,7 @@ def _errors_line(s: dict[str, Any]) -> str:
         )
     settled = s.get("settled") or {}
     if s.get("timeouts") and "not_asked" in settled:
-        return line + _timeouts_by_asker(s["timeouts"], settled)
+        return line + _timeouts_by_asker(s["timeouts"], s["settled"])
     if s.get("timeouts"):
         line += (
             f"; the final phase settled the {s['timeouts']:,} timeouts: "
@@ -120,7 +120,20 @@ def _errors_line(s: dict[str, Any]) -> str:
     return line
 
 
-def _timeouts_by_asker(timeouts: int, settled: dict[str, Any]) -> str:
+class TimeoutFates(TypedDict):
+    """A night's timeouts by who asked about them again: the fates the final phase
+    found for those asked (`applied`, `not_applied`, `unknown`), and how many were
+    not asked, by which systems (their clients do not ask again)."""
+
+    applied: int
+    not_applied: int
+    unknown: int
+    asked_by: list[str]
+    not_asked: int
+    not_asked_by: list[str]
+
+
+def _timeouts_by_asker(timeouts: int, settled: TimeoutFates) -> str:
     """The capstone's timeouts: several systems, and only some clients ask again."""
     asked = timeouts - settled["not_asked"]
     line = f"; {timeouts:,} timeouts (no answer by the deadline)"

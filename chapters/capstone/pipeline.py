@@ -56,7 +56,6 @@ import functools
 import random
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from chapters.ch4_paxos.stage import PaxosDeployment
 from chapters.ch5_mq.build import _planted, add_brokers
@@ -93,6 +92,7 @@ from reference.net.topology import Topology
 from reference.node import NodeId
 from reference.payment.accounts import settled_account
 from reference.sim.rng import stream
+from reference.telemetry import TraceEvent
 from reference.tracing import (
     SPAN_EVENT,
     in_shadow_lane,
@@ -327,7 +327,7 @@ def record_spans(rt: Runtime, dep: PipelineQueue, nodes: set[str]) -> None:
     if telemetry is None or not dep.traced:
         return
 
-    def on_span(event: Any) -> None:
+    def on_span(event: TraceEvent) -> None:
         if event.kind == SPAN_EVENT and event.node in nodes:
             value = {**event.fields, "node": event.node}
             dep.history.append(
@@ -487,7 +487,7 @@ def check_pipeline(history: list[Event]) -> Verdict:
 # --8<-- [end:pipeline-check]
 
 
-def pipeline_figures(queue: PipelineQueue) -> dict[str, Any]:
+def pipeline_figures(queue: PipelineQueue) -> dict[str, object]:
     """The pipeline in numbers, from the queue's side: payments the payment services
     took, their local transactions committed (by the producer, or by the broker's
     check-back after the producer fell silent) or rolled back, payments settled;
@@ -512,7 +512,7 @@ def pipeline_figures(queue: PipelineQueue) -> dict[str, Any]:
         elif e.type == "ok" and e.f == "settle" and e.value.get("result") in ("ok", "exists"):
             settled.add(str(e.value["payment"]))
     keys = ("committed", "committed_by_check", "rolled_back", "rolled_back_by_check")
-    out: dict[str, Any] = {"payments": len(took - tagged), **{k: figures[k] for k in keys}}
+    out: dict[str, object] = {"payments": len(took - tagged), **{k: figures[k] for k in keys}}
     out["settled"] = len(settled - tagged)
     if tagged:
         out["load_test"] = {

@@ -99,6 +99,7 @@ from reference.cells import MoveRange
 from reference.gateway.router import even_buckets
 from reference.mq.machine import retry_topic
 from reference.net.topology import Topology
+from reference.telemetry import TraceEvent
 from reference.traffic.plan import DEFAULT_SCALE
 
 __all__ = ["STAGE", "CapstoneDeployment", "CapstoneStage"]
@@ -379,7 +380,7 @@ class CapstoneDeployment(Deployment):
         return out
 
     # --8<-- [start:headline-counts]
-    def _headline_counts(self, summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def _headline_counts(self, summaries: dict[str, dict[str, Any]]) -> dict[str, object]:
         """The headline's counts as the sums of the night table's rows: each system's
         production payments in its own traffic window (the merged history's window
         is the longest part's, and held the cells' final-phase retries as payments),
@@ -419,7 +420,7 @@ class CapstoneDeployment(Deployment):
 
     # --8<-- [end:headline-counts]
 
-    def on_routing(self, event: Any) -> None:
+    def on_routing(self, event: TraceEvent) -> None:
         """Telemetry: a controller declaring a cell dead, a gateway adopting new rules,
         the elastic cell's handovers (into the history: the one-owner check reads them)."""
         if event.kind in HANDOVER_EVENTS:
@@ -459,7 +460,7 @@ class CapstoneDeployment(Deployment):
                 return round(t - at_ms, 3)
         return None
 
-    def _isolation_details(self, name: str) -> dict[str, Any]:
+    def _isolation_details(self, name: str) -> dict[str, object]:
         """Part `name`'s load test in figures (chapter 7's own system, or the pipeline:
         its spans in the queue part, its tagged payments the cells' clients'); the
         violations once the run is over (the live view asks every second, and the
