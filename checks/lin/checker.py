@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from checks.history import Event, Operation, pair_operations
 from checks.lin.model import Call, Model
-from checks.lin.native import PartOutcome, check_ops, search_parts
+from checks.lin.native import KvPrepared, PartOutcome, prepare_ops, search_parts, search_prepared
 from checks.lin.search import SLICE_STEPS, SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
 
@@ -184,6 +184,43 @@ def _search_round_robin(
 # --8<-- [end:lin-check]
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A history ready to search: each operation's calls, and how many were
+    left out (`prepare`), or the compiled helper's own reading of them."""
+
+    model: Model
+    calls: list[Call]
+    dropped: int
+    native: KvPrepared | None = None  # read by the helper (then `calls` is empty)
+
+
+def prepare_operations(ops: Sequence[Operation], model: Model) -> Prepared:
+    """`prepare`, by the compiled helper where it reads this history (a kv
+    one, the helper installed: the same calls and parts, checks/lin/native.py)."""
+    read = prepare_ops(model, ops)
+    if read is not None:
+        return Prepared(model, [], 0, read)
+    calls, dropped = prepare(ops, model)
+    return Prepared(model, calls, dropped)
+
+
+def check_prepared(
+    prepared: Prepared, timeout_s: float | None = None, cache_max: int = CACHE_MAX_TOTAL
+) -> LinResult:
+    """Check a prepared history (once): split it, search the parts."""
+    if prepared.native is None:
+        return check_calls(prepared.calls, prepared.model, timeout_s, cache_max, prepared.dropped)
+    t0 = time.monotonic()
+    model = prepared.model
+    dropped, split_parts, outcomes = search_prepared(
+        model, prepared.native, cache_max, SLICE_STEPS, timeout_s
+    )
+    parts = [Part(key, calls, init) for key, calls, init in split_parts]
+    failing = _fill(parts, outcomes)
+    return _result(model, parts, failing, t0, timeout_s, dropped, "native")
+
+
 def check_operations(
     ops: Sequence[Operation],
     model: Model,
@@ -193,17 +230,7 @@ def check_operations(
     """Check paired operations against a model (none at all: unknown, as every checker)."""
     if not ops:
         return LinResult("unknown", model, [], None, 0.0, NO_CLIENT_OPERATIONS, 0)
-    t0 = time.monotonic()
-    # The compiled helper prepares, splits and searches a kv history in one
-    # call (the same calls and parts as below: checks/lin/native.py).
-    done = check_ops(model, ops, cache_max, SLICE_STEPS, timeout_s)
-    if done is not None:
-        dropped, split_parts, outcomes = done
-        parts = [Part(key, calls, init) for key, calls, init in split_parts]
-        failing = _fill(parts, outcomes)
-        return _result(model, parts, failing, t0, timeout_s, dropped, "native")
-    calls, dropped = prepare(ops, model)
-    return check_calls(calls, model, timeout_s, cache_max, dropped)
+    return check_prepared(prepare_operations(ops, model), timeout_s, cache_max)
 
 
 def check_history(

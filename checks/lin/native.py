@@ -100,9 +100,9 @@ class _Helper(Protocol):
 
     `check_register` and `check_kv` take the parts as (initial state, the
     part's calls), read the calls themselves, and raise TypeError for a value
-    they cannot hold. `check_kv_ops` takes a kv history's operations and does
-    checker.py's `prepare` and `split` too (None: not the usual shape), and
-    gives back the parts' calls to build on demand.
+    they cannot hold. `prepare_kv_ops` takes a kv history's operations and
+    does checker.py's `prepare` (None: not the usual shape); its `check`
+    splits and searches, and gives back the parts' calls to build on demand.
     """
 
     def check_register(
@@ -124,15 +124,17 @@ class _Helper(Protocol):
         timeout_s: float | None = None,
     ) -> list[PartOutcome]: ...
 
-    def check_kv_ops(
-        self,
-        ops: list[Operation],
-        call_type: type[Call],
-        unknown: object,
-        cache_max: int,
-        slice_steps: int,
-        timeout_s: float | None = None,
-    ) -> tuple[int, _KvCalls, list[tuple[str, int]], list[PartOutcome]] | None: ...
+    def prepare_kv_ops(
+        self, ops: list[Operation], call_type: type[Call], unknown: object
+    ) -> KvPrepared | None: ...
+
+
+class KvPrepared(Protocol):
+    """A kv history read by the helper (lib.rs `KvPrepared`), ready to search once."""
+
+    def check(
+        self, cache_max: int, slice_steps: int, timeout_s: float | None = None
+    ) -> tuple[int, _KvCalls, list[tuple[str, int]], list[PartOutcome]]: ...
 
 
 class EngineError(Exception):
@@ -175,20 +177,16 @@ def _engine_for(model: Model) -> _Helper | None:
     return mod
 
 
-def check_ops(
-    model: Model,
-    ops: Sequence[Operation],
-    cache_max: int,
-    slice_steps: int,
-    timeout_s: float | None,
-) -> NativeCheck | None:
-    """A kv history from its operations, all in the helper: checker.py's
-    `prepare` and `split` (the same calls, ids and parts), then the search.
-    The parts' calls are built when first read (`LazyCalls`).
-    On a small history those two steps, a few Python calls per operation,
-    were most of the time. None when checker.py must do them: another model,
-    no helper, or an operation not of the usual shape (a `key` field holding
-    a string; the Python code gives the errors)."""
+def prepare_ops(model: Model, ops: Sequence[Operation]) -> KvPrepared | None:
+    """A kv history from its operations, read by the helper: checker.py's
+    `prepare`, for `search_prepared` (which splits, as `split`: the same
+    calls, ids and parts). On a small history `prepare` and `split`, a few
+    Python calls per operation, were most of the time; reading is kept apart
+    from the search so that a benchmark can time them apart, as Porcupine's
+    does (its parser builds the model's inputs, untimed). None when
+    checker.py must do it: another model, no helper, or an operation not of
+    the usual shape (a `key` field holding a string; the Python code gives
+    the errors)."""
     if type(model) is not KvModel:
         return None
     mod = _engine_for(model)
@@ -196,12 +194,21 @@ def check_ops(
         return None
     listed = ops if isinstance(ops, list) else list(ops)
     try:
-        got = mod.check_kv_ops(listed, Call, UNKNOWN, cache_max, slice_steps, timeout_s)
+        return mod.prepare_kv_ops(listed, Call, UNKNOWN)
     except TypeError:
         return None  # a field of a type it does not read: the Python code decides
-    if got is None:
-        return None
-    dropped, split, parts, outcomes = got
+
+
+def search_prepared(
+    model: Model,
+    prepared: KvPrepared,
+    cache_max: int,
+    slice_steps: int,
+    timeout_s: float | None,
+) -> NativeCheck:
+    """Split and search a history `prepare_ops` read (once). The parts'
+    calls are built when first read (`LazyCalls`): a verdict needs none."""
+    dropped, split, parts, outcomes = prepared.check(cache_max, slice_steps, timeout_s)
     return (
         dropped,
         [(key, LazyCalls(split, p, n), model.init_part(key)) for p, (key, n) in enumerate(parts)],

@@ -852,81 +852,112 @@ impl KvCalls {
     }
 }
 
+/// A kv history read from its `Operation`s (`prepare_kv_ops`): what
+/// checker.py's `prepare` makes of it, as the search's own rows, ready for
+/// `check` (which splits and searches). Reading the Python objects is most
+/// of a small history's cost; it is kept apart from the split and the
+/// search so that a benchmark can time them as Porcupine's does: its parser
+/// builds the model's inputs before its timer starts; partitioning and
+/// searching are timed.
+#[pyclass(unsendable, module = "d11_lincheck")]
+struct KvPrepared {
+    dropped: usize,
+    rows: Vec<(String, usize, KvSearchRow)>, // key, position in ops, the search's view
+    ops: Py<PyList>,
+    call_type: Py<PyAny>,
+    unknown: Py<PyAny>,
+    checked: bool,
+}
+
 type KvSplit<'py> = (usize, KvCalls, Vec<(Bound<'py, PyString>, usize)>, Vec<PartOut>);
 
-/// A whole kv history, from its `Operation`s: checker.py's `prepare`,
-/// `split` and the search in one call. Returns None when an operation is
-/// not of the usual shape (a `key` field holding a string, string values):
-/// the Python code then does it all. Else (calls left out, the parts' calls
-/// to build on demand (`KvCalls`), the parts as (key, number of calls),
-/// smallest first, and each part's outcome as `check_kv` gives it).
+#[pymethods]
+impl KvPrepared {
+    /// checker.py's `split`, then the search, once: (calls left out, the
+    /// parts' calls to build on demand (`KvCalls`), the parts as (key,
+    /// number of calls), smallest first, and each part's outcome as
+    /// `check_kv` gives it).
+    #[pyo3(signature = (cache_max, slice_steps, timeout_s=None))]
+    fn check<'py>(
+        &mut self,
+        py: Python<'py>,
+        cache_max: u64,
+        slice_steps: u64,
+        timeout_s: Option<f64>,
+    ) -> PyResult<KvSplit<'py>> {
+        if self.checked {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("a prepared history is checked once"));
+        }
+        self.checked = true;
+        let rows = std::mem::take(&mut self.rows);
+        // split: by key, in order of first appearance (the model's partition)
+        let mut by_key: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut parts: Vec<Vec<usize>> = Vec::new(); // rows of each part
+        for (i, (key, _, _)) in rows.iter().enumerate() {
+            let p = *by_key.entry(key.as_str()).or_insert_with(|| {
+                parts.push(Vec::new());
+                parts.len() - 1
+            });
+            parts[p].push(i);
+        }
+        for part in parts.iter_mut() {
+            part.sort_by_key(|&i| rows[i].2 .2); // by call position; stable, as Python's sorted
+        }
+        parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
+        let shown = parts.iter().map(|part| (PyString::new(py, &rows[part[0]].0), part.len())).collect();
+        let mut searched: Vec<Option<Vec<KvSearchRow>>> =
+            parts.iter().map(|part| Some(part.iter().map(|&i| rows[i].2.clone()).collect())).collect();
+        let calls = KvCalls {
+            ops: self.ops.clone_ref(py),
+            call_type: self.call_type.clone_ref(py),
+            unknown: self.unknown.clone_ref(py),
+            parts: parts.iter().map(|part| part.iter().map(|&i| rows[i].1).collect()).collect(),
+        };
+        let cache_each = (cache_max / parts.len().max(1) as u64).max(1000);
+        let start = |p: usize| -> PyResult<Search<Kv>> {
+            let rows = searched[p].take().expect("each part starts once");
+            Ok(Search::new(tables(rows), Rc::from(""), cache_each, slice_steps.max(1)))
+        };
+        let outcomes = round_robin(parts.len(), start, timeout_s)?;
+        Ok((self.dropped, calls, shown, outcomes))
+    }
+}
+
+/// A whole kv history, from its `Operation`s: checker.py's `prepare`, for
+/// `KvPrepared.check`. Returns None when an operation is not of the usual
+/// shape (a `key` field holding a string, string values): the Python code
+/// then does it all.
 #[pyfunction]
-#[pyo3(signature = (ops, call_type, unknown, cache_max, slice_steps, timeout_s=None))]
-fn check_kv_ops<'py>(
-    ops: &Bound<'py, PyList>,
-    call_type: &Bound<'py, PyAny>,
-    unknown: &Bound<'py, PyAny>,
-    cache_max: u64,
-    slice_steps: u64,
-    timeout_s: Option<f64>,
-) -> PyResult<Option<KvSplit<'py>>> {
-    // prepare: each operation once, in history order
+fn prepare_kv_ops(
+    ops: &Bound<'_, PyList>,
+    call_type: &Bound<'_, PyAny>,
+    unknown: &Bound<'_, PyAny>,
+) -> PyResult<Option<KvPrepared>> {
     let mut dropped = 0usize;
-    let mut rows: Vec<KvRow<'py>> = Vec::with_capacity(ops.len());
-    let mut at: Vec<usize> = Vec::with_capacity(ops.len()); // each row's position in ops
-    let mut by_key: FxHashMap<String, usize> = FxHashMap::default();
-    let mut parts: Vec<Vec<usize>> = Vec::new(); // rows of each part
+    let mut rows = Vec::with_capacity(ops.len());
     for (pos, o) in ops.iter().enumerate() {
         match kv_row(&o, unknown)? {
             None => return Ok(None),
             Some(None) => dropped += 1,
-            Some(Some(row)) => {
-                // split: by key, in order of first appearance (the model's partition)
-                let key = row.key.to_str()?;
-                let p = match by_key.get(key) {
-                    Some(&p) => p,
-                    None => {
-                        by_key.insert(key.to_owned(), parts.len());
-                        parts.push(Vec::new());
-                        parts.len() - 1
-                    }
-                };
-                parts[p].push(rows.len());
-                rows.push(row);
-                at.push(pos);
-            }
+            Some(Some(r)) => rows.push((r.key.to_str()?.to_owned(), pos, (r.op, r.group, r.call, r.ret))),
         }
     }
-    for part in parts.iter_mut() {
-        part.sort_by_key(|&i| rows[i].call); // stable, as Python's sorted
-    }
-    parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
-    let shown = parts.iter().map(|part| (rows[part[0]].key.clone(), part.len())).collect();
-    let mut searched: Vec<Option<Vec<KvSearchRow>>> = Vec::with_capacity(parts.len());
-    for part in &parts {
-        let of = |r: &KvRow| (r.op.clone(), r.group.clone(), r.call, r.ret);
-        searched.push(Some(part.iter().map(|&i| of(&rows[i])).collect()));
-    }
-    let cache_each = (cache_max / searched.len().max(1) as u64).max(1000);
-    let start = |p: usize| -> PyResult<Search<Kv>> {
-        let rows = searched[p].take().expect("each part starts once");
-        Ok(Search::new(tables(rows), Rc::from(""), cache_each, slice_steps.max(1)))
-    };
-    let outcomes = round_robin(parts.len(), start, timeout_s)?;
-    let calls = KvCalls {
+    Ok(Some(KvPrepared {
+        dropped,
+        rows,
         ops: ops.clone().unbind(),
         call_type: call_type.clone().unbind(),
         unknown: unknown.clone().unbind(),
-        parts: parts.iter().map(|part| part.iter().map(|&i| at[i]).collect()).collect(),
-    };
-    Ok(Some((dropped, calls, shown, outcomes)))
+        checked: false,
+    }))
 }
 
 #[pymodule]
 fn d11_lincheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_register, m)?)?;
     m.add_function(wrap_pyfunction!(check_kv, m)?)?;
-    m.add_function(wrap_pyfunction!(check_kv_ops, m)?)?;
+    m.add_function(wrap_pyfunction!(prepare_kv_ops, m)?)?;
     m.add_class::<KvCalls>()?;
+    m.add_class::<KvPrepared>()?;
     Ok(())
 }
