@@ -131,7 +131,7 @@ def test_bench_checker_prints_families_and_total() -> None:
     for family in ("etcd", "c01-ok.txt", "c50-bad.txt"):
         assert any(line.startswith(family) for line in lines)
     assert "NOT measured here" in out
-    assert "porcupine s" not in out  # no comparison column without a measurement
+    assert "porcupine ms" not in out  # no comparison column without a measurement
     assert "No figure below is quoted from elsewhere." in out
     assert "slower_than_porcupine" not in out
     engine = next(line for line in lines if line.startswith("engine: "))
