@@ -208,12 +208,10 @@ def search_prepared(
 ) -> NativeCheck:
     """Split and search a history `prepare_ops` read (once). The parts'
     calls are built when first read (`LazyCalls`): a verdict needs none."""
-    dropped, split, parts, outcomes = prepared.check(cache_max, slice_steps, timeout_s)
-    return (
-        dropped,
-        [(key, LazyCalls(split, p, n), model.init_part(key)) for p, (key, n) in enumerate(parts)],
-        outcomes,
-    )
+    dropped, split, sizes, outcomes = prepared.check(cache_max, slice_steps, timeout_s)
+    init_part = model.init_part
+    parts = [(key, LazyCalls(split, p, n), init_part(key)) for p, (key, n) in enumerate(sizes)]
+    return dropped, parts, outcomes
 
 
 def search_parts(
