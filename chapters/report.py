@@ -288,12 +288,19 @@ def _night(s: dict[str, Any]) -> Group:
             )
     pipe = s.get("pipeline")
     if pipe:
-        committed = pipe["committed"] + pipe["committed_by_check"]
-        rolled_back = pipe["rolled_back"] + pipe["rolled_back_by_check"]
+        # Distinct messages, each by its first commit or rollback acknowledged: the
+        # check-back's only when its answer came first (pipeline_figures).
+        again = pipe.get("checked_after_producer", 0)
         lines.append(
             f"pipeline: {pipe['payments']:,} cells payments through the queue; "
-            f"{committed:,} committed ({pipe['committed_by_check']:,} by check-back), "
-            f"{rolled_back:,} rolled back, {pipe['settled']:,} settled"
+            f"{pipe['committed']:,} committed ({pipe['committed_by_check']:,} resolved by the "
+            f"broker's check-back), {pipe['rolled_back']:,} rolled back, "
+            f"{pipe['settled']:,} settled"
+            + (
+                f"; {again:,} committed by their producer were asked again by check-back"
+                if again
+                else ""
+            )
         )
         shadow = pipe.get("load_test")
         if shadow:

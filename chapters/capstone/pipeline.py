@@ -488,10 +488,18 @@ def check_pipeline(history: list[Event]) -> Verdict:
 
 
 def pipeline_figures(queue: PipelineQueue) -> dict[str, object]:
-    """The pipeline in numbers, from the queue's side: payments the payment services
-    took, their local transactions committed (by the producer, or by the broker's
-    check-back after the producer fell silent) or rolled back, payments settled;
-    production's, and the load test's (`load_test`, those sent to the shadow topic)."""
+    """The pipeline in numbers, from the queue's side, each a count of distinct
+    message ids (a message's commit can be acknowledged more than once: the
+    producer's, then its answer to a check-back, or a producer's retry).
+
+    payments: messages the payment services took and resolved, either way
+    (production's); committed and
+    rolled_back: by the first commit or rollback acknowledged for the message;
+    of those, `*_by_check` were resolved by the broker's check-back (its answer
+    acknowledged before any of the producer's own), and `checked_after_producer`
+    counts those whose producer had resolved them before a check-back asked
+    again; settled: messages whose payment was settled. Production's at the
+    top level, the load test's (`load_test`, sent to the shadow topic) apart."""
     tagged = {
         str(e.value["id"])
         for e in queue.history
@@ -499,25 +507,43 @@ def pipeline_figures(queue: PipelineQueue) -> dict[str, object]:
         and in_shadow_lane(str(e.value.get("topic", "")))
     }  # fmt: skip
     took: set[str] = set()
-    figures: Counter[str] = Counter()
+    resolved: dict[str, str] = {}  # id -> its first resolution ("committed_by_check"...)
+    checked_again: set[str] = set()
     settled: set[str] = set()
     for e in queue.history:
-        if e.type == "invoke" and e.f == "commit":
+        if e.type == "invoke" and e.f in ("commit", "rollback"):
             took.add(str(e.value["id"]))
         elif e.type == "ok" and e.f in ("commit", "rollback"):
             by_check = isinstance(e.value, dict) and e.value.get("by") == "check"
-            outcome = "committed" if e.f == "commit" else "rolled_back"
-            lane = "load_test_" if str(e.value.get("id")) in tagged else ""
-            figures[lane + outcome + "_by_check" * by_check] += 1
+            mid = str(e.value.get("id"))
+            if mid not in resolved:
+                outcome = "committed" if e.f == "commit" else "rolled_back"
+                resolved[mid] = outcome + "_by_check" * by_check
+            elif by_check:
+                checked_again.add(mid)
         elif e.type == "ok" and e.f == "settle" and e.value.get("result") in ("ok", "exists"):
             settled.add(str(e.value["payment"]))
-    keys = ("committed", "committed_by_check", "rolled_back", "rolled_back_by_check")
-    out: dict[str, object] = {"payments": len(took - tagged), **{k: figures[k] for k in keys}}
+
+    def count(ids: set[str]) -> dict[str, int]:
+        fates = Counter(resolved[i] for i in ids if i in resolved)
+        return {
+            "committed": fates["committed"] + fates["committed_by_check"],
+            "committed_by_check": fates["committed_by_check"],
+            "rolled_back": fates["rolled_back"] + fates["rolled_back_by_check"],
+            "rolled_back_by_check": fates["rolled_back_by_check"],
+            "checked_after_producer": sum(
+                1 for i in ids & checked_again if not resolved[i].endswith("_by_check")
+            ),
+        }
+
+    production = took - tagged
+    out: dict[str, object] = {"payments": len(production), **count(production)}
     out["settled"] = len(settled - tagged)
     if tagged:
+        shadow = took & tagged
         out["load_test"] = {
-            "payments": len(took & tagged),
-            "committed": figures["load_test_committed"] + figures["load_test_committed_by_check"],
+            "payments": len(shadow),
+            "committed": count(shadow)["committed"],
             "settled": len(settled & tagged),
         }
     return out

@@ -1,0 +1,76 @@
+"""Every figure `d11 run` prints counts what its label names (a newcomer's trial):
+hand-made summaries and histories, no run (fast).
+
+- the capstone's pipeline line counts messages, not commit events.
+"""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+from typing import Any, cast
+
+from rich.console import Console
+
+from chapters.capstone.pipeline import PipelineQueue, pipeline_figures
+from chapters.report import _night
+from checks.history import Event
+
+
+def _text(summary: dict[str, Any]) -> str:
+    out = io.StringIO()
+    Console(file=out, width=400, no_color=True).print(_night(summary))
+    return " ".join(out.getvalue().split())
+
+
+def _queue(*steps: tuple[str, str, dict[str, object]]) -> PipelineQueue:
+    """(type, f, value) -> a queue part whose history is those events."""
+    history = [
+        Event(kind, "pay-hz-1#1/1", f, value, float(i), i, {"part": "mq"})
+        for i, (kind, f, value) in enumerate(steps)
+    ]
+    return cast(PipelineQueue, SimpleNamespace(history=history))
+
+
+def _commit(mid: str, by_check: bool = False, f: str = "commit") -> list[tuple[str, str, dict]]:
+    value: dict[str, object] = {"id": mid} | ({"by": "check"} if by_check else {})
+    return [("invoke", f, value), ("ok", f, value)]
+
+
+def _settle(mid: str) -> tuple[str, str, dict[str, object]]:
+    return ("ok", "settle", {"id": mid, "payment": mid, "result": "ok"})
+
+
+def test_the_pipeline_counts_each_message_once_by_what_resolved_it() -> None:
+    """Seed 1 at 1/400 printed '2,137 cells payments through the queue; 2,298
+    committed (156 by check-back)': 171 messages were committed by their producer
+    and again when the broker checked back 28 s later, 5 twice by the producer.
+    Each is one message, resolved by the first commit acknowledged."""
+    queue = _queue(
+        *_commit("p1"), *_commit("p1", by_check=True),  # the producer's first: not the check's
+        *_commit("p2", by_check=True), *_commit("p2"),  # the check-back's answer resolved it
+        *_commit("p3"), *_commit("p3"),  # a producer's retry
+        *_commit("p4", f="rollback"),
+        ("invoke", "send", {"id": "t1", "topic": "pt_payments"}),
+        *_commit("t1"), *_commit("t1", by_check=True),
+        _settle("p1"), _settle("p2"), _settle("p3"), _settle("t1"),
+    )  # fmt: skip
+    figures = pipeline_figures(queue)
+    assert figures == {
+        "payments": 4,
+        "committed": 3,
+        "committed_by_check": 1,
+        "rolled_back": 1,
+        "rolled_back_by_check": 0,
+        "checked_after_producer": 1,
+        "settled": 3,
+        "load_test": {"payments": 1, "committed": 1, "settled": 1},
+    }
+    night = {"parts": {}, "pipeline": figures}
+    text = _text(night)
+    assert (
+        "pipeline: 4 cells payments through the queue; 3 committed (1 resolved by the "
+        "broker's check-back), 1 rolled back, 3 settled; 1 committed by their producer "
+        "were asked again by check-back" in text
+    ), text
+    assert "load test through it: 1 tagged payments, 1 committed and 1 settled" in text
