@@ -82,26 +82,51 @@ def _percentiles(p50_ms: float, p99_ms: float, p999_ms: float) -> str:
 
 
 DECLINED = "declined"  # the clients' error for a refusal (reference/clients/node.py)
+# A refusal at the door: the request was refused before anything ran, and its
+# user told so at once (a fail, not a timeout). The guard's reasons
+# (reference/degrade/guard.py `Blocked`: a flow rule, a hot-parameter limit, an
+# open breaker, the adaptive or system limit), a gateway's (`GatewayRejected`)
+# and a store's (`StoreRejected`), as the clients record them.
+REFUSED_PREFIXES = ("flow:", "param:", "breaker:", "system:")
+REFUSED_KINDS = frozenset(
+    {"adaptive", "overloaded", "no-route", "misrouted", "handover", "expired", "not-primary"}
+)
+
+
+def refused(kind: str) -> bool:
+    """Is this error kind a refusal at the door (an answer), not a missing one?"""
+    return kind in REFUSED_KINDS or kind.startswith(REFUSED_PREFIXES)
 
 
 def _errors_line(s: dict[str, Any]) -> str:
     """What "errors" counts: payments whose user saw no acknowledgement, and their fate.
 
     A declined payment is not one of them: its user got an answer, no, because the
-    buyer's balance was too small (chapter 5's small wallets decline by design). It
-    is counted on its own, in words that say so."""
+    buyer's balance was too small (chapter 5's small wallets decline by design); nor
+    is a payment refused at the door (a flow rule, a gateway in a handover): its
+    user was told at once that nothing was done. Each is counted on its own, in
+    words that say so."""
     payments = s["payments"]
     if not s["errors"]:
         return f"none of {payments:,} payments"
-    others = {kind: n for kind, n in s["errors"].items() if kind != DECLINED}
-    declined = s["errors"].get(DECLINED, 0)
+    errors: dict[str, int] = s["errors"]
+    declined = errors.get(DECLINED, 0)
+    refusals = {kind: n for kind, n in errors.items() if refused(kind)}
+    others = {k: n for k, n in errors.items() if k != DECLINED and k not in refusals}
     if others:
-        # error_rate counts declines too: the share of the failed that were not.
-        rate = s["error_rate"] * sum(others.values()) / (sum(others.values()) + declined)
+        # error_rate counts declines and refusals too: the share of the failed that were neither.
+        rate = s["error_rate"] * sum(others.values()) / sum(errors.values())
         kinds = ", ".join(f"{kind} {count:,}" for kind, count in others.items())
         line = f"{rate:.1%} of {payments:,} payments got no acknowledgement in time ({kinds})"
     else:
         line = f"none of {payments:,} payments went unanswered"
+    if refusals:
+        n = sum(refusals.values())
+        kinds = ", ".join(f"{kind} {count:,}" for kind, count in refusals.items())
+        line += (
+            f"; {n:,} refused at the door ({n / payments:.1%}: {kinds}): answered at once, "
+            "nothing done"
+        )
     if declined:
         line += (
             f"; {declined:,} declined ({declined / payments:.1%}): answered no, the buyer's "
@@ -268,7 +293,8 @@ def _night(s: dict[str, Any]) -> Group:
         "payments: production payments offered in the system's own traffic window; "
         "ok: acknowledged paid within the deadline (the headline's 'acknowledged in "
         "time' is their sum); timeouts: no answer by the deadline; the rest were "
-        "refused or declined. Load-test payments are counted on their own lines."
+        "answered unpaid: refused at the door, declined, or failed (the headline's "
+        "errors say which). Load-test payments are counted on their own lines."
     )
     lines = []
     lost = s.get("city_lost")

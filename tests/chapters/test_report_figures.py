@@ -1,7 +1,8 @@
-"""Every figure `d11 run` prints counts what its label names (a newcomer's trial):
-hand-made summaries and histories, no run (fast).
+"""Every figure `d11 run` prints counts what its label names (a newcomer's trial,
+F3 and F7): hand-made summaries and histories, no run (fast).
 
-- the capstone's pipeline line counts messages, not commit events.
+- the capstone's pipeline line counts messages, not commit events;
+- payments refused at the door got an answer: they are counted on their own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, cast
 from rich.console import Console
 
 from chapters.capstone.pipeline import PipelineQueue, pipeline_figures
-from chapters.report import _night
+from chapters.report import _errors_line, _night
 from checks.history import Event
 
 
@@ -74,3 +75,21 @@ def test_the_pipeline_counts_each_message_once_by_what_resolved_it() -> None:
         "were asked again by check-back" in text
     ), text
     assert "load test through it: 1 tagged payments, 1 committed and 1 settled" in text
+
+
+def test_refusals_at_the_door_are_answers_counted_on_their_own() -> None:
+    """Seed 1 at 1/400 printed '53.6% of 5,920 payments got no acknowledgement in
+    time (flow:pay 1,414, try-timeout 1,200, timeout 519, handover 41)': a flow
+    rule's refusal and a gateway's in a handover were answered at once, as the
+    night table's footnote says ('refused or declined')."""
+    errors = {"flow:pay": 1414, "try-timeout": 1200, "timeout": 519, "handover": 41}
+    s = {"payments": 5920, "error_rate": round(3174 / 5920, 4), "errors": errors}
+    line = _errors_line(s)
+    assert line.startswith(
+        "29.0% of 5,920 payments got no acknowledgement in time (try-timeout 1,200, timeout 519)"
+    ), line
+    assert "; 1,455 refused at the door (24.6%: flow:pay 1,414, handover 41): answered" in line
+    only = {"payments": 100, "error_rate": 0.2, "errors": {"flow:pay": 15, "declined": 5}}
+    line = _errors_line(only)
+    assert line.startswith("none of 100 payments went unanswered; 15 refused at the door (15.0%")
+    assert "; 5 declined (5.0%)" in line
