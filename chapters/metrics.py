@@ -197,19 +197,25 @@ def _settled(history: list[Event], timed_out: set[Any], end_ms: float) -> dict[s
     """What became of the payments that timed out: the final phase's retries by id.
 
     applied: acknowledged on retry (they had taken effect, or took it then);
-    not_applied: failed on retry; unknown: no final answer.
+    not_applied: failed on retry; unknown: no final answer; asked: how many the
+    final phase retried at all (0: the stage's clients do not ask again, and
+    `unknown` is every timeout, which nothing settled).
     """
     last: dict[Any, str] = {}
+    asked: set[Any] = set()
     for inv, comp in _transfers(history):
         pid = _payment_id(inv)
-        if pid in timed_out and inv.time_ms >= end_ms and comp is not None:
-            last[pid] = comp.type
+        if pid in timed_out and inv.time_ms >= end_ms:
+            asked.add(pid)
+            if comp is not None:
+                last[pid] = comp.type
     applied = sum(1 for t in last.values() if t == "ok")
     not_applied = sum(1 for t in last.values() if t == "fail")
     return {
         "applied": applied,
         "not_applied": not_applied,
         "unknown": len(timed_out) - applied - not_applied,
+        "asked": len(asked),
     }
 
 

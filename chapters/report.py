@@ -135,6 +135,12 @@ def _errors_line(s: dict[str, Any]) -> str:
     settled = s.get("settled") or {}
     if s.get("timeouts") and "not_asked" in settled:
         return line + _timeouts_by_asker(s["timeouts"], s["settled"])
+    if s.get("timeouts") and settled.get("asked") == 0:  # nothing settled them
+        return line + (
+            f"; {s['timeouts']:,} timeouts (no answer by the deadline): not asked again (the "
+            "final phase retries none), so unknown to their users; d11 check ledger on the "
+            "run's folder reads their fate from the final read"
+        )
     if s.get("timeouts"):
         line += (
             f"; the final phase settled the {s['timeouts']:,} timeouts: "

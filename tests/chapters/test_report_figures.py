@@ -1,7 +1,8 @@
 """Every figure `d11 run` prints counts what its label names (a newcomer's trial,
-F3 and F7): hand-made summaries and histories, no run (fast).
+F3, F4 and F7): hand-made summaries and histories, no run (fast).
 
 - the capstone's pipeline line counts messages, not commit events;
+- timeouts that no final phase asked about again are not "settled";
 - payments refused at the door got an answer: they are counted on their own.
 """
 
@@ -93,3 +94,22 @@ def test_refusals_at_the_door_are_answers_counted_on_their_own() -> None:
     line = _errors_line(only)
     assert line.startswith("none of 100 payments went unanswered; 15 refused at the door (15.0%")
     assert "; 5 declined (5.0%)" in line
+
+
+def test_timeouts_nobody_asked_about_again_are_not_called_settled() -> None:
+    """`d11 run ch5 --scenario crash --seed 1` printed 'the final phase settled the
+    114 timeouts: 0 applied, 0 not, 114 still unknown': its final phase retries
+    none of them (d11 check ledger on its folder: the final read resolves them, 3
+    applied, 111 not)."""
+    settled = {"applied": 0, "not_applied": 0, "unknown": 114, "asked": 0}
+    s = {"payments": 364, "error_rate": 0.43, "errors": {"timeout": 114, "declined": 43},
+         "timeouts": 114, "settled": settled}  # fmt: skip
+    line = _errors_line(s)
+    assert "settled" not in line, line
+    assert "; 114 timeouts (no answer by the deadline): not asked again" in line
+    # A final phase that did retry them still says what it settled (chapter 1).
+    s["settled"] = {"applied": 100, "not_applied": 4, "unknown": 10, "asked": 114}
+    line = _errors_line(s)
+    assert (
+        "; the final phase settled the 114 timeouts: 100 applied, 4 not, 10 still unknown" in line
+    )
