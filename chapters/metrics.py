@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from checks.verdict import Verdict
     from reference.net.topology import Topology
 
-__all__ = ["Measured", "percentile", "summarize"]
+__all__ = ["Measured", "ok_latencies_ms", "percentile", "summarize"]
 
 BUCKET_MS = 250.0  # resolution of the time series
 SERIES_BUCKETS_MAX = 2_000
@@ -117,6 +117,34 @@ def _transfers(history: list[Event]) -> list[tuple[Event, Event | None]]:
     return out
 
 
+def _window(dep: Measured) -> tuple[float, float]:
+    """The run's traffic window (start_ms, end_ms): the whole run when it has none."""
+    start_ms, end_ms = getattr(dep, "traffic_window", (0.0, 0.0))
+    if end_ms <= start_ms:
+        return 0.0, max(dep.rt.now_ms, 1.0)
+    return start_ms, end_ms
+
+
+def _window_transfers(
+    history: list[Event], start_ms: float, end_ms: float
+) -> list[tuple[Event, Event | None]]:
+    """Payments of the traffic window only: the final phase's retries of unknown
+    payments (reconciliation) are bookkeeping, not load."""
+    return [(inv, c) for inv, c in _transfers(history) if start_ms <= inv.time_ms < end_ms]
+
+
+def _ok_latencies_ms(ok: list[Event]) -> list[float]:
+    return sorted(float(c.extra.get("latency_ms", 0.0)) for c in ok)
+
+
+def ok_latencies_ms(dep: Measured) -> list[float]:
+    """Per payment, first attempt to acknowledgement, ascending: the latencies of the
+    payments `summarize` counts as `ok` (its `payment_p*_ms` are their percentiles).
+    For a caller that pools several runs' payments (the capstone's headline)."""
+    ops = _window_transfers(list(dep.history), *_window(dep))
+    return _ok_latencies_ms([c for _, c in ops if c is not None and c.type == "ok"])
+
+
 def summarize(
     dep: Measured,
     *,
@@ -126,14 +154,9 @@ def summarize(
 ) -> dict[str, Any]:
     """Everything a report shows, JSON-ready. Cheap enough to call live."""
     history = list(dep.history)
-    ops = _transfers(history)
-    start_ms, end_ms = getattr(dep, "traffic_window", (0.0, 0.0))
-    if end_ms <= start_ms:
-        start_ms, end_ms = 0.0, max(dep.rt.now_ms, 1.0)
+    start_ms, end_ms = _window(dep)
     window_s = (end_ms - start_ms) / 1000.0
-    # Payments of the traffic window only: the final phase's retries of
-    # unknown payments (reconciliation) are bookkeeping, not load.
-    ops = [(inv, c) for inv, c in ops if start_ms <= inv.time_ms < end_ms]
+    ops = _window_transfers(history, start_ms, end_ms)
     offered = [inv for inv, _ in ops]
     done = [c for _, c in ops if c is not None]
     ok = [c for c in done if c.type == "ok"]
@@ -142,7 +165,7 @@ def summarize(
         "timeout" if c.type == "info" else str(c.extra.get("error", "failed")) for c in failed
     )
     responses = sorted(r["latency_ms"] for r in getattr(dep, "responses", []))
-    ok_latency = sorted(float(c.extra.get("latency_ms", 0.0)) for c in ok)
+    ok_latency = _ok_latencies_ms(ok)
     timed_out = {_payment_id(c) for c in failed if c.type == "info"} - {None}
     scale = dep.scale
     offered_tps = len(offered) / window_s if window_s else 0.0
