@@ -503,7 +503,8 @@ def bench_checker(
         f"ours: measured in this run, in this process, best of {repeat}, garbage collected "
         "before each history (read s: parsing the file and the model's view of each "
         "operation, as Porcupine's parser builds its model's inputs; check ms: splitting the "
-        "history into parts, searching them, the verdict)"
+        "history into parts, searching them, the verdict; the result and the search's "
+        "memory are freed after the timer, as Go frees CheckEvents' in a later collection)"
     )
     if go:
         typer.echo(
@@ -618,5 +619,5 @@ def _bench_once(
         engines.add(result.engine)
         if result.valid != entry.linearizable:
             wrong.append(f"{entry.path.name}: expected {entry.linearizable}, got {result.valid}")
-        del result, ops, prepared  # freed here, untimed
+        del result, ops, prepared  # freed here, untimed (the helper's caches with prepared)
     return {k: (r[0], r[1], r[2], int(r[3])) for k, r in rows.items()}, wrong, engines
