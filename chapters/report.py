@@ -320,19 +320,13 @@ def _night(s: dict[str, Any]) -> Group:
             )
     pipe = s.get("pipeline")
     if pipe:
-        # Distinct messages, each by its first commit or rollback acknowledged: the
-        # check-back's only when its answer came first (pipeline_figures).
-        again = pipe.get("checked_after_producer", 0)
+        # Distinct messages, each by its first outcome recorded; by check-back: those
+        # the broker resolved by asking (their producer's word never took there).
         lines.append(
             f"pipeline: {pipe['payments']:,} cells payments through the queue; "
-            f"{pipe['committed']:,} committed ({pipe['committed_by_check']:,} resolved by the "
-            f"broker's check-back), {pipe['rolled_back']:,} rolled back, "
+            f"{pipe['committed']:,} committed ({pipe['committed_by_check']:,} of them resolved "
+            f"at the broker by its check-back), {pipe['rolled_back']:,} rolled back, "
             f"{pipe['settled']:,} settled"
-            + (
-                f"; {again:,} committed by their producer were asked again by check-back"
-                if again
-                else ""
-            )
         )
         shadow = pipe.get("load_test")
         if shadow:

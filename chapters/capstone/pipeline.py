@@ -489,17 +489,20 @@ def check_pipeline(history: list[Event]) -> Verdict:
 
 def pipeline_figures(queue: PipelineQueue) -> dict[str, object]:
     """The pipeline in numbers, from the queue's side, each a count of distinct
-    message ids (a message's commit can be acknowledged more than once: the
-    producer's, then its answer to a check-back, or a producer's retry).
+    message ids (a message can be recorded committed more than once: by its
+    producer, then by its answer to a check-back, or by a producer's retry).
 
     payments: messages the payment services took and resolved, either way
-    (production's); committed and
-    rolled_back: by the first commit or rollback acknowledged for the message;
-    of those, `*_by_check` were resolved by the broker's check-back (its answer
-    acknowledged before any of the producer's own), and `checked_after_producer`
-    counts those whose producer had resolved them before a check-back asked
-    again; settled: messages whose payment was settled. Production's at the
-    top level, the load test's (`load_test`, sent to the shadow topic) apart."""
+    (production's); committed and rolled_back: by the message's first outcome
+    recorded (its local transaction: the producer's transfer, or the check-back's
+    fence finding it); of those, `*_by_check` were resolved at the broker by its
+    check-back. The producer's word to the broker (EndTransaction) is one-way and
+    not recorded, and the broker checks back only a half message still unresolved
+    after its transaction timeout (reference/mq/machine.py): a check-back's answer
+    is what resolved it there, even when its producer had recorded the commit (its
+    word was lost, as with a broker in the lost city; or, a race, still on its way);
+    settled: messages whose payment was settled. Production's at the top level,
+    the load test's (`load_test`, sent to the shadow topic) apart."""
     tagged = {
         str(e.value["id"])
         for e in queue.history
@@ -507,33 +510,27 @@ def pipeline_figures(queue: PipelineQueue) -> dict[str, object]:
         and in_shadow_lane(str(e.value.get("topic", "")))
     }  # fmt: skip
     took: set[str] = set()
-    resolved: dict[str, str] = {}  # id -> its first resolution ("committed_by_check"...)
-    checked_again: set[str] = set()
+    outcome: dict[str, str] = {}  # id -> its first outcome recorded: committed, rolled_back
+    by_check: set[str] = set()
     settled: set[str] = set()
     for e in queue.history:
         if e.type == "invoke" and e.f in ("commit", "rollback"):
             took.add(str(e.value["id"]))
         elif e.type == "ok" and e.f in ("commit", "rollback"):
-            by_check = isinstance(e.value, dict) and e.value.get("by") == "check"
             mid = str(e.value.get("id"))
-            if mid not in resolved:
-                outcome = "committed" if e.f == "commit" else "rolled_back"
-                resolved[mid] = outcome + "_by_check" * by_check
-            elif by_check:
-                checked_again.add(mid)
+            outcome.setdefault(mid, "committed" if e.f == "commit" else "rolled_back")
+            if isinstance(e.value, dict) and e.value.get("by") == "check":
+                by_check.add(mid)
         elif e.type == "ok" and e.f == "settle" and e.value.get("result") in ("ok", "exists"):
             settled.add(str(e.value["payment"]))
 
     def count(ids: set[str]) -> dict[str, int]:
-        fates = Counter(resolved[i] for i in ids if i in resolved)
+        fates = Counter(outcome[i] + "_by_check" * (i in by_check) for i in ids if i in outcome)
         return {
             "committed": fates["committed"] + fates["committed_by_check"],
             "committed_by_check": fates["committed_by_check"],
             "rolled_back": fates["rolled_back"] + fates["rolled_back_by_check"],
             "rolled_back_by_check": fates["rolled_back_by_check"],
-            "checked_after_producer": sum(
-                1 for i in ids & checked_again if not resolved[i].endswith("_by_check")
-            ),
         }
 
     production = took - tagged
