@@ -19,7 +19,11 @@ The count of attempts is not capped: a failover that gives up halfway
 leaves a dead cell's users with nowhere to go; the cap on the pause is what
 bounds the cost. Both messages are idempotent at their receivers.
 
-That is the lone writer: one controller mints every version. A standby
+That is the lone writer: one controller mints every version. It keeps
+probing a cell whose Promote is unacknowledged, and a cell that answered
+since it was declared dead is not promoted again: its failover is
+cancelled and it is watched afresh (a suspicion made during a cut is stale
+after the heal). A standby
 controller (the capstone's, in another city) makes two writers, and a cut
 city makes them disagree: each side sees the other's cells go silent. Given
 `acceptors` (the three cities' CZones), the controller is *fenced*: a
@@ -108,7 +112,9 @@ class CellEvent(enum.Enum):
 # fenced controller only proposes it, and acts once a majority chose it.
 LONE_WRITER: dict[tuple[CellState, CellEvent], CellState] = {
     (CellState.WATCHED, CellEvent.SILENT): CellState.PROMOTING,
+    (CellState.PROMOTING, CellEvent.ANSWERED): CellState.WATCHED,  # stale: cancelled at the retry
     (CellState.PROMOTING, CellEvent.PROMOTED): CellState.PUBLISHING,  # mints version + 1
+    (CellState.WATCHED, CellEvent.PROMOTED): CellState.PUBLISHING,  # cancelled too late
     (CellState.PUBLISHING, CellEvent.RULES_ACKED): CellState.DONE,
 }
 FENCED: dict[tuple[CellState, CellEvent], CellState] = {
@@ -193,7 +199,9 @@ class FailoverController(Node):
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
         if isinstance(tag, tuple) and tag[0] == "promote-retry":
             cell = tag[1]
-            if self.state.get(cell) is CellState.PROMOTING:  # no PromoteAck yet: ask again
+            if self.state.get(cell) is CellState.PROMOTING and self._heard_since_declared(cell):
+                self._cancel(ctx, cell)
+            elif self.state.get(cell) is CellState.PROMOTING:  # no PromoteAck yet: ask again
                 ctx.count("promote_resent")
                 ctx.send(self.pairs[cell].standby_store, Promote(f"{cell} failed over"))
                 self._retry(ctx, tag)
@@ -217,8 +225,13 @@ class FailoverController(Node):
             return
         self.seq += 1
         now_ms = ctx.now_ms()
+        # A lone writer still probes a cell whose Promote is unacknowledged: an
+        # answer cancels the failover before the next Promote is sent (`_cancel`).
+        probed = {CellState.WATCHED, CellState.SUSPECT}
+        if self.log is None:
+            probed.add(CellState.PROMOTING)
         for cell, seen_ms in sorted(self.last_seen_ms.items()):
-            if self.state[cell] not in (CellState.WATCHED, CellState.SUSPECT):
+            if self.state[cell] not in probed:
                 continue
             if self.state[cell] is CellState.WATCHED and now_ms - seen_ms > self.suspect_after_ms:
                 self._fail_over(ctx, cell)
@@ -270,13 +283,36 @@ class FailoverController(Node):
         ctx.send(self.pairs[cell].standby_store, Promote(f"{cell} failed over"))
         self._arm_retry(ctx, ("promote-retry", cell))
 
+    def _heard_since_declared(self, cell: str) -> bool:
+        return self.last_seen_ms.get(cell, 0.0) > self.failing.get(cell, float("inf"))
+
+    def _cancel(self, ctx: Context, cell: str) -> None:
+        """A lone writer's stale suspicion: `cell` answered after it was declared dead,
+        and its standby has not acknowledged a Promote. Seen in `d11 tui ch4`: Hangzhou
+        cut off for 15 s, the controller there declared sh-1 dead 400 ms in and re-sent
+        its Promote until the heal let one through, then failed the healthy sh-1 over
+        on that 16-second-old declaration. Watch it again instead (a full suspicion
+        period). A Promote that reached the standby with its ack lost cannot be taken
+        back: if that ack still comes, the failover goes on (`_on_promoted`)."""
+        self._step(cell, CellEvent.ANSWERED)
+        ctx.cancel_timer(("promote-retry", cell))
+        self.retry_ms.pop(("promote-retry", cell), None)
+        declared_ms = self.failing.pop(cell)
+        ctx.trace("failover-cancelled", cell=cell, declared_ms=declared_ms)
+
     def _on_promoted(self, ctx: Context, ack: PromoteAck) -> None:
-        """Step 2: rewrite the routing rules, so the dead cell's users go there."""
+        """Step 2: rewrite the routing rules, so the dead cell's users go there.
+        (A lone writer's cancelled failover, too, if the standby took the Promote:
+        it is a primary now, and the cell's users had better go to it.)"""
         promoting = [
             c for c, p in self.pairs.items()
-            if p.standby_store == ack.node and self.state.get(c) is CellState.PROMOTING
+            if p.standby_store == ack.node
+            and (self.state.get(c), CellEvent.PROMOTED) in self.table
         ]  # fmt: skip
         for cell in promoting:
+            if self.state[cell] is CellState.WATCHED:
+                self.failing[cell] = ctx.now_ms()
+                ctx.trace("failover-resumed", cell=cell, standby=self.pairs[cell].standby_cell)
             self._step(cell, CellEvent.PROMOTED)
             ctx.cancel_timer(("promote-retry", cell))
             self.retry_ms.pop(("promote-retry", cell), None)

@@ -92,7 +92,8 @@ def test_the_naive_transfer_keeps_the_debit_when_the_credit_times_out() -> None:
     assert gw.naive == {}
 
 
-def test_failover_promotes_the_standby_then_rewrites_the_rules() -> None:
+def rz1_declared_dead() -> tuple[FailoverController, RecordingContext]:
+    """rz0 answers, rz1 is silent: declared dead at 400 ms, its standby sent a Promote."""
     rules = even_buckets(["rz0", "rz1"])
     pairs = {
         "rz0": CellPair("rz0", "gw-rz0", "rz0s", "db-rz0s"),
@@ -103,10 +104,14 @@ def test_failover_promotes_the_standby_then_rewrites_the_rules() -> None:
     ctl.on_start(ctx)
     for t in (100, 200, 300, 400):
         ctx.clock_ms = t
-        ctl.on_message(ctx, "gw-rz0", Pong(t, "gw-rz0"))  # rz0 answers, rz1 is silent
+        ctl.on_message(ctx, "gw-rz0", Pong(t, "gw-rz0"))
         ctl.on_timer(ctx, "probe")
-    promotes = [(d, m) for d, m in ctx.take_sent() if isinstance(m, Promote)]
-    assert [d for d, _ in promotes] == ["db-rz1s"]
+    assert [d for d, m in ctx.take_sent() if isinstance(m, Promote)] == ["db-rz1s"]
+    return ctl, ctx
+
+
+def test_failover_promotes_the_standby_then_rewrites_the_rules() -> None:
+    ctl, ctx = rz1_declared_dead()
     ctl.on_message(ctx, "db-rz1s", PromoteAck("db-rz1s", 42))
     ((dst, set_rules),) = ctx.take_sent()
     assert dst == "gzone" and isinstance(set_rules, SetRules)
@@ -115,6 +120,43 @@ def test_failover_promotes_the_standby_then_rewrites_the_rules() -> None:
     assert set(new.buckets) == {"rz0", "rz1s"} and new.buckets.count("rz1s") == 50
     ctl.on_message(ctx, "gzone", RulesAck(2))
     assert ("failover-complete", {"cell": "rz1", "declared_ms": 400, "version": 2}) in ctx.traces
+
+
+def test_a_lone_controller_cancels_a_failover_when_the_cell_answers_before_the_promote() -> None:
+    """Seen in `d11 tui ch4`: Hangzhou (the controller's city) cut off for 15 s; the
+    controller declared sh-1 dead 400 ms in, re-sent its Promote until the heal let one
+    through, and failed the healthy sh-1 over on the 16-second-old declaration."""
+    ctl, ctx = rz1_declared_dead()
+    ctx.clock_ms = 500
+    ctl.on_timer(ctx, "probe")  # still probed while its Promote is unacknowledged
+    assert ("gw-rz1", Ping(ctl.seq)) in ctx.take_sent()
+    ctx.clock_ms = 15_000  # the cut heals: the cell answers
+    ctl.on_message(ctx, "gw-rz1", Pong(ctl.seq, "gw-rz1"))
+    ctl.on_timer(ctx, ("promote-retry", "rz1"))
+    assert not [m for _, m in ctx.take_sent() if isinstance(m, (Promote, SetRules))]
+    assert ("failover-cancelled", {"cell": "rz1", "declared_ms": 400}) in ctx.traces
+    assert ("promote-retry", "rz1") not in ctx.timers
+    for t in (15_100, 15_200, 15_300, 15_400):  # watched afresh: answering, so never declared
+        ctx.clock_ms = t
+        for gateway in ("gw-rz0", "gw-rz1"):
+            ctl.on_message(ctx, gateway, Pong(t, gateway))
+        ctl.on_timer(ctx, "probe")
+    assert not [m for _, m in ctx.take_sent() if isinstance(m, (Promote, SetRules))]
+    assert ctl.rules.version == 1
+
+
+def test_a_promote_that_reached_the_standby_is_finished_even_after_a_cancel() -> None:
+    """The standby took a Promote whose ack was late: it is a primary now, so its
+    cell's users are moved to it rather than left on a store it no longer follows."""
+    ctl, ctx = rz1_declared_dead()
+    ctx.clock_ms = 15_000
+    ctl.on_message(ctx, "gw-rz1", Pong(1, "gw-rz1"))
+    ctl.on_timer(ctx, ("promote-retry", "rz1"))
+    ctl.on_message(ctx, "db-rz1s", PromoteAck("db-rz1s", 7))
+    ((dst, set_rules),) = ctx.take_sent()
+    assert dst == "gzone" and isinstance(set_rules, SetRules)
+    assert set_rules.rules.moved == {"rz1": "rz1s"}
+    assert [k for k, _ in ctx.traces][-2:] == ["failover-cancelled", "failover-resumed"]
 
 
 def test_gzone_rules_reach_the_subscribers_through_the_city_czone() -> None:

@@ -61,3 +61,15 @@ def test_the_capstones_standby_controller_is_named_instead_of_no_failover() -> N
     line = next(e.detail for e in s.events if e.kind == "control-plane cut")
     assert "no failover" not in line and "after h heals" not in line, line
     assert all(f"{n} in {s.topology.city_of(n)}" in line for n in outside), line
+
+
+def test_a_cell_declared_dead_in_the_cut_is_not_failed_over_after_the_heal() -> None:
+    """Seen in `d11 tui ch4`: Hangzhou cut off for 15 s; 1.2 s after `h` the controller
+    failed the healthy sh-1 over on the declaration it made 400 ms into the cut (its
+    Promote to sh-1's standby, in Shenzhen, went through once the cut healed). Cut
+    off, it still fails over the cells whose standby is in Hangzhou (no witnesses in
+    chapter 4); after the heal, a cell that answers again is no longer failed over."""
+    s, cut_ms, heal_ms = cut_city_of("hangzhou", heal_after_ms=5_000.0)
+    s.step(2_000.0)  # the Promote's next re-send came 1.6 s after this heal
+    failed = [(t, d) for t, kind, d in s.dep.timeline if kind == "failover"]
+    assert failed and all(cut_ms < t < heal_ms for t, _ in failed), (heal_ms, failed)
