@@ -3,7 +3,8 @@
 A person's fault action and a runtime trace event as one log line
 (`_describe`, `_trace_detail`), and which links of the network are cut,
 summed up per node (`_cut_state`), per city and cell cut off from the rest
-(`_cut_off`), and as "hangzhou ✂ shanghai" lines (`_cut_lines`).
+(`_cut_off`), and as "hangzhou ✂ shanghai" lines (`_cut_lines`); what
+cutting the failover controller's city does (`control_plane_cut_words`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ if TYPE_CHECKING:
     from reference.net.topology import Topology
     from reference.telemetry import TraceEvent
 
-__all__ = ["_cut_lines", "_cut_off", "_cut_state", "_describe", "_trace_detail"]
+__all__ = [
+    "_cut_lines",
+    "_cut_off",
+    "_cut_state",
+    "_describe",
+    "_trace_detail",
+    "control_plane_cut_words",
+]
 
 
 def _describe(op: str, params: dict[str, Any]) -> str:
@@ -105,3 +113,37 @@ def _cut_lines(net: _Links, topology: Topology) -> list[str]:
     for city in cities:
         lines.extend(between(topology.cells(city)))
     return lines
+
+
+def control_plane_cut_words(
+    target: str, control: list[str], standby: list[str], lost_cities: list[str]
+) -> str:
+    """The event line when a cut takes the failover controller (`control`) with it.
+
+    `standby`: "failover-2 in shanghai", the controllers outside the cut (the
+    capstone's); `lost_cities`: the cities the chapter's crash scenario loses.
+    Chapter 4's lone controller, cut off, finds the other cities' cells silent and
+    fails over those whose standby it still reaches, healthy as they are: no witness
+    tells it otherwise (the capstone's CZones are witnesses, book ch8 "Witnesses").
+    Seen in `d11 tui ch4`: the line said "no failover for its own cells" while
+    the controller failed the healthy sz-1 over 0.4 s after the cut. (It also
+    failed sh-1 over after the heal, on the declaration made in the cut; a cell
+    that answers again now cancels that, `reference.cells.failover`.)
+    """
+    names = ", ".join(control)
+    if standby:
+        return (
+            f"{target} holds the failover controller ({names}); the standby outside the cut "
+            f"({', '.join(standby)}) fails {target}'s cells over: they pay again without "
+            f"waiting for h"
+        )
+    scenario = (
+        f" (the crash scenario loses {', '.join(lost_cities)} instead)" if lost_cities else ""
+    )
+    return (
+        f"{target} holds the failover controller ({names}), the rules' only writer: cut "
+        f"off, it finds the other cities' cells silent and fails over those whose standby "
+        f"is in {target}, healthy as they are (no witnesses here; the capstone's CZones "
+        f"are: book ch8, Witnesses). Nothing fails {target}'s own cells over: they pay "
+        f"again after h heals the cut{scenario}"
+    )
