@@ -33,6 +33,10 @@ STORE_ROOT_HELP = (
     "itself)."
 )
 NEMESIS_HELP = "Faults to inject, comma-separated: " + ", ".join(NEMESES)
+# The faults a scenario's own script makes (Deployment.note's kinds in the timeline),
+# apart from the nemesis schedule's: `d11 test ch5 --scenario crash` crashes a node
+# with no nemesis, and once printed "0 faults".
+SCRIPTED_FAULTS = ("crash", "partition", "pause", "city-lost", "consumer-lag")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -312,13 +316,35 @@ def _outcome_json(result: TestResult, folder: Path | None) -> dict[str, Any]:
         "backend": result.spec.backend,
         "valid": result.valid,
         "digest": result.digest,
-        "faults": len(result.schedule.intervals()),
+        "faults": len(result.schedule.intervals()),  # the nemesis schedule's
+        "scenario_faults": _scripted_faults(result),
         "store": str(folder) if folder is not None else None,
         "checks": {
             name: {**v.to_json(), "outcome": result.judged[name].outcome}
             for name, v in result.verdicts.items()
         },
     }
+
+
+def _scripted_faults(result: TestResult) -> dict[str, int]:
+    """The scenario's scripted faults by kind (crash: 1), in the order they happened."""
+    out: dict[str, int] = {}
+    for _, kind, _ in result.timeline:
+        if kind in SCRIPTED_FAULTS:
+            out[kind] = out.get(kind, 0) + 1
+    return out
+
+
+def _faults_words(result: TestResult) -> str:
+    """'2 nemesis faults', and the scenario's own: '0 nemesis faults (the scenario's
+    script: crash x1)'."""
+    nemesis = len(result.schedule.intervals())
+    words = f"{nemesis} nemesis fault{'' if nemesis == 1 else 's'}"
+    scripted = _scripted_faults(result)
+    if scripted:
+        kinds = ", ".join(f"{kind} x{n}" for kind, n in scripted.items())
+        words += f" (the scenario's script: {kinds})"
+    return words
 
 
 def _verdict_style(valid: Any) -> str:
@@ -337,9 +363,8 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
             name, _verdict_style(verdict.valid), judged.outcome if judged else "", verdict.summary
         )
     console.print(table)
-    faults = result.schedule.intervals()
     console.print(
-        f"{len(result.history)} events, {len(faults)} faults, "
+        f"{len(result.history)} events, {_faults_words(result)}, "
         f"{result.end_ms / 1000:.1f} s {'simulated' if result.spec.backend == 'sim' else 'real'}, "
         f"digest {result.digest or '-'}"
     )
