@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIVE_CHECKS",
+    "WHOLE_RUN_CHECKS",
+    "WINDOW_SAFE_CHECKS",
     "CheckRunner",
     "LiveWalletLin",
+    "base_name",
+    "is_setup",
     "judge_history",
     "not_final",
     "recent_window",
@@ -35,6 +39,16 @@ __all__ = [
 ROUND_S_MAX = 120.0  # wall time one live lin round may search; the next goes on from there
 TIMEOUT_S = 300.0  # wall time a saved run's lin may search (as chapter 4's own check)
 
+
+# Checks that judge a run from its first event (opening balances, every payment
+# once, each wallet from its opening state, every payment paid then settled): on a
+# window they are not run (a ledger replay of 250,000 events is also too slow live).
+WHOLE_RUN_CHECKS = frozenset({"ledger", "lin", "pipeline"})
+# Checks whose failure a window cannot cause, so it stays red: they read node state
+# (the replicas' books, the broker's log), or hold each payment acknowledged in the
+# window against it (a quorum of replicas holds it).
+WINDOW_SAFE_CHECKS = frozenset({"double-entry", "broker-audit", "lost-payments"})
+ON_WINDOW = "on_window"  # a verdict's details: judged on a window of this many events
 
 CheckRunner = Callable[[str, "Check", list[Event]], "Verdict"]
 """(check name, check, history) -> Verdict: how `judge_history` runs each check."""
@@ -45,43 +59,44 @@ def judge_history(
     history: list[Event],
     scenario: str,
     *,
-    ledger: bool = True,
+    window: bool = False,
     run: CheckRunner | None = None,
     judged_before: bool = False,
+    at_ms: float | None = None,
 ) -> list[CheckView]:
     """Run the stage's checks on `history` and set them against the chapter's expectations.
 
+    `window`: `history` is a recent window of the run (`recent_window`), not all
+    of it. A check that needs the whole run (`WHOLE_RUN_CHECKS`) is then not run,
+    and any other's failure is shown as unknown: what a window's edge cut off
+    (an opening balance, a payment's earlier half) is not a broken claim. A
+    verdict on a window may be valid or unknown, never a false failure.
     `run` runs one check (default: call it); the live session passes one that
     keeps checks reading node state off the moving simulation. `judged_before`:
     the run's final reads are taken and traffic went on (j judges again).
+    `at_ms`: the run's time when `history` was copied (default: its last event's).
     """
     from chapters.stage import judge
 
     run_check: CheckRunner = run or (lambda _name, check, events: check(events))
 
-    at_ms = history[-1].time_ms if history else 0.0
+    if at_ms is None:
+        at_ms = history[-1].time_ms if history else 0.0
     verdicts = {}
-    skipped: list[CheckView] = []
     for name, check in dep.checks.items():
-        if name == "ledger" and not ledger:
-            skipped.append(
-                CheckView(
-                    name,
-                    "unknown",
-                    "history too long to replay live; press j to judge a fresh run",
-                    "unknown",
-                    at_ms=at_ms,
-                    events=len(history),
-                )
-            )
+        if window and base_name(name) in WHOLE_RUN_CHECKS:
+            verdicts[name] = _unknown_on_window(name, len(history))
             continue
-        verdicts[name] = run_check(name, check, history)
+        verdict = run_check(name, check, history)
+        if window and verdict.valid is False and base_name(name) not in WINDOW_SAFE_CHECKS:
+            verdict = _unknown_on_window(name, len(history), verdict)
+        verdicts[name] = verdict
     judged = judge(verdicts, dep.expectations(scenario))
     views = [
         CheckView(
             name=name,
             valid=v.valid,
-            summary=_live_summary(v, judged_before),
+            summary=v.summary if v.details.get(ON_WINDOW) else _live_summary(v, judged_before),
             outcome=_outcome(judged[name].outcome, v),
             expected=_why(judged[name].expected),
             at_ms=at_ms,
@@ -89,7 +104,28 @@ def judge_history(
         )
         for name, v in verdicts.items()
     ]
-    return sorted(views + skipped, key=lambda c: c.name)
+    return sorted(views, key=lambda c: c.name)
+
+
+def base_name(check: str) -> str:
+    """A check's own name: the capstone's `ch4:ledger` is chapter 4's `ledger`."""
+    return check.rsplit(":", 1)[-1]
+
+
+def _unknown_on_window(name: str, events: int, seen: Verdict | None = None) -> Verdict:
+    """Unknown, for a check judged on (or needing more than) a window of `events`."""
+    from checks.verdict import Verdict
+
+    if seen is None:
+        why = "this check needs the whole run"
+    else:
+        why = f"what it saw may be the window's edge ({seen.summary.rstrip('.')})"
+    summary = (
+        f"Judged on a window (the run's last {events:,} events), not the whole run: {why}. "
+        "Press j for the final reads; w saves the run and judges all of it."
+    )
+    details = {**(seen.details if seen is not None else {}), ON_WINDOW: events}
+    return Verdict(name, "unknown", summary, details)
 
 
 def _outcome(outcome: str, verdict: Verdict) -> str:
@@ -142,20 +178,26 @@ def not_final(history: list[Event], before_ms: float | None = None) -> list[Even
     ]
 
 
+def is_setup(event: Event) -> bool:
+    """An event that sets the run up (a part's opening balances, f="init"): every
+    window keeps them all, whichever part wrote them and wherever they fell."""
+    return event.process == "setup" or event.f == "init"
+
+
 def recent_window(history: list[Event], events_max: int) -> list[Event]:
     """The last `events_max` events as a well-formed history, re-indexed.
 
     Completions whose invoke fell before the cut are dropped (an operation is
-    whole or absent); the setup events (opening balances) are always kept.
+    whole or absent); every setup event (`is_setup`: each part's opening
+    balances, the capstone has one per part) is kept, from before the cut too.
     """
     if len(history) <= events_max:
         return history
     cut = len(history) - events_max
-    setup = [e for e in history[: min(cut, 16)] if e.process == "setup"]
+    kept: list[Event] = [e for e in history[:cut] if is_setup(e)]
     opened: set[int | str] = set()
-    kept: list[Event] = list(setup)
     for ev in history[cut:]:
-        if ev.process == NEMESIS or ev.process == "setup":
+        if ev.process == NEMESIS or is_setup(ev):
             kept.append(ev)
         elif ev.type == "invoke":
             opened.add(ev.process)

@@ -725,25 +725,28 @@ class Session:
         return self._trimmed or self.history_len() > LEDGER_EVENTS_MAX
 
     def check_input(self) -> tuple[list[Event], str, bool]:
-        """(history window, scenario, run ledger?) for a check run outside the lock."""
+        """(history or its recent window, scenario, a window?) for a check run outside
+        the lock. Past LEDGER_EVENTS_MAX (or once trimmed) the checks judge a window
+        (`judge_history` says which verdicts a window can support)."""
         history = list(self.dep.history)
-        ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
-        window = recent_window(history, CHECK_EVENTS_MAX) if not ledger else history
+        whole = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
+        window = history if whole else recent_window(history, CHECK_EVENTS_MAX)
         if self.live_again:
             window = not_final(window)
         elif self.judged_at_ms is not None:  # judged more than once: the last j's reads
             window = not_final(window, before_ms=self.judged_at_ms)
-        return window, self.expectation_scenario(), ledger
+        return window, self.expectation_scenario(), not whole
 
     def run_checks(self) -> list[CheckView]:
         """Judge the history so far (call without the lock held: it copies under it)."""
         with self.lock:
-            history, scenario, ledger = self.check_input()
+            history, scenario, on_window = self.check_input()
+            at_ms = self.rt.now_ms  # the header's "judged at": the run's time, not its last event's
             self.checks_running = True
         try:
             views = judge_history(
-                self.dep, history, scenario, ledger=ledger, run=self._run_check,
-                judged_before=self.live_again,
+                self.dep, history, scenario, window=on_window, run=self._run_check,
+                judged_before=self.live_again, at_ms=at_ms,
             )  # fmt: skip
         finally:
             with self.lock:
