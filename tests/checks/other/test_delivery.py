@@ -162,3 +162,20 @@ def test_broker_runs_valid_and_mutations_caught(seed: int, mutation: str) -> Non
 def _mid(e: object) -> object:
     v = getattr(e, "value", None)
     return v.get("id") if isinstance(v, dict) else None
+
+
+def test_the_summary_names_the_groups_whose_effects_it_judged() -> None:
+    """`d11 run ch5 --scenario consumer-lag --variant no-dedup --seed 2` printed
+    "delivery PASS ... every recorded effect applied once" beside "settlement
+    EXPECTED FAILURE (settled-twice x65)": settlement records no applies."""
+    h = produce(History(), "m1")
+    consume(h, "m1", group="loyalty")
+    consume(h, "m1", group="settlement", apply=False)
+    consume(h, "m1", group="settlement", apply=False)  # redelivered: not judged here
+    v = check_delivery(h.events)
+    assert v.valid is True, v.summary
+    assert "every effect recorded (loyalty) applied once" in v.summary, v.summary
+    assert "settlement records no effects here, so this check does not judge them" in v.summary
+    h2 = produce(History(), "m1")
+    consume(h2, "m1", group="loyalty")
+    assert "every recorded effect applied once" in check_delivery(h2.events).summary
