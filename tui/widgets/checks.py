@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ChecksPanel"]
 
+BEHIND_S = 2.0  # simulated s: verdicts older than this say how old they are
+
 
 class ChecksPanel(FittedTitle, Widget):
     DEFAULT_CSS = """
@@ -31,7 +33,8 @@ class ChecksPanel(FittedTitle, Widget):
         self._key: tuple[object, ...] = ()
 
     def show(self, frame: Frame) -> None:
-        key = (tuple(frame.checks), frame.checks_running, tuple(frame.faults_active))
+        behind = int(_behind_s(frame)) if _behind_s(frame) >= BEHIND_S else 0
+        key = (tuple(frame.checks), frame.checks_running, tuple(frame.faults_active), behind)
         if self.frame is not None and key == self._key:
             return  # same verdicts: no redraw
         self.frame, self._key = frame, key
@@ -46,16 +49,21 @@ class ChecksPanel(FittedTitle, Widget):
         judged = [c for c in f.checks if c.events]
         if judged:
             newest = max(judged, key=lambda c: c.at_ms)
-            out.append(
-                f"judged at t={newest.at_ms / 1000:.1f} s on {newest.events:,} events\n",
-                style=p.dim,
-            )
+            # A round behind the run (a long history, a loaded machine) says so: the
+            # verdicts below are that old, not the run's now.
+            behind_s = _behind_s(f)
+            behind = behind_s >= BEHIND_S
+            head = f"judged at t={newest.at_ms / 1000:.1f} s"
+            head += f" ({behind_s:.0f} s ago)" if behind else ""
+            head += f" on {newest.events:,} events"
+            head += "; judging…" if f.checks_running else ""
+            out.append(head + "\n", style=p.warn if behind else p.dim)
         # The name column fits the longest name (the capstone's "ch4:double-entry"
         # ran into its verdict word at a fixed 14).
         name_w = max([14, *(len(c.name) + 1 for c in f.checks)])
         for c in f.checks:
             self._check(out, c, p, name_w)
-        if f.checks_running:
+        if f.checks_running and not judged:
             out.append("checking…\n", style=p.dim)
         if f.faults_active:
             out.append("faults now: ", style="bold")
@@ -85,6 +93,12 @@ class ChecksPanel(FittedTitle, Widget):
         out.append(f"  {_clip(c.summary, 2 * width)}\n", style=style if c.valid is False else "")
         if c.expected:
             out.append(f"  chapter: {_clip(c.expected, width - 9)}\n", style=p.dim)
+
+
+def _behind_s(frame: Frame) -> float:
+    """Simulated seconds between the newest verdict's history and the run's now (live)."""
+    at_ms = max((c.at_ms for c in frame.checks if c.events), default=frame.now_ms)
+    return (frame.now_ms - at_ms) / 1000.0 if frame.mode == "live" else 0.0
 
 
 def _clip(text: str, chars: int) -> str:
