@@ -284,6 +284,10 @@ class FailoverController(Node):
         self._arm_retry(ctx, ("promote-retry", cell))
 
     def _heard_since_declared(self, cell: str) -> bool:
+        """A lone writer's stale suspicion (a fenced controller's PROMOTING cell was
+        chosen by a majority: too late to take back, whatever it hears since)."""
+        if self.log is not None:
+            return False
         return self.last_seen_ms.get(cell, 0.0) > self.failing.get(cell, float("inf"))
 
     def _cancel(self, ctx: Context, cell: str) -> None:

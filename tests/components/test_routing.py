@@ -182,3 +182,23 @@ def test_gzone_rules_reach_the_subscribers_through_the_city_czone() -> None:
     ]
     czone.on_message(cctx, "gw-1", DirectoryRead("d"))
     assert cctx.take_sent() == [("gw-1", DirectoryReply("d", (0, 1, 2), 2, "cz-a"))]
+
+
+def test_a_fenced_controller_keeps_promoting_a_chosen_failover_whatever_it_hears() -> None:
+    """A majority chose the failover: a late Pong (to a ping sent before) cancels
+    nothing, and the Promote is re-sent (the cancel is the lone writer's only)."""
+    from reference.cells.failover import CellState, _failed_over
+
+    rules = even_buckets(["rz0", "rz1"])
+    pairs = {c: CellPair(c, f"gw-{c}", f"{c}s", f"db-{c}s") for c in ("rz0", "rz1")}
+    ctl = FailoverController(pairs, rules, "gzone", acceptors=["cz-a", "cz-b", "cz-c"])
+    ctx = RecordingContext(node_id="controller")
+    ctl.on_start(ctx)
+    ctx.clock_ms = 1_000
+    ctl._adopt(ctx, _failed_over(rules, "rz1", "rz1s"))  # the other controller's, chosen
+    assert ("db-rz1s", Promote("rz1 failed over")) in ctx.take_sent()
+    ctx.clock_ms = 1_100
+    ctl.on_message(ctx, "gw-rz1", Pong(1, "gw-rz1"))
+    ctl.on_timer(ctx, ("promote-retry", "rz1"))
+    assert ctx.take_sent() == [("db-rz1s", Promote("rz1 failed over"))]
+    assert ctl.state["rz1"] is CellState.PROMOTING
