@@ -19,6 +19,7 @@ from checks.delivery import check_delivery
 from checks.halves import check_half_messages
 from reference.mq.machine import BrokerMachine, dlq_topic, retry_topic
 from reference.mq.producer import TransactionalProducer
+from reference.tracing import is_shadow, shadow_name
 from tui.views.base import (
     ChapterView,
     HistoryTail,
@@ -30,7 +31,7 @@ from tui.views.base import (
     final_reads_in,
 )
 
-__all__ = ["MqSource", "MqView", "mq_live_checks"]
+__all__ = ["MqSource", "MqView", "mq_live_checks", "topic_of"]
 
 TOPIC = "payments"
 OPEN_SCAN_DONE_MAX = 256  # a producer's payments are scanned newest first until this many done
@@ -54,6 +55,17 @@ class MqSource(Protocol):
     broker_config: Any  # reference.mq.BrokerConfig
 
     def broker_state(self) -> Any: ...  # reference.mq.machine.BrokerMachine | None
+
+    def lanes(self) -> list[tuple[str, str]]: ...  # (consumer group, the topic it reads)
+
+
+def topic_of(dep: MqSource, group: str) -> str:
+    """The topic `group` reads (its lag is counted there): production's groups the
+    payments topic, a load test's shadow groups (pt_settlement) the shadow topic."""
+    topic = dict(dep.lanes()).get(group)
+    if topic is not None:
+        return topic
+    return shadow_name(TOPIC) if is_shadow(group) else TOPIC
 
 
 def open_transactions(node: Any) -> int:
@@ -109,7 +121,7 @@ class MqView(ChapterView):
             if state is None:
                 out.add(f"{'?':>6}{'?':>6}{'?':>5}", "dim").end()
                 continue
-            lag = state.lag(group, TOPIC)
+            lag = state.lag(group, topic_of(dep, group))
             retry_wait = state.lag(group, retry_topic(group))
             dead = len(state.queues.get((dlq_topic(group), 0), ()))
             out.add(f"{lag:>6,}", "warn" if lag >= LAG_WARN else "")
@@ -162,16 +174,19 @@ class MqView(ChapterView):
     # --8<-- [end:tui-claims]
 
     def brief(self, session: Session, out: Lines) -> None:
-        """Two lines for the capstone's panel: each group's lag; halves, check-backs, producers."""
+        """Two lines for the capstone's panel: each group's lag (messages of the topic it
+        reads not yet committed by it); halves, check-backs, producers."""
         dep: MqSource = session.dep
         rt = session.rt
         self._count_verdicts(dep)
         state = dep.broker_state()
-        out.add("mq ", "bold")
+        out.add("mq ", "bold").add("lag ", "dim")
         for group, members in dep.consumers.items():
             glyph, style = _group_state(rt, members)
-            lag = state.lag(group, TOPIC) if state is not None else "?"
-            out.add(glyph, style).add(f"{group} ").add(f"{lag} ", "warn" if glyph == "‖" else "")
+            lag = state.lag(group, topic_of(dep, group)) if state is not None else None
+            warn = glyph == "‖" or (lag is not None and lag >= LAG_WARN)
+            shown = f"{lag:,}" if lag is not None else "?"
+            out.add(glyph, style).add(f"{group} ").add(f"{shown} ", "warn" if warn else "")
         out.end()
         halves = len(state.halves) if state is not None else "?"
         v = self.verdicts
