@@ -47,7 +47,10 @@ impl Bits {
     /// Every member of `self` is in `a` or `b`.
     #[inline]
     fn within(&self, a: &Bits, b: &Bits) -> bool {
-        self.0.iter().zip(a.0.iter().zip(&b.0)).all(|(s, (x, y))| s & !(x | y) == 0)
+        self.0
+            .iter()
+            .zip(a.0.iter().zip(&b.0))
+            .all(|(s, (x, y))| s & !(x | y) == 0)
     }
     /// Every member of `self` is in `a`.
     #[inline]
@@ -216,7 +219,19 @@ impl<M: Model> Tables<M> {
                 resets.flip(c);
             }
         }
-        Tables { ops, nxt, prv, is_call, op_of, call_e, ret_e, definite, pure, pred, settled }
+        Tables {
+            ops,
+            nxt,
+            prv,
+            is_call,
+            op_of,
+            call_e,
+            ret_e,
+            definite,
+            pure,
+            pred,
+            settled,
+        }
     }
 }
 
@@ -257,8 +272,8 @@ struct Search<M: Model> {
     best_depth: Option<usize>,
     stuck: Option<usize>,
     state: M::State,
-    known: Bits,  // known-outcome calls linearized (search.py: bits ^ ibits)
-    ibits: Bits,  // unknown-outcome calls linearized
+    known: Bits, // known-outcome calls linearized (search.py: bits ^ ibits)
+    ibits: Bits, // unknown-outcome calls linearized
     moves: Option<Vec<usize>>,
     next_move: usize,
     budget: u64,
@@ -348,7 +363,11 @@ impl<M: Model> Search<M> {
     }
 
     fn dominated(&self, state: &M::State) -> bool {
-        match self.cache.get(self.known.0.as_slice()).and_then(|m| m.get(state)) {
+        match self
+            .cache
+            .get(self.known.0.as_slice())
+            .and_then(|m| m.get(state))
+        {
             None => false,
             Some(seen) => seen.iter().any(|o| o.subset_of(&self.ibits)),
         }
@@ -428,7 +447,11 @@ impl<M: Model> Search<M> {
                     }
                     continue;
                 }
-                let frame = if greedy { None } else { self.moves.take().map(|m| (m, self.next_move)) };
+                let frame = if greedy {
+                    None
+                } else {
+                    self.moves.take().map(|m| (m, self.next_move))
+                };
                 let before = std::mem::replace(&mut self.state, new_state);
                 self.stack.push((i, before, frame));
                 self.left -= self.t.definite[i] as usize;
@@ -527,7 +550,14 @@ fn round_robin<M: Model>(
                 Progress::Yielded => still.push(p),
                 Progress::Done(f) => {
                     failing = !f.linearizable;
-                    out[p] = Some((f.linearizable, f.order, f.stuck, f.steps, f.cache_entries, f.cache_full));
+                    out[p] = Some((
+                        f.linearizable,
+                        f.order,
+                        f.stuck,
+                        f.steps,
+                        f.cache_entries,
+                        f.cache_full,
+                    ));
                     spent.extend(searches[p].take()); // its tables and cache are not needed any more
                 }
             }
@@ -544,11 +574,22 @@ fn foreign(what: &str) -> PyErr {
 }
 
 /// A `checks.lin.model.Call` (a named tuple): input, output, call, ret (-1: None).
-fn call_fields<'py>(c: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, i64, Option<i64>)> {
+fn call_fields<'py>(
+    c: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, i64, Option<i64>)> {
     let t = c.downcast::<PyTuple>()?;
     let ret = t.get_item(6)?;
-    let ret = if ret.is_none() { None } else { Some(ret.extract::<i64>()?) };
-    Ok((t.get_item(3)?, t.get_item(4)?, t.get_item(5)?.extract::<i64>()?, ret))
+    let ret = if ret.is_none() {
+        None
+    } else {
+        Some(ret.extract::<i64>()?)
+    };
+    Ok((
+        t.get_item(3)?,
+        t.get_item(4)?,
+        t.get_item(5)?.extract::<i64>()?,
+        ret,
+    ))
 }
 
 /// Equal values (by Python's ==, as the model compares them) get equal numbers.
@@ -566,8 +607,12 @@ fn intern(values: &Bound<'_, PyDict>, v: &Bound<'_, PyAny>) -> PyResult<i64> {
 fn tables<M: Model, G: Hash + Eq>(rows: Vec<(M::Op, G, i64, Option<i64>)>) -> Tables<M> {
     let mut ids: FxHashMap<G, i64> = FxHashMap::default();
     let n = rows.len();
-    let (mut ops, mut group, mut call, mut ret) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ops, mut group, mut call, mut ret) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for (op, g, c, r) in rows {
         let next = ids.len() as i64;
         group.push(*ids.entry(g).or_insert(next));
@@ -603,12 +648,30 @@ fn check_register(
             let f = f.downcast::<PyString>()?;
             let op = match f.to_str()? {
                 "read" => {
-                    let got = if out.is(&unknown) { -1 } else { intern(&values, &out)? };
-                    RegOp { f: 0, a: intern(&values, &arg)?, b: 0, out: got } // a: only for the groups
+                    let got = if out.is(&unknown) {
+                        -1
+                    } else {
+                        intern(&values, &out)?
+                    };
+                    RegOp {
+                        f: 0,
+                        a: intern(&values, &arg)?,
+                        b: 0,
+                        out: got,
+                    } // a: only for the groups
                 }
                 "write" => {
-                    let got = if out.is(&unknown) { -1 } else { intern(&values, &out)? };
-                    RegOp { f: 1, a: intern(&values, &arg)?, b: 0, out: got }
+                    let got = if out.is(&unknown) {
+                        -1
+                    } else {
+                        intern(&values, &out)?
+                    };
+                    RegOp {
+                        f: 1,
+                        a: intern(&values, &arg)?,
+                        b: 0,
+                        out: got,
+                    }
                 }
                 "cas" => {
                     let pair = arg.downcast::<PyTuple>()?;
@@ -624,14 +687,24 @@ fn check_register(
                     } else {
                         return Err(foreign("a cas outcome other than ok, failed, unknown"));
                     };
-                    RegOp { f: 2, a: intern(&values, &pair.get_item(0)?)?, b: intern(&values, &pair.get_item(1)?)?, out: got }
+                    RegOp {
+                        f: 2,
+                        a: intern(&values, &pair.get_item(0)?)?,
+                        b: intern(&values, &pair.get_item(1)?)?,
+                        out: got,
+                    }
                 }
                 _ => return Err(foreign("this register operation")),
             };
             let g = (op.f, op.a, op.b, op.out);
             rows.push((op, g, call, ret));
         }
-        Ok(Search::new(tables(rows), intern(&values, init)?, cache_each, slice_steps.max(1)))
+        Ok(Search::new(
+            tables(rows),
+            intern(&values, init)?,
+            cache_each,
+            slice_steps.max(1),
+        ))
     };
     round_robin(parts.len(), start, timeout_s, &mut Vec::new())
 }
@@ -643,7 +716,15 @@ fn kv_value(v: &Bound<'_, PyAny>, unknown: &Bound<'_, PyAny>) -> PyResult<(u8, O
     } else if v.is_none() {
         Ok((1, None))
     } else {
-        Ok((2, Some(v.downcast::<PyString>().map_err(|_| foreign("a kv value that is not a string"))?.to_str()?.to_owned())))
+        Ok((
+            2,
+            Some(
+                v.downcast::<PyString>()
+                    .map_err(|_| foreign("a kv value that is not a string"))?
+                    .to_str()?
+                    .to_owned(),
+            ),
+        ))
     }
 }
 
@@ -681,11 +762,20 @@ fn check_kv(
             let op = KvOp {
                 f,
                 arg: Rc::from(arg.clone().unwrap_or_default()),
-                out: if f == 0 { got.clone().map(Rc::from) } else { None },
+                out: if f == 0 {
+                    got.clone().map(Rc::from)
+                } else {
+                    None
+                },
             };
             rows.push((op, (f, arg_kind, arg, out_kind, got), call, ret));
         }
-        Ok(Search::new(tables(rows), Rc::from(init.as_str()), cache_each, slice_steps.max(1)))
+        Ok(Search::new(
+            tables(rows),
+            Rc::from(init.as_str()),
+            cache_each,
+            slice_steps.max(1),
+        ))
     };
     round_robin(parts.len(), start, timeout_s, &mut Vec::new())
 }
@@ -716,7 +806,10 @@ type KvGroup = (u8, u8, Option<Rc<str>>, u8, Option<Rc<str>>);
 type KvSearchRow = (KvOp, KvGroup, i64, Option<i64>);
 
 /// A kv value as `kv_value` reads it, shared (Rc) between the op and its group.
-fn kv_text(v: &Bound<'_, PyAny>, unknown: &Bound<'_, PyAny>) -> PyResult<Option<(u8, Option<Rc<str>>)>> {
+fn kv_text(
+    v: &Bound<'_, PyAny>,
+    unknown: &Bound<'_, PyAny>,
+) -> PyResult<Option<(u8, Option<Rc<str>>)>> {
     if v.is(unknown) {
         return Ok(Some((0, None)));
     }
@@ -733,7 +826,10 @@ fn kv_text(v: &Bound<'_, PyAny>, unknown: &Bound<'_, PyAny>) -> PyResult<Option<
 /// when the fast path cannot vouch for it (the Python code then prepares
 /// the whole history, and raises its own errors); Ok(Some(None)) for an
 /// operation left out (failed, or a get whose outcome is unknown).
-fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<Option<Option<KvRow<'py>>>> {
+fn kv_row<'py>(
+    o: &Bound<'py, PyAny>,
+    unknown: &Bound<'py, PyAny>,
+) -> PyResult<Option<Option<KvRow<'py>>>> {
     let py = o.py();
     let f_obj = o.getattr(intern!(py, "f"))?;
     let f = match f_obj.downcast::<PyString>() {
@@ -751,7 +847,11 @@ fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<O
     let ret_at = if done.is_none() {
         None
     } else {
-        match done.getattr(intern!(py, "type"))?.downcast::<PyString>()?.to_str()? {
+        match done
+            .getattr(intern!(py, "type"))?
+            .downcast::<PyString>()?
+            .to_str()?
+        {
             "fail" => return Ok(Some(None)), // it did not happen
             "info" => None,
             "ok" => Some(done.getattr(intern!(py, "index"))?),
@@ -772,15 +872,23 @@ fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<O
         return Ok(Some(None)); // a get whose result is unknown constrains nothing
     }
     let arg = invoke.getattr(intern!(py, "value"))?;
-    let Some((arg_kind, arg_text)) = kv_text(&arg, unknown)? else { return Ok(None) };
+    let Some((arg_kind, arg_text)) = kv_text(&arg, unknown)? else {
+        return Ok(None);
+    };
     if f != 0 && arg_kind != 2 {
         return Ok(None); // a put or append of a non-string: Python's error
     }
-    let mut out = if ret.is_none() { unknown.clone() } else { done.getattr(intern!(py, "value"))? };
+    let mut out = if ret.is_none() {
+        unknown.clone()
+    } else {
+        done.getattr(intern!(py, "value"))?
+    };
     if f == 0 && out.is_none() {
         out = PyString::new(py, "").into_any(); // a read of nil reads the empty string
     }
-    let Some((out_kind, out_text)) = kv_text(&out, unknown)? else { return Ok(None) };
+    let Some((out_kind, out_text)) = kv_text(&out, unknown)? else {
+        return Ok(None);
+    };
     let op = KvOp {
         f,
         arg: arg_text.clone().unwrap_or_else(|| Rc::from("")),
@@ -805,7 +913,12 @@ fn kv_row<'py>(o: &Bound<'py, PyAny>, unknown: &Bound<'py, PyAny>) -> PyResult<O
 
 /// A `checks.lin.model.Call` (a named tuple, so `tuple.__new__` builds it
 /// without its Python-level `__new__`).
-fn new_call<'py>(make: &Bound<'py, PyAny>, call_type: &Bound<'py, PyAny>, k: usize, r: &KvRow<'py>) -> PyResult<Bound<'py, PyAny>> {
+fn new_call<'py>(
+    make: &Bound<'py, PyAny>,
+    call_type: &Bound<'py, PyAny>,
+    k: usize,
+    r: &KvRow<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = make.py();
     let input = PyTuple::new(py, [r.f.clone(), r.key.clone().into_any(), r.arg.clone()])?;
     let fields = PyTuple::new(
@@ -842,13 +955,18 @@ impl KvCalls {
     /// `split` builds them, read again from the operations (which the caller
     /// must not have changed since the check).
     fn calls<'py>(&self, py: Python<'py>, p: usize) -> PyResult<Bound<'py, PyList>> {
-        let part = self.parts.get(p).ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(p))?;
+        let part = self
+            .parts
+            .get(p)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(p))?;
         let (ops, unknown) = (self.ops.bind(py), self.unknown.bind(py));
         let make = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
         let calls = PyList::empty(py);
         for (k, &i) in part.iter().enumerate() {
             let Some(Some(row)) = kv_row(&ops.get_item(i)?, unknown)? else {
-                return Err(pyo3::exceptions::PyRuntimeError::new_err("an operation changed after its check"));
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "an operation changed after its check",
+                ));
             };
             calls.append(new_call(&make, self.call_type.bind(py), k, &row)?)?;
         }
@@ -877,7 +995,12 @@ struct KvPrepared {
     spent: Vec<Search<Kv>>,
 }
 
-type KvSplit<'py> = (usize, KvCalls, Vec<(Bound<'py, PyString>, usize)>, Vec<PartOut>);
+type KvSplit<'py> = (
+    usize,
+    KvCalls,
+    Vec<(Bound<'py, PyString>, usize)>,
+    Vec<PartOut>,
+);
 
 #[pymethods]
 impl KvPrepared {
@@ -894,7 +1017,9 @@ impl KvPrepared {
         timeout_s: Option<f64>,
     ) -> PyResult<KvSplit<'py>> {
         if self.checked {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err("a prepared history is checked once"));
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "a prepared history is checked once",
+            ));
         }
         self.checked = true;
         let rows = std::mem::take(&mut self.rows);
@@ -912,19 +1037,32 @@ impl KvPrepared {
             part.sort_by_key(|&i| rows[i].2 .2); // by call position; stable, as Python's sorted
         }
         parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
-        let shown = parts.iter().map(|part| (PyString::new(py, &rows[part[0]].0), part.len())).collect();
-        let mut searched: Vec<Option<Vec<KvSearchRow>>> =
-            parts.iter().map(|part| Some(part.iter().map(|&i| rows[i].2.clone()).collect())).collect();
+        let shown = parts
+            .iter()
+            .map(|part| (PyString::new(py, &rows[part[0]].0), part.len()))
+            .collect();
+        let mut searched: Vec<Option<Vec<KvSearchRow>>> = parts
+            .iter()
+            .map(|part| Some(part.iter().map(|&i| rows[i].2.clone()).collect()))
+            .collect();
         let calls = KvCalls {
             ops: self.ops.clone_ref(py),
             call_type: self.call_type.clone_ref(py),
             unknown: self.unknown.clone_ref(py),
-            parts: parts.iter().map(|part| part.iter().map(|&i| rows[i].1).collect()).collect(),
+            parts: parts
+                .iter()
+                .map(|part| part.iter().map(|&i| rows[i].1).collect())
+                .collect(),
         };
         let cache_each = (cache_max / parts.len().max(1) as u64).max(1000);
         let start = |p: usize| -> PyResult<Search<Kv>> {
             let rows = searched[p].take().expect("each part starts once");
-            Ok(Search::new(tables(rows), Rc::from(""), cache_each, slice_steps.max(1)))
+            Ok(Search::new(
+                tables(rows),
+                Rc::from(""),
+                cache_each,
+                slice_steps.max(1),
+            ))
         };
         let outcomes = round_robin(parts.len(), start, timeout_s, &mut self.spent)?;
         Ok((self.dropped, calls, shown, outcomes))
@@ -947,7 +1085,11 @@ fn prepare_kv_ops(
         match kv_row(&o, unknown)? {
             None => return Ok(None),
             Some(None) => dropped += 1,
-            Some(Some(r)) => rows.push((r.key.to_str()?.to_owned(), pos, (r.op, r.group, r.call, r.ret))),
+            Some(Some(r)) => rows.push((
+                r.key.to_str()?.to_owned(),
+                pos,
+                (r.op, r.group, r.call, r.ret),
+            )),
         }
     }
     Ok(Some(KvPrepared {
