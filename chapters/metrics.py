@@ -225,7 +225,7 @@ def _settled(history: list[Event], timed_out: set[Any], end_ms: float) -> dict[s
     `unknown` is every timeout, which nothing settled).
     """
     last: dict[Any, str] = {}
-    asked: set[Any] = set()
+    asked: set[object] = set()
     for inv, comp in _transfers(history):
         pid = _payment_id(inv)
         if pid in timed_out and inv.time_ms >= end_ms:

@@ -56,7 +56,7 @@ checkers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -423,7 +423,9 @@ class CapstoneDeployment(Deployment):
 
     # --8<-- [end:headline-counts]
 
-    def _headline_latency(self, ok_ms: list[float], counts: dict[str, Any]) -> dict[str, object]:
+    def _headline_latency(
+        self, ok_ms: list[float], counts: Mapping[str, float]
+    ) -> dict[str, object]:
         """The headline's per-payment latency over exactly the payments it counts as
         acknowledged in time (the night table's ok, summed: `ok_ms`), not over the
         merged history's, whose window is the longest system's and held other

@@ -210,7 +210,9 @@ def search_prepared(
     calls are built when first read (`LazyCalls`): a verdict needs none."""
     dropped, split, sizes, outcomes = prepared.check(cache_max, slice_steps, timeout_s)
     init_part = model.init_part
-    parts = [(key, LazyCalls(split, p, n), init_part(key)) for p, (key, n) in enumerate(sizes)]
+    parts: list[tuple[Hashable, Sequence[Call], object]] = [
+        (key, LazyCalls(split, p, n), init_part(key)) for p, (key, n) in enumerate(sizes)
+    ]
     return dropped, parts, outcomes
 
 
