@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from checks.history import NEMESIS, Event
+from checks.history import NOT_OPERATIONS, Event
 from tui.model import CheckView
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def judge_history(
     run: CheckRunner | None = None,
     judged_before: bool = False,
     at_ms: float | None = None,
+    final_reads: bool = False,
 ) -> list[CheckView]:
     """Run the stage's checks on `history` and set them against the chapter's expectations.
 
@@ -75,6 +76,7 @@ def judge_history(
     keeps checks reading node state off the moving simulation. `judged_before`:
     the run's final reads are taken and traffic went on (j judges again).
     `at_ms`: the run's time when `history` was copied (default: its last event's).
+    `final_reads`: j took them (a long run's window may have left them behind).
     """
     from chapters.stage import judge
 
@@ -82,14 +84,18 @@ def judge_history(
 
     if at_ms is None:
         at_ms = history[-1].time_ms if history else 0.0
+    # On a window, j's final reads do not make it the whole run: after them, w does.
+    finals = window and (
+        final_reads or any(e.type == "ok" and e.extra.get("final") for e in history)
+    )
     verdicts = {}
     for name, check in dep.checks.items():
         if window and base_name(name) in WHOLE_RUN_CHECKS:
-            verdicts[name] = _unknown_on_window(name, len(history))
+            verdicts[name] = _unknown_on_window(name, len(history), finals)
             continue
         verdict = run_check(name, check, history)
         if window and verdict.valid is False and base_name(name) not in WINDOW_SAFE_CHECKS:
-            verdict = _unknown_on_window(name, len(history), verdict)
+            verdict = _unknown_on_window(name, len(history), finals, verdict)
         verdicts[name] = verdict
     judged = judge(verdicts, dep.expectations(scenario))
     views = [
@@ -112,17 +118,21 @@ def base_name(check: str) -> str:
     return check.rsplit(":", 1)[-1]
 
 
-def _unknown_on_window(name: str, events: int, seen: Verdict | None = None) -> Verdict:
-    """Unknown, for a check judged on (or needing more than) a window of `events`."""
+def _unknown_on_window(
+    name: str, events: int, finals: bool, seen: Verdict | None = None
+) -> Verdict:
+    """Unknown, for a check judged on (or needing more than) a window of `events`;
+    `finals`: j took the final reads (in the window, or before it)."""
     from checks.verdict import Verdict
 
     if seen is None:
         why = "this check needs the whole run"
     else:
         why = f"what it saw may be the window's edge ({seen.summary.rstrip('.')})"
+    then = "w" if finals else "Press j for the final reads; then w"
     summary = (
         f"Judged on a window (the run's last {events:,} events), not the whole run: {why}. "
-        "Press j for the final reads; w saves the run and judges all of it."
+        f"{then} saves the run and judges all of it."
     )
     details = {**(seen.details if seen is not None else {}), ON_WINDOW: events}
     return Verdict(name, "unknown", summary, details)
@@ -188,8 +198,9 @@ def recent_window(history: list[Event], events_max: int) -> list[Event]:
     """The last `events_max` events as a well-formed history, re-indexed.
 
     Completions whose invoke fell before the cut are dropped (an operation is
-    whole or absent); every setup event (`is_setup`: each part's opening
-    balances, the capstone has one per part) is kept, from before the cut too.
+    whole or absent); events that are no operation (faults, spans) are kept,
+    and every setup event (`is_setup`: each part's opening balances, the
+    capstone has one per part) from before the cut too.
     """
     if len(history) <= events_max:
         return history
@@ -197,7 +208,7 @@ def recent_window(history: list[Event], events_max: int) -> list[Event]:
     kept: list[Event] = [e for e in history[:cut] if is_setup(e)]
     opened: set[int | str] = set()
     for ev in history[cut:]:
-        if ev.process == NEMESIS or is_setup(ev):
+        if ev.process in NOT_OPERATIONS or is_setup(ev):  # faults, spans: pair with nothing
             kept.append(ev)
         elif ev.type == "invoke":
             opened.add(ev.process)

@@ -746,7 +746,7 @@ class Session:
         try:
             views = judge_history(
                 self.dep, history, scenario, window=on_window, run=self._run_check,
-                judged_before=self.live_again, at_ms=at_ms,
+                judged_before=self.live_again, at_ms=at_ms, final_reads=self.judged,
             )  # fmt: skip
         finally:
             with self.lock:

@@ -50,6 +50,8 @@ def _merged_history() -> list[Event]:
     for p in range(30):
         add(100 + p, "transfer", "invoke")
         add(100 + p, "transfer", "ok")
+        if p == 25:
+            events.append(Event("info", "trace", "span", {"mark": "T"}, len(events), len(events)))
     return events
 
 
@@ -60,6 +62,7 @@ def test_a_window_keeps_every_setup_event_wherever_it_fell() -> None:
     window = recent_window(history, 20)
     inits = [e.value for e in window if e.f == "init" and e.type == "ok"]
     assert inits == [{"a": 10}, {"b": 20}], inits
+    assert [e.f for e in window if e.process == "trace"] == ["span"], "spans pair with nothing"
     assert [e.index for e in window] == list(range(len(window)))
 
 
@@ -95,6 +98,10 @@ def test_on_a_window_a_failure_is_unknown_and_whole_run_checks_are_not_run() -> 
     assert "not-exactly-once" in on_window["ch6:bank"].summary, "what it saw is kept"
     state = on_window["ch4:double-entry"]  # reads the replicas, not the history: still red
     assert state.valid is False and state.outcome == "unexpected-failure", state
+    final = Event("ok", 7, "read", {}, 99.0, len(history), {"final": True})
+    judged = judge_history(dep, [*history, final], "steady", window=True)
+    after_j = next(c for c in judged if c.name == "ch4:ledger").summary
+    assert "Press j" not in after_j and after_j.endswith("w saves the run and judges all of it.")
     whole = {c.name: c for c in judge_history(dep, history, "steady")}
     assert all(c.valid is False for c in whole.values()), "the whole run: red stays red"
 
