@@ -34,7 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 from checks.history import NEMESIS, Event
 from checks.nemesis import Action, apply_action
-from tui.fault_words import _cut_lines, _cut_off, _cut_state, _describe, _trace_detail
+from tui.fault_words import (
+    _cut_lines,
+    _cut_off,
+    _cut_state,
+    _describe,
+    _trace_detail,
+    control_plane_cut_words,
+)
 from tui.live_checks import LIVE_CHECKS, LiveWalletLin, judge_history, not_final, recent_window
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of, wanted_event
@@ -439,22 +446,9 @@ class Session:
         if not control:
             return
         standby = sorted(n for n in controllers if n not in inside)
-        if standby:  # the capstone: a standby controller in a city the cut leaves connected
-            where = ", ".join(f"{n} in {self.topology.city_of(n)}" for n in standby)
-            detail = (
-                f"{target} holds the failover controller ({', '.join(control)}); the standby "
-                f"outside the cut ({where}) fails {target}'s cells over: they pay again "
-                f"without waiting for h"
-            )
-            self._log("control-plane cut", "", detail)
-            self._say(detail)
-            return
         lost = {self.topology.city_of(n) for n in getattr(self.dep, "crash_victims", list)()}
-        scenario = f" (the crash scenario loses {', '.join(sorted(lost))} instead)" if lost else ""
-        detail = (
-            f"{target} holds the failover controller ({', '.join(control)}): no failover for its "
-            f"own cells while it is cut off; they pay again after h heals the cut{scenario}"
-        )
+        where = [f"{n} in {self.topology.city_of(n)}" for n in standby]
+        detail = control_plane_cut_words(target, control, where, sorted(lost))
         self._log("control-plane cut", "", detail)
         self._say(detail)
 
