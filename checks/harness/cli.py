@@ -178,6 +178,10 @@ def test_command(
         fixed = _load_schedule(schedule, spec) if schedule is not None else None
     except (HarnessError, ScheduleError) as exc:
         raise _fail(str(exc)) from None
+    if fixed is not None and set(spec.nemeses) <= {"none"} and not spec.scenario:
+        # Named after the schedule's faults, as `d11 hunt` stores it: a run of
+        # kill faults stored under "...-none" could not be found by its faults.
+        spec = replace(spec, nemeses=fixed.nemeses)
     with Interrupted() as said:
         _check_writable(store, junit)
         try:
@@ -457,7 +461,9 @@ def hunt_command(
         said.kept = f"the store folder under {store} may be incomplete"
         folder = _store(minimal, store, None)
         said.kept = f"the failure found is in {folder}"
-        _print_side_by_side(minimal)
+        # Titled for what it is: shrinking cut short at the budget proves no minimum.
+        title = "shortest failing schedule found" if found.shrink_cut else "minimal schedule"
+        _print_side_by_side(minimal, title)
         console.print(
             f"found a failure; shrunk over {found.runs} runs ({found.failing_runs} failing) "
             f"to {len(minimal.schedule.intervals())} fault(s), seed {minimal.spec.seed}"
@@ -483,14 +489,14 @@ def hunt_command(
         raise typer.Exit(1)
 
 
-def _print_side_by_side(result: TestResult) -> None:
-    """The minimal schedule next to the violation it causes, both in words."""
+def _print_side_by_side(result: TestResult, title: str = "minimal schedule") -> None:
+    """The schedule (`title`) next to the violation it causes, both in words."""
     from rich.columns import Columns
     from rich.text import Text
 
     from checks.harness.describe import describe_action, describe_witness
 
-    faults = Table(title="minimal schedule", title_justify="left")
+    faults = Table(title=title, title_justify="left")
     for column in ("ms", "fault", "what"):
         faults.add_column(column)
     for a in result.schedule.actions:

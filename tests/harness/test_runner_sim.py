@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -110,6 +111,18 @@ def test_the_budget_bounds_shrinking_too(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "shrunk over 2 runs" in result.output
     assert "shrinking stopped early at the budget (2 runs)" in result.output
+    # Cut short, the table does not claim a minimum it did not prove.
+    assert "shortest failing schedule found" in result.output
+    assert "minimal schedule" not in result.output
+    # The printed `or:` command stores its run under the schedule's faults, not "none".
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("or: "))
+    words = shlex.split(line)
+    args = words[words.index("test") :]  # past "or:" and however d11 was invoked
+    again = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "or")])
+    assert again.exit_code == 1, again.output
+    (test_folder,) = (tmp_path / "or").iterdir()
+    assert not test_folder.name.endswith("-none"), test_folder.name
+    assert test_folder.name.startswith("ch2-naive-payments-"), test_folder.name
 
 
 @pytest.mark.parametrize(
