@@ -154,7 +154,7 @@ def check_lin(
             sub, one.name, history, model, timeout_s, explain_timeout_s, json_out, console,
             html=html, no_html=no_html,
         )  # fmt: skip
-    verdict = _parts_verdict(verdicts, set_aside, shown(history))
+    verdict = parts_verdict(verdicts, set_aside, shown(history))
     if json_out:
         typer.echo(json.dumps(verdict.to_json()))
     else:
@@ -201,27 +201,42 @@ def _no_model_for(events: list[Event]) -> str | None:
     )
 
 
-def _parts_verdict(verdicts: dict[str, Verdict], set_aside: dict[str, str], where: str) -> Verdict:
-    """One verdict over the parts checked: invalid if one is, unknown if one is."""
+LIN_WORDS: dict[Validity, str] = {
+    True: "linearizable",
+    False: "not linearizable",
+    "unknown": "unknown",
+}
+
+
+def parts_verdict(
+    verdicts: dict[str, Verdict],
+    set_aside: dict[str, str],
+    where: str,
+    checker: str = "lin",
+    words: dict[Validity, str] = LIN_WORDS,
+    none_checked: str = "fits a model (name one with --model)",
+) -> Verdict:
+    """One verdict over the parts checked: invalid if one is, unknown if one is
+    (the exit status is the worst part's). `d11 check lin` and `d11 check ledger`
+    both judge a capstone history this way."""
     from checks.verdict import Verdict
 
     if not verdicts:
         return Verdict(
-            "lin",
+            checker,
             "unknown",
-            f"unknown: no part of {where} fits a model (name one with --model)",
+            f"unknown: no part of {where} {none_checked}",
             {"parts_set_aside": set_aside},
         )
     valids = [v.valid for v in verdicts.values()]
     valid: Validity = False if False in valids else "unknown" if "unknown" in valids else True
-    said = {True: "linearizable", False: "not linearizable", "unknown": "unknown"}
-    each = "; ".join(f"{name} {said[v.valid]}" for name, v in verdicts.items())
-    summary = f"{said[valid]}: {len(verdicts)} part(s) checked, each alone ({each})"
+    each = "; ".join(f"{name} {words[v.valid]}" for name, v in verdicts.items())
+    summary = f"{words[valid]}: {len(verdicts)} part(s) checked, each alone ({each})"
     details = {
         "parts_checked": {name: v.to_json() for name, v in verdicts.items()},
         "parts_set_aside": set_aside,
     }
-    return Verdict("lin", valid, summary, details)
+    return Verdict(checker, valid, summary, details)
 
 
 def _check_lin_part(

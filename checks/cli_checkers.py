@@ -9,6 +9,7 @@ unreadable input, so scripts and CI can gate on it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,13 @@ UNMODELLED = (
 
 
 def _run(
-    name: str, path: Path, fmt: str | None, as_json: bool, check: Any, mb_max: int | None = None
+    name: str,
+    path: Path,
+    fmt: str | None,
+    as_json: bool,
+    check: Any,
+    mb_max: int | None = None,
+    show: Callable[[Verdict], None] | None = None,
 ) -> None:
     """Load, check, print, exit with the verdict's status; any unreadable
     history gives one line on stderr and status 2, never a traceback. A
@@ -95,7 +102,7 @@ def _run(
     if as_json:
         typer.echo(json.dumps(verdict.to_json()))
     else:
-        render(verdict)
+        (show or render)(verdict)
     raise typer.Exit(verdict.exit_code)
 
 
@@ -287,6 +294,12 @@ def ledger_cmd(
         True, help="Hold every read to real-time order, not only the final ones."
     ),
     allow_negative: bool = typer.Option(False, help="Balances may go below zero."),
+    part: str | None = typer.Option(
+        None,
+        "--part",
+        help="A history of several parts (d11 run double11's): check this one alone "
+        "(default: each part with opening balances, one after the other).",
+    ),
     fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     max_mb: int | None = typer.Option(
@@ -295,21 +308,88 @@ def ledger_cmd(
 ) -> None:
     """Hold transfers against reads: exactly once, never half-applied.
 
-    Exit status: 0 valid, 1 invalid, 2 unknown (nothing to judge) or unreadable input.
+    The capstone's history (d11 run double11) holds one ledger per part, each
+    with its own opening balances: each is checked alone (--part picks one),
+    and the queue's part, which opens no ledger, is set aside and named
+    (`d11 check delivery` judges it).
+
+    Exit status: 0 valid, 1 invalid, 2 unknown (nothing to judge) or unreadable
+    input; over several parts, the worst part's.
     """
     from checks.transfers import check_ledger
 
     start = _balances(initial) if initial else None
+
+    def one(events: list[Event]) -> Verdict:
+        return check_ledger(
+            events, initial=start, realtime=realtime, negative_allowed=allow_negative
+        )
+
     _run(
         "ledger",
         history,
         fmt,
         as_json,
-        lambda ev: check_ledger(
-            ev, initial=start, realtime=realtime, negative_allowed=allow_negative
-        ),
+        lambda ev: _ledger_parts(ev, one, part, str(history), as_json),
         max_mb,
+        show=_show_parts,
     )
+
+
+def _ledger_parts(
+    events: list[Event],
+    check: Callable[[list[Event]], Verdict],
+    part: str | None,
+    where: str,
+    as_json: bool,
+) -> Verdict:
+    """Check a history's ledger, or each part's of a history of several (printing
+    each part's verdict as it comes unless --json); one verdict over them all."""
+    from rich.console import Console
+
+    from checks.cli import parts_verdict
+    from checks.lin.detect import parts
+
+    split = parts(events)
+    if split is None:
+        if part is not None:
+            raise HistoryError(f"--part {part}: {where} is a history of one part")
+        return check(events)
+    names = [p.name for p in split]
+    if part is not None and part not in names:
+        raise HistoryError(f"--part {part}: {where} has parts {', '.join(names)}")
+    verdicts: dict[str, Verdict] = {}
+    set_aside: dict[str, str] = {}
+    for one in split:
+        if part is not None and one.name != part:
+            continue
+        if not any(ev.f == "init" and ev.type == "ok" for ev in one.events):
+            fs = sorted({ev.f for ev in one.events if ev.process not in ("nemesis", "trace")})
+            set_aside[one.name] = (
+                f"it opens no ledger: its operations, {', '.join(fs)}, are judged by "
+                "d11 check delivery"
+                if fs
+                else "it opens no ledger and holds no operation"
+            )
+            continue
+        if not as_json:
+            Console().rule(f"part {one.name}", style="dim")
+        verdicts[one.name] = v = check(one.events)
+        if not as_json:
+            render(v)
+    words: dict[Validity, str] = {True: "valid", False: "invalid", "unknown": "unknown"}
+    return parts_verdict(verdicts, set_aside, where, "ledger", words, "opens a ledger")
+
+
+def _show_parts(verdict: Verdict) -> None:
+    """A verdict over parts: the parts set aside and the one line (each part's
+    verdict was printed as it came); a history of one part: the usual tables."""
+    if "parts_set_aside" not in verdict.details:
+        render(verdict)
+        return
+    for name, why in verdict.details["parts_set_aside"].items():
+        typer.echo(f"part {name}: not checked ({why})")
+    typer.echo(verdict.summary)
 
 
 def txn_cmd(
