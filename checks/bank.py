@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard, cast
 
 from checks.history import Event, HistoryError, pair_operations
-from checks.verdict import Verdict, has_client_operations, no_client_operations
+from checks.verdict import Verdict, has_client_operations, no_client_operations, plural
 
 WITNESS_READS_MAX = 10  # bad reads quoted in full in the witness
 
@@ -249,8 +249,12 @@ def _verdict(
         return Verdict(
             "bank",
             True,
-            f"All {len(points)} complete reads add up to {total}; no bad balance "
-            f"in {len(reads)} reads.",
+            (
+                f"All {len(points)} complete reads add up to {total}"
+                if len(points) != 1
+                else f"The only complete read adds up to {total}"
+            )
+            + f"; no bad balance in {plural(len(reads), 'read')}.",
             details,
         )
     first = bad[0]

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checks.history import Event, pair_operations
-from checks.verdict import Verdict
+from checks.verdict import Verdict, plural
 
 __all__ = ["check_half_messages"]
 
@@ -106,7 +106,8 @@ def check_half_messages(events: Sequence[Event], *, open_ms: float | None = None
     return Verdict(
         "half-messages",
         False,
-        f"{len(stuck)} messages were left half-sent without a report. First: {stuck[0][1]} "
+        f"{plural(len(stuck), 'message was', 'messages were')} left half-sent without a "
+        f"report. First: {stuck[0][1]} "
         f"(sent at index {stuck[0][0]}).",
         details,
         witness,

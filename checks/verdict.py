@@ -24,6 +24,11 @@ EXIT_INVALID = 1
 EXIT_UNKNOWN = 2  # also: the history could not be read
 
 
+def plural(n: int, word: str, words: str = "") -> str:
+    """'1 read', '3 reads': a count with its noun agreeing (`words` for an irregular plural)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
 # --8<-- [start:verdict]
 @dataclass(frozen=True, slots=True)
 class Verdict:

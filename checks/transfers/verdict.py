@@ -11,7 +11,7 @@ from typing import Any
 
 from checks.transfers.history import ABSENT, APPLIED, LedgerError, _Setting
 from checks.transfers.search import WORK_MAX
-from checks.verdict import Verdict
+from checks.verdict import Verdict, plural
 
 ERRORS_MAX = 50  # errors kept in the verdict (the count is exact)
 
@@ -62,7 +62,7 @@ def _verdict(
         return Verdict(
             "ledger",
             False,
-            f"{len(errors)} ledger violations ({_kinds(errors)}). First, at index "
+            f"{plural(len(errors), 'ledger violation')} ({_kinds(errors)}). First, at index "
             f"{first.index}: {first.message}.{why}",
             details,
             [e.to_json() for e in errors[:ERRORS_MAX]],

@@ -82,7 +82,7 @@ def test_on_a_window_a_failure_is_unknown_and_whole_run_checks_are_not_run() -> 
     def broken(name: str) -> Check:
         def check(history: list[Event]) -> Verdict:
             ran.append(name)
-            return Verdict(name, False, "1 ledger violations (not-exactly-once x1)")
+            return Verdict(name, False, "1 ledger violation (not-exactly-once x1)")
 
         return check
 

@@ -49,6 +49,19 @@ def test_bank_wrong_total_reported_with_time_and_index() -> None:
     assert "index 5" in v.summary
 
 
+def test_bank_summary_counts_agree_for_one_read() -> None:
+    """A run with one complete read once said 'All 1 complete reads ... in 1 reads'."""
+    h = History()
+    h.op(0, "read", None, {"a": 50, "b": 50})
+    v = check_bank(h.events, total=100)
+    assert v.valid is True
+    assert v.summary == "The only complete read adds up to 100; no bad balance in 1 read."
+    h.op(0, "read", None, {"a": 60, "b": 40})
+    assert "All 2 complete reads add up to 100; no bad balance in 2 reads." in (
+        check_bank(h.events, total=100).summary
+    )
+
+
 def test_bank_negative_and_unknown_accounts() -> None:
     h = History()
     h.op(0, "read", None, {"a": -10, "b": 110})
@@ -123,6 +136,7 @@ def test_ledger_lost_acknowledged_transfer() -> None:
     (err,) = v.witness
     assert err["kind"] == "not-exactly-once"
     assert "acknowledged transfer t2 (b->c 30c) was not applied" in err["explanations"]
+    assert v.summary.startswith("1 ledger violation (")  # not "1 ledger violations"
 
 
 def test_ledger_several_lost_transfers_explained_together() -> None:
