@@ -135,6 +135,17 @@ def _errors_line(s: dict[str, Any]) -> str:
     settled = s.get("settled") or {}
     if s.get("timeouts") and "not_asked" in settled:
         return line + _timeouts_by_asker(s["timeouts"], s["settled"])
+    found = s.get("final_read_resolution")
+    if (
+        s.get("timeouts")
+        and settled.get("asked") == 0
+        and found
+        and found["applied"] + found["not_applied"] == s["timeouts"]
+    ):  # nothing asked about them; the final read tells their fate (chapter 5)
+        return line + (
+            f"; {s['timeouts']:,} timeouts (no answer by the deadline), not asked again; the "
+            f"final read finds {found['applied']:,} applied, {found['not_applied']:,} not"
+        )
     if s.get("timeouts") and settled.get("asked") == 0:  # nothing settled them
         return line + (
             f"; {s['timeouts']:,} timeouts (no answer by the deadline): not asked again (the "

@@ -196,6 +196,9 @@ class MqDeployment(PaymentDeployment):
             if name:
                 life[name] += 1
         out: dict[str, Any] = {"message_life": dict(sorted(life.items()))}
+        resolution = self.final_read_resolution()
+        if resolution is not None:
+            out["final_read_resolution"] = resolution
         sample = self.sample_life()
         if sample is not None:
             out["message_trace"] = sample
@@ -212,6 +215,23 @@ class MqDeployment(PaymentDeployment):
         return out
 
     # --8<-- [end:message-life]
+
+    def final_read_resolution(self) -> dict[str, int] | None:
+        """The fate of the payments no one got an answer for, as the final read shows
+        it: `d11 check ledger`'s resolution of the indefinite transfers (the clients do
+        not ask again here, so nothing else settles them). Computed once, after the
+        run (about 12 ms of CPU on `d11 run ch5 --scenario crash`); None when the
+        history cannot say (no final read, or a ledger the check refuses)."""
+        from checks.history import HistoryError
+        from checks.transfers import check_ledger
+
+        try:
+            found = check_ledger(self.history).details.get("resolution")
+        except HistoryError:
+            return None
+        if not isinstance(found, dict) or found.get("status") != "resolved":
+            return None
+        return {"applied": len(found["applied"]), "not_applied": len(found["not_applied"])}
 
     # -- the final phase ---------------------------------------------------------------
     # --8<-- [start:mq-finish]

@@ -114,3 +114,27 @@ def test_timeouts_nobody_asked_about_again_are_not_called_settled() -> None:
     assert (
         "; the final phase settled the 114 timeouts: 100 applied, 4 not, 10 still unknown" in line
     )
+
+
+def test_timeouts_nobody_asked_about_give_the_final_read_s_resolution() -> None:
+    """Chapter 5's clients do not ask again; the line gives the fate the final read
+    shows (`d11 run ch5 --scenario crash --seed 1`: d11 check ledger on its folder
+    resolves the 114 timeouts, 3 applied, 111 not)."""
+    settled = {"applied": 0, "not_applied": 0, "unknown": 114, "asked": 0}
+    s = {"payments": 364, "error_rate": 0.43, "errors": {"timeout": 114, "declined": 43},
+         "timeouts": 114, "settled": settled,
+         "final_read_resolution": {"applied": 3, "not_applied": 111}}  # fmt: skip
+    line = _errors_line(s)
+    assert line.endswith(
+        "; 114 timeouts (no answer by the deadline), not asked again; the final read finds "
+        "3 applied, 111 not"
+    ), line
+
+
+def test_ch5_reads_the_timeouts_fate_from_its_final_read() -> None:
+    """The run computes that resolution itself, once, after the run."""
+    from chapters.run import simulate
+
+    run = simulate("ch5", "crash", seed=1, checks=())
+    assert run.summary["timeouts"] == 114
+    assert run.summary["final_read_resolution"] == {"applied": 3, "not_applied": 111}
