@@ -58,7 +58,7 @@ from chapters.ch5_mq.stage import MqStage
 from chapters.ch6_degrade.stage import CLIENTS as DEGRADE_CLIENTS
 from chapters.ch6_degrade.stage import DegradeStage
 from chapters.ch6_degrade.wiring import HOT_SHARE, QUEUE_MS, RATE_SHARE
-from chapters.ch7_rehearsal.stage import RehearsalStage
+from chapters.ch7_rehearsal.stage import RehearsalDeployment, RehearsalStage
 from chapters.stage import Deployment, Runtime, StageOptions
 from reference.cells import CellPair, FailoverController, GZone
 from reference.degrade import FlowRule, GuardConfig, ParamFlowRule, Sidecar, SidecarConfig
@@ -69,7 +69,7 @@ from reference.net.topology import Topology
 from reference.node import Node, NodeId
 from reference.tracing import LoadTestPolicy
 
-__all__ = ["PART_STAGES", "merge_layouts"]
+__all__ = ["PART_STAGES", "NightRehearsal", "merge_layouts"]
 
 Layout = dict[str, dict[str, list[str]]]
 REHEARSAL_USERS_CELL = "hz-users"  # chapter 2's build finds its clients by this cell's name
@@ -248,8 +248,29 @@ class DegradePart(DegradeStage):
         return {"deg-app": sorted(servers), "deg-users": list(DEGRADE_CLIENTS)}
 
 
+class NightRehearsal(RehearsalDeployment):
+    """Chapter 7's system on the night: its kill switch also reaches the pipeline's
+    gateways (`pipeline`, set by the capstone), which hold the allow-list and the
+    switch for the tagged payments of the cells (`CellsPart.gateway_node`): one
+    switch stops all tagged traffic at once, both systems'."""
+
+    pipeline: Deployment | None = None
+
+    def switched_gateways(self) -> list[str]:
+        mine = super().switched_gateways()
+        if self.pipeline is None or not getattr(self.pipeline, "traced", False):
+            return mine  # no load test through the pipeline: its gateways hold no switch
+        return mine + list(self.pipeline.roles["gateway"])
+
+
 class RehearsalPart(RehearsalStage):
-    """Chapter 7 as it is, in the host city, its clients renamed."""
+    """Chapter 7 as it is, in the host city, its clients renamed; its kill switch
+    the night's (`NightRehearsal`)."""
+
+    def new_deployment(
+        self, rt: Runtime, options: StageOptions, topo: Topology
+    ) -> RehearsalDeployment:
+        return NightRehearsal(self, rt, options, topo)
 
     def topology(self, options: StageOptions) -> Topology:
         return Topology.build(self.layout(options))

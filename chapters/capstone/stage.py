@@ -66,7 +66,7 @@ from chapters.capstone.elastic import (
     check_owners,
     handover_figures,
 )
-from chapters.capstone.parts import PART_STAGES, merge_layouts, part_layout
+from chapters.capstone.parts import PART_STAGES, NightRehearsal, merge_layouts, part_layout
 from chapters.capstone.pipeline import (
     LEAKS,
     LOAD_TEST_SHARE,
@@ -845,6 +845,9 @@ class CapstoneStage(Stage):
             for check in part.checks:
                 dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
         dep.checks |= OWN_CHECKS
+        rehearsal = dep.parts["rehearsal"]
+        assert isinstance(rehearsal, NightRehearsal)
+        rehearsal.pipeline = dep.parts["cells"]  # one kill switch for all tagged traffic
         queue = dep.parts["mq"]
         assert isinstance(queue, PipelineQueue)
         record_spans(rt, queue, nodes_of["cells"] | nodes_of["mq"])  # the pipeline's spans

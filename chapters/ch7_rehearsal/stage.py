@@ -47,6 +47,7 @@ from reference.capacity.replay import replay_arrivals
 from reference.clients import ClosedLoop, Payment
 from reference.gateway import GatewayConfig, PaymentGateway
 from reference.gateway.router import CellRouter, ShardRouter
+from reference.net.topology import Topology
 from reference.node import NodeId
 from reference.payment import PAYMENT_PROCEDURES, PAYMENT_SCHEMA, open_accounts
 from reference.sim.rng import stream
@@ -179,9 +180,14 @@ class RehearsalDeployment(ShardingDeployment):
             )
         )
 
+    def switched_gateways(self) -> list[str]:
+        """The gateways the kill switch reaches: this system's (the capstone adds the
+        pipeline's, which serve tagged payments too)."""
+        return list(self.roles["gateway"])
+
     def kill_switch(self, enabled: bool) -> None:
         """The global switch: every gateway stops (or resumes) tagged traffic."""
-        for gw in self.roles["gateway"]:
+        for gw in self.switched_gateways():
             # The operator's console is not a node here: the switch is handed to
             # each gateway as a message from itself (the simulator's context).
             ctx = self.rt.context(gw)  # type: ignore[attr-defined]
@@ -217,10 +223,15 @@ class RehearsalStage(ShardingStage):
         if not isinstance(share, int | float) or not 0 <= share <= 1:
             raise StageError(f"load_test_share must be in [0, 1], not {share!r}")
 
+    def new_deployment(
+        self, rt: Runtime, options: StageOptions, topo: Topology
+    ) -> RehearsalDeployment:
+        return RehearsalDeployment(self, rt, options, topo)
+
     # --8<-- [start:rehearsal-build]
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         topo = self.topology(options)
-        dep = RehearsalDeployment(self, rt, options, topo)
+        dep = self.new_deployment(rt, options, topo)
         shards = _shard_ids(options.shards or DEFAULT_SHARDS)
         gateways = _gateway_ids(len(shards))
         balances = dep.opening_balances()

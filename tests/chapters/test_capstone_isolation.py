@@ -65,3 +65,38 @@ def test_a_leak_the_pipeline_has_no_node_for_is_refused() -> None:
         get_stage("double11").options(extra={"leak": "ledger"})
     with pytest.raises(StageError, match="load-test traffic"):
         get_stage("double11").options(extra={"leak": "producer", "load_test_share": 0.0})
+
+
+SWITCH_AT_MS = 1_000.0
+IN_FLIGHT_MS = 50.0  # the switch is a message each gateway sends itself: delivered at once
+
+
+def test_the_kill_switch_stops_the_pipelines_tagged_traffic_too() -> None:
+    """The TUI's `o` calls the rehearsal part's `kill_switch` (chapter 7's system):
+    on the night it reaches the pipeline's gateways too, so past the switch (and a
+    message's flight) no tagged payment enters a cell gateway, and production's do."""
+    from chapters.capstone.parts import NightRehearsal
+    from chapters.capstone.stage import STAGE, CapstoneDeployment
+    from reference.runtime.sim import SimRuntime
+
+    opts = STAGE.options(seed=1, duration_s=2.0, scale=1 / 4000)
+    rt = SimRuntime(topology=STAGE.topology(opts), seed=1)
+    dep = STAGE.build(rt, opts)
+    assert isinstance(dep, CapstoneDeployment)
+    rt.start()
+    dep.apply_scenario("steady")
+    rt.run_until(SWITCH_AT_MS)
+    rehearsal = dep.parts["rehearsal"]
+    assert isinstance(rehearsal, NightRehearsal)
+    rehearsal.kill_switch(False)  # what the TUI's `o` calls on the night
+    rt.run_until(SWITCH_AT_MS + 600.0)
+    gateways = set(dep.parts["cells"].roles["gateway"])
+    entered = [
+        (e.time_ms, e.value.get("mark"))
+        for e in dep.parts["mq"].history
+        if e.f == "span" and e.value.get("node") in gateways and not e.value.get("outcome")
+    ]
+    after = SWITCH_AT_MS + IN_FLIGHT_MS
+    assert any(m == "T" for t, m in entered if t < SWITCH_AT_MS), "no tagged traffic before"
+    assert [t for t, m in entered if m == "T" and t > after] == []
+    assert any(m != "T" for t, m in entered if t > after), "production stopped too"

@@ -89,9 +89,23 @@ class PartSession:
         return self._session.history_cut()
 
 
+# On the night the kill switch (chapter 7's `o`) reaches the pipeline's cell gateways
+# too (chapters.capstone.parts.NightRehearsal): its help says so.
+NIGHT_KILL_SWITCH = (
+    "The kill switch: every gateway, chapter 7's and the pipeline's cell gateways, "
+    "stops (or resumes) load-test traffic at once"
+)
+
+
+def _night_key(k: ViewKey) -> ViewKey:
+    return replace(k, help=NIGHT_KILL_SWITCH) if k.action == "kill-switch" else k
+
+
 class CapstoneView(ChapterView):
     titles = ("Double 11 night · queues, controls, load test", "Night · queues, controls", "Night")
-    keys: tuple[ViewKey, ...] = tuple(k for _, view in PARTS.values() for k in view.keys)
+    keys: tuple[ViewKey, ...] = tuple(
+        _night_key(k) for _, view in PARTS.values() for k in view.keys
+    )
 
     def __init__(self) -> None:
         super().__init__()
