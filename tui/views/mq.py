@@ -141,7 +141,10 @@ class MqView(ChapterView):
             out.end()
             asked = max((h.checks for h in halves.values()), default=0)
             every_s = cfg.transaction_check_interval_ms / 1000.0
-            out.add(f"  asked {asked}/{cfg.transaction_check_max}, every {every_s:g} s", "dim")
+            # The max over halves still waiting: a half asked 8 times and then
+            # resolved leaves it, so "asked 0/15" after that check-back read wrong.
+            checks = f"{asked}/{cfg.transaction_check_max}"
+            out.add(f"  most-asked half {checks}, every {every_s:g} s", "dim")
             out.add("  aside ").add(f"{v['check-max']:,}", "bad" if v["check-max"] else "dim")
             out.end()
         out.add("commit ").add(f"{v['commit']:,}", "ok").add(f" rollback {v['rollback']:,}")
