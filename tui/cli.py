@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
+import typer.rich_utils
+from rich.console import RenderableType
+from rich.style import StyleType
+from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from chapters import get_stage
@@ -66,6 +72,31 @@ class _OneLineErrors(TyperGroup):
         # value (d11's commands return None).
         sys.exit(rv if isinstance(rv, int) else 0)
 
+
+class _HelpTable(Table):
+    """typer's --help table, whose option names are never cut.
+
+    When the help is narrower than its table, rich levels every wrappable
+    column to one width: at 80 columns `d11 bench process --help` showed
+    `--batch-max-comm…` and `--snapshot-every…`. Scripts call options by
+    those names, so a cell holding only option names does not wrap; the help
+    text beside it wraps narrower instead.
+    """
+
+    def add_row(
+        self,
+        *renderables: RenderableType | None,
+        style: StyleType | None = None,
+        end_section: bool = False,
+    ) -> None:
+        super().add_row(*renderables, style=style, end_section=end_section)
+        for column, cell in zip(self.columns, renderables, strict=False):
+            if isinstance(cell, Text) and _OPTION_NAMES.fullmatch(cell.plain):
+                column.no_wrap = True
+
+
+_OPTION_NAMES = re.compile(r"--?[\w-]+(,--?[\w-]+)*")  # "--fsync", "--json,-j"
+setattr(typer.rich_utils, "Table", _HelpTable)  # noqa: B010 (typer builds its help tables with it)
 
 app = typer.Typer(
     name="d11",

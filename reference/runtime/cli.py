@@ -63,7 +63,7 @@ def bench_process(
         DEFAULT_TUNING.learn_delay_ms is not None,
         "--defer-learn/--no-defer-learn",
         help="Followers apply what an Accept says is committed on their loop's next "
-        "turn, alongside the accept's fsync (--no-defer-learn: in the handler, before it).",
+        "turn, alongside the accept's fsync (off: in the handler, before it).",
     ),
     compare_pgbench: bool = typer.Option(
         False,

@@ -87,3 +87,13 @@ def test_a_negative_seed_is_refused_by_chapters_6_and_7_too(args: tuple[str, ...
 def test_drill_names_a_bad_scenario_first() -> None:
     code, out = d11("degrade", "drill", "--scenario", "nope")
     assert code == 2 and "ch6 has no scenario 'nope'" in out
+
+
+def test_option_names_are_whole_in_80_column_help() -> None:
+    """At 80 columns rich cut `--batch-max-commands` to `--batch-max-comm…`;
+    scripts call options by name, so the help shows every name whole."""
+    result = CliRunner().invoke(app, ["bench", "process", "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    for name in ("--batch-max-commands", "--snapshot-every-slots", "--compare-pgbench"):
+        assert name in result.output, result.output
