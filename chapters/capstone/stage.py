@@ -20,8 +20,9 @@ are one payment pipeline (`pipeline.py`):
 The `double11` scenario runs every chapter's own midnight spike (aligned:
 midnight is one instant for all), loses a whole city at the peak (any of
 the three, `lost_city`; the GZone's, Hangzhou, by default), stalls the
-settlement consumer group for `lag_ms` after it and measures how long the
-group takes to drain, and judges every checker of every chapter, named
+settlement consumer group and its shadow twin (`pt_settlement`, the load
+test's lane) for `lag_ms` after it and measures how long each takes to
+drain, and judges every checker of every chapter, named
 `chapter:check`: chapter 4's on the clients' payments with each settlement
 as the ledger transfer it is, chapter 5's on the producers' and consumers'
 events with the clients' balance reads, and the capstone's own
@@ -44,10 +45,10 @@ is not overloaded (its timeouts are the lost city's), so the door costs a
 few payments there (seed 1: 2,190 -> 1,998 of 2,262 ok, 22 -> 111 timeouts:
 retries into the rerouted range refused); it earns its keep when the spike
 outruns the pipeline (`--scale 1/50`: 1,533 -> 3,614 ok, 18,393 -> 1,897
-timed out). Chapter 7's tagged traffic runs through chapter 2's shards, not
-through the cells and the queue (the pipeline's queue carries no load-test
-lane, so chapter 5's `isolation` check, which judged that lane when
-chapter 5 ran beside the others, is not part of this night). Chapters 6
+timed out). Chapter 7's load test runs through the pipeline too (a share of
+the cells' payments tagged, into shadow accounts, the shadow topic and the
+shadow groups; `ch5:isolation` judges it), beside chapter 7's own system on
+chapter 2's shards; one kill switch stops both (`parts.NightRehearsal`). Chapters 6
 and 7 are one-city systems and live in a city that survives
 (`parts.host_city`), hit by the same night and judged by their own
 checkers.
@@ -57,7 +58,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 from chapters.capstone.elastic import (
@@ -73,12 +75,13 @@ from chapters.capstone.pipeline import (
     VIEWS,
     PipelineQueue,
     check_pipeline,
+    lanes_of,
     pipeline_figures,
     record_spans,
 )
 from chapters.ch4_paxos.stage import CITIES, PaxosDeployment
 from chapters.ch4_paxos.stage import LOST_CITY as CELLS_LOST_CITY
-from chapters.ch5_mq.stage import TOPIC, MqDeployment
+from chapters.ch5_mq.stage import MqDeployment
 from chapters.common import SPIKE_AT_MS, STEADY_SHARE, expect
 from chapters.scenarios import WARMUP_MS
 from chapters.stage import (
@@ -176,7 +179,7 @@ class CapstoneDeployment(Deployment):
         self.chapter_of: dict[str, str] = {}
         self.lost: tuple[float, str] | None = None  # (when, city)
         self.midnight_ms = 0.0
-        self.lag: dict[str, Any] = {}
+        self.stalls: dict[str, Stall] = {}  # the lag drill's groups, production's first
         # (time_ms, kind, node, version): the failover's steps, from telemetry.
         self.routing_events: list[tuple[float, str, str, int]] = []
 
@@ -372,8 +375,9 @@ class CapstoneDeployment(Deployment):
                 "cells_recovered_after_ms": self._cells_recovered_after_ms(at_ms),
                 "gzone_lost": city == DEFAULT_LOST_CITY,
             }
-        if self.lag:
-            out["consumer_lag"] = dict(self.lag)
+        if self.stalls:
+            production, *shadow = (asdict(s) for s in self.stalls.values())
+            out["consumer_lag"] = production | ({"shadow": shadow[0]} if shadow else {})
         moves = handover_figures(self._own)
         if moves:
             out["elastic"] = {"cell": ELASTIC_CELL, "moves": moves}
@@ -586,7 +590,8 @@ def _each(scenario: str) -> Callable[[Deployment], None]:
 
 # --8<-- [start:double11]
 def _double11(dep: Deployment) -> None:
-    """Every chapter's midnight spike; a city lost at the peak; settlement stalls."""
+    """Every chapter's midnight spike; a city lost at the peak; settlement (and its
+    shadow twin) stalls."""
     assert isinstance(dep, CapstoneDeployment)
     _each("double11")(dep)
     peak_ms = dep.midnight_ms + PEAK_AFTER_MIDNIGHT_MS
@@ -658,46 +663,63 @@ def _lose_city(dep: CapstoneDeployment, city: str) -> None:
         part.crash(victims, f"the city of {city} is lost")  # type: ignore[attr-defined]
 
 
+@dataclass
+class Stall:
+    """One consumer group of the lag drill: who was paused, when, and its backlog."""
+
+    group: str
+    paused: list[str]
+    paused_at_ms: float
+    resumed_at_ms: float
+    max_lag: int = 0  # messages: the group's lag on its topic and its retry topic
+    drained_after_ms: float | None = None  # committed lag zero this long after resuming
+
+
 def _stall(dep: CapstoneDeployment, resume_ms: float) -> None:
-    """Pause the lagging group's live members; resume at `resume_ms`; time the drain."""
+    """Pause the lagging group's live members, and its shadow twin's (the load test's
+    lane of the same group: a rehearsal that throttles a group throttles the one its
+    tagged messages go to, so the load test sees the lag production sees); resume
+    both at `resume_ms`; time each one's drain (`dep.stalls`)."""
     mq = dep.parts["mq"]
     assert isinstance(mq, MqDeployment)
-    members = [n for n in mq.consumers[LAGGING_GROUP] if dep.rt.status(n) == "up"]
-    for n in members:
-        dep.rt.pause(n)  # type: ignore[attr-defined]
-    dep.lag = {
-        "group": LAGGING_GROUP, "paused": members, "paused_at_ms": round(dep.rt.now_ms, 3),
-        "resumed_at_ms": round(resume_ms, 3), "max_lag": 0, "drained_after_ms": None,
-    }  # fmt: skip
-    dep.note("consumer-lag", f"{LAGGING_GROUP} stalls: {', '.join(members) or 'no live member'}")
+    lanes = [(g, topic) for g, topic, twin in lanes_of(mq) if twin == LAGGING_GROUP]
+    stalls = dep.stalls
+    for group, _topic in lanes:
+        members = [n for n in mq.consumers[group] if dep.rt.status(n) == "up"]
+        for n in members:
+            dep.rt.pause(n)  # type: ignore[attr-defined]
+        stalls[group] = Stall(group, members, round(dep.rt.now_ms, 3), round(resume_ms, 3))
+        dep.note("consumer-lag", f"{group} stalls: {', '.join(members) or 'no live member'}")
 
-    def lag_now() -> int | None:
+    def lag_now(group: str, topic: str) -> int | None:
         state = mq.broker_state()
         if state is None:
             return None
-        retry = retry_topic(LAGGING_GROUP)
-        return state.lag(LAGGING_GROUP, TOPIC) + state.lag(LAGGING_GROUP, retry)
+        return state.lag(group, topic) + state.lag(group, retry_topic(group))
 
-    def poll() -> None:
-        lag = lag_now()
+    def poll(group: str, topic: str) -> None:
+        lag = lag_now(group, topic)
         now_ms = dep.rt.now_ms
+        mine = stalls[group]
         if lag is not None:
-            dep.lag["max_lag"] = max(dep.lag["max_lag"], lag)
+            mine.max_lag = max(mine.max_lag, lag)
         if now_ms >= resume_ms and lag == 0:
             drained_ms = now_ms - resume_ms
-            dep.lag["drained_after_ms"] = round(drained_ms, 3)
-            dep.note("drained", f"{LAGGING_GROUP} caught up {drained_ms:.0f} ms after resuming")
+            mine.drained_after_ms = round(drained_ms, 3)
+            dep.note("drained", f"{group} caught up {drained_ms:.0f} ms after resuming")
             return
         if now_ms < dep.end_ms:
-            dep.rt.call_at(now_ms + LAG_POLL_MS, poll)
+            dep.rt.call_at(now_ms + LAG_POLL_MS, partial(poll, group, topic))
 
     def resume() -> None:
-        for n in members:  # (a paused node's status is "paused", not "up")
-            dep.rt.resume(n)  # type: ignore[attr-defined]
-        dep.note("consumer-resume", f"{LAGGING_GROUP} resumes with a backlog")
+        for group, stall in stalls.items():
+            for n in stall.paused:  # (a paused node's status is "paused", not "up")
+                dep.rt.resume(n)  # type: ignore[attr-defined]
+            dep.note("consumer-resume", f"{group} resumes with a backlog")
 
     dep.rt.call_at(resume_ms, resume)
-    dep.rt.call_at(dep.rt.now_ms + LAG_POLL_MS, poll)
+    for group, topic in lanes:
+        dep.rt.call_at(dep.rt.now_ms + LAG_POLL_MS, partial(poll, group, topic))
 
 
 class CapstoneStage(Stage):
@@ -731,7 +753,8 @@ class CapstoneStage(Stage):
         "double11": Scenario(
             "double11",
             "every chapter's midnight spike; a whole city lost at the peak (lost_city, "
-            "hangzhou by default: the GZone's); settlement consumers stalled after it; "
+            "hangzhou by default: the GZone's); settlement consumers and their shadow twins "
+            "stalled after it; "
             "load-test traffic mixed in",
             _double11,
         ),

@@ -64,6 +64,13 @@ def test_the_night_keeps_every_checker_of_every_chapter_green(night: RunResult) 
     dep = night.deployment
     assert isinstance(dep, CapstoneDeployment)
     assert lag["paused"] and all(dep.rt.status(n) == "up" for n in lag["paused"])
+    # The drill stalls the shadow twin with it (the load test's lane sees the lag
+    # production sees), and times its drain the same way.
+    shadow = lag["shadow"]
+    assert shadow["group"] == "pt_settlement" and shadow["paused"], shadow
+    assert shadow["paused_at_ms"] == lag["paused_at_ms"], shadow
+    assert shadow["max_lag"] > 0 and shadow["drained_after_ms"] is not None, shadow
+    assert all(dep.rt.status(n) == "up" for n in shadow["paused"])
     assert s["load_test"]["load_test_payments"] > 0 and s["load_test"]["violations"] == {}
     # The queue is no system of its own: the cells' payments pass through it.
     assert set(s["parts"]) == {"cells", "degrade", "rehearsal"}
