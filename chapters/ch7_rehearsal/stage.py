@@ -89,6 +89,9 @@ class RehearsalDeployment(ShardingDeployment):
         self.load_factor = float(extra.get("load_factor", 1.0))
         self.replay: list[Payment] | None = None  # set by `load_test`: a recording to replay
         self._tagging = stream(self.options.seed, "load-test/tagging")
+        self._switch = True  # the kill switch: on (load test allowed) until flipped
+        self._owed_switch: set[str] = set()  # gateways down when it was flipped
+        self._watching_restarts = False
 
     def capacity_tps(self) -> float:
         """Chapter 2's estimate with TCC across shards (every variant here uses TCC)."""
@@ -186,14 +189,38 @@ class RehearsalDeployment(ShardingDeployment):
         return list(self.roles["gateway"])
 
     def kill_switch(self, enabled: bool) -> None:
-        """The global switch: every gateway stops (or resumes) tagged traffic."""
+        """The global switch: every gateway stops (or resumes) tagged traffic. A gateway
+        down when it is flipped never heard it (its disk keeps the last switch it
+        got): it gets the switch when it restarts, or it would serve tagged traffic
+        again after the operator stopped all of it."""
+        self._switch = enabled
+        self._owed_switch = set()
         for gw in self.switched_gateways():
-            # The operator's console is not a node here: the switch is handed to
-            # each gateway as a message from itself (the simulator's context).
-            ctx = self.rt.context(gw)  # type: ignore[attr-defined]
-            if ctx is not None:
-                ctx.send(gw, LoadTestSwitch(enabled))
+            if not self._send_switch(gw):
+                self._owed_switch.add(gw)
+        telemetry = getattr(self.rt, "telemetry", None)
+        if self._owed_switch and telemetry is not None and not self._watching_restarts:
+            self._watching_restarts = True
+            telemetry.subscribe(self._on_restart)
         self.note("kill-switch", "load test on" if enabled else "load test off")
+
+    def _send_switch(self, gw: str) -> bool:
+        """Hand `gw` the switch; False if it is down. The operator's console is not a
+        node here: the switch is a message from the gateway to itself."""
+        ctx = self.rt.context(gw)  # type: ignore[attr-defined]
+        if ctx is None:
+            return False
+        ctx.send(gw, LoadTestSwitch(self._switch))
+        return True
+
+    def _on_restart(self, event: TraceEvent) -> None:
+        if event.kind == "restart" and event.node in self._owed_switch:
+            # The runtime traces a restart before it boots the node: send once it is up.
+            self.rt.call_at(self.rt.now_ms, functools.partial(self._resend, event.node))
+
+    def _resend(self, gw: str) -> None:
+        if self._send_switch(gw):
+            self._owed_switch.discard(gw)
 
 
 class RehearsalStage(ShardingStage):

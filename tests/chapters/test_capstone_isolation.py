@@ -71,10 +71,11 @@ SWITCH_AT_MS = 1_000.0
 IN_FLIGHT_MS = 50.0  # the switch is a message each gateway sends itself: delivered at once
 
 
-def test_the_kill_switch_stops_the_pipelines_tagged_traffic_too() -> None:
-    """The TUI's `o` calls the rehearsal part's `kill_switch` (chapter 7's system):
-    on the night it reaches the pipeline's gateways too, so past the switch (and a
-    message's flight) no tagged payment enters a cell gateway, and production's do."""
+def _switched_night(down: str = "") -> list[tuple[float, str, object]]:
+    """The steady night, the kill switch flipped off at SWITCH_AT_MS as the TUI's `o`
+    does; `down`, a cell gateway, is crashed then and restarted 100 ms later (before
+    any controller fails its cell over). Returns (time, gateway, mark) of every
+    payment a cell gateway let in."""
     from chapters.capstone.parts import NightRehearsal
     from chapters.capstone.stage import STAGE, CapstoneDeployment
     from reference.runtime.sim import SimRuntime
@@ -86,17 +87,38 @@ def test_the_kill_switch_stops_the_pipelines_tagged_traffic_too() -> None:
     rt.start()
     dep.apply_scenario("steady")
     rt.run_until(SWITCH_AT_MS)
+    if down:
+        rt.crash(down)
+        rt.call_at(SWITCH_AT_MS + 100.0, lambda: rt.restart(down))
     rehearsal = dep.parts["rehearsal"]
     assert isinstance(rehearsal, NightRehearsal)
     rehearsal.kill_switch(False)  # what the TUI's `o` calls on the night
     rt.run_until(SWITCH_AT_MS + 600.0)
     gateways = set(dep.parts["cells"].roles["gateway"])
-    entered = [
-        (e.time_ms, e.value.get("mark"))
+    return [
+        (e.time_ms, e.value["node"], e.value.get("mark"))
         for e in dep.parts["mq"].history
         if e.f == "span" and e.value.get("node") in gateways and not e.value.get("outcome")
     ]
+
+
+def test_the_kill_switch_stops_the_pipelines_tagged_traffic_too() -> None:
+    """The TUI's `o` calls the rehearsal part's `kill_switch` (chapter 7's system):
+    on the night it reaches the pipeline's gateways too, so past the switch (and a
+    message's flight) no tagged payment enters a cell gateway, and production's do."""
+    entered = _switched_night()
     after = SWITCH_AT_MS + IN_FLIGHT_MS
-    assert any(m == "T" for t, m in entered if t < SWITCH_AT_MS), "no tagged traffic before"
-    assert [t for t, m in entered if m == "T" and t > after] == []
-    assert any(m != "T" for t, m in entered if t > after), "production stopped too"
+    assert any(m == "T" for t, _, m in entered if t < SWITCH_AT_MS), "no tagged traffic before"
+    assert [t for t, _, m in entered if m == "T" and t > after] == []
+    assert any(m != "T" for t, _, m in entered if t > after), "production stopped too"
+
+
+@pytest.mark.slow
+def test_a_gateway_down_when_the_switch_is_flipped_gets_it_when_it_restarts() -> None:
+    """Its disk never heard the switch: without the operator's resend it would serve
+    tagged payments again once it is back."""
+    down = "gw-hz-1"
+    entered = _switched_night(down)
+    back = SWITCH_AT_MS + 100.0
+    assert any(g == down and t > back for t, g, _ in entered), "the gateway took nothing back"
+    assert [t for t, g, m in entered if g == down and m == "T" and t > back] == []
