@@ -19,6 +19,7 @@ from tui.model import CheckView
 
 if TYPE_CHECKING:
     from chapters.stage import Check, Deployment, Expectation
+    from checks.harness.contract import Judgement
     from checks.lin.incremental import IncrementalLin
     from checks.lin.model import Call
     from checks.verdict import Verdict
@@ -111,6 +112,30 @@ def judge_history(
         for name, v in verdicts.items()
     ]
     return sorted(views, key=lambda c: c.name)
+
+
+def saved_views(
+    verdicts: dict[str, Verdict], judged: dict[str, Judgement], at_ms: float, events: int
+) -> dict[str, CheckView]:
+    """The verdicts `w` gave the whole run (`Session.save`), as the panel shows them.
+
+    Past the window the live checks cannot judge a check that needs the whole run
+    (unknown: `judge_history`); the save judges all of it. Its verdict stands in
+    for such an unknown, saying what it judged: the run up to the save.
+    """
+    return {
+        name: CheckView(
+            name=name,
+            valid=v.valid,
+            summary=f"The whole run to t={at_ms / 1000.0:.1f} s, judged when w saved it: "
+            + v.summary,
+            outcome=_outcome(judged[name].outcome, v),
+            expected=_why(judged[name].expected),
+            at_ms=at_ms,
+            events=events,
+        )
+        for name, v in verdicts.items()
+    }
 
 
 def base_name(check: str) -> str:

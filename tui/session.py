@@ -42,7 +42,14 @@ from tui.fault_words import (
     _trace_detail,
     control_plane_cut_words,
 )
-from tui.live_checks import LIVE_CHECKS, LiveWalletLin, judge_history, not_final, recent_window
+from tui.live_checks import (
+    LIVE_CHECKS,
+    LiveWalletLin,
+    judge_history,
+    not_final,
+    recent_window,
+    saved_views,
+)
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of, wanted_event
 from tui.session_config import SPEEDS, SessionConfig, SessionError
@@ -162,6 +169,9 @@ class Session:
             CheckView(name, "pending", "waiting for the first check") for name in self.dep.checks
         ]
         self.checks_running = False
+        # The whole run's verdicts as the last w judged them: past the window they
+        # stand in for the live checks' unknowns (`_with_saved`).
+        self._saved_checks: dict[str, CheckView] = {}
         self.message = ""
         self.view = view_for(self.stage.id)  # chapters 5-7: their own panel and keys
         if self.view is not None:  # their checks' live form: a prefix, in flight is not lost
@@ -746,8 +756,15 @@ class Session:
             with self.lock:
                 self.checks_running = False
         with self.lock:
+            if on_window:
+                views = self._with_saved(views)
             self._set_checks(views)
         return views
+
+    def _with_saved(self, views: list[CheckView]) -> list[CheckView]:
+        """A check a window leaves unknown shows the whole run's verdict from the last
+        w instead, if there is one (its summary says which run up to when)."""
+        return [self._saved_checks.get(c.name, c) if c.valid == "unknown" else c for c in views]
 
     # --8<-- [start:run-check]
     def _run_check(
@@ -818,6 +835,11 @@ class Session:
                 "end_ms": self.rt.now_ms,
             }  # fmt: skip
         result = self.result()
+        saved = saved_views(result.verdicts, result.judged, result.end_ms, len(result.history))
+        with self.lock:
+            self._saved_checks = saved
+            if self.history_cut():  # the panel's unknowns: the whole run is judged now
+                self._set_checks(self._with_saved(self.checks))
         folder = write_store(result, root, html=False)
         (folder / SESSION_FILE).write_text(json.dumps(session, indent=1) + "\n")
         write_manifest(folder)  # again: the manifest covers session.json
