@@ -494,7 +494,13 @@ def bench_checker(
         "over the same histories in this run and compare (needs Go; nothing is fetched).",
     ),
 ) -> None:
-    """Check Porcupine's corpus: time per family, beside Porcupine's own, measured now."""
+    """Check Porcupine's corpus: time per family, beside Porcupine's own, measured now.
+
+    Exit status: 0 measured, every verdict as the corpus expects; 1 measured,
+    but a verdict differs from the corpus's (each is named); 2 it could not
+    measure (no corpus at --corpus, or --porcupine's own benchmark failed; the
+    reason is on stderr).
+    """
     from checks.lin.corpus import PorcupineError, corpus_dir, porcupine_times
 
     root = corpus if corpus is not None else corpus_dir()
