@@ -12,49 +12,19 @@ it (a queue still being handed over is not taken again).
 
 from __future__ import annotations
 
-import random
-from collections.abc import Hashable
-from typing import Any, cast
+from typing import cast
 
 from reference.mq.consumer import ConsumerConfig, MessageConsumer
 from reference.mq.messages import LockQueues
 from reference.node import Context
 from reference.paxos.messages import Propose, ProposeResult
+from reference.testing import RecordingContext
 
 TOPIC = "payments"
 
 
-class _Ctx:
-    """Just what the consumer's lock and rebalance paths touch (sans-IO)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Any]] = []
-        self.random = random.Random(1)
-
-    def now_ms(self) -> float:
-        return 5_000.0
-
-    def send(self, dst: str, msg: Any) -> None:
-        self.sent.append((dst, msg))
-
-    def set_timer(self, delay_ms: float, tag: Hashable) -> None:
-        pass
-
-    def cancel_timer(self, tag: Hashable) -> None:
-        pass
-
-    def trace(self, kind: str, **fields: Any) -> None:
-        pass
-
-    def count(self, name: str, n: int = 1) -> None:
-        pass
-
-    def work(self, duration_ms: float) -> None:
-        pass
-
-
-def _locks(fake: _Ctx) -> list[Propose]:
-    return [m for _, m in fake.sent if isinstance(m, Propose) and isinstance(m.command, LockQueues)]
+def _locks(rec: RecordingContext) -> list[Propose]:
+    return [m for _, m in rec.sent if isinstance(m, Propose) and isinstance(m.command, LockQueues)]
 
 
 def test_a_queue_given_away_before_its_grant_is_unlocked_at_once_and_can_be_taken_again() -> None:
@@ -63,17 +33,17 @@ def test_a_queue_given_away_before_its_grant_is_unlocked_at_once_and_can_be_take
         rebalance=True, orderly=True, retries=False,
     )  # fmt: skip
     consumer = MessageConsumer("c1", config)
-    fake = _Ctx()
-    ctx = cast(Context, fake)
+    rec = RecordingContext(clock_ms=5_000.0, seed=1)
+    ctx = cast(Context, rec)  # its disk is a SimDisk
     consumer._lock_queues(ctx, renew=False)
-    [asked] = _locks(fake)
+    [asked] = _locks(rec)
     assert asked.command.queue_ids == (0, 1)
     consumer._rebalance(ctx, ("c1", "c2"))  # c2 joined: queue 1 is c2's now
     assert f"{TOPIC}/1" not in consumer.queues and f"{TOPIC}/1" not in consumer.releasing
     granted = ProposeResult(asked.request_id, True, ("locked", (0, 1), ()))
-    fake.sent.clear()
+    rec.sent.clear()
     consumer.on_message(ctx, "b1", granted)
-    unlocks = [p.command for p in _locks(fake) if p.command.unlock]
+    unlocks = [p.command for p in _locks(rec) if p.command.unlock]
     assert [(u.consumer, u.queue_ids) for u in unlocks] == [("c1", (1,))]  # handed back
     assert consumer.queues[f"{TOPIC}/0"].locked
     consumer._rebalance(ctx, ("c1",))  # c2 left: queue 1 is ours again
