@@ -174,28 +174,7 @@ class MqDeployment(PaymentDeployment):
     def figures(self) -> dict[str, Any]:
         """Where the run's messages went, stage by stage (the message trace, summed):
         from the history (what producers and consumers saw) and the broker's state."""
-        life: Counter[str] = Counter()
-        for e in self.history:
-            if e.type != "ok" or not isinstance(e.value, dict):
-                continue
-            by_check = e.value.get("by") == "check"
-            name = {
-                "send": "sent",
-                "publish": "sent",
-                "receive": "delivered",
-                "apply": "applied",
-                "settle": "settled",
-                "check-max": "set_aside",
-            }.get(e.f)
-            if e.f == "apply" and e.value.get("result") == "exists":
-                name = "applied_before"  # the effect table held it: not a second effect
-            if e.f in ("commit", "rollback"):
-                name = ("committed" if e.f == "commit" else "rolled_back") + (
-                    "_by_check" if by_check else ""
-                )
-            if name:
-                life[name] += 1
-        out: dict[str, Any] = {"message_life": dict(sorted(life.items()))}
+        out: dict[str, Any] = {"message_life": message_life(self.history)}
         resolution = self.final_read_resolution()
         if resolution is not None:
             out["final_read_resolution"] = resolution
@@ -336,6 +315,53 @@ class MqDeployment(PaymentDeployment):
                         "time_ms": self.rt.now_ms,
                     }
                 )
+
+
+# The steps of a message's life the history counts as they happen, one per event.
+_EVENT_STEPS = {"receive": "delivered", "apply": "applied", "settle": "settled"}
+
+
+# --8<-- [start:message-life-count]
+def message_life(history: list[Event]) -> dict[str, int]:
+    """Where the messages went, from the history. Sent, committed, rolled back and
+    set aside count distinct messages: a message's fate is its first outcome
+    recorded (its local transaction, or the check-back's fence finding it), and
+    `*_by_check` counts those of them the broker resolved by its check-back. A
+    message can be recorded committed more than once (by its producer, then by its
+    answer to a check-back when its producer's one-way word was lost; once per
+    check answered), and counting those records counted it twice. Delivered,
+    applied and settled count events (at least once: a redelivery is another
+    delivery), `applied_before` the applies the effect table said were made."""
+    life: Counter[str] = Counter()
+    sent: set[str] = set()
+    outcome: dict[str, str] = {}  # id -> its first outcome recorded: committed, rolled_back
+    by_check: set[str] = set()
+    set_aside: set[str] = set()
+    for e in history:
+        if e.type != "ok" or not isinstance(e.value, dict):
+            continue
+        mid = str(e.value.get("id"))
+        if e.f in ("send", "publish"):
+            sent.add(mid)
+        elif e.f in ("commit", "rollback"):
+            outcome.setdefault(mid, "committed" if e.f == "commit" else "rolled_back")
+            if e.value.get("by") == "check":
+                by_check.add(mid)
+        elif e.f == "check-max":
+            set_aside.add(mid)
+        elif e.f == "apply" and e.value.get("result") == "exists":
+            life["applied_before"] += 1  # the effect table held it: not a second effect
+        elif e.f in _EVENT_STEPS:
+            life[_EVENT_STEPS[e.f]] += 1
+    fates = Counter(fate + "_by_check" * (mid in by_check) for mid, fate in outcome.items())
+    for fate in ("committed", "rolled_back"):
+        life[fate] = fates[fate] + fates[fate + "_by_check"]
+        life[fate + "_by_check"] = fates[fate + "_by_check"]
+    life["sent"], life["set_aside"] = len(sent), len(set_aside)
+    return {name: n for name, n in sorted(life.items()) if n}
+
+
+# --8<-- [end:message-life-count]
 
 
 def simulated(rt: Runtime) -> bool:
