@@ -42,15 +42,23 @@ def rehearse(
     ),
     as_json: bool = typer.Option(False, "--json", help="The report as JSON."),
     html_path: Path | None = typer.Option(None, "--html", help="Also write an HTML page here."),
+    system: str = typer.Option(
+        "pipeline",
+        "--system",
+        help="What to rehearse: pipeline (the capstone's payment pipeline: cells, Paxos "
+        "ledger, transactional MQ, chapter 6's door) or ch7 (chapter 7's own system on "
+        "chapter 2's shards).",
+    ),
 ) -> None:
     """Rehearse Double 11 on the simulator. Exit 0 ready, 1 not ready, 2 could not tell.
 
     A capacity sweep with a USL fit; load levels at 0.5x-2x the forecast,
-    tagged traffic replayed over production; drills (kill switch, store crash,
-    slow dependency, and the capstone's night unless --no-night: a city lost,
-    consumer lag, the elastic cell's move); isolation.
+    tagged traffic replayed over production; drills (kill switch; on the
+    pipeline a city lost at the peak and the settlement consumers stalled, on
+    ch7 a store crash; a slow dependency; and the capstone's night unless
+    --no-night: a city lost, consumer lag, the elastic cell's move); isolation.
     """
-    from chapters.ch7_rehearsal.rehearsal import RehearsalPlan
+    from chapters.ch7_rehearsal.rehearsal import SYSTEMS, RehearsalPlan, slowable
     from chapters.ch7_rehearsal.rehearsal import rehearse as run_rehearsal
     from chapters.ch7_rehearsal.report import render_text, write_html
     from chapters.stage import StageError
@@ -59,16 +67,18 @@ def rehearse(
         _fail(f"--duration-s must be in (0, 60], not {duration_s:g}")
     if forecast_tps < 0 or slow_factor <= 0:
         _fail("--forecast-tps must be >= 0 and --slow-factor > 0")
+    if system not in SYSTEMS:
+        _fail(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
     extra: dict[str, object] = {}
     if slow:
         extra |= {"slow": slow, "slow_factor": slow_factor}
     try:
         plan = RehearsalPlan(
             seed=seed, shards=shards, duration_s=duration_s, forecast_tps=forecast_tps,
-            variant="leak" if leak else "shadow", extra=extra, night=night,
+            variant="leak" if leak else "shadow", extra=extra, night=night, system=system,
         )  # fmt: skip
-        if slow and slow not in {f"shard-{i}" for i in range(shards)} | {"gw-0"}:
-            _fail(f"--slow names no node of the stage: {slow!r} (shard-0.., gw-0)")
+        if slow and slow not in (nodes := slowable(plan)):
+            _fail(f"--slow names no node of the stage: {slow!r} ({nodes[0]}, {nodes[1]}, ...)")
         progress = None if as_json else (lambda s: typer.echo(f"  {s}", err=True))
         with Interrupted("no report was written"):
             report = run_rehearsal(plan, on_progress=progress)
@@ -93,6 +103,7 @@ def bench_rehearsal(
     seed: int = typer.Option(
         1, "--seed", callback=seed_range(), help="Seed of every run: same seed, same figures."
     ),
+    system: str = typer.Option("pipeline", "--system", help="pipeline or ch7 (d11 rehearse)."),
 ) -> None:
     """One rehearsal level at the default scale: 2x the peak for 60 simulated s.
 
@@ -104,7 +115,9 @@ def bench_rehearsal(
 
     if not 0 < factor <= 5 or not 0 < seconds <= 600:
         _fail("--factor must be in (0, 5] and --seconds in (0, 600]")
-    plan = RehearsalPlan(seed=seed, duration_s=seconds, levels=(max(factor, 1.1),))
+    if system not in ("pipeline", "ch7"):
+        _fail(f"--system must be pipeline or ch7, not {system!r}")
+    plan = RehearsalPlan(seed=seed, duration_s=seconds, levels=(max(factor, 1.1),), system=system)
     for line in bench_level(plan, factor):
         typer.echo(line)
 

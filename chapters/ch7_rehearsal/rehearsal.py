@@ -59,6 +59,10 @@ DRILL_RECOVERED_SHARE = 0.9  # goodput back to this share of what it was before 
 DRILL_RECOVER_MS_MAX = CRASH_DOWN_MS + 2_000.0  # from the crash: down, then 2 s to catch up
 
 
+SYSTEMS = ("pipeline", "ch7")
+PIPELINE_LEAK = "gateway"  # the pipeline's planted leak: a cell gateway drops the tag
+
+
 @dataclass(frozen=True)
 class RehearsalPlan:
     seed: int = 1
@@ -69,12 +73,37 @@ class RehearsalPlan:
     concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 24, 32, 48, 64)
     forecast_tps: float = 0.0  # simulated; 0: the stage's default (60% of its estimate)
     variant: str = "shadow"  # "leak": the planted tag-dropping gateway
+    # The system under test: "pipeline", the capstone's payment pipeline (chapters 3
+    # to 6: cells, Paxos ledger, transactional MQ, chapter 6's door); "ch7", chapter
+    # 7's own small system (chapter 2's shards, traced).
+    system: str = "pipeline"
     night: bool = False  # also drill the capstone's night: a city lost, a group stalled
     extra: dict[str, Any] = field(default_factory=dict)  # stage knobs (slow, slow_factor, ...)
 
     def __post_init__(self) -> None:
         assert 1.1 in self.levels or any(x >= 1.1 for x in self.levels), "a 1.1x level is needed"
         assert all(0 < x <= 5 for x in self.levels) and self.duration_s > 0, self
+        assert self.system in SYSTEMS, self.system
+
+
+PIPELINE_CONCURRENCY = (1, 4, 16, 64, 128, 256, 384, 512)  # ~140 ms a payment: N/0.14 s
+
+
+def sweep_points(plan: RehearsalPlan) -> tuple[int, ...]:
+    """The sweep's concurrencies: the plan's, or on the pipeline (its payments take
+    ~140 ms end to end, chapter 2's ~10 ms) enough in flight to reach its capacity."""
+    if plan.system == "pipeline" and plan.concurrency == RehearsalPlan.concurrency:
+        return PIPELINE_CONCURRENCY
+    return plan.concurrency
+
+
+def slowable(plan: RehearsalPlan) -> list[str]:
+    """The nodes `--slow` may name: the system's servers."""
+    if plan.system == "pipeline":
+        from chapters.ch7_rehearsal.pipeline_system import PIPELINE
+
+        return PIPELINE.nodes(PIPELINE.options(seed=plan.seed))
+    return [f"shard-{i}" for i in range(plan.shards)] + ["gw-0"]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -92,28 +121,41 @@ def _run(
     scenario: str,
     duration_s: float,
     prepare: Callable[[Deployment, Any], None] | None = None,
-) -> tuple[RehearsalDeployment, dict[str, list[int]], float]:
-    """One run of chapter 7 on the simulator; returns it, its queue samples, its start."""
+) -> tuple[Any, dict[str, list[int]], float]:
+    """One run of the system under test (`plan.system`) on the simulator; returns it,
+    its queue samples, its start."""
     from checks.harness.runner import settle
     from reference.runtime.sim import SimRuntime
 
-    stage = get_stage("ch7")
     knobs = {**plan.extra, **extra}
     if plan.forecast_tps:
         knobs["forecast_tps"] = plan.forecast_tps
-    opts = stage.options(
-        seed=plan.seed, shards=plan.shards, duration_s=duration_s, variant=plan.variant, extra=knobs
-    )
-    rt = SimRuntime(topology=stage.topology(opts), seed=opts.seed)
-    dep = stage.build(rt, opts)
-    assert isinstance(dep, RehearsalDeployment)
+    if plan.system == "pipeline":
+        from chapters.ch7_rehearsal.pipeline_system import PIPELINE, PipelineRehearsal
+
+        if plan.variant == "leak":
+            knobs["leak"] = PIPELINE_LEAK
+        opts = PIPELINE.options(seed=plan.seed, duration_s=duration_s, extra=knobs)
+        rt = SimRuntime(topology=PIPELINE.topology(opts), seed=opts.seed)
+        dep: Any = PIPELINE.build(rt, opts)
+        assert isinstance(dep, PipelineRehearsal)
+        servers = dep.servers()
+    else:
+        stage = get_stage("ch7")
+        opts = stage.options(
+            seed=plan.seed, shards=plan.shards, duration_s=duration_s, variant=plan.variant,
+            extra=knobs,
+        )  # fmt: skip
+        rt = SimRuntime(topology=stage.topology(opts), seed=opts.seed)
+        dep = stage.build(rt, opts)
+        assert isinstance(dep, RehearsalDeployment)
+        servers = dep.roles["gateway"] + dep.roles["shard"]
     rt.start()
     if prepare is not None:
         prepare(dep, rt)
     start_ms = rt.now_ms
     dep.apply_scenario(scenario)
     queues: dict[str, list[int]] = defaultdict(list)
-    servers = dep.roles["gateway"] + dep.roles["shard"]
     traffic_end_ms = start_ms + 200.0 + duration_s * 1000.0
 
     def sample() -> None:
@@ -200,6 +242,74 @@ def links(history: list[Event]) -> dict[str, list[float]]:
 # --8<-- [end:links]
 
 
+# --8<-- [start:pipeline-links]
+def pipeline_links(history: list[Event]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Latency samples (ms) of each hop of the pipeline, and of each node's, from the
+    spans and the payment services' and consumers' own events.
+
+    client→gateway: the payment's start to its cell gateway's span; gateway→payment:
+    that span to the payment service's (`mq.send-half`); mq half: the half message
+    sent to stored on the broker; ledger: the local transaction, the transfer in the
+    payer's cell's Paxos group (the producer's commit, invoked to done); mq
+    commit→delivery: committed to the first delivery to a settlement consumer (the
+    broker's commit, its queue, the consumer's pull); consume (settle): the
+    settlement's own transfer; end-to-end: the payment's start to its answer.
+    Per node: each hop landing on it (`ledger <cell>` for a group)."""
+    invokes, ends = _payments(history)
+    hops: dict[str, list[float]] = defaultdict(list)
+    nodes: dict[str, list[float]] = defaultdict(list)
+    gateway: dict[str, tuple[float, str]] = {}
+    opened: dict[str, float] = {}  # an open operation's invoke time, by process
+    committed: dict[str, float] = {}  # payment -> when its producer's commit was done
+    delivered: set[str] = set()
+
+    def hop(name: str, node: str, ms: float) -> None:
+        hops[name].append(ms)
+        nodes[node].append(ms)
+
+    for e in history:
+        v = e.value
+        if e.f == "span":
+            tid, op, node = v.get("trace_id", ""), v.get("op"), v["node"]
+            if op == "gateway.pay" and v.get("outcome") == "" and tid not in gateway:
+                gateway[tid] = (e.time_ms, node)
+                if tid in invokes:
+                    hop("client→gateway", node, e.time_ms - invokes[tid].time_ms)
+            elif op == "mq.send-half" and tid in gateway:
+                hop("gateway→payment", node, e.time_ms - gateway.pop(tid)[0])
+            continue
+        if e.f not in ("send", "commit", "settle", "receive") or not isinstance(v, dict):
+            continue
+        process = str(e.process)
+        node = process.split("#", 1)[0]
+        if e.type == "invoke":
+            opened[process] = e.time_ms
+            continue
+        started = opened.pop(process, None)
+        if e.type != "ok" or started is None:
+            continue
+        pid = str(v.get("payment", v.get("id")))
+        if e.f == "send":
+            hop("mq half", node, e.time_ms - started)
+        elif e.f == "commit" and v.get("by") != "check":
+            hop("ledger", "ledger " + node.removeprefix("pay-"), e.time_ms - started)
+            committed.setdefault(pid, e.time_ms)
+        elif e.f == "receive" and pid in committed and pid not in delivered:
+            if str(v.get("group", "")).endswith("settlement"):
+                delivered.add(pid)
+                hop("mq commit→delivery", node, e.time_ms - committed[pid])
+        elif e.f == "settle":
+            hop("consume (settle)", node, e.time_ms - started)
+    for pid, inv in invokes.items():
+        end = ends.get(pid)
+        if end is not None and end.type == "ok":
+            hops["end-to-end"].append(end.time_ms - inv.time_ms)
+    return dict(hops), dict(nodes)
+
+
+# --8<-- [end:pipeline-links]
+
+
 def _pcts(values: list[float]) -> dict[str, float]:
     return {
         "n": len(values),
@@ -220,7 +330,12 @@ def _level(plan: RehearsalPlan, factor: float, recorded: list[Any]) -> dict[str,
     # Served: acknowledged, or declined (a definite business answer, e.g. no funds).
     acked = [pid for pid in started if pid in ends and _served(ends[pid])]
     verdicts = dep.run_checks()
-    link = {name: _pcts(v) for name, v in sorted(links(dep.history).items())}
+    node_links: dict[str, list[float]] = {}
+    if plan.system == "pipeline":
+        hops, node_links = pipeline_links(dep.history)
+    else:
+        hops = links(dep.history)
+    link = {name: _pcts(v) for name, v in sorted(hops.items())}
     e2e = link.get("end-to-end", {"p99": math.nan})
     success = len(acked) / len(started) if started else 0.0
     return {
@@ -232,11 +347,22 @@ def _level(plan: RehearsalPlan, factor: float, recorded: list[Any]) -> dict[str,
         "links": link,
         "queues": {n: round(sum(q) / len(q), 2) if q else 0.0 for n, q in sorted(queues.items())},
         "slo_met": success >= SLO_SUCCESS_MIN and e2e["p99"] <= SLO_P99_MS,
-        "checks": {name: v.valid for name, v in verdicts.items()},
-        "isolation": verdicts["isolation"].summary,
+        "node_links": {name: _pcts(v) for name, v in sorted(node_links.items())},
+        "checks": {_short(name): v.valid for name, v in verdicts.items()},
+        "isolation": _isolation(verdicts).summary,
         "forecast_tps": dep.forecast_tps(),
         "scale": dep.scale,
     }
+
+
+def _short(check: str) -> str:
+    """A check's name in the report: the pipeline's isolation (`ch5:isolation`) is the
+    rehearsal's `isolation`, as chapter 7's own system names it."""
+    return "isolation" if check.endswith(":isolation") else check
+
+
+def _isolation(verdicts: Mapping[str, Verdict]) -> Verdict:
+    return next(v for name, v in verdicts.items() if _short(name) == "isolation")
 
 
 def _drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
@@ -260,7 +386,7 @@ def _drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     refused = sum(1 for e in dep.history if e.f == "span" and e.value["outcome"] == "load-test-off")
     last_admitted_ms = max((t for t in admitted if t >= at_ms), default=at_ms)
     stop_ms = last_admitted_ms - at_ms
-    isolation = dep.run_checks()["isolation"]
+    isolation = _isolation(dep.run_checks())
     return {
         "name": "kill switch",
         "at_ms": at_ms,
@@ -411,23 +537,8 @@ def _crash_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     duration_s = max(plan.duration_s, CRASH_DRILL_S)  # time to go down, come back, catch up
     dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
     at_ms = marks["at_ms"]
-    lo, hi = _window(dep)
-    _, ends = _payments(dep.history)
-    oks = sorted(e.time_ms for e in ends.values() if e.type == "ok")
-    before = sum(1 for t in oks if lo <= t < at_ms) / max((at_ms - lo) / 1000.0, 1e-9)
-    bins = int((hi - at_ms) // DRILL_BIN_MS)
-    rates = [
-        sum(1 for t in oks if at_ms + i * DRILL_BIN_MS <= t < at_ms + (i + 1) * DRILL_BIN_MS)
-        * 1000.0
-        / DRILL_BIN_MS
-        for i in range(bins)
-    ]
     # Recovered: from the first bin after which goodput never drops below 90% of before.
-    recovered_ms: float | None = None
-    for i in range(bins):
-        if all(r >= DRILL_RECOVERED_SHARE * before for r in rates[i:]):
-            recovered_ms = i * DRILL_BIN_MS
-            break
+    recovered_ms, before = _recovery(dep, at_ms)
     verdicts = dep.run_checks()
     valid = all(v.valid is True for v in verdicts.values())
     return {
@@ -439,6 +550,117 @@ def _crash_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
         "passed": valid and recovered_ms is not None and recovered_ms <= DRILL_RECOVER_MS_MAX,
         "isolation": verdicts["isolation"].valid,
     }
+
+
+CITY_LOST = "hangzhou"  # the pipeline's drill loses the GZone's city (its standby takes over)
+CITY_DRILL_S = 3.0  # its traffic window: 1.5 s before the loss, 1.5 s to fail over
+LAG_DRILL_S = 2.5  # the consumer-lag drill's window
+LAG_AT_MS = 500.0  # into the traffic: the settlement groups stall ...
+LAG_STALL_MS = 1_000.0  # ... this long
+
+
+def _city_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
+    """The pipeline's cell failover at the forecast peak: every server of the GZone's
+    city crashes (its cells, its ledger replicas, its broker and consumers); the
+    standby GZone's controller reroutes the lost cells' uid ranges. Timed in steps,
+    as the night's drill is: detected, every gateway rerouted (the seeds' sub-100 ms
+    is this routing step), the range paying again; goodput's recovery as the store
+    crash's; every checker of the pipeline, isolation included, valid."""
+    from chapters.capstone.stage import _lose_city
+
+    marks: dict[str, float] = {}
+
+    def prepare(dep: Any, rt: Any) -> None:
+        dep.load_test(recorded)
+        at_ms = marks["at_ms"] = rt.now_ms + 200.0 + CRASH_AT_MS
+        rt.call_at(at_ms, lambda: _lose_city(dep, CITY_LOST))
+
+    duration_s = max(plan.duration_s, CITY_DRILL_S)
+    dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
+    recovered_ms, before = _recovery(dep, marks["at_ms"])
+    lost = dep.figures()["city_lost"]
+    verdicts = dep.run_checks()
+    valid = all(v.valid is True for v in verdicts.values())
+    routing_ms = lost["routing_ms"]
+    return {
+        "name": f"cell failover at peak ({CITY_LOST} lost, the GZone's city)",
+        "at_ms": marks["at_ms"],
+        "detected_after_ms": lost["detected_after_ms"],
+        "routing_ms": routing_ms,
+        "recovered_after_ms": lost["cells_recovered_after_ms"],
+        "goodput_before_tps": round(before, 1),
+        "goodput_back_after_ms": recovered_ms,
+        "checks": {_short(name): v.valid for name, v in verdicts.items()},
+        "what": (
+            f"detected {_ms(lost['detected_after_ms'])} after the loss, every gateway "
+            f"rerouted {_ms(routing_ms)} after that, the range paying again "
+            f"{_ms(lost['cells_recovered_after_ms'])} after the loss; goodput back to 90% "
+            + ("never" if recovered_ms is None else f"{recovered_ms:.0f} ms after")
+            + ("; every check valid" if valid else "; a check FAILED")
+        ),
+        "passed": valid and routing_ms is not None and routing_ms <= ROUTING_MS_MAX
+        and lost["cells_recovered_after_ms"] is not None,
+        "isolation": _isolation(verdicts).valid,
+    }  # fmt: skip
+
+
+def _lag_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
+    """Consumer lag on the pipeline at the forecast peak: the settlement group and its
+    shadow twin (the load test's lane) stall, then resume with a backlog: how large
+    it grew, how long each took to drain, and every checker still valid (each
+    payment settled once)."""
+    from chapters.capstone.stage import _stall
+
+    def prepare(dep: Any, rt: Any) -> None:
+        dep.load_test(recorded)
+        at_ms = rt.now_ms + 200.0 + LAG_AT_MS
+        rt.call_at(at_ms, lambda: _stall(dep, at_ms + LAG_STALL_MS))
+
+    duration_s = max(plan.duration_s, LAG_DRILL_S)
+    dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
+    stalls = list(dep.stalls.values())
+    verdicts = dep.run_checks()
+    valid = all(v.valid is True for v in verdicts.values())
+    groups = "; ".join(
+        f"{s.group} up to {s.max_lag} behind, drained "
+        + ("never" if s.drained_after_ms is None else f"{s.drained_after_ms:.0f} ms after resuming")
+        for s in stalls
+    )
+    return {
+        "name": f"consumer lag (settlement and its shadow twin stalled {LAG_STALL_MS:.0f} ms)",
+        "groups": [
+            {"group": s.group, "max_lag": s.max_lag, "drained_after_ms": s.drained_after_ms}
+            for s in stalls
+        ],
+        "max_lag": max((s.max_lag for s in stalls), default=0),
+        "drained_after_ms": max(
+            (s.drained_after_ms for s in stalls if s.drained_after_ms is not None), default=None
+        ),
+        "checks": {_short(name): v.valid for name, v in verdicts.items()},
+        "what": groups + ("; every check valid" if valid else "; a check FAILED"),
+        "passed": valid and bool(stalls) and all(s.drained_after_ms is not None for s in stalls),
+        "isolation": _isolation(verdicts).valid,
+    }
+
+
+def _recovery(dep: Any, at_ms: float) -> tuple[float | None, float]:
+    """After a fault at `at_ms`: from when goodput stays at 90% of what it was before
+    (None: never within the window), and that goodput before (per s)."""
+    lo, hi = _window(dep)
+    _, ends = _payments(dep.history)
+    oks = sorted(e.time_ms for e in ends.values() if e.type == "ok")
+    before = sum(1 for t in oks if lo <= t < at_ms) / max((at_ms - lo) / 1000.0, 1e-9)
+    bins = int((hi - at_ms) // DRILL_BIN_MS)
+    rates = [
+        sum(1 for t in oks if at_ms + i * DRILL_BIN_MS <= t < at_ms + (i + 1) * DRILL_BIN_MS)
+        * 1000.0
+        / DRILL_BIN_MS
+        for i in range(bins)
+    ]
+    for i in range(bins):
+        if all(r >= DRILL_RECOVERED_SHARE * before for r in rates[i:]):
+            return i * DRILL_BIN_MS, before
+    return None, before
 
 
 SLOW_DEPENDENCY_S = 4.0  # chapter 6's dependency-slow, small: loyalty 2 s late for 4 s
@@ -501,7 +723,7 @@ def rehearse(
     forecast_tps = base.forecast_tps()
     scale = base.scale
     points: list[dict[str, float]] = []
-    for n in plan.concurrency:
+    for n in sweep_points(plan):
         say(f"capacity sweep: {n} in flight")
         dep, _, _ = _run(plan, {"concurrency": n}, "saturate", plan.sweep_s)
         points.append({"n": n, "tps": round(_throughput(dep), 2)})
@@ -511,8 +733,14 @@ def rehearse(
         levels.append(_level(plan, factor, recorded))
     say("drill: kill switch")
     drills = [_drill(plan, recorded)]
-    say("drill: a store crashes at the peak")
-    drills.append(_crash_drill(plan, recorded))
+    if plan.system == "pipeline":
+        say(f"drill: a city lost at the peak ({CITY_LOST}, the GZone's)")
+        drills.append(_city_drill(plan, recorded))
+        say("drill: the settlement consumers stall")
+        drills.append(_lag_drill(plan, recorded))
+    else:
+        say("drill: a store crashes at the peak")
+        drills.append(_crash_drill(plan, recorded))
     say("drill: a dependency slows down (chapter 6's degrade plan)")
     drills.append(slow_dependency_drill(plan.seed))
     if plan.night:
@@ -564,7 +792,7 @@ def analyse(
             "leak" if any(v is False for v in isolation) else "unknown"),
         "recorded_payments": recorded,
         "plan": {"seed": plan.seed, "shards": plan.shards, "duration_s": plan.duration_s,
-                 "variant": plan.variant,
+                 "variant": plan.variant, "system": plan.system,
                  "levels": list(plan.levels), "extra": dict(plan.extra)},
     }  # fmt: skip
 
@@ -585,25 +813,43 @@ def _usl(points: list[dict[str, float]]) -> Figures:
     }  # fmt: skip
 
 
+LATENCY_KNEE = 4.0  # a node's inbound p99 this many times its lowest level's: saturated
+LATENCY_KNEE_MIN_MS = 50.0  # ... and at least this long (a few ms of jitter is no knee)
+
+
 def _saturation(levels: list[Figures]) -> dict[str, float | None]:
-    """Saturation per component: the first level at which its queue stays long."""
-    nodes = sorted({n for lv in levels for n in lv["queues"]})
-    return {
-        node: next((lv["factor"] for lv in levels if lv["queues"][node] >= QUEUE_SATURATED), None)
-        for node in nodes
-    }
+    """Saturation per component: the first level at which its queue stays long, or
+    (the pipeline's Paxos groups queue nothing: they wait) at which the latency of
+    the hop into it climbs past the knee."""
+    nodes = sorted({n for lv in levels for n in (*lv["queues"], *lv.get("node_links", {}))})
+    ordered = sorted(levels, key=lambda lv: lv["factor"])
+
+    def p99(lv: Figures, node: str) -> float:
+        value = lv.get("node_links", {}).get(node, {}).get("p99", math.nan)
+        return math.nan if value is None else float(value)
+
+    def saturated(lv: Figures, node: str) -> bool:
+        if lv["queues"].get(node, 0.0) >= QUEUE_SATURATED:
+            return True
+        base = next((p99(x, node) for x in ordered if not math.isnan(p99(x, node))), math.nan)
+        now = p99(lv, node)
+        return now >= LATENCY_KNEE_MIN_MS and now >= LATENCY_KNEE * base
+
+    return {node: next((lv["factor"] for lv in ordered if saturated(lv, node)), None)
+            for node in nodes}  # fmt: skip
 
 
 def _bottlenecks(levels: list[Figures], saturation: dict[str, float | None]) -> list[Figures]:
     """The components at the top level, the first to saturate first (among equals,
-    the slowest way in); those with a queue, five at most."""
+    the slowest way in); those with a queue or saturated, five at most."""
     top = max(levels, key=lambda lv: lv["factor"]) if levels else None
     ranked = []
     if top is not None:
-        for node, q in top["queues"].items():
-            link = top["links"].get(f"gateway→{node}", {})
+        for node in sorted(set(top["queues"]) | set(top.get("node_links", {}))):
+            link = top.get("node_links", {}).get(node) or top["links"].get(f"gateway→{node}", {})
+            q = top["queues"].get(node, 0.0)
             ranked.append({"node": node, "mean_queue": q, "inbound_p99_ms": link.get("p99"),
-                           "saturates_at": saturation[node]})  # fmt: skip
+                           "saturates_at": saturation.get(node)})  # fmt: skip
     ranked.sort(
         key=lambda r: (
             math.inf if r["saturates_at"] is None else r["saturates_at"],
@@ -611,7 +857,7 @@ def _bottlenecks(levels: list[Figures], saturation: dict[str, float | None]) -> 
             -r["mean_queue"],
         )
     )
-    return [r for r in ranked if r["mean_queue"] > 0][:5]
+    return [r for r in ranked if r["mean_queue"] > 0 or r["saturates_at"] is not None][:5]
 
 
 def _not_ready(

@@ -57,7 +57,7 @@ from reference.telemetry import TraceEvent
 from reference.tracing import SPAN_EVENT, LoadTestPolicy, LoadTestSwitch, shadow_account
 from reference.traffic.plan import DEFAULT_SCALE
 
-__all__ = ["STAGE", "RehearsalDeployment", "RehearsalStage"]
+__all__ = ["STAGE", "LoadTestTraffic", "RehearsalDeployment", "RehearsalStage"]
 
 CLIENTS = 2
 LOAD_TEST_SHARE = 0.3
@@ -76,28 +76,22 @@ WHY_LEAK_LEDGER = (
 )
 
 
-class RehearsalDeployment(ShardingDeployment):
-    """Chapter 2's deployment, traced, with shadow accounts and tagged traffic."""
-
-    traced = True
+class LoadTestTraffic(PaymentDeployment):
+    """What a rehearsal drives, on any payment system with tagged gateways: the
+    forecast, the offered load (production plus a recording replayed tagged, open
+    model), the capacity sweep's closed loops, and the kill switch. Chapter 7's own
+    system (`RehearsalDeployment`) and the capstone's pipeline
+    (`chapters.ch7_rehearsal.pipeline_system`) are both one."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         extra = self.options.extra
-        self.load_test_share = float(extra.get("load_test_share", LOAD_TEST_SHARE))
         self.production_share = float(extra.get("production_share", PRODUCTION_SHARE))
         self.load_factor = float(extra.get("load_factor", 1.0))
         self.replay: list[Payment] | None = None  # set by `load_test`: a recording to replay
-        self._tagging = stream(self.options.seed, "load-test/tagging")
         self._switch = True  # the kill switch: on (load test allowed) until flipped
         self._owed_switch: set[str] = set()  # gateways down when it was flipped
         self._watching_restarts = False
-
-    def capacity_tps(self) -> float:
-        """Chapter 2's estimate with TCC across shards (every variant here uses TCC)."""
-        n = len(self.roles["shard"])
-        per_payment_ms = (1 / n) * LOCAL_PAY_MS + (1 - 1 / n) * TCC_PAY_MS
-        return n * 1000.0 / per_payment_ms
 
     # -- the forecast and the offered load ----------------------------------------
     def forecast_tps(self) -> float:
@@ -159,30 +153,6 @@ class RehearsalDeployment(ShardingDeployment):
             plan.arrivals.extend(ordered)
         self.note("load-test", f"replay at {want_tps:.0f}/s on top of production")
 
-    def payment_for(
-        self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
-    ) -> Payment:
-        p = super().payment_for(rng, time_ms, uid, mid, amount_cents)
-        if self.replay is None and self._tagging.random() < self.load_test_share:
-            return Payment(p.time_ms, p.buyer, p.merchant, p.amount_cents, True)
-        return p
-
-    # -- spans into the history ----------------------------------------------------
-    def on_trace(self, event: TraceEvent) -> None:
-        if event.kind != SPAN_EVENT:
-            return
-        value = {**event.fields, "node": event.node}
-        self.history.append(
-            Event(
-                type="info",
-                process=SPAN_PROCESS,
-                f="span",
-                value=value,
-                time_ms=event.time_ms,
-                index=len(self.history),
-            )
-        )
-
     def switched_gateways(self) -> list[str]:
         """The gateways the kill switch reaches: this system's (the capstone adds the
         pipeline's, which serve tagged payments too)."""
@@ -221,6 +191,48 @@ class RehearsalDeployment(ShardingDeployment):
     def _resend(self, gw: str) -> None:
         if self._send_switch(gw):
             self._owed_switch.discard(gw)
+
+
+class RehearsalDeployment(LoadTestTraffic, ShardingDeployment):
+    """Chapter 2's deployment, traced, with shadow accounts and tagged traffic."""
+
+    traced = True
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        extra = self.options.extra
+        self.load_test_share = float(extra.get("load_test_share", LOAD_TEST_SHARE))
+        self._tagging = stream(self.options.seed, "load-test/tagging")
+
+    def capacity_tps(self) -> float:
+        """Chapter 2's estimate with TCC across shards (every variant here uses TCC)."""
+        n = len(self.roles["shard"])
+        per_payment_ms = (1 / n) * LOCAL_PAY_MS + (1 - 1 / n) * TCC_PAY_MS
+        return n * 1000.0 / per_payment_ms
+
+    def payment_for(
+        self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
+    ) -> Payment:
+        p = super().payment_for(rng, time_ms, uid, mid, amount_cents)
+        if self.replay is None and self._tagging.random() < self.load_test_share:
+            return Payment(p.time_ms, p.buyer, p.merchant, p.amount_cents, True)
+        return p
+
+    # -- spans into the history ----------------------------------------------------
+    def on_trace(self, event: TraceEvent) -> None:
+        if event.kind != SPAN_EVENT:
+            return
+        value = {**event.fields, "node": event.node}
+        self.history.append(
+            Event(
+                type="info",
+                process=SPAN_PROCESS,
+                f="span",
+                value=value,
+                time_ms=event.time_ms,
+                index=len(self.history),
+            )
+        )
 
 
 class RehearsalStage(ShardingStage):

@@ -13,7 +13,7 @@ from tui.cli import app
 
 def test_the_rehearsal_finds_a_planted_bottleneck_and_names_it(tmp_path: Path) -> None:
     page = tmp_path / "rehearsal.html"
-    args = ["rehearse", "--slow", "shard-2", "--duration-s", "1.0", "--no-night", "--json",
+    args = ["rehearse", "--system", "ch7", "--slow", "shard-2", "--duration-s", "1.0", "--no-night", "--json",
             "--html", str(page)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     report = json.loads(result.stdout)

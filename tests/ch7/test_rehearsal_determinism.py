@@ -23,7 +23,7 @@ BOOK = Path(__file__).parents[2] / "book" / "docs" / "ch7-rehearsal.md"
 
 
 def _point(n: int) -> tuple[float, int]:
-    dep, _, _ = _run(RehearsalPlan(seed=1), {"concurrency": n}, "saturate", 1.0)
+    dep, _, _ = _run(RehearsalPlan(seed=1, system="ch7"), {"concurrency": n}, "saturate", 1.0)
     return round(_throughput(dep), 2), len(dep.history)
 
 

@@ -1,0 +1,243 @@
+"""The rehearsal's system under test: the capstone's payment pipeline, nothing beside it.
+
+`d11 rehearse` measures the real production path (`--system pipeline`, the
+default): chapters 3 to 6 as the capstone wires them into one payment
+pipeline (`chapters.capstone.pipeline`): a cell gateway behind chapter 6's
+controls, the cell's payment service (chapter 5's transactional producer:
+half message, the transfer in the payer's cell's Paxos ledger group, commit),
+the broker, and the settlement and notification consumer groups. Its load
+test is the capstone's own: tagged payments (`mark=T`) served from shadow
+twins of every account, the shadow topic `pt_payments` and the shadow groups
+`pt_*`, judged by `ch5:isolation` from the spans.
+
+What the rehearsal adds to the pipeline, here and nowhere in the capstone:
+
+- `RehearsalCells`: the cells part whose clients replay a recording tagged,
+  open model, on top of production at a share of the forecast
+  (`LoadTestTraffic`, shared with chapter 7's own system), or run the capacity
+  sweep's closed loops; with a replay, production is never tagged at random;
+- `PipelineRehearsal`: the capstone's deployment of those two parts only (not
+  chapter 6's and chapter 7's own systems, which the night runs beside the
+  pipeline): one history, every checker of chapters 4 and 5 and the capstone's
+  `double11:pipeline`; its kill switch reaches every cell gateway;
+- `PipelineStage`: builds it, as `CapstoneStage` builds the night's, with a
+  planted bottleneck (`slow`: a node `slow_factor` times slower) or a planted
+  leak (`leak`: the gateway, the producer or the consumer drops the tag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from chapters.capstone.parts import PART_STAGES, CellsPart, merge_layouts, part_layout
+from chapters.capstone.pipeline import PipelineCells, PipelineQueue, record_spans
+from chapters.capstone.stage import (
+    OWN_CHECKS,
+    CapstoneDeployment,
+    CapstoneStage,
+    _subscribe_scoped,
+    _unsplit,
+)
+from chapters.ch4_paxos.stage import USERS_CELL, PaxosDeployment
+from chapters.ch7_rehearsal.stage import SLOW_FACTOR, LoadTestTraffic
+from chapters.scenarios import SCENARIOS
+from chapters.stage import Deployment, Runtime, Scenario, StageError, StageOptions
+from reference.net.topology import Topology
+from reference.node import Context, Message, Node, NodeId
+
+__all__ = ["PIPELINE", "PipelineRehearsal", "PipelineStage", "RehearsalCells"]
+
+PARTS = ("cells", "mq")  # the pipeline: chapter 4's cells paying through chapter 5's queue
+
+
+class RehearsalCells(LoadTestTraffic, PipelineCells):
+    """The pipeline's cells, their clients driven by the rehearsal."""
+
+    def load_test(self, recorded: list[Any]) -> None:
+        """Replay `recorded` tagged (`LoadTestTraffic.load_test`); production's own
+        payments are then all untagged: the load test is the replay."""
+        super().load_test(recorded)
+        self.load_test_share = 0.0
+
+
+class RehearsalCellsPart(CellsPart):
+    def new_deployment(self, rt: Runtime, options: StageOptions, topo: Topology) -> PaxosDeployment:
+        return RehearsalCells(self, rt, options, topo)
+
+
+CELLS = RehearsalCellsPart()
+
+
+class PipelineRehearsal(CapstoneDeployment):
+    """The pipeline alone on the simulator: the capstone's cells and queue parts."""
+
+    @property
+    def cells(self) -> RehearsalCells:
+        part = self.parts["cells"]
+        assert isinstance(part, RehearsalCells)
+        return part
+
+    def forecast_tps(self) -> float:
+        return self.cells.forecast_tps()
+
+    def capacity_tps(self) -> float:
+        return self.cells.capacity_tps()
+
+    def load_test(self, recorded: list[Any]) -> None:
+        self.cells.load_test(recorded)
+
+    def kill_switch(self, enabled: bool) -> None:
+        self.cells.kill_switch(enabled)
+
+    def servers(self) -> list[str]:
+        """Every node but the clients: what the rehearsal samples the queue of."""
+        clients = set(self.roles["client"])
+        return sorted(n for n in self.topology.nodes() if n not in clients)
+
+
+def _parts(scenario: str, queue_scenario: str) -> Callable[[Deployment], None]:
+    """Apply `scenario` to the cells (their clients' traffic) and `queue_scenario` to
+    the queue (which has no clients: its own window and final phase)."""
+
+    def apply(dep: Deployment) -> None:
+        assert isinstance(dep, PipelineRehearsal)
+        dep.parts["cells"].apply_scenario(scenario)
+        dep.parts["mq"].apply_scenario(queue_scenario)
+        dep.end_ms = max(part.end_ms for part in dep.parts.values())
+
+    return apply
+
+
+class PipelineStage(CapstoneStage):
+    """The capstone's pipeline (chapters 3 to 6 as one payment path), for the rehearsal."""
+
+    id = "pipeline"
+    title = "The payment pipeline, rehearsed"
+    aliases = ()
+    variants = {"all": "the pipeline, its load test through its shadow lane"}  # noqa: RUF012
+    default_variant = "all"
+    default_scenario = "steady"
+    scenarios = {  # noqa: RUF012
+        "steady": Scenario("steady", SCENARIOS["steady"].summary, _parts("steady", "steady")),
+        "saturate": Scenario(
+            "saturate", SCENARIOS["saturate"].summary, _parts("saturate", "steady")
+        ),
+    }
+    expected = {}  # noqa: RUF012
+
+    def validate(self, options: StageOptions) -> None:
+        slow = str(options.extra.get("slow", ""))
+        if slow and slow not in self.nodes(options):
+            raise StageError(f"slow names no node of the pipeline: {slow!r}")
+        super().validate(options)
+
+    def nodes(self, options: StageOptions) -> list[str]:
+        """The pipeline's servers: what `slow` may name."""
+        topo = self.topology(options)
+        clients = set(topo.nodes_in(USERS_CELL))
+        return sorted(n for n in topo.nodes() if n not in clients)
+
+    def part_options(self, options: StageOptions) -> dict[str, StageOptions]:
+        parts = super().part_options(options)
+        return {name: parts[name] for name in PARTS}
+
+    def build(self, rt: Runtime, options: StageOptions) -> Deployment:
+        parts = self.part_options(options)
+        layouts = {n: part_layout(n, o) for n, o in parts.items()}
+        topo = Topology.build(merge_layouts(list(layouts.values())))
+        dep = PipelineRehearsal(self, rt, options, topo)
+        nodes_of = {n: set(Topology.build(lay).nodes()) for n, lay in layouts.items()}
+        everyone = set().union(*nodes_of.values())
+        undo_slow = _plant_slow(rt, options)
+        for name, opts in parts.items():
+            extra = {k: options.extra[k] for k in _DRIVEN if k in options.extra}
+            opts = opts.with_(extra={**opts.extra, **extra})
+            undo = _subscribe_scoped(rt, nodes_of[name], everyone)
+            try:
+                if name == "mq":  # the pipeline's queue, on the cells' ledger groups
+                    part = PART_STAGES[name].build_on(rt, opts, dep.parts["cells"])
+                else:
+                    part = CELLS.build(rt, opts)
+            finally:
+                undo()
+            dep.parts[name] = part
+            dep.chapter_of[name] = PART_STAGES[name].id
+            for role, ids in part.roles.items():
+                dep.roles[role].extend(ids)
+            for check in part.checks:
+                dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
+        undo_slow()
+        dep.checks |= OWN_CHECKS
+        queue = dep.parts["mq"]
+        assert isinstance(queue, PipelineQueue)
+        record_spans(rt, queue, nodes_of["cells"] | nodes_of["mq"])
+        telemetry = getattr(rt, "telemetry", None)
+        if telemetry is not None:
+            telemetry.subscribe(dep.on_routing)
+        dep.deadline_ms = dep.cells.deadline_ms
+        dep.scale = dep.cells.scale
+        return dep
+
+
+# The rehearsal's knobs, passed to the cells part (its clients' traffic).
+_DRIVEN = ("forecast_tps", "load_factor", "production_share", "concurrency", "steady_tps")
+
+
+class SlowNode(Node):
+    """A planted bottleneck: `inner`, every piece of its work `factor` times longer."""
+
+    def __init__(self, inner: Node, factor: float) -> None:
+        self.inner = inner
+        self.factor = factor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # the deployment reads its state as ever
+
+    def on_start(self, ctx: Context) -> None:
+        self.inner.on_start(SlowContext(ctx, self.factor))
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        self.inner.on_message(SlowContext(ctx, self.factor), src, msg)
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        self.inner.on_timer(SlowContext(ctx, self.factor), tag)
+
+
+class SlowContext:
+    """`ctx`, its `work` `factor` times longer."""
+
+    def __init__(self, ctx: Context, factor: float) -> None:
+        self._ctx = ctx
+        self._factor = factor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def work(self, duration_ms: float) -> None:
+        self._ctx.work(duration_ms * self._factor)
+
+
+def _plant_slow(rt: Runtime, options: StageOptions) -> Callable[[], None]:
+    """While the parts build, node `slow` (extra) is made a `SlowNode`; returns the undo."""
+    slow = str(options.extra.get("slow", ""))
+    if not slow:
+        return lambda: None
+    factor = float(options.extra.get("slow_factor", SLOW_FACTOR))
+    plain = rt.add_node
+
+    def add_node(node_id: NodeId, factory: Callable[[NodeId], Node]) -> None:
+        if node_id == slow:
+            inner = factory
+            factory = lambda nid: SlowNode(inner(nid), factor)  # noqa: E731
+        plain(node_id, factory)
+
+    rt.add_node = add_node  # type: ignore[method-assign]
+
+    def undo() -> None:
+        del rt.add_node  # type: ignore[method-assign]
+
+    return undo
+
+
+PIPELINE = PipelineStage()
