@@ -22,7 +22,16 @@ from typing import Any, Literal
 
 from checks.history import Event, Operation, pair_operations
 from checks.lin.model import Call, Model
-from checks.lin.native import KvPrepared, PartOutcome, prepare_ops, search_parts, search_prepared
+from checks.lin.native import (
+    KvParts,
+    KvPrepared,
+    LazyCalls,
+    LazyList,
+    PartOutcome,
+    prepare_ops,
+    search_parts,
+    search_prepared,
+)
 from checks.lin.search import SLICE_STEPS, SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
 
@@ -55,7 +64,7 @@ class LinResult:
 
     valid: Validity
     model: Model
-    parts: list[Part]
+    parts: Sequence[Part]  # from the compiled helper, built on first read (LazyParts)
     failing: Part | None  # the part found not linearizable
     elapsed_s: float
     reason: str  # why unknown ("" otherwise)
@@ -140,11 +149,26 @@ def _result(
     engine: str,
 ) -> LinResult:
     """The verdict once the parts are searched (or time ran out)."""
+    finished = all(p.result is not None for p in parts)
+    return _verdict(model, parts, failing, finished, _total(parts), t0, timeout_s, dropped, engine)
+
+
+def _verdict(
+    model: Model,
+    parts: Sequence[Part],
+    failing: Part | None,
+    finished: bool,
+    stats: SearchStats,
+    t0: float,
+    timeout_s: float | None,
+    dropped: int,
+    engine: str,
+) -> LinResult:
+    """The verdict: a part failed, or every part finished, or time ran out."""
     elapsed = time.monotonic() - t0
-    stats = _total(parts)
     if failing is not None:
         return LinResult(False, model, parts, failing, elapsed, "", dropped, stats, engine)
-    if all(p.result is not None for p in parts):
+    if finished:
         return LinResult(True, model, parts, None, elapsed, "", dropped, stats, engine)
     reason = f"time budget of {timeout_s} s ran out"
     if stats.cache_full:
@@ -213,12 +237,43 @@ def check_prepared(
         return check_calls(prepared.calls, prepared.model, timeout_s, cache_max, prepared.dropped)
     t0 = time.monotonic()
     model = prepared.model
-    dropped, split_parts, outcomes = search_prepared(
-        model, prepared.native, cache_max, SLICE_STEPS, timeout_s
+    # One call: the verdict's figures now; the parts, their results and
+    # their calls are Python objects only once read (a verdict reads none).
+    dropped, failed, finished, (steps, entries, full), split = search_prepared(
+        prepared.native, cache_max, SLICE_STEPS, timeout_s
     )
-    parts = [Part(key, calls, init) for key, calls, init in split_parts]
-    failing = _fill(parts, outcomes)
-    return _result(model, parts, failing, t0, timeout_s, dropped, "native")
+    failing, named = None, None
+    if failed is not None:
+        at, key, n, got = failed
+        failing = Part(key, LazyCalls(split, at, n), model.init_part(key), _found(got))
+        named = (at, failing)
+    parts = LazyParts(split, model, named)
+    stats = SearchStats(steps, entries, full)
+    return _verdict(model, parts, failing, finished, stats, t0, timeout_s, dropped, "native")
+
+
+class LazyParts(LazyList[Part]):
+    """The parts of a history the compiled helper split and searched, built
+    on first read, as `split` and the search would have left them (their
+    calls built later still, `LazyCalls`); the failing part is the one the
+    verdict names."""
+
+    __slots__ = ("_failing", "_model", "_split")
+
+    def __init__(self, split: KvParts, model: Model, failing: tuple[int, Part] | None) -> None:
+        super().__init__(len(split))
+        self._split, self._model, self._failing = split, model, failing
+
+    def _build(self) -> list[Part]:
+        init_part, split = self._model.init_part, self._split
+        parts = [
+            Part(key, LazyCalls(split, p, n), init_part(key), _found(got))
+            for p, (key, n, got) in enumerate(split.parts())
+        ]
+        if self._failing is not None:
+            at, part = self._failing
+            parts[at] = part
+        return parts
 
 
 def check_operations(
@@ -261,14 +316,20 @@ def _fill(parts: list[Part], outcomes: list[PartOutcome]) -> Part | None:
     assert len(outcomes) == len(parts), "one outcome per part"
     failing: Part | None = None
     for part, got in zip(parts, outcomes, strict=True):
-        if got is None:
-            continue  # not finished: another part failed first, or time ran out
-        ok, order, stuck, steps, entries, full = got
-        part.result = SearchResult(ok, order, stuck, SearchStats(steps, entries, full))
-        if not ok:
+        part.result = _found(got)
+        if part.result is not None and not part.result.linearizable:
             assert failing is None, "the search stops at the first failing part"
             failing = part
     return failing
+
+
+def _found(got: PartOutcome) -> SearchResult | None:
+    """A part's result from the helper's outcome (None: not finished,
+    another part failed first or time ran out)."""
+    if got is None:
+        return None
+    ok, order, stuck, steps, entries, full = got
+    return SearchResult(ok, order, stuck, SearchStats(steps, entries, full))
 
 
 def _total(parts: Sequence[Part]) -> SearchStats:

@@ -8,6 +8,10 @@ small history most of the Python search's time is per-call overhead (the
 tables, the closures); the helper takes one history's parts in bulk as plain
 tuples, converted once here, and gives back each part's verdict, longest
 linearization and stuck call, so the report is built exactly as before.
+A kv history it reads from the operations, splits and searches in one call,
+which answers with the verdict's figures; the parts, their results and
+their calls become Python objects only when something reads them
+(`LazyList`): on a small history, building them was most of the check.
 
 Which engine runs: `D11_LIN_ENGINE=python` forces the reference,
 `D11_LIN_ENGINE=native` requires the helper (an error if it is not
@@ -20,7 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Hashable, Iterator, Sequence
-from typing import Protocol, cast, overload
+from typing import Protocol, TypeVar, cast, overload
 
 from checks.history import Operation
 from checks.lin.model import UNKNOWN, Call, Model
@@ -37,19 +41,77 @@ MODULE = "d11_lincheck"  # built from native/lincheck (pip install ./native/linc
 # Per part: None (not finished: the deadline, or another part failed first)
 # or (linearizable, order, stuck, steps, cache entries, cache full).
 PartOutcome = tuple[bool, list[int], int | None, int, int, bool] | None
-# A history prepared, split and searched by the helper: the calls left out,
-# the parts (key, calls, initial state), smallest first, and their outcomes.
-NativeCheck = tuple[int, list[tuple[Hashable, Sequence[Call], object]], list[PartOutcome]]
 
 
-class _KvCalls(Protocol):
-    """The helper's split of a kv history (lib.rs `KvCalls`): each part's
-    `Call`s, built when asked for."""
+class KvParts(Protocol):
+    """A kv history as the helper split and searched it (lib.rs `KvParts`):
+    each part's key, size and outcome, and its `Call`s, built when asked for."""
+
+    def __len__(self) -> int: ...
+
+    def parts(self) -> list[tuple[str, int, PartOutcome]]: ...
 
     def calls(self, part: int) -> list[Call]: ...
 
 
-class LazyCalls(Sequence[Call]):
+# What `search_prepared` gives back at once: the calls left out; the failing
+# part, if one failed, as (its position, key, number of calls, outcome);
+# whether every part finished; steps, cache entries and whether a cache was
+# full, over the finished parts; and the parts themselves, read on demand.
+NativeCheck = tuple[
+    int, tuple[int, str, int, PartOutcome] | None, bool, tuple[int, int, bool], KvParts
+]
+
+T = TypeVar("T")
+
+
+class LazyList(Sequence[T]):
+    """A list whose length is known at once and whose items are built on
+    first use (`_build`), once: the helper's parts and their calls, which a
+    verdict does not read and a report or a picture does."""
+
+    __slots__ = ("_items", "_n")
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._items: list[T] | None = None
+
+    def _build(self) -> list[T]:
+        raise NotImplementedError
+
+    def built(self) -> list[T]:
+        """The items, built once."""
+        if self._items is None:
+            self._items = self._build()
+        return self._items
+
+    def unbuilt(self) -> bool:
+        """Whether no one has read them yet (none built)."""
+        return self._items is None
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        return self.built()[i]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.built())
+
+    def __eq__(self, other: object) -> bool:  # as a list's (so, as one, unhashable)
+        if isinstance(other, LazyList):
+            other = other.built()
+        return self.built() == other
+
+    def __repr__(self) -> str:
+        return repr(self.built())
+
+
+class LazyCalls(LazyList[Call]):
     """A part's calls as the helper split them, built on first use.
 
     A verdict needs none of them (the helper searched its own rows); a report
@@ -57,42 +119,14 @@ class LazyCalls(Sequence[Call]):
     checker.py's `split` builds. Their number is known without building them.
     """
 
-    __slots__ = ("_calls", "_n", "_part", "_split")
+    __slots__ = ("_part", "_split")
 
-    def __init__(self, split: _KvCalls, part: int, n: int) -> None:
-        self._split, self._part, self._n = split, part, n
-        self._calls: list[Call] | None = None
+    def __init__(self, split: KvParts, part: int, n: int) -> None:
+        super().__init__(n)
+        self._split, self._part = split, part
 
-    def built(self) -> list[Call]:
-        """The calls, built once."""
-        if self._calls is None:
-            self._calls = self._split.calls(self._part)
-        return self._calls
-
-    def unbuilt(self) -> bool:
-        """Whether no one has read them yet (none built)."""
-        return self._calls is None
-
-    def __len__(self) -> int:
-        return self._n
-
-    @overload
-    def __getitem__(self, i: int) -> Call: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Call]: ...
-    def __getitem__(self, i: int | slice) -> Call | list[Call]:
-        return self.built()[i]
-
-    def __iter__(self) -> Iterator[Call]:
-        return iter(self.built())
-
-    def __eq__(self, other: object) -> bool:  # as a list's (so, as one, unhashable)
-        if isinstance(other, LazyCalls):
-            other = other.built()
-        return self.built() == other
-
-    def __repr__(self) -> str:
-        return repr(self.built())
+    def _build(self) -> list[Call]:
+        return self._split.calls(self._part)
 
 
 class _Helper(Protocol):
@@ -134,7 +168,7 @@ class KvPrepared(Protocol):
 
     def check(
         self, cache_max: int, slice_steps: int, timeout_s: float | None = None
-    ) -> tuple[int, _KvCalls, list[tuple[str, int]], list[PartOutcome]]: ...
+    ) -> NativeCheck: ...
 
 
 class EngineError(Exception):
@@ -200,20 +234,11 @@ def prepare_ops(model: Model, ops: Sequence[Operation]) -> KvPrepared | None:
 
 
 def search_prepared(
-    model: Model,
-    prepared: KvPrepared,
-    cache_max: int,
-    slice_steps: int,
-    timeout_s: float | None,
+    prepared: KvPrepared, cache_max: int, slice_steps: int, timeout_s: float | None
 ) -> NativeCheck:
-    """Split and search a history `prepare_ops` read (once). The parts'
-    calls are built when first read (`LazyCalls`): a verdict needs none."""
-    dropped, split, sizes, outcomes = prepared.check(cache_max, slice_steps, timeout_s)
-    init_part = model.init_part
-    parts: list[tuple[Hashable, Sequence[Call], object]] = [
-        (key, LazyCalls(split, p, n), init_part(key)) for p, (key, n) in enumerate(sizes)
-    ]
-    return dropped, parts, outcomes
+    """Split and search a history `prepare_ops` read (once), in one call:
+    the verdict's figures at once, the parts (and their calls) when read."""
+    return prepared.check(cache_max, slice_steps, timeout_s)
 
 
 def search_parts(

@@ -13,12 +13,16 @@
 //! decide. The parts are searched round robin, a slice of steps each, as
 //! `checks.lin.checker.check_calls` does.
 //!
-//! For kv, `check_kv_ops` starts earlier, from the history's `Operation`s:
+//! For kv, `prepare_kv_ops` starts earlier, from the history's `Operation`s:
 //! it does checker.py's `prepare` and `split` too (the same `Call`s, local
 //! ids and parts, handed back for the report), because on a small history
 //! those two Python steps, a few calls per operation, cost more than the
 //! search. An operation of an unusual shape sends the whole history back
-//! to the Python code, which gives its own errors.
+//! to the Python code, which gives its own errors. Its `check` answers with
+//! the verdict's figures only; the parts and their calls (`KvParts`) become
+//! Python objects when Python reads them. A small history's check is mostly
+//! such overheads, so a part's tables take few allocations (no list per
+//! symmetry group, one buffer for all the settled sets).
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -44,12 +48,12 @@ impl Bits {
     fn flip(&mut self, i: usize) {
         self.0[i >> 6] ^= 1 << (i & 63);
     }
-    /// Every member of `self` is in `a` or `b`.
+    /// Every member of the set `words` is in `self` or `b`.
     #[inline]
-    fn within(&self, a: &Bits, b: &Bits) -> bool {
-        self.0
+    fn cover(&self, b: &Bits, words: &[u64]) -> bool {
+        words
             .iter()
-            .zip(a.0.iter().zip(&b.0))
+            .zip(self.0.iter().zip(&b.0))
             .all(|(s, (x, y))| s & !(x | y) == 0)
     }
     /// Every member of `self` is in `a`.
@@ -155,7 +159,12 @@ struct Tables<M: Model> {
     definite: Vec<bool>,
     pure: Vec<bool>,
     pred: Vec<Option<usize>>,
-    settled: Vec<Option<Bits>>,
+    // Reduction 5: for each read-only call with a known outcome, the calls
+    // settled before it, a set of `words` words in `settled` (one buffer
+    // for the part, not one allocation per call).
+    settled: Vec<u64>,
+    settled_at: Vec<usize>, // where call c's set starts (read-only, known outcome only)
+    words: usize,
 }
 
 impl<M: Model> Tables<M> {
@@ -195,25 +204,35 @@ impl<M: Model> Tables<M> {
         let mut pred = vec![None; n];
         let mut by_call: Vec<usize> = (0..n).collect();
         by_call.sort_by_key(|&i| call[i]); // stable, as Python's sorted
-        let mut groups: FxHashMap<(i64, bool), Vec<usize>> = FxHashMap::default();
+
+        // Each group's members in call order, as a chain from its last one
+        // back (search.py's lists per group, without a list per group).
+        let mut last: FxHashMap<(i64, bool), usize> = FxHashMap::default();
+        let mut before = vec![usize::MAX; n]; // the group's member called before
         let ret_or_inf = |i: usize| ret[i].map_or(f64::INFINITY, |r| r as f64);
         for i in by_call {
-            let g = groups.entry((group[i], ret[i].is_none())).or_default();
-            for &j in g.iter().rev() {
+            let mut j = last
+                .insert((group[i], ret[i].is_none()), i)
+                .unwrap_or(usize::MAX);
+            before[i] = j;
+            while j != usize::MAX {
                 if ret_or_inf(j) <= ret_or_inf(i) {
                     pred[i] = Some(j);
                     break;
                 }
+                j = before[j];
             }
-            g.push(i);
         }
         // Reduction 5 (search.py's settled_before).
-        let mut settled = vec![None; n];
         let mut resets = Bits::new(n);
+        let words = resets.0.len();
+        let mut settled_at = vec![usize::MAX; n];
+        let mut settled = Vec::new();
         for &(_, c, is_c) in &order {
             if !is_c {
                 if pure[c] {
-                    settled[c] = Some(resets.clone());
+                    settled_at[c] = settled.len();
+                    settled.extend_from_slice(&resets.0);
                 }
             } else if !(pure[c] || M::only_extends(&ops[c])) {
                 resets.flip(c);
@@ -231,6 +250,8 @@ impl<M: Model> Tables<M> {
             pure,
             pred,
             settled,
+            settled_at,
+            words,
         }
     }
 }
@@ -349,8 +370,9 @@ impl<M: Model> Search<M> {
                 }
             } else if M::step(&self.state, &t.ops[c]).0 {
                 return (Some(c), moves, usize::MAX);
-            } else if let Some(s) = &t.settled[c] {
-                if !dead && s.within(&self.known, &self.ibits) {
+            } else if t.settled_at[c] != usize::MAX && !dead {
+                let s = &t.settled[t.settled_at[c]..t.settled_at[c] + t.words];
+                if self.known.cover(&self.ibits, s) {
                     dead = !M::reachable(&self.state, &t.ops[c]);
                 }
             }
@@ -515,7 +537,22 @@ impl<M: Model> Search<M> {
     }
 }
 
+/// A part's outcome as Python reads it: None (not finished) or
+/// (linearizable, order, stuck, steps, cache entries, cache full).
 type PartOut = Option<(bool, Vec<usize>, Option<usize>, u64, u64, bool)>;
+
+fn part_out(f: &Option<Found>) -> PartOut {
+    f.as_ref().map(|f| {
+        (
+            f.linearizable,
+            f.order.clone(),
+            f.stuck,
+            f.steps,
+            f.cache_entries,
+            f.cache_full,
+        )
+    })
+}
 
 /// checker.py's `check_calls` loop: the parts round robin, a slice each,
 /// until one fails, all succeed, or the deadline passes. A part's tables
@@ -529,9 +566,9 @@ fn round_robin<M: Model>(
     mut start: impl FnMut(usize) -> PyResult<Search<M>>,
     timeout_s: Option<f64>,
     spent: &mut Vec<Search<M>>,
-) -> PyResult<Vec<PartOut>> {
+) -> PyResult<Vec<Option<Found>>> {
     let deadline = timeout_s.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-    let mut out: Vec<PartOut> = (0..n).map(|_| None).collect();
+    let mut out: Vec<Option<Found>> = (0..n).map(|_| None).collect();
     let mut searches: Vec<Option<Search<M>>> = (0..n).map(|_| None).collect();
     let mut running: Vec<usize> = (0..n).collect();
     let mut failing = false;
@@ -550,14 +587,7 @@ fn round_robin<M: Model>(
                 Progress::Yielded => still.push(p),
                 Progress::Done(f) => {
                     failing = !f.linearizable;
-                    out[p] = Some((
-                        f.linearizable,
-                        f.order,
-                        f.stuck,
-                        f.steps,
-                        f.cache_entries,
-                        f.cache_full,
-                    ));
+                    out[p] = Some(f);
                     spent.extend(searches[p].take()); // its tables and cache are not needed any more
                 }
             }
@@ -604,7 +634,9 @@ fn intern(values: &Bound<'_, PyDict>, v: &Bound<'_, PyAny>) -> PyResult<i64> {
 
 /// A part's tables: the ops, and for each call its symmetry group (equal
 /// (input, output)), call and return positions.
-fn tables<M: Model, G: Hash + Eq>(rows: Vec<(M::Op, G, i64, Option<i64>)>) -> Tables<M> {
+fn tables<M: Model, G: Hash + Eq>(
+    rows: impl ExactSizeIterator<Item = (M::Op, G, i64, Option<i64>)>,
+) -> Tables<M> {
     let mut ids: FxHashMap<G, i64> = FxHashMap::default();
     let n = rows.len();
     let (mut ops, mut group, mut call, mut ret) = (
@@ -647,28 +679,15 @@ fn check_register(
             let (f, arg) = (inp.get_item(0)?, inp.get_item(1)?);
             let f = f.downcast::<PyString>()?;
             let op = match f.to_str()? {
-                "read" => {
+                f @ ("read" | "write") => {
                     let got = if out.is(&unknown) {
                         -1
                     } else {
                         intern(&values, &out)?
                     };
                     RegOp {
-                        f: 0,
-                        a: intern(&values, &arg)?,
-                        b: 0,
-                        out: got,
-                    } // a: only for the groups
-                }
-                "write" => {
-                    let got = if out.is(&unknown) {
-                        -1
-                    } else {
-                        intern(&values, &out)?
-                    };
-                    RegOp {
-                        f: 1,
-                        a: intern(&values, &arg)?,
+                        f: (f == "write") as u8,
+                        a: intern(&values, &arg)?, // a read's: only for the groups
                         b: 0,
                         out: got,
                     }
@@ -700,13 +719,14 @@ fn check_register(
             rows.push((op, g, call, ret));
         }
         Ok(Search::new(
-            tables(rows),
+            tables(rows.into_iter()),
             intern(&values, init)?,
             cache_each,
             slice_steps.max(1),
         ))
     };
-    round_robin(parts.len(), start, timeout_s, &mut Vec::new())
+    let found = round_robin(parts.len(), start, timeout_s, &mut Vec::new())?;
+    Ok(found.iter().map(part_out).collect())
 }
 
 /// A kv output: unknown, None, or a string.
@@ -771,13 +791,14 @@ fn check_kv(
             rows.push((op, (f, arg_kind, arg, out_kind, got), call, ret));
         }
         Ok(Search::new(
-            tables(rows),
+            tables(rows.into_iter()),
             Rc::from(init.as_str()),
             cache_each,
             slice_steps.max(1),
         ))
     };
-    round_robin(parts.len(), start, timeout_s, &mut Vec::new())
+    let found = round_robin(parts.len(), start, timeout_s, &mut Vec::new())?;
+    Ok(found.iter().map(part_out).collect())
 }
 
 /// One kv operation as `checks/lin/checker.py`'s `prepare` sees it, read
@@ -937,20 +958,42 @@ fn new_call<'py>(
     make.call1((call_type, fields))
 }
 
-/// The calls a `check_kv_ops` history was split into, kept as positions in
-/// its list of operations: a part's `Call`s are built only when asked for
-/// (`calls`), for a report or a picture. A verdict needs none of them, and
-/// building one `Call` per operation was a quarter of a small history's check.
+/// A kv history once checked (`KvPrepared.check`): its parts, kept as
+/// positions in its list of operations, and what each part's search found.
+/// Python reads them only when asked (`parts`, `calls`), for a report or a
+/// picture: a verdict needs none of them, and building one `Call` per
+/// operation, or one result per part, was most of a small history's check.
 #[pyclass(unsendable, module = "d11_lincheck")]
-struct KvCalls {
+struct KvParts {
     ops: Py<PyList>,
     call_type: Py<PyAny>,
     unknown: Py<PyAny>,
-    parts: Vec<Vec<usize>>, // each part's operations (positions in ops), in call order
+    rows: Vec<KvPreparedRow>,
+    parts: Vec<Vec<usize>>, // each part's rows, in call order
+    found: Vec<Option<Found>>,
+}
+
+impl KvParts {
+    /// Part `p` as Python reads it: (key, number of calls, outcome).
+    fn part<'py>(&self, py: Python<'py>, p: usize) -> (Bound<'py, PyString>, usize, PartOut) {
+        let part = &self.parts[p];
+        let key = PyString::new(py, &self.rows[part[0]].0);
+        (key, part.len(), part_out(&self.found[p]))
+    }
 }
 
 #[pymethods]
-impl KvCalls {
+impl KvParts {
+    fn __len__(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Each part as (key, number of calls, outcome: as `check_kv` gives
+    /// it), smallest first, as checker.py's `split` orders them.
+    fn parts<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyString>, usize, PartOut)> {
+        (0..self.parts.len()).map(|p| self.part(py, p)).collect()
+    }
+
     /// Part `p`'s `Call`s, local ids 0..n-1 in call order, as checker.py's
     /// `split` builds them, read again from the operations (which the caller
     /// must not have changed since the check).
@@ -963,7 +1006,7 @@ impl KvCalls {
         let make = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
         let calls = PyList::empty(py);
         for (k, &i) in part.iter().enumerate() {
-            let Some(Some(row)) = kv_row(&ops.get_item(i)?, unknown)? else {
+            let Some(Some(row)) = kv_row(&ops.get_item(self.rows[i].1)?, unknown)? else {
                 return Err(pyo3::exceptions::PyRuntimeError::new_err(
                     "an operation changed after its check",
                 ));
@@ -973,6 +1016,10 @@ impl KvCalls {
         Ok(calls)
     }
 }
+
+/// One operation of a `KvPrepared` history: its key, its position in the
+/// list of operations, and the search's view of it.
+type KvPreparedRow = (String, usize, KvSearchRow);
 
 /// A kv history read from its `Operation`s (`prepare_kv_ops`): what
 /// checker.py's `prepare` makes of it, as the search's own rows, ready for
@@ -984,7 +1031,7 @@ impl KvCalls {
 #[pyclass(unsendable, module = "d11_lincheck")]
 struct KvPrepared {
     dropped: usize,
-    rows: Vec<(String, usize, KvSearchRow)>, // key, position in ops, the search's view
+    rows: Vec<KvPreparedRow>,
     ops: Py<PyList>,
     call_type: Py<PyAny>,
     unknown: Py<PyAny>,
@@ -995,19 +1042,22 @@ struct KvPrepared {
     spent: Vec<Search<Kv>>,
 }
 
-type KvSplit<'py> = (
+/// `KvPrepared.check`'s answer: calls left out; the failing part, if one
+/// failed, as (its position, key, number of calls, outcome); whether every
+/// part finished; the steps, cache entries and whether a cache was full,
+/// over the finished parts; and the parts, to read on demand.
+type KvChecked<'py> = (
     usize,
-    KvCalls,
-    Vec<(Bound<'py, PyString>, usize)>,
-    Vec<PartOut>,
+    Option<(usize, Bound<'py, PyString>, usize, PartOut)>,
+    bool,
+    (u64, u64, bool),
+    KvParts,
 );
 
 #[pymethods]
 impl KvPrepared {
-    /// checker.py's `split`, then the search, once: (calls left out, the
-    /// parts' calls to build on demand (`KvCalls`), the parts as (key,
-    /// number of calls), smallest first, and each part's outcome as
-    /// `check_kv` gives it).
+    /// checker.py's `split`, then the search, once; a verdict's figures
+    /// come back at once, the parts (`KvParts`) are read when asked for.
     #[pyo3(signature = (cache_max, slice_steps, timeout_s=None))]
     fn check<'py>(
         &mut self,
@@ -1015,7 +1065,7 @@ impl KvPrepared {
         cache_max: u64,
         slice_steps: u64,
         timeout_s: Option<f64>,
-    ) -> PyResult<KvSplit<'py>> {
+    ) -> PyResult<KvChecked<'py>> {
         if self.checked {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "a prepared history is checked once",
@@ -1037,35 +1087,47 @@ impl KvPrepared {
             part.sort_by_key(|&i| rows[i].2 .2); // by call position; stable, as Python's sorted
         }
         parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
-        let shown = parts
-            .iter()
-            .map(|part| (PyString::new(py, &rows[part[0]].0), part.len()))
-            .collect();
-        let mut searched: Vec<Option<Vec<KvSearchRow>>> = parts
-            .iter()
-            .map(|part| Some(part.iter().map(|&i| rows[i].2.clone()).collect()))
-            .collect();
-        let calls = KvCalls {
-            ops: self.ops.clone_ref(py),
-            call_type: self.call_type.clone_ref(py),
-            unknown: self.unknown.clone_ref(py),
-            parts: parts
-                .iter()
-                .map(|part| part.iter().map(|&i| rows[i].1).collect())
-                .collect(),
-        };
         let cache_each = (cache_max / parts.len().max(1) as u64).max(1000);
         let start = |p: usize| -> PyResult<Search<Kv>> {
-            let rows = searched[p].take().expect("each part starts once");
+            let searched = parts[p].iter().map(|&i| rows[i].2.clone());
             Ok(Search::new(
-                tables(rows),
+                tables(searched),
                 Rc::from(""),
                 cache_each,
                 slice_steps.max(1),
             ))
         };
-        let outcomes = round_robin(parts.len(), start, timeout_s, &mut self.spent)?;
-        Ok((self.dropped, calls, shown, outcomes))
+        let found = round_robin(parts.len(), start, timeout_s, &mut self.spent)?;
+        let (mut steps, mut entries, mut full) = (0, 0, false);
+        for f in found.iter().flatten() {
+            steps += f.steps;
+            entries += f.cache_entries;
+            full |= f.cache_full;
+        }
+        let finished = found.iter().all(Option::is_some);
+        let split = KvParts {
+            ops: self.ops.clone_ref(py),
+            call_type: self.call_type.clone_ref(py),
+            unknown: self.unknown.clone_ref(py),
+            rows,
+            parts,
+            found,
+        };
+        let failing = split
+            .found
+            .iter()
+            .position(|f| f.as_ref().is_some_and(|f| !f.linearizable))
+            .map(|p| {
+                let (key, n, out) = split.part(py, p);
+                (p, key, n, out)
+            });
+        Ok((
+            self.dropped,
+            failing,
+            finished,
+            (steps, entries, full),
+            split,
+        ))
     }
 }
 
@@ -1108,7 +1170,7 @@ fn d11_lincheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_register, m)?)?;
     m.add_function(wrap_pyfunction!(check_kv, m)?)?;
     m.add_function(wrap_pyfunction!(prepare_kv_ops, m)?)?;
-    m.add_class::<KvCalls>()?;
+    m.add_class::<KvParts>()?;
     m.add_class::<KvPrepared>()?;
     Ok(())
 }

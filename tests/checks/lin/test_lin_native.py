@@ -20,6 +20,7 @@ from lin_gen import events, histories, mutate
 from checks.formats import load_history
 from checks.history import Event, HistoryError, pair_operations
 from checks.lin import Call, LinResult, check_history, check_operations, model_named, native
+from checks.lin.checker import LazyParts
 from checks.lin.corpus import CorpusEntry, corpus_dir, corpus_entries
 from checks.lin.search import SearchResult
 
@@ -37,7 +38,9 @@ def outcome(result: LinResult) -> tuple[object, ...]:
     # the helper's calls are built on first use: their number is known before
     assert all(len(p.calls) == len(list(p.calls)) for p in result.parts)
     failing = None if result.failing is None else result.failing.key
-    return result.valid, failing, result.calls_dropped, parts
+    # the failing part is one of the parts (the helper builds it before them)
+    assert result.failing is None or any(p is result.failing for p in result.parts)
+    return result.valid, failing, result.calls_dropped, result.stats, parts
 
 
 def _found(r: SearchResult) -> tuple[object, ...]:
@@ -233,11 +236,12 @@ def test_a_kv_value_of_the_wrong_type_is_the_same_error_in_both(
             check_operations(ops, model_named("kv"))
 
 
-def test_a_kv_verdict_builds_no_calls_until_they_are_read(
+def test_a_kv_verdict_builds_no_parts_or_calls_until_they_are_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The helper's parts hold their calls unbuilt (a verdict needs none);
-    the first read builds them once, and they are the reference's."""
+    """The helper's parts, and then their calls, are built only when read (a
+    verdict needs none); the first read builds them once, and they are the
+    reference's."""
     require_native()
     a, b = {"key": "a"}, {"key": "b"}
     ops = pair_operations(
@@ -252,6 +256,8 @@ def test_a_kv_verdict_builds_no_calls_until_they_are_read(
     )
     py, nat = both(monkeypatch, lambda: check_operations(ops, model_named("kv")))
     assert nat.engine == "native"
+    assert isinstance(nat.parts, LazyParts) and nat.parts.unbuilt()
+    assert len(nat.parts) == len(py.parts) and nat.parts.unbuilt()  # counted, none built
     lazy = [p.calls for p in nat.parts]
     assert all(isinstance(c, native.LazyCalls) and c.unbuilt() for c in lazy)
     assert [len(c) for c in lazy] == [len(p.calls) for p in py.parts]
