@@ -33,7 +33,7 @@ from checks.history import Event
 from reference.clients import Payment
 from reference.ledger.directory import Directory
 from reference.mq import BrokerConfig, BrokerReplica, MessageConsumer
-from reference.mq.machine import BrokerMachine, retry_topic
+from reference.mq.machine import SCHEDULE_TOPIC, BrokerMachine, retry_topic
 from reference.mq.trace import TRACE
 from reference.net.topology import Topology
 from reference.node import NodeId
@@ -187,7 +187,7 @@ class MqDeployment(PaymentDeployment):
             out["broker"] = {
                 "log_records": len(state.log),
                 "half_unresolved": len(state.halves),
-                "retried": sum(n for t, n in topics.items() if t.startswith("%RETRY%")),
+                "retried": topics[SCHEDULE_TOPIC],  # sent back: each waited there
                 "dead_lettered": sum(n for t, n in topics.items() if t.startswith("%DLQ%")),
                 "lag": {g: state.lag(g, t) for g, t in self.lanes()},
             }
@@ -371,13 +371,12 @@ def simulated(rt: Runtime) -> bool:
 
 
 def _due_retries(state: BrokerMachine, group: str, now_ms: float) -> int:
-    """Messages of `group`'s retry topic it has not consumed and that are due by
-    `now_ms` (one still in its retry delay is in flight, not a backlog)."""
+    """Retries of `group` due by `now_ms` it has not consumed: in its retry topic,
+    or still in the schedule topic, due (the leader's next tick moves them). One
+    still in its retry delay is in flight, not a backlog."""
     topic = retry_topic(group)
-    return sum(
-        1
+    return state.waiting_retries(group, int(now_ms)) + sum(
+        len(index) - state.offsets.get((group, t, qid), 0)
         for (t, qid), index in state.queues.items()
         if t == topic
-        for offset in index[state.offsets.get((group, t, qid), 0) :]
-        if state.log[offset].deliver_at_ms <= now_ms
     )

@@ -209,7 +209,11 @@ class BrokerReplica(Replica):
             # The timing wheel's hand moves through the log: one tick a second
             # (timerPrecisionMs), proposed by the leader while timers wait.
             ctx.set_timer(float(self.broker.timer_precision_ms), WHEEL_TIMER)
-            if self.role == LEADER and self.machine.wheel.size:
+            # Also while a retry waiting in the schedule topic is due: the tick moves
+            # it to its group's retry topic.
+            machine = self.machine
+            due = machine.wheel.size or machine.retries_due(max(0, int(ctx.now_ms())))
+            if self.role == LEADER and due:
                 self.ticks += 1
                 request_id = f"tick/{self.node_id}/{self.ballot[0]}/{self.ticks}"
                 self.on_message(ctx, self.node_id, Propose(request_id, TimerTick(0)))

@@ -151,8 +151,9 @@ class _Queue:
     recovering: bool = False  # orderly: applying a claim taken over with the lock first
     confirmed_to: int = -1  # orderly: the claims below this offset are closed (applied)
     failing: set[int] = field(default_factory=set)  # drawn to fail, looking ahead of the head
-    # The last pull stopped at a message not due yet (a retry in its delay): the
-    # broker holds it, and the ones behind it, until then.
+    # The last pull stopped at a message not due yet: the broker holds it, and the
+    # ones behind it, until then (none in a queue a consumer reads: retries wait
+    # out their delay in the broker's schedule topic).
     not_due: bool = False
 
     @property
@@ -217,9 +218,11 @@ class MessageConsumer(Node):
     def caught_up(self, now_ms: float, fresh_ms: float) -> bool:
         """Every queue read to its end by a pull answered within `fresh_ms`, nothing
         waiting to be handled (what a harness can observe of a group from outside).
-        A queue read up to a retry still in its delay (RocketMQ's levels: 10 s,
-        30 s, 1 min ...) is read to its end: that message is in flight, as the
-        delivery checker holds one due after the history's end (`retry-pending`)."""
+        A queue read up to a message not due yet is read to its end: that message
+        is in flight, as the delivery checker holds a retry due after the history's
+        end (`retry-pending`). (Retries wait out their delay, RocketMQ's levels of
+        10 s, 30 s, 1 min ..., in the broker's schedule topic, and reach the retry
+        queue only when due: `machine._move_due_retries`.)"""
         return all(
             not q.cached
             and (q.next_offset >= q.max_offset or q.not_due)

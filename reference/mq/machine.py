@@ -13,9 +13,11 @@ RocketMQ's broker keeps the same pieces as files; here they are one value:
   the *op records* (`ops`) say which half messages are resolved and how,
   as RocketMQ's `RMQ_SYS_TRANS_OP_HALF_TOPIC` does;
 - *committed offsets* per consumer group and queue (`offsets`);
-- the *retry* topic per group (RocketMQ's delay levels) and its dead-letter
-  topic, and the *check-max* topic where a half message goes when it was
-  checked `transaction_check_max` times without an answer.
+- the *schedule* topic (`SCHEDULE_TOPIC_XXXX`), one queue per delay level,
+  where a message a consumer sent back waits out its delay; the *retry*
+  topic per group, where it goes once due; the group's dead-letter topic;
+  and the *check-max* topic where a half message goes when it was checked
+  `transaction_check_max` times without an answer.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from reference.mq.timer_wheel import TimingWheel
 __all__ = [
     "DELAY_LEVELS_MS",
     "HALF_TOPIC",
+    "SCHEDULE_TOPIC",
     "BrokerConfig",
     "BrokerMachine",
     "dlq_topic",
@@ -62,6 +65,7 @@ __all__ = [
 HALF_TOPIC = "RMQ_SYS_TRANS_HALF_TOPIC"
 CHECK_MAX_TOPIC = "TRANS_CHECK_MAX_TIME_TOPIC"
 TIMER_TOPIC = "rmq_sys_wheel_timer"  # where timer messages wait (never consumed)
+SCHEDULE_TOPIC = "SCHEDULE_TOPIC_XXXX"  # where retries wait: queue = delay level - 1
 # RocketMQ's messageDelayLevel "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".
 DELAY_LEVELS_MS: tuple[int, ...] = tuple(
     s * 1000
@@ -158,6 +162,11 @@ class BrokerMachine:
         # (group, account) -> amount, written by one command (`ApplyEffect`).
         self.applied: set[tuple[str, str]] = set()
         self.balances: dict[tuple[str, str], int] = {}
+        # Retries waiting out their delay (RocketMQ's SCHEDULE_TOPIC_XXXX): per delay
+        # level's queue, the index of its next message to move to its retry topic
+        # (RocketMQ's delayOffset.json), and each waiting retry's group (its REAL_TOPIC).
+        self.schedule_next: dict[int, int] = {}
+        self.scheduled_for: dict[int, str] = {}  # log offset -> group
 
     def _new_wheel(self) -> TimingWheel:
         cfg = self.config
@@ -236,7 +245,7 @@ class BrokerMachine:
             due = self.wheel.advance(command.timestamp_ms)
             for msg_id in due:
                 self._deliver(msg_id, command.timestamp_ms)
-            return ("delivered", len(due))
+            return ("delivered", len(due) + self._move_due_retries(command.timestamp_ms))
         return ("refused", f"not a broker command: {type(command).__name__}")
 
     def _apply_batch(self, batch: CommandBatch) -> Result:
@@ -531,8 +540,9 @@ class BrokerMachine:
 
     # --8<-- [start:send-back]
     def _send_back(self, c: SendBack) -> Result:
-        """A failed message: to the group's retry topic after a delay level, or,
-        after `max_reconsume_times` retries, to its dead-letter topic."""
+        """A failed message: after `max_reconsume_times` retries, to the group's
+        dead-letter topic; before, to the schedule topic's queue of its delay level
+        (RocketMQ: SCHEDULE_TOPIC_XXXX, queue delayLevel - 1), to wait there."""
         if not 0 <= c.log_offset < len(self.log):
             return ("refused", "no such message")
         original = self.log[c.log_offset]
@@ -542,10 +552,56 @@ class BrokerMachine:
                 original, dlq_topic(c.group), 0, original.born_ms, tries, original.deliver_at_ms
             )
             return ("dead-letter", self._append(dead))
-        delay_ms = DELAY_LEVELS_MS[RETRY_FIRST_LEVEL - 1 + c.reconsume_times]
-        due_ms = c.timestamp_ms + delay_ms
-        retry = self._record(original, retry_topic(c.group), 0, original.born_ms, tries, due_ms)
-        return ("retry", self._append(retry))
+        level = RETRY_FIRST_LEVEL + c.reconsume_times  # 3: 10 s, 4: 30 s, 5: 1 min ...
+        due_ms = c.timestamp_ms + DELAY_LEVELS_MS[level - 1]
+        waiting = self._record(original, SCHEDULE_TOPIC, level - 1, original.born_ms, tries, due_ms)
+        offset = self._append(waiting)
+        self.scheduled_for[offset] = c.group
+        return ("retry", offset)
+
+    def _move_due_retries(self, now_ms: int) -> int:
+        """Move every retry due by `now_ms` from its level's queue to its group's
+        retry topic (how many). One queue per level holds its messages in due
+        order (one delay added to the times they came), so each queue is read
+        from its head up to the first not due: a retry due sooner never waits
+        behind one of a longer level (in one queue it did: a 10 s retry behind
+        a 4 min one waited 4 min)."""
+        due: list[StoredMessage] = []
+        for level, i in self._schedule_heads():
+            index = self.queues[(SCHEDULE_TOPIC, level)]
+            while i < len(index) and self.log[index[i]].deliver_at_ms <= now_ms:
+                due.append(self.log[index[i]])
+                i += 1
+            self.schedule_next[level] = i
+        for m in sorted(due, key=lambda m: (m.deliver_at_ms, m.offset)):  # levels merged
+            topic = retry_topic(self.scheduled_for.pop(m.offset))
+            self._append(self._record(m, topic, 0, m.born_ms, m.reconsume_times))
+        return len(due)
+
+    def retries_due(self, now_ms: int) -> bool:
+        """Is a waiting retry due by `now_ms`? (The leader then proposes a tick.)"""
+        for level, start in self._schedule_heads():
+            if self.log[self.queues[(SCHEDULE_TOPIC, level)][start]].deliver_at_ms <= now_ms:
+                return True
+        return False
+
+    def _schedule_heads(self) -> list[tuple[int, int]]:
+        """(level, index of its first waiting retry) of every level with one waiting."""
+        out: list[tuple[int, int]] = []
+        for level in range(len(DELAY_LEVELS_MS)):
+            index = self.queues.get((SCHEDULE_TOPIC, level))
+            start = self.schedule_next.get(level, 0)
+            if index and start < len(index):
+                out.append((level, start))
+        return out
+
+    def waiting_retries(self, group: str, due_by_ms: int | None = None) -> int:
+        """Retries of `group` in the schedule topic (due by `due_by_ms`, if given)."""
+        return sum(
+            1
+            for offset, g in self.scheduled_for.items()
+            if g == group and (due_by_ms is None or self.log[offset].deliver_at_ms <= due_by_ms)
+        )
 
     # --8<-- [end:send-back]
 
@@ -556,7 +612,8 @@ class BrokerMachine:
         problems: list[str] = []
         seen: dict[str, int] = {}
         for m in self.log:
-            if m.topic in (HALF_TOPIC, CHECK_MAX_TOPIC, TIMER_TOPIC) or m.topic.startswith("%"):
+            system = (HALF_TOPIC, CHECK_MAX_TOPIC, TIMER_TOPIC, SCHEDULE_TOPIC)
+            if m.topic in system or m.topic.startswith("%"):
                 continue
             if m.msg_id in seen:
                 problems.append(
@@ -596,14 +653,17 @@ class BrokerMachine:
         while end < len(index) and len(out) < min(q.max_messages, PULL_MAX_MESSAGES):
             msg = self.log[index[end]]
             if msg.deliver_at_ms > q.now_ms:
-                break  # a retry not due yet holds the ones behind it (one delay queue)
+                break  # not due (none in a topic consumers read: retries wait in the
+                # schedule topic, timer messages on the wheel); holds those behind it
             out.append(msg)
             end += 1
         return PullResult(tuple(out), end, len(index))
 
     def lag(self, group: str, topic: str) -> int:
-        """Messages of `topic` that `group` has not committed yet."""
-        return sum(
+        """Messages of `topic` that `group` has not committed yet. Of its retry
+        topic: with the retries still waiting in the schedule topic."""
+        waiting = self.waiting_retries(group) if topic == retry_topic(group) else 0
+        return waiting + sum(
             len(index) - self.offsets.get((group, t, qid), 0)
             for (t, qid), index in self.queues.items()
             if t == topic
@@ -625,6 +685,8 @@ class BrokerMachine:
             tuple(self.trace_topic),
             tuple(sorted(self.applied)),
             tuple((g, a, n) for (g, a), n in sorted(self.balances.items())),
+            tuple(sorted(self.schedule_next.items())),
+            tuple(sorted(self.scheduled_for.items())),
         )
 
     def restore(self, value: Any) -> None:
@@ -650,6 +712,8 @@ class BrokerMachine:
         self.trace_topic = list(cursor[3]) if len(cursor) > 3 else []
         self.applied = {(g, m) for g, m in cursor[4]} if len(cursor) > 4 else set()
         self.balances = {(g, a): n for g, a, n in cursor[5]} if len(cursor) > 5 else {}
+        self.schedule_next = dict(cursor[6]) if len(cursor) > 6 else {}
+        self.scheduled_for = dict(cursor[7]) if len(cursor) > 7 else {}
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)

@@ -73,7 +73,7 @@ class StoredMessage(Message):
     body: Payload
     born_ms: int  # when the broker first stored it (leader's clock)
     reconsume_times: int = 0  # retries so far (retry and dead-letter topics)
-    deliver_at_ms: int = 0  # retry topic: not before this
+    deliver_at_ms: int = 0  # schedule topic (a retry) and timer topic: due then
     producer_group: str = ""
     # The message's trace context (a message property, as SOFATracer's MQ hook
     # carries it): every copy the broker makes keeps it (committed, retry,

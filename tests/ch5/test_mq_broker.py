@@ -12,6 +12,7 @@ from reference.mq.machine import (
     CHECK_MAX_TOPIC,
     DELAY_LEVELS_MS,
     HALF_TOPIC,
+    SCHEDULE_TOPIC,
     BrokerConfig,
     BrokerMachine,
     dlq_topic,
@@ -158,10 +159,15 @@ def test_consumer_retries_follow_the_delay_levels_then_dead_letter() -> None:
     for tries in range(b.config.max_reconsume_times):
         kind, offset = b.apply(SendBack("g", offset, tries, now_ms))
         assert kind == "retry"
-        retry = b.log[offset]
+        waiting = b.log[offset]  # in the schedule topic's queue of its delay level
+        level = 3 + tries  # RocketMQ: delayLevel = 3 + reconsumeTimes
+        assert (waiting.topic, waiting.queue_id) == (SCHEDULE_TOPIC, level - 1)
+        waits.append(waiting.deliver_at_ms - now_ms)
+        now_ms = waiting.deliver_at_ms
+        assert b.apply(TimerTick(now_ms)) == ("delivered", 1)  # due: to the retry topic
+        retry = b.log[-1]
         assert retry.topic == retry_topic("g") and retry.reconsume_times == tries + 1
-        waits.append(retry.deliver_at_ms - now_ms)
-        now_ms = retry.deliver_at_ms
+        offset = retry.offset
     assert waits[:3] == [10_000, 30_000, 60_000] and waits[-1] == 7_200_000
     assert waits == list(DELAY_LEVELS_MS[2:])
     kind, offset = b.apply(SendBack("g", offset, b.config.max_reconsume_times, now_ms))
@@ -172,9 +178,56 @@ def test_a_retry_is_not_pulled_before_it_is_due() -> None:
     b = BrokerMachine()
     b.apply(SendMessage(TOPIC, "p1", "u1", Payload("p1", "u1", "m1@pay", 1), 0))
     b.apply(SendBack("g", 0, 0, 1_000))
+    assert b.lag("g", retry_topic("g")) == 1  # waiting, in the schedule topic
+    assert not b.retries_due(10_999) and b.retries_due(11_000)
+    b.apply(TimerTick(10_999))
     early = b.pull(PullQuery("g", retry_topic("g"), 0, -1, 32, 10_999))
+    b.apply(TimerTick(11_000))
     due = b.pull(PullQuery("g", retry_topic("g"), 0, -1, 32, 11_000))
     assert early.messages == () and [m.msg_id for m in due.messages] == ["p1"]
+    assert b.lag("g", retry_topic("g")) == 1 and b.waiting_retries("g") == 0
+
+
+def test_a_retry_due_sooner_is_not_held_behind_one_of_a_longer_delay_level() -> None:
+    """p1 fails for the sixth time (its retry waits 4 min), then p2 for the first
+    (10 s): p2 is due at 11 s. In one retry queue read in order (before), p2 was
+    stored behind p1 and waited for it until 4 min; one queue per delay level
+    (RocketMQ's SCHEDULE_TOPIC_XXXX) delivers each at its due time."""
+    b = BrokerMachine()
+    for mid in ("p1", "p2"):
+        b.apply(SendMessage(TOPIC, mid, mid, Payload(mid, "u1", "m1@pay", 1), 0))
+    b.apply(SendBack("g", 0, 5, 0))  # level 8: 4 min
+    b.apply(SendBack("g", 1, 0, 1_000))  # level 3: 10 s
+    topic = retry_topic("g")
+
+    def pulled(now_ms: int) -> list[str]:
+        b.apply(TimerTick(now_ms))
+        return [m.msg_id for m in b.pull(PullQuery("g", topic, 0, -1, 32, now_ms)).messages]
+
+    assert pulled(10_000) == []
+    assert pulled(11_000) == ["p2"]  # before: [] until 240 s
+    assert pulled(239_999) == ["p2"] and b.waiting_retries("g") == 1
+    assert pulled(240_000) == ["p2", "p1"] and b.waiting_retries("g") == 0
+    assert b.audit() == []
+
+
+def test_retries_due_in_one_tick_reach_the_retry_topic_in_due_order() -> None:
+    b = BrokerMachine()
+    for mid in ("p1", "p2", "p3"):
+        b.apply(SendMessage(TOPIC, mid, mid, Payload(mid, "u1", "m1@pay", 1), 0))
+    b.apply(SendBack("g", 0, 1, 0))  # 30 s: due 30 s
+    b.apply(SendBack("g", 1, 0, 5_000))  # 10 s: due 15 s
+    b.apply(SendBack("h", 2, 0, 6_000))  # another group's: due 16 s
+    b.apply(TimerTick(60_000))  # a leader that ticks late moves them all, in due order
+    assert [(m.msg_id, m.topic) for m in b.log[-3:]] == [
+        ("p2", retry_topic("g")),
+        ("p3", retry_topic("h")),
+        ("p1", retry_topic("g")),
+    ]
+    b.apply(SendBack("g", 0, 2, 60_000))  # 1 min: waits
+    clone = b.clone()  # the schedule's cursors and its waiting retries are in the snapshot
+    assert clone.schedule_next == b.schedule_next and clone.scheduled_for == b.scheduled_for
+    assert len(clone.scheduled_for) == 1 and clone.retries_due(120_000)
 
 
 def test_committed_offsets_only_move_forward_and_measure_lag() -> None:

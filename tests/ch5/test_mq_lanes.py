@@ -59,8 +59,11 @@ def test_every_copy_the_broker_makes_keeps_the_trace_property() -> None:
     b.apply(EndTransaction("pg", "p1", True, True, 100_001))
     (visible,) = [m for m in _copies(b, "p1") if m.topic == "pt_payments"]
     assert visible.trace == TAGGED
-    # Retried, then dead-lettered: both copies carry it.
-    assert b.apply(SendBack("pt_g", visible.offset, 0, 100_002))[0] == "retry"
+    # Retried (waiting in the schedule topic, then in the retry topic once due),
+    # then dead-lettered: every copy carries it.
+    kind, waiting = b.apply(SendBack("pt_g", visible.offset, 0, 100_002))
+    assert kind == "retry" and b.log[waiting].trace == TAGGED
+    b.apply(TimerTick(110_002))
     (retry,) = [m for m in _copies(b, "p1") if m.topic == retry_topic("pt_g")]
     assert retry.trace == TAGGED
     assert b.apply(SendBack("pt_g", retry.offset, 1, 100_003))[0] == "dead-letter"

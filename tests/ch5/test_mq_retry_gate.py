@@ -5,7 +5,9 @@ simulator's gate (`_due_retries`) and the delivery checker (`retry-pending`)
 judge it: in flight, not a backlog. Before, the gate waited for the retry's
 delay to run out (a pull stops at a message not due, so the queue's read
 position stayed below its length), and on processes the final read could wait
-past its grace for a retry due a minute later.
+past its grace for a retry due a minute later. (Since retries wait out their
+delay in the schedule topic, one queue per delay level, and reach the retry
+topic only when due, the retry queue holds none not due.)
 """
 
 from __future__ import annotations
@@ -77,8 +79,11 @@ def test_a_retry_in_its_delay_does_not_hold_a_consumer_from_caught_up() -> None:
     consumer = rt.node("c1")
     assert isinstance(consumer, MessageConsumer)
     rt.run_until(4_000.0)
-    retry = consumer.queues[f"{retry_topic(GROUP)}/0"]
-    assert retry.next_offset < retry.max_offset  # the retry is there, not due yet
+    leaders = [rt.node(n) for n in REPLICAS if getattr(rt.node(n), "role", "") == "leader"]
+    assert len(leaders) == 1 and isinstance(leaders[0], BrokerReplica)
+    # The retry waits in the schedule topic (its delay level's queue), not due yet.
+    assert leaders[0].machine.waiting_retries(GROUP) == 1
+    assert leaders[0].machine.lag(GROUP, retry_topic(GROUP)) == 1
     assert consumer.caught_up(rt.now_ms, fresh_ms=2_000.0)
     rt.run_until(13_500.0)  # due at about 12 s: read, and caught up again
     received = [e["value"]["id"] for e in history if e["f"] == "receive" and e["type"] == "ok"]
