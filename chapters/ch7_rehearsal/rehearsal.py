@@ -133,8 +133,8 @@ def _run(
     if plan.system == "pipeline":
         from chapters.ch7_rehearsal.pipeline_system import PIPELINE, PipelineRehearsal
 
-        if plan.variant == "leak":
-            knobs["leak"] = PIPELINE_LEAK
+        if plan.variant == "leak" and knobs.get("load_test_share", 1.0) > 0:
+            knobs["leak"] = PIPELINE_LEAK  # (not in the recording: no tagged traffic there)
         opts = PIPELINE.options(seed=plan.seed, duration_s=duration_s, extra=knobs)
         rt = SimRuntime(topology=PIPELINE.topology(opts), seed=opts.seed)
         dep: Any = PIPELINE.build(rt, opts)
@@ -243,7 +243,9 @@ def links(history: list[Event]) -> dict[str, list[float]]:
 
 
 # --8<-- [start:pipeline-links]
-def pipeline_links(history: list[Event]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def pipeline_links(
+    history: list[Event], since_ms: float = 0.0
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Latency samples (ms) of each hop of the pipeline, and of each node's, from the
     spans and the payment services' and consumers' own events.
 
@@ -254,8 +256,11 @@ def pipeline_links(history: list[Event]) -> tuple[dict[str, list[float]], dict[s
     commit→delivery: committed to the first delivery to a settlement consumer (the
     broker's commit, its queue, the consumer's pull); consume (settle): the
     settlement's own transfer; end-to-end: the payment's start to its answer.
-    Per node: each hop landing on it (`ledger <cell>` for a group)."""
+    Per node: each hop landing on it (`ledger <cell>` for a group). Only payments
+    started at `since_ms` or later (the steady part of a level: not the boot's
+    elections)."""
     invokes, ends = _payments(history)
+    invokes = {pid: e for pid, e in invokes.items() if e.time_ms >= since_ms}
     hops: dict[str, list[float]] = defaultdict(list)
     nodes: dict[str, list[float]] = defaultdict(list)
     gateway: dict[str, tuple[float, str]] = {}
@@ -263,9 +268,10 @@ def pipeline_links(history: list[Event]) -> tuple[dict[str, list[float]], dict[s
     committed: dict[str, float] = {}  # payment -> when its producer's commit was done
     delivered: set[str] = set()
 
-    def hop(name: str, node: str, ms: float) -> None:
-        hops[name].append(ms)
-        nodes[node].append(ms)
+    def hop(name: str, node: str, ms: float, pid: str) -> None:
+        if pid in invokes:
+            hops[name].append(ms)
+            nodes[node].append(ms)
 
     for e in history:
         v = e.value
@@ -274,9 +280,9 @@ def pipeline_links(history: list[Event]) -> tuple[dict[str, list[float]], dict[s
             if op == "gateway.pay" and v.get("outcome") == "" and tid not in gateway:
                 gateway[tid] = (e.time_ms, node)
                 if tid in invokes:
-                    hop("client→gateway", node, e.time_ms - invokes[tid].time_ms)
+                    hop("client→gateway", node, e.time_ms - invokes[tid].time_ms, tid)
             elif op == "mq.send-half" and tid in gateway:
-                hop("gateway→payment", node, e.time_ms - gateway.pop(tid)[0])
+                hop("gateway→payment", node, e.time_ms - gateway.pop(tid)[0], tid)
             continue
         if e.f not in ("send", "commit", "settle", "receive") or not isinstance(v, dict):
             continue
@@ -290,16 +296,16 @@ def pipeline_links(history: list[Event]) -> tuple[dict[str, list[float]], dict[s
             continue
         pid = str(v.get("payment", v.get("id")))
         if e.f == "send":
-            hop("mq half", node, e.time_ms - started)
+            hop("mq half", node, e.time_ms - started, pid)
         elif e.f == "commit" and v.get("by") != "check":
-            hop("ledger", "ledger " + node.removeprefix("pay-"), e.time_ms - started)
+            hop("ledger", "ledger " + node.removeprefix("pay-"), e.time_ms - started, pid)
             committed.setdefault(pid, e.time_ms)
         elif e.f == "receive" and pid in committed and pid not in delivered:
             if str(v.get("group", "")).endswith("settlement"):
                 delivered.add(pid)
-                hop("mq commit→delivery", node, e.time_ms - committed[pid])
+                hop("mq commit→delivery", node, e.time_ms - committed[pid], pid)
         elif e.f == "settle":
-            hop("consume (settle)", node, e.time_ms - started)
+            hop("consume (settle)", node, e.time_ms - started, pid)
     for pid, inv in invokes.items():
         end = ends.get(pid)
         if end is not None and end.type == "ok":
@@ -332,7 +338,7 @@ def _level(plan: RehearsalPlan, factor: float, recorded: list[Any]) -> dict[str,
     verdicts = dep.run_checks()
     node_links: dict[str, list[float]] = {}
     if plan.system == "pipeline":
-        hops, node_links = pipeline_links(dep.history)
+        hops, node_links = pipeline_links(dep.history, since_ms=lo)
     else:
         hops = links(dep.history)
     link = {name: _pcts(v) for name, v in sorted(hops.items())}

@@ -26,6 +26,11 @@ def render_text(r: dict[str, Any]) -> str:
         f"capacity       {r['capacity_tps']:.0f}/s measured = {r['capacity_real_tps']:,}/s real;"
         f" headroom {r['headroom']:.2f}x (ready at 1.1x)",
     ]
+    if r.get("plan", {}).get("system") == "pipeline":
+        out.append(
+            "system         the capstone's payment pipeline (cells, Paxos ledger, "
+            "transactional MQ, chapter 6's door)"
+        )
     usl = r["usl"]
     if "error" in usl:
         out.append(f"USL fit        could not fit: {usl['error']}")
@@ -55,21 +60,26 @@ def render_text(r: dict[str, Any]) -> str:
     top = max(r["levels"], key=lambda lv: lv["factor"]) if r["levels"] else None
     if top is not None:
         out.append("")
-        out.append(f"links at {top['factor']}x      n   p50 ms   p99 ms  p999 ms")
+        width = max([16, *(len(name) for name in top["links"])])
+        title = f"links at {top['factor']}x"
+        out.append(f"{title:<{width + 2}}     n   p50 ms   p99 ms  p999 ms")
         for name, pc in top["links"].items():
             out.append(
-                f"  {name:<16} {pc['n']:>5} {_ms(pc['p50']):>8} {_ms(pc['p99']):>8}"
+                f"  {name:<{width}} {pc['n']:>5} {_ms(pc['p50']):>8} {_ms(pc['p99']):>8}"
                 f" {_ms(pc['p999']):>8}"
             )
     out.append("")
     out.append("bottlenecks (the first to saturate first; mean queue at the highest level)")
+    width = max([8, *(len(b["node"]) for b in r["bottlenecks"])])
+    pipeline = r.get("plan", {}).get("system") == "pipeline"
     for i, b in enumerate(r["bottlenecks"], 1):
         sat = (
             f"saturates at {b['saturates_at']}x"
             if b["saturates_at"] is not None
             else "not saturated at any level"
         )
-        out.append(f"  {i}. {b['node']:<8} queue {b['mean_queue']:>7.1f}  {sat}")
+        way_in = f"  inbound p99 {_ms(b['inbound_p99_ms'])} ms" if pipeline else ""
+        out.append(f"  {i}. {b['node']:<{width}} queue {b['mean_queue']:>7.1f}{way_in}  {sat}")
     for d in r["drills"]:
         outcome = "passed" if d["passed"] else "FAILED"
         if "what" in d:  # the night's drills say it themselves
@@ -137,7 +147,10 @@ def write_html(r: dict[str, Any], path: Path) -> Path:
     images.append(_png(fig))
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    nodes = sorted({n for lv in r["levels"] for n in lv["queues"]})
+    # The eight longest queues (the pipeline has some forty nodes, most never queueing).
+    longest = {n: max(lv["queues"].get(n, 0.0) for lv in r["levels"])
+               for lv in r["levels"] for n in lv["queues"]}  # fmt: skip
+    nodes = sorted(sorted(longest, key=lambda n: -longest[n])[:8])
     for node in nodes:
         ax.plot(factors, [lv["queues"].get(node, 0.0) for lv in r["levels"]], "o-", label=node)
     ax.set(xlabel="offered load (x forecast)", ylabel="mean queue (events)", title="Queues")
