@@ -132,7 +132,8 @@ class CellsPart(PaxosStage):
                 from reference.tracing.leaky import TagDroppingGateway
 
                 kind = TagDroppingGateway
-        return Sidecar(kind(config), entry_controls())
+        # Its decisions into the history (chapter 6's `ch6:` checks judge the door there).
+        return Sidecar(kind(config), dataclasses.replace(entry_controls(), record=dep.record))
 
     def ledger_directory(
         self,
@@ -201,7 +202,10 @@ def entry_controls(gateway_capacity_tps: float = GATEWAY_CAPACITY_TPS) -> Sideca
     rule_tps = RATE_SHARE * gateway_capacity_tps
     flow = FlowRule("pay", rule_tps, behavior="rate-limiter", max_queueing_time_ms=QUEUE_MS)
     hot = ParamFlowRule("pay", "merchant", HOT_SHARE * gateway_capacity_tps)
-    return SidecarConfig(guard=GuardConfig(flow=(flow,), params=(hot,)), deadline=True)
+    # `serves`: the door starts a payment's work (hands it to the payment service), so
+    # a start after its deadline is recorded (`degrade:served-late`) for the SLO check.
+    guard = GuardConfig(flow=(flow,), params=(hot,))
+    return SidecarConfig(guard=guard, deadline=True, serves=True)
 
 
 # --8<-- [end:entry-controls]

@@ -33,23 +33,25 @@ Chapter 6's degrade controls stand at the pipeline's door: every cell's
 gateway (the elastic cell's too) is chapter 6's sidecar around chapter 3's
 gateway (`parts.entry_controls`): deadlines, a flow rule sized to the
 gateway's share of the pipeline (`parts.GATEWAY_CAPACITY_TPS`), a hot-merchant
-rule. A payment past them is refused at once (`flow:pay`, no effect).
+rule. A payment past them is refused at once (`flow:pay`, no effect). The
+`ch6:` checks judge that door from the history (`door.py`): `ch6:slo`,
+chapter 6's SLO checker on the pipeline's payments through the night's
+midnight (the door's records: no work started after its deadline), and
+`ch6:ledger`, every payment the door refused did nothing.
 
 What this does not claim: chapter 6's own system still runs beside the
 pipeline (`degrade`: its payment core, its best-effort dependencies, its
-retry budget and switches), and its checks (`ch6:slo`, `ch6:ledger`,
-`ch6:bank`) judge that system, not the pipeline's door: the pipeline has
-no best-effort calls for the switches to shed, and chapter 6's SLO check
-reads one payment database's capacity. At the default scale the pipeline
-is not overloaded (its timeouts are the lost city's), so the door costs a
-few payments there (seed 1: 2,190 -> 1,998 of 2,262 ok, 22 -> 111 timeouts:
-retries into the rerouted range refused); it earns its keep when the spike
-outruns the pipeline (`--scale 1/50`: 1,533 -> 3,614 ok, 18,393 -> 1,897
-timed out). Chapter 7's load test runs through the pipeline too (a share of
-the cells' payments tagged, into shadow accounts, the shadow topic and the
-shadow groups; `ch5:isolation` judges it), beside chapter 7's own system on
-chapter 2's shards; one kill switch stops both (`parts.NightRehearsal`). Chapters 6
-and 7 are one-city systems and live in a city that survives
+retry budget, switches and degrade plan), judged by its own checkers as
+`ch6:core-slo`, `ch6:core-ledger` and `ch6:core-bank`. It stays because the
+door has no best-effort work for a plan to shed (the pipeline's loyalty and
+notification are chapter 5's events, off the payment's path): shedding by
+plan, the retry budget and the TUI's switch, slow-dependency and flow-rule
+keys are shown there, not at the door. Chapter 7's load test runs through
+the pipeline too (a share of the cells' payments tagged, into shadow
+accounts, the shadow topic and the shadow groups; `ch5:isolation` judges
+it), beside chapter 7's own system on chapter 2's shards; one kill switch
+stops both (`parts.NightRehearsal`).
+Chapters 6 and 7 are one-city systems and live in a city that survives
 (`parts.host_city`), hit by the same night and judged by their own
 checkers.
 """
@@ -62,6 +64,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import Any
 
+from chapters.capstone.door import CORE_PREFIX, door_checks
 from chapters.capstone.elastic import (
     ELASTIC_CELL,
     HANDOVER_EVENTS,
@@ -177,6 +180,8 @@ class CapstoneDeployment(Deployment):
         super().__init__(stage, rt, options, topology)
         self.parts: dict[str, Deployment] = {}
         self.chapter_of: dict[str, str] = {}
+        # Checks on the merged history that no one part owns (chapter 6's at the door).
+        self.whole_checks: dict[str, Callable[[list[Event]], Verdict]] = {}
         self.lost: tuple[float, str] | None = None  # (when, city)
         self.midnight_ms = 0.0
         self.stalls: dict[str, Stall] = {}  # the lag drill's groups, production's first
@@ -247,7 +252,11 @@ class CapstoneDeployment(Deployment):
     def note(self, kind: str, detail: str = "") -> None:
         now_ms = self.rt.now_ms
         self._own_timeline.append((now_ms, kind, detail))
-        self._own.append(Event("info", "nemesis", kind, detail, now_ms, len(self._own)))
+        self.mark(kind, detail)
+
+    def mark(self, kind: str, detail: str = "") -> None:
+        """A note in the history only (the timeline already shows chapter 6's spike)."""
+        self._own.append(Event("info", "nemesis", kind, detail, self.rt.now_ms, len(self._own)))
 
     def part_history(self, name: str, merged: list[Event] | None = None) -> list[Event]:
         """What part `name`'s checkers read: its events (from `merged`, a history
@@ -291,20 +300,26 @@ class CapstoneDeployment(Deployment):
     # -- judging: every checker of every chapter -----------------------------------------
     def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
-        for check, own in OWN_CHECKS.items():
-            out[check] = own(self.history if history is None else history)
+        merged = self.history if history is None else history
+        for check, own in (OWN_CHECKS | self.whole_checks).items():
+            if check in self.checks:
+                out[check] = own(merged)
         for name, part in self.parts.items():
             events = self.part_history(name, history)
-            chapter = self.chapter_of[name]
             for check, fn in part.checks.items():
-                out[f"{chapter}:{check}"] = fn(events)
+                out[self.check_name(name, check)] = fn(events)
         return {name: out[name] for name in self.checks if name in out}
+
+    def check_name(self, part: str, check: str) -> str:
+        """Part `part`'s check `check` on the night: `chapter:check`; chapter 6's own
+        system's as `ch6:core-check` (the `ch6:` names judge the pipeline's door)."""
+        own = CORE_PREFIX if part == "degrade" else ""
+        return f"{self.chapter_of[part]}:{own}{check}"
 
     def expectations(self, scenario: str | None = None) -> dict[str, Expectation]:
         out: dict[str, Expectation] = super().expectations(scenario)
         for name, part in self.parts.items():
-            chapter = self.chapter_of[name]
-            out |= {f"{chapter}:{c}": e for c, e in part.expectations().items()}
+            out |= {self.check_name(name, c): e for c, e in part.expectations().items()}
         return out
 
     # -- on a real backend ---------------------------------------------------------------
@@ -595,6 +610,12 @@ def _double11(dep: Deployment) -> None:
     assert isinstance(dep, CapstoneDeployment)
     _each("double11")(dep)
     peak_ms = dep.midnight_ms + PEAK_AFTER_MIDNIGHT_MS
+    # The spike the pipeline's door must carry, for chapter 6's SLO there (`door.py`):
+    # `--duration-s` from midnight, as chapter 6 marks its own. The rush decays over
+    # ~3 s simulated (5 minutes of the night): it is not over before the traffic is.
+    spike_end_ms = dep.midnight_ms + dep.options.duration_s * 1000.0
+    dep.rt.call_at(dep.midnight_ms, lambda: dep.mark("door:spike-start", "midnight"))
+    dep.rt.call_at(spike_end_ms, lambda: dep.mark("door:spike-end", "midnight"))
     city = lost_city(dep.options)
     dep.rt.call_at(peak_ms, lambda: _lose_city(dep, city))
     if dep.options.extra.get("elastic", True):
@@ -865,9 +886,15 @@ class CapstoneStage(Stage):
             dep.chapter_of[name] = PART_STAGES[name].id
             for role, ids in part.roles.items():
                 dep.roles[role].extend(ids)
+            if name == "degrade":  # chapter 6's checks at the pipeline's door first
+                cells = dep.parts["cells"]
+                assert isinstance(cells, PaxosDeployment)
+                dep.whole_checks = door_checks(cells.capacity_tps, cells.deadline_ms)
+                dep.checks |= dep.whole_checks
             for check in part.checks:
-                dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
+                dep.checks[dep.check_name(name, check)] = _unsplit(dep, name, check)
         dep.checks |= OWN_CHECKS
+        cells = dep.parts["cells"]
         rehearsal = dep.parts["rehearsal"]
         assert isinstance(rehearsal, NightRehearsal)
         rehearsal.pipeline = dep.parts["cells"]  # one kill switch for all tagged traffic
@@ -877,7 +904,6 @@ class CapstoneStage(Stage):
         telemetry = getattr(rt, "telemetry", None)
         if telemetry is not None:
             telemetry.subscribe(dep.on_routing)
-        cells = dep.parts["cells"]
         dep.deadline_ms = cells.deadline_ms
         dep.scale = cells.scale
         return dep

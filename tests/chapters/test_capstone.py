@@ -9,21 +9,25 @@ nemeses on three seeds, run with `-m slow`.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import pytest
 
+from chapters.capstone.door import door_view
 from chapters.capstone.pipeline import producer_of
 from chapters.capstone.stage import CapstoneDeployment
 from chapters.ch4_paxos.stage import PaxosDeployment
 from chapters.run import RunResult, simulate
 from checks.harness.runner import TestSpec, run_test
+from checks.history import Event
 from reference.ledger.directory import transfer_id
 from reference.ledger.service import LedgerReplica
 
 CHAPTER_CHECKS = {
     "ch4": {"bank", "ledger", "lin", "lost-payments", "double-entry"},
     "ch5": {"bank", "delivery", "half-messages", "settlement", "broker-audit", "isolation"},
-    "ch6": {"bank", "ledger", "slo"},
+    # At the pipeline's door (chapters/capstone/door.py), and chapter 6's own system's.
+    "ch6": {"slo", "ledger", "core-bank", "core-ledger", "core-slo"},
     "ch7": {"bank", "ledger", "isolation"},
 }
 CHEAP = {"duration_s": 2.0, "scale": 1 / 4000}
@@ -313,3 +317,97 @@ def test_the_headline_latency_covers_the_payments_it_counts(night: RunResult) ->
     assert s["payment_p99_ms"] <= max(p["payment_p99_ms"] for p in s["parts"].values())
     assert s["offered_real_tps"] == round(s["offered_tps"] / s["scale"])
     assert s["goodput_real_tps"] == round(s["goodput_tps"] / s["scale"])
+
+
+# -- chapter 6's checks at the pipeline's door (chapters/capstone/door.py) ---------------
+# `ch6:slo` and `ch6:ledger` judge the cell gateways' controls from the night's
+# history; each is trusted only once it catches a violation planted at the door
+# (edits of the cheap night's history, and one slow run with a starving door).
+def _dep(night: RunResult) -> CapstoneDeployment:
+    dep = night.deployment
+    assert isinstance(dep, CapstoneDeployment)
+    return dep
+
+
+def test_the_door_checks_read_the_pipelines_payments_and_the_nights_midnight(
+    night: RunResult,
+) -> None:
+    dep = _dep(night)
+    slo = night.verdicts["ch6:slo"]
+    assert slo.valid is True and slo.summary.startswith("at the pipeline's door"), slo.summary
+    # The pipeline's capacity (its ledger groups'), the night's midnight for the
+    # duration: chapter 6's own spike marks, the door's under their own names.
+    assert slo.details["capacity_tps"] == dep.parts["cells"].capacity_tps()
+    midnight = dep.midnight_ms
+    assert slo.details["spike_ms"] == [midnight, midnight + 2_000.0]
+    view = door_view(dep.history)
+    parts = {e.extra.get("part") for e in view if e.f == "transfer"}
+    assert parts == {"cells"}, parts  # not chapter 6's nor chapter 7's own clients
+    cells_ops = sum(
+        1 for e in dep.parts["cells"].history if e.f == "transfer" and e.type == "invoke"
+    )
+    assert sum(1 for e in view if e.f == "transfer" and e.type == "invoke") == cells_ops
+    # Chapter 6's own system is judged too, by its own checkers, under ch6:core-.
+    assert night.verdicts["ch6:core-slo"].valid is True
+    assert "through the spike" in night.verdicts["ch6:core-slo"].summary
+    assert night.verdicts["ch6:ledger"].valid is True
+
+
+def test_a_door_that_starts_work_after_its_deadline_is_caught(night: RunResult) -> None:
+    """The door's sidecar records a payment it handed on after its deadline
+    (`serves`); one such record in the pipeline's part fails the door's SLO, and
+    nothing else (chapter 6's own system is not the door)."""
+    dep = _dep(night)
+    history = list(dep.history)
+    at = next(i for i, e in enumerate(history) if e.time_ms > dep.midnight_ms)
+    value = {"req_id": "cells-client-1:9:1"}
+    late = Event("info", "nemesis", "degrade:served-late", value, history[at].time_ms, 0,
+                 {"part": "cells"})  # fmt: skip
+    history.insert(at, late)
+    history = [dataclasses.replace(e, index=i) for i, e in enumerate(history)]
+    verdicts = dep.run_checks(history)
+    assert verdicts["ch6:slo"].valid is False, verdicts["ch6:slo"].summary
+    assert "1 requests served after their deadline" in verdicts["ch6:slo"].summary
+    failed = {n for n, v in verdicts.items() if v.valid is not True}
+    assert failed == {"ch6:slo"}, failed
+
+
+def test_a_door_that_refuses_a_payment_and_passes_it_on_is_caught(night: RunResult) -> None:
+    """A payment its user was told the door refused (flow:pay), which a payment
+    service then took: `ch6:ledger` names it."""
+    dep = _dep(night)
+    history = list(dep.history)
+    reached = {str(e.value["id"]) for e in history if e.f == "commit" and e.type == "ok"}
+    asked = Counter(  # the final phase asks a timed-out payment again, by its id
+        e.value["id"] for e in history
+        if e.extra.get("part") == "cells" and e.f == "transfer" and e.type == "invoke"
+    )  # fmt: skip
+    reached = {pid for pid in reached if asked[pid] == 1}
+    at = next(
+        i for i, e in enumerate(history)
+        if e.extra.get("part") == "cells" and e.f == "transfer" and e.type == "ok"
+        and e.value["id"] in reached
+    )  # fmt: skip
+    ok = history[at]
+    history[at] = dataclasses.replace(ok, type="fail", extra={**ok.extra, "error": "flow:pay"})
+    verdict = dep.run_checks(history)["ch6:ledger"]
+    assert verdict.valid is False, verdict.summary
+    assert verdict.details["reached"] == 1 and verdict.details["refused"] == 1
+    assert verdict.witness and verdict.witness[0]["payment"] == ok.value["id"]
+
+
+@pytest.mark.slow
+def test_a_door_whose_rule_starves_the_spike_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real planted door: each cell gateway's flow rule sized to 4 payments/s
+    (the spike offers ~40/s to four gateways). It refuses most of the spike at
+    once: the door's SLO fails on goodput; what it refused did nothing."""
+    from chapters.capstone import parts
+
+    plain = parts.entry_controls
+    monkeypatch.setattr(parts, "entry_controls", lambda: plain(gateway_capacity_tps=4.0))
+    result = simulate("double11", "double11", seed=2, **CHEAP)
+    slo = result.verdicts["ch6:slo"]
+    assert slo.valid is False and "goodput" in slo.summary, slo.summary
+    assert slo.details["goodput_share"] < 0.9
+    refusals = result.verdicts["ch6:ledger"]
+    assert refusals.valid is True and refusals.details["by_reason"]["flow:pay"] > 0, refusals
