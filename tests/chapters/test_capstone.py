@@ -411,3 +411,40 @@ def test_a_door_whose_rule_starves_the_spike_is_caught(monkeypatch: pytest.Monke
     assert slo.details["goodput_share"] < 0.9
     refusals = result.verdicts["ch6:ledger"]
     assert refusals.valid is True and refusals.details["by_reason"]["flow:pay"] > 0, refusals
+
+
+def test_the_over_time_table_and_the_replies_cover_the_headlines_payments(
+    night: RunResult,
+) -> None:
+    """The over-time table counts exactly the payments the headline counts (each
+    system's in its own traffic window), and the per-reply percentiles are over
+    the replies its clients got then: not the merged history's window, the longest
+    system's, over which the pipeline's final-phase retries were payments."""
+    from chapters.metrics import BUCKET_MS, percentile
+
+    dep = _dep(night)
+    s = night.summary
+    series = s["series"]
+    per_bucket = BUCKET_MS / 1000.0
+    assert round(sum(series["offered_tps"]) * per_bucket) == s["payments"]
+    assert round(sum(series["goodput_tps"]) * per_bucket) <= s["ok"]
+    replies = []
+    for name in s["parts"]:
+        part = dep.parts[name]
+        start_ms, end_ms = part.traffic_window  # type: ignore[attr-defined]
+        until_ms = end_ms + part.deadline_ms
+        replies += [r["latency_ms"] for r in part.responses if start_ms <= r["time_ms"] < until_ms]  # type: ignore[attr-defined]
+    assert s["replies"] == len(replies) > 0
+    assert s["p99_ms"] == round(percentile(sorted(replies), 99), 3)
+    # The pipeline's final phase (its retries and lookups by id) is not in the table.
+    final_ms = next(t for t, kind, _ in dep.parts["cells"].timeline if kind == "final-phase")
+    retried = [
+        e for e in dep.parts["cells"].history
+        if e.f == "transfer" and e.type == "invoke" and e.time_ms >= final_ms
+    ]  # fmt: skip
+    merged = sum(
+        1 for e in dep.history
+        if e.f == "transfer" and e.type == "invoke"
+        and dep.traffic_window[0] <= e.time_ms < dep.traffic_window[1]
+    )  # fmt: skip
+    assert retried and merged > s["payments"], (len(retried), merged)
