@@ -18,17 +18,18 @@ synced data, and recovery refuses it with a `DiskError` rather than silently
 dropping what was acknowledged.
 
 Group commit (opt-in, for a host that gates its node's messages): with
-`group_commit`, `sync()` only numbers its batch of writes and hands it to a
-writer thread, which encodes, appends and fsyncs every batch queued
+`group_commit`, `sync()` only numbers its batch of writes; the batches are
+encoded and handed to a writer thread (once per turn of the host's loop,
+see `wake_once_per_turn`), which appends and fsyncs every batch handed over
 meanwhile (one fsync for all of them), then reports the highest batch number
 now durable through `on_durable`. The host holds every message its node sent
 after a `sync()` until that sync's batch is reported durable (host.py), so
 nothing is acknowledged before it is on disk, as with a plain `sync()`; but
-many syncs share one fsync, and the node's loop never waits for the fsync
-or the encoding. (What follows a large record, a snapshot say, is still
-acknowledged only once that record is on disk: records stay in sync order.)
+many syncs share one fsync, and the node's loop never waits for the fsync.
+(What follows a large record, a snapshot say, is still acknowledged only
+once that record is on disk: records stay in sync order.)
 Written values must not be mutated afterwards (the Disk protocol's rule
-already): the thread encodes them later.
+already): they are encoded later, at the end of the loop's turn.
 
 The file grows with every sync; when it holds far more than the state, it
 is compacted: the whole durable state is written as one record to a new
@@ -51,12 +52,14 @@ ms, the whole of the bench's p99.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import struct
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,9 @@ from reference.codec import CodecError, Message, decode_value, encode, encode_va
 from reference.disk.base import DiskError
 from reference.disk.state import DiskState, LiveDisk
 
+_Write = tuple[Any, ...]  # ("put", key, value), ("append", log, record), ...
+# A batch handed to the writer: its number, its writes, their bytes, its record.
+_Handed = tuple[int, list[_Write], list[bytes], bytes]
 _HEADER = struct.Struct(">II")  # length, crc32 of the payload
 RECORD_BYTES_MAX = 256 << 20  # a length beyond this is garbage, not a record
 COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
@@ -86,8 +92,13 @@ class FileDisk(LiveDisk):
         self.batches_durable = 0
         self.on_durable: Callable[[int], None] | None = None  # called on the writer thread
         self.on_error: Callable[[BaseException], None] | None = None  # idem
-        self._queue: list[tuple[int, list[tuple[Any, ...]]]] = []  # guarded by _cond
-        self._cond = threading.Condition()
+        # Batches synced this turn of the host's loop, then handed to the writer
+        # encoded, through `_handed` and a byte down a pipe; see `_wake`.
+        self._turn: list[tuple[int, list[_Write]]] = []
+        self._handed: deque[_Handed] = deque()  # encoded, for the writer to take
+        self._wake_r, self._wake_w = -1, -1  # the writer's wake-up pipe, made with it
+        self._call_soon: Callable[[Callable[[], None]], object] | None = None
+        self._cond = threading.Condition()  # guards _fsynced_upto, for wait_durable
         self._writer: threading.Thread | None = None
         self._closing = False
         self._failed = False
@@ -148,64 +159,114 @@ class FileDisk(LiveDisk):
     def wait_durable(self) -> None:
         """Block until every synced batch is durable (the host's bound on held sends)."""
         target = self.batches_synced
+        self._wake()  # a batch waiting for the turn's wake-up goes now
         with self._cond:
             while self._fsynced_upto < target and not (self._closing or self._failed):
                 self._cond.wait()
             if self._fsynced_upto >= target:
                 self.mark_durable(target)
 
+    def wake_once_per_turn(self, call_soon: Callable[[Callable[[], None]], object]) -> None:
+        """Hand batches to the writer once per turn of the caller's loop, not per `sync()`.
+
+        `sync()` then only queues its batch; the first batch of a turn asks
+        `call_soon` (the loop's) for `_wake`, which passes every batch of that
+        turn to the writer at once, after the handlers of the turn and the
+        sends they made (a leader's Accepts leave before its writer runs).
+        """
+        self._call_soon = call_soon
+
     def _hand_over(self) -> None:
         if not self._pending:
             return
         self.batches_synced += 1
-        batch = [op for op, _ in self._pending]
+        self._turn.append((self.batches_synced, [op for op, _ in self._pending]))
         self._pending.clear()
-        with self._cond:
-            self._queue.append((self.batches_synced, batch))
-            self._cond.notify()
+        if self._call_soon is None:
+            self._wake()
+        elif len(self._turn) == 1:  # the turn's first batch: wake the writer at its end
+            self._call_soon(self._wake)
+
+    def _wake(self) -> None:
+        """Encode the batches synced since the last wake-up, and wake the writer for them.
+
+        The records are encoded here, on the syncing thread, so that the
+        writer holds the GIL as little as it can: the two threads share one
+        interpreter, and each moment the writer runs Python while the loop
+        wants to (or the reverse) costs a hand-off of the GIL, with its
+        system calls and its wait of up to the switch interval. The writer is
+        woken by a byte down a pipe, and that write lets go of the GIL while
+        the writer wakes, where a lock's release (a `Condition`, a `queue`)
+        keeps it held: measured (py-spy --gil, `d11 bench process --batch 1`),
+        5-16% of a replica's time with the GIL went to `Condition.notify`.
+        """
+        if not self._turn or self._closing:
+            return
+        batches, self._turn = self._turn, []
+        try:
+            for n, ops in batches:
+                raws = [encode_write(op) for op in ops]
+                payload = b"[" + b",".join(raws) + b"]"
+                record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+                self._handed.append((n, ops, raws, record))
+        except BaseException as exc:  # a value the codec refuses: the disk cannot keep it
+            self._writer_failed(exc)
+            return
         if self._writer is None:
+            self._wake_r, self._wake_w = os.pipe()
+            os.set_blocking(self._wake_w, False)
             self._writer = threading.Thread(
                 target=self._write_loop, name=f"disk-{self.path.name}", daemon=True
             )
             self._writer.start()
+        self._poke()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: the writer has wake-ups to read
+            os.write(self._wake_w, b"!")
 
     def _write_loop(self) -> None:
-        """The writer thread: every batch queued meanwhile as records, one fsync."""
+        """The writer thread: every batch handed over meanwhile, one fsync."""
         while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if self._closing:
-                    return
-                batches, self._queue = self._queue, []
-            try:
-                for _, ops in batches:
-                    raws = [encode_write(op) for op in ops]
-                    payload = b"[" + b",".join(raws) + b"]"
-                    record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-                    self._file.write(record)
-                    if self._rewrite is not None:
-                        self._rewrite.tail.append(record)  # the new file needs it too
-                    for op, raw in zip(ops, raws, strict=True):
-                        self._make_durable(op, raw)
-                self._file.flush()
-                fsync_start_s = time.perf_counter()
-                os.fsync(self._file.fileno())
-                self.fsync_us += int((time.perf_counter() - fsync_start_s) * 1e6)
-                self.fsyncs += 1
-            except BaseException as exc:  # a disk that cannot write promises nothing
-                self._writer_failed(exc)
+            os.read(self._wake_r, 4096)  # waits without the GIL
+            if self._closing:
                 return
-            with self._cond:
-                self._fsynced_upto = batches[-1][0]
-                self._cond.notify_all()
-            if self.on_durable is not None:
-                self.on_durable(batches[-1][0])
-            try:  # after the report: what was just fsynced never waits for a compaction
-                self._compact_beside()
-            except BaseException as exc:
-                self._writer_failed(exc)
+            batches = []
+            while self._handed:
+                batches.append(self._handed.popleft())
+            if batches and not self._write_batches(batches):
                 return
+
+    def _write_batches(self, batches: list[_Handed]) -> bool:
+        """Append `batches`' records, fsync once, report; False if the disk failed."""
+        try:
+            self._file.write(b"".join(record for _, _, _, record in batches))
+            self._file.flush()
+            fsync_start_s = time.perf_counter()
+            os.fsync(self._file.fileno())
+            self.fsync_us += int((time.perf_counter() - fsync_start_s) * 1e6)
+            self.fsyncs += 1
+        except BaseException as exc:  # a disk that cannot write promises nothing
+            self._writer_failed(exc)
+            return False
+        with self._cond:
+            self._fsynced_upto = batches[-1][0]
+            self._cond.notify_all()
+        if self.on_durable is not None:
+            self.on_durable(batches[-1][0])
+        # After the report, what a compaction needs: the durable state, and the
+        # records the new file needs too if one is being written.
+        for _, ops, raws, record in batches:
+            if self._rewrite is not None:
+                self._rewrite.tail.append(record)
+            for op, raw in zip(ops, raws, strict=True):
+                self._make_durable(op, raw)
+        try:  # what was just fsynced never waits for a compaction
+            self._compact_beside()
+        except BaseException as exc:
+            self._writer_failed(exc)
+            return False
+        return True
 
     def _writer_failed(self, exc: BaseException) -> None:
         with self._cond:
@@ -252,12 +313,15 @@ class FileDisk(LiveDisk):
     def close(self) -> None:
         """Close the file; unsynced writes are lost, exactly as in a crash."""
         self._pending.clear()
+        self._turn.clear()  # not written: lost, as a crash would lose them
         with self._cond:
-            self._closing = True
-            self._queue.clear()  # not written: lost, as a crash would lose them
+            self._closing = True  # and so is what the writer has not taken yet
             self._cond.notify_all()
         if self._writer is not None:
+            self._poke()
             self._writer.join()  # it finishes the batch it holds first
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         if self._rewrite is not None:  # never renamed: the old file stays whole
             self._rewrite.thread.join()
             self._rewrite = None

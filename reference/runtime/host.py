@@ -10,8 +10,9 @@
   next event and any message sent after the `work` call wait until then;
 - random: a `random.Random` seeded from (run seed, node id, incarnation);
   the transport's message faults draw from a second such stream;
-- disk: a `FileDisk` with group commit (file.py): `sync()` hands its
-  writes to the disk's writer thread, and every message the node sends
+- disk: a `FileDisk` with group commit (file.py): the writes of every
+  `sync()` of a loop's turn go to the disk's writer thread together at the
+  turn's end (`wake_once_per_turn`), and every message the node sends
   after a `sync()` is held here until the writer reports that sync's
   batch fsynced. Meanwhile the loop goes on handling messages, whose syncs
   the next fsync covers. So, as in the simulator, nobody hears of a write
@@ -218,6 +219,7 @@ class NodeHost:
             # Process-wide, and never raised back: every host in the process gains.
             sys.setswitchinterval(min(sys.getswitchinterval(), GROUP_COMMIT_SWITCH_INTERVAL_S))
             loop = asyncio.get_running_loop()
+            self._gc_disk.wake_once_per_turn(loop.call_soon)
             self._gc_disk.on_durable = lambda n: _call_from_thread(loop, self._durable, n)
             self._gc_disk.on_error = lambda e: _call_from_thread(loop, self._disk_failed, e)
         self.node = self._factory(self.node_id)

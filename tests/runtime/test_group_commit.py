@@ -122,6 +122,58 @@ def test_a_message_sent_after_sync_waits_for_the_fsync(
     asyncio.run(scenario())
 
 
+class _ThreeSyncsThenSend(Node):
+    """On start: three writes, each synced, then one send."""
+
+    def __init__(self, node_id: NodeId) -> None:
+        self.node_id = node_id
+
+    def on_start(self, ctx: Context) -> None:
+        for i in range(3):
+            ctx.disk.put(f"k{i}", i)
+            ctx.disk.sync()
+        ctx.send("peer", Beat(1))
+
+    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
+        pass
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        pass
+
+
+def test_the_syncs_of_one_turn_go_to_the_writer_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hosted disk hands its batches to the writer once per turn of the loop, at
+    the turn's end: three syncs in one handler, one hand-off, one fsync."""
+
+    async def scenario() -> None:
+        disk = FileDisk(tmp_path / "n.disk", group_commit=True)
+        config = TransportConfig("n", "127.0.0.1", 0, "c", None, addrs={"peer": ("127.0.0.1", 9)})
+        host = NodeHost(
+            _ThreeSyncsThenSend,
+            config,
+            disk=disk,
+            clock=Clock(time.monotonic()),
+            seed=1,
+            incarnation=0,
+            metrics=ForwardingMetrics(),
+            on_fatal=lambda exc: pytest.fail(f"node crashed: {exc!r}"),
+        )
+        sent: list[Message] = []
+        monkeypatch.setattr(host.transport, "send", lambda dst, msg: sent.append(msg))
+        await host.start()  # on_start ran; the loop has not turned since
+        assert disk.batches_synced == 3 and disk.fsyncs == 0 and not sent
+        deadline = time.monotonic() + WAIT_S
+        while not sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        assert sent == [Beat(1)] and disk.batches_durable == 3
+        assert disk.fsyncs == 1  # the three batches, one record each, one fsync
+        host.stop()
+
+    asyncio.run(scenario())
+
+
 def test_batches_are_reported_durable_while_a_compaction_copies_the_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
