@@ -797,6 +797,7 @@ class MessageConsumer(Node):
             tuple(m.msg_id for m, _, _ in handled),
             tuple(d.buyer if loyalty else "" for d in datas),
             tuple(m.body.amount_cents // 100 if loyalty else 0 for m, _, _ in handled),
+            tuple(m.offset for m, _, _ in handled),
         )
         # One history process per entry: one operation open per process at a time.
         processes = [f"{process}/{i}" for i, (_, process, _) in enumerate(handled)]

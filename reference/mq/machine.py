@@ -22,7 +22,9 @@ RocketMQ's broker keeps the same pieces as files; here they are one value:
 
 from __future__ import annotations
 
+import bisect
 import zlib
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,10 +160,15 @@ class BrokerMachine:
         # Orderly members' last claims: (group, topic, queue, member) -> [from, to).
         self.claims: dict[tuple[str, str, int, str], tuple[int, int]] = {}
         # The effect table of the consumer groups whose queues change hands: each
-        # message's dedup record (group, msg id) and the balances its effect moved,
-        # (group, account) -> amount, written by one command (`ApplyEffect`).
-        self.applied: set[tuple[str, str]] = set()
+        # message's dedup record, (group, msg id) -> its commit-log offset (-1: not
+        # given), and the balances its effect moved, (group, account) -> amount,
+        # written by one command (`ApplyEffect`). Bounded (`_trim_effects`): per
+        # (group, topic, queue), the records in the order applied, and the queue
+        # offset below which every message is settled and answered "exists".
+        self.applied: dict[tuple[str, str], int] = {}
         self.balances: dict[tuple[str, str], int] = {}
+        self.applied_order: dict[tuple[str, str, int], deque[tuple[int, str]]] = {}
+        self.trimmed_below: dict[tuple[str, str, int], int] = {}
         # Retries waiting out their delay (RocketMQ's SCHEDULE_TOPIC_XXXX): per delay
         # level's queue, the index of its next message to move to its retry topic
         # (RocketMQ's delayOffset.json), and each waiting retry's group (its REAL_TOPIC).
@@ -524,17 +531,68 @@ class BrokerMachine:
         n = len(c.msg_ids)
         if not 1 <= n <= BATCH_COMMANDS_MAX or len(c.accounts) != n or len(c.amounts) != n:
             return ("refused", "one account and amount per message, at most a batch's")
+        if c.log_offsets and len(c.log_offsets) != n:
+            return ("refused", "one commit-log offset per message, or none")
         out: list[Result] = []
-        for msg_id, account, amount in zip(c.msg_ids, c.accounts, c.amounts, strict=True):
-            if (c.group, msg_id) in self.applied:
-                out.append(("exists",))
+        touched: set[tuple[str, str, int]] = set()
+        for i, (msg_id, account, amount) in enumerate(
+            zip(c.msg_ids, c.accounts, c.amounts, strict=True)
+        ):
+            where = self._position(msg_id, c.log_offsets[i] if c.log_offsets else -1)
+            key = (c.group, *where[:2]) if where else None
+            if (c.group, msg_id) in self.applied or (
+                where and key and where[2] < self.trimmed_below.get(key, 0)
+            ):
+                out.append(("exists",))  # recorded, or settled below the trimmed mark
                 continue
-            self.applied.add((c.group, msg_id))
+            self.applied[(c.group, msg_id)] = c.log_offsets[i] if where else -1
+            if where and key:
+                self.applied_order.setdefault(key, deque()).append((where[2], msg_id))
+                touched.add(key)
             balance = self.balances.get((c.group, account), 0) + amount
             if account:
                 self.balances[(c.group, account)] = balance
             out.append(("applied", balance))
+        for key in sorted(touched):
+            self._trim_effects(key)
         return tuple(out)
+
+    def _position(self, msg_id: str, log_offset: int) -> tuple[str, int, int] | None:
+        """(topic, queue id, queue offset) of the message at `log_offset`, if it is
+        `msg_id` in a queue (None: no position given, or not that message)."""
+        if not 0 <= log_offset < len(self.log) or self.log[log_offset].msg_id != msg_id:
+            return None
+        m = self.log[log_offset]
+        index = self.queues[(m.topic, m.queue_id)]
+        pos = bisect.bisect_left(index, log_offset)
+        assert index[pos] == log_offset, (m.topic, m.queue_id, log_offset)
+        return (m.topic, m.queue_id, pos)
+
+    def settled_mark(self, key: tuple[str, str, int]) -> int:
+        """The queue offset below which every message of the queue is settled for the
+        group: passed by its committed offset and outside every open claim, so no
+        member of the group is handed it again (a claim moves the offset first and
+        stays open until applied; a new holder starts at the offset or adopts the
+        claim). Each of those messages was applied, or sent back to retry as
+        another message of another queue."""
+        starts = [lo for k, (lo, _) in self.claims.items() if k[:3] == key]
+        return min([self.offsets.get(key, 0), *starts])
+
+    def _trim_effects(self, key: tuple[str, str, int]) -> None:
+        """Drop the dedup records of the queue's messages below its settled mark,
+        oldest first; the mark then answers for them ("exists"). A record whose
+        message is at or above the mark stays, and so do the ones after it."""
+        order = self.applied_order.get(key)
+        mark = self.settled_mark(key)
+        while order and order[0][0] < mark:
+            pos, msg_id = order.popleft()
+            # The invariant: a record leaves only when its message can be handed to
+            # no member of its group again (and an apply of it is answered "exists").
+            assert pos < self.settled_mark(key) and (key[0], msg_id) in self.applied, (key, pos)
+            del self.applied[(key[0], msg_id)]
+            self.trimmed_below[key] = max(self.trimmed_below.get(key, 0), pos + 1)
+        if order is not None and not order:
+            del self.applied_order[key]
 
     # --8<-- [end:effect-table]
 
@@ -683,10 +741,11 @@ class BrokerMachine:
             tuple((g, t, q, who, until) for (g, t, q), (who, until) in self.locks.items()),
             tuple((*k, lo, hi) for k, (lo, hi) in self.claims.items()),
             tuple(self.trace_topic),
-            tuple(sorted(self.applied)),
+            tuple((g, m, offset) for (g, m), offset in self.applied.items()),  # in apply order
             tuple((g, a, n) for (g, a), n in sorted(self.balances.items())),
             tuple(sorted(self.schedule_next.items())),
             tuple(sorted(self.scheduled_for.items())),
+            tuple((g, t, q, n) for (g, t, q), n in sorted(self.trimmed_below.items())),
         )
 
     def restore(self, value: Any) -> None:
@@ -710,10 +769,17 @@ class BrokerMachine:
         claims = cursor[2] if len(cursor) > 2 else ()
         self.claims = {(g, t, q, who): (lo, hi) for g, t, q, who, lo, hi in claims}
         self.trace_topic = list(cursor[3]) if len(cursor) > 3 else []
-        self.applied = {(g, m) for g, m in cursor[4]} if len(cursor) > 4 else set()
+        for g, m, *offset in cursor[4] if len(cursor) > 4 else ():  # (older: no offset)
+            log_offset = offset[0] if offset else -1
+            self.applied[(g, m)] = log_offset
+            where = self._position(m, log_offset)
+            if where:
+                self.applied_order.setdefault((g, *where[:2]), deque()).append((where[2], m))
         self.balances = {(g, a): n for g, a, n in cursor[5]} if len(cursor) > 5 else {}
         self.schedule_next = dict(cursor[6]) if len(cursor) > 6 else {}
         self.scheduled_for = dict(cursor[7]) if len(cursor) > 7 else {}
+        marks = cursor[8] if len(cursor) > 8 else ()
+        self.trimmed_below = {(g, t, q): n for g, t, q, n in marks}
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)

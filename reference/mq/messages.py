@@ -184,6 +184,10 @@ class ApplyEffect(Message):
     msg_ids: tuple[str, ...]
     accounts: tuple[str, ...]
     amounts: tuple[int, ...]
+    # Each message's commit-log offset (StoredMessage.offset), so the table knows
+    # its queue and can drop its record once the queue is settled past it
+    # (`BrokerMachine._trim_effects`). Empty: records kept for good.
+    log_offsets: tuple[int, ...] = ()
 
 
 @message(name="mq.LockQueues")

@@ -452,12 +452,25 @@ def test_a_member_that_applied_part_of_its_claim_and_died_for_good_has_none_reap
     (applied-twice on the code before the effect table). With the effect and its
     dedup record in one replicated step at the broker, c1's second apply of those
     is answered "exists": every message applied once, each key in order."""
-    history, recorded = _dies_for_good(
-        lambda rt, history: _applied_in_open_claim(rt, "c2", history), work_ms=20.0
-    )
+    runs: list[SimRuntime] = []
+
+    def caught(rt: SimRuntime, history: list[dict[str, Any]]) -> bool:
+        runs[:] = [rt]
+        return _applied_in_open_claim(rt, "c2", history)
+
+    history, recorded = _dies_for_good(caught, work_ms=20.0)
     applied = _applied(history)
     _once_in_order(applied)
     assert not [e for e in history[recorded:] if e["process"].startswith("c2")]
     assert _taken_over_ms(applied) is not None
     # The next holder adopted c2's claim and was told what c2 had applied of it.
     assert [e for e in history if e["value"].get("result") == "exists"]
+    # And the effect table stayed bounded all the while: the records of messages
+    # settled for the group (below its committed offset and every open claim) were
+    # dropped, the settled mark answering for them (before: one record per message).
+    leader = next(n for n in map(runs[0].node, REPLICAS) if getattr(n, "role", "") == "leader")
+    assert isinstance(leader, BrokerReplica)
+    machine = leader.machine
+    assert machine.trimmed_below and len(machine.applied) < len(applied) // 4, (
+        len(machine.applied), len(applied),
+    )  # fmt: skip
