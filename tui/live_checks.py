@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from checks.verdict import Verdict
 
 __all__ = [
+    "JUDGED",
     "LIVE_CHECKS",
+    "SAVED",
     "WHOLE_RUN_CHECKS",
     "WINDOW_SAFE_CHECKS",
     "CheckRunner",
@@ -65,6 +67,9 @@ def judge_history(
     judged_before: bool = False,
     at_ms: float | None = None,
     final_reads: bool = False,
+    whole: list[Event] | None = None,
+    follows: frozenset[str] = frozenset(),
+    trimmed: bool = False,
 ) -> list[CheckView]:
     """Run the stage's checks on `history` and set them against the chapter's expectations.
 
@@ -78,6 +83,11 @@ def judge_history(
     the run's final reads are taken and traffic went on (j judges again).
     `at_ms`: the run's time when `history` was copied (default: its last event's).
     `final_reads`: j took them (a long run's window may have left them behind).
+    `whole`: the whole history, while the session still holds all of it (None
+    once it was trimmed); a check named in `follows` judges it even on a window:
+    it follows the run round by round (`LiveWalletLin`), so each round costs
+    only what is new, and its verdict is the whole run's, valid or not.
+    `trimmed`: the session no longer holds the run's start (memory): no whole run.
     """
     from chapters.stage import judge
 
@@ -85,50 +95,68 @@ def judge_history(
 
     if at_ms is None:
         at_ms = history[-1].time_ms if history else 0.0
-    # On a window, j's final reads do not make it the whole run: after them, w does.
+    # On a window, j's final reads do not make it the whole run: once they are in, the
+    # session judges the whole run (`Session.judge_whole`), as w does.
     finals = window and (
         final_reads or any(e.type == "ok" and e.extra.get("final") for e in history)
     )
     verdicts = {}
+    followed: dict[str, int] = {}  # check -> events it judged: the whole run, not the window
     for name, check in dep.checks.items():
+        if window and name in follows and whole is not None:
+            verdict = run_check(name, check, whole)
+            summary = f"The whole run, followed round by round (not the window): {verdict.summary}"
+            verdicts[name] = replace(verdict, summary=summary)
+            followed[name] = len(whole)
+            continue
         if window and base_name(name) in WHOLE_RUN_CHECKS:
-            verdicts[name] = _unknown_on_window(name, len(history), finals)
+            verdicts[name] = _unknown_on_window(name, len(history), finals, trimmed=trimmed)
             continue
         verdict = run_check(name, check, history)
         if window and verdict.valid is False and base_name(name) not in WINDOW_SAFE_CHECKS:
-            verdict = _unknown_on_window(name, len(history), finals, verdict)
+            verdict = _unknown_on_window(name, len(history), finals, verdict, trimmed)
         verdicts[name] = verdict
     judged = judge(verdicts, dep.expectations(scenario))
     views = [
         CheckView(
             name=name,
             valid=v.valid,
-            summary=v.summary if v.details.get(ON_WINDOW) else _live_summary(v, judged_before),
+            summary=v.summary
+            if v.details.get(ON_WINDOW) or name in followed
+            else _live_summary(v, judged_before),
             outcome=_outcome(judged[name].outcome, v),
             expected=_why(judged[name].expected),
             at_ms=at_ms,
-            events=len(history),
+            events=followed.get(name, len(history)),
         )
         for name, v in verdicts.items()
     ]
     return sorted(views, key=lambda c: c.name)
 
 
+SAVED = "judged when w saved it"
+JUDGED = "judged once j's final reads were in"
+
+
 def saved_views(
-    verdicts: dict[str, Verdict], judged: dict[str, Judgement], at_ms: float, events: int
+    verdicts: dict[str, Verdict],
+    judged: dict[str, Judgement],
+    at_ms: float,
+    events: int,
+    how: str = SAVED,
 ) -> dict[str, CheckView]:
-    """The verdicts `w` gave the whole run (`Session.save`), as the panel shows them.
+    """The verdicts the whole run was given (`w`'s save, or j's once its final reads
+    are in: `Session.judge_whole`), as the panel shows them.
 
     Past the window the live checks cannot judge a check that needs the whole run
-    (unknown: `judge_history`); the save judges all of it. Its verdict stands in
-    for such an unknown, saying what it judged: the run up to the save.
+    (unknown: `judge_history`); these judge all of it. Such a verdict stands in
+    for a window's unknown, saying what it judged (`how`): the run up to `at_ms`.
     """
     return {
         name: CheckView(
             name=name,
             valid=v.valid,
-            summary=f"The whole run to t={at_ms / 1000.0:.1f} s, judged when w saved it: "
-            + v.summary,
+            summary=f"The whole run to t={at_ms / 1000.0:.1f} s, {how}: " + v.summary,
             outcome=_outcome(judged[name].outcome, v),
             expected=_why(judged[name].expected),
             at_ms=at_ms,
@@ -144,20 +172,28 @@ def base_name(check: str) -> str:
 
 
 def _unknown_on_window(
-    name: str, events: int, finals: bool, seen: Verdict | None = None
+    name: str, events: int, finals: bool, seen: Verdict | None = None, trimmed: bool = False
 ) -> Verdict:
     """Unknown, for a check judged on (or needing more than) a window of `events`;
-    `finals`: j took the final reads (in the window, or before it)."""
+    `finals`: j took the final reads (in the window, or before it); `trimmed`: the
+    session no longer holds the run's start (nothing judges the whole run)."""
     from checks.verdict import Verdict
 
     if seen is None:
         why = "this check needs the whole run"
     else:
         why = f"what it saw may be the window's edge ({seen.summary.rstrip('.')})"
-    then = "w" if finals else "Press j for the final reads; then w"
+    if trimmed:
+        then = (
+            "The run's start was trimmed from memory: no verdict on the whole run "
+            "(n starts a fresh run)."
+        )
+    elif finals:
+        then = "Once j's final reads are in, the whole run is judged (w saves it)."
+    else:
+        then = "Press j: once its final reads are in, the whole run is judged (w saves it)."
     summary = (
-        f"Judged on a window (the run's last {events:,} events), not the whole run: {why}. "
-        f"{then} saves the run and judges all of it."
+        f"Judged on a window (the run's last {events:,} events), not the whole run: {why}. " + then
     )
     details = {**(seen.details if seen is not None else {}), ON_WINDOW: events}
     return Verdict(name, "unknown", summary, details)

@@ -43,8 +43,11 @@ from tui.fault_words import (
     control_plane_cut_words,
 )
 from tui.live_checks import (
+    JUDGED,
     LIVE_CHECKS,
+    WHOLE_RUN_CHECKS,
     LiveWalletLin,
+    base_name,
     judge_history,
     not_final,
     recent_window,
@@ -169,9 +172,11 @@ class Session:
             CheckView(name, "pending", "waiting for the first check") for name in self.dep.checks
         ]
         self.checks_running = False
-        # The whole run's verdicts as the last w judged them: past the window they
-        # stand in for the live checks' unknowns (`_with_saved`).
+        # The whole run's verdicts as the last w (or j, once its final reads were in:
+        # `judge_whole`) judged them: past the window they stand in for the live
+        # checks' unknowns (`_with_saved`).
         self._saved_checks: dict[str, CheckView] = {}
+        self._whole_judged_ms: float | None = None  # the j whose run `judge_whole` judged
         self.message = ""
         self.view = view_for(self.stage.id)  # chapters 5-7: their own panel and keys
         if self.view is not None:  # their checks' live form: a prefix, in flight is not lost
@@ -735,31 +740,125 @@ class Session:
         history = list(self.dep.history)
         whole = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
         window = history if whole else recent_window(history, CHECK_EVENTS_MAX)
+        return self._finals(window), self.expectation_scenario(), not whole
+
+    def _finals(self, history: list[Event]) -> list[Event]:
+        """`history` with only the last j's final reads final, and those only while
+        traffic has not gone on after them (`not_final`)."""
         if self.live_again:
-            window = not_final(window)
-        elif self.judged_at_ms is not None:  # judged more than once: the last j's reads
-            window = not_final(window, before_ms=self.judged_at_ms)
-        return window, self.expectation_scenario(), not whole
+            return not_final(history)
+        if self.judged_at_ms is not None:  # judged more than once: the last j's reads
+            return not_final(history, before_ms=self.judged_at_ms)
+        return history
+
+    def follows(self) -> frozenset[str]:
+        """The checks that follow the run round by round (`LiveWalletLin`): past the
+        window they still judge the whole history, as long as the session holds it."""
+        return frozenset(n for n, c in self.live_checks.items() if isinstance(c, LiveWalletLin))
 
     def run_checks(self) -> list[CheckView]:
-        """Judge the history so far (call without the lock held: it copies under it)."""
+        """Judge the history so far (call without the lock held: it copies under it).
+
+        Past the window, once j's final reads are in, the whole run is judged
+        too (`judge_whole`, once per j)."""
         with self.lock:
             history, scenario, on_window = self.check_input()
+            follows = self.follows() if on_window and not self._trimmed else frozenset()
+            whole = self._finals(list(self.dep.history)) if follows else None
             at_ms = self.rt.now_ms  # the header's "judged at": the run's time, not its last event's
             self.checks_running = True
         try:
             views = judge_history(
                 self.dep, history, scenario, window=on_window, run=self._run_check,
                 judged_before=self.live_again, at_ms=at_ms, final_reads=self.judged,
+                whole=whole, follows=follows, trimmed=self._trimmed,
             )  # fmt: skip
+            with self.lock:
+                if on_window:
+                    views = self._with_saved(views)
+                self._set_checks(views)
+                due = on_window and self._whole_due()
+            if due:
+                self.judge_whole()
         finally:
             with self.lock:
                 self.checks_running = False
+        return self.checks
+
+    def _whole_due(self) -> bool:
+        """Past the window, j's final reads are in and nothing has judged that run yet."""
+        return (
+            self.judged
+            and not self.live_again
+            and not self._trimmed
+            and self.judged_at_ms is not None
+            and self.rt.now_ms >= self._finals_due_ms
+            and self._whole_judged_ms != self.judged_at_ms
+        )
+
+    def judge_whole(self) -> list[CheckView]:
+        """Judge the whole run now, as `w`'s save does (every check, on every event the
+        session holds), without saving it; its verdicts stand in for the window's
+        unknowns (`_with_saved`). The live session's check worker calls it once per
+        j, once j's final reads are in (`run_checks`), so j reaches its verdict
+        without w. A check that follows the run round by round judges in that form."""
         with self.lock:
-            if on_window:
-                views = self._with_saved(views)
-            self._set_checks(views)
-        return views
+            self._whole_judged_ms = self.judged_at_ms
+            history, checks, verdicts = self._whole_start(live=True)
+            scenario = self.expectation_scenario()
+            end_ms = self.rt.now_ms
+        verdicts = self._whole_rest(history, checks, verdicts, live=True)
+        from chapters.stage import judge
+
+        judged = judge(verdicts, self.dep.expectations(scenario))
+        views = saved_views(verdicts, judged, end_ms, len(history), JUDGED)
+        with self.lock:
+            self._saved_checks = views
+            self._set_checks(self._with_saved(self.checks))
+            said = f"j's final reads are in: the whole run to t={end_ms / 1000:.1f} s judged"
+            self._log("judged", "", said)  # not the run's timeline: no event of the run
+            self._say(said)
+        return self.checks
+
+    def _whole_start(self, live: bool) -> tuple[list[Event], dict[str, Check], dict[str, Verdict]]:
+        """(the whole history, the checks that judge it, the verdicts of those that read
+        node state, judged in this very hold of the lock). Call with the lock held.
+
+        `live`: a check that follows the run round by round judges in that form
+        (else afresh: `whole`). Once trimmed, no check that needs the whole run is
+        run: the history no longer starts where the run did. Past LEDGER_EVENTS_MAX
+        the ledger is run too (once, in a worker: too slow for every round)."""
+        history = list(self.dep.history)
+        if self.judged_at_ms is not None and not self.live_again:
+            history = not_final(history, before_ms=self.judged_at_ms)  # the last j's reads
+        checks = {
+            n: c if live else getattr(self.live_checks.get(n), "whole", c)
+            for n, c in self.dep.checks.items()
+            if not (self._trimmed and base_name(n) in WHOLE_RUN_CHECKS)
+        }
+        verdicts = {
+            n: self._run_check(n, c, history, fresh=lambda: history, live=live)
+            for n, c in checks.items()
+            if n in self.state_checks
+        }
+        return history, checks, verdicts
+
+    def _whole_rest(
+        self,
+        history: list[Event],
+        checks: dict[str, Check],
+        verdicts: dict[str, Verdict],
+        live: bool,
+    ) -> dict[str, Verdict]:
+        """`_whole_start`'s verdicts and every other check's, in the stage's order
+        (call without the lock: these read only the history)."""
+        verdicts = dict(verdicts)
+        verdicts.update(
+            (n, self._run_check(n, c, history, fresh=lambda: history, live=live))
+            for n, c in checks.items()
+            if n not in verdicts
+        )
+        return {n: verdicts[n] for n in checks}
 
     def _with_saved(self, views: list[CheckView]) -> list[CheckView]:
         """A check a window leaves unknown shows the whole run's verdict from the last
@@ -854,9 +953,7 @@ class Session:
         from checks.verdict import combine
 
         with self.lock:
-            history = list(self.dep.history)
-            if self.judged_at_ms is not None and not self.live_again:
-                history = not_final(history, before_ms=self.judged_at_ms)  # the last j's reads
+            history, checks, verdicts = self._whole_start(live=False)
             scenario = self.expectation_scenario()
             workload = {"double11": "double11", "saturate": "saturate"}.get(
                 self.config.scenario, "payments"
@@ -879,26 +976,9 @@ class Session:
             node_logs = trace_logs(self.rt)
             digest = self.rt.trace_digest()
             end_ms = self.rt.now_ms
-            ledger = not self._trimmed and len(history) <= LEDGER_EVENTS_MAX
-            checks = {
-                n: getattr(self.live_checks.get(n), "whole", c)
-                for n, c in self.dep.checks.items()
-                if ledger or n != "ledger"
-            }
-            # Checks known to read node state judge it now, with this very history.
-            verdicts = {
-                n: self._run_check(n, c, history, fresh=lambda: history, live=False)
-                for n, c in checks.items()
-                if n in self.state_checks
-            }
         from chapters.stage import judge
 
-        verdicts.update(
-            (n, self._run_check(n, c, history, fresh=lambda: history, live=False))
-            for n, c in checks.items()
-            if n not in verdicts
-        )
-        verdicts = {n: verdicts[n] for n in checks}  # the stage's order
+        verdicts = self._whole_rest(history, checks, verdicts, live=False)
         judged = judge(verdicts, self.dep.expectations(scenario))
         summary = {
             "offered_tps": round(float(figures["offered_tps"]), 2),

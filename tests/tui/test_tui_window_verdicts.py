@@ -102,9 +102,51 @@ def test_on_a_window_a_failure_is_unknown_and_whole_run_checks_are_not_run() -> 
     final = Event("ok", 7, "read", {}, 99.0, len(history), {"final": True})
     judged = judge_history(dep, [*history, final], "steady", window=True)
     after_j = next(c for c in judged if c.name == "ch4:ledger").summary
-    assert "Press j" not in after_j and after_j.endswith("w saves the run and judges all of it.")
+    assert "Press j" not in after_j, after_j
+    assert after_j.endswith("Once j's final reads are in, the whole run is judged (w saves it).")
     whole = {c.name: c for c in judge_history(dep, history, "steady")}
     assert all(c.valid is False for c in whole.values()), "the whole run: red stays red"
+
+
+def test_a_followed_check_judges_the_whole_run_on_a_window() -> None:
+    """Chapter 4's live lin follows the run round by round: past the window it still
+    judges every event the session holds (it was unknown there, a whole-run check),
+    and says so; once the session trimmed the run's start it is not run at all."""
+    seen: list[int] = []
+
+    def lin(valid: bool) -> Check:
+        def check(history: list[Event]) -> Verdict:
+            seen.append(len(history))
+            return Verdict("lin", valid, "Every wallet's history is linearizable.")
+
+        return check
+
+    def ledger(history: list[Event]) -> Verdict:
+        raise AssertionError("a whole-run check is not run on a window")
+
+    history = _merged_history()
+    window = recent_window(history, 20)
+    dep = cast("Deployment", _Dep({"lin": lin(True), "ledger": ledger}))
+    follows = frozenset({"lin"})
+    views = {
+        c.name: c
+        for c in judge_history(dep, window, "steady", window=True, whole=history, follows=follows)
+    }
+    assert seen == [len(history)], "the whole history, not the window"
+    assert views["lin"].valid is True and views["lin"].events == len(history), views["lin"]
+    assert views["lin"].summary.startswith("The whole run, followed round by round (not the ")
+    assert views["ledger"].valid == "unknown" and views["ledger"].events == len(window)
+    # Its failure is the whole run's: red stays red (the chapter's claim is broken).
+    dep = cast("Deployment", _Dep({"lin": lin(False), "ledger": ledger}))
+    red = judge_history(dep, window, "steady", window=True, whole=history, follows=follows)
+    assert [c.valid for c in red if c.name == "lin"] == [False]
+    # Trimmed: no whole history to follow; unknown, saying why, and not run.
+    seen.clear()
+    cut = judge_history(dep, window, "steady", window=True, follows=follows, trimmed=True)
+    assert seen == [], "not run on what is left"
+    for c in cut:
+        assert c.valid == "unknown", c
+        assert "start was trimmed from memory: no verdict on the whole run" in c.summary
 
 
 @pytest.mark.slow
@@ -122,12 +164,21 @@ def test_the_capstone_past_its_window_shows_no_false_red(
     s = Session(SessionConfig(chapter="double11", scenario="steady", seed=1))
     s.step(3_000.0)
     assert s.history_cut()
-    done_ms = s.judge()
-    s.step(done_ms - s.rt.now_ms + 500.0)
     views = s.run_checks()
     red = [f"{c.name}: {c.summary[:100]}" for c in views if c.valid is False]
     assert not red, red
     assert {c.name for c in views if c.valid == "unknown"} >= {"ch4:ledger", "ch4:lin"}
+    done_ms = s.judge()
+    s.step(done_ms - s.rt.now_ms + 500.0)
+    # j's final reads are in: the round judges the whole run too, without w (it
+    # stayed unknown until w, the final reads having fallen out of the window).
+    views = s.run_checks()
+    red = [f"{c.name}: {c.summary[:100]}" for c in views if c.valid is False]
+    assert not red, red
+    by_name = {c.name: c for c in views}
+    for name in ("ch4:ledger", "ch4:lin", "double11:pipeline"):
+        assert by_name[name].valid is True, by_name[name].summary
+        assert "judged once j's final reads were in" in by_name[name].summary
     # w judges the whole run: its verdicts stand in for the window's unknowns, saying
     # so, and stay through the next round (found in a tmux trial: after w the panel
     # still said unknown while the saved run's verdicts were all valid).
@@ -137,3 +188,62 @@ def test_the_capstone_past_its_window_shows_no_false_red(
         for name in ("ch4:ledger", "ch4:lin"):
             assert by_name[name].valid is True, by_name[name].summary
             assert "judged when w saved it" in by_name[name].summary
+
+
+@pytest.mark.slow
+def test_chapter_4_past_its_window_keeps_judging_lin_and_j_judges_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chapter 4 alone crosses the window after about 3 simulated minutes; its live
+    lin then said unknown until w. It follows the wallets round by round, so it
+    keeps judging the whole history past the window; j's final reads, once in,
+    judge the rest of the whole run (the ledger) without w. Smaller here: the
+    window starts at 4,000 events instead of 250,000."""
+    import tui.session as session_module
+    from tui.session import Session, SessionConfig
+
+    monkeypatch.setattr(session_module, "LEDGER_EVENTS_MAX", 4_000)
+    monkeypatch.setattr(session_module, "CHECK_EVENTS_MAX", 1_500)
+    s = Session(SessionConfig(chapter="ch4", scenario="steady", seed=1))
+    s.step(4_000.0)
+    assert s.history_cut()
+    for _round in range(2):
+        views = {c.name: c for c in s.run_checks()}
+        assert not [c for c in views.values() if c.valid is False], views
+        lin = views["lin"]
+        assert lin.valid is True and lin.events == s.history_len(), lin
+        assert lin.summary.startswith("The whole run, followed round by round (not the window)")
+        assert views["ledger"].valid == "unknown" and views["ledger"].events < 2_000
+        s.step(1_000.0)
+    done_ms = s.judge()
+    s.step(done_ms - s.rt.now_ms + 500.0)
+    views = {c.name: c for c in s.run_checks()}
+    assert not [c for c in views.values() if c.valid is False], views
+    assert views["ledger"].valid is True, views["ledger"].summary
+    assert "judged once j's final reads were in" in views["ledger"].summary, views["ledger"]
+    assert views["lin"].valid is True and views["lin"].summary.startswith("The whole run, foll")
+    assert any(e.kind == "judged" for e in s.events), "the log says the whole run was judged"
+
+
+@pytest.mark.slow
+def test_once_trimmed_no_whole_run_check_is_judged_live_or_saved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session trims its history to bound memory: the run's start is gone, and
+    each wallet's balance where the kept part begins is not known. Lin is then
+    unknown, saying so; nor does w judge what is left as if it were the whole run."""
+    import tui.session as session_module
+    from tui.session import Session, SessionConfig
+
+    monkeypatch.setattr(session_module, "HISTORY_MAX", 5_000)
+    monkeypatch.setattr(session_module, "LEDGER_EVENTS_MAX", 4_000)
+    monkeypatch.setattr(session_module, "CHECK_EVENTS_MAX", 1_500)
+    s = Session(SessionConfig(chapter="ch4", scenario="steady", seed=1))
+    s.step(5_000.0)
+    assert s._trimmed
+    views = {c.name: c for c in s.run_checks()}
+    assert not [c for c in views.values() if c.valid is False], views
+    for name in ("ledger", "lin"):
+        assert views[name].valid == "unknown", views[name]
+        assert "start was trimmed from memory" in views[name].summary, views[name]
+    assert not {"ledger", "lin"} & set(s.result().verdicts), "not judged on what is left"
