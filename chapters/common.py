@@ -268,7 +268,7 @@ class PaymentDeployment(Deployment):
         for account, cents in self.takings(self.settled_ms).items():
             held[account] += cents
         self.settled_ms = self.rt.now_ms
-        owed = {m: cents for m, cents in held.items() if _plain_merchant(m)}
+        owed = {m: cents for m, cents in held.items() if self.pays_back(m)}
         for plan in self.plans.values():
             for p in plan.arrivals:
                 if p.buyer in owed:
@@ -293,6 +293,12 @@ class PaymentDeployment(Deployment):
         return sum(len(p) for p in planned.values())
 
     # --8<-- [end:pay-back]
+
+    def pays_back(self, account: str) -> bool:
+        """Does `account` pay what it holds back to users in rolling traffic? A
+        merchant's account of one name (`takings`); a chapter whose merchants hold
+        their money elsewhere says where (chapter 5: their settled accounts)."""
+        return _plain_merchant(account)
 
     def make_payment(self, rng: random.Random, now_ms: float, slot: int) -> Payment:
         """A closed-loop payment for `slot` (chapter 3 pins slots to cells)."""

@@ -154,7 +154,7 @@ def add_producers(
 
     pcfg = ProducerConfig(
         PRODUCER_GROUP, TOPIC, mode, dep.brokers, dep.ledger, transfer, fence, dep.record,
-        traced=dep.traced, trace_topic=True,
+        traced=dep.traced, trace_topic=True, payout=dep.pays_back,
     )  # fmt: skip
     producer_kind, _ = _planted(str(options.extra.get("leak", "")))
     for nid in dep.producers:

@@ -92,6 +92,35 @@ class MqDeployment(PaymentDeployment):
             out += [(shadow_name(g), shadow_name(TOPIC)) for g in CONSUMER_GROUPS]
         return out
 
+    # --8<-- [start:pay-back]
+    def pays_back(self, account: str) -> bool:
+        """Rolling traffic (a live session): merchants pay users back out of their
+        settled accounts, the money settlement moved there (the escrow's is not
+        theirs until settled). A payout is a ledger transfer with no event
+        (`ProducerConfig.payout`), sent to a payment service like a payment."""
+        return account.endswith(f"@{SETTLED}") and account in self.initial
+
+    def takings(self, since_ms: float) -> dict[str, int]:
+        """What the clients' transfers moved (payments, payouts), and what settlement
+        moved from escrow to settled (each settlement once: the ledger's `ok`; an
+        `exists` moved nothing), since `since_ms`."""
+        net = super().takings(since_ms)
+        for e in reversed(self.history):  # newest first, as the base reads it
+            if e.time_ms < since_ms:
+                break
+            value = e.value
+            if e.type != "ok" or e.f != "settle" or not isinstance(value, dict):
+                continue
+            escrow = str(value.get("merchant"))
+            settled = escrow.removesuffix(f"@{PAY}") + f"@{SETTLED}"
+            if value.get("result") == "ok" and escrow in self.initial:
+                cents = int(value["amount"])
+                net[escrow] = net.get(escrow, 0) - cents
+                net[settled] = net.get(settled, 0) + cents
+        return net
+
+    # --8<-- [end:pay-back]
+
     def merchant_balances(self) -> dict[str, int]:
         return {
             merchant_account(m, cell): 0

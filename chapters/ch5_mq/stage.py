@@ -80,6 +80,7 @@ from reference.gateway.router import CellRouter
 from reference.mq.mutations import MUTATIONS as MQ_MUTATIONS
 from reference.net.topology import Topology
 from reference.node import NodeId
+from reference.payment.accounts import parse_account
 from reference.tracing import shadow_name
 from reference.traffic.plan import DEFAULT_SCALE
 
@@ -245,8 +246,10 @@ class MqStage(Stage):
 
         def route(buyer: str, pid: str, rng: random.Random, router: CellRouter | None) -> NodeId:
             # A user's payments go to one payment service (the user's region):
-            # a retry does not rescue a payment its producer dropped.
-            return dep.producers[int(buyer[1:]) % len(dep.producers)]
+            # a retry does not rescue a payment its producer dropped. (A merchant's
+            # payouts in a live session's rolling traffic: by the merchant.)
+            _, ident = parse_account(buyer)
+            return dep.producers[ident % len(dep.producers)]
 
         dep.add_clients(dep.topology.nodes_in(USERS_CELL), route, "front")
         add_checks(dep)

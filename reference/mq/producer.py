@@ -81,6 +81,10 @@ class ProducerConfig:
     work_ms: float = 0.05  # busy time per message handled
     traced: bool = False  # chapter 7: a `span` trace event for every hop of a payment
     trace_topic: bool = False  # send the message trace to the broker's trace topic
+    # Which payers' transfers are *payouts*: a merchant paying money out of its
+    # settled account (to a supplier, a cashback), a plain ledger transfer with no
+    # event, for no payment is behind it to settle (`_pay_out`). None: no payouts.
+    payout: Callable[[str], bool] | None = None
 
     def __post_init__(self) -> None:
         assert self.mode in MODES, self.mode
@@ -177,12 +181,29 @@ class TransactionalProducer(Node):
         p.topic = lane_topic(self.config.topic, trace)
         self.payments[req.payment_id] = p
         mode = self.config.mode
-        if mode == "transactional":
+        if self.config.payout is not None and self.config.payout(req.buyer):
+            self._pay_out(ctx, p)
+        elif mode == "transactional":
             self._send_half(ctx, p)
         elif mode == "naive-after":
             self._transfer(ctx, p, then=self._publish_after)
         else:
             self._send_plain_first(ctx, p)
+
+    def _pay_out(self, ctx: Context, p: _Payment) -> None:
+        """A payout: its ledger transfer alone, answered paid or declined (no answer:
+        nothing said). No event, and nothing in the history here: the client that
+        asked records the transfer, as for any payment."""
+        command = CreateTransfers((self.config.transfer(p.body),), 0)
+
+        def answered(ok: bool, result: object) -> None:
+            code = result[0] if ok and isinstance(result, tuple) and len(result) == 1 else None
+            if code in _PAID:
+                self._reply(ctx, p, "paid")
+            elif code is not None:
+                self._reply(ctx, p, "declined", "insufficient-funds")
+
+        self.caller.call(ctx, LEDGER, Propose(f"pay:{p.body.payment_id}", command), answered)
 
     def _reply(self, ctx: Context, p: _Payment, outcome: str, reason: str = "") -> None:
         p.outcome, p.reason = outcome, reason
