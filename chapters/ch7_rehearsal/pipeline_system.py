@@ -28,7 +28,6 @@ What the rehearsal adds to the pipeline, here and nowhere in the capstone:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
 
 from chapters.capstone.parts import PART_STAGES, CellsPart, merge_layouts, part_layout
 from chapters.capstone.pipeline import PipelineCells, PipelineQueue, record_spans
@@ -43,6 +42,7 @@ from chapters.ch4_paxos.stage import USERS_CELL, PaxosDeployment
 from chapters.ch7_rehearsal.stage import SLOW_FACTOR, LoadTestTraffic
 from chapters.scenarios import SCENARIOS
 from chapters.stage import Deployment, Runtime, Scenario, StageError, StageOptions
+from reference.clients import Payment
 from reference.net.topology import Topology
 from reference.node import Context, Message, Node, NodeId
 
@@ -54,7 +54,7 @@ PARTS = ("cells", "mq")  # the pipeline: chapter 4's cells paying through chapte
 class RehearsalCells(LoadTestTraffic, PipelineCells):
     """The pipeline's cells, their clients driven by the rehearsal."""
 
-    def load_test(self, recorded: list[Any]) -> None:
+    def load_test(self, recorded: list[Payment]) -> None:
         """Replay `recorded` tagged (`LoadTestTraffic.load_test`); production's own
         payments are then all untagged: the load test is the replay."""
         super().load_test(recorded)
@@ -84,7 +84,7 @@ class PipelineRehearsal(CapstoneDeployment):
     def capacity_tps(self) -> float:
         return self.cells.capacity_tps()
 
-    def load_test(self, recorded: list[Any]) -> None:
+    def load_test(self, recorded: list[Payment]) -> None:
         self.cells.load_test(recorded)
 
     def kill_switch(self, enabled: bool) -> None:
@@ -114,7 +114,7 @@ class PipelineStage(CapstoneStage):
 
     id = "pipeline"
     title = "The payment pipeline, rehearsed"
-    aliases = ()
+    aliases = ("rehearsed-pipeline",)
     variants = {"all": "the pipeline, its load test through its shadow lane"}  # noqa: RUF012
     default_variant = "all"
     default_scenario = "steady"
@@ -184,58 +184,51 @@ class PipelineStage(CapstoneStage):
 _DRIVEN = ("forecast_tps", "load_factor", "production_share", "concurrency", "steady_tps")
 
 
+NODE_WORK_MS = 0.05  # what a gateway, payment service or ledger front works per message
+
+
 class SlowNode(Node):
-    """A planted bottleneck: `inner`, every piece of its work `factor` times longer."""
+    """A planted bottleneck: `inner`, each message costing it `extra_ms` more work
+    first (its replies leave that much later, and what arrives meanwhile queues)."""
 
-    def __init__(self, inner: Node, factor: float) -> None:
+    def __init__(self, inner: Node, extra_ms: float) -> None:
         self.inner = inner
-        self.factor = factor
+        self.extra_ms = extra_ms
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)  # the deployment reads its state as ever
 
     def on_start(self, ctx: Context) -> None:
-        self.inner.on_start(SlowContext(ctx, self.factor))
+        self.inner.on_start(ctx)
 
     def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
-        self.inner.on_message(SlowContext(ctx, self.factor), src, msg)
+        ctx.work(self.extra_ms)
+        self.inner.on_message(ctx, src, msg)
 
     def on_timer(self, ctx: Context, tag: Hashable) -> None:
-        self.inner.on_timer(SlowContext(ctx, self.factor), tag)
-
-
-class SlowContext:
-    """`ctx`, its `work` `factor` times longer."""
-
-    def __init__(self, ctx: Context, factor: float) -> None:
-        self._ctx = ctx
-        self._factor = factor
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ctx, name)
-
-    def work(self, duration_ms: float) -> None:
-        self._ctx.work(duration_ms * self._factor)
+        self.inner.on_timer(ctx, tag)
 
 
 def _plant_slow(rt: Runtime, options: StageOptions) -> Callable[[], None]:
-    """While the parts build, node `slow` (extra) is made a `SlowNode`; returns the undo."""
+    """While the parts build, node `slow` (extra) is made a `SlowNode` `slow_factor`
+    times slower than a gateway's work per message (any node: a Paxos replica or a
+    broker, which do no work of their own here, too); returns the undo."""
     slow = str(options.extra.get("slow", ""))
     if not slow:
         return lambda: None
-    factor = float(options.extra.get("slow_factor", SLOW_FACTOR))
+    extra_ms = (float(options.extra.get("slow_factor", SLOW_FACTOR)) - 1.0) * NODE_WORK_MS
     plain = rt.add_node
 
     def add_node(node_id: NodeId, factory: Callable[[NodeId], Node]) -> None:
         if node_id == slow:
             inner = factory
-            factory = lambda nid: SlowNode(inner(nid), factor)  # noqa: E731
+            factory = lambda nid: SlowNode(inner(nid), extra_ms)  # noqa: E731
         plain(node_id, factory)
 
-    rt.add_node = add_node  # type: ignore[method-assign]
+    setattr(rt, "add_node", add_node)  # noqa: B010  (this runtime's, while the parts build)
 
     def undo() -> None:
-        del rt.add_node  # type: ignore[method-assign]
+        delattr(rt, "add_node")
 
     return undo
 

@@ -31,12 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chapters import get_stage
+from chapters.ch7_rehearsal.pipeline_system import PipelineRehearsal
 from chapters.ch7_rehearsal.stage import RehearsalDeployment
 from chapters.common import DEADLINE_MS
-from chapters.stage import Deployment
+from chapters.stage import Deployment, Runtime
 from checks.history import Event
 from checks.verdict import Verdict
 from reference.capacity import fit_usl, recorded_arrivals
+from reference.clients import Payment
 from reference.sim.kernel import fewer_collections
 
 __all__ = ["READY_HEADROOM", "USL_FIT_ERROR_MAX", "RehearsalPlan", "percentile", "rehearse"]
@@ -121,7 +123,7 @@ def _run(
     scenario: str,
     duration_s: float,
     prepare: Callable[[Deployment, Any], None] | None = None,
-) -> tuple[Any, dict[str, list[int]], float]:
+) -> tuple[RehearsalDeployment | PipelineRehearsal, dict[str, list[int]], float]:
     """One run of the system under test (`plan.system`) on the simulator; returns it,
     its queue samples, its start."""
     from checks.harness.runner import settle
@@ -131,15 +133,16 @@ def _run(
     if plan.forecast_tps:
         knobs["forecast_tps"] = plan.forecast_tps
     if plan.system == "pipeline":
-        from chapters.ch7_rehearsal.pipeline_system import PIPELINE, PipelineRehearsal
+        from chapters.ch7_rehearsal.pipeline_system import PIPELINE
 
         if plan.variant == "leak" and knobs.get("load_test_share", 1.0) > 0:
             knobs["leak"] = PIPELINE_LEAK  # (not in the recording: no tagged traffic there)
         opts = PIPELINE.options(seed=plan.seed, duration_s=duration_s, extra=knobs)
         rt = SimRuntime(topology=PIPELINE.topology(opts), seed=opts.seed)
-        dep: Any = PIPELINE.build(rt, opts)
-        assert isinstance(dep, PipelineRehearsal)
-        servers = dep.servers()
+        pipeline = PIPELINE.build(rt, opts)
+        assert isinstance(pipeline, PipelineRehearsal)
+        dep: RehearsalDeployment | PipelineRehearsal = pipeline
+        servers = pipeline.servers()
     else:
         stage = get_stage("ch7")
         opts = stage.options(
@@ -147,8 +150,9 @@ def _run(
             extra=knobs,
         )  # fmt: skip
         rt = SimRuntime(topology=stage.topology(opts), seed=opts.seed)
-        dep = stage.build(rt, opts)
-        assert isinstance(dep, RehearsalDeployment)
+        own = stage.build(rt, opts)
+        assert isinstance(own, RehearsalDeployment)
+        dep = own
         servers = dep.roles["gateway"] + dep.roles["shard"]
     rt.start()
     if prepare is not None:
@@ -565,7 +569,7 @@ LAG_AT_MS = 500.0  # into the traffic: the settlement groups stall ...
 LAG_STALL_MS = 1_000.0  # ... this long
 
 
-def _city_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
+def _city_drill(plan: RehearsalPlan, recorded: list[Payment]) -> Figures:
     """The pipeline's cell failover at the forecast peak: every server of the GZone's
     city crashes (its cells, its ledger replicas, its broker and consumers); the
     standby GZone's controller reroutes the lost cells' uid ranges. Timed in steps,
@@ -576,13 +580,15 @@ def _city_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
 
     marks: dict[str, float] = {}
 
-    def prepare(dep: Any, rt: Any) -> None:
+    def prepare(dep: Deployment, rt: Runtime) -> None:
+        assert isinstance(dep, PipelineRehearsal)
         dep.load_test(recorded)
         at_ms = marks["at_ms"] = rt.now_ms + 200.0 + CRASH_AT_MS
         rt.call_at(at_ms, lambda: _lose_city(dep, CITY_LOST))
 
     duration_s = max(plan.duration_s, CITY_DRILL_S)
     dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
+    assert isinstance(dep, PipelineRehearsal)
     recovered_ms, before = _recovery(dep, marks["at_ms"])
     lost = dep.figures()["city_lost"]
     verdicts = dep.run_checks()
@@ -610,20 +616,22 @@ def _city_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _lag_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
+def _lag_drill(plan: RehearsalPlan, recorded: list[Payment]) -> Figures:
     """Consumer lag on the pipeline at the forecast peak: the settlement group and its
     shadow twin (the load test's lane) stall, then resume with a backlog: how large
     it grew, how long each took to drain, and every checker still valid (each
     payment settled once)."""
     from chapters.capstone.stage import _stall
 
-    def prepare(dep: Any, rt: Any) -> None:
+    def prepare(dep: Deployment, rt: Runtime) -> None:
+        assert isinstance(dep, PipelineRehearsal)
         dep.load_test(recorded)
         at_ms = rt.now_ms + 200.0 + LAG_AT_MS
         rt.call_at(at_ms, lambda: _stall(dep, at_ms + LAG_STALL_MS))
 
     duration_s = max(plan.duration_s, LAG_DRILL_S)
     dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
+    assert isinstance(dep, PipelineRehearsal)
     stalls = list(dep.stalls.values())
     verdicts = dep.run_checks()
     valid = all(v.valid is True for v in verdicts.values())
@@ -649,7 +657,7 @@ def _lag_drill(plan: RehearsalPlan, recorded: list[Any]) -> dict[str, Any]:
     }
 
 
-def _recovery(dep: Any, at_ms: float) -> tuple[float | None, float]:
+def _recovery(dep: Deployment, at_ms: float) -> tuple[float | None, float]:
     """After a fault at `at_ms`: from when goodput stays at 90% of what it was before
     (None: never within the window), and that goodput before (per s)."""
     lo, hi = _window(dep)

@@ -40,7 +40,7 @@ from chapters.ch2_sharding.stage import (
 )
 from chapters.common import SERVICE, PaymentDeployment, expect
 from chapters.scenarios import SCENARIOS
-from chapters.stage import Deployment, Runtime, StageError, StageOptions
+from chapters.stage import Deployment, Runtime, Stage, StageError, StageOptions
 from checks.history import Event
 from checks.verdict import Verdict
 from reference.capacity.replay import replay_arrivals
@@ -83,8 +83,10 @@ class LoadTestTraffic(PaymentDeployment):
     system (`RehearsalDeployment`) and the capstone's pipeline
     (`chapters.ch7_rehearsal.pipeline_system`) are both one."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(
+        self, stage: Stage, rt: Runtime, options: StageOptions, topology: Topology
+    ) -> None:
+        super().__init__(stage, rt, options, topology)
         extra = self.options.extra
         self.production_share = float(extra.get("production_share", PRODUCTION_SHARE))
         self.load_factor = float(extra.get("load_factor", 1.0))

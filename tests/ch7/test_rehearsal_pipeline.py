@@ -25,11 +25,12 @@ def _recording(plan: RehearsalPlan) -> list[object]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~40 s of CPU; on a loaded shared machine, minutes of wall
 def test_the_rehearsal_names_a_payment_service_planted_slow() -> None:
     # pay-sz-1 (Shenzhen's cell's payment service, chapter 5's producer) 50x slower
-    # at its work: past its capacity from the lowest level on; nothing else is.
+    # than a gateway at each message: past its capacity from the lowest level on.
     plan = RehearsalPlan(
-        duration_s=SHORT_S, levels=(0.5, 1.1, 2.0), extra={"slow": "pay-sz-1", "slow_factor": 50.0}
+        duration_s=SHORT_S, levels=(0.5, 2.0), extra={"slow": "pay-sz-1", "slow_factor": 50.0}
     )
     recorded = _recording(plan)
     levels = [_level(plan, factor, recorded) for factor in plan.levels]
@@ -45,6 +46,7 @@ def test_the_rehearsal_names_a_payment_service_planted_slow() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_isolation_verdict_catches_a_gateway_that_drops_the_tag() -> None:
     plan = RehearsalPlan(duration_s=SHORT_S, variant="leak")
     level = _level(plan, 1.1, _recording(plan))
