@@ -25,7 +25,7 @@ change only *names and places* in each stage's layout:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from chapters.capstone.elastic import ELASTIC_CELL
 from chapters.capstone.pipeline import (
@@ -66,8 +66,8 @@ from reference.gateway import GatewayConfig, PaymentGateway
 from reference.gateway.router import RoutingRules, even_buckets
 from reference.ledger.directory import Directory
 from reference.net.topology import Topology
-from reference.node import Node, NodeId
-from reference.tracing import LoadTestPolicy
+from reference.node import Context, Node, NodeId
+from reference.tracing import LoadTestPolicy, LoadTestSwitch
 
 __all__ = ["PART_STAGES", "NightRehearsal", "merge_layouts"]
 
@@ -252,6 +252,13 @@ class DegradePart(DegradeStage):
         return {"deg-app": sorted(servers), "deg-users": list(DEGRADE_CLIENTS)}
 
 
+@runtime_checkable
+class HostsNodes(Protocol):
+    """A runtime that hands out the live context of a node it hosts in this process."""
+
+    def context(self, node_id: str) -> Context | None: ...
+
+
 class NightRehearsal(RehearsalDeployment):
     """Chapter 7's system on the night: its kill switch also reaches the pipeline's
     gateways (`pipeline`, set by the capstone), which hold the allow-list and the
@@ -265,6 +272,25 @@ class NightRehearsal(RehearsalDeployment):
         if self.pipeline is None or not getattr(self.pipeline, "traced", False):
             return mine  # no load test through the pipeline: its gateways hold no switch
         return mine + list(self.pipeline.roles["gateway"])
+
+    def _send_switch(self, gw: str) -> bool:
+        """Hand `gw` the switch; False if it is down. On the simulator the gateway sends
+        it to itself (chapter 7's way). On a real backend every gateway runs in a
+        process of its own and has no context here: the switch goes from the
+        operator's console, a client of the harness's process, over the network
+        (as the capstone's elastic move reaches the failover controllers); a gateway
+        restarted later is re-sent it the same way (`_on_restart`)."""
+        rt = self.rt
+        assert isinstance(rt, HostsNodes), rt
+        if rt.context(gw) is not None or rt.status(gw) != "up":
+            return super()._send_switch(gw)
+        console = next(
+            (ctx for c in self.roles["client"] if (ctx := rt.context(c)) is not None), None
+        )
+        if console is None:
+            return False
+        console.send(gw, LoadTestSwitch(self._switch))
+        return True
 
 
 class RehearsalPart(RehearsalStage):

@@ -50,7 +50,7 @@ keys are shown there, not at the door. Chapter 7's load test runs through
 the pipeline too (a share of the cells' payments tagged, into shadow
 accounts, the shadow topic and the shadow groups; `ch5:isolation` judges
 it), beside chapter 7's own system on chapter 2's shards; one kill switch
-stops both (`parts.NightRehearsal`).
+stops both (`parts.NightRehearsal`), on the simulator and on real processes.
 Chapters 6 and 7 are one-city systems and live in a city that survives
 (`parts.host_city`), hit by the same night and judged by their own
 checkers.

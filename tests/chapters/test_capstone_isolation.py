@@ -11,6 +11,8 @@ before Hangzhou, where it lives, is lost at the peak.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chapters.capstone.stage import LEAK_BREAKS
@@ -69,13 +71,29 @@ def test_a_leak_the_pipeline_has_no_node_for_is_refused() -> None:
 
 SWITCH_AT_MS = 1_000.0
 IN_FLIGHT_MS = 50.0  # the switch is a message each gateway sends itself: delivered at once
+CROSS_CITY_MS = 100.0  # ... or from a client in the host city, to every city's gateways
 
 
-def _switched_night(down: str = "") -> list[tuple[float, str, object]]:
+class _ServersElsewhere:
+    """The simulator as the process backend shows it to the harness: only the
+    clients run here (`context` of any other node is None); the rest is the same."""
+
+    def __init__(self, rt: Any, here: set[str]) -> None:
+        self._rt, self._here = rt, here
+
+    def context(self, node_id: str) -> Any:
+        return self._rt.context(node_id) if node_id in self._here else None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rt, name)
+
+
+def _switched_night(down: str = "", elsewhere: bool = False) -> list[tuple[float, str, object]]:
     """The steady night, the kill switch flipped off at SWITCH_AT_MS as the TUI's `o`
     does; `down`, a cell gateway, is crashed then and restarted 100 ms later (before
-    any controller fails its cell over). Returns (time, gateway, mark) of every
-    payment a cell gateway let in."""
+    any controller fails its cell over); `elsewhere`: the gateways have no context
+    in the switch's process, as on `--backend process`. Returns (time, gateway,
+    mark) of every payment a cell gateway let in."""
     from chapters.capstone.parts import NightRehearsal
     from chapters.capstone.stage import STAGE, CapstoneDeployment
     from reference.runtime.sim import SimRuntime
@@ -92,6 +110,8 @@ def _switched_night(down: str = "") -> list[tuple[float, str, object]]:
         rt.call_at(SWITCH_AT_MS + 100.0, lambda: rt.restart(down))
     rehearsal = dep.parts["rehearsal"]
     assert isinstance(rehearsal, NightRehearsal)
+    if elsewhere:
+        rehearsal.rt = _ServersElsewhere(rt, set(dep.roles["client"]))
     rehearsal.kill_switch(False)  # what the TUI's `o` calls on the night
     rt.run_until(SWITCH_AT_MS + 600.0)
     gateways = set(dep.parts["cells"].roles["gateway"])
@@ -110,6 +130,19 @@ def test_the_kill_switch_stops_the_pipelines_tagged_traffic_too() -> None:
     after = SWITCH_AT_MS + IN_FLIGHT_MS
     assert any(m == "T" for t, _, m in entered if t < SWITCH_AT_MS), "no tagged traffic before"
     assert [t for t, _, m in entered if m == "T" and t > after] == []
+    assert any(m != "T" for t, _, m in entered if t > after), "production stopped too"
+
+
+@pytest.mark.slow
+def test_the_kill_switch_reaches_gateways_in_other_processes() -> None:
+    """On a real backend no gateway has a context in the harness's process: the
+    switch goes from a client there, over the network (before, it reached none,
+    each gateway owed it: tagged payments went on). The real thing, on processes:
+    `test_capstone_switch_process.py` (slow)."""
+    entered = _switched_night(elsewhere=True)
+    after = SWITCH_AT_MS + CROSS_CITY_MS
+    assert any(m == "T" for t, _, m in entered if t < SWITCH_AT_MS), "no tagged traffic before"
+    assert [(t, g) for t, g, m in entered if m == "T" and t > after] == []
     assert any(m != "T" for t, _, m in entered if t > after), "production stopped too"
 
 
