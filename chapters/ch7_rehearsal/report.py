@@ -29,7 +29,7 @@ def render_text(r: dict[str, Any]) -> str:
     if r.get("plan", {}).get("system") == "pipeline":
         out.append(
             "system         the capstone's payment pipeline (cells, Paxos ledger, "
-            "transactional MQ, chapter 6's door)"
+            "MQ, chapter 6's door)"
         )
     usl = r["usl"]
     if "error" in usl:
