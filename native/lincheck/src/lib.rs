@@ -147,77 +147,113 @@ impl Model for Kv {
     }
 }
 
-/// What the search reads about each call of one part (search.py's `Tables`).
+/// What the search reads about each call of one part (search.py's `Tables`),
+/// in few allocations: a small part's check is mostly their cost.
 struct Tables<M: Model> {
     ops: Vec<M::Op>,
-    nxt: Vec<usize>,
-    prv: Vec<usize>,
-    is_call: Vec<bool>,
-    op_of: Vec<usize>,
-    call_e: Vec<usize>,
-    ret_e: Vec<Option<usize>>,
-    definite: Vec<bool>,
-    pure: Vec<bool>,
-    pred: Vec<Option<usize>>,
+    calls: Vec<CallRow>,
+    entries: Vec<Entry>, // 0: the head, then the history's entries, then the tail
     // Reduction 5: for each read-only call with a known outcome, the calls
     // settled before it, a set of `words` words in `settled` (one buffer
     // for the part, not one allocation per call).
     settled: Vec<u64>,
-    settled_at: Vec<usize>, // where call c's set starts (read-only, known outcome only)
     words: usize,
 }
 
+/// One call of a part: its entries, whether its outcome is known, whether
+/// it is read-only, its symmetry predecessor, where its settled set starts.
+#[derive(Clone, Copy)]
+struct CallRow {
+    call_e: usize,
+    ret_e: Option<usize>,
+    definite: bool,
+    pure: bool,
+    pred: Option<usize>,
+    settled_at: usize, // usize::MAX: none (not read-only with a known outcome)
+}
+
+/// An entry (a call's invocation or return) in the doubly linked list of
+/// the entries not yet linearized.
+#[derive(Clone, Copy)]
+struct Entry {
+    nxt: usize,
+    prv: usize,
+    op: usize, // its call (usize::MAX: the head and the tail)
+    is_call: bool,
+}
+
 impl<M: Model> Tables<M> {
-    fn of(ops: Vec<M::Op>, group: &[i64], call: &[i64], ret: &[Option<i64>]) -> Self {
+    /// The tables of one part from each call's op and (symmetry group,
+    /// call position, return position).
+    fn of(ops: Vec<M::Op>, rows: &[(i64, i64, Option<i64>)]) -> Self {
         let n = ops.len();
         // (time, call, is a call entry), in history order
         let mut order: Vec<(i64, usize, bool)> = Vec::with_capacity(2 * n);
-        for i in 0..n {
-            order.push((call[i], i, true));
+        for (i, &(_, c, _)) in rows.iter().enumerate() {
+            order.push((c, i, true));
         }
-        for i in 0..n {
-            if let Some(r) = ret[i] {
+        for (i, &(_, _, r)) in rows.iter().enumerate() {
+            if let Some(r) = r {
                 order.push((r, i, false));
             }
         }
         order.sort_unstable();
         let tail = order.len() + 1;
-        let mut call_e = vec![0; n];
-        let mut ret_e = vec![None; n];
-        let mut is_call = vec![false; tail + 1];
-        let mut op_of = vec![usize::MAX; tail + 1];
+        let mut calls: Vec<CallRow> = ops
+            .iter()
+            .zip(rows)
+            .map(|(op, &(_, _, r))| CallRow {
+                call_e: 0,
+                ret_e: None,
+                definite: r.is_some(),
+                pure: M::read_only(op),
+                pred: None,
+                settled_at: usize::MAX,
+            })
+            .collect();
+        let mut entries: Vec<Entry> = (0..=tail)
+            .map(|e| Entry {
+                nxt: (e + 1).min(tail),
+                prv: e.saturating_sub(1),
+                op: usize::MAX,
+                is_call: false,
+            })
+            .collect();
         for (k, &(_, i, is_c)) in order.iter().enumerate() {
             let e = k + 1;
             if is_c {
-                call_e[i] = e;
+                calls[i].call_e = e;
             } else {
-                ret_e[i] = Some(e);
+                calls[i].ret_e = Some(e);
             }
-            is_call[e] = is_c;
-            op_of[e] = i;
+            entries[e].is_call = is_c;
+            entries[e].op = i;
         }
-        let nxt: Vec<usize> = (1..=tail).chain([tail]).collect();
-        let prv: Vec<usize> = [0].into_iter().chain(0..tail).collect();
-        let pure: Vec<bool> = ops.iter().map(M::read_only).collect();
-        let definite: Vec<bool> = ret.iter().map(Option::is_some).collect();
-        // Reduction 2 (search.py's symmetry_predecessors).
-        let mut pred = vec![None; n];
-        let mut by_call: Vec<usize> = (0..n).collect();
-        by_call.sort_by_key(|&i| call[i]); // stable, as Python's sorted
-
+        // Reduction 2 (search.py's symmetry_predecessors), the calls in
+        // call order (a stable sort, as Python's sorted; a part's calls
+        // usually come in that order already).
+        let in_order = rows.windows(2).all(|w| w[0].1 <= w[1].1);
+        let by_call: Vec<usize> = if in_order {
+            Vec::new()
+        } else {
+            let mut v: Vec<usize> = (0..n).collect();
+            v.sort_by_key(|&i| rows[i].1);
+            v
+        };
         // Each group's members in call order, as a chain from its last one
         // back (search.py's lists per group, without a list per group).
-        let mut last: FxHashMap<(i64, bool), usize> = FxHashMap::default();
+        let mut last: FxHashMap<(i64, bool), usize> =
+            FxHashMap::with_capacity_and_hasher(n, Default::default());
         let mut before = vec![usize::MAX; n]; // the group's member called before
-        let ret_or_inf = |i: usize| ret[i].map_or(f64::INFINITY, |r| r as f64);
-        for i in by_call {
+        let ret_or_inf = |i: usize| rows[i].2.map_or(f64::INFINITY, |r| r as f64);
+        for i in (0..n).map(|k| if in_order { k } else { by_call[k] }) {
             let mut j = last
-                .insert((group[i], ret[i].is_none()), i)
+                .insert((rows[i].0, rows[i].2.is_none()), i)
                 .unwrap_or(usize::MAX);
             before[i] = j;
             while j != usize::MAX {
                 if ret_or_inf(j) <= ret_or_inf(i) {
-                    pred[i] = Some(j);
+                    calls[i].pred = Some(j);
                     break;
                 }
                 j = before[j];
@@ -226,31 +262,23 @@ impl<M: Model> Tables<M> {
         // Reduction 5 (search.py's settled_before).
         let mut resets = Bits::new(n);
         let words = resets.0.len();
-        let mut settled_at = vec![usize::MAX; n];
-        let mut settled = Vec::new();
+        let sets = calls.iter().filter(|c| c.pure && c.definite).count();
+        let mut settled = Vec::with_capacity(sets * words);
         for &(_, c, is_c) in &order {
             if !is_c {
-                if pure[c] {
-                    settled_at[c] = settled.len();
+                if calls[c].pure {
+                    calls[c].settled_at = settled.len();
                     settled.extend_from_slice(&resets.0);
                 }
-            } else if !(pure[c] || M::only_extends(&ops[c])) {
+            } else if !(calls[c].pure || M::only_extends(&ops[c])) {
                 resets.flip(c);
             }
         }
         Tables {
             ops,
-            nxt,
-            prv,
-            is_call,
-            op_of,
-            call_e,
-            ret_e,
-            definite,
-            pure,
-            pred,
+            calls,
+            entries,
             settled,
-            settled_at,
             words,
         }
     }
@@ -307,7 +335,7 @@ struct Search<M: Model> {
 impl<M: Model> Search<M> {
     fn new(t: Tables<M>, init: M::State, cache_max: u64, slice_steps: u64) -> Self {
         let n = t.ops.len();
-        let left = t.definite.iter().filter(|&&d| d).count();
+        let left = t.calls.iter().filter(|c| c.definite).count();
         Search {
             t,
             cache: FxHashMap::default(),
@@ -339,7 +367,7 @@ impl<M: Model> Search<M> {
 
     #[inline]
     fn flip(&mut self, i: usize) {
-        if self.t.definite[i] {
+        if self.t.calls[i].definite {
             self.known.flip(i)
         } else {
             self.ibits.flip(i)
@@ -353,35 +381,36 @@ impl<M: Model> Search<M> {
         let mut moves = Vec::new();
         let mut later = Vec::new();
         let mut dead = false;
-        let mut e = t.nxt[0];
-        while t.is_call[e] {
-            let c = t.op_of[e];
-            e = t.nxt[e];
-            if let Some(p) = t.pred[c] {
+        let mut e = t.entries[0].nxt;
+        while t.entries[e].is_call {
+            let c = t.entries[e].op;
+            e = t.entries[e].nxt;
+            let row = &t.calls[c];
+            if let Some(p) = row.pred {
                 if !self.linearized(p) {
                     continue;
                 }
             }
-            if !t.pure[c] {
-                if t.definite[c] {
+            if !row.pure {
+                if row.definite {
                     moves.push(c)
                 } else {
                     later.push(c)
                 }
             } else if M::step(&self.state, &t.ops[c]).0 {
                 return (Some(c), moves, usize::MAX);
-            } else if t.settled_at[c] != usize::MAX && !dead {
-                let s = &t.settled[t.settled_at[c]..t.settled_at[c] + t.words];
+            } else if row.settled_at != usize::MAX && !dead {
+                let s = &t.settled[row.settled_at..row.settled_at + t.words];
                 if self.known.cover(&self.ibits, s) {
                     dead = !M::reachable(&self.state, &t.ops[c]);
                 }
             }
         }
         if dead {
-            return (None, Vec::new(), t.op_of[e]);
+            return (None, Vec::new(), t.entries[e].op);
         }
         moves.extend(later);
-        (None, moves, t.op_of[e])
+        (None, moves, t.entries[e].op)
     }
 
     fn dominated(&self, state: &M::State) -> bool {
@@ -396,25 +425,29 @@ impl<M: Model> Search<M> {
     }
 
     fn lift(&mut self, i: usize) {
-        let (nxt, prv) = (&mut self.t.nxt, &mut self.t.prv);
-        let e = self.t.call_e[i];
-        nxt[prv[e]] = nxt[e];
-        prv[nxt[e]] = prv[e];
-        if let Some(e) = self.t.ret_e[i] {
-            nxt[prv[e]] = nxt[e];
-            prv[nxt[e]] = prv[e];
+        let (es, row) = (&mut self.t.entries, &self.t.calls[i]);
+        let e = row.call_e;
+        let (n, p) = (es[e].nxt, es[e].prv);
+        es[p].nxt = n;
+        es[n].prv = p;
+        if let Some(e) = row.ret_e {
+            let (n, p) = (es[e].nxt, es[e].prv);
+            es[p].nxt = n;
+            es[n].prv = p;
         }
     }
 
     fn put_back(&mut self, i: usize) {
-        let (nxt, prv) = (&mut self.t.nxt, &mut self.t.prv);
-        if let Some(e) = self.t.ret_e[i] {
-            nxt[prv[e]] = e;
-            prv[nxt[e]] = e;
+        let (es, row) = (&mut self.t.entries, &self.t.calls[i]);
+        if let Some(e) = row.ret_e {
+            let (n, p) = (es[e].nxt, es[e].prv);
+            es[p].nxt = e;
+            es[n].prv = e;
         }
-        let e = self.t.call_e[i];
-        nxt[prv[e]] = e;
-        prv[nxt[e]] = e;
+        let e = row.call_e;
+        let (n, p) = (es[e].nxt, es[e].prv);
+        es[p].nxt = e;
+        es[n].prv = e;
     }
 
     fn resume(&mut self) -> Progress {
@@ -453,7 +486,7 @@ impl<M: Model> Search<M> {
                         let c = moves[self.next_move];
                         self.next_move += 1;
                         let (ok, new_state) = M::step(&self.state, &self.t.ops[c]);
-                        if ok && (self.t.definite[c] || new_state != self.state) {
+                        if ok && (self.t.calls[c].definite || new_state != self.state) {
                             next = Some((c, new_state));
                         }
                     }
@@ -476,7 +509,7 @@ impl<M: Model> Search<M> {
                 };
                 let before = std::mem::replace(&mut self.state, new_state);
                 self.stack.push((i, before, frame));
-                self.left -= self.t.definite[i] as usize;
+                self.left -= self.t.calls[i].definite as usize;
                 self.lift(i);
                 if self.left < self.best_left {
                     self.best_left = self.left;
@@ -511,7 +544,7 @@ impl<M: Model> Search<M> {
                 let (i, state, frame) = self.stack.pop().expect("not empty");
                 self.state = state;
                 self.flip(i);
-                self.left += self.t.definite[i] as usize;
+                self.left += self.t.calls[i].definite as usize;
                 self.put_back(i);
                 if let Some((moves, next_move)) = frame {
                     self.moves = Some(moves);
@@ -637,22 +670,15 @@ fn intern(values: &Bound<'_, PyDict>, v: &Bound<'_, PyAny>) -> PyResult<i64> {
 fn tables<M: Model, G: Hash + Eq>(
     rows: impl ExactSizeIterator<Item = (M::Op, G, i64, Option<i64>)>,
 ) -> Tables<M> {
-    let mut ids: FxHashMap<G, i64> = FxHashMap::default();
     let n = rows.len();
-    let (mut ops, mut group, mut call, mut ret) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let mut ids: FxHashMap<G, i64> = FxHashMap::with_capacity_and_hasher(n, Default::default());
+    let (mut ops, mut timing) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (op, g, c, r) in rows {
         let next = ids.len() as i64;
-        group.push(*ids.entry(g).or_insert(next));
+        timing.push((*ids.entry(g).or_insert(next), c, r));
         ops.push(op);
-        call.push(c);
-        ret.push(r);
     }
-    Tables::of(ops, &group, &call, &ret)
+    Tables::of(ops, &timing)
 }
 
 /// Check the parts of a register-family history: per part (initial value,
@@ -969,16 +995,17 @@ struct KvParts {
     call_type: Py<PyAny>,
     unknown: Py<PyAny>,
     rows: Vec<KvPreparedRow>,
-    parts: Vec<Vec<usize>>, // each part's rows, in call order
+    members: Vec<usize>, // the parts' rows, part after part, each in call order
+    parts: Vec<(usize, usize)>, // each part's start in members, and its size
     found: Vec<Option<Found>>,
 }
 
 impl KvParts {
     /// Part `p` as Python reads it: (key, number of calls, outcome).
     fn part<'py>(&self, py: Python<'py>, p: usize) -> (Bound<'py, PyString>, usize, PartOut) {
-        let part = &self.parts[p];
-        let key = PyString::new(py, &self.rows[part[0]].0);
-        (key, part.len(), part_out(&self.found[p]))
+        let (at, n) = self.parts[p];
+        let key = PyString::new(py, &self.rows[self.members[at]].0);
+        (key, n, part_out(&self.found[p]))
     }
 }
 
@@ -998,10 +1025,11 @@ impl KvParts {
     /// `split` builds them, read again from the operations (which the caller
     /// must not have changed since the check).
     fn calls<'py>(&self, py: Python<'py>, p: usize) -> PyResult<Bound<'py, PyList>> {
-        let part = self
+        let &(at, n) = self
             .parts
             .get(p)
             .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(p))?;
+        let part = &self.members[at..at + n];
         let (ops, unknown) = (self.ops.bind(py), self.unknown.bind(py));
         let make = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
         let calls = PyList::empty(py);
@@ -1073,23 +1101,44 @@ impl KvPrepared {
         }
         self.checked = true;
         let rows = std::mem::take(&mut self.rows);
-        // split: by key, in order of first appearance (the model's partition)
-        let mut by_key: FxHashMap<&str, usize> = FxHashMap::default();
-        let mut parts: Vec<Vec<usize>> = Vec::new(); // rows of each part
-        for (i, (key, _, _)) in rows.iter().enumerate() {
-            let p = *by_key.entry(key.as_str()).or_insert_with(|| {
-                parts.push(Vec::new());
-                parts.len() - 1
-            });
-            parts[p].push(i);
+        // split: by key, in order of first appearance (the model's
+        // partition), into one buffer of rows grouped by part
+        let mut by_key: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut part_of = Vec::with_capacity(rows.len());
+        let mut parts: Vec<(usize, usize)> = Vec::new(); // (start in members, size)
+        for (key, _, _) in rows.iter() {
+            let next = by_key.len();
+            let p = *by_key.entry(key.as_str()).or_insert(next);
+            if p == parts.len() {
+                parts.push((0, 0));
+            }
+            parts[p].1 += 1;
+            part_of.push(p);
         }
+        let mut end = 0;
         for part in parts.iter_mut() {
-            part.sort_by_key(|&i| rows[i].2 .2); // by call position; stable, as Python's sorted
+            part.0 = end;
+            end += part.1;
         }
-        parts.sort_by_key(Vec::len); // stable: smallest first, ties in key order
+        let mut members = vec![0; rows.len()];
+        let mut filled: Vec<usize> = parts.iter().map(|&(at, _)| at).collect();
+        for (i, &p) in part_of.iter().enumerate() {
+            members[filled[p]] = i;
+            filled[p] += 1;
+        }
+        for &(at, n) in &parts {
+            let part = &mut members[at..at + n];
+            let call = |&i: &usize| rows[i].2 .2;
+            if !part.is_sorted_by_key(call) {
+                part.sort_by_key(call); // by call position; stable, as Python's sorted
+            }
+        }
+        parts.sort_by_key(|&(_, n)| n); // stable: smallest first, ties in key order
         let cache_each = (cache_max / parts.len().max(1) as u64).max(1000);
         let start = |p: usize| -> PyResult<Search<Kv>> {
-            let searched = parts[p].iter().map(|&i| rows[i].2.clone());
+            let (at, n) = parts[p];
+            let searched = members[at..at + n].iter().map(|&i| rows[i].2.clone());
             Ok(Search::new(
                 tables(searched),
                 Rc::from(""),
@@ -1110,6 +1159,7 @@ impl KvPrepared {
             call_type: self.call_type.clone_ref(py),
             unknown: self.unknown.clone_ref(py),
             rows,
+            members,
             parts,
             found,
         };
