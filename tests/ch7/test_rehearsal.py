@@ -13,8 +13,8 @@ from tui.cli import app
 
 def test_the_rehearsal_finds_a_planted_bottleneck_and_names_it(tmp_path: Path) -> None:
     page = tmp_path / "rehearsal.html"
-    args = ["rehearse", "--system", "ch7", "--slow", "shard-2", "--duration-s", "1.0", "--no-night", "--json",
-            "--html", str(page)]  # fmt: skip
+    args = ["rehearse", "--system", "ch7", "--slow", "shard-2", "--duration-s", "1.0",
+            "--no-night", "--json", "--html", str(page)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     report = json.loads(result.stdout)
     assert report["bottlenecks"][0]["node"] == "shard-2", report["bottlenecks"]
@@ -65,6 +65,11 @@ def test_a_bad_option_is_one_line_and_exit_2() -> None:
     assert result.exit_code == 2
     assert result.output.strip().startswith("error: --slow names no node")
     assert len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(app, ["rehearse", "--system", "nope"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --system must be one of pipeline, ch7, not 'nope'"
+    result = CliRunner().invoke(app, ["rehearse", "--slow", "shard-2"])  # ch7's, not the pipeline's
+    assert result.exit_code == 2 and "(brk-hz, brk-sh, ...)" in result.output
 
 
 def test_the_report_says_why_a_drill_failed_and_when_the_fit_means_nothing() -> None:
