@@ -191,7 +191,9 @@ class MessageConsumer(Node):
             retry = _Queue(retry_topic(config.group), 0, locked=locked)
             self.queues[f"{retry_topic(config.group)}/0"] = retry
         self.deliveries: dict[str, int] = {}  # msg id -> deliveries seen by this incarnation
-        self.releasing: dict[str, _Queue] = {}  # orderly: queues being handed over
+        # Released queues not let go yet: orderly, being handed over; else, a
+        # message still in hand.
+        self.releasing: dict[str, _Queue] = {}
         self.started_ms = 0.0
         self.unresolved_halves = -1  # as the broker's leader last said (-1: not heard)
         self.heard_ms = -1e18
@@ -261,6 +263,12 @@ class MessageConsumer(Node):
                 self._handle_next(ctx, name)  # the claimed messages first, then hand over
             else:
                 self._commit(ctx, q)
+                if q.busy:
+                    # A message still in hand (a settlement retrying its ledger
+                    # call): parked until it is done, so that a rebalance giving the
+                    # queue back does not handle the queue twice at once here (one
+                    # process, two open operations: a malformed history).
+                    self.releasing[name] = q
         for name, (topic, qid) in wanted.items():
             if name not in self.queues and name not in self.releasing:  # (handed over first)
                 # From the group's committed offset; orderly: once the lock is ours.
@@ -684,6 +692,11 @@ class MessageConsumer(Node):
                 # orderly: the message in hand is done; the rest of the claim is
                 # ours to apply, then the queue is handed over (`_handle_next`)
                 self._handle_next(ctx, name)
+            elif self.releasing.get(name) is q:
+                # released while busy: its message is done; let go (the committed
+                # offset is where it was released, so its next holder, maybe us at
+                # the next rebalance, may see that message again: at least once)
+                del self.releasing[name]
 
         return done
 
@@ -949,7 +962,7 @@ class MessageConsumer(Node):
                     self._record_send_back(m, ctx.now_ms())
                 done()
             else:  # the broker did not take it back: handle it again here
-                for name, q in self.queues.items():
+                for name, q in itertools.chain(self.queues.items(), self.releasing.items()):
                     if q.cached and q.cached[0][1] is m:
                         q.busy = False
                         self._handle_next(ctx, name)
