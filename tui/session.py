@@ -177,6 +177,7 @@ class Session:
         # checks' unknowns (`_with_saved`).
         self._saved_checks: dict[str, CheckView] = {}
         self._whole_judged_ms: float | None = None  # the j whose run `judge_whole` judged
+        self._window_checks: list[CheckView] = []  # the last round's views on a window, bare
         self.message = ""
         self.view = view_for(self.stage.id)  # chapters 5-7: their own panel and keys
         if self.view is not None:  # their checks' live form: a prefix, in flight is not lost
@@ -775,6 +776,7 @@ class Session:
             )  # fmt: skip
             with self.lock:
                 if on_window:
+                    self._window_checks = views
                     views = self._with_saved(views)
                 self._set_checks(views)
                 due = on_window and self._whole_due()
@@ -814,7 +816,7 @@ class Session:
         views = saved_views(verdicts, judged, end_ms, len(history), JUDGED)
         with self.lock:
             self._saved_checks = views
-            self._set_checks(self._with_saved(self.checks))
+            self._set_checks(self._with_saved(self._window_checks))
             said = f"j's final reads are in: the whole run to t={end_ms / 1000:.1f} s judged"
             self._log("judged", "", said)  # not the run's timeline: no event of the run
             self._say(said)
@@ -938,7 +940,7 @@ class Session:
         with self.lock:
             self._saved_checks = saved
             if self.history_cut():  # the panel's unknowns: the whole run is judged now
-                self._set_checks(self._with_saved(self.checks))
+                self._set_checks(self._with_saved(self._window_checks or self.checks))
         folder = write_store(result, root, html=False)
         (folder / SESSION_FILE).write_text(json.dumps(session, indent=1) + "\n")
         write_manifest(folder)  # again: the manifest covers session.json
