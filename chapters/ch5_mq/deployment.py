@@ -142,13 +142,17 @@ class MqDeployment(PaymentDeployment):
 
     # -- the broker's state, for the final gate and the report --------------------------
     def broker_state(self) -> BrokerMachine | None:
-        """The broker state of the group's leader now (None: no leader up)."""
+        """The broker state of the group's leader now (None: no leader up). Of two
+        replicas that both think they lead (one cut off from the rest, not told yet),
+        the one with the higher ballot: the other can commit nothing more, and its
+        state froze at the cut (the TUI's queue panel showed it for a whole cut)."""
+        leaders = []
         for r in self.brokers:
             if self.rt.status(r) == "up":
                 node = self.rt.node(r)  # type: ignore[attr-defined]
                 if isinstance(node, BrokerReplica) and node.role == "leader":
-                    return node.machine
-        return None
+                    leaders.append(node)
+        return max(leaders, key=lambda node: node.ballot).machine if leaders else None
 
     def drained(self) -> bool:
         """No half message waits for its verdict and every group consumed everything
