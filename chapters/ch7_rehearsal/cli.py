@@ -27,12 +27,16 @@ def rehearse(
     seed: int = typer.Option(
         1, "--seed", callback=seed_range(), help="Seed of every run: same seed, same figures."
     ),
-    shards: int = typer.Option(4, "--shards", help="SQL stores (chapter 2's sharding)."),
+    shards: int = typer.Option(
+        4, "--shards", help="SQL stores (chapter 2's sharding; --system ch7)."
+    ),
     duration_s: float = typer.Option(1.5, "--duration-s", help="Simulated s per load level."),
     forecast_tps: float = typer.Option(
         0.0, "--forecast-tps", help="Forecast peak, simulated payments/s (0: the stage's)."
     ),
-    slow: str = typer.Option("", "--slow", help="Plant a bottleneck: this node is slower."),
+    slow: str = typer.Option(
+        "", "--slow", help="Plant a bottleneck: this node of the system is slower."
+    ),
     slow_factor: float = typer.Option(4.0, "--slow-factor", help="How much slower."),
     leak: bool = typer.Option(False, "--leak", help="Plant a leak: a gateway drops the tag."),
     night: bool = typer.Option(
