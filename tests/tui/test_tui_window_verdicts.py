@@ -17,6 +17,7 @@ import pytest
 
 from checks.history import Event
 from checks.verdict import Verdict
+from tests.tui.test_tui_app import SIZE, aio, text_of
 from tui.live_checks import judge_history, recent_window
 
 if TYPE_CHECKING:
@@ -247,3 +248,36 @@ def test_once_trimmed_no_whole_run_check_is_judged_live_or_saved(
         assert views[name].valid == "unknown", views[name]
         assert "start was trimmed from memory" in views[name].summary, views[name]
     assert not {"ledger", "lin"} & set(s.result().verdicts), "not judged on what is left"
+
+
+@aio
+async def test_the_panel_shows_js_whole_run_verdict_past_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the app: past the window the ledger is unknown; after j, once its final
+    reads are in, the checks panel shows the whole run's verdict without w."""
+    import tui.session as session_module
+    from tui.app import D11App
+    from tui.session import Session, SessionConfig
+    from tui.widgets import ChecksPanel
+
+    monkeypatch.setattr(session_module, "LEDGER_EVENTS_MAX", 1_000)
+    monkeypatch.setattr(session_module, "CHECK_EVENTS_MAX", 400)
+    session = Session(SessionConfig(chapter="ch1", scenario="steady", seed=7))
+    session.step(5_000.0)
+    assert session.history_cut()
+    app = D11App(session, autorun=False)
+    async with app.run_test(size=SIZE) as pilot:
+        session.run_checks()
+        app.show_frame()
+        await pilot.pause()
+        before = text_of(app, ChecksPanel)
+        assert "? ledger" in before and "Press j" in before, before
+        await pilot.press("j")
+        session.step(session._finals_due_ms - session.rt.now_ms + 100.0)
+        session.run_checks()
+        app.show_frame()
+        await pilot.pause()
+        after = text_of(app, ChecksPanel)
+        assert "✔ ledger" in after and "judged once j's final" in after, after
+        assert "BROKEN" not in after, after
