@@ -48,6 +48,7 @@ CHECK_EVERY_S = 2.0
 # session's lock (the capstone merges its four parts' to do it), and a long run's
 # round took longer than CHECK_EVERY_S, so the simulation waited on it most of the time.
 CHECK_SHARE_MAX = 0.25
+CHECK_POLL_S = 0.25  # how often the check worker looks whether a round is due
 THEMES = ("textual-dark", "textual-light")
 COMMANDS_MAX = 64  # key presses waiting for the simulation worker
 
@@ -398,9 +399,12 @@ class D11App(App[None]):
                 self._stop.wait(rest_s)
 
     def _check_loop(self) -> None:
+        """Judge the run every CHECK_EVERY_S (longer after a long round: check_wait_s),
+        and at once when j's final reads are in past the window: the whole run is then
+        judged (`Session.whole_due`), not after a long round's wait."""
         judged_ms = -1.0
-        wait_s = CHECK_EVERY_S / 4  # the first verdicts soon
-        while not self._stop.wait(wait_s):
+        due_s = time.perf_counter() + CHECK_EVERY_S / 4  # the first verdicts soon
+        while not self._stop.wait(CHECK_POLL_S):
             session = self.source
             if session is None:
                 continue  # still being built by the simulation worker
@@ -408,11 +412,14 @@ class D11App(App[None]):
                 return
             with session.lock:
                 now_ms = session.rt.now_ms
-            if now_ms != judged_ms:
-                started_s = time.perf_counter()
-                session.run_checks()
-                judged_ms = now_ms
-                wait_s = check_wait_s(time.perf_counter() - started_s)
+                whole_due = session.whole_due()
+            if now_ms == judged_ms or (time.perf_counter() < due_s and not whole_due):
+                continue
+            started_s = time.perf_counter()
+            session.run_checks()
+            judged_ms = now_ms
+            ended_s = time.perf_counter()
+            due_s = ended_s + check_wait_s(ended_s - started_s)
 
     def on_unmount(self) -> None:
         self._stop.set()

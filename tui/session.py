@@ -585,11 +585,18 @@ class Session:
 
     @contextmanager
     def _doing(self, do: str, *args: Any) -> Iterator[None]:
-        """Record a control once; what it does inside (notes, faults) is its own doing."""
+        """Record a control once; what it does inside (notes, faults) is its own doing.
+        A control refused (a key that does not apply to the selected node) did
+        nothing to the run: its record is dropped, or the saved session's replay
+        refused it again and stopped there."""
+        recorded = len(self.script)
         self._record(do, *args)
         self._doing_depth += 1
         try:
             yield
+        except (SessionError, ViewError):
+            del self.script[recorded:]
+            raise
         finally:
             self._doing_depth -= 1
 
@@ -602,7 +609,12 @@ class Session:
         for entry in script:
             at_ms = float(entry["at_ms"])
             self._run_to(at_ms)
-            controls[entry["do"]](*entry["args"])
+            try:
+                controls[entry["do"]](*entry["args"])
+            except SessionError:
+                # Refused when it was pressed too (sessions saved before refused
+                # controls were left out of the script): it did nothing then either.
+                continue
         self._run_to(end_ms)
 
     def _run_to(self, at_ms: float) -> None:
@@ -787,8 +799,12 @@ class Session:
                 self.checks_running = False
         return self.checks
 
+    def whole_due(self) -> bool:
+        """Past the window, j's final reads are in and nothing has judged that run yet
+        (the next `run_checks` judges the whole run: `judge_whole`)."""
+        return self.history_cut() and self._whole_due()
+
     def _whole_due(self) -> bool:
-        """Past the window, j's final reads are in and nothing has judged that run yet."""
         return (
             self.judged
             and not self.live_again

@@ -274,8 +274,11 @@ async def test_the_panel_shows_js_whole_run_verdict_past_the_window(
         before = text_of(app, ChecksPanel)
         assert "? ledger" in before and "Press j" in before, before
         await pilot.press("j")
+        assert not session.whole_due(), "the final reads are not in yet"
         session.step(session._finals_due_ms - session.rt.now_ms + 100.0)
+        assert session.whole_due(), "the check worker judges now, not after its wait"
         session.run_checks()
+        assert not session.whole_due(), "once per j"
         app.show_frame()
         await pilot.pause()
         after = text_of(app, ChecksPanel)
