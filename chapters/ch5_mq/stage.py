@@ -182,8 +182,16 @@ class MqStage(Stage):
         broker_mutations(options)
         if not 0.0 <= load_test_share_of(options) <= 1.0:
             raise StageError("load_test_share must be in [0, 1]")
-        if options.extra.get("leak", "") not in LEAKS:
+        leak = options.extra.get("leak", "")
+        if leak not in LEAKS:
             raise StageError(f"leak must be one of {', '.join(repr(x) for x in LEAKS)}")
+        if leak and not load_test_share_of(options) > 0:
+            # The planted node drops the load-test tag: without tagged traffic it
+            # drops nothing, and every check passes on a bug that never ran.
+            raise StageError(
+                f"leak={leak} drops the load-test tag, and this run sends no tagged "
+                "traffic: add --set load_test_share=0.3"
+            )
         if options.shards or options.cells:
             raise StageError(
                 "chapter 5 has one ledger group and one broker group: no --shards/--cells"

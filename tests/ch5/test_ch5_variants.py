@@ -217,3 +217,11 @@ def test_a_planted_setting_makes_its_checks_may_fail_and_keeps_the_variants_own(
     assert planted_expectations(settings, {"leak": "", "mutations": ""}, {}) == {}
     planted = planted_expectations(settings, {"mutations": "recommit,count-young"}, {})
     assert set(planted) == {"broker-audit", "delivery", "settlement"}
+
+
+def test_a_planted_leak_without_tagged_traffic_is_refused() -> None:
+    """Without tagged traffic the planted node has no tag to drop: every check
+    passed on a bug that never ran (a newcomer's trial). Refused, saying what to add."""
+    out = CliRunner().invoke(app, ["run", "ch5", "--no-store", "--set", "leak=consumer"])
+    assert out.exit_code == 2, out.output
+    assert "load_test_share" in out.output
