@@ -18,7 +18,8 @@ What the rehearsal adds to the pipeline, here and nowhere in the capstone:
   sweep's closed loops; with a replay, production is never tagged at random;
 - `PipelineRehearsal`: the capstone's deployment of those two parts only (not
   chapter 6's and chapter 7's own systems, which the night runs beside the
-  pipeline): one history, every checker of chapters 4 and 5 and the capstone's
+  pipeline): one history, every checker of chapters 4 and 5, chapter 6's at the
+  pipeline's door (`ch6:slo`, `ch6:ledger`) and the capstone's
   `double11:pipeline`; its kill switch reaches every cell gateway;
 - `PipelineStage`: builds it, as `CapstoneStage` builds the night's, with a
   planted bottleneck (`slow`: a node `slow_factor` times slower) or a planted
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
+from chapters.capstone.door import door_checks
 from chapters.capstone.parts import PART_STAGES, CellsPart, merge_layouts, part_layout
 from chapters.capstone.pipeline import PipelineCells, PipelineQueue, record_spans
 from chapters.capstone.stage import (
@@ -165,6 +167,9 @@ class PipelineStage(CapstoneStage):
             dep.chapter_of[name] = PART_STAGES[name].id
             for role, ids in part.roles.items():
                 dep.roles[role].extend(ids)
+            if name == "cells":  # chapter 6's checks at the pipeline's door, as on the night
+                dep.whole_checks = door_checks(dep.cells.capacity_tps, dep.cells.deadline_ms)
+                dep.checks |= dep.whole_checks
             for check in part.checks:
                 dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
         undo_slow()
