@@ -81,15 +81,15 @@ def test_a_message_sent_after_sync_waits_for_the_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fsync_may_finish = threading.Event()
-    real_fsync = file_disk.os.fsync
+    real_write = file_disk._write_durably  # the write that is the fsync (O_DSYNC)
 
-    def slow_fsync(fd: int) -> None:
+    def slow_fsync(file: Any, data: bytes) -> None:
         assert fsync_may_finish.wait(WAIT_S), "test bug: fsync never released"
-        real_fsync(fd)
+        real_write(file, data)
 
     async def scenario() -> None:
         disk = FileDisk(tmp_path / "n.disk", group_commit=True)
-        monkeypatch.setattr(file_disk.os, "fsync", slow_fsync)  # after the file's creation
+        monkeypatch.setattr(file_disk, "_write_durably", slow_fsync)
         metrics = ForwardingMetrics()
         config = TransportConfig("n", "127.0.0.1", 0, "c", None, addrs={"peer": ("127.0.0.1", 9)})
         host = NodeHost(
