@@ -55,11 +55,13 @@ UNHANDLED_LOGGED_MAX = 20
 UNHANDLED_LOG_EVERY = 1000
 # The GIL switch interval of a process hosting a group-commit disk. The
 # disk's writer thread needs the GIL back after each of its system calls
-# (the wake-up, the write, the fsync); while the loop runs handlers, Python
+# (the wake-up, the durable write); while the loop runs handlers, Python
 # hands it over only every switch interval, 5 ms by default: measured, a
 # sync took 22-31 ms to be reported durable beside a busy loop against a raw
 # fsync of 1-7 ms, and 1.4-4 ms with 0.5 ms. The loop yields more often
-# only while the writer waits for the GIL.
+# only while the writer waits for the GIL. Smaller is not better: 0.1 and
+# 0.05 ms gave 585-972 transfers/s against 1,144-1,172 at 0.5 ms (d11 bench
+# process --batch 1 --clients 8, alternated, load average 9-11).
 GROUP_COMMIT_SWITCH_INTERVAL_S = 0.0005
 # Modelled work (`ctx.work`) owed below this does not hold the next message,
 # timer or send. uvloop's clock and timers tick in whole milliseconds (the
