@@ -337,6 +337,11 @@ class Stage(ABC):
         out.update(self.expected.get((variant, scenario), {}))
         return out
 
+    def variant_shown_under(self, variant: str) -> tuple[str, ...]:
+        """The scenarios whose faults show a broken variant's break (`d11 test`
+        names them when its own faults did not: every check passed)."""
+        return ()
+
     def variant_note(self, variant: str, scenario: str) -> str | None:
         """A line for `d11 run` when a broken variant runs where nothing can show its
         break (every check passes, which reads as if the bug were not there): the

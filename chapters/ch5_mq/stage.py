@@ -165,10 +165,15 @@ class MqStage(Stage):
             }
         return out
 
+    def variant_shown_under(self, variant: str) -> tuple[str, ...]:
+        """From `VARIANT_BREAKS`: the scenarios named there (one that breaks under
+        any scenario has nothing to add)."""
+        return tuple(s for s in VARIANT_BREAKS.get(variant, {}) if s != ANY_SCENARIO)
+
     def variant_note(self, variant: str, scenario: str) -> str | None:
         """A broken variant under a scenario that brings no fault to expose it (the
         steady default): which scenarios show its lesson, from `VARIANT_BREAKS`."""
-        shown_under = [s for s in VARIANT_BREAKS.get(variant, {}) if s != ANY_SCENARIO]
+        shown_under = self.variant_shown_under(variant)
         if not shown_under or variant_breaks(variant, scenario) is not None:
             return None
         where = " or ".join(f"--scenario {s}" for s in shown_under)

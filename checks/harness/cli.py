@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from checks.harness.contract import stage_named
 from checks.harness.runner import HarnessError, TestResult, TestSpec
 from checks.harness.timing import Stopwatch, time_line
 from checks.nemesis import NEMESES, Schedule, ScheduleError
@@ -357,6 +358,24 @@ def _verdict_style(valid: Any) -> str:
     )
 
 
+def _unshown_variant_note(result: TestResult) -> str | None:
+    """A broken variant judged valid reads as if its bug were not there: say that
+    these faults did not hit what breaks it, and which scenario does (as `d11 run`
+    says of a scenario without faults)."""
+    spec = result.spec
+    if result.valid is not True or not spec.variant:
+        return None
+    shown_under = stage_named(spec.chapter).variant_shown_under(spec.variant)
+    if not shown_under:
+        return None
+    others = f" (or {', '.join(shown_under[1:])})" if shown_under[1:] else ""
+    return (
+        f"{spec.variant} is a broken variant, and these faults did not hit what breaks "
+        f"it: every check passed. '{d11_command()} run {spec.chapter} --variant "
+        f"{spec.variant} --scenario {shown_under[0]}'{others} shows its break"
+    )
+
+
 def _print_result(result: TestResult, folder: Path | None) -> None:
     table = Table(title=f"{result.spec.name} · seed {result.spec.seed}", title_justify="left")
     for column in ("check", "verdict", "outcome", "summary"):
@@ -373,6 +392,9 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
         f"digest {result.digest or '-'}"
     )
     console.print(f"overall: {_verdict_style(result.valid)}")
+    note = _unshown_variant_note(result)
+    if note:
+        console.print(f"note: {note}", soft_wrap=True)
     if folder is not None:
         console.print(f"store: {folder}  (report: {folder / 'report.html'})", soft_wrap=True)
         if result.valid is False:

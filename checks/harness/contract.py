@@ -256,6 +256,10 @@ class StageContract(Protocol):
     def build(self, rt: Any, options: Any) -> DeploymentContract:
         """Add the stage's nodes and clients to `rt`, nothing running yet."""
 
+    def variant_shown_under(self, variant: str) -> tuple[str, ...]:
+        """The stage's scenarios whose faults show a broken variant's break (none:
+        not a broken variant, or one that breaks anywhere)."""
+
 
 StageSource = Callable[[str], StageContract]
 """A chapter name (or alias) -> its stage; StageError naming the known ones if none."""
