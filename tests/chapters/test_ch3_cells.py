@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chapters.ch3_cells.lost import check_lost_payments
 from chapters.ch3_cells.stage import SUSPECT_AFTER_MS
 from checks.history import Event, pair_operations
@@ -28,6 +30,7 @@ def test_requests_for_another_cell_are_forwarded_and_counted() -> None:
     assert s["checks"]["lost-payments"]["valid"] is True
 
 
+@pytest.mark.slow
 def test_failover_completes_within_a_bounded_time_and_loses_acknowledged_payments() -> None:
     losses: dict[int, list[str]] = {}
     for seed in RPO_SEEDS:

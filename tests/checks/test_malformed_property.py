@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -123,6 +124,7 @@ def run(path: Path, checker: str, extra: list[str]) -> Any:
     return res
 
 
+@pytest.mark.slow
 @given(
     evs=events(),
     fmt=st.sampled_from(["jsonl", "edn", "porcupine"]),

@@ -111,6 +111,7 @@ def test_check_lin_reads_a_run_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     assert json.loads(res.stdout)["details"]["model"] == "ledger"
 
 
+@pytest.mark.slow
 def test_the_capstone_history_is_checked_one_part_at_a_time(tmp_path: Path) -> None:
     """Three ledgers and a queue in one file: each ledger alone, the queue set aside;
     the cells part gives the run's own ch4:lin figures."""

@@ -137,6 +137,7 @@ def test_ch3_async_under_a_city_cut_loses_acknowledged_payments_on_the_simulator
     assert result.exit_code == 1
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_ch3_async_under_a_city_cut_loses_acknowledged_payments_on_docker(
     monkeypatch: pytest.MonkeyPatch,
@@ -157,6 +158,7 @@ def test_ch3_async_under_a_city_cut_loses_acknowledged_payments_on_docker(
     assert client.networks.list(filters={"label": label}) == []
 
 
+@pytest.mark.slow
 def test_ch4_paxos_ledger_under_kill_and_partition_is_valid_on_the_simulator() -> None:
     result = run_test(CH4_FAULTS)
     assert result.valid is True, {n: v.summary for n, v in result.verdicts.items()}
@@ -198,6 +200,7 @@ def test_ch4_paxos_ledger_under_kill_and_partition_is_valid_on_docker() -> None:
     assert result.verdicts["double-entry"].details["replicas_audited"] == 9
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_ch4_under_overlapping_faults_on_docker_whatever_state_each_container_is_in(
     monkeypatch: pytest.MonkeyPatch,

@@ -33,6 +33,7 @@ def _app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow
 def test_small_scope_is_explored_exhaustively_without_violation() -> None:
     result = explore(SMALL_SCOPE)
     print(result.summary())
@@ -40,12 +41,14 @@ def test_small_scope_is_explored_exhaustively_without_violation() -> None:
     assert result.states > 10_000  # a real space, not a trivial one
 
 
+@pytest.mark.slow
 def test_degrade_to_one_replica_is_safe_in_every_schedule() -> None:
     result = explore(ARBITER_DEGRADE)
     print(result.summary())
     assert result.complete and result.violation is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAST_SAFE)
 def test_zoo_scenario_is_safe_without_its_mutation(name: str) -> None:
     result = explore(zoo.SCENARIOS[name])

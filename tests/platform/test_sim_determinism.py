@@ -85,6 +85,7 @@ faults = st.lists(
 )
 
 
+@pytest.mark.slow
 @given(seed=st.integers(0, 2**32), net=nets, schedule=faults)
 def test_two_runs_with_one_seed_and_config_give_one_digest(
     seed: int, net: NetConfig, schedule: list[tuple[float, str, str]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,7 @@ def in_one_piece(seed: int) -> tuple[str, int]:
     return rt.trace_digest(), rt.events_processed
 
 
+@pytest.mark.slow
 @settings(max_examples=4, deadline=None, derandomize=True, database=None)
 @given(
     cuts_ms=st.lists(st.floats(0.0, END_MS, allow_nan=False), min_size=1, max_size=60),
