@@ -348,7 +348,10 @@ def _faults_words(result: TestResult) -> str:
     scripted = _scripted_faults(result)
     if scripted:
         kinds = ", ".join(f"{kind} x{n}" for kind, n in scripted.items())
-        words += f" (the scenario's script: {kinds})"
+        # A live session's faults are the keys a person pressed, not a script.
+        live = result.origin == "tui"
+        whose = "keys pressed in the live view" if live else "the scenario's script"
+        words += f" ({whose}: {kinds})"
     return words
 
 

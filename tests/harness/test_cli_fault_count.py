@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from checks.harness.cli import _faults_words, _outcome_json
 from checks.harness.spec import TestResult, TestSpec
 from checks.nemesis import Action, Schedule
@@ -44,3 +46,9 @@ def test_a_nemesis_alone_is_counted_as_before() -> None:
     r = result(actions, [])
     assert _faults_words(r) == "1 nemesis fault"
     assert _outcome_json(r, None)["faults"] == 1
+
+
+def test_a_live_sessions_faults_are_the_keys_pressed_not_a_script() -> None:
+    """Seen: a TUI save's replay called its key presses "the scenario's script"."""
+    r = dataclasses.replace(result((), [(900.0, "crash", "pay-hz")]), origin="tui")
+    assert _faults_words(r) == "0 nemesis faults (keys pressed in the live view: crash x1)"
