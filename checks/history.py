@@ -316,5 +316,12 @@ def read_jsonl(path: str | Path) -> list[Event]:
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise HistoryError(f"{p}: cannot read ({exc.strerror or exc})") from None
+        raise HistoryError(unreadable(p, exc)) from None
     return parse_jsonl(decode_text(data, str(p)), str(p))
+
+
+def unreadable(path: Path, exc: OSError) -> str:
+    """Why a history file cannot be read, in one line; a folder is named as one."""
+    if isinstance(exc, IsADirectoryError):
+        return f"{path}: a folder with no history.jsonl in it: name a history file or a run folder"
+    return f"{path}: cannot read ({exc.strerror or exc})"

@@ -29,6 +29,7 @@ from checks.history import (
     parse_jsonl,
     read_jsonl_lines,
     stream_lines,
+    unreadable,
 )
 
 # Format names accepted by `--format`; porcupine-kv files are EDN maps.
@@ -129,7 +130,7 @@ def load_history(
             if len(data) > cap:
                 raise too_big
     except OSError as exc:
-        raise HistoryError(f"{p}: cannot read ({exc.strerror or exc})") from None
+        raise HistoryError(unreadable(p, exc)) from None
     return parse_history(decode_text(data, str(p)), fmt, str(p))
 
 
