@@ -207,6 +207,7 @@ class MessageConsumer(Node):
         self.recovered = not config.orderly  # orderly: last claims finished after a start
         self.traces = TraceBuffer(config.trace_topic)
         self.lock_retry = False  # a retry of unanswered lock requests is scheduled
+        self.effect_commands = 0  # ApplyEffect commands made (their history processes)
         # Orderly members' queues change hands, claims and all: their local effects
         # keep the dedup record beside the effect where the next holder reads it,
         # the broker's effect table. (A member rebalancing without locks keeps its
@@ -812,8 +813,14 @@ class MessageConsumer(Node):
             tuple(m.body.amount_cents // 100 if loyalty else 0 for m, _, _ in handled),
             tuple(m.offset for m, _, _ in handled),
         )
-        # One history process per entry: one operation open per process at a time.
-        processes = [f"{process}/{i}" for i, (_, process, _) in enumerate(handled)]
+        # One history process per entry and command: one operation open per process
+        # at a time, though a queue's last command may still be retrying when the
+        # queue's next one goes out (its lock lost and granted again meanwhile: on
+        # processes under load, loyalty-hz#1/payments/0/0 had two applies open).
+        self.effect_commands += 1
+        processes = [
+            f"{process}/{self.effect_commands}.{i}" for i, (_, process, _) in enumerate(handled)
+        ]
         for (m, _, _), process in zip(handled, processes, strict=True):
             c.record(
                 {"type": "invoke", "process": process, "f": "apply",
