@@ -448,3 +448,30 @@ def test_the_over_time_table_and_the_replies_cover_the_headlines_payments(
         and dep.traffic_window[0] <= e.time_ms < dep.traffic_window[1]
     )  # fmt: skip
     assert retried and merged > s["payments"], (len(retried), merged)
+
+
+def test_a_door_with_nothing_acknowledged_is_not_judged_valid(night: RunResult) -> None:
+    """Chapter 6's checker reads no acknowledged payment as a p99 of 0 ms. A run with
+    no spike marked whose every pipeline payment timed out before the final phase
+    (d11 test double11 --backend process on a host at load 25 did) says 'could not
+    tell' at the door (with the night's spike, goodput 0% fails), and a record
+    of chapter 6's own system forwarded as the capstone's own is not the door's."""
+    dep = _dep(night)
+    final_ms = next(t for t, kind, _ in dep.parts["cells"].timeline if kind == "final-phase")
+    history = [
+        dataclasses.replace(e, type="info", extra={**e.extra, "error": "deadline"})
+        if e.extra.get("part") == "cells" and e.f == "transfer" and e.type == "ok"
+        and e.time_ms < final_ms + dep.deadline_ms
+        else e
+        for e in dep.history
+    ]  # fmt: skip
+    assert dep.run_checks(history)["ch6:slo"].valid is False  # the spike: goodput 0%
+    steady = [e for e in history if e.f not in ("door:spike-start", "door:spike-end")]
+    slo = dep.run_checks(steady)["ch6:slo"]  # no spike marked: a harness run's
+    assert slo.valid == "unknown" and "no payment was acknowledged" in slo.summary, slo.summary
+    # Chapter 6's own gateway's record, as the capstone's own (a real backend's way):
+    # not the door's; the same from a cells client's request is.
+    theirs = Event("info", "nemesis", "degrade:served-late", {"req_id": "client-1:3:1"},
+                   dep.midnight_ms, 0, {"part": ""})  # fmt: skip
+    mine = dataclasses.replace(theirs, value={"req_id": "cells-client-1:3:1"})
+    assert door_view([theirs]) == [] and len(door_view([mine])) == 1
