@@ -474,17 +474,15 @@ class CapstoneDeployment(Deployment):
         acknowledged 9 s in, 34 offered; a reply p99 of 3,093 ms there)."""
         from chapters.metrics import _series, _window, _window_transfers, percentile
 
+        # The queue part serves the cells' payments: its clients are the cells part's.
+        parts = [p for p in self.parts.values() if not isinstance(p, PipelineQueue)]
         ops: list[tuple[Event, Event | None]] = []
-        replies: list[dict[str, Any]] = []
-        for part in self.parts.values():
-            if isinstance(part, PipelineQueue):
-                continue  # the cells' payments: its clients are the cells part's
-            start_ms, end_ms = _window(part)
-            ops += _window_transfers(list(part.history), start_ms, end_ms)
-            until_ms = end_ms + part.deadline_ms
-            replies += [
-                r for r in getattr(part, "responses", []) if start_ms <= r["time_ms"] < until_ms
-            ]
+        for part in parts:
+            ops += _window_transfers(list(part.history), *_window(part))
+        replies = [
+            r for part in parts for r in getattr(part, "responses", [])
+            if _window(part)[0] <= r["time_ms"] < _window(part)[1] + part.deadline_ms
+        ]  # fmt: skip
         start_ms, end_ms = self.traffic_window
         series = _series(sorted(ops, key=lambda op: op[0].time_ms), replies, start_ms, end_ms)
         latencies = sorted(float(r["latency_ms"]) for r in replies)
