@@ -193,6 +193,7 @@ def test_orderly_local_dedup_groups_rebalance_without_applying_twice() -> None:
     assert {e.node for e in locks} >= {"loyalty-hz", "loyalty-sh", "notification-sz"}
 
 
+@pytest.mark.slow
 def test_a_planted_leak_is_judged_as_planted_not_as_the_clean_stage() -> None:
     """`d11 run ch5 --set leak=consumer` plants a shadow consumer that drops the
     load-test tag: isolation, settlement and the bank break, as expected of it."""

@@ -198,6 +198,7 @@ def test_two_owners_of_a_range_at_once_are_caught() -> None:
     assert [m["how"] for m in good.summary["elastic"]["moves"]] == [["released"], ["released"]]
 
 
+@pytest.mark.slow
 def test_a_cheap_seed_under_the_harness_kill_nemesis() -> None:
     """`d11 test double11 --nemesis kill`, small: the harness kills a node of the
     merged deployment (this seed: the GZone), every chapter's checker valid."""
@@ -208,6 +209,7 @@ def test_a_cheap_seed_under_the_harness_kill_nemesis() -> None:
     assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
 
 
+@pytest.mark.slow
 def test_a_notification_in_its_retry_delay_does_not_hold_the_final_read() -> None:
     """Seed 6: a notification fails three times (2% a handling), its third retry due
     a minute on. The final read waited for the retry topic's lag, which counted it,

@@ -15,6 +15,7 @@ import pytest
 from checks.harness.runner import TestSpec, run_test
 
 
+@pytest.mark.slow
 def test_a_cheap_seed_under_isolate_city_has_one_owner_per_range() -> None:
     spec = TestSpec(
         chapter="double11", nemeses=("isolate-city",), time_s=2.0, seed=1, scale=1 / 4000

@@ -49,6 +49,7 @@ def _caught(result: RunResult, leak: str) -> None:
     }
 
 
+@pytest.mark.slow
 def test_a_payment_service_that_drops_the_tag_is_caught_on_the_night() -> None:
     _caught(_leaky_night("producer"), "producer")
 

@@ -120,6 +120,7 @@ def test_porcupine_formats_are_read(tmp_path: Path) -> None:
     assert run("check", "lin", str(log), "-m", "cas-register")[0] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (corpus_dir() / "verdicts.json").is_file(), reason="no corpus")
 def test_bench_checker_prints_families_and_total() -> None:
     code, out = run("bench", "checker", "--repeat", "1")
@@ -138,6 +139,7 @@ def test_bench_checker_prints_families_and_total() -> None:
     assert engine.split()[1] == ("native" if native.helper() else "python")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (corpus_dir() / "verdicts.json").is_file(), reason="no corpus")
 def test_bench_checker_says_the_reference_ran_when_forced(
     monkeypatch: pytest.MonkeyPatch,
