@@ -58,26 +58,37 @@ def history_lines(result: Judged, wanted: tuple[str, ...]) -> list[str]:
     """The history of the operations the failing verdicts name first (invoke and completion),
     one operation after the other: the first named operation's whole story comes first."""
     names: list[str] = []
+    named_at: set[int] = set()  # history indices a witness names ("indices [263, 3936]")
     for name in wanted:
         verdict = result.verdicts[name]
         if verdict.valid is not True:
-            text = json.dumps(verdict.witness, default=repr)
+            text = json.dumps(verdict.witness, default=repr) + " " + verdict.summary
             found = re.findall(r"client-[\w-]+?-\d+(?=[^\w-]|$)", text)
             names += [n for n in dict.fromkeys(found) if n not in names][:2]
-    by_op: dict[str, list[str]] = {n: [] for n in names}
-    for ev in result.history:
+            for listed in re.findall(r"indices \[([\d, ]+)\]", text):
+                named_at.update(int(i) for i in listed.split(","))
+    by_op: dict[str, list[tuple[int, str]]] = {n: [] for n in names}
+    for position, ev in enumerate(result.history):
+        at = ev.index if ev.index >= 0 else position  # what a checker's indices count
         op_id = ev.value.get("id") if isinstance(ev.value, dict) else None
         if isinstance(op_id, str) and op_id in by_op:
             value = {k: v for k, v in ev.value.items() if k != "id"}
             extra = {k: v for k, v in dict(ev.extra).items() if k in ("node", "error")}
-            by_op[op_id].append(
+            by_op[op_id].append((at, (
                 f"  t={ev.time_ms:8.1f} ms  {ev.type:6} {op_id} {ev.f} {clip(str(value), 120)}"
                 + (f" {extra}" if extra else "")
-            )
+            )))  # fmt: skip
     shown = [line for lines in by_op.values() for line in lines]
     if not shown:
         return []
-    return ["", "The history of the operations it names:", *shown[:HISTORY_LINES_MAX]]
+    # The events the witness names are the evidence (an effect applied twice: its
+    # two applies, late in the run): shown first, then the story around them, up
+    # to the bound, in the history's order.
+    named = [line for line in shown if line[0] in named_at][:HISTORY_LINES_MAX]
+    room = HISTORY_LINES_MAX - len(named)
+    rest = [line for line in shown if line[0] not in named_at][:room]
+    kept = sorted(named + rest) if named else shown[:HISTORY_LINES_MAX]
+    return ["", "The history of the operations it names:", *(text for _, text in kept)]
 
 
 def clip(text: str, limit: int = TEXT_MAX) -> str:
