@@ -245,6 +245,7 @@ async def drive_ch4(sim_s: float, cut_at_s: float, heal_at_s: float, wall_s_max:
     assert any(c.name == "double-entry" for c in seen) and len(seen) > len(final)
 
 
+@pytest.mark.slow
 @aio
 async def test_live_ch4_spike_and_city_cut_every_check_green() -> None:
     await drive_ch4(sim_s=8.0, cut_at_s=3.0, heal_at_s=6.0, wall_s_max=600.0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tui.app import D11App
 from tui.session import SPIKE_WINDOW_MS, Session, SessionConfig
 from tui.widgets.topology import TopologyPanel
@@ -41,6 +43,7 @@ def test_ch5_x_selects_the_killed_producer_so_r_restarts_it() -> None:
 
 
 # -- the capstone's pipeline check on a prefix ------------------------------------------
+@pytest.mark.slow
 def test_double11_pipeline_live_calls_paid_not_yet_settled_in_flight() -> None:
     """Seen: `double11:pipeline` INVALID "paid-not-settled" 10 s into a live run, no
     final reads: the settlements of the latest payments were still in the queue."""
