@@ -28,7 +28,7 @@ What the rehearsal adds to the pipeline, here and nowhere in the capstone:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from chapters.capstone.door import door_checks
 from chapters.capstone.parts import PART_STAGES, CellsPart, merge_layouts, part_layout
@@ -44,9 +44,10 @@ from chapters.ch4_paxos.stage import USERS_CELL, PaxosDeployment
 from chapters.ch7_rehearsal.stage import SLOW_FACTOR, LoadTestTraffic
 from chapters.scenarios import SCENARIOS
 from chapters.stage import Deployment, Runtime, Scenario, StageError, StageOptions
+from reference.capacity.slow_node import SlowNode
 from reference.clients import Payment
 from reference.net.topology import Topology
-from reference.node import Context, Message, Node, NodeId
+from reference.node import Node, NodeId
 
 __all__ = ["PIPELINE", "PipelineRehearsal", "PipelineStage", "RehearsalCells"]
 
@@ -190,28 +191,6 @@ _DRIVEN = ("forecast_tps", "load_factor", "production_share", "concurrency", "st
 
 
 NODE_WORK_MS = 0.05  # what a gateway, payment service or ledger front works per message
-
-
-class SlowNode(Node):
-    """A planted bottleneck: `inner`, each message costing it `extra_ms` more work
-    first (its replies leave that much later, and what arrives meanwhile queues)."""
-
-    def __init__(self, inner: Node, extra_ms: float) -> None:
-        self.inner = inner
-        self.extra_ms = extra_ms
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)  # the deployment reads its state as ever
-
-    def on_start(self, ctx: Context) -> None:
-        self.inner.on_start(ctx)
-
-    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
-        ctx.work(self.extra_ms)
-        self.inner.on_message(ctx, src, msg)
-
-    def on_timer(self, ctx: Context, tag: Hashable) -> None:
-        self.inner.on_timer(ctx, tag)
 
 
 def _plant_slow(rt: Runtime, options: StageOptions) -> Callable[[], None]:
