@@ -71,7 +71,13 @@ from chapters.capstone.elastic import (
     check_owners,
     handover_figures,
 )
-from chapters.capstone.parts import PART_STAGES, NightRehearsal, merge_layouts, part_layout
+from chapters.capstone.parts import (
+    PART_STAGES,
+    Layout,
+    NightRehearsal,
+    merge_layouts,
+    part_layout,
+)
 from chapters.capstone.pipeline import (
     LEAKS,
     LOAD_TEST_SHARE,
@@ -597,6 +603,48 @@ def _give_rate(part: Deployment, rate: float) -> None:
     part.options = part.options.with_(extra={**part.options.extra, "steady_tps": rate})
 
 
+def build_parts(
+    rt: Runtime,
+    dep: CapstoneDeployment,
+    parts: dict[str, StageOptions],
+    layouts: dict[str, Layout],
+    *,
+    door_before: str,
+    build: Callable[[str, StageOptions], Deployment] | None = None,
+) -> dict[str, set[str]]:
+    """Build `parts` (name -> options, in order) into `dep`: each part's nodes hear
+    only their own part's subscriptions (`_subscribe_scoped`), the queue is built on
+    the cells' ledger groups, each part's roles and checks (`check_name`) join the
+    deployment's, and chapter 6's checks at the pipeline's door are added just
+    before part `door_before`'s. `build` builds a part other than the queue (the
+    part's own stage by default). Returns each part's nodes."""
+    nodes_of = {n: set(Topology.build(lay).nodes()) for n, lay in layouts.items()}
+    everyone = set().union(*nodes_of.values())
+    for name, opts in parts.items():
+        undo = _subscribe_scoped(rt, nodes_of[name], everyone)
+        try:
+            if name == "mq":  # the pipeline's queue, on the cells' ledger groups
+                part = PART_STAGES[name].build_on(rt, opts, dep.parts["cells"])
+            elif build is not None:
+                part = build(name, opts)
+            else:
+                part = PART_STAGES[name].build(rt, opts)
+        finally:
+            undo()
+        dep.parts[name] = part
+        dep.chapter_of[name] = PART_STAGES[name].id
+        for role, ids in part.roles.items():
+            dep.roles[role].extend(ids)
+        if name == door_before:
+            cells = dep.parts["cells"]
+            assert isinstance(cells, PaxosDeployment)
+            dep.whole_checks = door_checks(cells.capacity_tps, cells.deadline_ms)
+            dep.checks |= dep.whole_checks
+        for check in part.checks:
+            dep.checks[dep.check_name(name, check)] = _unsplit(dep, name, check)
+    return nodes_of
+
+
 def _subscribe_scoped(rt: Runtime, nodes: set[str], others: set[str]) -> Callable[[], None]:
     """While a part builds, its telemetry subscribers see only its own nodes'
     events (and the runtime's, which name no part's node): chapter 4's notes of
@@ -900,30 +948,11 @@ class CapstoneStage(Stage):
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         parts = self.part_options(options)
         layouts = {n: part_layout(n, o) for n, o in parts.items()}
-        topo = Topology.build(merge_layouts(list(layouts.values())))
-        dep = CapstoneDeployment(self, rt, options, topo)
-        nodes_of = {n: set(Topology.build(lay).nodes()) for n, lay in layouts.items()}
-        everyone = set().union(*nodes_of.values())
-        for name, opts in parts.items():
-            undo = _subscribe_scoped(rt, nodes_of[name], everyone)
-            try:
-                if name == "mq":  # the pipeline's queue, on the cells' ledger groups
-                    part = PART_STAGES[name].build_on(rt, opts, dep.parts["cells"])
-                else:
-                    part = PART_STAGES[name].build(rt, opts)
-            finally:
-                undo()
-            dep.parts[name] = part
-            dep.chapter_of[name] = PART_STAGES[name].id
-            for role, ids in part.roles.items():
-                dep.roles[role].extend(ids)
-            if name == "degrade":  # chapter 6's checks at the pipeline's door first
-                cells = dep.parts["cells"]
-                assert isinstance(cells, PaxosDeployment)
-                dep.whole_checks = door_checks(cells.capacity_tps, cells.deadline_ms)
-                dep.checks |= dep.whole_checks
-            for check in part.checks:
-                dep.checks[dep.check_name(name, check)] = _unsplit(dep, name, check)
+        dep = CapstoneDeployment(
+            self, rt, options, Topology.build(merge_layouts([*layouts.values()]))
+        )
+        # chapter 6's checks at the pipeline's door, ahead of chapter 6's own system's
+        nodes_of = build_parts(rt, dep, parts, layouts, door_before="degrade")
         dep.checks |= OWN_CHECKS
         cells = dep.parts["cells"]
         rehearsal = dep.parts["rehearsal"]

@@ -30,15 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chapters.capstone.door import door_checks
-from chapters.capstone.parts import PART_STAGES, CellsPart, merge_layouts, part_layout
+from chapters.capstone.parts import CellsPart, merge_layouts, part_layout
 from chapters.capstone.pipeline import PipelineCells, PipelineQueue, record_spans
 from chapters.capstone.stage import (
     OWN_CHECKS,
     CapstoneDeployment,
     CapstoneStage,
-    _subscribe_scoped,
-    _unsplit,
+    build_parts,
 )
 from chapters.ch4_paxos.stage import USERS_CELL, PaxosDeployment
 from chapters.ch7_rehearsal.stage import SLOW_FACTOR, LoadTestTraffic
@@ -148,31 +146,17 @@ class PipelineStage(CapstoneStage):
     def build(self, rt: Runtime, options: StageOptions) -> Deployment:
         parts = self.part_options(options)
         layouts = {n: part_layout(n, o) for n, o in parts.items()}
-        topo = Topology.build(merge_layouts(list(layouts.values())))
-        dep = PipelineRehearsal(self, rt, options, topo)
-        nodes_of = {n: set(Topology.build(lay).nodes()) for n, lay in layouts.items()}
-        everyone = set().union(*nodes_of.values())
+        dep = PipelineRehearsal(
+            self, rt, options, Topology.build(merge_layouts([*layouts.values()]))
+        )
+        driven = {k: options.extra[k] for k in _DRIVEN if k in options.extra}
+        driven_parts = {n: o.with_(extra={**o.extra, **driven}) for n, o in parts.items()}
         undo_slow = _plant_slow(rt, options)
-        for name, opts in parts.items():
-            extra = {k: options.extra[k] for k in _DRIVEN if k in options.extra}
-            opts = opts.with_(extra={**opts.extra, **extra})
-            undo = _subscribe_scoped(rt, nodes_of[name], everyone)
-            try:
-                if name == "mq":  # the pipeline's queue, on the cells' ledger groups
-                    part = PART_STAGES[name].build_on(rt, opts, dep.parts["cells"])
-                else:
-                    part = CELLS.build(rt, opts)
-            finally:
-                undo()
-            dep.parts[name] = part
-            dep.chapter_of[name] = PART_STAGES[name].id
-            for role, ids in part.roles.items():
-                dep.roles[role].extend(ids)
-            if name == "cells":  # chapter 6's checks at the pipeline's door, as on the night
-                dep.whole_checks = door_checks(dep.cells.capacity_tps, dep.cells.deadline_ms)
-                dep.checks |= dep.whole_checks
-            for check in part.checks:
-                dep.checks[f"{dep.chapter_of[name]}:{check}"] = _unsplit(dep, name, check)
+        # chapter 6's checks at the pipeline's door, as on the night
+        nodes_of = build_parts(
+            rt, dep, driven_parts, layouts, door_before="cells",
+            build=lambda name, opts: CELLS.build(rt, opts),
+        )  # fmt: skip
         undo_slow()
         dep.checks |= OWN_CHECKS
         queue = dep.parts["mq"]
