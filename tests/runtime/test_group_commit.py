@@ -122,23 +122,14 @@ def test_a_message_sent_after_sync_waits_for_the_fsync(
     asyncio.run(scenario())
 
 
-class _ThreeSyncsThenSend(Node):
+class _ThreeSyncsThenSend(_SyncThenSend):
     """On start: three writes, each synced, then one send."""
-
-    def __init__(self, node_id: NodeId) -> None:
-        self.node_id = node_id
 
     def on_start(self, ctx: Context) -> None:
         for i in range(3):
             ctx.disk.put(f"k{i}", i)
             ctx.disk.sync()
         ctx.send("peer", Beat(1))
-
-    def on_message(self, ctx: Context, src: NodeId, msg: Message) -> None:
-        pass
-
-    def on_timer(self, ctx: Context, tag: Hashable) -> None:
-        pass
 
 
 def test_the_syncs_of_one_turn_go_to_the_writer_together(
