@@ -25,7 +25,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import WorkerFailed
 
@@ -35,6 +35,7 @@ from tui.session import Session, SessionConfig, SessionError
 from tui.views import ALL_KEYS
 from tui.widgets import ChecksPanel, EventsPanel, StatusBar, TopologyPanel, TrafficPanel
 from tui.widgets.chapter import ChapterPanel
+from tui.widgets.footer import FittedFooter
 from tui.widgets.titles import PANEL_TITLES, TITLE_MARGIN, fitted_title
 
 __all__ = ["MIN_HEIGHT", "MIN_WIDTH", "TITLE_MARGIN", "D11App"]
@@ -160,7 +161,7 @@ class MainScreen(Screen[None]):
                 yield ChecksPanel(id="checks", classes="panel")
         yield TooSmall(id="too-small")
         yield Static("", id="message")
-        yield Footer(compact=True)  # every key fits at 120 columns (was cut: "h h▏")
+        yield FittedFooter(compact=True)  # whole keys only: what does not fit is left out
 
     # Each panel's titles, fullest first: it shows the fullest that fits its width.
     TITLES: ClassVar[dict[str, tuple[str, ...]]] = PANEL_TITLES
@@ -218,8 +219,9 @@ class D11App(App[None]):
         Binding("w", "save", "save"),
         Binding("t", "theme", "theme", show=False),
         Binding("q", "quit", "quit"),
-        # Last: chapters 5-7's keys are on their panel's bottom edge too; what the
-        # footer cannot hold of them is cut, never q.
+        # Last: chapters 5-7's keys are on their panel's bottom edge too. What the
+        # footer cannot hold is left out whole, these first, never q
+        # (tui.widgets.footer.DROP_ORDER).
         *CHAPTER_BINDINGS,
     ]
 
