@@ -583,12 +583,12 @@ class BrokerMachine:
         oldest first; the mark then answers for them ("exists"). A record whose
         message is at or above the mark stays, and so do the ones after it."""
         order = self.applied_order.get(key)
-        mark = self.settled_mark(key)
+        mark = self.settled_mark(key)  # (trimming moves no offset nor claim: fixed here)
         while order and order[0][0] < mark:
             pos, msg_id = order.popleft()
             # The invariant: a record leaves only when its message can be handed to
             # no member of its group again (and an apply of it is answered "exists").
-            assert pos < self.settled_mark(key) and (key[0], msg_id) in self.applied, (key, pos)
+            assert pos < mark and (key[0], msg_id) in self.applied, (key, pos)
             del self.applied[(key[0], msg_id)]
             self.trimmed_below[key] = max(self.trimmed_below.get(key, 0), pos + 1)
         if order is not None and not order:
