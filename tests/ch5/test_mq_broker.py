@@ -3,11 +3,13 @@ semantics, retries and dead letters, and the per-key hold, with no network."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from reference.codec import decode, decode_value, encode, encode_value
+from reference.mq.broker import stamp
 from reference.mq.machine import (
     CHECK_MAX_TOPIC,
     DELAY_LEVELS_MS,
@@ -26,7 +28,9 @@ from reference.mq.messages import (
     CommitOffset,
     EndTransaction,
     EndTransactions,
+    LockQueues,
     Payload,
+    PullQueries,
     PullQuery,
     SendBack,
     SendHalf,
@@ -34,6 +38,7 @@ from reference.mq.messages import (
     SendTimer,
     TimerTick,
 )
+from reference.tracing.context import TraceContext
 
 GROUP, TOPIC = "payment-service", "payments"
 TIMEOUT_MS = BrokerConfig().transaction_timeout_ms
@@ -354,3 +359,43 @@ def test_a_producers_verdicts_in_one_command_answer_each_message() -> None:
     ((first, second, again),) = results
     assert first[0] == second[0] == "committed" and again == ("refused", "already committed")
     assert _visible(b) == ["p1", "p2"] and {m.born_ms for m in b.log[2:]} == {7}
+
+
+# -- the leader's stamp -------------------------------------------------------------
+
+_BODY = Payload("p1", "u1", "m1@pay", 5)
+_TRACE = TraceContext("t1", "s2", "s1", "T")
+# Every stamped command with each field away from its default, so a field added
+# to one of them (with a default) fails here until the sample, and stamp, set it.
+_STAMPED: list[tuple[Any, str]] = [
+    (SendHalf(GROUP, TOPIC, "p1", "u1", _BODY, 0, _TRACE), "born_ms"),
+    (SendMessage(TOPIC, "p1", "u1", _BODY, 0, _TRACE), "born_ms"),
+    (SendTimer(TOPIC, "p1", "u1", _BODY, 9_000, 0, _TRACE), "born_ms"),
+    (EndTransaction(GROUP, "p1", True, True, 0), "timestamp_ms"),
+    (EndTransactions(GROUP, ("p1", "p2"), True, 0), "timestamp_ms"),
+    (SendBack("g", 4, 2, 0), "timestamp_ms"),
+    (CheckPass(0), "timestamp_ms"),
+    (TimerTick(0), "timestamp_ms"),
+    (LockQueues("g", "c1", TOPIC, (1, 2), True, 0), "timestamp_ms"),
+    (PullQuery("g", TOPIC, 1, 7, 32, 0, 400), "now_ms"),
+    (CommandBatch((EndTransaction(GROUP, "p1", True, False, 3),), 0), "timestamp_ms"),
+]
+
+
+@pytest.mark.parametrize(("command", "time_field"), _STAMPED)
+def test_stamp_sets_the_leaders_time_and_keeps_every_other_field(
+    command: Any, time_field: str
+) -> None:
+    for f in dataclasses.fields(command):
+        if f.name != time_field:
+            assert getattr(command, f.name) != f.default, f"sample leaves {f.name} at its default"
+    stamped = stamp(command, 1_234.9)
+    assert type(stamped) is type(command)
+    assert stamped == dataclasses.replace(command, **{time_field: 1_234})
+    pulls = PullQueries((command,) if isinstance(command, PullQuery) else ())
+    assert stamp(pulls, 1_234.9) == PullQueries(tuple(stamp(q, 1_234) for q in pulls.queries))
+
+
+def test_stamp_leaves_other_commands_as_they_are() -> None:
+    offset = CommitOffset("g", TOPIC, 1, 5)
+    assert stamp(offset, 1_000.0) is offset
