@@ -17,7 +17,8 @@ immutable tables are already on disk, and a checkpoint names them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from reference.codec import Message, message
@@ -137,7 +138,11 @@ def _map_chunks(
         if inert.issuperset(map(type, value)):
             return value  # the bulk of a snapshot (accounts, transfers): looked at in C
         items: list[Any] | None = None  # a copy, made at the first item that changes
-        for index, item in enumerate(value):
+        walk = range(len(value))
+        if memo is not None and len(value) >= _SKIM_MIN_ITEMS:
+            walk = _unknown_indices(value, memo)
+        for index in walk:
+            item = value[index]
             item_kind = type(item)
             if item_kind in inert:
                 continue  # a leaf: no call
@@ -171,6 +176,28 @@ def _map_chunks(
 
 
 _Memo = tuple[dict[int, tuple[object, ...]], dict[int, tuple[object, ...]]]
+# From this length on, a tuple or list's items known from the last walk are
+# skimmed in C (`_unknown_indices`): a dedup table's unsealed tail is a
+# thousand entries, nearly all of them the same objects as at the last
+# compaction, and a Python loop over them cost as much as the rest of a store.
+_SKIM_MIN_ITEMS = 32
+
+
+def _unknown_indices(value: tuple[Any, ...] | list[Any], memo: _Memo) -> Iterator[int]:
+    """The indices of `value`'s items the last walk did not find chunk-free.
+
+    The others (tuples, so they cannot have changed) are carried into this
+    walk's memo here, as the loop in `_map_chunks` would have done one by one.
+    """
+    last, now = memo
+    ids = list(map(id, value))
+    present = set(ids)
+    unknown = present.difference(last)  # (a tuple's id is unique while `last` holds it)
+    known = present - unknown
+    now.update(zip(known, map(last.__getitem__, known), strict=True))
+    return itertools.compress(range(len(ids)), map(unknown.__contains__, ids))
+
+
 # Types whose values hold no chunk, nor anything the walk looks inside: the
 # scalars, then each flat message class and other leaf type (an enum result)
 # as the walk first meets it. Checked per item, so that a snapshot's

@@ -9,7 +9,7 @@ import pytest
 
 from reference.disk.sim import SimDisk
 from reference.paxos import KVStore, PaxosConfig, Replica
-from reference.paxos.chunks import KEY_CHUNK, ChunkRef
+from reference.paxos.chunks import KEY_CHUNK, ChunkRef, ChunkStore
 from reference.paxos.messages import Accept, CatchUpReply, CatchUpRequest, Membership
 from reference.paxos.replica import KEY_SNAPSHOT
 from reference.testing import RecordingContext
@@ -111,3 +111,19 @@ def test_replicas_compact_at_different_slots() -> None:
     node = Replica("n1", cfg, KVStore)
     node.snapshot_slot = 21
     assert node._next_compaction_slot() == 85  # then every 64 slots, same phase
+
+
+def test_a_long_tuple_is_walked_alike_with_or_without_its_last_walk() -> None:
+    """A long tuple's items known chunk-free from the last store are skimmed
+    (chunks._unknown_indices); the record must be what a fresh walk makes."""
+    blob = b"x" * 64  # a chunk (CHUNK_MIN_BYTES is 64 here)
+    old = [(f"r{i}", (i, "ok")) for i in range(40)]
+    kept, fresh = ChunkStore(), ChunkStore()
+    kept.store(SimDisk(), (1, tuple(old)))  # the walk `kept` remembers
+    # The same entries again, a new one holding a chunk, a repeat, and new leaves.
+    value = (2, (*old, ("r40", (blob,)), old[3], ("r41", (41, "ok")), "leaf"))
+    stored = kept.store(SimDisk(), value)
+    assert stored == fresh.store(SimDisk(), value)
+    assert stored[1][40] == ("r40", (ChunkRef(kept.keys_by_id[id(blob)][1]),))
+    assert stored[1][:40] == value[1][:40] and stored[1][40:] != value[1][40:]
+    assert kept._chunk_free.keys() == fresh._chunk_free.keys()  # the same memo for the next
