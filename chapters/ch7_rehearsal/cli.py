@@ -44,6 +44,12 @@ def rehearse(
         "--night/--no-night",
         help="Drill the capstone's night: a city lost, a group stalled, the elastic cell.",
     ),
+    jobs: int = typer.Option(
+        0,
+        "--jobs",
+        help="Runs at once, each in a forked process (0: one per core; 1: one after the "
+        "other). The report is the same either way.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="The report as JSON."),
     html_path: Path | None = typer.Option(None, "--html", help="Also write an HTML page here."),
     system: str = typer.Option(
@@ -61,6 +67,12 @@ def rehearse(
     pipeline a city lost at the peak and the settlement consumers stalled, on
     ch7 a store crash; a slow dependency; and the capstone's night unless
     --no-night: a city lost, consumer lag, the elastic cell's move); isolation.
+
+    The recording is the arrivals of a production run at the forecast, which
+    stops when its traffic does (its final phase starts no payment). The runs
+    are independent but for the recording, which the levels and the pipeline's
+    drills replay: they go two at a time on two cores (--jobs), each in a
+    forked process, with the same figures as one after the other.
     """
     from chapters.ch7_rehearsal.rehearsal import SYSTEMS, RehearsalPlan, slowable
     from chapters.ch7_rehearsal.rehearsal import rehearse as run_rehearsal
@@ -69,8 +81,8 @@ def rehearse(
 
     if not 0 < duration_s <= 60:
         _fail(f"--duration-s must be in (0, 60], not {duration_s:g}")
-    if forecast_tps < 0 or slow_factor <= 0:
-        _fail("--forecast-tps must be >= 0 and --slow-factor > 0")
+    if forecast_tps < 0 or slow_factor <= 0 or jobs < 0:
+        _fail("--forecast-tps and --jobs must be >= 0 and --slow-factor > 0")
     if system not in SYSTEMS:
         _fail(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
     extra: dict[str, object] = {}
@@ -85,7 +97,7 @@ def rehearse(
             _fail(f"--slow names no node of the stage: {slow!r} ({nodes[0]}, {nodes[1]}, ...)")
         progress = None if as_json else (lambda s: typer.echo(f"  {s}", err=True))
         with Interrupted("no report was written"):
-            report = run_rehearsal(plan, on_progress=progress)
+            report = run_rehearsal(plan, on_progress=progress, width=jobs)
     except StageError as exc:
         _fail(str(exc))
         return
@@ -111,9 +123,11 @@ def bench_rehearsal(
 ) -> None:
     """One rehearsal level at the default scale: 2x the peak for 60 simulated s.
 
-    Records production traffic for as long, replays it tagged at `--factor`, and
-    prints the level's figures with the CPU time and wall time of each step
-    (the issue's budget: two minutes; wall time counts the machine's other load).
+    Records production traffic for as long (a production run at the forecast,
+    stopped when its traffic ends: its arrivals are the recording), replays it
+    tagged at `--factor`, and prints the level's figures with the CPU time and
+    wall time of each step (the issue's budget: two minutes; wall time counts
+    the machine's other load).
     """
     from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, bench_level
 

@@ -11,17 +11,13 @@ from chapters.ch7_rehearsal.rehearsal import (
     RehearsalPlan,
     _bottlenecks,
     _level,
+    _recording,
     _run,
     _saturation,
 )
 from reference.capacity import recorded_arrivals
 
 SHORT_S = 0.6  # simulated traffic per run: enough for the queues to show
-
-
-def _recording(plan: RehearsalPlan) -> list[object]:
-    base, _, _ = _run(plan, {"load_test_share": 0.0}, "steady", plan.duration_s)
-    return list(recorded_arrivals(base.history))
 
 
 @pytest.mark.slow
@@ -32,7 +28,7 @@ def test_the_rehearsal_names_a_payment_service_planted_slow() -> None:
     plan = RehearsalPlan(
         duration_s=SHORT_S, levels=(0.5, 2.0), extra={"slow": "pay-sz-1", "slow_factor": 50.0}
     )
-    recorded = _recording(plan)
+    recorded, _, _ = _recording(plan)
     levels = [_level(plan, factor, recorded) for factor in plan.levels]
     ranked = _bottlenecks(levels, _saturation(levels))
     assert ranked[0]["node"] == "pay-sz-1", ranked
@@ -49,7 +45,7 @@ def test_the_rehearsal_names_a_payment_service_planted_slow() -> None:
 @pytest.mark.timeout(900)
 def test_the_isolation_verdict_catches_a_gateway_that_drops_the_tag() -> None:
     plan = RehearsalPlan(duration_s=SHORT_S, variant="leak")
-    level = _level(plan, 1.1, _recording(plan))
+    level = _level(plan, 1.1, _recording(plan)[0])
     assert level["checks"]["isolation"] is False, level["isolation"]
 
 
@@ -69,3 +65,14 @@ def test_a_node_that_only_waits_saturates_at_its_latency_knee() -> None:
     assert ranked[0]["node"] == "ledger hz-1" and ranked[0]["inbound_p99_ms"] == 400.0
     levels[1]["queues"] = {"pay-hz-1": 9.0}  # a queue past QUEUE_SATURATED at 1.1x: first
     assert _bottlenecks(levels, _saturation(levels))[0]["node"] == "pay-hz-1"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_recording_stops_with_its_traffic_and_misses_no_payment() -> None:
+    # The recording's run ends with its traffic window, before its final phase (the
+    # drain, the lookups, the final reads): the same arrivals as the whole run's.
+    plan = RehearsalPlan(duration_s=SHORT_S)
+    recorded, _, _ = _recording(plan)
+    whole, _, _ = _run(plan, {"load_test_share": 0.0}, "steady", plan.duration_s)
+    assert recorded and recorded == recorded_arrivals(whole.history)

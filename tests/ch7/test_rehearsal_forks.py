@@ -1,0 +1,61 @@
+"""The rehearsal's runs side by side (`chapters/ch7_rehearsal/forks.py`): each run in a
+forked child, its result back by key, an error raised here; and the readiness report
+the same byte for byte whether its runs go two at a time or one after the other."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from chapters.ch7_rehearsal.forks import RunFailed, Runs
+from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, rehearse
+
+
+def _pid_and(value: int) -> tuple[int, int]:
+    return os.getpid(), value
+
+
+def _fails() -> None:
+    raise ValueError("a run that raises")
+
+
+def test_runs_fork_two_at_a_time_and_hand_back_each_result_by_key() -> None:
+    started: list[str] = []
+    runs = Runs(2, on_start=started.append)
+    assert runs.forking
+    runs.submit("a", "first", lambda: _pid_and(1))
+    runs.submit("b", "second", lambda: _pid_and(2))
+    runs.submit("c", "third", lambda: _pid_and(3))
+    runs.submit("d", "urgent", lambda: _pid_and(4), urgent=True)
+    assert started == ["first", "second"]  # two at once; the rest wait their turn
+    results = {key: runs.result(key) for key in "dcba"}
+    assert started == ["first", "second", "urgent", "third"]  # the urgent run jumped ahead
+    assert [results[key][1] for key in "abcd"] == [1, 2, 3, 4]
+    assert os.getpid() not in {pid for pid, _ in results.values()}
+
+
+def test_one_at_a_time_runs_here_when_asked_for() -> None:
+    runs = Runs(1)
+    runs.submit("a", "first", lambda: _pid_and(1))
+    assert runs.result("a") == (os.getpid(), 1)
+
+
+def test_a_run_that_raises_raises_here_with_its_traceback() -> None:
+    runs = Runs(2)
+    runs.submit("bad", "bad", _fails)
+    with pytest.raises(RunFailed, match="a run that raises"):
+        runs.result("bad")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # ~25 s of CPU, twice; minutes of wall on a loaded machine
+def test_the_pipelines_report_is_the_same_run_two_at_a_time_or_one_after_the_other() -> None:
+    plan = RehearsalPlan(
+        duration_s=0.6, sweep_s=0.4, levels=(0.5, 1.1, 2.0), concurrency=(4, 32, 128),
+        night=False,
+    )  # fmt: skip
+    side_by_side = json.dumps(rehearse(plan, width=2), default=str)
+    one_by_one = json.dumps(rehearse(plan, width=1), default=str)
+    assert side_by_side == one_by_one
