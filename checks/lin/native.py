@@ -3,7 +3,7 @@
 `checks/lin/search.py` is the reference, the one the book quotes; the
 compiled helper is the same search step for step (same reductions, same
 order of moves, same step and cache counts), for the models whose `step` it
-knows: the register family (register, cas-register, etcd) and kv. On a
+knows: the register family (register, cas-register, etcd), kv and ledger. On a
 small history most of the Python search's time is per-call overhead (the
 tables, the closures); the helper takes one history's parts in bulk as plain
 tuples, converted once here, and gives back each part's verdict, longest
@@ -28,6 +28,7 @@ from typing import Protocol, TypeVar, cast, overload
 
 from checks.history import Operation
 from checks.lin.model import UNKNOWN, Call, Model
+from checks.lin.models.accounts import LedgerModel
 from checks.lin.models.kv import KvModel
 from checks.lin.models.register import (
     CasRegisterModel,
@@ -158,6 +159,17 @@ class _Helper(Protocol):
         timeout_s: float | None = None,
     ) -> list[PartOutcome]: ...
 
+    def check_ledger(
+        self,
+        parts: list[tuple[tuple[tuple[str, int], ...], list[Call]]],
+        values: dict[object, int],
+        unknown: object,
+        overdraft: bool,
+        cache_each: int,
+        slice_steps: int,
+        timeout_s: float | None = None,
+    ) -> list[PartOutcome]: ...
+
     def prepare_kv_ops(
         self, ops: list[Operation], call_type: type[Call], unknown: object
     ) -> KvPrepared | None: ...
@@ -194,7 +206,7 @@ def wanted() -> str:
 def knows(model: Model) -> bool:
     """Whether the helper has this model's semantics (its exact class: a
     subclass may change them)."""
-    return type(model) in (RegisterModel, CasRegisterModel, EtcdModel, KvModel)
+    return type(model) in (RegisterModel, CasRegisterModel, EtcdModel, KvModel, LedgerModel)
 
 
 def _engine_for(model: Model) -> _Helper | None:
@@ -260,6 +272,13 @@ def search_parts(
             if len(kv_parts) != len(parts):
                 return None  # an initial state that is not a string
             return mod.check_kv(kv_parts, UNKNOWN, cache_each, slice_steps, timeout_s)
+        if isinstance(model, LedgerModel):
+            books = [(init, list(calls)) for _, calls, init in parts if isinstance(init, tuple)]
+            if len(books) != len(parts):
+                return None  # an initial state that is not the model's balances
+            return mod.check_ledger(
+                books, {}, UNKNOWN, model.overdraft, cache_each, slice_steps, timeout_s
+            )
         reg_parts = [(init, list(calls)) for _, calls, init in parts]
         return mod.check_register(reg_parts, {}, UNKNOWN, cache_each, slice_steps, timeout_s)
     except TypeError:

@@ -4,11 +4,13 @@
 //! same algorithm, step for step, with the same reductions, the same order of
 //! moves and the same step and cache counts, so both give the same verdict,
 //! the same longest linearization and the same stuck call on every history
-//! (tests/checks/lin/test_lin_native.py holds them to it). It knows two
-//! models, the register family (register, cas-register, etcd) and kv. It
+//! (tests/checks/lin/test_lin_native.py holds them to it). It knows three
+//! kinds of model, the register family (register, cas-register, etcd), kv
+//! and ledger (chapter 4's wallets: 2,000 parts of a few hundred calls). It
 //! reads each part's `Call`s (named tuples) itself, once, into plain numbers
 //! and strings: register values are numbered through a dict (equal by
-//! Python's ==, as the model compares them), kv values are strings. Anything
+//! Python's ==, as the model compares them), kv values are strings, ledger
+//! accounts are numbered per part and cents are 64-bit integers. Anything
 //! else raises TypeError, and `checks/lin/native.py` lets the Python search
 //! decide. The parts are searched round robin, a slice of steps each, as
 //! `checks.lin.checker.check_calls` does.
@@ -144,6 +146,72 @@ impl Model for Kv {
     #[inline]
     fn reachable(s: &Rc<str>, op: &KvOp) -> bool {
         op.out.as_ref().is_none_or(|o| o.starts_with(&**s))
+    }
+}
+
+/// ledger (checks/lin/models/accounts.py): balances in cents by account,
+/// accounts numbered per part, zero balances left out, sorted by number (a
+/// canonical form, so equal states are equal maps, as the model's sorted
+/// tuples are).
+struct Ledger;
+type Balances = Rc<[(u32, i64)]>;
+struct LedgerOp {
+    f: u8, // 0 read, 1 deposit, 2 transfer
+    from: u32,
+    to: u32,
+    cents: i64,
+    out: u8, // transfer: 0 rejected (False), 1 ok, 2 unknown; read: 1 known, 2 unknown
+    read: Vec<(u32, i64)>, // a read's balances
+    overdraft: bool,
+}
+
+fn balance(s: &[(u32, i64)], a: u32) -> i64 {
+    s.binary_search_by_key(&a, |&(k, _)| k)
+        .map_or(0, |at| s[at].1)
+}
+
+/// `s` with `moves` added to balances (each account at most once), canonical.
+fn moved(s: &[(u32, i64)], moves: &[(u32, i64)]) -> Balances {
+    let mut v: Vec<(u32, i64)> = s.to_vec();
+    for &(a, d) in moves {
+        match v.binary_search_by_key(&a, |&(k, _)| k) {
+            Ok(at) => v[at].1 += d,
+            Err(at) => v.insert(at, (a, d)),
+        }
+    }
+    v.retain(|&(_, c)| c != 0);
+    Rc::from(v)
+}
+
+impl Model for Ledger {
+    type State = Balances;
+    type Op = LedgerOp;
+    #[inline]
+    fn step(s: &Balances, op: &LedgerOp) -> (bool, Balances) {
+        match op.f {
+            0 => (
+                op.out == 2 || op.read.iter().all(|&(a, c)| balance(s, a) == c),
+                s.clone(),
+            ),
+            1 => (true, moved(s, &[(op.from, op.cents)])),
+            _ => {
+                let funded = op.overdraft || balance(s, op.from) >= op.cents;
+                if op.out == 0 {
+                    return (!funded, s.clone());
+                }
+                if !funded {
+                    return (op.out == 2, s.clone());
+                }
+                if op.from == op.to {
+                    return (true, moved(s, &[]));
+                }
+                (true, moved(s, &[(op.from, -op.cents), (op.to, op.cents)]))
+            }
+        }
+    }
+    #[inline]
+    fn read_only(op: &LedgerOp) -> bool {
+        op.f == 0 || (op.f == 2 && op.out == 0)
     }
 }
 
@@ -755,6 +823,134 @@ fn check_register(
     Ok(found.iter().map(part_out).collect())
 }
 
+/// Limit on a ledger history's cents (initial balances and amounts, summed):
+/// within it no balance the search computes can overflow.
+const LEDGER_CENTS_MAX: i128 = i64::MAX as i128;
+
+/// Check the parts of a ledger history, as `check_register`: per part (its
+/// initial balances, a tuple of (account, cents) as the model's
+/// `init_part` gives, its calls); `overdraft` is the model's. Symmetry
+/// groups are numbered by (input, output) through `values` (equal by
+/// Python's ==, as search.py's groups).
+#[pyfunction]
+#[pyo3(signature = (parts, values, unknown, overdraft, cache_each, slice_steps, timeout_s=None))]
+#[allow(clippy::too_many_arguments)]
+fn check_ledger(
+    parts: Vec<(Bound<'_, PyTuple>, Bound<'_, PyList>)>,
+    values: Bound<'_, PyDict>,
+    unknown: Bound<'_, PyAny>,
+    overdraft: bool,
+    cache_each: u64,
+    slice_steps: u64,
+    timeout_s: Option<f64>,
+) -> PyResult<Vec<PartOut>> {
+    let start = |p: usize| -> PyResult<Search<Ledger>> {
+        let (init, calls) = &parts[p];
+        let py = init.py();
+        let mut accounts: FxHashMap<String, u32> = FxHashMap::default();
+        let mut number = |a: &Bound<'_, PyAny>| -> PyResult<u32> {
+            let a = a
+                .downcast::<PyString>()
+                .map_err(|_| foreign("an account that is not a string"))?
+                .to_str()?;
+            let next = accounts.len() as u32;
+            Ok(*accounts.entry(a.to_owned()).or_insert(next))
+        };
+        let mut total: i128 = 0;
+        let mut cents = |c: &Bound<'_, PyAny>| -> PyResult<i64> {
+            if c.is_instance_of::<pyo3::types::PyBool>() {
+                return Err(foreign("a bool for cents"));
+            }
+            let c = c
+                .extract::<i64>()
+                .map_err(|_| foreign("cents beyond 64 bits"))?;
+            total += (c as i128).abs();
+            if total > LEDGER_CENTS_MAX {
+                return Err(foreign("so many cents"));
+            }
+            Ok(c)
+        };
+        let mut state: Vec<(u32, i64)> = Vec::with_capacity(init.len());
+        for pair in init.iter() {
+            let pair = pair.downcast::<PyTuple>()?;
+            let (a, c) = (number(&pair.get_item(0)?)?, cents(&pair.get_item(1)?)?);
+            if c == 0 || state.iter().any(|&(k, _)| k == a) {
+                return Err(foreign("initial balances not in the model's form"));
+            }
+            state.push((a, c));
+        }
+        state.sort_unstable();
+        let (yes, no) = (
+            pyo3::types::PyBool::new(py, true),
+            pyo3::types::PyBool::new(py, false),
+        );
+        let mut rows = Vec::with_capacity(calls.len());
+        for c in calls.iter() {
+            let (inp, out, call, ret) = call_fields(&c)?;
+            // An unhashable (input, output) is in no symmetry group (search.py skips it).
+            let group = match intern(&values, PyTuple::new(py, [&inp, &out])?.as_any()) {
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {
+                    -1 - rows.len() as i64
+                }
+                group => group?,
+            };
+            let inp = inp.downcast::<PyTuple>()?;
+            let f = inp.get_item(0)?;
+            let mut op = LedgerOp {
+                f: 0,
+                from: 0,
+                to: 0,
+                cents: 0,
+                out: if out.is(&unknown) { 2 } else { 1 },
+                read: Vec::new(),
+                overdraft,
+            };
+            match f.downcast::<PyString>()?.to_str()? {
+                "read" => {
+                    if op.out == 1 {
+                        let got = out
+                            .downcast::<PyTuple>()
+                            .map_err(|_| foreign("a read's balances not as a tuple"))?;
+                        for pair in got.iter() {
+                            let pair = pair.downcast::<PyTuple>()?;
+                            let a = number(&pair.get_item(0)?)?;
+                            op.read.push((a, cents(&pair.get_item(1)?)?));
+                        }
+                    }
+                }
+                "deposit" if inp.len() == 3 => {
+                    op.f = 1;
+                    op.from = number(&inp.get_item(1)?)?;
+                    op.cents = cents(&inp.get_item(2)?)?;
+                }
+                "transfer" if inp.len() == 4 => {
+                    op.f = 2;
+                    op.from = number(&inp.get_item(1)?)?;
+                    op.to = number(&inp.get_item(2)?)?;
+                    op.cents = cents(&inp.get_item(3)?)?;
+                    if out.is(no) {
+                        op.out = 0;
+                    } else if op.out == 1 && !out.is(yes) {
+                        return Err(foreign(
+                            "a transfer outcome other than ok, rejected, unknown",
+                        ));
+                    }
+                }
+                _ => return Err(foreign("this ledger operation")),
+            }
+            rows.push((op, group, call, ret));
+        }
+        Ok(Search::new(
+            tables(rows.into_iter()),
+            Rc::from(state),
+            cache_each,
+            slice_steps.max(1),
+        ))
+    };
+    let found = round_robin(parts.len(), start, timeout_s, &mut Vec::new())?;
+    Ok(found.iter().map(part_out).collect())
+}
+
 /// A kv output: unknown, None, or a string.
 fn kv_value(v: &Bound<'_, PyAny>, unknown: &Bound<'_, PyAny>) -> PyResult<(u8, Option<String>)> {
     if v.is(unknown) {
@@ -1219,6 +1415,7 @@ fn prepare_kv_ops(
 fn d11_lincheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_register, m)?)?;
     m.add_function(wrap_pyfunction!(check_kv, m)?)?;
+    m.add_function(wrap_pyfunction!(check_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(prepare_kv_ops, m)?)?;
     m.add_class::<KvParts>()?;
     m.add_class::<KvPrepared>()?;

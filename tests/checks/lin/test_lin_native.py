@@ -22,6 +22,7 @@ from checks.history import Event, HistoryError, pair_operations
 from checks.lin import Call, LinResult, check_history, check_operations, model_named, native
 from checks.lin.checker import LazyParts
 from checks.lin.corpus import CorpusEntry, corpus_dir, corpus_entries
+from checks.lin.models.accounts import LedgerModel
 from checks.lin.search import SearchResult
 
 ROOT = corpus_dir()
@@ -150,7 +151,7 @@ def test_a_model_the_helper_does_not_know_runs_the_reference(
     assert check_history(h, model_named("queue")).engine == "python"
 
 
-@pytest.mark.parametrize("model", ["register", "cas-register", "etcd", "kv"])
+@pytest.mark.parametrize("model", ["register", "cas-register", "etcd", "kv", "ledger"])
 @settings(max_examples=60)
 @given(data=st.data())
 def test_engines_agree_on_random_histories(model: str, data: st.DataObject) -> None:
@@ -163,6 +164,63 @@ def test_engines_agree_on_random_histories(model: str, data: st.DataObject) -> N
     with pytest.MonkeyPatch.context() as mp:
         py, nat = both(mp, lambda: check_operations(ops, m))
     assert outcome(nat) == outcome(py)
+
+
+def wallets() -> dict[str, list[Event]]:
+    """Ledger histories shaped as chapter 4's wallet projection (a payment
+    to a sink of its own, reads of one wallet), opening balances given:
+    good ones, and ones no order explains."""
+    pay = {"from": "u1", "to": "u1>out", "amount": 300}
+    big = {"from": "u1", "to": "u1>out", "amount": 900}
+    return {
+        # A payment in flight while two reads see before and after; a payment
+        # rejected for insufficient funds; one whose outcome is unknown.
+        "good": events(
+            ("invoke", 0, "transfer", pay),
+            ("invoke", 1, "read", ["u1"]),
+            ("ok", 1, "read", {"u1": 1000}),
+            ("invoke", 2, "read", ["u1"]),
+            ("ok", 2, "read", {"u1": 700}),
+            ("ok", 0, "transfer", pay),
+            ("invoke", 0, "transfer", big),
+            ("fail", 0, "transfer", {"error": "insufficient-funds"}),
+            ("invoke", 3, "transfer", pay),
+            ("invoke", 1, "read", ["u1"]),
+            ("ok", 1, "read", {"u1": 700}),
+        ),
+        # A read after the payment was acknowledged shows the old balance.
+        "stale-read": events(
+            ("invoke", 0, "transfer", pay),
+            ("ok", 0, "transfer", pay),
+            ("invoke", 1, "read", ["u1"]),
+            ("ok", 1, "read", {"u1": 1000}),
+        ),
+        # Two acknowledged payments overdraw the wallet.
+        "overdrawn": events(
+            ("invoke", 0, "transfer", big),
+            ("invoke", 1, "transfer", pay),
+            ("ok", 0, "transfer", big),
+            ("ok", 1, "transfer", pay),
+        ),
+        # Rejected for insufficient funds while the wallet held enough.
+        "wrongly-rejected": events(
+            ("invoke", 0, "transfer", pay),
+            ("fail", 0, "transfer", {"error": "insufficient-funds"}),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(wallets()))
+def test_engines_agree_on_wallet_histories(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_native()
+    ops = pair_operations(wallets()[name])
+    model = LedgerModel({"u1": 1000})
+    py, nat = both(monkeypatch, lambda: check_operations(ops, model))
+    assert py.valid is (name == "good")
+    assert outcome(nat) == outcome(py)
+    if name != "good":
+        assert nat.failing is not None and nat.failing.result is not None
+        assert nat.failing.result.stuck is not None
 
 
 def kv_shapes() -> dict[str, list[Event]]:
