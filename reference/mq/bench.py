@@ -3,8 +3,8 @@
 Three `BrokerReplica` processes on loopback (their disks fsynced files) and
 one local node in the bench's process that is both the producer and the
 consumer group. It keeps `inflight` requests outstanding; a request stores
-`batch` half messages (one `CommandBatch` of `SendHalf`) and carries the
-verdicts (`EndTransaction` COMMIT) on the halves its previous request stored:
+`batch` half messages (one `SendHalves`, in a `CommandBatch`) and carries the
+verdicts (`EndTransactions` COMMIT) on the halves its previous request stored:
 one proposal, so one Paxos slot and one fsync, per round trip. The consumer
 side long-polls all its queues at the leader in one read (`PullQueries`, a
 lease read held until one of them grows, as RocketMQ's broker suspends a
@@ -50,6 +50,7 @@ from reference.mq.messages import (
     PullResult,
     PullResults,
     SendHalf,
+    SendHalves,
 )
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
@@ -182,15 +183,20 @@ class MqLoad(Node):
     def _produce(self, ctx: Context, ends: tuple[EndTransactions, ...] = ()) -> None:
         """One request: the verdicts on the last batch, then the next batch's halves."""
         now_ms = ctx.now_ms()
-        halves = []
-        for _ in range(self.batch):
-            mid = f"m{next(self.ids)}"
+        mids = tuple(f"m{next(self.ids)}" for _ in range(self.batch))
+        for mid in mids:
             self.born_ms[mid] = now_ms
-            halves.append(SendHalf(PRODUCERS, TOPIC, mid, mid, Payload(mid, "u1", "m1@pay", 1), 0))
+        bodies = tuple(Payload(mid, "u1", "m1@pay", 1) for mid in mids)
+        # A batch's halves as one command; a single message alone, as RocketMQ sends it.
+        halves = (
+            SendHalves(PRODUCERS, TOPIC, mids, mids, bodies, 0)
+            if self.batch > 1
+            else SendHalf(PRODUCERS, TOPIC, mids[0], mids[0], bodies[0], 0)
+        )
         request_id = f"half/{next(self.requests)}"
         if ends:
             self.commits[request_id] = (now_ms, tuple(m for e in ends for m in e.msg_ids))
-        self._propose(ctx, request_id, CommandBatch((*ends, *halves)))
+        self._propose(ctx, request_id, CommandBatch((*ends, halves)))
 
     def _propose(self, ctx: Context, request_id: str, command: Any) -> None:
         first_ms, _, tries = self.sent.get(request_id, (ctx.now_ms(), command, 0))
@@ -231,7 +237,7 @@ class MqLoad(Node):
             self.ready = True
         elif msg.request_id.startswith("half/"):
             now_ms = ctx.now_ms()
-            stored = tuple(c.msg_id for c in command.commands if isinstance(c, SendHalf))
+            stored = _half_ids(command)
             self._noted(self.stored_ms, stored, now_ms)
             carried = self.commits.get(msg.request_id)
             if carried is not None:
@@ -312,6 +318,17 @@ class MqLoad(Node):
                     self._propose(ctx, request_id, command)
             if self.running:
                 ctx.set_timer(REQUEST_TIMEOUT_MS / 2, "sweep")
+
+
+def _half_ids(request: CommandBatch) -> tuple[str, ...]:
+    """The msg ids of the half messages a request stores."""
+    ids: list[str] = []
+    for command in request.commands:
+        if isinstance(command, SendHalves):
+            ids.extend(command.msg_ids)
+        elif isinstance(command, SendHalf):
+            ids.append(command.msg_id)
+    return tuple(ids)
 
 
 @dataclass(frozen=True)
@@ -607,7 +624,7 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
 
     spent: dict[str, float] = {"load": 0.0, "leader": 0.0, "followers": 0.0}
     replicas = [BrokerMachine(BrokerConfig(queues_per_topic=QUEUES)) for _ in REPLICAS]
-    previous: tuple[SendHalf, ...] = ()
+    previous: tuple[str, ...] = ()
     ids = itertools.count(1)
 
     def timed(role: str, work: Any) -> Any:
@@ -618,14 +635,12 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
 
     def request(r: int) -> bytes:
         nonlocal previous
-        halves = tuple(
-            SendHalf(PRODUCERS, TOPIC, f"m{i}", f"m{i}", Payload(f"m{i}", "u1", "m1@pay", 1), 0)
-            for i in itertools.islice(ids, batch)
-        )
-        verdicts = EndTransactions(PRODUCERS, tuple(h.msg_id for h in previous), True, 0)
-        ends = (verdicts,) if previous else ()
-        previous = halves
-        return encode(Propose(f"half/{r}", CommandBatch((*ends, *halves))))
+        mids = tuple(f"m{i}" for i in itertools.islice(ids, batch))
+        bodies = tuple(Payload(mid, "u1", "m1@pay", 1) for mid in mids)
+        halves = SendHalves(PRODUCERS, TOPIC, mids, mids, bodies, 0)
+        ends = (EndTransactions(PRODUCERS, previous, True, 0),) if previous else ()
+        previous = mids
+        return encode(Propose(f"half/{r}", CommandBatch((*ends, halves))))
 
     def lead(raw: bytes, r: int) -> tuple[bytes, bytes]:
         propose = decode(raw)

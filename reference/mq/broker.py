@@ -41,6 +41,7 @@ from reference.mq.messages import (
     PullQuery,
     SendBack,
     SendHalf,
+    SendHalves,
     SendMessage,
     SendTimer,
     TimerTick,
@@ -79,6 +80,8 @@ def stamp(command: Any, now_ms: float) -> Any:
         return SendHalf(c.producer_group, c.topic, c.msg_id, c.key, c.body, t, c.trace)
     if isinstance(c, EndTransaction):
         return EndTransaction(c.producer_group, c.msg_id, c.commit, c.from_check, t)
+    if isinstance(c, SendHalves):
+        return SendHalves(c.producer_group, c.topic, c.msg_ids, c.keys, c.bodies, t, c.traces)
     if isinstance(c, CommandBatch):
         return CommandBatch(c.commands, t)  # one stamp for all (see machine.apply)
     if isinstance(c, SendMessage):

@@ -37,12 +37,14 @@ from reference.mq.messages import (
     EndTransaction,
     EndTransactions,
     LockQueues,
+    Payload,
     PullQueries,
     PullQuery,
     PullResult,
     PullResults,
     SendBack,
     SendHalf,
+    SendHalves,
     SendMessage,
     SendTimer,
     SendTraces,
@@ -52,6 +54,7 @@ from reference.mq.messages import (
 )
 from reference.mq.mutations import check_mutations
 from reference.mq.timer_wheel import TimingWheel
+from reference.tracing.context import TraceContext
 
 __all__ = [
     "DELAY_LEVELS_MS",
@@ -77,7 +80,9 @@ RETRY_FIRST_LEVEL = 3  # a consumer's first retry waits level 3: 10 s (then 30 s
 PULL_MAX_MESSAGES = 1_024  # a pull asks for pullBatchSize (32 by default); at most this
 PULL_QUERIES_MAX = 256  # queues in one PullQueries
 BATCH_COMMANDS_MAX = 4_096  # commands in one CommandBatch
-BATCHABLE = (SendHalf, EndTransaction, EndTransactions, SendMessage, SendTimer, CommitOffset)
+BATCHABLE = (
+    SendHalf, SendHalves, EndTransaction, EndTransactions, SendMessage, SendTimer, CommitOffset,
+)  # fmt: skip
 
 
 Result = tuple[object, ...]  # a command's answer: ("stored", offset), ("refused", why), ...
@@ -224,6 +229,8 @@ class BrokerMachine:
                 self._end(EndTransaction(group, msg_id, commit, False, at_ms), at_ms)
                 for msg_id in command.msg_ids
             )
+        if isinstance(command, SendHalves):
+            return self._send_halves(command, command.born_ms if now_ms is None else now_ms)
         if isinstance(command, SendMessage):
             return self._send(command, command.born_ms if now_ms is None else now_ms)
         if isinstance(command, CommitOffset):
@@ -270,20 +277,25 @@ class BrokerMachine:
 
     # --8<-- [start:half]
     def _send_half(self, c: SendHalf, now_ms: int) -> Result:
-        if c.msg_id in self.ids:  # a resend after a lost answer: stored once
-            return ("stored", self.ids[c.msg_id])
-        queue_id = queue_of(c.key, self.config.queues_per_topic)
+        return self._store_half(c.producer_group, c.topic, c.msg_id, c.key, c.body, c.trace, now_ms)
+
+    def _store_half(
+        self, group: str, topic: str, msg_id: str, key: str, body: Payload,
+        trace: TraceContext | None, now_ms: int,
+    ) -> Result:  # fmt: skip
+        if msg_id in self.ids:  # a resend after a lost answer: stored once
+            return ("stored", self.ids[msg_id])
+        queue_id = queue_of(key, self.config.queues_per_topic)
         # Stored under the system topic, which no consumer reads: the real
         # topic and queue travel with it (RocketMQ's REAL_TOPIC / REAL_QID).
         half = StoredMessage(
-            len(self.log), c.msg_id, HALF_TOPIC, 0, c.key, c.body, now_ms, 0, 0, c.producer_group,
-            c.trace,
+            len(self.log), msg_id, HALF_TOPIC, 0, key, body, now_ms, 0, 0, group, trace
         )  # fmt: skip
         offset = self._append(half)
-        self.ids[c.msg_id] = offset
-        self.halves[c.msg_id] = _Half(offset)
-        self.half_offsets.setdefault(c.key, []).append(offset)  # ascending: the log only grows
-        self._real_topic[c.msg_id] = (c.topic, queue_id)
+        self.ids[msg_id] = offset
+        self.halves[msg_id] = _Half(offset)
+        self.half_offsets.setdefault(key, []).append(offset)  # ascending: the log only grows
+        self._real_topic[msg_id] = (topic, queue_id)
         return ("stored", offset)
 
     def _end(self, c: EndTransaction, now_ms: int) -> Result:
@@ -360,6 +372,20 @@ class BrokerMachine:
             self._deliver(msg_id, self.held.pop(msg_id))
 
     # --8<-- [end:half]
+
+    def _send_halves(self, c: SendHalves, now_ms: int) -> Result:
+        """Each half message of `c`, as its own SendHalf would be stored."""
+        n = len(c.msg_ids)
+        if n > BATCH_COMMANDS_MAX or len(c.keys) != n or len(c.bodies) != n:
+            return ("refused", f"one key and body per message, at most {BATCH_COMMANDS_MAX}")
+        if c.traces and len(c.traces) != n:
+            return ("refused", "one trace per message, or none")
+        traces = c.traces or (None,) * n
+        group, topic = c.producer_group, c.topic
+        return tuple(
+            self._store_half(group, topic, msg_id, key, body, trace, now_ms)
+            for msg_id, key, body, trace in zip(c.msg_ids, c.keys, c.bodies, traces, strict=True)
+        )
 
     # --8<-- [start:check-pass]
     def _check_pass(self, now_ms: int) -> Result:

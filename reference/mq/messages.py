@@ -39,6 +39,7 @@ __all__ = [
     "PullResults",
     "SendBack",
     "SendHalf",
+    "SendHalves",
     "SendMessage",
     "SendTimer",
     "SendTraces",
@@ -95,6 +96,24 @@ class SendHalf(Message):
     body: Payload
     born_ms: int  # 0 from the client; the leader stamps it
     trace: TraceContext | None = None  # the trace context, a message property
+
+
+@message(name="mq.SendHalves")
+class SendHalves(Message):
+    """A producer's half messages of one topic in one command (a batching producer's
+    SendHalf for each; RocketMQ's batch send, too, wants one topic per batch): the
+    group and topic once, then one entry per message in each column, so the wire
+    and the log carry one record rather than two per message (a SendHalf and its
+    Payload), which is what a replica decodes. Answered with a tuple of each
+    message's result, as SendHalf answers it."""
+
+    producer_group: str
+    topic: str
+    msg_ids: tuple[str, ...]
+    keys: tuple[str, ...]
+    bodies: tuple[Payload, ...]
+    born_ms: int  # 0 from the client; the leader stamps it
+    traces: tuple[TraceContext | None, ...] = ()  # one per message, or none at all
 
 
 @message(name="mq.EndTransaction")
@@ -232,7 +251,14 @@ class CommandBatch(Message):
     messages; it does not batch transactional ones: see the book.)"""
 
     commands: tuple[
-        SendHalf | EndTransaction | EndTransactions | SendMessage | SendTimer | CommitOffset, ...
+        SendHalf
+        | SendHalves
+        | EndTransaction
+        | EndTransactions
+        | SendMessage
+        | SendTimer
+        | CommitOffset,
+        ...,
     ]
     # 0 from the client; the leader stamps the batch once, and every command in
     # it applies at this time (not each command copied to carry it: see broker.stamp).

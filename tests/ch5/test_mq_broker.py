@@ -34,6 +34,7 @@ from reference.mq.messages import (
     PullQuery,
     SendBack,
     SendHalf,
+    SendHalves,
     SendMessage,
     SendTimer,
     TimerTick,
@@ -369,6 +370,7 @@ _TRACE = TraceContext("t1", "s2", "s1", "T")
 # to one of them (with a default) fails here until the sample, and stamp, set it.
 _STAMPED: list[tuple[Any, str]] = [
     (SendHalf(GROUP, TOPIC, "p1", "u1", _BODY, 0, _TRACE), "born_ms"),
+    (SendHalves(GROUP, TOPIC, ("p1",), ("u1",), (_BODY,), 0, (_TRACE,)), "born_ms"),
     (SendMessage(TOPIC, "p1", "u1", _BODY, 0, _TRACE), "born_ms"),
     (SendTimer(TOPIC, "p1", "u1", _BODY, 9_000, 0, _TRACE), "born_ms"),
     (EndTransaction(GROUP, "p1", True, True, 0), "timestamp_ms"),
@@ -399,3 +401,26 @@ def test_stamp_sets_the_leaders_time_and_keeps_every_other_field(
 def test_stamp_leaves_other_commands_as_they_are() -> None:
     offset = CommitOffset("g", TOPIC, 1, 5)
     assert stamp(offset, 1_000.0) is offset
+
+
+def test_half_messages_sent_together_are_stored_as_each_alone() -> None:
+    bodies = tuple(Payload(m, k, "m1@pay", 5) for m, k in (("p1", "u1"), ("p2", "u2")))
+    halves = SendHalves(GROUP, TOPIC, ("p1", "p2"), ("u1", "u2"), bodies, 0, (None, _TRACE))
+    assert decode(encode(halves)) == halves
+    together, alone = BrokerMachine(), BrokerMachine()
+    answers = together.apply(CommandBatch((halves,), timestamp_ms=1_000))
+    for body, trace in zip(bodies, (None, _TRACE), strict=True):
+        alone.apply(SendHalf(GROUP, TOPIC, body.payment_id, body.buyer, body, 1_000, trace))
+    assert answers == ((("stored", 0), ("stored", 1)),)
+    assert together.snapshot() == alone.snapshot()
+    # A resend is stored once, as a SendHalf's; the verdicts then work on each.
+    assert together.apply(halves) == (("stored", 0), ("stored", 1))
+    assert _end(together, "p2", True)[0] == "committed" and _visible(together, "u2") == ["p2"]
+
+
+def test_half_messages_sent_together_need_a_key_and_body_each() -> None:
+    b = BrokerMachine()
+    short = SendHalves(GROUP, TOPIC, ("p1", "p2"), ("u1",), (_BODY, _BODY), 0)
+    assert b.apply(short)[0] == "refused"
+    traces = SendHalves(GROUP, TOPIC, ("p1",), ("u1",), (_BODY,), 0, (_TRACE, _TRACE))
+    assert b.apply(traces)[0] == "refused" and not b.log
