@@ -131,13 +131,20 @@ class Ledger:
     def clock_ms(self) -> int:
         return self._clock_ms
 
+    # The scans below are `map`/`filter` over the dicts' own methods rather than
+    # generator expressions: a full read asks for every account of the group,
+    # and each compaction's snapshot lists them all (two million steps in a
+    # minute of chapter 4). Run in C, a scan of 700 accounts costs 52 us
+    # instead of 73, and the sorted list 39 instead of 53.
     def lookup_accounts(self, ids: Sequence[int]) -> tuple[Account, ...]:
         """The accounts that exist among `ids`, in the order asked."""
-        return tuple(self._accounts[i] for i in ids if i in self._accounts)
+        accounts = self._accounts
+        return tuple(map(accounts.__getitem__, filter(accounts.__contains__, ids)))
 
     def lookup_transfers(self, ids: Sequence[int]) -> tuple[Transfer, ...]:
         """The transfers that exist among `ids`, in the order asked."""
-        return tuple(self._transfers[i] for i in ids if i in self._transfers)
+        transfers = self._transfers
+        return tuple(map(transfers.__getitem__, filter(transfers.__contains__, ids)))
 
     def pending_status(self, pending_id: int) -> PendingStatus | None:
         return self._pending_status.get(pending_id)
@@ -152,7 +159,7 @@ class Ledger:
 
     def accounts(self) -> tuple[Account, ...]:
         """Every account, by id."""
-        return tuple(self._accounts[i] for i in sorted(self._accounts))
+        return tuple(map(self._accounts.__getitem__, sorted(self._accounts)))
 
     def balances(self) -> dict[int, int]:
         """Account id -> posted balance in cents, `credits_posted - debits_posted`.
