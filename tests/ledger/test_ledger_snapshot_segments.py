@@ -280,3 +280,32 @@ def test_snapshot_work_does_not_grow_with_history(monkeypatch: pytest.MonkeyPatc
     assert all(
         x is y for x, y in zip(restored.snapshot().segments, snapshots[-1].segments, strict=True)
     )
+
+
+def test_a_segment_sealed_or_checked_before_is_not_decoded_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Restoring the same bytes again (another replica, another crash) skips the
+    decode and the canonical check; bytes never seen are decoded and checked."""
+    decoded: list[int] = []
+    real = domain.decode_segment
+    monkeypatch.setattr(domain, "_segments_known", {})
+    monkeypatch.setattr(domain, "decode_segment", lambda b, i: decoded.append(i) or real(b, i))
+    ledger = segmented_ledger()  # seals segment 0
+    raw = encode_value(ledger.snapshot())
+    assert round_trip(ledger).snapshot() == ledger.snapshot() and decoded == []
+    domain._segments_known.clear()  # as in a process that never saw it
+    first = Ledger(audit=True)
+    first.restore(decode_value(raw))
+    second = Ledger(audit=True)
+    second.restore(decode_value(raw))
+    assert decoded == [0]  # once: the second restore found it checked
+    assert encode_value(first.snapshot()) == encode_value(second.snapshot()) == raw
+
+
+def test_the_segments_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(domain, "_segments_known", {})
+    for n in range(domain.SEGMENTS_REMEMBERED + 5):
+        domain._remember_segment(encode_value(n), ())
+    assert len(domain._segments_known) == domain.SEGMENTS_REMEMBERED
+    assert encode_value(0) not in domain._segments_known  # the least recently used went
