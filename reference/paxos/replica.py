@@ -152,6 +152,14 @@ class Replica(Voter):
         # Per peer, the highest slot it acknowledged since the last heartbeat.
         self.acked_since_beat: dict[NodeId, int] = {}
         self.changing: Membership | None = None  # a membership change awaiting the arbiter
+        # Fixed by the configuration, so worked out once: each Accept re-arms
+        # the election timer and each applied slot asks when to compact.
+        rank, replicas = cfg.replicas.index(node_id), len(cfg.replicas)
+        self.peers = tuple(r for r in cfg.replicas if r != node_id)
+        # Staggered by rank so the explorer's runs are deterministic.
+        self.election_delay_ms = cfg.election_timeout_ms * (1 + rank / replicas)
+        # Compactions are shifted by rank (see `_next_compaction_slot`).
+        self.compaction_phase = rank * cfg.snapshot_every_slots // replicas
 
     @property
     def commit_index(self) -> int:
@@ -214,11 +222,9 @@ class Replica(Voter):
     # -- election ---------------------------------------------------------------
 
     def _arm_election(self, ctx: Context) -> None:
-        data = self.cfg.replicas
-        rank = data.index(self.node_id)
-        # Staggered by rank so the explorer's runs are deterministic; optional
-        # jitter breaks the symmetry of repeated split votes in long runs.
-        delay_ms = self.cfg.election_timeout_ms * (1 + rank / len(data))
+        # Staggered by rank (`election_delay_ms`); optional jitter breaks the
+        # symmetry of repeated split votes in long runs.
+        delay_ms = self.election_delay_ms
         if self.cfg.election_jitter_ms > 0:
             delay_ms += ctx.random.random() * self.cfg.election_jitter_ms
         ctx.set_timer(delay_ms, "election")
@@ -372,12 +378,11 @@ class Replica(Voter):
 
     # -- phase 2 ------------------------------------------------------------------
 
-    def _log_peers(self) -> list[NodeId]:
+    def _log_peers(self) -> tuple[NodeId, ...]:
         """Who gets accepts: every full replica (a removed one learns from them)."""
-        peers = [r for r in self.cfg.replicas if r != self.node_id]
         if "arbiter-accepts" in self.mutations and self.membership.arbiter is not None:
-            peers.append(self.membership.arbiter)  # mutation: arbiter-accepts
-        return peers
+            return (*self.peers, self.membership.arbiter)  # mutation: arbiter-accepts
+        return self.peers
 
     def _pump(self, ctx: Context) -> None:
         """Batch queued commands into new slots, up to the pipelining window."""
@@ -537,7 +542,7 @@ class Replica(Voter):
         the quorum it waits for alike.
         """
         every = self.cfg.snapshot_every_slots
-        phase = self.cfg.replicas.index(self.node_id) * every // len(self.cfg.replicas)
+        phase = self.compaction_phase  # rank * every // replicas
         return self.snapshot_slot + every - (self.snapshot_slot - phase) % every
 
     # --8<-- [end:compaction-phase]
