@@ -71,7 +71,7 @@ def rehearse(
     The recording is the arrivals of a production run at the forecast, which
     stops when its traffic does (its final phase starts no payment). The runs
     are independent but for the recording, which the levels and the pipeline's
-    drills replay: they go two at a time on two cores (--jobs), each in a
+    drills replay: as many go at once as there are cores (--jobs), each in a
     forked process, with the same figures as one after the other.
     """
     from chapters.ch7_rehearsal.rehearsal import SYSTEMS, RehearsalPlan, slowable
