@@ -56,8 +56,7 @@ class SimDisk(LiveDisk):
     # -- durability ---------------------------------------------------------
     # --8<-- [start:disk-crash]
     def sync(self) -> None:
-        for op in self._pending:
-            self._durable.apply(op)
+        self._durable.apply_all(self._pending)
         self._pending.clear()
         self.syncs += 1
         if self._charge is not None and self.sync_latency_ms > 0:
@@ -87,3 +86,14 @@ class SimDisk(LiveDisk):
     def _write(self, op: tuple[Any, ...]) -> None:
         self._live.apply(op)
         self._pending.append(op)
+
+    # Puts and deletes are nearly every write (a replica's votes and log
+    # records, and their truncation at each compaction): they change the live
+    # values here, as `DiskState.apply` would, without its two calls.
+    def put(self, key: str, value: Any) -> None:
+        self._live.values[key] = value
+        self._pending.append(("put", key, value))
+
+    def delete(self, key: str) -> None:
+        self._live.values.pop(key, None)
+        self._pending.append(("delete", key))

@@ -53,6 +53,22 @@ class DiskState:
         else:  # pragma: no cover - the op kinds are this module's own
             raise AssertionError(f"unknown disk op {kind!r}")
 
+    def apply_all(self, ops: list[tuple[Any, ...]]) -> None:
+        """`apply` each of `ops` in order: a sync's replay of its writes.
+
+        Puts and deletes, nearly all of them, are applied inline (as `apply`
+        does), saving a call per write on the simulator's every fsync.
+        """
+        values, apply = self.values, self.apply
+        for op in ops:
+            kind = op[0]
+            if kind == "put":
+                values[op[1]] = op[2]
+            elif kind == "delete":
+                values.pop(op[1], None)
+            else:
+                apply(op)
+
 
 class LiveDisk(ABC):
     """The Disk protocol's reads and writes over `self._live`; subclasses make writes durable."""
