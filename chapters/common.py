@@ -94,6 +94,7 @@ class PaymentDeployment(Deployment):
         self.traffic_round = 0  # windows planned so far
         self.settled_ms = 0.0  # rolling: merchants' takings are paid back up to here
         self.held_cents: dict[str, int] = {}  # rolling: balances the history acknowledges
+        self.payouts_open: set[str] = set()  # rolling: payouts started, no definite end yet
 
     # -- what a chapter says --------------------------------------------------------
     @abstractmethod
@@ -230,24 +231,48 @@ class PaymentDeployment(Deployment):
 
     # --8<-- [start:pay-back]
     def takings(self, since_ms: float) -> dict[str, int]:
-        """How much each account's balance moved, by acknowledged transfers since `since_ms`.
+        """How much each account's balance moved, by clients' transfers since `since_ms`.
+
+        Money in counts when a transfer is acknowledged. Money out of an
+        account that pays back (`pays_back`: a payout, or a refund) counts
+        when the transfer starts: in flight, or with no answer, it may have
+        moved already, and a merchant's account may overdraw (nothing in the
+        ledger declines one payout too many), so what is planned must stay
+        within what is surely there. A definite failure gives it back; each
+        payout counts once, however often it is asked again (`payouts_open`).
 
         Merchant accounts of one name only ("m3"): a chapter that splits a
         merchant by cell or group ("m3@cell-a") routes payments by the buyer,
         and a merchant is not a buyer it can route. Load-test transfers
         (chapter 7) move shadow money and are not counted.
         """
-        net: dict[str, int] = {}
+        window: list[Event] = []
         for e in reversed(self.history):  # newest first: stop at the last settlement
             if e.time_ms < since_ms:
                 break
+            if e.f == "transfer" and isinstance(e.value, dict):
+                window.append(e)
+        net: dict[str, int] = {}
+        for e in reversed(window):  # in time order: a payout starts before it ends
             value = e.value
-            if e.type != "ok" or e.f != "transfer" or not isinstance(value, dict):
-                continue
             cents = int(value.get("amount_cents", 0))
-            for account, sign in ((str(value.get("to")), 1), (str(value.get("from")), -1)):
-                if account in self.initial:
-                    net[account] = net.get(account, 0) + sign * cents
+            source, sink = str(value.get("from")), str(value.get("to"))
+            out = source in self.initial and self.pays_back(source)
+            key = str(value.get("id"))
+            if e.type == "invoke":
+                if out and key not in self.payouts_open:
+                    self.payouts_open.add(key)
+                    net[source] = net.get(source, 0) - cents
+            elif e.type == "ok":
+                if sink in self.initial:
+                    net[sink] = net.get(sink, 0) + cents
+                if out:
+                    self.payouts_open.discard(key)
+                elif source in self.initial:
+                    net[source] = net.get(source, 0) - cents
+            elif e.type == "fail" and out and key in self.payouts_open:
+                self.payouts_open.discard(key)  # a definite no: the money stayed
+                net[source] = net.get(source, 0) + cents
         return net
 
     def pay_back(self, start_ms: float, end_ms: float) -> int:
@@ -257,11 +282,11 @@ class PaymentDeployment(Deployment):
         left with nothing to pay with); the number of payouts planned.
 
         What a merchant holds is what the history acknowledges (takings less
-        refunds and payouts done) less the payouts still planned, so a payout
-        that never ran (a refund took its turn) is planned again and one too
-        many (in flight when this was counted) is declined, not repeated:
-        what buyers spend comes back to buyers, and steady traffic runs for
-        hours on the opening balances.
+        refunds and payouts started) less the payouts still planned, so a
+        payout that never ran (a refund took its turn) is planned again and
+        none is planned twice (`takings`): what buyers spend comes back to
+        buyers, no merchant pays out money it does not hold, and steady
+        traffic runs for hours on the opening balances.
         """
         held = self.held_cents or dict(self.initial)
         self.held_cents = held
