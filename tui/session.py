@@ -529,6 +529,8 @@ class Session:
         self._mark(
             "judge", f"traffic stopped; heal, recover, final reads by t={done_ms / 1000:.1f} s"
         )
+        if self.paused:  # the final reads take simulated time: paused, j would wait for ever
+            self.toggle_pause()
         return done_ms
 
     def _act(self, op: str, params: dict[str, Any], *, person: bool = True) -> None:
@@ -1064,7 +1066,10 @@ class Session:
                 cut=cut_state.get(n, ""),
                 leader=n in leaders,
                 skew_ms=self.skews_ms.get(n, 0.0),
-                load_tps=telemetry.rate_per_s("txns", n, 1000.0),
+                # A store counts what it served; a gateway serves nothing itself: the
+                # payments that reached it are its load (0 tx/s on every gateway, before).
+                load_tps=telemetry.rate_per_s("txns", n, 1000.0)
+                or telemetry.rate_per_s("requests", n, 1000.0),
                 queue=self.rt.queue_len(n),
             )
             for n in nodes

@@ -226,6 +226,7 @@ class PaymentGateway(Node):
     # --8<-- [start:gateway-pay]
     def _on_pay(self, ctx: Context, src: NodeId, req: PayRequest, hops: int) -> None:
         assert 0 <= hops <= FORWARD_HOPS_MAX, hops
+        ctx.count("requests")  # every payment that reaches this gateway (its load in the TUI)
         if self.load_test is not None:
             traced = self._enter_traced(ctx, src, req)
             if traced is None:

@@ -71,6 +71,19 @@ def test_ch5_l_stalls_the_group_its_lag_grows_and_l_resumes_it() -> None:
     assert {e.value["node"] for e in _nemesis(s, "resume")} == set(members)
 
 
+def test_ch5_l_with_a_producer_selected_resumes_the_stalled_group_not_settlement() -> None:
+    """A newcomer's sequence: l on a loyalty member, x (which selects the producer it
+    kills), l again. The second l stalled settlement too; it resumes loyalty."""
+    s = _session("ch5", 2_000.0)
+    loyalty = s.dep.consumers["loyalty"]
+    s.chapter_action("stall", loyalty[0])
+    assert all(s.rt.status(m) == "paused" for m in loyalty)
+    s.chapter_action("stall", "pay-sh")  # a producer: in no consumer group
+    assert all(s.rt.status(m) == "up" for m in loyalty), s.message
+    assert all(s.rt.status(m) == "up" for m in s.dep.consumers["settlement"])
+    assert "loyalty resumes" in s.message
+
+
 def test_ch5_panel_shows_the_queues_and_x_kills_a_producer_mid_transaction() -> None:
     s = _session("ch5", 2_000.0)
     state = s.dep.broker_state()

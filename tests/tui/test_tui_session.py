@@ -95,6 +95,17 @@ def test_judge_takes_final_reads_and_the_checks_decide(session: Session) -> None
         session.judge()
 
 
+def test_judge_while_paused_runs_the_simulation_its_final_reads_need(session: Session) -> None:
+    """A newcomer paused (space), pressed j, and waited three minutes on "judging…":
+    paused, simulated time stands still and the final reads never come."""
+    session.step(500.0)
+    session.toggle_pause()
+    assert session.paused and session.advance(1.0) == 0.0
+    session.judge()
+    assert not session.paused
+    assert session.advance(0.5) > 0.0  # wall time moves simulated time again
+
+
 def test_speed_ladder_and_single_step(session: Session) -> None:
     assert session.set_speed(1) == 2.0
     assert session.set_speed(-1) == 1.0

@@ -91,8 +91,9 @@ class MqView(ChapterView):
     )
     keys = (
         ViewKey("l", "stall", "stall group",
-                "Stall the selected node's consumer group (settlement if none): every "
-                "member paused, its lag grows; l again resumes it"),
+                "Stall the selected node's consumer group (none selected: a stalled "
+                "group, else settlement): every member paused, its lag grows; l again "
+                "resumes it"),
         ViewKey("x", "kill-producer", "kill mid-txn",
                 "Kill a producer while payments are between half message and verdict: "
                 "the broker's check-back decides them (every 30 s, after 6 s)"),
@@ -212,9 +213,18 @@ class MqView(ChapterView):
     # -- the keys ----------------------------------------------------------------------
     def do_stall(self, session: Session, node: str) -> str:
         dep: MqSource = session.dep
-        group = next((g for g, ms in dep.consumers.items() if node in ms), "settlement")
+        rt = session.rt
+        stalled_groups = [
+            g for g, ms in dep.consumers.items() if all(rt.status(m) == "paused" for m in ms)
+        ]
+        # The selected node's group; else the stalled one, so that l after l resumes
+        # what the first stalled, whatever was selected between (x selects a producer).
+        group = next(
+            (g for g, ms in dep.consumers.items() if node in ms),
+            stalled_groups[0] if stalled_groups else "settlement",
+        )
         members = dep.consumers[group]
-        statuses = {m: session.rt.status(m) for m in members}
+        statuses = {m: rt.status(m) for m in members}
         if all(s == "paused" for s in statuses.values()):
             for m in members:
                 session.restart(m)  # resumes a paused node
