@@ -576,6 +576,11 @@ class D11App(App[None]):
             self.show_frame()
 
     def action_save(self) -> None:
+        # Saving checks the whole run first: seconds on a long one (90 s for a
+        # double11 session in a trial), and it said nothing until done.
+        assert isinstance(self.source, Session), "w is a live session's key (LIVE_ACTIONS)"
+        events = self.source.history_len()
+        self.notify(f"saving: every check judges the whole run first ({events:,} events)…")
         self._save()
 
     @work(thread=True, exclusive=True, group="save")

@@ -176,6 +176,8 @@ async def test_save_then_attach(session: Session, tmp_path: Path) -> None:
     app = D11App(session, autorun=False, store_root=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("k", "w")
+        # Said at once: a long run's save takes a while (90 s, a double11 trial).
+        assert any("saving: every check judges" in str(n.message) for n in app._notifications)
         await app.workers.wait_for_complete()
         await pilot.pause()
     folders = list(tmp_path.glob("*/*"))
