@@ -1,16 +1,21 @@
 """The rehearsal's runs side by side (`chapters/ch7_rehearsal/forks.py`): each run in a
 forked child, its result back by key, an error raised here; and the readiness report
-the same byte for byte whether its runs go two at a time or one after the other."""
+the same byte for byte whether its runs go two at a time or one after the other. Each
+run is judged with the collector's thresholds raised, as its simulation ran."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 
 import pytest
 
+from chapters.ch7_rehearsal import rehearsal
 from chapters.ch7_rehearsal.forks import RunFailed, Runs
 from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, rehearse
+from checks.verdict import Verdict
+from reference.sim.kernel import GC_THRESHOLDS
 
 
 def _pid_and(value: int) -> tuple[int, int]:
@@ -59,3 +64,33 @@ def test_the_pipelines_report_is_the_same_run_two_at_a_time_or_one_after_the_oth
     side_by_side = json.dumps(rehearse(plan, width=2), default=str)
     one_by_one = json.dumps(rehearse(plan, width=1), default=str)
     assert side_by_side == one_by_one
+
+
+class _JudgedRun:
+    """A finished run with no payment: what a level reads, and when its checks ran."""
+
+    history: list[object] = []  # noqa: RUF012
+    traffic_window = (0.0, 1000.0)
+    scale = 1.0
+    thresholds: tuple[int, ...] = ()
+
+    def forecast_tps(self) -> float:
+        return 100.0
+
+    def run_checks(self) -> dict[str, Verdict]:
+        self.thresholds = gc.get_threshold()
+        return {"isolation": Verdict("isolation", True, "no tagged write")}
+
+
+def test_a_level_is_judged_with_the_collectors_thresholds_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The checkers run over the simulation's heap: at Python's thresholds the
+    # collector rescans it over and over (rehearsal._rarely_collected).
+    run = _JudgedRun()
+    monkeypatch.setattr(rehearsal, "_run", lambda *args, **kwargs: (run, {}, 0.0))
+    before = gc.get_threshold()
+    level = rehearsal._level(RehearsalPlan(system="ch7"), 1.1, [])
+    assert level["checks"] == {"isolation": True}
+    assert run.thresholds == GC_THRESHOLDS != before
+    assert gc.get_threshold() == before
