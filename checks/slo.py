@@ -152,11 +152,14 @@ def check_slo(history: list[Event], targets: SloTargets) -> Verdict:
     slow_back = recovered_after_ms is None or recovered_after_ms > targets.recover_within_ms
     # Traffic that stopped before the recovery time was up (a TUI's j pressed seconds
     # after the spike) shows "not back yet", not "never": a prefix, recovery unjudged.
+    # Up means the window of the latest recovery allowed is whole: a recovery at
+    # exactly recover_within_ms shows in the window that starts there (a live view
+    # said "never" for that window's length, then "recovered 5000 ms after it").
     cut_short_s = (traffic_end_ms - calm_ms) / 1000.0
     unjudged = (
         spiky
         and recovered_after_ms is None
-        and (traffic_end_ms - calm_ms < targets.recover_within_ms)
+        and (traffic_end_ms - calm_ms < targets.recover_within_ms + targets.window_ms)
     )
     if unjudged:
         slow_back = False

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from checks.slo import SloTargets
 from tui.app import BOTH_WIDTH, D11App
 from tui.session import Session, SessionConfig, SessionError
 from tui.views import ALL_KEYS, CHAPTER_EXTRA, VIEWS
@@ -263,13 +264,31 @@ def test_ch6_a_spike_pressed_is_judged_by_the_slo_check_once_it_is_over() -> Non
     s = _session("ch6", 2_000.0)
     s.spike()
     seen = []
-    while s.rt.now_ms < 14_000.0:
+    while s.rt.now_ms < 16_000.0:  # the spike's end, 5 s to recover, 1 s window, 1 s answers
         s.step(2_000.0)
         seen.append(next(c for c in s.run_checks() if c.name == "slo"))
     assert [e.f for e in s.dep.history if e.f.startswith("spike-")] == ["spike-start", "spike-end"]
     assert not any(c.valid is False for c in seen), [c.summary for c in seen]  # "not yet"
     assert "judged once it is over" in seen[1].summary
     assert seen[-1].valid is True and "through the spike" in seen[-1].summary, seen[-1]
+
+
+def test_ch6_the_slo_check_waits_for_the_recovery_times_payments_to_be_answered() -> None:
+    """A newcomer's m: "BROKEN: goodput back to normal never" for about a second once
+    the recovery time had passed (its last payments still in flight), then "holds"."""
+    s = _session("ch6", 5_000.0)
+    s.spike()
+    while not any(e.f == "spike-end" for e in s.dep.history):
+        s.step(500.0)
+    end_ms = next(e.time_ms for e in s.dep.history if e.f == "spike-end")
+    s.step(end_ms + SloTargets.recover_within_ms - 500.0 - s.rt.now_ms)
+    seen = []
+    judged_ms = end_ms + SloTargets.recover_within_ms + SloTargets.window_ms + s.dep.deadline_ms
+    while s.rt.now_ms < judged_ms + 1_000.0:
+        s.step(250.0)
+        seen.append(next(c for c in s.run_checks() if c.name == "slo"))
+    assert not any(c.valid is False for c in seen), [c.summary for c in seen]
+    assert seen[-1].valid is True, seen[-1].summary
 
 
 def test_ch6_controls_show_in_events_and_the_keys_edge_keeps_its_brackets() -> None:

@@ -76,14 +76,22 @@ def window_qps(window: Any, now_ms: float) -> tuple[float, float]:
 
 
 def live_slo(
-    whole: LiveCheck, recover_ms: float = SloTargets.recover_within_ms, gateways: int = 1
+    whole: LiveCheck,
+    recover_ms: float = SloTargets.recover_within_ms,
+    gateways: int = 1,
+    answered_within_ms: float = 0.0,
 ) -> LiveCheck:
-    """The SLO check on a run still going: a spike (`m`) is judged once it is over
-    and its recovery time has passed; before that, "back to normal never" would
-    only mean "not yet". A verdict on a run whose rules or switches someone changed
-    by hand (`[`, `]`, `f`) says so, and the flow rule in force: the chapter's
-    claim is for its own rules (`by_hand`, which the live view does not count as
-    the chapter's claim broken)."""
+    """The SLO check on a run still going, on the payments that have had their
+    answers: those started `answered_within_ms` (the clients' deadline) or more
+    ago (`answered_prefix`). On the whole history, the last second's payments,
+    still in flight, made goodput look short and the recovery "never" (a
+    newcomer saw it flip to "holds" two seconds later). A spike (`m`) is
+    judged once it is over and its recovery time has passed in that prefix;
+    before that, "back to normal never" would only mean "not yet". A verdict
+    on a run whose rules or switches someone changed by hand (`[`, `]`, `f`)
+    says so, and the flow rule in force: the chapter's claim is for its own
+    rules (`by_hand`, which the live view does not count as the chapter's
+    claim broken)."""
 
     def slo(history: list[Event]) -> Verdict:
         return _by_hand(_slo(history), history, gateways)
@@ -92,17 +100,39 @@ def live_slo(
         marks = {e.f: e.time_ms for e in history if e.process == NEMESIS}
         start_ms, end_ms = marks.get("spike-start"), marks.get("spike-end")
         now_ms = history[-1].time_ms if history else 0.0
+        answered_ms = now_ms - answered_within_ms  # every payment before this has ended
         if start_ms is not None and (
-            end_ms is None or end_ms < start_ms or now_ms < end_ms + recover_ms
+            end_ms is None
+            or end_ms < start_ms
+            or answered_ms < end_ms + recover_ms + SloTargets.window_ms
         ):
             return Verdict(
                 "slo", "unknown",
                 f"spike from t={start_ms / 1000:.1f} s: judged once it is over and "
-                f"{recover_ms / 1000:g} s of recovery have passed",
+                f"{recover_ms / 1000:g} s of recovery have passed (and their payments "
+                "have been answered)",
             )  # fmt: skip
-        return whole(history)
+        return whole(answered_prefix(history, answered_ms) if answered_within_ms else history)
 
     return slo
+
+
+def answered_prefix(history: list[Event], until_ms: float) -> list[Event]:
+    """`history` without the operations started after `until_ms` (their invoke and
+    their end): a client runs one operation at a time per process, so an event
+    after a dropped invoke, of the same process, is that operation's end."""
+    out: list[Event] = []
+    dropped: set[object] = set()
+    for e in history:
+        if e.process == NEMESIS:
+            out.append(e)
+        elif e.type == "invoke" and e.time_ms > until_ms:
+            dropped.add(e.process)
+        elif e.process in dropped:
+            dropped.discard(e.process)  # its end: dropped with its start
+        else:
+            out.append(e)
+    return out
 
 
 def _by_hand(verdict: Verdict, history: list[Event], gateways: int) -> Verdict:
@@ -153,7 +183,9 @@ class DegradeView(ChapterView):
         if "slo" not in session.dep.checks:
             return {}
         gateways = len(self.gateways(session.dep))
-        return {"slo": live_slo(session.dep.checks["slo"], gateways=gateways)}
+        deadline_ms = float(getattr(session.dep, "deadline_ms", 0.0))
+        slo = live_slo(session.dep.checks["slo"], gateways=gateways, answered_within_ms=deadline_ms)
+        return {"slo": slo}
 
     # -- reading the run -----------------------------------------------------------------
     def gateways(self, dep: DegradeSource) -> list[str]:
