@@ -103,10 +103,17 @@ def check_settlement(events: Sequence[Event], *, escrow_accounts: Iterable[str])
     return Verdict(
         "settlement",
         False,
-        f"Settlement does not match the ledger ({kinds}). First: {problems[0]}.",
+        f"Settlement does not match the ledger ({kinds}). First: {_said(problems[0])}.",
         details,
         problems[:WITNESS_MAX],
     )
 
 
 # --8<-- [end:settlement-check]
+
+
+def _said(problem: dict[str, object]) -> str:
+    """One problem as a reader reads it: "unsettled: account m3@pay, cents 1200"
+    (it was printed as a Python dict)."""
+    rest = ", ".join(f"{k} {v}" for k, v in problem.items() if k != "kind")
+    return f"{problem['kind']}: {rest}" if rest else str(problem["kind"])

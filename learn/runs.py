@@ -122,12 +122,14 @@ def chapter_run(ex: Exercise, req: CheckRequest) -> Outcome:
         )
         broken = [n for n in wanted if run.verdicts[n].valid is not True]
         if broken:
+            # The run as a command that repeats it, its settings as `--set` (they
+            # were printed as a Python dict after it: "with the check's {'orderly': 0}").
+            settings = "".join(f" --set {k}={v}" for k, v in dict(p.get("extra", {})).items())
             command = (
                 f"d11 run {p['chapter']} --scenario {p['scenario']} --variant {p['variant']} "
-                f"--seed {seed} --duration-s {float(p.get('duration_s', 4.0)):g}"
+                f"--seed {seed} --duration-s {float(p.get('duration_s', 4.0)):g}{settings}"
             )
-            settings = p.get("extra")
-            where = f"In `{command}`" + (f", with the check's {settings}:" if settings else ":")
+            where = f"In `{command}`:"
             return Outcome(
                 False,
                 f"{' and '.join(broken)} broken at seed {seed}",

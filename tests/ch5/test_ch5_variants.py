@@ -57,6 +57,7 @@ def test_naive_after_loses_events_under_a_crash_and_only_the_ledger_sees_it() ->
     assert res.as_expected
     settlement = res.verdicts["settlement"]
     assert settlement.valid is False and _problems(res, "settlement") == {"unsettled"}
+    assert "First: unsettled: account " in settlement.summary  # not a Python dict
     # The event was never sent: the delivery checker has nothing to hold it against.
     assert res.verdicts["delivery"].valid is True
     same_seed = _run("transactional", "crash")
