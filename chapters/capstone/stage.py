@@ -60,7 +60,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
@@ -103,7 +103,7 @@ from chapters.stage import (
     StageError,
     StageOptions,
 )
-from checks.history import Event, pair_operations
+from checks.history import Event, pair_operations, paired_once
 from checks.isolation import LOAD_TEST_TRANSFER
 from checks.transfers.history import ABSENT, APPLIED
 from checks.verdict import Verdict
@@ -214,14 +214,9 @@ class CapstoneDeployment(Deployment):
         # processes ("nemesis", "trace", "broker") are one part's each, or the
         # history's own kind of event, and keep their names.
         merged = [
-            replace(e, index=i, extra={**e.extra, "part": name})
+            _moved(e, i, e.process, {**e.extra, "part": name})
             if not name or not isinstance(e.process, int)
-            else replace(
-                e,
-                index=i,
-                process=f"{name}/{e.process}",
-                extra={**e.extra, "part": name, "pid": e.process},
-            )
+            else _moved(e, i, f"{name}/{e.process}", {**e.extra, "part": name, "pid": e.process})
             for i, (_, _, _, e, name) in enumerate(tagged)
         ]
         self._merged = (key, merged)
@@ -285,7 +280,7 @@ class CapstoneDeployment(Deployment):
         for i, e in enumerate(mine):
             extra = {k: v for k, v in e.extra.items() if k not in ("part", "pid")}
             process = e.extra.get("pid", e.process)
-            out.append(replace(e, index=i, process=process, extra=extra))
+            out.append(_moved(e, i, process, extra))
         return out
 
     # -- running: every part ----------------------------------------------------------
@@ -307,13 +302,14 @@ class CapstoneDeployment(Deployment):
     def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
         merged = self.history if history is None else history
-        for check, own in (OWN_CHECKS | self.whole_checks).items():
-            if check in self.checks:
-                out[check] = own(merged)
-        for name, part in self.parts.items():
-            events = self.part_history(name, history)
-            for check, fn in part.checks.items():
-                out[self.check_name(name, check)] = fn(events)
+        with paired_once():  # a part's checkers, one after the other, pair its events once
+            for check, own in (OWN_CHECKS | self.whole_checks).items():
+                if check in self.checks:
+                    out[check] = own(merged)
+            for name, part in self.parts.items():
+                events = self.part_history(name, history)
+                for check, fn in part.checks.items():
+                    out[self.check_name(name, check)] = fn(events)
         return {name: out[name] for name in self.checks if name in out}
 
     def check_name(self, part: str, check: str) -> str:
@@ -975,3 +971,11 @@ def _unsplit(dep: CapstoneDeployment, name: str, check: str) -> Callable[[list[E
 
 
 STAGE = CapstoneStage()
+
+
+def _moved(e: Event, index: int, process: int | str, extra: Mapping[str, Any]) -> Event:
+    """`replace(e, index=index, process=process, extra=extra)`, without
+    `dataclasses.replace`'s look at the fields each time: a rehearsal's
+    level rewrites every event of its history once per part's checks
+    (843,000 of them in 10 simulated s, 4.7 s of CPU by `replace`)."""
+    return Event(e.type, process, e.f, e.value, e.time_ms, index, extra)
