@@ -127,8 +127,21 @@ def check_calls(
 ) -> LinResult:
     """Check prepared calls: the parts interleaved, stopping at the first failure."""
     t0 = time.monotonic()
+    return check_parts(split(calls, model), model, timeout_s, cache_max, dropped, t0)
+
+
+def check_parts(
+    parts: list[Part],
+    model: Model,
+    timeout_s: float | None = None,
+    cache_max: int = CACHE_MAX_TOTAL,
+    dropped: int = 0,
+    t0: float | None = None,
+) -> LinResult:
+    """Check a history split into parts already (by `split`, or by a
+    projection that makes its parts itself), from `t0` (default: now)."""
+    t0 = time.monotonic() if t0 is None else t0
     deadline = None if timeout_s is None else t0 + timeout_s
-    parts = split(calls, model)
     cache_each = max(1000, cache_max // max(1, len(parts)))
     # The compiled search where it is installed and knows the model (the
     # same search, step for step: checks/lin/native.py), else this one.

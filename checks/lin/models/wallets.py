@@ -28,18 +28,23 @@ the accounts no transfer credits.
 ledger history without them is searched whole, as before);
 `wallet_history(events)` returns the wallets' opening balances and the
 projected operations; `project(ops, is_wallet)` projects paired operations
-on the wallets a predicate names.
+on the wallets a predicate names; `wallet_parts(ops, is_wallet, model)`
+makes the parts the checker would search for that projection, without
+the projected operations (chapter 4's check trusts it for "linearizable").
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from checks.history import Event, HistoryError, Operation, pair_operations
+from checks.lin.checker import Part
+from checks.lin.model import UNKNOWN, Call
+from checks.lin.models.accounts import READ, TRANSFER, LedgerModel
 from checks.transfers.history import (
     SETTLE,
     named_accounts,
@@ -120,11 +125,16 @@ def project(ops: Sequence[Operation], is_wallet: Callable[[str], bool]) -> list[
     """The operations projected on each wallet `is_wallet` names: its payments
     as transfers to a sink of its own, and each full read as a read of it."""
     payments = _payments(ops, is_wallet)
-    spans: dict[str, list[tuple[int, float]]] = {}  # wallet -> its payments' (invoke, end)
+    reads = [op for op in ops if _is_full_read(op)]
+    return _reads(reads, is_wallet, _spans(payments)) + [p.operation() for p in payments]
+
+
+def _spans(payments: list[_Payment]) -> dict[str, list[tuple[int, float]]]:
+    """Each wallet's payments' (invoke, end)."""
+    spans: dict[str, list[tuple[int, float]]] = {}
     for p in payments:
         spans.setdefault(p.invoke.value["from"], []).append((p.invoke.index, p.end))
-    reads = [op for op in ops if _is_full_read(op)]
-    return _reads(reads, is_wallet, spans) + [p.operation() for p in payments]
+    return spans
 
 
 @dataclass
@@ -186,7 +196,25 @@ def _reads(
     is_wallet: Callable[[str], bool],
     spans: dict[str, list[tuple[int, float]]],
 ) -> list[Operation]:
-    """Each full read as a read of each wallet, less the quiet spells' repeats.
+    """Each full read as a read of each wallet, less the quiet spells' repeats."""
+    out: list[Operation] = []
+    for op, wallet, cents in _kept_reads(reads, is_wallet, spans):
+        done = op.completion
+        assert done is not None
+        process = f"{op.process}/{wallet}"
+        invoke = Event("invoke", process, "read", [wallet], op.invoke.time_ms, op.invoke.index)
+        ok = Event("ok", process, "read", {wallet: cents}, done.time_ms, done.index)
+        out.append(Operation(process, "read", invoke, ok))
+    return out
+
+
+def _kept_reads(
+    reads: list[Operation],
+    is_wallet: Callable[[str], bool],
+    spans: dict[str, list[tuple[int, float]]],
+) -> Iterator[tuple[Operation, str, Any]]:
+    """(full read, wallet, balance read) of each wallet a read names, less the
+    quiet spells' repeats.
 
     A read of wallet u that overlaps none of u's payments, while every payment
     invoked before it has ended, falls in a quiet spell: every linearization
@@ -206,7 +234,6 @@ def _reads(
     # A read names every account: each is sorted out once, not once a read.
     wallets: dict[object, tuple[str, list[int], list[float]] | None] = {}
     seen: set[tuple[str, int, int]] = set()  # (wallet, spell, balance) already read
-    out: list[Operation] = []
     for op in reads:
         done = op.completion
         assert done is not None
@@ -229,11 +256,7 @@ def _reads(
                 if (wallet, spell, cents) in seen:
                     continue
                 seen.add((wallet, spell, cents))
-            process = f"{op.process}/{wallet}"
-            invoke = Event("invoke", process, "read", [wallet], op.invoke.time_ms, began)
-            ok = Event("ok", process, "read", {wallet: cents}, done.time_ms, ended)
-            out.append(Operation(process, "read", invoke, ok))
-    return out
+            yield op, wallet, cents
 
 
 # --8<-- [end:wallet-projection]
@@ -249,3 +272,55 @@ def _read_value(op: Operation) -> Mapping[Any, Any]:
     if not isinstance(value, Mapping):
         raise HistoryError(f"event {op.invoke.index}: a read's ok value must be a map")
     return value
+
+
+def wallet_parts(
+    ops: Sequence[Operation], is_wallet: Callable[[str], bool], model: LedgerModel
+) -> tuple[list[Part], int] | None:
+    """The parts the checker would search for `project(ops, is_wallet)`, built
+    in one pass, and the number of operations `project` gives.
+
+    The same parts, calls and initial states as `split(prepare(...))` of
+    the projection (tests/checks/lin/test_wallet_parts.py holds them to it),
+    without the projected `Operation`s in between: a minute of chapter 4
+    projects to 360,000 of them, each then read back by the model's
+    `prepare` and split by account, most of the check's time. The calls
+    point at no operation (`op` None), so a report of a failure needs the
+    full path: use this for a verdict of linearizable only, and judge
+    anything else again through `project`. None when a value is not of the
+    usual shape (the full path gives the errors).
+    """
+    payments = _payments(ops, is_wallet)
+    reads = [op for op in ops if _is_full_read(op)]
+    # wallet -> (invoke, process, f, input, output, return) of its calls, as
+    # the model's `prepare` reads the projected operations
+    rows: dict[str, list[tuple[int, str, str, Any, Any, int | None]]] = {}
+    for op, wallet, cents in _kept_reads(reads, is_wallet, _spans(payments)):
+        done = op.completion
+        assert done is not None
+        if type(cents) is not int:
+            return None
+        got = ((wallet, cents),)
+        row = (op.invoke.index, f"{op.process}/{wallet}", READ, (READ, (wallet,)), got, done.index)
+        rows.setdefault(wallet, []).append(row)
+    for p in payments:
+        v = p.invoke.value
+        wallet, cents = v["from"], v["amount"]
+        if type(cents) is not int or cents < 0:
+            return None
+        out, ret = (UNKNOWN, None) if p.done is None else (True, p.done.index)
+        inp = (TRANSFER, wallet, f"{wallet}>out", cents)
+        row = (p.invoke.index, f"{v['id']}/{wallet}", TRANSFER, inp, out, ret)
+        rows.setdefault(wallet, []).append(row)
+    parts = []
+    for wallet, calls in rows.items():
+        calls.sort()  # by invoke (one each), as `split` orders a part
+        paid = any(f == TRANSFER for _, _, f, _, _, _ in calls)
+        key = (wallet, f"{wallet}>out") if paid else (wallet,)  # the accounts its calls name
+        local = [
+            Call(k, process, f, inp, out, invoke, ret)
+            for k, (invoke, process, f, inp, out, ret) in enumerate(calls)
+        ]
+        parts.append(Part(key, local, model.init_part(key)))
+    parts.sort(key=lambda part: len(part.calls))  # `split`'s order: cheapest first
+    return parts, sum(len(part.calls) for part in parts)
