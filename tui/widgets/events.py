@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections import deque
 from typing import TYPE_CHECKING
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from tui.model import EventLine, Frame
@@ -17,9 +22,13 @@ if TYPE_CHECKING:
     from tui.widgets.args import WidgetArgs
 
 
-__all__ = ["EventsPanel"]
+__all__ = ["EventText", "EventsPanel"]
 
 GLYPHS = {"fault": "✖", "heal": "✔", "warn": "▲", "info": "·", "ok": "✔"}
+LINES_MAX = 500  # lines the log keeps
+DETAIL_INDENT = 6  # a detail too long for its line goes under it, this far in
+DETAIL_LINES_MAX = 4  # lines of one detail at most (the last one ends in "…")
+DETAIL_WIDTH_MIN = 24  # narrower than this, wrapping helps nobody: cut as before
 
 
 class EventsPanel(FittedTitle, RichLog):
@@ -29,15 +38,36 @@ class EventsPanel(FittedTitle, RichLog):
     """
 
     def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
-        super().__init__(max_lines=500, wrap=False, markup=False, **kwargs)
+        # min_width 1: a long event is laid out at the log's width (EventText), not
+        # at RichLog's default of 78 columns, which cut it at the log's edge.
+        super().__init__(max_lines=LINES_MAX, wrap=False, markup=False, min_width=1, **kwargs)
+        self._shown: deque[EventText] = deque(maxlen=LINES_MAX)  # to lay out again
+        self._laid_out_width = 0
 
     def show(self, frame: Frame) -> None:
         if frame.events_reset:
             self.clear()
+            self._shown.clear()
         for line in frame.events:
-            self.write(self._line(line))
+            text = self._line(line)
+            self._shown.append(text)
+            self.write(text)
 
-    def _line(self, e: EventLine) -> Text:
+    def on_resize(self, event: Resize) -> None:
+        """A new width lays every event out again (RichLog draws a line once, at the
+        width of its writing: a log written as the panels took their places kept
+        lines cut at the old width). Textual calls RichLog's handler after this
+        one; the first time a size is known, it writes what waited for one."""
+        width = self.scrollable_content_region.width
+        if not self._size_known or width == self._laid_out_width:
+            self._laid_out_width = width
+            return
+        self._laid_out_width = width
+        self.clear()
+        for text in self._shown:
+            self.write(text)
+
+    def _line(self, e: EventLine) -> EventText:
         p = palette(self.app)
         style = {"fault": p.bad, "heal": p.ok, "warn": p.warn, "info": "", "ok": p.ok}[e.severity]
         if e.kind.startswith("check") and "BROKEN" in e.detail:
@@ -48,5 +78,37 @@ class EventsPanel(FittedTitle, RichLog):
         t.append(f"{e.kind:<17} ", style=f"bold {style}".strip())
         if e.node:
             t.append(f"{e.node} ", style="bold")
-        t.append(e.detail)
-        return t
+        return EventText(t, e.detail, style if e.kind.startswith("check") else "")
+
+
+class EventText:
+    """One event as the log draws it, laid out at the width it is drawn at (the
+    log's, known only then): on one line if it fits; else its detail under it,
+    wrapped (at 160 columns a check's verdict was cut to a dozen characters,
+    "check slo BROKEN: good", readable only at 250)."""
+
+    def __init__(self, head: Text, detail: str, detail_style: str = "") -> None:
+        self.head = head
+        self.detail = detail
+        self.detail_style = detail_style
+
+    def lines(self, width: int) -> list[Text]:
+        """The event's lines at `width` columns."""
+        room = width - DETAIL_INDENT
+        if self.head.cell_len + len(self.detail) <= width or room < DETAIL_WIDTH_MIN:
+            one = self.head.copy()
+            one.append(self.detail)  # fits, or too narrow to help: one line, cut at the edge
+            return [one]
+        chunks = textwrap.wrap(self.detail, room, max_lines=DETAIL_LINES_MAX, placeholder=" …")
+        indent = " " * DETAIL_INDENT
+        return [self.head] + [
+            Text(indent + c, style=self.detail_style, no_wrap=True, overflow="ellipsis")
+            for c in chunks
+        ]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.lines(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        whole = self.head.cell_len + len(self.detail)
+        return Measurement(min(whole, DETAIL_INDENT + DETAIL_WIDTH_MIN), whole)
