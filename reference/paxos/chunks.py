@@ -17,8 +17,7 @@ immutable tables are already on disk, and a checkpoint names them.
 from __future__ import annotations
 
 import hashlib
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from reference.codec import Message, message
@@ -138,20 +137,20 @@ def _map_chunks(
         if inert.issuperset(map(type, value)):
             return value  # the bulk of a snapshot (accounts, transfers): looked at in C
         items: list[Any] | None = None  # a copy, made at the first item that changes
-        walk = range(len(value))
-        if memo is not None and len(value) >= _SKIM_MIN_ITEMS:
-            walk = _unknown_indices(value, memo)
-        for index in walk:
-            item = value[index]
+        last, now = _NO_MEMO if memo is None else memo
+        for index, item in enumerate(value):
             item_kind = type(item)
             if item_kind in inert:
                 continue  # a leaf: no call
             if item_kind is tuple:
+                # The memo first: most tuples of a long one (a dedup table's
+                # entries) were here last time, and a lookup is cheaper than
+                # looking at their items' types.
+                if id(item) in last:  # (it holds them: ids unique)
+                    now[id(item)] = item  # chunk-free last time, and immutable
+                    continue
                 if inert.issuperset(map(type, item)):
                     continue  # a small tuple of leaves: no call either
-                if memo is not None and id(item) in memo[0]:  # (it holds them: ids unique)
-                    memo[1][id(item)] = item  # chunk-free last time, and immutable
-                    continue
             new = _map_chunks(item, fn, refs, memo)
             if new is item and item_kind is tuple and memo is not None:
                 memo[1][id(item)] = item
@@ -176,28 +175,7 @@ def _map_chunks(
 
 
 _Memo = tuple[dict[int, tuple[object, ...]], dict[int, tuple[object, ...]]]
-# From this length on, a tuple or list's items known from the last walk are
-# skimmed in C (`_unknown_indices`): a dedup table's unsealed tail is a
-# thousand entries, nearly all of them the same objects as at the last
-# compaction, and a Python loop over them cost as much as the rest of a store.
-_SKIM_MIN_ITEMS = 32
-
-
-def _unknown_indices(value: tuple[Any, ...] | list[Any], memo: _Memo) -> Iterator[int]:
-    """The indices of `value`'s items the last walk did not find chunk-free.
-
-    The others (tuples, so they cannot have changed) are carried into this
-    walk's memo here, as the loop in `_map_chunks` would have done one by one.
-    """
-    last, now = memo
-    ids = list(map(id, value))
-    present = set(ids)
-    unknown = present.difference(last)  # (a tuple's id is unique while `last` holds it)
-    known = present - unknown
-    now.update(zip(known, map(last.__getitem__, known), strict=True))
-    return itertools.compress(range(len(ids)), map(unknown.__contains__, ids))
-
-
+_NO_MEMO: _Memo = ({}, {})  # a walk without one (its `last` stays empty)
 # Types whose values hold no chunk, nor anything the walk looks inside: the
 # scalars, then each flat message class and other leaf type (an enum result)
 # as the walk first meets it. Checked per item, so that a snapshot's

@@ -114,8 +114,8 @@ def test_replicas_compact_at_different_slots() -> None:
 
 
 def test_a_long_tuple_is_walked_alike_with_or_without_its_last_walk() -> None:
-    """A long tuple's items known chunk-free from the last store are skimmed
-    (chunks._unknown_indices); the record must be what a fresh walk makes."""
+    """A long tuple's items known chunk-free from the last store are skipped
+    (by the memo); the record must be what a fresh walk makes."""
     blob = b"x" * 64  # a chunk (CHUNK_MIN_BYTES is 64 here)
     old = [(f"r{i}", (i, "ok")) for i in range(40)]
     kept, fresh = ChunkStore(), ChunkStore()
