@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tui.app import D11App, TooSmall
+from tui.app import MIN_HEIGHT, MIN_WIDTH, D11App, TooSmall
 from tui.replay import Replay
 from tui.session import Session, SessionConfig
 from tui.widgets import ChecksPanel, EventsPanel, StatusBar, TopologyPanel, TrafficPanel
@@ -77,6 +77,23 @@ async def test_cut_and_heal_show_in_topology_events_and_traffic(session: Session
         await pilot.pause()
         checks = text_of(app, ChecksPanel)
         assert "✔ bank" in checks and "✔ ledger" in checks, checks
+
+
+@aio
+async def test_the_header_keeps_the_clock_and_the_speed_at_the_smallest_size() -> None:
+    """At 100 columns chapter 5's title pushed t= and the speed off the header."""
+    app = D11App(Session(SessionConfig(chapter="ch5", seed=1)), autorun=False)
+    async with app.run_test(size=(MIN_WIDTH, MIN_HEIGHT)) as pilot:
+        app.show_frame()
+        await pilot.pause()
+        drawn = app.screen.query_one(StatusBar).render_line(0)  # what is on screen
+        line = "".join(segment.text for segment in drawn)
+        assert "t=0:00.000" in line and "▶ x1" in line, line
+    app = D11App(Session(SessionConfig(chapter="ch5", seed=1)), autorun=False)
+    async with app.run_test(size=(200, 40)) as pilot:
+        app.show_frame()
+        await pilot.pause()
+        assert "The transactional message queue" in text_of(app, StatusBar)
 
 
 @aio

@@ -36,7 +36,7 @@ class StatusBar(Static):
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(" D11 ", style=f"bold reverse {p.accent}")
         t.append(f" {f.chapter} ", style="bold")
-        t.append(f"{f.title}", style=f"bold {p.primary}")
+        title_at = len(t)
         t.append(f"  {'replay' if f.mode == 'replay' else 'scenario'} ", style=p.dim)
         t.append(f.scenario)
         if f.variant:
@@ -63,4 +63,11 @@ class StatusBar(Static):
         t.append(PROFILE_WORDS.get(f.profile, f.profile), style=style)
         t.append("  │ scale ", style=p.dim)
         t.append(f"1:{format_rate(1 / f.scale) if f.scale else '?'}")
+        # The chapter's title gives way first: at 100 columns it pushed the clock
+        # and the speed off the line.
+        room = self.size.width - 2 - t.cell_len if self.size.width else len(f.title)
+        title = f.title if len(f.title) <= room else f.title[: max(room - 1, 0)] + "…"
+        shown = (title if room > 1 else "", f"bold {p.primary}")
+        t = Text.assemble(t[:title_at], shown, t[title_at:])
+        t.no_wrap, t.overflow = True, "ellipsis"
         self.update(t)
