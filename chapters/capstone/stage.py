@@ -973,7 +973,7 @@ def _unsplit(dep: CapstoneDeployment, name: str, check: str) -> Callable[[list[E
 STAGE = CapstoneStage()
 
 
-def _moved(e: Event, index: int, process: int | str, extra: Mapping[str, Any]) -> Event:
+def _moved(e: Event, index: int, process: int | str, extra: Mapping[str, object]) -> Event:
     """`replace(e, index=index, process=process, extra=extra)`, without
     `dataclasses.replace`'s look at the fields each time: a rehearsal's
     level rewrites every event of its history once per part's checks

@@ -212,7 +212,7 @@ def _kept_reads(
     reads: list[Operation],
     is_wallet: Callable[[str], bool],
     spans: dict[str, list[tuple[int, float]]],
-) -> Iterator[tuple[Operation, str, Any]]:
+) -> Iterator[tuple[Operation, str, object]]:
     """(full read, wallet, balance read) of each wallet a read names, less the
     quiet spells' repeats.
 
@@ -274,6 +274,9 @@ def _read_value(op: Operation) -> Mapping[Any, Any]:
     return value
 
 
+_Row = tuple[int, str, str, tuple[object, ...], object, int | None]  # a call, its id aside
+
+
 def wallet_parts(
     ops: Sequence[Operation], is_wallet: Callable[[str], bool], model: LedgerModel
 ) -> tuple[list[Part], int] | None:
@@ -294,14 +297,21 @@ def wallet_parts(
     reads = [op for op in ops if _is_full_read(op)]
     # wallet -> (invoke, process, f, input, output, return) of its calls, as
     # the model's `prepare` reads the projected operations
-    rows: dict[str, list[tuple[int, str, str, Any, Any, int | None]]] = {}
+    rows: dict[str, list[_Row]] = {}
     for op, wallet, cents in _kept_reads(reads, is_wallet, _spans(payments)):
         done = op.completion
         assert done is not None
         if type(cents) is not int:
             return None
         got = ((wallet, cents),)
-        row = (op.invoke.index, f"{op.process}/{wallet}", READ, (READ, (wallet,)), got, done.index)
+        row: _Row = (
+            op.invoke.index,
+            f"{op.process}/{wallet}",
+            READ,
+            (READ, (wallet,)),
+            got,
+            done.index,
+        )
         rows.setdefault(wallet, []).append(row)
     for p in payments:
         v = p.invoke.value
