@@ -823,6 +823,19 @@ fn check_register(
     Ok(found.iter().map(part_out).collect())
 }
 
+/// A ledger call's symmetry group: equal (input, output) by Python's ==, as
+/// search.py's groups. Reads and transfers are compared as the numbers
+/// they hold (accounts by their number in the part); a deposit, whose
+/// output may be any value, by its pair's number in `values`.
+#[derive(Hash, PartialEq, Eq)]
+enum LedgerGroup {
+    Alone(usize), // in no group but its own (an unhashable deposit)
+    Interned(i64),
+    Transfer(u32, u32, i64, u8),
+    Read(Option<Vec<u32>>, Vec<(u32, i64)>), // the accounts asked, the balances read
+    ReadUnknown(Option<Vec<u32>>),
+}
+
 /// Limit on a ledger history's cents (initial balances and amounts, summed):
 /// within it no balance the search computes can overflow.
 const LEDGER_CENTS_MAX: i128 = i64::MAX as i128;
@@ -887,13 +900,7 @@ fn check_ledger(
         let mut rows = Vec::with_capacity(calls.len());
         for c in calls.iter() {
             let (inp, out, call, ret) = call_fields(&c)?;
-            // An unhashable (input, output) is in no symmetry group (search.py skips it).
-            let group = match intern(&values, PyTuple::new(py, [&inp, &out])?.as_any()) {
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {
-                    -1 - rows.len() as i64
-                }
-                group => group?,
-            };
+            let pair = (&inp, &out);
             let inp = inp.downcast::<PyTuple>()?;
             let f = inp.get_item(0)?;
             let mut op = LedgerOp {
@@ -905,8 +912,22 @@ fn check_ledger(
                 read: Vec::new(),
                 overdraft,
             };
-            match f.downcast::<PyString>()?.to_str()? {
-                "read" => {
+            let group = match f.downcast::<PyString>()?.to_str()? {
+                "read" if inp.len() == 2 => {
+                    let asked = inp.get_item(1)?;
+                    let asked = if asked.is_none() {
+                        None
+                    } else {
+                        let asked = asked
+                            .downcast::<PyTuple>()
+                            .map_err(|_| foreign("a read asking for other than a tuple"))?;
+                        Some(
+                            asked
+                                .iter()
+                                .map(|a| number(&a))
+                                .collect::<PyResult<Vec<u32>>>()?,
+                        )
+                    };
                     if op.out == 1 {
                         let got = out
                             .downcast::<PyTuple>()
@@ -916,12 +937,25 @@ fn check_ledger(
                             let a = number(&pair.get_item(0)?)?;
                             op.read.push((a, cents(&pair.get_item(1)?)?));
                         }
+                        LedgerGroup::Read(asked, op.read.clone())
+                    } else {
+                        LedgerGroup::ReadUnknown(asked)
                     }
                 }
                 "deposit" if inp.len() == 3 => {
                     op.f = 1;
                     op.from = number(&inp.get_item(1)?)?;
                     op.cents = cents(&inp.get_item(2)?)?;
+                    // Its output may be any value: (input, output) numbered through
+                    // `values`, by Python's ==; an unhashable pair is in no group
+                    // (search.py skips it).
+                    let (inp, out) = pair;
+                    match intern(&values, PyTuple::new(py, [inp, out])?.as_any()) {
+                        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {
+                            LedgerGroup::Alone(rows.len())
+                        }
+                        id => LedgerGroup::Interned(id?),
+                    }
                 }
                 "transfer" if inp.len() == 4 => {
                     op.f = 2;
@@ -935,9 +969,10 @@ fn check_ledger(
                             "a transfer outcome other than ok, rejected, unknown",
                         ));
                     }
+                    LedgerGroup::Transfer(op.from, op.to, op.cents, op.out)
                 }
                 _ => return Err(foreign("this ledger operation")),
-            }
+            };
             rows.push((op, group, call, ret));
         }
         Ok(Search::new(
