@@ -243,12 +243,20 @@ def _settled(history: list[Event], timed_out: set[Any], end_ms: float) -> dict[s
 
 
 def _load(dep: Measured) -> dict[str, Any]:
-    """Transactions served per store (and per cell in chapter 3)."""
+    """Transactions served per store (and per cell in chapter 3). A stage whose
+    servers are not stores names the nodes that count and what they count
+    (`load_nodes()`, `load_what`: chapter 5's producers and consumers; its Paxos
+    replicas serve through their group and count nothing)."""
     telemetry = getattr(dep.rt, "telemetry", None)
     if telemetry is None:
         return {}
-    per_node = {n: telemetry.counter("txns", n) for n in dep.roles["shard"] + dep.roles["replica"]}
+    nodes = getattr(dep, "load_nodes", None)
+    names = list(nodes()) if callable(nodes) else dep.roles["shard"] + dep.roles["replica"]
+    per_node = {n: telemetry.counter("txns", n) for n in names}
     load: dict[str, Any] = {"txns_by_store": per_node}
+    what = getattr(dep, "load_what", None)
+    if what is not None:
+        load["what"] = what
     if dep.roles["cell"]:
         by_cell: Counter[str] = Counter()
         for n, count in per_node.items():

@@ -235,8 +235,11 @@ def _errors(s: dict[str, Any]) -> Table:
 def _load(s: dict[str, Any]) -> Table:
     load = s["load"]
     per = load.get("txns_by_cell") or load.get("txns_by_store") or {}
-    what = "cell" if "txns_by_cell" in load else "store"
-    t = Table(title=f"load per {what} (transactions served)", show_edge=False)
+    if "txns_by_cell" in load:
+        what, served = "cell", "transactions served"
+    else:  # a stage's own kind of node, and what it counts (chapter 5's)
+        what, served = load.get("what", ("store", "transactions served"))
+    t = Table(title=f"load per {what} ({served})", show_edge=False)
     t.add_column(what)
     t.add_column("txns", justify="right")
     t.add_column("")
@@ -250,6 +253,50 @@ def _load(s: dict[str, Any]) -> Table:
         notes.append(f"{load['forwarded']:,} requests forwarded to the right cell")
     if notes:
         t.caption = "; ".join(notes)
+    return t
+
+
+def _lag(s: dict[str, Any]) -> Table:
+    """Chapter 5's consumer-lag drill: each group's backlog and committed lag, a
+    column per group (the stalled one in bold)."""
+    lag = s["lag"]
+    stall = lag["stall"]
+    groups = lag["groups"]
+    t = Table(
+        title=f"consumer lag: {stall['group']} stalled from {stall['paused_at_ms']:,.0f} to "
+        f"{stall['resumed_at_ms']:,.0f} ms ({', '.join(stall['members'])} paused)",
+        show_edge=False,
+    )
+    t.add_column("messages, ms")
+    for group in groups:
+        t.add_column(Text(group, style="bold" if group == stall["group"] else ""), justify="right")
+
+    def peak(g: dict[str, object], key: str) -> str:
+        value, at_ms = g.get(key), g.get(f"{key}_at_ms")
+        return (
+            "-" if value is None else f"{value:,}" + ("" if at_ms is None else f" ({at_ms:,.0f})")
+        )
+
+    def after(g: dict[str, object], key: str) -> str:
+        if key not in g:
+            return "-"
+        return "never" if g[key] is None else f"{g[key]:,.0f}"
+
+    rows = (
+        ("backlog peak (at)", lambda g: peak(g, "backlog_peak")),
+        ("backlog at the resume", lambda g: f"{g['backlog_at_resume']:,}"),
+        ("caught up after resume", lambda g: after(g, "caught_up_after_resume_ms")),
+        ("committed peak (at)", lambda g: peak(g, "committed_lag_peak")),
+        ("committed 0 after resume", lambda g: after(g, "committed_lag_zero_after_resume_ms")),
+    )
+    for label, cell in rows:
+        t.add_row(label, *(cell(g) for g in groups.values()))
+    t.caption = (
+        "backlog: messages visible to the group and not consumed yet (message trace); "
+        "committed: what the broker's state says the group owes (offsets committed every "
+        f"5 s), read at each of its {lag['committed_lag_samples']:,} applies; after resume: "
+        "until first zero"
+    )
     return t
 
 
@@ -403,6 +450,8 @@ def render(summary: dict[str, Any], console: Console, folder: str | None = None)
     console.print(_over_time(s))
     console.print(Group(_errors(s), _load(s)))
     console.print(_timeline(s))
+    if "lag" in s:
+        console.print(_lag(s))
     if "message_trace" in s:
         console.print(_message_trace(s))
     console.print(_checks(s))

@@ -9,10 +9,12 @@ the message trace into the report's figures (`figures`, `sample_life`).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from typing import Any
 
+from chapters.ch5_mq.lag import LagWatch, Stall, backlog_by_group
 from chapters.ch5_mq.plan import (
     CITIES,
     CONSUMER_GROUPS,
@@ -62,6 +64,9 @@ class MqDeployment(PaymentDeployment):
         self._drained = False
         # The message trace (reference/mq/trace.py): msg id -> its steps, in time order.
         self.lives: dict[str, Life] = {}
+        # The consumer-lag scenario's stalled group, and its broker-side lag samples.
+        self.stall: Stall | None = None
+        self.lag_watch: LagWatch | None = None
         extra = options.extra
         # Chapter 7 on these queues (extra "load_test_share"): a share of the payments
         # is load-test traffic, traced and tagged; its events take the shadow lane.
@@ -77,6 +82,13 @@ class MqDeployment(PaymentDeployment):
 
     def capacity_tps(self) -> float:
         return GROUP_CAPACITY_TPS
+
+    # The report's load table: the nodes that count "txns", and what they count.
+    # The ledger's and the broker's replicas serve through their Paxos groups.
+    load_what = ("node", "payments a producer served, messages a consumer handled")
+
+    def load_nodes(self) -> list[NodeId]:
+        return [*self.producers, *(n for members in self.consumers.values() for n in members)]
 
     def payment_for(
         self, rng: random.Random, time_ms: float, uid: int, mid: int, amount_cents: int
@@ -149,13 +161,17 @@ class MqDeployment(PaymentDeployment):
         replicas that both think they lead (one cut off from the rest, not told yet),
         the one with the higher ballot: the other can commit nothing more, and its
         state froze at the cut (the TUI's queue panel showed it for a whole cut)."""
+        leader = self._broker_leader()
+        return None if leader is None else leader.machine
+
+    def _broker_leader(self) -> BrokerReplica | None:
         leaders = []
         for r in self.brokers:
             if self.rt.status(r) == "up":
                 node = self.rt.node(r)  # type: ignore[attr-defined]
                 if isinstance(node, BrokerReplica) and node.role == "leader":
                     leaders.append(node)
-        return max(leaders, key=lambda node: node.ballot).machine if leaders else None
+        return max(leaders, key=lambda node: node.ballot) if leaders else None
 
     def drained(self) -> bool:
         """No half message waits for its verdict and every group consumed everything
@@ -211,6 +227,9 @@ class MqDeployment(PaymentDeployment):
         """Where the run's messages went, stage by stage (the message trace, summed):
         from the history (what producers and consumers saw) and the broker's state."""
         out: dict[str, Any] = {"message_life": message_life(self.history)}
+        # The "shard" role holds the producers and consumers (the nodes that serve and
+        # count, `load_nodes`): chapter 5 has no shards, one ledger and one broker group.
+        out["shards"] = 0
         resolution = self.final_read_resolution()
         if resolution is not None:
             out["final_read_resolution"] = resolution
@@ -227,9 +246,41 @@ class MqDeployment(PaymentDeployment):
                 "dead_lettered": sum(n for t, n in topics.items() if t.startswith("%DLQ%")),
                 "lag": {g: state.lag(g, t) for g, t in self.lanes()},
             }
+        lag = self.lag_figures()
+        if lag is not None:
+            out["lag"] = lag
         return out
 
     # --8<-- [end:message-life]
+
+    def watch_lag(self, stall: Stall) -> None:
+        """Measure the lag of every group around `stall` (chapters/ch5_mq/lag.py)."""
+        self.stall = stall
+        self.lag_watch = LagWatch(self.lanes(), stall.resumed_at_ms)
+
+    def lag_figures(self) -> dict[str, object] | None:
+        """The stall, and per group its backlog (message trace) and its committed
+        lag (the broker's state, sampled: None where it is out of reach)."""
+        stall, watch = self.stall, self.lag_watch
+        if stall is None or watch is None:
+            return None
+        groups = [g for g, _ in self.lanes()]
+        by_group = backlog_by_group(self.lives, groups, stall)
+        if watch.samples:
+            for g in groups:
+                by_group[g] |= watch.figures(g)
+        return {
+            "stall": dataclasses.asdict(stall),
+            "groups": by_group,
+            "committed_lag_samples": watch.samples,
+        }
+
+    def _sample_lag(self, node: str) -> None:
+        """A broker replica learned a slot: if it leads, read its lags (no event)."""
+        assert self.lag_watch is not None
+        leader = self._broker_leader()  # of two, the higher ballot's (`broker_state`)
+        if leader is not None and leader.node_id == node:
+            self.lag_watch.sample(leader.machine, self.rt.now_ms)
 
     def final_read_resolution(self) -> dict[str, int] | None:
         """The fate of the payments no one got an answer for, as the final read shows
@@ -324,7 +375,10 @@ class MqDeployment(PaymentDeployment):
         """Check passes become timeline notes; a half message set aside after its
         last check is recorded as the broker's report (f="check-max"); message
         trace steps are kept per message (`sample_life`)."""
-        if event.kind == SPAN_EVENT:  # chapter 7's spans: into the history (isolation)
+        if event.kind == "paxos.learn":
+            if self.lag_watch is not None and event.node in self.brokers:
+                self._sample_lag(event.node)
+        elif event.kind == SPAN_EVENT:  # chapter 7's spans: into the history (isolation)
             value = {**event.fields, "node": event.node}
             self.history.append(
                 Event("info", SPAN_PROCESS, "span", value, event.time_ms, len(self.history))

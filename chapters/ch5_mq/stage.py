@@ -44,6 +44,7 @@ from chapters.ch5_mq.build import (
 )
 from chapters.ch5_mq.checkers import add_checks, without_spans
 from chapters.ch5_mq.deployment import Life, MqDeployment
+from chapters.ch5_mq.lag import Stall
 from chapters.ch5_mq.plan import (
     ANY_SCENARIO,
     CITIES,
@@ -295,6 +296,7 @@ def _consumer_lag(dep: Deployment) -> None:
     pause_ms = start_ms + 0.2 * (end_ms - start_ms)
     resume_ms = start_ms + 0.7 * (end_ms - start_ms)
     members = dep.consumers["settlement"]
+    dep.watch_lag(Stall("settlement", list(members), round(pause_ms, 3), round(resume_ms, 3)))
 
     def pause() -> None:
         for n in members:
