@@ -19,7 +19,10 @@ from rich.text import Text
 from reference.cli_options import d11_command
 from reference.traffic.plan import describe_rate, format_scale
 
-__all__ = ["render"]
+__all__ = ["Summary", "render"]
+
+# A run's summary as `d11 run --json` prints it: JSON-shaped, a key per figure.
+Summary = dict[str, Any]
 
 ROWS_MAX = 16  # rows of the over-time table
 BAR_WIDTH = 24
@@ -41,7 +44,7 @@ def _rate(tps: float, scale: float) -> str:
     return describe_rate(tps, scale, "payments/s") if tps > 0 else "0 payments/s"
 
 
-def _headline(s: dict[str, Any]) -> Table:
+def _headline(s: Summary) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold")
     t.add_column()
@@ -98,7 +101,7 @@ def refused(kind: str) -> bool:
     return kind in REFUSED_KINDS or kind.startswith(REFUSED_PREFIXES)
 
 
-def _errors_line(s: dict[str, Any]) -> str:
+def _errors_line(s: Summary) -> str:
     """What "errors" counts: payments whose user saw no acknowledgement, and their fate.
 
     A declined payment is not one of them: its user got an answer, no, because the
@@ -196,7 +199,7 @@ def _timeouts_by_asker(timeouts: int, settled: TimeoutFates) -> str:
     return line
 
 
-def _over_time(s: dict[str, Any]) -> Table:
+def _over_time(s: Summary) -> Table:
     series = s["series"]
     n = len(series["t_ms"])
     group = max(1, -(-n // ROWS_MAX))
@@ -221,7 +224,7 @@ def _over_time(s: dict[str, Any]) -> Table:
     return t
 
 
-def _errors(s: dict[str, Any]) -> Table:
+def _errors(s: Summary) -> Table:
     t = Table(title="errors by kind", show_edge=False)
     t.add_column("kind")
     t.add_column("count", justify="right")
@@ -232,7 +235,7 @@ def _errors(s: dict[str, Any]) -> Table:
     return t
 
 
-def _load(s: dict[str, Any]) -> Table:
+def _load(s: Summary) -> Table:
     load = s["load"]
     per = load.get("txns_by_cell") or load.get("txns_by_store") or {}
     if "txns_by_cell" in load:
@@ -256,7 +259,7 @@ def _load(s: dict[str, Any]) -> Table:
     return t
 
 
-def _lag(s: dict[str, Any]) -> Table:
+def _lag(s: Summary) -> Table:
     """Chapter 5's consumer-lag drill: each group's backlog and committed lag, a
     column per group (the stalled one in bold)."""
     lag = s["lag"]
@@ -300,7 +303,7 @@ def _lag(s: dict[str, Any]) -> Table:
     return t
 
 
-def _checks(s: dict[str, Any]) -> Table:
+def _checks(s: Summary) -> Table:
     t = Table(title="checkers", show_edge=False, expand=True)
     t.add_column("check")
     t.add_column("verdict")
@@ -316,7 +319,7 @@ def _checks(s: dict[str, Any]) -> Table:
     return t
 
 
-def _timeline(s: dict[str, Any]) -> Table:
+def _timeline(s: Summary) -> Table:
     t = Table(title="what happened", show_edge=False)
     t.add_column("t (ms)", justify="right")
     t.add_column("event")
@@ -326,7 +329,7 @@ def _timeline(s: dict[str, Any]) -> Table:
     return t
 
 
-def _message_trace(s: dict[str, Any]) -> Table:
+def _message_trace(s: Summary) -> Table:
     """One message's life, step by step (chapter 5's message trace)."""
     trace = s["message_trace"]
     t = Table(
@@ -342,7 +345,7 @@ def _message_trace(s: dict[str, Any]) -> Table:
     return t
 
 
-def _night(s: dict[str, Any]) -> Group:
+def _night(s: Summary) -> Group:
     """The capstone's parts, one row each, and what the night did to them."""
     t = Table(title="the night, system by system (one simulator, one clock)", show_edge=False)
     for name, justify in (("system", "left"), ("chapter", "left"), ("payments", "right"),
@@ -425,7 +428,7 @@ def _night(s: dict[str, Any]) -> Group:
     return Group(t, *(Text(line) for line in lines))
 
 
-def render(summary: dict[str, Any], console: Console, folder: str | None = None) -> None:
+def render(summary: Summary, console: Console, folder: str | None = None) -> None:
     s = summary
     head = f"{s['chapter']} · {s['title']}"
     rest = f"scenario {s['scenario']} · variant {s['variant']} · seed {s['seed']}"

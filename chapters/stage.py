@@ -254,7 +254,7 @@ class Deployment(ABC):
         """Run every check of this stage on `history` (default: the recorded one)."""
         return self._start_checks(history).wait()
 
-    def start_checks(self, history: list[Event] | None = None) -> PendingChecks:
+    def start_checks(self, history: list[Event] | None = None) -> PendingChecks[Verdict]:
         """`run_checks` begun: `.wait()` gives the verdicts. The harness gathers the
         store folder's figures meanwhile, while forked checkers run."""
         from checks.parallel import PendingChecks
@@ -263,7 +263,7 @@ class Deployment(ABC):
             return PendingChecks.finished(self.run_checks(history))
         return self._start_checks(history)
 
-    def _start_checks(self, history: list[Event] | None) -> PendingChecks:
+    def _start_checks(self, history: list[Event] | None) -> PendingChecks[Verdict]:
         from checks.parallel import start_checks
 
         events = self.history if history is None else history

@@ -33,6 +33,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Generic, TypeVar
 
 from checks.verdict import Verdict
 
@@ -49,14 +50,18 @@ PARALLEL_MIN_EVENTS = 20_000  # events in a history before its checkers are fork
 _MAX_CHILDREN = 8  # checkers running at once at most (the OS shares the cores)
 _CHILD_GC_THRESHOLDS = (100_000, 50, 100)  # gen0 allocations, gen0 and gen1 collections
 
+# What one job gives back: a checker's Verdict, or (a stage that judges in
+# groups, the capstone's parts) a group's verdicts: whatever pickles.
+T = TypeVar("T")
+
 
 class CheckError(RuntimeError):
     """A checker raised in its child process; the message holds its traceback."""
 
 
 def run_checks(
-    checks: Mapping[str, Callable[[], Verdict]], events: int, parallel: bool | None = None
-) -> dict[str, Verdict]:
+    checks: Mapping[str, Callable[[], T]], events: int, parallel: bool | None = None
+) -> dict[str, T]:
     """Each check's verdict, in the order of `checks`.
 
     `events` is the size of the history they judge; `parallel` forces the
@@ -66,8 +71,8 @@ def run_checks(
 
 
 def start_checks(
-    checks: Mapping[str, Callable[[], Verdict]], events: int, parallel: bool | None = None
-) -> PendingChecks:
+    checks: Mapping[str, Callable[[], T]], events: int, parallel: bool | None = None
+) -> PendingChecks[T]:
     """`run_checks` in two halves: the children are forked now, `wait()` collects
     the verdicts. In between the caller may do work of its own (the harness
     gathers the store folder's figures) while the checkers run."""
@@ -88,13 +93,13 @@ def _can_fork() -> bool:
     )
 
 
-class PendingChecks:
+class PendingChecks(Generic[T]):
     """Checks started by `start_checks`; one after the other in `wait` if not forked."""
 
-    def __init__(self, checks: Mapping[str, Callable[[], Verdict]], parallel: bool) -> None:
+    def __init__(self, checks: Mapping[str, Callable[[], T]], parallel: bool) -> None:
         self._checks = dict(checks)
         self._parallel = parallel
-        self._results: dict[str, Verdict] = {}
+        self._results: dict[str, T] = {}
         self._running: dict[Connection, tuple[str, BaseProcess]] = {}  # pipe -> (check, process)
         self._waiting = list(reversed(self._checks))  # popped from the end: in order
         self._done_s = 0.0  # time.monotonic() when the last checker finished
@@ -115,11 +120,12 @@ class PendingChecks:
         return self._done_s
 
     @classmethod
-    def finished(cls, verdicts: Mapping[str, Verdict]) -> PendingChecks:
+    def finished(cls, verdicts: Mapping[str, Verdict]) -> PendingChecks[Verdict]:
         """Checks already run (by a stage with its own `run_checks`): `wait` returns these."""
-        return cls({name: functools.partial(_given, v) for name, v in verdicts.items()}, False)
+        given = {name: functools.partial(_given, v) for name, v in verdicts.items()}
+        return PendingChecks(given, False)
 
-    def wait(self) -> dict[str, Verdict]:
+    def wait(self) -> dict[str, T]:
         """Every check's verdict, in the order of the checks; a checker's exception raises."""
         if not self._parallel:
             verdicts = {name: check() for name, check in self._checks.items()}
@@ -170,7 +176,7 @@ def _given(verdict: Verdict) -> Verdict:
     return verdict
 
 
-def _child(check: Callable[[], Verdict], send: Connection) -> None:
+def _child(check: Callable[[], object], send: Connection) -> None:
     # A checker allocates hundreds of thousands of objects that live until
     # it returns (operations, calls, states) and makes next to no cyclic
     # garbage; at CPython's default thresholds the collector runs thousands

@@ -300,17 +300,33 @@ class CapstoneDeployment(Deployment):
 
     # -- judging: every checker of every chapter -----------------------------------------
     def run_checks(self, history: list[Event] | None = None) -> dict[str, Verdict]:
-        out: dict[str, Verdict] = {}
+        """Every check of the night: the night's own on the whole history, then each
+        part's on its part of it. A part's checkers run one after the other in one
+        job (they pair its events once); on a long history the jobs run side by
+        side in forked processes (checks.parallel), with the same verdicts."""
+        from checks.parallel import run_checks
+
         merged = self.history if history is None else history
-        with paired_once():  # a part's checkers, one after the other, pair its events once
-            for check, own in (OWN_CHECKS | self.whole_checks).items():
-                if check in self.checks:
-                    out[check] = own(merged)
-            for name, part in self.parts.items():
-                events = self.part_history(name, history)
-                for check, fn in part.checks.items():
-                    out[self.check_name(name, check)] = fn(events)
+        jobs: dict[str, Callable[[], dict[str, Verdict]]] = {
+            "": partial(self._own_verdicts, merged)
+        }
+        for name in self.parts:
+            jobs[name] = partial(self._part_verdicts, name, history)
+        out: dict[str, Verdict] = {}
+        for verdicts in run_checks(jobs, len(merged)).values():
+            out |= verdicts
         return {name: out[name] for name in self.checks if name in out}
+
+    def _own_verdicts(self, merged: list[Event]) -> dict[str, Verdict]:
+        with paired_once():
+            own = OWN_CHECKS | self.whole_checks
+            return {check: fn(merged) for check, fn in own.items() if check in self.checks}
+
+    def _part_verdicts(self, name: str, history: list[Event] | None) -> dict[str, Verdict]:
+        with paired_once():  # the part's checkers, one after the other, pair its events once
+            events = self.part_history(name, history)
+            part = self.parts[name]
+            return {self.check_name(name, check): fn(events) for check, fn in part.checks.items()}
 
     def check_name(self, part: str, check: str) -> str:
         """Part `part`'s check `check` on the night: `chapter:check`; chapter 6's own

@@ -20,6 +20,7 @@ from chapters.ch4_paxos.stage import PaxosDeployment
 from chapters.run import RunResult, simulate
 from checks.harness.runner import TestSpec, run_test
 from checks.history import Event
+from checks.verdict import Verdict
 from reference.ledger.directory import transfer_id
 from reference.ledger.service import LedgerReplica
 
@@ -477,3 +478,26 @@ def test_a_door_with_nothing_acknowledged_is_not_judged_valid(night: RunResult) 
                    dep.midnight_ms, 0, {"part": ""})  # fmt: skip
     mine = dataclasses.replace(theirs, value={"req_id": "cells-client-1:3:1"})
     assert door_view([theirs]) == [] and len(door_view([mine])) == 1
+
+
+def test_the_parts_judged_side_by_side_say_what_they_say_one_after_the_other(
+    night: RunResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The night's checks run in jobs (its own, then one per part), forked side by
+    side on a long history: the same verdicts, word for word, as in one process."""
+    import checks.parallel
+
+    dep = night.deployment
+    assert isinstance(dep, CapstoneDeployment)
+    monkeypatch.setattr(checks.parallel, "PARALLEL_MIN_EVENTS", 10**9)  # never forks
+    alone = dep.run_checks()
+    monkeypatch.setattr(checks.parallel, "PARALLEL_MIN_EVENTS", 0)  # always forks
+    assert checks.parallel.forks(len(dep.history), 1 + len(dep.parts))
+    forked = dep.run_checks()
+    assert list(forked) == list(alone) == list(night.verdicts)
+
+    def said(v: Verdict) -> tuple[object, ...]:
+        details = {k: x for k, x in v.details.items() if k != "elapsed_s"}  # wall time
+        return v.valid, v.summary, details
+
+    assert {n: said(v) for n, v in forked.items()} == {n: said(v) for n, v in alone.items()}
