@@ -114,7 +114,7 @@ from reference.net.topology import Topology
 from reference.telemetry import TraceEvent
 from reference.traffic.plan import DEFAULT_SCALE
 
-__all__ = ["STAGE", "CapstoneDeployment", "CapstoneStage"]
+__all__ = ["STAGE", "CapstoneDeployment", "CapstoneStage", "lose_city", "stall_lagging_group"]
 
 CITY_NAMES = tuple(city for city, _ in CITIES)
 DEFAULT_LOST_CITY = "hangzhou"  # the GZone's city: the hardest one to lose
@@ -708,7 +708,7 @@ def _double11(dep: Deployment) -> None:
     dep.rt.call_at(dep.midnight_ms, lambda: dep.mark("door:spike-start", "midnight"))
     dep.rt.call_at(spike_end_ms, lambda: dep.mark("door:spike-end", "midnight"))
     city = lost_city(dep.options)
-    dep.rt.call_at(peak_ms, lambda: _lose_city(dep, city))
+    dep.rt.call_at(peak_ms, lambda: lose_city(dep, city))
     if dep.options.extra.get("elastic", True):
         home, buckets = elastic_range(dep, city)
         out_ms = max(dep.rt.now_ms, dep.midnight_ms - ELASTIC_BEFORE_MS)
@@ -719,7 +719,7 @@ def _double11(dep: Deployment) -> None:
     lag_ms = float(dep.options.extra.get("lag_ms", LAG_MS))
     if lag_ms > 0 and "mq" in dep.parts:
         pause_ms = peak_ms + LAG_AFTER_PEAK_MS
-        dep.rt.call_at(pause_ms, lambda: _stall(dep, pause_ms + lag_ms))
+        dep.rt.call_at(pause_ms, lambda: stall_lagging_group(dep, pause_ms + lag_ms))
 
 
 # --8<-- [end:double11]
@@ -760,7 +760,7 @@ def _move(dep: CapstoneDeployment, buckets: tuple[int, ...], to_cell: str, why: 
             ctx.send(controller, MoveRange(buckets, to_cell, why))
 
 
-def _lose_city(dep: CapstoneDeployment, city: str) -> None:
+def lose_city(dep: CapstoneDeployment, city: str) -> None:
     """Every server of `city`, in every part, crashes at once."""
     dep.lost = (dep.rt.now_ms, city)
     dep.note("city-lost", f"{city}: every server of every system there")
@@ -787,7 +787,7 @@ class Stall:
     drained_after_ms: float | None = None  # committed lag zero this long after resuming
 
 
-def _stall(dep: CapstoneDeployment, resume_ms: float) -> None:
+def stall_lagging_group(dep: CapstoneDeployment, resume_ms: float) -> None:
     """Pause the lagging group's live members, and its shadow twin's (the load test's
     lane of the same group: a rehearsal that throttles a group throttles the one its
     tagged messages go to, so the load test sees the lag production sees); resume

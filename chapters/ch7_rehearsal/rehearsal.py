@@ -607,7 +607,7 @@ def _city_drill(plan: RehearsalPlan, recorded: list[Payment]) -> Figures:
     as the night's drill is: detected, every gateway rerouted (the seeds' sub-100 ms
     is this routing step), the range paying again; goodput's recovery as the store
     crash's; every checker of the pipeline, isolation included, valid."""
-    from chapters.capstone.stage import _lose_city
+    from chapters.capstone.stage import lose_city
 
     marks: dict[str, float] = {}
 
@@ -615,7 +615,7 @@ def _city_drill(plan: RehearsalPlan, recorded: list[Payment]) -> Figures:
         assert isinstance(dep, PipelineRehearsal)
         dep.load_test(recorded)
         at_ms = marks["at_ms"] = rt.now_ms + 200.0 + CRASH_AT_MS
-        rt.call_at(at_ms, lambda: _lose_city(dep, CITY_LOST))
+        rt.call_at(at_ms, lambda: lose_city(dep, CITY_LOST))
 
     duration_s = max(plan.duration_s, CITY_DRILL_S)
     dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
@@ -653,13 +653,13 @@ def _lag_drill(plan: RehearsalPlan, recorded: list[Payment]) -> Figures:
     shadow twin (the load test's lane) stall, then resume with a backlog: how large
     it grew, how long each took to drain, and every checker still valid (each
     payment settled once)."""
-    from chapters.capstone.stage import _stall
+    from chapters.capstone.stage import stall_lagging_group
 
     def prepare(dep: Deployment, rt: Runtime) -> None:
         assert isinstance(dep, PipelineRehearsal)
         dep.load_test(recorded)
         at_ms = rt.now_ms + 200.0 + LAG_AT_MS
-        rt.call_at(at_ms, lambda: _stall(dep, at_ms + LAG_STALL_MS))
+        rt.call_at(at_ms, lambda: stall_lagging_group(dep, at_ms + LAG_STALL_MS))
 
     duration_s = max(plan.duration_s, LAG_DRILL_S)
     dep, _, _ = _run(plan, {"load_factor": 1.0}, "steady", duration_s, prepare)
