@@ -61,11 +61,12 @@ def test_a_request_for_another_cell_is_forwarded_and_counted() -> None:
     gw.on_message(ctx, "c", PayRequest("r1", "p1", "u77", "m1@rz1", 10, 1_000.0))
     req = PayRequest("r1", "p1", "u77", "m1@rz1", 10, 1_000.0)
     assert ctx.take_sent() == [("gw-rz1", Forwarded(req, hops=1))]
-    assert ctx.counters == {"forwarded": 1}
+    assert ctx.counters == {"requests": 1, "forwarded": 1}  # every payment, and this one sent on
     gw.on_message(ctx, "gw-rz1", PayReply("r1", "p1", "paid", "", "db-rz1"))
     assert ctx.take_sent() == [("c", PayReply("r1", "p1", "paid", "", "db-rz1"))]
     gw.on_message(ctx, "c", PayRequest("r2", "p2", "u12", "m1@rz0", 10, 1_000.0))
-    assert ctx.take_sent()[0][0] == "db-rz0" and ctx.counters == {"forwarded": 1}
+    assert ctx.take_sent()[0][0] == "db-rz0"
+    assert ctx.counters == {"requests": 2, "forwarded": 1}  # served here: not forwarded
     gw.on_message(ctx, "ctl", Ping(7))
     assert ctx.take_sent() == [("ctl", Pong(7, "gw-rz0"))]
 
