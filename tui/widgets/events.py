@@ -34,7 +34,7 @@ DETAIL_WIDTH_MIN = 24  # narrower than this, wrapping helps nobody: cut as befor
 class EventsPanel(FittedTitle, RichLog):
     DEFAULT_CSS = """
     EventsPanel { padding: 0 1; background: $surface; scrollbar-size-vertical: 1;
-        scrollbar-background: $surface; }
+        scrollbar-background: $surface; scrollbar-gutter: stable; }
     """
 
     def __init__(self, **kwargs: Unpack[WidgetArgs]) -> None:
@@ -57,8 +57,13 @@ class EventsPanel(FittedTitle, RichLog):
         """A new width lays every event out again (RichLog draws a line once, at the
         width of its writing: a log written as the panels took their places kept
         lines cut at the old width). Textual calls RichLog's handler after this
-        one; the first time a size is known, it writes what waited for one."""
-        width = self.scrollable_content_region.width
+        one; the first time a size is known, it writes what waited for one.
+
+        The width is the panel's own, not its content region's: that one narrows
+        when the scrollbar appears, and laying out again would take the scrollbar
+        away, and so on for ever (the gutter is kept, so the lines fit either way).
+        """
+        width = self.size.width
         if not self._size_known or width == self._laid_out_width:
             self._laid_out_width = width
             return
