@@ -104,8 +104,8 @@ class SendHalves(Message):
     SendHalf for each; RocketMQ's batch send, too, wants one topic per batch): the
     group and topic once, then one entry per message in each column, so the wire
     and the log carry one record rather than two per message (a SendHalf and its
-    Payload), which is what a replica decodes. Answered with a tuple of each
-    message's result, as SendHalf answers it."""
+    Payload), which is what a replica decodes. Answered ("stored", offsets), each
+    message's offset in order, in one answer (machine.py says why)."""
 
     producer_group: str
     topic: str
@@ -131,8 +131,9 @@ class EndTransaction(Message):
 class EndTransactions(Message):
     """A producer's own verdicts on several of its half messages, in one command
     (a batching producer's EndTransaction for each): on the wire and in the log,
-    one string per message rather than one record. Answered with a tuple of each
-    message's result, as EndTransaction answers it."""
+    one string per message rather than one record. Answered in one answer when
+    every verdict did what it asked, ("committed", offsets) or ("rolled-back",
+    count); otherwise with each message's answer, as EndTransaction answers it."""
 
     producer_group: str
     msg_ids: tuple[str, ...]

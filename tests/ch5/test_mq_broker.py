@@ -362,6 +362,19 @@ def test_a_producers_verdicts_in_one_command_answer_each_message() -> None:
     assert _visible(b) == ["p1", "p2"] and {m.born_ms for m in b.log[2:]} == {7}
 
 
+def test_verdicts_that_all_did_what_they_asked_answer_once() -> None:
+    b = BrokerMachine()
+    for m, key in (("p1", "u1"), ("p2", "u1"), ("p3", "u2"), ("p4", "u3")):
+        b.apply(SendHalf(GROUP, TOPIC, m, key, Payload(m, key, "m1@pay", 5), 0))
+    # p2 waits behind p1 (same key, p1 unresolved): -1, as EndTransaction says it.
+    assert b.apply(EndTransactions(GROUP, ("p2", "p3"), True, 5)) == ("committed", (-1, 4))
+    assert b.apply(EndTransactions(GROUP, ("p1", "p4"), False, 6)) == ("rolled-back", 2)
+    assert _visible(b, "u1") == ["p2"] and _visible(b, "u2") == ["p3"]  # p2 once p1 is gone
+    # One verdict that did not do what it asked: an answer per verdict again.
+    mixed = b.apply(EndTransactions(GROUP, ("p4",), True, 7))
+    assert mixed == (("refused", "already rolled-back"),)
+
+
 # -- the leader's stamp -------------------------------------------------------------
 
 _BODY = Payload("p1", "u1", "m1@pay", 5)
@@ -411,10 +424,10 @@ def test_half_messages_sent_together_are_stored_as_each_alone() -> None:
     answers = together.apply(CommandBatch((halves,), timestamp_ms=1_000))
     for body, trace in zip(bodies, (None, _TRACE), strict=True):
         alone.apply(SendHalf(GROUP, TOPIC, body.payment_id, body.buyer, body, 1_000, trace))
-    assert answers == ((("stored", 0), ("stored", 1)),)
+    assert answers == (("stored", (0, 1)),)  # one answer, each message's offset
     assert together.snapshot() == alone.snapshot()
     # A resend is stored once, as a SendHalf's; the verdicts then work on each.
-    assert together.apply(halves) == (("stored", 0), ("stored", 1))
+    assert together.apply(halves) == ("stored", (0, 1))
     assert _end(together, "p2", True)[0] == "committed" and _visible(together, "u2") == ["p2"]
 
 
