@@ -87,6 +87,8 @@ def test_the_bytes_are_the_standard_json_encoders(value: object) -> None:
     "value",
     [
         "caf\u00e9 \u2603",  # beyond ASCII: escaped, as the standard encoder does
+        "\x7f",  # DEL is ASCII, yet the standard encoder escapes it (orjson does not)
+        {"\x7f": None},
         "\ud800",  # a lone surrogate
         2**128 - 2,  # beyond 64 bits (a ledger id may be)
         -(2**70),
@@ -138,6 +140,22 @@ def test_str_enums_travel_as_their_value() -> None:
 def test_malformed_bytes_give_a_codec_error(raw: bytes, error: str) -> None:
     with pytest.raises(CodecError, match=error):
         decode_value(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[1] ", b"[1]\n\t", b'{"a":[1,2]}  ', b"[1][2]", b"[1] x", b"[1,", b"{", b"[", b"[]]"],
+)
+def test_a_document_is_read_whole_as_the_standard_decoder_reads_it(raw: bytes) -> None:
+    # decode_value calls the C scanner directly for a document starting at its
+    # first byte; what it does not end exactly at the end of goes the long way.
+    try:
+        expected: object = json.loads(raw)
+    except json.JSONDecodeError:
+        with pytest.raises(CodecError, match="not valid JSON"):
+            decode_value(raw)
+    else:
+        assert decode_value(raw) == expected
 
 
 def test_decode_refuses_a_value_that_is_not_a_message() -> None:
