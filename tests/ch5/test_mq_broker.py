@@ -375,6 +375,19 @@ def test_verdicts_that_all_did_what_they_asked_answer_once() -> None:
     assert mixed == (("refused", "already rolled-back"),)
 
 
+def test_a_batchs_answers_stay_small_in_the_groups_dedup_table() -> None:
+    # Every answer is kept by the Paxos group's dedup table and encoded again when
+    # a chunk of 1,024 is sealed, on every replica at once: at a tuple per message
+    # that was 195 ms of codec every 65,536 messages of d11 bench mq (its stall).
+    b = BrokerMachine(BrokerConfig(queues_per_topic=8))
+    ids = tuple(f"p{i}" for i in range(1_000, 1_064))
+    bodies = tuple(Payload(m, m, "m1@pay", 5) for m in ids)
+    stored = b.apply(SendHalves(GROUP, TOPIC, ids, ids, bodies, 0))
+    committed = b.apply(EndTransactions(GROUP, ids, True, 9))
+    assert stored == ("stored", tuple(range(64))) and committed[0] == "committed"
+    assert len(encode_value(stored)) + len(encode_value(committed)) < 16 * len(ids)
+
+
 # -- the leader's stamp -------------------------------------------------------------
 
 _BODY = Payload("p1", "u1", "m1@pay", 5)
