@@ -25,13 +25,15 @@ from reference.runtime.control import CONTROL_DIAL_TIMEOUT_S, ForwardingMetrics,
 from reference.runtime.eventloop import loop_factory
 from reference.runtime.gcpolicy import keep_frozen
 from reference.runtime.host import Clock, NodeHost
+from reference.runtime.sampler import PROFILE_MODE_ENV, CpuSampler
 from reference.runtime.spec import NodeSpec, SpecError, set_forward_sink, spec_from_json
 from reference.runtime.transport import MessageFaults, TransportConfig
 
 SECRET_ENV = "D11_CLUSTER_SECRET"
 LOG_ENV = "D11_NODE_LOG"  # append the log to this file instead of stderr
 # Profile the node with cProfile into this directory (`<node>.prof`, rewritten
-# every PROFILE_DUMP_S: the harness SIGKILLs its nodes, so no atexit runs).
+# every PROFILE_DUMP_S: the harness SIGKILLs its nodes, so no atexit runs), or
+# with D11_PROFILE=sample, sample it on CPU time (`<node>.stacks`, sampler.py).
 PROFILE_ENV = "D11_PROFILE_DIR"
 PROFILE_DUMP_S = 1.0
 EXIT_NODE_BUG = 70  # EX_SOFTWARE: a handler raised
@@ -127,7 +129,9 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
     if config.message_faults:
         host.transport.set_message_faults(MessageFaults.from_json(config.message_faults))
     profile_dir = os.environ.get(PROFILE_ENV)
-    if profile_dir:
+    if profile_dir and os.environ.get(PROFILE_MODE_ENV) == "sample":
+        _start_sampler(Path(profile_dir) / f"{config.node_id}.stacks")
+    elif profile_dir:
         _start_profiler(Path(profile_dir) / f"{config.node_id}.prof")
     await host.start(hold=config.hold)
     keep_frozen(asyncio.get_running_loop())  # no full-heap GC pauses (gcpolicy.py)
@@ -165,6 +169,20 @@ def _start_profiler(path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     profiler.enable()
+    loop.call_later(PROFILE_DUMP_S, dump)
+
+
+def _start_sampler(path: Path) -> None:
+    """Sample this process on CPU time (sampler.py), dumping every PROFILE_DUMP_S."""
+    sampler = CpuSampler()
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        sampler.dump(path)
+        loop.call_later(PROFILE_DUMP_S, dump)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sampler.start()
     loop.call_later(PROFILE_DUMP_S, dump)
 
 
