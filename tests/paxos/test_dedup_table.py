@@ -48,3 +48,18 @@ def test_snapshots_reuse_sealed_chunks_and_restore_exactly() -> None:
     fill(copy, 5, first=13)
     fill(state, 5, first=13)
     assert encode_value(copy.snapshot()) == encode_value(state.snapshot())  # same chunking
+
+
+def test_a_sealed_chunk_is_the_encoding_of_its_pairs_each_encoded_as_remembered() -> None:
+    state = ReplicatedState(KVStore(), dedup_max=100_000)
+    state.chunk = 3
+    fill(state, 3)  # each result encoded when remembered; the seal only joins them
+    pairs = tuple((f"r{i}", state.results[f"r{i}"]) for i in range(3))
+    ((encoded, ids),) = state.sealed
+    assert encoded == encode_value(pairs) and ids == ("r0", "r1", "r2")
+    assert not state.tail and not state.tail_encoded
+    fill(state, 1, first=3)  # the tail's encodings survive a restore, for the next seal
+    other = ReplicatedState(KVStore(), dedup_max=100_000)
+    other.chunk = 3
+    other.restore(decode_value(encode_value(state.snapshot())))
+    assert other.tail_encoded == state.tail_encoded == [encode_value(("r3", state.results["r3"]))]
