@@ -155,7 +155,16 @@ def _errors_line(s: Summary) -> str:
             "final phase retries none), so unknown to their users; d11 check ledger on the "
             "run's folder reads their fate from the final read"
         )
-    if s.get("timeouts"):
+    if s.get("timeouts") and settled.get("applied", 0) + settled.get("not_applied", 0) == 0:
+        # The final phase asked and got no answer either (an overloaded store): it
+        # settled nothing (chapter 6's spike without controls).
+        asked = settled.get("asked", s["timeouts"])
+        line += (
+            f"; {s['timeouts']:,} timeouts (no answer by the deadline): the final phase "
+            f"asked {asked:,} of them again and got no answer, so "
+            f"{settled.get('unknown', s['timeouts']):,} stay unknown"
+        )
+    elif s.get("timeouts"):
         line += (
             f"; the final phase settled the {s['timeouts']:,} timeouts: "
             f"{settled.get('applied', 0):,} applied, {settled.get('not_applied', 0):,} not"

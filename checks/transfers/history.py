@@ -356,6 +356,10 @@ class _Setting:
     total_cents: int
     full: list[Read]  # reads of every account, each balance a number
     finals: list[Read]  # full reads begun after the last transfer ended
+    # Reads begun after the last transfer ended that got no ok answer: a final
+    # phase that ran, its reads unanswered (an overloaded store), is not the
+    # same advice as a workload without one.
+    finals_unanswered: int = 0
 
 
 def _setting(
@@ -378,6 +382,11 @@ def _setting(
         total_cents=sum(init.values()),
         full=full,
         finals=[r for r in full if r.invoke_index > last_transfer],
+        finals_unanswered=sum(
+            1
+            for op in ops
+            if op.f == "read" and op.type != "ok" and op.invoke.index > last_transfer
+        ),
     )
 
 

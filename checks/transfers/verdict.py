@@ -68,12 +68,18 @@ def _verdict(
             [e.to_json() for e in errors[:ERRORS_MAX]],
         )
     if not setting.finals:
+        unanswered = setting.finals_unanswered
+        advice = (
+            f"The final phase's {plural(unanswered, 'read')} of the balances got no "
+            "answer before the run ended (a store still overloaded, or down)."
+            if unanswered
+            else "Add a final read phase to the workload."
+        )
         return Verdict(
             "ledger",
             "unknown",
             "No final read of all accounts after the last transfer: whether every "
-            "acknowledged transfer took effect exactly once cannot be told. Add a final "
-            "read phase to the workload.",
+            f"acknowledged transfer took effect exactly once cannot be told. {advice}",
             details,
         )
     if resolution["status"] == "too-many":

@@ -116,6 +116,21 @@ def test_timeouts_nobody_asked_about_again_are_not_called_settled() -> None:
     )
 
 
+def test_timeouts_asked_again_without_an_answer_are_not_called_settled() -> None:
+    """`d11 run ch6 --scenario overload-10x --variant none --seed 1` printed "the final
+    phase settled the 3,338 timeouts: 0 applied, 0 not, 3,338 still unknown": it
+    asked, and the overloaded store answered none (a newcomer's trial)."""
+    settled = {"applied": 0, "not_applied": 0, "unknown": 3338, "asked": 3338}
+    s = {"payments": 3424, "error_rate": 0.975, "errors": {"timeout": 3338},
+         "timeouts": 3338, "settled": settled}  # fmt: skip
+    line = _errors_line(s)
+    assert "settled" not in line, line
+    assert (
+        "; 3,338 timeouts (no answer by the deadline): the final phase asked 3,338 of them "
+        "again and got no answer, so 3,338 stay unknown" in line
+    )
+
+
 def test_timeouts_nobody_asked_about_give_the_final_read_s_resolution() -> None:
     """Chapter 5's clients do not ask again; the line gives the fate the final read
     shows (`d11 run ch5 --scenario crash --seed 1`: d11 check ledger on its folder

@@ -225,6 +225,22 @@ def test_ledger_unknown_without_final_read_or_initial() -> None:
     assert check_ledger(no_init.events, initial={"a": 10, "b": 0}).valid == "unknown"
 
 
+def test_ledger_without_final_read_says_whether_a_final_phase_went_unanswered() -> None:
+    """Chapter 6's spike without controls runs a final phase whose reads time out:
+    the verdict said "Add a final read phase to the workload", which a `d11 run`
+    user cannot do and which was not the cause (a newcomer's trial)."""
+    no_phase = ledger((1, "transfer", T("t1", "a", "b", 10), None, "ok"))
+    v = check_ledger(no_phase.events)
+    assert v.valid == "unknown" and "Add a final read phase" in v.summary
+    unanswered = ledger((1, "transfer", T("t1", "a", "b", 10), None, "ok"))
+    unanswered.invoke(0, "read").info(0, "read")
+    unanswered.invoke(4, "read")  # never answered at all
+    v = check_ledger(unanswered.events)
+    assert v.valid == "unknown", v.summary
+    assert "The final phase's 2 reads of the balances got no answer" in v.summary
+    assert "Add a final read phase" not in v.summary
+
+
 def test_ledger_too_many_indefinite_transfers_is_unknown() -> None:
     h = History()
     accounts = [f"acct{i}" for i in range(8)]
