@@ -123,7 +123,8 @@ def run(
         4.0,
         "--duration-s",
         callback=in_range(0.001, 600, "s"),
-        help="Simulated seconds of traffic.",
+        help="Simulated seconds of traffic; in chapter 6's event scenarios, of the event "
+        "(the spike, the slow dependency), with calm traffic before and after it.",
     ),
     scale: str = typer.Option("", "--scale", help="Simulated payments per real one, e.g. 1/453."),
     store: Path | None = typer.Option(
