@@ -149,7 +149,11 @@ def registered_types() -> dict[str, type[Message]]:
 
 # What the encoder passes through as it is. Not float: a float is checked to be
 # finite (`_encode_float`), since the JSON writer (orjson) would write NaN as null.
-_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})
+# Subclasses of str and int (StrEnum and IntEnum result codes) are added on
+# their first value (`_to_json`): a ledger's results, every one remembered in
+# a replica's dedup chunks, are tuples of them.
+_PLAIN: set[type] = {str, int, bool, type(None)}
+_SCALARS = (bool, int, float, str)
 
 
 def _to_json(value: Any) -> Any:
@@ -166,7 +170,9 @@ def _to_json(value: Any) -> Any:
         return encoder(value)
     if isinstance(value, Message):
         raise CodecError(f"{kind.__name__} is not a registered message")
-    if isinstance(value, bool | int | float | str):
+    if isinstance(value, _SCALARS):
+        if not isinstance(value, float):
+            _PLAIN.add(kind)  # its next values pass without a call
         return value  # an enum of int or str travels as its plain value
     for base, encoder in _ENCODERS.items():
         if isinstance(value, base):

@@ -119,6 +119,20 @@ def test_messages_round_trip_and_nest() -> None:
 
 def test_str_enums_travel_as_their_value() -> None:
     assert decode_value(encode_value(Colour.RED)) == "red"
+    # After the first value the encoder passes the enum's values without a
+    # call (they are plain str underneath): the bytes stay the same.
+    first = encode_value((Colour.RED, [Colour.RED], {"c": Colour.RED}))
+    assert encode_value((Colour.RED, [Colour.RED], {"c": Colour.RED})) == first
+    assert first == b'{"$t":["red",["red"],{"c":"red"}]}'
+
+
+def test_a_float_subclass_is_not_learned_as_plain() -> None:
+    # Floats go through `_encode_float` (finite or refused): not passed by class.
+    class Ratio(float):
+        pass
+
+    assert encode_value(Ratio(0.5)) == b"0.5"
+    assert float not in codec._PLAIN and Ratio not in codec._PLAIN
 
 
 @pytest.mark.parametrize(
