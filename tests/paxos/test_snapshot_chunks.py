@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from reference.disk.sim import SimDisk
+from reference.mq.messages import Payload, StoredMessage, TraceEntry
 from reference.paxos import KVStore, PaxosConfig, Replica
-from reference.paxos.chunks import KEY_CHUNK, ChunkRef, ChunkStore
+from reference.paxos.chunks import KEY_CHUNK, ChunkRef, ChunkStore, _is_flat
 from reference.paxos.messages import Accept, CatchUpReply, CatchUpRequest, Membership
 from reference.paxos.replica import KEY_SNAPSHOT
 from reference.testing import RecordingContext
@@ -127,3 +128,22 @@ def test_a_long_tuple_is_walked_alike_with_or_without_its_last_walk() -> None:
     assert stored[1][40] == ("r40", (ChunkRef(kept.keys_by_id[id(blob)][1]),))
     assert stored[1][:40] == value[1][:40] and stored[1][40:] != value[1][40:]
     assert kept._chunk_free.keys() == fresh._chunk_free.keys()  # the same memo for the next
+
+
+def test_a_message_of_scalars_tuples_and_flat_messages_is_not_looked_inside() -> None:
+    """A broker's commit log and trace topic (messages holding a flat payload, a
+    trace context, a tuple of (name, scalar) pairs) are leaves of the walk; a
+    message that may hold bytes is still looked inside, and its bytes stored."""
+    assert _is_flat(StoredMessage) and _is_flat(TraceEntry)
+    assert not _is_flat(CatchUpReply)  # (its snapshot: `tuple[int, Any]`)
+    log = tuple(
+        StoredMessage(i, f"m{i}", "payments", 0, "k", Payload(f"p{i}", "u1", "m1", 5), i)
+        for i in range(3)
+    )
+    trace = (TraceEntry("m0", "stored", 1.5, "brk", (("queue", 0), ("tagged", True))),)
+    big = b"x" * 100  # over the test's 64-byte chunks
+    disk = SimDisk()
+    stored = ChunkStore().store(disk, (log, trace, CatchUpReply((), (3, big))))
+    assert stored[0] is log and stored[1] is trace  # the same objects: nothing inside them
+    ref = stored[2].snapshot[1]
+    assert isinstance(ref, ChunkRef) and disk.get(ref.key) == big
