@@ -379,8 +379,29 @@ def _unshown_variant_note(result: TestResult) -> str | None:
     )
 
 
+def _expected_failure_note(result: TestResult) -> str | None:
+    """An invalid run whose every invalid check is one its scenario expects of its
+    variant: `d11 run` printed EXPECTED FAILURE for it, and its replay must not read
+    as a new failure (a newcomer's trial)."""
+    invalid = [name for name, v in result.verdicts.items() if v.valid is False]
+    judged = [result.judged.get(name) for name in invalid]
+    if not invalid or any(j is None or j.outcome != "expected-failure" for j in judged):
+        return None
+    variant = f" of the variant {result.spec.variant}" if result.spec.variant else ""
+    return (
+        f"every invalid check ({', '.join(invalid)}) is what this scenario expects{variant}: "
+        "an expected failure, as `d11 run` calls it"
+    )
+
+
+def _title(spec: TestSpec) -> str:
+    """The run's name and seed; a scenario's name holds no variant: add it."""
+    variant = f" · variant {spec.variant}" if spec.scenario and spec.variant else ""
+    return f"{spec.name}{variant} · seed {spec.seed}"
+
+
 def _print_result(result: TestResult, folder: Path | None) -> None:
-    table = Table(title=f"{result.spec.name} · seed {result.spec.seed}", title_justify="left")
+    table = Table(title=_title(result.spec), title_justify="left")
     for column in ("check", "verdict", "outcome", "summary"):
         table.add_column(column)
     for name, verdict in result.verdicts.items():
@@ -395,7 +416,7 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
         f"digest {result.digest or '-'}"
     )
     console.print(f"overall: {_verdict_style(result.valid)}")
-    note = _unshown_variant_note(result)
+    note = _unshown_variant_note(result) or _expected_failure_note(result)
     if note:
         console.print(f"note: {note}", soft_wrap=True)
     if folder is not None:
