@@ -48,10 +48,20 @@ class EventsPanel(FittedTitle, RichLog):
         if frame.events_reset:
             self.clear()
             self._shown.clear()
+        # Hidden: v shows the chapter's panel instead of this one. (Before any size is
+        # known, RichLog keeps what is written for its first width itself.)
+        hidden = self._size_known and self.size.width == 0
+        if hidden:
+            # Written now, a line would be laid out at no width, one "…" each (RichLog
+            # shrinks it to its content region, 0 columns, then widens it to min_width
+            # 1), and would stay so when shown again at the width it had before: kept
+            # for the Resize that shows the panel, which lays every line out again.
+            self._laid_out_width = 0
         for line in frame.events:
             text = self._line(line)
             self._shown.append(text)
-            self.write(text)
+            if not hidden:
+                self.write(text)
 
     def on_resize(self, event: Resize) -> None:
         """A new width lays every event out again (RichLog draws a line once, at the
@@ -64,6 +74,9 @@ class EventsPanel(FittedTitle, RichLog):
         away, and so on for ever (the gutter is kept, so the lines fit either way).
         """
         width = self.size.width
+        if width == 0:  # hidden (see show): laid out when it has a width again
+            self._laid_out_width = 0
+            return
         if not self._size_known or width == self._laid_out_width:
             self._laid_out_width = width
             return
