@@ -81,8 +81,8 @@ delivery checker: every effect applied once, whatever was redelivered.
         region="half",
         patches=(
             (
-                "        if half is None and c.commit and self._mutated_recommit(c.msg_id):\n",
-                '        if half is None and c.commit and self.ops.get(c.msg_id) == "committed":\n'
+                "        if half is None and commit and self._mutated_recommit(msg_id):\n",
+                '        if half is None and commit and self.ops.get(msg_id) == "committed":\n'
                 "            # committed already: answer the producer's retry as before\n",
             ),
             (  # the zoo's switch, which would give the place away

@@ -91,12 +91,10 @@ def test_a_broker_fixed_another_way_passes_but_needs_the_zoo_name(ws: Workspace)
     ex = get_exercise("ch5-find-recommit")
     ws.start(ex)
     target = ws.path / ex.file
-    planted = '            return ("committed", self._append(self._visible(c.msg_id, now_ms)))\n'
+    planted = '            return ("committed", self._append(self._visible(msg_id, now_ms)))\n'
     text = target.read_text()
     assert text.count(planted) == 1
-    target.write_text(
-        text.replace(planted, '            return ("committed", self.ids[c.msg_id])\n')
-    )
+    target.write_text(text.replace(planted, '            return ("committed", self.ids[msg_id])\n'))
     wrong = check(ws, ex, answer="commit-after-rollback")
     assert wrong.status == "fail" and "commit-after-rollback" in wrong.headline
     assert check(ws, ex, answer="recommit").passed
@@ -144,13 +142,12 @@ def test_a_commit_after_a_rollback_must_be_refused(ws: Workspace) -> None:
     ws.start(ex)
     target = ws.path / ex.file
     text = target.read_text()
-    planted = 'and self.ops.get(c.msg_id) == "committed":\n'
+    planted = 'and self.ops.get(msg_id) == "committed":\n'
     assert text.count(planted) == 1
-    text = text.replace(planted, "and self.ops.get(c.msg_id) is not None:\n")
-    text = text.replace(
-        'return ("committed", self._append(self._visible(c.msg_id, c.timestamp_ms)))',
-        'return ("committed", self.ids[c.msg_id])',
-    )
+    text = text.replace(planted, "and self.ops.get(msg_id) is not None:\n")
+    recommit = 'return ("committed", self._append(self._visible(msg_id, now_ms)))'
+    assert text.count(recommit) == 1  # the planted branch's (the zoo's switch is taken out)
+    text = text.replace(recommit, 'return ("committed", self.ids[msg_id])')
     target.write_text(text)
     result = check(ws, ex, answer="recommit")
     assert result.status == "fail"
