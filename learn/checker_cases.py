@@ -145,11 +145,12 @@ def isolation_rules(ex: Exercise, req: CheckRequest) -> Outcome:
         verdict = leak.verdicts["isolation"]
         lost = int(verdict.details.get("violations", {}).get("lost-tag", 0))
         if verdict.valid is not False or lost == 0:
+            command = f"d11 run ch7 --scenario {p['scenario']} --variant leak --seed {seed}"
             return Outcome(
                 False,
                 f"the planted leak is not caught at seed {seed}: a checker that misses it "
                 "is not trusted",
-                [f"`d11 run ch7 --variant leak --seed {seed}`: the gateway drops the tag "
+                [f"`{req.on_your_code(command)}`: the gateway drops the tag "
                  "(reference/tracing/leaky.py); the stores' spans are untagged but their "
                  "trace and payment are a load-test payment's.",
                  f"  isolation: {clip(verdict.summary)}"],

@@ -156,10 +156,11 @@ def check_command(
         result = ws.precheck(ex) or ws.run_check(ex, seeds=seeds, answer=answer)
         if result.status != "not-started":
             ws.record(ex, result, seeds)
-        passed = set(ws.load()["passed"])
+        state = ws.load()
+        passed, current = set(state["passed"]), state.get("current", "")
     except LearnError as exc:
         _fail(str(exc))
-    _print_result(ex, result, passed, answer)
+    _print_result(ex, result, passed, answer, current)
     if seeds > 1 and ex.kind == "measure":
         typer.echo(f"(--seeds does not apply to {ex.id}: its question is about one run)")
     if not result.passed:
@@ -177,7 +178,11 @@ def _say_about_answer(ex: Exercise, result: CheckResult, answer: str | None) -> 
 
 
 def _print_result(
-    ex: Exercise, result: CheckResult, passed: set[str], answer: str | None = None
+    ex: Exercise,
+    result: CheckResult,
+    passed: set[str],
+    answer: str | None = None,
+    current: str = "",
 ) -> None:
     took = f"({result.seconds:.1f} s)" if result.seconds else ""
     if result.passed:
@@ -190,7 +195,13 @@ def _print_result(
             typer.echo(line)
         nxt = _next_after(ex.id, passed)
         typer.echo("")
-        if nxt is None:
+        if current and current != ex.id and current not in passed:
+            # The one started last and not passed yet (checked here by its id) comes
+            # first, as `status` says: "now".
+            now = get_exercise(current)
+            again = " --answer ..." if now.needs_answer else ""
+            typer.echo(f"Next:   d11 learn check {now.id}{again}   (you are on {now.title!r})")
+        elif nxt is None:
             typer.echo("Every exercise is done. d11 learn status shows them all.")
         else:
             typer.echo(f"Next:   d11 learn start {nxt.id}   ({nxt.title})")

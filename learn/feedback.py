@@ -3,7 +3,6 @@ the operations a failing verdict names, as the few clipped lines a learner reads
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING
 
@@ -16,8 +15,12 @@ if TYPE_CHECKING:
 __all__ = ["clip", "history_lines", "schedule_lines", "verdict_lines"]
 
 WITNESS_ITEMS_MAX = 3  # violations shown per failing checker
-HISTORY_LINES_MAX = 8  # history events shown per failing run
+HISTORY_LINES_MAX = 12  # history events shown per failing run, over all the operations
+NAMED_OPS_MAX = 3  # operations whose history is shown: the first the verdicts name
 TEXT_MAX = 400  # characters of one shown value
+
+_OP_ID = re.compile(r"client-[\w-]+?-\d+(?=[^\w-]|$)")
+_INDEX = re.compile(r"\bindex (\d+)|indices \[([\d, ]+)\]")  # "at index 964", "indices [263, 3936]"
 
 
 def schedule_lines(result: TestResult) -> list[str]:
@@ -35,38 +38,53 @@ def verdict_lines(result: Judged, names: list[str]) -> list[str]:
     out: list[str] = []
     for name in names:
         verdict = result.verdicts[name]
+        summary = " ".join(verdict.summary.split())
         out.append(f"  {name}: {clip(verdict.summary)}")
-        for item in _witness_items(verdict.witness):
-            if " ".join(item.split()) not in " ".join(verdict.summary.split()):
-                out.append(f"    - {clip(item)}")  # what the summary does not say already
+        for item, values in _witness_items(verdict.witness):
+            if " ".join(item.split()) in summary or (values and all(v in summary for v in values)):
+                continue  # the summary says it already (its "First: ...")
+            out.append(f"    - {clip(item)}")
     return out
 
 
-def _witness_items(witness: object) -> list[str]:
+def _witness_items(witness: object) -> list[tuple[str, list[str]]]:
+    """The first violations of a witness, each as a reader reads it, with the values
+    it names (to tell whether the summary said it already)."""
     items = witness if isinstance(witness, list) else [witness] if witness else []
-    out: list[str] = []
+    out: list[tuple[str, list[str]]] = []
     for item in items[:WITNESS_ITEMS_MAX]:
-        if isinstance(item, dict):
-            words = item.get("explanations") or [item.get("message") or item.get("id") or item]
-            out.extend(str(w) for w in words[:WITNESS_ITEMS_MAX])
+        if isinstance(item, dict) and (item.get("explanations") or item.get("message")):
+            words = item.get("explanations") or [item["message"]]
+            out.extend((str(w), []) for w in words[:WITNESS_ITEMS_MAX])
+        elif isinstance(item, dict):
+            out.append(_said(item))
         else:
-            out.append(str(item))
+            out.append((str(item), []))
     return out[:WITNESS_ITEMS_MAX]
 
 
+def _said(item: dict[str, object]) -> tuple[str, list[str]]:
+    """One violation labelled, as the checkers word their "First: ...": "lost: id
+    client-1-42, group loyalty: committed at index 1013, never delivered" (a bare id
+    said nothing of what was wrong with it)."""
+    words = str(item.get("words") or "")
+    named = {k: v for k, v in item.items() if k not in ("kind", "words") and v not in ("", None)}
+    named = {k: v for k, v in named.items() if not isinstance(v, list | dict) or v}
+    label = ", ".join(f"{k} {v}" for k, v in named.items() if str(v) not in words)
+    text = ": ".join(part for part in (str(item.get("kind", "")), label, words) if part)
+    values = [str(v) for v in named.values() if not isinstance(v, list | dict)]
+    return text, values + ([words] if words else [])
+
+
 def history_lines(result: Judged, wanted: tuple[str, ...]) -> list[str]:
-    """The history of the operations the failing verdicts name first (invoke and completion),
-    one operation after the other: the first named operation's whole story comes first."""
-    names: list[str] = []
-    named_at: set[int] = set()  # history indices a witness names ("indices [263, 3936]")
-    for name in wanted:
-        verdict = result.verdicts[name]
-        if verdict.valid is not True:
-            text = json.dumps(verdict.witness, default=repr) + " " + verdict.summary
-            found = re.findall(r"client-[\w-]+?-\d+(?=[^\w-]|$)", text)
-            names += [n for n in dict.fromkeys(found) if n not in names][:2]
-            for listed in re.findall(r"indices \[([\d, ]+)\]", text):
-                named_at.update(int(i) for i in listed.split(","))
+    """The history of the operations the failing verdicts' shown lines name (their
+    summary, then the violations `verdict_lines` prints), one after the other; of
+    each, the events those lines name first (an effect applied twice: its two
+    applies), then the story's first and last events, within the bound."""
+    broken = [n for n in wanted if result.verdicts[n].valid is not True]
+    said = "\n".join(verdict_lines(result, broken))
+    names = list(dict.fromkeys(_OP_ID.findall(said)))[:NAMED_OPS_MAX]
+    named_at = {int(i) for a, b in _INDEX.findall(said) for i in (a or b).split(",")}
     by_op: dict[str, list[tuple[int, str]]] = {n: [] for n in names}
     for position, ev in enumerate(result.history):
         at = ev.index if ev.index >= 0 else position  # what a checker's indices count
@@ -78,17 +96,32 @@ def history_lines(result: Judged, wanted: tuple[str, ...]) -> list[str]:
                 f"  t={ev.time_ms:8.1f} ms  {ev.type:6} {op_id} {ev.f} {clip(str(value), 120)}"
                 + (f" {extra}" if extra else "")
             )))  # fmt: skip
-    shown = [line for lines in by_op.values() for line in lines]
-    if not shown:
+    shown_ops = [n for n in names if by_op[n]]
+    if not shown_ops:
         return []
-    # The events the witness names are the evidence (an effect applied twice: its
-    # two applies, late in the run): shown first, then the story around them, up
-    # to the bound, in the history's order.
-    named = [line for line in shown if line[0] in named_at][:HISTORY_LINES_MAX]
-    room = HISTORY_LINES_MAX - len(named)
-    rest = [line for line in shown if line[0] not in named_at][:room]
-    kept = sorted(named + rest) if named else shown[:HISTORY_LINES_MAX]
-    return ["", "The history of the operations it names:", *(text for _, text in kept)]
+    out = ["", f"The history of the operations it names ({', '.join(shown_ops)}):"]
+    room = HISTORY_LINES_MAX
+    for i, op_id in enumerate(shown_ops):
+        events = by_op[op_id]
+        allowance = max(1, room // (len(shown_ops) - i))
+        kept = _kept(events, named_at, allowance)
+        room -= len(kept)
+        last = -1
+        for k in kept:
+            if k > last + 1:
+                out.append(f"    ({k - last - 1} more)")
+            out.append(events[k][1])
+            last = k
+        if last < len(events) - 1:
+            out.append(f"    ({len(events) - 1 - last} more)")
+    return out
+
+
+def _kept(events: list[tuple[int, str]], named_at: set[int], allowance: int) -> list[int]:
+    """Which of an operation's events to show: those named, its first, then its last."""
+    order = [k for k, (at, _) in enumerate(events) if at in named_at]
+    order += [0, *range(len(events) - 1, 0, -1)]
+    return sorted(list(dict.fromkeys(order))[:allowance])
 
 
 def clip(text: str, limit: int = TEXT_MAX) -> str:

@@ -17,6 +17,18 @@ class CheckRequest:
     seeds: int = 1
     answer: str | None = None
     truth_only: bool = False  # measure: return the reference figure (for `solution`)
+    # The workspace as the learner reaches it from where they ran `d11 learn check`
+    # ("d11-workshop", "."): the commands the feedback prints run from there.
+    here: str = "."
+
+    def on_your_code(self, command: str) -> str:
+        """`command` (a `d11 run`/`d11 test`) as it runs the learner's copy, not the
+        installed code: the workspace first on the path."""
+        return f"PYTHONPATH={self.here} {command}"
+
+    def in_workspace(self, relpath: str) -> str:
+        """A path of the workspace as the learner names it from where they are."""
+        return relpath if self.here == "." else f"{self.here}/{relpath}"
 
 
 @dataclass

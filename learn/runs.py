@@ -12,7 +12,7 @@ from learn.outcome import CheckRequest, Outcome, seeds_to_run
 if TYPE_CHECKING:  # at run time these come from the learner's workspace, imported late
     from checks.harness.spec import TestResult, TestSpec
 
-__all__ = ["SCHEDULES", "chapter_run", "harness", "spec_for"]
+__all__ = ["SCHEDULES", "chapter_run", "harness", "run_command", "spec_for"]
 
 SCHEDULES = "schedules"  # the workspace's folder of failing schedules, one file per exercise
 
@@ -47,7 +47,7 @@ def harness(ex: Exercise, req: CheckRequest) -> Outcome:
             )
         if note:
             lines.append(note)
-        lines.append(_replay_line(ex, minimal))
+        lines.append(_replay_line(ex, minimal, req))
         lines += history_lines(minimal, wanted)
         return Outcome(False, f"{' and '.join(broken)} broken at seed {seed}", lines)
     checks = ", ".join(wanted)
@@ -69,6 +69,17 @@ def spec_for(spec_type: type[TestSpec], p: dict[str, Any], seed: int) -> TestSpe
     )
 
 
+def run_command(ex: Exercise, seed: int) -> str:
+    """The `d11 run` that repeats a `chapter_run` check's run: its extras as `--set`,
+    each a setting of the chapter (tests/learn holds them to that)."""
+    p = ex.params
+    settings = "".join(f" --set {k}={v}" for k, v in dict(p.get("extra", {})).items())
+    return (
+        f"d11 run {p['chapter']} --scenario {p['scenario']} --variant {p['variant']} "
+        f"--seed {seed} --duration-s {float(p.get('duration_s', 4.0)):g}{settings}"
+    )
+
+
 def _shrink(spec: TestSpec, wanted: tuple[str, ...]) -> tuple[TestResult | None, str]:
     """The hunter's minimal failing run for this spec's faults (None: none found), and a
     note when the hunter could not run."""
@@ -87,9 +98,9 @@ def _shrink(spec: TestSpec, wanted: tuple[str, ...]) -> tuple[TestResult | None,
     return found.minimal, ""
 
 
-def _replay_line(ex: Exercise, result: TestResult) -> str:
+def _replay_line(ex: Exercise, result: TestResult, req: CheckRequest) -> str:
     """Save the run's schedule in the workspace; the command that replays it on the
-    learner's code (run from the workspace folder)."""
+    learner's code, from where they ran the check."""
     from pathlib import Path
 
     path = Path(SCHEDULES) / f"{ex.id}.json"
@@ -97,10 +108,11 @@ def _replay_line(ex: Exercise, result: TestResult) -> str:
     result.schedule.save(path)
     spec = result.spec
     variant = f" --variant {spec.variant}" if spec.variant else ""
-    return (
-        f"Replay it on your code, from the workspace: PYTHONPATH=. d11 test {spec.chapter}"
-        f"{variant} --seed {spec.seed} --time {spec.time_s:g} --schedule {path}"
+    command = (
+        f"d11 test {spec.chapter}{variant} --seed {spec.seed} --time {spec.time_s:g} "
+        f"--schedule {req.in_workspace(path.as_posix())}"
     )
+    return f"Replay it on your code: {req.on_your_code(command)}"
 
 
 def chapter_run(ex: Exercise, req: CheckRequest) -> Outcome:
@@ -122,14 +134,7 @@ def chapter_run(ex: Exercise, req: CheckRequest) -> Outcome:
         )
         broken = [n for n in wanted if run.verdicts[n].valid is not True]
         if broken:
-            # The run as a command that repeats it, its settings as `--set` (they
-            # were printed as a Python dict after it: "with the check's {'orderly': 0}").
-            settings = "".join(f" --set {k}={v}" for k, v in dict(p.get("extra", {})).items())
-            command = (
-                f"d11 run {p['chapter']} --scenario {p['scenario']} --variant {p['variant']} "
-                f"--seed {seed} --duration-s {float(p.get('duration_s', 4.0)):g}{settings}"
-            )
-            where = f"In `{command}`:"
+            where = f"In `{req.on_your_code(run_command(ex, seed))}` (your code):"
             return Outcome(
                 False,
                 f"{' and '.join(broken)} broken at seed {seed}",

@@ -1,6 +1,6 @@
 """The subprocess `d11 learn check` starts: one exercise's check on the learner's code.
 
-Run as `python -m learn.worker ID [--seeds N] [--answer X] [--truth]` with the
+Run as `python -m learn.worker ID [--seeds N] [--answer X] [--truth] [--here PATH]` with the
 workspace first on PYTHONPATH and as the working directory. It prints one
 line, `RESULT_PREFIX` followed by JSON, whatever happens: a check's outcome,
 or what went wrong with the learner's code, in words (never a traceback).
@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--answer", default=None)
     parser.add_argument("--truth", action="store_true")
+    parser.add_argument("--here", default=".")  # the workspace, from where the learner is
     args = parser.parse_args(argv)
     workspace = Path.cwd().resolve()
     with contextlib.redirect_stdout(sys.stderr):  # the learner's prints stay out of the result
-        result = run(args.exercise, workspace, args.seeds, args.answer, args.truth)
+        result = run(args.exercise, workspace, args.seeds, args.answer, args.truth, args.here)
     sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
     return 0
 
@@ -49,7 +50,12 @@ def _use_workspace_stages() -> None:
 
 
 def run(
-    exercise_id: str, workspace: Path, seeds: int, answer: str | None, truth: bool
+    exercise_id: str,
+    workspace: Path,
+    seeds: int,
+    answer: str | None,
+    truth: bool,
+    here: str = ".",
 ) -> dict[str, object]:
     from learn.catalog import get_exercise
     from learn.checks import CHECKS, CheckRequest
@@ -60,7 +66,7 @@ def run(
         if misplaced:
             return _problem("setup", f"{misplaced} was not imported from {workspace}")
         _use_workspace_stages()
-        outcome = CHECKS[ex.check](ex, CheckRequest(seeds, answer, truth))
+        outcome = CHECKS[ex.check](ex, CheckRequest(seeds, answer, truth, here))
     except NotImplementedError as exc:
         where = _where(exc, workspace)
         other = re.match(r"d11 learn: (\S+) is not done yet", str(exc))
@@ -86,6 +92,8 @@ def run(
         return _problem("crash", f"your code raised {type(exc).__name__}: {exc} ({where})")
     if outcome.passed and ex.kind == "find-bug" and not truth:
         outcome = _name_check(ex, answer, outcome)
+    if not outcome.passed and ex.kind == "find-bug":
+        outcome = _without_the_name(ex, outcome)
     return {"status": "pass" if outcome.passed else "fail", **outcome.to_json()}
 
 
@@ -104,6 +112,19 @@ def _name_check(ex: Exercise, answer: str | None, outcome: Outcome) -> Outcome:
     return Outcome(
         False, f"the code holds now, but the bug is not called {answer!r}", [ex.answer_help]
     )
+
+
+def _without_the_name(ex: Exercise, outcome: Outcome) -> Outcome:
+    """A failing find-bug's feedback with the bug's name taken out wherever a check
+    said it (a zoo scenario is named after its mutation): the learner is asked it."""
+    from learn.checks import Outcome
+
+    name = re.compile(rf"(?<![\w-]){re.escape(ex.answer)}(?![\w-])", re.IGNORECASE)
+
+    def hide(text: str) -> str:
+        return name.sub("[the bug's name]", text)
+
+    return Outcome(False, hide(outcome.headline), [hide(x) for x in outcome.lines], outcome.truth)
 
 
 def _misplaced_packages(workspace: Path) -> str:

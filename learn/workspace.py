@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -356,6 +357,7 @@ class Workspace:
             args += ["--answer", answer]
         if truth:
             args.append("--truth")
+        args += ["--here", shown_path(root)]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(root), *_learn_path()])
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -391,6 +393,17 @@ class Workspace:
         self.save(state)
 
 
+def shown_path(folder: Path, cwd: Path | None = None) -> str:
+    """`folder` as a learner types it from `cwd` (shell-quoted): relative when one holds
+    the other ("d11-workshop", ".", "../.."), else absolute. The commands `check`
+    prints are pasted where `check` was run."""
+    here = (cwd or Path.cwd()).resolve()
+    folder = folder.resolve()
+    if folder == here or here in folder.parents or folder in here.parents:
+        return shlex.quote(os.path.relpath(folder, here))
+    return shlex.quote(str(folder))
+
+
 def _learn_path() -> list[str]:
     """Where the `learn` package itself is (after the workspace on the path)."""
     spec = find_spec("learn")
@@ -413,4 +426,6 @@ d11 learn reset ID           put the exercise's file back as it started
 
 Other d11 commands run the installed code, not this copy. To run them on
 your copy, put it first on the path: PYTHONPATH=THIS_FOLDER d11 run ch1 ...
+(the commands `d11 learn check` prints have it already, as seen from where
+you ran the check).
 """

@@ -131,6 +131,15 @@ class MqStage(Stage):
             f"bug-zoo mutations in the broker, comma-separated: {','.join(MQ_MUTATIONS)}",
             plants=mutation_breaks,
         ),
+        # RocketMQ's transactionCheckInterval and transactionCheckMax (30 s and 15 by
+        # default): shortened, a run of a few seconds sees check passes and set-asides
+        # (d11 learn's ch5-find-count-young prints a command with both).
+        "check_interval_ms": Setting(
+            "ms between the broker's check-back passes (default 30000)", int, low=1
+        ),
+        "check_max": Setting(
+            "check-backs of a half message before it is set aside (default 15)", int, low=1
+        ),
     }
     scenarios = {  # noqa: RUF012
         "steady": SCENARIOS["steady"],
