@@ -371,7 +371,7 @@ class D11App(App[None]):
             try:
                 self.source = Session(self.config)
             except Exception as exc:  # a stage that fails to build: say so, do not hang
-                self.call_from_thread(self.exit, message=f"d11 tui: {exc}")
+                self.call_from_thread(self.exit, message=f"error: {exc}")
                 return
         self._sim_thread_running = True
         last = time.perf_counter()

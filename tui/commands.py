@@ -72,5 +72,5 @@ def tui(
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"d11 tui: {message}", err=True)
+    typer.echo(f"error: {message}", err=True)  # as every d11 command says one
     raise typer.Exit(2)

@@ -17,8 +17,10 @@ from typing import Any, TypedDict
 
 from checks.history import NEMESIS, Event
 
-__all__ = ["Meter"]
+__all__ = ["BUCKET_MS", "LOAD_TEST_F", "Meter", "window_bounds"]
 
+BUCKET_MS = 250.0  # one column of the traffic chart
+LOAD_TEST_F = "load-test:transfer"  # as reference.clients records a tagged payment
 LATENCIES_PER_BUCKET_MAX = 4_000  # samples kept per bucket for percentiles
 OPEN_OPS_MAX = 200_000  # transfers in flight we track; beyond it the oldest are forgotten
 
@@ -34,6 +36,21 @@ class _Bucket:
     by_cell: Counter[str] = field(default_factory=Counter)
 
 
+def window_bounds(
+    now_ms: float, window_ms: float, bucket_ms: float = BUCKET_MS
+) -> tuple[float, float]:
+    """[start, end) of the last `window_ms` of whole buckets before the one `now_ms` is in.
+
+    Every rate on one screen is counted over this window (the traffic panel's,
+    its goodput by cell, chapter 7's lanes): a window that took the bucket still
+    filling, yet divided by the whole `window_ms`, read a tenth low at random
+    (ch7: Traffic "offered 170" beside the Rehearsal panel's "production 182").
+    """
+    end_ms = (now_ms // bucket_ms) * bucket_ms
+    buckets = max(1, round(window_ms / bucket_ms))
+    return end_ms - buckets * bucket_ms, end_ms
+
+
 def _percentile(sorted_ms: list[float], p: float) -> float:
     if not sorted_ms:
         return 0.0
@@ -46,6 +63,8 @@ class Window(TypedDict):
 
     offered_tps: float
     served_tps: float
+    failed_tps: float  # failed, or unknown (timed out)
+    served_by_cell_tps: dict[str, float]  # served, by the cell (or node) `cell_of` names
     p50_ms: float
     p99_ms: float
     errors: dict[str, int]  # kind -> count, most common first
@@ -57,7 +76,7 @@ class Meter:
     def __init__(
         self,
         cell_of: Callable[[str], str],
-        bucket_ms: float = 250.0,
+        bucket_ms: float = BUCKET_MS,
         buckets_max: int = 240,
     ) -> None:
         assert bucket_ms > 0 and buckets_max > 0
@@ -70,6 +89,9 @@ class Meter:
         self.payments_total = 0
         self.ok_total = 0
         self.errors_total: Counter[str] = Counter()
+        # Load-test payments are not metered (they are not the users' traffic); once
+        # one is seen, the figures say they count production only.
+        self.load_test_seen = False
         # Latency from every reply (late ones too) when the caller feeds them
         # (`feed_replies`); else from the ok completions in the history.
         self.replies_fed = False
@@ -78,6 +100,8 @@ class Meter:
     def feed(self, events: Iterable[Event]) -> None:
         for ev in events:
             if ev.process == NEMESIS or ev.f != "transfer":
+                if ev.f == LOAD_TEST_F:
+                    self.load_test_seen = True
                 continue
             if not isinstance(ev.process, int | str):
                 continue  # no client has such a name: a stored history gone odd
@@ -168,9 +192,12 @@ class Meter:
             "failed": series["failed"],
             "p99": series["p99"],
             "served_by_cell": {k[5:]: v for k, v in series.items() if k.startswith("cell:")},
-            "served_by": "cell" if by_cell else "store",
+            "served_by": "cell" if by_cell else "node",
+            "served_by_cell_tps": win["served_by_cell_tps"],
             "offered_tps": float(win["offered_tps"]),
             "served_tps": float(win["served_tps"]),
+            "failed_tps": float(win["failed_tps"]),
+            "traffic_lane": "production" if self.load_test_seen else "",
             "p50_ms": float(win["p50_ms"]),
             "p99_ms": float(win["p99_ms"]),
             "in_flight": self.in_flight,
@@ -181,19 +208,23 @@ class Meter:
         }
 
     def window(self, now_ms: float, window_ms: float = 1000.0) -> Window:
-        """Rates, percentiles and errors over the last `window_ms` (whole buckets)."""
-        first = int((now_ms - window_ms) // self.bucket_ms) + 1
-        chosen = [b for b in self._ring if b.index >= first]
-        span_s = max(len(range(first, int(now_ms // self.bucket_ms) + 1)), 1) * (
-            self.bucket_ms / 1000.0
-        )
+        """Rates, percentiles and errors over the last `window_ms` of whole buckets
+        (`window_bounds`): figures that change four times a second, not every frame."""
+        start_ms, end_ms = window_bounds(now_ms, window_ms, self.bucket_ms)
+        first, end = round(start_ms / self.bucket_ms), round(end_ms / self.bucket_ms)
+        chosen = [b for b in self._ring if first <= b.index < end]
+        span_s = (end_ms - start_ms) / 1000.0
         latencies = sorted(x for b in chosen for x in b.latencies_ms)
         errors: Counter[str] = Counter()
+        by_cell: Counter[str] = Counter()
         for b in chosen:
             errors.update(b.errors)
+            by_cell.update(b.by_cell)
         return {
             "offered_tps": sum(b.offered for b in chosen) / span_s,
             "served_tps": sum(b.served for b in chosen) / span_s,
+            "failed_tps": sum(b.failed for b in chosen) / span_s,
+            "served_by_cell_tps": {c: by_cell[c] / span_s for c in sorted(self.cells)},
             "p50_ms": _percentile(latencies, 50),
             "p99_ms": _percentile(latencies, 99),
             "errors": dict(errors.most_common()),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "LOAD_WHAT",
     "ChapterPanelView",
     "CheckView",
     "EventLine",
@@ -52,6 +53,16 @@ def wanted_event(kind: str) -> bool:
     return any(w in low for w in EVENT_WORDS)
 
 
+# A node's load, by what it counts: the unit the topology shows ("txn/s") and its words.
+LOAD_WHAT: dict[str, str] = {
+    "txn": "transactions it ran",
+    "req": "payments that reached it",
+    "msg": "messages it handled",
+    "pay": "payments it served",
+    "dec": "payments it decided",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class NodeView:
     """One node as the topology panel draws it."""
@@ -64,7 +75,10 @@ class NodeView:
     cut: str = ""  # "" (all links up) | "partial" | "isolated"
     leader: bool = False
     skew_ms: float = 0.0
-    load_tps: float = 0.0  # transactions per simulated second it served lately
+    load_tps: float = 0.0  # what it served lately, per simulated second: `load_what`s
+    # What load_tps counts (LOAD_WHAT): a store's transactions (both lanes, each leg of
+    # a cross-shard payment), not payments; a gateway's requests; a consumer's messages.
+    load_what: str = "txn"
     queue: int = 0  # events waiting at it (busy or paused)
 
     @property
@@ -136,7 +150,7 @@ class Frame:
     failed: list[float]  # payments failed/unknown per simulated second, per bucket
     p99: list[float]  # reply p99 per bucket (ms)
     served_by_cell: dict[str, list[float]]  # goodput per LDC cell (or per store: served_by)
-    offered_tps: float  # over the last window
+    offered_tps: float  # over the last second of whole buckets (tui.meter.window_bounds)
     served_tps: float
     p50_ms: float
     p99_ms: float
@@ -152,7 +166,12 @@ class Frame:
     message: str = ""  # one line for the status bar (last action's result)
     faults_active: list[str] = field(default_factory=list)
     cut_off: list[str] = field(default_factory=list)  # cities and cells cut from the rest
-    served_by: str = "cell"  # what served_by_cell groups by: "cell" or "store"
+    # What served_by_cell groups by: "cell", or "node" (the store, or the gateway that
+    # coordinated a cross-shard payment: the node its reply names as deciding it).
+    served_by: str = "cell"
+    served_by_cell_tps: dict[str, float] = field(default_factory=dict)  # as served_tps
+    failed_tps: float = 0.0  # failed or timed out, over the window served_tps is
+    traffic_lane: str = ""  # "production": load-test payments ran beside, not counted
     first_target: str = ""  # the node the topology selects until someone picks one
     # A key's request to move the topology's selection (its count, the node): `x` in
     # chapter 5 selects the producer it killed, so that `r` restarts that one.

@@ -145,6 +145,7 @@ class Replay:
                 cut=cut_state.get(n, ""),
                 skew_ms=skews.get(n, 0.0),
                 load_tps=self._served(events, n),
+                load_what="dec",  # the ok replies that name it (the history has no more)
             )
             for n in nodes
         ]

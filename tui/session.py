@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from checks.history import NEMESIS, Event
 from checks.nemesis import Action, apply_action
+from reference.ledger.front import LedgerFront
 from tui.fault_words import (
     _cut_lines,
     _cut_off,
@@ -104,6 +105,9 @@ RUNTIME_FAULT_KINDS = frozenset(
 # The scenarios the session plays itself, with rolling traffic that never ends; any
 # other scenario of a stage (ch5 consumer-lag, ch6 overload-3x ...) runs its own script.
 SESSION_SCENARIOS = frozenset({"steady", "double11", "crash", "partition", "saturate"})
+# What a node's "txns" counter counts, by its role (tui.model.LOAD_WHAT); a store's and
+# anything else's are transactions ("txn"), a gateway's counter is "requests" ("req").
+LOAD_UNIT = {"consumer": "msg", "producer": "pay", "front": "pay"}
 
 # The scenario a person's faults make the run look like, for the expectations.
 _SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "partition"}
@@ -135,6 +139,7 @@ class Session:
         self._by_cell = bool(self.dep.roles.get("cell"))
         self._node_order: list[str] = []  # node_order(), made on first use
         self._layout: dict[str, dict[str, list[str]]] = {}  # layout(), made on first use
+        self._roles: dict[str, str] = {}  # role_of(), made on first use
         self.meter = Meter(self._cell_of)
         self.speed = config.speed
         self.paused = False
@@ -1031,11 +1036,25 @@ class Session:
         return list(self._node_order)
 
     def role_of(self, node: str) -> str:
-        # Chapter 5 files its consumer groups' members as shards (they hold state):
-        # on screen they are consumers, not stores.
+        """The node's role as the topology names it (the roles are fixed: found once)."""
+        if not self._roles:
+            self._roles = {n: self._find_role(n) for n in self.node_order()}
+        return self._roles.get(node) or self._find_role(node)
+
+    def _find_role(self, node: str) -> str:
+        # Chapter 5 files its consumer groups' members and its producers as shards (they
+        # hold state), chapter 4 its cells' ledger fronts, chapter 5 its front as config:
+        # on screen each is what it does ("pay-sh store", "front-hz-1 store", before).
         for dep in (self.dep, *getattr(self.dep, "parts", {}).values()):
             if any(node in members for members in getattr(dep, "consumers", {}).values()):
                 return "consumer"
+            if node in getattr(dep, "producers", ()):
+                return "producer"
+            fronts = getattr(dep, "fronts", {})
+            if node in (fronts.values() if isinstance(fronts, dict) else fronts):
+                return "front"
+        if isinstance(self.rt.node(node), LedgerFront):
+            return "front"
         for role in ("client", "controller", "config", "replica", "shard", "gateway"):
             if node in self.dep.roles.get(role, []):
                 return role
@@ -1056,24 +1075,32 @@ class Session:
         cuts = _cut_lines(self.rt.net, self.topology) if cut else []
         leaders = self.leaders
         telemetry = self.rt.telemetry
-        views = [
-            NodeView(
-                id=n,
-                city=self.topology.city_of(n),
-                cell=self.topology.cell_of(n),
-                role=self.role_of(n),
-                status=self.rt.status(n),
-                cut=cut_state.get(n, ""),
-                leader=n in leaders,
-                skew_ms=self.skews_ms.get(n, 0.0),
-                # A store counts what it served; a gateway serves nothing itself: the
-                # payments that reached it are its load (0 tx/s on every gateway, before).
-                load_tps=telemetry.rate_per_s("txns", n, 1000.0)
-                or telemetry.rate_per_s("requests", n, 1000.0),
-                queue=self.rt.queue_len(n),
+        views = []
+        for n in nodes:
+            role = self.role_of(n)
+            # A store counts the transactions it ran; a gateway serves nothing itself:
+            # the payments that reached it are its load (0 tx/s on every gateway, before).
+            load_tps = telemetry.rate_per_s("txns", n, 1000.0)
+            load_what = LOAD_UNIT.get(role, "txn")
+            if not load_tps:
+                requests_tps = telemetry.rate_per_s("requests", n, 1000.0)
+                if requests_tps:
+                    load_tps, load_what = requests_tps, "req"
+            views.append(
+                NodeView(
+                    id=n,
+                    city=self.topology.city_of(n),
+                    cell=self.topology.cell_of(n),
+                    role=role,
+                    status=self.rt.status(n),
+                    cut=cut_state.get(n, ""),
+                    leader=n in leaders,
+                    skew_ms=self.skews_ms.get(n, 0.0),
+                    load_tps=load_tps,
+                    load_what=load_what,
+                    queue=self.rt.queue_len(n),
+                )
             )
-            for n in nodes
-        ]
         new_events = sorted(
             (e for e in self.events if e.seq > self._shown_seq), key=lambda e: (e.time_ms, e.seq)
         )

@@ -132,3 +132,82 @@ def test_double11_x_selects_the_killed_producer_too() -> None:
     assert f"{victim} is selected: r restarts it" in s.message or "selected: r" in s.message
     s.restart(victim)
     assert s.rt.status(victim) == "up"
+
+
+# -- chapter 7: one screen, one count of each thing ---------------------------------------
+def _figure(text: str, before: str) -> str:
+    """The figure that follows `before` in `text` ("offered 170 tx/s" -> "170")."""
+    return text.split(before, 1)[1].split()[0]
+
+
+def test_ch7_one_screen_counts_each_figure_once_and_says_what_it_counts() -> None:
+    """Trial (120x40): Traffic "offered 170 tx/s goodput 171" beside the Rehearsal panel's
+    "production 182 / 183" (the traffic panel divided a window still filling by a whole
+    second); "shard-0 store 213 tx/s" in the topology vs "goodput by store ... shard-0
+    18 tx/s", and "gw-0 123 tx/s" listed as a store."""
+    from tui.widgets.chapter import ChapterPanel
+    from tui.widgets.traffic import TrafficPanel
+
+    session = Session(SessionConfig(chapter="ch7", seed=1))
+    session.step(1_000.0)
+    app = D11App(session, autorun=False)
+
+    def text(widget: type) -> str:
+        w = app.screen.query_one(widget)
+        return str(w.plain() if hasattr(w, "plain") else w.render().plain)
+
+    async def run() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            for step_ms in (330.0, 410.0, 170.0, 600.0):  # bucket edges and between them
+                session.step(step_ms)
+                app.show_frame()
+                await pilot.pause()
+                traffic, rehearsal = text(TrafficPanel), text(ChapterPanel)
+                prod = next(li for li in rehearsal.splitlines() if "production" in li).split()
+                shown = [_figure(traffic, w) for w in ("offered ", "goodput ", "failed ")]
+                assert [float(x) for x in shown] == [float(x) for x in prod[1:4]], (traffic, prod)
+                assert traffic.startswith("production offered "), traffic  # the lane counted
+                rows = traffic.split("goodput by deciding node\n")[1].splitlines()
+                by_node = {
+                    r.split()[0]: int(r.split(" tx/s")[0].split()[-1]) for r in rows if "tx/s" in r
+                }
+                gateway = next(r for r in rows if r.startswith("gw-0"))
+                assert gateway.startswith("gw-0 cross-shard"), gateway  # not a store
+                assert abs(sum(by_node.values()) - float(prod[2])) <= len(by_node), by_node
+            topology = text(TopologyPanel)
+            assert "load " in topology and "txn/s: transactions it ran" in topology, topology
+
+    asyncio.run(run())
+
+
+# -- each node by its role; an unknown chapter as every command says it ------------------
+def test_producers_and_fronts_are_labelled_by_their_role_not_as_stores() -> None:
+    """Trial: "selected pay-sh store in sh", "front-hz-1 store in hz-1"."""
+    ch5 = Session(SessionConfig(chapter="ch5", seed=1))
+    assert {n: ch5.role_of(n) for n in ("pay-hz", "pay-sh", "front", "settlement-hz")} == {
+        "pay-hz": "producer", "pay-sh": "producer", "front": "front", "settlement-hz": "consumer"
+    }  # fmt: skip
+    ch4 = Session(SessionConfig(chapter="ch4", seed=1))
+    assert ch4.role_of("front-hz-1") == "front" and ch4.role_of("led-hz-1-hz") == "replica"
+    app = D11App(ch5, autorun=False)
+
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            panel = app.screen.query_one(TopologyPanel)
+            panel.selected = "pay-sh"
+            app.show_frame()
+            await pilot.pause()
+            assert "pay-sh  producer in sh" in panel.plain(), panel.plain()
+
+    asyncio.run(run())
+
+
+def test_d11_tui_an_unknown_chapter_is_an_error_line_like_every_command() -> None:
+    from typer.testing import CliRunner
+
+    from tui.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["tui", "ch9"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: no chapter 'ch9'"), result.output

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
+from tui.meter import LOAD_TEST_F, window_bounds
+from tui.model import ChapterPanelView
 from tui.views.base import ChapterView, HistoryTail, Lines, Session, ViewKey, rate_text
 
 __all__ = ["RehearsalSource", "RehearsalView"]
 
-LOAD_TEST_F = "load-test:transfer"  # as reference.clients records a tagged payment
 SHADOW_PREFIX = "pt_"  # as reference.tracing names shadow accounts
+# Rates over the traffic panel's window (tui.meter.window_bounds): production's row
+# here is its headline, figure for figure ("offered 170" there, "182" here, before).
 RATE_WINDOW_MS = 1_000.0
 DRILL_KINDS = ("crash", "restart", "isolate", "heal", "kill-switch", "spike", "pause", "resume")
 TAGGED_IDS_MAX = 50_000  # load-test payments remembered to find their untagged hops
@@ -53,6 +56,14 @@ class RehearsalView(ChapterView):
         self.lost_tags = 0  # untagged spans of load-test payments (whole run): the leak
         self.tagged_ids: dict[str, None] = {}  # recent load-test payment ids, oldest first
         self.load_test_on = True
+        self._window_ms = window_bounds(0.0, RATE_WINDOW_MS)  # the one counted over
+
+    def panel(self, session: Session) -> ChapterPanelView:
+        """Rebuilt as soon as the window moves, so it never shows the last one's rates
+        beside a traffic panel showing this one's."""
+        if window_bounds(session.rt.now_ms, RATE_WINDOW_MS) != self._window_ms:
+            self.dirty = True
+        return super().panel(session)
 
     def _feed(self, dep: RehearsalSource, now_ms: float) -> None:
         for e in self.tail.new(dep.history):
@@ -66,13 +77,16 @@ class RehearsalView(ChapterView):
                 if not tagged and (v.get("trace_id") in ids or v.get("payment") in ids):
                     self.lost_tags += 1  # as the isolation checker: fail closed
                 self.spans.append((e.time_ms, tagged, shadow, prod))
-            elif e.f in ("transfer", LOAD_TEST_F) and e.type in ("invoke", "ok", "fail"):
-                self.ops.append((e.time_ms, "test" if e.f == LOAD_TEST_F else "prod", e.type))
+            elif e.f in ("transfer", LOAD_TEST_F) and e.type in ("invoke", "ok", "fail", "info"):
+                # A timeout ("info": unknown) is failed here, as in the traffic panel.
+                what = "fail" if e.type == "info" else e.type
+                self.ops.append((e.time_ms, "test" if e.f == LOAD_TEST_F else "prod", what))
                 if e.f == LOAD_TEST_F and e.type == "invoke" and isinstance(e.value, dict):
                     self.tagged_ids[str(e.value.get("id"))] = None
                     if len(self.tagged_ids) > TAGGED_IDS_MAX:
                         del self.tagged_ids[next(iter(self.tagged_ids))]
-        oldest_ms = now_ms - RATE_WINDOW_MS
+        self._window_ms = window_bounds(now_ms, RATE_WINDOW_MS)
+        oldest_ms = self._window_ms[0]
         while self.ops and self.ops[0][0] < oldest_ms:
             self.ops.popleft()
         while self.spans and self.spans[0][0] < oldest_ms:
@@ -81,7 +95,9 @@ class RehearsalView(ChapterView):
     def build(self, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
         dep: RehearsalSource = session.dep
         self._feed(dep, session.rt.now_ms)
-        per_s = 1000.0 / RATE_WINDOW_MS
+        start_ms, end_ms = self._window_ms
+        per_s = 1000.0 / (end_ms - start_ms)
+        spans = [s for s in self.spans if s[0] < end_ms]  # not the bucket still filling
         out = Lines()
         # At most 8 lines of at most 34 columns: the panel at the smallest screen (100 x 28).
         out.add(f"{'per second':<12}{'offered':>8}{'ok':>7}{'failed':>7}", "dim").end()
@@ -92,8 +108,8 @@ class RehearsalView(ChapterView):
             out.add(f"{rate_text(n['fail']):>7}", "bad" if n["fail"] else "").end()
         on = self.load_test_on
         out.add("load test ").add("on" if on else "OFF (kill switch)", "ok" if on else "warn").end()
-        tagged = [s for s in self.spans if s[1]]
-        plain = [s for s in self.spans if not s[1]]
+        tagged = [s for s in spans if s[1]]
+        plain = [s for s in spans if not s[1]]
         to_shadow = sum(s[2] for s in tagged) * per_s
         out.add("tagged writes ").add(f"shadow {rate_text(to_shadow)}", "ok")
         leak_now = sum(s[3] for s in tagged) * per_s
@@ -124,10 +140,12 @@ class RehearsalView(ChapterView):
         out.end()
 
     def _rates(self, lane: str) -> dict[str, float]:
-        """Offered ("invoke"), acknowledged ("ok") and failed per second in `lane`."""
-        per_s = 1000.0 / RATE_WINDOW_MS
+        """Offered ("invoke"), acknowledged ("ok") and failed or timed out per second in
+        `lane`, over the window (`_feed` moved it)."""
+        start_ms, end_ms = self._window_ms
+        per_s = 1000.0 / (end_ms - start_ms)
         return {
-            k: sum(1 for _, ln, w in self.ops if ln == lane and w == k) * per_s
+            k: sum(1 for t, ln, w in self.ops if ln == lane and w == k and t < end_ms) * per_s
             for k in ("invoke", "ok", "fail")
         }
 

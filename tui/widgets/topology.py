@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 
-from tui.model import Frame, NodeView
+from tui.model import LOAD_WHAT, Frame, NodeView
 from tui.widgets.lines import LinesPanel
 from tui.widgets.palette import Palette, palette
 from tui.widgets.titles import FittedTitle
@@ -29,6 +29,8 @@ ROLE_SHORT = {
     "controller": "control",
     "client": "client",
     "consumer": "consumer",
+    "producer": "producer",
+    "front": "front",
 }
 
 
@@ -190,7 +192,8 @@ class TopologyPanel(FittedTitle, LinesPanel, can_focus=True):
         )
         out.append(f"\n  queue {n.queue:,}", style=p.dim)
         if not n.is_client and n.status == "up":
-            out.append(f"  load {n.load_tps:,.0f} tx/s")
+            out.append(f"  load {n.load_tps:,.0f} {n.load_what}/s")
+            out.append(f": {LOAD_WHAT.get(n.load_what, '')}", style=p.dim)
         out.append("\n")
         if hints:
             out.append("  k kill  r restart  p pause  s skew  c cut city  h heal\n", style=p.dim)
@@ -216,7 +219,7 @@ class TopologyPanel(FittedTitle, LinesPanel, can_focus=True):
         elif n.status == "paused":
             out.append(f" paused, {n.queue:,} queued", style=p.warn)
         elif not n.is_client:
-            out.append(f" {n.load_tps:>5.0f} tx/s")
+            out.append(f" {n.load_tps:>5.0f} {n.load_what}/s")
             if n.queue > 50:
                 out.append(f" {n.queue:,} queued", style=p.warn)
         if n.skew_ms:

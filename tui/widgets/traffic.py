@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from tui.model import Frame, format_rate
@@ -21,6 +22,7 @@ __all__ = ["TrafficPanel"]
 
 AXIS_W = 8  # the y axis labels, right of the chart
 FIXED_ROWS = 8  # rows that are not the chart (figures, cells, errors)
+NAME_W_MAX = 16  # goodput by cell: its names' column at most ("gw-0 cross-shard")
 # Declines this share of the offered load are the buyers' balances running out: a
 # live session's traffic only pays merchants and nothing tops the buyers up.
 DRAINED_SHARE = 0.2
@@ -49,7 +51,7 @@ class TrafficPanel(FittedTitle, LinesPanel):
         cells = len(f.served_by_cell) + 1 if len(f.served_by_cell) > 1 else 0
         height = max(3, min(24, self.content_size.height - FIXED_ROWS - cells))
         out = Text(no_wrap=True, overflow="ellipsis")
-        _headline(out, f, p)
+        _headline(out, f, p, self.content_size.width)
         _load_chart(out, f, p, width, height)
         _latency(out, f, p, width)
         _in_flight(out, f, p)
@@ -59,24 +61,41 @@ class TrafficPanel(FittedTitle, LinesPanel):
         return out
 
 
-def _headline(out: Text, f: Frame, p: Palette) -> None:
-    """Simulated rates, and what they stand for at full scale."""
+def _headline(out: Text, f: Frame, p: Palette, width: int = 0) -> None:
+    """Simulated rates, and what they stand for at full scale, on one line of `width`
+    (0: any): what does not fit goes first, the rates themselves last of all."""
 
     def real(tps: float) -> str:
         return format_rate(tps / f.scale) if f.scale else "?"
 
-    out.append("offered ", style=f"bold {p.primary}")
-    out.append(f"{f.offered_tps:,.0f}", style=f"bold {p.primary}")
-    out.append(" tx/s ", style=p.dim)
-    out.append(f"(≙ {real(f.offered_tps)} real)", style=p.dim)
-    out.append("   goodput ", style=f"bold {p.ok}")
-    out.append(f"{f.served_tps:,.0f}", style=f"bold {p.ok}")
-    out.append(" tx/s ", style=p.dim)
-    out.append(f"(≙ {real(f.served_tps)} real)", style=p.dim)
-    failed_tps = sum(f.failed[-4:]) / 4 if f.failed else 0.0
-    out.append("   failed ", style=f"bold {p.bad}" if failed_tps else "bold")
-    out.append(f"{failed_tps:,.0f}", style=f"bold {p.bad}" if failed_tps else "")
-    out.append(" tx/s\n", style=p.dim)
+    failed_tps = f.failed_tps  # over the window offered and goodput are counted over
+    bad = f"bold {p.bad}" if failed_tps else ""
+    # (text, style, which round of fitting leaves it out: 0 never). The panel's title
+    # says "≙ real" and "tx/s" too: at 120 columns, "production" (chapter 7) pushed
+    # goodput's own figure off the line.
+    pieces: list[tuple[str, str, int]] = []
+    if f.traffic_lane:  # the load test's payments are the chapter's panel's, not these
+        pieces.append((f"{f.traffic_lane} ", "bold", 0))
+    pieces += [
+        ("offered ", f"bold {p.primary}", 0),
+        (f"{f.offered_tps:,.0f}", f"bold {p.primary}", 0),
+        (" tx/s", p.dim, 0),
+        (f" (≙ {real(f.offered_tps)} real)", p.dim, 2),
+        ("   goodput ", f"bold {p.ok}", 0),
+        (f"{f.served_tps:,.0f}", f"bold {p.ok}", 0),
+        (" tx/s", p.dim, 3),
+        (f" (≙ {real(f.served_tps)} real)", p.dim, 1),
+        ("   failed ", bad or "bold", 0),
+        (f"{failed_tps:,.0f}", bad, 0),
+        (" tx/s", p.dim, 3),
+    ]
+    for leave_out in (1, 2, 3):
+        if not width or sum(cell_len(t) for t, _, _ in pieces) <= width:
+            break
+        pieces = [piece for piece in pieces if piece[2] != leave_out]
+    for text, style, _ in pieces:
+        out.append(text, style=style)
+    out.append("\n")
 
 
 def _load_chart(out: Text, f: Frame, p: Palette, width: int, height: int) -> None:
@@ -133,12 +152,20 @@ def _in_flight(out: Text, f: Frame, p: Palette) -> None:
 
 
 def _by_cell(out: Text, f: Frame, p: Palette, width: int) -> None:
-    """Goodput of each cell (or shard), on one scale."""
+    """Goodput of each cell (or deciding node), on one scale, over the headline's window:
+    the rows add up to its goodput."""
     cell_top = max([v for s in f.served_by_cell.values() for v in s[-width:]] + [1.0])
-    out.append(f"goodput by {f.served_by}\n", style="bold")
+    roles = {n.id: n.role for n in f.nodes}
+    if f.served_by == "cell":
+        out.append("goodput by cell\n", style="bold")
+    else:  # a payment's reply names the store that decided it, or the gateway that
+        # coordinated it across shards: "by store" listed gw-0, with most of them
+        out.append("goodput by deciding node\n", style="bold")
+    names = {c: f"{c} cross-shard" if roles.get(c) == "gateway" else c for c in f.served_by_cell}
+    name_w = min(NAME_W_MAX, max([10, *(len(n) for n in names.values())]))
     for cell, series in f.served_by_cell.items():
-        now_tps = sum(series[-4:]) / 4
-        label = f"{cell[:10]:<10} {now_tps:>6,.0f} tx/s "
+        now_tps = f.served_by_cell_tps.get(cell, 0.0)
+        label = f"{names[cell][:name_w]:<{name_w}} {now_tps:>6,.0f} tx/s "
         out.append(label)
         out.append(sparkline(series, max(4, width - len(label)), cell_top) + "\n", style=p.ok)
 
