@@ -304,7 +304,14 @@ class CapstoneDeployment(Deployment):
         part's on its part of it. A part's checkers run one after the other in one
         job (they pair its events once); on a long history the jobs run side by
         side in forked processes (checks.parallel), with the same verdicts."""
-        from checks.parallel import run_checks
+        return self.checks_begun(history)()
+
+    def checks_begun(self, history: list[Event] | None = None) -> Callable[[], dict[str, Verdict]]:
+        """`run_checks` begun: its jobs are forked now (on a long history); the
+        function returned waits for them and gives the verdicts. In between the
+        caller may work out figures of its own (the rehearsal's links) while the
+        checkers run."""
+        from checks.parallel import start_checks
 
         merged = self.history if history is None else history
         jobs: dict[str, Callable[[], dict[str, Verdict]]] = {
@@ -312,10 +319,15 @@ class CapstoneDeployment(Deployment):
         }
         for name in self.parts:
             jobs[name] = partial(self._part_verdicts, name, history)
-        out: dict[str, Verdict] = {}
-        for verdicts in run_checks(jobs, len(merged)).values():
-            out |= verdicts
-        return {name: out[name] for name in self.checks if name in out}
+        pending = start_checks(jobs, len(merged))
+
+        def verdicts() -> dict[str, Verdict]:
+            out: dict[str, Verdict] = {}
+            for part in pending.wait().values():
+                out |= part
+            return {name: out[name] for name in self.checks if name in out}
+
+        return verdicts
 
     def _own_verdicts(self, merged: list[Event]) -> dict[str, Verdict]:
         with paired_once():

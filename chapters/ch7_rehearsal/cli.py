@@ -127,7 +127,11 @@ def bench_rehearsal(
     stopped when its traffic ends: its arrivals are the recording), replays it
     tagged at `--factor`, and prints the level's figures with the CPU time and
     wall time of each step (the issue's budget: two minutes; wall time counts
-    the machine's other load).
+    the machine's other load). The two runs go side by side: the level replays
+    the recording as production's clients plan it (open model: they start each
+    payment when planned), the recording's run goes beside it in a forked
+    process, and the two lists are compared after (not the same: the level
+    runs again, on the recording).
     """
     from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, bench_level
 

@@ -127,10 +127,12 @@ def _run(
     prepare: Callable[[Deployment, Any], None] | None = None,
     *,
     traffic_only: bool = False,
+    planned_only: bool = False,
 ) -> tuple[RehearsalDeployment | PipelineRehearsal, dict[str, list[int]], float]:
     """One run of the system under test (`plan.system`) on the simulator; returns it,
     its queue samples, its start. `traffic_only`: stop when its traffic window ends
-    (the recording's: no payment starts after it), not after its final phase."""
+    (the recording's: no payment starts after it), not after its final phase.
+    `planned_only`: stop once the scenario has planned its traffic, before it runs."""
     from checks.harness.runner import settle
     from reference.runtime.sim import SimRuntime
 
@@ -165,6 +167,8 @@ def _run(
     start_ms = rt.now_ms
     dep.apply_scenario(scenario)
     queues: dict[str, list[int]] = defaultdict(list)
+    if planned_only:
+        return dep, dict(queues), start_ms
     traffic_end_ms = start_ms + 200.0 + duration_s * 1000.0
 
     def sample() -> None:
@@ -367,12 +371,15 @@ def _level(plan: RehearsalPlan, factor: float, recorded: list[Payment]) -> dict[
     started = [pid for pid, e in invokes.items() if lo <= e.time_ms < hi]
     # Served: acknowledged, or declined (a definite business answer, e.g. no funds).
     acked = [pid for pid in started if pid in ends and _served(ends[pid])]
-    verdicts = dep.run_checks()
+    # The pipeline's checkers run in forked processes on a long history: the links
+    # are worked out here meanwhile (the same figures: both only read the history).
+    verdicts_of = dep.checks_begun() if isinstance(dep, PipelineRehearsal) else dep.run_checks
     node_links: dict[str, list[float]] = {}
     if plan.system == "pipeline":
         hops, node_links = pipeline_links(dep.history, since_ms=lo)
     else:
         hops = links(dep.history)
+    verdicts = verdicts_of()
     link = {name: _pcts(v) for name, v in sorted(hops.items())}
     e2e = link.get("end-to-end", {"p99": math.nan})
     success = len(acked) / len(started) if started else 0.0
@@ -806,8 +813,25 @@ def _recording(plan: RehearsalPlan) -> tuple[list[Payment], float, float]:
     queue drains, unknown payments are looked up, the final reads) starts no
     payment; it took a third of a 5 s recording's CPU (3.5 of 9.9 s), and no
     figure of the report reads it."""
-    base, _, _ = _run(plan, {"load_test_share": 0.0}, "steady", plan.duration_s, traffic_only=True)
+    base, _, _ = _run(plan, RECORDING, "steady", plan.duration_s, traffic_only=True)
     return recorded_arrivals(base.history), base.forecast_tps(), base.scale
+
+
+RECORDING = {"load_test_share": 0.0}  # the recording's run: production alone, untagged
+
+
+def planned_recording(plan: RehearsalPlan) -> list[Payment]:
+    """The recording as production's clients plan it, before the recording's run.
+
+    Open model: each client starts each planned payment at its planned time,
+    whatever the system does, so the recording is this plan unless a client
+    sheds (`INFLIGHT_MAX` in flight) or adds payments of its own (refunds).
+    The plan costs the deployment's build, not the minute's simulation: a
+    run can replay it while the recording's run goes beside it, and compare
+    the two after (`bench_level`)."""
+    dep, _, _ = _run(plan, RECORDING, "steady", plan.duration_s, planned_only=True)
+    plans = dep.cells.plans if isinstance(dep, PipelineRehearsal) else dep.plans
+    return sorted((p for each in plans.values() for p in each.arrivals), key=lambda p: p.time_ms)
 
 
 @_rarely_collected
@@ -954,29 +978,72 @@ def _not_ready(
 
 
 def bench_level(plan: RehearsalPlan, factor: float) -> Iterator[str]:
-    """`d11 bench rehearsal`: record production for `plan.duration_s`, then one level at
-    `factor`; yields its figures and each step's CPU (user+sys) and wall seconds."""
+    """`d11 bench rehearsal`: record production for `plan.duration_s` and run one level
+    at `factor` on the recording, side by side; yields the level's figures and each
+    step's CPU (user+sys) and wall seconds.
+
+    The level does not wait for the recording's run: it replays the recording as
+    production's clients plan it (`planned_recording`, open model), while the
+    run that records it goes beside it in a forked process; then the two lists
+    are compared. The same list (as on every seed measured): the level replayed
+    the recording, and its figures are those it has after the recording, byte
+    for byte. Not the same: the level runs again on the recording, after it."""
     import os
     import time
 
-    def clocks() -> tuple[float, float]:
+    def clocks() -> tuple[float, float, float]:
         t = os.times()
-        return t.user + t.system, time.perf_counter()
+        return t.user + t.system, t.children_user + t.children_system, time.perf_counter()
 
-    cpu0, wall0 = clocks()
-    recorded, _, _ = _recording(plan)
-    cpu1, wall1 = clocks()
-    yield f"recording: {len(recorded)} payments in {plan.duration_s:g} simulated s"
-    yield f"  cpu_s: {cpu1 - cpu0:.1f}  wall_s: {wall1 - wall0:.1f}"
-    level = _level(plan, factor, recorded)
-    cpu2, wall2 = clocks()
+    cpu0, kids0, wall0 = clocks()
+    runs = Runs(2)
+    runs.submit("recording", "recording", functools.partial(_timed, _recording, plan))
+    planned = planned_recording(plan)
+    cpu1, _, wall1 = clocks()
+    beside = "beside the level, in a forked process" if runs.forking else "after the level"
+    yield (
+        f"recording: {len(planned)} payments in {plan.duration_s:g} simulated s, as production's "
+        f"clients plan them (cpu_s {cpu1 - cpu0:.1f}); the run recording them goes {beside}"
+    )
+    level = _level(plan, factor, planned)
+    cpu2, kids2, wall2 = clocks()
+    (recorded, _, _), rec_cpu_s, rec_wall_s, rec_end_s = runs.result("recording")
+    cpu3, kids3, wall3 = clocks()
+    yield (
+        f"  recorded: {len(recorded)} payments, "
+        + ("the same list" if recorded == planned else "NOT the list the level replayed")
+        + f"; cpu_s: {rec_cpu_s:.1f}  wall_s: {rec_wall_s:.1f} (done {rec_end_s - wall0:.1f} s "
+        f"in, the level {wall2 - wall0:.1f} s in)"
+    )
+    if recorded != planned:
+        yield "  the level runs again, on the recording"
+        level = _level(plan, factor, recorded)
+    cpu4, kids4, wall4 = clocks()
     e2e = level["links"].get("end-to-end", {})
     yield (
         f"level {factor:g}x: offered {level['offered_tps']}/s, goodput {level['goodput_tps']}/s, "
         f"success {level['success']:.1%}, end-to-end p99 {e2e.get('p99', math.nan)} ms, "
         f"scale {level['scale']:g}"
     )
-    yield f"  cpu_s: {cpu2 - cpu1:.1f}  wall_s: {wall2 - wall1:.1f}"
+    level_cpu_s = cpu2 - cpu1 + cpu4 - cpu3
+    checkers_cpu_s = kids2 - kids0 + kids4 - kids3  # (the recording's child is reaped at cpu3)
+    yield (
+        f"  cpu_s: {level_cpu_s:.1f} (its forked checkers {checkers_cpu_s:.1f} more)  "
+        f"wall_s: {wall2 - wall1 + wall4 - wall3:.1f}"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    yield f"total_cpu_s: {cpu2 - cpu0:.1f}"
-    yield f"total_wall_s: {wall2 - wall0:.1f}  (load average {load:.1f})"
+    yield f"total_cpu_s: {cpu1 - cpu0 + level_cpu_s + rec_cpu_s:.1f}  (plan, level, recording)"
+    yield f"total_wall_s: {wall4 - wall0:.1f}  (load average {load:.1f})"
+
+
+def _timed(run: Callable[[RehearsalPlan], T], plan: RehearsalPlan) -> tuple[T, float, float, float]:
+    """`run(plan)`, its CPU seconds (user+sys, this process), its wall seconds and when
+    it ended (`time.perf_counter()`: the machine's monotonic clock, which a parent
+    process reads too)."""
+    import os
+    import time
+
+    t0, wall0 = os.times(), time.perf_counter()
+    out = run(plan)
+    t1, wall1 = os.times(), time.perf_counter()
+    return out, t1.user + t1.system - t0.user - t0.system, wall1 - wall0, wall1

@@ -15,6 +15,7 @@ from chapters.ch7_rehearsal import rehearsal
 from chapters.ch7_rehearsal.forks import RunFailed, Runs
 from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, rehearse
 from checks.verdict import Verdict
+from reference.clients import Payment
 from reference.sim.kernel import GC_THRESHOLDS
 
 
@@ -94,3 +95,36 @@ def test_a_level_is_judged_with_the_collectors_thresholds_raised(
     assert level["checks"] == {"isolation": True}
     assert run.thresholds == GC_THRESHOLDS != before
     assert gc.get_threshold() == before
+
+
+def _bench_lines(
+    monkeypatch: pytest.MonkeyPatch, planned: list[Payment], recorded: list[Payment]
+) -> tuple[list[str], list[list[Payment]]]:
+    """`bench_level` with its runs stubbed: what it prints, and what each level replayed."""
+    replayed: list[list[Payment]] = []
+
+    def level(_plan: RehearsalPlan, _factor: float, rec: list[Payment]) -> dict[str, object]:
+        replayed.append(rec)
+        return {"offered_tps": 1.0, "goodput_tps": 1.0, "success": 1.0, "links": {}, "scale": 1.0}
+
+    monkeypatch.setattr(rehearsal, "planned_recording", lambda _plan: planned)
+    monkeypatch.setattr(rehearsal, "_recording", lambda _plan: (recorded, 100.0, 1.0))
+    monkeypatch.setattr(rehearsal, "_level", level)
+    lines = list(rehearsal.bench_level(RehearsalPlan(duration_s=1.0), 2.0))
+    return lines, replayed
+
+
+def test_the_bench_level_replays_the_plan_and_again_the_recording_if_it_differs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The level replays production's plan while the recording runs beside it (a
+    # forked process); the same list: nothing more. Another: the level runs again.
+    plan = [Payment(1.0, "u1", "m1", 5), Payment(2.0, "u2", "m1", 7)]
+    lines, replayed = _bench_lines(monkeypatch, plan, list(plan))
+    assert replayed == [plan] and "the same list" in lines[1]
+    assert lines[0].startswith("recording: 2 payments in 1 simulated s")
+    assert lines[-1].startswith("total_wall_s:") and lines[-2].startswith("total_cpu_s:")
+    shed = plan[:1]  # a client shed the second payment
+    lines, replayed = _bench_lines(monkeypatch, plan, shed)
+    assert replayed == [plan, shed] and "NOT the list" in lines[1]
+    assert any("runs again" in line for line in lines)
