@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import textwrap
 import threading
 import time
 from collections import deque
@@ -108,6 +109,7 @@ SESSION_SCENARIOS = frozenset({"steady", "double11", "crash", "partition", "satu
 # What a node's "txns" counter counts, by its role (tui.model.LOAD_WHAT); a store's and
 # anything else's are transactions ("txn"), a gateway's counter is "requests" ("req").
 LOAD_UNIT = {"consumer": "msg", "producer": "pay", "front": "pay"}
+CHECK_SUMMARY_MAX = 120  # characters of a verdict's summary in its event line
 
 # The scenario a person's faults make the run look like, for the expectations.
 _SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "partition"}
@@ -936,7 +938,10 @@ class Session:
                 before.get(c.name) == "pending" and c.valid is False
             ):
                 word = {True: "holds", False: "BROKEN", "unknown": "unknown"}.get(c.valid, "?")
-                self._log(f"check {c.name}", "", f"{word}: {c.summary[:120]}")
+                # Whole words and a "…": cut at 120 characters, "1 still within their c"
+                # read as the verdict's end.
+                summary = textwrap.shorten(c.summary, CHECK_SUMMARY_MAX, placeholder=" …")
+                self._log(f"check {c.name}", "", f"{word}: {summary}")
 
     # -- save --------------------------------------------------------------------------
     def save(self, root: Path) -> Path:

@@ -211,3 +211,19 @@ def test_d11_tui_an_unknown_chapter_is_an_error_line_like_every_command() -> Non
     result = CliRunner().invoke(cli, ["tui", "ch9"])
     assert result.exit_code == 2
     assert result.output.startswith("error: no chapter 'ch9'"), result.output
+
+
+def test_a_checks_event_line_ends_its_summary_on_a_whole_word(session: Session) -> None:
+    """Seen in ch5's Events: "... (0 set aside after their last check); 1 still within
+    their c", the summary cut at 120 characters mid-word, as if it ended there."""
+    from tui.model import CheckView
+
+    summary = (
+        "All 195 sent messages were resolved, delivered, or reported (0 set aside after "
+        "their last check); 1 still within their check-back window"
+    )
+    session._set_checks([CheckView("half-messages", True, summary)])
+    line = session.events[-1]
+    assert line.kind == "check half-messages", line
+    assert line.detail.endswith("their …"), line.detail
+    assert summary.startswith(line.detail.removeprefix("holds: ").removesuffix(" …"))
