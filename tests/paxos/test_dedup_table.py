@@ -50,16 +50,24 @@ def test_snapshots_reuse_sealed_chunks_and_restore_exactly() -> None:
     assert encode_value(copy.snapshot()) == encode_value(state.snapshot())  # same chunking
 
 
-def test_a_sealed_chunk_is_the_encoding_of_its_pairs_each_encoded_as_remembered() -> None:
+def test_a_sealed_chunk_is_the_encoding_of_its_pairs_encoded_as_the_tail_fills() -> None:
     state = ReplicatedState(KVStore(), dedup_max=100_000)
-    state.chunk = 3
-    fill(state, 3)  # each result encoded when remembered; the seal only joins them
-    pairs = tuple((f"r{i}", state.results[f"r{i}"]) for i in range(3))
+    state.chunk, state.encode_every = 7, 3  # two whole batches and a rest of one
+    fill(state, 6)
+    assert len(state.tail_encoded) == 2 and not state.sealed  # encoded before the seal
+    fill(state, 1, first=6)
+    pairs = tuple((f"r{i}", state.results[f"r{i}"]) for i in range(7))
     ((encoded, ids),) = state.sealed
-    assert encoded == encode_value(pairs) and ids == ("r0", "r1", "r2")
+    assert encoded == encode_value(pairs) and ids == tuple(f"r{i}" for i in range(7))
     assert not state.tail and not state.tail_encoded
-    fill(state, 1, first=3)  # the tail's encodings survive a restore, for the next seal
+    fill(state, 4, first=7)  # the tail's batches survive a restore, for the next seal
     other = ReplicatedState(KVStore(), dedup_max=100_000)
-    other.chunk = 3
+    other.chunk, other.encode_every = 7, 3
     other.restore(decode_value(encode_value(state.snapshot())))
-    assert other.tail_encoded == state.tail_encoded == [encode_value(("r3", state.results["r3"]))]
+    assert other.tail_encoded == state.tail_encoded and len(other.tail_encoded) == 1
+    fill(state, 3, first=11)
+    fill(other, 3, first=11)
+    assert state.sealed[-1][0] == other.sealed[-1][0]
+    assert state.sealed[-1][0] == encode_value(
+        tuple((f"r{i}", state.results[f"r{i}"]) for i in range(7, 14))
+    )
