@@ -473,7 +473,8 @@ _LOADS = _DECODER.decode
 # whitespace, `raw_decode`), a fifth of decoding a small message. A document
 # the scanner does not end exactly at the end of goes to `_LOADS`, which
 # skips whitespace and words every error as before.
-_SCAN = _DECODER.scan_once
+# (An instance attribute JSONDecoder sets in __init__, which typeshed does not declare.)
+_SCAN: Callable[[str, int], tuple[object, int]] = vars(_DECODER)["scan_once"]
 
 
 def _not_json(value: object) -> NoReturn:

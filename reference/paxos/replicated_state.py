@@ -158,7 +158,7 @@ class ReplicatedState:
         self.applied_index = slot
 
 
-def _items(pairs: list[tuple[str, Any]]) -> bytes:
+def _items(pairs: list[tuple[str, object]]) -> bytes:
     """The items of `encode_value(tuple(pairs))`, without the tuple's brackets."""
     encoded = encode_value(tuple(pairs))
     assert encoded.startswith(_CHUNK_OPEN) and encoded.endswith(_CHUNK_CLOSE), encoded[:16]

@@ -11,8 +11,9 @@ printed) mentioned.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import cast
 
+from checks.harness.runner import TestResult
 from checks.history import Event
 from checks.verdict import Verdict
 from learn.feedback import HISTORY_LINES_MAX, history_lines, verdict_lines
@@ -32,7 +33,7 @@ def _lost(op: str, at: int) -> dict[str, object]:
     }
 
 
-def _result() -> Any:
+def _result() -> TestResult:
     settlement = Verdict(
         "settlement",
         False,
@@ -56,8 +57,9 @@ def _result() -> Any:
         at = index.get(op, len(history))
         history += [Event("ok", 1, "commit", {"id": op}, 10.0 * len(history), at)]
         history += [Event("ok", 1, "check-max", {"id": op}, 9_000.0, len(history) + 2_000)]
-    return SimpleNamespace(verdicts={"settlement": settlement, "delivery": delivery},
-                           history=history)  # fmt: skip
+    result = SimpleNamespace(verdicts={"settlement": settlement, "delivery": delivery},
+                             history=history)  # fmt: skip
+    return cast(TestResult, result)
 
 
 def test_the_excerpt_is_of_the_operations_the_shown_lines_name() -> None:
