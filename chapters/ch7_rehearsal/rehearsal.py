@@ -512,7 +512,10 @@ def drills_of_the_night(s: dict[str, Any], verdicts: Mapping[str, Verdict]) -> l
         "passed": drained is not None and valid("ch5"),
         "isolation": isolation,
     }
-    return [failover, consumers, elastic_drill(s, verdicts)]
+    drills = [failover, consumers, elastic_drill(s, verdicts)]
+    for drill in drills:  # told apart from the pipeline's drills of the same names
+        drill["name"] = f"the night's {drill['name']}"
+    return drills
 
 
 HANDOVER_MS_MAX = 1_000.0  # a range must change hands within a second (the takeover bound)
@@ -644,8 +647,10 @@ def _city_drill(plan: RehearsalPlan, recorded: list[Payment]) -> Figures:
         "what": (
             f"detected {_ms(lost['detected_after_ms'])} after the loss, every gateway "
             f"rerouted {_ms(routing_ms)} after that, the range paying again "
-            f"{_ms(lost['cells_recovered_after_ms'])} after the loss; goodput back to 90% "
-            + ("never" if recovered_ms is None else f"{recovered_ms:.0f} ms after")
+            f"{_ms(lost['cells_recovered_after_ms'])} after the loss; goodput "
+            # Measured, not judged: a drill passes on its routing and the range paying again.
+            + ("not back to 90% within the drill (not judged)" if recovered_ms is None
+               else f"back to 90% {recovered_ms:.0f} ms after")
             + ("; every check valid" if valid else "; a check FAILED")
         ),
         "passed": valid and routing_ms is not None and routing_ms <= ROUTING_MS_MAX
