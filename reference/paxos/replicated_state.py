@@ -108,10 +108,7 @@ class ReplicatedState:
         return out
 
     def _remember(self, request_id: str, result: Any) -> None:
-        self.results[request_id] = result
-        self.tail.append((request_id, result))
-        if len(self.tail) % self.encode_every == 0:
-            self.tail_encoded.append(_items(self.tail[-self.encode_every :]))
+        self._add_to_tail(request_id, result)
         if len(self.tail) >= self.chunk:
             ids = tuple(request_id for request_id, _ in self.tail)
             rest = self.tail[len(self.tail_encoded) * self.encode_every :]
@@ -151,11 +148,15 @@ class ReplicatedState:
             self.sealed.append((encoded, tuple(request_id for request_id, _ in pairs)))
             self.results.update(pairs)
         for request_id, result in tail:
-            self.results[request_id] = result
-            self.tail.append((request_id, result))
-            if len(self.tail) % self.encode_every == 0:
-                self.tail_encoded.append(_items(self.tail[-self.encode_every :]))
+            self._add_to_tail(request_id, result)
         self.applied_index = slot
+
+    def _add_to_tail(self, request_id: str, result: object) -> None:
+        """Remember one result, unsealed; encode the tail's last batch once it is whole."""
+        self.results[request_id] = result
+        self.tail.append((request_id, result))
+        if len(self.tail) % self.encode_every == 0:
+            self.tail_encoded.append(_items(self.tail[-self.encode_every :]))
 
 
 def _items(pairs: list[tuple[str, object]]) -> bytes:
