@@ -174,10 +174,27 @@ def _errors_line(s: Summary) -> str:
     return line
 
 
+class SystemTimeouts(TypedDict):
+    """One system's timeouts in a night: whether its final phase asked again about
+    them (`lookups`: by lookup by id too, not only by retry), what it found, and
+    the system's payments acknowledged in time (`ok`), to which those found
+    applied add, late: a ledger check counts both as acknowledged."""
+
+    chapter: str
+    timeouts: int
+    ok: int
+    asked: bool
+    lookups: bool
+    applied: int
+    not_applied: int
+    unknown: int
+
+
 class TimeoutFates(TypedDict):
     """A night's timeouts by who asked about them again: the fates the final phase
     found for those asked (`applied`, `not_applied`, `unknown`), and how many were
-    not asked, by which systems (their clients do not ask again)."""
+    not asked, by which systems (their clients do not ask again); each system's
+    own in `systems`."""
 
     applied: int
     not_applied: int
@@ -185,25 +202,38 @@ class TimeoutFates(TypedDict):
     asked_by: list[str]
     not_asked: int
     not_asked_by: list[str]
+    systems: list[SystemTimeouts]
 
 
 def _timeouts_by_asker(timeouts: int, settled: TimeoutFates) -> str:
-    """The capstone's timeouts: several systems, and only some clients ask again."""
-    asked = timeouts - settled["not_asked"]
+    """The capstone's timeouts, system by system: what each one's final phase found
+    when it asked again, so that its ok count plus those found applied is the
+    acknowledged count its ledger check gives."""
     line = f"; {timeouts:,} timeouts (no answer by the deadline)"
+    asked = [t for t in settled["systems"] if t["asked"]]
     if asked:
-        who = " and ".join(settled["asked_by"])
+        line += ", asked again by the final phase: " + "; ".join(map(_asked_again, asked))
+    for t in settled["systems"]:
+        if not t["asked"]:
+            line += (
+                f"; {t['chapter']}'s {t['timeouts']:,} stay unknown to their users "
+                "(those clients do not ask again)"
+            )
+    return line
+
+
+def _asked_again(t: SystemTimeouts) -> str:
+    how = "retry, then lookup by id" if t["lookups"] else "retry by id"
+    line = (
+        f"{t['chapter']}'s {t['timeouts']:,} ({how}): {t['applied']:,} applied, "
+        f"{t['not_applied']:,} not"
+    )
+    if t["unknown"]:
+        line += f", {t['unknown']:,} still unknown"
+    if t["applied"]:
         line += (
-            f": the final phase asked {who}'s {asked:,} again (retry, then lookup by id): "
-            f"{settled['applied']:,} applied, {settled['not_applied']:,} not"
-        )
-        if settled["unknown"]:
-            line += f", {settled['unknown']:,} still unknown"
-    if settled["not_asked"]:
-        who = " and ".join(settled["not_asked_by"])
-        line += (
-            f"; {who}'s {settled['not_asked']:,} stay unknown to their users "
-            "(those clients do not ask again)"
+            f", so {t['ok'] + t['applied']:,} payments acknowledged in all ({t['ok']:,} in time, "
+            f"{t['applied']:,} late)"
         )
     return line
 
@@ -368,7 +398,8 @@ def _night(s: Summary) -> Group:
     t.caption = (
         "payments: production payments offered in the system's own traffic window; "
         "ok: acknowledged paid within the deadline (the headline's 'acknowledged in "
-        "time' is their sum); timeouts: no answer by the deadline; the rest were "
+        "time' is their sum); timeouts: no answer by the deadline (the headline says "
+        "what the final phase found when it asked again); the rest were "
         "answered unpaid: refused at the door, declined, or failed (the headline's "
         "errors say which). Load-test payments are counted on their own lines."
     )

@@ -92,6 +92,7 @@ from chapters.ch4_paxos.stage import CITIES, PaxosDeployment
 from chapters.ch4_paxos.stage import LOST_CITY as CELLS_LOST_CITY
 from chapters.ch5_mq.stage import MqDeployment
 from chapters.common import SPIKE_AT_MS, STEADY_SHARE, expect
+from chapters.report import SystemTimeouts
 from chapters.scenarios import WARMUP_MS
 from chapters.stage import (
     Deployment,
@@ -437,9 +438,13 @@ class CapstoneDeployment(Deployment):
         """The headline's counts as the sums of the night table's rows: each system's
         production payments in its own traffic window (the merged history's window
         is the longest part's, and held the cells' final-phase retries as payments),
-        and what became of the timeouts, by who asks again: chapter 4's clients
-        retry and look each one up by id in the final phase; chapters 6 and 7's
-        clients do not ask again, so theirs stay unknown to their users."""
+        and what became of the timeouts, system by system: a system's final phase
+        asks again about its clients' unanswered payments (chapter 4's retry each by
+        id, then look up by id what the retry did not settle; chapter 7's own system
+        only retries), and a timeout found applied is acknowledged late, which is
+        why a ledger check's acknowledged count is the row's ok plus those. A system
+        whose final phase asked about none of its timeouts (its clients not asking
+        again) leaves them unknown to their users."""
         payments = sum(s["payments"] for s in summaries.values())
         ok = sum(s["ok"] for s in summaries.values())
         errors: Counter[str] = Counter()
@@ -447,12 +452,30 @@ class CapstoneDeployment(Deployment):
             errors.update(s["errors"])
         start_ms, end_ms = self.traffic_window
         window_s = max(end_ms - start_ms, 1.0) / 1000.0
-        asked = [n for n in summaries if n == "cells"]
+        systems: list[SystemTimeouts] = []
         fates = Counter[str]()
-        for name in asked:
+        for name, s in summaries.items():
+            if not s["timeouts"]:
+                continue
             part = self.parts[name]
-            fates.update(timeout_fates(part.history, getattr(part, "traffic_window", (0, 0))))
-        not_asked = {n: s["timeouts"] for n, s in summaries.items() if n not in asked}
+            found = timeout_fates(part.history, getattr(part, "traffic_window", (0, 0)))
+            # Asked: the final phase retried some (`asked`), or a lookup settled some.
+            asked = bool(s["settled"]["asked"] or found["applied"] or found["not_applied"])
+            if asked:
+                fates.update(found)
+            plans = getattr(part, "plans", {}).values()
+            systems.append(
+                {
+                    "chapter": self.chapter_of[name],
+                    "timeouts": s["timeouts"],
+                    "ok": s["ok"],
+                    "asked": asked,
+                    "lookups": any(plan.final_lookups for plan in plans),
+                    "applied": found["applied"] if asked else 0,
+                    "not_applied": found["not_applied"] if asked else 0,
+                    "unknown": found["unknown"] if asked else s["timeouts"],
+                }
+            )
         return {
             "payments": payments,
             "ok": ok,
@@ -465,9 +488,10 @@ class CapstoneDeployment(Deployment):
                 "applied": fates["applied"],
                 "not_applied": fates["not_applied"],
                 "unknown": fates["unknown"],
-                "asked_by": [self.chapter_of[n] for n in asked],
-                "not_asked": sum(not_asked.values()),
-                "not_asked_by": [self.chapter_of[n] for n, t in not_asked.items() if t],
+                "asked_by": [t["chapter"] for t in systems if t["asked"]],
+                "not_asked": sum(t["timeouts"] for t in systems if not t["asked"]),
+                "not_asked_by": [t["chapter"] for t in systems if not t["asked"]],
+                "systems": systems,
             },
         }
 
