@@ -8,6 +8,7 @@ scale, so a reader never confuses 1,200 simulated payments a second with the
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from rich.cells import cell_len
@@ -26,6 +27,7 @@ Summary = dict[str, Any]
 
 ROWS_MAX = 16  # rows of the over-time table
 BAR_WIDTH = 24
+NEVER_PAUSED = "never paused"  # a consumer group's cell for figures counted from its resume
 _OUTCOME_STYLE = {
     "pass": ("PASS", "bold green"),
     "expected-failure": ("EXPECTED FAILURE", "bold yellow"),
@@ -322,22 +324,37 @@ def _lag(s: Summary) -> Table:
     def after(g: dict[str, object], key: str) -> str:
         if key not in g:
             return "-"
-        return "never" if g[key] is None else f"{g[key]:,.0f}"
+        value = g[key]
+        return "never" if value is None else f"{value:,.0f}"
 
-    rows = (
-        ("backlog peak (at)", lambda g: peak(g, "backlog_peak")),
-        ("backlog at the resume", lambda g: f"{g['backlog_at_resume']:,}"),
-        ("caught up after resume", lambda g: after(g, "caught_up_after_resume_ms")),
-        ("committed peak (at)", lambda g: peak(g, "committed_lag_peak")),
-        ("committed 0 after resume", lambda g: after(g, "committed_lag_zero_after_resume_ms")),
+    # The resume is the stalled group's: a group that kept consuming has none, and
+    # its figures at and after another group's resume would read as a drain.
+    # (label, the cell, whether it counts from the resume)
+    rows: tuple[tuple[str, Callable[[dict[str, object]], str], bool], ...] = (
+        ("backlog peak (at)", lambda g: peak(g, "backlog_peak"), False),
+        ("backlog at the resume", lambda g: f"{g['backlog_at_resume']:,}", True),
+        ("caught up after resume", lambda g: after(g, "caught_up_after_resume_ms"), True),
+        ("committed peak (at)", lambda g: peak(g, "committed_lag_peak"), False),
+        (
+            "committed 0 after resume",
+            lambda g: after(g, "committed_lag_zero_after_resume_ms"),
+            True,
+        ),
     )
-    for label, cell in rows:
-        t.add_row(label, *(cell(g) for g in groups.values()))
+    for label, cell, from_resume in rows:
+        t.add_row(
+            label,
+            *(
+                NEVER_PAUSED if from_resume and name != stall["group"] else cell(g)
+                for name, g in groups.items()
+            ),
+        )
     t.caption = (
         "backlog: messages visible to the group and not consumed yet (message trace); "
         "committed: what the broker's state says the group owes (offsets committed every "
         f"5 s), read at each of its {lag['committed_lag_samples']:,} applies; after resume: "
-        "until first zero"
+        f"until first zero, for the paused group only ({NEVER_PAUSED}: the others kept "
+        "consuming)"
     )
     return t
 
