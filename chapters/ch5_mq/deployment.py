@@ -364,7 +364,12 @@ class MqDeployment(PaymentDeployment):
         ids = sorted(lives, key=lambda m: (-interest(lives[m]), min(s[0] for s in lives[m]), m))
         msg_id = ids[0]
         steps = [
-            [round(t, 1), node, step, " ".join(f"{k}={v}" for k, v in sorted(fields.items()))]
+            [
+                round(t, 1),
+                node,
+                step,
+                " ".join(f"{k}={_word(v)}" for k, v in sorted(fields.items())),
+            ]
             for t, node, step, fields in sorted(lives[msg_id], key=lambda s: s[0])
         ]
         return {"id": msg_id, "steps": steps, "traced_messages": len(lives)}
@@ -470,3 +475,10 @@ def _due_retries(state: BrokerMachine, group: str, now_ms: float) -> int:
         for (t, qid), index in state.queues.items()
         if t == topic
     )
+
+
+def _word(value: object) -> str:
+    """A trace field as a reader reads it: yes and no, not Python's True and False."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

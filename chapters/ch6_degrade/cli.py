@@ -28,6 +28,9 @@ STEPS: tuple[tuple[str, str, str], ...] = (
 )
 GUARDED_CALLS = 200_000
 PAY_GATEWAY = "gw-pay"
+# A verdict as the harness's reports word it (`checks/harness/report.py`), not Python's
+# True and False.
+VERDICT_WORDS: dict[object, str] = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -120,7 +123,7 @@ def drill(
     for path, (done, dropped) in sorted(shed.items()):
         typer.echo(f"best effort {path}: {done} done, {dropped} shed")
     for name, verdict in verdicts.items():
-        typer.echo(f"{name}: {verdict.valid} - {verdict.summary}")
+        typer.echo(f"{name}: {VERDICT_WORDS[verdict.valid]} - {verdict.summary}")
     if any(verdicts[c].valid is False for c in ("bank", "ledger")):
         raise typer.Exit(1)  # a drill may cost goodput, never money
 

@@ -50,3 +50,15 @@ def test_a_group_that_never_paused_has_no_resume_figures() -> None:
     # Its peaks are its own, paused or not.
     assert rows["backlog peak (at)"] == ["171 (3,054)", "28 (1,570)"]
     assert rows["committed peak (at)"] == ["280 (4,012)", "18 (2,738)"]
+
+
+def test_a_message_s_life_says_yes_and_no() -> None:
+    """`d11 run ch5 --seed 1`'s message trace printed `half=True` and `duplicate=False`
+    (1 s of traffic here: the same message, the same fields)."""
+    from chapters.run import simulate
+
+    run = simulate("ch5", "steady", seed=1, checks=(), duration_s=1.0)
+    steps = run.summary["message_trace"]["steps"]
+    details = " ".join(detail for _, _, _, detail in steps)
+    assert "half=yes" in details and "duplicate=no" in details, details
+    assert "True" not in details and "False" not in details, details
