@@ -78,8 +78,14 @@ def _headline(s: Summary) -> Table:
             f"{s['failover_ms']:,.0f} ms from the crash to the new routing rules "
             f"(detection alone: {s['suspect_after_ms']:,.0f} ms)",
         )
-    t.add_row("scale", f"{format_scale(scale)}: one simulated payment per {1 / scale:,.0f} real")
+    t.add_row("scale", _scale_words(scale))
     return t
+
+
+def _scale_words(scale: float) -> str:
+    """The scale in the one form a reader meets everywhere (the rates' 'at scale
+    1/453'): never a decimal (0.00221), a multiplier (x 453) or a percent."""
+    return f"{format_scale(scale)}: one simulated payment per {1 / scale:,.0f} real"
 
 
 def _percentiles(p50_ms: float, p99_ms: float, p999_ms: float) -> str:
@@ -247,7 +253,7 @@ def _over_time(s: Summary) -> Table:
     t = Table(title="over time (simulated)", show_edge=False, pad_edge=False)
     for col in ("t (s)", "offered/s", "goodput/s", "errors/s", "p99 ms", "goodput"):
         t.add_column(col, justify="right" if col != "goodput" else "left")
-    t.caption = f"simulated payments/s; x {1 / s['scale']:,.0f} for the real rate they stand for"
+    t.caption = f"simulated payments/s, at scale {_scale_words(s['scale'])}"
     top = max(series["offered_tps"] + series["goodput_tps"] + [1.0])
     for i in range(0, n, group):
         sl = slice(i, i + group)
