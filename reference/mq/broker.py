@@ -183,9 +183,9 @@ class BrokerReplica(Replica):
         key = (src, read.request_id)
         if len(self.held_pulls) >= HELD_PULLS_MAX or key in self.held_pulls:
             return False
+        machine = self.machine
         for q in queries:
-            found = self.machine.pull(q)
-            if found.messages or found.next_offset < found.max_offset:
+            if machine.pull_would_find(q)[0]:
                 return False  # something to read, or a retry not due yet: answer now
         self.held_pulls[key] = read
         self.held_at_index = self.commit_index
@@ -202,7 +202,7 @@ class BrokerReplica(Replica):
         for key, read in list(self.held_pulls.items()):
             queries = _pulls(read.query)
             assert queries, read
-            if leading and not any(self.machine.pull(q).messages for q in queries):
+            if leading and not any(self.machine.pull_would_find(q)[1] for q in queries):
                 continue
             self._answer_held(ctx, key)
 
