@@ -317,6 +317,10 @@ def _write_rules(client: Any, container_id: str, sources: tuple[str, ...]) -> st
 class DockerRuntime(ProcessRuntime):
     """See the module docstring. Use as a context manager, or call `close()`."""
 
+    # TCP only: a cut is made in the network between containers (_CutWorkers),
+    # and a Unix socket in the shared data directory would go around it.
+    unix_sockets = False
+
     # Creating and starting a container costs the engine seconds on a busy
     # machine (up to ~7 s each seen under a load of 25 on 2 cores), and the
     # harness starts them one by one before it dials any: the first one

@@ -1,4 +1,4 @@
-"""Length-prefixed frames over TCP, bounded in size and optionally authenticated.
+"""Length-prefixed frames over TCP (or a Unix socket), bounded in size and optionally authenticated.
 
 A frame on the wire is
 
@@ -214,11 +214,21 @@ async def dial(
     hello: Hello,
     secret: bytes | None,
     max_frame_bytes: int,
+    unix_path: str | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Session]:
-    """Open a connection and complete the handshake as the dialer."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
+    """Open a connection and complete the handshake as the dialer.
+
+    With `unix_path`, over that Unix-domain socket instead of TCP to
+    `host:port` (a peer on this machine: see `TransportConfig.unix_dir`).
+    """
+    connecting = (
+        asyncio.open_unix_connection(unix_path)
+        if unix_path is not None
+        else asyncio.open_connection(host, port)
+    )
+    reader, writer = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
     sock = writer.get_extra_info("socket")
-    if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+    if sock is not None and sock.family != socket.AF_UNIX and hasattr(socket, "TCP_USER_TIMEOUT"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
     try:
         nonce = await asyncio.wait_for(read_raw(reader, NONCE_BYTES), HANDSHAKE_TIMEOUT_S)

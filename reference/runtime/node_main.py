@@ -66,6 +66,7 @@ class NodeConfig:
     # The runtime allows more while it boots a cluster: it dials each node
     # only once it has started them all (a container takes seconds to start).
     control_wait_s: float = CONTROL_DIAL_TIMEOUT_S
+    unix_dir: str | None = None  # TransportConfig.unix_dir: peers on this machine
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -99,6 +100,7 @@ async def serve(config: NodeConfig, secret: bytes | None) -> None:
         secret=secret,
         max_frame_bytes=config.max_frame_bytes,
         addrs={n: (a[0], int(a[1])) for n, a in config.addrs.items()},
+        unix_dir=config.unix_dir,
     )
     metrics = ForwardingMetrics()
     set_forward_sink(metrics.forward)  # before the factory is unpickled and called

@@ -116,6 +116,10 @@ class ProcessRuntime(ControlChannels, NodeFaults, LinkFaults):
     """
 
     boot_ms_per_node = BOOT_MS_PER_NODE  # allowance per process node while a cluster boots
+    # Every node here runs on this machine: peers talk over Unix sockets in
+    # the data directory (TransportConfig.unix_dir). Containers keep to TCP,
+    # where their cuts are made (docker.py).
+    unix_sockets = True
 
     def __init__(
         self,
@@ -451,7 +455,11 @@ class ProcessRuntime(ControlChannels, NodeFaults, LinkFaults):
             secret=self.secret,
             max_frame_bytes=self.max_frame_bytes,
             addrs=self.addr_book(member.node_id),
+            unix_dir=self._unix_dir(),
         )
+
+    def _unix_dir(self) -> str | None:
+        return str(self.data_dir) if self.unix_sockets else None
 
     def _local_fatal(self, member: Member, exc: BaseException) -> None:
         log.error("local node %s crashed: %r", member.node_id, exc)
@@ -481,6 +489,7 @@ class ProcessRuntime(ControlChannels, NodeFaults, LinkFaults):
             fsync=self.fsync,
             hold=self._holding,
             control_wait_s=self._control_wait_s(),
+            unix_dir=self._unix_dir(),
         )
 
     def _control_wait_s(self) -> float:

@@ -1,5 +1,8 @@
 """The real network of one node: a TCP listener, one outgoing link per peer, and cuts.
 
+(On one machine, peers also listen on and dial Unix sockets: see
+`TransportConfig.unix_dir`. Everything below holds for both.)
+
 Each node dials one connection per destination and only ever *writes* on
 it; it accepts connections from its peers and only *reads* from those. So a
 message from a to b always travels on a's link to b, in order, and a reply
@@ -33,6 +36,7 @@ import contextlib
 import ipaddress
 import logging
 import math
+import os
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -65,6 +69,14 @@ DIAL_BACKOFF_MS = (20.0, 250.0)
 # link latencies, see SimNet.send_general).
 REORDER_DELAY_MS = (2.0, 40.0)
 HELD_FRAMES_MAX = 10_000  # reordered messages waiting to be sent, per node
+# A Unix socket's path lives in sun_path: 108 bytes, the last one a NUL.
+UNIX_PATH_BYTES_MAX = 107
+
+
+def unix_path(unix_dir: str, node_id: str) -> str | None:
+    """Where `node_id` listens for its peers in `unix_dir`; None if the path is too long."""
+    path = os.path.join(unix_dir, f"{node_id}.sock")
+    return path if len(os.fsencode(path)) <= UNIX_PATH_BYTES_MAX else None
 
 
 def is_loopback(host: str) -> bool:
@@ -139,6 +151,14 @@ class TransportConfig:
     secret: bytes | None
     max_frame_bytes: int = frames.MAX_FRAME_BYTES_DEFAULT
     addrs: dict[str, Address] = field(default_factory=dict)
+    # A directory every node of the run on this machine shares (the process
+    # runtime's data directory). Each node then also listens on a Unix socket
+    # there (`unix_path`), and dials a peer's socket instead of its loopback
+    # TCP port when it finds one: the same frames and handshake, without the
+    # TCP stack in every send. Measured on `d11 bench process --batch 1`,
+    # three pairs alternated: 280-290 us of CPU a transfer against 297-314.
+    # None (containers, other hosts): TCP only.
+    unix_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.secret is None and not is_loopback(self.host):
@@ -170,6 +190,7 @@ class Transport:
         self._log = log
         self._links: dict[str, _Link] = {}
         self._server: asyncio.Server | None = None
+        self._unix_server: asyncio.Server | None = None  # see TransportConfig.unix_dir
         self._readers: set[asyncio.Task[None]] = set()
         # The last message encoded and its bytes: a leader sends the very same
         # Accept (one frozen object) to every follower, so it is encoded once.
@@ -193,6 +214,29 @@ class Transport:
         self._server = await asyncio.start_server(
             self._accept, self.config.host, self.config.port, reuse_address=True
         )
+        path = self._unix_path(self.config.node_id)
+        if path is not None:
+            # A previous incarnation's socket file: nobody listens on it any more.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            self._unix_server = await asyncio.start_unix_server(self._accept, path)
+
+    def _unix_path(self, node_id: str) -> str | None:
+        if self.config.unix_dir is None:
+            return None
+        return unix_path(self.config.unix_dir, node_id)
+
+    def dial_path(self, dst: str) -> str | None:
+        """The Unix socket to dial `dst` on, if it listens on one here; else None (TCP).
+
+        Only for a peer whose address is on loopback: a socket file in a
+        shared directory says nothing about a node on another host. The file
+        of a node that is down refuses the dial, as its TCP port would.
+        """
+        path = self._unix_path(dst)
+        if path is None or not is_loopback(self.addrs[dst][0]) or not os.path.exists(path):
+            return None
+        return path
 
     def close(self) -> None:
         """Stop listening and drop every connection (in-flight frames are lost)."""
@@ -202,8 +246,10 @@ class Transport:
         for link in self._links.values():
             link.close()
         self._links.clear()
-        if self._server is not None:
-            self._server.close()
+        # Socket files stay: a restarted incarnation may have bound the same path.
+        for server in (self._server, self._unix_server):
+            if server is not None:
+                server.close()
         for task in list(self._readers):
             task.cancel()
         self._readers.clear()
@@ -452,7 +498,12 @@ class _Link:
             hello = Hello(kind="peer", src=config.node_id, cluster=config.cluster)
             try:
                 reader, writer, session = await frames.dial(
-                    host, port, hello, config.secret, config.max_frame_bytes
+                    host,
+                    port,
+                    hello,
+                    config.secret,
+                    config.max_frame_bytes,
+                    unix_path=self._transport.dial_path(self._dst),
                 )
             except (OSError, FrameError, asyncio.IncompleteReadError, TimeoutError):
                 # The peer is down (or cut off at the IP level): what was waiting
