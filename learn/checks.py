@@ -31,7 +31,7 @@ from learn.measure import lost_payments, run_figure, vanished_cents
 from learn.outcome import CheckRequest, Outcome
 from learn.runs import SCHEDULES, chapter_run, harness
 from learn.runs import _shrink as _shrink  # re-exported: tests/learn/test_exercises.py
-from learn.scripted import breaker_half_open, broker_verdicts, fence
+from learn.scripted import breaker_half_open, broker_verdicts, fence, idempotent_consumer
 
 __all__ = ["CHECKS", "SCHEDULES", "CheckRequest", "Outcome"]
 
@@ -46,6 +46,7 @@ CHECKS: dict[str, Callable[[Exercise, CheckRequest], Outcome]] = {
     "run_figure": run_figure,
     "chapter_run": chapter_run,
     "broker_verdicts": broker_verdicts,
+    "idempotent_consumer": idempotent_consumer,
     "breaker_half_open": breaker_half_open,
     "controls_slo": controls_slo,
     "isolation_rules": isolation_rules,

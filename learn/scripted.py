@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from learn.catalog import Exercise
 from learn.feedback import WITNESS_ITEMS_MAX
@@ -14,8 +14,9 @@ from learn.runs import chapter_run, harness
 
 if TYPE_CHECKING:  # at run time these come from the learner's workspace, imported late
     from reference.mq.machine import BrokerMachine
+    from reference.node import Context
 
-__all__ = ["breaker_half_open", "broker_verdicts", "fence"]
+__all__ = ["breaker_half_open", "broker_verdicts", "fence", "idempotent_consumer"]
 
 
 class _Raised:
@@ -154,6 +155,90 @@ def broker_verdicts(ex: Exercise, req: CheckRequest) -> Outcome:
     if not ran.passed:
         return ran
     return Outcome(True, "a second verdict changes nothing, whoever sends it; " + ran.headline)
+
+
+# -- the idempotent consumer and the load-test lane (chapter 5) ---------------------------------
+
+
+class _Disk:
+    """A node's disk as the consumer uses it, remembering every key written."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+        self.written: list[str] = []
+
+    def get(self, key: str, default: object = None) -> object:
+        return self.data.get(key, default)
+
+    def put(self, key: str, value: object) -> None:
+        self.data[key] = value
+        self.written.append(key)
+
+    def sync(self) -> None:
+        pass
+
+
+class _Ctx:
+    """Just what a consumer's effect reaches of its node: disk, clock, trace."""
+
+    node_id = "loyalty-1"
+
+    def __init__(self) -> None:
+        self.disk = _Disk()
+
+    def now_ms(self) -> float:
+        return 10.0
+
+    def trace(self, kind: str, **fields: object) -> None:
+        pass
+
+
+def idempotent_consumer(ex: Exercise, req: CheckRequest) -> Outcome:
+    """One load-test event through the learner's loyalty effect, judged by the isolation
+    checker on the span of what it wrote; then the chapter's crash run with tagged traffic."""
+    from checks.history import Event
+    from checks.isolation import LOAD_TEST_TRANSFER, SPAN_F, SPAN_PROCESS, check_isolation
+    from reference.mq.consumer import POINTS, ConsumerConfig, MessageConsumer
+    from reference.mq.messages import Payload, StoredMessage
+    from reference.tracing.context import LOAD_TEST_VALUE, TraceContext
+
+    payment, buyer = "client-1-7", "u7"
+    config = ConsumerConfig(
+        group="pt_loyalty", topic="pt_payments", queues=(0,), effect="loyalty",
+        broker=("broker-1",), record=lambda _event: None,
+    )  # fmt: skip
+    consumer, ctx = MessageConsumer("loyalty-1", config), _Ctx()
+    trace = TraceContext(payment, "s2", "s1", LOAD_TEST_VALUE)
+    message = StoredMessage(
+        offset=0, msg_id="msg-7", topic="pt_payments", queue_id=0, key=payment,
+        body=Payload(payment, buyer, "m3@pay", 1_200), born_ms=0, trace=trace,
+    )  # fmt: skip
+    consumer._apply_local(cast("Context", ctx), "loyalty-1#0/0", message, trace)
+    accounts = sorted({k[len(POINTS) :] for k in ctx.disk.written if k.startswith(POINTS)})
+    span = {"trace_id": payment, "span_id": "s2", "parent": "s1", "mark": LOAD_TEST_VALUE,
+            "op": "mq.consume", "payment": payment, "writes": accounts, "outcome": "applied",
+            "topic": "pt_payments", "group": "pt_loyalty", "node": ctx.node_id}  # fmt: skip
+    value = {"id": payment, "from": buyer, "to": "m3@pay", "amount_cents": 1_200}
+    history = [
+        Event("invoke", 1, LOAD_TEST_TRANSFER, value, 1.0, index=0),
+        Event("ok", 1, LOAD_TEST_TRANSFER, value, 5.0, index=1),
+        Event("info", SPAN_PROCESS, SPAN_F, span, 10.0, index=2),
+    ]
+    verdict = check_isolation(history)
+    if verdict.valid is not True or not accounts:
+        wrote = ", ".join(POINTS + a for a in accounts) or "no points at all"
+        lines = [
+            f"A load-test payment {payment} by {buyer}: its event reaches the shadow "
+            f"loyalty group tagged ({LOAD_TEST_VALUE}); your consumer wrote {wrote}.",
+            "The span of that hop, judged by the isolation checker:",
+            f"  {span}",
+            f"  isolation: {verdict.summary}",
+            "A tagged event earns shadow points: the data layer's view of the payload, "
+            "`data_view(m.body, trace)`, names the shadow buyer.",
+        ]
+        earned = "production points" if accounts else "no points"
+        return Outcome(False, f"a load-test event earned {earned}", lines)
+    return chapter_run(ex, req)
 
 
 # -- the circuit breaker's half-open state (chapter 6) -----------------------------------------

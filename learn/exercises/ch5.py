@@ -34,12 +34,18 @@ keyed by the message id (`m.msg_id`), across crashes too, when
 working).
 
 The effect itself: a loyalty consumer adds `m.body.amount_cents // 100`
-points to the disk key `POINTS + m.body.buyer` (a notification has no
-state of its own). The consumer's disk is `ctx.disk` (get, put, sync); the
-dedup table's keys are `DEDUP + msg id`.
+points to the disk key `POINTS + data.buyer` (a notification has no state
+of its own). `data`, set just above the region, is `data_view(m.body,
+trace)`: the payload as the data layer sees it, naming the shadow buyer
+(`pt_u7`) when the event is load-test traffic, so a load-test event earns
+shadow points, never production ones. The consumer's disk is `ctx.disk`
+(get, put, sync); the dedup table's keys are `DEDUP + msg id`.
 
-Checked by chapter 5's crash scenario (transactional variant) with the
-delivery checker: every effect applied once, whatever was redelivered.
+Checked first on one load-test event, by the isolation checker on the span
+of what your code wrote; then by chapter 5's crash scenario (transactional
+variant, 30% load-test traffic) with the delivery and isolation checkers:
+every effect applied once, whatever was redelivered, and every load-test
+effect in shadow data.
 """,
         hints=(
             "A redelivery is the same message, same msg_id, arriving again, maybe "
@@ -51,25 +57,27 @@ delivery checker: every effect applied once, whatever was redelivered.
             "if c.idempotent and ctx.disk.get(DEDUP + m.msg_id) is not None:\n"
             "    return\n"
             'if c.effect == "loyalty":\n'
-            "    key = POINTS + m.body.buyer\n"
+            "    key = POINTS + data.buyer  # data_view: a tagged event earns shadow points\n"
             "    ctx.disk.put(key, int(ctx.disk.get(key, 0)) + m.body.amount_cents // 100)\n"
             "if c.idempotent:\n"
             "    ctx.disk.put(DEDUP + m.msg_id, ctx.now_ms())\n"
             "ctx.disk.sync()",
         ),
-        check="chapter_run",
+        check="idempotent_consumer",
         params={
             "chapter": "ch5",
             "scenario": "crash",
             "variant": "transactional",
-            "checks": ("delivery",),
+            "checks": ("delivery", "isolation"),
             "seeds": (1,),
             # Loyalty without claims (the chapter's plain at-least-once path): a
             # restarted member gets again what it applied and had not committed.
-            "extra": {"orderly": 0},
+            # A share of load-test payments: their events must earn shadow points.
+            "extra": {"orderly": 0, "load_test_share": 0.3},
         },
         holds="Delivery is at least once, effects exactly once: a redelivered message "
-        "finds its key in the dedup table, on the same disk as the effect.",
+        "finds its key in the dedup table, on the same disk as the effect; and a "
+        "load-test event's points land in shadow data.",
     ),
     Exercise(
         id="ch5-find-recommit",

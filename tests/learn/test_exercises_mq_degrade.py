@@ -19,9 +19,33 @@ from tests.learn.conftest import check, fill, solve
 
 _EFFECT = (
     '        if c.effect == "loyalty":\n'
-    "            key = POINTS + m.body.buyer\n"
+    "            key = POINTS + data.buyer\n"
     "            ctx.disk.put(key, int(ctx.disk.get(key, 0)) + m.body.amount_cents // 100)\n"
 )
+
+
+def test_the_dedup_task_and_hints_name_the_shadow_buyer() -> None:
+    """The text a learner follows writes where the solution writes: `data.buyer`."""
+    ex = get_exercise("ch5-dedup")
+    assert "POINTS + data.buyer" in " ".join(ex.task.split())
+    assert "POINTS + data.buyer" in ex.hints[2]
+    assert "m.body.buyer" not in ex.task + "".join(ex.hints)
+
+
+def test_load_test_points_on_the_production_buyer_fail_isolation(ws: Workspace) -> None:
+    """Dedup right, but a tagged event's points keyed by the payload's (production) buyer."""
+    ex = get_exercise("ch5-dedup")
+    ws.start(ex)
+    solve(ws, ex)
+    target = ws.path / ex.file
+    text = target.read_text()
+    assert text.count("key = POINTS + data.buyer") == 1
+    target.write_text(text.replace("key = POINTS + data.buyer", "key = POINTS + m.body.buyer"))
+    result = check(ws, ex)
+    assert result.status == "fail", result.headline
+    assert "production points" in result.headline
+    text = "\n".join(result.lines)
+    assert "wrote points/u7" in text and "1 tagged-write-to-production" in text, text
 
 
 def test_a_consumer_without_dedup_applies_a_redelivery_twice(ws: Workspace) -> None:
