@@ -58,6 +58,12 @@ STAGE_SAMPLE_EVERY = 4  # one request in this many is traced stage by stage
 STAGE_TRACE = "bench.stages"
 SLOTS_COUNTER, SLOT_REQUESTS_COUNTER = "bench.slots", "bench.slot_requests"
 FLUSH_WAIT_MS = 400.0  # node processes flush their telemetry every 100 ms
+# Trace events the ledger bench reads none of and a replica makes per slot:
+# `paxos.learn`, one per slot learned on each replica, is most of what three
+# replicas forward to the harness (decoded and stored there, on every
+# request's path). Left out by the replicas' watch, they cost nothing;
+# counters and every other trace (elections, snapshots) still arrive.
+UNREAD_TRACES = frozenset({"paxos.learn"})
 
 
 class BenchError(RuntimeError):
@@ -73,11 +79,12 @@ def ledger_replica(
     `tuning` holds `ReplicaTuning`'s fields."""
     membership = Membership(epoch=0, data=tuple(replicas))
     cfg = PaxosConfig(membership=membership, **dataclasses.asdict(ReplicaTuning(**tuning)))
-    return StageWatch(LedgerReplica(node_id, cfg))
+    return StageWatch(LedgerReplica(node_id, cfg), unread_traces=UNREAD_TRACES)
 
 
 class _WatchedContext:
-    """The replica's own context, except that what it sends is seen first."""
+    """The replica's own context, except that what it sends is seen first (and the
+    trace kinds its watch was told go unread are dropped: `UNREAD_TRACES`)."""
 
     def __init__(self, ctx: Context, watch: StageWatch) -> None:
         self._ctx = ctx
@@ -94,6 +101,10 @@ class _WatchedContext:
         self._watch.sent(self._ctx, msg)
         self._ctx.send(dst, msg)
 
+    def trace(self, kind: str, **fields: Any) -> None:
+        if kind not in self._watch.unread_traces:
+            self._ctx.trace(kind, **fields)
+
 
 class StageWatch(Node):
     """A replica, unchanged, with its leader's stages noted per request.
@@ -105,8 +116,13 @@ class StageWatch(Node):
     still hold it for an fsync). The replica itself knows nothing of this.
     """
 
-    def __init__(self, inner: Replica) -> None:  # a ledger's, a broker's (reference/mq/bench)
+    def __init__(
+        self,
+        inner: Replica,  # a ledger's, a broker's (reference/mq/bench)
+        unread_traces: frozenset[str] = frozenset(),  # trace kinds not forwarded at all
+    ) -> None:
         self.inner = inner
+        self.unread_traces = unread_traces
         self.node_id = inner.node_id
         self.handler_ms = 0.0  # when the handler now running began
         self.arrived: dict[str, float] = {}  # request -> first arrival, while led here

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
+from reference.codec import Message
+from reference.node import Context
+from reference.paxos.replica import Replica
 from reference.runtime import pgbench
-from reference.runtime.bench import BenchReport, ReplicaTuning, Stage, StageBudget
+from reference.runtime.bench import (
+    UNREAD_TRACES,
+    BenchReport,
+    ReplicaTuning,
+    Stage,
+    StageBudget,
+    StageWatch,
+)
+from reference.runtime.examples import Incr
 
 PGBENCH_OUTPUT = """\
 transaction type: transfer.sql
@@ -66,3 +79,36 @@ def test_the_comparison_is_skipped_with_a_reason_without_pgbench(
     assert lines == ["  pgbench: skipped (pgbench is not on PATH)"]
     text = report().render()
     assert text.splitlines()[-1] == "p99_ms: 12.25"
+
+
+class _Tracer:
+    """Traces two kinds on every message, as a replica traces each slot it learns."""
+
+    node_id = "r1"
+
+    def on_message(self, ctx: Context, src: str, msg: Message) -> None:
+        ctx.trace("paxos.learn", slot=1)
+        ctx.trace("paxos.leader", ballot=1)
+
+
+class _Recording:
+    """What a replica's context is to the watch: a clock and a trace sink."""
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def now_ms(self) -> float:
+        return 0.0
+
+    def trace(self, kind: str, **fields: object) -> None:
+        self.kinds.append(kind)
+
+
+def test_the_watch_forwards_every_trace_but_the_unread_kinds() -> None:
+    ctx = _Recording()
+    watch = StageWatch(cast(Replica, _Tracer()), unread_traces=UNREAD_TRACES)
+    watch.on_message(cast(Context, ctx), "c", Incr(1, 1))
+    assert ctx.kinds == ["paxos.leader"]
+    everything = StageWatch(cast(Replica, _Tracer()))  # the default drops nothing
+    everything.on_message(cast(Context, ctx), "c", Incr(2, 1))
+    assert ctx.kinds == ["paxos.leader", "paxos.learn", "paxos.leader"]
