@@ -26,7 +26,7 @@ import json
 import textwrap
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -115,6 +115,44 @@ CHECK_SUMMARY_MAX = 120  # characters of a verdict's summary in its event line
 _SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "partition"}
 
 
+Row = tuple[float, str, str]  # a timeline's (time_ms, kind, detail)
+
+
+class TimelineReader:
+    """Which rows of a deployment's timeline the log has not shown yet.
+
+    Not a cursor into the list: the capstone's timeline is its parts' merged and
+    sorted by time, and a row dated before the last one read (chapter 6's panel
+    dates a plan's switch flip when the gateway made it) goes in before the end.
+    A cursor then read the row that moved past it a second time, and the new row
+    never: `[` showed "degrade: flow rule on pay: 58 -> 46/s" twice, `j`'s heal
+    three times. So rows are counted: the same row twice (same instant, kind
+    and words) shows twice only if it is in the timeline twice.
+    """
+
+    def __init__(self) -> None:
+        self._seen: Counter[Row] = Counter()
+        self._length = 0  # the timeline's length when last read
+
+    def new_rows(self, timeline: list[Row]) -> list[Row]:
+        """Rows of `timeline` not returned before, in its order."""
+        if len(timeline) == self._length:
+            return []  # rows are only added (or cut from the front, which shortens it)
+        self._length = len(timeline)
+        this_read: Counter[Row] = Counter()
+        fresh: list[Row] = []
+        for row in timeline:
+            this_read[row] += 1
+            if this_read[row] > self._seen[row]:
+                fresh.append(row)
+        self._seen.update(fresh)
+        return fresh
+
+    def cut(self, timeline: list[Row]) -> None:
+        """`timeline` lost rows from its front, all of them read."""
+        self._length = len(timeline)
+
+
 class Session:
     """A chapter's stage running on the simulator, with controls and frames."""
 
@@ -151,7 +189,7 @@ class Session:
         self._seq = 0
         self._shown_seq = 0
         self._cursors: dict[str, int] = {}  # by history (`_histories`): next event not metered
-        self._timeline_cursor = 0
+        self._timeline_read = TimelineReader()
         self._replies_cursor = 0
         self._trimmed = False
         self.leaders: set[str] = set()  # nodes that believe they lead
@@ -706,15 +744,14 @@ class Session:
     def _ingest_timeline(self) -> None:
         """New timeline rows to the log (a chapter panel adds some as it reads the run)."""
         timeline = self.dep.timeline
-        for _t, kind, detail in timeline[self._timeline_cursor :]:
+        for _t, kind, detail in self._timeline_read.new_rows(timeline):
             # Runtime faults are logged from the runtime's own trace; a note
             # adds only phases (spike, failover, final phase, judge, save).
             if kind not in RUNTIME_FAULT_KINDS and kind not in ("traffic", "isolate", "skew"):
                 self._log(kind, "", detail, _t)
-        self._timeline_cursor = len(timeline)
         if len(timeline) > 10_000:
-            del timeline[:5_000]
-            self._timeline_cursor = len(timeline)
+            del timeline[:5_000]  # a merged view (the capstone's) is a copy: no harm
+            self._timeline_read.cut(timeline)
 
     def _trim_history(self) -> None:
         histories = self._histories()

@@ -227,3 +227,55 @@ def test_a_checks_event_line_ends_its_summary_on_a_whole_word(session: Session) 
     assert line.kind == "check half-messages", line
     assert line.detail.endswith("their …"), line.detail
     assert summary.startswith(line.detail.removeprefix("holds: ").removesuffix(" …"))
+
+
+# -- the second trial: the capstone's Events panel (its F12) ---------------------------
+def test_a_row_dated_before_the_last_one_read_is_shown_once_and_nothing_twice() -> None:
+    """The capstone's timeline is its parts' merged and sorted by time: a row dated in
+    the past goes in before the end. A cursor into it read the row it pushed along a
+    second time and never the new one."""
+    from tui.session import TimelineReader
+
+    reader = TimelineReader()
+    merged = [(100.0, "leader", "cells: a leads"), (1_500.0, "degrade:change", "degrade: v1")]
+    assert reader.new_rows(merged) == merged
+    merged.insert(1, (1_468.0, "degrade:switch", "degrade: plan turned recommend OFF"))
+    assert reader.new_rows(merged) == [merged[1]]  # the cursor's answer was merged[2] again
+    assert reader.new_rows(merged) == []
+    merged.append((1_500.0, "degrade:change", "degrade: v1"))  # the same row, really twice
+    assert reader.new_rows(merged) == [merged[-1]]
+    del merged[:2]  # a plain timeline cut from its front (the session bounds it)
+    reader.cut(merged)
+    merged.append((2_000.0, "heal", "every link restored"))
+    assert reader.new_rows(merged) == [merged[-1]]
+
+
+@pytest.mark.slow
+def test_double11_tighten_shows_once_in_the_events_panel() -> None:
+    """Trial: after `[` the Events panel showed "degrade: flow rule on pay: 58 -> 46/s
+    (change v1)" twice at the same instant, and lost the plan's own switch flip that
+    the panel dated just before it."""
+    from tui.widgets.events import EventsPanel
+
+    session = Session(SessionConfig(chapter="double11", scenario="steady", seed=1))
+    session.step(1_000.0)
+    app = D11App(session, autorun=False)
+
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            session.step(500.0)  # the plan turns recommend OFF at 1.468 s: no frame since
+            # `[` as the running app does it: the key between two ticks, then the
+            # tick's step (which reads the new row), then its frame (whose panel
+            # dates the plan's flip at 1.468 s, before the row read).
+            session.chapter_action("tighten", "")
+            session.step(1_500.0)
+            app.show_frame()
+            await pilot.pause()
+            shown = "\n".join(strip.text for strip in app.screen.query_one(EventsPanel).lines)
+            assert shown.count("flow rule on pay: 58 -> 46/s (change v1)") == 1, shown
+            rows = [(e.time_ms, e.kind, e.detail) for e in session.events if not e.node]
+            assert len(rows) == len(set(rows)), rows  # the timeline's rows: none twice
+            assert any("plan turned recommend OFF" in d for _, _, d in rows), rows
+
+    asyncio.run(run())
