@@ -279,3 +279,22 @@ def test_double11_tighten_shows_once_in_the_events_panel() -> None:
             assert any("plan turned recommend OFF" in d for _, _, d in rows), rows
 
     asyncio.run(run())
+
+
+def test_the_status_line_gives_the_scale_as_the_reports_do(session: Session) -> None:
+    """The header said "scale 1:453" while every report says "1/453"."""
+    from reference.traffic.plan import format_scale
+    from tui.widgets.status import StatusBar, scale_words
+
+    assert scale_words(1 / 453.3) == "1/453" == format_scale(1 / 453.3)
+    assert scale_words(1.0) == "1" and scale_words(0.0) == "?"
+    app = D11App(session, autorun=False)
+
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            line = str(app.screen.query_one(StatusBar).render())
+            assert f"scale {format_scale(session.dep.scale)}" in line, line
+            assert "1:" not in line.split("scale")[1], line
+
+    asyncio.run(run())

@@ -5,13 +5,19 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.model import Frame, format_rate
+from reference.traffic.plan import format_scale
+from tui.model import Frame
 from tui.widgets.palette import palette
 
-__all__ = ["PROFILE_WORDS", "StatusBar", "format_time"]
+__all__ = ["PROFILE_WORDS", "StatusBar", "format_time", "scale_words"]
 
 # What the header says traffic is doing, for the profiles a bare name does not explain.
 PROFILE_WORDS = {"double11": "double11 spike"}
+
+
+def scale_words(scale: float) -> str:
+    """The scale as the reports give it ('1/453', `format_scale`); '?' when unknown."""
+    return format_scale(scale) if 0 < scale <= 1 else "?"
 
 
 def format_time(ms: float) -> str:
@@ -62,7 +68,7 @@ class StatusBar(Static):
         )
         t.append(PROFILE_WORDS.get(f.profile, f.profile), style=style)
         t.append("  │ scale ", style=p.dim)
-        t.append(f"1:{format_rate(1 / f.scale) if f.scale else '?'}")
+        t.append(scale_words(f.scale))
         # The chapter's title gives way first: at 100 columns it pushed the clock
         # and the speed off the line.
         room = self.size.width - 2 - t.cell_len if self.size.width else len(f.title)
