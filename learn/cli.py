@@ -131,7 +131,12 @@ def check_command(
         None, metavar="ID", help="The exercise (default: the one you started last)."
     ),
     seeds: int = typer.Option(1, "--seeds", min=1, max=50, help="Run over this many seeds."),
-    answer: str = typer.Option(None, "--answer", help="Your answer (find-bug, measure)."),
+    answer: str = typer.Option(
+        None,
+        "--answer",
+        help="Your answer (find-bug, measure). Kept: a later check without --answer judges "
+        "your last one again, and says so.",
+    ),
     workspace: Path | None = WorkspaceOption,
 ) -> None:
     """Run the checkers on YOUR code in the workspace; say what broke, or what now holds.
@@ -148,6 +153,7 @@ def check_command(
             if not exercise_id:
                 raise LearnError("no exercise started yet: d11 learn start ID")
         ex = _exercise(exercise_id)
+        remembered = answer is None and state.get("answers", {}).get(ex.id) is not None
         if answer is not None:
             state.setdefault("answers", {})[ex.id] = answer
             ws.save(state)
@@ -160,7 +166,7 @@ def check_command(
         passed, current = set(state["passed"]), state.get("current", "")
     except LearnError as exc:
         _fail(str(exc))
-    _print_result(ex, result, passed, answer, current)
+    _print_result(ex, result, passed, answer, current, remembered)
     if seeds > 1 and ex.kind == "measure":
         typer.echo(f"(--seeds does not apply to {ex.id}: its question is about one run)")
     if not result.passed:
@@ -183,8 +189,12 @@ def _print_result(
     passed: set[str],
     answer: str | None = None,
     current: str = "",
+    remembered: bool = False,
 ) -> None:
     took = f"({result.seconds:.1f} s)" if result.seconds else ""
+    if remembered and result.status != "not-started":
+        # No --answer this time: the one given to an earlier check is judged again.
+        typer.echo(f"(no --answer given: your last answer, {answer!r}, is judged again)")
     if result.passed:
         typer.echo(f"PASS {ex.id}: {result.headline} {took}".rstrip())
         for line in result.lines:

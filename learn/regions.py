@@ -21,6 +21,7 @@ __all__ = [
     "blank_region",
     "find_region",
     "not_done_sentinel",
+    "redact_bug_names",
     "replace_region",
 ]
 
@@ -129,3 +130,33 @@ def apply_patches(text: str, patches: tuple[tuple[str, str], ...]) -> str:
 def _is_marker(line: str, kind: str, name: str) -> bool:
     match = _MARKER.match(line.rstrip("\n"))
     return match is not None and match.group("kind") == kind and match.group("name") == name
+
+
+# What gives a find-bug's answer away in the file it is planted in: the bug zoo's
+# switches say their mutation's name beside the line (`# mutation: NAME -- ...`,
+# maybe continued on the next comment line), and a comment may tell the story of
+# the tracker's issue the bug comes from. Only comments: the switches stay.
+_ISSUE_STORY = re.compile(r"[ \t]*\((?:[A-Z][\w]* )?issue \d+:[^)]*\)")
+_ZOO_NOTE = re.compile(r"[ \t]*\(mutation: [^)\n]*\)")
+_ZOO_TRAILING = re.compile(r"(?<=\S)[ \t]+# mutation: [^\n]*")
+_ZOO_LINE = re.compile(r"^[ \t]*# mutation: [^\n]*\n", re.MULTILINE)
+
+
+def redact_bug_names(text: str) -> str:
+    """`text` without the comments that name a planted bug (see above)."""
+    text = _ISSUE_STORY.sub("", text)
+    text = _ZOO_NOTE.sub("", text)
+    text = _ZOO_TRAILING.sub("", text)
+    out: list[str] = []
+    continued = False  # the last comment line removed ended mid-sentence
+    for line in text.splitlines(keepends=True):
+        comment = line.lstrip().startswith("#")
+        if _ZOO_LINE.fullmatch(line if line.endswith("\n") else line + "\n"):
+            continued = not line.rstrip().endswith(".")
+            continue
+        if continued and comment:
+            continued = not line.rstrip().endswith(".")
+            continue
+        continued = False
+        out.append(line)
+    return "".join(out)

@@ -30,6 +30,7 @@ from learn.regions import (
     blank_line,
     blank_region,
     not_done_sentinel,
+    redact_bug_names,
     region_text,
     replace_region,
 )
@@ -207,7 +208,8 @@ class Workspace:
             return blank_region(text, ex.region, ex.id, ex.task)
         if ex.kind == "find-bug":  # the region as in the source, then the bug planted
             original = region_text(self.pristine(ex.file), ex.region)
-            return apply_patches(replace_region(text, ex.region, original), ex.patches)
+            planted = apply_patches(replace_region(text, ex.region, original), ex.patches)
+            return redact_bug_names(planted)  # no comment names the bug to find
         return text
 
     def start(self, ex: Exercise) -> tuple[list[Path], bool]:

@@ -112,7 +112,7 @@ effect in shadow data.
         answer_help=_NAME_HELP,
         task="""
 A bug from RocketMQ's own tracker is planted in your workspace's
-reference/mq/machine.py (issue 8158). Run the check: it sends one half
+reference/mq/machine.py. Run the check: it sends one half
 message its verdicts twice, in the orders a real broker sees them (a
 check-back's answer racing the producer's own COMMIT, a COMMIT resent), and
 reads the broker's audit. Find the line, fix it, and name the bug as the
@@ -161,8 +161,8 @@ broker's bug zoo does.
         answer="count-young",
         answer_help=_NAME_HELP,
         task="""
-Another bug from RocketMQ's tracker (issue 8311) is planted in your
-workspace's reference/mq/machine.py. The check runs chapter 5's crash with a
+Another bug from RocketMQ's tracker is planted in your workspace's
+reference/mq/machine.py. The check runs chapter 5's crash with a
 check pass every second and at most 3 checks per half message: settlement
 and delivery break, committed payments are never delivered. Find the line,
 fix it, and name the bug as the broker's bug zoo does.
