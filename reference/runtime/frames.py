@@ -62,8 +62,9 @@ class Session:
     sent: int = 0
     received: int = 0
     _tag_sizes: int = field(init=False)
-    # HMAC-SHA256's two keyed pads, hashed once per session (see `_tag`).
-    _inner: hashlib._Hash | None = field(init=False, default=None)
+    # HMAC-SHA256's outer keyed pad, and its inner pad followed by each
+    # direction's `direction | nonce`, hashed once per session (see `_tag`).
+    _inner: dict[str, hashlib._Hash] = field(init=False, default_factory=dict)
     _outer: hashlib._Hash | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -71,25 +72,29 @@ class Session:
         assert self.max_frame_bytes > MAC_BYTES, "frames must have room for a payload"
         self._tag_sizes = MAC_BYTES if self.secret is not None else 0
         if self.secret is not None:
-            self._inner, self._outer = _hmac_pads(self.secret)
+            inner, self._outer = _hmac_pads(self.secret)
+            for direction in ("dialer", "acceptor"):
+                self._inner[direction] = prefixed = inner.copy()
+                prefixed.update(direction.encode() + self.nonce)
 
     def _tag(self, direction: Direction, seq: int, payload: bytes) -> bytes:
         """HMAC-SHA256 of `direction | nonce | seq | payload`, under the secret.
 
-        HMAC is H((K ^ opad) | H((K ^ ipad) | m)): the two keyed pads are
-        hashed once per session and copied per frame, so a tag costs two
-        hash copies and the message's own bytes. The same tag as
+        HMAC is H((K ^ opad) | H((K ^ ipad) | m)): the outer keyed pad, and
+        the inner one with the message's fixed start (`direction | nonce`),
+        are hashed once per session and copied per frame, so a tag costs two
+        hash copies and the frame's own bytes. The same tag as
         `hmac.digest`, which looks the hash up and keys it afresh on every
         call: measured, 2.5 us a frame against 1.0 us, and every message
         is tagged twice (sealed, opened).
         """
-        assert self._inner is not None and self._outer is not None
-        inner = self._inner.copy()
-        inner.update(direction.encode() + self.nonce + _SEQ.pack(seq))
+        assert self._outer is not None
+        inner = self._inner[direction].copy()
+        inner.update(_SEQ.pack(seq))
         inner.update(payload)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        return bytes(outer.digest())
+        return outer.digest()
 
     def seal(self, direction: Direction, payload: bytes) -> bytes:
         """The bytes of one frame carrying `payload` from `direction`."""
