@@ -12,10 +12,18 @@ page shows `d11 learn start ID` and that book/docs/workshop.md's plan names it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["CHAPTER_MODULES", "KINDS", "Exercise", "all_exercises", "get_exercise"]
+__all__ = [
+    "CHAPTER_MODULES",
+    "KINDS",
+    "Exercise",
+    "all_exercises",
+    "get_exercise",
+    "next_up",
+]
 
 Kind = Literal["implement", "find-bug", "measure", "configure"]
 KINDS: dict[str, str] = {
@@ -103,3 +111,15 @@ def get_exercise(exercise_id: str) -> Exercise:
         if exercise.id == exercise_id:
             return exercise
     raise KeyError(exercise_id)
+
+
+def next_up(order: Sequence[str], passed: Collection[str], current: str) -> tuple[str, bool] | None:
+    """What a learner does next, the one rule `check`, `status` and `report` say it by:
+    (exercise id, True) if it is the one they started last and have not passed (they
+    are on it: check it again); else (id, False), the first exercise not passed after
+    the one they started last, in the track's order, coming round to the start (none
+    started yet: from the start); None when every exercise is passed."""
+    if current in order and current not in passed:
+        return current, True
+    start = order.index(current) + 1 if current in order else 0
+    return next(((e, False) for e in [*order[start:], *order[:start]] if e not in passed), None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from learn.catalog import KINDS, Exercise, all_exercises, get_exercise
+from learn.catalog import KINDS, Exercise, all_exercises, get_exercise, next_up
 from learn.workspace import ENV_WORKSPACE, CheckResult, LearnError, Workspace, default_workspace
 
 __all__ = ["register"]
@@ -49,11 +49,18 @@ def _exercise(exercise_id: str) -> Exercise:
         raise  # unreachable: _fail exits
 
 
-def _next_after(ex_id: str, passed: set[str]) -> Exercise | None:
-    exercises = all_exercises()
-    ids = [e.id for e in exercises]
-    after = exercises[ids.index(ex_id) + 1 :] + exercises[: ids.index(ex_id)]
-    return next((e for e in after if e.id not in passed), None)
+def _say_next(passed: set[str], current: str) -> None:
+    """The `Next:` line, by the rule `status` and `report` share (`next_up`)."""
+    nxt = next_up([e.id for e in all_exercises()], passed, current)
+    if nxt is None:
+        typer.echo("Every exercise is done. d11 learn status shows them all.")
+        return
+    ex = get_exercise(nxt[0])
+    if nxt[1]:  # started last, not passed yet: the learner is on it
+        answer = " --answer ..." if ex.needs_answer else ""
+        typer.echo(f"Next:   d11 learn check {ex.id}{answer}   (you are on {ex.title!r})")
+    else:
+        typer.echo(f"Next:   d11 learn start {ex.id}   ({ex.title})")
 
 
 def _wrap(text: str, indent: str = "  ") -> list[str]:
@@ -203,18 +210,8 @@ def _print_result(
         typer.echo("What now holds:")
         for line in _wrap(ex.holds):
             typer.echo(line)
-        nxt = _next_after(ex.id, passed)
         typer.echo("")
-        if current and current != ex.id and current not in passed:
-            # The one started last and not passed yet (checked here by its id) comes
-            # first, as `status` says: "now".
-            now = get_exercise(current)
-            again = " --answer ..." if now.needs_answer else ""
-            typer.echo(f"Next:   d11 learn check {now.id}{again}   (you are on {now.title!r})")
-        elif nxt is None:
-            typer.echo("Every exercise is done. d11 learn status shows them all.")
-        else:
-            typer.echo(f"Next:   d11 learn start {nxt.id}   ({nxt.title})")
+        _say_next(passed, current or ex.id)
         return
     label = {"not-done": "NOT DONE", "fail": "FAIL"}.get(result.status, "PROBLEM")
     typer.echo(f"{label} {ex.id}: {result.headline} {took}".rstrip())
@@ -310,16 +307,7 @@ def status_command(workspace: Path | None = WorkspaceOption) -> None:
         tried = f"  ({tries} check{'s' if tries != 1 else ''})" if tries else ""
         typer.echo(f"  {mark:4} {ex.id:22} {ex.kind:9} {ex.title}{tried}")
     typer.echo("")
-    if current and current not in passed:
-        ex = get_exercise(current)
-        answer = " --answer ..." if ex.needs_answer else ""
-        typer.echo(f"Next:   d11 learn check {current}{answer}   (you are on {ex.title!r})")
-        return
-    todo = [e for e in exercises if e.id not in passed]
-    if not todo:
-        typer.echo("Every exercise is done.")
-        return
-    typer.echo(f"Next:   d11 learn start {todo[0].id}   ({todo[0].title})")
+    _say_next(passed, current)
 
 
 @learn_app.command("report")

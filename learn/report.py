@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from learn.catalog import next_up
 from learn.workspace import STATE_FILE, LearnError
 
 __all__ = ["LearnerRow", "gather", "render"]
@@ -59,6 +60,7 @@ def render(rows: list[LearnerRow], order: list[str], *, json_out: bool = False) 
                     "learner": r.learner,
                     "passed": r.passed,
                     "current": r.current,
+                    "next": (next_up(order, r.passed, r.current) or ("",))[0],
                     "checks": r.attempts,
                     "problem": r.problem,
                 }
@@ -68,16 +70,20 @@ def render(rows: list[LearnerRow], order: list[str], *, json_out: bool = False) 
         }
         return [json.dumps(data, indent=2)]
     width = max(8, *(len(r.learner) for r in rows))
-    lines = [f"{'learner':{width}}  done  checks  now (checks on it) / not yet passed"]
+    lines = [f"{'learner':{width}}  done  checks  now (checks on it) / next: not started"]
     for r in rows:
         if r.problem:
             lines.append(f"{r.learner:{width}}  {r.problem}")
             continue
-        todo = [ex for ex in order if ex not in r.passed]
-        now = r.current if r.current in todo else (todo[0] if todo else "all done")
-        stuck = f" ({r.tries[now]})" if r.tries.get(now) else ""
+        nxt = next_up(order, r.passed, r.current)  # as the learner's `d11 learn status`
+        if nxt is None:
+            now = "all done"
+        elif nxt[1]:
+            now = nxt[0] + (f" ({r.tries[nxt[0]]})" if r.tries.get(nxt[0]) else "")
+        else:
+            now = f"next: {nxt[0]}"
         lines.append(
-            f"{r.learner:{width}}  {len(r.passed):2}/{len(order):<2} {r.attempts:6}  {now}{stuck}"
+            f"{r.learner:{width}}  {len(r.passed):2}/{len(order):<2} {r.attempts:6}  {now}"
         )
     lines.append("")
     lines.append("passed, by exercise:")

@@ -25,15 +25,15 @@ import pytest
 
 from chapters import get_stage
 from checks.harness.contract import parse_settings
-from learn.catalog import all_exercises, get_exercise
-from learn.cli import _next_after, _print_result
+from learn.catalog import all_exercises, get_exercise, next_up
+from learn.cli import _print_result
 from learn.runs import run_command
 from learn.workspace import CheckResult, Workspace, shown_path
 from tests.learn.conftest import ROOT, check, solve
 
 
 def test_every_printed_run_passes_only_the_chapters_own_settings() -> None:
-    runs = [e for e in all_exercises() if e.check == "chapter_run"]
+    runs = [e for e in all_exercises() if e.check in ("chapter_run", "idempotent_consumer")]
     assert runs, "chapter_run exercises exist"
     for ex in runs:
         words = shlex.split(run_command(ex, seed=1))
@@ -128,6 +128,6 @@ def test_after_a_pass_the_exercise_in_progress_comes_next(
     assert f"Next:   d11 learn check {now.id}   (you are on {now.title!r})" in out, out
     _print_result(done, CheckResult("pass", "it holds", [], 0.5), passed, done.answer, done.id)
     out = capsys.readouterr().out  # nothing in progress: the next one not passed
-    after = _next_after(done.id, passed)
-    assert after is not None
-    assert f"Next:   d11 learn start {after.id} " in out, out
+    after = next_up([e.id for e in all_exercises()], passed, done.id)
+    assert after is not None and not after[1]
+    assert f"Next:   d11 learn start {after[0]} " in out, out
