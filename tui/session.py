@@ -926,8 +926,26 @@ class Session:
 
     def _with_saved(self, views: list[CheckView]) -> list[CheckView]:
         """A check a window leaves unknown shows the whole run's verdict from the last
-        w instead, if there is one (its summary says which run up to when)."""
+        w instead, if there is one (its summary says which run up to when).
+
+        Once j's final reads are in and the whole run is judged (`judge_whole`),
+        every check shows the whole run's verdict until traffic runs again: the
+        window's stood beside it for the checks the window could judge, and
+        ch4:lost-payments read "All 6291 acknowledged payments" after judging
+        where it had counted 8825 before (the window's count, beside ledger's
+        and lin's on the whole run)."""
+        if self._whole_stands():
+            return [self._saved_checks.get(c.name, c) for c in views]
         return [self._saved_checks.get(c.name, c) if c.valid == "unknown" else c for c in views]
+
+    def _whole_stands(self) -> bool:
+        """The whole run is judged on the last j's final reads, and traffic is still off."""
+        return (
+            self._whole_judged_ms is not None
+            and self._whole_judged_ms == self.judged_at_ms
+            and self.judged
+            and not self.live_again
+        )
 
     # --8<-- [start:run-check]
     def _run_check(

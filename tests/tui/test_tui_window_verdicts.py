@@ -222,7 +222,10 @@ def test_chapter_4_past_its_window_keeps_judging_lin_and_j_judges_the_rest(
     assert not [c for c in views.values() if c.valid is False], views
     assert views["ledger"].valid is True, views["ledger"].summary
     assert "judged once j's final reads were in" in views["ledger"].summary, views["ledger"]
-    assert views["lin"].valid is True and views["lin"].summary.startswith("The whole run, foll")
+    # lin too, like every check once j's whole run is judged (it judged the whole
+    # run before as well, followed round by round: now in the same words as the rest)
+    assert views["lin"].valid is True, views["lin"]
+    assert "judged once j's final reads were in" in views["lin"].summary, views["lin"]
     assert any(e.kind == "judged" for e in s.events), "the log says the whole run was judged"
 
 
@@ -284,3 +287,35 @@ async def test_the_panel_shows_js_whole_run_verdict_past_the_window(
         after = text_of(app, ChecksPanel)
         assert "✔ ledger" in after and "judged once j's final" in after, after
         assert "BROKEN" not in after, after
+
+
+def test_once_js_whole_run_is_judged_every_check_shows_it_until_traffic_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trial: after j, `d11 tui double11` showed ch4:ledger and lin on the whole run
+    beside ch4:lost-payments still on the window, "All 6291 acknowledged payments"
+    where it had counted 8825 before judging. Here ch1's bank: the window's few
+    complete reads beside the ledger's whole run."""
+    import tui.session as session_module
+    from tui.session import Session, SessionConfig
+
+    monkeypatch.setattr(session_module, "LEDGER_EVENTS_MAX", 1_000)
+    monkeypatch.setattr(session_module, "CHECK_EVENTS_MAX", 400)
+    s = Session(SessionConfig(chapter="ch1", scenario="steady", seed=7))
+    s.step(5_000.0)
+    window = {c.name: c for c in s.run_checks()}
+    assert window["bank"].valid is True and window["bank"].events < 1_000, window["bank"]
+    s.judge()
+    s.step(s._finals_due_ms - s.rt.now_ms + 100.0)
+    s.run_checks()  # judges the whole run (once per j)
+    for _round in range(2):  # and the rounds after it keep showing it
+        views = {c.name: c for c in s.run_checks()}
+        assert set(views) == set(window), views
+        for name, view in views.items():
+            assert "judged once j's final reads were in" in view.summary, (name, view.summary)
+            assert view.events == views["ledger"].events > window["bank"].events, view
+        s.step(200.0)
+    s.resume_traffic()
+    s.step(500.0)
+    bank = next(c for c in s.run_checks() if c.name == "bank")
+    assert "judged once j's" not in bank.summary, "traffic again: the window judges again"
