@@ -426,13 +426,21 @@ def message_life(history: list[Event]) -> dict[str, int]:
     answer to a check-back when its producer's one-way word was lost; once per
     check answered), and counting those records counted it twice. Delivered,
     applied and settled count events (at least once: a redelivery is another
-    delivery), `applied_before` the applies the effect table said were made."""
+    delivery), `applied_before` the applies the effect table said were made.
+    Sent counts the sends the broker answered, as the half-messages check does;
+    `sent_unanswered` the messages whose producer died before the broker's answer
+    came, and that were resolved all the same (the broker had stored the half, its
+    check-back decided): committed + rolled back = sent + sent_unanswered, once
+    every answered message is resolved."""
     life: Counter[str] = Counter()
     sent: set[str] = set()
+    asked: set[str] = set()  # sends invoked, answered or not
     outcome: dict[str, str] = {}  # id -> its first outcome recorded: committed, rolled_back
     by_check: set[str] = set()
     set_aside: set[str] = set()
     for e in history:
+        if e.type == "invoke" and e.f in ("send", "publish") and isinstance(e.value, dict):
+            asked.add(str(e.value.get("id")))
         if e.type != "ok" or not isinstance(e.value, dict):
             continue
         mid = str(e.value.get("id"))
@@ -453,6 +461,7 @@ def message_life(history: list[Event]) -> dict[str, int]:
         life[fate] = fates[fate] + fates[fate + "_by_check"]
         life[fate + "_by_check"] = fates[fate + "_by_check"]
     life["sent"], life["set_aside"] = len(sent), len(set_aside)
+    life["sent_unanswered"] = len((asked - sent) & outcome.keys())
     return {name: n for name, n in sorted(life.items()) if n}
 
 
