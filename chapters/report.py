@@ -158,11 +158,13 @@ def _errors_line(s: Summary) -> str:
             f"final read finds {found['applied']:,} applied, {found['not_applied']:,} not"
         )
     if s.get("timeouts") and settled.get("asked") == 0:  # nothing settled them
-        return line + (
+        line += (
             f"; {s['timeouts']:,} timeouts (no answer by the deadline): not asked again (the "
-            "final phase retries none), so unknown to their users; d11 check ledger on the "
-            "run's folder reads their fate from the final read"
+            "final phase retries none), so unknown to their users"
         )
+        why = s.get("final_read_unresolved")  # (no pointer to `d11 check ledger`: it
+        # resolves them from the same final read, and a --no-store run has no folder)
+        return line + (f", and the final read cannot tell their fate: {why}" if why else "")
     if s.get("timeouts") and settled.get("applied", 0) + settled.get("not_applied", 0) == 0:
         # The final phase asked and got no answer either (an overloaded store): it
         # settled nothing (chapter 6's spike without controls).

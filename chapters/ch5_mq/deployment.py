@@ -231,8 +231,10 @@ class MqDeployment(PaymentDeployment):
         # count, `load_nodes`): chapter 5 has no shards, one ledger and one broker group.
         out["shards"] = 0
         resolution = self.final_read_resolution()
-        if resolution is not None:
+        if isinstance(resolution, dict):
             out["final_read_resolution"] = resolution
+        else:
+            out["final_read_unresolved"] = resolution
         sample = self.sample_life()
         if sample is not None:
             out["message_trace"] = sample
@@ -282,21 +284,22 @@ class MqDeployment(PaymentDeployment):
         if leader is not None and leader.node_id == node:
             self.lag_watch.sample(leader.machine, self.rt.now_ms)
 
-    def final_read_resolution(self) -> dict[str, int] | None:
+    def final_read_resolution(self) -> dict[str, int] | str:
         """The fate of the payments no one got an answer for, as the final read shows
         it: `d11 check ledger`'s resolution of the indefinite transfers (the clients do
         not ask again here, so nothing else settles them). Computed once, after the
-        run (about 12 ms of CPU on `d11 run ch5 --scenario crash`); None when the
-        history cannot say (no final read, or a ledger the check refuses)."""
+        run (about 12 ms of CPU on `d11 run ch5 --scenario crash`); when the history
+        cannot say, why not, in the words the report ends its errors line with."""
         from checks.history import HistoryError
         from checks.transfers import check_ledger
 
         try:
             found = check_ledger(self.history).details.get("resolution")
-        except HistoryError:
-            return None
-        if not isinstance(found, dict) or found.get("status") != "resolved":
-            return None
+        except HistoryError as exc:
+            return f"its history is not a ledger's ({exc})"
+        status = found.get("status") if isinstance(found, dict) else None
+        if not isinstance(found, dict) or status != "resolved":
+            return _UNRESOLVED.get(str(status), f"the ledger check says {status!r}")
         return {"applied": len(found["applied"]), "not_applied": len(found["not_applied"])}
 
     # -- the final phase ---------------------------------------------------------------
@@ -411,6 +414,15 @@ class MqDeployment(PaymentDeployment):
                     }
                 )
 
+
+# Why the final read cannot tell the timeouts' fate, by `d11 check ledger`'s resolution.
+_UNRESOLVED = {
+    "no-final-read": "the run has no final read",
+    "unresolvable": "no choice of them gives the final balances, which are wrong (the "
+    "checks below say how)",
+    "ambiguous": "several choices of them give the final balances (amounts alike)",
+    "too-many": "too many of them to try every choice",
+}
 
 # The steps of a message's life the history counts as they happen, one per event.
 _EVENT_STEPS = {"receive": "delivered", "apply": "applied", "settle": "settled"}
