@@ -213,7 +213,10 @@ class D11App(App[None]):
         # the header shows the speed): + - . n t.
         Binding("plus,equals_sign", "speed(1)", "faster", key_display="+", show=False),
         Binding("minus", "speed(-1)", "slower", key_display="-", show=False),
+        # One key, two bindings: the footer says what space does now (a replay starts
+        # still, and its hint said "space plays" beside a footer's "pause sim").
         Binding("space", "toggle_sim", "pause sim"),
+        Binding("space", "play_sim", "play"),
         Binding("full_stop", "step", "step", key_display=".", show=False),
         Binding("n", "switch", "switch", show=False),
         Binding("w", "save", "save"),
@@ -253,7 +256,8 @@ class D11App(App[None]):
         self.show_events = False  # narrow screens: the event log instead of a chapter's panel
         self._has_panel = False  # the last frame had a chapter panel
         self._both = False  # the chapter panel and the event log side by side
-        self._bindings_for: tuple[str, bool] = ("", False)  # (chapter, live) the footer shows
+        # (chapter, live, paused) the footer shows
+        self._bindings_for: tuple[str, bool, bool] = ("", False, False)
 
     def _fatal_error(self) -> None:
         """An error nothing caught ends the app without Textual's traceback screen.
@@ -357,8 +361,9 @@ class D11App(App[None]):
         screen.query_one(ChapterPanel).show(frame)
         screen.query_one("#message", Static).update(frame.message)
         self._has_panel = frame.chapter_panel is not None
-        if self._bindings_for != (frame.chapter, self.live):  # keys that apply change with it
-            self._bindings_for = (frame.chapter, self.live)
+        showing = (frame.chapter, self.live, frame.paused)  # keys that apply change with it
+        if self._bindings_for != showing:
+            self._bindings_for = showing
             self.refresh_bindings()
         self._fit()
         self.frames_shown += 1
@@ -439,6 +444,8 @@ class D11App(App[None]):
             return not parameters or any(k.action == parameters[0] for k in view.keys)
         if action == "toggle_view":
             return self._has_panel and self.size.width < BOTH_WIDTH
+        if action in ("toggle_sim", "play_sim"):  # the one that says what space does now
+            return (action == "play_sim") == bool(getattr(self.source, "paused", False))
         return True
 
     def _selected(self) -> str:
@@ -515,6 +522,9 @@ class D11App(App[None]):
         self._do("set_speed", direction)
 
     def action_toggle_sim(self) -> None:
+        self._do("toggle_pause")
+
+    def action_play_sim(self) -> None:
         self._do("toggle_pause")
 
     def action_step(self) -> None:
@@ -625,6 +635,7 @@ _HELP = {
     "traffic": "Steady traffic again from now",
     "speed": "Change simulation speed (x0.1 .. x100 of real time)",
     "toggle_sim": "Pause / resume the simulation",
+    "play_sim": "Play the simulation (or the replay) from where it stands",
     "step": "Advance 100 ms of simulated time (pauses first)",
     "switch": "Switch chapter and scenario (rebuilds the run)",
     "save": "Save the run so far to a store folder (d11 tui --attach reads it)",

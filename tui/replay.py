@@ -12,6 +12,7 @@ can be watched, paused at the moment it happens.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -20,12 +21,17 @@ from typing import Any
 from checks.history import NEMESIS, Event
 from tui.meter import Meter
 from tui.model import CheckView, EventLine, Frame, NodeView, severity_of
-from tui.session import SPEEDS, _cut_lines, _cut_off, _cut_state, _describe
+from tui.session import SPEEDS, _cut_lines, _cut_off, _cut_state, _describe, track_leader
 from tui.views.replayed import replay_panel
 
 __all__ = ["Replay", "ReplayError"]
 
 EVENTS_SHOWN = 300
+# A node log's line (`checks.harness.runner.trace_logs`): time, kind, then key=value
+# fields sorted by key; those that say who leads are plain values, without spaces.
+_TRACE_LINE = re.compile(r"^\s*(-?\d+(?:\.\d+)?) (\S+)(.*)$")
+_LEADER_FIELD = re.compile(r"(?:^|\s)(leader|group|shard)=(\S+)")
+_LEADERSHIP_WORDS = ("leader", "crash", "restart", "step_down", "stepdown", "demote", "follower")
 
 
 class ReplayError(ValueError):
@@ -82,6 +88,7 @@ class Replay:
         self._initial = next(
             (e.value for e in self.history if e.f == "init" and e.type == "ok"), None
         )
+        self._leadership = _leadership_events(Path(folder) / "nodes")
 
     # -- the cursor ------------------------------------------------------------------
     def scrub(self, delta_ms: float) -> float:
@@ -135,6 +142,7 @@ class Replay:
             n for cell_nodes in self._layout().values() for ns in cell_nodes.values() for n in ns
         ]
         cut_state = _cut_state(cuts, nodes)
+        leaders = self.leaders()
         views = [
             NodeView(
                 id=n,
@@ -146,6 +154,7 @@ class Replay:
                 skew_ms=skews.get(n, 0.0),
                 load_tps=self._served(events, n),
                 load_what="dec",  # the ok replies that name it (the history has no more)
+                leader=n in leaders,
             )
             for n in nodes
         ]
@@ -180,6 +189,17 @@ class Replay:
             cut_off=_cut_off(cuts, self.topology),
             replay_end_ms=self.end_ms,
         )
+
+    def leaders(self) -> set[str]:
+        """Who believed it led at the cursor, from the stored node logs' trace lines
+        (the history has no leaders; the live view reads the same trace)."""
+        leaders: set[str] = set()
+        leader_of: dict[str, str] = {}
+        for time_ms, node, kind, fields in self._leadership:
+            if time_ms > self.at_ms:
+                break
+            track_leader(leaders, leader_of, kind, node, fields)
+        return leaders
 
     def _faults(
         self, events: list[Event]
@@ -326,6 +346,26 @@ class Replay:
             return stage.options(variant=self.run.spec.variant).scale
         except Exception:
             return 0.0
+
+
+def _leadership_events(logs: Path) -> list[tuple[float, str, str, dict[str, str]]]:
+    """(time ms, node, kind, fields) of the node logs' lines that may change who leads,
+    in time order; none for a folder without logs (or a log that cannot be read)."""
+    found: list[tuple[float, str, str, dict[str, str]]] = []
+    for log in sorted(logs.glob("*.log")) if logs.is_dir() else []:
+        node = log.stem
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            match = _TRACE_LINE.match(line)
+            if match is None or not any(w in match[2].lower() for w in _LEADERSHIP_WORDS):
+                continue
+            fields = dict(_LEADER_FIELD.findall(match[3]))
+            found.append((float(match[1]), node, match[2], fields))
+    found.sort(key=lambda e: e[0])
+    return found
 
 
 def _topology(spec: Any) -> tuple[Any, dict[str, list[str]], str]:

@@ -27,7 +27,7 @@ import textwrap
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -116,6 +116,30 @@ _SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "pa
 
 
 Row = tuple[float, str, str]  # a timeline's (time_ms, kind, detail)
+
+
+def track_leader(
+    leaders: set[str], leader_of: dict[str, str], kind: str, node: str, fields: Mapping[str, object]
+) -> None:
+    """Who believes it leads, from one trace event (`kind` at `node`): a `*leader*`
+    event makes a node leader (of its `group` when the event names one); stepping
+    down, a crash or a restart ends it. A deposed leader that has not heard yet
+    still shows: that is what it believes, and what a split brain looks like.
+    The live session feeds it the runtime's trace; a replay, the stored node logs."""
+    kind = kind.lower()
+    leader = str(fields.get("leader", node))
+    if "leader" in kind and leader:
+        group = fields.get("group", fields.get("shard"))
+        if group is not None:
+            old = leader_of.get(str(group))
+            if old is not None:
+                leaders.discard(old)
+            leader_of[str(group)] = leader
+        leaders.add(leader)
+    elif kind in ("crash", "restart") or any(
+        w in kind for w in ("step_down", "stepdown", "demote", "follower")
+    ):
+        leaders.discard(node)
 
 
 class TimelineReader:
@@ -678,24 +702,7 @@ class Session:
         self._log(event.kind, event.node, _trace_detail(event), event.time_ms)
 
     def _track_leaders(self, event: TraceEvent) -> None:
-        """Who believes it leads, from trace events: a `*leader*` event makes a
-        node leader (of its `group` when the event names one); stepping down, a
-        crash or a restart ends it. A deposed leader that has not heard yet still
-        shows: that is what it believes, and what a split brain looks like."""
-        kind = event.kind.lower()
-        node = str(event.fields.get("leader", event.node))
-        if "leader" in kind and node:
-            group = event.fields.get("group", event.fields.get("shard"))
-            if group is not None:
-                old = self.leader_of.get(str(group))
-                if old is not None:
-                    self.leaders.discard(old)
-                self.leader_of[str(group)] = node
-            self.leaders.add(node)
-        elif kind in ("crash", "restart") or any(
-            w in kind for w in ("step_down", "stepdown", "demote", "follower")
-        ):
-            self.leaders.discard(event.node)
+        track_leader(self.leaders, self.leader_of, event.kind, event.node, event.fields)
 
     def _log(self, kind: str, node: str, detail: str, time_ms: float | None = None) -> None:
         self._seq += 1

@@ -26,6 +26,7 @@ __all__ = ["DROP_ORDER", "FittedFooter", "fitted_keys", "key_width"]
 DROP_ORDER = (
     "skew",
     "toggle_sim",
+    "play_sim",
     "pause_node",
     "restart",
     "toggle_view",
