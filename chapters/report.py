@@ -458,8 +458,16 @@ def _night(s: Summary) -> Group:
         if shadow:
             found = shadow.get("violations")
             leaks = "not yet judged" if found is None else f"{sum(found.values()):,}"
+            # The clients' tagged payments (isolation's count) against those whose event
+            # reached a verdict in the queue: refused, declined or unanswered ones never do.
+            attempted = shadow.get("load_test_payments")
+            through = (
+                f"{attempted:,} tagged payments, {shadow['payments']:,} of them through the queue: "
+                if attempted is not None and attempted != shadow["payments"]
+                else f"{shadow['payments']:,} tagged payments, "
+            )
             lines.append(
-                f"  load test through it: {shadow['payments']:,} tagged payments, "
+                f"  load test through it: {through}"
                 f"{shadow['committed']:,} committed and {shadow['settled']:,} settled in "
                 f"shadow accounts; {shadow.get('tagged_spans', 0):,} tagged spans, "
                 f"isolation violations: {leaks}"
