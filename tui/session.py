@@ -21,6 +21,7 @@ the lock instead, where nothing moves while it reads.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import textwrap
@@ -63,7 +64,7 @@ from tui.views import ViewError, view_for
 
 if TYPE_CHECKING:
     from chapters.stage import Check
-    from checks.harness.runner import TestResult
+    from checks.harness.runner import TestResult, TestSpec
     from checks.verdict import Verdict
     from reference.telemetry import TraceEvent
 
@@ -116,6 +117,24 @@ _SCENARIO_OF_FAULT = {"crash": "crash", "isolate": "partition", "partition": "pa
 
 
 Row = tuple[float, str, str]  # a timeline's (time_ms, kind, detail)
+
+
+def _renamed(folder: Path, name: str) -> Path:
+    """`folder` (ROOT/<spec's name>/<stamp>) moved to ROOT/`name`/<stamp>; the spec's
+    folder removed if that left it empty. A stamp taken there already gets a suffix,
+    as the store gives one."""
+    base = folder.parent.parent / name
+    if base == folder.parent:
+        return folder
+    base.mkdir(parents=True, exist_ok=True)
+    target, n = base / folder.name, 1
+    while target.exists():
+        n += 1
+        target = base / f"{folder.name}-{n}"
+    folder.rename(target)
+    with contextlib.suppress(OSError):  # other runs are in it
+        folder.parent.rmdir()
+    return target
 
 
 def track_leader(
@@ -1031,12 +1050,27 @@ class Session:
             self._saved_checks = saved
             if self.history_cut():  # the panel's unknowns: the whole run is judged now
                 self._set_checks(self._with_saved(self._window_checks or self.checks))
-        folder = write_store(result, root, html=False)
+        folder = _renamed(write_store(result, root, html=False), self.saved_name(result.spec))
         (folder / SESSION_FILE).write_text(json.dumps(session, indent=1) + "\n")
         write_manifest(folder)  # again: the manifest covers session.json
         with self.lock:
             self._mark("save", f"run saved to {folder}")
         return folder
+
+    def saved_name(self, spec: TestSpec) -> str:
+        """The saved run's folder name: the harness's (`TestSpec.name`: chapter, variant,
+        workload, then its faults or "none"), with what the person did in the faults'
+        place: the faults, the spike and the chapter's controls, in one sorted list.
+        A save after m, o and [ was `double11-all-payments-none`; it is now
+        `double11-all-payments-kill-switch+spike+tighten`."""
+        done = set(spec.nemeses)
+        with self.lock:
+            for entry in self.script:
+                if entry["do"] == "spike":
+                    done.add("spike")
+                elif entry["do"] == "chapter_action" and entry["args"]:
+                    done.add(str(entry["args"][0]))
+        return replace(spec, nemeses=tuple(sorted(done))).name
 
     def result(self) -> TestResult:
         """The run so far as the harness's `TestResult` (origin "tui"), its checks run."""

@@ -52,3 +52,34 @@ def test_a_saved_live_session_replays_exactly_and_a_changed_script_is_refused(
     result = CliRunner().invoke(app, replay)
     assert result.exit_code == 2, result.output
     assert "session.json" in result.output
+
+
+def test_a_saved_run_is_named_after_what_was_done_to_it(tmp_path: Path) -> None:
+    """Trial: a save after m, o and [ was named `double11-all-payments-none`, "none"
+    being the faults' place in the harness's name. What the person did goes there:
+    the faults, the spike, the chapter's controls; "none" only when nothing was."""
+    from tui.replay import Replay
+
+    quiet = Session(SessionConfig(chapter="ch1", seed=1))
+    quiet.step(300.0)
+    assert quiet.save(tmp_path).parent.name == "ch1-monolith-payments-none"
+    spiked = Session(SessionConfig(chapter="ch1", seed=1))
+    spiked.spike()
+    spiked.step(300.0)
+    assert spiked.save(tmp_path).parent.name == "ch1-monolith-payments-spike"
+    s = Session(SessionConfig(chapter="ch6", seed=1))
+    s.step(300.0)
+    s.chapter_action("tighten", "")
+    s.chapter_action("tighten", "")
+    s.kill(s.first_target())
+    s.step(300.0)
+    folder = s.save(tmp_path)
+    assert folder.parent.name == "ch6-controls-payments-kill+tighten", folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ch1-monolith-payments-none", "ch1-monolith-payments-spike",
+        "ch6-controls-payments-kill+tighten",
+    ]  # fmt: skip
+    assert Replay(folder).end_ms > 0, "attach reads it where it was moved"
+    again = ["replay", str(folder), "--store", str(tmp_path / "again")]
+    result = CliRunner().invoke(app, again)
+    assert result.exit_code == 0, result.output
