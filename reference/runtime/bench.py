@@ -101,7 +101,7 @@ class _WatchedContext:
         self._watch.sent(self._ctx, msg)
         self._ctx.send(dst, msg)
 
-    def trace(self, kind: str, **fields: Any) -> None:
+    def trace(self, kind: str, **fields: object) -> None:
         if kind not in self._watch.unread_traces:
             self._ctx.trace(kind, **fields)
 
