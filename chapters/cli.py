@@ -142,8 +142,9 @@ def run(
     """Run a chapter's stage on the simulator and report throughput, latency and verdicts.
 
     Exit status: 0 every check said what the chapter says it should (a naive
-    variant's expected violation counts as that), 1 a check did not, 2 an error
-    (a bad option, an unknown chapter or scenario, an unwritable --store).
+    variant's expected violation counts as that) or could not tell (UNKNOWN:
+    the report marks it expected or not), 1 a check did not, 2 an error (a bad
+    option, an unknown chapter or scenario, an unwritable --store).
     """
     from chapters.run import save_run, simulate
     from chapters.stage import StageError

@@ -375,10 +375,18 @@ def _checks(s: Summary) -> Table:
     for name, v in s.get("checks", {}).items():
         label, style = _OUTCOME_STYLE.get(v.get("outcome", ""), (str(v["valid"]), ""))
         said = Text(v["summary"])
-        if v.get("outcome") == "expected-failure" and "expected" in v:
-            said.append(f"\nExpected: {v['expected']['why']}", style="yellow")
-        elif v.get("outcome") in ("unexpected-failure", "unexpected-pass") and "expected" in v:
-            said.append(f"\nThe chapter expects: {v['expected']['why']}", style="red")
+        expected = v.get("expected")
+        if v.get("outcome") == "expected-failure" and expected:
+            said.append(f"\nExpected: {expected['why']}", style="yellow")
+        elif v.get("outcome") in ("unexpected-failure", "unexpected-pass") and expected:
+            said.append(f"\nThe chapter expects: {expected['why']}", style="red")
+        elif v.get("outcome") == "unknown" and expected and expected["valid"] == "unknown":
+            label, style = "EXPECTED UNKNOWN", "bold yellow"
+            said.append(f"\nExpected: {expected['why']}", style="yellow")
+        elif v.get("outcome") == "unknown":
+            # Not a violation (the exit status stays 0), nor what the chapter says here.
+            holds = "holds" if not expected or expected["valid"] is True else "fails"
+            said.append(f"\nUnexpected: the chapter says this check {holds} here.", style="blue")
         t.add_row(name, Text(label, style=style), said)
     return t
 
