@@ -310,12 +310,12 @@ class DegradeDeployment(PaymentDeployment):
         path, _, state = str(value).partition("=")
         return self.desk.change(now_ms, switch=(path, state))
 
-    def event(self, start_ms: float, end_ms: float, kind: str, ended: str) -> None:
+    def event(self, start_ms: float, end_ms: float, kind: str, ended: str = "") -> None:
         """Mark the spike (or blip, or slowdown) in the history for the SLO checker:
-        `kind` says what starts, `ended` what the end brings back."""
+        `kind` says what starts, `ended` what the end brings back (default: "KIND: over")."""
         self.spike = (start_ms, end_ms)
         self.rt.call_at(start_ms, lambda: self.note("spike-start", kind))
-        self.rt.call_at(end_ms, lambda: self.note("spike-end", ended))
+        self.rt.call_at(end_ms, lambda: self.note("spike-end", ended or f"{kind}: over"))
 
     def slo_checks(self) -> None:
         from checks.slo import SloTargets, check_slo

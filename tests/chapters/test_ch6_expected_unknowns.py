@@ -42,3 +42,20 @@ def test_the_spike_end_says_what_comes_back() -> None:
     notes = {kind: detail for _, kind, detail in run.summary["timeline"]}
     assert notes["spike-start"] == "offered 10x capacity"
     assert notes["spike-end"] == "offered 0.5x capacity again"
+
+
+def test_a_caller_naming_only_the_start_gets_an_end_in_other_words() -> None:
+    """The TUI marks its live midnight with `event(start, end, "midnight")`."""
+    from chapters.ch6_degrade.stage import DegradeDeployment
+    from chapters.run import simulate
+
+    run = simulate("ch6", "steady", duration_s=0.5, checks=())
+    dep = run.deployment
+    assert isinstance(dep, DegradeDeployment)
+    now = dep.rt.now_ms
+    dep.event(now + 1.0, now + 2.0, "midnight")
+    dep.rt.run_until(now + 3.0)
+    assert [d for _, k, d in dep.timeline if k.startswith("spike")] == [
+        "midnight",
+        "midnight: over",
+    ]
