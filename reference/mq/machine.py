@@ -174,6 +174,20 @@ class BrokerMachine:
         self.balances: dict[tuple[str, str], int] = {}
         self.applied_order: dict[tuple[str, str, int], deque[tuple[int, str]]] = {}
         self.trimmed_below: dict[tuple[str, str, int], int] = {}
+        # A message may be both sent back and applied: its send-back stored but not
+        # answered, the member handles it again and applies it (or the member dies
+        # after the send-back, and the next holder of its claim applies it). Its
+        # retry copy (same msg id, another queue) must then be answered "exists",
+        # so a record below its queue's mark is kept while the group may still be
+        # handed such a copy (`kept_for_retry`). Per (group, msg id), the copies it
+        # sent back not settled yet (waiting in the schedule topic, or in its retry
+        # queue at or above the settled mark); per group, the retry queue offset up
+        # to which its copies are uncounted (`_settle_retries`). Bounded by the
+        # group's retries in flight: an entry goes when its last copy is settled,
+        # and a kept record with it.
+        self.retry_copies: dict[tuple[str, str], int] = {}
+        self.retry_settled: dict[str, int] = {}
+        self.kept_for_retry: set[tuple[str, str]] = set()
         # Retries waiting out their delay (RocketMQ's SCHEDULE_TOPIC_XXXX): per delay
         # level's queue, the index of its next message to move to its retry topic
         # (RocketMQ's delayOffset.json), and each waiting retry's group (its REAL_TOPIC).
@@ -230,14 +244,10 @@ class BrokerMachine:
         if isinstance(command, SendMessage):
             return self._send(command, command.born_ms if now_ms is None else now_ms)
         if isinstance(command, CommitOffset):
-            if command.consumer:
-                return self._claim(command)
-            key = (command.group, command.topic, command.queue_id)
-            # Forward only: a late commit from a consumer that has since
-            # restarted must not move the group back (nor forward past the queue).
-            top = len(self.queues.get((command.topic, command.queue_id), ()))
-            self.offsets[key] = max(self.offsets.get(key, 0), min(command.offset, top))
-            return ("ok", self.offsets[key])
+            result = self._claim(command) if command.consumer else self._commit(command)
+            if command.topic == retry_topic(command.group):  # its settled mark may move
+                self._settle_retries(command.group)
+            return result
         if isinstance(command, SendBack):
             return self._send_back(command)
         if isinstance(command, ApplyEffect):
@@ -638,6 +648,15 @@ class BrokerMachine:
             self.claims.pop((*key, c.consumer), None)
         return ("ok", self.offsets[key])
 
+    def _commit(self, c: CommitOffset) -> Result:
+        """A group's committed offset of a queue (not orderly: no claim)."""
+        key = (c.group, c.topic, c.queue_id)
+        # Forward only: a late commit from a consumer that has since
+        # restarted must not move the group back (nor forward past the queue).
+        top = len(self.queues.get((c.topic, c.queue_id), ()))
+        self.offsets[key] = max(self.offsets.get(key, 0), min(c.offset, top))
+        return ("ok", self.offsets[key])
+
     def open_claim(self, group: str, topic: str, queue_id: int, consumer: str) -> bool:
         """Has `consumer` claimed messages of this queue it has not said it applied?"""
         return (group, topic, queue_id, consumer) in self.claims
@@ -704,25 +723,60 @@ class BrokerMachine:
         member of the group is handed it again (a claim moves the offset first and
         stays open until applied; a new holder starts at the offset or adopts the
         claim). Each of those messages was applied, or sent back to retry as
-        another message of another queue."""
+        another message of another queue, or both (its send-back stored but not
+        answered, and the message handled again: `retry_copies`)."""
         starts = [lo for k, (lo, _) in self.claims.items() if k[:3] == key]
         return min([self.offsets.get(key, 0), *starts])
 
     def _trim_effects(self, key: tuple[str, str, int]) -> None:
         """Drop the dedup records of the queue's messages below its settled mark,
         oldest first; the mark then answers for them ("exists"). A record whose
-        message is at or above the mark stays, and so do the ones after it."""
+        message is at or above the mark stays, and so do the ones after it. A
+        record whose message the group sent back, a copy of it not settled yet,
+        is kept until that copy is (`_settle_retries`): the mark of this queue
+        cannot answer for a copy in the retry queue."""
         order = self.applied_order.get(key)
         mark = self.settled_mark(key)  # (trimming moves no offset nor claim: fixed here)
         while order and order[0][0] < mark:
             pos, msg_id = order.popleft()
+            record = (key[0], msg_id)
             # The invariant: a record leaves only when its message can be handed to
-            # no member of its group again (and an apply of it is answered "exists").
-            assert pos < mark and (key[0], msg_id) in self.applied, (key, pos)
-            del self.applied[(key[0], msg_id)]
+            # no member of its group again (and an apply of it is answered "exists"):
+            # not in this queue (below the mark), nor as a retry copy (none counted).
+            # (Not checked: a copy *before* this one, say the original after its
+            # retry copy was applied here, still unsettled in its own queue.)
+            assert pos < mark and record in self.applied, (key, pos)
+            if self.retry_copies.get(record):
+                self.kept_for_retry.add(record)
+            else:
+                del self.applied[record]
             self.trimmed_below[key] = max(self.trimmed_below.get(key, 0), pos + 1)
         if order is not None and not order:
             del self.applied_order[key]
+
+    def _settle_retries(self, group: str) -> None:
+        """Uncount the copies of the group's retry queue below its settled mark (each
+        was applied, or sent back again as a newer copy, counted at its send-back);
+        a record kept for a message whose last copy this settles goes, and the
+        retry queue's mark answers for that copy from then on."""
+        topic = retry_topic(group)
+        index = self.queues.get((topic, 0), [])
+        start = self.retry_settled.get(group, 0)
+        mark = min(self.settled_mark((group, topic, 0)), len(index))
+        for pos in range(start, mark):
+            record = (group, self.log[index[pos]].msg_id)
+            left = self.retry_copies.get(record, 0) - 1
+            if left > 0:
+                self.retry_copies[record] = left
+                continue
+            self.retry_copies.pop(record, None)
+            if record in self.kept_for_retry:
+                self.kept_for_retry.discard(record)
+                del self.applied[record]
+                key = (group, topic, 0)
+                self.trimmed_below[key] = max(self.trimmed_below.get(key, 0), pos + 1)
+        if mark > start:
+            self.retry_settled[group] = mark
 
     # --8<-- [end:effect-table]
 
@@ -745,6 +799,8 @@ class BrokerMachine:
         waiting = self._record(original, SCHEDULE_TOPIC, level - 1, original.born_ms, tries, due_ms)
         offset = self._append(waiting)
         self.scheduled_for[offset] = c.group
+        record = (c.group, original.msg_id)  # a copy the group may be handed again
+        self.retry_copies[record] = self.retry_copies.get(record, 0) + 1
         return ("retry", offset)
 
     def _move_due_retries(self, now_ms: int) -> int:
@@ -814,6 +870,9 @@ class BrokerMachine:
         for msg_id, op in self.ops.items():
             if op == "committed" and msg_id not in seen and msg_id not in self.held:
                 problems.append(f"{msg_id} is committed but in no queue")
+        for group, msg_id in sorted(self.kept_for_retry):
+            if not self.retry_copies.get((group, msg_id)) or (group, msg_id) not in self.applied:
+                problems.append(f"{msg_id}'s record in {group} is kept for no retry copy")
         return problems
 
     # --8<-- [end:audit]
@@ -890,6 +949,9 @@ class BrokerMachine:
             tuple(sorted(self.schedule_next.items())),
             tuple(sorted(self.scheduled_for.items())),
             tuple((g, t, q, n) for (g, t, q), n in sorted(self.trimmed_below.items())),
+            tuple((g, m, n) for (g, m), n in sorted(self.retry_copies.items())),
+            tuple(sorted(self.retry_settled.items())),
+            tuple(sorted(self.kept_for_retry)),
         )
 
     def restore(self, value: Any) -> None:
@@ -913,17 +975,21 @@ class BrokerMachine:
         claims = cursor[2] if len(cursor) > 2 else ()
         self.claims = {(g, t, q, who): (lo, hi) for g, t, q, who, lo, hi in claims}
         self.trace_topic = list(cursor[3]) if len(cursor) > 3 else []
+        self.kept_for_retry = {(g, m) for g, m in cursor[11]} if len(cursor) > 11 else set()
         for g, m, *offset in cursor[4] if len(cursor) > 4 else ():  # (older: no offset)
             log_offset = offset[0] if offset else -1
             self.applied[(g, m)] = log_offset
             where = self._position(m, log_offset)
-            if where:
+            if where and (g, m) not in self.kept_for_retry:  # (kept: out of its order)
                 self.applied_order.setdefault((g, *where[:2]), deque()).append((where[2], m))
         self.balances = {(g, a): n for g, a, n in cursor[5]} if len(cursor) > 5 else {}
         self.schedule_next = dict(cursor[6]) if len(cursor) > 6 else {}
         self.scheduled_for = dict(cursor[7]) if len(cursor) > 7 else {}
         marks = cursor[8] if len(cursor) > 8 else ()
         self.trimmed_below = {(g, t, q): n for g, t, q, n in marks}
+        copies = cursor[9] if len(cursor) > 9 else ()
+        self.retry_copies = {(g, m): n for g, m, n in copies}
+        self.retry_settled = dict(cursor[10]) if len(cursor) > 10 else {}
 
     def clone(self) -> BrokerMachine:
         other = BrokerMachine(self.config)
