@@ -23,6 +23,7 @@ from checks.history import Event
 from checks.verdict import Verdict
 from reference.ledger.directory import transfer_id
 from reference.ledger.service import LedgerReplica
+from tests.chapters.conftest import not_valid
 
 CHAPTER_CHECKS = {
     "ch4": {"bank", "ledger", "lin", "lost-payments", "double-entry"},
@@ -47,7 +48,7 @@ def _all_checks() -> set[str]:
 
 def test_the_night_keeps_every_checker_of_every_chapter_green(night: RunResult) -> None:
     assert set(night.verdicts) == _all_checks()
-    bad = {name: v.summary for name, v in night.verdicts.items() if v.valid is not True}
+    bad = not_valid(night.verdicts)
     assert not bad, bad
     s = night.summary
     lost = s["city_lost"]
@@ -117,7 +118,8 @@ def test_a_broken_part_is_caught_through_the_merged_history(night: RunResult) ->
     verdicts = dep.run_checks(history)
     assert verdicts["ch4:bank"].valid is False and verdicts["ch5:bank"].valid is False
     pipeline = ("ch4:", "ch5:")
-    assert all(v.valid is True for name, v in verdicts.items() if not name.startswith(pipeline))
+    others = {name: v for name, v in verdicts.items() if not name.startswith(pipeline)}
+    assert all(v.valid is True for v in others.values()), not_valid(others)
 
 
 def test_the_elastic_cell_takes_a_range_for_the_peak_and_gives_it_back(night: RunResult) -> None:
@@ -195,7 +197,7 @@ def test_two_owners_of_a_range_at_once_are_caught() -> None:
     assert bad.judged["double11:one-owner"].ok  # the variant's expected failure
     assert "two owners at once" in verdict.details["violations"][0]
     good = simulate("double11", "double11", seed=1)
-    assert all(v.valid is True for v in good.verdicts.values())
+    assert all(v.valid is True for v in good.verdicts.values()), not_valid(good.verdicts)
     assert [m["how"] for m in good.summary["elastic"]["moves"]] == [["released"], ["released"]]
 
 
@@ -207,7 +209,7 @@ def test_a_cheap_seed_under_the_harness_kill_nemesis() -> None:
     result = run_test(spec)
     assert [a.op for a in result.schedule.actions] == ["crash", "restart"]
     assert set(result.verdicts) == _all_checks()
-    assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
+    assert result.valid is True, not_valid(result.verdicts)
 
 
 @pytest.mark.slow
@@ -223,7 +225,7 @@ def test_a_notification_in_its_retry_delay_does_not_hold_the_final_read() -> Non
         extra={"load_test_share": 0.0},
     )  # fmt: skip
     result = run_test(spec)
-    bad = {k: v.summary for k, v in result.verdicts.items() if v.valid is not True}
+    bad = not_valid(result.verdicts)
     assert not bad, bad
     delivery = result.verdicts["ch5:delivery"]
     assert delivery.details["problems"].get("retry-pending") == 1, delivery.summary
@@ -241,7 +243,7 @@ def test_an_unknown_lost_city_is_refused() -> None:
 @pytest.mark.parametrize("city", ["hangzhou", "shanghai", "shenzhen"])
 def test_any_city_may_be_lost_at_the_peak(city: str) -> None:
     result = simulate("double11", "double11", seed=1, extra={"lost_city": city})
-    bad = {name: v.summary for name, v in result.verdicts.items() if v.valid is not True}
+    bad = not_valid(result.verdicts)
     assert not bad, bad
     recovered_ms = result.summary["city_lost"]["cells_recovered_after_ms"]
     assert recovered_ms is not None and recovered_ms < 1_000.0
@@ -252,7 +254,7 @@ def test_any_city_may_be_lost_at_the_peak(city: str) -> None:
 def test_the_capstone_is_valid_under_the_harness_nemeses(seed: int) -> None:
     spec = TestSpec(chapter="double11", nemeses=("kill", "partition-halves"), time_s=4.0, seed=seed)
     result = run_test(spec)
-    assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
+    assert result.valid is True, not_valid(result.verdicts)
 
 
 def test_a_steady_rate_asked_of_the_night_is_each_parts() -> None:
@@ -283,7 +285,7 @@ def test_the_capstone_runs_on_real_processes() -> None:
     every client, in the harness's process): every chapter's checker valid."""
     result = run_test(TestSpec(chapter="double11", time_s=2.0, seed=1, backend="process"))
     assert set(result.verdicts) == _all_checks()
-    assert result.valid is True, {k: v.summary for k, v in result.verdicts.items()}
+    assert result.valid is True, not_valid(result.verdicts)
 
 
 def test_the_rehearsals_night_drills_judge_the_night(night: RunResult) -> None:
