@@ -200,8 +200,8 @@ def _witness_rows(v: Verdict) -> tuple[list[str], list[list[str]]] | None:
             [a["kind"], ", ".join(a["violates"]), " ".join(a["txns"]), a["explanation"]] for a in w
         ]
     elif v.checker == "delivery":
-        cols = ["kind", "message", "group", "index", "what"]
-        keys = ["kind", "id", "group", "index", "words"]
+        cols = ["kind", "message", "group", "line", "what"]  # history.jsonl's, from 1
+        keys = ["kind", "id", "group", "line", "words"]
     else:
         return None
     return cols, [[str(e.get(k)) for k in keys] for e in w]

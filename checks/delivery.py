@@ -44,6 +44,10 @@ Per-key order: if message m1 was committed before m2 was sent (real time,
 same key), every group must first receive m1 before it first receives m2.
 Redeliveries of m1 after m2 are duplicates, not order violations.
 
+The witness names the events it cites by their line in the run's history.jsonl,
+counted from 1 as an editor shows them (a history given whole: its position
+plus one; a capstone part's: the line each event carries, `_line`).
+
 Loss is judged at the end of the history: run the consumers until the
 queues drain before stopping, or committed messages still in flight will
 read as lost. One exception the history itself shows: a message a group
@@ -99,16 +103,17 @@ KINDS: dict[str, bool] = {
 class Message:
     id: MsgId
     key: Any = None
-    sent_index: int | None = None  # invoke of send/publish
-    committed_index: int | None = None  # ok of commit/publish
-    rolled_back_index: int | None = None  # ok of rollback
+    # Where the history shows each step (`_line`): history.jsonl's line numbers.
+    sent_line: int | None = None  # invoke of send/publish
+    committed_line: int | None = None  # ok of commit/publish
+    rolled_back_line: int | None = None  # ok of rollback
     shadow: bool = False  # sent to a shadow topic (`pt_...`): owed to shadow groups only
 
     @property
     def fate(self) -> str:
-        if self.committed_index is not None:
+        if self.committed_line is not None:
             return "committed"
-        if self.rolled_back_index is not None:
+        if self.rolled_back_line is not None:
             return "rolled-back"
         return "indeterminate"
 
@@ -118,7 +123,7 @@ class Problem:
     kind: str
     message_id: MsgId
     group: str
-    index: int | None  # the history event that shows it
+    line: int | None  # the history event that shows it: its line (`_line`)
     words: str
     related: list[MsgId] = field(default_factory=list)
 
@@ -127,10 +132,19 @@ class Problem:
             "kind": self.kind,
             "id": self.message_id,
             "group": self.group,
-            "index": self.index,
+            "line": self.line,
             "words": self.words,
             "related": self.related,
         }
+
+
+def _line(ev: Event) -> int:
+    """Where a reader finds `ev`: its line in the run's history.jsonl, counted from 1
+    as editors count. A part of the capstone judges its own events, numbered anew
+    (`CapstoneDeployment.part_history`), each carrying its line in the whole run's
+    history; a history judged whole is numbered as its file."""
+    line = ev.extra.get("line")
+    return line if isinstance(line, int) else ev.index + 1
 
 
 def _fields(op: Operation) -> dict[str, Any]:
@@ -166,16 +180,16 @@ def _producer(ops: Iterable[Operation]) -> dict[MsgId, Message]:
         if op.f in ("send", "publish"):
             m.key = v.get("key", m.key)
             m.shadow = str(v.get("topic", "")).startswith(SHADOW_PREFIX)
-            if m.sent_index is None:
-                m.sent_index = op.invoke.index
+            if m.sent_line is None:
+                m.sent_line = _line(op.invoke)
         if op.type != "ok":
             continue
         assert op.completion is not None
-        if op.f in ("commit", "publish") and m.committed_index is None:
-            m.committed_index = op.completion.index
-        elif op.f == "rollback" and m.rolled_back_index is None:
-            m.rolled_back_index = op.completion.index
-        if m.committed_index is not None and m.rolled_back_index is not None:
+        if op.f in ("commit", "publish") and m.committed_line is None:
+            m.committed_line = _line(op.completion)
+        elif op.f == "rollback" and m.rolled_back_line is None:
+            m.rolled_back_line = _line(op.completion)
+        if m.committed_line is not None and m.rolled_back_line is not None:
             raise HistoryError(
                 f"event {op.completion.index}: message {m.id} was both committed and "
                 "rolled back, by the producer's own account"
@@ -184,7 +198,7 @@ def _producer(ops: Iterable[Operation]) -> dict[MsgId, Message]:
 
 
 # --8<-- [start:delivery-check]
-Receipts = dict[tuple[str, MsgId], list[int]]  # (group, id) -> indices of the ok events
+Receipts = dict[tuple[str, MsgId], list[int]]  # (group, id) -> lines of the ok events
 
 
 def check_delivery(
@@ -260,12 +274,12 @@ def _consumers(
                 into = receipts
             else:
                 into = confirmed if v.get("result") == "exists" else applies
-            into[(group, v["id"])].append(op.completion.index)
+            into[(group, v["id"])].append(_line(op.completion))
     return receipts, applies, confirmed, all_groups
 
 
 def _retries(ops: Iterable[Operation], end_ms: float) -> dict[tuple[str, MsgId], tuple[int, float]]:
-    """(group, id) -> (history index, due time) of its last send-back whose retry is
+    """(group, id) -> (history line, due time) of its last send-back whose retry is
     due after `end_ms` - RETRY_SLACK_MS: in flight at the history's end."""
     last: dict[tuple[str, MsgId], tuple[int, float]] = {}
     for op in ops:
@@ -275,7 +289,7 @@ def _retries(ops: Iterable[Operation], end_ms: float) -> dict[tuple[str, MsgId],
             due_ms = v.get("due_ms")
             if not isinstance(due_ms, int | float):
                 raise HistoryError(f"event {op.invoke.index}: a send-back needs its due_ms")
-            last[(v.get("group", DEFAULT_GROUP), v["id"])] = (op.completion.index, float(due_ms))
+            last[(v.get("group", DEFAULT_GROUP), v["id"])] = (_line(op.completion), float(due_ms))
     return {k: v for k, v in last.items() if v[1] > end_ms - RETRY_SLACK_MS}
 
 
@@ -291,10 +305,10 @@ def _deliveries(
             if from_start:  # else: sent before the cut, as far as this window knows
                 out.append(Problem("phantom", mid, group, idx[0], "delivered, never sent"))
         elif m.fate == "rolled-back":
-            words = f"delivered, though rolled back at index {m.rolled_back_index}"
+            words = f"delivered, though rolled back at history.jsonl line {m.rolled_back_line}"
             out.append(Problem("rolled-back-delivered", mid, group, idx[0], words))
         if len(idx) > 1:
-            words = f"delivered {len(idx)} times (indices {idx[:5]})"
+            words = f"delivered {len(idx)} times (history.jsonl lines {idx[:5]})"
             out.append(Problem("duplicate-delivery", mid, group, idx[1], words))
     return out
 
@@ -316,8 +330,8 @@ def _owed(
         if m.fate != "committed" or m.shadow != shadow_group:
             continue  # not committed, or another lane's message: not owed to this group
         if m.id not in got:
-            words = f"committed at index {m.committed_index}, never delivered"
-            out.append(Problem("lost", m.id, group, m.committed_index, words))
+            words = f"committed at history.jsonl line {m.committed_line}, never delivered"
+            out.append(Problem("lost", m.id, group, m.committed_line, words))
         elif done and m.id not in done:
             pending = retries.get((group, m.id))
             if pending is not None and pending[0] > got[m.id][-1]:  # no delivery since
@@ -338,7 +352,8 @@ def _applied_twice(group: str, done: Mapping[MsgId, list[int]]) -> list[Problem]
             mid,
             group,
             idx[1],
-            f"effect applied {len(idx)} times (indices {idx[:5]}): the consumer is not idempotent",
+            f"effect applied {len(idx)} times (history.jsonl lines {idx[:5]}): the consumer "
+            "is not idempotent",
         )
         for mid, idx in done.items()
         if len(idx) > 1
@@ -358,7 +373,7 @@ def _order(msgs: Mapping[MsgId, Message], group: str, first: Mapping[MsgId, int]
             m.key is not None
             and m.fate == "committed"
             and m.id in first
-            and m.sent_index is not None
+            and m.sent_line is not None
         ):
             by_key[m.key].append(m)
     out: list[Problem] = []
@@ -370,18 +385,18 @@ def _order(msgs: Mapping[MsgId, Message], group: str, first: Mapping[MsgId, int]
                 pairs += 1
                 if pairs > ORDER_PAIRS_MAX:
                     break
-                assert m1.committed_index is not None and m2.sent_index is not None
-                if m1.committed_index < m2.sent_index:
+                assert m1.committed_line is not None and m2.sent_line is not None
+                if m1.committed_line < m2.sent_line:
                     out.append(
                         Problem(
                             "order",
                             m2.id,
                             group,
                             first[m2.id],
-                            f"key {key!r}: received before {m1.id} (received at index "
-                            f"{first[m1.id]}), though {m1.id} was committed (index "
-                            f"{m1.committed_index}) before {m2.id} was sent "
-                            f"(index {m2.sent_index})",
+                            f"key {key!r}: received before {m1.id} (received at history.jsonl "
+                            f"line {first[m1.id]}), though {m1.id} was committed (line "
+                            f"{m1.committed_line}) before {m2.id} was sent "
+                            f"(line {m2.sent_line})",
                             [m1.id],
                         )
                     )

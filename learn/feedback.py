@@ -21,6 +21,8 @@ TEXT_MAX = 400  # characters of one shown value
 
 _OP_ID = re.compile(r"client-[\w-]+?-\d+(?=[^\w-]|$)")
 _INDEX = re.compile(r"\bindex (\d+)|indices \[([\d, ]+)\]")  # "at index 964", "indices [263, 3936]"
+# The delivery checker's: history.jsonl's lines, from 1 ("at line 965", "lines [264, 3937]").
+_LINE = re.compile(r"\bline (\d+)|lines \[([\d, ]+)\]")
 
 
 def schedule_lines(result: TestResult) -> list[str]:
@@ -65,7 +67,7 @@ def _witness_items(witness: object) -> list[tuple[str, list[str]]]:
 
 def _said(item: dict[str, object]) -> tuple[str, list[str]]:
     """One violation labelled, as the checkers word their "First: ...": "lost: id
-    client-1-42, group loyalty: committed at index 1013, never delivered" (a bare id
+    client-1-42, group loyalty: committed at line 1014, never delivered" (a bare id
     said nothing of what was wrong with it)."""
     words = str(item.get("words") or "")
     named = {k: v for k, v in item.items() if k not in ("kind", "words") and v not in ("", None)}
@@ -85,6 +87,7 @@ def history_lines(result: Judged, wanted: tuple[str, ...]) -> list[str]:
     said = "\n".join(verdict_lines(result, broken))
     names = list(dict.fromkeys(_OP_ID.findall(said)))[:NAMED_OPS_MAX]
     named_at = {int(i) for a, b in _INDEX.findall(said) for i in (a or b).split(",")}
+    named_at |= {int(i) - 1 for a, b in _LINE.findall(said) for i in (a or b).split(",")}
     by_op: dict[str, list[tuple[int, str]]] = {n: [] for n in names}
     for position, ev in enumerate(result.history):
         at = ev.index if ev.index >= 0 else position  # what a checker's indices count

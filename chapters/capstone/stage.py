@@ -280,6 +280,9 @@ class CapstoneDeployment(Deployment):
         out = []
         for i, e in enumerate(mine):
             extra = {k: v for k, v in e.extra.items() if k not in ("part", "pid")}
+            # Numbered anew for the part's checkers; where a reader finds the event
+            # is its line in the whole run's history.jsonl (a witness says it).
+            extra["line"] = e.index + 1
             process = e.extra.get("pid", e.process)
             out.append(_moved(e, i, process, extra))
         return out
