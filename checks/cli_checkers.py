@@ -187,7 +187,7 @@ def _witness_rows(v: Verdict) -> tuple[list[str], list[list[str]]] | None:
         return cols, [
             [
                 str(e["index"]),
-                str(e["time_ms"]),
+                _ms(e["time_ms"]),
                 e["kind"],
                 e["message"],
                 "\n".join(e["explanations"]),
@@ -204,7 +204,13 @@ def _witness_rows(v: Verdict) -> tuple[list[str], list[list[str]]] | None:
         keys = ["kind", "id", "group", "line", "words"]
     else:
         return None
-    return cols, [[str(e.get(k)) for k in keys] for e in w]
+    return cols, [[_ms(e.get(k)) if k == "time_ms" else str(e.get(k)) for k in keys] for e in w]
+
+
+def _ms(time_ms: object) -> str:
+    """A witness's time to the tenth of a millisecond: the raw float (35729.0140909032)
+    wrapped over two lines of the table."""
+    return f"{time_ms:.1f}" if isinstance(time_ms, float) else str(time_ms)
 
 
 def _accounts(text: str | None) -> list[str] | None:
