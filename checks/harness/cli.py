@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from checks.harness.contract import stage_named
+from checks.harness.contract import Judgement, stage_named
 from checks.harness.runner import HarnessError, TestResult, TestSpec
 from checks.harness.timing import Stopwatch, time_line
 from checks.nemesis import NEMESES, Schedule, ScheduleError
@@ -355,6 +355,16 @@ def _faults_words(result: TestResult) -> str:
     return words
 
 
+def _outcome_words(judged: Judgement | None) -> str:
+    """The outcome column: an unknown the chapter declares (chapter 6 without its
+    controls leaves the bank unjudged) says so, as `d11 run` labels it."""
+    if judged is None:
+        return ""
+    if judged.outcome == "unknown" and judged.expected and judged.expected.valid == "unknown":
+        return "expected unknown"
+    return judged.outcome
+
+
 def _verdict_style(valid: Any) -> str:
     return {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
         valid, "[yellow]unknown[/yellow]"
@@ -406,9 +416,7 @@ def _print_result(result: TestResult, folder: Path | None) -> None:
         table.add_column(column)
     for name, verdict in result.verdicts.items():
         judged = result.judged.get(name)
-        table.add_row(
-            name, _verdict_style(verdict.valid), judged.outcome if judged else "", verdict.summary
-        )
+        table.add_row(name, _verdict_style(verdict.valid), _outcome_words(judged), verdict.summary)
     console.print(table)
     console.print(
         f"{len(result.history)} events, {_faults_words(result)}, "

@@ -157,7 +157,11 @@ _OUTCOME_COLOURS = {
 }
 
 
-_EXPECTED_WORDS: dict[Validity, str] = {True: "must hold", False: "expected to fail"}
+_EXPECTED_WORDS: dict[Validity, str] = {
+    True: "must hold",
+    False: "expected to fail",
+    "unknown": "expected unknown",
+}
 _VALID_WORDS: dict[Validity, str] = {True: "valid", False: "INVALID"}
 
 
