@@ -25,6 +25,7 @@ production's own checks valid, the drill passed.
 from __future__ import annotations
 
 import functools
+import gc
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -208,6 +209,45 @@ def _rarely_collected(run: Callable[P, T]) -> Callable[P, T]:
     return rarely
 
 
+def _uncollected(run: Callable[P, T]) -> Callable[P, T]:
+    """A fault-free run (the recording, a load level) with the cyclic collector off,
+    judging included, then as it was. Such a run makes no cyclic garbage (a 20 s 2x
+    level: `gc.collect()` after it found 0 unreachable objects), so every collection
+    is a rescan of a heap that only grows, for nothing: a 20 s 2x level simulated
+    in 41.0 s of CPU, 47.9 s with `_rarely_collected`; at 60 s, the recording's
+    run 51 s against 69 and the level 120 s against 163 (side by side, on a
+    loaded machine; the same figures). Runs with faults (the drills: crashed
+    nodes leave cycles behind) keep `_rarely_collected`. Its checkers are
+    forked: each collects in its own process (`checks.parallel`)."""
+
+    @functools.wraps(run)
+    def uncollected(*args: P.args, **kwargs: P.kwargs) -> T:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            if was_enabled:
+                _aged()
+                gc.enable()
+
+    return uncollected
+
+
+def _aged() -> None:
+    """Every object tracked so far moved to the collector's oldest generation.
+
+    With the collector off, whatever a run allocated stays in the youngest
+    generation, its count of allocations climbing: the first allocation after
+    `gc.enable()` would start a "young" collection over the whole heap, then
+    a middle one (a 60 s 2x level: some 35 s of CPU before `d11` could exit).
+    Frozen and unfrozen, they are old, and the count starts again from zero.
+    Not if a caller froze objects of its own: unfreezing would thaw theirs."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+
+
 def _window(dep: Any) -> tuple[float, float]:
     start_ms, end_ms = dep.traffic_window
     return start_ms + WARMUP_SHARE * (end_ms - start_ms), end_ms
@@ -360,20 +400,21 @@ def _pcts(values: list[float]) -> dict[str, float]:
     }
 
 
-@_rarely_collected
+@_uncollected
 def _level(plan: RehearsalPlan, factor: float, recorded: list[Payment]) -> dict[str, Any]:
     def prepare(dep: Any, _rt: Any) -> None:
         dep.load_test(recorded)
 
     dep, queues, _ = _run(plan, {"load_factor": factor}, "steady", plan.duration_s, prepare)
+    # The pipeline's checkers run in forked processes on a long history, forked
+    # first: the figures are worked out here meanwhile (the same figures: both only
+    # read the history).
+    verdicts_of = dep.checks_begun() if isinstance(dep, PipelineRehearsal) else dep.run_checks
     invokes, ends = _payments(dep.history)
     lo, hi = _window(dep)
     started = [pid for pid, e in invokes.items() if lo <= e.time_ms < hi]
     # Served: acknowledged, or declined (a definite business answer, e.g. no funds).
     acked = [pid for pid in started if pid in ends and _served(ends[pid])]
-    # The pipeline's checkers run in forked processes on a long history: the links
-    # are worked out here meanwhile (the same figures: both only read the history).
-    verdicts_of = dep.checks_begun() if isinstance(dep, PipelineRehearsal) else dep.run_checks
     node_links: dict[str, list[float]] = {}
     if plan.system == "pipeline":
         hops, node_links = pipeline_links(dep.history, since_ms=lo)
@@ -808,7 +849,7 @@ def rehearse(
     return analyse(plan, forecast_tps, scale, points, levels, found, len(recorded))
 
 
-@_rarely_collected
+@_uncollected
 def _recording(plan: RehearsalPlan) -> tuple[list[Payment], float, float]:
     """The production run at the forecast: its arrivals (the recording), the forecast
     and the scale.
@@ -989,66 +1030,81 @@ def bench_level(plan: RehearsalPlan, factor: float) -> Iterator[str]:
 
     The level does not wait for the recording's run: it replays the recording as
     production's clients plan it (`planned_recording`, open model), while the
-    run that records it goes beside it in a forked process; then the two lists
-    are compared. The same list (as on every seed measured): the level replayed
-    the recording, and its figures are those it has after the recording, byte
-    for byte. Not the same: the level runs again on the recording, after it."""
+    run that records it goes beside it; then the two lists are compared. The
+    same list (as on every seed measured): the level replayed the recording,
+    and its figures are those it has after the recording, byte for byte. Not
+    the same: the level runs again on the recording, after it.
+
+    Each run goes in a forked process of its own (`Runs`), the level as the
+    recording: its heap (3 GB at a 60 s 2x level) ends with the process, not
+    freed object by object by a collection when `d11` exits (a 20 s level's
+    heap: 10 s of CPU)."""
     import os
     import time
 
-    def clocks() -> tuple[float, float, float]:
+    def clocks() -> tuple[float, float]:
         t = os.times()
-        return t.user + t.system, t.children_user + t.children_system, time.perf_counter()
+        return t.user + t.system, time.perf_counter()
 
-    cpu0, kids0, wall0 = clocks()
+    cpu0, wall0 = clocks()
     runs = Runs(2)
     runs.submit("recording", "recording", functools.partial(_timed, _recording, plan))
     planned = planned_recording(plan)
-    cpu1, _, wall1 = clocks()
+    cpu1, _ = clocks()
     beside = "beside the level, in a forked process" if runs.forking else "after the level"
     yield (
         f"recording: {len(planned)} payments in {plan.duration_s:g} simulated s, as production's "
         f"clients plan them (cpu_s {cpu1 - cpu0:.1f}); the run recording them goes {beside}"
     )
-    level = _level(plan, factor, planned)
-    cpu2, kids2, wall2 = clocks()
-    (recorded, _, _), rec_cpu_s, rec_wall_s, rec_end_s = runs.result("recording")
-    cpu3, kids3, wall3 = clocks()
+    runs.submit("level", "level", functools.partial(_timed, _level_on(factor, planned), plan))
+    level, level_cpu_s, checkers_cpu_s, level_wall_s, level_end_s = runs.result("level")
+    (recorded, _, _), rec_cpu_s, _, rec_wall_s, rec_end_s = runs.result("recording")
     yield (
         f"  recorded: {len(recorded)} payments, "
         + ("the same list" if recorded == planned else "NOT the list the level replayed")
         + f"; cpu_s: {rec_cpu_s:.1f}  wall_s: {rec_wall_s:.1f} (done {rec_end_s - wall0:.1f} s "
-        f"in, the level {wall2 - wall0:.1f} s in)"
+        f"in, the level {level_end_s - wall0:.1f} s in)"
     )
     if recorded != planned:
         yield "  the level runs again, on the recording"
-        level = _level(plan, factor, recorded)
-    cpu4, kids4, wall4 = clocks()
+        again = functools.partial(_timed, _level_on(factor, recorded), plan)
+        runs.submit("level again", "level again", again)
+        level, cpu_s, kids_cpu_s, wall_s, _ = runs.result("level again")
+        level_cpu_s, checkers_cpu_s = level_cpu_s + cpu_s, checkers_cpu_s + kids_cpu_s
+        level_wall_s += wall_s
+    _, wall4 = clocks()
     e2e = level["links"].get("end-to-end", {})
     yield (
         f"level {factor:g}x: offered {level['offered_tps']}/s, goodput {level['goodput_tps']}/s, "
         f"success {level['success']:.1%}, end-to-end p99 {e2e.get('p99', math.nan)} ms, "
         f"scale {level['scale']:g}"
     )
-    level_cpu_s = cpu2 - cpu1 + cpu4 - cpu3
-    checkers_cpu_s = kids2 - kids0 + kids4 - kids3  # (the recording's child is reaped at cpu3)
     yield (
         f"  cpu_s: {level_cpu_s:.1f} (its forked checkers {checkers_cpu_s:.1f} more)  "
-        f"wall_s: {wall2 - wall1 + wall4 - wall3:.1f}"
+        f"wall_s: {level_wall_s:.1f}"
     )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     yield f"total_cpu_s: {cpu1 - cpu0 + level_cpu_s + rec_cpu_s:.1f}  (plan, level, recording)"
     yield f"total_wall_s: {wall4 - wall0:.1f}  (load average {load:.1f})"
 
 
-def _timed(run: Callable[[RehearsalPlan], T], plan: RehearsalPlan) -> tuple[T, float, float, float]:
-    """`run(plan)`, its CPU seconds (user+sys, this process), its wall seconds and when
-    it ended (`time.perf_counter()`: the machine's monotonic clock, which a parent
-    process reads too)."""
+def _level_on(factor: float, recorded: list[Payment]) -> Callable[[RehearsalPlan], Figures]:
+    """The level at `factor` replaying `recorded`, as a run of the plan alone."""
+    return lambda plan: _level(plan, factor, recorded)
+
+
+def _timed(
+    run: Callable[[RehearsalPlan], T], plan: RehearsalPlan
+) -> tuple[T, float, float, float, float]:
+    """`run(plan)`, its CPU seconds (user+sys: this process's, then its children's, the
+    forked checkers), its wall seconds and when it ended (`time.perf_counter()`: the
+    machine's monotonic clock, which a parent process reads too)."""
     import os
     import time
 
     t0, wall0 = os.times(), time.perf_counter()
     out = run(plan)
     t1, wall1 = os.times(), time.perf_counter()
-    return out, t1.user + t1.system - t0.user - t0.system, wall1 - wall0, wall1
+    cpu_s = t1.user + t1.system - t0.user - t0.system
+    kids_cpu_s = t1.children_user + t1.children_system - t0.children_user - t0.children_system
+    return out, cpu_s, kids_cpu_s, wall1 - wall0, wall1

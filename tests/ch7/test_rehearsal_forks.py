@@ -16,7 +16,6 @@ from chapters.ch7_rehearsal.forks import RunFailed, Runs
 from chapters.ch7_rehearsal.rehearsal import RehearsalPlan, rehearse
 from checks.verdict import Verdict
 from reference.clients import Payment
-from reference.sim.kernel import GC_THRESHOLDS
 
 
 def _pid_and(value: int) -> tuple[int, int]:
@@ -73,28 +72,40 @@ class _JudgedRun:
     history: list[object] = []  # noqa: RUF012
     traffic_window = (0.0, 1000.0)
     scale = 1.0
-    thresholds: tuple[int, ...] = ()
+    collecting: bool | None = None
 
     def forecast_tps(self) -> float:
         return 100.0
 
     def run_checks(self) -> dict[str, Verdict]:
-        self.thresholds = gc.get_threshold()
+        self.collecting = gc.isenabled()
         return {"isolation": Verdict("isolation", True, "no tagged write")}
 
 
-def test_a_level_is_judged_with_the_collectors_thresholds_raised(
+def test_a_level_is_judged_with_the_collector_off_and_its_heap_aged_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The checkers run over the simulation's heap: at Python's thresholds the
-    # collector rescans it over and over (rehearsal._rarely_collected).
+    # A level makes no cyclic garbage: a collection would only rescan the
+    # simulation's heap (rehearsal._uncollected). After it, what it allocated is
+    # in the oldest generation: no young collection over all of it.
     run = _JudgedRun()
     monkeypatch.setattr(rehearsal, "_run", lambda *args, **kwargs: (run, {}, 0.0))
-    before = gc.get_threshold()
+    assert gc.isenabled()
     level = rehearsal._level(RehearsalPlan(system="ch7"), 1.1, [])
     assert level["checks"] == {"isolation": True}
-    assert run.thresholds == GC_THRESHOLDS != before
-    assert gc.get_threshold() == before
+    assert run.collecting is False
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_what_an_uncollected_run_allocated_is_old_after_it() -> None:
+    # Left young, the first allocation after gc.enable() would start a young
+    # collection over everything the run allocated (rehearsal._aged).
+    def run() -> list[list[int]]:
+        return [[i] for i in range(1000)]
+
+    kept = rehearsal._uncollected(run)()
+    assert gc.isenabled()
+    assert any(obj is kept for obj in gc.get_objects(generation=2))
 
 
 def _bench_lines(
@@ -110,6 +121,8 @@ def _bench_lines(
     monkeypatch.setattr(rehearsal, "planned_recording", lambda _plan: planned)
     monkeypatch.setattr(rehearsal, "_recording", lambda _plan: (recorded, 100.0, 1.0))
     monkeypatch.setattr(rehearsal, "_level", level)
+    # One at a time, here: what each level replayed is seen (a forked one's is not).
+    monkeypatch.setattr(rehearsal, "Runs", lambda _width: Runs(1))
     lines = list(rehearsal.bench_level(RehearsalPlan(duration_s=1.0), 2.0))
     return lines, replayed
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from checks.bank import check_bank
@@ -68,3 +70,19 @@ def test_forked_checkers_say_when_they_finished() -> None:
     pending = start_checks({"slow": slow, "quick": lambda: Verdict("q", True, "")}, 1, True)
     pending.wait()
     assert before + 0.2 <= pending.done_s <= time.monotonic()  # the slow one's end
+
+
+def test_a_child_inherits_the_heap_frozen_and_collects_only_its_own() -> None:
+    # The child's collections never scan (and so never copy, page by page) the
+    # heap it inherited, even from a parent that simulated with its collector off
+    # (the rehearsal's levels); the parent's collector is as it was after.
+    def collector() -> Verdict:
+        return Verdict("gc", gc.isenabled() and gc.get_freeze_count() > 0, "in the child")
+
+    gc.disable()
+    try:
+        forked = run_checks({"gc": collector, "other": collector}, 1, parallel=True)
+    finally:
+        gc.enable()
+    assert forked["gc"].valid is True
+    assert gc.get_freeze_count() == 0
