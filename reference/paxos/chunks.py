@@ -24,7 +24,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reference.codec import Message, message
+from reference.codec import Message, message, registered_types
 from reference.disk.base import Disk
 
 KEY_CHUNK = "paxos/chunk/"  # + content digest: one sealed part of a snapshot
@@ -36,6 +36,23 @@ class ChunkRef(Message):
     """In a stored snapshot, in place of a large bytes value: the key holding it."""
 
     key: str
+
+
+@message(name="paxos.Chunked")
+class Chunked(Message):
+    """In a stored snapshot, in place of a message one of whose fields now holds a
+    `ChunkRef`: the message's wire name and its fields, rebuilt by `load`.
+
+    A field's type says what it holds (`LedgerSnapshot.segments` is a tuple of
+    bytes), and the codec checks every field against its type as it decodes:
+    the message itself, a ref in its bytes' place, was written to a file disk
+    and could not be read back, so a replica restarted after its ledger had
+    sealed a segment of 4 KiB failed (`d11 test ch4 … --backend process`). The
+    simulator's disk keeps objects, never decoding them, and never showed it.
+    """
+
+    tag: str
+    fields: tuple[object, ...]
 
 
 class ChunkStore:
@@ -162,6 +179,9 @@ def _map_chunks(
                 items = list(value) if items is None else items
                 items[index] = new
         return value if items is None else kind(items)
+    if refs and kind is Chunked:
+        fields = tuple(_map_chunks(field, fn, refs, memo) for field in value.fields)
+        return registered_types()[value.tag](*fields)
     if isinstance(value, Message):
         if _is_flat(kind):
             if kind is not ChunkRef:  # (flat, but what a load looks for)
@@ -172,7 +192,11 @@ def _map_chunks(
         mapped = [_map_chunks(field, fn, refs, memo) for field in fields]
         if all(new is old for new, old in zip(mapped, fields, strict=True)):
             return value
-        return kind(*mapped)
+        if refs:
+            return kind(*mapped)  # (a message stored whole: a ref in a field typed for it)
+        tag = getattr(kind, "_wire_name", None)
+        assert isinstance(tag, str), kind  # every Message class is registered by @message
+        return Chunked(tag, tuple(mapped))
     if kind is not bytes and kind is not ChunkRef:
         _INERT.add(kind)  # (an enum, a dict: never looked inside)
     return value
