@@ -1079,6 +1079,13 @@ def bench_level(plan: RehearsalPlan, factor: float) -> Iterator[str]:
         f"success {level['success']:.1%}, end-to-end p99 {e2e.get('p99', math.nan)} ms, "
         f"scale {level['scale']:g}"
     )
+    # A figure is worth what the run's checks say of it: those not valid, by name.
+    not_valid = [
+        f"{name} {verdict}" for name, verdict in level["checks"].items() if verdict is not True
+    ]
+    yield "  checks: " + (
+        ", ".join(not_valid) if not_valid else f"all {len(level['checks'])} valid"
+    )
     yield (
         f"  cpu_s: {level_cpu_s:.1f} (its forked checkers {checkers_cpu_s:.1f} more)  "
         f"wall_s: {level_wall_s:.1f}"

@@ -116,7 +116,11 @@ def _bench_lines(
 
     def level(_plan: RehearsalPlan, _factor: float, rec: list[Payment]) -> dict[str, object]:
         replayed.append(rec)
-        return {"offered_tps": 1.0, "goodput_tps": 1.0, "success": 1.0, "links": {}, "scale": 1.0}
+        checks = {"isolation": True, "ch5:delivery": bool(rec)}  # (no payment: not valid)
+        return {
+            "offered_tps": 1.0, "goodput_tps": 1.0, "success": 1.0, "links": {}, "scale": 1.0,
+            "checks": checks,
+        }  # fmt: skip
 
     monkeypatch.setattr(rehearsal, "planned_recording", lambda _plan: planned)
     monkeypatch.setattr(rehearsal, "_recording", lambda _plan: (recorded, 100.0, 1.0))
@@ -135,9 +139,18 @@ def test_the_bench_level_replays_the_plan_and_again_the_recording_if_it_differs(
     plan = [Payment(1.0, "u1", "m1", 5), Payment(2.0, "u2", "m1", 7)]
     lines, replayed = _bench_lines(monkeypatch, plan, list(plan))
     assert replayed == [plan] and "the same list" in lines[1]
+    assert "  checks: all 2 valid" in lines
     assert lines[0].startswith("recording: 2 payments in 1 simulated s")
     assert lines[-1].startswith("total_wall_s:") and lines[-2].startswith("total_cpu_s:")
     shed = plan[:1]  # a client shed the second payment
     lines, replayed = _bench_lines(monkeypatch, plan, shed)
     assert replayed == [plan, shed] and "NOT the list" in lines[1]
     assert any("runs again" in line for line in lines)
+    assert "  checks: all 2 valid" in lines  # the level on the recording is the one judged
+
+
+def test_the_bench_says_which_checks_of_its_level_are_not_valid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines, _ = _bench_lines(monkeypatch, [], [])  # the stub's delivery fails on no payment
+    assert "  checks: ch5:delivery False" in lines
