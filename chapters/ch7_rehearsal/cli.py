@@ -81,8 +81,13 @@ def rehearse(
 
     if not 0 < duration_s <= 60:
         _fail(f"--duration-s must be in (0, 60], not {duration_s:g}")
-    if forecast_tps < 0 or slow_factor <= 0 or jobs < 0:
-        _fail("--forecast-tps and --jobs must be >= 0 and --slow-factor > 0")
+    for option, value, ok, must in (
+        ("--forecast-tps", forecast_tps, forecast_tps >= 0, ">= 0"),
+        ("--jobs", jobs, jobs >= 0, ">= 0"),
+        ("--slow-factor", slow_factor, slow_factor > 0, "> 0"),
+    ):
+        if not ok:
+            _fail(f"{option} must be {must}, not {value:g}")
     if system not in SYSTEMS:
         _fail(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
     extra: dict[str, object] = {}
@@ -94,7 +99,7 @@ def rehearse(
             variant="leak" if leak else "shadow", extra=extra, night=night, system=system,
         )  # fmt: skip
         if slow and slow not in (nodes := slowable(plan)):
-            _fail(f"--slow names no node of the stage: {slow!r} ({nodes[0]}, {nodes[1]}, ...)")
+            _fail(f"--slow names no node of the stage: {slow!r} (its nodes: {', '.join(nodes)})")
         progress = None if as_json else (lambda s: typer.echo(f"  {s}", err=True))
         with Interrupted("no report was written"):
             report = run_rehearsal(plan, on_progress=progress, width=jobs)

@@ -69,7 +69,14 @@ def test_a_bad_option_is_one_line_and_exit_2() -> None:
     assert result.exit_code == 2
     assert result.output.strip() == "error: --system must be one of pipeline, ch7, not 'nope'"
     result = CliRunner().invoke(app, ["rehearse", "--slow", "shard-2"])  # ch7's, not the pipeline's
-    assert result.exit_code == 2 and "(brk-hz, brk-sh, ...)" in result.output
+    assert result.exit_code == 2 and "(its nodes: brk-hz, brk-sh, " in result.output
+    assert "shard-2" not in result.output.split("(its nodes:")[1]  # every node, not two
+    assert "..." not in result.output
+    result = CliRunner().invoke(app, ["rehearse", "--jobs", "-1"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --jobs must be >= 0, not -1"
+    result = CliRunner().invoke(app, ["rehearse", "--slow-factor", "0"])
+    assert result.output.strip() == "error: --slow-factor must be > 0, not 0"
 
 
 def test_the_report_says_why_a_drill_failed_and_when_the_fit_means_nothing() -> None:
