@@ -35,6 +35,7 @@ from typing import Any, ParamSpec, TypeVar
 from chapters import get_stage
 from chapters.ch7_rehearsal.forks import Runs, cores
 from chapters.ch7_rehearsal.pipeline_system import PipelineRehearsal
+from chapters.ch7_rehearsal.report import validity_word
 from chapters.ch7_rehearsal.stage import RehearsalDeployment
 from chapters.common import DEADLINE_MS
 from chapters.stage import Deployment, Runtime
@@ -43,6 +44,7 @@ from checks.verdict import Verdict
 from reference.capacity import fit_usl, recorded_arrivals
 from reference.clients import Payment
 from reference.sim.kernel import fewer_collections
+from reference.traffic.plan import format_scale
 
 __all__ = ["READY_HEADROOM", "USL_FIT_ERROR_MAX", "RehearsalPlan", "percentile", "rehearse"]
 
@@ -800,7 +802,7 @@ def dependency_drill(history: list[Event], verdicts: Mapping[str, Verdict]) -> d
             else f"loyalty's breaker opened {fired_ms:.0f} ms after it slowed, {shed} calls shed"
         )
         + "; "
-        + ", ".join(f"{k} {v}" for k, v in valid.items()),
+        + ", ".join(f"{k} {validity_word(v)}" for k, v in valid.items()),
         "passed": fired_ms is not None and shed > 0 and all(v is True for v in valid.values()),
         "isolation": True,  # chapter 6 carries no load-test traffic: nothing to leak
     }
@@ -1077,7 +1079,7 @@ def bench_level(plan: RehearsalPlan, factor: float) -> Iterator[str]:
     yield (
         f"level {factor:g}x: offered {level['offered_tps']}/s, goodput {level['goodput_tps']}/s, "
         f"success {level['success']:.1%}, end-to-end p99 {e2e.get('p99', math.nan)} ms, "
-        f"scale {level['scale']:g}"
+        f"scale {format_scale(level['scale'])}"
     )
     # A figure is worth what the run's checks say of it: those not valid, by name.
     not_valid = [

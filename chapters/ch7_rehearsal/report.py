@@ -9,7 +9,16 @@ import math
 from pathlib import Path
 from typing import Any
 
+from reference.traffic.plan import format_scale
+
 __all__ = ["render_text", "write_html"]
+
+
+def validity_word(valid: object) -> str:
+    """A check's verdict as the other reports word it: valid, INVALID, unknown."""
+    if valid is True:
+        return "valid"
+    return "INVALID" if valid is False else "unknown"
 
 
 def _ms(x: Any) -> str:
@@ -22,7 +31,7 @@ def render_text(r: dict[str, Any]) -> str:
         f"rehearsal: {r['verdict'].upper()}"
         + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else ""),
         f"forecast peak  {r['forecast_tps']:.0f}/s simulated = {r['forecast_real_tps']:,}/s real"
-        f" (scale {r['scale']:.5f})",
+        f" (scale {format_scale(r['scale'])})",
         f"capacity       {r['capacity_tps']:.0f}/s measured = {r['capacity_real_tps']:,}/s real;"
         f" headroom {r['headroom']:.2f}x (ready at 1.1x)",
     ]
@@ -54,7 +63,7 @@ def render_text(r: dict[str, Any]) -> str:
         out.append(
             f"{lv['factor']:>4.1f}x {lv['offered_tps']:>9.0f} {lv['goodput_tps']:>9.0f} "
             f"{100 * lv['success']:>5.1f}%  {'yes' if lv['slo_met'] else 'NO ':<3}  "
-            f"{lv['checks'].get('isolation')!s:<9}  "
+            f"{validity_word(lv['checks'].get('isolation')):<9}  "
             f"{_ms(e2e.get('p50'))}/{_ms(e2e.get('p99'))}/{_ms(e2e.get('p999'))}"
         )
     top = max(r["levels"], key=lambda lv: lv["factor"]) if r["levels"] else None
@@ -89,7 +98,7 @@ def render_text(r: dict[str, Any]) -> str:
                     f"switch; {d['refused_after']} refused")  # fmt: skip
         else:
             back = d["recovered_after_ms"]
-            checks = ", ".join(f"{k} {v}" for k, v in d["checks"].items())
+            checks = ", ".join(f"{k} {validity_word(v)}" for k, v in d["checks"].items())
             what = (f"goodput back to 90% of {d['goodput_before_tps']:.0f}/s "
                     + (f"{back:.0f} ms after the crash" if back is not None else "never")
                     + f"; {checks}")  # fmt: skip

@@ -105,3 +105,17 @@ def test_the_report_says_why_a_drill_failed_and_when_the_fit_means_nothing() -> 
     smooth = [{"n": n, "tps": 100.0 * n / (1 + 0.05 * (n - 1))} for n in (1, 2, 4, 8, 16, 32)]
     fits = analyse(plan, 100.0, 0.01, smooth, [level], [switch], 10)
     assert fits["usl"]["describes_curve"] is True and "/s at N=" in render_text(fits)
+
+
+def test_the_report_words_verdicts_and_the_scale_as_the_other_reports_do() -> None:
+    """valid/INVALID/unknown, not Python's True/False; the scale as 1/453, as `d11 run`."""
+    from chapters.ch7_rehearsal.report import validity_word
+    from reference.traffic.plan import format_scale
+
+    assert [validity_word(v) for v in (True, False, "unknown", None)] == [
+        "valid",
+        "INVALID",
+        "unknown",
+        "unknown",
+    ]
+    assert format_scale(0.00220588) == "1/453"
