@@ -180,8 +180,8 @@ def _map_chunks(
                 items[index] = new
         return value if items is None else kind(items)
     if refs and kind is Chunked:
-        fields = tuple(_map_chunks(field, fn, refs, memo) for field in value.fields)
-        return registered_types()[value.tag](*fields)
+        resolved = [_map_chunks(field, fn, refs, memo) for field in value.fields]
+        return registered_types()[value.tag](*resolved)
     if isinstance(value, Message):
         if _is_flat(kind):
             if kind is not ChunkRef:  # (flat, but what a load looks for)
