@@ -123,6 +123,11 @@ def rounds_seed_1() -> tuple[Session, list[tuple[list[Event], Any]]]:
 def agree_every_round(session: Session, rounds: list[tuple[list[Event], Any]]) -> None:
     assert len(rounds) == 7
     for history, verdict in rounds:
+        if "judged_to_event" not in verdict.details:
+            # A round before any client operation completed (seed 2 at 300 ms): nothing
+            # to judge, said so rather than judged valid.
+            assert verdict.valid == "unknown" and verdict.summary == "no client operations"
+            continue
         horizon = verdict.details["judged_to_event"]
         whole = check_wallets_linearizable(history[:horizon], session.dep.initial)
         assert verdict.valid == whole.valid, (verdict, whole)
