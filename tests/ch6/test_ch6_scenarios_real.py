@@ -47,6 +47,10 @@ def _assert_judged(result: TestResult, scenario: str) -> None:
     assert result.verdicts["bank"].valid is True, verdicts
     assert result.verdicts["ledger"].valid is not False, verdicts  # "unknown": too many to settle
     slo = result.verdicts["slo"]
+    if slo.valid == "unknown" and "recovery not judged" in slo.summary:
+        # As below: a host too busy to keep the traffic's timers (the slow sweep beside
+        # CI, load 7) stops the traffic before the recovery's window is up.
+        pytest.skip(f"the host's timers ran late, nothing to judge: {slo.summary}")
     assert slo.valid in (True, False), verdicts
     assert slo.details["served_late"] == 0, verdicts
     # The stated scale: the database at a quarter of the chapter's pace.
