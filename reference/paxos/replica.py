@@ -270,6 +270,12 @@ class Replica(Voter):
             return
         if msg.ballot > self.promised and src != self.node_id:
             self._step_down(ctx, leader_hint=None)
+        if src != self.node_id:
+            # Granting a candidate our promise gives it its election's time: a
+            # follower that kept its old timer would campaign against the ballot
+            # it just promised and depose it (a duel; Raft resets its timer on a
+            # granted vote for the same reason).
+            self._arm_election(ctx)
         # --8<-- [start:durable-promise]
         # mutation: forget-promise -- the promise stays in memory, off the disk.
         self.set_promised(ctx, msg.ballot, durable="forget-promise" not in self.mutations)

@@ -235,6 +235,25 @@ def test_promise_is_durable_unless_forget_promise() -> None:
         assert (restarted.promised == (4, "n1")) is survives
 
 
+def test_a_granted_promise_restarts_the_followers_election_timer() -> None:
+    """A follower that promises a candidate gives it a whole election timeout
+    before campaigning itself: on its old timer it would depose the ballot it
+    just promised (the duel traced in book ch7: 559 ms to a leader, not 249)."""
+    ctx = RecordingContext(node_id="n3", clock_ms=1000.0)
+    node = Replica("n3", PaxosConfig(membership=THREE), KVStore)
+    node.on_start(ctx)
+    ctx.clock_ms = 2000.0  # past the restart quiet period; the boot timer is older
+    armed_at_ms = ctx.timers["election"]
+    node.on_message(ctx, "n2", Prepare((4, "n2"), THREE, 0))
+    assert isinstance(ctx.sent[-1][1], Promise) and ctx.sent[-1][1].ok
+    assert ctx.timers["election"] == 2000.0 + node.election_delay_ms > armed_at_ms
+    # A refused prepare (a lower ballot) gives its sender nothing.
+    ctx.clock_ms = 2100.0
+    node.on_message(ctx, "n1", Prepare((3, "n1"), THREE, 0))
+    assert isinstance(ctx.sent[-1][1], Promise) and not ctx.sent[-1][1].ok
+    assert ctx.timers["election"] == 2000.0 + node.election_delay_ms
+
+
 def test_arbiter_votes_but_never_accepts() -> None:
     cfg = PaxosConfig(membership=TWO_AND_ARBITER)
     ctx = RecordingContext(node_id="a", clock_ms=1000.0)
