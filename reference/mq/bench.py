@@ -51,6 +51,7 @@ from reference.mq.messages import (
     PullResults,
     SendHalf,
     SendHalves,
+    StoredMessage,
 )
 from reference.node import Context, Node, NodeId
 from reference.paxos.config import PaxosConfig
@@ -672,8 +673,8 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
         )
         found = replicas[0].read(PullQueries(queries))
         assert isinstance(found, PullResults)
-        for q, result in enumerate(found.results):
-            replicas[0].apply(CommitOffset(CONSUMERS, TOPIC, q, result.next_offset))
+        for q, next_offset in enumerate(found.next_offsets):
+            replicas[0].apply(CommitOffset(CONSUMERS, TOPIC, q, next_offset))
         return encode(ReadResult("pull/1", True, found, 0, REPLICAS[0]))
 
     for r in range(batches):
@@ -682,9 +683,15 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
         timed("followers", lambda accept=accept: follow(accept))
         timed("load", lambda answer=answer: decode(answer))
         pulled = timed("leader", pull)  # every queue in one read (PullQueries)
-        timed("load", lambda pulled=pulled: decode(pulled))
+        timed("load", lambda pulled=pulled: _pulled(decode(pulled)))
     messages = batches * batch
     return {role: s * 1e6 / messages for role, s in spent.items()}
+
+
+def _pulled(answer: object) -> list[StoredMessage]:
+    """The messages of a pull's answer, as the load's consumer reads them (`_on_pull`)."""
+    assert isinstance(answer, ReadResult) and isinstance(answer.value, PullResults)
+    return [m for found in answer.value.results for m in found.messages]
 
 
 # --8<-- [end:path-cost]

@@ -884,7 +884,7 @@ class BrokerMachine:
         if isinstance(query, PullQueries):
             if not 1 <= len(query.queries) <= PULL_QUERIES_MAX:
                 return None  # refused: an empty read, or more queues than one read holds
-            return PullResults(tuple(self.pull(q) for q in query.queries))
+            return PullResults.of([self.pull(q) for q in query.queries])
         if query == "unresolved":
             return len(self.halves)
         if isinstance(query, tuple) and len(query) == 3 and query[0] == "claims":
