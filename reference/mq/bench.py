@@ -194,12 +194,18 @@ class MqLoad(Node):
         mids = tuple(f"m{next(self.ids)}" for _ in range(self.batch))
         for mid in mids:
             self.born_ms[mid] = now_ms
-        bodies = tuple(Payload(mid, "u1", "m1@pay", 1) for mid in mids)
-        # A batch's halves as one command; a single message alone, as RocketMQ sends it.
+        # A batch's halves as one command, its bodies' fields in columns (each
+        # message's Payload is mid, "u1", "m1@pay", 1); a single message alone, as
+        # RocketMQ sends it.
+        n = self.batch
         halves = (
-            SendHalves(PRODUCERS, TOPIC, mids, mids, bodies, 0)
-            if self.batch > 1
-            else SendHalf(PRODUCERS, TOPIC, mids[0], mids[0], bodies[0], 0)
+            SendHalves(
+                PRODUCERS, TOPIC, mids, mids, mids, ("u1",) * n, ("m1@pay",) * n, (1,) * n, 0
+            )
+            if n > 1
+            else SendHalf(
+                PRODUCERS, TOPIC, mids[0], mids[0], Payload(mids[0], "u1", "m1@pay", 1), 0
+            )
         )
         request_id = f"half/{next(self.requests)}"
         if ends:
@@ -644,8 +650,10 @@ def path_cost(*, batches: int = 60, batch: int = 64) -> dict[str, float]:
     def request(r: int) -> bytes:
         nonlocal previous
         mids = tuple(f"m{i}" for i in itertools.islice(ids, batch))
-        bodies = tuple(Payload(mid, "u1", "m1@pay", 1) for mid in mids)
-        halves = SendHalves(PRODUCERS, TOPIC, mids, mids, bodies, 0)
+        n = len(mids)
+        halves = SendHalves(
+            PRODUCERS, TOPIC, mids, mids, mids, ("u1",) * n, ("m1@pay",) * n, (1,) * n, 0
+        )
         ends = (EndTransactions(PRODUCERS, previous, True, 0),) if previous else ()
         previous = mids
         return encode(Propose(f"half/{r}", CommandBatch((*ends, halves))))

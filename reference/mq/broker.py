@@ -81,7 +81,10 @@ def stamp(command: Any, now_ms: float) -> Any:
     if isinstance(c, EndTransaction):
         return EndTransaction(c.producer_group, c.msg_id, c.commit, c.from_check, t)
     if isinstance(c, SendHalves):
-        return SendHalves(c.producer_group, c.topic, c.msg_ids, c.keys, c.bodies, t, c.traces)
+        return SendHalves(
+            c.producer_group, c.topic, c.msg_ids, c.keys, c.payment_ids, c.buyers, c.merchants,
+            c.amounts_cents, t, c.traces,
+        )  # fmt: skip
     if isinstance(c, CommandBatch):
         return CommandBatch(c.commands, t)  # one stamp for all (see machine.apply)
     if isinstance(c, SendMessage):

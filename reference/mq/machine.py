@@ -395,7 +395,8 @@ class BrokerMachine:
         ms measured) and its p99. As ints it is 15 ms, and each answer is a
         quarter of the bytes to encode, send and decode."""
         n = len(c.msg_ids)
-        if n > BATCH_COMMANDS_MAX or len(c.keys) != n or len(c.bodies) != n:
+        columns = (c.keys, c.payment_ids, c.buyers, c.merchants, c.amounts_cents)
+        if n > BATCH_COMMANDS_MAX or any(len(column) != n for column in columns):
             return ("refused", f"one key and body per message, at most {BATCH_COMMANDS_MAX}")
         if c.traces and len(c.traces) != n:
             return ("refused", "one trace per message, or none")
@@ -408,12 +409,9 @@ class BrokerMachine:
                 )
             )
             return ("stored", offsets)
-        return ("stored", self._store_halves(group, topic, c.msg_ids, c.keys, c.bodies, now_ms))
+        return ("stored", self._store_halves(group, topic, c, now_ms))
 
-    def _store_halves(
-        self, group: str, topic: str, msg_ids: tuple[str, ...], keys: tuple[str, ...],
-        bodies: tuple[Payload, ...], now_ms: int,
-    ) -> tuple[int, ...]:  # fmt: skip
+    def _store_halves(self, group: str, topic: str, c: SendHalves, now_ms: int) -> tuple[int, ...]:
         """`_store_half` for each message of a batch without traces, its steps written
         out once for all: the same records in the same order, at half the cost (the
         replicas apply every batch, so this is paid three times a message: in `d11
@@ -423,7 +421,10 @@ class BrokerMachine:
         index: list[int] | None = None  # the half topic's queue, made by its first message
         real_of = [(topic, q) for q in range(queues)]  # one tuple a queue, not a message
         offsets: list[int] = []
-        for msg_id, key, body in zip(msg_ids, keys, bodies, strict=True):
+        # Each body is built here, from its columns (`SendHalves` says why), as the
+        # decoder would have built it: a Payload of the same four fields.
+        bodies = map(Payload, c.payment_ids, c.buyers, c.merchants, c.amounts_cents)
+        for msg_id, key, body in zip(c.msg_ids, c.keys, bodies, strict=True):
             if msg_id in ids:  # a resend after a lost answer: stored once
                 offsets.append(ids[msg_id])
                 continue
@@ -455,7 +456,10 @@ class BrokerMachine:
             return ("refused", f"more than {BATCH_COMMANDS_MAX} verdicts in one command")
         group, commit = c.producer_group, c.commit
         if commit:
-            results = self._commit_many(group, c.msg_ids, now_ms)
+            done, each_fast = self._commit_many(group, c.msg_ids, now_ms)
+            if each_fast:  # the common case: every one an offset (no answer tuple each)
+                return ("committed", tuple(done))
+            results = tuple(("committed", r) if isinstance(r, int) else r for r in done)
         else:
             results = tuple(self._end(group, msg_id, False, False, now_ms) for msg_id in c.msg_ids)
         outcome = "committed" if commit else "rolled-back"
@@ -463,43 +467,49 @@ class BrokerMachine:
             return results
         return ("committed", tuple(r[1] for r in results)) if commit else (outcome, len(results))
 
-    def _commit_many(self, group: str, msg_ids: tuple[str, ...], now_ms: int) -> tuple[Result, ...]:
+    def _commit_many(
+        self, group: str, msg_ids: tuple[str, ...], now_ms: int
+    ) -> tuple[list[int | Result], bool]:
         """`_end` committing each of `msg_ids`, its common case written out once for
         all: a half message of `group`, never checked, the only unresolved one of its
         key, while no commit is held. Any other goes through `_end` itself, in turn,
-        so the log and every table end as the verdicts one by one leave them."""
+        so the log and every table end as the verdicts one by one leave them.
+        Returns each one's commit-log offset (the common case) or `_end`'s answer,
+        and whether every one took the common case."""
         log, halves, by_key, ops = self.log, self.halves, self.half_offsets, self.ops
-        real, queues = self._real_topic, self.queues
-        results: list[Result] = []
+        real, queues, held = self._real_topic, self.queues, self.held  # (held: same dict)
+        results: list[int | Result] = []
+        each_fast = True
         for msg_id in msg_ids:
             half = halves.get(msg_id)
             stored = log[half.offset] if half is not None and not half.checks else None
             if (
                 stored is None
-                or self.held
+                or held
                 or stored.producer_group != group
                 or len(by_key[stored.key]) != 1
             ):
                 results.append(self._end(group, msg_id, True, False, now_ms))
+                each_fast = False
                 continue
             del halves[msg_id]
             del by_key[stored.key]  # (`_forget_half`: its only offset)
             ops[msg_id] = "committed"
-            topic, queue_id = real[msg_id]  # (`_deliver`: no older half holds it)
+            where = real[msg_id]  # (`_deliver`: no older half holds it)
             offset = len(log)
             log.append(
                 StoredMessage(
-                    offset, msg_id, topic, queue_id, stored.key, stored.body, now_ms,
+                    offset, msg_id, where[0], where[1], stored.key, stored.body, now_ms,
                     stored.reconsume_times, 0, stored.producer_group, stored.trace,
                 )
             )  # fmt: skip
-            index = queues.get((topic, queue_id))
+            index = queues.get(where)
             if index is None:
-                queues[(topic, queue_id)] = [offset]
+                queues[where] = [offset]
             else:
                 index.append(offset)
-            results.append(("committed", offset))
-        return tuple(results)
+            results.append(offset)
+        return results, each_fast
 
     # --8<-- [start:check-pass]
     def _check_pass(self, now_ms: int) -> Result:

@@ -36,7 +36,7 @@ def _state(b: BrokerMachine) -> tuple[object, ...]:
 
 def _halves(ids: tuple[str, ...], keys: tuple[str, ...], group: str = GROUP) -> SendHalves:
     bodies = tuple(Payload(m, k, "m1@pay", 5) for m, k in zip(ids, keys, strict=True))
-    return SendHalves(group, TOPIC, ids, keys, bodies, 0)
+    return SendHalves.of(group, TOPIC, ids, keys, bodies, 0)
 
 
 def _one_by_one(b: BrokerMachine, c: SendHalves | EndTransactions, at_ms: int) -> list[object]:

@@ -382,7 +382,7 @@ def test_a_batchs_answers_stay_small_in_the_groups_dedup_table() -> None:
     b = BrokerMachine(BrokerConfig(queues_per_topic=8))
     ids = tuple(f"p{i}" for i in range(1_000, 1_064))
     bodies = tuple(Payload(m, m, "m1@pay", 5) for m in ids)
-    stored = b.apply(SendHalves(GROUP, TOPIC, ids, ids, bodies, 0))
+    stored = b.apply(SendHalves.of(GROUP, TOPIC, ids, ids, bodies, 0))
     committed = b.apply(EndTransactions(GROUP, ids, True, 9))
     assert stored == ("stored", tuple(range(64))) and committed[0] == "committed"
     assert len(encode_value(stored)) + len(encode_value(committed)) < 16 * len(ids)
@@ -396,7 +396,7 @@ _TRACE = TraceContext("t1", "s2", "s1", "T")
 # to one of them (with a default) fails here until the sample, and stamp, set it.
 _STAMPED: list[tuple[Any, str]] = [
     (SendHalf(GROUP, TOPIC, "p1", "u1", _BODY, 0, _TRACE), "born_ms"),
-    (SendHalves(GROUP, TOPIC, ("p1",), ("u1",), (_BODY,), 0, (_TRACE,)), "born_ms"),
+    (SendHalves.of(GROUP, TOPIC, ("p1",), ("u1",), (_BODY,), 0, (_TRACE,)), "born_ms"),
     (SendMessage(TOPIC, "p1", "u1", _BODY, 0, _TRACE), "born_ms"),
     (SendTimer(TOPIC, "p1", "u1", _BODY, 9_000, 0, _TRACE), "born_ms"),
     (EndTransaction(GROUP, "p1", True, True, 0), "timestamp_ms"),
@@ -431,7 +431,7 @@ def test_stamp_leaves_other_commands_as_they_are() -> None:
 
 def test_half_messages_sent_together_are_stored_as_each_alone() -> None:
     bodies = tuple(Payload(m, k, "m1@pay", 5) for m, k in (("p1", "u1"), ("p2", "u2")))
-    halves = SendHalves(GROUP, TOPIC, ("p1", "p2"), ("u1", "u2"), bodies, 0, (None, _TRACE))
+    halves = SendHalves.of(GROUP, TOPIC, ("p1", "p2"), ("u1", "u2"), bodies, 0, (None, _TRACE))
     assert decode(encode(halves)) == halves
     together, alone = BrokerMachine(), BrokerMachine()
     answers = together.apply(CommandBatch((halves,), timestamp_ms=1_000))
@@ -446,7 +446,7 @@ def test_half_messages_sent_together_are_stored_as_each_alone() -> None:
 
 def test_half_messages_sent_together_need_a_key_and_body_each() -> None:
     b = BrokerMachine()
-    short = SendHalves(GROUP, TOPIC, ("p1", "p2"), ("u1",), (_BODY, _BODY), 0)
+    short = SendHalves.of(GROUP, TOPIC, ("p1", "p2"), ("u1",), (_BODY, _BODY), 0)
     assert b.apply(short)[0] == "refused"
-    traces = SendHalves(GROUP, TOPIC, ("p1",), ("u1",), (_BODY,), 0, (_TRACE, _TRACE))
+    traces = SendHalves.of(GROUP, TOPIC, ("p1",), ("u1",), (_BODY,), 0, (_TRACE, _TRACE))
     assert b.apply(traces)[0] == "refused" and not b.log
