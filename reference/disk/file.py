@@ -71,8 +71,9 @@ from reference.disk.base import DiskError
 from reference.disk.state import DiskState, LiveDisk
 
 _Write = tuple[Any, ...]  # ("put", key, value), ("append", log, record), ...
-# A batch handed to the writer: its number, its writes, their bytes, its record.
-_Handed = tuple[int, list[_Write], list[bytes], bytes]
+# A batch handed to the writer: its number, its writes, their bytes, its record,
+# and when it was handed over (time.perf_counter(), for `handoff_us`).
+_Handed = tuple[int, list[_Write], list[bytes], bytes, float]
 _HEADER = struct.Struct(">II")  # length, crc32 of the payload
 RECORD_BYTES_MAX = 256 << 20  # a length beyond this is garbage, not a record
 COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
@@ -111,6 +112,13 @@ class FileDisk(LiveDisk):
         # writer thread only, read by the host after on_durable).
         self.fsyncs = 0
         self.fsync_us = 0
+        # And the hand-offs around each: from the loop handing a write's first
+        # batch over to the writer beginning that write (the writer's wake-up, its
+        # wait for the GIL, or for its previous write), summed over fsyncs; and the
+        # last report, (batches durable, time.perf_counter() when reported), which
+        # the host times to its loop hearing it.
+        self.handoff_us = 0
+        self.last_report: tuple[int, float] = (0, 0.0)
         self.torn_bytes_dropped = 0  # what recovery cut off the tail (telemetry, tests)
         self._pending: list[tuple[tuple[Any, ...], bytes]] = []  # (write, its bytes) since sync
         self._durable = DiskState()
@@ -210,7 +218,7 @@ class FileDisk(LiveDisk):
                 raws = [encode_write(op) for op in ops]
                 payload = b"[" + b",".join(raws) + b"]"
                 record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-                self._handed.append((n, ops, raws, record))
+                self._handed.append((n, ops, raws, record, time.perf_counter()))
         except BaseException as exc:  # a value the codec refuses: the disk cannot keep it
             self._writer_failed(exc)
             return
@@ -243,8 +251,10 @@ class FileDisk(LiveDisk):
         """Append `batches`' records, fsync once, report; False if the disk failed."""
         try:
             fsync_start_s = time.perf_counter()
-            _write_durably(self._file, b"".join(record for _, _, _, record in batches))
-            self.fsync_us += int((time.perf_counter() - fsync_start_s) * 1e6)
+            _write_durably(self._file, b"".join(batch[3] for batch in batches))
+            fsync_end_s = time.perf_counter()
+            self.fsync_us += int((fsync_end_s - fsync_start_s) * 1e6)
+            self.handoff_us += int((fsync_start_s - batches[0][4]) * 1e6)
             self.fsyncs += 1
         except BaseException as exc:  # a disk that cannot write promises nothing
             self._writer_failed(exc)
@@ -252,11 +262,12 @@ class FileDisk(LiveDisk):
         with self._cond:
             self._fsynced_upto = batches[-1][0]
             self._cond.notify_all()
+        self.last_report = (batches[-1][0], fsync_end_s)
         if self.on_durable is not None:
             self.on_durable(batches[-1][0])
         # After the report, what a compaction needs: the durable state, and the
         # records the new file needs too if one is being written.
-        for _, ops, raws, record in batches:
+        for _, ops, raws, record, _ in batches:
             if self._rewrite is not None:
                 self._rewrite.tail.append(record)
             for op, raw in zip(ops, raws, strict=True):

@@ -296,6 +296,10 @@ class StageBudget:
     slots: int = 0  # slots the leader proposed over the whole run
     slot_requests: int = 0  # requests in them
     fsync_ms: tuple[float, int] | None = None  # the disks' own fsyncs: (mean, count)
+    # Per replica, the mean ms of each fsync and of the hand-offs around it: loop to
+    # writer thread (until its write began), the write, and writer back to loop
+    # (until the loop heard the report).
+    handoff_ms: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def render(self) -> list[str]:
         total = sum(stage.mean_ms for stage in self.stages)
@@ -328,6 +332,16 @@ class StageBudget:
                 f"  the fsyncs themselves (all replicas): {mean_ms:.2f} ms mean x {count:,}; "
                 "a held message also waits for the fsync before its own, and the loop's turn"
             )
+        if self.handoff_ms:
+            lines.append(
+                "  one fsync and its hand-offs (mean; a hand-off is a thread's wake-up "
+                "and its wait for the GIL, or for the writer's previous write):"
+            )
+            for node, (to_writer_ms, write_ms, to_loop_ms) in self.handoff_ms.items():
+                lines.append(
+                    f"    {node}: loop to writer {to_writer_ms:.2f} ms, write {write_ms:.2f} ms, "
+                    f"writer to loop {to_loop_ms:.2f} ms"
+                )
         return lines
 
 
@@ -420,7 +434,23 @@ def _stage_budget(load: LoadClient, telemetry: Telemetry, begin_ms: float) -> St
         slots=telemetry.counter(SLOTS_COUNTER),
         slot_requests=telemetry.counter(SLOT_REQUESTS_COUNTER),
         fsync_ms=(telemetry.counter("fsync_us") / fsyncs / 1000.0, fsyncs) if fsyncs else None,
+        handoff_ms=_handoff_ms(telemetry),
     )
+
+
+def _handoff_ms(telemetry: Telemetry) -> dict[str, tuple[float, float, float]]:
+    """Each replica's mean fsync and hand-offs around it (host.py `_count_fsyncs`)."""
+    out: dict[str, tuple[float, float, float]] = {}
+    for node in REPLICAS:
+        fsyncs = telemetry.counter("fsyncs", node)
+        reports = telemetry.counter("fsync_reports", node)
+        if fsyncs and reports:
+            out[node] = (
+                telemetry.counter("fsync_handoff_us", node) / fsyncs / 1000.0,
+                telemetry.counter("fsync_us", node) / fsyncs / 1000.0,
+                telemetry.counter("fsync_report_us", node) / reports / 1000.0,
+            )
+    return out
 
 
 @dataclass

@@ -179,7 +179,9 @@ class NodeHost:
         # Group commit (see the module docstring): (sync batch number, dst, msg),
         # FIFO: each waits until the disk reports that batch durable.
         self._gc_disk = disk if isinstance(disk, FileDisk) and disk.group_commit else None
-        self._fsyncs_counted = (0, 0)  # (fsyncs, microseconds in them) already counted
+        # (fsyncs, microseconds in them, microseconds of hand-offs to the writer)
+        # already counted; see `_count_fsyncs`.
+        self._fsyncs_counted = (0, 0, 0)
         # Each held send also carries when it was held: the waits are counted as
         # `fsync_held.<message type>` and `fsync_held_us.<message type>` (the
         # bench's per-stage budget reads them).
@@ -346,17 +348,32 @@ class NodeHost:
         """The disk's writer thread reported `batches` fsynced (via call_soon_threadsafe)."""
         if self._stopped or self._gc_disk is None:
             return
-        self._gc_disk.mark_durable(batches)
-        self._count_fsyncs(self._gc_disk)
+        disk = self._gc_disk
+        disk.mark_durable(batches)
+        reported, reported_s = disk.last_report
+        if reported == batches:  # not overtaken by a later report: time its hand-off back
+            self.metrics.count(self.node_id, "fsync_reports", 1)
+            self.metrics.count(
+                self.node_id, "fsync_report_us", int((time.perf_counter() - reported_s) * 1e6)
+            )
+        self._count_fsyncs(disk)
         self._release_unsent()
 
     def _count_fsyncs(self, disk: FileDisk) -> None:
-        """The disk's own fsyncs since last counted: what a held message's wait compares to."""
-        fsyncs, fsync_us = disk.fsyncs, disk.fsync_us  # the writer's running totals
-        if fsyncs > self._fsyncs_counted[0]:
-            self.metrics.count(self.node_id, "fsyncs", fsyncs - self._fsyncs_counted[0])
-            self.metrics.count(self.node_id, "fsync_us", fsync_us - self._fsyncs_counted[1])
-            self._fsyncs_counted = (fsyncs, fsync_us)
+        """The disk's own fsyncs since last counted: what a held message's wait compares to.
+
+        With the hand-offs around them: `fsync_handoff_us`, from this loop handing
+        a batch over to the writer thread beginning its write, and (counted in
+        `_durable`) `fsync_report_us`, from the writer's report to this loop
+        hearing it. Each is a thread's wake-up and its wait for the GIL.
+        """
+        fsyncs, fsync_us, handoff_us = disk.fsyncs, disk.fsync_us, disk.handoff_us
+        counted_fsyncs, counted_us, counted_handoff_us = self._fsyncs_counted
+        if fsyncs > counted_fsyncs:
+            self.metrics.count(self.node_id, "fsyncs", fsyncs - counted_fsyncs)
+            self.metrics.count(self.node_id, "fsync_us", fsync_us - counted_us)
+            self.metrics.count(self.node_id, "fsync_handoff_us", handoff_us - counted_handoff_us)
+            self._fsyncs_counted = (fsyncs, fsync_us, handoff_us)
 
     def _disk_failed(self, exc: BaseException) -> None:
         if self._stopped:

@@ -52,6 +52,7 @@ def test_the_last_lines_are_the_three_figures() -> None:
         slots=5,
         slot_requests=40,
         fsync_ms=(0.45, 12),
+        handoff_ms={"r1": (0.35, 0.88, 0.24)},
     )
     text = report(budget).render()
     assert text.splitlines()[-3:] == ["transfers_per_s: 4500", "p50_ms: 1.50", "p99_ms: 12.25"]
@@ -59,6 +60,8 @@ def test_the_last_lines_are_the_three_figures() -> None:
     assert "Accepted 0.90 ms x 40" in text
     assert "fsyncs themselves (all replicas): 0.45 ms mean x 12" in text  # what the wait is made of
     assert "grouped 8.0 requests a slot" in text
+    # Where a held answer's wait goes besides the write: the threads' hand-offs.
+    assert "r1: loop to writer 0.35 ms, write 0.88 ms, writer to loop 0.24 ms" in text
     assert "4,000/s target" in text  # one transfer a request: the issue's first target
 
 
