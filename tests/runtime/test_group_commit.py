@@ -14,7 +14,7 @@ import pytest
 import reference.disk.file as file_disk
 from reference.codec import Message
 from reference.disk.file import FileDisk
-from reference.node import Context, Node, NodeId
+from reference.node import Context, Node, NodeFactory, NodeId
 from reference.runtime.control import ForwardingMetrics
 from reference.runtime.examples import Beat
 from reference.runtime.host import Clock, NodeHost
@@ -58,6 +58,23 @@ def test_a_closed_group_commit_disk_drops_what_it_has_not_written(tmp_path: Path
     again.close()
 
 
+def _hosted(
+    factory: NodeFactory, disk: FileDisk, metrics: ForwardingMetrics | None = None
+) -> NodeHost:
+    """Node "n" on `disk`, its one peer never dialed (tests replace `send`)."""
+    config = TransportConfig("n", "127.0.0.1", 0, "c", None, addrs={"peer": ("127.0.0.1", 9)})
+    return NodeHost(
+        factory,
+        config,
+        disk=disk,
+        clock=Clock(time.monotonic()),
+        seed=1,
+        incarnation=0,
+        metrics=metrics if metrics is not None else ForwardingMetrics(),
+        on_fatal=lambda exc: pytest.fail(f"node crashed: {exc!r}"),
+    )
+
+
 class _SyncThenSend(Node):
     """On start: write, sync, then send; the send must wait for the fsync."""
 
@@ -91,17 +108,7 @@ def test_a_message_sent_after_sync_waits_for_the_fsync(
         disk = FileDisk(tmp_path / "n.disk", group_commit=True)
         monkeypatch.setattr(file_disk, "_write_durably", slow_fsync)
         metrics = ForwardingMetrics()
-        config = TransportConfig("n", "127.0.0.1", 0, "c", None, addrs={"peer": ("127.0.0.1", 9)})
-        host = NodeHost(
-            _SyncThenSend,
-            config,
-            disk=disk,
-            clock=Clock(time.monotonic()),
-            seed=1,
-            incarnation=0,
-            metrics=metrics,
-            on_fatal=lambda exc: pytest.fail(f"node crashed: {exc!r}"),
-        )
+        host = _hosted(_SyncThenSend, disk, metrics)
         sent: list[Message] = []
         monkeypatch.setattr(host.transport, "send", lambda dst, msg: sent.append(msg))
         await host.start()
@@ -140,17 +147,7 @@ def test_the_syncs_of_one_turn_go_to_the_writer_together(
 
     async def scenario() -> None:
         disk = FileDisk(tmp_path / "n.disk", group_commit=True)
-        config = TransportConfig("n", "127.0.0.1", 0, "c", None, addrs={"peer": ("127.0.0.1", 9)})
-        host = NodeHost(
-            _ThreeSyncsThenSend,
-            config,
-            disk=disk,
-            clock=Clock(time.monotonic()),
-            seed=1,
-            incarnation=0,
-            metrics=ForwardingMetrics(),
-            on_fatal=lambda exc: pytest.fail(f"node crashed: {exc!r}"),
-        )
+        host = _hosted(_ThreeSyncsThenSend, disk)
         sent: list[Message] = []
         monkeypatch.setattr(host.transport, "send", lambda dst, msg: sent.append(msg))
         await host.start()  # on_start ran; the loop has not turned since
@@ -255,3 +252,56 @@ def test_a_crash_while_a_compaction_copies_keeps_the_old_file_whole(
         again.wait_durable()
     again.close()
     assert [r[1] for _, r in FileDisk(path).read_log("log")] == list(range(120))
+
+
+class _SyncThenZeroTimer(_SyncThenSend):
+    """On start: write and sync, then a timer due at once (a follower's learn timer)."""
+
+    def __init__(self, node_id: NodeId) -> None:
+        super().__init__(node_id)
+        self.order: list[str] = []
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.disk.put("vote", 1)
+        ctx.disk.sync()
+        ctx.set_timer(0.0, "learn")
+
+    def on_timer(self, ctx: Context, tag: Hashable) -> None:
+        self.order.append(f"timer {tag}")
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_a_zero_delay_timer_fires_after_the_turns_disk_hand_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop_name: str
+) -> None:
+    """A timer set for 0 ms fires after the disk's hand-off its turn queued before it:
+    a follower syncs an Accept, then arms its learn timer (`learn_delay_ms` 0), and the
+    previous slot's apply must run while that fsync is under way, not before it begins.
+    Both loops keep that order (uvloop runs a 0 ms `call_later` as a `call_soon`; the
+    standard loop runs it after the next poll); this pins it."""
+    if loop_name == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        factory = uvloop.new_event_loop
+    else:
+        factory = asyncio.new_event_loop
+    node = _SyncThenZeroTimer("n")
+    real_wake = FileDisk._wake
+
+    def wake(self: FileDisk) -> None:
+        if self._turn:
+            node.order.append("disk hand-off")
+        real_wake(self)
+
+    monkeypatch.setattr(FileDisk, "_wake", wake)
+
+    async def scenario() -> None:
+        host = _hosted(lambda node_id: node, FileDisk(tmp_path / "n.disk", group_commit=True))
+        await host.start()
+        deadline = time.monotonic() + WAIT_S
+        while len(node.order) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        assert node.order == ["disk hand-off", "timer learn"]
+        host.stop()
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(scenario())
