@@ -4,7 +4,8 @@ A consumer group shares the topic's queues: each queue is read by one
 member (`ConsumerConfig.queues`, assigned by the deployment). A member
 pulls a queue from the broker's leader (a lease read of the broker's
 state), handles its messages one at a time, in queue order (so in key
-order: a key always maps to one queue), and every
+order: a key always maps to one queue), or, settling with a
+`consume_window`, up to that many at once, and every
 `offset_commit_interval_ms` commits, per queue, the lowest offset still
 in flight (RocketMQ's rule: one slow message pins the group's offset, and a
 crash redelivers from there). Delivery is therefore *at least once*: a
@@ -119,6 +120,13 @@ class ConsumerConfig:
     lock_renew_interval_ms: float = 20_000.0  # RocketMQ renews every 20 s (60 s life)
     traced: bool = False  # chapter 7: a `span` trace event for every message handled
     trace_topic: bool = False  # send the message trace to the broker's trace topic
+    # Concurrent consumption (RocketMQ's MessageListenerConcurrently, its messages
+    # run on a pool of 20 consume threads): up to this many messages of one queue
+    # in hand at once, each its own ledger call, answered in any order; the
+    # committed offset stays the lowest still in hand (at least once). 1: one at a
+    # time, in queue order. Settlement only: a local effect is applied at once,
+    # and an orderly group's point is one at a time.
+    consume_window: int = 1
 
     def __post_init__(self) -> None:
         assert self.effect in EFFECTS and self.broker
@@ -129,6 +137,8 @@ class ConsumerConfig:
         assert not self.orderly or self.idempotent, "orderly: idempotent consumers only"
         assert self.effect != "settlement" or (self.ledger and self.settlement is not None)
         assert 0.0 <= self.fail_ratio < 1.0 and self.poll_interval_ms > 0
+        assert 1 <= self.consume_window <= CACHED_MAX
+        assert self.consume_window == 1 or self.effect == "settlement", "window: settlement only"
 
 
 @dataclass
@@ -155,6 +165,11 @@ class _Queue:
     # ones behind it, until then (none in a queue a consumer reads: retries wait
     # out their delay in the broker's schedule topic).
     not_due: bool = False
+    # Concurrent settlement (`consume_window` > 1): the cached messages taken, a
+    # prefix of `cached`: those in hand (queue offset -> its history slot), and
+    # those answered behind a lower one still in hand (popped with it).
+    in_hand: dict[int, int] = field(default_factory=dict)
+    answered: set[int] = field(default_factory=set)
 
     @property
     def low_watermark(self) -> int:
@@ -264,7 +279,7 @@ class MessageConsumer(Node):
                 self._handle_next(ctx, name)  # the claimed messages first, then hand over
             else:
                 self._commit(ctx, q)
-                if q.busy:
+                if q.busy or q.in_hand:
                     # A message still in hand (a settlement retrying its ledger
                     # call): parked until it is done, so that a rebalance giving the
                     # queue back does not handle the queue twice at once here (one
@@ -636,6 +651,9 @@ class MessageConsumer(Node):
         if c.orderly and queue_offset >= q.claimed_to:
             self._claim(ctx, name, q)
             return
+        if c.consume_window > 1:
+            self._settle_window(ctx, name, q)
+            return
         q.busy = True
         fail = self._fails(ctx, q, queue_offset)
         if self.shared_effects and not fail:
@@ -650,6 +668,55 @@ class MessageConsumer(Node):
         else:
             self._apply_local(ctx, process, m, trace)
             done()
+
+    # --8<-- [start:consume-window]
+    def _settle_window(self, ctx: Context, name: str, q: _Queue) -> None:
+        """Concurrent settlement: take the cached messages after those taken, in
+        queue order, until `consume_window` are in hand, each settled on a history
+        slot of its own (`<queue process>/<slot>`: a slot's settlements one after
+        the other). A message drawn to fail stops the taking: it goes back to the
+        broker when it is the head, nothing else in hand (RocketMQ sends a failed
+        message back from its thread; here the retry topic's order stays simple)."""
+        window = self.config.consume_window
+        while len(q.in_hand) < window and self.queues.get(name) is q:
+            taken = len(q.in_hand) + len(q.answered)
+            if taken >= len(q.cached):
+                return
+            queue_offset, m = q.cached[taken]
+            if taken and queue_offset in q.failing:
+                return  # its draw failed: sent back when it is the head
+            if self._fails(ctx, q, queue_offset):
+                if taken:
+                    q.failing.add(queue_offset)  # drawn now, kept for when it is the head
+                    return
+                q.busy = True
+                _, trace = self._delivered(ctx, name, queue_offset, m)
+                self._send_back(ctx, m, functools.partial(self._done(ctx, name, q), 1), trace)
+                return
+            slot = min(set(range(window)) - set(q.in_hand.values()))
+            q.in_hand[queue_offset] = slot
+            process, trace = self._delivered(ctx, name, queue_offset, m)
+            answered = functools.partial(self._settled_in_window, ctx, name, q, queue_offset)
+            self._settle(ctx, f"{process}/{slot}", m, answered, trace)
+
+    def _settled_in_window(self, ctx: Context, name: str, q: _Queue, queue_offset: int) -> None:
+        """A settlement of the window answered: the answered messages at the head
+        leave the cache (the lowest offset in hand is the committed offset's
+        bound: RocketMQ's ProcessQueue.removeMessage), and the slot takes the next."""
+        del q.in_hand[queue_offset]
+        q.answered.add(queue_offset)
+        done = 0
+        for offset, _ in q.cached:
+            if offset not in q.answered:
+                break
+            q.answered.discard(offset)
+            done += 1
+        if done:
+            self._done(ctx, name, q)(done)
+        elif self.queues.get(name) is q:
+            self._handle_next(ctx, name)
+
+    # --8<-- [end:consume-window]
 
     def _fails(self, ctx: Context, q: _Queue, queue_offset: int) -> bool:
         """Does this handling of the message fail (`fail_ratio`)? Drawn once per
@@ -693,10 +760,10 @@ class MessageConsumer(Node):
                 # orderly: the message in hand is done; the rest of the claim is
                 # ours to apply, then the queue is handed over (`_handle_next`)
                 self._handle_next(ctx, name)
-            elif self.releasing.get(name) is q:
-                # released while busy: its message is done; let go (the committed
+            elif self.releasing.get(name) is q and not q.in_hand:
+                # released while busy: its messages are done; let go (the committed
                 # offset is where it was released, so its next holder, maybe us at
-                # the next rebalance, may see that message again: at least once)
+                # the next rebalance, may see those messages again: at least once)
                 del self.releasing[name]
 
         return done
