@@ -51,6 +51,8 @@ from reference.mq.messages import (
     StoredMessage,
     TimerTick,
     TraceEntry,
+    payload,
+    stored_message,
 )
 from reference.mq.mutations import check_mutations
 from reference.mq.timer_wheel import TimingWheel
@@ -423,14 +425,14 @@ class BrokerMachine:
         offsets: list[int] = []
         # Each body is built here, from its columns (`SendHalves` says why), as the
         # decoder would have built it: a Payload of the same four fields.
-        bodies = map(Payload, c.payment_ids, c.buyers, c.merchants, c.amounts_cents)
+        bodies = map(payload, c.payment_ids, c.buyers, c.merchants, c.amounts_cents)
         for msg_id, key, body in zip(c.msg_ids, c.keys, bodies, strict=True):
             if msg_id in ids:  # a resend after a lost answer: stored once
                 offsets.append(ids[msg_id])
                 continue
             offset = len(log)
             log.append(
-                StoredMessage(offset, msg_id, HALF_TOPIC, 0, key, body, now_ms, 0, 0, group, None)
+                stored_message(offset, msg_id, HALF_TOPIC, 0, key, body, now_ms, 0, 0, group, None)
             )
             if index is None:
                 index = self.queues.setdefault((HALF_TOPIC, 0), [])
@@ -498,7 +500,7 @@ class BrokerMachine:
             where = real[msg_id]  # (`_deliver`: no older half holds it)
             offset = len(log)
             log.append(
-                StoredMessage(
+                stored_message(
                     offset, msg_id, where[0], where[1], stored.key, stored.body, now_ms,
                     stored.reconsume_times, 0, stored.producer_group, stored.trace,
                 )

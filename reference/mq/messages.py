@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import attrgetter
+from typing import cast
 
 from reference.codec import Message, message
 from reference.tracing.context import TraceContext
@@ -83,6 +84,85 @@ class StoredMessage(Message):
     # carries it): every copy the broker makes keeps it (committed, retry,
     # dead-letter, check-max, timer). None: the producer sent no trace.
     trace: TraceContext | None = None
+
+
+# -- building the broker's own records fast --------------------------------------
+# The broker builds two StoredMessages and a Payload for every message it stores
+# and commits, on every replica, and the bench's consumer two more a message it
+# pulls: the largest share of the replicas' apply. A message's constructor
+# (codec._use_fast_init) calls a slot setter per field, since a frozen class
+# refuses plain attribute stores. These build the same objects through an
+# unfrozen twin with the same slots (so the same memory layout): plain stores,
+# then the object becomes an instance of the message class, frozen as any other
+# (`__class__` assignment between classes of one layout). Measured in one process:
+# StoredMessage 0.98-1.19 -> 0.41 us, Payload 0.55 -> 0.38. Every field in
+# order, no defaults: tests/ch5/test_mq_records.py holds them to the classes.
+
+
+class _StoredMessageTwin(Message):
+    __slots__ = (
+        "body",
+        "born_ms",
+        "deliver_at_ms",
+        "key",
+        "msg_id",
+        "offset",
+        "producer_group",
+        "queue_id",
+        "reconsume_times",
+        "topic",
+        "trace",
+    )  # fmt: skip
+    offset: int
+    msg_id: str
+    topic: str
+    queue_id: int
+    key: str
+    body: Payload
+    born_ms: int
+    reconsume_times: int
+    deliver_at_ms: int
+    producer_group: str
+    trace: TraceContext | None
+
+
+class _PayloadTwin(Message):
+    __slots__ = ("amount_cents", "buyer", "merchant", "payment_id")
+    payment_id: str
+    buyer: str
+    merchant: str
+    amount_cents: int
+
+
+# The same slots (Python lays them out in sorted order), or `__class__` assignment
+# would refuse.
+assert sorted(_StoredMessageTwin.__slots__) == sorted(StoredMessage.__slots__)
+assert sorted(_PayloadTwin.__slots__) == sorted(Payload.__slots__)
+_new = object.__new__
+_become = object.__setattr__  # (m, "__class__", cls): the object is now a `cls`
+
+
+def stored_message(
+    offset: int, msg_id: str, topic: str, queue_id: int, key: str, body: Payload, born_ms: int,
+    reconsume_times: int, deliver_at_ms: int, producer_group: str, trace: TraceContext | None,
+) -> StoredMessage:  # fmt: skip
+    """`StoredMessage(...)` with every field given, built faster (see above)."""
+    m = _new(_StoredMessageTwin)
+    m.offset, m.msg_id, m.topic, m.queue_id, m.key, m.body = (
+        offset, msg_id, topic, queue_id, key, body,
+    )  # fmt: skip
+    m.born_ms, m.reconsume_times, m.deliver_at_ms = born_ms, reconsume_times, deliver_at_ms
+    m.producer_group, m.trace = producer_group, trace
+    _become(m, "__class__", StoredMessage)
+    return cast(StoredMessage, m)
+
+
+def payload(payment_id: str, buyer: str, merchant: str, amount_cents: int) -> Payload:
+    """`Payload(...)`, built faster (see above)."""
+    m = _new(_PayloadTwin)
+    m.payment_id, m.buyer, m.merchant, m.amount_cents = payment_id, buyer, merchant, amount_cents
+    _become(m, "__class__", Payload)
+    return cast(Payload, m)
 
 
 # -- commands (inside paxos.Propose) -------------------------------------------
@@ -414,10 +494,10 @@ class PullResults(Message):
 
     @property
     def results(self) -> tuple[PullResult, ...]:
-        bodies = map(Payload, self.payment_ids, self.buyers, self.merchants, self.amounts_cents)
+        bodies = map(payload, self.payment_ids, self.buyers, self.merchants, self.amounts_cents)
         found = list(
             map(
-                StoredMessage, self.offsets, self.msg_ids, self.topics, self.queue_ids,
+                stored_message, self.offsets, self.msg_ids, self.topics, self.queue_ids,
                 self.keys, bodies, self.born_ms, self.reconsume_times, self.deliver_at_ms,
                 self.producer_groups, self.traces,
             )
