@@ -217,13 +217,17 @@ class Kernel:
         # a run cut into slices (the TUI's) digests as the same run in one piece.
         ran = start = self.events
         stop_at = -1 if max_events is None else start + max_events
+        fold_mask = _TRAIL_FOLD_MASK
         self._stopped = False
         with fewer_collections():
             while times and ran != stop_at:
-                time_ms = times[0]
+                # Popped, then put back if not due: once a call, where a look
+                # at times[0] first would cost a subscript every event. (Due
+                # times are distinct, so the heap pops in the same order.)
+                time_ms = heappop(times)
                 if time_ms > until_ms:
+                    heappush(times, time_ms)
                     break
-                heappop(times)
                 event = due.pop(time_ms)
                 self.now_ms = time_ms
                 if type(event) is list:  # several events due at this very instant
@@ -233,7 +237,7 @@ class Kernel:
                         break
                     continue
                 handler, a, b, c = event
-                if handler is ARRIVAL:  # a message: a = endpoint, b = msg, c = src
+                if handler is None:  # ARRIVAL, a message: a = endpoint, b = msg, c = src
                     if a.gate_ms < time_ms:  # up, not paused, not busy, nothing queued
                         on_message = a.on_message  # (an attribute load, which CPython caches)
                         try:  # (free in CPython 3.11 unless raised)
@@ -251,7 +255,7 @@ class Kernel:
                 # hashing per event would cost more than the rest of the loop.
                 note(time_ms)
                 ran += 1
-                if not ran & _TRAIL_FOLD_MASK:
+                if not ran & fold_mask:
                     self._fold()
                 if self._stopped:
                     break
