@@ -37,7 +37,10 @@ CHEAP = {"duration_s": 2.0, "scale": 1 / 4000}
 
 @pytest.fixture(scope="module")
 def night() -> RunResult:
-    return simulate("double11", "double11", seed=2, **CHEAP)
+    # Seed 3: its pipeline still retries payments in the final phase (three), which
+    # the over-time table's test needs; seed 2's retried none once a follower's
+    # promise re-armed its election timer (b11a1ef).
+    return simulate("double11", "double11", seed=3, **CHEAP)
 
 
 def _all_checks() -> set[str]:
