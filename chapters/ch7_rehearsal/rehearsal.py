@@ -276,10 +276,12 @@ def _served(end: Event) -> bool:
     return end.type == "ok" or (end.type == "fail" and end.extra.get("error") == "declined")
 
 
-def _throughput(dep: Any) -> float:
-    """Payments acknowledged per simulated second in the steady part of the window."""
+def _throughput(dep: Any, ends: Mapping[str, Event] | None = None) -> float:
+    """Payments acknowledged per simulated second in the steady part of the window
+    (`ends`: the history's payment completions, if already paired)."""
     lo, hi = _window(dep)
-    _, ends = _payments(dep.history)
+    if ends is None:
+        _, ends = _payments(dep.history)
     done = sum(1 for e in ends.values() if e.type == "ok" and lo <= e.time_ms < hi)
     return done / max((hi - lo) / 1000.0, 1e-9)
 
@@ -321,7 +323,9 @@ def links(history: list[Event]) -> dict[str, list[float]]:
 
 # --8<-- [start:pipeline-links]
 def pipeline_links(
-    history: list[Event], since_ms: float = 0.0
+    history: list[Event],
+    since_ms: float = 0.0,
+    payments: tuple[dict[str, Event], dict[str, Event]] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Latency samples (ms) of each hop of the pipeline, and of each node's, from the
     spans and the payment services' and consumers' own events.
@@ -335,8 +339,8 @@ def pipeline_links(
     settlement's own transfer; end-to-end: the payment's start to its answer.
     Per node: each hop landing on it (`ledger <cell>` for a group). Only payments
     started at `since_ms` or later (the steady part of a level: not the boot's
-    elections)."""
-    invokes, ends = _payments(history)
+    elections). `payments`: `_payments(history)`, if the caller paired them."""
+    invokes, ends = payments if payments is not None else _payments(history)
     invokes = {pid: e for pid, e in invokes.items() if e.time_ms >= since_ms}
     hops: dict[str, list[float]] = defaultdict(list)
     nodes: dict[str, list[float]] = defaultdict(list)
@@ -412,14 +416,14 @@ def _level(plan: RehearsalPlan, factor: float, recorded: list[Payment]) -> dict[
     # first: the figures are worked out here meanwhile (the same figures: both only
     # read the history).
     verdicts_of = dep.checks_begun() if isinstance(dep, PipelineRehearsal) else dep.run_checks
-    invokes, ends = _payments(dep.history)
+    payments = invokes, ends = _payments(dep.history)  # paired once: three passes use them
     lo, hi = _window(dep)
     started = [pid for pid, e in invokes.items() if lo <= e.time_ms < hi]
     # Served: acknowledged, or declined (a definite business answer, e.g. no funds).
     acked = [pid for pid in started if pid in ends and _served(ends[pid])]
     node_links: dict[str, list[float]] = {}
     if plan.system == "pipeline":
-        hops, node_links = pipeline_links(dep.history, since_ms=lo)
+        hops, node_links = pipeline_links(dep.history, since_ms=lo, payments=payments)
     else:
         hops = links(dep.history)
     verdicts = verdicts_of()
@@ -430,7 +434,7 @@ def _level(plan: RehearsalPlan, factor: float, recorded: list[Payment]) -> dict[
         "factor": factor,
         "target_tps": round(factor * dep.forecast_tps(), 1),
         "offered_tps": round(len(started) / max((hi - lo) / 1000.0, 1e-9), 1),
-        "goodput_tps": round(_throughput(dep), 1),
+        "goodput_tps": round(_throughput(dep, ends), 1),
         "success": round(success, 4),
         "links": link,
         "queues": {n: round(sum(q) / len(q), 2) if q else 0.0 for n, q in sorted(queues.items())},
