@@ -286,7 +286,7 @@ def wallet_parts(
     The same parts, calls and initial states as `split(prepare(...))` of
     the projection (tests/checks/lin/test_wallet_parts.py holds them to it),
     without the projected `Operation`s in between: a minute of chapter 4
-    projects to 360,000 of them, each then read back by the model's
+    projects to about 330,000 of them, each then read back by the model's
     `prepare` and split by account, most of the check's time. The calls
     point at no operation (`op` None), so a report of a failure needs the
     full path: use this for a verdict of linearizable only, and judge
