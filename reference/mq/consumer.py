@@ -46,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -152,6 +153,9 @@ class _Queue:
     committed: int = -1  # what we last committed (-1: nothing yet)
     max_offset: int = 0  # the queue's length at the last pull
     pulled_ms: float = -1e18  # when the last pull was answered
+    pull_asked_ms: float = (
+        -1e18
+    )  # when that pull was sent (its answer reads the log as of then, or later)
     # Handled, not yet passed by a committed offset: (queue offset, msg id), for the
     # message trace's "acknowledged" step.
     handled: deque[tuple[int, str]] = field(default_factory=deque)
@@ -212,6 +216,11 @@ class MessageConsumer(Node):
         self.started_ms = 0.0
         self.unresolved_halves = -1  # as the broker's leader last said (-1: not heard)
         self.heard_ms = -1e18
+        # When the leader's answers began saying "no half message unresolved" (this
+        # run of them; inf: the last said some). A check-back's COMMIT appends a
+        # message to the queues as it resolves the half: only a pull sent after
+        # this knows the queues' ends with every half resolved (`caught_up`).
+        self.no_halves_since_ms = math.inf
         # Request ids name the incarnation: the broker answers a request id it has
         # applied from its dedup table, and a restarted member counts its calls from
         # 0 again, in the same order as its last life: "lock:loyalty-hz:1" asked
@@ -233,9 +242,10 @@ class MessageConsumer(Node):
         """The request id of this incarnation's current call (see `calls`)."""
         return f"{kind}:{self.node_id}#{self.incarnation}:{self.calls}"
 
-    def caught_up(self, now_ms: float, fresh_ms: float) -> bool:
-        """Every queue read to its end by a pull answered within `fresh_ms`, nothing
-        waiting to be handled (what a harness can observe of a group from outside).
+    def caught_up(self, now_ms: float, fresh_ms: float, asked_after_ms: float = -math.inf) -> bool:
+        """Every queue read to its end by a pull answered within `fresh_ms` and sent
+        at `asked_after_ms` or later, nothing waiting to be handled (what a harness
+        can observe of a group from outside).
         A queue read up to a message not due yet is read to its end: that message
         is in flight, as the delivery checker holds a retry due after the history's
         end (`retry-pending`). (Retries wait out their delay, RocketMQ's levels of
@@ -245,6 +255,7 @@ class MessageConsumer(Node):
             not q.cached
             and (q.next_offset >= q.max_offset or q.not_due)
             and now_ms - q.pulled_ms <= fresh_ms
+            and q.pull_asked_ms >= asked_after_ms
             for q in self.queues.values()
         )
 
@@ -540,6 +551,10 @@ class MessageConsumer(Node):
             self.caller.on_result(ctx, src, msg)
         elif isinstance(msg, ConsumerList):
             if msg.group == self.config.group:
+                if msg.unresolved_halves != 0:
+                    self.no_halves_since_ms = math.inf
+                elif self.unresolved_halves != 0:
+                    self.no_halves_since_ms = ctx.now_ms()
                 self.unresolved_halves, self.heard_ms = msg.unresolved_halves, ctx.now_ms()
             # The first lists after a start may not know every member yet: wait two
             # heartbeats before acting on them, or a booting group churns.
@@ -588,6 +603,7 @@ class MessageConsumer(Node):
         q.pulling = True
         self.calls += 1
         query = PullQuery(self.config.group, q.topic, q.queue_id, q.next_offset, 32, 0)
+        asked_ms = ctx.now_ms()
 
         def pulled(ok: bool, result: object) -> None:
             q.pulling = False
@@ -600,7 +616,7 @@ class MessageConsumer(Node):
             for i, m in enumerate(result.messages):
                 q.cached.append((start + i, m))
             q.next_offset = result.next_offset
-            q.max_offset, q.pulled_ms = result.max_offset, ctx.now_ms()
+            q.max_offset, q.pulled_ms, q.pull_asked_ms = result.max_offset, ctx.now_ms(), asked_ms
             # Nothing read, yet the queue is longer: its head is not due (the broker's
             # pull stops only there, or at the batch's size).
             q.not_due = not result.messages and result.next_offset < result.max_offset

@@ -88,3 +88,38 @@ def test_a_retry_in_its_delay_does_not_hold_a_consumer_from_caught_up() -> None:
     rt.run_until(13_500.0)  # due at about 12 s: read, and caught up again
     received = [e["value"]["id"] for e in history if e["f"] == "receive" and e["type"] == "ok"]
     assert received.count("m1") == 2 and consumer.caught_up(rt.now_ms, fresh_ms=2_000.0)
+
+
+def test_a_read_sent_before_the_last_half_was_resolved_is_not_the_queues_end() -> None:
+    """A check-back's COMMIT appends its message as it resolves the half: a pull
+    sent before the leader said "no half unresolved" may have read the queue
+    before that message (on Docker, seed 3 under partition-one-way,
+    partition-bridge, kill: 30 messages committed by a check, read by loyalty
+    and notification, "lost" for settlement, whose older reads passed the gate)."""
+    from reference.mq.messages import ConsumerList
+    from reference.testing import RecordingContext
+
+    ccfg = ConsumerConfig(GROUP, TOPIC, (0,), "notification", REPLICAS, lambda e: None)
+    consumer = MessageConsumer("c1", ccfg)
+    ctx = RecordingContext(node_id="c1", clock_ms=0.0)
+    consumer.on_start(ctx)
+    ctx.clock_ms = 800.0
+    consumer.on_message(ctx, "b1", ConsumerList(GROUP, ("c1",), unresolved_halves=3))
+    queues = list(consumer.queues.values())  # its queue and its group's retry queue
+    for q in queues:
+        q.next_offset = q.max_offset = 5  # a pull sent at 900 ms read it to its end
+        q.pull_asked_ms, q.pulled_ms = 900.0, 905.0
+    ctx.clock_ms = 1_000.0
+    consumer.on_message(ctx, "b1", ConsumerList(GROUP, ("c1",), unresolved_halves=0))
+    assert consumer.no_halves_since_ms == 1_000.0
+    assert consumer.caught_up(1_100.0, fresh_ms=2_000.0)  # the old gate's question: yes
+    assert not consumer.caught_up(1_100.0, fresh_ms=2_000.0, asked_after_ms=1_000.0)
+    for q in queues:
+        q.pull_asked_ms, q.pulled_ms = 1_050.0, 1_060.0  # read again after it: the end
+    assert consumer.caught_up(1_100.0, fresh_ms=2_000.0, asked_after_ms=1_000.0)
+    # Still none unresolved: the run of answers began at 1,000 ms.
+    ctx.clock_ms = 1_500.0
+    consumer.on_message(ctx, "b1", ConsumerList(GROUP, ("c1",), unresolved_halves=0))
+    assert consumer.no_halves_since_ms == 1_000.0
+    consumer.on_message(ctx, "b1", ConsumerList(GROUP, ("c1",), unresolved_halves=1))
+    assert consumer.no_halves_since_ms == float("inf")
