@@ -22,6 +22,7 @@ from reference.mq.messages import CommitOffset, Payload, SendBack, StoredMessage
 from reference.node import Context
 from reference.paxos.messages import Propose, ProposeResult
 from reference.testing import RecordingContext
+from tests.ch5.test_mq_release_busy import _open_ops
 
 TOPIC = "payments"
 NAME = f"{TOPIC}/0"
@@ -62,19 +63,6 @@ def _settles(rec: RecordingContext) -> dict[int, Propose]:
 
 def _answer(consumer: MessageConsumer, ctx: Context, call: Propose) -> None:
     consumer.on_message(ctx, "l1", ProposeResult(call.request_id, True, ("ok",)))
-
-
-def _open_ops(history: list[dict[str, Any]]) -> dict[str, int]:
-    """Open operations per process; asserts no process has two at once."""
-    open_by: dict[str, int] = {}
-    for event in history:
-        process = event["process"]
-        if event["type"] == "invoke":
-            assert open_by.get(process, 0) == 0, f"{process} invoked while one is open"
-            open_by[process] = 1
-        else:
-            open_by[process] = 0
-    return open_by
 
 
 def _committed(rec: RecordingContext) -> list[int]:
