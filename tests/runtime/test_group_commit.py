@@ -280,7 +280,7 @@ def test_a_zero_delay_timer_fires_after_the_turns_disk_hand_off(
     Both loops keep that order (uvloop runs a 0 ms `call_later` as a `call_soon`; the
     standard loop runs it after the next poll); this pins it."""
     if loop_name == "uvloop":
-        uvloop = pytest.importorskip("uvloop", reason="uvloop is not built for this platform (pyproject: not on Windows)")
+        uvloop = pytest.importorskip("uvloop", reason="no uvloop here (pyproject: not on Windows)")
         factory = uvloop.new_event_loop
     else:
         factory = asyncio.new_event_loop
