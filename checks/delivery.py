@@ -150,7 +150,8 @@ def _line(ev: Event) -> int:
 def _fields(op: Operation) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for ev in (op.invoke, op.completion):
-        if ev is not None and isinstance(ev.value, Mapping):
+        # (A dict, almost always: told at once, not by the `Mapping` ABC's check.)
+        if ev is not None and (type(ev.value) is dict or isinstance(ev.value, Mapping)):
             out.update(ev.value)
     where = f"event {op.invoke.index}"
     if "id" not in out:
@@ -223,19 +224,28 @@ def check_delivery(
     retries = _retries(ops, end_ms)
     applying = _open_applies(ops)
     problems: list[Problem] = []
+    got_by, done_by, confirmed_by = _by_group(receipts), _by_group(applies), _by_group(confirmed)
+    keyed = _keyed(msgs)  # (the same for every group)
     for group in sorted(all_groups):
-        got = {mid: idx for (g, mid), idx in receipts.items() if g == group}
-        done = {mid: idx for (g, mid), idx in applies.items() if g == group}
+        got, done = got_by.get(group, {}), done_by.get(group, {})
         # Effects in: applied, or an apply's fate told by a later "exists".
-        effects = done | {mid: idx for (g, mid), idx in confirmed.items() if g == group}
+        effects = done | confirmed_by.get(group, {})
         problems += _deliveries(msgs, group, got, from_start=from_start)
         if final:  # a prefix: what is not delivered yet may be in flight still
             problems += _owed(msgs, group, got, effects, retries, applying)
         problems += _applied_twice(group, done)
-        problems += _order(msgs, group, {mid: idx[0] for mid, idx in got.items()})
+        problems += _order(keyed, group, {mid: idx[0] for mid, idx in got.items()})
     applied_by = {g for g, _ in applies} | {g for g, _ in confirmed}
     words = _effects_words(sorted(all_groups), applied_by)
     return _verdict(msgs, sorted(all_groups), receipts, applies, problems, words, final=final)
+
+
+def _by_group(found: Receipts) -> dict[str, dict[MsgId, list[int]]]:
+    """`found` split by group: group -> {message id: lines}, each in the order found."""
+    out: dict[str, dict[MsgId, list[int]]] = defaultdict(dict)
+    for (group, mid), lines in found.items():
+        out[group][mid] = lines
+    return out
 
 
 def _effects_words(groups: list[str], effect_groups: set[str]) -> str:
@@ -384,18 +394,22 @@ def _applied_twice(group: str, done: Mapping[MsgId, list[int]]) -> list[Problem]
 # --8<-- [end:delivery-check]
 
 
-def _order(msgs: Mapping[MsgId, Message], group: str, first: Mapping[MsgId, int]) -> list[Problem]:
-    """Same key, m1 committed before m2 was sent: m1 must be received first."""
+def _keyed(msgs: Mapping[MsgId, Message]) -> list[Message]:
+    """The messages whose order is judged: committed, with a key and a send in the
+    history (one cut off by a window has no send time to order it by)."""
+    return [
+        m
+        for m in msgs.values()
+        if m.key is not None and m.fate == "committed" and m.sent_line is not None
+    ]
+
+
+def _order(keyed: Sequence[Message], group: str, first: Mapping[MsgId, int]) -> list[Problem]:
+    """Same key, m1 committed before m2 was sent: m1 must be received first
+    (`keyed`: the messages `_keyed` judges)."""
     by_key: dict[Any, list[Message]] = defaultdict(list)
-    for m in msgs.values():
-        # A message whose send is not in the history (cut off by a window) has
-        # no send time to order it by.
-        if (
-            m.key is not None
-            and m.fate == "committed"
-            and m.id in first
-            and m.sent_line is not None
-        ):
+    for m in keyed:
+        if m.id in first:
             by_key[m.key].append(m)
     out: list[Problem] = []
     for key, ms in by_key.items():
