@@ -737,8 +737,14 @@ class BrokerMachine:
         claim). Each of those messages was applied, or sent back to retry as
         another message of another queue, or both (its send-back stored but not
         answered, and the message handled again: `retry_copies`)."""
-        starts = [lo for k, (lo, _) in self.claims.items() if k[:3] == key]
-        return min([self.offsets.get(key, 0), *starts])
+        mark = self.offsets.get(key, 0)
+        group, topic, queue_id = key
+        # (Every claim of every queue is looked at, once per trimmed queue per apply:
+        # a loop on the key's parts, with no slice of each key made to compare it.)
+        for (g, t, q, _), (lo, _) in self.claims.items():
+            if q == queue_id and t == topic and g == group and lo < mark:
+                mark = lo
+        return mark
 
     def _trim_effects(self, key: tuple[str, str, int]) -> None:
         """Drop the dedup records of the queue's messages below its settled mark,

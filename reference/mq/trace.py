@@ -88,7 +88,9 @@ class TraceBuffer:
         self.flushes = 0
 
     def step(self, ctx: Context, msg_id: str, step: str, **fields: TraceValue) -> None:
-        trace_step(ctx, msg_id, step, **fields)
+        # `trace_step`'s event, one call less: a 60 s rehearsal level traces a million steps.
+        assert step in STEPS, step
+        ctx.trace(TRACE, id=msg_id, step=step, **fields)
         if self.to_topic:
             pairs = tuple(sorted(fields.items()))
             self.entries.append(TraceEntry(msg_id, step, ctx.now_ms(), ctx.node_id, pairs))
@@ -97,7 +99,8 @@ class TraceBuffer:
         """Hand the buffered entries to `send` (one batch); put them back if it fails."""
         if not self.entries:
             return
-        batch, self.entries = self.entries[:BATCH_MAX], self.entries[BATCH_MAX:]
+        batch = self.entries[:BATCH_MAX]
+        del self.entries[:BATCH_MAX]  # (in place: the rest of a long buffer is not copied)
 
         def sent(ok: bool) -> None:
             if not ok:
