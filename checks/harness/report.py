@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from checks.harness.spec import TestResult
     from checks.nemesis import Schedule
 
-__all__ = ["plots_png", "write_report"]
+__all__ = ["report_parts", "write_report"]
 
 LANES_MAX = 48  # processes drawn in the timeline; the rest are summarized
 OPS_MAX = 4000  # operations drawn; a longer history is sampled evenly
@@ -54,18 +54,20 @@ _OUTCOMES = {
 
 
 def write_report(result: TestResult, path: Path) -> None:
-    ops = _operations(result.history)
     intervals = result.schedule.intervals()
     end_ms = max(result.end_ms, 1.0)
-    plots = result.report_plots_png
-    if plots is None:  # (else drawn while the checkers ran: `plots_png`)
-        plots = _plots(ops, intervals)
+    violations = _violation_times(result)
+    plots, timeline = result.report_plots_png, result.report_timeline_svg
+    if plots is None or timeline is None or violations:  # (else drawn while the checkers ran)
+        ops = _operations(result.history)
+        plots = plots or _plots(ops, intervals)
+        timeline = _timeline_svg(ops, intervals, end_ms, violations)
     parts = [
         _head(result, path.parent),
         _verdicts(result),
         "<h2>Timeline</h2>",
         _legend(),
-        _timeline_svg(ops, intervals, end_ms, _violation_times(result)),
+        timeline,
         "<h2>Throughput and latency</h2>",
         f'<img alt="throughput and latency" src="data:image/png;base64,{plots}">',
         _schedule(result),
@@ -74,9 +76,18 @@ def write_report(result: TestResult, path: Path) -> None:
     path.write_text("\n".join(parts))
 
 
-def plots_png(history: list[Event], schedule: Schedule) -> str:
-    """The report's throughput and latency plots of `history` (a base64 PNG)."""
-    return _plots(_operations(history), schedule.intervals())
+def report_parts(history: list[Event], schedule: Schedule, end_ms: float) -> tuple[str | None, str]:
+    """What of the report no verdict changes, made before the verdicts are in
+    (`TestResult.report_plots_png` and `report_timeline_svg`): the plots (None
+    without a plotting library: the report then says why itself) and the
+    timeline as it is when no verdict dates a violation. `end_ms`: the run's."""
+    ops = _operations(history)
+    intervals = schedule.intervals()
+    try:
+        plots: str | None = _plots(ops, intervals)
+    except ImportError:
+        plots = None
+    return plots, _timeline_svg(ops, intervals, max(end_ms, 1.0), [])
 
 
 def _operations(history: list[Event]) -> list[Operation]:

@@ -20,7 +20,7 @@ import atexit
 import functools
 import gc
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks.harness.contract import FINAL_READ_GRACE_MS, DeploymentContract, by_chance, judge
 from checks.harness.spec import (
@@ -39,6 +39,9 @@ from checks.history import Event
 from checks.nemesis import Schedule, heal_everything, install, random_schedule
 from checks.verdict import combine
 from reference.sim.kernel import fewer_collections
+
+if TYPE_CHECKING:
+    from checks.parallel import PendingChecks
 
 # What a test is lives in `spec`; these names are the harness's front door too.
 __all__ = [
@@ -166,27 +169,35 @@ def _checked(
 
     A stage that can start its checkers and wait for them later
     (`start_checks`: forked, on a long history) has them run while the
-    figures and logs of the store folder are gathered here.
+    store folder's history text and report are made in forked processes of
+    their own (`_start_store_work`), and this one gathers the figures and logs.
     """
     start = getattr(dep, "start_checks", None)
     with watch.phase("checks"):
         pending = start() if start is not None else None
         verdicts = dep.run_checks() if pending is None else {}
-    history_jsonl = plots_png = None
+    forked = pending is not None and pending.forked
+    preparing = _start_store_work(dep.history, schedule, rt.now_ms) if forked else None
     with watch.phase("store"):
         node_logs = trace_logs(rt)
         summary = dep.snapshot(window_ms=1000.0)
-        if getattr(pending, "forked", False):  # this process is free until they finish
-            history_jsonl, plots_png = _prepare_store(dep.history, schedule)
     gathered = watch.last_span
-    with watch.phase("checks"):
-        if pending is not None:
-            verdicts = pending.wait()
-        expected = dep.expectations(scenario)
-        # Nemeses strike at random: what the scenario's aimed fault must break, theirs may.
-        judged = judge(verdicts, by_chance(expected) if spec.nemeses else expected)
-    if getattr(pending, "forked", False):  # the checks' time, until the last one ended
+    try:
+        with watch.phase("checks"):
+            if pending is not None:
+                verdicts = pending.wait()
+            expected = dep.expectations(scenario)
+            # Nemeses strike at random: what the scenario's aimed fault must break, theirs may.
+            judged = judge(verdicts, by_chance(expected) if spec.nemeses else expected)
+    except BaseException:
+        if preparing is not None:  # no folder will be written: not left running, or blocked
+            preparing.cancel()
+        raise
+    with watch.phase("store"):
+        prepared = preparing.wait() if preparing is not None else {}
+    if pending is not None and forked:  # the checks' time, until the last one ended
         watch.hand_over("store", "checks", gathered, pending.done_s)
+    report = prepared.get("report")
     return TestResult(
         spec=spec,
         schedule=schedule,
@@ -200,28 +211,52 @@ def _checked(
         node_logs=node_logs,
         summary=summary,
         timing_s=watch.phases_s,
-        history_jsonl=history_jsonl,
-        report_plots_png=plots_png,
+        history_jsonl=prepared.get("history"),
+        report_plots_png=None if report is None else report[0],
+        report_timeline_svg=None if report is None else report[1],
     )
 
 
-def _prepare_store(history: list[Event], schedule: Schedule) -> tuple[str | None, str | None]:
-    """What the store folder needs that no verdict changes, made while the checkers
-    run elsewhere: history.jsonl's text (None if the history cannot be written
-    as JSON: the store says so itself, as it always did), and the HTML report's
-    plots (None if they cannot be drawn: the report says why itself)."""
-    from checks.harness.report import plots_png
+def _start_store_work(
+    history: list[Event], schedule: Schedule, end_ms: float
+) -> PendingChecks[Any]:
+    """What the store folder needs that no verdict changes, begun in forked
+    processes beside the checkers': history.jsonl's text, and the HTML
+    report's plots and timeline (`wait()` gives them, by name).
+
+    Made here, in this process, these were the longest chain of the checks'
+    phase (a minute of chapter 4 under every fault: 2.6 s of CPU, against
+    1.5 s for the longest checker), and ran after the last checker had
+    ended; forked, the two cores share them with the checkers.
+    """
+    from checks.parallel import start_checks
+
+    jobs: dict[str, Callable[[], Any]] = {
+        "report": functools.partial(_report_parts, history, schedule, end_ms),
+        "history": functools.partial(_history_text, history),
+    }
+    return start_checks(jobs, len(history), parallel=True)
+
+
+def _history_text(history: list[Event]) -> str | None:
+    """history.jsonl's text (None if the history cannot be written as JSON:
+    the store says so itself, as it always did)."""
     from checks.history import dumps_jsonl
 
     try:
-        history_jsonl: str | None = dumps_jsonl(history)
+        return dumps_jsonl(history)
     except (TypeError, ValueError):
-        history_jsonl = None
-    try:
-        plots: str | None = plots_png(history, schedule)
-    except ImportError:  # no plotting library
-        plots = None
-    return history_jsonl, plots
+        return None
+
+
+def _report_parts(
+    history: list[Event], schedule: Schedule, end_ms: float
+) -> tuple[str | None, str]:
+    """The report's plots (None if they cannot be drawn: the report says why
+    itself) and its timeline as drawn with no violation on it."""
+    from checks.harness.report import report_parts
+
+    return report_parts(history, schedule, end_ms)
 
 
 SCENARIO_GRACE_STEP_MS = 500.0

@@ -219,6 +219,9 @@ class TestResult:
     # The report's throughput and latency plots (a base64 PNG), drawn then
     # too: they show the history, not the verdicts (None: the report draws them).
     report_plots_png: str | None = None
+    # The report's timeline, drawn then as well, as it is when no verdict
+    # dates a violation (None, or a violation to mark: the report draws it).
+    report_timeline_svg: str | None = None
 
     @property
     def exit_code(self) -> int:
