@@ -95,6 +95,12 @@ class FileDisk(LiveDisk):
         self.batches_durable = 0
         self.on_durable: Callable[[int], None] | None = None  # called on the writer thread
         self.on_error: Callable[[BaseException], None] | None = None  # idem
+        # Set by a host that may write a turn's batches on its own thread (see
+        # `wake_once_per_turn`); `_write_lock` keeps one writer at a time, so the
+        # records stay in sync order whoever writes them.
+        self._write_here: Callable[[int, int], bool] | None = None
+        self._durable_here: Callable[[int], None] | None = None
+        self._write_lock = threading.Lock()
         # Batches synced this turn of the host's loop, then handed to the writer
         # encoded, through `_handed` and a byte down a pipe; see `_wake`.
         self._turn: list[tuple[int, list[_Write]]] = []
@@ -176,15 +182,28 @@ class FileDisk(LiveDisk):
             if self._fsynced_upto >= target:
                 self.mark_durable(target)
 
-    def wake_once_per_turn(self, call_soon: Callable[[Callable[[], None]], object]) -> None:
+    def wake_once_per_turn(
+        self,
+        call_soon: Callable[[Callable[[], None]], object],
+        write_here: Callable[[int, int], bool] | None = None,
+        durable_here: Callable[[int], None] | None = None,
+    ) -> None:
         """Hand batches to the writer once per turn of the caller's loop, not per `sync()`.
 
         `sync()` then only queues its batch; the first batch of a turn asks
         `call_soon` (the loop's) for `_wake`, which passes every batch of that
         turn to the writer at once, after the handlers of the turn and the
         sends they made (a leader's Accepts leave before its writer runs).
+
+        With `write_here`, the host may keep a turn's batches: at the turn's
+        end `write_here(first batch number, record bytes)` is asked, and if
+        it says so (and the writer thread is not writing), they are written
+        on the loop's own thread and reported to `durable_here` there, with
+        no thread hand-off either way (see host.py's `DISK_WRITER_ENV`).
         """
         self._call_soon = call_soon
+        self._write_here = write_here
+        self._durable_here = durable_here
 
     def _hand_over(self) -> None:
         if not self._pending:
@@ -222,6 +241,18 @@ class FileDisk(LiveDisk):
         except BaseException as exc:  # a value the codec refuses: the disk cannot keep it
             self._writer_failed(exc)
             return
+        if (
+            self._write_here is not None
+            and self._write_here(batches[0][0], sum(len(h[3]) for h in self._handed))
+            and self._write_lock.acquire(blocking=False)
+        ):
+            try:  # what the writer has not taken yet goes first: sync order
+                handed = list(self._handed)
+                self._handed.clear()
+                self._write_batches(handed, self._durable_here)
+            finally:
+                self._write_lock.release()
+            return
         if self._writer is None:
             self._wake_r, self._wake_w = os.pipe()
             os.set_blocking(self._wake_w, False)
@@ -241,14 +272,15 @@ class FileDisk(LiveDisk):
             os.read(self._wake_r, 4096)  # waits without the GIL
             if self._closing:
                 return
-            batches = []
-            while self._handed:
-                batches.append(self._handed.popleft())
-            if batches and not self._write_batches(batches):
-                return
+            with self._write_lock:
+                batches = []
+                while self._handed:
+                    batches.append(self._handed.popleft())
+                if batches and not self._write_batches(batches, self.on_durable):
+                    return
 
-    def _write_batches(self, batches: list[_Handed]) -> bool:
-        """Append `batches`' records, fsync once, report; False if the disk failed."""
+    def _write_batches(self, batches: list[_Handed], report: Callable[[int], None] | None) -> bool:
+        """Append `batches`' records, fsync once, `report`; False if the disk failed."""
         try:
             fsync_start_s = time.perf_counter()
             _write_durably(self._file, b"".join(batch[3] for batch in batches))
@@ -263,8 +295,8 @@ class FileDisk(LiveDisk):
             self._fsynced_upto = batches[-1][0]
             self._cond.notify_all()
         self.last_report = (batches[-1][0], fsync_end_s)
-        if self.on_durable is not None:
-            self.on_durable(batches[-1][0])
+        if report is not None:
+            report(batches[-1][0])
         # After the report, what a compaction needs: the durable state, and the
         # records the new file needs too if one is being written.
         for _, ops, raws, record, _ in batches:

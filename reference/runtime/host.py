@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import sys
 import time
@@ -73,6 +74,25 @@ GROUP_COMMIT_SWITCH_INTERVAL_S = 0.0005
 # refusals reached it 1.2-2.6 s late, after the clients' deadline. The work
 # is still owed: only once it adds up to more than this does the node wait.
 BUSY_SLACK_S = 0.001
+# Who writes a turn's syncs (an experiment, for comparing on a quiet machine):
+# "thread" (the default), the disk's writer thread, every turn; "acks", the
+# loop itself when a message it sent waits for that turn's syncs alone (a
+# follower's Accepted waiting for its vote) and their records are small (at
+# most LOOP_WRITE_BYTES_MAX), else the writer thread; "loop", the loop every
+# turn (a leader's vote too, after its Accepts left). On the loop there is
+# no hand-off to the writer and back (each a thread's wake-up and its wait
+# for the GIL, 0.1-0.5 ms a fsync), but whatever the turn queued after the
+# write (a follower's apply of the previous slot) waits for it instead of
+# running beside it: hence only small records, whose apply is short.
+# Measured on a loaded machine (another process using a core, load 7.7-9,
+# d11 bench process --batch 1 --clients 8, three rounds alternated): thread
+# 1,557-1,800 transfers/s at 458-501 us of CPU a transfer, acks 1,104-1,528
+# at 466-529 us, loop 948-1,463 at 401-521 us (the followers' CPU is lower
+# on the loop, but their apply then competes with the leader's and the
+# client's, and a write that takes 1-3 ms on a busy disk stalls the loop).
+# At 8 x 8 "acks" writes on the thread (records over the bound): the same.
+DISK_WRITER_ENV = "D11_DISK_WRITER"
+LOOP_WRITE_BYTES_MAX = 2048  # a slot of 8 one-transfer requests is ~1.1 KB, of 8 x 8 ~4.6 KB
 
 
 def node_random(seed: int, node_id: str, incarnation: int) -> random.Random:
@@ -223,9 +243,10 @@ class NodeHost:
             # Process-wide, and never raised back: every host in the process gains.
             sys.setswitchinterval(min(sys.getswitchinterval(), GROUP_COMMIT_SWITCH_INTERVAL_S))
             loop = asyncio.get_running_loop()
-            self._gc_disk.wake_once_per_turn(loop.call_soon)
-            self._gc_disk.on_durable = lambda n: _call_from_thread(loop, self._durable, n)
-            self._gc_disk.on_error = lambda e: _call_from_thread(loop, self._disk_failed, e)
+            disk = self._gc_disk
+            disk.wake_once_per_turn(loop.call_soon, self._writes_here(), self._durable_here)
+            disk.on_durable = lambda n: _call_from_thread(loop, self._durable, n)
+            disk.on_error = lambda e: _call_from_thread(loop, self._disk_failed, e)
         self.node = self._factory(self.node_id)
         if hold:
             self._held = True
@@ -343,6 +364,26 @@ class NodeHost:
                 self._release_unsent()
             return
         self.transport.send(dst, msg)
+
+    def _writes_here(self) -> Callable[[int, int], bool] | None:
+        """What the disk asks at a turn's end: write its batches on this loop? (DISK_WRITER_ENV)"""
+        mode = os.environ.get(DISK_WRITER_ENV, "thread")
+        if mode == "loop":
+            return lambda first, record_bytes: True
+        if mode == "acks":
+            return self._acks_wait
+        return None
+
+    def _acks_wait(self, first: int, record_bytes: int) -> bool:
+        """A message waits for this turn's batches (from `first` on) alone, and they are small."""
+        unsent = self._unsent
+        return bool(unsent) and unsent[0][0] >= first and record_bytes <= LOOP_WRITE_BYTES_MAX
+
+    def _durable_here(self, batches: int) -> None:
+        """The loop itself wrote `batches` durably: release what waited, and send it now
+        (not at the turn's end, after what the turn queued meanwhile: an apply)."""
+        self._durable(batches)
+        self.transport.flush()
 
     def _durable(self, batches: int) -> None:
         """The disk's writer thread reported `batches` fsynced (via call_soon_threadsafe)."""

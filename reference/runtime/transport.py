@@ -279,6 +279,12 @@ class Transport:
             return
         link.send(self._last_payload)
 
+    def flush(self) -> None:
+        """Write what this turn sent so far now, not at the turn's end (`_Link._uncork`)."""
+        for link in self._links.values():
+            if link._corked:
+                link._uncork()
+
     @property
     def message_faults(self) -> MessageFaults:
         return self._faults if self._faults is not None else NO_MESSAGE_FAULTS

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import reference.disk.file as file_disk
+import reference.runtime.host as host_module
 from reference.codec import Message
 from reference.disk.file import FileDisk
 from reference.node import Context, Node, NodeFactory, NodeId
@@ -305,3 +306,88 @@ def test_a_zero_delay_timer_fires_after_the_turns_disk_hand_off(
 
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(scenario())
+
+
+class _SyncOnly(_SyncThenSend):
+    """On start: send, then write and sync (a leader's Accepts leave before its vote's
+    sync): nothing waits for the fsync. With `size`, the write is that many bytes."""
+
+    size = 1
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.send("peer", Beat(0))
+        ctx.disk.put("vote", "v" * self.size)
+        ctx.disk.sync()
+
+
+class _BigSyncThenSend(_SyncThenSend):
+    """On start: a write larger than LOOP_WRITE_BYTES_MAX, synced, then a send."""
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.disk.put("vote", "v" * (host_module.LOOP_WRITE_BYTES_MAX + 1))
+        ctx.disk.sync()
+        ctx.send("peer", Beat(1))
+
+
+@pytest.mark.parametrize(
+    ("mode", "factory", "on_loop"),
+    [
+        ("thread", _SyncThenSend, False),  # the default: the writer thread, always
+        ("acks", _SyncThenSend, True),  # a message waits for this turn's sync alone
+        ("acks", _SyncOnly, False),  # none waits: the loop goes on, the writer writes
+        ("acks", _BigSyncThenSend, False),  # a large record: its apply is worth overlapping
+        ("loop", _SyncOnly, True),  # every turn on the loop
+    ],
+)
+def test_who_writes_a_turns_syncs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    factory: NodeFactory,
+    on_loop: bool,
+) -> None:
+    """D11_DISK_WRITER: the loop writes a turn's batches itself (no writer thread is
+    ever started) only when the mode says so; either way every send still waits for
+    the fsync before it, and the batch is durable and counted."""
+    monkeypatch.setenv(host_module.DISK_WRITER_ENV, mode)
+
+    async def scenario() -> None:
+        disk = FileDisk(tmp_path / "n.disk", group_commit=True)
+        host = _hosted(factory, disk)
+        sent: list[Message] = []
+        monkeypatch.setattr(host.transport, "send", lambda dst, msg: sent.append(msg))
+        await host.start()
+        deadline = time.monotonic() + WAIT_S
+        while disk.batches_durable < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.01)  # the loop hears a writer thread's report
+        assert disk.batches_durable == 1 and disk.fsyncs == 1 and not host._unsent
+        assert (disk._writer is None) == on_loop
+        assert sent in ([Beat(0)], [Beat(1)], [Beat(0), Beat(1)])
+        host.stop()
+
+    asyncio.run(scenario())
+
+
+def test_batches_written_on_the_loop_and_by_the_writer_keep_their_order(tmp_path: Path) -> None:
+    """A turn written on the loop takes first what the writer thread has not taken yet,
+    and the two never write at once: the file's records stay in sync order."""
+    path = tmp_path / "n.disk"
+    disk = FileDisk(path, group_commit=True)
+    turns: list[Callable[[], None]] = []
+    here = [False]
+    reported: list[int] = []
+    disk.on_durable = reported.append
+    disk.wake_once_per_turn(turns.append, lambda first, size: here[0], reported.append)
+    for i in range(40):
+        here[0] = i % 3 == 0  # every third turn on the "loop" (this thread)
+        disk.put("k", i)
+        disk.append("log", i)
+        disk.sync()
+        turns.pop()()  # the turn's end
+    disk.wait_durable()
+    assert disk.batches_durable == 40 and max(reported) == 40
+    disk.close()
+    again = FileDisk(path)
+    assert again.get("k") == 39 and [r for _, r in again.read_log("log")] == list(range(40))
+    again.close()
