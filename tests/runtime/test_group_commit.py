@@ -98,6 +98,9 @@ class _SyncThenSend(Node):
 def test_a_message_sent_after_sync_waits_for_the_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The writer thread's fsync, held back while the loop goes on (D11_DISK_WRITER
+    # set to write on the loop would block the loop itself: the default here).
+    monkeypatch.delenv(host_module.DISK_WRITER_ENV, raising=False)
     fsync_may_finish = threading.Event()
     real_write = file_disk._write_durably  # the write that is the fsync (O_DSYNC)
 
