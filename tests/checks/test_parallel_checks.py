@@ -86,3 +86,20 @@ def test_a_child_inherits_the_heap_frozen_and_collects_only_its_own() -> None:
         gc.enable()
     assert forked["gc"].valid is True
     assert gc.get_freeze_count() == 0
+
+
+def test_cancelled_checks_end_at_once() -> None:
+    # A caller that no longer wants them (another check raised) ends them; a
+    # child left running could block on its pipe, its payload never read.
+    import time
+
+    from checks.parallel import start_checks
+
+    def slow() -> Verdict:
+        time.sleep(30)
+        return Verdict("slow", True, "done")
+
+    before = time.monotonic()
+    pending = start_checks({"slow": slow, "slower": slow}, 1, True)
+    pending.cancel()
+    assert time.monotonic() - before < 10
