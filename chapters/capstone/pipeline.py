@@ -257,11 +257,14 @@ def build_queue(rt: Runtime, dep: PipelineQueue, cells: PipelineCells) -> None:
     add_brokers(rt, dep)
     # "naive-after": the capstone's planted bug (transfer, then a fire-and-forget event).
     mode = str(dep.options.extra.get("producer_mode", "transactional"))
+    # extra mq_trace_events=False: the message trace steps go to the broker's trace
+    # topic only, not also to telemetry (the rehearsal's runs: no one watches them).
+    events = bool(dep.options.extra.get("mq_trace_events", True))
     pcfg = ProducerConfig(
         PRODUCER_GROUP, TOPIC, mode, dep.brokers, ledger,
         functools.partial(payment_transfer, directory),
         functools.partial(payment_transfer, directory, amount_cents=AMOUNT_MAX_CENTS),
-        dep.record, traced=dep.traced, trace_topic=True,
+        dep.record, traced=dep.traced, trace_topic=True, trace_events=events,
     )  # fmt: skip
     # extra leak=producer|consumer: the first producer, or the shadow settlement
     # group's consumers, drop the tag (chapter 7's planted leak, on the pipeline).
@@ -285,7 +288,8 @@ def build_queue(rt: Runtime, dep: PipelineQueue, cells: PipelineCells) -> None:
                 ledger=ledger if settles else (),
                 settlement=functools.partial(settlement_transfer, directory) if settles else None,
                 fail_ratio=NOTIFY_FAIL_RATIO if effect == "notification" else 0.0,
-                traced=dep.traced, trace_topic=True, consume_window=SETTLE_WINDOW if settles else 1,
+                traced=dep.traced, trace_topic=True, trace_events=events,
+                consume_window=SETTLE_WINDOW if settles else 1,
             )  # fmt: skip
             rt.add_node(nid, functools.partial(consumer, config=ccfg))
             dep.local_nodes.append(nid)

@@ -121,6 +121,7 @@ class ConsumerConfig:
     lock_renew_interval_ms: float = 20_000.0  # RocketMQ renews every 20 s (60 s life)
     traced: bool = False  # chapter 7: a `span` trace event for every message handled
     trace_topic: bool = False  # send the message trace to the broker's trace topic
+    trace_events: bool = True  # each trace step also a telemetry event (`TraceBuffer`)
     # Concurrent consumption (RocketMQ's MessageListenerConcurrently, its messages
     # run on a pool of 20 consume threads): up to this many messages of one queue
     # in hand at once, each its own ledger call, answered in any order; the
@@ -229,7 +230,7 @@ class MessageConsumer(Node):
         self.calls = 0
         self.incarnation = 0
         self.recovered = not config.orderly  # orderly: last claims finished after a start
-        self.traces = TraceBuffer(config.trace_topic)
+        self.traces = TraceBuffer(config.trace_topic, config.trace_events)
         self.lock_retry = False  # a retry of unanswered lock requests is scheduled
         self.effect_commands = 0  # ApplyEffect commands made (their history processes)
         # Orderly members' queues change hands, claims and all: their local effects

@@ -81,6 +81,7 @@ class ProducerConfig:
     work_ms: float = 0.05  # busy time per message handled
     traced: bool = False  # chapter 7: a `span` trace event for every hop of a payment
     trace_topic: bool = False  # send the message trace to the broker's trace topic
+    trace_events: bool = True  # each trace step also a telemetry event (`TraceBuffer`)
     # Which payers' transfers are *payouts*: a merchant paying money out of its
     # settled account (to a supplier, a cashback), a plain ledger transfer with no
     # event, for no payment is behind it to settle (`_pay_out`). None: no payouts.
@@ -111,7 +112,7 @@ class TransactionalProducer(Node):
         self.payments: dict[str, _Payment] = {}
         self.ops = 0  # history process ids: one per operation
         self.incarnation = 0
-        self.traces = TraceBuffer(config.trace_topic)
+        self.traces = TraceBuffer(config.trace_topic, config.trace_events)
 
     def on_start(self, ctx: Context) -> None:
         # A restarted producer is a new history process (its cut-short operations stay open).
