@@ -197,7 +197,9 @@ def _checked(
         prepared = preparing.wait() if preparing is not None else {}
     if pending is not None and forked:  # the checks' time, until the last one ended
         watch.hand_over("store", "checks", gathered, pending.done_s)
-    report = prepared.get("report")
+    report, history_jsonl = prepared.get("report"), prepared.get("history")
+    if not isinstance(report, tuple):
+        report = None
     return TestResult(
         spec=spec,
         schedule=schedule,
@@ -211,15 +213,19 @@ def _checked(
         node_logs=node_logs,
         summary=summary,
         timing_s=watch.phases_s,
-        history_jsonl=prepared.get("history"),
+        history_jsonl=history_jsonl if isinstance(history_jsonl, str) else None,
         report_plots_png=None if report is None else report[0],
         report_timeline_svg=None if report is None else report[1],
     )
 
 
+# What a store job gives: history.jsonl's text, or the report's plots and timeline.
+StoreWork = str | tuple[str | None, str] | None
+
+
 def _start_store_work(
     history: list[Event], schedule: Schedule, end_ms: float
-) -> PendingChecks[Any]:
+) -> PendingChecks[StoreWork]:
     """What the store folder needs that no verdict changes, begun in forked
     processes beside the checkers': history.jsonl's text, and the HTML
     report's plots and timeline (`wait()` gives them, by name).
@@ -231,7 +237,7 @@ def _start_store_work(
     """
     from checks.parallel import start_checks
 
-    jobs: dict[str, Callable[[], Any]] = {
+    jobs: dict[str, Callable[[], StoreWork]] = {
         "report": functools.partial(_report_parts, history, schedule, end_ms),
         "history": functools.partial(_history_text, history),
     }
