@@ -74,24 +74,29 @@ GROUP_COMMIT_SWITCH_INTERVAL_S = 0.0005
 # refusals reached it 1.2-2.6 s late, after the clients' deadline. The work
 # is still owed: only once it adds up to more than this does the node wait.
 BUSY_SLACK_S = 0.001
-# Who writes a turn's syncs (an experiment, for comparing on a quiet machine):
-# "thread" (the default), the disk's writer thread, every turn; "acks", the
-# loop itself when a message it sent waits for that turn's syncs alone (a
-# follower's Accepted waiting for its vote) and their records are small (at
-# most LOOP_WRITE_BYTES_MAX), else the writer thread; "loop", the loop every
-# turn (a leader's vote too, after its Accepts left). On the loop there is
-# no hand-off to the writer and back (each a thread's wake-up and its wait
+# Who writes a turn's syncs (DISK_WRITER_ENV, read by every node process):
+# "acks" (the default), the loop itself when a message it sent waits for
+# that turn's syncs alone (a follower's Accepted waiting for its vote) and
+# their records are small (at most LOOP_WRITE_BYTES_MAX), else the disk's
+# writer thread; "thread", the writer thread every turn; "loop", the loop
+# every turn (a leader's vote too, after its Accepts left). On the loop there
+# is no hand-off to the writer and back (each a thread's wake-up and its wait
 # for the GIL, 0.1-0.5 ms a fsync), but whatever the turn queued after the
 # write (a follower's apply of the previous slot) waits for it instead of
 # running beside it: hence only small records, whose apply is short.
-# Measured on a loaded machine (another process using a core, load 7.7-9,
-# d11 bench process --batch 1 --clients 8, three rounds alternated): thread
-# 1,557-1,800 transfers/s at 458-501 us of CPU a transfer, acks 1,104-1,528
-# at 466-529 us, loop 948-1,463 at 401-521 us (the followers' CPU is lower
-# on the loop, but their apply then competes with the leader's and the
-# client's, and a write that takes 1-3 ms on a busy disk stalls the loop).
-# At 8 x 8 "acks" writes on the thread (records over the bound): the same.
+# Measured on a quiet machine (load 0.7-2.5, the bench's own processes;
+# d11 bench process --batch 1 --clients 8, seven rounds alternated, 2026-12-07):
+# thread 2,774-3,916 transfers/s at 330-472 us of CPU a transfer, acks
+# 3,641-3,955 at 326-358 us (ahead in six rounds of seven); at 8 x 8, where
+# "acks" writes on the thread (records over the bound), thread 12,822-14,128
+# and acks 10,634-16,072 in five rounds: the same. On a loaded machine
+# (another process using a core, load 7.7-9, three rounds) acks lost: 1,104-
+# 1,528 against 1,557-1,800, a 1-3 ms write on a busy disk stalling the loop.
+# "loop" lost in both: the followers' apply then competes with the leader's
+# and the client's work.
 DISK_WRITER_ENV = "D11_DISK_WRITER"
+DISK_WRITER_DEFAULT = "acks"
+DISK_WRITER_MODES = ("acks", "thread", "loop")
 LOOP_WRITE_BYTES_MAX = 2048  # a slot of 8 one-transfer requests is ~1.1 KB, of 8 x 8 ~4.6 KB
 
 
@@ -367,7 +372,10 @@ class NodeHost:
 
     def _writes_here(self) -> Callable[[int, int], bool] | None:
         """What the disk asks at a turn's end: write its batches on this loop? (DISK_WRITER_ENV)"""
-        mode = os.environ.get(DISK_WRITER_ENV, "thread")
+        mode = os.environ.get(DISK_WRITER_ENV, DISK_WRITER_DEFAULT)
+        if mode not in DISK_WRITER_MODES:  # a typo must not silently measure another mode
+            modes = ", ".join(DISK_WRITER_MODES)
+            raise ValueError(f"{DISK_WRITER_ENV}={mode!r}: expected one of {modes}")
         if mode == "loop":
             return lambda first, record_bytes: True
         if mode == "acks":

@@ -98,9 +98,9 @@ class _SyncThenSend(Node):
 def test_a_message_sent_after_sync_waits_for_the_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The writer thread's fsync, held back while the loop goes on (D11_DISK_WRITER
-    # set to write on the loop would block the loop itself: the default here).
-    monkeypatch.delenv(host_module.DISK_WRITER_ENV, raising=False)
+    # The writer thread's fsync, held back while the loop goes on (a mode that
+    # writes on the loop, the default "acks" here, would block the loop itself).
+    monkeypatch.setenv(host_module.DISK_WRITER_ENV, "thread")
     fsync_may_finish = threading.Event()
     real_write = file_disk._write_durably  # the write that is the fsync (O_DSYNC)
 
@@ -335,7 +335,7 @@ class _BigSyncThenSend(_SyncThenSend):
 @pytest.mark.parametrize(
     ("mode", "factory", "on_loop"),
     [
-        ("thread", _SyncThenSend, False),  # the default: the writer thread, always
+        ("thread", _SyncThenSend, False),  # the writer thread, always
         ("acks", _SyncThenSend, True),  # a message waits for this turn's sync alone
         ("acks", _SyncOnly, False),  # none waits: the loop goes on, the writer writes
         ("acks", _BigSyncThenSend, False),  # a large record: its apply is worth overlapping
@@ -394,3 +394,36 @@ def test_batches_written_on_the_loop_and_by_the_writer_keep_their_order(tmp_path
     again = FileDisk(path)
     assert again.get("k") == 39 and [r for _, r in again.read_log("log")] == list(range(40))
     again.close()
+
+
+def test_the_default_writer_is_acks_and_a_misspelt_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset, D11_DISK_WRITER means "acks" (a follower's small vote written on its own
+    loop); a value that is no mode stops the host at start, naming the modes, rather
+    than silently running (and measuring) another one."""
+    monkeypatch.delenv(host_module.DISK_WRITER_ENV, raising=False)
+    assert host_module.DISK_WRITER_DEFAULT == "acks"
+
+    async def writes_on_the_loop() -> bool:
+        disk = FileDisk(tmp_path / "a.disk", group_commit=True)
+        host = _hosted(_SyncThenSend, disk)
+        monkeypatch.setattr(host.transport, "send", lambda dst, msg: None)
+        await host.start()
+        deadline = time.monotonic() + WAIT_S
+        while disk.batches_durable < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        on_loop = disk.batches_durable == 1 and disk._writer is None
+        host.stop()
+        return on_loop
+
+    assert asyncio.run(writes_on_the_loop())
+
+    monkeypatch.setenv(host_module.DISK_WRITER_ENV, "ack")
+
+    async def refused() -> None:
+        host = _hosted(_SyncThenSend, FileDisk(tmp_path / "b.disk", group_commit=True))
+        with pytest.raises(ValueError, match="expected one of acks, thread, loop"):
+            await host.start()
+
+    asyncio.run(refused())
