@@ -94,6 +94,7 @@ def _ch6(backend: str, **fields: object) -> TestSpec:
 
 
 @pytest.mark.docker
+@pytest.mark.slow  # 8-16 s of wall time, little CPU: in .ci/run's named list
 def test_ch6_runs_in_containers_and_its_sidecars_decisions_reach_the_history() -> None:
     _docker_or_skip()
     result = run_test(_ch6("docker"))

@@ -182,6 +182,7 @@ def test_docker_a_message_the_node_does_not_handle_is_dropped_and_counted(
     assert rt.status("k1") == "up" and _incr(rt, 50, 0) is not None
 
 
+@pytest.mark.slow  # ~10 s of wall time, little CPU: in .ci/run's named list
 def test_a_container_that_hangs_up_yet_runs_as_the_engine_says_is_reaped(
     cluster: DockerRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
