@@ -198,6 +198,7 @@ def _run(
     on_progress: Callable[[float, float], None] | None,
     default_rate: bool = False,
 ) -> TestResult:
+    from reference.runtime.host import DiskWriterError
     from reference.runtime.process import RuntimeUsageError
     from reference.runtime.spec import SpecError
 
@@ -211,7 +212,7 @@ def _run(
         recorders = set(getattr(dep, "local_nodes", ()))
         staging.place(local=set(dep.roles.get("client", [])) | recorders)
         real.start()
-    except (SpecError, RuntimeUsageError, TimeoutError) as exc:
+    except (SpecError, RuntimeUsageError, DiskWriterError, TimeoutError) as exc:
         _log_boot_tails(real)  # the run's folder, with the node logs, goes with the error
         raise HarnessError(f"{spec.backend} backend: {_one_line(exc)}") from None
     targets = fault_targets(dep)

@@ -82,6 +82,10 @@ def bench_process(
 ) -> None:
     """The Paxos ledger on real processes: 3 replicas on loopback, committed transfers/s.
 
+    Who writes a replica's fsyncs: D11_DISK_WRITER=acks (the default: a small
+    vote on the node's own loop, the rest on its disk's writer thread), thread
+    (the writer thread always) or loop (the loop always).
+
     Exit status: 0 measured, 2 it could not measure (the reason is on stderr).
     """
     from reference.runtime.bench import (
@@ -90,6 +94,7 @@ def bench_process(
         compare_with_pgbench,
         run_bench,
     )
+    from reference.runtime.host import DiskWriterError, disk_writer_mode
 
     tuning = ReplicaTuning(
         window_slots=window_slots,
@@ -99,10 +104,11 @@ def bench_process(
         snapshot_every_slots=snapshot_every_slots,
     )
     try:
+        disk_writer_mode()  # a misspelt D11_DISK_WRITER: said here, before any node starts
         report = run_bench(
             seconds=seconds, clients=clients, batch=batch, fsync=fsync, tuning=tuning
         )
-    except BenchError as exc:
+    except (BenchError, DiskWriterError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if compare_pgbench:

@@ -100,6 +100,19 @@ DISK_WRITER_MODES = ("acks", "thread", "loop")
 LOOP_WRITE_BYTES_MAX = 2048  # a slot of 8 one-transfer requests is ~1.1 KB, of 8 x 8 ~4.6 KB
 
 
+class DiskWriterError(ValueError):
+    """DISK_WRITER_ENV names no mode: refused, rather than measuring another one."""
+
+
+def disk_writer_mode() -> str:
+    """Who writes a turn's syncs, as DISK_WRITER_ENV says (DISK_WRITER_DEFAULT unset)."""
+    mode = os.environ.get(DISK_WRITER_ENV, DISK_WRITER_DEFAULT)
+    if mode not in DISK_WRITER_MODES:
+        modes = ", ".join(DISK_WRITER_MODES)
+        raise DiskWriterError(f"{DISK_WRITER_ENV}={mode!r}: expected one of {modes}")
+    return mode
+
+
 def node_random(seed: int, node_id: str, incarnation: int) -> random.Random:
     """The node's stream: the simulator's own derivation, so a seed means the same here."""
     return stream(seed, f"node/{node_id}/{incarnation}")
@@ -372,10 +385,7 @@ class NodeHost:
 
     def _writes_here(self) -> Callable[[int, int], bool] | None:
         """What the disk asks at a turn's end: write its batches on this loop? (DISK_WRITER_ENV)"""
-        mode = os.environ.get(DISK_WRITER_ENV, DISK_WRITER_DEFAULT)
-        if mode not in DISK_WRITER_MODES:  # a typo must not silently measure another mode
-            modes = ", ".join(DISK_WRITER_MODES)
-            raise ValueError(f"{DISK_WRITER_ENV}={mode!r}: expected one of {modes}")
+        mode = disk_writer_mode()
         if mode == "loop":
             return lambda first, record_bytes: True
         if mode == "acks":

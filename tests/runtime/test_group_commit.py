@@ -423,7 +423,7 @@ def test_the_default_writer_is_acks_and_a_misspelt_one_is_refused(
 
     async def refused() -> None:
         host = _hosted(_SyncThenSend, FileDisk(tmp_path / "b.disk", group_commit=True))
-        with pytest.raises(ValueError, match="expected one of acks, thread, loop"):
+        with pytest.raises(host_module.DiskWriterError, match="expected one of acks, thread, loop"):
             await host.start()
 
     asyncio.run(refused())

@@ -264,6 +264,20 @@ def test_the_node_command_rejects_a_bad_config_with_one_line() -> None:
     assert "error: bad node config" in result.output and "Traceback" not in result.output
 
 
+def test_bench_process_refuses_a_misspelt_disk_writer_before_starting_a_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from tui.cli import app
+
+    monkeypatch.setenv("D11_DISK_WRITER", "ack")
+    result = CliRunner().invoke(app, ["bench", "process", "--seconds", "0.5"])
+    assert result.exit_code == 2
+    assert "error: D11_DISK_WRITER='ack': expected one of acks, thread, loop" in result.output
+    assert "transfers_per_s" not in result.output and "Traceback" not in result.output
+
+
 def test_bench_process_commits_transfers_on_real_processes() -> None:
     from reference.runtime.bench import run_bench
 
