@@ -42,6 +42,7 @@ __all__ = [
     "PARALLEL_MIN_EVENTS",
     "CheckError",
     "PendingChecks",
+    "end_children",
     "forks",
     "run_checks",
     "start_checks",
@@ -144,11 +145,7 @@ class PendingChecks(Generic[T]):
 
     def cancel(self) -> None:
         """End the checks still running (their verdicts are not wanted after all)."""
-        for conn, (_, child) in self._running.items():
-            child.terminate()
-            child.join()
-            conn.close()
-        self._running.clear()
+        end_children(self._running)
         self._waiting.clear()
 
     def _fork_more(self) -> None:
@@ -206,6 +203,16 @@ def _no_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def end_children(running: dict[Connection, tuple[T, BaseProcess]]) -> None:
+    """End every forked child in `running` (pipe -> (its name, its process)) and
+    close its pipe; `running` is left empty. Shared with the rehearsal's runs."""
+    for conn, (_, child) in running.items():
+        child.terminate()
+        child.join()
+        conn.close()
+    running.clear()
 
 
 def _child(check: Callable[[], object], send: Connection) -> None:

@@ -30,6 +30,8 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from checks.parallel import end_children
+
 __all__ = ["RunFailed", "Runs", "cores"]
 
 Queued = tuple[bool, Hashable, str, Callable[[], object]]
@@ -101,11 +103,7 @@ class Runs:
 
     def stop(self) -> None:
         """End every child still running (an error, or an interrupted rehearsal)."""
-        for conn, (_, child) in self._running.items():
-            child.terminate()
-            child.join()
-            conn.close()
-        self._running.clear()
+        end_children(self._running)
         self._queued.clear()
 
     def _start_more(self) -> None:
