@@ -24,7 +24,7 @@ def test_a_misspelt_chapter_module_is_an_error(monkeypatch: pytest.MonkeyPatch) 
 def test_a_chapter_module_without_a_stage_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chapters, "STAGE_MODULES", ("chapters.ch1_monolith", "chapters.metrics"))
     with pytest.raises(ImportError, match=re.escape("chapters.metrics is in STAGE_MODULES")):
-        chapters._Registry()["ch1"]
+        chapters._Registry()["ch2"]  # imported in order: ch1, then the one without
 
 
 def test_a_misspelt_command_module_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
