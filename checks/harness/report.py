@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -372,13 +373,24 @@ def _plots(ops: list[Operation], intervals: list[tuple[float, float, str]]) -> s
             )
     top.set_ylabel("completions/s")
     top.legend(loc="upper right")
-    points = latency_points(ops)
-    bottom.scatter(  # (arrays: matplotlib converts a list point by point)
-        np.array([t_s for t_s, _, _ in points], dtype=float),
-        np.array([latency_ms for _, latency_ms, _ in points], dtype=float),
-        s=2,
-        c=[COLOURS.get(kind, IN_FLIGHT) for _, _, kind in points],
-    )
+    # One marker line per outcome, not a scatter: Agg stamps a line's one
+    # marker at every point, where a scatter draws each point as a path of
+    # its own (a minute of chapter 4, 45,000 points: 0.8 s of the report's
+    # 1.7 s of CPU). Markers of the scatter's size (s=2: an area in pt²).
+    by_kind: dict[str, tuple[list[float], list[float]]] = {}
+    for t_s, latency_ms, kind in latency_points(ops):
+        xs_s, ys_ms = by_kind.setdefault(kind, ([], []))
+        xs_s.append(t_s)
+        ys_ms.append(latency_ms)
+    for kind, (xs_s, ys_ms) in by_kind.items():
+        bottom.plot(  # (arrays: matplotlib converts a list point by point)
+            np.array(xs_s, dtype=float),
+            np.array(ys_ms, dtype=float),
+            linestyle="none",
+            marker="o",
+            markersize=math.sqrt(2),
+            color=COLOURS.get(kind, IN_FLIGHT),
+        )
     bottom.set_yscale("log")
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel("time (s)")
