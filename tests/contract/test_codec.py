@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given
@@ -237,36 +237,102 @@ def test_a_well_typed_message_decodes_and_a_float_field_takes_an_int() -> None:
     assert decode(_with("anything", '{"$t":[1,[2]]}')).anything == (1, [2])
 
 
-@pytest.mark.parametrize(
-    ("field", "raw_value"),
-    [
-        ("count", "1.5"),  # an int field: not a float
-        ("count", "true"),  # bool is no int
-        ("count", '"3"'),
-        ("count", "null"),
-        ("ratio", "true"),
-        ("ratio", "1e999"),  # parses as inf, which no encoder writes
-        ("ratio", "-1e999"),
-        ("flag", "1"),  # 1 is no bool
-        ("name", "7"),
-        ("pair", '[1, "a"]'),  # a list where a tuple belongs
-        ("pair", '{"$t":[1]}'),  # a tuple of the wrong length
-        ("pair", '{"$t":["a","a"]}'),
-        ("ids", '{"$t":[1,true]}'),
-        ("by_name", '{"a":"1"}'),
-        ("by_name", '{"$d":[[1,1]]}'),  # a key of the wrong type
-        (
-            "inner",
-            '{"$m":"test.Outer","f":["o",{"$m":"test.Inner","f":[1,{"$s":[]}]},{"$t":[]},{}]}',
-        ),  # another message
-        ("inner", '{"$m":"test.Inner","f":[true,{"$s":[]}]}'),  # nested: checked too
-        ("mode", "2"),  # not a member's value
-        ("mode", "true"),
-    ],
-)
+WRONG_FIELDS = [
+    ("count", "1.5"),  # an int field: not a float
+    ("count", "true"),  # bool is no int
+    ("count", '"3"'),
+    ("count", "null"),
+    ("ratio", "true"),
+    ("ratio", "1e999"),  # parses as inf, which no encoder writes
+    ("ratio", "-1e999"),
+    ("flag", "1"),  # 1 is no bool
+    ("name", "7"),
+    ("pair", '[1, "a"]'),  # a list where a tuple belongs
+    ("pair", '{"$t":[1]}'),  # a tuple of the wrong length
+    ("pair", '{"$t":["a","a"]}'),
+    ("ids", '{"$t":[1,true]}'),
+    ("by_name", '{"a":"1"}'),
+    ("by_name", '{"$d":[[1,1]]}'),  # a key of the wrong type
+    (
+        "inner",
+        '{"$m":"test.Outer","f":["o",{"$m":"test.Inner","f":[1,{"$s":[]}]},{"$t":[]},{}]}',
+    ),  # another message
+    ("inner", '{"$m":"test.Inner","f":[true,{"$s":[]}]}'),  # nested: checked too
+    ("mode", "2"),  # not a member's value
+    ("mode", "true"),
+]
+
+
+@pytest.mark.parametrize(("field", "raw_value"), WRONG_FIELDS)
 def test_a_field_of_the_wrong_type_is_refused(field: str, raw_value: str) -> None:
     with pytest.raises(CodecError, match=r"wrong type"):
         decode(_with(field, raw_value))
+
+
+# -- the fast decoder (orjson) and the standard one agree ------------------------------
+
+
+@contextlib.contextmanager
+def _standard_decoder_only() -> Iterator[None]:
+    saved, codec._ORJSON_LOADS = codec._ORJSON_LOADS, None
+    try:
+        yield
+    finally:
+        codec._ORJSON_LOADS = saved
+
+
+def _outcome(raw: bytes) -> tuple[str, object]:
+    try:
+        value = decode_value(raw)
+    except CodecError as exc:
+        return "error", str(exc)
+    return type(value).__name__, value
+
+
+@given(values)
+def test_the_fast_and_the_standard_decoder_make_the_same_value(value: object) -> None:
+    raw = encode_value(value)
+    with _standard_decoder_only():
+        standard = _outcome(raw)
+    assert _outcome(raw) == standard
+
+
+@pytest.mark.parametrize(("field", "raw_value"), WRONG_FIELDS)
+def test_the_fast_decoder_refuses_in_the_standard_decoders_words(
+    field: str, raw_value: str
+) -> None:
+    raw = _with(field, raw_value)
+    with _standard_decoder_only():
+        standard = _outcome(raw)
+    assert standard[0] == "error"
+    assert _outcome(raw) == standard
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[18446744073709551616]",  # orjson reads these as floats
+        b"[-9223372036854775809]",
+        b'{"$t":[18446744073709551616,1.5]}',
+        b'["\\ud800"]',  # a lone surrogate: orjson refuses it
+        b"[NaN]",
+        b' {"a": 1} ',
+        b'{"a":1,"a":2}',
+    ],
+)
+def test_what_orjson_reads_otherwise_is_read_by_the_standard_decoder(raw: bytes) -> None:
+    with _standard_decoder_only():
+        standard = _outcome(raw)
+    assert _outcome(raw) == standard
+
+
+def test_big_integers_stay_integers_in_every_kind_of_field() -> None:
+    big = 1 << 64
+    assert decode_value(encode_value([big, -big])) == [big, -big]
+    message = dataclasses.replace(GOOD, ratio=big, anything=(big,), ids=(big,))
+    decoded = decode(encode(message))
+    assert decoded == message
+    assert type(decoded.ratio) is int and type(decoded.anything[0]) is int
 
 
 def test_an_integer_too_long_to_convert_is_a_codec_error_not_a_value_error() -> None:

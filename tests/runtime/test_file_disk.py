@@ -205,14 +205,19 @@ def test_a_put_of_a_message_shares_its_bytes_with_the_wire(tmp_path: Path) -> No
     from reference.disk.file import encode_write
     from reference.paxos.messages import Accept
 
-    accept = Accept((2, "n1"), 1, 7, (("r1", ("put", "x", 1)), ("r2", ("put", "y", 2))), 6)
+    # Big enough to be remembered (codec.KNOWN_BYTES_MIN): a batch of requests.
+    batch = tuple((f"r{i}", ("put", f"x{i}", i)) for i in range(20))
+    accept = Accept((2, "n1"), 1, 7, batch, 6)
     op = ("put", "paxos/acc/000000000007", accept)
     record = encode_write(op)  # put first (the leader's vote), then sent
     assert record == encode_value(list(op))
     wire = encode(accept)
     assert record == b'["put","paxos/acc/000000000007",' + wire + b"]"
     assert encode(accept) is wire  # remembered: the disk and every peer share one encoding
-    received = decode(b'{"$m":"paxos.Accept", "f":[{"$t":[2,"n1"]},1,7,{"$t":[]},6]}')
+    requests = ",".join(f'{{"$t":["r{i}",{{"$t":["put","x",{i}]}}]}}' for i in range(20))
+    received = decode(
+        b'{"$m":"paxos.Accept", "f":[{"$t":[2,"n1"]},1,7,{"$t":[%s]},6]}' % requests.encode()
+    )
     spliced = encode_write(("put", "k", received))
     assert b'"$m":"paxos.Accept", "f"' in spliced  # the peer's own bytes, spacing and all
     disk = FileDisk(tmp_path / "d", fsync=False)
