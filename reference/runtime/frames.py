@@ -6,6 +6,11 @@ A frame on the wire is
 
 where the tag is present when the cluster has a secret (a runtime always
 makes one: ProcessRuntime, DockerRuntime; only unit tests go without).
+On a link between peers the payload is a bundle, every message a turn of
+the sender's loop sent that peer, each `u32 big-endian length | message`
+(`bundle`, `unbundle`): one tag, one frame, for all of them. A leader
+answers a slot's worth of clients at once, and a tag is a microsecond or
+two at each end.
 Every connection starts with a handshake:
 
 1. the acceptor sends a raw challenge frame: 16 random bytes (a nonce);
@@ -34,6 +39,7 @@ from reference.codec import CodecError, decode_value, encode_value
 MAX_FRAME_BYTES_DEFAULT = 1 << 20  # 1 MiB: a batch of messages, never a whole database
 NONCE_BYTES = 16
 MAC_BYTES = 32
+BUNDLE_ITEM_BYTES = 4  # each message's length, in a bundle
 HANDSHAKE_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 1.0  # a SYN into a cut link would otherwise wait minutes
 # Abort a connection whose sent bytes go unacknowledged this long (a cut link):
@@ -146,6 +152,44 @@ class Session:
             start = body_start + body_len
         del buffer[:start]
         return payloads
+
+
+def bundle(payloads: list[bytes], max_bytes: int) -> list[bytes]:
+    """Payloads packed into as few bundles of at most `max_bytes` each as their order allows.
+
+    A payload longer than `max_bytes - BUNDLE_ITEM_BYTES` gets no bundle: the
+    sender checks that beforehand (`_Link.send`).
+    """
+    bundles: list[bytes] = []
+    parts: list[bytes] = []
+    size = 0
+    for payload in payloads:
+        item_bytes = _LENGTH.size + len(payload)
+        if parts and size + item_bytes > max_bytes:
+            bundles.append(b"".join(parts))
+            parts, size = [], 0
+        parts.append(_LENGTH.pack(len(payload)))
+        parts.append(payload)
+        size += item_bytes
+    if parts:
+        bundles.append(b"".join(parts))
+    return bundles
+
+
+def unbundle(body: bytes) -> list[bytes]:
+    """The payloads of one bundle; FrameError unless its lengths tile it exactly."""
+    payloads: list[bytes] = []
+    start, end = 0, len(body)
+    while start < end:
+        if end - start < _LENGTH.size:
+            raise FrameError("malformed bundle: a torn length")
+        (length,) = _LENGTH.unpack_from(body, start)
+        start += _LENGTH.size
+        if length > end - start:
+            raise FrameError(f"malformed bundle: an item of {length} bytes, {end - start} left")
+        payloads.append(body[start : start + length])
+        start += length
+    return payloads
 
 
 def _hmac_pads(secret: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:

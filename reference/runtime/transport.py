@@ -386,7 +386,7 @@ class Transport:
             if not chunk:
                 raise asyncio.IncompleteReadError(bytes(buffer), None)
             buffer += chunk
-            for payload in session.take("dialer", buffer):
+            for payload in _payloads(src, session.take("dialer", buffer)):
                 try:
                     msg = decode(payload)
                 except CodecError as exc:
@@ -400,6 +400,16 @@ class Transport:
                     await waiting
 
 
+def _payloads(src: str, bundles: list[bytes]) -> list[bytes]:
+    """The messages of the bundles `src` sent, in order (see frames.bundle)."""
+    try:
+        if len(bundles) == 1:
+            return frames.unbundle(bundles[0])
+        return [payload for body in bundles for payload in frames.unbundle(body)]
+    except FrameError as exc:
+        raise FrameError(f"malformed frame from {src}: {exc}") from None
+
+
 class _Link:
     """The outgoing connection to one peer, dialed lazily, redialed with backoff."""
 
@@ -407,9 +417,10 @@ class _Link:
         self._transport = transport
         self._dst = dst
         self._queue: deque[bytes] = deque()
-        # Frames sealed during this turn of the loop, written together at its
-        # end: one write (one system call, one wake-up of the peer) for all
-        # that a handler sent this peer, not one each.
+        # Messages sent during this turn of the loop, sealed together at its
+        # end: one frame (one tag: frames.bundle) in one write (one system
+        # call, one wake-up of the peer) for all that a handler sent this
+        # peer, not one each.
         self._corked: list[bytes] = []
         self._corked_session: Session | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -419,15 +430,15 @@ class _Link:
 
     def send(self, payload: bytes) -> None:
         stats = self._transport._stats(self._dst)
-        limit = self._transport.config.max_frame_bytes - frames.MAC_BYTES
-        if len(payload) > limit:
+        config = self._transport.config
+        if len(payload) > config.max_frame_bytes - frames.MAC_BYTES - frames.BUNDLE_ITEM_BYTES:
             # Sim has no such bound, so this is not the node's fault: drop it, loudly.
             stats.dropped_full += 1
             self._transport._log.error(
                 "dropped a %d-byte message to %s: over the %d-byte frame limit",
                 len(payload),
                 self._dst,
-                self._transport.config.max_frame_bytes,
+                config.max_frame_bytes,
             )
             return
         if self._writer is not None and self._session is not None and not self._writer.is_closing():
@@ -437,7 +448,7 @@ class _Link:
             if not self._corked:
                 self._corked_session = self._session
                 asyncio.get_running_loop().call_soon(self._uncork)
-            self._corked.append(self._seal(payload))
+            self._corked.append(payload)
             stats.sent += 1
             return
         if len(self._queue) >= LINK_QUEUE_FRAMES_MAX:
@@ -450,7 +461,7 @@ class _Link:
     def _uncork(self) -> None:
         corked, self._corked = self._corked, []
         writer = self._writer
-        # Sealed for this session only: after a redial they are lost, as
+        # Sent on this session only: after a redial they are lost, as
         # frames written into a dropped connection are.
         if (
             corked
@@ -458,11 +469,16 @@ class _Link:
             and not writer.is_closing()
             and self._session is self._corked_session
         ):
-            writer.write(b"".join(corked))
+            writer.write(self._seal(corked))
 
-    def _seal(self, payload: bytes) -> bytes:
-        assert self._session is not None
-        return self._session.seal("dialer", payload)  # send() checked the size
+    def _seal(self, payloads: list[bytes]) -> bytes:
+        """The frames carrying `payloads`, bundled (send() checked each one's size)."""
+        session = self._session
+        assert session is not None
+        max_bundle_bytes = session.max_frame_bytes - frames.MAC_BYTES
+        return b"".join(
+            session.seal("dialer", bundled) for bundled in frames.bundle(payloads, max_bundle_bytes)
+        )
 
     def _flush_queue(self, writer: asyncio.StreamWriter) -> None:
         """What waited for the connection, in one write, or dropped if it is lost already.
@@ -478,10 +494,10 @@ class _Link:
         if writer.is_closing():  # lost between the handshake and now
             stats.dropped_down += self.drop_queued()
             return
-        sealed = [self._seal(payload) for payload in self._queue]
+        queued = list(self._queue)
         self._queue.clear()
-        writer.write(b"".join(sealed))
-        stats.sent += len(sealed)
+        writer.write(self._seal(queued))
+        stats.sent += len(queued)
 
     def drop_queued(self) -> int:
         dropped = len(self._queue)

@@ -122,3 +122,18 @@ def test_factories_cross_processes_by_name_only() -> None:
         NodeSpec("no_colon")
     with pytest.raises(SpecError, match="cannot import"):
         NodeSpec("no.such.module:f").resolve()
+
+
+def test_a_bundle_carries_messages_in_order_within_the_frame_limit() -> None:
+    payloads = [b"one", b"", b"x" * 50, b"two"]
+    assert frames.unbundle(frames.bundle(payloads, 1024)[0]) == payloads
+    small = frames.bundle(payloads, 60)  # the 50-byte payload fills a bundle of its own
+    assert [frames.unbundle(b) for b in small] == [[b"one", b""], [b"x" * 50], [b"two"]]
+    assert all(len(b) <= 60 for b in small)
+    assert frames.bundle([], 1024) == []
+
+
+@pytest.mark.parametrize("body", [b"\x00\x00\x00", b"\x00\x00\x00\x05abc", b"\x00\x00\x00\x01ab"])
+def test_a_bundle_whose_lengths_do_not_tile_it_is_refused(body: bytes) -> None:
+    with pytest.raises(FrameError, match="malformed bundle"):
+        frames.unbundle(body)

@@ -48,12 +48,13 @@ def _counted(rt: ProcessRuntime, req_id: int, amount: int) -> int | None:
 async def _send_raw(
     addr: tuple[str, int], cluster: str, secret: bytes | None, payload: bytes
 ) -> bytes:
-    """Dial as a peer, send one sealed frame of raw bytes; what the node answers (EOF)."""
+    """Dial as a peer, send one sealed frame of raw bytes (a bundle of one); what the
+    node answers (EOF)."""
     reader, writer, session = await frames.dial(
         *addr, frames.Hello("peer", "client", cluster), secret, 1 << 20
     )
     try:
-        writer.write(session.seal("dialer", payload))
+        writer.write(session.seal("dialer", frames.bundle([payload], 1 << 20)[0]))
         await writer.drain()
         return await asyncio.wait_for(reader.read(), 5.0)  # the node closes on a bad frame
     except ConnectionError:  # closed before our frame was even written

@@ -166,7 +166,7 @@ async def _attack(addr: tuple[str, int], cluster: str) -> None:
     reader, writer, nonce = await challenge()
     writer.write((1 << 31).to_bytes(4, "big"))
     await finish(reader, writer)
-    # 3. With the secret, a proper hello, then a frame that is no message.
+    # 3. With the secret, a proper hello, then a frame that is no bundle of messages.
     reader, writer, session = await frames.dial(
         *addr, frames.Hello("peer", "confused", cluster), SECRET, 1 << 20
     )
@@ -181,7 +181,7 @@ async def _attack(addr: tuple[str, int], cluster: str) -> None:
     reader, writer, session = await frames.dial(
         *addr, frames.Hello("peer", "future", cluster), SECRET, 1 << 20
     )
-    writer.write(session.seal("dialer", encode_value({"x": 1})))
+    writer.write(session.seal("dialer", frames.bundle([encode_value({"x": 1})], 1 << 20)[0]))
     await finish(reader, writer)
 
 
