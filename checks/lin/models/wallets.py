@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +138,20 @@ def _spans(payments: list[_Payment]) -> dict[str, list[tuple[int, float]]]:
     return spans
 
 
+def _reaches(spans: dict[str, list[tuple[int, float]]]) -> dict[str, tuple[list[int], list[float]]]:
+    """Each wallet's payments' invokes, sorted, and their reach: reach[i] is
+    the latest end among payments 0..i."""
+    by_wallet: dict[str, tuple[list[int], list[float]]] = {}
+    for wallet, span in spans.items():
+        span.sort()
+        reach, top = [], -math.inf
+        for _, end in span:
+            top = max(top, end)
+            reach.append(top)
+        by_wallet[wallet] = ([i for i, _ in span], reach)
+    return by_wallet
+
+
 @dataclass
 class _Payment:
     """One transfer id's attempts, as one operation on its wallet."""
@@ -222,14 +237,7 @@ def _kept_reads(
     one value. Of the reads in one quiet spell that show the same value, the
     first says all the others would; the rest are left out.
     """
-    by_wallet: dict[str, tuple[list[int], list[float]]] = {}
-    for wallet, span in spans.items():
-        span.sort()
-        reach, top = [], -math.inf  # reach[i]: the latest end among payments 0..i
-        for _, end in span:
-            top = max(top, end)
-            reach.append(top)
-        by_wallet[wallet] = ([i for i, _ in span], reach)
+    by_wallet = _reaches(spans)
     # account -> (its wallet, its payments' invokes, reach); None: not a wallet.
     # A read names every account: each is sorted out once, not once a read.
     wallets: dict[object, tuple[str, list[int], list[float]] | None] = {}
@@ -260,6 +268,59 @@ def _kept_reads(
 
 
 # --8<-- [end:wallet-projection]
+
+
+def _read_rows(
+    reads: list[Operation],
+    is_wallet: Callable[[str], bool],
+    spans: dict[str, list[tuple[int, float]]],
+) -> dict[str, list[_Row]] | None:
+    """`_kept_reads` as each wallet's rows (see `wallet_parts`), wallet by wallet.
+
+    The same reads kept, but worked out one wallet at a time over the
+    column of its balances, the columns taken out of the reads in C
+    (`itemgetter`, `zip`): the other share's wallets and the merchants are
+    never looked at, and a wallet's payments stay at hand. Wallets come in
+    the order `_kept_reads` first yields them (the first read names each
+    one). None when the reads do not all name the same accounts, or a
+    wallet's balance is not an integer.
+    """
+    values = [_read_value(op) for op in reads]
+    if not values:
+        return {}
+    named = values[0].keys()
+    if any(value.keys() != named for value in values):
+        return None
+    accounts = [a for a in named if is_wallet(str(a))]
+    names = [str(a) for a in accounts]
+    if not accounts or len(set(names)) != len(names):
+        return {} if not accounts else None
+    pick = operator.itemgetter(*accounts)  # (of one account: its balance, not a tuple)
+    one = len(accounts) == 1
+    columns = [tuple(map(pick, values))] if one else zip(*map(pick, values), strict=True)
+    began = [op.invoke.index for op in reads]
+    ended = [-1 if op.completion is None else op.completion.index for op in reads]  # (none is)
+    who = [f"{op.process}/" for op in reads]
+    by_wallet = _reaches(spans)
+    rows: dict[str, list[_Row]] = {}
+    for wallet, balances in zip(names, columns, strict=True):
+        invokes, reach = by_wallet.get(wallet, ([], []))
+        last = len(invokes)
+        ask = (READ, (wallet,))
+        seen: set[tuple[int, int]] = set()  # (spell, balance) already read
+        kept: list[_Row] = []
+        for r, cents in enumerate(balances):
+            if type(cents) is not int:
+                return None
+            b, e = began[r], ended[r]
+            spell = bisect.bisect_left(invokes, b)  # payments invoked before the read
+            if (spell == last or invokes[spell] > e) and (spell == 0 or reach[spell - 1] < b):
+                if (spell, cents) in seen:
+                    continue  # quiet, and this balance read there already
+                seen.add((spell, cents))
+            kept.append((b, who[r] + wallet, READ, ask, ((wallet, cents),), e))
+        rows[wallet] = kept
+    return rows
 
 
 def _is_full_read(op: Operation) -> bool:
@@ -297,22 +358,9 @@ def wallet_parts(
     reads = [op for op in ops if _is_full_read(op)]
     # wallet -> (invoke, process, f, input, output, return) of its calls, as
     # the model's `prepare` reads the projected operations
-    rows: dict[str, list[_Row]] = {}
-    for op, wallet, cents in _kept_reads(reads, is_wallet, _spans(payments)):
-        done = op.completion
-        assert done is not None
-        if type(cents) is not int:
-            return None
-        got = ((wallet, cents),)
-        row: _Row = (
-            op.invoke.index,
-            f"{op.process}/{wallet}",
-            READ,
-            (READ, (wallet,)),
-            got,
-            done.index,
-        )
-        rows.setdefault(wallet, []).append(row)
+    rows = _read_rows(reads, is_wallet, _spans(payments))
+    if rows is None:
+        return None
     for p in payments:
         v = p.invoke.value
         wallet, cents = v["from"], v["amount"]
@@ -323,12 +371,13 @@ def wallet_parts(
         row = (p.invoke.index, f"{v['id']}/{wallet}", TRANSFER, inp, out, ret)
         rows.setdefault(wallet, []).append(row)
     parts = []
+    new = tuple.__new__
     for wallet, calls in rows.items():
         calls.sort()  # by invoke (one each), as `split` orders a part
         paid = any(f == TRANSFER for _, _, f, _, _, _ in calls)
         key = (wallet, f"{wallet}>out") if paid else (wallet,)  # the accounts its calls name
-        local = [
-            Call(k, process, f, inp, out, invoke, ret)
+        local = [  # (`tuple.__new__`: a Call built without its class's keyword handling)
+            new(Call, (k, process, f, inp, out, invoke, ret, None))
             for k, (invoke, process, f, inp, out, ret) in enumerate(calls)
         ]
         parts.append(Part(key, local, model.init_part(key)))
