@@ -59,7 +59,7 @@ checkers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -83,6 +83,7 @@ from chapters.capstone.pipeline import (
     LOAD_TEST_SHARE,
     VIEWS,
     PipelineQueue,
+    View,
     check_pipeline,
     lanes_of,
     pipeline_figures,
@@ -201,31 +202,35 @@ class CapstoneDeployment(Deployment):
         """Every part's history and the capstone's own events, in time order; each
         event's `extra["part"]` names its part ("" for the capstone's own), and
         a client's numbered process is prefixed with its part's name."""
-        key = (len(self._own), *(len(p.history) for p in self.parts.values()))
+        key = self._history_key()
         if self._merged is not None and self._merged[0] == key:
             return self._merged[1]
-        tagged: list[tuple[float, int, int, Event, str]] = []
-        for rank, (name, part) in enumerate([("", None), *self.parts.items()]):
-            events = self._own if part is None else part.history
-            tagged += [(e.time_ms, rank, e.index, e, name) for e in events]
-        tagged.sort(key=lambda t: (t[0], t[1], t[2]))
         # Each part numbers its clients' processes from the same start: in one
         # history they are told apart by their part ("cells/1000000"), and the
         # original is kept to give each part's checkers back their own. Named
         # processes ("nemesis", "trace", "broker") are one part's each, or the
         # history's own kind of event, and keep their names.
-        merged = [
-            _moved(e, i, e.process, {**e.extra, "part": name})
-            if not name or not isinstance(e.process, int)
-            else _moved(e, i, f"{name}/{e.process}", {**e.extra, "part": name, "pid": e.process})
-            for i, (_, _, _, e, name) in enumerate(tagged)
-        ]
+        in_order = self._in_order()
+        merged = [_merged_event(e, i, name) for i, (_, _, _, e, name) in enumerate(in_order)]
         self._merged = (key, merged)
         return merged
 
     @history.setter
     def history(self, events: list[Event]) -> None:
         self._own = events
+
+    def _history_key(self) -> tuple[int, ...]:
+        return (len(self._own), *(len(p.history) for p in self.parts.values()))
+
+    def _in_order(self) -> list[tuple[float, int, int, Event, str]]:
+        """Every event of the parts and the capstone's own, in the merged history's
+        order (time, then part, then the part's own order), with its part's name."""
+        tagged: list[tuple[float, int, int, Event, str]] = []
+        for rank, (name, part) in enumerate([("", None), *self.parts.items()]):
+            events = self._own if part is None else part.history
+            tagged += [(e.time_ms, rank, e.index, e, name) for e in events]
+        tagged.sort(key=lambda t: (t[0], t[1], t[2]))
+        return tagged
 
     @property  # type: ignore[override]
     def timeline(self) -> list[tuple[float, str, str]]:
@@ -263,32 +268,50 @@ class CapstoneDeployment(Deployment):
     def part_history(self, name: str, merged: list[Event] | None = None) -> list[Event]:
         """What part `name`'s checkers read: its events (from `merged`, a history
         this deployment wrote, or its own) with the capstone's, re-indexed."""
-        if merged is None:
-            merged = self.history
         # The pipeline's parts also read what of the other's events is theirs
         # (pipeline.VIEWS: chapter 4 the settlements, chapter 5 the reads).
         other, view = VIEWS.get(name, ("", None))
         if other not in self.parts:
             view = None
+        if merged is None:
+            if self._merged is None or self._merged[0] != self._history_key():
+                return self._part_history_unmerged(name, other, view)
+            merged = self.history
         # One pass, each event's `extra` copied once (a rehearsal level's queue part
         # is nearly the whole history: 635,000 events in 20 simulated s).
         out: list[Event] = []
         for e in merged:
-            extra = e.extra
-            part = extra.get("part", "")
+            part = e.extra.get("part", "")
             if part and part != name:
                 if part != other or view is None:
                     continue
                 seen = view(e)
                 if seen is None:
                     continue
-                e, extra = seen, seen.extra
-            mine = dict(extra)
+                e = seen
+            out.append(_taken_apart(e, len(out)))
+        return out
+
+    def _part_history_unmerged(self, name: str, other: str, view: View | None) -> list[Event]:
+        """`part_history(name)` without the merged history: the same events, made
+        from the parts' own, in the merged order. A forked checker of one part
+        need not merge the whole history first (a 60 s 2x level: two million
+        events, 7 s of CPU), nor read the one its parent merges meanwhile."""
+        out: list[Event] = []
+        for i, (_, _, _, e, part) in enumerate(self._in_order()):
+            if part and part != name:
+                if part != other or view is None:
+                    continue
+                seen = view(_merged_event(e, i, part))
+                if seen is not None:
+                    out.append(_taken_apart(seen, len(out)))
+                continue
+            # What merging it, then taking it apart, would give.
+            mine = dict(e.extra)
             mine.pop("part", None)
-            process = mine.pop("pid", e.process)
-            # Numbered anew for the part's checkers; where a reader finds the event
-            # is its line in the whole run's history.jsonl (a witness says it).
-            mine["line"] = e.index + 1
+            pid = mine.pop("pid", e.process)
+            mine["line"] = i + 1
+            process = e.process if part and isinstance(e.process, int) else pid
             out.append(Event(e.type, process, e.f, e.value, e.time_ms, len(out), mine))
         return out
 
@@ -315,30 +338,58 @@ class CapstoneDeployment(Deployment):
         side in forked processes (checks.parallel), with the same verdicts."""
         return self.checks_begun(history)()
 
-    def checks_begun(self, history: list[Event] | None = None) -> Callable[[], dict[str, Verdict]]:
+    def checks_begun(
+        self, history: list[Event] | None = None, *, forked: Collection[str] | None = None
+    ) -> Callable[[], dict[str, Verdict]]:
         """`run_checks` begun: its jobs are forked now (on a long history); the
         function returned waits for them and gives the verdicts. In between the
         caller may work out figures of its own (the rehearsal's links) while the
-        checkers run."""
-        from checks.parallel import start_checks
+        checkers run.
 
-        merged = self.history if history is None else history
+        `forked`: only these jobs (parts by name, "" the night's own) go to
+        forked processes, the others run here when the verdicts are asked for
+        (None: every job forked). Every process that reads a history its parent
+        built copies the pages it reads (copy-on-write: each reference counted
+        is a write), so on a heap of gigabytes a fork costs as much CPU as its
+        checker: one forked job beside this process copies each page once,
+        three copy it three times (`rehearsal._level`)."""
+        from checks.parallel import PendingChecks, forks, start_checks
+
         jobs: dict[str, Callable[[], dict[str, Verdict]]] = {
-            "": partial(self._own_verdicts, merged)
+            "": partial(self._own_verdicts, history)
         }
         for name in self.parts:
             jobs[name] = partial(self._part_verdicts, name, history)
-        pending = start_checks(jobs, len(merged))
+        here: dict[str, Callable[[], dict[str, Verdict]]] = {}
+        if forked is None:
+            merged = self.history if history is None else history
+            pending = start_checks(jobs, len(merged))
+        else:
+            # Forked before the history is merged here: a forked part's checkers make
+            # their part's history from the parts' own (`part_history`) while this
+            # process merges the whole, for its own jobs and the caller's figures.
+            events = sum(self._history_key()) if history is None else len(history)
+            parallel = forks(events, len(jobs))
+            away = {n: job for n, job in jobs.items() if parallel and n in forked}
+            here = {n: job for n, job in jobs.items() if n not in away}
+            pending = PendingChecks(away, parallel)
 
         def verdicts() -> dict[str, Verdict]:
             out: dict[str, Verdict] = {}
+            try:
+                for job in here.values():
+                    out |= job()
+            except BaseException:
+                pending.cancel()  # a checker raised: the forked ones' verdicts no longer matter
+                raise
             for part in pending.wait().values():
                 out |= part
             return {name: out[name] for name in self.checks if name in out}
 
         return verdicts
 
-    def _own_verdicts(self, merged: list[Event]) -> dict[str, Verdict]:
+    def _own_verdicts(self, history: list[Event] | None) -> dict[str, Verdict]:
+        merged = self.history if history is None else history
         with paired_once():
             own = OWN_CHECKS | self.whole_checks
             return {check: fn(merged) for check, fn in own.items() if check in self.checks}
@@ -1031,6 +1082,24 @@ def _unsplit(dep: CapstoneDeployment, name: str, check: str) -> Callable[[list[E
 
 
 STAGE = CapstoneStage()
+
+
+def _merged_event(e: Event, index: int, part: str) -> Event:
+    """Part `part`'s event `e` at `index` of the merged history ("": the capstone's own)."""
+    if not part or not isinstance(e.process, int):
+        return _moved(e, index, e.process, {**e.extra, "part": part})
+    return _moved(e, index, f"{part}/{e.process}", {**e.extra, "part": part, "pid": e.process})
+
+
+def _taken_apart(e: Event, index: int) -> Event:
+    """A merged history's event `e` as its part's checkers read it, at
+    `index`: its own process again, numbered anew; where a reader finds the event
+    is its line in the whole run's history.jsonl (a witness says it)."""
+    mine = dict(e.extra)
+    mine.pop("part", None)
+    process = mine.pop("pid", e.process)
+    mine["line"] = e.index + 1
+    return Event(e.type, process, e.f, e.value, e.time_ms, index, mine)
 
 
 def _moved(e: Event, index: int, process: int | str, extra: Mapping[str, object]) -> Event:
