@@ -1,9 +1,9 @@
 """The `d11` command: one root, with each area registering its own commands.
 
 Every area of the repository keeps its commands next to its code, in a module
-with `register(app, bench)`; this root only gathers them. Heavy imports
-(textual, matplotlib, docker) happen inside the commands, so `d11 --help`
-stays fast.
+with `register(app, bench)`; this root only gathers them: `d11 WORD` imports
+only the modules registering WORD. Heavy imports (textual, matplotlib, docker)
+happen inside the commands, so `d11 --help` stays fast.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
+from typer.models import CommandInfo, TyperInfo
 
 from chapters import get_stage
 from checks.harness.contract import use_stages
@@ -98,7 +99,7 @@ class _HelpTable(Table):
 _OPTION_NAMES = re.compile(r"--?[\w-]+(,--?[\w-]+)*")  # "--fsync", "--json,-j"
 setattr(typer.rich_utils, "Table", _HelpTable)  # noqa: B010 (typer builds its help tables with it)
 
-app = typer.Typer(
+_app = typer.Typer(
     name="d11",
     cls=_OneLineErrors,
     help="Double 11, built to be read: run, break and check a payment platform.",
@@ -107,36 +108,84 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 bench = typer.Typer(help="Benchmarks: each prints its figure and the ratio to its comparison.")
-app.add_typer(bench, name="bench", no_args_is_help=True)
+_app.add_typer(bench, name="bench", no_args_is_help=True)
 
-# Modules holding `register(app, bench)`, in the order their commands appear.
-COMMAND_MODULES = (
-    "reference.sim.cli",  # d11 sim ..., d11 bench sim
-    "reference.traffic.cli",  # d11 traffic
-    "chapters.cli",  # d11 run, d11 bench cells
-    "chapters.ch6_degrade.cli",  # d11 bench degrade
-    "chapters.ch7_rehearsal.cli",  # d11 rehearse
-    "checks.cli",  # d11 check lin, d11 bench checker
-    "checks.cli_checkers",  # d11 check bank|ledger|txn|delivery
-    "checks.harness.cli",  # d11 test, d11 hunt, d11 replay
-    "checks.zoo",  # d11 zoo
-    "reference.ledger.cli",  # d11 bench ledger
-    "reference.mq.cli",  # d11 bench mq
-    "reference.runtime.cli",  # d11 node (process backend), d11 bench process
-    "tui.commands",  # d11 tui
-    "learn.cli",  # d11 learn ...
-)
+# Modules holding `register(app, bench)`, in the order their commands appear,
+# each with the words it registers ("bench X" for `d11 bench X`). `d11 WORD`
+# imports only the modules naming WORD (`d11 test` needs neither the queue's
+# broker nor the zoo's explorer); tests/platform/test_start_up.py checks the
+# words against what each module registers.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "reference.sim.cli": ("sim", "bench sim"),
+    "reference.traffic.cli": ("traffic",),
+    "chapters.cli": ("run", "bench cells"),
+    "chapters.ch6_degrade.cli": ("degrade", "bench degrade"),
+    "chapters.ch7_rehearsal.cli": ("rehearse", "bench rehearsal"),
+    "checks.cli": ("check", "bench checker"),
+    "checks.cli_checkers": ("check",),  # bank|ledger|txn|delivery, in checks.cli's group
+    "checks.harness.cli": ("test", "hunt", "replay", "bench chapter"),
+    "checks.zoo": ("zoo",),
+    "reference.ledger.cli": ("bench ledger",),
+    "reference.mq.cli": ("bench mq",),
+    "reference.runtime.cli": ("node", "bench process"),
+    "tui.commands": ("tui",),
+    "learn.cli": ("learn",),
+}
+
+_registered: set[str] = set()
+_rank_of_entry: dict[int, int] = {}  # id(command or group info) -> its module's place
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
+def _register(names: list[str]) -> None:
+    """Import the command modules `names` (those not yet in) and let them register.
+
+    A module registered later still lists its commands in `COMMAND_MODULES`
+    order, so --help reads the same whichever command came first."""
+    rank = {name: i for i, name in enumerate(COMMAND_MODULES)}
+    lists: list[list[CommandInfo] | list[TyperInfo]] = [_app.registered_commands]
+    lists += [_app.registered_groups, bench.registered_commands, bench.registered_groups]
+    for name in names:
+        if name in _registered:
+            continue
         # A misspelt or missing module fails here, at start-up: never a command
         # that silently is not there.
         module = importlib.import_module(name)
-        module.register(app, bench)
+        before = [len(entries) for entries in lists]
+        module.register(_app, bench)
+        _registered.add(name)
+        for entries, start in zip(lists, before, strict=True):
+            for entry in entries[start:]:
+                _rank_of_entry[id(entry)] = rank[name]
+    for entries in lists:
+        entries.sort(key=lambda entry: _rank_of_entry.get(id(entry), -1))
 
 
-_register_all()
+def _register_all() -> None:
+    _register(list(COMMAND_MODULES))
+
+
+def _modules_for(argv: list[str]) -> list[str]:
+    """The command modules `d11 *argv` needs: those naming its command word (and
+    for `bench`, its benchmark), or all of them for the root's --help, no command
+    or a word none names (click's error then lists what there is)."""
+    words = [arg for arg in argv if not arg.startswith("-")]  # root options take no value
+    if not words or "--help" in argv[: argv.index(words[0])]:
+        return list(COMMAND_MODULES)
+    word = words[0]
+    if word == "bench" and len(words) > 1:
+        word = f"bench {words[1]}"
+    needed = [name for name, named in COMMAND_MODULES.items() if word in named]
+    return needed or list(COMMAND_MODULES)
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`tui.cli.app`: the root with every command (`main` registers only what it runs)."""
+    if name == "app":
+        _register_all()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # The harness runs whatever stage a spec names through this resolver: the
 # chapters are the top's to choose (checks/ never imports chapters/).
 use_stages(get_stage)
@@ -157,7 +206,7 @@ DEBUG_ENV = "D11_DEBUG"
 _debug_flag = False  # set by --debug, before any command runs
 
 
-@app.callback()
+@_app.callback()
 def _root(
     debug: bool = typer.Option(
         False, "--debug", help=f"On an unexpected error, show its traceback (or set {DEBUG_ENV}=1)."
@@ -174,8 +223,9 @@ def _debugging() -> bool:
 def main() -> None:
     """Run `d11`. An error no command foresaw is a bug: one line and exit 2, never a
     traceback, unless --debug asks for it. Exits and Ctrl-C pass through as they are."""
+    _register(_modules_for(sys.argv[1:]))
     try:
-        app()
+        _app()
     except (SystemExit, KeyboardInterrupt):
         raise
     except Exception as exc:
