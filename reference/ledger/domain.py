@@ -200,7 +200,8 @@ class Ledger:
     ) -> tuple[CreateTransferResult, ...]:
         self._tick(timestamp_ms, len(transfers))
         results = self._run_chains(transfers, _LINKED, self._create_transfer, _TR.OK, _TR)
-        self._seal_segments()
+        if self._tail_count() >= SEGMENT_TRANSFERS:  # one batch in about a thousand
+            self._seal_segments()
         self._after_batch()
         return results
 
@@ -247,10 +248,13 @@ class Ledger:
         # A new leader's clock may be behind the old one's: the logical clock
         # never goes back, so it takes the larger of the two. Every replica
         # sees the same timestamps in the same order, hence the same clock.
-        self._clock_ms = max(self._clock_ms, timestamp_ms)
+        if timestamp_ms > self._clock_ms:
+            self._clock_ms = timestamp_ms
         # Expire before the batch: a pending transfer whose time has come is
         # gone before anything in the batch can post it, on every replica alike.
-        return self._expire_due()
+        # (`_expire_due` is only called when one is due: most batches, none is.)
+        expiry = self._expiry
+        return self._expire_due() if expiry and expiry[0][0] <= self._clock_ms else ()
 
     def _run_chains(
         self,
@@ -294,6 +298,7 @@ class Ledger:
         undo = self._undo
         must_hold(undo is not None, "rollback outside a chain")
         assert undo is not None
+        self._undo = None  # the chain is over: putting the old values back logs nothing
         for table, key, old in reversed(undo):
             if table == "account":
                 self._set_account(key, old)
@@ -555,34 +560,49 @@ class Ledger:
                 self._log_undo("history", account_id, None)
 
     def _put_account(self, account: Account) -> None:
-        old = self._accounts.get(account.id)
-        if self._undo is not None:  # `_log_undo`, inlined: this runs twice per transfer
-            self._undo.append(("account", account.id, old))
-        self._set_account(account.id, account)
+        """Store an account's new value (a move or a creation); keep the totals.
+
+        `_set_account` does the same for a rollback or a restore; this is its
+        hot-path copy (twice per transfer): one dict lookup, no calls beyond
+        the limit check, the same checks in the same order.
+        """
+        account_id = account.id
+        accounts = self._accounts
+        old = accounts.get(account_id, _NO_ACCOUNT)
+        if self._undo is not None:  # `_log_undo`, inlined
+            self._undo.append(("account", account_id, None if old is _NO_ACCOUNT else old))
+        if not account_within_limits(account):  # `must_hold`, inlined
+            raise LedgerInvariantError(f"account {account_id} broke its limits")
+        accounts[account_id] = account
+        # The totals move by the difference of the values written, never by
+        # the amount moved: a one-sided entry then shows in the cheap check.
+        self._debits_pending_cents += account.debits_pending_cents - old.debits_pending_cents
+        self._debits_posted_cents += account.debits_posted_cents - old.debits_posted_cents
+        self._credits_pending_cents += account.credits_pending_cents - old.credits_pending_cents
+        self._credits_posted_cents += account.credits_posted_cents - old.credits_posted_cents
 
     def _set_account(self, account_id: int, account: Account | None) -> None:
         """Replace (or, undoing a creation, remove) an account; keep the totals."""
-        old = self._accounts.get(account_id)
-        if account is None:
-            del self._accounts[account_id]
-        else:
-            must_hold(account_within_limits(account), "account {} broke its limits", account_id)
-            self._accounts[account_id] = account
-        # The totals move by the difference; an account that is not there holds nothing.
-        before = _NO_ACCOUNT if old is None else old
-        after = _NO_ACCOUNT if account is None else account
-        self._debits_pending_cents += after.debits_pending_cents - before.debits_pending_cents
-        self._debits_posted_cents += after.debits_posted_cents - before.debits_posted_cents
-        self._credits_pending_cents += after.credits_pending_cents - before.credits_pending_cents
-        self._credits_posted_cents += after.credits_posted_cents - before.credits_posted_cents
+        if account is not None:
+            self._put_account(account)
+            return
+        old = self._accounts.pop(account_id)
+        self._debits_pending_cents -= old.debits_pending_cents
+        self._debits_posted_cents -= old.debits_posted_cents
+        self._credits_pending_cents -= old.credits_pending_cents
+        self._credits_posted_cents -= old.credits_posted_cents
 
     def _insert_transfer(self, t: Transfer) -> None:
-        # The heart of idempotence: an id is applied once, ever.
-        must_hold(t.id not in self._transfers, "transfer {} applied twice", t.id)
-        must_hold(t.id not in self._failed, "transfer {} applied after it failed", t.id)
-        self._transfers[t.id] = t
-        if self._undo is not None:  # `_log_undo`, inlined: this runs for every transfer
-            self._undo.append(("transfer", t.id, None))
+        # The heart of idempotence: an id is applied once, ever. (`must_hold`,
+        # inlined: this runs for every transfer.)
+        transfer_id = t.id
+        if transfer_id in self._transfers:
+            raise LedgerInvariantError(f"transfer {transfer_id} applied twice")
+        if transfer_id in self._failed:
+            raise LedgerInvariantError(f"transfer {transfer_id} applied after it failed")
+        self._transfers[transfer_id] = t
+        if self._undo is not None:  # `_log_undo`, inlined
+            self._undo.append(("transfer", transfer_id, None))
 
     def _remove_transfer(self, transfer_id: int) -> None:
         """Undo `_insert_transfer` (a linked chain rolling back, newest first)."""
@@ -619,8 +639,6 @@ class Ledger:
         batches seal the same segments into the same bytes.
         """
         must_hold(self._undo is None, "sealing inside a linked chain")
-        if self._tail_count() < SEGMENT_TRANSFERS:
-            return  # almost every batch: no work beyond the count
         tail = self._tail()
         for start in range(0, len(tail) - SEGMENT_TRANSFERS + 1, SEGMENT_TRANSFERS):
             segment = tuple(tail[start : start + SEGMENT_TRANSFERS])
