@@ -539,9 +539,11 @@ class Ledger:
         The one place money moves: double entry holds by construction here,
         and the invariant check after the batch proves nothing else moved it.
         """
-        must_hold(dr_id != cr_id, "transfer {} debits and credits one account", transfer_id)
-        self._put_account(debited(self._accounts[dr_id], pending_cents, posted_cents))
-        self._put_account(credited(self._accounts[cr_id], pending_cents, posted_cents))
+        if dr_id == cr_id:  # `must_hold`, inlined: this runs for every transfer
+            raise LedgerInvariantError(f"transfer {transfer_id} debits and credits one account")
+        accounts = self._accounts
+        self._put_account(debited(accounts[dr_id], pending_cents, posted_cents))
+        self._put_account(credited(accounts[cr_id], pending_cents, posted_cents))
         if not self._history:  # no account keeps a history: the common case
             return
         for account_id in (dr_id, cr_id):
