@@ -239,12 +239,12 @@ class Ledger:
     # --8<-- [end:ledger-fence]
 
     def _tick(self, timestamp_ms: int, events: int) -> tuple[int, ...]:
-        # Messages formatted only on failure (must_hold's arguments): this runs
-        # for every batch, and with one transfer a batch, for every transfer.
-        must_hold(
-            isinstance(timestamp_ms, int) and timestamp_ms >= 0, "timestamp {!r}", timestamp_ms
-        )
-        must_hold(events <= BATCH_EVENTS_MAX, "batch of {} events > {}", events, BATCH_EVENTS_MAX)
+        # `must_hold`, inlined: this runs for every batch, and with one
+        # transfer a batch, for every transfer.
+        if not (isinstance(timestamp_ms, int) and timestamp_ms >= 0):
+            raise LedgerInvariantError(f"timestamp {timestamp_ms!r}")
+        if events > BATCH_EVENTS_MAX:
+            raise LedgerInvariantError(f"batch of {events} events > {BATCH_EVENTS_MAX}")
         # A new leader's clock may be behind the old one's: the logical clock
         # never goes back, so it takes the larger of the two. Every replica
         # sees the same timestamps in the same order, hence the same clock.
@@ -272,13 +272,14 @@ class Ledger:
         own result and every other event of the chain `linked_event_failed`.
         A chain still open at the end of the batch is refused whole.
         """
-        results: list[_Result] = [ok] * len(events)
+        count = len(events)
+        results: list[_Result] = [ok] * count
         start = 0
-        while start < len(events):
+        while start < count:
             end = start
-            while end < len(events) and is_linked(events[end].flags, linked):
+            while end < count and is_linked(events[end].flags, linked):
                 end += 1
-            if end == len(events):  # the last event says "linked": nothing follows it
+            if end == count:  # the last event says "linked": nothing follows it
                 results[start:] = [codes.LINKED_EVENT_FAILED] * (end - start)
                 results[-1] = codes.LINKED_EVENT_CHAIN_OPEN
                 break

@@ -127,7 +127,9 @@ def account_fields_in_range(a: Account) -> bool:
 # `in_range` spelled out for each field: this runs for every transfer, and
 # eleven calls of the helper cost more than the comparisons themselves.
 def transfer_fields_in_range(t: Transfer) -> bool:
-    flags = plain_flags(t.flags)
+    flags = t.flags
+    if type(flags) is not int:  # (a decoded transfer's flags are: no call then)
+        flags = plain_flags(flags)
     return (
         type(t.id) is int and 0 <= t.id <= ID_MAX
         and type(t.debit_account_id) is int and 0 <= t.debit_account_id <= ID_MAX
