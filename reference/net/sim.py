@@ -119,23 +119,22 @@ def _departs(
 class _Rows:
     """The per-destination state of one source node, as parallel lists.
 
-    Memory grows as nodes squared (4 list slots per ordered pair): about 32 MB
+    Memory grows as nodes squared (3 list slots per ordered pair): about 24 MB
     for 1,000 nodes, which is far more than any chapter runs.
     """
 
-    __slots__ = ("last_ms", "lo_ms", "sent", "span_ms")
+    __slots__ = ("last_ms", "latency_ms", "sent")
 
     def __init__(self, width: int) -> None:
-        # lo_ms[i] is None unless a message to i can take the fast path
-        # (the link exists, is not cut, and no loss/dup/reorder is configured).
-        self.lo_ms: list[float | None] = [None] * width
-        self.span_ms: list[float] = [0.0] * width
+        # latency_ms[i] is the link's (lo, span) of its class, or None unless a
+        # message to i can take the fast path (the link exists, is not cut, and
+        # no loss/dup/reorder is configured): one lookup tells both.
+        self.latency_ms: list[tuple[float, float] | None] = [None] * width
         self.last_ms: list[float] = [0.0] * width  # FIFO: last arrival time on the link
         self.sent: list[int] = [0] * width
 
     def grow(self) -> None:
-        self.lo_ms.append(None)
-        self.span_ms.append(0.0)
+        self.latency_ms.append(None)
         self.last_ms.append(0.0)
         self.sent.append(0)
 
@@ -154,11 +153,10 @@ class Port:
         "_endpoints",
         "_kernel",
         "_last_row",
-        "_lo_row",
+        "_latency_row",
         "_rand",
         "_send_general",
         "_sent_row",
-        "_span_row",
         "_times",
         "node_id",
     )
@@ -172,8 +170,7 @@ class Port:
         self._times = net._kernel.times
         self._due = net._kernel.due
         self._rand = net._random
-        self._lo_row, self._span_row = rows.lo_ms, rows.span_ms
-        self._last_row, self._sent_row = rows.last_ms, rows.sent
+        self._latency_row, self._last_row, self._sent_row = rows.latency_ms, rows.last_ms, rows.sent
         self._send_general = net.send_general
 
     # --8<-- [start:ctx-send]
@@ -185,31 +182,42 @@ class Port:
             self._send_general(self.node_id, dst, msg, self._endpoint)  # the ValueError
             return
         i = dst_endpoint.index
-        lo_ms = self._lo_row[i]
-        if lo_ms is None or not isinstance(msg, Message):
+        latency_ms = self._latency_row[i]
+        if latency_ms is None or not isinstance(msg, Message):
             # A new link, a cut, faults on, or a TypeError.
             self._send_general(self.node_id, dst, msg, self._endpoint)
             return
+        endpoint = self._endpoint
         now_ms = self._kernel.now_ms
         # A node that called work() sends when the work is done, not before.
-        depart_ms = self._endpoint.busy_until_ms
+        depart_ms = endpoint.busy_until_ms
         if depart_ms < now_ms:
             depart_ms = now_ms
-        arrive_ms = depart_ms + lo_ms + self._span_row[i] * self._rand()
+        lo_ms, span_ms = latency_ms
+        arrive_ms = depart_ms + lo_ms + span_ms * self._rand()
         last_row = self._last_row
-        if arrive_ms < last_row[i]:
-            arrive_ms = last_row[i]  # FIFO: never overtake the previous message
+        last_ms = last_row[i]
+        if arrive_ms < last_ms:
+            arrive_ms = last_ms  # FIFO: never overtake the previous message
         last_row[i] = arrive_ms
         self._sent_row[i] += 1
         event = (ARRIVAL, dst_endpoint, msg, self.node_id)
         due = self._due
-        if arrive_ms in due:  # a tie (FIFO makes them common): join the line
-            self._kernel.push(arrive_ms, event)
+        if arrive_ms in due:  # a tie (FIFO makes them common): join the line, as Kernel.push
+            queued = due[arrive_ms]
+            if type(queued) is list:
+                queued.append(event)
+            else:
+                due[arrive_ms] = [queued, event]
         else:
             due[arrive_ms] = event
             heappush(self._times, arrive_ms)
         if depart_ms > now_ms:  # remembered, so a crash before then can take it back
-            _departs(self._endpoint.departing, depart_ms, now_ms, event)
+            departing = endpoint.departing
+            if len(departing) < _DEPARTING_PRUNE:
+                departing.append((depart_ms, event))
+            else:
+                _departs(departing, depart_ms, now_ms, event)
 
     # --8<-- [end:ctx-send]
 
@@ -306,7 +314,7 @@ class SimNet(Partitions):
         self.config.validate()
         cfg = self.config
         self._faulty = cfg.loss > 0 or cfg.duplicate > 0 or cfg.reorder > 0
-        # One pair of float objects per class, shared by all its links.
+        # One (lo, span) pair per class, shared by all its links.
         self._class_latency = {
             klass: (base_ms * (1.0 - cfg.jitter_ratio), base_ms * 2.0 * cfg.jitter_ratio)
             for klass, base_ms in cfg.latency_ms.items()
@@ -342,10 +350,9 @@ class SimNet(Partitions):
                 self._refresh_link(rows, link)
 
     def _refresh_link(self, rows: _Rows, link: Link) -> None:
-        lo_ms, span_ms = self._class_latency[link[L_CLASS]]
-        index = link[L_DST_INDEX]
-        rows.span_ms[index] = span_ms
-        rows.lo_ms[index] = None if link[L_CUT] or self._faulty else lo_ms
+        latency_ms = self._class_latency[link[L_CLASS]]
+        cut_or_faulty = link[L_CUT] or self._faulty
+        rows.latency_ms[link[L_DST_INDEX]] = None if cut_or_faulty else latency_ms
 
     def send_general(self, src: str, dst: str, msg: Any, endpoint: Any) -> None:
         """The send path with every check and fault (see `Port.send`)."""
