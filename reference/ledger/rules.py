@@ -127,7 +127,7 @@ def account_fields_in_range(a: Account) -> bool:
 # `in_range` spelled out for each field: this runs for every transfer, and
 # eleven calls of the helper cost more than the comparisons themselves.
 def transfer_fields_in_range(t: Transfer) -> bool:
-    flags = t.flags
+    flags: object = t.flags
     if type(flags) is not int:  # (a decoded transfer's flags are: no call then)
         flags = plain_flags(flags)
     return (
