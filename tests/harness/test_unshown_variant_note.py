@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tui.cli import app
 
 
+# About 6 s of wall (two chapter runs): run by name in .ci/run.
+@pytest.mark.slow
 def test_a_broken_variant_judged_valid_names_the_scenario_that_shows_it(tmp_path: Path) -> None:
     args = ["test", "ch5", "--variant", "naive-after", "--nemesis", "kill", "--seed", "1"]
     out = CliRunner().invoke(app, [*args, "--time", "6", "--store", str(tmp_path)])
