@@ -39,7 +39,6 @@ from reference.codec import CodecError, decode_value, encode_value
 MAX_FRAME_BYTES_DEFAULT = 1 << 20  # 1 MiB: a batch of messages, never a whole database
 NONCE_BYTES = 16
 MAC_BYTES = 32
-BUNDLE_ITEM_BYTES = 4  # each message's length, in a bundle
 HANDSHAKE_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 1.0  # a SYN into a cut link would otherwise wait minutes
 # Abort a connection whose sent bytes go unacknowledged this long (a cut link):
@@ -48,6 +47,7 @@ CONNECT_TIMEOUT_S = 1.0  # a SYN into a cut link would otherwise wait minutes
 # does not trigger it: its kernel still acknowledges.
 TCP_USER_TIMEOUT_MS = 1000
 _LENGTH = struct.Struct(">I")
+BUNDLE_ITEM_BYTES = _LENGTH.size  # each message's length, in a bundle
 _SEQ = struct.Struct(">Q")
 
 Direction = Literal["dialer", "acceptor"]
