@@ -202,6 +202,9 @@ class Transport:
         self._rng = rng if rng is not None else stream(0, f"transport/{config.node_id}")
         self._held: dict[int, asyncio.TimerHandle] = {}  # reordered copies, by number
         self._held_next = 0
+        # The loop it runs on, once started: asyncio.get_running_loop() makes a
+        # getpid() system call on every call, and a link asks once a turn.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def set_control_handler(self, on_control: ControlHandler) -> None:
         self._on_control = on_control
@@ -212,6 +215,7 @@ class Transport:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self._server = await asyncio.start_server(
             self._accept, self.config.host, self.config.port, reuse_address=True
         )
@@ -534,7 +538,7 @@ class _Link:
                 return
             if not self._corked:
                 self._corked_session = self._session
-                asyncio.get_running_loop().call_soon(self._uncork)
+                (self._transport.loop or asyncio.get_running_loop()).call_soon(self._uncork)
             self._corked.append(payload)
             stats.sent += 1
             return

@@ -159,3 +159,54 @@ def test_a_process_runtime_talks_over_unix_sockets_in_its_data_directory() -> No
         for node in nodes:
             writer = client.transport._links[node]._writer
             assert writer is not None and writer.get_extra_info("socket").family == socket.AF_UNIX
+
+
+def test_a_started_transport_sends_without_asking_asyncio_for_its_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link schedules its end-of-turn write on the loop the transport started on:
+    asyncio.get_running_loop() makes a getpid() system call on every call."""
+    import reference.runtime.transport as transport_module
+
+    asked: list[int] = []
+    real = asyncio.get_running_loop
+
+    def counted() -> asyncio.AbstractEventLoop:
+        asked.append(1)
+        return real()
+
+    async def scenario() -> list[tuple[str, Message]]:
+        got: list[tuple[str, Message]] = []
+        b = Transport(
+            TransportConfig("b", "127.0.0.1", 0, "t", None, unix_dir=str(tmp_path)),
+            lambda src, msg: got.append((src, msg)),
+            None,
+            LOG,
+        )
+        await b.start()
+        config = TransportConfig(
+            "a", "127.0.0.1", 0, "t", None, addrs={"b": ("127.0.0.1", b.port)}, unix_dir=None
+        )
+        a = Transport(config, lambda src, msg: None, None, LOG)
+        await a.start()
+        try:
+            a.send("b", Incr(0, 1))  # dials: the link's connection task
+            while not got:
+                await asyncio.sleep(0.01)
+            monkeypatch.setattr(transport_module.asyncio, "get_running_loop", counted)
+            for i in range(1, 4):  # one a turn: each turn's first send schedules a write
+                a.send("b", Incr(i, 1))
+                await asyncio.sleep(0)
+            for _ in range(200):
+                if len(got) == 4:
+                    break
+                await asyncio.sleep(0.01)
+            monkeypatch.undo()
+            return got
+        finally:
+            a.close()
+            b.close()
+
+    got = _run(scenario())
+    assert got == [("a", Incr(i, 1)) for i in range(4)]
+    assert not asked
