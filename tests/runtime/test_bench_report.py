@@ -8,11 +8,13 @@ import pytest
 
 from reference.codec import Message
 from reference.node import Context
+from reference.paxos.messages import ProposeResult
 from reference.paxos.replica import Replica
 from reference.runtime import pgbench
 from reference.runtime.bench import (
     UNREAD_TRACES,
     BenchReport,
+    LoadClient,
     ReplicaTuning,
     Stage,
     StageBudget,
@@ -115,3 +117,37 @@ def test_the_watch_forwards_every_trace_but_the_unread_kinds() -> None:
     everything = StageWatch(cast(Replica, _Tracer()))  # the default drops nothing
     everything.on_message(cast(Context, ctx), "c", Incr(2, 1))
     assert ctx.kinds == ["paxos.leader", "paxos.learn", "paxos.leader"]
+
+
+class _Sending:
+    """What the load client's context is to it: a clock, a send and a timer."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Message]] = []
+        self.now = 0.0
+
+    def now_ms(self) -> float:
+        return self.now
+
+    def send(self, dst: str, msg: Message) -> None:
+        self.sent.append((dst, msg))
+
+    def set_timer(self, delay_ms: float, tag: object) -> None:
+        pass
+
+
+def test_the_load_client_sends_a_refused_or_late_request_again_as_the_same_object() -> None:
+    """The same Propose object each time (the codec remembers a large message's bytes
+    by identity): the setup's 1,000 accounts are encoded once, not once a refusal."""
+    ctx = _Sending()
+    load = LoadClient("load", inflight=1, batch=1, seed=1)
+    load.setup(cast(Context, ctx))
+    first = ctx.sent[0][1]
+    load.on_message(cast(Context, ctx), "r1", ProposeResult("accounts", False, None, "r2"))
+    ctx.now = 10 * 1000.0  # long past the request timeout: the sweep sends it again
+    load.on_timer(cast(Context, ctx), "sweep")
+    assert [dst for dst, _ in ctx.sent] == ["r1", "r2", "r2"]
+    assert all(msg is first for _, msg in ctx.sent)
+    assert load.sent["accounts"][2] == 3  # tries
+    load.on_message(cast(Context, ctx), "r2", ProposeResult("accounts", True, (), None))
+    assert load.accounts_ready and not load.sent
