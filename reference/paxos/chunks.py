@@ -22,6 +22,8 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
+from itertools import islice
+from operator import is_
 from typing import Any
 
 from reference.codec import Message, message, registered_types
@@ -71,12 +73,15 @@ class ChunkStore:
         self.stored: set[str] = set()  # chunk keys on disk
         self._referenced: set[str] = set()  # by the snapshot last stored or loaded
         self._chunk_free: dict[int, tuple[object, ...]] = {}  # id -> tuple, in the last snapshot
+        # Long tuples in the last snapshot found to hold no chunk, by their first item's id.
+        self._chunk_free_runs: dict[int, tuple[object, ...]] = {}
 
     def clone(self) -> ChunkStore:
         other = ChunkStore()
         other.keys_by_id, other.stored = dict(self.keys_by_id), set(self.stored)
         other._referenced = set(self._referenced)
         other._chunk_free = dict(self._chunk_free)
+        other._chunk_free_runs = dict(self._chunk_free_runs)
         return other
 
     # --8<-- [start:chunk-store]
@@ -102,8 +107,10 @@ class ChunkStore:
             return ChunkRef(key)
 
         chunk_free: dict[int, tuple[object, ...]] = {}
-        stored = _map_chunks(value, ref, memo=(self._chunk_free, chunk_free))
-        self._referenced, self._chunk_free = referenced, chunk_free
+        runs: dict[int, tuple[object, ...]] = {}
+        memo = (self._chunk_free, chunk_free, self._chunk_free_runs, runs)
+        stored = _map_chunks(value, ref, memo=memo)
+        self._referenced, self._chunk_free, self._chunk_free_runs = referenced, chunk_free, runs
         return stored
 
     # --8<-- [end:chunk-store]
@@ -143,10 +150,11 @@ def _map_chunks(
     """`value` rebuilt with `fn` applied to each large bytes (or, with `refs`,
     each ChunkRef); untouched parts are returned as the same objects.
 
-    `memo` (last, now): tuples known to hold no large bytes, by id, from the
-    last walk (skipped, with no look inside) and found in this one. A tuple
-    cannot change; were a list inside one to gain a large bytes value later,
-    that value would merely be stored inline (a load reads either form).
+    `memo` (last, now, runs last, runs now): tuples known to hold no large
+    bytes, by id, from the last walk (skipped, with no look inside) and found
+    in this one; then the long ones among them, by their first item's id. A
+    tuple cannot change; were a list inside one to gain a large bytes value
+    later, that value would merely be stored inline (a load reads either form).
     """
     kind = type(value)
     if refs and kind is ChunkRef:
@@ -158,8 +166,17 @@ def _map_chunks(
         if inert.issuperset(map(type, value)):
             return value  # the bulk of a snapshot (accounts, transfers): looked at in C
         items: list[Any] | None = None  # a copy, made at the first item that changes
-        last, now = _NO_MEMO if memo is None else memo
-        for index, item in enumerate(value):
+        last, now, runs_last, runs_now = _NO_MEMO if memo is None else memo
+        start = 0
+        if kind is tuple and len(value) >= _RUN_MIN:
+            # A long tuple that begins with one found chunk-free last time (a
+            # dedup table's tail: the same entries, and some new ones after
+            # them) is walked from where that one ended: a thousand entries
+            # looked up one by one in every snapshot were most of the walk.
+            run = runs_last.get(id(value[0]))  # (it holds its first item: ids unique)
+            if run is not None and len(run) <= len(value) and all(map(is_, run, value)):
+                start = len(run)
+        for index, item in enumerate(islice(value, start, None), start):
             item_kind = type(item)
             if item_kind in inert:
                 continue  # a leaf: no call
@@ -170,14 +187,16 @@ def _map_chunks(
                 if id(item) in last:  # (it holds them: ids unique)
                     now[id(item)] = item  # chunk-free last time, and immutable
                     continue
-                if inert.issuperset(map(type, item)):
-                    continue  # a small tuple of leaves: no call either
+                if inert.issuperset(map(type, item)) or _leaves_two_deep(item):
+                    continue  # a small tuple of leaves (or of tuples of them): no call either
             new = _map_chunks(item, fn, refs, memo)
             if new is item and item_kind is tuple and memo is not None:
-                memo[1][id(item)] = item
+                now[id(item)] = item
             elif new is not item:
                 items = list(value) if items is None else items
                 items[index] = new
+        if items is None and kind is tuple and memo is not None and len(value) >= _RUN_MIN:
+            runs_now[id(value[0])] = value
         return value if items is None else kind(items)
     if refs and kind is Chunked:
         resolved = [_map_chunks(field, fn, refs, memo) for field in value.fields]
@@ -202,8 +221,24 @@ def _map_chunks(
     return value
 
 
-_Memo = tuple[dict[int, tuple[object, ...]], dict[int, tuple[object, ...]]]
-_NO_MEMO: _Memo = ({}, {})  # a walk without one (its `last` stays empty)
+def _leaves_two_deep(item: tuple[object, ...]) -> bool:
+    """Is each part of `item` a leaf (in `_INERT`) or a tuple of leaves?
+
+    A dedup entry, (request id, (result, ...)), is: a snapshot meets a
+    hundred new ones, and this look costs less than a call of `_map_chunks`.
+    """
+    inert = _INERT
+    for part in item:
+        kind = type(part)
+        if kind not in inert and (kind is not tuple or not inert.issuperset(map(type, part))):
+            return False
+    return True
+
+
+_Found = dict[int, tuple[object, ...]]
+_Memo = tuple[_Found, _Found, _Found, _Found]
+_NO_MEMO: _Memo = ({}, {}, {}, {})  # a walk without one (its `last` stays empty)
+_RUN_MIN = 64  # a tuple this long is remembered as a run too
 # Types whose values hold no chunk, nor anything the walk looks inside: the
 # scalars, then each flat message class and other leaf type (an enum result)
 # as the walk first meets it. Checked per item, so that a snapshot's

@@ -3,6 +3,9 @@ and a snapshot that reuses each sealed chunk's bytes instead of re-encoding."""
 
 from __future__ import annotations
 
+import pytest
+
+import reference.paxos.replicated_state as replicated_state
 from reference.codec import decode_value, encode_value
 from reference.paxos import KVStore
 from reference.paxos.replicated_state import ReplicatedState
@@ -71,3 +74,31 @@ def test_a_sealed_chunk_is_the_encoding_of_its_pairs_encoded_as_the_tail_fills()
     assert state.sealed[-1][0] == encode_value(
         tuple((f"r{i}", state.results[f"r{i}"]) for i in range(7, 14))
     )
+
+
+def test_a_chunk_restored_again_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each replica of a group restores the same chunk bytes: decoded once per process."""
+    decoded: list[bytes] = []
+    monkeypatch.setattr(replicated_state, "_chunks_known", {})
+    real = replicated_state.decode_value
+    monkeypatch.setattr(replicated_state, "decode_value", lambda b: decoded.append(b) or real(b))
+    state = ReplicatedState(KVStore(), dedup_max=100_000)
+    state.chunk = 4
+    fill(state, 10)
+    snapshot = state.snapshot()
+    copies = []
+    for _ in range(2):
+        copy = ReplicatedState(KVStore(), dedup_max=100_000)
+        copy.chunk = 4
+        copy.restore(snapshot)
+        copies.append(copy)
+    assert len(decoded) == 2  # the two sealed chunks, by the first restore only
+    assert copies[0].results == copies[1].results == state.results
+    assert copies[1].snapshot() == snapshot
+
+
+def test_the_chunks_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replicated_state, "_chunks_known", {})
+    for n in range(replicated_state.CHUNKS_REMEMBERED + 5):
+        replicated_state._decoded_chunk(encode_value(((f"r{n}", n),)))
+    assert len(replicated_state._chunks_known) == replicated_state.CHUNKS_REMEMBERED

@@ -3,6 +3,7 @@ dropped when no snapshot names them; a restart and a catch-up get them back."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,24 @@ def test_a_ledger_snapshot_with_a_sealed_segment_is_read_back_from_a_file_disk(
     again = FileDisk(tmp_path / "n2.disk", fsync=False)  # a restart reads every record
     assert ChunkStore().load(again, again.get(KEY_SNAPSHOT), recovering=True) == (7, snapshot)
     again.close()
+
+
+def test_a_long_tuple_grown_from_one_walked_before_still_has_its_new_chunks_found() -> None:
+    """A long tuple that begins with the last snapshot's chunk-free one is walked
+    from where that one ended (a dedup table's tail): what is new is still looked at."""
+    store, disk = ChunkStore(), SimDisk()
+    entries = tuple((f"r{i}", (i, "ok")) for i in range(100))
+    assert store.store(disk, (1, entries)) == (1, entries)  # chunk-free: stored as it is
+    big = b"x" * 100
+    grown = (*entries, ("r100", (100, big)), ("r101", (101, "ok")))
+    stored = store.store(disk, (2, grown))
+    assert stored[1][:100] == entries and stored[1][101] == grown[101]
+    assert stored[1][100] == ("r100", (100, ChunkRef(KEY_CHUNK + _digest(big))))
+    assert store.load(disk, stored) == (2, grown)
+    # A tuple with the same first entry but another one later is not taken for it.
+    changed = (entries[0], ("r1", (1, big)), *entries[2:])
+    assert store.store(disk, (3, changed))[1][1] == ("r1", (1, ChunkRef(KEY_CHUNK + _digest(big))))
+
+
+def _digest(chunk: bytes) -> str:
+    return hashlib.sha256(chunk).hexdigest()[:32]
