@@ -309,3 +309,18 @@ def test_the_segments_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) ->
         domain._remember_segment(encode_value(n), ())
     assert len(domain._segments_known) == domain.SEGMENTS_REMEMBERED
     assert encode_value(0) not in domain._segments_known  # the least recently used went
+
+
+def test_a_segment_with_a_malformed_transfer_is_refused_every_time() -> None:
+    """A segment's fields are checked once, as it is decoded: one refused is not
+    remembered, so the same bytes are refused again, not taken as checked."""
+    ledger = segmented_ledger()
+    snap = ledger.snapshot()
+    sealed = decode_value(snap.segments[0])
+    bad_transfer = dataclasses.replace(sealed[5], amount_cents=-1)  # out of range
+    bad = dataclasses.replace(
+        snap, segments=(encode_value((*sealed[:5], bad_transfer, *sealed[6:])),)
+    )
+    for _ in range(2):
+        with pytest.raises(ValueError, match="malformed transfer"):
+            Ledger().restore(bad)
