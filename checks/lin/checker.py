@@ -30,7 +30,6 @@ from checks.lin.native import (
     PartOutcome,
     prepare_ops,
     search_parts,
-    search_prepared,
 )
 from checks.lin.search import SLICE_STEPS, SearchResult, SearchStats, wgl
 from checks.verdict import NO_CLIENT_OPERATIONS
@@ -252,8 +251,8 @@ def check_prepared(
     model = prepared.model
     # One call: the verdict's figures now; the parts, their results and
     # their calls are Python objects only once read (a verdict reads none).
-    dropped, failed, finished, (steps, entries, full), split = search_prepared(
-        prepared.native, cache_max, SLICE_STEPS, timeout_s
+    dropped, failed, finished, (steps, entries, full), split = prepared.native.check(
+        cache_max, SLICE_STEPS, timeout_s
     )
     failing, named = None, None
     if failed is not None:
@@ -274,7 +273,7 @@ class LazyParts(LazyList[Part]):
     __slots__ = ("_failing", "_model", "_split")
 
     def __init__(self, split: KvParts, model: Model, failing: tuple[int, Part] | None) -> None:
-        super().__init__(len(split))
+        self._n, self._items = len(split), None  # LazyList's (as LazyCalls sets them)
         self._split, self._model, self._failing = split, model, failing
 
     def _build(self) -> list[Part]:

@@ -55,7 +55,7 @@ class KvParts(Protocol):
     def calls(self, part: int) -> list[Call]: ...
 
 
-# What `search_prepared` gives back at once: the calls left out; the failing
+# What `KvPrepared.check` gives back at once: the calls left out; the failing
 # part, if one failed, as (its position, key, number of calls, outcome);
 # whether every part finished; steps, cache entries and whether a cache was
 # full, over the finished parts; and the parts themselves, read on demand.
@@ -123,7 +123,9 @@ class LazyCalls(LazyList[Call]):
     __slots__ = ("_part", "_split")
 
     def __init__(self, split: KvParts, part: int, n: int) -> None:
-        super().__init__(n)
+        # LazyList's fields set here, not through super(): on a small
+        # history the check's few Python calls are a good part of its time
+        self._n, self._items = n, None
         self._split, self._part = split, part
 
     def _build(self) -> list[Call]:
@@ -225,7 +227,7 @@ def _engine_for(model: Model) -> _Helper | None:
 
 def prepare_ops(model: Model, ops: Sequence[Operation]) -> KvPrepared | None:
     """A kv history from its operations, read by the helper: checker.py's
-    `prepare`, for `search_prepared` (which splits, as `split`: the same
+    `prepare`, for its `check` (which splits, as `split`: the same
     calls, ids and parts). On a small history `prepare` and `split`, a few
     Python calls per operation, were most of the time; reading is kept apart
     from the search so that a benchmark can time them apart, as Porcupine's
@@ -243,14 +245,6 @@ def prepare_ops(model: Model, ops: Sequence[Operation]) -> KvPrepared | None:
         return mod.prepare_kv_ops(listed, Call, UNKNOWN)
     except TypeError:
         return None  # a field of a type it does not read: the Python code decides
-
-
-def search_prepared(
-    prepared: KvPrepared, cache_max: int, slice_steps: int, timeout_s: float | None
-) -> NativeCheck:
-    """Split and search a history `prepare_ops` read (once), in one call:
-    the verdict's figures at once, the parts (and their calls) when read."""
-    return prepared.check(cache_max, slice_steps, timeout_s)
 
 
 def search_parts(

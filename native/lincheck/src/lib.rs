@@ -34,34 +34,53 @@ use std::hash::Hash;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// A set of calls of one part, one bit each.
+/// A set of calls of one part, one bit each: in place for a part of up to
+/// 64 calls (most parts; a small history's check was largely allocations),
+/// on the heap beyond.
 #[derive(Clone)]
-struct Bits(Vec<u64>);
+enum Bits {
+    One(u64),
+    Many(Vec<u64>),
+}
 
 impl Bits {
     fn new(n: usize) -> Self {
-        Bits(vec![0; n.div_ceil(64).max(1)])
+        if n <= 64 {
+            Bits::One(0)
+        } else {
+            Bits::Many(vec![0; n.div_ceil(64)])
+        }
+    }
+    #[inline]
+    fn words(&self) -> &[u64] {
+        match self {
+            Bits::One(w) => std::slice::from_ref(w),
+            Bits::Many(v) => v,
+        }
     }
     #[inline]
     fn has(&self, i: usize) -> bool {
-        self.0[i >> 6] >> (i & 63) & 1 == 1
+        self.words()[i >> 6] >> (i & 63) & 1 == 1
     }
     #[inline]
     fn flip(&mut self, i: usize) {
-        self.0[i >> 6] ^= 1 << (i & 63);
+        match self {
+            Bits::One(w) => *w ^= 1 << i,
+            Bits::Many(v) => v[i >> 6] ^= 1 << (i & 63),
+        }
     }
     /// Every member of the set `words` is in `self` or `b`.
     #[inline]
     fn cover(&self, b: &Bits, words: &[u64]) -> bool {
         words
             .iter()
-            .zip(self.0.iter().zip(&b.0))
+            .zip(self.words().iter().zip(b.words()))
             .all(|(s, (x, y))| s & !(x | y) == 0)
     }
     /// Every member of `self` is in `a`.
     #[inline]
     fn subset_of(&self, a: &Bits) -> bool {
-        self.0.iter().zip(&a.0).all(|(s, x)| s & !x == 0)
+        self.words().iter().zip(a.words()).all(|(s, x)| s & !x == 0)
     }
 }
 
@@ -110,29 +129,29 @@ impl Model for Register {
     }
 }
 
+/// A kv string as its UTF-8 bytes (equal exactly when the strings are):
+/// an append then builds its result in one allocation, not a String and a
+/// copy (on a small history allocations were much of the check).
+type Text = Rc<[u8]>;
+
 /// kv, one key (checks/lin/models/kv.py).
 struct Kv;
 #[derive(Clone)]
 struct KvOp {
     f: u8,
-    arg: Rc<str>,
-    out: Option<Rc<str>>,
+    arg: Text,
+    out: Option<Text>,
 }
 
 impl Model for Kv {
-    type State = Rc<str>;
+    type State = Text;
     type Op = KvOp;
     #[inline]
-    fn step(s: &Rc<str>, op: &KvOp) -> (bool, Rc<str>) {
+    fn step(s: &Text, op: &KvOp) -> (bool, Text) {
         match op.f {
             0 => (op.out.as_ref().is_none_or(|o| **o == **s), s.clone()),
             1 => (true, op.arg.clone()),
-            _ => {
-                let mut t = String::with_capacity(s.len() + op.arg.len());
-                t.push_str(s);
-                t.push_str(&op.arg);
-                (true, Rc::from(t))
-            }
+            _ => (true, s.iter().chain(op.arg.iter()).copied().collect()),
         }
     }
     #[inline]
@@ -144,8 +163,8 @@ impl Model for Kv {
         op.f == 2
     }
     #[inline]
-    fn reachable(s: &Rc<str>, op: &KvOp) -> bool {
-        op.out.as_ref().is_none_or(|o| o.starts_with(&**s))
+    fn reachable(s: &Text, op: &KvOp) -> bool {
+        op.out.as_ref().is_none_or(|o| o.starts_with(s))
     }
 }
 
@@ -250,13 +269,42 @@ struct Entry {
     is_call: bool,
 }
 
+/// The buffers a part's tables are built with (`tables`), kept from one
+/// part to the next: they are not needed once the tables are, and on a
+/// small history allocating them again for each part was much of a check.
+struct Scratch<G> {
+    ids: FxHashMap<G, i64>,              // symmetry group -> its number
+    rows: Vec<(i64, i64, Option<i64>)>,  // (group, call, return) per call
+    order: Vec<(i64, usize, bool)>,      // the part's entries in history order
+    by_call: Vec<usize>,                 // the calls in call order, if not already
+    last: FxHashMap<(i64, bool), usize>, // each group's member called last so far
+    before: Vec<usize>,                  // the group's member called before each
+}
+
+impl<G> Scratch<G> {
+    /// Buffers for parts of up to `n` calls, allocated once (grown part
+    /// after part, they were reallocated a few times in each check).
+    fn with_capacity(n: usize) -> Self {
+        Scratch {
+            ids: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            rows: Vec::with_capacity(n),
+            order: Vec::with_capacity(2 * n),
+            by_call: Vec::with_capacity(n),
+            last: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            before: Vec::with_capacity(n),
+        }
+    }
+}
+
 impl<M: Model> Tables<M> {
     /// The tables of one part from each call's op and (symmetry group,
-    /// call position, return position).
-    fn of(ops: Vec<M::Op>, rows: &[(i64, i64, Option<i64>)]) -> Self {
+    /// call position, return position), built in `s`'s buffers.
+    fn of<G>(ops: Vec<M::Op>, s: &mut Scratch<G>) -> Self {
         let n = ops.len();
+        let rows = &s.rows;
         // (time, call, is a call entry), in history order
-        let mut order: Vec<(i64, usize, bool)> = Vec::with_capacity(2 * n);
+        let order = &mut s.order;
+        order.clear();
         for (i, &(_, c, _)) in rows.iter().enumerate() {
             order.push((c, i, true));
         }
@@ -301,18 +349,18 @@ impl<M: Model> Tables<M> {
         // call order (a stable sort, as Python's sorted; a part's calls
         // usually come in that order already).
         let in_order = rows.windows(2).all(|w| w[0].1 <= w[1].1);
-        let by_call: Vec<usize> = if in_order {
-            Vec::new()
-        } else {
-            let mut v: Vec<usize> = (0..n).collect();
-            v.sort_by_key(|&i| rows[i].1);
-            v
-        };
+        let by_call = &mut s.by_call;
+        if !in_order {
+            by_call.clear();
+            by_call.extend(0..n);
+            by_call.sort_by_key(|&i| rows[i].1);
+        }
         // Each group's members in call order, as a chain from its last one
         // back (search.py's lists per group, without a list per group).
-        let mut last: FxHashMap<(i64, bool), usize> =
-            FxHashMap::with_capacity_and_hasher(n, Default::default());
-        let mut before = vec![usize::MAX; n]; // the group's member called before
+        let (last, before) = (&mut s.last, &mut s.before);
+        last.clear();
+        before.clear();
+        before.resize(n, usize::MAX);
         let ret_or_inf = |i: usize| rows[i].2.map_or(f64::INFINITY, |r| r as f64);
         for i in (0..n).map(|k| if in_order { k } else { by_call[k] }) {
             let mut j = last
@@ -329,14 +377,14 @@ impl<M: Model> Tables<M> {
         }
         // Reduction 5 (search.py's settled_before).
         let mut resets = Bits::new(n);
-        let words = resets.0.len();
+        let words = resets.words().len();
         let sets = calls.iter().filter(|c| c.pure && c.definite).count();
         let mut settled = Vec::with_capacity(sets * words);
-        for &(_, c, is_c) in &order {
+        for &(_, c, is_c) in order.iter() {
             if !is_c {
                 if calls[c].pure {
                     calls[c].settled_at = settled.len();
-                    settled.extend_from_slice(&resets.0);
+                    settled.extend_from_slice(resets.words());
                 }
             } else if !(calls[c].pure || M::only_extends(&ops[c])) {
                 resets.flip(c);
@@ -393,6 +441,11 @@ struct Search<M: Model> {
     ibits: Bits, // unknown-outcome calls linearized
     moves: Option<Vec<usize>>,
     next_move: usize,
+    // Move lists done with, emptied, for `open_moves` to fill again, and
+    // its list of unknown-outcome moves: on a small history a new list per
+    // step was a good part of the search.
+    spare: Vec<Vec<usize>>,
+    later: Vec<usize>,
     budget: u64,
     steps: u64,
     cache_entries: u64,
@@ -409,7 +462,7 @@ impl<M: Model> Search<M> {
             cache: FxHashMap::default(),
             cache_max,
             slice_steps,
-            stack: Vec::new(),
+            stack: Vec::with_capacity(n),
             best: Vec::new(),
             best_left: left,
             left,
@@ -420,6 +473,8 @@ impl<M: Model> Search<M> {
             ibits: Bits::new(n),
             moves: None,
             next_move: 0,
+            spare: Vec::new(),
+            later: Vec::new(),
             budget: slice_steps,
             steps: 0,
             cache_entries: 0,
@@ -444,10 +499,11 @@ impl<M: Model> Search<M> {
 
     /// search.py's `open_moves`: (a read-only call that fits, taken greedily),
     /// else the moves to try, and the call whose return entry comes first.
-    fn open_moves(&self) -> (Option<usize>, Vec<usize>, usize) {
+    fn open_moves(&mut self) -> (Option<usize>, Vec<usize>, usize) {
+        let mut moves = self.spare.pop().unwrap_or_default();
+        let mut later = std::mem::take(&mut self.later);
         let t = &self.t;
-        let mut moves = Vec::new();
-        let mut later = Vec::new();
+        let mut greedy = None;
         let mut dead = false;
         let mut e = t.entries[0].nxt;
         while t.entries[e].is_call {
@@ -466,7 +522,8 @@ impl<M: Model> Search<M> {
                     later.push(c)
                 }
             } else if M::step(&self.state, &t.ops[c]).0 {
-                return (Some(c), moves, usize::MAX);
+                greedy = Some(c);
+                break;
             } else if row.settled_at != usize::MAX && !dead {
                 let s = &t.settled[row.settled_at..row.settled_at + t.words];
                 if self.known.cover(&self.ibits, s) {
@@ -474,17 +531,33 @@ impl<M: Model> Search<M> {
                 }
             }
         }
+        let first_ret = if greedy.is_some() {
+            usize::MAX
+        } else {
+            t.entries[e].op
+        };
         if dead {
-            return (None, Vec::new(), t.entries[e].op);
+            moves.clear();
+        } else if greedy.is_none() {
+            moves.extend_from_slice(&later);
         }
-        moves.extend(later);
-        (None, moves, t.entries[e].op)
+        later.clear();
+        self.later = later;
+        (greedy, moves, first_ret)
+    }
+
+    /// A move list done with, kept for `open_moves`.
+    fn recycle(&mut self, mut moves: Vec<usize>) {
+        if moves.capacity() > 0 {
+            moves.clear();
+            self.spare.push(moves);
+        }
     }
 
     fn dominated(&self, state: &M::State) -> bool {
         match self
             .cache
-            .get(self.known.0.as_slice())
+            .get(self.known.words())
             .and_then(|m| m.get(state))
         {
             None => false,
@@ -540,6 +613,7 @@ impl<M: Model> Search<M> {
                 if let Some(c) = g {
                     next = Some((c, self.state.clone()));
                     greedy = true;
+                    self.recycle(moves);
                 } else {
                     self.moves = Some(moves);
                     self.next_move = 0;
@@ -601,9 +675,9 @@ impl<M: Model> Search<M> {
                 if self.cache_entries < self.cache_max {
                     self.cache_entries += 1;
                     let ibits = self.ibits.clone();
-                    let by_state = match self.cache.get_mut(self.known.0.as_slice()) {
+                    let by_state = match self.cache.get_mut(self.known.words()) {
                         Some(m) => m,
-                        None => self.cache.entry(self.known.0.clone()).or_default(),
+                        None => self.cache.entry(self.known.words().to_vec()).or_default(),
                     };
                     by_state.entry(self.state.clone()).or_default().push(ibits);
                 } else {
@@ -615,7 +689,9 @@ impl<M: Model> Search<M> {
                 self.left += self.t.calls[i].definite as usize;
                 self.put_back(i);
                 if let Some((moves, next_move)) = frame {
-                    self.moves = Some(moves);
+                    if let Some(done) = self.moves.replace(moves) {
+                        self.recycle(done);
+                    }
                     self.next_move = next_move;
                     break;
                 }
@@ -674,9 +750,11 @@ fn round_robin<M: Model>(
     let mut running: Vec<usize> = (0..n).collect();
     let mut failing = false;
     let mut out_of_time = false;
+    let mut still = Vec::with_capacity(n);
+    spent.reserve(n);
     while !running.is_empty() && !failing && !out_of_time {
-        let mut still = Vec::with_capacity(running.len());
-        for p in running {
+        still.clear();
+        for &p in &running {
             if failing || out_of_time {
                 still.push(p);
                 continue;
@@ -694,7 +772,7 @@ fn round_robin<M: Model>(
             }
             out_of_time = deadline.is_some_and(|d| Instant::now() > d);
         }
-        running = still;
+        std::mem::swap(&mut running, &mut still);
     }
     spent.extend(searches.into_iter().flatten()); // abandoned: the verdict is settled, or time ran out
     Ok(out)
@@ -737,16 +815,17 @@ fn intern(values: &Bound<'_, PyDict>, v: &Bound<'_, PyAny>) -> PyResult<i64> {
 /// (input, output)), call and return positions.
 fn tables<M: Model, G: Hash + Eq>(
     rows: impl ExactSizeIterator<Item = (M::Op, G, i64, Option<i64>)>,
+    s: &mut Scratch<G>,
 ) -> Tables<M> {
-    let n = rows.len();
-    let mut ids: FxHashMap<G, i64> = FxHashMap::with_capacity_and_hasher(n, Default::default());
-    let (mut ops, mut timing) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut ops = Vec::with_capacity(rows.len());
+    s.ids.clear();
+    s.rows.clear();
     for (op, g, c, r) in rows {
-        let next = ids.len() as i64;
-        timing.push((*ids.entry(g).or_insert(next), c, r));
+        let next = s.ids.len() as i64;
+        s.rows.push((*s.ids.entry(g).or_insert(next), c, r));
         ops.push(op);
     }
-    Tables::of(ops, &timing)
+    Tables::of(ops, s)
 }
 
 /// Check the parts of a register-family history: per part (initial value,
@@ -764,6 +843,7 @@ fn check_register(
     slice_steps: u64,
     timeout_s: Option<f64>,
 ) -> PyResult<Vec<PartOut>> {
+    let mut scratch = Scratch::with_capacity(parts.iter().map(|p| p.1.len()).max().unwrap_or(0));
     let start = |p: usize| -> PyResult<Search<Register>> {
         let (init, calls) = &parts[p];
         let mut rows = Vec::with_capacity(calls.len());
@@ -813,7 +893,7 @@ fn check_register(
             rows.push((op, g, call, ret));
         }
         Ok(Search::new(
-            tables(rows.into_iter()),
+            tables(rows.into_iter(), &mut scratch),
             intern(&values, init)?,
             cache_each,
             slice_steps.max(1),
@@ -857,6 +937,7 @@ fn check_ledger(
     slice_steps: u64,
     timeout_s: Option<f64>,
 ) -> PyResult<Vec<PartOut>> {
+    let mut scratch = Scratch::with_capacity(parts.iter().map(|p| p.1.len()).max().unwrap_or(0));
     let start = |p: usize| -> PyResult<Search<Ledger>> {
         let (init, calls) = &parts[p];
         let py = init.py();
@@ -976,7 +1057,7 @@ fn check_ledger(
             rows.push((op, group, call, ret));
         }
         Ok(Search::new(
-            tables(rows.into_iter()),
+            tables(rows.into_iter(), &mut scratch),
             Rc::from(state),
             cache_each,
             slice_steps.max(1),
@@ -1016,6 +1097,7 @@ fn check_kv(
     slice_steps: u64,
     timeout_s: Option<f64>,
 ) -> PyResult<Vec<PartOut>> {
+    let mut scratch = Scratch::with_capacity(parts.iter().map(|p| p.1.len()).max().unwrap_or(0));
     let start = |p: usize| -> PyResult<Search<Kv>> {
         let (init, calls) = &parts[p];
         let mut rows = Vec::with_capacity(calls.len());
@@ -1038,9 +1120,9 @@ fn check_kv(
             }
             let op = KvOp {
                 f,
-                arg: Rc::from(arg.clone().unwrap_or_default()),
+                arg: Text::from(arg.clone().unwrap_or_default().as_bytes()),
                 out: if f == 0 {
-                    got.clone().map(Rc::from)
+                    got.as_ref().map(|g| Text::from(g.as_bytes()))
                 } else {
                     None
                 },
@@ -1048,8 +1130,8 @@ fn check_kv(
             rows.push((op, (f, arg_kind, arg, out_kind, got), call, ret));
         }
         Ok(Search::new(
-            tables(rows.into_iter()),
-            Rc::from(init.as_str()),
+            tables(rows.into_iter(), &mut scratch),
+            Text::from(init.as_bytes()),
             cache_each,
             slice_steps.max(1),
         ))
@@ -1078,7 +1160,7 @@ struct KvRow<'py> {
 
 /// Equal (input, output) in one part: f, the argument and the output (kind
 /// and text; kinds as `kv_value`'s).
-type KvGroup = (u8, u8, Option<Rc<str>>, u8, Option<Rc<str>>);
+type KvGroup = (u8, u8, Option<Text>, u8, Option<Text>);
 
 /// What the search keeps of a `KvRow` (`tables`' rows).
 type KvSearchRow = (KvOp, KvGroup, i64, Option<i64>);
@@ -1087,7 +1169,7 @@ type KvSearchRow = (KvOp, KvGroup, i64, Option<i64>);
 fn kv_text(
     v: &Bound<'_, PyAny>,
     unknown: &Bound<'_, PyAny>,
-) -> PyResult<Option<(u8, Option<Rc<str>>)>> {
+) -> PyResult<Option<(u8, Option<Text>)>> {
     if v.is(unknown) {
         return Ok(Some((0, None)));
     }
@@ -1095,7 +1177,7 @@ fn kv_text(
         return Ok(Some((1, None)));
     }
     match v.downcast::<PyString>() {
-        Ok(s) => Ok(Some((2, Some(Rc::from(s.to_str()?))))),
+        Ok(s) => Ok(Some((2, Some(Text::from(s.to_str()?.as_bytes()))))),
         Err(_) => Ok(None),
     }
 }
@@ -1169,7 +1251,7 @@ fn kv_row<'py>(
     };
     let op = KvOp {
         f,
-        arg: arg_text.clone().unwrap_or_else(|| Rc::from("")),
+        arg: arg_text.clone().unwrap_or_else(|| Text::from(&b""[..])),
         out: if f == 0 { out_text.clone() } else { None },
     };
     let call_at = invoke.getattr(intern!(py, "index"))?;
@@ -1334,8 +1416,7 @@ impl KvPrepared {
         let rows = std::mem::take(&mut self.rows);
         // split: by key, in order of first appearance (the model's
         // partition), into one buffer of rows grouped by part
-        let mut by_key: FxHashMap<&str, usize> =
-            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut by_key: FxHashMap<&str, usize> = FxHashMap::default(); // a few keys: grown as met
         let mut part_of = Vec::with_capacity(rows.len());
         let mut parts: Vec<(usize, usize)> = Vec::new(); // (start in members, size)
         for (key, _, _) in rows.iter() {
@@ -1367,12 +1448,13 @@ impl KvPrepared {
         }
         parts.sort_by_key(|&(_, n)| n); // stable: smallest first, ties in key order
         let cache_each = (cache_max / parts.len().max(1) as u64).max(1000);
+        let mut scratch = Scratch::with_capacity(parts.last().map_or(0, |&(_, n)| n)); // the largest
         let start = |p: usize| -> PyResult<Search<Kv>> {
             let (at, n) = parts[p];
             let searched = members[at..at + n].iter().map(|&i| rows[i].2.clone());
             Ok(Search::new(
-                tables(searched),
-                Rc::from(""),
+                tables(searched, &mut scratch),
+                Text::from(&b""[..]),
                 cache_each,
                 slice_steps.max(1),
             ))
