@@ -324,3 +324,23 @@ def test_a_segment_with_a_malformed_transfer_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="malformed transfer"):
             Ledger().restore(bad)
+
+
+def test_replicas_sealing_equal_segments_share_one_encoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second ledger that applied the same transfers seals the first one's
+    bytes (encoded once); one that applied a different transfer between the
+    same first and last ids seals bytes of its own, its segment's encoding."""
+    monkeypatch.setattr(domain, "_sealed_by_ends", {})
+    batch = plain_transfers(1, SEGMENT_TRANSFERS + 10)
+    first, second = new_ledger(), new_ledger()
+    first.create_transfers(batch, T0_MS + 1)
+    second.create_transfers(list(batch), T0_MS + 1)
+    assert second.snapshot().segments[0] is first.snapshot().segments[0]
+    other_batch = [*batch[:5], dataclasses.replace(batch[5], amount_cents=99), *batch[6:]]
+    other = new_ledger()
+    other.create_transfers(other_batch, T0_MS + 1)
+    (blob,) = other.snapshot().segments
+    assert blob != first.snapshot().segments[0]
+    assert blob == encode_value(decode_value(blob)) and decode_value(blob)[5].amount_cents == 99
