@@ -389,7 +389,9 @@ def ledger_view(e: Event) -> Event | None:
     kind = e.type
     if kind == "ok" and e.value.get("result") not in ("ok", "exists"):
         kind = "fail"  # the ledger refused it: not applied
-    return dataclasses.replace(e, type=kind, f="transfer", value=value)
+    # (Built field by field, not by `dataclasses.replace`: a 60 s 2x level views
+    # 170,000 settlements so.)
+    return Event(kind, e.process, "transfer", value, e.time_ms, e.index, e.extra)
 
 
 def queue_view(e: Event) -> Event | None:
