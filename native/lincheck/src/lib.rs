@@ -272,16 +272,24 @@ struct Entry {
 /// The buffers a part's tables are built with (`tables`), kept from one
 /// part to the next: they are not needed once the tables are, and on a
 /// small history allocating them again for each part was much of a check.
-struct Scratch<G> {
+/// A finished part's search hands its own buffers back here too
+/// (`Search::give_back`), for the next part's tables and search.
+struct Scratch<M: Model, G> {
     ids: FxHashMap<G, i64>,              // symmetry group -> its number
     rows: Vec<(i64, i64, Option<i64>)>,  // (group, call, return) per call
     order: Vec<(i64, usize, bool)>,      // the part's entries in history order
     by_call: Vec<usize>,                 // the calls in call order, if not already
     last: FxHashMap<(i64, bool), usize>, // each group's member called last so far
     before: Vec<usize>,                  // the group's member called before each
+    ops: Vec<M::Op>,                     // from a finished search, to reuse
+    calls: Vec<CallRow>,
+    entries: Vec<Entry>,
+    settled: Vec<u64>,
+    stack: Vec<Frame<M::State>>,
+    lists: Vec<Vec<usize>>,
 }
 
-impl<G> Scratch<G> {
+impl<M: Model, G> Scratch<M, G> {
     /// Buffers for parts of up to `n` calls, allocated once (grown part
     /// after part, they were reallocated a few times in each check).
     fn with_capacity(n: usize) -> Self {
@@ -292,6 +300,12 @@ impl<G> Scratch<G> {
             by_call: Vec::with_capacity(n),
             last: FxHashMap::with_capacity_and_hasher(n, Default::default()),
             before: Vec::with_capacity(n),
+            ops: Vec::new(),
+            calls: Vec::new(),
+            entries: Vec::new(),
+            settled: Vec::new(),
+            stack: Vec::new(),
+            lists: Vec::new(),
         }
     }
 }
@@ -299,7 +313,7 @@ impl<G> Scratch<G> {
 impl<M: Model> Tables<M> {
     /// The tables of one part from each call's op and (symmetry group,
     /// call position, return position), built in `s`'s buffers.
-    fn of<G>(ops: Vec<M::Op>, s: &mut Scratch<G>) -> Self {
+    fn of<G>(ops: Vec<M::Op>, s: &mut Scratch<M, G>) -> Self {
         let n = ops.len();
         let rows = &s.rows;
         // (time, call, is a call entry), in history order
@@ -315,26 +329,24 @@ impl<M: Model> Tables<M> {
         }
         order.sort_unstable();
         let tail = order.len() + 1;
-        let mut calls: Vec<CallRow> = ops
-            .iter()
-            .zip(rows)
-            .map(|(op, &(_, _, r))| CallRow {
-                call_e: 0,
-                ret_e: None,
-                definite: r.is_some(),
-                pure: M::read_only(op),
-                pred: None,
-                settled_at: usize::MAX,
-            })
-            .collect();
-        let mut entries: Vec<Entry> = (0..=tail)
-            .map(|e| Entry {
-                nxt: (e + 1).min(tail),
-                prv: e.saturating_sub(1),
-                op: usize::MAX,
-                is_call: false,
-            })
-            .collect();
+        let mut calls = std::mem::take(&mut s.calls);
+        calls.clear();
+        calls.extend(ops.iter().zip(rows).map(|(op, &(_, _, r))| CallRow {
+            call_e: 0,
+            ret_e: None,
+            definite: r.is_some(),
+            pure: M::read_only(op),
+            pred: None,
+            settled_at: usize::MAX,
+        }));
+        let mut entries = std::mem::take(&mut s.entries);
+        entries.clear();
+        entries.extend((0..=tail).map(|e| Entry {
+            nxt: (e + 1).min(tail),
+            prv: e.saturating_sub(1),
+            op: usize::MAX,
+            is_call: false,
+        }));
         for (k, &(_, i, is_c)) in order.iter().enumerate() {
             let e = k + 1;
             if is_c {
@@ -379,7 +391,9 @@ impl<M: Model> Tables<M> {
         let mut resets = Bits::new(n);
         let words = resets.words().len();
         let sets = calls.iter().filter(|c| c.pure && c.definite).count();
-        let mut settled = Vec::with_capacity(sets * words);
+        let mut settled = std::mem::take(&mut s.settled);
+        settled.clear();
+        settled.reserve(sets * words);
         for &(_, c, is_c) in order.iter() {
             if !is_c {
                 if calls[c].pure {
@@ -454,15 +468,24 @@ struct Search<M: Model> {
 }
 
 impl<M: Model> Search<M> {
-    fn new(t: Tables<M>, init: M::State, cache_max: u64, slice_steps: u64) -> Self {
+    fn new<G>(
+        t: Tables<M>,
+        init: M::State,
+        cache_max: u64,
+        slice_steps: u64,
+        s: &mut Scratch<M, G>,
+    ) -> Self {
         let n = t.ops.len();
         let left = t.calls.iter().filter(|c| c.definite).count();
+        let mut stack = std::mem::take(&mut s.stack);
+        stack.clear();
+        stack.reserve(n);
         Search {
             t,
             cache: FxHashMap::default(),
             cache_max,
             slice_steps,
-            stack: Vec::with_capacity(n),
+            stack,
             best: Vec::new(),
             best_left: left,
             left,
@@ -473,7 +496,7 @@ impl<M: Model> Search<M> {
             ibits: Bits::new(n),
             moves: None,
             next_move: 0,
-            spare: Vec::new(),
+            spare: std::mem::take(&mut s.lists),
             later: Vec::new(),
             budget: slice_steps,
             steps: 0,
@@ -544,6 +567,17 @@ impl<M: Model> Search<M> {
         later.clear();
         self.later = later;
         (greedy, moves, first_ret)
+    }
+
+    /// A finished search's buffers, for the next part's tables and search;
+    /// its cache stays (freed later, with the search).
+    fn give_back<G>(&mut self, s: &mut Scratch<M, G>) {
+        s.ops = std::mem::take(&mut self.t.ops);
+        s.calls = std::mem::take(&mut self.t.calls);
+        s.entries = std::mem::take(&mut self.t.entries);
+        s.settled = std::mem::take(&mut self.t.settled);
+        s.stack = std::mem::take(&mut self.stack);
+        s.lists = std::mem::take(&mut self.spare);
     }
 
     /// A move list done with, kept for `open_moves`.
@@ -738,9 +772,10 @@ fn part_out(f: &Option<Found>) -> PartOut {
 /// first parts never pays for the others. Each search, once finished or
 /// abandoned, goes to `spent`: the caller frees their caches when it will
 /// (a large cache takes a while to free).
-fn round_robin<M: Model>(
+fn round_robin<M: Model, G>(
     n: usize,
-    mut start: impl FnMut(usize) -> PyResult<Search<M>>,
+    scratch: &mut Scratch<M, G>,
+    mut start: impl FnMut(usize, &mut Scratch<M, G>) -> PyResult<Search<M>>,
     timeout_s: Option<f64>,
     spent: &mut Vec<Search<M>>,
 ) -> PyResult<Vec<Option<Found>>> {
@@ -760,14 +795,16 @@ fn round_robin<M: Model>(
                 continue;
             }
             if searches[p].is_none() {
-                searches[p] = Some(start(p)?);
+                searches[p] = Some(start(p, scratch)?);
             }
             match searches[p].as_mut().expect("started").resume() {
                 Progress::Yielded => still.push(p),
                 Progress::Done(f) => {
                     failing = !f.linearizable;
                     out[p] = Some(f);
-                    spent.extend(searches[p].take()); // its tables and cache are not needed any more
+                    let mut done = searches[p].take().expect("started");
+                    done.give_back(scratch); // its tables, for the next part's
+                    spent.push(done); // its cache is not needed any more
                 }
             }
             out_of_time = deadline.is_some_and(|d| Instant::now() > d);
@@ -815,9 +852,11 @@ fn intern(values: &Bound<'_, PyDict>, v: &Bound<'_, PyAny>) -> PyResult<i64> {
 /// (input, output)), call and return positions.
 fn tables<M: Model, G: Hash + Eq>(
     rows: impl ExactSizeIterator<Item = (M::Op, G, i64, Option<i64>)>,
-    s: &mut Scratch<G>,
+    s: &mut Scratch<M, G>,
 ) -> Tables<M> {
-    let mut ops = Vec::with_capacity(rows.len());
+    let mut ops = std::mem::take(&mut s.ops);
+    ops.clear();
+    ops.reserve(rows.len());
     s.ids.clear();
     s.rows.clear();
     for (op, g, c, r) in rows {
@@ -844,7 +883,7 @@ fn check_register(
     timeout_s: Option<f64>,
 ) -> PyResult<Vec<PartOut>> {
     let mut scratch = Scratch::with_capacity(parts.iter().map(|p| p.1.len()).max().unwrap_or(0));
-    let start = |p: usize| -> PyResult<Search<Register>> {
+    let start = |p: usize, scratch: &mut Scratch<Register, _>| -> PyResult<Search<Register>> {
         let (init, calls) = &parts[p];
         let mut rows = Vec::with_capacity(calls.len());
         for c in calls.iter() {
@@ -893,13 +932,14 @@ fn check_register(
             rows.push((op, g, call, ret));
         }
         Ok(Search::new(
-            tables(rows.into_iter(), &mut scratch),
+            tables(rows.into_iter(), scratch),
             intern(&values, init)?,
             cache_each,
             slice_steps.max(1),
+            scratch,
         ))
     };
-    let found = round_robin(parts.len(), start, timeout_s, &mut Vec::new())?;
+    let found = round_robin(parts.len(), &mut scratch, start, timeout_s, &mut Vec::new())?;
     Ok(found.iter().map(part_out).collect())
 }
 
@@ -938,7 +978,7 @@ fn check_ledger(
     timeout_s: Option<f64>,
 ) -> PyResult<Vec<PartOut>> {
     let mut scratch = Scratch::with_capacity(parts.iter().map(|p| p.1.len()).max().unwrap_or(0));
-    let start = |p: usize| -> PyResult<Search<Ledger>> {
+    let start = |p: usize, scratch: &mut Scratch<Ledger, _>| -> PyResult<Search<Ledger>> {
         let (init, calls) = &parts[p];
         let py = init.py();
         let mut accounts: FxHashMap<String, u32> = FxHashMap::default();
@@ -1057,13 +1097,14 @@ fn check_ledger(
             rows.push((op, group, call, ret));
         }
         Ok(Search::new(
-            tables(rows.into_iter(), &mut scratch),
+            tables(rows.into_iter(), scratch),
             Rc::from(state),
             cache_each,
             slice_steps.max(1),
+            scratch,
         ))
     };
-    let found = round_robin(parts.len(), start, timeout_s, &mut Vec::new())?;
+    let found = round_robin(parts.len(), &mut scratch, start, timeout_s, &mut Vec::new())?;
     Ok(found.iter().map(part_out).collect())
 }
 
@@ -1098,7 +1139,7 @@ fn check_kv(
     timeout_s: Option<f64>,
 ) -> PyResult<Vec<PartOut>> {
     let mut scratch = Scratch::with_capacity(parts.iter().map(|p| p.1.len()).max().unwrap_or(0));
-    let start = |p: usize| -> PyResult<Search<Kv>> {
+    let start = |p: usize, scratch: &mut Scratch<Kv, _>| -> PyResult<Search<Kv>> {
         let (init, calls) = &parts[p];
         let mut rows = Vec::with_capacity(calls.len());
         for c in calls.iter() {
@@ -1130,13 +1171,14 @@ fn check_kv(
             rows.push((op, (f, arg_kind, arg, out_kind, got), call, ret));
         }
         Ok(Search::new(
-            tables(rows.into_iter(), &mut scratch),
+            tables(rows.into_iter(), scratch),
             Text::from(init.as_bytes()),
             cache_each,
             slice_steps.max(1),
+            scratch,
         ))
     };
-    let found = round_robin(parts.len(), start, timeout_s, &mut Vec::new())?;
+    let found = round_robin(parts.len(), &mut scratch, start, timeout_s, &mut Vec::new())?;
     Ok(found.iter().map(part_out).collect())
 }
 
@@ -1449,17 +1491,18 @@ impl KvPrepared {
         parts.sort_by_key(|&(_, n)| n); // stable: smallest first, ties in key order
         let cache_each = (cache_max / parts.len().max(1) as u64).max(1000);
         let mut scratch = Scratch::with_capacity(parts.last().map_or(0, |&(_, n)| n)); // the largest
-        let start = |p: usize| -> PyResult<Search<Kv>> {
+        let start = |p: usize, scratch: &mut Scratch<Kv, _>| -> PyResult<Search<Kv>> {
             let (at, n) = parts[p];
             let searched = members[at..at + n].iter().map(|&i| rows[i].2.clone());
             Ok(Search::new(
-                tables(searched, &mut scratch),
+                tables(searched, scratch),
                 Text::from(&b""[..]),
                 cache_each,
                 slice_steps.max(1),
+                scratch,
             ))
         };
-        let found = round_robin(parts.len(), start, timeout_s, &mut self.spent)?;
+        let found = round_robin(parts.len(), &mut scratch, start, timeout_s, &mut self.spent)?;
         let (mut steps, mut entries, mut full) = (0, 0, false);
         for f in found.iter().flatten() {
             steps += f.steps;
