@@ -230,7 +230,11 @@ def _leaves_two_deep(item: tuple[object, ...]) -> bool:
     inert = _INERT
     for part in item:
         kind = type(part)
-        if kind not in inert and (kind is not tuple or not inert.issuperset(map(type, part))):
+        if kind in inert:
+            continue
+        if kind is not tuple:  # (exactly: a tuple's subclass, a message, is no leaf here)
+            return False
+        if not inert.issuperset(map(type, typing.cast(tuple[object, ...], part))):
             return False
     return True
 
