@@ -71,6 +71,7 @@ from reference.ledger.rules import (
     transfer_exists,
     transfer_fields_in_range,
 )
+from reference.memos import remember
 
 __all__ = ["BATCH_EVENTS_MAX", "Ledger", "LedgerInvariantError"]
 
@@ -810,10 +811,7 @@ _segments_known: dict[bytes, tuple[Transfer, ...]] = {}
 
 
 def _remember_segment(blob: bytes, segment: tuple[Transfer, ...]) -> None:
-    _segments_known.pop(blob, None)
-    _segments_known[blob] = segment
-    if len(_segments_known) > SEGMENTS_REMEMBERED:
-        del _segments_known[next(iter(_segments_known))]  # the least recently used
+    remember(_segments_known, blob, segment, SEGMENTS_REMEMBERED)
 
 
 def _encoded_segment(segment: tuple[Transfer, ...]) -> bytes:
@@ -831,9 +829,7 @@ def _encoded_segment(segment: tuple[Transfer, ...]) -> bytes:
     if known is not None and known[0] == segment:
         return known[1]
     blob = encode_value(segment)
-    _sealed_by_ends[ends] = (segment, blob)
-    if len(_sealed_by_ends) > SEGMENTS_REMEMBERED:
-        del _sealed_by_ends[next(iter(_sealed_by_ends))]  # the oldest
+    remember(_sealed_by_ends, ends, (segment, blob), SEGMENTS_REMEMBERED)
     return blob
 
 

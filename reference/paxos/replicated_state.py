@@ -22,6 +22,7 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from reference.codec import decode_value, encode_value
+from reference.memos import remember
 from reference.paxos.messages import Batch
 
 # Dedup results sealed per chunk (see ReplicatedState): large enough that a
@@ -181,13 +182,12 @@ _chunks_known: dict[bytes, _Decoded] = {}
 
 def _decoded_chunk(encoded: bytes) -> _Decoded:
     """A sealed chunk's (request id, result) pairs and its ids; `AssertionError` if malformed."""
-    known = _chunks_known.pop(encoded, None) if type(encoded) is bytes else None
+    kept = type(encoded) is bytes  # (hashable, immutable: a key)
+    known = _chunks_known.get(encoded) if kept else None
     if known is None:
         pairs = decode_value(encoded)
         assert isinstance(pairs, tuple), "bad dedup chunk"
-        known = (pairs, tuple(request_id for request_id, _ in pairs))
-    if type(encoded) is bytes:
-        _chunks_known[encoded] = known
-        if len(_chunks_known) > CHUNKS_REMEMBERED:
-            del _chunks_known[next(iter(_chunks_known))]  # the least recently used
+        known = (pairs, tuple(map(_REQUEST_ID, pairs)))
+    if kept:
+        remember(_chunks_known, encoded, known, CHUNKS_REMEMBERED)
     return known
